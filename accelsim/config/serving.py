@@ -277,10 +277,17 @@ class RequestsConfig(_Model):
                 raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
         if self.images is not None and self.images.dist == "trace" and not trace:
             raise ValueError("images: dist trace goes with arrival from a trace file (its images column)")
-        if not trace and (self.duration is None) == (self.requests is None):
-            raise ValueError("give duration or requests (one of them)")
         if self.duration is not None and self.requests is not None:
-            raise ValueError("give duration or requests, not both")
+            # at the one set last, naming where the other is and how to drop it (probe p56 #2: a preset's
+            # duration under --set workload.requests=50)
+            at = KeyPairError.OTHER_AT
+            raise KeyPairError({
+                "requests": f"give duration or requests, not both (duration {self.duration:g} s{at}); add "
+                            "--set workload.duration=null",
+                "duration": f"give duration or requests, not both (requests {self.requests}{at}); add "
+                            "--set workload.requests=null"})
+        if not trace and self.duration is None and self.requests is None:
+            raise ValueError("give duration or requests (one of them)")
         if self.conversation is not None:
             for key, given in (("arrival.trace", trace), ("shared_prefix", self.shared_prefix is not None),
                                ("images", self.images is not None)):
@@ -568,8 +575,11 @@ def _model(doc: Doc, overrides: list[Override], issues: Issues, key: str = "mode
         return spec  # type: ignore[return-value]
     fields = BUILDERS[spec.model].params.model_fields
     if not set(LLM_PARAMS) <= set(fields):
-        issues.append(doc.issue((key,), "not an LLM workload (its builder needs phase, seq_len and kv_len "
-                                "parameters, as llama2_7b's)", spec.model))
+        why = "not an LLM workload (its builder needs phase, seq_len and kv_len parameters, as llama2_7b's)"
+        # the item that named the model (--set model.model=resnet50), not the file's line it replaced (probe p56 #1)
+        named = [o for o in overrides if o.section == key and o.keys == ("model",)]
+        issues.append(ConfigIssue(named[-1].label, None, key, why, spec.model, True) if named
+                      else doc.issue((key,), why, spec.model))
         return None
     if "attention" in fields and not _users(doc, overrides, key, "attention"):  # fused where the model has it
         spec = replace(spec, params={**spec.params, "attention": SERVING_ATTENTION})

@@ -23,8 +23,8 @@ CURVE_CSV = "sweep.csv"
 CURVE_PNG = "throughput_latency.png"
 
 Progress = Callable[[str, int, int], None]
-CURVE_COLUMNS = ("value", "requests", "finished", "requests_per_s", "output_tokens_per_s", "goodput_requests_per_s",
-                 "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "preemptions",
+CURVE_COLUMNS = ("value", "requests", "finished", "offered_requests_per_s", "requests_per_s", "output_tokens_per_s",
+                 "goodput_requests_per_s", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "preemptions",
                  "saturated", "average_power_w", "j_per_output_token", "tokens_per_verification")
 
 
@@ -124,7 +124,8 @@ def curve_rows(values: Sequence[Point], results: Sequence[ServeResult]) -> list[
     for value, res in zip(values, results, strict=True):
         s = res.report["serving"]
         point = _point(value)
-        rows.append([point_value(value), *(point if len(point) > 1 else ()), s["requests"], s["finished"], s["requests_per_s"], s["output_tokens_per_s"],
+        rows.append([point_value(value), *(point if len(point) > 1 else ()), s["requests"], s["finished"],
+                     s["offered_requests_per_s"], s["requests_per_s"], s["output_tokens_per_s"],
                      s["goodput"]["requests_per_s"], s["ttft_s"]["p50"], s["ttft_s"]["p99"], s["tpot_s"]["p50"],
                      s["tpot_s"]["p99"], s["e2e_s"]["p50"], s["e2e_s"]["p99"], s["preemptions"], s["saturated"],
                      (res.report.get("power") or {}).get("average_w"),

@@ -1,4 +1,5 @@
-"""The serving report: latency distributions, throughput, goodput, KV-cache use, preemptions and per-replica load,
+"""The serving report: latency distributions, throughput, goodput, KV-cache use, the running batch and waiting
+queue, preemptions and per-replica load,
 from the finished requests and each replica's iteration samples.
 
 Definitions (every time in seconds): TTFT = first token − arrival; TPOT = (finish − first token) / (output − 1)
@@ -100,6 +101,22 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
     return {"mean": weighted / total if total else 0.0, "max": peak}
 
 
+def batch_use(replicas: Sequence[Replica]) -> dict[str, dict[str, float | int]]:
+    """The running batch and the waiting queue over every iteration of every replica (not timeseries.csv's sample):
+    ``running_sequences`` (the sequences an iteration runs, vLLM's ``num_requests_running``) and
+    ``waiting_requests`` (those left queued after its scheduling, ``num_requests_waiting``), each as its mean
+    weighted by iteration time and its largest value in one replica (0 without iterations)."""
+    seconds = np.concatenate([np.frombuffer(r.samples.seconds, dtype=np.float64) for r in replicas] or [np.zeros(0)])
+    total = float(seconds.sum())
+    out: dict[str, dict[str, float | int]] = {}
+    for key, column in (("running_sequences", "running"), ("waiting_requests", "waiting")):
+        counts = np.concatenate([np.frombuffer(getattr(r.samples, column), dtype=np.int64) for r in replicas]
+                                or [np.zeros(0, dtype=np.int64)])
+        out[key] = {"mean": float(counts @ seconds) / total if total > 0 else 0.0,
+                    "max": int(counts.max()) if len(counts) else 0}
+    return out
+
+
 def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makespan: float) -> list[dict]:
     """Per replica: the requests it served, those it finished and the output tokens it generated. With
     disaggregation a request handed off is served by two replicas: its prefill replica generated its first token,
@@ -173,6 +190,7 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
         "preemptions": sum(r.preemptions for r in replicas),
         "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
         "kv_cache_utilization": kv_use(replicas),
+        **batch_use(replicas),
         "saturated": saturated(requests),
         "images": image_summary(requests, replicas),
         "replicas": replica_rows(replicas, requests, makespan),
@@ -287,6 +305,9 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
             ("goodput", f"{num(g['requests_per_s'])} req/s ({_slo_text(g['slo'], num(g['fraction'], '.1%'))})"),
             ("KV cache", f"{num(kv['mean'], '.1%')} mean, {num(kv['max'], '.1%')} max of "
                          f"{report['kv_blocks_per_replica']:,} blocks per replica"),
+            *([("batch", f"{num(run['mean'])} mean, {run['max']:,} max running sequences; "
+                         f"{num(wait['mean'])} mean, {wait['max']:,} max waiting")]
+              if (run := s.get("running_sequences")) and (wait := s.get("waiting_requests")) else []),
             ("preemptions", f"{s['preemptions']:,}"),
             *([("images", f"{im['images']:,} in {im['requests']:,} requests; encoder {format_time(im['encoder_s'])} "
                           f"({im['encoder_busy_fraction']:.1%} of busy time)")] if (im := s.get("images")) else []),

@@ -188,6 +188,10 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                     break
                 read += 1
                 value, found = _trace_row(path, reader.line_num, row)
+                if None in row:  # cells beyond the header's, which DictReader keeps apart (probe p56 #3)
+                    header = len(reader.fieldnames or [])
+                    found = [ConfigIssue(path, reader.line_num, "", f"{header + len(row[None])} fields, the header "
+                                         f"has {header}"), *(found or ())]
                 arrival = value[0] if found is None or found[0].key != "arrival_s" else None
                 if arrival is not None and last is not None and arrival < last[0] and not unsorted:
                     unsorted = True
@@ -248,7 +252,9 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, 
         except ValueError:
             value, problem = 0, f"expected {'a number' if kind is float else 'an integer'}"
         else:
-            if not (value >= low and math.isfinite(value)):
+            if not math.isfinite(value):  # inf, 1e400, nan: as a --set of a number says (probe p56 #4)
+                problem = "expected a finite number"
+            elif not value >= low:
                 problem = f"expected a value >= {low}"
             elif kind is int and col != "prefix_group" and value > MAX_TOKENS:
                 problem = f"expected at most {MAX_TOKENS:,} (2^31)"

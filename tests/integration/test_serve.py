@@ -207,6 +207,8 @@ def test_cli_sweep_names_the_model_labels_ticks_and_shows_ms_and_yes_no(tmp_path
     rows = {r.split(",")[0]: r.split(",") for r in (out / "sweep.csv").read_text().splitlines()}
     header = rows["value"]
     ttft = float(rows["0.2"][header.index("ttft_p50_s")])  # sweep.csv keeps seconds
+    # each point's offered load beside what it served: constant arrivals offer their rate itself (probe p56 #6)
+    assert [float(rows[v][header.index("offered_requests_per_s")]) for v in ("0.2", "0.5")] == [0.2, 0.5]
     assert f" {ttft * 1e3:,.1f} " in printed  # the table shows them in ms
     (fig,) = [f for f in figs if f.texts and "throughput vs latency" in f.texts[0].get_text()]
     assert fig.texts[0].get_text() == "llama2_7b on h100: throughput vs latency, workload.arrival.rate = 0.2, 0.5"
@@ -320,3 +322,17 @@ def test_accelsim_serve_stays_the_function_after_the_engine_is_imported(low_load
     second = accelsim.serve(load_serving(SMALL))
     assert callable(accelsim.serve)
     assert first.report["serving"] == second.report["serving"] == low_load.report["serving"]
+
+
+def test_the_largest_running_batch_of_the_probes_example_is_its_kv_bound(tmp_path):
+    # probe p56 #6, its example on the simulated h100: engine.kv_blocks 200 and 512-token prompts in 16-token blocks
+    # (32 blocks each) admit 200 // 32 = 6 sequences at most, well below max_num_seqs 64, while 50 requests arriving
+    # at 50/s queue; report.json says so without timeseries.csv
+    doc = {"name": "base", "model": {"model": "llama2_7b"}, "arch": "h100",
+           "engine": {"max_num_seqs": 64, "max_num_batched_tokens": 2048, "max_model_len": 4096, "block_size": 16,
+                      "kv_blocks": 200},
+           "workload": {"arrival": {"process": "poisson", "rate": 50}, "prompt_tokens": 512, "output_tokens": 128,
+                        "requests": 50, "seed": 1}}
+    s = api.serve(load_serving(doc)).report["serving"]
+    assert s["running_sequences"]["max"] == 200 // (512 // 16) == 6
+    assert s["waiting_requests"]["max"] > 0 and s["preemptions"] > 0  # 6 × 34 blocks at 529 tokens overflow 200

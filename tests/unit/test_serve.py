@@ -446,3 +446,37 @@ def test_config_leaves_out_gpu_only_engine_settings_on_an_arch_without_launches(
     # h100: launch times: both settings are shown
     gpu = serve(spec(), cost=Stub(fixed=0.1), blocks=1000).report["config"]["engine"]
     assert gpu["cuda_graphs"] is True and gpu["custom_all_reduce"] is True
+
+
+def test_the_running_batch_and_waiting_queue_are_time_weighted_over_every_iteration():
+    # probe p56 #6. Stub: 0.1 s + 1 ms a prefill token + 10 ms a decode. Two requests of 100 + 4 tokens, constant
+    # arrivals at 1,000/s (0 and 1 ms), up to 8 sequences:
+    #   t 0     prefill r0 (r1 not yet arrived)       0.1 + 0.100        = 0.20 s, running 1
+    #   t 0.20  r0 decode + r1 prefill                0.1 + 0.100 + 0.01 = 0.21 s, running 2
+    #   t 0.41  r0, r1 decode (2x)                    0.1 + 0.02         = 0.12 s, running 2 (r0's 4th token after)
+    #   t 0.53  r0, r1 decode                                               0.12 s, running 2 (r0 done)
+    #   t 0.65  r1 decode                             0.1 + 0.01         = 0.11 s, running 1 (r1 done)
+    # mean running = (0.2·1 + 0.21·2 + 0.12·2 + 0.12·2 + 0.11·1) / 0.76 = 1.21 / 0.76; max 2; nothing waits
+    wl = {"arrival": {"process": "constant", "rate": 1000}, "requests": 2}
+    s = serve(spec(workload=wl), cost=Stub(fixed=0.1), blocks=1000).report["serving"]
+    assert s["running_sequences"] == {"mean": pytest.approx(1.21 / 0.76), "max": 2}
+    assert s["waiting_requests"] == {"mean": 0.0, "max": 0}
+    # one sequence at a time: r1 waits through r0's 3 decodes (0.11 s each) and runs after it:
+    # 0.20 (r0 prefill, r1 not arrived) + 3 × 0.11 (r1 waiting) + 0.20 + 3 × 0.11 (r1) = 1.06 s, one running
+    # throughout; mean waiting 0.33 / 1.06, max 1
+    s = serve(spec(workload=wl, engine={"max_num_seqs": 1}), cost=Stub(fixed=0.1), blocks=1000).report["serving"]
+    assert s["running_sequences"] == {"mean": pytest.approx(1.0), "max": 1}
+    assert s["waiting_requests"] == {"mean": pytest.approx(0.33 / 1.06), "max": 1}
+
+
+def test_the_largest_running_batch_is_the_kv_bound_of_the_probes_example():
+    # probe p56's example: 512-token prompts in 16-token blocks take 512 / 16 = 32 blocks each, so 200 blocks admit
+    # ⌊200 / 32⌋ = 6 sequences (a 7th would need 224), far below max_num_seqs 64; 50 arrivals at 50/s queue
+    # behind them. The report's maximum is over every iteration, not timeseries.csv's sample.
+    s = serve(spec(engine={"max_num_seqs": 64, "max_num_batched_tokens": 2048, "max_model_len": 4096},
+                   workload={"arrival": {"process": "poisson", "rate": 50}, "prompt_tokens": {"dist": "fixed",
+                             "value": 512}, "output_tokens": {"dist": "fixed", "value": 128}, "requests": 50,
+                             "seed": 1}), cost=Stub(fixed=0.005, per_token=1e-5, per_decode=1e-4),
+              blocks=200).report["serving"]
+    assert s["running_sequences"]["max"] == 200 // (512 // 16) == 6
+    assert 0 < s["running_sequences"]["mean"] <= 6 and s["waiting_requests"]["max"] > 0

@@ -709,3 +709,48 @@ def test_a_rows_bad_fields_do_not_hide_it_from_the_order_check_and_each_is_named
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "accelsim: error: t.csv:6: arrival_s: before line 5's 3 s: a trace's rows must be in order of arrival "
         "(request i is its i-th row); sort it by arrival_s (got '0')")
+
+
+# ---- probe p56: errors at the item that caused them; trace rows checked cell by cell ----------------------------
+
+def test_a_model_that_is_not_an_llm_is_the_set_items_that_named_it_not_the_files_line(here, capsys):
+    # the file's line 2 names llama2_7b, which is fine: the --set replaced it, so the error is the --set's
+    why = "not an LLM workload (its builder needs phase, seq_len and kv_len parameters, as llama2_7b's)"
+    text = GOOD.replace(", tensor_parallel: 1", "")  # a parameter resnet50 does not take
+    assert cli_error(capsys, text, "--set", "model.model=resnet50") == (
+        f"accelsim: error: --set: model: {why} (got 'resnet50')")
+    # the file naming it stays the file's line
+    assert cli_error(capsys, text.replace("model: llama2_7b", "model: resnet50"), "--set", "model.dtype=fp16") == (
+        f"accelsim: error: s.yaml:2: model: {why} (got 'resnet50')")
+
+
+def test_requests_beside_a_files_duration_is_the_set_items_naming_the_duration_line_and_the_fix(here, capsys):
+    text = GOOD.replace("  requests: 5\n", "  duration: 60s\n")  # duration at line 9
+    assert cli_error(capsys, text, "--set", "workload.requests=50") == (
+        "accelsim: error: --set: workload.requests: give duration or requests, not both (duration 60 s, s.yaml:9); "
+        "add --set workload.duration=null")
+    # the fix it names runs: 50 requests, no duration
+    spec = load_serving("s.yaml", ["workload.requests=50", "workload.duration=null"])
+    assert (spec.serve.workload.requests, spec.serve.workload.duration) == (50, None)
+    # the other way round: a --set duration over the file's requests (line 9 of GOOD) names the requests
+    assert cli_error(capsys, GOOD, "--set", "workload.duration=10s") == (
+        "accelsim: error: --set: workload.duration: give duration or requests, not both (requests 5, s.yaml:9); "
+        "add --set workload.requests=null")
+
+
+def test_a_trace_row_with_more_cells_than_the_header_is_an_error_at_its_line(here, capsys):
+    # line 2 has 4 cells under a 3-column header: its '5' was dropped in silence before; line 4's trailing commas
+    # are 3 empty cells more (6 in all)
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,100,10,5\n1,100,10\n2,100,10,,,\n")
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: t.csv:2: 4 fields, the header has 3",
+        "accelsim: error: t.csv:4: 6 fields, the header has 3"]
+
+
+@pytest.mark.parametrize("arrival", ["inf", "1e400", "nan", "-inf"])
+def test_a_trace_arrival_that_is_not_finite_says_so_as_a_set_does(here, capsys, arrival):
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,100,10\n%s,100,1\n" % arrival.encode())
+    assert cli_error(capsys, text) == f"accelsim: error: t.csv:3: arrival_s: expected a finite number (got '{arrival}')"

@@ -52,7 +52,7 @@ def test_a_good_file_loads_with_defaults(here):
     (("rate: 2", "rate: -2"), "s.yaml:6: workload.arrival.rate:"),
     (("process: poisson, rate: 2", "process: gamma"), "s.yaml:6: workload.arrival:"),
     (("dist: fixed, value: 10", "dist: normal, mean: 10"), "s.yaml:7: workload.prompt_tokens: dist normal needs std"),
-    (("  requests: 5", "  requests: 5\n  duration: 10s"), "s.yaml:5: workload: give duration or requests"),
+    (("  requests: 5", "  requests: 5\n  duration: 10s"), "s.yaml:9: workload.requests: give duration or requests, not both (duration 10 s, s.yaml:10)"),
     (("  output_tokens: {dist: fixed, value: 2}\n", ""), "s.yaml:5: workload: output_tokens: missing"),
     (("model: {model: llama2_7b, tensor_parallel: 1}", "model: resnet50"), "s.yaml:2: model: not an LLM"),
     (("arch: h100", "arch: h10"), "s.yaml:3: arch:"),

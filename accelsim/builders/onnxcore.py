@@ -221,12 +221,13 @@ class ImporterCore:
                              **({"notes": notes} if notes else {}), **({"loss_outputs": outputs} if outputs else {})})
 
     def _float_outputs(self) -> tuple[str, ...]:
-        """The ops holding the graph's declared outputs of a float type (FLOAT, FLOAT16, DOUBLE, BFLOAT16), in the
-        file's order: what a training step puts its loss on (builders/training.py), not on every tensor no node
-        reads (an LSTM's unused Y_h and Y_c) nor on integer outputs (a TopK's indices)."""
-        floats = (1, 10, 11, 16)
+        """The ops holding the graph's declared outputs other than integer, bool or string ones (float, or of a
+        type the file leaves undefined), in the file's order: what a training step puts its loss on
+        (builders/training.py), not on every tensor no node reads (an LSTM's unused Y_h and Y_c) nor on integer
+        outputs (a TopK's indices)."""
+        not_float = {*_INPUT_INT_BYTES, 8, 21, 22}  # the integer and bool types, STRING, INT4 / UINT4
         ops = [self.tensor[v.name] for v in self.graph.output
-               if v.type.tensor_type.elem_type in floats and v.name in self.tensor]
+               if v.type.tensor_type.elem_type not in not_float and v.name in self.tensor]
         made = {op.name for op in self.b._ops}  # an output that is a graph input passed through is no op
         return tuple(dict.fromkeys(op for op in ops if op in made))
 

@@ -207,7 +207,11 @@ def _usage_error(msg: str) -> AccelsimError:
 
 def _load_spec(args: argparse.Namespace):
     from . import config
+    from .config.presets import import_form
 
+    if args.experiment and import_form(args.experiment) is not None:  # a model, before any file is read as YAML
+        raise _usage_error(f"{args.experiment} is a model, not an experiment: use accelsim run -w "
+                           f"{args.experiment} -a {args.arch or 'ARCH'}")
     forms = [bool(args.experiment), bool(args.workload or args.arch), bool(args.scalesim_config or args.topology)]
     if sum(forms) != 1:
         raise _usage_error("run: give one of EXPERIMENT, --workload W --arch A, or --scalesim-config F --topology T")

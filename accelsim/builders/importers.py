@@ -97,6 +97,7 @@ from .onnxload import (
     _check_text,
     _concrete_inputs,
     _input_shapes,
+    _known_batch_inputs,
     _read_small_external_data,
 )
 from .onnxmatmul import MatmulOps, einsum_terms, matmul_gemm
@@ -166,15 +167,28 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         raise WorkloadError(f"{where}: the model imports no ai.onnx opset (its opset_import lists "
                             f"{[o.domain for o in model.opset_import]}), so its ops have no defined version")
     axes = _batch_axes(model.graph)
+    known = _known_batch_inputs(model.graph, axes)
     model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where, axes)
     firsts = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if len(shape) > axes.get(n, 0)}
+    sized = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if n in known and shape}
     if not took_batch and batch != 1 and firsts != {batch}:
         shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
         raise WorkloadError(f"{where}: batch {batch}: the model's batch is fixed (every graph input's batch axis is "
                             f"a fixed size or one workload.dims sets: {shapes}); export it with a symbolic batch axis "
                             f"(torch.onnx.export's dynamic_axes) and leave that name out of dims, or leave batch at 1",
                             key=("batch",))
-    model_batch = batch if took_batch else (firsts.pop() if len(firsts) == 1 else None)
+    notes: list[str] = []
+    if took_batch or (batch != 1 and firsts == {batch}):
+        model_batch: int | None = batch  # a symbolic batch axis took it, or the fixed one is the batch asked for
+    elif known:
+        model_batch = sized.pop() if len(sized) == 1 else None  # batch axes sized by dims or by the op spec
+    else:  # no axis is known to be the batch: one run of the graph is one inference, never axis 0 guessed
+        model_batch = 1
+        if firsts - {1}:
+            shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
+            notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}), so the batch is 1: one run "
+                         f"of the graph is one inference (efficiency.j_per_inference is per run); export the "
+                         f"model with a symbolic batch axis (torch.onnx.export's dynamic_axes) for a batch")
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
     except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
@@ -182,7 +196,8 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
-    return importer.run(unsupported, batch=model_batch)
+    return importer.run(unsupported, batch=model_batch, notes=notes)
+
 
 
 def _checked(**args: object) -> OnnxParams:

@@ -12,9 +12,10 @@ from typing import ClassVar
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
-from ..units import ONNX_DTYPES
+from ..units import ONNX_DTYPES, dtype_bytes
 from .layers import GraphBuilder
 from .onnxload import _KEEP_VALUES, _dims, _model_float, _op_key, _outer_reads
+from .recsys import index_elems
 from .rnn import RecurrentBuilder
 
 _NOT_PARAMS: dict[str, tuple[int, ...]] = {
@@ -31,6 +32,9 @@ _NOT_PARAMS: dict[str, tuple[int, ...]] = {
     "MatMulInteger": (2, 3), "ConvInteger": (2, 3), "Pow": (1,),
 }
 _VIEWS = ("Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze")
+_INPUT_INT_BYTES = {7: 8, 13: 8, 6: 4, 12: 4, 5: 2, 4: 2, 3: 1, 2: 1, 9: 1}
+"""Bytes per element of ONNX's integer and bool tensor types (onnx.proto: 7 INT64, 13 UINT64, 6 INT32, 12 UINT32,
+5 INT16, 4 UINT16, 3 INT8, 2 UINT8, 9 BOOL): a graph input of one (token ids, a mask) is stored at that width."""
 _INT_TYPES = {t: ONNX_DTYPES[t] for t in (2, 3, 4, 5, 6, 12, 21, 22)}
 """ONNX's integer tensor types of an accelsim dtype (onnx.proto: 2 UINT8, 3 INT8, 4 UINT16, 5 INT16, 6 INT32,
 12 UINT32, 21 UINT4, 22 INT4) → that dtype: a quantised weight or bias is stored at its width."""
@@ -41,6 +45,9 @@ class NotMapped(WorkloadError):
     raised by a handler before it adds an op, so that :meth:`ImporterCore.run` lists every such node in one error,
     or with ``unsupported: elementwise`` prices it as generic element-wise work. The message is the reason alone."""
 _ALIASES = ("Identity", "Dropout")
+_PARAM_VIEWS = (*_VIEWS, "Cast")
+"""Op types that, on a parameter, are a read of that parameter in another layout or type (a view: no copy, no
+op): its output is the same parameter under the node's output shape (:meth:`ImporterCore._param_view`)."""
 
 
 def unmapped_note(unmapped: dict[str, list[str]]) -> str:
@@ -103,11 +110,18 @@ class ImporterCore:
         inputs = {v.name: tuple(d or batch for d in _dims(v) or ()) for v in graph.input if v.name not in self.inits}
         if not inputs:
             raise WorkloadError(f"{where}: the graph has no inputs besides its initializers")
-        self.b = RecurrentBuilder(name, inputs, dtype=dtype)
+        widths = {v.name: _INPUT_INT_BYTES[t] for v in graph.input if v.name in inputs
+                  and (t := v.type.tensor_type.elem_type) in _INPUT_INT_BYTES and _INPUT_INT_BYTES[t] !=
+                  dtype_bytes(dtype)}  # integer inputs stored at another width than the workload's dtype
+        self.b = RecurrentBuilder(name, {n: (index_elems(math.prod(s), dtype, widths[n]),) if n in widths else s
+                                         for n, s in inputs.items()}, dtype=dtype)
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
         self.names = self._layer_names()
         self.reserved = set(self.names)  # the nodes' layer names: the importer's own extra ops yield to them
+        for n in widths:  # its bytes as stored; its readers read it through a free view of its shape
+            self.tensor[n] = self.b.view(n, inputs[n], "as_integer", name=self._extra_name(f"{n}.as_integer"),
+                                         strict=False)
         self.unmapped: dict[str, list[str]] = {}  # op type → its nodes without a mapping (run)
         tables = [vars(cls) for cls in reversed(type(self).__mro__)]  # each op family's HANDLES and PARTIAL
         self.handlers: dict[str, Callable] = {  # op type → the method that imports it
@@ -158,11 +172,12 @@ class ImporterCore:
                 found.setdefault(_op_key(node), []).append(self.names[i])
         return found
 
-    def run(self, unsupported: str = "error", *, batch: int | None = None) -> Graph:
+    def run(self, unsupported: str = "error", *, batch: int | None = None, notes: list[str] | None = None) -> Graph:
         """The graph, its meta naming ``batch`` (the model's: the size its inputs' batch axis took; None where they
         differ) and the dtype it computes in. Nodes accelsim does not map, of an op type without a handler or with
         a feature its handler does not map (:class:`NotMapped`), are all listed in one error, or with
-        ``unsupported="elementwise"`` priced as generic element-wise work (:meth:`_generic`) with one note."""
+        ``unsupported="elementwise"`` priced as generic element-wise work (:meth:`_generic`) with one note;
+        ``notes``: the report notes the caller adds (how the batch was chosen)."""
         unmapped = self.unmapped = self._unmapped()
         types = dict(unmapped)  # op type → nodes, before the partly mapped ones join
         partial: list[str] = []  # node 'name' (OpType): why, for each node a handler does not map
@@ -200,9 +215,21 @@ class ImporterCore:
             raise WorkloadError(f"{self.where}: {'; '.join(listed)}; set workload.unsupported=elementwise to price "
                                 f"them as element-wise work")
         self._unused_initializers()
-        notes = [unmapped_note(unmapped)] if unmapped else []
+        notes = [*(notes or ()), *([unmapped_note(unmapped)] if unmapped else [])]
+        outputs = self._float_outputs()
         return self.b.build({"model": "onnx", "source": self.where, "batch": batch, "dtype": self.b.dtype,
-                             **({"notes": notes} if notes else {})})
+                             **({"notes": notes} if notes else {}), **({"loss_outputs": outputs} if outputs else {})})
+
+    def _float_outputs(self) -> tuple[str, ...]:
+        """The ops holding the graph's declared outputs other than integer, bool or string ones (float, or of a
+        type the file leaves undefined), in the file's order: what a training step puts its loss on
+        (builders/training.py), not on every tensor no node reads (an LSTM's unused Y_h and Y_c) nor on integer
+        outputs (a TopK's indices)."""
+        not_float = {*_INPUT_INT_BYTES, 8, 21, 22}  # the integer and bool types, STRING, INT4 / UINT4
+        ops = [self.tensor[v.name] for v in self.graph.output
+               if v.type.tensor_type.elem_type not in not_float and v.name in self.tensor]
+        made = {op.name for op in self.b._ops}  # an output that is a graph input passed through is no op
+        return tuple(dict.fromkeys(op for op in ops if op in made))
 
     def _import_node(self) -> None:
         """Append the ops of the current node (:attr:`node`, layer :attr:`op_name`)."""
@@ -213,7 +240,9 @@ class ImporterCore:
             self.alias[node.output[0]] = self._weight(node.input[0])
         elif key in _ALIASES:
             self.tensor[node.output[0]] = self._in(0)
-        elif key in _VIEWS and self._is_init(node.input[0]) and not self._param(node.input[0]):
+        elif key in _PARAM_VIEWS and self._is_init(node.input[0]) and self._param(node.input[0]):
+            self._param_view()  # a transposed / reshaped / cast read of a weight (a tied LM head's x @ emb.weightᵀ)
+        elif key in _VIEWS and self._is_init(node.input[0]):
             self._constant_of()  # a view of a shape or an index list
         elif key in _VIEWS:
             self._view()
@@ -265,10 +294,17 @@ class ImporterCore:
                 self.b._ops[k] = dataclasses.replace(op, weights=kept)
 
     def _in(self, i: int) -> str:
+        """The op holding the node's input ``i``, an activation. An initializer there (the node computes on a
+        weight where accelsim maps only activations) is :class:`NotMapped`, listed with the hint to fold it or
+        price it with ``unsupported: elementwise``; a name nothing defined earlier a one-line error."""
         src = self.node.input[i]
         if src not in self.tensor:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} ({self.node.op_type}) reads {src!r}, which is "
-                                f"an initializer or no earlier output where an activation is expected")
+            if src in self.inits:
+                raise NotMapped(f"reads initializer {src!r} as input {i}, where accelsim maps only an activation "
+                                f"(an op on a weight alone: fold it into the initializer, as torch.onnx.export's "
+                                f"do_constant_folding=True does)")
+            raise WorkloadError(f"{self._node()}: reads {src!r}, which no graph input, initializer or earlier node "
+                                f"defines (the nodes are not in topological order, as the ONNX IR requires?)")
         return self.tensor[src]
 
     def _attr(self, key: str, default: object = None) -> object:
@@ -402,8 +438,8 @@ class ImporterCore:
         if key != "Shape":
             params = [n for n in self.node.input if n and (not self._is_init(n) or self._param(n))]
             if params:
-                raise WorkloadError(f"{self._node()}: computes on parameter {params[0]!r} alone, which accelsim "
-                                    f"does not map")
+                raise NotMapped(f"computes on parameter {params[0]!r} alone, which accelsim does not map (fold it "
+                                f"into the initializer, as torch.onnx.export's do_constant_folding=True does)")
         first = next((n for n in self.node.input if n), "")
         for out in self.node.output:
             if out:
@@ -485,6 +521,16 @@ class ImporterCore:
             name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
+
+    def _param_view(self) -> None:
+        """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as
+        that parameter is (an initializer of the output's shape, the same name: :attr:`alias`, so it counts once),
+        as a Gemm's transB reads its B transposed; no op. A tied LM head exported as ``x @ emb.weight.T`` (or
+        without constant folding) is then a linear layer reading ``emb.weight``."""
+        src, out = self.node.input[0], self.node.output[0]
+        self.inits[out] = self._out_shape(out)
+        self.init_types[out] = self.init_types.get(src, 0)
+        self.alias[out] = self._weight(src)
 
     def _view(self) -> None:
         x = self._in(0)

@@ -133,6 +133,24 @@ def _batch_axes(graph) -> dict[str, int]:
     return axes
 
 
+_BATCH_FIRST = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool",
+                "BatchNormalization", "InstanceNormalization")
+"""Op types whose spec names the first axis of their input X the batch (N of (N, C, D1, ...))."""
+
+
+def _known_batch_inputs(graph, axes: dict[str, int]) -> set[str]:
+    """The graph inputs whose batch axis is known, not guessed: symbolic in the file (an export's dynamic axis),
+    the batch axis of a layout-0 LSTM / GRU / RNN input (``axes``) or X of an op whose spec makes axis 0 the batch
+    (:data:`_BATCH_FIRST`: a Conv's N). Axis 0 of any other input (a GEMM's K, a token count) is no batch."""
+    inits = {t.name for t in graph.initializer}
+    known = set(axes) | {node.input[0] for node in graph.node if _op_key(node) in _BATCH_FIRST and node.input}
+    for v in graph.input:
+        dims = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
+        if v.name not in inits and dims and not dims[0].dim_value > 0:
+            known.add(v.name)
+    return {v.name for v in graph.input if v.name not in inits} & known
+
+
 def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: dict[str, int] | None = None):
     """A copy of ``model`` whose graph inputs have every dim concrete (see the module docstring: ``dims`` by name,
     else ``batch`` for a symbolic or unknown batch axis and its name elsewhere, else a one-line error), the graph

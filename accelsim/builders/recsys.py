@@ -136,10 +136,10 @@ TOP_MLP = (1024, 1024, 512, 256, 1)
 """Widths of the top MLP after the interaction (479-1024-1024-512-256-1 in MLPerf)."""
 
 
-def index_elems(count: int, dtype: str) -> int:
-    """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`~.gnn.INDEX_BYTES` each): ⌈count · 8 /
-    element bytes⌉."""
-    return -(-count * INDEX_BYTES // dtype_bytes(dtype))
+def index_elems(count: int, dtype: str, width: int = INDEX_BYTES) -> int:
+    """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`~.gnn.INDEX_BYTES` each; integers of another
+    ``width`` in bytes where given): ⌈count · width / element bytes⌉."""
+    return -(-count * width // dtype_bytes(dtype))
 
 
 class RecsysBuilder(TransformerBuilder):

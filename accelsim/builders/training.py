@@ -446,7 +446,12 @@ class _Pass:
                 gemm=fop.gemm, macs=fop.macs, flops=fop.flops, vector_elems=fop.vector_elems)
 
     def _loss(self) -> None:
-        outputs = [op for op in self.fwd.ops if op.name not in self.readers and op.kind is not OpKind.KV_APPEND]
+        """The loss (a cross-entropy, LOSS_FLOPS per element) over the model's outputs and its gradient into each:
+        the ops the graph's meta ``loss_outputs`` names where it names any (an imported ONNX model's declared float
+        outputs, so an unused LSTM Y_h or a TopK's int64 indices get none), else every op no op reads."""
+        declared = [n for n in dict.fromkeys(self.fwd.meta.get("loss_outputs") or ()) if n in self.fwd]
+        outputs = [self.fwd[n] for n in declared] or [
+            op for op in self.fwd.ops if op.name not in self.readers and op.kind is not OpKind.KV_APPEND]
         if not outputs:
             raise WorkloadError(f"{self.fwd.name}: training needs an output to put a loss on (every op's output "
                                 f"is read by another op or appended to a KV cache)")

@@ -265,9 +265,10 @@ def _check_characters(text: str, file: str) -> None:
                                                       f"binary or corrupted file?"))
 
 
-def _too_large(file: str, size: int) -> ConfigError:
+def _too_large(file: str, size: int, hint: str = "") -> ConfigError:
+    limit = f"{MAX_YAML_BYTES:,} bytes ({MAX_YAML_BYTES // 2**20} MiB)"
     return ConfigError(ConfigIssue(file, None, "", f"file too large: {size:,} bytes; inputs are limited to "
-                                                   f"{MAX_YAML_BYTES:,} bytes ({MAX_YAML_BYTES // 2**20} MiB)"))
+                                                   f"{limit}{'.' + hint if hint else ''}"))
 
 
 def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
@@ -326,7 +327,7 @@ def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_YAML_BYTES:
-                raise _too_large(file, size)
+                raise _too_large(file, size, _onnx_hint(file, f.read(4)))
             data = f.read(MAX_YAML_BYTES + 1)  # a pipe or a growing file: never read more than the limit
     except FileNotFoundError:
         raise ConfigError(ConfigIssue(file, None, "", "file not found")) from None
@@ -340,10 +341,18 @@ def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding
         return data.decode(encoding)
     except UnicodeDecodeError as e:
         line, msg = not_utf8(data, e)
-        if _looks_like_onnx(data):
-            msg += (" It looks like an ONNX model: name it *.onnx, or give --workload onnx --set "
-                    "workload.path=FILE")
-        raise ConfigError(ConfigIssue(file, line, "", msg)) from None
+        raise ConfigError(ConfigIssue(file, line, "", msg + _onnx_hint(file, data))) from None
+
+
+def _onnx_hint(file: str, head: bytes) -> str:
+    """What to do with an ONNX model given where a YAML file is read (``head``: its first bytes): a file named
+    ``*.onnx`` is a workload (``--workload FILE``); one under another name that looks like a model is renamed to
+    ``*.onnx`` or given as ``--workload onnx --set workload.path=FILE``; "" for any other file."""
+    if file.lower().endswith(".onnx"):
+        return f" {file} is an ONNX model, not a YAML file: give it as a workload (--workload {file})"
+    if _looks_like_onnx(head):
+        return " It looks like an ONNX model: name it *.onnx, or give --workload onnx --set workload.path=FILE"
+    return ""
 
 
 def _looks_like_onnx(data: bytes) -> bool:

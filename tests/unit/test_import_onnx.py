@@ -853,8 +853,8 @@ def test_onnx_gather_from_an_initializer_reads_only_the_gathered_rows():
     # BERT's token embedding: Gather(table (30522, 768), ids (1, 128)) was priced (with unsupported=elementwise)
     # as a stream of the whole table: 30,522 · 768 · 4 B = 93,763,584 B at fp32. Now it is the builders'
     # embedding, gathering 128 rows: 128 · 768 · 4 B = 393,216 B of the table. The op's HBM bytes on tpu-v4:
-    # those rows, the ids read (128 at the workload's 4 B: 512 B) and its (1, 128, 768) output written
-    # (393,216 B) = 786,944 B.
+    # those rows, the ids read (128 int64s at 8 B: 1,024 B; probe p57) and its (1, 128, 768) output written
+    # (393,216 B) = 787,456 B.
     nodes = [helper.make_node("Gather", ["emb", "ids"], ["y"], name="embed")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, 128])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
@@ -863,8 +863,8 @@ def test_onnx_gather_from_an_initializer_reads_only_the_gathered_rows():
     op = g["embed"]
     assert (op.kind.name, op.fn, op.gather_rows, op.out_shape) == ("EMBEDDING", "embedding", 128, (1, 128, 768))
     assert g.params == 30522 * 768
-    (row,) = accelsim.simulate(g, "tpu-v4").to_dict()["ops"]
-    assert row["bytes"]["hbm"] == 128 * 768 * 4 + 128 * 4 + 128 * 768 * 4
+    (row,) = [r for r in accelsim.simulate(g, "tpu-v4").to_dict()["ops"] if r["name"] == "embed"]
+    assert row["bytes"]["hbm"] == 128 * 768 * 4 + 128 * 8 + 128 * 768 * 4
     # constant indices (a position table's rows 0..3): an embedding with no inputs, 4 rows
     nodes = [helper.make_node("Gather", ["pos", "idx"], ["p"], name="positions"),
              helper.make_node("Add", ["x", "p"], ["y"], name="add")]
@@ -1072,7 +1072,7 @@ def test_onnx_gather_nd_selects_from_an_activation_and_copies_from_a_table():
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 5, 8]),
                                helper.make_tensor_value_info("idx", TensorProto.INT64, [3, 2])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
-    (op,) = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])).ops
+    op = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))["g"]
     assert (op.kind.name, op.fn, op.out_shape) == ("RESHAPE", "gather_nd", (3, 8))
     # from a table initializer (16, 8) by indices x (int64, (2, 1)): a copy reading the table whole (128
     # parameters), 0 flops, output (2, 8)
@@ -1080,7 +1080,8 @@ def test_onnx_gather_nd_selects_from_an_activation_and_copies_from_a_table():
                               [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [_init("t", 16, 8)])
     g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
-    assert [(op.fn, op.out_shape, op.flops) for op in g.ops] == [("gather_nd", (2, 8), 0)] and g.params == 16 * 8
+    assert [(op.fn, op.out_shape, op.flops) for op in g.ops if not op.kind.is_view] == [("gather_nd", (2, 8), 0)]
+    assert g.params == 16 * 8
 
 
 def test_onnx_gelu_tanh_as_the_op_and_spelled_out():

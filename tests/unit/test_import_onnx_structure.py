@@ -77,23 +77,26 @@ def test_info_names_the_batch_dims_sets(tmp_path, capsys):
 
 
 def test_info_and_run_both_give_no_batch_when_the_inputs_batches_differ(tmp_path, capsys):
-    # x [2, 8] and z [1, 8], each through a Relu: the batch axes took 2 and 1, so report.json's workload.batch is
-    # null (docs/configuration.md, onnx) and info said "batch 1", the requested batch (probe p47 #4)
+    # x ["N", 8] and z ["M", 8], each through a Relu, dims N=2 and M=1: the batch axes took 2 and 1, so
+    # report.json's workload.batch is null (docs/configuration.md, onnx) and info said "batch 1", the requested
+    # batch (probe p47 #4). (Fixed [2, 8] and [1, 8] have no batch axis at all: batch 1, probe p57 #4.)
     import json
 
     from accelsim.cli import main
 
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="r"), helper.make_node("Relu", ["z"], ["w"], name="r2")]
-    m = _model(nodes, {"x": [2, 8], "z": [1, 8]})
+    m = _model(nodes, {"x": ["N", 8], "z": ["M", 8]})
     m.graph.output.append(helper.make_tensor_value_info("w", TensorProto.UNDEFINED, None))
     onnx.save(m, tmp_path / "two.onnx")
-    assert from_onnx(tmp_path / "two.onnx").meta["batch"] is None
-    assert main(["info", str(tmp_path / "two.onnx"), "--json"]) == 0
+    dims = ["--set", "workload.dims.N=2", "--set", "workload.dims.M=1"]
+    assert from_onnx(tmp_path / "two.onnx", dims={"N": 2, "M": 1}).meta["batch"] is None
+    assert main(["info", str(tmp_path / "two.onnx"), *dims, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["workload"]["batch"] is None
-    assert main(["info", str(tmp_path / "two.onnx")]) == 0
+    assert main(["info", str(tmp_path / "two.onnx"), *dims]) == 0
     assert "batch" not in capsys.readouterr().out.splitlines()[0]
     out = tmp_path / "run"
-    assert main(["run", "-w", str(tmp_path / "two.onnx"), "-a", "tpu-v1", "-q", "--no-plots", "-o", str(out)]) == 0
+    assert main(["run", "-w", str(tmp_path / "two.onnx"), "-a", "tpu-v1", *dims, "-q", "--no-plots", "-o",
+                 str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["workload"]["batch"] is None
 
 

@@ -65,7 +65,9 @@ def test_llama3_8b_gqa_and_tensor_parallel_shards():
     assert tp["model.layers.0.self_attn.k"].out_shape == (1, 4, 1, 128)
     sep = _graph("llama3_8b", phase="decode", kv_len=64, tensor_parallel=2)
     assert (tp.params, tp.macs, tp.weight_bytes) == (sep.params, sep.macs, sep.weight_bytes)
-    # LLaMA-2-7B at TP 2 (dgx-h100's shards): (16 + 2·16)·128 = 6144 and 2·11008 / 2 = 11008
+    # LLaMA-2-7B at TP 2 (dgx-h100's shards): (16 + 2·16)·128 = 6144 and 2·11008 / 2 = 11008, the N of Vidur's
+    # profiled attn_pre_proj and mlp_up_proj at tp 2 (../shared/reference/hardware/vidur/a100_Llama-2-7b-hf_ops.csv;
+    # 12288 and 22016 at tp 1)
     l2 = _graph("llama2_7b", phase="decode", kv_len=64, fused_projections=True, tensor_parallel=2)
     assert _gemm(l2, "model.layers.0.self_attn.qkv_proj") == (1, 6144, 4096)
     assert _gemm(l2, "model.layers.0.mlp.gate_up_proj") == (1, 11008, 4096)

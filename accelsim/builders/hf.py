@@ -387,13 +387,24 @@ def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache
     style = STYLES[lm.style]
     rope = lm.rope and i not in lm.nope_layers
     window, chunk = (0, lm.window(i)) if lm.chunked else (lm.window(i), 0)
+    fused_qkv = style.fused_qkv
+    if fused_qkv is None and p.fused_projections and _fusable_qkv(lm):
+        fused_qkv = "qkv_proj"  # vLLM's QKVParallelLinear
     return b.multihead_attention(h, heads=lm.heads, kv_heads=lm.kv_heads, head_dim=lm.head_dim, bias=lm.bias,
-                                 fused_qkv=style.fused_qkv, names=style.proj, rope=rope, causal=True, fused=_fused(p),
+                                 fused_qkv=fused_qkv, names=style.proj, rope=rope, causal=True, fused=_fused(p),
                                  cache=cache, window=window, chunk=chunk, softcap=lm.attn_softcap is not None,
                                  qk_norm=lm.eps if lm.qk_norm else None, dropout=lm.attn_dropout,
                                  sinks=lm.attn_sinks, qk_l2norm=lm.eps if lm.qk_l2norm and rope else None,
                                  output_gate=lm.attn_gate, rotary_dim=lm.rotary_dim, qk_norm_style=lm.qk_norm_style,
                                  clip_qkv=lm.clip_qkv)
+
+
+def _fusable_qkv(lm: LM) -> bool:
+    """Whether ``fused_projections`` makes ``lm``'s separate q/k/v projections one ``qkv_proj``: not where a norm
+    over a whole projection (OLMo 2), a q/k/v clamp (OLMo 1), Qwen3-Next's output gate or q, k and v biases that
+    differ sit between them (those stay three GEMMs)."""
+    whole_norm = lm.qk_norm and lm.qk_norm_style in ("projection", "projection_tp")
+    return len(set(lm.bias[:3])) == 1 and not (whole_norm or lm.clip_qkv or lm.attn_gate)
 
 
 def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | None) -> str:
@@ -554,7 +565,8 @@ def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: 
     return b.concat([k_nope, k_rot], dim=3, name="key"), v
 
 
-def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
+def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
+    """A dense MLP; ``fuse`` (``fused_projections``): a gated one's gate and up as one GEMM."""
     if lm.act == "xielu":  # Apertus: up → xIELU, whose two scalars are learned (act_fn.alpha_p, alpha_n) → down
         x = b._tp_in(h)
         up = b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name="up_proj")
@@ -568,16 +580,9 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str) -> str:
         return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
     gate_name, up_name, down_name = STYLES[lm.style].gated
-    if not lm.fused_gate_up:
-        width = b._tp_hidden(lm.ffn)
-        gate = b.linear(h, width, bias=lm.mlp_bias, name=gate_name)
-        up = b.linear(h, width, bias=lm.mlp_bias, name=up_name)
-    else:  # Phi-3: one gate_up_proj, split by views
-        width = b._tp_hidden(lm.ffn)
-        both = b.linear(h, 2 * width, bias=False, name="gate_up_proj")
-        rows = b.shape(both)[:-1]
-        gate = b.view(both, (*rows, width), "slice", name="gate", strict=False, dim=-1, start=0)
-        up = b.view(both, (*rows, width), "slice", name="up", strict=False, dim=-1, start=width)
+    # Phi-3 (and fused_projections: vLLM's MergedColumnParallelLinear): one gate_up_proj, split by views
+    gate, up = b.gate_up(h, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, names=(gate_name, up_name),
+                         fused=lm.fused_gate_up or fuse)
     m = b.mul(b.activation(gate, lm.act, name="act_fn"), up, name="mul")
     return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name=down_name))
 
@@ -594,7 +599,7 @@ def _ffn(b: TransformerBuilder, lm: LM, h: str, i: int, prefix: str, p: HfParams
     moe = lm.moe
     if moe is None or i not in moe.sparse_layers:
         with b.scope(lm.mlp_name):
-            return _mlp(b, lm, h)
+            return _mlp(b, lm, h, bool(p.fused_projections))
     shards = token_shards(p.tensor_parallel, p.expert_parallel, p.spread())
     # the expert-parallel group's tokens: each chip's batch × prompt (its shard × TP under sequence parallelism)
     tokens = p.batch * b.shape(h)[1] * (b.tp if b.sp else 1) * p.expert_parallel

@@ -557,15 +557,28 @@ class TransformerBuilder(GraphBuilder):
         h = self.dropout(h, act_dropout, name="activation_dropout")
         return self._tp_out(self.linear(h, out, bias=bias, name=names[1]))
 
-    def swiglu_mlp(self, x: str, hidden: int, bias: bool = False, act: str = "silu") -> str:
+    def swiglu_mlp(self, x: str, hidden: int, bias: bool = False, act: str = "silu", fused: bool = False) -> str:
         """LLaMA's MLP: down(act(gate(x)) · up(x)), named gate_proj, up_proj, act_fn, mul, down_proj; ``act`` SiLU
-        (SwiGLU) or another of :data:`ACT_FLOPS` (Pixtral's GELU-gated feed-forward)."""
+        (SwiGLU) or another of :data:`ACT_FLOPS` (Pixtral's GELU-gated feed-forward); ``fused``: gate and up as one
+        ``gate_up_proj`` (:meth:`gate_up`)."""
         hidden = self._tp_hidden(hidden)
         x = self._tp_in(x)
-        gate = self.linear(x, hidden, bias=bias, name="gate_proj")
-        up = self.linear(x, hidden, bias=bias, name="up_proj")
+        gate, up = self.gate_up(x, hidden, bias=bias, fused=fused)
         h = self.mul(self.activation(gate, act, name="act_fn"), up, name="mul")
         return self._tp_out(self.linear(h, self.shape(x)[-1], bias=bias, name="down_proj"))
+
+    def gate_up(self, x: str, width: int, *, bias: bool = False, names: tuple[str, str] = ("gate_proj", "up_proj"),
+                fused: bool = False) -> tuple[str, str]:
+        """A gated MLP's gate and up projections of ``x`` to ``width`` (this chip's) features each: two LINEARs named
+        ``names``, or with ``fused`` one LINEAR ``gate_up_proj`` of 2·width features (Phi-3's, vLLM's
+        MergedColumnParallelLinear) and two slice views of it, ``gate`` and ``up`` (the same params, MACs and weight
+        bytes; one GEMM reading ``x`` once)."""
+        if not fused:
+            return (self.linear(x, width, bias=bias, name=names[0]), self.linear(x, width, bias=bias, name=names[1]))
+        both = self.linear(x, 2 * width, bias=bias, name="gate_up_proj")
+        rows = self.shape(both)[:-1]
+        gate = self.view(both, (*rows, width), "slice", name="gate", strict=False, dim=-1, start=0)
+        return gate, self.view(both, (*rows, width), "slice", name="up", strict=False, dim=-1, start=width)
 
     # ---- attention --------------------------------------------------------------------------------------
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,

@@ -385,6 +385,14 @@ class LlamaParams(SequenceParallelParams, PrecisionParams):
                              "rotary_embedding, TensorRT-LLM's); 'eager': the five PyTorch kernels of Hugging Face "
                              "transformers' apply_rotary_pos_emb (rotate_half's negation and torch.cat, two "
                              "multiplies, an add).")
+    fused_projections: bool | None = Field(
+        None, description="q, k and v as one GEMM qkv_proj ((heads + 2·kv_heads)·head_dim features a chip) and a "
+                           "gated MLP's gate and up as one gate_up_proj (2·ffn a chip), each followed by slice views, "
+                           "as vLLM runs them (QKVParallelLinear, MergedColumnParallelLinear): the same params, MACs "
+                           "and weight bytes, fewer and wider GEMMs. Default (null): false, transformers' separate "
+                           "q/k/v_proj and gate/up_proj, except in accelsim serve, which sets it from "
+                           "engine.fused_projections (default true). "
+                           "Models whose projections are already fused (Phi-3, GPT-2, NeoX) are unchanged.")
     layers: PositiveInt | None = Field(
         None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
                           "serving driver's layer samples do (options.layer_samples).")
@@ -802,11 +810,12 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                 h = b.rmsnorm(x, c.eps, name="input_layernorm")
                 with b.scope("self_attn"):
                     a = b.multihead_attention(h, heads=c.heads, kv_heads=c.kv_heads, head_dim=hd, bias=False,
+                                              fused_qkv="qkv_proj" if p.fused_projections else None,
                                               rope=True, causal=True, fused=_fused(p), cache=cache)
                 x = b.add(x, a, name="add_attn")
                 h = b.rmsnorm(x, c.eps, name="post_attention_layernorm")
                 with b.scope("mlp"):
-                    m = b.swiglu_mlp(h, c.ffn)
+                    m = b.swiglu_mlp(h, c.ffn, fused=p.fused_projections)
                 x = b.add(x, m, name="add_mlp")
         x = b.rmsnorm(x, c.eps, name="norm")
     # sequence parallelism: the tokens gathered

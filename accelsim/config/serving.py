@@ -97,6 +97,11 @@ class EngineConfig(_Model):
         True, description="Tensor-parallel all-reduces inside one node run vLLM's custom all-reduce (vLLM's "
                           "default; --disable-custom-all-reduce turns it off): the grid is simulated with "
                           "options.all_reduce: custom. false keeps options.all_reduce (default nccl).")
+    fused_projections: bool = Field(
+        True, description="The model is built as vLLM's model code runs it: q/k/v as one GEMM (QKVParallelLinear) "
+                          "and a gated MLP's gate and up as one (MergedColumnParallelLinear): the workload's "
+                          "fused_projections, unless the model sets it. false: transformers' separate projections "
+                          "(accelsim run's default).")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0)] = Field(
         0.0, description="Host time added to every iteration (scheduling, sampling, detokenisation), e.g. 0.5ms; "
                          "0 by default: not modelled.")

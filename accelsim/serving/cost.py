@@ -64,6 +64,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
@@ -259,6 +260,16 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
     logits at each sequence's last position: :func:`accelsim.scenarios.serving.served`)."""
     model = served(model)
     return replace(model, params={**model.params, "decode_steps": 0, **params})
+
+
+def engine_model(model: WorkloadSpec, engine: EngineConfig) -> WorkloadSpec:
+    """``model`` as the engine's model code builds it: ``fused_projections`` from ``engine.fused_projections``
+    (vLLM's QKVParallelLinear and MergedColumnParallelLinear) unless the model's params set it (not null), for the
+    builders that take it."""
+    if model.params.get("fused_projections") is not None \
+            or "fused_projections" not in get_builder(model.model).params.model_fields:
+        return model
+    return replace(model, params={**model.params, "fused_projections": engine.fused_projections})
 
 
 def simulate_seconds(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: bool = False) -> float:
@@ -472,6 +483,7 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     points too (the module docstring)."""
     opts = options.model_copy(update={"trace": False, "plots": False,
                                       **({"all_reduce": "custom"} if engine.custom_all_reduce else {})})
+    model = engine_model(model, engine)
     limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
                                grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions]),

@@ -11,7 +11,7 @@ from accelsim import api
 from accelsim.cli import main
 from accelsim.config.serving import load_serving
 from accelsim.energy import constants
-from accelsim.serving.cost import shape, simulate_seconds, simulate_shape
+from accelsim.serving.cost import engine_model, shape, simulate_seconds, simulate_shape
 
 SMALL = {"name": "small", "model": "llama2_7b", "arch": "h100",
          "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 512, "max_model_len": 1024},
@@ -27,11 +27,12 @@ def low_load():
 
 def test_low_load_ttft_is_one_prefill_and_tpot_one_decode_step(low_load):
     spec = load_serving(SMALL)
+    model = engine_model(spec.model, spec.serve.engine)  # the grid's (engine.fused_projections)
     opts = spec.options.model_copy(update={"plots": False})
     # engine.cuda_graphs (default): simulated without the per-kernel host launches
-    prefill = simulate_seconds(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+    prefill = simulate_seconds(shape(model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
                                graphs=True)
-    decode = simulate_seconds(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+    decode = simulate_seconds(shape(model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
                               graphs=True)
     s = low_load.report["serving"]
     assert s["ttft_s"]["p50"] == pytest.approx(prefill, rel=1e-9)  # 512 tokens is a grid point: exact
@@ -48,10 +49,11 @@ def test_low_load_energy_is_each_requests_passes_plus_the_idle_chip(low_load):
     # (dynamic + activity, one chip); the chip draws its static power (h100: idle_power 70 W + the HBM's own, if
     # any) over the whole makespan, busy or not
     spec = load_serving(SMALL)
+    model = engine_model(spec.model, spec.serve.engine)  # the grid's (engine.fused_projections)
     opts = spec.options.model_copy(update={"plots": False})
-    prefill_j = simulate_shape(shape(spec.model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
+    prefill_j = simulate_shape(shape(model, phase="prefill", seq_len=512, batch=1), spec.arch, opts,
                                graphs=True).joules
-    decode_j = simulate_shape(shape(spec.model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
+    decode_j = simulate_shape(shape(model, phase="decode", kv_len=516, batch=1), spec.arch, opts,
                               graphs=True).joules
     r = low_load.report
     makespan = r["serving"]["makespan_s"]
@@ -124,9 +126,10 @@ def test_grid_on_worker_processes_gives_the_same_seconds():
     from accelsim.serving.cost import simulate_all
 
     spec = load_serving(SMALL)
+    model = engine_model(spec.model, spec.serve.engine)  # the grid's (engine.fused_projections)
     opts = spec.options.model_copy(update={"plots": False})
-    shapes = [shape(spec.model, phase="prefill", seq_len=64, batch=1),
-              shape(spec.model, phase="decode", kv_len=100, batch=2)]
+    shapes = [shape(model, phase="prefill", seq_len=64, batch=1),
+              shape(model, phase="decode", kv_len=100, batch=2)]
     one = simulate_all(shapes, spec.arch, opts, graphs=True, workers=1)
     two = simulate_all(shapes, spec.arch, opts, graphs=True, workers=2)
     assert one == two and one[0] != one[1]
@@ -292,6 +295,7 @@ def test_grid_shapes_from_layer_samples_equal_the_whole_model(monkeypatch):
     from accelsim.serving import cost
 
     spec = load_serving(SMALL)
+    model = engine_model(spec.model, spec.serve.engine)  # the grid's (engine.fused_projections)
     opts = spec.options.model_copy(update={"plots": False})
     seen = []
     real = cost.simulate_pass
@@ -300,8 +304,8 @@ def test_grid_shapes_from_layer_samples_equal_the_whole_model(monkeypatch):
         seen.append(graph.name)
         return real(graph, *a, **k)
 
-    for shape_ in (shape(spec.model, phase="prefill", seq_len=256, batch=1),
-                   shape(spec.model, phase="decode", kv_len=300, batch=4)):
+    for shape_ in (shape(model, phase="prefill", seq_len=256, batch=1),
+                   shape(model, phase="decode", kv_len=300, batch=4)):
         seen.clear()
         monkeypatch.setattr(cost, "simulate_pass", counting)
         sampled = simulate_shape(shape_, spec.arch, opts, graphs=True)

@@ -8,7 +8,7 @@ import pytest
 
 from accelsim import api
 from accelsim.config.serving import load_serving
-from accelsim.serving.cost import Grid, shape, simulate_seconds
+from accelsim.serving.cost import Grid, engine_model, shape, simulate_seconds
 
 # one request alone on the replica (the probe's single.yaml): a prompt over 2,048 tokens runs as a first chunk of
 # 2,048 and a second of the rest after it; a small grid (token ratio 4: prefills of 16, 64, 256, 1,024, 2,048; one
@@ -34,9 +34,10 @@ def test_one_token_after_2048_costs_a_decode_step_at_kv_2048(ttft):
     # 1-token prompt alone, 6.85 ms, not this). TTFT = the first chunk (2,048 tokens, a grid point: exact) + the
     # second. Before the fix the second chunk was A(16)·2,049/1² over L(16): 29.2 ms against ~7.5 ms.
     spec = load_serving(ALONE)
+    model = engine_model(spec.model, spec.serve.engine)  # the grid's (engine.fused_projections)
     opts = spec.options.model_copy(update={"plots": False})
-    first = simulate_seconds(shape(spec.model, phase="prefill", seq_len=2048, batch=1), spec.arch, opts, graphs=True)
-    step = simulate_seconds(shape(spec.model, phase="decode", kv_len=2048, batch=1), spec.arch, opts, graphs=True)
+    first = simulate_seconds(shape(model, phase="prefill", seq_len=2048, batch=1), spec.arch, opts, graphs=True)
+    step = simulate_seconds(shape(model, phase="decode", kv_len=2048, batch=1), spec.arch, opts, graphs=True)
     assert ttft[2048] == pytest.approx(first, rel=1e-9)
     # the grid's passes start at 16 tokens (a 1-token pass is priced as 16, ~3 % dearer on llama2_7b_h100)
     assert ttft[2049] - first == pytest.approx(step, rel=0.04)

@@ -72,13 +72,14 @@ def test_gpu_sparse_tensor_cores_at_most_double_the_dense_rate():
 
 
 def test_an_array_without_sparse_support_multiplies_the_zeros():
-    """TPU v4's MXUs have no N:M support: the pruned layer runs its dense K (the same compute cycles), and its
-    useful MACs are half, so its MAC utilisation halves."""
+    """TPU v4's MXUs have no N:M support: the pruned layer runs its dense K (the same compute cycles); its useful
+    MACs (``macs``) are half, but the MACs it computes are the dense layer's."""
     dense = simulate(GEMM, "tpu-v4")
     sparse = simulate({**GEMM, "sparsity": "2:4"}, "tpu-v4")
     assert sparse["ops"][0]["compute_cycles"] == dense["ops"][0]["compute_cycles"]
     assert sparse["ops"][0]["mapping"]["sparsity"]["skips_zeros"] is False
     assert sparse["macs"] * 2 == dense["macs"]
+    assert sparse["computed_macs"] == dense["computed_macs"] == 4096 ** 3
 
 
 SMALL = {"model": "gemm", "m": 512, "n": 512, "k": 1024, "dtype": "bf16"}

@@ -6,6 +6,8 @@ from .model import (
     account,
     computed_share,
     constants,
+    executed_flops,
+    executed_macs,
     flop_pricer,
     mac_pricer,
     mark_throttled,
@@ -18,7 +20,8 @@ from .model import (
 from .profile import peak_dynamic_power
 from .tech import area_scale, energy_scale, sram_area_mm2, sram_pj_per_bit
 
-__all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "flop_pricer",
+__all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "executed_flops",
+           "executed_macs", "flop_pricer",
            "mac_pricer",
            "mark_throttled", "op_energy", "package_w_per_chip", "peak_dynamic_power", "row_dtype", "sram_area_mm2", "sram_pj_per_bit",
            "throttle_factor", "unit_group"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
-from ..units import DTYPE_BYTES
+from ..units import DTYPE_BYTES, Sparsity
 from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
 
 PJ = 1e-12
@@ -247,6 +247,41 @@ def computed_share(row: Mapping[str, Any]) -> float:
     return float(share) if ok else 1.0
 
 
+def executed_macs(row: Mapping[str, Any]) -> float:
+    """The MACs an op row's kernel executes: its ``macs`` × :func:`computed_share`, and for an op pruned N:M (whose
+    ``macs`` count the kept weights only, ``ir.prune``) the zeros its array still multiplies: ``mapping.sparsity``'s
+    ``executed_k`` above the pattern's kept(``k``), × the GEMM's m · n · count (``mapping.gemm``). An array that
+    does not skip zeros (``skips_zeros`` false: TPU v4) executes the dense K, so its MACs are the dense layer's; an
+    A100 runs a 1:4 or 2:8 layer as 2:4, so its MACs are the 2:4 layer's."""
+    macs = (_number(row.get("macs")) or 0.0) * computed_share(row)
+    mapping = row.get("mapping")
+    sparse = mapping.get("sparsity") if isinstance(mapping, Mapping) else None
+    gemm = mapping.get("gemm") if isinstance(mapping, Mapping) else None
+    if row.get("unit") == "none" or not isinstance(sparse, Mapping) or not isinstance(gemm, list) or len(gemm) != 4:
+        return macs
+    k, run, pattern = sparse.get("k"), sparse.get("executed_k"), sparse.get("pattern")
+    if not (isinstance(k, int) and isinstance(run, int) and isinstance(pattern, str)):
+        return macs
+    try:
+        kept = Sparsity.parse(pattern).kept(k)
+    except ValueError:
+        return macs
+    m, n, _, count = gemm
+    return macs + m * n * count * max(run - kept, 0)
+
+
+def executed_flops(row: Mapping[str, Any]) -> float:
+    """The FLOPs an op row's kernel executes: its ``flops`` × :func:`computed_share`, plus 2 for each MAC
+    :func:`executed_macs` adds (the zeros a pruned op's array multiplies)."""
+    share = computed_share(row)
+    macs = (_number(row.get("macs")) or 0.0) * share
+    return (_number(row.get("flops")) or 0.0) * share + 2 * (executed_macs(row) - macs)
+
+
+def _number(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def row_dtype(row: Mapping[str, Any]) -> str | None:
     """The dtype an op row's MACs ran at: the unit's dtype it runs as (``mapping.rate.runs_as``: fp8 on an A100's
     tensor cores runs as bf16, whose MACs it pays), else its compute dtype (``mapping.rate.dtype``: e.g. the
@@ -342,7 +377,7 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
     share = computed_share(row)
-    macs = row["macs"] * share
+    macs = executed_macs(row)
     mac_part = macs * mac_pricer(c, arch)(row)
     compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_pricer(c, arch)(row)
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
@@ -460,7 +495,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
             continue
         share = computed_share(row)
-        macs = row["macs"] * share
+        macs = executed_macs(row)
         mac_part = macs * row_mac_j(row)
         compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_j(row)
         moved = 0
@@ -502,11 +537,11 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
-    the kernels compute, as the energy does (:func:`computed_share`: a causal fused attention's skipped blocks are
-    neither charged nor counted)."""
+    the kernels compute, as the energy does (:func:`executed_flops`: a causal fused attention's skipped blocks are
+    neither charged nor counted; the zeros an array that does not skip them multiplies are both)."""
     params = report.get("workload", {}).get("params", {}) or {}
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
-    skipped = sum(row["flops"] * (1.0 - computed_share(row)) for row in report["ops"])
+    skipped = sum(row["flops"] - executed_flops(row) for row in report["ops"])
     computed = report["flops"] - skipped if skipped else report["flops"]
     out: dict[str, float | None] = {"tops_per_w": computed / total / 1e12 if total else None,
                                     "j_per_token": None, "j_per_step": None, "j_per_inference": None}

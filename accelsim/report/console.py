@@ -204,10 +204,10 @@ def summary_table(report: dict) -> Table:
         if report.get(key) is not None:
             table.add_row(label, fmt.count_si(report[key]))
     computed, flops = report.get("computed_flops"), report.get("flops")
-    if computed is not None and flops is not None and computed != flops:  # a causal fused attention's skipped blocks
+    if computed is not None and flops is not None and computed != flops:  # a causal kernel skips blocks; an array multiplies zeros
         secs = fmt.num(report.get("seconds"), None)
         rate = f", {fmt.flops_rate(computed / secs)}" if secs else ""
-        table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (the blocks the kernels compute)")
+        table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (what the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
     if report.get("mfu") is not None:  # a training step: the model's FLOPs beside what the arrays ran
         table.add_row("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: "

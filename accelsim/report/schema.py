@@ -19,7 +19,7 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypedDict, Union
 
-from ..energy import computed_share
+from ..energy import executed_flops, executed_macs
 from ..energy.model import NIC
 
 LevelRole = Literal["scratchpad", "cache", "memory"]
@@ -427,7 +427,8 @@ class ReportDict(_ReportRequired, total=False):
 
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
-    computed_macs: int  # macs less a causal fused attention's skipped blocks: what the kernels computed
+    computed_macs: int  # macs less a causal fused attention's skipped blocks, plus the zeros of a pruned op its
+    # array multiplies (an array that does not skip zeros: the dense K): what the kernels computed
     # training runs only: the model's FLOPs of the step (forward + backward, no recomputation: model_work) and
     # mfu = model_flops / (peak FLOP/s at the workload's dtype × the chips the report covers × seconds); beside it
     # mac_utilization counts what the arrays ran, recomputed forward ops included (hardware FLOPs utilization)
@@ -680,19 +681,19 @@ def op_stall_per_unit(op: Mapping[str, object]) -> float:
 
 def base_rate_macs(ops: Iterable[Mapping[str, object]]) -> float:
     """The op rows' MACs as their units computed them, counted at the base rate (the rate ``peak_macs_per_cycle``
-    gives): each row's ``macs`` times the share its kernel computes (``mapping.mac_fraction``: a causal
-    FlashAttention kernel skips the blocks above the diagonal, about half) and divided by the multiplier of the
+    gives): each row's MACs its kernel executes (``energy.executed_macs``: ``macs`` times ``mapping.mac_fraction``,
+    a causal FlashAttention kernel skipping the blocks above the diagonal, about half; a pruned op's zeros that its
+    array still multiplies added) and divided by the multiplier of the
     dtype it ran at (``mapping.rate.multiplier``: 2 for int8 on an H100's tensor cores, 0.25 for int16 on a TPU
     v1); 1 for either where the row gives none. ``mac_utilization`` = this / (peak MACs per cycle × cycles) is the
     share of the arrays' peak at each op's own dtype, so it never exceeds 1."""
     total = 0.0
     for op in ops:
-        macs = _real(op.get("macs")) or 0.0
         mapping = op.get("mapping")
         mapping = mapping if isinstance(mapping, Mapping) else {}
         rate = mapping.get("rate")
         multiplier = _real(rate.get("multiplier")) if isinstance(rate, Mapping) else None
-        macs *= computed_share(op)
+        macs = executed_macs(op)
         total += macs / multiplier if multiplier and multiplier > 0 else macs
     return total
 
@@ -807,12 +808,11 @@ def model_work(ops: Iterable[Mapping[str, object]]) -> float:
 def computed_work(macs: int, flops: int, ops: Iterable[Mapping[str, object]]) -> dict[str, int]:
     """``computed_macs`` and ``computed_flops`` of a run whose model counts are ``macs`` and ``flops``: less each op
     row's MACs and FLOPs its kernel skips (``1 − mapping.mac_fraction`` of them: a causal FlashAttention skips the
-    K/V blocks above the diagonal, about half; all of an op on no unit, a view or a folded batch norm), the work
-    the energy model charges (:func:`computed_share`)."""
+    K/V blocks above the diagonal, about half; all of an op on no unit, a view or a folded batch norm), and plus
+    the zeros a pruned op's array multiplies (``executed_k`` above the kept K: an array that does not skip zeros
+    runs the dense K), the work the energy model charges (``energy.executed_macs``, ``executed_flops``)."""
     skipped_macs = skipped_flops = 0.0
     for op in ops:
-        skip = 1.0 - computed_share(op)
-        if skip > 0:
-            skipped_macs += (_real(op.get("macs")) or 0.0) * skip
-            skipped_flops += (_real(op.get("flops")) or 0.0) * skip
+        skipped_macs += (_real(op.get("macs")) or 0.0) - executed_macs(op)
+        skipped_flops += (_real(op.get("flops")) or 0.0) - executed_flops(op)
     return {"computed_macs": macs - round(skipped_macs), "computed_flops": flops - round(skipped_flops)}

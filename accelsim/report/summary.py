@@ -44,7 +44,7 @@ import numpy as np
 
 from ..cost import gpu_tiles
 from ..cost.attention import FLASH
-from ..energy import account, computed_share, peak_dynamic_power
+from ..energy import account, executed_macs, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..energy.profile import COMPUTE_PART, NO_PART, task_pools
 from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate, first_unit
@@ -284,10 +284,11 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             bytes_total[lv] = bytes_total.get(lv, 0) + b
         off = sum(m.bytes.get(lv, 0) for lv in memories)
         # a matmul's work is what its arrays compute, in the units of their peak: 2 FLOPs a MAC of the blocks its
-        # kernel computes (a causal FlashAttention skips about half), not its bias adds, which the arrays' peak
-        # does not count (as PyTorch's FlopCounterMode); another op's FLOPs are its own
+        # kernel computes (a causal FlashAttention skips about half; an array that does not skip a pruned op's
+        # zeros multiplies them), not its bias adds, which the arrays' peak does not count (as PyTorch's
+        # FlopCounterMode); another op's FLOPs are its own
         matmul = graph.ops[i].kind.is_matmul
-        work = 2 * m.macs * computed_share({"mapping": m.mapping}) if matmul else m.flops
+        work = 2 * executed_macs({"macs": m.macs, "mapping": m.mapping}) if matmul else m.flops
         ai = work / off if off else None
         memory_s = max((m.bytes.get(lv, 0) / bw for lv, bw in bandwidth.items() if bw < math.inf), default=0.0)
         # the op's work at its own unit's peak: a matmul's FLOPs at the arrays' (the roofline's), any other op's
@@ -821,7 +822,7 @@ def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
     """A run whose kernels skip part of its counted work (``computed``: ``flops`` less what causal fused attention
     kernels skip above the diagonal; ops on no unit, folded batch norms and views, are not that and leave it
     alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
-    if computed == flops or not seconds:
+    if computed >= flops or not seconds:  # none skipped (an array multiplying a pruned op's zeros adds work)
         return []
     return [f"{CAUSAL_NOTE_HEAD} every query x key (the model's work, as accelsim info counts "
             f"it); the fused kernels skip the blocks above the diagonal and compute {computed:,} FLOPs "

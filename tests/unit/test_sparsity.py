@@ -72,13 +72,56 @@ def test_gpu_sparse_tensor_cores_at_most_double_the_dense_rate():
 
 
 def test_an_array_without_sparse_support_multiplies_the_zeros():
-    """TPU v4's MXUs have no N:M support: the pruned layer runs its dense K (the same compute cycles), and its
-    useful MACs are half, so its MAC utilisation halves."""
+    """TPU v4's MXUs have no N:M support: the pruned layer runs its dense K (the same compute cycles); its useful
+    MACs (``macs``) are half, but the MACs it computes are the dense layer's."""
     dense = simulate(GEMM, "tpu-v4")
     sparse = simulate({**GEMM, "sparsity": "2:4"}, "tpu-v4")
     assert sparse["ops"][0]["compute_cycles"] == dense["ops"][0]["compute_cycles"]
     assert sparse["ops"][0]["mapping"]["sparsity"]["skips_zeros"] is False
     assert sparse["macs"] * 2 == dense["macs"]
+    assert sparse["computed_macs"] == dense["computed_macs"] == 4096 ** 3
+
+
+SMALL = {"model": "gemm", "m": 512, "n": 512, "k": 1024, "dtype": "bf16"}
+# tpu-v4.yaml and a100.yaml: energy.mac_overhead 7.0 = NeuSim's 0.98 pJ bf16 MAC at 7 nm (with the array's data
+# movement) / this model's 7 nm bf16 MAC 0.140 pJ, so a bf16 MAC costs about 0.98 pJ on either
+PJ_PER_MAC = 0.98e-12
+
+
+def test_an_array_that_multiplies_the_zeros_computes_and_is_charged_the_dense_macs():
+    """TPU v4 runs a 2:4-pruned 512 x 512 x 1024 GEMM over its dense K (executed_k 1024): the model's useful MACs
+    are 512 · 512 · 512 = 134,217,728 (``macs``), but the MXUs compute 512 · 512 · 1024 = 268,435,456
+    (``computed_macs``, the dense run's), so the MAC energy, the MAC utilisation and TOPS/W are the dense run's
+    work (probe p53: they counted the kept half)."""
+    dense = simulate(SMALL, "tpu-v4")
+    sparse = simulate({**SMALL, "sparsity": "2:4"}, "tpu-v4")
+    assert sparse["ops"][0]["mapping"]["sparsity"]["executed_k"] == 1024
+    assert sparse["macs"] == 512 * 512 * 512
+    assert sparse["computed_macs"] == dense["computed_macs"] == 512 * 512 * 1024
+    assert sparse["computed_flops"] == 2 * 512 * 512 * 1024
+    assert sparse["energy"]["mac_j"] == pytest.approx(512 * 512 * 1024 * PJ_PER_MAC, rel=0.005)
+    assert sparse["energy"]["mac_j"] == pytest.approx(dense["energy"]["mac_j"], rel=1e-12)
+    # 8 MXUs (2 cores x 4) of 128 x 128: the executed MACs over the peak's in the run's cycles
+    peak = 8 * 128 * 128
+    assert sparse["mac_utilization"] == pytest.approx(512 * 512 * 1024 / (peak * sparse["total_cycles"]), rel=1e-12)
+    assert sparse["efficiency"]["tops_per_w"] == pytest.approx(
+        2 * 512 * 512 * 1024 / sparse["energy"]["total_j"] / 1e12, rel=1e-12)
+    assert not any(n.startswith("causal attention") for n in sparse["notes"])  # nothing skipped
+
+
+@pytest.mark.parametrize(("pattern", "macs"), [
+    ("2:4", 512 * 512 * 512),  # K 1024 keeps 2 of every 4: 512
+    ("1:4", 512 * 512 * 256),  # 1 of every 4: 256, run as 2:4 (512)
+    ("2:8", 512 * 512 * 256),  # 2 of every 8: 256, run as 2:4 (512)
+])
+def test_sparse_tensor_cores_compute_the_2_4_macs(pattern, macs):
+    """A100's sparse tensor cores skip the zeros of 2:4 weights only: a 1:4 or 2:8 layer runs as 2:4, so they
+    compute 512 · 512 · 512 MACs whatever the pattern, and are charged those at about 0.98 pJ each."""
+    r = simulate({**SMALL, "sparsity": pattern}, "a100")
+    assert r["macs"] == macs
+    assert r["computed_macs"] == 512 * 512 * 512
+    assert r["computed_flops"] == 2 * 512 * 512 * 512
+    assert r["energy"]["mac_j"] == pytest.approx(512 * 512 * 512 * PJ_PER_MAC, rel=0.005)
 
 
 def test_scalesim_style_array_skips_any_pattern():

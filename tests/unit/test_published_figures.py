@@ -140,3 +140,17 @@ def test_a_locked_sm_clock_stretches_the_cores_cycles_only():
     assert kernel_arch({"arch": "h100", "library": "cublas", "workload": wl}) == "h100"
     ratio = figure("h100", wl, "seconds") / figure(locked, wl, "seconds")
     assert 1 / 1.22 - 1e-3 <= ratio < 1 / 1.1
+
+
+def test_the_table_in_docs_validation_is_what_the_script_prints_today(tmp_path, capsys):
+    # docs/validation.md's "published figures" block is the script's output, regenerated with --markdown; a preset or
+    # timing change that moves a figure must regenerate it in the same commit (it had drifted: B200 bf16 8192^3 read
+    # 1932 TFLOPS while the prose beside it said 1925)
+    from published_figures import main
+
+    copy = tmp_path / "validation.md"
+    copy.write_text((ROOT / "docs" / "validation.md").read_text())
+    main(["--markdown", str(copy)])
+    capsys.readouterr()
+    assert copy.read_text() == (ROOT / "docs" / "validation.md").read_text(), \
+        "run: python benchmarks/published_figures.py --markdown docs/validation.md"

@@ -74,11 +74,15 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s = 450 GB/s x 0.82 (app-level NVLink) x 0.85 / (1 + 1/8) = 278.
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
-# LL's bus bandwidth has a ceiling of its own, whatever the link: NCCL's tuner books a ring LL all-reduce at
-# min(llMaxBw, busBw x 0.5) (NVIDIA/nccl src/graph/tuning.cc llMaxBws, single-node column: Ampere 87.7 GB/s since
-# 2.20.3, Hopper 141.0 from the 2.2x releases that model NVLS at 25 us, Blackwell twice Hopper's; LL moves 8-byte
-# lines with a flag each, one volatile store per thread, so it is bound by the SMs' store rate, not the NVLink).
-# Volta's 39.0 (2.20.3) for completeness. In bytes/s.
+# LL's bus bandwidth has a ceiling of its own, whatever the link: here a ring LL runs at min(llMaxBw, busBw x 0.5,
+# LL's data fraction), as a recent tuning.cc books it (one with the PAT algorithm and a Blackwell column: ring LL
+# busBw = min(llMaxBw, busBw * .5); aiconfigurator's a100_sxm NCCL rows are 2.27.3). The 2.8-era tuning.cc booked
+# busBw / 4 for an all-reduce (/ 3 for the others), as accelsim.hardware.Interconnect.nccl_estimate keeps; session 54
+# tried / 4 here and did not take it: aiconfigurator a100_sxm nccl_all_reduce.csv all rows 19.5 -> 22.0 % MAPE,
+# >= 1 MiB 9.5 -> 10.5 % (docs/architecture.md, collectives). NVIDIA/nccl src/graph/tuning.cc llMaxBws, single-node
+# column: Ampere 87.7 GB/s since 2.20.3, Hopper 141.0 from the 2.2x releases that model NVLS at 25 us, Blackwell
+# twice Hopper's; LL moves 8-byte lines with a flag each, one volatile store per thread, so it is bound by the SMs'
+# store rate, not the NVLink. Volta's 39.0 (2.20.3) for completeness. In bytes/s.
 LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "hopper": 141.0e9, "blackwell": 282.0e9}
 # NCCL's tree on one node is a chain (reduce up, broadcast down); tuning.cc books it below the ring per byte: Simple
 # min(busBw x 0.92, ...), LL min(busBw / 3.8, llMaxBw), LL128 busBw x 0.92 x 7/9 (one node), then algbw = busBw / 2

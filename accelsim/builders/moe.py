@@ -7,7 +7,9 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
 * ``dispatch`` ELEMENTWISE fn "moe_dispatch": the token copies routed to experts (T·k rows of ``hidden``, less the
   dropped ones), gathered expert by expert (a copy on the vector unit, no FLOPs). With expert parallelism EP > 1 an
   ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
-  E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. The group's chips
+  E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. Both outputs have the
+  larger of the rows the chip sends (its tokens' routed rows) and receives (its experts' rows): the busier
+  direction bounds the chip's collective, and the combine is the dispatch reversed. The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
 * Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
@@ -42,9 +44,12 @@ decode step reads), ``uniform`` (equal shares over the expected number of distin
 picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP)) rounded half up:
 :func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``;
 shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
-dropped (they pass through on the residual). Chip 0 (simulated) holds experts 0 … E/EP − 1, the busiest under skew;
-under balanced and uniform routing every EP-th expert (0, EP, 2·EP, ...), so a small batch's few hit experts are shared out over
-the group's chips as a random routing's would be, not all counted on the simulated one.
+dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
+uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
+the group's chips as a random routing's would be, not all counted on the simulated one. The simulated chip is the
+busiest (:func:`busiest_shard`: its experts receive the most assignments; the step waits for it): chip 0 under
+balanced, uniform and skewed routing, any chip under given counts. Its all-to-alls are priced on the larger of the
+rows it sends and receives (the combine is the dispatch reversed: under skew both carry the hot chip's rows).
 """
 
 from __future__ import annotations
@@ -202,6 +207,18 @@ def _expert_weights(form: ExpertForm, prefix: str, names: ExpertNames, i: int, w
     return tuple(form.weights(prefix, names, i, width, hidden))
 
 
+def busiest_shard(kept: Sequence[int], chips: int, strided: bool) -> list[int]:
+    """The experts of the chip, of ``chips`` that split ``kept``'s experts, that receives the most assignments
+    (the lowest such chip on a tie): an expert-parallel step waits for its busiest chip, whose combine all-to-all
+    the others wait on. Chip j holds experts j·E/chips … (j + 1)·E/chips − 1, or with ``strided`` every
+    chips-th expert from j (j, j + chips, ...). Balanced, uniform and skewed routings put the most on chip 0
+    (shares fall with the expert's index, ties to the lower one); given counts may load any chip."""
+    local = len(kept) // chips
+    shards = [list(range(j, len(kept), chips))[:local] if strided else list(range(j * local, (j + 1) * local))
+              for j in range(chips)]
+    return max(shards, key=lambda ids: (sum(kept[i] for i in ids), -ids[0]))
+
+
 def token_shards(tp: int, ep: int, spread: int = 1) -> int:
     """The chips of a tensor-parallel group that split its tokens for an MoE layer's dispatch: ``tp`` with expert
     parallelism over experts split by width (``ep`` > 1, ``spread`` 1: Megatron-Core's sequence-parallel token
@@ -213,7 +230,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
               names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True,
               spread: int = 1, strided: bool = False) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
-    docstring). ``loads`` are the group's assignments per expert; this chip holds experts 0 … E/EP − 1. Without
+    docstring). ``loads`` are the group's assignments per expert; this chip is the busiest (:func:`busiest_shard`). Without
     ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
     and reduce the sum once (not read with token shards: the output is complete). ``spread`` > 1 (the
     tensor-parallel degree, with expert_tensor_parallel 1): the experts are whole and spread over the
@@ -232,15 +249,18 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         x = b.view(x, (1, -(-math.prod(shape[:-1]) // shards), shape[-1]), "sequence_scatter", name="token_shard",
                    strict=False, dim=1, start=0, group=shards)
     tokens, hidden = math.prod(b.shape(x)[:-1]), shape[-1]
-    local = experts // (ep * spread)
     width = ffn if spread > 1 else b._tp_hidden(ffn)
-    mine = list(range(0, experts, ep * spread))[:local] if strided else list(range(local))  # the chip's experts
+    mine = busiest_shard(loads.kept, ep * spread, strided)  # the chip's experts: the group's busiest chip's
     here = [loads.kept[i] for i in mine]
     # the rows this chip dispatches (balanced over the group: its 1/EP share of the kept assignments, with token
     # shards its shard's part of that, ⌈tokens / TP⌉ of the TP group's); experts spread over the tensor-parallel
     # chips: the rows routed to its own experts
     group = math.prod(whole[:-1]) * (shards if b.sp else 1)  # the tensor-parallel group's tokens
     sent = sum(here) if spread > 1 else -(-sum(loads.kept) * tokens // (group * ep))
+    # an all-to-all's rows on this chip: the larger of what it sends (its tokens' routed rows) and what it receives
+    # (its experts' rows, 1/TP of them with token shards), the dispatch's and the combine's alike (the combine is
+    # the dispatch reversed): the chip's busier direction bounds the collective
+    moved = max(sent, -(-sum(here) // shards))
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
@@ -254,7 +274,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
                       vector_elems=sent * hidden, fn="moe_dispatch")
         if ep > 1:  # with token shards: the rows of the chip's experts from its tensor-parallel rank's shards
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
-                          (1, max(-(-sum(here) // shards), 1), hidden), fn="all_to_all", group=ep, extent=span)
+                          (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span)
         if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
             rows = b._collective(rows, "all_gather", (1, max(sum(here), 1), hidden), "experts_all_gather",
                                  group=b.tp)
@@ -276,7 +296,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             y = b._collective(y, "reduce_scatter", (1, max(-(-sum(here) // shards), 1), hidden),
                               "experts_reduce_scatter", group=b.tp)
         if ep > 1:
-            y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(sent, 1), hidden),
+            y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(moved, 1), hidden),
                        fn="all_to_all", group=ep, extent=span)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
                      flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
@@ -323,5 +343,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_shard", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
            "token_shards"]

@@ -420,6 +420,12 @@ class Moe(_MoeRequired, total=False):
 
     token_shards: int
     active_params_non_embedding: int
+    # a serving run (phase prefill, decode_steps > 0, or phase decode): the pass the routing figures describe
+    # ("prefill" or "decode step N", as ``memory_pass``), and with a prefill and decode steps the decode steps'
+    # routing (``tokens``, ``tokens_per_expert``, ``dropped_tokens``, ``capacity``, ``experts_hit``: one token a
+    # sequence, the same at every step)
+    routing_pass: str
+    decode_step: dict[str, int | list[int]]
 
 
 class ReportDict(_ReportRequired, total=False):

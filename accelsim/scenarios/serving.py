@@ -72,6 +72,9 @@ from .sampling import (
 )
 from .single import Progress, simulate_pass
 
+# report.json moe's routing figures: what a pass's tokens do, which differ between a prefill and a decode step
+MOE_ROUTING = ("tokens", "tokens_per_expert", "dropped_tokens", "capacity", "experts_hit")
+
 
 def served(workload: WorkloadSpec) -> WorkloadSpec:
     """``workload`` as a server runs it: a prefill's logits only at each sequence's last position (``logits:
@@ -373,6 +376,11 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     }
     # which pass each memory footprint describes: the top-level one the first pass's, the serving one the last's
     out["memory_pass"] = "prefill" if prefill else f"decode step {sampled[0] + 1}"
+    if "moe" in out:  # the routing figures are the first pass's: said, and a prefill's joined by the decode steps'
+        out["moe"]["routing_pass"] = out["memory_pass"]
+        step = decode[0].shown.report.get("moe") if prefill and decode else None
+        if step is not None:
+            out["moe"]["decode_step"] = {k: step[k] for k in MOE_ROUTING if k in step}
     if decode:
         out["serving"]["memory_pass"] = f"decode step {sampled[-1] + 1}"
     elif prefill:

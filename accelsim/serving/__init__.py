@@ -189,8 +189,7 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
                          f"give the KV transfer's bandwidth (e.g. {NIC_HINT}; {NVLINK_HINT}) or use a multi-chip "
                          "arch (dgx-h100)")
     params = spec.model.params
-    chips = int(params.get("tensor_parallel") or 1) * int(params.get("expert_parallel") or 1) \
-        * (d.prefill_replicas + d.decode_replicas)
+    chips = replica_chips(params) * (d.prefill_replicas + d.decode_replicas)
     node = link.node_chips or spec.arch.chips if link is not None else 0
     out = link.scale_out if link is not None and chips > node else None
     if d.bandwidth is not None:
@@ -226,19 +225,47 @@ def _issued(requests: list[Request]) -> tuple[list[Request], list[Request], list
     return came, ok, [r for r in came if r.refused]
 
 
+def replica_chips(params: dict) -> int:
+    """A replica's chips: tensor_parallel × expert_parallel (expert-parallel chips each hold sequences of their
+    own: builders/moe.py)."""
+    return int(params.get("tensor_parallel") or 1) * int(params.get("expert_parallel") or 1)
+
+
+def rank_share(cost: Callable[..., float] | None, ranks: int) -> Callable[..., float] | None:
+    """``cost`` (an iteration's prefill tokens, decodes, their KV sum, scores, ...) priced on the busiest of
+    ``ranks`` expert-parallel ranks, which share a replica's batch evenly (attention data-parallel: vLLM's
+    data_parallel_size with enable_expert_parallel, each rank running its own sequences, balanced by its DP
+    coordinator): ⌈x / ranks⌉ of each count, the decodes' KV sum in proportion (their mean KV kept). The pass a
+    grid simulates at batch b has b sequences on every rank of the group (the MoE layers route b·EP tokens), so
+    a replica step of n sequences is that pass at ⌈n / EP⌉, not at n; every rank waits for the step's all-to-alls."""
+    if cost is None or ranks == 1:
+        return cost
+
+    def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None, *rest: int) -> float:
+        share = -(-decodes // ranks)
+        kv = -(-kv_sum * share // decodes) if decodes else 0
+        return cost(-(-prefill // ranks), share, kv, None if scores is None else -(-scores // ranks),
+                    *(-(-r // ranks) for r in rest))
+
+    return priced
+
+
 class Meter:
     """Each replica's iteration energy: the energy grid priced with the same arguments as the time (one chip's
     joules beyond its static power), summed per replica while the loop runs."""
 
-    def __init__(self, joules: Grid | None, price: IterationCost, encode: EncoderCost | None = None):
+    def __init__(self, joules: Grid | None, price: IterationCost, encode: EncoderCost | None = None,
+                 ranks: int = 1):
         self.joules, self.price, self.encode, self.busy_j = joules, price, encode, {}
+        self.ranks = ranks  # expert-parallel ranks sharing each iteration (:func:`rank_share`)
 
     def of(self, replica: int) -> IterationCost:
         """The iteration cost a replica uses: the time, with the energy counted on the side."""
         if self.joules is None:
             return self.price
         self.busy_j[replica] = 0.0
-        energy = self.joules.iteration
+        energy = rank_share(self.joules.iteration, self.ranks)
+        assert energy is not None
 
         def priced(prefill: int, decodes: int, kv_sum: int, scores: int | None = None, drafts: int = 0) -> float:
             if drafts:
@@ -284,10 +311,10 @@ class Meter:
         c = constants(spec.arch, spec.model.params.get("dtype"))  # type: ignore[arg-type]
         if self.joules is None or c is None:
             return {"energy": None, "power": None, "efficiency": None, "notes": []}
-        tp = int(spec.model.params.get("tensor_parallel", 1) or 1)  # a replica's chips, each priced as one
-        chips = tp * len(replicas)
+        per = replica_chips(spec.model.params)  # a replica's chips, each priced as the simulated one
+        chips = per * len(replicas)
         makespan = float(summary["makespan_s"])
-        busy = sum(self.busy_j.values()) * tp
+        busy = sum(self.busy_j.values()) * per
         static = c.static_total * chips * makespan
         total = busy + static
         tokens = sum(r.output for r in finished if not math.isnan(r.finish))  # NaN: it never finished
@@ -596,18 +623,25 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress,
                                                         fp.image_positions if images else 0)  # type: ignore[union-attr]
-    price = cost or grid.iteration  # type: ignore[union-attr]
+    # expert parallelism: the replica is EP ranks with sequences of their own (attention data-parallel), each
+    # with the engine's limits and its chip's KV blocks; an iteration is priced on its busiest rank (rank_share)
+    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    price = rank_share(cost or grid.iteration, ranks)  # type: ignore[union-attr]
+    assert price is not None
     if encode is None and grid is not None and images:
         encode = grid.encoder
-    meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price, encode)
+    meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price, encode, ranks)
     sp = s.speculative
     draft_grid = None
     if sp is not None and spec.draft_model is not None and cost is None:
         with _shapes(spec, "draft_model"):
             draft_grid = build_grid(spec.draft_model, spec.arch, spec.options, s.engine, s.cost,
                                     n_blocks * s.engine.block_size, progress)
-    draft_price = draft_cost(draft_grid) if draft_grid is not None else None
-    draft_energy = draft_cost(draft_grid.joules()) if draft_grid is not None and draft_grid.has_energy else None
+    draft_price = rank_share(draft_cost(draft_grid), ranks) if draft_grid is not None else None
+    draft_energy = rank_share(draft_cost(draft_grid.joules()), ranks) \
+        if draft_grid is not None and draft_grid.has_energy else None
+    limits = s.engine if ranks == 1 else s.engine.model_copy(update={  # each rank's limits, as vLLM's DP engines'
+        "max_num_seqs": s.engine.max_num_seqs * ranks, "max_num_batched_tokens": s.engine.max_num_batched_tokens * ranks})
 
     image_tokens = fp.image_positions if images and fp is not None else 0
     # vLLM's encoder budget: max_num_encoder_input_tokens (default max_num_batched_tokens), at least one image's
@@ -617,7 +651,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     def engine(i: int, role: str = "both") -> Replica:
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
                                          "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
-        return Replica(i, s.engine, n_blocks, meter.of(i), swap, role, swap_s_per_state=swap_state,
+        return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
                        encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget, **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks)
@@ -642,7 +676,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "config": shown_config(s, spec.arch),
         # layer_samples as the run took it, default or not, as accelsim run's serving report (probe p49 #5)
         "options": {**recorded(spec.options), "layer_samples": spec.options.layer_samples},
-        "kv_blocks_per_replica": n_blocks,
+        "kv_blocks_per_replica": n_blocks * ranks,
         "weight_bytes_per_chip": fp.weight_bytes if fp else None,
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
@@ -666,4 +700,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 
-__all__ = ["FILES", "KvTransfer", "ServeResult", "check", "iteration_floor", "replot", "serve", "write_csv"]
+__all__ = ["FILES", "KvTransfer", "Meter", "ServeResult", "check", "iteration_floor", "rank_share", "replica_chips", "replot", "serve", "write_csv"]

@@ -39,7 +39,7 @@ METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
 # an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...),
 # a data-parallel training step's (replicas, global_batch, samples_per_s, ...) and a diffusion pipeline's (batch,
 # seconds_per_image, images_per_s; each part's time per run as "<part>_s": _top_level_numbers)
-SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel", "diffusion")
+SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel", "diffusion", "moe")
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 # sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
 # = dynamic + activity + static energy, docs/energy.md)
@@ -69,6 +69,8 @@ def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
                 for part in value.get("parts") or []:
                     if isinstance(part, Mapping) and _is_number(part.get("total_seconds")):
                         numbers[f"{part.get('part')}_s"] = part["total_seconds"]
+            if key == "moe" and isinstance(value.get("decode_step"), Mapping):  # a prefill's run: the decode steps'
+                numbers.update({f"decode_{k}": v for k, v in value["decode_step"].items() if _is_number(v)})
             if numbers:
                 out[key] = numbers
     return out
@@ -102,7 +104,8 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
     on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); the numbers of the :data:`SCALAR_OBJECTS` (``serving``:
     an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``; ``data_parallel``: replicas, global
-    batch, samples_per_s, ...), nested as in report.json, without
+    batch, samples_per_s, ...; ``moe``: experts_hit, dropped_tokens, capacity, tokens, ..., with a prefill's
+    decode steps' as ``decode_experts_hit``, ...), nested as in report.json, without
     their lists, objects and nulls; and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,

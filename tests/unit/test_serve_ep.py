@@ -1,0 +1,70 @@
+"""A serving replica with expert parallelism is its tensor × expert-parallel chips: every rank's KV blocks and
+energy, each iteration priced on its busiest rank (probe p58)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.config.serving import load_serving
+from accelsim.energy import constants
+from accelsim.serving import Meter, rank_share, serve
+from accelsim.serving.cost import Grid
+
+
+def test_an_expert_parallel_iteration_is_priced_on_its_busiest_rank():
+    calls = []
+
+    def cost(*args):
+        calls.append(args)
+        return 1.0
+
+    # 8 ranks share 100 prefill tokens, 10 decodes with KV sum 1,000 (mean 100) and 5,000 scores:
+    # ⌈100/8⌉ = 13, ⌈10/8⌉ = 2 decodes with KV sum 2 × 100 = 200 (the mean kept), ⌈5000/8⌉ = 625
+    rank_share(cost, 8)(100, 10, 1000, 5000)
+    rank_share(cost, 8)(100, 0, 0)
+    assert calls == [(13, 2, 200, 625), (13, 0, 0, None)]
+    assert rank_share(cost, 1) is cost
+
+
+def _ep_spec(**model):
+    return load_serving({
+        "name": "ep", "model": {"base": "mixtral_8x7b", "expert_parallel": 8, **model}, "arch": "dgx-h100",
+        "engine": {"max_num_seqs": 2, "max_num_batched_tokens": 256, "max_model_len": 512, "block_size": 16},
+        "workload": {"arrival": {"process": "constant", "rate": 1}, "prompt_tokens": {"dist": "fixed", "value": 64},
+                     "output_tokens": {"dist": "fixed", "value": 2}, "requests": 16}})
+
+
+def test_an_expert_parallel_replica_holds_every_ranks_kv_and_limits():
+    seen = []
+
+    def cost(p, d, kv, scores=None):
+        seen.append((p, d))
+        return 0.001
+
+    r = serve(_ep_spec(), cost=cost, blocks=100).report
+    # each of the 8 ranks holds its own sequences' KV: 8 × 100 blocks; the replica admits 8 × 2 sequences
+    assert r["kv_blocks_per_replica"] == 800
+    # 16 requests at 1/s of 64 prompt tokens: each iteration's prefill of 64 priced on one rank's ⌈64/8⌉ = 8
+    assert max(p for p, _ in seen) == 8
+    assert r["serving"]["finished"] == 16
+
+
+def test_an_expert_parallel_replicas_energy_counts_all_its_chips():
+    spec = _ep_spec()
+    # every shape's joules 10 (one sequence or two: no attention share), so any iteration's are 10 J on a chip
+    grid = Grid([32, 64], [1.0, 1.0], [1.0, 1.0], [1], [[16, 64]], [[0.1, 0.1]],
+                prefill_j=[10.0, 10.0], prefill2_j=[10.0, 10.0], decode_j=[[10.0, 10.0]])
+    meter = Meter(grid.joules(), grid.iteration, ranks=8)
+    step = meter.of(0)
+    step(64, 0, 0, 64 * 64)
+    step(0, 2, 130)
+    out = meter.account(spec, [object()], {"makespan_s": 2.0, "finished": 1}, [])  # type: ignore[list-item]
+    c = constants(spec.arch, spec.model.params.get("dtype"))
+    assert c is not None
+    # 2 iterations × 10 J on each of the replica's 1 (TP) × 8 (EP) chips, all 8 drawing static power for 2 s
+    assert out["energy"]["chips"] == out["power"]["chips"] == 8
+    assert out["energy"]["busy_j"] == pytest.approx(2 * 10.0 * 8)
+    assert out["energy"]["static_j"] == pytest.approx(c.static_total * 8 * 2.0)
+    # tensor parallelism 2 × EP 8: 16 chips
+    assert Meter(grid.joules(), grid.iteration, ranks=8).account(
+        _ep_spec(tensor_parallel=2), [object()], {"makespan_s": 2.0, "finished": 1}, [])["energy"]["chips"] == 16  # type: ignore[list-item]

@@ -5,8 +5,10 @@ edge tile costs a full tile's folds (tile quantisation) and tiles run on the cor
 them round robin, so the busiest core holds ⌈tiles/cores⌉: wave quantisation). A preset lists the tile shapes its
 GEMM library ships (``core.tile`` and ``core.tile.shapes``); as cuBLAS's heuristics do (nv_matmul_guide: NVIDIA's
 Matrix Multiplication Background User's Guide, "Typical tile dimensions in cuBLAS", "Wave quantization"), a GEMM
-takes the largest shape whose tiles occupy every core at least once (larger tiles reuse more data), and only a
-problem too small for that takes whichever shape is fastest (a library that dispatches its own kernels by shape,
+takes the largest shape whose tiles' unpadded work gives every core at least one full tile (larger tiles reuse more
+data; m·n·count >= cores x the tile's rows and columns the GEMM has, the guide's tile quantization: an edge tile's
+padding does no useful work, so 376 rows in 256-row tiles count as 1.47 tiles, not 2), and only a problem too
+small for that takes whichever shape is fastest (a library that dispatches its own kernels by shape,
 ``core.tile.library``, gives its table's tile instead, over all of K: :func:`dispatched`). Its K is then cut into the number of slices (split-K,
 1 to K / :data:`SPLIT_K_MIN`) with the fewest estimated cycles: waves × one tile's cycles (plus the reduction kernel's), or its shared-cache or
 main-memory bytes at that level's bandwidth when larger. A shape whose ``stages`` pipeline buffers do not fit the
@@ -118,9 +120,13 @@ def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1
 
 def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequant: float = 0.0,
            b_elem: float | None = None, c_elem: float | None = None, dtype: str | None = None) -> _Shape:
-    """The largest tile shape whose tiles fill every core at least once (more reuse per tile: nv_matmul_guide),
-    with its fastest split-K; when no shape fills the cores, the fastest shape and split-K. Shapes whose
-    ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always is). A GEMM
+    """The largest tile shape whose unpadded work fills every core with at least one full tile (more reuse per
+    tile: nv_matmul_guide), with its fastest split-K; when no shape fills the cores, the fastest shape and split-K.
+    A tile's size here is the rows and columns of it the GEMM has (min(tile, m) x min(tile, n): a tile taller than
+    m is priced at m rows), and the cores are filled when m·n·count >= cores x that size (an edge tile's padding
+    counts for nothing: the guide's tile quantization); equal sizes go to the larger tile, then the listed order.
+    Shapes whose ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always
+    is). A GEMM
     the preset's chosen library dispatches itself (``core.tile.library``) runs that library's tile instead
     (:func:`dispatched`)."""
     t = _terms(arch)
@@ -132,8 +138,11 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
         return dispatched(g, sa, t, line, elems, rate)
     offered = [s for i, s in enumerate(shapes(tile))
                if i == 0 or stages(t, s[0] // s[2], s[1] / s[2], (elem, be)) >= 2]
-    for s in sorted(offered, key=lambda s: -s[0] * s[1]):  # stable: listed order among equal areas
-        if g.count * -(-g.m // s[0]) * -(-g.n // s[1]) * s[2] >= t.cores:
+    def useful(s: tuple[int, int, int]) -> int:  # the rows and columns of a tile the GEMM has (as _shape prices it)
+        return min(s[0], g.m) * min(s[1], g.n)
+
+    for s in sorted(offered, key=lambda s: (-useful(s), -s[0] * s[1])):  # stable: listed order among equal areas
+        if g.count * g.m * g.n * s[2] >= t.cores * useful(s):  # its unpadded work: a full tile a core
             return _fastest_split(g, sa, t, s, elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
 

@@ -192,7 +192,7 @@ def test_serving_section_only_when_present(served, report):
     section = text[text.index('<section id="serving">'):]
     section = section[: section.index("</section>")]
     # the KV cache edited to 1 GiB no longer adds up to the memory table's, so it gets a row of its own
-    for want in ("time to first token (TTFT)</th><td>12.3ms", "time per output token (TPOT)</th><td>25us (the mean "
+    for want in ("time to first token (TTFT)</th><td>12.3ms", "time per output token (TPOT)</th><td>25\u00b5s (the mean "
                  "of 2 decode steps", "40,000 tokens/s", "KV cache</th><td>1GiB<", "&lt;i&gt;x&lt;/i&gt;"):
         assert want in section, want
     assert 'id="serving"' not in render_html(report, plots=False)  # the CNN has no serving metrics

@@ -11,7 +11,7 @@ import pytest
 import accelsim
 from accelsim.cli import main
 from accelsim.errors import AccelsimError
-from accelsim.report import fmt, html, result
+from accelsim.report import fmt, html, plots, result
 from accelsim.report.console import unit_busy_rows
 from accelsim.report.writers import INCOMPLETE_FILE, read_report
 
@@ -126,6 +126,10 @@ def test_busy_rows_merge_identical_units_the_same_way_on_every_arch():
            "core0.vector": 0.01, "core1.vector": 0.03, "hbm": 0.9, "launch": 0.2}
     assert unit_busy_rows(tpu) == [("core*.systolic* (8)", "50.0 %"), ("core*.vector (2)", "2.0 % mean (1.0 %-3.0 %)"),
                                    ("hbm", "90.0 %"), ("launch", "20.0 %")]
+    # utilization.png draws the same groups, a group's bar at its mean (2 %) with its range (1 %-3 %)
+    assert [bar[0] for bar in plots._unit_bars(tpu)] == ["core*.systolic* (mean of 8)", "core*.vector (mean of 2)",
+                                                         "hbm", "launch"]
+    assert plots._unit_bars(tpu)[1][1:] == pytest.approx((0.02, 0.01, 0.03))
     # a GPU's lock-step SMs are one unit already; a one-core chip's single array keeps its name
     assert unit_busy_rows({"core*.systolic0": 0.059, "core*.vector": 0.0}) == [("core*.systolic0", "5.9 %"),
                                                                               ("core*.vector", "0.0 %")]

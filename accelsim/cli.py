@@ -868,7 +868,7 @@ def _check_info_name(ref: str) -> None:
     near = [f"{name!r} ({kind})" for kind, names in (("workload", workloads), ("arch", arches))
             for name in difflib.get_close_matches(ref, names, n=2, cutoff=0.6)]
     hint = f"; did you mean {' or '.join(near)}?" if near else ""
-    raise AccelsimError(f"info: {ref!r} is neither a workload nor an arch{hint} ('accelsim list' shows them all)")
+    raise AccelsimError(f"{ref}: neither a workload nor an arch{hint} ('accelsim list' shows them all)")
 
 
 def _info_target(args: argparse.Namespace) -> str:

@@ -40,7 +40,7 @@ def unit_busy_text(values: list[object]) -> str:
 
 def unit_busy_rows(util: dict) -> list[tuple[str, str]]:
     """(label, busy text) per kind of unit (:func:`accelsim.report.schema.unit_groups`), the same on every arch:
-    a unit alone as itself ("hbm", "98.7 %"), a group with its size ("core*.systolic* (8)", "56.7 %")."""
+    a unit alone as itself ("core0.systolic0", "97.0 %"), a group with its size ("core*.systolic* (8)", "56.7 %")."""
     return [(label if len(vs) == 1 else f"{label} ({len(vs)})", unit_busy_text(vs))
             for label, vs in group_units(util).items()]
 

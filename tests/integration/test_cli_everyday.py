@@ -92,10 +92,10 @@ def test_info_prints_a_multi_chip_peak_as_an_exact_count(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("name, says", [
-    ("nosuch", "info: 'nosuch' is neither a workload nor an arch ('accelsim list' shows them all)"),
-    ("tpu-v44", "info: 'tpu-v44' is neither a workload nor an arch; did you mean 'tpu-v4' (arch) or 'tpu-v1' (arch)? "
+    ("nosuch", "nosuch: neither a workload nor an arch ('accelsim list' shows them all)"),
+    ("tpu-v44", "tpu-v44: neither a workload nor an arch; did you mean 'tpu-v4' (arch) or 'tpu-v1' (arch)? "
                 "('accelsim list' shows them all)"),
-    ("h10", "info: 'h10' is neither a workload nor an arch; did you mean 'h100' (arch)? ('accelsim list' shows "
+    ("h10", "h10: neither a workload nor an arch; did you mean 'h100' (arch)? ('accelsim list' shows "
             "them all)"),
 ])
 def test_info_of_an_unknown_name_names_both_kinds_and_close_names_of_each(name, says, capsys):
@@ -106,7 +106,8 @@ def test_info_of_an_unknown_name_names_both_kinds_and_close_names_of_each(name, 
 def test_info_suggests_a_workload_for_a_near_workload_name(capsys):
     assert main(["info", "resnet5"]) == 2
     (line,) = _err_lines(capsys)
-    assert "neither a workload nor an arch; did you mean 'resnet50' (workload)" in line
+    assert line.startswith("accelsim: error: resnet5: neither a workload nor an arch; did you mean 'resnet50' "
+                           "(workload)"), line
 
 
 def test_compare_names_an_invalid_json_file_by_the_path_typed(tmp_path, capsys, monkeypatch):

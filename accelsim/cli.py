@@ -181,8 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 line = f"{given}{line[len('<input>'):]}"
             print(f"accelsim: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("accelsim: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a save's (report.result.SaveInterrupted) names the folder it left incomplete
+        print(f"accelsim: interrupted{f': {e}' if str(e) else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
@@ -628,8 +628,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         what = (f"{u['lanes']:,} lanes per core (element ops, counted in FLOPs, not MACs)"
                 if "lanes" in u and not u["macs_per_cycle"] else
                 f"{u['lanes']:,} lanes per core, its matmuls at one MAC per lane a cycle: "
-                f"{u['macs_per_cycle']:,.6g} MACs/cycle per core" if "lanes" in u
-                else f"{u['macs_per_cycle']:,.6g} MACs/cycle per core")
+                f"{_macs_text(u['macs_per_cycle'])} MACs/cycle per core" if "lanes" in u
+                else f"{_macs_text(u['macs_per_cycle'])} MACs/cycle per core")
         if "rows" in u:
             kept = (f"{u['partial_sum_bytes']} B a partial sum" if not arch.core.tile else
                     f"in registers: the SRAM holds {u['partial_sum_bytes']} B outputs")  # GPU thread-block tiles
@@ -645,8 +645,9 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                  + (f", {pad['bytes_per_cycle']:,} B/cycle" if pad["bytes_per_cycle"] is not None else ""))
     chip = f"per chip ({arch.cores:,} cores)" if arch.cores > 1 else "per chip"
     system = f"; {arch.chips:,} chips: " if arch.chips > 1 else ""
-    head.add_row("peak MACs/cycle", f"{peak:,.6g} {chip}" + (f"{system}{out['system_peak_macs_per_cycle']:,.6g}"
-                                                             if system else ""))
+    # exact counts with separators (",.6g" turned 64 x 131,072 into 8.38861e+06: probe p59 finding 2)
+    head.add_row("peak MACs/cycle", f"{_macs_text(peak)} {chip}"
+                 + (f"{system}{_macs_text(out['system_peak_macs_per_cycle'])}" if system else ""))
     head.add_row("peak FLOP/s", f"{out['peak_flops_per_s']:.4g} {chip}, at the {arch.dtype} rate"
                  + (f"{system}{out['system_peak_flops_per_s']:.4g}" if system else ""))
     con.print(head)
@@ -684,6 +685,12 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if out["energy"] is not None:
         con.print(_energy_table(out["energy"], out["area"], arch.dtype))
     return 0
+
+
+def _macs_text(macs: float) -> str:
+    """A MACs-per-cycle figure as ``info`` prints it: a whole count with separators ("8,388,608"), a fractional
+    one (a unit of a plug-in kind may give one) to 6 significant digits."""
+    return f"{round(macs):,}" if float(macs).is_integer() else f"{macs:,.6g}"
 
 
 def _array_geometry(arch, array) -> dict:
@@ -844,6 +851,26 @@ def _info_batch(wl, graph: Graph) -> object:
     return batch if isinstance(batch, int) and not isinstance(batch, bool) else None
 
 
+def _check_info_name(ref: str) -> None:
+    """Refuse a bare name that is neither a workload (preset or builder) nor an arch preset, in one line naming
+    both kinds and the closest names of each (``info`` takes either: probe p59 finding 5)."""
+    import difflib
+
+    from .builders import BUILDERS
+    from .config import presets
+
+    if presets.looks_like_path(ref) or presets.import_form(ref) is not None or Path(ref).expanduser().exists():
+        return  # a file (or folder) the loader reports on itself
+    workloads = sorted(set(presets.list_presets("workloads")) | set(BUILDERS))
+    arches = presets.list_presets("arch")
+    if ref in workloads or ref in arches:
+        return
+    near = [f"{name!r} ({kind})" for kind, names in (("workload", workloads), ("arch", arches))
+            for name in difflib.get_close_matches(ref, names, n=2, cutoff=0.6)]
+    hint = f"; did you mean {' or '.join(near)}?" if near else ""
+    raise AccelsimError(f"{ref}: neither a workload nor an arch{hint} ('accelsim list' shows them all)")
+
+
 def _info_target(args: argparse.Namespace) -> str:
     """``info``'s workload (or arch): the positional name or ``-w``'s (as ``run -w`` takes it), one of them."""
     given, flag = args.workload, args.workload_flag
@@ -861,6 +888,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     args.workload = _info_target(args)
     if _arch_ref(args.workload):
         return _cmd_info_arch(args)
+    _check_info_name(args.workload)
     wl = config.load_workload(args.workload, _workload_overrides(args))
     refused = config.load.training_only_issues(wl)
     if refused:

@@ -344,8 +344,9 @@ def format_frequency(hz: float) -> str:
 
 
 def format_time(seconds: float) -> str:
-    """"1.23ms" style text."""
-    return _fmt(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns"), (1e-12, "ps")], 4)
+    """"1.23ms" style text; microseconds as "µs" (U+00B5, the micro sign), as energies show "µJ" and the docs write
+    times, and as :func:`parse_time` reads back."""
+    return _fmt(seconds, [(1, "s"), (1e-3, "ms"), (1e-6, "\u00b5s"), (1e-9, "ns"), (1e-12, "ps")], 4)
 
 
 MAX_SPARSITY_M = 65_536

@@ -12,10 +12,10 @@ from rich.table import Table
 from . import fmt
 from .fmt import STALL_LABEL
 from .schema import (
+    group_units,
     levels,
     main_memory,
     memory_levels,
-    merge_core_units,
     op_busy_cycles,
     op_part,
     op_runs,
@@ -27,20 +27,22 @@ from .schema import (
 )
 from .tables import Col, fitted_table
 
-MAX_UNIT_ROWS = 16  # above this many units, per-core units are merged into one row per kind (mean, min-max)
+
+def unit_busy_text(values: list[object]) -> str:
+    """The busy share of a group of identical units (:func:`accelsim.report.schema.unit_groups`): one figure when
+    they agree to the digit shown ("56.7 %"), else their mean and range ("4.2 % mean (1.0 %-7.5 %)")."""
+    vs = [fmt.num(v) for v in values]
+    if len(vs) == 1:
+        return fmt.pct(values[0])
+    low, high = fmt.pct(min(vs)), fmt.pct(max(vs))
+    return fmt.pct(sum(vs) / len(vs)) + ("" if low == high else f" mean ({low}-{high})")
 
 
-def _unit_rows(util: dict) -> list[tuple[str, str]]:
-    if len(util) <= MAX_UNIT_ROWS:
-        return [(str(k), fmt.pct(v)) for k, v in util.items()]
-    rows = []
-    for k, vs in merge_core_units({k: fmt.num(v) for k, v in util.items()}).items():
-        if len(vs) == 1:
-            rows.append((k, fmt.pct(vs[0])))
-        else:
-            mean = sum(vs) / len(vs)
-            rows.append((f"{k} ({len(vs)})", f"{fmt.pct(mean)} mean ({fmt.pct(min(vs))}-{fmt.pct(max(vs))})"))
-    return rows
+def unit_busy_rows(util: dict) -> list[tuple[str, str]]:
+    """(label, busy text) per kind of unit (:func:`accelsim.report.schema.unit_groups`), the same on every arch:
+    a unit alone as itself ("core0.systolic0", "97.0 %"), a group with its size ("core*.systolic* (8)", "56.7 %")."""
+    return [(label if len(vs) == 1 else f"{label} ({len(vs)})", unit_busy_text(vs))
+            for label, vs in group_units(util).items()]
 
 
 def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
@@ -213,7 +215,7 @@ def summary_table(report: dict) -> Table:
         table.add_row("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: "
                              f"{fmt.count_si(report.get('model_flops'))} FLOPs of forward + backward without "
                              "recomputation, at the peak of the run's dtype; MAC utilization counts what ran)")
-    for unit, text in _unit_rows(report.get("utilization") or {}):
+    for unit, text in unit_busy_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)
     moved = report.get("bytes") or {}
     for level in ordered(moved, report):

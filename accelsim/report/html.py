@@ -18,9 +18,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import fmt
-from .console import energy_rows, launch_rows
+from .console import energy_rows, launch_rows, unit_busy_text
 from .fmt import STALL_LABEL
-from .schema import level_names, levels, main_memory, memory_levels, ordered, part_keys, transfer_units
+from .schema import (
+    core_units,
+    level_names,
+    levels,
+    main_memory,
+    memory_levels,
+    ordered,
+    part_keys,
+    transfer_units,
+    unit_groups,
+)
 from .writers import atomic_write_text
 
 HTML_FILE = "report.html"
@@ -209,18 +219,31 @@ def _utilization(report: dict) -> str:
     util = _dict(report.get("utilization"))
     if not util:
         return '<p class="note">No utilization figures in this report.</p>'
-    memory = transfer_units(report)
     rows = []
     mac = fmt.num(report.get("mac_utilization"), None)
-    items = ([("MAC utilization", mac, "of peak MACs")] if mac is not None else []) + [
-        (str(unit), fmt.num(v, None), "memory" if str(unit) in memory else "compute") for unit, v in util.items()]
-    for label, v, kind in items:
+    # one row per kind of unit, as the console's summary (the units of a group are identical; report.json has each)
+    items = ([("MAC utilization", mac, "of peak MACs", fmt.pct(mac))] if mac is not None else [])
+    for label, members in unit_groups(util).items():
+        values = [v for _, v in members]
+        mean = sum(fmt.num(v) for v in values) / len(values) if len(values) > 1 else fmt.num(values[0], None)
+        items.append((label if len(values) == 1 else f"{label} ({len(values)})", mean,
+                      _unit_kind(report, members[0][0]), unit_busy_text(values)))
+    for label, v, kind, text in items:
         width = 0.0 if v is None or not math.isfinite(v) else max(0.0, min(100.0, 100 * v))
         bar = f'<span class="bar{" mem" if kind == "memory" else ""}" style="width:{width * 1.2:.1f}px"></span>'
         rows.append(f"<tr><td>{_e(label)}</td><td>{kind}</td>"
-                    f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(fmt.pct(v))}</td></tr>')
+                    f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(text)}</td></tr>')
     return ('<div class="scroll"><table class="sortable"><thead><tr><th>unit</th><th>kind</th>'
             '<th class="n">busy</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table></div>")
+
+
+def _unit_kind(report: dict, unit: str) -> str:
+    """What a utilization entry is: ``compute`` (a core's unit), ``memory`` (a level, the chip link, a NIC), or
+    ``host CPU`` (``launch``: the host issuing the kernels, whose busy share is the run's launch-bound time, not the
+    chip's compute: probe p59 finding 7; not the ``host`` memory level, a ``memory``)."""
+    if core_units({"utilization": {unit: 0.0}}):
+        return "compute"
+    return "memory" if unit in transfer_units(report) else "host CPU"
 
 
 def _memory(report: dict) -> str:

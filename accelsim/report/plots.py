@@ -18,8 +18,8 @@ import numpy as np
 
 from . import fmt
 from .schema import (
+    group_units,
     memory_levels,
-    merge_core_units,
     op_part,
     op_span,
     op_stall_per_unit,
@@ -34,7 +34,6 @@ MAX_OP_BARS = 60  # above this many ops, op_cycles shows the TOP_OPS busiest ops
 TOP_OPS = 40
 NAME_WIDTH = 64  # characters of an op bar's label: a Megatron GPT's "…layers.1.self_attention.query_key_value.grad_input
 # (stage 0)" whole to its layer number (the part that tells two bars apart); the figure grows to hold it
-MAX_UNIT_BARS = 40  # above this many units, per-core units are merged into one bar per kind (mean, min-max)
 
 _COMPUTE_COLOR = "#4C72B0"
 _STALL_COLORS = ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
@@ -329,13 +328,13 @@ def plot_op_cycles(report: dict, path: str | os.PathLike | BinaryIO) -> Path | B
 
 
 def _unit_bars(util: dict) -> list[tuple[str, float, float, float]]:
-    """(label, value, min, max) per bar; with many units, per-core units become one bar per kind (mean)."""
-    items = [(str(k), fmt.num(v)) for k, v in util.items()]
-    if len(items) <= MAX_UNIT_BARS:
-        return [(k, v, v, v) for k, v in items]
-    groups = merge_core_units(dict(items))
-    return [(f"{k} (mean of {len(vs)})" if len(vs) > 1 else k, float(np.mean(vs)), min(vs), max(vs))
-            for k, vs in groups.items()]
+    """(label, value, min, max) per bar: one per kind of unit, as the console's and the HTML page's rows
+    (:func:`~accelsim.report.schema.group_units`), a group's bar its mean with its range."""
+    bars = []
+    for k, values in group_units(util).items():
+        vs = [fmt.num(v) for v in values]
+        bars.append((f"{k} (mean of {len(vs)})" if len(vs) > 1 else k, float(np.mean(vs)), min(vs), max(vs)))
+    return bars
 
 
 def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:

@@ -9,7 +9,36 @@ from pathlib import Path
 
 from ..tasks import TaskGraph
 from ..trace import Trace
-from .writers import OPS_CSV_FILE, REPORT_FILE, TRACE_FILE, staged_chunks, write_json, write_ops_csv
+from .writers import (
+    INCOMPLETE_FILE,
+    OPS_CSV_FILE,
+    REPORT_FILE,
+    TRACE_FILE,
+    atomic_write_text,
+    staged_chunks,
+    write_json,
+    write_ops_csv,
+)
+
+INCOMPLETE_TEXT = ("accelsim was interrupted while writing this report folder: its files may be missing or "
+                   "partial. Run the command again to rewrite it.\n")
+
+
+class SaveInterrupted(KeyboardInterrupt):
+    """A Ctrl-C (``KeyboardInterrupt``) during :meth:`Report.save`, saying which folder it left incomplete (``str()``:
+    one line, which ``accelsim`` prints after "interrupted")."""
+
+
+def _from_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised by a Ctrl-C: a KeyboardInterrupt, or an error it caused on its way (the
+    interrupt landing in a class body as matplotlib is imported comes out as a RuntimeError from it)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def output_files(*, plots: bool, trace: bool) -> list[str]:
@@ -79,10 +108,11 @@ class Report:
         The trace is written first, a batch of events at a time, to a temporary file in the folder (so it holds no
         event of each task in memory: :func:`~accelsim.report.chrome_trace.trace_chunks`), and put in place as
         trace.json after report.json and ops.csv: a run whose trace cannot be made changes nothing (a folder
-        made for it is removed again). Files of an earlier run into the same folder that this run does not write
-        (a trace.json, the PNGs of a run with plots) are removed first, so the folder never mixes two runs; other
-        files are left alone. report.json is written first and every file atomically, so an interrupted save keeps
-        what was done.
+        made for it is removed again). Then the folder is marked incomplete (:data:`INCOMPLETE_FILE`), every file
+        an earlier run into it wrote (:func:`known_output_files`) is removed, this run's files are written (each
+        atomically, report.json first) and the mark is removed last: so the folder never mixes two runs, and a save
+        interrupted part-way (Ctrl-C) leaves a folder marked incomplete, which :func:`~accelsim.report.writers.
+        read_report` refuses, and raises :class:`SaveInterrupted` naming it. Other files are left alone.
         """
         plots = self.plots if plots is None else plots
         trace = self.trace if trace is None else trace
@@ -103,22 +133,37 @@ class Report:
                     if made:
                         out.rmdir()
                     raise
-            keep = set(output_files(plots=plots, trace=trace))
-            for name in known_output_files():
-                if name not in keep and (out / name).is_file():
-                    (out / name).unlink()
-            write_json(self._data, written[0])
-            write_ops_csv(self._data, written[1])
-        if trace:
-            written.append(out / TRACE_FILE)
-        images: dict[str, bytes] = {}
-        if plots:
-            from .plots import plot_report
+            atomic_write_text(out / INCOMPLETE_FILE, INCOMPLETE_TEXT)  # (interrupted here: nothing else touched)
+            try:
+                for name in known_output_files():
+                    if (out / name).is_file():
+                        (out / name).unlink()
+                write_json(self._data, written[0])
+                write_ops_csv(self._data, written[1])
+                staged.close()  # trace.json in place
+                if trace:
+                    written.append(out / TRACE_FILE)
+                images: dict[str, bytes] = {}
+                if plots:
+                    from .plots import plot_report
 
-            pngs = plot_report(self._data, out)
-            written.extend(pngs)
-            images = {p.stem: p.read_bytes() for p in pngs}
-        from .html import HTML_FILE, write_html
+                    pngs = plot_report(self._data, out)
+                    written.extend(pngs)
+                    images = {p.stem: p.read_bytes() for p in pngs}
+                from .html import HTML_FILE, write_html
 
-        written.append(write_html(self._data, out / HTML_FILE, plots=plots, images=images))
+                written.append(write_html(self._data, out / HTML_FILE, plots=plots, images=images))
+                (out / INCOMPLETE_FILE).unlink()
+            except Exception as e:
+                if not _from_interrupt(e):  # (an OSError, a bug: the folder stays marked incomplete)
+                    raise
+                raise SaveInterrupted(self._incomplete(out)) from None
+            except KeyboardInterrupt:
+                raise SaveInterrupted(self._incomplete(out)) from None
         return written
+
+    @staticmethod
+    def _incomplete(out: Path) -> str:
+        """The line :class:`SaveInterrupted` says of report folder ``out``."""
+        return (f"{out} is incomplete (marked by its {INCOMPLETE_FILE} file; it may lack files of this run or "
+                "the last): run the command again")

@@ -773,13 +773,49 @@ def merge_core_units(util: Mapping[str, float]) -> dict[str, list[float]]:
     return groups
 
 
+_INSTANCE = re.compile(r"^(.*?\D)(\d+)$")  # "systolic3": a unit's instance name, its stem and index
+
+
+def group_units(util: Mapping[str, object]) -> dict[str, list[object]]:
+    """:func:`unit_groups`' values only: label → the group's values."""
+    return {label: [v for _, v in members] for label, members in unit_groups(util).items()}
+
+
+def unit_groups(util: Mapping[str, object]) -> dict[str, list[tuple[str, object]]]:
+    """``util`` (unit → value) with identical units merged (label → its (unit, value) pairs), for a summary row per kind of unit (report.json keeps
+    every unit): the same unit of every core (``core*.vector``) and, where a core has several instances of one
+    unit (``systolic0`` .. ``systolic3``: a count of 4, indices 0 .. n−1 in every core), those too
+    (``core*.systolic*``), so a multi-array TPU lists as few rows as a GPU, whose lock-step SMs are one
+    ``core*.`` unit already. A group of one keeps its unit's name (``core0.systolic0`` on a one-core chip); units
+    outside the cores (levels, ``launch``, ``link``) stay as they are; groups in first-seen order."""
+    local: dict[str, dict[str, list[int]]] = {}  # core → stem → indices of its numbered units
+    for unit in util:
+        m = _CORE_UNIT.match(str(unit))
+        inst = _INSTANCE.match(str(unit)[m.end():]) if m else None
+        if m and inst:
+            local.setdefault(m.group(1), {}).setdefault(inst.group(1), []).append(int(inst.group(2)))
+    stems = [{stem for stem, idx in by.items() if len(idx) > 1 and sorted(idx) == list(range(len(idx)))}
+             for by in local.values()]
+    counted = set.intersection(*stems) if stems else set()  # stems numbered 0 .. n-1 on every core
+    groups: dict[str, list[tuple[str, object]]] = {}
+    for unit, value in util.items():
+        m = _CORE_UNIT.match(str(unit))
+        key = str(unit)
+        if m:
+            own = str(unit)[m.end():]
+            inst = _INSTANCE.match(own)
+            key = "core*." + (f"{inst.group(1)}*" if inst and inst.group(1) in counted else own)
+        groups.setdefault(key, []).append((str(unit), value))
+    return {(key if len(members) > 1 else members[0][0]): members for key, members in groups.items()}
+
+
 def _dict(value: object) -> dict:
     return value if isinstance(value, dict) else {}
 
 
 __all__ = ["ArchInfo", "Bound", "DataParallel", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
-           "levels", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+           "levels", "group_units", "unit_groups", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
 
 
 def model_counts(ops: Iterable[Mapping[str, object]]) -> tuple[int, int]:

@@ -861,8 +861,8 @@ def launch_notes(arch: Arch, launch_bound: float, modes: Sequence[tuple[str, str
     eager_share = sum(share for _, share in eager)
     if not eager or eager_share < LAUNCH_NOTE_SHARE:
         return []
-    cost = (f"{arch.kernel_launch * 1e6:.3g} us of host time a kernel); a CUDA graph launches "
-            f"{'the' if len(modes) == 1 else 'a'} pass at once ({arch.graph_launch * 1e6:.3g} us), as serving stacks "
+    cost = (f"{arch.kernel_launch * 1e6:.3g} \u00b5s of host time a kernel); a CUDA graph launches "
+            f"{'the' if len(modes) == 1 else 'a'} pass at once ({arch.graph_launch * 1e6:.3g} \u00b5s), as serving stacks "
             f"run decode steps: --set options.execution=cuda_graph")
     if len(modes) == 1:
         return [f"{LAUNCH_NOTE_HEAD}{launch_bound:.0%} of the run (options.execution: eager, {cost}"]
@@ -1008,7 +1008,7 @@ def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str
     secs = sum(float(r["mapping"].get(f"{r.get('fn')}_s", 0.0)) for r in rows)
     return [f"tensor_parallel: the group of {tp} chips spans {ic.group_nodes(tp, tp)} nodes of {ic.node_chips}, so "
             f"its {len(rows)} collectives run on the scale-out network ({ic.scale_out.kind or 'scale_out'}, "
-            f"{secs * 1e6:.4g} us in all) instead of the node's links; Megatron-LM keeps tensor_parallel <= the "
+            f"{secs * 1e6:.4g} \u00b5s in all) instead of the node's links; Megatron-LM keeps tensor_parallel <= the "
             f"node's {ic.node_chips} chips and spans nodes with pipeline_parallel or data parallelism"]
 
 

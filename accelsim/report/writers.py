@@ -26,6 +26,10 @@ from .schema import not_a_report, part_keys
 REPORT_FILE = "report.json"
 OPS_CSV_FILE = "ops.csv"
 TRACE_FILE = "trace.json"
+INCOMPLETE_FILE = "INCOMPLETE"
+"""The file that marks a report folder whose save did not finish (report/result.py's ``Report.save``): written
+before the first file of the run is replaced and removed after the last is in place, so a folder holding it may
+lack files or hold stale ones, and :func:`read_report` refuses it."""
 
 # Columns of ops.csv before the per-level columns, and after them. ``duration_cycles`` is end - start and
 # ``ready_to_end_cycles`` end - ready_cycle, each times the row's ``count`` in a composed report (:func:`write_ops_csv`).
@@ -188,19 +192,24 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         if file.name == REPORT_FILE:
             raise AccelsimError(f"{outdir}: no {REPORT_FILE} (run 'accelsim run ... -o {outdir}' first)")
         raise AccelsimError(f"{file}: no such report file")
+    if (outdir / INCOMPLETE_FILE).is_file():  # a save that did not finish (Report.save)
+        raise AccelsimError(f"{outdir}: an incomplete report folder (its save was interrupted: see its "
+                            f"{INCOMPLETE_FILE} file); run the command that wrote it again")
+    # every message names the file by the path as typed (a folder's: FOLDER/report.json), never "FOLDER: FILE",
+    # which read as ".: bad.json" for a file in the current folder (probe p59 finding 4)
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: not UTF-8 text ({e.reason})") from None
+        raise AccelsimError(f"{file}: not valid JSON: not UTF-8 text ({e.reason})") from None
     except OSError as e:
-        raise AccelsimError(f"{outdir}: cannot read {file.name}: {e.strerror or e}") from None
+        raise AccelsimError(f"{file}: cannot read: {e.strerror or e}") from None
     try:
         report = json.loads(text, parse_constant=_legacy_constant)
     except json.JSONDecodeError as e:
-        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {e}") from None
+        raise AccelsimError(f"{file}: not valid JSON: {e.msg} (line {e.lineno} column {e.colno})") from None
     except (ValueError, RecursionError) as e:  # an int of more than 4,300 digits; nesting beyond the stack
         why = "nested too deeply" if isinstance(e, RecursionError) else "a number with too many digits"
-        raise AccelsimError(f"{outdir}: {file.name} is not valid JSON: {why}") from None
+        raise AccelsimError(f"{file}: not valid JSON: {why}") from None
     if not isinstance(report, dict):
         raise AccelsimError(f"{file}: not an accelsim report (expected a JSON object, got {type(report).__name__})")
     why = not_a_report(report)

@@ -320,7 +320,7 @@ def test_info_of_a_multi_chip_arch_shows_its_links_and_labels_peaks_per_chip(tmp
     assert main(["info", str(tmp_path / "four.yaml")]) == 0
     text = capsys.readouterr().out
     assert "8,192 per chip (2 cores); 4 chips: 32,768" in text and "(all cores)" not in text
-    assert "interconnect, 4 chips" in text and "100GB/s per chip, each direction" in text and "1us per step" in text
+    assert "interconnect, 4 chips" in text and "100GB/s per chip, each direction" in text and "1\u00b5s per step" in text
     # one chip: no system figure, no interconnect
     assert main(["info", "edge-npu", "--json"]) == 0
     one = json.loads(capsys.readouterr().out)

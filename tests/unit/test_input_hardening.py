@@ -658,7 +658,7 @@ def test_unknown_top_level_keys_are_capped_like_every_other_problem(here, capsys
 
 def test_a_name_given_on_the_command_line_labels_its_error(capsys):
     # no file stands behind a preset name that does not exist: the name given is the line's label, not "<input>"
-    for argv, label in ((["info", "gemmm"], "gemmm: workload: unknown workload"),
+    for argv, label in ((["info", "gemmm"], "gemmm: neither a workload nor an arch"),
                         (["serve", "llama2_7b_h10"], "llama2_7b_h10: serve: unknown serving preset"),
                         (["run", "resnet50_tpu_v2"], "resnet50_tpu_v2: experiment: unknown experiment preset")):
         assert main(argv) == 2

@@ -29,8 +29,8 @@ def a100() -> Arch:
 def test_the_note_quotes_the_share_and_every_pass_mode(a100):
     # a100: 21 us a kernel launch, 3.5 us a graph launch (arch/a100.yaml kernel_launch, graph_launch)
     one = launch_notes(a100, 0.49, [("", "eager", 0.49)])
-    assert one == ["kernel launches bind 49% of the run (options.execution: eager, 21 us of host time a kernel); a "
-                   "CUDA graph launches the pass at once (3.5 us), as serving stacks run decode steps: "
+    assert one == ["kernel launches bind 49% of the run (options.execution: eager, 21 \u00b5s of host time a kernel); a "
+                   "CUDA graph launches the pass at once (3.5 \u00b5s), as serving stacks run decode steps: "
                    "--set options.execution=cuda_graph"]
     # prefill eager with 30 % of the run in launches, decode steps as graphs with 29 %: 59 % in all
     (mixed,) = launch_notes(a100, 0.59, [("prefill", "eager", 0.30), ("decode", "cuda_graph", 0.29)])

@@ -54,4 +54,4 @@ def test_plot_of_unreadable_json_is_one_line(text, says, tmp_path, capsys):
     (tmp_path / "report.json").write_text(text)
     code = main(["plot", str(tmp_path)])
     err = _err(capsys)
-    assert code == 2 and len(err) == 1 and f"report.json is not valid JSON: {says}" in err[0], err
+    assert code == 2 and len(err) == 1 and f"{tmp_path / 'report.json'}: not valid JSON: {says}" in err[0], err

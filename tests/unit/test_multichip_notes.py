@@ -23,7 +23,7 @@ def test_a_tensor_parallel_group_across_nodes_is_named():
     assert note.startswith("tensor_parallel: the group of 16 chips spans 2 nodes of 8, so its 6 collectives run on "
                            "the scale-out network (InfiniBand NDR, ")
     total_us = sum(o["mapping"][f"{o['fn']}_s"] for o in nic) * 1e6
-    assert f"{total_us:.4g} us in all" in note
+    assert f"{total_us:.4g} \u00b5s in all" in note
     # inside a node (tensor_parallel 8 on 8 chips): no such note
     assert _notes(simulate({**GPT, "tensor_parallel": 8}, {"base": "dgx-h100"}).to_dict(), "tensor_parallel:") == []
 

@@ -29,7 +29,7 @@ def test_percentages_sizes_times_rates():
     assert fmt.pct(0.4213) == "42.1 %" and fmt.pct(1) == "100.0 %"
     assert fmt.size(1536) == "1.5KiB"  # 1536 / 1024
     assert fmt.size(3 * 2**20) == "3MiB"
-    assert fmt.seconds(123_456e-9) == "123.5us"
+    assert fmt.seconds(123_456e-9) == "123.5\u00b5s"
     assert fmt.seconds(-1.0) == "-1.0"  # a negative duration is shown as it is
     assert fmt.bandwidth(16e9) == "16GB/s" and fmt.bandwidth(math.inf) == "inf"
     assert fmt.frequency(1.41e9) == "1.41GHz"

@@ -192,7 +192,7 @@ def test_serving_section_only_when_present(served, report):
     section = text[text.index('<section id="serving">'):]
     section = section[: section.index("</section>")]
     # the KV cache edited to 1 GiB no longer adds up to the memory table's, so it gets a row of its own
-    for want in ("time to first token (TTFT)</th><td>12.3ms", "time per output token (TPOT)</th><td>25us (the mean "
+    for want in ("time to first token (TTFT)</th><td>12.3ms", "time per output token (TPOT)</th><td>25\u00b5s (the mean "
                  "of 2 decode steps", "40,000 tokens/s", "KV cache</th><td>1GiB<", "&lt;i&gt;x&lt;/i&gt;"):
         assert want in section, want
     assert 'id="serving"' not in render_html(report, plots=False)  # the CNN has no serving metrics
@@ -325,7 +325,7 @@ def test_the_serving_section_is_a_table_in_one_unit_family(gpt2_served):
     # TTFT = prefill cycles / 1.41 GHz; TPOT = decode cycles / 4 steps / 1.41 GHz (arch/a100.yaml clock)
     assert kv["time to first token (TTFT)"] == (f"{sv['prefill_cycles'] / 1.41e9 * 1e3:.4g}ms (the prefill: "
                                                 f"{sv['prefill_cycles']:,} cycles)")
-    assert kv["time per output token (TPOT)"].startswith(f"{sv['decode_cycles'] / 4 / 1.41e9 * 1e6:.4g}us (the mean "
+    assert kv["time per output token (TPOT)"].startswith(f"{sv['decode_cycles'] / 4 / 1.41e9 * 1e6:.4g}\u00b5s (the mean "
                                                          f"of 4 decode steps")
     assert kv["cycles of each decode step"] == ", ".join(f"{c:,}" for c in sv["step_cycles"])
     assert kv["decode steps simulated"] == "all 4"

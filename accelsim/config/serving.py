@@ -292,6 +292,15 @@ class RequestsConfig(_Model):
                 "duration": f"give duration or requests, not both (requests {self.requests}{at}); add "
                             "--set workload.requests=null"})
         if not trace and self.duration is None and self.requests is None:
+            # one written as null (--set workload.duration=null over a preset's duration) is what removed it: the
+            # error is that item's, naming the other as the way out (probe p61 #3); else the workload's line
+            nulled = {"duration": "give duration or requests (one of them); with duration null, add --set "
+                                  "workload.requests=N",
+                      "requests": "give duration or requests (one of them); with requests null, add --set "
+                                  "workload.duration=T (e.g. 60s)"}
+            given = {k: v for k, v in nulled.items() if k in self.model_fields_set}
+            if given:
+                raise KeyPairError(given)
             raise ValueError("give duration or requests (one of them)")
         if self.conversation is not None:
             for key, given in (("arrival.trace", trace), ("shared_prefix", self.shared_prefix is not None),
@@ -575,16 +584,26 @@ def _users(doc: Doc, overrides: list[Override], key: str, param: str) -> bool:
 
 
 def _model(doc: Doc, overrides: list[Override], issues: Issues, key: str = "model") -> WorkloadSpec | None:
-    spec = _resolved(doc, "workload", key, overrides, issues, workload_from_doc)
-    if not isinstance(spec, WorkloadSpec):
-        return spec  # type: ignore[return-value]
-    fields = BUILDERS[spec.model].params.model_fields
-    if not set(LLM_PARAMS) <= set(fields):
+    def not_llm(name: str) -> ConfigIssue:
         why = "not an LLM workload (its builder needs phase, seq_len and kv_len parameters, as llama2_7b's)"
         # the item that named the model (--set model.model=resnet50), not the file's line it replaced (probe p56 #1)
         named = [o for o in overrides if o.section == key and o.keys == ("model",)]
-        issues.append(ConfigIssue(named[-1].label, None, key, why, spec.model, True) if named
-                      else doc.issue((key,), why, spec.model))
+        return ConfigIssue(named[-1].label, None, key, why, name, True) if named else doc.issue((key,), why, name)
+
+    def make(sub: Doc, file: str | None) -> tuple[WorkloadSpec | None, list[ConfigIssue]]:
+        # the model's kind before its parameters: a preset's `attention: fused` is no parameter of resnet50, but
+        # the fault is the --set naming resnet50, not the preset's line (probe p61 #2)
+        name = sub.data.get("model") if isinstance(sub.data, dict) else None
+        if isinstance(name, str) and name in BUILDERS and not set(LLM_PARAMS) <= set(BUILDERS[name].params.model_fields):
+            return None, [not_llm(name)]
+        return workload_from_doc(sub, file)
+
+    spec = _resolved(doc, "workload", key, overrides, issues, make)
+    if not isinstance(spec, WorkloadSpec):
+        return spec  # type: ignore[return-value]
+    fields = BUILDERS[spec.model].params.model_fields
+    if not set(LLM_PARAMS) <= set(fields):  # a builder a plugin registers while the model is read
+        issues.append(not_llm(spec.model))
         return None
     if "attention" in fields and not _users(doc, overrides, key, "attention"):  # fused where the model has it
         spec = replace(spec, params={**spec.params, "attention": SERVING_ATTENTION})

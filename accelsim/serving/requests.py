@@ -19,6 +19,10 @@ from ..errors import ConfigError, ConfigIssue
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("prefix_group", "images")
 MAX_TRACE_LINE = 1 << 20
+MAX_ARRIVAL_S = 1e9
+"""Latest ``arrival_s`` a trace row may give (s), some 32 years: far beyond any recorded trace, and a float64 time
+there still resolves 2^-23 s (0.12 µs), far below an iteration's time. A finite but huge time (1e308) overflowed
+the makespan (the arrival window is n mean gaps) to inf, an internal error (probe p61 #1)."""
 """Longest line of a trace CSV read (bytes): a longer one is a one-line error, never a file read whole."""
 _CR = re.compile(r"(?<=\r)(?!\n)")  # after a carriage return that ends a line by itself
 
@@ -188,11 +192,16 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                     break
                 read += 1
                 value, found = _trace_row(path, reader.line_num, row)
+                short = [c for c in reader.fieldnames or [] if row.get(c, "") is None]  # DictReader's restval
+                if short:  # fewer cells than the header: as a long row, not "expected an integer (got '')"
+                    header, cells = len(reader.fieldnames or []), len(reader.fieldnames or []) - len(short)
+                    found = [ConfigIssue(path, reader.line_num, "", f"{cells} field{'s' * (cells != 1)}, the header "
+                                         f"has {header}"), *(i for i in found or () if i.key not in short)]
                 if None in row:  # cells beyond the header's, which DictReader keeps apart (probe p56 #3)
                     header = len(reader.fieldnames or [])
                     found = [ConfigIssue(path, reader.line_num, "", f"{header + len(row[None])} fields, the header "
                                          f"has {header}"), *(found or ())]
-                arrival = value[0] if found is None or found[0].key != "arrival_s" else None
+                arrival = None if any(i.key == "arrival_s" for i in found or ()) else value[0]
                 if arrival is not None and last is not None and arrival < last[0] and not unsorted:
                     unsorted = True
                     found = [ConfigIssue(path, reader.line_num, "arrival_s", (
@@ -226,10 +235,13 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
 
 def _check_columns(path: str, names: list[str]) -> None:
     """Every named column of a trace's header is one accelsim reads: a misspelt optional column (``prefix_grup``)
-    would otherwise be dropped in silence, and the requests lose what it says. A column with no name (a pandas
-    index, a trailing comma) is left alone."""
+    would otherwise be dropped in silence, and the requests lose what it says. A first column with no name (the
+    index pandas' ``to_csv`` writes) is left alone; a later one (a trailing comma) is an error."""
     known = (*TRACE_COLUMNS, *OPTIONAL_COLUMNS)
-    for name in names:
+    for i, name in enumerate(names):
+        if i and not name.strip():
+            raise ConfigError.one(path, "", f"column {i + 1} of the header has no name (a trailing comma?); a "
+                                  f"trace has the header {','.join(TRACE_COLUMNS)}[,prefix_group][,images]", line=1)
         if name not in known and name.strip():
             columns = f"(columns: {', '.join(known)})"
             raise ConfigError.one(path, name, f"unknown column{suggest(name, known)} {columns}", line=1)
@@ -256,6 +268,8 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, 
                 problem = "expected a finite number"
             elif not value >= low:
                 problem = f"expected a value >= {low}"
+            elif col == "arrival_s" and value > MAX_ARRIVAL_S:
+                problem = "expected at most 1e9 s (some 32 years, beyond any recorded trace)"
             elif kind is int and col != "prefix_group" and value > MAX_TOKENS:
                 problem = f"expected at most {MAX_TOKENS:,} (2^31)"
         if problem is not None:

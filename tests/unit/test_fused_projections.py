@@ -4,11 +4,15 @@ serve`` building its grid with it (``engine.fused_projections``)."""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from accelsim.builders import build_workload
+from accelsim.cli import main
 from accelsim.config import load_workload
 from accelsim.config.serving import CostGrid, EngineConfig
 from accelsim.serving import cost
@@ -120,3 +124,21 @@ def test_build_grid_simulates_the_fused_model(monkeypatch):
         cost.build_grid(load_workload("llama2_7b"), load_arch("h100"), Options(), EngineConfig(max_num_seqs=2),
                         CostGrid(), 4096)
     assert seen and all(s.params["fused_projections"] is True for s in seen)
+
+
+def test_the_documented_a100_decode_step_is_what_its_command_gives(tmp_path):
+    # docs/validation.md and docs/serving.md quote llama2_7b's a100 decode step at KV 576 (CUDA graphs, fused
+    # attention), separate -> fused projections; the figures went stale after later merges (probe p61 #6): read
+    # them from the docs and run the documented command for each
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    validation = re.search(r"The whole step (\d+\.\d{3}) → (\d+\.\d{3}) ms", (docs / "validation.md").read_text())
+    serving = re.search(r"fused attention\) (\d+\.\d{3}) → (\d+\.\d{3}) ms", (docs / "serving.md").read_text())
+    assert validation and serving and validation.groups() == serving.groups()
+    for fused, quoted in zip(("false", "true"), validation.groups(), strict=True):
+        out = tmp_path / fused
+        assert main(["run", "-w", "llama2_7b", "-a", "a100", "-q", "--no-plots", "-o", str(out),
+                     "--set", "workload.phase=decode", "--set", "workload.seq_len=1", "--set", "workload.kv_len=576",
+                     "--set", "workload.logits=last", "--set", "workload.attention=fused",
+                     "--set", "options.execution=cuda_graph", "--set", f"workload.fused_projections={fused}"]) == 0
+        seconds = json.loads((out / "report.json").read_text())["seconds"]
+        assert f"{seconds * 1e3:.3f}" == quoted

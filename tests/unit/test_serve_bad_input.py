@@ -754,3 +754,71 @@ def test_a_trace_row_with_more_cells_than_the_header_is_an_error_at_its_line(her
 def test_a_trace_arrival_that_is_not_finite_says_so_as_a_set_does(here, capsys, arrival):
     text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,100,10\n%s,100,1\n" % arrival.encode())
     assert cli_error(capsys, text) == f"accelsim: error: t.csv:3: arrival_s: expected a finite number (got '{arrival}')"
+
+
+# ---- probe p61: huge trace times, a short trace row, an unnamed trailing column; errors at the --set that caused them
+
+def test_a_trace_arrival_beyond_1e9_s_is_one_line_not_an_infinite_makespan(here, capsys):
+    # 1e308 is finite, but the arrival window (n mean gaps: 2 × 1e308) overflowed to inf, an internal error, exit 1
+    for arrival in ("1e308", "1.000001e9"):
+        text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\n%s,64,4\n" % arrival.encode())
+        assert cli_error(capsys, text) == (f"accelsim: error: t.csv:3: arrival_s: expected at most 1e9 s (some 32 "
+                                           f"years, beyond any recorded trace) (got '{arrival}')")
+    # the limit itself reads: two requests 1e9 s apart
+    with open("s.yaml", "w") as f:
+        f.write(with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\n1e9,64,4\n"))
+    spec = load_serving("s.yaml")
+    assert [r.arrival for r in make_requests(spec.serve.workload, spec.trace_file)] == [0.0, 1e9]
+
+
+def test_a_trace_row_with_fewer_cells_than_the_header_says_so_as_a_longer_one_does(here, capsys):
+    # line 3 has 2 cells under a 3-column header: its output_tokens is missing, not written empty; line 4's empty
+    # third cell is written (3 fields) and stays the field's error
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\n0.1,64\n0.2,64,\n")
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: t.csv:3: 2 fields, the header has 3",
+        "accelsim: error: t.csv:4: output_tokens: expected an integer (got '')"]
+    # a short row's bad arrival is still named (and kept out of the order check)
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\nx\n")
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", "out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "accelsim: error: t.csv:3: 1 field, the header has 3",
+        "accelsim: error: t.csv:3: arrival_s: expected a number (got 'x')"]
+
+
+def test_a_trace_header_with_a_trailing_comma_is_an_error_at_line_1(here, capsys):
+    # the 4th column has no name: its cells were dropped in silence; a first unnamed column (pandas' index) reads
+    text = with_trace(b"arrival_s,prompt_tokens,output_tokens,\n0,64,4,\n")
+    assert cli_error(capsys, text) == (
+        "accelsim: error: t.csv:1: column 4 of the header has no name (a trailing comma?); a trace has the header "
+        "arrival_s,prompt_tokens,output_tokens[,prefix_group][,images]")
+
+
+def test_a_non_llm_model_set_over_a_preset_with_attention_is_the_set_items(here, capsys):
+    # the shipped presets write `attention: fused`, a parameter resnet50 and gemm do not take: the fault is the
+    # --set naming them, not the preset's line 8
+    why = "not an LLM workload (its builder needs phase, seq_len and kv_len parameters, as llama2_7b's)"
+    for name in ("resnet50", "gemm"):
+        assert main(["serve", "llama2_7b_h100", "-q", "--no-plots", "-o", "out", "--set", f"model.model={name}"]) == 2
+        assert capsys.readouterr().err.strip() == f"accelsim: error: --set: model: {why} (got '{name}')"
+
+
+@pytest.mark.parametrize("removed, other, way", [
+    ("requests", "  requests: 5\n", "add --set workload.duration=T (e.g. 60s)"),
+    ("duration", "  duration: 60s\n", "add --set workload.requests=N"),
+])
+def test_duration_or_requests_removed_by_a_set_is_the_set_items(here, capsys, removed, other, way):
+    # the file gives one of them (valid); --set ...=null removes it, so neither is left: the --set's fault, not the
+    # file's workload: line (line 5)
+    text = GOOD.replace("  requests: 5\n", other)
+    assert cli_error(capsys, text, "--set", f"workload.{removed}=null") == (
+        f"accelsim: error: --set: workload.{removed}: give duration or requests (one of them); with {removed} null, "
+        f"{way}")
+    # a file giving neither stays at its workload: line
+    assert cli_error(capsys, GOOD.replace("  requests: 5\n", "")) == (
+        "accelsim: error: s.yaml:5: workload: give duration or requests (one of them)")

@@ -269,7 +269,8 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, 
             elif not value >= low:
                 problem = f"expected a value >= {low}"
             elif col == "arrival_s" and value > MAX_ARRIVAL_S:
-                problem = "expected at most 1e9 s (some 32 years, beyond any recorded trace)"
+                problem = ("expected at most 1e9 s (some 32 years; times are seconds from the trace's start: for Unix "
+                           "timestamps, subtract the first arrival)")
             elif kind is int and col != "prefix_group" and value > MAX_TOKENS:
                 problem = f"expected at most {MAX_TOKENS:,} (2^31)"
         if problem is not None:

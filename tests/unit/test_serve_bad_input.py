@@ -763,7 +763,8 @@ def test_a_trace_arrival_beyond_1e9_s_is_one_line_not_an_infinite_makespan(here,
     for arrival in ("1e308", "1.000001e9"):
         text = with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\n%s,64,4\n" % arrival.encode())
         assert cli_error(capsys, text) == (f"accelsim: error: t.csv:3: arrival_s: expected at most 1e9 s (some 32 "
-                                           f"years, beyond any recorded trace) (got '{arrival}')")
+                                           f"years; times are seconds from the trace's start: for Unix timestamps, "
+                                           f"subtract the first arrival) (got '{arrival}')")
     # the limit itself reads: two requests 1e9 s apart
     with open("s.yaml", "w") as f:
         f.write(with_trace(b"arrival_s,prompt_tokens,output_tokens\n0,64,4\n1e9,64,4\n"))

@@ -93,6 +93,31 @@ def test_an_op_on_a_weight_alone_says_how_to_proceed():
     assert "activation is expected" not in str(e.value)
 
 
+def test_elementwise_fallback_reads_scalars_and_broadcast_scales_as_constants():
+    # probe p61: z = x @ (W * two), W (64, 64), two a 0-d scalar. Mul on weights alone is refused, then priced as
+    # element-wise work with unsupported=elementwise; the scalar became a parameter (4,097 params, its own gradient
+    # and optimizer step two.step). By hand: params = 64 · 64 = 4,096 (W alone); the training step has one
+    # gradient op for the Mul (into W) and one optimizer step, W.step.
+    nodes = [helper.make_node("Mul", ["W", "two"], ["W2"], name="mul"),
+             helper.make_node("MatMul", ["x", "W2"], ["y"], name="mm")]
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    g = from_onnx(_model(nodes, {"x": [4, 64]}, [_zeros("W", (64, 64)), two]), unsupported="elementwise")
+    assert g.params == 4096 and [w.name for w in g["mul"].weights] == ["W"]
+    step = training_graph(g, "adam")
+    assert [op.name for op in step.ops if op.name.endswith(".step")] == ["W.step"]
+    assert [op.name for op in step.ops if op.name.startswith("mul.grad")] == ["mul.grad_weight"]
+    # a per-column scale s (64,) broadcast onto W is a constant too (4,096, not 4,160); W1 + W2 of one shape keeps
+    # both as parameters: 2 · 64 · 64 = 8,192
+    scale = [helper.make_node("Mul", ["W", "s"], ["W2"], name="mul"), nodes[1]]
+    g = from_onnx(_model(scale, {"x": [4, 64]}, [_zeros("W", (64, 64)), _zeros("s", (64,))]),
+                  unsupported="elementwise")
+    assert g.params == 4096
+    add = [helper.make_node("Add", ["W", "V"], ["W2"], name="add"), nodes[1]]
+    g = from_onnx(_model(add, {"x": [4, 64]}, [_zeros("W", (64, 64)), _zeros("V", (64, 64))]),
+                  unsupported="elementwise")
+    assert g.params == 8192 and [w.name for w in g["add"].weights] == ["W", "V"]
+
+
 def test_training_puts_the_loss_on_the_declared_float_outputs():
     # an LSTM (T 3, N 2, I 8, H 16) whose Y_h and Y_c no node reads and only Y is a graph output: the loss reads Y
     # alone, 5 flops per element over (3, 1, 2, 16) = 96 → 480, and the step's flops equal the layer list's

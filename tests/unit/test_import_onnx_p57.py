@@ -197,7 +197,35 @@ def test_run_of_a_model_as_the_experiment_says_how_to_run_it(tmp_path, capsys, m
         name = argv[1]
         assert err.endswith(f"{name} is a model, not an experiment: use accelsim run -w {name} -a {arch}"), err
         assert "\n" not in err and "name it" not in err
-    # read as YAML elsewhere (a sweep file), a big .onnx says what it is, after the size limit
-    assert main(["sweep", "big.onnx"]) == 2
+    # read as YAML elsewhere (an arch), a big .onnx says what it is, after the size limit, and where it goes
+    assert main(["run", "-w", "m.onnx", "-a", "big.onnx"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "file too large" in err and "big.onnx is an ONNX model, not a YAML file" in err and "name it" not in err
+    assert "file too large" in err and "big.onnx is an ONNX model, not a YAML file" in err and "name it *" not in err
+    assert "accelsim run -w big.onnx -a ARCH" in err and "--workload big.onnx" not in err
+
+
+def test_serve_and_sweep_of_a_model_say_what_they_take(tmp_path, capsys, monkeypatch):
+    # probe p61: `accelsim serve m.onnx` and `accelsim sweep m.onnx` said "give it as a workload (--workload
+    # m.onnx)", a flag neither has, after "line 1 ... offset 3"; a missing .onnx said "is a model, not an
+    # experiment"; `run m.onnx --batch 2` dropped the --batch from the command it suggested
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    onnx.save(_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": ["N", 8]}), "m.onnx")
+    assert main(["serve", "m.onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "serve: m.onnx is an ONNX model, which serve cannot take: serve takes a serving YAML" in err, err
+    assert "--workload" not in err and "offset" not in err and "\n" not in err
+    assert main(["sweep", "m.onnx", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "sweep: m.onnx is an ONNX model, not a sweep file" in err and "base: {workload: m.onnx, arch: ARCH}" in err
+    assert "--workload" not in err and "offset" not in err
+    for argv in (["run", "gone.onnx"], ["serve", "gone.onnx"], ["sweep", "gone.onnx"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == "accelsim: error: gone.onnx: no such file", argv
+    assert main(["run", "m.onnx", "--batch", "2", "--set", "workload.dtype=fp32", "-o", "out dir"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("use accelsim run -w m.onnx -a ARCH --batch 2 --set workload.dtype=fp32 -o 'out dir'"), err
+    # the form the sweep message gives runs: a sweep file whose base names the model by path
+    (tmp_path / "sw.yaml").write_text("base: {workload: m.onnx, arch: tpu-v1}\ngrid: {workload.batch: [1, 2]}\n")
+    assert main(["sweep", "sw.yaml", "-q", "--workers", "1", "-o", "sw_out"]) == 0, capsys.readouterr().err

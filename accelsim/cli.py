@@ -163,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(typo, file=sys.stderr)
         return EXIT_BAD_INPUT
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the words given, for a command line to suggest
     try:
         if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently
             raise _usage_error(f"{args.command}: -o: an empty folder name; give a folder, or leave -o out for the "
@@ -205,13 +206,57 @@ def _usage_error(msg: str) -> AccelsimError:
     return AccelsimError(msg)
 
 
+def _words_after(args: argparse.Namespace, drop: str) -> list[str]:
+    """The words the user gave after the command's name, less the first that is ``drop`` (the file given where
+    another goes): the options a suggested command line keeps (``--batch 2``, ``--set k=v``, ``-o D``)."""
+    words = list(getattr(args, "argv", []))
+    words = words[words.index(args.command) + 1:] if args.command in words else words
+    if drop in words:
+        words.remove(drop)
+    return words
+
+
+def _shell_words(words: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _no_such_model_file(path: str) -> None:
+    """A model file (``*.onnx``) given where a command reads another kind of file: "no such file" where it is not
+    there, before any advice on where a model goes."""
+    import os
+
+    if path.lower().endswith(".onnx") and not os.path.exists(path):
+        raise _usage_error(f"{path}: no such file")
+
+
+def _onnx_given(args: argparse.Namespace, path: str) -> None:
+    """``accelsim serve X.onnx`` / ``accelsim sweep X.onnx``: an ONNX model where the command's own YAML goes, one
+    line saying what that command takes instead (neither has ``--workload``); nothing for any other file."""
+    if not path.lower().endswith(".onnx"):
+        return
+    _no_such_model_file(path)
+    run = f"accelsim run {_shell_words(['-w', path, '-a', 'ARCH'])}"
+    if args.command == "serve":
+        raise _usage_error(f"serve: {path} is an ONNX model, which serve cannot take: serve takes a serving YAML (an "
+                           f"LLM model preset, an arch and a request workload; see accelsim list serving and "
+                           f"docs/serving.md); to simulate the ONNX model use {run}")
+    raise _usage_error(f"sweep: {path} is an ONNX model, not a sweep file: name it in a sweep file's base "
+                       f"(base: {{workload: {path}, arch: ARCH}}, then grid: or zip: axes; see docs/sweeps.md) and "
+                       f"give that file to accelsim sweep; to simulate it once use {run}")
+
+
 def _load_spec(args: argparse.Namespace):
     from . import config
     from .config.presets import import_form
 
     if args.experiment and import_form(args.experiment) is not None:  # a model, before any file is read as YAML
-        raise _usage_error(f"{args.experiment} is a model, not an experiment: use accelsim run -w "
-                           f"{args.experiment} -a {args.arch or 'ARCH'}")
+        _no_such_model_file(args.experiment)
+        rest = _words_after(args, args.experiment)
+        arch = [] if args.arch else ["-a", "ARCH"]
+        raise _usage_error(f"{args.experiment} is a model, not an experiment: use accelsim run "
+                           f"{_shell_words(['-w', args.experiment, *arch, *rest])}")
     forms = [bool(args.experiment), bool(args.workload or args.arch), bool(args.scalesim_config or args.topology)]
     if sum(forms) != 1:
         raise _usage_error("run: give one of EXPERIMENT, --workload W --arch A, or --scalesim-config F --topology T")
@@ -295,6 +340,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
+    _onnx_given(args, args.serving)
     args.sweep = _sweep_items(args.sweep, capacity=args.capacity is not None)
     if args.trace and (args.capacity is not None or args.sweep):
         raise _usage_error(f"serve: --trace writes one run's trace.json, not with --"
@@ -1116,6 +1162,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep.runner import run_sweep
 
+    _onnx_given(args, args.sweep)
     if args.workers is not None and args.workers < 1:
         raise AccelsimError(f"--workers: expected a number of workers >= 1 (got {args.workers})")
     if args.point is not None:

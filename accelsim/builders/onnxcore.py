@@ -506,10 +506,13 @@ class ImporterCore:
     def _generic(self) -> None:
         """A node without a mapping (``unsupported: elementwise``): one ELEMENTWISE op per output, 1 flop per output
         element, reading the node's activations; initializers it reads are its parameters, except the shapes,
-        indices, counts and quantisation scales :meth:`_is_param` tells apart; so are those its subgraphs (an If's
-        branches, a Loop's body) read from this graph, by the same rule for the subgraph's node that reads each."""
+        indices, counts and quantisation scales :meth:`_is_param` tells apart and the constants it computes with
+        (:meth:`_fallback_constants`); so are those its subgraphs (an If's branches, a Loop's body) read from this
+        graph, by the same rule for the subgraph's node that reads each."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
         reads = [(n, self._is_init(n) and self._is_param(i)) for i, n in enumerate(self.node.input)]
+        constants = self._fallback_constants([n for n, param in reads if param])
+        reads = [(n, param and n not in constants) for n, param in reads]
         reads += [(n, self._is_init(n) and self._param(n) and i not in _NOT_PARAMS.get(_op_key(sub), ()))
                   for sub, i, n in _outer_reads(self.node) if n in self.inits]
         weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n, param in reads
@@ -521,6 +524,15 @@ class ImporterCore:
             name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
+
+    def _fallback_constants(self, names: list[str]) -> set[str]:
+        """Which of the initializers ``names`` a node priced as element-wise work (:meth:`_generic`) reads as
+        constants, not parameters: one of a single element (a 0-d scalar: the 2 of ``W * 2``), and one with fewer
+        elements than another initializer the node reads (a scale or offset broadcast onto a weight: the s of
+        ``W * s``). The node's other initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``)."""
+        sizes = {n: math.prod(self.inits[n]) for n in names}
+        largest = max(sizes.values(), default=0)
+        return {n for n, size in sizes.items() if size == 1 or size < largest}
 
     def _param_view(self) -> None:
         """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as

@@ -340,16 +340,21 @@ def read_text_file(path: str | os.PathLike, file: str | None = None, *, encoding
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as e:
+        if file.lower().endswith(".onnx"):  # what it is says more than where its first non-UTF-8 byte is
+            raise ConfigError(ConfigIssue(file, None, "", _onnx_hint(file, data).lstrip())) from None
         line, msg = not_utf8(data, e)
         raise ConfigError(ConfigIssue(file, line, "", msg + _onnx_hint(file, data))) from None
 
 
 def _onnx_hint(file: str, head: bytes) -> str:
     """What to do with an ONNX model given where a YAML file is read (``head``: its first bytes): a file named
-    ``*.onnx`` is a workload (``--workload FILE``); one under another name that looks like a model is renamed to
-    ``*.onnx`` or given as ``--workload onnx --set workload.path=FILE``; "" for any other file."""
+    ``*.onnx`` is a workload (where a workload goes: ``accelsim run -w FILE``, ``workload: FILE`` in an experiment or
+    a sweep's base; ``accelsim serve`` and ``accelsim sweep`` say their own, cli.py); one under another name that
+    looks like a model is renamed to ``*.onnx`` or given as ``--workload onnx --set workload.path=FILE``; "" for
+    any other file."""
     if file.lower().endswith(".onnx"):
-        return f" {file} is an ONNX model, not a YAML file: give it as a workload (--workload {file})"
+        return (f" {file} is an ONNX model, not a YAML file: name it where a workload goes (accelsim run -w {file} "
+                f"-a ARCH, or workload: {file} in an experiment file or a sweep's base)")
     if _looks_like_onnx(head):
         return " It looks like an ONNX model: name it *.onnx, or give --workload onnx --set workload.path=FILE"
     return ""

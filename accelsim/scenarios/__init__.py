@@ -115,7 +115,9 @@ def _workload_error_at(e: WorkloadError, workload: WorkloadSpec, arch_source: Do
     if e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key:
         arch_rank, rank = set_rank(arch_source, e.arch_key), workload.latest([str(e.key[0])])[1]
         if arch_rank > rank or (e.arch_first and (arch_rank >= rank or e.key == ("model",))):
-            value = _written(arch_source.data, e.arch_key)
+            # a capacity the fixed state overflows is named in the message with its size, not "(got ...)": the
+            # value is not wrong, the state is too big for it (docs/training.md)
+            value = None if e.arch_first else _written(arch_source.data, e.arch_key)
             issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
             given = _others_given(workload, issue.key)
             if e.arch_first and given and issue.file != SET_LABEL:

@@ -23,6 +23,7 @@ from ..config import WorkloadSpec
 from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options
+from ..units import format_size
 
 FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt_len", "q_len", "image_size", "m",
                   "n", "k", "height", "width", "kv_cache_dtype", "weight_dtype", "dtype", "tensor_parallel",
@@ -103,17 +104,18 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
                   f"{best[1]:,} B)") + (f"; use {scale}" if scale else "")
     else:
         advice = f"use {scale}" if scale else f"it does not fit one chip's {e.level}"
-    return _at(e, workload, advice, recompute, arch, static_remedies(workload, arch, options, dp, row))
+    return _at(e, workload, advice, recompute, arch, static_remedies(workload, arch, options, dp, row, dict(fits)))
 
 
 def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: int,
-                    row: Mapping[str, float]) -> str:
+                    row: Mapping[str, float], needs: Mapping[str, int] | None = None) -> str:
     """What a training step's weights, gradients and optimizer states (``row``: the footprint) that alone overflow
     its memory need, said after :func:`fixed_overflow`: that no size key the model takes shrinks them (so the error
     is at the capacity), and what can: more tensor or pipeline parallelism (those the builder takes; over more chips
     where the arch has no more); where the weights and gradients fit without the states,
     ``options.distributed_optimizer`` (over data parallelism: more chips where there is none) and
-    ``options.offload: optimizer`` (where a memory beyond the main one holds the states)."""
+    ``options.offload: optimizer`` (where a memory beyond the main one holds the states); ``needs``: the footprint
+    each remedy that fits leaves (:func:`explain`'s), said beside it, so that the error lists each remedy once."""
     fields = get_builder(workload.model).params.model_fields
     opt = int(row.get("optimizer_states", 0))
     rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(row["capacity"])
@@ -124,11 +126,14 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     kinds = [k for k in ("tensor", "pipeline") if f"{k}_parallel" in fields]
     fixes = [f"more {' or '.join(kinds)} parallelism" + (" over more chips" if arch.chips <= used else "")] \
         if kinds else []
+    needs = needs or {}
+    said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731
     if opt and rest_fits and not options.distributed_optimizer:
-        fixes.append("options.distributed_optimizer" + (" with data parallelism over more chips" if dp <= 1 else ""))
+        fixes.append("options.distributed_optimizer" + (" with data parallelism over more chips" if dp <= 1 else "")
+                     + said_needs("options.distributed_optimizer"))
     if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:
-        fixes.append("options.offload: optimizer")
+        fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
     said = f", whatever the {', '.join(sizes[:-1])} or {sizes[-1]}" if len(sizes) > 1 else \
         f", whatever the {sizes[0]}" if sizes else ""
     what = (", ".join(fixes[:-1]) + f" or {fixes[-1]}" if len(fixes) > 1 else fixes[0]) if fixes else ""
@@ -154,15 +159,20 @@ def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arc
     where it could still shrink the stash, batch only above 1, micro_batches only where it sets the flight. Its
     ``arch_key`` is the capacity of the memory that overflows, which the scenario names instead where that was set
     more recently (``--set arch.hbm.capacity=40GiB`` after a preset's batch). Where the weights, gradients and
-    optimizer states alone overflow it, no such key can make the step fit: the error is at the capacity, and says
-    so (``static``: :func:`static_remedies`)."""
+    optimizer states alone overflow it, no such key can make the step fit: the error is at the capacity (the key
+    that could change, docs/training.md), and says so without reading as if the value there were wrong: the
+    capacity and the arch it is of are named as the size the state does not fit, and ``static``
+    (:func:`static_remedies`) is the one list of remedies, ``advice`` left out (each of its remedies that fits is
+    there, with what it needs)."""
     params = workload.params
     row = e.row
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
-    over = fixed_overflow(fixed, int(row["capacity"]), "the weights, gradients and optimizer states")
     arch_key = arch.capacity_key(e.level) if arch is not None else ()
+    cap = int(row["capacity"])
+    of = f" of {'.'.join(arch_key)} {format_size(cap)} (arch {arch.name})" if arch is not None else ""
+    over = fixed_overflow(fixed, cap, "the weights, gradients and optimizer states", of)
     if over:  # the fixed footprint alone overflows, whatever the sizes: at the capacity (else the model's line)
-        return WorkloadError(f"{e.message(advice)}{over}{static}", ("model",), arch_key, arch_first=True)
+        return WorkloadError(e.message(over.removeprefix("; ") + static), ("model",), arch_key, arch_first=True)
     keys = [*(["recompute"] if row.get("activations") and recompute != "full" and "recompute" in params else []),
             "seq_len", *(["batch"] if int(params.get("batch", 1) or 1) > 1 else []),
             *(["micro_batches"] if e.flight > 1 else []), "tensor_parallel", "pipeline_parallel", "hidden", "layers"]
@@ -171,13 +181,14 @@ def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arc
     return WorkloadError(e.message(advice), (key,), arch_key)
 
 
-def fixed_overflow(fixed: int, room: int, what: str = "the weights") -> str:
+def fixed_overflow(fixed: int, room: int, what: str = "the weights", of: str = "") -> str:
     """The sentence that ends a capacity error whose fixed footprint (``what``: the weights, a training step's
     weights, gradients and optimizer states) of ``fixed`` bytes alone is more than the ``room`` bytes of the
-    memories that could hold it; empty where it is not (or not known: ``room`` 0)."""
+    memories that could hold it (``of``: whose bytes those are, " of hbm.capacity 80GiB (arch a100)"); empty where
+    it is not (or not known: ``room`` 0)."""
     if not room or fixed <= room:
         return ""
-    return f"; {what} alone need {fixed:,} B, more than the {room:,} B that holds them"
+    return f"; {what} alone need {fixed:,} B, more than the {room:,} B{of or ' that holds them'}"
 
 
 def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> Callable[[str], int]:

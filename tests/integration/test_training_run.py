@@ -66,16 +66,17 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
     m = re.fullmatch(r"\S+llama2_7b\.yaml:\d+: model: llama2_7b_tpu-v4: a chip needs ([\d,]+) B of hbm \(weights "
                      r"13,476,831,232, gradients 13,476,831,232, optimizer states 80,860,987,392, activations ([\d,]+)\)"
                      r" but it holds 34,359,738,368 B \(training state is not spilled to host memory unless "
-                     r"options\.offload asks\): no one of recompute: selective, recompute: full fits alone \(the best, "
-                     r"recompute: full, needs ([\d,]+) B\); use more tensor parallelism; the weights, gradients and optimizer states "
-                     r"alone need 107,814,649,856 B, more than the 34,359,738,368 B that holds them, whatever the "
+                     r"options\.offload asks\): the weights, gradients and optimizer states "
+                     r"alone need 107,814,649,856 B, more than the 34,359,738,368 B of hbm\.capacity 32GiB \(arch "
+                     r"tpu-v4\), whatever the "
                      r"seq_len, batch or recompute; what can make them fit: more tensor parallelism over more chips or "
                      r"options\.distributed_optimizer with data parallelism over more chips \(with --set "
                      r"workload\.mode=training, --set workload\.seq_len=128\)", str(e.value))
     assert m, str(e.value)
-    used, act, full = (int(g.replace(",", "")) for g in m.groups())
+    used, act = (int(g.replace(",", "")) for g in m.groups())
     assert used == 2 * 13_476_831_232 + 80_860_987_392 + act
-    assert 2 * 13_476_831_232 + 80_860_987_392 < full < used  # less stash, the weights and states still too big
+    # 34,359,738,368 B = 32 GiB, tpu-v4's capacity, named as the size the state does not fit (probe p61: not as a
+    # wrong value); no recompute is listed (none can fit: the fixed state alone is over), each remedy once
 
 
 def test_offloaded_stash_crosses_the_host_link_out_once_and_back_for_the_backward_only():

@@ -38,8 +38,11 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
     assert f"optimizer states {12 * params:,}" in line  # Adam: fp32 master copy, m and v, 12 B a parameter
     # offloading the optimizer state leaves the rest, which fits 80 GiB
     assert f"options.offload: optimizer (needs {_needs(line) - 12 * params:,} B)" in line
-    assert f"the weights, gradients and optimizer states alone need {16 * params:,} B, more than the 85,899,345,920" \
-        in line  # bf16 weights and gradients 2 B each, Adam 12 B
+    # the capacity is named as the size the state does not fit, not as a wrong value (probe p61): 80 GiB =
+    # 85,899,345,920 B, no "(got '80GiB')"
+    assert f"the weights, gradients and optimizer states alone need {16 * params:,} B, more than the 85,899,345,920 " \
+        f"B of hbm.capacity 80GiB (arch a100)" in line  # bf16 weights and gradients 2 B each, Adam 12 B
+    assert "(got " not in line
     # no recompute setting frees the 154 GB of optimizer state, so none is advised; the error says that no size key
     # shrinks the fixed state, and what can: more chips (a100 is one) for tensor parallelism or for data parallelism
     # to shard the states over (the bf16 weights and gradients, 4 B a parameter, fit 80 GiB without them), or the
@@ -50,7 +53,9 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
     assert line.split(" (with --set")[0].endswith(
         ", whatever the seq_len, batch, micro_batches or recompute; what can make them fit: more tensor or pipeline "
         "parallelism over more chips, options.distributed_optimizer with data parallelism over more chips or "
-        "options.offload: optimizer")
+        f"options.offload: optimizer (needs {_needs(line) - 12 * params:,} B)")
+    # one list of remedies (probe p61: offload and tensor parallelism were each said twice)
+    assert line.count("options.offload: optimizer") == 1 and line.count("parallelism") == 2
 
 
 def test_gpt_whose_activations_alone_overflow_is_at_the_seq_len_set_last(tmp_path, capsys, monkeypatch):
@@ -106,8 +111,14 @@ def test_hf_training_state_is_not_spilled_to_host_without_offload(tmp_path, caps
                          "workload.seq_len=512", "-q", "--no-plots", "-o", "o"])
     # ~13e9 params · 16 B (bf16 weights and gradients, Adam's 12 B) ≈ 208 GB > 80 GiB: at the capacity
     assert re.match(r"accelsim: error: \S+/arch/a100\.yaml:\d+: hbm\.capacity: llama2_13b_a100: a chip needs ", line)
-    assert "; the weights, gradients and optimizer states alone need " in line
+    assert ": the weights, gradients and optimizer states alone need " in line
     assert "not spilled to host memory unless options.offload asks" in line and "options.offload: optimizer" in line
+    # probe p61: one list of remedies, each once; the preset's capacity named as the size, not "(got '80GiB')".
+    # By hand: 13,015,864,320 params (26,031,728,640 B of bf16 weights / 2) · (2 + 2 + 12) = 208,253,829,120 B; the
+    # offload leaves the weights, gradients and activations: 2 · 26,031,728,640 + 5,190,976,512 = 57,254,433,792 B
+    assert line.count("options.offload: optimizer") == 1 and line.count("more tensor parallelism") == 1
+    assert "alone need 208,253,829,120 B, more than the 85,899,345,920 B of hbm.capacity 80GiB (arch a100)" in line
+    assert "options.offload: optimizer (needs 57,254,433,792 B)" in line and "(got " not in line
     assert _needs(line) > 80 * 2**30
     assert main(["run", "-w", "llama2_13b", "-a", "a100", "--mode", "training", "--set", "workload.seq_len=512",
                  "--set", "options.offload=optimizer", "-q", "--no-plots", "-o", "o"]) == 0

@@ -93,6 +93,31 @@ def test_an_op_on_a_weight_alone_says_how_to_proceed():
     assert "activation is expected" not in str(e.value)
 
 
+def test_elementwise_fallback_reads_scalars_and_broadcast_scales_as_constants():
+    # probe p61: z = x @ (W * two), W (64, 64), two a 0-d scalar. Mul on weights alone is refused, then priced as
+    # element-wise work with unsupported=elementwise; the scalar became a parameter (4,097 params, its own gradient
+    # and optimizer step two.step). By hand: params = 64 · 64 = 4,096 (W alone); the training step has one
+    # gradient op for the Mul (into W) and one optimizer step, W.step.
+    nodes = [helper.make_node("Mul", ["W", "two"], ["W2"], name="mul"),
+             helper.make_node("MatMul", ["x", "W2"], ["y"], name="mm")]
+    two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
+    g = from_onnx(_model(nodes, {"x": [4, 64]}, [_zeros("W", (64, 64)), two]), unsupported="elementwise")
+    assert g.params == 4096 and [w.name for w in g["mul"].weights] == ["W"]
+    step = training_graph(g, "adam")
+    assert [op.name for op in step.ops if op.name.endswith(".step")] == ["W.step"]
+    assert [op.name for op in step.ops if op.name.startswith("mul.grad")] == ["mul.grad_weight"]
+    # a per-column scale s (64,) broadcast onto W is a constant too (4,096, not 4,160); W1 + W2 of one shape keeps
+    # both as parameters: 2 · 64 · 64 = 8,192
+    scale = [helper.make_node("Mul", ["W", "s"], ["W2"], name="mul"), nodes[1]]
+    g = from_onnx(_model(scale, {"x": [4, 64]}, [_zeros("W", (64, 64)), _zeros("s", (64,))]),
+                  unsupported="elementwise")
+    assert g.params == 4096
+    add = [helper.make_node("Add", ["W", "V"], ["W2"], name="add"), nodes[1]]
+    g = from_onnx(_model(add, {"x": [4, 64]}, [_zeros("W", (64, 64)), _zeros("V", (64, 64))]),
+                  unsupported="elementwise")
+    assert g.params == 8192 and [w.name for w in g["add"].weights] == ["W", "V"]
+
+
 def test_training_puts_the_loss_on_the_declared_float_outputs():
     # an LSTM (T 3, N 2, I 8, H 16) whose Y_h and Y_c no node reads and only Y is a graph output: the loss reads Y
     # alone, 5 flops per element over (3, 1, 2, 16) = 96 → 480, and the step's flops equal the layer list's
@@ -172,7 +197,35 @@ def test_run_of_a_model_as_the_experiment_says_how_to_run_it(tmp_path, capsys, m
         name = argv[1]
         assert err.endswith(f"{name} is a model, not an experiment: use accelsim run -w {name} -a {arch}"), err
         assert "\n" not in err and "name it" not in err
-    # read as YAML elsewhere (a sweep file), a big .onnx says what it is, after the size limit
-    assert main(["sweep", "big.onnx"]) == 2
+    # read as YAML elsewhere (an arch), a big .onnx says what it is, after the size limit, and where it goes
+    assert main(["run", "-w", "m.onnx", "-a", "big.onnx"]) == 2
     err = capsys.readouterr().err.strip()
-    assert "file too large" in err and "big.onnx is an ONNX model, not a YAML file" in err and "name it" not in err
+    assert "file too large" in err and "big.onnx is an ONNX model, not a YAML file" in err and "name it *" not in err
+    assert "accelsim run -w big.onnx -a ARCH" in err and "--workload big.onnx" not in err
+
+
+def test_serve_and_sweep_of_a_model_say_what_they_take(tmp_path, capsys, monkeypatch):
+    # probe p61: `accelsim serve m.onnx` and `accelsim sweep m.onnx` said "give it as a workload (--workload
+    # m.onnx)", a flag neither has, after "line 1 ... offset 3"; a missing .onnx said "is a model, not an
+    # experiment"; `run m.onnx --batch 2` dropped the --batch from the command it suggested
+    from accelsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    onnx.save(_model([helper.make_node("Relu", ["x"], ["y"], name="r")], {"x": ["N", 8]}), "m.onnx")
+    assert main(["serve", "m.onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "serve: m.onnx is an ONNX model, which serve cannot take: serve takes a serving YAML" in err, err
+    assert "--workload" not in err and "offset" not in err and "\n" not in err
+    assert main(["sweep", "m.onnx", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "sweep: m.onnx is an ONNX model, not a sweep file" in err and "base: {workload: m.onnx, arch: ARCH}" in err
+    assert "--workload" not in err and "offset" not in err
+    for argv in (["run", "gone.onnx"], ["serve", "gone.onnx"], ["sweep", "gone.onnx"]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == "accelsim: error: gone.onnx: no such file", argv
+    assert main(["run", "m.onnx", "--batch", "2", "--set", "workload.dtype=fp32", "-o", "out dir"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("use accelsim run -w m.onnx -a ARCH --batch 2 --set workload.dtype=fp32 -o 'out dir'"), err
+    # the form the sweep message gives runs: a sweep file whose base names the model by path
+    (tmp_path / "sw.yaml").write_text("base: {workload: m.onnx, arch: tpu-v1}\ngrid: {workload.batch: [1, 2]}\n")
+    assert main(["sweep", "sw.yaml", "-q", "--workers", "1", "-o", "sw_out"]) == 0, capsys.readouterr().err

@@ -240,7 +240,8 @@ def _check_columns(path: str, names: list[str]) -> None:
     known = (*TRACE_COLUMNS, *OPTIONAL_COLUMNS)
     for i, name in enumerate(names):
         if i and not name.strip():
-            raise ConfigError.one(path, "", f"column {i + 1} of the header has no name (a trailing comma?); a "
+            hint = " (a trailing comma?)" if i == len(names) - 1 else " (two commas in a row?)"
+            raise ConfigError.one(path, "", f"column {i + 1} of the header has no name{hint}; a "
                                   f"trace has the header {','.join(TRACE_COLUMNS)}[,prefix_group][,images]", line=1)
         if name not in known and name.strip():
             columns = f"(columns: {', '.join(known)})"

@@ -798,6 +798,10 @@ def test_a_trace_header_with_a_trailing_comma_is_an_error_at_line_1(here, capsys
     assert cli_error(capsys, text) == (
         "accelsim: error: t.csv:1: column 4 of the header has no name (a trailing comma?); a trace has the header "
         "arrival_s,prompt_tokens,output_tokens[,prefix_group][,images]")
+    # an empty name in the middle is no trailing comma (probe p63)
+    text = with_trace(b"arrival_s,,prompt_tokens,output_tokens\n0,1,64,4\n")
+    assert cli_error(capsys, text).startswith(
+        "accelsim: error: t.csv:1: column 2 of the header has no name (two commas in a row?); ")
 
 
 def test_a_non_llm_model_set_over_a_preset_with_attention_is_the_set_items(here, capsys):

@@ -239,12 +239,35 @@ def computed_share(row: Mapping[str, Any]) -> float:
     view, or a batch norm folded into the conv before it, whose FLOPs stay in the model's count but run nowhere);
     ``mapping.mac_fraction`` where the row gives one in [0, 1] (a causal FlashAttention kernel skips the K/V blocks
     above the diagonal, about half; the row's ``macs`` and ``flops`` count the whole score matrix); else 1."""
+    return _executed(row)[0]
+
+
+def _executed(row: Mapping[str, Any]) -> tuple[float, float]:
+    """(:func:`computed_share`, the MACs a pruned op's array multiplies beyond its kept ones) of an op row, in one
+    pass over its mapping (the report and the energy read them several times an op: the hot path of a small run)."""
     if row.get("unit") == "none":
-        return 0.0
+        return 0.0, 0.0
     mapping = row.get("mapping")
-    share = mapping.get("mac_fraction") if isinstance(mapping, Mapping) else None
-    ok = isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
-    return float(share) if ok else 1.0
+    if not isinstance(mapping, Mapping):
+        return 1.0, 0.0
+    share = mapping.get("mac_fraction")
+    ok = share is not None and isinstance(share, (int, float)) and not isinstance(share, bool) and 0 <= share <= 1
+    share = float(share) if ok else 1.0
+    sparse = mapping.get("sparsity")
+    if sparse is None:
+        return share, 0.0
+    gemm = mapping.get("gemm")
+    if not isinstance(sparse, Mapping) or not isinstance(gemm, list) or len(gemm) != 4:
+        return share, 0.0
+    k, run, pattern = sparse.get("k"), sparse.get("executed_k"), sparse.get("pattern")
+    if not (isinstance(k, int) and isinstance(run, int) and isinstance(pattern, str)):
+        return share, 0.0
+    try:
+        kept = Sparsity.parse(pattern).kept(k)
+    except ValueError:
+        return share, 0.0
+    m, n, _, count = gemm
+    return share, float(m * n * count * max(run - kept, 0))
 
 
 def executed_macs(row: Mapping[str, Any]) -> float:
@@ -253,29 +276,15 @@ def executed_macs(row: Mapping[str, Any]) -> float:
     ``executed_k`` above the pattern's kept(``k``), × the GEMM's m · n · count (``mapping.gemm``). An array that
     does not skip zeros (``skips_zeros`` false: TPU v4) executes the dense K, so its MACs are the dense layer's; an
     A100 runs a 1:4 or 2:8 layer as 2:4, so its MACs are the 2:4 layer's."""
-    macs = (_number(row.get("macs")) or 0.0) * computed_share(row)
-    mapping = row.get("mapping")
-    sparse = mapping.get("sparsity") if isinstance(mapping, Mapping) else None
-    gemm = mapping.get("gemm") if isinstance(mapping, Mapping) else None
-    if row.get("unit") == "none" or not isinstance(sparse, Mapping) or not isinstance(gemm, list) or len(gemm) != 4:
-        return macs
-    k, run, pattern = sparse.get("k"), sparse.get("executed_k"), sparse.get("pattern")
-    if not (isinstance(k, int) and isinstance(run, int) and isinstance(pattern, str)):
-        return macs
-    try:
-        kept = Sparsity.parse(pattern).kept(k)
-    except ValueError:
-        return macs
-    m, n, _, count = gemm
-    return macs + m * n * count * max(run - kept, 0)
+    share, extra = _executed(row)
+    return (_number(row.get("macs")) or 0.0) * share + extra
 
 
 def executed_flops(row: Mapping[str, Any]) -> float:
     """The FLOPs an op row's kernel executes: its ``flops`` × :func:`computed_share`, plus 2 for each MAC
     :func:`executed_macs` adds (the zeros a pruned op's array multiplies)."""
-    share = computed_share(row)
-    macs = (_number(row.get("macs")) or 0.0) * share
-    return (_number(row.get("flops")) or 0.0) * share + 2 * (executed_macs(row) - macs)
+    share, extra = _executed(row)
+    return (_number(row.get("flops")) or 0.0) * share + 2 * extra
 
 
 def _number(v: Any) -> float | None:
@@ -376,8 +385,8 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     other FLOPs at its unit's own energy where a plug-in gives one (:func:`flop_pricer`), the bytes it moved."""
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
-    share = computed_share(row)
-    macs = executed_macs(row)
+    share, extra = _executed(row)
+    macs = row["macs"] * share + extra  # executed_macs
     mac_part = macs * mac_pricer(c, arch)(row)
     compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_pricer(c, arch)(row)
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
@@ -494,8 +503,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                 by_level[lv] = by_level.get(lv, 0.0) + 0.0
             by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + 0.0
             continue
-        share = computed_share(row)
-        macs = executed_macs(row)
+        share, extra = _executed(row)
+        macs = row["macs"] * share + extra  # executed_macs
         mac_part = macs * row_mac_j(row)
         compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_j(row)
         moved = 0

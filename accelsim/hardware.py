@@ -80,39 +80,40 @@ def _read_only(self, *args, **kwargs):
                     f"changed (accelsim.load_arch({{'base': ..., ...}}) or --set) instead of editing one in place")
 
 
-class FrozenDict(dict):
+class _Frozen:
+    """What a read-only container shares: it pickles as its class around a plain copy of its items (``_plain``:
+    dict or list), and a copy or deep copy is itself (nothing can change it)."""
+
+    __slots__ = ()
+    _plain: type
+
+    def __reduce__(self):
+        return type(self), (self._plain(self),)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class FrozenDict(_Frozen, dict):
     """A dict that refuses edits: an :class:`Arch`'s mappings (``core.vector.cycles_per_element``, ``levels``, ...)
     once it is validated, so an arch means what it meant when the pricing memo (:mod:`accelsim.mapping.pricing`)
     saw it. A dict still for json, ``model_dump``, ``==`` and reading."""
 
     __slots__ = ()
+    _plain = dict
     __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
 
-    def __reduce__(self):
-        return FrozenDict, (dict(self),)
 
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class FrozenList(list):
+class FrozenList(_Frozen, list):
     """A list that refuses edits (an :class:`Arch`'s lists once it is validated; see :class:`FrozenDict`)."""
 
     __slots__ = ()
+    _plain = list
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
     append = extend = insert = pop = remove = clear = sort = reverse = _read_only
-
-    def __reduce__(self):
-        return FrozenList, (list(self),)
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
 
 
 def _frozen(value: object) -> object:

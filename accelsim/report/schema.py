@@ -764,15 +764,6 @@ def core_units(report: Mapping[str, object]) -> dict[str, float]:
             if _CORE_UNIT.match(str(u)) and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def merge_core_units(util: Mapping[str, float]) -> dict[str, list[float]]:
-    """``util`` (unit → value) with the same unit of every core merged into one ``core*.<unit>`` entry holding
-    each core's value; other units stay as they are, each with its one value, in first-seen order."""
-    groups: dict[str, list[float]] = {}
-    for unit, value in util.items():
-        groups.setdefault(_CORE_UNIT.sub("core*.", str(unit)), []).append(value)
-    return groups
-
-
 _INSTANCE = re.compile(r"^(.*?\D)(\d+)$")  # "systolic3": a unit's instance name, its stem and index
 
 
@@ -782,8 +773,8 @@ def group_units(util: Mapping[str, object]) -> dict[str, list[object]]:
 
 
 def unit_groups(util: Mapping[str, object]) -> dict[str, list[tuple[str, object]]]:
-    """``util`` (unit → value) with identical units merged (label → its (unit, value) pairs), for a summary row per kind of unit (report.json keeps
-    every unit): the same unit of every core (``core*.vector``) and, where a core has several instances of one
+    """``util`` (unit → value) with identical units merged (label → its (unit, value) pairs), for a summary row
+    per kind of unit (report.json keeps every unit): the same unit of every core (``core*.vector``) and, where a core has several instances of one
     unit (``systolic0`` .. ``systolic3``: a count of 4, indices 0 .. n−1 in every core), those too
     (``core*.systolic*``), so a multi-array TPU lists as few rows as a GPU, whose lock-step SMs are one
     ``core*.`` unit already. A group of one keeps its unit's name (``core0.systolic0`` on a one-core chip); units
@@ -815,7 +806,7 @@ def _dict(value: object) -> dict:
 
 __all__ = ["ArchInfo", "Bound", "DataParallel", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
            "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
-           "levels", "group_units", "unit_groups", "main_memory", "merge_core_units", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
+           "levels", "group_units", "unit_groups", "main_memory", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
 
 
 def model_counts(ops: Iterable[Mapping[str, object]]) -> tuple[int, int]:

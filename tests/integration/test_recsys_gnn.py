@@ -19,7 +19,8 @@ def _dlrm(access="uniform", batch=2048, **arch_overrides):
 
 def test_host_link_bytes_are_the_host_lookups_at_access_granularity():
     # 600 MB of HBM: after the dense part and the activations about two of the four tables fit; each table is
-    # looked up 2048 times per batch; a look-up of a row of 128 bf16 (256 B) costs one 256 B host granule
+    # looked up 2048 times per batch; a look-up of a row of 128 bf16 (256 B) costs four of the host's 64 B granules
+    # (a PCIe read completes in 64-B blocks: arch/tpu-v4.yaml host.access_bytes), 256 B
     rep = _dlrm(**{"hbm.capacity": "600MB"})
     emb = [op for op in rep["ops"] if op["fn"] == "embedding_bag"]
     expected = 0

@@ -246,8 +246,9 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     r = accelsim.simulate({"model": "graphsage_products", "mode": "training"}, "h100").to_dict()
     assert r["placement"]["x"] == "host"
     # 1024 seeds x (1 + 15 + 150 + 750) = 937,984 sampled rows of 100 fp32 features (400 B), each a whole number
-    # of the host's 256 B access granules: 2 x 256 = 512 B; training gathers no more rows than inference
-    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 512 == 480_247_808
+    # of the host's 64 B access granules (a PCIe read completes in 64-B blocks): 7 x 64 = 448 B; training gathers no
+    # more rows than inference
+    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 448 == 420_216_832
     # the table (2,449,029 x 100 x 4 B = 979,611,600 B) is the host's; HBM holds the model's 206,895 parameters in
     # bf16 (2 B), their gradients (2 B) and Adam's 12 B (fp32 master, m, v) beside the activations
     hbm, host = r["memory"]["hbm"], r["memory"]["host"]
@@ -281,9 +282,9 @@ def test_zero_edges_runs_where_the_model_computes_without_them_and_is_refused_at
     assert gcn.macs == 2708 * 1433 * 16 + 2708 * 16 + 2708 * 16 * 7 + 2708 * 7
     assert build_workload("gat_cora", {"edges": 0}).ops
     # a sampled GraphSAGE mini-batch without edges reaches no neighbours: its 1024 seeds alone, each layer
-    # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 512 B (100 fp32 features,
-    # two 256 B host access granules) over the host link, not the 10,000 nodes the cap at nodes gave
+    # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 448 B (100 fp32 features,
+    # seven 64 B host access granules) over the host link, not the 10,000 nodes the cap at nodes gave
     assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0) == (1024, 0)
     sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0}, "tpu-v4").to_dict()
     assert sage["macs"] == 1024 * (2 * 100 * 256 + 2 * 256 * 256 + 2 * 256 * 47)
-    assert sage["bytes"]["host"] == 1024 * 512
+    assert sage["bytes"]["host"] == 1024 * 448

@@ -147,14 +147,17 @@ class WorkloadError(AccelsimError):
     lies in as much (``("chips",)``: a parallel grid larger than the arch), which the scenario names instead when
     it was set more recently than ``key``; with ``arch_first`` on a tie too, and always where ``key`` is
     ``("model",)`` (a training step whose weights, gradients and optimizer states alone overflow the capacity
-    ``arch_key``: the model's line only where the arch's source is not known)."""
+    ``arch_key``: the model's line only where the arch's source is not known). ``also``: other parameters of the
+    workload the fault lies in as much (``("mode",)`` for a part that cannot train); the config layer names the
+    one of ``key[0]`` and these set last (a ``--mode training`` over a preset's ``part:`` line)."""
 
     def __init__(self, message: str, key: tuple[str | int, ...] = (), arch_key: tuple[str, ...] = (),
-                 arch_first: bool = False):
+                 arch_first: bool = False, also: tuple[str, ...] = ()):
         super().__init__(message)
         self.key = tuple(key)
         self.arch_key = tuple(arch_key)
         self.arch_first = arch_first
+        self.also = tuple(also)
 
     @property
     def detail(self) -> str:

@@ -256,12 +256,12 @@ def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
         also = (" and guidance: false" if guided else "", " --set workload.guidance=false" if guided else "")
         raise WorkloadError(f"training {model} trains its {denoiser} alone (on noised latents, once a step"
                             f"{', without classifier-free guidance' if guided else ''}): set part: {denoiser}{also[0]} "
-                            f"(--set workload.part={denoiser}{also[1]})", key=("part",))
+                            f"(--set workload.part={denoiser}{also[1]})", key=("part",), also=("mode",))
     if guided:
         raise WorkloadError(f"training the {denoiser} takes guidance: false, and guidance is true (the default: "
                             f"classifier-free guidance, which doubles the batch to sample; training drops the "
                             f"condition instead): set guidance: false (--set workload.guidance=false)",
-                            key=("guidance",))
+                            key=("guidance",), also=("mode",))
 
 
 def sd(p: SDParams) -> Graph:

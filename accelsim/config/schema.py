@@ -98,7 +98,10 @@ class WorkloadSpec:
         if self.source is None:
             return err
         if err.key:
-            issue = self.source.issue(err.key, err.detail)
+            key = err.key
+            if getattr(err, "also", ()) and len(key) == 1:  # the involved parameter set last (a tie: err.key)
+                key = (self.latest([str(key[0]), *err.also])[0],)
+            issue = self.source.issue(key, err.detail)
         elif not err.arch_key and ":" in getattr(BUILDERS.get(self.model), "fn_ref", ""):
             # a registered builder's error naming none of its params: at the model line of its workload's file
             # (probe p47 #5); a mapping given in Python has no line, and keeps its WorkloadError

@@ -173,3 +173,20 @@ def test_a_step_simulates_on_h100():
     report = simulate(_dit(), "h100")
     assert report.seconds > 0
     assert report.to_dict()["macs"] == 2 * OFFICIAL["XL/2"][2] // 2  # batch 1 with guidance: two latents
+
+
+def test_training_a_preset_pipeline_is_blamed_on_the_mode_set_last(tmp_path, capsys):
+    """Probe p64 #4: ``--mode training`` on dit_xl_2 named the installed preset's ``part:`` line. The refusal lies in
+    part and mode both (WorkloadError.also); the one set last is named: the command line's --mode over a preset's
+    line, a user's file's part over its mode on a tie (the check's own key)."""
+    from accelsim.cli import main
+
+    assert main(["run", "-w", "dit_xl_2", "-a", "h100", "--mode", "training", "-q", "--no-plots",
+                 "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("accelsim: error: --mode: workload.mode: training a DiT"), err
+    spec = tmp_path / "e.yaml"
+    spec.write_text("name: e\nworkload:\n  model: dit_xl_2\n  mode: training\n  part: pipeline\narch: h100\n")
+    assert main(["run", str(spec), "-q", "--no-plots", "-o", str(tmp_path / "o2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "e.yaml:5: workload.part: training a DiT" in err, err

@@ -659,10 +659,10 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
     """A multi-core run (not GPU-like) whose ops split over several cores (op rows with no one ``core``) write their
     outputs to the main memory for their readers (architecture.md step 5), and that traffic is
     :data:`SPLIT_NOTE_SHARE` of the run's main-memory bytes or more: one line with how many outputs and how large,
-    their bytes written and read back (once per reader, through folded ops), against the run's, and how many of them
-    one core's activation region would hold alone (with ``on_chip``, ``options.activations_on_chip``), so that a
-    one-core run would keep them on chip: about that many bytes fewer (as :func:`activation_spill_notes` says it of
-    a run that does not fit)."""
+    their bytes written and read back (once per reader, through folded ops; at most the run's), against the run's,
+    and how many of them one core's activation region would hold alone (with ``on_chip``,
+    ``options.activations_on_chip``), so that a one-core run could keep them on chip (no figure: a one-core run
+    plans afresh)."""
     main = arch.main_memory
     moved_all = bytes_total.get(main, 0)
     if arch.cores < 2 or arch.core.tile is not None or not on_chip or not moved_all:
@@ -693,16 +693,21 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
         n = readers(op.name)
         if n:
             outputs.append((op.out_bytes, op.out_bytes * (1 + n)))
-    traffic = sum(t for _, t in outputs)
+    # an estimate from the outputs' sizes (a reader of a slice reads less, a cache serves some): never more than
+    # the run moved (probe p64 #1: SAM ViT-B on tpu-v4 said 13.41 GiB of the run's 12.98 GiB)
+    sized = sum(t for _, t in outputs)
+    traffic = min(sized, moved_all)
     if traffic < SPLIT_NOTE_SHARE * moved_all:
         return []
-    fit = [(b, t) for b, t in outputs if b <= region]
-    one = (f"; {len(fit)} of them fit one core's activation region ({_b(region)}: half its SRAM) alone and would "
-           f"stay there on one core (--set arch.cores=1), which would move about {_b(moved_all - sum(t for _, t in fit))}"
-           if fit else "")
+    fit = sum(b <= region for b, _ in outputs)
+    # no figure for the one-core run: it plans its tiles and residency afresh (weights, larger intermediates), so
+    # the run less this traffic was no estimate of it (probe p64 #1: ViT-B/16 batch 8 on tpu-v4, "about 345 MiB";
+    # the one-core run moves 1118 MiB)
+    one = (f"; {fit} of them fit one core's activation region ({_b(region)}: half its SRAM) alone and could stay "
+           f"there on one core (--set arch.cores=1 measures it)" if fit else "")
     return [f"activations: {len(outputs)} output{'s' if len(outputs) > 1 else ''} of ops split over several cores "
             f"({_b(sum(b for b, _ in outputs))} in all) went to {main} and back, as such ops write it for their readers: "
-            f"about {_b(traffic)} written and read, of the run's {_b(moved_all)} of {main} bytes{one}"]
+            f"about {_b(traffic)} written and read ({'from their sizes' if sized <= moved_all else 'their sizes give more: capped'}), of the run's {_b(moved_all)} of {main} bytes{one}"]
 
 
 DEPTHWISE_NOTE_SHARE = 0.25

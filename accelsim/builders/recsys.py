@@ -36,7 +36,7 @@ batch·(pooling − 1)·dim (the adds), macs = 0.
 
 Table-wise sharding (``embedding_parallel`` E > 1; facebookresearch/dlrm's model-parallel embeddings, TorchRec's
 table-wise sharding): ``batch`` is the group's global batch, and the tables are placed whole on the E chips by
-:func:`shard_tables` (the largest table first, each onto the chip holding the fewest rows so far). The graph is one
+:func:`shard_tables` (the largest table first, each onto the chip with the fewest look-ups, then rows, so far). The graph is one
 chip's: the chip with the most look-ups (:func:`simulated_chip`), whose all-to-all send is the group's largest, so
 every chip waits for it. Its ``dense`` input is (batch / E, 13) and its bottom MLP runs on those samples; it looks up
 its own tables ``emb.{t}`` (their original indices; inputs ``indices.{t}`` (batch · pooling ids) and
@@ -219,15 +219,19 @@ class RecsysBuilder(TransformerBuilder):
 
 
 def shard_tables(rows: Sequence[int], chips: int) -> tuple[tuple[int, ...], ...]:
-    """Table-wise sharding of tables of ``rows`` rows (all as wide, in one dtype: rows are bytes) over ``chips``
-    chips: greedy, the largest table first (ties: the lower index), each onto the chip holding the fewest rows so
-    far (ties: the lower chip), as a size-balancing planner places whole tables (TorchRec's table-wise sharding).
-    Each chip's table indices, in increasing order. [100, 90, 50, 40, 10] on 2 chips: (0, 3, 4), (1, 2)."""
-    load = [0] * chips
+    """Table-wise sharding of tables of ``rows`` rows (all as wide, in one dtype: rows are bytes; every table looked
+    up batch · pooling times) over ``chips`` chips: greedy, the largest table first (ties: the lower index), each
+    onto the chip with the fewest look-ups so far, that is the fewest tables (ties: the fewest rows, then the lower
+    chip). TorchRec's planner (GreedyPerfPartitioner) places each table on the rank of the least estimated cost,
+    whose terms (the look-ups' compute, the pooled vectors' all-to-all) scale with a table's look-ups and width, not
+    its rows; rows, the storage, only break ties. A row-balancing greedy put 19 of the 26 Criteo tables on one of
+    8 chips, whose all-to-all sends 19 tables' vectors (probe p67 #5). Each chip's table indices, in increasing
+    order. [100, 90, 50, 40, 10] on 2 chips: (0, 3, 4), (1, 2)."""
+    load = [(0, 0)] * chips  # (tables, rows)
     held: list[list[int]] = [[] for _ in range(chips)]
     for t in sorted(range(len(rows)), key=lambda t: (-rows[t], t)):
         c = min(range(chips), key=lambda c: (load[c], c))
-        load[c] += rows[t]
+        load[c] = (load[c][0] + 1, load[c][1] + rows[t])
         held[c].append(t)
     return tuple(tuple(sorted(h)) for h in held)
 

@@ -36,17 +36,19 @@ def test_greedy_places_the_largest_table_first_on_the_least_loaded_chip():
     assert simulated_chip(shards, [100, 90, 50, 40, 10]) == 0  # 3 tables: the most look-ups
 
 
-def test_criteo_on_eight_chips_piles_the_small_tables_on_one():
-    # the 8 largest tables (rows 39,979,771 t19; 39,884,406 t0; 39,664,984 t21; 38,532,951 t9; 25,641,295 t20;
-    # 2,953,546 t10; 585,935 t22; 403,346 t11) each go to an empty chip, in that order; the other 18 hold
-    # 39,043 + 20,263 + 17,289 + 12,972 + 11,938 + 7,420 + 7,120 + 2,208 + 1,543 + 976 + 155 + 108 + 63 + 36 +
-    # 14 + 10 + 4 + 3 = 121,165 rows, so chip 7 (403,346) stays the least loaded with all of them
-    # (524,511 < chip 6's 585,935): 19 tables, the most look-ups, so the simulated chip
-    assert 403346 + 121165 == 524511 < 585935
+def test_criteo_on_eight_chips_balances_look_ups_then_rows():
+    # probe p67 #5: balancing rows put 19 of the 26 tables on chip 7. Every table is looked up batch x pooling times,
+    # so each goes to the chip with the fewest tables (ties: the fewest rows, then the lower chip), largest first.
+    # Round 1, the 8 largest, one a chip in order: t19 → 0, t0 → 1, t21 → 2, t9 → 3, t20 → 4, t10 (2,953,546) → 5,
+    # t22 (585,935) → 6, t11 (403,346) → 7. Round 2, each chip at one table, the fewest rows first: t1 (39,043) →
+    # 7 (442,389), t4 (20,263) → 6 (606,198), t2 → 5, t23 → 4, t14 → 3, t3 → 2, t6 → 1, t13 → 0. Round 3, still
+    # 7 < 6 < 5 < 4 < 3 < 2 < 1 < 0 by rows: t7 → 7, t17 (976) → 6, t15 → 5, t24 → 4, t8 → 3, t25 → 2, t18 → 1,
+    # t12 → 0. Round 4: t16 (4) → 7 (443,936), t5 (3) → 6 (607,177)
     shards = shard_tables(CRITEO, 8)
-    assert [s for s in shards[:7]] == [(19,), (0,), (21,), (9,), (20,), (10,), (22,)]
-    assert shards[7] == tuple(sorted(set(range(26)) - {19, 0, 21, 9, 20, 10, 22}))
-    assert len(shards[7]) == 19 and simulated_chip(shards, CRITEO) == 7
+    assert shards == ((12, 13, 19), (0, 6, 18), (3, 21, 25), (8, 9, 14), (20, 23, 24), (2, 10, 15), (4, 5, 17, 22),
+                      (1, 7, 11, 16))
+    assert 20_263 + 3 + 976 + 585_935 == 607_177 > 39_043 + 1_543 + 403_346 + 4 == 443_936
+    assert simulated_chip(shards, CRITEO) == 6  # 4 tables (as chip 7) and the more rows
 
 
 def test_one_chips_graph_looks_up_its_tables_for_the_whole_batch():
@@ -95,14 +97,15 @@ def test_criteo_all_to_all_on_dgx_h100_moves_the_hand_counted_bytes():
     shards = r["embedding_parallel"]["shards"]
     # the group's vectors: 2048 samples × 26 tables × 128 × 2 B = 13,631,488 B, each chip's part its tables'
     assert sum(2048 * len(s["tables"]) * 128 * 2 for s in shards) == 2048 * 26 * 128 * 2 == 13_631_488
-    # chip 7 (19 tables) sends the most: 2048 · 19 · 128 · 2 = 9,961,472 B, (8 − 1)/8 of it to the other chips
+    # chip 6 (4 tables, the most, and the more rows of the two such) sends the most: 2048 · 4 · 128 · 2 =
+    # 2,097,152 B, (8 − 1)/8 of it to the other chips
     (a2a,) = [op for op in r["ops"] if op["name"] == "emb.all_to_all"]
-    assert a2a["mapping"]["message_bytes"] == r["embedding_parallel"]["all_to_all_bytes"] == 9_961_472
-    assert a2a["bytes"]["link"] == 9_961_472 * 7 // 8 == 8_716_288
-    assert r["bytes"]["link"] == 8_716_288  # inference: nothing else crosses the links
-    # chip 7 holds 524,511 rows × 128 × 2 B of tables and the MLPs' 171,392 + 2,197,505 = 2,368,897 params in bf16
-    assert r["memory"]["hbm"]["weights"] == 524_511 * 256 + 2_368_897 * 2
-    assert r["params"] == 24_036_595_969 and r["params_per_chip"] == 524_511 * 128 + 2_368_897
+    assert a2a["mapping"]["message_bytes"] == r["embedding_parallel"]["all_to_all_bytes"] == 2_097_152
+    assert a2a["bytes"]["link"] == 2_097_152 * 7 // 8 == 1_835_008
+    assert r["bytes"]["link"] == 1_835_008  # inference: nothing else crosses the links
+    # chip 6 holds 607,177 rows × 128 × 2 B of tables and the MLPs' 171,392 + 2,197,505 = 2,368,897 params in bf16
+    assert r["memory"]["hbm"]["weights"] == 607_177 * 256 + 2_368_897 * 2
+    assert r["params"] == 24_036_595_969 and r["params_per_chip"] == 607_177 * 128 + 2_368_897
     # an inference's energy per sample: the 8 chips of the group share its 2048 samples
     assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"] * 8 / 2048)
     assert schema.problems(r) == []  # report.json's embedding_parallel is declared
@@ -139,8 +142,9 @@ def test_notes_name_the_unsharded_idle_chips_and_the_fullest_chip():
     assert "48068454144 B" in note and "other 7 chips" in note and "workload.embedding_parallel=8" in note
     sharded = simulate({"model": "dlrm_mlperf", "dtype": "bf16", "embedding_parallel": 8}, "dgx-h100").to_dict()
     note = next(n for n in sharded["notes"] if n.startswith("embedding_parallel"))
-    # chip 0 holds table 19, 39,979,771 rows × 256 B = 10,234,821,376 B, not the simulated chip 7
-    assert "chip 7 is simulated" in note and "chip 0 holds the most table bytes, 10234821376 B" in note
+    # chip 0 holds table 19 (and t12, t13: 2,218 rows), (39,979,771 + 2,218) rows × 256 B = 10,235,389,184 B, not the
+    # simulated chip 6
+    assert "chip 6 is simulated" in note and "chip 0 holds the most table bytes, 10235389184 B" in note
     one_chip = simulate({"model": "dlrm_mlperf", "dtype": "bf16"}, "h100").to_dict()["notes"]
     assert [n for n in one_chip if not n.startswith("kernel launches bind")] == []  # one chip: no sharding note
 

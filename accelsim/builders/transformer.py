@@ -283,7 +283,8 @@ class GptParams(DropoutParams, SequenceParallelParams):
     heads: PositiveInt = Field(16, description="Attention heads (must divide hidden).")
     layers: PositiveInt = Field(24, description="Transformer layers.")
     ffn: NonNegativeInt = Field(0, description="MLP width (0: 4 × hidden).")
-    vocab: PositiveInt = Field(51200, description="Vocabulary rows (Megatron pads GPT-2's 50257 to 51200).")
+    vocab: PositiveInt = Field(51200, description="Vocabulary rows, padded (Megatron pads GPT-2's 50257 to a multiple "
+                               "of 128 x TP: 51200 at TP 8); TP must divide it.")
     seq_len: PositiveInt = Field(2048, description="Tokens per sequence (prompt tokens in a serving run).")
     max_positions: NonNegativeInt = Field(
         0, description="Rows of the learned position table, Megatron's max_position_embeddings (0: seq_len); a "
@@ -642,8 +643,15 @@ def gpt(p: GptParams) -> Graph:
     b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm
     b.training = p.mode == "training"  # Megatron's dropouts (attention probabilities, hidden states) then cost
     b.sp = sp
+    if p.heads % tp:  # before the vocabulary: the shape's own fault first (probe p70 #3)
+        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide heads ({p.heads})", key=("tensor_parallel",))
     if p.vocab % tp:
-        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab})", key=("tensor_parallel",))
+        # Megatron-LM pads the tokenizer's vocabulary to a multiple of --make-vocab-size-divisible-by (128) x TP
+        # (_vocab_size_with_padding: GPT-2's 50257 -> 51200 at TP 8); ``vocab`` is the padded rows
+        pad = 128 * tp
+        raise WorkloadError(f"gpt: tensor_parallel {tp} must divide the vocabulary ({p.vocab}); vocab is the padded "
+                            f"rows, as Megatron-LM pads to a multiple of 128 x TP: set vocab {-(-p.vocab // pad) * pad} "
+                            f"(--set workload.vocab={-(-p.vocab // pad) * pad})", key=("vocab",), also=("tensor_parallel",))
     word = Weight("language_model.embedding.word_embeddings.weight", (p.vocab // tp, h))
     with b.scope("language_model"):
         x = "input"

@@ -42,3 +42,21 @@ def test_an_inference_replica_on_more_chips_names_the_idle_ones():
     # training: the replicas are data parallel, so no line
     train = simulate({**GPT, "tensor_parallel": 8, "mode": "training"}, H100_16).to_dict()
     assert not any("this inference" in n or "this training" in n for n in train["notes"])
+
+
+def test_gpt_vocabulary_tp_refusal_names_megatrons_padding_and_heads_come_first(capsys):
+    # probe p70 #3: GPT-2's 50,257 rows at TP 2 were refused with no way forward. Megatron-LM pads the vocabulary to a
+    # multiple of --make-vocab-size-divisible-by (128) x TP: ceil(50257 / 256) x 256 = 197 x 256 = 50,432
+    from accelsim.cli import main
+
+    assert -(-50257 // 256) * 256 == 197 * 256 == 50_432
+    args = ["info", "gpt", "--set", "workload.vocab=50257", "--set", "workload.tensor_parallel=2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--set workload.vocab=50432" in err, err
+    assert main(["info", "gpt", "--set", "workload.vocab=50432", "--set", "workload.tensor_parallel=2"]) == 0
+    capsys.readouterr()
+    # 16 heads on TP 3 is the shape's fault, said before the vocabulary (51,200 is no multiple of 3 either)
+    assert main(["info", "gpt", "--set", "workload.heads=16", "--set", "workload.hidden=1024",
+                 "--set", "workload.tensor_parallel=3"]) == 2
+    assert "tensor_parallel 3 must divide heads (16)" in capsys.readouterr().err

@@ -76,21 +76,29 @@ def replica_record(n: int, chips_per_replica: int, micro_batch: int, micro_batch
 
 
 def data_parallel_notes(record: Mapping[str, Mapping[str, float | int]], phases: Mapping[str, Mapping[str, int]],
-                        clock_hz: float, chips: int, *, micro_batches: int = 1, stages: int = 1) -> list[str]:
+                        clock_hz: float, chips: int, *, micro_batches: int = 1, stages: int = 1,
+                        step_reduce_s: float | None = None) -> list[str]:
     """One line for a data-parallel training step (``record``: :func:`data_parallel_record`'s or
     :func:`replica_record`'s): its replicas and batches (of ``micro_batches`` micro-batches), that the report's
     figures are one chip's (a pipeline's: its ``stages`` chips of one tensor-parallel rank) but
     ``efficiency.j_per_step`` (all the arch's ``chips``'), and the gradient reduction's phase
-    (``phases.grad_reduce``) beside the steps'."""
+    (``phases.grad_reduce``) beside the steps'. A pipeline's or accumulated step (``step_reduce_s``:
+    ``pipeline.grad_reduce_s``, the reduction of the stage whose tail ends the step) names that figure, the
+    step's, and phases.grad_reduce as the bottleneck stage's (probe p70 #4: the note said 511.5 ms, the step 515.9)."""
     dp = record.get("data_parallel")
     if not dp or int(dp["replicas"]) <= 1:
         return []
     n, per = int(dp["replicas"]), int(dp["chips_per_replica"])
     replica = f"{per} chips" if per > 1 else "one chip"
     red = phases.get("grad_reduce")
-    reduce = (f"; the gradient reduction over the link is phases.grad_reduce ({red['cycles'] / clock_hz * 1e3:.4g} "
-              f"ms span, {red['link_bytes']:,} B sent per chip), apart from phases.optimizer (the steps, which wait "
-              "for it)" if red else "")
+    span = f"{red['cycles'] / clock_hz * 1e3:.4g} ms span, {red['link_bytes']:,} B sent per chip" if red else ""
+    if red and step_reduce_s is not None:
+        reduce = (f"; the gradient reduction over the link takes pipeline.grad_reduce_s ({step_reduce_s * 1e3:.4g} ms, "
+                  f"the stage whose optimizer tail ends the step; phases.grad_reduce, {span}, is the bottleneck "
+                  "stage's), apart from pipeline.optimizer_step_s (the steps, which wait for it)")
+    else:
+        reduce = (f"; the gradient reduction over the link is phases.grad_reduce ({span}), apart from "
+                  "phases.optimizer (the steps, which wait for it)" if red else "")
     batch = int(dp["batch_per_replica"])
     micro = f" = {micro_batches} micro-batches of {batch // micro_batches}" if micro_batches > 1 else ""
     covers = (f"one pipeline's, its {stages} stages' chips of one tensor-parallel rank (macs, flops, energy.total_j; "

@@ -243,7 +243,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
                             float(data["seconds"]))
         data.update(dp)
         data["notes"] = [n for n in data.get("notes", []) if not n.startswith("data parallel:")] + data_parallel_notes(
-            dp, data.get("phases", {}), float(data["clock_hz"]), arch.chips, micro_batches=m, stages=pp)
+            dp, data.get("phases", {}), float(data["clock_hz"]), arch.chips, micro_batches=m, stages=pp,
+            step_reduce_s=data["pipeline"]["grad_reduce_s"] if data.get("phases_scope") != STEP_SCOPE else None)
     modes = [("", str(data["execution"]), float(data["launch_bound_fraction"]))]
     # the rows count every stage's executions (the P chips'), so their attention is a share of P x the iteration
     data["notes"] = reattention_notes(

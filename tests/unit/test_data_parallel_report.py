@@ -154,4 +154,8 @@ def test_a_pipelined_micro_batched_step_records_its_replicas():
     assert "2 replicas of 2 chips" in note and "batch of 8 = 4 micro-batches of 2" in note
     assert "global batch 16" in note and "one pipeline's, its 2 stages' chips" in note
     assert sum(n.startswith("data parallel") for n in rep["notes"]) == 1
+    # probe p70 #4: the note's reduction is the step's, pipeline.grad_reduce_s (the stage whose tail ends the
+    # step), in ms to 4 figures; phases.grad_reduce is named as the bottleneck stage's
+    assert f"pipeline.grad_reduce_s ({rep['pipeline']['grad_reduce_s'] * 1e3:.4g} ms" in note
+    assert "is the bottleneck stage's" in note
     assert not problems(rep)

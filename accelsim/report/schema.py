@@ -186,8 +186,9 @@ class Op(_OpRequired, total=False):
 
     phase: str  # serving: "prefill" | "decode"; diffusion: the pipeline part ("text_encoder", "unet", ...)
     stage: int  # pipeline: the simulated stage the row belongs to
-    # when its inputs were ready (its producers' last end, within start..end; a parameter prefetch starts it
-    # earlier): end − ready is ops.csv's ready_to_end_cycles. Reports before it lack it
+    # when its inputs were ready (its producers' last end, 0 for one reading only graph inputs; at most end_cycle,
+    # before start_cycle when it waited for its unit, after it when a parameter prefetch started it): end − ready
+    # is ops.csv's ready_to_end_cycles. Reports before it lack it
     ready_cycle: int
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)

@@ -26,8 +26,9 @@ Metric definitions (docs/architecture.md repeats them):
   write plus the fills and drains of off-chip transfers. ``levels`` lists the hierarchy in order.
 * per op: ``start_cycle``/``end_cycle`` span its device tasks (not its host LAUNCH, which runs ahead of the device:
   eager launches are issued long before a busy device reaches the kernel); ``ready_cycle`` when its inputs were
-  ready (its producers' last end; between start and end: its parameters may load ahead of it, so end − ready is
-  the op's own time on the run's critical path); ``arithmetic_intensity`` = work / off-chip bytes
+  ready (its producers' last end, 0 for an op reading only graph inputs; at most its end, before or after its
+  start: its parameters may load ahead of it, or it may wait for its unit, so end − ready is its time from its
+  inputs ready, a chain's rows adding up to the run); ``arithmetic_intensity`` = work / off-chip bytes
   and ``achieved_flops_per_s`` = work / op duration, where a matmul's work is 2 × the MACs its kernel computes (no
   bias adds, no skipped causal blocks: what the arrays' peak counts) and another op's its flops; ``bound`` is ``memory`` when the op's bytes at some memory
   level take longer at that level's bandwidth than its flops at the peak (each level's roofline).
@@ -277,8 +278,9 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             s_c = e_c = max((op_end.get(s, 0) for s in graph.ops[i].inputs), default=0)
         else:
             s_c, e_c = starts_l[i], ends_l[i]
-        # when its inputs were ready: its producers' last end (its parameters may load earlier), within its span
-        ready = min(e_c, max(s_c, max((op_end.get(src, 0) for src in graph.ops[i].inputs), default=0)))
+        # when its inputs were ready: its producers' last end (0 for an op reading only graph inputs or none), not
+        # after its end: its parameters may load before it, and it may start after it, waiting for its unit
+        ready = min(e_c, max((op_end.get(src, 0) for src in graph.ops[i].inputs), default=0))
         op_end[m.name] = e_c
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b

@@ -285,8 +285,9 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     ``duration_cycles``, ``compute_cycles`` and ``fixed_cycles`` one execution's (report.json's ``end_cycle -
     start_cycle``, ``compute_cycles`` and ``fixed_cycles``) times ``count``, so work / duration is a rate the chip can
     reach (``ready_to_end_cycles`` likewise: end − ``ready_cycle``, the op's time from its inputs ready to its end,
-    which leaves out the parameter loads that start it ahead of its producers, so the rows of a run add up to about
-    its cycles and compare with an op's roofline; ``duration_cycles`` counts that prefetch); ``start_cycle`` and
+    which leaves out the parameter loads that start it ahead of its producers and counts any wait for its unit
+    after them, so a chain's rows add up to the run; ``duration_cycles`` counts that prefetch, not that wait);
+    ``start_cycle`` and
     ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity`` and
     ``achieved_flops_per_s``, ratios, are the same for one execution as for all of them.
     """

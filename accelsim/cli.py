@@ -335,8 +335,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from . import api
-    from .report.fmt import model_name
-    from .serving.metrics import summary_rows
+    from .serving.metrics import model_title, summary_rows
 
     err = Console(stderr=True)
     t0 = time.perf_counter()
@@ -358,7 +357,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(outdir)
         return 0
     out = _stdout_console()
-    table = Table(title=f"{result.report['name']}: {model_name(result.report['model'])} on {result.report['arch']}",
+    table = Table(title=f"{result.report['name']}: {model_title(result.report)}",
                   show_header=False)
     for key, value in summary_rows(result.report):
         table.add_row(key, value)

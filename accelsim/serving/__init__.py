@@ -14,12 +14,13 @@ import csv
 import io
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from .. import __version__
+from ..config import WorkloadSpec
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
 from ..energy.model import over_tdp
@@ -343,8 +344,9 @@ def _with_draft(spec: ServingSpec, fp: Footprint) -> Footprint:
         return fp
     with _shapes(spec, "draft_model"):
         d = footprint(spec.draft_model, spec.arch, spec.serve.engine)
-    return Footprint(fp.weight_bytes + d.weight_bytes, fp.kv_bytes_per_token + d.kv_bytes_per_token,
-                     fp.state_bytes_per_seq + d.state_bytes_per_seq, fp.image_positions)
+    return replace(fp, weight_bytes=fp.weight_bytes + d.weight_bytes,
+                   kv_bytes_per_token=fp.kv_bytes_per_token + d.kv_bytes_per_token,
+                   state_bytes_per_seq=fp.state_bytes_per_seq + d.state_bytes_per_seq, long=False)
 
 
 @contextlib.contextmanager
@@ -602,6 +604,15 @@ def shown_config(s: ServeConfig, arch: Arch) -> dict:
     return out
 
 
+def _model_info(model: WorkloadSpec, fp: Footprint | None) -> dict:
+    """report.json's ``model``: as ``accelsim run``'s ``workload``, the built model's ``name`` (a Hugging Face
+    config's ``_name_or_path`` or folder) and ``architecture`` (a Hugging Face model's) beside its builder and
+    params (without a footprint, the test hook's given blocks and cost: the builder and params only)."""
+    named = {"name": fp.name} if fp is not None and fp.name else {}
+    architecture = {"architecture": fp.architecture} if fp is not None and fp.architecture else {}
+    return {**named, "model": model.model, **architecture, "params": _shape_free(model.params)}
+
+
 def check(spec: ServingSpec) -> None:
     """Raise the one-line error :func:`serve` would raise for ``spec`` before it simulates anything (the requests,
     the trace, the model's fit in memory, swap and transfer links), without simulating: ``--sweep`` checks every
@@ -671,7 +682,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "accelsim_version": __version__,
         "name": spec.name,
         "kind": "serving",
-        "model": {"model": spec.model.model, "params": _shape_free(spec.model.params)},
+        "model": _model_info(spec.model, fp),
         "arch": spec.arch.name,
         "config": shown_config(s, spec.arch),
         # layer_samples as the run took it, default or not, as accelsim run's serving report (probe p49 #5)

@@ -362,25 +362,40 @@ def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> t
 @dataclass(frozen=True)
 class Footprint:
     """What one chip of a replica holds: its share of the weights, KV-cache bytes per token of a sequence, and a
-    sequence's fixed-size recurrent state (linear-attention layers: Qwen3-Next's Gated DeltaNet)."""
+    sequence's fixed-size recurrent state (linear-attention layers: Qwen3-Next's Gated DeltaNet); and the model's
+    name and Hugging Face architecture (None when it has none) as ``accelsim run`` reports them."""
 
     weight_bytes: int
     kv_bytes_per_token: float
     state_bytes_per_seq: int = 0
     image_positions: int = 0  # prompt tokens an image takes (0: the model has no image encoder)
     long: bool = False  # the decode graph at KV max_model_len has notes (its positions may pass the model's context)
+    name: str | None = None  # the built graph's name (a Hugging Face config's _name_or_path or folder)
+    architecture: str | None = None  # a Hugging Face model's (e.g. Qwen2ForCausalLM)
 
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
-    """From two decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token, the
+    """From decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token, the
     recurrent state (graph meta ``state_cache_bytes``, the same at any length) and an image's prompt tokens (graph
-    meta ``image_positions``)."""
-    lo, hi = min(engine.block_size, engine.max_model_len - 1), engine.max_model_len
-    a = build_graph(shape(model, phase="decode", kv_len=lo, batch=1), arch.dtype)
-    b = build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
-    grow = float(b.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
-    return Footprint(int(b.weight_bytes), grow / (hi - lo), int(b.meta.get("state_cache_bytes", 0)),
-                     int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")))
+    meta ``image_positions``).
+
+    The growth per token is every layer's: measured from one cached token to two, inside any sliding window or
+    attention chunk (Mistral's 4,096, Gemma-2's local layers, GPT-OSS's 128), not averaged up to
+    ``max_model_len``, which a window flattened (Mistral-7B's 131,072 B a token read as 16,324
+    at 32,768, so eight times the sequences fitted). vLLM sizes a KV block so too: each layer's page of
+    ``block_size`` tokens, times the layers (its ``get_num_blocks``: free memory // page size // layers), whether
+    a layer's attention is windowed or not. A sequence here holds the blocks of all its tokens, even those a
+    window no longer reads: vLLM's hybrid KV-cache manager (V1, ``SlidingWindowManager``) frees blocks beyond the
+    window, so a sequence longer than its window is charged more blocks than vLLM with it holds (vLLM without it,
+    ``--disable-hybrid-kv-cache-manager``, treats windowed layers as full attention and holds them all)."""
+    lo, near, hi = 1, 2, engine.max_model_len  # max_model_len is at least 2
+    a, n = (build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype) for k in (lo, near))
+    b = n if near == hi else build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
+    grow = float(n.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
+    architecture = b.meta.get("architecture")
+    return Footprint(int(b.weight_bytes), grow, int(b.meta.get("state_cache_bytes", 0)),
+                     int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")), b.name,
+                     str(architecture) if architecture else None)
 
 
 def longest_notes(model: WorkloadSpec, arch: Arch, engine: EngineConfig, fp: Footprint | None = None) -> list[str]:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from ..config.serving import SWEEP_LABEL, ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
-from ..report.fmt import model_name
 from ..report.serving_plots import plot_curve
 from ..report.writers import read_report
 from . import ServeResult, _csv_rows, check, replot, serve, write_csv
+from .metrics import model_title
 
 CURVE_CSV = "sweep.csv"
 CURVE_PNG = "throughput_latency.png"
@@ -136,8 +136,9 @@ def curve_rows(values: Sequence[Point], results: Sequence[ServeResult]) -> list[
 
 def curve_name(report: dict) -> str:
     """What a curve's title and table name: the model on the arch ("llama2_7b on h100"), not the serving file's
-    name, which may carry one value of the swept key ("llama2_7b_h100_8rps" swept over rates 2 to 16)."""
-    return f"{model_name(report.get('model') or {}) or report.get('name')} on {report.get('arch')}"
+    name, which may carry one value of the swept key ("llama2_7b_h100_8rps" swept over rates 2 to 16); a Hugging
+    Face model's architecture in brackets (:func:`.metrics.model_title`)."""
+    return model_title(report)
 
 
 def spec_name(spec: ServingSpec) -> str:

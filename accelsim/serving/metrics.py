@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..config.serving import Slo
+from ..report.fmt import model_name
 from ..units import format_time
 from .engine import Replica
 from .requests import Request
@@ -278,6 +279,15 @@ def _transfer_text(kt: dict) -> str:
         return f"none over {kt['link']}"
     return (f"{kt['transfers']:,} of {kt['mean_bytes_per_chip'] / 1e6:,.1f} MB a chip on average, "
             f"{format_time(kt['mean_s'])} each ({format_time(kt['seconds'])} in all) over {kt['link']}")
+
+
+def model_title(report: dict) -> str:
+    """A serving report's model and arch in words, as ``accelsim run`` names a workload: "qwen25
+    (Qwen2ForCausalLM) on h100" (a Hugging Face model's architecture in brackets, when its report gives one)."""
+    spec = report.get("model") or {}
+    name = model_name(spec) or report.get("name")
+    architecture = f" ({spec['architecture']})" if spec.get("architecture") else ""
+    return f"{name}{architecture} on {report.get('arch')}"
 
 
 def summary_rows(report: dict) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..report import fmt
 from ..report.html import _CSS, _JS, _e, _flat_section, _kv_table, _serving_value
 from ..report.writers import atomic_write_text
-from .metrics import summary_rows
+from .metrics import model_title, summary_rows
 
 HTML_FILE = "report.html"
 LATENCIES = (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("itl_s", "ITL"), ("e2e_s", "end-to-end"), ("queue_s", "queue"))
@@ -100,8 +100,7 @@ def render(report: dict, images: Mapping[str, bytes] | None = None) -> str:
     """The page of a serving report.json dict; ``images``: the PNGs to embed, by file name (none: no plots)."""
     s = report.get("serving") or {}
     name = str(report.get("name") or "serve")
-    model = fmt.model_name(report.get("model") or {})
-    subtitle = " on ".join(str(x) for x in (model, report.get("arch")) if x)
+    subtitle = model_title(report)
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',

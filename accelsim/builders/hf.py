@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
@@ -73,7 +74,7 @@ from ..errors import ConfigIssue, IssuesError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
-from .hfspec import QUANT_METHODS, Quant, config_lines, key_line
+from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
 from .precision import apply_precision, with_precision
@@ -98,8 +99,9 @@ class HfParams(LlamaParams):
         None, min_length=1, description="The model's name in reports (default: the config's _name_or_path, the "
                                         "folder of its config.json, or 'hf'); the workload presets set theirs.")
     config: str | dict[str, Any] = Field(
-        default_factory=dict, description="Path to a Hugging Face config.json, or a mapping of its fields. Fields "
-                                          "written next to it (e.g. num_key_value_heads) override it.")
+        default_factory=dict, description="Path to a Hugging Face config.json or to the model folder holding it, or "
+                                          "a mapping of its fields. Fields written next to it (e.g. "
+                                          "num_key_value_heads) override it.")
     moe_routing: Literal["balanced", "uniform", "skewed", "counts"] = Field(
         "balanced", description="MoE: how token-expert assignments spread over the experts: equal shares over all "
                                 "of them (the most experts a batch can touch), equal shares over the expected "
@@ -156,7 +158,7 @@ class HfParams(LlamaParams):
         extra = self.model_extra or {}
         problems = [(k, GPT_ONLY_WHY) for k in extra if k in GPT_ONLY]
         lm, found = parse_all({k: v for k, v in self.fields().items() if k not in GPT_ONLY or k not in extra})
-        problems += found
+        problems += [(k, self._misspelt(k, msg)) for k, msg in found]
         if lm is not None and lm.quant is not None and not lm.quant.known and not self.sets_weights():
             problems.append(("quantization_config.quant_method",
                              f"{lm.quant.method!r} is not modelled (known: {', '.join(QUANT_METHODS)}); set "
@@ -173,6 +175,19 @@ class HfParams(LlamaParams):
                 raise invalid_at(key, getattr(self, key), why) from None
             raise
         return self
+
+    def _misspelt(self, key: str, msg: str) -> str:
+        """``msg`` about ``key``, or where the workload wrote ``key`` and the model's reader does not read it, a
+        "did you mean" naming the closest of the builder's parameters (``seq_lenn``: 'seq_len') when it is closer
+        than the config fields the message suggests."""
+        if key not in (self.model_extra or {}) or not msg.startswith(UNSUPPORTED):
+            return msg
+        param, ratio = close_match(key, type(self).model_fields)
+        field = re.search(r"did you mean '([^']+)'", msg)
+        if param is None or (field is not None and close_match(key, [field.group(1)])[1] >= ratio):
+            return msg
+        arch = msg[len(UNSUPPORTED):].split(" ")[0].rstrip(";")
+        return f"not a parameter of the hf builder nor a field {arch} reads; did you mean {param!r}?"
 
     def _problems(self, problems: list[tuple[str, str]]) -> ValueError:
         """The config's problems (dotted key, message) as one error, each at the place its value came from: a key
@@ -193,7 +208,7 @@ class HfParams(LlamaParams):
             else:
                 if lines is None:
                     lines = config_lines(self.config)
-                located.append(ConfigIssue(self.config, key_line(lines, key), key, msg))
+                located.append(ConfigIssue(config_file(self.config), key_line(lines, key), key, msg))
         return IssuesError(located, keyed)
 
     def _check_params(self, lm: LM) -> None:
@@ -306,7 +321,7 @@ class HfParams(LlamaParams):
         if named:
             return named
         if isinstance(self.config, str):
-            path = PurePath(self.config)
+            path = PurePath(config_file(self.config))
             return (path.parent.name or path.stem) if path.name == "config.json" else path.stem
         return "hf"
 

@@ -132,7 +132,7 @@ class HfParams(LlamaParams):
                               "+ qk_rope_head_dim features, one per token for all heads) and runs a decode step with "
                               "the key and value up-projections absorbed into the query and output (vLLM, SGLang, "
                               "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
-                              "as transformers does. Other models: not read.")
+                              "as transformers does. Other models: 'heads' is an error.")
     images: NonNegativeInt = Field(
         0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B, LLaVA, Qwen2.5-VL, "
                        "Qwen3-VL, GLM-4.1V / 4.5V, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / "
@@ -216,8 +216,12 @@ class HfParams(LlamaParams):
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
             raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
-        if not moe and self.expert_parallel > 1:
-            raise ValueError(f"expert_parallel: needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if not moe:  # the MoE params at other values than their defaults would change nothing: refused, not ignored
+            for key in _MOE_PARAMS:
+                if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True):
+                    raise ValueError(f"{key}: needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if lm.mla is None and self.mla != "latent":
+            raise ValueError(f"mla: needs a model with latent attention, as DeepSeek-V2 / V3 ({lm.arch} has none)")
         if self.expert_counts and self.moe_routing != "counts":
             raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
                              f"moe_routing: counts, or leave expert_counts out")
@@ -868,8 +872,9 @@ _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "e
 
 def _unread(lm: LM) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
-    ``workload.unread``): MoE routing without experts, ``mla`` without latent attention, ``images`` without an
-    image encoder."""
+    ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
+    attention, ``images`` without an image encoder. Each holds its default: :meth:`HfParams._check_params` refuses
+    another value, naming the key."""
     sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
             *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",))]

@@ -65,6 +65,27 @@ def test_a_model_folder_reads_its_config_json(tmp_path):
     assert f"{folder / 'config.json'}:{line}: hidden_act:" in str(e.value)
 
 
+@pytest.mark.parametrize("override", ["mla=heads", "moe_routing=skewed", "capacity_factor=1.25",
+                                      "expert_weight_dtype=fp4", "moe_skew=2", "expert_counts=[1,2]",
+                                      "expert_tensor_parallel=1", "expert_parallel=2"])
+def test_moe_and_mla_params_on_a_dense_model_are_refused(capsys, override):
+    key = override.split("=")[0]
+    code = main(["info", "llama3_8b", "--set", f"workload.{override}", "--set", "workload.layers=1"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and f"--set: workload.{key}: needs a" in err
+    assert "LlamaForCausalLM has no" in err
+
+
+def test_moe_and_mla_params_at_their_defaults_and_on_the_models_that_read_them_are_accepted():
+    load_workload("llama3_8b", ["workload.layers=1", "workload.mla=latent", "workload.moe_routing=balanced",
+                                "workload.capacity_factor=0"])
+    w = load_workload("deepseek_v2_lite", ["workload.layers=2", "workload.seq_len=4", "workload.mla=heads",
+                                           "workload.moe_routing=skewed", "workload.capacity_factor=1.25",
+                                           "workload.expert_weight_dtype=fp4"])
+    g = build_workload(w.model, w.params)
+    assert g.meta["moe"]["routing"] == "skewed" and "mla" not in g.meta["unread_params"]
+
+
 @pytest.mark.parametrize("override, meant", [("seq_lenn=4", "seq_len"), ("decode_step=4", "decode_steps")])
 def test_a_misspelt_workload_param_gets_did_you_mean(capsys, override, meant):
     code = main(["info", "llama3_8b", "--set", f"workload.{override}"])

@@ -77,7 +77,7 @@ from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
-from .precision import apply_precision, with_precision
+from .precision import apply_precision, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import GptParams, LlamaParams, _fused, context_notes, last_positions
@@ -844,7 +844,10 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         notes.append(_quant_note(p, lm.quant))
     if notes:
         meta["notes"] = notes
-    keep = [*(lm.vision.scopes if lm.vision is not None else ()), *(quant.keep if quant is not None else ())]
+    # the weights left in the compute dtype: an image encoder's, the untied LM head's (a weight_dtype quantises the
+    # decoder's linears: GPTQ / AWQ checkpoints and vLLM keep lm_head in 16 bits) and the config's own list
+    head = (style.head,) if weight_only(p) and not lm.tied else ()
+    keep = [*(lm.vision.scopes if lm.vision is not None else ()), *head, *(quant.keep if quant is not None else ())]
     if keep:
         meta["unquantised"] = keep
     if lm.vision is not None:

@@ -65,6 +65,35 @@ def test_a_model_folder_reads_its_config_json(tmp_path):
     assert f"{folder / 'config.json'}:{line}: hidden_act:" in str(e.value)
 
 
+def test_weight_dtype_quantises_the_decoder_linears_and_keeps_the_head():
+    g = build_workload("hf", {"config": SMALL, "seq_len": 8, "dtype": "bf16", "weight_dtype": "int4"})
+    # int4 with one fp16 scale per 128 weights: ½ + 2/128 = 0.515625 B a weight; head, embedding, norms: 2 B each
+    assert g.weight_bytes == SMALL_LINEAR * 0.515625 + 2 * (2 * SMALL_TABLE + SMALL_NORMS) == 1_634_816
+    head = next(op for op in g.ops if op.name == "lm_head")
+    assert head.weight_bytes == 2 * SMALL_TABLE and "dequant" not in head.attrs
+    down = next(op for op in g.ops if op.name.endswith("layers.1.mlp.down_proj"))
+    assert down.weights[0].dtype == "int4" and down.attrs["dequant"] == "int4"
+    # a tied head is the embedding's table: stored once, in bf16
+    tied = build_workload("hf", {"config": {**SMALL, "tie_word_embeddings": True}, "seq_len": 8, "dtype": "bf16",
+                                 "weight_dtype": "int4"})
+    assert tied.weight_bytes == SMALL_LINEAR * 0.515625 + 2 * (SMALL_TABLE + SMALL_NORMS)
+
+
+def test_awq_qwen2_5_7b_keeps_its_lm_head_in_16_bits():
+    # Qwen2.5-7B's config with an AWQ quantization_config: weight_dtype int4 stands for it (AutoAWQ's checkpoint)
+    cfg = {"architectures": ["Qwen2ForCausalLM"], "hidden_act": "silu", "hidden_size": 3584,
+           "intermediate_size": 18944, "max_window_layers": 28, "num_attention_heads": 28, "num_hidden_layers": 28,
+           "num_key_value_heads": 4, "rms_norm_eps": 1e-06, "sliding_window": 131072, "tie_word_embeddings": False,
+           "use_sliding_window": False, "vocab_size": 152064,
+           "quantization_config": {"bits": 4, "group_size": 128, "quant_method": "awq", "version": "gemm",
+                                   "zero_point": True}}
+    g = build_workload("hf", {"config": cfg, "seq_len": 1, "dtype": "bf16", "weight_dtype": "int4"})
+    linear = 28 * (3584 * 3584 + 2 * 3584 * 512 + 3584 * 3584 + 3 * 3584 * 18944)  # q, k, v, o, gate / up / down
+    table = 152064 * 3584
+    small = 28 * (3584 + 2 * 512) + 28 * 2 * 3584 + 3584  # q/k/v biases, two norms a layer, the final norm
+    assert g.weight_bytes == linear * 0.515625 + 2 * (2 * table + small) == 5_545_257_984
+
+
 @pytest.mark.parametrize("override", ["mla=heads", "moe_routing=skewed", "capacity_factor=1.25",
                                       "expert_weight_dtype=fp4", "moe_skew=2", "expert_counts=[1,2]",
                                       "expert_tensor_parallel=1", "expert_parallel=2"])

@@ -63,6 +63,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import re
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
@@ -73,10 +74,10 @@ from ..errors import ConfigIssue, IssuesError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
-from .hfspec import QUANT_METHODS, Quant, config_lines, key_line
+from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
-from .precision import apply_precision, with_precision
+from .precision import apply_precision, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import GptParams, LlamaParams, _fused, context_notes, last_positions
@@ -98,8 +99,9 @@ class HfParams(LlamaParams):
         None, min_length=1, description="The model's name in reports (default: the config's _name_or_path, the "
                                         "folder of its config.json, or 'hf'); the workload presets set theirs.")
     config: str | dict[str, Any] = Field(
-        default_factory=dict, description="Path to a Hugging Face config.json, or a mapping of its fields. Fields "
-                                          "written next to it (e.g. num_key_value_heads) override it.")
+        default_factory=dict, description="Path to a Hugging Face config.json or to the model folder holding it, or "
+                                          "a mapping of its fields. Fields written next to it (e.g. "
+                                          "num_key_value_heads) override it.")
     moe_routing: Literal["balanced", "uniform", "skewed", "counts"] = Field(
         "balanced", description="MoE: how token-expert assignments spread over the experts: equal shares over all "
                                 "of them (the most experts a batch can touch), equal shares over the expected "
@@ -130,7 +132,7 @@ class HfParams(LlamaParams):
                               "+ qk_rope_head_dim features, one per token for all heads) and runs a decode step with "
                               "the key and value up-projections absorbed into the query and output (vLLM, SGLang, "
                               "DeepSeek's inference code); 'heads' caches every head's up-projected keys and values, "
-                              "as transformers does. Other models: not read.")
+                              "as transformers does. Other models: 'heads' is an error.")
     images: NonNegativeInt = Field(
         0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B, LLaVA, Qwen2.5-VL, "
                        "Qwen3-VL, GLM-4.1V / 4.5V, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / "
@@ -156,7 +158,7 @@ class HfParams(LlamaParams):
         extra = self.model_extra or {}
         problems = [(k, GPT_ONLY_WHY) for k in extra if k in GPT_ONLY]
         lm, found = parse_all({k: v for k, v in self.fields().items() if k not in GPT_ONLY or k not in extra})
-        problems += found
+        problems += [(k, self._misspelt(k, msg)) for k, msg in found]
         if lm is not None and lm.quant is not None and not lm.quant.known and not self.sets_weights():
             problems.append(("quantization_config.quant_method",
                              f"{lm.quant.method!r} is not modelled (known: {', '.join(QUANT_METHODS)}); set "
@@ -173,6 +175,19 @@ class HfParams(LlamaParams):
                 raise invalid_at(key, getattr(self, key), why) from None
             raise
         return self
+
+    def _misspelt(self, key: str, msg: str) -> str:
+        """``msg`` about ``key``, or where the workload wrote ``key`` and the model's reader does not read it, a
+        "did you mean" naming the closest of the builder's parameters (``seq_lenn``: 'seq_len') when it is closer
+        than the config fields the message suggests."""
+        if key not in (self.model_extra or {}) or not msg.startswith(UNSUPPORTED):
+            return msg
+        param, ratio = close_match(key, type(self).model_fields)
+        field = re.search(r"did you mean '([^']+)'", msg)
+        if param is None or (field is not None and close_match(key, [field.group(1)])[1] >= ratio):
+            return msg
+        arch = msg[len(UNSUPPORTED):].split(" ")[0].rstrip(";")
+        return f"not a parameter of the hf builder nor a field {arch} reads; did you mean {param!r}?"
 
     def _problems(self, problems: list[tuple[str, str]]) -> ValueError:
         """The config's problems (dotted key, message) as one error, each at the place its value came from: a key
@@ -193,7 +208,7 @@ class HfParams(LlamaParams):
             else:
                 if lines is None:
                     lines = config_lines(self.config)
-                located.append(ConfigIssue(self.config, key_line(lines, key), key, msg))
+                located.append(ConfigIssue(config_file(self.config), key_line(lines, key), key, msg))
         return IssuesError(located, keyed)
 
     def _check_params(self, lm: LM) -> None:
@@ -201,8 +216,12 @@ class HfParams(LlamaParams):
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
             raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
-        if not moe and self.expert_parallel > 1:
-            raise ValueError(f"expert_parallel: needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if not moe:  # the MoE params at other values than their defaults would change nothing: refused, not ignored
+            for key in _MOE_PARAMS:
+                if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True):
+                    raise ValueError(f"{key}: needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if lm.mla is None and self.mla != "latent":
+            raise ValueError(f"mla: needs a model with latent attention, as DeepSeek-V2 / V3 ({lm.arch} has none)")
         if self.expert_counts and self.moe_routing != "counts":
             raise ValueError(f"expert_counts: read only with moe_routing 'counts' (it is {self.moe_routing!r}); set "
                              f"moe_routing: counts, or leave expert_counts out")
@@ -306,7 +325,7 @@ class HfParams(LlamaParams):
         if named:
             return named
         if isinstance(self.config, str):
-            path = PurePath(self.config)
+            path = PurePath(config_file(self.config))
             return (path.parent.name or path.stem) if path.name == "config.json" else path.stem
         return "hf"
 
@@ -825,7 +844,10 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         notes.append(_quant_note(p, lm.quant))
     if notes:
         meta["notes"] = notes
-    keep = [*(lm.vision.scopes if lm.vision is not None else ()), *(quant.keep if quant is not None else ())]
+    # the weights left in the compute dtype: an image encoder's, the untied LM head's (a weight_dtype quantises the
+    # decoder's linears: GPTQ / AWQ checkpoints and vLLM keep lm_head in 16 bits) and the config's own list
+    head = (style.head,) if weight_only(p) and not lm.tied else ()
+    keep = [*(lm.vision.scopes if lm.vision is not None else ()), *head, *(quant.keep if quant is not None else ())]
     if keep:
         meta["unquantised"] = keep
     if lm.vision is not None:
@@ -853,8 +875,9 @@ _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "e
 
 def _unread(lm: LM) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
-    ``workload.unread``): MoE routing without experts, ``mla`` without latent attention, ``images`` without an
-    image encoder."""
+    ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
+    attention, ``images`` without an image encoder. Each holds its default: :meth:`HfParams._check_params` refuses
+    another value, naming the key."""
     sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
             *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",))]

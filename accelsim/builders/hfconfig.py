@@ -60,8 +60,10 @@ from .hfspec import (
     _Reader,
     _rotary,
     _top_k,
+    close_match,
     load_config,
     quantization,
+    unsupported,
 )
 from .hfvlm import VLM_READERS
 
@@ -157,6 +159,12 @@ def _gemma2(r: _Reader) -> LM:
     act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
     r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
     window = r.int("sliding_window", 4096)
+    # google/gemma-2-9b's published config.json (transformers 4.42) also writes the window as sliding_window_size,
+    # a field Gemma2Config no longer reads: accepted when it is the same window
+    alias = r.int("sliding_window_size", window)
+    if alias != window:
+        raise ValueError(f"sliding_window_size: {alias} differs from sliding_window ({window}); it is the same "
+                         f"window under its older name (give one, or both equal)")
     return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6), act=act,
               tied=r.bool("tie_word_embeddings", True),
@@ -631,6 +639,20 @@ def parse(data: Mapping[str, Any]) -> LM:
 _KEY = re.compile(r"^([A-Za-z_][\w\-]*(?:\.[\w\-]+)*): (.+)$", re.S)
 
 
+def _renamed_reads(data: Mapping[str, Any], near: str, key: str) -> bool:
+    """Whether the config with field ``near`` renamed ``key`` reads without a problem at ``key`` (``near`` is then
+    likely ``key`` misspelt, not another field of the architecture)."""
+    trial = {k: v for k, v in data.items() if k != near}
+    trial[key] = data[near]
+    try:
+        parse(trial)
+    except FieldProblems:  # other fields unread: not about this one
+        return True
+    except ValueError as e:
+        return not str(e).startswith(f"{key}:") and not str(e).startswith(f"{key}.")
+    return True
+
+
 def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]]:
     """:func:`parse`, reporting every problem it can at once: the :class:`LM` (None when any) and the problems
     (dotted key, message). A field with a bad value is left out and the config read again (the class's default
@@ -656,7 +678,14 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
             if any(re.search(rf"\b{re.escape(k)}\b", msg) for k in reported):
                 return None, problems
             problems.append((key, msg))
-            if top not in data or top in ("architectures", "model_type"):
+            if top in ("architectures", "model_type"):
+                return None, problems
+            if top not in data:  # a default or missing field: a misspelt one in the config may be why
+                near, _ = close_match(top, [k for k in data if k not in IGNORED])
+                if near is not None and _renamed_reads(data, near, top):
+                    archs = data.get("architectures")
+                    arch = archs[0] if isinstance(archs, list) and archs else str(data.get("model_type"))
+                    problems.append((near, unsupported(arch, top)))
                 return None, problems
             del data[top]
 

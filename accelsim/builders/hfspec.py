@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import bisect
+import difflib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -370,13 +371,21 @@ class LM:
         return "self_attn"
 
 
+def config_file(value: str) -> str:
+    """The ``config.json`` a path names: the path itself, or in a model folder (a directory, as transformers'
+    ``from_pretrained(folder)`` takes) its ``config.json``."""
+    return str(Path(value) / "config.json") if Path(value).is_dir() else value
+
+
 def load_config(value: object) -> dict[str, Any]:
-    """A config as a dict: a mapping as is, a string a path to a ``config.json`` (read, never downloaded). A file
-    that cannot be read, is not UTF-8 text or not JSON is a ``ValueError`` "config: FILE[:LINE]: what is wrong"."""
+    """A config as a dict: a mapping as is, a string a path to a ``config.json`` or to the model folder that holds
+    it (read, never downloaded). A file that cannot be read, is not UTF-8 text or not JSON is a ``ValueError``
+    "config: FILE[:LINE]: what is wrong"."""
     if isinstance(value, Mapping):
         return dict(value)
     if not isinstance(value, str):
         raise ValueError("config: expected a path to a Hugging Face config.json or a mapping of its fields")
+    value = config_file(value)
     path = Path(value)
     try:
         data = path.read_bytes()
@@ -500,10 +509,33 @@ class _Reader:
                                      f"scaling; known: {', '.join(sorted(ROPE_TYPES))}")
 
     def finish(self) -> None:
+        """Every field of the config not read: one problem each, with a "did you mean" from the fields this
+        architecture reads (:func:`close_match`)."""
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise FieldProblems([(k, f"unsupported field for {self.arch} (the model it changes is not built; remove "
-                                     f"it or check its spelling)") for k in extra])
+            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.read)[0])) for k in extra])
+
+
+UNSUPPORTED = "unsupported field for "
+"""How :meth:`_Reader.finish`'s problems begin (:class:`.hf.HfParams` recognises them by it)."""
+
+
+def unsupported(arch: str, close: str | None) -> str:
+    """The problem of a field ``arch``'s reader does not read: with the ``close`` field it likely meant, or why."""
+    if close is not None:
+        return f"{UNSUPPORTED}{arch}; did you mean {close!r}?"
+    return f"{UNSUPPORTED}{arch} (the model it changes is not built; remove it or check its spelling)"
+
+
+def close_match(key: str, names: Iterable[str]) -> tuple[str | None, float]:
+    """The name of ``names`` closest to ``key`` and its similarity (difflib's ratio, at least 0.6, the config
+    layer's "did you mean" cutoff), or (None, 0.0)."""
+    best: tuple[str | None, float] = (None, 0.0)
+    for name in sorted(names):
+        ratio = difflib.SequenceMatcher(None, key, name).ratio()
+        if ratio >= 0.6 and ratio > best[1]:
+            best = (name, ratio)
+    return best
 
 
 class FieldProblems(ValueError):
@@ -551,7 +583,7 @@ def config_lines(path: str) -> dict[tuple[str, ...], int]:
     """:func:`key_lines` of the config.json at ``path`` (read again: only an error needs it; empty if it cannot
     be)."""
     try:
-        return key_lines(Path(path).read_text(encoding="utf-8"))
+        return key_lines(Path(config_file(path)).read_text(encoding="utf-8"))
     except (OSError, ValueError, IndexError, RecursionError):
         return {}
 
@@ -725,4 +757,4 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
 
 
 __all__ = ["DSA", "IGNORED", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
-           "ShortConv", "Vision", "load_config", "quantization"]
+           "ShortConv", "UNSUPPORTED", "Vision", "close_match", "config_file", "load_config", "quantization", "unsupported"]

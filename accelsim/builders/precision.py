@@ -11,7 +11,8 @@
   store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
   stored packed also when the compute is 4-bit, W4A4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
-  quantised multimodal checkpoints leave the vision tower unquantised, and a Hugging Face config's
+  quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only dtype
+  (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ checkpoints keep ``lm_head``), and a Hugging Face config's
   ``modules_to_not_convert`` (each a dotted module name or its tail, ``*`` one name part: :func:`_kept`). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
@@ -137,6 +138,16 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     return Graph(graph.name, ops, graph.inputs, meta=meta)
 
 
+def weight_only(p: object) -> bool:
+    """Whether ``p``'s :class:`~.params.PrecisionParams` store the weights in another dtype than the compute's
+    (W4A16, W8A16: a ``weight_dtype`` other than the activation dtype). The LLM builders then keep the untied LM head
+    in the compute dtype (graph meta ``unquantised``), as GPTQ / AWQ checkpoints do: AutoAWQ never quantises
+    ``lm_head``, GPTQ's ``lm_head`` is false by default, and vLLM loads it unquantised."""
+    weight = getattr(p, "weight_dtype", None)
+    activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
+    return weight is not None and weight != activation
+
+
 def with_precision(graph: Graph, p: object) -> Graph:
     """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
@@ -145,4 +156,4 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "touches_kv", "with_precision"]
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "touches_kv", "weight_only", "with_precision"]

@@ -87,7 +87,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from .params import PrecisionParams, WorkloadParams, invalid_at
-from .precision import with_precision
+from .precision import weight_only, with_precision
 from .tlayers import KVCache, TransformerBuilder
 
 
@@ -830,7 +830,9 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     x = last_positions(b, b._tp_in(x), p)
     b.lm_head(x, c.vocab, name="lm_head", gather=p.mode != "training")
     notes = context_notes(model, (p.kv_len + 1) if decode else p.seq_len, c.context)
-    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta(),
+    # a weight-only dtype leaves the head in the compute dtype, as GPTQ / AWQ checkpoints keep lm_head (hf's too)
+    keep = {"unquantised": ["lm_head"]} if weight_only(p) else {}
+    return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta(), **keep,
                                         **({"notes": notes} if notes else {}))), p)
 
 

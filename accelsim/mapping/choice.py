@@ -70,7 +70,7 @@ def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produc
     """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
     model's layers are estimated once)."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), produced,
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights), produced,
                options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = _estimates(arch).setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
@@ -355,8 +355,8 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
     core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), ready > 0,
-               options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights),
+               ready > 0, options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = estimates.setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}

@@ -541,7 +541,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     :func:`ramp_groups`, the first transfer and the last compute are its smallest piece's). ``on_chip`` are the
     bytes of its A and B activations already in the core's SRAM (a one-core candidate on the core whose earlier ops
     left them resident, :func:`~.choice.assign`) and ``keep_out`` that its output stays there: neither moves, and
-    an op that moves nothing waits no memory latency. Placement in other memories and access granules are left out:
+    an op that moves nothing waits no memory latency, one that loads and stores waits it twice (its first load's
+    and its last store's, as the engine completes each transfer a latency after it; once, a split GRU step on
+    multicore-4 was priced 1,292 cycles and ran 1,580: 35 + 957 + 2 × 300 less overlap). Placement in other memories and access granules are left out:
     the estimate compares splits."""
     op = p.op
     elem = op.elem_bytes
@@ -587,6 +589,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     first, last = (0, 0) if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
                                                                  main.sustained_bandwidth, options.ramp_max,
                                                                  compute, memory, out / main_bpc)
+    # (an op that loads and stores waits the latency twice: its first load's and its last store's)
+    lat *= 2 if out and a_tot + b_tot > 0 else 1
     return max(memory + c / (1 << last) + lat, each * period + t / (1 << first) + lat), float(compute), memory
 
 

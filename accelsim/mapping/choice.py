@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -39,19 +40,28 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
     """Passes 4 and 5: :func:`residency` of :func:`assign`'s plan, or, on a chip of several cores whose ops
     ``assign`` may split (``options.split_ops``; not a GPU-like chip's lock-step cores), of the plan that keeps every
     op on the first core (``assign`` over that core's units: the plan of a one-core chip) when that one is faster by
-    :func:`plan_cycles`. ``assign`` chooses op by op from each op's own estimate, which sees neither the main memory
-    the cores share (an op on another core runs beside the first core's ops only as far as their transfers leave
-    the memory free) nor what its choice does to later ops (a reader split over both cores sends its inputs off chip),
-    so on a memory-bound stretch its plan may move more bytes and take longer than the one-core plan; the whole
-    plans are compared instead by the same estimates with the memory shared. O(ops × cores), as ``assign``."""
+    :func:`plan_cycles`, or, when some op of ``assign``'s plan spans cores, of the plan that splits no op over cores
+    (``assign`` with ``within_core``: each op on some units of one core, the core that can start it first) when
+    that one is faster still. ``assign`` chooses op by op from each op's own estimate, which sees neither the main
+    memory the cores share (an op on another core runs beside the first core's ops only as far as their transfers
+    leave the memory free) nor what its choice does to later ops (a reader split over both cores sends its inputs
+    off chip; an op split over every core leaves none to an independent chain, as a bidirectional RNN's other
+    direction, which then runs after it), so its plan may move more bytes and take longer than the one-core plan or
+    the one of a chain a core; the whole plans are compared instead by the same estimates with the memory shared.
+    O(ops × cores), as ``assign``."""
     chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options, units)
     if not options.split_ops or arch.cores < 2 or arch.core.tile is not None:
         return chosen
     first = _first_core(units)
     if all(units[u].core == first for p in chosen for u in p.units):  # the greedy plan is the one-core plan
         return chosen
-    single = residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options, units)
-    return single if plan_cycles(single, units, arch, options) < plan_cycles(chosen, units, arch, options) else chosen
+    plans_ = [chosen, residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options,
+                                units)]
+    if any(p.core is None and p.units for p in chosen if p.works):  # some op spans cores: the plan that splits none
+        plans_.append(residency(assign(plans, units, options, arch, budget, within_core=True), graph, arch, options,
+                                units))
+    # (a tie keeps the first: the greedy plan, then the one-core plan)
+    return min(plans_, key=lambda plan: plan_cycles(plan, units, arch, options))
 
 
 def most_units(p: Plan) -> int:
@@ -70,7 +80,7 @@ def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produc
     """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
     model's layers are estimated once)."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), produced,
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights), produced,
                options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = _estimates(arch).setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
@@ -103,8 +113,10 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
     starting when its inputs are ready and its units free, and taking the longer of its
     :func:`~.traffic.split_estimate` (its units, its inputs held on chip and whether its output stays, as
     :func:`residency` decided) and its transfers behind those of the ops before it on the main memory, which every
-    core shares (ops on different cores overlap only as far as the memory lets them). An op :func:`assign` does not
-    split (one unit of its kind, or no compute) takes its ``est`` and moves nothing here."""
+    core shares (ops on different cores overlap only as far as the memory lets them: an op's transfers take the
+    memory's idle time from when its inputs are ready, :class:`_Busy`, so a chain waiting on latencies leaves the
+    memory to an independent chain beside it). An op :func:`assign` does not split (one unit of its kind, or no
+    compute) takes its ``est`` and moves nothing here."""
     free = [0.0] * len(units)
     finish: dict[str, float] = {}
     kept = {p.op.name for p in plans if p.resident_out}
@@ -112,7 +124,8 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
     for u in units:
         if u.kind is UnitKind.COMPUTE:
             pools[u.group] = pools.get(u.group, 0) + 1
-    memory_free = end = 0.0
+    busy = _Busy()  # the main memory's busy time
+    end = 0.0
     for p in plans:
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
         if not p.works or not p.units:
@@ -133,8 +146,8 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
         # its transfers stream once the memory frees and its inputs are ready (its parameters sooner), into the
         # buffers its units free; its compute after its units free; then what its estimate has behind its transfers
         tail = max(est - memory, 0.0)
-        memory_free = max(memory_free, ready - ahead) + memory + ahead
-        done = max(start + max(compute, tail), memory_free + tail)
+        moved = busy.take(ready - ahead, memory + ahead)
+        done = max(start + max(compute, tail), moved + tail)
         for u in p.units:
             free[u] = done
         finish[p.op.name] = done
@@ -142,13 +155,56 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
     return end
 
 
+class _Busy:
+    """The main memory's busy time in :func:`plan_cycles`' schedule: sorted, disjoint intervals of cycles. An op's
+    transfers fill its idle time from when they may start (before, they queued behind every earlier op's in plan
+    order, so a bidirectional GRU's reverse chain, whose steps each move a few KiB, was priced after the whole
+    forward chain: 336,017 cycles estimated for a plan that runs in 189,820 on multicore-4's 2 cores)."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+
+    def take(self, at: float, cycles: float) -> float:
+        """Take ``cycles`` of the memory's idle time from ``at`` on, the earliest first; when they end."""
+        starts, ends = self.starts, self.ends
+        i = bisect_right(ends, at)  # the first interval ending after ``at``
+        t = at
+        while True:
+            if i < len(starts) and starts[i] <= t:  # busy at t: skip to its end
+                t = ends[i]
+                i += 1
+                continue
+            gap = (starts[i] if i < len(starts) else math.inf) - t
+            use = min(gap, cycles)
+            if use > 0:
+                # join the intervals it touches: the one ending at t, the one starting at t + use
+                if i > 0 and ends[i - 1] >= t:
+                    ends[i - 1] = t + use
+                    if i < len(starts) and starts[i] <= t + use:
+                        ends[i - 1] = ends.pop(i)
+                        starts.pop(i)
+                elif i < len(starts) and starts[i] <= t + use:
+                    starts[i] = t
+                else:
+                    starts.insert(i, t)
+                    ends.insert(i, t + use)
+                    i += 1
+            cycles -= use
+            t += use
+            if cycles <= 0:
+                return t
+
+
 def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch,
-           budget: TaskBudget | None = None, one_core: bool = False) -> tuple[Plan, ...]:
+           budget: TaskBudget | None = None, one_core: bool = False, within_core: bool = False,
+           ) -> tuple[Plan, ...]:
     """Plans with the units each op runs on and their core (None when they span cores). With a task ``budget``,
     a pass sure to need more tasks stops here (:meth:`TaskBudget.error`), before the other ops are assigned and
     any task is built: an op split over n units (of one core each) builds at least one compute task on each
     (:func:`~.traffic.tile_groups` gives each a group), any other working op at least one task. With ``one_core``
-    only the first core's units are used (the plan of a one-core chip, :func:`assign_and_reside`)."""
+    only the first core's units are used (the plan of a one-core chip, :func:`assign_and_reside`); with
+    ``within_core`` no op splits over several cores (each takes units of one core, :func:`_split_units`)."""
     free = [0.0] * len(units)
     least = 0  # the tasks the ops so far build at least
     finish: dict[str, float] = {}
@@ -174,7 +230,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             if resident is not None:
                 on_chip = resident.on_chip(p, finish)
             chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
-                                              on_chip)
+                                              on_chip, within_core)
             for u in chosen:
                 free[u] = start + est
         elif options.split_ops and len(pool) > 1 and "output_tiles" in p.details and p.cycles >= len(pool):
@@ -334,12 +390,12 @@ def _by_core(pool: list[int], units: tuple[Unit, ...]) -> list[list[int]]:
 
 def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: float, arch: Arch, options: Options,
                  estimates: dict[tuple, dict[tuple, tuple[float, float, float]]], on_chip: _OnChip | None = None,
-                 ) -> tuple[tuple[int, ...], float, float]:
+                 within_core: bool = False) -> tuple[tuple[int, ...], float, float]:
     """How many of its kind's units an op splits over, and which: (the units, their start, the estimated cycles).
 
     Every count is a candidate (none with more units than its work spreads over, :func:`most_units`): 1 to all of one core's units
     (those of the core that frees them first, and with ``on_chip`` those of each core holding some of its inputs),
-    then every number of whole cores (those that free first). The op takes all of them unless fewer do better:
+    then, unless ``within_core``, every number of whole cores (those that free first). The op takes all of them unless fewer do better:
     from the most units down, a count replaces the one held when it is faster by the pipeline estimate of
     :func:`~.traffic.split_estimate` and by its bound (the busiest unit's compute or the transfers, whichever is
     longer, each from the units' start; less the memory latency of a first load or a last store the candidate does
@@ -355,8 +411,8 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
     core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), ready > 0,
-               options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
+        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights),
+               ready > 0, options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
         known = estimates.setdefault(sig, {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
@@ -404,7 +460,8 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
                 if (n, h) not in listed:
                     candidate(n, 1, free[ordered[h][n - 1]], h)
         cands.sort(key=lambda c: c.nunits)  # (stable: for a count, the core that frees first, then those)
-    for ncores in range(2, min(len(cores), most // per_core) + 1):  # the ncores cores that free first
+    spans = 1 if within_core else min(len(cores), most // per_core)
+    for ncores in range(2, spans + 1):  # the ncores cores that free first
         candidate(per_core * ncores, ncores, core_free[ncores - 1][0], -1)
     lat = arch.latency_cycles(arch.main_memory)
 

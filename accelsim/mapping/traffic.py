@@ -272,7 +272,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # streams all of A, along M all of B (unit_cycles names it)
     per_unit: tuple[int, ...] = ()
     if nunits > 1 and "output_tiles" not in p.details:
-        per_unit = unit_cycles(p, arch, nunits, along_n=a_tot <= b_tot and BANDS not in p.details, details=details)
+        # (B's parameters held in SRAM count too: each core holds its own columns', choice._pin_recurrent_weights)
+        along_n = a_tot <= b_tot + held_weight_bytes(p) and BANDS not in p.details
+        per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details)
     ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
@@ -510,6 +512,16 @@ def _times(nbytes: int, f: int | Fraction) -> int:
     return nbytes * f if isinstance(f, int) else -(-nbytes * f.numerator // f.denominator)
 
 
+def held_weight_bytes(p: Plan) -> int:
+    """The bytes of ``p``'s parameters that it does not load, as they stay in its cores' SRAM from an earlier op
+    (a recurrent layer's weights, :func:`~.choice.residency`). They are still its B operand: a split cuts it as if
+    it loaded them (along N, each core holding its own columns' share, when A is no larger than B)."""
+    op = p.op
+    if len(p.weights) >= len(op.weights):
+        return 0
+    return sum(w.nbytes(op.dtype) for w in op.weights if w not in p.weights)
+
+
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
                    produced: bool = False, on_chip: tuple[int, int] = (0, 0), keep_out: bool = False,
                    ) -> tuple[float, float, float]:
@@ -529,7 +541,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     :func:`ramp_groups`, the first transfer and the last compute are its smallest piece's). ``on_chip`` are the
     bytes of its A and B activations already in the core's SRAM (a one-core candidate on the core whose earlier ops
     left them resident, :func:`~.choice.assign`) and ``keep_out`` that its output stays there: neither moves, and
-    an op that moves nothing waits no memory latency. Placement in other memories and access granules are left out:
+    an op that moves nothing waits no memory latency, one that loads and stores waits it twice (its first load's
+    and its last store's, as the engine completes each transfer a latency after it; once, a split GRU step on
+    multicore-4 was priced 1,292 cycles and ran 1,580: 35 + 957 + 2 × 300 less overlap). Placement in other memories and access granules are left out:
     the estimate compares splits."""
     op = p.op
     elem = op.elem_bytes
@@ -540,12 +554,14 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     else:
         passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
         a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
-    params = op.weight_bytes
+    held = held_weight_bytes(p)  # (its parameters in SRAM: not loaded, but cut as its B)
+    params = op.weight_bytes - held
     b_tot, out = acts_b + params, 0 if keep_out else op.out_bytes
     sram = arch.core.sram
     cut: dict = {}
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
-    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot and not banded, cut) if nunits > 1 else p.cycles
+    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut) if nunits > 1 \
+        else p.cycles
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split") or ("m" if banded else None))
@@ -573,6 +589,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     first, last = (0, 0) if gpu_groups(p, arch) else ramp_groups(p, groups, nunits, a_tot + b_tot + out,
                                                                  main.sustained_bandwidth, options.ramp_max,
                                                                  compute, memory, out / main_bpc)
+    # (an op that loads and stores waits the latency twice: its first load's and its last store's)
+    lat *= 2 if out and a_tot + b_tot > 0 else 1
     return max(memory + c / (1 << last) + lat, each * period + t / (1 << first) + lat), float(compute), memory
 
 

@@ -203,10 +203,10 @@ def test_the_candidates_on_cores_holding_inputs_stay_o1_each(monkeypatch):
         calls[p.op.name] += 1
         return estimate(p, *args, **kwargs)
 
-    def bounded(p, cores, free, ready, arch, options, estimates, on_chip=None):
+    def bounded(p, cores, free, ready, arch, options, estimates, on_chip=None, within_core=False):
         homes = len(on_chip.homes) if on_chip is not None else 0
         bounds[p.op.name] = len(cores[0]) * (1 + homes) + len(cores) - 1 + 2
-        return split_units(p, cores, free, ready, arch, options, estimates, on_chip)
+        return split_units(p, cores, free, ready, arch, options, estimates, on_chip, within_core)
 
     monkeypatch.setattr(choice, "split_estimate", counting)
     monkeypatch.setattr(choice, "_split_units", bounded)

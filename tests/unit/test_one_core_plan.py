@@ -54,9 +54,12 @@ def test_the_greedy_plan_is_priced_with_the_memory_shared(monkeypatch):
 
     monkeypatch.setattr(choice, "plan_cycles", spy)
     simulate(_branches(), load_arch("tpu-v1", ["arch.cores=2"]))
-    (single, on_one), (greedy, split) = seen
-    assert set(on_one.values()) == {0} and split["a"] != split["b"]
-    assert 2 * 2**21 / (34e9 / 700e6) <= single < greedy
+    # the greedy plan, the one-core plan, and, since the greedy plan splits the sum over both cores' vector units
+    # (core None), the plan that splits no op over cores
+    (greedy, split), (single, on_one), (local, within) = seen
+    assert set(on_one.values()) == {0} and split["a"] != split["b"] and split["sum"] is None
+    assert None not in within.values()
+    assert 2 * 2**21 / (34e9 / 700e6) <= single < min(greedy, local)
 
 
 @pytest.mark.parametrize("model", ["resnet18", "googlenet"])

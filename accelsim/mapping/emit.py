@@ -545,6 +545,10 @@ class Emitter:
                 deps.append(last_compute[unit])
             if slot_s is not None:
                 deps.append(slot_s)
+            elif slot and not deps:  # a group loading nothing in a buffer whose last group stored nothing: the
+                # buffer is free when that group's compute ends (probe p64 #2: SAM's input-free pe_dense computed
+                # half at cycle 0 and half 15.7 M cycles later, its row spanning the run)
+                deps += slot
             out_after: tuple[int, ...] = ()
             if epilogue:  # the residual's loads, before this group's stores (or its compute, when it stores none)
                 epi_ids = []

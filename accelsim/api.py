@@ -86,6 +86,7 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
             key = next(iter(given))
             raise ConfigError.one(None, f"workload.{key}", "cannot override a built Graph (pass a workload name, "
                                   "path, mapping or WorkloadSpec)", value=given[key])
+        workload.require_ops()
         report = run(workload, arch, opts, name=name)
         dtype = workload.meta.get("dtype")
         if workload.meta.get("model") in IMPORTED and isinstance(dtype, str) and dtype != arch.dtype:

@@ -516,15 +516,13 @@ class Graph:
 
     def lint(self) -> None:
         """Check what a hand-built graph can get wrong, raising a one-line :class:`WorkloadError` naming the op:
-        the graph has ops; its inputs map names to shapes; each op's ``kind`` is an :class:`OpKind` and its
+        its inputs map names to shapes; each op's ``kind`` is an :class:`OpKind` and its
         ``dtype`` (and ``attrs["out_dtype"]``) a known dtype (:data:`~accelsim.units.DTYPE_BYTES`); names are unique and inputs defined before use; sizes are positive; each input shape is the shape its
         producer (an earlier op, or the graph input) gives; ``macs``, ``flops`` and ``vector_elems`` are not
         negative; a matmul-like op has a GEMM and its ``macs`` are at most that GEMM's (``m·n·k·count``; a fused attention's
         plus its ``pv_gemm``'s; fewer where the op skips masked or pruned work) and more than none; a LINEAR op's GEMM reads its input (m·k·count elements)
         and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
         its vector unit runs (``vector_elems``: it is priced by them, so none would take no time)."""
-        if not self.ops:  # it would simulate to 0 cycles, a point a sweep would put on its Pareto front
-            raise WorkloadError(f"graph {self.name} has no ops: append its layers before building it")
         for name, shape in self.inputs.items():
             if not isinstance(name, str) or not _is_shape(shape):
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
@@ -556,6 +554,13 @@ class Graph:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
+
+    def require_ops(self) -> None:
+        """A one-line :class:`WorkloadError` for a graph with no ops, which would simulate to 0 cycles and 0 s (a
+        point a sweep would put on its Pareto front; probe p65 #5): checked when a Graph is simulated, not built
+        (an empty graph is a valid argument to what reads a graph, and an ONNX model of views imports as one)."""
+        if not self.ops:
+            raise WorkloadError(f"graph {self.name} has no ops: append its layers before building it")
 
     def _lint_counts(self, op: Op) -> None:
         """The count checks of :meth:`lint` for one op."""

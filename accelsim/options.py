@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 import os
-from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PositiveInt,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
 
-from .errors import ConfigError, ConfigIssue
 from .units import parse_size, parse_time
 
 TASK_BYTES = 1024  # memory one task costs through lowering, simulation and the report (measured: ~650 B on a
@@ -103,31 +91,10 @@ OPTIMIZER_TRAINING_ONLY = ("training only: it picks the optimizer step that foll
 not)."""
 
 
-def _option_issue(err: Mapping) -> ConfigIssue:
-    """One pydantic error of :class:`Options` as a one-line issue at ``options.KEY``, with "did you mean" for an
-    unknown key."""
-    key = ".".join(str(k) for k in err["loc"])
-    msg = str(err["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        msg = msg.removeprefix(prefix)
-    if err["type"] == "extra_forbidden":
-        close = difflib.get_close_matches(key, sorted(Options.model_fields), n=1, cutoff=0.6)
-        msg += f"; did you mean {close[0]!r}?" if close else ""
-    return ConfigIssue(None, None, f"options.{key}", msg, err.get("input"), "input" in err)
-
-
 class Options(BaseModel):
-    """Options of one run. Every field has a default; an experiment's ``options:`` overrides any of them.
-    ``Options(split_ops="maybe")`` raises a :class:`~accelsim.errors.ConfigError`, one line per bad key, as
-    ``simulate(..., split_ops="maybe")`` does."""
+    """Options of one run. Every field has a default; an experiment's ``options:`` overrides any of them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, **data: object) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as e:  # pydantic's multi-line report: one ConfigIssue a problem (probe p65 #2)
-            raise ConfigError([_option_issue(err) for err in e.errors()]) from None
 
     split_ops: bool = Field(
         True, description="Spread each op's tile groups round robin over every unit of its kind on the chip (all "

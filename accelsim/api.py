@@ -63,7 +63,11 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     ``workload`` is a workload preset or builder name (``"resnet50"``), a YAML path, a mapping with ``model:`` and
     the builder's parameters (``{"model": "gpt", "layers": 4}``), a :class:`WorkloadSpec`, or a built
     :class:`~accelsim.ir.Graph` (simulated as is). ``arch`` is a preset name, a YAML path, a mapping (which may
-    start from a preset with ``base:``, e.g. ``{"base": "tpu-v1", "clock": "1GHz"}``) or an :class:`Arch`.
+    start from a preset with ``base:``, e.g. ``{"base": "tpu-v1", "clock": "1GHz"}``) or an :class:`Arch`, which is
+    validated again (:func:`~accelsim.config.load_arch`): an Arch is frozen, so derive a changed one with
+    ``accelsim.load_arch(arch, ["core.systolic.rows=128"])``; one changed with pydantic's ``model_copy(update=...)``
+    is checked as a mapping would be. An experiment, serving or sweep preset's name is refused with the call that
+    runs it (``accelsim.run_experiment(accelsim.load_experiment(NAME))``, ``accelsim.serve(NAME)``).
 
     ``batch`` and ``mode`` override the workload's, as the CLI's ``--batch`` and ``--mode`` do (not for a Graph,
     which is already built). Options come as an :class:`Options`, a mapping, or keyword arguments
@@ -74,7 +78,7 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     """
     if name is not None and not isinstance(name, str):
         raise ConfigError.one(None, "name", "expected a string (the report's name)", value=name)
-    arch = arch if isinstance(arch, Arch) else load_arch(arch)  # type: ignore[arg-type]
+    arch = load_arch(arch)  # type: ignore[arg-type]  # an Arch too: model_copy(update=...) skips validation
     opts = load_options(options, option_values)
     given = {k: v for k, v in (("batch", batch), ("mode", mode)) if v is not None}
     if isinstance(workload, Graph):
@@ -82,18 +86,51 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
             key = next(iter(given))
             raise ConfigError.one(None, f"workload.{key}", "cannot override a built Graph (pass a workload name, "
                                   "path, mapping or WorkloadSpec)", value=given[key])
+        workload.require_ops()
         report = run(workload, arch, opts, name=name)
         dtype = workload.meta.get("dtype")
         if workload.meta.get("model") in IMPORTED and isinstance(dtype, str) and dtype != arch.dtype:
             data = live_dict(report)
             data["notes"] = [*data.get("notes", []), IMPORTED_DTYPE_NOTE.format(dtype=dtype, arch=arch.dtype)]
         return report
-    spec = load_workload(workload)  # type: ignore[arg-type]
+    try:
+        spec = load_workload(workload)  # type: ignore[arg-type]
+    except ConfigError as e:
+        redirect = _preset_redirect(workload)
+        if redirect is None:
+            raise
+        raise redirect from e
     if given or (isinstance(workload, WorkloadSpec) and workload.source is None):
         # overrides, or a WorkloadSpec the caller made (its parameters never validated): validated as a mapping
         spec = replace(load_workload({"model": spec.model, **spec.params, **given}), file=spec.file,
                        description=spec.description)
     return run_workload(spec, arch, opts, name=name)
+
+
+def _preset_redirect(workload: object) -> ConfigError | None:
+    """The error for a workload that names a serving, experiment or sweep preset, naming the call that runs it (the
+    CLI's ``accelsim run NAME`` says which command does), or None (probe p65 #7: "unknown workload; did you mean
+    'llama2_7b'?" led away from the preset meant)."""
+    from .config.presets import find_preset, looks_like_path
+    from .config.serving import serving_presets
+
+    if not isinstance(workload, str) or looks_like_path(workload):
+        return None
+    if workload in serving_presets():
+        how = f"a serving preset, not a workload: run it with accelsim.serve({workload!r})"
+    elif (path := find_preset("experiments", workload)) is None:
+        return None
+    else:
+        try:
+            load_experiment(path)
+            how = (f"an experiment preset (a workload and an arch), not a workload: run it with "
+                   f"accelsim.run_experiment(accelsim.load_experiment({workload!r}))")
+        except ConfigError as e:
+            if "sweep file" not in str(e):
+                return None
+            how = (f"a sweep preset, not a workload: run it with accelsim.sweep.run_sweep({workload!r}) (under "
+                   f"'if __name__ == \"__main__\":', docs/sweeps.md)")
+    return ConfigError.one(None, "workload", f"{workload!r} is {how}")
 
 
 def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequence[str] = (),

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import functools
 import math
+import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import FP8_ATTENTION_OUT, SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
+from .units import DTYPE_BITS, DTYPE_BYTES, FP8_ATTENTION_OUT, SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
 
 _EXACT_TERMS = 64
 
@@ -431,6 +433,19 @@ def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embeddin
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 
+def _is_shape(shape: object) -> bool:
+    """Whether ``shape`` is a tuple or list of sizes, integers >= 0 (a graph input's shape: one an op reads is
+    checked to be positive with the op's input shapes)."""
+    return isinstance(shape, (tuple, list)) and all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0 for d in shape)
+
+
+def _dtype_hint(dtype: object) -> str:
+    """"; did you mean 'int8'?" for an unknown dtype close to a known one ('INT8', 'fp61')."""
+    close = difflib.get_close_matches(str(dtype).lower(), list(DTYPE_BYTES), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class Graph:
     """A workload as operators in topological order with their data dependencies (a networkx ``DiGraph``).
 
@@ -448,6 +463,9 @@ class Graph:
     ):
         self.name = name
         self.ops: tuple[Op, ...] = tuple(ops)
+        if not isinstance(inputs, Mapping):  # a list of names: dict() would fail on its letters (probe p65 #3)
+            raise WorkloadError(f"{name}: inputs must map each graph input's name to its shape, e.g. "
+                                f"{{'input': (4, 16)}} (got a {type(inputs).__name__})")
         self.inputs = dict(inputs)
         self.meta = dict(meta or {})
         self._by_name = {op.name: op for op in self.ops}
@@ -498,16 +516,29 @@ class Graph:
 
     def lint(self) -> None:
         """Check what a hand-built graph can get wrong, raising a one-line :class:`WorkloadError` naming the op:
-        names are unique and inputs defined before use; sizes are positive; each input shape is the shape its
+        its inputs map names to shapes; each op's ``kind`` is an :class:`OpKind` and its
+        ``dtype`` (and ``attrs["out_dtype"]``) a known dtype (:data:`~accelsim.units.DTYPE_BYTES`); names are unique and inputs defined before use; sizes are positive; each input shape is the shape its
         producer (an earlier op, or the graph input) gives; ``macs``, ``flops`` and ``vector_elems`` are not
         negative; a matmul-like op has a GEMM and its ``macs`` are at most that GEMM's (``m·n·k·count``; a fused attention's
         plus its ``pv_gemm``'s; fewer where the op skips masked or pruned work) and more than none; a LINEAR op's GEMM reads its input (m·k·count elements)
         and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
         its vector unit runs (``vector_elems``: it is priced by them, so none would take no time)."""
+        for name, shape in self.inputs.items():
+            if not isinstance(name, str) or not _is_shape(shape):
+                raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
+                                    f"to a tuple of sizes, e.g. {{'input': (4, 16)}}")
         shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
         for op in self.ops:
             if op.name in shapes:
                 raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
+            if not isinstance(op.kind, OpKind):
+                match = {k.value: k for k in OpKind}.get(op.kind)  # type: ignore[call-overload]
+                raise WorkloadError(f"{self.name}: op {op.name!r} has kind {op.kind!r}, not an OpKind: write "
+                                    + (f"OpKind.{match.name}" if match else "an OpKind member, e.g. OpKind.LINEAR"))
+            for dtype in (op.dtype, op.attrs.get("out_dtype", op.dtype)):
+                if dtype not in DTYPE_BITS:
+                    raise WorkloadError(f"{self.name}: op {op.name!r} has dtype {dtype!r}, which is unknown"
+                                        f"{_dtype_hint(dtype)} (expected one of {', '.join(DTYPE_BYTES)})")
             if len(op.inputs) != len(op.in_shapes):
                 raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
                                     f"{len(op.in_shapes)} input shapes")
@@ -523,6 +554,13 @@ class Graph:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
+
+    def require_ops(self) -> None:
+        """A one-line :class:`WorkloadError` for a graph with no ops, which would simulate to 0 cycles and 0 s (a
+        point a sweep would put on its Pareto front; probe p65 #5): checked when a Graph is simulated, not built
+        (an empty graph is a valid argument to what reads a graph, and an ONNX model of views imports as one)."""
+        if not self.ops:
+            raise WorkloadError(f"graph {self.name} has no ops: append its layers before building it")
 
     def _lint_counts(self, op: Op) -> None:
         """The count checks of :meth:`lint` for one op."""

@@ -41,6 +41,7 @@ Impossible shapes raise :class:`~accelsim.errors.WorkloadError` naming the layer
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -144,6 +145,10 @@ class GraphBuilder:
     """
 
     def __init__(self, name: str, input_shape: Sequence[int], *, dtype: str = "fp16"):
+        if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence) or not all(
+                isinstance(d, numbers.Real) and not isinstance(d, bool) and float(d).is_integer() for d in input_shape):
+            raise WorkloadError(f"{name}: input shape must be a sequence of positive sizes, e.g. (4, 16) "
+                                f"(got {input_shape!r})")
         shape = tuple(int(d) for d in input_shape)
         if not shape or any(d <= 0 for d in shape):
             raise WorkloadError(f"{name}: input shape must be positive sizes (got {list(input_shape)})")

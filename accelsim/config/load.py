@@ -7,12 +7,14 @@ written parent) was set: the experiment file, the preset or ``base:`` file it ca
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ..builders import BUILDERS
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
@@ -349,11 +351,25 @@ def _single(section: str, ref: object, overrides: Iterable[str], label: str | No
 
 def load_arch(ref: str | os.PathLike | Mapping | Arch, overrides: Iterable[str] = ()) -> Arch:
     """The :class:`Arch` that ``ref`` names (a preset name, a YAML path, a mapping or an Arch), with ``--set``
-    items applied (``arch.core.systolic.rows=128`` or ``core.systolic.rows=128``)."""
+    items applied (``arch.core.systolic.rows=128`` or ``core.systolic.rows=128``).
+
+    An Arch is frozen; derive a changed one with ``load_arch(arch, ["core.systolic.rows=128", "clock=1.4GHz"])``
+    (or a mapping, ``{"base": "tpu-v1", "clock": "1.4GHz"}``). An Arch is validated again from the fields a user
+    can set, so one changed with pydantic's ``model_copy(update=...)``, which skips validation, gets the same
+    one-line :class:`ConfigError` per problem as a mapping, and a key it set that is no field (``clock_hz``, a
+    figure derived from ``clock``) is refused rather than ignored."""
     if isinstance(ref, Arch):
-        ref = ref.model_dump()
+        unknown = [_not_a_field(obj, path, key) for obj, path, key in _unknown_fields(ref, ())]
+        if unknown:
+            raise ConfigError(unknown)
+        with warnings.catch_warnings():  # a value of the wrong type (model_copy's) dumps as given, with a warning
+            warnings.simplefilter("ignore")
+            ref = ref.model_dump()
         if not overrides:
-            return Arch.model_validate(ref)
+            try:
+                return Arch.model_validate(ref)
+            except ValidationError:
+                pass  # validated again below as a mapping: one line per problem, naming its key
     doc, _, _, issues = _single("arch", dict(ref) if isinstance(ref, Mapping) else ref, overrides, None)
     arch = None
     if doc is not None:
@@ -361,6 +377,33 @@ def load_arch(ref: str | os.PathLike | Mapping | Arch, overrides: Iterable[str] 
         issues.extend(found)
     issues.raise_if_any()
     return arch  # type: ignore[return-value]
+
+
+def _unknown_fields(obj: object, path: tuple[str, ...]) -> Iterator[tuple[BaseModel, tuple[str, ...], str]]:
+    """``(model, its path, key)`` for each key set on a model within ``obj`` that is none of its fields (pydantic's
+    ``model_copy(update=...)`` takes any key, and validation would drop it)."""
+    if isinstance(obj, BaseModel):
+        fields = type(obj).model_fields
+        for key in sorted(set(obj.model_fields_set) - set(fields)):
+            yield obj, path, key
+        for key in fields:
+            yield from _unknown_fields(getattr(obj, key, None), (*path, key))
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from _unknown_fields(value, (*path, str(key)))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from _unknown_fields(value, (*path, str(i)))
+
+
+def _not_a_field(model: BaseModel, path: tuple[str, ...], key: str) -> ConfigIssue:
+    """The issue for ``key`` set on ``model`` (at ``path`` of an Arch) that is not one of its fields."""
+    derived = isinstance(getattr(type(model), key, None), (property, functools.cached_property))
+    what = "a figure derived from its fields, not a setting" if derived else "not a field"
+    hint = presets.suggest(key, list(type(model).model_fields))
+    return ConfigIssue(None, None, ".".join(("arch", *path, key)),
+                       f"{type(model).__name__}.{key} is {what}{hint}; derive a changed Arch with "
+                       f"load_arch(arch, ['{'.'.join((*path, 'KEY'))}=VALUE'])")
 
 
 def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: Iterable[str] = ()) -> WorkloadSpec:

@@ -7,6 +7,7 @@ import copy
 import os
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..tasks import TaskGraph
 from ..trace import Trace
 from .writers import (
@@ -20,6 +21,10 @@ from .writers import (
     write_ops_csv,
 )
 
+NO_TRACE = ("this Report kept no task trace to save: a composed run (decode steps, a pipeline, serving, a diffusion "
+            "pipeline) keeps its passes' traces only when simulated with trace=True (accelsim.simulate(..., "
+            "trace=True), accelsim run --trace), and a Report made from report.json's dict has none; save with "
+            "trace=False")
 INCOMPLETE_TEXT = ("accelsim was interrupted while writing this report folder: its files may be missing or "
                    "partial. Run the command again to rewrite it.\n")
 
@@ -117,7 +122,7 @@ class Report:
         plots = self.plots if plots is None else plots
         trace = self.trace if trace is None else trace
         if trace and not self.segments:
-            raise ValueError("this Report has no task trace (it was loaded from a file)")
+            raise ConfigError.one(None, "trace", NO_TRACE, value=True)
         out = Path(outdir)
         made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)

@@ -52,11 +52,45 @@ Item = tuple[str, dict, ExperimentSpec]  # (id, point values, experiment): what 
 Result = tuple[dict, float]  # (results.jsonl record, seconds the point took in the worker)
 
 
+def _fileless_main() -> tuple[Any, str] | None:
+    """``(__main__, its __file__)`` when ``__main__`` names a file that does not exist (``python -`` and a piped
+    script give ``'<stdin>'``), else None. A spawned or forkserver worker re-runs such a path as a script
+    (multiprocessing's ``_fixup_main_from_path``) and dies with FileNotFoundError; with no ``__file__`` it does what
+    it does for an interactive session: nothing."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not isinstance(path, str) or getattr(getattr(main, "__spec__", None), "name", None) is not None:
+        return None  # a REPL, or ``python -m`` (the worker imports the module by name)
+    from multiprocessing import process
+
+    full = path if os.path.isabs(path) else os.path.join(process.ORIGINAL_DIR or os.getcwd(), path)
+    return None if os.path.isfile(full) else (main, path)
+
+
+@contextlib.contextmanager
+def _main_as_interactive():
+    """Within the block, a ``__main__`` whose ``__file__`` is not a real file (:func:`_fileless_main`) has none, so
+    the workers started in it treat it as an interactive session's (probe p65 #1: a sweep run from
+    ``python - <<EOF`` lost every worker). Workers start in ``submit`` (the pool starts them as chunks come) and in a
+    Dask LocalCluster's start."""
+    found = _fileless_main()
+    if found is None:
+        yield
+        return
+    main, path = found
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 def main_guard_hint() -> str:
     """Why a worker that died at start may have died, when the sweep was started from a Python script that does
     not guard its top-level code (heuristic: the ``__main__`` script's text never names ``__main__``): a worker
     process (spawned, or forked from the forkserver) imports that script, which then starts the sweep again
-    instead of working. "" when the cause is not that (a guarded script, ``python -m``, an interactive session)."""
+    instead of working. "" when the cause is not that or cannot be told (a guarded script, ``python -m``, an
+    interactive session, a script read from stdin or any ``__file__`` that cannot be read: its guard is unknown)."""
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
     spec = getattr(main, "__spec__", None)
@@ -65,7 +99,7 @@ def main_guard_hint() -> str:
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        text = ""
+        return ""
     if "__main__" in text:
         return ""
     return (f"; {path} runs the sweep without 'if __name__ == \"__main__\":': each worker process imports that "
@@ -287,7 +321,7 @@ class LocalExecutor(Executor):
 
     def submit(self, items: list[Item]) -> Future:
         try:
-            with _ctrl_c_after():
+            with _ctrl_c_after(), _main_as_interactive():
                 return self._pool.submit(run_chunk, items)
         except BrokenProcessPool as e:  # a worker died (killed, out of memory) before this chunk could be sent
             raise _worker_failed("a local worker", e) from e
@@ -340,7 +374,7 @@ class DaskExecutor(Executor):
                 raise AccelsimError(f"cannot reach the Dask scheduler at {scheduler}: {one_line(e)}") from None
         else:
             try:
-                with _ctrl_c_ignored():  # the worker processes inherit it (and their preload keeps it)
+                with _ctrl_c_ignored(), _main_as_interactive():  # the workers inherit SIGINT ignored
                     self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                                  processes=True, dashboard_address=None,
                                                  silence_logs=logging.ERROR, preload=["accelsim.sweep.dask_worker"])

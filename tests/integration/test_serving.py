@@ -7,7 +7,7 @@ import pytest
 from accelsim import simulate
 from accelsim.api import decode_samples
 from accelsim.config import load_arch, load_workload
-from accelsim.errors import MappingError
+from accelsim.errors import ConfigError, MappingError
 from accelsim.report.console import _serving_rows
 from accelsim.scenarios.sampling import interpolation_weights
 
@@ -127,5 +127,5 @@ def test_passes_keep_their_tasks_only_for_a_trace(tmp_path):
     assert traced["total_cycles"] == plain["total_cycles"]  # keeping them changes no number
     traced.save(tmp_path, plots=False, trace=True)
     assert (tmp_path / "trace.json").stat().st_size > 0
-    with pytest.raises(ValueError, match="no task trace"):
+    with pytest.raises(ConfigError, match="no task trace .* only when simulated with trace=True"):
         plain.save(tmp_path / "plain", plots=False, trace=True)

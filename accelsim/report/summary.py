@@ -118,7 +118,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
         "placement": _placement(tg.placement, tg.tables),
         "memory": memory,
-        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg, arch) + base_rate_notes(arch, tg)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + narrow_tile_notes(ops)
@@ -1108,15 +1108,20 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
 RATE_UNITS = {"systolic": "systolic arrays", "vector": "vector units"}  # a rate note's name for a unit kind
 
 
-def rate_notes(tg: TaskGraph) -> list[str]:
+def rate_notes(tg: TaskGraph, arch: Arch | None = None) -> list[str]:
     """One line per compute dtype and core unit (its group: the systolic arrays, the vector units, a listed unit)
-    that has no rate for it: the dtype whose rate it ran at instead (issue 12)."""
+    that has no rate for it: the dtype whose rate it ran at instead (issue 12). Given the ``arch``, not the
+    systolic arrays' where they list no ``rates`` (every dtype runs as the arch's): :func:`base_rate_notes`'."""
     group = {u.name: u.group for u in tg.units}
+    sa = arch.core.systolic if arch is not None else None
+    skip = "systolic" if sa is not None and not sa.rates else None
     seen: dict[tuple[str, str, str], int] = {}
     for m in tg.ops:
         rate = m.mapping.get("rate")
         if isinstance(rate, dict) and rate.get("runs_as") != rate.get("dtype"):
             first = first_unit(m.unit)
+            if group.get(first) == skip:
+                continue
             key = (str(rate["dtype"]), str(rate["runs_as"]), group.get(first) or "")
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
@@ -1139,7 +1144,8 @@ def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
             seen[str(rate["dtype"])] = seen.get(str(rate["dtype"]), 0) + 1
     return [f"{n} op(s) of dtype {d}: the systolic arrays have no {d} rate and run them at their {arch.dtype} rate "
             f"(core.systolic.rates is empty: every dtype at rows x cols MACs a cycle; give core.systolic.rates, "
-            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; its MAC energy is {d}'s)" for d, n in seen.items()]
+            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; their MAC energy is {arch.dtype}'s, the dtype they run "
+            f"as)" for d, n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

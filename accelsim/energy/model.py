@@ -284,7 +284,15 @@ def executed_flops(row: Mapping[str, Any]) -> float:
     """The FLOPs an op row's kernel executes: its ``flops`` × :func:`computed_share`, plus 2 for each MAC
     :func:`executed_macs` adds (the zeros a pruned op's array multiplies)."""
     share, extra = _executed(row)
-    return (_number(row.get("flops")) or 0.0) * share + 2 * extra
+    return (_number(row.get("flops")) or 0.0) * share + 2 * extra + reduce_flops(row)
+
+
+def reduce_flops(row: Mapping[str, Any]) -> float:
+    """The vector FLOPs a collective's row adds beyond the model's count: its share of the reduction
+    (``mapping.reduce_flops``, :func:`accelsim.cost.collective.memory_traffic`: a ring all-reduce's (n-1)/n x its
+    elements); 0 for any other row."""
+    mapping = row.get("mapping")
+    return (_number(mapping.get("reduce_flops")) or 0.0) if isinstance(mapping, Mapping) else 0.0
 
 
 def _number(v: Any) -> float | None:
@@ -388,7 +396,8 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     share, extra = _executed(row)
     macs = row["macs"] * share + extra  # executed_macs
     mac_part = macs * mac_pricer(c, arch)(row)
-    compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_pricer(c, arch)(row)
+    vector = max(row["flops"] - 2 * row["macs"], 0) * share + reduce_flops(row)
+    compute = mac_part + vector * flop_pricer(c, arch)(row)
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
     return compute, mac_part, levels
 
@@ -506,7 +515,10 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         share, extra = _executed(row)
         macs = row["macs"] * share + extra  # executed_macs
         mac_part = macs * row_mac_j(row)
-        compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_j(row)
+        vector = max(row["flops"] - 2 * row["macs"], 0) * share
+        if row["kind"] == "collective":  # its reduction's adds (reduce_flops)
+            vector += reduce_flops(row)
+        compute = mac_part + vector * flop_j(row)
         moved = 0
         for lv, b in row["bytes"].items():
             j = b * 8 * per_bit.get(lv, 0.0)

@@ -1021,9 +1021,13 @@ def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str
     spread = info.tensor_parallel * info.context_parallel * info.expert_parallel * info.pipeline_parallel
     if arch.chips <= 1 or spread > 1 or info.mode == "training" or "embedding_parallel" in graph.meta:
         return []
-    if any(op.kind is OpKind.COLLECTIVE for op in graph.ops):  # a collective's own run (all_reduce) spans them
-        return []
     n = arch.chips
+    calls = [op for op in graph.ops if op.kind is OpKind.COLLECTIVE]
+    if calls:  # a collective's own run (all_reduce) spans them, every chip alike; its report is one chip's (p66)
+        group = calls[0].group or n
+        return [f"chips: this {calls[0].fn} runs on {group} of the {n} chips, each doing the same work"
+                f"; every figure here is one chip's (power.chips 1): its energy on all {group} chips is "
+                f"{group} x energy.total_j"] if graph.meta.get("model") == "collective" else []
     return [f"chips: {n}: this run uses 1 chip; the other {n - 1} are idle, as {graph.name} ({info.mode}) sets no "
             f"key that spreads it over chips, and every figure here is one chip's: mac_utilization "
             f"{mac_utilization:.1%} is against one chip's peak, {mac_utilization / n:.2%} against the {n}-chip "

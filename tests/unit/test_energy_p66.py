@@ -7,6 +7,7 @@ import pytest
 
 import accelsim
 from accelsim.config.load import load_arch
+from accelsim.cost import collective
 from accelsim.energy import constants
 
 
@@ -27,3 +28,48 @@ def test_an_array_without_rates_charges_a_bf16_mac_as_the_int8_it_runs_as(arch):
     # one note, the base-rate one, which names the energy's dtype
     (note,) = [n for n in bf16["notes"] if "rate" in n]
     assert "their MAC energy is int8's" in note
+
+
+def _choice(algorithm: str, wire: float) -> collective.Choice:
+    return collective.Choice(1e-3, algorithm, "Simple", wire)
+
+
+def test_memory_traffic_of_each_algorithm_by_hand():
+    s, n, e = 1_000_000_000, 8, 2  # nccl-tests' size, chips, fp16 elements: 5e8 elements
+    # ring all-reduce: input read S + output written S + each received byte into the FIFO and back, 2 x 2(n-1)/n S
+    # = 2 + 2 x 1.75 = 5.5 GB; the reduce-scatter half adds (n-1)/n of the elements: 7/8 x 5e8 = 437,500,000
+    assert collective.memory_traffic(_choice("ring", 1.75e9), "all_reduce", s, n, e) == (5_500_000_000, 437_500_000)
+    # NVLS: the switch reads each input once and multicasts the sum into each output: 2 GB, and the switch adds
+    assert collective.memory_traffic(_choice("nvls", 1.2e9), "all_reduce", s, n, e) == (2_000_000_000, 0)
+    # tree (a chain on one node): S up and S down received: 1 + 1 + 2 x 2 = 6 GB
+    assert collective.memory_traffic(_choice("tree", 2e9), "all_reduce", s, n, e) == (6_000_000_000, 437_500_000)
+    # reduce-scatter: input S, output S/8, FIFO 2 x 7/8 S: 1 + 0.125 + 1.75 = 2.875 GB; all-gather the mirror, no adds
+    assert collective.memory_traffic(_choice("ring", 0.875e9), "reduce_scatter", s, n, e) == (2_875_000_000,
+                                                                                              437_500_000)
+    assert collective.memory_traffic(_choice("ring", 0.875e9), "all_gather", s, n, e) == (2_875_000_000, 0)
+    # vLLM's one-shot over 4 chips of 1 MiB: its input read by all 4, its output written: 5 MiB; 3 x 2^19 adds
+    mib = 2**20
+    assert collective.memory_traffic(_choice("one_shot", 3 * mib), "all_reduce", mib, 4, e) == (5 * mib, 3 * 2**19)
+    assert collective.memory_traffic(_choice("none", 0.0), "all_reduce", s, 1, e) == (0, 0)
+
+
+def test_a_collective_run_charges_its_hbm_bytes_and_reduction_and_says_it_is_one_chip():
+    gb = {"model": "collective", "op": "all_reduce", "bytes": 10**9}
+    # dgx-a100 runs NCCL's ring: 5.5 GB of HBM, 437.5 M adds, 2 x 7/8 GB = 1.75 GB on the link
+    r = accelsim.simulate(gb, "dgx-a100").to_dict()
+    op = r["ops"][0]
+    assert op["mapping"]["algorithm"] == "ring"
+    assert r["bytes"]["hbm"] == 5_500_000_000 and r["bytes"]["link"] == 1_750_000_000
+    assert r["flops"] == 0 and r["computed_flops"] == 437_500_000  # the model's count, then what ran
+    c = constants(load_arch("dgx-a100"))
+    # a100.yaml's HBM2E 6.0 pJ/bit, dgx-a100.yaml's NVLink 1.3 pJ/bit, the lanes' J per FLOP
+    hand = 5.5e9 * 8 * 6.0e-12 + 1.75e9 * 8 * 1.3e-12 + 437_500_000 * c.vector_j
+    assert r["energy"]["dynamic_j"] == pytest.approx(hand, rel=1e-9)  # 0.282 J (before: the link's 0.0182 J)
+    assert r["efficiency"]["tops_per_w"] == pytest.approx(437_500_000 / r["energy"]["total_j"] / 1e12)
+    (note,) = [n for n in r["notes"] if n.startswith("chips:")]
+    assert "runs on 8 of the 8 chips" in note and "one chip's" in note and "8 x energy.total_j" in note
+    # dgx-h100 runs NVLS: 2 GB of HBM (the probe's "at least 2 GB"), no adds on the chip; 3.9 pJ/bit (h100.yaml)
+    h = accelsim.simulate(gb, "dgx-h100").to_dict()
+    assert h["ops"][0]["mapping"]["algorithm"] == "nvls" and h["bytes"]["hbm"] == 2_000_000_000
+    assert h["energy"]["dynamic_j"] == pytest.approx(2e9 * 8 * 3.9e-12 + h["bytes"]["link"] * 8 * 1.3e-12,
+                                                     rel=1e-9)

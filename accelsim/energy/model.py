@@ -554,7 +554,13 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
 
 
-def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
+# report.json's efficiency.tops_definition: what its two TOPS/W figures count (docs/energy.md)
+TOPS_DEFINITION = ("tops_per_w: FLOPs executed (computed_flops: the zeros an array multiplies in, the blocks a kernel "
+                   "skips out) per J / 1e12; useful_tops_per_w: the model's FLOPs (flops: a pruned layer's kept "
+                   "weights) per J / 1e12")
+
+
+def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
@@ -564,8 +570,12 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
     skipped = sum(row["flops"] - executed_flops(row) for row in report["ops"])
     computed = report["flops"] - skipped if skipped else report["flops"]
-    out: dict[str, float | None] = {"tops_per_w": computed / total / 1e12 if total else None,
-                                    "j_per_token": None, "j_per_step": None, "j_per_inference": None}
+    # two figures, one definition on every preset (probe p66: a100's 2:4 TOPS/W counted the kept FLOPs, tpu-v4's
+    # the zeros its array multiplies): the FLOPs executed, and the model's, each over the same joules
+    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total else None,
+                           "useful_tops_per_w": report["flops"] / total / 1e12 if total else None,
+                           "tops_definition": TOPS_DEFINITION,
+                           "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")
     if serving:
         tokens = serving["batch"] * serving["decode_steps"]

@@ -73,3 +73,15 @@ def test_a_collective_run_charges_its_hbm_bytes_and_reduction_and_says_it_is_one
     assert h["ops"][0]["mapping"]["algorithm"] == "nvls" and h["bytes"]["hbm"] == 2_000_000_000
     assert h["energy"]["dynamic_j"] == pytest.approx(2e9 * 8 * 3.9e-12 + h["bytes"]["link"] * 8 * 1.3e-12,
                                                      rel=1e-9)
+
+
+@pytest.mark.parametrize(("arch", "executed"), [("a100", 1), ("tpu-v4", 2)])
+def test_tops_per_w_counts_executed_flops_and_useful_tops_per_w_the_models(arch, executed):
+    # a 1024^3 GEMM pruned 2:4: the model's flops are the kept weights' 2 x 1024^3 / 2 = 2^30; the A100's sparse
+    # tensor cores execute those, TPU v4's array multiplies the zeros too (2^31); both figures over the same joules
+    r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024, "sparsity": "2:4"}, arch).to_dict()
+    total, eff = r["energy"]["total_j"], r["efficiency"]
+    assert r["flops"] == 2**30 and r["computed_flops"] == executed * 2**30
+    assert eff["tops_per_w"] == pytest.approx(executed * 2**30 / total / 1e12, rel=1e-12)
+    assert eff["useful_tops_per_w"] == pytest.approx(2**30 / total / 1e12, rel=1e-12)
+    assert eff["tops_definition"].startswith("tops_per_w: FLOPs executed")

@@ -9,6 +9,7 @@ import accelsim
 from accelsim.config.load import load_arch
 from accelsim.cost import collective
 from accelsim.energy import constants
+from accelsim.sweep.store import metrics_from_report, system_energy_j, working_chips
 
 
 @pytest.mark.parametrize("arch", ["edge-npu", "gemmini"])
@@ -85,3 +86,31 @@ def test_tops_per_w_counts_executed_flops_and_useful_tops_per_w_the_models(arch,
     assert eff["tops_per_w"] == pytest.approx(executed * 2**30 / total / 1e12, rel=1e-12)
     assert eff["useful_tops_per_w"] == pytest.approx(2**30 / total / 1e12, rel=1e-12)
     assert eff["tops_definition"].startswith("tops_per_w: FLOPs executed")
+
+
+def _report(model="gemm", params=None, chips=1, static_w=50.0, total_j=2.0, training=False):
+    r = {"energy": {"total_j": total_j}, "power": {"chips": chips, "static_w": static_w}, "seconds": 0.1,
+         "workload": {"model": model, "params": params or {}}}
+    return {**r, "phases": {}} if training else r
+
+
+def test_system_energy_charges_idle_chips_their_static_energy_only():
+    # 8 chips, one chip's report of 2 J over 0.1 s at 50 W static a chip
+    assert working_chips(_report(), 8) == 1
+    assert system_energy_j(_report(), 8) == pytest.approx(2.0 + 7 * 50.0 * 0.1)  # 37 J (before: 8 x 2 = 16)
+    tp4 = _report(params={"tensor_parallel": 4})  # 4 chips alike, 4 idle
+    assert system_energy_j(tp4, 8) == pytest.approx(4 * 2.0 + 4 * 50.0 * 0.1)  # 28 J
+    assert system_energy_j(_report(training=True), 8) == pytest.approx(8 * 2.0)  # every data-parallel replica
+    assert system_energy_j(_report("collective"), 8) == pytest.approx(8 * 2.0)  # every chip of the call
+    # a pipeline's report covers its 4 stages (their 8 J, 200 W static): the other 4 chips idle at 50 W each
+    pipe = _report(chips=4, static_w=200.0, total_j=8.0)
+    assert system_energy_j(pipe, 8) == pytest.approx(8.0 + 4 * 50.0 * 0.1)  # 28 J
+    assert system_energy_j({"seconds": 1.0}, 8) is None
+
+
+def test_sweep_metrics_of_a_one_chip_gemm_on_a_dgx():
+    r = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "dgx-h100").to_dict()
+    m = metrics_from_report(r)
+    idle = 7 * r["power"]["static_w"] * r["seconds"]  # 7 idle H100s at their static (idle) power
+    assert m["system_energy_j"] == pytest.approx(r["energy"]["total_j"] + idle, rel=1e-12)
+    assert m["system_area_mm2"] == pytest.approx(8 * r["area"]["total_mm2"])  # the system is 8 chips

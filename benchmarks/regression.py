@@ -198,6 +198,14 @@ _BN_TRAINING = ("a training batch norm runs as PyTorch's CUDA kernels do (builde
                 "statistics pass {bn}.stats before the normalising op (forward 2 -> 3 x |x|) and one reduction for dγ "
                 "and dβ (no grad_bias) before dX (backward 6 -> 5 x |x|); measured against 5bbcd95")
 CHANGED: dict[tuple[str, str], str] = {
+    # (already skipped whole by its own entry below; listed for the record)
+    **{("gpt2_training_dgx_a100_tp2", key): ("probe p66: a collective's row carries its main-memory traffic and "
+                                             "reduction adds (cost.collective.memory_traffic), charged to energy: "
+                                             "48 TP all-reduces, bytes.hbm 3,328,902,402 -> 3,366,651,138, "
+                                             "computed_flops 64,218,147,584 -> 64,220,506,880, energy.total_j "
+                                             "2.89158 -> 2.89339 J; times equal")
+       for key in ("bytes.hbm", "computed_flops", "edp", "efficiency.*", "energy.*", "ops*.bytes.hbm",
+                   "ops*.energy_j", "ops*.mapping.reduce_flops", "power.*")},
     # (resnet18_training_tpu_v1's keys were all skipped already, by _RAMP_PAYS; a glob of its own for the record)
     ("resnet*_training_*", "*"): (f"{_BN_TRAINING}: resnet18_training_tpu_v1 7,102,764 -> 7,119,452 cycles "
                                   "(+0.23 %), hbm 334,080,249 B as before (tpu-v1's activations stay in its unified "

@@ -355,6 +355,43 @@ def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = N
     return c.cycles(arch.clock_hz), c.seconds, c.sent
 
 
+# a collective's input and output buffers by kind, as fractions of nccl-tests' size S on each chip of n: a
+# reduce-scatter's input is S and its output S/n, an all-gather's the reverse (nccl-tests' size convention)
+_IN_OUT = {"reduce_scatter": (1, 0), "all_gather": (0, 1)}  # (input, output): 1 the whole S, 0 S/n
+
+
+def memory_traffic(c: Choice, kind: str, nbytes: int, group: int, elem_bytes: int) -> tuple[int, int]:
+    """(bytes each chip of call ``c`` reads and writes in its main memory, the FLOPs of its share of the
+    reduction) of a ``kind`` of ``nbytes`` (nccl-tests' size S) over ``group`` (n) chips of ``elem_bytes``
+    elements; the call's time is its link task's alone (:func:`call`), these are for the energy (probe p66).
+
+    A ring, tree or two-shot call (NCCL's ring: a reduce-scatter then an all-gather, 2(n-1) steps of S/n, its
+    ``prims`` receiving each chunk into a FIFO in the receiver's device memory, which the receiver reads back to
+    reduce it with its own chunk or copy it on; NVIDIA/nccl src/device/all_reduce.h ``runRing``): its input read
+    once and its output written once, plus each byte it receives written into the FIFO by the sender and read back
+    (2 x the bytes it receives, its link's ``wire_bytes``: 2(n-1)/n S for a ring all-reduce, 2 S for a tree's
+    chain); a ring all-reduce of S: 2 S + 4(n-1)/n S (n = 8: 5.5 S). NVLS (NVLink SHARP): the switch reads each
+    chip's input once (``multimem.ld_reduce``) and writes the sum to every chip (``multimem.st``): 2 S, no FIFO,
+    and the switch adds. vLLM's one-shot: each of the n chips reads this chip's input (n S) and it writes its
+    output (S). An all-to-all or send: its input read and its output written, plus the FIFO of what it receives.
+
+    The reduction (all-reduce, reduce-scatter): each chip adds the n-1 chunks of S/n elements it receives, one
+    FLOP an element: (n-1)/n x S / ``elem_bytes`` (on the switch under NVLS: 0; one-shot: (n-1) x S / elem)."""
+    n = group
+    if c.algorithm == "none" or n <= 1 or nbytes <= 0:
+        return 0, 0
+    elems = nbytes // max(elem_bytes, 1)
+    reduces = kind in ("all_reduce", "reduce_scatter")
+    if c.algorithm == "nvls":
+        return 2 * nbytes, 0
+    if c.algorithm == "one_shot":
+        return (n + 1) * nbytes, (n - 1) * elems if reduces else 0
+    whole_in, whole_out = _IN_OUT.get(kind, (1, 1))
+    moved = (nbytes if whole_in else nbytes / n) + (nbytes if whole_out else nbytes / n)
+    received = 2.0 * nbytes if c.algorithm == "tree" else wire_fraction(kind, n) * nbytes
+    return math.floor(moved + 2 * received), (n - 1) * elems // n if reduces else 0
+
+
 def describe(c: Choice, kind: str, nbytes: int, group: int) -> dict:
     """What a report says of call ``c`` (:func:`call`), a ``kind`` of ``nbytes`` over ``group`` chips: the
     ``algorithm`` (and NCCL's ``protocol`` where the interconnect runs its tuner), the ``message_bytes``

@@ -85,7 +85,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
-    runs_as, rate = dtype_rate(sa.rates, op.dtype)  # an array without rates: every dtype at rows x cols (1.0)
+    # an array without rates runs every dtype at rows x cols (1.0), as the arch's dtype (accelsim info's "(as int8)"
+    # on edge-npu), whose MAC energy it pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ)
+    runs_as, rate = dtype_rate(sa.rates, op.dtype) if sa.rates else (arch.dtype, 1.0)
     details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:

@@ -284,7 +284,15 @@ def executed_flops(row: Mapping[str, Any]) -> float:
     """The FLOPs an op row's kernel executes: its ``flops`` × :func:`computed_share`, plus 2 for each MAC
     :func:`executed_macs` adds (the zeros a pruned op's array multiplies)."""
     share, extra = _executed(row)
-    return (_number(row.get("flops")) or 0.0) * share + 2 * extra
+    return (_number(row.get("flops")) or 0.0) * share + 2 * extra + reduce_flops(row)
+
+
+def reduce_flops(row: Mapping[str, Any]) -> float:
+    """The vector FLOPs a collective's row adds beyond the model's count: its share of the reduction
+    (``mapping.reduce_flops``, :func:`accelsim.cost.collective.memory_traffic`: a ring all-reduce's (n-1)/n x its
+    elements); 0 for any other row."""
+    mapping = row.get("mapping")
+    return (_number(mapping.get("reduce_flops")) or 0.0) if isinstance(mapping, Mapping) else 0.0
 
 
 def _number(v: Any) -> float | None:
@@ -388,7 +396,8 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     share, extra = _executed(row)
     macs = row["macs"] * share + extra  # executed_macs
     mac_part = macs * mac_pricer(c, arch)(row)
-    compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_pricer(c, arch)(row)
+    vector = max(row["flops"] - 2 * row["macs"], 0) * share + reduce_flops(row)
+    compute = mac_part + vector * flop_pricer(c, arch)(row)
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
     return compute, mac_part, levels
 
@@ -506,7 +515,10 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         share, extra = _executed(row)
         macs = row["macs"] * share + extra  # executed_macs
         mac_part = macs * row_mac_j(row)
-        compute = mac_part + max(row["flops"] - 2 * row["macs"], 0) * share * flop_j(row)
+        vector = max(row["flops"] - 2 * row["macs"], 0) * share
+        if row["kind"] == "collective":  # its reduction's adds (reduce_flops)
+            vector += reduce_flops(row)
+        compute = mac_part + vector * flop_j(row)
         moved = 0
         for lv, b in row["bytes"].items():
             j = b * 8 * per_bit.get(lv, 0.0)
@@ -542,7 +554,13 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
             "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
 
 
-def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, float | None]:
+# report.json's efficiency.tops_definition: what its two TOPS/W figures count (docs/energy.md)
+TOPS_DEFINITION = ("tops_per_w: FLOPs executed (computed_flops: the zeros an array multiplies in, the blocks a kernel "
+                   "skips out) per J / 1e12; useful_tops_per_w: the model's FLOPs (flops: a pruned layer's kept "
+                   "weights) per J / 1e12")
+
+
+def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
@@ -552,8 +570,12 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     batch = report.get("workload", {}).get("batch") or params.get("batch") or 1
     skipped = sum(row["flops"] - executed_flops(row) for row in report["ops"])
     computed = report["flops"] - skipped if skipped else report["flops"]
-    out: dict[str, float | None] = {"tops_per_w": computed / total / 1e12 if total else None,
-                                    "j_per_token": None, "j_per_step": None, "j_per_inference": None}
+    # two figures, one definition on every preset (probe p66: a100's 2:4 TOPS/W counted the kept FLOPs, tpu-v4's
+    # the zeros its array multiplies): the FLOPs executed, and the model's, each over the same joules
+    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total else None,
+                           "useful_tops_per_w": report["flops"] / total / 1e12 if total else None,
+                           "tops_definition": TOPS_DEFINITION,
+                           "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")
     if serving:
         tokens = serving["batch"] * serving["decode_steps"]

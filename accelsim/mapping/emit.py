@@ -31,7 +31,7 @@ from ..hardware import Arch, units_label
 from ..ir import OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
-from ..units import time_cycles
+from ..units import dtype_bytes, time_cycles
 from .plan import Plan, TaskBudget
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
 
@@ -329,9 +329,14 @@ class Emitter:
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
                    **details_launch,
                    **({"phase": op.phase} if op.phase else {})}
+        # its buffers' and FIFOs' traffic in main memory and its share of the reduction: energy only, the link
+        # task's time is the call's (collective.memory_traffic; probe p66)
+        mem, adds = collective.memory_traffic(c, op.fn, nbytes, group, dtype_bytes(op.dtype))
+        if adds:
+            details["reduce_flops"] = adds
         unit = NIC if self.crosses(group, extent) else LINK
         return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, self.tasks[tid].cycles, 1,
-                         {LINK: c.sent}, details)
+                         {LINK: c.sent, **({arch.main_memory: mem} if mem else {})}, details)
 
     def launched(self, op_i: int, producers: list[int], in_stream: bool = True) -> tuple[list[int], list[int]]:
         """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its

@@ -50,6 +50,7 @@ _METRICS: dict[str, tuple[str, str]] = {
     "power.average_w": ("average power", "watts"),
     "power.peak_w": ("peak power", "watts"),
     "efficiency.tops_per_w": ("TOPS/W", "number"),
+    "efficiency.useful_tops_per_w": ("useful TOPS/W", "number"),
     "efficiency.j_per_token": ("J/token", "joules"),
     "efficiency.j_per_inference": ("J/inference", "joules"),
     "efficiency.j_per_step": ("J/step", "joules"),

@@ -142,7 +142,10 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
         if chips_all > 1 else (("j_per_step", "step"),)
     per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), *steps,
                                                           ("j_per_inference", "sample")) if eff.get(k)]
-    rows.append(("efficiency", ", ".join([f"{fmt.general(eff.get('tops_per_w'))} TOPS/W", *per])))
+    useful = eff.get("useful_tops_per_w")  # the model's FLOPs, where they differ from those executed
+    tops = f"{fmt.general(eff.get('tops_per_w'))} TOPS/W" + (
+        f" executed, {fmt.general(useful)} useful" if useful is not None and useful != eff.get("tops_per_w") else "")
+    rows.append(("efficiency", ", ".join([tops, *per])))
     rows.append(("EDP", f"{fmt.general(report.get('edp'))} J·s"))
     if area:
         rows.append(("area", f"{fmt.mm2(area.get('total_mm2'))} ("

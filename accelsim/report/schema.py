@@ -245,6 +245,8 @@ class _EfficiencyRequired(TypedDict):
 
 class Efficiency(_EfficiencyRequired, total=False):
     j_per_step_per_chip: float  # a training step on one chip (training reports since it)
+    useful_tops_per_w: float | None  # the model's flops per J / 1e12 (reports since probe p66; tops_per_w: executed)
+    tops_definition: str  # what tops_per_w and useful_tops_per_w count (energy.model.TOPS_DEFINITION)
 
 
 class Area(TypedDict):

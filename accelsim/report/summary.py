@@ -119,7 +119,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "roofline": {"peak_flops_per_s": roof, "bandwidth_bytes_per_s": bounded(bw), "ridge_flops_per_byte": ridge},
         "placement": _placement(tg.placement, tg.tables),
         "memory": memory,
-        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg) + base_rate_notes(arch, tg)
+        "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg, arch) + base_rate_notes(arch, tg)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + narrow_tile_notes(ops)
@@ -1028,9 +1028,13 @@ def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str
     spread = info.tensor_parallel * info.context_parallel * info.expert_parallel * info.pipeline_parallel
     if arch.chips <= 1 or spread > 1 or info.mode == "training" or "embedding_parallel" in graph.meta:
         return []
-    if any(op.kind is OpKind.COLLECTIVE for op in graph.ops):  # a collective's own run (all_reduce) spans them
-        return []
     n = arch.chips
+    calls = [op for op in graph.ops if op.kind is OpKind.COLLECTIVE]
+    if calls:  # a collective's own run (all_reduce) spans them, every chip alike; its report is one chip's (p66)
+        group = calls[0].group or n
+        return [f"chips: this {calls[0].fn} runs on {group} of the {n} chips, each doing the same work"
+                f"; every figure here is one chip's (power.chips 1): its energy on all {group} chips is "
+                f"{group} x energy.total_j"] if graph.meta.get("model") == "collective" else []
     return [f"chips: {n}: this run uses 1 chip; the other {n - 1} are idle, as {graph.name} ({info.mode}) sets no "
             f"key that spreads it over chips, and every figure here is one chip's: mac_utilization "
             f"{mac_utilization:.1%} is against one chip's peak, {mac_utilization / n:.2%} against the {n}-chip "
@@ -1115,15 +1119,20 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
 RATE_UNITS = {"systolic": "systolic arrays", "vector": "vector units"}  # a rate note's name for a unit kind
 
 
-def rate_notes(tg: TaskGraph) -> list[str]:
+def rate_notes(tg: TaskGraph, arch: Arch | None = None) -> list[str]:
     """One line per compute dtype and core unit (its group: the systolic arrays, the vector units, a listed unit)
-    that has no rate for it: the dtype whose rate it ran at instead (issue 12)."""
+    that has no rate for it: the dtype whose rate it ran at instead (issue 12). Given the ``arch``, not the
+    systolic arrays' where they list no ``rates`` (every dtype runs as the arch's): :func:`base_rate_notes`'."""
     group = {u.name: u.group for u in tg.units}
+    sa = arch.core.systolic if arch is not None else None
+    skip = "systolic" if sa is not None and not sa.rates else None
     seen: dict[tuple[str, str, str], int] = {}
     for m in tg.ops:
         rate = m.mapping.get("rate")
         if isinstance(rate, dict) and rate.get("runs_as") != rate.get("dtype"):
             first = first_unit(m.unit)
+            if group.get(first) == skip:
+                continue
             key = (str(rate["dtype"]), str(rate["runs_as"]), group.get(first) or "")
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
@@ -1146,7 +1155,8 @@ def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
             seen[str(rate["dtype"])] = seen.get(str(rate["dtype"]), 0) + 1
     return [f"{n} op(s) of dtype {d}: the systolic arrays have no {d} rate and run them at their {arch.dtype} rate "
             f"(core.systolic.rates is empty: every dtype at rows x cols MACs a cycle; give core.systolic.rates, "
-            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; its MAC energy is {d}'s)" for d, n in seen.items()]
+            f"e.g. {{{d}: 0.25}}, for an array slower at {d}; their MAC energy is {arch.dtype}'s, the dtype they run "
+            f"as)" for d, n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

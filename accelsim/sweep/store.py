@@ -48,6 +48,7 @@ ENERGY_METRICS: dict[str, tuple[str, str]] = {
     "activity_energy_j": ("energy", "activity_j"), "static_energy_j": ("energy", "static_j"),
     "average_power_w": ("power", "average_w"),
     "peak_power_w": ("power", "peak_w"), "tops_per_w": ("efficiency", "tops_per_w"),
+    "useful_tops_per_w": ("efficiency", "useful_tops_per_w"),
     "j_per_token": ("efficiency", "j_per_token"), "j_per_inference": ("efficiency", "j_per_inference"),
     "j_per_step": ("efficiency", "j_per_step"), "j_per_step_per_chip": ("efficiency", "j_per_step_per_chip"),
     "area_mm2": ("area", "total_mm2"),
@@ -133,11 +134,12 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out[name] = value
     # the whole system's figures (what the Pareto plot compares): report.json's energy is the chips the report
-    # covers (power.chips: one, or a pipeline's stages) and its area one chip's; every chip of the arch runs
-    chips, covered = arch.get("chips"), (report.get("power") or {}).get("chips")
+    # covers (power.chips: one, or a pipeline's stages) and its area one chip's; the system is every chip of the arch
+    chips = arch.get("chips")
     if isinstance(chips, int) and chips > 0:
-        if "energy_j" in out and isinstance(covered, int) and covered > 0:
-            out["system_energy_j"] = out["energy_j"] * chips / covered
+        system_j = system_energy_j(report, chips)
+        if system_j is not None:
+            out["system_energy_j"] = system_j
         if "area_mm2" in out:
             out["system_area_mm2"] = out["area_mm2"] * chips
     calls = [op for op in report.get("ops") or [] if op.get("kind") == "collective"]
@@ -145,6 +147,41 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(busbw, (int, float)) and not isinstance(busbw, bool):  # the collective micro-workload's call
         out["bus_bandwidth"] = busbw
     return out
+
+
+def working_chips(report: Mapping[str, Any], chips: int) -> int:
+    """How many of the arch's ``chips`` do the work of ``report`` (each like the chips it covers, ``power.chips``):
+    all of them in a training step (data-parallel replicas) and a run of the ``collective`` micro-workload (its
+    ``group``, 0: every chip); else the report's chips × the chips of its tensor-, context- and embedding-parallel
+    group, as its ``efficiency.j_per_inference`` / ``j_per_token`` count them (an inference or a serving run is one
+    replica; a GEMM or CNN one chip, the others idle: probe p66)."""
+    covered = int((report.get("power") or {}).get("chips") or 1)
+    workload = report.get("workload") or {}
+    params = workload.get("params") or {}
+    if "phases" in report:
+        return chips
+    if params.get("model", workload.get("model")) == "collective":
+        return min(chips, int(params.get("group") or chips))
+    group = 1
+    for key in ("tensor_parallel", "context_parallel", "embedding_parallel"):
+        value = params.get(key)
+        group *= value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+    return min(chips, covered * group)
+
+
+def system_energy_j(report: Mapping[str, Any], chips: int) -> float | None:
+    """J of the whole system of ``chips`` over a run (results.csv's ``system_energy_j``; None without energy
+    figures): ``energy.total_j`` of the chips report.json covers (``power.chips``), scaled to the chips doing that
+    work (:func:`working_chips`), plus the idle chips' static energy, their static power (``power.static_w`` /
+    ``power.chips`` each) over the run's ``seconds`` (probe p66: a one-chip GEMM on a DGX H100 was charged 8 × its
+    dynamic and activity energy)."""
+    energy, power = report.get("energy") or {}, report.get("power") or {}
+    total, covered, static_w = energy.get("total_j"), power.get("chips"), power.get("static_w")
+    if not isinstance(total, (int, float)) or not isinstance(covered, int) or covered <= 0:
+        return None
+    working = working_chips(report, chips)
+    idle_w = static_w / covered if isinstance(static_w, (int, float)) else 0.0
+    return total * working / covered + idle_w * max(chips - working, 0) * float(report.get("seconds") or 0.0)
 
 
 SHARE_NOTE = "half of this machine's memory over "  # how mapping.lower's task-budget refusal names a worker's

@@ -246,14 +246,17 @@ _L2_CHIPS = {"name": "l2x4", "clock": "1GHz", "dtype": "int8", "cores": 2,
 
 
 def test_bytes_and_ops_csv_list_every_level_and_the_link_whatever_the_workload_touches(tmp_path):
-    # an all-reduce moves only link bytes: l2 and hbm untouched read 0, as host and ssd did before
+    # an all-reduce moves link and main-memory bytes: l2 untouched reads 0, as host and ssd did before
     # (found by a probing user: bytes had no l2 while stalls_by_level, utilization and levels did)
     ar = simulate({"model": "collective", "op": "all_reduce", "bytes": 1 << 20}, _L2_CHIPS).to_dict()
     levels = [lv["name"] for lv in ar["levels"]]
     assert levels == ["sram", "l2", "hbm"]
-    assert list(ar["bytes"]) == [*levels, "link"] and ar["bytes"]["l2"] == ar["bytes"]["hbm"] == 0
-    # ring all-reduce over 4 chips: each chip sends 2 (p − 1)/p = 1.5 × 1 MiB
+    assert list(ar["bytes"]) == [*levels, "link"] and ar["bytes"]["l2"] == 0
+    # ring all-reduce over 4 chips: each chip sends 2 (p − 1)/p = 1.5 × 1 MiB, and its HBM holds the input read, the
+    # output written and each received byte through the FIFO (cost.collective.memory_traffic, probe p66):
+    # 1 + 1 + 2 × 1.5 = 5 MiB
     assert ar["bytes"]["link"] == 3 * (1 << 20) // 2
+    assert ar["bytes"]["hbm"] == 5 * (1 << 20)
     # a GEMM on the same arch touches l2 and hbm, not the link: the same keys, link 0
     gemm = simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, _L2_CHIPS).to_dict()
     assert list(gemm["bytes"]) == list(ar["bytes"]) and gemm["bytes"]["link"] == 0 and gemm["bytes"]["l2"] > 0

@@ -222,17 +222,20 @@ def test_a_pareto_front_per_workload_on_system_figures(tmp_path, monkeypatch):
 
 
 def test_the_system_figures_of_a_multi_chip_report():
-    # report.json's energy is the chips the report covers (power.chips) and its area one chip's (docs/energy.md):
-    # 8 chips, a report of 1: 200 J x 8 / 1 = 1,600 J and 250 mm2 x 8 = 2,000 mm2; a pipeline report of its
-    # 4 stages' chips of 8: 200 J x 8 / 4 = 400 J
+    # report.json's energy is the chips the report covers (power.chips) and its area one chip's (docs/energy.md);
+    # an inference no key spreads works on those chips only, the others idle at their static power (probe p66):
+    # 8 chips, a report of 1 at 10 W static over 1 s: 200 J + 7 x 10 W x 1 s = 270 J, and 250 mm2 x 8 = 2,000 mm2;
+    # a pipeline report of its 4 stages' chips of 8 (40 W static): 200 J + 4 x 10 W x 1 s = 240 J
     def report(chips, covered):
         return {"seconds": 1.0, "arch": {"chips": chips}, "energy": {"total_j": 200.0},
-                "power": {"chips": covered}, "area": {"total_mm2": 250.0}}
+                "power": {"chips": covered, "static_w": 10.0 * covered}, "area": {"total_mm2": 250.0}}
 
     m = metrics_from_report(report(8, 1))
-    assert (m["energy_j"], m["area_mm2"], m["system_energy_j"], m["system_area_mm2"]) == (200.0, 250.0, 1600.0, 2000.0)
-    assert metrics_from_report(report(8, 4))["system_energy_j"] == 400.0
+    assert (m["energy_j"], m["area_mm2"], m["system_energy_j"], m["system_area_mm2"]) == (200.0, 250.0, 270.0, 2000.0)
+    assert metrics_from_report(report(8, 4))["system_energy_j"] == 240.0
     assert metrics_from_report(report(1, 1))["system_energy_j"] == 200.0  # one chip: the system is the chip
+    # a training step's data-parallel replicas all work: 200 J x 8 / 1 = 1,600 J
+    assert metrics_from_report({**report(8, 1), "phases": {}})["system_energy_j"] == 1600.0
     # a record written before the system figures existed is plotted with its energy_j and area_mm2
     cols = SweepColumns.of([record("old", {}, metrics={"seconds": 1.0, "energy_j": 3.0, "area_mm2": 5.0})], [])
     assert (cols.metric(plots.ENERGY).tolist(), cols.metric(plots.AREA).tolist()) == ([3.0], [5.0])

@@ -80,14 +80,12 @@ from .params import invalid_at
 from .precision import apply_precision, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import GptParams, LlamaParams, _fused, context_notes, last_positions
+from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
 from .vision import vision_tower, vision_weights
 
-GPT_ONLY = tuple(k for k in ("pipeline_parallel", "pipeline_interleave", "pipeline_stage", "micro_batches",
-                             "overlap_grad_reduce") if k in GptParams.model_fields)
-"""Workload keys of ``model: gpt``'s pipeline-parallel training that the ``hf`` builder does not take."""
-GPT_ONLY_WHY = ("supported only by 'model: gpt' (pipeline stages and micro-batches; the hf builder builds one "
-                "stage, one batch)")
+GPT_ONLY = tuple(k for k in GPT_ONLY_KEYS if k in GptParams.model_fields)
+"""Workload keys of ``model: gpt``'s pipeline-parallel training that the ``hf`` builder does not take (named
+with :data:`GPT_ONLY_WHY`, as every other transformer builder names them)."""
 
 
 class HfParams(LlamaParams):

@@ -170,25 +170,43 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
     return report
 
 
-PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "pipeline_parallel")
+PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "expert_parallel", "pipeline_parallel")
+# Megatron's rank order: tensor, context, expert (beside the tensor-parallel chips), data, pipeline
+EP_BESIDE = (" (expert-parallel chips each hold tokens of their own, beside the tensor-parallel ones, as Megatron's "
+             "expert parallelism)")
 
 
 def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
     """A workload whose parallel keys take more chips than the arch has: a WorkloadError at the key set most
     recently (``tensor_parallel`` from a --set, not the workload file's ``model:`` line), or at ``arch.chips``
-    where that was set more recently (:func:`run_workload`)."""
-    given = {k: int(workload.params[k]) for k in PARALLEL_KEYS if isinstance(workload.params.get(k), int)}
+    where that was set more recently (:func:`run_workload`). The product and the message count only the parallel
+    degrees the model's builder takes (an hf MoE's ``expert_parallel``; ``pipeline_parallel`` for ``gpt`` alone)."""
+    takes = [k for k in PARALLEL_KEYS if k in get_builder(workload.model).params.model_fields]
+    given = {k: int(workload.params[k]) for k in takes if isinstance(workload.params.get(k), int)}
     need = math.prod(given.values())
     if need <= arch.chips or need <= 1:
         return
-    keys = [k for k in PARALLEL_KEYS if given.get(k, 1) > 1]
-    key, _ = workload.latest(keys)
-    tp, cp, pp = (given.get(k, 1) for k in PARALLEL_KEYS)  # said as the pipeline scenario says it
-    across = f"tensor_parallel × context_parallel × pipeline_parallel = {tp} × {cp} × {pp}" if cp > 1 else \
-        f"tensor_parallel × pipeline_parallel = {tp} × {pp}"
-    raise WorkloadError(f"{workload.model}: {across} = {need} chips, but arch {arch.name!r} has arch.chips="
+    key = _set_last(workload, [k for k in takes if given.get(k, 1) > 1])
+    # said as the pipeline scenario says it: tensor_parallel always, pipeline_parallel where the model takes it
+    shown = [k for k in takes if given.get(k, 1) > 1 or k in ("tensor_parallel", "pipeline_parallel")]
+    across = " × ".join(shown) + (" = " + " × ".join(str(given.get(k, 1)) for k in shown) if len(shown) > 1 else "")
+    beside = EP_BESIDE if given.get("expert_parallel", 1) > 1 and given.get("tensor_parallel", 1) > 1 else ""
+    name = workload.params.get("name") or workload.model  # hf: the model's own name (mixtral_8x7b), not 'hf'
+    raise WorkloadError(f"{name}: {across} = {need} chips{beside}, but arch {arch.name!r} has arch.chips="
                         f"{arch.chips} (set arch.chips ≥ {need}, or fewer parallel chips)", (key,),
                         arch_key=("chips",))
+
+
+def _set_last(workload: WorkloadSpec, keys: list[str]) -> str:
+    """Of ``keys``, the one set most recently (:meth:`WorkloadSpec.latest`), and of several given by --set the one
+    written last on the command line (``--set workload.tensor_parallel=2 --set workload.expert_parallel=8``:
+    expert_parallel), where :meth:`~WorkloadSpec.latest` would keep the first listed."""
+    key, rank = workload.latest(keys)
+    if workload.source is None or rank < 3:  # 3: a --set (or a sweep axis) (:func:`set_rank`)
+        return key
+    order = [path[0] for path, w in workload.source.where.items() if w.file == SET_LABEL and len(path) == 1]
+    tied = [k for k in keys if k in order and set_rank(workload.source, (k,)) == rank]
+    return max(tied, key=order.index, default=key)
 
 
 def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, name: str | None,

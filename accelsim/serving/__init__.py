@@ -453,7 +453,26 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, notes)
+    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, [*notes, *_span_notes(spec)])
+
+
+def _span_notes(spec: ServingSpec) -> list[str]:
+    """A note where the replicas' chips together are more than the arch has: the arch is a server that holds one
+    replica (whose tensor × expert parallelism must fit on it, :func:`_check_chips`), and the replicas beyond it run
+    on copies of it behind the router, as the KV transfer of :func:`_transfer` prices them across nodes (probe p70
+    #5). A one-chip arch (h100) is one replica's GPU by definition: no note."""
+    d = spec.serve.disaggregation
+    replicas = d.prefill_replicas + d.decode_replicas if d is not None else spec.serve.replicas
+    each = replica_chips(spec.model.params)
+    total = replicas * each
+    chips = spec.arch.chips
+    if chips <= 1 or total <= chips:
+        return []
+    copies = -(-total // chips)
+    return [f"replicas: {replicas} × {each} chip{'s' if each > 1 else ''} a replica (tensor_parallel × "
+            f"expert_parallel) = {total:,} chips, more than arch {spec.arch.name!r} has (arch.chips={chips}): the "
+            f"replicas span {copies:,} copies of it, each replica within one; energy and power count all "
+            f"{total:,} chips"]
 
 
 def _fit_key(spec: ServingSpec, fp: Footprint) -> str:

@@ -16,9 +16,35 @@ def _err(capsys, *args):
 
 def test_tensor_parallel_beyond_the_node_names_the_key_not_the_workload_file(capsys):
     err = _err(capsys, "-w", "llama2_7b", "-a", "dgx-h100", "--set", "workload.tensor_parallel=16")
-    # 16 x 1 chips against dgx-h100's 8, at the --set that asked for them (before: llama2_7b.yaml:2: model:)
-    assert err.startswith("accelsim: error: --set: workload.tensor_parallel: llama2_7b: tensor_parallel × "
-                          "pipeline_parallel = 16 × 1 = 16 chips, but arch 'dgx-h100' has arch.chips=8")
+    # 16 chips against dgx-h100's 8, at the --set that asked for them (before: llama2_7b.yaml:2: model:); llama2_7b
+    # takes no pipeline_parallel, so the count names none (before: "tensor_parallel × pipeline_parallel = 16 × 1")
+    assert err == ("accelsim: error: --set: workload.tensor_parallel: llama2_7b: tensor_parallel = 16 chips, but "
+                   "arch 'dgx-h100' has arch.chips=8 (set arch.chips ≥ 16, or fewer parallel chips)")
+
+
+@pytest.mark.parametrize(("first", "last"), [(("expert_parallel", 4), ("tensor_parallel", 4)),
+                                             (("tensor_parallel", 2), ("expert_parallel", 8))])
+def test_moe_tensor_times_expert_parallel_beyond_the_node_names_the_key_set_last(capsys, first, last):
+    # probe p70 #1: mixtral_8x7b's TP × EP over dgx-h100's 8 chips was blamed on mixtral_8x7b.yaml:4: model: with
+    # "has chips=8" and a "× pipeline_parallel" the model does not take. Expert-parallel chips sit beside the
+    # tensor-parallel ones (Megatron's rank order), so 4 × 4 and 2 × 8 both take 16 chips.
+    (k1, v1), (k2, v2) = first, last
+    err = _err(capsys, "-w", "mixtral_8x7b", "-a", "dgx-h100", "--set", "workload.seq_len=256",
+               "--set", f"workload.{k1}={v1}", "--set", f"workload.{k2}={v2}")
+    tp, ep = (v1, v2) if k1 == "tensor_parallel" else (v2, v1)
+    assert err.startswith(f"accelsim: error: --set: workload.{k2}: mixtral_8x7b: tensor_parallel × expert_parallel "
+                          f"= {tp} × {ep} = {tp * ep} chips (")
+    assert err.endswith("but arch 'dgx-h100' has arch.chips=8 (set arch.chips ≥ 16, or fewer parallel chips)")
+    assert "pipeline_parallel" not in err and "model:" not in err
+
+
+def test_moe_expert_parallel_alone_beyond_the_arch_names_it(capsys):
+    # EP 8 on 4 chips: tensor_parallel 1 × expert_parallel 8 = 8 chips; no tensor-parallel chips to sit beside
+    err = _err(capsys, "-w", "mixtral_8x7b", "-a", "dgx-h100", "--set", "arch.chips=4",
+               "--set", "workload.seq_len=256", "--set", "workload.expert_parallel=8")
+    assert err == ("accelsim: error: --set: workload.expert_parallel: mixtral_8x7b: tensor_parallel × expert_parallel "
+                   "= 1 × 8 = 8 chips, but arch 'dgx-h100' has arch.chips=4 (set arch.chips ≥ 8, or fewer parallel "
+                   "chips)")
 
 
 def test_a_scale_out_removed_on_the_command_line_is_blamed_there(capsys):
@@ -45,3 +71,16 @@ def test_a_collective_on_a_preset_without_chips_names_no_line_of_it(capsys):
 def test_zero_and_negative_bytes_get_one_message(capsys, value):
     err = _err(capsys, "-w", "collective", "-a", "dgx-h100", "--set", f"workload.bytes={value}")
     assert err == f"accelsim: error: --set: workload.bytes: expected a whole, positive number of bytes (got {value})"
+
+
+@pytest.mark.parametrize(("workload", "arch", "extra"), [
+    ("llama2_7b", "dgx-a100", ()),
+    ("llama2_7b", "tpu-v5p-128", ("--set", "workload.tensor_parallel=4")),
+    ("mixtral_8x7b", "dgx-h100", ())])
+def test_pipeline_parallel_on_a_builder_other_than_gpt_says_gpt_models_it(capsys, workload, arch, extra):
+    # probe p70 #2: "Extra inputs are not permitted; did you mean 'sequence_parallel'?" sent the user the wrong way
+    err = _err(capsys, "-w", workload, "-a", arch, "--mode", "training", "--set", "workload.seq_len=2048", *extra,
+               "--set", "workload.pipeline_parallel=2")
+    assert err.startswith("accelsim: error: --set: workload.pipeline_parallel: pipeline parallelism is modelled for "
+                          "'model: gpt' (Megatron GPT) only")
+    assert "did you mean" not in err

@@ -135,11 +135,12 @@ def test_a_context_parallel_group_beyond_a_node_runs_on_the_scale_out_network():
     assert send["mapping"]["send_recv_s"] == pytest.approx(so.latency + nbytes / (so.bandwidth * so.efficiency))
 
 
-@pytest.mark.parametrize("model", ["gpt", "llama2_7b"])
-def test_too_few_chips_is_refused(model):
-    # gpt's pipeline scenario puts it at the parallel key set last (a ConfigError at workload.context_parallel)
-    with pytest.raises((MappingError, WorkloadError, ConfigError),
-                       match="context_parallel × pipeline_parallel = 1 × 4 × 1"):
+@pytest.mark.parametrize(("model", "count"), [("gpt", "context_parallel × pipeline_parallel = 1 × 4 × 1"),
+                                               ("llama2_7b", "tensor_parallel × context_parallel = 1 × 4 = 4")])
+def test_too_few_chips_is_refused(model, count):
+    # at the parallel key set last (a ConfigError at workload.context_parallel); llama2_7b takes no
+    # pipeline_parallel, so its count names none (probe p70 #2)
+    with pytest.raises((MappingError, WorkloadError, ConfigError), match=count):
         api.simulate({"model": model, "layers": 1, "seq_len": S, "context_parallel": C, "attention": "fused"}, "h100",
                      plots=False)
 

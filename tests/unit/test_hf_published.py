@@ -119,4 +119,4 @@ def test_a_set_value_is_blamed_on_the_set_and_a_file_value_on_the_file(tmp_path,
 def test_pipeline_keys_are_named_as_gpt_only_all_at_once(tmp_path, capsys):
     lines = _errors(tmp_path, capsys, LLAMA32_1B, "workload.pipeline_parallel=16", "workload.micro_batches=64")
     assert [line.split(":")[1].strip() for line in lines] == ["workload.pipeline_parallel", "workload.micro_batches"]
-    assert all("supported only by 'model: gpt'" in line for line in lines)
+    assert all("pipeline parallelism is modelled for 'model: gpt' (Megatron GPT) only" in line for line in lines)

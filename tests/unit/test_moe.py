@@ -149,7 +149,7 @@ TINY = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermedia
 
 def test_expert_parallel_chips_sit_tensor_parallel_apart():
     from accelsim.api import simulate
-    from accelsim.errors import MappingError
+    from accelsim.errors import ConfigError
 
     # Megatron's rank order (tensor, context, expert, data): with TP 8 the two chips of an EP-2 group are 8 apart,
     # so the group spans 16 chips, two DGX nodes of 8: its all-to-alls cross InfiniBand, on the NIC
@@ -161,7 +161,8 @@ def test_expert_parallel_chips_sit_tensor_parallel_apart():
     r = simulate(tiny, {"base": "dgx-h100", "chips": 16}).to_dict()
     assert {op["unit"] for op in r["ops"] if op.get("fn") == "all_to_all"} == {"nic"}
     # EP 2 × TP 8 is 16 chips: one DGX node has 8
-    with pytest.raises(MappingError, match="tensor_parallel × expert_parallel × pipeline_parallel = 8 × 2 × 1 = 16"):
+    with pytest.raises(ConfigError, match="workload.tensor_parallel: hf: tensor_parallel × expert_parallel = 8 × 2 = 16 "
+                                          "chips"):
         simulate(tiny, "dgx-h100")
 
 

@@ -32,16 +32,6 @@ class Kernel(NamedTuple):
     split: str = ""  # an op attribute: elements of each row a second loop walks after the first (rope's key)
 
 
-TENSOR_ITERATOR_FNS = ("add", "mul", "gelu", "silu", "relu", "relu6", "sigmoid", "tanh", "hardswish", "hardsigmoid",
-                       "elu", "leaky_relu")
-"""The vector functions eager PyTorch runs as one TensorIterator kernel on a GPU: the binary add and mul and the
-unary activations (relu as ``clamp_min``, relu6 as ``hardtanh``; aten/src/ATen/native/cuda's Binary*Kernel.cu,
-Activation*Kernel.cu and Unary*Kernel.cu) all call ``gpu_kernel``, whose contiguous case launches CUDALoops.cuh's
-``vectorized_elementwise_kernel`` (a broadcast or strided input: its unrolled kernel, the same 4 elements a
-thread): one thread per output element, so one memory walk (:data:`KERNELS`) with each op's own inputs and
-elements. Composites eager PyTorch runs as several kernels (``quick_gelu``: a mul, a sigmoid and a mul;
-``relu2``) and the backward ``*_grad`` ops are not in it (they keep the size curve, ``efficiency_by_size``)."""
-
 KERNELS: dict[str, Kernel] = {
     # sarathi_rms_norm (microsoft/sarathi-serve csrc/layernorm_kernels.cu, as vLLM's of 2023): grid = rows,
     # block = min(hidden, 1024); each loop iteration loads one element and uses it before the next load
@@ -57,8 +47,8 @@ KERNELS: dict[str, Kernel] = {
     # 8 bf16 elements per iteration)
     "quantize": Kernel(256, True, 8),
     # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
-    # block, each loading 4 elements of every input with one vector access (TENSOR_ITERATOR_FNS)
-    **dict.fromkeys(TENSOR_ITERATOR_FNS, Kernel(128, False, 4)),
+    # block, each loading 4 elements of every input with one vector access
+    "add": Kernel(128, False, 4),
 }
 """The vector functions whose GPU kernel's memory access is modelled (:func:`achieved_fraction`)."""
 
@@ -218,9 +208,9 @@ def input_passes(op: Op, unit: VectorUnit) -> int:
 def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
     """Threads per block, blocks, and the loops a block runs: (iterations, fraction of its threads active)."""
     cols = row_length(op)
-    if not k.row_wise:  # a thread per output element (a broadcast input is read at the output's index)
-        return k.block, -(-math.prod(op.out_shape) // (k.block * k.per_thread)), ((1, 1.0),)
     elems = math.prod(op.in_shapes[0]) if op.in_shapes else op.vector_elems
+    if not k.row_wise:
+        return k.block, -(-elems // (k.block * k.per_thread)), ((1, 1.0),)
     second = min(int(op.attrs.get(k.split, 0) or 0), cols - 1) if k.split else 0
     first = cols - second
     threads = min(-(-first // k.per_thread), k.block)

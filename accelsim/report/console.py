@@ -220,6 +220,12 @@ def summary_table(report: dict) -> Table:
                              "recomputation, at the peak of the run's dtype; MAC utilization counts what ran)")
     for unit, text in unit_busy_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)
+    shares = report.get("bandwidth_share") or {}
+    peaks = {lv.get("name"): lv.get("bandwidth") for lv in report.get("levels") or []}
+    for level in ordered(shares, report):  # beside busy: a latency-bound kernel's level is busy, not at its bandwidth
+        if shares[level] and peaks.get(level):
+            table.add_row(f"  bandwidth {level}", f"{fmt.pct(shares[level])} used ("
+                          f"{fmt.bandwidth(shares[level] * peaks[level])} of {fmt.bandwidth(peaks[level])})")
     moved = report.get("bytes") or {}
     for level in ordered(moved, report):
         table.add_row(f"  bytes {level}", fmt.size(moved[level]))

@@ -196,6 +196,8 @@ class Op(_OpRequired, total=False):
     # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count)
     fixed_cycles: int  # a GPU GEMM (core.tile): of compute_cycles, its busiest core's exposed thread-block fixed cost
     # (prologue and epilogue no other resident block's main loop overlaps: cost.gpu_tiles.exposed_fixed)
+    # bytes / s at each memory level it touched over its span (empty for a zero-length op); reports before it lack it
+    achieved_bytes_per_s: dict[str, float]
     model_scale: float  # a causal context-parallel attention (ring, all_gather): the model's count ÷ its macs and flops
     # (the masked chunk pairs the split leaves out; absent: 1), which the report's macs and flops apply (model_counts)
 
@@ -435,6 +437,10 @@ class ReportDict(_ReportRequired, total=False):
     """The whole report.json object (reports saved before ``levels`` existed lack it: see :func:`levels`)."""
 
     kernel_dispatch_s: float  # the device-side dispatch part of launch_overhead_s (reports since it; older lack it)
+    # bytes[level] / (its bandwidth x seconds) per level of bounded bandwidth: the share of its bandwidth used, where
+    # utilization[level] is the share of the run it was transferring (single-pass run reports since it; composed
+    # serving and pipeline reports lack it)
+    bandwidth_share: dict[str, float]
     launch_bound_fraction: float  # launch_overhead_s / seconds (every report since the launch model; older lack it)
     computed_macs: int  # macs less a causal fused attention's skipped blocks, plus the zeros of a pruned op its
     # array multiplies (an array that does not skip zeros: the dense K): what the kernels computed

@@ -11,6 +11,9 @@ Metric definitions (docs/architecture.md repeats them):
   includes the dispatch gaps but no host time); ``launch_bound_fraction`` = its share of ``seconds``;
   ``execution``: how the host dispatched kernels ("eager", "cuda_graph", "none": no host time modelled).
 * ``utilization[unit]``: cycles the unit was busy / total_cycles (memory units: cycles transferring).
+* ``bandwidth_share[level]``: bytes[level] / (the level's bandwidth × seconds), every level of bounded bandwidth:
+  the share of its bandwidth the run used, where ``utilization[level]`` is the share of the run it was
+  transferring (a latency-bound kernel's transfers, paced below the bandwidth, count as busy all along).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles), each op's MACs at the peak of
   its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1.
 * ``model_flops`` and ``mfu`` (training runs only): 2 × the step's model MACs (forward + backward without the
@@ -29,7 +32,8 @@ Metric definitions (docs/architecture.md repeats them):
   ready (its producers' last end, 0 for an op reading only graph inputs; at most its end, before or after its
   start: its parameters may load ahead of it, or it may wait for its unit, so end − ready is its time from its
   inputs ready, a chain's rows adding up to the run); ``arithmetic_intensity`` = work / off-chip bytes
-  and ``achieved_flops_per_s`` = work / op duration, where a matmul's work is 2 × the MACs its kernel computes (no
+  and ``achieved_flops_per_s`` = work / op duration, ``achieved_bytes_per_s[level]`` = the op's bytes at each
+  memory level it touched / op duration (empty for a zero-length op), where a matmul's work is 2 × the MACs its kernel computes (no
   bias adds, no skipped causal blocks: what the arrays' peak counts) and another op's its flops; ``bound`` is ``memory`` when the op's bytes at some memory
   level take longer at that level's bandwidth than its flops at the peak (each level's roofline).
 """
@@ -111,6 +115,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": util,
+        "bandwidth_share": bandwidth_share(arch, bytes_total, total / clock),
         "mac_utilization": mac_util,
         **(model_utilization(model_work(ops), roof, total / clock) if graph.meta.get("mode") == "training" else {}),
         "stall_cycles": int(stall.sum()),
@@ -308,6 +313,9 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
             "arithmetic_intensity": ai,
             "achieved_flops_per_s": int(m.mapping.get("ring_repeat", 1)) * work / ((e_c - s_c) / clock)
             if e_c > s_c else None,
+            # the bytes each memory level moved for it over its span, one execution's rate as above
+            "achieved_bytes_per_s": {lv: int(m.mapping.get("ring_repeat", 1)) * b / ((e_c - s_c) / clock)
+                                     for lv in memories if (b := m.bytes.get(lv, 0))} if e_c > s_c else {},
             "bound": bound, "mapping": m.mapping,
             **({} if (share := model_share(graph.ops[i])) == 1.0 else {"model_share": share}),
             **({"model_scale": float(scale)} if (scale := graph.ops[i].attrs.get("model_scale")) else {}),
@@ -357,6 +365,16 @@ def _array_rate(graph: Graph, arch: Arch) -> float:
     if len({rate for _, rate in parts}) <= 1:
         return parts[0][1] if parts else 1.0
     return sum(macs * rate for macs, rate in parts) / sum(macs for macs, _ in parts)
+
+
+def bandwidth_share(arch: Arch, moved: Mapping[str, int], seconds: float) -> dict[str, float]:
+    """The share of each bounded level's bandwidth the run's bytes used: ``bytes[level]`` / (its ``bandwidth`` as
+    ``levels`` states it × ``seconds``), in hierarchy order. ``utilization[level]`` is another figure: the share of
+    the run the level was transferring, which counts a latency-bound kernel's waits (a modelled GPU kernel's walk,
+    :data:`accelsim.cost.vector.KERNELS`, paces its transfers at a fraction of the bandwidth), so a level can be
+    busy nearly all the run while moving half of what its bandwidth allows."""
+    return {lv.name: (moved.get(lv.name, 0) / (lv.bandwidth * seconds) if seconds else 0.0)
+            for lv in arch.hierarchy() if not math.isinf(lv.bandwidth) and lv.bandwidth > 0}
 
 
 def bounded(bandwidth: float) -> float | None:

@@ -1,5 +1,5 @@
-"""Gathers: embedding look-ups and SPMM (GNN aggregation) read only the rows they gather, each rounded up to
-the access granule of the level it lives in, so their bytes follow the look-ups, not the table size."""
+"""Gathers: embedding look-ups and SPMM (GNN aggregation) read only the rows they gather, each the access granules
+it covers at the level it lives in (:func:`row_bytes`), so their bytes follow the look-ups, not the table size."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ import numpy as np
 
 
 def row_bytes(row: int, granule: int) -> int:
-    """Bytes moved to read one ``row``-byte row at a level of ``granule``-byte accesses."""
-    return -(-row // granule) * granule
+    """Bytes moved, on average, to read one ``row``-byte row of a table whose rows lie back to back, at a level of
+    ``granule``-byte accesses (naturally aligned blocks): row r starts at byte r·row, so over the rows its offset in
+    a block runs through the multiples of g = gcd(row, granule), and a row covers (row + granule − g) / granule
+    blocks on average: row + granule − g bytes. A row that is a multiple of the granule moves itself (128 B at 64 B:
+    128); a 20-B row at 64 B straddles a boundary in 16 of every 64 offsets, 1.25 blocks, 80 B, not one 64-B block
+    (probe p71 #4: the rounding up to whole blocks assumed every row started on one); 400 B: 448 (gcd 16)."""
+    return row + granule - math.gcd(row, granule)
 
 
 def gathered(rows_by_level: dict[str, int], row: int, grains: dict[str, int]) -> dict[str, int]:

@@ -652,7 +652,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
            "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
            "system_peak_macs_per_cycle": peak * arch.chips,
            "system_peak_flops_per_s": 2.0 * peak * arch.clock_hz * arch.chips, "levels": levels,
-           "interconnect": links, "energy": arch_energy(arch), "area": arch_area(arch)}
+           "interconnect": links, "energy": arch_energy(arch), "area": arch_area(arch),
+           "structured_sparsity": _sparsity_info(arch)}
     unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
     if unbounded:
         out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
@@ -704,12 +705,27 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
             rates.add_column(name, justify="right")
         # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
         listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
+        # a column per N:M pattern of a unit that skips zeros: the datasheets' "with sparsity" peak (probe p69 #4)
+        sparse_cols = [(name, p) for name, info in out["structured_sparsity"].items() for p in info["patterns"]
+                       if p != "any"]
+        for name, p in sparse_cols:
+            rates.add_column(f"{name} {p} sparse", justify="right")
         for dtype in next(iter(by_dtype.values())):
             cells = [(by_dtype[name][dtype]["flops_per_s"],
                       by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
+            sparse = [(by_dtype[name][dtype].get("sparse_flops_per_s", {}).get(p), by_dtype[name][dtype]["runs_as"])
+                      for name, p in sparse_cols]
             rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
-                                   for f, runs_as in cells))
+                                   for f, runs_as in cells),
+                          *("dense" if f is None else f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
+                            for f, runs_as in sparse))
         con.print(rates)
+        for name, info in out["structured_sparsity"].items():
+            declared = ", ".join(info["sparse_dtypes"]) or "every dtype"
+            con.print(f"(structured sparsity: the {name} unit skips the zeros of {', '.join(info['patterns'])}-pruned "
+                      f"weights (workload.sparsity) for {declared} (core.systolic.sparse_dtypes), so for the compute "
+                      f"dtypes {', '.join(info['skips_zeros']) or 'none'} by the dtype each runs as; an N:M pattern "
+                      f"runs at M/N x the dense peak, 2:4 at 2x; the others run dense)")
         if not all(listed.get(name, True) for name in by_dtype):
             con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
                       f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
@@ -824,7 +840,48 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
         out[u.name] = {}
         for dtype in RATE_BITS:
             runs_as, rate = dtype_rate(rates, dtype)
-            out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": base * rate * arch.cores * arch.clock_hz}
+            flops = base * rate * arch.cores * arch.clock_hz
+            out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": flops}
+            sparse = {p: flops * gain for p, gain in _sparse_gains(u, dtype).items()}
+            if sparse:
+                out[u.name][dtype]["sparse_flops_per_s"] = sparse
+    return out
+
+
+def _sparse_gains(unit, dtype: str) -> dict[str, float]:
+    """{N:M pattern: K / the K the array runs} for each pattern of a systolic ``unit``'s ``structured_sparsity``
+    whose zeros it skips for compute dtype ``dtype`` (:meth:`accelsim.hardware.SystolicArray.executed_k`, the rule
+    a run prices a pruned GEMM by, over a K of whole groups): 2:4 gives 2, a datasheet's "with sparsity" peak over
+    the dense one; {} for a dtype that runs dense, a unit that skips none, and ``any`` (M / N for every N:M)."""
+    from .units import Sparsity
+
+    if unit.kind != "systolic" or not unit.spec.structured_sparsity:
+        return {}
+    out = {}
+    for text in unit.spec.structured_sparsity:
+        if text == "any":
+            continue
+        pattern = Sparsity.parse(text)
+        k = pattern.m * 64
+        ran = unit.spec.executed_k(pattern, k, dtype)
+        if ran < k:
+            out[text] = k / ran
+    return out
+
+
+def _sparsity_info(arch) -> dict[str, dict]:
+    """{systolic unit name: {"patterns", "sparse_dtypes", "skips_zeros"}} for each unit that lists
+    ``structured_sparsity``: its patterns, the dtypes declared to skip zeros (``sparse_dtypes``; empty: every
+    dtype) and the compute dtypes that do, matched by the dtype each runs as (fp8 on an A100, as bf16)."""
+    from .units import RATE_BITS, Sparsity
+
+    out = {}
+    for u in arch.core.unit_specs():
+        if u.kind == "systolic" and u.spec.structured_sparsity:
+            probes = [Sparsity.parse("2:4" if p == "any" else p) for p in u.spec.structured_sparsity]
+            skips = [d for d in RATE_BITS if any(u.spec.executed_k(p, p.m * 64, d) < p.m * 64 for p in probes)]
+            out[u.name] = {"patterns": list(u.spec.structured_sparsity), "sparse_dtypes": list(u.spec.sparse_dtypes),
+                           "skips_zeros": skips}
     return out
 
 

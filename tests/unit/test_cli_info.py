@@ -31,7 +31,8 @@ def test_h100_shows_the_vector_lanes_and_every_dtypes_peak(capsys):
     assert math.isclose(peaks["systolic"]["fp8"]["flops_per_s"], 2 * 2048 * 2 * cores_hz)  # 1978.9
     assert math.isclose(peaks["systolic"]["tf32"]["flops_per_s"], 2 * 2048 * 0.5 * cores_hz)  # 494.7
     # fp4 has no rate on h100: the nearest wider float it lists, fp8 (docs/configuration.md, per-dtype rates)
-    assert peaks["systolic"]["fp4"] == {"runs_as": "fp8", "flops_per_s": peaks["systolic"]["fp8"]["flops_per_s"]}
+    assert peaks["systolic"]["fp4"]["runs_as"] == "fp8"
+    assert peaks["systolic"]["fp4"]["flops_per_s"] == peaks["systolic"]["fp8"]["flops_per_s"]
     assert math.isclose(peaks["vector"]["fp16"]["flops_per_s"], 512 * cores_hz)  # 123.7 TFLOPS at 1830 MHz
     assert math.isclose(peaks["vector"]["fp32"]["flops_per_s"], 512 * 0.5 * cores_hz)
     assert peaks["vector"]["fp8"]["runs_as"] == "fp16"
@@ -209,3 +210,44 @@ def test_a_gpu_core_says_its_partial_sums_stay_in_registers(capsys):
     assert "accumulates in fp32 (in registers: the SRAM holds 2 B outputs)" in out
     assert main(["info", "tpu-v1"]) == 0
     assert "accumulates in int32 (4 B a partial sum)" in " ".join(capsys.readouterr().out.split())
+
+
+# ---- structured sparsity (probe p69 finding 4) and one fp32 rule for the CUDA cores (finding 6) ------------------
+def test_info_gives_the_datasheets_sparse_peaks_and_the_dtypes_that_skip_zeros(capsys):
+    info = _info(capsys, "h100")
+    peaks = info["peak_flops_per_s_by_dtype"]["systolic"]
+    # accelerator_specs.yaml nvidia_h100_sxm5_80gb (nv_h100_datasheet, cited in arch/h100.yaml): fp16 tensor 1,978.9
+    # TFLOPS with sparsity, fp8 3,957.8 (2:4: twice the dense 989.4 and 1,978.9)
+    assert peaks["fp16"]["sparse_flops_per_s"]["2:4"] == pytest.approx(1978.9e12, rel=1e-3)
+    assert peaks["fp8"]["sparse_flops_per_s"]["2:4"] == pytest.approx(3957.8e12, rel=1e-3)
+    # sparse_dtypes [fp16, bf16, fp8, int8]: tf32 (1:2 in cuSPARSELt), fp32 and fp64 have no sparse peak; fp4 runs
+    # as fp8 on Hopper, so its zeros are skipped as fp8's
+    assert {"tf32", "fp32", "fp64"}.isdisjoint(d for d, v in peaks.items() if "sparse_flops_per_s" in v)
+    assert info["structured_sparsity"] == {"systolic": {
+        "patterns": ["2:4"], "sparse_dtypes": ["fp16", "bf16", "fp8", "int8"],
+        "skips_zeros": ["fp4", "int4", "fp8", "int8", "uint8", "fp16", "bf16"]}}
+    # nv_a100_datasheet (arch/a100.yaml): bf16 624 TFLOPS with sparsity; fp8 runs as bf16 there and skips them too
+    a100 = _info(capsys, "a100")["peak_flops_per_s_by_dtype"]["systolic"]
+    assert a100["bf16"]["sparse_flops_per_s"]["2:4"] == pytest.approx(624e12, rel=1e-3)
+    assert a100["fp8"]["sparse_flops_per_s"] == a100["bf16"]["sparse_flops_per_s"]
+    # an array without structured_sparsity lists none
+    assert _info(capsys, "tpu-v1")["structured_sparsity"] == {}
+    assert main(["info", "h100"]) == 0
+    out = capsys.readouterr().out
+    fp8 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("fp8 "))
+    tf32 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("tf32 "))
+    assert "systolic 2:4 sparse" in out and f"{3957.72e12:.4g}" in fp8 and tf32.rstrip(" │").endswith("dense")
+
+
+@pytest.mark.parametrize(("arch", "sms", "clock_hz"), [("h100", 132, 1.83e9), ("b200", 148, 1.856e9),
+                                                      ("l40s", 142, 2.49e9)])
+def test_a_fp32_gemm_and_a_fp32_element_op_share_the_cuda_cores_peak(capsys, arch, sms, clock_hz):
+    # probe p69 #6: the systolic fp32 rate was the datasheet's CUDA-core peak (quoted at the 1.98 / 2.52 GHz boost)
+    # run at the model clock, the vector lanes' the same cores' width at the model clock. One rule now: 128 fp32
+    # FMA/clk/SM (nv_hopper_whitepaper, nv_ada_whitepaper; b200 as h100), 2 x 128 x SMs x the model clock
+    peaks = _info(capsys, arch)["peak_flops_per_s_by_dtype"]
+    cuda_cores = 2 * 128 * sms * clock_hz  # h100: 61.8 TFLOPS (66.9 at 1.98 GHz)
+    assert peaks["systolic"]["fp32"]["flops_per_s"] == pytest.approx(cuda_cores, rel=1e-9)
+    assert peaks["vector"]["fp32"]["flops_per_s"] == pytest.approx(cuda_cores, rel=1e-9)
+    if arch != "h100":  # h100's fp64 GEMM runs on its fp64 tensor cores, twice its 64 fp64 cores per SM
+        assert peaks["systolic"]["fp64"]["flops_per_s"] == pytest.approx(peaks["vector"]["fp64"]["flops_per_s"])

@@ -17,8 +17,8 @@ DATASHEETS = {
     "h200": (132, {"fp8": 1979, "bf16": 989.5, "fp16": 989.5, "tf32": 494.5}, 141 * 2**30, 4.8e12),
     # NVIDIA HGX/DGX B200 per GPU: FP4 18 / FP8 9 / BF16 4.5 / TF32 2.2 PFLOPS sparse, FP32 75 and FP64 37 TFLOPS
     # (the HGX page's per-GPU table; its GB200 NVL72 column gives 80 and 40); 180 GB HBM3e, 8 TB/s
-    "b200": (148, {"fp4": 9000, "fp8": 4500, "bf16": 2250, "int8": 4500, "tf32": 1100, "fp32": 75, "fp64": 37},
-             180 * 2**30, 8e12),
+    # (FP32 and FP64 are CUDA-core figures at the ~1.98 GHz boost: test_cuda_core_peaks_at_the_model_clock)
+    "b200": (148, {"fp4": 9000, "fp8": 4500, "bf16": 2250, "int8": 4500, "tf32": 1100}, 180 * 2**30, 8e12),
     # NVIDIA L40S datasheet: BF16 362.05 | FP8 733 | TF32 183 TFLOPS dense; 48 GB GDDR6, 864 GB/s
     "l40s": (142, {"bf16": 362.05, "fp8": 733, "tf32": 183}, 48 * 2**30, 864e9),
     # the existing presets, against nv_a100_datasheet / nv_h100_datasheet dense figures
@@ -46,6 +46,21 @@ def test_gpu_preset_reproduces_datasheet_peaks(name):
         assert model == pytest.approx(tflops, rel=0.025), dtype  # datasheets round (B200 TF32 "2.2" PF for 2.25)
     hbm = arch.memory("hbm")
     assert hbm.capacity == capacity and hbm.bandwidth == bandwidth
+
+
+@pytest.mark.parametrize(("name", "dtype", "tflops", "boost_hz"), [
+    ("b200", "fp32", 75, 1.98e9),  # nv_hgx_b200_spec FP32 75 TFLOPS = 2 x 128 FMA x 148 SMs x 1.98 GHz
+    ("b200", "fp64", 37, 1.98e9),  # nv_hgx_b200_spec FP64 37 TFLOPS (64 FMA/clk/SM: 37.5 at 1.98 GHz)
+    ("h100", "fp32", 66.9, 1.98e9),  # nv_h100_datasheet FP32 66.9 TFLOPS at the 1980 MHz max boost
+    ("l40s", "fp32", 91.6, 2.52e9),  # nv_l40s_datasheet FP32 91.6 TFLOPS at the 2520 MHz boost
+])
+def test_cuda_core_peaks_at_the_model_clock(name, dtype, tflops, boost_hz):
+    # probe p69 #6: a fp32 GEMM runs on the CUDA cores, whose datasheet peak is quoted at the boost clock; the preset
+    # keeps their per-clock width and runs it at the model clock (the tensor peak's), as the vector lanes do
+    arch = load_arch(name)
+    sa = arch.core.systolic
+    model = 2 * sa.rows * sa.cols * sa.count * sa.rates[dtype] * arch.cores * arch.clock_hz / 1e12
+    assert model == pytest.approx(tflops * arch.clock_hz / boost_hz, rel=0.025), dtype
 
 
 @pytest.mark.parametrize(("name", "gpu", "per_direction"), [

@@ -215,8 +215,15 @@ class HfParams(LlamaParams):
         if moe and moe.experts % self.expert_parallel:
             raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
         if not moe:  # the MoE params at other values than their defaults would change nothing: refused, not ignored
+            # (a default derived from another key counts as the default: expert_tensor_parallel = tensor_parallel,
+            # expert_weight_dtype = the weights' dtype; probe p71 #2)
+            weights = self.weight_dtype or self.activation_dtype or self.dtype  # None: the arch's, not known here
+            derived = {"expert_tensor_parallel": (self.tensor_parallel,),
+                       "expert_weight_dtype": (weights,) if weights else ("bf16", "fp16")}
             for key in _MOE_PARAMS:
-                if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True):
+                value = getattr(self, key)
+                if value != type(self).model_fields[key].get_default(call_default_factory=True) and \
+                        value not in derived.get(key, ()):
                     raise ValueError(f"{key}: needs a mixture-of-experts model ({lm.arch} has no experts)")
         if lm.mla is None and self.mla != "latent":
             raise ValueError(f"mla: needs a model with latent attention, as DeepSeek-V2 / V3 ({lm.arch} has none)")

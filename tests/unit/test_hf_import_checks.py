@@ -96,7 +96,7 @@ def test_awq_qwen2_5_7b_keeps_its_lm_head_in_16_bits():
 
 @pytest.mark.parametrize("override", ["mla=heads", "moe_routing=skewed", "capacity_factor=1.25",
                                       "expert_weight_dtype=fp4", "moe_skew=2", "expert_counts=[1,2]",
-                                      "expert_tensor_parallel=1", "expert_parallel=2"])
+                                      "expert_tensor_parallel=4", "expert_parallel=2"])
 def test_moe_and_mla_params_on_a_dense_model_are_refused(capsys, override):
     key = override.split("=")[0]
     code = main(["info", "llama3_8b", "--set", f"workload.{override}", "--set", "workload.layers=1"])
@@ -108,6 +108,13 @@ def test_moe_and_mla_params_on_a_dense_model_are_refused(capsys, override):
 def test_moe_and_mla_params_at_their_defaults_and_on_the_models_that_read_them_are_accepted():
     load_workload("llama3_8b", ["workload.layers=1", "workload.mla=latent", "workload.moe_routing=balanced",
                                 "workload.capacity_factor=0"])
+    # probe p71 #2: a default derived from another key is the default: expert_tensor_parallel = tensor_parallel,
+    # expert_weight_dtype = the weights' dtype (the compute's, 16-bit, when none is given)
+    for extra in (["workload.tensor_parallel=2", "workload.expert_tensor_parallel=2"],
+                  ["workload.dtype=bf16", "workload.expert_weight_dtype=bf16"],
+                  ["workload.weight_dtype=int4", "workload.expert_weight_dtype=int4"]):
+        w = load_workload("llama3_8b", ["workload.layers=1", *extra])
+        build_workload(w.model, w.params)
     w = load_workload("deepseek_v2_lite", ["workload.layers=2", "workload.seq_len=4", "workload.mla=heads",
                                            "workload.moe_routing=skewed", "workload.capacity_factor=1.25",
                                            "workload.expert_weight_dtype=fp4"])

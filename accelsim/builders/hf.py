@@ -72,7 +72,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import ConfigIssue, IssuesError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from ..units import DType
+from ..units import HALF_FLOATS, DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
@@ -219,7 +219,7 @@ class HfParams(LlamaParams):
             # expert_weight_dtype = the weights' dtype; probe p71 #2)
             weights = self.weight_dtype or self.activation_dtype or self.dtype  # None: the arch's, not known here
             derived = {"expert_tensor_parallel": (self.tensor_parallel,),
-                       "expert_weight_dtype": (weights,) if weights else ("bf16", "fp16")}
+                       "expert_weight_dtype": (weights,) if weights else HALF_FLOATS}
             for key in _MOE_PARAMS:
                 value = getattr(self, key)
                 if value != type(self).model_fields[key].get_default(call_default_factory=True) and \

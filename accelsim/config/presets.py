@@ -134,4 +134,9 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
     # which a long list (97 workloads) would cut at the message's length limit (probe p46 #2)
     what += f" (no {kind}/ folder in {PRESET_PATH_ENV}'s {', '.join(missing)})" if missing else ""
     msg = f"unknown {what}{hint} ({valid})" if hint else f"unknown {what}; {valid}"
+    # a preset of another kind given here (an experiment's name as the arch): say what it is (probe p71 #6)
+    kinds = {"arch": "an arch preset", "workloads": "a workload preset", "experiments": "an experiment preset"}
+    other = next((k for k in KINDS if k != kind and find_preset(k, text) is not None), None)
+    if other is not None:
+        msg = f"{text!r} is {kinds[other]}, not {'an' if what[0] in 'aeiou' else 'a'} {what}; {valid}"
     raise ConfigError(ConfigIssue(None, None, kind, msg, text, True))

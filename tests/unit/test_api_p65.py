@@ -197,3 +197,16 @@ def test_simulate_of_an_experiment_or_serving_preset_names_the_call(name, call):
 def test_simulate_of_an_unknown_name_still_lists_the_workloads():
     with pytest.raises(ConfigError, match=r"<input>: workload: unknown workload; did you mean 'resnet50'\?"):
         accelsim.simulate("resnet5O", "tpu-v1")
+
+
+def test_a_preset_of_another_kind_given_as_arch_or_workload_says_what_it_is():
+    # probe p71 #6: an experiment or workload preset's name as the arch said only "unknown arch preset" with 26
+    # names; it now says what the name is (the workload side too: an arch preset's name as the workload)
+    import accelsim
+
+    for workload, arch, said in (("resnet50", "resnet50_tpu_v1", "'resnet50_tpu_v1' is an experiment preset, not an "
+                                  "arch preset"), ("resnet50", "resnet50", "'resnet50' is a workload preset, not an "
+                                  "arch preset"), ("tpu-v4", "h100", "'tpu-v4' is an arch preset, not a workload")):
+        with pytest.raises(accelsim.AccelsimError) as info:
+            accelsim.simulate(workload, arch)
+        assert said in str(info.value) and "\n" not in str(info.value)

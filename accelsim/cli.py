@@ -698,37 +698,7 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
                  + (f"{system}{out['system_peak_flops_per_s']:.4g}" if system else ""))
     con.print(head)
     if by_dtype:
-        rates = Table(title="peak FLOP/s per chip by compute dtype (as X: a dtype the unit has no rate for runs at "
-                            "X's)")
-        rates.add_column("dtype")
-        for name in by_dtype:
-            rates.add_column(name, justify="right")
-        # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
-        listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
-        # a column per N:M pattern of a unit that skips zeros: the datasheets' "with sparsity" peak (probe p69 #4)
-        sparse_cols = [(name, p) for name, info in out["structured_sparsity"].items() for p in info["patterns"]
-                       if p != "any"]
-        for name, p in sparse_cols:
-            rates.add_column(f"{name} {p} sparse", justify="right")
-        for dtype in next(iter(by_dtype.values())):
-            cells = [(by_dtype[name][dtype]["flops_per_s"],
-                      by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
-            sparse = [(by_dtype[name][dtype].get("sparse_flops_per_s", {}).get(p), by_dtype[name][dtype]["runs_as"])
-                      for name, p in sparse_cols]
-            rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
-                                   for f, runs_as in cells),
-                          *("dense" if f is None else f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
-                            for f, runs_as in sparse))
-        con.print(rates)
-        for name, info in out["structured_sparsity"].items():
-            declared = ", ".join(info["sparse_dtypes"]) or "every dtype"
-            con.print(f"(structured sparsity: the {name} unit skips the zeros of {', '.join(info['patterns'])}-pruned "
-                      f"weights (workload.sparsity) for {declared} (core.systolic.sparse_dtypes), so for the compute "
-                      f"dtypes {', '.join(info['skips_zeros']) or 'none'} by the dtype each runs as; an N:M pattern "
-                      f"runs at M/N x the dense peak, 2:4 at 2x; the others run dense)")
-        if not all(listed.get(name, True) for name in by_dtype):
-            con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
-                      f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
+        _print_rates(con, arch, by_dtype, out["structured_sparsity"])
     table = Table(title="memory levels, innermost first")
     for col in ("level", "role", "capacity", "bandwidth", "latency", "access", "efficiency"):
         table.add_column(col, justify="left" if col in ("level", "role") else "right")
@@ -746,6 +716,44 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if out["energy"] is not None:
         con.print(_energy_table(out["energy"], out["area"], arch.dtype))
     return 0
+
+
+def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
+    """``info ARCH``'s table of one chip's peak FLOP/s per compute dtype and unit (with each N:M pattern's sparse
+    peak where the unit skips zeros: the datasheets' "with sparsity" figure, probe p69 #4), and its footnotes."""
+    from rich.table import Table
+
+    rates = Table(title="peak FLOP/s per chip by compute dtype (as X: a dtype the unit has no rate for runs at "
+                        "X's)")
+    rates.add_column("dtype")
+    for name in by_dtype:
+        rates.add_column(name, justify="right")
+    # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
+    listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
+    # a column per N:M pattern of a unit that skips zeros: the datasheets' "with sparsity" peak (probe p69 #4)
+    sparse_cols = [(name, p) for name, info in sparsity.items() for p in info["patterns"]
+                   if p != "any"]
+    for name, p in sparse_cols:
+        rates.add_column(f"{name} {p} sparse", justify="right")
+    for dtype in next(iter(by_dtype.values())):
+        cells = [(by_dtype[name][dtype]["flops_per_s"],
+                  by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
+        sparse = [(by_dtype[name][dtype].get("sparse_flops_per_s", {}).get(p), by_dtype[name][dtype]["runs_as"])
+                  for name, p in sparse_cols]
+        rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
+                               for f, runs_as in cells),
+                      *("dense" if f is None else f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
+                        for f, runs_as in sparse))
+    con.print(rates)
+    for name, info in sparsity.items():
+        declared = ", ".join(info["sparse_dtypes"]) or "every dtype"
+        con.print(f"(structured sparsity: the {name} unit skips the zeros of {', '.join(info['patterns'])}-pruned "
+                  f"weights (workload.sparsity) for {declared} (core.systolic.sparse_dtypes), so for the compute "
+                  f"dtypes {', '.join(info['skips_zeros']) or 'none'} by the dtype each runs as; an N:M pattern "
+                  f"runs at M/N x the dense peak, 2:4 at 2x; the others run dense)")
+    if not all(listed.get(name, True) for name in by_dtype):
+        con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
+                  f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
 
 
 def _macs_text(macs: float) -> str:

@@ -209,22 +209,26 @@ class HfParams(LlamaParams):
                 located.append(ConfigIssue(config_file(self.config), key_line(lines, key), key, msg))
         return IssuesError(located, keyed)
 
+    def _refuse_moe_params(self, lm: LM) -> None:
+        """On a model without experts, the MoE params at other values than their defaults would change nothing:
+        refused, not ignored (ValueError "key: why"). A default derived from another key counts as the default:
+        expert_tensor_parallel = tensor_parallel, expert_weight_dtype = the weights' dtype (probe p71 #2)."""
+        weights = self.weight_dtype or self.activation_dtype or self.dtype  # None: the arch's, not known here
+        derived = {"expert_tensor_parallel": (self.tensor_parallel,),
+                   "expert_weight_dtype": (weights,) if weights else HALF_FLOATS}
+        for key in _MOE_PARAMS:
+            value = getattr(self, key)
+            if value != type(self).model_fields[key].get_default(call_default_factory=True) and \
+                    value not in derived.get(key, ()):
+                raise ValueError(f"{key}: needs a mixture-of-experts model ({lm.arch} has no experts)")
+
     def _check_params(self, lm: LM) -> None:
         """The workload's keys against the model its config describes (ValueError "key: why")."""
         moe = lm.moe
         if moe and moe.experts % self.expert_parallel:
             raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
-        if not moe:  # the MoE params at other values than their defaults would change nothing: refused, not ignored
-            # (a default derived from another key counts as the default: expert_tensor_parallel = tensor_parallel,
-            # expert_weight_dtype = the weights' dtype; probe p71 #2)
-            weights = self.weight_dtype or self.activation_dtype or self.dtype  # None: the arch's, not known here
-            derived = {"expert_tensor_parallel": (self.tensor_parallel,),
-                       "expert_weight_dtype": (weights,) if weights else HALF_FLOATS}
-            for key in _MOE_PARAMS:
-                value = getattr(self, key)
-                if value != type(self).model_fields[key].get_default(call_default_factory=True) and \
-                        value not in derived.get(key, ()):
-                    raise ValueError(f"{key}: needs a mixture-of-experts model ({lm.arch} has no experts)")
+        if not moe:
+            self._refuse_moe_params(lm)
         if lm.mla is None and self.mla != "latent":
             raise ValueError(f"mla: needs a model with latent attention, as DeepSeek-V2 / V3 ({lm.arch} has none)")
         if self.expert_counts and self.moe_routing != "counts":

@@ -140,7 +140,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
-                  + data_parallel_notes(dp, phases, clock, arch.chips)
+                  + data_parallel_notes(dp, phases, clock, arch.chips, embedding_parallel=info.embedding_parallel)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
         **({"phases": phases, "phases_scope": STEP_SCOPE} if any("phase" in m.mapping for m in tg.ops) else {}),

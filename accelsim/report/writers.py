@@ -236,7 +236,9 @@ def ops_csv_columns(report: dict) -> list[str]:
     ``count`` after ``core`` when its rows have them, ``sparsity`` when some op's weights are pruned N:M, and
     ``fixed_cycles`` after ``stall_cycles`` when some op's GPU tiles have fixed costs, then ``ring_repeat`` and
     ``ring_folded_into`` when a context-parallel ring was folded), ``bytes_<level>`` and
-    ``stall_<level>`` per level."""
+    ``stall_<level>`` per level, and after ``achieved_flops_per_s`` an ``achieved_bytes_per_s_<level>`` per memory
+    level of the arch (report.json's ``arch.memory_bytes_per_s``, then any other an op's ``achieved_bytes_per_s``
+    names; none for a report before it)."""
     ops = report.get("ops") or []
     byte_levels = _levels(report.get("bytes") or {}, ops, "bytes")
     stall_levels = _levels(report.get("stalls_by_level") or {}, ops, "stalls_by_level")
@@ -244,12 +246,18 @@ def ops_csv_columns(report: dict) -> list[str]:
     sparse = ["sparsity"] if any(_sparsity(op) for op in ops) else []
     fixed = ["fixed_cycles"] if any(op.get("fixed_cycles") for op in ops) else []
     ring = list(RING_COLUMNS) if any(_ring(op, RING_COLUMNS[0]) for op in ops) else []
+    rates = (_levels((report.get("arch") or {}).get("memory_bytes_per_s") or {}, ops, RATE_KEY)
+             if any(RATE_KEY in op for op in ops) else [])
+    after = _TAIL_COLUMNS.index("achieved_flops_per_s") + 1
     return [
         *_HEAD_COLUMNS[:at], *part_keys(ops), *sparse, *_HEAD_COLUMNS[at:], *fixed, *ring,
         *(f"bytes_{lvl}" for lvl in byte_levels),
         *(f"stall_{lvl}" for lvl in stall_levels),
-        *_TAIL_COLUMNS,
+        *_TAIL_COLUMNS[:after], *(f"{RATE_KEY}_{lvl}" for lvl in rates), *_TAIL_COLUMNS[after:],
     ]
+
+
+RATE_KEY = "achieved_bytes_per_s"  # an op's bytes per second at each memory level over its span (one execution's)
 
 
 RING_COLUMNS = ("ring_repeat", "ring_folded_into")  # a folded context-parallel ring's rows (mapping/ring.py)
@@ -288,8 +296,10 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
     which leaves out the parameter loads that start it ahead of its producers and counts any wait for its unit
     after them, so a chain's rows add up to the run; ``duration_cycles`` counts that prefetch, not that wait);
     ``start_cycle`` and
-    ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity`` and
-    ``achieved_flops_per_s``, ratios, are the same for one execution as for all of them.
+    ``end_cycle`` place the first execution on the run's timeline, and ``arithmetic_intensity``,
+    ``achieved_flops_per_s`` and ``achieved_bytes_per_s_<level>``, ratios, are the same for one execution as for all
+    of them. An op that spans no time has an empty ``achieved_bytes_per_s_<level>`` (as ``achieved_flops_per_s``);
+    one that spans some but moved nothing at a level reads 0 there.
     """
     path = Path(path)
     columns = ops_csv_columns(report)
@@ -311,11 +321,15 @@ def write_ops_csv(report: dict, path: str | os.PathLike) -> Path:
         row.update({key: _ring(op, key) for key in RING_COLUMNS})
         op_bytes = op.get("bytes") or {}
         op_stalls = op.get("stalls_by_level") or {}
+        op_rates = op.get(RATE_KEY) or {}
+        spans = start is not None and end is not None and end > start
         for col in columns:
             if col.startswith("bytes_"):
                 row[col] = op_bytes.get(col[len("bytes_"):], 0)
             elif col.startswith("stall_") and col != "stall_cycles":
                 row[col] = op_stalls.get(col[len("stall_"):], 0)
+            elif col.startswith(f"{RATE_KEY}_"):
+                row[col] = op_rates.get(col[len(RATE_KEY) + 1:], 0) if spans else None
         writer.writerow([_csv_value(row.get(col)) for col in columns])
     atomic_write_text(path, buf.getvalue())
     return path

@@ -33,8 +33,9 @@ CSV_FILE = "results.csv"
 FORMAT = "accelsim-sweep/1"  # the "format" of sweep.json; is_sweep_dir looks for it
 FSYNC_EVERY_S = 2.0
 
-# report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv)
-METRIC_OBJECTS = ("utilization", "bytes", "stalls_by_level")
+# report.json's top-level objects that become metrics (flattened to "bytes.<level>" in results.csv); bandwidth_share:
+# each bounded level's bytes / (bandwidth × seconds), beside utilization's busy shares (probe p71 #5)
+METRIC_OBJECTS = ("utilization", "bandwidth_share", "bytes", "stalls_by_level")
 # report.json's objects whose scalar numbers become metrics, nested likewise ("serving.ttft_s" in results.csv):
 # an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...),
 # a data-parallel training step's (replicas, global_batch, samples_per_s, ...) and a diffusion pipeline's (batch,
@@ -99,10 +100,10 @@ def step_ends(report: Mapping[str, Any]) -> dict[str, float]:
 
 def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The metrics a sweep keeps of one report.json: every top-level number (``total_cycles``, ``seconds``,
-    ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bytes`` and ``stalls_by_level`` objects (per
-    unit and per memory level; ``bytes`` has every level of the report, innermost first, so results.csv has a
-    ``bytes.<level>`` column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures
-    of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
+    ``macs``, ``mac_utilization``, ...), the ``utilization``, ``bandwidth_share``, ``bytes`` and
+    ``stalls_by_level`` objects (per unit and per memory level; ``bandwidth_share`` per level of bounded
+    bandwidth; ``bytes`` has every level of the report, innermost first, so results.csv has a ``bytes.<level>``
+    column for each: ``bytes.hbm`` for an arch with a level named hbm), and the size figures of the arch: ``sram_bytes`` (the cores' scratchpads), ``on_chip_bytes`` (those and the cache levels: all the
     on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); the numbers of the :data:`SCALAR_OBJECTS` (``serving``:
     an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``; ``data_parallel``: replicas, global
     batch, samples_per_s, ...; ``moe``: experts_hit, dropped_tokens, capacity, tokens, ..., with a prefill's
@@ -533,14 +534,17 @@ def _natural(key: str) -> list:
 
 def arrange(columns: Iterable[str]) -> list[str]:
     """Metric columns in order of first appearance, but the ``utilization.*`` ones together, sorted (digits as
-    numbers), where the first of them appears: a sweep of GPU and TPU archs keeps one family of columns."""
+    numbers), where the first of them appears, and the ``bandwidth_share.*`` ones together right after them (in
+    order of first appearance: a level's, innermost first): a sweep of GPU and TPU archs keeps one family of
+    columns, and each level's bandwidth share stands beside the busy shares."""
     cols = list(dict.fromkeys(columns))
     util = sorted((c for c in cols if c.startswith("utilization.")), key=_natural)
-    if not util:
+    share = [c for c in cols if c.startswith("bandwidth_share.")]
+    if not util and not share:
         return cols
-    at = next(i for i, c in enumerate(cols) if c.startswith("utilization."))
-    rest = [c for c in cols if not c.startswith("utilization.")]
-    return [*rest[:at], *util, *rest[at:]]
+    at = next(i for i, c in enumerate(cols) if c.startswith(("utilization.", "bandwidth_share.")))
+    rest = [c for c in cols if not c.startswith(("utilization.", "bandwidth_share."))]
+    return [*rest[:at], *util, *share, *rest[at:]]
 
 
 PARETO_KEYS = (("seconds", None), ("system_area_mm2", "area_mm2"), ("system_energy_j", "energy_j"))  # as the plot's

@@ -159,3 +159,45 @@ def test_a_pipelined_micro_batched_step_records_its_replicas():
     assert f"pipeline.grad_reduce_s ({rep['pipeline']['grad_reduce_s'] * 1e3:.4g} ms" in note
     assert "is the bottleneck stage's" in note
     assert not problems(rep)
+
+
+@pytest.fixture(scope="module")
+def dlrm_ep():
+    """dlrm_mlperf (batch 2048) on dgx-h100's 8 GPUs, its tables sharded over E = 8 and E = 4 chips, in training and
+    inference: {(mode, E): report dict}."""
+    return {(mode, e): accelsim.simulate({"model": "dlrm_mlperf", "batch": 2048, "mode": mode,
+                                          "embedding_parallel": e}, "dgx-h100", plots=False).to_dict()
+            for mode in ("training", "inference") for e in (8, 4)}
+
+
+@pytest.mark.parametrize(("e", "groups"), [(8, 1), (4, 2)])
+def test_dlrm_embedding_group_is_one_replica_of_the_batch(dlrm_ep, e, groups):
+    # probe p71 #1: a group of E chips shares the workload's batch of 2048 (builders/recsys.py: each chip looks up
+    # its tables for all 2048 samples and runs the MLPs on 2048 / E of them), so it is one replica of E chips.
+    # 8 chips / E = 8 is one group: global batch 2048 (the report said 8 replicas, 16,384); E = 4: 2 groups, 4,096
+    rep = dlrm_ep[("training", e)]
+    assert rep["data_parallel"] == {"replicas": groups, "chips_per_replica": e, "batch_per_replica": 2048,
+                                    "global_batch": 2048 * groups,
+                                    "samples_per_s": pytest.approx(2048 * groups / rep["seconds"])}
+    note = next(n for n in rep["notes"] if n.startswith("data parallel"))
+    assert f"of {e} chips (an embedding_parallel group" in note
+    assert f"runs the MLPs on {2048 // e} of its samples" in note and f"global batch {2048 * groups}," in note
+    assert ("1 replica of 8 chips" if groups == 1 else "2 replicas of 4 chips") in note
+    # j_per_step: the step of the global batch on all 8 chips, each simulated chip's energy.total_j
+    eff = rep["efficiency"]
+    assert eff["j_per_step"] == pytest.approx(8 * rep["energy"]["total_j"])
+    assert eff["j_per_step_per_chip"] == pytest.approx(rep["energy"]["total_j"])
+    rows = dict(data_parallel_rows(rep))
+    if groups > 1:  # the console row, only for several replicas
+        assert rows["data parallel"].startswith("2 replicas of 4 chips × batch 2048 = global batch 4096")
+    else:
+        assert rows == {}
+
+
+@pytest.mark.parametrize("e", [8, 4])
+def test_dlrm_embedding_group_inference_energy_per_sample(dlrm_ep, e):
+    # inference has no data_parallel record; j_per_inference is one group's pass over its batch: the simulated
+    # chip's energy × the E chips that share the 2048 samples, / 2048
+    rep = dlrm_ep[("inference", e)]
+    assert "data_parallel" not in rep
+    assert rep["efficiency"]["j_per_inference"] == pytest.approx(rep["energy"]["total_j"] * e / 2048)

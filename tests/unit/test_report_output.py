@@ -106,7 +106,9 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
         "name", "kind", "fn", "unit", "core", "macs", "flops", "start_cycle", "end_cycle", "duration_cycles",
         "ready_to_end_cycles", "compute_cycles", "stall_cycles", *(f"bytes_{lvl}" for lvl in levels),
         *(f"stall_{lvl}" for lvl in report["stalls_by_level"]),
-        "tiles", "arithmetic_intensity", "achieved_flops_per_s", "bound", "energy_j",
+        "tiles", "arithmetic_intensity", "achieved_flops_per_s",
+        "achieved_bytes_per_s_hbm",  # one per memory level of the arch (gemmini's DRAM; the scratchpad is no memory)
+        "bound", "energy_j",
     ]
     ops = report["ops"]
     assert [float(r["energy_j"]) for r in rows] == [op["energy_j"] for op in ops]  # per-op energy, exact
@@ -116,6 +118,11 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
     assert sum(int(r["bytes_hbm"]) for r in rows) == report["bytes"]["hbm"] == 1_024 + LENET_PARAMS + 10
     fc1 = rows[[op["name"] for op in ops].index("fc1")]
     assert int(fc1["bytes_hbm"]) == 48_120 and int(fc1["macs"]) == 48_000  # its weights and bias
+    # probe p71 #5: its DRAM rate beside achieved_flops_per_s, those 48,120 B over its span at gemmini's 1 GHz
+    span_s = (int(fc1["end_cycle"]) - int(fc1["start_cycle"])) / 1e9
+    assert float(fc1["achieved_bytes_per_s_hbm"]) == pytest.approx(48_120 / span_s)
+    relu1 = rows[[op["name"] for op in ops].index("relu1")]  # works in the scratchpad: a span, no DRAM bytes
+    assert int(relu1["end_cycle"]) > int(relu1["start_cycle"]) and relu1["achieved_bytes_per_s_hbm"] == "0"
     for r, op in zip(rows, ops, strict=True):
         assert int(r["duration_cycles"]) == op["end_cycle"] - op["start_cycle"]
         assert int(r["ready_to_end_cycles"]) == op["end_cycle"] - op["ready_cycle"]
@@ -125,6 +132,7 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
             assert float(r["arithmetic_intensity"]) == op["arithmetic_intensity"]
     flatten = rows[[op["name"] for op in ops].index("flatten")]  # a view: no tasks, no time, no bytes
     assert flatten["achieved_flops_per_s"] == "" and flatten["bound"] == "none" and flatten["bytes_hbm"] == "0"
+    assert flatten["achieved_bytes_per_s_hbm"] == ""  # no span, no rate
 
 
 def test_read_report_missing_dir(tmp_path):

@@ -247,6 +247,20 @@ def test_a_real_gpu_and_tpu_sweep_shares_one_compute_column(tmp_path):
         cores = [float(v) for k, v in row.items() if v and (k.startswith("utilization.core"))]
         assert cores and float(row["utilization.compute_max"]) == max(cores)
     assert {r["arch"] for r in rows if r["utilization.cores.systolic0"]} == {"a100"}
+    # probe p71 #5: report.json's bandwidth_share, a column per level right after the utilization ones (a100's
+    # levels innermost first; tpu-v4's scratchpad has no bandwidth, so no share)
+    util = [h for h in header if h.startswith("utilization.")]
+    at = header.index(util[-1]) + 1
+    assert header[at:at + 4] == [f"bandwidth_share.{lv}" for lv in ("sram", "l2", "hbm", "host")]
+    # each point reads A, B and C (128 x 128 bf16: 32,768 B each) from HBM once: 98,304 B over its seconds at the
+    # preset's HBM bandwidth (a100 2,039 GB/s, tpu-v4 1,200 GB/s)
+    bw = {"a100": 2.039e12, "tpu-v4": 1.2e12}
+    for row in rows:
+        assert int(row["bytes.hbm"]) == 3 * 128 * 128 * 2
+        assert float(row["bandwidth_share.hbm"]) == pytest.approx(3 * 128 * 128 * 2 / (bw[row["arch"]]
+                                                                                       * float(row["seconds"])))
+        assert float(row["bandwidth_share.host"]) == 0.0  # nothing crosses the host link
+    assert [r["bandwidth_share.sram"] == "" for r in rows] == [r["arch"] == "tpu-v4" for r in rows]
 
 
 def test_a_diffusion_runs_per_image_figures_are_columns():

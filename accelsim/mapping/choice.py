@@ -231,23 +231,29 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
                 on_chip = resident.on_chip(p, finish)
             chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
                                               on_chip, within_core)
+            done = start + est
+            # its units free when its compute ends: the store of an output it may keep (a reader on its core
+            # follows it) and that store's latency, which its estimate has behind its compute (``on_chip.store``),
+            # hold none of them, though a reader elsewhere waits for them (as :class:`_Residency` times it)
+            held = on_chip.store if on_chip is not None and not on_chip.kept else 0.0
             for u in chosen:
-                free[u] = start + est
+                free[u] = done - held
         elif options.split_ops and len(pool) > 1 and "output_tiles" in p.details and p.cycles >= len(pool):
             # a GPU core's output tiles: every unit
             chosen = tuple(pool)
             start = max(max(free[u] for u in pool), ready)
+            done = start + p.est / len(pool)
             for u in pool:
-                free[u] = start + p.est / len(pool)
+                free[u] = done
         else:
             best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
-            free[best] = max(free[best], ready) + p.est
+            free[best] = done = max(free[best], ready) + p.est
         least += len(chosen) if p.op.kind is not OpKind.COLLECTIVE and units[chosen[0]].count == 1 else 1
         if budget is not None and least > budget.tasks:
             raise budget.error(p.op.name, len(out) + 1, least=True)
         cores = {units[u].core for u in chosen}
-        finish[p.op.name] = free[chosen[0]]
+        finish[p.op.name] = done
         core = cores.pop() if len(cores) == 1 else None
         if resident is not None:
             resident.settle(p, core, on_chip)

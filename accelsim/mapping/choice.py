@@ -653,8 +653,10 @@ def _halo(p: Plan, nbytes: int, ncores: int) -> int:
 
 def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """Plans whose ``recurrent`` weights, once loaded, stay in SRAM (a quarter of it per core, beside the
-    activations' half) until their last reader: later readers drop them from ``weights`` and count them in
-    ``live_bytes``; the first lists them in ``details["pinned_weights"]``."""
+    activations' half) until their last reader: later readers on the same core (or spanning cores, as it did) drop
+    them from ``weights`` and count them in ``live_bytes``; the first lists them in ``details["pinned_weights"]``.
+    A reader elsewhere loads them again and holds them from then on (the plan that splits no op over cores may run
+    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's)."""
     last: dict[str, int] = {}
     for p in plans:
         if p.works and p.op.attrs.get("recurrent"):
@@ -663,7 +665,7 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     if not last:
         return plans
     region = arch.core.sram.total_bytes // 4
-    pinned: dict[str, int] = {}  # weight → bytes per core while it stays
+    pinned: dict[str, tuple[int, int | None]] = {}  # weight → (bytes per core, its core: None over all) while it stays
     out = []
     for p in plans:
         if not (p.works and p.op.attrs.get("recurrent")):
@@ -676,12 +678,14 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
         for w in p.weights:
             size = -(-w.nbytes(p.op.dtype) // share)
             if w.name in pinned:
-                continue
+                if pinned[w.name][1] == p.core:
+                    continue
+                del pinned[w.name]  # held on other cores: loaded here again
             loads.append(w)
-            if last[w.name] > p.index and sum(pinned.values()) + size <= region:
-                pinned[w.name] = size
+            if last[w.name] > p.index and sum(b for b, _ in pinned.values()) + size <= region:
+                pinned[w.name] = (size, p.core)
                 new.append(w.name)
         details = {**p.details, "pinned_weights": new} if new else p.details
         out.append(p._replace(weights=tuple(loads), details=details,
-                              live_bytes=p.live_bytes + sum(pinned.values())))
+                              live_bytes=p.live_bytes + sum(b for b, _ in pinned.values())))
     return tuple(out)

@@ -231,23 +231,29 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
                 on_chip = resident.on_chip(p, finish)
             chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
                                               on_chip, within_core)
+            done = start + est
+            # its units free when its compute ends: the store of an output it may keep (a reader on its core
+            # follows it) and that store's latency, which its estimate has behind its compute (``on_chip.store``),
+            # hold none of them, though a reader elsewhere waits for them (as :class:`_Residency` times it)
+            held = on_chip.store if on_chip is not None and not on_chip.kept else 0.0
             for u in chosen:
-                free[u] = start + est
+                free[u] = done - held
         elif options.split_ops and len(pool) > 1 and "output_tiles" in p.details and p.cycles >= len(pool):
             # a GPU core's output tiles: every unit
             chosen = tuple(pool)
             start = max(max(free[u] for u in pool), ready)
+            done = start + p.est / len(pool)
             for u in pool:
-                free[u] = start + p.est / len(pool)
+                free[u] = done
         else:
             best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
-            free[best] = max(free[best], ready) + p.est
+            free[best] = done = max(free[best], ready) + p.est
         least += len(chosen) if p.op.kind is not OpKind.COLLECTIVE and units[chosen[0]].count == 1 else 1
         if budget is not None and least > budget.tasks:
             raise budget.error(p.op.name, len(out) + 1, least=True)
         cores = {units[u].core for u in chosen}
-        finish[p.op.name] = free[chosen[0]]
+        finish[p.op.name] = done
         core = cores.pop() if len(cores) == 1 else None
         if resident is not None:
             resident.settle(p, core, on_chip)
@@ -647,8 +653,10 @@ def _halo(p: Plan, nbytes: int, ncores: int) -> int:
 
 def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, ...]:
     """Plans whose ``recurrent`` weights, once loaded, stay in SRAM (a quarter of it per core, beside the
-    activations' half) until their last reader: later readers drop them from ``weights`` and count them in
-    ``live_bytes``; the first lists them in ``details["pinned_weights"]``."""
+    activations' half) until their last reader: later readers on the same core (or spanning cores, as it did) drop
+    them from ``weights`` and count them in ``live_bytes``; the first lists them in ``details["pinned_weights"]``.
+    A reader elsewhere loads them again and holds them from then on (the plan that splits no op over cores may run
+    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's)."""
     last: dict[str, int] = {}
     for p in plans:
         if p.works and p.op.attrs.get("recurrent"):
@@ -657,7 +665,7 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     if not last:
         return plans
     region = arch.core.sram.total_bytes // 4
-    pinned: dict[str, int] = {}  # weight → bytes per core while it stays
+    pinned: dict[str, tuple[int, int | None]] = {}  # weight → (bytes per core, its core: None over all) while it stays
     out = []
     for p in plans:
         if not (p.works and p.op.attrs.get("recurrent")):
@@ -670,12 +678,14 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
         for w in p.weights:
             size = -(-w.nbytes(p.op.dtype) // share)
             if w.name in pinned:
-                continue
+                if pinned[w.name][1] == p.core:
+                    continue
+                del pinned[w.name]  # held on other cores: loaded here again
             loads.append(w)
-            if last[w.name] > p.index and sum(pinned.values()) + size <= region:
-                pinned[w.name] = size
+            if last[w.name] > p.index and sum(b for b, _ in pinned.values()) + size <= region:
+                pinned[w.name] = (size, p.core)
                 new.append(w.name)
         details = {**p.details, "pinned_weights": new} if new else p.details
         out.append(p._replace(weights=tuple(loads), details=details,
-                              live_bytes=p.live_bytes + sum(pinned.values())))
+                              live_bytes=p.live_bytes + sum(b for b, _ in pinned.values())))
     return tuple(out)

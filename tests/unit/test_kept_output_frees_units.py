@@ -14,14 +14,10 @@ import math
 
 from accelsim.config import load_arch
 from accelsim.ir import Graph
-from accelsim.mapping import choice
-from accelsim.mapping.aliases import aliases
-from accelsim.mapping.fusion import fuse, pipeline
-from accelsim.mapping.lower import build_units
-from accelsim.mapping.pricing import price
 from accelsim.options import Options
 
 from ..conftest import linear_op
+from .test_split_wait import assign_by_hand
 
 STORE = 500.0  # the cycles fc0's estimate has behind its compute for its store (bytes and latency)
 HEAD = 100.0  # fc1's 8 pieces (heads) each take this
@@ -49,23 +45,7 @@ def test_a_reader_on_the_core_takes_the_units_of_the_op_whose_output_it_reads(mo
         c = math.ceil(8 / n) * HEAD
         return c, c, 0.0
 
-    monkeypatch.setattr(choice, "split_estimate", estimate)
-    choice._ESTIMATES[0] = (None, {})  # (estimates kept from another test's arch would bypass the hand model)
-    spans = {}  # op → (start, end) as assign places it
-    split_units = choice._split_units
-
-    def record(p, *args, **kwargs):
-        chosen, start, est = split_units(p, *args, **kwargs)
-        spans[p.op.name] = (start, start + est)
-        return chosen, start, est
-
-    monkeypatch.setattr(choice, "_split_units", record)
-    plans = pipeline(price(fuse(aliases(graph, opts), graph, arch), arch), arch)
-    units = build_units(arch)
-    try:
-        got = {p.op.name: p for p in choice.assign(plans, units, opts, arch) if p.works}
-    finally:
-        choice._ESTIMATES[0] = (None, {})
+    got, units, spans = assign_by_hand(monkeypatch, graph, arch, opts, estimate)
     assert [units[u].core for u in got["fc0"].units] == [0]
     assert spans["fc0"] == (0.0, 100.0 + STORE)
     assert sorted(got["fc1"].units) == sorted(u for u in range(len(units)) if units[u].core == 0

@@ -40,6 +40,14 @@ def _assign(monkeypatch, head: float):
         c = math.ceil(count / n) * (head if each is None else each)
         return c, c, 0.0
 
+    got, units, spans = assign_by_hand(monkeypatch, graph, arch, opts, estimate)
+    return {name: [units[u].core for u in p.units] for name, p in got.items()}, spans
+
+
+def assign_by_hand(monkeypatch, graph, arch, opts, estimate):
+    """``choice.assign``'s plans of ``graph`` (the working ops by name), the units, and each op's span as assign
+    placed it ((start, end) of its chosen units), with ``estimate`` (a hand cost model: (est, compute, memory) on n
+    units) in place of ``traffic.split_estimate``."""
     monkeypatch.setattr(choice, "split_estimate", estimate)
     choice._ESTIMATES[0] = (None, {})  # (estimates kept from another test's arch would bypass the hand model)
     spans = {}  # op → (start, end) as assign places it
@@ -53,9 +61,11 @@ def _assign(monkeypatch, head: float):
     monkeypatch.setattr(choice, "_split_units", record)
     plans = pipeline(price(fuse(aliases(graph, opts), graph, arch), arch), arch)
     units = build_units(arch)
-    got = {p.op.name: p for p in choice.assign(plans, units, opts, arch) if p.works}
-    choice._ESTIMATES[0] = (None, {})
-    return {name: [units[u].core for u in p.units] for name, p in got.items()}, spans
+    try:
+        got = {p.op.name: p for p in choice.assign(plans, units, opts, arch) if p.works}
+    finally:
+        choice._ESTIMATES[0] = (None, {})
+    return got, units, spans
 
 
 def test_a_ready_gemm_takes_the_free_core_when_that_finishes_first(monkeypatch):

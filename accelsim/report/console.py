@@ -58,8 +58,8 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
                                                 f"{main} {fmt.pct(row['hbm_fraction'])} with "
-                                                f"{fmt.general(row['activations_in_flight'])} micro-batches in "
-                                                "flight"))
+                                                f"{fmt.general(row['activations_in_flight'])} micro-batch"
+                                                f"{'' if row['activations_in_flight'] == 1 else 'es'} in flight"))
     return rows
 
 
@@ -125,8 +125,12 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     rows = [("energy", f"{fmt.joules(energy.get('total_j'))} ({fmt.joules(energy.get('dynamic_j'))} dynamic, "
                        f"{activity}{fmt.joules(energy.get('static_j'))} static{whose})")]
     by_level = energy.get("by_level") or {}
-    rows += [(f"  energy {lv}", fmt.joules(by_level[lv])) for lv in ordered(by_level, report)]
-    rows += [(f"  energy {u}", fmt.joules(j)) for u, j in (energy.get("by_unit") or {}).items()]
+    # a level and a unit may share a name (the chip link): each row says which it is (probe p73 #6)
+    both = set(by_level) & set(energy.get("by_unit") or {})
+    rows += [(f"  energy {lv}" + (" (level)" if lv in both else ""), fmt.joules(by_level[lv]))
+             for lv in ordered(by_level, report)]
+    rows += [(f"  energy {u}" + (" (unit)" if u in both else ""), fmt.joules(j))
+             for u, j in (energy.get("by_unit") or {}).items()]
     tdp = power.get("tdp_w")
     chips = power.get("chips") or 1
     aside = [f"{fmt.watts(power.get('average_w_per_chip'))} / {fmt.watts(power.get('peak_w_per_chip'))} on each of "
@@ -142,9 +146,10 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
         if chips_all > 1 else (("j_per_step", "step"),)
     per = [f"{fmt.joules(eff[k])}/{what}" for k, what in (("j_per_token", "token"), *steps,
                                                           ("j_per_inference", "sample")) if eff.get(k)]
-    useful = eff.get("useful_tops_per_w")  # the model's FLOPs, where they differ from those executed
-    tops = f"{fmt.general(eff.get('tops_per_w'))} TOPS/W" + (
-        f" executed, {fmt.general(useful)} useful" if useful is not None and useful != eff.get("tops_per_w") else "")
+    useful = eff.get("useful_tops_per_w")  # the model's FLOPs, where they differ from those executed as printed
+    shown = fmt.general(eff.get("tops_per_w"))  # (not to the 6th digit: probe p73 #7 printed "0.1953 ... 0.1953")
+    tops = f"{shown} TOPS/W" + (f" executed, {fmt.general(useful)} useful"
+                                if useful is not None and fmt.general(useful) != shown else "")
     rows.append(("efficiency", ", ".join([tops, *per])))
     rows.append(("EDP", f"{fmt.general(report.get('edp'))} J·s"))
     if area:

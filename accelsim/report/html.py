@@ -290,7 +290,7 @@ def _energy(report: dict) -> str:
     if not energy:
         return ""
     by_part = {**{f"{k} (level)": v for k, v in _dict(energy.get("by_level")).items()},
-               **{f"{k} (unit)": v for k, v in _dict(energy.get("by_unit")).items()}, "other": energy.get("other_j")}
+               **{k if k == "activity" else f"{k} (unit)": v for k, v in _dict(energy.get("by_unit")).items()}, "other": energy.get("other_j")}
     mm2 = {**_dict(area.get("units")), **_dict(area.get("levels")), "other": area.get("other_mm2")}
     return ('<section id="energy"><h2>Energy, power and area</h2><div class="grid"><div>'
             + _kv_table(energy_rows(report))

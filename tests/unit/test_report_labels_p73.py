@@ -1,0 +1,30 @@
+"""Report rows a reader misread (probe p73), built through the real report builder: a pipeline report's
+bandwidth_share (one micro-batch's, stale) left out; the link's energy as a level and as a unit told apart; TOPS/W
+shown twice only where the two differ as printed; "1 micro-batch" in the singular."""
+
+from __future__ import annotations
+
+import accelsim
+from accelsim.report import fmt
+from accelsim.report.console import _pipeline_rows, energy_rows
+
+PP = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 4, "seq_len": 128, "vocab": 1024, "batch": 1,
+      "mode": "training", "pipeline_parallel": 2, "tensor_parallel": 2, "micro_batches": 2}
+
+
+def test_a_pipeline_report_has_no_stale_bandwidth_share_and_labels_its_rows():
+    rep = accelsim.simulate(PP, {"base": "dgx-h100", "chips": 4}, plots=False).to_dict()
+    # the shown pass's share was one micro-batch's bytes over that pass's time (docs: composed reports lack it)
+    assert "bandwidth_share" not in rep
+    rows = dict(energy_rows(rep))
+    by_level, by_unit = rep["energy"]["by_level"], rep["energy"]["by_unit"]
+    assert set(by_level) & set(by_unit) == {"link"}  # the chip link is both a level and a unit here
+    for name in ("link",):
+        assert rows[f"  energy {name} (level)"] == fmt.joules(by_level[name])
+        assert rows[f"  energy {name} (unit)"] == fmt.joules(by_unit[name])
+    eff = rep["efficiency"]
+    same = fmt.general(eff["tops_per_w"]) == fmt.general(eff["useful_tops_per_w"])
+    assert ("useful" in rows["efficiency"]) is not same
+    # 1F1B on 2 stages: the last stage holds one micro-batch's activations
+    stages = [v for k, v in _pipeline_rows(rep) if k.strip().startswith("stage")]
+    assert stages[-1].endswith("with 1 micro-batch in flight") and stages[0].endswith("micro-batches in flight")

@@ -90,6 +90,10 @@ class EngineConfig(_Model):
     kv_blocks: PositiveInt | None = Field(None, description="KV-cache blocks per replica (default: from memory).")
     chunked_prefill: bool = Field(True, description="Split long prefills across iterations.")
     prefix_caching: bool = Field(False, description="Reuse the cached KV blocks of a shared prompt prefix.")
+    hybrid_kv_cache: bool = Field(
+        True, description="vLLM V1's hybrid KV-cache manager (its default): a sliding-window layer's blocks that "
+                          "fall out of its window are freed; false: kept, as --disable-hybrid-kv-cache-manager. "
+                          "Not applied with prefix_caching.")
     cuda_graphs: bool = Field(
         True, description="Iterations run as captured CUDA graphs (vLLM's default): the grid is simulated on the "
                           "arch with kernel_launch 0 (no host launch per kernel).")

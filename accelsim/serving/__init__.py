@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import math
 from collections.abc import Callable, Iterator
@@ -204,15 +205,40 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
     return KvTransfer(bandwidth, latency, fp.kv_bytes_per_token, fp.state_bytes_per_seq, kind)
 
 
-def _admissible(requests: list[Request], spec: ServingSpec, blocks: int) -> tuple[list[Request], list[Request]]:
+def _held(spec: ServingSpec, fp: Footprint | None) -> Callable[[int, int], int] | None:
+    """A replica's count of the KV blocks a sequence holds (slots, computed tokens -> blocks) with vLLM's hybrid
+    KV-cache manager (``engine.hybrid_kv_cache``), which frees a sliding-window layer's blocks out of its window
+    (:meth:`.cost.Footprint.blocks`); None (every token's blocks held) without windows shorter than
+    max_model_len, with it off, or with prefix caching (whose shared blocks hold every layer: not modelled)."""
+    e = spec.serve.engine
+    if fp is None or not fp.windows or not e.hybrid_kv_cache or e.prefix_caching:
+        return None
+    return functools.partial(fp.blocks, block_size=e.block_size, hybrid=True)
+
+
+def _peak_blocks(spec: ServingSpec, fp: Footprint | None, total: int) -> int:
+    """The most KV blocks a request of ``total`` tokens holds: all of them, or with :func:`_held` those of its last
+    iteration, a decode or a prefill (chunk) of up to max_num_batched_tokens (a recompute's whole prefill without
+    chunked prefill)."""
+    e = spec.serve.engine
+    held = _held(spec, fp)
+    if held is None:
+        return -(-total // e.block_size)
+    step = e.max_num_batched_tokens if e.chunked_prefill else total
+    return max(held(total, max(0, total - step)), held(total, total - 1))
+
+
+def _admissible(requests: list[Request], spec: ServingSpec, blocks: int,
+                fp: Footprint | None = None) -> tuple[list[Request], list[Request]]:
     """Requests that can run, and those refused: longer than max_model_len, or more KV than a replica holds (each
-    marked ``refused``). Only requests with an arrival time: a conversation's later turns arrive as the turns before
-    them finish (:func:`.sim.run_loop`), and are sorted out by :func:`_issued` after the run."""
+    marked ``refused``; :func:`_peak_blocks`). Only requests with an arrival time: a conversation's later turns
+    arrive as the turns before them finish (:func:`.sim.run_loop`), and are sorted out by :func:`_issued` after the
+    run."""
     e = spec.serve.engine
     ok, refused = [], []
     for r in requests:
         total = r.prompt + r.output
-        r.refused = not (total <= e.max_model_len and -(-total // e.block_size) <= blocks)
+        r.refused = not (total <= e.max_model_len and _peak_blocks(spec, fp, total) <= blocks)
         if not math.isnan(r.arrival):
             (refused if r.refused else ok).append(r)
     return ok, refused
@@ -449,7 +475,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         notes = [f"engine.max_model_len {s.engine.max_model_len:,}: {n}"
                  for n in longest_notes(spec.model, spec.arch, s.engine, fp)]
         fp = both
-        _check_refusals(spec, requests, n_blocks, fp.image_positions if wants else 0)  # type: ignore[union-attr]
+        _check_refusals(spec, requests, n_blocks, fp.image_positions if wants else 0, fp)  # type: ignore[union-attr]
         _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
@@ -486,7 +512,8 @@ def _fit_key(spec: ServingSpec, fp: Footprint) -> str:
     return key if not isinstance(whole, str) and spec.set_after(key, "model") else "model"
 
 
-def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int) -> None:
+def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, image_positions: int,
+                    fp: Footprint | None = None) -> None:
     """A workload none of whose requests can ever be served is a one-line error at the limit that refuses the
     shortest one it can draw, not a report of requests all refused at arrival (:func:`_admissible`): fixed lengths
     (or a uniform's low, ...: :func:`.requests.fewest`) longer than ``engine.max_model_len`` or than a replica's
@@ -496,7 +523,7 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
     least = [fewest(w.prompt_tokens), fewest(w.output_tokens), fewest(w.images) if w.images is not None else 0]
     if any(x is None for x in least):  # a trace's lengths: its requests are all it draws
         arriving = [r for r in requests if not math.isnan(r.arrival)]
-        if not arriving or _admissible(arriving, spec, blocks)[0]:
+        if not arriving or _admissible(arriving, spec, blocks, fp)[0]:
             return
         short = min(arriving, key=lambda r: r.prompt + r.output)
         prompt, output, which = short.prompt, short.output, "the shortest request of the trace"
@@ -505,7 +532,7 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
         which = "every request" if w.prompt_tokens.dist == w.output_tokens.dist == "fixed" else \
             "the shortest request the workload can draw"
     total = prompt + output
-    need = -(-total // e.block_size)
+    need = _peak_blocks(spec, fp, total)
     if total <= e.max_model_len and need <= blocks:
         return
     length = f"{prompt:,} prompt + {output:,} output tokens = {total:,}"
@@ -682,9 +709,10 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
                                          "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
         return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
-                       encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget, **spec_kw)
+                       encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget,
+                       held=_held(spec, fp), **spec_kw)
 
-    runnable, refused = _admissible(requests, spec, n_blocks)
+    runnable, refused = _admissible(requests, spec, n_blocks, fp)
     talk = s.workload.conversation
     if d is None:
         replicas = [engine(i) for i in range(s.replicas)]

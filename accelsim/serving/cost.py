@@ -372,6 +372,21 @@ class Footprint:
     long: bool = False  # the decode graph at KV max_model_len has notes (its positions may pass the model's context)
     name: str | None = None  # the built graph's name (a Hugging Face config's _name_or_path or folder)
     architecture: str | None = None  # a Hugging Face model's (e.g. Qwen2ForCausalLM)
+    # (window, bytes a token of the layers with that window) for each sliding window shorter than max_model_len
+    windows: tuple[tuple[int, float], ...] = ()
+
+    def blocks(self, tokens: int, computed: int, block_size: int, hybrid: bool) -> int:
+        """KV blocks (of ``block_size`` x :attr:`kv_bytes_per_token`) a sequence holds with slots for ``tokens``
+        after ``computed`` were computed: ceil(tokens / block_size), or with ``hybrid`` (vLLM's hybrid KV-cache
+        manager) each window's layers without the blocks wholly before token computed - window + 1
+        (``SlidingWindowManager.remove_skipped_blocks``), the bytes rounded up to whole blocks."""
+        full = -(-tokens // block_size)
+        if not hybrid or not self.windows:
+            return full
+        freed = sum(b * max(0, computed - w + 1) // block_size for w, b in self.windows)
+        if not freed:
+            return full
+        return -(-round(full * self.kv_bytes_per_token - freed) // round(self.kv_bytes_per_token))
 
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
@@ -384,10 +399,8 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     ``max_model_len``, which a window flattened (Mistral-7B's 131,072 B a token read as 16,324
     at 32,768, so eight times the sequences fitted). vLLM sizes a KV block so too: each layer's page of
     ``block_size`` tokens, times the layers (its ``get_num_blocks``: free memory // page size // layers), whether
-    a layer's attention is windowed or not. A sequence here holds the blocks of all its tokens, even those a
-    window no longer reads: vLLM's hybrid KV-cache manager (V1, ``SlidingWindowManager``) frees blocks beyond the
-    window, so a sequence longer than its window is charged more blocks than vLLM with it holds (vLLM without it,
-    ``--disable-hybrid-kv-cache-manager``, treats windowed layers as full attention and holds them all)."""
+    a layer's attention is windowed or not. ``windows`` (:func:`_windows`) lets :meth:`Footprint.blocks` free
+    a window's blocks as vLLM's hybrid KV-cache manager does (``engine.hybrid_kv_cache``)."""
     lo, near, hi = 1, 2, engine.max_model_len  # max_model_len is at least 2
     a, n = (build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype) for k in (lo, near))
     b = n if near == hi else build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
@@ -395,7 +408,45 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     architecture = b.meta.get("architecture")
     return Footprint(int(b.weight_bytes), grow, int(b.meta.get("state_cache_bytes", 0)),
                      int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")), b.name,
-                     str(architecture) if architecture else None)
+                     str(architecture) if architecture else None,
+                     _windows(model, arch, engine.max_model_len, {lo: float(a.meta.get("kv_cache_bytes", 0)),
+                                                                  near: float(n.meta.get("kv_cache_bytes", 0))}))
+
+
+def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
+             memo: dict[int, float]) -> tuple[tuple[int, float], ...]:
+    """The sliding windows shorter than ``max_model_len`` and their layers' bytes a token, found from the cache's
+    growth: a decode step at KV length k leaves min(k + 1, W) tokens in a layer of window W, so the growth from k to
+    k + 1, d(k), is the bytes a token of the layers with W >= k + 2: it drops by a window's bytes at k = W - 1.
+    Bisection finds each drop between 1 and max_model_len - 2 (windows of 3 to max_model_len - 1); ``memo``: the
+    cache's bytes at KV lengths already built."""
+
+    def cache(k: int) -> float:
+        if k not in memo:
+            g = build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype)
+            memo[k] = float(g.meta.get("kv_cache_bytes", 0))
+        return memo[k]
+
+    def d(k: int) -> float:
+        return cache(k + 1) - cache(k)
+
+    found: list[tuple[int, float]] = []
+
+    def split(lo: int, dlo: float, hi: int, dhi: float) -> None:
+        if dlo == dhi:
+            return
+        if hi - lo == 1:  # d drops at hi: layers of window hi + 1 stop growing
+            found.append((hi + 1, dlo - dhi))
+            return
+        mid = (lo + hi) // 2
+        dmid = d(mid)
+        split(lo, dlo, mid, dmid)
+        split(mid, dmid, hi, dhi)
+
+    top = max_model_len - 2  # d(top) holds the layers of windows >= max_model_len: never freed
+    if top > 1:
+        split(1, d(1), top, d(top))
+    return tuple(found)
 
 
 def longest_notes(model: WorkloadSpec, arch: Arch, engine: EngineConfig, fp: Footprint | None = None) -> list[str]:

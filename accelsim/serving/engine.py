@@ -153,13 +153,17 @@ class Replica:
     def __init__(self, index: int, engine: EngineConfig, blocks: int, cost: IterationCost,
                  swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0,
                  encode: EncoderCost | None = None, spec_tokens: int = 0, accept: Acceptance | None = None,
-                 draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0):
+                 draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0,
+                 held: Callable[[int, int], int] | None = None):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
         self.handoff: list[Request] = []  # requests that left at the end of the last iteration
         self.e = engine
         self.pool = KvPool(blocks)
+        # (slots, computed tokens) -> the KV blocks a sequence holds: with vLLM's hybrid KV-cache manager, a
+        # sliding-window layer's blocks out of its window freed (Footprint.blocks); None: ceil(slots / block_size)
+        self.held = held
         self.cost = cost
         self.encode = encode
         self.images = 0  # images to encode this iteration
@@ -274,8 +278,12 @@ class Replica:
                 if new == 0:
                     i += 1
                     continue
-            need = -(-(req.computed + new) // bs) - req.blocks - req.shared
-            if need > 0:
+            need = (self.held(req.computed + new, req.computed) if self.held else -(-(req.computed + new) // bs)) \
+                - req.blocks - req.shared
+            if need < 0:  # blocks a window slid past (hybrid KV cache; never with prefix caching's shared blocks)
+                pool.free -= need
+                req.blocks += need
+            elif need > 0:
                 while need > pool.free + pool.evictable:
                     victim = running[-1]
                     extra += self._preempt(victim)
@@ -326,7 +334,7 @@ class Replica:
         before = req.remaining
         # an idle cached group leaves the evictable blocks whole when referenced (KvPool.ref), not only its hits
         idle_hit = self.pool.cached[req.group] if hits and self.pool.refs.get(req.group, 0) == 0 else 0
-        need = -(-blocks_to // self.e.block_size) - hits
+        need = (self.held(blocks_to, start) if self.held else -(-blocks_to // self.e.block_size)) - hits
         if need > self.pool.available() - idle_hit:
             return None
         if hits:

@@ -13,7 +13,7 @@ import pytest
 from accelsim.config import load_arch, load_workload
 from accelsim.config.load import WorkloadSpec
 from accelsim.config.serving import EngineConfig, load_serving
-from accelsim.serving import _transfer, serve
+from accelsim.serving import _held, _peak_blocks, _transfer, serve
 from accelsim.serving.cost import footprint, kv_blocks
 from accelsim.serving.metrics import model_title
 from accelsim.serving.requests import Request
@@ -108,3 +108,62 @@ def test_a_serve_report_names_an_hf_model_and_its_architecture(tmp_path, monkeyp
 def test_a_builders_own_model_has_no_architecture_in_its_title():
     report = {"name": "x", "arch": "h100", "model": {"name": "llama2_7b", "model": "llama2_7b", "params": {}}}
     assert model_title(report) == "llama2_7b on h100"
+
+
+# vLLM's hybrid KV-cache manager (engine.hybrid_kv_cache, default true): SlidingWindowManager.remove_skipped_blocks
+# frees a window layer's blocks wholly before token computed - window + 1. A 10,000-token sequence decoding its next
+# token (10,001 slots, 10,000 computed) spans blocks 0..625 (ceil(10,001 / 16) = 626); the first token a window of
+# 4,096 still reads is 10,000 - 4,096 + 1 = 5,905, in block 5,905 // 16 = 369, so blocks 0..368 are freed.
+def _fp(name: str, max_model_len: int = 32768):
+    w = load_workload(name)
+    spec = WorkloadSpec(model=w.model, params={**w.params, "attention": "fused"})
+    return footprint(spec, load_arch("h100"), EngineConfig(max_model_len=max_model_len,
+                                                          max_num_batched_tokens=max_model_len))
+
+
+def test_mistral_keeps_the_window_and_the_partial_block():
+    fp = _fp("mistral_7b")
+    assert fp.windows == ((4096, MISTRAL_TOKEN),)  # every layer's bytes in the one window
+    # 626 - 369 = 257 = 4,096 / 16 + 1: the window's 256 blocks and the block the newest token opened
+    assert fp.blocks(10_001, 10_000, 16, hybrid=True) == 626 - 369 == 4096 // 16 + 1 == 257
+    assert fp.blocks(10_001, 10_000, 16, hybrid=False) == 626  # --disable-hybrid-kv-cache-manager
+    assert fp.blocks(4_096, 4_095, 16, hybrid=True) == 256  # nothing out of the window yet: (4,095-4,095)//16 = 0
+
+
+def test_gemma2_frees_only_its_local_layers():
+    # 21 global + 21 local layers of 8 x 256 x 2 (K, V) x 2 B = 8,192 B a token each: 172,032 B a token in each
+    # group; the local layers free 369 of their 626 blocks: (626 x 344,064 - 369 x 172,032) / 344,064 = 441.5 -> 442
+    fp = _fp("gemma2_9b")
+    assert fp.windows == ((4096, 21 * 2 * 8 * 256 * 2),)
+    assert fp.blocks(10_001, 10_000, 16, hybrid=True) == math.ceil(626 - 369 / 2) == 442
+
+
+def test_gpt_oss_frees_its_128_token_layers():
+    # gpt-oss-20b: 24 layers alternating a 128-token window and full attention, 8 KV heads of 64: 12 x 2 x 8 x 64
+    # x 2 B = 24,576 B a token each half. At 10,000 computed the window reads from 10,000 - 128 + 1 = 9,873, block
+    # 617: (626 x 49,152 - 617 x 24,576) / 49,152 = 317.5 -> 318
+    fp = _fp("gpt_oss_20b")
+    assert fp.kv_bytes_per_token == 2 * 12 * 2 * 8 * 64 * 2
+    assert fp.windows == ((128, 12 * 2 * 8 * 64 * 2),)
+    assert fp.blocks(10_001, 10_000, 16, hybrid=True) == math.ceil(626 - 617 / 2) == 318
+
+
+def test_no_window_shorter_than_max_model_len_frees_nothing():
+    assert _fp("llama2_7b", 4096).windows == ()
+    assert _fp("mistral_7b", 4096).windows == ()  # its 4,096 window never slides within 4,096 tokens
+    assert _fp("llama2_7b", 4096).blocks(4_096, 4_095, 16, hybrid=True) == 256
+
+
+def test_a_requests_peak_blocks_with_and_without_the_hybrid_manager(tmp_path, monkeypatch):
+    # 3,000 + 8,000 = 11,000 tokens: ceil(11,000 / 16) = 688 blocks held to the end without freeing. With it the
+    # peak is a (recompute's) last prefill chunk of max_num_batched_tokens 4,096: computed 6,904, the window reads
+    # from 6,904 - 4,095 = 2,809, block 175: 688 - 175 = 513 (its last decode holds 688 - (10,999 - 4,095) // 16 =
+    # 688 - 431 = 257)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "l.yaml").write_text(SERVE)
+    fp = _fp("mistral_7b")
+    on, off = (load_serving("l.yaml", [f"engine.hybrid_kv_cache={v}"]) for v in ("true", "false"))
+    assert _peak_blocks(on, fp, 11_000) == 688 - 175 == 513
+    assert _peak_blocks(off, fp, 11_000) == 688
+    assert _held(on, fp)(11_000, 10_999) == 688 - 431 == 257
+    assert _held(load_serving("l.yaml", ["engine.prefix_caching=true"]), fp) is None  # not modelled with it

@@ -639,11 +639,14 @@ def _check_draft(spec: ServingSpec) -> None:
 
 
 def shown_config(s: ServeConfig, arch: Arch) -> dict:
-    """report.json's ``config``: the serving settings, less vLLM's GPU-only engine settings on an arch without
+    """report.json's ``config``: the serving settings (``replicas`` with disaggregation the prefill and decode
+    replicas' sum), less vLLM's GPU-only engine settings on an arch without
     launch times (no kernel launch, graph launch or dispatch: a TPU, an NPU), where neither can act:
     ``cuda_graphs`` (nothing to capture) and ``custom_all_reduce`` (a CUDA kernel over NVLink or a full mesh,
     :data:`accelsim.cost.collective.CUSTOM_TOPOLOGIES`; a TPU's torus runs XLA's collectives)."""
     out = s.model_dump(mode="json")
+    if s.disaggregation is not None:  # replicas is then their sum (docs/serving.md; probe p74 #4: it said 1 of 3)
+        out["replicas"] = s.disaggregation.prefill_replicas + s.disaggregation.decode_replicas
     if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch):
         for key in ("cuda_graphs", "custom_all_reduce"):
             out["engine"].pop(key, None)

@@ -410,7 +410,8 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
                      int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")), b.name,
                      str(architecture) if architecture else None,
                      _windows(model, arch, engine.max_model_len, {lo: float(a.meta.get("kv_cache_bytes", 0)),
-                                                                  near: float(n.meta.get("kv_cache_bytes", 0))}))
+                                                                  near: float(n.meta.get("kv_cache_bytes", 0)),
+                                                                  hi: float(b.meta.get("kv_cache_bytes", 0))}))
 
 
 def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
@@ -444,6 +445,8 @@ def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
         split(mid, dmid, hi, dhi)
 
     top = max_model_len - 2  # d(top) holds the layers of windows >= max_model_len: never freed
+    if max_model_len in memo and memo[max_model_len] - cache(1) == (max_model_len - 1) * d(1):
+        return ()  # the cache grows alike at every length up to max_model_len: no window below it (no graph built)
     if top > 1:
         split(1, d(1), top, d(top))
     return tuple(found)

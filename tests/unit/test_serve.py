@@ -354,6 +354,8 @@ def test_disaggregation_moves_the_kv_after_the_first_token():
     assert (kt["transfers"], kt["bytes_per_chip"], kt["mean_bytes_per_chip"]) == (1, 52_428_800, 52_428_800)
     assert (kt["seconds"], kt["mean_s"]) == pytest.approx((0.1, 0.1))
     assert kt["link"] == "disaggregation.bandwidth"
+    # report.json's config: replicas is the prefill and decode replicas' sum, 1 + 1 (probe p74 #4: it said 1)
+    assert res.report["config"]["replicas"] == 2
     with pytest.raises(Exception, match="prefill_replicas"):
         spec(replicas=3, disaggregation={"prefill_replicas": 1, "decode_replicas": 1})
 

@@ -392,6 +392,12 @@ class ServeConfig(_Model):
     disaggregation: Disaggregation | None = None
     speculative: Speculative | None = None
 
+    @property
+    def replica_count(self) -> int:
+        """The replicas that run: ``replicas``, or with disaggregation the prefill and decode replicas' sum."""
+        d = self.disaggregation
+        return d.prefill_replicas + d.decode_replicas if d is not None else self.replicas
+
     @model_validator(mode="after")
     def _replicas(self) -> ServeConfig:
         d = self.disaggregation

@@ -191,7 +191,7 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
                          f"give the KV transfer's bandwidth (e.g. {NIC_HINT}; {NVLINK_HINT}) or use a multi-chip "
                          "arch (dgx-h100)")
     params = spec.model.params
-    chips = replica_chips(params) * (d.prefill_replicas + d.decode_replicas)
+    chips = replica_chips(params) * spec.serve.replica_count
     node = link.node_chips or spec.arch.chips if link is not None else 0
     out = link.scale_out if link is not None and chips > node else None
     if d.bandwidth is not None:
@@ -487,8 +487,7 @@ def _span_notes(spec: ServingSpec) -> list[str]:
     replica (whose tensor × expert parallelism must fit on it, :func:`_check_chips`), and the replicas beyond it run
     on copies of it behind the router, as the KV transfer of :func:`_transfer` prices them across nodes (probe p70
     #5). A one-chip arch (h100) is one replica's GPU by definition: no note."""
-    d = spec.serve.disaggregation
-    replicas = d.prefill_replicas + d.decode_replicas if d is not None else spec.serve.replicas
+    replicas = spec.serve.replica_count
     each = replica_chips(spec.model.params)
     total = replicas * each
     chips = spec.arch.chips
@@ -645,8 +644,7 @@ def shown_config(s: ServeConfig, arch: Arch) -> dict:
     ``cuda_graphs`` (nothing to capture) and ``custom_all_reduce`` (a CUDA kernel over NVLink or a full mesh,
     :data:`accelsim.cost.collective.CUSTOM_TOPOLOGIES`; a TPU's torus runs XLA's collectives)."""
     out = s.model_dump(mode="json")
-    if s.disaggregation is not None:  # replicas is then their sum (docs/serving.md; probe p74 #4: it said 1 of 3)
-        out["replicas"] = s.disaggregation.prefill_replicas + s.disaggregation.decode_replicas
+    out["replicas"] = s.replica_count  # with disaggregation their sum (docs/serving.md; probe p74 #4: it said 1 of 3)
     if not (arch.kernel_launch or arch.graph_launch or arch.kernel_dispatch):
         for key in ("cuda_graphs", "custom_all_reduce"):
             out["engine"].pop(key, None)
@@ -722,7 +720,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         run_loop(runnable, replicas, ROUTERS[s.router](), progress, think_s=talk.think_time if talk else 0.0)
     else:
         replicas = [engine(i, "prefill" if i < d.prefill_replicas else "decode")
-                    for i in range(d.prefill_replicas + d.decode_replicas)]
+                    for i in range(s.replica_count)]
         run_loop(runnable, replicas[:d.prefill_replicas], ROUTERS[s.router](), progress,
                  decode=replicas[d.prefill_replicas:], decode_router=ROUTERS[s.router](),
                  transfer_s=transfer)

@@ -191,7 +191,7 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
                          f"give the KV transfer's bandwidth (e.g. {NIC_HINT}; {NVLINK_HINT}) or use a multi-chip "
                          "arch (dgx-h100)")
     params = spec.model.params
-    chips = replica_chips(params) * spec.serve.replica_count
+    chips = replica_chips(params) * (d.prefill_replicas + d.decode_replicas)
     node = link.node_chips or spec.arch.chips if link is not None else 0
     out = link.scale_out if link is not None and chips > node else None
     if d.bandwidth is not None:

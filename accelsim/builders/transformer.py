@@ -342,9 +342,12 @@ class GptParams(DropoutParams, SequenceParallelParams):
             raise invalid_at("heads", self.heads, f"must divide hidden ({self.hidden})")
         if self.layers % (self.pipeline_parallel * self.pipeline_interleave):
             key = "pipeline_interleave" if self.pipeline_interleave > 1 else "pipeline_parallel"
+            # the product first, then the key's own value as "(got N)": beside "layers (N)" a bare "(got N)" read
+            # as the layer count (probe p77)
+            chunks = self.pipeline_parallel * self.pipeline_interleave
             raise invalid_at(key, getattr(self, key), f"pipeline_parallel × pipeline_interleave "
-                                                      f"({self.pipeline_parallel} × {self.pipeline_interleave}) must "
-                                                      f"divide layers ({self.layers})")
+                                                      f"({self.pipeline_parallel} × {self.pipeline_interleave} = "
+                                                      f"{chunks}) must divide layers ({self.layers}); this {key}")
         if self.pipeline_interleave > 1 and self.micro_batches % self.pipeline_parallel:
             # Megatron-LM's interleaved 1F1B runs the micro-batches in groups of P through each chunk and refuses
             # any other count (megatron/schedules.py, 2021, and megatron/core/pipeline_parallel/schedules.py:

@@ -131,6 +131,9 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     if opt and rest_fits and not options.distributed_optimizer:
         fixes.append("options.distributed_optimizer" + (" with data parallelism over more chips" if dp <= 1 else "")
                      + said_needs("options.distributed_optimizer"))
+    if opt and rest_fits and options.distributed_optimizer:
+        fixes.append(_more_replicas(opt * max(dp, 1), int(row["capacity"] - row.get("weights", 0)
+                                                         - row.get("gradients", 0)), dp, used))
     if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
@@ -138,6 +141,16 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
         f", whatever the {sizes[0]}" if sizes else ""
     what = (", ".join(fixes[:-1]) + f" or {fixes[-1]}" if len(fixes) > 1 else fixes[0]) if fixes else ""
     return said + (f"; what can make them fit: {what}" if what else "")
+
+
+def _more_replicas(states: int, room: int, dp: int, group: int) -> str:
+    """The distributed optimizer (already on) over more data-parallel replicas: ``states`` B of optimizer states in
+    all (one replica's share times ``dp``) split D ways fit the ``room`` the weights and gradients leave when
+    D >= ceil(states / room); each replica spans ``group`` chips (tensor x context x pipeline parallelism), so the
+    states alone need D x group chips or more (the activations still need their own room)."""
+    least = -(-states // room)
+    return (f"options.distributed_optimizer over more data-parallel replicas (the states alone need {least} or more, "
+            f"{least * group} chips; now {dp})")
 
 
 def _scale(workload: WorkloadSpec, rest_fits: bool) -> str:

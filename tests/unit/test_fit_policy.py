@@ -195,3 +195,21 @@ def test_spilled_state_whose_footprint_fits_names_what_was_placed_beyond_not_nee
     # gcn_cora's first weight: 1433 x 16 bf16 = 45,856 B, beyond an 80 GiB HBM that holds the rest many times over
     assert f"{w.name!r} ({1433 * 16 * 2:,} B)" in str(e.value) and "needs" not in str(e.value)
     assert "although a chip's hbm holds the whole footprint" in str(e.value)
+
+
+def test_distributed_optimizer_already_on_is_advised_over_more_replicas(tmp_path, capsys, monkeypatch):
+    # probe p77: with options.distributed_optimizer already on, the states' remedy is more data-parallel replicas
+    # (the error had dropped it). GPT-13B-like (h 5120, 40 layers, seq 512, vocab 51,200) on 2 a100s, data parallel
+    # 2: by the formula above 12·5120²·40 + 13·5120·40 + (51,200 + 512)·5120 + 2·5120 parameters; bf16 weights and
+    # gradients 4 B a parameter fit 80 GiB, Adam's 12 B a parameter split 2 ways do not. Split D ways the states fit
+    # the room the weights and gradients leave when D >= ceil(12·params / (80 GiB - 4·params)).
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "gpt", "-a", "dgx-a100", "--mode", "training", *GPT13B, "--set", "arch.chips=2",
+                         "--set", "options.distributed_optimizer=true", "-q", "--no-plots", "-o", "o"])
+    params = 12 * 5120**2 * 40 + 13 * 5120 * 40 + (51_200 + 512) * 5120 + 2 * 5120
+    cap = 80 * 2**30
+    assert 4 * params + 6 * params > cap > 4 * params
+    least = -(-12 * params // (cap - 4 * params))
+    assert least == 5
+    assert "options.distributed_optimizer over more data-parallel replicas (the states alone need 5 or more, 5 " \
+           "chips; now 2)" in line, line

@@ -12,6 +12,7 @@ from rich.table import Table
 from . import fmt
 from .fmt import STALL_LABEL
 from .schema import (
+    chips_covered,
     group_units,
     levels,
     main_memory,
@@ -216,7 +217,9 @@ def summary_table(report: dict) -> Table:
     computed, flops = report.get("computed_flops"), report.get("flops")
     if computed is not None and flops is not None and computed != flops:  # a causal kernel skips blocks; an array multiplies zeros
         secs = fmt.num(report.get("seconds"), None)
-        rate = f", {fmt.flops_rate(computed / secs)}" if secs else ""
+        chips = chips_covered(report)  # a pipeline's FLOPs are its P chips': the rate a chip, as MFU counts it
+        rate = (f", {fmt.flops_rate(computed / secs / chips)}{f' a chip ({chips} chips)' if chips > 1 else ''}"
+                if secs else "")
         table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (what the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
     if report.get("mfu") is not None:  # a training step: the model's FLOPs beside what the arrays ran

@@ -21,6 +21,7 @@ from . import fmt
 from .console import energy_rows, launch_rows, unit_busy_text
 from .fmt import STALL_LABEL
 from .schema import (
+    chips_covered,
     core_units,
     level_names,
     levels,
@@ -175,8 +176,9 @@ def _summary(report: dict) -> str:
     # the FLOPs the kernels computed (a causal fused attention's skipped blocks left out), so never above the peak
     flops = fmt.num(report.get("computed_flops", report.get("flops")), None)
     secs = fmt.num(report.get("seconds"), None)
+    chips = chips_covered(report)  # a pipeline's FLOPs are its P chips': a chip's rate, against a chip's roof
     if flops is not None and secs:
-        rows.append(("achieved", fmt.flops_rate(flops / secs)))
+        rows.append(("achieved" + (f" (a chip of {chips})" if chips > 1 else ""), fmt.flops_rate(flops / secs / chips)))
     roof = _dict(report.get("roofline"))
     peak, bw = fmt.num(roof.get("peak_flops_per_s"), None), fmt.num(roof.get("bandwidth_bytes_per_s"), None)
     ridge = fmt.num(roof.get("ridge_flops_per_byte"), None)

@@ -1,0 +1,57 @@
+"""Report figures a reader of probe p73 misread, built through the real report builder: a pipeline report's
+FLOP/s a chip (its FLOPs are its P stage chips', drawn against one chip's roof), bandwidth_share in report.html and
+`accelsim compare`, compare's chips and per-chip power rows, and a serve report beside a run report in compare."""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.report import fmt
+from accelsim.report.console import summary_table
+from accelsim.report.html import _summary
+from accelsim.report.plots import _run_point
+from accelsim.report.schema import chips_covered
+
+PP = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 4, "seq_len": 128, "vocab": 1024, "batch": 1,
+      "mode": "training", "pipeline_parallel": 2, "tensor_parallel": 2, "micro_batches": 2}
+
+
+@pytest.fixture(scope="module")
+def pipeline_report() -> dict:
+    return accelsim.simulate(PP, {"base": "dgx-h100", "chips": 4}, plots=False).to_dict()
+
+
+def _rows(table) -> dict[str, str]:
+    cols = table.columns
+    return {str(k).strip(): str(v) for k, v in zip(cols[0]._cells, cols[1]._cells, strict=True)}
+
+
+def test_a_pipeline_reports_flops_rate_per_chip_as_its_mfu(pipeline_report):
+    rep = pipeline_report
+    # the report covers the P = 2 stage chips (power.chips; pipeline.stages without energy constants)
+    assert rep["power"]["chips"] == rep["pipeline"]["stages"] == 2 == chips_covered(rep)
+    per_chip = rep["computed_flops"] / rep["seconds"] / 2
+    peak = rep["roofline"]["peak_flops_per_s"]  # one chip's roof
+    # MAC utilization = MACs / (peak MACs a cycle × P × cycles): a chip's share of its peak, as the rate a chip is;
+    # computed FLOPs add the vector units' few FLOPs to 2 × MACs, so the two agree to within a few per cent
+    # (probe p73: 157 TFLOP/s for all 4 chips read as 15.9 % of the roof beside an MFU of 3.9 %)
+    assert per_chip / peak == pytest.approx(rep["mac_utilization"], rel=0.1)
+    assert _run_point(rep)[1] == pytest.approx(per_chip)
+    assert ("achieved (a chip of 2)", fmt.flops_rate(per_chip)) in _html_rows(rep)
+    computed = _rows(summary_table(rep))["computed"]
+    assert f"{fmt.flops_rate(per_chip)} a chip (2 chips)" in computed
+
+
+def test_a_single_pass_report_covers_one_chip():
+    rep = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "h100", plots=False).to_dict()
+    assert chips_covered(rep) == 1
+    assert ("achieved", fmt.flops_rate(rep["computed_flops"] / rep["seconds"])) in _html_rows(rep)
+
+
+def _html_rows(rep: dict) -> list[tuple[str, str]]:
+    import html
+    import re
+
+    return [(html.unescape(k), html.unescape(v))
+            for k, v in re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", _summary(rep))]

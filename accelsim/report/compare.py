@@ -101,7 +101,9 @@ _DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
 }
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
-_LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
+_LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"),
+                                              "bandwidth_share.": ("bandwidth used", "fraction"),
+                                              "bytes.": ("bytes", "bytes")}
 
 
 # --- loading ------------------------------------------------------------------------------------------------------
@@ -251,8 +253,9 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), the energy, power,
     efficiency, EDP and area figures (``energy.total_j``, ``power.average_w``, ...), then for every memory level
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
-    ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
-    ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
+    ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server),
+    ``bandwidth_share.<level>`` (the share of its bandwidth used, for the levels some report gives it: a composed
+    pipeline or serving report has none) and ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
     ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``, and for a data-parallel training step
     ``data_parallel.replicas``, ``data_parallel.global_batch``, ``data_parallel.samples_per_s`` and
@@ -277,8 +280,10 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
         decode += list(_DATA_PARALLEL_METRICS) if any(_dict(rep.get("data_parallel")) for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
+        # bandwidth_share: the levels some report has it for (a pipeline or serving report has none)
+        shared = [lvl for lvl in levels if any(lvl in _dict(rep.get("bandwidth_share")) for _, rep in reports)]
         keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),
-                 *(f"bytes.{lvl}" for lvl in levels)]
+                 *(f"bandwidth_share.{lvl}" for lvl in shared), *(f"bytes.{lvl}" for lvl in levels)]
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 

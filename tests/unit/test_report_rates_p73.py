@@ -55,3 +55,30 @@ def _html_rows(rep: dict) -> list[tuple[str, str]]:
 
     return [(html.unescape(k), html.unescape(v))
             for k, v in re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", _summary(rep))]
+
+
+GEMM = {"model": "gemm", "m": 256, "n": 256, "k": 256}
+
+
+@pytest.fixture(scope="module")
+def gemm_report() -> dict:
+    return accelsim.simulate(GEMM, "h100", plots=False).to_dict()
+
+
+def test_bandwidth_share_is_in_the_html_summary_memory_table_and_compare(gemm_report, pipeline_report):
+    from accelsim.report.compare import compare_rows, format_value
+    from accelsim.report.html import _memory
+
+    rep = gemm_report
+    hbm_bw = next(lv["bandwidth"] for lv in rep["levels"] if lv["name"] == "hbm")
+    # the documented definition: bytes / (bandwidth × seconds)
+    share = rep["bytes"]["hbm"] / (hbm_bw * rep["seconds"])
+    assert rep["bandwidth_share"]["hbm"] == pytest.approx(share)
+    row = dict(_html_rows(rep))["bandwidth hbm"]
+    assert row == f"{fmt.pct(share)} used ({fmt.bandwidth(share * hbm_bw)} of {fmt.bandwidth(hbm_bw)})"
+    assert "bandwidth used" in _memory(rep) and "bandwidth used" not in _memory(pipeline_report)
+    assert not any(k.startswith("bandwidth") for k, _ in _html_rows(pipeline_report))
+    rows = dict(compare_rows([("gemm", rep), ("pp", pipeline_report)]))
+    # the pipeline report lacks the field (docs/architecture.md): a dash, not a number
+    assert rows["bandwidth_share.hbm"] == [pytest.approx(share), None]
+    assert format_value("bandwidth_share.hbm", rows["bandwidth_share.hbm"][0]) == fmt.pct(share)

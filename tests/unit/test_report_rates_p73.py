@@ -82,3 +82,40 @@ def test_bandwidth_share_is_in_the_html_summary_memory_table_and_compare(gemm_re
     # the pipeline report lacks the field (docs/architecture.md): a dash, not a number
     assert rows["bandwidth_share.hbm"] == [pytest.approx(share), None]
     assert format_value("bandwidth_share.hbm", rows["bandwidth_share.hbm"][0]) == fmt.pct(share)
+
+
+def test_compare_gives_the_chips_energy_and_power_cover_and_the_power_a_chip(gemm_report, pipeline_report):
+    from accelsim.report.compare import compare_rows
+
+    rows = dict(compare_rows([("gemm", gemm_report), ("pp", pipeline_report)]))
+    # the gemm is one chip's run; the pipeline's energy and power cover its P = 2 stage chips
+    assert rows["power.chips"] == [1, 2]
+    avg = [r["power"]["average_w"] for r in (gemm_report, pipeline_report)]
+    peak = [r["power"]["peak_w"] for r in (gemm_report, pipeline_report)]
+    assert rows["power.average_w"] == pytest.approx(avg)
+    assert rows["power.average_w_per_chip"] == pytest.approx([avg[0], avg[1] / 2])
+    assert rows["power.peak_w_per_chip"] == pytest.approx([peak[0], peak[1] / 2])
+
+
+def test_compare_of_a_serve_report_and_a_run_report_on_one_arch(tmp_path, gemm_report):
+    import json
+
+    from accelsim.cli import main
+    from accelsim.report.compare import compare_rows, differing_settings
+
+    assert main(["serve", "llama2_7b_h100", "--set", "workload.duration=2s", "-o", str(tmp_path / "srv"),
+                 "--no-plots", "--quiet"]) == 0
+    srv = json.loads((tmp_path / "srv" / "report.json").read_text())
+    assert srv["arch"] == "h100"  # a serve report names its arch
+    run = accelsim.simulate({"model": "llama2_7b", "phase": "decode", "kv_len": 64, "layers": 1}, "h100",
+                            plots=False).to_dict()
+    reports = [("srv", srv), ("dec", run)]
+    diff = dict(differing_settings(reports))
+    # one arch by name: no arch.* setting reads as differing, nor the run's batch and dtype the serve report's
+    # model leaves unset (probe p73 #5: 29 arch settings and workload.batch / dtype were listed)
+    assert not [k for k in diff if k.startswith("arch.")]
+    assert "workload.batch" not in diff and "workload.dtype" not in diff
+    rows = dict(compare_rows(reports))
+    # J/output token and J/token are one number in a serve report (docs/serving.md): one row
+    assert "efficiency.j_per_output_token" not in rows
+    assert rows["efficiency.j_per_token"][0] == pytest.approx(srv["efficiency"]["j_per_output_token"])

@@ -119,3 +119,21 @@ def test_compare_of_a_serve_report_and_a_run_report_on_one_arch(tmp_path, gemm_r
     # J/output token and J/token are one number in a serve report (docs/serving.md): one row
     assert "efficiency.j_per_output_token" not in rows
     assert rows["efficiency.j_per_token"][0] == pytest.approx(srv["efficiency"]["j_per_output_token"])
+
+
+def test_docs_say_which_reports_give_tops_definition(tmp_path, gemm_report):
+    import json
+    from pathlib import Path
+
+    from accelsim.cli import main
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    energy, serving = (docs / "energy.md").read_text(), (docs / "serving.md").read_text()
+    # a run report gives it (docs/energy.md); a serve report does not, and both docs say so (probe p73 #7)
+    assert gemm_report["efficiency"]["tops_definition"]
+    assert main(["serve", "llama2_7b_h100", "--set", "workload.duration=2s", "-o", str(tmp_path / "srv"),
+                 "--no-plots", "--quiet"]) == 0
+    eff = json.loads((tmp_path / "srv" / "report.json").read_text())["efficiency"]
+    assert not {"tops_per_w", "useful_tops_per_w", "tops_definition"} & set(eff)
+    assert "in every report" not in energy and "in every `accelsim run` report" in energy
+    assert "`tops_definition`" in serving.split("Not given:")[1].split("\n\n")[0]

@@ -42,13 +42,17 @@ _METRICS: dict[str, tuple[str, str]] = {
     "max_compute_utilization": ("max compute-unit busy", "fraction"),
     "stall_cycles": (STALL_LABEL, "count"),
     "stall_share": ("stall share", "fraction"),
-    # energy, power and area (docs/energy.md); null in reports of an arch without energy constants
+    # energy, power and area (docs/energy.md); null in reports of an arch without energy constants. energy and
+    # power cover power.chips chips (a pipeline's P stages): that count, then the power a chip (probe p73 #4)
+    "power.chips": ("chips (energy, power)", "count"),
     "energy.total_j": ("energy", "joules"),
     "energy.dynamic_j": ("dynamic energy", "joules"),
     "energy.activity_j": ("activity energy", "joules"),  # the three parts add up to energy.total_j
     "energy.static_j": ("static energy", "joules"),
     "power.average_w": ("average power", "watts"),
     "power.peak_w": ("peak power", "watts"),
+    "power.average_w_per_chip": ("average power a chip", "watts"),
+    "power.peak_w_per_chip": ("peak power a chip", "watts"),
     "efficiency.tops_per_w": ("TOPS/W", "number"),
     "efficiency.useful_tops_per_w": ("useful TOPS/W", "number"),
     "efficiency.j_per_token": ("J/token", "joules"),
@@ -76,6 +80,7 @@ _SERVING_METRICS: dict[str, tuple[str, str]] = {
     "serving.conversations.cached_history_fraction": ("history cached", "fraction"),
     "serving.speculative.tokens_per_verification": ("tokens a verification", "number"),
     # energy under load (docs/serving.md, "Energy"); null when the arch gives no energy constants
+    "power.chips": ("chips (energy, power)", "count"),
     "energy.total_j": ("energy", "joules"),
     "power.average_w": ("average power", "watts"),
     "efficiency.j_per_output_token": ("J/output token", "joules"),
@@ -101,7 +106,9 @@ _DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
 }
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
-_LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"), "bytes.": ("bytes", "bytes")}
+_LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"),
+                                              "bandwidth_share.": ("bandwidth used", "fraction"),
+                                              "bytes.": ("bytes", "bytes")}
 
 
 # --- loading ------------------------------------------------------------------------------------------------------
@@ -249,10 +256,12 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     Metrics: ``workload`` and ``arch`` (names), ``total_cycles``, ``seconds``, ``macs``, ``flops``, ``params``,
     ``mac_utilization``, ``max_compute_utilization`` (the busiest compute unit's busy fraction),
     ``stall_cycles``, ``stall_share`` (stall / (stall + compute) cycles over the ops), the energy, power,
-    efficiency, EDP and area figures (``energy.total_j``, ``power.average_w``, ...), then for every memory level
+    efficiency, EDP and area figures (``power.chips``: the chips ``energy.total_j`` and ``power.average_w`` cover,
+    then those, ``power.average_w_per_chip``, ...), then for every memory level
     of the reports (the union of their levels, each report's innermost first, in order of first appearance)
-    ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server) and
-    ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
+    ``utilization.<level>`` (its busy fraction, for the levels that have a bandwidth server),
+    ``bandwidth_share.<level>`` (the share of its bandwidth used, for the levels some report gives it: a composed
+    pipeline or serving report has none) and ``bytes.<level>``. When a report is an ``accelsim run`` with decode steps, its ``serving.ttft_s``,
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
     ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``, and for a data-parallel training step
     ``data_parallel.replicas``, ``data_parallel.global_batch``, ``data_parallel.samples_per_s`` and
@@ -268,7 +277,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     serving = [_is_serving(rep) for _, rep in reports]
     optional = {k for k in _SERVING_METRICS if k.startswith(("serving.conversations.", "serving.speculative."))}
     # beside a run report the run rows follow, energy and average power among them: those are not listed twice
-    later = set(_METRICS) if not all(serving) else set()
+    # and a serving report's J/output token is its J/token (docs/serving.md): one row, J/token (probe p73 #5)
+    later = {*_METRICS, "efficiency.j_per_output_token"} if not all(serving) else set()
     keys = ["workload", "arch", *(k for k in (_SERVING_METRICS if any(serving) else ()) if k not in later
                                   and (k not in optional or any(_metric(rep, k) is not None for _, rep in reports)))]
     if not all(serving):
@@ -277,8 +287,10 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
         decode += list(_DATA_PARALLEL_METRICS) if any(_dict(rep.get("data_parallel")) for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
+        # bandwidth_share: the levels some report has it for (a pipeline or serving report has none)
+        shared = [lvl for lvl in levels if any(lvl in _dict(rep.get("bandwidth_share")) for _, rep in reports)]
         keys += [*run[:at], *decode, *run[at:], *(f"utilization.{lvl}" for lvl in busy),
-                 *(f"bytes.{lvl}" for lvl in levels)]
+                 *(f"bandwidth_share.{lvl}" for lvl in shared), *(f"bytes.{lvl}" for lvl in levels)]
     return [(key, [_metric(rep, key) for _, rep in reports]) for key in keys]
 
 
@@ -297,11 +309,14 @@ def settings(report: dict) -> dict[str, object]:
     report written before ``arch.levels``), the launch mode ``execution`` and ``kernel_order``, and
     ``options.<option>`` for each option the report records (those not at their default: report.json's
     ``options``; ``execution`` and ``kernel_order`` stand for the options of those names, as the run resolved
-    them). An ``accelsim serve`` report's model stands for its workload."""
+    them). An ``accelsim serve`` report's model stands for its workload (its parameters left unset, null, are
+    not settings: the model's defaults, which the report does not resolve)."""
     out: dict[str, object] = {}
-    wl = _dict(report.get("model") if _is_serving(report) else report.get("workload"))
+    serving = _is_serving(report)
+    wl = _dict(report.get("model") if serving else report.get("workload"))
     for k, v in {**_dict(wl.get("params")), **{k: v for k, v in wl.items() if k != "params"}}.items():
-        if k not in ("name", "model"):  # the builder's name (and a preset's): the workload row shows it
+        # the builder's name (and a preset's): the workload row shows it
+        if k not in ("name", "model") and not (serving and v is None):
             _flatten(out, f"workload.{k}", v)
     arch = _dict(report.get("arch"))
     for k, v in arch.items():
@@ -335,12 +350,19 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     ``arch.levels.hbm.bytes_per_s`` of a ``--set``; ``arch.chips`` and ``arch.interconnect.*`` of a multi-chip
     arch beside a one-chip one; ``options.activations_on_chip``). The ``arch.`` keys whatever the arches' names (an
     arch file derived from another by ``base:`` has a name of its own); of workloads of different names only the
-    keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says). Empty
-    for one report."""
-    same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1
+    keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says), and so
+    too beside an ``accelsim serve`` report (whose model records its parameters, not a run's batch). When a report
+    gives its arch as a name only (an ``accelsim serve`` report's ``"h100"``), no ``arch.`` keys: the arch row
+    compares the names (probe p73 #5: each of a run report's 29 arch settings read as differing). Empty for one
+    report."""
+    kinds = {_is_serving(rep) for _, rep in reports}
+    same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1 and len(kinds) == 1
+    named_arch = any(not isinstance(rep.get("arch"), dict) for _, rep in reports)
     per = [settings(rep) for _, rep in reports]
     common = set.intersection(*(set(s) for s in per)) if per else set()
-    keys = dict.fromkeys(k for s in per for k in s if same_workload or not k.startswith("workload.") or k in common)
+    keys = dict.fromkeys(k for s in per for k in s
+                         if (same_workload or not k.startswith("workload.") or k in common)
+                         and not (named_arch and k.startswith("arch.")))
     rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
             for k in keys]
     return [(k, values) for k, values in rows if any(v != values[0] for v in values[1:])]

@@ -12,6 +12,7 @@ from rich.table import Table
 from . import fmt
 from .fmt import STALL_LABEL
 from .schema import (
+    chips_covered,
     group_units,
     levels,
     main_memory,
@@ -192,6 +193,16 @@ def _how(mapping: dict) -> str:
     return "/".join(str(x) for x in (mapping.get("algorithm"), mapping.get("protocol")) if x)
 
 
+def bandwidth_rows(report: dict) -> list[tuple[str, str]]:
+    """(level, "58.8 % used (1.969TB/s of 3.35TB/s)") for each level of the report's ``bandwidth_share`` that moved
+    data at a known bandwidth, innermost first; none for a report without it (a composed pipeline or serving one)."""
+    shares = report.get("bandwidth_share") or {}
+    peaks = {lv.get("name"): lv.get("bandwidth") for lv in report.get("levels") or []}
+    return [(level, f"{fmt.pct(shares[level])} used ({fmt.bandwidth(shares[level] * peaks[level])} of "
+                    f"{fmt.bandwidth(peaks[level])})")
+            for level in ordered(shares, report) if shares[level] and peaks.get(level)]
+
+
 def summary_table(report: dict) -> Table:
     """A two-column table of the run's key figures: workload, arch, cycles, time, work, utilization, bytes and
     stalls per memory level (innermost first)."""
@@ -216,7 +227,9 @@ def summary_table(report: dict) -> Table:
     computed, flops = report.get("computed_flops"), report.get("flops")
     if computed is not None and flops is not None and computed != flops:  # a causal kernel skips blocks; an array multiplies zeros
         secs = fmt.num(report.get("seconds"), None)
-        rate = f", {fmt.flops_rate(computed / secs)}" if secs else ""
+        chips = chips_covered(report)  # a pipeline's FLOPs are its P chips': the rate a chip, as MFU counts it
+        rate = (f", {fmt.flops_rate(computed / secs / chips)}{f' a chip ({chips} chips)' if chips > 1 else ''}"
+                if secs else "")
         table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (what the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
     if report.get("mfu") is not None:  # a training step: the model's FLOPs beside what the arrays ran
@@ -225,12 +238,8 @@ def summary_table(report: dict) -> Table:
                              "recomputation, at the peak of the run's dtype; MAC utilization counts what ran)")
     for unit, text in unit_busy_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)
-    shares = report.get("bandwidth_share") or {}
-    peaks = {lv.get("name"): lv.get("bandwidth") for lv in report.get("levels") or []}
-    for level in ordered(shares, report):  # beside busy: a latency-bound kernel's level is busy, not at its bandwidth
-        if shares[level] and peaks.get(level):
-            table.add_row(f"  bandwidth {level}", f"{fmt.pct(shares[level])} used ("
-                          f"{fmt.bandwidth(shares[level] * peaks[level])} of {fmt.bandwidth(peaks[level])})")
+    for level, text in bandwidth_rows(report):  # beside busy: a latency-bound kernel's level is busy, not at its bandwidth
+        table.add_row(f"  bandwidth {level}", text)
     moved = report.get("bytes") or {}
     for level in ordered(moved, report):
         table.add_row(f"  bytes {level}", fmt.size(moved[level]))

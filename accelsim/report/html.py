@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import fmt
-from .console import energy_rows, launch_rows, unit_busy_text
+from .console import bandwidth_rows, energy_rows, launch_rows, unit_busy_text
 from .fmt import STALL_LABEL
 from .schema import (
+    chips_covered,
     core_units,
     level_names,
     levels,
@@ -175,8 +176,9 @@ def _summary(report: dict) -> str:
     # the FLOPs the kernels computed (a causal fused attention's skipped blocks left out), so never above the peak
     flops = fmt.num(report.get("computed_flops", report.get("flops")), None)
     secs = fmt.num(report.get("seconds"), None)
+    chips = chips_covered(report)  # a pipeline's FLOPs are its P chips': a chip's rate, against a chip's roof
     if flops is not None and secs:
-        rows.append(("achieved", fmt.flops_rate(flops / secs)))
+        rows.append(("achieved" + (f" (a chip of {chips})" if chips > 1 else ""), fmt.flops_rate(flops / secs / chips)))
     roof = _dict(report.get("roofline"))
     peak, bw = fmt.num(roof.get("peak_flops_per_s"), None), fmt.num(roof.get("bandwidth_bytes_per_s"), None)
     ridge = fmt.num(roof.get("ridge_flops_per_byte"), None)
@@ -189,6 +191,8 @@ def _summary(report: dict) -> str:
     stalls, moved = _dict(report.get("stalls_by_level")), _dict(report.get("bytes"))
     rows.extend((f"stall {level}", fmt.count(stalls[level])) for level in ordered(stalls, report))
     rows.extend((f"bytes {level}", fmt.size(moved[level])) for level in ordered(moved, report))
+    # the share of each level's bandwidth used, beside its busy fraction (probe p73 #3: only the console had it)
+    rows.extend((f"bandwidth {level}", text) for level, text in bandwidth_rows(report))
     sim = _dict(report.get("simulation"))
     if sim:
         rows.append(("simulation", ", ".join(f"{fmt.count(v)} {k}" for k, v in sim.items())))
@@ -251,7 +255,7 @@ def _memory(report: dict) -> str:
     names = ordered([*level_names(report), *moved, *stalls], report)
     if not names:
         return '<p class="note">No memory traffic in this report.</p>'
-    util = _dict(report.get("utilization"))
+    util, shares = _dict(report.get("utilization")), _dict(report.get("bandwidth_share"))
     total_stall = fmt.num(report.get("stall_cycles"), None) or sum(fmt.num(v) for v in stalls.values())
     rows = []
     for level in names:
@@ -261,9 +265,13 @@ def _memory(report: dict) -> str:
                     f'<td class="n" data-v="{_data_v(moved.get(level))}">{_e(fmt.size(moved.get(level)))}</td>'
                     f'<td class="n" data-v="{_data_v(s)}">{_e(fmt.count(s))}</td>'
                     f'<td class="n" data-v="{_data_v(share)}">{_e(fmt.pct(share))}</td>'
-                    f'<td class="n" data-v="{_data_v(util.get(level))}">{_e(fmt.pct(util.get(level)))}</td></tr>')
+                    f'<td class="n" data-v="{_data_v(util.get(level))}">{_e(fmt.pct(util.get(level)))}</td>'
+                    + (f'<td class="n" data-v="{_data_v(shares.get(level))}">{_e(fmt.pct(shares.get(level)))}</td>'
+                       if shares else "") + "</tr>")
+    # a composed (pipeline) report has no bandwidth_share: no column then
     return ('<table class="sortable"><thead><tr><th>level</th><th class="n">bytes moved</th>'
-            '<th class="n">stall cycles</th><th class="n">share of stalls</th><th class="n">busy</th></tr></thead>'
+            '<th class="n">stall cycles</th><th class="n">share of stalls</th><th class="n">busy</th>'
+            + ('<th class="n">bandwidth used</th>' if shares else "") + "</tr></thead>"
             "<tbody>" + "".join(rows) + "</tbody></table>")
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import fmt
 from .schema import (
+    chips_covered,
     group_units,
     memory_levels,
     op_part,
@@ -448,14 +449,15 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
 
 def _run_point(report: dict) -> tuple[float, float] | None:
     """(FLOP per off-chip byte, FLOP/s) of the whole run, or None when either is undefined; the FLOPs the kernels
-    computed (``computed_flops``: a causal fused attention's skipped blocks left out), as the ops' points count."""
+    computed (``computed_flops``: a causal fused attention's skipped blocks left out), as the ops' points count;
+    FLOP/s a chip (:func:`chips_covered`: a pipeline's FLOPs are its P chips'), as the roof is one chip's."""
     flops = fmt.num(report.get("computed_flops", report.get("flops")))
     seconds = fmt.num(report.get("seconds"))
     moved = report.get("bytes") or {}
     offchip = sum(fmt.num(moved.get(lvl)) for lvl in memory_levels(report))
     if flops <= 0 or seconds <= 0 or offchip <= 0:
         return None
-    return flops / offchip, flops / seconds
+    return flops / offchip, flops / seconds / chips_covered(report)
 
 
 def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
@@ -509,7 +511,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
                    edgecolors="none", label=f"{kind} ({len(kx)})", zorder=3)
     if run:
         ax.scatter([run[0]], [run[1]], marker="*", s=220, color="gold", edgecolors="black", zorder=4,
-                   label="whole run")
+                   label="whole run" + (f" (a chip of {chips_covered(report)})" if chips_covered(report) > 1 else ""))
     ax.set_xlim(xlo, xhi)
     ax.set_ylim(ylo, yhi)
     from matplotlib.ticker import FuncFormatter

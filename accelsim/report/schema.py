@@ -747,6 +747,18 @@ def run_covers(report: Mapping[str, object]) -> str:
     return ""
 
 
+def chips_covered(report: Mapping[str, object]) -> int:
+    """How many chips a report's work (``macs``, ``flops``, ``computed_flops``, ``bytes``) and energy cover:
+    ``power.chips``, else a pipeline report's P stages' chips (``pipeline.stages``), else 1 (a single pass is one
+    chip's share of its parallel group). Rates shown against one chip's roof divide by it (probe p73 #2)."""
+    power, pipe = report.get("power"), report.get("pipeline")
+    for value in ((power or {}).get("chips") if isinstance(power, Mapping) else None,
+                  (pipe or {}).get("stages") if isinstance(pipe, Mapping) else None):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 1
+
+
 def op_span(op: Mapping[str, object]) -> int:
     """end − start cycles of an op (0 when either is missing)."""
     start, end = op.get("start_cycle"), op.get("end_cycle")
@@ -814,7 +826,7 @@ def _dict(value: object) -> dict:
 
 
 __all__ = ["ArchInfo", "Bound", "DataParallel", "Footprint", "Level", "LevelRole", "Op", "Phase", "Pipeline", "ReportDict", "Roofline",
-           "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "core_units", "level_names",
+           "Serving", "Simulation", "StageTime", "Systolic", "TableSplit", "WorkloadInfo", "chips_covered", "core_units", "level_names",
            "levels", "group_units", "unit_groups", "main_memory", "memory_levels", "not_a_report", "op_busy_cycles", "op_runs", "op_span", "part_keys", "ordered", "problems", "top_ops"]
 
 

@@ -51,6 +51,7 @@ class Request:
     kv_ready: bool = False  # its KV arrived from a prefill replica (disaggregation): admitted without a prefill
     decode_replica: int = -1  # with disaggregation: the replica that generates its tokens after the first
     scheduled: float = math.nan
+    decoding: float = math.nan  # with disaggregation: when its decode replica first scheduled it
     first_token: float = math.nan
     finish: float = math.nan
     last_token: float = math.nan

@@ -627,6 +627,9 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     if config is None:  # the serving settings are invalid (reported): whether a draft model belongs is unknown
         return None
     method = config.speculative.method if config.speculative is not None else None
+    if given and method is None and any(o.section == "speculative" and not o.keys and o.value is None
+                                        for o in overrides) and not any(o.section == "draft_model" for o in overrides):
+        return None  # --set speculative=null turns off the file's speculation, its draft model with it
     if given and method != "draft":
         issues.append(doc.issue(("draft_model",), "only with speculative.method: draft (speculative decoding with a "
                                 "draft model)", data["draft_model"] if isinstance(data["draft_model"], str) else
@@ -639,12 +642,20 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     return _model(doc, overrides, issues, "draft_model") if given else None
 
 
+OPTIONAL_SECTIONS = ("disaggregation", "speculative")
+"""The serving sections that are off unless given: null, in the file or from a ``--set``/``--sweep`` item, leaves
+one off (replaces the file's section), where an empty mapping would be validated as one missing its keys."""
+
+
 def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[ServeConfig | None, Doc]:
     """The serving settings, and the document they were validated from (the sections with their overrides)."""
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
     for key in ("engine", "workload", "slo", "cost", "disaggregation", "speculative"):
-        if key in data or any(o.section == key and o.keys for o in overrides):
+        inside = any(o.section == key and o.keys for o in overrides)
+        if key in OPTIONAL_SECTIONS and key in data and data[key] is None and not inside:
+            continue  # null (--set speculative=null) removes the section, as it does a key (probe p74 #2)
+        if key in data or inside:
             part = _section(doc, key, overrides, issues)
             sub.data[key] = part.data  # type: ignore[index]
             sub.where = {p: w for p, w in sub.where.items() if p[:1] != (key,)}

@@ -242,3 +242,24 @@ def test_a_bad_bare_token_count_says_what_to_write():
     for bad in (5.5, "512", True, None, [512]):
         with pytest.raises(ValueError, match=r"expected a positive whole token count \(512\) or a distribution"):
             Lengths.model_validate(bad)
+
+
+def test_a_null_set_removes_the_files_speculative_or_disaggregation_section(here):
+    # probe p74 #2: null replaces a section (as --set workload.shared_prefix=null does a key), it does not merge an
+    # empty mapping into it ("speculative.method: Field required" before)
+    with open("s.yaml", "w") as f:
+        f.write(GOOD + "disaggregation: {prefill_replicas: 1, decode_replicas: 2, bandwidth: 50GB/s}\n"
+                "speculative: {method: draft, num_tokens: 4, acceptance_rate: 0.5}\n"
+                "draft_model: {model: llama2_7b, layers: 2}\n")
+    spec = load_serving("s.yaml")
+    assert spec.serve.replica_count == 1 + 2 and spec.serve.speculative.num_tokens == 4
+    assert spec.draft_model is not None
+    off = load_serving("s.yaml", ["disaggregation=null"])
+    assert off.serve.disaggregation is None and off.serve.replica_count == 1  # the default replicas: 1
+    off = load_serving("s.yaml", ["speculative=null"])
+    assert off.serve.speculative is None and off.draft_model is None  # the draft model goes with its section
+    assert off.serve.replica_count == 3
+    # a --set after the null writes a new section, which is validated as any other
+    on = load_serving("s.yaml", ["speculative=null", "speculative={method: ngram, num_tokens: 2, acceptance_rate: 0.7}",
+                                 "draft_model=null"])
+    assert (on.serve.speculative.method, on.serve.speculative.num_tokens) == ("ngram", 2)

@@ -400,17 +400,29 @@ class ServeConfig(_Model):
 
     @model_validator(mode="after")
     def _replicas(self) -> ServeConfig:
+        """Disaggregation's rules with the other keys, each at the key set last (a ``--set`` over the file's line;
+        both in the file: the first named), never at the file's first line (probe p74 #3)."""
         d = self.disaggregation
-        if d is not None and "replicas" in self.model_fields_set and \
-                self.replicas != d.prefill_replicas + d.decode_replicas:
-            raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
-                             f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
-        if d is not None and self.workload.conversation is not None:
-            raise ValueError("disaggregation: not with workload.conversation (a turn's history would be cached on "
-                             "its decode replica, not where its next prefill runs)")
-        if d is not None and d.prefill_replicas + d.decode_replicas > MAX_REPLICAS:
-            raise ValueError(f"disaggregation: prefill_replicas + decode_replicas make "
-                             f"{d.prefill_replicas + d.decode_replicas:,} replicas: at most {MAX_REPLICAS}")
+        if d is None:
+            return self
+        at, total = KeyPairError.OTHER_AT, d.prefill_replicas + d.decode_replicas
+        if "replicas" in self.model_fields_set and self.replicas != total:
+            raise KeyPairError({
+                "replicas": f"{self.replicas}, but disaggregation's prefill_replicas + decode_replicas make "
+                            f"{total} ({d.prefill_replicas} + {d.decode_replicas}{at}): leave replicas out (or "
+                            f"give {total})",
+                "disaggregation": f"prefill_replicas + decode_replicas ({total}) must equal replicas "
+                                  f"({self.replicas}{at}) (or leave replicas out)"})
+        if self.workload.conversation is not None:
+            why = "a turn's history would be cached on its decode replica, not where its next prefill runs"
+            raise KeyPairError({"disaggregation": f"not with workload.conversation{at} ({why})",
+                                "workload.conversation": f"not with disaggregation{at} ({why})"})
+        if total > MAX_REPLICAS:
+            why = f"make {total:,} replicas: at most {MAX_REPLICAS}"
+            raise KeyPairError({"disaggregation.prefill_replicas": f"{d.prefill_replicas:,} + decode_replicas "
+                                                                   f"({d.decode_replicas:,}{at}) {why}",
+                                "disaggregation.decode_replicas": f"{d.decode_replicas:,} + prefill_replicas "
+                                                                  f"({d.prefill_replicas:,}{at}) {why}"})
         return self
 
     @model_validator(mode="after")

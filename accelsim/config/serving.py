@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue, KeyPairError
+from ..errors import ConfigError, ConfigIssue, IssuesError, KeyPairError
 from ..hardware import Arch, BytesPerSecond
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
@@ -231,9 +231,10 @@ class ImageCounts(Lengths):
 
 
 class SharedPrefix(_Model):
-    """Requests fall into ``groups`` (at random); those of a group share their first ``tokens`` prompt tokens."""
+    """Requests fall into ``groups`` (at random; a trace's ``prefix_group`` column says which, and ``groups``, optional
+    there, bounds it); those of a group share their first ``tokens`` prompt tokens."""
 
-    groups: PositiveInt
+    groups: PositiveInt | None = None
     tokens: PositiveInt
 
 
@@ -286,6 +287,9 @@ class RequestsConfig(_Model):
                 raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
         if self.images is not None and self.images.dist == "trace" and not trace:
             raise ValueError("images: dist trace goes with arrival from a trace file (its images column)")
+        if self.shared_prefix is not None and self.shared_prefix.groups is None and not trace:
+            raise IssuesError([], [(("shared_prefix", "groups"), "missing: how many groups the requests fall into at "
+                                    "random (a trace's prefix_group column gives them instead)")])
         if self.duration is not None and self.requests is not None:
             # at the one set last, naming where the other is and how to drop it (probe p56 #2: a preset's
             # duration under --set workload.requests=50)

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue, KeyPairError
+from ..errors import ConfigError, ConfigIssue, IssuesError, KeyPairError
 from ..hardware import Arch, BytesPerSecond
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
@@ -231,9 +231,10 @@ class ImageCounts(Lengths):
 
 
 class SharedPrefix(_Model):
-    """Requests fall into ``groups`` (at random); those of a group share their first ``tokens`` prompt tokens."""
+    """Requests fall into ``groups`` (at random; a trace's ``prefix_group`` column says which, and ``groups``, optional
+    there, bounds it); those of a group share their first ``tokens`` prompt tokens."""
 
-    groups: PositiveInt
+    groups: PositiveInt | None = None
     tokens: PositiveInt
 
 
@@ -286,6 +287,9 @@ class RequestsConfig(_Model):
                 raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
         if self.images is not None and self.images.dist == "trace" and not trace:
             raise ValueError("images: dist trace goes with arrival from a trace file (its images column)")
+        if self.shared_prefix is not None and self.shared_prefix.groups is None and not trace:
+            raise IssuesError([], [(("shared_prefix", "groups"), "missing: how many groups the requests fall into at "
+                                    "random (a trace's prefix_group column gives them instead)")])
         if self.duration is not None and self.requests is not None:
             # at the one set last, naming where the other is and how to drop it (probe p56 #2: a preset's
             # duration under --set workload.requests=50)
@@ -400,17 +404,29 @@ class ServeConfig(_Model):
 
     @model_validator(mode="after")
     def _replicas(self) -> ServeConfig:
+        """Disaggregation's rules with the other keys, each at the key set last (a ``--set`` over the file's line;
+        both in the file: the first named), never at the file's first line (probe p74 #3)."""
         d = self.disaggregation
-        if d is not None and "replicas" in self.model_fields_set and \
-                self.replicas != d.prefill_replicas + d.decode_replicas:
-            raise ValueError(f"replicas ({self.replicas}) must be prefill_replicas + decode_replicas "
-                             f"({d.prefill_replicas + d.decode_replicas}) with disaggregation (or left out)")
-        if d is not None and self.workload.conversation is not None:
-            raise ValueError("disaggregation: not with workload.conversation (a turn's history would be cached on "
-                             "its decode replica, not where its next prefill runs)")
-        if d is not None and d.prefill_replicas + d.decode_replicas > MAX_REPLICAS:
-            raise ValueError(f"disaggregation: prefill_replicas + decode_replicas make "
-                             f"{d.prefill_replicas + d.decode_replicas:,} replicas: at most {MAX_REPLICAS}")
+        if d is None:
+            return self
+        at, total = KeyPairError.OTHER_AT, d.prefill_replicas + d.decode_replicas
+        if "replicas" in self.model_fields_set and self.replicas != total:
+            raise KeyPairError({
+                "replicas": f"{self.replicas}, but disaggregation's prefill_replicas + decode_replicas make "
+                            f"{total} ({d.prefill_replicas} + {d.decode_replicas}{at}): leave replicas out (or "
+                            f"give {total})",
+                "disaggregation": f"prefill_replicas + decode_replicas ({total}) must equal replicas "
+                                  f"({self.replicas}{at}) (or leave replicas out)"})
+        if self.workload.conversation is not None:
+            why = "a turn's history would be cached on its decode replica, not where its next prefill runs"
+            raise KeyPairError({"disaggregation": f"not with workload.conversation{at} ({why})",
+                                "workload.conversation": f"not with disaggregation{at} ({why})"})
+        if total > MAX_REPLICAS:
+            why = f"make {total:,} replicas: at most {MAX_REPLICAS}"
+            raise KeyPairError({"disaggregation.prefill_replicas": f"{d.prefill_replicas:,} + decode_replicas "
+                                                                   f"({d.decode_replicas:,}{at}) {why}",
+                                "disaggregation.decode_replicas": f"{d.decode_replicas:,} + prefill_replicas "
+                                                                  f"({d.prefill_replicas:,}{at}) {why}"})
         return self
 
     @model_validator(mode="after")
@@ -627,6 +643,9 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     if config is None:  # the serving settings are invalid (reported): whether a draft model belongs is unknown
         return None
     method = config.speculative.method if config.speculative is not None else None
+    if given and method is None and any(o.section == "speculative" and not o.keys and o.value is None
+                                        for o in overrides) and not any(o.section == "draft_model" for o in overrides):
+        return None  # --set speculative=null turns off the file's speculation, its draft model with it
     if given and method != "draft":
         issues.append(doc.issue(("draft_model",), "only with speculative.method: draft (speculative decoding with a "
                                 "draft model)", data["draft_model"] if isinstance(data["draft_model"], str) else
@@ -639,12 +658,20 @@ def _draft(doc: Doc, overrides: list[Override], issues: Issues, config: ServeCon
     return _model(doc, overrides, issues, "draft_model") if given else None
 
 
+OPTIONAL_SECTIONS = ("disaggregation", "speculative")
+"""The serving sections that are off unless given: null, in the file or from a ``--set``/``--sweep`` item, leaves
+one off (replaces the file's section), where an empty mapping would be validated as one missing its keys."""
+
+
 def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[ServeConfig | None, Doc]:
     """The serving settings, and the document they were validated from (the sections with their overrides)."""
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
     for key in ("engine", "workload", "slo", "cost", "disaggregation", "speculative"):
-        if key in data or any(o.section == key and o.keys for o in overrides):
+        inside = any(o.section == key and o.keys for o in overrides)
+        if key in OPTIONAL_SECTIONS and key in data and data[key] is None and not inside:
+            continue  # null (--set speculative=null) removes the section, as it does a key (probe p74 #2)
+        if key in data or inside:
             part = _section(doc, key, overrides, issues)
             sub.data[key] = part.data  # type: ignore[index]
             sub.where = {p: w for p, w in sub.where.items() if p[:1] != (key,)}

@@ -474,12 +474,36 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
             raise spec.error(_fit_key(spec, both), n_blocks)  # the sizes say what does not fit: no value to quote
         notes = [f"engine.max_model_len {s.engine.max_model_len:,}: {n}"
                  for n in longest_notes(spec.model, spec.arch, s.engine, fp)]
+        if blocks is None and s.engine.kv_blocks is not None:
+            notes += _kv_blocks_notes(spec, both)  # type: ignore[arg-type]
         fp = both
         _check_refusals(spec, requests, n_blocks, fp.image_positions if wants else 0, fp)  # type: ignore[union-attr]
         _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, [*notes, *_span_notes(spec)])
+
+
+def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
+    """A note where ``engine.kv_blocks`` is more than a chip's memory holds beside the weights (and the draft
+    model's, and the recurrent states), by the rule that sizes the blocks when it is not given (:func:`.cost.kv_blocks`):
+    the run goes on as given, pricing the cache as if it were in that memory (probe p74 #5: 1,000,000 blocks, 8.4 TB
+    of KV on an 80 GiB H100, without a word)."""
+    e, arch = spec.serve.engine, spec.arch
+    fits = kv_blocks(fp, arch, e.model_copy(update={"kv_blocks": None}))
+    capacity = arch.memory(arch.main_memory).capacity
+    limit = capacity * e.gpu_memory_fraction
+    cache = e.kv_blocks * e.block_size * fp.kv_bytes_per_token  # type: ignore[operator]
+    states = e.max_num_seqs * fp.state_bytes_per_seq
+    need = cache + fp.weight_bytes + states
+    if need <= limit:
+        return []
+    held = f" and {e.max_num_seqs} sequences' recurrent states ({states:,.0f} B)" if states else ""
+    room = f"which holds {fits:,} blocks" if not isinstance(fits, str) else "which holds no block beside the weights"
+    return [f"engine.kv_blocks {e.kv_blocks:,}: blocks of {e.block_size} tokens × {fp.kv_bytes_per_token:,.0f} B "
+            f"make {cache:,.0f} B of KV cache; with the weights ({fp.weight_bytes:,.0f} B a chip){held} that is "
+            f"{need - limit:,.0f} B more than gpu_memory_fraction {e.gpu_memory_fraction:g} of {arch.main_memory}'s "
+            f"{capacity:,.0f} B, {room}: the cache cannot fit, and the run prices it as if it did"]
 
 
 def _span_notes(spec: ServingSpec) -> list[str]:

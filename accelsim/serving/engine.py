@@ -395,6 +395,8 @@ class Replica:
             self.running.append(req)
             if math.isnan(req.scheduled):
                 req.scheduled = now
+            if self.role == "decode" and math.isnan(req.decoding):  # a handed-off request's first decode step
+                req.decoding = now
         return seconds
 
     def schedule(self, now: float) -> float:
@@ -419,6 +421,8 @@ class Replica:
             budget -= new
             if math.isnan(req.scheduled):
                 req.scheduled = now
+            if self.role == "decode" and math.isnan(req.decoding):  # a handed-off request's first decode step
+                req.decoding = now
             if new == 1 and req.generated:  # a swapped-in request's next token
                 self.mix[1] += 1
                 self.mix[2] += req.computed + 1

@@ -16,7 +16,8 @@ A request is good when it finished and meets every SLO the file gives; goodput i
 makespan, and its fraction is of every request that arrived: a refused or unfinished request misses the SLOs (as
 Vidur's and DistServe's SLO attainment count every request). The run is *saturated* when the mean TTFT of the last
 fifth of the requests (by arrival) is over three times that of the first fifth and over 1 s: the queue grew while
-requests arrived.
+requests arrived. With disaggregation the same rule also judges, over the requests handed off, the time from arrival
+to the first scheduling on the decode replica (the decode replicas' queue, which TTFT does not see).
 """
 
 from __future__ import annotations
@@ -79,15 +80,25 @@ def good(r: Request, slo: Slo) -> bool:
             and (slo.e2e is None or r.finish - r.arrival <= slo.e2e))
 
 
+def grew(waits: Sequence[float]) -> bool:
+    """Whether the mean of the last fifth of ``waits`` (by arrival) is over :data:`SATURATION_RATIO` times that of
+    the first fifth and over :data:`SATURATION_TTFT_S` (False when there are none)."""
+    if not waits:
+        return False
+    fifth = max(len(waits) // 5, 1)
+    first, last = float(np.mean(waits[:fifth])), float(np.mean(waits[-fifth:]))
+    return last > SATURATION_RATIO * first and last > SATURATION_TTFT_S
+
+
 def saturated(requests: Sequence[Request]) -> bool:
-    """See the module docstring (unfinished requests count as waiting until the end)."""
+    """See the module docstring (unfinished requests count as waiting until the end). With disaggregation the
+    decode replicas' queue does not reach TTFT (the first token is the prefill replica's), so the time from arrival
+    to a handed-off request's first scheduling on its decode replica is judged by the same rule (probe p74 #1)."""
     done = [r for r in requests if not math.isnan(r.first_token)]
     if len(done) < len(requests) or not done:
         return bool(requests)
-    fifth = max(len(done) // 5, 1)
-    first = float(np.mean([r.first_token - r.arrival for r in done[:fifth]]))
-    last = float(np.mean([r.first_token - r.arrival for r in done[-fifth:]]))
-    return last > SATURATION_RATIO * first and last > SATURATION_TTFT_S
+    return (grew([r.first_token - r.arrival for r in done])
+            or grew([r.decoding - r.arrival for r in done if not math.isnan(r.decoding)]))
 
 
 def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:

@@ -51,6 +51,7 @@ class Request:
     kv_ready: bool = False  # its KV arrived from a prefill replica (disaggregation): admitted without a prefill
     decode_replica: int = -1  # with disaggregation: the replica that generates its tokens after the first
     scheduled: float = math.nan
+    decoding: float = math.nan  # with disaggregation: when its decode replica first scheduled it
     first_token: float = math.nan
     finish: float = math.nan
     last_token: float = math.nan
@@ -163,12 +164,13 @@ def _text_lines(path: str, f) -> Iterator[str]:
 
 
 def read_trace(path: str, limit: int | None = None, images: bool = False,
-               before: float | None = None) -> list[tuple[float, int, int, int, int]]:
+               before: float | None = None, groups: int | None = None) -> list[tuple[float, int, int, int, int]]:
     """Rows (arrival_s, prompt_tokens, output_tokens, prefix_group or -1, images or 0) of a trace CSV, in the
     trace's order, which must be by arrival (so request i is the trace's i-th row: a row arriving before the row
     above it is an error, at the first such line, checked over every row whose ``arrival_s`` reads, whatever its
     other fields); with ``images`` its ``images`` column is required. ``limit``: its first rows only; ``before``:
-    only the rows arriving before that time (every row still checked). Every bad field of every row is reported in
+    only the rows arriving before that time (every row still checked); ``groups``: ``workload.shared_prefix.groups``,
+    which a ``prefix_group`` must be below. Every bad field of every row is reported in
     one :class:`ConfigError` (the first :data:`~accelsim.config.schema.MAX_ISSUES`, then how many more). More than :data:`MAX_REQUESTS` rows kept without a ``limit`` raise :class:`TooManyRequests`
     (never a silent cut)."""
     from ..config.schema import MAX_ISSUES
@@ -191,7 +193,7 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
                 if limit is not None and read >= limit:
                     break
                 read += 1
-                value, found = _trace_row(path, reader.line_num, row)
+                value, found = _trace_row(path, reader.line_num, row, groups)
                 short = [c for c in reader.fieldnames or [] if row.get(c, "") is None]  # DictReader's restval
                 if short:  # fewer cells than the header: as a long row, not "expected an integer (got '')"
                     header, cells = len(reader.fieldnames or []), len(reader.fieldnames or []) - len(short)
@@ -248,9 +250,11 @@ def _check_columns(path: str, names: list[str]) -> None:
             raise ConfigError.one(path, name, f"unknown column{suggest(name, known)} {columns}", line=1)
 
 
-def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, int, int], list[ConfigIssue] | None]:
+def _trace_row(path: str, line: int, row: dict, groups: int | None = None
+               ) -> tuple[tuple[float, int, int, int, int], list[ConfigIssue] | None]:
     """A trace row's (arrival_s, prompt_tokens, output_tokens, prefix_group, images) and the issues of every bad
-    field of it, in column order (None when it has none; a bad field's value is then 0)."""
+    field of it, in column order (None when it has none; a bad field's value is then 0). ``groups``: the groups a
+    ``prefix_group`` is one of (0 to groups − 1; None: any)."""
     out: list[float | int] = []
     found: list[ConfigIssue] = []
     for col, kind, low in (("arrival_s", float, 0), ("prompt_tokens", int, 1), ("output_tokens", int, 1),
@@ -274,6 +278,9 @@ def _trace_row(path: str, line: int, row: dict) -> tuple[tuple[float, int, int, 
                            "timestamps, subtract the first arrival)")
             elif kind is int and col != "prefix_group" and value > MAX_TOKENS:
                 problem = f"expected at most {MAX_TOKENS:,} (2^31)"
+            elif col == "prefix_group" and groups is not None and value >= groups:
+                problem = (f"expected a value < {groups} (workload.shared_prefix.groups is {groups}; leave it out to "
+                           "take the trace's groups)")
         if problem is not None:
             found.extend(ConfigError.one(path, col, problem, line=line, value=text).issues)
         out.append(value)
@@ -301,16 +308,17 @@ def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Re
         return _conversations(cfg, rng)
     if trace_file is not None:
         from_trace = cfg.images is not None and cfg.images.dist == "trace"
-        rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration)
+        groups = cfg.shared_prefix.groups if cfg.shared_prefix is not None else None
+        rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration, groups=groups)
         out = [Request(i, a, p, o, group=g, images=m if from_trace else 0) for i, (a, p, o, g, m) in enumerate(rows)]
     else:
         times = _arrivals(cfg, rng["arrivals"])
         n = len(times)
         prompts = _lengths(cfg.prompt_tokens, n, rng["prompt_tokens"])
         outputs = _lengths(cfg.output_tokens, n, rng["output_tokens"])
-        groups = rng["groups"].integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
+        drawn = rng["groups"].integers(cfg.shared_prefix.groups, size=n) if cfg.shared_prefix else np.full(n, -1)
         out = [Request(i, float(t), int(p), int(o), group=int(g))
-               for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, groups, strict=True))]
+               for i, (t, p, o, g) in enumerate(zip(times, prompts, outputs, drawn, strict=True))]
     if cfg.images is not None and cfg.images.dist != "trace":  # a stream of their own: a text-only file's
         for r, m in zip(out, _lengths(cfg.images, len(out), rng["images"]), strict=True):  # requests stay the same
             r.images = int(m)

@@ -230,6 +230,33 @@ def test_saturation_is_reported_when_load_exceeds_capacity():
     assert over.report["serving"]["saturated"] and not under.report["serving"]["saturated"]
 
 
+def test_a_disaggregated_run_whose_decode_queue_grows_is_saturated():
+    # probe p74 #1. 1 prefill and 1 decode replica, prompt 100, output 40, the KV crossing in 0.1 s (100 tokens ×
+    # 524,288 B / 524,288,000 B/s). The prefill replica takes 0.1 + 100·0.001 = 0.2 s a request, alone at 3
+    # requests/s (1/3 s apart), so every TTFT is 0.2 s: TTFT alone never grows. The decode replica runs each
+    # request's 39 tokens after the first in iterations of b ≤ 8 sequences, 0.1 + 0.01·b s, at least 0.18/8 =
+    # 0.0225 s a token, so 0.8775 s a request; request k starts decoding only when at most 7 others run, after k − 7
+    # have finished: not before (k − 7) × 0.8775 s. The last fifth (k = 48..59, arriving at k/3 s) then waits at
+    # least (48 − 7) × 0.8775 − 48/3 = 19.98 s from arrival to its first decode scheduling
+    disagg = {"prefill_replicas": 1, "decode_replicas": 1, "bandwidth": 524_288_000, "latency": 0}
+    out = {"dist": "fixed", "value": 40}
+    over = serve(spec(disaggregation=disagg, workload={"arrival": {"process": "constant", "rate": 3},
+                                                       "requests": 60, "output_tokens": out}),
+                 cost=Stub(fixed=0.1), blocks=1000)
+    reqs = sorted(over.requests, key=lambda r: r.id)
+    assert all(r.first_token - r.arrival == pytest.approx(0.2) for r in reqs)
+    assert reqs[0].decoding == pytest.approx(0.3)  # 0.2 s prefill + 0.1 s transfer, the decode replica idle
+    assert min(r.decoding - r.arrival for r in reqs[48:]) >= 19.98 - 1e-9
+    assert over.report["serving"]["saturated"]
+    # healthy: 0.5 requests/s (2 s apart), each decoding 39 × 0.11 s = 4.29 s alone, so at most 3 at once; the KV
+    # arrives 0.3 s after its request and waits at most one iteration (≤ 0.1 + 3·0.01 = 0.13 s): ≤ 0.43 s < 1 s
+    under = serve(spec(disaggregation=disagg, workload={"arrival": {"process": "constant", "rate": 0.5},
+                                                        "requests": 20, "output_tokens": out}),
+                  cost=Stub(fixed=0.1), blocks=1000)
+    assert all(0.3 - 1e-9 <= r.decoding - r.arrival <= 0.43 + 1e-9 for r in under.requests)
+    assert not under.report["serving"]["saturated"]
+
+
 def test_grid_helpers():
     assert geometric(16, 2048, 2) == [16, 32, 64, 128, 256, 512, 1024, 2048]
     assert geometric(1, 6, 4) == [1, 4, 6] and geometric(5, 5, 2) == [5]
@@ -343,7 +370,7 @@ def test_disaggregation_moves_the_kv_after_the_first_token():
                                      "latency": 0}, workload={"requests": 1}), cost=Stub(fixed=0.1), blocks=1000)
     r = by_id(res)[0]
     assert (r.replica, r.decode_replica) == (0, 1)
-    assert (r.first_token, r.finish) == pytest.approx((0.2, 0.63))
+    assert (r.first_token, r.decoding, r.finish) == pytest.approx((0.2, 0.3, 0.63))
     assert res.report["serving"]["itl_s"]["mean"] == pytest.approx((0.21 + 0.11 + 0.11) / 3)
     assert res.report["serving"]["itl_s"]["p50"] == pytest.approx(0.11)
     assert [len(x.samples) for x in res.replicas] == [1, 3]

@@ -282,8 +282,28 @@ def test_disaggregated_replicas_are_bounded_each_and_together(here, capsys):
     assert line == ("accelsim: error: s.yaml:10: disaggregation.prefill_replicas: Input should be less than or equal "
                     "to 4096 (got 5000)")
     line = cli_error(capsys, GOOD + "disaggregation: {prefill_replicas: 4000, decode_replicas: 100}\n")
-    assert line == ("accelsim: error: s.yaml:10: disaggregation: prefill_replicas + decode_replicas make 4,100 "
-                    "replicas: at most 4096")
+    assert line == ("accelsim: error: s.yaml:10: disaggregation.prefill_replicas: 4,000 + decode_replicas (100, "
+                    "s.yaml:10) make 4,100 replicas: at most 4096")
+    # the key a --set gave, not the file's section line (probe p74 #3: the validator's errors had no key)
+    line = cli_error(capsys, GOOD + "disaggregation: {prefill_replicas: 1, decode_replicas: 2}\n", "--set",
+                     "disaggregation.decode_replicas=4096")
+    assert line == ("accelsim: error: --set: disaggregation.decode_replicas: 4,096 + prefill_replicas (1, s.yaml:10) "
+                    "make 4,097 replicas: at most 4096")
+
+
+def test_replicas_against_disaggregation_name_the_key_set_last(here, capsys):
+    # probe p74 #3: these landed at s.yaml:1 with no key. replicas 2 against 1 + 2 = 3 disaggregated replicas
+    disagg = "disaggregation: {prefill_replicas: 1, decode_replicas: 2, bandwidth: 50GB/s}\n"
+    line = cli_error(capsys, GOOD + disagg, "--set", "replicas=2")
+    assert line == ("accelsim: error: --set: replicas: 2, but disaggregation's prefill_replicas + decode_replicas "
+                    "make 3 (1 + 2, s.yaml:10): leave replicas out (or give 3)")
+    # both in the file: at replicas's own line (line 10; disaggregation on line 11)
+    line = cli_error(capsys, GOOD + "replicas: 2\n" + disagg)
+    assert line.startswith("accelsim: error: s.yaml:10: replicas: 2, but ") and line.endswith("(1 + 2, s.yaml:11): "
+                                                                                          "leave replicas out (or give 3)")
+    # a conversation workload given on the command line over the file's disaggregation
+    line = cli_error(capsys, GOOD + disagg, "--set", "workload.conversation={turns: 2}")
+    assert line.startswith("accelsim: error: --set: workload.conversation: not with disaggregation, s.yaml:10 (")
 
 
 # ---- 7. --sweep: every point checked before any runs -------------------------------------------------------------

@@ -242,3 +242,49 @@ def test_a_bad_bare_token_count_says_what_to_write():
     for bad in (5.5, "512", True, None, [512]):
         with pytest.raises(ValueError, match=r"expected a positive whole token count \(512\) or a distribution"):
             Lengths.model_validate(bad)
+
+
+def test_a_null_set_removes_the_files_speculative_or_disaggregation_section(here):
+    # probe p74 #2: null replaces a section (as --set workload.shared_prefix=null does a key), it does not merge an
+    # empty mapping into it ("speculative.method: Field required" before)
+    with open("s.yaml", "w") as f:
+        f.write(GOOD + "disaggregation: {prefill_replicas: 1, decode_replicas: 2, bandwidth: 50GB/s}\n"
+                "speculative: {method: draft, num_tokens: 4, acceptance_rate: 0.5}\n"
+                "draft_model: {model: llama2_7b, layers: 2}\n")
+    spec = load_serving("s.yaml")
+    assert spec.serve.replica_count == 1 + 2 and spec.serve.speculative.num_tokens == 4
+    assert spec.draft_model is not None
+    off = load_serving("s.yaml", ["disaggregation=null"])
+    assert off.serve.disaggregation is None and off.serve.replica_count == 1  # the default replicas: 1
+    off = load_serving("s.yaml", ["speculative=null"])
+    assert off.serve.speculative is None and off.draft_model is None  # the draft model goes with its section
+    assert off.serve.replica_count == 3
+    # a --set after the null writes a new section, which is validated as any other
+    on = load_serving("s.yaml", ["speculative=null", "speculative={method: ngram, num_tokens: 2, acceptance_rate: 0.7}",
+                                 "draft_model=null"])
+    assert (on.serve.speculative.method, on.serve.speculative.num_tokens) == ("ngram", 2)
+
+
+def test_a_traces_prefix_groups_need_no_groups_and_stay_below_those_given(here):
+    # probe p74 #7: with a trace giving prefix_group, shared_prefix.groups was required and then not checked
+    rows = "arrival_s,prompt_tokens,output_tokens,prefix_group\n0,300,10,0\n0.5,300,20,0\n0.7,300,20,1\n"
+    text = GOOD.replace("process: poisson, rate: 2", "trace: t.csv").replace(
+        "  prompt_tokens: {dist: fixed, value: 10}\n  output_tokens: {dist: fixed, value: 2}\n",
+        "  shared_prefix: {tokens: 200}\n")
+    with open("t.csv", "w") as f:
+        f.write(rows)
+    with open("s.yaml", "w") as f:
+        f.write(text)
+    spec = load_serving("s.yaml")  # no groups: the trace's rows say, 0, 0 and 1
+    assert spec.serve.workload.shared_prefix.groups is None
+    assert [r.group for r in make_requests(spec.serve.workload, spec.trace_file)] == [0, 0, 1]
+    assert [r.group for r in make_requests(load_serving("s.yaml", ["workload.shared_prefix.groups=2"]).serve.workload,
+                                           spec.trace_file)] == [0, 0, 1]
+    # groups 1 allows group 0 only: the trace's line 4 (header, then rows 2-4) gives group 1
+    one = load_serving("s.yaml", ["workload.shared_prefix.groups=1"])
+    with pytest.raises(ConfigError, match=r"^t\.csv:4: prefix_group: expected a value < 1 \(workload\.shared_prefix"
+                                          r"\.groups is 1; leave it out to take the trace's groups\) \(got '1'\)$"):
+        make_requests(one.serve.workload, one.trace_file)
+    # drawn at random (no trace), groups is still needed: at the shared_prefix line, 9
+    (line,) = errors(GOOD.replace("  requests: 5\n", "  shared_prefix: {tokens: 5}\n  requests: 5\n"))
+    assert line.startswith("s.yaml:9: workload.shared_prefix.groups: missing: how many groups"), line

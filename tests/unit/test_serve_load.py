@@ -201,3 +201,18 @@ def test_one_seed_draws_the_same_requests_at_every_rate(arrival):
                                                                       rel=1e-12, abs=1e-15)
     # and the mix is not one repeated request: the streams differ from one another
     assert len({p for p, _, _ in base}) > n // 2 and len({o for _, o, _ in base}) > 5
+
+
+def test_kv_blocks_beyond_the_memory_get_a_note():
+    # probe p74 #5: engine.kv_blocks past what the HBM holds ran without a word. LLaMA-2-7B in fp16 on one H100:
+    # weights 6,738,415,616 params × 2 B = 13,476,831,232 B; a block 16 tokens × 524,288 B (2 × 32 layers × 4096 ×
+    # 2 B) = 8,388,608 B; 0.9 × 80 GiB = 77,309,411,328 B hold ⌊(77,309,411,328 − 13,476,831,232) / 8,388,608⌋ =
+    # 7,609 blocks. 7,610 of them with the weights need 7,610 × 8,388,608 + 13,476,831,232 = 77,314,138,112 B,
+    # 4,726,784 B more; 7,609 fit (no note). The blocks are the run's as given either way
+    at = _prepare(spec(engine={"kv_blocks": 7609}))
+    assert at.blocks == 7609 and not [n for n in at.notes if n.startswith("engine.kv_blocks")]
+    over = _prepare(spec(engine={"kv_blocks": 7610}))
+    (note,) = [n for n in over.notes if n.startswith("engine.kv_blocks")]
+    assert over.blocks == 7610
+    assert "63,837,306,880 B of KV cache" in note and "(13,476,831,232 B a chip)" in note
+    assert "4,726,784 B more than gpu_memory_fraction 0.9 of hbm's 85,899,345,920 B, which holds 7,609 blocks" in note

@@ -26,14 +26,17 @@ PLOT_CAPTIONS = {
 def _cards(report: dict) -> str:
     s = report.get("serving") or {}
     ttft, tpot, goodput = s.get("ttft_s") or {}, s.get("tpot_s") or {}, s.get("goodput") or {}
-    cards = [("requests / s", fmt.general(s.get("requests_per_s"))),
-             ("output tokens / s", fmt.general(s.get("output_tokens_per_s"))),
+    def rate(x: float | None, spec: str) -> str:  # as the Summary's throughput row gives it (metrics.summary_rows)
+        return fmt.DASH if x is None else format(x, spec)
+
+    cards = [("requests / s", rate(s.get("requests_per_s"), ",.2f")),
+             ("output tokens / s", rate(s.get("output_tokens_per_s"), ",.0f")),
              ("TTFT p50 / p99", f"{fmt.seconds(ttft.get('p50'))} / {fmt.seconds(ttft.get('p99'))}"),
              ("TPOT p50 / p99", f"{fmt.seconds(tpot.get('p50'))} / {fmt.seconds(tpot.get('p99'))}"),
              ("meet the SLOs", fmt.pct(goodput.get("fraction")) if goodput.get("slo") else "no SLO set")]
     eff = report.get("efficiency") or {}
     if eff.get("j_per_output_token") is not None:
-        cards.append(("J per output token", fmt.general(eff["j_per_output_token"])))
+        cards.append(("energy per output token", fmt.joules(eff["j_per_output_token"])))
     return '<div class="cards">' + "".join(
         f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>' for k, v in cards) + "</div>"
 

@@ -44,3 +44,15 @@ def test_the_page_has_the_sections_of_the_features_a_run_uses_and_plot_redraws_i
     assert main(["plot", str(tmp_path)]) == 0
     assert str(tmp_path / "report.html") in capsys.readouterr().out
     assert "Speculative decoding" in _text((tmp_path / "report.html").read_text())
+
+
+def test_the_cards_give_rates_as_the_summary_does(tmp_path):
+    # probe p73: the cards printed "1765 output tokens / s" and "7.116" (4 significant digits, no separators) where
+    # the Summary's throughput row says "1,765 output tok/s": the cards now give the same text as that row
+    res = serve(spec(), cost=Stub(fixed=0.1), blocks=1000)
+    res.save(tmp_path)
+    text = _text((tmp_path / "report.html").read_text())
+    s = res.report["serving"]
+    req, out = format(s["requests_per_s"], ",.2f"), format(s["output_tokens_per_s"], ",.0f")
+    assert f"{req} requests / s" in text and f"{out} output tokens / s" in text
+    assert f"{req} req/s, {out} output tok/s" in text  # the Summary's throughput row

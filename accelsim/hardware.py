@@ -887,6 +887,15 @@ class Core(_Model):
         acc = self.systolic.accumulator_dtype if self.systolic is not None else None
         return max(out, ACCUMULATOR_BYTES if acc is None else DTYPE_BYTES[acc])
 
+    def ofmap_element_bytes(self, out_dtype: str, dataflow: str | None = None) -> int:
+        """Bytes one output element of a GEMM takes in the SRAM's ofmap tile while its K accumulates, on an array of
+        ``dataflow``: an output-stationary array's (``"os"``) PEs hold its partial sums until its K is done and write
+        it once, in the output dtype (SCALE-Sim's os writes each ofmap element to its ofmap SRAM once); ws and is
+        stream partial sums through the buffer, :meth:`partial_sum_bytes` wide."""
+        if dataflow == "os":
+            return DTYPE_BYTES[out_dtype]
+        return self.partial_sum_bytes(out_dtype)
+
     def unit_specs(self) -> tuple[UnitSpec, ...]:
         """Every unit of the core, built-ins first, in the order written."""
         out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count)] if self.systolic else []
@@ -1677,7 +1686,7 @@ class Arch(_Model):
         sram, array = self.core.sram, self.core.systolic
         if array is None:  # vector lanes (or plug-in units) only: no array edge to feed
             return self
-        share = self.core.partial_sum_bytes(self.dtype)
+        share = self.core.ofmap_element_bytes(self.dtype, array.dataflow)  # os: the output, its psums in the PEs
         elem = DTYPE_BYTES[self.dtype]
         side = {"ifmap": array.rows, "filter": array.cols} if array.dataflow != "is" else {
             "ifmap": array.cols, "filter": array.rows}  # input stationary: the filter streams in by rows
@@ -1700,7 +1709,7 @@ class Arch(_Model):
         twice = ", twice as double_buffered" if times == 2 else ""
         what = (f"one {self.dtype} element per array {'row' if side['ifmap'] == array.rows else 'column'} of the "
                 f"ifmap, one per {'column' if side['filter'] == array.cols else 'row'} of the filter and one "
-                f"{share}-byte partial sum per column of the ofmap")
+                f"{share}-byte {'output' if array.dataflow == 'os' else 'partial sum'} per column of the ofmap")
         shape = f"{array.rows}x{array.cols} {array.dataflow} systolic array"
         if sram.unified is not None:
             least = times * sum(need.values())

@@ -11,7 +11,9 @@ device-side start latency after its host launch and its inputs, which any number
 A compute task whose data arrived after its unit became free, its non-memory dependencies finished and its
 memory dependencies could have started (their own dependencies met) *stalled*: the gap is the time lost to
 bandwidth and latency, charged to the memory level of the latest-finishing memory dependency. With unbounded
-bandwidth and zero latency no task stalls.
+bandwidth and zero latency no task stalls. The stores after an op's last compute are no stall (no compute unit
+waits for them): they drain its output in the op's span after its compute, a memory task's cycles plus its
+latency each (docs/architecture.md, "Stalls").
 
 Hot path: one SimPy event per task (two for memory tasks with latency), callbacks instead of processes, and
 plain lists; the per-event Python work is a few list operations. The events are :class:`_Wake`, a bare timeout

@@ -4,7 +4,7 @@ The three operands are A (ifmap, indexed by m and k), B (filter, k and n) and C 
 m, n and k into ``nm``, ``nn`` and ``nk`` near-equal parts and runs the tiles in a loop nest ``order`` (outer,
 inner) with k innermost, so partial sums stay in the ofmap buffer and C is written once. The ``c`` the searches
 take is what C's tiles hold in the buffer: its partial sums, at the accumulator's width where that is wider than
-the output's (the caller scales it: :func:`accelsim.mapping.traffic.sram_reads`), so the bytes of C written are
+the output's, or on an output-stationary array, whose PEs hold the partial sums, its outputs (the caller scales it: :func:`accelsim.mapping.traffic.sram_reads`), so the bytes of C written are
 the caller's too (:meth:`Tiling.traffic` of the output's own bytes). An operand is
 (re)loaded whenever a loop it depends on advances; loops of count 1 do not count. Its traffic is therefore
 

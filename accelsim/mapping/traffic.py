@@ -280,8 +280,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
     # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
     # count their own panels, gpu_tiles / attention), else the memories
-    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
-                                        arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
+    psum = arch.core.ofmap_element_bytes(op.out_dtype, p.details.get("dataflow"))  # os: the output's own width
+    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes), psum, nunits, ncores,
                                         details.get("split") or ("m" if BANDS in p.details else None))
     if tiling is not None:
         details["tiling"] = tiling
@@ -398,7 +398,8 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
     bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
     matmul's output tile holds its partial sums until its last k step, ``psum_bytes`` an element
-    (:meth:`~accelsim.hardware.Core.partial_sum_bytes`; 0 or no more than the output dtype's: the output's own), so
+    (:meth:`~accelsim.hardware.Core.ofmap_element_bytes`: the accumulator's width, or on an os array, whose PEs
+    hold the partial sums, the output's; 0 or no more than the output dtype's: the output's own), so
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
     width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
     ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0) or of N (dim 1), its
@@ -562,8 +563,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
     compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut) if nunits > 1 \
         else p.cycles
+    psum = arch.core.ofmap_element_bytes(op.out_dtype, p.details.get("dataflow"))
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
+                                   sram.shared_budget(reserved=0), psum,
                                    nunits, ncores, cut.get("split") or ("m" if banded else None))
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)

@@ -161,6 +161,27 @@ def test_a_split_buffer_is_checked_against_the_side_its_operand_enters_by(tmp_pa
         assert load_arch(path, [f"arch.core.systolic.dataflow={dataflow}", f"arch.core.sram.{key}={least}B"])
 
 
+def test_an_output_stationary_ofmap_buffer_holds_outputs_not_partial_sums(tmp_path):
+    # probe p78 #1: os keeps its partial sums in the PEs and writes each output once, in its dtype (docs: bytes.sram),
+    # so one os step leaves 16 columns x 1 B (int8) = 16 B of ofmap, 32 B double-buffered, where ws and is leave 16
+    # 4-byte partial sums (128 B); the 17x13 array of the probe: 13 x 1 B x 2 = 26 B, not 13 x 4 x 2 = 104 B
+    text = NPU.replace("systolic: {rows: 128, cols: 128}", "systolic: {rows: 8, cols: 16, dataflow: os}").replace(
+        "sram: {unified: 4MiB}", "sram: {ifmap: 32B, filter: 32B, ofmap: 32B}")
+    path = arch_file(tmp_path, text)
+    assert load_arch(path).core.sram.ofmap == 32
+    (line,) = errors(path, ["arch.core.sram.ofmap=31B"])
+    assert "one 1-byte output per column of the ofmap: 16 B of ofmap" in line and line.endswith("at least 32 B"), line
+    for dataflow in ("ws", "is"):  # the same buffer under a dataflow that streams partial sums: 16 x 4 x 2 = 128 B
+        (line,) = errors(path, [f"arch.core.systolic.dataflow={dataflow}"])
+        assert "4-byte partial sum per column" in line and line.endswith("at least 128 B"), line
+    # a wider accumulator does not widen os's outputs; a wider output (fp32 arch dtype: 4 B) does: 16 x 4 x 2 = 128 B
+    assert load_arch(path, ["arch.core.systolic.accumulator_dtype=fp64"]).core.sram.ofmap == 32
+    (line,) = errors(path, ["arch.dtype=fp32", "arch.core.sram={ifmap: 1KiB, filter: 1KiB, ofmap: 127B}"])
+    assert line.endswith("at least 128 B"), line
+    sixteen = load_arch(path).core
+    assert (sixteen.ofmap_element_bytes("int8", "os"), sixteen.ofmap_element_bytes("int8", "ws")) == (1, 4)
+
+
 # ---- capacities and a full mesh's links --------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["hbm.capacity", "l2.capacity", "levels.cxl.capacity"])
 def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):

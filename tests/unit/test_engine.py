@@ -357,3 +357,24 @@ def test_the_task_budget_error_is_at_the_budget_key_and_says_what_would_hold_the
     with pytest.raises(MappingError) as e:
         run_experiment(load_experiment(path))
     assert str(e.value).startswith("options.memory_budget (not set: the default): this pass needs more than ")
+
+
+def test_a_one_op_span_is_its_stall_its_compute_and_its_output_drain():
+    # probe p78 #4: a one-op run's span was 1 cycle longer than compute + stall, unnamed. The 100×50×40 int8 gemm on
+    # a 17×13 ws array, HBM at 10 TB/s (10,000 B a cycle) and 100 ns (100 cycles at 1 GHz), one tile group:
+    # A (100·40 = 4,000 B) loads in ⌈0.4⌉ = 1 cycle and arrives at 1 + 100 = 101, B (40·50 = 2,000 B) after it on
+    # the one server, arriving at 102: the array, free from 0, stalls 102. SCALE-Sim's ws: F_r = ⌈40/17⌉ = 3,
+    # F_c = ⌈50/13⌉ = 4, τ = 2·17 + 13 + 100 − 2 = 145, 3·4·145 − 1 = 1,739 cycles, to 1,841. C (5,000 B) is stored
+    # after that compute, 1 cycle and 100 of latency: the op ends at 1,942 = 102 + 1,739 + 101, the 101 its drain
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    arch = ("arch={name: s, clock: 1GHz, dtype: int8, core: {systolic: {rows: 17, cols: 13, dataflow: ws}, "
+            "vector: {lanes: 16}, sram: {ifmap: 64KiB, filter: 64KiB, ofmap: 64KiB}}, "
+            "hbm: {capacity: 1GiB, bandwidth: 10TB/s, latency: 100ns}}")
+    spec = experiment_from_parts("gemm", "gemmini", overrides=["workload.m=100", "workload.n=50", "workload.k=40",
+                                                               arch])
+    (op,) = api.run_experiment(spec).to_dict()["ops"]
+    assert (op["start_cycle"], op["end_cycle"], op["compute_cycles"], op["stall_cycles"]) == (0, 1942, 1739, 102)
+    drain = op["end_cycle"] - op["start_cycle"] - op["compute_cycles"] - op["stall_cycles"]
+    assert drain == 1 + 100  # the store's ⌈5,000 / 10,000⌉ cycle and HBM's latency

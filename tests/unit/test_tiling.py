@@ -237,6 +237,27 @@ def test_an_output_that_fits_as_partial_sums_tiles_as_before():
         assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 1, 8) and hbm == 2 * 2**18 + 2**12
 
 
+def test_an_output_stationary_ofmap_tile_holds_outputs_at_their_width():
+    # probe p78 #1: a 100×50×40 int8 gemm (A 4,000 B, B 2,000 B, C 5,000 B) on a 17×13 array with 64 KiB ifmap and
+    # filter buffers (A and B fit whole) and a 104 B ofmap buffer, 52 B a half. os keeps its partial sums in the PEs,
+    # so C's tiles hold int8 outputs: nm·nn ≥ ⌈5,000 / 52⌉ = 97, nm = 97 ≤ 100 rows with nn = 1 reads A and B once:
+    # 4,000 + 2,000 + 5,000 = 11,000 B. ws streams 4-byte partial sums through the buffer: nm·nn ≥ ⌈20,000 / 52⌉
+    # = 385, nm ≤ 100 → nn = 4 (97·4 = 388), n outer reads A nn = 4 times: 16,000 + 2,000 + 5,000 = 23,000 B
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+
+    arch = ("arch={name: s, clock: 1GHz, dtype: int8, core: {systolic: {rows: 17, cols: 13}, vector: {lanes: 16}, "
+            "sram: {ifmap: 64KiB, filter: 64KiB, ofmap: 104B}}, hbm: {capacity: 1GiB, bandwidth: 10TB/s}}")
+    seen = {}
+    for dataflow in ("os", "ws"):
+        spec = experiment_from_parts("gemm", "gemmini", overrides=[
+            "workload.m=100", "workload.n=50", "workload.k=40", arch, f"arch.core.systolic.dataflow={dataflow}"])
+        rep = api.run_experiment(spec).to_dict()
+        t = rep["ops"][0]["mapping"]["tiling"]
+        seen[dataflow] = (rep["bytes"]["hbm"], t["nm"] * t["nn"], t["a_reads"], t["b_reads"])
+    assert seen == {"os": (11_000, 97, 1, 1), "ws": (23_000, 388, 4, 1)}
+
+
 def test_partial_sum_bytes():
     # int32 / fp32 by default, never narrower than the output (fp64: 8 B); an arch's accumulator_dtype where it
     # names one (eyeriss-like's 16-bit psums, SCALE-Sim's 1-byte words); a GPU's output tiles accumulate in

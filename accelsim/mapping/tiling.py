@@ -170,7 +170,7 @@ def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> 
 
 @lru_cache(maxsize=16384)
 def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-              op: str = "", caps: tuple[int, int, int] | None = None) -> Tiling:
+              op: str = "", caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets (then
     the fewest tiles).
 
@@ -186,7 +186,9 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
     :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` (:func:`fold_caps`):
     the most splits of m, n and k, so that each tile covers whole array folds; where no tiling within them fits,
-    the least-traffic one without them (``whole_folds`` False).
+    the least-traffic one without them (``whole_folds`` False). ``c_split``: C's bytes in the buffer when k is
+    split (nk > 1), where that differs from ``c`` (an output-stationary array's PEs hold a tile's partial sums only
+    while its k runs unbroken: split, they wait in the buffer at the accumulator's width); None: ``c``.
     """
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
               f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
@@ -195,10 +197,11 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
         raise MappingError(no_fit, short)
     if caps is not None and caps != (m, n, k):
         try:
-            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, caps)
+            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, caps, c_split)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(_tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k)))
-    return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k))
+            return _replace_whole(_tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k),
+                                              c_split))
+    return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k), c_split)
 
 
 def _replace_whole(t: Tiling) -> Tiling:
@@ -207,9 +210,10 @@ def _replace_whole(t: Tiling) -> Tiling:
 
 
 def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-                no_fit: str, caps: tuple[int, int, int]) -> Tiling:
-    """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k."""
+                no_fit: str, caps: tuple[int, int, int], c_split: int | None = None) -> Tiling:
+    """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k split)."""
     cm, cn, ck = caps
+    c_split = c if c_split is None else c_split
     tiles_c = _ceil_div(c, budget_c) if c else 1  # nm·nn at least this
 
     def least(x: int, budget: int, nk: int) -> int:  # the fewest splits of a dimension for x bytes with nk splits
@@ -217,7 +221,7 @@ def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, b
 
     def fits(nm: int, nn: int, nk: int) -> bool:
         return (nm <= cm and nn <= cn and nk <= ck and a <= budget_a * nm * nk and b <= budget_b * nk * nn
-                and c <= budget_c * nm * nn)
+                and (c if nk == 1 else c_split) <= budget_c * nm * nn)
 
     # k unsplit: the fewest m splits, then n, and the other way round; or one of them unsplit (which, looped
     # outside the other, reads both operands once)
@@ -234,6 +238,7 @@ def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, b
     kmax = min(ck, _MAX_SPLIT)
     if kmax > 1:
         lm, ln = least(a, budget_a, kmax), least(b, budget_b, kmax)
+        tiles_c = _ceil_div(c_split, budget_c) if c_split else 1
         if lm <= cm and ln <= cn:
             for nm, nn in _split_candidates(tiles_c, lm, cm, ln, cn):
                 # the fewest k splits (more than one) that fit A's and B's tiles
@@ -255,39 +260,42 @@ def _fewest(need: int, room: int, limit: int) -> int | None:
 
 @lru_cache(maxsize=16384)
 def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str = "",
-                     caps: tuple[int, int, int] | None = None) -> Tiling:
+                     caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose three tiles share one buffer of ``budget`` bytes.
 
     A tiling (nm, nn, nk) fits when a/(nm·nk) + b/(nk·nn) + c/(nm·nn) ≤ budget, i.e. (times nm·nn·nk)
     a·nn + b·nm + c·nk ≤ budget·nm·nn·nk. For a fixed nk and nm the traffic never falls as nn grows, so the
     fewest nn that fit, nn = ⌈(b·nm + c·nk) / (budget·nm·nk − a)⌉, is the one to try (likewise nm for a fixed nn).
     Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` as for
-    :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped only where nothing within them fits.
+    :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped only where nothing within them fits;
+    ``c_split`` as for :func:`tile_gemm`.
     """
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
               "ifmap, filter and ofmap tiles)")
     if caps is not None and caps != (m, n, k):
         try:
-            return _shared_split(m, n, k, a, b, c, budget, no_fit, caps)
+            return _shared_split(m, n, k, a, b, c, budget, no_fit, caps, c_split)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(_shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k)))
-    return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k))
+            return _replace_whole(_shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split))
+    return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split)
 
 
 def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, no_fit: str,
-                  caps: tuple[int, int, int]) -> Tiling:
-    """:func:`tile_gemm_shared`'s search with at most ``caps`` splits of m, n and k."""
+                  caps: tuple[int, int, int], c_split: int | None = None) -> Tiling:
+    """:func:`tile_gemm_shared`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k
+    split)."""
     cm, cn, ck = caps
     candidates = []
     for nk in _powers(ck):
+        cc = c if nk == 1 or c_split is None else c_split
         for nm in _powers(cm):
-            nn = _fewest(b * nm + c * nk, budget * nm * nk - a, cn)
+            nn = _fewest(b * nm + cc * nk, budget * nm * nk - a, cn)
             if nn is not None:
                 candidates.append((nm, nn, nk))
                 if nn == 1:  # more m splits keep nn = 1 and cannot move less
                     break
         for nn in _powers(cn):
-            nm = _fewest(a * nn + c * nk, budget * nn * nk - b, cm)
+            nm = _fewest(a * nn + cc * nk, budget * nn * nk - b, cm)
             if nm is not None:
                 candidates.append((nm, nn, nk))
                 if nm == 1:
@@ -295,7 +303,7 @@ def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, n
     third = budget // 3  # the budget in thirds (a third each fits the sum): sharing never moves more than that
     if not _short_buffer(m, n, k, a, b, c, third, third, third):
         try:
-            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps)
+            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps, c_split)
             candidates.append((thirds.nm, thirds.nn, thirds.nk))
         except MappingError:
             pass

@@ -280,8 +280,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
     # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
     # count their own panels, gpu_tiles / attention), else the memories
-    psum = arch.core.ofmap_element_bytes(op.out_dtype, p.details.get("dataflow"))  # os: the output's own width
-    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes), psum, nunits, ncores,
+    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
+                                        arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
                                         details.get("split") or ("m" if BANDS in p.details else None))
     if tiling is not None:
         details["tiling"] = tiling
@@ -398,8 +398,9 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
     bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
     matmul's output tile holds its partial sums until its last k step, ``psum_bytes`` an element
-    (:meth:`~accelsim.hardware.Core.ofmap_element_bytes`: the accumulator's width, or on an os array, whose PEs
-    hold the partial sums, the output's; 0 or no more than the output dtype's: the output's own), so
+    (:meth:`~accelsim.hardware.Core.partial_sum_bytes`; 0 or no more than the output dtype's: the output's own;
+    on an os array, whose PEs hold them while a tile's k runs unbroken, only where k is split,
+    :meth:`~accelsim.hardware.Core.ofmap_element_bytes`), so
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
     width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
     ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0) or of N (dim 1), its
@@ -421,14 +422,18 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         fb = attention.kv_passes(per[0], per[1], bud_a, bud_b)
         return 1, fb, g.count * fb, {"kv_passes": fb}
     out_elem, c_fit = dtype_bytes(op.out_dtype), per[2]
+    c_whole = c_fit  # an os array's tile of unsplit k: its partial sums stay in the PEs, the output alone waits
     if psum_bytes > out_elem:  # partial sums wider than the output: a resident output (out_off 0) already holds
         # its own bytes on chip (live_bytes), so its tile takes only the widening (a core's: its rows' share)
         elems = -(-op.out_bytes * (rows or 1) // (out_elem * g.count * size))
         c_fit = elems * (psum_bytes if out_off else psum_bytes - out_elem)
     # a unified buffer (shared not None): one budget for all three; on a systolic array each tile whole folds
     caps = array_caps(p.details, m, n, g.k) if p.unit_kind == "systolic" else None
-    t = (tile_gemm(m, n, g.k, per[0], per[1], c_fit, bud_a, bud_b, bud_c, op.name, caps) if shared is None
-         else tile_gemm_shared(m, n, g.k, per[0], per[1], c_fit, shared, op.name, caps))
+    # os with k unsplit: the output alone; split, its partial sums wait in the buffer between k steps
+    c_split = c_fit if p.details.get("dataflow") == "os" and c_whole != c_fit else None
+    c_whole = c_fit if c_split is None else c_whole
+    t = (tile_gemm(m, n, g.k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
+         if shared is None else tile_gemm_shared(m, n, g.k, per[0], per[1], c_whole, shared, op.name, caps, c_split))
     tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
     if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
         tiling["whole_folds"] = t.whole_folds
@@ -563,9 +568,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
     compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut) if nunits > 1 \
         else p.cycles
-    psum = arch.core.ofmap_element_bytes(op.out_dtype, p.details.get("dataflow"))
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                   sram.shared_budget(reserved=0), psum,
+                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split") or ("m" if banded else None))
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)

@@ -291,3 +291,18 @@ def test_a_resident_output_tile_takes_only_the_widening():
     # partial sums no wider than the output: a resident output takes no tile room, each operand is read once
     fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, 0, budgets, None, 1)
     assert (fa, fb, tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 1, 1, 1, 64)
+
+
+def test_os_partial_sums_wait_in_the_buffer_only_where_k_is_split():
+    # an output-stationary array's PEs hold a tile's partial sums while its k runs unbroken; with k split they wait in
+    # the ofmap buffer between k steps, at the accumulator's width (c_split). A 64×64×4096 int8 GEMM: A and B 262,144 B
+    # each, C 4,096 B of int8 outputs (16,384 B of int32 partial sums), every buffer 16,384 B (C's 4,096 B budget).
+    # A alone needs nm·nk ≥ 262,144 / 16,384 = 16 and B nk·nn ≥ 16.
+    a = b = 64 * 4096
+    # outputs only: one C tile, k split 16 ways, A and B read once
+    t = tile_gemm(64, 64, 4096, a, b, 64 * 64, 16_384, 16_384, 4096)
+    assert (t.nm, t.nn, t.nk, t.a_reads, t.b_reads) == (1, 1, 16, 1, 1)
+    # partial sums once k is split: nm·nn ≥ 16,384 / 4,096 = 4; the least nm·b + nn·a is nm = nn = 2 (A and B read
+    # twice each, 1,048,576 B), k split ⌈262,144 / (16,384·2)⌉ = 8 ways; unsplit k would need nm ≥ 16 and nn ≥ 16
+    t = tile_gemm(64, 64, 4096, a, b, 64 * 64, 16_384, 16_384, 4096, c_split=4 * 64 * 64)
+    assert (t.nm, t.nn, t.nk, t.a_reads, t.b_reads) == (2, 2, 8, 2, 2)

@@ -269,6 +269,31 @@ def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list
     return tuple(out), issues
 
 
+def _overlaps(file: str, blocks: list[tuple[str, tuple[Setting | Axis, ...]]]) -> list[ConfigIssue]:
+    """Keys of ``set``, ``grid`` and ``zip`` of which one lies inside another (``arch.hbm`` and
+    ``arch.hbm.bandwidth``): the value applied last would replace part of the other's, so a row could be labelled
+    with a value that was not simulated (probe p75 #1). Refused at the key written later, naming both; a whole
+    section (``arch``, ``workload``, ``options``) is allowed with keys inside it: the section is always applied
+    first, then its keys (:func:`~accelsim.config.load.experiment_from_doc`), whatever the order written."""
+    entries = [(".".join(p.strip() for p in item.key.split(".")), item, block) for block, items in blocks
+               for item in items]
+    entries.sort(key=lambda e: (e[1].line is None, e[1].line or 0))
+    issues = []
+    for i, (key, item, block) in enumerate(entries):
+        for other, earlier, other_block in entries[:i]:
+            inner, outer = (key, other) if key.startswith(other + ".") else (other, key) \
+                if other.startswith(key + ".") else (None, None)
+            if inner is None or "." not in outer:  # no overlap, or a whole section with keys inside it
+                continue
+            at = f"{other_block}, line {earlier.line}" if earlier.line else other_block
+            issues.append(ConfigIssue(file, item.line, item.key,
+                                      f"overlaps {earlier.key!r} ({at}): {inner!r} lies inside {outer!r}, so "
+                                      f"the one applied last would replace the other's value; sweep or set "
+                                      f"{outer!r} whole or its keys, not both"))
+            break
+    return issues
+
+
 def _filters(doc: Doc) -> tuple[tuple[FilterText, ...], list[ConfigIssue]]:
     value = doc.data["filters"]
     if value is None:
@@ -377,6 +402,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
         issues += found
     if data["grid"] is None and data["zip"] is None:
         issues.append(doc.issue((), "nothing to sweep: give 'grid:' and/or 'zip:' axes"))
+    issues += _overlaps(doc.locate(())[0].file, [("set", settings), ("grid", grid),
+                                                 ("zip", tuple(a for group in zips for a in group))])
     filters, found = _filters(doc)
     issues += found
     issues.raise_if_any()

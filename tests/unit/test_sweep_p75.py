@@ -1,0 +1,94 @@
+"""Probe p75's sweep findings: overlapping keys (#1), a sweep preset as the base (#2), the resume start line (#3),
+filters that keep no point (#5), `accelsim plot` on a locked folder (#6) and empty axis blocks (#7)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from accelsim.config.sweep import load_sweep
+from accelsim.errors import ConfigError
+from accelsim.sweep.executors import run_chunk
+from accelsim.sweep.expand import plan_sweep
+
+BASE = "base: {workload: {model: gemm, m: 8, n: 1024, k: 1024}, arch: tpu-v1}\n"
+
+
+def write(tmp_path: Path, body: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(BASE + textwrap.dedent(body))
+    return path
+
+
+def errors(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_sweep(path)
+    return str(info.value).splitlines()
+
+
+# ---- #1: a key inside another key ------------------------------------------------------------------------------
+HBM = "[{capacity: 8GiB, bandwidth: 1TB/s, latency: 100ns}]"
+
+
+@pytest.mark.parametrize("body", [
+    # the probe's case: the section axis written last silently won (rows labelled 10GB/s ran at 1 TB/s)
+    f"grid:\n  arch.hbm.bandwidth: [10GB/s, 100GB/s]\n  arch.hbm: {HBM}\n",
+    # the other order: the sub-key won; refused alike, the result must not depend on the order written
+    f"grid:\n  arch.hbm: {HBM}\n  arch.hbm.bandwidth: [10GB/s, 100GB/s]\n",
+])
+def test_a_grid_axis_inside_another_is_refused_naming_both(tmp_path, body):
+    path = write(tmp_path, body)
+    first, second = ("arch.hbm.bandwidth", "arch.hbm") if body.index("bandwidth:") < body.index("arch.hbm:") \
+        else ("arch.hbm", "arch.hbm.bandwidth")
+    # line 1 is base:, line 2 grid:, so the axes are on lines 3 and 4; the error is at the one written later
+    assert errors(path) == [
+        f"{path}:4: {second}: overlaps '{first}' (grid, line 3): 'arch.hbm.bandwidth' lies inside 'arch.hbm', so "
+        f"the one applied last would replace the other's value; sweep or set 'arch.hbm' whole or its keys, not both"]
+
+
+def test_a_set_key_inside_a_zip_axis_is_refused_not_dropped(tmp_path):
+    # set's arch.hbm.bandwidth was silently discarded under an arch.hbm axis
+    path = write(tmp_path, f"set:\n  arch.hbm.bandwidth: 10GB/s\nzip:\n  arch.hbm: {HBM}\n  workload.m: [8]\n")
+    (line,) = errors(path)
+    assert line.startswith(f"{path}:5: arch.hbm: overlaps 'arch.hbm.bandwidth' (set, line 3): ")
+
+
+def test_keys_that_only_share_a_prefix_of_letters_do_not_overlap(tmp_path):
+    # "workload.m" is a prefix of "workload.mode" as text; as dotted keys they are siblings (checked part by part)
+    path = write(tmp_path, "grid:\n  workload.m: [8]\n  workload.mode: [inference]\n")
+    assert [a.key for a in load_sweep(path).axes] == ["workload.m", "workload.mode"]
+
+
+@pytest.mark.parametrize("section_first", [True, False])
+def test_a_whole_section_with_keys_inside_it_applies_the_keys_after_it_in_either_order(tmp_path, section_first):
+    # docs/sweeps.md: a whole section (arch, workload, options) may be swept beside keys inside it; the section is
+    # applied first, then its keys, whatever the order written: each arch runs at each bandwidth
+    axes = ["  arch: [tpu-v1, gemmini]\n", "  arch.hbm.bandwidth: [10GB/s, 1TB/s]\n"]
+    path = write(tmp_path, "set:\n  workload.m: 16\ngrid:\n" + "".join(axes if section_first else axes[::-1]))
+    points = plan_sweep(load_sweep(path)).points
+    got = {(p.experiment.arch.name, p.experiment.arch.hbm.bandwidth, p.experiment.workload.params["m"]): p
+           for p in points}
+    # 2 archs x 2 bandwidths, each as written: 10 GB/s = 1e10 B/s, 1 TB/s = 1e12 B/s (decimal units)
+    assert set(got) == {(a, bw, 16) for a in ("tpu-v1", "gemmini") for bw in (1e10, 1e12)}
+    # the same points whichever order: the same ids (a hash of the resolved config), so the same numbers
+    other = write(tmp_path, "set:\n  workload.m: 16\ngrid:\n" + "".join(axes[::-1] if section_first else axes),
+                  name="other.yaml")
+    assert sorted(p.id for p in points) == sorted(p.id for p in plan_sweep(load_sweep(other)).points)
+
+
+def test_a_section_axis_and_a_key_inside_it_give_the_same_cycles_in_either_order(tmp_path):
+    # the probe's numbers: an 8x1024x1024 int8 GEMM on tpu-v1 reads its 1 MiB of weights from HBM, ~1.05 MB at
+    # 10 GB/s = 105 us = 73,400 cycles at 700 MHz, and far less at 1 TB/s; run both files' points and compare
+    def cycles(body: str, name: str) -> dict:
+        plan = plan_sweep(load_sweep(write(tmp_path, body, name)))
+        recs = run_chunk([(p.id, p.values, p.experiment) for p in plan.points])
+        return {(r["point"]["arch"], r["point"]["arch.hbm.bandwidth"]): r["metrics"]["total_cycles"]
+                for r, _ in recs}
+
+    a = cycles("grid:\n  arch: [tpu-v1]\n  arch.hbm.bandwidth: [10GB/s, 1TB/s]\n", "a.yaml")
+    b = cycles("grid:\n  arch.hbm.bandwidth: [10GB/s, 1TB/s]\n  arch: [tpu-v1]\n", "b.yaml")
+    assert a == b
+    slow, fast = a[("tpu-v1", "10GB/s")], a[("tpu-v1", "1TB/s")]
+    assert 73_400 <= slow < 80_000 and fast < slow / 5

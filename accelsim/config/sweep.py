@@ -279,7 +279,7 @@ def _overlaps(file: str, blocks: list[tuple[str, tuple[Setting | Axis, ...]]]) -
                for item in items]
     entries.sort(key=lambda e: (e[1].line is None, e[1].line or 0))
     issues = []
-    for i, (key, item, block) in enumerate(entries):
+    for i, (key, item, _block) in enumerate(entries):
         for other, earlier, other_block in entries[:i]:
             inner, outer = (key, other) if key.startswith(other + ".") else (other, key) \
                 if other.startswith(key + ".") else (None, None)

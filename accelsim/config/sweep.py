@@ -214,7 +214,9 @@ def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[t
     node = doc.data
     for k in section:
         node = node[k]
-    if not isinstance(node, dict) or not node:
+    if isinstance(node, dict) and not node:  # {} is a mapping: say what is missing (probe p75 #7)
+        return (), [doc.issue(section, "no axes (an empty mapping)")]
+    if not isinstance(node, dict):
         return (), [doc.issue(section, "expected a mapping of dotted key → values", node)]
     axes, issues = [], []
     for key in node:
@@ -237,6 +239,8 @@ def _zip_groups(doc: Doc, seen: dict[str, str]) -> tuple[tuple[tuple[Axis, ...],
     value = doc.data["zip"]
     sections = [("zip",)] if isinstance(value, dict) else [("zip", i) for i in range(len(value))] \
         if isinstance(value, list) and value else None
+    if value == []:
+        return (), [doc.issue(("zip",), "no axis groups (an empty list)")]
     if sections is None:
         return (), [doc.issue(("zip",), "expected a mapping of dotted key → values, or a list of such groups",
                               value)]

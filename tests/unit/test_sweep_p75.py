@@ -92,3 +92,16 @@ def test_a_section_axis_and_a_key_inside_it_give_the_same_cycles_in_either_order
     assert a == b
     slow, fast = a[("tpu-v1", "10GB/s")], a[("tpu-v1", "1TB/s")]
     assert 73_400 <= slow < 80_000 and fast < slow / 5
+
+
+# ---- #7: empty axis blocks -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("body, line, key, msg", [
+    ("grid: {}\n", 2, "grid", "no axes (an empty mapping)"),
+    ("zip:\n  - {}\n", 3, "zip.0", "no axes (an empty mapping)"),
+    ("zip: {}\n", 2, "zip", "no axes (an empty mapping)"),
+    ("zip: []\n", 2, "zip", "no axis groups (an empty list)"),
+])
+def test_an_empty_grid_or_zip_says_it_has_no_axes(tmp_path, body, line, key, msg):
+    # "{}" is a mapping: "expected a mapping (got {})" contradicted itself
+    path = write(tmp_path, body)
+    assert errors(path) == [f"{path}:{line}: {key}: {msg}"]

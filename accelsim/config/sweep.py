@@ -328,7 +328,8 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         return None, None, [doc.issue(("base",), "expected an experiment preset name, a path or a mapping", value)]
     local = sweep_path.parent / value
     try:
-        path = local if not Path(value).is_absolute() and local.is_file() else presets.resolve("experiments", value)
+        path = local if not Path(value).is_absolute() and local.is_file() else \
+            presets.resolve("experiments", value, names=presets.experiment_names())  # no sweep is a base
     except ConfigError as e:
         w, _ = doc.locate(("base",))
         return None, None, [ConfigIssue(w.file, w.line, "base", i.msg, value, True) for i in e.issues]
@@ -338,6 +339,12 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         return None, None, list(e.issues)
     if base_doc is not None:
         _refuse_serving_base(doc, base_doc.data, display_path(path))
+        if isinstance(base_doc.data, dict) and any(k in base_doc.data for k in presets.SWEEP_MARKS):
+            w, _ = doc.locate(("base",))  # one line, not the sweep's keys each "unknown" to an experiment
+            own = base_doc.data.get("base")
+            how = f"its own base is {own}" if isinstance(own, str) else "copy its base: mapping here"
+            raise ConfigError.one(w.file, "base", f"{value} is a sweep, not an experiment: base: names the "
+                                  f"experiment to sweep ({how})", line=w.line)
     return display_path(path), base_doc, issues
 
 

@@ -105,3 +105,30 @@ def test_an_empty_grid_or_zip_says_it_has_no_axes(tmp_path, body, line, key, msg
     # "{}" is a mapping: "expected a mapping (got {})" contradicted itself
     path = write(tmp_path, body)
     assert errors(path) == [f"{path}:{line}: {key}: {msg}"]
+
+
+# ---- #2: a sweep as the base ------------------------------------------------------------------------------------
+def test_a_sweep_preset_as_the_base_is_one_line_at_the_base(tmp_path):
+    # it gave four errors against the preset's own file (arch: missing, workload: missing, base: and grid: unknown)
+    path = tmp_path / "bs.yaml"
+    path.write_text("base: nccl_all_reduce_busbw_sweep\ngrid:\n  workload.bytes: [1MiB]\n")
+    assert errors(path) == [f"{path}:1: base: nccl_all_reduce_busbw_sweep is a sweep, not an experiment: base: "
+                            f"names the experiment to sweep (copy its base: mapping here)"]
+
+
+def test_a_sweep_file_as_the_base_names_its_own_base(tmp_path):
+    (tmp_path / "inner.yaml").write_text("base: resnet50_tpu_v1\ngrid:\n  workload.batch: [1, 2]\n")
+    path = tmp_path / "outer.yaml"
+    path.write_text("name: outer\nbase: inner.yaml\ngrid:\n  workload.batch: [4]\n")
+    assert errors(path) == [f"{path}:2: base: inner.yaml is a sweep, not an experiment: base: names the experiment "
+                            f"to sweep (its own base is resnet50_tpu_v1)"]
+
+
+def test_an_unknown_base_offers_experiments_only(tmp_path):
+    path = tmp_path / "b1.yaml"
+    path.write_text("base: nonexistent_thing\ngrid:\n  arch.core.systolic.rows: [32]\n")
+    (line,) = errors(path)
+    names = line.split("valid names: ")[1].split(" (got")[0].split(", ")
+    # experiments/*_sweep.yaml are sweeps (each has grid:), which no base may name; resnet50_tpu_v1 is an experiment
+    sweeps = {p.stem for p in (Path(__file__).parents[2] / "experiments").glob("*_sweep.yaml")}
+    assert len(sweeps) >= 6 and not sweeps & set(names) and "resnet50_tpu_v1" in names

@@ -393,7 +393,7 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
     """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
     spec = stream.spec
     filters = f", {len(spec.filters)} filters" if spec.filters else ""
-    con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {len(done)} already in "
+    con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {_done_text(stream, done)} "
               f"{out / RESULTS_FILE}; planning points as they run", soft_wrap=True)
     if earlier:
         old_version = ", ".join(earlier)
@@ -403,6 +403,20 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
     note = store.skipped_note()
     if note is not None:
         _warning(con, f"{note} (its point runs again)")
+
+
+def _done_text(stream: PlanStream, done: set[str]) -> str:
+    """What the start line says of results.jsonl: this sweep's points already there when the checked stream holds
+    them all (not every record: another sweep's, or points of axes since changed, are no points of this one;
+    probe p75 #3), else how many records it holds (which of them are points of this sweep is known as they are
+    planned: the end line's "already done")."""
+    if not done:
+        return "0 already done in"
+    if not stream.complete:
+        return f"{len(done)} records in"
+    mine = sum(1 for i in stream.id_list() if i in done)
+    others = f" ({len(done)} records there)" if len(done) != mine else ""
+    return f"{mine} already done{others} in"
 
 
 def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:

@@ -132,3 +132,37 @@ def test_an_unknown_base_offers_experiments_only(tmp_path):
     # experiments/*_sweep.yaml are sweeps (each has grid:), which no base may name; resnet50_tpu_v1 is an experiment
     sweeps = {p.stem for p in (Path(__file__).parents[2] / "experiments").glob("*_sweep.yaml")}
     assert len(sweeps) >= 6 and not sweeps & set(names) and "resnet50_tpu_v1" in names
+
+
+# ---- #3: the start line of a resumed sweep ----------------------------------------------------------------------
+def test_the_start_line_counts_this_sweeps_points_already_done_not_every_record(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from accelsim.sweep.runner import run_sweep
+
+    out = tmp_path / "out"
+    first = write(tmp_path, "grid:\n  arch.hbm.bandwidth: [10GB/s, 20GB/s, 34GB/s]\n", "a.yaml")
+    run_sweep(first, out, workers=1, plots=False, progress=False)
+    # the same folder, 2 x 2 points: 10GB/s and 34GB/s at m=8 are 2 of the 3 records there; 1TB/s and m=16 are new
+    second = write(tmp_path, "grid:\n  arch.hbm.bandwidth: [10GB/s, 34GB/s]\n  workload.m: [8, 16]\n", "b.yaml")
+    said = io.StringIO()
+    summary = run_sweep(second, out, workers=1, plots=False, console=Console(file=said, width=400))
+    start = said.getvalue().splitlines()[0]
+    # was "4 points expanded; 3 already in ...": 3 records, of which 2 are this sweep's points
+    assert start == f"sweep b: 4 points expanded; 2 already done (3 records there) in {out / 'results.jsonl'}; " \
+                    f"planning points as they run"
+    assert (summary.skipped, summary.ran) == (2, 2)
+
+
+def test_the_start_line_of_a_stream_not_yet_planned_through_counts_records(tmp_path):
+    from accelsim.sweep.expand import PlanStream
+    from accelsim.sweep.runner import _done_text
+
+    # 3 points, 1 planned before anything runs: which records are this sweep's points is not known yet
+    stream = PlanStream(load_sweep(write(tmp_path, "grid:\n  workload.m: [8, 16, 32]\n")), prime=1)
+    stream.check()
+    assert not stream.complete and stream.planned == 1
+    assert _done_text(stream, {"a", "b", "c"}) == "3 records in"
+    assert _done_text(stream, set()) == "0 already done in"

@@ -166,3 +166,34 @@ def test_the_start_line_of_a_stream_not_yet_planned_through_counts_records(tmp_p
     assert not stream.complete and stream.planned == 1
     assert _done_text(stream, {"a", "b", "c"}) == "3 records in"
     assert _done_text(stream, set()) == "0 already done in"
+
+
+# ---- #5: filters that keep no point -----------------------------------------------------------------------------
+def test_a_filter_keeping_no_point_is_refused_before_any_output(tmp_path):
+    from accelsim.sweep.runner import run_sweep
+
+    # rows 16 and 32 are both <= 100: the filter keeps neither (it ran 0 points, exit 0, a header-only results.csv)
+    path = write(tmp_path, 'grid:\n  arch.core.systolic.rows: [16, 32]\nfilters: "arch.core.systolic.rows > 100"\n')
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as info:
+        run_sweep(path, out, workers=1, progress=False)
+    assert str(info.value) == (f"{path}:4: filters[0]: keeps none of 2 points: the sweep would run nothing "
+                               f"(got 'arch.core.systolic.rows > 100')")
+    assert not out.exists()
+    with pytest.raises(ConfigError):
+        plan_sweep(load_sweep(path))
+
+
+def test_filters_keeping_no_point_together_name_the_first_filter(tmp_path):
+    # rows > 20 keeps 32, rows < 20 keeps 16: each keeps one of the 2 points, both together none
+    path = write(tmp_path, 'grid:\n  arch.core.systolic.rows: [16, 32]\nfilters:\n  - "arch.core.systolic.rows > 20"\n'
+                           '  - "arch.core.systolic.rows < 20"\n')
+    assert str(pytest.raises(ConfigError, plan_sweep, load_sweep(path)).value) == (
+        f"{path}:5: filters: the 2 filters keep none of 2 points together (each keeps some): the sweep would run "
+        f"nothing")
+
+
+def test_a_filter_keeping_one_point_runs_it(tmp_path):
+    path = write(tmp_path, 'grid:\n  arch.core.systolic.rows: [16, 32]\nfilters: "arch.core.systolic.rows > 20"\n')
+    plan = plan_sweep(load_sweep(path))
+    assert [p.values for p in plan.points] == [{"arch.core.systolic.rows": 32}] and plan.filtered == 1

@@ -197,3 +197,46 @@ def test_a_filter_keeping_one_point_runs_it(tmp_path):
     path = write(tmp_path, 'grid:\n  arch.core.systolic.rows: [16, 32]\nfilters: "arch.core.systolic.rows > 20"\n')
     plan = plan_sweep(load_sweep(path))
     assert [p.values for p in plan.points] == [{"arch.core.systolic.rows": 32}] and plan.filtered == 1
+
+
+# ---- #6: `accelsim plot` on a folder a sweep is running into ----------------------------------------------------
+def test_plot_refuses_a_folder_locked_by_a_running_sweep_and_writes_nothing(tmp_path, capsys):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from accelsim.cli import main
+    from accelsim.errors import AccelsimError
+    from accelsim.sweep.runner import LOCK_FILE, plot_sweep, run_sweep
+
+    out = tmp_path / "out"
+    run_sweep(write(tmp_path, "grid:\n  workload.m: [8, 16]\n"), out, workers=1, plots=False, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live "sweep" process
+    try:
+        (out / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "sweep": "s",
+                                                 "since": "2026-12-06 13:00:00"}))
+        with pytest.raises(AccelsimError) as e:
+            plot_sweep(out)
+        assert str(e.value) == (f"{out} is in use by sweep 's' (pid {holder.pid} on {socket.gethostname()} since "
+                                f"2026-12-06 13:00:00); its results are partial until it ends: plot it then (remove "
+                                f"{out / LOCK_FILE} if that process is gone)")
+        assert main(["plot", str(out)]) == 2  # was 0, rewriting results.csv, sweep.json and the plots mid-run
+        assert capsys.readouterr().err.count("\n") == 1
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != LOCK_FILE} == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # the sweep is gone: its lock is stale, the plot takes the folder over, draws, and frees it
+    assert any(p.name.endswith(".png") for p in plot_sweep(out)) and not (out / LOCK_FILE).exists()
+
+
+def test_a_sweep_is_refused_while_a_plot_holds_the_folder(tmp_path):
+    from accelsim.errors import AccelsimError
+    from accelsim.sweep.runner import _FolderLock, run_sweep
+
+    out = tmp_path / "out"
+    with _FolderLock(out, "s", command="plot"), pytest.raises(AccelsimError, match=r"in use by 'accelsim plot' of "
+                                                                                    r"sweep 's' \(pid "):
+        run_sweep(write(tmp_path, "grid:\n  workload.m: [8]\n"), out, workers=1, plots=False, progress=False)

@@ -54,6 +54,29 @@ def list_presets(kind: str) -> list[str]:
                    for p in folder.iterdir() if p.suffix in _SUFFIXES and p.is_file()})
 
 
+SWEEP_MARKS = ("grid", "zip")
+"""Top-level keys that make a YAML file a sweep (:func:`is_sweep_file`), not an experiment."""
+
+
+def is_sweep_file(path: str | os.PathLike) -> bool:
+    """True when the YAML file ``path`` is a sweep (a top-level ``grid:`` or ``zip:``); False for anything else, a
+    file that cannot be read or parsed included (its reader says what is wrong)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, ValueError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and any(k in data for k in SWEEP_MARKS)
+
+
+def experiment_names() -> list[str]:
+    """The experiment presets that are experiments, not sweeps (:func:`is_sweep_file`): what a sweep's ``base:``
+    may name."""
+    return [n for n in list_presets("experiments") if not is_sweep_file(find_preset("experiments", n) or "")]
+
+
 def looks_like_path(ref: str) -> bool:
     """True when ``ref`` is written as a file path (has a folder part or a YAML suffix), not a bare name."""
     return "/" in ref or os.sep in ref or ref.endswith(_SUFFIXES)
@@ -98,12 +121,13 @@ def find_preset(kind: str, name: str) -> Path | None:
 
 
 def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike | None = None,
-            extra_names: tuple[str, ...] | list[str] = ()) -> Path:
+            extra_names: tuple[str, ...] | list[str] = (), names: list[str] | None = None) -> Path:
     """The file that ``ref`` names: an existing path (as given, then relative to ``relative_to``), else the
     preset of that name; else :class:`ConfigError`: :data:`IS_DIRECTORY` for a folder, :data:`FILE_NOT_FOUND` for a
     path, or a "did you mean" and the valid names.
 
     ``extra_names`` are further valid names to suggest (e.g. builder names for workloads); the caller handles them.
+    ``names`` replaces the presets of ``kind`` in that list (a sweep's ``base:`` offers :func:`experiment_names`).
     """
     text = str(ref)
     candidates = [Path(text).expanduser()]
@@ -125,7 +149,7 @@ def resolve(kind: str, ref: str | os.PathLike, *, relative_to: str | os.PathLike
     if looks_like_path(text) or isinstance(ref, os.PathLike):
         shown = os.fspath(candidates[-1]) if len(candidates) > 1 else text
         raise ConfigError(ConfigIssue(shown, None, "", FILE_NOT_FOUND))
-    names = sorted(set(list_presets(kind)) | set(extra_names))
+    names = sorted(set(list_presets(kind) if names is None else names) | set(extra_names))
     what = {"arch": "arch preset", "workloads": "workload", "experiments": "experiment preset"}[kind]
     valid = f"valid names: {', '.join(names) or 'none'}"
     hint = suggest(text, names)

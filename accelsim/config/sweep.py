@@ -214,7 +214,9 @@ def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[t
     node = doc.data
     for k in section:
         node = node[k]
-    if not isinstance(node, dict) or not node:
+    if isinstance(node, dict) and not node:  # {} is a mapping: say what is missing (probe p75 #7)
+        return (), [doc.issue(section, "no axes (an empty mapping)")]
+    if not isinstance(node, dict):
         return (), [doc.issue(section, "expected a mapping of dotted key → values", node)]
     axes, issues = [], []
     for key in node:
@@ -237,6 +239,8 @@ def _zip_groups(doc: Doc, seen: dict[str, str]) -> tuple[tuple[tuple[Axis, ...],
     value = doc.data["zip"]
     sections = [("zip",)] if isinstance(value, dict) else [("zip", i) for i in range(len(value))] \
         if isinstance(value, list) and value else None
+    if value == []:
+        return (), [doc.issue(("zip",), "no axis groups (an empty list)")]
     if sections is None:
         return (), [doc.issue(("zip",), "expected a mapping of dotted key → values, or a list of such groups",
                               value)]
@@ -269,6 +273,31 @@ def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list
     return tuple(out), issues
 
 
+def _overlaps(file: str, blocks: list[tuple[str, tuple[Setting | Axis, ...]]]) -> list[ConfigIssue]:
+    """Keys of ``set``, ``grid`` and ``zip`` of which one lies inside another (``arch.hbm`` and
+    ``arch.hbm.bandwidth``): the value applied last would replace part of the other's, so a row could be labelled
+    with a value that was not simulated (probe p75 #1). Refused at the key written later, naming both; a whole
+    section (``arch``, ``workload``, ``options``) is allowed with keys inside it: the section is always applied
+    first, then its keys (:func:`~accelsim.config.load.experiment_from_doc`), whatever the order written."""
+    entries = [(".".join(p.strip() for p in item.key.split(".")), item, block) for block, items in blocks
+               for item in items]
+    entries.sort(key=lambda e: (e[1].line is None, e[1].line or 0))
+    issues = []
+    for i, (key, item, _block) in enumerate(entries):
+        for other, earlier, other_block in entries[:i]:
+            inner, outer = (key, other) if key.startswith(other + ".") else (other, key) \
+                if other.startswith(key + ".") else (None, None)
+            if inner is None or "." not in outer:  # no overlap, or a whole section with keys inside it
+                continue
+            at = f"{other_block}, line {earlier.line}" if earlier.line else other_block
+            issues.append(ConfigIssue(file, item.line, item.key,
+                                      f"overlaps {earlier.key!r} ({at}): {inner!r} lies inside {outer!r}, so "
+                                      f"the one applied last would replace the other's value; sweep or set "
+                                      f"{outer!r} whole or its keys, not both"))
+            break
+    return issues
+
+
 def _filters(doc: Doc) -> tuple[tuple[FilterText, ...], list[ConfigIssue]]:
     value = doc.data["filters"]
     if value is None:
@@ -299,7 +328,8 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         return None, None, [doc.issue(("base",), "expected an experiment preset name, a path or a mapping", value)]
     local = sweep_path.parent / value
     try:
-        path = local if not Path(value).is_absolute() and local.is_file() else presets.resolve("experiments", value)
+        path = local if not Path(value).is_absolute() and local.is_file() else \
+            presets.resolve("experiments", value, names=presets.experiment_names())  # no sweep is a base
     except ConfigError as e:
         w, _ = doc.locate(("base",))
         return None, None, [ConfigIssue(w.file, w.line, "base", i.msg, value, True) for i in e.issues]
@@ -309,6 +339,12 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
         return None, None, list(e.issues)
     if base_doc is not None:
         _refuse_serving_base(doc, base_doc.data, display_path(path))
+        if isinstance(base_doc.data, dict) and any(k in base_doc.data for k in presets.SWEEP_MARKS):
+            w, _ = doc.locate(("base",))  # one line, not the sweep's keys each "unknown" to an experiment
+            own = base_doc.data.get("base")
+            how = f"its own base is {own}" if isinstance(own, str) else "copy its base: mapping here"
+            raise ConfigError.one(w.file, "base", f"{value} is a sweep, not an experiment: base: names the "
+                                  f"experiment to sweep ({how})", line=w.line)
     return display_path(path), base_doc, issues
 
 
@@ -377,6 +413,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
         issues += found
     if data["grid"] is None and data["zip"] is None:
         issues.append(doc.issue((), "nothing to sweep: give 'grid:' and/or 'zip:' axes"))
+    issues += _overlaps(doc.locate(())[0].file, [("set", settings), ("grid", grid),
+                                                 ("zip", tuple(a for group in zips for a in group))])
     filters, found = _filters(doc)
     issues += found
     issues.raise_if_any()

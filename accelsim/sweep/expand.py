@@ -226,6 +226,7 @@ class _Expander:
                                           f"the grid expands to {self.total:,} points: more than {MAX_POINTS:,}; "
                                           f"narrow the axes (the cap counts the points before filters)"))
         self.filters = compile_filters(spec)
+        self.file = spec.file
         self.fixed = {s.key: s.value for s in spec.settings}
         self._strides = [math.prod(len(d) for d in self.dims[i + 1:]) for i in range(len(self.dims))]
         self._dim_of = {a.key: d for d, a in enumerate(spec.grid)}
@@ -249,6 +250,28 @@ class _Expander:
             point = self.point(combo, index)
             if self.keeps(point):
                 yield point, combo
+
+    def none_kept(self) -> ConfigError:
+        """The error of filters that keep no point (probe p75 #5: a sweep of nothing is a mistake in its file, as an
+        empty axis is): at each filter that alone keeps none, else at the first filter, saying they keep none
+        together. One more pass of expansion, filters evaluated one at a time (a filter that cannot be evaluated
+        where the others did not let it run counts as keeping that point)."""
+        kept = [0] * len(self.filters)
+        for index, combo in enumerate(itertools.product(*(range(len(d)) for d in self.dims))):
+            env = self.fixed | self.point(combo, index).values
+            for i, f in enumerate(self.filters):
+                try:
+                    kept[i] += f(env)
+                except ConfigError:
+                    kept[i] += 1
+        many = f"{self.total} points" if self.total != 1 else "the 1 point"
+        alone = [f for f, n in zip(self.filters, kept, strict=True) if n == 0]
+        if alone:
+            return ConfigError([ConfigIssue(self.file, f.line, f.label, f"keeps none of {many}: the sweep would run "
+                                            f"nothing", f.text, True) for f in alone])
+        first = self.filters[0]
+        return ConfigError(ConfigIssue(self.file, first.line, "filters", f"the {len(self.filters)} filters keep "
+                                       f"none of {many} together (each keeps some): the sweep would run nothing"))
 
     def dim_of(self, key: str) -> int | None:
         """The dimension of the axis that an issue's ``key`` names (the axis key, or a key inside it)."""
@@ -499,6 +522,8 @@ class PlanStream:
                 if self.validated >= self.prime:
                     break
             if self.complete:
+                if self.kept == 0 and self._expander.filters:
+                    raise self._expander.none_kept()
                 if self.problems:
                     raise self.problems.error(self.spec, self.kept)
                 return
@@ -584,6 +609,8 @@ def plan_sweep(spec: SweepSpec) -> Plan:
     naming the sweep file and line, the key, the value, how many points have it and the first of them."""
     stream = PlanStream(spec)
     points = tuple(stream)
+    if stream.kept == 0 and stream.expanded and spec.filters:
+        raise _Expander(spec).none_kept()
     if stream.problems:
         raise stream.problems.error(spec, stream.kept)
     return Plan(spec, points, stream.expanded, stream.filtered, stream.duplicates)

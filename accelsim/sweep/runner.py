@@ -194,25 +194,31 @@ class _FolderLock:
     with who holds it (two would run every point twice). A lock whose process is gone (same host) is stale and
     taken over."""
 
-    def __init__(self, outdir: Path, name: str):
+    def __init__(self, outdir: Path, name: str, command: str = "sweep"):
         self.path = Path(outdir) / LOCK_FILE
         self.name = name
+        self.command = command  # "sweep", or "plot": `accelsim plot` holds it while it rewrites the folder's files
         self.held = False
 
     def __enter__(self) -> _FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "sweep": self.name,
               "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if self.command != "sweep":
+            me["command"] = self.command
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = self._holder()
                 if holder is not None and not self._stale(holder):
+                    by = "'accelsim plot' of sweep" if holder.get("command") == "plot" else "sweep"
+                    what = ("its results are partial until it ends: plot it then" if self.command == "plot" else
+                            "wait for it to finish or use another OUTDIR")
                     raise AccelsimError(
-                        f"{self.path.parent} is in use by sweep {holder.get('sweep')!r} (pid {holder.get('pid')} on "
-                        f"{holder.get('host')} since {holder.get('since')}); wait for it to finish or use another "
-                        f"OUTDIR (remove {self.path} if that process is gone)") from None
+                        f"{self.path.parent} is in use by {by} {holder.get('sweep')!r} (pid {holder.get('pid')} on "
+                        f"{holder.get('host')} since {holder.get('since')}); {what} (remove {self.path} if that "
+                        f"process is gone)") from None
                 self.path.unlink(missing_ok=True)  # stale, or unreadable: the writer died
                 continue
             with os.fdopen(fd, "w") as f:
@@ -393,7 +399,7 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
     """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
     spec = stream.spec
     filters = f", {len(spec.filters)} filters" if spec.filters else ""
-    con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {len(done)} already in "
+    con.print(f"sweep {spec.name}: {stream.expanded} points expanded{filters}; {_done_text(stream, done)} "
               f"{out / RESULTS_FILE}; planning points as they run", soft_wrap=True)
     if earlier:
         old_version = ", ".join(earlier)
@@ -403,6 +409,20 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
     note = store.skipped_note()
     if note is not None:
         _warning(con, f"{note} (its point runs again)")
+
+
+def _done_text(stream: PlanStream, done: set[str]) -> str:
+    """What the start line says of results.jsonl: this sweep's points already there when the checked stream holds
+    them all (not every record: another sweep's, or points of axes since changed, are no points of this one;
+    probe p75 #3), else how many records it holds (which of them are points of this sweep is known as they are
+    planned: the end line's "already done")."""
+    if not done:
+        return "0 already done in"
+    if not stream.complete:
+        return f"{len(done)} records in"
+    mine = sum(1 for i in stream.id_list() if i in done)
+    others = f" ({len(done)} records there)" if len(done) != mine else ""
+    return f"{mine} already done{others} in"
 
 
 def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
@@ -485,7 +505,7 @@ def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler
 def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     """Rewrite results.csv and redraw the plots of a sweep folder from its sweep.json and results.jsonl (also
     after a killed or interrupted run); returns the paths written. :class:`AccelsimError` naming the file (and
-    line) if ``outdir`` is not a sweep folder. A complete line of results.jsonl that is not a result record is
+    line) if ``outdir`` is not a sweep folder, and naming the sweep when one is running into it (its lock). A complete line of results.jsonl that is not a result record is
     ignored, as a sweep into the folder ignores it, with the same warning on ``console`` (default: stderr); a torn
     last line left by a killed run is ignored without one."""
     info = read_sweep_json(outdir)
@@ -493,7 +513,11 @@ def plot_sweep(outdir: str | os.PathLike, *, console=None) -> list[Path]:
     def warn(note: str) -> None:
         _warning(console or _console(None, True), note)
 
-    return _write_end(Path(outdir), info, True, str(info.get("name") or "sweep"), warn=warn, plot_warn=warn)[0]
+    name = str(info.get("name") or "sweep")
+    # a sweep running into the folder holds its lock: its results are partial and its own end step rewrites these
+    # files, so the plot is refused (probe p75 #6); the plot holds the lock while it writes, so no sweep starts then
+    with _FolderLock(Path(outdir), name, command="plot"):
+        return _write_end(Path(outdir), info, True, name, warn=warn, plot_warn=warn)[0]
 
 
 def _zip_keys(info: Mapping[str, Any]) -> list[list[str]]:

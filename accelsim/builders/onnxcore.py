@@ -395,6 +395,15 @@ class ImporterCore:
         return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0 \
             and name not in self.computed
 
+    def _one_element(self, name: str) -> bool:
+        """Whether node input ``name`` is an initializer or Constant of one element (0-d, or any shape of size 1):
+        an element-wise op reads it as a constant, never a parameter, as torch.onnx exports the constants a model
+        computes with (LayerNorm's eps, the attention scale 1/√d, erf-GELU's 1/√2, 1 and 0.5). The rule is by size
+        because an ONNX file marks nothing trainable: a per-channel scale or bias (gamma, beta: C elements) stays a
+        parameter, and a learned scalar read by an Add or Mul (CLIP's logit_scale) counts as a constant; PRelu's
+        slope, a parameter of one element in torch's default nn.PReLU(), stays its parameter (:meth:`_prelu`)."""
+        return self._is_init(name) and math.prod(self.inits[name]) == 1
+
     def _is_param(self, i: int) -> bool:
         """Whether the initializer the node reads as input ``i`` is a model parameter: :meth:`_param`, and not an
         input the op's spec makes a shape, index, axis, count, bound, scale or zero point (:data:`_NOT_PARAMS`:
@@ -532,7 +541,7 @@ class ImporterCore:
         ``W * s``). The node's other initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``)."""
         sizes = {n: math.prod(self.inits[n]) for n in names}
         largest = max(sizes.values(), default=0)
-        return {n for n, size in sizes.items() if size == 1 or size < largest}
+        return {n for n, size in sizes.items() if self._one_element(n) or size < largest}
 
     def _param_view(self) -> None:
         """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as

@@ -295,14 +295,16 @@ class ImporterCore:
 
     def _in(self, i: int) -> str:
         """The op holding the node's input ``i``, an activation. An initializer there (the node computes on a
-        weight where accelsim maps only activations) is :class:`NotMapped`, listed with the hint to fold it or
-        price it with ``unsupported: elementwise``; a name nothing defined earlier a one-line error."""
+        weight where accelsim maps only activations) is :class:`NotMapped`, listed with the hint to price it with
+        ``unsupported: elementwise`` and, where the node reads no activation (an op on a weight alone), to fold it
+        into the initializer; a name nothing defined earlier a one-line error."""
         src = self.node.input[i]
         if src not in self.tensor:
             if src in self.inits:
-                raise NotMapped(f"reads initializer {src!r} as input {i}, where accelsim maps only an activation "
-                                f"(an op on a weight alone: fold it into the initializer, as torch.onnx.export's "
-                                f"do_constant_folding=True does)")
+                alone = not any(n in self.tensor for n in self.node.input if n)
+                raise NotMapped(f"reads initializer {src!r} as input {i}, where accelsim maps only an activation"
+                                + (" (an op on a weight alone: fold it into the initializer, as torch.onnx.export's "
+                                   "do_constant_folding=True does)" if alone else ""))
             raise WorkloadError(f"{self._node()}: reads {src!r}, which no graph input, initializer or earlier node "
                                 f"defines (the nodes are not in topological order, as the ONNX IR requires?)")
         return self.tensor[src]

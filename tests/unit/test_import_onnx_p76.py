@@ -93,3 +93,37 @@ def test_constant_nodes_and_the_attention_scale_are_no_parameters():
     # PRelu's single slope (torch's default nn.PReLU()) is a learned parameter: 1
     g = from_onnx(_model([n("PRelu", ["q", "a"], ["y"], name="prelu")], {"q": [1, 4, 16, 64]}, [_zeros("a", [1])]))
     assert g.params == 1
+
+
+def _vit_tokens(expand: bool):
+    # a ViT's tokens at batch 1: the class token cls (1, 1, 64) before the 196 patch tokens x (1, 196, 64), + pos
+    # (1, 197, 64), then W (64, 64). ``expand``: torch.cat([cls_token.expand(1, -1, -1), x], 1) with the Expand
+    # kept; else as constant folding leaves it, Concat(cls, x)
+    n = helper.make_node
+    nodes = [n("Concat", ["cls_b" if expand else "cls", "x"], ["t"], name="cat", axis=1),
+             n("Add", ["t", "pos"], ["tp"], name="add_pos"), n("MatMul", ["tp", "W"], ["y"], name="proj")]
+    inits = [_zeros("cls", [1, 1, 64]), _zeros("pos", [1, 197, 64]), _zeros("W", [64, 64])]
+    if expand:
+        nodes.insert(0, n("Expand", ["cls", "shape"], ["cls_b"], name="expand"))
+        inits.append(numpy_helper.from_array(np.array([1, 1, 64], np.int64), "shape"))
+    return _model(nodes, {"x": [1, 196, 64]}, inits)
+
+
+def test_a_concat_of_an_initializer_and_an_activation_reads_it_as_a_parameter():
+    # probe p76 #2: before, "reads initializer 'cls' as input 0 ... (an op on a weight alone: fold it ...)".
+    # By hand: params cls 64 + pos 197 · 64 = 12,608 + W 4,096 = 16,768; MACs 197 · 64 · 64 = 806,912; flops
+    # 2 · 806,912 + the add's 12,608 = 1,626,432 (the class token's copy: none), as the Expand form counts
+    folded, kept = from_onnx(_vit_tokens(False)), from_onnx(_vit_tokens(True))
+    for g in (folded, kept):
+        assert (g.params, g.macs, g.flops) == (64 + 197 * 64 + 64 * 64, 197 * 64 * 64, 2 * 197 * 64 * 64 + 197 * 64)
+    # the class token is read by an op of its own, as the built-in ViT's (an EMBEDDING of its one row: 64 elements)
+    op = folded["cat.cls"]
+    assert (op.kind.name, op.attrs["gather_rows"], [w.name for w in op.weights]) == ("EMBEDDING", 1, ["cls"])
+    assert folded["cat"].inputs == ("cat.cls", "x")
+    # a constant that holds no parameters (a zeros fill of 1 × 4 × 64) is written by a 0-flop fill, no params
+    n = helper.make_node
+    nodes = [n("ConstantOfShape", ["sh"], ["z"], name="zeros"), n("Concat", ["x", "z"], ["y"], name="pad", axis=1)]
+    g = from_onnx(_model(nodes, {"x": [1, 196, 64]}, [numpy_helper.from_array(np.array([1, 4, 64], np.int64),
+                                                                              "sh")]))
+    assert (g["pad.z"].fn, g["pad.z"].flops, g["pad.z"].out_shape, g.params) == ("fill", 0, (1, 4, 64), 0)
+    assert g["pad"].out_shape == (1, 200, 64)

@@ -309,6 +309,17 @@ class ImporterCore:
                                 f"defines (the nodes are not in topological order, as the ONNX IR requires?)")
         return self.tensor[src]
 
+    def _written(self, name: str) -> str:
+        """The op that writes initializer ``name``'s elements where a node reads it beside activations as one (a
+        Concat's class token, the left factor of a MatMul of two initializers), named ``<node>.<initializer>``: a
+        parameter an EMBEDDING of its rows at constant indices holding it (the builders' ``table_rows``, as the
+        built-in ViT reads its class token: its bytes moved, no flops; training's gradient reaches it through
+        its reader), a constant that holds no parameters an ELEMENTWISE fn "fill" writing its elements, 0 flops."""
+        shape, op = self.inits[name], self._extra_name(f"{self.op_name}.{self._weight(name)}")
+        if self._param(name):
+            return self.b.table_rows(shape, Weight(self._weight(name), shape), name=op)
+        return self.b.vector(OpKind.ELEMENTWISE, [], shape, "fill", 0, name=op)
+
     def _attr(self, key: str, default: object = None) -> object:
         """Attribute ``key``'s value, ``default`` where the node has none; one with no value (its type unset, as
         in a damaged file) is a one-line error."""

@@ -182,20 +182,12 @@ class ShapeOps(ImporterCore):
         only, a constant (a Reshape's target shape). An initializer beside activations is written by an op of its
         own, named ``<node>.<initializer>``: a parameter (a batch-1 ViT's class token after constant folding,
         ``torch.cat([cls_token, x], 1)``) read as the builders' class token is, an EMBEDDING of its rows at constant
-        indices holding it (:meth:`table_rows`: its bytes moved, no flops); a constant that holds no parameters (a
+        indices holding it (:meth:`_written`: its bytes moved, no flops); a constant that holds no parameters (a
         zeros fill) an ELEMENTWISE fn "fill" writing its elements, 0 flops."""
         if all(self._is_init(n) for n in self.node.input):
             return self._constant_of()  # of shapes' dims (a Reshape's target)
-        xs = [self._in(i) if not self._is_init(n) else self._concat_constant(n) for i, n in
-              enumerate(self.node.input)]
+        xs = [self._in(i) if not self._is_init(n) else self._written(n) for i, n in enumerate(self.node.input)]
         return self.b.concat(xs, dim=self._int("axis", 1), name=self.op_name)
-
-    def _concat_constant(self, name: str) -> str:
-        """The op writing initializer ``name``'s elements into a Concat beside activations (:meth:`_concat`)."""
-        shape, op = self.inits[name], self._extra_name(f"{self.op_name}.{self._weight(name)}")
-        if self._param(name):
-            return self.b.table_rows(shape, Weight(self._weight(name), shape), name=op)
-        return self.b.vector(OpKind.ELEMENTWISE, [], shape, "fill", 0, name=op)
 
     def _resize(self) -> str:
         """Resize / Upsample to the output shape inference gives. Mode nearest (the default): every output element

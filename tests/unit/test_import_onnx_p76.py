@@ -127,3 +127,31 @@ def test_a_concat_of_an_initializer_and_an_activation_reads_it_as_a_parameter():
                                                                               "sh")]))
     assert (g["pad.z"].fn, g["pad.z"].flops, g["pad.z"].out_shape, g.params) == ("fill", 0, (1, 4, 64), 0)
     assert g["pad"].out_shape == (1, 200, 64)
+
+
+def test_a_matmul_of_two_initializers_is_a_gemm_on_the_weights():
+    # probe p76 #3: x (N, 16) @ (W1 (16, 8) @ W2 (8, 16)), a low-rank factorised weight; before, "multiplies two
+    # initializers" with no hint, whatever workload.unsupported said. By hand at batch 4: params W1 16 · 8 + W2
+    # 8 · 16 = 256; MACs W1 @ W2 16 · 8 · 16 = 2,048 once per run (it reads no input) + x @ w 4 · 16 · 16 = 1,024
+    n = helper.make_node
+    nodes = [n("MatMul", ["W1", "W2"], ["w"], name="factor"), n("MatMul", ["x", "w"], ["y"], name="proj")]
+    model = _model(nodes, {"x": ["N", 16]}, [_zeros("W1", [16, 8]), _zeros("W2", [8, 16])])
+    g = from_onnx(model, batch=4)
+    assert (g.params, g.macs) == (16 * 8 + 8 * 16, 16 * 8 * 16 + 4 * 16 * 16)
+    # W1 is read by an op of its own (its bytes moved, as a Concat's class token), multiplied by W2 as a linear
+    # layer is: each factor a parameter of one op
+    assert g["factor"].gemm.macs == 2048 and [w.name for w in g["factor"].weights] == ["W2"]
+    assert [w.name for w in g["factor.W1"].weights] == ["W1"] and g["factor"].inputs == ("factor.W1",)
+    # at batch 8 only x @ w grows: 2,048 + 8 · 16 · 16
+    assert from_onnx(model, batch=8).macs == 2048 + 8 * 16 * 16
+    # training at batch 4: forward 3,072; backward dw = xᵀ · dy 16 · 16 · 4 = 1,024 (x, a graph input, needs no
+    # gradient), then W1 @ W2's two: dW1 = dw · W2ᵀ 16 · 16 · 8 = 2,048 and dW2 = W1ᵀ · dw 8 · 16 · 16 = 2,048;
+    # an Adam step for each factor
+    step = training_graph(g, "adam")
+    assert step.macs == 3072 + 1024 + 2048 + 2048
+    assert sorted(op.name for op in step.ops if op.fn == "adam") == ["W1.step", "W2.step"]
+    # two constants that hold no parameters (int64 shapes) multiply to a constant: no op
+    ints = [numpy_helper.from_array(np.ones((2, 2), np.int64), k) for k in ("A", "B")]
+    g = from_onnx(_model([n("MatMul", ["A", "B"], ["c"], name="mm"), n("Relu", ["x"], ["y"], name="r")],
+                         {"x": [1, 16]}, ints))
+    assert [op.name for op in g.ops] == ["r"] and g.params == 0

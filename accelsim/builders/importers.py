@@ -27,14 +27,18 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   QuantizeLinear / DequantizeLinear and QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger (onnxquant.py: int8
   compute, integer initializers at their file width),
   Gemm (transB; bias C as stored, broadcast), MatMul (numpy's rules, 1-D operands included: × a 2-D initializer a
-  linear layer; × an activation or another initializer a batched matmul, the initializer its parameters),
+  linear layer; × an activation or another initializer a batched matmul, the initializer its parameters; of two
+  initializers, a factorised weight, the left one read by an op of its own and multiplied as an activation, both
+  parameters),
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
   axis; scale and the optional bias),
   MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
   opset-20 op, erf or tanh; a Gelu spelled out with Erf or Tanh is priced node by node, below), Softmax (over
   its axis, 5 flops per element; before opset 13, whose default axis is 1, over the input flattened to 2-D at its
   axis: a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
-  initializer: its parameters), Concat, Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
+  initializer: its parameters, except one of one element, a constant such as eps: :meth:`_Importer._one_element`),
+  Concat (an initializer beside activations read by an op of its own, a parameter as a class token:
+  :meth:`_Importer._written`), Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py
   lowers torch's: Y a view of the layer's output, Y_h / Y_c views of the last step's state; initial states
   read by the first step, each direction its slice, :meth:`_Importer._recurrent`; hidden_size, optional in ONNX,

@@ -295,17 +295,30 @@ class ImporterCore:
 
     def _in(self, i: int) -> str:
         """The op holding the node's input ``i``, an activation. An initializer there (the node computes on a
-        weight where accelsim maps only activations) is :class:`NotMapped`, listed with the hint to fold it or
-        price it with ``unsupported: elementwise``; a name nothing defined earlier a one-line error."""
+        weight where accelsim maps only activations) is :class:`NotMapped`, listed with the hint to price it with
+        ``unsupported: elementwise`` and, where the node reads no activation (an op on a weight alone), to fold it
+        into the initializer; a name nothing defined earlier a one-line error."""
         src = self.node.input[i]
         if src not in self.tensor:
             if src in self.inits:
-                raise NotMapped(f"reads initializer {src!r} as input {i}, where accelsim maps only an activation "
-                                f"(an op on a weight alone: fold it into the initializer, as torch.onnx.export's "
-                                f"do_constant_folding=True does)")
+                alone = not any(n in self.tensor for n in self.node.input if n)
+                raise NotMapped(f"reads initializer {src!r} as input {i}, where accelsim maps only an activation"
+                                + (" (an op on a weight alone: fold it into the initializer, as torch.onnx.export's "
+                                   "do_constant_folding=True does)" if alone else ""))
             raise WorkloadError(f"{self._node()}: reads {src!r}, which no graph input, initializer or earlier node "
                                 f"defines (the nodes are not in topological order, as the ONNX IR requires?)")
         return self.tensor[src]
+
+    def _written(self, name: str) -> str:
+        """The op that writes initializer ``name``'s elements where a node reads it beside activations as one (a
+        Concat's class token, the left factor of a MatMul of two initializers), named ``<node>.<initializer>``: a
+        parameter an EMBEDDING of its rows at constant indices holding it (the builders' ``table_rows``, as the
+        built-in ViT reads its class token: its bytes moved, no flops; training's gradient reaches it through
+        its reader), a constant that holds no parameters an ELEMENTWISE fn "fill" writing its elements, 0 flops."""
+        shape, op = self.inits[name], self._extra_name(f"{self.op_name}.{self._weight(name)}")
+        if self._param(name):
+            return self.b.table_rows(shape, Weight(self._weight(name), shape), name=op)
+        return self.b.vector(OpKind.ELEMENTWISE, [], shape, "fill", 0, name=op)
 
     def _attr(self, key: str, default: object = None) -> object:
         """Attribute ``key``'s value, ``default`` where the node has none; one with no value (its type unset, as
@@ -394,6 +407,15 @@ class ImporterCore:
         T = onnx.TensorProto
         return self.init_types.get(name) not in (T.INT64, T.BOOL, T.STRING) and math.prod(self.inits[name]) > 0 \
             and name not in self.computed
+
+    def _one_element(self, name: str) -> bool:
+        """Whether node input ``name`` is an initializer or Constant of one element (0-d, or any shape of size 1):
+        an element-wise op reads it as a constant, never a parameter, as torch.onnx exports the constants a model
+        computes with (LayerNorm's eps, the attention scale 1/√d, erf-GELU's 1/√2, 1 and 0.5). The rule is by size
+        because an ONNX file marks nothing trainable: a per-channel scale or bias (gamma, beta: C elements) stays a
+        parameter, and a learned scalar read by an Add or Mul (CLIP's logit_scale) counts as a constant; PRelu's
+        slope, a parameter of one element in torch's default nn.PReLU(), stays its parameter (:meth:`_prelu`)."""
+        return self._is_init(name) and math.prod(self.inits[name]) == 1
 
     def _is_param(self, i: int) -> bool:
         """Whether the initializer the node reads as input ``i`` is a model parameter: :meth:`_param`, and not an
@@ -532,7 +554,7 @@ class ImporterCore:
         ``W * s``). The node's other initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``)."""
         sizes = {n: math.prod(self.inits[n]) for n in names}
         largest = max(sizes.values(), default=0)
-        return {n for n, size in sizes.items() if size == 1 or size < largest}
+        return {n for n, size in sizes.items() if self._one_element(n) or size < largest}
 
     def _param_view(self) -> None:
         """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as

@@ -54,7 +54,8 @@ class ElementwiseOps(ImporterCore):
     def _binary(self) -> str | None:
         """Add, Mul, Sub, Div (two operands, broadcast) and Max, Min (one or more): ELEMENTWISE fn "add", "mul",
         "sub", "div", "max", "min", 1 flop per output element and operand after the first (the builders' add and
-        mul); an initializer operand is the op's parameter (the builders' add_param: a bias, a scale). A Max / Min
+        mul); an initializer operand is the op's parameter (the builders' add_param: a bias, a scale), except one
+        of one element, a constant the op reads as no input (:meth:`_one_element`: eps, 1/√d, 0.5). A Max / Min
         of one operand is that operand; of constants only, a constant (:meth:`_constant_of`)."""
         fn, names = self.node.op_type.lower(), [n for n in self.node.input if n]
         acts = [i for i, n in enumerate(self.node.input) if n and not self._is_init(n)]
@@ -65,11 +66,14 @@ class ElementwiseOps(ImporterCore):
             return self._in(acts[0])
         if len(names) == 2 and consts:
             x = self._in(acts[0])
+            if self._one_element(consts[0]):  # x + eps, x / √d, x · 0.5: a constant, no parameter
+                return self.b.vector(OpKind.ELEMENTWISE, [x], self._out_shape(), fn, 1, name=self.op_name)
             return self.b.add_param(x, Weight(self._weight(consts[0]), self.inits[consts[0]]), fn=fn,
                                     name=self.op_name)
         if len(names) == 2:
             return self.b._binary(self._in(0), self._in(1), fn, self.op_name)
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in consts}.values())
+        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in consts
+                        if not self._one_element(n)}.values())
         return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), fn, len(names) - 1,
                              name=self.op_name, weights=weights)
 
@@ -135,12 +139,14 @@ class ElementwiseOps(ImporterCore):
 
     def _operands(self) -> tuple[list[str], list[Weight]] | None:
         """The current node's activation operands (their ops) and its initializer operands as weights (those that
-        are no parameters :meth:`_drop_non_params` drops after); None where every operand is a constant."""
+        are no parameters :meth:`_drop_non_params` drops after; one of one element is a constant, no weight:
+        :meth:`_one_element`); None where every operand is a constant."""
         names = list(self.node.input)
         acts = [self._in(i) for i, n in enumerate(names) if n and not self._is_init(n)]
         if not acts:
             return None
-        weights = {self._weight(n): Weight(self._weight(n), self.inits[n]) for n in names if n and self._is_init(n)}
+        weights = {self._weight(n): Weight(self._weight(n), self.inits[n]) for n in names
+                   if n and self._is_init(n) and not self._one_element(n)}
         return acts, list(weights.values())
 
     def _logical(self) -> str | None:
@@ -188,14 +194,14 @@ class ElementwiseOps(ImporterCore):
     def _where(self) -> str | None:
         """Where(condition, X, Y): ELEMENTWISE fn "where", 1 flop per output element (a select, as the builders'
         masking counts GPT-2's ``torch.where``: tlayers.MASK_FLOPS), reading its activation operands; a float
-        X or Y initializer is its parameter (as an Add's), the condition never (:data:`_NOT_PARAMS`). All three
-        constants: a constant."""
+        X or Y initializer is its parameter (as an Add's), the condition never (:data:`_NOT_PARAMS`), nor one of one
+        element (a mask's fill value: :meth:`_one_element`). All three constants: a constant."""
         names = list(self.node.input)
         acts = [i for i, n in enumerate(names) if not self._is_init(n)]
         if not acts:
             return self._constant_of()
         weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(names)
-                        if i not in acts and self._is_param(i)}.values())
+                        if i not in acts and self._is_param(i) and not self._one_element(n)}.values())
         return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), "where", 1,
                              name=self.op_name, weights=weights)
 

@@ -108,19 +108,24 @@ class MatmulOps(ImporterCore):
 
     def _matmul(self, trans_b: bool = False, a: str | None = None) -> str:
         """numpy matmul (:func:`matmul_gemm`): activation × 2-D initializer a linear layer; with another initializer
-        operand (1-D, batched, or on the left) a MATMUL holding it as its parameters; two activations a MATMUL.
-        ``a``: the op holding the first operand where it is not input 0 as read (a Gemm's transposed A)."""
+        operand (1-D, batched, or on the left) a MATMUL holding it as its parameters; two activations a MATMUL;
+        two initializers (a factorised weight W1 @ W2) W1 read by an op of its own (:meth:`_written`) and
+        multiplied as an activation is, by W2, so both are parameters and the GEMM's MACs count once per run (the
+        product depends on no input), or of two constants holding no parameters a constant. ``a``: the op holding
+        the first operand where it is not input 0 as read (a Gemm's transposed A)."""
         aname, bname = self.node.input[0], self.node.input[1]
         a_init, b_init = aname in self.inits and aname not in self.tensor, bname in self.inits \
             and bname not in self.tensor
         x = None if a_init else a or self._in(0)
+        if a_init and b_init:  # W1 @ W2: W1 written by an op of its own, then read as an activation
+            if not (self._param(aname) or self._param(bname)):
+                return self._constant_of()  # of shapes or indices
+            x, a_init = self._written(aname), False
         if b_init and not a_init and len(self.inits[bname]) == 2:
             matmul_gemm(self.b.shape(x), self.inits[bname], f"{self._node()}")  # the shapes fit
             out = self.b.linear(x, self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
             return out
-        if a_init and b_init:
-            raise WorkloadError(f"{self.where}: node {self.op_name!r} (MatMul) multiplies two initializers")
         sa = self.inits[aname] if a_init else self.b.shape(x)
         sb = self.inits[bname] if b_init else self.b.shape(self._in(1))
         if trans_b:

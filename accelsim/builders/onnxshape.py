@@ -178,9 +178,15 @@ class ShapeOps(ImporterCore):
                              weights=[table])
 
     def _concat(self) -> str | None:
+        """Concat along ``axis``: a CONCAT view of its inputs (each producer writes its part in place). Of constants
+        only, a constant (a Reshape's target shape). An initializer beside activations is written by an op of its
+        own, named ``<node>.<initializer>``: a parameter (a batch-1 ViT's class token after constant folding,
+        ``torch.cat([cls_token, x], 1)``) read as the builders' class token is, an EMBEDDING of its rows at constant
+        indices holding it (:meth:`_written`: its bytes moved, no flops); a constant that holds no parameters (a
+        zeros fill) an ELEMENTWISE fn "fill" writing its elements, 0 flops."""
         if all(self._is_init(n) for n in self.node.input):
             return self._constant_of()  # of shapes' dims (a Reshape's target)
-        xs = [self._in(i) for i in range(len(self.node.input))]
+        xs = [self._in(i) if not self._is_init(n) else self._written(n) for i, n in enumerate(self.node.input)]
         return self.b.concat(xs, dim=self._int("axis", 1), name=self.op_name)
 
     def _resize(self) -> str:

@@ -114,8 +114,9 @@ def test_onnx_attention_block_maps_matmuls_norms_and_views():
     graph = helper.make_graph(nodes, "attn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", seq, e])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", seq, seq])], inits)
     g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), batch=2)
-    # params: LayerNorm 2·16, Wq and Wk 16·16 each, the scale 1
-    assert g.params == 2 * e + 2 * e * e + 1
+    # params: LayerNorm 2·16, Wq and Wk 16·16 each; the scale, one element, is a constant (probe p76 #1)
+    assert g.params == 2 * e + 2 * e * e
+    assert g["scale"].weights == () and g["scale"].flops == 2 * seq * seq  # 1 multiply per output element
     # MACs: two projections of 2·8 rows × 16 × 16, scores 8 × 8 × 16 per sample
     assert g.macs == 2 * (2 * seq * e * e) + 2 * seq * seq * e
     assert g["scores"].gemm.count == 2 and g.ops[-1].out_shape == (2, seq, seq)
@@ -149,16 +150,19 @@ def _scalar(name):
     return helper.make_tensor(name, TensorProto.FLOAT, [], [0.5])  # a 0-d tensor: one element
 
 
-def test_onnx_scalar_initializers_and_constants_count_one_element():
+def test_onnx_scalar_initializers_and_constants_read_as_constants_or_a_gemm_bias():
     # x (2, 4) · s (a 0-d initializer) + c (a Constant value_float: read as an initializer is) → Gemm by w (3, 4)
-    # with transB and a 0-d bias C (broadcast, ONNX Gemm). The file holds s 1, c 1, w 12, C 1 elements: 15
-    # parameters (the builders' Gemm bias would be 3). MACs 2 rows × 4 × 3 = 24. Before: a crash on the 0-d shape.
+    # with transB and a 0-d bias C (broadcast, ONNX Gemm). s and c are constants an element-wise op computes with
+    # (one element: no parameter, probe p76 #1; before: 1 each); w 12 and the Gemm's bias C 1 (a bias by its input
+    # position, the builders' Gemm bias would be 3) are parameters: 13. MACs 2 rows × 4 × 3 = 24. Before that: a
+    # crash on the 0-d shape.
     nodes = [helper.make_node("Mul", ["s", "x"], ["a"], name="scale"),
              helper.make_node("Constant", [], ["c"], name="c", value_float=2.0),
              helper.make_node("Add", ["a", "c"], ["b"], name="shift"),
              helper.make_node("Gemm", ["b", "w", "bias"], ["y"], name="fc", transB=1)]
     g = from_onnx(_graph_model(nodes, {"x": [2, 4]}, [_scalar("s"), _init("w", 3, 4), _scalar("bias")]))
-    assert g.params == 1 + 1 + 12 + 1
+    assert g.params == 12 + 1
+    assert g["scale"].weights == g["shift"].weights == () and g["shift"].flops == 2 * 4  # one add per element
     assert g.macs == 2 * 4 * 3 and g.ops[-1].out_shape == (2, 3)
 
 
@@ -811,9 +815,9 @@ def test_onnx_layernorm_and_gelu_spelled_out_as_older_exports_write_them():
     # γ, Add β, and GELU as x · 0.5 · (1 + erf(x / √2)); each node was refused. x (2, 4, 8): 64 elements, 8 rows.
     # FLOPs: mean 64 adds + 8 divides = 72 (twice), sub 64, square 64 (x², one multiply), + eps 8, sqrt 8,
     # div 64, · γ 64, + β 64: 72 + 64 + 64 + 72 + 8 + 8 + 64 + 64 + 64 = 480; GELU: / √2 64, erf 64, + 1 64,
-    # · x 64, · 0.5 64 = 320. Parameters: γ 8, β 8, and each float scalar the file stores counts one (eps, √2,
-    # 1, 0.5: the importer's convention for an Add / Mul / Div by an initializer), the exponent 2 none (Pow's
-    # exponent input).
+    # · x 64, · 0.5 64 = 320. Parameters: γ 8, β 8; the float scalars the file stores (eps, √2, 1, 0.5) are
+    # constants an Add / Mul / Div computes with, no parameters (probe p76 #1: before 8 + 8 + 4), and the exponent
+    # 2 none (Pow's exponent input).
     n = helper.make_node
     nodes = [n("ReduceMean", ["x"], ["m"], name="mean", axes=[-1]), n("Sub", ["x", "m"], ["d"], name="sub"),
              n("Pow", ["d", "two"], ["d2"], name="pow"), n("ReduceMean", ["d2"], ["v"], name="var", axes=[-1]),
@@ -831,7 +835,7 @@ def test_onnx_layernorm_and_gelu_spelled_out_as_older_exports_write_them():
     assert g["mean"].kind.name == "POOL" and g["mean"].out_shape == (2, 4, 1) and g["pow"].fn == "square"
     assert sum(g[k].flops for k in ("mean", "sub", "pow", "var", "add_eps", "sqrt", "div", "scale", "shift")) == 480
     assert sum(op.flops for op in g.ops if op.name.startswith("gelu.")) == 320
-    assert g.params == 8 + 8 + 4
+    assert g.params == 8 + 8
     # a Pow by a constant integer from 3 is square-and-multiply: x³ = x² · x, 2 multiplies per element (32 over
     # 16 elements; before: 3 flops, 48), x⁵ = (x²)² · x 3 (48); any other exponent exp(y · log x): 3 flops per
     # element, 16 · 3 here; y an activation is read
@@ -949,10 +953,11 @@ def test_onnx_where_expand_and_constant_of_shape():
                                {"c": [2, 8], "x": [2, 8], "z": [1, 8]}))
     (op,) = g.ops
     assert (op.kind.name, op.fn, op.flops, op.inputs) == ("ELEMENTWISE", "where", 16, ("c", "x", "z"))
-    # a masked fill: the condition a bool initializer (no parameter), Y a float scalar (1 parameter, as an Add's)
+    # a masked fill: the condition a bool initializer (no parameter), Y a float scalar (a constant, as an Add's
+    # scalar: no parameter, probe p76 #1)
     mask = helper.make_tensor("m", TensorProto.BOOL, (2, 8), [True] * 16)
     g = _one("Where", ["m", "x", "fill"], [mask, _f32("fill", -1e4)])
-    assert [(op.fn, op.flops, op.inputs) for op in g.ops] == [("where", 16, ("x",))] and g.params == 1
+    assert [(op.fn, op.flops, op.inputs) for op in g.ops] == [("where", 16, ("x",))] and g.params == 0
     # Expand x (4, 1, 256) to (4, 64, 256): a copy, 0 flops; its bytes at fp32 on tpu-v4: x read, 4 · 256 · 4 B =
     # 4,096, the output written, 4 · 64 · 256 · 4 B = 262,144
     g = from_onnx(_graph_model([helper.make_node("Expand", ["x", "s"], ["y"], name="e")], {"x": [4, 1, 256]},
@@ -1030,7 +1035,7 @@ def test_onnx_neg_reciprocal_and_a_llama_rmsnorm_as_exported():
     # LlamaRMSNorm as torch.onnx writes it: x.to(fp32), pow(2), mean(-1), + eps, rsqrt (Sqrt, Reciprocal), · x,
     # .to(fp16), · weight. x (2, 4, 8) fp16: 64 elements, 8 rows. FLOPs: square 64, mean 64 + 8, + eps 8, sqrt 8,
     # reciprocal 8, · 64, · weight 64 = 288 (the builders' fused rmsnorm counts 4 per element, 256); the casts
-    # none. Parameters: weight 8 and the eps scalar 1.
+    # none. Parameters: weight 8 (the eps scalar is a constant, probe p76 #1).
     n = helper.make_node
     nodes = [n("Cast", ["x"], ["h"], name="up", to=TensorProto.FLOAT), n("Pow", ["h", "two"], ["p"], name="pow"),
              n("ReduceMean", ["p", "ax"], ["v"], name="mean"), n("Add", ["v", "eps"], ["ve"], name="add_eps"),
@@ -1042,7 +1047,7 @@ def test_onnx_neg_reciprocal_and_a_llama_rmsnorm_as_exported():
                               [_f32("two", 2.0), _i64("ax", [-1]), _f32("eps", 1e-6),
                                helper.make_tensor("w", TensorProto.FLOAT16, [8], [0.0] * 8)])
     g = from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
-    assert g.flops == 64 + (64 + 8) + 8 + 8 + 8 + 64 + 64 and g.params == 8 + 1
+    assert g.flops == 64 + (64 + 8) + 8 + 8 + 8 + 64 + 64 and g.params == 8
     # the model is fp16: the cast up writes fp32 (4 bytes), the cast back the workload's fp16
     assert (g["up"].out_dtype, g["down"].out_dtype) == ("fp32", "fp16")
 

@@ -347,7 +347,8 @@ class GptParams(DropoutParams, SequenceParallelParams):
             chunks = self.pipeline_parallel * self.pipeline_interleave
             raise invalid_at(key, getattr(self, key), f"pipeline_parallel × pipeline_interleave "
                                                       f"({self.pipeline_parallel} × {self.pipeline_interleave} = "
-                                                      f"{chunks}) must divide layers ({self.layers}); this {key}")
+                                                      f"{chunks}) does not divide layers ({self.layers}): choose "
+                                                      f"another {key}")
         if self.pipeline_interleave > 1 and self.micro_batches % self.pipeline_parallel:
             # Megatron-LM's interleaved 1F1B runs the micro-batches in groups of P through each chunk and refuses
             # any other count (megatron/schedules.py, 2021, and megatron/core/pipeline_parallel/schedules.py:

@@ -113,7 +113,8 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     its memory need, said after :func:`fixed_overflow`: that no size key the model takes shrinks them (so the error
     is at the capacity), and what can: more tensor or pipeline parallelism (those the builder takes; over more chips
     where the arch has no more); where the weights and gradients fit without the states,
-    ``options.distributed_optimizer`` (over data parallelism: more chips where there is none) and
+    ``options.distributed_optimizer`` (as the run is where it fits so, else over the least replicas that hold
+    the states, :func:`_more_replicas`) and
     ``options.offload: optimizer`` (where a memory beyond the main one holds the states); ``needs``: the footprint
     each remedy that fits leaves (:func:`explain`'s), said beside it, so that the error lists each remedy once."""
     fields = get_builder(workload.model).params.model_fields
@@ -128,12 +129,11 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
         if kinds else []
     needs = needs or {}
     said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731
-    if opt and rest_fits and not options.distributed_optimizer:
-        fixes.append("options.distributed_optimizer" + (" with data parallelism over more chips" if dp <= 1 else "")
-                     + said_needs("options.distributed_optimizer"))
-    if opt and rest_fits and options.distributed_optimizer:
-        fixes.append(_more_replicas(opt * max(dp, 1), int(row["capacity"] - row.get("weights", 0)
-                                                         - row.get("gradients", 0)), dp, used))
+    if opt and rest_fits and "options.distributed_optimizer" in needs:  # it fits as the run is
+        fixes.append("options.distributed_optimizer" + said_needs("options.distributed_optimizer"))
+    elif opt and rest_fits:  # over more replicas than the run has (probe p81: at its own 2 it still did not fit)
+        fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1),
+                                    int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0)), dp, used))
     if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
@@ -144,13 +144,13 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
 
 
 def _more_replicas(states: int, room: int, dp: int, group: int) -> str:
-    """The distributed optimizer (already on) over more data-parallel replicas: ``states`` B of optimizer states in
-    all (one replica's share times ``dp``) split D ways fit the ``room`` the weights and gradients leave when
-    D >= ceil(states / room); each replica spans ``group`` chips (tensor x context x pipeline parallelism), so the
-    states alone need D x group chips or more (the activations still need their own room)."""
-    least = -(-states // room)
-    return (f"options.distributed_optimizer over more data-parallel replicas (the states alone need {least} or more, "
-            f"{least * group} chips; now {dp})")
+    """The distributed optimizer over more data-parallel replicas than the run's ``dp``: ``states`` B of optimizer
+    states in all split D ways fit the ``room`` the weights and gradients leave when D >= ceil(states / room), and
+    more than ``dp`` (at ``dp`` it does not fit); each replica spans ``group`` chips (tensor x context x pipeline
+    parallelism), so D x group chips or more (the activations still need their own room)."""
+    least = max(-(-states // room), dp + 1)
+    return (f"options.distributed_optimizer over {least} or more data-parallel replicas ({least * group} chips or "
+            f"more; now {dp})")
 
 
 def _scale(workload: WorkloadSpec, rest_fits: bool) -> str:

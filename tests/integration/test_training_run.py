@@ -62,7 +62,8 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
         simulate(wl, load_arch("tpu-v4", ["host.capacity=1GiB"]))
     # the weights, gradients and states alone (107,814,649,856 B) are over: no seq_len fits, and with the arch given
     # as an object (its file unknown) the error is at the model's line; the weights and gradients alone
-    # (26,953,662,464 B) fit 32 GiB, so sharding the states can make it fit, not the offload to a 1 GiB host
+    # (26,953,662,464 B) fit 32 GiB, so sharding the states can make it fit, not the offload to a 1 GiB host: over
+    # ceil(80,860,987,392 / (34,359,738,368 - 26,953,662,464)) = ceil(10.92) = 11 replicas or more
     m = re.fullmatch(r"\S+llama2_7b\.yaml:\d+: model: llama2_7b_tpu-v4: a chip needs ([\d,]+) B of hbm \(weights "
                      r"13,476,831,232, gradients 13,476,831,232, optimizer states 80,860,987,392, activations ([\d,]+)\)"
                      r" but it holds 34,359,738,368 B \(training state is not spilled to host memory unless "
@@ -70,7 +71,8 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
                      r"alone need 107,814,649,856 B, more than the 34,359,738,368 B of hbm\.capacity 32GiB \(arch "
                      r"tpu-v4\), whatever the "
                      r"seq_len, batch or recompute; what can make them fit: more tensor parallelism over more chips or "
-                     r"options\.distributed_optimizer with data parallelism over more chips \(with --set "
+                     r"options\.distributed_optimizer over 11 or more data-parallel replicas \(11 chips or more; "
+                     r"now 1\) \(with --set "
                      r"workload\.mode=training, --set workload\.seq_len=128\)", str(e.value))
     assert m, str(e.value)
     used, act = (int(g.replace(",", "")) for g in m.groups())

@@ -43,7 +43,7 @@ SET_CASES = [
                                                          "seq_len 400"),
     ("gpt", ["heads=7"], "--set: workload.heads: must divide hidden (2048) (got 7)"),
     ("gpt", ["pipeline_parallel=5"], "--set: workload.pipeline_parallel: pipeline_parallel × pipeline_interleave "
-                                     "(5 × 1 = 5) must divide layers (24); this pipeline_parallel (got 5)"),
+                                     "(5 × 1 = 5) does not divide layers (24): choose another pipeline_parallel (got 5)"),
     ("gpt", ["pipeline_parallel=2", "pipeline_stage=2"], "--set: workload.pipeline_stage: must be < "
                                                          "pipeline_parallel (2) (got 2)"),
     # gpt's 2048 positions: 2040 prompt tokens + 10 steps reach position 2049

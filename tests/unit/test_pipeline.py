@@ -156,7 +156,7 @@ def test_pipeline_needs_enough_chips():
 
 
 def test_layers_must_divide_into_stages():
-    with pytest.raises(Exception, match="must divide layers"):
+    with pytest.raises(Exception, match="does not divide layers"):
         load_workload({"model": "gpt", **SMALL, "pipeline_parallel": 3})
 
 

@@ -11,7 +11,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "gemm": ("A100 GEMMs >= 50 us (LLMCompass, host time)", 8.0),
     "vector": ("softmax / layer norm / GELU, A100 (LLMCompass, host time)", 10.0),
     # Vidur's "all replayed ops" view has one target, the earlier validation issue's 10 %, the stricter of two; issue
-    # 12 asked <= 15 % of the same view (docs/validation.md, "Targets at a glance": which target each view has)
+    # 12 asked <= 15 % of the same view (docs/validation.md, "One target per view": which issue each target is from)
     "vidur": ("Vidur all replayed ops (device time)", 10.0),
     # issue 12: each memory-bound kernel (RMSNorm, SiLU*mul, RoPE, residual add, embedding) <= 15 %
     "vidur_kernel": ("Vidur memory-bound kernels, each (device time), issue 12", 15.0),

@@ -51,7 +51,7 @@ def test_evaluate_rows_and_views():
 def test_summary_against_targets():
     summary = {s["target"]: s for s in summarize([evaluate(_plan(), SIMS)])}
     assert set(summary) == {"gemm", "vector", "vidur", "gpt3", "allreduce", "aic_gemm", "flash_attention", "nccl",
-                            "vidur_all", "vidur_kernel", "held_out_gemm_bf16", "held_out_gemm_fp8",
+                            "vidur_kernel", "held_out_gemm_bf16", "held_out_gemm_fp8",
                             "held_out_attention", "held_out_nccl"}
     gemm = summary["gemm"]
     assert not gemm["met"] and gemm["members"][0]["why"] == ("bias +6 % (accelsim slower); < 50 us: 15 % MAPE (3 rows); "

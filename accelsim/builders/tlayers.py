@@ -594,7 +594,9 @@ class TransformerBuilder(GraphBuilder):
         scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
         recomputation re-runs them with the softmax (Korthikanti et al. 2022). ``shared_kv``: the values are a slice
         of the keys' tensor (DeepSeek's latent attention), so a fused kernel loads each K/V block once (attr
-        ``shared_kv``, :mod:`accelsim.cost.attention`). ``sinks``: GPT-OSS's learned logit per head, one more
+        ``shared_kv``, :mod:`accelsim.cost.attention`) and the unfused ``scores`` and ``context`` are one GEMM per
+        (sample, KV head) whose rows are its heads' queries (m = q_len × heads / kv_heads), as DeepSeek's absorbed
+        einsums run, not one per head over the same latents. ``sinks``: GPT-OSS's learned logit per head, one more
         column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
         ``index``: DeepSeek-V3.2's selected token indices (the indexer's top-k), read by the fused op (its last input)
         or, unfused, by the softmax: the sparse kernels' k and v are the selected tokens only, transformers' dense
@@ -616,6 +618,13 @@ class TransformerBuilder(GraphBuilder):
         qk = Gemm(m=q_len, n=kv_len, k=d_qk, count=count)
         pv = Gemm(m=q_len, n=d_v, k=kv_len, count=count)
         score_elems = count * q_len * kv_len
+        if shared_kv and not fused:
+            # the heads of a KV head are rows of one GEMM over it: DeepSeek's absorbed attention, einsum
+            # "bshc,btc->bsht" and "bsht,btc->bshc" (deepseek-ai/DeepSeek-V3 inference/model.py MLA.forward),
+            # which torch runs as one bmm per (sequence, KV head) with s·h rows, so each reads the latents once
+            group = heads // kv_heads
+            qk = Gemm(m=q_len * group, n=kv_len, k=d_qk, count=bq * kv_heads)
+            pv = Gemm(m=q_len * group, n=d_v, k=kv_len, count=bq * kv_heads)
         scores_shape = (bq, heads, q_len, kv_len)
         out = (bq, heads, q_len, d_v)
         common = {"heads": heads, "kv_heads": kv_heads, "q_len": q_len, "kv_len": kv_len, "head_dim": d_qk,

@@ -117,6 +117,29 @@ def test_a_v2_config_without_its_sizes_is_refused_naming_the_field():
         build_workload("hf", params)
 
 
+def test_an_unfused_latent_decode_runs_each_sequences_heads_as_rows_of_one_gemm():
+    # DeepSeek's absorbed attention (deepseek-ai/DeepSeek-V3 inference/model.py, MLA.forward): scores =
+    # einsum("bshc,btc->bsht", q, latents) and context = einsum("bsht,btc->bshc", p, latents), which torch runs as
+    # one bmm per sequence with s·h rows: batch 4, 16 heads, 1 query, 1,001 latents of 576 (values the first 512):
+    # scores (16 × 1001 × 576) and context (16 × 512 × 1001), 4 each; the same MACs as 64 one-row GEMMs per op
+    g = _graph("deepseek_v2_lite", phase="decode", kv_len=1000, batch=4, layers=2)
+    pre = "model.layers.0.self_attn"
+    s, c = g[f"{pre}.scores"], g[f"{pre}.context"]
+    assert (s.gemm.m, s.gemm.n, s.gemm.k, s.gemm.count) == (16, 1001, 576, 4)
+    assert (c.gemm.m, c.gemm.n, c.gemm.k, c.gemm.count) == (16, 512, 1001, 4)
+    assert s.macs == 4 * 16 * 1001 * 576 and c.macs == 4 * 16 * 1001 * 512
+    assert s.out_shape == (4, 16, 1, 1001) and c.out_shape == (4, 16, 1, 512)
+    # each GEMM reads its sequence's latents once through the L2: in 16 × 128 output tiles, ⌈1001 / 128⌉ = 8 a
+    # sequence (the edge tile read whole), each reading the 16 queries and its 128 latents (144 × 576 × 2 B =
+    # 165,888 B), plus the scores written (4 × 16 × 1001 × 2 B = 128,128 B): 32 × 165,888 + 128,128 = 5,436,544 B,
+    # where one GEMM per head read the latents 16 times (over 16 × 4 × 1001 × 576 × 2 B = 73.8 MB)
+    rep = simulate({"base": "deepseek_v2_lite", "phase": "decode", "kv_len": 1000, "batch": 4, "layers": 1},
+                   "h100").to_dict()
+    op = next(o for o in rep["ops"] if o["name"] == f"{pre}.scores")
+    assert op["mapping"]["tile"] == [16, 128]
+    assert op["bytes"]["l2"] == 4 * 8 * (16 + 128) * 576 * 2 + 4 * 16 * 1001 * 2 == 5_436_544
+
+
 def test_a_latent_decode_simulates_and_keeps_the_latent_cache_in_hbm():
     rep = simulate({"base": "deepseek_v2_lite", "phase": "decode", "kv_len": 512, "batch": 8, "layers": 2,
                     "attention": "fused"}, "h100").to_dict()

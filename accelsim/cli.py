@@ -992,13 +992,21 @@ def _info_batch(wl, graph: Graph) -> object:
 
 def _check_info_name(ref: str) -> None:
     """Refuse a bare name that is neither a workload (preset or builder) nor an arch preset, in one line naming
-    both kinds and the closest names of each (``info`` takes either: probe p59 finding 5)."""
+    both kinds and the closest names of each (``info`` takes either: probe p59 finding 5), and a YAML path that does
+    not exist, naming both kinds."""
     import difflib
 
     from .builders import BUILDERS
     from .config import presets
 
-    if presets.looks_like_path(ref) or presets.import_form(ref) is not None or Path(ref).expanduser().exists():
+    path = Path(ref).expanduser()
+    if presets.looks_like_path(ref) and not path.exists() and not ref.endswith(".onnx"):
+        # a YAML file may hold either kind: the workload loader's "workload: file not found" named a kind the user
+        # may not have meant (probe p78 #3: a mistyped arch file); an .onnx file is a workload, its loader says so
+        raise AccelsimError(f"{ref}: workload or arch: file not found (got {ref!r})")
+    if path.is_dir():
+        raise AccelsimError(f"{ref}: workload or arch: is a directory, not a YAML file (got {ref!r})")
+    if presets.looks_like_path(ref) or presets.import_form(ref) is not None or path.exists():
         return  # a file (or folder) the loader reports on itself
     workloads = sorted(set(presets.list_presets("workloads")) | set(BUILDERS))
     arches = presets.list_presets("arch")

@@ -246,9 +246,14 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             dp, data.get("phases", {}), float(data["clock_hz"]), arch.chips, micro_batches=m, stages=pp,
             step_reduce_s=data["pipeline"]["grad_reduce_s"] if data.get("phases_scope") != STEP_SCOPE else None)
     modes = [("", str(data["execution"]), float(data["launch_bound_fraction"]))]
+    # the launch host's busy share of the step (its stages' average): a host-bound step gets the launch note at any
+    # launch share (summary.launch_notes; probe p77 #3)
+    host_busy = max((float(data["utilization"].get(u, 0.0)) for s in simulated.values() for u in s.shown.host_units),
+                    default=0.0)
     # the rows count every stage's executions (the P chips'), so their attention is a share of P x the iteration
     data["notes"] = reattention_notes(
-        relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes), data["ops"],
+        relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes, host_busy),
+        data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}  # as the run took it, default

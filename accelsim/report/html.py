@@ -425,8 +425,8 @@ def _serving(report: dict) -> str:
 
 _PIPELINE_KEYS = frozenset({"stages", "micro_batches", "interleave", "bottleneck_stage", "iteration_s", "bubble_s",
                             "bubble_fraction", "optimizer_s", "grad_reduce_s", "optimizer_step_s", "p2p_s",
-                            "p2p_transfers", "embedding_sync_s", "forward_end_s", "backward_end_s", "stage_times",
-                            "layer_samples"})
+                            "p2p_transfers", "p2p_sends_total", "p2p_bytes_total", "embedding_sync_s",
+                            "forward_end_s", "backward_end_s", "stage_times", "layer_samples"})
 """The keys of report ``pipeline`` that :func:`_pipeline` lays out; any other is shown as a row of its own."""
 
 
@@ -449,7 +449,9 @@ def _pipeline(report: dict) -> str:
                 f": gradient reduction {fmt.seconds(pl.get('grad_reduce_s'))}, optimizer step "
                 f"{fmt.seconds(pl.get('optimizer_step_s'))})" if "grad_reduce_s" in pl else ")")),
             ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
-                                 f"wait for)")]
+                                 f"wait for" + (f"; {fmt.general(pl.get('p2p_sends_total'))} in the step, "
+                                               f"{fmt.size(pl.get('p2p_bytes_total'))}, the rest overlapped"
+                                               if "p2p_sends_total" in pl else "") + ")")]
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
     if "backward_end_s" in pl:  # a training iteration: its timeline's ends

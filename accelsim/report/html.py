@@ -430,6 +430,16 @@ _PIPELINE_KEYS = frozenset({"stages", "micro_batches", "interleave", "bottleneck
 """The keys of report ``pipeline`` that :func:`_pipeline` lays out; any other is shown as a row of its own."""
 
 
+def _all_sends(pl: dict) -> str:
+    """The activation sends row's tail: every send of the step and their bytes, where the report gives them."""
+    if "p2p_sends_total" not in pl:
+        return ""
+    size = fmt.size(pl.get("p2p_bytes_total"))
+    if pl.get("p2p_sends_total") == pl.get("p2p_transfers"):  # one micro-batch: its path is every send
+        return f"; every send of the step, {size}"
+    return f"; {fmt.general(pl.get('p2p_sends_total'))} in the step, {size}, the rest overlapped"
+
+
 def _pipeline(report: dict) -> str:
     """A pipeline-parallel run's figures (report ``pipeline``): its stages, micro-batches and interleave, the
     iteration and the parts it adds up to (the bubble with its share, the optimizer step, the activation sends, the
@@ -449,9 +459,7 @@ def _pipeline(report: dict) -> str:
                 f": gradient reduction {fmt.seconds(pl.get('grad_reduce_s'))}, optimizer step "
                 f"{fmt.seconds(pl.get('optimizer_step_s'))})" if "grad_reduce_s" in pl else ")")),
             ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
-                                 f"wait for" + (f"; {fmt.general(pl.get('p2p_sends_total'))} in the step, "
-                                               f"{fmt.size(pl.get('p2p_bytes_total'))}, the rest overlapped"
-                                               if "p2p_sends_total" in pl else "") + ")")]
+                                 f"wait for" + _all_sends(pl) + ")")]
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
     if "backward_end_s" in pl:  # a training iteration: its timeline's ends

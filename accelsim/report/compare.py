@@ -19,6 +19,7 @@ from rich.text import Text
 from accelsim.errors import AccelsimError
 
 from ..energy.model import NIC
+from ..hardware import LEGACY_LEVELS
 from ..options import defaults as option_defaults
 from . import fmt
 from .fmt import DASH, STALL_LABEL
@@ -347,14 +348,15 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     """The :func:`settings` whose values are not the same in every report, one ``(key, [value per report])`` each
     (an option's default where a report that records its options leaves it out, else None where a report lacks
     the key), in order of first appearance: what runs differ in (``workload.attention``: unfused / fused;
-    ``arch.levels.hbm.bytes_per_s`` of a ``--set``; ``arch.chips`` and ``arch.interconnect.*`` of a multi-chip
+    ``arch.hbm.bandwidth`` of a ``--set``; ``arch.chips`` and ``arch.interconnect.*`` of a multi-chip
     arch beside a one-chip one; ``options.activations_on_chip``). The ``arch.`` keys whatever the arches' names (an
     arch file derived from another by ``base:`` has a name of its own); of workloads of different names only the
     keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says), and so
     too beside an ``accelsim serve`` report (whose model records its parameters, not a run's batch). When a report
     gives its arch as a name only (an ``accelsim serve`` report's ``"h100"``), no ``arch.`` keys: the arch row
-    compares the names (probe p73 #5: each of a run report's 29 arch settings read as differing). Empty for one
-    report."""
+    compares the names (probe p73 #5: each of a run report's 29 arch settings read as differing). Each key as
+    ``--set`` takes it (:func:`settable_key`: ``arch.core.systolic.dataflow``, not the report's
+    ``arch.systolic.dataflow``). Empty for one report."""
     kinds = {_is_serving(rep) for _, rep in reports}
     same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1 and len(kinds) == 1
     named_arch = any(not isinstance(rep.get("arch"), dict) for _, rep in reports)
@@ -365,7 +367,34 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
                          and not (named_arch and k.startswith("arch.")))
     rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
             for k in keys]
-    return [(k, values) for k, values in rows if any(v != values[0] for v in values[1:])]
+    return [(settable_key(k), values) for k, values in rows if any(v != values[0] for v in values[1:])]
+
+
+# report.json's arch summary names -> the arch file's (and so --set's) field names
+_ARCH_FIELDS = {"clock_hz": "clock", "capacity_bytes": "capacity", "bytes_per_s": "bandwidth", "latency_s": "latency"}
+
+
+def settable_key(key: str) -> str:
+    """A :func:`settings` key as ``--set`` (and a sweep axis) takes it, where the report's arch summary names it
+    otherwise (probe p75 #8: ``arch.systolic.dataflow`` is ``arch.core.systolic.dataflow``): ``arch.clock_hz`` ->
+    ``arch.clock``, ``arch.systolic.*`` and ``arch.units`` -> ``arch.core.*``, ``arch.levels.L.capacity_bytes`` /
+    ``bytes_per_s`` / ``latency_s`` -> ``arch.L.capacity`` / ``bandwidth`` / ``latency`` (``arch.levels.L.*`` for a
+    level other than a preset's short forms ``l2``, ``hbm``, ``host``), ``arch.interconnect.bytes_per_s`` /
+    ``latency_s`` -> ``arch.interconnect.bandwidth`` / ``latency``. A figure the arch derives (``arch.sram_bytes``,
+    ``arch.peak_flops_per_s``, ...) and any other key are kept as they are."""
+    parts = key.split(".")
+    if parts[0] != "arch" or len(parts) < 2:
+        return key
+    if parts[1] in ("systolic", "units"):
+        return ".".join(["arch", "core", *parts[1:]])
+    if parts[1] == "levels" and len(parts) == 4:
+        level = parts[2] if parts[2] in {name for name, _ in LEGACY_LEVELS} else f"levels.{parts[2]}"
+        return f"arch.{level}.{_ARCH_FIELDS.get(parts[3], parts[3])}"
+    if parts[1] == "interconnect" and len(parts) == 3:
+        return f"arch.interconnect.{_ARCH_FIELDS.get(parts[2], parts[2])}"
+    if len(parts) == 2:
+        return f"arch.{_ARCH_FIELDS.get(parts[1], parts[1])}"
+    return key
 
 
 def format_setting(key: str, value: object) -> str:
@@ -373,14 +402,16 @@ def format_setting(key: str, value: object) -> str:
     :func:`accelsim.report.fmt.general` writes it."""
     v = fmt.number(value) if not isinstance(value, bool) else None
     if v is not None and math.isfinite(v):
-        if key.endswith("_hz"):
+        # the report's names (units in the key) and --set's (settable_key: arch.clock, arch.hbm.bandwidth, ...)
+        if key.endswith("_hz") or key == "arch.clock":
             return fmt.frequency(v)
-        if "bytes_per_s" in key:
+        if "bytes_per_s" in key or (key.startswith("arch.") and key.endswith(".bandwidth")):
             return fmt.bandwidth(v)
-        if key.endswith("_bytes"):
+        if key.endswith("_bytes") or (key.startswith("arch.") and key.endswith(".capacity")):
             return fmt.size(v)
-        if key.endswith("_s") and not key.endswith("_per_s"):  # a latency (a rate such as FLOP/s is a number)
-            return fmt.seconds(v)
+        if (key.endswith("_s") and not key.endswith("_per_s")) or (key.startswith("arch.")
+                                                                  and key.endswith(".latency")):
+            return fmt.seconds(v)  # a latency (a rate such as FLOP/s is a number)
     return fmt.general(value)
 
 

@@ -425,9 +425,19 @@ def _serving(report: dict) -> str:
 
 _PIPELINE_KEYS = frozenset({"stages", "micro_batches", "interleave", "bottleneck_stage", "iteration_s", "bubble_s",
                             "bubble_fraction", "optimizer_s", "grad_reduce_s", "optimizer_step_s", "p2p_s",
-                            "p2p_transfers", "embedding_sync_s", "forward_end_s", "backward_end_s", "stage_times",
-                            "layer_samples"})
+                            "p2p_transfers", "p2p_sends_total", "p2p_bytes_total", "embedding_sync_s",
+                            "forward_end_s", "backward_end_s", "stage_times", "layer_samples"})
 """The keys of report ``pipeline`` that :func:`_pipeline` lays out; any other is shown as a row of its own."""
+
+
+def _all_sends(pl: dict) -> str:
+    """The activation sends row's tail: every send of the step and their bytes, where the report gives them."""
+    if "p2p_sends_total" not in pl:
+        return ""
+    size = fmt.size(pl.get("p2p_bytes_total"))
+    if pl.get("p2p_sends_total") == pl.get("p2p_transfers"):  # one micro-batch: its path is every send
+        return f"; every send of the step, {size}"
+    return f"; {fmt.general(pl.get('p2p_sends_total'))} in the step, {size}, the rest overlapped"
 
 
 def _pipeline(report: dict) -> str:
@@ -449,7 +459,7 @@ def _pipeline(report: dict) -> str:
                 f": gradient reduction {fmt.seconds(pl.get('grad_reduce_s'))}, optimizer step "
                 f"{fmt.seconds(pl.get('optimizer_step_s'))})" if "grad_reduce_s" in pl else ")")),
             ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
-                                 f"wait for)")]
+                                 f"wait for" + _all_sends(pl) + ")")]
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
     if "backward_end_s" in pl:  # a training iteration: its timeline's ends

@@ -307,8 +307,8 @@ class _PipelineRequired(TypedDict):
     optimizer_s: float  # the optimizer tail: grad_reduce_s + optimizer_step_s
     grad_reduce_s: float  # of optimizer_s, the data-parallel gradient reductions' share (Timing.reduce_in_tail)
     optimizer_step_s: float  # of optimizer_s, the rest: the steps after the last reduction (and ZeRO's all-gather)
-    p2p_s: float
-    p2p_transfers: int
+    p2p_s: float  # the p2p_transfers' time: the sends the fill and drain wait for (the critical path's)
+    p2p_transfers: int  # those sends, 2(P·v − 1) in training (P·v − 1 in inference): one micro-batch's path
     embedding_sync_s: float
     stage_times: list[StageTime]
     layer_samples: list[int] | None
@@ -317,6 +317,9 @@ class _PipelineRequired(TypedDict):
 class Pipeline(_PipelineRequired, total=False):
     """A pipeline (or gradient-accumulation) iteration's schedule (scenarios/pipeline.py); the step's timeline only
     in training."""
+
+    p2p_sends_total: int  # every stage-to-stage send of the step, m × p2p_transfers (reports before it lack it)
+    p2p_bytes_total: int  # their bytes (one tensor-parallel rank's pipeline)
 
     forward_end_s: float  # when the iteration's last forward ends (scenarios.pipeline.step_ends)
     backward_end_s: float  # when its gradients are ready, before their reduction and the optimizer step

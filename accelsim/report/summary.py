@@ -134,7 +134,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
                   + unfused_attention_notes(graph, arch, ops, total, launch)
                   + launch_notes(arch, launch / total if total else 0.0,
-                                 [("", tg.execution or "none", launch / total if total else 0.0)])
+                                 [("", tg.execution or "none", launch / total if total else 0.0)],
+                                 max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
                   + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
@@ -927,19 +928,31 @@ LAUNCH_NOTE_HEAD = "kernel launches bind "
 """How a launch note begins: :func:`relaunch_notes` replaces the passes' own with the composed run's."""
 
 
-def launch_notes(arch: Arch, launch_bound: float, modes: Sequence[tuple[str, str, float]]) -> list[str]:
+def launch_notes(arch: Arch, launch_bound: float, modes: Sequence[tuple[str, str, float]],
+                 host_busy: float = 0.0) -> list[str]:
     """A GPU run whose eager passes' kernel launches bind :data:`LAUNCH_NOTE_SHARE` of its time or more: one line
     quoting the run's ``launch_bound_fraction`` (``launch_bound``), the mode each pass ran in, and that a CUDA graph
     launches a pass at once (``options.execution: cuda_graph``). ``modes``: each pass (or phase, part) as (label,
     its execution, its launches' share of the run); a single pass has one, labelled ``""``. No note where no pass
-    ran eager: the advice is already in effect (a serving run's decode steps under ``execution: auto``)."""
+    ran eager: the advice is already in effect (a serving run's decode steps under ``execution: auto``).
+
+    A single eager pass whose host issues launches for longer than the device works without them (``host_busy``,
+    the launch host's busy share of the run, at least 1 - ``launch_bound``) is launch-bound under any share: its
+    time is the host's, and a faster device (more tensor parallelism) leaves it unchanged. It gets the note too,
+    saying so (probe p77 #3: gpt TP 8 on dgx-a100, launches adding 18 %, had none, while TP 16, 38 %, had one,
+    both 5.798 ms)."""
     eager = [(label, share) for label, mode, share in modes if mode == "eager"]
     eager_share = sum(share for _, share in eager)
-    if not eager or eager_share < LAUNCH_NOTE_SHARE:
+    host_bound = len(modes) == 1 and bool(eager) and launch_bound > 0 and host_busy >= 1 - launch_bound
+    if not eager or (eager_share < LAUNCH_NOTE_SHARE and not host_bound):
         return []
     cost = (f"{arch.kernel_launch * 1e6:.3g} \u00b5s of host time a kernel); a CUDA graph launches "
             f"{'the' if len(modes) == 1 else 'a'} pass at once ({arch.graph_launch * 1e6:.3g} \u00b5s), as serving stacks "
             f"run decode steps: --set options.execution=cuda_graph")
+    if len(modes) == 1 and eager_share < LAUNCH_NOTE_SHARE:
+        return [f"{LAUNCH_NOTE_HEAD}the run: the host issues kernels for {host_busy:.0%} of it, longer than the device "
+                f"works without them, so a faster device does not shorten it; they add {launch_bound:.0%} "
+                f"(options.execution: eager, {cost}"]
     if len(modes) == 1:
         return [f"{LAUNCH_NOTE_HEAD}{launch_bound:.0%} of the run (options.execution: eager, {cost}"]
     ran = ", ".join(f"{label} {mode}" for label, mode, _ in modes)
@@ -950,13 +963,13 @@ def launch_notes(arch: Arch, launch_bound: float, modes: Sequence[tuple[str, str
 
 
 def relaunch_notes(notes: Sequence[str], arch: Arch, launch_bound: float,
-                   modes: Sequence[tuple[str, str, float]]) -> list[str]:
+                   modes: Sequence[tuple[str, str, float]], host_busy: float = 0.0) -> list[str]:
     """A composed run's notes: its passes' (``notes``) less their own launch notes, which quote one pass's share,
-    and :func:`launch_notes` of the whole run (its ``launch_bound_fraction``, each pass's mode), where the first of
-    theirs stood (else last)."""
+    and :func:`launch_notes` of the whole run (its ``launch_bound_fraction``, each pass's mode, its launch host's
+    busy share ``host_busy``), where the first of theirs stood (else last)."""
     kept = [n for n in notes if not n.startswith(LAUNCH_NOTE_HEAD)]
     at = next((i for i, n in enumerate(notes) if n.startswith(LAUNCH_NOTE_HEAD)), len(notes))
-    return kept[:at] + launch_notes(arch, launch_bound, modes) + kept[at:]
+    return kept[:at] + launch_notes(arch, launch_bound, modes, host_busy) + kept[at:]
 
 
 QUANTISED_CNN = frozenset({"int8", "uint8", "fp8"})  # a conv in one of these: a CNN deployed through TensorRT

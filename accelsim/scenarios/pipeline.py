@@ -20,10 +20,12 @@ time measured, not assumed equal:
   first term is never below Σ_k t_k, one micro-batch's own forward and backward path through every stage
   (:func:`schedule_cycles`); with v > 1 the workload refuses m not a multiple of P, as Megatron-LM does;
 * ``p2p``: the activation sends (and gradient sends back) that the fill and drain wait for, 2·(P·v − 1) of them in
-  training (P·v − 1 in inference), each ``interconnect.latency`` + bytes / (bandwidth · efficiency), bytes = one
-  micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of the send across the tensor-parallel
-  ranks); on a multi-node arch the boundaries between nodes send over the scale-out network instead
-  (:func:`p2p_seconds`); the steady state's sends overlap compute;
+  training (P·v − 1 in inference; ``pipeline.p2p_transfers``, ``p2p_s``), each ``interconnect.latency`` + bytes /
+  (bandwidth · efficiency), bytes = one micro-batch's hidden states / tensor_parallel (Megatron's scatter/gather of
+  the send across the tensor-parallel ranks); on a multi-node arch the boundaries between nodes send over the
+  scale-out network instead (:func:`p2p_seconds`); the steady state's sends overlap compute. Every micro-batch
+  crosses every boundary, so the step sends m times as many (``p2p_sends_total`` = 2·(P·v − 1)·m in training,
+  ``p2p_bytes_total`` those × bytes: one tensor-parallel rank's pipeline, as the rest of the report);
 * ``embedding_sync``: in training with P > 1, the first and the last stage each hold the word embeddings (the last
   stage's copy for the tied LM head) and all-reduce their gradients once per iteration before the optimizer
   steps (Megatron-LM's embedding group, ``_allreduce_word_embedding_grads`` in finalize_model_grads): two ranks,
@@ -232,7 +234,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                        name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                       extra_runs=extra)
+                       extra_runs=extra, p2p_bytes=send)
     except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
@@ -246,9 +248,14 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             dp, data.get("phases", {}), float(data["clock_hz"]), arch.chips, micro_batches=m, stages=pp,
             step_reduce_s=data["pipeline"]["grad_reduce_s"] if data.get("phases_scope") != STEP_SCOPE else None)
     modes = [("", str(data["execution"]), float(data["launch_bound_fraction"]))]
+    # the launch host's busy share of the step (its stages' average): a host-bound step gets the launch note at any
+    # launch share (summary.launch_notes; probe p77 #3)
+    host_busy = max((float(data["utilization"].get(u, 0.0)) for s in simulated.values() for u in s.shown.host_units),
+                    default=0.0)
     # the rows count every stage's executions (the P chips'), so their attention is a share of P x the iteration
     data["notes"] = reattention_notes(
-        relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes), data["ops"],
+        relaunch_notes(data.get("notes", []), arch, float(data["launch_bound_fraction"]), modes, host_busy),
+        data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}  # as the run took it, default
@@ -258,9 +265,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
 
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
-            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = ()) -> dict:
+            p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = (),
+            p2p_bytes: float = 0.0) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
-    stage); see the module docstring. A stage that does not fit a memory is a :class:`~.fit.NoFit`."""
+    stage); see the module docstring. A stage that does not fit a memory is a :class:`~.fit.NoFit`. ``p2p_count``
+    are the sends on the critical path (the fill and drain's), ``p2p_bytes`` what one send moves."""
     m, v = micro_batches, interleave
     stages = [simulated[k if k in simulated else 1] for k in range(pp)]
     timing = [s.timing for s in stages]
@@ -334,6 +343,9 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "bubble_fraction": (fill - ideal) / total if total else 0.0,
         "optimizer_s": tail / clock, "grad_reduce_s": reduce / clock, "optimizer_step_s": (tail - reduce) / clock,
         "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
+        # every send of the step: each micro-batch crosses every one of the P·v − 1 chunk boundaries (forward, and
+        # back in training), as the fill and drain's one micro-batch does: m × p2p_count (probe p77 #2)
+        "p2p_sends_total": p2p_count * m, "p2p_bytes_total": round(p2p_count * m * p2p_bytes),
         "embedding_sync_s": sync_cycles / clock,
         **(step_ends(timing, fill, p2p_count * p2p_cycles, v, clock) if slow.timing.phases else {}),
         "stage_times": rows,

@@ -1,5 +1,6 @@
 """``accelsim info ARCH``: the vector unit's lanes and each unit's peak per compute dtype (with the dtype it runs as
-where the arch lists no rate), what a null bandwidth means, an arch file whose ``base:`` is unknown, and the energy
+where the arch lists no rate), what a null bandwidth means, an arch file whose ``base:`` is unknown, a file that
+does not exist (named as either kind), and the energy
 constants and area a run on the arch is accounted with."""
 
 from __future__ import annotations
@@ -102,6 +103,19 @@ def test_a_workload_file_with_an_unknown_base_still_lists_the_workloads(tmp_path
     (tmp_path / "w2.yaml").write_text("base: nonexist\nbatch: 4\n")  # batch is no arch key
     assert main(["info", str(tmp_path / "w2.yaml")]) == 2
     assert "base: unknown workload" in capsys.readouterr().err
+
+
+def test_a_missing_file_names_both_kinds_info_takes_not_just_workload(tmp_path, capsys):
+    # probe p78 #3: `info nonexist.yaml` said "workload: file not found" to a student who mistyped an arch file
+    missing = str(tmp_path / "nonexist.yaml")
+    assert main(["info", missing]) == 2
+    assert capsys.readouterr().err == f"accelsim: error: {missing}: workload or arch: file not found (got {missing!r})\n"
+    assert main(["info", "-w", missing]) == 2  # the -w form too
+    assert "workload or arch: file not found" in capsys.readouterr().err
+    assert main(["info", str(tmp_path)]) == 2  # a folder: neither kind either
+    assert f"{tmp_path}: workload or arch: is a directory" in capsys.readouterr().err
+    assert main(["info", str(tmp_path / "m.onnx")]) == 2  # an ONNX file can only be a workload: its loader says so
+    assert "workload: ONNX file not found" in capsys.readouterr().err
 
 
 def test_info_gives_the_energy_constants_and_area_a_run_is_accounted_with(capsys):

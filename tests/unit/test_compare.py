@@ -13,6 +13,7 @@ import json
 import pytest
 from rich.console import Console
 
+import accelsim
 from accelsim import simulate
 from accelsim.config import load_workload
 from accelsim.errors import AccelsimError
@@ -22,7 +23,9 @@ from accelsim.report.compare import (
     compare_table,
     differing_settings,
     format_ratio,
+    format_setting,
     load_reports,
+    settable_key,
 )
 from accelsim.report.writers import write_json
 
@@ -237,21 +240,41 @@ def test_the_settings_two_runs_differ_in_are_listed_below_the_arch(runs):
     # the same GEMM with the a100's HBM bandwidth changed by --set: that one arch field, in its unit
     wide = simulate("gemm", {"base": "a100", "hbm": {"bandwidth": "4TB/s"}}).to_dict()
     pair = [("gemm", runs["gemm"]), ("wide", wide)]
-    assert differing_settings(pair) == [("arch.levels.hbm.bytes_per_s", [2.039e12, 4e12])]  # a100: 2,039 GB/s
+    assert differing_settings(pair) == [("arch.hbm.bandwidth", [2.039e12, 4e12])]  # a100: 2,039 GB/s; --set's key
     console = Console(record=True, width=200)
     console.print(compare_table(pair))
     lines = console.export_text().splitlines()
-    at = next(i for i, line in enumerate(lines) if "arch.levels.hbm.bytes_per_s" in line)
+    at = next(i for i, line in enumerate(lines) if "arch.hbm.bandwidth" in line)
     assert "arch" in lines[at - 1] and "2.039TB/s" in lines[at] and "4TB/s" in lines[at]
     # different workloads and arches: the arch fields that differ are listed whatever the names (gemmini: 16x16 WS
     # at 1 GHz, one core; a100: 108 SMs at 1,410 MHz), of the workloads only the keys both have (dtype: gemmini's
     # int8, a100's bf16), not a builder's own parameters (lenet5's image_size, gemm's m); and the launch mode
     other = dict(differing_settings([("b1", runs["b1"]), ("gemm", runs["gemm"])]))
-    assert other["arch.clock_hz"] == [1e9, 1.41e9] and other["arch.cores"] == [1, 108]
-    assert other["arch.systolic.rows"] == [16, 32] and other["workload.dtype"] == ["int8", "bf16"]
+    assert other["arch.clock"] == [1e9, 1.41e9] and other["arch.cores"] == [1, 108]
+    assert other["arch.core.systolic.rows"] == [16, 32] and other["workload.dtype"] == ["int8", "bf16"]
     assert other["execution"] == ["none", "eager"] and other["kernel_order"] == ["none", "stream"]
     assert not [k for k in other if k.startswith("workload.") and k != "workload.dtype"]
-    assert compare_json(pair)["settings"] == {"arch.levels.hbm.bytes_per_s": {"gemm": 2.039e12, "wide": 4e12}}
+    assert compare_json(pair)["settings"] == {"arch.hbm.bandwidth": {"gemm": 2.039e12, "wide": 4e12}}
+
+
+def test_a_differing_arch_setting_is_named_by_the_key_set_takes(runs):
+    # probe p75 #8: compare named a sweep's dataflow axis arch.systolic.dataflow (the report's arch summary), which
+    # --set refuses ("arch.systolic: Extra inputs are not permitted"); the axis and --set key is
+    # arch.core.systolic.dataflow. Every key shown must load when fed back to --set.
+    os_ = simulate("gemm", {"base": "a100", "core": {"systolic": {"dataflow": "ws"}}, "clock": "1GHz",
+                            "l2": {"latency": "300ns"}}).to_dict()
+    diff = dict(differing_settings([("gemm", runs["gemm"]), ("ws", os_)]))
+    assert diff["arch.core.systolic.dataflow"] == ["os", "ws"] and "arch.systolic.dataflow" not in diff
+    assert diff["arch.clock"] == [1.41e9, 1e9] and diff["arch.l2.latency"][1] == pytest.approx(300e-9)
+    arch = accelsim.load_arch("a100", ["core.systolic.dataflow=ws", "clock=1GHz", "l2.latency=300ns"])
+    assert (arch.core.systolic.dataflow, arch.clock_hz) == ("ws", 1e9) and arch.memory("l2").latency == pytest.approx(300e-9)
+    # a level written under levels: (not a preset's short form l2 / hbm / host) keeps its levels. prefix
+    assert settable_key("arch.levels.infinity_cache.bytes_per_s") == "arch.levels.infinity_cache.bandwidth"
+    assert accelsim.load_arch("mi300x", ["levels.infinity_cache.bandwidth=1TB/s"]).memory(
+        "infinity_cache").bandwidth == 1e12
+    # figures the arch derives are no --set key; they keep the report's name
+    assert settable_key("arch.on_chip_bytes") == "arch.on_chip_bytes"
+    assert format_setting("arch.clock", 1e9) == "1GHz" and format_setting("arch.l2.capacity", 8 << 20) == "8MiB"
 
 
 _ONE_CHIP = {"name": "one", "clock": "1GHz", "dtype": "int8", "cores": 2,
@@ -269,17 +292,17 @@ def test_an_arch_derived_with_other_chips_links_or_cache_names_those_keys(tmp_pa
     big = simulate("gemm", {**_ONE_CHIP, "l2": {**_ONE_CHIP["l2"], "capacity": "64MiB"}}).to_dict()
     diff = dict(differing_settings([("one", one), ("four", four)]))
     assert diff["arch.chips"] == [1, 4]
-    assert diff["arch.interconnect.bytes_per_s"] == [None, 100e9] and diff["arch.interconnect.latency_s"] == [None, 1e-6]
+    assert diff["arch.interconnect.bandwidth"] == [None, 100e9] and diff["arch.interconnect.latency"] == [None, 1e-6]
     assert diff["arch.interconnect.topology"] == [None, "ring"] and diff["arch.interconnect.efficiency"] == [None, 0.8]
     diff = dict(differing_settings([("one", one), ("big", big)]))
     # 8 MiB -> 64 MiB of L2 (the probe's 64 GiB, larger than the HBM behind it, is refused now); on-chip bytes:
     # 2 cores x 2 MiB + the L2
-    assert diff["arch.levels.l2.capacity_bytes"] == [8 << 20, 64 << 20]
+    assert diff["arch.l2.capacity"] == [8 << 20, 64 << 20]
     assert diff["arch.on_chip_bytes"] == [(4 << 20) + (8 << 20), (4 << 20) + (64 << 20)]
     assert compare_json([("one", one), ("four", four)])["settings"]["arch.chips"] == {"one": 1, "four": 4}
     console = Console(record=True, width=200)
     console.print(compare_table([("one", one), ("big", big)]))
-    row = next(line for line in console.export_text().splitlines() if "arch.levels.l2.capacity_bytes" in line)
+    row = next(line for line in console.export_text().splitlines() if "arch.l2.capacity" in line)
     assert "8MiB" in row and "64MiB" in row
 
 

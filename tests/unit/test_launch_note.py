@@ -102,3 +102,31 @@ def test_a_gpt_decode_pass_is_a_cuda_graph_too():
     auto = accelsim.simulate(w, "a100").to_dict()
     graph = accelsim.simulate(w, "a100", execution="cuda_graph").to_dict()
     assert auto["execution"] == "cuda_graph" and auto["seconds"] == graph["seconds"]
+
+
+def test_a_host_bound_pass_gets_the_note_below_the_share(a100):
+    # one eager pass whose launches add 18 % of the run: below LAUNCH_NOTE_SHARE, but when the host issues launches
+    # for longer than the device works without them (host busy >= 1 - 0.18 = 82 % of the run) the run is the host's
+    (note,) = launch_notes(a100, 0.18, [("", "eager", 0.18)], host_busy=0.9997)
+    assert note.startswith(f"{LAUNCH_NOTE_HEAD}the run: the host issues kernels for 100% of it")
+    assert "they add 18%" in note and note.endswith("--set options.execution=cuda_graph")
+    assert launch_notes(a100, 0.18, [("", "eager", 0.18)], host_busy=0.80) == []  # 80 % < 82 %: the device's
+    assert launch_notes(a100, 0.18, [("", "cuda_graph", 0.18)], host_busy=1.0) == []  # graphs already
+    # several passes: the host share is no one pass's; the share rule alone
+    assert launch_notes(a100, 0.18, [("prefill", "eager", 0.10), ("decode", "eager", 0.08)], host_busy=1.0) == []
+
+
+def test_tp8_and_tp16_launch_bound_runs_both_get_the_note():
+    # probe p77 #3: gpt (hidden 2048, 4 layers) training on dgx-a100 runs in the same seconds at TP 8 and TP 16
+    # (the host's 21 us launches set the step), yet only TP 16 (launches add 38 %) had a note; TP 8's add 18 %
+    reps = {}
+    for t in (8, 16):
+        w = load_workload("gpt", ["hidden=2048", "heads=16", "layers=4", "seq_len=1024", f"tensor_parallel={t}",
+                                  "mode=training"])
+        reps[t] = accelsim.simulate(w, load_arch("dgx-a100", [f"chips={t}"]), plots=False).to_dict()
+    assert reps[8]["seconds"] == reps[16]["seconds"]  # host-bound: halving the device's work changes nothing
+    assert reps[8]["launch_bound_fraction"] < LAUNCH_NOTE_SHARE <= reps[16]["launch_bound_fraction"]
+    for rep in reps.values():
+        (note,) = _launch(rep)
+        assert rep["utilization"]["launch"] >= 1 - rep["launch_bound_fraction"]  # the host outlasts the device
+        assert f"{rep['launch_bound_fraction']:.0%}" in note and "options.execution=cuda_graph" in note

@@ -579,6 +579,23 @@ def test_an_interleaved_pipelines_gradients_are_ready_before_the_embedding_sync_
     assert 0 < pipe["forward_end_s"] < pipe["backward_end_s"]
 
 
+@pytest.mark.parametrize(("mode", "pp", "v", "m", "sends"), [
+    # probe p77 #2: p2p_transfers (the fill and drain's) read as every send. Megatron's 1F1B and interleaved
+    # schedules send each micro-batch across every one of the P·v − 1 chunk boundaries, forward and (training) back:
+    ("training", 4, 1, 8, 2 * (4 * 1 - 1) * 8),  # 48, of which 2·3 = 6 on the critical path
+    ("training", 2, 2, 4, 2 * (2 * 2 - 1) * 4),  # 24 (interleaved), 6 on the critical path
+    ("inference", 2, 1, 4, (2 * 1 - 1) * 4),  # 4: forward only
+])
+def test_the_step_reports_every_send_beside_the_critical_paths(mode, pp, v, m, sends):
+    params = {**SMALL, "pipeline_parallel": pp, "pipeline_interleave": v, "micro_batches": m, "dtype": "fp16",
+              **({"mode": "training"} if mode == "training" else {})}
+    pipe = simulate(load_workload({"model": "gpt", **params}), _arch(pp)).to_dict()["pipeline"]
+    assert pipe["p2p_sends_total"] == sends
+    assert pipe["p2p_transfers"] == sends // m  # one micro-batch's path: the fill and drain
+    # each send one micro-batch's hidden states: batch 2 × seq 64 × hidden 256 × 2 B (fp16), no tensor parallelism
+    assert pipe["p2p_bytes_total"] == sends * 2 * 64 * 256 * 2
+
+
 def test_the_optimizer_tail_splits_into_the_gradient_reductions_and_the_steps():
     # probe p55: pipeline.optimizer_s holds the data-parallel reductions, phases.optimizer does not. TP 2 on 4 chips:
     # 2 replicas; m = 4. By default (Megatron: after the flush) the reductions run one after another on the link

@@ -354,7 +354,10 @@ def test_the_pipeline_section_is_a_table_in_one_unit_family():
     assert rows["iteration"] == html_report.fmt.seconds(rep["seconds"])
     assert rows["bubble"] == (f"{html_report.fmt.seconds(pl['bubble_s'])} "
                               f"({pl['bubble_fraction'] * 100:.1f} % of the iteration)")
-    assert rows["activation sends"].endswith("(the 2 sends the fill and drain wait for)")
+    # m = 1: those are every send of the step, each one micro-batch's hidden states, 1 x 2048 x 256 x 2 B (bf16):
+    # 2 x 1 MiB (probe p77 #2: the step's sends beside the critical path's)
+    assert pl["p2p_sends_total"] == 2 and pl["p2p_bytes_total"] == 2 * 2048 * 256 * 2
+    assert rows["activation sends"].endswith("(the 2 sends the fill and drain wait for; every send of the step, 2MiB)")
     # the stages as a table: times as durations, the main memory's bytes as a size, its share of the A100's 80 GiB
     # (85,899,345,920 B) in %, each quantity once
     capacity = 80 * 2**30

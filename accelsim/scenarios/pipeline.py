@@ -291,7 +291,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     chip_cycles = pp * total
     runs = [r for s in simulated.values() for r in s.runs] + list(extra_runs)
     # one pass's; its bandwidth_share is one micro-batch's over that pass's time, not the step's (probe p73 #1: the
-    # console printed 20.7 % of HBM where the step's bytes and seconds give 9.7 % a chip): left out, as documented
+    # console printed 20.7 % of HBM where the step's bytes and seconds give 9.7 % a chip): made again below
     out = {k: val for k, val in slow.shown.report.items() if k not in ("ops", "kernel_dispatch_s", "bandwidth_share")}
     out.update({
         "name": name,
@@ -315,6 +315,10 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,
+        # the step's bytes over its P stage chips' bandwidth and time, a chip's average as utilization is (probe
+        # p81 #5: a one-stage gpt, every gpt run on one chip, had none)
+        "bandwidth_share": {lv["name"]: totals.bytes.get(lv["name"], 0) / (lv["bandwidth"] * pp * seconds)
+                            if seconds else 0.0 for lv in out.get("levels", []) if lv.get("bandwidth")},
         "placement": dict(slow.timing.placement),
         **({"phases": dict(slow.timing.phases)} if slow.timing.phases else {}),
         "simulation": {"tasks": sum(r.tasks for r in runs), "events": sum(r.events for r in runs),

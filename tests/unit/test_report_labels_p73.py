@@ -1,5 +1,5 @@
 """Report rows a reader misread (probe p73), built through the real report builder: a pipeline report's
-bandwidth_share (one micro-batch's, stale) left out; the link's energy as a level and as a unit told apart; TOPS/W
+bandwidth_share the step's, not one micro-batch's (stale); the link's energy as a level and as a unit told apart; TOPS/W
 shown twice only where the two differ as printed; "1 micro-batch" in the singular."""
 
 from __future__ import annotations
@@ -12,10 +12,14 @@ PP = {"model": "gpt", "hidden": 256, "heads": 4, "layers": 4, "seq_len": 128, "v
       "mode": "training", "pipeline_parallel": 2, "tensor_parallel": 2, "micro_batches": 2}
 
 
-def test_a_pipeline_report_has_no_stale_bandwidth_share_and_labels_its_rows():
+def test_a_pipeline_report_has_the_steps_bandwidth_share_and_labels_its_rows():
     rep = accelsim.simulate(PP, {"base": "dgx-h100", "chips": 4}, plots=False).to_dict()
-    # the shown pass's share was one micro-batch's bytes over that pass's time (docs: composed reports lack it)
-    assert "bandwidth_share" not in rep
+    # the shown pass's share was one micro-batch's bytes over that pass's time (probe p73 #1); the step's is its
+    # bytes over its P = 2 stage chips' bandwidth and time, a chip's average (probe p81 #5)
+    for lv in rep["levels"]:
+        if lv["bandwidth"]:
+            share = rep["bytes"].get(lv["name"], 0) / (lv["bandwidth"] * 2 * rep["seconds"])
+            assert abs(rep["bandwidth_share"][lv["name"]] - share) <= 1e-12 * max(share, 1)
     rows = dict(energy_rows(rep))
     by_level, by_unit = rep["energy"]["by_level"], rep["energy"]["by_unit"]
     assert set(by_level) & set(by_unit) == {"link"}  # the chip link is both a level and a unit here

@@ -76,11 +76,12 @@ def test_bandwidth_share_is_in_the_html_summary_memory_table_and_compare(gemm_re
     assert rep["bandwidth_share"]["hbm"] == pytest.approx(share)
     row = dict(_html_rows(rep))["bandwidth hbm"]
     assert row == f"{fmt.pct(share)} used ({fmt.bandwidth(share * hbm_bw)} of {fmt.bandwidth(hbm_bw)})"
-    assert "bandwidth used" in _memory(rep) and "bandwidth used" not in _memory(pipeline_report)
-    assert not any(k.startswith("bandwidth") for k, _ in _html_rows(pipeline_report))
+    assert "bandwidth used" in _memory(rep) and "bandwidth used" in _memory(pipeline_report)
     rows = dict(compare_rows([("gemm", rep), ("pp", pipeline_report)]))
-    # the pipeline report lacks the field (docs/architecture.md): a dash, not a number
-    assert rows["bandwidth_share.hbm"] == [pytest.approx(share), None]
+    # the pipeline report's: the step's bytes over its stage chips' bandwidth and time (probe p81 #5)
+    pp = pipeline_report
+    pp_share = pp["bytes"]["hbm"] / (hbm_bw * pp["pipeline"]["stages"] * pp["seconds"])
+    assert rows["bandwidth_share.hbm"] == [pytest.approx(share), pytest.approx(pp_share)]
     assert format_value("bandwidth_share.hbm", rows["bandwidth_share.hbm"][0]) == fmt.pct(share)
 
 

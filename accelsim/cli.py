@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
     ls = sub.add_parser("list", help="list presets (and the Hugging Face architectures the hf builder reads)")
-    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "serving", "hf"],
+    ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "sweeps", "serving", "hf"],
                     help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
     pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
@@ -1228,10 +1228,11 @@ def _workload_descriptions() -> dict[str, str]:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .config import list_presets
+    from .config.presets import experiment_names
     from .config.serving import serving_presets
 
     con = _stdout_console()  # piped: one line a kind, not wrapped at 80 columns
-    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "serving", "hf"]:
+    for kind in [args.kind] if args.kind else ["workloads", "arch", "experiments", "sweeps", "serving", "hf"]:
         if kind == "workloads":
             described = _workload_descriptions()
             width = max(map(len, described), default=0)
@@ -1250,6 +1251,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 for n in names:
                     print(f"{n:<{width}}  {types[n]}".rstrip())
                 continue
+        elif kind in ("experiments", "sweeps"):  # what `run` takes, and what `sweep` takes (probe p75 #2)
+            runs = experiment_names()
+            names = runs if kind == "experiments" else [n for n in list_presets("experiments") if n not in runs]
         else:
             names = serving_presets() if kind == "serving" else list_presets(kind)
         if args.kind:

@@ -65,8 +65,12 @@ def test_the_all_kinds_view_piped_keeps_each_kind_on_one_line(capsys):
     # stdout not a terminal (captured, as `accelsim list | cat`): each kind's names on its one line, not wrapped
     # at rich's default 80 columns
     everything = _lines(capsys)
-    for kind in ("arch", "experiments"):
-        names = list_presets(kind)
+    # experiments and sweeps apart (probe p75 #2: sweeps were listed as experiments, which `run` and `base:` take):
+    # a sweep preset is one with grid: or zip:, its name ending _sweep in the shipped set
+    every = list_presets("experiments")
+    sweeps = [n for n in every if n.endswith("_sweep")]
+    for kind, names in (("arch", list_presets("arch")), ("experiments", [n for n in every if n not in sweeps]),
+                        ("sweeps", sweeps)):
         (line,) = [ln for ln in everything if ln.startswith(f"{kind} (")]
         assert line == f"{kind} ({len(names)}): " + ", ".join(names)
         assert len(line) > 80

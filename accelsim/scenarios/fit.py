@@ -132,8 +132,9 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     if opt and rest_fits and "options.distributed_optimizer" in needs:  # it fits as the run is
         fixes.append("options.distributed_optimizer" + said_needs("options.distributed_optimizer"))
     elif opt and rest_fits:  # over more replicas than the run has (probe p81: at its own 2 it still did not fit)
-        fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1),
-                                    int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0)), dp, used))
+        room = int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0) - row.get("activations", 0))
+        if room > 0:  # else no share of the states fits beside a replica's activations
+            fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1), room, dp, used))
     if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
@@ -145,9 +146,11 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
 
 def _more_replicas(states: int, room: int, dp: int, group: int) -> str:
     """The distributed optimizer over more data-parallel replicas than the run's ``dp``: ``states`` B of optimizer
-    states in all split D ways fit the ``room`` the weights and gradients leave when D >= ceil(states / room), and
-    more than ``dp`` (at ``dp`` it does not fit); each replica spans ``group`` chips (tensor x context x pipeline
-    parallelism), so D x group chips or more (the activations still need their own room)."""
+    states in all split D ways fit the ``room`` the weights, gradients and activations leave (a replica's share of
+    the batch, and so its activations, stay as they are) when D >= ceil(states / room), and more than ``dp`` (at
+    ``dp`` it does not fit); each replica spans ``group`` chips (tensor x context x pipeline parallelism), so D x
+    group chips or more (probe p82: the count without the activations, 5 for llama2_13b on a100, still did not
+    fit; 6 does)."""
     least = max(-(-states // room), dp + 1)
     return (f"options.distributed_optimizer over {least} or more data-parallel replicas ({least * group} chips or "
             f"more; now {dp})")

@@ -63,7 +63,7 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
     # the weights, gradients and states alone (107,814,649,856 B) are over: no seq_len fits, and with the arch given
     # as an object (its file unknown) the error is at the model's line; the weights and gradients alone
     # (26,953,662,464 B) fit 32 GiB, so sharding the states can make it fit, not the offload to a 1 GiB host: over
-    # ceil(80,860,987,392 / (34,359,738,368 - 26,953,662,464)) = ceil(10.92) = 11 replicas or more
+    # ceil(80,860,987,392 / (34,359,738,368 - 26,953,662,464 - activations)) replicas or more
     m = re.fullmatch(r"\S+llama2_7b\.yaml:\d+: model: llama2_7b_tpu-v4: a chip needs ([\d,]+) B of hbm \(weights "
                      r"13,476,831,232, gradients 13,476,831,232, optimizer states 80,860,987,392, activations ([\d,]+)\)"
                      r" but it holds 34,359,738,368 B \(training state is not spilled to host memory unless "
@@ -71,12 +71,13 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
                      r"alone need 107,814,649,856 B, more than the 34,359,738,368 B of hbm\.capacity 32GiB \(arch "
                      r"tpu-v4\), whatever the "
                      r"seq_len, batch or recompute; what can make them fit: more tensor parallelism over more chips or "
-                     r"options\.distributed_optimizer over 11 or more data-parallel replicas \(11 chips or more; "
-                     r"now 1\) \(with --set "
+                     r"options\.distributed_optimizer over (\d+) or more data-parallel replicas \((\d+) chips or "
+                     r"more; now 1\) \(with --set "
                      r"workload\.mode=training, --set workload\.seq_len=128\)", str(e.value))
     assert m, str(e.value)
-    used, act = (int(g.replace(",", "")) for g in m.groups())
+    used, act, least, chips = (int(g.replace(",", "")) for g in m.groups())
     assert used == 2 * 13_476_831_232 + 80_860_987_392 + act
+    assert least == chips == -(-80_860_987_392 // (34_359_738_368 - 26_953_662_464 - act))
     # 34,359,738,368 B = 32 GiB, tpu-v4's capacity, named as the size the state does not fit (probe p61: not as a
     # wrong value); no recompute is listed (none can fit: the fixed state alone is over), each remedy once
 

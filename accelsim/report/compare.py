@@ -377,7 +377,7 @@ _ARCH_FIELDS = {"clock_hz": "clock", "capacity_bytes": "capacity", "bytes_per_s"
 def settable_key(key: str) -> str:
     """A :func:`settings` key as ``--set`` (and a sweep axis) takes it, where the report's arch summary names it
     otherwise (probe p75 #8: ``arch.systolic.dataflow`` is ``arch.core.systolic.dataflow``): ``arch.clock_hz`` ->
-    ``arch.clock``, ``arch.systolic.*`` and ``arch.units`` -> ``arch.core.*``, ``arch.levels.L.capacity_bytes`` /
+    ``arch.clock``, ``arch.systolic.*``, ``arch.vector.*`` and ``arch.units`` -> ``arch.core.*``, ``arch.levels.L.capacity_bytes`` /
     ``bytes_per_s`` / ``latency_s`` -> ``arch.L.capacity`` / ``bandwidth`` / ``latency`` (``arch.levels.L.*`` for a
     level other than a preset's short forms ``l2``, ``hbm``, ``host``), ``arch.interconnect.bytes_per_s`` /
     ``latency_s`` -> ``arch.interconnect.bandwidth`` / ``latency``. A figure the arch derives (``arch.sram_bytes``,
@@ -385,7 +385,7 @@ def settable_key(key: str) -> str:
     parts = key.split(".")
     if parts[0] != "arch" or len(parts) < 2:
         return key
-    if parts[1] in ("systolic", "units"):
+    if parts[1] in ("systolic", "units", "vector"):
         return ".".join(["arch", "core", *parts[1:]])
     if parts[1] == "levels" and len(parts) == 4:
         level = parts[2] if parts[2] in {name for name, _ in LEGACY_LEVELS} else f"levels.{parts[2]}"

@@ -59,6 +59,7 @@ class _ArchInfoRequired(TypedDict):
 class ArchInfo(_ArchInfoRequired, total=False):
     on_chip_bytes: int  # every on-chip SRAM byte: the scratchpads (sram_bytes) and the capacities of the cache levels
     units: dict[str, dict[str, object]]  # core.units as resolved, each {kind, ...every field of its spec}
+    vector: dict[str, int]  # a core's vector unit: {lanes}; reports before it lack it
     # every cache and memory level, innermost first: {role, capacity_bytes, bytes_per_s (null: unbounded),
     # latency_s, access_bytes}; reports before it lack it
     levels: dict[str, dict[str, object]]

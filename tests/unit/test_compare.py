@@ -272,6 +272,13 @@ def test_a_differing_arch_setting_is_named_by_the_key_set_takes(runs):
     assert settable_key("arch.levels.infinity_cache.bytes_per_s") == "arch.levels.infinity_cache.bandwidth"
     assert accelsim.load_arch("mi300x", ["levels.infinity_cache.bandwidth=1TB/s"]).memory(
         "infinity_cache").bandwidth == 1e12
+    # a core's vector lanes are in the summary, so a run that changes only them shows that setting (probe p82 #2:
+    # a softmax 3.95x slower at a quarter of the lanes showed no differing setting)
+    narrow = simulate("gemm", {"base": "a100", "core": {"vector": {"lanes": 1024}}}).to_dict()
+    lanes = accelsim.load_arch("a100").core.vector.lanes
+    assert dict(differing_settings([("gemm", runs["gemm"]), ("narrow", narrow)])) == {
+        "arch.core.vector.lanes": [lanes, 1024]}
+    assert accelsim.load_arch("a100", ["core.vector.lanes=1024"]).core.vector.lanes == 1024
     # figures the arch derives are no --set key; they keep the report's name
     assert settable_key("arch.on_chip_bytes") == "arch.on_chip_bytes"
     assert format_setting("arch.clock", 1e9) == "1GHz" and format_setting("arch.l2.capacity", 8 << 20) == "8MiB"

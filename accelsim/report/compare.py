@@ -56,9 +56,11 @@ _METRICS: dict[str, tuple[str, str]] = {
     "power.peak_w_per_chip": ("peak power a chip", "watts"),
     "efficiency.tops_per_w": ("TOPS/W", "number"),
     "efficiency.useful_tops_per_w": ("useful TOPS/W", "number"),
-    "efficiency.j_per_token": ("J/token", "joules"),
-    "efficiency.j_per_inference": ("J/inference", "joules"),
-    "efficiency.j_per_step": ("J/step", "joules"),
+    # per token, sample or step on every chip it passes through (a tensor-parallel group's, all replicas' for a
+    # step), not power.chips's: said in the label (probe p82 #3: a TP 8 run's energy 0.45x and J/inference 3.6x)
+    "efficiency.j_per_token": ("J/token (every chip)", "joules"),
+    "efficiency.j_per_inference": ("J/inference (every chip)", "joules"),
+    "efficiency.j_per_step": ("J/step (every chip)", "joules"),
     "edp": ("EDP (J·s)", "number"),
     "area.total_mm2": ("area (mm²)", "number"),
 }

@@ -96,6 +96,14 @@ def test_compare_gives_the_chips_energy_and_power_cover_and_the_power_a_chip(gem
     assert rows["power.average_w"] == pytest.approx(avg)
     assert rows["power.average_w_per_chip"] == pytest.approx([avg[0], avg[1] / 2])
     assert rows["power.peak_w_per_chip"] == pytest.approx([peak[0], peak[1] / 2])
+    # J per sample or step counts every chip it passes through, not power.chips's: the label says so (probe p82 #3)
+    from rich.console import Console
+
+    from accelsim.report.compare import compare_table
+    console = Console(record=True, width=200)
+    console.print(compare_table([("gemm", gemm_report), ("pp", pipeline_report)]))
+    text = console.export_text()
+    assert "J/inference (every chip)" in text and "J/step (every chip)" in text
 
 
 def test_compare_of_a_serve_report_and_a_run_report_on_one_arch(tmp_path, gemm_report):

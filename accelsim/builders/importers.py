@@ -36,7 +36,9 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   opset-20 op, erf or tanh; a Gelu spelled out with Erf or Tanh is priced node by node, below), Softmax (over
   its axis, 5 flops per element; before opset 13, whose default axis is 1, over the input flattened to 2-D at its
   axis: a view, the softmax, a view back), Add / Mul (of two activations, or an activation and an
-  initializer: its parameters, except one of one element, a constant such as eps: :meth:`_Importer._one_element`),
+  initializer: its parameters, except one of one element, a constant such as eps: :meth:`_Importer._one_element`;
+  this op and the other broadcasting ones below take numpy's broadcast of their operands, whatever the file
+  declares for the output: ``ElementwiseOps._broadcast``),
   Concat (an initializer beside activations read by an op of its own, a parameter as a class token:
   :meth:`_Importer._written`), Flatten / Reshape / Transpose / Squeeze / Unsqueeze (views),
   Identity / Dropout (aliases), LSTM / GRU / RNN (one layer, forward or bidirectional, as builders/rnn.py

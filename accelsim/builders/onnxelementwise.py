@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+from ..errors import WorkloadError
 from ..ir import OpKind, Weight
 from ..units import ONNX_DTYPES
 from .gnn import ELU_FLOPS, LEAKY_RELU_FLOPS
+from .layers import broadcast_shapes
 from .onnxcore import ImporterCore
 
 _UNARY_FLOPS: dict[str, tuple[str, int]] = {
@@ -51,6 +53,26 @@ class ElementwiseOps(ImporterCore):
         **dict.fromkeys(_BOOL_FNS, "_logical"), **dict.fromkeys(_NARY_FLOPS, "_nary"), "PRelu": "_prelu",
     }
 
+    def _broadcast(self) -> tuple[int, ...]:
+        """The output shape of the current broadcasting node (Add, Mul, Sub, Div, Max, Min, Sum, Mean, Mod, Where,
+        the comparisons and logical ops): numpy's broadcast of its operands' shapes, each activation's as imported
+        and each initializer's or Constant's as stored (one of one element broadcasts to the others': x · 0.5 has
+        x's shape), whatever the file declares for the output, as the builders' add and add_param take theirs (a
+        graph output declared 0-d leaves x · 0.5 of a (4, 16) x at (4, 16), 64 FLOPs); operands that do not
+        broadcast are a one-line error naming the node."""
+        out: tuple[int, ...] = ()
+        shapes = []
+        for i, name in enumerate(self.node.input):
+            if not name:
+                continue
+            shapes.append(self.inits[name] if self._is_init(name) else self.b.shape(self._in(i)))
+            joined = broadcast_shapes(out, shapes[-1])
+            if joined is None:
+                raise WorkloadError(f"{self._node()}: its operands' shapes {', '.join(str(list(s)) for s in shapes)} "
+                                    f"do not broadcast")
+            out = joined
+        return out
+
     def _binary(self) -> str | None:
         """Add, Mul, Sub, Div (two operands, broadcast) and Max, Min (one or more): ELEMENTWISE fn "add", "mul",
         "sub", "div", "max", "min", 1 flop per output element and operand after the first (the builders' add and
@@ -67,14 +89,14 @@ class ElementwiseOps(ImporterCore):
         if len(names) == 2 and consts:
             x = self._in(acts[0])
             if self._one_element(consts[0]):  # x + eps, x / √d, x · 0.5: a constant, no parameter
-                return self.b.vector(OpKind.ELEMENTWISE, [x], self._out_shape(), fn, 1, name=self.op_name)
+                return self.b.vector(OpKind.ELEMENTWISE, [x], self._broadcast(), fn, 1, name=self.op_name)
             return self.b.add_param(x, Weight(self._weight(consts[0]), self.inits[consts[0]]), fn=fn,
                                     name=self.op_name)
         if len(names) == 2:
             return self.b._binary(self._in(0), self._in(1), fn, self.op_name)
         weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n in consts
                         if not self._one_element(n)}.values())
-        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), fn, len(names) - 1,
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._broadcast(), fn, len(names) - 1,
                              name=self.op_name, weights=weights)
 
     def _pow(self) -> str:
@@ -159,7 +181,7 @@ class ElementwiseOps(ImporterCore):
         if operands is None:
             return self._constant_of()
         acts, weights = operands
-        return self.b.vector(OpKind.ELEMENTWISE, acts, self._out_shape(), _BOOL_FNS[self.node.op_type], 1,
+        return self.b.vector(OpKind.ELEMENTWISE, acts, self._broadcast(), _BOOL_FNS[self.node.op_type], 1,
                              name=self.op_name, weights=weights, out_dtype=ONNX_DTYPES[_BOOL_TYPE])
 
     def _nary(self) -> str | None:
@@ -175,7 +197,7 @@ class ElementwiseOps(ImporterCore):
             return acts[0]
         fn, per = _NARY_FLOPS[self.node.op_type]
         per = per if per is not None else count - 1 if fn == "add" else count
-        return self.b.vector(OpKind.ELEMENTWISE, acts, self._out_shape(), fn, per, name=self.op_name,
+        return self.b.vector(OpKind.ELEMENTWISE, acts, self._broadcast(), fn, per, name=self.op_name,
                              weights=weights)
 
     def _prelu(self) -> str:
@@ -202,7 +224,7 @@ class ElementwiseOps(ImporterCore):
             return self._constant_of()
         weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for i, n in enumerate(names)
                         if i not in acts and self._is_param(i) and not self._one_element(n)}.values())
-        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._out_shape(), "where", 1,
+        return self.b.vector(OpKind.ELEMENTWISE, [self._in(i) for i in acts], self._broadcast(), "where", 1,
                              name=self.op_name, weights=weights)
 
     def _copy(self) -> str | None:

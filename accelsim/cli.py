@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .errors import AccelsimError, ConfigError, WorkloadError
+from .errors import AccelsimError, ConfigError, ConfigIssue, WorkloadError
 from .units import TORCH_DTYPES
 
 if TYPE_CHECKING:
@@ -1040,7 +1040,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     refused = config.load.training_only_issues(wl)
     if refused:
         raise ConfigError(refused)
-    arch_dtype = config.load_arch(args.arch).dtype if args.arch is not None else None
+    try:  # an --arch that does not load is the --arch's error, as run says it, not the workload's (probe p82 #5)
+        arch_dtype = config.load_arch(args.arch).dtype if args.arch is not None else None
+    except ConfigError as e:
+        raise ConfigError([i if i.file not in (None, "<input>") else ConfigIssue("--arch", i.line, i.key, i.msg,
+                                                                                i.value, i.has_value)
+                           for i in e.issues]) from None
     try:
         default, source = _info_dtype(wl, arch_dtype)
         graph = build_workload(wl.model, wl.params, default_dtype=default)

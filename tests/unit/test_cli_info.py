@@ -265,3 +265,13 @@ def test_a_fp32_gemm_and_a_fp32_element_op_share_the_cuda_cores_peak(capsys, arc
     assert peaks["vector"]["fp32"]["flops_per_s"] == pytest.approx(cuda_cores, rel=1e-9)
     if arch != "h100":  # h100's fp64 GEMM runs on its fp64 tensor cores, twice its 64 fp64 cores per SM
         assert peaks["systolic"]["fp64"]["flops_per_s"] == pytest.approx(peaks["vector"]["fp64"]["flops_per_s"])
+
+
+def test_an_arch_that_does_not_load_is_the_arch_options_error(tmp_path, capsys):
+    # probe p82 #5: `info gemm --arch nope.yaml` began its error with the workload, "gemm: arch: file not found",
+    # where `run` says "--arch:"
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["info", "gemm", "--arch", missing]) == 2
+    assert capsys.readouterr().err == f"accelsim: error: --arch: arch: file not found (got {missing!r})\n"
+    assert main(["run", "-w", "gemm", "--arch", missing, "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == f"accelsim: error: --arch: arch: file not found (got {missing!r})\n"

@@ -209,8 +209,14 @@ def _check_key(doc: Doc, path: tuple, key: object) -> list[ConfigIssue]:
     return []
 
 
+def _first_at(block: str, line: int | None) -> str:
+    """Where a key was first swept or set, as the errors print it: ``'zip' (line 3)``."""
+    return f"'{block}' (line {line})" if line else f"'{block}'"
+
+
 def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[tuple[Axis, ...], list[ConfigIssue]]:
-    """The axes of the mapping at ``section`` (a grid, or one zip group); ``seen`` maps keys to their block."""
+    """The axes of the mapping at ``section`` (a grid, or one zip group); ``seen`` maps keys to their block and
+    line as the errors print them (``'zip' (line 3)``: which of several zip groups, probe p81 #7)."""
     node = doc.data
     for k in section:
         node = node[k]
@@ -223,11 +229,11 @@ def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[t
         path = (*section, key)
         found = _check_key(doc, path, key)
         if not found and key in seen:
-            found = [_at(doc, path, key, f"already swept or set in '{seen[key]}'")]
+            found = [_at(doc, path, key, f"already swept or set in {seen[key]}")]
         if found:
             issues += found
             continue
-        seen[key] = where
+        seen[key] = _first_at(where, doc.locate(path)[0].line)
         values, found = _values(doc, path, key)
         issues += found
         if values is not None:
@@ -268,7 +274,7 @@ def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list
         found = _check_key(doc, ("set", key), key)
         issues += found
         if not found:
-            seen[key] = "set"
+            seen[key] = _first_at("set", doc.locate(("set", key))[0].line)
             out.append(Setting(key, v, doc.locate(("set", key))[0].line))
     return tuple(out), issues
 

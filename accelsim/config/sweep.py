@@ -209,8 +209,14 @@ def _check_key(doc: Doc, path: tuple, key: object) -> list[ConfigIssue]:
     return []
 
 
+def _first_at(block: str, line: int | None) -> str:
+    """Where a key was first swept or set, as the errors print it: ``'zip' (line 3)``."""
+    return f"'{block}' (line {line})" if line else f"'{block}'"
+
+
 def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[tuple[Axis, ...], list[ConfigIssue]]:
-    """The axes of the mapping at ``section`` (a grid, or one zip group); ``seen`` maps keys to their block."""
+    """The axes of the mapping at ``section`` (a grid, or one zip group); ``seen`` maps keys to their block and
+    line as the errors print them (``'zip' (line 3)``: which of several zip groups, probe p81 #7)."""
     node = doc.data
     for k in section:
         node = node[k]
@@ -223,11 +229,11 @@ def _axes(doc: Doc, section: tuple, seen: dict[str, str], where: str) -> tuple[t
         path = (*section, key)
         found = _check_key(doc, path, key)
         if not found and key in seen:
-            found = [_at(doc, path, key, f"already swept or set in '{seen[key]}'")]
+            found = [_at(doc, path, key, f"already swept or set in {seen[key]}")]
         if found:
             issues += found
             continue
-        seen[key] = where
+        seen[key] = _first_at(where, doc.locate(path)[0].line)
         values, found = _values(doc, path, key)
         issues += found
         if values is not None:
@@ -268,17 +274,50 @@ def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list
         found = _check_key(doc, ("set", key), key)
         issues += found
         if not found:
-            seen[key] = "set"
+            seen[key] = _first_at("set", doc.locate(("set", key))[0].line)
             out.append(Setting(key, v, doc.locate(("set", key))[0].line))
     return tuple(out), issues
+
+
+def _written_inside(value: object, parts: list[str]) -> str | None:
+    """What a whole-section value written inline sets at ``parts`` (a key's path inside the section), as
+    ``m: 64``, or None when it leaves that key alone. A preset named by string is not looked into: its row is
+    labelled with the preset's name, which the key then modifies (as the base's own values are)."""
+    node, path = value, []
+    for part in parts:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+        path.append(part)
+        if not isinstance(node, dict) and len(path) < len(parts):  # e.g. hbm: written whole beside hbm.bandwidth
+            break
+    shown = node if not isinstance(node, (dict, list)) else ("{...}" if isinstance(node, dict) else "[...]")
+    return f"{'.'.join(path)}: {shown}"
+
+
+def _section_sets(section: Setting | Axis, outer: str, inner: str) -> str | None:
+    """The first value of a whole-section ``set:`` or axis that writes the key ``inner`` itself (probe p81 #3:
+    the key's value replaced it, so the row's section column showed ``m: 64`` for a point run at ``m: 32``, and
+    two section values differing only there ran once, the other dropped as a duplicate)."""
+    values = section.values if isinstance(section, Axis) else (section.value,)
+    parts = inner.split(".")[1:]
+    for i, value in enumerate(values):
+        written = _written_inside(value, parts)
+        if written is not None:
+            which = f"{outer!r} value {i + 1} of {len(values)}" if isinstance(section, Axis) else \
+                f"the {outer!r} value"
+            return f"{which} sets {written} itself"
+    return None
 
 
 def _overlaps(file: str, blocks: list[tuple[str, tuple[Setting | Axis, ...]]]) -> list[ConfigIssue]:
     """Keys of ``set``, ``grid`` and ``zip`` of which one lies inside another (``arch.hbm`` and
     ``arch.hbm.bandwidth``): the value applied last would replace part of the other's, so a row could be labelled
-    with a value that was not simulated (probe p75 #1). Refused at the key written later, naming both; a whole
-    section (``arch``, ``workload``, ``options``) is allowed with keys inside it: the section is always applied
-    first, then its keys (:func:`~accelsim.config.load.experiment_from_doc`), whatever the order written."""
+    with a value that was not simulated (probe p75 #1). Refused at the key written later, naming both. A whole
+    section (``arch``, ``workload`` or ``options``) is allowed with keys inside it while none of its values
+    written inline sets that key: the section is always applied first, then its keys
+    (:func:`~accelsim.config.load.experiment_from_doc`), whatever the order written; a value that does set the
+    key is refused alike (probe p81 #3)."""
     entries = [(".".join(p.strip() for p in item.key.split(".")), item, block) for block, items in blocks
                for item in items]
     entries.sort(key=lambda e: (e[1].line is None, e[1].line or 0))
@@ -287,9 +326,20 @@ def _overlaps(file: str, blocks: list[tuple[str, tuple[Setting | Axis, ...]]]) -
         for other, earlier, other_block in entries[:i]:
             inner, outer = (key, other) if key.startswith(other + ".") else (other, key) \
                 if other.startswith(key + ".") else (None, None)
-            if inner is None or "." not in outer:  # no overlap, or a whole section with keys inside it
+            if inner is None:
                 continue
             at = f"{other_block}, line {earlier.line}" if earlier.line else other_block
+            if "." not in outer:  # a whole section with keys inside it: refused only where its values set the key
+                written = _section_sets(item if key == outer else earlier, outer, inner)
+                if written is None:
+                    continue
+                rest = inner.split(".", 1)[1]
+                issues.append(ConfigIssue(file, item.line, item.key,
+                                          f"overlaps {earlier.key!r} ({at}): {written}, which {inner!r} would "
+                                          f"replace, so a row could be labelled with a value it did not run (and "
+                                          f"points differing only there would run once); leave {rest!r} out of "
+                                          f"the {outer} values or drop {inner!r}"))
+                break
             issues.append(ConfigIssue(file, item.line, item.key,
                                       f"overlaps {earlier.key!r} ({at}): {inner!r} lies inside {outer!r}, so "
                                       f"the one applied last would replace the other's value; sweep or set "

@@ -789,7 +789,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "notes": setup.notes,
-        "serving": serving_summary(runnable, refused, replicas, s.slo),
+        "serving": serving_summary(runnable, refused, replicas, s.slo, disaggregated=s.disaggregation is not None),
     }
     # as accelsim run's serving.layer_samples: the layer counts the grid's passes were simulated with, when sampled
     report["serving"]["layer_samples"] = grid.layer_samples if grid is not None else None

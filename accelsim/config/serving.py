@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -403,14 +404,20 @@ class ServeConfig(_Model):
         return d.prefill_replicas + d.decode_replicas if d is not None else self.replicas
 
     @model_validator(mode="after")
-    def _replicas(self) -> ServeConfig:
+    def _replicas(self, info: ValidationInfo) -> ServeConfig:
         """Disaggregation's rules with the other keys, each at the key set last (a ``--set`` over the file's line;
-        both in the file: the first named), never at the file's first line (probe p74 #3)."""
+        both in the file: the first named), never at the file's first line (probe p74 #3). Given the config
+        layer's ``origins`` (:func:`_origins`), ``replicas`` against the disaggregated sum is put at whichever of
+        the three keys was set last, citing each other value's own source (probe p81 #2)."""
         d = self.disaggregation
         if d is None:
             return self
         at, total = KeyPairError.OTHER_AT, d.prefill_replicas + d.decode_replicas
         if "replicas" in self.model_fields_set and self.replicas != total:
+            origins = (info.context or {}).get("origins")
+            if origins is not None:
+                raise KeyPairError(dict([_replicas_clash(self.replicas, d.prefill_replicas, d.decode_replicas,
+                                                         origins)]))
             raise KeyPairError({
                 "replicas": f"{self.replicas}, but disaggregation's prefill_replicas + decode_replicas make "
                             f"{total} ({d.prefill_replicas} + {d.decode_replicas}{at}): leave replicas out (or "
@@ -446,6 +453,29 @@ class ServeConfig(_Model):
                                  f"{last[0]} ({last[1]:,}): at most {MAX_GRID_POINTS}; use a ratio of at least "
                                  f"{least} (got {ratio!r})")
         return self
+
+
+REPLICA_KEYS = ("replicas", "disaggregation.prefill_replicas", "disaggregation.decode_replicas")
+
+
+def _replicas_clash(replicas: int, prefill: int, decode: int,
+                    origins: Callable[[str], tuple[tuple[int, int], str]]) -> tuple[str, str]:
+    """The key and message of ``replicas`` against disaggregation's ``prefill_replicas + decode_replicas``: at the
+    key of :data:`REPLICA_KEYS` set last (``origins(key)``: its recency, compared, and where it came from, such as
+    ``rp.yaml:5`` or ``--set``; a tie: the first), each other value quoted with its own source."""
+    src = {k: origins(k) for k in REPLICA_KEYS}
+    key = max(REPLICA_KEYS, key=lambda k: src[k][0])
+    total = prefill + decode
+    way = f"leave replicas out (or give {total})"
+    if key == "replicas":
+        p, q = src[REPLICA_KEYS[1]][1], src[REPLICA_KEYS[2]][1]
+        parts = f"{prefill:,} + {decode:,}, {p}" if p == q else f"{prefill:,}, {p} + {decode:,}, {q}"
+        return key, (f"{replicas:,}, but disaggregation's prefill_replicas + decode_replicas make {total:,} "
+                     f"({parts}): {way}")
+    other = "decode_replicas" if key.endswith("prefill_replicas") else "prefill_replicas"
+    mine, theirs = (prefill, decode) if other == "decode_replicas" else (decode, prefill)
+    return key, (f"{mine:,} + {other} ({theirs:,}, {src['disaggregation.' + other][1]}) make {total:,} "
+                 f"replicas, but replicas is {replicas:,} ({src['replicas'][1]}): {way}")
 
 
 def grid_points(first: int, last: int, ratio: float) -> float:
@@ -677,9 +707,28 @@ def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[
             sub.where = {p: w for p, w in sub.where.items() if p[:1] != (key,)}
             sub.where.update({(key, *p): Where(w.file, w.line, w.prefix[:-1] if w.prefix[-1:] == (key,) else w.prefix)
                               for p, w in part.where.items()})
-    config, found = validate(ServeConfig, sub)
+    config, found = validate(ServeConfig, sub, origins=_origins(sub, overrides))
     issues.extend(found)
     return config, sub
+
+
+def _origins(doc: Doc, overrides: list[Override]) -> Callable[[str], tuple[tuple[int, int], str]]:
+    """For a dotted serving key of ``doc`` (the settings, overrides applied): how recently it was set, as a
+    comparable pair (:func:`set_rank`; among command-line items, the position of the last giving it, a key inside
+    it or its section), and where, for a message: ``FILE:LINE``, the item's label (``--set``) or "the default"."""
+    def origin(key: str) -> tuple[tuple[int, int], str]:
+        path = tuple(key.split("."))
+        rank = set_rank(doc, path)
+        w = doc.where.get(path) or doc.locate(path)[0]
+        if rank == 0:
+            return (0, -1), "the default"
+        if _on_command_line(w):
+            hits = [i for i, o in enumerate(overrides)
+                    if (p := (o.section, *map(str, o.keys)))[:len(path)] == path or path[:len(p)] == p]
+            return (3, hits[-1] if hits else -1), str(w.file)
+        return (rank, -1), f"{display_path(w.file) if w.file else '<input>'}:{w.line}" if w.line is not None \
+            else display_path(w.file) if w.file else "<input>"
+    return origin
 
 
 def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | None:

@@ -481,7 +481,8 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         _check_iterations(spec, requests, n_blocks)
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
-    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer, [*notes, *_span_notes(spec)])
+    return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
+                  [*notes, *_span_notes(spec), *_prefix_notes(spec, requests)])
 
 
 def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
@@ -504,6 +505,29 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
             f"make {cache:,.0f} B of KV cache; with the weights ({fp.weight_bytes:,.0f} B a chip){held} that is "
             f"{need - limit:,.0f} B more than gpu_memory_fraction {e.gpu_memory_fraction:g} of {arch.main_memory}'s "
             f"{capacity:,.0f} B, {room}: the cache cannot fit, and the run prices it as if it did"]
+
+
+def _prefix_notes(spec: ServingSpec, requests: list) -> list[str]:
+    """A note for a prefix setting the run accepts but does not use (probe p81 #4): a trace's ``prefix_group``
+    column without ``workload.shared_prefix`` (no request shares any prompt tokens), and ``shared_prefix`` while
+    ``engine.prefix_caching`` is off (every request computes its group's prefix again, as if it had none). A
+    conversation's turns cache their history through ``prefix_caching`` alone (no ``shared_prefix``): no note."""
+    w, caching = spec.serve.workload, spec.serve.engine.prefix_caching
+    if w.conversation is not None:
+        return []
+    if w.shared_prefix is None:
+        grouped = sum(r.group >= 0 for r in requests)
+        if not grouped:
+            return []
+        also = "" if caching else " and engine.prefix_caching: true"
+        return [f"workload.arrival.trace: its prefix_group column ({grouped:,} requests grouped) is ignored without "
+                f"workload.shared_prefix: no prompt tokens are shared; set workload.shared_prefix.tokens (the "
+                f"prompt tokens a group shares){also}"]
+    if not caching:
+        return [f"workload.shared_prefix: inert while engine.prefix_caching is false: every request computes its "
+                f"group's {w.shared_prefix.tokens:,} prefix tokens again; set engine.prefix_caching: true to reuse "
+                f"them"]
+    return []
 
 
 def _span_notes(spec: ServingSpec) -> list[str]:
@@ -765,7 +789,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
         "notes": setup.notes,
-        "serving": serving_summary(runnable, refused, replicas, s.slo),
+        "serving": serving_summary(runnable, refused, replicas, s.slo, disaggregated=s.disaggregation is not None),
     }
     # as accelsim run's serving.layer_samples: the layer counts the grid's passes were simulated with, when sampled
     report["serving"]["layer_samples"] = grid.layer_samples if grid is not None else None

@@ -17,7 +17,10 @@ makespan, and its fraction is of every request that arrived: a refused or unfini
 Vidur's and DistServe's SLO attainment count every request). The run is *saturated* when the mean TTFT of the last
 fifth of the requests (by arrival) is over three times that of the first fifth and over 1 s: the queue grew while
 requests arrived. With disaggregation the same rule also judges, over the requests handed off, the time from arrival
-to the first scheduling on the decode replica (the decode replicas' queue, which TTFT does not see).
+to the first scheduling on the decode replica (the decode replicas' queue, which TTFT does not see); the report's
+``saturated_reason`` says which queue grew (or how many requests were left unfinished). ``queue_s`` is arrival to first
+scheduling (with disaggregation: on the prefill replica); ``decode_queue_s``, with disaggregation, is a handed-off
+request's wait on its decode replica, from its KV's arrival there to its first decode scheduling.
 """
 
 from __future__ import annotations
@@ -90,15 +93,38 @@ def grew(waits: Sequence[float]) -> bool:
     return last > SATURATION_RATIO * first and last > SATURATION_TTFT_S
 
 
-def saturated(requests: Sequence[Request]) -> bool:
-    """See the module docstring (unfinished requests count as waiting until the end). With disaggregation the
-    decode replicas' queue does not reach TTFT (the first token is the prefill replica's), so the time from arrival
-    to a handed-off request's first scheduling on its decode replica is judged by the same rule (probe p74 #1)."""
+def saturation(requests: Sequence[Request]) -> str | None:
+    """Why the run is saturated (see the module docstring), or None when it is not: requests left unfinished (they
+    count as waiting until the end), the queue before the first token (TTFT; with disaggregation the prefill
+    replicas'), or, with disaggregation, the decode replicas' queue, which TTFT does not see (the first token is the
+    prefill replica's): the time from arrival to a handed-off request's first scheduling on its decode replica,
+    judged by the same rule (probe p74 #1; named since probe p81 #6)."""
     done = [r for r in requests if not math.isnan(r.first_token)]
     if len(done) < len(requests) or not done:
-        return bool(requests)
-    return (grew([r.first_token - r.arrival for r in done])
-            or grew([r.decoding - r.arrival for r in done if not math.isnan(r.decoding)]))
+        left = len(requests) - len(done)
+        return f"{left:,} of {len(requests):,} requests left unfinished" if requests else None
+    handed = [r.decoding - r.arrival for r in done if not math.isnan(r.decoding)]
+    where = "the prefill replicas' queue" if handed else "the queue"
+    for waits, what in (([r.first_token - r.arrival for r in done], f"{where} grew: TTFT"),
+                        (handed, "the decode replicas' queue grew: time from arrival to first decode scheduling")):
+        if grew(waits):
+            fifth = max(len(waits) // 5, 1)
+            first, last = float(np.mean(waits[:fifth])), float(np.mean(waits[-fifth:]))
+            return (f"{what}, mean {format_time(first)} over the first fifth of the requests, {format_time(last)} "
+                    f"over the last")
+    return None
+
+
+def saturated(requests: Sequence[Request]) -> bool:
+    """Whether the run is saturated (:func:`saturation`)."""
+    return saturation(requests) is not None
+
+
+def decode_waits(requests: Sequence[Request]) -> list[float]:
+    """Each finished, handed-off request's wait on its decode replica (disaggregation): from its KV's arrival there
+    to its first decode scheduling."""
+    return [r.decoding - r.kv_arrived for r in requests
+            if not math.isnan(r.finish) and not math.isnan(r.decoding) and not math.isnan(r.kv_arrived)]
 
 
 def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
@@ -163,8 +189,9 @@ def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makes
 
 
 def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], replicas: Sequence[Replica],
-                    slo: Slo) -> dict:
-    """The report's ``serving`` object (see the module docstring)."""
+                    slo: Slo, *, disaggregated: bool = False) -> dict:
+    """The report's ``serving`` object (see the module docstring); ``decode_queue_s`` is null unless
+    ``disaggregated``."""
     fin = [r for r in requests if not math.isnan(r.finish)]
     # every arrival counts, a refused request's too: it was offered, and its gap is part of the traffic
     arrivals = [r.arrival for r in (*requests, *rejected) if not math.isnan(r.arrival)]
@@ -193,6 +220,7 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
                                 np.concatenate([np.frombuffer(r.itl_n, dtype=np.int64) for r in replicas])),
         "e2e_s": stats([r.finish - r.arrival for r in fin]),
         "queue_s": stats([r.scheduled - r.arrival for r in fin]),
+        "decode_queue_s": stats(decode_waits(requests)) if disaggregated else None,
         "requests_per_s": rate(len(fin)),
         "input_tokens_per_s": rate(sum(r.prompt for r in fin)),
         "output_tokens_per_s": rate(sum(r.output for r in fin)),
@@ -203,7 +231,8 @@ def serving_summary(requests: Sequence[Request], rejected: Sequence[Request], re
         "cached_prefix_tokens": sum(r.cached_tokens for r in fin),
         "kv_cache_utilization": kv_use(replicas),
         **batch_use(replicas),
-        "saturated": saturated(requests),
+        "saturated": (why := saturation(requests)) is not None,
+        "saturated_reason": why,
         "images": image_summary(requests, replicas),
         "replicas": replica_rows(replicas, requests, makespan),
     }
@@ -321,6 +350,7 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                          f"{s['rejected']:,} rejected)"),
             ("TTFT ms (mean/p50/p90/p99)", ms(s["ttft_s"])), ("TPOT ms", ms(s["tpot_s"])),
             ("ITL ms", ms(s["itl_s"])), ("end-to-end ms", ms(s["e2e_s"])),
+            *([("decode queue ms", ms(dq))] if (dq := s.get("decode_queue_s")) else []),
             ("throughput", f"{num(s['requests_per_s'])} req/s, {num(s['output_tokens_per_s'], ',.0f')} output "
                            f"tok/s, {num(s['input_tokens_per_s'], ',.0f')} input tok/s"),
             ("goodput", f"{num(g['requests_per_s'])} req/s ({_slo_text(g['slo'], num(g['fraction'], '.1%'))})"),
@@ -341,7 +371,8 @@ def summary_rows(report: dict) -> list[tuple[str, str]]:
                                + (f"; draft model {sp['draft_busy_fraction']:.1%} of busy time"
                                   if sp["method"] == "draft" else ""))] if (sp := s.get("speculative")) else []),
             *([("KV transfer", _transfer_text(kt))] if (kt := s.get("kv_transfer")) else []),
-            ("saturated", "yes: latency grew while requests arrived" if s["saturated"] else "no"),
+            ("saturated", f"yes: {s.get('saturated_reason') or 'latency grew while requests arrived'}"
+                          if s["saturated"] else "no"),
             ("accelerator simulations", f"{report['iteration_cost']['simulations'] + draft}"
                                         + (f" ({draft} of the draft model)" if draft else ""))]
     energy, power, eff = report.get("energy"), report.get("power") or {}, report.get("efficiency") or {}

@@ -52,6 +52,7 @@ class Request:
     decode_replica: int = -1  # with disaggregation: the replica that generates its tokens after the first
     scheduled: float = math.nan
     decoding: float = math.nan  # with disaggregation: when its decode replica first scheduled it
+    kv_arrived: float = math.nan  # with disaggregation: when its KV reached its decode replica (its queue)
     first_token: float = math.nan
     finish: float = math.nan
     last_token: float = math.nan

@@ -74,6 +74,7 @@ def run_loop(requests: Sequence[Request], replicas: Sequence[Replica], router: R
                     heapq.heappush(heap, (now + transfer_s(req), 1, req.id))  # type: ignore[misc]
             else:
                 req = moving.pop(k)
+                req.kv_arrived = now
                 _enqueue(req, decode_router(req, decode))  # type: ignore[misc]
         for req in finished[done:]:
             nxt = req.follow

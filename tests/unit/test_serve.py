@@ -228,6 +228,9 @@ def test_saturation_is_reported_when_load_exceeds_capacity():
     under = serve(spec(workload={"arrival": {"process": "constant", "rate": 1}, "requests": 20}),
                   cost=Stub(fixed=0.1), blocks=1000)
     assert over.report["serving"]["saturated"] and not under.report["serving"]["saturated"]
+    # the reason names the queue (one replica, no disaggregation: no decode queue of its own)
+    assert over.report["serving"]["saturated_reason"].startswith("the queue grew: TTFT, mean ")
+    assert over.report["serving"]["decode_queue_s"] is None
 
 
 def test_a_disaggregated_run_whose_decode_queue_grows_is_saturated():
@@ -255,6 +258,48 @@ def test_a_disaggregated_run_whose_decode_queue_grows_is_saturated():
                   cost=Stub(fixed=0.1), blocks=1000)
     assert all(0.3 - 1e-9 <= r.decoding - r.arrival <= 0.43 + 1e-9 for r in under.requests)
     assert not under.report["serving"]["saturated"]
+    # probe p81 #6: the reason named "latency" and queue_s was 0 while requests waited seconds for a decode slot.
+    # The prefill replica never queues (0.2 s a request, 1/3 s apart): queue_s 0. Each KV reaches the decode replica
+    # 0.2 + 0.1 = 0.3 s after its arrival, so its decode wait is (decoding - arrival) - 0.3: 0 for request 0, at
+    # least 19.98 - 0.3 = 19.68 s for each of the last fifth (12 of 60, so p90 and p99 lie among them)
+    s = over.report["serving"]
+    assert s["queue_s"] == {"mean": 0.0, "p50": 0.0, "p90": 0.0, "p99": 0.0}
+    waits = [r.decoding - r.arrival - 0.3 for r in reqs]
+    assert s["decode_queue_s"]["mean"] == pytest.approx(sum(waits) / 60)
+    assert min(waits) == pytest.approx(0.0, abs=1e-9) and s["decode_queue_s"]["p90"] >= 19.68 - 1e-9
+    assert s["saturated_reason"].startswith("the decode replicas' queue grew: time from arrival to first decode "
+                                            "scheduling, mean ")
+    # healthy: a KV waits at most one iteration of ≤ 0.13 s for its decode slot; no reason
+    assert under.report["serving"]["decode_queue_s"]["p99"] <= 0.13 + 1e-9
+    assert under.report["serving"]["saturated_reason"] is None
+
+
+def test_the_saturation_reason_names_the_queue_that_grew():
+    from accelsim.serving.metrics import saturation
+    from accelsim.serving.requests import Request
+
+    def reqs(ttft, decode_wait=None):  # five requests 1 s apart (a fifth: one request)
+        out = [Request(i, float(i), 10, 2) for i in range(5)]
+        for r, t in zip(out, ttft, strict=True):
+            r.first_token = r.arrival + t
+        for r, t in zip(out, decode_wait or (), strict=False):
+            r.decoding = r.arrival + t
+        return out
+    # TTFT 0.5 s first, 2 s last: 2 > 3 × 0.5 = 1.5 and 2 > 1 s; no disaggregation: "the queue"
+    assert saturation(reqs([0.5, 0.5, 1, 1, 2])) == ("the queue grew: TTFT, mean 500ms over the first fifth of the "
+                                                     "requests, 2s over the last")
+    # disaggregated: TTFT flat at 0.1 s; arrival to first decode scheduling 0.4 s first, 1.5 s last (> 1.2 s and 1 s)
+    assert saturation(reqs([0.1] * 5, [0.4, 0.5, 0.8, 1, 1.5])) == (
+        "the decode replicas' queue grew: time from arrival to first decode scheduling, mean 400ms over the first "
+        "fifth of the requests, 1.5s over the last")
+    # with TTFT growing there: the prefill replicas' queue
+    assert saturation(reqs([0.5, 0.5, 1, 1, 2], [0.6] * 5)).startswith("the prefill replicas' queue grew: TTFT")
+    # 1.5 s last against 0.6 s first: not over 3 × 0.6 = 1.8 s, not saturated
+    assert saturation(reqs([0.1] * 5, [0.6, 0.6, 1, 1, 1.5])) is None
+    # one without a first token is left unfinished
+    left = reqs([0.1] * 5)
+    left[4].first_token = math.nan
+    assert saturation(left) == "1 of 5 requests left unfinished"
 
 
 def test_grid_helpers():

@@ -306,6 +306,39 @@ def test_replicas_against_disaggregation_name_the_key_set_last(here, capsys):
     assert line.startswith("accelsim: error: --set: workload.conversation: not with disaggregation, s.yaml:10 (")
 
 
+RP = """name: rp
+model: {model: llama2_7b, tensor_parallel: 2}
+arch: dgx-h100
+replicas: 3
+disaggregation: {prefill_replicas: 1, decode_replicas: 1}
+workload:
+  arrival: {process: constant, rate: 4}
+  prompt_tokens: {dist: fixed, value: 64}
+  output_tokens: {dist: fixed, value: 8}
+  requests: 4
+"""  # probe p81 #2's rp.yaml: replicas on line 4, disaggregation on line 5
+
+
+def test_replicas_clash_is_at_the_key_set_last_with_each_values_own_source(here, capsys):
+    # probe p81 #2: was "rp.yaml:4: replicas: 3, but ... make 4096 (1 + 4095, rp.yaml:5)", though 4095 came from
+    # --set and rp.yaml:5 holds 1. 1 + 4095 = 4096 (within the 4096 cap), against replicas 3 at line 4
+    line = cli_error(capsys, RP, "--set", "disaggregation.decode_replicas=4095")
+    assert line == ("accelsim: error: --set: disaggregation.decode_replicas: 4,095 + prefill_replicas (1, s.yaml:5) "
+                    "make 4,096 replicas, but replicas is 3 (s.yaml:4): leave replicas out (or give 4096)")
+    # the same with replicas: 2 in the file; and prefill_replicas from --set: 5 + 1 = 6
+    line = cli_error(capsys, RP.replace("replicas: 3", "replicas: 2"), "--set", "disaggregation.prefill_replicas=5")
+    assert line == ("accelsim: error: --set: disaggregation.prefill_replicas: 5 + decode_replicas (1, s.yaml:5) "
+                    "make 6 replicas, but replicas is 2 (s.yaml:4): leave replicas out (or give 6)")
+    # replicas set last, after a --set of decode_replicas: each summand cited where it came from (1 + 5 = 6)
+    line = cli_error(capsys, RP, "--set", "disaggregation.decode_replicas=5", "--set", "replicas=9")
+    assert line == ("accelsim: error: --set: replicas: 9, but disaggregation's prefill_replicas + decode_replicas "
+                    "make 6 (1, s.yaml:5 + 5, --set): leave replicas out (or give 6)")
+    # and the reverse order: decode_replicas is the key set last (1 + 5 = 6 against replicas 9 from --set)
+    line = cli_error(capsys, RP, "--set", "replicas=9", "--set", "disaggregation.decode_replicas=5")
+    assert line == ("accelsim: error: --set: disaggregation.decode_replicas: 5 + prefill_replicas (1, s.yaml:5) "
+                    "make 6 replicas, but replicas is 9 (--set): leave replicas out (or give 6)")
+
+
 # ---- 7. --sweep: every point checked before any runs -------------------------------------------------------------
 
 def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, capsys, monkeypatch):

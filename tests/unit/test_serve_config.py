@@ -288,3 +288,37 @@ def test_a_traces_prefix_groups_need_no_groups_and_stay_below_those_given(here):
     # drawn at random (no trace), groups is still needed: at the shared_prefix line, 9
     (line,) = errors(GOOD.replace("  requests: 5\n", "  shared_prefix: {tokens: 5}\n  requests: 5\n"))
     assert line.startswith("s.yaml:9: workload.shared_prefix.groups: missing: how many groups"), line
+
+
+def test_a_prefix_setting_the_run_does_not_use_gets_a_note(here):
+    # probe p81 #4: a trace's prefix_group column without workload.shared_prefix, and shared_prefix while
+    # engine.prefix_caching is false, were accepted and silently inert. Request 2 shares group 0 with request 0 and
+    # arrives after it finishes: with both set it reuses floor(100 / 16) = 6 full 16-token blocks = 96 tokens
+    import csv
+    import json
+    with open("t.csv", "w") as f:
+        f.write("arrival_s,prompt_tokens,output_tokens,prefix_group\n0,200,10,0\n0.1,200,10,1\n0.2,200,10,0\n"
+                "0.3,200,10,5\n")
+    with open("s.yaml", "w") as f:
+        f.write("name: tr3\nmodel: {model: llama2_7b}\narch: h100\nworkload:\n  arrival: {trace: t.csv}\n")
+
+    def run(out: str, *sets: str) -> tuple[list[str], list[int]]:
+        assert main(["serve", "s.yaml", "-q", "--no-plots", "-o", out, *[a for s in sets for a in ("--set", s)]]) == 0
+        with open(f"{out}/requests.csv") as f:
+            cached = [int(r["cached_tokens"]) for r in csv.DictReader(f)]
+        with open(f"{out}/report.json") as f:
+            return json.load(f)["notes"], cached
+
+    notes, cached = run("a", "engine.prefix_caching=true")  # groups 0, 1, 0, 5: four requests grouped
+    assert cached == [0, 0, 0, 0]
+    assert notes == ["workload.arrival.trace: its prefix_group column (4 requests grouped) is ignored without "
+                     "workload.shared_prefix: no prompt tokens are shared; set workload.shared_prefix.tokens (the "
+                     "prompt tokens a group shares)"]
+    notes, _ = run("b")  # prefix_caching off as well: the note names both keys to set
+    assert notes[0].endswith("(the prompt tokens a group shares) and engine.prefix_caching: true")
+    notes, cached = run("c", "workload.shared_prefix={tokens: 100}")
+    assert cached == [0, 0, 0, 0]
+    assert notes == ["workload.shared_prefix: inert while engine.prefix_caching is false: every request computes its "
+                     "group's 100 prefix tokens again; set engine.prefix_caching: true to reuse them"]
+    notes, cached = run("d", "workload.shared_prefix={tokens: 100}", "engine.prefix_caching=true")
+    assert (notes, cached) == ([], [0, 0, 96, 0])

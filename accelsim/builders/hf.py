@@ -192,9 +192,6 @@ class HfParams(LlamaParams):
         written in the workload (a YAML line, a ``--set``) there, one of the config.json at its line in that file
         (the file alone for a missing one); a config given as a mapping at its key under ``config``."""
         extra = self.model_extra or {}
-        if len(problems) == 1 and not isinstance(self.config, str):  # a plain "key: why", as a mapping's always was
-            key, msg = problems[0]
-            return ValueError(f"{key}: {msg}" if key else msg)
         keyed, located = [], []
         lines = None
         for key, msg in problems:

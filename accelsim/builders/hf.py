@@ -77,7 +77,7 @@ from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
-from .precision import apply_precision, weight_only, with_precision
+from .precision import apply_precision, refuse_unread_group_size, scaled_weights, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
@@ -841,7 +841,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    meta["unread_params"] = _unread(lm)
+    meta["unread_params"] = _unread(lm, p)
     context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
     notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
                           else None)
@@ -879,14 +879,38 @@ _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "e
                "expert_tensor_parallel")
 
 
-def _unread(lm: LM) -> list[str]:
+def _unread(lm: LM, p: HfParams) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
     ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
-    attention, ``images`` without an image encoder. Each holds its default: :meth:`HfParams._check_params` refuses
-    another value, naming the key."""
+    attention, ``images`` without an image encoder, ``quant_group_size`` without a weight stored with scales
+    (:func:`_reads_group_size`). Each holds its default: :meth:`HfParams._check_params` refuses another value of the
+    model's keys, and :func:`_refuse_group_size` one of ``quant_group_size``, naming the key."""
     sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
-            *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",))]
+            *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",)),
+            *(() if _reads_group_size(p, lm) else ("quant_group_size",))]
+
+
+def _reads_group_size(p: HfParams, lm: LM) -> bool:
+    """Whether the workload's ``quant_group_size`` sizes any weight's scales: the workload's own dtypes set the
+    stored weights (not the config's ``quantization_config``, whose group size is its own) and one of them is stored
+    with scales (:func:`~.precision.scaled_weights`; the experts' ``expert_weight_dtype`` on a MoE model)."""
+    return p.quant(lm) is None and bool(scaled_weights(p.weight_dtype, p.activation_dtype or p.dtype or "fp16",
+                                                       p.expert_weight_dtype if lm.moe is not None else None))
+
+
+def _refuse_group_size(p: HfParams, lm: LM) -> None:
+    """A ``quant_group_size`` that no weight reads, refused at its key (WorkloadError) rather than ignored (probe p79
+    #3: ``--set workload.quant_group_size=100`` without ``weight_dtype`` gave bf16 weights and no word)."""
+    if p.quant_group_size is None or _reads_group_size(p, lm):
+        return
+    q = p.quant(lm)
+    if q is not None:
+        raise WorkloadError(f"{p.quant_group_size}: the config's quantization_config (quant_method "
+                            f"{q.method}) sets the stored weights and their groups; set weight_dtype (or "
+                            f"expert_weight_dtype) to store them otherwise", key=("quant_group_size",))
+    refuse_unread_group_size(p.quant_group_size, p.weight_dtype, p.activation_dtype or p.dtype or "fp16",
+                             p.expert_weight_dtype if lm.moe is not None else None)
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
@@ -993,6 +1017,7 @@ def hf(p: HfParams) -> Graph:
     """A decoder-only LM from its Hugging Face config (see the module docstring); with ``layers``, its first
     ``layers`` layers only."""
     lm = _truncated(p.lm(), p.layers)
+    _refuse_group_size(p, lm)
     graph = _graph(p, lm)
     whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
     same = all(getattr(p, k) == v for k, v in whole.items())

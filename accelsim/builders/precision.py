@@ -31,6 +31,7 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
+from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
@@ -148,12 +149,37 @@ def weight_only(p: object) -> bool:
     return weight is not None and weight != activation
 
 
+def scaled_weights(weight: str | None, activation: str, expert_weight: str | None = None) -> set[str]:
+    """The weight dtypes :func:`apply_precision` stores with group-wise scales, one per ``group_size`` weights: a
+    quantised dtype (int4 / int8 / fp4) other than the compute dtype, or a 4-bit one; empty when none is, and the
+    workload's ``quant_group_size`` is then read by nothing."""
+    weight = weight or activation
+    return {w for w in (weight, expert_weight or weight)
+            if w in QUANTISED_WEIGHTS and (w != activation or DTYPE_BITS[w] < 8)}
+
+
+def refuse_unread_group_size(group_size: int | None, weight: str | None, activation: str,
+                             expert_weight: str | None = None) -> None:
+    """A :class:`WorkloadError` at ``quant_group_size`` when it is given and no weight is stored with scales
+    (:func:`scaled_weights`): it would change nothing, so it is refused rather than ignored (probe p79 #3)."""
+    if group_size is None or scaled_weights(weight, activation, expert_weight):
+        return
+    weight = weight or activation
+    what = f"{weight}, the compute dtype" if weight == activation else weight
+    raise WorkloadError(f"{group_size} needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a "
+                        f"scale per group): the weights here are {what}, stored without scales", key=("quant_group_size",))
+
+
 def with_precision(graph: Graph, p: object) -> Graph:
-    """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
+    """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`);
+    a ``quant_group_size`` that no weight reads is refused (:func:`refuse_unread_group_size`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
+    refuse_unread_group_size(getattr(p, "quant_group_size", None), getattr(p, "weight_dtype", None), activation,
+                             getattr(p, "expert_weight_dtype", None))
     return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", None),
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "touches_kv", "weight_only", "with_precision"]
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "refuse_unread_group_size", "scaled_weights",
+           "touches_kv", "weight_only", "with_precision"]

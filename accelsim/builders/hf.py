@@ -77,7 +77,7 @@ from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
-from .precision import apply_precision, refuse_unread_group_size, scaled_weights, weight_only, with_precision
+from .precision import apply_precision, no_scales_why, scaled_weights, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
@@ -297,6 +297,21 @@ class HfParams(LlamaParams):
             if lm is not None and why:
                 raise invalid_at("context_parallel", self.context_parallel, f"not modelled for {lm.arch}'s {why}")
         super()._context_parallel()
+
+    def group_size_unread(self) -> str | None:
+        """Why ``quant_group_size`` sizes no weight's scales here, None where it does or is not given: the config's
+        ``quantization_config`` sets the stored weights and their groups, or no weight of the workload's dtypes is
+        stored with scales (:func:`~.precision.no_scales_why`; the experts' on a MoE model). The compute dtype is
+        ``dtype``'s, the arch's where neither is set (:func:`~.precision.no_scales_why`)."""
+        if self.quant_group_size is None:
+            return None
+        lm = self.lm()
+        q = self.quant(lm)
+        if q is not None:
+            return (f"the config's quantization_config (quant_method {q.method}) sets the stored weights and their "
+                    f"groups; set weight_dtype (or expert_weight_dtype) to store them otherwise")
+        return no_scales_why(self.weight_dtype, self.activation_dtype or self.dtype,
+                             self.expert_weight_dtype if lm.moe is not None else None)
 
     def sets_weights(self) -> bool:
         """Whether the workload sets the weights' dtype itself (``weight_dtype`` or ``expert_weight_dtype``): it then
@@ -884,7 +899,8 @@ def _unread(lm: LM, p: HfParams) -> list[str]:
     ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
     attention, ``images`` without an image encoder, ``quant_group_size`` without a weight stored with scales
     (:func:`_reads_group_size`). Each holds its default: :meth:`HfParams._check_params` refuses another value of the
-    model's keys, and :func:`_refuse_group_size` one of ``quant_group_size``, naming the key."""
+    model's keys, naming the key, and the config layer a ``quant_group_size`` the user wrote
+    (:meth:`HfParams.group_size_unread`)."""
     sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
             *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",)),
@@ -897,20 +913,6 @@ def _reads_group_size(p: HfParams, lm: LM) -> bool:
     with scales (:func:`~.precision.scaled_weights`; the experts' ``expert_weight_dtype`` on a MoE model)."""
     return p.quant(lm) is None and bool(scaled_weights(p.weight_dtype, p.activation_dtype or p.dtype or "fp16",
                                                        p.expert_weight_dtype if lm.moe is not None else None))
-
-
-def _refuse_group_size(p: HfParams, lm: LM) -> None:
-    """A ``quant_group_size`` that no weight reads, refused at its key (WorkloadError) rather than ignored (probe p79
-    #3: ``--set workload.quant_group_size=100`` without ``weight_dtype`` gave bf16 weights and no word)."""
-    if p.quant_group_size is None or _reads_group_size(p, lm):
-        return
-    q = p.quant(lm)
-    if q is not None:
-        raise WorkloadError(f"{p.quant_group_size}: the config's quantization_config (quant_method "
-                            f"{q.method}) sets the stored weights and their groups; set weight_dtype (or "
-                            f"expert_weight_dtype) to store them otherwise", key=("quant_group_size",))
-    refuse_unread_group_size(p.quant_group_size, p.weight_dtype, p.activation_dtype or p.dtype or "fp16",
-                             p.expert_weight_dtype if lm.moe is not None else None)
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:
@@ -1017,7 +1019,6 @@ def hf(p: HfParams) -> Graph:
     """A decoder-only LM from its Hugging Face config (see the module docstring); with ``layers``, its first
     ``layers`` layers only."""
     lm = _truncated(p.lm(), p.layers)
-    _refuse_group_size(p, lm)
     graph = _graph(p, lm)
     whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
     same = all(getattr(p, k) == v for k, v in whole.items())

@@ -31,7 +31,6 @@ import dataclasses
 import re
 from collections.abc import Iterable
 
-from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
 
@@ -158,28 +157,47 @@ def scaled_weights(weight: str | None, activation: str, expert_weight: str | Non
             if w in QUANTISED_WEIGHTS and (w != activation or DTYPE_BITS[w] < 8)}
 
 
-def refuse_unread_group_size(group_size: int | None, weight: str | None, activation: str,
-                             expert_weight: str | None = None) -> None:
-    """A :class:`WorkloadError` at ``quant_group_size`` when it is given and no weight is stored with scales
-    (:func:`scaled_weights`): it would change nothing, so it is refused rather than ignored (probe p79 #3)."""
-    if group_size is None or scaled_weights(weight, activation, expert_weight):
-        return
+def no_scales_why(weight: str | None, activation: str | None, expert_weight: str | None = None) -> str | None:
+    """Why a ``quant_group_size`` would change nothing with these dtypes (no weight stored with scales,
+    :func:`scaled_weights`), or None where some weight reads it. ``activation`` None: the arch's dtype, not known
+    here, taken as no quantised dtype (no preset's is 4-bit) and as differing from a quantised ``weight``."""
+    if activation is None:
+        if weight in QUANTISED_WEIGHTS or expert_weight in QUANTISED_WEIGHTS:
+            return None
+        what = weight or "in the compute dtype (workload.dtype unset: the arch's)"
+        return (f"needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a scale per group): the weights "
+                f"here are {what}, stored without scales")
+    if scaled_weights(weight, activation, expert_weight):
+        return None
     weight = weight or activation
     what = f"{weight}, the compute dtype" if weight == activation else weight
-    raise WorkloadError(f"{group_size} needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a "
-                        f"scale per group): the weights here are {what}, stored without scales", key=("quant_group_size",))
+    return (f"needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a scale per group): the weights here "
+            f"are {what}, stored without scales")
+
+
+def group_size_unread(p: object) -> str | None:
+    """Why ``p``'s ``quant_group_size``, given, sizes no weight's scales (None where it does or is not given): the
+    params' own ``group_size_unread()`` where they have one (``hf``: a config's quantization_config), else
+    :func:`no_scales_why` of their :class:`~.params.PrecisionParams` (the compute dtype ``dtype``'s; the arch's where
+    neither is set). The config layer refuses a value the user wrote, at its key (probe p79 #3); a preset's is
+    listed unread."""
+    if getattr(p, "quant_group_size", None) is None:
+        return None
+    own = getattr(p, "group_size_unread", None)
+    if callable(own):
+        return own()
+    return no_scales_why(getattr(p, "weight_dtype", None),
+                         getattr(p, "activation_dtype", None) or getattr(p, "dtype", None),
+                         getattr(p, "expert_weight_dtype", None))
 
 
 def with_precision(graph: Graph, p: object) -> Graph:
-    """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`);
-    a ``quant_group_size`` that no weight reads is refused (:func:`refuse_unread_group_size`)."""
+    """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
-    refuse_unread_group_size(getattr(p, "quant_group_size", None), getattr(p, "weight_dtype", None), activation,
-                             getattr(p, "expert_weight_dtype", None))
     return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", None),
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "refuse_unread_group_size", "scaled_weights",
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "group_size_unread", "no_scales_why", "scaled_weights",
            "touches_kv", "weight_only", "with_precision"]

@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from ..builders import BUILDERS
+from ..builders.precision import group_size_unread
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
@@ -109,7 +110,20 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     except ValidationError as e:
         return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params,
                                             root=("workload",), written=params_doc.data)
+    found = _unread_group_size(params, params_doc)
+    if found:
+        return None, found
     return WorkloadSpec(model, dumped, file, description, source=params_doc, plugins=plugins), []
+
+
+def _unread_group_size(params: BaseModel, doc: Doc) -> list[ConfigIssue]:
+    """A ``quant_group_size`` the user wrote (a file of theirs, a mapping, a ``--set``; not a preset's, which a
+    changed ``weight_dtype`` may leave unread) where no weight is stored with scales, refused at its line rather
+    than ignored (probe p79 #3); the ``hf`` builder lists it in ``workload.unread`` otherwise."""
+    if set_rank(doc, ("quant_group_size",)) < 2:
+        return []
+    why = group_size_unread(params)
+    return [doc.issue(("quant_group_size",), why, params.quant_group_size)] if why else []  # type: ignore[attr-defined]
 
 
 def training_only_issues(workload: WorkloadSpec) -> list[ConfigIssue]:

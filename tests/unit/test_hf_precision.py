@@ -6,7 +6,8 @@ import pytest
 
 from accelsim.builders import build_workload
 from accelsim.cli import main
-from accelsim.errors import WorkloadError
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
 from accelsim.units import packed_bytes
 
 # LLaMA-2-7B: 6,738,415,616 params = embeddings 32000·4096 + 65 RMSNorm weights of 4096 + the linear layers
@@ -240,18 +241,26 @@ def _tiny(**kw):
 
 
 @pytest.mark.parametrize("builder, kw, stored", [
-    ("hf", {}, "bf16, the compute dtype"),  # no weight_dtype: bf16 weights, no scales
+    ("hf", {"dtype": "bf16"}, "bf16, the compute dtype"),  # no weight_dtype: bf16 weights, no scales
     ("hf", {"dtype": "int8"}, "int8, the compute dtype"),  # W8A8 in one dtype: int8 weights stored without scales
-    ("llama2_7b", {"layers": 1}, "bf16, the compute dtype"),  # the LLaMA-2 builder's with_precision alike
+    ("hf", {}, "in the compute dtype (workload.dtype unset: the arch's)"),
+    ("llama2_7b", {"dtype": "bf16"}, "bf16, the compute dtype"),  # the LLaMA-2 builder's alike
 ])
 def test_a_group_size_no_weight_reads_is_refused_at_its_key(builder, kw, stored):
     params = {"config": _TINY} if builder == "hf" else {}
-    with pytest.raises(WorkloadError) as e:
-        build_workload(builder, {**params, "phase": "decode", "kv_len": 16, "dtype": "bf16", "quant_group_size": 100,
-                                 **kw})
-    assert e.value.key == ("quant_group_size",)
-    assert "100 needs weight_dtype int4/int8/fp4 (a quantised weight" in e.value.detail
-    assert f"the weights here are {stored}, stored without scales" in e.value.detail
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": builder, **params, "phase": "decode", "quant_group_size": 100, **kw})
+    assert str(e.value) == (f"<input>: workload.quant_group_size: needs weight_dtype int4/int8/fp4 (a quantised weight, stored "
+                            f"with a scale per group): the weights here are {stored}, stored without scales (got 100)")
+
+
+def test_a_presets_group_size_left_unread_is_listed_not_refused():
+    # gpt_oss_20b.yaml gives quant_group_size 32 for its MXFP4 experts; experts in bf16 leave it unread, which the
+    # user did not write: accepted, and report.json's workload.unread names it
+    w = load_workload("gpt_oss_20b", ["expert_weight_dtype=bf16", "layers=1", "seq_len=8", "dtype=bf16"])
+    g = build_workload(w.model, w.params)
+    assert "quant_group_size" in g.meta["unread_params"]
+    assert all(w.group_size == 0 for op in g.ops for w in op.weights)  # no weight stored with scales
 
 
 def test_a_group_size_is_read_with_a_quantised_weight_and_listed_unread_without():
@@ -274,4 +283,5 @@ def test_a_group_size_no_weight_reads_exits_2_at_its_line(tmp_path, capsys):
     code = main(["run", str(path), "--no-plots", "-q", "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
-    assert err.startswith(f"accelsim: error: {path}:12: workload.quant_group_size: 64 needs weight_dtype"), err
+    assert err.startswith(f"accelsim: error: {path}:12: workload.quant_group_size: needs weight_dtype"), err
+    assert err.endswith("(got 64)"), err

@@ -175,22 +175,6 @@ def no_scales_why(weight: str | None, activation: str | None, expert_weight: str
             f"are {what}, stored without scales")
 
 
-def group_size_unread(p: object) -> str | None:
-    """Why ``p``'s ``quant_group_size``, given, sizes no weight's scales (None where it does or is not given): the
-    params' own ``group_size_unread()`` where they have one (``hf``: a config's quantization_config), else
-    :func:`no_scales_why` of their :class:`~.params.PrecisionParams` (the compute dtype ``dtype``'s; the arch's where
-    neither is set). The config layer refuses a value the user wrote, at its key (probe p79 #3); a preset's is
-    listed unread."""
-    if getattr(p, "quant_group_size", None) is None:
-        return None
-    own = getattr(p, "group_size_unread", None)
-    if callable(own):
-        return own()
-    return no_scales_why(getattr(p, "weight_dtype", None),
-                         getattr(p, "activation_dtype", None) or getattr(p, "dtype", None),
-                         getattr(p, "expert_weight_dtype", None))
-
-
 def with_precision(graph: Graph, p: object) -> Graph:
     """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
@@ -199,5 +183,5 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "group_size_unread", "no_scales_why", "scaled_weights",
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "no_scales_why", "scaled_weights",
            "touches_kv", "weight_only", "with_precision"]

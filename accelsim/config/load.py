@@ -17,7 +17,6 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from ..builders import BUILDERS
-from ..builders.precision import group_size_unread
 from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, clip
 from ..hardware import Arch, import_plugins, level_graph_problems
 from ..options import (
@@ -119,10 +118,12 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
 def _unread_group_size(params: BaseModel, doc: Doc) -> list[ConfigIssue]:
     """A ``quant_group_size`` the user wrote (a file of theirs, a mapping, a ``--set``; not a preset's, which a
     changed ``weight_dtype`` may leave unread) where no weight is stored with scales, refused at its line rather
-    than ignored (probe p79 #3); the ``hf`` builder lists it in ``workload.unread`` otherwise."""
+    than ignored (probe p79 #3), where the builder's params model says why (``group_size_unread()``: ``hf``'s); the
+    ``hf`` builder lists it in ``workload.unread`` otherwise."""
     if set_rank(doc, ("quant_group_size",)) < 2:
         return []
-    why = group_size_unread(params)
+    own = getattr(params, "group_size_unread", None)  # the builder's params say (hf's HfParams.group_size_unread)
+    why = own() if callable(own) else None
     return [doc.issue(("quant_group_size",), why, params.quant_group_size)] if why else []  # type: ignore[attr-defined]
 
 

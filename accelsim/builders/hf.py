@@ -77,7 +77,7 @@ from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
-from .precision import apply_precision, weight_only, with_precision
+from .precision import apply_precision, no_scales_why, scaled_weights, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
 from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
@@ -192,9 +192,6 @@ class HfParams(LlamaParams):
         written in the workload (a YAML line, a ``--set``) there, one of the config.json at its line in that file
         (the file alone for a missing one); a config given as a mapping at its key under ``config``."""
         extra = self.model_extra or {}
-        if len(problems) == 1 and not isinstance(self.config, str):  # a plain "key: why", as a mapping's always was
-            key, msg = problems[0]
-            return ValueError(f"{key}: {msg}" if key else msg)
         keyed, located = [], []
         lines = None
         for key, msg in problems:
@@ -300,6 +297,21 @@ class HfParams(LlamaParams):
             if lm is not None and why:
                 raise invalid_at("context_parallel", self.context_parallel, f"not modelled for {lm.arch}'s {why}")
         super()._context_parallel()
+
+    def group_size_unread(self) -> str | None:
+        """Why ``quant_group_size`` sizes no weight's scales here, None where it does or is not given: the config's
+        ``quantization_config`` sets the stored weights and their groups, or no weight of the workload's dtypes is
+        stored with scales (:func:`~.precision.no_scales_why`; the experts' on a MoE model). The compute dtype is
+        ``dtype``'s, the arch's where neither is set (:func:`~.precision.no_scales_why`)."""
+        if self.quant_group_size is None:
+            return None
+        lm = self.lm()
+        q = self.quant(lm)
+        if q is not None:
+            return (f"the config's quantization_config (quant_method {q.method}) sets the stored weights and their "
+                    f"groups; set weight_dtype (or expert_weight_dtype) to store them otherwise")
+        return no_scales_why(self.weight_dtype, self.activation_dtype or self.dtype,
+                             self.expert_weight_dtype if lm.moe is not None else None)
 
     def sets_weights(self) -> bool:
         """Whether the workload sets the weights' dtype itself (``weight_dtype`` or ``expert_weight_dtype``): it then
@@ -844,7 +856,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    meta["unread_params"] = _unread(lm)
+    meta["unread_params"] = _unread(lm, p)
     context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
     notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
                           else None)
@@ -882,14 +894,25 @@ _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "e
                "expert_tensor_parallel")
 
 
-def _unread(lm: LM) -> list[str]:
+def _unread(lm: LM, p: HfParams) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
     ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
-    attention, ``images`` without an image encoder. Each holds its default: :meth:`HfParams._check_params` refuses
-    another value, naming the key."""
+    attention, ``images`` without an image encoder, ``quant_group_size`` without a weight stored with scales
+    (:func:`_reads_group_size`). Each holds its default: :meth:`HfParams._check_params` refuses another value of the
+    model's keys, naming the key, and the config layer a ``quant_group_size`` the user wrote
+    (:meth:`HfParams.group_size_unread`)."""
     sized = lm.vision is not None and lm.vision.resizable
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
-            *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",))]
+            *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",)),
+            *(() if _reads_group_size(p, lm) else ("quant_group_size",))]
+
+
+def _reads_group_size(p: HfParams, lm: LM) -> bool:
+    """Whether the workload's ``quant_group_size`` sizes any weight's scales: the workload's own dtypes set the
+    stored weights (not the config's ``quantization_config``, whose group size is its own) and one of them is stored
+    with scales (:func:`~.precision.scaled_weights`; the experts' ``expert_weight_dtype`` on a MoE model)."""
+    return p.quant(lm) is None and bool(scaled_weights(p.weight_dtype, p.activation_dtype or p.dtype or "fp16",
+                                                       p.expert_weight_dtype if lm.moe is not None else None))
 
 
 def _moe_meta(p: HfParams, lm: LM, q_len: int) -> dict[str, Any]:

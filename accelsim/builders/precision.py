@@ -148,6 +148,33 @@ def weight_only(p: object) -> bool:
     return weight is not None and weight != activation
 
 
+def scaled_weights(weight: str | None, activation: str, expert_weight: str | None = None) -> set[str]:
+    """The weight dtypes :func:`apply_precision` stores with group-wise scales, one per ``group_size`` weights: a
+    quantised dtype (int4 / int8 / fp4) other than the compute dtype, or a 4-bit one; empty when none is, and the
+    workload's ``quant_group_size`` is then read by nothing."""
+    weight = weight or activation
+    return {w for w in (weight, expert_weight or weight)
+            if w in QUANTISED_WEIGHTS and (w != activation or DTYPE_BITS[w] < 8)}
+
+
+def no_scales_why(weight: str | None, activation: str | None, expert_weight: str | None = None) -> str | None:
+    """Why a ``quant_group_size`` would change nothing with these dtypes (no weight stored with scales,
+    :func:`scaled_weights`), or None where some weight reads it. ``activation`` None: the arch's dtype, not known
+    here, taken as no quantised dtype (no preset's is 4-bit) and as differing from a quantised ``weight``."""
+    if activation is None:
+        if weight in QUANTISED_WEIGHTS or expert_weight in QUANTISED_WEIGHTS:
+            return None
+        what = weight or "in the compute dtype (workload.dtype unset: the arch's)"
+        return (f"needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a scale per group): the weights "
+                f"here are {what}, stored without scales")
+    if scaled_weights(weight, activation, expert_weight):
+        return None
+    weight = weight or activation
+    what = f"{weight}, the compute dtype" if weight == activation else weight
+    return (f"needs weight_dtype int4/int8/fp4 (a quantised weight, stored with a scale per group): the weights here "
+            f"are {what}, stored without scales")
+
+
 def with_precision(graph: Graph, p: object) -> Graph:
     """``graph`` with the dtypes of ``p``'s :class:`~.params.PrecisionParams` fields (see :func:`apply_precision`)."""
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
@@ -156,4 +183,5 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "touches_kv", "weight_only", "with_precision"]
+__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "no_scales_why", "scaled_weights",
+           "touches_kv", "weight_only", "with_precision"]

@@ -109,7 +109,22 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     except ValidationError as e:
         return None, issues_from_validation(e, Doc(dumped, params_doc.where), BUILDERS[model].params,
                                             root=("workload",), written=params_doc.data)
+    found = _unread_group_size(params, params_doc)
+    if found:
+        return None, found
     return WorkloadSpec(model, dumped, file, description, source=params_doc, plugins=plugins), []
+
+
+def _unread_group_size(params: BaseModel, doc: Doc) -> list[ConfigIssue]:
+    """A ``quant_group_size`` the user wrote (a file of theirs, a mapping, a ``--set``; not a preset's, which a
+    changed ``weight_dtype`` may leave unread) where no weight is stored with scales, refused at its line rather
+    than ignored (probe p79 #3), where the builder's params model says why (``group_size_unread()``: ``hf``'s); the
+    ``hf`` builder lists it in ``workload.unread`` otherwise."""
+    if set_rank(doc, ("quant_group_size",)) < 2:
+        return []
+    own = getattr(params, "group_size_unread", None)  # the builder's params say (hf's HfParams.group_size_unread)
+    why = own() if callable(own) else None
+    return [doc.issue(("quant_group_size",), why, params.quant_group_size)] if why else []  # type: ignore[attr-defined]
 
 
 def training_only_issues(workload: WorkloadSpec) -> list[ConfigIssue]:

@@ -4,9 +4,11 @@ published files carry, and values that describe no model (refused as one line na
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from accelsim.builders import build_workload
-from accelsim.config import load_workload
+from accelsim.config import load_experiment, load_workload
+from accelsim.errors import ConfigError
 
 from .hf_checks import refused
 
@@ -188,3 +190,30 @@ def test_expert_parallel_that_does_not_divide_the_experts_is_named_at_its_key():
     cfg = {k: v for k, v in MIXTRAL.items() if k not in ("num_local_experts", "num_experts_per_tok")}
     cfg["architectures"] = ["MistralForCausalLM"]
     assert "needs a mixture-of-experts model" in refused(cfg, "expert_parallel", expert_parallel=2)
+
+
+# probe p79 #1: the configs of its e3.yaml and e5.yaml, written as an inline `config:` mapping of the experiment
+_SMALL = {"hidden_size": 512, "num_attention_heads": 8, "num_hidden_layers": 2, "intermediate_size": 1024,
+          "vocab_size": 1000}
+
+
+@pytest.mark.parametrize("arch, fields, key, why", [
+    # GQA: 16 KV heads cannot share 8 query heads
+    ("LlamaForCausalLM", {"num_key_value_heads": 16}, "num_key_value_heads",
+     "16 must divide num_attention_heads (8)"),
+    # top-6 routing over 4 experts
+    ("MixtralForCausalLM", {"num_local_experts": 4, "num_experts_per_tok": 6}, "num_experts_per_tok",
+     "6 experts per token exceed the model's 4 experts"),
+])
+def test_an_inline_config_mappings_error_is_at_its_keys_line(tmp_path, arch, fields, key, why):
+    config = {"architectures": [arch], **_SMALL, **fields}
+    text = yaml.safe_dump({"name": "e", "workload": {"model": "hf", "config": config}, "arch": "h100"},
+                          sort_keys=False, default_flow_style=None)
+    path = tmp_path / "e.yaml"
+    path.write_text(text)
+    # the bad key's own line in the file (1-based), not the `workload:` line (2) it was reported at before
+    line = 1 + next(i for i, t in enumerate(text.splitlines()) if t.strip().startswith(f"{key}:"))
+    assert line > 4  # name, workload, model, config come first
+    with pytest.raises(ConfigError) as e:
+        load_experiment(path)
+    assert str(e.value).endswith(f"e.yaml:{line}: workload.config.{key}: {why}"), str(e.value)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from accelsim.builders import build_workload
+from accelsim.cli import main
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
 from accelsim.units import packed_bytes
 
 # LLaMA-2-7B: 6,738,415,616 params = embeddings 32000·4096 + 65 RMSNorm weights of 4096 + the linear layers
@@ -226,3 +229,57 @@ def test_fp8_kv_cache_halves_the_reported_footprint():
     # · 2 bytes (bf16) → 1 byte (fp8)
     assert kv() == 2 * 2 * 2 * 64 * 101 * 2
     assert kv(kv_cache_dtype="fp8") == 2 * 2 * 2 * 64 * 101 * 1
+
+
+# probe p79 #3: quant_group_size sizes the scales of quantised weights only; with none it was silently ignored
+_TINY = {"architectures": ["LlamaForCausalLM"], "hidden_size": 256, "intermediate_size": 512,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 1, "vocab_size": 100}
+
+
+def _tiny(**kw):
+    return build_workload("hf", {"config": _TINY, "phase": "decode", "kv_len": 16, "dtype": "bf16", **kw})
+
+
+@pytest.mark.parametrize("kw, stored", [
+    ({"dtype": "bf16"}, "bf16, the compute dtype"),  # no weight_dtype: bf16 weights, no scales
+    ({"dtype": "int8"}, "int8, the compute dtype"),  # W8A8 in one dtype: int8 weights stored without scales
+    ({}, "in the compute dtype (workload.dtype unset: the arch's)"),
+])
+def test_a_group_size_no_weight_reads_is_refused_at_its_key(kw, stored):
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": "hf", "config": _TINY, "phase": "decode", "quant_group_size": 100, **kw})
+    assert str(e.value) == (f"<input>: workload.quant_group_size: needs weight_dtype int4/int8/fp4 (a quantised weight, stored "
+                            f"with a scale per group): the weights here are {stored}, stored without scales (got 100)")
+
+
+def test_a_presets_group_size_left_unread_is_listed_not_refused():
+    # gpt_oss_20b.yaml gives quant_group_size 32 for its MXFP4 experts; experts in bf16 leave it unread, which the
+    # user did not write: accepted, and report.json's workload.unread names it
+    w = load_workload("gpt_oss_20b", ["expert_weight_dtype=bf16", "layers=1", "seq_len=8", "dtype=bf16"])
+    g = build_workload(w.model, w.params)
+    assert "quant_group_size" in g.meta["unread_params"]
+    assert all(w.group_size == 0 for op in g.ops for w in op.weights)  # no weight stored with scales
+
+
+def test_a_group_size_is_read_with_a_quantised_weight_and_listed_unread_without():
+    # int4 weights with a scale per 64: q_proj's 256 × 256 weights take 256·256/2 B + 256·(256/64) fp16 scales
+    g = _tiny(weight_dtype="int4", quant_group_size=64)
+    q = g["model.layers.0.self_attn.q_proj"].weights[0]
+    assert q.nbytes("bf16") == 256 * 256 // 2 + 256 * (256 // 64) * 2
+    assert "quant_group_size" not in g.meta["unread_params"]
+    # no quantised weight and no group size: nothing reads it, and report.json's workload.unread says so
+    assert "quant_group_size" in _tiny().meta["unread_params"]
+
+
+def test_a_group_size_no_weight_reads_exits_2_at_its_line(tmp_path, capsys):
+    # probe p79 #3's run as an experiment file: bf16 weights, quant_group_size on line 12
+    path = tmp_path / "q.yaml"
+    path.write_text("name: q\nworkload:\n  model: hf\n  config:\n    architectures: [LlamaForCausalLM]\n"
+                    "    hidden_size: 256\n    intermediate_size: 512\n    num_attention_heads: 4\n"
+                    "    num_hidden_layers: 1\n    vocab_size: 100\n  phase: decode\n  quant_group_size: 64\n"
+                    "arch: h100\n")
+    code = main(["run", str(path), "--no-plots", "-q", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"accelsim: error: {path}:12: workload.quant_group_size: needs weight_dtype"), err
+    assert err.endswith("(got 64)"), err

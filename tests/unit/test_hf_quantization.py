@@ -4,8 +4,11 @@ unknown methods refused."""
 
 from __future__ import annotations
 
+import pytest
+
 from accelsim.builders import build_workload
 from accelsim.config import load_workload
+from accelsim.errors import ConfigError
 from accelsim.units import packed_bytes
 
 from .hf_checks import refused
@@ -104,3 +107,16 @@ def test_unknown_or_malformed_quantization_is_refused():
              "num_attention_heads": 4, "num_hidden_layers": 1, "vocab_size": 100,
              "quantization_config": {"quant_method": "mxfp4"}}
     assert "has none" in refused(dense, "quantization_config.quant_method")
+
+
+def test_a_group_size_beside_the_configs_quantization_is_refused():
+    # gpt-oss's quantization_config (mxfp4) sets the experts' fp4 weights and their groups of 32; a workload's
+    # quant_group_size would change nothing (probe p79 #3), so it is refused at its key; with the workload's own
+    # expert_weight_dtype standing for the config it sizes those experts' scales and is read
+    with pytest.raises(ConfigError) as e:
+        load_workload({"model": "hf", "config": GPT_OSS_20B, "quant_group_size": 16, "layers": 1})
+    assert str(e.value).startswith("<input>: workload.quant_group_size: the config's quantization_config (quant_method mxfp4)")
+    g = _hf(GPT_OSS_20B, expert_weight_dtype="fp4", quant_group_size=16, layers=1)
+    assert "quant_group_size" not in g.meta["unread_params"]
+    assert {w.group_size for op in g.ops if "experts" in op.attrs for w in op.weights
+            if not w.name.endswith(".bias")} == {16}

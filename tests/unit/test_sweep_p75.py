@@ -16,9 +16,9 @@ from accelsim.sweep.expand import plan_sweep
 BASE = "base: {workload: {model: gemm, m: 8, n: 1024, k: 1024}, arch: tpu-v1}\n"
 
 
-def write(tmp_path: Path, body: str, name: str = "s.yaml") -> Path:
+def write(tmp_path: Path, body: str, name: str = "s.yaml", base: str = BASE) -> Path:
     path = tmp_path / name
-    path.write_text(BASE + textwrap.dedent(body))
+    path.write_text(base + textwrap.dedent(body))
     return path
 
 

@@ -3,29 +3,22 @@ the line of the first occurrence of a key swept twice (#7)."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from accelsim.config.sweep import load_sweep
-from accelsim.errors import ConfigError
 from accelsim.sweep.expand import plan_sweep
+
+from .test_sweep_p75 import errors
+from .test_sweep_p75 import write as write_with
 
 BASE = "base: {workload: {model: gemm, m: 64, n: 64, k: 64}, arch: tpu-v1}\n"  # line 1 of every file here
 GEMM64, GEMM256 = "{model: gemm, m: 64, n: 64, k: 64}", "{model: gemm, m: 256, n: 64, k: 64}"
 
 
 def write(tmp_path: Path, body: str, name: str = "s.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(BASE + textwrap.dedent(body))
-    return path
-
-
-def errors(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_sweep(path)
-    return str(info.value).splitlines()
+    return write_with(tmp_path, body, name, BASE)
 
 
 # ---- #3: a section value that sets a key swept or set inside it ----------------------------------------------

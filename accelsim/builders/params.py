@@ -65,5 +65,16 @@ class PrecisionParams(BaseModel):
                           "than K: one scale per row; default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for "
                           "fp4, MXFP4's; NVFP4's is 16).")
 
+    def group_size_unread(self) -> str | None:
+        """Why ``quant_group_size`` sizes no weight's scales (no weight of these dtypes is stored with scales,
+        :func:`~.precision.no_scales_why`), None where one is or it is not given: the config layer refuses a value
+        the user wrote then (probe p79 #3 for hf, p83 #1 for the llama2 presets; hf's own adds its config's
+        quantization_config and its experts' dtype)."""
+        if self.quant_group_size is None:
+            return None
+        from .precision import no_scales_why  # not at import: the config layer loads params models, no builder
+
+        return no_scales_why(self.weight_dtype, self.activation_dtype or getattr(self, "dtype", None))
+
 
 __all__ = ["PrecisionParams", "WorkloadParams", "invalid_at"]

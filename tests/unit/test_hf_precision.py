@@ -252,6 +252,17 @@ def test_a_group_size_no_weight_reads_is_refused_at_its_key(kw, stored):
                             f"with a scale per group): the weights here are {stored}, stored without scales (got 100)")
 
 
+def test_the_llama2_presets_refuse_a_group_size_no_weight_reads_too():
+    # probe p83 #1: llama2_7b took quant_group_size 64 with bf16 weights silently (only hf refused it); with int4
+    # weights it sizes their scales and is accepted
+    with pytest.raises(ConfigError) as e:
+        load_workload("llama2_7b", ["quant_group_size=64", "dtype=bf16"])
+    assert str(e.value).endswith("workload.quant_group_size: needs weight_dtype int4/int8/fp4 (a quantised weight, "
+                                 "stored with a scale per group): the weights here are bf16, the compute dtype, stored "
+                                 "without scales (got 64)")
+    assert load_workload("llama2_7b", ["quant_group_size=64", "weight_dtype=int4"]).params["quant_group_size"] == 64
+
+
 def test_a_presets_group_size_left_unread_is_listed_not_refused():
     # gpt_oss_20b.yaml gives quant_group_size 32 for its MXFP4 experts; experts in bf16 leave it unread, which the
     # user did not write: accepted, and report.json's workload.unread names it

@@ -272,6 +272,8 @@ def _settings(doc: Doc, seen: dict[str, str]) -> tuple[tuple[Setting, ...], list
     out, issues = [], []
     for key, v in value.items():
         found = _check_key(doc, ("set", key), key)
+        if not found and key in seen:
+            found = [_at(doc, ("set", key), key, f"already swept or set in {seen[key]}")]
         issues += found
         if not found:
             seen[key] = _first_at("set", doc.locate(("set", key))[0].line)
@@ -451,15 +453,19 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
     base_file, base_doc, found = _base(doc, Path(file))
     issues += found
     seen: dict[str, str] = {}
-    settings, found = _settings(doc, seen)
-    issues += found
+    settings: tuple[Setting, ...] = ()
     grid: tuple[Axis, ...] = ()
-    if data["grid"] is not None:
-        grid, found = _axes(doc, ("grid",), seen, "grid")
-        issues += found
     zips: tuple[tuple[Axis, ...], ...] = ()
-    if data["zip"] is not None:
-        zips, found = _zip_groups(doc, seen)
+    # the blocks in the order written, so that a key given twice is refused at its later line, naming the first
+    # (probe p83 #2: with zip above set, the error sat at the zip's line naming the set's)
+    for block in sorted((b for b in ("set", "grid", "zip") if data[b] is not None),
+                        key=lambda b: doc.locate((b,))[0].line or 0):
+        if block == "set":
+            settings, found = _settings(doc, seen)
+        elif block == "grid":
+            grid, found = _axes(doc, ("grid",), seen, "grid")
+        else:
+            zips, found = _zip_groups(doc, seen)
         issues += found
     if data["grid"] is None and data["zip"] is None:
         issues.append(doc.issue((), "nothing to sweep: give 'grid:' and/or 'zip:' axes"))

@@ -84,6 +84,10 @@ def test_a_preset_named_by_string_is_the_preset_with_the_key_applied(tmp_path):
     ("zip:\n  - {arch.hbm.bandwidth: [10GB/s, 1TB/s]}\n  - {arch.hbm.bandwidth: [20GB/s, 2TB/s]}\n", "'zip' (line 3)"),
     ("set:\n  arch.hbm.bandwidth: 10GB/s\ngrid:\n  workload.m: [8]\n  arch.hbm.bandwidth: [1TB/s]\n",
      "'set' (line 3)"),
+    # blocks in any order: at the later line, naming the first (probe p83 #2: zip above set or grid was blamed)
+    ("zip:\n  arch.hbm.bandwidth: [10GB/s, 1TB/s]\nset:\n  arch.hbm.bandwidth: 10GB/s\n", "'zip' (line 3)"),
+    ("zip:\n  arch.hbm.bandwidth: [10GB/s, 1TB/s]\ngrid:\n  arch.hbm.bandwidth: [10GB/s, 1TB/s]\n", "'zip' (line 3)"),
+    ("grid:\n  arch.hbm.bandwidth: [1TB/s]\nset:\n  arch.hbm.bandwidth: 10GB/s\n", "'grid' (line 3)"),
 ])
 def test_a_key_swept_twice_names_the_line_of_its_first_occurrence(tmp_path, body, first):
     path = write(tmp_path, body)

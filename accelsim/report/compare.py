@@ -353,8 +353,9 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     ``arch.hbm.bandwidth`` of a ``--set``; ``arch.chips`` and ``arch.interconnect.*`` of a multi-chip
     arch beside a one-chip one; ``options.activations_on_chip``). The ``arch.`` keys whatever the arches' names (an
     arch file derived from another by ``base:`` has a name of its own); of workloads of different names only the
-    keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says), and so
-    too beside an ``accelsim serve`` report (whose model records its parameters, not a run's batch). When a report
+    keys every report has (batch, dtype, mode: a builder's own parameters are what its name already says); beside an
+    ``accelsim serve`` report (whose model records its parameters, not a run's batch) only the keys every report
+    has, options and launch mode included. When a report
     gives its arch as a name only (an ``accelsim serve`` report's ``"h100"``), no ``arch.`` keys: the arch row
     compares the names (probe p73 #5: each of a run report's 29 arch settings read as differing). Each key as
     ``--set`` takes it (:func:`settable_key`: ``arch.core.systolic.dataflow``, not the report's
@@ -364,9 +365,11 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     named_arch = any(not isinstance(rep.get("arch"), dict) for _, rep in reports)
     per = [settings(rep) for _, rep in reports]
     common = set.intersection(*(set(s) for s in per)) if per else set()
+    mixed = len(kinds) > 1  # a serve report beside a run's: only what both record (probe p83 #6: execution and
+    # kernel_order, which a serve report does not record, read as differing)
     keys = dict.fromkeys(k for s in per for k in s
                          if (same_workload or not k.startswith("workload.") or k in common)
-                         and not (named_arch and k.startswith("arch.")))
+                         and not (mixed and k not in common) and not (named_arch and k.startswith("arch.")))
     rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
             for k in keys]
     return [(settable_key(k), values) for k, values in rows if any(v != values[0] for v in values[1:])]

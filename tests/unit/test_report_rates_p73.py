@@ -124,6 +124,8 @@ def test_compare_of_a_serve_report_and_a_run_report_on_one_arch(tmp_path, gemm_r
     # model leaves unset (probe p73 #5: 29 arch settings and workload.batch / dtype were listed)
     assert not [k for k in diff if k.startswith("arch.")]
     assert "workload.batch" not in diff and "workload.dtype" not in diff
+    # nor the launch mode and kernel order, which a serve report does not record (probe p83 #6): only keys both have
+    assert "execution" not in diff and "kernel_order" not in diff
     rows = dict(compare_rows(reports))
     # J/output token and J/token are one number in a serve report (docs/serving.md): one row
     assert "efficiency.j_per_output_token" not in rows

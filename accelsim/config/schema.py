@@ -280,6 +280,13 @@ def _message(err: dict) -> str:
     return msg
 
 
+def _added_by_command_line(doc: Doc, section: tuple) -> bool:
+    """Whether the mapping at ``section`` exists only because a ``--set`` / ``--sweep`` item wrote a key inside it
+    (its place is that item's label, no line): the document itself had none."""
+    w = doc.where.get(section)
+    return w is not None and w.line is None and w.file is not None and str(w.file).startswith("-")
+
+
 def _show_value(err: dict) -> tuple[bool, object]:
     """Whether to print the given value, and the value (not for missing keys or whole mappings)."""
     if err.get("type") == "missing" or "input" not in err:
@@ -449,6 +456,10 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
             loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
             msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1], doc.data))
+        elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
+            # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
+            msg = (f"missing: the file has no {'.'.join(map(str, loc[:-1]))}, so the command line's key inside it "
+                   f"adds a new one, which needs {loc[-1]} too")
         show, value = _show_value(err)
         if show and not paired and err.get("type") != "extra_forbidden":
             blamed = _blame(doc, written, model, loc, msg, value, root)

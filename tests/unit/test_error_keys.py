@@ -154,3 +154,15 @@ def test_the_error_types_are_public_names_of_the_package():
         assert isinstance(e, accelsim.ConfigError)
     else:
         raise AssertionError("m: 0 was accepted")
+
+
+def test_a_set_key_inside_a_level_the_arch_lacks_says_it_adds_one(tmp_path, capsys, monkeypatch):
+    # probe p83 #7: gemmini has no l2; --set arch.l2.capacity adds one, which needs its bandwidth too. The error read
+    # "--set: arch.l2.bandwidth: Field required", a key the user never wrote, not saying why
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "gemm", "-a", "gemmini", "--set", "arch.l2.capacity=1MiB", "-q", "--no-plots"]) == 2
+    assert capsys.readouterr().err == ("accelsim: error: --set: arch.l2.bandwidth: missing: the file has no l2, so the "
+                                       "command line's key inside it adds a new one, which needs bandwidth too\n")
+    # with the bandwidth too, the level is added and the run goes
+    assert main(["run", "-w", "gemm", "-a", "gemmini", "--set", "arch.l2.capacity=1MiB", "--set",
+                 "arch.l2.bandwidth=1TB/s", "-q", "--no-plots"]) == 0

@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="simulate an experiment and write its report folder",
                        description="Simulate an experiment (a YAML file), a workload on an arch, or a SCALE-Sim "
-                                   "config and topology; print a summary and write report.json, ops.csv and plots.")
+                                   "config and topology; print a summary and write report.json, ops.csv, report.html and plots.")
     r.add_argument("experiment", nargs="?", help="experiment YAML (a path or a name from 'accelsim list experiments')")
     r.add_argument("--workload", "-w", help="workload preset name or YAML path (instead of an experiment)")
     r.add_argument("--arch", "-a", help="arch preset name or YAML path (with --workload)")
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "then write results.csv and plots. Re-running into the same OUTDIR skips "
                                     "finished points. Exit 0 when every point is ok, 1 when some failed. "
                                     "See docs/sweeps.md.")
-    sw.add_argument("sweep", help="sweep YAML (a path or a name from 'accelsim list experiments')")
+    sw.add_argument("sweep", help="sweep YAML (a path or a name from 'accelsim list sweeps')")
     sw.add_argument("-o", "--output", metavar="OUTDIR", help="sweep folder (default: the file's 'output', else "
                                                            "runs/NAME)")
     sw.add_argument("--executor", choices=["local", "dask"], default="local",
@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "and decodes every iteration over a paged KV cache, iterations are priced by "
                                     "the accelerator model; write report.json, requests.csv and timeseries.csv. "
                                     "See docs/serving.md.")
-    sv.add_argument("serving", help="serving YAML (a path or a name from experiments/serving/)")
+    sv.add_argument("serving", help="serving YAML (a path or a name from 'accelsim list serving')")
     sv.add_argument("-o", "--output", metavar="OUTDIR", help="report folder (default: the file's 'output', else "
                                                            "runs/NAME)")
     sv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -313,6 +313,16 @@ def counted_busy(parts: Iterable[tuple[Sequence[str], np.ndarray, Sequence[float
     return out
 
 
+def composed_bandwidth_share(levels: Sequence[dict], moved: dict[str, int], seconds: float,
+                             chips: int = 1) -> dict[str, float]:
+    """A composed report's ``bandwidth_share``: each bounded level's (report.json ``levels``, bandwidth not null)
+    ``moved`` bytes over its bandwidth × ``seconds`` × the ``chips`` the bytes were moved on (a pipeline's P stage
+    chips: a chip's average, as ``utilization`` is). One pass's share over that pass's time is not the run's (probes
+    p73 #1, p81 #5, p86 #1: a serving run's first pass read 62.3 % where its bytes and seconds give 96.7 %)."""
+    return {lv["name"]: moved.get(lv["name"], 0) / (lv["bandwidth"] * chips * seconds) if seconds else 0.0
+            for lv in levels if lv.get("bandwidth")}
+
+
 @dataclass(frozen=True)
 class Rows:
     """Op rows for a composed report: the rows of ``shown`` (placed at ``offset`` on the report's timeline and

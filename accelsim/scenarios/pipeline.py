@@ -77,7 +77,7 @@ from ..report.summary import (
 )
 from ..units import dtype_bytes
 from .fit import NoFit, explain, stage_stash
-from .passes import Kept, Pass, Rows, Timing, compose_ops, counted_busy, keep_less
+from .passes import Kept, Pass, Rows, Timing, compose_ops, composed_bandwidth_share, counted_busy, keep_less
 from .sampling import Sampled, launches_affine
 from .single import Progress, simulate_pass
 
@@ -317,8 +317,7 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "bytes": totals.bytes,
         # the step's bytes over its P stage chips' bandwidth and time, a chip's average as utilization is (probe
         # p81 #5: a one-stage gpt, every gpt run on one chip, had none)
-        "bandwidth_share": {lv["name"]: totals.bytes.get(lv["name"], 0) / (lv["bandwidth"] * pp * seconds)
-                            if seconds else 0.0 for lv in out.get("levels", []) if lv.get("bandwidth")},
+        "bandwidth_share": composed_bandwidth_share(out.get("levels", []), totals.bytes, seconds, pp),
         "placement": dict(slow.timing.placement),
         **({"phases": dict(slow.timing.phases)} if slow.timing.phases else {}),
         "simulation": {"tasks": sum(r.tasks for r in runs), "events": sum(r.events for r in runs),

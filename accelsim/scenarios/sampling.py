@@ -34,7 +34,7 @@ import numpy as np
 from ..builders.training import layer_of
 from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import model_utilization
-from .passes import Pass, Rows, Timing, Work, compose_ops, counted_busy
+from .passes import Pass, Rows, Timing, Work, compose_ops, composed_bandwidth_share, counted_busy
 
 
 def decode_samples(steps: int, budget: int) -> list[int]:
@@ -447,6 +447,8 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
         "bytes": totals.bytes,
+        **({"bandwidth_share": composed_bandwidth_share(out.get("levels", []), totals.bytes, seconds)}
+           if "bandwidth_share" in out else {}),
         **{k: dict(v) for k, v in (("placement", first.timing.placement), ("memory", first.timing.memory))
            if k in out},
         "simulation": {"tasks": sum(r.tasks for r, _ in runs), "events": sum(r.events for r, _ in runs),

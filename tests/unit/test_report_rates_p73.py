@@ -148,3 +148,15 @@ def test_docs_say_which_reports_give_tops_definition(tmp_path, gemm_report):
     assert not {"tops_per_w", "useful_tops_per_w", "tops_definition"} & set(eff)
     assert "in every report" not in energy and "in every `accelsim run` report" in energy
     assert "`tops_definition`" in serving.split("Not given:")[1].split("\n\n")[0]
+
+
+def test_a_serving_runs_bandwidth_share_is_the_runs_not_its_first_pass():
+    # probe p86 #1: a run with decode_steps (and a diffusion pipeline) kept its first pass's share, 62.3 % of hbm where
+    # the report's own bytes over its seconds give 96.7 %: the documented definition, bytes / (bandwidth × seconds)
+    rep = accelsim.simulate({"model": "llama2_7b", "layers": 1, "seq_len": 64, "decode_steps": 4}, "h100",
+                            plots=False).to_dict()
+    assert rep["serving"] is not None and rep["simulation"]["passes"] > 1
+    for lv in rep["levels"]:
+        if lv["bandwidth"]:
+            share = rep["bytes"].get(lv["name"], 0) / (lv["bandwidth"] * rep["seconds"])
+            assert rep["bandwidth_share"][lv["name"]] == pytest.approx(share, rel=1e-12)

@@ -70,7 +70,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
-from ..errors import ConfigIssue, IssuesError, WorkloadError
+from ..errors import ConfigIssue, IssuesError, KeyPairError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import HALF_FLOATS, DType
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
@@ -162,7 +162,7 @@ class HfParams(LlamaParams):
                              f"{lm.quant.method!r} is not modelled (known: {', '.join(QUANT_METHODS)}); set "
                              f"weight_dtype (and quant_group_size) to what the checkpoint stores"))
         if problems:
-            raise self._problems(problems)
+            raise self._paired(problems) or self._problems(problems)
         assert lm is not None
         lm = self._resized(lm)
         try:
@@ -186,6 +186,32 @@ class HfParams(LlamaParams):
             return msg
         arch = msg[len(UNSUPPORTED):].split(" ")[0].rstrip(";")
         return f"not a parameter of the hf builder nor a field {arch} reads; did you mean {param!r}?"
+
+    def _paired(self, problems: list[tuple[str, str]]) -> ValueError | None:
+        """The config's one problem as the rule between two of its keys that it breaks (:class:`KeyPairError`:
+        ``n_groups`` must divide ``mamba_num_heads``), put at the key set last: both written in the workload, the
+        config layer ranks them (a user's file over the preset it names as ``base:``, a --set over both); one of
+        them written there over a config.json that holds the other, at the workload's key, naming the file's line;
+        else None (:meth:`_problems` places it)."""
+        extra = self.model_extra or {}
+        if len(problems) != 1:
+            return None
+        try:
+            parse(self.fields())
+        except KeyPairError as e:
+            if str(e) != ": ".join(problems[0]):
+                return None
+            mine = [k for k in e.messages if k in extra]
+            if len(mine) == len(e.messages):
+                return e
+            if len(mine) == 1 and isinstance(self.config, str):
+                lines = config_lines(self.config)
+                at = "".join(f", {config_file(self.config)}:{line}" for k in e.messages if k not in extra
+                             for line in (key_line(lines, k),) if line is not None)
+                return IssuesError([], [((mine[0],), e.messages[mine[0]].replace(KeyPairError.OTHER_AT, at))])
+        except ValueError:
+            pass
+        return None
 
     def _problems(self, problems: list[tuple[str, str]]) -> ValueError:
         """The config's problems (dotted key, message) as one error, each at the place its value came from: a key

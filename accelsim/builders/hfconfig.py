@@ -158,13 +158,13 @@ def _gemma2(r: _Reader) -> LM:
     r.require("attention_bias", False, "Gemma-2's projections have no bias")
     act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
     r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
-    window = r.int("sliding_window", 4096)
+    window = r.window(4096)
     # google/gemma-2-9b's published config.json (transformers 4.42) also writes the window as sliding_window_size,
     # a field Gemma2Config no longer reads: accepted when it is the same window
-    alias = r.int("sliding_window_size", window)
+    alias = r.opt_int("sliding_window_size") if "sliding_window_size" in r.data else window
     if alias != window:
-        raise ValueError(f"sliding_window_size: {alias} differs from sliding_window ({window}); it is the same "
-                         f"window under its older name (give one, or both equal)")
+        raise ValueError(f"sliding_window_size: {alias or None} differs from sliding_window ({window or None}); it "
+                         f"is the same window under its older name (give one, or both equal)")
     return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6), act=act,
               tied=r.bool("tie_word_embeddings", True),
@@ -187,7 +187,7 @@ def _gemma3(r: _Reader) -> LM:
     r.require("attention_bias", False, "Gemma 3's projections have no bias")
     r.read.update(("query_pre_attn_scalar", "rope_local_base_freq"))  # a score scale; the local layers' RoPE θ
     act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
-    window = r.int("sliding_window", 4096)
+    window = r.window(4096)
     pattern = r.int("sliding_window_pattern", r.int("_sliding_window_pattern", 6))  # the latter: transformers 5
     windows = _layer_windows(r, layers, window, lambda i: (i + 1) % pattern == 0)
     for key in ("attn_logit_softcapping", "final_logit_softcapping"):
@@ -348,7 +348,7 @@ def _gpt_oss(r: _Reader) -> LM:
     r.choice("hidden_act", "silu", _SILU)  # read by the config, unused by the experts' own GLU
     r.float("swiglu_limit", 7.0)
     r.read.update(("experts_per_token", "initial_context_length"))  # the same as num_experts_per_tok; RoPE's
-    window = r.int("sliding_window", 128)
+    window = r.window(128)
     windows = _layer_windows(r, layers, window, lambda i: i % 2 == 1)
     ffn = r.int("intermediate_size", 2880)
     experts = r.int("num_local_experts", 128)

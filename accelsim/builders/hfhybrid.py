@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..errors import KeyPairError
 from ..units import TORCH_DTYPES
 from .hfspec import (
     _SILU,
@@ -73,8 +74,10 @@ def _mamba_groups(r: _Reader, key: str, default: int, heads: int, heads_key: str
     """The Mamba-2 mixer's B / C groups ``key``, which must divide its ``heads`` (``heads_key``): each group's B and C
     serve heads / groups heads (transformers' Mamba2Mixer repeats them so; mamba_ssm asserts it)."""
     groups = r.int(key, default)
-    if heads % groups:
-        raise ValueError(f"{key}: {groups} must divide {heads_key} ({heads})")
+    if heads % groups:  # put at the key set last (a user's file over its base preset, a --set over both)
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({key: f"{groups} must divide {heads_key} ({heads}{at})",
+                            heads_key: f"{heads} is not a multiple of {key} ({groups}{at})"})
     return groups
 
 

@@ -115,7 +115,7 @@ def _cohere(r: _Reader) -> LM:
     qk = False
     if r.arch == "Cohere2ForCausalLM":
         pattern = r.int("sliding_window_pattern", 4)
-        windows = _layer_windows(r, layers, r.int("sliding_window", 4096), lambda i: (i + 1) % pattern == 0)
+        windows = _layer_windows(r, layers, r.window(4096), lambda i: (i + 1) % pattern == 0)
     else:
         qk = r.bool("use_qk_norm", False)
     return LM(r.arch, vocab=r.int("vocab_size", 256000), hidden=hidden, layers=layers, heads=heads,

@@ -68,7 +68,7 @@ def _olmo(r: _Reader) -> LM:
         moe = MoE(experts, _top_k(r, experts, 8), ffn, sparse_layers=frozenset(range(layers)),
                   **_MOE_NAMES)
     elif r.arch == "Olmo3ForCausalLM":
-        windows = _layer_windows(r, layers, r.int("sliding_window", 4096), lambda i: (i + 1) % 4 == 0)
+        windows = _layer_windows(r, layers, r.window(4096), lambda i: (i + 1) % 4 == 0)
     return LM(r.arch, vocab=r.int("vocab_size", 50304), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4, tied=r.bool("tie_word_embeddings", False),

@@ -433,6 +433,11 @@ class _Reader:
         value = self._get(key, None)
         return 0 if value is None else self.int(key)
 
+    def window(self, default: int) -> int:
+        """``sliding_window``: absent, the class's ``default``; null, no window (0: every layer attends to every
+        token, as a config without the field builds it), else an integer ≥ 1."""
+        return self.opt_int("sliding_window") if "sliding_window" in self.data else self.int("sliding_window", default)
+
     def auto_int(self, key: str, auto: Callable[[], int]) -> int:
         """An integer ≥ 1, or ``"auto"`` / absent for the class's derived value ``auto()`` (Mamba's dt rank, a
         head's width)."""

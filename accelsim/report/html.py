@@ -353,16 +353,17 @@ def _flat_section(report: dict, key: str, title: str) -> str:
 
 
 _SERVING_KEYS = frozenset({"batch", "prefill_cycles", "decode_steps", "decode_steps_simulated", "decode_cycles",
-                           "step_cycles", "ttft_s", "tpot_s", "tokens_per_s", "kv_cache_bytes", "weight_bytes",
-                           "memory", "memory_pass", "layer_samples"})
+                           "step_cycles", "ttft_s", "tpot_s", "tokens_per_s", "kv_cache_bytes", "state_bytes",
+                           "weight_bytes", "memory", "memory_pass", "layer_samples"})
 """The keys of report ``serving`` that :func:`_serving` lays out; any other is shown as a row of its own."""
 
 
 def _footprint(memory: dict, title: str) -> str:
-    """A memory footprint (level → capacity, weights, KV cache, activations, used, fraction) as a table: sizes in
-    KiB/MiB/GiB, the used share of the capacity in %."""
+    """A memory footprint (level → capacity, weights, KV cache, a model with recurrent layers' states, activations,
+    used, fraction) as a table: sizes in KiB/MiB/GiB, the used share of the capacity in %."""
+    states = any("state" in _dict(fig) for fig in memory.values())
     cols = (("capacity", "capacity"), ("weights", "weights"), ("kv_cache", "KV cache"),
-            ("activations", "activations"), ("used", "used"))
+            *((("state", "recurrent state"),) if states else ()), ("activations", "activations"), ("used", "used"))
     rows = []
     for level, fig in memory.items():
         fig = _dict(fig)
@@ -386,8 +387,8 @@ def _layer_samples_row(samples: object, simulated: str) -> tuple[str, str]:
 
 def _serving(report: dict) -> str:
     """An LLM serving run's figures (report ``serving``): time to first token, time per output token, tokens per
-    second, the decode steps (how many simulated, every step's cycles), the weights and KV cache where the memory
-    table does not already add up to them, layer samples, and the memory footprint of the pass ``memory_pass``
+    second, the decode steps (how many simulated, every step's cycles), the weights, KV cache and recurrent state
+    where the memory table does not already add up to them, layer samples, and the memory footprint of the pass ``memory_pass``
     names as a table. Sizes in KiB/MiB/GiB, fractions in %, each quantity once."""
     sv = report.get("serving")
     if not isinstance(sv, dict) or not sv:
@@ -411,7 +412,8 @@ def _serving(report: dict) -> str:
         rows.append(("decode steps simulated", f"all {steps:,}"))
     if sv.get("step_cycles") is not None:
         rows.append(("cycles of each decode step", _serving_value("step_cycles", sv.get("step_cycles"))))
-    for key, field, label in (("weight_bytes", "weights", "weights"), ("kv_cache_bytes", "kv_cache", "KV cache")):
+    for key, field, label in (("weight_bytes", "weights", "weights"), ("kv_cache_bytes", "kv_cache", "KV cache"),
+                              ("state_bytes", "state", "recurrent state")):
         held = sum(fmt.num(_dict(m).get(field)) for m in memory.values())
         if sv.get(key) is not None and (not memory or held != fmt.num(sv.get(key))):
             rows.append((label, fmt.size(sv.get(key))))

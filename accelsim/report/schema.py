@@ -276,7 +276,8 @@ class _ServingRequired(TypedDict):
 class Serving(_ServingRequired, total=False):
     """LLM serving metrics (a workload with ``decode_steps``); the footprint keys come from the serving driver."""
 
-    kv_cache_bytes: int
+    kv_cache_bytes: int  # the attention layers' KV cache after the last step (not the recurrent states)
+    state_bytes: int  # a model with recurrent layers (Mamba, Gated DeltaNet, short convs): their states
     weight_bytes: int
     memory: dict[str, Footprint]
     memory_pass: str  # the pass ``memory`` describes: "decode step N" (the last simulated step), or "prefill"

@@ -18,7 +18,8 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
   ``params_per_chip`` the parameters of the largest pass's graph (one chip's shard);
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; null without a prefill, a
   ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
-  seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes``, ``weight_bytes`` and ``memory`` (the
+  seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes`` (the attention layers' KV cache only),
+  ``state_bytes`` (a model with recurrent layers: their states, :func:`cache_bytes`), ``weight_bytes`` and ``memory`` (the
   footprint per level, of the last step); ``layer_samples``: the layer counts each pass was simulated with when
   layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones; [2, 4] for Gemma-2's
   alternating windows), else None;
@@ -248,7 +249,7 @@ class _Runner:
                 graph = build_graph(spec, self.arch.dtype)
                 label = f"decode step {step + 1}" if phase == "decode" else phase
                 out.append(Sampled.exact(self._simulate(graph, opts, label=label), per_op=False))
-                self.footprint = {"kv_cache_bytes": int(graph.meta.get("kv_cache_bytes", 0)),
+                self.footprint = {**cache_bytes(graph.meta),
                                   "weight_bytes": max(graph.weight_bytes, self.footprint.get("weight_bytes", 0))}
                 self.kept.keep(out[-1].runs, alike=alike, what=what)
                 continue
@@ -273,8 +274,8 @@ class _Runner:
                 pass_ = replace(pass_, timing=replace(pass_.timing, placement=placement))
             out.append(pass_)
             self.kept.keep(pass_.runs, alike=alike, what=what, samples=True)
-            self.footprint = {"kv_cache_bytes": affine(int(g1.meta.get("kv_cache_bytes", 0)),
-                                                       int(g2.meta.get("kv_cache_bytes", 0)), units),
+            one_b, two_b = cache_bytes(g1.meta), cache_bytes(g2.meta)
+            self.footprint = {**{k: affine(one_b[k], two_b[k], units) for k in one_b},
                               "weight_bytes": max(affine(g1.weight_bytes, g2.weight_bytes, units),
                                                   self.footprint.get("weight_bytes", 0))}
         return out
@@ -290,6 +291,15 @@ class _Runner:
         del rep
         self.offset += p.timing.cycles
         return p.without_tasks()
+
+
+def cache_bytes(meta: dict) -> dict[str, int]:
+    """A pass's ``serving`` cache figures from its graph's meta: ``kv_cache_bytes`` the attention layers' KV cache
+    only, and for a model with recurrent layers ``state_bytes``, their fixed-size states (Mamba's, Gated DeltaNet's,
+    the short convolutions' taps), which the builders' ``kv_cache_bytes`` also counts (``state_cache_bytes``)."""
+    state = int(meta.get("state_cache_bytes", 0) or 0)
+    kv = {"kv_cache_bytes": int(meta.get("kv_cache_bytes", 0)) - state}
+    return {**kv, "state_bytes": state} if state else kv
 
 
 def persistent_bytes(graph: Graph) -> int:

@@ -165,6 +165,23 @@ def test_gemma3_five_local_layers_to_each_global_and_qk_norm():
     assert not any(op.fn == "softcap" for op in g.ops) and "model.layers.0.self_attn.q_norm" in g
 
 
+@pytest.mark.parametrize(("name", "layers", "kv_bytes"), [("gemma3_1b", 26, 2 * 1 * 256 * 2),
+                                                          ("gemma2_9b", 42, 2 * 8 * 256 * 2),
+                                                          ("gpt_oss_20b", 24, 2 * 8 * 64 * 2)])
+def test_a_null_sliding_window_makes_every_layer_global(name, layers, kv_bytes):
+    # probe p85 #2: `--set workload.sliding_window=null` on gemma3_1b was "expected an integer ≥ 1 (got None)" though
+    # docs/configuration.md offers it to any model whose config has the field (mistral_7b took it). Null is no
+    # window, as a config without one: every layer attends to all kv_len + 1 keys and caches them. Gemma 3 1B at
+    # 1,024 cached tokens: 26 layers × 1,025 × (K, V × 1 KV head × 256 × 2 B) = 27,289,600 B (with its window:
+    # 4 global × 1,025 × 1,024 + 22 local × 512 × 1,024 = 15,732,736 B)
+    g = _graph(name, phase="decode", kv_len=1024, sliding_window=None, layers=layers)
+    assert [g[f"model.layers.{i}.self_attn.scores"].attrs["kv_len"] for i in range(layers)] == [1025] * layers
+    assert g.meta["kv_cache_bytes"] == layers * 1025 * kv_bytes
+    if name == "gemma3_1b":
+        assert g.meta["kv_cache_bytes"] == 27_289_600
+        assert _graph(name, phase="decode", kv_len=1024).meta["kv_cache_bytes"] == 15_732_736
+
+
 def test_phi3_fused_projections():
     g = _graph("phi3_mini")
     assert g["model.layers.0.self_attn.qkv_proj"].gemm.n == 3 * 3072

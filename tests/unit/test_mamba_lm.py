@@ -12,6 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from accelsim.builders import build_workload
+from accelsim.config import load_workload
+from accelsim.errors import ConfigError
 
 MAMBA_28 = {"architectures": ["MambaForCausalLM"], "hidden_size": 2560, "num_hidden_layers": 64, "vocab_size": 50280,
             "state_size": 16, "expand": 2, "conv_kernel": 4, "time_step_rank": 160, "layer_norm_epsilon": 1e-5,
@@ -51,6 +53,23 @@ def test_mamba2_defaults_are_codestral_mambas_size():
         _graph({"architectures": ["Mamba2ForCausalLM"], "num_heads": 100}, seq_len=8)
     with pytest.raises(ValidationError, match=r"n_groups: 3 must divide num_heads \(128\)"):
         _graph({"architectures": ["Mamba2ForCausalLM"], "n_groups": 3}, seq_len=8)
+
+
+def test_a_groups_error_names_the_config_files_line_of_the_other_key(tmp_path):
+    # n_groups 3 written in the workload over a config.json whose num_heads 128 is on its line 3 (3 ∤ 128): at the
+    # workload's line, naming the file's; both in the config.json: at its n_groups line, as before (probe p85 #4)
+    cfg = tmp_path / "config.json"
+    cfg.write_text('{\n  "architectures": ["Mamba2ForCausalLM"],\n  "num_heads": 128\n}\n')
+    mine = tmp_path / "w.yaml"
+    mine.write_text(f"model: hf\nconfig: {cfg}\nn_groups: 3\n")
+    with pytest.raises(ConfigError) as e:
+        load_workload(mine)
+    assert str(e.value).endswith(f"w.yaml:3: n_groups: 3 must divide num_heads (128, {cfg}:3)")
+    cfg.write_text('{\n  "architectures": ["Mamba2ForCausalLM"],\n  "num_heads": 128,\n  "n_groups": 3\n}\n')
+    mine.write_text(f"model: hf\nconfig: {cfg}\n")
+    with pytest.raises(ConfigError) as e:
+        load_workload(mine)
+    assert str(e.value).endswith("config.json:4: n_groups: 3 must divide num_heads (128)")
 
 
 FALCON_MAMBA_7B = {"architectures": ["FalconMambaForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 64,

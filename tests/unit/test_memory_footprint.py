@@ -3,11 +3,14 @@ cache a pass writes is held in the main memory beside what placement put there."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accelsim.api import simulate
 from accelsim.builders import build_workload
 from accelsim.errors import MappingError
+from accelsim.report.html import render_html
 
 # A two-layer Mixtral of the same form: 4 experts, top-2
 TINY = {"architectures": ["MixtralForCausalLM"], "hidden_size": 128, "intermediate_size": 256,
@@ -132,3 +135,26 @@ def test_recurrent_states_are_held_beside_the_kv_cache_and_each_footprint_names_
     assert "memory_pass" not in d  # one pass: the report's own
     # a model without recurrent layers has no state row
     assert "state" not in simulate(DECODE, "h100", plots=False).to_dict()["memory"]["hbm"]
+
+
+def test_serving_counts_the_kv_cache_apart_from_the_recurrent_states():
+    # probe p85 #3: serving.kv_cache_bytes was KV + states (6,471,680 B for lfm2_1_2b at 512 + 8 tokens) while
+    # memory.*.kv_cache is KV only. LFM2-1.2B at 128 + 4 tokens: KV 6 layers × 2 × 8 heads × 64 × 2 B × 132 tokens
+    # = 1,622,016 B; state 10 conv layers × 2048 channels × 2 taps × 2 B = 81,920 B (the graph meta counts both)
+    kv, state = 6 * 2 * 8 * 64 * 2 * 132, 10 * 2048 * 2 * 2
+    r = simulate({"base": "lfm2_1_2b", "seq_len": 128, "decode_steps": 4}, "h100", plots=False).to_dict()
+    sv = r["serving"]
+    assert sv["kv_cache_bytes"] == kv == 1_622_016 == sv["memory"]["hbm"]["kv_cache"]
+    assert sv["state_bytes"] == state == 81_920 == sv["memory"]["hbm"]["state"]
+    # report.html: the footprint table has a "recurrent state" column (its "used" is weights + KV + state +
+    # activations), and the serving rows repeat neither figure, as the table adds up to both
+    section = render_html(r, plots=False).split('id="serving"')[1].split("</section>")[0]
+    head = re.findall(r'<th class="n">(.*?)</th>', section)
+    assert head == ["capacity", "weights", "KV cache", "recurrent state", "activations", "used", "used of capacity"]
+    row = re.search(r"<tr><td>hbm</td>(.*?)</tr>", section).group(1)
+    assert re.findall(r'<td class="n" data-v="[^"]*">(.*?)</td>', row)[2:4] == ["1.547MiB", "80KiB"]  # 1,622,016 B
+    assert "<td>KV cache</td>" not in section and "<td>recurrent state</td>" not in section
+    # a model without recurrent layers: no state_bytes, no state column
+    dense = simulate({**DECODE, "phase": "prefill", "seq_len": 16, "decode_steps": 2}, "h100", plots=False).to_dict()
+    assert "state_bytes" not in dense["serving"]
+    assert "recurrent state" not in render_html(dense, plots=False)

@@ -10,13 +10,15 @@ parameters.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from pydantic import ValidationError
 
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
-from accelsim.config import load_workload
+from accelsim.config import load_experiment, load_workload
+from accelsim.errors import ConfigError
 from accelsim.ir import Gemm
 
 H, VOCAB, FFN = 4480, 131072, 15680
@@ -175,6 +177,30 @@ def test_refusals_and_the_layers_are_not_alike():
         _model(n_groups=3)
     w = load_workload("nemotron_nano_9b_v2")
     assert identical_layers(HfParams(**{**w.params, "layers": 4})) is None
+
+
+def test_a_groups_error_is_put_at_the_key_the_user_set(tmp_path):
+    # probe p85 #4: mamba_num_heads 100 in the user's file (its line 4) over the preset's n_groups 8 (preset line 29)
+    # was reported at the preset's line ("workloads/nemotron_nano_9b_v2.yaml:29: n_groups: ..."). 100 heads in 8
+    # groups: 100 = 12 × 8 + 4, no whole number of heads a group, so the rule breaks at the key set last
+    # each file shown relative to the working folder when under it
+    mine, preset = r"(?:.*/)?bad\.yaml", r"(?:.*/)?workloads/nemotron_nano_9b_v2\.yaml"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nworkload:\n  base: nemotron_nano_9b_v2\n  mamba_num_heads: 100\narch: h100\n")
+    with pytest.raises(ConfigError) as e:
+        load_experiment(bad)
+    assert re.fullmatch(rf"{mine}:4: workload\.mamba_num_heads: 100 is not a multiple of n_groups "
+                        rf"\(8, {preset}:29\)", str(e.value))
+    # a --set over both: at the --set, naming the file's value
+    with pytest.raises(ConfigError) as e:
+        load_experiment(bad, ["workload.n_groups=7"])
+    assert re.fullmatch(rf"--set: workload\.n_groups: 7 must divide mamba_num_heads \(100, {mine}:4\)", str(e.value))
+    # the user's n_groups over the preset's 128 heads: at the user's line
+    bad.write_text("name: bad\nworkload:\n  base: nemotron_nano_9b_v2\n  n_groups: 3\narch: h100\n")
+    with pytest.raises(ConfigError) as e:
+        load_experiment(bad)
+    assert re.fullmatch(rf"{mine}:4: workload\.n_groups: 3 must divide mamba_num_heads "
+                        rf"\(128, {preset}:26\)", str(e.value))
 
 
 def test_a_missing_pattern_says_so():

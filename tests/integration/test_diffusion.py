@@ -104,3 +104,23 @@ def test_training_a_pipeline_is_refused_in_one_line(capsys):
                    "-o", "/tmp/accelsim_test_sd_training"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and "set part: unet" in err, err
+
+
+def test_a_tensor_parallel_pipeline_has_one_chips_note_that_agrees_with_its_figures():
+    """Probe p84 #1: DiT at tensor_parallel 2 on 8 chips carried the transformer's "one replica of 2 chips" note
+    beside the VAE's own "this run uses 1 chip ... mac_utilization 21.6%" while the report's was 6.3%. The
+    composed report has one chips note, quoting its own mac_utilization, and its figures are chip 0's: its
+    shard of the transformer and the whole VAE decoder."""
+    w = {"model": "dit_xl_2", "steps": 1, "tensor_parallel": 2}
+    r = simulate(w, "dgx-h100").to_dict()
+    shard = simulate({**w, "part": "transformer"}, "dgx-h100").to_dict()
+    vae = simulate({**w, "part": "vae_decoder"}, "dgx-h100").to_dict()
+    assert r["macs"] == shard["macs"] + vae["macs"]
+    chips = [n for n in r["notes"] if n.startswith("chips: ")]
+    assert len(chips) == 1, chips
+    assert f"mac_utilization {r['mac_utilization']:.1%} is against one chip's peak" in chips[0]
+    assert "transformer over chips 0-1 (tensor_parallel 2)" in chips[0] and "vae_decoder on chip 0 alone" in chips[0]
+    assert "chips 2-7 are idle" in chips[0]  # 8 chips less the group of 2
+    # the VAE's own run says it is the run; that line is not carried into the pipeline's report
+    assert any("this run uses 1 chip" in n for n in vae["notes"])
+    assert not any("this run uses 1 chip" in n or "every figure here is its own" in n for n in r["notes"])

@@ -75,7 +75,7 @@ FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
@@ -163,6 +163,10 @@ class DiffusionTPParams(WorkloadParams):
                        "embedders are replicated, and the text encoders and VAE decoder run whole on every chip. "
                        "DiT and FLUX.1 only: Stable Diffusion's UNet refuses any value but 1.")
 
+    # the pipeline's keys each part, run alone, does not read (steps counts the denoiser's runs in a pipeline; the
+    # VAE decoder decodes batch latents whatever the prompt or the guidance): refuse_unread
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {}
+
 
 class SDParams(DiffusionTPParams):
     """Stable Diffusion (diffusers): one part of the text-to-image pipeline, or the pipeline (its UNet step)."""
@@ -192,6 +196,9 @@ class SDParams(DiffusionTPParams):
         "fused", description="'fused' (default: diffusers' AttnProcessor2_0 calls scaled_dot_product_attention): one "
                              "ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops "
                              "(diffusers' classic AttnProcessor). Same params and MACs.")
+
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
+        "text_encoder": ("steps",), "unet": ("steps",), "vae_decoder": ("steps", "prompt_tokens", "guidance")}
 
     @field_validator("prompt_tokens")
     @classmethod
@@ -243,6 +250,35 @@ def _check(p: SDParams) -> None:
     if p.tensor_parallel > 1:
         raise WorkloadError(f"{p.variant}: not supported for Stable Diffusion (its UNet's convolutions, most of its "
                             f"MACs, are not sharded); use 1", key=("tensor_parallel",))
+
+
+_UNREAD_WHY = {
+    "steps": "a part alone is one execution of its graph; steps counts the denoiser's runs in part: pipeline",
+    "prompt_tokens": "the VAE decoder reads the latents alone",
+    "guidance": "the VAE decoder decodes batch latents whatever the guidance",
+}
+
+
+def refuse_unread(p: DiffusionTPParams) -> None:
+    """A WorkloadError at the first of the pipeline's keys that ``p.part``, run alone, does not read
+    (``UNREAD_BY_PART``) and that holds a value other than its default, naming the part and every such key (probe
+    p84 #3: ``part: unet`` with ``steps: 7`` gave one step's time, exit 0), as the hf builder refuses a key its model
+    does not read. Called where a workload's part is told from its pipeline
+    (:func:`accelsim.scenarios.diffusion.is_pipeline`), not by the builder: a pipeline builds its parts from its
+    whole workload, steps and all."""
+    part = str(getattr(p, "part", "pipeline"))
+    fields = type(p).model_fields
+    keys = [k for k in type(p).UNREAD_BY_PART.get(part, ()) if getattr(p, k) != fields[k].default]
+    if not keys:
+        return
+    def shown(v: object) -> str:
+        return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    why = "; ".join(dict.fromkeys(_UNREAD_WHY[k] for k in keys))
+    also = "".join(f"; nor {k} ({shown(getattr(p, k))}, default {shown(fields[k].default)})" for k in keys[1:])
+    raise WorkloadError(f"not read by part: {part} ({why}){also}: leave {'it' if len(keys) == 1 else 'them'} at the "
+                        f"default ({shown(fields[keys[0]].default)}{', ...' if also else ''}), or set part: pipeline "
+                        f"to run the whole pipeline (got {shown(getattr(p, keys[0]))})", key=(keys[0],))
 
 
 def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
@@ -516,5 +552,6 @@ def _unet(p: SDParams) -> Graph:
     return b.build(_meta(p, part="unet", unet_batch=n))
 
 
-__all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "resnet_block", "sd", "sd_parts", "vae_decoder",
+__all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "refuse_unread", "resnet_block", "sd", "sd_parts",
+           "vae_decoder",
            "vae_decoder_graph"]

@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from pydantic import ValidationError
+
 from ..builders.registry import get_builder
+from ..builders.sd import refuse_unread
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
+from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
@@ -33,8 +37,22 @@ from .single import Progress, simulate_pass
 
 def is_pipeline(workload: WorkloadSpec) -> bool:
     """Whether ``workload``'s builder runs it as several graphs and its ``part`` is the whole pipeline (its
-    default), not one part of it."""
-    return bool(get_builder(workload.model).parts_ref) and workload.params.get("part", "pipeline") == "pipeline"
+    default), not one part of it. A part asked for alone refuses a non-default value of a pipeline key it does not
+    read (:func:`~accelsim.builders.sd.refuse_unread`: ``steps`` on ``part: unet``), a WorkloadError at that key."""
+    entry = get_builder(workload.model)
+    if not entry.parts_ref:
+        return False
+    if workload.params.get("part", "pipeline") == "pipeline":
+        return True
+    try:
+        p = entry.params.model_validate(dict(workload.params))
+    except ValidationError:  # the build reports it, at its key
+        return False
+    try:
+        refuse_unread(p)
+    except WorkloadError as e:  # at its line (info asks too, outside run's handler that places a build's errors)
+        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+    return False
 
 
 def parts_of(workload: WorkloadSpec) -> list[tuple[str, int]] | None:

@@ -53,7 +53,7 @@ out.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -103,6 +103,9 @@ class DiTParams(DiffusionTPParams):
         True, description="Classifier-free guidance: each step runs the DiT on 2 × batch latents (conditional and "
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
                           "predictions.")
+
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {"transformer": ("steps",),
+                                                             "vae_decoder": ("steps", "guidance")}
 
     @property
     def latent_size(self) -> int:

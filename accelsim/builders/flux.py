@@ -95,7 +95,7 @@ norms, activations, softmax, RoPE, modulations and element-wise ops are FLOPs on
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
@@ -196,6 +196,9 @@ class FluxParams(DiffusionTPParams):
         if v is not None and v > MAX_PROMPT_TOKENS:
             raise ValueError(f"must be at most {MAX_PROMPT_TOKENS} (FluxPipeline's limit on max_sequence_length)")
         return v
+
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
+        "text_encoder": ("steps",), "transformer": ("steps",), "vae_decoder": ("steps", "prompt_tokens")}
 
     @property
     def text_tokens(self) -> int:

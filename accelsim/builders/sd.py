@@ -29,12 +29,14 @@ proj_in / proj_out (use_linear_projection); ``add_embedding`` of the pooled text
 conditioning values: text_time, 2816 → 1280).
 
 Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UNet ``steps`` times, the VAE decoder
-once). With classifier-free guidance (``guidance``) the text encoder and the UNet run on 2 × batch (the negative /
-unconditional and the conditional prompts, concatenated as diffusers' pipelines do), the VAE decoder on batch.
-(diffusers' ``encode_prompt`` runs the text encoder once for the prompts and once for the negative prompts, batch
-each, and concatenates the states: the same MACs as one pass on 2 × batch, its weights read twice. SDXL base's
-``force_zeros_for_empty_prompt`` makes the unconditional states zeros when no negative prompt is given, so its text
-encoders then run on batch alone; the graph assumes a negative prompt.)
+once). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
+conditional latents, concatenated as diffusers' pipelines do), the VAE decoder on batch. The text encoder of sd15
+runs on 2 × batch too (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
+given: once for the prompts and once for the negatives, batch each, the same MACs as one pass on 2 × batch, its
+weights read twice); SDXL base's ``force_zeros_for_empty_prompt`` (true in its model_index.json and the
+StableDiffusionXLPipeline default) makes the unconditional states ``torch.zeros_like`` the prompt's when no
+negative prompt is given (``zero_out_negative_prompt`` in encode_prompt), so its text encoders run on batch alone,
+and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MACs at 1024², now 55.58 G).
 
 * ``text_encoder``: input ``input`` (token ids (B, prompt_tokens)); ``text_encoder.text_model``: token and learned
   position embeddings, pre-LN causal encoder layers (quick-GELU), ``final_layer_norm``; the pooled output is the
@@ -75,7 +77,7 @@ FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
@@ -163,6 +165,10 @@ class DiffusionTPParams(WorkloadParams):
                        "embedders are replicated, and the text encoders and VAE decoder run whole on every chip. "
                        "DiT and FLUX.1 only: Stable Diffusion's UNet refuses any value but 1.")
 
+    # the pipeline's keys each part, run alone, does not read (steps counts the denoiser's runs in a pipeline; the
+    # VAE decoder decodes batch latents whatever the prompt or the guidance): refuse_unread
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {}
+
 
 class SDParams(DiffusionTPParams):
     """Stable Diffusion (diffusers): one part of the text-to-image pipeline, or the pipeline (its UNet step)."""
@@ -188,10 +194,21 @@ class SDParams(DiffusionTPParams):
         True, description="Classifier-free guidance: the text encoder and the UNet run on 2 × batch (unconditional "
                           "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
                           "noise predictions; the VAE decoder runs on batch.")
+    negative_prompt: bool = Field(
+        False, description="Whether the call gives a negative prompt (with guidance). false (diffusers' default "
+                           "call, negative_prompt=None): sd15's StableDiffusionPipeline encodes the empty string as "
+                           "the unconditional prompt, so its text encoder runs on 2 × batch either way; sdxl base's "
+                           "force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes the "
+                           "unconditional states zeros, so its text encoders run on the prompts alone, batch. true: "
+                           "the negative prompts are encoded too, 2 × batch.")
     attention: Literal["unfused", "fused"] = Field(
         "fused", description="'fused' (default: diffusers' AttnProcessor2_0 calls scaled_dot_product_attention): one "
                              "ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops "
                              "(diffusers' classic AttnProcessor). Same params and MACs.")
+
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
+        "text_encoder": ("steps",), "unet": ("steps", "negative_prompt"),
+        "vae_decoder": ("steps", "prompt_tokens", "guidance", "negative_prompt")}
 
     @field_validator("prompt_tokens")
     @classmethod
@@ -215,6 +232,13 @@ class SDParams(DiffusionTPParams):
     def cfg_batch(self) -> int:
         """Samples the text encoder and the UNet run on: 2 × batch with guidance, else batch."""
         return 2 * self.batch if self.guidance else self.batch
+
+    @property
+    def text_batch(self) -> int:
+        """Prompts the text encoders run on: with guidance the unconditional ones too (2 × batch), except SDXL base
+        given no negative prompt, whose force_zeros_for_empty_prompt uses zero states for them (batch)."""
+        zeros = self.variant == "sdxl" and not self.negative_prompt
+        return self.batch if zeros else self.cfg_batch
 
 
 class SDXLParams(SDParams):
@@ -243,6 +267,36 @@ def _check(p: SDParams) -> None:
     if p.tensor_parallel > 1:
         raise WorkloadError(f"{p.variant}: not supported for Stable Diffusion (its UNet's convolutions, most of its "
                             f"MACs, are not sharded); use 1", key=("tensor_parallel",))
+
+
+_UNREAD_WHY = {
+    "steps": "a part alone is one execution of its graph; steps counts the denoiser's runs in part: pipeline",
+    "prompt_tokens": "the VAE decoder reads the latents alone",
+    "guidance": "the VAE decoder decodes batch latents whatever the guidance",
+    "negative_prompt": "the text encoders alone encode it",
+}
+
+
+def refuse_unread(p: DiffusionTPParams) -> None:
+    """A WorkloadError at the first of the pipeline's keys that ``p.part``, run alone, does not read
+    (``UNREAD_BY_PART``) and that holds a value other than its default, naming the part and every such key (probe
+    p84 #3: ``part: unet`` with ``steps: 7`` gave one step's time, exit 0), as the hf builder refuses a key its model
+    does not read. Called where a workload's part is told from its pipeline
+    (:func:`accelsim.scenarios.diffusion.is_pipeline`), not by the builder: a pipeline builds its parts from its
+    whole workload, steps and all."""
+    part = str(getattr(p, "part", "pipeline"))
+    fields = type(p).model_fields
+    keys = [k for k in type(p).UNREAD_BY_PART.get(part, ()) if getattr(p, k) != fields[k].default]
+    if not keys:
+        return
+    def shown(v: object) -> str:
+        return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+
+    why = "; ".join(dict.fromkeys(_UNREAD_WHY[k] for k in keys))
+    also = "".join(f"; nor {k} ({shown(getattr(p, k))}, default {shown(fields[k].default)})" for k in keys[1:])
+    raise WorkloadError(f"not read by part: {part} ({why}){also}: leave {'it' if len(keys) == 1 else 'them'} at the "
+                        f"default ({shown(fields[keys[0]].default)}{', ...' if also else ''}), or set part: pipeline "
+                        f"to run the whole pipeline (got {shown(getattr(p, keys[0]))})", key=(keys[0],))
 
 
 def refuse_pipeline_training(p: object, model: str, denoiser: str) -> None:
@@ -438,7 +492,7 @@ def clip_text_encoder(b: TransformerBuilder, ids: str, *, fused: bool, cfg: _Tex
 
 def _text_encoders(p: SDParams) -> Graph:
     """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too."""
-    n, s = p.cfg_batch, p.prompt_tokens
+    n, s = p.text_batch, p.prompt_tokens
     configs = _TEXT[p.variant]
     ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
     b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16",
@@ -516,5 +570,6 @@ def _unet(p: SDParams) -> Graph:
     return b.build(_meta(p, part="unet", unet_batch=n))
 
 
-__all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "resnet_block", "sd", "sd_parts", "vae_decoder",
+__all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "refuse_unread", "resnet_block", "sd", "sd_parts",
+           "vae_decoder",
            "vae_decoder_graph"]

@@ -9,7 +9,7 @@ on the run's timeline (a repeated part's rows show its first execution's start a
 bytes of all its executions; ops.csv's ``duration_cycles`` is ``count`` of them, :func:`~accelsim.report.writers.
 write_ops_csv`); ``seconds``, cycles, launches and busy
 cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
-together beside the largest part's activations (:func:`footprint`); ``notes`` every part's; ``power.peak_w`` the
+together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`); ``power.peak_w`` the
 busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
 (each part's count, params, cycles and seconds of one execution and all of them), ``seconds_per_image`` and
 ``images_per_s``.
@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from pydantic import ValidationError
+
 from ..builders.registry import get_builder
+from ..builders.sd import refuse_unread
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
+from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
@@ -33,8 +37,22 @@ from .single import Progress, simulate_pass
 
 def is_pipeline(workload: WorkloadSpec) -> bool:
     """Whether ``workload``'s builder runs it as several graphs and its ``part`` is the whole pipeline (its
-    default), not one part of it."""
-    return bool(get_builder(workload.model).parts_ref) and workload.params.get("part", "pipeline") == "pipeline"
+    default), not one part of it. A part asked for alone refuses a non-default value of a pipeline key it does not
+    read (:func:`~accelsim.builders.sd.refuse_unread`: ``steps`` on ``part: unet``), a WorkloadError at that key."""
+    entry = get_builder(workload.model)
+    if not entry.parts_ref:
+        return False
+    if workload.params.get("part", "pipeline") == "pipeline":
+        return True
+    try:
+        p = entry.params.model_validate(dict(workload.params))
+    except ValidationError:  # the build reports it, at its key
+        return False
+    try:
+        refuse_unread(p)
+    except WorkloadError as e:  # at its line (info asks too, outside run's handler that places a build's errors)
+        raise workload.located(e) if isinstance(workload, WorkloadSpec) else e from None
+    return False
 
 
 def parts_of(workload: WorkloadSpec) -> list[tuple[str, int]] | None:
@@ -55,11 +73,13 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     rows: list[Rows] = []  # each part's op rows, one part after another on the run's timeline
     segments, offset = [], 0
     kept = Kept(options, keep_less(options))
+    spread: dict[str, int] = {}  # each part's chips: its tensor_parallel group (1: one chip)
     for i, (part, count) in enumerate(parts):
         if progress:
             progress(part, i, len(parts))
         graph = build_graph(replace(workload, params={**workload.params, "part": part}), arch.dtype)
         p, rep = simulate_pass(graph, arch, options, name=name, workload=workload)
+        spread[part] = graph.info.tensor_parallel * graph.info.context_parallel * graph.info.pipeline_parallel
         if options.trace:
             segments.append((*rep.segments[0][:2], offset, part if count == 1 else f"{part} (1 of {count})"))
         del rep
@@ -82,8 +102,11 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     seconds = float(out["seconds"])
     modes = [(part, s.shown.report["execution"], count * s.timing.launch_s / seconds if seconds else 0.0)
              for part, count, s, _ in runs]
+    # a part's own chips note quotes that part's figures as the run's (the VAE's one-chip utilisation): one note
+    # for the composed run instead (probe p84 #1)
+    parts_notes = [n for _, _, s, _ in runs for n in s.shown.report.get("notes", []) if not n.startswith("chips: ")]
     out["notes"] = reattention_notes(relaunch_notes(
-        list(dict.fromkeys(n for _, _, s, _ in runs for n in s.shown.report.get("notes", []))), arch,
+        [*dict.fromkeys(parts_notes), *chips_notes(arch, spread, float(out["mac_utilization"]))], arch,
         float(out["launch_bound_fraction"]), modes), out["ops"], {part: s.shown.attention for part, _, s, _ in runs},
         float(out["total_cycles"]), modes)
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
@@ -102,6 +125,28 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         chips = float(out["power"].get("chips") or 1)
         out["power"] = {**out["power"], "peak_w": max(peaks), "peak_w_per_chip": max(peaks) / chips}
     return Report(out, segments=segments or None)
+
+
+def chips_notes(arch: Arch, spread: dict[str, int], mac_utilization: float) -> list[str]:
+    """One line on the chips a composed diffusion run uses, in place of its parts' own (each of which calls its
+    figures the run's): the parts run one after another on chip 0 and, for a tensor-parallel denoiser, its group;
+    every figure of the report is chip 0's (its shard of a tensor-parallel part, the whole of a one-chip part),
+    so ``mac_utilization`` is against one chip's peak. None on a one-chip arch."""
+    n = arch.chips
+    if n <= 1:
+        return []
+    group = max(spread.values())
+    alone = [part for part, k in spread.items() if k <= 1]
+    ways = [f"the {part} over chips 0-{k - 1} (tensor_parallel {k})" for part, k in spread.items() if k > 1]
+    if alone:
+        ways.append(f"the {' and '.join(alone)} on chip 0 alone (no key spreads {'them' if len(alone) > 1 else 'it'}"
+                    f" over chips)")
+    idle = "" if group >= n else (f"; chip {group} is idle" if group == n - 1 else
+                                  f"; chips {group}-{n - 1} are idle")
+    whose = "its shard of a tensor-parallel part, the whole of a one-chip part" if group > 1 else "the whole run"
+    return [f"chips: {n}: the parts run one after another, {'; '.join(ways)}{idle}. Every figure here is chip 0's "
+            f"({whose}): mac_utilization {mac_utilization:.1%} is against one chip's peak, "
+            f"{mac_utilization / n:.2%} against the {n}-chip system's"]
 
 
 def footprint(out: dict, memories: list[dict]) -> None:
@@ -127,4 +172,4 @@ def footprint(out: dict, memories: list[dict]) -> None:
         out["memory"] = memory
 
 
-__all__ = ["diffusion", "is_pipeline", "parts_of"]
+__all__ = ["chips_notes", "diffusion", "is_pipeline", "parts_of"]

@@ -18,12 +18,14 @@ from accelsim.cli import main
 
 SD = {"model": "sd15", "image_size": 128, "steps": 3}
 PARTS = [("text_encoder", 1), ("unet", 3), ("vae_decoder", 1)]
+PART = {k: v for k, v in SD.items() if k != "steps"}  # one part alone: steps left at its default
 
 
 @pytest.fixture(scope="module")
 def runs():
     whole = simulate(SD, "h100").to_dict()
-    alone = {part: simulate({**SD, "part": part}, "h100").to_dict() for part, _ in PARTS}
+    # a part alone is one execution: it refuses a steps it does not read, so leave steps at its default
+    alone = {part: simulate({**PART, "part": part}, "h100").to_dict() for part, _ in PARTS}
     return whole, alone
 
 
@@ -54,8 +56,8 @@ def test_rows_are_tagged_with_their_part_and_count(runs):
 
 
 def test_guidance_doubles_the_unet_and_text_encoder_work():
-    on = simulate({**SD, "part": "unet"}, "h100")["macs"]
-    off = simulate({**SD, "part": "unet", "guidance": False}, "h100")["macs"]
+    on = simulate({**PART, "part": "unet"}, "h100")["macs"]
+    off = simulate({**PART, "part": "unet", "guidance": False}, "h100")["macs"]
     assert on == 2 * off
 
 
@@ -70,7 +72,7 @@ def test_dit_pipeline_runs_its_transformer_steps_then_the_vae(tmp_path, capsys):
 
 
 def test_a_part_alone_is_a_plain_run():
-    r = simulate({**SD, "part": "unet"}, "h100").to_dict()
+    r = simulate({**PART, "part": "unet"}, "h100").to_dict()
     assert "diffusion" not in r and r["params"] == 859_520_964  # diffusers' UNet2DConditionModel (sd15)
 
 
@@ -104,3 +106,47 @@ def test_training_a_pipeline_is_refused_in_one_line(capsys):
                    "-o", "/tmp/accelsim_test_sd_training"])
     err = capsys.readouterr().err.strip()
     assert status == 2 and len(err.splitlines()) == 1 and "set part: unet" in err, err
+
+
+def test_a_tensor_parallel_pipeline_has_one_chips_note_that_agrees_with_its_figures():
+    """Probe p84 #1: DiT at tensor_parallel 2 on 8 chips carried the transformer's "one replica of 2 chips" note
+    beside the VAE's own "this run uses 1 chip ... mac_utilization 21.6%" while the report's was 6.3%. The
+    composed report has one chips note, quoting its own mac_utilization, and its figures are chip 0's: its
+    shard of the transformer and the whole VAE decoder."""
+    w = {"model": "dit_xl_2", "steps": 1, "tensor_parallel": 2}
+    r = simulate(w, "dgx-h100").to_dict()
+    shard = simulate({**w, "part": "transformer", "steps": 250}, "dgx-h100").to_dict()  # one step: steps unread
+    vae = simulate({**w, "part": "vae_decoder", "steps": 250}, "dgx-h100").to_dict()
+    assert r["macs"] == shard["macs"] + vae["macs"]
+    chips = [n for n in r["notes"] if n.startswith("chips: ")]
+    assert len(chips) == 1, chips
+    assert f"mac_utilization {r['mac_utilization']:.1%} is against one chip's peak" in chips[0]
+    assert "transformer over chips 0-1 (tensor_parallel 2)" in chips[0] and "vae_decoder on chip 0 alone" in chips[0]
+    assert "chips 2-7 are idle" in chips[0]  # 8 chips less the group of 2
+    # the VAE's own run says it is the run; that line is not carried into the pipeline's report
+    assert any("this run uses 1 chip" in n for n in vae["notes"])
+    assert not any("this run uses 1 chip" in n or "every figure here is its own" in n for n in r["notes"])
+
+
+@pytest.mark.parametrize(("model", "part", "key", "value"), [
+    ("sd15", "unet", "steps", 7), ("sd15", "vae_decoder", "prompt_tokens", 10),
+    ("sd15", "vae_decoder", "guidance", "false"), ("dit_xl_2", "vae_decoder", "guidance", "false"),
+    ("sdxl", "unet", "negative_prompt", "true"),
+    ("flux1_schnell", "transformer", "steps", 2), ("flux1_schnell", "vae_decoder", "prompt_tokens", 64)])
+def test_a_part_alone_refuses_a_pipeline_key_it_does_not_read(capsys, model, part, key, value):
+    """Probe p84 #3: part: unet with steps: 7 ran one UNet step, exit 0, steps unread and unsaid. A part alone
+    refuses a non-default value of a pipeline key it does not read, in one line at that key naming the part (as
+    the hf builder refuses a key its model does not read); run and info alike."""
+    for cmd in (["run", "-q", "--no-plots", "-o", "/tmp/accelsim_test_unread", "--arch", "h100"], ["info"]):
+        status = main([*cmd[:1], *(["--workload", model] if cmd[0] == "run" else [model]), *cmd[1:],
+                       "--set", f"workload.part={part}", "--set", f"workload.{key}={value}"])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and len(err.splitlines()) == 1, err
+        assert f"--set: workload.{key}: not read by part: {part}" in err and f"(got {value})" in err, err
+
+
+def test_a_part_alone_keeps_a_pipeline_key_at_its_default():
+    """The default (as the presets write it) is no request: sd15's part: unet with steps: 50 runs, one step, the
+    same as without it."""
+    assert simulate({**PART, "part": "unet", "steps": 50}, "h100")["macs"] == \
+        simulate({**PART, "part": "unet"}, "h100")["macs"]

@@ -267,3 +267,22 @@ def test_training_a_whole_pipeline_names_part_and_guidance_in_one_run(tmp_path, 
     assert line.startswith("accelsim: error: --mode: workload.mode: training ") and \
         f"set part: {part} and guidance: false (--set workload.part={part} " \
         f"--set workload.guidance=false)" in line, line
+
+
+def test_sdxl_without_a_negative_prompt_encodes_the_prompts_alone():
+    """Probe p84 #4. StableDiffusionXLPipeline.encode_prompt (diffusers, pipeline_stable_diffusion_xl.py):
+    ``zero_out_negative_prompt = negative_prompt is None and self.config.force_zeros_for_empty_prompt``, then
+    ``negative_prompt_embeds = torch.zeros_like(prompt_embeds)``; force_zeros_for_empty_prompt is true in
+    stabilityai/stable-diffusion-xl-base-1.0's model_index.json and the pipeline's default. So a guided SDXL call
+    with no negative prompt runs both text encoders on the prompts only, batch; with one, on 2 × batch. sd15's
+    pipeline has no such flag and encodes the empty string: 2 × batch either way."""
+    per_prompt = MACS[("sdxl", "text_encoder", 1024)]  # CLIP-L + bigG on one prompt (the table above)
+    zeros = _sd(variant="sdxl", part="text_encoder", batch=3)
+    given = _sd(variant="sdxl", part="text_encoder", batch=3, negative_prompt=True)
+    assert zeros.inputs["input"][0] == 3 and zeros.macs == 3 * per_prompt
+    assert given.inputs["input"][0] == 6 and given.macs == 6 * per_prompt
+    # the UNet still runs the guidance's 2 × batch: the zero states are its unconditional half
+    assert _sd(variant="sdxl", part="unet", batch=3, image_size=256).inputs["input"][0] == 6
+    for negative in (False, True):
+        sd15 = _sd(part="text_encoder", batch=3, negative_prompt=negative)
+        assert sd15.inputs["input"][0] == 6 and sd15.macs == 6 * MACS[("sd15", "text_encoder", 512)]

@@ -26,8 +26,10 @@ Op conventions (the mapper relies on these):
   ``context`` = MATMUL (probs, v), ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``.
   MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
 * Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
-  of PV, ``heads``, ``kv_heads``, ``q_len``, ``kv_len``, ``head_dim``, ``batch``, ``causal``; macs = both
-  matmuls; flops = 2·macs + 5·softmax elements; vector_elems = softmax elements; fn "attention".
+  of PV, ``heads``, ``kv_heads``, ``q_len``, ``kv_len``, ``head_dim``, ``batch``, ``causal`` [, ``window``: a
+  causal sliding window shorter than kv_len]; macs = both matmuls over every query × key (causal or windowed: the
+  blocks its kernel skips are the cost model's, ``mapping.mac_fraction``); flops = 2·macs + 5·softmax elements;
+  vector_elems = softmax elements; fn "attention".
   Additive score terms (SAM's decomposed relative positions) are extra inputs after v, 1 flop per score element
   each (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's rel-pos einsums
   themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
@@ -584,7 +586,7 @@ class TransformerBuilder(GraphBuilder):
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
                   extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
                   name: str | None = None, shared_kv: bool = False, sinks: Weight | None = None,
-                  index: str | None = None) -> str:
+                  index: str | None = None, window: int = 0) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
@@ -600,7 +602,11 @@ class TransformerBuilder(GraphBuilder):
         column of each softmax (its (heads,) parameter on the fused op, or on the softmax; no FLOPs counted).
         ``index``: DeepSeek-V3.2's selected token indices (the indexer's top-k), read by the fused op (its last input)
         or, unfused, by the softmax: the sparse kernels' k and v are the selected tokens only, transformers' dense
-        scores are masked by them (``mla: heads``, fused or not).
+        scores are masked by them (``mla: heads``, fused or not). ``window`` > 0 with ``causal``: a sliding window, each
+        query seeing its last ``window`` keys (its own included); recorded as the fused op's attr ``window`` where it
+        masks something (kv_len > window), for its kernel to skip the K/V blocks before the band
+        (:func:`accelsim.cost.attention.tile_blocks`); the op's ``macs`` and ``flops`` still count every query × key,
+        as a causal op's do. Unfused: not recorded (eager attention computes every score, then masks).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
@@ -638,6 +644,8 @@ class TransformerBuilder(GraphBuilder):
                 cap["shared_kv"] = True
             if self.sdpa:
                 cap["sdpa"] = True
+            if causal and 0 < window < kv_len:
+                cap["window"] = window
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra, *([index] if index else [])], out, gemm=qk,
                              macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],
@@ -729,8 +737,10 @@ class TransformerBuilder(GraphBuilder):
         projections. ``kv_heads`` < ``heads`` is grouped-query attention (a fused projection then gives
         (heads + 2·kv_heads)·head_dim features, Phi-3's qkv_proj). ``window`` > 0 is sliding-window attention: a
         decode step reads at most the last window − 1 cached tokens (what a layer keeps between steps) and its own,
-        ``window`` keys, and the cache after it holds those ``window`` tokens (kv_meta); a prefill computes the full
-        causal scores (the mask is recorded, never discounted). ``chunk`` > 0 is Llama 4's chunked attention
+        ``window`` keys, and the cache after it holds those ``window`` tokens (kv_meta); a fused prefill's kernel skips
+        the K/V blocks wholly outside each query tile's band (the ATTENTION op's attr ``window``, :meth:`attention`),
+        an unfused one computes the full causal scores (the mask is recorded, never discounted); ``macs`` count every
+        query × key either way. ``chunk`` > 0 is Llama 4's chunked attention
         (:meth:`_chunked_attention`): a query attends causally within its own chunk of ``chunk`` positions only, so
         a decode step at position p reads the p mod chunk cached tokens of its chunk and its own; the cache is
         counted as a window of ``chunk``'s (at most chunk tokens after a pass: transformers keeps the last chunk − 1
@@ -851,7 +861,8 @@ class TransformerBuilder(GraphBuilder):
             ctx = self._cp_attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout,
                                      sinks=sink)
         else:
-            ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink)
+            ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink,
+                                 window=window)
         merged = self.merge_heads(ctx, name="merge")
         if gate is not None:
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")

@@ -15,7 +15,10 @@ decode step a kernel of its own (:data:`TRTLLM_GEN_DECODE`) that packs the GQA g
 every decode's K/V over as many CTAs as fill the SMs (:func:`fill_splits`) and reduces the splits inside the kernel.
 
 * Causal: a query tile visits only the K/V blocks up to its diagonal (bottom-right aligned, FA ≥ 2.1), so a square
-  causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`).
+  causal prefill does about half the blocks of a non-causal one plus the diagonal blocks (:func:`kv_blocks`). With a
+  sliding window of W keys (attr ``window``: FlashAttention's ``window_size`` = (W − 1, 0), as vLLM calls it for
+  Mistral's and Gemma's local layers) it also skips the blocks wholly before the band [p − W + 1, p] of its queries
+  (:func:`tile_blocks`): about W / bn + bm / bn blocks a tile, not ⌈p / bn⌉.
 * GQA: K/V are read from memory once per KV head (the group's query heads share them through the L2); a decode step
   (one query token) with several query heads per KV head packs the group's heads into the query tile's rows
   (FlashAttention's ``seqlenq_ngroups_swapped``), so a CTA reads each K/V block once for the whole group. A kernel
@@ -233,8 +236,9 @@ def dense_tile(s: Shape, smem: int) -> tuple[int, int]:
     without dropout (flash_fwd_launch_template.h run_mha_fwd_hdim32 … 256, as vendored in PyTorch). ``smem``: the
     SM's shared memory; at most 100 KiB is the launcher's is_sm8x branch (compute capability 8.6 / 8.9 have 100 KB
     per SM, the CUDA C++ Programming Guide's table; 8.0 164, 9.0 228), and the 224 / 256 branches test what a block
-    may opt in to (the SM's less 1 KiB)."""
-    d, causal = s.head_dim, s.causal
+    may opt in to (the SM's less 1 KiB). A sliding window runs as not causal here (flash_api.cpp set_params_fprop:
+    is_causal = window_size_left < 0 && window_size_right == 0; a window's left size is W − 1 ≥ 0)."""
+    d, causal = s.head_dim, s.causal and not s.window
     sm8x, per_block = smem <= 100 * 1024, smem - 1024
     if d <= 64:
         return 128, 128
@@ -288,6 +292,7 @@ class Shape(NamedTuple):
     # tensors a K/V block loads: K and V, or one when the values are a slice of the keys (DeepSeek's latent
     # attention: FlashMLA loads each 576-wide latent block once and multiplies P by its first 512 columns)
     kv_tensors: int = 2
+    window: int = 0  # a causal sliding window: each query sees its last ``window`` keys, its own included (0: all)
 
     @property
     def decode(self) -> bool:
@@ -362,7 +367,7 @@ def price_backward(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     return Priced(d["output_tiles"] * tile_cycles, {
         "kernel": f"{d['kernel']}_backward", "output_tiles": d["output_tiles"], "tile_cycles": tile_cycles,
         "forward_cycles": fwd.cycles, "backward_factor": factor, "block_passes": BACKWARD_BLOCK_PASSES,
-        **{k: d[k] for k in keep}})
+        **{k: d[k] for k in keep}, **({"window": d["window"]} if "window" in d else {})})
 
 
 def shape(op: Op) -> Shape:
@@ -372,27 +377,41 @@ def shape(op: Op) -> Shape:
     group = heads // kv_heads
     packed = q_len == 1 and group > 1
     sole = packed or (group == 1 and q_len <= DECODE_ROWS)
+    causal = bool(a.get("causal", False)) and not packed
     return Shape(int(a["batch"]), kv_heads if packed else heads, group if packed else q_len, int(a["kv_len"]),
-                 int(a["head_dim"]), bool(a.get("causal", False)) and not packed, packed, sole,
-                 kv_tensors=1 if a.get("shared_kv") else 2)
+                 int(a["head_dim"]), causal, packed, sole, kv_tensors=1 if a.get("shared_kv") else 2,
+                 window=int(a.get("window", 0)) if causal else 0)
 
 
-def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1) -> list[int]:
+def tile_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1,
+                window: int = 0) -> list[int]:
     """K/V blocks each of the ⌈rows/bm⌉ query tiles of one head visits: ⌈kv_len/bn⌉, or with a causal mask
     (bottom-right aligned: query i sees keys ≤ i + kv_len − q, q = rows / group queries) tile t only the blocks up to
     key kv_len − q + min(q, ⌈(t + 1)·bm / group⌉): its rows hold queries up to ⌈(t + 1)·bm / group⌉ (a packed
     prefill's rows are (query, head) pairs, query-major: flash-attention hopper/block.h get_n_block_min_max
-    divides the tile's last row by qhead_per_khead)."""
+    divides the tile's last row by qhead_per_khead).
+
+    A causal ``window`` W > 0 (query i sees keys i + kv_len − q − W + 1 … i + kv_len − q) also skips the blocks
+    before the band of the tile's first query f = ⌊t·bm / group⌋: with hi = the causal count above,
+    blocks(t) = max(0, hi − ⌊max(0, f + kv_len − q − W + 1) / bn⌋), FlashAttention's n_block_min =
+    (m_block·kBlockM + seqlen_k − seqlen_q − window_size_left) / kBlockN with window_size_left = W − 1
+    (flash-attention csrc/flash_attn/src/block_info / flash_fwd_kernel.h; hopper/block.h divides the row by
+    qhead_per_khead). E.g. 8192 queries and keys, bm = bn = 128, W = 512: tile t's first query 128·t sees keys
+    from 128·t − 511 = 128·(t − 4) + 1, so tile t ≥ 4 visits blocks t − 4 … t, 5, and tiles 0-3 t + 1:
+    1 + 2 + 3 + 4 + 60·5 = 310 blocks a head against the causal 2080."""
     tiles = -(-rows // bm)
     if not causal:
         return [-(-kv_len // bn)] * tiles
     q = rows // group
-    return [-(-max(0, kv_len - q + min(q, -(-(t + 1) * bm // group))) // bn) for t in range(tiles)]
+    hi = [-(-max(0, kv_len - q + min(q, -(-(t + 1) * bm // group))) // bn) for t in range(tiles)]
+    if window <= 0:
+        return hi
+    return [max(0, h - max(0, t * bm // group + kv_len - q - window + 1) // bn) for t, h in enumerate(hi)]
 
 
-def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1) -> int:
+def kv_blocks(rows: int, kv_len: int, causal: bool, bm: int, bn: int, group: int = 1, window: int = 0) -> int:
     """K/V blocks all query tiles of one head visit (:func:`tile_blocks`)."""
-    return sum(tile_blocks(rows, kv_len, causal, bm, bn, group))
+    return sum(tile_blocks(rows, kv_len, causal, bm, bn, group, window))
 
 
 def pack_prefill(op: Op, s: Shape, bm: int) -> Shape:
@@ -473,7 +492,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if k.split_any and splits == 1:  # mha_fwd without a split runs the non-split kernel, with its own tile
         bm, bn = dense_tile(s, arch.core.sram.total_bytes)
         tiles = -(-s.rows // bm)
-    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
+    per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group, s.window)
     resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)
     slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits
@@ -526,6 +545,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "tile_cycles": tile_cycles, "ctas": ctas, "kv_blocks": per_head * s.batch * s.heads,
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal,
+        **({"window": s.window} if s.window else {}),
         "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),
@@ -545,7 +565,8 @@ def resident_ctas(k: Flash, bm: int, bn: int, head_dim: int, elem: int, arch: Ar
 def mac_fraction(s: Shape, per_head: int, bm: int, bn: int) -> float:
     """The share of the op's MACs (every query against every key) the kernel computes: its ``per_head`` K/V blocks
     of bm × bn scores over the rows × kv_len scores of a head, at most 1 (a non-causal kernel computes them all,
-    padded tiles aside). A square causal prefill skips the blocks above the diagonal: about half."""
+    padded tiles aside). A square causal prefill skips the blocks above the diagonal: about half; a sliding window
+    also those before its band (:func:`tile_blocks`): about (W + bn) / kv_len of a square's."""
     return min(1.0, per_head * bm * bn / (s.rows * s.kv_len))
 
 
@@ -586,7 +607,7 @@ class CtaCost(NamedTuple):
 def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:
     """K/V blocks of each CTA of one (sample, head), in launch order (query tile fastest, then split): query tile t
     walks its :func:`tile_blocks` share cut into ``splits`` parts of ⌈n/splits⌉ blocks (the last takes the rest)."""
-    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group)
+    per_tile = tile_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group, s.window)
     return [max(0, min(-(-n // splits), n - k * -(-n // splits))) for k in range(splits) for n in per_tile]
 
 
@@ -783,6 +804,10 @@ def systolic_causal(op: Op, sa: SystolicArray) -> CausalWalk | None:
     are the walk's QKᵀ GEMMs at its ``gemm``'s count (3 × the forward's) and its two PV-sized ones (dV, dP) the PV
     GEMMs at its ``pv_gemm``'s (2 ×), so its ``mac_fraction`` is the forward's.
 
+    A sliding window (attr ``window`` W) also skips the blocks before the band [p − W + 1, p]: on ws block j is
+    seen by the queries whose position p lies in [j·bk, j·bk + n − 1 + W − 1]; on os / is query block t runs over
+    the keys of its :func:`tile_blocks` blocks with the window, from its first visited block on.
+
     None when there is nothing to skip: not a causal attention or its backward, one query row (a decode step) or
     every block visited."""
     a = op.attrs
@@ -791,22 +816,26 @@ def systolic_causal(op: Op, sa: SystolicArray) -> CausalWalk | None:
         return None
     qk, pv = op.gemm, op.pv_gemm
     q, kv, d, dv = int(a["q_len"]), int(a["kv_len"]), qk.k, pv.n
+    w = int(a.get("window", 0))
     if q <= 1 or (qk.m, qk.n, pv.k) != (q, kv, kv):
         return None
     qks, pvs = [], []
     if sa.dataflow == "ws":
         order, bq, bk = "kv_outer", sa.rows, sa.cols
         for j in range(-(-kv // bk)):
-            rows = q - max(0, j * bk - (kv - q))  # query i sees keys <= i + kv - q
             n = min(bk, kv - j * bk)
+            # query i (position i + kv − q) sees keys ≤ i + kv − q, and with a window ≥ i + kv − q − w + 1
+            last = q - 1 if w <= 0 else min(q - 1, j * bk + n - 1 + w - 1 - (kv - q))
+            rows = last + 1 - max(0, j * bk - (kv - q))
             if rows > 0:
                 qks.append(Gemm(rows, n, d, qk.count))
                 pvs.append(Gemm(rows, dv, n, pv.count))
     else:
         order = "q_outer"
         bq, bk = (sa.rows, sa.cols) if sa.dataflow == "os" else (sa.cols, sa.rows)
-        for t, blocks in enumerate(tile_blocks(q, kv, True, bq, bk)):
-            rows, n = min(bq, q - t * bq), min(kv, blocks * bk)
+        for t, blocks in enumerate(tile_blocks(q, kv, True, bq, bk, window=w)):
+            hb = -(-max(0, kv - q + min(q, (t + 1) * bq)) // bk)  # blocks up to the diagonal; a window skips the first
+            rows, n = min(bq, q - t * bq), min(kv, hb * bk) - (hb - blocks) * bk
             if n > 0:
                 qks.append(Gemm(rows, n, d, qk.count))
                 pvs.append(Gemm(rows, dv, n, pv.count))

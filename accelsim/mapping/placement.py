@@ -287,7 +287,8 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
                        skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
                        unread=frozenset(unread),
-                       what="weights, optimizer state and KV cache" if states else "weights and KV cache",
+                       what=("weights, optimizer state" if states else "weights")  # the KV cache only where one
+                       + (" and KV cache" if graph.kv_cache_sizes() else ""),  # is (probe p84 #7: an SD UNet's)
                        peak_activation_bytes=peak_act, reservation="; ".join(parts), hint=hint)
     except CapacityError as e:
         # the weights (and optimizer states): what no workload size key shrinks, against every memory's capacity

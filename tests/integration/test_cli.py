@@ -218,7 +218,8 @@ def test_a_workload_that_cannot_fit_is_one_line_at_the_capacity_set_last(tmp_pat
                         "-o", str(tmp_path / "out"))
     (line,) = err.strip().splitlines()
     assert code == 2
-    assert line.startswith("accelsim: error: --set: arch.host.capacity: llama2_70b: weights and KV cache "
+    # a prefill holds no KV cache: "weights", not "weights and KV cache" (probe p84 #7)
+    assert line.startswith("accelsim: error: --set: arch.host.capacity: llama2_70b: weights "
                            "(137953296384 B) and activations ("), line
     assert "but hbm (85899345920 B) and host (1000000000 B) hold 86899345920 B; " in line
     # the weights alone are more than the 86,899,345,920 B: said, at the capacity set last

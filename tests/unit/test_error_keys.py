@@ -79,7 +79,7 @@ def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, caps
     line = _err(capsys, ["run", "m_big2.yaml"])
     # int8 operands: weights k·n = 2,560,000,000 B (fit the 8 GiB); the output m·n = 1e14 B alone overflows: at the
     # user's m (m and n on one line: the first listed), not at the preset's hbm.capacity
-    assert line.startswith("accelsim: error: m_big2.yaml:1: workload.m: gemm: weights and KV cache (2560000000 B)"), line
+    assert line.startswith("accelsim: error: m_big2.yaml:1: workload.m: gemm: weights (2560000000 B)"), line
     assert line.endswith("(got 10000000)") and "weights alone" not in line
 
 

@@ -280,6 +280,10 @@ def _message(err: dict) -> str:
     return msg
 
 
+MAX_KEYS_LISTED = 24
+"""The most keys an unknown key's error lists, where none is close to it (a builder's parameters, an arch level's)."""
+
+
 def _added_by_command_line(doc: Doc, section: tuple) -> bool:
     """Whether the mapping at ``section`` exists only because a ``--set`` / ``--sweep`` item wrote a key inside it
     (its place is that item's label, no line): the document itself had none."""
@@ -455,7 +459,11 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
         else:
             loc, msg = _named_key(doc.data, loc, msg)
         if err.get("type") == "extra_forbidden" and loc:
-            msg += suggest(str(loc[-1]), field_names_at(model, loc[:-1], doc.data))
+            names = field_names_at(model, loc[:-1], doc.data)
+            # no close name: the keys it takes, where they are few enough for one line (probe p84 #6: "steps" on
+            # vit_b_16 got a bare "Extra inputs are not permitted")
+            msg += suggest(str(loc[-1]), names) or (f"; it takes {', '.join(sorted(names))}"
+                                                    if 0 < len(names) <= MAX_KEYS_LISTED else "")
         elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
             # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
             msg = (f"missing: the file has no {'.'.join(map(str, loc[:-1]))}, so the command line's key inside it "

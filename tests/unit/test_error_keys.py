@@ -166,3 +166,16 @@ def test_a_set_key_inside_a_level_the_arch_lacks_says_it_adds_one(tmp_path, caps
     # with the bandwidth too, the level is added and the run goes
     assert main(["run", "-w", "gemm", "-a", "gemmini", "--set", "arch.l2.capacity=1MiB", "--set",
                  "arch.l2.bandwidth=1TB/s", "-q", "--no-plots"]) == 0
+
+
+def test_an_unknown_key_with_no_close_name_lists_the_keys_it_takes(tmp_path, capsys, monkeypatch):
+    # probe p84 #6: "steps" on vit_b_16 (a diffusion key) got a bare "Extra inputs are not permitted"; ViT-B/16's
+    # builder takes these ten (accelsim info vit_b_16 --json lists the same)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "vit_b_16", "-a", "h100", "--set", "workload.steps=3", "-q", "--no-plots"]) == 2
+    assert capsys.readouterr().err == (
+        "accelsim: error: --set: workload.steps: Extra inputs are not permitted; it takes attention, batch, dtype, "
+        "image_size, mode, num_classes, optimizer, recompute, sparsity, tensor_parallel (got 3)\n")
+    # a close name is still suggested instead
+    assert main(["run", "-w", "vit_b_16", "-a", "h100", "--set", "workload.batchh=3", "-q", "--no-plots"]) == 2
+    assert "did you mean 'batch'?" in capsys.readouterr().err

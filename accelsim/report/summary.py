@@ -303,8 +303,11 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         # the op's work at its own unit's peak: a matmul's FLOPs at the arrays' (the roofline's), any other op's
         # cycles on its units (the vector model's elements x lane-cycles / lanes)
         compute_s = work / roof if matmul else m.compute_cycles / clock
-        bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s
-                 else "compute")
+        # "none": an op with no work of its own, on no unit (a batch norm folded into its conv) or taking no cycles
+        # and moving no bytes (an activation fused into its producer's epilogue): it has no roofline position
+        # (probe p86 #6: ResNet-50's fused relu rows read "compute", its folded bn rows "none")
+        bound = ("none" if m.unit == "none" or (not m.compute_cycles and not any(m.bytes.values()))
+                 else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s else "compute")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import NamedTuple, get_args
 
@@ -302,8 +303,11 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         # the op's work at its own unit's peak: a matmul's FLOPs at the arrays' (the roofline's), any other op's
         # cycles on its units (the vector model's elements x lane-cycles / lanes)
         compute_s = work / roof if matmul else m.compute_cycles / clock
-        bound = (m.unit if m.unit == "none" else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s
-                 else "compute")
+        # "none": an op with no work of its own, on no unit (a batch norm folded into its conv) or taking no cycles
+        # and moving no bytes (an activation fused into its producer's epilogue): it has no roofline position
+        # (probe p86 #6: ResNet-50's fused relu rows read "compute", its folded bn rows "none")
+        bound = ("none" if m.unit == "none" or (not m.compute_cycles and not any(m.bytes.values()))
+                 else LINK if m.unit in (LINK, NIC) else "memory" if memory_s > compute_s else "compute")
         ops.append({
             "name": m.name, "kind": m.kind, "fn": m.fn, "unit": m.unit, "core": m.core,
             "macs": m.macs, "flops": m.flops, "start_cycle": s_c, "end_cycle": e_c,
@@ -730,6 +734,18 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
     return [f"activations: {len(outputs)} output{'s' if len(outputs) > 1 else ''} of ops split over several cores "
             f"({_b(sum(b for b, _ in outputs))} in all) went to {main} and back, as such ops write it for their readers: "
             f"about {_b(traffic)} written and read ({'from their sizes' if sized <= moved_all else 'their sizes give more: capped'}), of the run's {_b(moved_all)} of {main} bytes{one}"]
+
+
+PASS_FIGURE_NOTES = ("activations: ", "depthwise convs: ", "weight preload: ")
+"""How the notes begin that quote one pass's figures as "the run's" (:func:`split_activation_notes`' bytes,
+:func:`depthwise_notes`' and :func:`preload_bound_notes`' cycles): :func:`pass_notes` says whose they are."""
+
+
+def pass_notes(notes: Sequence[str], whose: str) -> list[str]:
+    """``notes`` of one pass of a composed run (serving, a diffusion pipeline) with each :data:`PASS_FIGURE_NOTES`
+    note's "the run" said as ``whose`` (e.g. "the sampled prefill pass"): its figures are that pass's, not the
+    composed run's (probe p86 #2: "of the run's 5.031GiB of hbm bytes" in a run that moved 1.743 TiB)."""
+    return [re.sub(r"\bthe run\b", whose, n) if n.startswith(PASS_FIGURE_NOTES) else n for n in notes]
 
 
 DEPTHWISE_NOTE_SHARE = 0.25

@@ -9,7 +9,7 @@ on the run's timeline (a repeated part's rows show its first execution's start a
 bytes of all its executions; ops.csv's ``duration_cycles`` is ``count`` of them, :func:`~accelsim.report.writers.
 write_ops_csv`); ``seconds``, cycles, launches and busy
 cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
-together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`); ``power.peak_w`` the
+together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`), those quoting a part's figures as the run's naming the part (:func:`~accelsim.scenarios.sampling.pass_name`); ``power.peak_w`` the
 busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
 (each part's count, params, cycles and seconds of one execution and all of them), ``seconds_per_image`` and
 ``images_per_s``.
@@ -29,9 +29,9 @@ from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import reattention_notes, relaunch_notes
+from ..report.summary import pass_notes, reattention_notes, relaunch_notes
 from .passes import Kept, Rows, keep_less
-from .sampling import Sampled, composed_report
+from .sampling import Sampled, composed_report, pass_name
 from .single import Progress, simulate_pass
 
 
@@ -104,7 +104,9 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
              for part, count, s, _ in runs]
     # a part's own chips note quotes that part's figures as the run's (the VAE's one-chip utilisation): one note
     # for the composed run instead (probe p84 #1)
-    parts_notes = [n for _, _, s, _ in runs for n in s.shown.report.get("notes", []) if not n.startswith("chips: ")]
+    # and a part's notes that quote its figures as the run's name the part (probe p86 #2)
+    parts_notes = [n for part, _, s, _ in runs for n in pass_notes(s.shown.report.get("notes", []), pass_name(s, part))
+                   if not n.startswith("chips: ")]
     out["notes"] = reattention_notes(relaunch_notes(
         [*dict.fromkeys(parts_notes), *chips_notes(arch, spread, float(out["mac_utilization"]))], arch,
         float(out["launch_bound_fraction"]), modes), out["ops"], {part: s.shown.attention for part, _, s, _ in runs},

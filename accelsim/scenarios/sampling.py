@@ -33,7 +33,7 @@ import numpy as np
 
 from ..builders.training import layer_of
 from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
-from ..report.summary import model_utilization
+from ..report.summary import model_utilization, pass_notes
 from .passes import Pass, Rows, Timing, Work, compose_ops, composed_bandwidth_share, counted_busy
 
 
@@ -417,7 +417,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
     and the times it runs (a float for an interpolated serving step), ``parts`` the op rows shown
     (:func:`~accelsim.scenarios.passes.compose_ops`). Time, launches and busy cycles are the passes' weighted sums;
     work, bytes and stalls the rows' sums; the descriptive fields (arch, levels, notes, placement, memory) are the
-    first pass's; the scenario adds its own object (``serving``, ``diffusion``) and ``execution``."""
+    first pass's (its notes that quote its figures as the run's name it instead: :func:`pass_name`); the scenario adds its own object (``serving``, ``diffusion``) and ``execution``."""
     ops, totals = compose_ops(parts)
     first = weighted[0][0]
     total = round(sum(s * p.timing.cycles for p, s in weighted))
@@ -455,4 +455,13 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
                        "passes": len(runs)},
         "ops": ops,
     })
+    if out.get("notes"):  # the first pass's: its notes that quote "the run's" figures say whose they are
+        out["notes"] = pass_notes(out["notes"], pass_name(first, next(
+            (str(r.tags.get("phase", "")) for r in parts if r.shown is first.shown), "")))
     return out
+
+
+def pass_name(p: Sampled, phase: str) -> str:
+    """How a composed run's notes name its pass ``p`` of ``phase`` (a serving phase, a pipeline's part): "the
+    prefill pass", "the sampled prefill pass" where it ran as a layer sample (its figures are the sample's)."""
+    return f"the {'sampled ' if p.sampled else ''}{phase + ' ' if phase else ''}pass"

@@ -759,7 +759,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
                                          "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
         return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
                        encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget,
-                       held=_held(spec, fp), **spec_kw)
+                       held=_held(spec, fp), scores=fp.scores if fp is not None and fp.windows else None,
+                       **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks, fp)
     talk = s.workload.conversation

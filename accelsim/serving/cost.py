@@ -388,6 +388,33 @@ class Footprint:
             return full
         return -(-round(full * self.kv_bytes_per_token - freed) // round(self.kv_bytes_per_token))
 
+    def scores(self, computed: int, new: int) -> float:
+        """The query-key pairs a prefill chunk of ``new`` tokens after ``computed`` cached ones attends to, as
+        :meth:`Grid.prefill` takes them: its own new² (the convention of the grid's A(n)) and its pairs with the
+        cached tokens, new·computed, of which a sliding window's layers (:attr:`windows`, their share of the
+        layers' KV bytes a token standing for their share of the attention) count only those in the band
+        (:func:`band_pairs`), as a fused windowed kernel skips the rest (``cost.attention.tile_blocks(window=)``,
+        ca960a7). Without windows new·(computed + new), every earlier token attended."""
+        context = new * computed
+        if self.windows and computed > 0 and self.kv_bytes_per_token > 0:
+            context -= sum(b / self.kv_bytes_per_token * (new * computed - band_pairs(computed, new, w))
+                           for w, b in self.windows)
+        return new * new + max(context, 0.0)
+
+
+def band_pairs(computed: int, new: int, window: int) -> int:
+    """The pairs of ``new`` queries at positions computed, ..., computed + new − 1 with the ``computed`` cached keys
+    that lie in a sliding window of ``window`` keys (its own included): the query at computed + j sees the keys from
+    computed + j − (window − 1) (FlashAttention's band, ``window_size = (window − 1, 0)``, as ca960a7 prices the
+    prefill), so min(computed, window − 1 − j) cached ones, none from j = window − 1 on. Summed: ``c`` for each
+    of the first a = clamp(window − c, 0, new) queries, then window − 1 − j for j from a up to
+    min(new, window − 1)."""
+    if computed <= 0 or new <= 0 or window <= 1:
+        return 0
+    a = min(max(window - computed, 0), new)
+    b = max(min(new, window - 1), a)
+    return a * computed + (b - a) * (2 * window - 1 - a - b) // 2
+
 
 def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprint:
     """From decode graphs of batch 1 (built, not simulated): the weights, the KV cache's growth per token, the

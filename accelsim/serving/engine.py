@@ -39,7 +39,8 @@ EncoderCost = Callable[[int], float]
 """images encoded in an iteration → seconds of the image encoder's pass over them."""
 IterationCost = Callable[..., float]
 """(prefill tokens, decode requests, sum of the decodes' KV lengths, the prefill chunks' attention scores Σ q·(c + q)
-for a chunk of q tokens after c computed ones, the decodes' draft tokens verified) → seconds of the iteration."""
+for a chunk of q tokens after c computed ones (a sliding window's layers: only the cached keys in its band,
+:meth:`.cost.Footprint.scores`), the decodes' draft tokens verified) → seconds of the iteration."""
 Acceptance = Callable[[Request, int], int]
 """(a request, the drafts it verified this iteration) → how many of them were accepted (its first ones)."""
 
@@ -154,7 +155,8 @@ class Replica:
                  swap_s_per_block: float = 0.0, role: str = "both", swap_s_per_state: float = 0.0,
                  encode: EncoderCost | None = None, spec_tokens: int = 0, accept: Acceptance | None = None,
                  draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0,
-                 held: Callable[[int, int], int] | None = None):
+                 held: Callable[[int, int], int] | None = None,
+                 scores: Callable[[int, int], float] | None = None):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -164,6 +166,9 @@ class Replica:
         # (slots, computed tokens) -> the KV blocks a sequence holds: with vLLM's hybrid KV-cache manager, a
         # sliding-window layer's blocks out of its window freed (Footprint.blocks); None: ceil(slots / block_size)
         self.held = held
+        # (computed tokens, new prefill tokens) -> the query-key pairs the chunk attends to (Footprint.scores: a
+        # sliding window's layers count only the cached keys in its band); None: new·(computed + new)
+        self.scores = scores
         self.cost = cost
         self.encode = encode
         self.images = 0  # images to encode this iteration
@@ -306,7 +311,7 @@ class Replica:
                 drafts += req.drafts
                 drafting += 1
             else:
-                scores += new * (req.computed + new)
+                scores += self.scores(req.computed, new) if self.scores is not None else new * (req.computed + new)
                 self._encode(req, enc)
         self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budget, extra, preempted

@@ -30,3 +30,16 @@ def test_spmm_backward_costs_the_forwards_lane_cycles_per_gathered_element():
         fwd, bwd = _op(r, f"{conv}.propagate"), _op(r, f"{conv}.propagate.grad_input0")
         assert bwd["macs"] == fwd["macs"] == e * width and bwd["flops"] == fwd["flops"] == 2 * e * width
         assert bwd["compute_cycles"] == fwd["compute_cycles"] == math.ceil(e * width * 2 / vector.lanes) == cycles
+
+
+def test_sampled_node_ids_are_int64_whatever_the_feature_dtype():
+    # probe p88 #5: GraphSAGE's n_id (PyG's sampled node ids, torch.long) was n elements of the gather's dtype, 1 / 2
+    # / 4 B an id in int8 / bf16 / fp32; it is 8 B an id, as the GNN edge indices and the DLRM ids. One sampled
+    # mini-batch: 1024 seeds, fanouts [15, 10, 5] → 1024·(1 + 15 + 150 + 750) = 937,984 ids, 7,503,872 B
+    n = 1024 * (1 + 15 + 150 + 750)
+    assert n == 937_984
+    for feature_dtype, model_dtype, width in (("bf16", "bf16", 2), ("fp32", "fp32", 4), ("int8", "bf16", 1)):
+        r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
+                              "tpu-v4").to_dict()
+        # the gather's main-memory bytes: the ids read in order and the gathered (n, 100) rows written
+        assert _op(r, "sample.gather_features")["bytes"]["hbm"] == n * 8 + n * 100 * width

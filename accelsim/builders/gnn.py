@@ -29,8 +29,9 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
   symmetric-normalised edge weights, taken as precomputed as with ``cached=True``): vector_elems = E'·F (one
   multiply-accumulate per gathered element), macs = E'·F, flops = 2·E'·F. GAT (message ``α·x_j`` then a
   scatter-add, no fused path): second input the attention coefficients (E', heads), F = heads·out, macs =
-  E'·heads·out (a multiply and an add per gathered element), vector_elems = flops = 2·E'·heads·out;
-  output (nodes, heads·out), or (nodes, heads, out) for a layer that averages its heads.
+  vector_elems = E'·heads·out (a multiply by α and an add per gathered element, as GCN's by its edge weight: fn
+  "spmm" prices both, ``hardware.DEFAULT_VECTOR_COSTS``), flops = 2·E'·heads·out; output (nodes, heads·out), or
+  (nodes, heads, out) for a layer that averages its heads.
 * GAT attention: ``{conv}.heads`` (RESHAPE view (nodes, heads, out)); ``{conv}.alpha_src`` and ``{conv}.alpha_dst``
   (ELEMENTWISE fn "att_dot": (x · att).sum(-1) with Weights ``{conv}.att_src`` / ``{conv}.att_dst`` (1, heads, out);
   output (nodes, heads), macs = vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
@@ -319,7 +320,9 @@ class GnnBuilder(TransformerBuilder):
             coef = self.vector(OpKind.SOFTMAX, [logits, dst], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
                                segments=n)
         width = heads * out
-        agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=2 * e * width,
+        # one element per gathered element, as GCN's: fn "spmm" prices its multiply and add (probe p88 #1: 2·E'·F
+        # elements priced them twice, 4 lane-cycles a gathered element)
+        agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=e * width,
                         flops=2 * e * width, macs=e * width, name=f"{scope}.propagate", index=[src, dst])
         if not concat:
             with self.scope(scope):

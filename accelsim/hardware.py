@@ -293,7 +293,10 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     "rope": 3.0,  # x·cos + rotate(x)·sin
     "embedding": 0.0,  # a gather: data movement only
     "embedding_bag": 1.0,  # the pooled sum: one add per gathered element
-    "spmm": 2.0,  # scale by the edge weight and accumulate
+    "spmm": 2.0,  # per gathered element: scale by the edge weight (GCN) or α (GAT) and accumulate
+    "spmm_grad": 2.0,  # dX = Aᵀ·dY (and GAT's dα): the forward's scale and accumulate over the same nonzeros, per
+    # gathered element (builders/training.py gives it the forward's vector_elems; probe p88 #6: unlisted, it took
+    # "default", half the forward's lane-cycles)
     "gather_add": 1.0,
     "att_dot": 2.0,  # multiply-add per element of a per-node attention logit
     "leaky_relu": 1.0,

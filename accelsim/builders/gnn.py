@@ -29,8 +29,9 @@ Op conventions (the mapper relies on these), parameter names as PyG's state dict
   symmetric-normalised edge weights, taken as precomputed as with ``cached=True``): vector_elems = E'·F (one
   multiply-accumulate per gathered element), macs = E'·F, flops = 2·E'·F. GAT (message ``α·x_j`` then a
   scatter-add, no fused path): second input the attention coefficients (E', heads), F = heads·out, macs =
-  E'·heads·out (a multiply and an add per gathered element), vector_elems = flops = 2·E'·heads·out;
-  output (nodes, heads·out), or (nodes, heads, out) for a layer that averages its heads.
+  vector_elems = E'·heads·out (a multiply by α and an add per gathered element, as GCN's by its edge weight: fn
+  "spmm" prices both, ``hardware.DEFAULT_VECTOR_COSTS``), flops = 2·E'·heads·out; output (nodes, heads·out), or
+  (nodes, heads, out) for a layer that averages its heads.
 * GAT attention: ``{conv}.heads`` (RESHAPE view (nodes, heads, out)); ``{conv}.alpha_src`` and ``{conv}.alpha_dst``
   (ELEMENTWISE fn "att_dot": (x · att).sum(-1) with Weights ``{conv}.att_src`` / ``{conv}.att_dst`` (1, heads, out);
   output (nodes, heads), macs = vector_elems = nodes·heads·out, flops = 2·nodes·heads·out); ``{conv}.alpha_edge`` (SPMM fn
@@ -200,6 +201,15 @@ INDEX_BYTES = 8
 format with shape [2, num_edges] and type torch.long" (torch_geometric.data.Data's docs), and torch_sparse's
 SparseStorage (the SparseTensor ``adj_t`` of PyG's fused sparse matmuls) asserts its row and col are torch.long
 and builds its rowptr as torch.long."""
+
+
+def index_elems(count: int, dtype: str, width: int = INDEX_BYTES) -> int:
+    """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`INDEX_BYTES` each; integers of another ``width``
+    in bytes where given): ⌈count · width / element bytes⌉. A graph input takes the dtype of the op that reads it,
+    so ids are declared this way (``RecsysBuilder.index_input``, GraphSAGE's ``n_id``)."""
+    return -(-count * width // dtype_bytes(dtype))
+
+
 LEAKY_RELU_FLOPS = 2
 """FLOPs per element of a leaky ReLU: a multiply by the slope and a max."""
 ELU_FLOPS = 3
@@ -310,7 +320,9 @@ class GnnBuilder(TransformerBuilder):
             coef = self.vector(OpKind.SOFTMAX, [logits, dst], (e, heads), "softmax", SOFTMAX_FLOPS, name="softmax",
                                segments=n)
         width = heads * out
-        agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=2 * e * width,
+        # one element per gathered element, as GCN's: fn "spmm" prices its multiply and add (probe p88 #1: 2·E'·F
+        # elements priced them twice, 4 lane-cycles a gathered element)
+        agg = self.spmm([h, coef], (n, width) if concat else (n, heads, out), width, vector_elems=e * width,
                         flops=2 * e * width, macs=e * width, name=f"{scope}.propagate", index=[src, dst])
         if not concat:
             with self.scope(scope):
@@ -378,18 +390,19 @@ class GnnBuilder(TransformerBuilder):
                          flops=elems + (graphs * width if fn == "mean" else 0), vector_elems=elems,
                          fn=READOUTS[fn], over="nodes", segments=graphs)
 
-    def host_features(self, ids: str, nodes: int, features: int, name: str = "sample.gather_features",
+    def host_features(self, ids: str, rows: int, nodes: int, features: int, name: str = "sample.gather_features",
                       dtype: str | None = None) -> str:
-        """The rows of the node-feature table ``x`` (nodes, features) that ``ids`` names, gathered where the host
-        holds the table (Weight role "host": host memory, every row over the host link), in ``dtype`` (default the
-        graph's: the table, the rows it sends and the gathered (ids, features) tensor); where that is not the
-        graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's Cast) converts the
-        gathered rows on the device."""
+        """The ``rows`` rows of the node-feature table ``x`` (nodes, features) that the int64 ids ``ids`` name
+        (PyG's ``n_id``, torch.long: a graph input of :func:`index_elems` elements of ``dtype``, 8 B an id), gathered
+        where the host holds the table (Weight role "host": host memory, every row over the host link), in
+        ``dtype`` (default the graph's: the table, the rows it sends and the gathered (rows, features) tensor);
+        where that is not the graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's
+        Cast) converts the gathered rows on the device."""
         table = Weight("x", (nodes, features), role="host")
-        x = self.gather(ids, [table], features, name=name)
+        x = self._add(self._name(name, "embedding"), OpKind.EMBEDDING, [ids], (rows, features), weights=[table],
+                      fn="embedding", gather_rows=rows, dtype=dtype)
         if dtype is None or dtype == self.dtype:
             return x
-        self._ops[-1] = dataclasses.replace(self._ops[-1], dtype=dtype)
         shape = self.shape(x)
         cast = self._add(self._name("sample.cast", "cast"), OpKind.ELEMENTWISE, [x], shape, fn="cast",
                          vector_elems=math.prod(shape))
@@ -462,8 +475,11 @@ def graphsage_products(p: SageParams) -> Graph:
     if p.fanouts:
         layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges)
         n, _, e = layers[0]
-        b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype, inputs={"n_id": (n,)})
-        x = b.host_features("n_id", p.nodes, p.features, dtype=p.feature_dtype)
+        # n_id: the sampled nodes' int64 ids, 8 B each in the gather's dtype (probe p88 #5: n elements of it, 1 / 2 /
+        # 4 B an id in int8 / bf16 / fp32)
+        b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
+                       inputs={"n_id": (index_elems(n, p.feature_dtype),)})
+        x = b.host_features("n_id", n, p.nodes, p.features, dtype=p.feature_dtype)
     else:
         n, e = p.nodes, p.edges
         layers = [(n, n, e)] * p.layers

@@ -80,7 +80,7 @@ from pydantic import Field, PositiveInt
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight, zipf_share
 from ..units import dtype_bytes
-from .gnn import INDEX_BYTES
+from .gnn import index_elems  # defined beside INDEX_BYTES (gnn.py); importable from here as before
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 
@@ -134,12 +134,6 @@ BOTTOM_MLP = (512, 256)
 """Hidden widths of the bottom MLP; its last layer is ``dim`` wide (13-512-256-128 in MLPerf)."""
 TOP_MLP = (1024, 1024, 512, 256, 1)
 """Widths of the top MLP after the interaction (479-1024-1024-512-256-1 in MLPerf)."""
-
-
-def index_elems(count: int, dtype: str, width: int = INDEX_BYTES) -> int:
-    """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`~.gnn.INDEX_BYTES` each; integers of another
-    ``width`` in bytes where given): ⌈count · width / element bytes⌉."""
-    return -(-count * width // dtype_bytes(dtype))
 
 
 class RecsysBuilder(TransformerBuilder):

@@ -170,8 +170,10 @@ def _run_scenario(workload: WorkloadSpec, arch: Arch, options: Options | None, *
     return report
 
 
-PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "expert_parallel", "pipeline_parallel")
-# Megatron's rank order: tensor, context, expert (beside the tensor-parallel chips), data, pipeline
+PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "expert_parallel", "pipeline_parallel", "embedding_parallel")
+# Megatron's rank order: tensor, context, expert (beside the tensor-parallel chips), data, pipeline; then DLRM's
+# embedding_parallel, the chips its tables are sharded over (the data-parallel chips: its builder takes no other
+# degree), so its error names that key, not the workload's model: line (probe p88 #7)
 EP_BESIDE = (" (expert-parallel chips each hold tokens of their own, beside the tensor-parallel ones, as Megatron's "
              "expert parallelism)")
 
@@ -184,6 +186,13 @@ def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
     takes = [k for k in PARALLEL_KEYS if k in get_builder(workload.model).params.model_fields]
     given = {k: int(workload.params[k]) for k in takes if isinstance(workload.params.get(k), int)}
     need = math.prod(given.values())
+    emb = given.get("embedding_parallel", 1)
+    if need <= arch.chips and emb > 1 and workload.params.get("mode") == "training" and arch.chips % emb:
+        # each group of embedding_parallel chips holds every table once, a table's gradient reduced over the groups
+        # (mapping/lower.py, which would say it at the model: line)
+        raise WorkloadError(f"{workload.model}: embedding_parallel ({emb}) must divide the data-parallel chips in "
+                            f"training (arch {arch.name!r} has arch.chips={arch.chips}), which it splits into groups "
+                            f"each holding every table once", ("embedding_parallel",), arch_key=("chips",))
     if need <= arch.chips or need <= 1:
         return
     key = _set_last(workload, [k for k in takes if given.get(k, 1) > 1])

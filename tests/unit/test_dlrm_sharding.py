@@ -14,7 +14,7 @@ import pytest
 from accelsim.api import simulate
 from accelsim.builders import build_workload
 from accelsim.builders.recsys import row_block, shard_tables, simulated_chip
-from accelsim.errors import MappingError, WorkloadError
+from accelsim.errors import ConfigError, WorkloadError
 from accelsim.ir import Gemm, OpKind
 from accelsim.report import schema
 
@@ -160,10 +160,14 @@ def test_builder_refusals_name_the_key(params, why):
 
 
 def test_mapping_refusals():
-    with pytest.raises(MappingError, match=r"embedding_parallel \(4\) is more than the chips of arch 'dgx-h100' "
-                                           r"\(2\)"):
+    # probe p88 #7: refused by the scenario at the key (workload.embedding_parallel), as tensor_parallel, before
+    # lowering would blame the workload's model: line
+    with pytest.raises(ConfigError, match=r"workload\.embedding_parallel: dlrm_mlperf: embedding_parallel = 4 chips, "
+                                          r"but arch 'dgx-h100' has arch\.chips=2"):
         simulate({**SMALL, "embedding_parallel": 4}, TWO)
-    with pytest.raises(MappingError, match=r"embedding_parallel \(2\) must divide the data-parallel chips \(3 "):
+    with pytest.raises(ConfigError, match=r"workload\.embedding_parallel: dlrm_mlperf: embedding_parallel \(2\) "
+                                          r"must divide the data-parallel chips in training \(arch 'dgx-h100' has "
+                                          r"arch\.chips=3\)"):
         simulate({**SMALL, "embedding_parallel": 2, "mode": "training"}, {**TWO, "chips": 3})
 
 

@@ -231,8 +231,8 @@ def test_gat_ops():
     assert agg.kind is OpKind.SPMM and agg.fn == "spmm"
     assert agg.inputs == ("conv1.lin", "conv1.softmax", "edge_index.src", "edge_index.dst")
     assert agg.attrs["gather_rows"] == e1 and agg.attrs["row_elems"] == 64
-    assert agg.vector_elems == 2 * e1 * 64 and agg.out_shape == (2708, 64)
-    assert g["conv2.propagate"].attrs["row_elems"] == 7 and g["conv2.propagate"].vector_elems == 2 * e1 * 7
+    assert agg.vector_elems == e1 * 64 and agg.out_shape == (2708, 64)
+    assert g["conv2.propagate"].attrs["row_elems"] == 7 and g["conv2.propagate"].vector_elems == e1 * 7
     assert [op.fn for op in _ops(g, OpKind.ACTIVATION)] == ["leaky_relu", "elu", "leaky_relu"]
     # MACs: the dense transforms; the attention logits (x · att_src and x · att_dst: one multiply-add per node, head
     # and feature, 2 × 2708·8·8 in layer 1, 2 × 2708·1·7 in layer 2); the aggregations (α_ij · x_j summed: one

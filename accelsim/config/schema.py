@@ -756,17 +756,21 @@ def validate(model: type[BaseModel], doc: Doc, *, root: tuple = (), **context: A
     except ValidationError as e:
         flagged = {(i.file, i.line, i.key) for i in numbers}
         rest = [i for i in issues_from_validation(e, doc, model, root=root) if (i.file, i.line, i.key) not in flagged]
-        return None, _capped(numbers + rest, doc)
-    return (None, _capped(numbers, doc)) if numbers else (instance, [])
+        return None, capped(numbers + rest, doc)
+    return (None, capped(numbers, doc)) if numbers else (instance, [])
 
 
 MAX_ISSUES = 50  # problems printed per document; a 200,000-item list of bad values is one line per item otherwise
 
 
-def _capped(issues: list[ConfigIssue], doc: Doc) -> list[ConfigIssue]:
+def capped(issues: list[ConfigIssue], doc: Doc) -> list[ConfigIssue]:
+    """The first :data:`MAX_ISSUES` of ``issues`` (a document's), then one counting the rest: in ``doc``'s file with
+    no line, so that sorting by line (:meth:`.docs.Issues.raise_if_any`) leaves it after them (probe p94 #5: at the
+    document's first line it was printed first, reading like the first problem)."""
     if len(issues) <= MAX_ISSUES:
         return issues
-    return [*issues[:MAX_ISSUES], doc.issue((), f"{len(issues) - MAX_ISSUES:,} more problems not shown")]
+    more = replace(doc.issue((), f"{len(issues) - MAX_ISSUES:,} more problems not shown"), line=None)
+    return [*issues[:MAX_ISSUES], more]
 
 
 __all__ = ["EXPERIMENT_KEYS", "ExperimentSpec", "WorkloadSpec", "issues_from_validation", "jsonable", "validate",

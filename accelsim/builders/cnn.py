@@ -477,8 +477,10 @@ class UNet3dParams(WorkloadParams):
     def _sizes(self) -> UNet3dParams:
         why = unet_size_problem(self.input_size, self.depth - 1, self.padding == "valid")
         if why:
-            raise invalid_at("input_size", list(self.input_size), f"{why} (padding {self.padding!r}; e.g. "
-                                                                  f"[116, 132, 132] valid, "
+            # depth and padding named (as the config layer reads them: NAME VALUE), so that the error goes to the
+            # one of the three set last (probe p89 #5: --set workload.depth=6 was blamed on the preset's input_size)
+            raise invalid_at("input_size", list(self.input_size), f"{why} (depth {self.depth}, padding "
+                                                                  f"{self.padding!r}; e.g. [116, 132, 132] valid, "
                                                                   f"[64, 64, 64] same)")
         return self
 

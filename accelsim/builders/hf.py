@@ -167,6 +167,8 @@ class HfParams(LlamaParams):
         lm = self._resized(lm)
         try:
             self._check_params(lm)
+        except KeyPairError:  # a rule between two keys: the config layer puts it at the one set last
+            raise
         except ValueError as e:  # "key: why" about one of the workload's own keys: a validation error at that key
             key, _, why = str(e).partition(": ")
             if key in type(self).model_fields and why:
@@ -268,12 +270,19 @@ class HfParams(LlamaParams):
             if not moe:
                 raise ValueError(f"expert_tensor_parallel needs a mixture-of-experts model ({lm.arch} has no "
                                  f"experts)")
-            if moe.experts % self.tensor_parallel:
-                raise ValueError(f"expert_tensor_parallel 1: tensor_parallel {self.tensor_parallel} must divide the "
-                                 f"experts ({moe.experts}), each chip holding whole experts")
-            if self.expert_parallel > 1:
-                raise ValueError("expert_tensor_parallel 1 with expert_parallel > 1 is not modelled (experts spread "
-                                 "over the tensor-parallel chips and over chips of their own)")
+            # rules between two keys: at the one set last (probe p90 #5: a --set expert_tensor_parallel=1 was put
+            # at the preset's model line)
+            at, tp, ep = KeyPairError.OTHER_AT, self.tensor_parallel, self.expert_parallel
+            if moe.experts % tp:
+                whole = f"must divide the experts ({moe.experts})"
+                raise KeyPairError({
+                    "expert_tensor_parallel": f"1: tensor_parallel ({tp}{at}) {whole}, each chip holding whole experts",
+                    "tensor_parallel": f"{tp} {whole} with expert_tensor_parallel (1{at}), each chip holding whole "
+                                       f"experts"})
+            if ep > 1:
+                why = "is not modelled (experts spread over the tensor-parallel chips and over chips of their own)"
+                raise KeyPairError({"expert_tensor_parallel": f"1 with expert_parallel ({ep}{at}) above 1 {why}",
+                                    "expert_parallel": f"{ep} with expert_tensor_parallel (1{at}) {why}"})
         if self.image_size is not None and (lm.vision is None or not lm.vision.resizable):
             raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
                              f"(only Qwen-VL's, GLM-4.1V's and Pixtral's encoders take an image's size)")

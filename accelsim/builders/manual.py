@@ -421,7 +421,8 @@ def untag_layer_errors(err: ValidationError) -> ValidationError:
     """``err`` with pydantic's union tag taken out of each layer's location, so ``loc`` is the YAML key path.
 
     ``("layers", 3, "conv2d", "kernel_size")`` becomes ``("layers", 3, "kernel_size")``; a missing or unknown
-    ``type`` is reported at ``("layers", 3, "type")``.
+    ``type`` is reported at ``("layers", 3, "type")``. Apply it once (:meth:`LayersParams.__init__`): on its own
+    output it would strip a key named as a layer type (``("layers", 3, "dropout")``) as if it were a tag.
     """
     details = []
     for e in err.errors():
@@ -429,7 +430,7 @@ def untag_layer_errors(err: ValidationError) -> ValidationError:
         if len(loc) >= 3 and loc[0] == "layers" and isinstance(loc[1], int) and loc[2] in _TAGS:
             loc = loc[:2] + loc[3:]
         elif (e["type"] in ("union_tag_invalid", "union_tag_not_found") and loc[:1] == ("layers",)
-              and loc[-1] != "type"):  # idempotent: pydantic may route model_validate through __init__
+              and loc[-1] != "type"):
             loc = (*loc, "type")
         detail = {"type": e["type"], "loc": loc, "input": e["input"]}
         if "ctx" in e:
@@ -589,15 +590,13 @@ class LayersParams(WorkloadParams):
         return value
 
     def __init__(self, **data: Any):
+        """Validate ``data``; error locations are YAML key paths such as ``("layers", 3, "kernel_size")``.
+
+        Every way in (``model_validate``, ``model_validate_json``, a nested field) reaches this ``__init__`` (a
+        model with its own ``__init__`` is validated through it), so the locations are rewritten here and only
+        here: a second pass would take a field that shares its name with a layer type (an lstm's ``dropout``) for
+        a tag and strip it too (probe p89 #3: ``layers.0: Input should be less than or equal to 1``)."""
         try:
             super().__init__(**data)
-        except ValidationError as e:
-            raise untag_layer_errors(e) from None
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> LayersParams:
-        """Validate ``obj``; error locations are YAML key paths such as ``("layers", 3, "kernel_size")``."""
-        try:
-            return super().model_validate(obj, *args, **kwargs)
         except ValidationError as e:
             raise untag_layer_errors(e) from None

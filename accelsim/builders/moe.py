@@ -126,8 +126,9 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
     if routing.mode == "counts":
         counts = list(routing.counts)
         if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
-            raise WorkloadError(f"expert_counts: expected {experts} counts, each 0 … {tokens} (tokens), adding up "
-                                f"to tokens × top-k = {assignments} (got {counts})", key=("expert_counts",))
+            # the key is err.key's, named once by whoever shows it (probe p90 #6: "expert_counts: expert_counts:")
+            raise WorkloadError(f"expected {experts} counts, each 0 … {tokens} (tokens), adding up to tokens × "
+                                f"top-k = {assignments} (got {counts})", key=("expert_counts",))
     elif routing.mode == "uniform":
         hit = expected_experts(tokens, top_k, experts)
         counts = _largest_remainder(assignments, [1.0] * hit + [0.0] * (experts - hit), tokens)

@@ -35,8 +35,8 @@ per layer and direction G·H·(H_in + H_out) weights + 2·G·H biases (+ P·H wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -59,6 +59,24 @@ CELL_FLOPS = {
 
 class RecurrentBuilder(TransformerBuilder):
     """A TransformerBuilder with torch.nn's recurrent layers (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._h0_inputs: set[str] = set()  # the h₀ graph inputs the recurrent layers added (not the caller's)
+        self._first_batch: int | None = None  # N of the first recurrent layer's input
+
+    def build(self, meta: Mapping[str, object] | None = None) -> Graph:
+        """The finished graph; its ``meta`` records ``dtype`` and, where ``meta`` does not give it, ``batch`` as
+        TransformerBuilder's does for one input, counting only the graph inputs the caller declared (not the h₀
+        inputs the recurrent layers add) and, where the graph has a recurrent layer, taking N of the first one's
+        (L, N, H_in) input (N, L, H_in with ``batch_first``) rather than dim 0, which is L in torch's time-major
+        layout (probe p89 #4: ``RecurrentBuilder("g", {"x": (5, 8, 16)})`` with an lstm recorded no batch, so
+        ``efficiency.j_per_inference`` was the whole batch's energy)."""
+        declared = [shape for name, shape in self._inputs.items() if name not in self._h0_inputs]
+        out = dict(meta or {})
+        if "batch" not in out and len(declared) == 1:
+            out["batch"] = self._first_batch if self._first_batch is not None else declared[0][0]
+        return super().build(out)
 
     def lstm(self, x: str, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
              dropout: float = 0.0, bidirectional: bool = False, proj_size: int = 0, name: str | None = None,
@@ -120,8 +138,12 @@ class RecurrentBuilder(TransformerBuilder):
         hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + ([Weight(w["bias_hh"], (g * hidden,))] if bias else [])
         x_proj = self._gemm(f"{suffix}.x_proj", [x], (*shape[:2], g * hidden), ih, Gemm(steps * batch, g * hidden,
                                                                                          shape[2]), bias)
-        # h₀: torch's optional initial state (zeros by default), a graph input the first recurrent GEMM reads
+        # h₀: torch's optional initial state (zeros by default), a graph input the first recurrent GEMM reads; it
+        # and the first recurrent layer's N are kept apart for build()'s batch
         h_prev = self.add_input(f"{prefix}.h0_{suffix}", (batch, h_out))
+        self._h0_inputs.add(h_prev)
+        if self._first_batch is None:
+            self._first_batch = batch
         cell_prev: str | None = None
         outputs: dict[int, str] = {}
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):

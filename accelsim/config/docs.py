@@ -25,10 +25,11 @@ class Issues(list):
         self.extend(error.issues)
 
     def raise_if_any(self) -> None:
-        """Raise every issue in one ConfigError: grouped by file (in order of first mention), by line within."""
+        """Raise every issue in one ConfigError: grouped by file (in order of first mention), by line within, those
+        of a file with no line (a count of the problems not shown) after its others."""
         if self:
             order = {f: i for i, f in reversed(list(enumerate(i.file for i in self)))}
-            raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line or 0)))
+            raise ConfigError(sorted(self, key=lambda i: (order[i.file], i.line is None, i.line or 0)))
 
 
 def name_problem(name: object) -> str | None:
@@ -59,11 +60,9 @@ def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[Config
     problem = name_problem(data.get("name"))
     if problem is not None:
         out.append(doc.issue(("name",), problem, data["name"]))
-    from .schema import MAX_ISSUES  # (schema imports the builders through hardware: imported when needed)
+    from .schema import capped  # (schema imports the builders through hardware: imported when needed)
 
-    if len(out) > MAX_ISSUES:  # as schema's per-document cap
-        out = [*out[:MAX_ISSUES], doc.issue((), f"{len(out) - MAX_ISSUES:,} more problems not shown")]
-    return out
+    return capped(out, doc)  # as schema's per-document cap
 
 
 def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[ConfigIssue]:

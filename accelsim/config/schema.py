@@ -189,18 +189,23 @@ def jsonable(value: Any) -> Any:
 
 
 # ---- pydantic errors → issues ------------------------------------------------------------------------------------
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model class inside ``annotation`` (through Optional, Union and Annotated), if any."""
+def _model_in(annotation: Any, value: Any = None) -> type[BaseModel] | None:
+    """The pydantic model class inside ``annotation`` (through Optional, Union and Annotated), if any; of a union of
+    models (a discriminated one: ``model: layers``' layer types), the one that the mapping ``value`` stands for by
+    its tag (:func:`_pick_model`: probe p89 #2, a misspelt key of an lstm layer was told Conv2d's fields), else the
+    first."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _model_in(typing.get_args(annotation)[0])
+        return _model_in(typing.get_args(annotation)[0], value)
     if origin is typing.Union or origin is types.UnionType:
-        for arg in typing.get_args(annotation):
-            found = _model_in(arg)
-            if found is not None:
-                return found
+        found = [m for arg in typing.get_args(annotation) if (m := _model_in(arg, value)) is not None]
+        if len(found) > 1 and isinstance(value, dict):
+            picked = _pick_model(found, value)
+            if picked is not None:
+                return picked
+        return found[0] if found else None
     return None
 
 
@@ -225,37 +230,84 @@ def _container_item(annotation: Any) -> Any:
 
 def field_names_at(model: type[BaseModel], loc: tuple, data: Any = None) -> list[str]:
     """Field names of the model reached from ``model`` by the key path ``loc`` (empty if not a model); a core's unit
-    of a registered kind (a field typed bare ``BaseModel``) gives ``kind`` and its spec's fields, the kind read from
-    ``data`` (the document ``loc`` is a path in)."""
-    cls = _model_in(_annotation_at(model, loc))
+    of a registered kind (a field typed bare ``BaseModel``) gives ``kind`` and its spec's fields, and a member of a
+    union of models (a layer list's layer) the fields of the one its tag names, both read from ``data`` (the
+    document ``loc`` is a path in)."""
+    annotation, raw = _annotation_at(model, loc, data)
+    cls = _model_in(annotation, raw)
     if cls is BaseModel and data is not None:
-        raw = data
-        for key in loc:
-            raw = raw.get(key) if isinstance(raw, dict) else None
         spec = unit_spec_model(raw)
         return ["kind", *_accepted_keys(spec)] if spec is not None else []
     return _accepted_keys(cls) if cls is not None else []
 
 
-def _annotation_at(model: type[BaseModel], loc: tuple) -> Any:
-    """The annotation the key path ``loc`` reaches from ``model`` (through models and containers), or None."""
+def _step(raw: Any, key: Any) -> Any:
+    """The value at ``key`` of the mapping or list ``raw``, or None."""
+    if isinstance(raw, dict):
+        return raw.get(key)
+    if isinstance(raw, (list, tuple)) and isinstance(key, int) and -len(raw) <= key < len(raw):
+        return raw[key]
+    return None
+
+
+def _annotation_at(model: type[BaseModel], loc: tuple, data: Any = None) -> tuple[Any, Any]:
+    """The annotation the key path ``loc`` reaches from ``model`` (through models and containers), or None, and the
+    value of ``data`` at ``loc`` (None where it has none): a union of models is walked into the member the data
+    stands for (:func:`_model_in`)."""
     current: Any = model
+    raw = data
     i = 0
     while i < len(loc):
-        cls = _model_in(current)
+        cls = _model_in(current, raw)
         if cls is None or cls is BaseModel:
-            return None
+            return None, None
         info = cls.model_fields.get(str(loc[i]))
         if info is None:
-            return None
+            return None, None
         current = info.annotation
+        raw = _step(raw, loc[i])
         i += 1
         if _model_in(current) is None:
             item = _container_item(current)
             if item is not None and i < len(loc):
                 current = item
+                raw = _step(raw, loc[i])
                 i += 1
-    return current
+    return current, raw
+
+
+def _models_of(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a union ``annotation`` (through Optional and Annotated) joins; [] for other types."""
+    members, _ = _unwrap(annotation)
+    return [t for t in members if isinstance(t, type) and issubclass(t, BaseModel) and t is not BaseModel]
+
+
+def _tag_of(cls: type[BaseModel], value: dict) -> tuple[str, Any] | None:
+    """The discriminator of member ``cls`` of a union: its Literal field that ``value`` has, and the field's first
+    tag (its own name: ``("type", "lstm")``), or None."""
+    for k, info in cls.model_fields.items():
+        if typing.get_origin(info.annotation) is typing.Literal and k in value:
+            return k, typing.get_args(info.annotation)[0]
+    return None
+
+
+def _other_members_taking(model: type[BaseModel], loc: tuple, key: str, data: Any) -> str:
+    """Where ``loc`` reaches a mapping that is one member of a tagged union of models (a layer of ``model: layers``)
+    and ``key`` is not one of its keys but is one of other members': a hint naming them ("; proj_size is a key of
+    lstm, not gru"), else ""."""
+    annotation, raw = _annotation_at(model, loc, data)
+    models = _models_of(annotation)
+    if len(models) < 2 or not isinstance(raw, dict):
+        return ""
+    own = _pick_model(models, raw)
+    own_tag = _tag_of(own, raw) if own is not None else None
+    if own_tag is None:
+        return ""
+    others = [tag[1] for cls in models if cls is not own and key in _accepted_keys(cls)
+              and (tag := _tag_of(cls, raw)) is not None and tag[0] == own_tag[0]]
+    if not others:
+        return ""
+    return f"; {key} is a key of {', '.join(map(str, others))}, not {raw[own_tag[0]]}"  # (as the user spelt it)
 
 
 def _accepted_keys(cls: type[BaseModel]) -> list[str]:
@@ -393,7 +445,8 @@ def _blame(doc: Doc, written: Any, model: type[BaseModel], loc: tuple, msg: str,
     in its ``--set`` form with the value's origin ("options.max_tiles_per_op (16, the default)")."""
     if not loc or not isinstance(loc[-1], str):
         return None
-    siblings = [n for n in field_names_at(model, loc[:-1]) if n != loc[-1] and re.search(rf"\b{re.escape(n)}\b", msg)]
+    siblings = [n for n in field_names_at(model, loc[:-1], doc.data)
+                if n != loc[-1] and re.search(rf"\b{re.escape(n)}\b", msg)]
     involved = [(*loc[:-1], n) for n in siblings if _given(doc.data, (*loc[:-1], n))]
     dotted = lambda p: ".".join(str(k) for k in (*root, *p)) if root else doc.locate(p)[1]  # noqa: E731
 
@@ -461,9 +514,11 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
         if err.get("type") == "extra_forbidden" and loc:
             names = field_names_at(model, loc[:-1], doc.data)
             # no close name: the keys it takes, where they are few enough for one line (probe p84 #6: "steps" on
-            # vit_b_16 got a bare "Extra inputs are not permitted")
-            msg += suggest(str(loc[-1]), names) or (f"; it takes {', '.join(sorted(names))}"
-                                                    if 0 < len(names) <= MAX_KEYS_LISTED else "")
+            # vit_b_16 got a bare "Extra inputs are not permitted"); a key of another layer type: that type's name
+            # and this one's keys (probe p89 #2: proj_size on a gru)
+            elsewhere = _other_members_taking(model, loc[:-1], str(loc[-1]), doc.data)
+            takes = f"; it takes {', '.join(sorted(names))}" if 0 < len(names) <= MAX_KEYS_LISTED else ""
+            msg += elsewhere + takes if elsewhere else suggest(str(loc[-1]), names) or takes
         elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
             # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
             msg = (f"missing: the file has no {'.'.join(map(str, loc[:-1]))}, so the command line's key inside it "
@@ -701,17 +756,21 @@ def validate(model: type[BaseModel], doc: Doc, *, root: tuple = (), **context: A
     except ValidationError as e:
         flagged = {(i.file, i.line, i.key) for i in numbers}
         rest = [i for i in issues_from_validation(e, doc, model, root=root) if (i.file, i.line, i.key) not in flagged]
-        return None, _capped(numbers + rest, doc)
-    return (None, _capped(numbers, doc)) if numbers else (instance, [])
+        return None, capped(numbers + rest, doc)
+    return (None, capped(numbers, doc)) if numbers else (instance, [])
 
 
 MAX_ISSUES = 50  # problems printed per document; a 200,000-item list of bad values is one line per item otherwise
 
 
-def _capped(issues: list[ConfigIssue], doc: Doc) -> list[ConfigIssue]:
+def capped(issues: list[ConfigIssue], doc: Doc) -> list[ConfigIssue]:
+    """The first :data:`MAX_ISSUES` of ``issues`` (a document's), then one counting the rest: in ``doc``'s file with
+    no line, so that sorting by line (:meth:`.docs.Issues.raise_if_any`) leaves it after them (probe p94 #5: at the
+    document's first line it was printed first, reading like the first problem)."""
     if len(issues) <= MAX_ISSUES:
         return issues
-    return [*issues[:MAX_ISSUES], doc.issue((), f"{len(issues) - MAX_ISSUES:,} more problems not shown")]
+    more = replace(doc.issue((), f"{len(issues) - MAX_ISSUES:,} more problems not shown"), line=None)
+    return [*issues[:MAX_ISSUES], more]
 
 
 __all__ = ["EXPERIMENT_KEYS", "ExperimentSpec", "WorkloadSpec", "issues_from_validation", "jsonable", "validate",

@@ -1,12 +1,19 @@
 """Probe p87's energy findings, by hand: a composed row's zero MACs and collective adds counted once per execution
-(#1, #2)."""
+(#1, #2) and `accelsim info`'s MAC energies on an array without rates (#4)."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
+import accelsim
+from accelsim.cli import main
+from accelsim.config.load import load_arch
 from accelsim.energy import executed_flops, executed_macs
 from accelsim.energy.model import reduce_flops
+from accelsim.energy.resolved import mac_dtypes
 
 
 def _pruned_row(count: int | None) -> dict:
@@ -45,3 +52,43 @@ def test_a_collective_rows_adds_are_counted_for_every_execution():
     assert reduce_flops(row) == 289_931_264 == executed_flops(row)
     assert reduce_flops({**row, "count": None}) == adds  # not a composed row: one execution
     assert reduce_flops({k: v for k, v in row.items() if k != "count"}) == adds
+
+
+@pytest.mark.parametrize("arch", ["gemmini", "edge-npu", "eyeriss-like", "scalesim-32x32", "scalesim-128x128"])
+def test_info_lists_only_the_dtype_an_array_without_rates_runs_every_dtype_as(arch):
+    a = load_arch(arch)
+    assert a.core.systolic is not None and not a.core.systolic.rates
+    assert mac_dtypes(a) == [a.dtype]
+
+
+def test_info_prices_a_mac_at_what_the_run_charges_on_gemmini_and_eyeriss(capsys):
+    # gemmini (22 nm, int8, no rates): Horowitz's int8 MAC 0.2 + 0.1 pJ at 45 nm, carried to 22 nm by
+    # Stillmaker & Baas at 0.8 V, log-log between 20 nm (E = 0.15320) and 32 nm (0.456936), over 45 nm's 0.69302
+    e20 = 0.373 * 0.64 - 0.1582 * 0.8 + 0.04104
+    e32 = 0.9559 * 0.64 - 0.7823 * 0.8 + 0.471
+    e45 = 1.103 * 0.64 - 0.362 * 0.8 + 0.2767
+    w = math.log(22 / 20) / math.log(32 / 20)
+    e22 = math.exp((1 - w) * math.log(e20) + w * math.log(e32))
+    gemmini_int8 = 0.3 * e22 / e45  # 0.0828 pJ
+    assert round(gemmini_int8, 4) == 0.0828
+    # eyeriss-like (65 nm, int16, mac_overhead 5): int16 = 0.2 x (16/8)^2 + 0.1 = 0.9 pJ at 45 nm, x 5, x 65 nm's
+    # E = 3.755 x 0.64 - 4.398 x 0.8 + 1.975 = 0.8598 over 0.69302
+    eyeriss_int16 = 0.9 * 5 * (3.755 * 0.64 - 4.398 * 0.8 + 1.975) / e45  # 5.583 pJ
+    assert round(eyeriss_int16, 3) == 5.583
+    for arch, run_dtype, pj in (("gemmini", "bf16", gemmini_int8), ("eyeriss-like", "int8", eyeriss_int16)):
+        assert main(["info", arch, "--json"]) == 0
+        info = json.loads(capsys.readouterr().out)["energy"]["mac_pj"]
+        assert list(info) == [load_arch(arch).dtype]  # before: 12 dtypes (gemmini bf16 0.4088, eyeriss int8 2.605)
+        assert next(iter(info.values())) == pytest.approx(pj, rel=1e-4)
+        r = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64, "dtype": run_dtype}, arch).to_dict()
+        assert r["energy"]["mac_j"] / r["macs"] == pytest.approx(pj * 1e-12, rel=1e-4)
+    assert main(["info", "gemmini"]) == 0
+    text = capsys.readouterr().out
+    assert "MAC int8" in text and "MAC bf16" not in text
+
+
+def test_arrays_with_rates_still_list_the_dtypes_they_run():
+    # tpu-v1 runs int8 and int16; a100's fp8 runs as bf16 (no fp8 entry)
+    assert mac_dtypes(load_arch("tpu-v1")) == ["int8", "int16"]
+    a100 = mac_dtypes(load_arch("a100"))
+    assert a100[0] == "bf16" and "fp8" not in a100 and "fp16" in a100

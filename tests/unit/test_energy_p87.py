@@ -1,5 +1,5 @@
 """Probe p87's energy findings, by hand: a composed row's zero MACs and collective adds counted once per execution
-(#1, #2) and `accelsim info`'s MAC energies on an array without rates (#4)."""
+(#1, #2), `accelsim info`'s MAC energies on an array without rates (#4) and SI prefixes read with their case (#6)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 import accelsim
 from accelsim.cli import main
@@ -14,6 +15,7 @@ from accelsim.config.load import load_arch
 from accelsim.energy import executed_flops, executed_macs
 from accelsim.energy.model import reduce_flops
 from accelsim.energy.resolved import mac_dtypes
+from accelsim.hardware import Picojoules, PicojoulesPerBit, Watts
 
 
 def _pruned_row(count: int | None) -> dict:
@@ -92,3 +94,41 @@ def test_arrays_with_rates_still_list_the_dtypes_they_run():
     assert mac_dtypes(load_arch("tpu-v1")) == ["int8", "int16"]
     a100 = mac_dtypes(load_arch("a100"))
     assert a100[0] == "bf16" and "fp8" not in a100 and "fp16" in a100
+
+
+@pytest.mark.parametrize(("text", "watts"), [("1MW", 1e6), ("2mW", 2e-3), ("0.5kW", 500.0), ("400W", 400.0),
+                                             ("400w", 400.0), ("400", 400.0), ("1.5KW", 1500.0)])
+def test_watts_read_the_si_prefix_with_its_case(text, watts):
+    assert TypeAdapter(Watts).validate_python(text) == pytest.approx(watts)
+
+
+@pytest.mark.parametrize("text", ["1mw", "1Mw"])
+def test_a_prefix_whose_case_decides_milli_or_mega_is_refused(text):
+    with pytest.raises(ValidationError, match=r"could be 'mW' or 'MW'"):
+        TypeAdapter(Watts).validate_python(text)
+
+
+def test_energies_take_nj_fj_and_pj():
+    pj = TypeAdapter(Picojoules)
+    assert pj.validate_python("0.5nJ") == pytest.approx(500.0)
+    assert pj.validate_python("300fJ") == pytest.approx(0.3)
+    assert pj.validate_python("1.5pJ") == pj.validate_python("1.5PJ") == 1.5
+    per_bit = TypeAdapter(PicojoulesPerBit)
+    assert per_bit.validate_python("0.07nJ/bit") == pytest.approx(70.0)
+    assert per_bit.validate_python("3.9pJ/bit") == 3.9
+    with pytest.raises(ValidationError, match=r"expected a number of pJ such as '1.5pJ' \(units: 'pJ', 'fJ', 'nJ'\)"):
+        pj.validate_python("1.5J")
+
+
+def test_a_mega_watt_tdp_and_a_milli_watt_static_power_reach_the_arch(capsys):
+    # tpu-v1's hbm level (its DDR3) gives no static power of its own; 2MW of it is 2e6 W, 2mW 0.002 W (before: both
+    # 0.002 W); tdp 1MW is 1e6 W (before: 0.001 W, refused as below the 28 W idle power)
+    assert main(["info", "tpu-v1", "--set", "arch.energy.tdp=1MW", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["energy"]["tdp_w"] == 1e6
+    for text, watts in (("2MW", 2e6), ("2mW", 2e-3)):
+        assert main(["info", "tpu-v1", "--set", f"arch.hbm.static_power={text}", "--json"]) == 0
+        energy = json.loads(capsys.readouterr().out)["energy"]
+        assert energy["static_w"] - energy["idle_power_w"] == pytest.approx(watts)
+    assert main(["info", "tpu-v1", "--set", "arch.energy.tdp=1mw"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "arch.energy.tdp" in err and "'mW' or 'MW'" in err

@@ -1,5 +1,6 @@
 """Probe p87's energy findings, by hand: a composed row's zero MACs and collective adds counted once per execution
-(#1, #2), `accelsim info`'s MAC energies on an array without rates (#4) and SI prefixes read with their case (#6)."""
+(#1, #2), `accelsim info`'s MAC energies on an array without rates (#4), which Stillmaker & Baas coefficient set each
+node row is (#5), and SI prefixes read with their case (#6)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pydantic import TypeAdapter, ValidationError
 import accelsim
 from accelsim.cli import main
 from accelsim.config.load import load_arch
-from accelsim.energy import executed_flops, executed_macs
+from accelsim.energy import constants, executed_flops, executed_macs
 from accelsim.energy.model import reduce_flops
 from accelsim.energy.resolved import mac_dtypes
+from accelsim.energy.tech import ENERGY_POLY, energy_scale
 from accelsim.hardware import Picojoules, PicojoulesPerBit, Watts
 
 
@@ -96,6 +98,29 @@ def test_arrays_with_rates_still_list_the_dtypes_they_run():
     assert a100[0] == "bf16" and "fp8" not in a100 and "fp16" in a100
 
 
+def test_each_node_row_is_named_low_power_or_high_performance_and_the_factors_follow():
+    # Stillmaker & Baas (Integration 58, 2017) fit E(V) per node; below 65 nm HP and LP apart. The README gives
+    # HP 45 nm (1.018, -0.3107, 0.1539) and HP 7 nm (0.1776, -0.09097, 0.02447); the paper's LP 45 nm is
+    # (1.103, -0.362, 0.2767) and LP 32 nm (0.9559, -0.7823, 0.471) (the same table in UCLA NanoCAD's nodeScale).
+    # Accelergy's table, which accelsim uses, takes LP at 45 and 32 nm and HP from 20 to 7 nm (docs/energy.md).
+    assert ENERGY_POLY[45] == (1.103, -0.362, 0.2767)  # LP 45 nm
+    assert ENERGY_POLY[32] == (0.9559, -0.7823, 0.471)  # LP 32 nm
+    assert ENERGY_POLY[7] == (0.1776, -0.09097, 0.02447)  # HP 7 nm
+    assert ENERGY_POLY[20] == (0.373, -0.1582, 0.04104)  # HP 20 nm
+
+    def at(a, b, c):
+        return a * 0.64 + b * 0.8 + c
+
+    lp45, hp45, hp7 = at(1.103, -0.362, 0.2767), at(1.018, -0.3107, 0.1539), at(0.1776, -0.09097, 0.02447)
+    assert (round(lp45, 5), round(hp45, 5), round(hp7, 6)) == (0.69302, 0.55686, 0.065358)
+    assert energy_scale(45, 7) == pytest.approx(hp7 / lp45, rel=1e-12)  # x0.0943, the model's
+    assert round(hp7 / hp45, 4) == 0.1174  # the HP-consistent factor docs/energy.md gives beside it
+    assert round((hp7 / lp45) / (hp7 / hp45), 3) == 0.804  # every 7 nm preset's on-chip energy vs HP to HP
+    e65 = at(3.755, -4.398, 1.975)
+    assert round(energy_scale(45, 65), 3) == round(e65 / lp45, 3) == 1.241
+    assert round(e65 / hp45, 3) == 1.544
+
+
 @pytest.mark.parametrize(("text", "watts"), [("1MW", 1e6), ("2mW", 2e-3), ("0.5kW", 500.0), ("400W", 400.0),
                                              ("400w", 400.0), ("400", 400.0), ("1.5KW", 1500.0)])
 def test_watts_read_the_si_prefix_with_its_case(text, watts):
@@ -132,3 +157,9 @@ def test_a_mega_watt_tdp_and_a_milli_watt_static_power_reach_the_arch(capsys):
     assert main(["info", "tpu-v1", "--set", "arch.energy.tdp=1mw"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "arch.energy.tdp" in err and "'mW' or 'MW'" in err
+
+
+def test_the_constants_are_unchanged_by_the_fixes():
+    # no preset energy moved: tpu-v1's int8 MAC is still 0.3 pJ x 0.483 (docs/energy.md)
+    c = constants(load_arch("tpu-v1"))
+    assert c is not None and round(c.mac_j / 1e-12, 3) == 0.145

@@ -172,22 +172,38 @@ _QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*([A-Za-z²/]*)\s*$")
 
 
 def _quantity(unit: str, scale: dict[str, float]):
-    """A validator reading a number, or a string such as "7nm" / "400W" in one of ``scale``'s units."""
+    """A validator reading a number, or a string such as "7nm" / "400W" in one of ``scale``'s units, spelled as SI
+    writes them ("mW" 1e-3, "MW" 1e6). Another case is read as the one unit it folds to ("400w", "1.5PJ"), and
+    refused where it folds to several ("1mw": mW or MW; probe p87 #6: "1MW" was read as 1 mW)."""
+    folded: dict[str, list[str]] = {}
+    for name in scale:
+        folded.setdefault(name.lower(), []).append(name)
+
     def parse(value: object) -> object:
-        if isinstance(value, str):
-            m = _QUANTITY.match(value)
-            if not m or m.group(2).lower() not in scale:
-                raise ValueError(f"expected a number of {unit} such as '1.5{unit}'")
-            try:
-                return float(m.group(1)) * scale[m.group(2).lower()]
-            except ValueError:
-                raise ValueError(f"expected a number of {unit} such as '1.5{unit}'") from None
-        return value
+        if not isinstance(value, str):
+            return value
+        expected = f"expected a number of {unit} such as '1.5{unit}'"
+        m = _QUANTITY.match(value)
+        if not m:
+            raise ValueError(expected)
+        name = m.group(2)
+        if name not in scale:
+            names = folded.get(name.lower(), [])
+            if len(names) > 1:
+                raise ValueError(f"{expected}: {name!r} could be {' or '.join(repr(n) for n in names)}, so write "
+                                 f"its prefix's case")
+            if not names:
+                raise ValueError(f"{expected} (units: {', '.join(repr(n) for n in scale if n)})")
+            name = names[0]
+        try:
+            return float(m.group(1)) * scale[name]
+        except ValueError:
+            raise ValueError(expected) from None
     return BeforeValidator(parse)
 
 
 _FINITE = {"ge": 0, "allow_inf_nan": False}
-Watts = Annotated[float, _quantity("W", {"": 1.0, "w": 1.0, "mw": 1e-3, "kw": 1e3}), Field(**_FINITE)]
+Watts = Annotated[float, _quantity("W", {"": 1.0, "W": 1.0, "mW": 1e-3, "kW": 1e3, "MW": 1e6}), Field(**_FINITE)]
 # A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's table lists 7 to
 # 130 nm; below it energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3,
 # the smallest node in production), above it as node up to 180 nm (the largest node of Stillmaker & Baas's paper)
@@ -203,8 +219,9 @@ def _node_in_range(nm: float) -> float:
 
 Nanometres = Annotated[float, _quantity("nm", {"": 1.0, "nm": 1.0}), Field(allow_inf_nan=False),
                        AfterValidator(_node_in_range)]
-PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pj/bit": 1.0}), Field(**_FINITE)]
-Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pj": 1.0, "fj": 1e-3}), Field(**_FINITE)]
+PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pJ/bit": 1.0, "fJ/bit": 1e-3, "nJ/bit": 1e3}),
+                             Field(**_FINITE)]
+Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pJ": 1.0, "fJ": 1e-3, "nJ": 1e3}), Field(**_FINITE)]
 SquareMm = Annotated[float, _quantity("mm2", {"": 1.0, "mm2": 1.0, "mm²": 1.0}), Field(**_FINITE)]
 
 

@@ -266,8 +266,16 @@ def _executed(row: Mapping[str, Any]) -> tuple[float, float]:
         kept = Sparsity.parse(pattern).kept(k)
     except ValueError:
         return share, 0.0
-    m, n, _, count = gemm
-    return share, float(m * n * count * max(run - kept, 0))
+    m, n, _, count = gemm  # one execution's GEMMs (a composed row's mapping describes one execution)
+    return share, float(m * n * count * max(run - kept, 0)) * _runs(row)
+
+
+def _runs(row: Mapping[str, Any]) -> float:
+    """The executions an op row stands for: its ``count`` in a composed report (serving, pipeline, diffusion:
+    ``scenarios.passes.compose_ops`` sums ``macs``, ``flops`` and ``bytes`` over them but copies the ``mapping`` of
+    one), else 1 (probe p87 #1, #2)."""
+    count = row.get("count")
+    return float(count) if isinstance(count, (int, float)) and not isinstance(count, bool) and count >= 0 else 1.0
 
 
 def executed_macs(row: Mapping[str, Any]) -> float:
@@ -290,9 +298,13 @@ def executed_flops(row: Mapping[str, Any]) -> float:
 def reduce_flops(row: Mapping[str, Any]) -> float:
     """The vector FLOPs a collective's row adds beyond the model's count: its share of the reduction
     (``mapping.reduce_flops``, :func:`accelsim.cost.collective.memory_traffic`: a ring all-reduce's (n-1)/n x its
-    elements); 0 for any other row."""
+    elements, one execution's) × the executions the row stands for (its ``count`` in a composed report); 0 for any
+    other row."""
     mapping = row.get("mapping")
-    return (_number(mapping.get("reduce_flops")) or 0.0) if isinstance(mapping, Mapping) else 0.0
+    if not isinstance(mapping, Mapping):
+        return 0.0
+    adds = _number(mapping.get("reduce_flops"))
+    return adds * _runs(row) if adds else 0.0
 
 
 def _number(v: Any) -> float | None:

@@ -16,13 +16,17 @@ from .model import PJ, constants
 def mac_dtypes(arch: Arch) -> list[str]:
     """The dtypes the arch's MAC units run at, in :data:`~accelsim.units.RATE_BITS` order: each compute dtype as the
     unit runs it (:func:`~accelsim.hardware.dtype_rate`'s ``runs_as``: fp8 on an A100 runs, and is charged, as
-    bf16), the arch's own dtype first."""
+    bf16), the arch's own dtype first. A systolic array listing no ``rates`` runs every dtype as the arch's
+    ``dtype`` (the mapper's rule, :mod:`accelsim.cost.systolic`'s ``runs_as``), so it adds none but that one: a bf16
+    GEMM on gemmini is charged int8's 0.0828 pJ a MAC, which ``info`` showed as bf16's 0.4088 (probe p87 #4)."""
     out = [arch.dtype]
     for u in arch.core.unit_specs():
         macs = u.macs_per_cycle
         if not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0:
             continue
         rates = dict(getattr(u.spec, "rates", None) or {})
+        if not rates and u.kind == "systolic":
+            continue
         out += [dtype_rate(rates, dtype)[0] for dtype in RATE_BITS]
     return list(dict.fromkeys(out))
 

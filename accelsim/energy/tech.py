@@ -7,7 +7,8 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
 * **Energy**: A. Stillmaker and B. Baas, "Scaling equations for the accurate prediction of CMOS device
   performance from 180 nm to 7 nm", Integration 58 (2017): energy per operation at a node is a quadratic in the
   supply voltage, E(V) = aV² + bV + c, with a, b, c fitted per node (the table below, as Accelergy's
-  ``get_tech_node_energy_scale`` carries it); both ends are taken at 0.8 V (Accelergy's convention), so
+  ``get_tech_node_energy_scale`` carries it: the low-power library's rows at 45 and 32 nm, the high-performance
+  library's from 20 to 7 nm, :data:`ENERGY_POLY`); both ends are taken at 0.8 V (Accelergy's convention), so
   45 → 7 nm is ×0.0943 (Accelergy: ×0.094). Between listed nodes the factor is interpolated linearly in
   log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node. 45 → 28 nm
   is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
@@ -26,7 +27,11 @@ from functools import lru_cache
 
 from ..units import DTYPE_BYTES
 
-# node (nm) → (a, b, c) of E(V) = aV² + bV + c (Stillmaker & Baas 2017, Table; HP/LP as Accelergy uses them)
+# node (nm) → (a, b, c) of E(V) = aV² + bV + c (Stillmaker & Baas 2017), Accelergy's table as it is: 130, 90 and
+# 65 nm the paper's only rows (one library); 45 and 32 nm its low-power (LP) library; 20 to 7 nm its
+# high-performance (HP) one (checked against the paper's table as wromaszkan/nodeScale @a912c60 copies it). An
+# HP-to-HP scaling (HP 45 nm: 1.018, -0.3107, 0.1539) would give 45 -> 7 nm x0.1174, not x0.0943: docs/energy.md,
+# "Node scaling", says why the mixed rows are kept (probe p87 #5)
 ENERGY_POLY: dict[float, tuple[float, float, float]] = {
     130: (7.171, -6.709, 2.904), 90: (4.762, -4.781, 2.092), 65: (3.755, -4.398, 1.975),
     45: (1.103, -0.362, 0.2767), 32: (0.9559, -0.7823, 0.471), 20: (0.373, -0.1582, 0.04104),

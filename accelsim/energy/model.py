@@ -175,8 +175,8 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
         if own is not None:
             units[u.name] = own * u.count * cores
             continue
-        macs = 0 if u.runs_gemms else _number(u.macs_per_cycle)  # a vector unit's MACs are its lanes, counted once
-        lanes = _number(getattr(u.spec, "lanes", 0)) * u.count
+        macs = 0 if u.runs_gemms else _number(u.macs_per_cycle) or 0.0  # a vector unit's MACs are its lanes, counted once
+        lanes = (_number(getattr(u.spec, "lanes", 0)) or 0.0) * u.count
         units[u.name] = (macs * pe_um2 + lanes * lane_um2) * cores * UM2
     if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
         alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
@@ -196,11 +196,6 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
     if arch.interconnect is not None and arch.interconnect.area is not None:
         levels[LINK] = arch.interconnect.area
     return units, levels
-
-
-def _number(value: object) -> float:
-    """A unit spec's figure when it is a plain number (a kind may define it otherwise, or not at all), else 0."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
 
 
 _CORE_PREFIX = re.compile(r"^core[^.]*\.")
@@ -308,6 +303,8 @@ def reduce_flops(row: Mapping[str, Any]) -> float:
 
 
 def _number(v: Any) -> float | None:
+    """A figure when it is a plain number (a unit kind may define ``macs_per_cycle`` otherwise, or not at all), else
+    None."""
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 

@@ -84,7 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--point", metavar="ID", help="run one point of the sweep (its id in results.csv, e.g. a "
                                                  "pareto one) as 'accelsim run' does: its full report folder in "
                                                  "OUTDIR/point_ID, for 'accelsim compare'")
-    sw.add_argument("--no-plots", action="store_true", help="with --point: skip the report's PNG files")
+    sw.add_argument("--no-plots", action="store_true",
+                    help="skip the PNG plots: the sweep's (results.csv is still written; an earlier run's plots are "
+                         "removed), or with --point the report's")
 
     sv = sub.add_parser("serve", help="simulate an LLM server under load (requests, batching, KV cache)",
                         description="Simulate LLM serving: requests arrive, each replica's engine batches prefills "
@@ -114,8 +116,9 @@ def _parser() -> argparse.ArgumentParser:
                                                 "YAML")
     i.add_argument("--workload", "-w", dest="workload_flag", metavar="WORKLOAD",
                    help="the workload, as run's -w names it (instead of the positional name)")
-    i.add_argument("--batch", type=int)
-    i.add_argument("--mode", choices=["inference", "training"])
+    i.add_argument("--batch", type=int, help="batch size (as run's --batch; default: the workload's)")
+    i.add_argument("--mode", choices=["inference", "training"],
+                   help="inference or training: a training step's ops, MACs and bytes (default: the workload's)")
     i.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="workload.KEY=VALUE for a workload, arch.KEY=VALUE for an arch (repeatable)")
     i.add_argument("--arch", "-a", help="price the workload in this arch's dtype, as `run` on it does (default: "
@@ -191,7 +194,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if typo is not None:
         print(typo, file=sys.stderr)
         return EXIT_BAD_INPUT
-    args = _parser().parse_args(argv)
+    args = _parse(_parser(), argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the words given, for a command line to suggest
     try:
         if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently
@@ -229,6 +232,20 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"accelsim: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, but words no option takes are refused with the usage of the command they were
+    given to (``accelsim info x -q``: "usage: accelsim info [-h] ..."), not the top-level one, which names no
+    command's options (probe p94 #6). Exit status 2, as argparse's own errors."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        words = list(sys.argv[1:] if argv is None else argv)
+        before = args.command in words and extra[0] in words and words.index(extra[0]) < words.index(args.command)
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command = parser if before else subparsers.choices.get(args.command, parser)  # `accelsim --foo run`: ours
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def _usage_error(msg: str) -> AccelsimError:
@@ -1012,10 +1029,69 @@ def _check_info_name(ref: str) -> None:
     arches = presets.list_presets("arch")
     if ref in workloads or ref in arches:
         return
+    preset = _run_preset(ref)  # an experiment or serving preset: name what it runs (probe p94 #7)
+    if preset is not None:
+        raise AccelsimError(preset)
     near = [f"{name!r} ({kind})" for kind, names in (("workload", workloads), ("arch", arches))
             for name in difflib.get_close_matches(ref, names, n=2, cutoff=0.6)]
     hint = f"; did you mean {' or '.join(near)}?" if near else ""
     raise AccelsimError(f"{ref}: neither a workload nor an arch{hint} ('accelsim list' shows them all)")
+
+
+def _layers_text(value: object) -> object:
+    """A ``model: layers`` list as ``info``'s title shows it: the count and the layer types, each type once in the
+    order met, four at most ("3 (linear, relu, add)"), not every field of every layer flattened into the title (probe
+    p89 #7); any other value as it is (a number of layers, as transformer builders take)."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return value
+    types = list(dict.fromkeys(str(layer.get("type")) if isinstance(layer, dict) else type(layer).__name__
+                               for layer in value))
+    shown = ", ".join(types[:4]) + (", …" if len(types) > 4 else "")
+    return f"{len(value)} ({shown})"
+
+
+def _run_preset(ref: str) -> str | None:
+    """``info``'s message for the name of an experiment or serving preset (``accelsim info resnet50_tpu_v1``): what
+    it is, the workload and arch it names, and the commands that show or run them; None for any other name."""
+    from .config.presets import experiment_names, find_preset, is_sweep_file, list_presets, preset_dir
+    from .config.serving import SERVING_DIR, serving_presets
+
+    if ref in experiment_names():
+        kind, command, part = "an experiment", "run", "workload"
+        path = find_preset("experiments", ref)
+    elif ref in serving_presets():
+        kind, command, part = "a serving preset", "serve", "model"
+        path = preset_dir("experiments") / SERVING_DIR / f"{ref}.yaml"
+    elif ref in list_presets("experiments") and is_sweep_file(find_preset("experiments", ref) or ""):
+        return f"{ref}: a sweep, not a workload or arch ('accelsim sweep {ref}' runs it; 'accelsim list' shows them all)"
+    else:
+        return None
+    data = _yaml_mapping(path)
+    workload, arch = _preset_name(data.get(part)), _preset_name(data.get("arch"))
+    names = f": its {part} is {workload!r} on arch {arch!r}" if workload and arch else ""
+    show = (f"; 'accelsim info {workload} --arch {arch}' shows that {part} without the file's settings"
+            if workload and arch else "")
+    return f"{ref}: {kind}, not a workload or arch{names} ('accelsim {command} {ref}' runs it{show})"
+
+
+def _yaml_mapping(path: Path | None) -> dict:
+    """The top-level mapping of the YAML file ``path`` (empty when there is none, it cannot be read or is no
+    mapping: only a message's names are taken from it)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path is not None else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _preset_name(value: object) -> str | None:
+    """The preset an experiment's ``workload:`` / ``arch:`` (or a serving file's ``model:``) names: the string itself,
+    or a mapping's ``base`` (else ``model``); None when it names none."""
+    if isinstance(value, dict):
+        value = value.get("base", value.get("model"))
+    return value if isinstance(value, str) and value.strip() else None
 
 
 def _info_target(args: argparse.Namespace) -> str:
@@ -1066,7 +1142,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     title = workload_text({"name": wl.params.get("name") or wl.model, "batch": _info_batch(wl, graph),
                            "architecture": graph.meta.get("architecture"),
                            "unread": graph.meta.get("unread_params"),
-                           "params": {k: v for k, v in wl.params.items() if k not in ("name", "batch")}})
+                           "params": {k: _layers_text(v) if k == "layers" else v
+                                      for k, v in wl.params.items() if k not in ("name", "batch")}})
     head = _info_head(title, summary, wl, graph, parts, part_graphs, source, pruned)
     con.print(head)
     from .report.tables import Col, fitted_table
@@ -1278,7 +1355,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.point is not None:
         return _sweep_point(args)
     summary = run_sweep(args.sweep, args.output, executor=args.executor, workers=args.workers,
-                        scheduler=args.scheduler, progress=not args.quiet)
+                        scheduler=args.scheduler, progress=not args.quiet, plots=not args.no_plots)
+    if args.no_plots:  # an earlier run's plots would not show the points run since (probe p94 #2)
+        from .sweep.plots import HEATMAP_FILE, LINES_FILE, PARETO_FILE
+
+        for name in (LINES_FILE, HEATMAP_FILE, PARETO_FILE):
+            (Path(summary.outdir) / name).unlink(missing_ok=True)
     if args.quiet:  # the folder, as run -q and serve -q print theirs; -q hides the progress, not that points failed
         print(summary.outdir)
         if summary.failed:

@@ -186,6 +186,8 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         if file.name == REPORT_FILE and (outdir / "sweep.json").is_file():  # sweep/store.py's SWEEP_FILE
             raise AccelsimError(f"{outdir}: a sweep folder, not a report: its points are in results.csv "
                                 f"('accelsim plot {outdir}' draws them)")
+        if file.name == REPORT_FILE and (served := _serving_folder(outdir)) is not None:  # probe p94 #4
+            raise AccelsimError(served)
         if file.name == REPORT_FILE and given.is_file():  # ops.csv, a PNG: a file of the folder, not the folder
             raise AccelsimError(f"{given}: not a report: give the report folder ({given.parent}) or its "
                                 f"{REPORT_FILE}")
@@ -216,6 +218,37 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
     if why is not None:
         raise AccelsimError(f"{file}: not an accelsim report ({why})")
     return report
+
+
+# the files that mark a folder 'accelsim serve' wrote with --sweep or --capacity (serving/curve.py's CURVE_CSV,
+# serving/capacity.py's CAPACITY_CSV and SWEEP_CSV: named here, as sweep.json is, since report/ imports no serving/)
+_SERVE_SWEEP_CSV, _CAPACITY_CSV, _CAPACITY_SWEEP_CSV = "sweep.csv", "capacity.csv", "capacity_sweep.csv"
+
+
+def _serving_folder(outdir: Path) -> str | None:
+    """The message for a folder with no report.json that ``accelsim serve --sweep`` / ``--capacity`` wrote: what it
+    holds and the report folders inside it to give instead (None for any other folder)."""
+    def point(d: Path) -> int:  # point_<i>/ or point_<i>/best/: i (-1 for another name)
+        index = (d.parent if d.name == "best" else d).name.partition("_")[2]
+        return int(index) if index.isdigit() else -1
+
+    def reports(pattern: str) -> list[str]:
+        return [str(d) for d in sorted(outdir.glob(pattern), key=point) if (d / REPORT_FILE).is_file()]
+
+    if (outdir / _CAPACITY_SWEEP_CSV).is_file():
+        kind, where, folders = "'serve --capacity --sweep' folder", f"{_CAPACITY_SWEEP_CSV} lists each point's " \
+            "capacity", reports("point_*/best")
+    elif (outdir / _CAPACITY_CSV).is_file():
+        kind, where, folders = "'serve --capacity' folder", f"{_CAPACITY_CSV} lists its runs", reports("best")
+    elif (outdir / _SERVE_SWEEP_CSV).is_file():
+        kind, where, folders = "'serve --sweep' folder", f"{_SERVE_SWEEP_CSV} lists its points", reports("point_*")
+    else:
+        return None
+    shown = " ".join(folders[:3]) + (" ..." if len(folders) > 3 else "")
+    advice = (f"compare its report folders: 'accelsim compare {shown}'" if folders else
+              "it holds no report folder (no rate kept the goal)" if "capacity" in kind else
+              "it holds no report folder")
+    return f"{outdir}: a {kind}, not a report: {where}; {advice}"
 
 
 def _legacy_constant(name: str) -> None:

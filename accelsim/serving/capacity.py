@@ -13,6 +13,7 @@ iteration-cost grid does not depend on the rate, so it is simulated once for eve
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from ..config.serving import ServingSpec, load_serving
 from ..errors import ConfigError
 from . import ServeResult, check, serve, write_csv
-from .curve import checked_points
+from .curve import checked_points, remove_points_from
 
 GOAL = 0.9  # the share of requests meeting every SLO a rate must keep (the file's slo)
 BISECTIONS = 6  # geometric halvings of the bracket: 2 -> 2^(1/64)
@@ -181,11 +182,13 @@ def capacity_sweep(ref: str, key: str, values: Sequence[str], overrides: Sequenc
 
 def save_sweep(outdir: str | Path, key: str, values: Sequence[str],
                found: Sequence[tuple[float | None, list[Probe]]], *, plots: bool = True) -> list[Path]:
-    """capacity_sweep.csv (each value's capacity and runs) and each point's capacity folder ``point_<i>``."""
+    """capacity_sweep.csv (each value's capacity and runs) and each point's capacity folder ``point_<i>``; an
+    earlier, longer sweep's ``point_<i>`` beyond them is removed (probe p94 #1)."""
     out = Path(outdir)
     paths = []
     for i, (best, probes) in enumerate(found):
         paths += save(out / f"point_{i}", best, probes, plots=plots)
+    remove_points_from(out, len(found))
     paths.append(write_csv(out / SWEEP_CSV, SWEEP_COLUMNS,
                            [[v, best, len(probes)] for v, (best, probes) in zip(values, found, strict=True)]))
     return paths
@@ -203,10 +206,13 @@ def rows(probes: Sequence[Probe]) -> list[list]:
 
 
 def save(outdir: str | Path, best: float | None, probes: Sequence[Probe], *, plots: bool = True) -> list[Path]:
-    """capacity.csv and, when a rate kept the goal, the best one's report folder ``best/``."""
+    """capacity.csv and, when a rate kept the goal, the best one's report folder ``best/`` (when none did, an
+    earlier search's ``best/`` is removed: capacity.csv no longer names its rate)."""
     out = Path(outdir)
     paths = [write_csv(out / CAPACITY_CSV, COLUMNS, rows(probes))]
     chosen = next((p for p in probes if best is not None and p.rate == best), None)
     if chosen is not None:
         paths += chosen.result.save(out / "best", plots=plots)
+    elif (out / "best").is_dir() and not (out / "best").is_symlink():
+        shutil.rmtree(out / "best")
     return paths

@@ -151,11 +151,14 @@ def spec_name(spec: ServingSpec) -> str:
 def save_curve(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], results: Sequence[ServeResult], *,
                name: str, plots: bool = True, points: bool = True) -> list[Path]:
     """Each point's report folder (``point_<i>``; not with ``points`` off: saved as each finished, the CLI's
-    ``on_point``), sweep.csv and (with ``plots``) throughput_latency.png."""
+    ``on_point``), sweep.csv and (with ``plots``) throughput_latency.png. The folder then describes this sweep
+    alone: an earlier sweep's ``point_<i>`` beyond this one's points is removed (:func:`remove_points_from`), and
+    its throughput_latency.png when ``plots`` is off (probe p94 #1)."""
     out = Path(outdir)
     paths = []
     for i, res in enumerate(results if points else ()):
         paths += res.save(out / f"point_{i}", plots=plots)
+    remove_points_from(out, len(results))
     rows = curve_rows(values, results)
     columns = curve_columns(key)
     paths.append(write_csv(out / CURVE_CSV, columns, rows))
@@ -163,7 +166,27 @@ def save_curve(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], re
         dicts = [dict(zip(columns, r, strict=True)) for r in rows]
         paths.append(plot_curve(name, " × ".join(_keys(key)), dicts, out / CURVE_PNG,
                                 lines=curve_lines(dicts, _keys(key))))
+    else:
+        (out / CURVE_PNG).unlink(missing_ok=True)  # an earlier sweep's curve, which sweep.csv no longer describes
     return paths
+
+
+def point_index(folder: Path) -> int | None:
+    """``i`` of a ``point_<i>`` folder's name; None for any other name."""
+    prefix, _, index = folder.name.partition("_")
+    return int(index) if prefix == "point" and index.isdigit() else None
+
+
+def remove_points_from(outdir: Path, n: int) -> None:
+    """Remove the ``point_<i>`` folders of ``outdir`` with ``i >= n``: an earlier, longer sweep's points, which a
+    sweep of ``n`` points into the same folder did not replace (probe p94 #1: ``accelsim plot`` drew them as this
+    sweep's)."""
+    if not outdir.is_dir():
+        return
+    for d in outdir.glob("point_*"):
+        i = point_index(d)
+        if i is not None and i >= n and d.is_dir() and not d.is_symlink():
+            shutil.rmtree(d)
 
 
 ALONG = "workload.arrival.rate"  # the key a throughput–latency curve runs along when it is swept
@@ -204,8 +227,14 @@ def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots:
 
 def replot_capacity(outdir: str | os.PathLike) -> list[Path]:
     """Redraw a ``serve --capacity`` folder's best run (``best/``), or every point's of a capacity sweep."""
+    from .capacity import SWEEP_CSV
+
     out = Path(outdir)
-    folders = [d / "best" for d in (out, *sorted(out.glob("point_*"))) if (d / "best" / "report.json").is_file()]
+    swept = _csv_rows(out / SWEEP_CSV) if (out / SWEEP_CSV).is_file() else None
+    # a capacity sweep's points only: point_0 to point_<rows - 1> of capacity_sweep.csv (probe p94 #1)
+    points = sorted((d for d in out.glob("point_*")
+                     if (i := point_index(d)) is not None and (swept is None or i < len(swept))), key=point_index)
+    folders = [d / "best" for d in (out, *points) if (d / "best" / "report.json").is_file()]
     if not folders:
         raise AccelsimError(f"{out}: a capacity search whose rates all missed the goal: no run to draw")
     return [path for d in folders for path in replot(d, read_report(d))]
@@ -224,8 +253,10 @@ def replot_curve(outdir: str | os.PathLike) -> list[Path]:
                    for k, v in r.items()} for r in rows]
     except ValueError as e:
         raise AccelsimError(f"{out / CURVE_CSV}: not a sweep.csv 'accelsim serve --sweep' wrote ({e})") from None
-    points = sorted((d for d in out.glob("point_*") if (d / "report.json").is_file()),
-                    key=lambda d: int(d.name.split("_")[-1]) if d.name.split("_")[-1].isdigit() else -1)
+    # sweep.csv's points only: point_0 to point_<rows - 1> (a folder beyond them is another sweep's, probe p94 #1)
+    points = sorted((d for d in out.glob("point_*")
+                     if (i := point_index(d)) is not None and i < len(rows) and (d / "report.json").is_file()),
+                    key=point_index)
     name = curve_name(read_report(points[0])) if points else out.name
     keys = [k for k in (values[0] if values else {}) if k not in CURVE_COLUMNS]  # several keys: a column each
     paths = [plot_curve(name, None, values, out / CURVE_PNG, lines=curve_lines(values, keys))]

@@ -137,6 +137,32 @@ def _shares(p: Plan, inputs: range, overlap: bool = False) -> dict[str, float]:
     return {t: f for t, f in total.items() if f < 1.0}
 
 
+def same_operands(p: Plan) -> tuple[str, ...]:
+    """The tensors an activation × activation matmul reads whole both as its A and as a later operand (DLRM's
+    interaction X·Xᵀ, inputs (stack, stack)): a kernel reads such a tensor once for both where one pass's tile of it
+    is both the stationary and the streamed operand (:func:`shared_reads`). Slices of one tensor (a fused
+    projection's q and k, :attr:`Plan.shares`) are different data: not these."""
+    op = p.op
+    if op.kind is not OpKind.MATMUL or len(p.operands) < 2:
+        return ()
+    later = {t for g in p.operands[1:] for t in g}
+    if not later.intersection(p.operands[0]):
+        return ()
+
+    def whole(i: int, t: str) -> bool:
+        return not p.shares or p.shares[i].get(t, 1.0) >= 1.0
+
+    return tuple(t for t in dict.fromkeys(p.operands[0]) if t in later and whole(0, t)
+                 and all(whole(i, t) for i in range(1, len(p.operands)) if t in p.operands[i]))
+
+
+def shared_reads(nbytes: int, fa: int | Fraction, fb: int | Fraction) -> int:
+    """The bytes of ``nbytes`` of a tensor that is both operands (:func:`same_operands`) not read again for B: the
+    reads of one pass, min(fa, fb, 1) (a tiling that reads A fa times and B fb times reads it fa + fb − 1 times:
+    each pass over its tiles loads the diagonal tiles, where A's tile is B's, once; fa = fb = 1, once)."""
+    return _times(nbytes, min(fa, fb, 1))
+
+
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
     for lv, b in more.items():
         into[lv] = into.get(lv, 0) + b
@@ -255,6 +281,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     arch, op = ctx.arch, p.op
     elem = op.elem_bytes
     act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
+    same = _sources(same_operands(p), elem, ctx, p.details.get(l2resident.KEY, ()), forward=op.phase == "forward")
+    same_tot = sum(same.values())
     epi = epilogue_bytes(p, ctx)
     epi_tot = sum(epi.values())
     cached_in = p.details.get(l2resident.KEY)
@@ -273,9 +301,16 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     per_unit: tuple[int, ...] = ()
     if nunits > 1 and "output_tiles" not in p.details:
         # (B's parameters held in SRAM count too: each core holds its own columns', choice._pin_recurrent_weights)
-        along_n = a_tot <= b_tot + held_weight_bytes(p) and BANDS not in p.details
-        per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details)
+        banded = BANDS in p.details
+        along_n = a_tot <= b_tot + held_weight_bytes(p) and not banded
+        per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details, banded=banded)
     ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
+    partials = (0, 0)
+    if details.get("split") == "k":  # its units' partial sums: added on chip, a core's beyond the first via memory
+        partials = k_partials(p, arch, nunits, ncores)
+        details["partial_sum_bytes"] = partials[0]
+        if partials[1]:
+            out_levels = {**out_levels, ctx.main: out_levels.get(ctx.main, 0) + partials[1]}
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
     # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
@@ -289,6 +324,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     sram = op.in_bytes + op.out_bytes + sum(wts.values())
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
+    sram += partials[0]
     # the output path reads its epilogue tensors from the scratchpad once (a resident one too)
     sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
                 for t in p.epilogue)
@@ -309,7 +345,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
                                   + (a_tot * (passes - 1) if cached else 0))
         else:
             cache_bytes[cache] = _times(a_tot, fa) + _times(b_tot, fb) + out_off
-        cache_bytes[cache] += epi_tot  # the epilogue's reads pass every cache once
+        cache_bytes[cache] += epi_tot - shared_reads(same_tot, fa, fb)  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
             fa, fb = _behind(op, per, ctx.cache_budget[cache], fa, fb)
         else:
@@ -318,7 +354,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         details["input_passes"] = passes
     # activation loads wait for their producers; parameter loads only for a free buffer (so they prefetch)
     act_levels = {lv: _times(act_a.get(lv, 0), fa) + _times(act_b.get(lv, 0), fb) + epi.get(lv, 0)
-                  for lv in dict.fromkeys([*act_a, *act_b, *epi])}
+                  - shared_reads(same.get(lv, 0), fa, fb) for lv in dict.fromkeys([*act_a, *act_b, *epi])}
     act_levels.update({lv: b for lv, b in cache_bytes.items() if b})
     # a parameter read from a cache (options.warm_params) moves only the cache's bytes, counted above. One held
     # beyond main memory (host memory behind a link) that the tiling reads more than once is staged in main memory
@@ -403,16 +439,18 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     :meth:`~accelsim.hardware.Core.ofmap_element_bytes`), so
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
     width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
-    ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0) or of N (dim 1), its
-    operands' bytes given (:func:`core_reads`)."""
+    ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0), of N (dim 1) or of K
+    (dim 2: its output tile the whole M × N of its partial sums), its operands' bytes given (:func:`core_reads`)."""
     op = p.op
     bud_a, bud_b, bud_c = budgets
     if not op.kind.is_matmul:
         return 1, 1, max(-(-a_tot // max(bud_a, 1)), -(-out_off // max(bud_c, 1)), 1), None
     g = op.gemm
     dim, rows = part
-    m, n, size = g.m, g.n, 1
-    if rows:
+    m, n, k, size = g.m, g.n, g.k, 1
+    if rows and dim == 2:  # a slice of K: every output element's partial sums (the output's bytes whole)
+        k, rows = rows, 0
+    elif rows:
         size = (m, n)[dim]
         m, n = (rows, n) if dim == 0 else (m, rows)
     per = _per_gemm(op, a_tot, b_tot, out_off)
@@ -428,12 +466,12 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         elems = -(-op.out_bytes * (rows or 1) // (out_elem * g.count * size))
         c_fit = elems * (psum_bytes if out_off else psum_bytes - out_elem)
     # a unified buffer (shared not None): one budget for all three; on a systolic array each tile whole folds
-    caps = array_caps(p.details, m, n, g.k) if p.unit_kind == "systolic" else None
+    caps = array_caps(p.details, m, n, k) if p.unit_kind == "systolic" else None
     # os with k unsplit: the output alone; split, its partial sums wait in the buffer between k steps
     c_split = c_fit if p.details.get("dataflow") == "os" and c_whole != c_fit else None
     c_whole = c_fit if c_split is None else c_whole
-    t = (tile_gemm(m, n, g.k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
-         if shared is None else tile_gemm_shared(m, n, g.k, per[0], per[1], c_whole, shared, op.name, caps, c_split))
+    t = (tile_gemm(m, n, k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
+         if shared is None else tile_gemm_shared(m, n, k, per[0], per[1], c_whole, shared, op.name, caps, c_split))
     tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
     if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
         tiling["whole_folds"] = t.whole_folds
@@ -444,7 +482,7 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
                psum_bytes: int, nunits: int, ncores: int, cut: str | None,
                ) -> tuple[int | Fraction, int | Fraction, int, dict | None]:
     """:func:`sram_reads` of an op over ``nunits`` units of ``ncores`` cores, cut along ``cut`` (``"m"``, ``"n"``,
-    ``"count"``: :func:`unit_cycles`' ``details["split"]``; None: N when A is no larger than B, else M): (the times
+    ``"k"``, ``"count"``: :func:`unit_cycles`' ``details["split"]``; None: N when A is no larger than B, else M): (the times
     A is read and the times B is read, all cores together, as multiples of its bytes; the tiles; the tiling, of
     the first core's sub-GEMM).
 
@@ -454,8 +492,9 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     reads all of A its tiling's times and its columns' share of B its times: A's reads are the sum of the cores'
     (a core with fewer columns re-reads A less: gemmini's 1024³ over 2 cores, each tiled 8 × 4 × 4, reads A 4 + 4
     times, not 2 × the whole op's 8), B's the cores' reads weighted by their columns; cut along M, the same with
-    A and B swapped. A vector op is cut by elements: each core reads its share of its activations, and of its
-    parameters when each is as large as its output (an optimizer step's parameter and state) and of a gather's
+    A and B swapped; cut along K (a GEMV, :func:`unit_cycles`), each core its slice of K of both, holding all of
+    the output's partial sums (:func:`k_partials`). A vector op is cut by elements: each core reads its share of
+    its activations, and of its parameters when each is as large as its output (an optimizer step's parameter and state) and of a gather's
     looked-up rows (however small the table), but every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
     op = p.op
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
@@ -473,9 +512,9 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         broadcast = op.weights[1:] if op.kind is OpKind.EMBEDDING else op.weights  # (weights[0]: the gathered table)
         copies = max((min(ncores, -(-out // max(1, math.prod(w.shape)))) for w in broadcast), default=1)
         return 1, copies, ntiles, None
-    dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
+    dim = {"m": 0, "n": 1, "k": 2}.get(cut or "", 1 if a_tot <= b_tot else 0)
     g = op.gemm
-    size = (g.m, g.n)[dim]  # type: ignore[union-attr]
+    size = (g.m, g.n, g.k)[dim]  # type: ignore[union-attr]
     each = nunits // ncores  # a split over cores takes whole cores, their units in order (choice.assign)
     fa: int | Fraction = 0
     fb: int | Fraction = 0
@@ -483,11 +522,13 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     for rows, same in _core_rows(size, nunits, each, ncores):
         if not rows:
             continue
-        a, b = (-(-a_tot * rows // size), b_tot) if dim == 0 else (a_tot, -(-b_tot * rows // size))
-        ra, rb, tiles, tiling = sram_reads(p, a, b, -(-out_off * rows // size), budgets, shared, psum_bytes,
-                                           (dim, rows))
+        # (cut along K, each core reads its slice of both and holds all of the output's partial sums)
+        a = -(-a_tot * rows // size) if dim != 1 else a_tot
+        b = -(-b_tot * rows // size) if dim != 0 else b_tot
+        c = -(-out_off * rows // size) if dim != 2 else out_off
+        ra, rb, tiles, tiling = sram_reads(p, a, b, c, budgets, shared, psum_bytes, (dim, rows))
         share = Fraction(rows, size)
-        fa += (ra * share if dim == 0 else ra) * same
+        fa += (ra * share if dim != 1 else ra) * same
         fb += (rb if dim == 0 else rb * share) * same
         ntiles += tiles * same
         first = first or tiling
@@ -566,20 +607,24 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     sram = arch.core.sram
     cut: dict = {}
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
-    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut) if nunits > 1 \
-        else p.cycles
+    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut, banded) \
+        if nunits > 1 else p.cycles
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split") or ("m" if banded else None))
+    if cut.get("split") == "k":  # the partial sums of the cores beyond the first, stored and loaded
+        out += k_partials(p, arch, nunits, ncores)[1]
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written
     main = arch.memory(arch.main_memory)
     groups = tile_groups(p, ntiles, nunits, a_tot + b_tot + out, main.sustained_bandwidth, options)
     slots = 2 if sram.double_buffered else 1
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
     ahead = float(params * fb) * min(1.0, nunits * slots / groups) if produced and not arch.kernel_dispatch else 0
-    spread = float(a_tot * fa + (acts_b + params) * fb) + out - ahead
+    # (a tensor that is both operands, read once a pass: same_operands)
+    same = a_tot if same_operands(p) and set(p.operands[0]) <= set(same_operands(p)) else 0
+    spread = float(a_tot * fa + (acts_b + params) * fb) + out - ahead - shared_reads(same, fa, fb)
     if arch.caches:
-        memory = max((a_tot + b_tot + out - ahead / float(fb)) / main_bpc,
+        memory = max((a_tot + b_tot + out - same - ahead / float(fb)) / main_bpc,
                      spread / arch.bytes_per_cycle(arch.caches[0]))
     else:
         memory = spread / main_bpc
@@ -705,7 +750,8 @@ def split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < rem else 0) for i in range(parts)]
 
 
-def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) -> tuple[int, ...]:
+def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
+                ) -> tuple[int, ...]:
     """The compute cycles of each of the ``nunits`` units an op is split over. Work that scales with its size (a
     vector op's elements) is cut evenly; a plug-in's that it priced as ``details["pieces"]`` whole pieces is dealt
     out in whole pieces (a unit of k of them: ⌈cycles · k / pieces⌉). A systolic array's GEMM pays its fixed fill and drain (the fold model,
@@ -713,10 +759,12 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     :func:`traffic` splits it on: the GEMM count (independent GEMMs: a convolution's groups, attention heads; a fused
     attention backward's five GEMMs of a head go to one unit together) when there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
     (a fused attention: its queries, M of both of its GEMMs); the other of N and M when that one has fewer rows
-    than units. A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
+    than units, or when its busiest unit computes less (a cut into fewer array folds than units leaves units idle);
+    K when neither M nor N has an array fold for every unit (a GEMV) and that computes less, each unit adding its
+    partial sums (:func:`k_partials`). A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
     preload overlap they pipeline, the fill and drain once per unit). Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
     dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
-    size, price = _unit_pricing(p, arch, nunits, along_n, details)
+    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded)
     priced: dict[int, int] = {}
     out = []
     for part in split(size, nunits):
@@ -726,18 +774,20 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) 
     return tuple(out)
 
 
-def busiest_unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict) -> int:
+def busiest_unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
+                        ) -> int:
     """``max(unit_cycles(...))`` without listing the units: :func:`split` cuts into at most two sizes, so O(1)
     in ``nunits`` (:func:`split_estimate` prices every count of units of a chip of thousands of cores)."""
-    size, price = _unit_pricing(p, arch, nunits, along_n, details)
+    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded)
     base, rem = divmod(size, nunits)
     return max(price(base), price(base + 1) if rem else 0)
 
 
-def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict,
+def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
                   ) -> tuple[int, Callable[[int], int]]:
     """What :func:`unit_cycles` cuts over the units and the cycles of a unit's part of it: (the size cut, the
-    part's cycles); sets ``details["split"]`` of a systolic GEMM."""
+    part's cycles); sets ``details["split"]`` of a systolic GEMM (and, cut along K, ``details["k_split"]``:
+    :func:`k_partials`). ``banded``: the op reads or keeps bands of rows on its cores (:data:`BANDS`), cut along M."""
     op, cycles = p.op, p.cycles
     pieces = p.details.get("pieces")  # a plug-in's work as whole pieces: a unit of k of them takes k/pieces of it
     if pieces:
@@ -755,28 +805,83 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
 
     def fold_cycles(shapes: list[tuple[int, ...]]) -> int:
         return sum(folds.cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, c, sa.preload_overlap)
-                   for m, n, k, c in shapes if m and n and c)
+                   for m, n, k, c in shapes if m and n and k and c)
 
     # a count cut gives each unit whole heads: a fused backward's 3 QKᵀ-sized and 2 PV-sized GEMMs of a head
     # stay together (cut into heads, gcd of the counts; not each GEMM's count cut as the first one's)
     heads = math.gcd(*(x[3] for x in gemms))
+    whole = fold_cycles(gemms)
+    reduce = 0  # cut along K: each unit's add of its partial sums (k_partials)
+
+    def price_of(dim: int) -> Callable[[int], int]:
+        def price(part: int) -> int:
+            sub = fold_cycles([(*x[:3], x[3] // heads * part) if dim == 3 else (*x[:dim], part, *x[dim + 1:])
+                               for x in gemms])
+            if not whole:
+                return -(-cycles // nunits)
+            if not sub:  # a unit with no share of the cut: no work
+                return 0
+            return -(-cycles * sub // whole) + (reduce if dim == 2 else 0)
+        return price
+
+    def busiest(dim: int) -> int:
+        base, rem = divmod(gemms[0][dim], nunits)
+        price = price_of(dim)
+        return max(price(base), price(base + 1) if rem else 0)
+
     if heads >= nunits:
         dim = 3
-    elif fused:
+    elif fused or banded:
         dim = 0
     else:
         dim = 1 if along_n else 0
         if gemms[0][dim] < nunits <= gemms[0][1 - dim]:
             dim = 1 - dim
-    whole = fold_cycles(gemms)
-
-    def price(part: int) -> int:
-        sub = fold_cycles([(*x[:3], x[3] // heads * part) if dim == 3 else (*x[:dim], part, *x[dim + 1:])
-                           for x in gemms])
-        return -(-cycles * sub // whole) if whole else -(-cycles // nunits)
-
+        # the other of M and N where its busiest unit computes less: a cut of N (M) into fewer array folds than
+        # units leaves units idle, whatever its element count (probe p92: k_proj [2048, 128, 4096] on tpu-v5e's
+        # 4 arrays, one fold of N, ran the whole GEMM on every unit); on a tie the cut that replicates the smaller
+        # operand
+        other = 1 - dim
+        if gemms[0][other] > 1 and busiest(other) < busiest(dim):
+            dim = other
+        # neither M nor N gives every unit a fold (a GEMV): K, each unit a slice of the reduction, its partial sums
+        # added (k_partials), where that computes less
+        if gemms[0][2] >= 2 * nunits and max(_grains(g.m, g.n, sa)) < nunits:
+            reduce = _reduce_cycles(gemms[0], arch)
+            if busiest(2) < busiest(dim):
+                dim = 2
+    if dim == 2:
+        details["k_split"] = nunits
     details["split"] = ("m", "n", "k", "count")[dim]
-    return heads if dim == 3 else gemms[0][dim], price
+    return heads if dim == 3 else gemms[0][dim], price_of(dim)
+
+
+def _grains(m: int, n: int, sa) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """The array folds along M and along N of a GEMM on systolic array ``sa``: ⌈size / the array's rows or columns
+    it is laid on⌉, and a dimension streamed in time (ws: M; is: N) in steps of the array's rows (a unit with
+    fewer rows than that computes no faster on an array that preloads its next fold as it streams, ws/is)."""
+    df = folds.DATAFLOWS[sa.dataflow]
+    extent = {df.spatial_rows: sa.rows, df.spatial_cols: sa.cols, df.temporal: sa.rows}
+    return -(-m // extent["m"]), -(-n // extent["n"])
+
+
+def _reduce_cycles(gemm: tuple[int, int, int, int], arch: Arch) -> int:
+    """A unit's cycles to add its M × N partial sums of each of its ``count`` GEMMs into the output, on the core's
+    vector unit (``add``'s lane-cycles an element over its lanes), when a GEMM is cut along K."""
+    m, n, _, count = gemm
+    vec = arch.core.vector
+    return math.ceil(m * n * count * vec.cost("add") / vec.lanes)
+
+
+def k_partials(p: Plan, arch: Arch, nunits: int, ncores: int) -> tuple[int, int]:
+    """The bytes of the partial sums of an op cut along K over ``nunits`` units of ``ncores`` cores
+    (``details["split"]`` "k"): (at the scratchpad: each unit's M × N × count partial sums at the accumulator's
+    width, :meth:`~accelsim.hardware.Core.partial_sum_bytes`, written by its array and read by the add; at main
+    memory: each core but the first stores its reduced partials and the first loads them, as the arch models no
+    path between cores)."""
+    g = p.op.gemm
+    each = g.m * g.n * g.count * arch.core.partial_sum_bytes(p.op.out_dtype)  # type: ignore[union-attr]
+    return 2 * nunits * each, 2 * (ncores - 1) * each
 
 
 def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_of: dict[str, str],
@@ -799,4 +904,4 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    arch.memory(arch.main_memory).sustained_bandwidth)
 
 
-__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX", "RAMP_PAYS"]
+__all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "k_partials", "same_operands", "shared_reads", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX", "RAMP_PAYS"]

@@ -51,7 +51,9 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   ``pipeline_stage``-th stage, layers ``stage·l/P`` to ``(stage + 1)·l/P − 1``; stage 0 holds the embeddings and
   reads token ids, the others read the previous stage's hidden states (input ``input`` (batch, seq_len, h), whose
   gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
-  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1). ``max_positions`` rows of
+  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1), and only it the loss: a
+  non-last stage names its output hidden states in ``meta["grad_outputs"]``, whose gradient training receives from
+  the next stage instead of putting a loss on them. ``max_positions`` rows of
   positions (default ``seq_len``: s above); ``phase="decode"``: one cached step as ``gpt2``'s (one stage only).
   ``mode="training"``: Megatron-LM's dropouts (``attention_dropout`` on the unfused attention probabilities,
   ``hidden_dropout`` after the embeddings and on each attention and MLP output before its residual add; both 0.1
@@ -717,6 +719,9 @@ def gpt(p: GptParams) -> Graph:
         meta["model_params"] = gpt_params(p)
     if not first:
         meta["grad_inputs"] = ["input"]
+    if not last:  # its output's gradient comes back from the next stage: no loss here (Megatron's
+        # backward_step(input_tensor, output_tensor, output_tensor_grad) on a non-last stage)
+        meta["grad_outputs"] = [x]
     return b.build(meta)
 
 

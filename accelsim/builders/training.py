@@ -49,6 +49,14 @@ Phases and names
   the parameter and of each state tensor, which stay whole-table Weights (the state exists for every row). Every
   optimizer is lazy there, as torch.optim.SparseAdam ("only moments that show up in the gradient get updated"):
   the touched rows' elements of each per-element state are read and written.
+  Known inconsistency (probe p88 #3) with data parallelism on an unsharded table: the mapper
+  (``mapping/emit.py`` ``Emitter._reduce_gradients``) all-reduces the whole table's gradient buffer over the g
+  data-parallel chips (2(g − 1)/g × rows × row × dtype bytes on the link), yet this step still updates only the r
+  rows this replica looked up. Neither is what a framework does: torch's DDP all-gathers a sparse gradient (each
+  replica's r rows and their int64 ids, (g − 1)/g × g·r·(row × dtype + 8) B), after which every replica's lazy step
+  updates the union, up to min(g·r, rows) rows; a dense all-reduce would instead need a step over every row. The
+  reduction is g·r/rows-fold too large (dlrm_mlperf on dgx-h100: 11,486,708,928 B for table 0 against 3,784,704 B)
+  and the step up to g-fold too small; a sharded table (``table_shard``, one holder per group) has neither problem.
 
 Which tensors get gradients
 

@@ -17,6 +17,10 @@ Phases and names
   out_shape (1,), vector_elems = their elements, 5 flops per element. ``loss.grad`` (``loss.grad{i}`` for output i
   when there are several): SOFTMAX fn "cross_entropy_grad" reading the output, out_shape = the output's shape,
   vector_elems = its elements, 5 flops each (the softmax recomputed from the logits, minus the one-hot target).
+  A pipeline stage before the last (the forward's ``meta["grad_outputs"]`` names the ops whose output the next
+  stage reads) has no loss: each such output's gradient is a new graph input ``{op}.output_grad`` of its shape, the
+  gradient the next stage sends back (Megatron's output_tensor_grad), read by the backward and not stashed; the
+  forward tensor itself is then kept only if a backward op reads it (Megatron frees it after the send).
 * Backward ops of forward op ``X`` are ``X.grad_input`` (the gradient of its single activation input),
   ``X.grad_input{i}`` (of input i, for ops with several activation inputs), ``X.grad_weight`` (of its weight) and
   ``X.grad_bias`` (of its bias); all have attrs ``forward`` = ``X`` and ``grad`` = "input" | "weight" | "bias".
@@ -45,6 +49,14 @@ Phases and names
   the parameter and of each state tensor, which stay whole-table Weights (the state exists for every row). Every
   optimizer is lazy there, as torch.optim.SparseAdam ("only moments that show up in the gradient get updated"):
   the touched rows' elements of each per-element state are read and written.
+  Known inconsistency (probe p88 #3) with data parallelism on an unsharded table: the mapper
+  (``mapping/emit.py`` ``Emitter._reduce_gradients``) all-reduces the whole table's gradient buffer over the g
+  data-parallel chips (2(g − 1)/g × rows × row × dtype bytes on the link), yet this step still updates only the r
+  rows this replica looked up. Neither is what a framework does: torch's DDP all-gathers a sparse gradient (each
+  replica's r rows and their int64 ids, (g − 1)/g × g·r·(row × dtype + 8) B), after which every replica's lazy step
+  updates the union, up to min(g·r, rows) rows; a dense all-reduce would instead need a step over every row. The
+  reduction is g·r/rows-fold too large (dlrm_mlperf on dgx-h100: 11,486,708,928 B for table 0 against 3,784,704 B)
+  and the step up to g-fold too small; a sharded table (``table_shard``, one holder per group) has neither problem.
 
 Which tensors get gradients
 
@@ -335,6 +347,7 @@ class _Pass:
         self.sparse: dict[str, tuple[int, str, float]] = {}
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
+        self.received: dict[str, Shape] = {}  # output gradients a later pipeline stage sends (graph inputs)
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -433,7 +446,7 @@ class _Pass:
                 "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
                 "optimizer_state_bytes": state_bytes, "stashed_activation_bytes": stash_bytes,
                 "stashed": sorted(stashed)}
-        return Graph(fwd.name, self.ops, fwd.inputs, meta=meta)
+        return Graph(fwd.name, self.ops, {**fwd.inputs, **self.received}, meta=meta)
 
     def _recompute(self, layer: str | None) -> None:
         """Before the first backward op of ``layer``: re-run its recomputed forward ops (once), as copies
@@ -448,7 +461,18 @@ class _Pass:
     def _loss(self) -> None:
         """The loss (a cross-entropy, LOSS_FLOPS per element) over the model's outputs and its gradient into each:
         the ops the graph's meta ``loss_outputs`` names where it names any (an imported ONNX model's declared float
-        outputs, so an unused LSTM Y_h or a TopK's int64 indices get none), else every op no op reads."""
+        outputs, so an unused LSTM Y_h or a TopK's int64 indices get none), else every op no op reads. A pipeline
+        stage before the last (meta ``grad_outputs``: the ops whose output the next stage reads) has no loss: each
+        such output's gradient is a graph input ``{op}.output_grad`` of the output's shape, received from the next
+        stage (Megatron's output_tensor_grad), which the backward reads and the stash does not keep."""
+        sent = [n for n in dict.fromkeys(self.fwd.meta.get("grad_outputs") or ()) if n in self.fwd]
+        if sent:
+            for o in sent:
+                if self.requires[o]:
+                    name = f"{o}.output_grad"
+                    self.shapes[name] = self.received[name] = self.fwd[o].out_shape
+                    self._to(o, name)
+            return
         declared = [n for n in dict.fromkeys(self.fwd.meta.get("loss_outputs") or ()) if n in self.fwd]
         outputs = [self.fwd[n] for n in declared] or [
             op for op in self.fwd.ops if op.name not in self.readers and op.kind is not OpKind.KV_APPEND]

@@ -51,7 +51,9 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   ``pipeline_stage``-th stage, layers ``stage·l/P`` to ``(stage + 1)·l/P − 1``; stage 0 holds the embeddings and
   reads token ids, the others read the previous stage's hidden states (input ``input`` (batch, seq_len, h), whose
   gradient training computes: ``meta["grad_inputs"]``); the last stage holds the final LayerNorm and the head with
-  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1). ``max_positions`` rows of
+  its own copy of the word embeddings (Megatron keeps one on the last stage when P > 1), and only it the loss: a
+  non-last stage names its output hidden states in ``meta["grad_outputs"]``, whose gradient training receives from
+  the next stage instead of putting a loss on them. ``max_positions`` rows of
   positions (default ``seq_len``: s above); ``phase="decode"``: one cached step as ``gpt2``'s (one stage only).
   ``mode="training"``: Megatron-LM's dropouts (``attention_dropout`` on the unfused attention probabilities,
   ``hidden_dropout`` after the embeddings and on each attention and MLP output before its residual add; both 0.1
@@ -340,15 +342,33 @@ class GptParams(DropoutParams, SequenceParallelParams):
     def _shape(self) -> GptParams:
         if self.hidden % self.heads:
             raise invalid_at("heads", self.heads, f"must divide hidden ({self.hidden})")
+        if self.pipeline_interleave > 1 and self.pipeline_parallel == 1:
+            # the interleaved schedule spreads a stage's chunks over the pipeline: without one there is no stage to
+            # interleave with (Megatron-LM refuses --virtual-pipeline-model-parallel-size without pipeline
+            # parallelism), and one chip has nothing to send its chunks to (probe p93 #3)
+            raise invalid_at("pipeline_interleave", self.pipeline_interleave,
+                             "interleaves model chunks over the pipeline's stages: it needs pipeline_parallel > 1 "
+                             "(pipeline_parallel is 1; set pipeline_interleave 1, or pipeline_parallel ≥ 2)")
         if self.layers % (self.pipeline_parallel * self.pipeline_interleave):
-            key = "pipeline_interleave" if self.pipeline_interleave > 1 else "pipeline_parallel"
+            # pipeline_parallel alone not dividing the layers is its own fault, which no interleave fixes; only a
+            # P that divides them blames pipeline_interleave (probe p93 #2)
+            key = "pipeline_parallel" if self.layers % self.pipeline_parallel else "pipeline_interleave"
             # the product first, then the key's own value as "(got N)": beside "layers (N)" a bare "(got N)" read
             # as the layer count (probe p77)
             chunks = self.pipeline_parallel * self.pipeline_interleave
+            alone = (f" (pipeline_parallel {self.pipeline_parallel} alone does not)"
+                     if key == "pipeline_parallel" and self.pipeline_interleave > 1 else "")
             raise invalid_at(key, getattr(self, key), f"pipeline_parallel × pipeline_interleave "
                                                       f"({self.pipeline_parallel} × {self.pipeline_interleave} = "
-                                                      f"{chunks}) does not divide layers ({self.layers}): choose "
-                                                      f"another {key}")
+                                                      f"{chunks}) does not divide layers ({self.layers}){alone}: "
+                                                      f"choose another {key}")
+        if self.overlap_grad_reduce and self.mode != "training":
+            # as recompute, optimizer, distributed_optimizer and offload: an inference run reduces no gradient
+            # (probe p93 #5)
+            raise invalid_at("overlap_grad_reduce", True,
+                             "training only: it overlaps the data-parallel gradient all-reduce with the backward "
+                             "pass, and an inference run has none (leave it out, or set false; or set mode: "
+                             "training)")
         if self.pipeline_interleave > 1 and self.micro_batches % self.pipeline_parallel:
             # Megatron-LM's interleaved 1F1B runs the micro-batches in groups of P through each chunk and refuses
             # any other count (megatron/schedules.py, 2021, and megatron/core/pipeline_parallel/schedules.py:
@@ -717,6 +737,9 @@ def gpt(p: GptParams) -> Graph:
         meta["model_params"] = gpt_params(p)
     if not first:
         meta["grad_inputs"] = ["input"]
+    if not last:  # its output's gradient comes back from the next stage: no loss here (Megatron's
+        # backward_step(input_tensor, output_tensor, output_tensor_grad) on a non-last stage)
+        meta["grad_outputs"] = [x]
     return b.build(meta)
 
 

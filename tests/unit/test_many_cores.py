@@ -51,8 +51,8 @@ def _reference_split(p, cores, free, ready, arch, options):
 def _reference_core_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes, nunits, ncores, cut):
     """``core_reads`` of a matmul cut over cores as it priced each core in turn."""
     op = p.op
-    dim = {"m": 0, "n": 1}.get(cut or "", 1 if a_tot <= b_tot else 0)
-    size = (op.gemm.m, op.gemm.n)[dim]
+    dim = {"m": 0, "n": 1, "k": 2}.get(cut or "", 1 if a_tot <= b_tot else 0)
+    size = (op.gemm.m, op.gemm.n, op.gemm.k)[dim]
     parts = traffic.split(size, nunits)
     each = nunits // ncores
     fa, fb, ntiles, first = 0, 0, 0, None
@@ -60,12 +60,15 @@ def _reference_core_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes,
         rows = sum(parts[c * each:(c + 1) * each])
         if not rows:
             continue
-        a, b = (-(-a_tot * rows // size), b_tot) if dim == 0 else (a_tot, -(-b_tot * rows // size))
-        ra, rb, tiles, tiling = traffic.sram_reads(p, a, b, -(-out_off * rows // size), budgets, shared, psum_bytes,
-                                                   (dim, rows))
+        # cut along M: the core's rows of A, all of B; along N: all of A, its columns of B; along K (a GEMV, probe
+        # p92): its slice of K of both, and all of the output (each core holds every partial sum)
+        a = -(-a_tot * rows // size) if dim in (0, 2) else a_tot
+        b = -(-b_tot * rows // size) if dim in (1, 2) else b_tot
+        out = out_off if dim == 2 else -(-out_off * rows // size)
+        ra, rb, tiles, tiling = traffic.sram_reads(p, a, b, out, budgets, shared, psum_bytes, (dim, rows))
         share = Fraction(rows, size)
-        fa += ra * share if dim == 0 else ra
-        fb += rb if dim == 0 else rb * share
+        fa += ra * share if dim in (0, 2) else ra
+        fb += rb * share if dim in (1, 2) else rb
         ntiles += tiles
         first = first or tiling
     return fa, fb, ntiles, first

@@ -564,11 +564,10 @@ def _unfused_attention_ops(graph: Graph) -> list[int]:
 
 
 def unfused_attention_names(graph: Graph, arch: Arch) -> frozenset[str]:
-    """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`) where ``arch`` models the
-    fused kernels (a GPU-like core with caches), else none: what :func:`reattention_notes` finds in a composed
-    run's op rows."""
-    if arch.core.tile is None or not arch.caches:
-        return frozenset()
+    """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`): what
+    :func:`reattention_notes` finds in a composed run's op rows. Every arch prices the fused op (``arch`` is kept
+    for the callers), as :func:`unfused_attention_notes` says."""
+    del arch
     return frozenset(graph.ops[i].name for i in _unfused_attention_ops(graph))
 
 
@@ -577,27 +576,35 @@ UNFUSED_NOTE_HEAD = "attention runs unfused (workload.attention: unfused): its "
 _UNFUSED_NOTE_SHARE_END = " of the run (their device time and their share of the kernel launches)"
 
 
+_UNFUSED_NOTE_ADVICE = ("; serving and training stacks run fused attention kernels (FlashAttention on GPUs, as "
+                        "transformers' default sdpa does; Pallas flash/splash or ragged paged attention on TPUs), "
+                        "which this arch models: --set workload.attention=fused")
+"""How an unfused-attention note ends, on every arch (the fused op is priced on each: a GPU-like core's
+FlashAttention kernel, else an array's QKᵀ and PV runs with the softmax on chip, ``cost/systolic.py``)."""
+
+
 def _unfused_note(ops: str, share: float, memory: str) -> str:
     about = f"about {share:.0%}" if share >= 0.005 else "under 1%"
-    return (f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}; GPU serving stacks "
-            f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: "
-            f"--set workload.attention=fused")
+    return f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}{_UNFUSED_NOTE_ADVICE}"
 
 
 def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
-    """A GPU run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
-    they outgrow the last cache), and how to run the fused kernels the arch models (what GPU serving stacks and
-    transformers' default sdpa run). Given whatever the share, so that a workload gets the same advice on every GPU
-    (a 5 % threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe
-    p39). Its share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run,
-    the share of the run's kernels (ops with a unit) that are its own."""
-    if arch.core.tile is None or not arch.caches:  # not a GPU-like core: no FlashAttention kernel is modelled
-        return []
+    """A run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
+    they go through main memory), and how to run the fused kernels the arch models (what serving stacks run:
+    FlashAttention on GPUs, Pallas flash/splash/ragged attention on TPUs). Given on every arch, since every arch
+    prices the fused op (probe p92 #2: a TPU got no note, though fused attention cut llama3_70b's TP8 prefill on
+    tpu-v6e-8 by 20 %), and whatever the share, so that a workload gets the same advice on every GPU (a 5 %
+    threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe p39). Its
+    share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run, the share
+    of the run's kernels (ops with a unit) that are its own. The score tensors go through memory where they outgrow
+    the last cache, or, on an arch with no cache, where a score op's output does not stay in its core's scratchpad
+    (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
     if not attention:
         return []
-    scores = [graph.ops[i] for i in attention if graph.ops[i].kind is OpKind.MATMUL
-              and graph.ops[i].attrs.get("transpose_b") and "kv_len" in graph.ops[i].attrs]
+    at = [i for i in attention if graph.ops[i].kind is OpKind.MATMUL and graph.ops[i].attrs.get("transpose_b")
+          and "kv_len" in graph.ops[i].attrs]
+    scores = [graph.ops[i] for i in at]
     # a layer sample (2 of the model's n identical layers: the serving scenario's) stands for all n layers
     scale = float(graph.meta.get("sample_layer_scale", 1.0))  # type: ignore[arg-type]
     count, nbytes = round(len(scores) * scale), round(sum(op.out_bytes for op in scores) * scale)
@@ -606,7 +613,10 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     own = sum(1 for i in attention if ops[i]["unit"] != "none")
     spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
     share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
-    spill = nbytes > arch.memory(arch.caches[-1]).capacity
+    if arch.caches:
+        spill = nbytes > arch.memory(arch.caches[-1]).capacity
+    else:  # a scratchpad arch: whether the scores' outputs left the core
+        spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
               f"by the softmax, read again)" if spill else "")
     return [_unfused_note(f"{n_ops} ops", share, memory)]
@@ -643,7 +653,7 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     memory = ""
     if theirs:  # the score tensors' memory clause, as the pass found it
         tail = theirs[0].split(_UNFUSED_NOTE_SHARE_END, 1)[1]
-        memory = tail[: tail.index("; GPU serving stacks")] if "; GPU serving stacks" in tail else ""
+        memory = tail[: tail.index(_UNFUSED_NOTE_ADVICE)] if _UNFUSED_NOTE_ADVICE in tail else ""
     if not n_ops:  # no attention op found among the rows: the passes' notes as they are
         return list(notes)
     note = _unfused_note(f"{n_ops:,} op executions", share, memory)

@@ -1076,36 +1076,52 @@ def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
             for u in arch.core.plugin_specs() if u.name not in ran]
 
 
+def _replica(graph: Graph) -> tuple[int, str]:
+    """The chips of one replica of ``graph``'s parallel keys and how a note names them: tensor × context ×
+    pipeline parallel, × expert_parallel in an inference (its expert-parallel chips each route a batch of their
+    own beside the tensor-parallel ones, as ``scenarios._check_parallel_chips`` counts them; probe p90 #2: TP 4 ×
+    EP 2 on 8 chips was one replica of 4 and 4 idle chips). A training step's expert-parallel chips fold into
+    its data-parallel ones (``mapping.data_parallel``: Megatron's expert data-parallel groups), so they add none."""
+    info = graph.info
+    keys = [("tensor_parallel", info.tensor_parallel), ("context_parallel", info.context_parallel)]
+    if info.expert_parallel > 1 and info.mode != "training":
+        keys.append(("expert_parallel", info.expert_parallel))
+    keys.append(("pipeline_parallel", info.pipeline_parallel))
+    return math.prod(v for _, v in keys), " x ".join(k for k, _ in keys)
+
+
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     """One line when the arch's chips are not a whole number of replicas (tensor × context × pipeline parallel
-    chips): Megatron's rank grid has no place for the rest (``mapping.data_parallel`` counts whole replicas only),
-    so they sit idle (12 chips at tensor_parallel 8: one replica of 8, chips 8-11 idle)."""
-    info = graph.info
-    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    chips, × expert_parallel in an inference: :func:`_replica`): Megatron's rank grid has no place for the rest
+    (``mapping.data_parallel`` counts whole replicas only), so they sit idle (12 chips at tensor_parallel 8: one
+    replica of 8, chips 8-11 idle)."""
+    replica, named = _replica(graph)
     used = replica * (arch.chips // replica)
     if replica <= 1 or used in (0, arch.chips):
         return []
     which = f"chip {used}" if used == arch.chips - 1 else f"chips {used}-{arch.chips - 1}"
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
-            f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
+            f"replica takes {named} = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
 
 
 def idle_replica_notes(arch: Arch, graph: Graph) -> list[str]:
-    """One line when an inference whose parallel keys take ``replica`` = tensor × context × pipeline parallel chips
-    runs on an arch of more: the pass is one replica's (inference has no data parallelism here; training's
-    replicas share the gradients), so the other chips sit idle, as :func:`one_chip_notes` says of a run no key
-    spreads (llama2_7b decode at tensor_parallel 8 on 16 chips: chips 8-15). Chips left over from whole replicas
-    are :func:`idle_chip_notes`' line, so this counts whole replicas beyond the first."""
+    """One line when an inference whose parallel keys take ``replica`` = tensor × context × expert × pipeline
+    parallel chips (:func:`_replica`) runs on an arch of more: the pass is one replica's (inference has no data
+    parallelism here; training's replicas share the gradients), so the other chips sit idle, as
+    :func:`one_chip_notes` says of a run no key spreads (llama2_7b decode at tensor_parallel 8 on 16 chips: chips
+    8-15; Mixtral at expert_parallel 4 on 8 chips: chips 4-7). Chips left over from whole replicas are
+    :func:`idle_chip_notes`' line, so this counts whole replicas beyond the first."""
     info = graph.info
-    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    replica, named = _replica(graph)
     if info.mode == "training" or replica <= 1 or arch.chips // replica <= 1 or "embedding_parallel" in graph.meta:
         return []
     last = replica * (arch.chips // replica) - 1
     return [f"chips: {last + 1 - replica} of the arch's {arch.chips} chips (chips {replica}-{last}) are idle: this "
-            f"{info.mode} runs one replica of tensor_parallel x context_parallel x pipeline_parallel = {replica} "
+            f"{info.mode} runs one replica of {named} = {replica} "
             f"chips and every figure here is its own; the other {arch.chips // replica - 1} replica(s) would each run "
-            f"a batch of their own (data-parallel serving), or raise tensor_parallel / pipeline_parallel to use them"]
+            f"a batch of their own (data-parallel serving), or raise tensor_parallel / pipeline_parallel"
+            f"{' / expert_parallel' if 'expert_parallel' in named else ''} to use them"]
 
 
 def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

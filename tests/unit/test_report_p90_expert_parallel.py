@@ -18,6 +18,10 @@ def _run(chips: int, tp: int, ep: int, batch: int = 1) -> dict:
     return simulate(work, {"base": "dgx-h100", "chips": chips}, plots=False).to_dict()
 
 
+def _chip_notes(rep: dict) -> list[str]:
+    return [n for n in rep["notes"] if n.startswith("chips:")]
+
+
 def test_the_sweeps_system_energy_counts_every_expert_parallel_chip():
     # p90 #1: EP 8 on a DGX H100's 8 chips: every chip holds 1 of the 8 experts and routes a batch of its own, doing
     # the simulated chip's work, so the system's energy is 8 x the one chip's report (power.chips 1), no chip idle
@@ -31,3 +35,19 @@ def test_the_sweeps_system_energy_counts_every_expert_parallel_chip():
     assert metrics_from_report(mixed)["system_energy_j"] == pytest.approx(8 * mixed["energy"]["total_j"] + idle,
                                                                            rel=1e-12)
 
+
+def test_the_idle_chip_notes_count_the_expert_parallel_chips():
+    # p90 #2: a replica is tensor_parallel x expert_parallel chips (as the refusal of TP 8 x EP 2 on 8 chips counts
+    # them). TP 4 x EP 2 = 8: on 8 chips nothing is idle (before: "4 of the arch's 8 chips (chips 4-7) are idle")
+    assert _chip_notes(_run(8, 4, 2)) == []
+    # on 12 chips: one replica of 8 (chips 0-7), chips 8-11 left over, and no second replica (before: "8 of the
+    # arch's 12 chips (chips 4-11) are idle ... the other 2 replica(s)")
+    (left,) = _chip_notes(_run(12, 4, 2))
+    assert left.startswith("chips: 4 of the arch's 12 chips (chips 8-11) are idle: a replica takes "
+                           "tensor_parallel x context_parallel x expert_parallel x pipeline_parallel = 8 chips")
+    # EP 4 at TP 1 on 8 chips: a replica of 4 (chips 0-3) and a second one idle, chips 4-7 (before: no line, the
+    # replica counted as 1 chip)
+    (spare,) = _chip_notes(_run(8, 1, 4))
+    assert spare.startswith("chips: 4 of the arch's 8 chips (chips 4-7) are idle: this inference runs one replica "
+                            "of tensor_parallel x context_parallel x expert_parallel x pipeline_parallel = 4 chips")
+    assert "the other 1 replica(s)" in spare and "expert_parallel to use them" in spare

@@ -76,9 +76,13 @@ def _serving_rows(report: dict) -> list[tuple[str, str]]:
     sampled = f", {simulated} simulated" if simulated and simulated < steps else ""
     ttft = serving.get("ttft_s")
     ttft_text = fmt.seconds(ttft) if fmt.number(ttft) is not None else "none (no prefill)"
+    # an MoE's expert-parallel ranks each decode a batch of their own: tokens/s is all of theirs (probe p90 #3)
+    ranks = ((report.get("workload") or {}).get("params") or {}).get("expert_parallel")
+    each = (f" on each of {ranks} expert-parallel ranks" if isinstance(ranks, int) and not isinstance(ranks, bool)
+            and ranks > 1 else "")
     return [("serving", f"TTFT {ttft_text}, TPOT {fmt.seconds(serving.get('tpot_s'))}, "
                         f"{fmt.general(serving.get('tokens_per_s'))} tokens/s (batch "
-                        f"{serving.get('batch')}, {steps} decode steps{sampled})")]
+                        f"{serving.get('batch')}{each}, {steps} decode steps{sampled})")]
 
 
 def launch_rows(report: dict) -> list[tuple[str, str]]:

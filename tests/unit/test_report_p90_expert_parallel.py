@@ -51,3 +51,44 @@ def test_the_idle_chip_notes_count_the_expert_parallel_chips():
     assert spare.startswith("chips: 4 of the arch's 8 chips (chips 4-7) are idle: this inference runs one replica "
                             "of tensor_parallel x context_parallel x expert_parallel x pipeline_parallel = 4 chips")
     assert "the other 1 replica(s)" in spare and "expert_parallel to use them" in spare
+
+
+# Mixtral at expert_parallel 8 on a DGX H100, 4 of its layers, a 64-token prefill and 3 decode steps: layer-sampled
+# (options.layer_samples, the default: layers 1 and 2 simulated, the first counted 3 times) and in full
+SERVE = ["expert_parallel=8", "seq_len=64", "decode_steps=3", "attention=fused", "layers=4"]
+
+
+@pytest.fixture(scope="module")
+def served() -> dict[bool, dict]:
+    return {samples: simulate(load_workload("mixtral_8x7b", SERVE), "dgx-h100", plots=False,
+                              layer_samples=samples).to_dict() for samples in (True, False)}
+
+
+def _console(rep: dict) -> str:
+    import io
+
+    from rich.console import Console
+
+    from accelsim.report.console import summary_table
+
+    out = io.StringIO()
+    Console(file=out, width=400).print(summary_table(rep))
+    return out.getvalue()
+
+
+def test_serving_tokens_per_s_is_the_expert_parallel_replicas(served):
+    # p90 #3: each of the 8 expert-parallel ranks decodes its own batch of 1 (the routing sees batch x EP = 8 tokens
+    # a step: moe.decode_step.tokens), so the replica makes 8 tokens a step: tokens_per_s = 1 x 8 x 3 steps / the
+    # decode seconds (before: 1 x 3 / the decode seconds, one rank's, 8x below)
+    rep = served[True]
+    s = rep["serving"]
+    assert s["batch"] == 1 and rep["moe"]["decode_step"]["tokens"] == 1 * 8
+    decode_s = s["decode_cycles"] / rep["clock_hz"]
+    assert s["tokens_per_s"] == pytest.approx(1 * 8 * 3 / decode_s, rel=1e-12)
+    assert s["tokens_per_s"] == pytest.approx(8 / s["tpot_s"], rel=1e-12)
+    # J/token keeps counting one rank's energy over one rank's tokens (unchanged by the fix): 8 ranks' energy over
+    # 8 ranks' tokens is the same figure
+    assert rep["efficiency"]["j_per_token"] == pytest.approx(rep["energy"]["total_j"] / (1 * 3), rel=1e-12)
+    row = next(line for line in _console(rep).splitlines() if "│ serving" in line)
+    assert "tokens/s (batch 1 on each of 8 expert-parallel ranks, 3 decode steps)" in row
+

@@ -92,3 +92,21 @@ def test_serving_tokens_per_s_is_the_expert_parallel_replicas(served):
     row = next(line for line in _console(rep).splitlines() if "│ serving" in line)
     assert "tokens/s (batch 1 on each of 8 expert-parallel ranks, 3 decode steps)" in row
 
+
+def test_the_console_counts_every_execution_of_a_collective_row(served):
+    # p90 #4: 4 MoE layers x 2 all-to-alls (dispatch, combine) x (1 prefill + 3 decode steps) = 32 calls, whether the
+    # rows are the 2-layer sample's (counts 1 and 3 a layer, x 3 steps for the decode rows) or every layer's (before:
+    # 8 rows of the sample, 16 of the full run, their counts ignored)
+    from accelsim.report import fmt
+
+    full = served[False]
+    calls = [op for op in full["ops"] if op["kind"] == "collective"]
+    prefill = {op["mapping"]["all_to_all_s"] for op in calls if op["phase"] == "prefill"}
+    decode = {op["mapping"]["all_to_all_s"] for op in calls if op["phase"] == "decode"}
+    assert len(prefill) == len(decode) == 1  # every layer's call alike (the same message on the same 8 GPUs)
+    hand = 4 * 2 * prefill.pop() + 3 * 4 * 2 * decode.pop()
+    for rep in served.values():
+        # the link does nothing but these calls: its busy time is theirs
+        assert rep["utilization"]["link"] * rep["seconds"] == pytest.approx(hand, rel=1e-4)
+        row = next(line for line in _console(rep).splitlines() if "collective ops" in line)
+        assert f"32 calls, {fmt.seconds(hand)} of link time" in row, row

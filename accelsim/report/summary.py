@@ -596,9 +596,9 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     tpu-v6e-8 by 20 %), and whatever the share, so that a workload gets the same advice on every GPU (a 5 %
     threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe p39). Its
     share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run, the share
-    of the run's kernels (ops with a unit) that are its own. The score tensors go through memory where they outgrow
-    the last cache, or, on an arch with no cache, where a score op's output does not stay in its core's scratchpad
-    (op row ``mapping.resident_output`` false)."""
+    of the run's kernels (ops with a unit) that are its own. The score tensors go through the main memory (named, as
+    the activation-spill note names it) where they outgrow the last cache, or, on an arch with no cache, where a
+    score op's output does not stay in its core's scratchpad (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
     if not attention:
         return []
@@ -617,8 +617,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
         spill = nbytes > arch.memory(arch.caches[-1]).capacity
     else:  # a scratchpad arch: whether the scores' outputs left the core
         spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
-    memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
-              f"by the softmax, read again)" if spill else "")
+    memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through {arch.main_memory} (written, read "
+              f"and written by the softmax, read again)" if spill else "")
     return [_unfused_note(f"{n_ops} ops", share, memory)]
 
 

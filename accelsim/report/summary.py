@@ -564,11 +564,10 @@ def _unfused_attention_ops(graph: Graph) -> list[int]:
 
 
 def unfused_attention_names(graph: Graph, arch: Arch) -> frozenset[str]:
-    """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`) where ``arch`` models the
-    fused kernels (a GPU-like core with caches), else none: what :func:`reattention_notes` finds in a composed
-    run's op rows."""
-    if arch.core.tile is None or not arch.caches:
-        return frozenset()
+    """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`): what
+    :func:`reattention_notes` finds in a composed run's op rows. Every arch prices the fused op (``arch`` is kept
+    for the callers), as :func:`unfused_attention_notes` says."""
+    del arch
     return frozenset(graph.ops[i].name for i in _unfused_attention_ops(graph))
 
 
@@ -577,27 +576,35 @@ UNFUSED_NOTE_HEAD = "attention runs unfused (workload.attention: unfused): its "
 _UNFUSED_NOTE_SHARE_END = " of the run (their device time and their share of the kernel launches)"
 
 
+_UNFUSED_NOTE_ADVICE = ("; serving and training stacks run fused attention kernels (FlashAttention on GPUs, as "
+                        "transformers' default sdpa does; Pallas flash/splash or ragged paged attention on TPUs), "
+                        "which this arch models: --set workload.attention=fused")
+"""How an unfused-attention note ends, on every arch (the fused op is priced on each: a GPU-like core's
+FlashAttention kernel, else an array's QKᵀ and PV runs with the softmax on chip, ``cost/systolic.py``)."""
+
+
 def _unfused_note(ops: str, share: float, memory: str) -> str:
     about = f"about {share:.0%}" if share >= 0.005 else "under 1%"
-    return (f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}; GPU serving stacks "
-            f"and transformers' default (sdpa) run fused FlashAttention kernels, which this arch models: "
-            f"--set workload.attention=fused")
+    return f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}{_UNFUSED_NOTE_ADVICE}"
 
 
 def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
-    """A GPU run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
-    they outgrow the last cache), and how to run the fused kernels the arch models (what GPU serving stacks and
-    transformers' default sdpa run). Given whatever the share, so that a workload gets the same advice on every GPU
-    (a 5 % threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe
-    p39). Its share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run,
-    the share of the run's kernels (ops with a unit) that are its own."""
-    if arch.core.tile is None or not arch.caches:  # not a GPU-like core: no FlashAttention kernel is modelled
-        return []
+    """A run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
+    they go through main memory), and how to run the fused kernels the arch models (what serving stacks run:
+    FlashAttention on GPUs, Pallas flash/splash/ragged attention on TPUs). Given on every arch, since every arch
+    prices the fused op (probe p92 #2: a TPU got no note, though fused attention cut llama3_70b's TP8 prefill on
+    tpu-v6e-8 by 20 %), and whatever the share, so that a workload gets the same advice on every GPU (a 5 %
+    threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe p39). Its
+    share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run, the share
+    of the run's kernels (ops with a unit) that are its own. The score tensors go through the main memory (named, as
+    the activation-spill note names it) where they outgrow the last cache, or, on an arch with no cache, where a
+    score op's output does not stay in its core's scratchpad (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
     if not attention:
         return []
-    scores = [graph.ops[i] for i in attention if graph.ops[i].kind is OpKind.MATMUL
-              and graph.ops[i].attrs.get("transpose_b") and "kv_len" in graph.ops[i].attrs]
+    at = [i for i in attention if graph.ops[i].kind is OpKind.MATMUL and graph.ops[i].attrs.get("transpose_b")
+          and "kv_len" in graph.ops[i].attrs]
+    scores = [graph.ops[i] for i in at]
     # a layer sample (2 of the model's n identical layers: the serving scenario's) stands for all n layers
     scale = float(graph.meta.get("sample_layer_scale", 1.0))  # type: ignore[arg-type]
     count, nbytes = round(len(scores) * scale), round(sum(op.out_bytes for op in scores) * scale)
@@ -606,9 +613,12 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     own = sum(1 for i in attention if ops[i]["unit"] != "none")
     spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
     share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
-    spill = nbytes > arch.memory(arch.caches[-1]).capacity
-    memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through memory (written, read and written "
-              f"by the softmax, read again)" if spill else "")
+    if arch.caches:
+        spill = nbytes > arch.memory(arch.caches[-1]).capacity
+    else:  # a scratchpad arch: whether the scores' outputs left the core
+        spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
+    memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through {arch.main_memory} (written, read "
+              f"and written by the softmax, read again)" if spill else "")
     return [_unfused_note(f"{n_ops} ops", share, memory)]
 
 
@@ -643,7 +653,7 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     memory = ""
     if theirs:  # the score tensors' memory clause, as the pass found it
         tail = theirs[0].split(_UNFUSED_NOTE_SHARE_END, 1)[1]
-        memory = tail[: tail.index("; GPU serving stacks")] if "; GPU serving stacks" in tail else ""
+        memory = tail[: tail.index(_UNFUSED_NOTE_ADVICE)] if _UNFUSED_NOTE_ADVICE in tail else ""
     if not n_ops:  # no attention op found among the rows: the passes' notes as they are
         return list(notes)
     note = _unfused_note(f"{n_ops:,} op executions", share, memory)
@@ -1066,36 +1076,52 @@ def idle_unit_notes(arch: Arch, tg: TaskGraph, t: _TaskArrays) -> list[str]:
             for u in arch.core.plugin_specs() if u.name not in ran]
 
 
+def _replica(graph: Graph) -> tuple[int, str]:
+    """The chips of one replica of ``graph``'s parallel keys and how a note names them: tensor × context ×
+    pipeline parallel, × expert_parallel in an inference (its expert-parallel chips each route a batch of their
+    own beside the tensor-parallel ones, as ``scenarios._check_parallel_chips`` counts them; probe p90 #2: TP 4 ×
+    EP 2 on 8 chips was one replica of 4 and 4 idle chips). A training step's expert-parallel chips fold into
+    its data-parallel ones (``mapping.data_parallel``: Megatron's expert data-parallel groups), so they add none."""
+    info = graph.info
+    keys = [("tensor_parallel", info.tensor_parallel), ("context_parallel", info.context_parallel)]
+    if info.expert_parallel > 1 and info.mode != "training":
+        keys.append(("expert_parallel", info.expert_parallel))
+    keys.append(("pipeline_parallel", info.pipeline_parallel))
+    return math.prod(v for _, v in keys), " x ".join(k for k, _ in keys)
+
+
 def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     """One line when the arch's chips are not a whole number of replicas (tensor × context × pipeline parallel
-    chips): Megatron's rank grid has no place for the rest (``mapping.data_parallel`` counts whole replicas only),
-    so they sit idle (12 chips at tensor_parallel 8: one replica of 8, chips 8-11 idle)."""
-    info = graph.info
-    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    chips, × expert_parallel in an inference: :func:`_replica`): Megatron's rank grid has no place for the rest
+    (``mapping.data_parallel`` counts whole replicas only), so they sit idle (12 chips at tensor_parallel 8: one
+    replica of 8, chips 8-11 idle)."""
+    replica, named = _replica(graph)
     used = replica * (arch.chips // replica)
     if replica <= 1 or used in (0, arch.chips):
         return []
     which = f"chip {used}" if used == arch.chips - 1 else f"chips {used}-{arch.chips - 1}"
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
-            f"replica takes tensor_parallel x context_parallel x pipeline_parallel = {replica} chips and "
+            f"replica takes {named} = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
 
 
 def idle_replica_notes(arch: Arch, graph: Graph) -> list[str]:
-    """One line when an inference whose parallel keys take ``replica`` = tensor × context × pipeline parallel chips
-    runs on an arch of more: the pass is one replica's (inference has no data parallelism here; training's
-    replicas share the gradients), so the other chips sit idle, as :func:`one_chip_notes` says of a run no key
-    spreads (llama2_7b decode at tensor_parallel 8 on 16 chips: chips 8-15). Chips left over from whole replicas
-    are :func:`idle_chip_notes`' line, so this counts whole replicas beyond the first."""
+    """One line when an inference whose parallel keys take ``replica`` = tensor × context × expert × pipeline
+    parallel chips (:func:`_replica`) runs on an arch of more: the pass is one replica's (inference has no data
+    parallelism here; training's replicas share the gradients), so the other chips sit idle, as
+    :func:`one_chip_notes` says of a run no key spreads (llama2_7b decode at tensor_parallel 8 on 16 chips: chips
+    8-15; Mixtral at expert_parallel 4 on 8 chips: chips 4-7). Chips left over from whole replicas are
+    :func:`idle_chip_notes`' line, so this counts whole replicas beyond the first."""
     info = graph.info
-    replica = info.tensor_parallel * info.context_parallel * info.pipeline_parallel
+    replica, named = _replica(graph)
     if info.mode == "training" or replica <= 1 or arch.chips // replica <= 1 or "embedding_parallel" in graph.meta:
         return []
     last = replica * (arch.chips // replica) - 1
     return [f"chips: {last + 1 - replica} of the arch's {arch.chips} chips (chips {replica}-{last}) are idle: this "
-            f"{info.mode} runs one replica of tensor_parallel x context_parallel x pipeline_parallel = {replica} "
+            f"{info.mode} runs one replica of {named} = {replica} "
             f"chips and every figure here is its own; the other {arch.chips // replica - 1} replica(s) would each run "
-            f"a batch of their own (data-parallel serving), or raise tensor_parallel / pipeline_parallel to use them"]
+            f"a batch of their own (data-parallel serving), or raise tensor_parallel / pipeline_parallel"
+            f"{' / expert_parallel' if 'expert_parallel' in named else ''} to use them"]
 
 
 def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

@@ -17,8 +17,10 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
   ``simulation`` counts the simulated passes; ``params`` is the model's and, under tensor parallelism,
   ``params_per_chip`` the parameters of the largest pass's graph (one chip's shard);
 * ``serving``: ``ttft_s`` (the prefill, which yields each sequence's first token; null without a prefill, a
-  ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (batch · decode steps / decode
-  seconds), ``step_cycles`` (every decode step), ``kv_cache_bytes`` (the attention layers' KV cache only),
+  ``phase: decode`` run whose first token came before it), ``tpot_s (mean seconds per decode step), ``tokens_per_s`` (the replica's: batch ·
+  expert_parallel · decode steps / decode seconds, since each of an MoE's expert-parallel ranks decodes a
+  ``batch`` of its own, as ``accelsim serve`` counts them; ``batch`` stays one rank's, as ``efficiency.j_per_token``
+  counts it: probe p90 #3), ``step_cycles`` (every decode step), ``kv_cache_bytes`` (the attention layers' KV cache only),
   ``state_bytes`` (a model with recurrent layers: their states, :func:`cache_bytes`), ``weight_bytes`` and ``memory`` (the
   footprint per level, of the last step); ``layer_samples``: the layer counts each pass was simulated with when
   layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones; [2, 4] for Gemma-2's
@@ -130,7 +132,8 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     decode = [s for (phase, _, _), s in zip(plan, done, strict=True) if phase == "decode"]
     footprint = {**run.footprint, "memory": (decode or prefill)[-1].timing.memory}
     data = _combine(prefill[0] if prefill else None, decode, sampled, steps=steps, batch=int(params.get("batch", 1)),
-                    footprint=footprint, name=name or f"{run.graph_name}_{arch.name}", arch=arch)
+                    footprint=footprint, name=name or f"{run.graph_name}_{arch.name}", arch=arch,
+                    ranks=int(params.get("expert_parallel") or 1))
     data["serving"]["layer_samples"] = list(samples) if samples and (decode and decode[0].sampled or
                                                                      prefill and prefill[0].sampled) else None
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
@@ -348,8 +351,9 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 
 
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
-             footprint: dict, name: str, arch: Arch) -> dict:
-    """The serving report (see the module docstring)."""
+             footprint: dict, name: str, arch: Arch, ranks: int = 1) -> dict:
+    """The serving report (see the module docstring). ``batch``: one rank's sequences; ``ranks``: the
+    expert-parallel ranks, each decoding a batch of its own (``tokens_per_s`` counts them all)."""
     step_cycles, scales = interpolate(steps, sampled, [p.timing.cycles for p in decode])
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
     parts = []
@@ -381,7 +385,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         "step_cycles": step_cycles,
         "ttft_s": ttft,
         "tpot_s": decode_s / steps if steps else None,
-        "tokens_per_s": batch * steps / decode_s if decode_s else None,
+        "tokens_per_s": batch * ranks * steps / decode_s if decode_s else None,
         **footprint,
     }
     # which pass each memory footprint describes: the top-level one the first pass's, the serving one the last's

@@ -403,7 +403,7 @@ def _serving(report: dict) -> str:
             ("time per output token (TPOT)", f"{fmt.seconds(sv.get('tpot_s'))} (the mean of {steps:,} decode steps: "
                                              f"{fmt.count(sv.get('decode_cycles'))} cycles in all)"),
             ("tokens per second", f"{_serving_value('tokens_per_s', sv.get('tokens_per_s'))} (batch × decode steps "
-                                  f"/ decode time)")]
+                                  f"/ decode time, × expert-parallel ranks, each with a batch of its own)")]
     if isinstance(simulated, list) and simulated and len(simulated) < steps:
         rows.append(("decode steps simulated", f"{len(simulated):,} of {steps:,} (steps "
                                                f"{_serving_value('', [i + 1 for i in simulated])}), the others "

@@ -270,7 +270,7 @@ class _ServingRequired(TypedDict):
     step_cycles: list[int]
     ttft_s: float | None  # the prefill's seconds; None in a run without a prefill (phase: decode)
     tpot_s: float | None
-    tokens_per_s: float | None
+    tokens_per_s: float | None  # the replica's: batch · expert_parallel · decode steps / decode seconds
 
 
 class Serving(_ServingRequired, total=False):

@@ -1,0 +1,143 @@
+"""Probe p91 (the Python API from a script author's side): a hand-built Graph's lint catches tied weights of
+different sizes, bad Weight fields, a fused attention without its P·V GEMM and wrong types as one-line
+WorkloadErrors naming the op and field (#1-#4); the ONNX importer takes a dim named as the batch for the batch axis
+of a sequence-first model and puts its missing-dims error at workload.dims (#5, #6); TransformerBuilder refuses a
+list of inputs (#8); Report.save refuses an empty folder name and a file (#9)."""
+
+from __future__ import annotations
+
+import pytest
+
+import accelsim
+from accelsim.errors import WorkloadError
+from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
+
+
+def _fc(op_name: str, src: str, m: int, k: int, n: int, weight: Weight, **kw) -> Op:
+    """A LINEAR op (m×k) · (k×n) in int8: m·n·k MACs, 2·m·n·k FLOPs."""
+    args = dict(name=op_name, kind=OpKind.LINEAR, inputs=(src,), in_shapes=((m, k),), out_shape=(m, n), dtype="int8",
+                weights=(weight,), macs=m * n * k, flops=2 * m * n * k, gemm=Gemm(m, n, k))
+    return Op(**{**args, **kw})
+
+
+# ---- #1: two weights of one name are one tensor -------------------------------------------------------------------
+
+def test_same_name_weights_of_different_sizes_are_refused_naming_both_ops():
+    o1 = _fc("fc1", "x", 8, 64, 128, Weight("weight", (128, 64)))
+    o2 = _fc("fc2", "fc1", 8, 128, 4096, Weight("weight", (4096, 128)))
+    with pytest.raises(WorkloadError) as e:
+        Graph("g", [o1, o2], {"x": (8, 64)})
+    msg = str(e.value)
+    assert "'weight'" in msg and "'fc1'" in msg and "'fc2'" in msg and "(128, 64)" in msg and "(4096, 128)" in msg
+    assert "\n" not in msg
+
+
+def test_distinct_names_count_both_and_tied_weights_count_once():
+    o1 = _fc("fc1", "x", 8, 64, 128, Weight("w1", (128, 64)))
+    o2 = _fc("fc2", "fc1", 8, 128, 4096, Weight("w2", (4096, 128)))
+    assert Graph("g", [o1, o2], {"x": (8, 64)}).params == 128 * 64 + 4096 * 128  # 532,480
+    # tied: one (64, 64) tensor read by two ops, counted once (64·64 = 4,096), even as two equal Weight objects
+    t1 = _fc("fc1", "x", 8, 64, 64, Weight("tied", (64, 64)))
+    t2 = _fc("fc2", "fc1", 8, 64, 64, Weight("tied", (64, 64)))
+    g = Graph("g", [t1, t2], {"x": (8, 64)})
+    assert g.params == 64 * 64
+    assert g.weight_bytes == 64 * 64  # int8: 1 byte an element, once
+
+
+def test_same_name_weights_of_different_roles_are_refused():
+    o1 = _fc("fc1", "x", 8, 64, 64, Weight("w", (64, 64)))
+    o2 = _fc("fc2", "fc1", 8, 64, 64, Weight("w", (64, 64), role="state"))
+    with pytest.raises(WorkloadError, match="'w' is state .* on op 'fc2' but param .* on op 'fc1'"):
+        Graph("g", [o1, o2], {"x": (8, 64)})
+
+
+# ---- #2: Weight fields --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("weight, field", [
+    (Weight("w", (64, 32), role="Param"), "role 'Param', which is unknown; did you mean 'param'?"),
+    (Weight("w", (64, 32), role="bogus"), "role 'bogus'"),
+    (Weight("w", (64, 32), dtype="INT4"), "dtype 'INT4', which is unknown; did you mean 'int4'?"),
+    (Weight("w", (64, 32), nnz=-3), "nnz -3"),
+    (Weight("w", (64, 32), dtype="int4", group_size=-5), "group_size -5"),
+    (Weight("w", (64, 32), nnz=1024, index_bits=-2), "index_bits -2"),
+    (Weight("w", (64, 32), group_size=True), "group_size True"),
+    (Weight("w", (64, 32), nnz=64 * 32 + 1), "nnz 2,049, more than its 2,048 elements"),
+    (Weight("w", (64, 32.0)), "shape (64, 32.0)"),
+    (Weight(7, (64, 32)), "weight named 7"),
+])
+def test_bad_weight_fields_are_one_line_workload_errors_naming_op_and_field(weight, field):
+    with pytest.raises(WorkloadError) as e:
+        Graph("g", [_fc("fc", "x", 8, 64, 32, weight)], {"x": (8, 64)})
+    assert field in str(e.value) and "'fc'" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_valid_compressed_weight_still_builds_with_its_bytes():
+    # 1,024 of 2,048 int8 elements kept, 2 index bits each: 1,024 B + ⌈1,024·2 / 8⌉ = 256 B of metadata
+    w = Weight("w", (64, 32), nnz=1024, index_bits=2)
+    g = Graph("g", [_fc("fc", "x", 8, 64, 32, w)], {"x": (8, 64)})
+    assert g.weight_bytes == 1024 + 256
+    assert g.params == 64 * 32  # params count the dense tensor (ir.py's conventions)
+
+
+# ---- #3: a fused attention's P·V GEMM ------------------------------------------------------------------------------
+
+def _attention(**attrs) -> Op:
+    # QKᵀ: 8 heads of (128 × 64) · (64 × 128): m 128, n 128, k 64, count 8
+    return Op("at", OpKind.ATTENTION, ("q",), ((1, 8, 128, 64),), (1, 8, 128, 64), dtype="bf16",
+              macs=8 * 128 * 128 * 64, gemm=Gemm(128, 128, 64, 8), attrs=attrs)
+
+
+@pytest.mark.parametrize("attrs, shown", [({}, "no attrs['pv_gemm']"), ({"pv_gemm": (128, 64)}, "(128, 64)"),
+                                           ({"pv_gemm": (128, 64, 0, 8)}, "(128, 64, 0, 8)"),
+                                           ({"pv_gemm": "128,64,128"}, "'128,64,128'")])
+def test_attention_without_a_valid_pv_gemm_is_refused_at_lint(attrs, shown):
+    with pytest.raises(WorkloadError) as e:
+        Graph("g", [_attention(**attrs)], {"q": (1, 8, 128, 64)})
+    assert "attention op 'at'" in str(e.value) and shown in str(e.value)
+
+
+def test_attention_with_its_pv_gemm_counts_both_gemms():
+    # P·V: (128 × 128) · (128 × 64) per head: m 128, n 64, k 128, count 8 → 8,388,608 MACs, as QKᵀ's
+    both = 2 * 8 * 128 * 128 * 64  # 16,777,216
+    op = _attention(pv_gemm=(128, 64, 128, 8))
+    g = Graph("g", [Op(**{**{f: getattr(op, f) for f in op.__slots__ if not f.startswith("_")}, "macs": both})],
+              {"q": (1, 8, 128, 64)})
+    assert g.macs == both
+    over = Op(**{**{f: getattr(op, f) for f in op.__slots__ if not f.startswith("_")}, "macs": both + 1})
+    with pytest.raises(WorkloadError, match="does 16,777,216"):
+        Graph("g", [over], {"q": (1, 8, 128, 64)})
+
+
+# ---- #4: types -----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, shown", [
+    ({"macs": "16384"}, "macs '16384', which is not an integer (type str)"),
+    ({"flops": None}, "flops None, which is not an integer"),
+    ({"macs": 16384.0}, "macs 16384.0, which is not an integer (type float)"),
+    ({"flops": 32768.5}, "flops 32768.5"),
+    ({"macs": True}, "macs True"),
+    ({"gemm": (8, 32, 64)}, "gemm (8, 32, 64), which is not a Gemm"),
+    ({"gemm": Gemm(8, 32, 64.0)}, "whose sizes are not all integers"),
+    ({"weights": [("w", (64, 32))]}, "expected a tuple of Weight"),
+    ({"attrs": None}, "attrs None, which is not a mapping"),
+    ({"name": 5}, "op name 5 is not a string (type int)"),
+])
+def test_wrong_types_are_one_line_workload_errors(change, shown):
+    with pytest.raises(WorkloadError) as e:
+        Graph("g", [_fc("fc", "x", 8, 64, 32, Weight("w", (32, 64)), **change)], {"x": (8, 64)})
+    assert shown in str(e.value) and "\n" not in str(e.value)
+
+
+def test_float_vector_elems_is_refused():
+    op = Op("a", OpKind.ACTIVATION, ("x",), ((8, 64),), (8, 64), dtype="int8", flops=512, vector_elems=512.5,
+            attrs={"fn": "relu"})
+    with pytest.raises(WorkloadError, match="vector_elems 512.5, which is not an integer"):
+        Graph("g", [op], {"x": (8, 64)})
+
+
+def test_report_op_rows_keep_integer_counts():
+    r = accelsim.simulate(Graph("g", [_fc("fc", "x", 8, 64, 32, Weight("w", (32, 64)))], {"x": (8, 64)}),
+                          "tpu-v1", plots=False).to_dict()
+    row = r["ops"][0]
+    assert (row["macs"], row["flops"]) == (8 * 64 * 32, 2 * 8 * 64 * 32)  # 16,384 and 32,768
+    assert type(row["macs"]) is int and type(row["flops"]) is int

@@ -6,10 +6,12 @@ list of inputs (#8); Report.save refuses an empty folder name and a file (#9).""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import accelsim
-from accelsim.errors import WorkloadError
+from accelsim.errors import ConfigError, WorkloadError
 from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
 
 
@@ -141,3 +143,49 @@ def test_report_op_rows_keep_integer_counts():
     row = r["ops"][0]
     assert (row["macs"], row["flops"]) == (8 * 64 * 32, 2 * 8 * 64 * 32)  # 16,384 and 32,768
     assert type(row["macs"]) is int and type(row["flops"]) is int
+
+
+# ---- #5, #6: ONNX batch axis by name; the missing-dims error at workload.dims --------------------------------------
+
+def _matmul_model(dims: list, path=None):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("W", TensorProto.FLOAT, (64, 128), [0.0] * (64 * 128))
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "sf",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [*dims[:-1], 128])],
+                              initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if path is not None:
+        onnx.save(model, str(path))
+    return model
+
+
+@pytest.mark.parametrize("batch, dims", [(1, {"seq": 10, "batch": 4}), (4, {"seq": 10})])
+def test_sequence_first_model_takes_its_named_batch_axis(batch, dims):
+    g = accelsim.from_onnx(_matmul_model(["seq", "batch", 64]), batch=batch, dims=dims)
+    assert g.meta["batch"] == 4  # the axis named 'batch', not seq's 10
+    assert g.macs == 10 * 4 * 64 * 128  # 327,680: every one of the 40 rows × (64 × 128)
+
+
+def test_sequence_first_model_reports_energy_per_inference_of_its_batch(tmp_path):
+    _matmul_model(["seq", "batch", 64], tmp_path / "sf.onnx")
+    r = accelsim.simulate({"model": "onnx", "path": str(tmp_path / "sf.onnx"), "dims": {"seq": 10, "batch": 4}},
+                          "tpu-v4", plots=False).to_dict()
+    assert r["workload"]["batch"] == 4
+    assert math.isclose(r["efficiency"]["j_per_inference"], r["energy"]["total_j"] / 4, rel_tol=1e-12)
+
+
+def test_batch_named_at_axis_0_is_unchanged():
+    g = accelsim.from_onnx(_matmul_model(["batch", "seq", 64]), batch=2, dims={"seq": 5})
+    assert g.meta["batch"] == 2 and g.macs == 2 * 5 * 64 * 128
+
+
+def test_missing_dims_error_names_the_dims_key(tmp_path):
+    model = _matmul_model(["batch", "seq", 64], tmp_path / "seq.onnx")
+    with pytest.raises(WorkloadError) as e:
+        accelsim.from_onnx(model)
+    assert e.value.key == ("dims",) and "'seq'" in str(e.value)
+    with pytest.raises(ConfigError, match=r"^<input>: workload\.dims: .*'x' axis 1 \('seq'\)"):
+        accelsim.simulate({"model": "onnx", "path": str(tmp_path / "seq.onnx")}, "tpu-v1")

@@ -11,6 +11,7 @@ import math
 import pytest
 
 import accelsim
+from accelsim.builders.tlayers import TransformerBuilder
 from accelsim.errors import ConfigError, WorkloadError
 from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
 
@@ -189,3 +190,35 @@ def test_missing_dims_error_names_the_dims_key(tmp_path):
     assert e.value.key == ("dims",) and "'seq'" in str(e.value)
     with pytest.raises(ConfigError, match=r"^<input>: workload\.dims: .*'x' axis 1 \('seq'\)"):
         accelsim.simulate({"model": "onnx", "path": str(tmp_path / "seq.onnx")}, "tpu-v1")
+
+
+# ---- #8: TransformerBuilder inputs ---------------------------------------------------------------------------------
+
+def test_transformer_builder_refuses_a_list_of_inputs():
+    with pytest.raises(WorkloadError, match=r"^t: inputs must map each graph input's name to its shape.*got a list"):
+        TransformerBuilder("t", [("x", (1, 16, 64))])
+
+
+# ---- #9: Report.save's folder ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def report():
+    return accelsim.simulate(Graph("g", [_fc("fc", "x", 8, 64, 32, Weight("w", (32, 64)))], {"x": (8, 64)}),
+                             "tpu-v1", plots=False)
+
+
+@pytest.mark.parametrize("outdir", ["", "  ", None])
+def test_save_refuses_an_empty_folder_name_and_writes_nothing(report, outdir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^<input>: outdir: expected a folder name"):
+        report.save(outdir)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_a_file_and_leaves_it(report, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    with pytest.raises(ConfigError, match="afile is a file, not a folder"):
+        report.save(afile)
+    assert afile.read_text() == "keep"
+    assert [p.name for p in report.save(tmp_path / "out", plots=False)] == ["report.json", "ops.csv", "report.html"]

@@ -433,6 +433,10 @@ def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embeddin
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 
+WEIGHT_ROLES = ("param", "state", "host")
+"""The roles a :class:`Weight` can have (its docstring says what each is)."""
+
+
 def _is_shape(shape: object) -> bool:
     """Whether ``shape`` is a tuple or list of sizes, integers >= 0 (a graph input's shape: one an op reads is
     checked to be positive with the op's input shapes)."""
@@ -522,13 +526,19 @@ class Graph:
         negative; a matmul-like op has a GEMM and its ``macs`` are at most that GEMM's (``m·n·k·count``; a fused attention's
         plus its ``pv_gemm``'s; fewer where the op skips masked or pruned work) and more than none; a LINEAR op's GEMM reads its input (m·k·count elements)
         and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
-        its vector unit runs (``vector_elems``: it is priced by them, so none would take no time)."""
+        its vector unit runs (``vector_elems``: it is priced by them, so none would take no time). Types first
+        (:meth:`_lint_types`): a string name, integer counts, a :class:`Gemm`, :class:`Weight` s and a mapping of
+        attrs; each weight's fields (:meth:`_lint_weight`: role, dtype, group_size, nnz, index_bits); two weights of
+        one name one tensor of as many elements and one role (:meth:`_lint_tied`); a fused attention's
+        ``attrs["pv_gemm"]`` 3 or 4 positive integers."""
         for name, shape in self.inputs.items():
             if not isinstance(name, str) or not _is_shape(shape):
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
                                     f"to a tuple of sizes, e.g. {{'input': (4, 16)}}")
         shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
+        tensors: dict[str, tuple[Weight, str]] = {}  # weight name → the first Weight of that name, its op's name
         for op in self.ops:
+            self._lint_types(op)
             if op.name in shapes:
                 raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
             if not isinstance(op.kind, OpKind):
@@ -549,9 +559,17 @@ class Graph:
                 if shape != given and tuple(shape) != tuple(given):
                     raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
                                         f"{list(given)}")
-            for shape in (op.out_shape, *op.in_shapes, *[w.shape for w in op.weights]):
+            for shape in (op.out_shape, *op.in_shapes):
                 if not shape or min(shape) <= 0:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
+            for w in op.weights:
+                first = tensors.get(w.name)
+                if first is None:
+                    self._lint_weight(op, w)
+                    tensors[w.name] = (w, op.name)
+                elif first[0] is not w:  # (one Weight object shared by name: checked once)
+                    self._lint_weight(op, w)
+                    self._lint_tied(op, w, *first)
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
 
@@ -561,6 +579,70 @@ class Graph:
         (an empty graph is a valid argument to what reads a graph, and an ONNX model of views imports as one)."""
         if not self.ops:
             raise WorkloadError(f"graph {self.name} has no ops: append its layers before building it")
+
+    def _lint_types(self, op: Op) -> None:
+        """The type checks of :meth:`lint` for one op, before any of its values is compared (probe p91 #4): its
+        ``name`` a string, ``macs``, ``flops`` and ``vector_elems`` integers (report.json's per-op counts are ints),
+        ``gemm`` a :class:`Gemm` of integer sizes or None, ``weights`` :class:`Weight` s and ``attrs`` a mapping."""
+        if type(op.name) is not str and not isinstance(op.name, str):
+            raise WorkloadError(f"{self.name}: op name {op.name!r} is not a string (type {type(op.name).__name__})")
+        if not (type(op.macs) is int and type(op.flops) is int and type(op.vector_elems) is int):  # (else: slow path)
+            for what, value in (("macs", op.macs), ("flops", op.flops), ("vector_elems", op.vector_elems)):
+                if type(value) is not int and (not isinstance(value, numbers.Integral) or isinstance(value, bool)):
+                    raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {value!r}, which is not an integer "
+                                        f"(type {type(value).__name__})")
+        g = op.gemm
+        if g is not None:
+            if not isinstance(g, Gemm):
+                raise WorkloadError(f"{self.name}: op {op.name!r} has gemm {g!r}, which is not a Gemm: write "
+                                    f"Gemm(m, n, k) or Gemm(m, n, k, count)")
+            if not (type(g.m) is int and type(g.n) is int and type(g.k) is int and type(g.count) is int) and not all(
+                    isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (g.m, g.n, g.k, g.count)):
+                raise WorkloadError(f"{self.name}: op {op.name!r} has a GEMM {g} whose sizes are not all integers")
+        weights = op.weights
+        if type(weights) is not tuple and not isinstance(weights, list) or not all(
+                type(w) is Weight or isinstance(w, Weight) for w in weights):
+            raise WorkloadError(f"{self.name}: op {op.name!r} has weights {weights!r:.80}: expected a tuple of "
+                                f"Weight, e.g. (Weight('fc.weight', (out, in)),)")
+        if type(op.attrs) is not dict and not isinstance(op.attrs, Mapping):
+            raise WorkloadError(f"{self.name}: op {op.name!r} has attrs {op.attrs!r:.80}, which is not a mapping "
+                                f"(type {type(op.attrs).__name__}): write a dict, e.g. {{'fn': 'relu'}}")
+
+    def _lint_weight(self, op: Op, w: Weight) -> None:
+        """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive
+        integer sizes, a ``role`` of :data:`WEIGHT_ROLES`, a known ``dtype`` or None, and ``group_size``, ``nnz`` and
+        ``index_bits`` integers ≥ 0 with ``nnz`` at most the tensor's elements (its byte counts are never
+        negative)."""
+        where = f"{self.name}: op {op.name!r}: weight {w.name!r}"
+        if type(w.name) is not str and not isinstance(w.name, str):
+            raise WorkloadError(f"{self.name}: op {op.name!r} has a weight named {w.name!r}, which is not a string")
+        shape = w.shape
+        if not shape or not (all(type(d) is int and d > 0 for d in shape) or (_is_shape(shape) and min(shape) > 0)):
+            raise WorkloadError(f"{where} has shape {shape!r}: expected a tuple of positive integer sizes")
+        if w.role not in WEIGHT_ROLES:
+            close = difflib.get_close_matches(str(w.role).lower(), WEIGHT_ROLES, n=1, cutoff=0.6)
+            raise WorkloadError(f"{where} has role {w.role!r}, which is unknown"
+                                f"{f'; did you mean {close[0]!r}?' if close else ''} (expected one of "
+                                f"{', '.join(WEIGHT_ROLES)})")
+        if w.dtype is not None and w.dtype not in DTYPE_BITS:
+            raise WorkloadError(f"{where} has dtype {w.dtype!r}, which is unknown{_dtype_hint(w.dtype)} (expected "
+                                f"None, the op's, or one of {', '.join(DTYPE_BYTES)})")
+        for what, value in (("group_size", w.group_size), ("nnz", w.nnz), ("index_bits", w.index_bits)):
+            if not (type(value) is int and value >= 0) and (
+                    not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0):
+                raise WorkloadError(f"{where} has {what} {value!r}: expected an integer >= 0 (0: none)")
+        if w.nnz > w.numel:
+            raise WorkloadError(f"{where} has nnz {w.nnz:,}, more than its {w.numel:,} elements (nnz: the elements a "
+                                f"compressed tensor keeps)")
+
+    def _lint_tied(self, op: Op, w: Weight, first: Weight, first_op: str) -> None:
+        """Two Weights of one name are one tensor (tied weights, read by two ops), counted once by
+        :attr:`params` and :attr:`weight_bytes`: so they must have as many elements and the same role, else the
+        second's would vanish from the totals (probe p91 #1)."""
+        if w.numel != first.numel or w.role != first.role:
+            raise WorkloadError(f"{self.name}: weight {w.name!r} is {w.role} {tuple(w.shape)} on op {op.name!r} but "
+                                f"{first.role} {tuple(first.shape)} on op {first_op!r}: weights of one name are one "
+                                f"tensor (tied), counted once; give different tensors different names")
 
     def _lint_counts(self, op: Op) -> None:
         """The count checks of :meth:`lint` for one op."""
@@ -576,8 +658,15 @@ class Graph:
             if min(g.m, g.n, g.k, g.count) <= 0:
                 raise WorkloadError(f"{self.name}: op {op.name!r} has a GEMM with a non-positive size {g}")
             expected = g.m * g.n * g.k * g.count
-            if op.kind is OpKind.ATTENTION and "pv_gemm" in op.attrs:
-                expected += math.prod(op.attrs["pv_gemm"])  # type: ignore[arg-type]
+            if op.kind is OpKind.ATTENTION:  # the mapper prices both GEMMs (cost/attention.py): probe p91 #3
+                pv = op.attrs.get("pv_gemm")
+                if not isinstance(pv, (tuple, list)) or len(pv) not in (3, 4) or not all(
+                        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in pv):
+                    has = f"attrs['pv_gemm'] {pv!r:.60}" if "pv_gemm" in op.attrs else "no attrs['pv_gemm']"
+                    raise WorkloadError(f"{self.name}: attention op {op.name!r} has {has}: a fused attention's gemm is "
+                                        f"its QKᵀ and attrs['pv_gemm'] its P·V GEMM, (m, n, k) or (m, n, k, count) of "
+                                        f"positive integers")
+                expected += math.prod(pv)
             if op.kind is OpKind.LINEAR and op.in_shapes and (
                     g.m * g.k * g.count != math.prod(op.in_shapes[0]) or g.m * g.n * g.count != math.prod(op.out_shape)):
                 raise WorkloadError(f"{self.name}: linear op {op.name!r} has a GEMM {g.m}×{g.n}×{g.k} (×{g.count}) that "

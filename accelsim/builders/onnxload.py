@@ -114,13 +114,27 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
             if v.name not in inits}
 
 
+BATCH_NAMES = ("batch", "batch_size", "N")
+"""Symbolic dim names that say their axis is the batch (torch.onnx.export's usual dynamic_axes names; the ONNX
+operator spec's N): a graph input with one of them at an axis other than 0, and none at axis 0, has its batch
+there (a sequence-first model's x: (seq, batch, features))."""
+
+
 def _batch_axes(graph) -> dict[str, int]:
     """The graph inputs whose batch axis is not axis 0: X, initial_h and initial_c of an LSTM / GRU / RNN with
     layout 0 (the default) have it at axis 1, the ONNX spec's (seq_length, batch_size, input_size) and
-    (num_directions, batch_size, hidden_size); with layout 1 they are batch-first."""
+    (num_directions, batch_size, hidden_size); with layout 1 they are batch-first. Any other input whose axis 0 is
+    not named as a batch (:data:`BATCH_NAMES`) and one later axis is has it at that axis: a sequence-first model's
+    (seq, batch, features), whose seq a ``dims`` size would else be taken for the batch (probe p91 #5)."""
     import onnx
 
     axes = {}
+    inits = {t.name for t in graph.initializer}
+    for v in graph.input:
+        named = [d.dim_param for d in v.type.tensor_type.shape.dim]
+        at = [i for i, n in enumerate(named) if n in BATCH_NAMES]
+        if v.name not in inits and len(at) == 1 and at[0] > 0:
+            axes[v.name] = at[0]
     inputs = {v.name for v in graph.input}
     for node in graph.node:
         if _op_key(node) not in ("LSTM", "GRU", "RNN"):
@@ -203,11 +217,11 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
             else:
                 missing.append(f"{v.name!r} axis {axis} ({d.dim_param!r})" if d.dim_param else
                                f"{v.name!r} axis {axis} (unnamed)")
-    if missing:
+    if missing:  # at workload.dims, as the unknown-name error above (probe p91 #6)
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
                             f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
-                            f"the batch axis (axis 0; axis 1 of a layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) "
-                            f"takes workload.batch")
+                            f"the batch axis (axis 0, or the one named {'/'.join(BATCH_NAMES)}; axis 1 of a "
+                            f"layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) takes workload.batch", key=("dims",))
     for v in graph.output:
         for d in v.type.tensor_type.shape.dim:
             if not d.dim_value > 0 and d.dim_param in sizes:

@@ -126,6 +126,9 @@ class TransformerBuilder(GraphBuilder):
 
     def __init__(self, name: str, inputs: Mapping[str, Sequence[int]], *, dtype: str = "fp16", tp: int = 1,
                  sdpa: bool = False):
+        if not isinstance(inputs, Mapping):  # a list of (name, shape) pairs has no .items() (probe p91 #8)
+            raise WorkloadError(f"{name}: inputs must map each graph input's name to its shape, e.g. "
+                                f"{{'x': (1, 128, 768)}} (got a {type(inputs).__name__})")
         items = list(inputs.items())
         # a PyTorch program's attention (torch.nn.functional.scaled_dot_product_attention: diffusers, timm,
         # torchvision, transformers): fused attention ops carry attr ``sdpa``, which a GPU prices as the kernel

@@ -123,7 +123,13 @@ class Report:
         trace = self.trace if trace is None else trace
         if trace and not self.segments:
             raise ConfigError.one(None, "trace", NO_TRACE, value=True)
+        if not isinstance(outdir, (str, os.PathLike)) or not os.fspath(outdir).strip():
+            # "" would be the current folder, which the CLI's -o "" refuses too (probe p91 #9)
+            raise ConfigError.one(None, "outdir", "expected a folder name (a non-empty path); pass '.' for the "
+                                  "current folder", value=outdir)
         out = Path(outdir)
+        if out.exists() and not out.is_dir():
+            raise ConfigError.one(None, "outdir", f"{out} is a file, not a folder")
         made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         written = [out / REPORT_FILE, out / OPS_CSV_FILE]

@@ -316,6 +316,9 @@ DEFAULT_VECTOR_COSTS: dict[str, float] = {
     # "default", half the forward's lane-cycles)
     "gather_add": 1.0,
     "att_dot": 2.0,  # multiply-add per element of a per-node attention logit
+    "att_dot_grad": 2.0,  # its backward, per element of x (builders/training.py: the forward's vector_elems and flops,
+    # 2 an element, for each): the weight gradient Σ_nodes dY·x is the forward's multiply-add; the input gradient dY·att
+    # is a multiply (1), which shares the fn and is priced at 2 with it (unlisted, both took "default" 1)
     "leaky_relu": 1.0,
     "elu": 4.0,  # an exp on the negative side
     "kv_append": 0.0,  # data movement only
@@ -409,10 +412,17 @@ class VectorUnit(_Model):
     issue_width: PositiveInt | None = None
 
     def cost(self, fn: str) -> float:
-        """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table)."""
+        """Lane-cycles per element of function ``fn`` (the arch's value, else the built-in table). A backward
+        ``f"{f}_grad"`` the arch does not list, which the built-in table prices as its forward ``f`` (spmm_grad as
+        spmm: the same scale and accumulate over the same nonzeros), takes the arch's value of ``f`` where it lists
+        one."""
         table = self.cycles_per_element
         if fn in table:
             return table[fn]
+        forward = fn.removesuffix("_grad")
+        if forward != fn and forward in table and fn in DEFAULT_VECTOR_COSTS \
+                and DEFAULT_VECTOR_COSTS[fn] == DEFAULT_VECTOR_COSTS.get(forward):
+            return table[forward]
         if fn in DEFAULT_VECTOR_COSTS:
             return DEFAULT_VECTOR_COSTS[fn]
         return table.get("default", DEFAULT_VECTOR_COSTS["default"])

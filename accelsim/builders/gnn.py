@@ -205,8 +205,9 @@ and builds its rowptr as torch.long."""
 
 def index_elems(count: int, dtype: str, width: int = INDEX_BYTES) -> int:
     """Elements of ``dtype`` that hold ``count`` int64 ids (:data:`INDEX_BYTES` each; integers of another ``width``
-    in bytes where given): ⌈count · width / element bytes⌉. A graph input takes the dtype of the op that reads it,
-    so ids are declared this way (``RecsysBuilder.index_input``, GraphSAGE's ``n_id``)."""
+    in bytes where given): ⌈count · width / element bytes⌉. A graph input takes the dtype of the op that reads it
+    (one no op reads, the graph's first op's), so ids are declared this way (``RecsysBuilder.index_input``,
+    GraphSAGE's ``n_id``)."""
     return -(-count * width // dtype_bytes(dtype))
 
 
@@ -390,17 +391,20 @@ class GnnBuilder(TransformerBuilder):
                          flops=elems + (graphs * width if fn == "mean" else 0), vector_elems=elems,
                          fn=READOUTS[fn], over="nodes", segments=graphs)
 
-    def host_features(self, ids: str, rows: int, nodes: int, features: int, name: str = "sample.gather_features",
+    def host_features(self, rows: int, features: int, name: str = "sample.copy_features",
                       dtype: str | None = None) -> str:
-        """The ``rows`` rows of the node-feature table ``x`` (nodes, features) that the int64 ids ``ids`` name
-        (PyG's ``n_id``, torch.long: a graph input of :func:`index_elems` elements of ``dtype``, 8 B an id), gathered
-        where the host holds the table (Weight role "host": host memory, every row over the host link), in
-        ``dtype`` (default the graph's: the table, the rows it sends and the gathered (rows, features) tensor);
-        where that is not the graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's
-        Cast) converts the gathered rows on the device."""
-        table = Weight("x", (nodes, features), role="host")
-        x = self._add(self._name(name, "embedding"), OpKind.EMBEDDING, [ids], (rows, features), weights=[table],
-                      fn="embedding", gather_rows=rows, dtype=dtype)
+        """The node features of a host-sampled mini-batch as the device receives them: the host gathers the ``rows``
+        sampled rows of its feature table into one packed tensor (PyG NeighborLoader's ``batch.x = x[n_id]``, on
+        the CPU: host work, not charged to the device, as the sampler's is not), and the device copies that tensor
+        in (``batch.to(device)``): ELEMENTWISE fn "host_copy" ``sample.copy_features``, no inputs and no lane work,
+        whose one Weight ``x[n_id]`` (rows, features) of role "host" (host memory, never the main one) it reads
+        whole over the host link, exactly rows · features · element bytes (one contiguous transfer, no per-row
+        access granules), and writes to the main memory. In ``dtype`` (default the graph's); where that is not the
+        graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's Cast) converts the rows on
+        the device."""
+        packed = Weight("x[n_id]", (rows, features), role="host")
+        x = self._add(self._name(name, "host_copy"), OpKind.ELEMENTWISE, [], (rows, features), weights=[packed],
+                      fn="host_copy", dtype=dtype)
         if dtype is None or dtype == self.dtype:
             return x
         shape = self.shape(x)
@@ -466,8 +470,9 @@ def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int) -> li
 def graphsage_products(p: SageParams) -> Graph:
     """GraphSAGE on ogbn-products as PyG's examples/ogbn_products_sage.py: SAGEConv 100 → 256 → 256 → 47, ReLU
     between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph and gathers its
-    features, in ``feature_dtype``, from the table it holds (``sample.gather_features``, over the host link; cast
-    on the device, ``sample.cast``, where the model's dtype differs), then layer l runs on its hop's bipartite
+    features, in ``feature_dtype``, from the table it holds into one packed tensor, which the device copies in
+    over the host link (:meth:`GnnBuilder.host_features`: ``sample.copy_features``; cast on the device,
+    ``sample.cast``, where the model's dtype differs), then layer l runs on its hop's bipartite
     graph as the example's ``adjs`` (:func:`sampled_layers`): the mean over its edges (their ``edge_index.{l}``
     src and dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``),
     so the last layer's logits are the seeds'. Without fanouts every layer runs on the whole graph."""
@@ -475,11 +480,13 @@ def graphsage_products(p: SageParams) -> Graph:
     if p.fanouts:
         layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges)
         n, _, e = layers[0]
-        # n_id: the sampled nodes' int64 ids, 8 B each in the gather's dtype (probe p88 #5: n elements of it, 1 / 2 /
-        # 4 B an id in int8 / bf16 / fp32)
+        # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 / bf16 /
+        # fp32), declared in the feature dtype of the graph's first op. The host gathers the features with them, so
+        # no op reads them: they reach device memory with the batch (NeighborLoader's batch.n_id, moved by
+        # batch.to(device) with the edge_index rows; that copy, as the sampler, not charged)
         b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
                        inputs={"n_id": (index_elems(n, p.feature_dtype),)})
-        x = b.host_features("n_id", n, p.nodes, p.features, dtype=p.feature_dtype)
+        x = b.host_features(n, p.features, dtype=p.feature_dtype)
     else:
         n, e = p.nodes, p.edges
         layers = [(n, n, e)] * p.layers

@@ -4,7 +4,6 @@ here from PyG's layer definitions or a published dataset figure (cited)."""
 
 from __future__ import annotations
 
-import math
 import re
 
 import pydantic
@@ -44,9 +43,14 @@ def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
     # 8.70 G + 2.15 G + 0.025 G = 10,875,305,984 (it ran every layer on all n nodes: 193,539,866,624)
     assert g.macs == sum(2 * t * a * b for t, (a, b) in zip(targets, [(100, 256), (256, 256), (256, 47)],
                                                                strict=True)) == 10_875_305_984
-    gather = g["sample.gather_features"]
-    assert gather.kind is OpKind.EMBEDDING and gather.gather_rows == n and gather.out_shape == (n, 100)
-    assert [(w.name, w.shape, w.role) for w in gather.weights] == [("x", (2_449_029, 100), "host")]
+    # the host gathers the n sampled rows into one packed tensor (NeighborLoader's x[n_id]); the device copies it in
+    # whole (probe p88 #4): no inputs, no lane work, the packed (n, 100) tensor its one host-held Weight, in fp32
+    copy = g["sample.copy_features"]
+    assert copy.kind is OpKind.ELEMENTWISE and copy.fn == "host_copy" and copy.inputs == ()
+    assert copy.out_shape == (n, 100) and copy.vector_elems == copy.flops == 0 and copy.dtype == "fp32"
+    assert [(w.name, w.shape, w.role) for w in copy.weights] == [("x[n_id]", (n, 100), "host")]
+    # n_id: the n int64 ids (8 B each: 937,984 × 8 = 7,503,872 B, as fp32-wide 4 B elements), which no op reads
+    assert g.inputs["n_id"] == (n * 8 // 4,) and not any("n_id" in op.inputs for op in g.ops)
     for i, (t, d) in enumerate(zip(targets, edges, strict=True)):
         mean = g[f"convs.{i}.propagate"]
         width = 100 if i == 0 else 256
@@ -66,35 +70,29 @@ def test_sampled_subgraph_is_capped_at_the_graph():
         build_workload("graphsage_products", {"fanouts": [10, 5]})
 
 
-def test_host_side_sampling_gathers_features_over_the_host_link():
+def test_host_side_sampling_copies_the_packed_features_over_the_host_link():
     # a small sampled batch on tpu-v1: 8 seeds, fanouts [3, 2] → 8·(1 + 3 + 6) = 80 nodes whose 100 features each
-    # (fp32, feature_dtype's default: ogbn-products' x as OGB loads it) come from the host-held table, one row per
-    # sampled node
+    # (fp32, feature_dtype's default: ogbn-products' x as OGB loads it) the host gathers from its table into one
+    # packed (80, 100) tensor, x[n_id], which crosses the host link as one copy: 80 × 100 × 4 B = 32,000 B, no
+    # per-row access granules (probe p88 #4: each 400-B row was charged 400 + 64 − gcd(400, 64) = 448 B of 64-B
+    # read completions, 80 × 448 = 35,840 B, as if the device gathered the rows itself)
     arch = load_arch("tpu-v1")
     host = arch.memories[-1]
-    grain = arch.memory(host).access_bytes
-    # a row lies back to back with the others (row r at byte 400·r): on average 400 + 64 − gcd(400, 64) = 448 B
-    # of 64-B blocks (7 blocks: 400 is 16 past a multiple of 64, so its offsets keep it within 7)
-    row = 100 * 4 + grain - math.gcd(100 * 4, grain)
-    assert row == 448
     small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2]}
     r = accelsim.simulate(small, arch).to_dict()
-    assert r["placement"]["x"] == host and r["params"] == _sage_params([100, 256, 47])
-    assert r["bytes"][host] == 80 * row
-    assert any("host data (x" in n and f"{host} link" in n for n in r["notes"])
-    # the note gives the table's size exactly and in binary prefixes: ogbn-products' 2,449,029 nodes x 100
-    # features x 4 B (fp32, though tpu-v1 computes in int8) = 979,611,600 B = 934.23 MiB
-    assert any(n.startswith("979611600 B (934.2MiB) of host data") for n in r["notes"])
-    # feature_dtype: int8, the model's own: 1 B a feature, no cast
+    assert r["placement"]["x[n_id]"] == host and r["params"] == _sage_params([100, 256, 47])
+    assert r["bytes"][host] == 80 * 100 * 4 == 32_000
+    assert any("host data (x[n_id]" in n and f"{host} link" in n for n in r["notes"])
+    # the note gives the host data's size exactly and in binary prefixes: 32,000 B = 32,000 / 1,024 = 31.25 KiB
+    assert any(n.startswith("32000 B (31.25KiB) of host data") for n in r["notes"])
+    # feature_dtype: int8, the model's own: 1 B a feature, 80 × 100 = 8,000 B, no cast
     int8 = accelsim.simulate({**small, "feature_dtype": "int8"}, arch).to_dict()
-    assert any(n.startswith("244902900 B (233.6MiB) of host data") for n in int8["notes"])
-    # 100-B rows at byte 100·r cross a 64-B boundary at 60 of every 64 offsets (gcd 4): 100 + 64 − 4 = 160 B a row
-    # on average (2.5 blocks), not 2 whole blocks (probe p71 #4)
-    assert int8["bytes"][host] == 80 * (100 + grain - math.gcd(100, grain)) == 80 * 160
+    assert any(n.startswith("8000 B (") and "host data (x[n_id]" in n for n in int8["notes"])
+    assert int8["bytes"][host] == 80 * 100 * 1 == 8_000
     assert "sample.cast" not in {o["name"] for o in int8["ops"]} and "sample.cast" in {o["name"] for o in r["ops"]}
     assert not any("do not fit" in n for n in r["notes"])
     bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
-    assert bigger["bytes"][host] == 2 * 80 * row  # twice the seeds, twice the rows over the link
+    assert bigger["bytes"][host] == 2 * 32_000  # twice the seeds, twice the rows over the link
 
 
 def test_full_batch_graphsage_reads_features_as_input():
@@ -250,15 +248,15 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     r = accelsim.simulate({"model": "graphsage_products", "mode": "training"}, "h100").to_dict()
-    assert r["placement"]["x"] == "host"
-    # 1024 seeds x (1 + 15 + 150 + 750) = 937,984 sampled rows of 100 fp32 features (400 B), each a whole number
-    # of the host's 64 B access granules (a PCIe read completes in 64-B blocks): 7 x 64 = 448 B; training gathers no
-    # more rows than inference
-    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 448 == 420_216_832
-    # the table (2,449,029 x 100 x 4 B = 979,611,600 B) is the host's; HBM holds the model's 206,895 parameters in
-    # bf16 (2 B), their gradients (2 B) and Adam's 12 B (fp32 master, m, v) beside the activations
+    assert r["placement"]["x[n_id]"] == "host"
+    # 1024 seeds x (1 + 15 + 150 + 750) = 937,984 sampled rows of 100 fp32 features (400 B), which the host packs
+    # into one tensor that crosses the link whole (probe p88 #4: no 64-B granules a row, 448 B, 420,216,832 B);
+    # training copies no more rows than inference
+    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 400 == 375_193_600
+    # the packed rows (937,984 x 400 B) are the host's data in its memory; HBM holds the model's 206,895
+    # parameters in bf16 (2 B), their gradients (2 B) and Adam's 12 B (fp32 master, m, v) beside the activations
     hbm, host = r["memory"]["hbm"], r["memory"]["host"]
-    assert host["weights"] == 2_449_029 * 100 * 4 == 979_611_600
+    assert host["weights"] == 937_984 * 100 * 4 == 375_193_600
     assert (hbm["weights"], hbm["gradients"], hbm["optimizer_states"]) == (2 * 206_895, 2 * 206_895, 12 * 206_895)
     assert hbm["used"] <= hbm["capacity"]
     for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):
@@ -288,9 +286,9 @@ def test_zero_edges_runs_where_the_model_computes_without_them_and_is_refused_at
     assert gcn.macs == 2708 * 1433 * 16 + 2708 * 16 + 2708 * 16 * 7 + 2708 * 7
     assert build_workload("gat_cora", {"edges": 0}).ops
     # a sampled GraphSAGE mini-batch without edges reaches no neighbours: its 1024 seeds alone, each layer
-    # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 448 B (100 fp32 features,
-    # seven 64 B host access granules) over the host link, not the 10,000 nodes the cap at nodes gave
+    # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 400 B (100 fp32 features,
+    # packed by the host) over the host link, not the 10,000 nodes the cap at nodes gave
     assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0) == (1024, 0)
     sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0}, "tpu-v4").to_dict()
     assert sage["macs"] == 1024 * (2 * 100 * 256 + 2 * 256 * 256 + 2 * 256 * 47)
-    assert sage["bytes"]["host"] == 1024 * 448
+    assert sage["bytes"]["host"] == 1024 * 100 * 4 == 409_600

@@ -41,5 +41,6 @@ def test_sampled_node_ids_are_int64_whatever_the_feature_dtype():
     for feature_dtype, model_dtype, width in (("bf16", "bf16", 2), ("fp32", "fp32", 4), ("int8", "bf16", 1)):
         r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
                               "tpu-v4").to_dict()
-        # the gather's main-memory bytes: the ids read in order and the gathered (n, 100) rows written
-        assert _op(r, "sample.gather_features")["bytes"]["hbm"] == n * 8 + n * 100 * width
+        # the host gathers with the ids (probe p88 #4: the packed copy), so the device copies in only the (n, 100)
+        # rows, written to its main memory (the ids, int64, n × 8 B: tests/unit/test_gnn_sage_copy.py)
+        assert _op(r, "sample.copy_features")["bytes"]["hbm"] == n * 100 * width

@@ -268,6 +268,9 @@ CHANGED: dict[tuple[str, str], str] = {
                                    "2-3): lenet5 at batch 1 streams one row (M = 1) through each 16x16 ws fold of its "
                                    "3 linear layers, 89 % of the run, arrays 94 % busy and main memory 24 %; notes [] -> that "
                                    "one line, every number unchanged"),
+    ("bert_base_tpu_v4", "notes*"): ("the unfused-attention note on every arch that prices the fused attention op, "
+                                     "TPUs too (summary.unfused_attention_notes, probe p92 #2): notes [] -> that one "
+                                     "line ('its 36 ops take about 17% of the run'), every number unchanged"),
 }
 
 

@@ -363,7 +363,7 @@ def price_backward(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     factor = BACKWARD_WORK * BACKWARD_SLOWDOWN
     d = fwd.details
     tile_cycles = math.ceil(d["tile_cycles"] * factor)
-    keep = ("block", "ctas", "kv_blocks", "tile_rows", "causal", "mac_fraction", "array", "ctas_per_sm")
+    keep = ("block", "ctas", "kv_blocks", "tile_rows", "causal", "mac_fraction", "array", "ctas_per_sm", "rate")
     return Priced(d["output_tiles"] * tile_cycles, {
         "kernel": f"{d['kernel']}_backward", "output_tiles": d["output_tiles"], "tile_cycles": tile_cycles,
         "forward_cycles": fwd.cycles, "backward_factor": factor, "block_passes": BACKWARD_BLOCK_PASSES,
@@ -499,7 +499,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
     # decode step's few-row blocks keep the structure's own price)
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
-    runs_as, rate = dtype_rate(sa.rates, op.dtype)  # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path)
+    # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path); an array listing no rates runs every dtype at
+    # its base rate as the arch's dtype, as a GEMM on it does (cost.systolic.price; probe p66)
+    runs_as, rate = dtype_rate(sa.rates, op.dtype) if sa.rates else (arch.dtype, 1.0)
     tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
     operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
@@ -549,8 +551,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),
-        # the dtype its MMAs ran at (energy.model.row_dtype prices the MACs at it: fp8 over an fp8 KV cache)
-        **({"rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}} if sa.rates else {})})
+        # the dtype its MMAs ran at (energy.model.row_dtype prices the MACs at it: fp8 over an fp8 KV cache; on an
+        # array without rates the arch's dtype, as a GEMM's row gives it)
+        "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}})
 
 
 def resident_ctas(k: Flash, bm: int, bn: int, head_dim: int, elem: int, arch: Arch) -> int:

@@ -156,15 +156,18 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
     ``macs_per_cycle``: the arithmetic of a MAC of the arch's ``dtype``, its native one, × ``mac_area_overhead``
     plus ``pe_register_bits`` flip-flops each) and vector lanes (``vector_area_um2``, else that MAC), × its count; each
     ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
-    scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2``, else the reference cell scaled); a cache
-    by the SRAM rule at its die capacity."""
+    scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2`` carried from ``sram_bitcell_node`` to the
+    node, else the reference cell scaled); a cache by the SRAM rule at its die capacity."""
     dtype = arch.dtype
     mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
     pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * spec.register_bit_um2 * a_scale
     lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
                 spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
     cores = spec.die_cores or arch.cores
-    bitcell = spec.sram_bitcell_at_node_um2 or spec.sram_bitcell_um2 * a_scale
+    bitcell = spec.sram_bitcell_um2 * a_scale
+    if spec.sram_bitcell_at_node_um2 is not None:  # a foundry's cell, carried from the node it was published at
+        cell_node = spec.node if spec.sram_bitcell_node is None else spec.sram_bitcell_node
+        bitcell = spec.sram_bitcell_at_node_um2 * area_scale(cell_node, spec.node)
 
     def sram(capacity: float) -> float:
         return sram_area_mm2(capacity, bitcell, spec.sram_array_efficiency)

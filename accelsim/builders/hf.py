@@ -203,12 +203,12 @@ class HfParams(LlamaParams):
         except KeyPairError as e:
             if str(e) != ": ".join(problems[0]):
                 return None
-            mine = [k for k in e.messages if k in extra]
+            mine = [k for k in e.messages if k.split(".")[0] in extra]  # vision_config.patch_size: its mapping's
             if len(mine) == len(e.messages):
                 return e
             if len(mine) == 1 and isinstance(self.config, str):
                 lines = config_lines(self.config)
-                at = "".join(f", {config_file(self.config)}:{line}" for k in e.messages if k not in extra
+                at = "".join(f", {config_file(self.config)}:{line}" for k in e.messages if k not in mine
                              for line in (key_line(lines, k),) if line is not None)
                 return IssuesError([], [((mine[0],), e.messages[mine[0]].replace(KeyPairError.OTHER_AT, at))])
         except ValueError:

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..errors import KeyPairError
 from .hfglmv import GLM_VL_READERS
 from .hfhybrid import HYBRID_READERS
 from .hflayernorm import LAYERNORM_READERS
@@ -54,6 +55,7 @@ from .hfspec import (
     Mamba2,
     MoE,
     Vision,
+    _divides,
     _heads,
     _layer_windows,
     _nested,
@@ -129,7 +131,8 @@ def _mixtral(r: _Reader) -> LM:
     base = _llama_like(r, window_key=True)
     ffn = r.int("intermediate_size")
     experts = r.int("num_local_experts", 8)
-    moe = MoE(experts, _top_k(r, experts, 2), ffn, sparse_layers=frozenset(range(base["layers"])))
+    moe = MoE(experts, _top_k(r, experts, 2, experts_key="num_local_experts"), ffn,
+              sparse_layers=frozenset(range(base["layers"])))
     return LM(r.arch, ffn=ffn, moe=moe, **base)
 
 
@@ -145,7 +148,7 @@ def _qwen_moe(r: _Reader) -> LM:
     r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
     top_k, ffn = (8, 768) if qwen3 else (4, 1408)
     shared = 0 if qwen3 else r.int("shared_expert_intermediate_size", 5632, minimum=0)
-    moe = MoE(experts, _top_k(r, experts, top_k), r.int("moe_intermediate_size", ffn), shared_ffn=shared,
+    moe = MoE(experts, _top_k(r, experts, top_k, experts_key="num_experts"), r.int("moe_intermediate_size", ffn), shared_ffn=shared,
               sparse_layers=sparse, router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
     return LM(r.arch, ffn=r.int("intermediate_size", 6144 if qwen3 else 5632), moe=moe, **base)
 
@@ -162,9 +165,11 @@ def _gemma2(r: _Reader) -> LM:
     # google/gemma-2-9b's published config.json (transformers 4.42) also writes the window as sliding_window_size,
     # a field Gemma2Config no longer reads: accepted when it is the same window
     alias = r.opt_int("sliding_window_size") if "sliding_window_size" in r.data else window
-    if alias != window:
-        raise ValueError(f"sliding_window_size: {alias or None} differs from sliding_window ({window or None}); it "
-                         f"is the same window under its older name (give one, or both equal)")
+    if alias != window:  # a rule between two keys: at the one set last (a --set sliding_window over the preset)
+        at, why = KeyPairError.OTHER_AT, "the same window under its older name (give one, or both equal)"
+        raise KeyPairError({
+            "sliding_window_size": f"{alias or None} differs from sliding_window ({window or None}{at}); it is {why}",
+            "sliding_window": f"{window or None} differs from sliding_window_size ({alias or None}{at}), {why}"})
     return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6), act=act,
               tied=r.bool("tie_word_embeddings", True),
@@ -221,8 +226,7 @@ def _phi3(r: _Reader) -> LM:
 def _opt(r: _Reader) -> LM:
     hidden = r.int("hidden_size")
     heads = r.int("num_attention_heads")
-    if hidden % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    _divides("num_attention_heads", heads, "hidden_size", hidden)
     r.require("do_layer_norm_before", True, "only pre-LN OPT (every size but 350m) is built")
     r.require("layer_norm_elementwise_affine", True, "OPT's LayerNorms have weight and bias")
     r.require("_remove_final_layer_norm", False, "OPT keeps its final LayerNorm")
@@ -240,8 +244,7 @@ def _opt(r: _Reader) -> LM:
 def _gpt2(r: _Reader) -> LM:
     hidden = r.int("n_embd", 768)
     heads = r.int("n_head", 12)
-    if hidden % heads:
-        raise ValueError(f"n_head: {heads} must divide n_embd ({hidden})")
+    _divides("n_head", heads, "n_embd", hidden)
     r.require("add_cross_attention", False, "a decoder-only GPT-2 is built")
     return LM(r.arch, vocab=r.int("vocab_size", 50257), hidden=hidden, layers=r.int("n_layer", 12), heads=heads,
               kv_heads=heads, head_dim=hidden // heads, ffn=r.opt_int("n_inner") or 4 * hidden,
@@ -286,7 +289,7 @@ def _deepseek(r: _Reader) -> LM:
     sparse = frozenset(i for i in range(layers) if i >= dense and i % freq == 0)
     r.bool("norm_topk_prob", bool(defaults))  # renormalising the k weights (2k FLOPs a token): not counted
     ffn = size("moe_intermediate_size")
-    moe = MoE(experts, _top_k(r, experts, defaults.get("num_experts_per_tok")), ffn,
+    moe = MoE(experts, _top_k(r, experts, defaults.get("num_experts_per_tok"), experts_key="n_routed_experts"), ffn,
               shared_ffn=size("n_shared_experts", 0) * ffn,
               sparse_layers=sparse, router_names=("mlp", "gate"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
@@ -322,7 +325,7 @@ def _glm4_moe(r: _Reader) -> LM:
     bias = r.bool("attention_bias", False)
     dense, ffn = r.int("first_k_dense_replace", 1, minimum=0), r.int("moe_intermediate_size", 1408)
     experts = r.int("n_routed_experts", 128)
-    moe = MoE(experts, _top_k(r, experts, 8), ffn,
+    moe = MoE(experts, _top_k(r, experts, 8, experts_key="n_routed_experts"), ffn,
               shared_ffn=r.int("n_shared_experts", 1, minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
               router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
     return LM(r.arch, vocab=r.int("vocab_size", 151552), hidden=hidden, layers=layers, heads=heads,
@@ -352,7 +355,7 @@ def _gpt_oss(r: _Reader) -> LM:
     windows = _layer_windows(r, layers, window, lambda i: i % 2 == 1)
     ffn = r.int("intermediate_size", 2880)
     experts = r.int("num_local_experts", 128)
-    moe = MoE(experts, _top_k(r, experts, 4), ffn,
+    moe = MoE(experts, _top_k(r, experts, 4, experts_key="num_local_experts"), ffn,
               sparse_layers=frozenset(range(layers)), router_names=("mlp", "router"),
               expert_names=("gate_proj", "up_proj", "down_proj"), router_bias=True, expert_bias=True,
               fused_gate_up=True, expert_act="quick_gelu")
@@ -366,11 +369,9 @@ def _encoder_shape(r: _Reader, hidden: int, heads: int, image: int, patch: int) 
     """A vision encoder's (hidden_size, num_attention_heads, image_size, patch_size), the class's defaults given:
     the heads divide the width, the patches the image."""
     hidden, heads = r.int("hidden_size", hidden), r.int("num_attention_heads", heads)
-    if hidden % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    _divides("num_attention_heads", heads, "hidden_size", hidden)
     image, patch = r.int("image_size", image), r.int("patch_size", patch)
-    if image % patch:
-        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    _divides("patch_size", patch, "image_size", image)
     return hidden, heads, image, patch
 
 
@@ -499,7 +500,7 @@ def _llama4(r: _Reader) -> LM:
                          f"(got {kinds!r})")
     ffn = r.int("intermediate_size", 8192)
     experts = r.int("num_local_experts", 16)
-    moe = MoE(experts, _top_k(r, experts, 1), ffn, shared_ffn=ffn,
+    moe = MoE(experts, _top_k(r, experts, 1, experts_key="num_local_experts"), ffn, shared_ffn=ffn,
               sparse_layers=sparse, router_names=("feed_forward", "router"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
               shared_name="shared_expert")

@@ -19,11 +19,13 @@ from .hfspec import (
     Mamba2,
     MoE,
     ShortConv,
+    _divides,
     _heads,
     _Reader,
     _rotary,
     _rotary_dim,
     _top_k,
+    _written,
 )
 
 
@@ -51,15 +53,13 @@ def _qwen3_next(r: _Reader) -> LM:
                         r.int("linear_key_head_dim", 128), r.int("linear_value_head_dim", 128),
                         r.int("linear_conv_kernel_dim", 4),
                         frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"))
-    if linear.value_heads % linear.key_heads:
-        raise ValueError(f"linear_num_key_heads: {linear.key_heads} must divide linear_num_value_heads "
-                         f"({linear.value_heads})")
+    _divides("linear_num_key_heads", linear.key_heads, "linear_num_value_heads", linear.value_heads)
     step = r.int("decoder_sparse_step", 1)
     dense = r.int_list("mlp_only_layers", layers)
     experts = r.int("num_experts", 512, minimum=0)
     sparse = frozenset(i for i in range(layers) if experts and i not in dense and (i + 1) % step == 0)
     r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
-    moe = MoE(max(experts, 1), _top_k(r, experts, 10) if experts else r.int("num_experts_per_tok", 10),
+    moe = MoE(max(experts, 1), _top_k(r, experts, 10, experts_key="num_experts") if experts else r.int("num_experts_per_tok", 10),
               r.int("moe_intermediate_size", 512),
               shared_ffn=r.int("shared_expert_intermediate_size", 512, minimum=0), sparse_layers=sparse,
               router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"))
@@ -125,14 +125,14 @@ def _nemotron_h(r: _Reader) -> LM:
     experts, shared = r.int("n_routed_experts", r.int("num_local_experts", 8)), r.int(
         "moe_shared_expert_intermediate_size", 7688, minimum=0)
     r.bool("norm_topk_prob", True)  # renormalising the k weights (2k FLOPs a token): not counted
-    moe = MoE(experts, _top_k(r, experts, 2), r.int("moe_intermediate_size", 7688), shared_ffn=shared,
+    moe = MoE(experts, _top_k(r, experts, 2, experts_key=_written(r, "n_routed_experts", "num_local_experts")),
+              r.int("moe_intermediate_size", 7688), shared_ffn=shared,
               sparse_layers=frozenset(i for i, k in enumerate(blocks) if k == "moe"), router_names=("mixer", "gate"),
               expert_names=("", "up_proj", "down_proj"), shared_gate=False, gated=False)
     hidden = r.int("hidden_size", 4096)
     heads, kv_heads = r.int("num_attention_heads", 32), r.int("num_key_value_heads", 8)
     head_dim = r.int("head_dim", r.int("attention_head_dim", 128))  # transformers' name, NVIDIA's remote code's
-    if heads % kv_heads:
-        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    _divides("num_key_value_heads", kv_heads, "num_attention_heads", heads)
     eps = r.float("rms_norm_eps", 1e-5)  # both spellings occur (NVIDIA's configs write both, equal)
     eps = r.float("layer_norm_epsilon", eps)
     r.read.update(_NEMOTRON_H_IGNORED)
@@ -192,7 +192,7 @@ def _granite_hybrid(r: _Reader) -> LM:
     experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
     moe = None
     if experts:
-        moe = MoE(experts, _top_k(r, experts, 2), r.int("intermediate_size", 11008), shared_ffn=shared,
+        moe = MoE(experts, _top_k(r, experts, 2, experts_key="num_local_experts"), r.int("intermediate_size", 11008), shared_ffn=shared,
                   sparse_layers=frozenset(range(layers)), router_names=("block_sparse_moe", "router"),
                   expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False, fused_gate_up=True,
                   shared_name="shared_mlp")
@@ -267,7 +267,7 @@ def _kimi_linear(r: _Reader) -> LM:
     experts, dense, freq = r.int("num_experts", 256), r.int("first_k_dense_replace", 1, minimum=0), \
         r.int("moe_layer_freq", 1)
     ffn = r.int("moe_intermediate_size", 1024)
-    moe = MoE(experts, _top_k(r, experts, 8, "num_experts_per_token"), ffn,
+    moe = MoE(experts, _top_k(r, experts, 8, "num_experts_per_token", experts_key="num_experts"), ffn,
               shared_ffn=r.int("num_shared_experts", 1) * ffn,
               sparse_layers=frozenset(i for i in range(layers) if i >= dense and i % freq == 0),
               router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False,
@@ -392,7 +392,7 @@ def _jamba(r: _Reader) -> LM:
     ffn = r.int("intermediate_size", 14336)
     experts = r.int("num_experts", 16)
     sparse = frozenset(i for i in range(layers) if i % e_period == e_offset) if experts > 1 else frozenset()
-    moe = MoE(experts, _top_k(r, experts, 2) if experts > 1 else r.int("num_experts_per_tok", 2), ffn,
+    moe = MoE(experts, _top_k(r, experts, 2, experts_key="num_experts") if experts > 1 else r.int("num_experts_per_tok", 2), ffn,
               sparse_layers=sparse,
               router_names=("feed_forward", "router"), expert_names=("gate_proj", "up_proj", "down_proj"))
     return LM(r.arch, vocab=r.int("vocab_size", 65536), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
@@ -490,7 +490,7 @@ def _minimax(r: _Reader) -> LM:
     window = r.opt_int("sliding_window")
     ffn = r.int("intermediate_size", 14336)
     experts = r.int("num_local_experts", r.int("num_experts", 8))
-    moe = MoE(experts, _top_k(r, experts, 2), ffn,
+    moe = MoE(experts, _top_k(r, experts, 2, experts_key=_written(r, "num_local_experts", "num_experts")), ffn,
               sparse_layers=frozenset(range(layers)), router_names=("mlp", "gate"),
               expert_names=("gate_proj", "up_proj", "down_proj"), fused_gate_up=True)
     return LM(r.arch, vocab=r.int("vocab_size", 32000), hidden=hidden, layers=layers, heads=heads,

@@ -6,7 +6,7 @@ of each head (``LM.rotary_dim``)."""
 
 from __future__ import annotations
 
-from .hfspec import _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary, _top_k
+from .hfspec import _SILU, LM, MoE, _divides, _heads, _layer_windows, _Reader, _rotary, _top_k
 
 _GELU = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
 """GELU's forms (erf, tanh, fast: one cost) and ReLU, for the plain two-linear MLPs."""
@@ -14,8 +14,7 @@ _GELU = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_
 
 def _head_dim(r: _Reader, hidden: int, heads: int) -> int:
     """``hidden / heads`` (a class without its own ``head_dim``)."""
-    if hidden % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+    _divides("num_attention_heads", heads, "hidden_size", hidden)
     return hidden // heads
 
 
@@ -82,8 +81,7 @@ def _falcon(r: _Reader) -> LM:
         raise ValueError("parallel_attn: false with new_decoder_architecture is not supported (transformers' "
                          "FalconDecoderLayer has no such layer)")
     kv_heads = kv if new else (1 if multi_query else heads)
-    if heads % kv_heads:
-        raise ValueError(f"num_kv_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    _divides("num_kv_heads", kv_heads, "num_attention_heads", heads)
     norms = r._get("num_ln_in_parallel_attn", None)
     if norms not in (None, 1, 2):
         raise ValueError(f"num_ln_in_parallel_attn: expected 1, 2 or null (got {norms!r})")
@@ -135,8 +133,7 @@ def _stablelm(r: _Reader) -> LM:
     hidden, heads = r.int("hidden_size", 2560), r.int("num_attention_heads", 32)
     head_dim = _head_dim(r, hidden, heads)
     kv_heads = r.int("num_key_value_heads", 32)
-    if heads % kv_heads:
-        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    _divides("num_key_value_heads", kv_heads, "num_attention_heads", heads)
     r.rope_scaling()
     qkv = r.bool("use_qkv_bias", False)
     return LM(r.arch, vocab=r.int("vocab_size", 50304), hidden=hidden, layers=r.int("num_hidden_layers", 32),
@@ -185,7 +182,7 @@ def _phimoe(r: _Reader) -> LM:
     r.rope_scaling()
     r.read.update(("router_jitter_noise", "input_jitter_noise"))  # training-time noise on the routing
     experts = r.int("num_local_experts", 16)
-    top_k = _top_k(r, experts, 2)
+    top_k = _top_k(r, experts, 2, experts_key="num_local_experts")
     if top_k != 2:
         raise ValueError(f"num_experts_per_tok: {top_k} is not supported (PhiMoE's sparsemixer always picks 2)")
     ffn = r.int("intermediate_size", 6400)

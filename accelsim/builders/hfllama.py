@@ -4,7 +4,20 @@ GLM-4-0414, ERNIE 4.5 and its MoE, Seed-OSS, EXAONE 4.0, Apertus, Arcee (AFM), d
 
 from __future__ import annotations
 
-from .hfspec import _GELU_TANH, _SILU, LM, MoE, _heads, _layer_windows, _Reader, _rotary, _rotary_dim, _top_k
+from .hfspec import (
+    _GELU_TANH,
+    _SILU,
+    LM,
+    MoE,
+    _divides,
+    _heads,
+    _layer_windows,
+    _Reader,
+    _rotary,
+    _rotary_dim,
+    _top_k,
+    _written,
+)
 
 _MOE_NAMES = {"router_names": ("mlp", "gate"), "expert_names": ("gate_proj", "up_proj", "down_proj")}
 """Qwen2-MoE's module names (OLMoE's checkpoints: ``mlp.gate``, ``mlp.experts.{i}.gate_proj`` ...)."""
@@ -65,7 +78,8 @@ def _olmo(r: _Reader) -> LM:
         clip = r.opt_float("clip_qkv", None) is not None  # clamps after the QK-norm: the same work
         r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
         experts = r.int("num_experts", r.int("num_local_experts", 64))
-        moe = MoE(experts, _top_k(r, experts, 8), ffn, sparse_layers=frozenset(range(layers)),
+        moe = MoE(experts, _top_k(r, experts, 8, experts_key=_written(r, "num_experts", "num_local_experts")), ffn,
+                  sparse_layers=frozenset(range(layers)),
                   **_MOE_NAMES)
     elif r.arch == "Olmo3ForCausalLM":
         windows = _layer_windows(r, layers, r.window(4096), lambda i: (i + 1) % 4 == 0)
@@ -92,7 +106,7 @@ def _granite(r: _Reader) -> LM:
     moe, mlp_bias = None, False
     if r.arch == "GraniteMoeForCausalLM":
         experts = r.int("num_local_experts", 8)
-        moe = MoE(experts, _top_k(r, experts, 2), ffn,
+        moe = MoE(experts, _top_k(r, experts, 2, experts_key="num_local_experts"), ffn,
                   sparse_layers=frozenset(range(layers)), router_names=("block_sparse_moe", "router"),
                   expert_names=("gate_proj", "up_proj", "down_proj"), fused_gate_up=True)
     else:
@@ -156,7 +170,7 @@ def _minimax_m2(r: _Reader) -> LM:
         rotary = _rotary(r, head_dim, 1.0)
     ffn = r.int("intermediate_size", 1536)
     experts = r.int("num_local_experts", r.int("num_experts", 256))
-    moe = MoE(experts, _top_k(r, experts, 8), ffn,
+    moe = MoE(experts, _top_k(r, experts, 8, experts_key=_written(r, "num_local_experts", "num_experts")), ffn,
               sparse_layers=frozenset(range(layers)))
     return LM(r.arch, vocab=r.int("vocab_size", 200064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=ffn, eps=r.float("rms_norm_eps", 1e-6),
@@ -207,7 +221,7 @@ def _ernie(r: _Reader) -> LM:
         step = r.int("moe_layer_interval", 1)
         ffn = r.int("moe_intermediate_size", 1536)
         experts = r.int("moe_num_experts", 64)
-        moe = MoE(experts, _top_k(r, experts, 6, "moe_k"), ffn,
+        moe = MoE(experts, _top_k(r, experts, 6, "moe_k", experts_key="moe_num_experts"), ffn,
                   shared_ffn=r.int("moe_num_shared_experts", 2, minimum=0) * ffn,
                   sparse_layers=frozenset(i for i in range(layers) if (i + 1) % step == 0 and start <= i <= end),
                   shared_gate=False, router_bias=True, **_MOE_NAMES)
@@ -304,7 +318,7 @@ def _dots1(r: _Reader) -> LM:
     bias = r.bool("attention_bias", False)
     dense, ffn = r.int("first_k_dense_replace", 0, minimum=0), r.int("moe_intermediate_size", 1408)
     experts = r.int("n_routed_experts")
-    moe = MoE(experts, _top_k(r, experts), ffn,
+    moe = MoE(experts, _top_k(r, experts, experts_key="n_routed_experts"), ffn,
               shared_ffn=r.int("n_shared_experts", minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
               shared_gate=False, **_MOE_NAMES)
     window = r.opt_int("sliding_window") if "sliding_window" in r.data else 4096
@@ -326,8 +340,7 @@ def _hunyuan(r: _Reader) -> LM:
     hidden = r.int("hidden_size", 4096)
     heads = r.int("num_attention_heads", 32)
     kv_heads = r.opt_int("num_key_value_heads") or heads
-    if heads % kv_heads:
-        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    _divides("num_key_value_heads", kv_heads, "num_attention_heads", heads)
     head_dim = r.int("head_dim")
     r.rope_scaling()
     r.read.update(("use_qk_norm", "use_cla", "attention_head_dim", "org_vocab_size", "mlp_bias", "eod_token_id",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import not_utf8
+from ..errors import KeyPairError, not_utf8
 
 IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
@@ -616,23 +616,43 @@ def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int]
     heads = r.int("num_attention_heads", defaults and defaults[0])
     null = null_heads and "num_key_value_heads" in r.data and r.data["num_key_value_heads"] is None
     kv_heads = r.opt_int("num_key_value_heads") or (defaults[1] if defaults and defaults[1] and not null else heads)
-    if heads % kv_heads:
-        raise ValueError(f"num_key_value_heads: {kv_heads} must divide num_attention_heads ({heads})")
+    _divides("num_key_value_heads", kv_heads, "num_attention_heads", heads)
     head_dim = r.int("head_dim", head_dim) if head_dim else r.opt_int("head_dim")
     if not head_dim:
-        if hidden % heads:
-            raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({hidden})")
+        _divides("num_attention_heads", heads, "hidden_size", hidden)
         head_dim = hidden // heads
     return heads, kv_heads, head_dim
 
 
-def _top_k(r: _Reader, experts: int, default: int | None = None, key: str = "num_experts_per_tok") -> int:
-    """Routed experts per token (``key``, the class's ``default``): an integer from 1 to the ``experts``
-    (transformers' torch.topk would fail on more; fewer than 1 routes no token)."""
+def _top_k(r: _Reader, experts: int, default: int | None = None, key: str = "num_experts_per_tok", *,
+           experts_key: str) -> int:
+    """Routed experts per token (``key``, the class's ``default``): an integer from 1 to the ``experts`` that
+    ``experts_key`` holds (transformers' torch.topk would fail on more; fewer than 1 routes no token). More is a
+    rule between the two keys (:class:`KeyPairError`): the config layer puts it at the one set last (a
+    ``--set num_local_experts=1`` over a preset's top-k line, probe p90 #5)."""
     k = r.int(key, default)
     if k > experts:
-        raise ValueError(f"{key}: {k} experts per token exceed the model's {experts} experts")
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({key: f"{k} experts per token exceed the model's {experts} experts",
+                            experts_key: f"{experts} is fewer than {key} ({k}{at}), the experts each token is routed to"})
     return k
+
+
+def _divides(key: str, part: int, whole_key: str, whole: int) -> None:
+    """``part`` (the config's ``key``) must divide ``whole`` (its ``whole_key``): a rule between two keys
+    (:class:`KeyPairError`), which the config layer puts at the one set last (a ``--set hidden_size=4097`` over a
+    preset's heads line); at ``key`` where both come from one place (its message as before, without the other's
+    source: tests and docs quote it)."""
+    if whole % part:
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({key: f"{part} must divide {whole_key} ({whole})",
+                            whole_key: f"{whole} is not a multiple of {key} ({part}{at})"})
+
+
+def _written(r: _Reader, *keys: str) -> str:
+    """Of ``keys`` read as a chain of defaults (``r.int(keys[0], r.int(keys[1], N))``), the one whose value stands:
+    the first the config writes, else the last (its default)."""
+    return next((k for k in keys if k in r.data), keys[-1])
 
 
 def _rotary_dim(r: _Reader, head_dim: int) -> int | None:
@@ -756,6 +776,8 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
         sub.finish()
     except FieldProblems as e:
         raise FieldProblems([(f"{key}.{k}", msg) for k, msg in e.problems]) from None
+    except KeyPairError as e:  # a rule between two of its fields: still at the one set last
+        raise KeyPairError({f"{key}.{k}": msg for k, msg in e.messages.items()}) from None
     except ValueError as e:
         raise ValueError(f"{key}.{e}") from None
     return out

@@ -482,7 +482,26 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
-                  [*notes, *_span_notes(spec), *_prefix_notes(spec, requests)])
+                  [*notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
+
+
+def _attention_notes(spec: ServingSpec) -> list[str]:
+    """A note for a served model (or draft model) whose attention runs unfused, as ``accelsim run``'s report gives
+    one on every arch: serving runs fused attention unless the serving file's model mapping or a ``--set`` says
+    ``attention: unfused`` (``config.serving.SERVING_ATTENTION``; a preset's own ``attention: unfused``, an eager
+    transformers pass, is not taken), so the note names where that came from. Serving stacks run fused kernels on
+    every arch the engine prices: vLLM's FlashAttention on GPUs, Pallas flash / ragged paged attention on TPUs."""
+    notes = []
+    for key, model in (("model", spec.model), ("draft_model", spec.draft_model)):
+        if model is None or model.params.get("attention") != "unfused":
+            continue
+        notes.append(f"{key}.attention: unfused ({spec.written(f'{key}.attention')}): each prefill and decode step "
+                     f"runs its attention as separate score, softmax and context ops over every query × key pair "
+                     f"(the masked ones too); serving stacks run fused attention "
+                     f"kernels (FlashAttention in vLLM on GPUs, Pallas flash or ragged paged attention on TPUs), "
+                     f"which arch {spec.arch.name!r} models and serving runs by default: leave {key}.attention "
+                     f"out, or --set {key}.attention=fused")
+    return notes
 
 
 def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:

@@ -61,7 +61,9 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     if options.distributed_optimizer and graph.info.mode != "training":
         raise ConfigError.one(None, "options.distributed_optimizer", DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, value=True)
     notes = []
-    if graph.info.mode == "training" and (options.distributed_optimizer
+    # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
+    overlap = graph.meta.get("overlap_grad_reduce") is True
+    if graph.info.mode == "training" and (options.distributed_optimizer or overlap
                                           or any("sparse_rows" in op.attrs for op in graph.ops)):
         dp = data_parallel(graph, arch)
         # every replica's lazy step on a sparse table updates the rows the group's all-gathered gradients hold
@@ -69,6 +71,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         if options.distributed_optimizer:
             notes += [DP1_NOTE] if dp == 1 else []
             graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
+        if overlap and dp == 1:  # (probe p93 #5)
+            notes.append(OVERLAP_DP1_NOTE)
     if progress:
         progress("mapping", 0, 1)
     try:
@@ -96,6 +100,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
 
 DP1_NOTE = ("options.distributed_optimizer changes nothing here: it shards the optimizer states over the data-parallel "
             "ranks, and this run has one (arch.chips = tensor_parallel × pipeline_parallel); more chips add ranks")
+OVERLAP_DP1_NOTE = ("workload.overlap_grad_reduce changes nothing here: it overlaps the data-parallel gradient all-reduce "
+                    "with the backward pass, and this run has one data-parallel rank")
 
 
 def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,

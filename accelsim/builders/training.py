@@ -49,14 +49,15 @@ Phases and names
   the parameter and of each state tensor, which stay whole-table Weights (the state exists for every row). Every
   optimizer is lazy there, as torch.optim.SparseAdam ("only moments that show up in the gradient get updated"):
   the touched rows' elements of each per-element state are read and written.
-  Known inconsistency (probe p88 #3) with data parallelism on an unsharded table: the mapper
-  (``mapping/emit.py`` ``Emitter._reduce_gradients``) all-reduces the whole table's gradient buffer over the g
-  data-parallel chips (2(g − 1)/g × rows × row × dtype bytes on the link), yet this step still updates only the r
-  rows this replica looked up. Neither is what a framework does: torch's DDP all-gathers a sparse gradient (each
-  replica's r rows and their int64 ids, (g − 1)/g × g·r·(row × dtype + 8) B), after which every replica's lazy step
-  updates the union, up to min(g·r, rows) rows; a dense all-reduce would instead need a step over every row. The
-  reduction is g·r/rows-fold too large (dlrm_mlperf on dgx-h100: 11,486,708,928 B for table 0 against 3,784,704 B)
-  and the step up to g-fold too small; a sharded table (``table_shard``, one holder per group) has neither problem.
+  With data parallelism the table's g holders (``ir.reduction_chips``: every data-parallel chip of an unsharded
+  table, the group's holders of a sharded one) all-gather their sparse gradients, each replica's r rows and their
+  int64 ids, as torch's DDP reduces a sparse gradient and TorchRec / FBGEMM a data-parallel table's, and each
+  replica's lazy step updates the union of the group's rows: :func:`union_sparse_steps` (run by the scenario, which
+  knows g) widens the step to u = min(g·r, rows), and the mapper (``mapping/emit.py``
+  ``Emitter._reduce_gradients``) sends (g − 1)/g × g·r·(row × dtype + 8) B (probe p88 #3: the whole table's
+  gradient was all-reduced, 2(g − 1)/g × rows × row × dtype, while the step updated only the replica's r rows;
+  dlrm_mlperf on dgx-h100, table 0: 11,486,708,928 → 3,784,704 B on the link, a step on 2,048 → 16,384 rows, the
+  training step 179.7 → 6.31 ms).
 
 Which tensors get gradients
 
@@ -189,6 +190,7 @@ from dataclasses import dataclass, replace
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import dtype_bytes
+from .gnn import INDEX_BYTES
 from .layers import check_op_count
 
 Shape = tuple[int, ...]
@@ -269,6 +271,36 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "optimizer_state_bytes": state_bytes,
                                                        "optimizer_shards": shards})
+
+
+def union_sparse_steps(graph: Graph, data_parallel: int) -> Graph:
+    """``graph``'s training step with each lazy step on a sparse table (attrs ``sparse_rows`` = r, the rows this
+    replica's look-ups wrote) widened to the rows the table's data-parallel group wrote: the emitter all-gathers the
+    g replicas' sparse gradients (their r rows each and the rows' int64 ids, as torch's DDP reduces a sparse gradient
+    and TorchRec / FBGEMM a data-parallel table's), so every replica's step updates the union, u = min(g·r, table
+    rows) rows (the look-ups taken as distinct rows across the replicas too: an upper bound). g is
+    :func:`~accelsim.ir.reduction_chips` of the step (the ``data_parallel`` chips; a sharded table's group, the
+    ``data_parallel`` / embedding_parallel chips holding it). Such a step gets ``sparse_rows`` = u, attrs
+    ``replica_rows`` = r (what each replica sends), out_shape (u, row), vector_elems and flops × u / r; the graph's
+    ``gradient_bytes`` counts the gathered gradient, g·r·(row × dtype bytes + 8) B, in place of the replica's r
+    rows. g ≤ 1 or no such step: ``graph`` itself."""
+    if data_parallel <= 1 or not any(op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs for op in graph.ops):
+        return graph
+    ep, emb = graph.info.expert_parallel, graph.info.embedding_parallel
+    ops, grad_bytes = [], int(graph.info.gradient_bytes)
+    for op in graph.ops:
+        g = reduction_chips(op, data_parallel, ep, emb) if op.kind is OpKind.OPTIMIZER else 1
+        if g > 1 and "sparse_rows" in op.attrs and "replica_rows" not in op.attrs:
+            r = int(op.attrs["sparse_rows"])  # type: ignore[call-overload]
+            param = op.weights[0]
+            u = min(g * r, param.shape[0])
+            row_bytes = param.nbytes(op.dtype) // param.shape[0]
+            grad_bytes += g * r * (row_bytes + INDEX_BYTES) - r * row_bytes
+            op = replace(op, out_shape=(u, *op.out_shape[1:]), vector_elems=op.vector_elems // r * u,
+                         flops=op.flops // r * u,
+                         attrs={**op.attrs, "sparse_rows": u, "replica_rows": r, "index_bytes": INDEX_BYTES})
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "gradient_bytes": grad_bytes})
 
 
 def layer_of(name: str) -> str | None:

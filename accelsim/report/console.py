@@ -56,8 +56,9 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
                          f"{fmt.seconds(pipe['optimizer_s'])}"
                          + (f" (gradient reduction {fmt.seconds(pipe['grad_reduce_s'])})" if pipe.get("grad_reduce_s")
                             else "") + f", p2p {fmt.seconds(pipe['p2p_s'])}"
-                         + (f" ({pipe['p2p_transfers']:,} sends on the critical path of {pipe['p2p_sends_total']:,} in "
-                            f"the step)" if "p2p_sends_total" in pipe else ""))]
+                         + (f" ({pipe['p2p_transfers']:,} send{'' if pipe['p2p_transfers'] == 1 else 's'} on the "
+                            f"critical path of {pipe['p2p_sends_total']:,} in the step)" if "p2p_sends_total" in pipe
+                            else ""))]
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
                                                 f"{main} {fmt.pct(row['hbm_fraction'])} with "

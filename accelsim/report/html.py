@@ -460,8 +460,8 @@ def _pipeline(report: dict) -> str:
             ("optimizer tail", f"{fmt.seconds(pl.get('optimizer_s'))} (the slowest stage's" + (
                 f": gradient reduction {fmt.seconds(pl.get('grad_reduce_s'))}, optimizer step "
                 f"{fmt.seconds(pl.get('optimizer_step_s'))})" if "grad_reduce_s" in pl else ")")),
-            ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} sends the fill and drain "
-                                 f"wait for" + _all_sends(pl) + ")")]
+            ("activation sends", f"{fmt.seconds(pl.get('p2p_s'))} (the {fmt.general(sends)} "
+                                 f"send{'' if sends == 1 else 's'} the fill and drain wait for" + _all_sends(pl) + ")")]
     if pl.get("embedding_sync_s"):
         rows.append(("embedding gradient all-reduce", fmt.seconds(pl.get("embedding_sync_s"))))
     if "backward_end_s" in pl:  # a training iteration: its timeline's ends

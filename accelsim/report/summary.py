@@ -1183,8 +1183,16 @@ def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
     if emb == 1:
         held = f"all {tables} tables ({_b(int(meta.get('table_bytes', 0)))})"  # type: ignore[call-overload]
         if training:
+            # a table's sparse gradient is all-gathered (its looked-up rows and their ids) and the lazy step updates
+            # the union of the chips' rows (builders.training.union_sparse_steps; probe p88 #3)
+            sparse = sum(1 for op in graph.ops if op.kind is OpKind.OPTIMIZER and "replica_rows" in op.attrs)
+            reduced = ("all-reduces their whole gradients" if not sparse else
+                       f"all-gathers the sparse gradients of the {sparse} tables a batch looks up fewer rows of than "
+                       f"they hold (each chip's looked-up rows and their int64 ids; its lazy step updates the union "
+                       f"of the chips' rows)" + (f" and all-reduces the other {tables - sparse} tables' whole "
+                                                 f"gradients" if tables > sparse else ""))
             return [f"embedding_parallel: each of the arch's {arch.chips} chips holds {held} with their optimizer "
-                    f"state and all-reduces their whole gradients (data parallel); --set "
+                    f"state and {reduced} (data parallel); --set "
                     f"workload.embedding_parallel={arch.chips} shards the tables over the chips (DLRM's "
                     f"model-parallel embeddings: all-to-alls, each table's step on its own chip)"]
         return [f"embedding_parallel: the simulated chip holds {held} and runs the whole batch alone; the other "

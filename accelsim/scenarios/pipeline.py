@@ -45,7 +45,8 @@ it, in the memory that keeps the stash (a stage that does not fit a memory is a 
 notes its footprint's; ``launch_overhead_s`` is its launch share of its
 time applied to the iteration; ``active_fraction`` is the P chips' mean (:func:`active_fraction`: a chip idles
 through its bubbles); ``pipeline`` gives the schedule, each stage's times and memory with the micro-batches whose
-activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`).
+activations 1F1B keeps in flight (stage k: min(P − k, m); interleaved: :func:`in_flight`; in inference one, the
+micro-batch the stage runs: no stash is kept for a backward pass).
 
 With ``options.layer_samples`` (the default) a stage of n > 2 identical layers is simulated with 1 and with 2
 layers (:mod:`accelsim.scenarios.sampling`; ``pipeline.layer_samples`` = [1, 2], the ops shown are the 2-layer
@@ -234,7 +235,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
                        name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                       extra_runs=extra, p2p_bytes=send)
+                       extra_runs=extra, p2p_bytes=send, training=training)
     except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
@@ -266,10 +267,12 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
 
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
             p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = (),
-            p2p_bytes: float = 0.0) -> dict:
+            p2p_bytes: float = 0.0, training: bool = True) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
     stage); see the module docstring. A stage that does not fit a memory is a :class:`~.fit.NoFit`. ``p2p_count``
-    are the sends on the critical path (the fill and drain's), ``p2p_bytes`` what one send moves."""
+    are the sends on the critical path (the fill and drain's), ``p2p_bytes`` what one send moves. An inference
+    pipeline (``training`` false) keeps no micro-batch's activations for a backward pass: each stage holds the one
+    it runs (probe p93 #6: 1F1B's min(P − k, m) stashes were counted)."""
     m, v = micro_batches, interleave
     stages = [simulated[k if k in simulated else 1] for k in range(pp)]
     timing = [s.timing for s in stages]
@@ -324,8 +327,9 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                        "passes": len(runs)},
         "ops": ops,
     })
-    memories = [_stage_memory(t, in_flight(k, pp, m, v)) for k, t in enumerate(timing)]
-    rows = _stage_rows(timing, memories, m, clock, v)
+    flights = [in_flight(k, pp, m, v) if training else 1 for k in range(pp)]
+    memories = [_stage_memory(t, f) for t, f in zip(timing, flights, strict=True)]
+    rows = _stage_rows(timing, memories, flights, clock)
     k_full = _fullest(memories, rows, name, [t.stash_level for t in timing])
     out["memory"] = memories[k_full]
     # the memory notes of that stage's footprint (the shown pass's are its own: one micro-batch, layer samples)
@@ -433,16 +437,14 @@ def in_flight(stage: int, stages: int, micro_batches: int, interleave: int = 1) 
 
 
 def _stage_rows(timing: Sequence[Timing], memories: Sequence[Mapping[str, Mapping[str, float]]],
-                micro_batches: int, clock: float, interleave: int = 1) -> list[dict]:
-    """Per stage: its times and its main-memory footprint with the activations 1F1B keeps in flight on it
-    (``memories``: :func:`_stage_memory`)."""
-    pp = len(timing)
+                flights: Sequence[float], clock: float) -> list[dict]:
+    """Per stage: its times and its main-memory footprint with the ``flights`` micro-batches of activations it
+    holds at once (1F1B's in training, :func:`in_flight`; one in inference), ``memories``: :func:`_stage_memory`."""
     rows = []
-    for k, (t, memory) in enumerate(zip(timing, memories, strict=True)):
+    for k, (t, memory, flight) in enumerate(zip(timing, memories, flights, strict=True)):
         main = next(iter(memory.values()), {})
-        flight = in_flight(k, pp, micro_batches, interleave)
         used = main.get("used", 0)
-        in_flight_shown = flight if interleave > 1 else int(flight)
+        in_flight_shown = flight if isinstance(flight, float) else int(flight)  # interleaved: chunks / v
         rows.append({"stage": k, "micro_batch_s": t.compute_end / clock, "optimizer_s": t.optimizer_tail / clock,
                      "activations_in_flight": in_flight_shown, "hbm_used_bytes": used,
                      "hbm_fraction": used / main["capacity"] if main.get("capacity") else 0.0})

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from .. import __version__
 from ..builders.registry import BUILDERS
-from ..builders.training import shard_optimizer
+from ..builders.training import shard_optimizer, union_sparse_steps
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError, WorkloadError
@@ -60,11 +60,19 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
     if options.distributed_optimizer and graph.info.mode != "training":
         raise ConfigError.one(None, "options.distributed_optimizer", DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, value=True)
-    dp1 = False
-    if options.distributed_optimizer:
+    notes = []
+    # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
+    overlap = graph.meta.get("overlap_grad_reduce") is True
+    if graph.info.mode == "training" and (options.distributed_optimizer or overlap
+                                          or any("sparse_rows" in op.attrs for op in graph.ops)):
         dp = data_parallel(graph, arch)
-        dp1 = dp == 1
-        graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
+        # every replica's lazy step on a sparse table updates the rows the group's all-gathered gradients hold
+        graph = union_sparse_steps(graph, dp)
+        if options.distributed_optimizer:
+            notes += [DP1_NOTE] if dp == 1 else []
+            graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
+        if overlap and dp == 1:  # (probe p93 #5)
+            notes.append(OVERLAP_DP1_NOTE)
     if progress:
         progress("mapping", 0, 1)
     try:
@@ -85,13 +93,15 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     info = dict(workload) if workload is not None else graph_info(graph)
     data = build_report(graph, arch, tg, trace, name=name or f"{graph.name}_{arch.name}", workload=info,
                         version=__version__, options=options)
-    if dp1:
-        data["notes"] = [*data.get("notes", []), DP1_NOTE]
+    if notes:
+        data["notes"] = [*data.get("notes", []), *notes]
     return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
 
 
 DP1_NOTE = ("options.distributed_optimizer changes nothing here: it shards the optimizer states over the data-parallel "
             "ranks, and this run has one (arch.chips = tensor_parallel × pipeline_parallel); more chips add ranks")
+OVERLAP_DP1_NOTE = ("workload.overlap_grad_reduce changes nothing here: it overlaps the data-parallel gradient all-reduce "
+                    "with the backward pass, and this run has one data-parallel rank")
 
 
 def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | None,

@@ -87,8 +87,11 @@ _SIZE_UNITS = {
     "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
 }
 _FREQ_UNITS = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
-_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "ps": 1e-12, "min": 60.0,
-               "h": 3600.0}  # minutes and hours: a serving run's duration ("20min", "24h")
+_TIME_UNITS = {"": 1.0, "s": 1.0, "min": 60.0, "h": 3600.0}  # minutes and hours: a serving run's duration ("24h")
+_TIME_DIVISORS = {"ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9, "ps": 1e12}
+"""Units below the second, each as the power of ten the number is divided by: a division by an exact power of ten is
+correctly rounded (100 / 1e9 is the double nearest 100 ns, 1e-07), where a product with the reciprocal 1e-9, itself
+rounded, errs by an ulp (100 × 1e-9 = 1.0000000000000001e-07, 5 × 1e-6 = 4.9999999999999996e-06 in report.json)."""
 _NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
 _INF = {"inf", "infinite", "unlimited", "unbounded"}
 _WRONG_CASE = {"mHz": "millihertz: write MHz for megahertz", "Ms": "megaseconds: write ms for milliseconds",
@@ -206,8 +209,10 @@ def parse_bandwidth(value: object) -> float:
     return bw
 
 
-def _scaled(value: object, units: dict[str, float], what: str, example: str, names: str) -> float:
-    """A plain number, or a number with one of ``units`` (scaled to the base unit)."""
+def _scaled(value: object, units: dict[str, float], what: str, example: str, names: str,
+            divisors: dict[str, float] | None = None) -> float:
+    """A plain number, or a number with one of ``units`` (multiplied by its factor) or of ``divisors`` (divided
+    by its power of ten), in the base unit."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"expected a {what} such as {example!r}")
     if not isinstance(value, str):
@@ -215,10 +220,11 @@ def _scaled(value: object, units: dict[str, float], what: str, example: str, nam
     else:
         num, raw = _split(value, what, example)
         unit = raw.lower()
-        if unit not in units or raw in _WRONG_CASE:
+        divisors = divisors or {}
+        if (unit not in units and unit not in divisors) or raw in _WRONG_CASE:
             hint = f" ({_WRONG_CASE[raw]})" if raw in _WRONG_CASE else ""
             raise ValueError(f"unknown {what} unit {raw!r}{hint}; use {names}")
-        num *= units[unit]
+        num = num / divisors[unit] if unit in divisors else num * units[unit]
     if not math.isfinite(num):
         raise ValueError(f"expected a finite {what}")
     return num
@@ -270,7 +276,7 @@ def unitless_rate(value: object, what: str) -> str | None:
 
 def parse_time(value: object) -> float:
     """Seconds in ``value``: a number, or "100ns", "1.5us", "2ms", "20min", "1h"."""
-    num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us, ns, min or h")
+    num = _scaled(value, _TIME_UNITS, "time", "100ns", "s, ms, us (µs), ns, ps, min or h", _TIME_DIVISORS)
     if num < 0:
         raise ValueError("expected a time >= 0")
     return num
@@ -278,9 +284,10 @@ def parse_time(value: object) -> float:
 
 def time_cycles(seconds: float, clock_hz: float) -> int:
     """``seconds`` at ``clock_hz`` in whole cycles, rounded up, but a product within a relative 1e-12 of an integer
-    is that integer: 100 ns at 1 GHz is 1.0000000000000001e-07 × 1e9 = 100.00000000000001 in binary floating point,
-    which a plain ceil makes 101 cycles. (Parsing a time and multiplying it by a clock errs by a few ulps, ~1e-16
-    relative; 1e-12 stays far below a cycle up to 10^11 cycles, so a real fraction of a cycle still rounds up.)"""
+    is that integer: 5 us at 1.4 GHz is 5e-06 × 1.4e9 = 7000.000000000001 in binary floating point, which a plain
+    ceil makes 7,001 cycles. (A parsed time is the double nearest its value and a product of two doubles errs by up to
+    half an ulp more, ~1e-16 relative; 1e-12 stays far below a cycle up to 10^11 cycles, so a real fraction of a
+    cycle still rounds up.)"""
     x = seconds * clock_hz
     r = round(x)
     return r if abs(x - r) <= 1e-12 * max(1.0, abs(x)) else math.ceil(x)

@@ -6,9 +6,14 @@ of a small one); it runs ONNX shape inference and appends one op per node with t
 (docs/architecture.md), so an imported ResNet has the params, MACs and ops of the built-in one. Graph inputs that
 are not initializers become graph inputs; their symbolic dims are made concrete before shape inference: a name
 given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
-wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims``. The batch axis is
-axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU / RNN with layout 0 (the spec's
-(seq, batch, features) and (num_directions, batch, hidden)).
+wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims`` (at ``workload.dims``).
+The batch axis is axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU / RNN with layout
+0 (the spec's (seq, batch, features) and (num_directions, batch, hidden)), or the one axis named batch, batch_size or
+N (:data:`~.onnxload.BATCH_NAMES`) of an input whose axis 0 is not so named (a sequence-first input). The graph's
+``batch`` is the size its batch axes took where they are known (:func:`~.onnxload._known_batch_inputs`): a symbolic
+axis 0 that ``dims`` sizes in a model naming no dim batch, batch_size or N (``[seq, 4, 64]``,
+``dims={"seq": 10}``) is no batch (with no other
+input's batch axis known, the graph has batch 1 and a note says so).
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
@@ -98,6 +103,7 @@ from .onnxconv import ConvOps
 from .onnxcore import rename_weights, set_weights
 from .onnxelementwise import ElementwiseOps
 from .onnxload import (
+    BATCH_NAMES,
     _batch_axes,
     _check_external_data,
     _check_text,
@@ -125,9 +131,12 @@ class OnnxParams(WorkloadParams):
     dims: dict[str, PositiveInt] = Field(
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
                                           "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
-                                          "layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) not named "
+                                          "layout-0 LSTM/GRU/RNN's X, initial_h or initial_c; the axis named "
+                                          "batch, batch_size or N where axis 0 is not so named) not named "
                                           "here takes batch; "
-                                          "any other symbolic dim must be named here.")
+                                          "any other symbolic dim must be named here (else an error at "
+                                          "workload.dims). An axis 0 sized here is no batch where no input "
+                                          "names a dim batch, batch_size or N: the model's batch is then 1.")
 
 
 def onnx_workload(p: OnnxParams) -> Graph:
@@ -173,7 +182,8 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         raise WorkloadError(f"{where}: the model imports no ai.onnx opset (its opset_import lists "
                             f"{[o.domain for o in model.opset_import]}), so its ops have no defined version")
     axes = _batch_axes(model.graph)
-    known = _known_batch_inputs(model.graph, axes)
+    known = _known_batch_inputs(model.graph, axes, dict(dims or {}))
+    by_dims = sorted({d.dim_param for v in model.graph.input for d in v.type.tensor_type.shape.dim[:1]} & set(dims or {}))
     model, took_batch = _concrete_inputs(model, batch, dict(dims or {}), where, axes)
     firsts = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if len(shape) > axes.get(n, 0)}
     sized = {shape[axes.get(n, 0)] for n, shape in _input_shapes(model).items() if n in known and shape}
@@ -187,13 +197,15 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
     if took_batch or (batch != 1 and firsts == {batch}):
         model_batch: int | None = batch  # a symbolic batch axis took it, or the fixed one is the batch asked for
     elif known:
-        model_batch = sized.pop() if len(sized) == 1 else None  # batch axes sized by dims or by the op spec
+        model_batch = sized.pop() if len(sized) == 1 else None  # batch axes the op spec or a batch name makes known
     else:  # no axis is known to be the batch: one run of the graph is one inference, never axis 0 guessed
         model_batch = 1
         if firsts - {1}:
             shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
-            notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}), so the batch is 1: one run "
-                         f"of the graph is one inference (efficiency.j_per_inference is per run); export the "
+            sized_by = (f"; workload.dims sizes axis 0 ({', '.join(repr(n) for n in by_dims)}), a batch axis only "
+                        f"in a model that names a dim {'/'.join(BATCH_NAMES)}" if by_dims else "")
+            notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}{sized_by}), so the batch is 1: "
+                         f"one run of the graph is one inference (efficiency.j_per_inference is per run); export the "
                          f"model with a symbolic batch axis (torch.onnx.export's dynamic_axes) for a batch")
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too

@@ -152,16 +152,26 @@ _BATCH_FIRST = ("Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "Gl
 """Op types whose spec names the first axis of their input X the batch (N of (N, C, D1, ...))."""
 
 
-def _known_batch_inputs(graph, axes: dict[str, int]) -> set[str]:
+def _known_batch_inputs(graph, axes: dict[str, int], dims: dict[str, int] | None = None) -> set[str]:
     """The graph inputs whose batch axis is known, not guessed: symbolic in the file (an export's dynamic axis),
-    the batch axis of a layout-0 LSTM / GRU / RNN input (``axes``) or X of an op whose spec makes axis 0 the batch
-    (:data:`_BATCH_FIRST`: a Conv's N). Axis 0 of any other input (a GEMM's K, a token count) is no batch."""
+    the batch axis of a layout-0 LSTM / GRU / RNN input or one named as a batch (``axes``) or X of an op whose spec
+    makes axis 0 the batch (:data:`_BATCH_FIRST`: a Conv's N). Axis 0 of any other input (a GEMM's K, a token
+    count) is no batch, and neither is a symbolic one that ``dims`` sizes in a model none of whose inputs names a
+    dim as a batch (:data:`BATCH_NAMES`): ``x: [seq, 4, 64]`` with ``dims: {seq: 10}`` has 10 positions, not 10
+    inferences (probe p91 #5); the batch axis that ``batch`` sizes is known as it is symbolic."""
+    dims = dims or {}
     inits = {t.name for t in graph.initializer}
-    known = set(axes) | {node.input[0] for node in graph.node if _op_key(node) in _BATCH_FIRST and node.input}
+    spec = set(axes) | {node.input[0] for node in graph.node if _op_key(node) in _BATCH_FIRST and node.input}
+    named = any(d.dim_param in BATCH_NAMES for v in graph.input if v.name not in inits
+                for d in v.type.tensor_type.shape.dim)
+    known = set(spec)
     for v in graph.input:
-        dims = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
-        if v.name not in inits and dims and not dims[0].dim_value > 0:
-            known.add(v.name)
+        first = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]
+        if v.name in inits or not first or first[0].dim_value > 0:
+            continue
+        if first[0].dim_param in dims and not named and v.name not in spec:
+            continue  # a size the user gave a dim in a model that names no batch: not the batch
+        known.add(v.name)
     return {v.name for v in graph.input if v.name not in inits} & known
 
 

@@ -13,7 +13,7 @@ from ..builders import BUILDERS
 from ..errors import ConfigError, ConfigIssue
 from . import presets
 from .overrides import deep_merge
-from .yamlio import Doc, load_yaml
+from .yamlio import Doc, Where, load_yaml
 
 _KIND = {"arch": "arch", "workload": "workloads"}
 
@@ -81,8 +81,13 @@ def _relocate(error: ConfigError, parent: Doc, key: Any, value: object) -> list[
 def _import_doc(form: dict[str, str], parent: Doc, key: Any,
                 rel: Path | None) -> tuple[Doc | None, str | None, list[ConfigIssue]]:
     """The workload document of an import form (:func:`.presets.import_form`): an ONNX path must name a file (relative
-    to the file that names it, failing that as given)."""
+    to the file that names it, failing that as given). An ONNX form's keys are printed under the key that names it,
+    as an inline mapping's are (``workload.dims``, not ``dims``: probe p91 #6); a ``base:`` form's under its
+    document's. (A torch form's keep their bare names, ``--workload: factory:``, as tests/unit/test_import_forms.py
+    pins.)"""
     where, _ = parent.locate((key,))
+    if "path" in form and key != "base":
+        where = Where(where.file, where.line, (*where.prefix, key))
     if "path" in form:
         path = Path(form["path"]).expanduser()
         if rel is not None and not path.is_absolute() and (rel / path).is_file():  # relative to the file first

@@ -221,12 +221,18 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
 def _checked(**args: object) -> OnnxParams:
     """``args`` validated as the ``onnx`` workload's parameters (a placeholder path): one WorkloadError line per
     problem, ``key: what (got value)``, joined by "; "."""
+    dims = args.get("dims")
+    sizes = [("batch", args.get("batch")), *((f"dims.{k}", v) for k, v in (dims.items() if isinstance(dims, dict) else ()))]
+    # a boolean is no size, though pydantic's lax int reads True as 1 (probe p91 #7); the config schema says the same
+    problems = [f"{key}: expected a number, not a boolean (got {v!r})" for key, v in sizes if isinstance(v, bool)]
     try:
-        return OnnxParams.model_validate({"path": "<model>", **args})
+        params = OnnxParams.model_validate({"path": "<model>", **args})
     except ValidationError as e:
-        problems = [f"{'.'.join(str(k) for k in err['loc'])}: {err['msg']} (got {err['input']!r})"
-                    for err in e.errors()]
+        problems += [f"{'.'.join(str(k) for k in err['loc'])}: {err['msg']} (got {err['input']!r})"
+                     for err in e.errors()]
+    if problems:
         raise WorkloadError("; ".join(problems)) from None
+    return params
 
 
 class _Importer(ConvOps, MatmulOps, ElementwiseOps, NormOps, QuantOps, ShapeOps):

@@ -605,7 +605,7 @@ def _rate_of(annotation: Any) -> str | None:
     return None
 
 
-BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us, ns, min or h): only 0 may be written without one"
+BARE_TIME = "a time needs its unit, e.g. '100ns' (s, ms, us (µs), ns, ps, min or h): only 0 may be written without one"
 
 
 def _is_number_type(t: Any) -> bool:

@@ -67,7 +67,7 @@ def test_a_time_without_its_unit_is_refused_at_its_key(tmp_path, key, written):
 def test_a_bare_time_in_the_file_names_its_line(tmp_path):
     path = arch_file(tmp_path, NPU.replace("latency: 100ns", "latency: 100"))
     (line,) = errors(path)
-    assert line.endswith("npu.yaml:11: hbm.latency: a time needs its unit, e.g. '100ns' (s, ms, us, ns, min or h): only 0 "
+    assert line.endswith("npu.yaml:11: hbm.latency: a time needs its unit, e.g. '100ns' (s, ms, us (µs), ns, ps, min or h): only 0 "
                          "may be written without one (got 100)"), line  # line 11 of NPU: `  latency: 100`
 
 
@@ -96,7 +96,7 @@ def test_the_options_and_serving_times_need_their_unit_too():
     with pytest.raises(ConfigError) as e:
         experiment_from_parts("gemm", "h100", overrides=["options.step_overhead=5"])
     assert [str(i) for i in e.value.issues] == ["--set: options.step_overhead: a time needs its unit, e.g. '100ns' "
-                                                "(s, ms, us, ns, min or h): only 0 may be written without one (got 5)"]
+                                                "(s, ms, us (µs), ns, ps, min or h): only 0 may be written without one (got 5)"]
     with pytest.raises(ConfigError) as e:
         load_serving("llama2_7b_h100", ["slo.ttft=0.2", "engine.step_overhead=1e-3"])
     assert sorted(str(i).split(": a time")[0] for i in e.value.issues) == ["--set: engine.step_overhead",

@@ -613,8 +613,12 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     own = sum(1 for i in attention if ops[i]["unit"] != "none")
     spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
     share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
-    if arch.caches:
-        spill = nbytes > arch.memory(arch.caches[-1]).capacity
+    if arch.caches:  # beyond the last cache, or moved through the main memory by the simulated softmax (probe p95
+        # #5: GPT-2's 4.7 MB of scores at 128 tokens fit an H100's L2, yet each softmax read or wrote its layer's
+        # 393,216 B in HBM, which the note left out)
+        soft = [i for i in attention if graph.ops[i].kind is OpKind.SOFTMAX]
+        spill = (nbytes > arch.memory(arch.caches[-1]).capacity
+                 or any((ops[i].get("bytes") or {}).get(arch.main_memory, 0) for i in soft))
     else:  # a scratchpad arch: whether the scores' outputs left the core
         spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through {arch.main_memory} (written, read "

@@ -1023,6 +1023,10 @@ def _check_info_name(ref: str) -> None:
         raise AccelsimError(f"{ref}: workload or arch: file not found (got {ref!r})")
     if path.is_dir():
         raise AccelsimError(f"{ref}: workload or arch: is a directory, not a YAML file (got {ref!r})")
+    if path.is_file() and not ref.endswith(".onnx"):
+        given = _run_file(ref, path)  # an experiment, serving or sweep file by path: name what it runs (probe p95 #7)
+        if given is not None:
+            raise AccelsimError(given)
     if presets.looks_like_path(ref) or presets.import_form(ref) is not None or path.exists():
         return  # a file (or folder) the loader reports on itself
     workloads = sorted(set(presets.list_presets("workloads")) | set(BUILDERS))
@@ -1066,8 +1070,41 @@ def _run_preset(ref: str) -> str | None:
         return f"{ref}: a sweep, not a workload or arch ('accelsim sweep {ref}' runs it; 'accelsim list' shows them all)"
     else:
         return None
+    return _runs_text(ref, kind, command, part, _yaml_mapping(path))
+
+
+def _run_file(ref: str, path: Path) -> str | None:
+    """``info``'s message for the path of an experiment, serving or sweep file (``accelsim info
+    experiments/resnet50_tpu_v1.yaml``), as :func:`_run_preset` gives for a preset's name: the loader would read it
+    as a workload file and blame a ``model:`` it does not need (probe p95 #7); None for any other file (a workload
+    or arch file: a ``model:`` or ``base:`` at the top, or no ``workload:``). The kinds are told apart as ``accelsim
+    run`` / ``serve`` tell them (config.load: a sweep has grid:/zip: axes, a serving file's workload has arrivals)."""
     data = _yaml_mapping(path)
-    workload, arch = _preset_name(data.get(part)), _preset_name(data.get("arch"))
+    if {"grid", "zip"} & set(data):
+        return f"{ref}: a sweep, not a workload or arch ('accelsim sweep {ref}' runs it)"
+    workload = data.get("workload")
+    if isinstance(workload, dict) and "arrival" in workload and "model" in data:
+        return _runs_text(ref, "a serving file", "serve", "model", data, path.parent)
+    if workload is None or "model" in data or "base" in data:
+        return None
+    return _runs_text(ref, "an experiment", "run", "workload", data, path.parent)
+
+
+def _runs_text(ref: str, kind: str, command: str, part: str, data: dict, folder: Path | None = None) -> str:
+    """"REF: KIND, not a workload or arch: its PART is W on arch A ('accelsim COMMAND REF' runs it; 'accelsim info
+    W --arch A' shows that PART without the file's settings)", the names read from the file's ``data``; a path
+    the file names is shown from the working directory (``folder`` is the file's own, which it is relative to)."""
+    import os
+
+    from .config.presets import looks_like_path
+
+    def named(value: object) -> str | None:
+        name = _preset_name(value)
+        if name and folder is not None and looks_like_path(name) and not Path(name).expanduser().is_absolute():
+            name = os.path.normpath(folder / name)
+        return name
+
+    workload, arch = named(data.get(part)), named(data.get("arch"))
     names = f": its {part} is {workload!r} on arch {arch!r}" if workload and arch else ""
     show = (f"; 'accelsim info {workload} --arch {arch}' shows that {part} without the file's settings"
             if workload and arch else "")

@@ -8,12 +8,14 @@ are not initializers become graph inputs; their symbolic dims are made concrete 
 given in ``dims`` takes that size, a symbolic (or unknown) batch axis takes ``batch`` (and so does that name
 wherever else it appears), and any other symbolic dim is a one-line error asking for ``dims`` (at ``workload.dims``).
 The batch axis is axis 0, or axis 1 of an input that is X, initial_h or initial_c of an LSTM / GRU / RNN with layout
-0 (the spec's (seq, batch, features) and (num_directions, batch, hidden)), or the one axis named batch, batch_size or
-N (:data:`~.onnxload.BATCH_NAMES`) of an input whose axis 0 is not so named (a sequence-first input). The graph's
-``batch`` is the size its batch axes took where they are known (:func:`~.onnxload._known_batch_inputs`): a symbolic
-axis 0 that ``dims`` sizes in a model naming no dim batch, batch_size or N (``[seq, 4, 64]``,
-``dims={"seq": 10}``) is no batch (with no other
-input's batch axis known, the graph has batch 1 and a note says so).
+0 (the spec's (seq, batch, features) and (num_directions, batch, hidden)), or the one axis named batch or batch_size
+(:data:`~.onnxload.BATCH_NAMES`) of an input whose axis 0 is not so named (a sequence-first input) and that is not
+the X of a Conv, pool or norm (whose spec makes axis 0 the batch). N is no batch name past axis 0 (a point, node or
+token count: ``[1, 3, N]``, ``[B, N, 64]``), so it needs ``dims`` there (probe p95 #2). The graph's ``batch`` is the
+size its batch axes took where they are known (:func:`~.onnxload._known_batch_inputs`): a symbolic axis 0 that
+``dims`` sizes in a model naming no dim batch or batch_size, nor N at axis 0 (``[seq, 4, 64]``,
+``dims={"seq": 10}``), is no batch (with no other input's batch axis known, the graph has batch 1 and a note says
+so).
 A model whose every input has a fixed batch axis keeps its exported batch (a reshape may have it baked in): a
 ``batch`` other than 1 or that size is a one-line error, never silently ignored. Initializers are parameters, named as in the file and shaped as in the file (a 0-d
 scalar counts its one element), each counted once however many nodes read it, also through an Identity (as
@@ -132,11 +134,12 @@ class OnnxParams(WorkloadParams):
         default_factory=dict, description="Sizes of the graph inputs' symbolic dims by name (e.g. --set "
                                           "workload.dims.seq=128). A symbolic batch axis (axis 0; axis 1 of a "
                                           "layout-0 LSTM/GRU/RNN's X, initial_h or initial_c; the axis named "
-                                          "batch, batch_size or N where axis 0 is not so named) not named "
-                                          "here takes batch; "
-                                          "any other symbolic dim must be named here (else an error at "
-                                          "workload.dims). An axis 0 sized here is no batch where no input "
-                                          "names a dim batch, batch_size or N: the model's batch is then 1.")
+                                          "batch or batch_size where axis 0 is not so named, except a Conv's "
+                                          "or pool's X) not named here takes batch; any other symbolic dim, "
+                                          "N past axis 0 too (a point, node or token count), must be named "
+                                          "here (else an error at workload.dims). An axis 0 sized here is no "
+                                          "batch where no input names a dim batch or batch_size, nor N at "
+                                          "axis 0: the model's batch is then 1.")
 
 
 def onnx_workload(p: OnnxParams) -> Graph:
@@ -203,7 +206,7 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
         if firsts - {1}:
             shapes = ", ".join(f"{n!r} {list(s)}" for n, s in _input_shapes(model).items())
             sized_by = (f"; workload.dims sizes axis 0 ({', '.join(repr(n) for n in by_dims)}), a batch axis only "
-                        f"in a model that names a dim {'/'.join(BATCH_NAMES)}" if by_dims else "")
+                        f"in a model that names a dim {'/'.join(BATCH_NAMES)} (or N at axis 0)" if by_dims else "")
             notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}{sized_by}), so the batch is 1: "
                          f"one run of the graph is one inference (efficiency.j_per_inference is per run); export the "
                          f"model with a symbolic batch axis (torch.onnx.export's dynamic_axes) for a batch")

@@ -114,26 +114,37 @@ def _input_shapes(model) -> dict[str, tuple[int, ...]]:
             if v.name not in inits}
 
 
-BATCH_NAMES = ("batch", "batch_size", "N")
-"""Symbolic dim names that say their axis is the batch (torch.onnx.export's usual dynamic_axes names; the ONNX
-operator spec's N): a graph input with one of them at an axis other than 0, and none at axis 0, has its batch
-there (a sequence-first model's x: (seq, batch, features))."""
+BATCH_NAMES = ("batch", "batch_size")
+"""Symbolic dim names that say their axis is the batch (torch.onnx.export's usual dynamic_axes names): a graph
+input with one of them at an axis other than 0, and none at axis 0, has its batch there (a sequence-first model's
+x: (seq, batch, features)), unless an op whose spec makes axis 0 the batch reads it (:data:`_BATCH_FIRST`). Not
+``N``: the ONNX spec's batch letter is also the usual name of a point, node or token count (a point cloud's
+``[1, 3, N]``, a token list's ``[B, N, 64]``), so an axis so named needs its size from ``dims`` as any other
+(probe p95 #2); at axis 0, where the spec puts the batch, it is one (:data:`FIRST_BATCH_NAMES`)."""
+
+FIRST_BATCH_NAMES = (*BATCH_NAMES, "N")
+"""Symbolic dim names that, at axis 0, say the model names its batch (:func:`_known_batch_inputs`): a ``dims``
+size of a symbolic axis 0 is the batch in a model with one of them there or a :data:`BATCH_NAMES` dim anywhere:
+BATCH_NAMES and the ONNX operator spec's N (N of (N, C, D1, ...)), which is the batch only where the spec has it."""
 
 
 def _batch_axes(graph) -> dict[str, int]:
     """The graph inputs whose batch axis is not axis 0: X, initial_h and initial_c of an LSTM / GRU / RNN with
     layout 0 (the default) have it at axis 1, the ONNX spec's (seq_length, batch_size, input_size) and
     (num_directions, batch_size, hidden_size); with layout 1 they are batch-first. Any other input whose axis 0 is
-    not named as a batch (:data:`BATCH_NAMES`) and one later axis is has it at that axis: a sequence-first model's
-    (seq, batch, features), whose seq a ``dims`` size would else be taken for the batch (probe p91 #5)."""
+    not named as a batch (:data:`FIRST_BATCH_NAMES`) and one later axis is (:data:`BATCH_NAMES`: batch or
+    batch_size, never N) has it at that axis: a sequence-first model's (seq, batch, features), whose seq a ``dims``
+    size would else be taken for the batch (probe p91 #5); not the X of a Conv, pool or norm, whose spec makes axis
+    0 the batch (:data:`_BATCH_FIRST`)."""
     import onnx
 
     axes = {}
     inits = {t.name for t in graph.initializer}
+    spec_first = {node.input[0] for node in graph.node if _op_key(node) in _BATCH_FIRST and node.input}
     for v in graph.input:
         named = [d.dim_param for d in v.type.tensor_type.shape.dim]
-        at = [i for i, n in enumerate(named) if n in BATCH_NAMES]
-        if v.name not in inits and len(at) == 1 and at[0] > 0:
+        at = [i for i, n in enumerate(named) if i > 0 and n in BATCH_NAMES]
+        if len(at) == 1 and named[0] not in FIRST_BATCH_NAMES and v.name not in inits | spec_first:
             axes[v.name] = at[0]
     inputs = {v.name for v in graph.input}
     for node in graph.node:
@@ -157,13 +168,16 @@ def _known_batch_inputs(graph, axes: dict[str, int], dims: dict[str, int] | None
     the batch axis of a layout-0 LSTM / GRU / RNN input or one named as a batch (``axes``) or X of an op whose spec
     makes axis 0 the batch (:data:`_BATCH_FIRST`: a Conv's N). Axis 0 of any other input (a GEMM's K, a token
     count) is no batch, and neither is a symbolic one that ``dims`` sizes in a model none of whose inputs names a
-    dim as a batch (:data:`BATCH_NAMES`): ``x: [seq, 4, 64]`` with ``dims: {seq: 10}`` has 10 positions, not 10
-    inferences (probe p91 #5); the batch axis that ``batch`` sizes is known as it is symbolic."""
+    dim as a batch (:data:`BATCH_NAMES` at any axis, :data:`FIRST_BATCH_NAMES` at axis 0): ``x: [seq, 4, 64]``
+    with ``dims: {seq: 10}`` has 10 positions, not 10 inferences (probe p91 #5), and ``[B, N, 64]`` with ``dims:
+    {B: 2, N: 5}`` names no batch (an N past axis 0 is a count, probe p95 #2); the batch axis that ``batch`` sizes
+    is known as it is symbolic."""
     dims = dims or {}
     inits = {t.name for t in graph.initializer}
     spec = set(axes) | {node.input[0] for node in graph.node if _op_key(node) in _BATCH_FIRST and node.input}
-    named = any(d.dim_param in BATCH_NAMES for v in graph.input if v.name not in inits
-                for d in v.type.tensor_type.shape.dim)
+    shapes = [list(v.type.tensor_type.shape.dim) for v in graph.input if v.name not in inits]
+    named = any(d.dim_param in BATCH_NAMES for shape in shapes for d in shape) or any(
+        shape[0].dim_param in FIRST_BATCH_NAMES for shape in shapes if shape)
     known = set(spec)
     for v in graph.input:
         first = list(v.type.tensor_type.shape.dim)[axes.get(v.name, 0):][:1]

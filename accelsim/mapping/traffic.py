@@ -299,12 +299,14 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # split over cores along the dimension that replicates the smaller operand: along N (columns) every core
     # streams all of A, along M all of B (unit_cycles names it)
     per_unit: tuple[int, ...] = ()
+    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
     if nunits > 1 and "output_tiles" not in p.details:
         # (B's parameters held in SRAM count too: each core holds its own columns', choice._pin_recurrent_weights)
         banded = BANDS in p.details
         along_n = a_tot <= b_tot + held_weight_bytes(p) and not banded
-        per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details, banded=banded)
-    ncores = len({ctx.units[u].core for u in p.units}) if nunits > 1 else 1
+        copies = (ncores - 1) * abs(b_tot + held_weight_bytes(p) - a_tot)  # (a cut copying the larger: _unit_pricing)
+        per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details, banded=banded, ncores=ncores,
+                               copies=copies)
     partials = (0, 0)
     if details.get("split") == "k":  # its units' partial sums: added on chip, a core's beyond the first via memory
         partials = k_partials(p, arch, nunits, ncores)
@@ -607,8 +609,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     sram = arch.core.sram
     cut: dict = {}
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
-    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut, banded) \
-        if nunits > 1 else p.cycles
+    compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut, banded, ncores,
+                                  (ncores - 1) * abs(b_tot + held - a_tot)) if nunits > 1 else p.cycles
     fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
                                    sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
                                    nunits, ncores, cut.get("split") or ("m" if banded else None))
@@ -751,7 +753,7 @@ def split(total: int, parts: int) -> list[int]:
 
 
 def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
-                ) -> tuple[int, ...]:
+                ncores: int = 1, copies: int = 0) -> tuple[int, ...]:
     """The compute cycles of each of the ``nunits`` units an op is split over. Work that scales with its size (a
     vector op's elements) is cut evenly; a plug-in's that it priced as ``details["pieces"]`` whole pieces is dealt
     out in whole pieces (a unit of k of them: ⌈cycles · k / pieces⌉). A systolic array's GEMM pays its fixed fill and drain (the fold model,
@@ -760,11 +762,13 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, 
     attention backward's five GEMMs of a head go to one unit together) when there are as many as units, else N when every unit streams all of A (``along_n``: A no larger than B), else M
     (a fused attention: its queries, M of both of its GEMMs); the other of N and M when that one has fewer rows
     than units, or when its busiest unit computes less (a cut into fewer array folds than units leaves units idle);
-    K when neither M nor N has an array fold for every unit (a GEMV) and that computes less, each unit adding its
-    partial sums (:func:`k_partials`). A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
+    K when neither M (of all count GEMMs) nor N has more than one array fold (a GEMV), the ``ncores`` cores are
+    one and that computes less, the core's one vector unit adding the units' partial sums one after another
+    (:func:`k_partials`); over several cores the other of M and N is charged ``copies``, the bytes its copies of the
+    larger operand move beyond the smaller's, at the main memory's bytes per cycle. A unit runs its GEMMs of the count as one run (:func:`~accelsim.cost.folds.run_cycles`: with
     preload overlap they pipeline, the fill and drain once per unit). Each unit's cycles are the op's, scaled by its sub-GEMMs' fold cycles over the whole op's (so a
     dtype's rate and a fused activation's bound carry over); ``details["split"]`` names the dimension."""
-    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded)
+    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded, ncores, copies)
     priced: dict[int, int] = {}
     out = []
     for part in split(size, nunits):
@@ -775,16 +779,16 @@ def unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, 
 
 
 def busiest_unit_cycles(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
-                        ) -> int:
+                        ncores: int = 1, copies: int = 0) -> int:
     """``max(unit_cycles(...))`` without listing the units: :func:`split` cuts into at most two sizes, so O(1)
     in ``nunits`` (:func:`split_estimate` prices every count of units of a chip of thousands of cores)."""
-    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded)
+    size, price = _unit_pricing(p, arch, nunits, along_n, details, banded, ncores, copies)
     base, rem = divmod(size, nunits)
     return max(price(base), price(base + 1) if rem else 0)
 
 
 def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict, banded: bool = False,
-                  ) -> tuple[int, Callable[[int], int]]:
+                  ncores: int = 1, copies: int = 0) -> tuple[int, Callable[[int], int]]:
     """What :func:`unit_cycles` cuts over the units and the cycles of a unit's part of it: (the size cut, the
     part's cycles); sets ``details["split"]`` of a systolic GEMM (and, cut along K, ``details["k_split"]``:
     :func:`k_partials`). ``banded``: the op reads or keeps bands of rows on its cores (:data:`BANDS`), cut along M."""
@@ -840,14 +844,25 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
         # the other of M and N where its busiest unit computes less: a cut of N (M) into fewer array folds than
         # units leaves units idle, whatever its element count (probe p92: k_proj [2048, 128, 4096] on tpu-v5e's
         # 4 arrays, one fold of N, ran the whole GEMM on every unit); on a tie the cut that replicates the smaller
-        # operand
+        # operand; over several cores each core reads all of the operand the cut does not cut, so the cut that
+        # copies the larger one pays its ``copies`` bytes more at the main memory (probe p95: gpt2's lm_head on
+        # multicore-4 cut along M, 0.25 % less compute for 227 MB more HBM, ran longer than cut along N)
         other = 1 - dim
-        if gemms[0][other] > 1 and busiest(other) < busiest(dim):
+        smaller = 1 if along_n else 0
+
+        def paid(d: int) -> float:
+            return busiest(d) + (copies / arch.bytes_per_cycle(arch.main_memory) if d != smaller else 0.0)
+
+        if gemms[0][other] > 1 and paid(other) < paid(dim):
             dim = other
-        # neither M nor N gives every unit a fold (a GEMV): K, each unit a slice of the reduction, its partial sums
-        # added (k_partials), where that computes less
-        if gemms[0][2] >= 2 * nunits and max(_grains(g.m, g.n, sa)) < nunits:
-            reduce = _reduce_cycles(gemms[0], arch)
+        # neither M (of all count GEMMs) nor N has more than one array fold (a GEMV) and the units are one core's:
+        # K, each unit a slice of the reduction, its partial sums added one unit's after another on the core's
+        # one vector unit (k_partials), where that computes less. A GEMM with two or more folds of M or N leaves
+        # the other arrays to independent ops (probe p95: googlenet's 14 × 14 inception branches, 2 folds of M,
+        # cut along K took a core's 4 arrays each and ran one after another, 72,716 -> 77,869 cycles on tpu-v4),
+        # and across cores the partial sums would pass through main memory (a store, a latency, a load)
+        if ncores == 1 and gemms[0][2] >= 2 * nunits and max(_grains(g.m * g.count, g.n, sa)) == 1:
+            reduce = (nunits - 1) * _reduce_cycles(gemms[0], arch)
             if busiest(2) < busiest(dim):
                 dim = 2
     if dim == 2:
@@ -866,8 +881,9 @@ def _grains(m: int, n: int, sa) -> tuple[int, int]:  # type: ignore[no-untyped-d
 
 
 def _reduce_cycles(gemm: tuple[int, int, int, int], arch: Arch) -> int:
-    """A unit's cycles to add its M × N partial sums of each of its ``count`` GEMMs into the output, on the core's
-    vector unit (``add``'s lane-cycles an element over its lanes), when a GEMM is cut along K."""
+    """The cycles to add one unit's M × N partial sums of each of its ``count`` GEMMs into the output, on the core's
+    vector unit (``add``'s lane-cycles an element over its lanes), when a GEMM is cut along K; the core's arrays
+    share that unit, so :func:`_unit_pricing` charges (units − 1) of these one after another."""
     m, n, _, count = gemm
     vec = arch.core.vector
     return math.ceil(m * n * count * vec.cost("add") / vec.lanes)

@@ -396,6 +396,11 @@ def _serving(report: dict) -> str:
     steps = int(fmt.num(sv.get("decode_steps")) or 0)
     simulated = sv.get("decode_steps_simulated") or []
     memory = _dict(sv.get("memory"))
+    # an MoE's expert-parallel ranks each decode a batch of their own: said only where there are some (probe p95 #6,
+    # as console._serving_rows)
+    ranks = _dict(_dict(report.get("workload")).get("params")).get("expert_parallel")
+    ep = (", × expert-parallel ranks, each with a batch of its own" if isinstance(ranks, int)
+          and not isinstance(ranks, bool) and ranks > 1 else "")
     rows = [("batch", fmt.general(sv.get("batch"))),
             ("time to first token (TTFT)", f"{fmt.seconds(sv.get('ttft_s'))} (the prefill: "
                                            f"{fmt.count(sv.get('prefill_cycles'))} cycles)"
@@ -403,7 +408,7 @@ def _serving(report: dict) -> str:
             ("time per output token (TPOT)", f"{fmt.seconds(sv.get('tpot_s'))} (the mean of {steps:,} decode steps: "
                                              f"{fmt.count(sv.get('decode_cycles'))} cycles in all)"),
             ("tokens per second", f"{_serving_value('tokens_per_s', sv.get('tokens_per_s'))} (batch × decode steps "
-                                  f"/ decode time, × expert-parallel ranks, each with a batch of its own)")]
+                                  f"/ decode time{ep})")]
     if isinstance(simulated, list) and simulated and len(simulated) < steps:
         rows.append(("decode steps simulated", f"{len(simulated):,} of {steps:,} (steps "
                                                f"{_serving_value('', [i + 1 for i in simulated])}), the others "

@@ -53,27 +53,29 @@ def test_two_folds_of_n_are_cut_along_m_on_tpu_v6e():
 
 def test_gemv_is_cut_along_k_with_its_partial_sums_added():
     # llama3_70b decode, TP8, on tpu-v5p-128: k_proj is a GEMV [1, 128, 8192] (one fold of N, one row of M).
-    # Cut along K over both cores' 8 arrays, each runs [1, 128, 1024]: 8 folds of max(1, 128) rows, 1,405 cycles,
-    # plus its add of 1 × 128 fp32 partial sums on the 1,024-lane vector unit: ⌈128 / 1024⌉ = 1 cycle.
+    # Cut along K over one core's 4 arrays (probe p95 #3: never across cores, whose partial sums would pass through
+    # HBM), each runs [1, 128, 2048]: 16 folds of max(1, 128) rows, 128 + 16·128 + 253 = 2,429 cycles, then the
+    # core's one vector unit adds the other 3 arrays' 1 × 128 fp32 partial sums one after another, each
+    # ⌈128 / 1024 lanes⌉ = 1 cycle: 3 more
     ops = _ops({"base": "llama3_70b", "phase": "decode", "tensor_parallel": 8, "layers": 1}, "tpu-v5p-128")
     k = ops["model.layers.0.self_attn.k_proj"]
-    assert (k["mapping"]["split"], k["mapping"]["units"]) == ("k", 8)
-    assert k["compute_cycles"] == _ws(1, 8) + 1 == 128 + 8 * 128 + 253 + 1 == 1_406
-    # the same operand bytes as one array: the weight 8192 × 128 × 2 B, the token 8192 × 2 B, the output 128 × 2 B,
-    # plus the second core's 128 fp32 partial sums stored and loaded by the first (2 × 512 B)
-    assert k["bytes"]["hbm"] == 8192 * 128 * 2 + 8192 * 2 + 128 * 2 + 2 * 128 * 4 == 2_114_816
-    # at the scratchpad: 8 arrays' 1 × 128 fp32 partials, written and read by the add
-    assert k["mapping"]["partial_sum_bytes"] == 2 * 8 * 128 * 4 == 8192
+    assert (k["mapping"]["split"], k["mapping"]["units"]) == ("k", 4)
+    assert k["compute_cycles"] == _ws(1, 16) + 3 == 128 + 16 * 128 + 253 + 3 == 2_432
+    # the weight 8192 × 128 × 2 B and the token 8192 × 2 B: no partial sums through HBM (one core), and the
+    # 128 × 2 B output stays in that core's SRAM for its reader (it went to HBM with the cut over two cores)
+    assert k["bytes"]["hbm"] == 8192 * 128 * 2 + 8192 * 2 == 2_113_536
+    # at the scratchpad: 4 arrays' 1 × 128 fp32 partials, written and read by the adds
+    assert k["mapping"]["partial_sum_bytes"] == 2 * 4 * 128 * 4 == 4096
 
 
 def test_standalone_gemv_on_tpu_v5p_leaves_one_array():
     # the gemm workload m=1 n=128 k=8192 ran on one of tpu-v5p's 8 arrays (64 K folds: 128 + 64·128 + 253 = 8,573
-    # cycles); now cut along K, and no faster than the one-array figure for its slice of K
+    # cycles); now cut along K over one core's arrays, each its slice of K, then units − 1 serial adds of 1 cycle
     op = _ops({"model": "gemm", "m": 1, "n": 128, "k": 8192}, "tpu-v5p")["gemm"]
     units = op["mapping"]["units"]
-    assert op["mapping"]["split"] == "k" and units > 1
-    assert op["compute_cycles"] == _ws(1, 64 // units) + 1 < _ws(1, 64) == 8_573
-    # one core's arrays (4): their partial sums stay in its SRAM, the HBM bytes are the operands' alone
+    assert op["mapping"]["split"] == "k" and units == 4  # tpu-v5p: 4 arrays a core
+    assert op["compute_cycles"] == _ws(1, 64 // units) + (units - 1) == 2_432 < _ws(1, 64) == 8_573
+    # one core's arrays: their partial sums stay in its SRAM, the HBM bytes are the operands' alone
     assert op["bytes"]["hbm"] == 8192 * 128 * 2 + 8192 * 2 + 128 * 2 == 2_113_792
 
 

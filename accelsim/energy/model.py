@@ -294,10 +294,11 @@ def executed_flops(row: Mapping[str, Any]) -> float:
 
 
 def reduce_flops(row: Mapping[str, Any]) -> float:
-    """The vector FLOPs a collective's row adds beyond the model's count: its share of the reduction
+    """The vector FLOPs a collective's or a K-split GEMM's row adds beyond the model's count: its share of the reduction
     (``mapping.reduce_flops``, :func:`accelsim.cost.collective.memory_traffic`: a ring all-reduce's (n-1)/n x its
-    elements, one execution's) × the executions the row stands for (its ``count`` in a composed report); 0 for any
-    other row."""
+    elements, one execution's; a GEMM cut along K over u units, :func:`accelsim.mapping.traffic.unit_cycles`: the
+    (u - 1)·M·N·count adds of its partial sums) × the executions the row stands for (its ``count`` in a composed
+    report); 0 for any other row."""
     mapping = row.get("mapping")
     if not isinstance(mapping, Mapping):
         return 0.0
@@ -528,8 +529,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         macs = row["macs"] * share + extra  # executed_macs
         mac_part = macs * row_mac_j(row)
         vector = max(row["flops"] - 2 * row["macs"], 0) * share
-        if row["kind"] == "collective":  # its reduction's adds (reduce_flops)
-            vector += reduce_flops(row)
+        vector += reduce_flops(row)  # a collective's reduction, a GEMM cut along K its partial sums' adds
         compute = mac_part + vector * flop_j(row)
         moved = 0
         for lv, b in row["bytes"].items():

@@ -311,6 +311,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if details.get("split") == "k":  # its units' partial sums: added on chip, a core's beyond the first via memory
         partials = k_partials(p, arch, nunits, ncores)
         details["partial_sum_bytes"] = partials[0]
+        g = p.op.gemm  # the adds of every unit's partial sums after the first's: charged as vector work (energy)
+        details["reduce_flops"] = (nunits - 1) * g.m * g.n * g.count  # type: ignore[union-attr]
         if partials[1]:
             out_levels = {**out_levels, ctx.main: out_levels.get(ctx.main, 0) + partials[1]}
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each

@@ -60,3 +60,16 @@ def test_a_cut_over_cores_pays_the_copies_of_the_larger_operand():
     op = _ops("gpt2", "multicore-4")["lm_head"]
     assert (op["mapping"]["split"], op["mapping"]["units"]) == ("n", 4)
     assert op["bytes"]["hbm"] == 768 * 50257 * 2 + 4 * 1024 * 768 * 2 + 1024 * 50257 * 2 == 186_412_544
+
+
+def test_a_k_split_charges_its_partial_sums_adds_as_vector_work():
+    # probe p95 #3: a GEMV 1 × 128 × 8192 on tpu-v5p cut along K over a core's 4 arrays adds 3 units' 1 × 128
+    # partial sums to the first's: (4 - 1) × 1 × 128 = 384 adds, executed FLOPs beyond the model's 2 × 128 × 8192
+    import accelsim
+
+    r = accelsim.simulate({"model": "gemm", "m": 1, "n": 128, "k": 8192}, "tpu-v5p").to_dict()
+    (op,) = r["ops"]
+    assert op["mapping"]["split"] == "k" and op["mapping"]["k_split"] == 4
+    assert op["mapping"]["reduce_flops"] == 3 * 1 * 128 == 384
+    assert r["flops"] == 2 * 128 * 8192 and r["computed_flops"] == r["flops"] + 384
+    assert r["energy"]["by_unit"]["vector"] > 0  # the adds' energy, on the vector unit

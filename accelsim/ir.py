@@ -55,6 +55,12 @@ def zipf_share(rows: int, alpha: float, first: int, n: int) -> float:
     return (harmonic(first + n - 1, alpha) - harmonic(first - 1, alpha)) / harmonic(rows, alpha)
 
 
+# fn of an ELEMENTWISE op that copies a tensor in from host memory (``batch.to(device)``, a DMA: GnnBuilder's
+# ``sample.copy_features``): the mapper prices it as the copy, its bytes read over the host link and written to
+# where its output goes, with no scratchpad or cache traffic (mapping.traffic; probe p96 #4)
+HOST_COPY = "host_copy"
+
+
 class OpKind(str, Enum):
     """What an operator is; the mapper picks a unit and a cost model from this."""
 

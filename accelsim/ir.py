@@ -55,6 +55,12 @@ def zipf_share(rows: int, alpha: float, first: int, n: int) -> float:
     return (harmonic(first + n - 1, alpha) - harmonic(first - 1, alpha)) / harmonic(rows, alpha)
 
 
+# fn of an ELEMENTWISE op that copies a tensor in from host memory (``batch.to(device)``, a DMA: GnnBuilder's
+# ``sample.copy_features``): the mapper prices it as the copy, its bytes read over the host link and written to
+# where its output goes, with no scratchpad or cache traffic (mapping.traffic; probe p96 #4)
+HOST_COPY = "host_copy"
+
+
 class OpKind(str, Enum):
     """What an operator is; the mapper picks a unit and a cost model from this."""
 
@@ -437,6 +443,9 @@ WEIGHT_ROLES = ("param", "state", "host")
 """The roles a :class:`Weight` can have (its docstring says what each is)."""
 
 
+_INT = frozenset((int,))  # the type of every size of an op's shape (Graph.lint's quick check; numpy's go slow)
+
+
 def _is_shape(shape: object) -> bool:
     """Whether ``shape`` is a tuple or list of sizes, integers >= 0 (a graph input's shape: one an op reads is
     checked to be positive with the op's input shapes)."""
@@ -528,8 +537,9 @@ class Graph:
         and writes its output (m·n·count); an op of another kind declaring FLOPs names the elements
         its vector unit runs (``vector_elems``: it is priced by them, so none would take no time). Types first
         (:meth:`_lint_types`): a string name, integer counts, a :class:`Gemm`, :class:`Weight` s and a mapping of
-        attrs; each weight's fields (:meth:`_lint_weight`: role, dtype, group_size, nnz, index_bits); two weights of
-        one name one tensor of as many elements and one role (:meth:`_lint_tied`); a fused attention's
+        attrs; an op's ``out_shape`` and ``in_shapes`` integer sizes (:meth:`_lint_shapes`), before their values
+        are compared; each weight's fields (:meth:`_lint_weight`: role, dtype, group_size, nnz, index_bits); two
+        weights of one name one tensor of as many elements and one role (:meth:`_lint_tied`); a fused attention's
         ``attrs["pv_gemm"]`` 3 or 4 positive integers."""
         for name, shape in self.inputs.items():
             if not isinstance(name, str) or not _is_shape(shape):
@@ -552,10 +562,17 @@ class Graph:
             if len(op.inputs) != len(op.in_shapes):
                 raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
                                     f"{len(op.in_shapes)} input shapes")
+            out = op.out_shape  # integer sizes (an input shape that is its producer's tuple was checked with it)
+            if type(out) is not tuple or not _INT.issuperset(map(type, out)):  # (else: the slow path)
+                self._lint_shapes(op)
             for src, shape in zip(op.inputs, op.in_shapes, strict=True):
                 given = shapes.get(src)
                 if given is None:
                     raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
+                if shape is given:
+                    continue
+                if type(shape) is not tuple or not _INT.issuperset(map(type, shape)):
+                    self._lint_shapes(op)
                 if shape != given and tuple(shape) != tuple(given):
                     raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
                                         f"{list(given)}")
@@ -607,6 +624,25 @@ class Graph:
         if type(op.attrs) is not dict and not isinstance(op.attrs, Mapping):
             raise WorkloadError(f"{self.name}: op {op.name!r} has attrs {op.attrs!r:.80}, which is not a mapping "
                                 f"(type {type(op.attrs).__name__}): write a dict, e.g. {{'fn': 'relu'}}")
+
+    def _lint_shapes(self, op: Op) -> None:
+        """The type check of an op's ``out_shape`` and each of its ``in_shapes``: a tuple or list of integer sizes,
+        never a float or a bool (probe p96 #5: ``(4.0, 16)`` was taken, and its byte counts came out floats;
+        ``(True, 64)`` read as 1 × 64), as a graph input's and a weight's shape; whether they are positive is
+        :meth:`lint`'s next check."""
+        fields = [("out_shape", op.out_shape)]
+        ins = op.in_shapes
+        if isinstance(ins, (tuple, list)):
+            fields += [(f"in_shapes[{i}]", shape) for i, shape in enumerate(ins)]
+        else:
+            fields.append(("in_shapes", ins))
+        for what, shape in fields:
+            if not isinstance(shape, (tuple, list)) or not all(
+                    isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
+                bad = next((d for d in shape if not isinstance(d, numbers.Integral) or isinstance(d, bool)), shape
+                           ) if isinstance(shape, (tuple, list)) else shape
+                raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {shape!r}: expected a tuple of integer "
+                                    f"sizes ({bad!r} is not an integer: type {type(bad).__name__})")
 
     def _lint_weight(self, op: Op, w: Weight) -> None:
         """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive

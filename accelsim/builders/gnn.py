@@ -57,7 +57,7 @@ from typing import Literal
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from ..errors import WorkloadError
-from ..ir import Gemm, Graph, OpKind, Weight
+from ..ir import HOST_COPY, Gemm, Graph, OpKind, Weight
 from ..units import DType, dtype_bytes
 from .layers import INPUT
 from .params import WorkloadParams, invalid_at
@@ -399,12 +399,13 @@ class GnnBuilder(TransformerBuilder):
         in (``batch.to(device)``): ELEMENTWISE fn "host_copy" ``sample.copy_features``, no inputs and no lane work,
         whose one Weight ``x[n_id]`` (rows, features) of role "host" (host memory, never the main one) it reads
         whole over the host link, exactly rows · features · element bytes (one contiguous transfer, no per-row
-        access granules), and writes to the main memory. In ``dtype`` (default the graph's); where that is not the
+        access granules), and writes to the main memory: a DMA, priced as the copy (``ir.HOST_COPY``: no scratchpad
+        or cache bytes, mapping.traffic). In ``dtype`` (default the graph's); where that is not the
         graph's dtype an ELEMENTWISE fn "cast" ``sample.cast`` (0 flops, a copy as ONNX's Cast) converts the rows on
         the device."""
         packed = Weight("x[n_id]", (rows, features), role="host")
-        x = self._add(self._name(name, "host_copy"), OpKind.ELEMENTWISE, [], (rows, features), weights=[packed],
-                      fn="host_copy", dtype=dtype)
+        x = self._add(self._name(name, HOST_COPY), OpKind.ELEMENTWISE, [], (rows, features), weights=[packed],
+                      fn=HOST_COPY, dtype=dtype)
         if dtype is None or dtype == self.dtype:
             return x
         shape = self.shape(x)

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
 from ..units import DTYPE_BYTES, Sparsity
-from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_pj_per_bit
+from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_cell_scale, sram_pj_per_bit
 
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
@@ -157,7 +157,8 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
     plus ``pe_register_bits`` flip-flops each) and vector lanes (``vector_area_um2``, else that MAC), × its count; each
     ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
     scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2`` carried from ``sram_bitcell_node`` to the
-    node, else the reference cell scaled); a cache by the SRAM rule at its die capacity."""
+    node by the published SRAM cells, ``tech.sram_cell_scale``, else the reference cell scaled); a cache by the SRAM
+    rule at its die capacity."""
     dtype = arch.dtype
     mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
     pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * spec.register_bit_um2 * a_scale
@@ -167,7 +168,7 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
     bitcell = spec.sram_bitcell_um2 * a_scale
     if spec.sram_bitcell_at_node_um2 is not None:  # a foundry's cell, carried from the node it was published at
         cell_node = spec.node if spec.sram_bitcell_node is None else spec.sram_bitcell_node
-        bitcell = spec.sram_bitcell_at_node_um2 * area_scale(cell_node, spec.node)
+        bitcell = spec.sram_bitcell_at_node_um2 * sram_cell_scale(cell_node, spec.node)  # by SRAM's own shrink
 
     def sram(capacity: float) -> float:
         return sram_area_mm2(capacity, bitcell, spec.sram_array_efficiency)

@@ -15,6 +15,9 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
 * **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
   same way; below 7 nm and above 130 nm area goes as node².
+* **SRAM bit cell**: a foundry's published cell pinned at one node (``sram_bitcell_at_node_um2``) is carried to
+  another by :func:`sram_cell_scale`, TSMC's published high-density cells (:data:`SRAM_BITCELL_UM2`) down to 7 nm,
+  not by the logic rule: SRAM cells stopped shrinking with logic at 5 nm (probe p96 #1).
 
 An arch's node is taken from 3 to 180 nm (``hardware.NODE_NM``): what these rules carry a figure to.
 """
@@ -134,6 +137,33 @@ def energy_scale(from_nm: float, to_nm: float) -> float:
 def area_scale(from_nm: float, to_nm: float) -> float:
     """Factor carrying an area at ``from_nm`` to ``to_nm`` (Stillmaker & Baas's area table)."""
     return _interp(AREA_FROM_45NM, to_nm, 2.0, 2.0) / _interp(AREA_FROM_45NM, from_nm, 2.0, 2.0)
+
+
+# node (nm) → area (µm²) of the foundry's published high-density 6T SRAM bit cell, the nodes docs/energy.md
+# ("SRAM rule") cites: TSMC N7 0.027 (J. Chang et al., "A 7nm 256Mb SRAM in high-k metal-gate FinFET technology",
+# ISSCC 2017); N6 0.027, assumption: N6 keeps N7's design rules and cell (the mi210 preset's reading); TSMC N5
+# 0.021 (TSMC IEDM 2019); N3E 0.021 (WikiChip, "IEDM 2022: did we just witness the death of SRAM?": N3E keeps N5's
+# cell). Above 7 nm no foundry cell is cited (Chipworks' 0.16 µm² is one 28 nm HP GPU measured), so the logic rule
+# carries N7's cell there; 3 nm is the smallest node an arch takes (hardware.NODE_NM)
+SRAM_BITCELL_UM2: dict[float, float] = {3: 0.021, 5: 0.021, 6: 0.027, 7: 0.027}
+
+
+def _sram_cell(node: float) -> float:
+    """µm² of the published high-density SRAM cell at ``node``: :data:`SRAM_BITCELL_UM2` (log-log between its
+    nodes, flat below 3 nm), above 7 nm N7's cell carried by the logic area rule."""
+    top = max(SRAM_BITCELL_UM2)
+    if node > top:
+        return SRAM_BITCELL_UM2[top] * area_scale(top, node)
+    return _interp(SRAM_BITCELL_UM2, node, 0.0, 0.0)
+
+
+@lru_cache(maxsize=256)
+def sram_cell_scale(from_nm: float, to_nm: float) -> float:
+    """Factor carrying an SRAM bit cell at ``from_nm`` to ``to_nm``: the ratio of the published high-density cells
+    (:func:`_sram_cell`), so TSMC N5's 0.021 µm² stays 0.021 at 3 nm and becomes N7's 0.027 at 7 nm; from or to a
+    node above 7 nm, the logic area rule beyond 7 nm (probe p96 #1: area_scale carried N5's cell to 0.0076 µm² at
+    3 nm and 0.041 µm² at 7 nm)."""
+    return _sram_cell(to_nm) / _sram_cell(from_nm)
 
 
 def sram_pj_per_bit(capacity_bytes: float, port_bits: int, pj_8kib_64b: float) -> float:

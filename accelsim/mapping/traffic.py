@@ -24,7 +24,7 @@ from fractions import Fraction
 from ..cost import attention, folds, gather, gpu_tiles, resident_bytes, vector
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, Level
-from ..ir import Op, OpKind, Weight
+from ..ir import HOST_COPY, Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
 from ..units import dtype_bytes
@@ -281,6 +281,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     arch, op = ctx.arch, p.op
     elem = op.elem_bytes
     act_a, act_b, wts, out_levels = operand_bytes(p, ctx)
+    # a copy in from host memory (ir.HOST_COPY) is a DMA: its bytes cross the host link and are written where its
+    # output goes, never staged through the scratchpad or a cache (probe p96 #4: 4x its bytes at the scratchpad)
+    dma = op.fn == HOST_COPY
     same = _sources(same_operands(p), elem, ctx, p.details.get(l2resident.KEY, ()), forward=op.phase == "forward")
     same_tot = sum(same.values())
     epi = epilogue_bytes(p, ctx)
@@ -335,7 +338,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     cache_bytes: dict[str, int] = {}
-    for i, cache in enumerate(ctx.caches):
+    for i, cache in enumerate(() if dma else ctx.caches):
         if i == 0 and "kv_blocks" in p.details:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
@@ -369,7 +372,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     for lv, b in wts.items():
         if lv in cache_bytes:
             continue
-        if fb > 1 and lv != ctx.main and lv not in ctx.caches:
+        if dma:  # read once, straight to its destination
+            w_levels[lv] = w_levels.get(lv, 0) + b
+        elif fb > 1 and lv != ctx.main and lv not in ctx.caches:
             w_levels[lv] = w_levels.get(lv, 0) + b
             w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + _times(b, fb)
             details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
@@ -382,7 +387,10 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # array reads/writes plus the fills and drains: from the innermost cache where there is one (the memories
     # beyond it fill the cache, not the SRAM), else from the memories
     fills = level_bytes.get(ctx.caches[0], 0) if ctx.caches else sum(level_bytes.values())
-    level_bytes[SCRATCHPAD] = sram + fills
+    if not dma:
+        level_bytes[SCRATCHPAD] = sram + fills
+    elif p.resident_out:  # a DMA lands its output in the scratchpad only where it stays on chip
+        level_bytes[SCRATCHPAD] = op.out_bytes
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp; the ramp prices the main memory's
     # transfers, re-reads included)
     main_bpc = ctx.bpc[ctx.main]

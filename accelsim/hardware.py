@@ -1482,8 +1482,9 @@ class EnergySpec(_Model):
     die_cores: Annotated[int, Field(ge=1, le=65_536)] | None = None  # cores on the die, enabled or not
     die_capacity: dict[str, Bytes] = Field(default_factory=dict)  # a cache level's capacity on the die
     sram_bitcell_at_node_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # a foundry's cell
-    # the node that cell was published at (None: ``node``); a ``node`` set elsewhere carries the cell by the area
-    # rule, area_scale(sram_bitcell_node, node); without a pinned cell it is not used (probe p87 #3)
+    # the node that cell was published at (None: ``node``); a ``node`` set elsewhere carries the cell by the ratio
+    # of the published cells at the two nodes, energy.tech.sram_cell_scale(sram_bitcell_node, node) (probe p96
+    # #1: not the logic area rule); without a pinned cell it is not used (probe p87 #3)
     sram_bitcell_node: Nanometres | None = None
     core_alus: dict[Dtype, Annotated[int, Field(ge=0, le=1_000_000)]] = Field(default_factory=dict)  # per core
 

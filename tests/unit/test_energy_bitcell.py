@@ -1,5 +1,5 @@
 """A preset's pinned SRAM bit cell (``energy.sram_bitcell_at_node_um2``) is carried from the node it was published
-at (``energy.sram_bitcell_node``) to the arch's ``node`` by the area rule (probe p87 #3: tpu-v4's SRAM stayed
+at (``energy.sram_bitcell_node``) to the arch's ``node`` by the published cells' ratio (probe p96 #1; probe p87 #3: tpu-v4's SRAM stayed
 22.0 mm² at 7, 16 and 28 nm), and a fused attention on a GPU-like array without per-dtype rates is charged as a GEMM
 on it is (mapping.rate.runs_as: the arch's dtype)."""
 
@@ -75,11 +75,12 @@ def test_a100_core_srams_and_l2_move_with_the_node():
 def test_mi210_pins_the_n7_cell_as_n6s_own():
     # mi210 is a 6 nm chip whose preset takes N7's 0.027 µm² cell as N6's (N6 keeps N7's design rules): its cell
     # node is 6 nm, so at its own node the cell is taken as written, not carried 7 → 6 nm (×(6/7)², the node²
-    # rule below 7 nm); at 7 nm it is carried 6 → 7: ×(7/6)² = ×1.3611
+    # rule below 7 nm); at 7 nm it is carried 6 → 7 by the published cells (probe p96 #1: N6's cell is N7's
+    # 0.027 µm², energy.tech.SRAM_BITCELL_UM2), ×1: the same area
     a = load_arch("mi210")
     assert (a.energy.node, a.energy.sram_bitcell_node, a.energy.sram_bitcell_at_node_um2) == (6, 6, 0.027)
     at6 = _sram_mm2("mi210")
-    assert _sram_mm2("mi210", "arch.energy.node=7nm") == pytest.approx(at6 * (7 / 6) ** 2, rel=1e-9)
+    assert _sram_mm2("mi210", "arch.energy.node=7nm") == pytest.approx(at6, rel=1e-12)
 
 
 # each preset pinning a cell, and the node of the cell its comment cites (N7 0.027 µm², N5 0.021 µm²; mi210's N7

@@ -1114,11 +1114,12 @@ def _runs_text(ref: str, kind: str, command: str, part: str, data: dict, folder:
 def _yaml_mapping(path: Path | None) -> dict:
     """The top-level mapping of the YAML file ``path`` (empty when there is none, it cannot be read or is no
     mapping: only a message's names are taken from it)."""
-    import yaml
+    from .config.yamlio import load_yaml
+    from .errors import ConfigError
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path is not None else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = load_yaml(path)[0] if path is not None else None
+    except (ConfigError, OSError, UnicodeDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -183,7 +183,7 @@ def _collective_rows(report: dict) -> list[tuple[str, str]]:
     calls = [op for op in report.get("ops") or [] if "algorithm" in (op.get("mapping") or {})]
     if not calls:
         return []
-    times = [_count(op) for op in calls]
+    times = [_executions(op) for op in calls]
     if sum(times) > COLLECTIVES_LISTED:
         seconds = sum(n * float(op["mapping"].get(f"{op.get('fn')}_s", 0.0)) for op, n in zip(calls, times,
                                                                                                 strict=True))
@@ -201,7 +201,7 @@ def _collective_rows(report: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def _count(op: dict) -> int:
+def _executions(op: dict) -> int:
     """The executions an op row stands for: its ``count`` (a composed run's), else 1."""
     count = op.get("count")
     return count if isinstance(count, int) and not isinstance(count, bool) and count >= 0 else 1

@@ -189,6 +189,21 @@ def _sweep_sigterm(words: Sequence[str]):
     return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def _unrepeated(text: str, given: str) -> str:
+    """An error's ``KEY: MESSAGE`` labelled with ``given``, a file named on the command line, without the message's
+    own leading ``FILE: `` where that names the same file: an ONNX model's errors begin with its path, and ``info
+    -w X.onnx`` printed ``X.onnx: workload.dims: X.onnx: ...`` (probe p96 #6)."""
+    key, sep, message = text.partition(": ")
+    head, sep2, rest = message.partition(": ")
+    if not (sep and sep2) or not Path(given).is_file():
+        return text
+    try:
+        same = Path(head).is_file() and Path(head).samefile(given)
+    except OSError:
+        return text
+    return f"{key}: {rest}" if same else text
+
+
 def _main(argv: Sequence[str] | None) -> int:
     typo = _unknown_command(sys.argv[1:] if argv is None else argv)
     if typo is not None:
@@ -211,7 +226,7 @@ def _main(argv: Sequence[str] | None) -> int:
                         .get(args.command, ""), None)
         for line in str(e).splitlines() or ["error"]:
             if given and line.startswith("<input>: "):
-                line = f"{given}{line[len('<input>'):]}"
+                line = f"{given}: {_unrepeated(line[len('<input>: '):], given)}"
             print(f"accelsim: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as e:  # a save's (report.result.SaveInterrupted) names the folder it left incomplete

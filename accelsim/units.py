@@ -88,11 +88,13 @@ _SIZE_UNITS = {
 }
 _FREQ_UNITS = {"": 1.0, "hz": 1.0, "khz": 1e3, "mhz": 1e6, "ghz": 1e9}
 _TIME_UNITS = {"": 1.0, "s": 1.0, "min": 60.0, "h": 3600.0}  # minutes and hours: a serving run's duration ("24h")
-_TIME_DIVISORS = {"ms": 1e3, "us": 1e6, "µs": 1e6, "ns": 1e9, "ps": 1e12}
-"""Units below the second, each as the power of ten the number is divided by: a division by an exact power of ten is
+_TIME_DIVISORS = {"ms": 1e3, "us": 1e6, "\u00b5s": 1e6, "\u03bcs": 1e6, "ns": 1e9, "ps": 1e12}
+"""Units below the second, each as the power of ten the number is divided by (microseconds as ``us``, or with the
+micro sign U+00B5 or the Greek small mu U+03BC, which look alike, NFKC folds the first to the second, and copied
+text uses either: probe p96 #7 found ``1.5\u03bcs`` refused); a division by an exact power of ten is
 correctly rounded (100 / 1e9 is the double nearest 100 ns, 1e-07), where a product with the reciprocal 1e-9, itself
 rounded, errs by an ulp (100 × 1e-9 = 1.0000000000000001e-07, 5 × 1e-6 = 4.9999999999999996e-06 in report.json)."""
-_NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµ/]*)\s*$")
+_NUM = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z\u00b5\u03bc/]*)\s*$")
 _INF = {"inf", "infinite", "unlimited", "unbounded"}
 _WRONG_CASE = {"mHz": "millihertz: write MHz for megahertz", "Ms": "megaseconds: write ms for milliseconds",
                "MS": "megaseconds: write ms for milliseconds"}

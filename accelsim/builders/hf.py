@@ -88,6 +88,19 @@ GPT_ONLY = tuple(k for k in GPT_ONLY_KEYS if k in GptParams.model_fields)
 with :data:`GPT_ONLY_WHY`, as every other transformer builder names them)."""
 
 
+class PairIssuesError(IssuesError):
+    """Several problems of a Hugging Face config, some of them rules between two keys the workload wrote both of
+    (``pairs``, each a :class:`KeyPairError`), which the config layer puts each at its key set last
+    (``config.schema.issues_from_validation``), beside the ``keyed`` and located ``issues`` of :class:`IssuesError`.
+    ``str()`` is every problem, one a line."""
+
+    def __init__(self, issues: list[ConfigIssue], keyed: list[tuple[tuple[str, ...], str]],
+                 pairs: list[KeyPairError]):
+        super().__init__(issues, keyed)
+        self.pairs = list(pairs)
+        self.args = ("\n".join([*(str(p) for p in self.pairs), *filter(None, [super().__str__()])]),)
+
+
 class HfParams(LlamaParams):
     """A decoder-only LM from a Hugging Face config (its fields may also be written here, overriding the file's)."""
 
@@ -190,32 +203,68 @@ class HfParams(LlamaParams):
         return f"not a parameter of the hf builder nor a field {arch} reads; did you mean {param!r}?"
 
     def _paired(self, problems: list[tuple[str, str]]) -> ValueError | None:
-        """The config's one problem as the rule between two of its keys that it breaks (:class:`KeyPairError`:
-        ``n_groups`` must divide ``mamba_num_heads``), put at the key set last: both written in the workload, the
-        config layer ranks them (a user's file over the preset it names as ``base:``, a --set over both); one of
-        them written there over a config.json that holds the other, at the workload's key, naming the file's line;
-        else None (:meth:`_problems` places it)."""
-        extra = self.model_extra or {}
-        if len(problems) != 1:
+        """The config's problems where some are rules between two of its keys (:class:`KeyPairError`: ``n_groups``
+        must divide ``mamba_num_heads``), each put at its key set last: both written in the workload, the config
+        layer ranks them (a user's file over the preset it names as ``base:``, a --set over both); one of them
+        written there over a config.json that holds the other, at the workload's key, naming the file's line. One
+        such problem alone is its :class:`KeyPairError`; several, or some beside other problems, one
+        :class:`PairIssuesError`, every problem one line (probe p96 #3: ``--set num_attention_heads=20`` on
+        llama3_8b breaks the KV heads' rule and hidden_size's, and the first was put at the preset's line). None
+        where no problem is such a rule (:meth:`_problems` places them)."""
+        pairs = self._pairs(problems)
+        if not any(pairs):
             return None
-        try:
-            parse(self.fields())
-        except KeyPairError as e:
-            if str(e) != ": ".join(problems[0]):
-                return None
-            mine = [k for k in e.messages if k.split(".")[0] in extra]  # vision_config.patch_size: its mapping's
-            if len(mine) == len(e.messages):
-                return e
-            if len(mine) == 1 and isinstance(self.config, str):
-                lines = config_lines(self.config)
-                at = "".join(f", {config_file(self.config)}:{line}" for k in e.messages if k not in mine
-                             for line in (key_line(lines, k),) if line is not None)
-                return IssuesError([], [((mine[0],), e.messages[mine[0]].replace(KeyPairError.OTHER_AT, at))])
-        except ValueError:
-            pass
-        return None
+        if len(problems) == 1 and isinstance(pairs[0], KeyPairError):
+            return pairs[0]
+        keyed: list[tuple[tuple[str, ...], str]] = []
+        located: list[ConfigIssue] = []
+        ranked: list[KeyPairError] = []
+        for problem, pair in zip(problems, pairs, strict=True):
+            if isinstance(pair, KeyPairError):
+                ranked.append(pair)
+            elif isinstance(pair, tuple):
+                keyed.append(pair)
+            else:
+                rest = self._problems([problem])
+                keyed += rest.keyed
+                located += rest.issues
+        return PairIssuesError(located, keyed, ranked)
 
-    def _problems(self, problems: list[tuple[str, str]]) -> ValueError:
+    def _pairs(self, problems: list[tuple[str, str]]) -> list[KeyPairError | tuple[tuple[str, ...], str] | None]:
+        """For each of ``problems`` (:func:`.hfconfig.parse_all`'s, in its order), the rule between two keys it
+        breaks where it is one: its :class:`KeyPairError` when the workload wrote both keys, (the workload's key,
+        its message naming the config.json's line of the other) when it wrote one over a config file holding the
+        other; else None. Read again as ``parse_all`` read the config: each problem's top-level field left out
+        before the next is looked for."""
+        extra = self.model_extra or {}
+        data = {k: v for k, v in self.fields().items() if k not in GPT_ONLY or k not in extra}
+        out: list[KeyPairError | tuple[tuple[str, ...], str] | None] = []
+        lines = None
+        for key, msg in problems:
+            pair = None
+            with contextlib.suppress(ValueError):
+                try:
+                    parse(data)
+                except KeyPairError as e:
+                    if str(e) == f"{key}: {msg}":
+                        pair = e
+            data.pop(key.split(".")[0], None)  # left out, as parse_all did, so the next problem shows
+            if pair is None:
+                out.append(None)
+                continue
+            mine = [k for k in pair.messages if k.split(".")[0] in extra]  # vision_config.patch_size: its mapping's
+            if len(mine) == len(pair.messages):
+                out.append(pair)
+            elif len(mine) == 1 and isinstance(self.config, str):
+                lines = config_lines(self.config) if lines is None else lines
+                at = "".join(f", {config_file(self.config)}:{line}" for k in pair.messages if k not in mine
+                             for line in (key_line(lines, k),) if line is not None)
+                out.append(((mine[0],), pair.messages[mine[0]].replace(KeyPairError.OTHER_AT, at)))
+            else:
+                out.append(None)
+        return out
+
+    def _problems(self, problems: list[tuple[str, str]]) -> IssuesError:
         """The config's problems (dotted key, message) as one error, each at the place its value came from: a key
         written in the workload (a YAML line, a ``--set``) there, one of the config.json at its line in that file
         (the file alone for a missing one); a config given as a mapping at its key under ``config``."""

@@ -129,6 +129,10 @@ def section_doc(section: str, parent: Doc, key: Any, *,
         except ConfigError as e:
             if section == "workload" and str(value) in extra:  # a builder with no preset file: its defaults
                 w, _ = parent.locate((key,))
+                if str(value) == "onnx" and key != "base":  # what `-w X.onnx` stands for, its keys printed as that
+                    # form's are (:func:`_import_doc`): workload.dims, not dims (probe p96 #6). Other builders'
+                    # keep their bare names (tests/unit/test_config.py::test_builder_name_without_preset_file)
+                    w = Where(w.file, w.line, (*w.prefix, key))
                 return Doc({"model": str(value)}, {(): w}), None, []
             return None, None, _relocate(e, parent, key, str(value))
         resolved = str(path.resolve())

@@ -501,7 +501,11 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
         msg = _message(err)
         pair = (err.get("ctx") or {}).get("error")
         if isinstance(pair, IssuesError) and err.get("type") == "value_error":  # several, some located already
-            for issue in [*(doc.issue((*loc, *path), msg) for path, msg in pair.keyed), *pair.issues]:
+            # and a Hugging Face config's rules between two keys, each at its key set last (probe p96 #3)
+            ranked = [_pair_key(doc, written, loc, p) for p in getattr(pair, "pairs", ())
+                      if isinstance(p, KeyPairError)]
+            for issue in [*(doc.issue(at, msg) for at, msg in ranked),
+                          *(doc.issue((*loc, *path), msg) for path, msg in pair.keyed), *pair.issues]:
                 if str(issue) not in seen:
                     seen.add(str(issue))
                     issues.append(issue)

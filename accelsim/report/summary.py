@@ -133,7 +133,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
                       op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
-                  + unfused_attention_notes(graph, arch, ops, total, launch)
+                  + unfused_attention_notes(graph, arch, ops, total, launch, dispatch)
                   + launch_notes(arch, launch / total if total else 0.0,
                                  [("", tg.execution or "none", launch / total if total else 0.0)],
                                  max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
@@ -588,15 +588,23 @@ def _unfused_note(ops: str, share: float, memory: str) -> str:
     return f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}{_UNFUSED_NOTE_ADVICE}"
 
 
-def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float) -> list[str]:
+def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float,
+                            dispatch: float) -> list[str]:
     """A run whose attention runs unfused: one line with its share of the run (and its score matrices' bytes where
     they go through main memory), and how to run the fused kernels the arch models (what serving stacks run:
     FlashAttention on GPUs, Pallas flash/splash/ragged attention on TPUs). Given on every arch, since every arch
     prices the fused op (probe p92 #2: a TPU got no note, though fused attention cut llama3_70b's TP8 prefill on
     tpu-v6e-8 by 20 %), and whatever the share, so that a workload gets the same advice on every GPU (a 5 %
     threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe p39). Its
-    share: its ops' start-to-end cycles plus, of the ``launch`` cycles the kernel launches add to the run, the share
-    of the run's kernels (ops with a unit) that are its own. The score tensors go through the main memory (named, as
+    share of the run's ``total`` cycles, each cycle counted once: the union of its ops' start-to-end intervals (an op
+    row spans its device tasks, from its DISPATCH on), plus, of the host's launch wait on the critical path
+    (``launch`` less ``dispatch``, :func:`launch_on_critical_path`: the device idle, waiting for a kernel to be
+    launched, outside every op's span), the share of the run's kernels (ops with a unit) that are its own. The
+    device-side ``dispatch`` cycles are already inside the ops' spans, so adding the whole ``launch`` counted them
+    twice (probe p96 #2: a launch-bound 3-op attention on mi210 read 104 %, (29,854 + 164,421) / 186,268, of which
+    8,007 dispatch cycles twice). A run whose device time and launch wait tile the timeline, as a serial eager run's
+    do, gets a share of at most the whole run; the replay behind ``launch`` is a what-if on one schedule, so the share
+    is also capped at 1. The score tensors go through the main memory (named, as
     the activation-spill note names it) where they outgrow the last cache, or, on an arch with no cache, where a
     score op's output does not stay in its core's scratchpad (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
@@ -611,8 +619,9 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     n_ops = round(len(attention) * scale)
     kernels = sum(1 for row in ops if row["unit"] != "none")
     own = sum(1 for i in attention if ops[i]["unit"] != "none")
-    spans = sum(ops[i]["end_cycle"] - ops[i]["start_cycle"] for i in attention)
-    share = (spans + (launch * own / kernels if kernels else 0.0)) / total if total else 0.0
+    spans = _busy_cycles([ops[i] for i in attention])
+    wait = max(0.0, launch - dispatch)  # the host's launches the device waited for: in no op's span
+    share = min(1.0, (spans + (wait * own / kernels if kernels else 0.0)) / total) if total else 0.0
     if arch.caches:  # beyond the last cache, or moved through the main memory by the simulated softmax (probe p95
         # #5: GPT-2's 4.7 MB of scores at 128 tokens fit an H100's L2, yet each softmax read or wrote its layer's
         # 393,216 B in HBM, which the note left out)
@@ -634,8 +643,11 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     (``ops``, each standing for its ``count`` executions): the attention rows' ``count`` x (end - start) cycles
     over ``run_cycles``, plus, for each pass of ``modes`` (label, execution, its launches' share of the run, as
     :func:`launch_notes` takes them; a row's ``phase`` names its pass, label ``""`` every row), that launch share
-    times the attention's share of the pass's kernel executions (rows with a unit). ``attention``: per pass label,
-    its attention ops' names (:func:`unfused_attention_names`)."""
+    times the attention's share of the pass's kernel executions (rows with a unit), at most the whole run. The
+    passes' launch shares include their device-side dispatch cycles, which also lie in the rows' spans (the composed
+    report keeps no ``kernel_dispatch_s`` to take them out, as :func:`unfused_attention_notes` does), so the share can
+    count those twice; the cap keeps it from reading over 100 % (probe p96 #2). ``attention``: per pass label, its
+    attention ops' names (:func:`unfused_attention_names`)."""
     def rows(label: str) -> list[Mapping]:
         return [r for r in ops if not label or r.get("phase") == label]
 
@@ -650,7 +662,7 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
         n_ops += sum(int(r.get("count", 1)) for r in mine)
         kernels = sum(int(r.get("count", 1)) for r in rows(label) if r["unit"] != "none")
         launch += share * sum(int(r.get("count", 1)) for r in mine if r["unit"] != "none") / kernels if kernels else 0.0
-    share = spans / run_cycles + launch if run_cycles else 0.0
+    share = min(1.0, spans / run_cycles + launch) if run_cycles else 0.0
     theirs = [n for n in notes if n.startswith(UNFUSED_NOTE_HEAD) and _UNFUSED_NOTE_SHARE_END in n]
     kept = [n for n in notes if n not in theirs]
     at = next((i for i, n in enumerate(notes) if n in theirs), len(notes))

@@ -300,6 +300,20 @@ class Gpt2Params(DropoutParams):
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
+    @model_validator(mode="after")
+    def _positions(self) -> Gpt2Params:
+        # as Whisper's: seq_len and kv_len alone fit (their field validators), so only decode_steps can overrun the
+        # 1024 positions; a serving run's last step is at kv_len seq_len + decode_steps - 1 (probe p97 #4)
+        decode = self.phase == "decode"
+        base, held = ("kv_len", self.kv_len) if decode else ("seq_len", self.seq_len)
+        need = held + max(self.decode_steps, int(decode))  # positions used
+        positions = 1024  # GPT-2's n_positions, as the field validators'
+        if need > positions:
+            raise invalid_at("decode_steps", self.decode_steps,
+                             f"must be at most {positions - held} with {base} {held}: positions up to "
+                             f"{need - 1} exceed GPT-2's {positions} learned positions")
+        return self
+
 
 class GptParams(DropoutParams, SequenceParallelParams):
     """A Megatron-LM GPT of any shape; with pipeline parallelism, one stage of it."""

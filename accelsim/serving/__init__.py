@@ -208,12 +208,21 @@ def _transfer(spec: ServingSpec, fp: Footprint) -> KvTransfer:
 def _held(spec: ServingSpec, fp: Footprint | None) -> Callable[[int, int], int] | None:
     """A replica's count of the KV blocks a sequence holds (slots, computed tokens -> blocks) with vLLM's hybrid
     KV-cache manager (``engine.hybrid_kv_cache``), which frees a sliding-window layer's blocks out of its window
-    (:meth:`.cost.Footprint.blocks`); None (every token's blocks held) without windows shorter than
-    max_model_len, with it off, or with prefix caching (whose shared blocks hold every layer: not modelled)."""
+    (:meth:`.cost.Footprint.blocks`), plus an encoder-decoder's cross-attention blocks
+    (:meth:`.cost.Footprint.cross_blocks`); None (every token's blocks held, nothing more) without windows shorter
+    than max_model_len, with it off, or with prefix caching (whose shared blocks hold every layer: not modelled),
+    and without a cross cache."""
     e = spec.serve.engine
-    if fp is None or not fp.windows or not e.hybrid_kv_cache or e.prefix_caching:
+    windowed = fp is not None and bool(fp.windows) and e.hybrid_kv_cache and not e.prefix_caching
+    # an encoder-decoder's cross-attention K/V (Whisper's): blocks of their own, held from the request's first
+    # chunk to its end (and freed with it, or on a preemption), as vLLM's per-request cross block table
+    cross = fp.cross_blocks(e.block_size) if fp is not None else 0
+    if not windowed and not cross:
         return None
-    return functools.partial(fp.blocks, block_size=e.block_size, hybrid=True)
+    held = functools.partial(fp.blocks, block_size=e.block_size, hybrid=True) if windowed else None  # type: ignore[union-attr]
+    if not cross:
+        return held
+    return lambda tokens, computed: (held(tokens, computed) if held else -(-tokens // e.block_size)) + cross
 
 
 def _peak_blocks(spec: ServingSpec, fp: Footprint | None, total: int) -> int:
@@ -316,11 +325,13 @@ class Meter:
 
         return priced
 
-    def encoder_of(self, replica: int) -> EncoderCost | None:
-        """The image encoder's cost a replica uses (its energy counted with the replica's iterations')."""
-        if self.joules is None or self.encode is None:
-            return self.encode
-        price, energy = self.encode, self.joules.encoder
+    def encoder_of(self, replica: int, requests: EncoderCost | None = None) -> EncoderCost | None:
+        """The image encoder's cost a replica uses (its energy counted with the replica's iterations'); with
+        ``requests`` (:meth:`.cost.Grid.requests`) the per-request encoder's instead."""
+        price = self.encode if requests is None else requests
+        if self.joules is None or price is None:
+            return price
+        energy = self.joules.encoder if requests is None else self.joules.requests
 
         def priced(images: int) -> float:
             self.busy_j[replica] = self.busy_j.get(replica, 0.0) + max(energy(images), 0.0)
@@ -389,7 +400,7 @@ def _shapes(spec: ServingSpec, key: str) -> Iterator[None]:
         e_ = spec.serve.engine
         raise spec.error(key, f"{where}: {first.get('msg')}: the engine's limits set the passes' shapes "
                          f"(max_model_len {e_.max_model_len}, max_num_batched_tokens {e_.max_num_batched_tokens}, "
-                         f"max_num_seqs {e_.max_num_seqs})", value=model.model) from None  # type: ignore[union-attr]
+                         f"max_num_seqs {e_.max_num_seqs})", value=first.get("input")) from None
     except WorkloadError as e:
         raise model.located(e) from None  # type: ignore[union-attr]
     except GridShapeError as e:  # a pass the engine's limits shape: at the limit that sets it, saying what helps
@@ -745,9 +756,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     requests, fp, n_blocks, images, transfer = setup.requests, setup.fp, setup.blocks, setup.images, setup.transfer
     swap, swap_state = setup.swap
     with _shapes(spec, "model"):
+        cross = fp.cross_blocks(s.engine.block_size) * s.engine.block_size if fp is not None else 0
         grid = None if cost is not None else build_grid(spec.model, spec.arch, spec.options, s.engine, s.cost,
                                                         n_blocks * s.engine.block_size, progress,
-                                                        fp.image_positions if images else 0)  # type: ignore[union-attr]
+                                                        fp.image_positions if images else 0,  # type: ignore[union-attr]
+                                                        seq_tokens=cross)
     # expert parallelism: the replica is EP ranks with sequences of their own (attention data-parallel), each
     # with the engine's limits and its chip's KV blocks; an iteration is priced on its busiest rank (rank_share)
     ranks = int(spec.model.params.get("expert_parallel") or 1)
@@ -756,6 +769,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     if encode is None and grid is not None and images:
         encode = grid.encoder
     meter = Meter(grid.joules() if grid is not None and grid.has_energy else None, price, encode, ranks)
+    # a model whose every request runs its own encoder (Whisper's audio), priced by the requests whose prefill starts
+    per_request = grid.requests if grid is not None and grid.request_s is not None else None
     sp = s.speculative
     draft_grid = None
     if sp is not None and spec.draft_model is not None and cost is None:
@@ -779,7 +794,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
                        encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget,
                        held=_held(spec, fp), scores=fp.scores if fp is not None and fp.windows else None,
-                       **spec_kw)
+                       encode_requests=meter.encoder_of(i, per_request) if per_request else None, **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks, fp)
     talk = s.workload.conversation

@@ -50,6 +50,13 @@ images less the same prefill without them (``layers: 1``, ``images: m`` vs 0, ``
 one of its layers, the decoder layer cancels). It is added to the iteration that encodes them
 (:class:`.engine.Replica`); their tokens are ordinary prompt tokens of the prefill.
 
+With a per-request encoder (an encoder-decoder, Whisper: its decode graph's KV cache holds cross-attention K/V
+whatever its length, :attr:`Footprint.cross_bytes_per_seq`) each request runs an encoder pass of its own: ``W(m)``,
+the prefill of ``m`` sequences of one decoder token (``m`` = 1, 2 and the largest decode batch), priced per
+iteration by the requests whose prefill starts in it (:meth:`Grid.requests`, :class:`.engine.Replica`); the prefill
+grid's ``P₁`` and ``P₂`` less ``W(1)`` and ``W(2)`` are the decoder's, and a mixed iteration's decodes add
+``D(b, K/b) − D(1, k₀)``, as each reads its own cross K/V (docs/serving.md, "Encoder-decoder models").
+
 ``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
 """
 
@@ -63,6 +70,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
+
+from pydantic import ValidationError
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
@@ -139,6 +148,13 @@ class Grid:
     # the image encoder's pass over 1 and 2 images (seconds; joules as above), when the requests carry images
     encoder_s: list[float] | None = None
     encoder_j: list[float] | None = None
+    # a model whose every request runs an encoder pass of its own (Whisper's audio): the prefill of m sequences
+    # of one decoder token each, W(m), for m in :attr:`request_sequences` (1, 2 and max_num_seqs; seconds, joules
+    # as above); the prefill grid's P₁ and P₂ hold one and two such passes, which :meth:`prefill` takes out
+    # (:meth:`requests` prices them)
+    request_s: list[float] | None = None
+    request_j: list[float] | None = None
+    request_sequences: list[int] | None = None
     # the share of the largest prefill's N² query-key pairs that its attention A(N) computed (:func:`pair_share`):
     # ½ for a causal fused kernel, which skips the blocks above the diagonal; 1 for unfused attention (all masked)
     pair_share: float = 1.0
@@ -151,7 +167,8 @@ class Grid:
     @property
     def simulations(self) -> int:
         images = 2 * len(self.encoder_s) if self.encoder_s is not None else 0  # with and without the images
-        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv) + images
+        requests = len(self.request_s) if self.request_s is not None else 0
+        return 2 * len(self.prefill_tokens) + sum(len(row) for row in self.decode_kv) + images + requests
 
     def encoder(self, images: int) -> float:
         """Seconds of the image encoder's pass over ``images`` images, ``E₁ + (images − 1)·(E₂ − E₁)`` (0 when the
@@ -161,15 +178,34 @@ class Grid:
         one, two = self.encoder_s
         return max(one + (images - 1) * (two - one), 0.0)
 
+    def requests(self, sequences: int) -> float:
+        """Seconds of the per-request encoder passes of ``sequences`` requests prefilled in one iteration (their
+        first chunks): W(m) piecewise linear between the simulated m (0 when the model has none): each request's own
+        encoder over its own input, the weights read once. (W(m) also holds m decoder tokens, which the prefill's
+        own tokens count again: a 1-token decoder pass is about 0.1 % of Whisper base's encoder.)"""
+        if not sequences or self.request_s is None:
+            return 0.0
+        return max(extend(self.request_sequences or [1, 2], self.request_s, sequences), 0.0)
+
+    def _one(self, tokens: float) -> float:
+        """P₁(tokens) less one request's encoder pass W(1) (none without :attr:`request_s`): the prefill's
+        decoder; beyond the grid's last point along its last segment (a pass of more tokens than max_model_len is
+        several sequences, whose token-wise work grows linearly)."""
+        return extend(self.prefill_tokens, self.prefill_s, tokens) - (self.request_s[0] if self.request_s else 0.0)
+
+    def _two(self, tokens: float) -> float:
+        """P₂(tokens) less two requests' encoder passes W(2)."""
+        return extend(self.prefill_tokens, self.prefill2_s, tokens) - (self.request_s[1] if self.request_s else 0.0)
+
     def prefill(self, tokens: float, scores: float | None = None, chunk_tokens: float | None = None) -> float:
         """A pass of ``tokens`` tokens whose ``chunk_tokens`` prefill tokens (default: all of them) attend to
         ``scores`` query-key pairs (default: one sequence, tokens²). The pairs among the chunks' own tokens, at
         most chunk_tokens², cost ``A(n)·S/n²`` (``L(n) + A(n)·S/n²``, from one sequence P₁ = L + A and two halves
         P₂ = L + A/2); the rest, pairs with earlier tokens in the KV cache, cost :meth:`context`."""
-        one = interp(self.prefill_tokens, self.prefill_s, tokens)
+        one = self._one(tokens)
         if scores is None:
             return one
-        attention = max(2 * (one - interp(self.prefill_tokens, self.prefill2_s, tokens)), 0.0)
+        attention = max(2 * (one - self._two(tokens)), 0.0)
         chunk = tokens if chunk_tokens is None else chunk_tokens
         own = min(scores, chunk * chunk)
         return one - attention + attention * own / (tokens * tokens) + self.context(chunk, scores - own)
@@ -189,7 +225,7 @@ class Grid:
         kvs, row = self.decode_kv[0], self.decode_s[0]
         read = max(extend(kvs, row, kvs[0] + pairs / chunk_tokens) - row[0], 0.0)
         n = self.prefill_tokens[-1]
-        compute = max(2 * (self.prefill_s[-1] - self.prefill2_s[-1]), 0.0) * pairs / (self.pair_share * n * n)
+        compute = max(2 * (self._one(n) - self._two(n)), 0.0) * pairs / (self.pair_share * n * n)
         return max(read, compute)
 
     def decode(self, batch: float, kv: float) -> float:
@@ -221,11 +257,16 @@ class Grid:
         if prefill_tokens == 0:
             return self.decode(decodes, kv) + extra
         n = prefill_tokens + decodes
-        return self.prefill(n, scores, prefill_tokens) + self.decode(decodes, kv) - self.decode(decodes, self.decode_kv[0][0]) + extra
+        # the decodes' KV reads beyond the pass's: their step less the same step at the shortest KV length; with a
+        # per-request encoder (Whisper) less one sequence's step, as each decode also reads its own cross-attention
+        # K/V (constant in its length), which the pass over the prefill's tokens reads for one sequence only
+        base = self.decode(1 if self.request_s else decodes, self.decode_kv[0][0])
+        return self.prefill(n, scores, prefill_tokens) + self.decode(decodes, kv) - base + extra
 
     @property
     def has_energy(self) -> bool:
-        return self.prefill_j is not None and self.prefill2_j is not None and self.decode_j is not None
+        return self.prefill_j is not None and self.prefill2_j is not None and self.decode_j is not None \
+            and (self.request_s is None or self.request_j is not None)
 
     def joules(self) -> Grid:
         """The energy grid: these shapes with their joules in place of their seconds, so that its
@@ -234,7 +275,7 @@ class Grid:
             raise ValueError("this grid has no energy (the arch gives no energy constants)")
         return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
                     self.decode_kv, self.decode_j, encoder_s=self.encoder_j,  # type: ignore[arg-type]
-                    pair_share=self.pair_share, layer_samples=self.layer_samples,
+                    request_s=self.request_j, request_sequences=self.request_sequences, pair_share=self.pair_share, layer_samples=self.layer_samples,
                     layer_sampled_shapes=self.layer_sampled_shapes)
 
     def to_dict(self) -> dict:
@@ -249,6 +290,11 @@ class Grid:
             out["encoder_s"] = self.encoder_s
             if self.encoder_j is not None:
                 out["encoder_j"] = self.encoder_j
+        if self.request_s is not None:
+            out["request_sequences"] = self.request_sequences
+            out["request_s"] = self.request_s
+            if self.request_j is not None:
+                out["request_j"] = self.request_j
         return out
 
 
@@ -374,6 +420,18 @@ class Footprint:
     architecture: str | None = None  # a Hugging Face model's (e.g. Qwen2ForCausalLM)
     # (window, bytes a token of the layers with that window) for each sliding window shorter than max_model_len
     windows: tuple[tuple[int, float], ...] = ()
+    # the KV cache a sequence holds whatever its length beyond its recurrent state: an encoder-decoder's
+    # cross-attention K/V over the encoder's output (Whisper base: 6 layers × 2 × 1500 frames × 512 × 2 B =
+    # 18,432,000 B); a request with it also runs an encoder pass of its own when its prefill starts
+    cross_bytes_per_seq: int = 0
+
+    def cross_blocks(self, block_size: int) -> int:
+        """KV blocks (of ``block_size`` × :attr:`kv_bytes_per_token`) a sequence's :attr:`cross_bytes_per_seq`
+        fill, rounded up: vLLM's per-request cross-attention block table (⌈1500 / 16⌉ = 94 for Whisper, whose
+        cross and self K/V take the same bytes a position)."""
+        if not self.cross_bytes_per_seq or self.kv_bytes_per_token <= 0:
+            return 0
+        return -(-self.cross_bytes_per_seq // round(block_size * self.kv_bytes_per_token))
 
     def blocks(self, tokens: int, computed: int, block_size: int, hybrid: bool) -> int:
         """KV blocks (of ``block_size`` x :attr:`kv_bytes_per_token`) a sequence holds with slots for ``tokens``
@@ -428,17 +486,46 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     ``block_size`` tokens, times the layers (its ``get_num_blocks``: free memory // page size // layers), whether
     a layer's attention is windowed or not. ``windows`` (:func:`_windows`) lets :meth:`Footprint.blocks` free
     a window's blocks as vLLM's hybrid KV-cache manager does (``engine.hybrid_kv_cache``)."""
-    lo, near, hi = 1, 2, engine.max_model_len  # max_model_len is at least 2
+    lo, near, hi = 1, 2, longest_decode(model, engine)  # max_model_len is at least 2
     a, n = (build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype) for k in (lo, near))
-    b = n if near == hi else build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
+    b = {lo: a, near: n}.get(hi) or build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
     grow = float(n.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
+    state = int(b.meta.get("state_cache_bytes", 0))
+    # a decode step at KV length k leaves k + 1 tokens' K/V (tlayers' kv_meta, as accelsim run's serving
+    # kv_cache_bytes counts it): what the cache holds beyond them and the states, the same at every length, is the
+    # cross-attention K/V over the encoder's output (0 for a decoder-only model)
+    cross = max(round(float(a.meta.get("kv_cache_bytes", 0)) - 2 * grow) - state, 0)
     architecture = b.meta.get("architecture")
-    return Footprint(int(b.weight_bytes), grow, int(b.meta.get("state_cache_bytes", 0)),
+    return Footprint(int(b.weight_bytes), grow, state,
                      int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")), b.name,
                      str(architecture) if architecture else None,
                      _windows(model, arch, engine.max_model_len, {lo: float(a.meta.get("kv_cache_bytes", 0)),
                                                                   near: float(n.meta.get("kv_cache_bytes", 0)),
-                                                                  hi: float(b.meta.get("kv_cache_bytes", 0))}))
+                                                                  hi: float(b.meta.get("kv_cache_bytes", 0))}),
+                     cross)
+
+
+def longest_decode(model: WorkloadSpec, engine: EngineConfig) -> int:
+    """The KV length of the grid's and footprint's longest decode shape: ``max_model_len`` where the model takes
+    it (one beyond the last decode a request of max_model_len tokens runs, at KV max_model_len − 1, kept so that
+    the grids of models without a position limit stay as they were), else ``max_model_len − 1``: a model of
+    ``max_model_len`` learned positions (GPT-2's 1,024, Whisper's 448) serves max_model_len tokens, its last
+    token at position max_model_len − 1 (vLLM serves both with max_model_len = their positions)."""
+    top = engine.max_model_len
+    return top if _takes(model, phase="decode", kv_len=top, batch=1) else top - 1
+
+
+def _takes(model: WorkloadSpec, **params: object) -> bool:
+    """Whether ``model``'s builder accepts the pass ``params`` (:func:`shape`; its parameters validated, no graph
+    built); true for a builder without those parameters."""
+    fields = get_builder(model.model).params
+    if not set(params) <= set(fields.model_fields):
+        return True
+    try:
+        fields.model_validate({**shape(model, **params).params})
+    except ValidationError:
+        return False
+    return True
 
 
 def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
@@ -472,7 +559,8 @@ def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
         split(mid, dmid, hi, dhi)
 
     top = max_model_len - 2  # d(top) holds the layers of windows >= max_model_len: never freed
-    if max_model_len in memo and memo[max_model_len] - cache(1) == (max_model_len - 1) * d(1):
+    last = max(memo)
+    if last >= top + 1 and memo[last] - cache(1) == (last - 1) * d(1):
         return ()  # the cache grows alike at every length up to max_model_len: no window below it (no graph built)
     if top > 1:
         split(1, d(1), top, d(top))
@@ -571,18 +659,22 @@ def _simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, g
 
 
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
-               kv_tokens: int, progress: Progress | None = None, image_positions: int = 0) -> Grid:
+               kv_tokens: int, progress: Progress | None = None, image_positions: int = 0,
+               seq_tokens: int = 0) -> Grid:
     """Simulate every grid shape once (memoised in this process by model, arch, options, the engine's
     :data:`GRID_ENGINE_KEYS`, grid, the replica's KV capacity ``kv_tokens`` and ``image_positions``; with
     ``cost.cache_dir`` also in a file there, keyed by all that and accelsim's source, so another process or run
     reuses it). With ``image_positions`` (an image's prompt tokens; 0 for text-only requests) the image encoder's
-    points too (the module docstring)."""
+    points too (the module docstring). With ``seq_tokens`` (a sequence's cross-attention K/V in KV-cache tokens,
+    :meth:`Footprint.cross_blocks` × block size; 0 for a decoder-only model) the per-request encoder's points
+    W(1), W(2), and a batch's decode shapes within the KV capacity its sequences' cross caches leave."""
     opts = options.model_copy(update={"trace": False, "plots": False,
                                       **({"all_reduce": "custom"} if engine.custom_all_reduce else {})})
     model = engine_model(model, engine)
     limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
     key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
-                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions]),
+                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions,
+                               *([seq_tokens] if seq_tokens else [])]),
                      sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
@@ -590,11 +682,19 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     if file is not None and (cached := _read_cached(file)) is not None:
         _CACHE[key] = cached
         return cached
-    tokens = geometric(min(FIRST_PREFILL, engine.max_num_batched_tokens), engine.max_num_batched_tokens,
-                       grid.token_ratio)
-    batches = geometric(1, engine.max_num_seqs, grid.batch_ratio)
+    # one sequence's prefill is at most max_model_len tokens: for a model that takes no more (learned positions), a
+    # larger budget runs several (Grid.prefill goes on along the last segment beyond it); the others' grids as before
+    last = engine.max_num_batched_tokens
+    if last > engine.max_model_len and not _takes(model, phase="prefill", seq_len=last, batch=1):
+        last = engine.max_model_len
+    tokens = geometric(min(FIRST_PREFILL, last), last, grid.token_ratio)
+    # with cross caches, a batch no larger than the KV capacity holds at the shortest KV length
+    most = max(min(engine.max_num_seqs, kv_tokens // (seq_tokens + engine.block_size)), 1) if seq_tokens \
+        else engine.max_num_seqs
+    batches = geometric(1, most, grid.batch_ratio)
     first = min(engine.block_size, engine.max_model_len)
-    kvs = [evenly(first, max(min(engine.max_model_len, kv_tokens // b), first), grid.kv_points) for b in batches]
+    top = longest_decode(model, engine)
+    kvs = [evenly(first, max(min(top, kv_tokens // b - seq_tokens), first), grid.kv_points) for b in batches]
     shapes = [shape(model, phase="prefill", seq_len=n, batch=1) for n in tokens]
     shapes += [shape(model, phase="prefill", seq_len=max(n // 2, 1), batch=2) for n in tokens]
     shapes += [shape(model, phase="decode", kv_len=k, batch=b) for b, row in zip(batches, kvs, strict=True)
@@ -602,12 +702,16 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     images = (1, 2) if image_positions else ()
     shapes += [shape(model, phase="prefill", seq_len=m * image_positions, batch=1, layers=1, images=i)
                for m in images for i in (m, 0)]
+    # W(m): m requests' encoder passes, one decoder token each
+    sequences = sorted({1, 2, max(batches)}) if seq_tokens else []
+    shapes += [shape(model, phase="prefill", seq_len=1, batch=m) for m in sequences]
     # what sets each shape, for the error of one the memories cannot hold: the token budget the prefills, the
     # sequences the decodes, the model's image the encoder's passes
     keys = ["engine.max_num_batched_tokens"] * (2 * len(tokens)) + ["engine.max_num_seqs"] * sum(map(len, kvs))
-    keys += ["model"] * (2 * len(images))
+    keys += ["model"] * (2 * len(images) + len(sequences))
     results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress,
                            keys=keys)
+    results, per_request = results[:len(results) - len(sequences)], results[len(results) - len(sequences):]
     cut = len(results) - 2 * len(images)
     results, pairs = results[:cut], results[cut:]
     one, two, decode = _split([r.seconds for r in results], len(tokens), kvs)
@@ -620,6 +724,11 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
         joules = [(pairs[k][1], pairs[k + 1][1]) for k in (0, 2)]
         energy["encoder_j"] = [max(a - b, 0.0) for a, b in joules] \
             if all(a is not None and b is not None for a, b in joules) else None  # type: ignore[operator]
+    if sequences:
+        energy["request_s"] = [r.seconds for r in per_request]
+        energy["request_sequences"] = sequences
+        energy["request_j"] = [r.joules for r in per_request] \
+            if all(r.joules is not None for r in per_request) else None
     share = pair_share(results[len(tokens) - 1].computed, results[2 * len(tokens) - 1].computed)
     sampled = [r.layers for r in results if r.layers is not None]  # the encoder's passes (1 layer) left out
     out = Grid(tokens, one, two, batches, kvs, decode, **energy, pair_share=share,  # type: ignore[arg-type]
@@ -657,7 +766,9 @@ def _read_cached(file: Path) -> Grid | None:
         data = json.loads(file.read_text(encoding="utf-8"))
         return Grid(*(data[k] for k in ("prefill_tokens", "prefill_s", "prefill2_s", "decode_batches", "decode_kv",
                                         "decode_s")),
-                    *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j")),
+                    *(data.get(k) for k in ("prefill_j", "prefill2_j", "decode_j", "encoder_s", "encoder_j",
+                                            "request_s", "request_j")),
+                    request_sequences=data.get("request_sequences"),
                     pair_share=float(data["pair_share"]), layer_samples=data.get("layer_samples"),
                     layer_sampled_shapes=int(data.get("layer_sampled_shapes", 0)))
     except (OSError, ValueError, KeyError, TypeError):

@@ -23,6 +23,10 @@ chunk first reaches its positions (its images follow its shared prefix and lead 
 (``encoder_budget`` image tokens, vLLM's max_num_encoder_input_tokens) goes: a chunk stops before an image the
 budget cannot take. They run again after a preemption that drops its KV (``recompute``: vLLM frees a preempted
 request's encoder outputs); the replica's ``encode`` prices that iteration's images on top of its tokens.
+
+An encoder-decoder (Whisper) runs an encoder pass of its own for each request, over its audio, in the iteration of
+the request's first prefill chunk (again after a preemption that drops its KV, ``recompute``; a swapped request keeps
+its cross-attention K/V): ``encode_requests`` prices the iteration's new requests' passes on top of its tokens.
 """
 
 from __future__ import annotations
@@ -156,7 +160,8 @@ class Replica:
                  encode: EncoderCost | None = None, spec_tokens: int = 0, accept: Acceptance | None = None,
                  draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0,
                  held: Callable[[int, int], int] | None = None,
-                 scores: Callable[[int, int], float] | None = None):
+                 scores: Callable[[int, int], float] | None = None,
+                 encode_requests: EncoderCost | None = None):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -177,6 +182,9 @@ class Replica:
         self.encoder_left = 0  # of it, what this iteration has left
         self.encoded_images = 0  # in all iterations
         self.encoder_s = 0.0  # the encoder's seconds, in all iterations
+        self.encode_requests = encode_requests  # requests → seconds of their own encoder passes (Whisper's)
+        self.starting = 0  # requests whose prefill starts this iteration (their encoder passes)
+        self.request_encoder_s = 0.0  # the per-request encoder's seconds, in all iterations
         self.spec_tokens = spec_tokens if accept is not None else 0
         self.accept = accept
         self.draft = draft
@@ -245,6 +253,7 @@ class Replica:
         else:
             req.computed = 0
             req.encoded = 0
+            req.audio_encoded = False
         self._release(req)
         req.preemptions += 1
         self.preemptions += 1
@@ -313,6 +322,7 @@ class Replica:
             else:
                 scores += self.scores(req.computed, new) if self.scores is not None else new * (req.computed + new)
                 self._encode(req, enc)
+                self._start(req)
         self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budget, extra, preempted
 
@@ -384,6 +394,13 @@ class Replica:
             req.encoded += images
             self.encoder_left -= images * self.image_tokens
 
+    def _start(self, req: Request) -> None:
+        """A scheduled prefill chunk of ``req``: with a per-request encoder, its pass joins this iteration's when
+        the request has none since its KV was last dropped."""
+        if self.encode_requests is not None and not req.audio_encoded:
+            req.audio_encoded = True
+            self.starting += 1
+
     def _admit_batch(self, now: float) -> float:
         """Static batching into an empty engine: the waiting requests, first come first served, while fewer than
         ``max_num_seqs`` run and the KV blocks of their prompts are free (:meth:`_admit` ``whole``); their prefills
@@ -434,6 +451,7 @@ class Replica:
             else:
                 self.mix[0] += new
                 self.mix[3] += new * (req.computed + new)
+                self._start(req)
         if not self.batch:
             return 0.0
         prefill, decodes, kv, scores, drafts, drafting = self.mix
@@ -452,6 +470,11 @@ class Replica:
             self.encoder_s += encoder
             seconds += encoder
             self.images = 0
+        if self.starting:
+            encoder = max(self.encode_requests(self.starting), 0.0) if self.encode_requests is not None else 0.0
+            self.request_encoder_s += encoder
+            seconds += encoder
+            self.starting = 0
         self.samples.append(now, seconds, len(self.running), len(self.waiting), self.pool.used,
                             prefill + decodes + drafts)
         self.iterations += 1

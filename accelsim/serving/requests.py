@@ -60,6 +60,7 @@ class Request:
     cached_tokens: int = 0
     images: int = 0  # images in its prompt (their tokens counted in ``prompt``)
     encoded: int = 0  # of its images, those encoded since its KV was last dropped
+    audio_encoded: bool = False  # an encoder-decoder's (Whisper's) own encoder pass ran since its KV was last dropped
     conversation: int = -1  # its conversation (multi-turn workloads), -1 for none; its cache group too
     turn: int = 0  # its turn in the conversation, from 0
     follow: Request | None = None  # the conversation's next turn: it arrives think_time after this one finishes

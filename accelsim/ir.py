@@ -444,6 +444,14 @@ WEIGHT_ROLES = ("param", "state", "host")
 
 
 _INT = frozenset((int,))  # the type of every size of an op's shape (Graph.lint's quick check; numpy's go slow)
+_WEIGHT = frozenset((Weight,))  # (Graph._lint_types' quick check of an op's weights; a subclass takes the slow path)
+# the Weight objects Graph._lint_weight passed, by id (each held, so its id is not reused while it is here): a
+# builder's pooled weights (an MoE model's tens of thousands of experts, WeightPool) are checked once per process,
+# not in every graph of every pass (probe p98 #2: 518,548 checks, 17 % of a DeepSeek-V3 serve's CPU). By identity,
+# not value: Weight("w", (4.0, 16)) == Weight("w", (4, 16)) (and True == 1), so a value key would let a bad weight
+# pass as a good one it equals. All dropped when it holds _LINTED_SIZE.
+_LINTED: dict[int, Weight] = {}
+_LINTED_SIZE = 1 << 17  # (as a WeightPool: the objects it holds are mostly those the pools hold)
 
 
 def _is_shape(shape: object) -> bool:
@@ -546,7 +554,8 @@ class Graph:
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
                                     f"to a tuple of sizes, e.g. {{'input': (4, 16)}}")
         shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
-        tensors: dict[str, tuple[Weight, str]] = {}  # weight name → the first Weight of that name, its op's name
+        tensors: dict[str, Weight] = {}  # weight name → the first Weight of that name
+        first_of, linted = tensors.setdefault, _LINTED.get
         for op in self.ops:
             self._lint_types(op)
             if op.name in shapes:
@@ -580,13 +589,11 @@ class Graph:
                 if not shape or min(shape) <= 0:
                     raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
             for w in op.weights:
-                first = tensors.get(w.name)
-                if first is None:
+                first = first_of(w.name, w)
+                if linted(id(w)) is not w:  # (a Weight object checked before, in this graph or any: not again)
                     self._lint_weight(op, w)
-                    tensors[w.name] = (w, op.name)
-                elif first[0] is not w:  # (one Weight object shared by name: checked once)
-                    self._lint_weight(op, w)
-                    self._lint_tied(op, w, *first)
+                if first is not w:  # (one Weight object shared by name: one tensor)
+                    self._lint_tied(op, w, first)
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
 
@@ -617,8 +624,8 @@ class Graph:
                     isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (g.m, g.n, g.k, g.count)):
                 raise WorkloadError(f"{self.name}: op {op.name!r} has a GEMM {g} whose sizes are not all integers")
         weights = op.weights
-        if type(weights) is not tuple and not isinstance(weights, list) or not all(
-                type(w) is Weight or isinstance(w, Weight) for w in weights):
+        if type(weights) is not tuple and not isinstance(weights, list) or not _WEIGHT.issuperset(
+                map(type, weights)) and not all(isinstance(w, Weight) for w in weights):
             raise WorkloadError(f"{self.name}: op {op.name!r} has weights {weights!r:.80}: expected a tuple of "
                                 f"Weight, e.g. (Weight('fc.weight', (out, in)),)")
         if type(op.attrs) is not dict and not isinstance(op.attrs, Mapping):
@@ -648,10 +655,12 @@ class Graph:
         """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive
         integer sizes, a ``role`` of :data:`WEIGHT_ROLES`, a known ``dtype`` or None, and ``group_size``, ``nnz`` and
         ``index_bits`` integers ≥ 0 with ``nnz`` at most the tensor's elements (its byte counts are never
-        negative)."""
-        where = f"{self.name}: op {op.name!r}: weight {w.name!r}"
+        negative). A weight that passes is remembered by identity (:data:`_LINTED`): the builders share one Weight
+        object between the graphs of a run's passes (:class:`WeightPool`), so its fields, which cannot change, are
+        checked once."""
         if type(w.name) is not str and not isinstance(w.name, str):
             raise WorkloadError(f"{self.name}: op {op.name!r} has a weight named {w.name!r}, which is not a string")
+        where = f"{self.name}: op {op.name!r}: weight {w.name!r}"
         shape = w.shape
         if not shape or not (all(type(d) is int and d > 0 for d in shape) or (_is_shape(shape) and min(shape) > 0)):
             raise WorkloadError(f"{where} has shape {shape!r}: expected a tuple of positive integer sizes")
@@ -670,12 +679,17 @@ class Graph:
         if w.nnz > w.numel:
             raise WorkloadError(f"{where} has nnz {w.nnz:,}, more than its {w.numel:,} elements (nnz: the elements a "
                                 f"compressed tensor keeps)")
+        if len(_LINTED) >= _LINTED_SIZE:
+            _LINTED.clear()
+        _LINTED[id(w)] = w
 
-    def _lint_tied(self, op: Op, w: Weight, first: Weight, first_op: str) -> None:
+    def _lint_tied(self, op: Op, w: Weight, first: Weight) -> None:
         """Two Weights of one name are one tensor (tied weights, read by two ops), counted once by
         :attr:`params` and :attr:`weight_bytes`: so they must have as many elements and the same role, else the
-        second's would vanish from the totals (probe p91 #1)."""
+        second's would vanish from the totals (probe p91 #1). ``first``: the first Weight of that name in the
+        graph (its op found for the message)."""
         if w.numel != first.numel or w.role != first.role:
+            first_op = next(o.name for o in self.ops if any(x is first for x in o.weights))
             raise WorkloadError(f"{self.name}: weight {w.name!r} is {w.role} {tuple(w.shape)} on op {op.name!r} but "
                                 f"{first.role} {tuple(first.shape)} on op {first_op!r}: weights of one name are one "
                                 f"tensor (tied), counted once; give different tensors different names")

@@ -487,22 +487,59 @@ def footprint(model: WorkloadSpec, arch: Arch, engine: EngineConfig) -> Footprin
     a layer's attention is windowed or not. ``windows`` (:func:`_windows`) lets :meth:`Footprint.blocks` free
     a window's blocks as vLLM's hybrid KV-cache manager does (``engine.hybrid_kv_cache``)."""
     lo, near, hi = 1, 2, longest_decode(model, engine)  # max_model_len is at least 2
-    a, n = (build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype) for k in (lo, near))
-    b = {lo: a, near: n}.get(hi) or build_graph(shape(model, phase="decode", kv_len=hi, batch=1), arch.dtype)
-    grow = float(n.meta.get("kv_cache_bytes", 0)) - float(a.meta.get("kv_cache_bytes", 0))
-    state = int(b.meta.get("state_cache_bytes", 0))
+    a, n = (_decode_facts(model, arch, k) for k in (lo, near))
+    b = {lo: a, near: n}.get(hi) or _decode_facts(model, arch, hi)
+    grow = float(n.kv_cache_bytes) - float(a.kv_cache_bytes)
+    state = b.state_cache_bytes
     # a decode step at KV length k leaves k + 1 tokens' K/V (tlayers' kv_meta, as accelsim run's serving
     # kv_cache_bytes counts it): what the cache holds beyond them and the states, the same at every length, is the
     # cross-attention K/V over the encoder's output (0 for a decoder-only model)
-    cross = max(round(float(a.meta.get("kv_cache_bytes", 0)) - 2 * grow) - state, 0)
-    architecture = b.meta.get("architecture")
-    return Footprint(int(b.weight_bytes), grow, state,
-                     int(b.meta.get("image_positions", 0)), bool(b.meta.get("notes")), b.name,
-                     str(architecture) if architecture else None,
-                     _windows(model, arch, engine.max_model_len, {lo: float(a.meta.get("kv_cache_bytes", 0)),
-                                                                  near: float(n.meta.get("kv_cache_bytes", 0)),
-                                                                  hi: float(b.meta.get("kv_cache_bytes", 0))}),
+    cross = max(round(float(a.kv_cache_bytes) - 2 * grow) - state, 0)
+    return Footprint(b.weight_bytes, grow, state, b.image_positions, b.long, b.name, b.architecture,
+                     _windows(model, arch, engine.max_model_len, {lo: float(a.kv_cache_bytes),
+                                                                  near: float(n.kv_cache_bytes),
+                                                                  hi: float(b.kv_cache_bytes)}),
                      cross)
+
+
+class _DecodeFacts(NamedTuple):
+    """What :func:`footprint` reads of the decode graph of batch 1 at one KV length."""
+
+    weight_bytes: int
+    kv_cache_bytes: int
+    state_cache_bytes: int
+    image_positions: int
+    long: bool  # the graph has notes
+    name: str
+    architecture: str | None
+
+
+def _facts(g: Graph) -> _DecodeFacts:
+    architecture = g.meta.get("architecture")
+    return _DecodeFacts(int(g.weight_bytes), g.meta.get("kv_cache_bytes", 0), int(g.meta.get("state_cache_bytes", 0)),
+                        int(g.meta.get("image_positions", 0)), bool(g.meta.get("notes")), g.name,
+                        str(architecture) if architecture else None)
+
+
+def _decode_facts(model: WorkloadSpec, arch: Arch, kv_len: int) -> _DecodeFacts:
+    """:func:`footprint`'s facts of the decode graph of batch 1 at ``kv_len``. A model of k distinct layers then n
+    alike in units of p (:func:`identical_layers`, with :func:`layer_samples`) is built with its first k + p and
+    k + 2p layers, as the grid's passes are, and its bytes (weights, KV cache, recurrent states: each layer's own
+    tensors, the same in every unit) extrapolated to the n / p units by :func:`affine`, which is exact for integer
+    bytes (probe p98 #3: DeepSeek-V3's three 61-layer graphs were about 20 % of its serve); the other facts (the
+    notes on positions, the name and architecture) must agree between the two samples, else the whole model is
+    built."""
+    spec = shape(model, phase="decode", kv_len=kv_len, batch=1)
+    layers = identical_layers(spec)
+    samples = layer_samples(layers)
+    if layers is not None and samples is not None:
+        one, two = (_facts(build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype))
+                    for k in samples)
+        alike = layers[1] // layers[2]  # the units
+        counts = ("weight_bytes", "kv_cache_bytes", "state_cache_bytes")
+        if one[3:] == two[3:] and all(type(getattr(f, c)) is int for f in (one, two) for c in counts):
+            return two._replace(**{c: affine(getattr(one, c), getattr(two, c), alike) for c in counts})
+    return _facts(build_graph(spec, arch.dtype))
 
 
 def longest_decode(model: WorkloadSpec, engine: EngineConfig) -> int:
@@ -538,8 +575,7 @@ def _windows(model: WorkloadSpec, arch: Arch, max_model_len: int,
 
     def cache(k: int) -> float:
         if k not in memo:
-            g = build_graph(shape(model, phase="decode", kv_len=k, batch=1), arch.dtype)
-            memo[k] = float(g.meta.get("kv_cache_bytes", 0))
+            memo[k] = float(_decode_facts(model, arch, k).kv_cache_bytes)
         return memo[k]
 
     def d(k: int) -> float:

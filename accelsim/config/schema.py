@@ -112,7 +112,7 @@ class WorkloadSpec:
             return err
         given = self.overridden() + (list(self.elsewhere) if every else [])
         if given and issue.file != SET_LABEL:  # the fault may lie in a command-line value: name them
-            issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+            issue = replace(issue, msg=issue.msg + given_note(given))
         return ConfigError([issue])
 
     def latest(self, keys: Sequence[str]) -> tuple[str, int]:
@@ -427,6 +427,13 @@ def _recency(doc: Doc, written: Any, path: tuple) -> int:
     if w.line is None and path in doc.where:
         return 3
     return 1 if _is_preset(w.file) else 2
+
+
+def given_note(given: Sequence[str]) -> str:
+    """The command-line values an error involves, after its message: " (command line: --set a=1, --set b=2)",
+    worded as context, not as a remedy (probe p98 #5: "what can make them fit: more tensor parallelism (with --set
+    workload.tensor_parallel=8)" read as the fix); "" for none."""
+    return f" (command line: {', '.join(given)})" if given else ""
 
 
 def set_rank(doc: Doc, path: tuple) -> int:

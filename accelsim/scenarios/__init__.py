@@ -17,7 +17,7 @@ from typing import Literal
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..config.overrides import SET_LABEL
-from ..config.schema import set_rank
+from ..config.schema import given_note, set_rank
 from ..config.yamlio import Doc
 from ..energy import mark_throttled, package_w_per_chip, throttle_factor
 from ..errors import BudgetError, CapacityError, ConfigError, MappingError, WorkloadError
@@ -68,7 +68,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
         where = f"{at}: options.memory_budget" if at and not at.startswith("--set") else at or \
             "options.memory_budget (not set: the default)"
         given = workload.overridden() + list(workload.elsewhere) if isinstance(workload, WorkloadSpec) else []
-        raise BudgetError(f"{where}: {e}" + (f" (with {', '.join(given)})" if given else "")) from None
+        raise BudgetError(f"{where}: {e}" + given_note(given)) from None
     except MappingError as e:  # the workload does not fit this arch: still a MappingError, at the arch key that
         # caused it, else at the workload's own line, when the spec knows where they were written
         if isinstance(e, CapacityError) and arch_source is not None and isinstance(workload, WorkloadSpec):
@@ -85,7 +85,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
                 # command line take part (a --set of another level's capacity): named as the workload's error does
                 given = _others_given(workload, issue.key)
                 if given:
-                    issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+                    issue = replace(issue, msg=issue.msg + given_note(given))
             raise MappingError(str(ConfigError([issue])), e.arch_key) from None
         if e.arch_key:  # an arch given as an object or mapping: its key, as a config error on it names it
             raise MappingError(f"arch.{'.'.join(map(str, e.arch_key))}: {e}", e.arch_key) from None
@@ -121,7 +121,7 @@ def _workload_error_at(e: WorkloadError, workload: WorkloadSpec, arch_source: Do
             issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
             given = _others_given(workload, issue.key)
             if e.arch_first and given and issue.file != SET_LABEL:
-                issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+                issue = replace(issue, msg=issue.msg + given_note(given))
             return ConfigError([issue])
     return workload.located(e) if isinstance(workload, WorkloadSpec) else e
 
@@ -149,7 +149,7 @@ def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> 
     issue = workload.source.issue((key,), message, workload.params[key])
     given = _others_given(workload, issue.key)
     if given:
-        issue = replace(issue, msg=f"{issue.msg} (with {', '.join(given)})")
+        issue = replace(issue, msg=issue.msg + given_note(given))
     raise MappingError(str(ConfigError([issue])), arch_key) from None
 
 

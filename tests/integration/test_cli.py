@@ -302,7 +302,7 @@ def test_a_misfit_caused_by_a_set_value_names_the_command_line_values(tmp_path, 
     assert code == 2
     assert line.startswith("accelsim: error: --set: workload.seq_len: llama2_7b: "), line
     assert "alone need" in line and "B of hbm" in line
-    assert line.endswith("(with --set workload.batch=2) (got 100000000)"), line
+    assert line.endswith("(command line: --set workload.batch=2) (got 100000000)"), line
 
 
 def test_info_of_a_multi_chip_arch_shows_its_links_and_labels_peaks_per_chip(tmp_path, capsys):

@@ -72,7 +72,7 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
                      r"tpu-v4\), whatever the "
                      r"seq_len, batch or recompute; what can make them fit: more tensor parallelism over more chips or "
                      r"options\.distributed_optimizer over (\d+) or more data-parallel replicas \((\d+) chips or "
-                     r"more; now 1\) \(with --set "
+                     r"more; now 1\) \(command line: --set "
                      r"workload\.mode=training, --set workload\.seq_len=128\)", str(e.value))
     assert m, str(e.value)
     used, act, least, chips = (int(g.replace(",", "")) for g in m.groups())

@@ -304,7 +304,7 @@ def test_the_task_budget_error_names_every_command_line_override():
     with pytest.raises(MappingError) as e:
         run_experiment(spec)
     assert "more than 1 tasks" in str(e.value)
-    assert str(e.value).endswith("(with --set workload.batch=2, --set arch.core.systolic.rows=8, --set "
+    assert str(e.value).endswith("(command line: --set workload.batch=2, --set arch.core.systolic.rows=8, --set "
                                  "options.memory_budget=97KiB)")
 
 

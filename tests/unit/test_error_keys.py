@@ -42,7 +42,7 @@ def test_weights_that_alone_overflow_are_at_the_capacity_not_a_kv_len_set(tmp_pa
     # No kv_len makes that fit: the error is at the preset's capacity, saying so
     assert line.startswith(f"accelsim: error: {_at('h200', 'capacity: 141GiB')}: hbm.capacity: deepseek_v3: "), line
     assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,250,909,224,960 B that holds "
-                         "them (with --set workload.phase=decode, --set workload.kv_len=128) (got '141GiB')"), line
+                         "them (command line: --set workload.phase=decode, --set workload.kv_len=128) (got '141GiB')"), line
 
 
 def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_path, capsys, monkeypatch):
@@ -70,7 +70,7 @@ def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_
         f"of hbm.capacity 80GiB (arch h100), whatever the seq_len, batch or recompute; what can make them fit: more "
         f"tensor parallelism over more chips, options.distributed_optimizer over {least} or more data-parallel "
         f"replicas ({least} chips or more; now 1) or "
-        f"options.offload: optimizer (needs {used - 171_789_410_304:,} B) (with --set workload.seq_len=128)"), line
+        f"options.offload: optimizer (needs {used - 171_789_410_304:,} B) (command line: --set workload.seq_len=128)"), line
 
 
 def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, capsys, monkeypatch):

@@ -59,7 +59,7 @@ def test_bert_that_does_not_fit_offers_the_recompute_that_fits_with_its_footprin
     full = used - (_stash("bert_base", 4096, head="pooler") - _stash("bert_base", 4096, head="pooler", recompute="full"))
     assert full <= 85_899_345_920 < used
     assert line.endswith(f"but it holds 85,899,345,920 B{SPILL}: use recompute: full (needs {full:,} B); or more "
-                         f"tensor parallelism, or fewer tokens a micro-batch (with --set workload.head=pooler)")
+                         f"tensor parallelism, or fewer tokens a micro-batch (command line: --set workload.head=pooler)")
     assert "selective" not in line  # it keeps the 44·sbh-a-layer stash but the attention scores': too big still
 
 
@@ -73,7 +73,7 @@ def test_a_kv_len_set_past_the_context_is_blamed_and_said(tmp_path, capsys, monk
     m = re.fullmatch(rf"accelsim: error: --set: workload\.kv_len: llama2_7b: weights and KV cache \({total} B\) "
                      r"and activations \((\d+) B\) need (\d+) B but hbm \(34359738368 B\) and host \(103079215104 B\) "
                      r"hold 137438953472 B; (\d+) B more than all of them hold; positions up to 5,000,001 exceed the "
-                     r"model's 4,096-token context \(max_position_embeddings\) \(with --set workload\.phase=decode\) "
+                     r"model's 4,096-token context \(max_position_embeddings\) \(command line: --set workload\.phase=decode\) "
                      r"\(got 5000000\)", line)
     assert m, line
     act, need, more = map(int, m.groups())

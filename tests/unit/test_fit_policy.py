@@ -54,7 +54,7 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
     # the error gives them): D >= ceil(12·P / (80 GiB - 4·P - activations))
     act = int(re.search(r"activations ([\d,]+)\)", line).group(1).replace(",", ""))
     least = -(-12 * params // (85_899_345_920 - 4 * params - act))
-    assert line.split(" (with --set")[0].endswith(
+    assert line.split(" (command line: --set")[0].endswith(
         ", whatever the seq_len, batch, micro_batches or recompute; what can make them fit: more tensor or pipeline "
         f"parallelism over more chips, options.distributed_optimizer over {least} or more data-parallel replicas "
         f"({least} chips or more; now 1) or "

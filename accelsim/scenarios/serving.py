@@ -48,7 +48,7 @@ refused in its place, so the error gives the whole model's weights and KV cache,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..builders.registry import get_builder
@@ -116,8 +116,11 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
 
     sampled = decode_samples(steps, options.decode_samples)
     kept(options, steps).expect(len(plan) + len(sampled))  # every pass is kept: refused before the plan is made
+    changes: list[int] = []
+    base = len(sampled)
     if len(sampled) < steps:  # and the steps either side of each placement change
-        sampled = with_changes(sampled, spill_steps(step, steps, arch, pass_options(options, "decode")))
+        changes = spill_steps(step, steps, arch, pass_options(options, "decode"))
+        sampled = with_changes(sampled, changes)
         kept(options, steps).expect(len(plan) + len(sampled))
     plan.extend(("decode", i, step(i)) for i in sampled)
     # a Chrome trace shows the run's own timeline, every layer
@@ -146,7 +149,22 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     if data["serving"]["layer_samples"] and layers is not None:
         data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], data["serving"]["layer_samples"][-1],
                                                    layers[0] + layers[1])]
+    if len(sampled) > base:
+        data["notes"] = [*data["notes"], changes_note(changes, len(sampled), steps, options.decode_samples, arch)]
     return Report(data, segments=run.segments)
+
+
+def changes_note(changes: Sequence[int], simulated: int, steps: int, budget: int, arch: Arch) -> str:
+    """The note of a run whose placement changes while it decodes (:func:`spill_steps`): each change adds the steps
+    either side of it to those simulated, every layer of them (a model that spills is not layer-sampled), which is
+    what makes such a run slow (probe p98 #1: a bf16 DeepSeek-V3 on dgx-h200, 38 changes, 82 of 128 steps, 194 s
+    of CPU against 4.9 s in fp8)."""
+    first = arch.memories[0]
+    return (f"{len(changes)} placement change{'s' if len(changes) != 1 else ''} while decoding (the growing KV "
+            f"cache moves tensors out of {first}): {simulated} of {steps} decode steps simulated "
+            f"(serving.decode_steps_simulated: options.decode_samples' {budget} and the steps either side of each "
+            f"change), which is what makes this run slow; weights and KV cache that fit {first} (a narrower "
+            "workload.weight_dtype such as fp8, more tensor parallelism, or more memory) avoid them")
 
 
 def peak_note(peak_w: float, sample: int, layers: int) -> str:

@@ -77,3 +77,24 @@ def cim():
         sys.path.remove(str(PLUGIN_EXAMPLE))
         UNIT_KINDS.pop("cim_crossbar", None)
         sys.modules.pop("cim_crossbar", None)
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """Run from a temporary folder so files print by their bare names (a test file may define its own)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def cli_errors(capsys, argv: list[str]) -> list[str]:
+    """The lines ``accelsim ARGV`` prints to stderr, which must exit with status 2 (bad input)."""
+    from accelsim.cli import main
+
+    assert main(argv) == 2
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
+    """A ``model: layers`` file ``l.yaml`` in the current folder whose one layer, ``layer``, is on line 5."""
+    Path("l.yaml").write_text(f"model: layers\nname: bad\ninput: {input_shape}\nlayers:\n  - {layer}\n")
+    return "l.yaml"

@@ -5,26 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from accelsim.cli import main
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _errors(capsys, argv: list[str]) -> list[str]:
-    assert main(argv) == 2
-    return capsys.readouterr().err.strip().splitlines()
+from ..conftest import cli_errors
 
 
 # ---- p90 #5: expert_tensor_parallel 1 refusals at the key set last -------------------------------------------
 def test_expert_tensor_parallel_with_expert_parallel_is_at_the_set_not_the_presets_model_line(capsys):
-    (line,) = _errors(capsys, ["info", "mixtral_8x7b", "--set", "workload.tensor_parallel=2",
+    (line,) = cli_errors(capsys, ["info", "mixtral_8x7b", "--set", "workload.tensor_parallel=2",
                                "--set", "workload.expert_parallel=2", "--set", "workload.expert_tensor_parallel=1"])
     # before: ".../workloads/mixtral_8x7b.yaml:4: expert_tensor_parallel 1 with expert_parallel > 1 ..." (model:)
     assert line.startswith("accelsim: error: --set: workload.expert_tensor_parallel: 1 with expert_parallel (2, "
@@ -33,7 +19,7 @@ def test_expert_tensor_parallel_with_expert_parallel_is_at_the_set_not_the_prese
 
 def test_expert_parallel_set_over_a_files_expert_tensor_parallel_is_at_the_set(here, capsys):
     Path("m.yaml").write_text("base: mixtral_8x7b\nexpert_tensor_parallel: 1\ntensor_parallel: 2\n")
-    (line,) = _errors(capsys, ["info", "m.yaml", "--set", "workload.expert_parallel=2"])
+    (line,) = cli_errors(capsys, ["info", "m.yaml", "--set", "workload.expert_parallel=2"])
     assert line.startswith("accelsim: error: --set: workload.expert_parallel: 2 with expert_tensor_parallel (1, "
                            "m.yaml:2) is not modelled"), line
 
@@ -41,6 +27,6 @@ def test_expert_parallel_set_over_a_files_expert_tensor_parallel_is_at_the_set(h
 def test_a_tensor_parallel_that_does_not_divide_the_experts_is_at_the_set(here, capsys):
     # Mixtral has 8 experts (num_local_experts); 8 % 3 = 2, so 3 chips cannot each hold whole experts
     Path("m.yaml").write_text("base: mixtral_8x7b\nexpert_tensor_parallel: 1\n")
-    (line,) = _errors(capsys, ["info", "m.yaml", "--set", "workload.tensor_parallel=3"])
+    (line,) = cli_errors(capsys, ["info", "m.yaml", "--set", "workload.tensor_parallel=3"])
     assert line.startswith("accelsim: error: --set: workload.tensor_parallel: 3 must divide the experts (8) with "
                            "expert_tensor_parallel (1, m.yaml:2)"), line

@@ -7,20 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from accelsim.cli import main
 from accelsim.config.schema import MAX_ISSUES
 
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _errors(capsys, argv: list[str]) -> list[str]:
-    assert main(argv) == 2
-    return capsys.readouterr().err.strip().splitlines()
+from ..conftest import cli_errors
 
 
 # ---- p94 #5: the count of the problems not shown comes last ---------------------------------------------------
@@ -29,7 +18,7 @@ def _errors(capsys, argv: list[str]) -> list[str]:
 def test_the_count_of_problems_not_shown_follows_the_problems(here, capsys, top, argv):
     bad = 60
     Path("many.yaml").write_text(top + "".join(f"bogus{i}: 1\n" for i in range(bad)))
-    lines = _errors(capsys, [argv[0], "many.yaml", *argv[1:]])
+    lines = cli_errors(capsys, [argv[0], "many.yaml", *argv[1:]])
     assert len(lines) == MAX_ISSUES + 1
     # the keys start on line 3; the first shown is bogus0's, the count (60 - 50 = 10) is the last line (before: the
     # first, at the document's line 1)

@@ -3,31 +3,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from pydantic import ValidationError
 
 from accelsim.builders.manual import LayersParams
-from accelsim.cli import main
 
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _errors(capsys, argv: list[str]) -> list[str]:
-    assert main(argv) == 2
-    return capsys.readouterr().err.strip().splitlines()
-
-
-def _layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
-    # the layer is on line 5
-    Path("l.yaml").write_text(f"model: layers\nname: bad\ninput: {input_shape}\nlayers:\n  - {layer}\n")
-    return "l.yaml"
+from ..conftest import cli_errors, layer_file
 
 
 # ---- p89 #3: dropout out of range on the layers that have a dropout key ----------------------------------------
@@ -37,14 +18,14 @@ def _layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
     ("{type: rnn, hidden_size: 64, dropout: 1.5}", "less than or equal to 1 (got 1.5)"),
 ])
 def test_a_recurrent_layers_dropout_out_of_range_names_the_dropout_key(here, capsys, layer, bound):
-    (line,) = _errors(capsys, ["info", _layer_file(layer)])
+    (line,) = cli_errors(capsys, ["info", layer_file(layer)])
     # before: "l.yaml:5: layers.0: Input should be ..." (the key stripped as if it were the dropout layer's tag)
     assert line == f"accelsim: error: l.yaml:5: layers.0.dropout: Input should be {bound}", line
 
 
 def test_attention_dropout_out_of_range_names_the_key(here, capsys):
     layer = "{type: multihead_attention, embed_dim: 128, num_heads: 4, dropout: 3}"
-    (line,) = _errors(capsys, ["info", _layer_file(layer)])
+    (line,) = cli_errors(capsys, ["info", layer_file(layer)])
     assert line == "accelsim: error: l.yaml:5: layers.0.dropout: Input should be less than or equal to 1 (got 3)"
 
 

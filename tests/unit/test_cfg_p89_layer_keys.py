@@ -3,29 +3,9 @@ Conv2d's (the first member of the layer union)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from accelsim.cli import main
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _errors(capsys, argv: list[str]) -> list[str]:
-    assert main(argv) == 2
-    return capsys.readouterr().err.strip().splitlines()
-
-
-def _layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
-    # the layer is on line 5
-    Path("l.yaml").write_text(f"model: layers\nname: bad\ninput: {input_shape}\nlayers:\n  - {layer}\n")
-    return "l.yaml"
+from ..conftest import cli_errors, layer_file
 
 
 # ---- p89 #2: a layer's unknown key against its own type's keys -------------------------------------------------
@@ -36,7 +16,7 @@ def _layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
     ("{type: gru, hidden_size: 64, bidirectionl: true}", "[20, 1, 128]", "bidirectional"),
 ])
 def test_a_misspelt_layer_key_is_matched_against_that_layer_types_keys(here, capsys, layer, shape, meant):
-    lines = _errors(capsys, ["info", _layer_file(layer, shape)])
+    lines = cli_errors(capsys, ["info", layer_file(layer, shape)])
     typo = [line for line in lines if "Extra inputs are not permitted" in line]
     assert len(typo) == 1, lines
     # before: Conv2d's keys (the first member of the union): "did you mean 'kernel_size'?" or its key list
@@ -46,7 +26,7 @@ def test_a_misspelt_layer_key_is_matched_against_that_layer_types_keys(here, cap
 
 def test_an_lstm_only_key_on_a_gru_says_whose_key_it_is_and_lists_the_grus(here, capsys):
     # torch.nn.GRU has no proj_size (torch.nn.LSTM has): the GRU's own keys, not Conv2d's, and whose key it is
-    (line,) = _errors(capsys, ["info", _layer_file("{type: gru, hidden_size: 64, proj_size: 16}")])
+    (line,) = cli_errors(capsys, ["info", layer_file("{type: gru, hidden_size: 64, proj_size: 16}")])
     assert line.startswith("accelsim: error: l.yaml:5: layers.0.proj_size: Extra inputs are not permitted; "
                            "proj_size is a key of lstm, not gru; it takes "), line
     taken = line.split("it takes ")[1].removesuffix(" (got 16)").split(", ")

@@ -13,17 +13,9 @@ from accelsim.errors import ConfigError
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from .test_api_p91 import _matmul_model  # noqa: E402
 
-def _matmul(dims: list, path=None):
-    w = helper.make_tensor("W", TensorProto.FLOAT, (64, 128), [0.0] * (64 * 128))
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "mm",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [*dims[:-1], 128])],
-                              initializer=[w])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    if path is not None:
-        onnx.save(model, str(path))
-    return model
+_matmul = _matmul_model  # x (dims) @ W (64, 128), saved at path when given
 
 
 def _conv(n):

@@ -560,34 +560,8 @@ class Graph:
             self._lint_types(op)
             if op.name in shapes:
                 raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
-            if not isinstance(op.kind, OpKind):
-                match = {k.value: k for k in OpKind}.get(op.kind)  # type: ignore[call-overload]
-                raise WorkloadError(f"{self.name}: op {op.name!r} has kind {op.kind!r}, not an OpKind: write "
-                                    + (f"OpKind.{match.name}" if match else "an OpKind member, e.g. OpKind.LINEAR"))
-            for dtype in (op.dtype, op.attrs.get("out_dtype", op.dtype)):
-                if dtype not in DTYPE_BITS:
-                    raise WorkloadError(f"{self.name}: op {op.name!r} has dtype {dtype!r}, which is unknown"
-                                        f"{_dtype_hint(dtype)} (expected one of {', '.join(DTYPE_BYTES)})")
-            if len(op.inputs) != len(op.in_shapes):
-                raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
-                                    f"{len(op.in_shapes)} input shapes")
-            out = op.out_shape  # integer sizes (an input shape that is its producer's tuple was checked with it)
-            if type(out) is not tuple or not _INT.issuperset(map(type, out)):  # (else: the slow path)
-                self._lint_shapes(op)
-            for src, shape in zip(op.inputs, op.in_shapes, strict=True):
-                given = shapes.get(src)
-                if given is None:
-                    raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
-                if shape is given:
-                    continue
-                if type(shape) is not tuple or not _INT.issuperset(map(type, shape)):
-                    self._lint_shapes(op)
-                if shape != given and tuple(shape) != tuple(given):
-                    raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
-                                        f"{list(given)}")
-            for shape in (op.out_shape, *op.in_shapes):
-                if not shape or min(shape) <= 0:
-                    raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
+            self._lint_kind(op)
+            self._lint_inputs(op, shapes)
             for w in op.weights:
                 first = first_of(w.name, w)
                 if linted(id(w)) is not w:  # (a Weight object checked before, in this graph or any: not again)
@@ -596,6 +570,42 @@ class Graph:
                     self._lint_tied(op, w, first)
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
+
+    def _lint_kind(self, op: Op) -> None:
+        """:meth:`lint`'s check of one op's ``kind`` (an :class:`OpKind`) and dtypes (known ones)."""
+        if not isinstance(op.kind, OpKind):
+            match = {k.value: k for k in OpKind}.get(op.kind)  # type: ignore[call-overload]
+            raise WorkloadError(f"{self.name}: op {op.name!r} has kind {op.kind!r}, not an OpKind: write "
+                                + (f"OpKind.{match.name}" if match else "an OpKind member, e.g. OpKind.LINEAR"))
+        for dtype in (op.dtype, op.attrs.get("out_dtype", op.dtype)):
+            if dtype not in DTYPE_BITS:
+                raise WorkloadError(f"{self.name}: op {op.name!r} has dtype {dtype!r}, which is unknown"
+                                    f"{_dtype_hint(dtype)} (expected one of {', '.join(DTYPE_BYTES)})")
+
+    def _lint_inputs(self, op: Op, shapes: dict[str, tuple[int, ...]]) -> None:
+        """:meth:`lint`'s check of one op's shapes: an input shape for each input, integer sizes, each input
+        defined before it (``shapes``: the graph inputs' and earlier ops') with the shape its producer gives, and
+        every size positive."""
+        if len(op.inputs) != len(op.in_shapes):
+            raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
+                                f"{len(op.in_shapes)} input shapes")
+        out = op.out_shape  # integer sizes (an input shape that is its producer's tuple was checked with it)
+        if type(out) is not tuple or not _INT.issuperset(map(type, out)):  # (else: the slow path)
+            self._lint_shapes(op)
+        for src, shape in zip(op.inputs, op.in_shapes, strict=True):
+            given = shapes.get(src)
+            if given is None:
+                raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r}, which is not defined before it")
+            if shape is given:
+                continue
+            if type(shape) is not tuple or not _INT.issuperset(map(type, shape)):
+                self._lint_shapes(op)
+            if shape != given and tuple(shape) != tuple(given):
+                raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
+                                    f"{list(given)}")
+        for shape in (op.out_shape, *op.in_shapes):
+            if not shape or min(shape) <= 0:
+                raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
 
     def require_ops(self) -> None:
         """A one-line :class:`WorkloadError` for a graph with no ops, which would simulate to 0 cycles and 0 s (a

@@ -276,6 +276,44 @@ def _step_share(w: Weight, op: Op, shards: int) -> int:
     return -(-n // shards) if shards > 1 and w.role == "param" else n
 
 
+def _weight_levels(wts: dict[str, int], cache_bytes: dict[str, int], fb: int | Fraction, ctx: Context,
+                   details: dict, dma: bool) -> dict[str, int]:
+    """The bytes each level moves for an op's parameters ``wts`` (by the level holding them) read ``fb`` times:
+    none where a cache serves them (``cache_bytes``, counted there); a DMA's once, straight to its destination;
+    one beyond the main memory read more than once staged there (``details["staged_weight_bytes"]``); else
+    ``fb`` times where they are."""
+    w_levels: dict[str, int] = {}
+    for lv, b in wts.items():
+        if lv in cache_bytes:
+            continue
+        if dma:  # read once, straight to its destination
+            w_levels[lv] = w_levels.get(lv, 0) + b
+        elif fb > 1 and lv != ctx.main and lv not in ctx.caches:
+            w_levels[lv] = w_levels.get(lv, 0) + b
+            w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + _times(b, fb)
+            details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
+        else:
+            w_levels[lv] = w_levels.get(lv, 0) + _times(b, fb)
+    return w_levels
+
+
+def _k_split_partials(p: Plan, ctx: Context, nunits: int, ncores: int, details: dict,
+                      out_levels: dict[str, int]) -> tuple[tuple[int, int], dict[str, int]]:
+    """A GEMM cut along K (``details["split"]`` "k"): its units' partial sums (:func:`k_partials`: the scratchpad's
+    bytes, the main memory's), recorded in ``details`` with their adds (``reduce_flops``: every unit's after the
+    first's, (units - 1)·M·N·count, charged as vector work), and ``out_levels`` with the main memory's; (0, 0) and
+    ``out_levels`` as given for any other op."""
+    if details.get("split") != "k":
+        return (0, 0), out_levels
+    partials = k_partials(p, ctx.arch, nunits, ncores)
+    details["partial_sum_bytes"] = partials[0]
+    g = p.op.gemm
+    details["reduce_flops"] = (nunits - 1) * g.m * g.n * g.count  # type: ignore[union-attr]
+    if partials[1]:
+        out_levels = {**out_levels, ctx.main: out_levels.get(ctx.main, 0) + partials[1]}
+    return partials, out_levels
+
+
 def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     """The bytes and tile groups of one working op (see the module docstring)."""
     arch, op = ctx.arch, p.op
@@ -310,14 +348,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         copies = (ncores - 1) * abs(b_tot + held_weight_bytes(p) - a_tot)  # (a cut copying the larger: _unit_pricing)
         per_unit = unit_cycles(p, arch, nunits, along_n=along_n, details=details, banded=banded, ncores=ncores,
                                copies=copies)
-    partials = (0, 0)
-    if details.get("split") == "k":  # its units' partial sums: added on chip, a core's beyond the first via memory
-        partials = k_partials(p, arch, nunits, ncores)
-        details["partial_sum_bytes"] = partials[0]
-        g = p.op.gemm  # the adds of every unit's partial sums after the first's: charged as vector work (energy)
-        details["reduce_flops"] = (nunits - 1) * g.m * g.n * g.count  # type: ignore[union-attr]
-        if partials[1]:
-            out_levels = {**out_levels, ctx.main: out_levels.get(ctx.main, 0) + partials[1]}
+    partials, out_levels = _k_split_partials(p, ctx, nunits, ncores, details, out_levels)
     # tiles use the core's SRAM beside the resident activations; the arrays of a core share its tiles, and each
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
     # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
@@ -368,18 +399,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # as offload runtimes do (accelerate's and DeepSpeed ZeRO-Inference's weight prefetch, FlexGen): it crosses
     # the link once, is written to main memory and read from there fb times, not fetched over the link fb times
     # (the reads: fb, every core's of a split op together)
-    w_levels: dict[str, int] = {}
-    for lv, b in wts.items():
-        if lv in cache_bytes:
-            continue
-        if dma:  # read once, straight to its destination
-            w_levels[lv] = w_levels.get(lv, 0) + b
-        elif fb > 1 and lv != ctx.main and lv not in ctx.caches:
-            w_levels[lv] = w_levels.get(lv, 0) + b
-            w_levels[ctx.main] = w_levels.get(ctx.main, 0) + b + _times(b, fb)
-            details["staged_weight_bytes"] = details.get("staged_weight_bytes", 0) + b
-        else:
-            w_levels[lv] = w_levels.get(lv, 0) + _times(b, fb)
+    w_levels = _weight_levels(wts, cache_bytes, fb, ctx, details, dma)
     level_bytes: dict[str, int] = {}
     for lv, b in [*act_levels.items(), *w_levels.items(), *out_levels.items()]:
         if b:

@@ -622,12 +622,9 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     spans = _busy_cycles([ops[i] for i in attention])
     wait = max(0.0, launch - dispatch)  # the host's launches the device waited for: in no op's span
     share = min(1.0, (spans + (wait * own / kernels if kernels else 0.0)) / total) if total else 0.0
-    if arch.caches:  # beyond the last cache, or moved through the main memory by the simulated softmax (probe p95
-        # #5: GPT-2's 4.7 MB of scores at 128 tokens fit an H100's L2, yet each softmax read or wrote its layer's
-        # 393,216 B in HBM, which the note left out)
-        soft = [i for i in attention if graph.ops[i].kind is OpKind.SOFTMAX]
-        spill = (nbytes > arch.memory(arch.caches[-1]).capacity
-                 or any((ops[i].get("bytes") or {}).get(arch.main_memory, 0) for i in soft))
+    if arch.caches:  # (not where any score byte reaches the main memory: a GPU op writes its output back to it in
+        # this model, 65,600 B a layer of llama2_7b's decode scores, so every unfused run would say so; probe p95 #5)
+        spill = nbytes > arch.memory(arch.caches[-1]).capacity
     else:  # a scratchpad arch: whether the scores' outputs left the core
         spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through {arch.main_memory} (written, read "

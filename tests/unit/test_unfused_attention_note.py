@@ -28,13 +28,3 @@ def test_a_layer_sampled_serving_run_notes_the_whole_models_scores():
     for samples in (True, False):
         notes = simulate(run, "h100", plots=False, layer_samples=samples).to_dict()["notes"]
         assert any("attention runs unfused" in n and "(32 ops, 134217728 B" in n for n in notes), (samples, notes)
-
-
-def test_scores_that_fit_the_l2_but_pass_through_hbm_are_named():
-    # probe p95 #5: GPT-2 at 128 tokens: 12 layers × 12 heads × 128 × 128 × 2 B = 4,718,592 B of scores, under the
-    # H100's 50 MiB L2, yet each layer's softmax moves its 393,216 B (12 × 128 × 128 × 2) through HBM: the note says so
-    rep = simulate({"model": "gpt2", "seq_len": 128}, "h100", plots=False).to_dict()
-    soft = [o for o in rep["ops"] if o["kind"] == "softmax"]
-    assert len(soft) == 12 and all(o["bytes"]["hbm"] >= 12 * 128 * 128 * 2 == 393_216 for o in soft)
-    assert any("attention runs unfused" in n and "(12 ops, 4718592 B" in n and "go through hbm" in n
-               for n in rep["notes"]), rep["notes"]

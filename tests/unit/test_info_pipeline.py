@@ -55,8 +55,10 @@ def test_info_names_its_scope(capsys):
     """A plain workload's and a diffusion pipeline's totals are what run reports ("run"); a serving workload's are one
     pass, the prefill or one decode step, of the several run executes ("pass")."""
     assert _info(capsys, "gpt2")["scope"] == "run"
-    serving = _info(capsys, "gpt2", "--set", "workload.decode_steps=4")
-    assert serving["scope"] == "pass" and serving["macs"] == _info(capsys, "gpt2")["macs"]  # the prefill alone
+    # (a 1,020-token prompt: with 4 steps its positions reach GPT-2's 1,024 learned ones, not past them)
+    serving = _info(capsys, "gpt2", "--set", "workload.seq_len=1020", "--set", "workload.decode_steps=4")
+    prefill = _info(capsys, "gpt2", "--set", "workload.seq_len=1020")
+    assert serving["scope"] == "pass" and serving["macs"] == prefill["macs"]  # the prefill alone
     assert _info(capsys, "sd15")["scope"] == "run"
 
 

@@ -235,7 +235,7 @@ def test_a_layer_sample_too_big_for_the_memories_is_refused_with_the_whole_model
     # weights (92,946,432 B: the embeddings, one layer and the final norm of gpt2) as the model's
     from accelsim.cli import main
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "-w", "gpt2", "-a", "h100", "--batch", "64", "--set", "workload.seq_len=1024",
+    assert main(["run", "-w", "gpt2", "-a", "h100", "--batch", "64", "--set", "workload.seq_len=1022",
                  "--set", "workload.decode_steps=2", "--set", "arch.hbm.capacity=1GiB", "-q", "--no-plots",
                  "-o", "o"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
@@ -245,8 +245,9 @@ def test_a_layer_sample_too_big_for_the_memories_is_refused_with_the_whole_model
     params = v * h + p * h + 12 * (12 * h * h + 13 * h) + 2 * h
     assert params == 124_439_808
     assert f"weights ({2 * params} B)" in line, line  # the prefill's pass holds no KV cache (probe p84 #7)
-    # the largest op's working set: the LM head's input (64 x 1024 x 768) and logits (64 x 1024 x 50257), 2 B each
-    act = 64 * 1024 * (h + v) * 2
+    # the largest op's working set: the LM head's input (64 x 1022 x 768) and logits (64 x 1022 x 50257), 2 B each
+    # (a 1,022-token prompt: with 2 decode steps its positions reach GPT-2's 1,024, not past them)
+    act = 64 * 1022 * (h + v) * 2
     assert f"and activations ({act} B) need {2 * params + act} B" in line
 
 

@@ -415,7 +415,8 @@ def test_a_training_step_of_a_decode_token_is_refused(capsys):
                  "-q"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("accelsim: error: --set: workload.phase: mode: training takes phase: prefill only")
-    assert main(["run", "-w", "gpt2", "-a", "h100", "--mode", "training", "--set", "workload.decode_steps=3",
+    assert main(["run", "-w", "gpt2", "-a", "h100", "--mode", "training", "--set", "workload.seq_len=128",
+                 "--set", "workload.decode_steps=3",
                  "-q"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("accelsim: error: --set: workload.decode_steps: mode: training takes no decode_steps")

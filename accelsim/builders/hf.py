@@ -199,7 +199,11 @@ class HfParams(LlamaParams):
         field = re.search(r"did you mean '([^']+)'", msg)
         if param is None or (field is not None and close_match(key, [field.group(1)])[1] >= ratio):
             return msg
-        arch = msg[len(UNSUPPORTED):].split(" ")[0].rstrip(";")
+        # the model the config names (a VLM's, not the text reader's that found the key: probe p97 #5 named
+        # Qwen2ForCausalLM for Qwen2.5-VL's misspelt 'imagez'), else the reader's from its message
+        archs = self.fields().get("architectures")
+        arch = (archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str)
+                else msg[len(UNSUPPORTED):].split(" ")[0].rstrip(";"))
         return f"not a parameter of the hf builder nor a field {arch} reads; did you mean {param!r}?"
 
     def _paired(self, problems: list[tuple[str, str]]) -> ValueError | None:

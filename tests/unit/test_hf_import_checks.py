@@ -148,3 +148,14 @@ def test_a_misspelt_config_field_gets_did_you_mean(capsys, tmp_path):
     assert code == 2
     assert (f"{path}:{line}: num_key_value_head: unsupported field for Qwen2ForCausalLM; did you mean "
             f"'num_key_value_heads'?") in err
+
+
+def test_a_vlms_misspelt_key_names_the_model_run(capsys):
+    # probe p97 #5: Qwen2.5-VL's misspelt 'imagez' named the text reader's architecture, Qwen2ForCausalLM, not the
+    # model's own (workloads/qwen2_5_vl_7b.yaml: architectures [Qwen2_5_VLForConditionalGeneration])
+    from accelsim.cli import main
+
+    assert main(["info", "qwen2_5_vl_7b", "--set", "workload.imagez=1"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("workload.imagez: not a parameter of the hf builder nor a field "
+                         "Qwen2_5_VLForConditionalGeneration reads; did you mean 'images'?"), line

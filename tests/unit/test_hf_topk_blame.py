@@ -89,38 +89,30 @@ def test_a_chain_of_expert_count_keys_names_the_one_written(arch, written):
     assert str(e.value) == "num_experts_per_tok: 8 experts per token exceed the model's 4 experts"
 
 
-def test_a_set_hidden_size_the_heads_do_not_divide_is_at_the_set(capsys):
-    # before: "workloads/llama3_8b.yaml:17: num_attention_heads: 32 must divide hidden_size (4097)"
-    line = _error(capsys, ["info", "llama3_8b", "--set", "workload.hidden_size=4097"])  # 4097 = 32 · 128 + 1
-    at = _preset_line("llama3_8b", "num_attention_heads")
-    assert line.startswith("accelsim: error: --set: workload.hidden_size: 4097 is not a multiple of "
-                           "num_attention_heads (32, "), line
-    assert line.endswith(f"llama3_8b.yaml:{at})"), line
+# a --set value that breaks a rule between two keys, the other in the preset: at the --set, naming the preset's line
+# (before: at the preset's line of the other key)
+@pytest.mark.parametrize("preset, key, value, other, other_value, indent", [
+    # "workloads/llama3_8b.yaml:17: num_attention_heads: 32 must divide hidden_size (4097)"; 4097 = 32 · 128 + 1
+    ("llama3_8b", "hidden_size", 4097, "num_attention_heads", 32, ""),
+    # Qwen3-Next's gated DeltaNet: 16 key heads; 17 value heads are not a multiple
+    ("qwen3_next_80b", "linear_num_value_heads", 17, "linear_num_key_heads", 16, ""),
+    # "workloads/gemma3_27b.yaml:9: vision_config.patch_size: 14 must divide image_size (897)" (SigLIP-So400m's
+    # 14-pixel patches; 897 = 64 · 14 + 1)
+    ("gemma3_27b", "vision_config.image_size", 897, "patch_size", 14, "  "),
+])
+def test_a_set_value_breaking_a_rule_with_a_preset_key_is_at_the_set(capsys, preset, key, value, other, other_value,
+                                                                     indent):
+    line = _error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
+    at = _preset_line(preset, other, indent)
+    assert line.startswith(f"accelsim: error: --set: workload.{key}: {value} is not a multiple of "
+                           f"{other} ({other_value}, "), line
+    assert line.endswith(f"{preset}.yaml:{at})"), line
 
 
 def test_a_set_kv_heads_keep_their_message(capsys):
     # the first key of the rule set last: the message as before (32 query heads, 5 KV heads: 32 = 6 · 5 + 2)
     line = _error(capsys, ["info", "llama3_8b", "--set", "workload.num_key_value_heads=5"])
     assert line == "accelsim: error: --set: workload.num_key_value_heads: 5 must divide num_attention_heads (32)"
-
-
-def test_a_set_value_heads_over_the_presets_key_heads_is_at_the_set(capsys):
-    # Qwen3-Next's gated DeltaNet: 16 key heads; 17 value heads are not a multiple
-    line = _error(capsys, ["info", "qwen3_next_80b", "--set", "workload.linear_num_value_heads=17"])
-    at = _preset_line("qwen3_next_80b", "linear_num_key_heads")
-    assert line.startswith("accelsim: error: --set: workload.linear_num_value_heads: 17 is not a multiple of "
-                           "linear_num_key_heads (16, "), line
-    assert line.endswith(f"qwen3_next_80b.yaml:{at})"), line
-
-
-def test_a_set_vision_image_size_is_at_the_set_not_the_towers_patch(capsys):
-    # before: "workloads/gemma3_27b.yaml:9: vision_config.patch_size: 14 must divide image_size (897)"
-    # (SigLIP-So400m's 14-pixel patches; 897 = 64 · 14 + 1)
-    line = _error(capsys, ["info", "gemma3_27b", "--set", "workload.vision_config.image_size=897"])
-    at = _preset_line("gemma3_27b", "patch_size", "  ")
-    assert line.startswith("accelsim: error: --set: workload.vision_config.image_size: 897 is not a multiple of "
-                           "patch_size (14, "), line
-    assert line.endswith(f"gemma3_27b.yaml:{at})"), line
 
 
 def test_a_set_hidden_size_over_a_config_json_names_the_files_line(here, capsys):

@@ -461,6 +461,24 @@ def _is_shape(shape: object) -> bool:
         isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0 for d in shape)
 
 
+def _python_ints(op: Op) -> Op:
+    """``op`` with each size and count a Python ``int``: a script's numpy integers (``np.int32(65536)``, which
+    ``Graph.lint`` takes as integers) would wrap in the products the mapper and report form (65536 · 65536 · 8192
+    MACs in int32 is 0), and ``json`` cannot write them. Called only where lint saw one (the slow path)."""
+    def ints(shape):
+        return tuple(map(int, shape))
+    weights = tuple(w if all(type(v) is int for v in (*w.shape, w.group_size, w.nnz, w.index_bits)) else
+                    dataclasses.replace(w, shape=ints(w.shape), group_size=int(w.group_size), nnz=int(w.nnz),
+                                        index_bits=int(w.index_bits)) for w in op.weights)
+    g, attrs = op.gemm, op.attrs
+    if isinstance(attrs.get("pv_gemm"), (tuple, list)):
+        attrs = {**attrs, "pv_gemm": ints(attrs["pv_gemm"])}
+    return dataclasses.replace(
+        op, in_shapes=tuple(map(ints, op.in_shapes)), out_shape=ints(op.out_shape), macs=int(op.macs),
+        flops=int(op.flops), vector_elems=int(op.vector_elems), weights=weights, attrs=attrs,
+        gemm=None if g is None else Gemm(int(g.m), int(g.n), int(g.k), int(g.count)))
+
+
 def _dtype_hint(dtype: object) -> str:
     """"; did you mean 'int8'?" for an unknown dtype close to a known one ('INT8', 'fp61')."""
     close = difflib.get_close_matches(str(dtype).lower(), list(DTYPE_BYTES), n=1, cutoff=0.6)
@@ -553,23 +571,32 @@ class Graph:
             if not isinstance(name, str) or not _is_shape(shape):
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
                                     f"to a tuple of sizes, e.g. {{'input': (4, 16)}}")
+        if any(type(d) is not int for shape in self.inputs.values() for d in shape):
+            self.inputs = {name: tuple(map(int, shape)) for name, shape in self.inputs.items()}
         shapes: dict[str, tuple[int, ...]] = dict(self.inputs)
         tensors: dict[str, Weight] = {}  # weight name → the first Weight of that name
         first_of, linted = tensors.setdefault, _LINTED.get
-        for op in self.ops:
-            self._lint_types(op)
+        ops, changed = list(self.ops), False
+        for i, op in enumerate(ops):
+            numpy = self._lint_types(op)
             if op.name in shapes:
                 raise WorkloadError(f"{self.name}: op {op.name!r} is defined twice")
             self._lint_kind(op)
-            self._lint_inputs(op, shapes)
+            numpy |= self._lint_inputs(op, shapes)
             for w in op.weights:
                 first = first_of(w.name, w)
                 if linted(id(w)) is not w:  # (a Weight object checked before, in this graph or any: not again)
-                    self._lint_weight(op, w)
+                    numpy |= self._lint_weight(op, w)
                 if first is not w:  # (one Weight object shared by name: one tensor)
                     self._lint_tied(op, w, first)
+            if numpy:  # numpy's integers are Python's before anything is counted (np.int32 products wrap)
+                op = ops[i] = _python_ints(op)
+                changed = True
             self._lint_counts(op)
             shapes[op.name] = op.out_shape
+        if changed:
+            self.ops = tuple(ops)
+            self._by_name = {op.name: op for op in self.ops}
 
     def _lint_kind(self, op: Op) -> None:
         """:meth:`lint`'s check of one op's ``kind`` (an :class:`OpKind`) and dtypes (known ones)."""
@@ -582,16 +609,17 @@ class Graph:
                 raise WorkloadError(f"{self.name}: op {op.name!r} has dtype {dtype!r}, which is unknown"
                                     f"{_dtype_hint(dtype)} (expected one of {', '.join(DTYPE_BYTES)})")
 
-    def _lint_inputs(self, op: Op, shapes: dict[str, tuple[int, ...]]) -> None:
+    def _lint_inputs(self, op: Op, shapes: dict[str, tuple[int, ...]]) -> bool:
         """:meth:`lint`'s check of one op's shapes: an input shape for each input, integer sizes, each input
         defined before it (``shapes``: the graph inputs' and earlier ops') with the shape its producer gives, and
-        every size positive."""
+        every size positive. True where a size is an integer that is not Python's (numpy's)."""
+        numpy = False
         if len(op.inputs) != len(op.in_shapes):
             raise WorkloadError(f"{self.name}: op {op.name!r} has {len(op.inputs)} inputs but "
                                 f"{len(op.in_shapes)} input shapes")
         out = op.out_shape  # integer sizes (an input shape that is its producer's tuple was checked with it)
         if type(out) is not tuple or not _INT.issuperset(map(type, out)):  # (else: the slow path)
-            self._lint_shapes(op)
+            numpy = self._lint_shapes(op)
         for src, shape in zip(op.inputs, op.in_shapes, strict=True):
             given = shapes.get(src)
             if given is None:
@@ -599,13 +627,14 @@ class Graph:
             if shape is given:
                 continue
             if type(shape) is not tuple or not _INT.issuperset(map(type, shape)):
-                self._lint_shapes(op)
+                numpy |= self._lint_shapes(op)
             if shape != given and tuple(shape) != tuple(given):
                 raise WorkloadError(f"{self.name}: op {op.name!r} reads {src!r} as {list(shape)}, but {src!r} is "
                                     f"{list(given)}")
         for shape in (op.out_shape, *op.in_shapes):
             if not shape or min(shape) <= 0:
                 raise WorkloadError(f"{self.name}: op {op.name!r} has a non-positive shape {shape}")
+        return numpy
 
     def require_ops(self) -> None:
         """A one-line :class:`WorkloadError` for a graph with no ops, which would simulate to 0 cycles and 0 s (a
@@ -614,10 +643,12 @@ class Graph:
         if not self.ops:
             raise WorkloadError(f"graph {self.name} has no ops: append its layers before building it")
 
-    def _lint_types(self, op: Op) -> None:
+    def _lint_types(self, op: Op) -> bool:
         """The type checks of :meth:`lint` for one op, before any of its values is compared (probe p91 #4): its
         ``name`` a string, ``macs``, ``flops`` and ``vector_elems`` integers (report.json's per-op counts are ints),
-        ``gemm`` a :class:`Gemm` of integer sizes or None, ``weights`` :class:`Weight` s and ``attrs`` a mapping."""
+        ``gemm`` a :class:`Gemm` of integer sizes or None, ``weights`` :class:`Weight` s and ``attrs`` a mapping.
+        True where a count or GEMM size is an integer that is not Python's (numpy's: :func:`_python_ints`)."""
+        numpy = False
         if type(op.name) is not str and not isinstance(op.name, str):
             raise WorkloadError(f"{self.name}: op name {op.name!r} is not a string (type {type(op.name).__name__})")
         if not (type(op.macs) is int and type(op.flops) is int and type(op.vector_elems) is int):  # (else: slow path)
@@ -625,6 +656,7 @@ class Graph:
                 if type(value) is not int and (not isinstance(value, numbers.Integral) or isinstance(value, bool)):
                     raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {value!r}, which is not an integer "
                                         f"(type {type(value).__name__})")
+            numpy = True
         g = op.gemm
         if g is not None:
             if not isinstance(g, Gemm):
@@ -633,6 +665,7 @@ class Graph:
             if not (type(g.m) is int and type(g.n) is int and type(g.k) is int and type(g.count) is int) and not all(
                     isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (g.m, g.n, g.k, g.count)):
                 raise WorkloadError(f"{self.name}: op {op.name!r} has a GEMM {g} whose sizes are not all integers")
+            numpy |= not (type(g.m) is int and type(g.n) is int and type(g.k) is int and type(g.count) is int)
         weights = op.weights
         if type(weights) is not tuple and not isinstance(weights, list) or not _WEIGHT.issuperset(
                 map(type, weights)) and not all(isinstance(w, Weight) for w in weights):
@@ -641,12 +674,13 @@ class Graph:
         if type(op.attrs) is not dict and not isinstance(op.attrs, Mapping):
             raise WorkloadError(f"{self.name}: op {op.name!r} has attrs {op.attrs!r:.80}, which is not a mapping "
                                 f"(type {type(op.attrs).__name__}): write a dict, e.g. {{'fn': 'relu'}}")
+        return numpy
 
-    def _lint_shapes(self, op: Op) -> None:
+    def _lint_shapes(self, op: Op) -> bool:
         """The type check of an op's ``out_shape`` and each of its ``in_shapes``: a tuple or list of integer sizes,
         never a float or a bool (probe p96 #5: ``(4.0, 16)`` was taken, and its byte counts came out floats;
         ``(True, 64)`` read as 1 × 64), as a graph input's and a weight's shape; whether they are positive is
-        :meth:`lint`'s next check."""
+        :meth:`lint`'s next check. True where a size is an integer that is not Python's (numpy's)."""
         fields = [("out_shape", op.out_shape)]
         ins = op.in_shapes
         if isinstance(ins, (tuple, list)):
@@ -660,14 +694,15 @@ class Graph:
                            ) if isinstance(shape, (tuple, list)) else shape
                 raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {shape!r}: expected a tuple of integer "
                                     f"sizes ({bad!r} is not an integer: type {type(bad).__name__})")
+        return any(type(d) is not int for _, shape in fields for d in shape)
 
-    def _lint_weight(self, op: Op, w: Weight) -> None:
+    def _lint_weight(self, op: Op, w: Weight) -> bool:
         """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive
         integer sizes, a ``role`` of :data:`WEIGHT_ROLES`, a known ``dtype`` or None, and ``group_size``, ``nnz`` and
         ``index_bits`` integers ≥ 0 with ``nnz`` at most the tensor's elements (its byte counts are never
         negative). A weight that passes is remembered by identity (:data:`_LINTED`): the builders share one Weight
         object between the graphs of a run's passes (:class:`WeightPool`), so its fields, which cannot change, are
-        checked once."""
+        checked once. True (and not remembered: lint replaces it) where a size is an integer that is not Python's."""
         if type(w.name) is not str and not isinstance(w.name, str):
             raise WorkloadError(f"{self.name}: op {op.name!r} has a weight named {w.name!r}, which is not a string")
         where = f"{self.name}: op {op.name!r}: weight {w.name!r}"
@@ -689,9 +724,12 @@ class Graph:
         if w.nnz > w.numel:
             raise WorkloadError(f"{where} has nnz {w.nnz:,}, more than its {w.numel:,} elements (nnz: the elements a "
                                 f"compressed tensor keeps)")
+        if not all(type(v) is int for v in (*shape, w.group_size, w.nnz, w.index_bits)):
+            return True
         if len(_LINTED) >= _LINTED_SIZE:
             _LINTED.clear()
         _LINTED[id(w)] = w
+        return False
 
     def _lint_tied(self, op: Op, w: Weight, first: Weight) -> None:
         """Two Weights of one name are one tensor (tied weights, read by two ops), counted once by

@@ -23,7 +23,7 @@ def test_a_shared_weight_object_is_checked_once_across_graphs(monkeypatch):
 
     def counted(self, op, w):
         calls.append(w.name)
-        real(self, op, w)
+        return real(self, op, w)
 
     monkeypatch.setattr(Graph, "_lint_weight", counted)
     w = Weight("perfb.shared", (32, 64))

@@ -1,4 +1,4 @@
-"""Regression guard for refactors: every number of report.json for 21 experiment × preset pairs (CNNs, SCALE-Sim
+"""Regression guard for refactors: every number of report.json for 24 experiment × preset pairs (CNNs, SCALE-Sim
 inputs, transformers, LLM serving, DLRM with host tables, GNNs, training, tensor and pipeline parallelism, GPU
 presets) equals the snapshot recorded by ``benchmarks/regression.py --record`` (commit in
 tests/data/regression/COMMIT), except the fields ``CHANGED`` lists with the reason they moved.

@@ -235,10 +235,12 @@ class HfParams(LlamaParams):
         return PairIssuesError(located, keyed, ranked)
 
     def _pairs(self, problems: list[tuple[str, str]]) -> list[KeyPairError | tuple[tuple[str, ...], str] | None]:
-        """For each of ``problems`` (:func:`.hfconfig.parse_all`'s, in its order), the rule between two keys it
-        breaks where it is one: its :class:`KeyPairError` when the workload wrote both keys, (the workload's key,
-        its message naming the config.json's line of the other) when it wrote one over a config file holding the
-        other; else None. Read again as ``parse_all`` read the config: each problem's top-level field left out
+        """For each of ``problems`` (:func:`.hfconfig.parse_all`'s, in its order), the rule between two keys or
+        more it breaks where it is one: its :class:`KeyPairError` when the workload wrote every key, (the workload's
+        key, its message naming the config.json's lines of the others) when it wrote one over a config file holding
+        the others, a :class:`KeyPairError` of the workload's keys alone, each message naming those lines, when it
+        wrote several of them (a rule of three keys: ``mamba_d_head`` × ``mamba_n_heads`` = ``mamba_d_ssm``); a key
+        neither writes is the class's default, named nowhere; else None. Read again as ``parse_all`` read the config: each problem's top-level field left out
         before the next is looked for."""
         extra = self.model_extra or {}
         data = {k: v for k, v in self.fields().items() if k not in GPT_ONLY or k not in extra}
@@ -259,11 +261,15 @@ class HfParams(LlamaParams):
             mine = [k for k in pair.messages if k.split(".")[0] in extra]  # vision_config.patch_size: its mapping's
             if len(mine) == len(pair.messages):
                 out.append(pair)
-            elif len(mine) == 1 and isinstance(self.config, str):
+            elif mine and isinstance(self.config, str):  # the others from the config.json: named by their lines
                 lines = config_lines(self.config) if lines is None else lines
-                at = "".join(f", {config_file(self.config)}:{line}" for k in pair.messages if k not in mine
-                             for line in (key_line(lines, k),) if line is not None)
-                out.append(((mine[0],), pair.messages[mine[0]].replace(KeyPairError.OTHER_AT, at)))
+                at = "".join(f", {config_file(self.config)}:{lines[path]}" for k in pair.messages if k not in mine
+                             for path in (tuple(k.split(".")),) if path in lines)  # one the file lacks: a default
+                if len(mine) == 1:
+                    out.append(((mine[0],), pair.messages[mine[0]].replace(KeyPairError.OTHER_AT, at)))
+                else:  # a rule of three keys or more, some of them the workload's: ranked by the config layer
+                    out.append(KeyPairError({k: pair.messages[k].replace(KeyPairError.OTHER_AT,
+                                                                          KeyPairError.OTHER_AT + at) for k in mine}))
             else:
                 out.append(None)
         return out

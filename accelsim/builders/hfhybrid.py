@@ -24,6 +24,7 @@ from .hfspec import (
     _Reader,
     _rotary,
     _rotary_dim,
+    _rule,
     _top_k,
     _written,
 )
@@ -79,6 +80,24 @@ def _mamba_groups(r: _Reader, key: str, default: int, heads: int, heads_key: str
         raise KeyPairError({key: f"{groups} must divide {heads_key} ({heads}{at})",
                             heads_key: f"{heads} is not a multiple of {key} ({groups}{at})"})
     return groups
+
+
+def _mamba_width(d_head: int, auto: bool, heads: int, width: int, width_name: str,
+                 width_keys: Mapping[str, int]) -> None:
+    """Mamba-2's ``mamba_n_heads`` heads of ``mamba_d_head`` channels (``auto``: the class's quotient width / heads)
+    must make the mixer's ``width`` (``width_name``: "mamba_d_ssm", or "mamba_expand × hidden_size", set by
+    ``width_keys``, key → value), as GraniteMoeHybridConfig and FalconH1Config refuse otherwise: a rule between
+    those keys, put at the one set last (a ``--set mamba_n_heads=7`` over a preset's lines)."""
+    if d_head * heads == width:
+        return
+    at = KeyPairError.OTHER_AT
+    first = f"{d_head!r} × mamba_n_heads ({heads}) must be {width_name} ({width}{at})"
+    values = {"mamba_d_head": d_head, "mamba_n_heads": heads, **width_keys}
+    if auto:  # mamba_d_head 'auto' is the quotient: the heads must divide the width
+        raise _rule(f"mamba_n_heads dividing {width_name}, {width} (mamba_d_head 'auto' is their quotient)",
+                    values, {"mamba_d_head": first})
+    raise _rule(f"mamba_d_head × mamba_n_heads = {width_name}: {d_head} × {heads} = {d_head * heads}, not {width}",
+                values, {"mamba_d_head": first})
 
 
 _NEMOTRON_H_PATTERN = "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"
@@ -179,11 +198,11 @@ def _granite_hybrid(r: _Reader) -> LM:
         raise ValueError(f"layer_types: expected {layers} entries, each 'mamba' or 'attention' (got {kinds!r})")
     position = r.choice("position_embedding_type", None, {None: "nope", "nope": "nope", "rope": "rope"})
     mamba_heads = r.int("mamba_n_heads", 128)
-    inner = r.int("mamba_expand", 2) * hidden  # the mixer's width (GraniteMoeHybridConfig's mamba_intermediate)
+    expand = r.int("mamba_expand", 2)
+    inner = expand * hidden  # the mixer's width (GraniteMoeHybridConfig's mamba_intermediate)
     d_head = r.auto_int("mamba_d_head", lambda: inner // mamba_heads)
-    if d_head * mamba_heads != inner:  # as GraniteMoeHybridConfig refuses it (and Falcon-H1's mamba_d_ssm)
-        raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_expand × "
-                         f"hidden_size ({inner})")
+    _mamba_width(d_head, r.data.get("mamba_d_head", "auto") == "auto", mamba_heads, inner, "mamba_expand × hidden_size",
+                 {"mamba_expand": expand, "hidden_size": hidden})  # as GraniteMoeHybridConfig refuses it
     r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
@@ -302,10 +321,12 @@ def _falcon_h1(r: _Reader) -> LM:
     r.read.update(_FALCON_H1_IGNORED)
     mamba_heads = r.int("mamba_n_heads", 128)
     d_ssm = r.opt_int("mamba_d_ssm") if "mamba_d_ssm" in r.data else 1024
-    d_ssm = d_ssm or r.int("mamba_expand", 2) * hidden
+    width: tuple[str, dict[str, int]] = ("mamba_d_ssm", {"mamba_d_ssm": d_ssm})
+    if not d_ssm:  # null: mamba_expand × hidden_size
+        expand = r.int("mamba_expand", 2)
+        d_ssm, width = expand * hidden, ("mamba_expand × hidden_size", {"mamba_expand": expand, "hidden_size": hidden})
     d_head = r.auto_int("mamba_d_head", lambda: d_ssm // mamba_heads)
-    if d_head * mamba_heads != d_ssm:
-        raise ValueError(f"mamba_d_head: {d_head!r} × mamba_n_heads ({mamba_heads}) must be mamba_d_ssm ({d_ssm})")
+    _mamba_width(d_head, r.data.get("mamba_d_head", "auto") == "auto", mamba_heads, d_ssm, *width)
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
@@ -347,9 +368,12 @@ def _mamba_lm(r: _Reader) -> LM:
     mamba = mamba1 = None
     if two:
         heads, head_dim = r.int("num_heads", 128), r.int("head_dim", 64)
-        if heads * head_dim != inner:
-            raise ValueError(f"num_heads: {heads} heads of head_dim {head_dim} must make expand × hidden_size "
-                             f"({inner})")
+        if heads * head_dim != inner:  # a rule between four keys: at the one set last
+            raise _rule(f"num_heads × head_dim = expand × hidden_size: {heads} × {head_dim} = {heads * head_dim}, "
+                        f"not {inner}", {"num_heads": heads, "head_dim": head_dim, "expand": inner // hidden,
+                                          "hidden_size": hidden},
+                        {"num_heads": f"{heads} heads of head_dim {head_dim} must make expand × hidden_size "
+                                      f"({inner}{KeyPairError.OTHER_AT})"})
         r.read.add("time_step_rank")  # dt is one value a head in Mamba-2
         bias = r.bool("use_bias", False)
         mamba = Mamba2(heads, head_dim, r.int("state_size", 128), _mamba_groups(r, "n_groups", 8, heads, "num_heads"),

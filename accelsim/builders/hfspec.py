@@ -649,6 +649,35 @@ def _divides(key: str, part: int, whole_key: str, whole: int) -> None:
                             whole_key: f"{whole} is not a multiple of {key} ({part}{at})"})
 
 
+def _rule(statement: str, values: Mapping[str, object], messages: Mapping[str, str] | None = None) -> KeyPairError:
+    """A rule between several keys of a config (``statement``: "mamba_d_head × mamba_n_heads = mamba_d_ssm") that
+    their ``values`` (dotted key → value, the first key's message the error's ``str()``) break, as a
+    :class:`KeyPairError` the config layer puts at the key set last: ``messages``' own message for a key where it
+    gives one (the first key's as before the rule named every key), else "V breaks STATEMENT (the other keys'
+    values, then where they came from)"."""
+    at, own = KeyPairError.OTHER_AT, messages or {}
+    return KeyPairError({key: own.get(key) or f"{value} breaks {statement} "
+                         f"({', '.join(f'{k} {v}' for k, v in values.items() if k != key)}{at})"
+                         for key, value in values.items()})
+
+
+def _tile(vision: Vision) -> dict[str, object]:
+    """A vision tower's ``image_size`` and ``patch_size`` as keys of the config's ``vision_config`` (the keys of a
+    rule that the patch grid, image / patch, is part of) and their values."""
+    return {"vision_config.image_size": vision.image, "vision_config.patch_size": vision.patch}
+
+
+def _head_dim_keys(r: _Reader, head_dim: int) -> tuple[str, dict[str, object]]:
+    """What sets a head's width ``head_dim``: ("head_dim", its key and value) where the config writes it, else
+    ("hidden_size / num_attention_heads", both keys) where it is their quotient (:func:`_heads`)."""
+    if r.data.get("head_dim") == head_dim:
+        return "head_dim", {"head_dim": head_dim}
+    hidden, heads = r.data.get("hidden_size"), r.data.get("num_attention_heads")
+    if isinstance(hidden, int) and isinstance(heads, int) and heads > 0 and hidden // heads == head_dim:
+        return "hidden_size / num_attention_heads", {"hidden_size": hidden, "num_attention_heads": heads}
+    return "head_dim", {"head_dim": head_dim}
+
+
 def _written(r: _Reader, *keys: str) -> str:
     """Of ``keys`` read as a chain of defaults (``r.int(keys[0], r.int(keys[1], N))``), the one whose value stands:
     the first the config writes, else the last (its default)."""
@@ -661,8 +690,12 @@ def _rotary_dim(r: _Reader, head_dim: int) -> int | None:
     if r._get("rotary_dim", None) is None:
         return None
     rot = r.int("rotary_dim")
-    if rot > head_dim or rot % 2:
+    if rot % 2:
         raise ValueError(f"rotary_dim: {rot} must be even and at most head_dim ({head_dim})")
+    if rot > head_dim:  # a rule with the keys that set head_dim: at the one set last
+        name, keys = _head_dim_keys(r, head_dim)
+        raise _rule(f"rotary_dim ≤ {name}, {head_dim}", {"rotary_dim": rot, **keys}, {
+            "rotary_dim": f"{rot} must be even and at most head_dim ({head_dim}{KeyPairError.OTHER_AT})"})
     return 0 if rot == head_dim else rot
 
 
@@ -682,8 +715,12 @@ def _rotary(r: _Reader, head_dim: int, default: float, key: str = "partial_rotar
     if not 0 < factor <= 1:
         raise ValueError(f"{key}: {factor} must be in (0, 1]")
     rot = int(head_dim * factor)
-    if rot < 2 or rot % 2:
-        raise ValueError(f"{key}: {factor} rotates {rot} of a head's {head_dim} features; RoPE needs an even number")
+    if rot < 2 or rot % 2:  # a rule with the keys that set head_dim: at the one set last
+        name, keys = _head_dim_keys(r, head_dim)
+        raise _rule(f"RoPE's even number of rotated features, at least 2: {key} × {name} = {factor} × {head_dim} "
+                    f"gives {rot}", {key: factor, **keys},
+                    {key: f"{factor} rotates {rot} of a head's {head_dim} features ({name}{KeyPairError.OTHER_AT}); RoPE "
+                          f"needs an even number"})
     return 0 if rot == head_dim else rot
 
 

@@ -61,6 +61,8 @@ from .hfspec import (
     _nested,
     _Reader,
     _rotary,
+    _rule,
+    _tile,
     _top_k,
     close_match,
     load_config,
@@ -298,9 +300,12 @@ def _deepseek(r: _Reader) -> LM:
         dsa = DSA(r.int("index_n_heads", 64), r.int("index_head_dim", 128), r.int("index_topk", 2048))
         if not mla.q_rank:
             raise ValueError("q_lora_rank: DeepSeek-V3.2's indexer reads the query latent (q_lora_rank must be set)")
-        if dsa.head_dim < mla.rope_dim:
-            raise ValueError(f"index_head_dim: {dsa.head_dim} must hold the rotated {mla.rope_dim} features "
-                             f"(qk_rope_head_dim)")
+        if dsa.head_dim < mla.rope_dim:  # a rule between two keys: at the one set last
+            at = KeyPairError.OTHER_AT
+            raise KeyPairError({
+                "index_head_dim": f"{dsa.head_dim} must hold the rotated {mla.rope_dim} features (qk_rope_head_dim{at})",
+                "qk_rope_head_dim": f"{mla.rope_dim} rotated features do not fit index_head_dim ({dsa.head_dim}{at}), "
+                                    f"the indexer's heads that rotate them too"})
     return LM(r.arch, vocab=size("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=heads,
               head_dim=mla.nope_dim + mla.rope_dim, ffn=size("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False), moe=moe, mla=mla,
@@ -397,9 +402,14 @@ def _gemma3_vision(r: _Reader) -> LM:
     vision = _nested(r, "vision_config", _siglip)
     tokens = r.int("mm_tokens_per_image", 256)
     side = math.isqrt(tokens)
-    if side * side != tokens or vision.grid % side:
-        raise ValueError(f"mm_tokens_per_image: {tokens} must be a square whose side divides the "
-                         f"{vision.grid}×{vision.grid} patch grid")
+    first = f"{tokens} must be a square whose side divides the {vision.grid}×{vision.grid} patch grid"
+    if side * side != tokens:
+        raise ValueError(f"mm_tokens_per_image: {first}")
+    if vision.grid % side:  # a rule with vision_config's keys: at the one set last
+        raise _rule(f"√mm_tokens_per_image = {side} dividing the patch grid vision_config.image_size / "
+                    f"vision_config.patch_size = {vision.grid}", {"mm_tokens_per_image": tokens, **_tile(vision)},
+                    {"mm_tokens_per_image": f"{first} (vision_config.image_size / vision_config.patch_size"
+                                            f"{KeyPairError.OTHER_AT})"})
     r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids
     return replace(text, arch=r.arch, vision=replace(vision, tokens=tokens),
                    tied=r.bool("tie_word_embeddings", text.tied))
@@ -453,8 +463,11 @@ def _llava(r: _Reader) -> LM:
     strategy = r.choice("vision_feature_select_strategy", "default", {"default": "default", "full": "full"})
     tokens = vision.grid ** 2 + (strategy == "full")
     seq = r.int("image_seq_length", tokens)
-    if seq != tokens:
-        raise ValueError(f"image_seq_length: {seq} must be the tower's {tokens} feature tokens")
+    if seq != tokens:  # a rule with vision_config's keys and the strategy: at the one set last
+        raise _rule(f"image_seq_length = (vision_config.image_size / vision_config.patch_size)², + 1 with "
+                    f"vision_feature_select_strategy 'full': {vision.grid}² + {int(strategy == 'full')} = {tokens}",
+                    {"image_seq_length": seq, **_tile(vision), "vision_feature_select_strategy": strategy},
+                    {"image_seq_length": f"{seq} must be the tower's {tokens} feature tokens"})
     r.read.update(("image_token_index", "image_token_id", "ignore_index", "vocab_size"))  # token ids; the text's
     # vocabulary as older configs repeat it at the top (transformers reads text_config's)
     vision = replace(vision, tokens=tokens, projector_act=r.choice("projector_hidden_act", "gelu", _GELU_TANH),
@@ -519,17 +532,30 @@ def _llama4_vision_config(r: _Reader) -> Vision:
     hidden, heads, image, patch = _encoder_shape(r, 768, 16, 448, 14)
     ratio = r.float("pixel_shuffle_ratio", 0.5)
     fold = round(1 / ratio) if ratio else 0
-    if fold < 1 or abs(fold * ratio - 1) > 1e-9 or (image // patch) % fold:
-        raise ValueError(f"pixel_shuffle_ratio: {ratio} must be 1/n for an n dividing the {image // patch}-patch grid")
+    first = f"{ratio} must be 1/n for an n dividing the {image // patch}-patch grid"
+    if fold < 1 or abs(fold * ratio - 1) > 1e-9:
+        raise ValueError(f"pixel_shuffle_ratio: {first}")
+    at = KeyPairError.OTHER_AT  # the rules between keys below: each at the key set last
+    if (image // patch) % fold:
+        raise _rule(f"the patch grid image_size / patch_size = {image // patch}, a multiple of 1 / "
+                    f"pixel_shuffle_ratio = {fold}", {"pixel_shuffle_ratio": ratio, "image_size": image,
+                                                      "patch_size": patch},
+                    {"pixel_shuffle_ratio": f"{first} (image_size / patch_size{at})"})
     ffn = r.int("intermediate_size", 5632)
     if ffn != hidden * fold * fold:  # the adapter's fc1 takes intermediate_size features (the shuffled width)
-        raise ValueError(f"intermediate_size: {ffn} must equal the pixel-shuffled width hidden_size / "
-                         f"pixel_shuffle_ratio² = {hidden * fold * fold}")
+        raise _rule(f"intermediate_size = hidden_size / pixel_shuffle_ratio², the pixel-shuffled width: {hidden} / "
+                    f"{ratio}² = {hidden * fold * fold}",
+                    {"intermediate_size": ffn, "hidden_size": hidden, "pixel_shuffle_ratio": ratio},
+                    {"intermediate_size": f"{ffn} must equal the pixel-shuffled width hidden_size / "
+                                          f"pixel_shuffle_ratio² = {hidden * fold * fold} (hidden_size {hidden}, "
+                                          f"pixel_shuffle_ratio {ratio}{at})"})
     adapter = (r.int("projector_input_dim", 4096), r.int("projector_output_dim", 4096))
     out = r.int("vision_output_dim", 7680)
     if out != adapter[1]:
-        raise ValueError(f"vision_output_dim: {out} must equal projector_output_dim ({adapter[1]}), the projector's "
-                         f"input")
+        raise KeyPairError({
+            "vision_output_dim": f"{out} must equal projector_output_dim ({adapter[1]}{at}), the projector's input",
+            "projector_output_dim": f"{adapter[1]} must equal vision_output_dim ({out}{at}), the width the projector "
+                                    f"takes"})
     r.read.update(("hidden_act", "rope_theta", "rope_parameters", "multi_modal_projector_bias", "projector_dropout",
                    "vision_feature_select_strategy", "initializer_range"))
     r.require("vision_feature_layer", -1, "the last layer's features are projected")

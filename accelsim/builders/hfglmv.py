@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from ..errors import KeyPairError
 from .hfqwenvl import IMAGE_SIDE
-from .hfspec import _SILU, LM, Vision, _nested, _Reader
+from .hfspec import _SILU, LM, Vision, _divides, _nested, _Reader
 
 _TOKEN_IDS = ("image_token_id", "video_token_id", "image_start_token_id", "image_end_token_id",
               "video_start_token_id", "video_end_token_id")
@@ -33,11 +34,12 @@ def _vision_fields(v: _Reader, hidden: int) -> Vision:
     heads, patches of 14 × 2 frames, 2 × 2 merged, a 336² position table (24² rows), the blocks' SwiGLU MLP
     ``out_hidden_size`` wide (4096, the decoder's width) and the merger's ``intermediate_size`` (13,696)."""
     width, heads = v.int("hidden_size", 1536), v.int("num_heads", 12)
-    if width % heads:
-        raise ValueError(f"num_heads: {heads} must divide hidden_size ({width})")
+    _divides("num_heads", heads, "hidden_size", width)
     patch, image = v.int("patch_size", 14), v.int("image_size", 336)
-    if image % patch:
-        raise ValueError(f"image_size: {image} must be a multiple of patch_size ({patch})")
+    if image % patch:  # a rule between two keys: at the one set last
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({"image_size": f"{image} must be a multiple of patch_size ({patch}{at})",
+                            "patch_size": f"{patch} must divide image_size ({image}{at})"})
     out = v.int("out_hidden_size", 4096)
     if out != hidden:
         raise ValueError(f"out_hidden_size: {out} must be the decoder's hidden_size ({hidden})")

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from .hfspec import _GELU_TANH, _SILU, LM, Vision, _nested, _Reader
+from ..errors import KeyPairError
+from .hfspec import _GELU_TANH, _SILU, LM, Vision, _divides, _nested, _Reader, _rule, _written
 
 _TOKEN_IDS = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id", "vision_token_id")
 
@@ -60,8 +61,7 @@ def _vision_fields(v: _Reader, style: str, hidden: int) -> Vision:
     """The fields of :func:`_vision`'s sub-config."""
     qwen3 = style == "qwen3"
     width, heads = v.int("hidden_size", 1152 if qwen3 else 3584), v.int("num_heads", 16)
-    if width % heads:
-        raise ValueError(f"num_heads: {heads} must divide hidden_size ({width})")
+    _divides("num_heads", heads, "hidden_size", width)
     patch = v.int("patch_size", v.int("spatial_patch_size", 16 if qwen3 else 14))
     channels = v.int("in_channels", v.int("in_chans", 3))
     layers = v.int("depth", 27 if qwen3 else 32)
@@ -80,9 +80,12 @@ def _vision_fields(v: _Reader, style: str, hidden: int) -> Vision:
     else:
         window = v.int("window_size", 112)
         merge = v.int("spatial_merge_size", 2)
-        if window % (patch * merge):
-            raise ValueError(f"window_size: {window} must be a multiple of patch_size × spatial_merge_size "
-                             f"({patch * merge})")
+        if window % (patch * merge):  # a rule between three keys: at the one set last
+            patch_key = _written(v, "patch_size", "spatial_patch_size")
+            raise _rule(f"window_size a multiple of {patch_key} × spatial_merge_size = {patch} × {merge}",
+                        {"window_size": window, patch_key: patch, "spatial_merge_size": merge},
+                        {"window_size": f"{window} must be a multiple of patch_size × spatial_merge_size "
+                                        f"({patch * merge}{KeyPairError.OTHER_AT})"})
         full = v._get("fullatt_block_indexes", [7, 15, 23, 31])
         if not isinstance(full, list) or not all(isinstance(i, int) and 0 <= i < layers for i in full):
             raise ValueError(f"fullatt_block_indexes: expected encoder layer indices below {layers} (got {full!r})")

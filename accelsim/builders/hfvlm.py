@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ..errors import KeyPairError
 from .hfqwenvl import IMAGE_SIDE
-from .hfspec import _GELU_TANH, _SILU, LM, Vision, _nested, _Reader
+from .hfspec import _GELU_TANH, _SILU, LM, Vision, _divides, _nested, _Reader, _rule, _tile
 
 _ACTS = {**_SILU, **_GELU_TANH}
 _MISTRAL3_TEXT = {"head_dim": 128, "hidden_size": 5120, "intermediate_size": 32768, "max_position_embeddings": 131072,
@@ -57,8 +58,7 @@ def _pixtral(v: _Reader) -> Vision:
     """PixtralVisionConfig's fields (its class defaults: patches of 16 at 1024; Mistral Small's config gives 14 at
     1540 and SiLU). ``head_dim`` is recomputed from the width, as transformers does."""
     width, heads = v.int("hidden_size", 1024), v.int("num_attention_heads", 16)
-    if width % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({width})")
+    _divides("num_attention_heads", heads, "hidden_size", width)
     v.read.update(("head_dim", "rope_theta", "rope_parameters", "model_type", "initializer_range"))
     v.prob("attention_dropout", 0.0)
     return Vision("pixtral", hidden=width, layers=v.int("num_hidden_layers", 24), heads=heads,
@@ -87,8 +87,7 @@ def _mistral3(r: _Reader) -> LM:
 def _internvit(v: _Reader) -> Vision:
     """InternVLVisionConfig's fields (its defaults; InternVL3's InternViT-300M gives ``attention_bias`` true)."""
     width, heads = v.int("hidden_size", 1024), v.int("num_attention_heads", 16)
-    if width % heads:
-        raise ValueError(f"num_attention_heads: {heads} must divide hidden_size ({width})")
+    _divides("num_attention_heads", heads, "hidden_size", width)
 
     def square(key: str, default: int) -> int:
         value = v._get(key, default)
@@ -99,8 +98,7 @@ def _internvit(v: _Reader) -> Vision:
         return value
 
     image, patch = square("image_size", 448), square("patch_size", 14)
-    if image % patch:
-        raise ValueError(f"patch_size: {patch} must divide image_size ({image})")
+    _divides("patch_size", patch, "image_size", image)
     v.require("use_mask_token", False, "the masked-image-modelling token is not built")
     v.require("use_absolute_position_embeddings", True, "InternViT's learned positions are built")
     v.require("use_mean_pooling", True, "the final LayerNorm it replaces is not built")
@@ -123,12 +121,22 @@ def _internvl(r: _Reader) -> LM:
     vision = _nested(r, "vision_config", _internvit)
     ratio = r.float("downsample_ratio", 0.5)
     fold = round(1 / ratio) if ratio else 0
-    if fold < 1 or abs(fold * ratio - 1) > 1e-9 or vision.grid % fold:
-        raise ValueError(f"downsample_ratio: {ratio} must be 1/n for an n dividing the {vision.grid}-patch grid")
+    first = f"{ratio} must be 1/n for an n dividing the {vision.grid}-patch grid"
+    if fold < 1 or abs(fold * ratio - 1) > 1e-9:
+        raise ValueError(f"downsample_ratio: {first}")
+    # rules between keys of the config and of its vision_config: at the one set last
+    at, tile = KeyPairError.OTHER_AT, _tile(vision)
+    if vision.grid % fold:
+        raise _rule(f"the patch grid vision_config.image_size / vision_config.patch_size = {vision.grid}, a multiple "
+                    f"of 1 / downsample_ratio = {fold}", {"downsample_ratio": ratio, **tile},
+                    {"downsample_ratio": f"{first} (vision_config.image_size / vision_config.patch_size{at})"})
     tokens = (vision.grid // fold) ** 2
     seq = r.int("image_seq_length", 256)
     if seq != tokens:
-        raise ValueError(f"image_seq_length: {seq} must be the {tokens} tokens a tile gives")
+        raise _rule(f"image_seq_length = (vision_config.image_size / vision_config.patch_size × downsample_ratio)² = "
+                    f"({vision.grid} × {ratio})² = {tokens}", {"image_seq_length": seq, "downsample_ratio": ratio, **tile},
+                    {"image_seq_length": f"{seq} must be the {tokens} tokens a tile gives (downsample_ratio, "
+                                         f"vision_config.image_size / vision_config.patch_size{at})"})
     _feature_layer(r, vision.layers)
     r.require("vision_feature_select_strategy", "default", "the pixel shuffle takes the patches without the class "
                                                             "token")

@@ -124,10 +124,10 @@ class IssuesError(ValueError):
 
 
 class KeyPairError(ValueError):
-    """Two keys of one model whose values break a rule between them, raised by the model's validator. The config
-    layer puts the problem at whichever of the two was set last (a ``--set`` over a preset's line, a file over its
-    ``base:``), with that key's message, naming where the other value came from; where both come from one file it
-    stays at the first key. ``str()`` is the first key's message, as a plain ValueError's would be.
+    """Two keys or more of one model whose values break a rule between them, raised by the model's validator. The
+    config layer puts the problem at whichever was set last (a ``--set`` over a preset's line, a file over its
+    ``base:``), with that key's message, naming where the others' values came from (in key order); where all come
+    from one file it stays at the first key. ``str()`` is the first key's message, as a plain ValueError's would be.
 
     ``messages``: dotted key (relative to the model) → the message when the problem is put at that key, in which
     :data:`OTHER_AT` stands for ", FILE:LINE" of the other key's value (nothing where that is not known)."""

@@ -15,6 +15,7 @@ from .hfspec import (
     _Reader,
     _rotary,
     _rotary_dim,
+    _rule,
     _top_k,
     _written,
 )
@@ -72,9 +73,11 @@ def _olmo(r: _Reader) -> LM:
     windows: tuple[int, ...] = ()
     moe, clip = None, False
     if olmoe:
-        if heads * head_dim != hidden:
-            raise ValueError(f"head_dim: {head_dim} × {heads} heads must be hidden_size ({hidden}): OLMoE's q_norm "
-                             f"is hidden_size wide")
+        if heads * head_dim != hidden:  # three keys: put at the one set last (hfspec._rule)
+            raise _rule("head_dim × num_attention_heads = hidden_size",
+                        {"head_dim": head_dim, "num_attention_heads": heads, "hidden_size": hidden},
+                        {"head_dim": f"{head_dim} × {heads} heads must be hidden_size ({hidden}): OLMoE's q_norm is "
+                                     f"hidden_size wide"})
         clip = r.opt_float("clip_qkv", None) is not None  # clamps after the QK-norm: the same work
         r.bool("norm_topk_prob", False)  # renormalising the k weights (2k FLOPs a token): not counted
         experts = r.int("num_experts", r.int("num_local_experts", 64))

@@ -194,3 +194,20 @@ def test_a_set_key_of_a_two_key_rule_is_at_the_set(capsys, preset, key, value, s
     line = _error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
     assert line.startswith(f"accelsim: error: --set: workload.{key}: {start}"), line
     assert f"workloads/{_at(preset, other, indent)}" in line, line  # from the root or by its full path
+
+
+def test_olmoe_heads_set_over_a_config_json_is_at_the_set(here, capsys):
+    # OLMoE-1B-7B (allenai/OLMoE-1B-7B-0924 config.json): hidden_size 2048 = 16 heads × head_dim 128; its q_norm is
+    # hidden_size wide, so 8 heads (8 · 128 = 1024) break the rule, and the --set is the key set last
+    config = {"architectures": ["OlmoeForCausalLM"], "vocab_size": 1000, "hidden_size": 2048,
+              "num_attention_heads": 16, "head_dim": 128, "num_hidden_layers": 2, "num_experts": 4,
+              "num_experts_per_tok": 2, "intermediate_size": 256}
+    text = json.dumps(config, indent=1)
+    Path("config.json").write_text(text)
+    lines = {k: 1 + next(i for i, t in enumerate(text.splitlines()) if t.strip().startswith(f'"{k}":'))
+             for k in config}
+    Path("w.yaml").write_text("model: hf\nconfig: config.json\nseq_len: 16\n")
+    line = _error(capsys, ["info", "w.yaml", "--set", "workload.num_attention_heads=8"])
+    assert line == ("accelsim: error: --set: workload.num_attention_heads: 8 breaks head_dim × num_attention_heads = "
+                    f"hidden_size (head_dim 128, hidden_size 2048, {here / 'config.json'}:{lines['head_dim']}, "
+                    f"{here / 'config.json'}:{lines['hidden_size']})"), line

@@ -885,9 +885,21 @@ def _links_table(links: dict, chips: int):
     for key, value in links.items():
         if key == "link_bytes_per_s":
             table.add_row("per link", f"{fmt.bandwidth(value)} each direction")
+        elif isinstance(value, dict):  # nccl, scale_out: each field with its unit (probe p104 #6: 5e+10, 2e-05)
+            table.add_row(key, ", ".join(f"{k}={_link_field(k, v, fmt)}" for k, v in value.items()))
         elif key not in ("bytes_per_s", "latency_s"):
-            table.add_row(key, fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else ""))
+            table.add_row(key, _link_field(key, value, fmt))
     return table
+
+
+def _link_field(key: str, value: object, fmt) -> str:
+    """One interconnect field as text: a bandwidth (B/s) or latency (s) with its unit, energy per bit in pJ/bit."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.endswith("bandwidth"):
+            return fmt.bandwidth(value)
+        if key.endswith("latency"):
+            return fmt.seconds(value)
+    return fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else "")
 
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:

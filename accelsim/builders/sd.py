@@ -294,6 +294,8 @@ _UNREAD_WHY = {
     "prompt_tokens": "the VAE decoder reads the latents alone",
     "guidance": "the VAE decoder decodes batch latents whatever the guidance",
     "negative_prompt": "the text encoders alone encode it",
+    "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
+                       "every chip",
 }
 
 

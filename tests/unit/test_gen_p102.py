@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from accelsim.builders import build_workload
 from accelsim.builders.sd import SDParams, SDXLParams, sd_parts
 from accelsim.cli import main
 
@@ -49,3 +50,41 @@ def test_info_counts_sd15s_51_unet_calls(capsys):
     assert [(p["part"], p["count"]) for p in out["pipeline"]] == [("text_encoder", 1), ("unet", 51), ("vae_decoder", 1)]
     text, unet, vae = out["pipeline"]
     assert out["macs"] == text["macs"] + 51 * unet["macs"] + vae["macs"]  # the 51st call's MACs are counted
+
+
+# ---- #3: the parts a tensor-parallel pipeline does not shard -------------------------------------------------
+FLUX_SMALL = {"image_size": 256, "steps": 2, "prompt_tokens": 64, "tensor_parallel": 8}
+
+
+@pytest.mark.parametrize("part, tp", [("text_encoder", 1), ("vae_decoder", 1), ("transformer", 8)])
+def test_flux_graphs_say_which_part_is_a_shard(part, tp):
+    g = build_workload("flux1_dev", {**FLUX_SMALL, "part": part})
+    assert g.info.tensor_parallel == tp
+
+
+def test_flux_tp8_note_puts_only_the_transformer_over_the_group(tmp_path, capsys):
+    assert main(["run", "-w", "flux1_dev", "-a", "dgx-h100", *[a for k, v in FLUX_SMALL.items()
+                                                              for a in ("--set", f"workload.{k}={v}")],
+                 "--no-plots", "-q", "-o", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    (note,) = [n for n in report["notes"] if n.startswith("chips: ")]
+    assert "the transformer over chips 0-7 (tensor_parallel 8)" in note
+    assert "text_encoder over" not in note and "vae_decoder over" not in note
+    assert "the text_encoder and vae_decoder on chip 0 alone" in note
+
+
+@pytest.mark.parametrize("model, part", [("flux1_dev", "text_encoder"), ("flux1_dev", "vae_decoder"),
+                                         ("flux1_schnell", "text_encoder"), ("dit_xl_2", "vae_decoder")])
+def test_tensor_parallel_on_a_part_that_is_not_sharded_is_refused(model, part, tmp_path, capsys):
+    status = main(["run", "-w", model, "-a", "dgx-h100", "--set", f"workload.part={part}", "--set",
+                   "workload.tensor_parallel=8", "--no-plots", "-q", "-o", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert "workload.tensor_parallel" in err and f"part: {part}" in err and "(got 8)" in err
+
+
+def test_tensor_parallel_1_on_a_part_is_accepted(capsys):
+    assert main(["info", "flux1_dev", "--set", "workload.part=vae_decoder", "--set", "workload.tensor_parallel=1",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 49_545_475  # FLUX.1's AutoencoderKL decoder (flux.py)

@@ -88,3 +88,14 @@ def test_tensor_parallel_1_on_a_part_is_accepted(capsys):
     assert main(["info", "flux1_dev", "--set", "workload.part=vae_decoder", "--set", "workload.tensor_parallel=1",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == 49_545_475  # FLUX.1's AutoencoderKL decoder (flux.py)
+
+
+# ---- #5: accelsim list's DiT-XL/2 line -----------------------------------------------------------------------
+def test_list_gives_dit_xl_2s_parts_and_their_sum_as_info_does(capsys):
+    assert main(["list", "workloads"]) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("dit_xl_2 ")]
+    # facebookresearch/DiT models.py DiT-XL/2 674,834,720 + Stable Diffusion's VAE decoder 49,490,199 = 724,324,919
+    assert "674,834,720" in line and "49,490,199" in line and "724,324,919" in line
+    assert 674_834_720 + 49_490_199 == 724_324_919
+    assert main(["info", "dit_xl_2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"] == 724_324_919

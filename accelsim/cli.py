@@ -1246,6 +1246,8 @@ def _info_summary(wl, graph: Graph, default: str | None, source: str
             part_graphs[part] = graph if part == shown else build_workload(
                 wl.model, {**wl.params, "part": part}, default_dtype=default)
         summary.update(_pipeline_totals(parts, part_graphs))
+        if "params_per_chip" in summary:  # chip 0 holds every part (a tensor-parallel part's shard), as run counts it
+            summary["params_per_chip"] = sum(part_graphs[p].params for p, _ in parts)
     # what the totals cover: "run" when they are what `accelsim run` reports (one graph, or a diffusion pipeline's
     # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"

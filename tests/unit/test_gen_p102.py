@@ -72,6 +72,15 @@ def test_flux_tp8_note_puts_only_the_transformer_over_the_group(tmp_path, capsys
     assert "the transformer over chips 0-7 (tensor_parallel 8)" in note
     assert "text_encoder over" not in note and "vae_decoder over" not in note
     assert "the text_encoder and vae_decoder on chip 0 alone" in note
+    # chip 0 holds the text encoders and the VAE whole and its shard of the transformer: params_per_chip is their sum,
+    # the params memory's weights hold in bf16 (2 B each), not the largest part's (probe p102 #3: 4.885 B)
+    shard = build_workload("flux1_dev", {**FLUX_SMALL, "part": "transformer"}).params
+    whole = [build_workload("flux1_dev", {**FLUX_SMALL, "part": p}).params for p in ("text_encoder", "vae_decoder")]
+    assert report["params_per_chip"] == shard + sum(whole)
+    assert report["params_per_chip"] * 2 == report["memory"]["hbm"]["weights"]
+    assert main(["info", "flux1_dev", *[a for k, v in FLUX_SMALL.items() for a in ("--set", f"workload.{k}={v}")],
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params_per_chip"] == report["params_per_chip"]
 
 
 @pytest.mark.parametrize("model, part", [("flux1_dev", "text_encoder"), ("flux1_dev", "vae_decoder"),

@@ -21,8 +21,8 @@ Metric definitions (docs/architecture.md repeats them):
   model_flops / (the roofline's peak, the chip's peak at the dtype the run computes in, × seconds); where
   ``mac_utilization`` counts what the arrays ran (recomputed forward ops included: hardware FLOPs utilization).
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
-  finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
-  unit stands for); ``stalls_by_level`` splits
+  finished after both the unit was free and the task's other dependencies were done (times the cores of a lock-step
+  unit that ran the op, its ``mapping.units``); ``stalls_by_level`` splits
   it by the memory level that was late. Several units can stall at once, so it can exceed total_cycles.
 * ``bytes[level]``: bytes moved at every level of the hierarchy (``Arch.hierarchy``): at each cache and memory
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
@@ -73,9 +73,14 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     on_unit = t.unit >= 0  # JOIN tasks take no unit
     busy = (np.bincount(t.unit[on_unit], weights=t.occ[on_unit], minlength=len(tg.units)) if len(t.op)
             else np.zeros(len(tg.units)))
-    # a stall of a unit standing for `count` lock-step cores (a GPU's SMs) is `count` cores' stall
+    # a stall of a unit standing for `count` lock-step cores (a GPU's SMs) is the stall of the cores its op ran on:
+    # `count`, or the op's `mapping.units` when it ran on fewer (a plug-in's fewer whole pieces: emit.lockstep_cores)
     counts = np.array([u.count for u in tg.units] + [0], dtype=np.int64)  # [-1] (a JOIN's unit) → 0
-    stall = np.where(t.compute, trace.stall * counts[t.unit], 0) if len(t.op) else np.zeros(0, dtype=np.int64)
+    most = np.iinfo(np.int64).max
+    ran = [m.mapping.get("units") for m in tg.ops]
+    cores = np.array([n if isinstance(n, int) and n > 0 else most for n in ran] + [most], dtype=np.int64)  # [-1]
+    stall = (np.where(t.compute, trace.stall * np.minimum(counts[t.unit], cores[t.op]), 0) if len(t.op)
+             else np.zeros(0, dtype=np.int64))
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
     peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
     roof = peak_flops * _array_rate(graph, arch)  # the peak of the dtype the run computes in

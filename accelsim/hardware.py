@@ -926,12 +926,16 @@ class Core(_Model):
             return DTYPE_BYTES[out_dtype]
         return self.partial_sum_bytes(out_dtype)
 
-    def unit_specs(self) -> tuple[UnitSpec, ...]:
-        """Every unit of the core, built-ins first, in the order written."""
+    def unit_specs(self, lanes_ran_macs: bool = False) -> tuple[UnitSpec, ...]:
+        """Every unit of the core, built-ins first, in the order written. On a core with no systolic array the vector
+        unit ``runs_gemms`` (its lanes count in the MAC peak) when no unit of ``units`` does MACs, or when
+        ``lanes_ran_macs``: a run's ops with MACs ran on the lanes beside such units (their ``accepts`` took not
+        every matmul-family op: :func:`accelsim.report.summary.lanes_ran_macs`), so ``mac_utilization`` counts
+        their MACs against a peak that holds the lanes too."""
         out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count)] if self.systolic else []
         plugins = self.plugin_specs()
         # (units of core.units that do no MACs, a softmax accelerator's, leave the matmuls' peak to the lanes)
-        gemms = self.systolic is None and not any(u.macs_per_unit for u in plugins)
+        gemms = self.systolic is None and (lanes_ran_macs or not any(u.macs_per_unit for u in plugins))
         out.append(UnitSpec("vector", "vector", self.vector, 1, runs_gemms=gemms))
         return (*out, *plugins)
 
@@ -1967,7 +1971,13 @@ class Arch(_Model):
     def peak_macs_per_cycle(self) -> float:
         """MACs per cycle of every unit on the chip: each core's systolic arrays and the units of ``core.units``
         (their kind's ``macs_per_cycle(spec)`` × ``count``), an int where every unit's figure is one."""
-        return sum(u.macs_per_cycle for u in self.core.unit_specs()) * self.cores
+        return self.peak_macs(False)
+
+    def peak_macs(self, lanes_ran_macs: bool) -> float:
+        """:attr:`peak_macs_per_cycle`, with the vector lanes of a core with no systolic array counted too where a
+        run's ops with MACs ran on them beside units of ``core.units`` with MACs (``lanes_ran_macs``:
+        :meth:`Core.unit_specs`)."""
+        return sum(u.macs_per_cycle for u in self.core.unit_specs(lanes_ran_macs)) * self.cores
 
     def bytes_per_cycle(self, level: str) -> float:
         """Sustained bandwidth of level ``level`` in bytes per cycle (inf if unbounded)."""

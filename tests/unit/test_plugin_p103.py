@@ -50,3 +50,41 @@ def test_a_gpus_sms_take_whole_pieces(cim, m, busiest, units):
     assert op["compute_cycles"] == busiest
     assert op["mapping"]["units"] == units
     assert op["mapping"]["work_cycles"] == m * 100  # every MVM's cycles, summed over the SMs
+
+
+# ---- 3. mac_utilization with matmuls left on the lanes of a core without an array -----------------------------------
+# docs/configuration.md's vdsp ("A core without a systolic array": 128 lanes, 1.2 GHz) with one slow crossbar
+VDSP_CIM = {"name": "vdsp-cim", "clock": "1.2GHz", "dtype": "fp16",
+            "core": {"vector": {"lanes": 128}, "sram": {"unified": "256KiB"},
+                     "units": {"xbar": {"kind": "cim_crossbar", "crossbars": 1, "mvm_cycles": 100_000}}},
+            "hbm": {"capacity": "2GiB", "bandwidth": "34.1GB/s"}}
+XBAR_MACS = 256 * 256 * 1 / 100_000  # cim_crossbar.macs_per_cycle: 0.65536
+ATTENTION = {"model": "attention", "heads": 8, "kv_heads": 8, "q_len": 256, "kv_len": 256, "head_dim": 64}
+
+
+def test_matmuls_left_on_the_lanes_count_the_lanes_in_the_peak(cim):
+    arch = load_arch(VDSP_CIM)
+    assert arch.peak_macs_per_cycle == pytest.approx(XBAR_MACS)  # what info gives: the lanes run no MACs there
+    rep = simulate(ATTENTION, arch).to_dict()
+    # the crossbar takes linear layers and convolutions only: both attention matmuls run on the lanes, each
+    # 8 heads x 256 x 256 x 64 MACs
+    macs = 2 * 8 * 256 * 256 * 64
+    lanes = [op for op in rep["ops"] if op["kind"] == "matmul"]
+    assert len(lanes) == 2 and all(op["unit"] == "core0.vector" for op in lanes)
+    peak = 128 + XBAR_MACS  # the lanes' 128 MACs a cycle and the crossbar's
+    assert rep["arch"]["peak_macs_per_cycle"] == pytest.approx(peak)
+    assert rep["mac_utilization"] == pytest.approx(macs / (rep["total_cycles"] * peak))
+    assert rep["mac_utilization"] <= 1  # (was 170.08: the lanes' MACs over the crossbar's 0.655 alone)
+    assert rep["roofline"]["peak_flops_per_s"] == pytest.approx(2 * peak * 1.2e9)
+    assert all(op["achieved_flops_per_s"] <= rep["roofline"]["peak_flops_per_s"] for op in rep["ops"])
+    assert any("ran 67,108,864 MACs on the vector lanes" in n for n in rep["notes"])
+
+
+def test_the_peak_stays_the_units_where_the_lanes_run_no_macs(cim):
+    # the crossbar takes the linear layer: nothing runs on the lanes, the peak is the crossbar's (as info gives)
+    rep = simulate({"model": "gemm", "m": 1, "n": 256, "k": 256, "dtype": "fp16"}, load_arch(VDSP_CIM)).to_dict()
+    assert rep["ops"][0]["unit"] == "core0.xbar"
+    assert rep["arch"]["peak_macs_per_cycle"] == pytest.approx(XBAR_MACS)
+    # one MVM: 256 x 256 MACs in at least its 100,000 cycles
+    assert rep["mac_utilization"] == pytest.approx(256 * 256 / (rep["total_cycles"] * XBAR_MACS))
+    assert not any("on the vector lanes" in n for n in rep["notes"])

@@ -4,10 +4,18 @@ cannot hold (#4), the unit-kind hint (#5) and the price range error's bound (#6)
 
 from __future__ import annotations
 
+import json
+import sys
+import textwrap
+
 import pytest
 
 from accelsim import simulate
+from accelsim.cli import main
 from accelsim.config import load_arch
+from accelsim.errors import MappingError
+from accelsim.hardware import UNIT_KINDS
+from accelsim.report.writers import json_text
 
 # ---- 1. a plug-in's pieces on a GPU's lock-step SMs ------------------------------------------------------------------
 H100_SMS = 132  # arch/h100.yaml cores (nv_h100_datasheet: 132 SMs), run as one lock-step unit core*.xbar
@@ -88,3 +96,85 @@ def test_the_peak_stays_the_units_where_the_lanes_run_no_macs(cim):
     # one MVM: 256 x 256 MACs in at least its 100,000 cycles
     assert rep["mac_utilization"] == pytest.approx(256 * 256 / (rep["total_cycles"] * XBAR_MACS))
     assert not any("on the vector lanes" in n for n in rep["notes"])
+
+
+# ---- 4, 6. price results report.json cannot hold, cycles out of range ---------------------------------------------
+ODD_UNIT = textwrap.dedent('''
+    import math
+    from fractions import Fraction
+    import numpy as np
+    from pydantic import BaseModel
+    from accelsim.cost import Priced
+    from accelsim.hardware import register_unit_kind
+    from accelsim.ir import OpKind
+
+    class Spec(BaseModel):
+        mode: str = ""
+
+    def accepts(op):
+        return 3 if op.kind is OpKind.LINEAR else None
+
+    def macs_per_cycle(spec):
+        return 1024
+
+    DETAILS = {"frac": {"util": Fraction(3, 4)}, "set": {"dims": {"m"}}, "nan": {"eff": math.nan},
+               "inf": {"eff": [1.0, math.inf]}, "tuple_key": {"by": {(1, 2): 3}}, "obj": {"x": object()},
+               "numpy": {"tiles": np.int64(4), "eff": np.float32(0.5), "shape": (1, 2), "a": np.arange(3)}}
+
+    def price(op, spec, arch):
+        if spec.mode == "huge":
+            return Priced(10**30, {})
+        return Priced(op.macs // 1024, DETAILS.get(spec.mode, {}))
+
+    register_unit_kind("odd_details", Spec, __name__)
+''')
+
+
+@pytest.fixture
+def odd(tmp_path, monkeypatch):
+    (tmp_path / "odd_details_mod.py").write_text(ODD_UNIT)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield lambda mode: load_arch({"base": "edge-npu", "plugins": ["odd_details_mod"],
+                                  "core": {"units": {"u": {"kind": "odd_details", "mode": mode}}}})
+    UNIT_KINDS.pop("odd_details", None)
+    sys.modules.pop("odd_details_mod", None)
+
+
+GEMM = {"model": "gemm", "m": 64, "n": 1024, "k": 1024}
+
+
+@pytest.mark.parametrize("mode, says", [
+    ("frac", "details['util'] = Fraction(3, 4) for op 'gemm', which report.json cannot hold (TypeError: a Fraction "
+             "is no JSON value"),
+    ("set", "details['dims'] = {'m'} for op 'gemm', which report.json cannot hold (TypeError: a set is no JSON "
+            "value"),
+    ("nan", "details['eff'] = nan for op 'gemm', which report.json cannot hold (JSON has no NaN or Infinity"),
+    ("inf", "details['eff'] = [1.0, inf] for op 'gemm', which report.json cannot hold (JSON has no NaN or Infinity"),
+    ("tuple_key", "details['by'] = {(1, 2): 3} for op 'gemm', which report.json cannot hold (TypeError: keys must "),
+    ("obj", "details['x'] = <object object at"),
+])
+def test_details_report_json_cannot_hold_are_one_line_at_the_units_kind(odd, mode, says):
+    # they passed the price check, then the run failed writing report.json: "internal error", exit 1
+    with pytest.raises(MappingError) as e:
+        simulate(GEMM, odd(mode))
+    text = str(e.value)
+    assert "\n" not in text and "arch.core.units.u.kind: unit kind 'odd_details': odd_details_mod.price gives " in text
+    assert says in text
+
+
+def test_numpy_details_are_held_as_numbers_and_lists(odd):
+    # (the check converts as report.json's writer does: NumPy scalars and arrays are numbers and lists)
+    rep = json.loads(json_text(simulate(GEMM, odd("numpy")).to_dict()))
+    mapping = rep["ops"][0]["mapping"]
+    assert mapping["tiles"] == 4 and mapping["eff"] == 0.5 and mapping["shape"] == [1, 2] and mapping["a"] == [0, 1, 2]
+
+
+def test_bad_details_from_the_command_line_exit_2_at_the_arch_files_line_and_write_no_folder(odd, tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("base: edge-npu\nplugins: [odd_details_mod]\ncore:\n  units:\n"
+                                     "    u: {kind: odd_details, mode: frac}\n")
+    out = tmp_path / "r"
+    assert main(["run", "-w", "gemm", "-a", str(tmp_path / "a.yaml"), "-o", str(out), "--no-plots", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "internal error" not in err
+    assert f"{tmp_path / 'a.yaml'}:5: core.units.u.kind: unit kind 'odd_details'" in err  # line 5: u's kind
+    assert not out.exists()  # (it was left with only INCOMPLETE)

@@ -705,11 +705,14 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
 def _unit_spec(name: str, raw: object) -> BaseModel:
     """Unit ``name`` of a core's ``units`` built from its mapping ``{kind: K, ...}``: K's spec model, validated, whose
     cost module prices it (ValueError naming ``name.kind`` otherwise; the spec's own errors as a ValidationError)."""
+    extra = [k for k in sorted(UNIT_KINDS) if k not in BUILT_IN_UNITS]  # the kinds core.units takes
     if not isinstance(raw, dict) or "kind" not in raw:
-        raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
+        kinds = (f"one of {', '.join(extra)}" if extra else
+                 "none is registered: a plug-in module registers one, which the arch's 'plugins: [module]' imports")
+        raise ValueError(f"{name}: give the unit's 'kind' ({kinds}; systolic and vector are the core's 'systolic' "
+                         f"and 'vector' keys)")
     kind = raw["kind"]
     if not isinstance(kind, str) or kind not in UNIT_KINDS or kind in BUILT_IN_UNITS:
-        extra = [k for k in sorted(UNIT_KINDS) if k not in BUILT_IN_UNITS]
         raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
                          f"; systolic and vector are the core's 'systolic' and 'vector' keys; a plug-in kind is "
                          f"registered by its module, which the arch's 'plugins: [module]' imports)")

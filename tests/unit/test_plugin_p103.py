@@ -178,3 +178,20 @@ def test_bad_details_from_the_command_line_exit_2_at_the_arch_files_line_and_wri
     assert "\n" not in err and "internal error" not in err
     assert f"{tmp_path / 'a.yaml'}:5: core.units.u.kind: unit kind 'odd_details'" in err  # line 5: u's kind
     assert not out.exists()  # (it was left with only INCOMPLETE)
+
+
+# ---- 5. a unit without its kind -------------------------------------------------------------------------------
+def test_a_unit_without_kind_is_told_only_the_kinds_core_units_takes(here, capsys):
+    (here / "bad.yaml").write_text("name: x\nbase: tpu-v4\ncore:\n  units:\n    u: {lanes: 64}\n")
+    assert main(["run", "-w", "gemm", "-a", "bad.yaml", "-o", "r", "--no-plots", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("accelsim: error: bad.yaml:5: core.units.u: give the unit's 'kind' ")
+    # (it said "one of systolic, vector", which core.units then refuses: "unknown unit kind 'systolic'")
+    assert "one of systolic" not in err and "none is registered: a plug-in module registers one" in err
+
+
+def test_a_unit_without_kind_lists_the_registered_plug_in_kinds(cim):
+    with pytest.raises(Exception) as e:
+        load_arch({"base": "tpu-v4", "core": {"units": {"u": {"lanes": 64}}}})
+    assert "give the unit's 'kind' (one of cim_crossbar;" in str(e.value)
+    assert "one of cim_crossbar, systolic" not in str(e.value)

@@ -148,14 +148,14 @@ def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tupl
     cycles, details = out if isinstance(out, tuple) and len(out) == 2 else (None, None)
     if not _whole(cycles) or not isinstance(details, dict):
         raise MappingError(f"unit kind {kind!r}: {name}.price gives {out!r} for op {op.name!r} (need "
-                           f"Priced(cycles, details): cycles a whole number ≥ 0, an int or a float such as 70.0, "
-                           f"and details a dict)", at)
+                           f"Priced(cycles, details): cycles a whole number from 0 to {MAX_INT:,} (2**63 - 1), "
+                           f"an int or a float such as 70.0, and details a dict)", at)
     if "pieces" in details:
         pieces = details["pieces"]
         if isinstance(pieces, bool) or not isinstance(pieces, numbers.Integral) or not 1 <= pieces <= MAX_INT:
             raise MappingError(f"unit kind {kind!r}: {name}.price gives pieces={pieces!r} for op {op.name!r} (need "
-                               f"a whole number ≥ 1: the op's work as that many equal pieces, dealt out whole to "
-                               f"the units it is split over)", at)
+                               f"a whole number from 1 to {MAX_INT:,}: the op's work as that many equal pieces, "
+                               f"dealt out whole to the units it is split over)", at)
         details = {**details, "pieces": int(pieces)}
     for key, value in details.items():
         why = _json_problem({key: value})

@@ -180,6 +180,15 @@ def test_bad_details_from_the_command_line_exit_2_at_the_arch_files_line_and_wri
     assert not out.exists()  # (it was left with only INCOMPLETE)
 
 
+def test_huge_cycles_are_told_the_real_bound(odd):
+    with pytest.raises(MappingError) as e:
+        simulate(GEMM, odd("huge"))
+    # units.MAX_INT = 2**63 - 1 = 9,223,372,036,854,775,807 (pricing._whole); 10**30 is a whole number ≥ 0, the
+    # message said that was what it needed
+    assert "cycles a whole number from 0 to 9,223,372,036,854,775,807 (2**63 - 1)" in str(e.value)
+    assert 10**30 > 2**63 - 1
+
+
 # ---- 5. a unit without its kind -------------------------------------------------------------------------------
 def test_a_unit_without_kind_is_told_only_the_kinds_core_units_takes(here, capsys):
     (here / "bad.yaml").write_text("name: x\nbase: tpu-v4\ncore:\n  units:\n    u: {lanes: 64}\n")

@@ -27,6 +27,13 @@ def _write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """The figures the tests keep open (:func:`_sweep`) are closed after each test."""
+    yield
+    plots._pyplot().close("all")
+
+
 def _sweep(tmp_path, monkeypatch, text: str, **kw):
     """Run the sweep in ``text``; returns (summary, {figure file name: figure}) with each figure laid out and drawn
     as it is saved (the Pareto labels in their final place) and left open to inspect (an empty file is written)."""

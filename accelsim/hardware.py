@@ -1664,7 +1664,10 @@ class Arch(_Model):
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
-            raise ValueError(f"chips: {self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+            # at whichever of the two was set last (a --set of interconnect=null, not the preset's chips line)
+            why = "needs an 'interconnect' (bandwidth, latency, topology)"
+            raise KeyPairError({"chips": f"{self.chips} {why}",
+                                "interconnect": f"unset, but chips ({self.chips}{KeyPairError.OTHER_AT}) {why}"})
         ic = self.interconnect
         node = (ic.node_chips or self.chips) if ic is not None else self.chips
         # the chips' key: the checks below compare it with another key, and are reported at the one set last

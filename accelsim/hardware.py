@@ -1173,6 +1173,11 @@ class ScaleOut(_Model):
         return self.latency + nbytes / (self.bandwidth * self.efficiency)
 
 
+def mean_ring_hops(group: int) -> float:
+    """Mean shortest distance between two of ``group`` chips on a bidirectional ring."""
+    return sum(min(d, group - d) for d in range(1, group)) / (group - 1) if group > 1 else 0.0
+
+
 @functools.lru_cache(maxsize=1024)
 def _node_shares(node_chips: int, group: int, extent: int) -> tuple[int, ...]:
     """The chips of a ``group`` spread evenly over ``extent`` consecutive chips (every extent / group-th from chip
@@ -1389,7 +1394,9 @@ class Interconnect(_Model):
     def collective_seconds(self, collective: str, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of one ``collective`` (all_reduce, reduce_scatter, all_gather, all_to_all) of ``nbytes`` over
         ``chips`` spread over ``extent`` consecutive chips, on one node: NCCL's model, the torus's rules, or the
-        formula (an all-to-all sends what an all-gather does, a piece to each peer)."""
+        formula (an all-to-all sends what an all-gather does, a piece to each peer, on a fully connected node or
+        a full mesh; on a ring each piece rides :func:`mean_ring_hops` / 2 links, both directions carrying:
+        16 chips, 64/15 / 2 = 2.13 x an all-gather's bytes, the ring's bisection bound)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         if self.collective == "nccl":
@@ -1398,7 +1405,10 @@ class Interconnect(_Model):
             return self.torus_seconds(collective, nbytes, chips, extent)
         halves = 2 if collective == "all_reduce" else 1  # an all-reduce is a reduce-scatter + an all-gather
         steps = halves * (chips - 1 if self.topology == "ring" else 1)
-        return (halves * (chips - 1) / chips * nbytes / (self.group_bandwidth(chips) * self.efficiency)
+        # an all-to-all's pieces go straight to their peers through a switch or a mesh's own links; on a ring each
+        # travels the shortest way round, its mean hops over the two directions (the cut of the ring's links)
+        hops = mean_ring_hops(chips) / 2 if collective == "all_to_all" and self.topology == "ring" else 1.0
+        return (halves * (chips - 1) / chips * nbytes * hops / (self.group_bandwidth(chips) * self.efficiency)
                 + steps * self.latency)
 
     def nccl_estimate(self, collective: Literal["all_reduce", "reduce_scatter", "all_gather"], nbytes: int,

@@ -1140,7 +1140,9 @@ class ScaleOut(_Model):
     share out of the node, so all of a chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the
     NICs of the group's chips in that node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries
     once per half, and those crossings' latency is what the call waits (as NCCL's tuner counts inter-node steps
-    apart, tuning.cc; the NVLink hops inside a node, about a microsecond each, are left out). An all-to-all cannot
+    apart, tuning.cc). :meth:`collective_seconds` is that NIC-side ring alone; a collective is priced by
+    :func:`accelsim.cost.collective.ring_across_nodes`, which adds NCCL's base latency, the hops inside the nodes
+    and the protocols' caps, and holds the bandwidth to the node's own NCCL rate. An all-to-all cannot
     relay through a ring: NCCL runs it as point-to-point sends from every rank to every other (NCCL's user guide,
     "Point-to-point communication": all-to-all is a ncclSend/ncclRecv to each peer in one group call), so each chip
     pushes its own off-node share, (N − k)/N · bytes with k of the group's chips in its node, through its own NIC,
@@ -1156,8 +1158,9 @@ class ScaleOut(_Model):
         """A ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips`` in M = ``nodes`` nodes (default
         chips / per_node), ``per_node`` of them (k; the fewest any node holds) in a node: all-reduce 2 · ((N−1)/N
         · bytes / (k · bandwidth · efficiency) + (M−1) · latency), all-gather and reduce-scatter half of it (a
-        ring); all-to-all (N−k)/N · bytes / (bandwidth · efficiency) + latency (each chip's sends off its node,
-        through its own NIC)."""
+        ring's NIC side alone, a lower bound: :func:`accelsim.cost.collective.ring_across_nodes` prices the call);
+        all-to-all (N−k)/N · bytes / (bandwidth · efficiency) + latency (each chip's sends off its node, through
+        its own NIC)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         per_node = min(max(per_node, 1), chips)

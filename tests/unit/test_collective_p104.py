@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import accelsim
 from accelsim.config import load_arch
 from accelsim.cost import collective
 from accelsim.errors import ConfigError
@@ -104,3 +105,11 @@ def test_a_nulled_interconnect_is_blamed_on_the_set_that_nulled_it():
     with pytest.raises(ConfigError) as e:
         load_arch("h100", ["chips=4"])
     assert "chips: 4 needs an 'interconnect'" in str(e.value)
+
+
+@pytest.mark.parametrize("dtype, algorithm", [("bf16", "nvls"), ("int8", "ring"), ("fp8", "ring")])
+def test_a_run_passes_its_dtype_to_the_nvls_choice(dtype, algorithm):
+    # NCCL's ncclNvlsSupported (src/include/device.h): NVLS reduces 32/64-bit integers, fp16, bf16, fp32 and fp64 only,
+    # so an int8 or fp8 all-reduce on dgx-h100's NVSwitch runs as a ring (probe p104 #3: accelsim run showed nvls)
+    rep = accelsim.simulate({"model": "collective", "bytes": 64 * 2**20, "dtype": dtype}, "dgx-h100").to_dict()
+    assert rep["ops"][0]["mapping"]["algorithm"] == algorithm

@@ -4,8 +4,6 @@ each fold's R-cycle output drain (#2)."""
 
 import accelsim
 from accelsim.cost.folds import folds
-from accelsim.mapping.tiling import fold_caps, tile_gemm, tile_gemm_shared
-
 
 # --- #2: os with preload_overlap, a fold takes max(T, R) ---
 

@@ -103,7 +103,9 @@ CASES: dict[str, tuple] = {
 # commits lists the cases and fields it moved (their messages and docs/validation.md). resnet18_training_tpu_v1
 # again from 5371441, whose note says a training step in the arch's default int8 (tpu-v1) runs at the int8 rate
 # (its only difference). googlenet_tpu_v4, mobilenet_v2_tpu_v4 and bert_base_tpu_v5p from 82c762a (session 58), when
-# they joined the set.
+# they joined the set. rmsnorm_mi210, softmax_a100 and googlenet_tpu_v4 again from 2311cc51, whose memory units serve
+# the transfer something waits for soonest first (engine/sim.py, probe p101 #1: rmsnorm_mi210 155,945 -> 153,665 and
+# softmax_a100 136,103 -> 134,246 cycles; googlenet_tpu_v4's total equal, op 13 ending at 16,943 not 16,604).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -454,7 +454,12 @@ class Sram(_Model):
         if self.unified is None and any(s is None for s in split):
             raise ValueError("give either 'unified' or all of 'ifmap', 'filter' and 'ofmap'")
         if self.unified is not None and any(s is not None for s in split):
-            raise ValueError("give either 'unified' or the split 'ifmap'/'filter'/'ofmap' sizes, not both")
+            # at the key set last (a --set of unified over a preset's split sizes: sweepfix's left-over of p101 #7)
+            why, at = "give either 'unified' or the split 'ifmap'/'filter'/'ofmap' sizes, not both", KeyPairError.OTHER_AT
+            given = [n for n in ("ifmap", "filter", "ofmap") if getattr(self, n) is not None]
+            raise KeyPairError({
+                "unified": f"{why} (split {', '.join(given)} given{at})",
+                **{n: f"{why} (unified given{at})" for n in given}})
         for name in ("ifmap", "filter", "ofmap", "unified"):
             if getattr(self, name) == 0:
                 raise ValueError(f"{name}: must be > 0 bytes")

@@ -118,7 +118,8 @@ def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
     ``overlap`` each GEMM's ``count`` are SCALE-Sim layers (:func:`.folds.run_cycles`); with it every GEMM's folds
     are more folds of one pipeline, the first preload and the last skew and drain paid once (the next GEMM's
     first stationary tile preloads while this one's last fold streams, as within a GEMM): Σ count·F·max(T, R) +
-    R + R + C − 3 (ws, is; os: R + C − 3)."""
+    R + R + C − 3 (ws, is; os, whose folds drain R cycles of outputs and preload nothing: Σ count·F·max(T, R) +
+    R + C − 3)."""
     if not overlap:
         return sum(folds.run_cycles(f, g.count, False) for g, f in zip(gemms, fs, strict=True))
     steady = sum(g.count * f.rows * f.cols * f.fold_cycles for g, f in zip(gemms, fs, strict=True))

@@ -6,7 +6,6 @@ import accelsim
 from accelsim.cost.folds import folds
 from accelsim.mapping.tiling import fold_caps, tile_gemm, tile_gemm_shared
 
-
 # --- #2: os with preload_overlap, a fold takes max(T, R) ---
 
 def test_os_overlap_fold_waits_on_the_output_drain():
@@ -30,3 +29,71 @@ def test_os_overlap_end_to_end_cycles():
                           plots=False).to_dict()
     o = r["ops"][0]
     assert o["compute_cycles"] == 2_109 and o["mapping"]["fold_cycles"] == 32
+
+
+# --- #1: the temporal dimension is split only in tiles of one fold whose chunks run back to back ---
+
+def test_os_layer4_conv2_splits_k_only_in_one_fold_tiles():
+    # resnet18 layer4.0.conv2 as SCALE-Sim's os 32×32 sees it: GEMM 49 × 512 × 4608 int8, A = 49·4608 = 225,792 B
+    # (im2col), B = 4608·512 = 2,359,296 B, C = 49·512 = 25,088 B; 32 KiB tiles. Folds: ⌈49/32⌉ = 2 × ⌈512/32⌉ = 16.
+    a, b, c, budget = 49 * 4608, 4608 * 512, 49 * 512, 32 * 1024
+    caps = fold_caps(49, 512, 4608, 32, 32, "os")
+    assert caps == (2, 16, 4608) and caps.temporal == "k"
+    t = tile_gemm(49, 512, 4608, a, b, c, budget, budget, budget, "l4c2", caps)
+    # k whole: A's tile 225,792 / nm ≤ 32,768 needs nm ≥ 7 > 2 folds, so k is split, and only in one-fold tiles
+    # (nm = 2, nn = 16: each fold streams its k chunks back to back, its partial sums in the PEs): A needs
+    # nk ≥ 225,792 / (32,768·2) = 3.4, B nk ≥ 2,359,296 / (32,768·16) = 4.5: nk = 5. (Before: nm = nn = 1, 32
+    # folds in one tile, k in chunks, a schedule of 32·(nk·62 + 4608) − 1 cycles, not the 32·(62 + 4608) − 1 =
+    # 149,439 priced.)
+    assert (t.nm, t.nn, t.nk, t.whole_folds) == (2, 16, 5, True)
+    # split k reads A once per column fold and B once per row fold, B's as SCALE-Sim 3.0's DRAM filter reads on
+    # this layer (probe p100: 4,718,592 = 2 × 2,359,296)
+    assert (t.a_reads, t.b_reads) == (16, 2) and b * t.b_reads == 4_718_592
+    assert t.traffic(a, b, c) == 225_792 * 16 + 4_718_592 + 25_088 == 8_356_352
+
+
+def test_os_multi_fold_tiles_keep_k_whole():
+    # 64 × 64 × 64 int8 on a 16×16 os array (4 × 4 folds), 8 KiB tiles: A = B = 4096 B fit whole, C = 4096 B:
+    # k unsplit with nm = nn = 1 fits (each of the 16 folds streams all 64 of k from the buffer): A, B, C once
+    t = tile_gemm(64, 64, 64, 4096, 4096, 4096, 8192, 8192, 8192, "g", fold_caps(64, 64, 64, 16, 16, "os"))
+    assert (t.nm, t.nn, t.nk) == (1, 1, 1) and t.traffic(4096, 4096, 4096) == 3 * 4096
+    # 1 KiB tiles: k whole needs nm ≥ 4 and nn ≥ 4 (A, B 4096 / 1024), so nm = nn = 4 = the fold counts with
+    # nk = 1 and order m outer: A once, B 4 times: 4096·(1 + 4 + 1) = 24,576 B; a k split (only in one-fold
+    # tiles, 4 × 4) reads both 4 times: 4096·(4 + 4 + 1) = 36,864 B
+    t = tile_gemm(64, 64, 64, 4096, 4096, 4096, 1024, 1024, 1024, "g", fold_caps(64, 64, 64, 16, 16, "os"))
+    assert (t.nm, t.nn, t.nk) == (4, 4, 1) and t.traffic(4096, 4096, 4096) == 24_576
+    # 512 B tiles: k whole cannot fit (nm ≤ 4 folds: A's tile 1024 B), so one-fold tiles, nk = 4096 / (512·4) = 2
+    t = tile_gemm(64, 64, 64, 4096, 4096, 4096, 512, 512, 512, "g", fold_caps(64, 64, 64, 16, 16, "os"))
+    assert (t.nm, t.nn, t.nk, t.whole_folds) == (4, 4, 2, True) and t.traffic(4096, 4096, 4096) == 36_864
+
+
+def test_ws_splits_m_only_with_one_k_fold_and_m_inside_n():
+    # 1000 × 64 × 16 int8 on a 16×16 ws array: k = 16 is one fold of the rows, n 4 folds of the columns, m streamed.
+    # A = 16,000 B, B = 1,024 B, partial sums 1000·64·4 = 256,000 B; 8 KiB tiles. m whole: C's tile 256,000 / nn
+    # needs nn ≥ 32 > 4 folds. So m is cut in one-fold tiles (nn = 4, nk = 1) with m's loop inside n's, each
+    # weight fold preloaded once while its m chunks stream: C needs nm ≥ 256,000 / (8192·4) = 7.8, so nm = 8
+    # (A: 16,000 / 8192 ≤ 2). A is read once per column fold (4), B once.
+    caps = fold_caps(1000, 64, 16, 16, 16, "ws")
+    assert caps == (1000, 4, 1) and caps.temporal == "m"
+    t = tile_gemm(1000, 64, 16, 16_000, 1_024, 256_000, 8192, 8192, 8192, "g", caps)
+    assert (t.nm, t.nn, t.nk, t.order, t.a_reads, t.b_reads, t.whole_folds) == (8, 4, 1, "nm", 4, 1, True)
+    # k = 32, two folds: m chunks of one fold would not run back to back (k is the innermost loop), so m stays
+    # whole, C's tile needs nn ≥ 32 > 4, and no tiling of whole folds fits: narrower tiles, whole_folds False
+    caps = fold_caps(1000, 64, 32, 16, 16, "ws")
+    t = tile_gemm(1000, 64, 32, 32_000, 2_048, 256_000, 8192, 8192, 8192, "g", caps)
+    assert not t.whole_folds
+
+
+def test_unified_buffer_os_one_fold_tiles():
+    # 64³ int8 on a 16×16 os array (4 × 4 folds), one 2048 B budget for the three tiles (a·nn + b·nm + c·nk ≤
+    # 2048·nm·nn·nk, A = B = C = 4096 B). k whole: 4096·(nn + nm + 1) ≤ 2048·nm·nn with nm, nn ≤ 4: 4 · 4: 36 ≤ 32?
+    # no; so one-fold tiles (4, 4) with k split: 4096·(4 + 4 + nk) ≤ 2048·16·nk → nk ≥ 8/7: nk = 2, and split k
+    # reads A 4 and B 4 times: 4096·9 = 36,864 B
+    t = tile_gemm_shared(64, 64, 64, 4096, 4096, 4096, 2048, "g", fold_caps(64, 64, 64, 16, 16, "os"))
+    assert (t.nm, t.nn, t.nk, t.whole_folds) == (4, 4, 2, True) and t.traffic(4096, 4096, 4096) == 36_864
+
+
+def test_fold_caps_of_other_dataflows_differ_in_the_caches():
+    # equal counts, other streamed dimension: not equal (the lru caches of the searches key on them)
+    os_, ws = fold_caps(1, 8, 1, 1, 4, "os"), fold_caps(1, 8, 1, 1, 4, "ws")
+    assert tuple(os_) == tuple(ws) == (1, 2, 1) and os_ != ws and os_ == (1, 2, 1)

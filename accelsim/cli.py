@@ -885,9 +885,21 @@ def _links_table(links: dict, chips: int):
     for key, value in links.items():
         if key == "link_bytes_per_s":
             table.add_row("per link", f"{fmt.bandwidth(value)} each direction")
+        elif isinstance(value, dict):  # nccl, scale_out: each field with its unit (probe p104 #6: 5e+10, 2e-05)
+            table.add_row(key, ", ".join(f"{k}={_link_field(k, v, fmt)}" for k, v in value.items()))
         elif key not in ("bytes_per_s", "latency_s"):
-            table.add_row(key, fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else ""))
+            table.add_row(key, _link_field(key, value, fmt))
     return table
+
+
+def _link_field(key: str, value: object, fmt) -> str:
+    """One interconnect field as text: a bandwidth (B/s) or latency (s) with its unit, energy per bit in pJ/bit."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.endswith("bandwidth"):
+            return fmt.bandwidth(value)
+        if key.endswith("latency"):
+            return fmt.seconds(value)
+    return fmt.general(value) + (" pJ/bit" if key == "energy_per_bit" else "")
 
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
@@ -1234,6 +1246,8 @@ def _info_summary(wl, graph: Graph, default: str | None, source: str
             part_graphs[part] = graph if part == shown else build_workload(
                 wl.model, {**wl.params, "part": part}, default_dtype=default)
         summary.update(_pipeline_totals(parts, part_graphs))
+        if "params_per_chip" in summary:  # chip 0 holds every part (a tensor-parallel part's shard), as run counts it
+            summary["params_per_chip"] = sum(part_graphs[p].params for p, _ in parts)
     # what the totals cover: "run" when they are what `accelsim run` reports (one graph, or a diffusion pipeline's
     # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"

@@ -705,11 +705,14 @@ def _cost_module_problem(kind: str, spec: BaseModel) -> str | None:
 def _unit_spec(name: str, raw: object) -> BaseModel:
     """Unit ``name`` of a core's ``units`` built from its mapping ``{kind: K, ...}``: K's spec model, validated, whose
     cost module prices it (ValueError naming ``name.kind`` otherwise; the spec's own errors as a ValidationError)."""
+    extra = [k for k in sorted(UNIT_KINDS) if k not in BUILT_IN_UNITS]  # the kinds core.units takes
     if not isinstance(raw, dict) or "kind" not in raw:
-        raise ValueError(f"{name}: give the unit's 'kind' (one of {', '.join(sorted(UNIT_KINDS))})")
+        kinds = (f"one of {', '.join(extra)}" if extra else
+                 "none is registered: a plug-in module registers one, which the arch's 'plugins: [module]' imports")
+        raise ValueError(f"{name}: give the unit's 'kind' ({kinds}; systolic and vector are the core's 'systolic' "
+                         f"and 'vector' keys)")
     kind = raw["kind"]
     if not isinstance(kind, str) or kind not in UNIT_KINDS or kind in BUILT_IN_UNITS:
-        extra = [k for k in sorted(UNIT_KINDS) if k not in BUILT_IN_UNITS]
         raise ValueError(f"{name}.kind: unknown unit kind {kind!r} (registered: {', '.join(extra) or 'none'}"
                          f"; systolic and vector are the core's 'systolic' and 'vector' keys; a plug-in kind is "
                          f"registered by its module, which the arch's 'plugins: [module]' imports)")
@@ -926,12 +929,16 @@ class Core(_Model):
             return DTYPE_BYTES[out_dtype]
         return self.partial_sum_bytes(out_dtype)
 
-    def unit_specs(self) -> tuple[UnitSpec, ...]:
-        """Every unit of the core, built-ins first, in the order written."""
+    def unit_specs(self, lanes_ran_macs: bool = False) -> tuple[UnitSpec, ...]:
+        """Every unit of the core, built-ins first, in the order written. On a core with no systolic array the vector
+        unit ``runs_gemms`` (its lanes count in the MAC peak) when no unit of ``units`` does MACs, or when
+        ``lanes_ran_macs``: a run's ops with MACs ran on the lanes beside such units (their ``accepts`` took not
+        every matmul-family op: :func:`accelsim.report.summary.lanes_ran_macs`), so ``mac_utilization`` counts
+        their MACs against a peak that holds the lanes too."""
         out = [UnitSpec("systolic", "systolic", self.systolic, self.systolic.count)] if self.systolic else []
         plugins = self.plugin_specs()
         # (units of core.units that do no MACs, a softmax accelerator's, leave the matmuls' peak to the lanes)
-        gemms = self.systolic is None and not any(u.macs_per_unit for u in plugins)
+        gemms = self.systolic is None and (lanes_ran_macs or not any(u.macs_per_unit for u in plugins))
         out.append(UnitSpec("vector", "vector", self.vector, 1, runs_gemms=gemms))
         return (*out, *plugins)
 
@@ -1967,7 +1974,13 @@ class Arch(_Model):
     def peak_macs_per_cycle(self) -> float:
         """MACs per cycle of every unit on the chip: each core's systolic arrays and the units of ``core.units``
         (their kind's ``macs_per_cycle(spec)`` × ``count``), an int where every unit's figure is one."""
-        return sum(u.macs_per_cycle for u in self.core.unit_specs()) * self.cores
+        return self.peak_macs(False)
+
+    def peak_macs(self, lanes_ran_macs: bool) -> float:
+        """:attr:`peak_macs_per_cycle`, with the vector lanes of a core with no systolic array counted too where a
+        run's ops with MACs ran on them beside units of ``core.units`` with MACs (``lanes_ran_macs``:
+        :meth:`Core.unit_specs`)."""
+        return sum(u.macs_per_cycle for u in self.core.unit_specs(lanes_ran_macs)) * self.cores
 
     def bytes_per_cycle(self, level: str) -> float:
         """Sustained bandwidth of level ``level`` in bytes per cycle (inf if unbounded)."""

@@ -16,7 +16,9 @@ layer: 749,826,464 params and 28 more timestep MLPs a step. This graph is the of
 ``tensor_parallel`` T (Megatron-style, as the LLM builders): the step's graph is one chip's shard, ``attn.qkv`` and
 ``mlp.fc1`` column-split (heads and MLP width ÷ T), ``attn.proj`` and ``mlp.fc2`` row-split, each followed by a
 COLLECTIVE all-reduce (``proj_all_reduce``, ``fc2_all_reduce``); the embedders, adaLN modulations and final layer are
-replicated, the VAE decoder runs whole on every chip; ``meta["model_params"]`` is the unsharded count.
+replicated, the VAE decoder runs whole on every chip (its graph is not a shard: ``part: vae_decoder`` asked for alone
+refuses a ``tensor_parallel`` other than 1, :func:`.sd.refuse_unread`); ``meta["model_params"]`` is the unsharded
+count.
 
 One denoising step (``part`` "transformer"; "pipeline" builds the same step, which a pipeline runs ``steps`` times
 before the VAE decoder: :func:`dit_parts`), on ``batch`` latents of (latent_channels, image_size/8, image_size/8),
@@ -104,8 +106,8 @@ class DiTParams(DiffusionTPParams):
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
                           "predictions.")
 
-    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {"transformer": ("steps",),
-                                                             "vae_decoder": ("steps", "guidance")}
+    UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
+        "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel")}
 
     @property
     def latent_size(self) -> int:

@@ -30,8 +30,9 @@ pooled_projection_dim 768, axes_dims_rope [16, 56, 56]) and the same text encode
 q/k/v projection, ``ff``'s ``net.0.proj`` and the single blocks' ``proj_mlp`` column-split (24 / T heads, MLP width
 ÷ T), ``to_out.0``, ``to_add_out``, ``net.2`` and the single blocks' ``proj_out`` (over the chip's attention heads
 and MLP columns together) row-split, each followed by a COLLECTIVE all-reduce; embedders, adaLN linears and norms
-replicated; the text encoders and VAE decoder run whole on every chip; ``meta["model_params"]`` is the unsharded
-count.
+replicated; the text encoders and VAE decoder run whole on every chip (their graphs' meta ``tensor_parallel`` 1: not
+a shard; ``part: text_encoder`` or ``vae_decoder`` asked for alone refuses a ``tensor_parallel`` other than 1,
+:func:`.sd.refuse_unread`); ``meta["model_params"]`` is the unsharded count.
 
 Parts (``part``; a pipeline runs :func:`flux_parts`: the text encoders once, the transformer ``steps`` times, the
 VAE decoder once), each on ``batch`` (no classifier-free guidance: FluxPipeline's true_cfg_scale 1 runs no negative
@@ -198,7 +199,8 @@ class FluxParams(DiffusionTPParams):
         return v
 
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
-        "text_encoder": ("steps",), "transformer": ("steps",), "vae_decoder": ("steps", "prompt_tokens")}
+        "text_encoder": ("steps", "tensor_parallel"), "transformer": ("steps",),
+        "vae_decoder": ("steps", "prompt_tokens", "tensor_parallel")}
 
     @property
     def text_tokens(self) -> int:
@@ -252,6 +254,10 @@ def flux(p: FluxParams) -> Graph:
 
 
 def _meta(p: FluxParams, **extra: object) -> dict[str, object]:
+    """The graph's meta: the workload's params and the resolved defaults, then ``extra`` (the text encoders' and VAE
+    decoder's ``tensor_parallel: 1``: only the transformer is sharded, the others run whole on every chip, so their
+    graphs are not one chip's shard of a tensor-parallel group; probe p102 #3: the run's note had put them over
+    chips 0-7 at tensor_parallel 8)."""
     return {"model": f"flux1_{p.variant}", "checkpoint": _CHECKPOINT[p.variant], **p.model_dump(),
             "prompt_tokens": p.text_tokens, "steps": p.denoising_steps, "latent_size": p.latent_size,
             "image_tokens": p.image_tokens, **extra}
@@ -271,7 +277,7 @@ def _text_encoders(p: FluxParams) -> Graph:
     clip_text_encoder(b, "input", fused=fused)
     with b.scope("text_encoder_2"):
         t5_encoder(b, "input_ids_2", *T5_XXL, gated=True, fused=fused)
-    return b.build(_meta(p, part="text_encoder"))
+    return b.build(_meta(p, part="text_encoder", tensor_parallel=1))  # not sharded: whole on every chip
 
 
 # ---- VAE decoder ---------------------------------------------------------------------------------------------
@@ -285,7 +291,7 @@ def _vae_decoder(p: FluxParams) -> Graph:
     z = b.vector(OpKind.ELEMENTWISE, [z], shape, "scale", 1, name="unscale_latents", factor=SCALING_FACTOR)
     z = b.vector(OpKind.ELEMENTWISE, [z], shape, "add", 1, name="shift_latents", shift=SHIFT_FACTOR)
     vae_decoder(b, z, fused=p.attention == "fused", post_quant_conv=False)
-    return b.build(_meta(p, part="vae_decoder"))
+    return b.build(_meta(p, part="vae_decoder", tensor_parallel=1))  # not sharded: whole on every chip
 
 
 # ---- transformer (FluxTransformer2DModel) --------------------------------------------------------------------

@@ -211,6 +211,25 @@ class CollectiveParams(WorkloadParams):
                                 "number of elements): the gathered output of an all-gather, the unscattered input "
                                 "of a reduce-scatter.")
 
+    @field_validator("mode")
+    @classmethod
+    def _inference_only(cls, v: str) -> str:
+        """One collective has no loss, backward or replicas to train (nccl-tests times the call alone; probe p104 #5:
+        a training run added a loss op and called the 8 chips the call spans 8 data-parallel replicas)."""
+        if v == "training":
+            raise ValueError("training is not a mode of one collective (no loss, backward or optimizer step: "
+                             "nccl-tests times the call alone); a model's collectives train with it (e.g. -w gpt "
+                             "--mode training)")
+        return v
+
+    @field_validator("sparsity")
+    @classmethod
+    def _no_weights(cls, v: str | None) -> str | None:
+        """A collective has no weights to prune."""
+        if v is not None:
+            raise ValueError(f"{v!r}: a collective has no weights to prune (sparsity is for conv and linear layers)")
+        return v
+
 
 class EmbeddingBagParams(TableAccessParams):
     """One embedding-bag look-up: batch × pooling indices into a rows × dim table, sum-pooled."""

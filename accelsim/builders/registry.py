@@ -121,10 +121,13 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "(49,545,475)", parts_ref="flux.flux_parts"),
         BuilderEntry("dit_xl_2", "dit.DiTParams", "dit.dit",
                      "DiT-XL/2 at 256×256 (facebookresearch/DiT): steps × one denoising step (classifier-free "
-                     "guidance), then the VAE decoder; 674,834,720 params", parts_ref="dit.dit_parts"),
+                     "guidance) of the DiT 674,834,720, then the VAE decoder 49,490,199 params (724,324,919 in all, "
+                     "as info and run count them)",
+                     parts_ref="dit.dit_parts"),
         BuilderEntry("sd15", "sd.SDParams", "sd.sd",
                      "Stable Diffusion 1.5 (diffusers, runwayml/stable-diffusion-v1-5): CLIP ViT-L/14 text encoder "
-                     "123,060,480, steps × UNet 859,520,964 (classifier-free guidance), VAE decoder 49,490,199 params",
+                     "123,060,480, (steps + 1) × UNet 859,520,964 (PNDM's timesteps; classifier-free guidance), VAE "
+                     "decoder 49,490,199 params",
                      parts_ref="sd.sd_parts"),
         BuilderEntry("sdxl", "sd.SDXLParams", "sd.sd",
                      "Stable Diffusion XL base 1.0 (diffusers): CLIP ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders "

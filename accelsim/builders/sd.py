@@ -28,8 +28,9 @@ block 10; cross-attention to the 2048-wide concatenation of both text encoders' 
 proj_in / proj_out (use_linear_projection); ``add_embedding`` of the pooled text embedding and the six size/crop
 conditioning values: text_time, 2816 → 1280).
 
-Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UNet ``steps`` times, the VAE decoder
-once). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
+Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UNet once per scheduler timestep
+(:func:`unet_calls`: ``steps + 1`` times for sd15, whose default PNDMScheduler with ``skip_prk_steps`` repeats one
+timestep; ``steps`` times for sdxl's EulerDiscreteScheduler), the VAE decoder once). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
 conditional latents, concatenated as diffusers' pipelines do), the VAE decoder on batch. The text encoder of sd15
 runs on 2 × batch too (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
 given: once for the prompts and once for the negatives, batch each, the same MACs as one pass on 2 × batch, its
@@ -187,9 +188,13 @@ class SDParams(DiffusionTPParams):
     part: Literal["pipeline", "text_encoder", "unet", "vae_decoder"] = Field(
         "pipeline", description="What the graph is: 'text_encoder', 'unet' (one denoising step), 'vae_decoder'; "
                                 "'pipeline' builds the UNet step, and a run composes the text encoder once, the "
-                                "UNet steps times and the VAE decoder once.")
-    steps: PositiveInt = Field(50, description="Denoising steps of the pipeline (diffusers' num_inference_steps "
-                                               "default).")
+                                "UNet once per scheduler timestep (steps + 1 for sd15, steps for sdxl) and "
+                                "the VAE decoder once.")
+    steps: PositiveInt = Field(
+        50, description="Denoising steps of the pipeline (diffusers' num_inference_steps, default 50). The UNet runs "
+                        "once per scheduler timestep: steps + 1 times for sd15 (its default PNDMScheduler with "
+                        "skip_prk_steps repeats one timestep; once at steps 1), steps times for sdxl (its "
+                        "EulerDiscreteScheduler).")
     guidance: bool = Field(
         True, description="Classifier-free guidance: the text encoder and the UNet run on 2 × batch (unconditional "
                           "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
@@ -249,11 +254,26 @@ class SDXLParams(SDParams):
                             "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders); 'sd15': runwayml/stable-diffusion-v1-5.")
 
 
+def unet_calls(p: SDParams) -> int:
+    """The UNet's executions in a pipeline of ``p.steps`` (num_inference_steps): once per scheduler timestep, as
+    diffusers' pipelines loop ``for t in timesteps``. SDXL base's EulerDiscreteScheduler (its
+    scheduler/scheduler_config.json) sets ``steps`` timesteps. runwayml/stable-diffusion-v1-5's
+    scheduler/scheduler_config.json is PNDMScheduler with ``skip_prk_steps: true``, whose ``set_timesteps``
+    (diffusers src/diffusers/schedulers/scheduling_pndm.py) builds ``plms_timesteps = concatenate([_timesteps[:-1],
+    _timesteps[-2:-1], _timesteps[-1:]])`` from ``steps`` timesteps: steps - 1 + 1 + 1 = steps + 1 of them (the
+    second-order start repeats one timestep: SD 1.x's "51/51" progress bar), but 1 at steps 1 (``_timesteps[-2:-1]``
+    is then empty)."""
+    if p.variant == "sd15" and p.steps > 1:
+        return p.steps + 1
+    return p.steps
+
+
 def sd_parts(p: SDParams) -> list[tuple[str, int]]:
     """The parts of a Stable Diffusion pipeline and how many times each runs: the text encoder once, the UNet once
-    per denoising step, the VAE decoder once."""
+    per scheduler timestep (:func:`unet_calls`: sd15's PNDM ``steps + 1``, sdxl's Euler ``steps``), the VAE decoder
+    once."""
     refuse_pipeline_training(p, "Stable Diffusion", "unet")  # the whole pipeline's part and guidance: in one message
-    return [("text_encoder", 1), ("unet", p.steps), ("vae_decoder", 1)]
+    return [("text_encoder", 1), ("unet", unet_calls(p)), ("vae_decoder", 1)]
 
 
 def _check(p: SDParams) -> None:
@@ -274,6 +294,8 @@ _UNREAD_WHY = {
     "prompt_tokens": "the VAE decoder reads the latents alone",
     "guidance": "the VAE decoder decodes batch latents whatever the guidance",
     "negative_prompt": "the text encoders alone encode it",
+    "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
+                       "every chip",
 }
 
 
@@ -571,5 +593,5 @@ def _unet(p: SDParams) -> Graph:
 
 
 __all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "refuse_unread", "resnet_block", "sd", "sd_parts",
-           "vae_decoder",
+           "unet_calls", "vae_decoder",
            "vae_decoder_graph"]

@@ -220,9 +220,23 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
             },
             "hbm": {"capacity": HBM_CAPACITY, "bandwidth": bandwidth, "latency": 0.0, "kind": "SCALE-Sim DRAM"},
         })
-    except ValidationError as e:  # not expected after the checks above
-        raise ConfigError([ConfigIssue(file, None, ".".join(map(str, err["loc"])), err["msg"])
-                           for err in e.errors()]) from None
+    except ValidationError as e:  # the arch's own rules between keys (an SRAM too small for one array step)
+        raise ConfigError([_cfg_issue(cfg, err) for err in e.errors()]) from None
+
+
+_SRAM_OPTION = re.compile(r"core\.sram\.(ifmap|filter|ofmap): ")
+
+
+def _cfg_issue(cfg: _CfgReader, err: dict) -> ConfigIssue:
+    """An :class:`Arch` validation error as the ``.cfg`` file's problem: an SRAM buffer's rule at its
+    ``*SramSzkB`` option's line (probe p100 #4: it named ``core.sram.ifmap``, a key the file does not have, with no
+    line and pydantic's "Value error," prefix), anything else at the arch key it names."""
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    m = _SRAM_OPTION.match(msg)
+    if m is None:
+        return ConfigIssue(cfg.file, None, ".".join(map(str, err["loc"])), msg)
+    option = f"{m.group(1).capitalize()}SramSzkB"
+    return ConfigIssue(cfg.file, cfg.where(_ARCH, option), f"{_ARCH}.{option}", msg[m.end():])
 
 
 def _positive_int(text: str) -> tuple[int, str | None]:

@@ -42,8 +42,10 @@ bandwidth among the CTAs running at once; the CTAs of a partial last wave run fe
 CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
 or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
-(:func:`swap_copies`). The work is reported as ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the
-SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
+(:func:`swap_copies`). FlashAttention-2 and -3 run a head dim on the kernel compiled for the next of their head-dim
+buckets (:func:`mma_head_dim`: PyTorch's FA2 pads 40 to 64 and 72 to 96): tiles, MMAs, shared-memory operand reads
+and residency are the bucket's, HBM and L2 bytes and the op's MACs the op's own. The work is reported as
+``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
 (:mod:`.systolic`) with the softmax on the vector unit overlapped, a causal one (and its backward) over only the array-sized
 blocks at or below the diagonal (:func:`systolic_causal`); on one, so is an op its kernel cannot run
 (:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory).
@@ -102,6 +104,10 @@ class Flash(NamedTuple):
     # "FlashAttention-2 with CUDA currently supports: ... Datatype fp16 and bf16"); FlashAttention-3 and
     # TensorRT-LLM-gen also fp8 (FA3's FP8 forward, the E4M3 trtllm-gen kernels)
     dtypes: tuple[str, ...] = HALF_FLOATS
+    # the head dims its kernels are compiled for, ascending: a call runs the smallest at or above its head_dim, its
+    # Q / K / V tiles that wide in shared memory (the columns past head_dim zero-filled by the predicated copy) and
+    # its MMAs over every k-block of it (:func:`mma_head_dim`); (): one kernel per exact head dim (no padding)
+    head_dims: tuple[int, ...] = ()
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -187,17 +193,30 @@ TRTLLM_GEN_DECODE = Flash(
 )
 
 
+# The head-dim buckets each FlashAttention build compiles (Flash.head_dims). Every forward (split-KV or not) and
+# backward is dispatched through them: FlashAttention-2's HEADDIM_SWITCH (csrc/flash_attn/src/static_switch.h:
+# HEADDIM <= 32 -> kHeadDim 32, <= 64 -> 64, ...), FlashAttention-3's run_mha_fwd (hopper/flash_api.cpp:
+# params.d <= 64 -> 64, <= 96 -> 96, <= 128 -> 128, <= 192 -> 192, <= 256 -> 256).
+# vLLM's FlashAttention-2 build (vllm-project/flash-attention csrc/flash_attn/src/static_switch.h, with its
+# flash_fwd_hdim40/72/80 and flash_fwd_split_hdim40/72/80 instantiations) adds 40, 72 and 80 and has no 224:
+FA2_VLLM_HEAD_DIMS = (32, 40, 64, 72, 80, 96, 128, 160, 192, 256)
+# PyTorch's bundled FlashAttention-2 (pytorch aten/src/ATen/native/transformers/cuda/flash_attn/static_switch.h);
+# upstream Dao-AILab/flash-attention's current static_switch.h has dropped 224 (193-224 run the 256 kernel there)
+FA2_TORCH_HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)
+FA3_HEAD_DIMS = (64, 96, 128, 192, 256)  # Dao-AILab/flash-attention hopper/flash_api.cpp run_mha_fwd (16-bit and fp8)
+
 FLASH = {
     # FlashAttention-2's split-KV kernel (what serving engines launch for a paged KV cache on sm80): 2 CTAs of 4
     # warps per SM (set_params_splitkv: num_SMs * 2); softmax between the MMAs of a warp, not overlapped; one K or
     # V block in flight per CTA (flash_fwd_kernel.h compute_attn_1rank_splitkv waits for every cp.async group,
     # cp_async_wait<0>, before it issues the next: V of block n after K of block n landed, K of block n-1 after V)
-    "flash2": Flash("flash2", 2, False, 1, 1, True, warp_mma=True),
+    "flash2": Flash("flash2", 2, False, 1, 1, True, warp_mma=True, head_dims=FA2_VLLM_HEAD_DIMS),
     # the same kernels through FlashAttention-2's dense entry mha_fwd (PyTorch's SDPA FLASH backend on contiguous
     # q / k / v): split-KV weighed on every call (Flash.split_any), and a GQA decode's group swap is a view of the
     # query and output there (q.reshape(b, hk, g, d).transpose(1, 2); the output is allocated in q's layout), not
     # mha_varlen_fwd's copies
-    "flash2_dense": Flash("flash2_dense", 2, False, 1, 1, False, warp_mma=True, split_any=True),
+    "flash2_dense": Flash("flash2_dense", 2, False, 1, 1, False, warp_mma=True, split_any=True,
+                          head_dims=FA2_TORCH_HEAD_DIMS),
     # FlashAttention-3 (Shah et al. 2024; vLLM's default on sm90): one CTA of a producer and two consumer
     # warpgroups per SM; ping-pong scheduling and intra-warpgroup pipelining overlap a block's softmax with the
     # MMAs; its producer warp keeps a two-stage K/V pipeline (the paper's 2-stage pipelining) in flight;
@@ -208,7 +227,8 @@ FLASH = {
     # vLLM's calls are varlen over a paged KV cache read without TMA, for which get_pack_gqa (hopper/flash_api.cpp)
     # always packs the GQA group into the tile's rows, prefill included ("Always enable PackGQA for ...
     # PagedKVNonTMA"; should_pack_gqa returns true for any varlen call as well)
-    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True, dtypes=FP8_TOO),
+    "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True, dtypes=FP8_TOO,
+                    head_dims=FA3_HEAD_DIMS),
     # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
     # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
     # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
@@ -219,9 +239,26 @@ FLASH = {
     # Its MMAs sustain at best 71 % of the tensor peak: FlashAttention-4's published peak on B200 (together.ai/blog/
     # flashattention-4: BF16 "up to 1605 TFLOPs/s (71% utilization)", up to 1.3x cuDNN 9.13), the fastest published
     # Blackwell attention (assumption: trtllm-gen's context kernel reaches the same; its figures are not published)
+    # No head_dims: its cubins are looked up by exact head dim (fmhaKernels.cuh hashID keys mHeadDimQk and mHeadDimV;
+    # a head dim without a kernel fails checkIfKernelExist, FlashInfer's launchers say "head_dim ... is not
+    # supported"), never padded to another's, so its MMAs stay at the op's head_dim
     "trtllm_gen": Flash("trtllm_gen", 1, True, 1, 3, False, decode=TRTLLM_GEN_DECODE, mma_utilization=0.71,
                         dtypes=FP8_TOO),
 }
+
+
+def mma_head_dim(k: Flash, op: Op) -> int:
+    """The head dim kernel ``k`` runs ``op`` at: the smallest of its compiled head dims (:attr:`Flash.head_dims`) at
+    or above the op's. FlashAttention's Q / K / V tiles are that wide in shared memory (the predicated copy fills
+    the columns past the op's head_dim with zeros) and its S = Q·Kᵀ and O += P·V MMAs loop over every k-block of it,
+    so head_dim 40 on PyTorch's FlashAttention-2 costs the tensor cores what 64 does. Its HBM and L2 bytes stay at
+    the op's head_dim (the predicated loads read no padding), and so do the op's MACs. The op's own head_dim for a
+    kernel compiled per exact head dim (TensorRT-LLM-gen), for a latent attention (attr ``shared_kv``: FlashMLA's
+    576 / 512-wide kernel is its own) and above the largest bucket (:func:`unsupported` refuses it)."""
+    d = int(op.attrs["head_dim"])
+    if op.attrs.get("shared_kv"):
+        return d
+    return next((b for b in k.head_dims if b >= d), d)
 
 
 def block_n(head_dim: int) -> int:
@@ -331,10 +368,12 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     dtypes = BACKWARD_DTYPES if backward else k.dtypes
     if op.dtype not in dtypes:
         return f"dtype {op.dtype} (it takes {', '.join(dtypes)})"
-    bm, bn = k.tile(s, op.elem_bytes)
-    need, smem = (bm + 2 * bn) * s.head_dim * op.elem_bytes, arch.core.sram.total_bytes
+    kdim = mma_head_dim(k, op)  # the tiles are the compiled head dim's
+    bm, bn = k.tile(s._replace(head_dim=kdim), op.elem_bytes)
+    need, smem = (bm + 2 * bn) * kdim * op.elem_bytes, arch.core.sram.total_bytes
     if need > smem:
-        return f"its {bm} x {bn} tile at head_dim {s.head_dim} needs {need} B of shared memory, the SM has {smem} B"
+        shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
+        return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, the SM has {smem} B"
     return None
 
 
@@ -367,7 +406,7 @@ def price_backward(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     return Priced(d["output_tiles"] * tile_cycles, {
         "kernel": f"{d['kernel']}_backward", "output_tiles": d["output_tiles"], "tile_cycles": tile_cycles,
         "forward_cycles": fwd.cycles, "backward_factor": factor, "block_passes": BACKWARD_BLOCK_PASSES,
-        **{k: d[k] for k in keep}, **({"window": d["window"]} if "window" in d else {})})
+        **{k: d[k] for k in keep}, **{k: d[k] for k in ("window", "mma_head_dim") if k in d}})
 
 
 def shape(op: Op) -> Shape:
@@ -482,7 +521,10 @@ def fill_splits(ctas: int, sms: int, units: int) -> int:
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
     s, k = shape(op), kernel(op, arch)
-    bm, bn = k.tile(s, op.elem_bytes)
+    # the head dim the kernel is compiled for (:func:`mma_head_dim`): its tiles, MMAs, shared-memory operand reads
+    # and residency are that wide; its HBM / L2 bytes (prologue, kv_load, kv_bytes, cache_bytes) stay at s.head_dim
+    kdim = mma_head_dim(k, op)
+    bm, bn = k.tile(s._replace(head_dim=kdim), op.elem_bytes)
     if k.pack_gqa:
         s = pack_prefill(op, s, bm)
     tiles = -(-s.rows // bm)
@@ -490,10 +532,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # once are what the shared memory holds
     splits = kv_splits(s, k, s.batch * s.heads * tiles, k.ctas_per_sm * arch.cores, bn, arch.cores)
     if k.split_any and splits == 1:  # mha_fwd without a split runs the non-split kernel, with its own tile
-        bm, bn = dense_tile(s, arch.core.sram.total_bytes)
+        bm, bn = dense_tile(s._replace(head_dim=kdim), arch.core.sram.total_bytes)
         tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group, s.window)
-    resident = resident_ctas(k, bm, bn, s.head_dim, op.elem_bytes, arch)
+    resident = resident_ctas(k, bm, bn, kdim, op.elem_bytes, arch)
     slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
@@ -502,10 +544,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path); an array listing no rates runs every dtype at
     # its base rate as the arch's dtype, as a GEMM on it does (cost.systolic.price; probe p66)
     runs_as, rate = dtype_rate(sa.rates, op.dtype) if sa.rates else (arch.dtype, 1.0)
-    tensor = math.ceil(2 * bm * bn * s.head_dim / (sa.rows * sa.cols * rate) / utilization)
+    tensor = math.ceil(2 * bm * bn * kdim / (sa.rows * sa.cols * rate) / utilization)
     operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
-        operands = -(-operand_bytes(bm, bn, s.head_dim, cta_warps(k, bm, bn, s.head_dim), op.elem_bytes)
+        operands = -(-operand_bytes(bm, bn, kdim, cta_warps(k, bm, bn, kdim), op.elem_bytes)
                      // arch.core.sram.bytes_per_cycle)
         tensor = max(tensor, operands)
     vu = arch.core.vector
@@ -548,6 +590,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         "blocks_per_cta": -(-per_head // (tiles * splits)), "split_kv": splits,
         "gqa_packed": s.packed or s.group > 1, "tile_rows": s.rows, "causal": s.causal,
         **({"window": s.window} if s.window else {}),
+        # the compiled head dim its MMAs ran at, where it pads the op's (the op's macs stay the model's count)
+        **({"mma_head_dim": kdim} if kdim != s.head_dim else {}),
         "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
         **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),

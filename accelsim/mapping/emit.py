@@ -154,12 +154,18 @@ def _k_slices(work: int) -> list[int]:
 def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]]:
     """The groups of an op on one unit standing for ``count`` lock-step cores: round r takes as long as the
     busiest core's r-th group and moves the bytes of every core's r-th group. Output tiles are dealt round robin
-    (so the cores hold ⌈T/count⌉ or ⌊T/count⌋ tiles); other work is spread evenly (⌈cycles/count⌉ per core)."""
-    if "output_tiles" in p.details:
-        tiles, tile = p.details["output_tiles"], p.details["tile_cycles"]
+    (so the cores hold ⌈T/count⌉ or ⌊T/count⌋ tiles), and so are a plug-in's ``details["pieces"]`` whole pieces
+    (a core of k of P pieces takes ⌈cycles · k / P⌉, as :func:`~.traffic.unit_cycles` deals them to separate
+    units: one indivisible piece takes its whole cycles on one core, the others idle, :func:`lockstep_cores`);
+    other work is spread evenly (⌈cycles/count⌉ per core)."""
+    if "output_tiles" in p.details or "pieces" in p.details:
+        tiles = p.details.get("output_tiles", p.details.get("pieces"))
         hi, extra = -(-tiles // count), tiles % count
         shares = [(hi, extra or count)] + ([(tiles // count, count - extra)] if extra else [])
-        parts = [(_k_slices(t * tile), m) for t, m in shares]
+        if "output_tiles" in p.details:
+            parts = [(_k_slices(t * p.details["tile_cycles"]), m) for t, m in shares]
+        else:
+            parts = [(_k_slices(-(-p.cycles * t // tiles)) or [0], m) for t, m in shares if t]
     else:
         parts = [(_k_slices(-(-p.cycles // count)) or [0], 1)]
     if len(parts) == 1:  # every core alike
@@ -171,6 +177,12 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
         weights = [sum(m * x[r] for x, m in parts if r < len(x)) for r in range(rounds)]
     cycles[-1] += p.details.get("reduce_cycles", 0)  # a split-K GEMM's reduction kernel, after the last round
     return [p.units[0]] * len(cycles), cycles, weights
+
+
+def lockstep_cores(p: Plan, count: int) -> int:
+    """The cores of ``count`` lock-step ones (a GPU's SMs, one unit) that run some of ``p``'s work: all, or its
+    ``details["pieces"]`` when a plug-in priced it as fewer whole pieces (:func:`_lockstep_plan`)."""
+    return min(count, p.details.get("pieces", count))
 
 
 def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:
@@ -435,7 +447,7 @@ class Emitter:
                 unit_cycles[u] = unit_cycles.get(u, 0) + c
             busiest = max(unit_cycles.values())
         if count > 1:
-            details["units"] = count
+            details["units"] = lockstep_cores(p, count)
             details["work_cycles"] = p.cycles
             name = f"{units[p.units[0]].name} ({count})"
         elif nunits > 1:  # each unit its own share, fill and drain included (traffic.unit_cycles): their sum

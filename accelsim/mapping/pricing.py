@@ -6,8 +6,10 @@ paths and repeated runs on one preset reuse them."""
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
+import os
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -146,15 +148,22 @@ def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tupl
     cycles, details = out if isinstance(out, tuple) and len(out) == 2 else (None, None)
     if not _whole(cycles) or not isinstance(details, dict):
         raise MappingError(f"unit kind {kind!r}: {name}.price gives {out!r} for op {op.name!r} (need "
-                           f"Priced(cycles, details): cycles a whole number ≥ 0, an int or a float such as 70.0, "
-                           f"and details a dict)", at)
+                           f"Priced(cycles, details): cycles a whole number from 0 to {MAX_INT:,} (2**63 - 1), "
+                           f"an int or a float such as 70.0, and details a dict)", at)
     if "pieces" in details:
         pieces = details["pieces"]
         if isinstance(pieces, bool) or not isinstance(pieces, numbers.Integral) or not 1 <= pieces <= MAX_INT:
             raise MappingError(f"unit kind {kind!r}: {name}.price gives pieces={pieces!r} for op {op.name!r} (need "
-                               f"a whole number ≥ 1: the op's work as that many equal pieces, dealt out whole to "
-                               f"the units it is split over)", at)
+                               f"a whole number from 1 to {MAX_INT:,}: the op's work as that many equal pieces, "
+                               f"dealt out whole to the units it is split over)", at)
         details = {**details, "pieces": int(pieces)}
+    for key, value in details.items():
+        why = _json_problem({key: value})
+        if why is not None:
+            raise MappingError(f"unit kind {kind!r}: {name}.price gives details[{key!r}] = {value!r} for op "
+                               f"{op.name!r}, which report.json cannot hold ({why}; need str keys and JSON values: "
+                               f"str, a finite int or float, bool, None, and lists, tuples and dicts of them; NumPy "
+                               f"numbers and arrays are numbers and lists)", at)
     if arch.energy is not None:
         rates = getattr(unit.spec, "rates", None)
         dtype = dtype_rate(rates, op.dtype)[0] if rates else op.dtype  # as the report's row gives it
@@ -164,6 +173,31 @@ def _plugin_price(model: ModuleType, unit: UnitSpec, op: Op, arch: Arch) -> tupl
         except ValueError as e:
             raise MappingError(str(e), at) from None
     return int(cycles), details
+
+
+def _json_value(value: object) -> object:
+    """The JSON form report.json writes of a value ``json`` does not know, as :mod:`accelsim.report.writers` converts
+    it (NumPy scalars and arrays, paths); TypeError for any other."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    import numpy as np  # (only for a value json does not know: mapping needs no NumPy otherwise)
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"a {type(value).__name__} is no JSON value")
+
+
+def _json_problem(details: dict) -> str | None:
+    """Why report.json cannot hold a plug-in's ``details`` (a Fraction, a set, a NaN, a key that is no string), as
+    :func:`accelsim.report.writers.json_text` would fail on them at the end of the run; None when it can."""
+    try:
+        json.dumps(details, allow_nan=False, default=_json_value)
+    except (TypeError, ValueError, RecursionError) as e:
+        text = one_line(e)
+        return "JSON has no NaN or Infinity" if "Out of range float" in text else text
+    return None
 
 
 def _whole(cycles: object) -> bool:

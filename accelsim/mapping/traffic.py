@@ -67,6 +67,9 @@ class Context:
     cache_budget: dict[str, int]  # cache → the bytes each of a GEMM's three tiles may take in it
     budgets: dict[int, tuple[tuple[int, int, int], int | None]]  # SRAM reserved → (tile_budgets, shared_budget)
     main_bandwidth: float  # the main memory's sustained bytes per second
+    # every memory (not a cache) → its sustained bytes per second, innermost (the main memory) first: an op whose
+    # bytes come from another memory too is ramped by the one its transfers take longest at (:func:`_bottleneck`)
+    bandwidth: dict[str, float]
 
     def sram_budgets(self, reserved: int) -> tuple[tuple[int, int, int], int | None]:
         """The core SRAM's (:meth:`~accelsim.hardware.Sram.tile_budgets`, ``shared_budget``) beside ``reserved``
@@ -276,6 +279,26 @@ def _step_share(w: Weight, op: Op, shards: int) -> int:
     return -(-n // shards) if shards > 1 and w.role == "param" else n
 
 
+def _bottleneck(ctx: Context, moved: int, by_level: dict[str, int]) -> tuple[int, float]:
+    """(bytes, bandwidth in bytes/s) of the stream that sets an op's finest groups (:func:`ramp_groups`'s
+    ``fine``, :func:`_fit`): all its ``moved`` bytes at the main memory's bandwidth, or, where its bytes at another
+    memory (``by_level``, the operands' bytes by the level they come from; caches not counted) take longer at that
+    memory's bandwidth, those (the main memory on a tie, so an op moving only main-memory bytes is cut as
+    before)."""
+    best, longest = (moved, ctx.main_bandwidth), moved / ctx.main_bandwidth
+    for lv, b in by_level.items():
+        bw = ctx.bandwidth.get(lv) if lv != ctx.main else None
+        if bw is not None and b and b / bw > longest:
+            best, longest = (b, bw), b / bw
+    return best
+
+
+def _memory_cycles(ctx: Context, level_bytes: dict[str, int]) -> float:
+    """The cycles of the memory whose bytes of ``level_bytes`` take longest at its sustained bandwidth (the
+    caches and the scratchpad not counted): the main memory's where the op moves bytes from no other."""
+    return max((level_bytes.get(lv, 0) / ctx.bpc[lv] for lv in ctx.bandwidth), default=0.0)
+
+
 def _weight_levels(wts: dict[str, int], cache_bytes: dict[str, int], fb: int | Fraction, ctx: Context,
                    details: dict, dma: bool) -> dict[str, int]:
     """The bytes each level moves for an op's parameters ``wts`` (by the level holding them) read ``fb`` times:
@@ -367,6 +390,16 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
                 for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
+    # its finest groups (the ramp's pieces) are those of the memory its transfers take longest at: all of them at
+    # the main memory's bandwidth, or one other memory's share at that memory's (weights in HBM behind a faster
+    # first tier, or in host memory). Its groups stay those of the main memory: sized by a slow memory's share,
+    # DLRM's gathers from host memory (128 cycles of compute, 11-33 µs over PCIe) ran 12 and 16 groups, not 2,
+    # each unit's buffers held by the waiting look-ups while the HBM gathers beside them queued
+    # (dlrm_tpu_v4 139,804 -> 152,726 cycles); ramped, they end sooner (138,318)
+    by_level: dict[str, int] = {}
+    for part in (act_a, act_b, wts, out_levels, epi):
+        _add(by_level, part)
+    stream = _bottleneck(ctx, moved, by_level)
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(() if dma else ctx.caches):
@@ -411,12 +444,13 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         level_bytes[SCRATCHPAD] = sram + fills
     elif p.resident_out:  # a DMA lands its output in the scratchpad only where it stays on chip
         level_bytes[SCRATCHPAD] = op.out_bytes
-    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp; the ramp prices the main memory's
-    # transfers, re-reads included)
-    main_bpc = ctx.bpc[ctx.main]
+    # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp; the ramp prices the transfers, re-reads
+    # included, of the memory they take longest at: the main memory's, or another's where the op's bytes come from
+    # there, as weights in HBM behind a faster first tier or in host memory; probe p103 #2: priced at the main
+    # memory alone, such an op took no ramp and ran 24 % longer than with the same bytes in the main memory)
     ramp = (0, 0) if gpu_groups(p, arch) else ramp_groups(
-        p, groups, nunits, moved, ctx.main_bandwidth, options.ramp_max, max(per_unit, default=p.cycles),
-        level_bytes.get(ctx.main, 0) / main_bpc, out_levels.get(ctx.main, 0) / main_bpc)
+        p, groups, nunits, *stream, options.ramp_max, max(per_unit, default=p.cycles),
+        _memory_cycles(ctx, level_bytes), _memory_cycles(ctx, out_levels))
     if any(ramp):
         details["ramp"] = list(ramp)
     scale = {}
@@ -710,7 +744,8 @@ def _fit(p: Plan, nbytes: int, bandwidth: float) -> int:
 def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float, ramp_max: int = RAMP_MAX,
                 compute: float = 0.0, memory: float = 0.0, stored: float = 0.0) -> tuple[int, int]:
     """The ramp of an op of ``groups`` tile groups (:func:`tile_groups`) over ``nunits`` units that moves
-    ``nbytes`` from memories of ``bandwidth`` bytes/s: (f, l), where each unit's first group is cut into pieces of
+    ``nbytes`` from memories of ``bandwidth`` bytes/s (the bytes and bandwidth of the memory its transfers take
+    longest at, :func:`_bottleneck`): (f, l), where each unit's first group is cut into pieces of
     2^-f, 2^-f, 2^-(f-1), …, 1/2 of it and its last into 2^-1, …, 2^-l, 2^-l (:func:`~.emit.ramp_shares`); (0, 0)
     when its groups are as fine as the op's finest already (the groups it would have without max_tiles_per_op: one
     per GROUP_MIN_CYCLES of compute or 1 / GROUPS_PER_SECOND of transfer, at least one per unit, at most one per
@@ -736,7 +771,10 @@ def ramp_groups(p: Plan, groups: int, nunits: int, nbytes: int, bandwidth: float
     on the finest piece.
 
     The estimate, in cycles: ``compute`` the busiest unit's compute (its ⌈groups / units⌉ groups of c each),
-    ``memory`` the op's transfers at the main memory (re-reads included), of which ``stored`` its output's (a
+    ``memory`` the op's transfers (re-reads included) at the memory they take longest at, the main memory or
+    another (weights in HBM behind a faster first tier, or in host memory: priced at the main memory alone, a GEMV
+    whose 128 MiB of weights crossed the same 1.2 TB/s as on tpu-v4 took no ramp and ran 150,935 cycles, not
+    122,119; probe p103), of which ``stored`` its output's at the memory its stores take longest at (a
     group's loads L = (memory − stored) / groups, its store S = stored / groups). The op takes the longer of the
     memory's transfers with the last group's compute and store behind them, memory + (c + S)·2^-l, and the busiest
     unit's compute behind the units' queued first loads and ahead of their queued last stores,
@@ -947,7 +985,8 @@ def context(arch: Arch, units: tuple[Unit, ...], plans: tuple[Plan, ...], level_
                    {lv: arch.bytes_per_cycle(lv) for lv in shared}, arch.caches,
                    {lv: arch.memory(lv) for lv in shared if arch.memory(lv).efficiency_by_size},
                    {c: arch.memory(c).capacity // 3 // div for c in arch.caches}, {},
-                   arch.memory(arch.main_memory).sustained_bandwidth)
+                   arch.memory(arch.main_memory).sustained_bandwidth,
+                   {lv: arch.memory(lv).sustained_bandwidth for lv in arch.memories})
 
 
 __all__ = ["Context", "Traffic", "context", "core_reads", "epilogue_bytes", "gpu_groups", "k_partials", "same_operands", "shared_reads", "operand_bytes", "ramp_groups", "split_estimate", "sram_reads", "tile_groups", "traffic", "GROUP_MIN_CYCLES", "GROUPS_PER_SECOND", "RAMP_MAX", "RAMP_PAYS"]

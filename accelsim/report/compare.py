@@ -30,7 +30,7 @@ from .writers import REPORT_FILE, read_report
 Reports = Sequence[tuple[str, dict]]
 
 # Metric name → (table label, kind). Kinds: "text" (no ratio), "count", "seconds", "fraction", "bytes", "joules",
-# "watts", "number".
+# "watts", "bandwidth", "number".
 _METRICS: dict[str, tuple[str, str]] = {
     "workload": ("workload", "text"),
     "arch": ("arch", "text"),
@@ -106,6 +106,13 @@ _DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
     "data_parallel.global_batch": ("global batch", "count"),
     "data_parallel.samples_per_s": ("samples/s", "number"),
     "efficiency.j_per_step_per_chip": ("J/step per chip", "joules"),
+}
+# Metrics of a run of the `collective` micro-workload (nccl-tests' figures: its op's ``mapping``): rows after ``time``
+# when some report is one (probe p104 #7: compare showed no bus bandwidth or algorithm).
+_COLLECTIVE_METRICS: dict[str, tuple[str, str]] = {
+    "collective.bus_bandwidth": ("bus bandwidth", "bandwidth"),
+    "collective.algorithm": ("algorithm", "text"),
+    "collective.protocol": ("protocol", "text"),
 }
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
@@ -205,7 +212,8 @@ def _kind(metric: str) -> str:
 
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
     return (_METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric)
-            or _DIFFUSION_METRICS.get(metric) or _DATA_PARALLEL_METRICS.get(metric) or default)
+            or _DIFFUSION_METRICS.get(metric) or _DATA_PARALLEL_METRICS.get(metric)
+            or _COLLECTIVE_METRICS.get(metric) or default)
 
 
 def _is_serving(report: dict) -> bool:
@@ -235,7 +243,17 @@ def _stall_share(report: dict) -> float | None:
     return stall_share(op for op in ops if isinstance(op, dict)) if isinstance(ops, list) else None
 
 
+def _collective(report: dict, field: str) -> object:
+    """``field`` of the collective op's ``mapping`` in a run of the ``collective`` micro-workload, else None."""
+    if _dict(report.get("workload")).get("model") != "collective" or not isinstance(report.get("ops"), list):
+        return None
+    return next((m[field] for op in report["ops"] for m in (_dict(_dict(op).get("mapping")),) if field in m), None)
+
+
 def _metric(report: dict, key: str) -> object:
+    if key in _COLLECTIVE_METRICS:
+        value = _collective(report, key.split(".", 1)[1])
+        return value if _COLLECTIVE_METRICS[key][1] == "text" else fmt.number(value)
     if key in ("workload", "arch"):
         return _name(report.get("model") if key == "workload" and _is_serving(report) else report.get(key))
     if key == "max_compute_utilization":
@@ -268,7 +286,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
     ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``, and for a data-parallel training step
     ``data_parallel.replicas``, ``data_parallel.global_batch``, ``data_parallel.samples_per_s`` and
-    ``efficiency.j_per_step_per_chip``. Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
+    ``efficiency.j_per_step_per_chip``, and for a run of the ``collective`` micro-workload its
+    ``collective.bus_bandwidth``, ``collective.algorithm`` and ``collective.protocol`` (its op's ``mapping``). Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
     preemptions (``serving.ttft_s.p50``, ...), and the later turns' TTFT, history cached and tokens a
     verification when some report has conversations or speculative decoding; when every report is one, the
@@ -288,6 +307,8 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []
         decode += list(_DATA_PARALLEL_METRICS) if any(_dict(rep.get("data_parallel")) for _, rep in reports) else []
+        decode += list(_COLLECTIVE_METRICS) if any(_collective(rep, "algorithm") is not None
+                                                   for _, rep in reports) else []
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
         # bandwidth_share: the levels some report has it for (a pipeline or serving report has none)
@@ -461,6 +482,8 @@ def format_value(metric: str, value: object) -> str:
         return fmt.size(v)
     if kind in ("joules", "watts"):
         return fmt.quantity(v, "J" if kind == "joules" else "W")
+    if kind == "bandwidth":
+        return fmt.bandwidth(v)
     return f"{v:.4g}"
 
 

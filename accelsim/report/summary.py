@@ -15,14 +15,16 @@ Metric definitions (docs/architecture.md repeats them):
   the share of its bandwidth the run used, where ``utilization[level]`` is the share of the run it was
   transferring (a latency-bound kernel's transfers, paced below the bandwidth, count as busy all along).
 * ``mac_utilization``: MACs / (peak MACs per cycle of the chip × total_cycles), each op's MACs at the peak of
-  its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1.
+  its dtype (divided by its rate multiplier: :func:`accelsim.report.schema.base_rate_macs`), so at most 1; the
+  peak (``arch.peak_macs_per_cycle``, the roofline's) counts the lanes of a core without an array where ops with
+  MACs ran on them beside units of ``core.units`` with MACs (:func:`lanes_ran_macs`).
 * ``model_flops`` and ``mfu`` (training runs only): 2 × the step's model MACs (forward + backward without the
   recomputed ops: :func:`model_share`, :func:`accelsim.report.schema.model_work`) and model FLOPs utilization =
   model_flops / (the roofline's peak, the chip's peak at the dtype the run computes in, × seconds); where
   ``mac_utilization`` counts what the arrays ran (recomputed forward ops included: hardware FLOPs utilization).
 * ``stall_cycles``: summed over compute tasks, the cycles a unit sat idle waiting for a memory task that
-  finished after both the unit was free and the task's other dependencies were done (times the cores a lock-step
-  unit stands for); ``stalls_by_level`` splits
+  finished after both the unit was free and the task's other dependencies were done (times the cores of a lock-step
+  unit that ran the op, its ``mapping.units``); ``stalls_by_level`` splits
   it by the memory level that was late. Several units can stall at once, so it can exceed total_cycles.
 * ``bytes[level]``: bytes moved at every level of the hierarchy (``Arch.hierarchy``): at each cache and memory
   (a memory behind a link: over the link), and at the scratchpad the bytes the arrays and vector units read and
@@ -73,12 +75,19 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     on_unit = t.unit >= 0  # JOIN tasks take no unit
     busy = (np.bincount(t.unit[on_unit], weights=t.occ[on_unit], minlength=len(tg.units)) if len(t.op)
             else np.zeros(len(tg.units)))
-    # a stall of a unit standing for `count` lock-step cores (a GPU's SMs) is `count` cores' stall
+    # a stall of a unit standing for `count` lock-step cores (a GPU's SMs) is the stall of the cores its op ran on:
+    # `count`, or the op's `mapping.units` when it ran on fewer (a plug-in's fewer whole pieces: emit.lockstep_cores)
     counts = np.array([u.count for u in tg.units] + [0], dtype=np.int64)  # [-1] (a JOIN's unit) → 0
-    stall = np.where(t.compute, trace.stall * counts[t.unit], 0) if len(t.op) else np.zeros(0, dtype=np.int64)
+    most = np.iinfo(np.int64).max
+    ran = [m.mapping.get("units") for m in tg.ops]
+    cores = np.array([n if isinstance(n, int) and n > 0 else most for n in ran] + [most], dtype=np.int64)  # [-1]
+    stall = (np.where(t.compute, trace.stall * np.minimum(counts[t.unit], cores[t.op]), 0) if len(t.op)
+             else np.zeros(0, dtype=np.int64))
     stalls_by_level, per_op_level = _stalls(arch, trace, t, stall)
-    peak_flops = 2.0 * arch.peak_macs_per_cycle * clock
-    roof = peak_flops * _array_rate(graph, arch)  # the peak of the dtype the run computes in
+    lanes = lanes_ran_macs(arch, tg)  # a core without an array whose lanes ran MACs beside units with MACs
+    peak_macs = arch.peak_macs(lanes)
+    peak_flops = 2.0 * peak_macs * clock
+    roof = peak_flops * _array_rate(graph, arch, lanes)  # the peak of the dtype the run computes in
     bw = arch.memory(arch.main_memory).bandwidth
     ridge = roof / bw if not math.isinf(bw) else 0.0
     ops, bytes_total = _op_rows(graph, arch, tg, trace, t, stall, per_op_level, roof)
@@ -88,7 +97,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     launch, dispatch = launch_on_critical_path(tg, trace)
     work = computed_work(macs, graph.flops, ops)  # what the kernels ran: the ops' own counts, less what they skip
     macs, flops = model_counts(ops)  # the model's: every query × key at any context-parallel split
-    mac_util = base_rate_macs(ops) / (arch.peak_macs_per_cycle * total) if total else 0.0
+    mac_util = base_rate_macs(ops) / (peak_macs * total) if total else 0.0
     phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
     dp = data_parallel_record(graph, tg, total / clock, workload)
     util = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
@@ -96,7 +105,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "accelsim_version": version,
         "name": name,
         "workload": dict(workload),
-        "arch": _arch_summary(arch, peak_flops),
+        "arch": _arch_summary(arch, peak_flops, peak_macs),
         "total_cycles": int(total),
         "seconds": total / clock,
         "launch_overhead_s": launch / clock,
@@ -126,6 +135,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "placement": _placement(tg.placement, tg.tables),
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg, arch) + base_rate_notes(arch, tg)
+                  + lanes_peak_notes(arch, ops, lanes)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + narrow_tile_notes(ops) + sparse_latency_notes(arch, ops)
@@ -355,14 +365,14 @@ def model_utilization(model_macs: float, peak_flops_per_s: float, chip_seconds: 
     return {"model_flops": round(flops), "mfu": flops / denom if denom > 0 else 0.0}
 
 
-def _array_rate(graph: Graph, arch: Arch) -> float:
+def _array_rate(graph: Graph, arch: Arch, lanes: bool = False) -> float:
     """The MAC units' best rate multiplier over the dtypes the graph's MAC ops compute in (``dtype_rate``; 1 for
     a unit that lists no rates), averaged over the units by their peak MACs (the systolic arrays and any unit of
     ``core.units`` with MACs): the roofline's peak is that of the fastest dtype the run uses (an int8 GEMM on an
     H100 has twice the bf16 peak; an fp32 one a fifteenth of it), so no op sits above the roof."""
     dtypes = list(dict.fromkeys(op.dtype for op in graph.ops if op.macs))
     parts = []
-    for u in arch.core.unit_specs():
+    for u in arch.core.unit_specs(lanes):
         macs = u.macs_per_cycle
         if macs:
             rates = getattr(u.spec, "rates", None)
@@ -370,6 +380,44 @@ def _array_rate(graph: Graph, arch: Arch) -> float:
     if len({rate for _, rate in parts}) <= 1:
         return parts[0][1] if parts else 1.0
     return sum(macs * rate for macs, rate in parts) / sum(macs for macs, _ in parts)
+
+
+def lanes_ran_macs(arch: Arch, tg: TaskGraph) -> bool:
+    """Whether ops with MACs ran on the vector lanes of a core with no systolic array beside units of ``core.units``
+    with MACs, which then are the peak (:meth:`~accelsim.hardware.Core.unit_specs`): those units' ``accepts`` left
+    some matmul-family op to the lanes (a crossbar taking only linear layers and convolutions leaves an attention's
+    matmuls there). The run's peak then counts the lanes too (:meth:`~accelsim.hardware.Arch.peak_macs`), as their
+    MACs count in ``mac_utilization``: against the units' peak alone a vector DSP with a slow crossbar ran its
+    attention at 17,007.8 % (probe p103 #3)."""
+    specs = arch.core.unit_specs()
+    if arch.core.systolic is None and not any(u.runs_gemms for u in specs) and any(u.macs_per_unit for u in specs):
+        lanes = {i for i, u in enumerate(tg.units) if u.kind is UnitKind.COMPUTE and u.group == "vector"}
+        ran = {task.op for task in tg.tasks if task.kind is TaskKind.COMPUTE and task.unit in lanes}
+        return any(tg.ops[i].macs for i in ran)
+    return False
+
+
+def peak_report(reports: Sequence[Mapping[str, object]]) -> Mapping[str, object]:
+    """Of the reports of a composed run's passes, the one whose peak (``arch.peak_macs_per_cycle``) is largest, the
+    first on a tie: its ``arch`` and ``roofline`` are the composed run's, and ``mac_utilization`` the composed MACs
+    over that peak. The passes' peaks differ only where some pass ran MACs on the lanes of a core without an array
+    and another did not (:func:`lanes_ran_macs`): the largest bounds every pass's MACs, so the share stays ≤ 1."""
+    return max(reports, key=lambda r: float(r["arch"]["peak_macs_per_cycle"]))  # type: ignore[index]
+
+
+def lanes_peak_notes(arch: Arch, ops: Sequence[Mapping[str, object]], lanes: bool) -> list[str]:
+    """One line when the run's peak counts the vector lanes beside the units of ``core.units`` (:func:`lanes_ran_macs`):
+    which ops ran their MACs there, and how to keep them off the lanes."""
+    if not lanes:
+        return []
+    on = [op for op in ops if str(op.get("unit", "")).split(" ")[0].endswith(".vector") and op.get("macs")]
+    macs = sum(int(op["macs"]) for op in on)  # type: ignore[call-overload]
+    kinds = ", ".join(dict.fromkeys(str(op.get("kind")) for op in on))
+    return [f"{len(on)} op(s) ({kinds}) ran {macs:,} MACs on the vector lanes, which the units of core.units do not "
+            f"take (their accepts()): the peak counts the lanes' {arch.core.vector.lanes} MACs a cycle a core "
+            f"beside the units' (peak_macs_per_cycle {arch.peak_macs(True):g}, not the {arch.peak_macs_per_cycle:g} "
+            f"'accelsim info' gives), so mac_utilization is their share of both; write accepts() to take those ops "
+            f"to run them on the units"]
 
 
 def bandwidth_share(arch: Arch, moved: Mapping[str, int], seconds: float) -> dict[str, float]:
@@ -388,11 +436,12 @@ def bounded(bandwidth: float) -> float | None:
     return None if math.isinf(bandwidth) else bandwidth
 
 
-def _arch_summary(arch: Arch, peak_flops: float) -> dict:
-    """report.json's ``arch``: the figures of the chip a reader needs beside the results."""
+def _arch_summary(arch: Arch, peak_flops: float, peak_macs: float) -> dict:
+    """report.json's ``arch``: the figures of the chip a reader needs beside the results (``peak_macs``: the run's
+    peak MACs per cycle, :func:`lanes_ran_macs`)."""
     sa, pads = arch.core.systolic, arch.core.sram.total_bytes * arch.cores  # the scratchpads; caches are on chip too
     return {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
-            "dtype": arch.dtype, "peak_macs_per_cycle": arch.peak_macs_per_cycle, "peak_flops_per_s": peak_flops,
+            "dtype": arch.dtype, "peak_macs_per_cycle": peak_macs, "peak_flops_per_s": peak_flops,
             "systolic": {"rows": sa.rows, "cols": sa.cols, "dataflow": sa.dataflow, "count": sa.count} if sa else None,
             "vector": {"lanes": arch.core.vector.lanes},  # a core's (probe p82 #2: compare could not show it)
             **({"units": arch.core.model_dump(mode="json", include={"units"})["units"]} if arch.core.units else {}),

@@ -97,6 +97,9 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     out = composed_report(weighted, rows, name or f"{workload.model}_{arch.name}")
     out["workload"] = {**out["workload"], "name": workload.model}
     out["params"] = sum(params for *_, params in runs)
+    if "params_per_chip" in out:  # chip 0 holds every part's weights (its shard of a tensor-parallel part): their sum,
+        # as memory's weights count them, not the largest part's (probe p102 #3: FLUX.1 TP 8 4.885 B, the encoders')
+        out["params_per_chip"] = sum(s.timing.params for _, _, s, _ in runs)
     out["execution"] = ", ".join(f"{part} {s.shown.report['execution']}" for part, _, s, _ in runs)
     out["options"] = recorded(options)
     seconds = float(out["seconds"])

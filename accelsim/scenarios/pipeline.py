@@ -72,6 +72,7 @@ from ..report.schema import STEP_SCOPE, base_rate_macs, computed_work, model_cou
 from ..report.summary import (
     active_cycles_before,
     model_utilization,
+    peak_report,
     reattention_notes,
     relaunch_notes,
     spill_notes,
@@ -296,6 +297,8 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     # one pass's; its bandwidth_share is one micro-batch's over that pass's time, not the step's (probe p73 #1: the
     # console printed 20.7 % of HBM where the step's bytes and seconds give 9.7 % a chip): made again below
     out = {k: val for k, val in slow.shown.report.items() if k not in ("ops", "kernel_dispatch_s", "bandwidth_share")}
+    # (the slowest stage's peak, but where lanes ran MACs in another stage: summary.peak_report)
+    peaked = peak_report([slow.shown.report, *(s.shown.report for s in simulated.values())])
     out.update({
         "name": name,
         "total_cycles": round(total),
@@ -311,9 +314,11 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         # where build_report gives one chip's share (tensor or pipeline parallelism): the largest stage's
         **({"params_per_chip": max(t.params for t in timing)} if "params_per_chip" in out else {}),
         "utilization": {u: min(1.0, b / chip_cycles) if total else 0.0 for u, b in busy.items()},
-        "mac_utilization": base_rate_macs(ops) / (slow.shown.report["arch"]["peak_macs_per_cycle"] * chip_cycles)
+        "arch": peaked["arch"],
+        "roofline": peaked["roofline"],
+        "mac_utilization": base_rate_macs(ops) / (peaked["arch"]["peak_macs_per_cycle"] * chip_cycles)
         if total else 0.0,
-        **(model_utilization(model_work(ops), slow.shown.report["roofline"]["peak_flops_per_s"], pp * seconds)
+        **(model_utilization(model_work(ops), peaked["roofline"]["peak_flops_per_s"], pp * seconds)
            if "mfu" in out else {}),
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,

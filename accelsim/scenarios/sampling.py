@@ -33,7 +33,7 @@ import numpy as np
 
 from ..builders.training import layer_of
 from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
-from ..report.summary import model_utilization, pass_notes
+from ..report.summary import model_utilization, pass_notes, peak_report
 from .passes import Pass, Rows, Timing, Work, compose_ops, composed_bandwidth_share, counted_busy
 
 
@@ -426,6 +426,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
     seconds = sum(s * p.timing.seconds for p, s in weighted)
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     runs = [(r, s) for p, s in weighted for r in p.runs]
+    peaked = peak_report([p.shown.report for p, _ in weighted])  # (the first's, but where lanes ran MACs in another)
     out.update({
         "name": name,
         "total_cycles": total,
@@ -440,9 +441,11 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         # where build_report gives one chip's share (tensor parallelism): the largest pass's
         **({"params_per_chip": max(p.timing.params for p, _ in weighted)} if "params_per_chip" in out else {}),
         "utilization": {u: (b / total if total else 0.0) for u, b in busy.items()},
-        "mac_utilization": base_rate_macs(ops) / (first.shown.report["arch"]["peak_macs_per_cycle"] * total)
+        "arch": peaked["arch"],
+        "roofline": peaked["roofline"],
+        "mac_utilization": base_rate_macs(ops) / (peaked["arch"]["peak_macs_per_cycle"] * total)
         if total else 0.0,
-        **(model_utilization(model_work(ops), first.shown.report["roofline"]["peak_flops_per_s"], seconds)
+        **(model_utilization(model_work(ops), peaked["roofline"]["peak_flops_per_s"], seconds)
            if "mfu" in out else {}),
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,

@@ -251,3 +251,18 @@ def test_another_csv_is_refused_once_at_its_header(tmp_path, monkeypatch):
     # an unusual header over rows that parse is run, as SCALE-Sim (which skips the first line) runs it
     Path("odd.csv").write_text("name, h, w, fh, fw, c, n, s,\nc1, 8, 8, 3, 3, 1, 4, 1,\n")
     assert [op.name for op in read_topology("odd.csv").ops] == ["c1"]
+
+
+def test_an_sram_too_small_for_the_array_is_at_its_cfg_line(tmp_path, monkeypatch):
+    # probe p100 #4: the error named core.sram.ifmap (not a key of the file) with no line and pydantic's "Value error,"
+    # prefix. A 1024x16 os array's step reads one int8 ifmap element per array row: 1,024 B, twice when double
+    # buffered (as a SCALE-Sim config runs) = 2,048 B, more than IfmapSramSzkB: 1 (1,024 B) on line 6
+    monkeypatch.chdir(tmp_path)
+    Path("big.cfg").write_text("[general]\nrun_name = big\n[architecture_presets]\nArrayHeight: 1024\nArrayWidth: 16\n"
+                               "IfmapSramSzkB: 1\nFilterSramSzkB: 64\nOfmapSramSzkB: 64\nDataflow: os\n")
+    with pytest.raises(ConfigError) as info:
+        read_scalesim_config("big.cfg")
+    (line,) = str(info.value).splitlines()
+    assert line.startswith("big.cfg:6: architecture_presets.IfmapSramSzkB: 1,024 B cannot hold one step of the "
+                           "1024x16 os systolic array"), line
+    assert line.endswith("it needs at least 2,048 B"), line

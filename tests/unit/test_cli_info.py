@@ -275,3 +275,13 @@ def test_an_arch_that_does_not_load_is_the_arch_options_error(tmp_path, capsys):
     assert capsys.readouterr().err == f"accelsim: error: --arch: arch: file not found (got {missing!r})\n"
     assert main(["run", "-w", "gemm", "--arch", missing, "-o", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == f"accelsim: error: --arch: arch: file not found (got {missing!r})\n"
+
+
+def test_the_interconnect_tables_nested_fields_carry_units(capsys):
+    # arch/dgx-h100.yaml: nccl.channel_bandwidth 30GB/s; scale_out bandwidth 50GB/s (ConnectX-7 400 Gb/s / 8),
+    # latency 20us. Before (probe p104 #6) the nested fields printed bare: channel_bandwidth=3e+10, latency=2e-05
+    assert main(["info", "dgx-h100"]) == 0
+    out = capsys.readouterr().out
+    assert f"channel_bandwidth={fmt.bandwidth(30e9)}" in out
+    assert f"bandwidth={fmt.bandwidth(50e9)}, latency={fmt.seconds(20e-6)}, efficiency=0.94" in out
+    assert "e+10" not in out and "e-05" not in out

@@ -41,3 +41,14 @@ def test_bytes_are_priced_exactly_as_message_bytes():
     r = accelsim.simulate({"model": "collective", "bytes": 1002, "dtype": "fp16"}, {"base": "dgx-h100"},
                           plots=False).to_dict()
     assert r["ops"][0]["mapping"]["message_bytes"] == 1002
+
+
+@pytest.mark.parametrize("argv, key", [(["--mode", "training"], "workload.mode"),
+                                        (["--set", "workload.sparsity=2:4"], "workload.sparsity")])
+def test_a_collective_refuses_training_and_sparsity(capsys, argv, key):
+    # probe p104 #5: --mode training added a loss op and called the 8 chips the call spans "8 data-parallel replicas";
+    # sparsity 2:4 was taken silently (a collective has no weights). Each is a one-line error at its key, exit 2
+    from accelsim.cli import main
+    assert main(["run", "-w", "collective", "-a", "dgx-h100", *argv, "-o", "unused", "-q"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f": {key}: " in line

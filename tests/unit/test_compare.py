@@ -24,6 +24,7 @@ from accelsim.report.compare import (
     differing_settings,
     format_ratio,
     format_setting,
+    format_value,
     load_reports,
     settable_key,
 )
@@ -360,3 +361,19 @@ def test_a_composed_run_records_its_own_options_not_its_passes():
     assert auto["execution"] == "prefill eager, decode cuda_graph" and auto["options"] == {"layer_samples": True}
     eager = simulate(wl, "h100", execution="eager").to_dict()
     assert eager["options"] == {"execution": "eager", "layer_samples": True}
+
+
+def test_collective_runs_compare_bus_bandwidth_algorithm_and_protocol():
+    # probe p104 #7: compare of collective runs listed time and link bytes but not nccl-tests' figures. A 64 MiB
+    # all-reduce: NVLS on dgx-h100 (NVSwitch with SHARP, Hopper), a ring on dgx-a100 (NVLS needs Hopper's NVSwitch)
+    runs = [(name, simulate("collective", name).to_dict()) for name in ("dgx-h100", "dgx-a100")]
+    rows = dict(compare_rows(runs))
+    assert rows["collective.algorithm"] == ["nvls", "ring"]
+    assert rows["collective.bus_bandwidth"] == [rep["ops"][0]["mapping"]["bus_bandwidth"] for _, rep in runs]
+    # nccl-tests' busbw of an all-reduce is algbw × 2(n-1)/n: 64 MiB / time × 14/8 on 8 GPUs
+    h100 = runs[0][1]
+    assert rows["collective.bus_bandwidth"][0] == pytest.approx(
+        2**26 / h100["ops"][0]["mapping"]["all_reduce_s"] * 2 * 7 / 8, rel=1e-9)
+    assert format_value("collective.bus_bandwidth", 418.5e9).endswith("GB/s")
+    # a run of another workload has no such rows
+    assert "collective.algorithm" not in dict(compare_rows([("gemm", simulate("gemm", "a100").to_dict())]))

@@ -47,14 +47,14 @@ def test_serving_run_split_note_is_the_prefill_samples():
 
 @pytest.fixture(scope="module")
 def sd15() -> dict:
-    # Stable Diffusion 1.5 with 2 denoising steps on TPU v4 (2 cores): the UNet runs twice, the text encoder and
-    # the VAE decoder once; each part's split outputs spill
+    # Stable Diffusion 1.5 with 2 denoising steps on TPU v4 (2 cores): the UNet runs 3 times (PNDM's steps + 1
+    # timesteps), the text encoder and the VAE decoder once; each part's split outputs spill
     return simulate(load_workload("sd15", ["steps=2"]), "tpu-v4").to_dict()
 
 
 def test_diffusion_split_notes_quote_one_execution_of_their_part(sd15):
     counts = {p["part"]: p["count"] for p in sd15["diffusion"]["parts"]}
-    assert counts["unet"] == 2
+    assert counts["unet"] == 3
     by_part: dict[str, int] = {}
     for op in sd15["ops"]:
         by_part[op["phase"]] = by_part.get(op["phase"], 0) + int(op["bytes"].get("hbm", 0))
@@ -62,7 +62,7 @@ def test_diffusion_split_notes_quote_one_execution_of_their_part(sd15):
     found = {m.group(1): int(m.group(2)) for m in map(SPLIT.match, sd15["notes"]) if m}
     assert set(found) == {"the unet pass", "the vae_decoder pass"}
     # each note's bytes are one execution of its part: its rows' bytes (all its executions) over its count, not
-    # the run's (the UNet's two passes, the VAE's and the text encoder's together)
+    # the run's (the UNet's three passes, the VAE's and the text encoder's together)
     for whose, quoted in found.items():
         part = whose.removeprefix("the ").removesuffix(" pass")
         assert quoted * counts[part] == by_part[part]

@@ -19,7 +19,7 @@ def test_info_gives_the_pipelines_params_and_each_parts(capsys):
     parts = {p: PARAMS[("sd15", p)] for p in ("text_encoder", "unet", "vae_decoder")}
     assert out["params"] == sum(parts.values()) == 123_060_480 + 859_520_964 + 49_490_199
     assert {p["part"]: p["params"] for p in out["pipeline"]} == parts
-    # (the parts' counts, 1 / 50 / 1: tests/integration/test_diffusion.py::test_info_names_the_pipeline)
+    # (the parts' counts, 1 / 51 / 1: tests/integration/test_diffusion.py::test_info_names_the_pipeline)
 
 
 def _info(capsys, *args: str) -> dict:

@@ -146,7 +146,10 @@ def test_guidance_doubles_the_text_encoder_and_unet_batch_not_the_vae():
 
 def test_pipeline_part_is_the_unet_step_and_the_parts_run_counts():
     p = SDParams.model_validate({"steps": 30})
-    assert sd_parts(p) == [("text_encoder", 1), ("unet", 30), ("vae_decoder", 1)]
+    # sd15's PNDMScheduler (skip_prk_steps) sets 30 - 1 + 1 + 1 = 31 timesteps: one UNet call each
+    # (tests/unit/test_gen_p102.py); sdxl's EulerDiscreteScheduler sets 30
+    assert sd_parts(p) == [("text_encoder", 1), ("unet", 31), ("vae_decoder", 1)]
+    assert sd_parts(SDXLParams.model_validate({"steps": 30})) == [("text_encoder", 1), ("unet", 30), ("vae_decoder", 1)]
     assert _sd().macs == _sd(part="unet").macs
 
 

@@ -482,8 +482,8 @@ def test_a_pj_per_mac_failing_for_the_ops_dtype_is_one_line_naming_kind_and_dtyp
 @pytest.mark.parametrize("mode, says", [
     ("raise", "int8_only_mod.price fails for op 'gemm' (ZeroDivisionError: integer division or modulo by zero)"),
     ("float", "int8_only_mod.price gives Priced(cycles=2.5, details={}) for op 'gemm' (need Priced(cycles, details)"),
-    ("int", "int8_only_mod.price gives 5 for op 'gemm' (need Priced(cycles, details): cycles a whole number ≥ 0, an "
-            "int or a float such as 70.0, and details a dict)"),
+    ("int", "int8_only_mod.price gives 5 for op 'gemm' (need Priced(cycles, details): cycles a whole number from 0 "
+            "to 9,223,372,036,854,775,807 (2**63 - 1), an int or a float such as 70.0, and details a dict)"),
 ])
 def test_a_price_that_fails_or_gives_no_cycles_is_one_line_naming_the_kind(int8_only, mode, says):
     with pytest.raises(MappingError) as e:

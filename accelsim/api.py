@@ -137,13 +137,24 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
           progress: Progress | None = None) -> ServeResult:
     """Simulate LLM serving under load (docs/serving.md): ``serving`` is a serving YAML path, a preset name from
     ``experiments/serving/``, a mapping of the same keys or a loaded :class:`ServingSpec`; ``overrides`` are
-    ``--set`` items (``"workload.arrival.rate=4"``). Returns a :class:`~accelsim.serving.ServeResult`: ``.report``
+    ``--set`` items (a list of ``"workload.arrival.rate=4"`` strings), not with a ServingSpec (load it with them:
+    :func:`load_serving`). Returns a :class:`~accelsim.serving.ServeResult`: ``.report``
     (report.json's dict), ``.requests``, and ``.save(outdir)``. Bad input raises a one-line ConfigError."""
     from .config.serving import ServingSpec
     from .serving import serve as run_serving
 
-    spec = serving if isinstance(serving, ServingSpec) else load_serving(serving, overrides)  # type: ignore[arg-type]
-    return run_serving(spec, progress=progress)
+    if isinstance(overrides, (str, bytes, Mapping)) or not isinstance(overrides, Sequence):
+        # a mapping ({"workload.arrival.rate": 3}) read as its keys failed as "--set: expected KEY=VALUE" (probe
+        # p99 #5), a string as its characters
+        raise ConfigError.one(None, "overrides", f"expected a list of 'KEY=VALUE' strings, as --set items (e.g. "
+                              f"['workload.arrival.rate=3']), not a {type(overrides).__name__}")
+    if isinstance(serving, ServingSpec):
+        if overrides:  # they were dropped without a word (probe p99 #5)
+            raise ConfigError.one(None, "overrides", "not with a loaded ServingSpec, whose items were applied when "
+                                  "it was loaded: pass them to accelsim.api.load_serving(FILE, overrides), or pass "
+                                  "the file, preset name or mapping to serve()", value=list(overrides))
+        return run_serving(serving, progress=progress)
+    return run_serving(load_serving(serving, overrides), progress=progress)  # type: ignore[arg-type]
 
 
 def register_workload(name: str, params: type, build, description: str = ""):

@@ -1147,7 +1147,9 @@ class ScaleOut(_Model):
     share out of the node, so all of a chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the
     NICs of the group's chips in that node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries
     once per half, and those crossings' latency is what the call waits (as NCCL's tuner counts inter-node steps
-    apart, tuning.cc; the NVLink hops inside a node, about a microsecond each, are left out). An all-to-all cannot
+    apart, tuning.cc). :meth:`collective_seconds` is that NIC-side ring alone; a collective is priced by
+    :func:`accelsim.cost.collective.ring_across_nodes`, which adds NCCL's base latency, the hops inside the nodes
+    and the protocols' caps, and holds the bandwidth to the node's own NCCL rate. An all-to-all cannot
     relay through a ring: NCCL runs it as point-to-point sends from every rank to every other (NCCL's user guide,
     "Point-to-point communication": all-to-all is a ncclSend/ncclRecv to each peer in one group call), so each chip
     pushes its own off-node share, (N − k)/N · bytes with k of the group's chips in its node, through its own NIC,
@@ -1163,8 +1165,9 @@ class ScaleOut(_Model):
         """A ``collective`` of ``nbytes`` (nccl-tests' size) over ``chips`` in M = ``nodes`` nodes (default
         chips / per_node), ``per_node`` of them (k; the fewest any node holds) in a node: all-reduce 2 · ((N−1)/N
         · bytes / (k · bandwidth · efficiency) + (M−1) · latency), all-gather and reduce-scatter half of it (a
-        ring); all-to-all (N−k)/N · bytes / (bandwidth · efficiency) + latency (each chip's sends off its node,
-        through its own NIC)."""
+        ring's NIC side alone, a lower bound: :func:`accelsim.cost.collective.ring_across_nodes` prices the call);
+        all-to-all (N−k)/N · bytes / (bandwidth · efficiency) + latency (each chip's sends off its node, through
+        its own NIC)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         per_node = min(max(per_node, 1), chips)
@@ -1178,6 +1181,11 @@ class ScaleOut(_Model):
     def send_seconds(self, nbytes: float) -> float:
         """One point-to-point send across nodes: ``latency`` + bytes / (bandwidth · efficiency)."""
         return self.latency + nbytes / (self.bandwidth * self.efficiency)
+
+
+def mean_ring_hops(group: int) -> float:
+    """Mean shortest distance between two of ``group`` chips on a bidirectional ring."""
+    return sum(min(d, group - d) for d in range(1, group)) / (group - 1) if group > 1 else 0.0
 
 
 @functools.lru_cache(maxsize=1024)
@@ -1396,7 +1404,9 @@ class Interconnect(_Model):
     def collective_seconds(self, collective: str, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of one ``collective`` (all_reduce, reduce_scatter, all_gather, all_to_all) of ``nbytes`` over
         ``chips`` spread over ``extent`` consecutive chips, on one node: NCCL's model, the torus's rules, or the
-        formula (an all-to-all sends what an all-gather does, a piece to each peer)."""
+        formula (an all-to-all sends what an all-gather does, a piece to each peer, on a fully connected node or
+        a full mesh; on a ring each piece rides :func:`mean_ring_hops` / 2 links, both directions carrying:
+        16 chips, 64/15 / 2 = 2.13 x an all-gather's bytes, the ring's bisection bound)."""
         if chips <= 1 or nbytes <= 0:
             return 0.0
         if self.collective == "nccl":
@@ -1405,7 +1415,10 @@ class Interconnect(_Model):
             return self.torus_seconds(collective, nbytes, chips, extent)
         halves = 2 if collective == "all_reduce" else 1  # an all-reduce is a reduce-scatter + an all-gather
         steps = halves * (chips - 1 if self.topology == "ring" else 1)
-        return (halves * (chips - 1) / chips * nbytes / (self.group_bandwidth(chips) * self.efficiency)
+        # an all-to-all's pieces go straight to their peers through a switch or a mesh's own links; on a ring each
+        # travels the shortest way round, its mean hops over the two directions (the cut of the ring's links)
+        hops = mean_ring_hops(chips) / 2 if collective == "all_to_all" and self.topology == "ring" else 1.0
+        return (halves * (chips - 1) / chips * nbytes * hops / (self.group_bandwidth(chips) * self.efficiency)
                 + steps * self.latency)
 
     def nccl_estimate(self, collective: Literal["all_reduce", "reduce_scatter", "all_gather"], nbytes: int,
@@ -1671,7 +1684,10 @@ class Arch(_Model):
     @model_validator(mode="after")
     def _links_for_chips(self) -> Arch:
         if self.chips > 1 and self.interconnect is None:
-            raise ValueError(f"chips: {self.chips} needs an 'interconnect' (bandwidth, latency, topology)")
+            # at whichever of the two was set last (a --set of interconnect=null, not the preset's chips line)
+            why = "needs an 'interconnect' (bandwidth, latency, topology)"
+            raise KeyPairError({"chips": f"{self.chips} {why}",
+                                "interconnect": f"unset, but chips ({self.chips}{KeyPairError.OTHER_AT}) {why}"})
         ic = self.interconnect
         node = (ic.node_chips or self.chips) if ic is not None else self.chips
         # the chips' key: the checks below compare it with another key, and are reported at the one set last

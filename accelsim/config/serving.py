@@ -10,6 +10,7 @@ settings (:class:`ServeConfig`: replicas, router, :class:`EngineConfig`, :class:
 
 from __future__ import annotations
 
+import csv
 import difflib
 import math
 import os
@@ -31,7 +32,7 @@ from pydantic import (
 )
 
 from ..builders import BUILDERS
-from ..errors import ConfigError, ConfigIssue, IssuesError, KeyPairError
+from ..errors import MAX_VALUE_CHARS, ConfigError, ConfigIssue, IssuesError, KeyPairError, clip
 from ..hardware import Arch, BytesPerSecond
 from ..options import OFFLOAD_TRAINING_ONLY, Options
 from ..units import parse_time
@@ -126,10 +127,36 @@ class EngineConfig(_Model):
         return value
 
     @model_validator(mode="after")
-    def _fits(self) -> EngineConfig:
-        if not self.chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
-            raise ValueError(f"without chunked_prefill, max_num_batched_tokens ({self.max_num_batched_tokens}) "
-                             f"must be at least max_model_len ({self.max_model_len}), as in vLLM")
+    def _fits(self, info: ValidationInfo) -> EngineConfig:
+        """vLLM's rules between the limits (``SchedulerConfig._verify_args``), each at the key set last (a ``--set``
+        over the file's line; probe p99 #7), citing each other value's own source where the config layer gives
+        ``origins`` (:func:`_origins`): without chunked prefill a whole prompt is one iteration's tokens, so the
+        budget holds max_model_len; and an iteration's budget holds one token of each of max_num_seqs sequences
+        (probe p99 #8: a budget of 8 under 128 sequences ran at most 4 at once, TTFT 10 s, unrefused)."""
+        origins = (info.context or {}).get("origins")
+        budget, longest = self.max_num_batched_tokens, self.max_model_len
+        if not self.chunked_prefill and budget < longest:
+            keys = ("chunked_prefill", "max_num_batched_tokens", "max_model_len")
+            if origins is None:
+                raise ValueError(f"without chunked_prefill, max_num_batched_tokens ({budget}) must be at least "
+                                 f"max_model_len ({longest}), as in vLLM")
+            src = {k: origins(f"engine.{k}") for k in keys}
+            key = max(keys, key=lambda k: src[k][0])  # a tie: the first
+            why = "a prompt is prefilled in one iteration, as in vLLM"
+            raise KeyPairError({key: {
+                "chunked_prefill": f"false needs max_num_batched_tokens ({budget:,}, {src[keys[1]][1]}) of at least "
+                                   f"max_model_len ({longest:,}, {src[keys[2]][1]}): {why}",
+                "max_num_batched_tokens": f"{budget:,} is below max_model_len ({longest:,}, {src[keys[2]][1]}) "
+                                          f"without chunked_prefill ({src[keys[0]][1]}): {why}",
+                "max_model_len": f"{longest:,} is above max_num_batched_tokens ({budget:,}, {src[keys[1]][1]}) "
+                                 f"without chunked_prefill ({src[keys[0]][1]}): {why}"}[key]})
+        if budget < self.max_num_seqs:
+            at = KeyPairError.OTHER_AT
+            why = ("an iteration's budget holds a token of every running sequence; vLLM refuses it "
+                   "(SchedulerConfig: max_num_batched_tokens must be greater than or equal to max_num_seqs)")
+            raise KeyPairError({
+                "max_num_batched_tokens": f"{budget:,} is below max_num_seqs ({self.max_num_seqs:,}{at}): {why}",
+                "max_num_seqs": f"{self.max_num_seqs:,} is above max_num_batched_tokens ({budget:,}{at}): {why}"})
         return self
 
 
@@ -148,26 +175,40 @@ class Arrival(_Model):
                                                                         "1 = Poisson, < 1 burstier), from 0.01 "
                                                                         "(below, most gaps underflow to 0) to 10^6.")
     trace: str | None = Field(None, description="CSV file: arrival_s, prompt_tokens, output_tokens[, prefix_group]"
-                                               "[, images]")
+                                               "[, images]; it gives the arrivals and lengths, replacing process, rate "
+                                               "and the length distributions (a note says so)")
 
     @model_validator(mode="before")
     @classmethod
     def _trace_form(cls, data: object) -> object:
-        if isinstance(data, dict) and "trace" in data and "process" not in data:
+        if isinstance(data, dict) and data.get("trace") is not None and "process" not in data:
             return {**data, "process": "trace"}
         return data
 
     @model_validator(mode="after")
     def _complete(self) -> Arrival:
+        at = KeyPairError.OTHER_AT
+        if self.trace is not None:
+            # a serving file's trace replaces these with a note (config.serving._trace_replaces, probe p99 #2): only
+            # an Arrival built in Python meets this
+            given = [k for k in ("rate", "cv", "burstiness") if getattr(self, k) is not None]
+            if self.process != "trace" or given:
+                what = f"process {self.process}" if self.process != "trace" else given[0]
+                raise ValueError(f"trace: not with {what}: the trace's rows give the arrival times")
         if self.process == "trace":
             if not self.trace:
                 raise ValueError("process trace needs 'trace: FILE.csv'")
         elif self.rate is None:
             raise ValueError(f"process {self.process} needs 'rate' (requests per second)")
         if self.cv is not None and self.burstiness is not None:
-            raise ValueError("give cv or burstiness, not both")
-        if (self.cv is not None or self.burstiness is not None) and self.process != "gamma":
-            raise ValueError("cv and burstiness go with process gamma")
+            raise KeyPairError({"cv": f"give cv or burstiness, not both (burstiness {self.burstiness:g}{at})",
+                                "burstiness": f"give cv or burstiness, not both (cv {self.cv:g}{at})"})
+        for key in ("cv", "burstiness"):
+            if getattr(self, key) is not None and self.process != "gamma":
+                # at the one set last (probe p99 #7: --set workload.arrival.cv=2 was put at the preset's line)
+                raise KeyPairError({key: f"goes with process gamma (process {self.process}{at})",
+                                    "process": f"{self.process}: {key} ({getattr(self, key):g}{at}) goes with "
+                                               "process gamma"})
         return self
 
     @property
@@ -280,14 +321,20 @@ class RequestsConfig(_Model):
 
     @model_validator(mode="after")
     def _complete(self) -> RequestsConfig:
-        trace = self.arrival.process == "trace"
+        trace = self.arrival.trace is not None
         for key in ("prompt_tokens", "output_tokens"):
             if not trace and key not in self.model_fields_set:
                 raise ValueError(f"{key}: missing: give its distribution, e.g. {{dist: fixed, value: 512}}")
-            if (getattr(self, key).dist == "trace") != trace:
-                raise ValueError(f"{key}: dist trace goes with arrival from a trace file, and only with it")
+            dist = getattr(self, key).dist
+            if trace and dist != "trace":  # a serving file's are replaced with a note (_trace_replaces)
+                raise ValueError(f"{key}: with an arrival trace the lengths come from the trace: drop {key} (or "
+                                 f"write dist: trace), not dist {dist}")
+            if not trace and dist == "trace":  # probe p99 #8: it read as if dist trace were the fault
+                raise ValueError(f"{key}: dist trace reads the lengths from workload.arrival.trace, which is not "
+                                 "given: give a trace file or a distribution (e.g. {dist: fixed, value: 512})")
         if self.images is not None and self.images.dist == "trace" and not trace:
-            raise ValueError("images: dist trace goes with arrival from a trace file (its images column)")
+            raise ValueError("images: dist trace reads the images column of workload.arrival.trace, which is not "
+                             "given: give a trace file or a distribution (e.g. {dist: fixed, value: 1})")
         if self.shared_prefix is not None and self.shared_prefix.groups is None and not trace:
             raise IssuesError([], [(("shared_prefix", "groups"), "missing: how many groups the requests fall into at "
                                     "random (a trace's prefix_group column gives them instead)")])
@@ -507,6 +554,8 @@ class ServingSpec:
     provenance: Doc = field(default_factory=lambda: Doc({}, {}))
     # the dotted keys of the --set items and then the --sweep point's, in the order they were applied
     overrides: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # report.json's notes on the file itself: the settings an arrival trace replaced
+    replaced: tuple[str, ...] = ()  # the dotted workload keys an arrival trace replaced (config.serving.TRACE_REPLACES)
 
     def origin(self, key: str) -> Where:
         """Where ``key`` (dotted) came from. The model, the draft model and the arch are each one thing: a
@@ -693,8 +742,10 @@ OPTIONAL_SECTIONS = ("disaggregation", "speculative")
 one off (replaces the file's section), where an empty mapping would be validated as one missing its keys."""
 
 
-def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[ServeConfig | None, Doc]:
-    """The serving settings, and the document they were validated from (the sections with their overrides)."""
+def _serve_config(doc: Doc, overrides: list[Override], issues: Issues
+                  ) -> tuple[ServeConfig | None, Doc, list[tuple[str, object, str]]]:
+    """The serving settings, the document they were validated from (the sections with their overrides) and the
+    settings an arrival trace replaced (:func:`_trace_replaces`)."""
     data = {k: v for k, v in (doc.data or {}).items() if k in ServeConfig.model_fields}  # type: ignore[union-attr]
     sub = Doc(data, dict(doc.where))
     for key in ("engine", "workload", "slo", "cost", "disaggregation", "speculative"):
@@ -707,9 +758,55 @@ def _serve_config(doc: Doc, overrides: list[Override], issues: Issues) -> tuple[
             sub.where = {p: w for p, w in sub.where.items() if p[:1] != (key,)}
             sub.where.update({(key, *p): Where(w.file, w.line, w.prefix[:-1] if w.prefix[-1:] == (key,) else w.prefix)
                               for p, w in part.where.items()})
+    replaced = _trace_replaces(sub, overrides)
     config, found = validate(ServeConfig, sub, origins=_origins(sub, overrides))
     issues.extend(found)
-    return config, sub
+    return config, sub, replaced
+
+
+TRACE_REPLACES = ("arrival.process", "arrival.rate", "arrival.cv", "arrival.burstiness", "prompt_tokens",
+                  "output_tokens")
+"""The workload keys an arrival trace replaces (its rows give every request's arrival and lengths): given beside
+one (a preset's rate under ``--set workload.arrival.trace=...``, or a file writing both), each is dropped before
+validation, so that the run is a trace run whatever else is written, and named in a note (probe p99 #2: report.json
+recorded the preset's rate and lengths for a run of the trace's)."""
+
+
+def _trace_replaces(sub: Doc, overrides: list[Override]) -> list[tuple[str, object, str]]:
+    """Drop from ``sub``'s workload (the serving settings, overrides applied) each key of :data:`TRACE_REPLACES` an
+    arrival trace replaces; returns each as (dotted key, value written, where it was written)."""
+    workload = sub.data.get("workload") if isinstance(sub.data, dict) else None
+    arrival = workload.get("arrival") if isinstance(workload, dict) else None
+    if not isinstance(arrival, dict) or not isinstance(arrival.get("trace"), str):
+        return []
+    origin = _origins(sub, overrides)
+    arrival, workload = dict(arrival), dict(workload)  # type: ignore[arg-type]
+    out = []
+    for key in TRACE_REPLACES:
+        holder = arrival if key.startswith("arrival.") else workload
+        leaf = key.rsplit(".", 1)[-1]
+        value = holder.get(leaf)
+        if value is None or value == "trace" or (isinstance(value, dict) and value.get("dist") == "trace"):
+            continue
+        out.append((f"workload.{key}", value, origin(f"workload.{key}")[1]))
+        del holder[leaf]
+    if out:
+        sub.data["workload"] = {**workload, "arrival": arrival}  # type: ignore[index]
+    return out
+
+
+def _trace_note(trace_at: str, replaced: list[tuple[str, object, str]]) -> str:
+    """report.json's note on the settings an arrival trace replaced (:func:`_trace_replaces`)."""
+    def shown(value: object) -> str:
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+        return str(value)
+    what = "; ".join(f"{key} {clip(shown(value), MAX_VALUE_CHARS)} ({at})" for key, value, at in replaced)
+    gives = "arrival, lengths and images (its images column)" if any(k == "workload.images" for k, _, _ in replaced) \
+        else "arrival and lengths"
+    return (f"workload.arrival.trace ({trace_at}): the trace's rows give every request's {gives}, so "
+            f"the run ignores {what}; report.json's config shows the run as it ran; to run those settings instead, "
+            f"drop the trace (--set workload.arrival.trace=null)")
 
 
 def _origins(doc: Doc, overrides: list[Override]) -> Callable[[str], tuple[tuple[int, int], str]]:
@@ -731,17 +828,50 @@ def _origins(doc: Doc, overrides: list[Override]) -> Callable[[str], tuple[tuple
     return origin
 
 
-def _trace_path(doc: Doc, config: ServeConfig | None, issues: Issues) -> str | None:
+def _trace_path(settings: Doc, config: ServeConfig | None, issues: Issues) -> str | None:
+    """The arrival trace's path: one written in a file relative to that file (failing that, to the working
+    directory), one a ``--set``/``--sweep`` item or a Python mapping gives relative to the working directory, as
+    docs/configuration.md says of every path (probe p99 #6: a --set's was read from the preset's folder and its
+    error put at the preset's line)."""
     if config is None or config.workload.arrival.trace is None:
         return None
-    where, _ = doc.locate(("workload", "arrival", "trace"))
-    path = Path(config.workload.arrival.trace)
+    key = ("workload", "arrival", "trace")
+    where, _ = settings.locate(key)
+    path = Path(config.workload.arrival.trace).expanduser()
     if not path.is_absolute() and where.folder is not None:
-        path = where.folder / path
+        local = where.folder / path
+        if local.is_file() or not path.is_file():  # not found anywhere: the error names the file's folder's
+            path = local
     if not path.is_file():
-        issues.append(doc.issue(("workload", "arrival", "trace"), "file not found", str(path)))
+        issues.append(settings.issue(key, "file not found", str(path)))
         return None
     return os.fspath(path)
+
+
+def _trace_header(path: str) -> list[str]:
+    """The column names of the trace CSV at ``path`` (its first line; [] where it does not read: the run's
+    read of the trace reports why)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            line = f.readline(1 << 20)
+        return next(csv.reader([line]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _trace_images(config: ServeConfig, settings: Doc, path: str, overrides: list[Override]
+                  ) -> tuple[ServeConfig, list[tuple[str, object, str]]]:
+    """A trace with an ``images`` column gives each request's images (probe p99 #3: the column was dropped unless
+    ``workload.images: {dist: trace}`` was written, and image requests priced as text): ``workload.images`` becomes
+    ``{dist: trace}``, replacing a distribution given (returned as :func:`_trace_replaces` does)."""
+    w = config.workload
+    if "images" not in _trace_header(path) or (w.images is not None and w.images.dist == "trace"):
+        return config, []
+    replaced = [] if w.images is None else \
+        [("workload.images", {"dist": w.images.dist, **w.images.model_dump(exclude_defaults=True)},
+          _origins(settings, overrides)("workload.images")[1])]
+    images = ImageCounts(dist="trace")
+    return config.model_copy(update={"workload": w.model_copy(update={"images": images})}), replaced
 
 
 def _shape_issues(doc: Doc, overrides: list[Override], key: str) -> list[ConfigIssue]:
@@ -785,15 +915,20 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     issues.extend(found)
     if options is not None and options.offload != "none":  # a training step's state; serving runs inference
         issues.append(options_doc.issue(("offload",), OFFLOAD_TRAINING_ONLY, options.offload))
-    config, settings = _serve_config(doc, parsed, issues)
+    config, settings, replaced = _serve_config(doc, parsed, issues)
     draft = _draft(doc, parsed, issues, config)
-    trace = _trace_path(doc, config, issues)
+    trace = _trace_path(settings, config, issues)
+    if trace is not None and config is not None:
+        config, more = _trace_images(config, settings, trace, parsed)
+        replaced += more
     issues.raise_if_any()
+    notes = (_trace_note(_origins(settings, parsed)("workload.arrival.trace")[1], replaced),) if replaced else ()
     return ServingSpec(name=data.get("name") or default_name, model=model, arch=arch,  # type: ignore[arg-type]
                        serve=config, options=options, output=data.get("output"), source=source,  # type: ignore[arg-type]
                        trace_file=trace, lines={k: doc.locate((k,))[0].line for k in data}, draft_model=draft,
                        provenance=_provenance(doc, settings, options_doc, parsed),
-                       overrides=tuple(o.dotted for o in parsed))
+                       overrides=tuple(o.dotted for o in parsed), notes=notes,
+                       replaced=tuple(key for key, _, _ in replaced))
 
 
 def _provenance(doc: Doc, settings: Doc, options: Doc, overrides: list[Override]) -> Doc:

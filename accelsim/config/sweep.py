@@ -521,6 +521,7 @@ class PointLoader:
         lines = {s.key: s.line for s in spec.settings} | {a.key: a.line for a in spec.axes}
         # an override's label is printed where a file name goes; each key gets its own, mapped back to FILE:LINE
         self._labels = {f"{spec.file}:{line}" if line else spec.file: (spec.file, line) for line in lines.values()}
+        self._lines = lines
         self._templates = {key: parse_override(f"{key}=null", label=f"{spec.file}:{line}" if line else spec.file)
                            for key, line in lines.items()}
         self._fixed = [self._override(s.key, s.value) for s in spec.settings]
@@ -536,13 +537,40 @@ class PointLoader:
             return experiment_from_doc(self._doc, overrides, issues, source=self._source,
                                        default_name=self._default_name)
         except ConfigError as e:
-            raise ConfigError([self._relabel(i) for i in e.issues]) from None
+            raise ConfigError([self._relabel(i, values) for i in e.issues]) from None
 
-    def _relabel(self, issue: ConfigIssue) -> ConfigIssue:
+    def _relabel(self, issue: ConfigIssue, values: Mapping[str, object] = {}) -> ConfigIssue:  # noqa: B006
+        """``issue`` at the sweep file's line of the override it names; a problem found in a preset or base file
+        (``arch/gemmini.yaml:27: core.sram: ... not both``) at a section that an axis or ``set:`` key of the point
+        changes (``arch.core.sram.unified``) is the user's axis's doing: it is re-pointed at that key's line (the
+        most specific such key; docs/sweeps.md: errors name the sweep file and the line of the axis), the file's
+        own place kept in the message (probe p101 #7)."""
         if issue.file in self._labels:
             file, line = self._labels[issue.file]
             return replace(issue, file=file, line=line)
-        return issue
+        key = self._culprit(issue, values)
+        if key is None:
+            return issue
+        where = display_path(issue.file) if issue.file else "<input>"
+        where += f":{issue.line}" if issue.line is not None else ""
+        line = self._lines.get(key)
+        return replace(issue, file=self.spec.file, line=line, key=key,
+                       msg=f"clashes with {issue.key} at {where}: {issue.msg}")
+
+    def _culprit(self, issue: ConfigIssue, values: Mapping[str, object]) -> str | None:
+        """The longest axis or ``set:`` key of the point that lies at or under ``issue``'s key (read as written,
+        or below the key's section: ``core.sram`` in an arch file is ``arch.core.sram``); None if none does."""
+        if not issue.key:
+            return None
+        found = None
+        for key in (*values, *(s.key for s in self.spec.settings)):
+            section, _, rest = key.partition(".")
+            under = [k for k in (key, rest) if k]
+            if section in ("arch", "workload") and key != section and any(
+                    k == issue.key or k.startswith(issue.key + ".") for k in under):
+                if found is None or len(key) > len(found):
+                    found = key
+        return found
 
 
 __all__ = ["Axis", "FilterText", "PointLoader", "Setting", "SweepSpec", "SWEEP_KEYS", "load_sweep"]

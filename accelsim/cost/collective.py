@@ -5,7 +5,8 @@ reduce-scatter's unscattered input).
 ``interconnect.collective: formula`` keeps the interconnect's formula (:meth:`accelsim.hardware.Interconnect.
 all_reduce_seconds` and its siblings). ``collective: nccl`` prices the call as NCCL runs it on one node: every
 algorithm NCCL could run (ring; tree for an all-reduce; NVLink SHARP, ``nvls``, for an all-reduce on an NVSwitch
-node of a generation whose switch reduces) under each protocol (LL, LL128, Simple), the fastest chosen as NCCL's
+node of a generation whose switch reduces, and elements of a type it reduces: :data:`NVLS_DTYPES`) under each
+protocol (LL, LL128, Simple), the fastest chosen as NCCL's
 tuner chooses by size. Each candidate costs
 
     NCCL's latency of the algorithm and protocol (tuning.cc baseLat + hops x hwLat, :data:`accelsim.hardware.
@@ -37,10 +38,15 @@ point-to-point transport (the presets cite it); no constant here is fitted to me
 A multi-node arch (``interconnect.node_chips`` and ``scale_out``) runs a collective whose chips span more than one
 node (``extent``: the consecutive chips its group is spread over, in Megatron's rank order, tensor parallel
 innermost, then data parallel, then pipeline stages) on the scale-out network instead, as a ring whose traffic out
-of each node is spread over the NICs of the group's chips in that node (:class:`accelsim.hardware.ScaleOut`): 16
-GPUs of two DGX A100 nodes all-reduce at 8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth, a data-parallel pair of
-tensor-parallel-8 ranks at one NIC's 22.5 GB/s. An all-to-all across nodes is point-to-point sends instead, not a
-ring: each chip's off-node share through its own NIC, or its sends inside the node where those are slower.
+of each node is spread over the NICs of the group's chips in that node (:class:`accelsim.hardware.ScaleOut`), priced
+as NCCL's tuner prices a ring across nodes (:func:`ring_across_nodes`: its base latency, the hops inside the nodes
+and the crossings between them, each protocol's bandwidth cap), at the NICs' rate but never above the node's own
+NCCL rate (:func:`node_bus_bandwidth`): 16 GPUs of two DGX A100 nodes all-reduce at up to 8 × 25 GB/s × 0.9 = 180
+GB/s of bus bandwidth, two DGX H100 nodes at NVLink's 360 GB/s (below the 8 × 47 GB/s of their NICs), a
+data-parallel pair of tensor-parallel-8 ranks at one NIC's 22.5 GB/s; so a collective across nodes never beats the
+same one inside a node. An all-reduce may run as NCCL's tree instead (:func:`tree_across_nodes`). An all-to-all
+across nodes is point-to-point sends instead, not a ring: each chip's off-node share through its own NIC, or its
+sends inside the node where those are slower.
 
 ``options.all_reduce: custom`` prices an all-reduce inside one node as a serving engine's own kernel instead of
 NCCL's (:func:`custom`): vLLM's custom all-reduce, whose GPUs read their peers' buffers over NVLink in one kernel
@@ -59,6 +65,7 @@ import math
 from typing import NamedTuple
 
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
+from ..hardware import mean_ring_hops as mean_ring_hops  # re-exported: this module's, before hardware's formula used it
 from ..units import time_cycles
 
 # send_recv: each chip of a ring sends a tensor to the next and receives the previous one's (NCCL's ncclSend /
@@ -71,9 +78,15 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # NVLink SHARP (multicast and in-switch reduction): the switch's throughput as a fraction of the links' (NVIDIA/nccl
 # tuning nvlsEfficiency: Hopper 0.85, Blackwell 0.74; Volta and Ampere switches have none) and its fixed latency
 # (tuning.cc hwLat NVLink NVLS Simple 25 us, baseLat NVLS 0). Checked against NCCL's maintainer (nccl-tests issue 212):
-# 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s = 450 GB/s x 0.82 (app-level NVLink) x 0.85 / (1 + 1/8) = 278.
+# 8 x H100 NVLS all-reduce peaks at algbw ~275 GB/s; here NCCL's bus bandwidth (bus_bandwidth_of: dgx-h100's 12
+# channels x 30 GB/s = 360 GB/s) x 0.85 / (1 + 1/8) = 272 GB/s (busbw 2 x 7/8 x 272 = 476; the 1 GiB call, with its
+# 25 us, 471.9).
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
+# The element types NVLS reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a sum of int32 / uint32 /
+# int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring or tree; NCCL 2.20
+# has no fp8 type): accelsim's dtype names (tf32 is fp32 in memory)
+NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
 # LL's bus bandwidth has a ceiling of its own, whatever the link: here a ring LL runs at min(llMaxBw, busBw x 0.5,
 # LL's data fraction), as a recent tuning.cc books it (one with the PAT algorithm and a Blackwell column: ring LL
 # busBw = min(llMaxBw, busBw * .5); aiconfigurator's a100_sxm NCCL rows are 2.27.3). The 2.8-era tuning.cc booked
@@ -84,6 +97,14 @@ NVLS_LATENCY_US = 25.0
 # twice Hopper's; LL moves 8-byte lines with a flag each, one volatile store per thread, so it is bound by the SMs'
 # store rate, not the NVLink. Volta's 39.0 (2.20.3) for completeness. In bytes/s.
 LL_MAX_BUS_BANDWIDTH: dict[str, float] = {"volta": 39.0e9, "ampere": 87.7e9, "hopper": 141.0e9, "blackwell": 282.0e9}
+# LL's ceiling across nodes: tuning.cc llMaxBws' multi-node columns, which NCCL indexes by the host CPU, not the
+# GPU ("LL: for single node, we look at GPU type; for multi-node, we look at CPU type"): Intel 39.0 GB/s on 2 nodes,
+# 20.4 on more; AMD 22.5, 19.0. The presets name no host CPU, so the larger, Intel's, bounds it (a DGX A100's EPYC
+# would run LL slower still). (2 nodes, more), bytes/s
+LL_MAX_BUS_BANDWIDTH_NODES: tuple[float, float] = (39.0e9, 20.4e9)
+# LL128's share of the bus across nodes where each node holds one of the group's chips (tuning.cc: "if ppn < 2, then
+# we are sending/receiving at the same GPU through the NIC, apply some bw discount", 0.7)
+LL128_ONE_PER_NODE = 0.7
 # NCCL's tree on one node is a chain (reduce up, broadcast down); tuning.cc books it below the ring per byte: Simple
 # min(busBw x 0.92, ...), LL min(busBw / 3.8, llMaxBw), LL128 busBw x 0.92 x 7/9 (one node), then algbw = busBw / 2
 # (the 2 x size this module puts on the wire) and treeCorrectionFactor by size (accelsim.hardware
@@ -163,14 +184,11 @@ def bus_bandwidth(kind: str, nbytes: float, group: int, seconds: float) -> float
     return nbytes / seconds * wire_fraction(kind, group)
 
 
-def mean_ring_hops(group: int) -> float:
-    """Mean shortest distance between two of ``group`` chips on a bidirectional ring."""
-    return sum(min(d, group - d) for d in range(1, group)) / (group - 1) if group > 1 else 0.0
-
-
-def has_nvls(ic: Interconnect) -> bool:
-    """An NVSwitch node (fully connected) of a generation whose switches reduce (NVLink SHARP)."""
-    return ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
+def has_nvls(ic: Interconnect, dtype: str | None = None) -> bool:
+    """An NVSwitch node (fully connected) of a generation whose switches reduce (NVLink SHARP), for elements of
+    ``dtype`` that NVLS reduces (:data:`NVLS_DTYPES`; None: any)."""
+    return (ic.topology == "fully_connected" and ic.nccl is not None and ic.nccl.generation in NVLS_EFFICIENCY
+            and (dtype is None or dtype in NVLS_DTYPES))
 
 
 def tree_correction(protocol: str, nbytes: int) -> float:
@@ -199,10 +217,10 @@ def ring_fill_bytes(ic: Interconnect, protocol: str, nbytes: int, group: int) ->
     return min(nbytes / group, channels * CHUNK_BYTES[protocol])
 
 
-def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tuple[str, str, float, float, float,
-                                                                                  float]]:
+def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int, dtype: str | None = None
+                ) -> list[tuple[str, str, float, float, float, float]]:
     """(algorithm, protocol, latency s, bytes per direction, pipeline-fill bytes, bytes/s) of every algorithm
-    NCCL could run."""
+    NCCL could run on elements of ``dtype`` (None: any)."""
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
     bw = bus_bandwidth_of(ic)
     out = []
@@ -225,10 +243,70 @@ def _candidates(ic: Interconnect, kind: str, nbytes: int, group: int) -> list[tu
             tree_bw = bw * TREE_BUS_FRACTION[proto] * tree_correction(proto, nbytes)
             out.append(("tree", proto, lat * 1e-6, 2.0 * nbytes, 0.0,
                         min(tree_bw, ll_max) if proto == "LL" else tree_bw))
-    if kind == "all_reduce" and has_nvls(ic):
+    if kind == "all_reduce" and has_nvls(ic, dtype):
         eff = NVLS_EFFICIENCY[ic.nccl.generation]  # type: ignore[union-attr]
         out.append(("nvls", "Simple", NVLS_LATENCY_US * 1e-6, (1 + 1 / group) * nbytes, 0.0, bw * eff))
     return out
+
+
+def node_bus_bandwidth(ic: Interconnect, per_node: int) -> float:
+    """The bus bandwidth of a collective across nodes with ``per_node`` (k) of its chips in a node: the NICs of
+    those k chips (k x ``scale_out.bandwidth`` x ``scale_out.efficiency``), but, where a ring or chain also passes
+    between chips inside the node (k > 1), at most the node's own rate, :func:`bus_bandwidth_of` (NCCL's channels:
+    12 x 30 GB/s = 360 GB/s on a DGX H100, below its 8 NDR NICs' 8 x 47 = 376), as NCCL's tuner takes the intra-node
+    channel rate for a ring over two nodes (tuning.cc ncclTopoTuneModel: bw = nNodes <= 2 ? bwIntra : bwInter)."""
+    so = ic.scale_out
+    assert so is not None
+    nics = per_node * so.bandwidth * so.efficiency
+    return min(nics, bus_bandwidth_of(ic)) if per_node > 1 else nics
+
+
+def ring_across_nodes(ic: Interconnect, kind: str, nbytes: int, group: int, per_node: int, nodes: int) -> Choice:
+    """An all-reduce, all-gather or reduce-scatter of ``nbytes`` as a ring over ``group`` (N) chips in ``nodes`` (M)
+    nodes, ``per_node`` (k) of them in a node, priced as NCCL's tuner prices a ring across nodes (NVIDIA/nccl
+    src/graph/tuning.cc ncclTopoTuneModel), the protocol of the least time chosen as :func:`choose` chooses:
+
+        latency: baseLat + (nsteps - nInterSteps) x intraLat (x 1.8 for LL across nodes) + nInterSteps x interLat,
+            nsteps 2(N - 1) for an all-reduce, N - 1 for the others; nInterSteps 2(M - 1), M - 1; intraLat the
+            node's NCCL hop (:data:`accelsim.hardware.NCCL_HOP_LATENCY_US`, the link's ``nccl.link``), interLat the
+            scale-out network's ``latency`` (the preset's figure per crossing, as :func:`tree_across_nodes` pays it);
+            + the node's link ``latency`` once where the ring has hops inside a node (k > 1), as on one node;
+        bandwidth: :func:`node_bus_bandwidth` (the NICs, at most the node's NCCL rate) x the protocol's data
+            fraction; LL at most :data:`LL_MAX_BUS_BANDWIDTH_NODES`; LL128 at most :data:`LL128_ONE_PER_NODE` of it
+            with one chip a node; LL128 only over NVLink;
+        bytes: each chip's :func:`wire_fraction` of the tensor, plus the ring's pipeline fill
+            (:func:`ring_fill_bytes`).
+
+    Every term is at least its one-node counterpart's over the node's chips (more steps, a crossing's latency above
+    a hop's, a bus no faster), so a ring that leaves the node never beats one inside it. An interconnect without an
+    ``nccl`` block (``collective: formula``) runs its formula's ring instead: (nsteps - nInterSteps) x the link's
+    ``latency`` + nInterSteps x the network's + the bytes / :func:`node_bus_bandwidth`, no protocol."""
+    so = ic.scale_out
+    assert so is not None
+    steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
+    inter = 2 * (nodes - 1) if kind == "all_reduce" else nodes - 1
+    wire = wire_fraction(kind, group) * nbytes
+    bus = node_bus_bandwidth(ic, per_node)
+    first = ic.latency if per_node > 1 else 0.0
+    if ic.collective != "nccl" or ic.nccl is None:
+        return Choice(first + (steps - inter) * ic.latency + inter * so.latency + wire / bus, "ring", "", wire)
+    link = ic.nccl.link
+    best: tuple[float, Choice] | None = None
+    for proto, data in PROTOCOL_DATA_FRACTION.items():
+        if proto == "LL128" and link != "nvlink":
+            continue
+        bw = bus * data
+        if proto == "LL":
+            bw = min(bw, LL_MAX_BUS_BANDWIDTH_NODES[nodes > 2])
+        elif proto == "LL128" and per_node < 2:
+            bw = min(bw, bus * LL128_ONE_PER_NODE)
+        intra = NCCL_HOP_LATENCY_US[link]["ring", proto] * (1.8 if proto == "LL" else 1.0)
+        lat = (NCCL_BASE_LATENCY_US["ring", proto] + (steps - inter) * intra) * 1e-6 + inter * so.latency
+        booked = lat + first + wire / bw
+        if best is None or booked < best[0]:
+            best = (booked, Choice(booked + ring_fill_bytes(ic, proto, nbytes, group) / bw, "ring", proto, wire))
+    assert best is not None
+    return best[1]
 
 
 def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) -> Choice:
@@ -238,16 +316,16 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
     one node (NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, 2.20: tree latency baseLat + 2 x ((k - 1) x
     intraLat + log2(nodes) x interLat), intraLat the NVLink tree hop, x 1.8 for LL across nodes; tree bus bandwidth
     busBw x 0.92, then / 3.8 (LL) or x 120/128 (LL128, more than one node); algbw = busBw / 2, times
-    treeCorrectionFactor by size), the protocol of the least time chosen; LL128 only where the node's links are
-    NVLink, as on one node. Here busBw is the scale-out network's, the NICs of a node's k chips (k x ``bandwidth``
-    x ``efficiency``: :meth:`accelsim.hardware.ScaleOut.collective_seconds`' ring rate), and interLat the
+    treeCorrectionFactor by size; LL at most NCCL's multi-node llMaxBw, :data:`LL_MAX_BUS_BANDWIDTH_NODES`), the
+    protocol of the least time chosen; LL128 only where the node's links are NVLink, as on one node. Here busBw is
+    :func:`node_bus_bandwidth`: the NICs of a node's k chips, at most the node's own NCCL rate, and interLat the
     network's ``latency`` per crossing between nodes, the same figure the ring pays (M - 1) times per half
     (tuning.cc's own hwLat NET tree figures, 5.0 / 8.5 / 14 us, are not used: one crossing costs what the preset
     says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep)."""
     so = ic.scale_out
     assert so is not None
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
-    bus = per_node * so.bandwidth * so.efficiency
+    bus = node_bus_bandwidth(ic, per_node)
     depth = max(math.ceil(math.log2(max(nodes, 2))), 1)
     best: Choice | None = None
     for proto, fraction in TREE_NET_BUS_FRACTION.items():
@@ -256,7 +334,10 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
         intra = NCCL_HOP_LATENCY_US[link]["tree", proto] * (1.8 if proto == "LL" else 1.0)
         lat = NCCL_BASE_LATENCY_US["tree", proto] + 2 * ((per_node - 1) * intra) + 2 * depth * so.latency * 1e6
         wire = 2.0 * nbytes
-        time = lat * 1e-6 + wire / (bus * fraction * tree_correction(proto, nbytes))
+        tree_bw = bus * fraction
+        if proto == "LL":
+            tree_bw = min(tree_bw, LL_MAX_BUS_BANDWIDTH_NODES[nodes > 2])
+        time = lat * 1e-6 + wire / (tree_bw * tree_correction(proto, nbytes))
         if best is None or time < best.seconds:
             best = Choice(time, "tree", proto, wire)
     assert best is not None
@@ -264,13 +345,14 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
 
 
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
-           protocol: str | None = None) -> Choice:
+           protocol: str | None = None, dtype: str | None = None) -> Choice:
     """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
     bytes / bandwidth, as tuning.cc ncclTopoGetAlgoTime prices it, then the call's time with the ring's pipeline
     fill, which the tuner does not see. ``algorithm`` / ``protocol`` force one, as NCCL_ALGO / NCCL_PROTO do
-    (ValueError when none is left)."""
+    (ValueError when none is left); ``dtype``, the elements' type, rules out NVLS where NVLS cannot reduce it
+    (:data:`NVLS_DTYPES`: an int8 or fp8 all-reduce runs ring or tree)."""
     best: tuple[float, Choice] | None = None
-    for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group):
+    for algo, proto, lat, wire, fill, bw in _candidates(ic, kind, nbytes, group, dtype):
         if algo != (algorithm or algo) or proto != (protocol or proto):
             continue
         booked = lat + ic.latency + wire / bw
@@ -301,20 +383,22 @@ def custom(ic: Interconnect, nbytes: int, group: int) -> Choice | None:
                   "one_shot" if one_shot else "two_shot", "", wire)
 
 
-def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None) -> float:
+def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
+            dtype: str | None = None) -> float:
     """Time of one ``kind`` collective of ``nbytes`` (per chip) over ``group`` chips of ``arch`` spread over
     ``extent`` consecutive chips (default ``group``)."""
-    return call(arch, kind, nbytes, group, extent).seconds
+    return call(arch, kind, nbytes, group, extent, dtype=dtype).seconds
 
 
 def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
-         all_reduce: str = "nccl") -> Choice:
+         all_reduce: str = "nccl", dtype: str | None = None) -> Choice:
     """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
     ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
     direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
     a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`). With
     ``all_reduce`` "custom" (``options.all_reduce``) an all-reduce inside one node is vLLM's custom kernel where
-    vLLM runs it (:func:`custom`)."""
+    vLLM runs it (:func:`custom`). ``dtype``: the elements' type, which NCCL's choice of NVLS depends on (None:
+    any; :func:`choose`)."""
     ic = arch.interconnect
     if kind not in KINDS:
         raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
@@ -329,29 +413,32 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         return Choice((ic.scale_out if across else ic).send_seconds(nbytes), "p2p", "", sent)  # type: ignore[union-attr]
     if ic.scale_out is not None and ic.crosses_nodes(extent or group, group):
         per_node = ic.per_node(group, extent or group)
-        seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node, ic.group_nodes(group, extent or group))
         if kind == "all_to_all":  # point-to-point sends (ScaleOut): those inside the node run beside the NIC's, an
             # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
-            inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce).seconds
+            seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node)
+            inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce, dtype).seconds
             return Choice(max(seconds, inside), "p2p", "", sent)
-        ring = Choice(seconds, "ring", "", sent)
+        nodes = ic.group_nodes(group, extent or group)
+        ring = ring_across_nodes(ic, kind, nbytes, group, per_node, nodes)
         if kind != "all_reduce":
             return ring
-        tree = tree_across_nodes(ic, nbytes, per_node, ic.group_nodes(group, extent or group))
+        tree = tree_across_nodes(ic, nbytes, per_node, nodes)
         return tree if tree.seconds < ring.seconds else ring
     if kind == "all_reduce" and all_reduce == "custom" and (own := custom(ic, nbytes, group)) is not None:
         return own
     if ic.collective == "nccl":
-        return choose(ic, kind, nbytes, group)
+        return choose(ic, kind, nbytes, group, dtype=dtype)
     algorithm = ic.topology if ic.topology in ("ring", "torus") else "direct"
+    if kind == "all_to_all" and ic.topology == "ring":  # the pieces relayed round the ring, as the time counts them
+        sent *= mean_ring_hops(group) / 2
     return Choice(ic.collective_seconds(kind, nbytes, group, extent), algorithm, "", sent)
 
 
 def price(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
-          all_reduce: str = "nccl") -> tuple[int, float, int]:
+          all_reduce: str = "nccl", dtype: str | None = None) -> tuple[int, float, int]:
     """(cycles, seconds, bytes each chip sends) of one ``kind`` collective of ``nbytes`` over ``group`` chips
-    spread over ``extent`` consecutive chips (default ``group``; ``all_reduce``: :func:`call`'s)."""
-    c = call(arch, kind, nbytes, group, extent, all_reduce)
+    spread over ``extent`` consecutive chips (default ``group``; ``all_reduce``, ``dtype``: :func:`call`'s)."""
+    c = call(arch, kind, nbytes, group, extent, all_reduce, dtype)
     return c.cycles(arch.clock_hz), c.seconds, c.sent
 
 

@@ -259,14 +259,15 @@ class Emitter:
                                nbytes, level))
         return tid
 
-    def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int],
-                   kind: str = "all_reduce", extent: int | None = None) -> tuple[int, collective.Choice]:
-        """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` over ``group`` chips
-        spread over ``extent`` consecutive chips (default ``group``); (task id, the call as priced). A group that
+    def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int], kind: str = "all_reduce",
+                   extent: int | None = None, dtype: str | None = None) -> tuple[int, collective.Choice]:
+        """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` of ``dtype`` elements (which
+        NCCL's choice of NVLS depends on: not for int8 or fp8, probe p104 #3) over ``group`` chips spread over
+        ``extent`` consecutive chips (default ``group``); (task id, the call as priced). A group that
         spans nodes runs on the NIC unit (as priced: the scale-out network's), so it does not hold up the node's
         links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives)."""
         arch = self.ctx.arch
-        c = collective.call(arch, kind, nbytes, group, extent, self.all_reduce_kernel)
+        c = collective.call(arch, kind, nbytes, group, extent, self.all_reduce_kernel, dtype)
         if not self.crosses(group, extent):
             return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(arch.clock_hz), deps, c.sent, LINK), c
         tid = self.add(op_i, TaskKind.LOAD, self.nic, c.cycles(arch.clock_hz), deps, c.sent, LINK)
@@ -327,7 +328,7 @@ class Emitter:
         deps, _ = (self.producers(p), []) if steady else self.launched(p.index, self.producers(p), in_stream)
         if self.launch.in_order and not self.launch.dispatch and in_stream:  # (a dispatch task waits for the tail)
             deps += self.stream_tail
-        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent)
+        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent, op.dtype)
         self.done[op.name] = [tid]
         if self.accumulate and op.phase == "backward":
             self.backward_ends.append(tid)
@@ -426,7 +427,7 @@ class Emitter:
                 table = op.weights[0]
                 param = table.nbytes(op.dtype) // table.shape[0] * int(op.attrs["sparse_rows"])  # type: ignore[call-overload]
             tid, c = self.all_reduce(p.index, param, int(op.attrs["shards"]), ends, "all_gather",  # type: ignore[call-overload]
-                                     self.dp_extent)
+                                     self.dp_extent, op.dtype)
             ends = [tid]
             level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
             # (a lazy step's gradient was all-gathered too: both all-gathers' seconds)
@@ -501,7 +502,8 @@ class Emitter:
                 kind = "all_gather"
                 ids = int(op.attrs.get("index_bytes", 0))  # type: ignore[call-overload]
                 nbytes = group * rows * (elems // param.shape[0] * op.elem_bytes + ids)
-            tid, c = self.all_reduce(p.index, nbytes, group, self.producers(p) + after, kind, self.dp_extent)
+            tid, c = self.all_reduce(p.index, nbytes, group, self.producers(p) + after, kind, self.dp_extent,
+                                     op.dtype)
             self.reduced[op.name] = (c.seconds, c.sent, kind)
             ends.append(tid)
         self.reduced_join = self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, ends)

@@ -445,8 +445,12 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     if params.get("mode", "inference") != "inference":
         raise spec.error("model.mode", "a serving run prices inference passes (prefills and decode steps)",
                          value=params["mode"])
-    wants = s.workload.images is not None
-    images = wants and any(r.images for r in requests)
+    # a trace's images column (workload.images {dist: trace}, written or taken from the column: probe p99 #3)
+    from_column = s.workload.images is not None and s.workload.images.dist == "trace" \
+        and spec.set_rank("workload.images") == 0
+    with_images = sum(r.images > 0 for r in requests)
+    wants = s.workload.images is not None and not (from_column and not with_images)
+    images = wants and with_images > 0
     if spec.model.params.get("images"):
         raise spec.error("model.images", "a serving run draws each request's images from workload.images (e.g. "
                          "{dist: fixed, value: 1}); leave the model's images at 0", value=spec.model.params["images"])
@@ -457,6 +461,11 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         fp = footprint(spec.model, spec.arch, s.engine) if need_fp else None
         if wants and not fp.image_positions:  # type: ignore[union-attr]
             name = spec.model.params.get("name") or spec.model.model
+            if from_column:
+                raise spec.at_line("workload.arrival.trace", f"its images column gives {with_images:,} request"
+                                 f"{'s' * (with_images != 1)} images, but {name} has no image encoder (a "
+                                 "vision-language model reads images: qwen2_5_vl_7b, llava_1_5_7b, gemma3_27b, ...)"
+                                 "; serve one, or drop the column")
             raise spec.error("workload.images", f"{name} has no image encoder (a vision-language model reads "
                              "images: qwen2_5_vl_7b, llava_1_5_7b, gemma3_27b, ...)")
         if images:
@@ -493,7 +502,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
-                  [*notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
+                  [*spec.notes, *notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
 
 
 def _attention_notes(spec: ServingSpec) -> list[str]:

@@ -138,9 +138,10 @@ def check_capacity(spec: ServingSpec) -> None:
     arrival = spec.serve.workload.arrival
     if not spec.serve.slo.model_dump(exclude_none=True):
         raise spec.error("slo", "a capacity search needs an SLO to keep (e.g. slo: {ttft: 500ms, tpot: 50ms})")
-    if arrival.rate is None:
-        raise spec.error("workload.arrival", "a capacity search varies workload.arrival.rate: not with a trace",
-                         value=arrival.process)
+    if arrival.trace is not None:  # its rows fix the arrival times, whatever rate is written beside it (probe p99 #1)
+        raise spec.at_line("workload.arrival.trace", "a capacity search varies workload.arrival.rate: not with a "
+                           "trace, whose rows fix the arrival times (drop it: --set workload.arrival.trace=null, "
+                           "and give a rate)", value=arrival.trace)
     requests = spec.serve.workload.requests
     if requests is not None and requests < 2:  # one arrival has no rate: every probe would pass (probe p46 #1)
         raise spec.error("workload.requests", "a capacity search needs at least 2 requests: one arrival has no "

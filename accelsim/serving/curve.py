@@ -88,6 +88,12 @@ def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], o
     for n, spec in enumerate(specs):
         if progress:
             progress(f"checking {point_text(keys, values[n])}", n, len(specs))
+        for k in keys:  # a swept key an arrival trace replaces: every point alike (probe p99 #2)
+            if any(k == r or k.startswith(f"{r}.") for r in spec.replaced):
+                raise ConfigError.one(SWEEP_LABEL, k, f"replaced by workload.arrival.trace "
+                                      f"({spec.written('workload.arrival.trace')}), whose rows give the requests: every "
+                                      "point would run the trace alike; sweep another "
+                                      "key, or drop the trace (--set workload.arrival.trace=null)")
         try:
             check_point(spec)
         except ConfigError as e:

@@ -239,6 +239,24 @@ class Replica:
             return
         req.shared, req.blocks = full, req.blocks - moved
 
+    def _cache_prefix(self, req: Request) -> None:
+        """``req`` has computed its shared prefix: its full blocks of it become its group's cached prefix, or grow
+        the group's when it started from fewer (a group whose first request had a shorter prompt, its prefix cut
+        to all but its last token): vLLM caches every full block it computes by its hash (of its parent's and its
+        tokens), so a later request of the group hits them all (probe p99 #4: the group stayed at its first
+        request's 3 blocks, 48 of a 100-token prefix, for the rest of the run). A request holding none of a cached
+        group's blocks (admitted before they were cached) keeps its own copies: the cached ones are the same
+        tokens."""
+        blocks = req.prefix // self.e.block_size
+        if req.shared:
+            if self.pool.cached[req.group] == req.shared < blocks:  # it holds the whole cached prefix: it grows
+                moved = blocks - req.shared
+                self.pool.cached[req.group] += moved
+                req.shared, req.blocks = blocks, req.blocks - moved
+        elif self.pool.hits(req.group) == 0:
+            self.pool.register(req.group, blocks)
+            req.shared, req.blocks = blocks, req.blocks - blocks
+
     def _preempt(self, req: Request) -> float:
         """Preempt ``req`` (it goes first in the queue); returns the seconds of its swap-out."""
         if self.running[-1] is req:  # always the newest, so far
@@ -494,11 +512,8 @@ class Replica:
             if req.computed < req.prompt:  # a prefill (chunk): prompt tokens done, maybe the group's prefix
                 delta -= min(req.computed + new, req.prompt) - req.computed
                 req.computed += new
-                if caching and req.group >= 0 and not req.shared and bs <= req.prefix <= req.computed \
-                        and self.pool.hits(req.group) == 0:
-                    blocks = req.prefix // bs
-                    self.pool.register(req.group, blocks)
-                    req.shared, req.blocks = blocks, req.blocks - blocks
+                if caching and req.group >= 0 and bs <= req.prefix <= req.computed:
+                    self._cache_prefix(req)
             elif spec and req.drafts:  # a decode with drafts: its token and the drafts accepted have KV, then one more
                 kept = self.accept(req, req.drafts)  # type: ignore[misc]
                 self.verify_steps += 1

@@ -188,7 +188,15 @@ def read_trace(path: str, limit: int | None = None, images: bool = False,
             missing = [c for c in (*TRACE_COLUMNS, *(("images",) if images else ()))
                        if c not in (reader.fieldnames or [])]
             if missing:
-                raise ConfigError.one(path, ", ".join(missing), f"missing column(s); a trace has the header "
+                # the header's near miss of each (' prompt_tokens', prompt_token), as a misspelt optional column's
+                # error names it (probe p99 #8)
+                names = [n for n in reader.fieldnames or [] if n not in (*TRACE_COLUMNS, *OPTIONAL_COLUMNS)]
+                near = [f"{n!r} for {c!r}" for c in missing for n in names
+                        if n.strip() == c or suggest(n.strip(), [c])]
+                spaced = all(n.strip() in missing for n in names)
+                hint = f" (the header has {', '.join(near)}: {'spaces around it' if spaced else 'misspelt'}?)" \
+                    if near else ""
+                raise ConfigError.one(path, ", ".join(missing), f"missing column(s){hint}; a trace has the header "
                                       f"{','.join(TRACE_COLUMNS)}[,prefix_group][,images]", line=1)
             _check_columns(path, reader.fieldnames or [])
             for row in reader:
@@ -309,7 +317,7 @@ def make_requests(cfg: RequestsConfig, trace_file: str | None = None) -> list[Re
     if cfg.conversation is not None:
         return _conversations(cfg, rng)
     if trace_file is not None:
-        from_trace = cfg.images is not None and cfg.images.dist == "trace"
+        from_trace = cfg.images is not None and cfg.images.dist == "trace"  # the column when the trace has one
         groups = cfg.shared_prefix.groups if cfg.shared_prefix is not None else None
         rows = read_trace(trace_file, cfg.requests, images=from_trace, before=cfg.duration, groups=groups)
         out = [Request(i, a, p, o, group=g, images=m if from_trace else 0) for i, (a, p, o, g, m) in enumerate(rows)]

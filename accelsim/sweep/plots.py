@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import units as _units_mod
 from ..report import fmt
 from .expand import describe, short_names
 
@@ -61,6 +62,31 @@ def _key(value: Any) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+QUANTITIES = ((_units_mod.parse_size, fmt.size), (_units_mod.parse_bandwidth, fmt.bandwidth),
+              (_units_mod.parse_time, fmt.seconds), (_units_mod.parse_frequency, fmt.frequency))
+"""The kinds of quantity an axis's values may be written as ("64KiB", "34GB/s", "50ns", "1GHz"): the config's
+parser of each (:mod:`accelsim.units`) and the formatter of its tick labels."""
+
+
+def quantities(values: Sequence[Any]) -> tuple[list[float] | None, Any]:
+    """``values`` as numbers to order and place them by, and the formatter of such numbers (None: str): the
+    numbers themselves when all are numbers; when some are written with a unit, what the first kind of
+    :data:`QUANTITIES` whose parser reads every one of them (all finite) gives; else (None, None): categories
+    (dataflows, preset names, sizes mixed with times), drawn in written order (probe p101 #2)."""
+    if all(_is_number(v) for v in values):
+        return [float(v) for v in values], None
+    if not any(isinstance(v, str) for v in values):
+        return None, None
+    for parse, text in QUANTITIES:
+        try:
+            nums = [float(parse(v)) for v in values]
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if all(math.isfinite(n) for n in nums):
+            return nums, text
+    return None, None
 
 
 class SweepColumns:
@@ -128,9 +154,12 @@ class SweepColumns:
         return [a for a in self.axes if len(self.values[a]) > 1]
 
     def sorted_values(self, axis: str) -> list[Any]:
-        """The distinct values of ``axis``: sorted when all are numbers, else in order of first appearance."""
+        """The distinct values of ``axis``: sorted by value when all are numbers or quantities of one kind
+        (:func:`quantities`: ``2GB/s`` before ``16GB/s``), else in order of first appearance."""
         values = self.values[axis]
-        return sorted(values) if all(_is_number(v) for v in values) else list(values)
+        nums, _ = quantities(values)
+        return list(values) if nums is None else [values[i] for i in sorted(range(len(values)),
+                                                                          key=nums.__getitem__)]
 
     def best(self, keys: Sequence[str], metric: str) -> dict[tuple, float]:
         """The lowest ``metric`` for each combination of the values of ``keys`` (over every other axis), keyed by
@@ -218,7 +247,7 @@ class _Unit:
         if len(self.keys) == 1:
             key = self.keys[0]
             self.codes, self.values = cols.codes(key), list(cols.values[key])
-            self.numeric = all(_is_number(v) for v in self.values)
+            self.positions, self.formatter = quantities(self.values)
         else:
             dims = tuple(len(cols.values[k]) for k in self.keys)
             flat = np.ravel_multi_index(tuple(cols.codes(k) for k in self.keys), dims)
@@ -228,10 +257,17 @@ class _Unit:
             rank[seen] = np.arange(len(seen))
             self.codes = rank[inverse.reshape(-1)].astype(np.int32)
             self.values = [tuple(cols.values[k][int(cols.codes(k)[first[g]])] for k in self.keys) for g in seen]
-            self.numeric = False
-        self.order = sorted(range(len(self.values)), key=lambda c: self.values[c]) if self.numeric else \
+            self.positions, self.formatter = None, None
+        # numbers and quantities (``34GB/s``, ``64KiB``: :func:`quantities`) in order of value, placed at it;
+        # categories in written order at 0, 1, ...
+        self.numeric = self.positions is not None
+        self.order = sorted(range(len(self.values)), key=self.positions.__getitem__) if self.positions else \
             list(range(len(self.values)))
         self._names = names
+
+    def at(self, code: int) -> float:
+        """Where a numeric unit's value lies on its axis (its number: ``34GB/s`` at 3.4e10)."""
+        return self.positions[code]  # type: ignore[index]
 
     def text(self, code: int) -> str:
         """A value as a tick shows it: ``128/128`` for a zip group's."""
@@ -326,6 +362,49 @@ def _text(metric: str, value: float) -> str:
     return fmt.quantity(value, "s") if metric == LATENCY else fmt.si(value, sep="")
 
 
+def _digits(value: float, step: float) -> int:
+    """Significant digits that show ``value`` to the resolution of ``step`` (the spacing of its neighbours on an
+    axis), at least 3: 156.2 µs and 156.4 µs, not 156 µs twice (probe p101 #6)."""
+    if not (value and step and math.isfinite(value) and math.isfinite(step)):
+        return 3
+    return max(3, min(12, math.floor(math.log10(abs(value))) - math.floor(math.log10(abs(step))) + 1))
+
+
+def _step(locs: Sequence[float]) -> float:
+    """The smallest spacing of consecutive tick locations (0 for fewer than two)."""
+    gaps = [abs(b - a) for a, b in zip(locs, locs[1:], strict=False) if b != a]
+    return min(gaps) if gaps else 0.0
+
+
+def _quantity_text(metric: str, value: float, digits: int) -> str:
+    if metric == LATENCY:
+        return fmt.quantity(value, "s", digits)
+    if metric in (ENERGY, FALLBACK[ENERGY]):
+        return fmt.quantity(value, "J", digits)
+    return fmt.si(value, digits, sep="")
+
+
+def _formatters(axis, metric: str) -> None:
+    """Tick labels of ``metric`` on ``axis`` (an x or y axis, or a colorbar's) in the project's units
+    (:func:`accelsim.report.fmt.quantity`: "156.2 µs", "112 µJ"), each with the digits its ticks' spacing needs
+    (:func:`_digits`). A log axis labels its minor ticks at 2 and 5 times a power of ten only when at most one
+    major tick (a power of ten) is in view, else none: matplotlib's own minor labels are raw ("6×10⁻⁵") and crowd
+    each other (probe p101 #6)."""
+    def major(value, _pos=None):
+        return _quantity_text(metric, value, _digits(value, _step(list(axis.get_majorticklocs()))))
+
+    def minor(value, _pos=None):
+        lo, hi = sorted(axis.get_view_interval())
+        if axis.get_scale() != "log" or not (lo > 0 and value > 0):
+            return ""
+        decades = math.floor(math.log10(hi)) - math.ceil(math.log10(lo)) + 1  # powers of ten in view
+        mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+        return _quantity_text(metric, value, 3) if decades <= 1 and round(mantissa, 6) in (2.0, 5.0) else ""
+
+    axis.set_major_formatter(major)
+    axis.set_minor_formatter(minor)
+
+
 def _title(spec_name: str, what: str, folded: Sequence[_Unit], note: str = "") -> str:
     best = f" (best over {', '.join(u.label for u in folded)}{note})" if folded else f" ({note[2:]})" if note else ""
     return f"{spec_name}: {what}{best}"
@@ -346,7 +425,7 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
     used = [u for u in (x, series, panel) if u is not None]
     best = _best(ok, used, metric)
     numeric = x.numeric
-    xs = [x.values[c] for c in x.order]
+    xs = [x.at(c) for c in x.order] if numeric else []
     series_codes = series.order if series else [-1]
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_codes))
@@ -359,7 +438,7 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
             for i, xc in enumerate(x.order):
                 k = tuple(c for c, u in ((xc, x), (sc, series), (pc, panel)) if u is not None)
                 if k in best:
-                    pts.append((x.values[xc] if numeric else i, best[k]))
+                    pts.append((x.at(xc) if numeric else i, best[k]))
             drawn += [p[1] for p in pts]
             if pts:
                 label = series.title(sc) if series else None
@@ -370,14 +449,16 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
             ax.set_xscale("log", base=2)
         if drawn and min(drawn) > 0 and max(drawn) / min(drawn) >= LOG_METRIC_SPAN:
             ax.set_yscale("log")  # a metric over decades (a collective from 64 KiB to 1 GiB): small points not flat at 0
-        if numeric and len(xs) <= MAX_ANNOTATED:
-            ax.set_xticks(xs, [str(v) for v in xs])
+        if numeric and len(xs) <= MAX_ANNOTATED:  # each value at its place, as written (34GB/s, 64KiB)
+            ax.set_xticks(xs, [x.text(c) for c in x.order])
             ax.minorticks_off()
+        elif numeric and x.formatter is not None:  # many values: matplotlib's ticks, in the values' unit
+            ax.xaxis.set_major_formatter(lambda v, _pos, text=x.formatter: text(v) if v > 0 else str(v))
         if not numeric:
             _set_ticks(ax.xaxis, [x.text(c) for c in x.order], rotate=True)
         ax.set_xlabel(x.label)
         ax.set_ylabel(_label(metric, list(ok.covers)))
-        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
+        _formatters(ax.yaxis, metric)
         ax.grid(True, alpha=0.3)
         if panel is not None:
             ax.set_title(panel.title(pc), fontsize=10)
@@ -408,17 +489,15 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
     best = _best(ok, [u for u in (row, col, panel) if u is not None], metric)
     plt = _pyplot()
     fig, axs = _panels(plt, len(panel_codes), width=5.5, height=4.5)
-    finite = [v for v in best.values() if math.isfinite(v)]
-    vmin, vmax = (min(finite), max(finite)) if finite else (0.0, 1.0)
     for ax, pc in zip(axs, panel_codes, strict=True):
         grid = np.full((len(row.order), len(col.order)), np.nan)
         for i, rc in enumerate(row.order):
             for j, cc in enumerate(col.order):
                 grid[i, j] = best.get((rc, cc, pc) if panel is not None else (rc, cc), np.nan)
+        norm = _norm(plt, grid)
         # one flat cell per point ("nearest"): matplotlib's default smooths cells under ~3 pixels (a Hanning
         # filter), blending neighbours and painting over cells that have no point
-        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", vmin=vmin, vmax=vmax,
-                       interpolation="nearest")
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r", norm=norm, interpolation="nearest")
         _set_ticks(ax.xaxis, [col.text(c) for c in col.order], rotate=True)
         _set_ticks(ax.yaxis, [row.text(c) for c in row.order])
         ax.set_xlabel(col.label)
@@ -427,16 +506,32 @@ def plot_heatmap(records, axes: Sequence[str], path: Path, *, name: str = "sweep
             for i in range(len(row.order)):
                 for j in range(len(col.order)):
                     if not np.isnan(grid[i, j]):
-                        dark = (grid[i, j] - vmin) / ((vmax - vmin) or 1.0) > 0.5
+                        dark = float(norm(grid[i, j])) > 0.5
                         ax.text(j, i, _text(metric, grid[i, j]), ha="center", va="center", fontsize=7,
                                 color="white" if dark else "black")
         if panel is not None:
             ax.set_title(panel.title(pc), fontsize=10)
         bar = fig.colorbar(im, ax=ax, label=_label(metric, list(ok.covers)))
-        bar.ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
+        _formatters(bar.ax.yaxis, metric)
     note = _panel_note(len(panel_codes), panels)
     fig.suptitle(_title(name, f"{metric} (lower is better)", folded, note), fontsize=11)
     return _save(plt, fig, path)
+
+
+def _norm(plt, grid):
+    """A heatmap panel's colour scale, of its own cells only (panels are other work or other folds, never
+    compared by colour): logarithmic when they span :data:`LOG_METRIC_SPAN` or more (24.8 µs to 8.1 ms: on a
+    linear scale every cell below 190 µs is one colour), else linear from its lowest to its highest cell
+    (probe p101 #4)."""
+    import numpy as np
+
+    finite = grid[np.isfinite(grid)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if lo > 0 and hi / lo >= LOG_METRIC_SPAN:
+        return plt.matplotlib.colors.LogNorm(lo, hi)
+    if hi == lo:
+        lo, hi = lo - (abs(lo) or 1.0) * 0.5, hi + (abs(hi) or 1.0) * 0.5
+    return plt.Normalize(lo, hi)
 
 
 def pareto_front_nd(points) -> list[int]:
@@ -600,7 +695,8 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
             f"points (1 in {math.ceil(len(members) / MAX_SCATTER)} of {len(members):,}, and the front)"
         dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
                           cmap="viridis", label=label)
-        fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
+        bar = fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
+        _formatters(bar.ax.yaxis, ENERGY if energy in (ENERGY, FALLBACK[ENERGY]) else energy)
         ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
                    label=f"Pareto fronts, one per workload ({len(front)})" if many else
                    f"Pareto front ({len(front)})", zorder=3)
@@ -611,7 +707,8 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
             ax.set_yscale("log")
         ax.set_xlabel(f"{area} (mm², every chip)")
         ax.set_ylabel(_label(metric, list(cols.covers)))
-        ax.yaxis.set_major_formatter(lambda v, _pos: _text(metric, v))
+        _formatters(ax.yaxis, metric)
+        _formatters(ax.xaxis, area)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         workload = "" if many or not keys else \
@@ -639,33 +736,54 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
 
 LABEL_PLACES = ((4, 4, "left", "bottom"), (4, -4, "left", "top"), (-4, 4, "right", "bottom"),
                 (-4, -4, "right", "top"))  # a label's offset (points) from its point and its alignment, in order tried
+LABEL_REACH = (1, 3, 5, 8, 12, 17, 23, 30)  # the offsets tried, as multiples of LABEL_PLACES' (farther: a leader line)
+LABEL_SIDES = ((0, 1, "center", "bottom"), (0, -1, "center", "top"), (1, 0, "left", "center_baseline"),
+               (-1, 0, "right", "center_baseline"))  # straight above, below, right, left: tried after the corners
 
 
-def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> None:
-    """Annotate each (x, y, text) at the first of :data:`LABEL_PLACES` around its point where the text lies inside
-    the axes (not under the colorbar or the title) and clear of the labels placed before it; else at the first
-    place inside the axes, else up and to the right."""
+def _label_places():
+    """Every place a label is tried, nearest first: the corners of :data:`LABEL_PLACES`, then at each further
+    reach of :data:`LABEL_REACH` the corners and the sides (:data:`LABEL_SIDES`)."""
+    yield from LABEL_PLACES
+    for reach in LABEL_REACH[1:]:
+        for dx, dy, ha, va in LABEL_PLACES:
+            yield dx * reach, dy * reach, ha, va
+        for sx, sy, ha, va in LABEL_SIDES:
+            yield 4 * reach * sx, 4 * reach * sy, ha, va
+
+
+def _label_inside(ax, fig, labels: Sequence[tuple[float, float, str]]) -> int:
+    """Annotate each (x, y, text) at the first place of :func:`_label_places` around its point where the text lies
+    inside the axes (not under the colorbar or the title) and clear of the labels placed before it; a label
+    placed away from the corners next to its point gets a leader line to it. A label with no such place is left
+    off (never drawn over another: probe p101 #5); returns how many were, which the caller notes in the axes."""
+    bbox = _pyplot().matplotlib.transforms.Bbox
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
-    placed: list = []
+    r = 4 * fig.dpi / 72  # a ringed point's radius (s=60: some 8 points across) in pixels
+    placed: list = [bbox.from_extents(px - r, py - r, px + r, py + r)  # the points themselves stay uncovered
+                    for px, py in ax.transData.transform([(x, y) for x, y, _ in labels])]
+    left = 0
     for x, y, text in labels:
-        fits = []
-        for dx, dy, ha, va in LABEL_PLACES:
+        for n, (dx, dy, ha, va) in enumerate(_label_places()):
             note = ax.annotate(text, (x, y), fontsize=7, textcoords="offset points", xytext=(dx, dy), ha=ha, va=va)
             box = note.get_window_extent(renderer)
             inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
             if inside and not any(box.overlaps(other) for other in placed):
                 placed.append(box)
+                if n >= len(LABEL_PLACES):
+                    note.remove()
+                    ax.annotate(text, (x, y), fontsize=7, textcoords="offset points", xytext=(dx, dy), ha=ha,
+                                va=va, arrowprops={"arrowstyle": "-", "color": "0.5", "linewidth": 0.6,
+                                                   "shrinkA": 0, "shrinkB": 3})
                 break
-            fits.append((not inside, note, box))
-            note.set_visible(False)
+            note.remove()
         else:
-            _, note, box = min(fits, key=lambda f: f[0])  # the first inside the axes (min keeps the first of ties)
-            note.set_visible(True)
-            placed.append(box)
-        for _, other, _ in fits:
-            if other is not note:
-                other.remove()
+            left += 1
+    if left:
+        ax.text(0.99, 0.01, f"{left} label{'s' if left != 1 else ''} left off: no clear place", fontsize=7,
+                ha="right", va="bottom", transform=ax.transAxes, color="0.4")
+    return left
 
 
 def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, *,

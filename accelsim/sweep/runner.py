@@ -32,7 +32,7 @@ from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
-from .expand import PlannedPoint, PlanStream
+from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
     CSV_FILE,
@@ -59,7 +59,9 @@ REWRITE_SHARE = 0.05  # ... and so that writing it takes at most this share of t
 class SweepSummary:
     """What a sweep did. ``points``: unique points of the sweep (after filters; duplicates run once);
     ``skipped``: already in results.jsonl; ``ran``: run now; ``ok``/``failed``: the status of every point of the
-    sweep as stored now (earlier runs included); ``files``: results.csv and the plots written at the end."""
+    sweep as stored now (earlier runs included); ``files``: results.csv and the plots written at the end;
+    ``failures``: the points that failed while running now, a line per distinct error with the points that got it
+    (:meth:`_Feed.failure_lines`), which :meth:`__str__` lists under the counts (probe p101 #3)."""
 
     name: str
     outdir: Path
@@ -74,6 +76,7 @@ class SweepSummary:
     seconds: float
     executor: str
     files: tuple[Path, ...] = field(default=())
+    failures: tuple[str, ...] = field(default=())
 
     @property
     def exit_status(self) -> int:
@@ -82,8 +85,9 @@ class SweepSummary:
 
     def __str__(self) -> str:
         rate = f", {self.ran / self.seconds:.1f} points/s" if self.ran and self.seconds > 0 else ""
-        return (f"{self.name}: {self.points} points, {self.ok} ok, {self.failed} failed ({self.ran} run now, "
-                f"{self.skipped} already done; {self.seconds:.1f} s{rate}) in {self.outdir}")
+        return "\n".join((f"{self.name}: {self.points} points, {self.ok} ok, {self.failed} failed ({self.ran} run "
+                           f"now, {self.skipped} already done; {self.seconds:.1f} s{rate}) in {self.outdir}",
+                           *self.failures))
 
 
 def _check_executor(executor: str, workers: int | None, scheduler: str | None) -> None:
@@ -325,6 +329,8 @@ class _Feed:
         self.bar: _Bar | None = None
         self.inflight: dict[str, PlannedPoint] = {}  # points sent to the executor, by id, until their record is back
         self.deferred: list[PlannedPoint] = []  # points refused for their worker's share of memory
+        self.failed: dict[str, list] = {}  # a run-time error → [points that got it, the first of them]
+        self.invalid_now = 0  # points found invalid while streaming, recorded now
 
     def __iter__(self) -> Iterator[PlannedPoint]:
         with open(self.store.path, "rb") if self.relabel is not None else contextlib.nullcontext() as reader:
@@ -334,6 +340,7 @@ class _Feed:
                     if reader is not None:
                         self._relabel(point, reader)
                 elif point.experiment is None:
+                    self.invalid_now += 1
                     self.record(record(point.id, point.values, error=point.error))
                 else:
                     self.sent += 1
@@ -363,6 +370,8 @@ class _Feed:
             return
         self.store.append(rec)
         self.ran += 1
+        if point is not None and rec["status"] == "error":
+            self._failed(rec, point)
         if self.bar is not None:
             self.bar.advance(rec["status"] == "ok", self.total())
         self.sweep_json.maybe_write()
@@ -385,6 +394,33 @@ class _Feed:
         for point in points:
             for rec, _ in run_chunk([(point.id, point.values, point.experiment)]):
                 self.record(rec)
+                if rec["status"] == "error":
+                    self._failed(rec, point)
+
+    def _failed(self, rec: dict, point: PlannedPoint) -> None:
+        entry = self.failed.setdefault(str(rec.get("error") or "failed without a message"), [0, point])
+        entry[0] += 1
+        if point.index < entry[1].index:
+            entry[1] = point
+
+    def failure_lines(self, failed: int) -> tuple[str, ...]:
+        """The points that failed while running now, as the points found invalid are listed (:class:`Problems`):
+        ``N points failed while running:`` and a line per distinct error, ``ERROR in K points, first point #I
+        (values)``, in the order of their first points (at most :data:`MAX_ISSUE_LINES`); and how many of the
+        ``failed`` points of the sweep failed in an earlier run (their errors: results.csv's ``error`` column)."""
+        now = sum(count for count, _ in self.failed.values())
+        lines = [f"{now} point{'s' if now != 1 else ''} failed while running:"] if now else []
+        entries = sorted(self.failed.items(), key=lambda e: e[1][1].index)
+        for error, (count, first) in entries[:MAX_ISSUE_LINES]:
+            many = f"in {count} points, first" if count > 1 else "in"
+            lines.append(f"  {error} {many} point #{first.index} ({describe(first.values)})")
+        if len(entries) > MAX_ISSUE_LINES:
+            lines.append(f"  ... and {len(entries) - MAX_ISSUE_LINES} more errors (results.csv's error column)")
+        earlier = failed - now - self.invalid_now
+        if earlier > 0:
+            lines.append(f"{earlier} point{'s' if earlier != 1 else ''} failed in an earlier run (results.csv's "
+                         f"error column says why)")
+        return tuple(lines)
 
 
 def _warning(con, text: str) -> None:
@@ -480,10 +516,11 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
     summary = SweepSummary(
         name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
         duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=counts["ok"],
-        failed=counts["error"], seconds=time.perf_counter() - t0, executor=used, files=tuple(files))
+        failed=counts["error"], seconds=time.perf_counter() - t0, executor=used, files=tuple(files),
+        failures=feed.failure_lines(counts["error"]))
     if con is not None:
         _end_lines(con, stream, feed)
-        con.print(str(summary), soft_wrap=True)
+        con.print(str(summary), soft_wrap=True, markup=False, highlight=False)
     return summary
 
 

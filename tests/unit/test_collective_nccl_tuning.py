@@ -142,8 +142,10 @@ def test_issue_12_nccl_target_covers_the_1_mib_view_of_every_a100_all_reduce_fil
 
 
 def test_vidurs_two_node_rows_replay_on_the_scale_out_network_without_a_target(tmp_path):
-    # 2 GPUs, one in each of two DGX A100 nodes, 1 MiB: a ring of 2 over one HDR NIC each (Calculon's 25 GB/s, 0.9,
-    # 20 µs a crossing): 2 · (1/2 · 1 MiB / 22.5 GB/s + 20 µs); 16 GPUs, 8 a node: the node's 8 NICs carry the rings
+    # 2 GPUs, one in each of two DGX A100 nodes, 1 MiB: NCCL's ring of 2 over one HDR NIC each (Calculon's 25 GB/s,
+    # 0.9, 20 µs a crossing), Simple: baseLat 8.4 µs + 2 crossings + (1 MiB + the fill, ½ MiB) / 22.5 GB/s; 16 GPUs,
+    # 8 a node: the node's 8 NICs (180 GB/s, below the channels' 240): NCCL's tree, LL128, 14 µs + 2 · (7 NVLink
+    # tree hops of 1.25 µs + 1 crossing) + 2 MiB / (180 GB/s × 0.92 × 120/128 × 0.6, treeCorrectionFactor at 1 MiB)
     vidur = tmp_path / "vidur" / "allreduce_a100_dgx.csv"
     vidur.parent.mkdir(parents=True)
     vidur.write_text("num_workers,devices_per_node,bytes,median_ms\n2,2,1048576,0.05\n2,1,1048576,0.1\n"
@@ -152,8 +154,9 @@ def test_vidurs_two_node_rows_replay_on_the_scale_out_network_without_a_target(t
     assert not plan.skipped
     by = {r.key: r for r in plan.rows}
     pair, wide = by["2 GPUs on 2 node(s), 1048576 B"], by["16 GPUs on 2 node(s), 1048576 B"]
-    assert pair.extra_s == pytest.approx(2 * (0.5 * 2**20 / (25e9 * 0.9) + 20e-6))
-    assert wide.extra_s == pytest.approx(2 * (15 / 16 * 2**20 / (8 * 25e9 * 0.9) + 1 * 20e-6))  # 1 crossing a half
+    assert pair.extra_s == pytest.approx((8.4 + 2 * 20) * 1e-6 + 1.5 * 2**20 / (25e9 * 0.9))
+    assert wide.extra_s == pytest.approx((14 + 2 * (7 * 1.25 + 20)) * 1e-6
+                                         + 2 * 2**20 / (8 * 25e9 * 0.9 * 0.92 * 120 / 128 * 0.6))
     views = {v.label: v for v in plan.views}
     assert views["all multi-node rows"].target is None
     assert [r.measured_s for r in plan.rows if views["all single-node rows"].select(r)] == [5e-5]

@@ -23,6 +23,20 @@ def _ring(kind: str, nbytes: int, n: int, per_node: int = 1) -> float:
     return halves * ((n - 1) / n * nbytes / (per_node * IB_BW * IB_EFF) + (nodes - 1) * IB_LAT)
 
 
+def _nccl_ring_simple(kind: str, nbytes: int, n: int, nodes: int, bus: float, nvlink_latency: float = 8.92e-6,
+                      channels: int = 24) -> float:
+    # by hand, NCCL's ring across nodes under Simple (tuning.cc ncclTopoTuneModel): baseLat 8.4 µs + (nsteps −
+    # nInterSteps) NVLink ring Simple hops of 3.4 µs + nInterSteps crossings of the network's 20 µs (nsteps 2(n − 1)
+    # for an all-reduce, n − 1 otherwise; nInterSteps 2(m − 1), m − 1), + the node's NVLink latency once (8.92 µs on
+    # the DGX presets), + (each chip's ring bytes + the pipeline fill, min(size / n, 24 runtime channels × Simple's
+    # 2 MiB chunk)) / the bus bandwidth
+    halves = 2 if kind == "all_reduce" else 1
+    steps, inter = halves * (n - 1), halves * (nodes - 1)
+    fill = min(nbytes / n, channels * 2 * 2**20)
+    return ((8.4 + (steps - inter) * 3.4) * 1e-6 + inter * IB_LAT + nvlink_latency
+            + (halves * (n - 1) / n * nbytes + fill) / bus)
+
+
 def test_the_dgx_presets_name_their_node_and_its_network():
     # HDR 200 Gb/s and NDR 400 Gb/s per GPU; NDR's 0.94 from NCCL's maintainer (46-48 GB/s per NIC)
     for name, bandwidth, eff in (("dgx-a100", 25e9, 0.9), ("dgx-h100", 50e9, 0.94), ("dgx-h200", 50e9, 0.94),
@@ -35,12 +49,17 @@ def test_the_dgx_presets_name_their_node_and_its_network():
 def test_a_collective_over_two_nodes_runs_on_the_nics(kind):
     arch = load_arch("dgx-a100").model_copy(update={"chips": 16})
     size = 1 << 30
-    # 16 chips over 2 nodes: 8 NICs per node carry the rings (8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth)
-    assert collective.seconds(arch, kind, size, 16) == pytest.approx(_ring(kind, size, 16, per_node=8))
+    # 16 chips over 2 nodes: 8 NICs per node carry the rings (8 × 25 GB/s × 0.9 = 180 GB/s of bus bandwidth, below
+    # the node's NCCL channels' 12 × 20 = 240), as NCCL's ring across nodes, Simple at 1 GiB
+    c = collective.call(arch, kind, size, 16)
+    assert (c.algorithm, c.protocol) == ("ring", "Simple")
+    assert c.seconds == pytest.approx(_nccl_ring_simple(kind, size, 16, 2, 8 * IB_BW * IB_EFF))
     # eight chips of one node keep NCCL's NVLink model (faster than a node's NICs)
     assert collective.seconds(arch, kind, size, 8) < _ring(kind, size, 8, per_node=8)
-    # two chips 8 apart (a data-parallel pair of tensor-parallel 8) are in different nodes
-    assert collective.seconds(arch, kind, size, 2, extent=16) == pytest.approx(_ring(kind, size, 2))
+    # two chips 8 apart (a data-parallel pair of tensor-parallel 8) are in different nodes: one NIC each, no hop
+    # inside a node (no NVLink latency), every step a crossing
+    assert collective.seconds(arch, kind, size, 2, extent=16) == pytest.approx(
+        _nccl_ring_simple(kind, size, 2, 2, IB_BW * IB_EFF, nvlink_latency=0.0))
 
 
 def test_the_collective_workload_spans_nodes_when_the_arch_has_more_chips_than_a_node():
@@ -48,7 +67,8 @@ def test_the_collective_workload_spans_nodes_when_the_arch_has_more_chips_than_a
     r = api.simulate({"model": "collective", "op": "all_reduce", "bytes": size}, {"base": "dgx-a100", "chips": 16},
                      plots=False).to_dict()
     op = next(o for o in r["ops"] if o["kind"] == "collective")
-    assert op["mapping"]["all_reduce_s"] == pytest.approx(_ring("all_reduce", size, 16, per_node=8))
+    assert op["mapping"]["all_reduce_s"] == pytest.approx(
+        _nccl_ring_simple("all_reduce", size, 16, 2, 8 * IB_BW * IB_EFF), rel=1e-6)
 
 
 def test_data_parallel_gradients_cross_nodes_and_tensor_parallel_ones_do_not():
@@ -60,11 +80,15 @@ def test_data_parallel_gradients_cross_nodes_and_tensor_parallel_ones_do_not():
     steps = [o for o in r["ops"] if o["kind"] == "optimizer"]
     assert len(steps) == len(numel)
     # data parallel 2, the pair 8 chips apart: each fp16 gradient all-reduced over the NICs, a ring of 2 sending
-    # 2·(1/2) of it
+    # 2·(1/2) of it, or NCCL's tree (2 × it), where its tuner prices that faster (small ones: tree/Simple's baseLat
+    # is 0): the call across the two nodes, which takes at least its bytes through one NIC and two crossings
+    arch16 = load_arch("dgx-a100", ["chips=16"])
     for o in steps:
         grad = 2 * numel[o["name"]]
-        assert o["bytes"]["link"] == grad
-        assert o["mapping"]["all_reduce_s"] == pytest.approx(_ring("all_reduce", grad, 2), rel=1e-6)
+        across = collective.call(arch16, "all_reduce", grad, 2, 16)
+        assert o["bytes"]["link"] == grad * (2 if across.algorithm == "tree" else 1)
+        assert o["mapping"]["all_reduce_s"] == pytest.approx(across.seconds, rel=1e-6)
+        assert across.seconds >= _ring("all_reduce", grad, 2)
     # the tensor-parallel all-reduces of (1, 256, 1024) fp16 stay inside a node: NCCL's NVLink model, as on one node
     tp = [o for o in r["ops"] if o["kind"] == "collective"]
     inside = collective.seconds(load_arch("dgx-a100"), "all_reduce", 256 * 1024 * 2, 8)
@@ -100,8 +124,8 @@ def test_a_ring_across_nodes_also_rides_the_nodes_links():
                      plots=False).to_dict()
     nvlink = 2 * 15 / 16 * size * 7 / 8 / (300e9 * 0.65)
     assert r["utilization"]["link"] * r["seconds"] == pytest.approx(nvlink, rel=1e-4)
-    assert r["utilization"]["nic"] * r["seconds"] == pytest.approx(_ring("all_reduce", size, 16, per_node=8),
-                                                                   rel=1e-4)
+    assert r["utilization"]["nic"] * r["seconds"] == pytest.approx(
+        _nccl_ring_simple("all_reduce", size, 16, 2, 8 * IB_BW * IB_EFF), rel=1e-4)
     op = next(o for o in r["ops"] if o["kind"] == "collective")
     assert op["unit"] == "nic" and op["bytes"]["link"] == 2 * 15 / 16 * size  # the call's bytes, counted once
 
@@ -132,14 +156,15 @@ def test_an_all_to_all_across_nodes_sends_each_chips_off_node_share_through_its_
 
 def test_a_node_holding_fewer_of_the_groups_chips_bounds_a_collective_across_nodes():
     # 12 dgx-h100 GPUs are a node of 8 and one of 4: the ring's traffic out of the small node spreads over its 4
-    # NICs, not 12 / 2 = 6. All-reduce 64 MiB: 2 × (11/12 × 67,108,864 / (4 × 47e9) + (2 − 1) × 20 µs)
-    # = 2 × (327.20 + 20) = 694.4 µs; an all-to-all sends a GPU of the small node's (12 − 4)/12 off it through
-    # its NIC: 8/12 × 67,108,864 / 47e9 + 20 µs = 951.91 + 20 = 971.9 µs
+    # NICs, not 12 / 2 = 6. All-reduce 64 MiB as NCCL's ring, Simple: (8.4 + (22 − 2) × 3.4) µs + 2 × 20 µs
+    # + 8.92 µs + (2 × 11/12 × 67,108,864 + 67,108,864 / 12) / (4 × 47e9) = 125.32 + 682.17 = 807.5 µs (LL128's
+    # 120/128 of the bus costs more than its 24 µs less latency); an all-to-all sends a GPU of the small node's
+    # (12 − 4)/12 off it through its NIC: 8/12 × 67,108,864 / 47e9 + 20 µs = 951.91 + 20 = 971.9 µs
     arch = load_arch("dgx-h100").model_copy(update={"chips": 12})
     size = 64 << 20
     assert arch.interconnect.per_node(12, 12) == 4 and arch.interconnect.nodes(12) == 2
     assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
-        2 * (11 / 12 * size / (4 * 47e9) + 20e-6))
+        (8.4 + 20 * 3.4 + 2 * 20 + 8.92) * 1e-6 + (2 * 11 / 12 * size + size / 12) / (4 * 47e9))
     assert collective.seconds(arch, "all_to_all", size, 12) == pytest.approx(8 / 12 * size / 47e9 + 20e-6)
 
 
@@ -157,10 +182,11 @@ def test_chips_left_over_by_whole_tensor_parallel_replicas_are_named_idle():
 
 def test_a_strided_group_pays_a_latency_per_node_it_holds():
     # chips 0 and 16 of 32 H100s (8 a node): two nodes, whether the group's extent is 16 or 32 (it was priced as
-    # the 4 nodes 32 chips span). A ring over 2 nodes, one GPU and its NIC each (50 GB/s x 0.94 = 47 GB/s):
-    # all-reduce 2 x (1/2 x 1 MiB / 47e9 + 20 us) = 62.31 us
+    # the 4 nodes 32 chips span). A ring over 2 nodes, one GPU and its NIC each (50 GB/s x 0.94 = 47 GB/s), NCCL's
+    # Simple: baseLat 8.4 us + 2 crossings x 20 us + (2 x 1/2 x 1 MiB + the fill, 1/2 MiB) / 47e9 = 48.4 + 33.46
+    # = 81.86 us (LL: 1 MiB / min(47 x 1/2, 39) GB/s alone is 44.6 us; LL128 at 0.7 of 47 GB/s, 54 us of latency)
     arch = load_arch("dgx-h100", ["chips=32"])
-    ring = 2 * (0.5 * 2**20 / 47e9 + 20e-6)
+    ring = (8.4 + 2 * 20) * 1e-6 + 1.5 * 2**20 / 47e9
     for extent in (16, 32):
         assert abs(collective.call(arch, "all_reduce", 2**20, 2, extent).seconds - ring) < 1e-9
     # chips 0 and 6 of 12 sit in one node: NVLink, as a pair of neighbours
@@ -171,22 +197,24 @@ def test_a_strided_group_pays_a_latency_per_node_it_holds():
 def test_a_small_all_reduce_over_many_nodes_runs_as_nccls_tree():
     # 1 KiB over 64 H100s (8 DGX nodes, 8 GPUs each, a 50 GB/s NDR NIC each at 0.94, 20 us a crossing). NCCL's
     # tuning model (tuning.cc, 2.20) for a tree over 8 nodes, LL: baseLat 6.8 + 2 x ((8 - 1) x 0.6 x 1.8 + log2(8)
-    # x 20) = 6.8 + 15.12 + 120 = 141.92 us, + 2 x 1024 / (8 x 50e9 x 0.94 x 0.92 / 3.8 x 0.9 (treeCorrectionFactor
-    # LL at log2(1024 / 64) = 4)) = 0.025 us. LL128: 14 + 2 x 7 x 1.25 + 120 = 151.5 us; Simple 2 x 7 x 28 + 120 =
-    # 512 us. The ring: 2 x (63/64 x 1024 / 376e9 + 7 x 20 us) = 280.005 us. So tree/LL, 141.94 us
+    # x 20) = 6.8 + 15.12 + 120 = 141.92 us, + 2 x 1024 / (min(360e9 (the node's NCCL channels, below its NICs'
+    # 8 x 47) x 0.92 / 3.8, 20.4e9 (tuning.cc llMaxBws, more than 2 nodes)) x 0.9 (treeCorrectionFactor LL at
+    # log2(1024 / 64) = 4)) = 0.11 us. LL128: 14 + 2 x 7 x 1.25 + 120 = 151.5 us; Simple 2 x 7 x 28 + 120 = 512 us.
+    # The ring, LL: 6.6 + (126 - 14) x 0.6 x 1.8 + 14 x 20 = 407.56 us. So tree/LL, 142.03 us
     h100 = load_arch("dgx-h100")
     c = collective.call(h100, "all_reduce", 1024, 64)
     assert (c.algorithm, c.protocol) == ("tree", "LL")
-    bus = 8 * 50e9 * 0.94 * 0.92 / 3.8 * 0.9
+    bus = 20.4e9 * 0.9
     assert c.seconds == pytest.approx((6.8 + 2 * (7 * 0.6 * 1.8 + 3 * 20)) * 1e-6 + 2 * 1024 / bus, rel=1e-9)
     # the tree's depth grows with log2 of the nodes, the ring's crossings linearly: 128 nodes (1024 chips) add 4
     # levels, 2 x 4 x 20 = 160 us
     assert collective.call(h100, "all_reduce", 1024, 1024).seconds - c.seconds == pytest.approx(160e-6, rel=1e-9)
-    # on two nodes the tree's 2 x log2(2) crossings are the ring's 2 x (2 - 1), and the ring has no NVLink hops
-    # inside the node to pay: 2 x (15/16 x 1024 / 376e9 + 20 us) = 40.005 us, the ring
+    # on two nodes the tree's 2 x log2(2) crossings are the ring's 2 x (2 - 1), but the ring pays its 28 NVLink
+    # hops inside the nodes (LL: 6.6 + 28 x 1.08 + 40 = 76.84 us, + 8.92 us) where the tree's chains pay 2 x 7:
+    # 6.8 + 2 x (7 x 1.08 + 20) = 61.92 us + 2 x 1024 / (min(360e9 x 0.92 / 3.8, 39e9 (llMaxBws, 2 nodes)) x 0.9)
     two = collective.call(h100, "all_reduce", 1024, 16)
-    assert two.algorithm == "ring"
-    assert two.seconds == pytest.approx(2 * (15 / 16 * 1024 / (8 * 50e9 * 0.94) + 20e-6), rel=1e-9)
+    assert (two.algorithm, two.protocol) == ("tree", "LL")
+    assert two.seconds == pytest.approx((6.8 + 2 * (7 * 0.6 * 1.8 + 20)) * 1e-6 + 2 * 1024 / (39e9 * 0.9), rel=1e-9)
     # large messages stay on the ring, whose bus bandwidth is the NICs' whole (the tree's 0.92 of it, and 2 x size
     # on the wire against 2 x 63/64): 1 GiB over 64 chips
     assert collective.call(h100, "all_reduce", 2**30, 64).algorithm == "ring"

@@ -614,8 +614,10 @@ def test_a_run_whose_iterations_outgrow_the_memory_budget_is_one_line_before_it_
     with open("s.yaml", "w") as f:
         f.write(GOOD)
     check(load_serving("s.yaml", ["options.memory_budget=384"]))
-    # a token budget of 2 below max_num_seqs 4: ⌈10 / 2⌉ = 5 iterations, 640 B; raising max_num_seqs would not help
-    line = cli_error(capsys, GOOD, "--set", "options.memory_budget=639", "--set", "engine.max_num_batched_tokens=2")
+    # a token budget of 2 with max_num_seqs 2 (vLLM refuses a budget below max_num_seqs, probe p99 #8): ⌈10 / 2⌉ = 5
+    # iterations, 640 B; raising max_num_seqs would not help
+    line = cli_error(capsys, GOOD, "--set", "options.memory_budget=639", "--set", "engine.max_num_seqs=2",
+                     "--set", "engine.max_num_batched_tokens=2")
     assert "at most 2 an engine iteration (engine.max_num_batched_tokens = 2): at least 5 iterations" in line
     assert line.endswith("or raise engine.max_num_batched_tokens")
 

@@ -156,7 +156,9 @@ workload:
     assert "s.yaml:8: workload.images.value:" in capsys.readouterr().err
     (tmp_path / "s.yaml").write_text(text.replace("value: 1}", "dist: trace}").replace("{dist: fixed, dist", "{dist"))
     assert main(["serve", "s.yaml", "-q"]) == 2
-    assert "images: dist trace goes with arrival from a trace file" in capsys.readouterr().err
+    # probe p99 #8: the message says what dist trace reads and what is missing
+    assert "s.yaml:8: workload.images: dist trace reads the images column of workload.arrival.trace, which is not " \
+        "given" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="model.images: a serving run draws each request's images"):
         serve(spec(model={"images": 1}), cost=one_ms, blocks=1000)
 

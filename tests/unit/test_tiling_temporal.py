@@ -3,7 +3,7 @@ ws m, is n, at once) and the tiler's bytes describe one schedule (#1), and os wi
 each fold's R-cycle output drain (#2)."""
 
 import accelsim
-from accelsim.cost.folds import folds
+from accelsim.cost.folds import folds, refill_cycles
 from accelsim.mapping.tiling import fold_caps, tile_gemm, tile_gemm_shared
 
 # --- #2: os with preload_overlap, a fold takes max(T, R) ---
@@ -97,3 +97,29 @@ def test_fold_caps_of_other_dataflows_differ_in_the_caches():
     # equal counts, other streamed dimension: not equal (the lru caches of the searches key on them)
     os_, ws = fold_caps(1, 8, 1, 1, 4, "os"), fold_caps(1, 8, 1, 1, 4, "ws")
     assert tuple(os_) == tuple(ws) == (1, 2, 1) and os_ != ws and os_ == (1, 2, 1)
+
+
+# --- #1, ws / is: each extra chunk of the temporal dimension preloads its folds again (cost.folds.refill_cycles) ---
+
+def test_refill_cycles_without_overlap():
+    # eyeriss-like's 12×14 ws array, 1024³: F = ⌈1024/12⌉·⌈1024/14⌉ = 86·74 = 6364 folds; m in 8 chunks: each
+    # fold runs 8 times, SCALE-Sim's τ = 2R + C + T_c − 2 each, 7 more preloads and fills of 2·12 + 14 − 2 = 36
+    assert refill_cycles(1024, 1024, 1024, 12, 14, "ws", 8) == 6364 * 7 * 36 == 1_603_728
+    # that is Σ over the chunks of F·τ_c minus the one-chunk F·τ: 8 chunks of 128 rows
+    tau = lambda t: 2 * 12 + 14 + t - 2  # noqa: E731
+    assert 6364 * (8 * tau(128) - tau(1024)) == 1_603_728
+    # is: n streamed (is maps k on the rows, m on the columns): 64×256×32 on 16×16, F = 2·4 = 8, n in 4 chunks
+    assert refill_cycles(64, 256, 32, 16, 16, "is", 4) == 8 * 3 * (32 + 16 - 2) == 1_104
+    # os preloads nothing (its tilings cut k only in one-fold tiles); one chunk is the schedule itself
+    assert refill_cycles(1024, 1024, 1024, 12, 14, "os", 8) == 0
+    assert refill_cycles(1024, 1024, 1024, 12, 14, "ws", 1) == 0
+
+
+def test_refill_cycles_with_preload_overlap():
+    # with overlap a fold takes max(T, R) (the next preload hidden under its streaming): chunks of 128 rows on a
+    # 16-row array hide every preload, so 8 chunks of 1024 cost 8·max(128, 16) − max(1024, 16) = 0
+    assert refill_cycles(1024, 64, 64, 16, 16, "ws", 8, overlap=True) == 0
+    # m = 100 in 8 chunks: 4 of 13 rows and 4 of 12, each under R = 16: 8·16 − 100 = 28 a fold, F = 4·4 = 16
+    assert refill_cycles(100, 64, 64, 16, 16, "ws", 8, overlap=True) == 16 * (8 * 16 - 100) == 448
+    # more chunks than rows: one row each (100 chunks): 100·16 − 100 = 1500 a fold
+    assert refill_cycles(100, 64, 64, 16, 16, "ws", 1000, overlap=True) == 16 * 1500

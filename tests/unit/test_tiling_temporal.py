@@ -67,36 +67,35 @@ def test_os_multi_fold_tiles_keep_k_whole():
     assert (t.nm, t.nn, t.nk, t.whole_folds) == (4, 4, 2, True) and t.traffic(4096, 4096, 4096) == 36_864
 
 
-def test_ws_splits_m_only_with_one_k_fold_and_m_inside_n():
+def test_ws_splits_m_freely_and_its_schedule_search_only_in_one_fold_tiles():
     # 1000 × 64 × 16 int8 on a 16×16 ws array: k = 16 is one fold of the rows, n 4 folds of the columns, m streamed.
-    # A = 16,000 B, B = 1,024 B, partial sums 1000·64·4 = 256,000 B; 8 KiB tiles. m whole: C's tile 256,000 / nn
-    # needs nn ≥ 32 > 4 folds. So m is cut in one-fold tiles (nn = 4, nk = 1) with m's loop inside n's, each
-    # weight fold preloaded once while its m chunks stream: C needs nm ≥ 256,000 / (8192·4) = 7.8, so nm = 8
-    # (A: 16,000 / 8192 ≤ 2). A is read once per column fold (4), B once.
+    # A = 16,000 B, B = 1,024 B, partial sums 1000·64·4 = 256,000 B; 8 KiB tiles.
     caps = fold_caps(1000, 64, 16, 16, 16, "ws")
-    assert caps == (1000, 4, 1) and caps.temporal == "m"
+    assert caps == (1000, 4, 1) and caps.temporal == "m" and not caps.priced
+    # ws / is caps search with m free (the least-traffic search, each m chunk preloading its folds again, which
+    # the mapper charges in cycles): C's tile needs nm·nn ≥ 256,000 / 8192 = 31.25, and nn = 1, nm = 32 (a power
+    # of two, the search's m splits) keeps A (500 B tiles) and B (whole) in their buffers: every operand once
     t = tile_gemm(1000, 64, 16, 16_000, 1_024, 256_000, 8192, 8192, 8192, "g", caps)
+    assert (t.nm, t.nn, t.nk, t.a_reads, t.b_reads, t.whole_folds) == (32, 1, 1, 1, 1, True)
+    # the fold model's schedule (caps.schedule()): m cut only in one-fold tiles (nn = 4, nk = 1) with m's loop
+    # inside n's, each weight fold preloaded once while its m chunks stream: C needs nm ≥ 256,000 / (8192·4) =
+    # 7.8, so nm = 8 (A: 16,000 / 8192 ≤ 2). A is read once per column fold (4), B once.
+    t = tile_gemm(1000, 64, 16, 16_000, 1_024, 256_000, 8192, 8192, 8192, "g", caps.schedule())
     assert (t.nm, t.nn, t.nk, t.order, t.a_reads, t.b_reads, t.whole_folds) == (8, 4, 1, "nm", 4, 1, True)
-    # k = 32, two folds: m chunks of one fold would not run back to back (k is the innermost loop), so m stays
-    # whole, C's tile needs nn ≥ 32 > 4, and no tiling of whole folds fits: narrower tiles, whole_folds False
+    # k = 32, two folds: m chunks of one fold would not run back to back (k is the innermost loop), so the
+    # schedule keeps m whole, C's tile needs nn ≥ 32 > 4, and no tiling of whole folds fits: narrower tiles,
+    # whole_folds False. The free search fits (32, 1, 1) in whole folds, as above.
     caps = fold_caps(1000, 64, 32, 16, 16, "ws")
+    assert not tile_gemm(1000, 64, 32, 32_000, 2_048, 256_000, 8192, 8192, 8192, "g", caps.schedule()).whole_folds
     t = tile_gemm(1000, 64, 32, 32_000, 2_048, 256_000, 8192, 8192, 8192, "g", caps)
-    assert not t.whole_folds
+    assert (t.nm, t.nn, t.nk, t.whole_folds) == (32, 1, 1, True)
 
 
-def test_unified_buffer_os_one_fold_tiles():
-    # 64³ int8 on a 16×16 os array (4 × 4 folds), one 2048 B budget for the three tiles (a·nn + b·nm + c·nk ≤
-    # 2048·nm·nn·nk, A = B = C = 4096 B). k whole: 4096·(nn + nm + 1) ≤ 2048·nm·nn with nm, nn ≤ 4: 4 · 4: 36 ≤ 32?
-    # no; so one-fold tiles (4, 4) with k split: 4096·(4 + 4 + nk) ≤ 2048·16·nk → nk ≥ 8/7: nk = 2, and split k
-    # reads A 4 and B 4 times: 4096·9 = 36,864 B
-    t = tile_gemm_shared(64, 64, 64, 4096, 4096, 4096, 2048, "g", fold_caps(64, 64, 64, 16, 16, "os"))
-    assert (t.nm, t.nn, t.nk, t.whole_folds) == (4, 4, 2, True) and t.traffic(4096, 4096, 4096) == 36_864
-
-
-def test_fold_caps_of_other_dataflows_differ_in_the_caches():
-    # equal counts, other streamed dimension: not equal (the lru caches of the searches key on them)
-    os_, ws = fold_caps(1, 8, 1, 1, 4, "os"), fold_caps(1, 8, 1, 1, 4, "ws")
-    assert tuple(os_) == tuple(ws) == (1, 2, 1) and os_ != ws and os_ == (1, 2, 1)
+def test_fold_caps_schedule_keeps_counts_and_differs_in_the_caches():
+    caps = fold_caps(1000, 64, 16, 16, 16, "ws")
+    sched = caps.schedule()
+    assert tuple(sched) == tuple(caps) and sched.temporal == "m" and sched.priced and sched != caps
+    assert fold_caps(64, 64, 64, 16, 16, "os").priced  # os: always the schedule's tilings
 
 
 # --- #1, ws / is: each extra chunk of the temporal dimension preloads its folds again (cost.folds.refill_cycles) ---
@@ -123,3 +122,48 @@ def test_refill_cycles_with_preload_overlap():
     assert refill_cycles(100, 64, 64, 16, 16, "ws", 8, overlap=True) == 16 * (8 * 16 - 100) == 448
     # more chunks than rows: one row each (100 chunks): 100·16 − 100 = 1500 a fold
     assert refill_cycles(100, 64, 64, 16, 16, "ws", 1000, overlap=True) == 16 * 1500
+
+
+def test_eyeriss_1024_cube_pays_the_preloads_of_its_m_chunks():
+    # eyeriss-like (12×14 ws, 200 MHz, 1.6 GB/s: 8 B a cycle): its least-traffic tiling cuts m (test_tiling_folds:
+    # 15·X = 31,457,280 B, X = 2 MiB) into nm chunks of tiles of many folds, each preloading its folds again:
+    # 6364·(nm − 1)·36 cycles beyond SCALE-Sim's 6364·1060 − 1 = 6,745,839. The schedule's own tiling (m whole)
+    # moves 71·X = 148,897,792 B (test_tiling_folds, before this fix), 18,612,224 cycles at 8 B a cycle, more than
+    # the least-traffic one's 6,745,839 + 6364·7·36 = 8,349,567 (its bytes 3,932,160 cycles): that one is kept
+    r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "eyeriss-like", plots=False).to_dict()
+    o = r["ops"][0]
+    tiling = o["mapping"]["tiling"]
+    assert tiling["nm"] + tiling["nn"] == 14 and o["bytes"]["hbm"] == 15 * 2_097_152
+    refill = 6364 * (tiling["nm"] - 1) * 36
+    assert o["mapping"]["refill_cycles"] == refill
+    assert o["compute_cycles"] == 6364 * 1060 - 1 + refill
+    assert (tiling["nm"], refill, o["compute_cycles"]) == (8, 1_603_728, 8_349_567)
+
+
+def test_gemmini_1024_cube_takes_the_schedules_tiling_where_it_is_faster():
+    # gemmini (16×16 ws, 1 GHz, 16 GB/s: 16 B a cycle, no preload overlap), 1024³ int8: F = 64·64 = 4096 folds of
+    # τ = 2·16 + 16 + 1024 − 2 = 1070: 4096·1070 − 1 = 4,382,719 cycles. The least-traffic tiling (8, 8, 4) moves
+    # 17 MiB (A and B 8 times, C once) but its 8 m chunks add 4096·7·(2·16 + 16 − 2) = 1,318,912 cycles: 5,701,631.
+    # The schedule's (m whole): the int32 partial sums of 1024 rows, 4 MiB, in 64 KiB tiles: nn = 64, nk = 32 (A
+    # in 32 KiB tiles: 1 MiB / (32 KiB·1) = 32), A read 64 times: 66 MiB = 69,206,016 B, 4,325,376 cycles at 16 B a
+    # cycle, below its compute 4,382,719 < 5,701,631: the schedule's tiling, no refill
+    r = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024}, "gemmini", plots=False).to_dict()
+    o = r["ops"][0]
+    assert (o["mapping"]["tiling"]["nm"], o["mapping"]["tiling"]["nn"]) == (1, 64)
+    assert o["bytes"]["hbm"] == 66 * 2**20 == 69_206_016
+    assert "refill_cycles" not in o["mapping"] and o["compute_cycles"] == 4096 * 1070 - 1 == 4_382_719
+
+
+def test_unified_buffer_os_one_fold_tiles():
+    # 64³ int8 on a 16×16 os array (4 × 4 folds), one 2048 B budget for the three tiles (a·nn + b·nm + c·nk ≤
+    # 2048·nm·nn·nk, A = B = C = 4096 B). k whole: 4096·(nn + nm + 1) ≤ 2048·nm·nn with nm, nn ≤ 4: 4 · 4: 36 ≤ 32?
+    # no; so one-fold tiles (4, 4) with k split: 4096·(4 + 4 + nk) ≤ 2048·16·nk → nk ≥ 8/7: nk = 2, and split k
+    # reads A 4 and B 4 times: 4096·9 = 36,864 B
+    t = tile_gemm_shared(64, 64, 64, 4096, 4096, 4096, 2048, "g", fold_caps(64, 64, 64, 16, 16, "os"))
+    assert (t.nm, t.nn, t.nk, t.whole_folds) == (4, 4, 2, True) and t.traffic(4096, 4096, 4096) == 36_864
+
+
+def test_fold_caps_of_other_dataflows_differ_in_the_caches():
+    # equal counts, other streamed dimension: not equal (the lru caches of the searches key on them)
+    os_, ws = fold_caps(1, 8, 1, 1, 4, "os"), fold_caps(1, 8, 1, 1, 4, "ws")
+    assert tuple(os_) == tuple(ws) == (1, 2, 1) and os_ != ws and os_ == (1, 2, 1)

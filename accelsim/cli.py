@@ -987,6 +987,12 @@ def _info_dtype(wl, arch_dtype: str | None) -> tuple[str, str]:
     return (named, "config") if named else (INFO_DEFAULT_DTYPE, "default")
 
 
+def _shown_part(parts: list[tuple[str, int]], part_graphs: dict[str, Graph], graph: Graph) -> str:
+    """The pipeline part whose graph ``graph`` (the operators table) is: by its name, not the most-run part, which a
+    tie (every part once at ``steps: 1``) made the text encoder (probe p106 #4)."""
+    return next((p for p, _ in parts if part_graphs[p].name == graph.name), max(parts, key=lambda pc: pc[1])[0])
+
+
 def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[str, Graph], pruned: int) -> None:
     """``accelsim info WORKLOAD --json``: the summary with the workload, a diffusion pipeline's parts, the sparsity
     and the operators table."""
@@ -994,7 +1000,7 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
     if parts:
         summary["pipeline"] = [{"part": part, "count": count, **part_graphs[part].summary()}
                                for part, count in parts]
-        summary["op_table_part"] = max(parts, key=lambda pc: pc[1])[0]  # the denoiser: `graph`
+        summary["op_table_part"] = _shown_part(parts, part_graphs, graph)  # the denoiser: `graph`
         # the totals are the pipeline's, named as the workload; the table is one part's graph, named as it is
         summary["name"], summary["op_table_graph"] = wl.model, graph.name
         summary["op_table_ops"] = len(graph.ops)
@@ -1289,7 +1295,7 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     head.add_row("MACs", f"{summary['macs']:,}")
     head.add_row("FLOPs", f"{summary['flops']:,}")
     if parts:  # the pipeline's ops are every part's; the table lists the most-run part's alone
-        shown = max(parts, key=lambda pc: pc[1])[0]
+        shown = _shown_part(parts, part_graphs, graph)
         head.add_row("ops", f"{summary['ops']:,} (the parts' together: " +
                      " + ".join(f"{part} {len(part_graphs[part].ops):,}" for part, _ in parts) +
                      f"; the operators table lists the {shown}'s {len(graph.ops):,}, graph {graph.name})")
@@ -1302,7 +1308,7 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     if parts:
         head.add_row("pipeline", ", ".join(f"{part} x{count} ({part_graphs[part].params:,} params, "
                                            f"{part_graphs[part].macs:,} MACs each)" for part, count in parts) +
-                     f" (the operators table: one {max(parts, key=lambda pc: pc[1])[0]} pass; --set workload.part=P "
+                     f" (the operators table: one {_shown_part(parts, part_graphs, graph)} pass; --set workload.part=P "
                      "for another part)")
     head.add_row("weight bytes", f"{summary['weight_bytes']:,} ({format_size(summary['weight_bytes'])})")
     head.add_row("activation bytes", f"{summary['activation_bytes']:,} ({format_size(summary['activation_bytes'])})")

@@ -108,3 +108,14 @@ def test_list_gives_dit_xl_2s_parts_and_their_sum_as_info_does(capsys):
     assert 674_834_720 + 49_490_199 == 724_324_919
     assert main(["info", "dit_xl_2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == 724_324_919
+
+
+@pytest.mark.parametrize("model, part", [("sd15", "unet"), ("flux1_schnell", "transformer")])
+def test_info_names_the_part_whose_operators_it_lists_at_one_step(capsys, model, part):
+    # probe p106 #4: at steps 1 every part runs once (sd15's PNDM: 1 UNet call at 1 step) and the tie named the text
+    # encoder for the denoiser's table; the table is the denoiser's graph, so it names the denoiser
+    assert main(["info", model, "--set", "workload.steps=1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [p["count"] for p in out["pipeline"]] == [1, 1, 1]
+    assert out["op_table_part"] == part
+    assert out["op_table_graph"] == f"{model}_{part}"

@@ -75,6 +75,11 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
+NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
+"""The element types NCCL's NVLS (NVSwitch SHARP) reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a
+sum of int32 / uint32 / int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring
+or tree; NCCL 2.20 has no fp8 type), as accelsim's dtype names (tf32 is fp32 in memory): `cost.collective`'s."""
+
 MAX_INT = 2**63 - 1
 """Largest whole number a config value may be (sizes in bytes included): it must fit in 64 bits."""
 

@@ -66,7 +66,7 @@ from typing import NamedTuple
 
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 from ..hardware import mean_ring_hops as mean_ring_hops  # re-exported: this module's, before hardware's formula used it
-from ..units import time_cycles
+from ..units import NVLS_DTYPES, time_cycles
 
 # send_recv: each chip of a ring sends a tensor to the next and receives the previous one's (NCCL's ncclSend /
 # ncclRecv pair; TransformerEngine's context-parallel K/V ring)
@@ -83,10 +83,7 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # 25 us, 471.9).
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
-# The element types NVLS reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a sum of int32 / uint32 /
-# int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring or tree; NCCL 2.20
-# has no fp8 type): accelsim's dtype names (tf32 is fp32 in memory)
-NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
+# The element types NVLS reduces: units.NVLS_DTYPES (dtype names are listed in units.py alone)
 # LL's bus bandwidth has a ceiling of its own, whatever the link: here a ring LL runs at min(llMaxBw, busBw x 0.5,
 # LL's data fraction), as a recent tuning.cc books it (one with the PAT algorithm and a Blackwell column: ring LL
 # busBw = min(llMaxBw, busBw * .5); aiconfigurator's a100_sxm NCCL rows are 2.27.3). The 2.8-era tuning.cc booked

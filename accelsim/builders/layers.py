@@ -80,6 +80,13 @@ def broadcast_shapes(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | No
     return tuple(reversed(out))
 
 
+def _whole(value: object) -> object:
+    """``value`` as a Python int where it is an integer of another type (numpy's ``np.int64(16)``, which a script's
+    ``np.arange`` loop gives: probe p106 #7, "out_features must be a positive int (got np.int64(16))"), else as is
+    (a bool stays a bool, refused by the checks that follow)."""
+    return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
+
+
 def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[int, int]:
     """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair."""
     return _ntuple(value, 2, what, layer, minimum=minimum)  # type: ignore[return-value]
@@ -87,10 +94,11 @@ def _pair(value: object, what: str, layer: str, *, minimum: int = 1) -> tuple[in
 
 def _ntuple(value: object, n: int, what: str, layer: str, *, minimum: int = 1) -> tuple[int, ...]:
     """``value`` (an int or ``n`` ints, each >= ``minimum``) as an ``n``-tuple."""
+    value = _whole(value)
     if isinstance(value, int) and not isinstance(value, bool):
         out: tuple[int, ...] = (value,) * n
     elif (isinstance(value, (tuple, list)) and len(value) == n
-          and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
         out = tuple(int(v) for v in value)
     else:
         many = "a pair of ints" if n == 2 else f"{n} ints"
@@ -100,14 +108,17 @@ def _ntuple(value: object, n: int, what: str, layer: str, *, minimum: int = 1) -
     return out
 
 
-def _check_channels(layer: str, cin: int, out_ch: int, groups: int) -> None:
-    """Channel counts and groups of a (transposed) convolution: positive ints, channels divisible by groups."""
+def _check_channels(layer: str, cin: int, out_ch: int, groups: int) -> tuple[int, int]:
+    """Channel counts and groups of a (transposed) convolution: positive ints, channels divisible by groups;
+    (out_ch, groups) as Python ints."""
+    out_ch, groups = _whole(out_ch), _whole(groups)  # type: ignore[assignment]
     if isinstance(out_ch, bool) or not isinstance(out_ch, int) or out_ch < 1:
         raise WorkloadError(f"{layer}: out_ch must be a positive int (got {out_ch!r})")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
     if cin % groups:
         raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
+    return out_ch, groups
     if out_ch % groups:
         raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
 
@@ -260,7 +271,7 @@ class GraphBuilder:
         kh, kw = _pair(kernel, "kernel", layer)
         sh, sw = _pair(stride, "stride", layer)
         dh, dw = _pair(dilation, "dilation", layer)
-        _check_channels(layer, cin, out_ch, groups)
+        out_ch, groups = _check_channels(layer, cin, out_ch, groups)
         if padding == "valid":
             pads = (0, 0, 0, 0)
         elif padding == "same":
@@ -300,7 +311,7 @@ class GraphBuilder:
         dh, dw = _pair(dilation, "dilation", layer)
         ph, pw = _pair(padding, "padding", layer, minimum=0)
         oph, opw = _pair(output_padding, "output_padding", layer, minimum=0)
-        _check_channels(layer, cin, out_ch, groups)
+        out_ch, groups = _check_channels(layer, cin, out_ch, groups)
         if oph >= max(sh, dh) or opw >= max(sw, dw):
             raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
         ho = conv_transpose_out_size(h, kh, sh, ph, dh, oph)
@@ -323,6 +334,7 @@ class GraphBuilder:
         name = self._name(name, "linear")
         layer = f"{self.name}: linear {name!r}"
         shape = self.shape(x)
+        out_features = _whole(out_features)  # type: ignore[assignment]
         if isinstance(out_features, bool) or not isinstance(out_features, int) or out_features < 1:
             raise WorkloadError(f"{layer}: out_features must be a positive int (got {out_features!r})")
         in_features = shape[-1]
@@ -354,7 +366,7 @@ class GraphBuilder:
         k = _ntuple(kernel, dims, "kernel", layer)
         st = _ntuple(stride, dims, "stride", layer)
         dil = _ntuple(dilation, dims, "dilation", layer)
-        _check_channels(layer, cin, out_ch, groups)
+        out_ch, groups = _check_channels(layer, cin, out_ch, groups)
         if padding == "same" and st != (1,) * dims:
             raise WorkloadError(f"{layer}: padding='same' needs stride 1 (got stride {stride!r})")
         if isinstance(padding, str) and padding not in ("same", "valid"):
@@ -401,7 +413,7 @@ class GraphBuilder:
         k, st = _ntuple(kernel, dims, "kernel", layer), _ntuple(stride, dims, "stride", layer)
         dil, pad = _ntuple(dilation, dims, "dilation", layer), _ntuple(padding, dims, "padding", layer, minimum=0)
         opad = _ntuple(output_padding, dims, "output_padding", layer, minimum=0)
-        _check_channels(layer, cin, out_ch, groups)
+        out_ch, groups = _check_channels(layer, cin, out_ch, groups)
         if any(o >= max(s, d) for o, s, d in zip(opad, st, dil, strict=True)):
             raise WorkloadError(f"{layer}: output_padding {output_padding!r} must be smaller than stride or dilation")
         out_size = tuple(conv_transpose_out_size(size[i], k[i], st[i], pad[i], dil[i], opad[i]) for i in range(dims))
@@ -450,6 +462,7 @@ class GraphBuilder:
         layer = f"{self.name}: deform_conv2d {name!r}"
         n, cin, _, _ = self._nchw(x, name, "deform_conv2d")
         kh, kw = _pair(kernel, "kernel", layer)
+        offset_groups = _whole(offset_groups)  # type: ignore[assignment]
         if isinstance(offset_groups, bool) or not isinstance(offset_groups, int) or offset_groups < 1 \
                 or cin % offset_groups:
             raise WorkloadError(f"{layer}: offset_groups must be a positive int dividing in_channels {cin} "
@@ -463,7 +476,7 @@ class GraphBuilder:
             sampled = self._add(self._name("sample", "sample"), OpKind.SPMM, [x, offsets], cols, flops=7 * elems,
                                 vector_elems=7 * elems, fn="bilinear_gather",
                                 gather_rows=n * ho * wo * kh * kw * offset_groups * 4, row_elems=cin // offset_groups)
-            _check_channels(layer, cin, out_ch, groups)
+            out_ch, groups = _check_channels(layer, cin, out_ch, groups)
             gemm = Gemm(m=n * ho * wo, n=out_ch // groups, k=cin // groups * kh * kw, count=groups)
             prefix = ".".join(self._scope)
             weights = [Weight(f"{prefix}.weight", (out_ch, cin // groups, kh, kw))]
@@ -732,6 +745,7 @@ class GraphBuilder:
         shape = self.shape(x)
         if len(shape) < 2:
             raise WorkloadError(f"{self.name}: groupnorm {name!r} needs an N×C×… input; {x!r} is {list(shape)}")
+        groups = _whole(groups)  # type: ignore[assignment]
         if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or shape[1] % groups:
             raise WorkloadError(f"{self.name}: groupnorm {name!r}: groups must be a positive int dividing the "
                                 f"{shape[1]} channels (got {groups!r})")
@@ -752,6 +766,7 @@ class GraphBuilder:
         if len(shape) < 3:
             raise WorkloadError(f"{self.name}: upsample_nearest {name!r} needs an N×C×… input; {x!r} is "
                                 f"{list(shape)}")
+        scale = _whole(scale)  # type: ignore[assignment]
         if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
             raise WorkloadError(f"{self.name}: upsample_nearest {name!r}: scale must be a positive int "
                                 f"(got {scale!r})")

@@ -5,8 +5,10 @@ int32 is 0, and its MAC check read "does 0")."""
 import json
 
 import numpy as np
+import pytest
 
 import accelsim
+from accelsim.errors import WorkloadError
 from accelsim.ir import Gemm, Graph, Op, OpKind, Weight
 
 M, N, K = 65536, 65536, 8192  # 2^16 · 2^16 · 2^13 = 2^45 MACs: past int32 and int32's square
@@ -42,3 +44,20 @@ def test_numpy_weight_shape_counts_params():
     # the same Weight object in a second graph is made Python's there too (it is not remembered as checked)
     again = Graph("fc2", [op], {"x": (rows, inp)})
     assert type(again["fc"].weights[0].shape[0]) is int
+
+
+def test_builder_layer_arguments_take_numpy_integers():
+    # probe p106 #7: "out_features must be a positive int (got np.int64(16))" for a size from an np.arange loop
+    from accelsim.builders.layers import GraphBuilder
+    b = GraphBuilder("c", (1, 3, 32, 32))
+    b.conv2d(b.input, np.int64(16), np.int64(3), groups=np.int32(1))
+    conv = b.build().ops[0]
+    # torch.nn.Conv2d(3, 16, 3) on 32×32: 30×30 outputs × 16 channels × 3·3·3 MACs = 388,800
+    assert conv.out_shape == (1, 16, 30, 30) and conv.macs == 388_800 and type(conv.macs) is int
+    b = GraphBuilder("l", (8, 1024))
+    b.linear(b.input, np.int32(4096))
+    assert b.build().ops[0].macs == 8 * 1024 * 4096
+    b = GraphBuilder("g", (1, 32, 8, 8))
+    b.groupnorm(b.input, np.int64(8))  # a numpy group count as the others
+    with pytest.raises(WorkloadError, match="out_features must be a positive int"):
+        GraphBuilder("b", (8, 16)).linear("input", True)  # a bool is still no size

@@ -125,7 +125,9 @@ def test_tp8_and_tp16_launch_bound_runs_both_get_the_note():
                                   "mode=training"])
         reps[t] = accelsim.simulate(w, load_arch("dgx-a100", [f"chips={t}"]), plots=False).to_dict()
     assert reps[8]["seconds"] == reps[16]["seconds"]  # host-bound: halving the device's work changes nothing
-    assert reps[8]["launch_bound_fraction"] < LAUNCH_NOTE_SHARE <= reps[16]["launch_bound_fraction"]
+    # TP 8's launches add less than the share (the note comes from the host-busy rule); TP 16's all-reduces cross
+    # the two nodes, whose NCCL latencies (probe p104 #1) now hold its device longer too, so its share fell below as well
+    assert reps[8]["launch_bound_fraction"] < LAUNCH_NOTE_SHARE
     for rep in reps.values():
         (note,) = _launch(rep)
         assert rep["utilization"]["launch"] >= 1 - rep["launch_bound_fraction"]  # the host outlasts the device

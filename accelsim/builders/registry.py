@@ -126,7 +126,7 @@ BUILDERS: dict[str, BuilderEntry] = {
                      parts_ref="dit.dit_parts"),
         BuilderEntry("sd15", "sd.SDParams", "sd.sd",
                      "Stable Diffusion 1.5 (diffusers, runwayml/stable-diffusion-v1-5): CLIP ViT-L/14 text encoder "
-                     "123,060,480, (steps + 1) × UNet 859,520,964 (PNDM's timesteps; classifier-free guidance), VAE "
+                     "123,060,480, (steps + 1) × UNet 859,520,964 (PNDM's timesteps, 1 at 1 step; classifier-free guidance), VAE "
                      "decoder 49,490,199 params",
                      parts_ref="sd.sd_parts"),
         BuilderEntry("sdxl", "sd.SDXLParams", "sd.sd",

@@ -191,12 +191,37 @@ def _json_value(value: object) -> object:
 
 def _json_problem(details: dict) -> str | None:
     """Why report.json cannot hold a plug-in's ``details`` (a Fraction, a set, a NaN, a key that is no string), as
-    :func:`accelsim.report.writers.json_text` would fail on them at the end of the run; None when it can."""
+    :func:`accelsim.report.writers.json_text` would fail on them at the end of the run; None when it can. A key that
+    is no string (``3``, ``None``) is refused though ``json`` would write it as ``"3"`` / ``"null"`` (probe p107 #8:
+    the details' keys are what report.json names, so they are the plug-in's strings)."""
+    bad = _non_str_key(details)
+    if bad is not None:
+        return f"key {bad[0]!r} is no string"
     try:
         json.dumps(details, allow_nan=False, default=_json_value)
     except (TypeError, ValueError, RecursionError) as e:
         text = one_line(e)
         return "JSON has no NaN or Infinity" if "Out of range float" in text else text
+    return None
+
+
+def _non_str_key(value: object, depth: int = 0) -> tuple[object] | None:
+    """``(key,)``, the first dict key in ``value`` (nested dicts, lists and tuples) that is not a string, else None
+    (also past 100 levels of nesting, which json refuses anyway)."""
+    if depth > 100:
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return (k,)
+            bad = _non_str_key(v, depth + 1)
+            if bad is not None:
+                return bad
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            bad = _non_str_key(v, depth + 1)
+            if bad is not None:
+                return bad
     return None
 
 

@@ -119,6 +119,7 @@ ODD_UNIT = textwrap.dedent('''
 
     DETAILS = {"frac": {"util": Fraction(3, 4)}, "set": {"dims": {"m"}}, "nan": {"eff": math.nan},
                "inf": {"eff": [1.0, math.inf]}, "tuple_key": {"by": {(1, 2): 3}}, "obj": {"x": object()},
+               "int_key": {"by": {3: 1}}, "none_key": {"by": [{None: 1}]},
                "numpy": {"tiles": np.int64(4), "eff": np.float32(0.5), "shape": (1, 2), "a": np.arange(3)}}
 
     def price(op, spec, arch):
@@ -150,7 +151,10 @@ GEMM = {"model": "gemm", "m": 64, "n": 1024, "k": 1024}
             "value"),
     ("nan", "details['eff'] = nan for op 'gemm', which report.json cannot hold (JSON has no NaN or Infinity"),
     ("inf", "details['eff'] = [1.0, inf] for op 'gemm', which report.json cannot hold (JSON has no NaN or Infinity"),
-    ("tuple_key", "details['by'] = {(1, 2): 3} for op 'gemm', which report.json cannot hold (TypeError: keys must "),
+    ("tuple_key", "details['by'] = {(1, 2): 3} for op 'gemm', which report.json cannot hold (key (1, 2) is no string"),
+    # json would write 3 as "3" and None as "null": the docs' "str keys" (probe p107 #8)
+    ("int_key", "details['by'] = {3: 1} for op 'gemm', which report.json cannot hold (key 3 is no string"),
+    ("none_key", "details['by'] = [{None: 1}] for op 'gemm', which report.json cannot hold (key None is no string"),
     ("obj", "details['x'] = <object object at"),
 ])
 def test_details_report_json_cannot_hold_are_one_line_at_the_units_kind(odd, mode, says):

@@ -143,11 +143,7 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
     from .config.serving import ServingSpec
     from .serving import serve as run_serving
 
-    if isinstance(overrides, (str, bytes, Mapping)) or not isinstance(overrides, Sequence):
-        # a mapping ({"workload.arrival.rate": 3}) read as its keys failed as "--set: expected KEY=VALUE" (probe
-        # p99 #5), a string as its characters
-        raise ConfigError.one(None, "overrides", f"expected a list of 'KEY=VALUE' strings, as --set items (e.g. "
-                              f"['workload.arrival.rate=3']), not a {type(overrides).__name__}")
+    _check_overrides(overrides)
     if isinstance(serving, ServingSpec):
         if overrides:  # they were dropped without a word (probe p99 #5)
             raise ConfigError.one(None, "overrides", "not with a loaded ServingSpec, whose items were applied when "
@@ -155,6 +151,15 @@ def serve(serving: str | os.PathLike | Mapping | ServingSpec, *, overrides: Sequ
                                   "the file, preset name or mapping to serve()", value=list(overrides))
         return run_serving(serving, progress=progress)
     return run_serving(load_serving(serving, overrides), progress=progress)  # type: ignore[arg-type]
+
+
+def _check_overrides(overrides: object) -> None:
+    """A one-line ConfigError for serving ``overrides`` that are not a list of ``--set`` strings: a mapping
+    ({"workload.arrival.rate": 3}) was read as its keys and failed as "--set: expected KEY=VALUE" (probe p99 #5), a
+    string as its characters (``load_serving`` took "workload.x=1" letter by letter; probe p107 #9)."""
+    if isinstance(overrides, (str, bytes, Mapping)) or not isinstance(overrides, Sequence):
+        raise ConfigError.one(None, "overrides", f"expected a list of 'KEY=VALUE' strings, as --set items (e.g. "
+                              f"['workload.arrival.rate=3']), not a {type(overrides).__name__}")
 
 
 def register_workload(name: str, params: type, build, description: str = ""):
@@ -178,6 +183,7 @@ def load_serving(path: str | os.PathLike | Mapping, overrides: Sequence[str] = (
     (:func:`accelsim.config.serving.load_serving`)."""
     from .config.serving import load_serving as load
 
+    _check_overrides(overrides)
     return load(path, overrides)
 
 

@@ -222,6 +222,11 @@ def test_serve_refuses_overrides_beside_a_loaded_spec_and_a_mapping_of_them():
         accelsim.serve(doc, overrides={"workload.arrival.rate": 3})
     with pytest.raises(ConfigError, match=r"not a str$"):
         accelsim.serve(doc, overrides="workload.arrival.rate=3")
+    # accelsim.api.load_serving the same (probe p107 #9: it read a string letter by letter, a dict as its keys)
+    from accelsim.api import load_serving as api_load
+    for bad, kind in (({"workload.arrival.rate": 3}, "dict"), ("workload.arrival.rate=3", "str")):
+        with pytest.raises(ConfigError, match=rf"^<input>: overrides: expected a list .* not a {kind}$"):
+            api_load(doc, bad)
 
 
 # ---- #6: a --set trace path is the working directory's ---------------------------------------------------------

@@ -137,7 +137,7 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     if line is not None:
         return dispatched(g, sa, t, line, elems, rate)
     offered = [s for i, s in enumerate(shapes(tile))
-               if i == 0 or stages(t, s[0] // s[2], s[1] / s[2], (elem, be)) >= 2]
+               if i == 0 or (stages(t, s[0] // s[2], s[1] / s[2], (elem, be)) >= 2 and _cluster_fits(g, s))]
     def useful(s: tuple[int, int, int]) -> int:  # the rows and columns of a tile the GEMM has (as _shape prices it)
         return min(s[0], g.m) * min(s[1], g.n)
 
@@ -145,6 +145,18 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
         if g.count * g.m * g.n * s[2] >= t.cores * useful(s):  # its unpadded work: a full tile a core
             return _fastest_split(g, sa, t, s, elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)
+
+
+def _cluster_fits(g: Gemm, s: tuple[int, int, int]) -> bool:
+    """Whether a tile of ``s[2]`` cores gives each of them some of ``g``'s rows: a 2-SM tile's pair splits its M
+    between the two SMs (a ``tcgen05.mma.cta_group::2`` MMA reads each CTA's own A rows from its own shared memory
+    and half of B from each: NVIDIA's PTX ISA, tcgen05 "CTA pair"; b200.yaml's cutlass_sm100_shapes note, "each
+    holding half its rows of A and half its columns of B"), so an m within one core's share of the tile's rows
+    (m <= tile rows / c x (c - 1)) leaves the other core only padding (a GEMV's one row twice, 224 CTAs for 112
+    column blocks: probe p105 #2). A matrix-vector product is cuBLAS's GEMV kernel of one-SM CTAs
+    (:func:`is_gemv`): no cluster tile either."""
+    tm0, _, c = s
+    return c == 1 or (not is_gemv(g) and g.m > tm0 // c * (c - 1))
 
 
 def dispatched(g: Gemm, sa: SystolicArray, t: _Terms, line: GemmDispatch, elems: tuple[int, float, float],

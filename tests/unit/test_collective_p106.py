@@ -1,0 +1,61 @@
+"""Probe p106's collective findings: a ring all-reduce across M nodes crosses the network 2M times (NCCL's tuner
+since its NVLS-era model), a collective that leaves the node reports its busy cycles, a W8A8 model reduces its
+GEMMs' 16-bit outputs (not fp8), and a collective that loses NVLS to its dtype says so."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.config import load_arch
+from accelsim.cost import collective
+
+MIB = 2**20
+
+
+# ---- #2: the ring's crossings between nodes -------------------------------------------------------------------
+
+def test_a_ring_all_reduce_crosses_the_network_twice_per_node():
+    # NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel (the NVLS-era model, 2.17 on): nInterSteps = 2*nNodes for an
+    # all-reduce (nNodes > 1), nNodes-1 for an all-gather or reduce-scatter; 0 on one node
+    assert collective.inter_node_steps("all_reduce", 2, 16) == 4
+    assert collective.inter_node_steps("all_reduce", 3, 24) == 6
+    assert collective.inter_node_steps("all_reduce", 8, 64) == 16
+    assert collective.inter_node_steps("all_gather", 2, 16) == 1
+    assert collective.inter_node_steps("reduce_scatter", 8, 64) == 7
+    assert collective.inter_node_steps("all_reduce", 1, 8) == 0
+    # one chip a node (a data-parallel pair of TP-8 ranks): 2 steps, both crossings; not tuning.cc's 4, which
+    # would book -2 hops inside nodes that hold one chip
+    assert collective.inter_node_steps("all_reduce", 2, 2) == 2
+    assert collective.inter_node_steps("all_reduce", 4, 4) == 6
+
+
+def test_a_small_all_reduce_over_two_dgx_h100_nodes_pays_four_crossings():
+    # 1 KiB over 16 H100s, 8 a node (dgx-h100.yaml: 20 us a crossing, NVLink 8.92 us, NCCL channels 12 x 30 =
+    # 360 GB/s, below the 8 NICs' 8 x 50 x 0.94 = 376). By hand, tuning.cc's ring, LL: nsteps 2 x 15 = 30,
+    # nInterSteps 2 x 2 = 4: 6.6 + (30 - 4) x 0.6 x 1.8 + 4 x 20 = 114.68 us, + 8.92 us the node's link once;
+    # bw min(360 x 1/2, 39 (llMaxBws, 2 nodes)) = 39 GB/s; wire 2 x 15/16 x 1024 = 1,920 B + fill min(1024 / 16,
+    # channels x 32 KiB) = 64 B: 123.60 + 0.05 = 123.65 us (it was 85.8 us with 2(M - 1) = 2 crossings)
+    arch = load_arch("dgx-h100", ["chips=16"])
+    ic = arch.interconnect
+    ring = collective.ring_across_nodes(ic, "all_reduce", 1024, 16, 8, 2)
+    assert ring.protocol == "LL"
+    assert ring.seconds == pytest.approx((114.68 + 8.92) * 1e-6 + (1920 + 64) / 39e9, rel=1e-9)
+    # the formula branch (no tuner) counts the same crossings: the link's latency once + 26 NVLink steps + 4
+    # crossings + the bytes at the node's 360 GB/s
+    formula = ic.model_copy(update={"collective": "formula"})
+    f = collective.ring_across_nodes(formula, "all_reduce", 1024, 16, 8, 2)
+    assert f.seconds == pytest.approx(8.92e-6 + 26 * 8.92e-6 + 4 * 20e-6 + 1920 / 360e9, rel=1e-9)
+
+
+def test_a_64_mib_all_reduce_over_three_nodes_now_runs_nccls_tree():
+    # 24 H100s, 3 nodes: ring LL128 by hand 14 + (46 - 6) x 1.9 + 6 x 20 + 8.92 = 218.92 us + (2 x 23/24 x 64 MiB
+    # + fill min(64 MiB / 24, 24 x 576,000)) / (360 x 120/128 = 337.5 GB/s) = 218.92 + 389.40 = 608.3 us; the tree
+    # (unchanged, 591.8 us) is faster now (the ring was 572.1 us with 2(M - 1) = 4 crossings, and won)
+    arch = load_arch("dgx-h100", ["chips=24"])
+    ic, size = arch.interconnect, 64 * MIB
+    ring = collective.ring_across_nodes(ic, "all_reduce", size, 24, 8, 3)
+    assert ring.protocol == "LL128"
+    assert ring.seconds == pytest.approx(218.92e-6 + (2 * 23 / 24 * size + size / 24) / 337.5e9, rel=1e-9)
+    tree = collective.tree_across_nodes(ic, size, 8, 3)
+    assert tree.seconds < ring.seconds
+    assert collective.call(arch, "all_reduce", size, 24).algorithm == "tree"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from accelsim import api
 from accelsim.config import load_arch
 from accelsim.cost import collective
 
@@ -59,3 +60,28 @@ def test_a_64_mib_all_reduce_over_three_nodes_now_runs_nccls_tree():
     tree = collective.tree_across_nodes(ic, size, 8, 3)
     assert tree.seconds < ring.seconds
     assert collective.call(arch, "all_reduce", size, 24).algorithm == "tree"
+
+
+# ---- #3: a collective across nodes reports its busy cycles ---------------------------------------------------
+
+def test_a_collective_across_nodes_reports_the_nic_tasks_cycles_as_busy():
+    # 64 MiB all-reduce over 16 H100s (2 nodes): the NIC task runs the priced call; the NVLink hops inside the nodes
+    # run beside it on the link, (7/8 of 2 x 15/16 x 64 MiB) / (450 GB/s x 0.82) = 298 us, shorter than the call;
+    # the op's busy cycles are the call's, as on one node (they were the 0-cycle JOIN's: 0)
+    wl = {"model": "collective", "op": "all_reduce", "bytes": 64 * MIB}
+    r = api.simulate(wl, {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
+    op = next(o for o in r["ops"] if o["kind"] == "collective")
+    assert op["unit"] == "nic"
+    call = op["mapping"]["all_reduce_s"] * r["clock_hz"]
+    assert op["compute_cycles"] == pytest.approx(call, abs=1)
+    assert op["compute_cycles"] == op["end_cycle"] - op["start_cycle"]  # nccl-tests' loop: no launch before it
+    hop = 7 / 8 * 2 * 15 / 16 * 64 * MIB / (450e9 * 0.82)
+    assert hop * r["clock_hz"] < op["compute_cycles"]
+    # a tensor-parallel-16 model's all-reduces and logits gather across the two nodes: busy as the NIC task
+    r = api.simulate({"base": "llama3_8b", "layers": 1, "tensor_parallel": 16}, {"base": "dgx-h100", "chips": 16},
+                     plots=False).to_dict()
+    tp = [o for o in r["ops"] if o["kind"] == "collective"]
+    assert tp and all(o["unit"] == "nic" for o in tp)
+    for o in tp:
+        seconds = o["mapping"][f"{o['fn']}_s"]
+        assert o["compute_cycles"] == pytest.approx(seconds * r["clock_hz"], abs=1)

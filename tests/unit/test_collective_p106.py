@@ -85,3 +85,51 @@ def test_a_collective_across_nodes_reports_the_nic_tasks_cycles_as_busy():
     for o in tp:
         seconds = o["mapping"][f"{o['fn']}_s"]
         assert o["compute_cycles"] == pytest.approx(seconds * r["clock_hz"], abs=1)
+
+
+# ---- #1: a W8A8 model reduces its GEMMs' 16-bit outputs ------------------------------------------------------
+
+def _collectives(workload: dict, arch: str = "dgx-h100") -> dict[str, dict]:
+    r = api.simulate(workload, {"base": arch}, plots=False).to_dict()
+    return {o["name"].rsplit(".", 1)[-1]: o for o in r["ops"] if o["kind"] == "collective"}
+
+
+@pytest.mark.parametrize("dtypes", [{"weight_dtype": "fp8", "activation_dtype": "fp8"}, {"dtype": "fp8"}])
+def test_a_w8a8_model_all_reduces_and_gathers_its_gemms_bf16_output(dtypes):
+    # vLLM's Fp8LinearMethod returns the scaled-mm output in the input's dtype (bf16) and RowParallelLinear
+    # all-reduces that; NCCL has no fp8 type. LLaMA-3-8B, 512 tokens, TP 8 on a DGX H100: each row-split linear's
+    # all-reduce is 512 x 4,096 x 2 B = 4 MiB of bf16 (not 2 MiB of fp8), so NVLS runs it; the logits gathered are
+    # 512 x 128,256 x 2 B = 131,334,144 B
+    ops = _collectives({"base": "llama3_8b", "layers": 1, "seq_len": 512, "tensor_parallel": 8, **dtypes})
+    for leaf in ("embed_tokens_all_reduce", "o_proj_all_reduce", "down_proj_all_reduce"):
+        assert ops[leaf]["mapping"]["message_bytes"] == 512 * 4096 * 2
+        assert ops[leaf]["mapping"]["algorithm"] == "nvls"
+    assert ops["lm_head_all_gather"]["mapping"]["message_bytes"] == 512 * 128256 * 2
+
+
+def test_a_16_bit_activation_dtype_is_what_the_collectives_move():
+    # fp16 activations over bf16 weights: the GEMMs write fp16, the all-reduce moves it (2 B an element either way)
+    ops = _collectives({"base": "llama3_8b", "layers": 1, "seq_len": 512, "tensor_parallel": 8,
+                        "activation_dtype": "fp16"})
+    assert ops["o_proj_all_reduce"]["mapping"]["message_bytes"] == 512 * 4096 * 2
+
+
+def test_the_precision_rule_keeps_an_all_to_all_and_a_context_parallel_group_in_the_activation_dtype():
+    from accelsim.builders.precision import gemm_output_dtype, moves_gemm_output
+
+    assert moves_gemm_output("all_reduce", {"group": 8}) and moves_gemm_output("all_gather", {"group": 8})
+    assert not moves_gemm_output("all_to_all", {"group": 8})  # a MoE's dispatch (DeepEP sends fp8)
+    assert not moves_gemm_output("all_gather", {"group": 2, "extent": 16})  # context parallel K/V
+    assert not moves_gemm_output("all_reduce", {"group": 8, "keep_dtype": True})  # fp32 variances
+    assert [gemm_output_dtype(d) for d in ("fp8", "int8", "fp4", "int4", "fp16", "bf16", "fp32")] == [
+        "bf16", "bf16", "bf16", "bf16", "fp16", "bf16", "fp32"]
+
+
+def test_an_int8_collective_workload_keeps_its_dtype_and_runs_ring():
+    # the collective micro-workload's dtype is the user's: 64 MiB of int8 over 8 H100s, which NVLS cannot reduce
+    # (NCCL's ncclNvlsSupported), so NCCL's ring runs it; bf16 runs NVLS
+    wl = {"model": "collective", "op": "all_reduce", "bytes": 64 * MIB}
+    int8 = _collectives({**wl, "dtype": "int8"})["all_reduce"]["mapping"]
+    bf16 = _collectives({**wl, "dtype": "bf16"})["all_reduce"]["mapping"]
+    assert (int8["algorithm"], int8["message_bytes"]) == ("ring", 64 * MIB)
+    assert (bf16["algorithm"], bf16["message_bytes"]) == ("nvls", 64 * MIB)

@@ -133,3 +133,21 @@ def test_an_int8_collective_workload_keeps_its_dtype_and_runs_ring():
     bf16 = _collectives({**wl, "dtype": "bf16"})["all_reduce"]["mapping"]
     assert (int8["algorithm"], int8["message_bytes"]) == ("ring", 64 * MIB)
     assert (bf16["algorithm"], bf16["message_bytes"]) == ("nvls", 64 * MIB)
+
+
+# ---- #5: a collective that loses NVLS to its dtype says so ---------------------------------------------------
+
+def test_an_int8_all_reduce_that_loses_nvls_says_so_in_a_note():
+    # 64 MiB over 8 H100s: NVLS reduces no int8 (NCCL's ncclNvlsSupported), so the ring runs it; a bf16 call of the
+    # same bytes runs NVLS: (1 + 1/8) x 64 MiB / (360 GB/s x 0.85) + 25 us = 246.7 + 25 + the link's 8.92 us
+    wl = {"model": "collective", "op": "all_reduce", "bytes": 64 * MIB}
+    r = api.simulate({**wl, "dtype": "int8"}, {"base": "dgx-h100"}, plots=False).to_dict()
+    notes = [n for n in r["notes"] if "NVLink SHARP" in n]
+    nvls_us = ((1 + 1 / 8) * 64 * MIB / (360e9 * 0.85) + 25e-6 + 8.92e-6) * 1e6
+    assert len(notes) == 1 and notes[0].startswith("1 all_reduce of int8 ran ring/")
+    assert f"NVLS in {nvls_us:,.1f} µs" in notes[0]
+    # a bf16 run (NVLS), a small int8 one (ring LL would win anyway) and a ring-only arch (dgx-a100) say nothing
+    for workload, arch in (({**wl, "dtype": "bf16"}, "dgx-h100"), ({**wl, "dtype": "int8", "bytes": 4096}, "dgx-h100"),
+                           ({**wl, "dtype": "int8"}, "dgx-a100")):
+        r = api.simulate(workload, {"base": arch}, plots=False).to_dict()
+        assert not [n for n in r["notes"] if "NVLink SHARP" in n]

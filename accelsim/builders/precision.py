@@ -20,6 +20,12 @@
   weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
   model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
 * ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
+* under an 8- or 4-bit activation dtype (W8A8, W4A4) the tensor-parallel collectives that move a GEMM's output
+  (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather) move the
+  16-bit dtype the GEMM writes, the model's (the graph as built; :func:`gemm_output_dtype`), not the activation
+  dtype: vLLM's Fp8LinearMethod returns the scaled-mm output in the input's original dtype and RowParallelLinear
+  all-reduces that; TensorRT-LLM's FP8 / SmoothQuant GEMMs write fp16 / bf16 too; NCCL 2.20 has no fp8 type (and a
+  sum of 8 ranks' partial sums in e4m3 would lose the result);
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
   fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``).
@@ -29,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
@@ -85,6 +91,26 @@ def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
     return re.compile(rf"(?:^|\.)(?:{parts})(?:\.|$)")
 
 
+# the collectives that carry a GEMM's output over the tensor-parallel group: its partial sums (all-reduce,
+# reduce-scatter) or its shards (all-gather); an all-to-all (a MoE's dispatch, a context-parallel exchange) or a
+# send keeps the activation dtype
+GEMM_OUTPUT_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter")
+
+
+def moves_gemm_output(fn: str, attrs: Mapping[str, object]) -> bool:
+    """Whether a COLLECTIVE ``fn`` with ``attrs`` is a tensor-parallel one that moves a GEMM's output (the
+    builders' ``_tp_collective`` and their likes: fn in :data:`GEMM_OUTPUT_COLLECTIVES`, no ``extent``, which a
+    context- or expert-parallel group's has, and no ``keep_dtype``: MiniMax-M2's fp32 variances)."""
+    return fn in GEMM_OUTPUT_COLLECTIVES and "extent" not in attrs and not attrs.get("keep_dtype")
+
+
+def gemm_output_dtype(dtype: str) -> str:
+    """The dtype a GEMM of a model computing in ``dtype`` writes, which its tensor-parallel collectives move:
+    ``dtype`` itself at 16 bits or more; bf16 for an 8- or 4-bit one (fp8, int8, fp4, int4: W8A8 and W4A4 GEMMs
+    accumulate in fp32 and write 16 bits, vLLM's and TensorRT-LLM's; bf16 as Llama 3 / FP8 checkpoints run)."""
+    return dtype if DTYPE_BITS[dtype] >= 16 else "bf16"
+
+
 _STORED = WeightPool()  # the weights as stored (quantised): an MoE model's experts again for each pass of a run
 
 DEFAULT_GROUP_SIZE: dict[str, int] = {"int4": 128, "int8": 128, "fp4": 32}
@@ -105,12 +131,17 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     if (weight == activation == kv_cache == expert_weight and DTYPE_BITS[weight] >= 8
             and all(op.dtype == activation for op in graph.ops)):
         return graph
+    narrow = DTYPE_BITS[activation] < 16  # W8A8 / W4A4: the GEMMs write 16 bits, which the TP collectives move
     scopes = _kv_scopes(graph)
     keep = _kept(graph.meta.get("unquantised"))  # modules whose weights stay unquantised
     ops: list[Op] = []
     for op in graph.ops:
         if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
             ops.append(op)
+            continue
+        if narrow and op.kind is OpKind.COLLECTIVE and moves_gemm_output(op.fn, op.attrs):
+            # the GEMM's output in the model's dtype (as built), not the 8/4-bit activation dtype (probe p106 #1)
+            ops.append(dataclasses.replace(op, dtype=gemm_output_dtype(op.dtype)))
             continue
         dtype = kv_cache if _reads_kv(op, scopes) else activation
         weights, attrs = op.weights, op.attrs
@@ -183,5 +214,5 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            expert_weight=getattr(p, "expert_weight_dtype", None))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "apply_precision", "computes_on_kv", "no_scales_why", "scaled_weights",
-           "touches_kv", "weight_only", "with_precision"]
+__all__ = ["DEFAULT_GROUP_SIZE", "GEMM_OUTPUT_COLLECTIVES", "apply_precision", "computes_on_kv", "gemm_output_dtype",
+           "moves_gemm_output", "no_scales_why", "scaled_weights", "touches_kv", "weight_only", "with_precision"]

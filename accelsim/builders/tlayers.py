@@ -73,6 +73,7 @@ from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import dtype_bytes
 from .layers import INPUT, GraphBuilder, broadcast_shapes, conv_out_size
+from .precision import gemm_output_dtype, moves_gemm_output
 
 Shape = tuple[int, ...]
 
@@ -1088,7 +1089,16 @@ class TransformerBuilder(GraphBuilder):
                                 extent=self.tp * self.cp, **attrs)
 
     def _collective(self, x: str, fn: str, shape: Shape, leaf: str, **attrs: object) -> str:
-        return self._add(self._name(None, leaf), OpKind.COLLECTIVE, [x], shape, fn=fn, **attrs)
+        """A COLLECTIVE ``fn`` of ``x``; one that moves a GEMM's output over the tensor-parallel group
+        (:func:`~.precision.moves_gemm_output`) in the 16-bit dtype an 8- or 4-bit model's GEMMs write
+        (:func:`~.precision.gemm_output_dtype`: a ``dtype: fp8`` model all-reduces bf16, probe p106 #1)."""
+        dtype = self.dtype
+        if moves_gemm_output(fn, attrs):
+            self.dtype = gemm_output_dtype(dtype)
+        try:
+            return self._add(self._name(None, leaf), OpKind.COLLECTIVE, [x], shape, fn=fn, **attrs)
+        finally:
+            self.dtype = dtype
 
     @contextlib.contextmanager
     def partial_sums(self, on: bool = True) -> Iterator[None]:

@@ -258,14 +258,32 @@ def node_bus_bandwidth(ic: Interconnect, per_node: int) -> float:
     return min(nics, bus_bandwidth_of(ic)) if per_node > 1 else nics
 
 
+def inter_node_steps(kind: str, nodes: int, group: int) -> int:
+    """The steps of a ring of ``group`` (N) chips over ``nodes`` (M) nodes that cross the network, as NCCL's tuner
+    counts them (NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, nInterSteps, since the NVLS-era model of the
+    2.17 line: ``2*nNodes`` for an all-reduce, ``nNodes-1`` for an all-gather or reduce-scatter; 2.8-2.12 booked
+    2(M - 1) for an all-reduce): 2M for an all-reduce (a chunk that starts inside a node passes all M crossings of
+    a loop, the ring's wrap-around edge from the last node back to the first included; a reduce-scatter loop, then
+    an all-gather loop), but at most its 2(N - 1) steps: with one chip a node (N = M) a chunk passes N - 1 = M - 1
+    crossings a loop, where tuning.cc's 2M outnumbers the steps and books -2 hops inside the nodes, which have
+    none; M - 1 for an all-gather or reduce-scatter; 0 on one node."""
+    if nodes <= 1:
+        return 0
+    return min(2 * nodes, 2 * (group - 1)) if kind == "all_reduce" else nodes - 1
+
+
 def ring_across_nodes(ic: Interconnect, kind: str, nbytes: int, group: int, per_node: int, nodes: int) -> Choice:
     """An all-reduce, all-gather or reduce-scatter of ``nbytes`` as a ring over ``group`` (N) chips in ``nodes`` (M)
     nodes, ``per_node`` (k) of them in a node, priced as NCCL's tuner prices a ring across nodes (NVIDIA/nccl
     src/graph/tuning.cc ncclTopoTuneModel), the protocol of the least time chosen as :func:`choose` chooses:
 
         latency: baseLat + (nsteps - nInterSteps) x intraLat (x 1.8 for LL across nodes) + nInterSteps x interLat,
-            nsteps 2(N - 1) for an all-reduce, N - 1 for the others; nInterSteps 2(M - 1), M - 1; intraLat the
-            node's NCCL hop (:data:`accelsim.hardware.NCCL_HOP_LATENCY_US`, the link's ``nccl.link``), interLat the
+            nsteps 2(N - 1) for an all-reduce, N - 1 for the others; nInterSteps 2M for an all-reduce (a ring over
+            M nodes crosses the network M times a loop, its wrap-around edge included, and an all-reduce runs two
+            loops; at most its 2(N - 1) steps, with one chip a node), M - 1 for the others
+            (:func:`inter_node_steps`: tuning.cc's ``2*nNodes`` / ``nNodes-1`` since its NVLS-era model, the 2.17
+            line, whose constants this module uses; 2.8-2.12 booked 2(M - 1)); intraLat the node's NCCL
+            hop (:data:`accelsim.hardware.NCCL_HOP_LATENCY_US`, the link's ``nccl.link``), interLat the
             scale-out network's ``latency`` (the preset's figure per crossing, as :func:`tree_across_nodes` pays it);
             + the node's link ``latency`` once where the ring has hops inside a node (k > 1), as on one node;
         bandwidth: :func:`node_bus_bandwidth` (the NICs, at most the node's NCCL rate) x the protocol's data
@@ -281,7 +299,7 @@ def ring_across_nodes(ic: Interconnect, kind: str, nbytes: int, group: int, per_
     so = ic.scale_out
     assert so is not None
     steps = 2 * (group - 1) if kind == "all_reduce" else group - 1
-    inter = 2 * (nodes - 1) if kind == "all_reduce" else nodes - 1
+    inter = inter_node_steps(kind, nodes, group)
     wire = wire_fraction(kind, group) * nbytes
     bus = node_bus_bandwidth(ic, per_node)
     first = ic.latency if per_node > 1 else 0.0
@@ -316,7 +334,7 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
     treeCorrectionFactor by size; LL at most NCCL's multi-node llMaxBw, :data:`LL_MAX_BUS_BANDWIDTH_NODES`), the
     protocol of the least time chosen; LL128 only where the node's links are NVLink, as on one node. Here busBw is
     :func:`node_bus_bandwidth`: the NICs of a node's k chips, at most the node's own NCCL rate, and interLat the
-    network's ``latency`` per crossing between nodes, the same figure the ring pays (M - 1) times per half
+    network's ``latency`` per crossing between nodes, the same figure the ring pays 2M times (an all-reduce)
     (tuning.cc's own hwLat NET tree figures, 5.0 / 8.5 / 14 us, are not used: one crossing costs what the preset
     says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep)."""
     so = ic.scale_out

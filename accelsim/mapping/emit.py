@@ -348,7 +348,13 @@ class Emitter:
         if adds:
             details["reduce_flops"] = adds
         unit = NIC if self.crosses(group, extent) else LINK
-        return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, self.tasks[tid].cycles, 1,
+        # the call's busy cycles: its link or NIC task's; across nodes with hops inside them, tid is the 0-cycle JOIN
+        # of the NIC task and the hops' link task, and the call is busy as long as the longer of the two (probe
+        # p106 #3: compute_cycles was 0, so the ops table ranked a multi-node run's collectives last)
+        task = self.tasks[tid]
+        busy = max((self.tasks[d].cycles for d in task.deps), default=0) if task.kind is TaskKind.JOIN \
+            else task.cycles
+        return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, busy, 1,
                          {LINK: c.sent, **({arch.main_memory: mem} if mem else {})}, details)
 
     def launched(self, op_i: int, producers: list[int], in_stream: bool = True) -> tuple[list[int], list[int]]:

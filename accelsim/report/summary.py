@@ -50,7 +50,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
-from ..cost import gpu_tiles
+from ..cost import collective, gpu_tiles
 from ..cost.attention import FLASH
 from ..energy import account, executed_macs, peak_dynamic_power
 from ..energy.model import LINK, NIC
@@ -148,7 +148,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                                  [("", tg.execution or "none", launch / total if total else 0.0)],
                                  max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
                   + epilogue_fusion_notes(graph, arch, tg)
-                  + nccl_channel_notes(arch, tg) + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
+                  + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg)
+                  + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
@@ -1309,6 +1310,38 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
     return [f"interconnect: NCCL's channels (nccl.channels x nccl.channel_bandwidth = {ic.nccl.channels} x "
             f"{ic.nccl.channel_bandwidth / 1e9:g} = {channels / 1e9:g} GB/s) carry less than the link's "
             f"{ic.bandwidth / 1e9:g} GB/s; set interconnect.nccl.channel_bandwidth to follow a faster link"]
+
+
+def nvls_dtype_notes(arch: Arch, graph: Graph, tg: TaskGraph) -> list[str]:
+    """One line per element dtype whose all-reduces inside an NVSwitch node whose switches reduce (NVLS) NCCL ran
+    as a ring or tree because NVLS cannot reduce that type (:data:`accelsim.cost.collective.NVLS_DTYPES`, NCCL's
+    ``ncclNvlsSupported``) where its tuner would run NVLS on 16-bit elements of the same bytes: the count, and the
+    first such call's time against NVLS's (probe p106 #5: an int8 ``collective`` run was 1.5x slower, unexplained)."""
+    ic = arch.interconnect
+    if ic is None or ic.collective != "nccl" or not collective.has_nvls(ic):
+        return []
+    dtypes = {op.name: op.dtype for op in graph.ops if op.kind is OpKind.COLLECTIVE}
+    lost: dict[str, list] = {}
+    for m in tg.ops:
+        dtype = dtypes.get(m.name)
+        if (m.fn != "all_reduce" or m.unit != LINK or dtype is None or collective.has_nvls(ic, dtype)
+                or m.mapping.get("algorithm") not in ("ring", "tree")):
+            continue
+        nbytes, group = int(m.mapping["message_bytes"]), int(m.mapping["group"])  # type: ignore[call-overload]
+        nvls = collective.choose(ic, "all_reduce", nbytes, group)
+        if nvls.algorithm != "nvls":
+            continue
+        seen = lost.setdefault(dtype, [0, m, nvls])
+        seen[0] += 1
+    out = []
+    for dtype, (n, m, nvls) in lost.items():
+        took = float(m.mapping["all_reduce_s"])  # type: ignore[arg-type]
+        out.append(f"{n} all_reduce{'s' if n != 1 else ''} of {dtype} ran {m.mapping['algorithm']}/"
+                   f"{m.mapping.get('protocol', '')} without NVLink SHARP: NVLS reduces only int32 / fp16 / bf16 / "
+                   f"fp32 / fp64 elements (NCCL's ncclNvlsSupported; NCCL 2.20 has no fp8), so "
+                   f"{format_size(int(m.mapping['message_bytes']))} took {took * 1e6:,.1f} µs where 16-bit elements "
+                   f"would run NVLS in {nvls.seconds * 1e6:,.1f} µs")
+    return out
 
 
 RATE_UNITS = {"systolic": "systolic arrays", "vector": "vector units"}  # a rate note's name for a unit kind

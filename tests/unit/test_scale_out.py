@@ -27,11 +27,14 @@ def _nccl_ring_simple(kind: str, nbytes: int, n: int, nodes: int, bus: float, nv
                       channels: int = 24) -> float:
     # by hand, NCCL's ring across nodes under Simple (tuning.cc ncclTopoTuneModel): baseLat 8.4 µs + (nsteps −
     # nInterSteps) NVLink ring Simple hops of 3.4 µs + nInterSteps crossings of the network's 20 µs (nsteps 2(n − 1)
-    # for an all-reduce, n − 1 otherwise; nInterSteps 2(m − 1), m − 1), + the node's NVLink latency once (8.92 µs on
+    # for an all-reduce, n − 1 otherwise; nInterSteps 2m for an all-reduce, the ring's two loops each crossing the
+    # network m times, its wrap-around edge included, as tuning.cc counts them since 2.17, but no more than its
+    # 2(n − 1) steps where each node holds one chip; m − 1 otherwise), + the node's NVLink latency once (8.92 µs on
     # the DGX presets), + (each chip's ring bytes + the pipeline fill, min(size / n, 24 runtime channels × Simple's
     # 2 MiB chunk)) / the bus bandwidth
     halves = 2 if kind == "all_reduce" else 1
-    steps, inter = halves * (n - 1), halves * (nodes - 1)
+    steps = halves * (n - 1)
+    inter = min(2 * nodes, steps) if kind == "all_reduce" else nodes - 1
     fill = min(nbytes / n, channels * 2 * 2**20)
     return ((8.4 + (steps - inter) * 3.4) * 1e-6 + inter * IB_LAT + nvlink_latency
             + (halves * (n - 1) / n * nbytes + fill) / bus)
@@ -156,15 +159,16 @@ def test_an_all_to_all_across_nodes_sends_each_chips_off_node_share_through_its_
 
 def test_a_node_holding_fewer_of_the_groups_chips_bounds_a_collective_across_nodes():
     # 12 dgx-h100 GPUs are a node of 8 and one of 4: the ring's traffic out of the small node spreads over its 4
-    # NICs, not 12 / 2 = 6. All-reduce 64 MiB as NCCL's ring, Simple: (8.4 + (22 − 2) × 3.4) µs + 2 × 20 µs
-    # + 8.92 µs + (2 × 11/12 × 67,108,864 + 67,108,864 / 12) / (4 × 47e9) = 125.32 + 682.17 = 807.5 µs (LL128's
-    # 120/128 of the bus costs more than its 24 µs less latency); an all-to-all sends a GPU of the small node's
-    # (12 − 4)/12 off it through its NIC: 8/12 × 67,108,864 / 47e9 + 20 µs = 951.91 + 20 = 971.9 µs
+    # NICs, not 12 / 2 = 6. All-reduce 64 MiB as NCCL's ring, Simple: (8.4 + (22 − 4) × 3.4) µs + 4 × 20 µs (2
+    # nodes: 2 crossings a loop, two loops) + 8.92 µs + (2 × 11/12 × 67,108,864 + 67,108,864 / 12) / (4 × 47e9)
+    # = 158.52 + 684.18 = 842.7 µs (LL128's 120/128 of the bus costs more than its 24 µs less latency); an
+    # all-to-all sends a GPU of the small node's (12 − 4)/12 off it through its NIC: 8/12 × 67,108,864 / 47e9
+    # + 20 µs = 951.91 + 20 = 971.9 µs
     arch = load_arch("dgx-h100").model_copy(update={"chips": 12})
     size = 64 << 20
     assert arch.interconnect.per_node(12, 12) == 4 and arch.interconnect.nodes(12) == 2
     assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
-        (8.4 + 20 * 3.4 + 2 * 20 + 8.92) * 1e-6 + (2 * 11 / 12 * size + size / 12) / (4 * 47e9))
+        (8.4 + 18 * 3.4 + 4 * 20 + 8.92) * 1e-6 + (2 * 11 / 12 * size + size / 12) / (4 * 47e9))
     assert collective.seconds(arch, "all_to_all", size, 12) == pytest.approx(8 / 12 * size / 47e9 + 20e-6)
 
 

@@ -435,7 +435,8 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
             return Choice(max(seconds, inside), "p2p", "", sent)
         nodes = ic.group_nodes(group, extent or group)
         ring = ring_across_nodes(ic, kind, nbytes, group, per_node, nodes)
-        if kind != "all_reduce":
+        if kind != "all_reduce" or ic.collective != "nccl":  # NCCL's tree is NCCL's (probe p107 #1: a formula
+            # interconnect, mi300x-8 as two nodes, got NVLink's 0.6 us hops and an LL protocol from it)
             return ring
         tree = tree_across_nodes(ic, nbytes, per_node, nodes)
         return tree if tree.seconds < ring.seconds else ring

@@ -151,3 +151,13 @@ def test_an_int8_all_reduce_that_loses_nvls_says_so_in_a_note():
                            ({**wl, "dtype": "int8"}, "dgx-a100")):
         r = api.simulate(workload, {"base": arch}, plots=False).to_dict()
         assert not [n for n in r["notes"] if "NVLink SHARP" in n]
+
+
+def test_a_formula_interconnect_across_nodes_runs_its_own_ring_not_nccls_tree():
+    # probe p107 #1: NCCL's tree (NVLink hops of 0.6 us, an LL protocol) priced a formula interconnect's cross-node
+    # all-reduce; `collective: formula` is the interconnect's own ring (docs/architecture.md), no protocol
+    formula = collective.call(load_arch("dgx-a100", ["chips=16", "interconnect.collective=formula"]), "all_reduce",
+                              1024, 16)
+    assert (formula.algorithm, formula.protocol) == ("ring", "")
+    nccl = collective.call(load_arch("dgx-a100", ["chips=16"]), "all_reduce", 1024, 16)
+    assert nccl.algorithm == "tree"  # NCCL's pick for a 1 KiB all-reduce over two nodes (latency-bound)

@@ -1150,9 +1150,10 @@ class ScaleOut(_Model):
     NIC per GPU), and each crossing between nodes (or a send) costs ``latency``. An all-reduce, all-gather or
     reduce-scatter across nodes is a ring over its chips, node after node: in every step each node sends one ring's
     share out of the node, so all of a chip's 2(N−1)/N · bytes (all-reduce) leave each node once, spread over the
-    NICs of the group's chips in that node (NCCL's rings, one per NIC); a chunk crosses the M − 1 node boundaries
-    once per half, and those crossings' latency is what the call waits (as NCCL's tuner counts inter-node steps
-    apart, tuning.cc). :meth:`collective_seconds` is that NIC-side ring alone; a collective is priced by
+    NICs of the group's chips in that node (NCCL's rings, one per NIC); here a chunk crosses the M − 1 node boundaries
+    once per half, a lower bound of the NIC side. :meth:`collective_seconds` is that NIC-side ring alone (NCCL's
+    tuner counts 2·M crossings for an all-reduce, the ring's wrap-around edge included, as
+    :func:`accelsim.cost.collective.inter_node_steps` does); a collective is priced by
     :func:`accelsim.cost.collective.ring_across_nodes`, which adds NCCL's base latency, the hops inside the nodes
     and the protocols' caps, and holds the bandwidth to the node's own NCCL rate. An all-to-all cannot
     relay through a ring: NCCL runs it as point-to-point sends from every rank to every other (NCCL's user guide,

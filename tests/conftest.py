@@ -94,6 +94,18 @@ def cli_errors(capsys, argv: list[str]) -> list[str]:
     return capsys.readouterr().err.strip().splitlines()
 
 
+def cli_error(capsys, argv: list[str]) -> str:
+    """The one line ``accelsim ARGV`` prints to stderr, which must exit with status 2 (bad input)."""
+    (line,) = cli_errors(capsys, argv)
+    return line
+
+
+def preset_line(preset: str, key: str, indent: str = "") -> int:
+    """The 1-based line of ``key:`` in a shipped workload preset (read from the file, not copied from the output)."""
+    text = (Path(__file__).resolve().parents[1] / "workloads" / f"{preset}.yaml").read_text().splitlines()
+    return 1 + next(i for i, t in enumerate(text) if t.startswith(f"{indent}{key}:"))
+
+
 def layer_file(layer: str, input_shape: str = "[20, 1, 128]") -> str:
     """A ``model: layers`` file ``l.yaml`` in the current folder whose one layer, ``layer``, is on line 5."""
     Path("l.yaml").write_text(f"model: layers\nname: bad\ninput: {input_shape}\nlayers:\n  - {layer}\n")

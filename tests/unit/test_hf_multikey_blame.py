@@ -13,29 +13,14 @@ from pathlib import Path
 import pytest
 
 from accelsim.builders.hfconfig import parse
-from accelsim.cli import main
 from accelsim.errors import KeyPairError
 
-WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    return line
+from ..conftest import cli_error, preset_line
 
 
 def _at(preset: str, key: str, indent: str = "") -> str:
-    """``workloads/PRESET.yaml:LINE`` of ``key:`` in a shipped preset (read from the file, not from the output)."""
-    text = (WORKLOADS / f"{preset}.yaml").read_text().splitlines()
-    return f"{preset}.yaml:{1 + next(i for i, t in enumerate(text) if t.startswith(f'{indent}{key}:'))}"
+    """``PRESET.yaml:LINE`` of ``key:`` in a shipped preset (read from the file, not from the output)."""
+    return f"{preset}.yaml:{preset_line(preset, key, indent)}"
 
 
 def _ends_naming(line: str, *places: str) -> bool:
@@ -49,7 +34,7 @@ def _ends_naming(line: str, *places: str) -> bool:
 def test_falcon_h1_heads_set_over_the_preset_are_at_the_set(capsys):
     # before: "workloads/falcon_h1_7b.yaml:28: mamba_d_head: 128 × mamba_n_heads (7) must be mamba_d_ssm (3072)", the
     # preset's line of a key the user did not touch. Falcon-H1-7B: 24 heads of 128 = 3072 = mamba_d_ssm; 7 · 128 = 896
-    line = _error(capsys, ["run", "-w", "falcon_h1_7b", "-a", "h100", "--set", "workload.mamba_n_heads=7"])
+    line = cli_error(capsys, ["run", "-w", "falcon_h1_7b", "-a", "h100", "--set", "workload.mamba_n_heads=7"])
     assert line.startswith("accelsim: error: --set: workload.mamba_n_heads: 7 breaks mamba_d_head × mamba_n_heads = "
                            "mamba_d_ssm: 128 × 7 = 896, not 3072 (mamba_d_head 128, mamba_d_ssm 3072, "), line
     assert _ends_naming(line, _at("falcon_h1_7b", "mamba_d_head"), _at("falcon_h1_7b", "mamba_d_ssm")), line
@@ -67,14 +52,14 @@ def test_falcon_h1_heads_set_over_the_preset_are_at_the_set(capsys):
      "3072, not 3096", ["mamba_d_head", "mamba_n_heads", "mamba_expand"]),
 ])
 def test_a_set_width_key_is_at_the_set_naming_every_other_keys_line(capsys, preset, key, value, rule, others):
-    line = _error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
+    line = cli_error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
     assert line.startswith(f"accelsim: error: --set: workload.{key}: {value} breaks {rule} ("), line
     assert _ends_naming(line, *(_at(preset, k) for k in others)), line
 
 
 def test_a_users_file_over_its_base_is_at_the_files_line(here, capsys):
     Path("m.yaml").write_text("base: falcon_h1_7b\nmamba_n_heads: 7\n")
-    line = _error(capsys, ["info", "m.yaml"])
+    line = cli_error(capsys, ["info", "m.yaml"])
     assert line.startswith("accelsim: error: m.yaml:2: mamba_n_heads: 7 breaks mamba_d_head × mamba_n_heads = "), line
 
 
@@ -82,7 +67,7 @@ def test_keys_of_one_file_stay_at_the_first_key_naming_the_others(here, capsys):
     # a tie (d_head and n_heads both in m.yaml): the rule's first key, mamba_d_head, its message as before
     # (100 · 7 = 700, not the preset's 3072) then where the other two came from
     Path("m.yaml").write_text("base: falcon_h1_7b\nmamba_d_head: 100\nmamba_n_heads: 7\n")
-    line = _error(capsys, ["info", "m.yaml"])
+    line = cli_error(capsys, ["info", "m.yaml"])
     assert line.startswith("accelsim: error: m.yaml:2: mamba_d_head: 100 × mamba_n_heads (7) must be mamba_d_ssm "
                            "(3072, m.yaml:3, "), line
     assert _ends_naming(line, _at("falcon_h1_7b", "mamba_d_ssm")), line
@@ -104,7 +89,7 @@ def _write_config() -> dict[str, int]:
 def test_one_workload_key_over_a_config_json_names_every_other_keys_line(here, capsys):
     lines = _write_config()
     Path("w.yaml").write_text("model: hf\nconfig: config.json\nseq_len: 16\n")
-    line = _error(capsys, ["info", "w.yaml", "--set", "workload.mamba_n_heads=7"])  # 7 · 64 = 448, not 1024
+    line = cli_error(capsys, ["info", "w.yaml", "--set", "workload.mamba_n_heads=7"])  # 7 · 64 = 448, not 1024
     assert line.startswith("accelsim: error: --set: workload.mamba_n_heads: 7 breaks mamba_d_head × mamba_n_heads = "
                            "mamba_d_ssm: 64 × 7 = 448, not 1024 (mamba_d_head 64, mamba_d_ssm 1024, "), line
     assert line.endswith(f"config.json:{lines['mamba_d_head']}, {here / 'config.json'}:{lines['mamba_d_ssm']})"), line
@@ -114,7 +99,7 @@ def test_two_workload_keys_over_a_config_json_are_ranked_naming_the_files_line(h
     # before: the rule's problem went to the config.json's mamba_d_head line (the workload wrote two of the three)
     lines = _write_config()
     Path("w.yaml").write_text("model: hf\nconfig: config.json\nseq_len: 16\nmamba_n_heads: 16\n")
-    line = _error(capsys, ["info", "w.yaml", "--set", "workload.mamba_d_ssm=1000"])  # 16 · 64 = 1024, not 1000
+    line = cli_error(capsys, ["info", "w.yaml", "--set", "workload.mamba_d_ssm=1000"])  # 16 · 64 = 1024, not 1000
     assert line == ("accelsim: error: --set: workload.mamba_d_ssm: 1000 breaks mamba_d_head × mamba_n_heads = "
                     "mamba_d_ssm: 64 × 16 = 1024, not 1000 (mamba_d_head 64, mamba_n_heads 16, w.yaml:4, "
                     f"{here / 'config.json'}:{lines['mamba_d_head']})"), line
@@ -133,7 +118,7 @@ def test_the_rule_names_every_key_and_str_is_the_first_keys_message():
 def test_internvl_image_size_set_is_at_the_set(capsys):
     # before: "workloads/internvl3_8b.yaml:21: downsample_ratio: 0.5 must be 1/n for an n dividing the 31-patch
     # grid": 434 / 14 = 31 patches a side, not a multiple of 1 / 0.5 = 2
-    line = _error(capsys, ["info", "internvl3_8b", "--set", "workload.vision_config.image_size=434"])
+    line = cli_error(capsys, ["info", "internvl3_8b", "--set", "workload.vision_config.image_size=434"])
     assert line.startswith("accelsim: error: --set: workload.vision_config.image_size: 434 breaks the patch grid "
                            "vision_config.image_size / vision_config.patch_size = 31, a multiple of 1 / "
                            "downsample_ratio = 2 (downsample_ratio 0.5, vision_config.patch_size 14, "), line
@@ -143,7 +128,7 @@ def test_internvl_image_size_set_is_at_the_set(capsys):
 def test_internvl_downsample_set_is_at_the_set(capsys):
     # before: "workloads/internvl3_8b.yaml:22: image_seq_length: 256 must be the 64 tokens a tile gives":
     # (448 / 14 · 0.25)² = 8² = 64
-    line = _error(capsys, ["info", "internvl3_8b", "--set", "workload.downsample_ratio=0.25"])
+    line = cli_error(capsys, ["info", "internvl3_8b", "--set", "workload.downsample_ratio=0.25"])
     assert line.startswith("accelsim: error: --set: workload.downsample_ratio: 0.25 breaks image_seq_length = "), line
     assert "= (32 × 0.25)² = 64 (image_seq_length 256, vision_config.image_size 448, vision_config.patch_size 14, " \
            in line, line
@@ -154,7 +139,7 @@ def test_internvl_downsample_set_is_at_the_set(capsys):
 def test_gemma3_patch_size_set_is_at_the_set(capsys):
     # before: "workloads/gemma3_27b.yaml:21: mm_tokens_per_image: 256 must be a square whose side divides the 56×56
     # patch grid": 896 / 16 = 56, not a multiple of √256 = 16
-    line = _error(capsys, ["info", "gemma3_27b", "--set", "workload.vision_config.patch_size=16"])
+    line = cli_error(capsys, ["info", "gemma3_27b", "--set", "workload.vision_config.patch_size=16"])
     assert line.startswith("accelsim: error: --set: workload.vision_config.patch_size: 16 breaks √mm_tokens_per_image "
                            "= 16 dividing the patch grid"), line
     assert _ends_naming(line, _at("gemma3_27b", "mm_tokens_per_image"), _at("gemma3_27b", "image_size", "  ")), line
@@ -163,7 +148,7 @@ def test_gemma3_patch_size_set_is_at_the_set(capsys):
 def test_a_set_token_count_keeps_its_message_and_names_the_towers_lines(capsys):
     # the rule's first key set last: its message as before (225 = 15², 15 does not divide 896 / 14 = 64), then where
     # the image and patch sizes came from
-    line = _error(capsys, ["info", "gemma3_27b", "--set", "workload.mm_tokens_per_image=225"])
+    line = cli_error(capsys, ["info", "gemma3_27b", "--set", "workload.mm_tokens_per_image=225"])
     assert line.startswith("accelsim: error: --set: workload.mm_tokens_per_image: 225 must be a square whose side "
                            "divides the 64×64 patch grid (vision_config.image_size / vision_config.patch_size, "), line
     assert _ends_naming(line, _at("gemma3_27b", "image_size", "  "), _at("gemma3_27b", "patch_size", "  ")), line
@@ -191,7 +176,7 @@ def test_a_set_token_count_keeps_its_message_and_names_the_towers_lines(capsys):
      "× spatial_merge_size = 14 × 3 (window_size 112, spatial_patch_size 14, ", "spatial_patch_size", "  "),
 ])
 def test_a_set_key_of_a_two_key_rule_is_at_the_set(capsys, preset, key, value, start, other, indent):
-    line = _error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
+    line = cli_error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
     assert line.startswith(f"accelsim: error: --set: workload.{key}: {start}"), line
     assert f"workloads/{_at(preset, other, indent)}" in line, line  # from the root or by its full path
 
@@ -207,7 +192,7 @@ def test_olmoe_heads_set_over_a_config_json_is_at_the_set(here, capsys):
     lines = {k: 1 + next(i for i, t in enumerate(text.splitlines()) if t.strip().startswith(f'"{k}":'))
              for k in config}
     Path("w.yaml").write_text("model: hf\nconfig: config.json\nseq_len: 16\n")
-    line = _error(capsys, ["info", "w.yaml", "--set", "workload.num_attention_heads=8"])
+    line = cli_error(capsys, ["info", "w.yaml", "--set", "workload.num_attention_heads=8"])
     assert line == ("accelsim: error: --set: workload.num_attention_heads: 8 breaks head_dim × num_attention_heads = "
                     f"hidden_size (head_dim 128, hidden_size 2048, {here / 'config.json'}:{lines['head_dim']}, "
                     f"{here / 'config.json'}:{lines['hidden_size']})"), line

@@ -9,36 +9,16 @@ from pathlib import Path
 import pytest
 
 from accelsim.builders.hfconfig import parse
-from accelsim.cli import main
 from accelsim.errors import KeyPairError
 
-WORKLOADS = Path(__file__).resolve().parents[2] / "workloads"
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """Run from a temporary folder so files print by their bare names."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def _error(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    return line
-
-
-def _preset_line(preset: str, key: str, indent: str = "") -> int:
-    """The 1-based line of ``key:`` in a shipped preset (read from the file, not copied from the output)."""
-    text = (WORKLOADS / f"{preset}.yaml").read_text().splitlines()
-    return 1 + next(i for i, t in enumerate(text) if t.startswith(f"{indent}{key}:"))
+from ..conftest import cli_error, preset_line
 
 
 def test_a_set_expert_count_below_the_presets_top_k_is_at_the_set(capsys):
     # before: "workloads/mixtral_8x7b.yaml:26: num_experts_per_tok: 2 experts per token exceed the model's 1
     # experts" (the preset's top-k line, a key the user did not touch)
-    line = _error(capsys, ["info", "mixtral_8x7b", "--set", "workload.num_local_experts=1"])
-    at = _preset_line("mixtral_8x7b", "num_experts_per_tok")
+    line = cli_error(capsys, ["info", "mixtral_8x7b", "--set", "workload.num_local_experts=1"])
+    at = preset_line("mixtral_8x7b", "num_experts_per_tok")
     assert line.startswith("accelsim: error: --set: workload.num_local_experts: 1 is fewer than "
                            "num_experts_per_tok (2, "), line  # Mixtral routes each token to 2 of its experts
     assert line.endswith(f"mixtral_8x7b.yaml:{at}), the experts each token is routed to"), line
@@ -46,14 +26,14 @@ def test_a_set_expert_count_below_the_presets_top_k_is_at_the_set(capsys):
 
 def test_a_set_top_k_over_a_files_expert_count_is_at_the_set(here, capsys):
     Path("m.yaml").write_text("base: mixtral_8x7b\nnum_local_experts: 2\n")
-    line = _error(capsys, ["info", "m.yaml", "--set", "workload.num_experts_per_tok=4"])
+    line = cli_error(capsys, ["info", "m.yaml", "--set", "workload.num_experts_per_tok=4"])
     assert line == "accelsim: error: --set: workload.num_experts_per_tok: 4 experts per token exceed the model's 2 " \
                    "experts", line
 
 
 def test_a_files_expert_count_over_its_bases_top_k_is_at_the_files_line(here, capsys):
     Path("m.yaml").write_text("base: mixtral_8x7b\nnum_local_experts: 1\n")
-    line = _error(capsys, ["info", "m.yaml"])
+    line = cli_error(capsys, ["info", "m.yaml"])
     assert line.startswith("accelsim: error: m.yaml:2: num_local_experts: 1 is fewer than num_experts_per_tok "
                            "(2, "), line
 
@@ -61,7 +41,7 @@ def test_a_files_expert_count_over_its_bases_top_k_is_at_the_files_line(here, ca
 def test_both_in_one_file_stay_at_the_top_k(here, capsys):
     # a tie (both keys in the same file): the first key of the rule, the top-k, as before
     Path("m.yaml").write_text("base: mixtral_8x7b\nnum_local_experts: 3\nnum_experts_per_tok: 4\n")
-    line = _error(capsys, ["info", "m.yaml"])
+    line = cli_error(capsys, ["info", "m.yaml"])
     assert line == "accelsim: error: m.yaml:3: num_experts_per_tok: 4 experts per token exceed the model's 3 experts"
 
 
@@ -72,8 +52,8 @@ def test_both_in_one_file_stay_at_the_top_k(here, capsys):
     ("granite_4_h_tiny", "num_local_experts", "num_experts_per_tok"),
 ])
 def test_each_family_names_the_key_that_holds_its_expert_count(capsys, preset, experts_key, top_key):
-    line = _error(capsys, ["info", preset, "--set", f"workload.{experts_key}=1"])
-    at = _preset_line(preset, top_key)
+    line = cli_error(capsys, ["info", preset, "--set", f"workload.{experts_key}=1"])
+    at = preset_line(preset, top_key)
     assert line.startswith(f"accelsim: error: --set: workload.{experts_key}: 1 is fewer than {top_key} ("), line
     assert f"{preset}.yaml:{at}), the experts each token is routed to" in line, line
 
@@ -102,8 +82,8 @@ def test_a_chain_of_expert_count_keys_names_the_one_written(arch, written):
 ])
 def test_a_set_value_breaking_a_rule_with_a_preset_key_is_at_the_set(capsys, preset, key, value, other, other_value,
                                                                      indent):
-    line = _error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
-    at = _preset_line(preset, other, indent)
+    line = cli_error(capsys, ["info", preset, "--set", f"workload.{key}={value}"])
+    at = preset_line(preset, other, indent)
     assert line.startswith(f"accelsim: error: --set: workload.{key}: {value} is not a multiple of "
                            f"{other} ({other_value}, "), line
     assert line.endswith(f"{preset}.yaml:{at})"), line
@@ -111,7 +91,7 @@ def test_a_set_value_breaking_a_rule_with_a_preset_key_is_at_the_set(capsys, pre
 
 def test_a_set_kv_heads_keep_their_message(capsys):
     # the first key of the rule set last: the message as before (32 query heads, 5 KV heads: 32 = 6 · 5 + 2)
-    line = _error(capsys, ["info", "llama3_8b", "--set", "workload.num_key_value_heads=5"])
+    line = cli_error(capsys, ["info", "llama3_8b", "--set", "workload.num_key_value_heads=5"])
     assert line == "accelsim: error: --set: workload.num_key_value_heads: 5 must divide num_attention_heads (32)"
 
 
@@ -120,7 +100,7 @@ def test_a_set_hidden_size_over_a_config_json_names_the_files_line(here, capsys)
                                    ' "num_attention_heads": 8,\n "num_hidden_layers": 2,\n "intermediate_size": 1024,\n'
                                    ' "vocab_size": 1000\n}\n')
     Path("w.yaml").write_text("model: hf\nconfig: config.json\nseq_len: 16\n")
-    line = _error(capsys, ["info", "w.yaml", "--set", "workload.hidden_size=500"])  # 500 = 62 · 8 + 4
+    line = cli_error(capsys, ["info", "w.yaml", "--set", "workload.hidden_size=500"])  # 500 = 62 · 8 + 4
     assert line.startswith("accelsim: error: --set: workload.hidden_size: 500 is not a multiple of "
                            "num_attention_heads (8, "), line
     assert line.endswith("config.json:4)"), line  # num_attention_heads is the file's 4th line

@@ -61,6 +61,35 @@ class _Wake:
         self.at = at  # = env.now when SimPy processes it: the callbacks pass it on rather than read env.now
 
 
+def _dispatch_keys(tg: TaskGraph, succ: list[list[int]], unit_of: list[int], kinds: list, ops: list[int],
+                   store: object) -> list[int]:
+    """Each task's place in its unit's ready heap, need·(n+1) + id: ready tasks by need, ties by id. A task on a
+    compute or host unit is needed at its own id (the mapper's order); a task on a memory unit (or on none) is
+    needed when its first consumer on such a unit is, through any chain of memory and unit-less tasks, and a task
+    nothing waits for after all of them. An op's stores on one unit are needed no later than its later stores
+    there: a consumer waits only for the op's last stores, which the mapper trusts to end after the earlier ones
+    (as they did when every unit took its lowest id). Computed once before the run, so the hot path pays one
+    modulo (probe p101 #1)."""
+    n = len(unit_of)
+    on_memory = [u.kind is UnitKind.MEMORY for u in tg.units]
+    need = list(range(n))
+    later_store: dict[tuple[int, int], int] = {}  # (op, unit) → need of the op's next store on that unit
+    for tid in range(n - 1, -1, -1):
+        u = unit_of[tid]
+        if u < 0 or on_memory[u]:
+            first = n
+            for s in succ[tid]:
+                if need[s] < first:
+                    first = need[s]
+            if kinds[tid] is store:
+                at = (ops[tid], u)
+                first = min(first, later_store.get(at, n))
+                later_store[at] = first
+            need[tid] = first
+    n1 = n + 1
+    return [need[t] * n1 + t for t in range(n)]
+
+
 def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
              progress_every: int = 5000) -> Trace:
     """Run ``tg`` to completion; ``progress(done, total)`` is called every ``progress_every`` finished tasks."""
@@ -84,31 +113,8 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
                 raise SimulationError(f"task {tid} (op #{op_i}) depends on a later task {d}")
             succ[d].append(tid)
 
-    # Dispatch order. A task on a compute or host unit is needed at its own id (the mapper's order); a task on a
-    # memory unit (or on none) is needed when its first consumer on such a unit is, through any chain of memory
-    # and unit-less tasks, and a task nothing waits for after all of them. An op's stores on one unit are needed
-    # no later than its later stores there: a consumer waits only for the op's last stores, which the mapper
-    # trusts to end after the earlier ones (as they did when every unit took its lowest id). Each unit's heap
-    # holds need·(n+1) + id: ready tasks by need, ties by id. Computed once here, so the hot path pays one modulo.
-    on_memory = [u.kind is UnitKind.MEMORY for u in tg.units]
-    need = list(range(n))
-    later_store: dict[tuple[int, int], int] = {}  # (op, unit) → need of the op's next store on that unit
-    for tid in range(n - 1, -1, -1):
-        u = unit_of[tid]
-        if u < 0 or on_memory[u]:
-            first = n
-            for s in succ[tid]:
-                if need[s] < first:
-                    first = need[s]
-            if kinds[tid] is store:
-                at = (ops[tid], u)
-                first = min(first, later_store.get(at, n))
-                later_store[at] = first
-            need[tid] = first
-    del later_store
     n1 = n + 1
-    key = [need[t] * n1 + t for t in range(n)]
-    del need
+    key = _dispatch_keys(tg, succ, unit_of, kinds, ops, store)
 
     nunits = len(tg.units)
     queues: list[list[int]] = [[] for _ in range(nunits)]

@@ -97,29 +97,3 @@ def cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, count: i
            overlap: bool = False) -> int:
     """Compute cycles of ``count`` m×n×k GEMMs run one after another on one array (:func:`run_cycles`)."""
     return run_cycles(folds(m, n, k, rows, cols, dataflow, overlap), count, overlap)
-
-
-def refill_cycles(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, chunks: int,
-                  overlap: bool = False) -> int:
-    """Cycles beyond :func:`folds`' that an m×n×k GEMM takes when every fold runs its temporal dimension T (ws m,
-    is n) as ``chunks`` near-equal chunks, each a fold of its own that preloads the stationary operand again (a
-    tiling that cuts T in tiles of several folds: a weight-stationary array's tiled loop, Gemmini's
-    ``tiled_matmul``, re-preloads each weight fold per chunk of M). SCALE-Sim's fold of T rows takes
-    τ = 2R + C + T − 2; F folds in n_t chunks of T_c rows take F·Σ(2R + C + T_c − 2), so without ``overlap``
-
-        F·(n_t − 1)·(2R + C − 2)
-
-    and with it (the next preload hidden under a fold's streaming, :func:`folds`: F·max(T, R)) only what a chunk's
-    streaming does not hide, F·(Σ_c max(T_c, R) − max(T, R)): 0 where every chunk streams R rows or more. os
-    (nothing preloaded; its tilings cut k only in one-fold tiles, :func:`accelsim.mapping.tiling._fold_split`)
-    and ``chunks`` ≤ 1: 0. Per GEMM of a batch's ``count``."""
-    df = DATAFLOWS[dataflow]
-    if chunks <= 1 or not df.preload_rows:
-        return 0
-    f = folds(m, n, k, rows, cols, dataflow, overlap)
-    t = {"m": m, "n": n, "k": k}[df.temporal]
-    chunks = min(chunks, t)
-    if not overlap:
-        return f.rows * f.cols * (chunks - 1) * (df.preload_rows * rows + rows + cols - 2)
-    q, r = divmod(t, chunks)  # r chunks of q + 1 rows, the rest of q
-    return f.rows * f.cols * (r * max(q + 1, rows) + (chunks - r) * max(q, rows) - max(t, rows))

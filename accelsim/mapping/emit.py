@@ -130,7 +130,7 @@ def group_plan(p: Plan, ngroups: int, count: int = 1, unit_cycles: tuple[int, ..
     nunits = len(p.units)
     if "output_tiles" not in p.details:
         if nunits == 1 and not any(ramp):
-            return [p.units[0]] * ngroups, split(unit_cycles[0] if unit_cycles else p.cycles, ngroups), [1] * ngroups
+            return [p.units[0]] * ngroups, split(p.cycles, ngroups), [1] * ngroups
         shares, _ = ramp_shares(-(-ngroups // nunits), ramp)
         parts = [split_weighted(c, shares) for c in (unit_cycles or split(p.cycles, nunits))]
         rounds = range(len(shares))

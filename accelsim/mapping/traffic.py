@@ -23,14 +23,14 @@ from fractions import Fraction
 
 from ..cost import attention, folds, gather, gpu_tiles, resident_bytes, vector
 from ..errors import MappingError
-from ..hardware import SCRATCHPAD, Arch, Level, SystolicArray
+from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import HOST_COPY, Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
 from ..units import dtype_bytes
 from . import l2resident
 from .plan import BANDS, Plan
-from .tiling import FoldCaps, Tiling, array_caps, tile_gemm, tile_gemm_shared
+from .tiling import array_caps, tile_gemm, tile_gemm_shared
 
 # the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
 # 1 GHz). Finer groups add events without changing what overlaps (measured on LLaMA decode). Both are independent
@@ -378,14 +378,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # count their own panels, gpu_tiles / attention), else the memories
     fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
                                         arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
-                                        details.get("split") or ("m" if BANDS in p.details else None), arch)
+                                        details.get("split") or ("m" if BANDS in p.details else None))
     if tiling is not None:
-        # a ws / is tiling that preloads its folds once a chunk of m (n): its units' cycles pay the preloads again
-        # (one unit: the emitter's one unit_cycles)
-        more = refill(p, arch, tiling, per_unit or (p.cycles,), bool(per_unit))
-        if tiling.pop(REFILL, None) and more != (per_unit or (p.cycles,)):
-            details["refill_cycles"] = sum(more) - sum(per_unit or (p.cycles,))
-            per_unit = more
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
     sram = op.in_bytes + op.out_bytes + sum(wts.values())
@@ -501,7 +495,7 @@ def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, i
 
 def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
                shared: int | None, psum_bytes: int = 0, part: tuple[int, int] = (0, 0),
-               weigh: tuple[SystolicArray, float] | None = None) -> tuple[int, int, int, dict | None]:
+               ) -> tuple[int, int, int, dict | None]:
     """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
     bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
@@ -512,13 +506,7 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
     width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
     ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0), of N (dim 1) or of K
-    (dim 2: its output tile the whole M × N of its partial sums), its operands' bytes given (:func:`core_reads`).
-    ``weigh`` (the op's systolic array, the main memory's bytes a cycle the core gets): on a ws / is array, where
-    the least-traffic tiling cuts the temporal dimension of tiles of several folds (each chunk preloads its folds
-    again, :func:`refill`), the least-traffic tiling of the fold model's schedule (:meth:`~.tiling.FoldCaps.
-    schedule`) instead where that takes less time, the larger of its compute and its bytes at that rate (a
-    SCALE-Sim CALC run, unbounded bandwidth: always; an estimate beside the op's others, as :func:`tile_gemm`'s
-    own search weighs bytes alone)."""
+    (dim 2: its output tile the whole M × N of its partial sums), its operands' bytes given (:func:`core_reads`)."""
     op = p.op
     bud_a, bud_b, bud_c = budgets
     if not op.kind.is_matmul:
@@ -548,96 +536,16 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     # os with k unsplit: the output alone; split, its partial sums wait in the buffer between k steps
     c_split = c_fit if p.details.get("dataflow") == "os" and c_whole != c_fit else None
     c_whole = c_fit if c_split is None else c_whole
-
-    def tile(caps: tuple[int, int, int] | None) -> Tiling:
-        return (tile_gemm(m, n, k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
-                if shared is None else tile_gemm_shared(m, n, k, per[0], per[1], c_whole, shared, op.name, caps,
-                                                        c_split))
-
-    t = tile(caps)
-    dataflow = p.details.get("dataflow", "")
-    chunks = _refill_chunks(t, caps, dataflow) if caps is not None else 1
-    # a systolic op's run K (a pruned weight's, ``details["sparsity"]``; a plug-in kind's details are its own)
-    k_fold = max(1, k * p.details.get("sparsity", {}).get("executed_k", g.k) // g.k) if chunks > 1 else k
-    if chunks > 1 and weigh is not None and isinstance(caps, FoldCaps):
-        # a ws / is tiling that preloads its folds once a chunk, against the least-traffic one of the schedule the
-        # fold model prices (T whole in tiles of several folds): the shorter, by the larger of its compute (the
-        # fold model's, and the preloads again) and its bytes at ``weigh``'s bytes a cycle; a tie, the fewer bytes
-        sa, bpc = weigh
-        try:
-            alt = tile(caps.schedule())
-        except MappingError:
-            alt = t
-        if alt != t:
-            rate = p.details.get("rate", {}).get("multiplier", 1.0)
-            base = folds.cycles(m, n, k_fold, sa.rows, sa.cols, sa.dataflow, g.count, sa.preload_overlap)
-
-            def time(x: Tiling, chunks: int) -> tuple[float, int]:
-                more = g.count * folds.refill_cycles(m, n, k_fold, sa.rows, sa.cols, sa.dataflow, chunks,
-                                                     sa.preload_overlap)
-                moved = g.count * x.traffic(*per)
-                return max((base + more) / rate, moved / bpc if bpc else 0.0), moved
-
-            alt_chunks = _refill_chunks(alt, caps, dataflow)
-            if time(alt, alt_chunks) < time(t, chunks):
-                t, chunks = alt, alt_chunks
+    t = (tile_gemm(m, n, k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
+         if shared is None else tile_gemm_shared(m, n, k, per[0], per[1], c_whole, shared, op.name, caps, c_split))
     tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
     if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
         tiling["whole_folds"] = t.whole_folds
-        if chunks > 1:
-            tiling[REFILL] = (m, n, k_fold, chunks)
     return t.a_reads, t.b_reads, t.tiles * g.count, tiling
 
 
-REFILL = "_refill"
-"""The key of :func:`sram_reads`' tiling under which a ws / is tiling that preloads its folds more than once gives
-(m, n, k, chunks) of the GEMM it tiled (:func:`refill`); :func:`traffic` takes it out before the report."""
-
-
-def _refill_chunks(t: Tiling, caps: tuple[int, int, int] | None, dataflow: str) -> int:
-    """The chunks of its temporal dimension (ws m, is n) in which tiling ``t`` runs every fold, each preloading
-    the fold again (:func:`accelsim.cost.folds.refill_cycles`): its split count of that dimension, but 1 where
-    the chunks of a fold run back to back, the tile one fold in both array dimensions (their splits the fold counts
-    ``caps``) and the temporal loop the innermost of those over 1 (ws: k unsplit, K one fold, and m's loop inside
-    n's), as they do on os, whose tilings cut k only so (:func:`~.tiling._fold_split`): 1."""
-    df = folds.DATAFLOWS.get(dataflow)
-    if caps is None or df is None or not df.preload_rows or not t.whole_folds:
-        return 1  # (tiles narrower than folds: their cycles are the whole-array folds', an underestimate)
-    counts = {"m": t.nm, "n": t.nn, "k": t.nk}
-    chunks = counts[df.temporal]
-    if chunks <= 1:
-        return 1
-    one_fold = all(counts[d] == caps["mnk".index(d)] for d in (df.spatial_rows, df.spatial_cols))
-    loops = [d for d in (t.order[0], t.order[1], "k") if counts[d] > 1]
-    return 1 if one_fold and loops[-1] == df.temporal else chunks
-
-
-def refill(p: Plan, arch: Arch, tiling: dict | None, cycles: tuple[int, ...], split_op: bool = False,
-           ) -> tuple[int, ...]:
-    """The compute cycles of an op (``cycles``: its one unit's, ``p.cycles``, or each unit's of a split,
-    :func:`unit_cycles`, ``split_op``) with the preloads its tiling repeats: a ws / is tiling that cuts the temporal dimension
-    (ws m, is n) of a tile of several folds into n_t chunks preloads each fold once a chunk (``tiling[REFILL]``,
-    :func:`sram_reads`), :func:`accelsim.cost.folds.refill_cycles` more per GEMM (F·(n_t − 1)·(2R + C − 2), with
-    ``preload_overlap`` F·(Σ max(T_c, R) − max(T, R))). One unit: the op's ``count`` GEMMs each, at the
-    array's rate for its dtype (``details["rate"]``); a split op's units, each its cycles in the proportion of
-    the tiled (sub-)GEMM's (its first core's) refill to its fold cycles. ``cycles`` unchanged without one."""
-    got = tiling.get(REFILL) if tiling else None
-    if not got:
-        return cycles
-    sa = arch.core.systolic
-    m, n, k, chunks = got
-    more = folds.refill_cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, chunks, sa.preload_overlap)
-    if not more:
-        return cycles
-    if not split_op:
-        rate = p.details.get("rate", {}).get("multiplier", 1.0)
-        return (cycles[0] + math.ceil(p.op.gemm.count * more / rate),)  # type: ignore[union-attr]
-    base = folds.folds(m, n, k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap).cycles
-    return tuple(c + -(-c * more // base) for c in cycles)
-
-
 def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int], shared: int | None,
-               psum_bytes: int, nunits: int, ncores: int, cut: str | None, arch: Arch | None = None,
+               psum_bytes: int, nunits: int, ncores: int, cut: str | None,
                ) -> tuple[int | Fraction, int | Fraction, int, dict | None]:
     """:func:`sram_reads` of an op over ``nunits`` units of ``ncores`` cores, cut along ``cut`` (``"m"``, ``"n"``,
     ``"k"``, ``"count"``: :func:`unit_cycles`' ``details["split"]``; None: N when A is no larger than B, else M): (the times
@@ -655,11 +563,8 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     its activations, and of its parameters when each is as large as its output (an optimizer step's parameter and state) and of a gather's
     looked-up rows (however small the table), but every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
     op = p.op
-    # (a ws / is tiling's preloads weighed against its bytes at the main memory's rate, the cores sharing it)
-    weigh = ((arch.core.systolic, arch.bytes_per_cycle(arch.main_memory) / ncores)
-             if arch is not None and p.unit_kind == "systolic" and arch.core.systolic is not None else None)
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
-        return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes, weigh=weigh)
+        return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
     if not op.kind.is_matmul:
         _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
         # parameters cut with the elements: each as large as the output (a step's parameter and state) is read
@@ -687,7 +592,7 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         a = -(-a_tot * rows // size) if dim != 1 else a_tot
         b = -(-b_tot * rows // size) if dim != 0 else b_tot
         c = -(-out_off * rows // size) if dim != 2 else out_off
-        ra, rb, tiles, tiling = sram_reads(p, a, b, c, budgets, shared, psum_bytes, (dim, rows), weigh)
+        ra, rb, tiles, tiling = sram_reads(p, a, b, c, budgets, shared, psum_bytes, (dim, rows))
         share = Fraction(rows, size)
         fa += (ra * share if dim != 1 else ra) * same
         fb += (rb if dim == 0 else rb * share) * same
@@ -770,11 +675,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
     compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut, banded, ncores,
                                   (ncores - 1) * abs(b_tot + held - a_tot)) if nunits > 1 else p.cycles
-    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                        sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
-                                        nunits, ncores, cut.get("split") or ("m" if banded else None), arch)
-    # the preloads a ws / is tiling repeats (refill): on the busiest unit, as the emitter will run them
-    compute = refill(p, arch, tiling, (int(compute),), nunits > 1)[0]
+    fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
+                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
+                                   nunits, ncores, cut.get("split") or ("m" if banded else None))
     if cut.get("split") == "k":  # the partial sums of the cores beyond the first, stored and loaded
         out += k_partials(p, arch, nunits, ncores)[1]
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written

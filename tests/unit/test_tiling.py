@@ -125,39 +125,32 @@ def _gemm_hbm_bytes(sram: dict, accumulator: str | None = None) -> tuple[int, di
 
 
 def test_mapper_tiles_a_unified_buffer_against_one_budget():
-    # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each, the partial sums held at fp16 too (accumulator_dtype fp16),
-    # on the 4×4 ws array at 1 GHz, 16 GB/s (16 B a cycle): F = 16·16 = 256 folds of τ = 2·4 + 4 + 64 − 2 = 74,
-    # 18,943 compute cycles, more than any tiling's bytes here take (≤ 81,920 B: 5,120 cycles). A tiling that cuts m
-    # (the streamed dimension, K = 64 being 16 folds) into nm chunks preloads every fold again, 256·(nm − 1)·
-    # (2·4 + 4 − 2) cycles more (probe p100 #1), so the mapper keeps the fold model's schedule (m whole, nm = 1)
-    # wherever the least-traffic tiling cuts m: k split reads A nn times and B once.
-    # 12 KiB unified, double-buffered → one 6144 B budget: 8192·nn + 8192 + 8192·nk ≤ 6144·nn·nk, i.e.
-    # 4·nn + 4 + 4·nk ≤ 3·nn·nk: nn = 1 never fits, nn = 2 needs nk ≥ 6 (the search's k splits: powers of two
-    # and the cap 16, so 8): A twice, B and C once, 4 · 8192 = 32768 B, (1, 2, 8). (The least-traffic search's
-    # (2, 6, 1) moves as much but its 2 m chunks take 2,560 cycles more.)
-    # Three split 4 KiB buffers (2048 B a tile): C's tile nn ≥ 8192 / 2048 = 4, A's nk ≥ 4: 8192·(4 + 1 + 1) = 49152 B
-    # (the least-traffic (2, 2, 2), 40960 B, takes 2,560 cycles more).
+    # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each, the partial sums held at fp16 too (accumulator_dtype fp16).
+    # 12 KiB unified, double-buffered → one 6144 B budget: the case above at twice the bytes, 2 · 16384 = 32768 B
+    # from HBM, (nm, nn, nk) = (2, 6, 1). Three split 4 KiB buffers (2048 B a tile) give the thirds' (2, 2, 2): A
+    # and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
     hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"}, "fp16")
-    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 2, 8)
+    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 6, 1)
     hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}, "fp16")
-    assert hbm == 49152 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 4, 4)
+    assert hbm == 40960 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 2)
 
 
 def test_the_output_tile_holds_fp32_partial_sums_by_default():
     # The same GEMM with the default accumulator: an fp16 output accumulates in fp32, so while K runs the output
     # tile takes 64·64·4 = 16384 B, not 8192; HBM still receives the 8192 B fp16 output once.
-    # Unified 6144 B budget: a tiling fits when a·nn + b·nm + c·nk ≤ 6144·nm·nn·nk with a = b = 8192, c = 16384;
-    # m (ws's streamed dimension, 16 k folds) stays whole as above (the least-traffic (2, 8, 1), 32768 B, takes
-    # 256·1·10 = 2,560 cycles more): nm = 1. Unsplit k: 8192·nn + 8192 +
-    # 16384 > 6144·nn for every nn. Split, A is read nn times: 4·nn + 4 + 8·nk ≤ 3·nn·nk; nn = 2 never fits
-    # (12 + 8·nk > 6·nk), nn = 3 with nk ≥ 16 (16 + 8·16 = 144 ≤ 144): 8192·(3 + 1) + 8192 = 40960 B, (1, 3, 16).
+    # Unified 6144 B budget: a tiling fits when a·nn + b·nm + c·nk ≤ 6144·nm·nn·nk with a = b = 8192, c = 16384.
+    # Unsplit k, nm = 2: 8192·nn + 16384 + 16384 ≤ 12288·nn → nn ≥ 8, and m outside n reads A once and B twice:
+    # 8192 + 2·8192 + 8192 = 32768 B. Nothing moves less: all three once (24576 B) needs 32768 ≤ 6144 B; one
+    # operand read once more is 32768 B, and nm = 1 (or nn = 1) fits for no nn (nm): 8192·nn + 8192 + 16384·nk >
+    # 6144·nn·nk. Among the 32768 B tilings (2, 8, 1) has the fewest tiles (16) and comes first.
     hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"})
-    assert hbm == 40960 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 3, 16)
-    # Split 4 KiB buffers, 2048 B a tile: nm = 1, the partial sums nn ≥ 16384 / 2048 = 8 (with fp16 ones, 4: the
-    # (1, 4, 4) above), A nk ≥ 4: A read 8 times, 8192·(8 + 1) + 8192 = 81920 B, (1, 8, 4) (5,120 cycles of
-    # bytes, under the 18,943 of compute; the least-traffic (4, 4, 1), 49152 B, takes 256·3·10 = 7,680 more).
+    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 8, 1)
+    # Split 4 KiB buffers, 2048 B a tile: A needs nm·nk ≥ 4, B nn·nk ≥ 4, the partial sums nm·nn ≥ 16384 / 2048 = 8
+    # (with fp16 ones, 4: the (2, 2, 2) above). Split k reads A nn and B nm times: (2, 4) → 8192·(4 + 2) + 8192 =
+    # 57344 B. Unsplit k needs nm ≥ 4 and nn ≥ 4 (16 ≥ 8 tiles of C), m outside n reads A once and B 4 times:
+    # 8192 + 4·8192 + 8192 = 49152 B, the least.
     hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"})
-    assert hbm == 81920 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 8, 4)
+    assert hbm == 49152 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 4, 1)
 
 
 def _gemmini_gemm(m: int, n: int, k: int, *overrides: str) -> tuple[int, dict]:
@@ -174,18 +167,14 @@ def test_gemmini_accumulator_decides_the_output_tile():
     # Gemmini's defaultConfig: a 128 KiB accumulator of int32 (accType SInt(32), arch/gemmini.yaml), 32,768 partial
     # sums, double-buffered: an output tile of at most 16,384 of them (64 KiB), while the int8 output alone would
     # allow 65,536. A 512×512×4096 int8 GEMM: A = B = 2 MiB, the ifmap and filter tiles 32 KiB (half of 64 KiB
-    # each) → nm·nk ≥ 64 and nn·nk ≥ 64; the partial sums 512·512·4 B = 1 MiB / 64 KiB → nm·nn ≥ 16. The 16×16
-    # ws array (1 GHz, 16 B a cycle, no preload overlap) runs F = 256·32 = 8192 folds of τ = 2·16 + 16 + 512 − 2 =
-    # 558: 4,571,135 cycles. The least-traffic tiling, nm = nn = 4 (16 MiB + 256 KiB), cuts m (K = 4096 is 256
-    # folds) into 4 chunks that preload every fold again: 8192·3·(2·16 + 16 − 2) = 1,130,496 cycles more. With m
-    # whole (the fold model's schedule): nm = 1, so nn ≥ 16, nk ≥ 64, and split k reads A nn times, B once:
-    # 2 MiB·(16 + 1) + 256 KiB = 35,913,728 B, 2,244,608 cycles at 16 B a cycle, under its compute: this one.
+    # each) → nm·nk ≥ 64 and nn·nk ≥ 64; the partial sums 512·512·4 B = 1 MiB / 64 KiB → nm·nn ≥ 16. Split k
+    # reads A nn and B nm times: 2 MiB·(nm + nn) + 256 KiB of output, least at nm = nn = 4 (128×128 tiles,
+    # nk = 64 / 4 = 16): 16 MiB + 256 KiB = 17,039,360 B.
     hbm, tiling = _gemmini_gemm(512, 512, 4096)
-    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 16, 64) and hbm == 34 * 2**20 + 2**18
-    # at the output's own int8 the tile could be 4× larger (nn ≥ 256 KiB / 64 KiB = 4): (1, 4, 64), 10 MiB + 256 KiB
-    # (the least-traffic (2, 2, 32), 8 MiB + 256 KiB, would add 8192·1·46 = 376,832 cycles to the 4,571,135)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 4, 16) and hbm == 16 * 2**20 + 2**18
+    # at the output's own int8 the tile could be 256×256 (nm·nn ≥ 256 KiB / 64 KiB = 4): (2, 2, 32), 8 MiB + 256 KiB
     hbm, tiling = _gemmini_gemm(512, 512, 4096, "arch.core.systolic.accumulator_dtype=int8")
-    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 4, 64) and hbm == 10 * 2**20 + 2**18
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 32) and hbm == 8 * 2**20 + 2**18
 
 
 def test_gemmini_sram_bytes_count_partial_sums_at_the_accumulator_width():

@@ -94,29 +94,28 @@ def _npu(l2: str | None, **sram) -> dict:
 def test_a_cache_only_filters_the_traffic_its_cores_ask_of_it():
     # one core, split buffers: a 256³ int8 GEMM has A = B = C = 64 KiB (int8 output). The ofmap buffer (64 KiB)
     # holds its 65,536 int32 partial sums (256 KiB) in nm·nn ≥ 4 tiles, the 16 KiB ifmap and filter buffers A in
-    # nm·nk ≥ 4 and B in nk·nn ≥ 4. The least traffic cuts m (nm = nn = 2: 2A + 2B + C = 320 KiB), but on a 16×16 ws
-    # array K = 256 is 16 folds deep, so each m chunk past the first preloads every one of the 16·16 = 256 folds
-    # again: 256 · (2R + C − 2) = 256 · 46 = 11,776 cycles on the op's 77,311 (cost.folds.refill_cycles). The priced
-    # schedule keeps m whole (nm = 1, C in nn = 4 tiles, A read 4 times): 4A + B + C = 384 KiB, 24,576 cycles at the
-    # HBM's 16 B a cycle, under the compute, so the mapper takes it (probe p100 #1). The cores ask those 384 KiB of
-    # the level outside their SRAM, the L2 where there is one
+    # nm·nk ≥ 4 and B in nk·nn ≥ 4: unsplit k reads one operand nm or nn ≥ 4 times (5 operand-reads in all),
+    # split k reads A nn and B nm times, least at nm = nn = 2 (4 in all). So the cores ask 2A + 2B + C = 320 KiB
+    # of the level outside their SRAM, the L2 where there is one
     kib = 1024
     sram = {"ifmap": "16KiB", "filter": "16KiB", "ofmap": "64KiB", "double_buffered": False}
     gemm = {"model": "gemm", "m": 256, "n": 256, "k": 256}
-    into = (4 * 64 + 64 + 64) * kib
+    into = (2 * 64 + 2 * 64 + 64) * kib
     without = _op_bytes(gemm, _npu(None, **sram))["gemm"]
     assert without["hbm"] == into
-    # a cache tiles in thirds of its capacity (docs/architecture.md step 6). A cache too small to help (1 KiB:
-    # 341-byte tiles) sends on what it is asked, the same HBM bytes as no L2
-    got = _op_bytes(gemm, _npu("1KiB", **sram))["gemm"]
-    assert got["l2"] == got["hbm"] == into
-    # 64 KiB (21,845-byte tiles, 3 of them a byte short of 65,536): A's four reads come from HBM twice, 2A + B + C
-    got = _op_bytes(gemm, _npu("64KiB", **sram))["gemm"]
-    assert (got["l2"], got["hbm"]) == (into, (2 * 64 + 64 + 64) * kib)
-    # 96 KiB and 192 KiB hold A's 64 KiB between its reads: HBM reads each operand once, A + B + C
-    for big in ("96KiB", "192KiB"):
-        got = _op_bytes(gemm, _npu(big, **sram))["gemm"]
-        assert (got["l2"], got["hbm"]) == (into, 3 * 64 * kib), big
+    # a cache tiles in thirds of its capacity (docs/architecture.md step 6). 1 KiB: 341-byte tiles need nm·nn ≥
+    # ⌈65,536 / 341⌉ = 193 for C, reading A and B 14 times each (nm = nn = 14); 64 KiB: 21,845-byte tiles need
+    # nm·nn ≥ 4 (3 × 21,845 is a byte short of 65,536), A and B twice at best, as the SRAM does. A cache too small to
+    # help sends on what it is asked, the same HBM bytes as no L2 (before: 1 KiB gave A·14 + B·14 + C = 1,900,544 B
+    # of HBM, 5.8 times its 320 KiB, and 194,027 cycles for no L2's 98,595)
+    for small in ("1KiB", "64KiB"):
+        got = _op_bytes(gemm, _npu(small, **sram))["gemm"]
+        assert got["l2"] == got["hbm"] == into, small
+    # 96 KiB: 32 KiB tiles, C in nm·nn ≥ 2 (nm = 1, nn = 2 with k split: A twice, B once): 2A + B + C
+    assert _op_bytes(gemm, _npu("96KiB", **sram))["gemm"]["hbm"] == (2 * 64 + 64 + 64) * kib
+    # 192 KiB holds a whole operand in each third: HBM reads each operand once, A + B + C
+    got = _op_bytes(gemm, _npu("192KiB", **sram))["gemm"]
+    assert (got["l2"], got["hbm"]) == (into, 3 * 64 * kib)
 
 
 def test_a_larger_cache_never_moves_more_main_memory_bytes_nor_more_than_no_cache():

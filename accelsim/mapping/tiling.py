@@ -29,6 +29,9 @@ along the dimensions the dataflow lays on the array's rows and columns (ws: k an
 it splits each of them at most into its fold count (⌈K/R⌉ for ws's k), the tiles ⌈F/n⌉ or ⌊F/n⌋ whole folds of
 the F along it, and the tiles' folds are the whole GEMM's: the compute the fold model prices (:mod:`accelsim.cost.
 folds`) and the bytes the tiling moves describe one schedule. SCALE-Sim's SRAM holds fold operands the same way.
+That schedule streams each fold's whole temporal dimension (os k, ws m, is n) at once, so the searches cut an os
+array's k only in tiles of one fold whose chunks run back to back (:func:`_fold_split`, probe p100 #1; ws and is
+keep their least-traffic cuts, a known gap).
 Only where no such tiling fits (a buffer smaller than one fold's operands beside the rest) does the search drop the
 grain and pick narrower tiles, and :attr:`Tiling.whole_folds` says so.
 """
@@ -36,6 +39,7 @@ grain and pick narrower tiles, and :attr:`Tiling.whole_folds` says so.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -98,16 +102,43 @@ def _powers(limit: int) -> list[int]:
     return [*out, min(limit, _MAX_SPLIT)]
 
 
-def fold_caps(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> tuple[int, int, int]:
+class FoldCaps(tuple):
+    """:func:`fold_caps`' (m, n, k) split limits, carrying ``temporal``: the dimension the dataflow streams through
+    the array in time ("k" for os, "m" for ws, "n" for is). Equal to the plain tuple of its counts; two of them are
+    equal only with the same ``temporal`` too (the search caches keep os's and ws's apart)."""
+
+    temporal: str
+
+    def __new__(cls, m: int, n: int, k: int, temporal: str) -> FoldCaps:
+        caps = super().__new__(cls, (m, n, k))
+        caps.temporal = temporal
+        return caps
+
+    def __getnewargs__(self) -> tuple:  # type: ignore[override]
+        return (*self, self.temporal)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FoldCaps) and other.temporal != self.temporal:
+            return False
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
+
+def fold_caps(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> FoldCaps:
     """The most splits of m, n and k that keep every tile whole folds of a rows×cols array of ``dataflow``: the
     fold count ⌈S/R⌉ (⌈S/C⌉) of the dimension on the array's rows (columns), the dimension itself for the one
-    streamed in time (ws on gemmini's 16×16, 49×512×4608: (49, 32, 288))."""
+    streamed in time (ws on gemmini's 16×16, 49×512×4608: (49, 32, 288)), which the searches split only in tiles
+    of one fold (:func:`_fold_split`)."""
     df = DATAFLOWS[dataflow]
     dims = {"m": m, "n": n, "k": k}
     caps = dict(dims)
     caps[df.spatial_rows] = _ceil_div(dims[df.spatial_rows], rows)
     caps[df.spatial_cols] = _ceil_div(dims[df.spatial_cols], cols)
-    return caps["m"], caps["n"], caps["k"]
+    return FoldCaps(caps["m"], caps["n"], caps["k"], df.temporal)
 
 
 def array_caps(details: dict, m: int, n: int, k: int) -> tuple[int, int, int] | None:
@@ -195,13 +226,71 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     short = _short_buffer(m, n, k, a, b, c, budget_a, budget_b, budget_c)
     if short:
         raise MappingError(no_fit, short)
-    if caps is not None and caps != (m, n, k):
+    if caps is not None and (isinstance(caps, FoldCaps) or caps != (m, n, k)):
+        def search(cap: tuple[int, int, int]) -> Tiling:
+            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, cap, c_split)
+
+        def fits(nm: int, nn: int, nk: int) -> bool:  # one-fold tiles: an os tile's partial sums stay in its PEs
+            return a <= budget_a * nm * nk and b <= budget_b * nk * nn and c <= budget_c * nm * nn
+
         try:
-            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, caps, c_split)
+            return _fold_split(caps, a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(_tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k),
-                                              c_split))
+            return _replace_whole(search((m, n, k)))
     return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k), c_split)
+
+
+def _fold_split(caps: tuple[int, int, int], a: int, b: int, c: int, no_fit: str,
+                search: Callable[[tuple[int, int, int]], Tiling], fits: Callable[[int, int, int], bool]) -> Tiling:
+    """The least-traffic (then fewest-tile) tiling within fold caps whose bytes describe the schedule the fold model
+    prices (:mod:`accelsim.cost.folds`): every fold streams its whole temporal dimension T (os k, ws m, is n) at
+    once, its partial sums (os) or stationary operand (ws, is) in the PEs. That holds for
+
+    * a tiling that leaves T whole (``search`` with T's cap 1), its tiles of any whole folds, each fold streaming
+      T from the buffer; and
+    * a tile of one fold in both spatial dimensions (split into their fold counts) that cuts T into chunks run
+      back to back, T's loop the innermost of more than one (``fits``: the tile (nm, nn, nk) fits the buffers;
+      the fewest chunks that fit): os's k always is (the PEs keep the partial sums from chunk to chunk, the
+      buffer only the outputs), ws's m only with the k folds one (K ≤ R) and m inside n, is's n likewise.
+
+    Cutting T of a tile of several folds would run each fold chunk by chunk, its partial sums out of the PEs and
+    its fill or preload paid again each chunk (probe p100 #1: resnet18 layer4.0.conv2 on scalesim-32x32, 2×16
+    folds in one tile with k in 117 chunks, would take 379,583 cycles, not the 149,439 priced), so no tiling here
+    does. Plain tuple caps (no :class:`FoldCaps`): the search within them as given. Applied to os alone: a ws (is)
+    tile of several folds may still cut m (n), each chunk preloading every fold again, a cost the fold model does
+    not charge (a known gap: keeping m whole instead cost gemmini and eyeriss-like several times the DRAM bytes real
+    weight-stationary tilers move, and charging the refill needs the tiler to weigh cycles against bytes over all
+    its tilings; both were tried in session 58, probe p110)."""
+    if not isinstance(caps, FoldCaps) or caps.temporal != "k":
+        return search(caps)
+    t = "mnk".index(caps.temporal)
+    whole = tuple(1 if i == t else cap for i, cap in enumerate(caps))
+    candidates: list[Tiling] = []
+    try:
+        candidates.append(search(whole))  # type: ignore[arg-type]
+    except MappingError:
+        pass
+    one = list(caps)
+    # T's loop the innermost of those over 1: os's k is; ws's m (is's n) needs k unsplit and the other inside it
+    if caps.temporal == "k" or one[2] == 1:
+        order = {"k": "mn", "m": "nm", "n": "mn"}[caps.temporal]
+        top = min(caps[t], _MAX_SPLIT)
+
+        def at(x: int) -> tuple[int, int, int]:
+            one[t] = x
+            return one[0], one[1], one[2]
+
+        if top >= 2 and fits(*at(top)):
+            lo, hi = 2, top  # fits(hi); fewer chunks only tighten the tiles
+            while lo < hi:
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if fits(*at(mid)) else (mid + 1, hi)
+            nm, nn, nk = at(lo)
+            fa, fb = _reads(nm, nn, nk, order)
+            candidates.append(Tiling(nm, nn, nk, order, fa, fb))
+    if not candidates:
+        raise MappingError(no_fit)
+    return min(candidates, key=lambda x: (x.traffic(a, b, c), x.tiles))
 
 
 def _replace_whole(t: Tiling) -> Tiling:
@@ -272,11 +361,17 @@ def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int
     """
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
               "ifmap, filter and ofmap tiles)")
-    if caps is not None and caps != (m, n, k):
+    if caps is not None and (isinstance(caps, FoldCaps) or caps != (m, n, k)):
+        def search(cap: tuple[int, int, int]) -> Tiling:
+            return _shared_split(m, n, k, a, b, c, budget, no_fit, cap, c_split)
+
+        def fits(nm: int, nn: int, nk: int) -> bool:  # one-fold tiles: an os tile's partial sums stay in its PEs
+            return a * nn + b * nm + c * nk <= budget * nm * nn * nk
+
         try:
-            return _shared_split(m, n, k, a, b, c, budget, no_fit, caps, c_split)
+            return _fold_split(caps, a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(_shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split))
+            return _replace_whole(search((m, n, k)))
     return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split)
 
 

@@ -181,8 +181,10 @@ def _lockstep_plan(p: Plan, count: int) -> tuple[list[int], list[int], list[int]
 
 def lockstep_cores(p: Plan, count: int) -> int:
     """The cores of ``count`` lock-step ones (a GPU's SMs, one unit) that run some of ``p``'s work: all, or its
-    ``details["pieces"]`` when a plug-in priced it as fewer whole pieces (:func:`_lockstep_plan`)."""
-    return min(count, p.details.get("pieces", count))
+    ``details["output_tiles"]`` when a GEMM has fewer tiles than cores (probe p108 #1: h100's 64 x 128 x 8192, 32
+    tiles on 32 of 132 SMs, counted each active SM's stall 132 times), or its ``details["pieces"]`` when a plug-in
+    priced it as fewer whole pieces, as :func:`_lockstep_plan` deals them."""
+    return min(count, p.details.get("output_tiles", p.details.get("pieces", count)))
 
 
 def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:

@@ -75,6 +75,10 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
+LOW_BIT_GEMM_OUT = "bf16"
+"""The dtype an 8- or 4-bit GEMM (W8A8, W4A4) writes: it accumulates in fp32 and writes 16 bits, as vLLM's and
+TensorRT-LLM's fp8 / int8 / fp4 kernels return bf16 (`builders.precision.gemm_output_dtype`)."""
+
 NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
 """The element types NCCL's NVLS (NVSwitch SHARP) reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a
 sum of int32 / uint32 / int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring

@@ -118,9 +118,9 @@ def _check_channels(layer: str, cin: int, out_ch: int, groups: int) -> tuple[int
         raise WorkloadError(f"{layer}: groups must be a positive int (got {groups!r})")
     if cin % groups:
         raise WorkloadError(f"{layer}: in_channels {cin} is not divisible by groups {groups}")
-    return out_ch, groups
     if out_ch % groups:
         raise WorkloadError(f"{layer}: out_ch {out_ch} is not divisible by groups {groups}")
+    return out_ch, groups
 
 
 def conv_out_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int = 1) -> int:

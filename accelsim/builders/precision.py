@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from ..ir import Graph, Op, OpKind, WeightPool
-from ..units import DTYPE_BITS, QUANTISED_WEIGHTS, dtype_bytes
+from ..units import DTYPE_BITS, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
 
 
 def _linear_weights(op: Op) -> bool:
@@ -108,7 +108,7 @@ def gemm_output_dtype(dtype: str) -> str:
     """The dtype a GEMM of a model computing in ``dtype`` writes, which its tensor-parallel collectives move:
     ``dtype`` itself at 16 bits or more; bf16 for an 8- or 4-bit one (fp8, int8, fp4, int4: W8A8 and W4A4 GEMMs
     accumulate in fp32 and write 16 bits, vLLM's and TensorRT-LLM's; bf16 as Llama 3 / FP8 checkpoints run)."""
-    return dtype if DTYPE_BITS[dtype] >= 16 else "bf16"
+    return dtype if DTYPE_BITS[dtype] >= 16 else LOW_BIT_GEMM_OUT
 
 
 _STORED = WeightPool()  # the weights as stored (quantised): an MoE model's experts again for each pass of a run

@@ -107,7 +107,8 @@ CASES: dict[str, tuple] = {
 # the transfer something waits for soonest first (engine/sim.py, probe p101 #1: rmsnorm_mi210 155,945 -> 153,665 and
 # softmax_a100 136,103 -> 134,246 cycles; googlenet_tpu_v4's total equal, op 13 ending at 16,943 not 16,604).
 # attention_h100 again from the commit whose GPU op of fewer CTAs than SMs stalls on the SMs it ran on (probe p108
-# #1: its 128 CTAs, mapping.units 132 -> 128, stall_cycles 540,408 -> 524,032; times equal).
+# #1: its 128 CTAs, mapping.units 132 -> 128, stall_cycles 540,408 -> 524,032; times equal). lenet5_gemmini again
+# from the commit that gives gemmini its accumulator's output-path ReLU (probe p110 #3: the four ReLUs fused).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

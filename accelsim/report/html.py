@@ -341,14 +341,16 @@ def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
         out.append((prefix, value))
 
 
-def _flat_section(report: dict, key: str, title: str) -> str:
-    """A report object (``pipeline``) as one row per leaf, each formatted by its key (:func:`_serving_value`)."""
+def _flat_section(report: dict, key: str, title: str, times: frozenset[str] = frozenset()) -> str:
+    """A report object (``pipeline``) as one row per leaf, each formatted by its key (:func:`_serving_value`); a
+    leaf whose dotted path is in ``times`` (a setting read as a time, whose key has no ``_s``) as a time."""
     section = report.get(key)
     if section is None or section == {} or section == []:
         return ""
     items: list[tuple[str, object]] = []
     _flatten("", section, items)
-    rows = [(k or key, _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
+    rows = [(k or key, fmt.seconds(v) if k in times and fmt.number(v) is not None
+             else _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
     return f'<section id="{key}"><h2>{title}</h2>' + _kv_table(rows) + "</section>"
 
 

@@ -17,6 +17,9 @@ import pytest
 import accelsim
 from accelsim.report import fmt
 from accelsim.report.console import _pipeline_rows
+from accelsim.serving import page, serve
+
+from .test_serve import Stub, spec
 
 
 def _text(page_html: str) -> str:
@@ -57,3 +60,17 @@ def test_console_stage_row_says_capacity(train):
         assert (f"{fmt.size(st['hbm_used_bytes'])} of hbm used ({100 * st['hbm_fraction']:.1f} % of its capacity)"
                 in text)
         assert not re.search(r"hbm \d", text)  # "hbm 3.8 %" read as a busy share beside the busy rows
+
+
+def test_serving_settings_give_times_with_units():
+    # from Python, settings are in base units: 3 s of arrivals at 1 request/s, TTFT 0.2 s, TPOT 0.05 s
+    s = spec(workload={"requests": None, "duration": 3}, slo={"ttft": 0.2, "tpot": 0.05})
+    report = serve(s, cost=Stub(), blocks=1000).report
+    assert report["config"]["slo"]["ttft"] == 0.2 and report["config"]["workload"]["duration"] == 3
+    rows = _kv(_section(page.render(report), "config"))
+    assert rows["workload.duration"] == "3s"
+    assert rows["slo.ttft"] == "200ms" and rows["slo.tpot"] == "50ms"
+    assert rows["engine.step_overhead"] in ("0", "0s")  # 0 needs no unit
+    assert rows["slo.e2e"] == fmt.DASH
+    # not times: counts stay plain numbers
+    assert rows["engine.max_num_seqs"] == "8" and rows["workload.arrival.rate"] == "1"

@@ -17,6 +17,7 @@ import pytest
 import accelsim
 from accelsim.report import fmt
 from accelsim.report.console import _pipeline_rows
+from accelsim.report.html import render_html
 from accelsim.serving import page, serve
 
 from .test_serve import Stub, spec
@@ -46,6 +47,63 @@ def train(tmp_path_factory):
     accelsim.simulate({"model": "gpt", "hidden": 256, "heads": 4, "layers": 1, "seq_len": 128,
                        "tensor_parallel": 2}, "dgx-h100", batch=2, mode="training", plots=False).save(out)
     return json.loads((out / "report.json").read_text()), (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_training_page_has_the_mfu_row_and_card(train):
+    rep, page_html = train
+    mfu = rep["mfu"]
+    assert 0 < mfu < 1
+    shown = f"{100 * mfu:.1f} %"  # one decimal, as every percentage of the report
+    rows = _kv(_section(page_html, "summary"))
+    assert rows["MFU"].startswith(shown + " (model FLOPs utilization: ")
+    assert fmt.count_si(rep["model_flops"]) in rows["MFU"]
+    assert rows["MAC utilization"] == f"{100 * rep['mac_utilization']:.1f} %"
+    cards = re.findall(r'<div class="v">(.*?)</div><div class="k">(.*?)</div>', page_html)
+    assert (shown, "MFU") in [(html.unescape(v), k) for v, k in cards]
+
+
+def test_training_page_has_the_data_parallel_and_collective_rows(train):
+    rep, page_html = train
+    rows = _kv(_section(page_html, "summary"))
+    # 8 chips at tensor parallel 2: 4 replicas of 2 chips, each a batch of 2, so a global batch of 8
+    dp = rep["data_parallel"]
+    assert (dp["replicas"], dp["chips_per_replica"], dp["global_batch"]) == (4, 2, 8)
+    samples = round(8 / rep["seconds"])
+    assert rows["data parallel"].startswith(f"4 replicas of 2 chips × batch 2 = global batch 8, {samples:,} "
+                                            "samples/s; gradient reduction ")
+    # every collective op row (its mapping names an NCCL algorithm), counted by its executions
+    calls = sum(op.get("count", 1) for op in rep["ops"] if "algorithm" in op["mapping"])
+    assert calls > 3  # more than the console lists one by one: a summary row
+    assert rows["collective ops"].startswith(f"{calls:,} calls, ")
+
+
+def test_training_page_has_the_phases_table(train):
+    rep, page_html = train
+    sec = _section(page_html, "training")
+    assert f"The phases cover {rep['phases_scope']}." in _text(sec)
+    body = re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", sec, flags=re.S)
+    names = [name for name, _ in body]
+    assert names == ["forward", "backward", "optimizer", "grad_reduce"]  # a step's order, the reduction last
+    for name, cells in body:
+        ph = rep["phases"][name]
+        values = [float(v) for v in re.findall(r'data-v="([^"]*)"', cells) if v]
+        span = ph["end_cycle"] - ph["start_cycle"]
+        # start, end, span in cycles, span in seconds (cycles at the clock), busy cycles, ops[, link bytes]
+        assert values[:3] == [ph["start_cycle"], ph["end_cycle"], span]
+        assert values[3] == pytest.approx(span / rep["clock_hz"])
+        assert values[4:6] == [ph["compute_cycles"], ph["ops"]]
+        if name == "grad_reduce":
+            assert values[6] == ph["link_bytes"] > 0
+        else:
+            assert len(values) == 6  # a dash: no link bytes of its own
+
+
+def test_inference_page_has_no_training_figures():
+    rep = accelsim.simulate("lenet5", "a100", batch=1, plots=False).to_dict()
+    page_html = render_html(rep, plots=False)
+    assert 'id="training"' not in page_html
+    rows = _kv(_section(page_html, "summary"))
+    assert "MFU" not in rows and "data parallel" not in rows
 
 
 def test_console_stage_row_says_capacity(train):

@@ -59,9 +59,12 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
                          + (f" ({pipe['p2p_transfers']:,} send{'' if pipe['p2p_transfers'] == 1 else 's'} on the "
                             f"critical path of {pipe['p2p_sends_total']:,} in the step)" if "p2p_sends_total" in pipe
                             else ""))]
+    # the stage's share of its main memory's capacity, said so: printed above the busy rows, "hbm 3.8 %" read as a
+    # busy share (probe p108 #3)
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
-                                                f"{main} {fmt.pct(row['hbm_fraction'])} with "
+                                                f"{fmt.size(row.get('hbm_used_bytes'))} of {main} used "
+                                                f"({fmt.pct(row['hbm_fraction'])} of its capacity) with "
                                                 f"{fmt.general(row['activations_in_flight'])} micro-batch"
                                                 f"{'' if row['activations_in_flight'] == 1 else 'es'} in flight"))
     return rows

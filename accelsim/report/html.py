@@ -18,7 +18,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from . import fmt
-from .console import bandwidth_rows, energy_rows, launch_rows, unit_busy_text
+from .console import (
+    _collective_rows,
+    bandwidth_rows,
+    data_parallel_rows,
+    energy_rows,
+    launch_rows,
+    unit_busy_text,
+)
 from .fmt import STALL_LABEL
 from .schema import (
     chips_covered,
@@ -168,10 +175,15 @@ def _summary(report: dict) -> str:
         ("total cycles", fmt.count(report.get("total_cycles"))),
         ("time", fmt.seconds(report.get("seconds"))),
         *launch_rows(report),
+        # a training step's replicas and global batch, and a run's collectives, as the console's summary gives them
+        # (probe p108 #2: the page had neither, nor the MFU)
+        *data_parallel_rows(report),
+        *_collective_rows(report),
         ("MACs", fmt.count_si(report.get("macs"))),
         ("FLOPs", fmt.count_si(report.get("flops"))),
         ("params", fmt.count_si(report.get("params"))),
         ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
+        *_mfu_rows(report),
     ]
     # the FLOPs the kernels computed (a causal fused attention's skipped blocks left out), so never above the peak
     flops = fmt.num(report.get("computed_flops", report.get("flops")), None)
@@ -199,12 +211,22 @@ def _summary(report: dict) -> str:
     return _kv_table(rows)
 
 
+def _mfu_rows(report: dict) -> list[tuple[str, str]]:
+    """The ``MFU`` row of a training step (report ``mfu``, ``model_flops``), worded as the console's summary row."""
+    if report.get("mfu") is None:
+        return []
+    return [("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: {fmt.count_si(report.get('model_flops'))} "
+                    "FLOPs of forward + backward without recomputation, at the peak of the run's dtype; MAC "
+                    "utilization counts what ran)")]
+
+
 def _cards(report: dict) -> str:
     """The headline figures, then one card of bytes moved per memory level that moved any."""
     cards = [
         ("total cycles", fmt.count(report.get("total_cycles"))),
         ("time", fmt.seconds(report.get("seconds"))),
         ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
+        *([("MFU", fmt.pct(report["mfu"]))] if report.get("mfu") is not None else []),
         (STALL_LABEL, fmt.count(report.get("stall_cycles"))),
     ]
     moved = _dict(report.get("bytes"))
@@ -341,14 +363,16 @@ def _flatten(prefix: str, value: object, out: list[tuple[str, object]]) -> None:
         out.append((prefix, value))
 
 
-def _flat_section(report: dict, key: str, title: str) -> str:
-    """A report object (``pipeline``) as one row per leaf, each formatted by its key (:func:`_serving_value`)."""
+def _flat_section(report: dict, key: str, title: str, times: frozenset[str] = frozenset()) -> str:
+    """A report object (``pipeline``) as one row per leaf, each formatted by its key (:func:`_serving_value`); a
+    leaf whose dotted path is in ``times`` (a setting read as a time, whose key has no ``_s``) as a time."""
     section = report.get(key)
     if section is None or section == {} or section == []:
         return ""
     items: list[tuple[str, object]] = []
     _flatten("", section, items)
-    rows = [(k or key, _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
+    rows = [(k or key, fmt.seconds(v) if k in times and fmt.number(v) is not None
+             else _serving_value(k.rsplit(".", 1)[-1], v)) for k, v in items]
     return f'<section id="{key}"><h2>{title}</h2>' + _kv_table(rows) + "</section>"
 
 
@@ -488,6 +512,47 @@ def _pipeline(report: dict) -> str:
              if body else "")
     return ('<section id="pipeline"><h2>Pipeline parallelism</h2><div class="grid"><div>' + _kv_table(rows)
             + f"</div><div>{table}</div></div></section>")
+
+
+_PHASES = ("forward", "backward", "optimizer", "grad_reduce")
+"""Training phases in the order of a step (report ``phases``); any other a report has follows them."""
+
+
+def _training(report: dict) -> str:
+    """A training step's phases (report ``phases``, what they cover ``phases_scope``): a row per phase with its span
+    on the timeline (first start to last end, in cycles and at the clock), its ops' busy cycles (the gradient
+    reduction's: the link's), its ops and, for the reduction, the bytes each chip sends. The phases can overlap
+    (the reduction runs beside the backward pass), so their spans need not add up to the step."""
+    phases = _dict(report.get("phases"))
+    if not phases:
+        return ""
+    clock = fmt.num(report.get("clock_hz"), None)
+    names = [*(p for p in _PHASES if p in phases), *(p for p in phases if p not in _PHASES)]
+    links = any("link_bytes" in _dict(phases[p]) for p in names)
+    heads = ("start cycle", "end cycle", "span (cycles)", "span", "busy cycles", "ops",
+             *(("link bytes sent per chip",) if links else ()))
+    rows = []
+    for name in names:
+        ph = _dict(phases[name])
+        span = fmt.num(ph.get("cycles"), None)
+        secs = span / clock if span is not None and clock else None
+        cells = ((ph.get("start_cycle"), fmt.count(ph.get("start_cycle"))),
+                 (ph.get("end_cycle"), fmt.count(ph.get("end_cycle"))), (span, fmt.count(span)),
+                 (secs, fmt.seconds(secs)), (ph.get("compute_cycles"), fmt.count(ph.get("compute_cycles"))),
+                 (ph.get("ops"), fmt.count(ph.get("ops"))),
+                 *(((ph.get("link_bytes"), fmt.size(ph.get("link_bytes")) if "link_bytes" in ph else fmt.DASH),)
+                   if links else ()))
+        rows.append(f"<tr><td>{_e(name)}</td>"
+                    + "".join(f'<td class="n" data-v="{_data_v(v)}">{_e(t)}</td>' for v, t in cells) + "</tr>")
+    scope = report.get("phases_scope")
+    note = ('<p class="note">Each phase spans its ops\' first start to their last end; phases can overlap (the '
+            "gradient reduction runs beside the backward pass). busy cycles: the phase's ops' compute cycles "
+            "summed (the gradient reduction's: the link's busy cycles)."
+            + (f" The phases cover {_e(scope)}." if scope else "") + "</p>")
+    head = "".join(f'<th class="n">{_e(h)}</th>' for h in heads)
+    return ('<section id="training"><h2>Training step</h2>' + note
+            + f"<table class=\"sortable\"><thead><tr><th>phase</th>{head}</tr></thead><tbody>{''.join(rows)}"
+            "</tbody></table></section>")
 
 
 def _notes(report: dict) -> str:
@@ -637,10 +702,10 @@ def _ops_table(report: dict) -> str:
 def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes] | None = None) -> str:
     """The HTML page of ``report`` (a report.json dict) as one self-contained string.
 
-    Sections: key figures, the report's ``notes`` (as the console prints them), summary (with the console's
-    launch-bound row), utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only when the report
+    Sections: key figures (with a training step's MFU), the report's ``notes`` (as the console prints them), summary
+    (with the console's launch-bound, data-parallel, collective-ops and MFU rows), utilization per unit, memory levels (bytes, stalls), LLM serving metrics (only when the report
     has a ``serving`` object: a table of its figures and its memory footprint), pipeline parallelism (a ``pipeline``
-    object: its figures and a table of its stages), the four plots as embedded PNGs (left out with ``plots=False``;
+    object: its figures and a table of its stages), the training step's phases (a ``phases`` object), the four plots as embedded PNGs (left out with ``plots=False``;
     a plot that fails to draw is replaced by a one-line note; ``images`` passes PNGs already drawn, by stem), and a
     sortable table of every op. Missing keys and
     null values show as a dash; unknown keys are ignored.
@@ -668,6 +733,7 @@ def render_html(report: dict, *, plots: bool = True, images: Mapping[str, bytes]
         _energy(report),
         _serving(report),
         _pipeline(report),
+        _training(report),
         _diffusion(report),
         '<section id="plots"><h2>Plots</h2>' + _plots(report, images) + "</section>" if plots else "",
         '<section id="ops-section"><h2>Ops</h2>' + _ops_table(report) + "</section>",

@@ -7,9 +7,15 @@ OUTDIR`` can rebuild it; every string from the report is HTML-escaped; nothing d
 from __future__ import annotations
 
 import base64
+import functools
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from ..config.schema import _is_time, _parses_time
+from ..config.serving import ServeConfig
 from ..report import fmt
 from ..report.html import _CSS, _JS, _e, _flat_section, _kv_table, _serving_value
 from ..report.writers import atomic_write_text
@@ -90,6 +96,32 @@ def _section(section: dict | None, key: str, title: str) -> str:
     return f'<section id="{_e(key)}"><h2>{_e(title)}</h2>' + _kv_table(rows) + "</section>"
 
 
+def _models(annotation: object) -> list[type[BaseModel]]:
+    """The models a field's annotation holds (through Optional, Union and Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _time_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """The dotted paths of ``model``'s settings read as times (``workload.duration``, ``slo.ttft``), by field."""
+    out: set[str] = set()
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        if _parses_time(info.metadata) or _is_time(info.annotation):
+            out.add(path)
+        for sub in _models(info.annotation):
+            out |= _time_paths(sub, f"{path}.")
+    return out
+
+
+@functools.cache
+def setting_times() -> frozenset[str]:
+    """The paths of report ``config`` (a :class:`ServeConfig` dumped) that are times in seconds: the Settings table
+    gives them with their unit, as they are written (probe p108 #7: ``workload.duration 20``, ``slo.ttft 0.2``)."""
+    return frozenset(_time_paths(ServeConfig))
+
+
 def _plots(images: Mapping[str, bytes]) -> str:
     parts = []
     for name, caption in PLOT_CAPTIONS.items():
@@ -121,7 +153,7 @@ def render(report: dict, images: Mapping[str, bytes] | None = None) -> str:
         _section({**(report.get("energy") or {}), **(report.get("power") or {}), **(report.get("efficiency") or {})}
                  if report.get("energy") else None, "energy", "Energy"),
         _plots(images or {}),
-        _flat_section(report, "config", "Settings"),
+        _flat_section(report, "config", "Settings", setting_times()),
         f"<footer>Written by accelsim {_e(report.get('accelsim_version'))} from report.json.</footer>",
         f"<script>{_JS}</script>", "</body></html>",
     ]

@@ -279,12 +279,18 @@ def _step_share(w: Weight, op: Op, shards: int) -> int:
     return -(-n // shards) if shards > 1 and w.role == "param" else n
 
 
-def _bottleneck(ctx: Context, moved: int, by_level: dict[str, int]) -> tuple[int, float]:
+def _bottleneck(ctx: Context, moved: int, parts: tuple[dict[str, int], ...]) -> tuple[int, float]:
     """(bytes, bandwidth in bytes/s) of the stream that sets an op's finest groups (:func:`ramp_groups`'s
     ``fine``, :func:`_fit`): all its ``moved`` bytes at the main memory's bandwidth, or, where its bytes at another
-    memory (``by_level``, the operands' bytes by the level they come from; caches not counted) take longer at that
-    memory's bandwidth, those (the main memory on a tie, so an op moving only main-memory bytes is cut as
-    before)."""
+    memory (``parts``: the operands' bytes by the level they come from, summed here; caches not counted) take longer
+    at that memory's bandwidth, those (the main memory on a tie, so an op moving only main-memory bytes is cut as
+    before). Its groups stay those of the main memory (:func:`tile_groups`): sized by a slow memory's share, DLRM's
+    gathers from host memory (128 cycles of compute, 11-33 µs over PCIe) ran 12 and 16 groups, not 2, each unit's
+    buffers held by the waiting look-ups while the HBM gathers beside them queued (dlrm_tpu_v4 139,804 -> 152,726
+    cycles); ramped, they end sooner (138,318)."""
+    by_level: dict[str, int] = {}
+    for part in parts:
+        _add(by_level, part)
     best, longest = (moved, ctx.main_bandwidth), moved / ctx.main_bandwidth
     for lv, b in by_level.items():
         bw = ctx.bandwidth.get(lv) if lv != ctx.main else None
@@ -390,16 +396,6 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
                 for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
-    # its finest groups (the ramp's pieces) are those of the memory its transfers take longest at: all of them at
-    # the main memory's bandwidth, or one other memory's share at that memory's (weights in HBM behind a faster
-    # first tier, or in host memory). Its groups stay those of the main memory: sized by a slow memory's share,
-    # DLRM's gathers from host memory (128 cycles of compute, 11-33 µs over PCIe) ran 12 and 16 groups, not 2,
-    # each unit's buffers held by the waiting look-ups while the HBM gathers beside them queued
-    # (dlrm_tpu_v4 139,804 -> 152,726 cycles); ramped, they end sooner (138,318)
-    by_level: dict[str, int] = {}
-    for part in (act_a, act_b, wts, out_levels, epi):
-        _add(by_level, part)
-    stream = _bottleneck(ctx, moved, by_level)
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)
     cache_bytes: dict[str, int] = {}
     for i, cache in enumerate(() if dma else ctx.caches):
@@ -449,7 +445,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # there, as weights in HBM behind a faster first tier or in host memory; probe p103 #2: priced at the main
     # memory alone, such an op took no ramp and ran 24 % longer than with the same bytes in the main memory)
     ramp = (0, 0) if gpu_groups(p, arch) else ramp_groups(
-        p, groups, nunits, *stream, options.ramp_max, max(per_unit, default=p.cycles),
+        p, groups, nunits, *_bottleneck(ctx, moved, (act_a, act_b, wts, out_levels, epi)), options.ramp_max, max(per_unit, default=p.cycles),
         _memory_cycles(ctx, level_bytes), _memory_cycles(ctx, out_levels))
     if any(ramp):
         details["ramp"] = list(ramp)

@@ -99,6 +99,15 @@ def launch_rows(report: dict) -> list[tuple[str, str]]:
                              f"{report['execution']})")]
 
 
+def mfu_rows(report: dict) -> list[tuple[str, str]]:
+    """The ``MFU`` row of a training step (report ``mfu``, ``model_flops``), the console's and report.html's."""
+    if report.get("mfu") is None:
+        return []
+    return [("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: {fmt.count_si(report.get('model_flops'))} "
+                    "FLOPs of forward + backward without recomputation, at the peak of the run's dtype; MAC "
+                    "utilization counts what ran)")]
+
+
 def data_parallel_rows(report: dict) -> list[tuple[str, str]]:
     """The ``data parallel`` row of a training step on several replicas (report ``data_parallel``): replicas,
     per-replica and global batch, samples/s, and the gradient reduction's span and bytes (``phases.grad_reduce``)."""
@@ -254,10 +263,8 @@ def summary_table(report: dict) -> Table:
                 if secs else "")
         table.add_row("  computed", f"{fmt.count_si(computed)} FLOPs{rate} (what the kernels compute)")
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
-    if report.get("mfu") is not None:  # a training step: the model's FLOPs beside what the arrays ran
-        table.add_row("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: "
-                             f"{fmt.count_si(report.get('model_flops'))} FLOPs of forward + backward without "
-                             "recomputation, at the peak of the run's dtype; MAC utilization counts what ran)")
+    for label, text in mfu_rows(report):  # a training step: the model's FLOPs beside what the arrays ran
+        table.add_row(label, text)
     for unit, text in unit_busy_rows(report.get("utilization") or {}):
         table.add_row(f"  busy {unit}", text)
     for level, text in bandwidth_rows(report):  # beside busy: a latency-bound kernel's level is busy, not at its bandwidth

@@ -24,6 +24,7 @@ from .console import (
     data_parallel_rows,
     energy_rows,
     launch_rows,
+    mfu_rows,
     unit_busy_text,
 )
 from .fmt import STALL_LABEL
@@ -183,7 +184,7 @@ def _summary(report: dict) -> str:
         ("FLOPs", fmt.count_si(report.get("flops"))),
         ("params", fmt.count_si(report.get("params"))),
         ("MAC utilization", fmt.pct(report.get("mac_utilization"))),
-        *_mfu_rows(report),
+        *mfu_rows(report),
     ]
     # the FLOPs the kernels computed (a causal fused attention's skipped blocks left out), so never above the peak
     flops = fmt.num(report.get("computed_flops", report.get("flops")), None)
@@ -209,15 +210,6 @@ def _summary(report: dict) -> str:
     if sim:
         rows.append(("simulation", ", ".join(f"{fmt.count(v)} {k}" for k, v in sim.items())))
     return _kv_table(rows)
-
-
-def _mfu_rows(report: dict) -> list[tuple[str, str]]:
-    """The ``MFU`` row of a training step (report ``mfu``, ``model_flops``), worded as the console's summary row."""
-    if report.get("mfu") is None:
-        return []
-    return [("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: {fmt.count_si(report.get('model_flops'))} "
-                    "FLOPs of forward + backward without recomputation, at the peak of the run's dtype; MAC "
-                    "utilization counts what ran)")]
 
 
 def _cards(report: dict) -> str:

@@ -322,9 +322,13 @@ def _load_spec(args: argparse.Namespace):
     if sum(forms) != 1:
         raise _usage_error("run: give one of EXPERIMENT, --workload W --arch A, or --scalesim-config F --topology T")
     if args.experiment:
-        if args.batch is not None or args.mode is not None:
-            raise _usage_error("run: --batch/--mode go with --workload; with an experiment use "
-                               "--set workload.batch=N")
+        given = {"batch": args.batch, "mode": args.mode}
+        given = {key: value for key, value in given.items() if value is not None}
+        if given:  # the remedy for the flags given (probe p118 #3: --mode was told to set workload.batch)
+            flags = "/".join(f"--{key}" for key in given)
+            sets = " ".join(f"--set workload.{key}={value}" for key, value in given.items())
+            raise _usage_error(f"run: {flags} go{'es' if len(given) == 1 else ''} with --workload; with an "
+                               f"experiment use {sets}")
         return config.load_experiment(args.experiment, args.overrides)
     if args.workload or args.arch:
         if not (args.workload and args.arch):
@@ -357,15 +361,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
             arch, graph = load_scalesim(args.scalesim_config, args.topology)
             name = graph.name
             options = Options(activations_on_chip=False, plots=not args.no_plots, trace=args.trace)
+            outdir = _claimed(args.output or f"runs/{name}", "accelsim run")  # before the run, which it would lose
             report = api.run(graph, arch, options, name=name, progress=progress)
-            default_out = f"runs/{name}"
         else:
             if args.trace and not spec.options.trace:  # scenarios keep their passes' tasks only for a trace
                 spec = dataclasses.replace(spec, options=spec.options.model_copy(update={"trace": True}))
+            outdir = _claimed(args.output or spec.output or f"runs/{spec.name}", "accelsim run")
             report = api.run_experiment(spec, progress=progress)
             options = spec.options
-            default_out = spec.output or f"runs/{spec.name}"
-        outdir = Path(args.output or default_out)
         progress("writing report", 0, 1)
         plots = options.plots and not args.no_plots
         report.save(outdir, plots=plots, trace=args.trace or options.trace)
@@ -410,9 +413,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _serve_capacity(args, err, t0)
     if args.sweep:
         return _serve_sweep(args, err, t0)
+    if args.output:
+        _claimed(args.output, "accelsim serve")  # before the run, which it would lose
     with _Progress(err, enabled=not args.quiet) as progress:
         result = api.serve(args.serving, overrides=args.overrides, progress=progress)
-        outdir = Path(args.output or result.output or f"runs/{result.report['name']}")
+        outdir = _claimed(args.output or result.output or f"runs/{result.report['name']}", "accelsim serve")
         result.save(outdir, trace=args.trace, plots=not args.no_plots)
     if args.quiet:
         print(outdir)
@@ -427,6 +432,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     out.print(f"Report written to [bold]{outdir}[/bold]/ (report.json, requests.csv, timeseries.csv, report.html"
               f"{', trace.json' if args.trace else ''}{', *.png' if not args.no_plots else ''})")
     return 0
+
+
+def _claimed(outdir: str | Path, command: str) -> Path:
+    """``outdir`` as a Path, once :func:`~accelsim.report.writers.claim_folder` found it holds no other command's
+    outputs (probe p118 #2)."""
+    from .report.writers import claim_folder
+
+    claim_folder(outdir, command)
+    return Path(outdir)
 
 
 def _sweep_items(items: list[str] | None, *, capacity: bool) -> list[str]:
@@ -453,11 +467,14 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
     from .serving.capacity import title as capacity_title
     from .serving.curve import parse_sweep, spec_name
 
+    command = "accelsim serve --capacity" + (" --sweep" if args.sweep else "")
+    if args.output:
+        _claimed(args.output, command)  # before the searches, which it would lose
     if args.sweep:  # the capacity at every value of a key
         key, values = parse_sweep(args.sweep[0])
         with _Progress(err, enabled=not args.quiet) as progress:
             found, spec = capacity_sweep(args.serving, key, values, args.overrides, args.capacity, progress=progress)
-            outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"
+            outdir = _claimed(args.output or Path(spec.output or f"runs/{spec.name}") / "capacity", command)
             save_sweep(outdir, key, values, found, plots=not args.no_plots)
         if args.quiet:
             print(outdir)
@@ -474,7 +491,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         return 0
     with _Progress(err, enabled=not args.quiet) as progress:
         best, probes, spec = capacity(args.serving, args.overrides, args.capacity, progress=progress)
-        outdir = Path(args.output) if args.output else Path(spec.output or f"runs/{spec.name}") / "capacity"
+        outdir = _claimed(args.output or Path(spec.output or f"runs/{spec.name}") / "capacity", command)
         save(outdir, best, probes, plots=not args.no_plots)
     if args.quiet:
         print(outdir)
@@ -509,7 +526,10 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
-        return Path(args.output or result.output or f"runs/{result.report['name']}")
+        return _claimed(args.output or result.output or f"runs/{result.report['name']}", "accelsim serve --sweep")
+
+    if args.output:
+        _claimed(args.output, "accelsim serve --sweep")  # before the points, which it would lose
 
     def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
         save_point(folder(result), i, result, plots=not args.no_plots)
@@ -1472,7 +1492,7 @@ def _sweep_point(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .report.writers import REPORT_FILE
+    from .report.writers import REPORT_FILE, mixed_folder
     from .sweep.store import SWEEP_FILE
 
     given = Path(args.outdir)
@@ -1481,6 +1501,8 @@ def _cmd_plot(args: argparse.Namespace) -> int:
             raise AccelsimError(f"{given}: a file; give the folder 'accelsim run', 'sweep' or 'serve' wrote "
                                 f"('accelsim plot {given.parent}')")
         args.outdir = str(given.parent)
+    if (mixed := mixed_folder(Path(args.outdir))) is not None:  # as compare (read_report) refuses it: p118 #2
+        raise AccelsimError(mixed)
     if (Path(args.outdir) / SWEEP_FILE).is_file():  # a sweep folder, or a broken one: plot_sweep says what is wrong
         from .sweep.runner import plot_sweep
 

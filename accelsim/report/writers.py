@@ -194,6 +194,8 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         if file.name == REPORT_FILE:
             raise AccelsimError(f"{outdir}: no {REPORT_FILE} (run 'accelsim run ... -o {outdir}' first)")
         raise AccelsimError(f"{file}: no such report file")
+    if file.name == REPORT_FILE and (mixed := mixed_folder(outdir)) is not None:
+        raise AccelsimError(mixed)
     if (outdir / INCOMPLETE_FILE).is_file():  # a save that did not finish (Report.save)
         raise AccelsimError(f"{outdir}: an incomplete report folder (its save was interrupted: see its "
                             f"{INCOMPLETE_FILE} file); run the command that wrote it again")
@@ -223,6 +225,41 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
 # the files that mark a folder 'accelsim serve' wrote with --sweep or --capacity (serving/curve.py's CURVE_CSV,
 # serving/capacity.py's CAPACITY_CSV and SWEEP_CSV: named here, as sweep.json is, since report/ imports no serving/)
 _SERVE_SWEEP_CSV, _CAPACITY_CSV, _CAPACITY_SWEEP_CSV = "sweep.csv", "capacity.csv", "capacity_sweep.csv"
+
+# the file each command writes at the top of its folder, by which folder_writers tells what a folder holds
+_FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"),
+                 (_CAPACITY_CSV, "accelsim serve --capacity"), (_SERVE_SWEEP_CSV, "accelsim serve --sweep"),
+                 ("requests.csv", "accelsim serve"), (REPORT_FILE, "accelsim run"))
+
+
+def folder_writers(outdir: str | os.PathLike) -> list[str]:
+    """The commands whose outputs folder ``outdir`` holds, by the file each writes at its top (an ``accelsim
+    serve`` run's report.json beside its requests.csv is the serve run's): [] for a folder none wrote; two or more
+    for a folder written by several before :func:`claim_folder` refused that (probe p118 #2)."""
+    out = Path(outdir)
+    found = [command for name, command in _FOLDER_MARKS if (out / name).is_file()]
+    if "accelsim serve" in found and "accelsim run" in found:
+        found.remove("accelsim run")
+    return found
+
+
+def claim_folder(outdir: str | os.PathLike, command: str) -> None:
+    """Refuse (:class:`AccelsimError`) to write ``command``'s outputs into a folder another command's fill: the
+    two would sit side by side and ``plot`` / ``compare`` read the folder as either (probe p118 #2: a ``serve
+    --sweep`` over a ``run`` folder, and ``compare`` reported the old run)."""
+    others = [c for c in folder_writers(outdir) if c != command]
+    if others:
+        raise AccelsimError(f"{outdir}: holds the outputs of '{others[0]}'; '{command}' writes into a new folder, "
+                            f"an empty one or one it wrote: give -o another folder")
+
+
+def mixed_folder(outdir: Path) -> str | None:
+    """The message for a folder two commands wrote into (before :func:`claim_folder` refused that), else None."""
+    found = folder_writers(outdir)
+    if len(found) < 2:
+        return None
+    return (f"{outdir}: holds the outputs of both '{found[0]}' and '{found[1]}', written into one folder; run the "
+            f"one you want again into a new folder")
 
 
 def _serving_folder(outdir: Path) -> str | None:

@@ -31,6 +31,7 @@ from typing import Any
 from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
+from ..report.writers import claim_folder
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
 from .plots import SweepColumns, plot_sweep_records
@@ -309,6 +310,7 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
         stream = PlanStream(spec)
         stream.check()
         out = Path(outdir or spec.output or f"runs/{spec.name}")
+        claim_folder(out, "accelsim sweep")  # not into another command's folder (probe p118 #2)
         with _FolderLock(out, spec.name):
             return _run(stream, out, t0, executor=executor, workers=workers, scheduler=scheduler,
                         progress=progress, con=_console(console, progress), plots=plots)

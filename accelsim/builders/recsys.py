@@ -75,7 +75,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight, zipf_share
@@ -102,8 +102,8 @@ class DlrmParams(TableAccessParams):
     pooling: PositiveInt = Field(1, description="Indices per table per sample (1: one-hot as Criteo; > 1: "
                                                 "multi-hot, sum-pooled).")
     tables: tuple[PositiveInt, ...] | None = Field(
-        None, min_length=1, description="Rows of each embedding table, overriding the 26 Criteo Terabyte tables "
-                                        "(capped at 40M rows); the number of tables follows the list.")
+        None, description="Rows of each embedding table, overriding the 26 Criteo Terabyte tables "
+                          "(capped at 40M rows); the number of tables follows the list.")
     dim: PositiveInt = Field(128, description="Embedding dimension (also the bottom MLP's output width).")
     embedding_parallel: PositiveInt = Field(
         1, description="Chips the tables are sharded over, whole tables on each (DLRM's model-parallel embeddings, "
@@ -118,6 +118,16 @@ class DlrmParams(TableAccessParams):
                              "blocks of rows, each chip pooling partial sums of the look-ups landing in its blocks "
                              "for the whole batch and a reduce-scatter summing them (TorchRec's row-wise sharding: "
                              "balanced when a few tables dominate).")
+
+    @field_validator("tables")
+    @classmethod
+    def _some_table(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        """At least one table, checked after the items (pydantic's ``min_length`` counts the items that validated,
+        so one bad row count, ``[1.5]``, also read as an empty list: a second error, probe p112 #7)."""
+        if v is not None and not v:
+            raise ValueError("needs at least one table's row count (an empty list has none)")
+        return v
+
 
 CRITEO_TB_ROWS: tuple[int, ...] = (
     39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346, 10,

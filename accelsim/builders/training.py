@@ -134,12 +134,17 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   factor, reading (dY, other) (or with the multiplying Weight), vector_elems = dY's elements, flops = 1 per element
   (2 with a broadcast reduction); a multiplying parameter gets ``grad_weight`` reading (X, dY), 2 flops per element.
   "rope": ``grad_input`` reading (dY,), factor 1. Any other fn: per input ``grad_input{i}`` reading (dY, the other
-  inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1. So a training dropout (fn "dropout"
+  inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1, each with the forward's MACs too, as
+  the matmul kinds' gradients (a forward that multiply-adds, GAT's "att_dot" α = Σ_o x·att, a k = out GEMV: the
+  input gradient dX = dα·attᵀ and the weight gradient d(att) = Σ_nodes dα·x are each a GEMM of its MACs, flops
+  2·MACs; probe p112 #6: they had none, the step's MACs 2 × 2 × 192,268 short on gat_cora). So a training dropout (fn "dropout"
   reading (x, mask), GraphBuilder.dropout) gets ``grad_input0`` fn "dropout_grad" reading (dY, mask): the mask is
   what the step keeps, not x; the mask (no parameter behind it) gets no gradient.
 * EMBEDDING: no input gradient (indices); ``grad_weight`` EMBEDDING fn "embedding_grad" reading (dY, indices)
   (just (dY,) for a table read at constant rows), the forward's attrs (``gather_rows``, ``pooling`` ...), no
-  weights, vector_elems = flops = gathered elements (gather_rows × row): a scatter-add. Its output is the sparse
+  weights, vector_elems = flops = gathered elements (gather_rows × row; the output's elements where more): a
+  scatter-add; a row block's look-up (gather_rows below batch × pooling: a row-wise sharded table's) its
+  gather_rows × row alone. Its output is the sparse
   gradient: (min(gather_rows, table rows), row) — the rows written, the whole table's shape when every row is.
   Whether the step treats it as sparse is the look-up's ``sparse_grad`` (above); otherwise (torch's default
   dense ``nn.Embedding`` gradient, as LLM training runs) the step updates every row.
@@ -867,29 +872,30 @@ class _Pass:
                 continue
             shape = op.in_shapes[i]
             others = [y for j, y in enumerate(op.inputs) if j != i]
-            reads, flops, elems, wts = [dy, *others], op.flops, op.vector_elems, weights
+            reads, flops, elems, wts, macs = [dy, *others], op.flops, op.vector_elems, weights, op.macs
             if op.fn in ADDITIVE:
                 if shape == op.out_shape and "scale" not in op.attrs:
                     self._to(x, dy)  # the gradient passes through unchanged
                     continue
-                reads, flops, elems, wts = [dy], out_n, out_n, []
+                reads, flops, elems, wts, macs = [dy], out_n, out_n, [], 0
             elif op.fn == "mul":
-                flops, elems = (2 if shape != op.out_shape else 1) * out_n, out_n
+                flops, elems, macs = (2 if shape != op.out_shape else 1) * out_n, out_n, 0
             elif op.fn == "rope":
                 reads = [dy]
             name = self._bwd(op, self._input_suffix(op, i), OpKind.ELEMENTWISE, reads, shape, fn=f"{op.fn}_grad",
-                             grad="input", attrs=attrs, weights=wts, flops=flops, vector_elems=elems)
+                             grad="input", attrs=attrs, weights=wts, macs=macs, flops=flops, vector_elems=elems)
             self._to(x, name)
         for j, w in enumerate(weights):
             suffix = "grad_weight" if j == 0 else f"grad_weight{j}"
+            macs = 0
             if op.fn in ADDITIVE:
                 inputs, flops, elems = [dy], out_n, out_n
             elif op.fn == "mul":
                 inputs, flops, elems = [*op.inputs, dy], 2 * out_n, out_n
-            else:
-                inputs, flops, elems = [*op.inputs, dy], op.flops, op.vector_elems
+            else:  # the forward's multiply-adds again (att_dot: Σ_nodes dα·x), as a matmul's weight gradient
+                inputs, flops, elems, macs = [*op.inputs, dy], op.flops, op.vector_elems, op.macs
             name = self._bwd(op, suffix, OpKind.ELEMENTWISE, inputs, w.shape, fn=f"{op.fn}_grad", grad="weight",
-                             attrs=attrs, flops=flops, vector_elems=elems)
+                             attrs=attrs, macs=macs, flops=flops, vector_elems=elems)
             self._wgrad(w, name)
 
     def _embedding(self, op: Op, dy: str) -> None:
@@ -899,7 +905,13 @@ class _Pass:
         width = op.out_shape[-1]
         total = sum(w.numel for w in tables)
         gathered = int(op.attrs.get("gather_rows", _elems(op.out_shape[:-1])))
-        elems = max(op.vector_elems, _elems(op.out_shape))
+        pooling = int(op.attrs.get("pooling", 1) or 1)
+        if op.vector_elems and gathered < _elems(op.out_shape[:-1]) * pooling:
+            # a row block's look-ups (a row-wise sharded table, RecsysBuilder.embedding_bag_block): its h hits
+            # scattered, h·row, not the (batch, row) partial sums' elements (probe p112 #5: 2048·128, 8× chip 0's)
+            elems = op.vector_elems
+        else:
+            elems = max(op.vector_elems, _elems(op.out_shape))
         if len(tables) == 1 and (total % width or gathered * width >= total):
             shape: Shape = tables[0].shape
         elif total % width:

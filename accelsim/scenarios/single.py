@@ -78,6 +78,9 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     try:
         tg = lower(graph, arch, options)
     except CapacityError as e:
+        lazy = lazy_tables_overflow(graph, arch, options, e, name or f"{graph.name}_{arch.name}")
+        if lazy is not None:  # tables placed by rows that still overflow every memory: said against them all
+            raise lazy from None
         if not e.row:  # (a training step's main memory too small for it: refused as one that spills its state)
             raise
         raise NoFit(name or f"{graph.name}_{arch.name}", "a chip", arch.main_memory, e.row, main=True, training=True,
@@ -96,6 +99,75 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     if notes:
         data["notes"] = [*data.get("notes", []), *notes]
     return Report(data, segments=[(tg, trace, 0)], plots=options.plots, trace=options.trace)
+
+
+def lazy_tables_overflow(graph: Graph, arch: Arch, options: Options, e: CapacityError,
+                         name: str) -> WorkloadError | None:
+    """The refusal of a training step with tables a lazy optimizer step updates by rows (``sparse_rows``: a
+    recommender's, placed by rows with their optimizer states, the rows the main memory has no room for in the memories
+    beyond it, docs/training.md) whose footprint (``e.row``, placement's) does not fit even so: against the main
+    memory and the ones beyond it together, or, under ``options.offload: optimizer``, against the memories beyond
+    it, which then hold every optimizer state and the rows the main memory has no room for (probe p112 #2: the main
+    memory's refusal said "not spilled to host memory" and compared with hbm alone; under offload its "optimizer
+    states alone" figure held none). It says the bytes short and what is spilled, and names
+    ``workload.embedding_parallel`` (sharding the tables and their states over chips) where the model takes it;
+    at the capacity of the memory compared (``arch_first``: no workload size key shrinks the tables). None for any
+    other step, or one that fits so (the main memory's refusal stands)."""
+    if graph.info.mode != "training" or not e.row:
+        return None
+    lazy: dict[str, int] = {}  # table → its bytes and its states'
+    for op in graph.ops:
+        if op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs and op.weights:
+            lazy[op.weights[0].name] = sum(w.nbytes(op.dtype) for w in op.weights
+                                           if w is op.weights[0] or w.role == "state")
+    if not lazy:
+        return None
+    seen: dict[str, tuple[int, str]] = {}
+    for op in graph.ops:
+        for w in op.weights:
+            seen.setdefault(w.name, (w.nbytes(op.dtype), w.role))
+    weights = sum(b for b, role in seen.values() if role not in ("state", "host"))
+    states = sum(b for b, role in seen.values() if role == "state")
+    grads, acts, kv = int(e.row.get("gradients", 0)), int(e.row.get("activations", 0)), int(e.row.get("kv_cache", 0))
+    need = weights + states + grads + acts + kv
+    levels = arch.memories
+    caps = {lv: arch.memory(lv).capacity for lv in levels}
+    main, outer = levels[0], levels[1:]
+    parts = ", ".join(f"{k} {v:,}" for k, v in (("weights", weights), ("gradients", grads), ("optimizer states",
+                                                                                               states),
+                                                ("kv cache", kv), ("activations", acts)) if v)
+    tables = (f"the {len(lazy)} tables a lazy optimizer step updates by rows ({sum(lazy.values()):,} B with their "
+              f"optimizer states)")
+    emb = graph.info.embedding_parallel
+    fields = BUILDERS[graph.meta["model"]].params.model_fields if graph.meta.get("model") in BUILDERS else {}
+    if "embedding_parallel" in fields:
+        least = -(-need * emb // sum(caps.values()))  # the chips whose memories the whole model's state fills
+        more = least > arch.chips
+        fix = (f"shard the tables and their optimizer states over more chips with workload.embedding_parallel (now "
+               f"{emb}; at least {least} chips' {' and '.join(levels)} for these bytes, more where whole tables do not "
+               f"balance" + (f", over more chips than arch.chips={arch.chips}" if more else "") + ")")
+    else:
+        fix = "use fewer or smaller tables, or more chips"
+    if options.offload == "optimizer" and outer:
+        beyond = max(0, weights + grads + acts + kv - caps[main])  # table rows the main memory has no room for
+        room = sum(caps[lv] for lv in outer)
+        if states + beyond > room:
+            held = " and ".join(f"{lv} ({caps[lv]:,} B)" for lv in outer)
+            return WorkloadError(
+                f"{name}: with options.offload: optimizer {' and '.join(outer)} must hold every optimizer state "
+                f"({states:,} B) and the table rows {main} has no room for ({beyond:,} B of weights beyond its "
+                f"{caps[main]:,} B with the gradients and activations), {states + beyond:,} B, but {held} "
+                f"{'hold' if len(outer) > 1 else 'holds'} {room:,} B, {states + beyond - room:,} B short, though {tables} are "
+                f"placed by rows; {fix}", ("model",), arch.capacity_key(outer[0]), arch_first=True)
+    total = sum(caps.values())
+    if need <= total:
+        return None
+    held = " and ".join(f"{lv} ({caps[lv]:,} B)" for lv in levels)
+    spilled = f" (the rows {main} has no room for and their states in {' and '.join(outer)})" if outer else ""
+    return WorkloadError(
+        f"{name}: a chip needs {need:,} B ({parts}) but {held} {'hold' if len(levels) > 1 else 'holds'} {total:,} B, "
+        f"{need - total:,} B short, though {tables} are placed by rows{spilled}; {fix}",
+        ("model",), arch.capacity_key(main), arch_first=True)
 
 
 DP1_NOTE = ("options.distributed_optimizer changes nothing here: it shards the optimizer states over the data-parallel "

@@ -109,6 +109,8 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
         if level.off_package:
             off_package.append(lv.name)
             off_static += own or 0.0
+    if NIC in per_bit:  # the NIC, its optics and the switches sit outside the package: not what the TDP rates
+        off_package.append(NIC)
     headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
     return Constants(mac_pj * PJ, vector_pj * PJ, per_bit, units, levels, other,
                      static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype,
@@ -172,7 +174,19 @@ def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[st
         out[LINK] = (link.energy_per_bit or 0.0) * PJ
         if link.energy_per_bit is None and arch.chips > 1:
             missing.append(LINK)
+        if link.scale_out is not None:  # the NIC's bytes (filed as LINK's by the mapper) at the network's own price
+            out[NIC] = (link.scale_out.energy_per_bit or 0.0) * PJ
     return out, tuple(missing)
+
+
+def _row_levels(row: Mapping[str, Any], per_bit: Mapping[str, float]) -> Mapping[str, float]:
+    """An op row's bytes by the level that prices them: a row on the NIC (a collective or send between nodes)
+    moves its LINK bytes over the scale-out network, :data:`NIC` where the arch gives one (probe p111 #5: they
+    were priced at the NVLink figure)."""
+    b = row["bytes"]
+    if LINK in b and NIC in per_bit and _own_name(row["unit"]) == NIC:
+        b = {(NIC if lv == LINK else lv): n for lv, n in b.items()}
+    return b
 
 
 def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[dict[str, float], dict[str, float]]:
@@ -440,7 +454,7 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     mac_part = macs * mac_pricer(c, arch)(row)
     vector = max(row["flops"] - 2 * row["macs"], 0) * share + reduce_flops(row)
     compute = mac_part + vector * flop_pricer(c, arch)(row)
-    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
+    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
     return compute, mac_part, levels
 
 
@@ -511,6 +525,11 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
         power["tdp_clock_factor"] = factor
     notes += [note] if note else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
+    notes += unread_key_notes(arch.energy) if arch.energy is not None else []
+    if c.level_j_per_bit.get(NIC) == 0.0 and any(row["bytes"].get(LINK) and _own_name(row["unit"]) == NIC
+                                                  for row in report["ops"]):
+        notes.append(f"{NOTE_PREFIX}interconnect.scale_out gives no energy_per_bit: the bytes the chips' NICs send "
+                     f"between nodes cost 0 J")
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
     return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips),
@@ -518,6 +537,26 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+
+
+def unread_key_notes(spec: EnergySpec) -> list[str]:
+    """Notes naming the energy keys ``spec`` gives that another key overrides, so that they change nothing (probe
+    p111 #4: a leakage or bit-cell sweep on a preset gave identical points, unsaid): ``leakage_w_per_mm2`` beside
+    ``idle_power``, a ``sram_bitcell_um2`` of the arch's own beside a pinned ``sram_bitcell_at_node_um2``, and a
+    ``sram_bitcell_node`` without a pinned cell."""
+    out = []
+    if spec.leakage_w_per_mm2 is not None and spec.idle_power is not None:
+        out.append(f"{NOTE_PREFIX}energy.leakage_w_per_mm2 ({spec.leakage_w_per_mm2:g} W/mm²) is not read: "
+                   f"energy.idle_power ({spec.idle_power:g} W) gives the chip's static power (set idle_power to "
+                   f"null to size it by area)")
+    if spec.sram_bitcell_at_node_um2 is not None and _given(spec, "sram_bitcell_um2"):
+        out.append(f"{NOTE_PREFIX}energy.sram_bitcell_um2 ({spec.sram_bitcell_um2:g} µm²) is not read: the pinned "
+                   f"cell energy.sram_bitcell_at_node_um2 ({spec.sram_bitcell_at_node_um2:g} µm²) replaces it (set "
+                   f"that to null to use it)")
+    if spec.sram_bitcell_at_node_um2 is None and spec.sram_bitcell_node is not None:
+        out.append(f"{NOTE_PREFIX}energy.sram_bitcell_node ({spec.sram_bitcell_node:g} nm) is not read: it is the "
+                   f"node of a pinned energy.sram_bitcell_at_node_um2, and none is given")
+    return out
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
@@ -538,7 +577,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     per_bit = c.level_j_per_bit
     vector_j = c.vector_j
     flop_j = row_flop_j or (lambda row: vector_j)
-    by_level = {lv: 0.0 for lv in per_bit}
+    has_nic = NIC in per_bit
+    by_level = {lv: 0.0 for lv in per_bit if lv != NIC}  # (the NIC's, where a row uses it)
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
@@ -561,12 +601,14 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         vector += reduce_flops(row)  # a collective's reduction, a GEMM cut along K its partial sums' adds
         compute = mac_part + vector * flop_j(row)
         moved = 0
+        nic = has_nic and _own_name(unit) == NIC  # its LINK bytes leave the node: priced and filed as NIC's
         for lv, b in row["bytes"].items():
-            j = b * 8 * per_bit.get(lv, 0.0)
+            priced = NIC if nic and lv == LINK else lv
+            j = b * 8 * per_bit.get(priced, 0.0)
             moved += j
-            by_level[lv] = by_level.get(lv, 0.0) + j
+            by_level[priced] = by_level.get(priced, 0.0) + j
             if computes is not None and j:
-                column = columns.get(lv)
+                column = columns.get(lv)  # (by the level the row's bytes name: its tasks' bandwidth server)
                 if column is None:
                     column = columns[lv] = [0.0] * n
                 column[i] = j

@@ -69,3 +69,43 @@ def test_logic_area_below_7nm_follows_the_density_table():
     # h100's tensor cores at 5 nm against the same chip at 7 nm: the density ratio, 0.6968
     at5, at7 = _c("h100"), _c("h100", "energy.node=7nm")
     assert at5.unit_area["systolic"] / at7.unit_area["systolic"] == pytest.approx(96.3 / 138.2, rel=1e-9)
+
+
+
+def test_scale_out_bytes_priced_by_the_network_not_nvlink():
+    # p111 #5: a 16-chip (two-node) all-reduce of 1 GB on dgx-h100: each chip's NIC sends 2 x 15/16 x 1e9 =
+    # 1.875e9 B; dgx-h100's scale_out.energy_per_bit 103 pJ/bit (4 x 22.5 optics + 2 x 6.5 PCIe) -> 1.875e9 x 8 x
+    # 103e-12 = 1.545 J under by_level.nic (was 0.0195 J at NVLink's 1.3 pJ/bit under by_level.link)
+    from accelsim.energy.model import NIC, op_energy
+    arch = config.load_arch("dgx-h100", ["chips=16"])
+    assert arch.interconnect.scale_out.energy_per_bit == pytest.approx(4 * 9 / 400e9 / 1e-12 + 2 * 6.5)
+    c = constants(arch)
+    row = {"unit": NIC, "kind": "collective", "macs": 0, "flops": 0, "bytes": {"link": 1.875e9}}
+    _, _, levels = op_energy(row, c, arch)
+    assert levels == {NIC: pytest.approx(1.875e9 * 8 * 103e-12)}
+    # a row on the chip's own links keeps NVLink's 1.3 pJ/bit
+    _, _, levels = op_energy({**row, "unit": "link"}, c, arch)
+    assert levels == {"link": pytest.approx(1.875e9 * 8 * 1.3e-12)}
+    # the NIC's energy is off the package: the TDP rates the GPU, not the network
+    assert NIC in c.off_package
+
+
+def test_scale_out_without_a_figure_says_so():
+    from accelsim.energy.model import NIC
+    c = constants(config.load_arch("dgx-a100", ["chips=16"]))
+    assert c.level_j_per_bit[NIC] == 0.0  # HDR: no sourced figure; the bytes cost 0 J and a note says so
+
+
+def test_unread_energy_keys_are_said():
+    # p111 #4: keys another key overrides change nothing: a note names each
+    from accelsim.energy.model import unread_key_notes
+    leak = config.load_arch("tpu-v1", ["energy.leakage_w_per_mm2=1"]).energy
+    assert any("leakage_w_per_mm2 (1 W/mm²) is not read" in n and "idle_power (28 W)" in n
+               for n in unread_key_notes(leak))
+    cell = config.load_arch("h100", ["energy.sram_bitcell_um2=1.0"]).energy
+    assert any("sram_bitcell_um2 (1 µm²) is not read" in n for n in unread_key_notes(cell))
+    node = config.load_arch("tpu-v1", ["energy.sram_bitcell_node=7nm"]).energy
+    assert any("sram_bitcell_node (7 nm) is not read" in n for n in unread_key_notes(node))
+    # a preset as it is gives none of them
+    for preset in ("tpu-v1", "h100", "a100", "gemmini", "b200"):
+        assert unread_key_notes(config.load_arch(preset).energy) == []

@@ -1165,6 +1165,9 @@ class ScaleOut(_Model):
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    # pJ per bit a chip sends off its node (its NIC's bytes: PCIe to the NIC, the NIC, optics, switches), priced
+    # apart from the links' interconnect.energy_per_bit (probe p111 #5); None: those bytes cost 0 J, with a note
+    energy_per_bit: PicojoulesPerBit | None = None
 
     def collective_seconds(self, collective: str, nbytes: int, chips: int, per_node: int = 1,
                            nodes: int | None = None) -> float:

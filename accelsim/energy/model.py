@@ -86,12 +86,14 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     spec = arch.energy
     assert spec is not None
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
-    e_scale = energy_scale(spec.reference_node, spec.node)
-    a_scale = area_scale(spec.reference_node, spec.node)
-    mac_pj = mac_array_pj(spec, dtype, arch.dtype) * e_scale
-    vector_pj = (spec.vector_pj if spec.vector_pj is not None else spec.mac_pj.get(dtype, mac_45nm(dtype)[0]))
-    per_bit, missing = _level_energy(arch, spec, e_scale)
-    units, levels = _areas(arch, spec, a_scale)
+    # the figures the arch gives are at reference_node; the defaults (Horowitz, FreePDK45) at 45 nm whatever
+    # reference_node says (probe p111 #1: tpu-v1's own int8 MAC re-stated at 28 nm read them all at 28 nm)
+    e_given = energy_scale(spec.reference_node, spec.node)
+    e_45 = energy_scale(DEFAULT_NODE, spec.node)
+    mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
+    vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None else _arith_pj(spec, dtype, e_given, e_45))
+    per_bit, missing = _level_energy(arch, spec, spec.sram_pj * (e_given if _given(spec, "sram_pj") else e_45))
+    units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
     total_area = sum(units.values()) + sum(levels.values()) + other
     chip_static = spec.idle_power if spec.idle_power is not None else (spec.leakage_w_per_mm2 or 0.0) * total_area
@@ -107,29 +109,55 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
         if level.off_package:
             off_package.append(lv.name)
             off_static += own or 0.0
+    if NIC in per_bit:  # the NIC, its optics and the switches sit outside the package: not what the TDP rates
+        off_package.append(NIC)
     headroom = spec.tdp - chip_static if spec.tdp is not None else 0.0
-    return Constants(mac_pj * PJ, vector_pj * e_scale * PJ, per_bit, units, levels, other,
+    return Constants(mac_pj * PJ, vector_pj * PJ, per_bit, units, levels, other,
                      static, spec.tdp, missing, spec.activity_power_share * max(headroom, 0.0), dtype,
                      tuple(off_package), off_static)
 
 
-def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str) -> float:
-    """pJ of one MAC of ``dtype`` in the array at the reference node: its arithmetic (``mac_pj`` or
-    :func:`~accelsim.energy.tech.mac_45nm`) plus what the array spends moving its operands (registers, wires),
-    which ``mac_overhead`` gives for MACs of ``anchor`` (the preset's dtype, the one its overhead was derived for)
-    as (overhead - 1) x that dtype's arithmetic, and which scales with the operands' bits: an fp8 MAC moves half
-    the bits of a bf16 one, a tf32 or fp32 MAC twice. At ``anchor`` itself that is overhead x arithmetic."""
-    arith = spec.mac_pj.get(dtype, mac_45nm(dtype)[0])
-    moved = (spec.mac_overhead - 1.0) * spec.mac_pj.get(anchor, mac_45nm(anchor)[0])
+DEFAULT_NODE = 45.0  # the node of the built-in figures: Horowitz's arithmetic and 8 KB SRAM, the 45 nm bit cell, DFF_X1
+# EnergySpec's figures with a built-in default at DEFAULT_NODE: one equal to it is that default (a 45 nm figure
+# whatever reference_node says), another the arch's own, at reference_node
+_DEFAULTS = {key: EnergySpec.model_fields[key].default for key in ("sram_pj", "sram_bitcell_um2", "register_bit_um2")}
+
+
+def _given(spec: EnergySpec, key: str) -> bool:
+    """Whether ``spec`` gives its own ``key`` (one of :data:`_DEFAULTS`), read at ``reference_node``: a value other
+    than the built-in 45 nm one (by value, not by ``model_fields_set``: an Arch validated again from its dump
+    lists every field as set)."""
+    return getattr(spec, key) != _DEFAULTS[key]
+
+
+def _arith_pj(spec: EnergySpec, dtype: str, given_scale: float, default_scale: float) -> float:
+    """pJ of one MAC's arithmetic of ``dtype``: the arch's ``mac_pj`` × ``given_scale``, else Horowitz's 45 nm
+    figure (:func:`~accelsim.energy.tech.mac_45nm`) × ``default_scale``."""
+    own = spec.mac_pj.get(dtype)
+    return own * given_scale if own is not None else mac_45nm(dtype)[0] * default_scale
+
+
+def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str, *, given_scale: float = 1.0,
+                 default_scale: float = 1.0) -> float:
+    """pJ of one MAC of ``dtype`` in the array: its arithmetic (``mac_pj`` × ``given_scale``, the factor from
+    ``reference_node`` to the chip's node, or :func:`~accelsim.energy.tech.mac_45nm` × ``default_scale``, from
+    45 nm; both 1 by default: the figures as written) plus what the array spends moving its operands (registers,
+    wires), which ``mac_overhead`` gives for MACs of ``anchor`` (the preset's dtype, the one its overhead was
+    derived for) as (overhead - 1) x that dtype's arithmetic, and which scales with the operands' bits: an fp8 MAC
+    moves half the bits of a bf16 one, a tf32 or fp32 MAC twice. At ``anchor`` itself that is overhead x
+    arithmetic."""
+    arith = _arith_pj(spec, dtype, given_scale, default_scale)
+    moved = (spec.mac_overhead - 1.0) * _arith_pj(spec, anchor, given_scale, default_scale)
     return arith + moved * operand_bits(dtype) / operand_bits(anchor)
 
 
-def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[str, float], tuple[str, ...]]:
-    """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule at the
-    node; a memory without a figure counts 0 and is listed as missing."""
+def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[str, float], tuple[str, ...]]:
+    """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule from
+    ``sram_pj`` (``energy.sram_pj`` carried to the node); a memory without a figure counts 0 and is listed as
+    missing."""
     sram = arch.core.sram
     buffers = 1 if sram.unified is not None else 3  # an access goes to one buffer: the split buffers' mean size
-    pad = sram_pj_per_bit(sram.total_bytes / buffers, spec.sram_port_bits, spec.sram_pj) * e_scale
+    pad = sram_pj_per_bit(sram.total_bytes / buffers, spec.sram_port_bits, sram_pj)
     out = {SCRATCHPAD: pad * PJ}
     missing = []
     for info in arch.hierarchy()[1:]:
@@ -137,7 +165,7 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
         if lv.energy_per_bit is not None:
             out[lv.name] = lv.energy_per_bit * PJ
         elif lv.role == "cache":
-            out[lv.name] = sram_pj_per_bit(lv.capacity, lv.access_bytes * 8, spec.sram_pj) * e_scale * PJ
+            out[lv.name] = sram_pj_per_bit(lv.capacity, lv.access_bytes * 8, sram_pj) * PJ
         else:
             out[lv.name] = 0.0
             missing.append(lv.name)
@@ -146,10 +174,22 @@ def _level_energy(arch: Arch, spec: EnergySpec, e_scale: float) -> tuple[dict[st
         out[LINK] = (link.energy_per_bit or 0.0) * PJ
         if link.energy_per_bit is None and arch.chips > 1:
             missing.append(LINK)
+        if link.scale_out is not None:  # the NIC's bytes (filed as LINK's by the mapper) at the network's own price
+            out[NIC] = (link.scale_out.energy_per_bit or 0.0) * PJ
     return out, tuple(missing)
 
 
-def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, float], dict[str, float]]:
+def _row_levels(row: Mapping[str, Any], per_bit: Mapping[str, float]) -> Mapping[str, float]:
+    """An op row's bytes by the level that prices them: a row on the NIC (a collective or send between nodes)
+    moves its LINK bytes over the scale-out network, :data:`NIC` where the arch gives one (probe p111 #5: they
+    were priced at the NVLink figure)."""
+    b = row["bytes"]
+    if LINK in b and NIC in per_bit and _own_name(row["unit"]) == NIC:
+        b = {(NIC if lv == LINK else lv): n for lv, n in b.items()}
+    return b
+
+
+def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[dict[str, float], dict[str, float]]:
     """mm² by unit group and by level, over the die's cores (``die_cores``, else the arch's): the hardware's, the
     same for every run on it (never the workload's dtype: silicon does not grow with what runs on it). A unit is
     its kind's own ``area_mm2(spec)`` where its cost module defines one, else its MACs (its kind's
@@ -158,14 +198,16 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
     ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
     scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2`` carried from ``sram_bitcell_node`` to the
     node by the published SRAM cells, ``tech.sram_cell_scale``, else the reference cell scaled); a cache by the SRAM
-    rule at its die capacity."""
+    rule at its die capacity. The arch's own figures are carried from ``reference_node`` (``a_given``), the
+    built-in ones (Horowitz's areas, the 45 nm cell, DFF_X1) from 45 nm (``a_45``)."""
     dtype = arch.dtype
-    mac_um2 = spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1]) * a_scale
-    pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * spec.register_bit_um2 * a_scale
-    lane_um2 = (spec.vector_area_um2 if spec.vector_area_um2 is not None else
-                spec.mac_area_um2.get(dtype, mac_45nm(dtype)[1])) * a_scale
+    own_mac = spec.mac_area_um2.get(dtype)
+    mac_um2 = own_mac * a_given if own_mac is not None else mac_45nm(dtype)[1] * a_45
+    register_um2 = spec.register_bit_um2 * (a_given if _given(spec, "register_bit_um2") else a_45)
+    pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * register_um2
+    lane_um2 = spec.vector_area_um2 * a_given if spec.vector_area_um2 is not None else mac_um2
     cores = spec.die_cores or arch.cores
-    bitcell = spec.sram_bitcell_um2 * a_scale
+    bitcell = spec.sram_bitcell_um2 * (a_given if _given(spec, "sram_bitcell_um2") else a_45)
     if spec.sram_bitcell_at_node_um2 is not None:  # a foundry's cell, carried from the node it was published at
         cell_node = spec.node if spec.sram_bitcell_node is None else spec.sram_bitcell_node
         bitcell = spec.sram_bitcell_at_node_um2 * sram_cell_scale(cell_node, spec.node)  # by SRAM's own shrink
@@ -184,7 +226,7 @@ def _areas(arch: Arch, spec: EnergySpec, a_scale: float) -> tuple[dict[str, floa
         units[u.name] = (macs * pe_um2 + lanes * lane_um2) * cores * UM2
     if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
         alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
-        units[ALUS] = alus * a_scale * cores * UM2
+        units[ALUS] = alus * a_45 * cores * UM2  # Horowitz's 45 nm areas
     units.update({name: sram(size) * cores for name, size in spec.core_sram.items()})
     levels = {SCRATCHPAD: sram(arch.core.sram.total_bytes) * cores}
     for info in arch.hierarchy()[1:]:
@@ -412,7 +454,7 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     mac_part = macs * mac_pricer(c, arch)(row)
     vector = max(row["flops"] - 2 * row["macs"], 0) * share + reduce_flops(row)
     compute = mac_part + vector * flop_pricer(c, arch)(row)
-    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in row["bytes"].items()}
+    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
     return compute, mac_part, levels
 
 
@@ -483,6 +525,11 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
         power["tdp_clock_factor"] = factor
     notes += [note] if note else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
+    notes += unread_key_notes(arch.energy) if arch.energy is not None else []
+    if c.level_j_per_bit.get(NIC) == 0.0 and any(row["bytes"].get(LINK) and _own_name(row["unit"]) == NIC
+                                                  for row in report["ops"]):
+        notes.append(f"{NOTE_PREFIX}interconnect.scale_out gives no energy_per_bit: the bytes the chips' NICs send "
+                     f"between nodes cost 0 J")
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
     return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips),
@@ -490,6 +537,26 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+
+
+def unread_key_notes(spec: EnergySpec) -> list[str]:
+    """Notes naming the energy keys ``spec`` gives that another key overrides, so that they change nothing (probe
+    p111 #4: a leakage or bit-cell sweep on a preset gave identical points, unsaid): ``leakage_w_per_mm2`` beside
+    ``idle_power``, a ``sram_bitcell_um2`` of the arch's own beside a pinned ``sram_bitcell_at_node_um2``, and a
+    ``sram_bitcell_node`` without a pinned cell."""
+    out = []
+    if spec.leakage_w_per_mm2 is not None and spec.idle_power is not None:
+        out.append(f"{NOTE_PREFIX}energy.leakage_w_per_mm2 ({spec.leakage_w_per_mm2:g} W/mm²) is not read: "
+                   f"energy.idle_power ({spec.idle_power:g} W) gives the chip's static power (set idle_power to "
+                   f"null to size it by area)")
+    if spec.sram_bitcell_at_node_um2 is not None and _given(spec, "sram_bitcell_um2"):
+        out.append(f"{NOTE_PREFIX}energy.sram_bitcell_um2 ({spec.sram_bitcell_um2:g} µm²) is not read: the pinned "
+                   f"cell energy.sram_bitcell_at_node_um2 ({spec.sram_bitcell_at_node_um2:g} µm²) replaces it (set "
+                   f"that to null to use it)")
+    if spec.sram_bitcell_at_node_um2 is None and spec.sram_bitcell_node is not None:
+        out.append(f"{NOTE_PREFIX}energy.sram_bitcell_node ({spec.sram_bitcell_node:g} nm) is not read: it is the "
+                   f"node of a pinned energy.sram_bitcell_at_node_um2, and none is given")
+    return out
 
 
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
@@ -510,7 +577,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     per_bit = c.level_j_per_bit
     vector_j = c.vector_j
     flop_j = row_flop_j or (lambda row: vector_j)
-    by_level = {lv: 0.0 for lv in per_bit}
+    has_nic = NIC in per_bit
+    by_level = {lv: 0.0 for lv in per_bit if lv != NIC}  # (the NIC's, where a row uses it)
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
@@ -533,12 +601,14 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         vector += reduce_flops(row)  # a collective's reduction, a GEMM cut along K its partial sums' adds
         compute = mac_part + vector * flop_j(row)
         moved = 0
+        nic = has_nic and _own_name(unit) == NIC  # its LINK bytes leave the node: priced and filed as NIC's
         for lv, b in row["bytes"].items():
-            j = b * 8 * per_bit.get(lv, 0.0)
+            priced = NIC if nic and lv == LINK else lv
+            j = b * 8 * per_bit.get(priced, 0.0)
             moved += j
-            by_level[lv] = by_level.get(lv, 0.0) + j
+            by_level[priced] = by_level.get(priced, 0.0) + j
             if computes is not None and j:
-                column = columns.get(lv)
+                column = columns.get(lv)  # (by the level the row's bytes name: its tasks' bandwidth server)
                 if column is None:
                     column = columns[lv] = [0.0] * n
                 column[i] = j

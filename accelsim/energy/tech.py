@@ -14,7 +14,8 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
   thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
 * **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
-  same way; below 7 nm and above 130 nm area goes as node².
+  same way, and a 5 nm row from the reference's transistor density (7 → 5 nm ×96.3/138.2 = ×0.697, not node²'s
+  ×0.510: probe p111 #2); below 5 nm the 7 → 5 nm density trend goes on (area ∝ node^1.07), above 130 nm node².
 * **SRAM bit cell**: a foundry's published cell pinned at one node (``sram_bitcell_at_node_um2``) is carried to
   another by :func:`sram_cell_scale`, TSMC's published high-density cells (:data:`SRAM_BITCELL_UM2`) down to 7 nm,
   not by the logic rule: SRAM cells stopped shrinking with logic at 5 nm (probe p96 #1).
@@ -42,8 +43,15 @@ ENERGY_POLY: dict[float, tuple[float, float, float]] = {
     7: (0.1776, -0.09097, 0.02447),
 }
 # node (nm) → area relative to 45 nm (Stillmaker & Baas 2017, the 45 nm row of the area table)
+# and, below 7 nm, the transistor density of ../shared/reference/energy/README.md ("Area", Khan & Mann, "AI Chips",
+# via PrincetonUniversity/ttm-cas @d98ac05 [P]: 7 nm 96.3, 5 nm 138.2 MTr/mm²): 5 nm is 7 nm's 0.059 x 96.3 / 138.2
+# = 0.0411 (probe p111 #2: node² gave 0.059 x (5/7)² = 0.0301, 27 % below what the density allows; from 40 to 7 nm
+# the table above and that density agree within 4 %)
 AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0.46, 20: 0.21, 16: 0.19,
-                                      14: 0.17, 10: 0.1, 7: 0.059}
+                                      14: 0.17, 10: 0.1, 7: 0.059, 5: 0.059 * 96.3 / 138.2}
+# below 5 nm (the density table's last row) area follows the 7 -> 5 nm density trend, area ∝ node^1.074
+# (ln(138.2 / 96.3) / ln(7 / 5)): an assumption, no denser node being listed; above 130 nm node²
+AREA_BELOW_EXPONENT = math.log(138.2 / 96.3) / math.log(7 / 5)
 VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
 
 # Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
@@ -136,7 +144,8 @@ def energy_scale(from_nm: float, to_nm: float) -> float:
 @lru_cache(maxsize=256)
 def area_scale(from_nm: float, to_nm: float) -> float:
     """Factor carrying an area at ``from_nm`` to ``to_nm`` (Stillmaker & Baas's area table)."""
-    return _interp(AREA_FROM_45NM, to_nm, 2.0, 2.0) / _interp(AREA_FROM_45NM, from_nm, 2.0, 2.0)
+    below = AREA_BELOW_EXPONENT
+    return _interp(AREA_FROM_45NM, to_nm, below, 2.0) / _interp(AREA_FROM_45NM, from_nm, below, 2.0)
 
 
 # node (nm) → area (µm²) of the foundry's published high-density 6T SRAM bit cell, the nodes docs/energy.md

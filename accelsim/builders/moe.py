@@ -9,7 +9,10 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
   E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. Both outputs have the
   larger of the rows the chip sends (its tokens' routed rows) and receives (its experts' rows): the busier
-  direction bounds the chip's collective, and the combine is the dispatch reversed. The group's chips
+  direction bounds the chip's collective, and the combine is the dispatch reversed. Under an 8- or 4-bit
+  activation dtype the dispatch moves the rows in it and the combine the experts' 16-bit ``down_proj`` output
+  (attrs ``gemm_output``: :func:`~.precision.moves_gemm_output`, DeepEP's "FP8 dispatching and BF16 combining").
+  The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
 * Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
@@ -19,7 +22,7 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   all-to-alls each rank's S/TP·B tokens over the EP group), and vLLM's sequence-parallel MoE and DeepEP's wide EP
   dispatch each token once too. The dispatch sends ⌈kept / (EP·TP)⌉ rows (its shard of ⌈n / TP⌉ of
   the TP group's n tokens: ⌈kept · ⌈n / TP⌉ / (n · EP)⌉) and receives 1/TP of its experts' rows;
-  ``experts_all_gather`` (COLLECTIVE fn "all_gather", group TP) gathers all of them for the width-split experts and
+  ``experts_all_gather`` (COLLECTIVE fn "all_gather", group TP, in the dispatch's dtype) gathers all of them for the width-split experts and
   ``experts_reduce_scatter`` returns each chip its 1/TP of the summed outputs before the combine all-to-all; no
   all-reduce follows. Under sequence parallelism (``b.sp``) the input is the chip's token shard already and the
   output stays one; otherwise a ``sequence_scatter`` view ``token_shard`` takes ⌈tokens / TP⌉ of the tokens every
@@ -277,8 +280,10 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
                           (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span)
         if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
+            # the rows the dispatch delivered, in its dtype (not a GEMM's output: gemm_output false keeps an 8-bit
+            # activation dtype's, precision.moves_gemm_output, probe p114 #1)
             rows = b._collective(rows, "all_gather", (1, max(sum(here), 1), hidden), "experts_all_gather",
-                                 group=b.tp)
+                                 group=b.tp, gemm_output=False)
         outs, start = [], 0
         for count, at in _groups(here):
             ids = [mine[j] for j in at]
@@ -296,9 +301,10 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if shards > 1:  # the experts' partial sums reduced and scattered back to the shards they came from
             y = b._collective(y, "reduce_scatter", (1, max(-(-sum(here) // shards), 1), hidden),
                               "experts_reduce_scatter", group=b.tp)
-        if ep > 1:
-            y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(moved, 1), hidden),
-                       fn="all_to_all", group=ep, extent=span)
+        if ep > 1:  # the experts' down_proj output: 16 bits under an 8-bit activation dtype, as DeepEP's "FP8
+            # dispatching and BF16 combining" (precision.moves_gemm_output, probe p114 #1)
+            y = b._collective(y, "all_to_all", (1, max(moved, 1), hidden), "all_to_all_combine", group=ep,
+                              extent=span, gemm_output=True)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
                      flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
         if shards > 1:  # complete sums of the chip's tokens: sequence parallelism keeps the shard, else all-gathered

@@ -45,8 +45,11 @@ the experts ``balanced`` (equal shares over all E experts: with fewer than E ass
 one, so a batch touches min(E, T·EP·k) experts, the most any routing can: an upper bound on the expert weights a
 decode step reads), ``uniform`` (equal shares over the expected number of distinct experts that T·EP tokens
 picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP)) rounded half up:
-:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``;
-shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
+:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``:
+shares of each pass's T·EP·k (at least k above 0), so one list serves every pass of a run (a prefill and its
+decode steps, a serving grid's shapes: probe p114 #2), and counts that add up to a pass's T·EP·k, each at most
+T·EP, are that pass's exactly; shares are rounded by largest remainder and capped at the group's tokens (a token
+picks k distinct experts), the excess re-spread over the others. With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
 dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
 uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
 the group's chips as a random routing's would be, not all counted on the simulated one. The simulated chip is the
@@ -127,11 +130,15 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
     ``experts`` experts (see the module docstring). Memoised: every MoE layer of a pass routes the same tokens."""
     assignments = tokens * top_k
     if routing.mode == "counts":
-        counts = list(routing.counts)
-        if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
+        # shares: one list serves every pass of a run, each routing its own tokens (a prefill and its decode steps,
+        # a serving grid's shapes; before, counts had to add up to every pass's T·k at once: probe p114 #2)
+        if (len(routing.counts) != experts or any(c < 0 for c in routing.counts)
+                or sum(1 for c in routing.counts if c > 0) < min(top_k, experts)):
             # the key is err.key's, named once by whoever shows it (probe p90 #6: "expert_counts: expert_counts:")
-            raise WorkloadError(f"expected {experts} counts, each 0 … {tokens} (tokens), adding up to tokens × "
-                                f"top-k = {assignments} (got {counts})", key=("expert_counts",))
+            raise WorkloadError(f"expected {experts} counts (one per expert, the shares each pass's tokens × top-k "
+                                f"assignments are split in), at least top-k = {top_k} of them above 0 (a token picks "
+                                f"{top_k} distinct experts) (got {list(routing.counts)})", key=("expert_counts",))
+        counts = _largest_remainder(assignments, routing.counts, tokens)
     elif routing.mode == "uniform":
         hit = expected_experts(tokens, top_k, experts)
         counts = _largest_remainder(assignments, [1.0] * hit + [0.0] * (experts - hit), tokens)

@@ -55,8 +55,12 @@ def test_balanced_skewed_and_capacity():
     steep = expert_loads(10, 2, 4, Routing("skewed", 4.0)).kept
     assert steep[0] == 10 and sum(steep) == 20
     assert expert_loads(3, 2, 4, Routing("counts", counts=(3, 0, 2, 1))).kept == (3, 0, 2, 1)
-    with pytest.raises(WorkloadError, match="expert_counts"):
-        expert_loads(3, 2, 4, Routing("counts", counts=(4, 0, 1, 1)))
+    # counts are shares of each pass's assignments (probe p114 #2): (4, 0, 1, 1) of 3 × 2 = 6 gives expert 0 its 4,
+    # above the 3 tokens (a token picks an expert once): capped at 3, the 1 left split 1 : 1 over experts 2 and 3
+    # (0.5 each, a tie: the lower index), as skewed routing's cap does
+    assert expert_loads(3, 2, 4, Routing("counts", counts=(4, 0, 1, 1))).kept == (3, 0, 2, 1)
+    with pytest.raises(WorkloadError, match="expert_counts"):  # 3 experts' counts for 4 experts
+        expert_loads(3, 2, 4, Routing("counts", counts=(4, 1, 1)))
 
 
 def _expert_weight_bytes(g, layer: str) -> int:

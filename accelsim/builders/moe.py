@@ -29,7 +29,8 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   chip holds (vLLM's sequence_parallel_chunk) and ``combine_all_gather`` gathers the combined shards back.
 * Expert FFNs as grouped GEMMs: the chip's experts with the same token count c form a group of g experts; each of
   its projections is one MATMUL ``Gemm(m = c, n, k, count = g)`` whose weights are the g experts' matrices (named
-  as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens.
+  as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens;
+  the group's scope is ``experts_{first}_{last}``, ``_step{s}`` added where it holds every s-th (:func:`_group_tag`).
   Experts with no token (decode with a small batch) hold their weights on an ``unused_params`` view: counted in
   ``params``, never read.
 * ``combine`` ELEMENTWISE fn "moe_combine": each token's k expert outputs weighted and summed (2 FLOPs per routed
@@ -294,7 +295,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         outs, start = [], 0
         for count, at in _groups(here):
             ids = [mine[j] for j in at]
-            tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
+            tag = _group_tag(ids)
             part = b.slice_tokens(rows, start, count * len(ids), name=f"{tag}.rows")
             start += count * len(ids)
             outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names, form))
@@ -319,6 +320,18 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if not reduce:
             return out
         return b._tp_out(out) if b.sp else b._all_reduce(out)  # sequence parallelism: reduce-scattered
+
+
+def _group_tag(ids: Sequence[int]) -> str:
+    """The scope of a grouped GEMM's experts ``ids``: ``experts_{i}`` for one, ``experts_{first}_{last}_step{s}``
+    for every s-th (s > 1: a strided shard's, EP 16 under balanced routing holding 0, 16, ..., 240, which
+    ``experts_0_240`` read as 241 experts: probe p114 #5), else ``experts_{first}_{last}`` (a contiguous run; its
+    weights name each expert)."""
+    if len(ids) == 1:
+        return f"experts_{ids[0]}"
+    step = ids[1] - ids[0]
+    strided = step > 1 and all(b - a == step for a, b in zip(ids, ids[1:], strict=False))
+    return f"experts_{ids[0]}_{ids[-1]}" + (f"_step{step}" if strided else "")
 
 
 def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,

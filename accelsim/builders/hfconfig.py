@@ -56,6 +56,7 @@ from .hfspec import (
     MoE,
     Vision,
     _divides,
+    _group_limited,
     _heads,
     _layer_windows,
     _nested,
@@ -267,7 +268,8 @@ differ by version, so a DeepSeek-V2 config must give these fields (every publish
 _DEEPSEEK_IGNORED = ("n_group", "topk_group", "topk_method", "scoring_func", "routed_scaling_factor", "aux_loss_alpha",
                      "seq_aux", "ep_size", "num_nextn_predict_layers", "rope_interleave", "head_dim")
 """DeepSeek fields with no effect on the op graph: the router's group-limited top-k and scoring (the top-k pass is
-priced as every router's), the auxiliary loss, the multi-token-prediction module (transformers does not build it),
+priced as every router's; ``n_group`` and ``topk_group`` checked as transformers' router needs them:
+:func:`.hfspec._group_limited`), the auxiliary loss, the multi-token-prediction module (transformers does not build it),
 RoPE's interleaving, and the ``head_dim`` some configs write (qk_rope_head_dim)."""
 
 
@@ -291,8 +293,9 @@ def _deepseek(r: _Reader) -> LM:
     sparse = frozenset(i for i in range(layers) if i >= dense and i % freq == 0)
     r.bool("norm_topk_prob", bool(defaults))  # renormalising the k weights (2k FLOPs a token): not counted
     ffn = size("moe_intermediate_size")
-    moe = MoE(experts, _top_k(r, experts, defaults.get("num_experts_per_tok"), experts_key="n_routed_experts"), ffn,
-              shared_ffn=size("n_shared_experts", 0) * ffn,
+    top_k = _top_k(r, experts, defaults.get("num_experts_per_tok"), experts_key="n_routed_experts")
+    _group_limited(r, experts, top_k, experts_key="n_routed_experts")
+    moe = MoE(experts, top_k, ffn, shared_ffn=size("n_shared_experts", 0) * ffn,
               sparse_layers=sparse, router_names=("mlp", "gate"),
               expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
     dsa = None
@@ -330,7 +333,9 @@ def _glm4_moe(r: _Reader) -> LM:
     bias = r.bool("attention_bias", False)
     dense, ffn = r.int("first_k_dense_replace", 1, minimum=0), r.int("moe_intermediate_size", 1408)
     experts = r.int("n_routed_experts", 128)
-    moe = MoE(experts, _top_k(r, experts, 8, experts_key="n_routed_experts"), ffn,
+    top_k = _top_k(r, experts, 8, experts_key="n_routed_experts")
+    _group_limited(r, experts, top_k, experts_key="n_routed_experts")
+    moe = MoE(experts, top_k, ffn,
               shared_ffn=r.int("n_shared_experts", 1, minimum=0) * ffn, sparse_layers=frozenset(range(dense, layers)),
               router_names=("mlp", "gate"), expert_names=("gate_proj", "up_proj", "down_proj"), shared_gate=False)
     return LM(r.arch, vocab=r.int("vocab_size", 151552), hidden=hidden, layers=layers, heads=heads,
@@ -684,8 +689,9 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
     """:func:`parse`, reporting every problem it can at once: the :class:`LM` (None when any) and the problems
     (dotted key, message). A field with a bad value is left out and the config read again (the class's default
     stands for it; a required one gets a stand-in number), so the next field's problem shows too. It stops at a
-    problem that names a field the config does not hold (a missing one) or that mentions a field already reported (it may follow from the stand-in); every unsupported field is named."""
+    problem that names a field the config does not hold (a missing one), that mentions a field already reported (it may follow from the stand-in), or that is a rule between keys one of which was reported, alone or in such a rule (it tested a default, a stand-in or the same value again); every unsupported field is named."""
     data, problems, stand_ins = dict(data), [], {}
+    involved: set[str] = set()  # the keys of the rules between keys reported
     while True:
         try:
             return parse(data), problems
@@ -704,6 +710,13 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
                 continue
             if any(re.search(rf"\b{re.escape(k)}\b", msg) for k in reported):
                 return None, problems
+            pair = {k.split(".")[0] for k in e.messages} if isinstance(e, KeyPairError) else set()
+            if pair & ({k.split(".")[0] for k in reported} | involved):
+                # a rule with a key already reported, or in a rule reported: it tested that key's default or
+                # stand-in, or the same value again (probe p114 #5: n_routed_experts 0, then "6 experts per token
+                # exceed the model's 1 experts")
+                return None, problems
+            involved |= pair
             problems.append((key, msg))
             if top in ("architectures", "model_type"):
                 return None, problems

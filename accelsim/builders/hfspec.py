@@ -638,6 +638,31 @@ def _top_k(r: _Reader, experts: int, default: int | None = None, key: str = "num
     return k
 
 
+def _group_limited(r: _Reader, experts: int, top_k: int, *, experts_key: str,
+                   top_k_key: str = "num_experts_per_tok") -> None:
+    """DeepSeek-V3's group-limited routing (``n_group``, ``topk_group``; read by the DeepSeek-V2 / V3 and GLM-4.5
+    readers, priced as any router's top-k), checked where the config writes them (absent or null: not checked) as
+    transformers' router needs them (modeling_deepseek_v3's DeepseekV3MoE.route_tokens_to_experts:
+    ``router_logits.view(-1, n_group, n_routed_experts // n_group)``, then ``topk(group_scores, k=topk_group)``,
+    then the top-k of the chosen groups' experts): ``n_group`` ≥ 1 dividing the experts, 1 ≤ ``topk_group`` ≤
+    ``n_group``, and the chosen groups' topk_group · experts / n_group experts at least the top-k. A rule between two
+    keys is put at the one set last (:class:`KeyPairError`); probe p114 #4: ``n_group: 0``, ``3`` over 256
+    experts and ``topk_group: 9`` of 8 groups were taken and priced."""
+    groups = r.int("n_group") if r._get("n_group", None) is not None else 0
+    picked = r.int("topk_group") if r._get("topk_group", None) is not None else 0
+    if groups:
+        _divides("n_group", groups, experts_key, experts)
+    if groups and picked > groups:
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({"topk_group": f"{picked} exceeds n_group ({groups}{at}): each token picks topk_group of "
+                                          f"the n_group groups of experts",
+                            "n_group": f"{groups} is fewer than topk_group ({picked}{at}): each token picks "
+                                       f"topk_group of the n_group groups of experts"})
+    if groups and picked and picked * (experts // groups) < top_k:  # the chosen groups' experts, fewer than top-k
+        raise _rule(f"topk_group × {experts_key} / n_group ≥ {top_k_key}",
+                    {"topk_group": picked, "n_group": groups, experts_key: experts, top_k_key: top_k})
+
+
 def _divides(key: str, part: int, whole_key: str, whole: int) -> None:
     """``part`` (the config's ``key``) must divide ``whole`` (its ``whole_key``): a rule between two keys
     (:class:`KeyPairError`), which the config layer puts at the one set last (a ``--set hidden_size=4097`` over a

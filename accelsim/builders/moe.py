@@ -9,7 +9,10 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
   E / EP experts from every chip of the group; ``all_to_all_combine`` sends the results back. Both outputs have the
   larger of the rows the chip sends (its tokens' routed rows) and receives (its experts' rows): the busier
-  direction bounds the chip's collective, and the combine is the dispatch reversed. The group's chips
+  direction bounds the chip's collective, and the combine is the dispatch reversed. Under an 8- or 4-bit
+  activation dtype the dispatch moves the rows in it and the combine the experts' 16-bit ``down_proj`` output
+  (attrs ``gemm_output``: :func:`~.precision.moves_gemm_output`, DeepEP's "FP8 dispatching and BF16 combining").
+  The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
 * Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
@@ -19,14 +22,15 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   all-to-alls each rank's S/TP·B tokens over the EP group), and vLLM's sequence-parallel MoE and DeepEP's wide EP
   dispatch each token once too. The dispatch sends ⌈kept / (EP·TP)⌉ rows (its shard of ⌈n / TP⌉ of
   the TP group's n tokens: ⌈kept · ⌈n / TP⌉ / (n · EP)⌉) and receives 1/TP of its experts' rows;
-  ``experts_all_gather`` (COLLECTIVE fn "all_gather", group TP) gathers all of them for the width-split experts and
+  ``experts_all_gather`` (COLLECTIVE fn "all_gather", group TP, in the dispatch's dtype) gathers all of them for the width-split experts and
   ``experts_reduce_scatter`` returns each chip its 1/TP of the summed outputs before the combine all-to-all; no
   all-reduce follows. Under sequence parallelism (``b.sp``) the input is the chip's token shard already and the
   output stays one; otherwise a ``sequence_scatter`` view ``token_shard`` takes ⌈tokens / TP⌉ of the tokens every
   chip holds (vLLM's sequence_parallel_chunk) and ``combine_all_gather`` gathers the combined shards back.
 * Expert FFNs as grouped GEMMs: the chip's experts with the same token count c form a group of g experts; each of
   its projections is one MATMUL ``Gemm(m = c, n, k, count = g)`` whose weights are the g experts' matrices (named
-  as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens.
+  as Hugging Face's ``experts.{i}.{proj}.weight``), so an op reads only the weights of experts that got tokens;
+  the group's scope is ``experts_{first}_{last}``, ``_step{s}`` added where it holds every s-th (:func:`_group_tag`).
   Experts with no token (decode with a small batch) hold their weights on an ``unused_params`` view: counted in
   ``params``, never read.
 * ``combine`` ELEMENTWISE fn "moe_combine": each token's k expert outputs weighted and summed (2 FLOPs per routed
@@ -42,8 +46,11 @@ the experts ``balanced`` (equal shares over all E experts: with fewer than E ass
 one, so a batch touches min(E, T·EP·k) experts, the most any routing can: an upper bound on the expert weights a
 decode step reads), ``uniform`` (equal shares over the expected number of distinct experts that T·EP tokens
 picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP)) rounded half up:
-:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``;
-shares are rounded by largest remainder and capped at the group's tokens (a token picks k distinct experts). With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
+:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``:
+shares of each pass's T·EP·k (at least k above 0), so one list serves every pass of a run (a prefill and its
+decode steps, a serving grid's shapes: probe p114 #2), and counts that add up to a pass's T·EP·k, each at most
+T·EP, are that pass's exactly; shares are rounded by largest remainder and capped at the group's tokens (a token
+picks k distinct experts), the excess re-spread over the others. With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
 dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
 uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
 the group's chips as a random routing's would be, not all counted on the simulated one. The simulated chip is the
@@ -124,11 +131,15 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
     ``experts`` experts (see the module docstring). Memoised: every MoE layer of a pass routes the same tokens."""
     assignments = tokens * top_k
     if routing.mode == "counts":
-        counts = list(routing.counts)
-        if len(counts) != experts or sum(counts) != assignments or any(c < 0 or c > tokens for c in counts):
+        # shares: one list serves every pass of a run, each routing its own tokens (a prefill and its decode steps,
+        # a serving grid's shapes; before, counts had to add up to every pass's T·k at once: probe p114 #2)
+        if (len(routing.counts) != experts or any(c < 0 for c in routing.counts)
+                or sum(1 for c in routing.counts if c > 0) < min(top_k, experts)):
             # the key is err.key's, named once by whoever shows it (probe p90 #6: "expert_counts: expert_counts:")
-            raise WorkloadError(f"expected {experts} counts, each 0 … {tokens} (tokens), adding up to tokens × "
-                                f"top-k = {assignments} (got {counts})", key=("expert_counts",))
+            raise WorkloadError(f"expected {experts} counts (one per expert, the shares each pass's tokens × top-k "
+                                f"assignments are split in), at least top-k = {top_k} of them above 0 (a token picks "
+                                f"{top_k} distinct experts) (got {list(routing.counts)})", key=("expert_counts",))
+        counts = _largest_remainder(assignments, routing.counts, tokens)
     elif routing.mode == "uniform":
         hit = expected_experts(tokens, top_k, experts)
         counts = _largest_remainder(assignments, [1.0] * hit + [0.0] * (experts - hit), tokens)
@@ -277,12 +288,14 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
                           (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span)
         if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
+            # the rows the dispatch delivered, in its dtype (not a GEMM's output: gemm_output false keeps an 8-bit
+            # activation dtype's, precision.moves_gemm_output, probe p114 #1)
             rows = b._collective(rows, "all_gather", (1, max(sum(here), 1), hidden), "experts_all_gather",
-                                 group=b.tp)
+                                 group=b.tp, gemm_output=False)
         outs, start = [], 0
         for count, at in _groups(here):
             ids = [mine[j] for j in at]
-            tag = f"experts_{ids[0]}" if len(ids) == 1 else f"experts_{ids[0]}_{ids[-1]}"
+            tag = _group_tag(ids)
             part = b.slice_tokens(rows, start, count * len(ids), name=f"{tag}.rows")
             start += count * len(ids)
             outs.append(_expert_group(b, part, tag, prefix, ids, count, width, hidden, act, names, form))
@@ -296,9 +309,10 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if shards > 1:  # the experts' partial sums reduced and scattered back to the shards they came from
             y = b._collective(y, "reduce_scatter", (1, max(-(-sum(here) // shards), 1), hidden),
                               "experts_reduce_scatter", group=b.tp)
-        if ep > 1:
-            y = b._add(b._name("all_to_all_combine", "a2a"), OpKind.COLLECTIVE, [y], (1, max(moved, 1), hidden),
-                       fn="all_to_all", group=ep, extent=span)
+        if ep > 1:  # the experts' down_proj output: 16 bits under an 8-bit activation dtype, as DeepEP's "FP8
+            # dispatching and BF16 combining" (precision.moves_gemm_output, probe p114 #1)
+            y = b._collective(y, "all_to_all", (1, max(moved, 1), hidden), "all_to_all_combine", group=ep,
+                              extent=span, gemm_output=True)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
                      flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
         if shards > 1:  # complete sums of the chip's tokens: sequence parallelism keeps the shard, else all-gathered
@@ -306,6 +320,18 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if not reduce:
             return out
         return b._tp_out(out) if b.sp else b._all_reduce(out)  # sequence parallelism: reduce-scattered
+
+
+def _group_tag(ids: Sequence[int]) -> str:
+    """The scope of a grouped GEMM's experts ``ids``: ``experts_{i}`` for one, ``experts_{first}_{last}_step{s}``
+    for every s-th (s > 1: a strided shard's, EP 16 under balanced routing holding 0, 16, ..., 240, which
+    ``experts_0_240`` read as 241 experts: probe p114 #5), else ``experts_{first}_{last}`` (a contiguous run; its
+    weights name each expert)."""
+    if len(ids) == 1:
+        return f"experts_{ids[0]}"
+    step = ids[1] - ids[0]
+    strided = step > 1 and all(b - a == step for a, b in zip(ids, ids[1:], strict=False))
+    return f"experts_{ids[0]}_{ids[-1]}" + (f"_step{step}" if strided else "")
 
 
 def _expert_group(b: TransformerBuilder, rows: str, tag: str, prefix: str, ids: list[int], count: int, width: int,

@@ -20,8 +20,9 @@
   weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
   model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
 * ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
-* under an 8- or 4-bit activation dtype (W8A8, W4A4) the tensor-parallel collectives that move a GEMM's output
-  (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather) move the
+* under an 8- or 4-bit activation dtype (W8A8, W4A4) the collectives that move a GEMM's output
+  (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather; a MoE's
+  combine all-to-all and its experts' reduce-scatter, not its dispatch nor the gather of the dispatched rows) move the
   16-bit dtype the GEMM writes, the model's (the graph as built; :func:`gemm_output_dtype`), not the activation
   dtype: vLLM's Fp8LinearMethod returns the scaled-mm output in the input's original dtype and RowParallelLinear
   all-reduces that; TensorRT-LLM's FP8 / SmoothQuant GEMMs write fp16 / bf16 too; NCCL 2.20 has no fp8 type (and a
@@ -93,15 +94,28 @@ def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
 
 # the collectives that carry a GEMM's output over the tensor-parallel group: its partial sums (all-reduce,
 # reduce-scatter) or its shards (all-gather); an all-to-all (a MoE's dispatch, a context-parallel exchange) or a
-# send keeps the activation dtype
+# send keeps the activation dtype, unless its builder marks what it carries (attrs ``gemm_output``, below)
 GEMM_OUTPUT_COLLECTIVES = ("all_reduce", "all_gather", "reduce_scatter")
 
 
 def moves_gemm_output(fn: str, attrs: Mapping[str, object]) -> bool:
-    """Whether a COLLECTIVE ``fn`` with ``attrs`` is a tensor-parallel one that moves a GEMM's output (the
-    builders' ``_tp_collective`` and their likes: fn in :data:`GEMM_OUTPUT_COLLECTIVES`, no ``extent``, which a
-    context- or expert-parallel group's has, and no ``keep_dtype``: MiniMax-M2's fp32 variances)."""
-    return fn in GEMM_OUTPUT_COLLECTIVES and "extent" not in attrs and not attrs.get("keep_dtype")
+    """Whether a COLLECTIVE ``fn`` with ``attrs`` moves a GEMM's output, which an 8- or 4-bit model's collectives
+    move in :func:`gemm_output_dtype`. By what it carries, where its builder says (``attrs["gemm_output"]``, true
+    or false); else whether it is a tensor-parallel one (the builders' ``_tp_collective`` and their likes: fn in
+    :data:`GEMM_OUTPUT_COLLECTIVES`, no ``extent``, which a context- or expert-parallel group's has), and never
+    with ``keep_dtype`` (MiniMax-M2's fp32 variances).
+
+    A MoE layer (:func:`.moe.moe_layer`) marks its collectives by what each carries, as DeepEP runs them ("FP8
+    dispatching and BF16 combining", the setting of its README's benchmarks: deepseek-ai/DeepEP): the dispatch
+    all-to-all moves the tokens' rows in the activation dtype (fp8), and so does the tensor-parallel
+    ``experts_all_gather`` of those very rows (``gemm_output`` false); the combine all-to-all moves the experts'
+    ``down_proj`` output, 16 bits (``gemm_output`` true), as the ``experts_reduce_scatter`` of its partial sums
+    does (probe p114 #1)."""
+    if attrs.get("keep_dtype"):
+        return False
+    if "gemm_output" in attrs:
+        return bool(attrs["gemm_output"])
+    return fn in GEMM_OUTPUT_COLLECTIVES and "extent" not in attrs
 
 
 def gemm_output_dtype(dtype: str) -> str:

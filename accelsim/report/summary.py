@@ -153,6 +153,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
+                  + moe_drop_notes(graph)
                   + data_parallel_notes(dp, phases, clock, arch.chips, embedding_parallel=info.embedding_parallel)
                   + [str(n) for n in graph.meta.get("notes", ())]),
         **({"tables": {n: _table(t, arch) for n, t in tg.tables.items()}} if tg.tables else {}),
@@ -1166,6 +1167,27 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
     return [f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a "
             f"replica takes {named} = {replica} chips and "
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
+
+
+def moe_drop_notes(graph: Graph) -> list[str]:
+    """One line when a mixture of experts' ``capacity_factor`` drops token-expert assignments (graph meta ``moe``'s
+    ``dropped_tokens`` > 0): how many of the pass's T·k (its expert-parallel group's ``tokens`` × ``top_k``), their
+    share, the capacity and the routing. The dropped assignments skip their expert (the token's residual carries
+    it), so the expert GEMMs' work falls by that share; without this line a run's MACs and time fell with
+    nothing said (probe p114 #3: Mixtral prefill 512, capacity_factor 0.5, skewed: 540 of 1,024, 53 %)."""
+    moe = graph.meta.get("moe") or {}
+    dropped = int(moe.get("dropped_tokens") or 0)
+    if dropped <= 0:
+        return []
+    tokens, k = int(moe["tokens"]), int(moe["top_k"])
+    total = tokens * k
+    ep = int(moe.get("expert_parallel") or 1)
+    group = f" (the expert-parallel group's {ep} chips')" if ep > 1 else ""
+    layers = int(moe.get("moe_layers") or 0)
+    return [f"moe: capacity_factor drops {dropped:,} of the {total:,} token-expert assignments ({dropped / total:.0%}: "
+            f"{tokens:,} tokens{group} × top-{k}, routing {moe.get('routing')}, capacity {int(moe['capacity']):,} "
+            f"per expert) in each of the {layers:,} MoE layers: the dropped ones skip their expert (the residual "
+            f"carries the token), so the experts' work falls by that share"]
 
 
 def idle_replica_notes(arch: Arch, graph: Graph) -> list[str]:

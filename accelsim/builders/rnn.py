@@ -134,8 +134,11 @@ class RecurrentBuilder(TransformerBuilder):
         suffix = f"l{layer}{'_reverse' if reverse else ''}"
         prefix = self._prefix()
         w = {k: f"{prefix}.{k}_{suffix}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
-        ih = [Weight(w["weight_ih"], (g * hidden, shape[2]))] + ([Weight(w["bias_ih"], (g * hidden,))] if bias else [])
-        hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + ([Weight(w["bias_hh"], (g * hidden,))] if bias else [])
+        # the biases are marked so (ir.Weight.bias): their gradients are column sums of dY, not the weights' GEMM
+        ih = [Weight(w["weight_ih"], (g * hidden, shape[2]))] + (
+            [Weight(w["bias_ih"], (g * hidden,), bias=True)] if bias else [])
+        hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + (
+            [Weight(w["bias_hh"], (g * hidden,), bias=True)] if bias else [])
         x_proj = self._gemm(f"{suffix}.x_proj", [x], (*shape[:2], g * hidden), ih, Gemm(steps * batch, g * hidden,
                                                                                          shape[2]), bias)
         # h₀: torch's optional initial state (zeros by default), a graph input the first recurrent GEMM reads; it

@@ -29,7 +29,11 @@ https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
 Steps of one direction form a chain (step t needs step t−1), so they cannot overlap; the two directions of a
 bidirectional layer are independent chains (in training the backward chain runs in reverse, and each recurrent
 weight's gradient is one GEMM over every step after it, as cuDNN's: :mod:`accelsim.builders.training`). Layers run one after another (layer k's input projection reads all
-of layer k−1's output). ``dropout`` between layers is the identity at inference. Parameters equal torch.nn's:
+of layer k−1's output). ``dropout`` p applies, as torch's, to every layer's output but the last, in a training graph
+(``training``, as the builders that model their dropouts set it): :meth:`~accelsim.builders.layers.GraphBuilder.dropout`'s
+keep-mask ``l{k}.dropout.mask`` and masked tensor ``l{k}.dropout`` on the stacked output; at inference, with p = 0 or
+one layer, and in a builder that does not set ``training`` (a layer list's, whose ``dropout`` layer is the identity
+too) it adds no op. Parameters equal torch.nn's:
 per layer and direction G·H·(H_in + H_out) weights + 2·G·H biases (+ P·H with a projection).
 """
 
@@ -83,14 +87,14 @@ class RecurrentBuilder(TransformerBuilder):
              input_size: int | None = None) -> str:
         """torch.nn.LSTM over ``x``; returns the output sequence."""
         return self._recurrent(x, "lstm", hidden_size, num_layers, bias, batch_first, bidirectional, proj_size,
-                               name, input_size)
+                               name, input_size, dropout)
 
     def gru(self, x: str, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
             dropout: float = 0.0, bidirectional: bool = False, name: str | None = None,
             input_size: int | None = None) -> str:
         """torch.nn.GRU over ``x``; returns the output sequence."""
         return self._recurrent(x, "gru", hidden_size, num_layers, bias, batch_first, bidirectional, 0, name,
-                               input_size)
+                               input_size, dropout)
 
     def rnn(self, x: str, hidden_size: int, num_layers: int = 1, nonlinearity: Literal["tanh", "relu"] = "tanh",
             bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
@@ -99,10 +103,11 @@ class RecurrentBuilder(TransformerBuilder):
         if nonlinearity not in ("tanh", "relu"):
             raise WorkloadError(f"{self.name}: rnn nonlinearity must be 'tanh' or 'relu' (got {nonlinearity!r})")
         return self._recurrent(x, f"rnn_{nonlinearity}", hidden_size, num_layers, bias, batch_first,
-                               bidirectional, 0, name, input_size)
+                               bidirectional, 0, name, input_size, dropout)
 
     def _recurrent(self, x: str, cell: str, hidden: int, num_layers: int, bias: bool, batch_first: bool,
-                   bidirectional: bool, proj: int, name: str | None, input_size: int | None = None) -> str:
+                   bidirectional: bool, proj: int, name: str | None, input_size: int | None = None,
+                   dropout: float = 0.0) -> str:
         kind = cell.split("_")[0]
         name = self.block_name(name, kind)
         shape = self.shape(x)
@@ -117,12 +122,16 @@ class RecurrentBuilder(TransformerBuilder):
                 raise WorkloadError(f"{where}: {what} must be an int >= {least} (got {value!r})")
         if proj >= hidden and proj:
             raise WorkloadError(f"{where}: proj_size {proj} must be smaller than hidden_size {hidden}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise WorkloadError(f"{where}: dropout must be a number in [0, 1] (got {dropout!r})")
         time_dim = 1 if batch_first else 0
         with self.scope(name):
             for layer in range(num_layers):
                 outs = [self._direction(x, cell, hidden, proj, layer, reverse, bias, time_dim)
                         for reverse in ((False, True) if bidirectional else (False,))]
                 x = self._stack([s for steps in outs for s in steps], len(outs), time_dim, f"l{layer}.output")
+                if layer < num_layers - 1:  # torch's dropout on every layer's output but the last (training only)
+                    x = self.dropout(x, dropout, name=f"l{layer}.dropout")
         return x
 
     def _direction(self, x: str, cell: str, hidden: int, proj: int, layer: int, reverse: bool, bias: bool,
@@ -134,8 +143,11 @@ class RecurrentBuilder(TransformerBuilder):
         suffix = f"l{layer}{'_reverse' if reverse else ''}"
         prefix = self._prefix()
         w = {k: f"{prefix}.{k}_{suffix}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
-        ih = [Weight(w["weight_ih"], (g * hidden, shape[2]))] + ([Weight(w["bias_ih"], (g * hidden,))] if bias else [])
-        hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + ([Weight(w["bias_hh"], (g * hidden,))] if bias else [])
+        # the biases are marked so (ir.Weight.bias): their gradients are column sums of dY, not the weights' GEMM
+        ih = [Weight(w["weight_ih"], (g * hidden, shape[2]))] + (
+            [Weight(w["bias_ih"], (g * hidden,), bias=True)] if bias else [])
+        hh = [Weight(w["weight_hh"], (g * hidden, h_out))] + (
+            [Weight(w["bias_hh"], (g * hidden,), bias=True)] if bias else [])
         x_proj = self._gemm(f"{suffix}.x_proj", [x], (*shape[:2], g * hidden), ih, Gemm(steps * batch, g * hidden,
                                                                                          shape[2]), bias)
         # h₀: torch's optional initial state (zeros by default), a graph input the first recurrent GEMM reads; it

@@ -261,11 +261,27 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     def tensor_bytes(t: str) -> int:
         return graph[t].out_bytes if t in graph else math.prod(graph.inputs[t]) * elem
 
-    # activations: the largest op's (unplaced) inputs and output, in main memory while it runs; in training also
-    # the stashed activations (main memory, or the next one out with offload: activations) and the gradients. An
-    # optimizer step holds none of its own: it reads a gradient (reserved with the gradients) and updates its
+    # activations: the largest op's working set, in main memory while it runs; in training also the stashed
+    # activations (main memory, or the next one out with offload: activations) and the gradients. Each tensor is
+    # counted once (probes p113 #2, p117 #5): the working set is an op's inputs and output that nothing else
+    # reserves, i.e. not a placed tensor (``sizes``), not in the stash (``info.stashed``) and not a parameter's
+    # gradient (reserved with the gradients): the output of a ``grad_weight`` / ``grad_bias`` op (attrs ``grad``
+    # "weight" or "bias"), of a shared weight's gradient sum (attrs ``accumulate``) and whatever an optimizer step
+    # reads, as the frameworks write a weight-gradient GEMM into (or accumulate it onto) ``param.grad`` (Megatron's
+    # ``main_grad``), no second tensor. An optimizer step holds none of its own: it reads a gradient and updates its
     # parameter in place
-    peak_act, peak_op = max(((sum(tensor_bytes(t) for t in p.inputs if t not in sizes) + p.op.out_bytes, p.op.name)
+    reserved_act = frozenset(info.stashed) | frozenset(
+        t for op in graph.ops
+        for t in (op.inputs if op.kind is OpKind.OPTIMIZER
+                  else (op.name,) if op.attrs.get("grad") in ("weight", "bias") or "accumulate" in op.attrs
+                  else ()))
+    held = sizes.keys() | reserved_act
+
+    def working_set(p) -> int:
+        return (sum(tensor_bytes(t) for t in p.inputs if t not in held)
+                + (p.op.out_bytes if p.op.name not in reserved_act else 0))
+
+    peak_act, peak_op = max(((working_set(p), p.op.name)
                              for p in plans if p.works and p.op.kind is not OpKind.OPTIMIZER),
                             default=(0, ""), key=lambda x: x[0])
     offload_act = options.offload == "activations"

@@ -144,7 +144,11 @@ def test_recurrent_weight_gradient_is_one_gemm_over_all_steps():
         assert len(x.inputs) == len(dy.inputs) == 7 and f"rnn.h0_{suffix}" in x.inputs
         # the optimizer steps read it directly: one gradient per weight, no per-step sum
         assert g[f"rnn.weight_hh_{suffix}.step"].inputs == (hh.name,)
-        assert g[f"rnn.bias_hh_{suffix}.step"].inputs == (hh.name,)
+        # the bias b_hh (a marked bias) gets its own gradient, the column sum of the stacked gate gradients: its
+        # step reads a (G·H,) = (80,) tensor, not dW_hh (probe p113 #1); 21 rows × 80 = 1,680 adds
+        db = g[f"rnn.{suffix}.hh.grad_bias"]
+        assert db.inputs == (dy.name,) and db.out_shape == (80,) and db.flops == 21 * 80 == 1_680
+        assert g[f"rnn.bias_hh_{suffix}.step"].inputs == (db.name,)
     # one weight gradient per weight: x_proj's, hh's, hr's, per direction
     assert len(wgrads) == 6
     # the backward MACs by hand, per direction: dW_ih 21·80·10 = 16,800 (no dX: the input needs no gradient),

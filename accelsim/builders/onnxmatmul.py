@@ -102,6 +102,8 @@ class MatmulOps(ImporterCore):
                                 f"broadcast to the output {list(out_shape)}")
         out = self.b.linear(x, out_features, bias=c_init, name=self.op_name)
         self._rename_weights([wname, *([cname] if c_init else [])])
+        if not trans_b:  # B stored (K, N): the GEMM reduces over its first axis (sparsity prunes along it)
+            self._k_axis(0)
         if cname and not c_init:  # C an activation (a graph input): read by an add, no parameter
             return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         return out
@@ -125,6 +127,7 @@ class MatmulOps(ImporterCore):
             matmul_gemm(self.b.shape(x), self.inits[bname], f"{self._node()}")  # the shapes fit
             out = self.b.linear(x, self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
+            self._k_axis(0)  # B stored (K, N), not torch's (out, in)
             return out
         sa = self.inits[aname] if a_init else self.b.shape(x)
         sb = self.inits[bname] if b_init else self.b.shape(self._in(1))
@@ -132,8 +135,23 @@ class MatmulOps(ImporterCore):
             sb = (*sb[:-2], sb[-1], sb[-2])
         gemm, out_shape = matmul_gemm(tuple(sa), tuple(sb), f"{self.where}: node {self.op_name!r} (MatMul)")
         inputs = [x if i == 0 else self._in(i) for i, init in ((0, a_init), (1, b_init)) if not init]
-        weights = [Weight(self._weight(n), self.inits[n]) for n, init in ((aname, a_init), (bname, b_init)) if init]
+        weights = [self._operand_weight(n, i, trans_b) for i, (n, init) in enumerate(((aname, a_init),
+                                                                                      (bname, b_init))) if init]
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
+
+    def _operand_weight(self, name: str, i: int, trans_b: bool) -> Weight:
+        """Initializer ``name``, operand ``i`` of a MatMul, as a parameter marked with the axis its GEMM reduces
+        over (``Weight.k_axis``): A (..., M, K) its last, B (..., K, N) its second last ((..., N, K) with transB
+        its last); a 1-D operand none (not a matrix: never pruned)."""
+        shape = self.inits[name]
+        axis = len(shape) - (1 if i == 0 or trans_b else 2) if len(shape) >= 2 else None
+        return Weight(self._weight(name), shape, k_axis=axis)
+
+    def _k_axis(self, axis: int) -> None:
+        """Mark the last op's first weight as reduced over ``axis`` (``Weight.k_axis``: an ONNX B stored (K, N))."""
+        op = self.b._ops[-1]
+        self.b._ops[-1] = dataclasses.replace(op, weights=(dataclasses.replace(op.weights[0], k_axis=axis),
+                                                           *op.weights[1:]))
 
     def _einsum(self) -> str | None:
         """Einsum of one or two operands (:func:`einsum_terms`), each index's extent from the operands' shapes.

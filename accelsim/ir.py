@@ -527,6 +527,7 @@ class Graph:
         graph = copy.copy(self)
         graph.inputs = dict(self.inputs)
         graph.meta = dict(meta)
+        graph._lint_meta()
         return graph
 
     @functools.cached_property
@@ -578,7 +579,7 @@ class Graph:
         attrs; an op's ``out_shape`` and ``in_shapes`` integer sizes (:meth:`_lint_shapes`), before their values
         are compared; each weight's fields (:meth:`_lint_weight`: role, dtype, group_size, nnz, index_bits); two
         weights of one name one tensor of as many elements and one role (:meth:`_lint_tied`); a fused attention's
-        ``attrs["pv_gemm"]`` 3 or 4 positive integers."""
+        ``attrs["pv_gemm"]`` 3 or 4 positive integers; ``meta``'s batch and dtype (:meth:`_lint_meta`)."""
         for name, shape in self.inputs.items():
             if not isinstance(name, str) or not _is_shape(shape):
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
@@ -609,6 +610,7 @@ class Graph:
         if changed:
             self.ops = tuple(ops)
             self._by_name = {op.name: op for op in self.ops}
+        self._lint_meta()  # after the ops: a builder's bad dtype is named at its op first
 
     def _lint_kind(self, op: Op) -> None:
         """:meth:`lint`'s check of one op's ``kind`` (an :class:`OpKind`) and dtypes (known ones)."""
@@ -707,6 +709,24 @@ class Graph:
                 raise WorkloadError(f"{self.name}: op {op.name!r} has {what} {shape!r}: expected a tuple of integer "
                                     f"sizes ({bad!r} is not an integer: type {type(bad).__name__})")
         return any(type(d) is not int for _, shape in fields for d in shape)
+
+    def _lint_meta(self) -> None:
+        """``meta["batch"]`` (the samples a pass runs: what report.json's ``workload.batch`` and the energy per
+        inference divide by) a positive integer or None, and ``meta["dtype"]`` a known dtype or None; else a
+        one-line :class:`WorkloadError` naming the graph and the key (probe p115 #4: a string batch from argparse
+        crashed the energy model, a negative one gave negative joules per inference). A numpy integer is kept as
+        Python's int."""
+        batch = self.meta.get("batch")
+        if batch is not None:
+            if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+                raise WorkloadError(f"{self.name}: meta['batch'] is {batch!r}: expected a positive integer (the "
+                                    f"samples one pass runs) or None")
+            if type(batch) is not int:
+                self.meta["batch"] = int(batch)
+        dtype = self.meta.get("dtype")
+        if dtype is not None and (not isinstance(dtype, str) or dtype not in DTYPE_BITS):
+            raise WorkloadError(f"{self.name}: meta['dtype'] is {dtype!r}, which is unknown{_dtype_hint(dtype)} "
+                                f"(expected None or one of {', '.join(DTYPE_BYTES)})")
 
     def _lint_weight(self, op: Op, w: Weight) -> bool:
         """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive

@@ -214,7 +214,8 @@ class ImporterCore:
             if partial:
                 listed.append(f"features accelsim does not map: {'; '.join(partial)}")
             raise WorkloadError(f"{self.where}: {'; '.join(listed)}; set workload.unsupported=elementwise to price "
-                                f"them as element-wise work")
+                                f"them as element-wise work (1 flop per output element: any MACs they do are not "
+                                f"counted)")
         self._unused_initializers()
         notes = [*(notes or ()), *([unmapped_note(unmapped)] if unmapped else [])]
         outputs = self._float_outputs()

@@ -57,7 +57,7 @@ class MatmulOps(ImporterCore):
 
     HANDLES: ClassVar[dict[str, str]] = {  # op type → the method that imports it
         "Gemm": "_gemm", "MatMul": "_matmul", "Einsum": "_einsum", "LSTM": "_recurrent", "GRU": "_recurrent",
-        "RNN": "_recurrent",
+        "RNN": "_recurrent", "Attention": "_attention",
     }
     PARTIAL: ClassVar[dict[str, str]] = {"Einsum": "_einsum_mapped"}  # the equations einsum_terms maps
 
@@ -152,6 +152,52 @@ class MatmulOps(ImporterCore):
         op = self.b._ops[-1]
         self.b._ops[-1] = dataclasses.replace(op, weights=(dataclasses.replace(op.weights[0], k_axis=axis),
                                                            *op.weights[1:]))
+
+    def _attention(self) -> str:
+        """ai.onnx Attention (opset 23): softmax(scale · Q·Kᵀ [+ attn_mask]) · V through the builders' attention
+        (unfused, as the importer maps the Softmax-based form, its ops named under the node's :meth:`_block_prefix`:
+        MATMUL ``scores`` of B·H GEMMs Lq × Lkv × d, SOFTMAX,
+        MATMUL ``context`` of B·H GEMMs Lq × d_v × Lkv; ``scale`` folded into the product, as the builders fold it;
+        ``is_causal`` recorded; ``softcap`` the builders' soft-capping op; an ``attn_mask`` activation added to the
+        scores, one flop a score). Q, K, V are 4-D (B, heads, L, d), or 3-D (B, L, heads · d) with ``q_num_heads``
+        and ``kv_num_heads``, viewed as 4-D (free) and the output viewed back; GQA / MQA when kv heads < q heads.
+        A KV cache (past_key / past_value, the present outputs), ``nonpad_kv_seqlen`` and the qk_matmul_output
+        are not mapped."""
+        node = self.node
+        extra_in = [n for n in node.input[4:] if n]
+        if extra_in or any(node.output[1:]):
+            raise NotMapped("a KV cache (past_key / past_value, present_key / present_value), nonpad_kv_seqlen and "
+                            "qk_matmul_output are not mapped")
+        if len(node.input) > 3 and node.input[3] and self._is_init(node.input[3]):
+            raise NotMapped("an attn_mask that is an initializer is not mapped (only one computed from the inputs)")
+        q, k, v = (self._in(i) for i in range(3))
+        shapes = [tuple(self.b.shape(t)) for t in (q, k, v)]
+        ranks = {len(s) for s in shapes}
+        if ranks == {3}:
+            heads, kv_heads = self._int("q_num_heads", 0), self._int("kv_num_heads", 0)
+            if heads < 1 or kv_heads < 1 or shapes[0][2] % heads or shapes[1][2] % kv_heads \
+                    or shapes[2][2] % kv_heads:
+                raise WorkloadError(f"{self._node()}: 3-D Q {list(shapes[0])}, K {list(shapes[1])}, V "
+                                    f"{list(shapes[2])} need q_num_heads and kv_num_heads dividing their hidden sizes "
+                                    f"(got {heads} and {kv_heads})")
+            q, k, v = (self.b.view(t, (s[0], h, s[1], s[2] // h), "transpose", strict=True,
+                                   name=self._extra_name(f"{self.op_name}.{what}_heads"), perm=(0, 2, 1, 3))
+                       for t, s, h, what in zip((q, k, v), shapes, (heads, kv_heads, kv_heads), "qkv", strict=True))
+        elif ranks != {4}:
+            raise WorkloadError(f"{self._node()}: Q {list(shapes[0])}, K {list(shapes[1])} and V {list(shapes[2])} "
+                                f"must all be 4-D (batch, heads, length, head size) or all 3-D")
+        mask = [self._in(3)] if len(node.input) > 3 and node.input[3] else []
+        self.b._scope.append(self._block_prefix())  # its ops <node>.scores, <node>.softmax, <node>.context
+        try:
+            out = self.b.attention(q, k, v, causal=bool(self._int("is_causal", 0)), extra=mask,
+                                   softcap=bool(self._float("softcap", 0.0)))
+        finally:
+            self.b._scope.pop()
+        if ranks == {3}:
+            b, h, lq, dv = self.b.shape(out)
+            out = self.b.view(out, (b, lq, h * dv), "transpose", name=self._extra_name(f"{self.op_name}.merge_heads"),
+                              perm=(0, 2, 1, 3))
+        return out
 
     def _einsum(self) -> str | None:
         """Einsum of one or two operands (:func:`einsum_terms`), each index's extent from the operands' shapes.

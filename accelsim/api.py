@@ -79,6 +79,12 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     if name is not None and not isinstance(name, str):
         raise ConfigError.one(None, "name", "expected a string (the report's name)", value=name)
     arch = load_arch(arch)  # type: ignore[arg-type]  # an Arch too: model_copy(update=...) skips validation
+    if "dims" in option_values or (isinstance(options, Mapping) and "dims" in options):
+        # a workload key, not an option (probe p115 #7: "options.dims: Extra inputs are not permitted" led nowhere)
+        dims = option_values.get("dims", options.get("dims") if isinstance(options, Mapping) else None)
+        raise ConfigError.one(None, "workload.dims", "dims is a workload key, not an option: pass the workload as a "
+                              "mapping, {'model': 'onnx', 'path': PATH, 'dims': {...}}, or build it with "
+                              "accelsim.from_onnx(PATH, dims={...})", value=dims)
     opts = load_options(options, option_values)
     given = {k: v for k, v in (("batch", batch), ("mode", mode)) if v is not None}
     if isinstance(workload, Graph):

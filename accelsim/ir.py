@@ -134,6 +134,10 @@ class Weight:
     nnz: int = 0  # > 0: pruned N:M and stored compressed, these elements kept (each with index_bits of metadata)
     index_bits: int = 0  # metadata bits per kept element of a compressed tensor (Sparsity.index_bits)
     bias: bool = False  # an additive bias (its gradient a sum of dY): set where the structure says so, not the name
+    # the one axis the reading GEMM reduces over (its K) where that is not the dims after the first (torch's
+    # (out, in), a conv's (out, in, kh, kw)): 0 for an ONNX MatMul/Gemm B stored (K, N); None: the dims after
+    # the first (:func:`reduction_len`)
+    k_axis: int | None = None
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
     # or shown, and a fresh one (None) in every Weight made, replace() included
@@ -347,12 +351,19 @@ class Op:
 
 
 def pruned_weights(op: Op) -> list[Weight]:
-    """The weights of ``op`` its GEMM reduces over along their stored rows: not a bias, at least 2-D, each row (the
-    dims after the first: a linear's in-features, a convolution's in-channels × kernel) K long. A weight the GEMM
-    reads another way (DeepSeek's absorbed ``q_absorb`` reduces over kv_b_proj's rows' other axis) stays dense: a
-    model pruned along its rows cannot skip zeros along columns."""
+    """The weights of ``op`` its GEMM reduces over K long: not a bias, at least 2-D, :func:`reduction_len` K (the
+    dims after the first: a linear's in-features, a convolution's in-channels × kernel; or the one axis
+    ``Weight.k_axis`` names: an ONNX MatMul's B stored (K, N)). A weight the GEMM reads another way (DeepSeek's
+    absorbed ``q_absorb`` reduces over kv_b_proj's rows' other axis) stays dense: a model pruned along its rows
+    cannot skip zeros along columns."""
     k = op.gemm.k  # type: ignore[union-attr]
-    return [w for w in op.weights if is_matrix(w) and math.prod(w.shape[1:]) == k]
+    return [w for w in op.weights if is_matrix(w) and reduction_len(w) == k]
+
+
+def reduction_len(w: Weight) -> int:
+    """The length of ``w`` along the axis (or axes) its GEMM reduces over: ``w.shape[w.k_axis]`` where the weight
+    names one, else the product of the dims after the first (its rows)."""
+    return w.shape[w.k_axis] if w.k_axis is not None else math.prod(w.shape[1:])
 
 
 def is_matrix(w: Weight) -> bool:
@@ -361,9 +372,10 @@ def is_matrix(w: Weight) -> bool:
 
 
 def compressed(w: Weight, sparsity: Sparsity) -> Weight:
-    """``w`` pruned ``sparsity`` along its rows (the dims after the first) and stored compressed; ``w`` itself when
-    its rows are no longer than N (nothing to prune: index bits would only add bytes)."""
-    k = math.prod(w.shape[1:])
+    """``w`` pruned ``sparsity`` along its reduction axis (:func:`reduction_len`: its rows, the dims after the first,
+    or ``k_axis``) and stored compressed; ``w`` itself when that is no longer than N (nothing to prune: index bits
+    would only add bytes)."""
+    k = reduction_len(w)
     kept = sparsity.kept(k)
     return w if kept == k else dataclasses.replace(w, nnz=w.numel // k * kept, index_bits=sparsity.index_bits)
 
@@ -515,6 +527,7 @@ class Graph:
         graph = copy.copy(self)
         graph.inputs = dict(self.inputs)
         graph.meta = dict(meta)
+        graph._lint_meta()
         return graph
 
     @functools.cached_property
@@ -566,7 +579,7 @@ class Graph:
         attrs; an op's ``out_shape`` and ``in_shapes`` integer sizes (:meth:`_lint_shapes`), before their values
         are compared; each weight's fields (:meth:`_lint_weight`: role, dtype, group_size, nnz, index_bits); two
         weights of one name one tensor of as many elements and one role (:meth:`_lint_tied`); a fused attention's
-        ``attrs["pv_gemm"]`` 3 or 4 positive integers."""
+        ``attrs["pv_gemm"]`` 3 or 4 positive integers; ``meta``'s batch and dtype (:meth:`_lint_meta`)."""
         for name, shape in self.inputs.items():
             if not isinstance(name, str) or not _is_shape(shape):
                 raise WorkloadError(f"{self.name}: graph input {name!r} has shape {shape!r}: inputs map each name "
@@ -597,6 +610,7 @@ class Graph:
         if changed:
             self.ops = tuple(ops)
             self._by_name = {op.name: op for op in self.ops}
+        self._lint_meta()  # after the ops: a builder's bad dtype is named at its op first
 
     def _lint_kind(self, op: Op) -> None:
         """:meth:`lint`'s check of one op's ``kind`` (an :class:`OpKind`) and dtypes (known ones)."""
@@ -696,13 +710,31 @@ class Graph:
                                     f"sizes ({bad!r} is not an integer: type {type(bad).__name__})")
         return any(type(d) is not int for _, shape in fields for d in shape)
 
+    def _lint_meta(self) -> None:
+        """``meta["batch"]`` (the samples a pass runs: what report.json's ``workload.batch`` and the energy per
+        inference divide by) a positive integer or None, and ``meta["dtype"]`` a known dtype or None; else a
+        one-line :class:`WorkloadError` naming the graph and the key (probe p115 #4: a string batch from argparse
+        crashed the energy model, a negative one gave negative joules per inference). A numpy integer is kept as
+        Python's int."""
+        batch = self.meta.get("batch")
+        if batch is not None:
+            if isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1:
+                raise WorkloadError(f"{self.name}: meta['batch'] is {batch!r}: expected a positive integer (the "
+                                    f"samples one pass runs) or None")
+            if type(batch) is not int:
+                self.meta["batch"] = int(batch)
+        dtype = self.meta.get("dtype")
+        if dtype is not None and (not isinstance(dtype, str) or dtype not in DTYPE_BITS):
+            raise WorkloadError(f"{self.name}: meta['dtype'] is {dtype!r}, which is unknown{_dtype_hint(dtype)} "
+                                f"(expected None or one of {', '.join(DTYPE_BYTES)})")
+
     def _lint_weight(self, op: Op, w: Weight) -> bool:
         """The checks of :meth:`lint` for one weight ``op`` reads (probe p91 #2): a string name, a shape of positive
         integer sizes, a ``role`` of :data:`WEIGHT_ROLES`, a known ``dtype`` or None, and ``group_size``, ``nnz`` and
         ``index_bits`` integers ≥ 0 with ``nnz`` at most the tensor's elements (its byte counts are never
-        negative). A weight that passes is remembered by identity (:data:`_LINTED`): the builders share one Weight
-        object between the graphs of a run's passes (:class:`WeightPool`), so its fields, which cannot change, are
-        checked once. True (and not remembered: lint replaces it) where a size is an integer that is not Python's."""
+        negative), and ``k_axis`` None or one of its axes. A weight that passes is remembered by identity
+        (:data:`_LINTED`): the builders share one Weight object between the graphs of a run's passes
+        (:class:`WeightPool`), so its fields, which cannot change, are checked once. True (and not remembered: lint replaces it) where a size is an integer that is not Python's."""
         if type(w.name) is not str and not isinstance(w.name, str):
             raise WorkloadError(f"{self.name}: op {op.name!r} has a weight named {w.name!r}, which is not a string")
         where = f"{self.name}: op {op.name!r}: weight {w.name!r}"
@@ -721,6 +753,9 @@ class Graph:
             if not (type(value) is int and value >= 0) and (
                     not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0):
                 raise WorkloadError(f"{where} has {what} {value!r}: expected an integer >= 0 (0: none)")
+        if w.k_axis is not None and (type(w.k_axis) is not int or not 0 <= w.k_axis < len(shape)):
+            raise WorkloadError(f"{where} has k_axis {w.k_axis!r}: expected None or an axis of its {len(shape)}-D "
+                                f"shape, 0 to {len(shape) - 1} (the one axis its GEMM reduces over)")
         if w.nnz > w.numel:
             raise WorkloadError(f"{where} has nnz {w.nnz:,}, more than its {w.numel:,} elements (nnz: the elements a "
                                 f"compressed tensor keeps)")

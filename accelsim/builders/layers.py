@@ -249,16 +249,40 @@ class GraphBuilder:
 
     def build(self, meta: Mapping[str, object] | None = None) -> Graph:
         """The finished graph (``inputs = {"input": input_shape}``); its ``meta`` records ``dtype`` (the builder's)
-        and ``batch`` (dim 0 of the input) where ``meta`` does not give them (report.json's ``workload``)."""
+        and ``batch`` (dim 0 of an input of at least 2-D, else 1 with a note: :meth:`_meta`) where ``meta`` does
+        not give them (report.json's ``workload``)."""
         return Graph(self.name, self._ops, {INPUT: self.input_shape}, meta=self._meta(meta, self.input_shape))
 
     def _meta(self, meta: Mapping[str, object] | None, single_input: Shape | None) -> dict[str, object]:
-        """``meta`` with ``dtype`` (the builder's) and, for a graph of one input, ``batch`` (its dim 0) added where
-        it has no such key."""
+        """``meta`` with ``dtype`` (the builder's) and ``batch`` added where it has no such key: dim 0 of the graph's
+        inputs where every one (``single_input``, else each declared input but the caches a decode step reads) is
+        at least 2-D and they agree on it (a recurrent graph: N of its first recurrent layer's input, dim 0 being
+        the sequence in torch's time-major layout); else 1, with a note saying so (as the ONNX importer's: a 1-D
+        input (1024,) is an unbatched vector, not a batch of 1024; probe p115 #5)."""
         out = dict(meta or {})
         out.setdefault("dtype", self.dtype)
+        if "batch" in out:
+            return out
+        recurrent = getattr(self, "_first_batch", None)  # RecurrentBuilder: N of its first layer's (L, N, H) input
+        if recurrent is not None:
+            out["batch"] = recurrent
+            return out
+        skip = {*getattr(self, "_cache_inputs", ()), *getattr(self, "_h0_inputs", ())}
+        declared = getattr(self, "_inputs", None) or {INPUT: single_input}
+        shapes = {n: s for n, s in declared.items() if n not in skip}
         if single_input is not None:
-            out.setdefault("batch", single_input[0])
+            shapes = {next(iter(shapes), INPUT): single_input}
+        firsts = {s[0] for s in shapes.values() if len(s) >= 2}
+        if len(firsts) == 1 and all(len(s) >= 2 for s in shapes.values()):
+            out["batch"] = firsts.pop()
+            return out
+        listed = ", ".join(f"{n!r} {list(s)}" for n, s in shapes.items())
+        why = "is 1-D" if len(shapes) == 1 else "do not share a dim 0 of at least 2-D inputs"
+        out["batch"] = 1
+        out["notes"] = [*out.get("notes", ()), (  # type: ignore[misc]
+            f"{self.name}: the graph's input{'s' if len(shapes) > 1 else ''} ({listed}) {why}, so no batch axis is "
+            f"known and the batch is 1: one run of the graph is one inference (efficiency.j_per_inference is per "
+            f"run); give build(meta={{'batch': n}}) for a batch")]
         return out
 
     # ---- matmul layers ----------------------------------------------------------------------------------

@@ -243,7 +243,8 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
                                f"{v.name!r} axis {axis} (unnamed)")
     if missing:  # at workload.dims, as the unknown-name error above (probe p91 #6)
         raise WorkloadError(f"{where}: symbolic input dims other than the batch axis need a size: "
-                            f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...)); "
+                            f"{', '.join(missing)}; set workload.dims.<name>=<size> (from_onnx(..., dims=...), or "
+                            f"simulate({{'model': 'onnx', 'path': ..., 'dims': {{...}}}}, ...)); "
                             f"the batch axis (axis 0, or the one named {'/'.join(BATCH_NAMES)}; axis 1 of a "
                             f"layout-0 LSTM/GRU/RNN's X, initial_h or initial_c) takes workload.batch", key=("dims",))
     for v in graph.output:

@@ -57,7 +57,7 @@ class MatmulOps(ImporterCore):
 
     HANDLES: ClassVar[dict[str, str]] = {  # op type → the method that imports it
         "Gemm": "_gemm", "MatMul": "_matmul", "Einsum": "_einsum", "LSTM": "_recurrent", "GRU": "_recurrent",
-        "RNN": "_recurrent",
+        "RNN": "_recurrent", "Attention": "_attention",
     }
     PARTIAL: ClassVar[dict[str, str]] = {"Einsum": "_einsum_mapped"}  # the equations einsum_terms maps
 
@@ -102,6 +102,8 @@ class MatmulOps(ImporterCore):
                                 f"broadcast to the output {list(out_shape)}")
         out = self.b.linear(x, out_features, bias=c_init, name=self.op_name)
         self._rename_weights([wname, *([cname] if c_init else [])])
+        if not trans_b:  # B stored (K, N): the GEMM reduces over its first axis (sparsity prunes along it)
+            self._k_axis(0)
         if cname and not c_init:  # C an activation (a graph input): read by an add, no parameter
             return self.b.add(out, self._in(2), name=self._extra_name(f"{self.op_name}_bias"))
         return out
@@ -125,6 +127,7 @@ class MatmulOps(ImporterCore):
             matmul_gemm(self.b.shape(x), self.inits[bname], f"{self._node()}")  # the shapes fit
             out = self.b.linear(x, self.inits[bname][-1], bias=False, name=self.op_name)
             self._rename_weights([bname])
+            self._k_axis(0)  # B stored (K, N), not torch's (out, in)
             return out
         sa = self.inits[aname] if a_init else self.b.shape(x)
         sb = self.inits[bname] if b_init else self.b.shape(self._in(1))
@@ -132,8 +135,69 @@ class MatmulOps(ImporterCore):
             sb = (*sb[:-2], sb[-1], sb[-2])
         gemm, out_shape = matmul_gemm(tuple(sa), tuple(sb), f"{self.where}: node {self.op_name!r} (MatMul)")
         inputs = [x if i == 0 else self._in(i) for i, init in ((0, a_init), (1, b_init)) if not init]
-        weights = [Weight(self._weight(n), self.inits[n]) for n, init in ((aname, a_init), (bname, b_init)) if init]
+        weights = [self._operand_weight(n, i, trans_b) for i, (n, init) in enumerate(((aname, a_init),
+                                                                                      (bname, b_init))) if init]
         return self.b.matmul(inputs, out_shape, gemm, weights=weights, name=self.op_name)
+
+    def _operand_weight(self, name: str, i: int, trans_b: bool) -> Weight:
+        """Initializer ``name``, operand ``i`` of a MatMul, as a parameter marked with the axis its GEMM reduces
+        over (``Weight.k_axis``): A (..., M, K) its last, B (..., K, N) its second last ((..., N, K) with transB
+        its last); a 1-D operand none (not a matrix: never pruned)."""
+        shape = self.inits[name]
+        axis = len(shape) - (1 if i == 0 or trans_b else 2) if len(shape) >= 2 else None
+        return Weight(self._weight(name), shape, k_axis=axis)
+
+    def _k_axis(self, axis: int) -> None:
+        """Mark the last op's first weight as reduced over ``axis`` (``Weight.k_axis``: an ONNX B stored (K, N))."""
+        op = self.b._ops[-1]
+        self.b._ops[-1] = dataclasses.replace(op, weights=(dataclasses.replace(op.weights[0], k_axis=axis),
+                                                           *op.weights[1:]))
+
+    def _attention(self) -> str:
+        """ai.onnx Attention (opset 23): softmax(scale · Q·Kᵀ [+ attn_mask]) · V through the builders' attention
+        (unfused, as the importer maps the Softmax-based form, its ops named under the node's :meth:`_block_prefix`:
+        MATMUL ``scores`` of B·H GEMMs Lq × Lkv × d, SOFTMAX,
+        MATMUL ``context`` of B·H GEMMs Lq × d_v × Lkv; ``scale`` folded into the product, as the builders fold it;
+        ``is_causal`` recorded; ``softcap`` the builders' soft-capping op; an ``attn_mask`` activation added to the
+        scores, one flop a score). Q, K, V are 4-D (B, heads, L, d), or 3-D (B, L, heads · d) with ``q_num_heads``
+        and ``kv_num_heads``, viewed as 4-D (free) and the output viewed back; GQA / MQA when kv heads < q heads.
+        A KV cache (past_key / past_value, the present outputs), ``nonpad_kv_seqlen`` and the qk_matmul_output
+        are not mapped."""
+        node = self.node
+        extra_in = [n for n in node.input[4:] if n]
+        if extra_in or any(node.output[1:]):
+            raise NotMapped("a KV cache (past_key / past_value, present_key / present_value), nonpad_kv_seqlen and "
+                            "qk_matmul_output are not mapped")
+        if len(node.input) > 3 and node.input[3] and self._is_init(node.input[3]):
+            raise NotMapped("an attn_mask that is an initializer is not mapped (only one computed from the inputs)")
+        q, k, v = (self._in(i) for i in range(3))
+        shapes = [tuple(self.b.shape(t)) for t in (q, k, v)]
+        ranks = {len(s) for s in shapes}
+        if ranks == {3}:
+            heads, kv_heads = self._int("q_num_heads", 0), self._int("kv_num_heads", 0)
+            if heads < 1 or kv_heads < 1 or shapes[0][2] % heads or shapes[1][2] % kv_heads \
+                    or shapes[2][2] % kv_heads:
+                raise WorkloadError(f"{self._node()}: 3-D Q {list(shapes[0])}, K {list(shapes[1])}, V "
+                                    f"{list(shapes[2])} need q_num_heads and kv_num_heads dividing their hidden sizes "
+                                    f"(got {heads} and {kv_heads})")
+            q, k, v = (self.b.view(t, (s[0], h, s[1], s[2] // h), "transpose", strict=True,
+                                   name=self._extra_name(f"{self.op_name}.{what}_heads"), perm=(0, 2, 1, 3))
+                       for t, s, h, what in zip((q, k, v), shapes, (heads, kv_heads, kv_heads), "qkv", strict=True))
+        elif ranks != {4}:
+            raise WorkloadError(f"{self._node()}: Q {list(shapes[0])}, K {list(shapes[1])} and V {list(shapes[2])} "
+                                f"must all be 4-D (batch, heads, length, head size) or all 3-D")
+        mask = [self._in(3)] if len(node.input) > 3 and node.input[3] else []
+        self.b._scope.append(self._block_prefix())  # its ops <node>.scores, <node>.softmax, <node>.context
+        try:
+            out = self.b.attention(q, k, v, causal=bool(self._int("is_causal", 0)), extra=mask,
+                                   softcap=bool(self._float("softcap", 0.0)))
+        finally:
+            self.b._scope.pop()
+        if ranks == {3}:
+            b, h, lq, dv = self.b.shape(out)
+            out = self.b.view(out, (b, lq, h * dv), "transpose", name=self._extra_name(f"{self.op_name}.merge_heads"),
+                              perm=(0, 2, 1, 3))
+        return out
 
     def _einsum(self) -> str | None:
         """Einsum of one or two operands (:func:`einsum_terms`), each index's extent from the operands' shapes.

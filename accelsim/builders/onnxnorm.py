@@ -1,5 +1,5 @@
 """ONNX normalisations, reductions and scans (builders/importers.py): BatchNormalization, LayerNormalization,
-InstanceNormalization, GroupNormalization, Softmax / LogSoftmax, the Reduce ops, ArgMax / ArgMin, TopK and CumSum."""
+RMSNormalization, InstanceNormalization, GroupNormalization, Softmax / LogSoftmax, the Reduce ops, ArgMax / ArgMin, TopK and CumSum."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class NormOps(ImporterCore):
     """Normalisation, softmax and reduction nodes."""
 
     HANDLES: ClassVar[dict[str, str]] = {  # op type → the method that imports it
-        "BatchNormalization": "_batchnorm", "LayerNormalization": "_layernorm",
+        "BatchNormalization": "_batchnorm", "LayerNormalization": "_layernorm", "RMSNormalization": "_rmsnorm",
         "InstanceNormalization": "_instancenorm", "GroupNormalization": "_groupnorm", "TopK": "_topk",
         "CumSum": "_cumsum", **dict.fromkeys(_SOFTMAXES, "_softmax"), **dict.fromkeys(_REDUCES, "_reduce"),
     }
@@ -56,6 +56,26 @@ class NormOps(ImporterCore):
                             name=self._extra_name(f"{self.op_name}.flatten"))
         out = self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name, bias=bias)
         self._rename_weights(list(self.node.input[1:3 if bias else 2]))
+        if axis < len(shape) - 1:
+            out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
+        return out
+
+    def _rmsnorm(self) -> str:
+        """RMSNormalization (ai.onnx opset 23: X / sqrt(mean(X²) over the axes from ``axis`` on + epsilon) · scale):
+        the builders' rmsnorm (NORM fn "rmsnorm", 4 flops per element, a scale only); over several trailing axes a
+        norm over their product, viewed as :meth:`_layernorm` views it; scale the file's as stored. ``stash_type``
+        (the statistics' precision) changes no count."""
+        x = self._in(0)
+        shape = self.b.shape(x)
+        axis = self._int("axis", -1)
+        if not -len(shape) <= axis < len(shape):
+            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for its rank-{len(shape)} input")
+        axis %= len(shape)
+        if axis < len(shape) - 1:
+            x = self.b.view(x, (*shape[:axis], math.prod(shape[axis:])), "flatten",
+                            name=self._extra_name(f"{self.op_name}.flatten"))
+        out = self.b.rmsnorm(x, self._float("epsilon", 1e-5), name=self.op_name)
+        self._rename_weights([self.node.input[1]])
         if axis < len(shape) - 1:
             out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
         return out

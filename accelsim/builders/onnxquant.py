@@ -18,6 +18,7 @@ QUANTIZE_FLOPS = 4
 DEQUANTIZE_FLOPS = 2
 """DequantizeLinear per element: subtract the zero point, multiply by the scale."""
 _UINT8 = 2  # onnx.TensorProto.UINT8: QuantizeLinear's output type without a zero point (the spec's default)
+_EIGHT_BIT = (2, 3)  # onnx.TensorProto.UINT8, INT8: the tensors an integer kernel reads
 
 # the integer op → (the float op it computes, the inputs that are that op's operands in its order, the input whose
 # type the output takes: a QLinear op's output zero point; None: int32 accumulators)
@@ -47,10 +48,15 @@ class QuantOps(ImporterCore):
     def _dequantize(self) -> str | None:
         """DequantizeLinear(x, scale, zero_point). Of an initializer (a QDQ model's weight): that weight passed
         through, as an Identity of it, so the conv or matmul that reads it holds it as its parameter, stored at its
-        file width (int8: 1 byte); the dequantisation is folded into the integer kernel. Of an activation:
-        ELEMENTWISE fn "dequantize", :data:`DEQUANTIZE_FLOPS` per element, writing the workload's dtype (the
-        model's float, as every float tensor of an imported model)."""
+        file width (int8: 1 byte). Of an activation: ELEMENTWISE fn "dequantize", :data:`DEQUANTIZE_FLOPS` per
+        element, writing the workload's dtype (the model's float, as every float tensor of an imported model).
+        Where x is 8-bit (int8 / uint8: an initializer's type, else its zero point's, else its QuantizeLinear's
+        output) the output is remembered (:attr:`dequantized`): a Conv / MatMul / Gemm whose input and weight are
+        both such outputs runs as the integer kernel (:meth:`ImporterCore._qdq_kernel`, int8), the weight's
+        dequantisation folded into it."""
         src = self.node.input[0]
+        if self._eight_bit(src):
+            self.dequantized.add(self.node.output[0])
         if self._is_init(src) and self._param(src):
             self.inits[self.node.output[0]] = self.inits[src]
             self.init_types[self.node.output[0]] = self.init_types.get(src, 0)
@@ -58,6 +64,18 @@ class QuantOps(ImporterCore):
             return None
         return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), "dequantize", DEQUANTIZE_FLOPS,
                              name=self.op_name)
+
+    def _eight_bit(self, src: str) -> bool:
+        """Whether DequantizeLinear input ``src`` is int8 or uint8: an initializer's own type, else its zero
+        point's (the spec gives x and x_zero_point one type), else the type its producer writes (a
+        QuantizeLinear's ``out_dtype``)."""
+        zp = self.node.input[2] if len(self.node.input) > 2 else ""
+        if src in self.init_types:
+            return self.init_types[src] in _EIGHT_BIT
+        if zp and zp in self.init_types:
+            return self.init_types[zp] in _EIGHT_BIT
+        producer = next((op for op in reversed(self.b._ops) if op.name == self.tensor.get(src)), None)
+        return producer is not None and producer.attrs.get("out_dtype") in ("int8", "uint8")
 
     def _integer(self) -> str | None:
         """QLinearConv / ConvInteger / QLinearMatMul / MatMulInteger: the Conv or MatMul they compute (over the

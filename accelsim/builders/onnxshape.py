@@ -4,6 +4,7 @@ constants where every input is one."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import ClassVar
 
@@ -34,8 +35,11 @@ class ShapeOps(ImporterCore):
         """Gather(data, indices, axis). Data an initializer holding parameters, axis 0: an embedding look-up,
         EMBEDDING fn "embedding" with the table as its weight and gather_rows = the number of indices, so only the
         gathered rows are read (indices × row bytes, as the builders' embedding); indices that are constants (a
-        position table's rows) make it one with no inputs (the builders' table_rows). On another axis every row of
-        the table holds gathered elements: ELEMENTWISE fn "gather" reading the table whole, 0 flops. Data an
+        position table's rows) make it one with no inputs (the builders' table_rows). On another axis a the same
+        look-up of the table's contiguous runs after a (the table held as (∏ dims to a, ∏ dims after a), attr
+        ``dim``): each of the ∏ dims before a outer rows gives one run per index, so ∏ dims before a × indices
+        runs are read, each in whole access granules, not the whole table (probe p115 #8: W (100, 1000), axis 1,
+        10 indices: 1,000 one-element runs, where the table's 200,000 B were read). Data an
         activation: a selecting view (fn "index_select") of the gathered elements, which a reader reads as its
         share of the data. Data and indices constants: a constant (a shape's dims)."""
         data, ids = self.node.input[0], self.node.input[1]
@@ -46,12 +50,16 @@ class ShapeOps(ImporterCore):
             return self._constant_of()
         inputs = [] if self._is_init(ids) else [self._in(1)]
         table = Weight(self._weight(data), self.inits[data])
-        if axis in (0, -len(self.inits[data])):
-            rows = math.prod(self.inits[ids]) if self._is_init(ids) else math.prod(self.b.shape(self._in(1)))
-            return self.b._add(self.b._name(self.op_name, "embedding"), OpKind.EMBEDDING, inputs, out,
-                               weights=[table], fn="embedding", gather_rows=rows)
-        return self.b.vector(OpKind.ELEMENTWISE, inputs, out, "gather", 0, name=self.op_name, weights=[table],
-                             dim=axis)
+        shape = self.inits[data]
+        if not -len(shape) <= axis < len(shape):
+            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for {data!r} {list(shape)}")
+        axis %= len(shape)
+        picked = math.prod(self.inits[ids]) if self._is_init(ids) else math.prod(self.b.shape(self._in(1)))
+        if axis:  # rows of the table's contiguous runs after the axis: each outer row's picked runs
+            table = dataclasses.replace(table, shape=(math.prod(shape[:axis + 1]), math.prod(shape[axis + 1:])))
+        return self.b._add(self.b._name(self.op_name, "embedding"), OpKind.EMBEDDING, inputs, out,
+                           weights=[table], fn="embedding", gather_rows=math.prod(shape[:axis]) * picked,
+                           **({"dim": axis} if axis else {}))
 
     def _gather_nd(self) -> str | None:
         """GatherND(data, indices) and GatherElements(data, indices, axis) (:data:`_GATHERS`: fn "gather_nd",

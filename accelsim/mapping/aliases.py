@@ -1,6 +1,7 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-with ``options.fold_batchnorm`` a batch norm directly after a conv/linear is folded into it (its scale merges
-into the producer's weights, its shift is loaded as the producer's bias).
+with ``options.fold_batchnorm`` a batch norm directly after a conv/linear, and its only reader, is folded into it
+(its scale merges into the producer's weights, its shift is loaded as the producer's bias); a conv whose raw output
+another op also reads keeps its BN (probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
 
 A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head,
 DLRM's triangle, an expert group's rows, a CLS token, a crop, a backward pass's split of a concatenation's or a
@@ -25,6 +26,12 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
     share: dict[str, dict[str, float]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
     index_of: dict[str, int] = {}
+    readers: dict[str, int] = {}  # op → the forward ops that read its output (a BN folds only into a sole reader)
+    if options.fold_batchnorm:
+        for op in graph.ops:
+            if op.phase in (None, "forward"):
+                for src in set(op.inputs):
+                    readers[src] = readers.get(src, 0) + 1
     for i, op in enumerate(graph.ops):
         groups = tuple(phys[src] for src in op.inputs)
         # one input: its tensors as they are (each phys entry is already free of repeats)
@@ -32,7 +39,8 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
         index_of[op.name] = i
         folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
                   and len(op.inputs) == 1 and op.follows == op.inputs[0]
-                  and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE)
+                  and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
+                  and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
         if op.kind.is_view or folded:
             phys[op.name] = reads
             part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])

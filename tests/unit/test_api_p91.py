@@ -222,3 +222,17 @@ def test_save_refuses_a_file_and_leaves_it(report, tmp_path):
         report.save(afile)
     assert afile.read_text() == "keep"
     assert [p.name for p in report.save(tmp_path / "out", plots=False)] == ["report.json", "ops.csv", "report.html"]
+
+
+# ---- probe p115 #7: dims passed to simulate as an option ----------------------------------------------------------
+def test_dims_as_an_option_names_the_workload_key(tmp_path):
+    import pytest as _pytest
+
+    import accelsim as _accelsim
+    from accelsim.errors import ConfigError as _ConfigError
+
+    with _pytest.raises(_ConfigError) as e:
+        _accelsim.simulate("resnet18", "a100", dims={"seq": 16})  # was "options.dims: Extra inputs are not permitted"
+    text = str(e.value)
+    assert "\n" not in text and "workload.dims" in text and "dims is a workload key, not an option" in text
+    assert "'dims': {...}" in text

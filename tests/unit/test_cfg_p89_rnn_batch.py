@@ -24,7 +24,9 @@ def test_recurrent_builder_records_n_of_the_time_major_input_as_the_batch():
     assert b.build({"batch": 3}).meta["batch"] == 3  # the caller's word stands
     b = RecurrentBuilder("g", {"x": (5, 8, 16), "y": (5, 8, 16)})
     b.lstm("x", 32)
-    assert "batch" not in b.build().meta  # two inputs of the caller's: no batch guessed, as before
+    # two inputs of the caller's: N of the first recurrent layer's input (probe p115 #5; was no batch at all), not
+    # their dim 0, the sequence
+    assert b.build().meta["batch"] == 8
 
 
 def test_recurrent_graph_energy_per_inference_is_per_sample():

@@ -875,9 +875,11 @@ def test_onnx_gather_from_an_initializer_reads_only_the_gathered_rows():
     g = from_onnx(_graph_model(nodes, {"x": [1, 4, 8]}, [_init("pos", 16, 8), _i64("idx", [0, 1, 2, 3])]))
     assert (g["positions"].inputs, g["positions"].gather_rows, g["positions"].out_shape) == ((), 4, (4, 8))
     assert g.params == 16 * 8
-    # on axis 1 every row of the table (16, 8) holds gathered elements: an element-wise gather reading it whole
+    # on axis 1 of the table (16, 8) each of its 16 rows gives the 2 picked elements: a look-up of 16 · 2 = 32
+    # one-element runs of the table held as (128, 1) (probe p115 #8; was an element-wise gather reading it whole)
     (op,) = _one("Gather", ["t", "idx"], [_init("t", 16, 8), _i64("idx", [0, 1])], axis=1).ops
-    assert (op.fn, op.out_shape, op.flops, [w.numel for w in op.weights]) == ("gather", (16, 2), 0, [128])
+    assert (op.fn, op.out_shape, op.flops, op.gather_rows) == ("embedding", (16, 2), 0, 32)
+    assert [(w.shape, w.numel) for w in op.weights] == [((128, 1), 128)]
     # data an activation: a selecting view; the Relu after it reads 2 of x's 4 rows of 16: 2 · 16 · 2 B = 64 B,
     # and writes 64 B
     nodes = [helper.make_node("Gather", ["x", "idx"], ["s"], name="sel"),

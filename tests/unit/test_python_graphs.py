@@ -99,7 +99,10 @@ def test_transformer_builder_input_is_the_graph_input():
     g = b.build()
     assert g[out].out_shape == (1, 16, 64) and g.meta["batch"] == 1 and g.meta["dtype"] == "bf16"
     two = TransformerBuilder("t", {"ids": (1, 4), "input": (1, 4, 8)})
-    assert two.input == "input" and "batch" not in two.build().meta  # several inputs: no batch guessed
+    # several inputs agreeing on dim 0 (1 here) give that batch (probe p115 #5; was no batch at all)
+    assert two.input == "input" and two.build().meta["batch"] == 1 and "notes" not in two.build().meta
+    three = TransformerBuilder("t", {"ids": (2, 4), "input": (1, 4, 8)})
+    assert three.build().meta["batch"] == 1 and "do not share a dim 0" in three.build().meta["notes"][0]
 
 
 def test_nx_edges_carry_the_tensor():

@@ -790,9 +790,30 @@ def cache_bytes(op: Op, details: dict) -> int:
     return q_o + passes * details["kv_blocks"] * s.kv_tensors * block_keys(s, bn) * s.head_dim * elem
 
 
-def gemms(op: Op) -> list[Gemm]:
-    """The op's two GEMMs: QKᵀ, then PV."""
-    return [op.gemm, op.pv_gemm]
+def gemms(op: Op, pack: bool = False) -> list[Gemm]:
+    """The op's two GEMMs: QKᵀ, then PV. With ``pack`` (a systolic core's kernel, :func:`.systolic.price`, where
+    no causal walk cuts the op into blocks: :func:`systolic_causal`) a forward (fn ``attention``) whose KV heads
+    each serve a group of g = heads / kv_heads query heads runs one GEMM pair per (sample, KV head) whose rows are
+    the group's q_len × g (query, head) pairs: m = q_len·g, count = batch × kv_heads = count / g, the MACs
+    unchanged. JAX's TPU paged attention kernel does so (jax/experimental/pallas/ops/tpu/paged_attention/
+    paged_attention_kernel.py, "Paged grouped query attention": one program per (batch, KV head), its q block
+    (num_heads // num_kv_heads, head_dim), ``einsum('hd,td->ht', q, k)``; the ragged paged attention kernel
+    blocks by KV head too), as the GPU kernels do (``Flash.pack_gqa``, :func:`shape`) and as the unfused MLA
+    graph's GEMMs are built (:meth:`~accelsim.builders.tlayers.TransformerBuilder.attention`, ``shared_kv``). So
+    a GQA decode step on a TPU folds each K/V block once per KV head, not once per query head (probe p116 #1:
+    llama3_70b TP8 decode on tpu-v6e-8, m = 1 × 512 GEMMs → m = 8 × 64). The backward (fn ``attention_grad``)
+    and a causal prefill walked in blocks keep one GEMM pair per query head (Pallas' flash attention kernel runs
+    a grid of (batch, head, query block, key block))."""
+    qk, pv = op.gemm, op.pv_gemm
+    a = op.attrs
+    if not pack or op.fn != "attention" or not {"heads", "kv_heads", "q_len"} <= a.keys():
+        return [qk, pv]
+    heads, kv_heads, q_len = int(a["heads"]), int(a["kv_heads"]), int(a["q_len"])
+    group = heads // kv_heads if kv_heads > 0 and heads % kv_heads == 0 else 1
+    if (group == 1 or qk.m != q_len or pv.m != q_len or qk.count % group or pv.count % group
+            or qk.count != pv.count):
+        return [qk, pv]
+    return [dataclasses.replace(g, m=q_len * group, count=g.count // group) for g in (qk, pv)]
 
 
 def softmax_cycles(op: Op, arch: Arch, scores: int | None = None) -> int:

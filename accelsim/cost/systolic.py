@@ -51,13 +51,14 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         unfit = attention.unsupported(op, arch, backward=True)
         if unfit is None:
             return attention.price_backward(op, sa, arch)
-    gemms = attention.gemms(op) if fused else [op.gemm]
+    # a causal fused attention off a GPU runs only the blocks at or below the diagonal (attention.systolic_causal)
+    walk = attention.systolic_causal(op, sa) if fused and arch.core.tile is None else None
+    # off a GPU a GQA group's query heads are the rows of its KV head's GEMMs, unless walked per head (probe p116 #1)
+    gemms = attention.gemms(op, pack=arch.core.tile is None and walk is None) if fused else [op.gemm]
     sparsity = None if fused else op.sparsity
     k_run = sa.executed_k(sparsity, op.gemm.k, op.dtype)  # type: ignore[union-attr]
     fs = [folds.folds(g.m, g.n, g.k if fused else k_run, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
           for g in gemms]
-    # a causal fused attention off a GPU runs only the blocks at or below the diagonal (attention.systolic_causal)
-    walk = attention.systolic_causal(op, sa) if fused and arch.core.tile is None else None
     ran = walk.qk + walk.pv if walk else gemms
     ran_folds = [folds.folds(g.m, g.n, g.k, sa.rows, sa.cols, sa.dataflow, sa.preload_overlap)
                  for g in ran] if walk else fs

@@ -373,7 +373,7 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     need, smem = (bm + 2 * bn) * kdim * op.elem_bytes, arch.core.sram.total_bytes
     if need > smem:
         shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
-        return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, the SM has {smem} B"
+        return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, a core (SM; CU on AMD: its LDS) has {smem} B"
     return None
 
 

@@ -1418,10 +1418,17 @@ def flash_fallback_notes(tg: TaskGraph) -> list[str]:
         why = m.mapping.get("flash_unsupported")
         if isinstance(why, str):
             seen[why] = seen.get(why, 0) + 1
-    return [f"{n} fused attention op(s) cannot run FlashAttention ({why}): PyTorch's scaled_dot_product_attention "
-            f"would fall back to another kernel (on CUDA its memory-efficient one), a serving engine to another "
-            f"backend; neither is modelled, so they are priced as one fused kernel of their two GEMMs on the matrix units with the softmax "
-            f"overlapped and K/V streamed once per query block the SM holds (the model of non-GPU cores)"
+    # docs/architecture.md ("What a FlashAttention kernel can run"): on the 64 KiB-LDS AMD parts ROCm's own
+    # FlashAttention (Composable Kernel's fmha_fwd, smaller tiles) is not refused; the arch names no vendor, so the
+    # note gives both (probe p116 #3: on mi300x it said "cannot run" and named the CU an SM)
+    rocm = ("; on an AMD GPU ROCm's own FlashAttention (Composable Kernel's fmha_fwd, whose tiles fit a CU's 64 KiB "
+            "LDS) would run them")
+    return [f"{n} fused attention op(s) do not fit the modelled FlashAttention kernel ({why}), so they are priced as "
+            f"one fused kernel of their two GEMMs on the matrix units with the softmax overlapped and K/V streamed "
+            f"once per query block a core holds (the model of non-GPU cores); the kernel that would run them is not "
+            f"modelled: on an NVIDIA GPU PyTorch's scaled_dot_product_attention would fall back to its "
+            f"memory-efficient kernel, a serving engine to another backend"
+            f"{rocm if 'B of shared memory' in why else ''}"
             for why, n in seen.items()]
 
 

@@ -96,7 +96,8 @@ def test_shared_memory_refusal_at_the_bucket():
     # = 64) needs (64 + 2 x 64) x 192 x 2 = 73,728 B > 65,536: refused (at the raw 168 it would be 64,512 B)
     mi210 = load_arch("mi210")
     why = fa.unsupported(_op(168), mi210)
-    assert why == "its 64 x 64 tile at head_dim 168 (its 192 kernel) needs 73728 B of shared memory, the SM has 65536 B"
+    assert why == ("its 64 x 64 tile at head_dim 168 (its 192 kernel) needs 73728 B of shared memory, a core (SM; CU "
+                   "on AMD: its LDS) has 65536 B")
     assert fa.unsupported(_op(160), mi210) is None  # 160 is a bucket: (64 + 128) x 160 x 2 = 61,440 B fits
 
 

@@ -109,6 +109,8 @@ CASES: dict[str, tuple] = {
 # attention_h100 again from the commit whose GPU op of fewer CTAs than SMs stalls on the SMs it ran on (probe p108
 # #1: its 128 CTAs, mapping.units 132 -> 128, stall_cycles 540,408 -> 524,032; times equal). lenet5_gemmini again
 # from the commit that gives gemmini its accumulator's output-path ReLU (probe p110 #3: the four ReLUs fused).
+# rmsnorm_mi210 again from the commit whose logic area below 7 nm follows the reference's 5 nm density row (probe
+# p111 #2: mi210 at 6 nm, area.total_mm2 95.68 -> 98.57, the static power's split over parts with it; times equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

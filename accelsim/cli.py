@@ -1322,6 +1322,15 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     else:
         head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", f"{summary['dtype']} ({_DTYPE_SOURCES[source]})")
+    pp = int(graph.meta.get("pipeline_parallel") or 1)
+    if pp > 1 and graph.meta.get("mode") == "training":  # one stage's one micro-batch (probe p117 #6)
+        from .scenarios.pipeline import in_flight
+
+        k, m = int(graph.meta.get("pipeline_stage") or 0), int(graph.meta.get("micro_batches") or 1)
+        flight = in_flight(k, pp, m, int(graph.meta.get("pipeline_interleave") or 1))
+        head.add_row("pipeline stage", f"stage {k} of {pp}, one micro-batch: these rows are its (a run keeps up to "
+                                       f"{flight:g} micro-batches' activations in flight on it, of {m:,}; "
+                                       "--set workload.pipeline_stage=K for another stage)")
     if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")

@@ -35,7 +35,9 @@ Phases and names
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
   (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``, and ``W.master`` (the fp32
   master copy, :data:`MASTER`) when W is narrower than fp32 (mixed precision); out_shape = W's shape
-  (the updated parameter); attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states),
+  (the updated parameter); dtype: the gradient's (:data:`GRAD_DTYPE`: fp32 for a bf16 parameter, whose Weight
+  then carries its own dtype), so the step reads, and a data-parallel reduction sends, the gradient at that width;
+  attrs ``fn`` (the optimizer), ``param`` (W), ``state_bytes`` (bytes of its states),
   ``expert`` (True for an MoE expert's parameter, read by an op with attrs ``experts`` or ``idle_experts``: its
   gradient is reduced over the data-parallel chips that hold the same experts, ``expert_parallel`` times fewer),
   ``table_shard`` (True for a table of a sharded DLRM, read by a look-up with attrs ``table_shard``: its gradient
@@ -177,11 +179,13 @@ Transformer Models")
   ``stashed`` loses the recomputed tensors, and the MACs grow by the recomputed forward's (full: training MACs =
   4× forward for the layers instead of 3×).
 
-Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter bytes:
-one gradient per parameter, a sparse table's its touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
+Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter elements × the
+gradient's bytes, :data:`GRAD_DTYPE`: fp32 for bf16 parameters; one gradient per parameter, a sparse table's its
+touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
 params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
 directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
-tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``).
+tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``; the logits the loss's gradient reads at fp32,
+:data:`LOSS_DTYPE`).
 ``params`` equals the forward's.
 """
 
@@ -210,8 +214,31 @@ MASTER = "master"
 """The fp32 master copy of a parameter narrower than fp32, which the optimizer updates and casts back (mixed
 precision: Micikevicius et al. 2018, "Mixed Precision Training"; Megatron-LM and DeepSpeed keep it in the
 optimizer state: with Adam 4 + 4 + 4 bytes per parameter, ZeRO's K = 12, Rajbhandari et al. 2020)."""
+GRAD_DTYPE = {"bf16": "fp32"}
+"""The dtype a parameter's gradient is kept, accumulated and data-parallel reduced in, by the parameter's (training)
+dtype; a dtype not named keeps its own. bf16: fp32 main gradients, as Megatron-LM forces (``validate_args`` in
+megatron/training/arguments.py: "bfloat16 requires gradient accumulation and all-reduce to be done in fp32", setting
+``accumulate_allreduce_grads_in_fp32``; its docs/distrib_optimizer.md counts 18 bytes a parameter, 6 + 12/d with the
+distributed optimizer; NeMo's bf16 mixed precision reduces in fp32 too). fp16 keeps its 16-bit gradients (loss
+scaling keeps them in range): 2 + 2 + 12 bytes a parameter with Adam (Rajbhandari et al. 2020, ZeRO's Ψ-counts).
+There is no key for a run reducing bf16 gradients (Megatron's ``--grad-reduce-in-bf16``, plain DDP or FSDP with a
+bf16 reduce dtype): set ``dtype: fp16`` for 16-bit gradient bytes. A lazy step's sparse table gradient keeps the
+table's dtype (torch's sparse COO gradient, which DDP all-gathers, is in the weight's dtype; probe p117 #1)."""
+
+
+def grad_dtype(dtype: str) -> str:
+    """The dtype of the gradient of a parameter of ``dtype`` (:data:`GRAD_DTYPE`)."""
+    return GRAD_DTYPE.get(dtype, dtype)
+
+
 LOSS_FLOPS = 5
 """FLOPs per logit of the cross-entropy loss (softmax: max, subtract, exp, sum, divide) and of its gradient."""
+LOSS_DTYPE = "fp32"
+"""The dtype the cross-entropy keeps its logits in for its gradient, whatever the model's: Megatron-LM's
+``vocab_parallel_cross_entropy(output.float(), labels)`` (its ``_VocabParallelCrossEntropy`` saves the fp32
+softmax), Hugging Face transformers' ``ForCausalLMLoss`` (``logits.float()``); Korthikanti et al. 2022 Sec. 4.3: "the
+cross entropy loss requires storing the logits which are calculated in 32-bit floating point and as a result will
+require 4sbv/t bytes". A stashed loss input narrower than this counts at this width (probe p117 #4)."""
 ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output"), "relu6": (1, "input"),
             "hardsigmoid": (1, "input"), "hardswish": (1, "input"), "elu": (1, "input"), "leaky_relu": (1, "input"),
             "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
@@ -385,6 +412,7 @@ class _Pass:
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.received: dict[str, Shape] = {}  # output gradients a later pipeline stage sends (graph inputs)
+        self.loss_read: list[str] = []  # the outputs (logits) whose gradient the loss gives: stashed at LOSS_DTYPE
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -476,9 +504,14 @@ class _Pass:
                 self._accumulate(x, fwd.ops[0].dtype if fwd.ops else "fp16", contribs)
         grad_of = self._weight_accumulation()
         state_bytes = self._optimizer(grad_of)
-        stashed = self._stashed()
+        phys = self._physical()
+        stashed = self._stashed(phys)
         elem = fwd.ops[0].elem_bytes if fwd.ops else 1
-        stash_bytes = sum(fwd[t].out_bytes if t in fwd else _elems(fwd.inputs[t]) * elem for t in stashed)
+        # the logits the loss's gradient reads are kept in fp32 (LOSS_DTYPE), whatever the model's dtype
+        logits = frozenset().union(*(phys[x] for x in self.loss_read if x in phys))
+        stash_bytes = sum(max(fwd[t].out_bytes, _elems(fwd[t].out_shape) * dtype_bytes(LOSS_DTYPE))
+                          if t in logits and t in fwd else fwd[t].out_bytes if t in fwd
+                          else _elems(fwd.inputs[t]) * elem for t in stashed)
         meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
                 "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
                 "optimizer_state_bytes": state_bytes, "stashed_activation_bytes": stash_bytes,
@@ -528,6 +561,7 @@ class _Pass:
             self._emit(name, OpKind.SOFTMAX, [o.name], o.out_shape,
                        {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
                        flops=LOSS_FLOPS * n, vector_elems=n)
+            self.loss_read.append(o.name)
             self._to(o.name, name)
 
     def _accumulate(self, target: str, dtype: str, contribs: list[_Grad]) -> str:
@@ -571,7 +605,9 @@ class _Pass:
         """Bytes of a parameter's gradient: the touched rows of a sparse table's, else the parameter's."""
         w, dtype = self.params[pname]
         sparse = self._sparse_rows(pname)
-        return w.nbytes(dtype) if sparse is None else w.nbytes(dtype) // w.shape[0] * sparse[0]
+        if sparse is not None:  # a sparse table's gradient rows, in the table's dtype (torch's sparse COO gradient)
+            return w.nbytes(dtype) // w.shape[0] * sparse[0]
+        return Weight(w.name, w.shape).nbytes(grad_dtype(w.dtype or dtype))  # (its own dtype: GRAD_DTYPE)
 
     def _optimizer(self, grad_of: dict[str, str | None]) -> int:
         """One step per parameter; returns the bytes of all optimizer state."""
@@ -594,17 +630,26 @@ class _Pass:
                 rows, access, alpha = sparse
                 shape, numel = (rows, *w.shape[1:]), w.numel // w.shape[0] * rows
                 attrs.update(sparse_rows=rows, access=access, zipf_alpha=alpha)
-            self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], shape, attrs, dtype=dtype,
-                       phase="optimizer", weights=(w, *states), flops=per_elem * numel, vector_elems=per_elem * numel)
+            # the step runs in its gradient's dtype (it reads, and the data-parallel reduction sends, the gradient at
+            # that width: GRAD_DTYPE), its parameter pinned to the parameter's own dtype
+            gdt = dtype if sparse is not None else grad_dtype(w.dtype or dtype)  # (a sparse table's: its own)
+            param = w if gdt == dtype or w.dtype else replace(w, dtype=dtype)
+            self._emit(f"{pname}.step", OpKind.OPTIMIZER, [grad] if grad else [], shape, attrs, dtype=gdt,
+                       phase="optimizer", weights=(param, *states), flops=per_elem * numel,
+                       vector_elems=per_elem * numel)
         return total
 
-    def _stashed(self) -> set[str]:
-        """Physical forward tensors (op outputs, graph inputs) that backward ops read, views resolved."""
+    def _physical(self) -> dict[str, frozenset[str]]:
+        """Each forward tensor → the physical tensors (op outputs, graph inputs) it is, or a view of."""
         fwd = self.fwd
         phys: dict[str, frozenset[str]] = {x: frozenset((x,)) for x in fwd.inputs}
         for op in fwd.ops:
             phys[op.name] = (frozenset().union(*(phys[x] for x in op.inputs)) if op.kind.is_view
                              else frozenset((op.name,)))
+        return phys
+
+    def _stashed(self, phys: dict[str, frozenset[str]]) -> set[str]:
+        """Physical forward tensors (op outputs, graph inputs) that backward ops read, views resolved."""
         out: set[str] = set()
         for op in self.ops:
             if op.attrs.get("phase") == "backward":

@@ -190,7 +190,10 @@ def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: s
     """A training step's weights or optimizer states that placement put beyond the main memory without
     ``options.offload: optimizer`` asking for it (the states): a :class:`~.fit.NoFit` with the footprint the main
     memory would need, as a ``gpt`` pipeline stage's that does not fit (one policy: no framework streams a step's
-    training state over the host link unless told to, as ZeRO-Offload). A dataset the host holds (role ``host``)
+    training state over the host link unless told to). ``offload: optimizer`` is the GPU's step reading and
+    writing the fp32 state in host memory over the host link (Adam: 12 B a parameter each way, 24 B in all), not
+    ZeRO-Offload, whose Adam steps on the host CPU and which moves 4 B a parameter (16-bit gradients down, 16-bit
+    parameters up; Ren et al. 2021): that host-side step is not modelled (probe p117 #2). A dataset the host holds (role ``host``)
     and an embedding table split by its rows that a lazy optimizer step updates row by row (``sparse_rows``: a
     recommender's table, its look-ups' hot rows inside) are placed by design; a table the step updates whole (a
     language model's token embedding, a dense gradient) is a weight like the others, its rows beyond the main

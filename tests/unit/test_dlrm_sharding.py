@@ -118,13 +118,14 @@ def test_training_reduces_the_mlps_gradients_and_not_the_tables():
     for t in (0, 3, 4):
         assert link[f"emb.{t}.weight.step"] == 0
         assert "all_reduce_s" not in next(op for op in r["ops"] if op["name"] == f"emb.{t}.weight.step")["mapping"]
-    # each MLP parameter's gradient is all-reduced over both chips: (142,608 + 1,738,753) params × 2 B in all
+    # each MLP parameter's gradient is all-reduced over both chips: (142,608 + 1,738,753) params × 4 B in all (the
+    # bf16 parameters' fp32 gradients: probe p117 #1)
     mlp = sum(b for n, b in link.items() if n.endswith(".step") and not n.startswith("emb."))
-    assert mlp == (142_608 + 1_738_753) * 2 == 3_762_722
+    assert mlp == (142_608 + 1_738_753) * 4 == 7_525_444
     # the forward all-to-all and its gradient, the reverse all-to-all of the same (8, 3, 16) bf16 buffer:
     # 768 B each, half of it to the other chip
     assert link["emb.all_to_all"] == link["emb.all_to_all.grad_input"] == 768 // 2
-    assert r["bytes"]["link"] == 3_762_722 + 2 * 384
+    assert r["bytes"]["link"] == 7_525_444 + 2 * 384
 
 
 def test_tables_of_replicated_groups_are_reduced_over_the_replicas():
@@ -235,8 +236,8 @@ def test_row_wise_reduce_scatter_moves_the_partial_sums_and_training_all_gathers
     assert next(op for op in r["ops"] if op["name"] == "emb.reduce_scatter.grad_input")["fn"] == "all_gather"
     for t in range(5):  # each block's step is local to its chip
         assert link[f"emb.{t}.weight.step"] == 0
-    # the MLPs' gradients all-reduced as table-wise: (142,608 + 1,738,753) params × 2 B
-    assert r["bytes"]["link"] == 3_762_722 + 2 * 640
+    # the MLPs' gradients all-reduced as table-wise: (142,608 + 1,738,753) params × 4 B (fp32 gradients)
+    assert r["bytes"]["link"] == 7_525_444 + 2 * 640
     assert schema.problems(r) == []
 
 

@@ -28,18 +28,19 @@ def _stash(model: str, batch: int, **params: str) -> int:
 def test_a_cnn_batch_that_does_not_fit_is_the_training_refusal_at_batch(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     line = _err(capsys, ["run", "-w", "resnet50", "-a", "a100", "--mode", "training", "--batch", "2048"])
-    # ResNet-50: 25,557,032 parameters (torchvision's resnet50), bf16 weights and gradients 2 B each = 51,114,064 B;
+    # ResNet-50: 25,557,032 parameters (torchvision's resnet50), bf16 weights 2 B each = 51,114,064 B, their fp32
+    # gradients 4 B each = 102,228,128 B (probe p117 #1);
     # Adam 12 B a parameter (fp32 master copy, m, v) = 306,684,384 B. Activations: the stash kept for the backward
     # pass plus the largest op's working set, a 256-channel 56 x 56 batch norm's backward (layer1.0.bn3.grad_input):
     # dY and x in, dX out, 2048 · 256 · 56 · 56 bf16 values each: 3 · 3,288,334,336 = 9,865,003,008 B, and its
     # grad_weight pass's two per-channel sums (2 · 256 bf16 = 1,024 B). A100: 80 GiB = 85,899,345,920 B
     act = _stash("resnet50", 2048) + 3 * 2048 * 256 * 56 * 56 * 2 + 2 * 256 * 2
-    used = 2 * 51_114_064 + 306_684_384 + act
+    used = 51_114_064 + 102_228_128 + 306_684_384 + act
     assert used > 85_899_345_920
     # offloading the 306 MB of optimizer states leaves the activations, still too big; the remedy that scales is a
     # smaller batch (resnet50 takes no tensor or pipeline parallelism, and has no tokens)
     assert line == (f"accelsim: error: --batch: workload.batch: resnet50_a100: a chip needs {used:,} B of hbm "
-                    f"(weights 51,114,064, gradients 51,114,064, optimizer states 306,684,384, activations {act:,}) "
+                    f"(weights 51,114,064, gradients 102,228,128, optimizer states 306,684,384, activations {act:,}) "
                     f"but it holds 85,899,345,920 B{SPILL}: options.offload: optimizer alone does not fit (it needs "
                     f"{used - 306_684_384:,} B); use a smaller batch")
 
@@ -50,10 +51,10 @@ def test_bert_that_does_not_fit_offers_the_recompute_that_fits_with_its_footprin
                          "workload.head=pooler"])
     # BERT-base with the pooler head (head: pooler; training defaults to the pretraining heads, whose logits over
     # every position of 4,096 sequences no recompute brings under 80 GiB): 109,482,240 parameters
-    # (bert-base-uncased's BertModel with its pooler): 218,964,480 B of bf16 weights and as many of gradients,
-    # 1,313,786,880 B of Adam states
+    # (bert-base-uncased's BertModel with its pooler): 218,964,480 B of bf16 weights, twice as many of fp32
+    # gradients (probe p117 #1), 1,313,786,880 B of Adam states
     assert line.startswith("accelsim: error: --batch: workload.batch: bert_base_a100: a chip needs ")
-    assert "(weights 218,964,480, gradients 218,964,480, optimizer states 1,313,786,880, activations " in line
+    assert "(weights 218,964,480, gradients 437,928,960, optimizer states 1,313,786,880, activations " in line
     used = int(re.search(r"needs ([\d,]+) B of hbm", line).group(1).replace(",", ""))
     # recompute: full keeps each layer's input only; the footprint it leaves is this one less the stash it saves
     full = used - (_stash("bert_base", 4096, head="pooler") - _stash("bert_base", 4096, head="pooler", recompute="full"))

@@ -29,7 +29,7 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
     monkeypatch.chdir(tmp_path)
     line = _err(capsys, ["run", "-w", "gpt", "-a", "a100", "--mode", "training", *GPT13B, "-q", "--no-plots",
                          "-o", "o"])
-    # the weights, gradients and Adam states alone (16 B a parameter, below) are more than 80 GiB: no seq_len or
+    # the weights, gradients and Adam states alone (18 B a parameter, below) are more than 80 GiB: no seq_len or
     # batch fits, so at the a100 preset's hbm.capacity (probe p29), not at a --set size key
     assert re.match(r"accelsim: error: \S+/arch/a100\.yaml:\d+: hbm\.capacity: gpt_a100: a chip needs ", line), line
     # hand check: GPT params P = 12·n·h² + 13·n·h + (V + s)·h + 2h (Narayanan et al. 2021, with biases and norms)
@@ -40,20 +40,21 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
     assert f"options.offload: optimizer (needs {_needs(line) - 12 * params:,} B)" in line
     # the capacity is named as the size the state does not fit, not as a wrong value (probe p61): 80 GiB =
     # 85,899,345,920 B, no "(got '80GiB')"
-    assert f"the weights, gradients and optimizer states alone need {16 * params:,} B, more than the 85,899,345,920 " \
-        f"B of hbm.capacity 80GiB (arch a100)" in line  # bf16 weights and gradients 2 B each, Adam 12 B
+    # bf16 weights 2 B, their fp32 gradients 4 B (Megatron-LM's for bf16: probe p117 #1), Adam 12 B
+    assert f"the weights, gradients and optimizer states alone need {18 * params:,} B, more than the 85,899,345,920 " \
+        f"B of hbm.capacity 80GiB (arch a100)" in line
     assert "(got " not in line
     # no recompute setting frees the 154 GB of optimizer state, so none is advised; the error says that no size key
     # shrinks the fixed state, and what can: more chips (a100 is one) for tensor parallelism or for data parallelism
-    # to shard the states over (the bf16 weights and gradients, 4 B a parameter, fit 80 GiB without them), or the
-    # offload (probe p55)
+    # to shard the states over (the bf16 weights and fp32 gradients, 6 B a parameter, fit 80 GiB without them), or
+    # the offload (probe p55)
     assert "use recompute" not in line and "recompute: " not in line
     assert "fewer tokens" not in line  # without any activations the rest is still over
-    assert 4 * params <= 85_899_345_920 < 16 * params
-    # the states split D ways beside the 4 B a parameter of weights and gradients and a replica's activations (as
-    # the error gives them): D >= ceil(12·P / (80 GiB - 4·P - activations))
+    assert 6 * params <= 85_899_345_920 < 18 * params
+    # the states split D ways beside the 6 B a parameter of weights and gradients and a replica's activations (as
+    # the error gives them): D >= ceil(12·P / (80 GiB - 6·P - activations))
     act = int(re.search(r"activations ([\d,]+)\)", line).group(1).replace(",", ""))
-    least = -(-12 * params // (85_899_345_920 - 4 * params - act))
+    least = -(-12 * params // (85_899_345_920 - 6 * params - act))
     assert line.split(" (command line: --set")[0].endswith(
         ", whatever the seq_len, batch, micro_batches or recompute; what can make them fit: more tensor or pipeline "
         f"parallelism over more chips, options.distributed_optimizer over {least} or more data-parallel replicas "
@@ -67,7 +68,8 @@ def test_gpt_that_does_not_fit_names_a_key_the_user_set_and_only_remedies_that_f
 def test_gpt_whose_activations_alone_overflow_is_at_the_seq_len_set_last(tmp_path, capsys, monkeypatch):
     # the other branch (probe p55): h 1024, 4 layers, seq_len 32,768 on a100. A layer sample (1 layer) is already too
     # big. Its parameters, by the formula above with n = 1 and s = 32,768: 12·1024² + 13·1024 + (51,200 + 32,768)·1024
-    # + 2·1024 = 98,581,504; the fixed state, 16 B a parameter = 1,577,304,064 B, fits 80 GiB, so a smaller seq_len
+    # + 2·1024 = 98,581,504; the fixed state, 18 B a parameter (fp32 gradients, probe p117 #1) = 1,774,467,072 B,
+    # fits 80 GiB, so a smaller seq_len
     # can make the step fit: the error is at the --set seq_len, not at the preset's capacity, and says nothing of
     # the fixed state
     monkeypatch.chdir(tmp_path)
@@ -75,10 +77,10 @@ def test_gpt_whose_activations_alone_overflow_is_at_the_seq_len_set_last(tmp_pat
                          "--set", "workload.heads=16", "--set", "workload.layers=4", "--set", "workload.seq_len=32768",
                          "-q", "--no-plots", "-o", "o"])
     params = 12 * 1024**2 + 13 * 1024 + (51_200 + 32_768) * 1024 + 2 * 1024
-    assert params == 98_581_504 and 16 * params <= 85_899_345_920
+    assert params == 98_581_504 and 18 * params <= 85_899_345_920
     assert line.startswith("accelsim: error: --set: workload.seq_len: gpt_a100: a chip (only 1 of its 4 layers) "
                            "needs "), line
-    assert f"(weights {2 * params:,}, gradients {2 * params:,}, optimizer states {12 * params:,}, activations " in line
+    assert f"(weights {2 * params:,}, gradients {4 * params:,}, optimizer states {12 * params:,}, activations " in line
     assert line.endswith("; use more tensor or pipeline parallelism, or fewer tokens a micro-batch"), line
     assert "alone need" not in line and "whatever" not in line
 
@@ -115,17 +117,18 @@ def test_hf_training_state_is_not_spilled_to_host_without_offload(tmp_path, caps
     monkeypatch.chdir(tmp_path)
     line = _err(capsys, ["run", "-w", "llama2_13b", "-a", "a100", "--mode", "training", "--set",
                          "workload.seq_len=512", "-q", "--no-plots", "-o", "o"])
-    # ~13e9 params · 16 B (bf16 weights and gradients, Adam's 12 B) ≈ 208 GB > 80 GiB: at the capacity
+    # ~13e9 params · 18 B (bf16 weights, fp32 gradients, Adam's 12 B) ≈ 234 GB > 80 GiB: at the capacity
     assert re.match(r"accelsim: error: \S+/arch/a100\.yaml:\d+: hbm\.capacity: llama2_13b_a100: a chip needs ", line)
     assert ": the weights, gradients and optimizer states alone need " in line
     assert "not spilled to host memory unless options.offload asks" in line and "options.offload: optimizer" in line
     # probe p61: one list of remedies, each once; the preset's capacity named as the size, not "(got '80GiB')".
-    # By hand: 13,015,864,320 params (26,031,728,640 B of bf16 weights / 2) · (2 + 2 + 12) = 208,253,829,120 B; the
-    # offload leaves the weights, gradients (2 · 26,031,728,640 B) and the activations: more than that, under 80 GiB
+    # By hand: 13,015,864,320 params (26,031,728,640 B of bf16 weights / 2) · (2 + 4 + 12) = 234,285,557,760 B (the
+    # gradients fp32: probe p117 #1); the offload leaves the weights and gradients (3 · 26,031,728,640 B) and the
+    # activations: more than that, under 80 GiB
     assert line.count("options.offload: optimizer") == 1 and line.count("more tensor parallelism") == 1
-    assert "alone need 208,253,829,120 B, more than the 85,899,345,920 B of hbm.capacity 80GiB (arch a100)" in line
+    assert "alone need 234,285,557,760 B, more than the 85,899,345,920 B of hbm.capacity 80GiB (arch a100)" in line
     offload = int(re.search(r"options\.offload: optimizer \(needs ([\d,]+) B\)", line).group(1).replace(",", ""))
-    assert 2 * 26_031_728_640 < offload < 80 * 2**30 and "(got " not in line
+    assert 3 * 26_031_728_640 < offload < 80 * 2**30 and "(got " not in line
     assert _needs(line) > 80 * 2**30
     assert main(["run", "-w", "llama2_13b", "-a", "a100", "--mode", "training", "--set", "workload.seq_len=512",
                  "--set", "options.offload=optimizer", "-q", "--no-plots", "-o", "o"]) == 0
@@ -207,8 +210,9 @@ def test_distributed_optimizer_already_on_is_advised_over_more_replicas(tmp_path
     # probe p77: with options.distributed_optimizer already on, the states' remedy is more data-parallel replicas
     # (the error had dropped it). GPT-13B-like (h 5120, 40 layers, seq 512, vocab 51,200) on 2 a100s, data parallel
     # 2: by the formula above 12·5120²·40 + 13·5120·40 + (51,200 + 512)·5120 + 2·5120 parameters; bf16 weights and
-    # gradients 4 B a parameter fit 80 GiB, Adam's 12 B a parameter split 2 ways do not. Split D ways the states fit
-    # the room the weights, gradients and activations leave when D >= ceil(12·params / (80 GiB - 4·params - act))
+    # fp32 gradients (probe p117 #1) 6 B a parameter fit 80 GiB, Adam's 12 B a parameter split 2 ways do not. Split D
+    # ways the states fit the room the weights, gradients and activations leave when
+    # D >= ceil(12·params / (80 GiB - 6·params - act))
     # (probe p82: without the activations the count was one short).
     monkeypatch.chdir(tmp_path)
     line = _err(capsys, ["run", "-w", "gpt", "-a", "dgx-a100", "--mode", "training", *GPT13B, "--set", "arch.chips=2",
@@ -216,8 +220,8 @@ def test_distributed_optimizer_already_on_is_advised_over_more_replicas(tmp_path
     params = 12 * 5120**2 * 40 + 13 * 5120 * 40 + (51_200 + 512) * 5120 + 2 * 5120
     cap = 80 * 2**30
     act = int(re.search(r"activations ([\d,]+)\)", line).group(1).replace(",", ""))
-    assert 4 * params + 6 * params > cap > 4 * params + act
-    least = -(-12 * params // (cap - 4 * params - act))
+    assert 6 * params + 6 * params > cap > 6 * params + act
+    least = -(-12 * params // (cap - 6 * params - act))
     assert least >= 5
     assert f"options.distributed_optimizer over {least} or more data-parallel replicas ({least} chips or more; now " \
            "2)" in line, line

@@ -182,13 +182,14 @@ def _steps(ep: int):
 def test_an_experts_gradient_is_reduced_over_the_chips_holding_it():
     # 8 GPUs, no tensor parallelism: 8 data-parallel chips. With EP 4 each expert sits on 8 / 4 = 2 of them
     # (Megatron's expert data-parallel group), so its gradient's ring all-reduce sends 2·(2−1)/2 = 1× its bytes;
-    # a dense parameter's, over all 8, 2·7/8 of them. Experts are 2 × 128 × 256 (gate, up, down), bf16.
+    # a dense parameter's, over all 8, 2·7/8 of them. Experts are 2 × 128 × 256 (gate, up, down), bf16, their
+    # gradients fp32 (probe p117 #1: Megatron-LM's rule for bf16), 4 B an element.
     experts, dense = _steps(4)
-    expert_bytes = 128 * 256 * 2
+    expert_bytes = 128 * 256 * 4
     assert len(experts) == 2 * 1 * 3  # 2 layers × the chip's 4 / 4 = 1 expert × 3 projections
     assert {op["bytes"]["link"] for op in experts} == {expert_bytes}
     q = next(op for op in dense if op["name"].endswith("layers.0.self_attn.q_proj.weight.step"))
-    assert q["bytes"]["link"] == 128 * 128 * 2 * 2 * 7 // 8
+    assert q["bytes"]["link"] == 128 * 128 * 4 * 2 * 7 // 8
 
 
 def test_an_expert_on_one_chip_is_not_reduced_and_its_state_not_sharded():
@@ -202,7 +203,8 @@ def test_an_expert_on_one_chip_is_not_reduced_and_its_state_not_sharded():
     gate = steps["model.layers.0.block_sparse_moe.experts.0.w1.weight.step"]
     assert "link" not in gate["bytes"] and "reduce_scatter_s" not in gate["mapping"]
     q = steps["model.layers.0.self_attn.q_proj.weight.step"]
-    assert q["bytes"]["link"] == 128 * 128 * 2 * 3 // 4 + 128 * 128 * 2 * 3 // 4  # reduce-scatter, all-gather
+    # reduce-scatter of the fp32 gradient (probe p117 #1), all-gather of the bf16 parameter
+    assert q["bytes"]["link"] == 128 * 128 * 4 * 3 // 4 + 128 * 128 * 2 * 3 // 4
 
 
 def test_training_expert_parallel_must_divide_the_data_parallel_chips():

@@ -44,7 +44,8 @@ def test_unsharded_tables_all_gather_their_rows_and_step_on_the_union():
     assert steps["emb.1.weight.step"]["flops"] == 10 * 16 * ADAM == 1_600
     # table 2's dense gradient is still all-reduced whole: 1 × 5 × 32 = 160 B a chip; every row stepped, 800 FLOPs
     t2 = steps["emb.2.weight.step"]
-    assert t2["bytes"]["link"] == 5 * ROW == 160 and "all_reduce_s" in t2["mapping"]
+    # (now fp32: a bf16 table's dense gradient is kept in fp32, probe p117 #1: 5 × 16 × 4 = 320 B)
+    assert t2["bytes"]["link"] == 5 * 16 * 4 == 320 and "all_reduce_s" in t2["mapping"]
     assert t2["flops"] == 5 * 16 * ADAM == 800
     # the gradients held: each sparse table's gathered 2 × 8 rows with ids, 640 B, in place of its own 8 × 32 = 256
     one = simulate(DLRM, {**TWO, "chips": 1}).to_dict()
@@ -85,5 +86,6 @@ def test_distributed_optimizer_gathers_the_updated_rows_not_the_table():
     assert steps["emb.0.weight.step"]["flops"] == 2_560 // 2
     # table 1: 320 + 10 × 32 / 2 = 480
     assert steps["emb.1.weight.step"]["bytes"]["link"] == 320 + 160
-    # the dense table 2: reduce-scatter and all-gather of its 160 B, half of each sent
-    assert steps["emb.2.weight.step"]["bytes"]["link"] == 80 + 80
+    # the dense table 2: reduce-scatter of its fp32 gradient, 320 B (probe p117 #1), and all-gather of its bf16
+    # parameter, 160 B, half of each sent
+    assert steps["emb.2.weight.step"]["bytes"]["link"] == 160 + 80

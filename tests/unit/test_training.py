@@ -279,16 +279,18 @@ def test_view_output_gets_a_loss():
     view = g["flat.grad_input"]
     assert view.kind is OpKind.RESHAPE and view.out_shape == (2, 4, 8, 8) and view.vector_elems == 0
     assert g["conv.grad_weight"].inputs == ("input", "flat.grad_input")
-    # stashed: the image (for dW) and the conv output (the loss gradient reads it through the view)
+    # stashed: the image (for dW, fp16) and the conv output (the loss gradient reads it through the view: the
+    # logits, kept in fp32, 4 B, as Megatron's and HF's losses do; probe p117 #4)
     assert g.meta["stashed"] == ["conv", "input"]
-    assert g.meta["stashed_activation_bytes"] == (2 * 3 * 8 * 8 + 2 * 4 * 8 * 8) * 2
+    assert g.meta["stashed_activation_bytes"] == 2 * 3 * 8 * 8 * 2 + 2 * 4 * 8 * 8 * 4
 
 
 def test_stashed_tensors_of_the_mlp():
     g = training_graph(_mlp(), "adam")
-    # fc1.grad_weight reads the input (3×8), fc2.grad_weight fc1's output (3×4), loss.grad fc2's output (3×2)
+    # fc1.grad_weight reads the input (3×8), fc2.grad_weight fc1's output (3×4), loss.grad fc2's output (3×2: the
+    # logits, kept in fp32 for the loss, 4 B; probe p117 #4)
     assert g.meta["stashed"] == ["fc1", "fc2", "input"]
-    assert g.meta["stashed_activation_bytes"] == (3 * 8 + 3 * 4 + 3 * 2) * 2
+    assert g.meta["stashed_activation_bytes"] == (3 * 8 + 3 * 4) * 2 + 3 * 2 * 4
     assert g.meta["mode"] == "training" and g.meta["optimizer"] == "adam"
     # params: fc1 8·4 + 4, fc2 4·2 + 2 = 46; Adam: 2 fp32 states each, and the fp16 params' fp32 master copy
     assert g.params == 46 and g.meta["optimizer_state_bytes"] == 46 * 12
@@ -352,8 +354,9 @@ def test_a_training_prefill_fills_no_kv_cache(model):
 def test_distributed_optimizer_keeps_a_shard_of_adams_state_and_moves_the_all_reduces_bytes():
     # dgx-a100 (8 chips) at tensor parallel 2: dp = 4 data-parallel ranks. Megatron's distributed optimizer (ZeRO-1)
     # keeps ⌈numel / 4⌉ of Adam's two fp32 states and the fp32 master copy (12 bytes per element) and does a quarter of the
-    # step's work; a ring reduce-scatter of the fp16 gradient plus an all-gather of the fp16 parameter send
-    # (3/4)·G + (3/4)·P = 2·(3/4)·G bytes, what the ring all-reduce of the gradient sent
+    # step's work; a ring reduce-scatter of the gradient plus an all-gather of the bf16 parameter send
+    # (3/4)·G + (3/4)·P bytes, where the ring all-reduce of the gradient sent 2·(3/4)·G. dgx-a100 runs bf16, so G is
+    # the fp32 main gradient, 4 B an element (Megatron-LM; probe p117 #1), P the bf16 parameter, 2 B
     from accelsim import api
 
     wl = {"model": "gpt", "mode": "training", "layers": 2, "hidden": 1024, "heads": 16, "seq_len": 512, "batch": 2,
@@ -370,10 +373,10 @@ def test_distributed_optimizer_keeps_a_shard_of_adams_state_and_moves_the_all_re
 
     plain_steps, zero_steps = steps_of(plain), steps_of(zero)
     for w in params:
-        g = 2 * w.numel  # fp16 gradient and parameter bytes
+        g, p = 4 * w.numel, 2 * w.numel  # fp32 gradient and bf16 parameter bytes
         a, z = plain_steps[f"{w.name}.step"], zero_steps[f"{w.name}.step"]
         assert a["bytes"]["link"] == 2 * 3 * g // 4 and "all_reduce_s" in a["mapping"]
-        assert z["bytes"]["link"] == 3 * g // 4 + 3 * g // 4
+        assert z["bytes"]["link"] == 3 * g // 4 + 3 * p // 4
         assert "reduce_scatter_s" in z["mapping"] and "all_gather_s" in z["mapping"]
     # a quarter of each step's 10 flops per element
     assert sum(o["flops"] for o in zero_steps.values()) == sum(-(-o.flops // 4) for o in steps)
@@ -488,5 +491,7 @@ def test_a_checkpoints_quantised_weights_are_not_trained():
     with pytest.raises(ConfigError, match=r"workload\.quantization_config: training weights stored in fp8"):
         accelsim.simulate({**wl, "quantization_config": fp8}, "dgx-h100")
     rep = accelsim.simulate({**wl, "quantization_config": {**fp8, "dequantize": True}}, "dgx-h100").to_dict()
-    hbm = rep["memory"]["hbm"]  # bf16 weights and gradients, 2 B a parameter; Adam's fp32 master and moments, 12
-    assert hbm["weights"] == hbm["gradients"] == 2 * rep["params"] and hbm["optimizer_states"] == 12 * rep["params"]
+    hbm = rep["memory"]["hbm"]  # bf16 weights, 2 B a parameter, their fp32 gradients (Megatron-LM's for bf16: probe
+    # p117 #1), 4; Adam's fp32 master and moments, 12
+    assert hbm["weights"] == 2 * rep["params"] and hbm["gradients"] == 4 * rep["params"]
+    assert hbm["optimizer_states"] == 12 * rep["params"]

@@ -32,3 +32,24 @@ def test_a_gemm_on_a_multi_chip_arch_stays_one_chips_energy():
     r = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "mi300x-8").to_dict()
     assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"], rel=1e-12)
     assert working_chips(r, 8) == 1
+
+
+def _efficiency_row(report: dict) -> str:
+    from accelsim.report.console import energy_rows
+    return dict(energy_rows(report))["efficiency"]
+
+
+def test_the_console_says_n_a_for_the_tops_per_w_of_no_flops():
+    # probe p118 #6: dgx-h100's NVLS all-reduce adds on the switches, so the chip executes 0 FLOPs and the model
+    # has none: the console printed "0 TOPS/W", a rate of no work; mi300x-8's ring adds on the chip (executed FLOPs
+    # > 0) while the model's FLOPs are 0, so "useful" is n/a
+    h = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": "256MiB"}, "dgx-h100").to_dict()
+    assert h["flops"] == 0 and h["efficiency"]["tops_per_w"] == 0
+    row = _efficiency_row(h)
+    assert row.startswith("TOPS/W n/a (no FLOPs)") and "0 TOPS/W" not in row
+    m = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": "256MiB"}, "mi300x-8").to_dict()
+    assert m["flops"] == 0 and m["efficiency"]["tops_per_w"] > 0
+    assert "TOPS/W executed (its reduction's adds), useful n/a (no model FLOPs)" in _efficiency_row(m)
+    # a GEMM keeps its figure: 2 x 256^3 FLOPs > 0
+    g = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "a100").to_dict()
+    assert "n/a" not in _efficiency_row(g) and " TOPS/W" in _efficiency_row(g)

@@ -111,7 +111,12 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--quiet", "-q", action="store_true", help="print only the report folder")
 
     i = sub.add_parser("info", help="print a workload's params, MACs, FLOPs, bytes and per-op table (or an arch's "
-                                    "units, peaks and memory levels)")
+                                    "units, peaks and memory levels)",
+                       description="Describe a workload without simulating it: its parameters, MACs, FLOPs, "
+                                   "params, bytes and one row per op (--mode training: a training step's; --arch: "
+                                   "priced in that arch's dtype); or, given an arch, its cores, units, peak rates, "
+                                   "memory levels and energy and area constants. --json prints it as JSON. An "
+                                   "experiment, serving or sweep file is refused: give its workload or arch.")
     i.add_argument("workload", nargs="?", help="workload preset name or YAML path; or an arch preset name or arch "
                                                 "YAML")
     i.add_argument("--workload", "-w", dest="workload_flag", metavar="WORKLOAD",
@@ -125,11 +130,20 @@ def _parser() -> argparse.ArgumentParser:
                                         "workload.dtype, else the model config's torch_dtype, else bf16)")
     i.add_argument("--json", action="store_true", help="print JSON (totals and per-op rows)")
 
-    ls = sub.add_parser("list", help="list presets (and the Hugging Face architectures the hf builder reads)")
+    ls = sub.add_parser("list", help="list presets (and the Hugging Face architectures the hf builder reads)",
+                        description="Print the presets each command takes (workloads, each with a one-line "
+                                    "description, and archs for 'run -w/-a' and 'info', experiments for 'run', sweeps for 'sweep', serving "
+                                    "files for 'serve'; with ACCELSIM_PRESET_PATH, its folders' too), one a line, "
+                                    "or with 'hf' the config.json architectures the hf workload builds.")
     ls.add_argument("kind", nargs="?", choices=["workloads", "arch", "experiments", "sweeps", "serving", "hf"],
                     help="which presets, or 'hf': the config.json architectures of the hf workload (default: all)")
 
-    pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder")
+    pl = sub.add_parser("plot", help="(re)draw the plots of a report or sweep folder",
+                        description="Redraw a folder's plots from the files in it, without simulating again: a "
+                                    "run's PNGs and report.html, a serve run's latency and timeseries plots, a "
+                                    "'serve --sweep' or '--capacity' folder's curve, a sweep's plots (and "
+                                    "results.csv). Print the paths written. A folder two commands wrote into is "
+                                    "refused.")
     pl.add_argument("outdir", help="a folder written by 'accelsim run', 'accelsim sweep' or 'accelsim serve' (or "
                                    "its report.json)")
 

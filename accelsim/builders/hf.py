@@ -121,8 +121,11 @@ class HfParams(LlamaParams):
                                 "or expert_counts.")
     moe_skew: float = Field(1.0, ge=0, le=16, description="MoE: the Zipf exponent of moe_routing 'skewed'.")
     expert_counts: list[NonNegativeInt] = Field(
-        default_factory=list, description="MoE with moe_routing 'counts': assignments per expert (of the "
-                                          "expert-parallel group's tokens × top-k), the same in every MoE layer.")
+        default_factory=list, description="MoE with moe_routing 'counts': each expert's share of each pass's "
+                                          "tokens × top-k assignments (the expert-parallel group's; at least top-k "
+                                          "of them above 0), one list for every pass (a prefill and its decode "
+                                          "steps) and every MoE layer; counts that add up to a pass's tokens × top-k "
+                                          "are its assignments exactly.")
     capacity_factor: float = Field(0.0, ge=0, le=1024, description="MoE: each expert takes at most ⌈factor · "
                                    "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
     expert_parallel: PositiveInt = Field(

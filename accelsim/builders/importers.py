@@ -38,7 +38,10 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   initializers, a factorised weight, the left one read by an op of its own and multiplied as an activation, both
   parameters),
   BatchNormalization (2·C parameters, as torch: the running statistics are buffers), LayerNormalization (last
-  axis; scale and the optional bias),
+  axis; scale and the optional bias), RMSNormalization (opset 23: the builders' rmsnorm over the axes from
+  ``axis`` on, 4 flops per element, its scale a parameter), Attention (opset 23: softmax(scale · Q·Kᵀ
+  [+ attn_mask]) · V as the builders' unfused attention, GQA / MQA when fewer kv heads; a KV cache,
+  ``nonpad_kv_seqlen`` and the qk_matmul_output are not mapped: onnxmatmul.py),
   MaxPool / AveragePool (2-D, 3-D; auto_pad as Conv), GlobalAveragePool / GlobalMaxPool, Relu, Sigmoid, Tanh, Gelu (the
   opset-20 op, erf or tanh; a Gelu spelled out with Erf or Tanh is priced node by node, below), Softmax (over
   its axis, 5 flops per element; before opset 13, whose default axis is 1, over the input flattened to 2-D at its
@@ -73,7 +76,8 @@ nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
   compare per output element), Range (of constants a constant, else a generated sequence of output bytes only),
   ReduceMean / ReduceSum / ReduceMax / ReduceMin (POOL: 1 per input element, the mean + 1 per output element),
   InstanceNormalization (groupnorm, a group per channel), Gather (of an initializer on axis 0 an embedding reading
-  only the gathered rows; of an activation a selecting view), Slice / Split (selecting views), Pad / Cast (copies,
+  only the gathered rows; on another axis the same look-up of the contiguous runs after it, reading only the picked
+  runs, each outer row's, not the whole table; of an activation a selecting view), Slice / Split (selecting views), Pad / Cast (copies,
   0 flops; a Cast writes its ``to`` type's width unless that is the model's own float type) and Resize / Upsample (nearest a copy; linear / cubic n^d multiplies and n^d − 1 adds per output
   element), and Shape (a constant: with the shape computations on it, Gather / Unsqueeze / Concat / Cast of
   constants, no op).

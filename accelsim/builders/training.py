@@ -86,8 +86,9 @@ A forward ``Gemm(m, n, k, count)`` (see :class:`~accelsim.ir.Gemm`); flops = 2·
   as ``Gemm(k, n, Σ m)`` (K = steps × batch; the per-step GEMMs' MACs summed), reading two CONCAT views of the
   steps stacked along the rows, ``{base}.steps_input`` (fn "stack": h₀ and the steps' hidden states) and
   ``{base}.steps_grad`` (fn "grad_stack": the gates' gradients), out_shape = W's shape, written once; attrs
-  ``forward`` = the first step, ``steps``; the step's other weights (``bias_hh``) are reduced by the same op, a
-  marked bias by one ``{base}.grad_bias`` over the stacked gradient. ``{base}`` is the first step's name without its
+  ``forward`` = the first step, ``steps``; the step's bias (``bias_hh``, a marked bias) gets one ``{base}.grad_bias``
+  of its own over the stacked gradient (ELEMENTWISE fn "bias_grad", one FLOP per element of it), not the weight's
+  op. ``{base}`` is the first step's name without its
   ``.t{i}`` segment (``rnn.l0.hh``).
 * CONV (m = N·Ho·Wo, n = Cout/g, k = kh·kw·Cin/g, count = g): ``grad_input`` as an implicit-GEMM convolution of
   dY, ``Gemm(N·Hin·Win, Cin/g, kh·kw·Cout/g, g)``, when N·Hin·Win = N·Ho·Wo (stride 1, "same" padding: then its

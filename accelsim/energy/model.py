@@ -646,7 +646,8 @@ TOPS_DEFINITION = ("tops_per_w: FLOPs executed (computed_flops: the zeros an arr
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
-    on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included). TOPS/W counts the FLOPs
+    on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included; a ``collective`` run:
+    every chip of the arch). TOPS/W counts the FLOPs
     the kernels compute, as the energy does (:func:`executed_flops`: a causal fused attention's skipped blocks are
     neither charged nor counted; the zeros an array that does not skip them multiplies are both)."""
     params = report.get("workload", {}).get("params", {}) or {}
@@ -667,6 +668,11 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
     elif "phases" in report:  # every chip of the arch (data-parallel replicas alike), and one chip's
         out["j_per_step"] = total * arch.chips / chips
         out["j_per_step_per_chip"] = total / chips
+    elif params.get("model", report.get("workload", {}).get("model")) == "collective":
+        # one collective runs on every chip of the arch, each doing what the simulated one does (its note says so;
+        # sweep.store.working_chips counts them alike): probe p118 #1, mi300x-8's 1 GiB all-reduce was one chip's
+        # 2.67 J under compare's "J/inference (every chip)", 8 x 2.67 = 21.3 J
+        out["j_per_inference"] = total * arch.chips / chips / batch
     else:
         # the report simulates one chip of each tensor- (and context-) parallel group, and of a DLRM's
         # embedding-parallel group (whose chips share its batch)

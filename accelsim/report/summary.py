@@ -1499,8 +1499,10 @@ def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:
 
 def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, float]]:
     """Bytes held at each memory against its capacity: parameters, KV cache and (in the main memory) the peak of
-    activations live at once (the largest op's inputs and output, as placement reserved them). A model with
-    recurrent layers also has ``state``: their fixed-size states (Mamba's, Gated DeltaNet's, the short convs'
+    activations live at once (the largest op's inputs and output, as placement reserved them: less the tensors
+    counted elsewhere, those already placed (weights, KV caches), those stashed for the backward pass and a
+    parameter's gradient, which ``gradients`` holds; :func:`~accelsim.mapping.placement.place_tensors`). A model
+    with recurrent layers also has ``state``: their fixed-size states (Mamba's, Gated DeltaNet's, the short convs'
     last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more."""
     info = graph.info
     # the recurrent states: the caches a state write fills (tlayers.state_write, a KV_APPEND that keeps its dtype)

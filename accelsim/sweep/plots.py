@@ -695,8 +695,10 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
             f"points (1 in {math.ceil(len(members) / MAX_SCATTER)} of {len(members):,}, and the front)"
         dots = ax.scatter(x[shown], y[shown], s=18 if len(shown) <= MAX_SCATTER // 10 else 4, c=e[shown],
                           cmap="viridis", label=label)
-        bar = fig.colorbar(dots, ax=ax, label=f"{energy} (J)")
-        _formatters(bar.ax.yaxis, ENERGY if energy in (ENERGY, FALLBACK[ENERGY]) else energy)
+        joules = energy in (ENERGY, FALLBACK[ENERGY])  # its ticks carry their unit ("260 µJ", "1.6 mJ"): no
+        # "(J)" in the title beside them (probe p118 #6: "system_energy_j (J)" over ticks in µJ and mJ)
+        bar = fig.colorbar(dots, ax=ax, label=energy if joules else f"{energy} (J)")
+        _formatters(bar.ax.yaxis, ENERGY if joules else energy)
         ax.scatter(x[front], y[front], s=60, facecolors="none", edgecolors="#C44E52", linewidths=1.4,
                    label=f"Pareto fronts, one per workload ({len(front)})" if many else
                    f"Pareto front ({len(front)})", zorder=3)

@@ -152,8 +152,8 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def working_chips(report: Mapping[str, Any], chips: int) -> int:
     """How many of the arch's ``chips`` do the work of ``report`` (each like the chips it covers, ``power.chips``):
-    all of them in a training step (data-parallel replicas) and a run of the ``collective`` micro-workload (its
-    ``group``, 0: every chip); else the report's chips × the chips of its tensor-, context-, expert- and
+    all of them in a training step (data-parallel replicas) and a run of the ``collective`` micro-workload (it spans
+    every chip, as its ``efficiency.j_per_inference`` counts them: probe p118 #1); else the report's chips × the chips of its tensor-, context-, expert- and
     embedding-parallel group, as its ``efficiency.j_per_inference`` / ``j_per_token`` count them (an inference or a
     serving run is one replica; a GEMM or CNN one chip, the others idle: probe p66; an MoE's expert_parallel ranks
     each route a batch of their own as the simulated one does, so they work too: probe p90 #1, Mixtral EP 8 on a
@@ -164,7 +164,7 @@ def working_chips(report: Mapping[str, Any], chips: int) -> int:
     if "phases" in report:
         return chips
     if params.get("model", workload.get("model")) == "collective":
-        return min(chips, int(params.get("group") or chips))
+        return chips
     group = 1
     for key in ("tensor_parallel", "context_parallel", "expert_parallel", "embedding_parallel"):
         value = params.get(key)

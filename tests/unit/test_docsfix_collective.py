@@ -1,0 +1,55 @@
+"""Probe p118 #1: a ``collective`` run's ``efficiency.j_per_inference`` counts every chip the call runs on (compare
+labels it "J/inference (every chip)"), as results.csv's ``system_energy_j`` does; before, it was one chip's."""
+import pytest
+
+import accelsim
+from accelsim.sweep.store import system_energy_j, working_chips
+
+
+def test_a_collective_inference_is_priced_on_every_chip_of_the_arch():
+    # mi300x-8 (arch/mi300x-8.yaml: chips 8) all-reduces 1 GiB; the report simulates one chip (power.chips 1) and
+    # every chip does the same work, so one all-reduce costs 8 x energy.total_j (probe p118: 8 x 2.668 = 21.34 J;
+    # before, j_per_inference was the one chip's 2.668 J)
+    r = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": "1GiB"}, "mi300x-8").to_dict()
+    assert r["power"]["chips"] == 1
+    one_chip = r["energy"]["total_j"]
+    assert 2.6 < one_chip < 2.7  # the probe's 2.67 J: the same run, so the same one-chip energy
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(8 * one_chip, rel=1e-12)
+    # results.csv's system figure agrees: 8 working chips of 8, none idle
+    assert working_chips(r, 8) == 8
+    assert system_energy_j(r, 8) == pytest.approx(r["efficiency"]["j_per_inference"], rel=1e-12)
+
+
+def test_a_collective_batch_divides_the_every_chip_energy_by_its_samples():
+    # batch 2 repeats the buffer (builders.micro.collective): per sample, 8 chips x total_j / 2
+    r = accelsim.simulate({"model": "collective", "op": "all_gather", "bytes": "64MiB", "batch": 2},
+                          "dgx-h100").to_dict()
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(8 * r["energy"]["total_j"] / 2, rel=1e-12)
+
+
+def test_a_gemm_on_a_multi_chip_arch_stays_one_chips_energy():
+    # no parallel key: one chip works, j_per_inference is its energy per sample (the collective rule is not general)
+    r = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "mi300x-8").to_dict()
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(r["energy"]["total_j"], rel=1e-12)
+    assert working_chips(r, 8) == 1
+
+
+def _efficiency_row(report: dict) -> str:
+    from accelsim.report.console import energy_rows
+    return dict(energy_rows(report))["efficiency"]
+
+
+def test_the_console_says_n_a_for_the_tops_per_w_of_no_flops():
+    # probe p118 #6: dgx-h100's NVLS all-reduce adds on the switches, so the chip executes 0 FLOPs and the model
+    # has none: the console printed "0 TOPS/W", a rate of no work; mi300x-8's ring adds on the chip (executed FLOPs
+    # > 0) while the model's FLOPs are 0, so "useful" is n/a
+    h = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": "256MiB"}, "dgx-h100").to_dict()
+    assert h["flops"] == 0 and h["efficiency"]["tops_per_w"] == 0
+    row = _efficiency_row(h)
+    assert row.startswith("TOPS/W n/a (no FLOPs)") and "0 TOPS/W" not in row
+    m = accelsim.simulate({"model": "collective", "op": "all_reduce", "bytes": "256MiB"}, "mi300x-8").to_dict()
+    assert m["flops"] == 0 and m["efficiency"]["tops_per_w"] > 0
+    assert "TOPS/W executed (its reduction's adds), useful n/a (no model FLOPs)" in _efficiency_row(m)
+    # a GEMM keeps its figure: 2 x 256^3 FLOPs > 0
+    g = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "a100").to_dict()
+    assert "n/a" not in _efficiency_row(g) and " TOPS/W" in _efficiency_row(g)

@@ -15,6 +15,7 @@ from accelsim.api import simulate
 from accelsim.builders import build_workload
 from accelsim.builders.recsys import distinct_chips, shard_tables
 from accelsim.errors import WorkloadError
+from accelsim.mapping.placement import gathered_tables
 
 HBM = 16 * 2**30  # tpu-v5e: 17,179,869,184 B
 HOST_BW = 16e9  # tpu-v5e's host link, B/s
@@ -86,6 +87,18 @@ def test_the_cli_refuses_it_in_one_line_with_status_2(tmp_path, capsys, monkeypa
                  "workload.simulated_chip=5", "-q", "--no-plots", "-o", "o"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "workload.simulated_chip" in err[0]
+
+
+def test_a_lazily_updated_tables_weight_counts_the_steps_rows_read_and_written():
+    # embedding_bag training: 2048 samples × pooling 20 = 40,960 look-ups of a 1M-row table, and the lazy step
+    # reads and writes the 40,960 rows it updates (sparse_rows). The weight moves 40,960 + 2 × 40,960 = 122,880
+    # rows a step, each Adam state 2 × 40,960 = 81,920 (probe p112 #4: the weight had 40,960, its states 40,960)
+    g = build_workload("embedding_bag", {"mode": "training"})
+    tables = gathered_tables(g)
+    weight = next(n for n in tables if n.endswith(".weight"))
+    assert tables[weight][:2] == (1_000_000, 40_960 + 2 * 40_960)
+    states = [n for n in tables if n != weight]
+    assert states and all(tables[n][:2] == (1_000_000, 2 * 40_960) for n in states)
 
 
 def test_an_inference_says_the_groups_beyond_the_first_are_idle():

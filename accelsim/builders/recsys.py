@@ -37,15 +37,19 @@ batch·(pooling − 1)·dim (the adds), macs = 0.
 Table-wise sharding (``embedding_parallel`` E > 1; facebookresearch/dlrm's model-parallel embeddings, TorchRec's
 table-wise sharding): ``batch`` is the group's global batch, and the tables are placed whole on the E chips by
 :func:`shard_tables` (the largest table first, each onto the chip with the fewest look-ups, then rows, so far). The graph is one
-chip's: the chip with the most look-ups (:func:`simulated_chip`), whose all-to-all send is the group's largest, so
-every chip waits for it. Its ``dense`` input is (batch / E, 13) and its bottom MLP runs on those samples; it looks up
-its own tables ``emb.{t}`` (their original indices; inputs ``indices.{t}`` (batch · pooling ids) and
-``offsets.{t}``, attrs
-``table_shard``) for the whole batch; ``emb.stack`` (CONCAT view, (batch, n, dim) for its n tables) is the buffer
-``emb.all_to_all`` (COLLECTIVE fn "all_to_all", ``group`` = ``extent`` = E, output (batch / E, T, dim): every table's
-pooled vectors of the chip's own samples) sends out, (E − 1)/E of it to the other chips; its attrs ``message_bytes``
-= batch · n · dim · dtype bytes (nccl-tests' size: the send buffer, which is the largest of any chip's send or
-receive: a chip receives batch / E · (T − n_c) vectors, and T − n_c ≤ (E − 1) · n_max). The interaction's stack reads
+chip's: ``simulated_chip`` where given, else the chip with the most look-ups (:func:`simulated_chip`), whose
+all-to-all send is the group's largest. Chips differ once their tables do not all fit the main memory: a chip whose
+rows spill looks them up (and in training steps them) over the host link, so a run
+(``scenarios._run_kind``) builds and simulates each distinct chip (the same tables' rows: simulated once) and reports
+the slowest, which every chip waits for at the all-to-all (probe p112 #1). Its ``dense`` input is (batch / E, 13)
+and its bottom MLP runs on those samples; it looks up its own tables ``emb.{t}`` (their original indices; inputs
+``indices.{t}`` (batch · pooling ids) and ``offsets.{t}``, attrs ``table_shard``) for the whole batch;
+``emb.stack`` (CONCAT view, (batch, n, dim) for its n tables) is the buffer ``emb.all_to_all`` (COLLECTIVE fn
+"all_to_all", ``group`` = ``extent`` = E, output (batch / E, T, dim): every table's pooled vectors of the chip's own
+samples) sends out, (E − 1)/E of it to the other chips; its attrs ``message_bytes`` = batch · n_max · dim · dtype
+bytes for the group's most tables on a chip, n_max (nccl-tests' size: the busiest chip's send buffer, which is the
+largest of any chip's send or receive, a chip receiving batch / E · (T − n_c) vectors with T − n_c ≤ (E − 1) ·
+n_max, and which every chip's all-to-all waits for). The interaction's stack reads
 the bottom output and the all-to-all's output; the interaction and top MLP run on batch / E samples. In training the
 all-to-all's gradient is the reverse all-to-all ((batch, n, dim): the same bytes), each table's step is local (its
 gradient is reduced over the chips / E replicas of the group that hold it: none when E is every chip) and the MLPs'
@@ -75,7 +79,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight, zipf_share
@@ -118,6 +122,12 @@ class DlrmParams(TableAccessParams):
                              "blocks of rows, each chip pooling partial sums of the look-ups landing in its blocks "
                              "for the whole batch and a reduce-scatter summing them (TorchRec's row-wise sharding: "
                              "balanced when a few tables dominate).")
+    simulated_chip: NonNegativeInt | None = Field(
+        None, description="Which chip of the embedding_parallel group the graph is (0 .. embedding_parallel - 1). "
+                          "None: a run simulates each distinct chip (chips holding the same tables' rows once) and "
+                          "reports the slowest, which every chip waits for at the all-to-all (a chip whose tables "
+                          "spill beyond the main memory looks them up over the host link); a graph built alone is "
+                          "the chip with the most look-ups (table-wise) or chip 0 (row-wise: the largest blocks).")
 
     @field_validator("tables")
     @classmethod
@@ -263,10 +273,27 @@ def _block_lookups(lookups: int, rows: int, chips: int, chip: int, p: TableAcces
 
 
 def simulated_chip(shards: Sequence[Sequence[int]], rows: Sequence[int]) -> int:
-    """The chip a sharded DLRM's graph is: the one with the most look-ups (every table is looked up batch ·
-    pooling times: the most tables), whose all-to-all send is the group's largest and which every chip waits for
-    there; ties: the most rows, then the lower chip."""
+    """The chip a sharded DLRM's graph is when no ``simulated_chip`` is given: the one with the most look-ups
+    (every table is looked up batch · pooling times: the most tables), whose all-to-all send is the group's
+    largest; ties: the most rows, then the lower chip. That is the slowest chip only while every chip's tables fit
+    its main memory: a run (``scenarios._run_kind``) simulates each distinct chip (:func:`distinct_chips`) and
+    reports the slowest."""
     return min(range(len(shards)), key=lambda c: (-len(shards[c]), -sum(rows[t] for t in shards[c]), c))
+
+
+def distinct_chips(shards: Sequence[Sequence[int]], rows: Sequence[int], first: int) -> list[int]:
+    """One chip of each distinct shape of a table-wise sharded group (the row counts of its tables: chips holding
+    the same ones build the same graph but for the tables' names, and time the same), ``first``'s shape first and
+    represented by ``first``, the others by their lowest chip, in chip order. [(0, 3), (1,), (2,)] of rows
+    [5, 7, 7, 5] from chip 0: [0, 1] (chips 1 and 2 each hold one 7-row table)."""
+    shape = [tuple(sorted(rows[t] for t in held)) for held in shards]
+    out = [first]
+    seen = {shape[first]}
+    for c, s in enumerate(shape):
+        if s not in seen:
+            seen.add(s)
+            out.append(c)
+    return out
 
 
 def dlrm_mlperf(p: DlrmParams) -> Graph:
@@ -284,20 +311,23 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
         raise WorkloadError(f"embedding_parallel {chips} is more than the {len(tables)} tables: the tables are "
                             f"placed whole (table-wise), so a chip would hold none (embedding_sharding: row cuts "
                             f"them by rows)", ("embedding_parallel",))
+    if p.simulated_chip is not None and p.simulated_chip >= chips:
+        raise WorkloadError(f"simulated_chip {p.simulated_chip} is not a chip of the group: embedding_parallel "
+                            f"{chips} has chips 0 .. {chips - 1}", ("simulated_chip",))
     if p.batch % chips:
         raise WorkloadError(f"embedding_parallel {chips} must divide batch {p.batch} (the group's batch: each "
                             f"chip's MLPs run on batch / embedding_parallel samples)", ("embedding_parallel",))
     local = p.batch // chips
     lookups = p.batch * p.pooling
     if rowwise:  # every chip holds a block of every table; chip 0 the largest ones (the module docstring)
-        chip = 0
+        chip = p.simulated_chip or 0
         shards = tuple(tuple(range(len(tables))) for _ in range(chips))
         blocks = [[row_block(r, chips, c) for r in tables] for c in range(chips)]
         hits = [[_block_lookups(lookups, tables[t], chips, c, p) for t in range(len(tables))] for c in range(chips)]
         mine = tuple(t for t in shards[chip] if blocks[chip][t])
     else:
         shards = shard_tables(tables, chips)
-        chip = simulated_chip(shards, tables)
+        chip = simulated_chip(shards, tables) if p.simulated_chip is None else p.simulated_chip
         blocks = [[r if t in shards[c] else 0 for t, r in enumerate(tables)] for c in range(chips)]
         hits = [[lookups if t in shards[c] else 0 for t in range(len(tables))] for c in range(chips)]
         mine = shards[chip]
@@ -320,7 +350,9 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     meta: dict[str, object] = {}
     if chips > 1:
         sent = b._add("emb.stack", OpKind.CONCAT, embs, (p.batch, len(mine), p.dim), fn="stack", dim=1)
-        message = p.batch * len(mine) * row_bytes  # nccl-tests' size: the chip's send buffer (the stack)
+        # nccl-tests' size: the chip's send buffer (the stack); table-wise the busiest chip's, which every chip's
+        # all-to-all waits for (a chip with fewer tables is simulated when its tables spill: probe p112 #1)
+        message = p.batch * (len(mine) if rowwise else max(map(len, shards))) * row_bytes
         if rowwise:
             embs = [b._add("emb.reduce_scatter", OpKind.COLLECTIVE, [sent], (local, len(mine), p.dim),
                            fn="reduce_scatter", group=chips, extent=chips)]
@@ -346,4 +378,4 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     return graph
 
 
-__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "dlrm_mlperf", "index_elems", "row_block", "shard_tables", "simulated_chip"]
+__all__ = ["CRITEO_TB_ROWS", "RecsysBuilder", "distinct_chips", "dlrm_mlperf", "index_elems", "row_block", "shard_tables", "simulated_chip"]

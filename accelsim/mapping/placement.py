@@ -212,9 +212,16 @@ exceed the model's C-token context (max_position_embeddings): ...") that a capac
 
 
 def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
-    """Tables read by a gather smaller than the table: name → (rows, rows gathered per pass, access, zipf α); also
-    the (unsharded) state tensors of a lazy optimizer step on a sparse table (attrs ``sparse_rows``), whose rows it
-    reads with the table's look-ups."""
+    """Tables read by a gather smaller than the table: name → (rows, rows moved per pass, access, zipf α); also
+    the (unsharded) state tensors of a lazy optimizer step on a sparse table (attrs ``sparse_rows``). The rows
+    moved weigh the placement (a chunk's density): a table's forward gather, plus, where a lazy step updates it,
+    the step's ``sparse_rows`` read and written (2 · sparse_rows); each state the step's rows read and written too
+    (2 · sparse_rows). A weight so counts more than its states, as it is moved more (probe p112 #4: its gather
+    alone against its states' step union put a data-parallel step's states in HBM and its weights beyond)."""
+    steps: dict[str, int] = {}  # a lazily updated table → the rows its step reads and writes
+    for op in graph.ops:
+        if op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs and op.weights:
+            steps.setdefault(op.weights[0].name, int(op.attrs["sparse_rows"]))  # type: ignore[call-overload]
     out: dict[str, tuple[int, int, str, float]] = {}
     for op in graph.ops:
         if op.kind is OpKind.EMBEDDING and op.weights:
@@ -222,12 +229,12 @@ def gathered_tables(graph: Graph) -> dict[str, tuple[int, int, str, float]]:
             rows = w.shape[0]
             g = rows if op.gather_rows is None else op.gather_rows
             if g < rows and w.name not in out:
-                out[w.name] = (rows, g, *op.access)
+                out[w.name] = (rows, g + 2 * steps.get(w.name, 0), *op.access)
         elif op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs:
             rows = op.weights[0].shape[0]
             for w in op.weights[1:]:
                 if w.role == "state" and w.shape == op.weights[0].shape and w.name not in out:
-                    out[w.name] = (rows, int(op.attrs["sparse_rows"]), *op.access)  # type: ignore[call-overload]
+                    out[w.name] = (rows, 2 * int(op.attrs["sparse_rows"]), *op.access)  # type: ignore[call-overload]
     return out
 
 

@@ -1257,9 +1257,11 @@ def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str
 def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
     """A DLRM (a graph whose meta has ``embedding_parallel``) on several chips: unsharded, one line saying every
     chip would hold every table (and how to shard them); sharded, one line when the chip holding the most table
-    bytes is not the simulated one (the chip with the most look-ups): its tables' bytes (and in training their
-    optimizer state, at the simulated chip's state bytes per table byte) against the main memory, which the
-    simulated chip's ``memory`` does not show. Chips a group of ``embedding_parallel`` leaves over: idle."""
+    bytes is not the simulated one (the chip with the most look-ups, or a run's slowest chip: scenarios._run_kind):
+    its tables' bytes (and in training their optimizer state, at the simulated chip's state bytes per table byte)
+    against the main memory, which the simulated chip's ``memory`` does not show. Chips a group of
+    ``embedding_parallel`` leaves over: idle; in inference also the groups beyond the first, which hold copies of the
+    tables but run none of the pass (probe p112 #8)."""
     meta = graph.meta
     if "embedding_parallel" not in meta or arch.chips <= 1:
         return []
@@ -1286,12 +1288,24 @@ def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
                 f"model-parallel embeddings: each chip looks up its tables for the whole batch, an all-to-all, "
                 f"each chip's MLPs on batch / {arch.chips})"]
     out = []
-    used = emb * (arch.chips // emb)
+    groups = arch.chips // emb
+    used = emb * groups
     if used < arch.chips:
         which = f"chip {used}" if used == arch.chips - 1 else f"chips {used}-{arch.chips - 1}"
         out.append(f"chips: {arch.chips - used} of the arch's {arch.chips} chips ({which}) are idle: a group of "
                    f"embedding_parallel = {emb} chips holds every table once and {arch.chips} holds "
-                   f"{arch.chips // emb} whole {'one' if arch.chips // emb == 1 else 'ones'}")
+                   f"{groups} whole {'one' if groups == 1 else 'ones'}")
+    # E over every whole group, where the builder takes it (it divides the batch and, table-wise, the tables
+    # suffice: builders.recsys.dlrm_mlperf)
+    takes = int(meta.get("batch") or 0) % used == 0 and (meta.get("embedding_sharding") == "row" or used <= tables)
+    shard_all = (f"; --set workload.embedding_parallel={used} shards the tables over "
+                 f"{'all the' if used == arch.chips else 'the'} {used} chips") if takes else ""
+    if not training and groups > 1:  # an inference pass runs on one group; the others hold copies of the tables
+        # (probe p112 #8): each could run a batch of its own, as the embedding_parallel = 1 note says of a chip
+        out.append(f"embedding_parallel: this pass runs on one group of {emb} chips (chips 0-{emb - 1}); the other "
+                   f"{groups - 1} {'group' if groups == 2 else 'groups'} of {emb} (chips {emb}-{used - 1}) "
+                   f"{'holds' if groups == 2 else 'each hold'} a copy of every table but none of this pass (each "
+                   f"could run a batch of its own)" + shard_all)
     info = meta.get("embedding_shards")
     if not isinstance(info, Mapping):
         return out
@@ -1309,8 +1323,13 @@ def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
     cap = arch.memory(main).capacity
     need = full["table_bytes"] + state
     what = f"{_b(full['table_bytes'])} of tables" + (f" and {_b(state)} of their optimizer state" if state else "")
+    # the chip a graph built alone is (builders.recsys.simulated_chip: the most look-ups, then rows; row-wise 0)
+    busiest = min(shards, key=lambda s: (-len(s["tables"]), -s["rows"], s["chip"]))["chip"] \
+        if info.get("sharding") == "table" else 0
+    why = ": the most look-ups, and the largest all-to-all send, which every chip waits for" \
+        if sim["chip"] == busiest else ""
     return out + [f"embedding_parallel: chip {sim['chip']} is simulated ({len(sim['tables'])} of the {tables} "
-                  f"tables: the most look-ups, and the largest all-to-all send, which every chip waits for); chip "
+                  f"tables{why}); chip "
                   f"{full['chip']} holds the most table bytes, {what} ({_tables(len(full['tables']))}), "
                   f"{'within' if need <= cap else 'more than'} {main}'s {_b(cap)}; report.json's memory is chip "
                   f"{sim['chip']}'s (embedding_parallel.shards lists every chip's)"]

@@ -6,7 +6,8 @@ moves it out, never a silent spill to host memory.
 composition, a single pass's placement); :func:`explain` turns it into the one-line :class:`WorkloadError` at the
 workload key the user set last among those that size the footprint (``WorkloadSpec.latest``), listing only the
 remedies that apply, each with the footprint it would leave, computed with the same footprint: the stronger
-``recompute`` settings (their stash from the builder), ``options.distributed_optimizer`` (data parallelism > 1),
+``recompute`` settings (their stash from the builder, and the largest op's working set placement reserves under
+each, :class:`StageStash`), ``options.distributed_optimizer`` (data parallelism > 1),
 ``options.offload: optimizer`` (where the host can hold the states); and the remedies that scale that the builder
 takes (more tensor or pipeline parallelism; when the rest fits without the activations, fewer tokens a micro-batch,
 or a smaller batch for a model without ``seq_len``). A single pass's footprint comes from placement
@@ -16,12 +17,16 @@ sample already too big)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec
-from ..errors import WorkloadError
+from ..errors import CapacityError, WorkloadError
 from ..hardware import Arch
+from ..ir import Graph
+from ..mapping.aliases import aliases
+from ..mapping.fusion import fuse
+from ..mapping.placement import place_tensors
 from ..options import Options
 from ..units import format_size
 
@@ -87,9 +92,16 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
         return _at(e, workload, generic_advice(e), recompute, arch)
     tried: list[tuple[str, int]] = []  # (remedy, the footprint it leaves)
     if stash is not None and e.stash_level == e.level and row.get("activations") and recompute in RECOMPUTE:
+        # each micro-batch in flight stashes less; the one running holds the largest op's working set, which grows
+        # by what that op reads that is no longer stashed (recomputed: its working set counts it), worked out under
+        # the remedy (StageStash.working_set) where the stash can say it
         now = stash(recompute)
+        work = stash.working_set if isinstance(stash, StageStash) else None
+        held = work(recompute, options) if work is not None else None
         for alt in RECOMPUTE[RECOMPUTE.index(recompute) + 1:]:
-            tried.append((f"recompute: {alt}", used - round(e.flight * (now - stash(alt)))))
+            other = work(alt, options) if work is not None and held is not None else None
+            grows = other - held if other is not None and held is not None else 0
+            tried.append((f"recompute: {alt}", used - round(e.flight * (now - stash(alt))) + grows))
     opt = int(row.get("optimizer_states", 0))
     if opt and dp > 1 and not options.distributed_optimizer:
         tried.append(("options.distributed_optimizer", used - opt + opt // dp))
@@ -210,11 +222,45 @@ def fixed_overflow(fixed: int, room: int, what: str = "the weights", of: str = "
     return f"; {what} alone need {fixed:,} B, more than the {room:,} B{of or ' that holds them'}"
 
 
-def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> Callable[[str], int]:
-    """The stashed activations of one micro-batch of the graph ``stage_params`` builds, by recompute."""
-    from ..config import build_graph
+def stage_stash(workload: WorkloadSpec, arch: Arch, stage_params: Mapping[str, object]) -> StageStash:
+    """The stashed activations of one micro-batch of the graph ``stage_params`` builds, by recompute (and its
+    largest op's working set: :meth:`StageStash.working_set`)."""
+    return StageStash(workload, arch, dict(stage_params))
 
-    def stash(recompute: str) -> int:
-        graph = build_graph(replace(workload, params={**stage_params, "recompute": recompute}), arch.dtype)
-        return int(graph.info.stashed_activation_bytes)
-    return stash
+
+@dataclass
+class StageStash:
+    """Called with a ``recompute`` setting: the stashed activation bytes of one micro-batch of the graph
+    ``params`` builds under it. :meth:`working_set`: the largest op's working set placement reserves beside that
+    stash, which grows as recompute stashes less (an op then reads a recomputed tensor that the stash held)."""
+
+    workload: WorkloadSpec
+    arch: Arch
+    params: dict[str, object]
+    _graphs: dict[str, Graph] = field(default_factory=dict, repr=False)
+
+    def graph(self, recompute: str) -> Graph:
+        if recompute not in self._graphs:
+            from ..config import build_graph
+
+            self._graphs[recompute] = build_graph(replace(self.workload, params={**self.params,
+                                                                                 "recompute": recompute}),
+                                                  self.arch.dtype)
+        return self._graphs[recompute]
+
+    def __call__(self, recompute: str) -> int:
+        return int(self.graph(recompute).info.stashed_activation_bytes)
+
+    def working_set(self, recompute: str, options: Options) -> int | None:
+        """The largest op's working set under ``recompute``, as placement reserves it in the main memory
+        (``mapping.placement.place_tensors``: an op's inputs and output that nothing else holds, the stash left
+        out); None where placement refuses the graph without saying its footprint."""
+        graph = self.graph(recompute)
+        plans = fuse(aliases(graph, options), graph, self.arch)
+        try:
+            return place_tensors(graph, self.arch, plans, options).peak_activation_bytes
+        except CapacityError as e:  # (its activations row: the working set and the stash in the main memory)
+            if not e.row:
+                return None
+            stash = 0 if options.offload == "activations" else int(graph.info.stashed_activation_bytes)
+            return int(e.row["activations"]) - stash

@@ -402,11 +402,13 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if i == 0 and "kv_blocks" in p.details:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
-            cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
-            # the times the cores' panels read each operand from the cache
-            pa, pb = gpu_tiles.operand_cache_bytes(p.details, elem)
+            # B held in the SMs (a pinned recurrent weight, choice._pin_recurrent_weights): no B panels
+            tiles = {**p.details, "b_held": True} if held_b(p) else p.details
+            cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, elem)
+            # the times the cores' panels read each operand from the cache (B's other bytes, where B is held, once)
+            pa, pb = gpu_tiles.operand_cache_bytes(tiles, elem)
             fa = _whole(Fraction(pa, a_tot)) if a_tot else 1
-            fb = _whole(Fraction(pb, b_tot)) if b_tot else 1
+            fb = _whole(Fraction(pb, b_tot)) if b_tot and pb else 1
         elif i == 0:
             cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
                                   + (a_tot * (passes - 1) if cached else 0))
@@ -629,6 +631,11 @@ def held_weight_bytes(p: Plan) -> int:
     if len(p.weights) >= len(op.weights):
         return 0
     return sum(w.nbytes(op.dtype) for w in op.weights if w not in p.weights)
+
+
+def held_b(p: Plan) -> bool:
+    """Whether ``p``'s B operand, its first parameter, stays in its cores from an earlier op (:func:`held_weight_bytes`)."""
+    return bool(p.op.weights) and p.op.weights[0] not in p.weights
 
 
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,

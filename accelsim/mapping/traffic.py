@@ -874,9 +874,11 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     g = op.gemm
     k_run = p.details.get("sparsity", {}).get("executed_k", g.k)
     gemms = [(g.m, g.n, k_run, g.count)]
-    if fused:
-        pv = op.pv_gemm
-        gemms.append((pv.m, pv.n, pv.k, pv.count))
+    if fused:  # its two GEMMs as cost.systolic.price runs them: off a GPU, unless walked per head (causal_walk), a
+        # GQA group's query heads are the rows of its KV head's GEMMs (probe p116 #1: 8 query heads on 1 KV head
+        # cut as 512 one-row GEMMs ran 45,410 cycles on tpu-v6e, the same 8 rows as one head 45,910)
+        pack = arch.core.tile is None and "causal_walk" not in p.details
+        gemms = [(x.m, x.n, x.k, x.count) for x in attention.gemms(op, pack=pack)]
 
     def fold_cycles(shapes: list[tuple[int, ...]]) -> int:
         return sum(folds.cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, c, sa.preload_overlap)

@@ -103,6 +103,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if fused:
         soft = attention.softmax_cycles(op, arch, attention.visited_scores(op, walk) if walk else None)
         details["softmax_cycles"] = soft
+        # one array's work against the core's one vector unit: an op split over the core's arrays keeps the bound
+        # per core, each array at least the softmax of its core's share (mapping.traffic._unit_pricing), not this
+        # bound's share
         cycles = max(cycles, soft)
     if unfit is not None:  # the kernel the op's caller would get instead is not modelled: this fused model stands in
         details["flash_unsupported"] = f"{attention.kernel(op, arch).name}: {unfit}"

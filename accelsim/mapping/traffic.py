@@ -889,8 +889,15 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     heads = math.gcd(*(x[3] for x in gemms))
     whole = fold_cycles(gemms)
     reduce = 0  # cut along K: each unit's add of its partial sums (k_partials)
+    # a fused attention's softmax runs on its core's one vector unit, for all of the core's arrays (cost.systolic.price
+    # bounds the one-array work by it, which the cut then shares out): each unit's cycles are at least its core's
+    # softmax, all of it on one core, over several its core's share (probe p116 #2's rule for the dequantisation)
+    soft = int(p.details.get("softmax_cycles") or 0) if fused else 0
+    each = max(1, nunits // max(1, ncores))  # a core's units (a split over cores takes whole cores)
 
     def price_of(dim: int) -> Callable[[int], int]:
+        size = heads if dim == 3 else gemms[0][dim]
+
         def price(part: int) -> int:
             sub = fold_cycles([(*x[:3], x[3] // heads * part) if dim == 3 else (*x[:dim], part, *x[dim + 1:])
                                for x in gemms])
@@ -898,7 +905,8 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
                 return -(-cycles // nunits)
             if not sub:  # a unit with no share of the cut: no work
                 return 0
-            return -(-cycles * sub // whole) + (reduce if dim == 2 else 0)
+            floor = soft if ncores <= 1 else -(-soft * min(size, part * each) // size)
+            return max(-(-cycles * sub // whole), floor) + (reduce if dim == 2 else 0)
         return price
 
     def busiest(dim: int) -> int:

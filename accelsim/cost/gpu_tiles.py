@@ -105,7 +105,7 @@ def shapes(tile: OutputTile) -> list[tuple[int, int, int]]:
 
 def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1.0,
           dequant: float = 0.0, b_elem: float | None = None, c_elem: float | None = None,
-          dtype: str | None = None) -> tuple[int, dict]:
+          dtype: str | None = None, b_held: bool = False) -> tuple[int, dict]:
     """Cycles of all of ``g``'s output tiles (tiles × splits × cycles of one tile) and the tiling details, for
     the tile shape and split-K the library would take (:func:`choose`); ``rate`` multiplies the array's MACs per
     clock; ``dequant`` is the vector cycles per weight element of a weight-only quantised GEMM, ``b_elem`` the
@@ -113,8 +113,13 @@ def price(g: Gemm, sa: SystolicArray, arch: Arch, elem: int = 2, rate: float = 1
     ``elem``): the K-stages, prologue and B panels move those bytes; ``c_elem`` the bytes per output element
     (default ``elem``; an fp8 GEMM of vLLM's writes bf16). With split-K the cycles include the
     reduction kernel's (``details["reduce_cycles"]``, which the emitter runs after the op's last tiles). ``dtype``
-    (the op's compute dtype) looks up the preset's chosen library table (:func:`dispatched`)."""
-    d = choose(g, sa, arch, elem, rate, dequant, b_elem, c_elem, dtype).details
+    (the op's compute dtype) looks up the preset's chosen library table (:func:`dispatched`). ``b_held``: B (the
+    weights) is already held in the cores, as a persistent RNN kernel keeps a recurrent layer's weights in its SMs'
+    registers and shared memory across time steps (mapping/choice.py's pinned weights): the tiles' K-stages,
+    prologue and panels move A alone (B at 0 bytes an element; ``details["b_held"]``)."""
+    d = choose(g, sa, arch, elem, rate, dequant, 0 if b_held else b_elem, c_elem, dtype).details
+    if b_held:
+        d = {**{k: v for k, v in d.items() if k != "b_bytes_per_element"}, "b_held": True}
     return d["output_tiles"] * d["tile_cycles"] + d.get("reduce_cycles", 0), d
 
 
@@ -349,13 +354,13 @@ def cache_bytes(details: dict, out_bytes: int, elem: int) -> int:
     """Bytes the cores' tiles read from and write to the shared cache: each output tile's A and B panels (B in
     ``details["b_bytes_per_element"]`` when its weights are stored packed), the output (``out_bytes``, of
     ``details["c_bytes_per_element"]`` each where it differs from ``elem``), and with split-K every slice's fp32
-    partial tiles written and read back by the reduction kernel (none for a GEMV)."""
+    partial tiles written and read back by the reduction kernel (none for a GEMV). B panels held in the cores
+    (``details["b_held"]``, :func:`price`) read nothing."""
     tm, tn = details["tile"]
     splits = details["split_k"]
     ce = details.get("c_bytes_per_element", elem)
     partials = 2 * partial_bytes(splits, out_bytes, ce) if details.get("reduce_cycles") else 0  # written, read
-    panels = panel_bytes(tm, tn / details.get("cluster", 1), details["k_slice"], elem,
-                         details.get("b_bytes_per_element", elem))
+    panels = panel_bytes(tm, tn / details.get("cluster", 1), details["k_slice"], elem, _b_elem(details, elem))
     return math.ceil(details["output_tiles"] * panels) + out_bytes + partials
 
 
@@ -364,5 +369,11 @@ def operand_cache_bytes(details: dict, elem: int) -> tuple[int, int]:
     for each operand (each rounded up to a byte)."""
     tm, tn = details["tile"]
     tiles, k = details["output_tiles"], details["k_slice"]
-    b = panel_bytes(0, tn / details.get("cluster", 1), k, elem, details.get("b_bytes_per_element", elem))
+    b = panel_bytes(0, tn / details.get("cluster", 1), k, elem, _b_elem(details, elem))
     return math.ceil(tiles * panel_bytes(tm, 0, k, elem, elem)), math.ceil(tiles * b)
+
+
+def _b_elem(details: dict, elem: int) -> float:
+    """Bytes a tile's B panel reads an element from the shared cache: none when B is held in the cores
+    (``b_held``), else its stored width (``b_bytes_per_element``, default ``elem``)."""
+    return 0 if details.get("b_held") else details.get("b_bytes_per_element", elem)

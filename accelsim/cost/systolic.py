@@ -92,12 +92,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
-        # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
-        # the dense activations and the compressed weights (weight_bytes_per_element)
-        # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)
-        cycles, tiled = gpu_tiles.price(op.gemm, sa, arch, op.elem_bytes, rate * op.gemm.k / k_run,
-                                        dq * k_run / op.gemm.k,
-                                        weight_bytes_per_element(op), dtype_bytes(op.out_dtype), op.dtype)
+        cycles, tiled = gpu_gemm(op, sa, arch)
         details.update(tiled)
     else:
         if rate != 1.0:
@@ -108,10 +103,28 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if fused:
         soft = attention.softmax_cycles(op, arch, attention.visited_scores(op, walk) if walk else None)
         details["softmax_cycles"] = soft
+        # one array's work against the core's one vector unit: an op split over the core's arrays keeps the bound
+        # per core, each array at least the softmax of its core's share (mapping.traffic._unit_pricing), not this
+        # bound's share
         cycles = max(cycles, soft)
     if unfit is not None:  # the kernel the op's caller would get instead is not modelled: this fused model stands in
         details["flash_unsupported"] = f"{attention.kernel(op, arch).name}: {unfit}"
     return Priced(cycles, details)
+
+
+def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tuple[int, dict]:
+    """A GEMM on a GPU-like core (``core.tile``): :func:`.gpu_tiles.price`'s cycles and tiling details.
+    ``b_held``: its weights stay in the cores from an earlier step (mapping/choice.py's pinned recurrent
+    weights), so its tiles load A alone."""
+    g = op.gemm
+    k_run = sa.executed_k(op.sparsity, g.k, op.dtype)  # type: ignore[union-attr]
+    rate = dtype_rate(sa.rates, op.dtype)[1] if sa.rates else 1.0
+    # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
+    # the dense activations and the compressed weights (weight_bytes_per_element)
+    # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)
+    return gpu_tiles.price(g, sa, arch, op.elem_bytes, rate * g.k / k_run,  # type: ignore[union-attr]
+                           dequant_cycles(op, arch) * k_run / g.k,  # type: ignore[union-attr]
+                           weight_bytes_per_element(op), dtype_bytes(op.out_dtype), op.dtype, b_held)
 
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ..cost import systolic
 from ..hardware import Arch
 from ..ir import Graph, OpKind
 from ..options import Options
@@ -656,7 +657,8 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     activations' half) until their last reader: later readers on the same core (or spanning cores, as it did) drop
     them from ``weights`` and count them in ``live_bytes``; the first lists them in ``details["pinned_weights"]``.
     A reader elsewhere loads them again and holds them from then on (the plan that splits no op over cores may run
-    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's)."""
+    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's). A GPU
+    step whose B (its first weight) is held is priced again without B's panels (:func:`_held_tiles`)."""
     last: dict[str, int] = {}
     for p in plans:
         if p.works and p.op.attrs.get("recurrent"):
@@ -665,6 +667,11 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     if not last:
         return plans
     region = arch.core.sram.total_bytes // 4
+    paths: dict[str, int] = {}  # on a GPU: op → its fused ops' output-path cycles (fusion.pipeline)
+    for p in plans if arch.core.tile else ():
+        if "fused_into" in p.details:
+            root = p.details["fused_into"]
+            paths[root] = paths.get(root, 0) + p.details.get("output_path_cycles", 0)
     pinned: dict[str, tuple[int, int | None]] = {}  # weight → (bytes per core, its core: None over all) while it stays
     out = []
     for p in plans:
@@ -686,6 +693,23 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
                 pinned[w.name] = (size, p.core)
                 new.append(w.name)
         details = {**p.details, "pinned_weights": new} if new else p.details
-        out.append(p._replace(weights=tuple(loads), details=details,
+        cycles = p.cycles
+        if arch.core.tile and "output_tiles" in details and p.op.weights and p.op.weights[0] in p.weights \
+                and p.op.weights[0] not in loads:
+            cycles, details = _held_tiles(p, details, arch, paths)
+        out.append(p._replace(weights=tuple(loads), details=details, cycles=cycles,
                               live_bytes=p.live_bytes + sum(b for b, _ in pinned.values())))
     return tuple(out)
+
+
+def _held_tiles(p: Plan, details: dict, arch: Arch, paths: dict[str, int]) -> tuple[int, dict]:
+    """(cycles, details) of a GPU GEMM step whose B, its weights, stays in the SMs (:func:`_pin_recurrent_weights`),
+    as a persistent RNN kernel keeps them in registers and shared memory across steps (Diamos et al., "Persistent
+    RNNs", ICML 2016): its output tiles priced again with their K-stages and prologue loading A alone
+    (:func:`~accelsim.cost.systolic.gpu_gemm` ``b_held``), not B's panels through the L2 every step (probe p113 #3:
+    lstm_lm's ``rnn.l0.t1.hh`` on a100 read 3,464,500 B of B panels from L2 at each step); the tiling details
+    replaced, the rest kept, and the cycles no fewer than its fused output path's (:func:`.fusion.pipeline`)."""
+    sa = arch.core.systolic
+    cycles, tiled = systolic.gpu_gemm(p.op, sa, arch, b_held=True)
+    _, before = systolic.gpu_gemm(p.op, sa, arch)
+    return max(cycles, paths.get(p.op.name, 0)), {**{k: v for k, v in details.items() if k not in before}, **tiled}

@@ -402,11 +402,13 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         if i == 0 and "kv_blocks" in p.details:
             cache_bytes[cache] = attention.cache_bytes(op, p.details) + out_off
         elif i == 0 and "output_tiles" in p.details:
-            cache_bytes[cache] = gpu_tiles.cache_bytes(p.details, out_off, elem)
-            # the times the cores' panels read each operand from the cache
-            pa, pb = gpu_tiles.operand_cache_bytes(p.details, elem)
+            # B held in the SMs (a pinned recurrent weight, choice._pin_recurrent_weights): no B panels
+            tiles = {**p.details, "b_held": True} if held_b(p) else p.details
+            cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, elem)
+            # the times the cores' panels read each operand from the cache (B's other bytes, where B is held, once)
+            pa, pb = gpu_tiles.operand_cache_bytes(tiles, elem)
             fa = _whole(Fraction(pa, a_tot)) if a_tot else 1
-            fb = _whole(Fraction(pb, b_tot)) if b_tot else 1
+            fb = _whole(Fraction(pb, b_tot)) if b_tot and pb else 1
         elif i == 0:
             cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
                                   + (a_tot * (passes - 1) if cached else 0))
@@ -629,6 +631,11 @@ def held_weight_bytes(p: Plan) -> int:
     if len(p.weights) >= len(op.weights):
         return 0
     return sum(w.nbytes(op.dtype) for w in op.weights if w not in p.weights)
+
+
+def held_b(p: Plan) -> bool:
+    """Whether ``p``'s B operand, its first parameter, stays in its cores from an earlier op (:func:`held_weight_bytes`)."""
+    return bool(p.op.weights) and p.op.weights[0] not in p.weights
 
 
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
@@ -867,9 +874,11 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     g = op.gemm
     k_run = p.details.get("sparsity", {}).get("executed_k", g.k)
     gemms = [(g.m, g.n, k_run, g.count)]
-    if fused:
-        pv = op.pv_gemm
-        gemms.append((pv.m, pv.n, pv.k, pv.count))
+    if fused:  # its two GEMMs as cost.systolic.price runs them: off a GPU, unless walked per head (causal_walk), a
+        # GQA group's query heads are the rows of its KV head's GEMMs (probe p116 #1: 8 query heads on 1 KV head
+        # cut as 512 one-row GEMMs ran 45,410 cycles on tpu-v6e, the same 8 rows as one head 45,910)
+        pack = arch.core.tile is None and "causal_walk" not in p.details
+        gemms = [(x.m, x.n, x.k, x.count) for x in attention.gemms(op, pack=pack)]
 
     def fold_cycles(shapes: list[tuple[int, ...]]) -> int:
         return sum(folds.cycles(m, n, k, sa.rows, sa.cols, sa.dataflow, c, sa.preload_overlap)
@@ -880,8 +889,15 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
     heads = math.gcd(*(x[3] for x in gemms))
     whole = fold_cycles(gemms)
     reduce = 0  # cut along K: each unit's add of its partial sums (k_partials)
+    # a fused attention's softmax runs on its core's one vector unit, for all of the core's arrays (cost.systolic.price
+    # bounds the one-array work by it, which the cut then shares out): each unit's cycles are at least its core's
+    # softmax, all of it on one core, over several its core's share (probe p116 #2's rule for the dequantisation)
+    soft = int(p.details.get("softmax_cycles") or 0) if fused else 0
+    each = max(1, nunits // max(1, ncores))  # a core's units (a split over cores takes whole cores)
 
     def price_of(dim: int) -> Callable[[int], int]:
+        size = heads if dim == 3 else gemms[0][dim]
+
         def price(part: int) -> int:
             sub = fold_cycles([(*x[:3], x[3] // heads * part) if dim == 3 else (*x[:dim], part, *x[dim + 1:])
                                for x in gemms])
@@ -889,7 +905,8 @@ def _unit_pricing(p: Plan, arch: Arch, nunits: int, along_n: bool, details: dict
                 return -(-cycles // nunits)
             if not sub:  # a unit with no share of the cut: no work
                 return 0
-            return -(-cycles * sub // whole) + (reduce if dim == 2 else 0)
+            floor = soft if ncores <= 1 else -(-soft * min(size, part * each) // size)
+            return max(-(-cycles * sub // whole), floor) + (reduce if dim == 2 else 0)
         return price
 
     def busiest(dim: int) -> int:

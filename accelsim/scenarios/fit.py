@@ -144,14 +144,15 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
         if kinds else []
     needs = needs or {}
     said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731
+    # the room the weights, gradients and activations leave: no share of the states, nor the states' offload, makes
+    # a step fit where it is none (fp32 gradients of a bf16 model: 2 + 4 B a parameter can fill a chip alone)
+    room = int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0) - row.get("activations", 0))
     if opt and rest_fits and "options.distributed_optimizer" in needs:  # it fits as the run is
         fixes.append("options.distributed_optimizer" + said_needs("options.distributed_optimizer"))
-    elif opt and rest_fits:  # over more replicas than the run has (probe p81: at its own 2 it still did not fit)
-        room = int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0) - row.get("activations", 0))
-        if room > 0:  # else no share of the states fits beside a replica's activations
-            fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1), room, dp, used))
-    if opt and rest_fits and options.offload == "none" and arch.spill_memory is not None and \
-            opt <= arch.memory(arch.spill_memory).capacity:
+    elif opt and rest_fits and room > 0:  # over more replicas than the run has (probe p81: at its own 2 it did not)
+        fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1), room, dp, used))
+    if opt and rest_fits and (room >= 0 or "options.offload: optimizer" in needs) and options.offload == "none" \
+            and arch.spill_memory is not None and opt <= arch.memory(arch.spill_memory).capacity:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
     said = f", whatever the {', '.join(sizes[:-1])} or {sizes[-1]}" if len(sizes) > 1 else \
         f", whatever the {sizes[0]}" if sizes else ""

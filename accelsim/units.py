@@ -79,6 +79,17 @@ LOW_BIT_GEMM_OUT = "bf16"
 """The dtype an 8- or 4-bit GEMM (W8A8, W4A4) writes: it accumulates in fp32 and writes 16 bits, as vLLM's and
 TensorRT-LLM's fp8 / int8 / fp4 kernels return bf16 (`builders.precision.gemm_output_dtype`)."""
 
+GRAD_DTYPE = {"bf16": "fp32"}
+"""The dtype a parameter's gradient is kept, accumulated and data-parallel reduced in, by the parameter's (training)
+dtype; a dtype not named keeps its own. bf16: fp32 main gradients, as Megatron-LM forces (``validate_args`` in
+megatron/training/arguments.py: "bfloat16 requires gradient accumulation and all-reduce to be done in fp32", setting
+``accumulate_allreduce_grads_in_fp32``; its docs/distrib_optimizer.md counts 18 bytes a parameter, 6 + 12/d with the
+distributed optimizer; NeMo's bf16 mixed precision reduces in fp32 too). fp16 keeps its 16-bit gradients (loss
+scaling keeps them in range): 2 + 2 + 12 bytes a parameter with Adam (Rajbhandari et al. 2020, ZeRO's Ψ-counts).
+There is no key for a run reducing bf16 gradients (Megatron's ``--grad-reduce-in-bf16``, plain DDP or FSDP with a
+bf16 reduce dtype): set ``dtype: fp16`` for 16-bit gradient bytes. A lazy step's sparse table gradient keeps the
+table's dtype (torch's sparse COO gradient, which DDP all-gathers, is in the weight's dtype; probe p117 #1; `builders.training.grad_dtype`)."""
+
 NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
 """The element types NCCL's NVLS (NVSwitch SHARP) reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a
 sum of int32 / uint32 / int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring

@@ -689,9 +689,8 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
     """:func:`parse`, reporting every problem it can at once: the :class:`LM` (None when any) and the problems
     (dotted key, message). A field with a bad value is left out and the config read again (the class's default
     stands for it; a required one gets a stand-in number), so the next field's problem shows too. It stops at a
-    problem that names a field the config does not hold (a missing one), that mentions a field already reported (it may follow from the stand-in), or that is a rule between keys one of which was reported, alone or in such a rule (it tested a default, a stand-in or the same value again); every unsupported field is named."""
+    problem that names a field the config does not hold (a missing one), that mentions a field already reported (it may follow from the stand-in), or that is a rule between keys one of which was reported and so left out (it tested a default or a stand-in); a value that breaks two rules between keys is reported under both (probe p96b); every unsupported field is named."""
     data, problems, stand_ins = dict(data), [], {}
-    involved: set[str] = set()  # the keys of the rules between keys reported
     while True:
         try:
             return parse(data), problems
@@ -711,12 +710,10 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
             if any(re.search(rf"\b{re.escape(k)}\b", msg) for k in reported):
                 return None, problems
             pair = {k.split(".")[0] for k in e.messages} if isinstance(e, KeyPairError) else set()
-            if pair & ({k.split(".")[0] for k in reported} | involved):
-                # a rule with a key already reported, or in a rule reported: it tested that key's default or
-                # stand-in, or the same value again (probe p114 #5: n_routed_experts 0, then "6 experts per token
-                # exceed the model's 1 experts")
+            if pair & {k.split(".")[0] for k in reported}:
+                # a rule with a key already reported, so left out: it tested that key's default or stand-in (probe
+                # p114 #5: n_routed_experts 0, then "6 experts per token exceed the model's 1 experts")
                 return None, problems
-            involved |= pair
             problems.append((key, msg))
             if top in ("architectures", "model_type"):
                 return None, problems

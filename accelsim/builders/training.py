@@ -199,7 +199,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
-from ..units import dtype_bytes
+from ..units import GRAD_DTYPE, dtype_bytes
 from .gnn import INDEX_BYTES
 from .layers import check_op_count
 
@@ -215,16 +215,6 @@ MASTER = "master"
 """The fp32 master copy of a parameter narrower than fp32, which the optimizer updates and casts back (mixed
 precision: Micikevicius et al. 2018, "Mixed Precision Training"; Megatron-LM and DeepSpeed keep it in the
 optimizer state: with Adam 4 + 4 + 4 bytes per parameter, ZeRO's K = 12, Rajbhandari et al. 2020)."""
-GRAD_DTYPE = {"bf16": "fp32"}
-"""The dtype a parameter's gradient is kept, accumulated and data-parallel reduced in, by the parameter's (training)
-dtype; a dtype not named keeps its own. bf16: fp32 main gradients, as Megatron-LM forces (``validate_args`` in
-megatron/training/arguments.py: "bfloat16 requires gradient accumulation and all-reduce to be done in fp32", setting
-``accumulate_allreduce_grads_in_fp32``; its docs/distrib_optimizer.md counts 18 bytes a parameter, 6 + 12/d with the
-distributed optimizer; NeMo's bf16 mixed precision reduces in fp32 too). fp16 keeps its 16-bit gradients (loss
-scaling keeps them in range): 2 + 2 + 12 bytes a parameter with Adam (Rajbhandari et al. 2020, ZeRO's Ψ-counts).
-There is no key for a run reducing bf16 gradients (Megatron's ``--grad-reduce-in-bf16``, plain DDP or FSDP with a
-bf16 reduce dtype): set ``dtype: fp16`` for 16-bit gradient bytes. A lazy step's sparse table gradient keeps the
-table's dtype (torch's sparse COO gradient, which DDP all-gathers, is in the weight's dtype; probe p117 #1)."""
 
 
 def grad_dtype(dtype: str) -> str:

@@ -80,16 +80,17 @@ def test_training_check_counts_every_weight_once(tmp_path, capsys, monkeypatch):
     # a small MoE whose untied 65,536 × 128 embedding and head dominate: params 2 · 65,536 · 128 = 16,777,216, per
     # layer q 128·128 + k, v 128·64 each + o 128·128 = 49,152, router 16·128 = 2,048, 16 experts · 3 · 128 · 256 =
     # 1,572,864, two norms 256: 1,624,320 a layer, 2 layers 3,248,640; final norm 128: 20,025,984 params, 2 B each
-    # in bf16: the weights and their gradients alike
+    # in bf16, their gradients 4 B each (fp32, as Megatron-LM keeps a bf16 model's: units.GRAD_DTYPE); 180 MB holds
+    # the weights and gradients (120,155,904 B) but not Adam's 12 B a parameter beside them
     params = 2 * 65_536 * 128 + 2 * (49_152 + 2_048 + 16 * 3 * 128 * 256 + 256) + 128
     assert params == 20_025_984
     monkeypatch.chdir(tmp_path)
     (tmp_path / "wl.yaml").write_text(json.dumps({"model": "hf", "config": {**TINY, "vocab_size": 65_536},
                                                   "seq_len": 16, "mode": "training"}))
-    argv = ["run", "-w", "wl.yaml", "-a", "h100", "--set", "arch.hbm.capacity=120MB", "-o", "o", "--no-plots", "-q"]
+    argv = ["run", "-w", "wl.yaml", "-a", "h100", "--set", "arch.hbm.capacity=180MB", "-o", "o", "--no-plots", "-q"]
     assert main(argv) == 2
     line = capsys.readouterr().err
-    assert f"(weights {2 * params:,}, gradients {2 * params:,}, " in line
+    assert f"(weights {2 * params:,}, gradients {4 * params:,}, " in line
     # the offload the check advises fits at the capacity it names: no weight beyond the main memory
     need = int(re.search(r"options.offload: optimizer \(needs ([\d,]+) B\)", line).group(1).replace(",", ""))
     assert main([*argv[:6], f"arch.hbm.capacity={need}B", "--set", "options.offload=optimizer", *argv[7:]]) == 0

@@ -541,7 +541,7 @@ class PointLoader:
 
     def _relabel(self, issue: ConfigIssue, values: Mapping[str, object] = {}) -> ConfigIssue:  # noqa: B006
         """``issue`` at the sweep file's line of the override it names; a problem found in a preset or base file
-        (``arch/gemmini.yaml:27: core.sram: ... not both``) at a section that an axis or ``set:`` key of the point
+        (``arch/gemmini.yaml:28: core.sram: ... not both``) at a section that an axis or ``set:`` key of the point
         changes (``arch.core.sram.unified``) is the user's axis's doing: it is re-pointed at that key's line (the
         most specific such key; docs/sweeps.md: errors name the sweep file and the line of the axis), the file's
         own place kept in the message (probe p101 #7)."""

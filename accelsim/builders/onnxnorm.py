@@ -44,20 +44,10 @@ class NormOps(ImporterCore):
         per element); over several trailing axes a norm over their product, the input viewed (…, ∏ those axes)
         (``<node>.flatten``) and the output viewed back (``<node>.unflatten``), free views; scale and B the file's
         as stored."""
-        x = self._in(0)
-        shape = self.b.shape(x)
-        axis = self._int("axis", -1)
-        if not -len(shape) <= axis < len(shape):
-            raise WorkloadError(f"{self._node()}: axis {axis} is out of range for its rank-{len(shape)} input")
-        axis %= len(shape)
         bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
-        if axis < len(shape) - 1:
-            x = self.b.view(x, (*shape[:axis], math.prod(shape[axis:])), "flatten",
-                            name=self._extra_name(f"{self.op_name}.flatten"))
-        out = self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name, bias=bias)
+        out = self._trailing_norm(lambda x: self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name,
+                                                             bias=bias))
         self._rename_weights(list(self.node.input[1:3 if bias else 2]))
-        if axis < len(shape) - 1:
-            out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
         return out
 
     def _rmsnorm(self) -> str:
@@ -65,6 +55,14 @@ class NormOps(ImporterCore):
         the builders' rmsnorm (NORM fn "rmsnorm", 4 flops per element, a scale only); over several trailing axes a
         norm over their product, viewed as :meth:`_layernorm` views it; scale the file's as stored. ``stash_type``
         (the statistics' precision) changes no count."""
+        out = self._trailing_norm(lambda x: self.b.rmsnorm(x, self._float("epsilon", 1e-5), name=self.op_name))
+        self._rename_weights([self.node.input[1]])
+        return out
+
+    def _trailing_norm(self, norm) -> str:
+        """``norm`` (a builder norm of one tensor) over the input's axes from ``axis`` on (the last by default): over
+        several trailing axes a norm over their product, the input viewed (…, ∏ those axes) (``<node>.flatten``) and
+        the output viewed back (``<node>.unflatten``), free views."""
         x = self._in(0)
         shape = self.b.shape(x)
         axis = self._int("axis", -1)
@@ -74,8 +72,7 @@ class NormOps(ImporterCore):
         if axis < len(shape) - 1:
             x = self.b.view(x, (*shape[:axis], math.prod(shape[axis:])), "flatten",
                             name=self._extra_name(f"{self.op_name}.flatten"))
-        out = self.b.rmsnorm(x, self._float("epsilon", 1e-5), name=self.op_name)
-        self._rename_weights([self.node.input[1]])
+        out = norm(x)
         if axis < len(shape) - 1:
             out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
         return out

@@ -45,24 +45,22 @@ class NormOps(ImporterCore):
         (``<node>.flatten``) and the output viewed back (``<node>.unflatten``), free views; scale and B the file's
         as stored."""
         bias = len(self.node.input) > 2 and bool(self.node.input[2])  # B is optional: a scale only
-        out = self._trailing_norm(lambda x: self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name,
-                                                             bias=bias))
-        self._rename_weights(list(self.node.input[1:3 if bias else 2]))
-        return out
+        return self._trailing_norm(lambda x: self.b.layernorm(x, self._float("epsilon", 1e-5), name=self.op_name,
+                                                               bias=bias), list(self.node.input[1:3 if bias else 2]))
 
     def _rmsnorm(self) -> str:
         """RMSNormalization (ai.onnx opset 23: X / sqrt(mean(X²) over the axes from ``axis`` on + epsilon) · scale):
         the builders' rmsnorm (NORM fn "rmsnorm", 4 flops per element, a scale only); over several trailing axes a
         norm over their product, viewed as :meth:`_layernorm` views it; scale the file's as stored. ``stash_type``
         (the statistics' precision) changes no count."""
-        out = self._trailing_norm(lambda x: self.b.rmsnorm(x, self._float("epsilon", 1e-5), name=self.op_name))
-        self._rename_weights([self.node.input[1]])
-        return out
+        return self._trailing_norm(lambda x: self.b.rmsnorm(x, self._float("epsilon", 1e-5), name=self.op_name),
+                                   [self.node.input[1]])
 
-    def _trailing_norm(self, norm) -> str:
+    def _trailing_norm(self, norm, weights: list[str]) -> str:
         """``norm`` (a builder norm of one tensor) over the input's axes from ``axis`` on (the last by default): over
         several trailing axes a norm over their product, the input viewed (…, ∏ those axes) (``<node>.flatten``) and
-        the output viewed back (``<node>.unflatten``), free views."""
+        the output viewed back (``<node>.unflatten``), free views; the norm's weights named the file's ``weights``
+        before the view back is made (probe p119 #6: after it, a scale kept the builder's name)."""
         x = self._in(0)
         shape = self.b.shape(x)
         axis = self._int("axis", -1)
@@ -73,6 +71,7 @@ class NormOps(ImporterCore):
             x = self.b.view(x, (*shape[:axis], math.prod(shape[axis:])), "flatten",
                             name=self._extra_name(f"{self.op_name}.flatten"))
         out = norm(x)
+        self._rename_weights(weights)
         if axis < len(shape) - 1:
             out = self.b.view(out, shape, "unflatten", name=self._extra_name(f"{self.op_name}.unflatten"))
         return out

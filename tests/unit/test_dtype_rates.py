@@ -196,8 +196,8 @@ def test_vector_rates_that_leave_out_the_arch_dtype_keep_it_at_lanes():
     assert work[0] == work[1] == 256 * 256 // 16  # 1 lane-cycle an element (DEFAULT_VECTOR_COSTS["add"])
 
 
-@pytest.mark.parametrize(("arch", "rows"), [("edge-npu", 32), ("gemmini", 16)])
-def test_an_array_without_rates_runs_fp32_at_its_int8_rate_and_says_so(arch, rows):
+@pytest.mark.parametrize(("arch", "rows", "overlap"), [("edge-npu", 32, False), ("gemmini", 16, True)])
+def test_an_array_without_rates_runs_fp32_at_its_int8_rate_and_says_so(arch, rows, overlap):
     # arch/edge-npu.yaml and arch/gemmini.yaml: int8 arrays with no core.systolic.rates, which
     # docs/configuration.md defines as every dtype at rows x cols; kept, and made visible: mapping.rate on the op
     # (multiplier 1) and the note tpu-v1's int16 fallback gets
@@ -207,9 +207,15 @@ def test_an_array_without_rates_runs_fp32_at_its_int8_rate_and_says_so(arch, row
 
     rep8, op8 = run("int8")
     rep32, op32 = run("fp32")
-    # ws, no preload overlap: F = ceil(K/R)·ceil(N/C) folds of 2R + C + M − 2 cycles, less 1 (SCALE-Sim)
+    # ws, F = ceil(K/R)·ceil(N/C) folds. edge-npu, no preload overlap: F folds of 2R + C + M − 2 cycles, less 1
+    # (SCALE-Sim); 16·8 = 128 folds of 64 + 32 + 254 = 350: 44,799. gemmini, core.systolic.preload_overlap
+    # (arch/gemmini.yaml: PE.scala's double-buffered weights): R + F·max(M, R) + R + C − 3
+    # (docs/architecture.md), F = 32·16 = 512: 16 + 512·256 + 16 + 16 − 3 = 131,117
     folds = math.ceil(512 / rows) * math.ceil(256 / rows)
-    assert op32["compute_cycles"] == op8["compute_cycles"] == folds * (2 * rows + rows + 256 - 2) - 1
+    want = (rows + folds * max(256, rows) + 2 * rows - 3 if overlap
+            else folds * (2 * rows + rows + 256 - 2) - 1)
+    assert want == {"edge-npu": 44_799, "gemmini": 131_117}[arch]
+    assert op32["compute_cycles"] == op8["compute_cycles"] == want
     # it runs as the array's int8, as `accelsim info` says "(as int8)" (probe p66: runs_as was fp32)
     assert op32["mapping"]["rate"] == {"dtype": "fp32", "runs_as": "int8", "multiplier": 1.0}
     assert op8["mapping"]["rate"] == {"dtype": "int8", "runs_as": "int8", "multiplier": 1.0}

@@ -120,14 +120,15 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     fc1 = dict(zip(head, page.body_rows[names.index("fc1")], strict=True))
     assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["roofline"] == "memory"
     assert fc1["duration"] == f"{fc1_op['end_cycle'] - fc1_op['start_cycle']:,}"
-    # 400·120 MACs; SCALE-Sim ws: 25·8 folds of 2·16 + 16 + 1 − 2 = 47 cycles, − 1; 48,120 B of weights and bias
-    assert fc1["MACs"] == "48,000" and fc1["compute"] == "9,399" and fc1["bytes hbm"] == "46.99KiB"
+    # 400·120 MACs; ws with gemmini's preload overlap (R + F·max(T, R) + R + C − 3): 25·8 = 200 folds of
+    # max(1, 16) = 16 cycles, 16 + 3,200 + 16 + 16 − 3 = 3,245; 48,120 B of weights and bias
+    assert fc1["MACs"] == "48,000" and fc1["compute"] == "3,245" and fc1["bytes hbm"] == "46.99KiB"
     # the arrays' work, 2·48,000 FLOPs (its 120 bias adds are not the arrays'), / 48,120 B, under the ridge of 32
     assert fc1["FLOP/B"] == "1.995"
     relu = dict(zip(head, page.body_rows[names.index("relu1")], strict=True))
     assert relu["FLOP/B"] == "\u2014" and relu["bytes hbm"] == "0B"  # its input stays in SRAM: null intensity
     # numeric cells carry the raw number the sorter uses, and the sorter is inline
-    assert '<td class="n" data-v="9399">9,399</td>' in page_text
+    assert '<td class="n" data-v="3245">3,245</td>' in page_text
     assert "<script>" in page_text and "table.sortable" in page_text and 'class="sortable ops"' in page_text
     # the note says what compute and stall count: on a GPU compute is one SM's cycles, stall summed over its SMs
     # (the note said both were "summed over the op's tile groups", so a stall 132× the compute looked like 99 %)

@@ -9,10 +9,13 @@ LeNet-5 by hand (workloads/lenet5.yaml: 1×32×32 input, int8 on gemmini):
          fc3 84·10 = 840; total 416,520.
   params conv1 6·25 + 6 = 156; conv2 16·150 + 16 = 2,416; fc1 48,000 + 120 = 48,120; fc2 10,080 + 84 = 10,164;
          fc3 840 + 10 = 850; total 61,706 (the workload file's figure).
-  SCALE-Sim ws compute cycles on 16×16 (docs/architecture.md: (S_r, S_c, T) = (K, N, M), τ = 2R + C + T − 2,
-  cycles = F_r·F_c·τ − 1): fc1 K=400, N=120, M=1: F_r = 25, F_c = 8, τ = 32 + 16 + 1 − 2 = 47 → 9,399;
-  fc2 F_r = 8, F_c = 6 → 48·47 − 1 = 2,255; conv1 K=25, N=6, M=784: F_r = 2, τ = 830 → 1,659;
-  conv2 K=150, N=16, M=100: F_r = 10, τ = 146 → 1,459; fc3 F_r = 6 → 6·47 − 1 = 281.
+  ws compute cycles on gemmini's 16×16 array, whose PEs double-buffer weights (arch/gemmini.yaml:
+  core.systolic.preload_overlap, PE.scala), so folds pipeline (docs/architecture.md: (S_r, S_c, T) = (K, N, M),
+  F = F_r·F_c, cycles = R + F·max(T, R) + R + C − 3 = F·max(M, 16) + 45): fc1 K=400, N=120, M=1: F_r = 25,
+  F_c = 8, F = 200 → 200·16 + 45 = 3,245; fc2 K=120, N=84: F = 8·6 = 48 → 48·16 + 45 = 813;
+  conv1 K=25, N=6, M=784: F = 2 → 2·784 + 45 = 1,613; conv2 K=150, N=16, M=100: F = 10 → 10·100 + 45 = 1,045;
+  fc3 K=84, N=10: F = 6 → 6·16 + 45 = 141. (Without the overlap, SCALE-Sim's F·(2R + C + M − 2) − 1: fc1
+  200·47 − 1 = 9,399, fc2 2,255, conv1 1,659, conv2 1,459, fc3 281.)
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def test_the_fixture_is_the_hand_counted_lenet(lenet):
     assert lenet["macs"] == LENET_MACS and lenet["params"] == LENET_PARAMS
     cycles = {op["name"]: op["compute_cycles"] for op in lenet["ops"]}
     assert (cycles["fc1"], cycles["fc2"], cycles["conv1"], cycles["conv2"], cycles["fc3"]) == (
-        9_399, 2_255, 1_659, 1_459, 281)
+        3_245, 813, 1_613, 1_045, 141)
 
 
 def test_json_round_trip(tmp_path, report):
@@ -213,8 +216,8 @@ def test_console_tables_render(report):
 def test_top_ops_table_orders_by_busy_cycles(report):
     table = top_ops_table(report, n=3)
     assert table.row_count == 3
-    assert list(table.columns[0].cells) == ["fc1", "fc2", "conv1"]  # 9,399, 2,255, 1,659 cycles (above)
-    assert list(table.columns[3].cells) == ["9,399", "2,255", "1,659"]
+    assert list(table.columns[0].cells) == ["fc1", "conv1", "conv2"]  # 3,245, 1,613, 1,045 cycles (above)
+    assert list(table.columns[3].cells) == ["3,245", "1,613", "1,045"]
     # fc1's off-chip bytes are its DRAM bytes, 48,120 B = 46.99 KiB
     assert list(table.columns[6].cells)[0] == "46.99KiB"
     # stall %: stall over stall + compute cycles, both over every unit and execution (hand-written rows): a GEMM

@@ -111,6 +111,8 @@ CASES: dict[str, tuple] = {
 # from the commit that gives gemmini its accumulator's output-path ReLU (probe p110 #3: the four ReLUs fused).
 # rmsnorm_mi210 again from the commit whose logic area below 7 nm follows the reference's 5 nm density row (probe
 # p111 #2: mi210 at 6 nm, area.total_mm2 95.68 -> 98.57, the static power's split over parts with it; times equal).
+# lenet5_gemmini again from the commit that gives gemmini its PEs' double-buffered weights (preload_overlap,
+# Gemmini's PE.scala c1/c2: bandwidth_share.hbm 0.250 -> 0.522, the compute shorter beside the same HBM traffic).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -647,11 +647,24 @@ def _group_limited(r: _Reader, experts: int, top_k: int, *, experts_key: str,
     then the top-k of the chosen groups' experts): ``n_group`` ≥ 1 dividing the experts, 1 ≤ ``topk_group`` ≤
     ``n_group``, and the chosen groups' topk_group · experts / n_group experts at least the top-k. A rule between two
     keys is put at the one set last (:class:`KeyPairError`); probe p114 #4: ``n_group: 0``, ``3`` over 256
-    experts and ``topk_group: 9`` of 8 groups were taken and priced."""
+    experts and ``topk_group: 9`` of 8 groups were taken and priced. The router scores a group by the sum of its
+    two best experts (DeepseekV3TopkRouter.get_topk_indices: ``.view(-1, n_group, n_routed_experts // n_group)
+    .topk(2, dim=-1)[0].sum(dim=-1)``, as GLM-4.5's copy of it), so each group needs at least 2 experts: probe
+    p119 #5, ``n_group: 256`` over 256 experts was taken. DeepSeek-V2's ``topk_method`` ``greedy`` (its default)
+    and ``group_limited_greedy`` (a group's best expert, ``max``) take groups of one."""
     groups = r.int("n_group") if r._get("n_group", None) is not None else 0
     picked = r.int("topk_group") if r._get("topk_group", None) is not None else 0
     if groups:
         _divides("n_group", groups, experts_key, experts)
+    v2 = "DeepseekV2ForCausalLM" in (r.data.get("architectures") or ()) or r.data.get("model_type") == "deepseek_v2"
+    method = r.data.get("topk_method") or ("greedy" if v2 else "noaux_tc")
+    if groups and experts // groups < 2 and method not in ("greedy", "group_limited_greedy"):
+        at = KeyPairError.OTHER_AT
+        why = f"the {method} router scores a group by the sum of its top-2 experts, so each group needs at least 2 experts"
+        raise KeyPairError({"n_group": f"{groups} leaves {experts // groups} expert a group of {experts_key} "
+                                       f"({experts}{at}): {why}",
+                            experts_key: f"{experts} makes groups of {experts // groups} expert with n_group "
+                                         f"({groups}{at}): {why}"})
     if groups and picked > groups:
         at = KeyPairError.OTHER_AT
         raise KeyPairError({"topk_group": f"{picked} exceeds n_group ({groups}{at}): each token picks topk_group of "

@@ -102,7 +102,6 @@ class ImporterCore:
         self.inits = {t.name: tuple(int(d) for d in t.dims) or (1,) for t in graph.initializer}  # 0-d: 1 element
         self.init_types = {t.name: t.data_type for t in graph.initializer}  # ONNX TensorProto data types
         self.alias: dict[str, str] = {}  # an Identity's output of an initializer → the initializer's name
-        self.dequantized: set[str] = set()  # outputs of a DequantizeLinear of an 8-bit tensor (a QDQ model's)
         self.protos = {t.name: t for t in graph.initializer}  # values for Clip bounds and Pow exponents
         self.constants: dict[str, object] = {}  # a Constant node's output → the node
         self.computed: set[str] = set()  # constants computed while importing (a shape, a fill): no parameters
@@ -288,19 +287,8 @@ class ImporterCore:
                 self.b._ops[k] = dataclasses.replace(op, weights=weights)
 
     def _qdq_kernel(self, first: int) -> None:
-        """A QDQ model's quantised Conv / MatMul / Gemm (its input and its weight, or both MatMul operands, each a
-        DequantizeLinear of an 8-bit tensor: :attr:`dequantized`) runs as the integer kernel its QOperator form
-        (QLinearConv / QLinearMatMul) is, as TensorRT's explicit quantisation and onnxruntime's QDQ fusion run it:
-        the ops with MACs made from ``first`` on compute in int8 and write the model's float (the file's output of
-        the node is float; a QuantizeLinear after it is an op of its own). Probe p115 #2."""
-        node = self.node
-        if node.op_type not in ("Conv", "MatMul", "Gemm") or len(node.input) < 2 \
-                or not {node.input[0], node.input[1]} <= self.dequantized:
-            return
-        for k in range(first, len(self.b._ops)):
-            op = self.b._ops[k]
-            if op.macs:
-                self.b._ops[k] = dataclasses.replace(op, dtype="int8", attrs={**op.attrs, "out_dtype": self.b.dtype})
+        """Run the ops a node made from ``first`` on as a QDQ model's integer kernel where it is one: a hook the
+        QDQ family overrides (:meth:`.onnxquant.QuantOps._qdq_kernel`); here nothing."""
 
     def _drop_non_params(self, first: int) -> None:
         """The ops a mapped node made from ``first`` on hold only the initializers that are parameters

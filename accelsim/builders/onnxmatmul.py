@@ -160,7 +160,8 @@ class MatmulOps(ImporterCore):
         MATMUL ``context`` of B·H GEMMs Lq × d_v × Lkv; ``scale`` folded into the product, as the builders fold it;
         ``is_causal`` recorded; ``softcap`` the builders' soft-capping op; an ``attn_mask`` activation added to the
         scores, one flop a score). Q, K, V are 4-D (B, heads, L, d), or 3-D (B, L, heads · d) with ``q_num_heads``
-        and ``kv_num_heads``, viewed as 4-D (free) and the output viewed back; GQA / MQA when kv heads < q heads.
+        and ``kv_num_heads``, viewed as 4-D (free: ``<node>.q_heads``, ``k_heads``, ``v_heads``) and the output
+        viewed back (``<node>.merge_heads``), under the ops' prefix; GQA / MQA when kv heads < q heads.
         A KV cache (past_key / past_value, the present outputs), ``nonpad_kv_seqlen`` and the qk_matmul_output
         are not mapped."""
         node = self.node
@@ -172,6 +173,7 @@ class MatmulOps(ImporterCore):
             raise NotMapped("an attn_mask that is an initializer is not mapped (only one computed from the inputs)")
         q, k, v = (self._in(i) for i in range(3))
         shapes = [tuple(self.b.shape(t)) for t in (q, k, v)]
+        prefix = self._block_prefix()  # one prefix for the views and the ops (probe p119 #6: they differed)
         ranks = {len(s) for s in shapes}
         if ranks == {3}:
             heads, kv_heads = self._int("q_num_heads", 0), self._int("kv_num_heads", 0)
@@ -181,13 +183,13 @@ class MatmulOps(ImporterCore):
                                     f"{list(shapes[2])} need q_num_heads and kv_num_heads dividing their hidden sizes "
                                     f"(got {heads} and {kv_heads})")
             q, k, v = (self.b.view(t, (s[0], h, s[1], s[2] // h), "transpose", strict=True,
-                                   name=self._extra_name(f"{self.op_name}.{what}_heads"), perm=(0, 2, 1, 3))
+                                   name=self._extra_name(f"{prefix}.{what}_heads"), perm=(0, 2, 1, 3))
                        for t, s, h, what in zip((q, k, v), shapes, (heads, kv_heads, kv_heads), "qkv", strict=True))
         elif ranks != {4}:
             raise WorkloadError(f"{self._node()}: Q {list(shapes[0])}, K {list(shapes[1])} and V {list(shapes[2])} "
                                 f"must all be 4-D (batch, heads, length, head size) or all 3-D")
         mask = [self._in(3)] if len(node.input) > 3 and node.input[3] else []
-        self.b._scope.append(self._block_prefix())  # its ops <node>.scores, <node>.softmax, <node>.context
+        self.b._scope.append(prefix)  # its ops <node>.scores, <node>.softmax, <node>.context
         try:
             out = self.b.attention(q, k, v, causal=bool(self._int("is_causal", 0)), extra=mask,
                                    softcap=bool(self._float("softcap", 0.0)))
@@ -195,7 +197,7 @@ class MatmulOps(ImporterCore):
             self.b._scope.pop()
         if ranks == {3}:
             b, h, lq, dv = self.b.shape(out)
-            out = self.b.view(out, (b, lq, h * dv), "transpose", name=self._extra_name(f"{self.op_name}.merge_heads"),
+            out = self.b.view(out, (b, lq, h * dv), "transpose", name=self._extra_name(f"{prefix}.merge_heads"),
                               perm=(0, 2, 1, 3))
         return out
 

@@ -119,11 +119,55 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
                   f"{best[1]:,} B)") + (f"; use {scale}" if scale else "")
     else:
         advice = f"use {scale}" if scale else f"it does not fit one chip's {e.level}"
-    return _at(e, workload, advice, recompute, arch, static_remedies(workload, arch, options, dp, row, dict(fits)))
+    fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
+    static = static_remedies(workload, arch, options, dp, row, dict(fits),
+                             _expert_share(workload, arch, stash, recompute) if fixed > cap else None)
+    return _at(e, workload, advice, recompute, arch, static)
+
+
+def _expert_share(workload: WorkloadSpec, arch: Arch, stash: Callable[[str], int] | None,
+                  recompute: str) -> tuple[int, float] | None:
+    """(routed experts, the share of the parameters' optimizer state that is theirs) of the graph the run built
+    (``stash``'s, else built again), for a model whose builder takes ``expert_parallel``; None for any other. The
+    optimizer state is 4 B an element (and an fp32 master copy for each narrower parameter), so the share is the
+    experts' share of the parameters, of their weights and of their gradients where every parameter has one dtype."""
+    if "expert_parallel" not in get_builder(workload.model).params.model_fields:
+        return None
+    graph = stash.graph(recompute) if isinstance(stash, StageStash) else _built(workload, arch)
+    experts = int((graph.meta.get("moe") or {}).get("experts") or 0)
+    steps = [op.attrs for op in graph.ops if "state_bytes" in op.attrs]
+    total = sum(int(a["state_bytes"]) for a in steps)
+    if experts < 2 or not total:
+        return None
+    return experts, sum(int(a["state_bytes"]) for a in steps if a.get("expert")) / total
+
+
+def _built(workload: WorkloadSpec, arch: Arch) -> Graph:
+    from ..config import build_graph
+
+    return build_graph(workload, arch.dtype)
+
+
+def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, group: int) -> str:
+    """More expert parallelism: each chip holds ``ep`` / E of the experts at E-way expert parallelism, so their
+    weights, gradients and optimizer states (``share`` of the fixed footprint now, :func:`_expert_share`) shrink
+    by ``ep`` / E, the rest and the activations (each expert then runs E / ``ep`` times the tokens of E / ``ep``
+    times fewer experts) staying; the least divisor E of the experts above ``ep`` whose footprint fits, with that
+    footprint, over E x ``group`` chips (tensor x context x pipeline parallelism) or more; "" where none does."""
+    experts, frac = share
+    fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
+    theirs = round(fixed * frac)
+    for e in range(ep + 1, experts + 1):
+        needs = int(row["used"]) - theirs + theirs * ep // e
+        if experts % e == 0 and needs <= int(row["capacity"]):
+            return (f"workload.expert_parallel {e} or more, a divisor of the {experts} experts (needs about "
+                    f"{needs:,} B at {e}; {e * group} chips or more; now {ep})")
+    return ""
 
 
 def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: int,
-                    row: Mapping[str, float], needs: Mapping[str, int] | None = None) -> str:
+                    row: Mapping[str, float], needs: Mapping[str, int] | None = None,
+                    experts: tuple[int, float] | None = None) -> str:
     """What a training step's weights, gradients and optimizer states (``row``: the footprint) that alone overflow
     its memory need, said after :func:`fixed_overflow`: that no size key the model takes shrinks them (so the error
     is at the capacity), and what can: more tensor or pipeline parallelism (those the builder takes; over more chips
@@ -131,7 +175,9 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     ``options.distributed_optimizer`` (as the run is where it fits so, else over the least replicas that hold
     the states, :func:`_more_replicas`) and
     ``options.offload: optimizer`` (where a memory beyond the main one holds the states); ``needs``: the footprint
-    each remedy that fits leaves (:func:`explain`'s), said beside it, so that the error lists each remedy once."""
+    each remedy that fits leaves (:func:`explain`'s), said beside it, so that the error lists each remedy once;
+    ``experts``: an MoE model's routed experts and their share of the parameters (:func:`_expert_share`), for
+    more ``expert_parallel`` (the least divisor of the experts that fits, :func:`_more_experts`; probe p119 #4)."""
     fields = get_builder(workload.model).params.model_fields
     opt = int(row.get("optimizer_states", 0))
     rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(row["capacity"])
@@ -139,9 +185,12 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     used = 1
     for key in ("tensor_parallel", "context_parallel", "pipeline_parallel"):
         used *= int(workload.params.get(key, 1) or 1)
+    ep = int(workload.params.get("expert_parallel", 1) or 1)
     kinds = [k for k in ("tensor", "pipeline") if f"{k}_parallel" in fields]
-    fixes = [f"more {' or '.join(kinds)} parallelism" + (" over more chips" if arch.chips <= used else "")] \
+    fixes = [f"more {' or '.join(kinds)} parallelism" + (" over more chips" if arch.chips <= used * ep else "")] \
         if kinds else []
+    if experts is not None and "expert_parallel" in fields and (more := _more_experts(experts, row, ep, used)):
+        fixes.append(more)
     needs = needs or {}
     said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731
     # the room the weights, gradients and activations leave: no share of the states, nor the states' offload, makes

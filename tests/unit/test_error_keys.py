@@ -62,10 +62,18 @@ def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_
     # so neither sharding the states over data parallelism nor offloading them fits; only more chips' parallelism
     act = int(re.search(r"activations ([\d,]+)\)", line).group(1).replace(",", ""))
     assert 28_631_568_384 + 57_263_136_768 + act > 85_899_345_920
+    # or more expert parallelism (probe p119 #4): 24 MoE layers of 60 experts, each a SwiGLU of 3 · 2048 · 1408
+    # parameters at 2 + 4 + 12 = 18 B: 224,227,491,840 B, of which E-way expert parallelism leaves 1/E a chip; at
+    # 4 that is 90,135,136,512 B in all, over the 80 GiB; at 5 (the next divisor of 60) 78,923,761,920 B
+    used = int(re.search(r"a chip needs ([\d,]+) B", line).group(1).replace(",", ""))
+    experts = 24 * 60 * 3 * 2048 * 1408 * 18
+    assert used - experts + experts // 4 > 85_899_345_920
+    at5 = used - experts + experts // 5
     assert line.endswith(
         f": the weights, gradients and optimizer states alone need {fixed:,} B, more than the 85,899,345,920 B "
         f"of hbm.capacity 80GiB (arch h100), whatever the seq_len, batch or recompute; what can make them fit: more "
-        f"tensor parallelism over more chips (command line: --set workload.seq_len=128)"), line
+        f"tensor parallelism over more chips or workload.expert_parallel 5 or more, a divisor of the 60 experts "
+        f"(needs about {at5:,} B at 5; 5 chips or more; now 1) (command line: --set workload.seq_len=128)"), line
 
 
 def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, capsys, monkeypatch):

@@ -29,8 +29,8 @@ time measured, not assumed equal:
 * ``embedding_sync``: in training with P > 1, the first and the last stage each hold the word embeddings (the last
   stage's copy for the tied LM head) and all-reduce their gradients once per iteration before the optimizer
   steps (Megatron-LM's embedding group, ``_allreduce_word_embedding_grads`` in finalize_model_grads): two ranks,
-  so each sends its (vocab / T) × hidden gradient once, between the first and the last stage's nodes
-  (:func:`embedding_sync_seconds`).
+  so each sends its (vocab / T) × hidden gradient once (its ``main_grad``: fp32 for a bf16 model,
+  ``units.GRAD_DTYPE``), between the first and the last stage's nodes (:func:`embedding_sync_seconds`).
 
 The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
 iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
@@ -60,6 +60,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from ..builders.training import grad_dtype
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..errors import WorkloadError
@@ -230,8 +231,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         graph.meta.get("dtype") or arch.dtype) / (tp * cp)  # each chip sends its shard of the hidden states
     p2p_s = p2p_seconds(arch, send, tp, pp)
     table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
-    sync_s = embedding_sync_seconds(arch, math.prod(table.shape) * dtype_bytes(graph.meta.get("dtype") or arch.dtype),
-                                    tp, pp) if training and pp > 1 and table is not None else 0.0
+    # the gradient all-reduced is the fp32 main_grad of a bf16 model (units.GRAD_DTYPE: Megatron's
+    # _allreduce_word_embedding_grads reduces weight.main_grad; probe p119 #2: it was the model's dtype)
+    sync_bytes = math.prod(table.shape) * dtype_bytes(grad_dtype(graph.meta.get("dtype") or arch.dtype)) \
+        if training and pp > 1 and table is not None else 0
+    sync_s = embedding_sync_seconds(arch, sync_bytes, tp, pp) if sync_bytes else 0.0
     try:
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -179,13 +179,33 @@ def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[st
     return out, tuple(missing)
 
 
+def nic_bytes(row: Mapping[str, Any]) -> float:
+    """Of an op row's LINK bytes, those its chip sent to other nodes (over the scale-out network): its
+    ``mapping.nic_bytes`` (the emitter's share of a collective across nodes that leaves the node, one execution's)
+    × the executions the row stands for, at most its LINK bytes (an optimizer step's data-parallel reduce-scatter
+    and all-gather across nodes, probe p119 #1: their bytes sat on the step's row at NVLink's figure); else, on the
+    NIC unit (a collective or send between nodes), all of them (probe p111 #5); else none."""
+    link = row["bytes"].get(LINK)
+    if not link:
+        return 0.0
+    mapping = row.get("mapping")
+    share = _number(mapping.get("nic_bytes")) if isinstance(mapping, Mapping) else None
+    if share is not None:
+        return min(max(share, 0.0) * _runs(row), float(link))
+    return float(link) if _own_name(row["unit"]) == NIC else 0.0
+
+
 def _row_levels(row: Mapping[str, Any], per_bit: Mapping[str, float]) -> Mapping[str, float]:
-    """An op row's bytes by the level that prices them: a row on the NIC (a collective or send between nodes)
-    moves its LINK bytes over the scale-out network, :data:`NIC` where the arch gives one (probe p111 #5: they
-    were priced at the NVLink figure)."""
+    """An op row's bytes by the level that prices them: the LINK bytes its chip sent to other nodes
+    (:func:`nic_bytes`) move over the scale-out network, :data:`NIC` where the arch gives one (probe p111 #5, p119
+    #1: they were priced at the NVLink figure), the rest over the chip links."""
     b = row["bytes"]
-    if LINK in b and NIC in per_bit and _own_name(row["unit"]) == NIC:
-        b = {(NIC if lv == LINK else lv): n for lv, n in b.items()}
+    nic = nic_bytes(row) if LINK in b and NIC in per_bit else 0.0
+    if nic:
+        b = {**b, LINK: b[LINK] - nic}
+        if not b[LINK]:  # (all of them off the node: no LINK entry, as before)
+            del b[LINK]
+        b[NIC] = nic
     return b
 
 
@@ -479,14 +499,25 @@ def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, a
         return factor, over + f"a first-order throttle would run the clock at {factor:.3f}× ({advice})"
     return None, over + f"its static power alone ({static_w:.4g} W) does, so no clock meets it"
 
-def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None) -> dict[str, Any]:
+def transfer_rows(transfers: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
+    """Rows, for the energy alone, of bytes the report's chips send outside its op rows (``transfers``: each
+    (bytes, of them those sent to other nodes)): a pipeline's sends between stages and its embedding-gradient
+    all-reduce (:mod:`accelsim.scenarios.pipeline`, probe p119 #1: they were in no energy at all), priced as a
+    collective row's LINK bytes (:func:`nic_bytes`) and filed under ``by_op_kind["collective"]``."""
+    return [{"unit": LINK, "kind": "collective", "macs": 0, "flops": 0, "bytes": {LINK: b},
+             "mapping": {"nic_bytes": nic}} for b, nic in transfers if b > 0]
+
+
+def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None,
+            transfers: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
     """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
     ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
     ``energy`` constants. ``peak_dynamic_w(compute_j, level_j)``: the dynamic power of the trace's busiest window,
     given each op row's compute energy (its MACs and vector FLOPs with the scratchpad accesses its arrays make)
     and, by level the cores' tasks load from or store to, each row's bytes' energy there (``energy_j`` is their
     sum; without it, or in a composed report, the peak kept is the larger of the average and the report's earlier
-    ``power.peak_w``, a simulated pass's)."""
+    ``power.peak_w``, a simulated pass's). ``transfers``: bytes the chips send that no op row holds, each (bytes,
+    of them those sent to other nodes): priced as a collective's (:func:`transfer_rows`)."""
     c = constants(arch, report.get("workload", {}).get("dtype"))
     notes = [n for n in report.get("notes", []) if not n.startswith(NOTE_PREFIX)]
     if c is None:
@@ -499,7 +530,8 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
     groups = {own: u.name for own, u in _by_own_name(arch).items()}
     parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
-    energy = _energy(report["ops"], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
+    sent = transfer_rows(transfers)
+    energy = _energy([*report["ops"], *sent], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
                      flop_pricer(c, arch))
     total = energy["total_j"]
     static_w = c.static_total * chips
@@ -526,8 +558,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     notes += [note] if note else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     notes += unread_key_notes(arch.energy) if arch.energy is not None else []
-    if c.level_j_per_bit.get(NIC) == 0.0 and any(row["bytes"].get(LINK) and _own_name(row["unit"]) == NIC
-                                                  for row in report["ops"]):
+    if c.level_j_per_bit.get(NIC) == 0.0 and any(nic_bytes(row) for row in [*report["ops"], *sent]):
         notes.append(f"{NOTE_PREFIX}interconnect.scale_out gives no energy_per_bit: the bytes the chips' NICs send "
                      f"between nodes cost 0 J")
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
@@ -601,12 +632,21 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         vector += reduce_flops(row)  # a collective's reduction, a GEMM cut along K its partial sums' adds
         compute = mac_part + vector * flop_j(row)
         moved = 0
-        nic = has_nic and _own_name(unit) == NIC  # its LINK bytes leave the node: priced and filed as NIC's
         for lv, b in row["bytes"].items():
-            priced = NIC if nic and lv == LINK else lv
-            j = b * 8 * per_bit.get(priced, 0.0)
+            # the LINK bytes that left the node (nic_bytes): priced and filed as NIC's, the rest as LINK's
+            off = nic_bytes(row) if has_nic and lv == LINK else 0.0
+            if off:
+                on = b - off
+                j = off * 8 * per_bit[NIC]
+                by_level[NIC] = by_level.get(NIC, 0.0) + j
+                if on > 0:
+                    j_on = on * 8 * per_bit.get(LINK, 0.0)
+                    by_level[LINK] = by_level.get(LINK, 0.0) + j_on
+                    j += j_on
+            else:
+                j = b * 8 * per_bit.get(lv, 0.0)
+                by_level[lv] = by_level.get(lv, 0.0) + j
             moved += j
-            by_level[priced] = by_level.get(priced, 0.0) + j
             if computes is not None and j:
                 column = columns.get(lv)  # (by the level the row's bytes name: its tasks' bandwidth server)
                 if column is None:

@@ -219,7 +219,8 @@ class Emitter:
         self.backward_ends: list[int] = []  # the tasks after which each backward op is done
         self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together
         self.all_reduce_kernel = "nccl"  # options.all_reduce (set by lower): how an all-reduce inside one node runs
-        self.reduced: dict[str, tuple[float, int, str]] = {}  # step → its reduction's (seconds, bytes sent, kind)
+        # step → its reduction's (seconds, bytes sent, kind, of those bytes the ones sent to other nodes)
+        self.reduced: dict[str, tuple[float, int, str, int]] = {}
         self.reduced_join: int | None = None  # the task after which every gradient is reduced
         self.grad_reduce = (0, 0)  # the reduction's task ids, first..end-1 (TaskGraph.grad_reduce)
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
@@ -279,12 +280,29 @@ class Emitter:
         ic = arch.interconnect
         assert ic is not None
         k = ic.per_node(group, extent or group)
-        hops = collective.node_hop_bytes(kind, nbytes, group, k)
+        hops = self._node_hops(kind, nbytes, group, extent)
         if hops <= 0:
             return tid, c
         hop = self.add(op_i, TaskKind.LOAD, self.unit_of[LINK],
                        time_cycles(hops / (ic.group_bandwidth(k) * ic.efficiency), arch.clock_hz), deps, 0, LINK)
         return self.add(op_i, TaskKind.JOIN, -1, 0, [tid, hop]), c
+
+    def _node_hops(self, kind: str, nbytes: int, group: int, extent: int | None) -> float:
+        """Bytes each chip of a collective across nodes sends to chips of its own node (the ring's hops inside
+        the node, which its link task times: :func:`~accelsim.cost.collective.node_hop_bytes`)."""
+        ic = self.ctx.arch.interconnect
+        assert ic is not None
+        return collective.node_hop_bytes(kind, nbytes, group, ic.per_node(group, extent or group))
+
+    def nic_bytes(self, c: collective.Choice, kind: str, nbytes: int, group: int, extent: int | None) -> int:
+        """Of the bytes each chip sends in call ``c`` (``c.sent``), those that leave its node through its NIC: none
+        when the group stays in a node; else all but the hops inside the node that :meth:`all_reduce` times on the
+        links (:meth:`_node_hops`): a ring over M nodes of k of the group's chips each, 1/k of its wire bytes
+        (its M crossings of N edges); a send, all (probe p119 #1: the energy prices these at the network's
+        ``scale_out.energy_per_bit``, the rest at the links')."""
+        if not c.sent or not self.crosses(group, extent):
+            return 0
+        return max(c.sent - math.floor(self._node_hops(kind, nbytes, group, extent)), 0)
 
     def crosses(self, group: int, extent: int | None) -> bool:
         """Whether a collective over ``group`` chips spread over ``extent`` runs on the NIC (it leaves the node)."""
@@ -412,10 +430,12 @@ class Emitter:
             epi_after = self.producers(p, p.epilogue)
         if reduce:
             data = [self._reduce_gradients()]
-            seconds, sent, kind = self.reduced[op.name]
+            seconds, sent, kind, nic = self.reduced[op.name]
             if sent:  # (an expert's gradient on the only chip holding it is not reduced)
                 level_bytes[LINK] = sent
                 details[f"{kind}_s"] = seconds
+            if nic:  # of bytes.link, those sent to other nodes (energy.model prices them at the network's figure)
+                details["nic_bytes"] = nic
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
         producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
@@ -438,6 +458,9 @@ class Emitter:
                                      self.dp_extent, op.dtype)
             ends = [tid]
             level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
+            nic = self.nic_bytes(c, "all_gather", param, int(op.attrs["shards"]), self.dp_extent)  # type: ignore[call-overload]
+            if nic:
+                details["nic_bytes"] = int(details.get("nic_bytes", 0)) + nic  # type: ignore[call-overload]
             # (a lazy step's gradient was all-gathered too: both all-gathers' seconds)
             details["all_gather_s"] = details.get("all_gather_s", 0.0) + c.seconds
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
@@ -492,7 +515,7 @@ class Emitter:
             op = p.op
             group = reduction_chips(op, self.dp, self.ep, self.emb)
             if group <= 1:  # the only chip holding these experts (or this table): nothing to reduce
-                self.reduced[op.name] = (0.0, 0, "all_reduce")
+                self.reduced[op.name] = (0.0, 0, "all_reduce", 0)
                 continue
             # the whole gradient buffer (DDP's and Megatron's grad buffers), not the rows an embedding's backward
             # wrote: a dense nn.Embedding's gradient is the whole table
@@ -512,7 +535,7 @@ class Emitter:
                 nbytes = group * rows * (elems // param.shape[0] * op.elem_bytes + ids)
             tid, c = self.all_reduce(p.index, nbytes, group, self.producers(p) + after, kind, self.dp_extent,
                                      op.dtype)
-            self.reduced[op.name] = (c.seconds, c.sent, kind)
+            self.reduced[op.name] = (c.seconds, c.sent, kind, self.nic_bytes(c, kind, nbytes, group, self.dp_extent))
             ends.append(tid)
         self.reduced_join = self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, ends)
         self.grad_reduce = (first, self.reduced_join + 1)

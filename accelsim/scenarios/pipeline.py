@@ -29,8 +29,13 @@ time measured, not assumed equal:
 * ``embedding_sync``: in training with P > 1, the first and the last stage each hold the word embeddings (the last
   stage's copy for the tied LM head) and all-reduce their gradients once per iteration before the optimizer
   steps (Megatron-LM's embedding group, ``_allreduce_word_embedding_grads`` in finalize_model_grads): two ranks,
-  so each sends its (vocab / T) × hidden gradient once, between the first and the last stage's nodes
-  (:func:`embedding_sync_seconds`).
+  so each sends its (vocab / T) × hidden gradient once (its ``main_grad``: fp32 for a bf16 model,
+  ``units.GRAD_DTYPE``), between the first and the last stage's nodes (:func:`embedding_sync_seconds`).
+
+The sends and the embedding all-reduce are in no op row; the energy prices their bytes as a collective's
+(``energy.account``'s ``transfers``): those between nodes (the sends of the share of boundaries
+:func:`crossing_share` counts, the all-reduce of :func:`stages_apart` stages) at ``scale_out.energy_per_bit``, the
+rest at the links' figure.
 
 The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
 iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
@@ -60,6 +65,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+from ..builders.training import grad_dtype
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..errors import WorkloadError
@@ -102,10 +108,30 @@ def p2p_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
     intra = ic.send_seconds(nbytes)
     if ic.scale_out is None or ic.node_chips is None or pp < 2:
         return intra
+    share = crossing_share(arch, tp, pp)
+    return share * ic.scale_out.send_seconds(nbytes) + (1 - share) * intra
+
+
+def crossing_share(arch: Arch, tp: int, pp: int) -> float:
+    """The share of the P − 1 stage boundaries whose two stages' first chips are in different nodes (stage k's
+    chips start at k · tp · dp, Megatron's rank order), whose sends go over the scale-out network
+    (:func:`p2p_seconds`); 0 on one node or without a scale-out network."""
+    ic = arch.interconnect
+    if ic is None or ic.scale_out is None or ic.node_chips is None or pp < 2:
+        return 0.0
     stride = tp * max(arch.chips // (tp * pp), 1)
     crossing = sum(k * stride // ic.node_chips != (k + 1) * stride // ic.node_chips for k in range(pp - 1))
-    share = crossing / (pp - 1)
-    return share * ic.scale_out.send_seconds(nbytes) + (1 - share) * intra
+    return crossing / (pp - 1)
+
+
+def stages_apart(arch: Arch, tp: int, pp: int) -> bool:
+    """Whether the first and the last stage's first chips are in different nodes (the embedding group's two
+    ranks: :func:`embedding_sync_seconds`)."""
+    ic = arch.interconnect
+    if ic is None or pp < 2:
+        return False
+    stride = tp * max(arch.chips // (tp * pp), 1)
+    return ic.scale_out is not None and ic.node_chips is not None and (pp - 1) * stride // ic.node_chips != 0
 
 
 def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
@@ -115,9 +141,7 @@ def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float
     ic = arch.interconnect
     if ic is None or pp < 2:
         return 0.0
-    stride = tp * max(arch.chips // (tp * pp), 1)
-    apart = ic.scale_out is not None and ic.node_chips is not None and (pp - 1) * stride // ic.node_chips != 0
-    return (ic.scale_out if apart else ic).send_seconds(nbytes)  # type: ignore[union-attr]
+    return (ic.scale_out if stages_apart(arch, tp, pp) else ic).send_seconds(nbytes)  # type: ignore[union-attr]
 
 
 def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Options,
@@ -230,8 +254,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         graph.meta.get("dtype") or arch.dtype) / (tp * cp)  # each chip sends its shard of the hidden states
     p2p_s = p2p_seconds(arch, send, tp, pp)
     table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
-    sync_s = embedding_sync_seconds(arch, math.prod(table.shape) * dtype_bytes(graph.meta.get("dtype") or arch.dtype),
-                                    tp, pp) if training and pp > 1 and table is not None else 0.0
+    # the gradient all-reduced is the fp32 main_grad of a bf16 model (units.GRAD_DTYPE: Megatron's
+    # _allreduce_word_embedding_grads reduces weight.main_grad; probe p119 #2: it was the model's dtype)
+    sync_bytes = math.prod(table.shape) * dtype_bytes(grad_dtype(graph.meta.get("dtype") or arch.dtype)) \
+        if training and pp > 1 and table is not None else 0
+    sync_s = embedding_sync_seconds(arch, sync_bytes, tp, pp) if sync_bytes else 0.0
     try:
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
@@ -262,7 +289,12 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         pp * float(data["total_cycles"]), modes)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}  # as the run took it, default
     # or not (pipeline.layer_samples says whether a stage was sampled)
-    data.update(account(data, arch))  # energy of the composed run (the passes' own were copied)
+    # energy of the composed run (the passes' own were copied), with the sends no op row holds (probe p119 #1): every
+    # send between stages (p2p_bytes_total; the share of boundaries between nodes over the scale-out network, as
+    # p2p_seconds times them) and the embedding all-reduce's, each of its two ranks sending the gradient once
+    sends = float(data["pipeline"].get("p2p_bytes_total", 0))
+    data.update(account(data, arch, transfers=[(sends, sends * crossing_share(arch, tp, pp)),
+                                               (2 * sync_bytes, 2 * sync_bytes if stages_apart(arch, tp, pp) else 0)]))
     return Report(data, segments=segments)
 
 

@@ -380,6 +380,15 @@ def compressed(w: Weight, sparsity: Sparsity) -> Weight:
     return w if kept == k else dataclasses.replace(w, nnz=w.numel // k * kept, index_bits=sparsity.index_bits)
 
 
+def stored_as(w: Weight, sparsity: Sparsity) -> Weight:
+    """Compressed weight ``w`` held as ``sparsity`` instead of its own pattern: ``nnz`` = rows ×
+    ``sparsity.kept(K)`` along its :func:`reduction_len`, ``sparsity.index_bits`` each, the pattern's explicit
+    zeros kept. So weights pruned 1:4 or 2:8 are held for tensor cores that take only 2:4 (cuSPARSELt / PTX
+    ``mma.sp``: half of K and a 2-bit index each, whatever fewer nonzeros a group has). ``w`` itself when not
+    compressed."""
+    return compressed(dataclasses.replace(w, nnz=0, index_bits=0), sparsity) if w.nnz else w
+
+
 def prune(op: Op, sparsity: Sparsity) -> Op:
     """``op`` (a matmul with weights) pruned N:M along its GEMM's K: ``attrs["sparsity"]``, its :func:`pruned_weights`
     stored compressed (``Weight.nnz``, ``index_bits``), ``macs`` and ``flops`` of the kept weights only; ``gemm``

@@ -1,5 +1,5 @@
 """Mapping: an op graph on an architecture becomes a TaskGraph (unit choice, tiling, placement, cycle models)."""
 
-from .lower import data_parallel, lower, placement
+from .lower import data_parallel, lower, placement, stored_as_run
 
-__all__ = ["data_parallel", "lower", "placement"]
+__all__ = ["data_parallel", "lower", "placement", "stored_as_run"]

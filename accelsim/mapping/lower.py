@@ -16,12 +16,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ..energy.model import NIC
 from ..errors import BudgetError, MappingError
-from ..hardware import Arch
-from ..ir import Graph, OpKind
+from ..hardware import Arch, SystolicArray
+from ..ir import Graph, Op, OpKind, Sparsity, reduction_len, stored_as
 from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
@@ -37,6 +38,7 @@ from .traffic import context, traffic
 
 def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
+    graph = stored_as_run(graph, arch)
     launch = launch_model(arch, options)
     units = build_units(arch, host=launch.host)
     plans = fuse(aliases(graph, options), graph, arch)
@@ -90,7 +92,47 @@ def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:
     """The memory level of every persistent tensor of ``graph`` (parameters, optimizer state, KV caches, tables) as
     :func:`lower` places them (passes 1 and 2), without pricing, tiling or emitting anything: analytic, ~15 ms for
     llama3_8b's 32 layers (a serving run's sampler looks for the decode steps where it changes)."""
+    graph = stored_as_run(graph, arch)
     return dict(place_tensors(graph, arch, fuse(aliases(graph, options), graph, arch), options).level)
+
+
+def stored_as_run(graph: Graph, arch: Arch) -> Graph:
+    """``graph`` with each N:M-compressed weight held as the pattern ``arch``'s array runs it
+    (``SystolicArray.executed_k``): a 1:4 or 2:8 model on tensor cores that list only 2:4 is stored as 2:4, half
+    of K with 2-bit indices and explicit zeros (cuSPARSELt / PTX ``mma.sp`` take no other layout), so its bytes
+    are 2:4's as its MACs are (probe p120 #10: resnet50 b128 1:4 on a100 read 14,844,797,984 B of HBM against
+    2:4's 14,859,143,408). An array that multiplies the zeros (no pattern listed, or a dtype outside
+    ``sparse_dtypes``) or packs any pattern (``any``) reads the model's own compressed bytes. The graph itself
+    when nothing changes; ``macs`` and ``attrs["sparsity"]`` stay the model's. Idempotent (run_graph and
+    :func:`lower` both apply it)."""
+    sa = arch.core.systolic
+    if sa is None or not sa.structured_sparsity or "any" in sa.structured_sparsity:
+        return graph
+    held = graph.meta.get("sparsity")  # a decode step's idle experts (unused_params), stored as the model's pattern
+    ops, changed = [], False
+    for op in graph.ops:
+        pattern = op.sparsity
+        if pattern is None and held and op.fn == "unused_params" and op.attrs.get("linear"):
+            pattern = Sparsity.parse(str(held))
+        new = op if pattern is None or pattern.dense else _stored(op, pattern, sa)
+        changed |= new is not op
+        ops.append(new)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta) if changed else graph
+
+
+def _stored(op: Op, pattern: Sparsity, sa: SystolicArray) -> Op:
+    """``op`` with its compressed weights held as the listed pattern ``sa`` runs ``pattern`` as, where that is
+    another pattern and the array skips the zeros (:func:`stored_as_run`)."""
+    weights = []
+    for w in op.weights:
+        k = reduction_len(w) if w.nnz else 0
+        run = sa.executed_k(pattern, k, op.dtype) if k else k
+        if k and run < k:  # the zeros skipped: the listed pattern with the fewest kept the weights meet
+            listed = next((p for p in map(Sparsity.parse, sa.structured_sparsity)
+                           if pattern.satisfies(p) and p.kept(k) == run), pattern)
+            w = w if listed == pattern else stored_as(w, listed)
+        weights.append(w)
+    return op if tuple(weights) == op.weights else dataclasses.replace(op, weights=tuple(weights))
 
 
 def task_budget(graph: Graph, options: Options) -> TaskBudget:

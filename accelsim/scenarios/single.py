@@ -12,7 +12,7 @@ from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..mapping import data_parallel, lower
+from ..mapping import data_parallel, lower, stored_as_run
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
 from ..report.summary import footprint, held_bytes, unfused_attention_names
@@ -56,6 +56,7 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
     options = options or Options()
+    graph = stored_as_run(graph, arch)  # N:M weights held as the pattern the array runs (the report's bytes too)
     if options.offload != "none" and graph.info.mode != "training":  # what the config layer refuses at its line
         raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
     if options.distributed_optimizer and graph.info.mode != "training":

@@ -368,6 +368,9 @@ class Emitter:
         if adds:
             details["reduce_flops"] = adds
         unit = NIC if self.crosses(group, extent) else LINK
+        nic = self.nic_bytes(c, op.fn, nbytes, group, extent)
+        if nic:  # the bytes leaving the node, priced at scale_out's energy_per_bit, the hops inside at the links'
+            details["nic_bytes"] = nic
         # the call's busy cycles: its link or NIC task's; across nodes with hops inside them, tid is the 0-cycle JOIN
         # of the NIC task and the hops' link task, and the call is busy as long as the longer of the two (probe
         # p106 #3: compute_cycles was 0, so the ops table ranked a multi-node run's collectives last)

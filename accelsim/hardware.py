@@ -1478,21 +1478,25 @@ class EnergySpec(_Model):
     ``reference_node`` (default 45 nm, Horowitz ISSCC 2014's node) and carried to the chip's ``node`` by the
     node-scaling rule of :mod:`accelsim.energy.tech`; per-level and per-link figures (pJ/bit, W, mm² on the
     levels and the interconnect) are taken as written. A dtype missing from ``mac_pj``/``mac_area_um2`` takes
-    Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`). The chip's static power is ``idle_power``
-    (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by area; while it does work it also
-    draws ``activity_power_share`` × (``tdp`` − ``idle_power``)."""
+    Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`), and ``sram_pj``, ``sram_bitcell_um2`` and
+    ``register_bit_um2`` left None the built-in 45 nm figures (``energy.tech``), carried from 45 nm whatever
+    ``reference_node`` says (a figure written is the arch's own, even one equal to the default). The chip's
+    static power is ``idle_power`` (W), else ``leakage_w_per_mm2`` × its area, shared over units and levels by
+    area; while it does work it also draws ``activity_power_share`` × (``tdp`` − ``idle_power``)."""
 
     node: Nanometres
     reference_node: Nanometres = 45.0
     mac_pj: dict[Dtype, Picojoules] = Field(default_factory=dict)  # per MAC (multiply + accumulate) by dtype
     mac_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # array energy per MAC ÷ the arithmetic's
     vector_pj: Picojoules | None = None  # per vector FLOP (default: the dtype's MAC energy, an FMA-class op)
-    sram_pj: Picojoules = 10.0  # per 64-bit access of an 8 KiB SRAM (scaled by √capacity and √port width)
+    # per 64-bit access of an 8 KiB SRAM (scaled by √capacity and √port width); None: Horowitz's 10 pJ at 45 nm
+    sram_pj: Picojoules | None = None
     sram_port_bits: Annotated[int, Field(ge=8, le=65536)] = 64  # the scratchpad's port width
     mac_area_um2: dict[Dtype, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     mac_area_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # PE area (registers, wires) ÷ arithmetic's
     vector_area_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # per lane
-    sram_bitcell_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.346  # one SRAM bit cell
+    # one SRAM bit cell; None: the built-in 0.346 µm² 45 nm cell
+    sram_bitcell_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     # bit cells ÷ macro area: 0.33, measured on NVDLA's published 28 nm areas (nvdla/doc @04a0133 doc/primer.rst,
     # "Example Area and Performance": a least-squares fit of its 7 rows gives 0.388 µm² per convolution-buffer bit,
     # memories and periphery included, against the 0.127 µm² 28 nm cell of this rule; docs/energy.md)
@@ -1505,7 +1509,8 @@ class EnergySpec(_Model):
     # model prices (a GPU's clock tree, instruction issue and operand delivery of busy SMs, leakage under load)
     activity_power_share: Annotated[float, Field(ge=0, le=1)] = 0.0
     # area of what an arithmetic unit does not hold (docs/energy.md, "Registers, register files, the whole die")
-    register_bit_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 4.522  # one flip-flop bit
+    # one flip-flop bit; None: FreePDK45's DFF_X1, 4.522 µm² at 45 nm
+    register_bit_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     pe_register_bits: Annotated[int, Field(ge=0, le=4096)] = 0  # flip-flop bits per MAC of an array (its PE)
     core_sram: dict[str, Bytes] = Field(default_factory=dict)  # per core, SRAM arrays besides the scratchpad
     die_cores: Annotated[int, Field(ge=1, le=65_536)] | None = None  # cores on the die, enabled or not

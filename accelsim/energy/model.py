@@ -19,7 +19,18 @@ from typing import Any
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
 from ..units import DTYPE_BYTES, Sparsity
-from .tech import area_scale, energy_scale, mac_45nm, operand_bits, sram_area_mm2, sram_cell_scale, sram_pj_per_bit
+from .tech import (
+    REGISTER_BIT_45NM_UM2,
+    SRAM_BITCELL_45NM_UM2,
+    SRAM_PJ_45NM,
+    area_scale,
+    energy_scale,
+    mac_45nm,
+    operand_bits,
+    sram_area_mm2,
+    sram_cell_scale,
+    sram_pj_per_bit,
+)
 
 PJ = 1e-12
 UM2 = 1e-6  # mm² per µm²
@@ -92,7 +103,7 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     e_45 = energy_scale(DEFAULT_NODE, spec.node)
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
     vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None else _arith_pj(spec, dtype, e_given, e_45))
-    per_bit, missing = _level_energy(arch, spec, spec.sram_pj * (e_given if _given(spec, "sram_pj") else e_45))
+    per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
     total_area = sum(units.values()) + sum(levels.values()) + other
@@ -118,16 +129,20 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
 
 
 DEFAULT_NODE = 45.0  # the node of the built-in figures: Horowitz's arithmetic and 8 KB SRAM, the 45 nm bit cell, DFF_X1
-# EnergySpec's figures with a built-in default at DEFAULT_NODE: one equal to it is that default (a 45 nm figure
-# whatever reference_node says), another the arch's own, at reference_node
-_DEFAULTS = {key: EnergySpec.model_fields[key].default for key in ("sram_pj", "sram_bitcell_um2", "register_bit_um2")}
+# EnergySpec's figures whose None is a built-in figure at DEFAULT_NODE (carried from 45 nm whatever reference_node
+# says); a figure the arch writes, even one equal to the built-in, is its own, at reference_node (probe p120 #9:
+# decided by value, sram_pj 10.0 at reference_node 7 nm was read as the 45 nm default, 10.0001 as a 7 nm figure)
+BUILT_IN_45NM = {"sram_pj": SRAM_PJ_45NM, "sram_bitcell_um2": SRAM_BITCELL_45NM_UM2,
+                 "register_bit_um2": REGISTER_BIT_45NM_UM2}
 
 
-def _given(spec: EnergySpec, key: str) -> bool:
-    """Whether ``spec`` gives its own ``key`` (one of :data:`_DEFAULTS`), read at ``reference_node``: a value other
-    than the built-in 45 nm one (by value, not by ``model_fields_set``: an Arch validated again from its dump
-    lists every field as set)."""
-    return getattr(spec, key) != _DEFAULTS[key]
+def _figure(spec: EnergySpec, key: str, given_scale: float, default_scale: float) -> float:
+    """``spec``'s ``key`` (one of :data:`BUILT_IN_45NM`) at the node: the arch's own (not None) × ``given_scale``
+    (from ``reference_node``), else the built-in 45 nm figure × ``default_scale``. None, not a value equal to the
+    built-in, marks the default, and None survives a dump and re-validation (an Arch validated again from its dump
+    lists every field as set, so ``model_fields_set`` cannot tell)."""
+    own = getattr(spec, key)
+    return own * given_scale if own is not None else BUILT_IN_45NM[key] * default_scale
 
 
 def _arith_pj(spec: EnergySpec, dtype: str, given_scale: float, default_scale: float) -> float:
@@ -223,11 +238,11 @@ def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[d
     dtype = arch.dtype
     own_mac = spec.mac_area_um2.get(dtype)
     mac_um2 = own_mac * a_given if own_mac is not None else mac_45nm(dtype)[1] * a_45
-    register_um2 = spec.register_bit_um2 * (a_given if _given(spec, "register_bit_um2") else a_45)
+    register_um2 = _figure(spec, "register_bit_um2", a_given, a_45)
     pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * register_um2
     lane_um2 = spec.vector_area_um2 * a_given if spec.vector_area_um2 is not None else mac_um2
     cores = spec.die_cores or arch.cores
-    bitcell = spec.sram_bitcell_um2 * (a_given if _given(spec, "sram_bitcell_um2") else a_45)
+    bitcell = _figure(spec, "sram_bitcell_um2", a_given, a_45)
     if spec.sram_bitcell_at_node_um2 is not None:  # a foundry's cell, carried from the node it was published at
         cell_node = spec.node if spec.sram_bitcell_node is None else spec.sram_bitcell_node
         bitcell = spec.sram_bitcell_at_node_um2 * sram_cell_scale(cell_node, spec.node)  # by SRAM's own shrink
@@ -580,7 +595,7 @@ def unread_key_notes(spec: EnergySpec) -> list[str]:
         out.append(f"{NOTE_PREFIX}energy.leakage_w_per_mm2 ({spec.leakage_w_per_mm2:g} W/mm²) is not read: "
                    f"energy.idle_power ({spec.idle_power:g} W) gives the chip's static power (set idle_power to "
                    f"null to size it by area)")
-    if spec.sram_bitcell_at_node_um2 is not None and _given(spec, "sram_bitcell_um2"):
+    if spec.sram_bitcell_at_node_um2 is not None and spec.sram_bitcell_um2 is not None:
         out.append(f"{NOTE_PREFIX}energy.sram_bitcell_um2 ({spec.sram_bitcell_um2:g} µm²) is not read: the pinned "
                    f"cell energy.sram_bitcell_at_node_um2 ({spec.sram_bitcell_at_node_um2:g} µm²) replaces it (set "
                    f"that to null to use it)")

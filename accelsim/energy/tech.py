@@ -114,6 +114,11 @@ def mac_45nm(dtype: str) -> tuple[float, float]:
 
 SRAM_REF_BYTES = 8192  # Horowitz's 8 KB SRAM: 10 pJ per 64-bit access at 45 nm (32 KB 20 pJ, 1 MB 100 pJ)
 SRAM_REF_BITS = 64
+# The built-in 45 nm figures an arch's EnergySpec leaves at None (``sram_pj``, ``sram_bitcell_um2``,
+# ``register_bit_um2``): carried from 45 nm to the node whatever ``reference_node`` says (docs/energy.md)
+SRAM_PJ_45NM = 10.0  # pJ per 64-bit access of Horowitz's 8 KB SRAM (above)
+SRAM_BITCELL_45NM_UM2 = 0.346  # µm² of a 45 nm 6T SRAM bit cell (docs/energy.md, "SRAM rule")
+REGISTER_BIT_45NM_UM2 = 4.522  # µm² of one flip-flop bit: NanGate FreePDK45 Open Cell Library's DFF_X1
 
 
 def _interp(table: dict[float, float], node: float, below: float, above: float) -> float:

@@ -505,6 +505,16 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
                   [*spec.notes, *notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
 
 
+def _rate_notes(key: str, grid: Grid | None) -> list[str]:
+    """One note per dtype-rate fallback of the iteration-cost grid's passes (``accelsim run``'s note on a dtype an
+    arch lists no rate for: fp8 on an A100 runs at its bf16 rate; docs/configuration.md, "Per-dtype rates"), once
+    for the whole grid: its op count, which is each pass's own, left out (probe p121 #1)."""
+    if grid is None:
+        return []
+    return [f"{key}: op(s) of dtype {n.split(': ', 1)[0]} in the iteration-cost grid's passes: {n.split(': ', 1)[1]}"
+            for n in grid.rate_notes]
+
+
 def _attention_notes(spec: ServingSpec) -> list[str]:
     """A note for a served model (or draft model) whose attention runs unfused, as ``accelsim run``'s report gives
     one on every arch: serving runs fused attention unless the serving file's model mapping or a ``--set`` says
@@ -832,7 +842,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
-        "notes": setup.notes,
+        "notes": [*setup.notes, *_rate_notes("model", grid), *_rate_notes("draft_model", draft_grid)],
         "serving": serving_summary(runnable, refused, replicas, s.slo, disaggregated=s.disaggregation is not None),
     }
     # as accelsim run's serving.layer_samples: the layer counts the grid's passes were simulated with, when sampled

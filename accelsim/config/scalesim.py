@@ -98,6 +98,7 @@ class _CfgReader:
         self.parser, self.file = parser, file
         self.lines = _cfg_lines(text)
         self.issues: list[ConfigIssue] = []
+        self.notes: list[str] = []  # what the run's report says of a value read otherwise than SCALE-Sim reads it
 
     def where(self, section: str, option: str) -> int | None:
         return self.lines.get((section, option.lower())) or self.lines.get((section, ""))
@@ -140,12 +141,27 @@ def _srams(cfg: _CfgReader) -> dict[str, int | None]:
     return srams
 
 
+SCALESIM_DATAFLOWS = ("os", "ws", "is")  # scale_config.valid_df_list, compared as written
+
+
 def _dataflow(cfg: _CfgReader) -> str | None:
-    dataflow = cfg.get(_ARCH, "Dataflow")
-    if dataflow is not None:
-        dataflow = dataflow.lower()
-        if dataflow not in ("os", "ws", "is"):
-            cfg.bad(_ARCH, "Dataflow", "expected os, ws or is", dataflow)
+    """The array's dataflow, read in any case. SCALE-Sim compares the value as written with its lower-case list
+    (``scale_config.read_conf_file``: ``if self.df not in self.valid_df_list: print("WARNING: Invalid
+    dataflow")``) and goes on; ``single_layer_sim.set_params`` then matches none of os / ws / is and keeps the
+    compute system its constructor made, output stationary. So ``OS`` runs the same there with a warning, and
+    ``WS`` / ``IS`` run as os: a note says so (probe p123 #2)."""
+    written = cfg.get(_ARCH, "Dataflow")
+    if written is None:
+        return None
+    dataflow = written.lower()
+    if dataflow not in SCALESIM_DATAFLOWS:
+        cfg.bad(_ARCH, "Dataflow", "expected os, ws or is", dataflow)
+    elif written != dataflow:
+        ran = "runs it as os, its default, too" if dataflow == "os" else f"runs os, its default, not {dataflow}"
+        line = cfg.where(_ARCH, "Dataflow")
+        cfg.notes.append(f"{cfg.file}{f':{line}' if line else ''}: {_ARCH}.Dataflow {written!r}: read as "
+                         f"{dataflow}; SCALE-Sim takes only lower case (os, ws, is): it prints \"WARNING: Invalid "
+                         f"dataflow\" and {ran}; write {dataflow!r} for the same run in both")
     return dataflow
 
 
@@ -189,6 +205,11 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
     """The :class:`Arch` of a SCALE-Sim ``.cfg`` file: one core with the file's array, dataflow and split
     SRAM sizes, 1 GHz, int8, HBM unbounded (CALC) or ``Bandwidth`` bytes/cycle (USER), a vector unit as wide
     as the array. Raises :class:`ConfigError` listing every problem, each naming file, line and key."""
+    return _read_config(path)[0]
+
+
+def _read_config(path: str | os.PathLike) -> tuple[Arch, list[str]]:
+    """:func:`read_scalesim_config`'s arch and the notes on values it reads otherwise than SCALE-Sim does."""
     file = display_path(path)
     text = read_text_file(path, file)
     parser = _parse_cfg(text, file)
@@ -203,7 +224,7 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
         raise ConfigError(cfg.issues)
     run_name = parser.get("general", "run_name", fallback="").strip().strip('"') or Path(path).stem
     try:
-        return Arch.model_validate({
+        arch = Arch.model_validate({
             "name": run_name,
             "description": f"SCALE-Sim config {file}: {rows}x{cols} {dataflow}, SRAM ifmap/filter/ofmap "
                            f"{srams['ifmap']}/{srams['filter']}/{srams['ofmap']} KiB, {mode} DRAM bandwidth, "
@@ -222,6 +243,7 @@ def read_scalesim_config(path: str | os.PathLike) -> Arch:
         })
     except ValidationError as e:  # the arch's own rules between keys (an SRAM too small for one array step)
         raise ConfigError([_cfg_issue(cfg, err) for err in e.errors()]) from None
+    return arch, cfg.notes
 
 
 _SRAM_OPTION = re.compile(r"core\.sram\.(ifmap|filter|ofmap): ")
@@ -330,6 +352,56 @@ def _capped(file: str, issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return [*issues[:MAX_TOPOLOGY_ISSUES], ConfigIssue(file, None, "", f"{more:,} more problems not shown")]
 
 
+def _column_name(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _header_problems(header: list[str], columns: tuple[str, ...]) -> list[tuple[str, int, str | None]]:
+    """How the header line's names (``header``, as written) differ from the form's ``columns`` (case and spacing
+    aside; for the conv form's last, SCALE-Sim's own ``Stride height``, as its ``write_topo_file`` writes it, too):
+    ``(column, position in the header (1-based), None)`` for a column the header lacks, ``(column, position, the
+    name it has there)`` for one it names otherwise. Names after the form's columns (a stride width, a sparsity
+    column) are not checked."""
+    names = [_column_name(h) for h in header]
+    expected = [_column_name(c) for c in columns]
+    alike = {"strides": {"strides", "stride height", "stride"}}
+
+    def same(j: int, i: int) -> bool:
+        return j < len(names) and names[j] in alike.get(expected[i], {expected[i]})
+
+    out: list[tuple[str, int, str | None]] = []
+    j = 0
+    for i, column in enumerate(columns):
+        if same(j, i):
+            j += 1
+        elif j >= len(names) or (i + 1 < len(columns) and same(j, i + 1)):  # left out: the next one is here
+            out.append((column, j + 1, None))
+        else:
+            out.append((column, j + 1, header[j]))
+            j += 1
+    return out
+
+
+def _header_note(file: str, problems: list[tuple[str, int, str | None]]) -> str:
+    """The report note on a header that differs from the form's names over rows that parse (probe p123 #3)."""
+    said = "; ".join(f"it lacks {c!r}" if got is None else f"its column {k} is {got!r}, not {c!r}"
+                     for c, k, got in problems)
+    return (f"{file}:1: the header is not SCALE-Sim's ({said}); its rows have every column and are read by "
+            "position, as SCALE-Sim reads them (topology_utils skips the first line), so check that each row's "
+            "values are in that order")
+
+
+def _depthwise_note(file: str, n: int, name: str, values: list[int], stride_w: int | None) -> str:
+    """The report note on a DP row with Num Filter > 1 (probe p123 #1): SCALE-Sim's ``load_arrays_conv`` makes it
+    Channels layers of one channel, each keeping the row's Num Filter, so its MACs are Channels x Num Filter
+    times a one-filter channel's; a depthwise conv has one filter a channel."""
+    h, w, fh, fw, c, nf, sh = values
+    one = output_size(h, fh, sh) * output_size(w, fw, stride_w or sh) * fh * fw  # one channel, one filter
+    return (f"{file}:{n}: {name}: a DP (depthwise) row runs as SCALE-Sim runs it, each of its {c:,} channels with "
+            f"the row's Num Filter {nf:,} filters ({c:,} x {nf:,} = {c * nf:,} filters, {one * c * nf:,} MACs); a "
+            f"depthwise conv has one filter a channel: write Num Filter 1 for it ({one * c:,} MACs)")
+
+
 def _shown_header(line: str, limit: int = 80) -> str:
     text = ", ".join(_fields(line))
     return text if len(text) <= limit else text[:limit - 1] + "…"
@@ -354,6 +426,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         gemm = header[1:4] == ["m", "n", "k"]
     columns = GEMM_COLUMNS if gemm else CONV_COLUMNS
     issues: list[ConfigIssue] = []
+    notes: list[str] = []
     ops: list[Op] = []
     inputs: dict[str, tuple[int, ...]] = {}
     first_line: dict[str, int] = {}
@@ -373,6 +446,8 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         if row_issues:
             issues.extend(row_issues)
             continue
+        if names != [name] and values[5] > 1:
+            notes.append(_depthwise_note(file, n, name, values, stride_w))
         for layer in names:
             src = f"{layer}/ifmap"
             if gemm:
@@ -388,14 +463,25 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         raise ConfigError(ConfigIssue(file, 1, "", f"not a SCALE-Sim topology: its header is "
                                                    f"{_shown_header(rows[0])!r} (expected {', '.join(CONV_COLUMNS)} "
                                                    f"or {', '.join(GEMM_COLUMNS)})"))
+    # SCALE-Sim never reads the header; a name that differs from the form's is said at line 1: before the rows'
+    # errors it explains (a header without Num Filter over rows without it: probe p123 #3 blamed Strides), or as a
+    # note over rows that parse, which are read by position as SCALE-Sim reads them (refusing them would refuse
+    # a topology SCALE-Sim runs)
+    header_problems = _header_problems(_fields(rows[0]), columns)
     if issues:
-        raise ConfigError(_capped(file, issues))
+        order = f"(a row's columns, by position: {', '.join(columns)})"
+        said = [ConfigIssue(file, 1, c, f"missing from the header {order}" if got is None else
+                            f"the header's column {k} is {got!r} {order}") for c, k, got in header_problems]
+        raise ConfigError(_capped(file, [*said, *issues]))
     if not ops:
         raise ConfigError(ConfigIssue(file, None, "", "no layer rows after the header"))
+    if header_problems:
+        notes.insert(0, _header_note(file, header_problems))
     # SCALE-Sim runs the layers one after another (each its own simulation): "sequential" makes every op wait for
     # the one before (mapping.emit.Emitter), though no layer reads another's output
     return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,
-                                                      "form": "gemm" if gemm else "conv", "sequential": True})
+                                                      "form": "gemm" if gemm else "conv", "sequential": True,
+                                                      **({"notes": notes} if notes else {})})
 
 
 def output_size(size: int, kernel: int, stride: int) -> int:
@@ -435,8 +521,9 @@ def load_scalesim(config: str | os.PathLike, topology: str | os.PathLike, *,
     runs them. Problems in both files are reported together."""
     issues: list[ConfigIssue] = []
     arch = graph = None
+    notes: list[str] = []
     try:
-        arch = read_scalesim_config(config)
+        arch, notes = _read_config(config)
     except ConfigError as e:
         issues.extend(e.issues)
     try:
@@ -446,4 +533,6 @@ def load_scalesim(config: str | os.PathLike, topology: str | os.PathLike, *,
         issues.extend(e.issues)
     if issues:
         raise ConfigError(issues)
+    if notes:  # the config's, first: the run's report.json notes and console (graph.meta["notes"])
+        graph = graph.with_meta({**graph.meta, "notes": [*notes, *graph.meta.get("notes", ())]})  # type: ignore[union-attr]
     return arch, graph  # type: ignore[return-value]

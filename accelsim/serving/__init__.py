@@ -21,7 +21,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from .. import __version__
-from ..config import WorkloadSpec
+from ..config import WorkloadSpec, load_arch
+from ..config.presets import list_presets
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
 from ..energy import constants
 from ..energy.model import over_tdp
@@ -434,7 +435,7 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     except TooManyRequests as e:
         raise spec.error("workload", str(e)) from None
     params = spec.model.params
-    _check_chips(spec, "model", params, " a replica", "; e.g. arch: dgx-h100")
+    _check_chips(spec, "model", params, " a replica", suggest=True)
     if params.get("sequence_parallel"):  # it splits one prompt's tokens: a decode step has one a sequence
         raise spec.error("model.sequence_parallel", "not with serving: it splits a prompt's tokens over the chips, "
                          "and a serving engine's decode steps have one token a sequence", value=True)
@@ -503,6 +504,16 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
                   [*spec.notes, *notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
+
+
+def _rate_notes(key: str, grid: Grid | None) -> list[str]:
+    """One note per dtype-rate fallback of the iteration-cost grid's passes (``accelsim run``'s note on a dtype an
+    arch lists no rate for: fp8 on an A100 runs at its bf16 rate; docs/configuration.md, "Per-dtype rates"), once
+    for the whole grid: its op count, which is each pass's own, left out (probe p121 #1)."""
+    if grid is None:
+        return []
+    return [f"{key}: op(s) of dtype {n.split(': ', 1)[0]} in the iteration-cost grid's passes: {n.split(': ', 1)[1]}"
+            for n in grid.rate_notes]
 
 
 def _attention_notes(spec: ServingSpec) -> list[str]:
@@ -696,17 +707,38 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
                 f"or raise engine.{key}")
 
 
-def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", example: str = "") -> None:
+def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", suggest: bool = False) -> None:
     """The chips a model's tensor × expert parallelism needs (expert-parallel chips each hold tokens of their own,
-    tensor_parallel apart: builders/moe.py) fit on the arch, which has an interconnect."""
+    tensor_parallel apart: builders/moe.py) fit on the arch, which has an interconnect; with ``suggest``, the error
+    names a shipped preset that holds them (:func:`fitting_arch`), if one does."""
     tp, ep = (int(params.get(k) or 1) for k in ("tensor_parallel", "expert_parallel"))
     n = tp * ep
     if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
         key = "expert_parallel" if ep > 1 else "tensor_parallel"
         grid = f" (tensor_parallel × expert_parallel = {tp} × {ep})" if tp > 1 and ep > 1 else ""
         hint = EP_HINT if tp > 1 and ep > 1 else ""
+        other = fitting_arch(n, spec.arch.name) if suggest else None
+        example = f"; e.g. arch: {other}" if other else ""
         raise spec.error(f"{where}.{key}", f"{n} chips{whose}{grid}{hint} need an arch with at least {n} chips and an "
                          f"interconnect ({spec.arch.name!r} has {spec.arch.chips}{example})", value=params[key])
+
+
+def fitting_arch(chips: int, failed: str) -> str | None:
+    """The arch preset to suggest for a replica of ``chips`` chips in place of ``failed``: one with at least that
+    many chips and an interconnect, never ``failed`` itself; of those, first one whose name holds ``failed``'s (h100
+    → dgx-h100, the same chips on NVSwitch), then the fewest chips, then by name; None when no preset holds them
+    (probe p121 #2: ``e.g. arch: dgx-h100`` was suggested for 16 chips, and to dgx-h100 itself, which has 8)."""
+    fits = []
+    for name in list_presets("arch"):
+        if name == failed:
+            continue
+        try:
+            arch = load_arch(name)
+        except AccelsimError:  # a broken preset of a user's own folder: not one to suggest
+            continue
+        if arch.chips >= chips and arch.interconnect is not None:
+            fits.append((failed not in name, arch.chips, name))
+    return min(fits)[2] if fits else None
 
 
 def _shape_free(params: dict) -> dict:
@@ -832,7 +864,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "kv_bytes_per_token": fp.kv_bytes_per_token if fp else None,
         "state_bytes_per_seq": fp.state_bytes_per_seq if fp else None,
         "iteration_cost": grid.to_dict() if grid is not None else {"simulations": 0},
-        "notes": setup.notes,
+        "notes": [*setup.notes, *_rate_notes("model", grid), *_rate_notes("draft_model", draft_grid)],
         "serving": serving_summary(runnable, refused, replicas, s.slo, disaggregated=s.disaggregation is not None),
     }
     # as accelsim run's serving.layer_samples: the layer counts the grid's passes were simulated with, when sampled

@@ -65,6 +65,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -163,6 +164,9 @@ class Grid:
     # prefill and decode shapes were (a shape whose model overflows the first memory simulates every layer)
     layer_samples: list[int] | None = None
     layer_sampled_shapes: int = 0
+    # the distinct dtype-rate fallbacks of the shapes' passes (:func:`rate_fallbacks`, in the order first met): an
+    # fp8 model on an arch whose arrays list no fp8 rate runs its GEMMs at the bf16 rate, as accelsim run notes
+    rate_notes: tuple[str, ...] = ()
 
     @property
     def simulations(self) -> int:
@@ -276,7 +280,7 @@ class Grid:
         return Grid(self.prefill_tokens, self.prefill_j, self.prefill2_j, self.decode_batches,  # type: ignore[arg-type]
                     self.decode_kv, self.decode_j, encoder_s=self.encoder_j,  # type: ignore[arg-type]
                     request_s=self.request_j, request_sequences=self.request_sequences, pair_share=self.pair_share, layer_samples=self.layer_samples,
-                    layer_sampled_shapes=self.layer_sampled_shapes)
+                    layer_sampled_shapes=self.layer_sampled_shapes, rate_notes=self.rate_notes)
 
     def to_dict(self) -> dict:
         out = {"simulations": self.simulations, "prefill_tokens": self.prefill_tokens, "prefill_s": self.prefill_s,
@@ -332,6 +336,23 @@ class Simulated(NamedTuple):
     joules: float | None  # on one chip beyond its static power; None when the arch gives no energy constants
     computed: float  # :func:`computed_attention`
     layers: tuple[int, int] | None = None  # the layer counts of the two samples it was priced from; None: every layer
+    rate_notes: tuple[str, ...] = ()  # :func:`rate_fallbacks` of its report's notes
+
+
+RATE_NOTE = re.compile(r"\d+ op\(s\) of dtype (\S+): (.+)")
+"""A pass's note that a dtype ran at another's rate (:func:`accelsim.report.summary.rate_notes` and
+``base_rate_notes``): its op count, the dtype, and what ran it at which rate."""
+
+
+def rate_fallbacks(notes: list[str]) -> tuple[str, ...]:
+    """The :data:`RATE_NOTE` notes of one pass without their op counts, which are that pass's (a prefill of 16
+    tokens and a decode of 64 sequences count other ops), as ``dtype: what ran it``: e.g. ``fp8: the systolic
+    arrays have no fp8 rate and run them at their bf16 rate``."""
+    return tuple(f"{m[1]}: {m[2]}" for n in notes if (m := RATE_NOTE.fullmatch(n)))
+
+
+def _distinct(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(n for g in groups for n in g))
 
 
 def computed_attention(report: dict) -> float:
@@ -385,24 +406,25 @@ def simulate_shape(spec: WorkloadSpec, arch: Arch, options: Options, *, graphs: 
         g1, g2 = (build_graph(replace(spec, params={**spec.params, "layers": k}), arch.dtype) for k in samples)
         alike = layers[1] // layers[2]  # the units
         if fits_first_memory(g1, g2, alike, arch):
-            (s1, j1, a1), (s2, j2, a2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
+            (s1, j1, a1, n1), (s2, j2, a2, n2) = (_simulated(g, spec, arch, opts) for g in (g1, g2))
             joules = affine(j1, j2, alike) if j1 is not None and j2 is not None else None
             # the attention MACs and those computed are affine too (a local window's layers compute another share
             # than a global one's: Gemma-2's unit of both, Gemma-3's prefix of local layers)
             share = _share(*(affine(one, two, alike) for one, two in zip(a1, a2, strict=True)))
-            return Simulated(affine(s1, s2, alike), joules, share, samples)
-    s, j, a = _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
-    return Simulated(s, j, _share(*a))
+            return Simulated(affine(s1, s2, alike), joules, share, samples, _distinct(n1, n2))
+    s, j, a, n = _simulated(build_graph(spec, arch.dtype), spec, arch, opts)
+    return Simulated(s, j, _share(*a), rate_notes=n)
 
 
 def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> tuple[float, float | None,
-                                                                                     tuple[float, float]]:
-    """One simulated pass of ``graph``: its seconds, energy (as :class:`Simulated`'s) and attention MACs
-    (:func:`attention_macs`)."""
+                                                                                     tuple[float, float],
+                                                                                     tuple[str, ...]]:
+    """One simulated pass of ``graph``: its seconds, energy (as :class:`Simulated`'s), attention MACs
+    (:func:`attention_macs`) and dtype-rate fallbacks (:func:`rate_fallbacks`)."""
     p, _ = simulate_pass(graph, arch, opts, name=None, workload=spec)
     energy = p.report.get("energy")
     busy = energy["dynamic_j"] + energy.get("activity_j", 0.0) if energy else None
-    return p.timing.seconds, busy, attention_macs(p.report)
+    return p.timing.seconds, busy, attention_macs(p.report), rate_fallbacks(p.report.get("notes") or [])
 
 
 @dataclass(frozen=True)
@@ -747,6 +769,7 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     keys += ["model"] * (2 * len(images) + len(sequences))
     results = simulate_all(shapes, arch, opts, graphs=engine.cuda_graphs, workers=grid.workers, progress=progress,
                            keys=keys)
+    fallbacks = _distinct(*(r.rate_notes for r in results))  # every pass's, the encoders' too
     results, per_request = results[:len(results) - len(sequences)], results[len(results) - len(sequences):]
     cut = len(results) - 2 * len(images)
     results, pairs = results[:cut], results[cut:]
@@ -768,10 +791,11 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
     share = pair_share(results[len(tokens) - 1].computed, results[2 * len(tokens) - 1].computed)
     sampled = [r.layers for r in results if r.layers is not None]  # the encoder's passes (1 layer) left out
     out = Grid(tokens, one, two, batches, kvs, decode, **energy, pair_share=share,  # type: ignore[arg-type]
-               layer_samples=list(sampled[0]) if sampled else None, layer_sampled_shapes=len(sampled))
+               layer_samples=list(sampled[0]) if sampled else None, layer_sampled_shapes=len(sampled),
+               rate_notes=fallbacks)
     _CACHE[key] = out
     if file is not None:
-        atomic_write_text(file, json.dumps(out.to_dict(), allow_nan=False))
+        atomic_write_text(file, json.dumps({**out.to_dict(), "rate_notes": list(fallbacks)}, allow_nan=False))
     return out
 
 
@@ -806,7 +830,8 @@ def _read_cached(file: Path) -> Grid | None:
                                             "request_s", "request_j")),
                     request_sequences=data.get("request_sequences"),
                     pair_share=float(data["pair_share"]), layer_samples=data.get("layer_samples"),
-                    layer_sampled_shapes=int(data.get("layer_sampled_shapes", 0)))
+                    layer_sampled_shapes=int(data.get("layer_sampled_shapes", 0)),
+                    rate_notes=tuple(str(n) for n in data.get("rate_notes", ())))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

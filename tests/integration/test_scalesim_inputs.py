@@ -12,11 +12,13 @@ Every expected number below is worked by hand from those definitions.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 
+from accelsim.cli import main
 from accelsim.config import load_scalesim, read_scalesim_config, read_topology
 from accelsim.cost import folds as systolic
 from accelsim.errors import ConfigError
@@ -266,3 +268,83 @@ def test_an_sram_too_small_for_the_array_is_at_its_cfg_line(tmp_path, monkeypatc
     assert line.startswith("big.cfg:6: architecture_presets.IfmapSramSzkB: 1,024 B cannot hold one step of the "
                            "1024x16 os systolic array"), line
     assert line.endswith("it needs at least 2,048 B"), line
+
+
+CONV_HEADER = "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,\n"
+
+
+def test_a_dp_row_with_several_filters_counts_them_per_channel_with_a_note(tmp_path, monkeypatch, capsys):
+    # probe p123 #1. scale-sim-v2 topology_utils.load_arrays_conv runs a row named *DP* as Channels layers, setting
+    # channels to 1 and keeping Num Filter, so dw_DP (10x10, 3x3, 4 channels, Num Filter 4, stride 1) is
+    # 4 layers of M = 8·8 = 64 (⌈(10 − 3 + 1)/1⌉ = 8 a side), K = 3·3 = 9, N = 4: 64·9·4 = 2,304 MACs each,
+    # 9,216 in all (parity kept); a depthwise conv has one filter a channel: 64·9·1·4 = 2,304 MACs.
+    # pw_DP has Num Filter 1: already a depthwise conv, no note
+    monkeypatch.chdir(tmp_path)
+    Path("t.csv").write_text(CONV_HEADER + "dw_DP, 10, 10, 3, 3, 4, 4, 1,\npw_DP, 10, 10, 3, 3, 2, 1, 1,\n")
+    g = read_topology("t.csv")
+    assert [op.macs for op in g.ops] == [2304] * 4 + [576] * 2  # pw_DP: 64·9·1 per channel
+    assert g.meta["notes"] == [
+        "t.csv:2: dw_DP: a DP (depthwise) row runs as SCALE-Sim runs it, each of its 4 channels with the row's "
+        "Num Filter 4 filters (4 x 4 = 16 filters, 9,216 MACs); a depthwise conv has one filter a channel: write "
+        "Num Filter 1 for it (2,304 MACs)"]
+    # through the CLI: in report.json's notes
+    Path("a.cfg").write_text(_cfg("SparsitySupport: false\n"))
+    assert main(["run", "--scalesim-config", "a.cfg", "--topology", "t.csv", "-o", "out", "--no-plots", "-q"]) == 0
+    notes = json.loads(Path("out/report.json").read_text())["notes"]
+    assert sum("t.csv:2: dw_DP: a DP (depthwise) row" in n for n in notes) == 1
+    assert not any("pw_DP" in n for n in notes)
+
+
+def test_a_header_without_a_column_is_named_at_line_1(tmp_path, monkeypatch, capsys):
+    # probe p123 #3: a header without Num Filter over a row without it blamed Strides (the row's 8th column)
+    # at line 2; the header's missing column is named first, at line 1, exit status 2
+    monkeypatch.chdir(tmp_path)
+    Path("a.cfg").write_text(_cfg("SparsitySupport: false\n"))
+    Path("miss.csv").write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                                "Strides,\nc1, 10, 10, 3, 3, 4, 1,\n")
+    assert main(["run", "--scalesim-config", "a.cfg", "--topology", "miss.csv", "-o", "out", "-q"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == ("accelsim: error: miss.csv:1: Num Filter: missing from the header (a row's columns, by "
+                        "position: Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                        "Num Filter, Strides)")
+    assert "Traceback" not in "".join(lines)
+    # a misnamed column over rows that parse: read by position, as SCALE-Sim (which never reads the header) does,
+    # with a note; the row's 7th value is the filters whatever the header calls it: M = 8·8, N = 5, K = 3·3·4
+    Path("odd.csv").write_text(CONV_HEADER.replace("Num Filter", "Num Filters") + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
+    g = read_topology("odd.csv")
+    assert g.ops[0].gemm == Gemm(m=64, n=5, k=36, count=1)
+    assert g.meta["notes"][0].startswith("odd.csv:1: the header is not SCALE-Sim's (its column 7 is 'Num Filters', "
+                                         "not 'Num Filter'); its rows have every column and are read by position")
+    # a header without a column over full rows: noted as lacking it
+    Path("short.csv").write_text(CONV_HEADER.replace(" Num Filter,", "") + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
+    assert read_topology("short.csv").meta["notes"][0].startswith(
+        "short.csv:1: the header is not SCALE-Sim's (it lacks 'Num Filter');")
+    # SCALE-Sim's own headers: its files' (any case) and its write_topo_file's Stride height / Stride width: no note
+    Path("own.csv").write_text("Layer name, IFMAP height, IFMAP width, Filter height, Filter width, Channels, "
+                               "Num filter, Stride height, Stride width,\nc1, 10, 10, 3, 3, 4, 5, 1, 1,\n")
+    assert "notes" not in read_topology("own.csv").meta
+    Path("own.csv").write_text(CONV_HEADER + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
+    assert "notes" not in read_topology("own.csv").meta
+
+
+@pytest.mark.parametrize("written, note", [
+    ("os", None),
+    # scale_config.read_conf_file: `if self.df not in self.valid_df_list: print("WARNING: Invalid dataflow")`,
+    # compared as written with ['os', 'ws', 'is']; single_layer_sim.set_params then matches none and keeps the
+    # systolic_compute_os() its constructor made: OS runs as os there too, WS as os
+    ("OS", "runs it as os, its default, too; write 'os' for the same run in both"),
+    ("WS", "runs os, its default, not ws; write 'ws' for the same run in both"),
+])
+def test_an_upper_case_dataflow_is_read_with_a_note_as_scalesim_warns(tmp_path, monkeypatch, written, note):
+    monkeypatch.chdir(tmp_path)
+    Path("u.cfg").write_text(_cfg("SparsitySupport: false\n").replace("Dataflow: ws", f"Dataflow: {written}"))
+    Path("t.csv").write_text(CONV_HEADER + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
+    arch, graph = load_scalesim("u.cfg", "t.csv")
+    assert arch.core.systolic.dataflow == written.lower()
+    if note is None:
+        assert "notes" not in graph.meta
+    else:
+        # Dataflow is line 9 of _cfg's file
+        assert graph.meta["notes"] == [
+            f"u.cfg:9: architecture_presets.Dataflow {written!r}: read as {written.lower()}; SCALE-Sim takes only "
+            f"lower case (os, ws, is): it prints \"WARNING: Invalid dataflow\" and {note}"]

@@ -122,6 +122,27 @@ def test_cli_writes_the_report_folder(tmp_path, capsys):
     assert (out / "latency_cdf.png").is_file() and (out / "serving_timeseries.png").is_file()
 
 
+@pytest.mark.parametrize("dtype, noted", [("fp8", True), ("bf16", False)])
+def test_serve_notes_a_dtype_the_arch_runs_at_another_rate_as_run_does(tmp_path, capsys, dtype, noted):
+    # probe p121 #1. The A100 datasheet lists tensor-core peaks for TF32, BF16/FP16, INT8 and INT4 and none for FP8
+    # (arch/a100.yaml core.systolic.rates has no fp8), so an fp8 model's GEMMs run at the bf16 rate, which accelsim
+    # run notes (docs/configuration.md, "Per-dtype rates"); serve's grid runs the same passes and says it once.
+    # bf16 is the A100's base rate: nothing to note.
+    path = tmp_path / "s.json.yaml"
+    path.write_text(json.dumps({**SMALL, "arch": "a100"}))
+    out = tmp_path / "out"
+    assert main(["serve", str(path), "-o", str(out), "--no-plots", "--set", "workload.requests=2",
+                 "--set", f"model.dtype={dtype}"]) == 0
+    printed = capsys.readouterr().out
+    notes = json.loads((out / "report.json").read_text())["notes"]
+    systolic = (f"model: op(s) of dtype {dtype} in the iteration-cost grid's passes: the systolic arrays have no "
+                f"{dtype} rate and run them at their bf16 rate")
+    assert (systolic in notes) is noted
+    assert notes.count(systolic) == int(noted)  # once, not once per grid pass
+    assert any("have no" in n for n in notes) is noted
+    assert ("systolic arrays have no fp8 rate" in " ".join(printed.split())) is noted  # the console's note row
+
+
 def test_grid_on_worker_processes_gives_the_same_seconds():
     from accelsim.serving.cost import simulate_all
 

@@ -107,6 +107,13 @@ _DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
     "data_parallel.samples_per_s": ("samples/s", "number"),
     "efficiency.j_per_step_per_chip": ("J/step per chip", "joules"),
 }
+# Metrics of a training step's model-FLOPs utilization (report ``mfu``, ``model_flops``; docs/architecture.md):
+# rows after ``time`` when some report has them (probe p129 #1: MAC utilization counts recomputed FLOPs, so a
+# full-recompute and a selective-recompute GPT-3 step read 55.4 % / 56.1 % there and 41.5 % / 55.6 % as MFU).
+_TRAINING_METRICS: dict[str, tuple[str, str]] = {
+    "mfu": ("MFU", "fraction"),
+    "model_flops": ("model FLOPs", "count"),
+}
 # Metrics of a run of the `collective` micro-workload (nccl-tests' figures: its op's ``mapping``): rows after ``time``
 # when some report is one (probe p104 #7: compare showed no bus bandwidth or algorithm).
 _COLLECTIVE_METRICS: dict[str, tuple[str, str]] = {
@@ -213,7 +220,7 @@ def _kind(metric: str) -> str:
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
     return (_METRICS.get(metric) or _SERVING_METRICS.get(metric) or _DECODE_METRICS.get(metric)
             or _DIFFUSION_METRICS.get(metric) or _DATA_PARALLEL_METRICS.get(metric)
-            or _COLLECTIVE_METRICS.get(metric) or default)
+            or _TRAINING_METRICS.get(metric) or _COLLECTIVE_METRICS.get(metric) or default)
 
 
 def _is_serving(report: dict) -> bool:
@@ -307,6 +314,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
         decode = list(_DECODE_METRICS) if any(_has_decode(rep) for _, rep in reports) else []
         decode += list(_DIFFUSION_METRICS) if any(_dict(rep.get("diffusion")) for _, rep in reports) else []
         decode += list(_DATA_PARALLEL_METRICS) if any(_dict(rep.get("data_parallel")) for _, rep in reports) else []
+        decode += list(_TRAINING_METRICS) if any(rep.get("mfu") is not None for _, rep in reports) else []
         decode += list(_COLLECTIVE_METRICS) if any(_collective(rep, "algorithm") is not None
                                                    for _, rep in reports) else []
         run = list(_METRICS)[2:]

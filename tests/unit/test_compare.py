@@ -377,3 +377,20 @@ def test_collective_runs_compare_bus_bandwidth_algorithm_and_protocol():
     assert format_value("collective.bus_bandwidth", 418.5e9).endswith("GB/s")
     # a run of another workload has no such rows
     assert "collective.algorithm" not in dict(compare_rows([("gemm", simulate("gemm", "a100").to_dict())]))
+
+
+def test_training_runs_compare_their_mfu_and_model_flops(runs):
+    # probe p129 #1: compare listed MAC utilization (recomputed FLOPs included) but not MFU, which each training
+    # report carries. LeNet-5 training steps on gemmini at batch 1 and 2: the step's model MACs are forward (LENET_MACS)
+    # + weight gradients (the same again) + input gradients (all but conv1's 117,600: its input needs none), so
+    # model FLOPs = 2 x (3 x LENET_MACS - 117,600) a sample, twice that at batch 2
+    steps = [(f"t{b}", simulate(load_workload("lenet5", ["mode=training", f"batch={b}"]), "gemmini").to_dict())
+             for b in (1, 2)]
+    rows = dict(compare_rows(steps))
+    per_sample = 2 * (3 * LENET_MACS - 117_600)
+    assert rows["model_flops"] == [per_sample, 2 * per_sample]
+    assert rows["mfu"] == [rep["mfu"] for _, rep in steps]
+    assert all(0 < v < 1 for v in rows["mfu"])
+    assert format_value("mfu", 0.4155) == format_value("mac_utilization", 0.4155)  # both shown as a percentage
+    # an inference run has no MFU: no such rows beside inference reports only
+    assert "mfu" not in dict(compare_rows([("b1", runs["b1"]), ("b2", runs["b2"])]))

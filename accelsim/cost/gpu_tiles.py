@@ -373,6 +373,21 @@ def operand_cache_bytes(details: dict, elem: int) -> tuple[int, int]:
     return math.ceil(tiles * panel_bytes(tm, 0, k, elem, elem)), math.ceil(tiles * b)
 
 
+def smem_bytes(details: dict, g: Gemm, elem: int) -> int:
+    """Bytes a GEMM's thread blocks read from and write to their cores' shared memory, the fills aside: each output
+    tile's MMAs read its A and B panels (``k_slice`` deep: :func:`operand_cache_bytes`) once from the K-stages the
+    fills wrote, and its epilogue stages the tile's output through shared memory once (the output's elements,
+    ``c_bytes_per_element`` each; with split-K every slice's fp32 partial tile). The fills (the panels the K-stages
+    load, the output drained) are the shared cache's bytes, which mapping/traffic.py adds to the scratchpad's.
+    Per CTA tile, not per fold of the core's MMA array: the array's fold reuse would re-read the panels once per
+    fold (probe p127 #1: 51.7e9 B against the 12.9e9 B of a 8192³ bf16 GEMM's 128 × 256 tiles on h100)."""
+    pa, pb = operand_cache_bytes(details, elem)
+    out = g.count * g.m * g.n * details.get("c_bytes_per_element", elem)
+    if details.get("reduce_cycles"):
+        out = partial_bytes(details["split_k"], out, details.get("c_bytes_per_element", elem))
+    return pa + pb + math.ceil(out)
+
+
 def _b_elem(details: dict, elem: int) -> float:
     """Bytes a tile's B panel reads an element from the shared cache: none when B is held in the cores
     (``b_held``), else its stored width (``b_bytes_per_element``, default ``elem``)."""

@@ -11,7 +11,8 @@ overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narr
 overlapped with the array (:func:`dequant_cycles`). The SRAM bytes the array reads and writes follow the dataflow: the
 stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
 fold; an output streamed once per K fold (ws, is) is written as a partial sum at the accumulator's width but the
-last time (:func:`sram_operand_bytes`).
+last time (:func:`sram_operand_bytes`). A GEMM on a GPU-like core counts them per CTA output tile of its kernel instead
+(:func:`.gpu_tiles.smem_bytes`: each tile's A and B panels read from shared memory once, its output written once).
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if arch.core.tile is not None and not fused:
         cycles, tiled = gpu_gemm(op, sa, arch)
         details.update(tiled)
+        # its CTAs read each tile's panels from shared memory once, not once per fold of the MMA array
+        details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm, op.elem_bytes)  # type: ignore[arg-type]
     else:
         if rate != 1.0:
             cycles = max(1, math.ceil(cycles / rate))

@@ -101,6 +101,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
     dp = data_parallel_record(graph, tg, total / clock, workload)
     util = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
+    shares = bandwidth_share(arch, bytes_total, total / clock)
     report = {
         "accelsim_version": version,
         "name": name,
@@ -125,7 +126,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": util,
-        "bandwidth_share": bandwidth_share(arch, bytes_total, total / clock),
+        "bandwidth_share": shares,
         "mac_utilization": mac_util,
         **(model_utilization(model_work(ops), roof, total / clock) if graph.meta.get("mode") == "training" else {}),
         "stall_cycles": int(stall.sum()),
@@ -149,7 +150,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                                  max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
                   + epilogue_fusion_notes(graph, arch, tg)
                   + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg)
-                  + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch)
+                  + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch) + over_share_notes(arch, shares)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
                   + embedding_parallel_notes(arch, graph) + one_chip_notes(arch, graph, mac_util)
@@ -582,6 +583,26 @@ def scratchpad_rate_notes(arch: Arch) -> list[str]:
             f"operand reads (core.attention_kernel or core.sdpa_kernel flash2 on a GPU-like core); on this arch it "
             f"prices nothing (systolic and vector ops read SRAM unbounded), though report.json's scratchpad "
             f"bandwidth states it"]
+
+
+def over_share_notes(arch: Arch, shares: Mapping[str, float]) -> list[str]:
+    """One line for each level whose ``bandwidth_share`` exceeds 1: the run moved more bytes there than the level's
+    stated bandwidth carries in the run's time, which only a level the engine does not time every transfer of
+    against that rate can do. The scratchpad is one on every arch: ``core.sram.bytes_per_cycle`` bounds only
+    FlashAttention-2's warp-level MMA operand reads (:func:`scratchpad_rate_notes`), so the arrays' and vector
+    units' reads and writes, a GPU GEMM's included, are unbounded there (probe p127 #1: h100's 8192³ bf16 GEMM
+    showed 153.1 % with no note)."""
+    roles = {lv.name: lv.role for lv in arch.hierarchy()}
+    out = []
+    for name, share in shares.items():
+        if share <= 1.0:
+            continue
+        why = ("core.sram.bytes_per_cycle bounds only FlashAttention-2's warp-level MMA operand reads; the arrays' "
+               "and vector units' reads and writes there are not timed against it" if roles.get(name) == "scratchpad"
+               else "not every transfer at it is timed against that rate")
+        out.append(f"bandwidth_share.{name} is {share:.1%}: the run moved more bytes at {name} than its stated "
+                   f"bandwidth carries in the run's time ({why})")
+    return out
 
 
 def _b(nbytes: float) -> str:

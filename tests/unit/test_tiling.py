@@ -217,15 +217,18 @@ def test_os_and_gpu_sram_bytes_write_each_output_once():
     # ws: K folds F_r = 4, N folds F_c = 4: A 4096 · 4, B 4096, C 4096 · (3·4 + 1) = 73,728 B
     f = folds.folds(64, 64, 64, 16, 16, "ws", False)
     assert sram_operand_bytes(g, f, "ws", 1, None, 4, 1) == 4096 * 4 + 4096 + 4096 * 13 == 73_728
-    # a GPU (core.tile) accumulates in registers: a100's 32×32 os array on a 1024³ bf16 GEMM, F_r = F_c = 32: A and
-    # B 1024² · 32 · 2 B each, the output once, 1024² · 2 B: 136,314,880 B
+    # a GPU (core.tile) accumulates in registers and counts per CTA tile, not per fold of its MMA array (probe p127
+    # #1: the 32×32 array's F_r = F_c = 32 folds had read A and B 32 times each, 136,314,880 B): a100's 1024³ bf16
+    # GEMM runs 128 × 64 tiles (8 · 16 = 128 of them), each reading its A and B panels from shared memory once,
+    # (128 + 64) · 1024 · 2 B, and writing its output once, 1024² · 2 B
     from accelsim import api
     from accelsim.config import experiment_from_parts
 
     spec = experiment_from_parts("gemm", "a100", overrides=["workload.m=1024", "workload.n=1024", "workload.k=1024",
                                                             "workload.dtype=bf16"])
     mapping = api.run_experiment(spec).to_dict()["ops"][0]["mapping"]
-    assert mapping["sram_operand_bytes"] == 2 * 1024**2 * 32 * 2 + 1024**2 * 2 == 136_314_880
+    assert mapping["tile"] == [128, 64] and mapping["output_tiles"] == 8 * 16
+    assert mapping["sram_operand_bytes"] == (128 + 64) * 1024 * 2 * 128 + 1024**2 * 2 == 52_428_800
 
 
 def test_an_output_that_fits_as_partial_sums_tiles_as_before():

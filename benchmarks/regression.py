@@ -115,6 +115,8 @@ CASES: dict[str, tuple] = {
 # Gemmini's PE.scala c1/c2: bandwidth_share.hbm 0.250 -> 0.522, the compute shorter beside the same HBM traffic).
 # scalesim_conv_mix_os again from the merge (b0480217) of the commit that notes a SCALE-Sim DP row with Num Filter > 1 (probe p123 #1:
 # notes[0] the DP row's 3,240 MACs against 1,620 with one filter a channel; numbers equal).
+# gemm_a100 again from the merge (ea5a8e36) of the commit that counts a GPU GEMM's shared-memory bytes per CTA tile
+# (probe p127 #1: bytes.sram 1,291,845,632 -> 419,430,400, sram_operand_bytes 1,082,130,432 -> 209,715,200; times equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

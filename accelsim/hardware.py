@@ -1918,6 +1918,21 @@ class Arch(_Model):
                        f"{main.name!r} behind it ({memory}: {format_size(main.capacity)}{at}); {why}",
                 memory: f"the main memory {main.name!r} ({format_size(main.capacity)}) is smaller than the cache "
                         f"{big.name!r} in front of it ({cache}: {format_size(big.capacity)}{at}); {why}"})
+        sram = self.core.sram
+        if sram.total_bytes > main.capacity:  # (a TiB written for a MiB): one core's tiles are copies of main
+            # memory's data, so even one core's scratchpad larger than it can never fill (per core, not cores x per
+            # core: a chip of many cores may hold more SRAM in all than a small main memory, one core cannot)
+            memory = f"{self._level_key(main.name)}.capacity"
+            names = ("unified",) if sram.unified is not None else ("ifmap", "filter", "ofmap")
+            size = format_size(sram.total_bytes)
+            why = "a scratchpad holds tiles of the memories' data, so one core's cannot be larger than main memory"
+            at = KeyPairError.OTHER_AT
+            raise KeyPairError({
+                **{f"core.sram.{n}": f"the scratchpad 'core.sram' ({size} a core) is larger than the main memory "
+                                     f"{main.name!r} behind it ({memory}: {format_size(main.capacity)}{at}); {why}"
+                   for n in names},
+                memory: f"the main memory {main.name!r} ({format_size(main.capacity)}) is smaller than one core's "
+                        f"scratchpad in front of it (core.sram: {size}{at}); {why}"})
         self._order = tuple(order)
         self._memories = tuple(lv.name for lv in order if lv.role == "memory")
         self._caches = tuple(lv.name for lv in order if lv.role == "cache")

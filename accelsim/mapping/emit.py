@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ..cost import collective
@@ -187,6 +187,37 @@ def lockstep_cores(p: Plan, count: int) -> int:
     return min(count, p.details.get("output_tiles", p.details.get("pieces", count)))
 
 
+def byte_cycles(transfers: Iterable[tuple[int, int]]) -> int:
+    """Σ bytes · latency over transfers of (bytes, latency in cycles): what they hold a buffer's in-flight room for.
+    By Little's law, transfers that share a buffer of W bytes complete no sooner than this / W cycles after they
+    start (a byte is in flight for its level's latency, and at most W are in flight at once). Bytes a cache passes
+    on from a memory behind it are counted at both levels (the cache's traffic and the memory's), so a miss is in
+    flight for both latencies."""
+    return sum(n * lat for n, lat in transfers)
+
+
+def _inflight(side: list[int], n: int, busy: int, lat: int, level: str, bound: dict[str, int]) -> int:
+    """The latency of a load of ``n`` bytes that holds ``level`` ``busy`` cycles, its round trip ``lat`` cycles,
+    when what is in flight into its side of the buffer is bounded (:func:`byte_cycles`): ``side`` = [the window in
+    bytes, Σ bytes · latency of the group's loads on that side (with the pieces before it that share its buffer),
+    the largest one load's, the cycles the earlier pieces' largest loads held their level, this group's largest
+    load's busy cycles (set here)]. The largest load of the side takes the group's bound, Σ bytes · latency /
+    window cycles from the first piece's start, less the earlier pieces' transfers ahead of it (the group's loads
+    end no sooner); each other one its own bytes' (n · lat / window: a small parameter load beside a large
+    activation load is not held to the group's); ``bound`` gains the cycles added at ``level``."""
+    window, held, top, ran, _ = side
+    own = n * lat
+    if own == top:
+        need = -(-held // window) - ran
+        side[2], side[4] = -1, busy  # (taken: the side's other loads of this size take their own bound)
+    else:
+        need = -(-own // window)
+    if need > busy + lat:  # the in-flight bound, not the bandwidth, sets its end
+        bound[level] = bound.get(level, 0) + need - busy - lat
+        return need - busy
+    return lat
+
+
 def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:
     """Cycles each group's ``granules`` (of ``grain`` bytes) hold a level moving ``per_cycle`` bytes a cycle: the
     running total's ceiling, differenced, so the groups' add up to the whole transfer's."""
@@ -254,6 +285,7 @@ class Emitter:
         self.stream_store: dict[int, list[int | None]] = {u: [] for u in range(len(ctx.units))}
         self.tasks: list[Task] = []
         self.host_owed: list[tuple[int, int]] = []  # (op, cycles): launches of folded copies not yet issued (folded)
+        self.inflight_bound: dict[str, int] = {}  # the last op's: level → cycles its in-flight bound added (_groups)
 
     def add(self, op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
             level: str | None = None) -> int:
@@ -445,6 +477,10 @@ class Emitter:
                                                 producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:
             raise self.budget.error(op.name, p.index + 1)
+        if self.inflight_bound:  # its transfers waited on what its buffers may have in flight (Little's law)
+            win = self.windows(p)[p.units[0]]
+            details["inflight_bound"] = {"levels": sorted(self.inflight_bound), "cycles": self.inflight_bound,
+                                         "window_bytes": list(win[:3])}
         # a unit ends with its last group's store; when that group stores nothing (a reduction's small output spread
         # over fewer groups than it has), with its last compute and the earlier store still in flight
         ends = []
@@ -578,6 +614,11 @@ class Emitter:
 
         acts, wts, outs = rows(act_loads, self.latency), rows(w_loads, self.latency), rows(stores, self.store_latency)
         epis = rows(epi_loads, self.latency) if epi_loads else []
+        # the bytes each unit may have in flight (Little's law, :meth:`windows`): None when no level has latency
+        windows = self.windows(p) if any(r[3] for r in (*acts, *wts, *epis)) else None
+        bound: dict[str, int] = {}  # level → the cycles the in-flight bound added to the op's transfers
+        # unit → per side, (byte-cycles, transfer cycles) of its buffer's earlier pieces
+        held: dict[int, tuple[tuple[int, int], ...]] = {}
         producers_t, launched_t, epi_t = tuple(producers), tuple(launched), tuple(epi_after or ())
         epilogue = bool(epis or epi_t)
         append = tasks.append
@@ -599,12 +640,30 @@ class Emitter:
             # each unit's first groups wait for the op's inputs; its parameter loads for its launch
             first, w_after = (producers_t, slot + launched_t) if nth < slots else ((), slot)
             deps: list[int] = []
-            for group, after in ((acts, first + slot), (wts, w_after)):
+            if windows is None:
+                side_act = side_wt = side_epi = None
+            else:  # per side of its buffer (:func:`_inflight`), after the pieces before it that share its buffer (a
+                # ramp's: loaded first, in the same room)
+                w_act, w_wt, w_out, shared = windows[unit]
+                (h_act, r_act), (h_wt, r_wt), (h_epi, r_epi) = held.get(unit, ((0, 0), (0, 0), (0, 0)))
+                bc_act = [r[0][gi] * r[3] for r in acts]
+                bc_wt = [r[0][gi] * r[3] for r in wts]
+                bc_epi = [r[0][gi] * r[3] for r in epis]
+                if shared:  # (a unified buffer: the group's operand loads share its half)
+                    side_act = side_wt = [w_act, h_act + sum(bc_act) + sum(bc_wt), max(bc_act + bc_wt, default=0),
+                                          r_act, 0]
+                else:
+                    side_act = [w_act, h_act + sum(bc_act), max(bc_act, default=0), r_act, 0]
+                    side_wt = [w_wt, h_wt + sum(bc_wt), max(bc_wt, default=0), r_wt, 0]
+                side_epi = [w_out, h_epi + sum(bc_epi), max(bc_epi, default=0), r_epi, 0]
+            for group, after, side in ((acts, first + slot, side_act), (wts, w_after, side_wt)):
                 for parts, busy, u, lat, lv in group:
                     n = parts[gi]
                     if n:
                         tid = len(tasks)
                         deps.append(tid)
+                        if side is not None:
+                            lat = _inflight(side, n, busy[gi], lat, lv, bound)
                         append(new(Task, (tid, op_i, load, u, busy[gi], after, lat, n, lv)))
             deps += first
             if unit in last_compute:
@@ -621,11 +680,16 @@ class Emitter:
                 for parts, busy, u, lat, lv in epis:
                     n = parts[gi]
                     if n:
+                        if side_epi is not None:
+                            lat = _inflight(side_epi, n, busy[gi], lat, lv, bound)
                         epi_ids.append(len(tasks))
                         append(new(Task, (len(tasks), op_i, load, u, busy[gi], epi_t + launched_t + slot, lat, n, lv)))
                 out_after = tuple(epi_ids) or epi_t
                 if not any(parts[gi] for parts, *_ in outs):
                     deps += out_after
+            if windows is not None:  # what this group's pieces hold for the next piece of its buffer
+                held[unit] = tuple((sd[1], sd[3] + sd[4]) for sd in (side_act, side_wt, side_epi)) if piece else \
+                    ((0, 0), (0, 0), (0, 0))  # type: ignore[assignment]
             cid = last_compute[unit] = len(tasks)
             append(new(Task, (cid, op_i, compute_kind, unit, cyc[gi], tuple(deps), 0, 0, None)))
             store_id = None
@@ -637,7 +701,35 @@ class Emitter:
             if not piece:
                 sc.append(cid)
                 ss.append(store_id)
+        self.inflight_bound = bound
         return last_compute, last_store
+
+    def windows(self, p: Plan) -> dict[int, tuple[int, int, int, bool]]:
+        """Per unit of ``p``: the bytes one of its tile groups may have in flight to (its activation loads, its
+        parameter loads, its stores and a fused residual's loads), and whether its operand loads share one window.
+        A transfer lands in (or leaves from) the group's buffer, so what is in flight is bounded by that buffer: the
+        double-buffered half of the scratchpad (the other half holds the group computing, or the next one filling;
+        the whole buffer when not double-buffered), split buffers each their own (ifmap: activations, filter:
+        parameters, ofmap: the output, its stores and the residual read on the output side), a unified one its half
+        shared by the group's operand loads (loaded together) and, after its compute, by its stores. A unit standing
+        for ``count`` lock-step cores has their buffers together; units of one core the op runs on share the core's
+        buffer evenly."""
+        sram, units = self.ctx.arch.core.sram, self.ctx.units
+        div = 2 if sram.double_buffered else 1
+        on_core: dict[int | None, int] = {}
+        for u in p.units:
+            on_core[units[u].core] = on_core.get(units[u].core, 0) + 1
+        out = {}
+        for u in p.units:
+            n = units[u].count
+            share = on_core[units[u].core]
+            if sram.unified is not None:
+                w = max(1, sram.unified * n // (div * share))
+                out[u] = (w, w, w, True)
+            else:
+                ifm, fil, ofm = (max(1, b * n // (div * share)) for b in (sram.ifmap, sram.filter, sram.ofmap))  # type: ignore[operator]
+                out[u] = (ifm, fil, ofm, False)
+        return out
 
     def folded(self, p: Plan, fold: tuple[str, object] | None, emit: Callable[[], OpMapping]) -> OpMapping:
         """``emit()`` (:meth:`op` or :meth:`collective` of ``p``) as ``fold`` says (:func:`.ring.ring_folds`):

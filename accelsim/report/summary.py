@@ -139,7 +139,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + lanes_peak_notes(arch, ops, lanes)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
-                  + narrow_tile_notes(ops) + sparse_latency_notes(arch, ops)
+                  + narrow_tile_notes(ops) + inflight_bound_notes(arch, ops) + sparse_latency_notes(arch, ops)
                   + preload_bound_notes(arch, tg, ops, total, util, graph)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
@@ -898,6 +898,28 @@ def narrow_tile_notes(ops: list[dict]) -> list[str]:
             f"{', ...' if len(narrow) > 1 else ''}) found no tile of whole array folds in core.sram and ran narrower "
             f"tiles (mapping.tiling.whole_folds false); their compute cycles are priced as whole-array folds, so they "
             f"are an underestimate: give core.sram room for one fold's operands"]
+
+
+def inflight_bound_notes(arch: Arch, ops: list[dict]) -> list[str]:
+    """A run with ops whose loads waited on what their scratchpad may have in flight rather than on bandwidth
+    (``mapping.inflight_bound``: Little's law, ``mapping/emit.py`` :func:`~accelsim.mapping.emit.byte_cycles`): one
+    line with how many, the first, and for it the rate its window allows at the level it lost most at (the window
+    over that level's latency), so a sweep of scratchpad size or of a far memory's latency shows why it slowed."""
+    bound = [op for op in ops if isinstance(op.get("mapping"), Mapping)
+             and isinstance(op["mapping"].get("inflight_bound"), Mapping)]
+    if not bound:
+        return []
+    first = bound[0]["mapping"]["inflight_bound"]
+    level = max(first["cycles"], key=lambda lv: (first["cycles"][lv], lv))
+    slots = 2 if arch.core.sram.double_buffered else 1
+    window = first["window_bytes"][0] * slots
+    lat = arch.latency_cycles(level) / arch.clock_hz
+    rate = f"{window / lat / 1e9:,.1f} GB/s" if lat else "unbounded"
+    many = len(bound) > 1
+    return [f"memory latency: {len(bound)} op{'s' if many else ''} ({bound[0]['name']}{', ...' if many else ''}) "
+            f"waited on the bytes {'their' if many else 'its'} scratchpad can have in flight, not on bandwidth "
+            f"(Little's law, mapping.inflight_bound): {window:,} B a unit over {level}'s latency is {rate} a unit; "
+            f"a larger core.sram or a lower {level}.latency would speed {'them' if many else 'it'}"]
 
 
 SPARSE_NOTE_GAIN = 1.10

@@ -26,6 +26,7 @@ from ..errors import WorkloadError
 from ..ir import Graph
 from .layers import INPUT, GraphBuilder
 from .params import WorkloadParams, invalid_at
+from .tlayers import TransformerBuilder
 
 
 class ImageNetParams(WorkloadParams):
@@ -338,12 +339,14 @@ _MOBILENET_V3_LARGE = (  # (in, kernel, expanded, out, use_se, activation, strid
 )
 
 
-def _squeeze_excite(b: GraphBuilder, x: str, channels: int) -> str:
-    """torchvision SqueezeExcitation: avgpool → 1×1 conv → ReLU → 1×1 conv → hardsigmoid → scale the input."""
-    squeeze = _make_divisible(channels // 4, 8)
+def _squeeze_excite(b: GraphBuilder, x: str, squeeze: int, act: Callable[..., str] | None = None,
+                    gate: Callable[..., str] | None = None, act_name: str = "relu") -> str:
+    """torchvision SqueezeExcitation: avgpool → 1×1 conv to ``squeeze`` channels → ``act`` (ReLU) → 1×1 conv back →
+    ``gate`` (hardsigmoid: MobileNetV3; EfficientNet: SiLU and sigmoid) → scale the input."""
+    channels = b.shape(x)[1]
     s = b.adaptive_avgpool2d(x, 1, name="avgpool")
-    s = b.relu(b.conv2d(s, squeeze, 1, name="fc1"), name="relu")
-    s = b.hardsigmoid(b.conv2d(s, channels, 1, name="fc2"), name="scale_act")
+    s = (act or b.relu)(b.conv2d(s, squeeze, 1, name="fc1"), name=act_name)
+    s = (gate or b.hardsigmoid)(b.conv2d(s, channels, 1, name="fc2"), name="scale_act")
     return b.mul(s, x, name="scale")
 
 
@@ -365,7 +368,7 @@ def mobilenet_v3_large(p: ImageNetParams) -> Graph:
                 x = _conv_bn_act(b, x, exp, k, stride=stride, groups=exp, act=act, eps=eps)
             if use_se:
                 with b.scope("se"):
-                    x = _squeeze_excite(b, x, exp)
+                    x = _squeeze_excite(b, x, _make_divisible(exp // 4, 8))
             with b.scope("project"):
                 x = _conv_bn_act(b, x, out, 1, eps=eps)
             if stride == 1 and inp == out:
@@ -377,6 +380,55 @@ def mobilenet_v3_large(p: ImageNetParams) -> Graph:
     x = b.dropout(x, 0.2)
     b.linear(x, p.num_classes, name="classifier.3")
     return b.build(_meta("mobilenet_v3_large", p))
+
+
+# ---- EfficientNet (torchvision.models.efficientnet; Tan & Le 2019) ---------------------------------------------
+_EFFICIENTNET_B0 = (  # (expand ratio, kernel, first stride, in, out, layers), torchvision _efficientnet_conf("b0")
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+)
+
+
+@_sized
+def efficientnet_b0(p: ImageNetParams) -> Graph:
+    """EfficientNet-B0 (torchvision): MBConv blocks with squeeze-excitation and SiLU; 5,288,548 parameters.
+
+    Stem conv 3×3/2 to 32 → BN → SiLU (``features.0``); stage s (``features.1`` … ``features.7``) of MBConv blocks
+    ``features.{s}.{j}``: a 1×1 ``expand`` conv (expand ratio ≠ 1) → BN → SiLU, a k×k depthwise ``dw`` conv → BN → SiLU,
+    squeeze-excitation ``se`` to max(1, in/4) channels (SiLU, sigmoid gate), a 1×1 ``project`` conv → BN, and the
+    residual ``add`` where stride 1 keeps the channels (stochastic depth is the identity at inference); 1×1 conv to
+    1280 → BN → SiLU (``features.8``), average pool, dropout 0.2, ``classifier.1`` linear."""
+    b = TransformerBuilder("efficientnet_b0", {INPUT: (p.batch, 3, p.image_size, p.image_size)},
+                           dtype=p.dtype or "fp16")
+    with b.scope("features.0"):
+        x = _conv_bn_act(b, INPUT, 32, 3, stride=2, act=b.silu)
+    for stage, (expand, k, first_stride, inp, out, layers) in enumerate(_EFFICIENTNET_B0, start=1):
+        for j in range(layers):
+            block_in, cin, stride = x, (inp if j == 0 else out), (first_stride if j == 0 else 1)
+            hidden = _make_divisible(cin * expand, 8)  # MBConvConfig.adjust_channels
+            with b.scope(f"features.{stage}.{j}"):
+                if hidden != cin:
+                    with b.scope("expand"):
+                        x = _conv_bn_act(b, x, hidden, 1, act=b.silu)
+                with b.scope("dw"):
+                    x = _conv_bn_act(b, x, hidden, k, stride=stride, groups=hidden, act=b.silu)
+                with b.scope("se"):
+                    x = _squeeze_excite(b, x, max(1, cin // 4), act=b.silu, gate=b.sigmoid, act_name="silu")
+                with b.scope("project"):
+                    x = _conv_bn_act(b, x, out, 1)
+                if stride == 1 and cin == out:
+                    x = b.add(x, block_in, name="add")
+    with b.scope(f"features.{len(_EFFICIENTNET_B0) + 1}"):
+        x = _conv_bn_act(b, x, 4 * _EFFICIENTNET_B0[-1][4], 1, act=b.silu)
+    x = b.flatten(b.adaptive_avgpool2d(x, 1, name="avgpool"), name="flatten")
+    x = b.dropout(x, 0.2)
+    b.linear(x, p.num_classes, name="classifier.1")
+    return b.build(_meta("efficientnet_b0", p))
 
 
 # ---- U-Net (Ronneberger et al. 2015) -------------------------------------------------------------------------

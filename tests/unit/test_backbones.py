@@ -1,0 +1,169 @@
+"""EfficientNet-B0 (builders/cnn.py), ConvNeXt-Tiny and Swin-T (builders/backbones.py) against torchvision.
+
+Published figures: torchvision's model docs, the "Weights" table of each builder page (EfficientNet_B0_Weights,
+ConvNeXt_Tiny_Weights, Swin_T_Weights .IMAGENET1K_V1; e.g. pytorch.org/vision/stable/models/generated/
+torchvision.models.swin_t.html: num_params 28288354, GFLOPS 4.49): "num_params" exact, "GFLOPS" multiply-accumulates at 224×224
+(torchvision's convention, the one the MobileNet and ViT tests use) printed to two decimals, so a figure f stands for
+[f − 0.005, f + 0.005) G. Every other number is a hand calculation written out beside it.
+"""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.builders.backbones import swin_windows
+from accelsim.builders.training import training_graph
+from accelsim.ir import OpKind
+
+
+@pytest.fixture(scope="module")
+def graph():
+    cache = {}
+
+    def get(name: str, **params: object):
+        key = (name, tuple(sorted(params.items())))
+        if key not in cache:
+            cache[key] = build_workload(name, params)
+        return cache[key]
+
+    return get
+
+
+@pytest.mark.parametrize(("name", "params", "gflops"), [
+    ("efficientnet_b0", 5_288_548, 0.39),
+    ("convnext_tiny", 28_589_128, 4.46),
+    ("swin_t", 28_288_354, 4.49),
+])
+def test_params_and_macs_equal_torchvision(graph, name, params, gflops):
+    g = graph(name)
+    assert g.params == params
+    assert (gflops - 0.005) * 1e9 <= g.macs < (gflops + 0.005) * 1e9  # two-decimal rounding of the docs' GFLOPS
+
+
+# ---- EfficientNet-B0 -------------------------------------------------------------------------------------------
+def test_efficientnet_b0_blocks_squeeze_and_residuals(graph):
+    g = graph("efficientnet_b0")
+    # torchvision's b0 stages have 1, 2, 2, 3, 3, 4, 1 MBConv blocks: 16; a residual wherever stride 1 keeps the
+    # channels, i.e. every block but each stage's first: 16 − 7 = 9
+    assert len([op for op in g if op.name.endswith(".se.scale")]) == 16
+    assert len([op for op in g if op.name.endswith(".add")]) == 9
+    # features.2.0: in 16, expanded 6·16 = 96, squeeze max(1, 16 // 4) = 4 (of the block's input, not the expansion)
+    assert g["features.2.0.se.fc1"].weights[0].shape == (4, 96, 1, 1)
+    assert g["features.2.0.se.silu"].fn == "silu" and g["features.2.0.se.scale_act"].fn == "sigmoid"
+    # the stage-1 block (expand ratio 1) has no expand conv; 224 / 32 = 7: a 7×7×1280 map before the pool
+    assert "features.1.0.expand.conv" not in {op.name for op in g}
+    assert g["features.8.act"].out_shape == (1, 1280, 7, 7)
+
+
+def test_mobilenet_v3_squeeze_excite_is_unchanged(graph):
+    # the shared squeeze-excite helper still gives MobileNetV3's: _make_divisible(72 // 4, 8) = 24 squeeze channels,
+    # ReLU and hardsigmoid (features.4: expanded 72)
+    g = graph("mobilenet_v3_large")
+    assert g["features.4.se.fc1"].weights[0].shape == (24, 72, 1, 1)
+    assert g["features.4.se.relu"].fn == "relu" and g["features.4.se.scale_act"].fn == "hardsigmoid"
+
+
+# ---- ConvNeXt-Tiny ----------------------------------------------------------------------------------------------
+def test_convnext_tiny_params_by_hand(graph):
+    def block(d: int) -> int:  # dw 7×7 + bias, LayerNorm, fc1 d→4d, fc2 4d→d, layer scale (d, 1, 1)
+        return (49 * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d) + d
+
+    def down(cin: int, cout: int) -> int:  # LayerNorm2d + 2×2 stride-2 conv with bias
+        return 2 * cin + 4 * cin * cout + cout
+
+    stem = 3 * 96 * 16 + 96 + 2 * 96
+    stages = 3 * block(96) + 3 * block(192) + 9 * block(384) + 3 * block(768)
+    head = 2 * 768 + 768 * 1000 + 1000
+    assert stem + stages + down(96, 192) + down(192, 384) + down(384, 768) + head == 28_589_128
+    assert graph("convnext_tiny").params == 28_589_128
+
+
+def test_convnext_tiny_depthwise_conv_and_layer_scale(graph):
+    g = graph("convnext_tiny")
+    dw = g["features.1.0.block.0"]
+    # 224 / 4 = 56: one 7×7 filter per channel, 56·56 outputs × 49 MACs for each of 96 groups
+    assert (dw.gemm.m, dw.gemm.n, dw.gemm.k, dw.gemm.count) == (56 * 56, 1, 49, 96)
+    assert dw.macs == 56 * 56 * 49 * 96
+    ls = g["features.7.2.layer_scale"]
+    assert ls.fn == "mul" and ls.weights[0].shape == (768, 1, 1) and ls.out_shape == (1, 768, 7, 7)
+    # LayerNorm over the channels of the NCHW stem (LayerNorm2d) and over the last dim of the NHWC block
+    assert g["features.0.1"].attrs["dim"] == 1 and g["features.1.0.block.2"].attrs["dim"] == 3
+
+
+# ---- Swin-T -----------------------------------------------------------------------------------------------------
+def test_swin_t_params_by_hand(graph):
+    def block(d: int, heads: int) -> int:  # norm1, qkv, proj, (2·7 − 1)² × heads bias table, norm2, MLP 4d
+        return 2 * d + (3 * d * d + 3 * d) + (d * d + d) + 169 * heads + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d)
+
+    def merge(d: int) -> int:  # LayerNorm(4d), reduction 4d → 2d without bias
+        return 8 * d + 8 * d * d
+
+    stem = 3 * 96 * 16 + 96 + 2 * 96
+    stages = 2 * block(96, 3) + 2 * block(192, 6) + 6 * block(384, 12) + 2 * block(768, 24)
+    head = 2 * 768 + 768 * 1000 + 1000
+    assert stem + stages + merge(96) + merge(192) + merge(384) + head == 28_288_354
+    g = graph("swin_t")
+    assert g.params == 28_288_354
+    assert g["features.5.0.attn.relative_position_bias"].weights[0].shape == (169, 12)
+
+
+@pytest.mark.parametrize(("stage", "side", "heads"), [(1, 56, 3), (3, 28, 6), (5, 14, 12), (7, 7, 24)])
+def test_swin_t_attends_within_7x7_windows(graph, stage, side, heads):
+    g = graph("swin_t", batch=2)
+    # features.{1,3,5,7}: maps of 224/4, /8, /16, /32 = 56, 28, 14, 7; (side / 7)² windows of 49 tokens each:
+    # 64, 16, 4, 1; the third stage (features.5) runs (224/16)² / 49 = 196 / 49 = 4 windows a sample
+    windows = (side // 7) ** 2
+    s = g[f"features.{stage}.0.attn.scores"]
+    assert (s.gemm.m, s.gemm.n, s.gemm.k, s.gemm.count) == (49, 49, 32, 2 * windows * heads)
+    assert g[f"features.{stage}.0.attn.qkv"].out_shape == (2 * windows, 49, 3 * 32 * heads)
+    # the odd block shifts and adds the mask, except where one window covers the map (the last stage)
+    odd = g[f"features.{stage}.1.attn.add_rel_pos"]
+    assert ("shift_mask" in " ".join(odd.inputs)) == (windows > 1)
+    assert g[f"features.{stage}.1.window_partition"].attrs["shift"] == (3 if windows > 1 else 0)
+    assert len(g[f"features.{stage}.0.attn.add_rel_pos"].inputs) == 2  # scores + the bias; no shift in even blocks
+
+
+def test_swin_t_attention_macs_are_windowed(graph):
+    g = graph("swin_t")
+    attn = sum(op.macs for op in g if op.kind is OpKind.MATMUL)
+    # QKᵀ and PV per block: 2 · (H·W tokens) · 49 keys · C (heads · head_dim = C)
+    windowed = 2 * (2 * 56 * 56 * 49 * 96 + 2 * 28 * 28 * 49 * 192 + 6 * 14 * 14 * 49 * 384 + 2 * 7 * 7 * 49 * 768)
+    assert attn == windowed == 140_141_568
+    # global attention over every token (2 · (H·W)² · C a block) would add 3.2 G in stage 1 alone, far outside the
+    # published 4.49 G
+    assert 2 * 2 * (56 * 56) ** 2 * 96 > 3.2e9
+
+
+def test_swin_t_pads_a_map_the_window_does_not_divide():
+    # 256 / 4 = 64: padded to 70 → 10 × 10 windows; the last stage's 8 → 14: 2 × 2 windows, shifted
+    assert swin_windows(64) == (10, 6, True) and swin_windows(8) == (2, 6, True) and swin_windows(7) == (1, 0, False)
+    g = build_workload("swin_t", {"image_size": 256})
+    assert g["features.1.0.attn.scores"].gemm.count == 100 * 3
+    assert g["features.7.0.attn.scores"].gemm.count == 4 * 24
+    assert g.params == 28_288_354  # the relative bias tables do not depend on the image size
+
+
+def test_swin_t_refuses_a_size_the_patches_and_mergings_do_not_divide():
+    with pytest.raises(pydantic.ValidationError) as info:
+        build_workload("swin_t", {"image_size": 100})
+    assert [e["loc"] for e in info.value.errors()] == [("image_size",)]
+
+
+def test_fused_swin_keeps_params_and_macs(graph):
+    unfused, fused = graph("swin_t"), graph("swin_t", attention="fused")
+    assert fused.params == unfused.params and fused.macs == unfused.macs
+    op = fused["features.1.1.attn.attention"]
+    assert op.kind is OpKind.ATTENTION and op.attrs["q_len"] == op.attrs["kv_len"] == 49
+    assert len(op.inputs) == 5  # q, k, v, the relative position bias and the shift mask
+
+
+@pytest.mark.parametrize("name", ["efficientnet_b0", "convnext_tiny", "swin_t"])
+def test_training_steps_every_parameter(graph, name):
+    fwd = graph(name)
+    g = training_graph(fwd, "adam")
+    # one optimizer step per parameter tensor: the bias tables (read by a gather) and layer scales included
+    unique = {w.name for op in fwd for w in op.weights if w.role == "param"}
+    assert sorted(op.attrs["param"] for op in g if op.kind is OpKind.OPTIMIZER) == sorted(unique)
+    assert g.params == fwd.params

@@ -1509,7 +1509,32 @@ def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
 
 
 def _replayed_ends(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
-    """The last task's end when the simulated schedule is replayed with the host's LAUNCH tasks taking no time, and
+    """The last task's end in either replay of :func:`_replay`."""
+    done_h, done_a = _replay(tg, trace)
+    return max(done_h), max(done_a)
+
+
+def device_phase_ends(tg: TaskGraph, trace: Trace, phase_of_op: Sequence[str | None]) -> dict[str | None, int]:
+    """When each training phase's last task ends (``phase_of_op``: each op's phase; None outside training) with the
+    simulated schedule replayed with the host's LAUNCH tasks taking no time (:func:`_replay`): the device's own
+    time to each phase's end, without waiting for the host. The ends are cumulative (a phase's end is at least the
+    end of every phase before it in ``phase_of_op``'s order)."""
+    done_h, _ = _replay(tg, trace)
+    order = list(dict.fromkeys(phase_of_op))
+    ends = dict.fromkeys(order, 0)
+    for t, end in zip(tg.tasks, done_h, strict=True):
+        ph = phase_of_op[t.op]
+        if end > ends[ph]:
+            ends[ph] = end
+    out, running = {}, 0
+    for ph in order:
+        running = max(running, ends[ph])
+        out[ph] = running
+    return out
+
+
+def _replay(tg: TaskGraph, trace: Trace) -> tuple[list[int], list[int]]:
+    """Each task's end when the simulated schedule is replayed with the host's LAUNCH tasks taking no time, and
     with the DISPATCH tasks free as well: every task in the order the run started it, after its dependencies and
     the task before it on its unit, holding its unit for its cycles and completing as long after its start as it
     did in the run (a memory task's latency). The run's order of tasks on each unit is kept (a what-if on one
@@ -1538,7 +1563,7 @@ def _replayed_ends(tg: TaskGraph, trace: Trace) -> tuple[int, int]:
         done_a[i] = sa if kind is dispatch else sa + span[i]
         if unit >= 0:
             free_h[unit], free_a[unit] = sh + cycles, (sa if kind is dispatch else sa + cycles)
-    return max(done_h), max(done_a)
+    return done_h, done_a
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

@@ -191,6 +191,8 @@ class Pass:
     tg: TaskGraph | None = field(repr=False, compare=False)  # None once dropped (:meth:`without_tasks`)
     host_units: tuple[str, ...] = ()  # the units that launch kernels (the host), of ``units``
     attention: frozenset[str] = frozenset()  # its unfused attention ops' names (summary.unfused_attention_names)
+    device_ends: Mapping[str | None, int] = field(default_factory=dict)  # with a host: each phase's end (None: the
+    # pass's, outside training) with the launches taking no time (summary.device_phase_ends: the device's own time)
 
     def without_tasks(self) -> Pass:
         """This pass without its task graph (a large run's passes need not all stay in memory): :attr:`busy`

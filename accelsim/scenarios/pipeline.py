@@ -77,6 +77,7 @@ from ..report.data_parallel import data_parallel_notes, replica_record
 from ..report.schema import STEP_SCOPE, base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import (
     active_cycles_before,
+    device_phase_ends,
     model_utilization,
     peak_report,
     reattention_notes,
@@ -86,7 +87,7 @@ from ..report.summary import (
 from ..units import dtype_bytes
 from .fit import NoFit, explain, stage_stash
 from .passes import Kept, Pass, Rows, Timing, compose_ops, composed_bandwidth_share, counted_busy, keep_less
-from .sampling import Sampled, launches_affine
+from .sampling import Sampled, launches_affine, peak_note
 from .single import Progress, simulate_pass
 
 
@@ -220,6 +221,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             e.stage = k
             raise explain(e, workload, arch, options, data_parallel(graph, arch),
                           stage_stash(workload, arch, stage) if e.training else None) from None
+        if n != per_stage and p.host_units:  # a layer sample launched by a host: the device's own phase ends, for
+            # sampling.launches_affine
+            p = replace(p, device_ends=device_phase_ends(*rep.segments[0][:2], p.phase_of_op))
         traced = p.timing.cycles  # the traced pass's own length (the last micro-batch's tail changes p's below)
         if p.timing.compute_end < p.timing.cycles:  # an optimizer tail: the active time before it, per micro-batch
             before = active_cycles_before(*rep.segments[0][:2], p.timing.compute_end)
@@ -295,6 +299,9 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     sends = float(data["pipeline"].get("p2p_bytes_total", 0))
     data.update(account(data, arch, transfers=[(sends, sends * crossing_share(arch, tp, pp)),
                                                (2 * sync_bytes, 2 * sync_bytes if stages_apart(arch, tp, pp) else 0)]))
+    if data["pipeline"]["layer_samples"] and (data.get("power") or {}).get("peak_w") is not None:
+        # a sampled stage's busiest window is its 2-layer run's, as a sampled serving pass's
+        data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], 2, int(params["layers"]))]
     return Report(data, segments=segments)
 
 

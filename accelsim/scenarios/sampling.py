@@ -199,12 +199,33 @@ def affine_timing(one: Timing, two: Timing, n: int) -> Timing:
                   moe={k: affine(one.moe[k], v, n) for k, v in two.moe.items() if k in one.moe},
                   phases=affine_table(one.phases, two.phases, n),
                   memory=_fractions(affine_table(one.memory, two.memory, n)),
-                  placement=affine_table(one.placement, two.placement, n),
+                  placement=_affine_placement(one.placement, two.placement, n),
                   stash_level=two.stash_level, held=affine_table(one.held, two.held, n), offload=two.offload,
                   **({} if one.last_backward_end is None and two.last_backward_end is None else
                      {"last_backward_end": affine(one.grads_ready, two.grads_ready, n)}),
                   **({} if one.tail_reduce is None and two.tail_reduce is None else
                      {"tail_reduce": affine(one.reduce_in_tail, two.reduce_in_tail, n)}))
+
+
+def _affine_placement(one: Mapping[str, object], two: Mapping[str, object], n: int) -> dict:
+    """report.json's ``placement`` of n identical layers from the 1- and 2-layer runs': each level's tensor count
+    (``tensors_in_LEVEL``) affine in n where either run counts its tensors (over :data:`LISTED`) rather than naming
+    them, a named run's tensors counted per level (probe p128 #1: a 1-layer sample naming its 64 tensors and a
+    2-layer one counting 112 gave 112 for 24 layers, not 1,168); else as :func:`affine_table` takes it."""
+    if not any(k.startswith("tensors_in_") for k in (*one, *two)):
+        return affine_table(one, two, n)
+
+    def counts(placement: Mapping[str, object]) -> dict[str, int]:
+        if any(k.startswith("tensors_in_") for k in placement):
+            return {k: int(v) for k, v in placement.items() if k.startswith("tensors_in_")}  # type: ignore[call-overload]
+        out: dict[str, int] = {}
+        for level in placement.values():
+            out[f"tensors_in_{level}"] = out.get(f"tensors_in_{level}", 0) + 1
+        return out
+
+    a, b = counts(one), counts(two)
+    return {k: affine(a.get(k, 0), b.get(k, 0), n) for k in dict.fromkeys((*b, *a))
+            if affine(a.get(k, 0), b.get(k, 0), n)}
 
 
 def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:
@@ -344,12 +365,21 @@ def launches_affine(one: Pass, two: Pass) -> bool:
     never waiting more for the host), and (2) up to the end of every phase, the host's launch cycles per layer are
     at most the cycles per layer to that phase's end (the device's, since by (1) the host did not hold it): no term
     grows later either, a lead the host gained on work outside the layers (the loss, the LM head) being used up
-    after the samples. Else the pass is simulated with all its layers (a small model launched eagerly: TP 2,
+    after the samples. Or (3) the host bounds the pass in every phase (:func:`_host_ahead`): its cycles grow by
+    exactly the host's launch cycles per layer, and no other term can grow faster. Else the pass is simulated with
+    all its layers (a small model launched eagerly: TP 2,
     hidden 1024, 24 layers on dgx-a100 came out 7.2 % fast from the samples, its optimizer's launches outrunning its
     short kernels)."""
     hosts = [i for i, u in enumerate(two.units) if u in two.host_units]
     if not hosts:
         return True
+    return _device_ahead(one, two, hosts) or _host_ahead(one, two, hosts)
+
+
+def _device_ahead(one: Pass, two: Pass, hosts: Sequence[int]) -> bool:
+    """Conditions (1) and (2) of :func:`launches_affine`: the device never waits more for the host in the 2-layer
+    sample than in the 1-layer one, and the host's launches per layer never outrun the device's time per layer up to
+    a phase's end."""
 
     def exposed(p: Pass) -> float:
         return float(p.report.get("launch_overhead_s", 0.0)) - float(p.report.get("kernel_dispatch_s", 0.0))
@@ -363,6 +393,28 @@ def launches_affine(one: Pass, two: Pass) -> bool:
     for phase, (end_one, end_two) in ends.items():
         host = _host_busy_to(two, phase, hosts) - _host_busy_to(one, phase, hosts)
         if host > end_two - end_one:
+            return False
+    return True
+
+
+def _host_ahead(one: Pass, two: Pass, hosts: Sequence[int]) -> bool:
+    """Condition (3) of :func:`launches_affine`: the host bounds the pass, per layer, from every phase's start to
+    its end. The pass's cycles grow from the 1- to the 2-layer sample by exactly the host's launch cycles of a layer
+    (every phase's), and from the start of every phase (and of the pass) to the pass's end the device's own cycles
+    per layer (:attr:`Pass.device_ends`: the schedule replayed with the launches taking no time) are at most the
+    host's launch cycles per layer over the same phases. Then no term of the maximum grows faster than the host's
+    launches, whose term the samples measured, so their slope holds for every n (the maximum is convex)."""
+    if not one.device_ends or not two.device_ends or list(one.device_ends) != list(two.device_ends):
+        return False
+    phases = list(two.device_ends)
+    host = _host_busy_to(two, None, hosts) - _host_busy_to(one, None, hosts)
+    if abs((two.timing.cycles - one.timing.cycles) - host) > 0.5:  # (integer cycles)
+        return False
+    device = two.device_ends[phases[-1]] - one.device_ends[phases[-1]]
+    for before in [None, *phases[:-1]]:  # the start of the pass, then the end of each phase but the last
+        host_before = 0.0 if before is None else _host_busy_to(two, before, hosts) - _host_busy_to(one, before, hosts)
+        device_before = 0 if before is None else two.device_ends[before] - one.device_ends[before]
+        if device - device_before > host - host_before:
             return False
     return True
 
@@ -410,6 +462,15 @@ class Sampled:
         with k + p and k + 2p."""
         rows = extrapolate_layers(one, two, layers, prefix, period)
         return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
+
+
+def peak_note(peak_w: float, sample: int, layers: int) -> str:
+    """The note of a layer-sampled run's ``power.peak_w``: its busiest window is one of a ``sample``-layer pass,
+    which need not be the whole ``layers``-layer model's (a serving pass, a pipeline stage; probe p49: gemma2_9b decode on h100 803 W sampled, 672 W
+    with every layer; its TDP 700 W)."""
+    return (f"power.peak_w ({peak_w:.0f} W) is the busiest window of a {sample}-layer sample pass, not of the "
+            f"{layers}-layer model (its average power, energy and times are the model's): the whole model's peak "
+            "can be lower; set options.layer_samples=false for it")
 
 
 def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str) -> dict:

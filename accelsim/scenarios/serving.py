@@ -70,6 +70,7 @@ from .sampling import (
     interpolate,
     layer_placement,
     layer_samples,
+    peak_note,
     placement_changes,
     with_changes,
 )
@@ -165,15 +166,6 @@ def changes_note(changes: Sequence[int], simulated: int, steps: int, budget: int
             f"(serving.decode_steps_simulated: options.decode_samples' {budget} and the steps either side of each "
             f"change), which is what makes this run slow; weights and KV cache that fit {first} (a narrower "
             "workload.weight_dtype such as fp8, more tensor parallelism, or more memory) avoid them")
-
-
-def peak_note(peak_w: float, sample: int, layers: int) -> str:
-    """The note of a layer-sampled run's ``power.peak_w``: its busiest window is one of a ``sample``-layer pass,
-    which need not be the whole ``layers``-layer model's (probe p49: gemma2_9b decode on h100 803 W sampled, 672 W
-    with every layer; its TDP 700 W)."""
-    return (f"power.peak_w ({peak_w:.0f} W) is the busiest window of a {sample}-layer sample pass, not of the "
-            f"{layers}-layer model (its average power, energy and times are the model's): the whole model's peak "
-            "can be lower; set options.layer_samples=false for it")
 
 
 def spill_steps(step: Callable[[int], WorkloadSpec], steps: int, arch: Arch, options: Options) -> list[int]:

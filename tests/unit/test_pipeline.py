@@ -300,6 +300,33 @@ def test_layer_samples_stand_for_a_stage_whose_device_outruns_the_host():
     assert fast["seconds"] == pytest.approx(full["seconds"], rel=0.01)
 
 
+def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
+    # probe p128 #1: a one-stage gpt at TP 8 on dgx-h100 whose kernels are shorter than their launches: the host
+    # bounds the pass, so its cycles grow from the 1- to the 2-layer sample by the host's launch cycles of a layer,
+    # and its exposed launch time grows with them (condition 1 of launches_affine fails). The pass's end is the
+    # maximum of terms affine in the layer count n (sampling.launches_affine), and none grows faster than the
+    # host's own (the device's own cycles per layer, launches free, are below the host's from every phase's start
+    # to the end), so the samples' slope, the host's, holds for every n: the figures equal the full simulation's
+    # (float rounding apart), where the stage used to be simulated three times (both samples, then in full)
+    w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
+         "mode": "training", "tensor_parallel": 8}
+    arch = load_arch({"base": "dgx-h100", "chips": 8})
+    full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
+    fast = simulate(load_workload(w), arch).to_dict()
+    assert full["launch_bound_fraction"] > 0.5  # host-bound: over half the time is the device waiting for launches
+    assert fast["pipeline"]["layer_samples"] == [1, 2] and fast["simulation"]["passes"] == 2
+    # the two passes simulated are the 1- and 2-layer models, each a run of its own
+    samples = [simulate(load_workload({**w, "layers": n}), arch).to_dict()["simulation"]["tasks"] for n in (1, 2)]
+    assert fast["simulation"]["tasks"] == sum(samples) < full["simulation"]["tasks"]
+    for key in ("seconds", "launch_overhead_s", "macs", "flops"):
+        assert fast[key] == pytest.approx(full[key], rel=1e-12)
+    assert fast["bytes"]["hbm"] == pytest.approx(full["bytes"]["hbm"], rel=1e-12)
+    assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=1e-12)
+    assert fast["placement"] == full["placement"]  # each level's tensors counted for the 6 layers
+    # the peak power is the 2-layer sample's busiest window, and a note says so (as a sampled serving pass's)
+    assert any(n.startswith("power.peak_w") and "2-layer sample" in n for n in fast["notes"])
+
+
 def test_one_stage_on_one_chip_is_gradient_accumulation():
     # P = 1 needs no interconnect (gemmini has one chip): m micro-batches run back to back, so the iteration is
     # (m − 1)·t + t = m·t for the forward/backward plus the optimizer tail once (the schedule with one stage)

@@ -22,6 +22,12 @@ class Trace:
     stall_level: np.ndarray
     levels: tuple[str, ...]
     events: int  # SimPy events processed
+    # the TaskGraph's own columns, by task id (op index, unit index, cycles, TaskKind value), as the engine read
+    # them, so the report does not transpose 10^5 tasks in Python again; None in a trace built without them
+    op: np.ndarray | None = None
+    unit: np.ndarray | None = None
+    cycles: np.ndarray | None = None
+    kind: np.ndarray | None = None
 
     @property
     def total_cycles(self) -> int:
@@ -29,5 +35,6 @@ class Trace:
         return int(self.end.max()) if len(self.end) else 0
 
     def __post_init__(self) -> None:
-        for arr in (self.start, self.end, self.stall, self.stall_level):
-            arr.setflags(write=False)
+        for arr in (self.start, self.end, self.stall, self.stall_level, self.op, self.unit, self.cycles, self.kind):
+            if arr is not None:
+                arr.setflags(write=False)

@@ -225,4 +225,6 @@ def simulate(tg: TaskGraph, progress: Callable[[int, int], None] | None = None,
     return Trace(np.asarray(start, dtype=np.int64), np.asarray(end, dtype=np.int64),
                  np.asarray(stall, dtype=np.int64), np.asarray(stall_level, dtype=np.int16), levels,
                  events=sum(1 for u, c in zip(unit_of, cycles, strict=True) if u >= 0 or c)
-                 + sum(1 for lat in latency if lat))
+                 + sum(1 for lat in latency if lat),
+                 op=np.asarray(ops, dtype=np.int32), unit=np.asarray(unit_of, dtype=np.int32),
+                 cycles=np.asarray(cycles, dtype=np.int64), kind=np.asarray(kinds, dtype=np.int8))

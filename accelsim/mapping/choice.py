@@ -33,7 +33,7 @@ from ..tasks import Unit, UnitKind
 from .l2resident import cache_residency
 from .plan import BANDS, Plan, TaskBudget
 from .pricing import signature
-from .traffic import split_estimate
+from .traffic import held_weight_bytes, same_operands, split_estimate
 
 
 def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, ...], options: Options, arch: Arch,
@@ -76,14 +76,26 @@ def _first_core(units: tuple[Unit, ...]) -> int | None:
     return min((u.core for u in units if u.kind is UnitKind.COMPUTE and u.core is not None), default=None)
 
 
+def _estimate_key(p: Plan, options: Options, produced: bool) -> tuple:
+    """What :func:`~.traffic.split_estimate` reads of an op's plan and of the options, its names aside, so that
+    identical ops (a model's repeated layers, a training step's passes over them) are estimated once: the priced
+    op (:func:`~.pricing.signature`) on its kind of unit, whose details pricing gave it (a function of the two on
+    one arch); its cycles and the units its work spreads over; its operands' count and whether its A is also read
+    as B (:func:`~.traffic.same_operands`); a fused residual; the bytes of its parameters held in SRAM
+    (:func:`~.traffic.held_weight_bytes`); whether another op produces its inputs; and the options the tile groups
+    and their ramp read. Raises TypeError for an unhashable op attribute."""
+    same = same_operands(p)
+    return (signature(p.op), p.unit_kind, p.cycles, most_units(p), len(p.operands),
+            bool(same) and set(p.operands[0]) <= set(same), bool(p.epilogue), held_weight_bytes(p), produced,
+            options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
+
+
 def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produced: bool, on_chip: tuple[int, int],
-              keep: bool) -> tuple[float, float, float]:
-    """:func:`~.traffic.split_estimate`, kept with :func:`assign`'s estimates (the same key: identical ops of a
-    model's layers are estimated once)."""
+              keep: bool, estimates: dict[tuple, dict[tuple, tuple[float, float, float]]]) -> tuple[float, float, float]:
+    """:func:`~.traffic.split_estimate`, kept in ``estimates`` (:func:`_estimates`, :func:`_split_units`' too):
+    identical ops of a model's layers are estimated once."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights), produced,
-               options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
-        known = _estimates(arch).setdefault(sig, {})
+        known = estimates.setdefault(_estimate_key(p, options, produced), {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
     key = (n, ncores, *on_chip, keep)
@@ -126,6 +138,7 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
         if u.kind is UnitKind.COMPUTE:
             pools[u.group] = pools.get(u.group, 0) + 1
     busy = _Busy()  # the main memory's busy time
+    estimates = _estimates(arch)  # (once a plan: its check of their size is O(ops kept))
     end = 0.0
     for p in plans:
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
@@ -138,10 +151,10 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
             a, b = _held_operands(p, kept.__contains__) if p.core is not None or BANDS in p.details else (0, 0)
             ncores = len({units[u].core for u in p.units})
             est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
-                                             p.resident_out)
+                                             p.resident_out, estimates)
             # (all its transfers: the parameters its estimate loads ahead, while the ops before it run, too)
             ahead = _estimate(p, arch, options, len(p.units), ncores, False, (a, b),
-                              p.resident_out)[2] - memory if ready > 0 else 0.0
+                              p.resident_out, estimates)[2] - memory if ready > 0 else 0.0
         else:
             est, compute, memory, ahead = p.est, p.est, 0.0, 0.0
         # its transfers stream once the memory frees and its inputs are ready (its parameters sooner), into the
@@ -410,17 +423,15 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
     more bytes and adds no more from no later a start (a GEMM over 5 cores whose columns take as many folds of the
     arrays as over 4 only copies its smaller operand once more). ``on_chip`` prices each one-core candidate with
     the inputs its core holds and whether its output stays (:class:`_OnChip`); without it nothing is on chip.
-    ``estimates`` keeps the estimates by what they read of the op (its priced signature, cycles and operand count),
-    of the options and of what is on chip.
+    ``estimates`` keeps the estimates by what they read of the op and the options (:func:`_estimate_key`) and of
+    what is on chip.
 
     Each count costs O(1) beyond its estimate (itself O(1) in the units, cached), and only the chosen count's
     units are listed, so that an op on a chip of thousands of cores is not O(cores²): the cores' free times are
     sorted once; of one core's first n units the one core is the one whose n-th frees first, ties going to the
     core with the lowest unit among them (the sorted unit tuples of different cores compare by their first)."""
     try:
-        sig = (signature(p.op), p.cycles, most_units(p), len(p.operands), bool(p.epilogue), len(p.weights),
-               ready > 0, options.min_tiles_per_op, options.max_tiles_per_op, options.ramp_max)
-        known = estimates.setdefault(sig, {})
+        known = estimates.setdefault(_estimate_key(p, options, ready > 0), {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
     per_core = len(cores[0])

@@ -71,7 +71,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     (the run's) gives its ``options`` record (:func:`accelsim.options.recorded`)."""
     total = trace.total_cycles
     clock = arch.clock_hz
-    t = _TaskArrays.of(tg)
+    t = _TaskArrays.of(tg, trace)
     on_unit = t.unit >= 0  # JOIN tasks take no unit
     busy = (np.bincount(t.unit[on_unit], weights=t.occ[on_unit], minlength=len(tg.units)) if len(t.op)
             else np.zeros(len(tg.units)))
@@ -200,16 +200,21 @@ class _TaskArrays(NamedTuple):
     device: np.ndarray
 
     @classmethod
-    def of(cls, tg: TaskGraph) -> _TaskArrays:
+    def of(cls, tg: TaskGraph, trace: Trace | None = None) -> _TaskArrays:
+        """The columns of ``tg``'s tasks: those the engine kept in ``trace`` where it has them (a transpose of
+        resnet152 training's 168,414 tasks in Python took 0.2 s of a 2.9 s run), else ``tg``'s transposed."""
         if not tg.tasks:
             empty = np.zeros(0, dtype=np.int64)
             no = np.zeros(0, dtype=bool)
             return cls(empty, empty, empty, no, no, no)
-        _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
-        kinds = np.array(kind, dtype=np.int64)
-        return cls(np.array(op, dtype=np.int64), np.array(unit, dtype=np.int64), np.array(cycles, dtype=np.int64),
-                   kinds == TaskKind.COMPUTE, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)),
-                   kinds != TaskKind.LAUNCH)
+        if trace is not None and trace.kind is not None and len(trace.kind) == len(tg.tasks):
+            op, unit, cycles, kinds = trace.op, trace.unit, trace.cycles, trace.kind
+        else:
+            _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
+            kinds = np.array(kind, dtype=np.int64)
+        return cls(np.asarray(op, dtype=np.int64), np.asarray(unit, dtype=np.int64),
+                   np.asarray(cycles, dtype=np.int64), kinds == TaskKind.COMPUTE,
+                   np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)), kinds != TaskKind.LAUNCH)
 
 
 def active_cycles(trace: Trace, work: np.ndarray, until: int | None = None) -> int:

@@ -15,18 +15,19 @@ from typing import Any
 
 from ..errors import KeyPairError, not_utf8
 
-IGNORED = frozenset({
+COMMON_IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
     "pad_token_id", "initializer_range", "init_std", "use_cache", "attention_dropout", "hidden_dropout", "dropout",
-    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layerdrop", "_name_or_path", "rope_theta",
+    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "_name_or_path", "rope_theta",
     "rope_scaling", "max_position_embeddings", "original_max_position_embeddings", "output_router_logits",
     "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
-    "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
-    "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
-    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx",
+    "query_pre_attn_scalar", "id2label", "label2id", "task_specific_params",
     "_attn_implementation", "_attn_implementation_autoset", "auto_map", "use_bfloat16", "dtype",
 })
-"""Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
+"""Fields any architecture's config may carry that are read only to check their value (RoPE scaling, activations,
+windows) or change no op graph (ids, versions, dtypes, dropouts, initialisers). A field of one family only (GPT-2's
+``summary_*``, OPT's ``layerdrop``) is ignored by that family's reader alone (``_Reader.ignore``), so on another
+architecture it is an unsupported field, as any unknown one (probe p126 #2)."""
 
 ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3", "mrope"})
 """RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops (Qwen-VL's
@@ -413,10 +414,16 @@ class _Reader:
     """Typed access to a config's fields, remembering which were read (the rest are unsupported)."""
 
     def __init__(self, data: Mapping[str, Any], arch: str):
-        self.data, self.arch, self.read = data, arch, set(IGNORED)
+        self.data, self.arch, self.read = data, arch, set(COMMON_IGNORED)
+        self.used: set[str] = set()  # the fields read for the model (the pool of "did you mean": not the ignored)
+
+    def ignore(self, keys: Iterable[str]) -> None:
+        """Accept ``keys`` of this architecture's config without reading them (they change no op graph)."""
+        self.read.update(keys)
 
     def _get(self, key: str, default: object) -> object:
         self.read.add(key)
+        self.used.add(key)
         value = self.data.get(key, default)
         if value is _REQUIRED:
             raise ValueError(f"{key}: missing (needed by {self.arch})")
@@ -515,10 +522,11 @@ class _Reader:
 
     def finish(self) -> None:
         """Every field of the config not read: one problem each, with a "did you mean" from the fields this
-        architecture reads (:func:`close_match`)."""
+        architecture reads (:func:`close_match`; not those it accepts and ignores: following such a hint would change
+        nothing)."""
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.read)[0])) for k in extra])
+            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.used)[0])) for k in extra])
 
 
 UNSUPPORTED = "unsupported field for "
@@ -858,5 +866,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["DSA", "IGNORED", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+__all__ = ["COMMON_IGNORED", "DSA", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
            "ShortConv", "UNSUPPORTED", "Vision", "close_match", "config_file", "load_config", "quantization", "unsupported"]

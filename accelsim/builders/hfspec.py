@@ -29,6 +29,13 @@ windows) or change no op graph (ids, versions, dtypes, dropouts, initialisers). 
 ``summary_*``, OPT's ``layerdrop``) is ignored by that family's reader alone (``_Reader.ignore``), so on another
 architecture it is an unsupported field, as any unknown one (probe p126 #2)."""
 
+MAX_SIZE = 2**31 - 1
+"""The largest integer a config's size field may hold: cuBLAS's GEMM API (``cublasGemmEx``, ``cublasLtMatmul``'s
+matrix layouts before CUDA 12's ``_64`` variants) takes each of m, n, k as a 32-bit ``int``, so a hidden size,
+width or vocabulary past 2^31 − 1 is no matrix transformers' ``nn.Linear`` runs on a GPU; the largest published
+sizes are far below it (Llama 3.1 405B's hidden 16,384; Gemma 3's vocabulary 262,208). A bigger value is refused
+at its key (probe p126 #3: ``hidden_size: 10**30`` was taken, and the run blamed the arch's memory capacity)."""
+
 ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3", "mrope"})
 """RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops (Qwen-VL's
 "mrope" takes each frequency's angle from one of three position ids)."""
@@ -410,6 +417,15 @@ def load_config(value: object) -> dict[str, Any]:
     return config
 
 
+def _bounded(key: str, value: int) -> int:
+    """``value`` of the size field ``key``, or a ValueError past :data:`MAX_SIZE`."""
+    if value > MAX_SIZE:
+        shown = f"{value:.3e}" if value >= 10**15 else f"{value:,}"
+        raise ValueError(f"{key}: expected at most 2,147,483,647 (2^31 - 1, the largest GEMM dimension cuBLAS takes) "
+                         f"(got {shown})")
+    return value
+
+
 class _Reader:
     """Typed access to a config's fields, remembering which were read (the rest are unsupported)."""
 
@@ -433,7 +449,7 @@ class _Reader:
         value = self._get(key, _REQUIRED if default is None else default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{key}: expected an integer ≥ {minimum} (got {value!r})")
-        return value
+        return _bounded(key, value)
 
     def opt_int(self, key: str) -> int:
         """An integer that may be null or absent (0 then)."""
@@ -453,7 +469,7 @@ class _Reader:
             return auto()
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}: expected an integer ≥ 1 or 'auto' (got {value!r})")
-        return value
+        return _bounded(key, value)
 
     def float(self, key: str, default: float) -> float:
         value = self._get(key, default)
@@ -866,5 +882,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["COMMON_IGNORED", "DSA", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+__all__ = ["COMMON_IGNORED", "DSA", "MAX_SIZE", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
            "ShortConv", "UNSUPPORTED", "Vision", "close_match", "config_file", "load_config", "quantization", "unsupported"]

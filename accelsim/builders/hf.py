@@ -434,6 +434,10 @@ class HfParams(LlamaParams):
             lm = replace(lm, vision=lm.vision.resized(self.image_size))
         return lm
 
+    def run_name(self) -> str:
+        """:meth:`model_name`: the model's name in reports, and the first part of the run's default name."""
+        return self.model_name()
+
     def model_name(self) -> str:
         """``name``, else the config's ``_name_or_path`` (its last part), a ``config.json``'s folder or file stem,
         else ``hf``."""

@@ -5,7 +5,8 @@ Each supported ``architectures`` entry has a reader that takes the fields ``tran
 (an activation, a bias flag, a RoPE scaling type), or an unknown architecture is a ``ValueError`` naming the
 field, never a silently different model. Fields with no effect on the op graph (token ids, initialiser ranges, RoPE
 θ and scaling, also as transformers 5's ``rope_parameters``, the checkpoint's ``torch_dtype`` / ``dtype``, versions)
-are accepted and ignored (:data:`IGNORED`); the dropout rates a class's modeling code
+are accepted and ignored (:data:`COMMON_IGNORED`; a field of one family only, GPT-2's ``summary_*`` or OPT's
+``layerdrop``, by that family's reader alone); the dropout rates a class's modeling code
 applies are read (with its defaults: OPT's ``dropout`` 0.1, GPT-2's three ``*_pdrop`` 0.1, the others 0) and take
 effect in training graphs only; the others are ignored.
 
@@ -46,8 +47,8 @@ from .hfqwenvl import QWEN_VL_READERS
 from .hfspec import (
     _GELU_TANH,
     _SILU,
+    COMMON_IGNORED,
     DSA,
-    IGNORED,
     LM,
     MLA,
     FieldProblems,
@@ -227,6 +228,7 @@ def _phi3(r: _Reader) -> LM:
 
 
 def _opt(r: _Reader) -> LM:
+    r.ignore(("layerdrop",))  # OPTConfig's LayerDrop: training skips whole layers at random; inference runs all
     hidden = r.int("hidden_size")
     heads = r.int("num_attention_heads")
     _divides("num_attention_heads", heads, "hidden_size", hidden)
@@ -244,7 +246,16 @@ def _opt(r: _Reader) -> LM:
               resid_dropout=r.prob("dropout", 0.1), act_dropout=r.prob("activation_dropout", 0.0))
 
 
+_GPT2_IGNORED = ("summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
+                 "summary_first_dropout", "n_ctx", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
+                 "reorder_and_upcast_attn")
+"""GPT2Config's fields with no effect on the op graph: the sequence-summary head of GPT2DoubleHeadsModel
+(``summary_*``), the legacy context length (``n_ctx``, n_positions' old name) and the attention score's scale factor
+and fp32 upcast (a constant multiply, a precision: the same ops)."""
+
+
 def _gpt2(r: _Reader) -> LM:
+    r.ignore(_GPT2_IGNORED)
     hidden = r.int("n_embd", 768)
     heads = r.int("n_head", 12)
     _divides("n_head", heads, "n_embd", hidden)
@@ -718,7 +729,7 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
             if top in ("architectures", "model_type"):
                 return None, problems
             if top not in data:  # a default or missing field: a misspelt one in the config may be why
-                near, _ = close_match(top, [k for k in data if k not in IGNORED])
+                near, _ = close_match(top, [k for k in data if k not in COMMON_IGNORED])
                 if near is not None and _renamed_reads(data, near, top):
                     archs = data.get("architectures")
                     arch = archs[0] if isinstance(archs, list) and archs else str(data.get("model_type"))
@@ -727,5 +738,5 @@ def parse_all(data: Mapping[str, Any]) -> tuple[LM | None, list[tuple[str, str]]
             del data[top]
 
 
-__all__ = ["DSA", "IGNORED", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "MODEL_TYPES", "load_config",
+__all__ = ["COMMON_IGNORED", "DSA", "LM", "LinearAttn", "MLA", "Mamba2", "MoE", "READERS", "Vision", "MODEL_TYPES", "load_config",
            "parse", "parse_all"]

@@ -15,18 +15,26 @@ from typing import Any
 
 from ..errors import KeyPairError, not_utf8
 
-IGNORED = frozenset({
+COMMON_IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
     "pad_token_id", "initializer_range", "init_std", "use_cache", "attention_dropout", "hidden_dropout", "dropout",
-    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "layerdrop", "_name_or_path", "rope_theta",
+    "activation_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop", "_name_or_path", "rope_theta",
     "rope_scaling", "max_position_embeddings", "original_max_position_embeddings", "output_router_logits",
     "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
-    "query_pre_attn_scalar", "id2label", "label2id", "summary_type", "summary_use_proj",
-    "summary_activation", "summary_proj_to_labels", "summary_first_dropout", "task_specific_params",
-    "scale_attn_weights", "scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "n_ctx",
+    "query_pre_attn_scalar", "id2label", "label2id", "task_specific_params",
     "_attn_implementation", "_attn_implementation_autoset", "auto_map", "use_bfloat16", "dtype",
 })
-"""Fields read only to check their value (RoPE scaling, activations, windows) or with no effect on the op graph."""
+"""Fields any architecture's config may carry that are read only to check their value (RoPE scaling, activations,
+windows) or change no op graph (ids, versions, dtypes, dropouts, initialisers). A field of one family only (GPT-2's
+``summary_*``, OPT's ``layerdrop``) is ignored by that family's reader alone (``_Reader.ignore``), so on another
+architecture it is an unsupported field, as any unknown one (probe p126 #2)."""
+
+MAX_SIZE = 2**31 - 1
+"""The largest integer a config's size field may hold: cuBLAS's GEMM API (``cublasGemmEx``, ``cublasLtMatmul``'s
+matrix layouts before CUDA 12's ``_64`` variants) takes each of m, n, k as a 32-bit ``int``, so a hidden size,
+width or vocabulary past 2^31 − 1 is no matrix transformers' ``nn.Linear`` runs on a GPU; the largest published
+sizes are far below it (Llama 3.1 405B's hidden 16,384; Gemma 3's vocabulary 262,208). A bigger value is refused
+at its key (probe p126 #3: ``hidden_size: 10**30`` was taken, and the run blamed the arch's memory capacity)."""
 
 ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su", "llama3", "mrope"})
 """RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops (Qwen-VL's
@@ -409,14 +417,29 @@ def load_config(value: object) -> dict[str, Any]:
     return config
 
 
+def _bounded(key: str, value: int) -> int:
+    """``value`` of the size field ``key``, or a ValueError past :data:`MAX_SIZE`."""
+    if value > MAX_SIZE:
+        shown = f"{value:.3e}" if value >= 10**15 else f"{value:,}"
+        raise ValueError(f"{key}: expected at most 2,147,483,647 (2^31 - 1, the largest GEMM dimension cuBLAS takes) "
+                         f"(got {shown})")
+    return value
+
+
 class _Reader:
     """Typed access to a config's fields, remembering which were read (the rest are unsupported)."""
 
     def __init__(self, data: Mapping[str, Any], arch: str):
-        self.data, self.arch, self.read = data, arch, set(IGNORED)
+        self.data, self.arch, self.read = data, arch, set(COMMON_IGNORED)
+        self.used: set[str] = set()  # the fields read for the model (the pool of "did you mean": not the ignored)
+
+    def ignore(self, keys: Iterable[str]) -> None:
+        """Accept ``keys`` of this architecture's config without reading them (they change no op graph)."""
+        self.read.update(keys)
 
     def _get(self, key: str, default: object) -> object:
         self.read.add(key)
+        self.used.add(key)
         value = self.data.get(key, default)
         if value is _REQUIRED:
             raise ValueError(f"{key}: missing (needed by {self.arch})")
@@ -426,7 +449,7 @@ class _Reader:
         value = self._get(key, _REQUIRED if default is None else default)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{key}: expected an integer ≥ {minimum} (got {value!r})")
-        return value
+        return _bounded(key, value)
 
     def opt_int(self, key: str) -> int:
         """An integer that may be null or absent (0 then)."""
@@ -446,7 +469,7 @@ class _Reader:
             return auto()
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}: expected an integer ≥ 1 or 'auto' (got {value!r})")
-        return value
+        return _bounded(key, value)
 
     def float(self, key: str, default: float) -> float:
         value = self._get(key, default)
@@ -515,10 +538,11 @@ class _Reader:
 
     def finish(self) -> None:
         """Every field of the config not read: one problem each, with a "did you mean" from the fields this
-        architecture reads (:func:`close_match`)."""
+        architecture reads (:func:`close_match`; not those it accepts and ignores: following such a hint would change
+        nothing)."""
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.read)[0])) for k in extra])
+            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.used)[0])) for k in extra])
 
 
 UNSUPPORTED = "unsupported field for "
@@ -858,5 +882,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["DSA", "IGNORED", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+__all__ = ["COMMON_IGNORED", "DSA", "MAX_SIZE", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
            "ShortConv", "UNSUPPORTED", "Vision", "close_match", "config_file", "load_config", "quantization", "unsupported"]

@@ -145,6 +145,11 @@ class OnnxParams(WorkloadParams):
                                           "batch where no input names a dim batch or batch_size, nor N at "
                                           "axis 0: the model's batch is then 1.")
 
+    def run_name(self) -> str:
+        """The .onnx file's stem, as ``--workload path/model.onnx`` names a run (the graph's own name, often
+        torch.onnx.export's ``main_graph``, would name every exported model alike)."""
+        return Path(self.path).stem
+
 
 def onnx_workload(p: OnnxParams) -> Graph:
     """The ``onnx`` workload: :func:`from_onnx` of ``p.path``."""

@@ -45,6 +45,12 @@ class WorkloadParams(BaseModel):
     def _sparsity(cls, v: str | None) -> str | None:
         return None if v is None else str(Sparsity.parse(v))
 
+    def run_name(self) -> str | None:
+        """The model's own name for a run's default name (``accelsim run --workload hf --arch h100`` writes
+        ``runs/<run_name>_h100``), read from the parameters without building the graph: the importers' (``hf``,
+        ``onnx``, ``torch``), whose one builder stands for any model; None for a builder that is its model."""
+        return None
+
 
 class PrecisionParams(BaseModel):
     """Separate bit widths for an LLM's weights, activations and KV cache (mixed into its params model)."""

@@ -79,6 +79,11 @@ class TorchParams(WorkloadParams):
                              "of a function returning (module, example_inputs))")
         return v
 
+    def run_name(self) -> str:
+        """The factory function's name, as ``--workload torch:package.module:function`` names a run (the module's
+        class, the graph's name, is known only once the factory has run)."""
+        return self.factory.rpartition(":")[2]
+
 
 def _load_factory(spec: str) -> Callable:
     """The function ``spec`` ('package.module:function') names, imported with the current folder on sys.path."""

@@ -344,8 +344,21 @@ def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None,
               {(): Where("<cli>", None, ()), ("workload",): Where("--workload", None, ()),
                ("arch",): Where("--arch", None, ())})
     named = {"workload": workload, "arch": arch} | {o.section: o.value for o in parsed if not o.keys}
-    return experiment_from_doc(doc, parsed, issues, source="<cli>",
-                       default_name=f"{_stem(named['workload'])}_{_stem(named['arch'])}")
+    spec = experiment_from_doc(doc, parsed, issues, source="<cli>",
+                               default_name=f"{_stem(named['workload'])}_{_stem(named['arch'])}")
+    if isinstance(named["workload"], str) and named["workload"] in BUILDERS:
+        # an importer named bare (--workload hf --set workload.config=X.json) stands for any model: the run is
+        # named after the model it reads, not the builder, so two models on one arch write two folders (p126 #1)
+        own = BUILDERS[spec.workload.model].params.model_validate(spec.workload.params).run_name()
+        if own:
+            spec = replace(spec, name=f"{_folder_name(own)}_{_stem(named['arch'])}")
+    return spec
+
+
+def _folder_name(name: str) -> str:
+    """``name`` fit to start a folder name (:func:`.docs.name_problem`): each path separator, NUL or other control
+    character or white space an underscore, no leading dot (``meta-llama/Llama-3.1-8B`` → ``meta-llama_Llama-3.1-8B``)."""
+    return "".join("_" if c in "/\\" or not c.isprintable() or c.isspace() else c for c in name).lstrip(".") or "model"
 
 
 def _single(section: str, ref: object, overrides: Iterable[str], label: str | None) -> tuple[Doc | None, str | None,

@@ -145,6 +145,20 @@ def _log2_range(lo: int, hi: int) -> list[int]:
     return out
 
 
+def _log2_missed(lo: int, hi: int, values: list[int]) -> str:
+    """Why ``{log2: [lo, hi]}`` is refused when doubling from ``lo`` (``values``) passes ``hi`` without landing on it,
+    with the ranges that would land (probe p124 #1: ``[12, 64]`` ran 12, 24, 48 and silently no 64)."""
+    shown = ", ".join(map(str, values))
+    k = len(values) - 1  # lo·2^k <= hi < lo·2^(k+1): the doublings that stay within hi
+    fixes = [f"{{log2: [{lo}, {values[-1]}]}}"] if k else []
+    if k and hi % (1 << k) == 0:  # hi / 2^k (in lo ... 2·lo) doubles onto hi in as many values
+        fixes.append(f"{{log2: [{hi >> k}, {hi}]}}")
+    fixes.append(f"[{shown}, {hi}]")
+    mean = f"{', '.join(fixes[:-1])} or {fixes[-1]}" if len(fixes) > 1 else fixes[0]
+    return (f"log2: {hi} is not {lo} times a power of two, so doubling from {lo} ({shown}) never reaches it; did you "
+            f"mean {mean}?")
+
+
 def _at(doc: Doc, path: tuple, key: str, msg: str, *value: object) -> ConfigIssue:
     """An issue at the line of ``path`` in ``doc``, printed under the axis ``key`` (not the YAML path)."""
     w, _ = doc.locate(path)
@@ -168,7 +182,10 @@ def _values(doc: Doc, path: tuple, key: str) -> tuple[tuple | None, list[ConfigI
         lo, hi = bounds
         if lo <= 0 or hi < lo:
             return None, [_at(doc, (*path, "log2"), key, "log2: expected 0 < LO <= HI", bounds)]
-        return tuple(_log2_range(lo, hi)), []
+        values = _log2_range(lo, hi)
+        if values[-1] != hi:  # "up to and including HI" (docs/sweeps.md): a HI doubling never reaches is refused
+            return None, [_at(doc, (*path, "log2"), key, _log2_missed(lo, hi, values), bounds)]
+        return tuple(values), []
     if isinstance(spec, dict) and spec and set(spec) <= {"start", "stop", "step"}:
         if not {"start", "stop"} <= set(spec):
             return None, [_at(doc, path, key, f"a range needs start and stop (step is optional); got "

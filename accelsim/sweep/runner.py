@@ -34,6 +34,7 @@ from ..errors import AccelsimError
 from ..report.writers import claim_folder
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
+from .fingerprint import code_fingerprint
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
     CSV_FILE,
@@ -62,7 +63,8 @@ class SweepSummary:
     ``skipped``: already in results.jsonl; ``ran``: run now; ``ok``/``failed``: the status of every point of the
     sweep as stored now (earlier runs included); ``files``: results.csv and the plots written at the end;
     ``failures``: the points that failed while running now, a line per distinct error with the points that got it
-    (:meth:`_Feed.failure_lines`), which :meth:`__str__` lists under the counts (probe p101 #3)."""
+    (:meth:`_Feed.failure_lines`), which :meth:`__str__` lists under the counts (probe p101 #3); ``stale``: a line
+    saying that points were reused from results of other accelsim code (another code fingerprint), listed last."""
 
     name: str
     outdir: Path
@@ -78,6 +80,7 @@ class SweepSummary:
     executor: str
     files: tuple[Path, ...] = field(default=())
     failures: tuple[str, ...] = field(default=())
+    stale: tuple[str, ...] = field(default=())
 
     @property
     def exit_status(self) -> int:
@@ -88,7 +91,7 @@ class SweepSummary:
         rate = f", {self.ran / self.seconds:.1f} points/s" if self.ran and self.seconds > 0 else ""
         return "\n".join((f"{self.name}: {self.points} points, {self.ok} ok, {self.failed} failed ({self.ran} run "
                            f"now, {self.skipped} already done; {self.seconds:.1f} s{rate}) in {self.outdir}",
-                           *self.failures))
+                           *self.failures, *self.stale))
 
 
 def _check_executor(executor: str, workers: int | None, scheduler: str | None) -> None:
@@ -118,6 +121,10 @@ class _SweepJson:
         # the other accelsim versions whose results the folder keeps (``kept``: results.jsonl holds some), so that
         # every later run still warns of them
         self.earlier: list[str] = []
+        # likewise the code fingerprints (fingerprint.code_fingerprint) of the results the folder keeps: other code
+        # of the same version (a change without a version bump) whose records of unchanged ids are reused
+        self.fingerprint = code_fingerprint()
+        self.earlier_code: list[str] = []
         self.axes_before: list[str] | None = None  # the axes of the run that wrote the folder
         # a relabelling not yet done (its axes before; sweep.json carries them as relabel_from until the stream of
         # points has been read through, so that a run stopped earlier leaves it to the next, which sees the new axes)
@@ -127,6 +134,8 @@ class _SweepJson:
             before = read_sweep_json(out)
             seen = {before.get("accelsim_version"), *before.get("earlier_versions", [])}
             self.earlier = sorted(str(v) for v in seen if v not in (None, __version__))
+            seen = {before.get("code_fingerprint"), *before.get("earlier_fingerprints", [])}
+            self.earlier_code = sorted(str(v) for v in seen if v not in (None, self.fingerprint))
             self.axes_before = list(before.get("axes") or [])
             if isinstance(before.get("relabel_from"), list):
                 self.relabel_left = True
@@ -134,8 +143,9 @@ class _SweepJson:
 
     def info(self) -> dict[str, Any]:
         s, spec = self.stream, self.stream.spec
-        return {**spec.describe(), "accelsim_version": __version__, "axes": list(spec.keys),
-                **({"earlier_versions": self.earlier} if self.earlier else {}),
+        return {**spec.describe(), "accelsim_version": __version__, "code_fingerprint": self.fingerprint,
+                "axes": list(spec.keys), **({"earlier_versions": self.earlier} if self.earlier else {}),
+                **({"earlier_fingerprints": self.earlier_code} if self.earlier_code else {}),
                 **({"relabel_from": self.relabel_from} if self.relabel_from is not None else {}),
                 "complete": s.complete, "points": s.planned, "expanded": s.expanded, "filtered": s.filtered,
                 "duplicates": s.duplicates, "invalid": s.invalid, "ids": s.id_list()}
@@ -433,7 +443,7 @@ def _warning(con, text: str) -> None:
 
 
 def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: set[str],
-                 earlier: list[str]) -> None:
+                 earlier: list[str], earlier_code: list[str]) -> None:
     """What the console says before the first point: the sweep's size and what results.jsonl already holds."""
     spec = stream.spec
     filters = f", {len(spec.filters)} filters" if spec.filters else ""
@@ -444,6 +454,10 @@ def _start_lines(con, stream: PlanStream, out: Path, store: ResultStore, done: s
         con.print(f"[yellow]warning:[/yellow] {out} holds results of accelsim {old_version}; they are kept "
                   f"(ids hash the config, not the version): use a new OUTDIR to re-run them with "
                   f"{__version__}", soft_wrap=True)
+    if earlier_code:
+        _warning(con, f"{out} holds results of other accelsim code (fingerprint {', '.join(earlier_code)}; this "
+                      f"is {code_fingerprint()}); they are kept (ids hash the config, not the code): use a new OUTDIR "
+                      f"to re-run them with this code")
     note = store.skipped_note()
     if note is not None:
         _warning(con, f"{note} (its point runs again)")
@@ -488,7 +502,7 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
         relabel = {rec["id"]: at for at, rec in store.scan()}  # the last record of an id wins, as in load()
         sweep_json.relabel_from = sweep_json.axes_before
     if con is not None:
-        _start_lines(con, stream, out, store, done, sweep_json.earlier)
+        _start_lines(con, stream, out, store, done, sweep_json.earlier, sweep_json.earlier_code)
     sweep_json.write()
     feed = _Feed(stream, done, store, sweep_json, relabel)
     used = executor
@@ -519,11 +533,20 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
         name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
         duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=counts["ok"],
         failed=counts["error"], seconds=time.perf_counter() - t0, executor=used, files=tuple(files),
-        failures=feed.failure_lines(counts["error"]))
+        failures=feed.failure_lines(counts["error"]), stale=_stale_lines(feed.skipped, sweep_json))
     if con is not None:
         _end_lines(con, stream, feed)
         con.print(str(summary), soft_wrap=True, markup=False, highlight=False)
     return summary
+
+
+def _stale_lines(skipped: int, sweep_json: _SweepJson) -> tuple[str, ...]:
+    """The summary's line when points were reused from a folder holding results of other accelsim code."""
+    if not (skipped and sweep_json.earlier_code):
+        return ()
+    return (f"{skipped} point{'s' if skipped != 1 else ''} reused from a folder holding results of other accelsim code "
+            f"(fingerprint {', '.join(sweep_json.earlier_code)}; this is {sweep_json.fingerprint}): use a new OUTDIR "
+            f"to re-run them",)
 
 
 def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler: str | None, progress: bool,

@@ -110,12 +110,32 @@ def test_several_zip_groups_are_crossed_with_each_other(tmp_path):
     ("{start: 1, stop: 4}", [1, 2, 3, 4]),                     # step defaults to 1
     ("{start: 0.1, stop: 0.3, step: 0.1}", [0.1, 0.2, 0.3]),   # no 0.30000000000000004
     ("{log2: [16, 256]}", [16, 32, 64, 128, 256]),
-    ("{log2: [24, 100]}", [24, 48, 96]),                       # doubling from LO, not past HI
+    ("{log2: [24, 96]}", [24, 48, 96]),                        # any LO: 96 = 24·2²
+    ("{log2: [7, 7]}", [7]),
     ("[8]", [8]),
 ])
 def test_ranges(tmp_path, spec, values):
     got = points_of(tmp_path, f"grid:\n  {ROWS}: {spec}\n")
     assert [p[ROWS] for p in got] == values
+
+
+@pytest.mark.parametrize("bounds, expected", [
+    # 12, 24, 48: 64 is not 12·2^k; 64 / 2² = 16 doubles onto 64 in as many values
+    ("[12, 64]", "log2: 64 is not 12 times a power of two, so doubling from 12 (12, 24, 48) never reaches it; did "
+                 "you mean {log2: [12, 48]}, {log2: [16, 64]} or [12, 24, 48, 64]?"),
+    # 24, 48, 96: 100 / 2² = 25 doubles onto 100 (25, 50, 100)
+    ("[24, 100]", "log2: 100 is not 24 times a power of two, so doubling from 24 (24, 48, 96) never reaches it; "
+                  "did you mean {log2: [24, 96]}, {log2: [25, 100]} or [24, 48, 96, 100]?"),
+    # 3, 6: 7 is odd, no LO' doubles onto it
+    ("[3, 7]", "log2: 7 is not 3 times a power of two, so doubling from 3 (3, 6) never reaches it; did you mean "
+               "{log2: [3, 6]} or [3, 6, 7]?"),
+])
+def test_a_log2_range_whose_hi_doubling_misses_is_refused(tmp_path, bounds, expected):
+    # docs/sweeps.md: {log2: [LO, HI]} is "LO, 2·LO, 4·LO, ... up to and including HI" (probe p124 #1: [12, 64] ran
+    # 12, 24, 48 and no 64, silently; test_ranges pinned [24, 100] -> 24, 48, 96 before)
+    path = sweep_file(tmp_path, f"grid:\n  {ROWS}: {{log2: {bounds}}}\n")
+    lines = error_lines(load_sweep, path)
+    assert lines == [f"{path}:{line_of(path, 'log2')}: {ROWS}: {expected} (got {bounds})"]
 
 
 def test_a_range_may_carry_a_unit_and_a_range_of_times_needs_one(tmp_path):

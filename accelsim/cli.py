@@ -823,7 +823,7 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
     rates.add_column("dtype")
     for name in by_dtype:
         rates.add_column(name, justify="right")
-    # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
+    # a unit without rates runs every dtype at its base rate, the arch dtype's (its runs_as): said under the table
     listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
     # a column per N:M pattern of a unit that skips zeros: the datasheets' "with sparsity" peak (probe p69 #4)
     sparse_cols = [(name, p) for name, info in sparsity.items() for p in info["patterns"]
@@ -831,8 +831,7 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
     for name, p in sparse_cols:
         rates.add_column(f"{name} {p} sparse", justify="right")
     for dtype in next(iter(by_dtype.values())):
-        cells = [(by_dtype[name][dtype]["flops_per_s"],
-                  by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
+        cells = [(by_dtype[name][dtype]["flops_per_s"], by_dtype[name][dtype]["runs_as"]) for name in by_dtype]
         sparse = [(by_dtype[name][dtype].get("sparse_flops_per_s", {}).get(p), by_dtype[name][dtype]["runs_as"])
                   for name, p in sparse_cols]
         rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
@@ -941,9 +940,10 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
     (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle (the vector unit's too where its
     lanes are the core's MAC peak, a core without a systolic array: 2 x lanes, as the summary's peak FLOP/s), else
     the vector unit's lanes (a lane one FLOP a cycle), times the rate multiplier of the dtype the op runs as
-    (:func:`accelsim.hardware.dtype_rate`) and the clock. Units with neither MACs nor lanes (a plug-in's other
+    (:meth:`accelsim.hardware.SystolicArray.rate`, :func:`accelsim.hardware.dtype_rate`) and the clock. The one
+    source of ``info``'s table and its --json. Units with neither MACs nor lanes (a plug-in's other
     work) are left out."""
-    from .hardware import dtype_rate
+    from .hardware import SystolicArray, dtype_rate
     from .units import RATE_BITS
 
     out: dict[str, dict[str, dict]] = {}
@@ -954,7 +954,9 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
         rates = dict(getattr(u.spec, "rates", None) or {})
         out[u.name] = {}
         for dtype in RATE_BITS:
-            runs_as, rate = dtype_rate(rates, dtype)
+            # an array without rates: every dtype as the arch's, as a run prices it (probe p130 #4: --json said fp32)
+            runs_as, rate = (u.spec.rate(dtype, arch.dtype) if isinstance(u.spec, SystolicArray)
+                             else dtype_rate(rates, dtype))
             flops = base * rate * arch.cores * arch.clock_hz
             out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": flops}
             sparse = {p: flops * gain for p, gain in _sparse_gains(u, dtype).items()}

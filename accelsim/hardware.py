@@ -258,6 +258,13 @@ class SystolicArray(_Model):
         """Peak MACs per cycle of all ``count`` arrays."""
         return self.rows * self.cols * self.count
 
+    def rate(self, dtype: str, arch_dtype: str) -> tuple[str, float]:
+        """(dtype the array runs compute dtype ``dtype`` as, multiplier of rows x cols MACs a clock): that of
+        :func:`dtype_rate` over ``rates``; an array listing none runs every dtype at rows x cols as the arch's dtype
+        ``arch_dtype``, whose MAC energy it pays (probe p66). The one rule the pricing (:mod:`accelsim.cost.systolic`,
+        :mod:`accelsim.cost.attention`) and ``accelsim info`` (text and --json, probe p130 #4) read."""
+        return dtype_rate(self.rates, dtype) if self.rates else (arch_dtype, 1.0)
+
     def executed_k(self, sparsity: Sparsity | None, k: int, dtype: str) -> int:
         """The reduction the array runs for a K-long GEMM whose weights are pruned ``sparsity``: with ``any``, the
         kept weights (``sparsity.kept(k)``); else the fewest of a listed pattern the weights also meet (a 1:4

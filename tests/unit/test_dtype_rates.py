@@ -236,3 +236,17 @@ def test_info_shows_an_array_without_rates_running_every_dtype_as_the_arch_dtype
     int8 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("int8 "))
     assert "2.048e+12 (as" not in int8
     assert "lists no core.systolic.rates: every dtype at its int8 rate" in out
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp4"])
+def test_info_json_says_an_array_without_rates_runs_every_dtype_as_the_arch_dtype(capsys, dtype):
+    # probe p130 #4: --json said runs_as fp32 (any dtype echoed itself) where the table and the pricing
+    # (cost.systolic.price: mapping.rate.runs_as int8, test above) run it as the arch's int8; arch/edge-npu.yaml:
+    # int8, 32 x 32 MACs, 1 GHz, no core.systolic.rates -> 2 x 1024 x 1e9 = 2.048e12 FLOP/s for every dtype
+    import json
+
+    from accelsim.cli import main
+
+    assert main(["info", "edge-npu", "--json"]) == 0
+    cell = json.loads(capsys.readouterr().out)["peak_flops_per_s_by_dtype"]["systolic"][dtype]
+    assert cell == {"runs_as": "int8", "flops_per_s": 2 * 32 * 32 * 1e9}

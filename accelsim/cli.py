@@ -845,6 +845,10 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
                   f"weights (workload.sparsity) for {declared} (core.systolic.sparse_dtypes), so for the compute "
                   f"dtypes {', '.join(info['skips_zeros']) or 'none'} by the dtype each runs as; an N:M pattern "
                   f"runs at M/N x the dense peak, 2:4 at 2x; the others run dense)")
+    for name, cells in by_dtype.items():
+        for dtype, cell in cells.items():
+            if "note" in cell:
+                con.print(f"({dtype} on the {name} unit, as {cell['runs_as']}: {cell['note']})")
     if not all(listed.get(name, True) for name in by_dtype):
         con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
                   f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
@@ -936,12 +940,13 @@ def _link_field(key: str, value: object, fmt) -> str:
 
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
-    """{unit name: {dtype: {"runs_as", "flops_per_s"}}} over every compute dtype a unit can give a rate for
+    """{unit name: {dtype: {"runs_as", "flops_per_s"[, "note"]}}} over every compute dtype a unit can give a rate for
     (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle (the vector unit's too where its
     lanes are the core's MAC peak, a core without a systolic array: 2 x lanes, as the summary's peak FLOP/s), else
     the vector unit's lanes (a lane one FLOP a cycle), times the rate multiplier of the dtype the op runs as
     (:meth:`accelsim.hardware.SystolicArray.rate`, :func:`accelsim.hardware.dtype_rate`) and the clock. The one
-    source of ``info``'s table and its --json. Units with neither MACs nor lanes (a plug-in's other
+    source of ``info``'s table and its --json; ``note``: the arch's ``core.systolic.rate_notes`` on a dtype the array
+    runs as another. Units with neither MACs nor lanes (a plug-in's other
     work) are left out."""
     from .hardware import SystolicArray, dtype_rate
     from .units import RATE_BITS
@@ -959,6 +964,9 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
                              else dtype_rate(rates, dtype))
             flops = base * rate * arch.cores * arch.clock_hz
             out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": flops}
+            said = getattr(u.spec, "rate_notes", {}).get(dtype) if runs_as != dtype else None
+            if said:  # the arch's words on a dtype its array runs as another (a TPU's fp32: probe p130 #5)
+                out[u.name][dtype]["note"] = said
             sparse = {p: flops * gain for p, gain in _sparse_gains(u, dtype).items()}
             if sparse:
                 out[u.name][dtype]["sparse_flops_per_s"] = sparse

@@ -247,6 +247,10 @@ class SystolicArray(_Model):
     # the dtype the array's partial sums are held in while a GEMM's K accumulates (the output tile in the ofmap
     # buffer); None: 4 bytes, int32 for integer inputs and fp32 for floating-point ones (Core.partial_sum_bytes)
     accumulator_dtype: DType | None = None
+    # compute dtype -> what the arch's software does with it, said where an op of that dtype runs at another's
+    # rate (the run's rate note, ``info``'s rates table): a TPU's fp32 GEMM at one bf16 MXU pass is XLA's
+    # Precision.DEFAULT, not a hardware fp32 rate (probe p130 #5)
+    rate_notes: dict[DType, str] = Field(default_factory=dict)
 
     @field_validator("structured_sparsity")
     @classmethod

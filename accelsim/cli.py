@@ -710,8 +710,8 @@ def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
 
 
 def _cmd_info_arch(args: argparse.Namespace) -> int:
-    """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied):
-    clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
+    """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied): its
+    description, clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
     memory levels in order, with chips > 1 its interconnect, and its energy constants and area as a run at its
     dtype accounts them (:mod:`accelsim.energy.resolved`; null without an ``energy:`` block)."""
     from . import config
@@ -742,7 +742,9 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if links is not None and ic.topology in ("torus", "full_mesh"):  # the links a collective is priced over
         links["links"] = round(ic.bandwidth / ic.link_bandwidth) if ic.link_bandwidth > 0 else ic.links
         links["link_bytes_per_s"] = ic.link_bandwidth
-    out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
+    # the preset's description: where it says which figures are assumptions (probe p130 #6: a TDP or link latency
+    # borrowed from a peer simulator or another GPU was shown as a plain number)
+    out = {"name": arch.name, "description": " ".join(arch.description.split()), "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
            "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
            "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
            "system_peak_macs_per_cycle": peak * arch.chips,
@@ -761,6 +763,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     con = _stdout_console()
+    if out["description"]:  # a line above the table, which it would widen to its length in a pipe
+        con.print(out["description"], markup=False, highlight=False)
     head = Table(title=f"arch {arch.name}", show_header=False)
     head.add_row("clock", format_frequency(arch.clock_hz))
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))

@@ -710,8 +710,8 @@ def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
 
 
 def _cmd_info_arch(args: argparse.Namespace) -> int:
-    """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied):
-    clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
+    """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied): its
+    description, clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
     memory levels in order, with chips > 1 its interconnect, and its energy constants and area as a run at its
     dtype accounts them (:mod:`accelsim.energy.resolved`; null without an ``energy:`` block)."""
     from . import config
@@ -742,7 +742,9 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if links is not None and ic.topology in ("torus", "full_mesh"):  # the links a collective is priced over
         links["links"] = round(ic.bandwidth / ic.link_bandwidth) if ic.link_bandwidth > 0 else ic.links
         links["link_bytes_per_s"] = ic.link_bandwidth
-    out = {"name": arch.name, "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
+    # the preset's description: where it says which figures are assumptions (probe p130 #6: a TDP or link latency
+    # borrowed from a peer simulator or another GPU was shown as a plain number)
+    out = {"name": arch.name, "description": " ".join(arch.description.split()), "clock_hz": arch.clock_hz, "cores": arch.cores, "chips": arch.chips,
            "dtype": arch.dtype, "units": units, "peak_macs_per_cycle": peak,
            "peak_flops_per_s": 2.0 * peak * arch.clock_hz, "peak_flops_per_s_by_dtype": by_dtype,
            "system_peak_macs_per_cycle": peak * arch.chips,
@@ -761,6 +763,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     con = _stdout_console()
+    if out["description"]:  # a line above the table, which it would widen to its length in a pipe
+        con.print(out["description"], markup=False, highlight=False)
     head = Table(title=f"arch {arch.name}", show_header=False)
     head.add_row("clock", format_frequency(arch.clock_hz))
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))
@@ -823,7 +827,7 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
     rates.add_column("dtype")
     for name in by_dtype:
         rates.add_column(name, justify="right")
-    # a unit without rates runs every dtype at its base rate, the arch dtype's: shown as that dtype's
+    # a unit without rates runs every dtype at its base rate, the arch dtype's (its runs_as): said under the table
     listed = {u.name: u.kind != "systolic" or bool(u.spec.rates) for u in arch.core.unit_specs()}
     # a column per N:M pattern of a unit that skips zeros: the datasheets' "with sparsity" peak (probe p69 #4)
     sparse_cols = [(name, p) for name, info in sparsity.items() for p in info["patterns"]
@@ -831,8 +835,7 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
     for name, p in sparse_cols:
         rates.add_column(f"{name} {p} sparse", justify="right")
     for dtype in next(iter(by_dtype.values())):
-        cells = [(by_dtype[name][dtype]["flops_per_s"],
-                  by_dtype[name][dtype]["runs_as"] if listed.get(name, True) else arch.dtype) for name in by_dtype]
+        cells = [(by_dtype[name][dtype]["flops_per_s"], by_dtype[name][dtype]["runs_as"]) for name in by_dtype]
         sparse = [(by_dtype[name][dtype].get("sparse_flops_per_s", {}).get(p), by_dtype[name][dtype]["runs_as"])
                   for name, p in sparse_cols]
         rates.add_row(dtype, *(f"{f:.4g}" + ("" if runs_as == dtype else f" (as {runs_as})")
@@ -846,6 +849,10 @@ def _print_rates(con, arch, by_dtype: dict, sparsity: dict) -> None:
                   f"weights (workload.sparsity) for {declared} (core.systolic.sparse_dtypes), so for the compute "
                   f"dtypes {', '.join(info['skips_zeros']) or 'none'} by the dtype each runs as; an N:M pattern "
                   f"runs at M/N x the dense peak, 2:4 at 2x; the others run dense)")
+    for name, cells in by_dtype.items():
+        for dtype, cell in cells.items():
+            if "note" in cell:
+                con.print(f"({dtype} on the {name} unit, as {cell['runs_as']}: {cell['note']})")
     if not all(listed.get(name, True) for name in by_dtype):
         con.print(f"(the {', '.join(n for n in by_dtype if not listed.get(n, True))} unit lists no "
                   f"core.systolic.rates: every dtype at its {arch.dtype} rate, rows x cols MACs a cycle)")
@@ -937,13 +944,15 @@ def _link_field(key: str, value: object, fmt) -> str:
 
 
 def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
-    """{unit name: {dtype: {"runs_as", "flops_per_s"}}} over every compute dtype a unit can give a rate for
+    """{unit name: {dtype: {"runs_as", "flops_per_s"[, "note"]}}} over every compute dtype a unit can give a rate for
     (:data:`accelsim.units.RATE_BITS`), all cores: a MAC unit's 2 x MACs/cycle (the vector unit's too where its
     lanes are the core's MAC peak, a core without a systolic array: 2 x lanes, as the summary's peak FLOP/s), else
     the vector unit's lanes (a lane one FLOP a cycle), times the rate multiplier of the dtype the op runs as
-    (:func:`accelsim.hardware.dtype_rate`) and the clock. Units with neither MACs nor lanes (a plug-in's other
+    (:meth:`accelsim.hardware.SystolicArray.rate`, :func:`accelsim.hardware.dtype_rate`) and the clock. The one
+    source of ``info``'s table and its --json; ``note``: the arch's ``core.systolic.rate_notes`` on a dtype the array
+    runs as another. Units with neither MACs nor lanes (a plug-in's other
     work) are left out."""
-    from .hardware import dtype_rate
+    from .hardware import SystolicArray, dtype_rate
     from .units import RATE_BITS
 
     out: dict[str, dict[str, dict]] = {}
@@ -954,9 +963,14 @@ def _peaks_by_dtype(arch) -> dict[str, dict[str, dict]]:
         rates = dict(getattr(u.spec, "rates", None) or {})
         out[u.name] = {}
         for dtype in RATE_BITS:
-            runs_as, rate = dtype_rate(rates, dtype)
+            # an array without rates: every dtype as the arch's, as a run prices it (probe p130 #4: --json said fp32)
+            runs_as, rate = (u.spec.rate(dtype, arch.dtype) if isinstance(u.spec, SystolicArray)
+                             else dtype_rate(rates, dtype))
             flops = base * rate * arch.cores * arch.clock_hz
             out[u.name][dtype] = {"runs_as": runs_as, "flops_per_s": flops}
+            said = getattr(u.spec, "rate_notes", {}).get(dtype) if runs_as != dtype else None
+            if said:  # the arch's words on a dtype its array runs as another (a TPU's fp32: probe p130 #5)
+                out[u.name][dtype]["note"] = said
             sparse = {p: flops * gain for p, gain in _sparse_gains(u, dtype).items()}
             if sparse:
                 out[u.name][dtype]["sparse_flops_per_s"] = sparse

@@ -247,6 +247,10 @@ class SystolicArray(_Model):
     # the dtype the array's partial sums are held in while a GEMM's K accumulates (the output tile in the ofmap
     # buffer); None: 4 bytes, int32 for integer inputs and fp32 for floating-point ones (Core.partial_sum_bytes)
     accumulator_dtype: DType | None = None
+    # compute dtype -> what the arch's software does with it, said where an op of that dtype runs at another's
+    # rate (the run's rate note, ``info``'s rates table): a TPU's fp32 GEMM at one bf16 MXU pass is XLA's
+    # Precision.DEFAULT, not a hardware fp32 rate (probe p130 #5)
+    rate_notes: dict[DType, str] = Field(default_factory=dict)
 
     @field_validator("structured_sparsity")
     @classmethod
@@ -257,6 +261,13 @@ class SystolicArray(_Model):
     def macs_per_cycle(self) -> int:
         """Peak MACs per cycle of all ``count`` arrays."""
         return self.rows * self.cols * self.count
+
+    def rate(self, dtype: str, arch_dtype: str) -> tuple[str, float]:
+        """(dtype the array runs compute dtype ``dtype`` as, multiplier of rows x cols MACs a clock): that of
+        :func:`dtype_rate` over ``rates``; an array listing none runs every dtype at rows x cols as the arch's dtype
+        ``arch_dtype``, whose MAC energy it pays (probe p66). The one rule the pricing (:mod:`accelsim.cost.systolic`,
+        :mod:`accelsim.cost.attention`) and ``accelsim info`` (text and --json, probe p130 #4) read."""
+        return dtype_rate(self.rates, dtype) if self.rates else (arch_dtype, 1.0)
 
     def executed_k(self, sparsity: Sparsity | None, k: int, dtype: str) -> int:
         """The reduction the array runs for a K-long GEMM whose weights are pruned ``sparsity``: with ``any``, the

@@ -58,7 +58,7 @@ import heapq
 import math
 from typing import NamedTuple
 
-from ..hardware import Arch, SystolicArray, dtype_rate
+from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
 from ..units import HALF_FLOATS, time_cycles
 from . import Priced, vector
@@ -543,7 +543,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
     # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path); an array listing no rates runs every dtype at
     # its base rate as the arch's dtype, as a GEMM on it does (cost.systolic.price; probe p66)
-    runs_as, rate = dtype_rate(sa.rates, op.dtype) if sa.rates else (arch.dtype, 1.0)
+    runs_as, rate = sa.rate(op.dtype, arch.dtype)
     tensor = math.ceil(2 * bm * bn * kdim / (sa.rows * sa.cols * rate) / utilization)
     operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs

@@ -89,7 +89,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
     # an array without rates runs every dtype at rows x cols (1.0), as the arch's dtype (accelsim info's "(as int8)"
     # on edge-npu), whose MAC energy it pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ)
-    runs_as, rate = dtype_rate(sa.rates, op.dtype) if sa.rates else (arch.dtype, 1.0)
+    runs_as, rate = sa.rate(op.dtype, arch.dtype)
     details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
@@ -121,7 +121,7 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
     weights), so its tiles load A alone."""
     g = op.gemm
     k_run = sa.executed_k(op.sparsity, g.k, op.dtype)  # type: ignore[union-attr]
-    rate = dtype_rate(sa.rates, op.dtype)[1] if sa.rates else 1.0
+    rate = sa.rate(op.dtype, arch.dtype)[1]
     # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
     # the dense activations and the compressed weights (weight_bytes_per_element)
     # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)

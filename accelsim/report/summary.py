@@ -55,7 +55,7 @@ from ..cost.attention import FLASH
 from ..energy import account, executed_macs, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..energy.profile import COMPUTE_PART, NO_PART, task_pools
-from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, dtype_rate, first_unit
+from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, SystolicArray, dtype_rate, first_unit
 from ..ir import Graph, OpKind
 from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -1453,7 +1453,14 @@ def rate_notes(tg: TaskGraph, arch: Arch | None = None) -> list[str]:
             key = (str(rate["dtype"]), str(rate["runs_as"]), group.get(first) or "")
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} op(s) of dtype {d}: the {RATE_UNITS.get(g, f'{g} units' if g else 'units')} have no {d} rate and "
-            f"run them at their {w} rate" for (d, w, g), n in seen.items()]
+            f"run them at their {w} rate" + (_said(sa, d) if g == "systolic" else "") for (d, w, g), n in seen.items()]
+
+
+def _said(sa: SystolicArray | None, dtype: str) -> str:
+    """The arch's words on ``dtype`` on its systolic arrays (``core.systolic.rate_notes``, probe p130 #5: a TPU's
+    fp32 GEMM is one bf16 MXU pass at JAX's Precision.DEFAULT) as a rate note's tail, else ""."""
+    note = sa.rate_notes.get(dtype) if sa is not None else None
+    return f": {note}" if note else ""
 
 
 def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
@@ -1473,7 +1480,7 @@ def base_rate_notes(arch: Arch, tg: TaskGraph) -> list[str]:
     return [f"{n} op(s) of dtype {d}: the systolic arrays have no {d} rate and run them at their {arch.dtype} rate "
             f"(core.systolic.rates is empty: every dtype at rows x cols MACs a cycle; give core.systolic.rates, "
             f"e.g. {{{d}: 0.25}}, for an array slower at {d}; their MAC energy is {arch.dtype}'s, the dtype they run "
-            f"as)" for d, n in seen.items()]
+            f"as)" + _said(sa, d) for d, n in seen.items()]
 
 
 def flash_fallback_notes(tg: TaskGraph) -> list[str]:

@@ -236,3 +236,54 @@ def test_info_shows_an_array_without_rates_running_every_dtype_as_the_arch_dtype
     int8 = next(line for line in out.splitlines() if line.strip("│┃ ").startswith("int8 "))
     assert "2.048e+12 (as" not in int8
     assert "lists no core.systolic.rates: every dtype at its int8 rate" in out
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp4"])
+def test_info_json_says_an_array_without_rates_runs_every_dtype_as_the_arch_dtype(capsys, dtype):
+    # probe p130 #4: --json said runs_as fp32 (any dtype echoed itself) where the table and the pricing
+    # (cost.systolic.price: mapping.rate.runs_as int8, test above) run it as the arch's int8; arch/edge-npu.yaml:
+    # int8, 32 x 32 MACs, 1 GHz, no core.systolic.rates -> 2 x 1024 x 1e9 = 2.048e12 FLOP/s for every dtype
+    import json
+
+    from accelsim.cli import main
+
+    assert main(["info", "edge-npu", "--json"]) == 0
+    cell = json.loads(capsys.readouterr().out)["peak_flops_per_s_by_dtype"]["systolic"][dtype]
+    assert cell == {"runs_as": "int8", "flops_per_s": 2 * 32 * 32 * 1e9}
+
+
+@pytest.mark.parametrize("arch", ["tpu-v4", "tpu-v5e-8"])
+def test_a_tpu_says_its_fp32_gemm_is_one_bf16_pass_at_jax_default_precision(arch):
+    # probe p130 #5: a TPU MXU has no fp32 datapath; XLA runs an f32 dot as one bf16 pass at jax.lax.Precision.DEFAULT
+    # (JAX's default; HIGH 3 passes, HIGHEST 6: jax.lax.Precision's docstring). Kept as the price (the same cycles
+    # as bf16), now said in the run's rate note (core.systolic.rate_notes; tpu-v5e-8 inherits tpu-v5e's)
+    rep32, op32 = _gemm(arch, "fp32")
+    _, op16 = _gemm(arch, "bf16")
+    assert op32["mapping"]["rate"] == {"dtype": "fp32", "runs_as": "bf16", "multiplier": 1.0}
+    assert op32["compute_cycles"] == op16["compute_cycles"]
+    (note,) = [n for n in rep32["notes"] if "fp32 rate" in n]
+    assert note.startswith("1 op(s) of dtype fp32: the systolic arrays have no fp32 rate and run them at their bf16 "
+                           "rate: one bf16 MXU pass")
+    assert "Precision.DEFAULT" in note and "HIGHEST 6" in note
+
+
+def test_info_says_what_a_tpu_does_with_fp32_and_fp64_and_an_a100_says_nothing_more(capsys):
+    # tpu-v4 (arch/tpu-v4.yaml): 2 TensorCores x 4 MXUs x 128 x 128 MACs x 2 FLOPs x 1.05 GHz = 2.753e14 FLOP/s,
+    # fp32 and fp64 at bf16's with the preset's note; a100 lists fp32 and fp64 tensor rates: no note
+    import json
+
+    from accelsim.cli import main
+
+    assert main(["info", "tpu-v4", "--json"]) == 0
+    cells = json.loads(capsys.readouterr().out)["peak_flops_per_s_by_dtype"]["systolic"]
+    for dtype in ("fp32", "fp64"):
+        assert cells[dtype]["runs_as"] == "bf16"
+        assert cells[dtype]["flops_per_s"] == pytest.approx(2 * 4 * 128 * 128 * 2 * 1.05e9)
+    assert "Precision.DEFAULT" in cells["fp32"]["note"]
+    assert "no fp64 hardware" in cells["fp64"]["note"]
+    assert "note" not in cells["bf16"] and "note" not in cells["fp8"]
+    assert main(["info", "tpu-v4"]) == 0
+    assert "(fp32 on the systolic unit, as bf16: one bf16 MXU pass" in capsys.readouterr().out
+    assert main(["info", "a100", "--json"]) == 0
+    a100 = json.loads(capsys.readouterr().out)["peak_flops_per_s_by_dtype"]
+    assert not [c for unit in a100.values() for c in unit.values() if "note" in c]

@@ -322,3 +322,16 @@ def test_on_chip_bytes_count_the_l2_beside_the_scratchpads():
     # tpu-v1 has no cache level: its 24 MiB unified buffer is all its on-chip SRAM
     tpu = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64}, "tpu-v1").to_dict()["arch"]
     assert tpu["sram_bytes"] == tpu["on_chip_bytes"] == 24 * 2**20
+
+
+@pytest.mark.parametrize(("name", "cus", "clock"), [("mi210", 104, 1.7e9), ("mi300x", 304, 2.1e9)])
+def test_amd_vector_fp32_is_the_unpacked_valu_rate_on_both_cdna_presets(name, cus, clock):
+    # probe p130 #3: one rule for the CU's VALU: fp32 and fp64 at 64 lanes x 2 (FMA) = 128 FLOP/clk/CU (rocprof
+    # gfx90a / gfx942 VALU peak), not packed fp32 (v_pk_fma_f32, 256). MI210: 104 x 1.7e9 x 128 = 22.6 TFLOPS (its
+    # datasheet's vector FP32 and FP64). MI300X: 304 x 2.1e9 x 128 = 81.7 TFLOPS, the CDNA 3 white paper's vector
+    # FP64; its vector FP32 163.4 TFLOPS is the packed rate, 2 x 81.7 (it was 163.4 here)
+    vu = load_arch(name).core.vector
+    for dtype in ("fp32", "fp64"):
+        assert vu.lanes * vu.rates[dtype] == 128
+        assert vu.lanes * vu.rates[dtype] * cus * clock == pytest.approx(
+            {"mi210": 22.6e12, "mi300x": 81.7e12}[name], rel=0.005)

@@ -233,8 +233,12 @@ def test_a_workload_that_cannot_fit_is_one_line_at_the_capacity_set_last(tmp_pat
     ("arch:\n  base: tpu-v1\n  core:\n    sram:\n      unified: 16B\n", 7, "arch.core.sram.unified",
      "it needs at least 3,072 B"),
     # 512x512 int8 activations (256 KiB in, 256 KiB out) cannot fit a 100 KiB hbm: the level the message is about
-    ("arch:\n  base: tpu-v1\n  hbm:\n    capacity: 100KiB\n  host:\n    capacity: 100KiB\n", 6,
-     "arch.hbm.capacity", "(got '100KiB')"),
+    # (the scratchpad shrunk to 64 KiB, so tpu-v1's 24 MiB one is not larger than that hbm, refused first since p125)
+    ("arch:\n  base: tpu-v1\n  hbm:\n    capacity: 100KiB\n  host:\n    capacity: 100KiB\n"
+     "  core:\n    sram:\n      unified: 64KiB\n", 6, "arch.hbm.capacity", "(got '100KiB')"),
+    # ... and with tpu-v1's own 24 MiB scratchpad, that hbm is refused as smaller than one core's scratchpad
+    ("arch:\n  base: tpu-v1\n  hbm:\n    capacity: 100KiB\n", 6, "arch.hbm.capacity",
+     "so one core's cannot be larger than main memory"),
 ])
 def test_an_arch_value_that_makes_the_run_impossible_is_named_at_its_line(tmp_path, capsys, arch, line, key, tail):
     exp = tmp_path / "c.yaml"

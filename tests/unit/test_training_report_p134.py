@@ -1,12 +1,17 @@
 """What a training step's reports show (probe p134): the causal-attention note of a composed ``gpt`` step quotes the
-step's own figures, ..."""
+step's own figures; the console summary and report.html of a one-chip step give its HBM footprint and samples/s."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from accelsim.api import simulate
 from accelsim.config import load_arch, load_workload
+from accelsim.report.console import summary_table
+from accelsim.report.html import render_html
+from accelsim.units import format_size
 
 # a small Megatron GPT whose fused causal attention skips blocks above the diagonal (seq_len 512 is several K/V
 # blocks) and whose 4 layers are layer-sampled from 1- and 2-layer passes (options.layer_samples, the default)
@@ -45,3 +50,51 @@ def test_a_two_stage_steps_causal_note_gives_a_chips_rate():
     assert f"compute {computed:,} FLOPs ({computed / flops:.1%} of flops)" in note.replace("(computed_flops, ", "(")
     assert (f"{computed / seconds / 2 / 1e12:.4g} TFLOP/s a chip (2 chips) (flops / seconds / 2: "
             f"{flops / seconds / 2 / 1e12:.4g})") in note
+
+
+def _rows(report: dict) -> dict[str, str]:
+    table = summary_table(report)
+    labels, values = (list(col.cells) for col in table.columns)
+    return dict(zip(labels, values, strict=True))
+
+
+# LeNet-5's parameters (LeCun et al. 1998, as the builder lays it out): conv1 6·(1·5·5)+6 = 156, conv2 16·(6·5·5)+16
+# = 2,416, fc1 120·400+120 = 48,120, fc2 84·120+84 = 10,164, fc3 10·84+10 = 850: 61,706
+LENET5_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850
+
+
+def test_a_one_chip_training_step_prints_its_footprint_and_samples_per_s():
+    # probe p134 #2: a one-chip step printed neither (samples/s only for several replicas, a footprint only for a
+    # pipeline's stages)
+    r = simulate("lenet5", "gemmini", mode="training", batch=4).to_dict()
+    assert r["params"] == LENET5_PARAMS and r["data_parallel"]["replicas"] == 1
+    rows = _rows(r)
+    # samples/s = the batch over the step's time
+    rate = re.match(r"([\d,.]+) \(batch 4 a step", rows["samples/s"])
+    assert rate and float(rate[1].replace(",", "")) == pytest.approx(4 / r["seconds"], rel=1e-3)
+    hbm = r["memory"]["hbm"]
+    # Adam keeps an fp32 master copy, m and v: 12 B a parameter (ZeRO, Rajbhandari et al. 2020, K = 12)
+    assert hbm["optimizer_states"] == 12 * LENET5_PARAMS
+    # what the step holds is the sum of its parts, each printed
+    used = hbm["weights"] + hbm["gradients"] + hbm["optimizer_states"] + hbm["activations"]
+    text = rows["memory hbm"]
+    assert text.startswith(f"{format_size(used)} of hbm used (")
+    for part, key in (("weights", "weights"), ("gradients", "gradients"), ("optimizer states", "optimizer_states"),
+                      ("activations", "activations")):
+        assert f"{part} {format_size(hbm[key])}" in text, part
+    assert "memory host" not in rows  # nothing offloaded: no host row
+    page = render_html(r, plots=False)
+    assert "samples/s" in page and f"{format_size(used)} of hbm used" in page
+
+
+def test_an_offloaded_optimizer_shows_on_the_host_row():
+    # options.offload: optimizer moves the optimizer states to the second memory (host): its row gives them, the
+    # main memory's no longer does
+    spec = load_workload({**TINY_GPT, "attention": "unfused"})
+    r = simulate(spec, load_arch("h100"), offload="optimizer").to_dict()
+    rows = _rows(r)
+    host = r["memory"]["host"]
+    assert host["optimizer_states"] > 0
+    assert rows["memory host"].startswith(f"{format_size(host['used'])} of host used")
+    assert f"optimizer states {format_size(host['optimizer_states'])}" in rows["memory host"]
+    assert "optimizer states" not in rows["memory hbm"]

@@ -98,3 +98,39 @@ def test_an_offloaded_optimizer_shows_on_the_host_row():
     assert rows["memory host"].startswith(f"{format_size(host['used'])} of host used")
     assert f"optimizer states {format_size(host['optimizer_states'])}" in rows["memory host"]
     assert "optimizer states" not in rows["memory hbm"]
+
+
+# TINY_GPT's parameters (Narayanan et al. 2021 with the final LayerNorm): 12·l·h² + 13·l·h + V·h + s·h + 2h, l = 4,
+# h = 256, V = 1024, s = 512
+TINY_GPT_PARAMS = 12 * 4 * 256**2 + 13 * 4 * 256 + 1024 * 256 + 512 * 256 + 2 * 256
+
+
+def test_compare_gives_the_footprint_beside_the_time():
+    # probe p134 #1: compare showed full recompute's 1.33x time and no row for the memory it saves
+    from accelsim.report.compare import compare_json, compare_rows
+
+    arch = load_arch("h100")
+    runs = [(name, simulate(load_workload({**TINY_GPT, **extra}), arch, **opts).to_dict())
+            for name, extra, opts in (("none", {}, {}), ("full", {"recompute": "full"}, {}),
+                                      ("offload", {}, {"offload": "optimizer"}))]
+    rows = dict(compare_rows(runs))
+    none, full, off = (r["memory"] for _, r in runs)
+    assert runs[0][1]["params"] == TINY_GPT_PARAMS
+    # bf16 with Adam (Megatron's 18 B a parameter): weights 2, fp32 gradients 4, fp32 master + m + v 12
+    assert rows["memory.hbm.weights"] == [2 * TINY_GPT_PARAMS] * 2 + [2 * TINY_GPT_PARAMS]
+    assert rows["memory.hbm.gradients"] == [4 * TINY_GPT_PARAMS] * 3
+    assert rows["memory.hbm.optimizer_states"] == [12 * TINY_GPT_PARAMS, 12 * TINY_GPT_PARAMS, 0]
+    assert rows["memory.host.optimizer_states"] == [0, 0, 12 * TINY_GPT_PARAMS]
+    # full recompute keeps each layer's input only (Korthikanti et al. 2022: 2sbh a layer, not sbh(34 + 5as/h))
+    assert rows["memory.hbm.activations"] == [none["hbm"]["activations"], full["hbm"]["activations"],
+                                              off["hbm"]["activations"]]
+    assert full["hbm"]["activations"] < none["hbm"]["activations"]
+    assert rows["memory.hbm.used"] == [m["hbm"]["used"] for m in (none, full, off)]
+    assert rows["memory.hbm.fraction"] == [m["hbm"]["fraction"] for m in (none, full, off)]
+    assert rows["memory.fits"] == ["yes"] * 3
+    assert "memory.hbm.kv_cache" not in rows  # a part no report holds gets no row
+    # after the time, before the work; --json gives the ratios: full recompute's activations over none's
+    keys = list(rows)
+    assert keys.index("seconds") < keys.index("memory.hbm.used") < keys.index("macs")
+    ratio = compare_json(runs)["ratios"]["memory.hbm.activations"]["full"]
+    assert ratio == pytest.approx(full["hbm"]["activations"] / none["hbm"]["activations"])

@@ -121,6 +121,24 @@ _COLLECTIVE_METRICS: dict[str, tuple[str, str]] = {
     "collective.algorithm": ("algorithm", "text"),
     "collective.protocol": ("protocol", "text"),
 }
+# Metrics of a training step's memory footprint (report ``memory``: level -> Footprint, one chip's, a pipeline's
+# fullest stage's): ``memory.<level>.<part>`` rows after the optional groups above when some report is a training
+# step's, beside the time they trade against (probe p134 #1:
+# full recompute read 1.33x the time with no row for activations 11.14 -> 2.68 GB). The main memory (each report's
+# first level) always gives used, its share and weights and activations; any level gives a part some report holds
+# there (a training step's gradients and optimizer states, a KV cache, an offloaded optimizer's host).
+_MEMORY_PARTS: dict[str, tuple[str, str]] = {
+    "used": ("used (footprint)", "bytes"),
+    "fraction": ("used of capacity", "fraction"),
+    "weights": ("weights", "bytes"),
+    "gradients": ("gradients", "bytes"),
+    "optimizer_states": ("optimizer states", "bytes"),
+    "activations": ("activations", "bytes"),
+    "kv_cache": ("KV cache", "bytes"),
+    "state": ("recurrent state", "bytes"),
+}
+_MAIN_PARTS = ("used", "fraction", "weights", "activations")  # the main memory's rows whatever their values
+_FITS = ("memory.fits", ("fits in memory", "text"))  # "yes", or "no (LEVEL, ...)": the levels over their capacity
 MAX_SETTING_ROWS = 12  # differing settings shown in the table (two models differ in dozens of config fields)
 # Per-level metrics, one row per memory level of the reports (``utilization.hbm``, ``bytes.hbm``), after those.
 _LEVEL_METRICS: dict[str, tuple[str, str]] = {"utilization.": ("busy", "fraction"),
@@ -212,9 +230,51 @@ def _level_split(metric: str) -> tuple[str, str] | None:
     return None
 
 
+def _memory_split(metric: str) -> tuple[str, str] | None:
+    """(level, part) of a footprint metric (``memory.LEVEL.activations`` → (LEVEL, "activations")), else None."""
+    if not metric.startswith("memory.") or metric == _FITS[0]:
+        return None
+    level, _, part = metric.removeprefix("memory.").rpartition(".")
+    return (level, part) if level and part in _MEMORY_PARTS else None
+
+
 def _kind(metric: str) -> str:
-    split = _level_split(metric)
+    split, memory = _level_split(metric), _memory_split(metric)
+    if memory:
+        return _MEMORY_PARTS[memory[1]][1]
+    if metric == _FITS[0]:
+        return _FITS[1][1]
     return _LEVEL_METRICS[split[0]][1] if split else _spec(metric, ("", "number"))[1]
+
+
+def _fits(report: dict) -> str | None:
+    """"yes" when every memory level of the report's footprint holds at most its capacity, else "no (LEVEL, ...)"
+    naming those over it; None for a report without a footprint."""
+    memory = _dict(report.get("memory"))
+    if not memory:
+        return None
+    over = [str(lvl) for lvl, fig in memory.items() if (fmt.number(_dict(fig).get("used")) or 0)
+            > (fmt.number(_dict(fig).get("capacity")) if fmt.number(_dict(fig).get("capacity")) is not None
+               else math.inf)]
+    return "yes" if not over else f"no ({', '.join(over)})"
+
+
+def _memory_keys(reports: Reports) -> list[str]:
+    """The footprint rows of ``reports`` (:data:`_MEMORY_PARTS`) when some report is a training step's (its
+    ``memory`` holds ``gradients``): per level of their ``memory`` objects, in order of first appearance, the main
+    memory's :data:`_MAIN_PARTS` and every part some report holds bytes of there, then ``memory.fits``."""
+    memories = [_dict(rep.get("memory")) for _, rep in reports]
+    if not any("gradients" in _dict(fig) for m in memories for fig in m.values()):
+        return []
+    mains = {next(iter(m)) for m in memories if m}
+    keys = []
+    for level in dict.fromkeys(str(lvl) for m in memories for lvl in m):
+        held = {part for m in memories for part, v in _dict(m.get(level)).items() if fmt.number(v)}
+        parts = [p for p in _MEMORY_PARTS if (level in mains and p in _MAIN_PARTS) or p in held]
+        if "used" not in parts:
+            continue  # a level no report holds anything on (the host of a run without offload)
+        keys += [f"memory.{level}.{p}" for p in parts]
+    return [*keys, _FITS[0]] if keys else []
 
 
 def _spec(metric: str, default: tuple[str, str]) -> tuple[str, str]:
@@ -258,6 +318,11 @@ def _collective(report: dict, field: str) -> object:
 
 
 def _metric(report: dict, key: str) -> object:
+    if key == _FITS[0]:
+        return _fits(report)
+    memory = _memory_split(key)
+    if memory:
+        return fmt.number(_dict(_dict(report.get("memory")).get(memory[0])).get(memory[1]))
     if key in _COLLECTIVE_METRICS:
         value = _collective(report, key.split(".", 1)[1])
         return value if _COLLECTIVE_METRICS[key][1] == "text" else fmt.number(value)
@@ -293,7 +358,10 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
     ``serving.tpot_s`` and ``serving.tokens_per_s`` follow ``seconds``, and for a diffusion pipeline's run
     ``diffusion.seconds_per_image`` and ``diffusion.images_per_s``, and for a data-parallel training step
     ``data_parallel.replicas``, ``data_parallel.global_batch``, ``data_parallel.samples_per_s`` and
-    ``efficiency.j_per_step_per_chip``, and for a run of the ``collective`` micro-workload its
+    ``efficiency.j_per_step_per_chip``, when some report is a training step's its memory footprint
+    (``memory.<level>.used``, ``.fraction``, ``.weights``, ``.gradients``, ``.optimizer_states``, ``.activations``
+    and any other part a report holds, then ``memory.fits``: :func:`_memory_keys`), and for a run of the
+    ``collective`` micro-workload its
     ``collective.bus_bandwidth``, ``collective.algorithm`` and ``collective.protocol`` (its op's ``mapping``). Reports of ``accelsim serve`` (``kind: serving``) add, after ``arch``, their request rate,
     output tokens/s, TTFT, TPOT and end-to-end percentiles, share meeting the SLOs, peak KV-cache use and
     preemptions (``serving.ttft_s.p50``, ...), and the later turns' TTFT, history cached and tokens a
@@ -317,6 +385,7 @@ def compare_rows(reports: Reports) -> list[tuple[str, list[object]]]:
         decode += list(_TRAINING_METRICS) if any(rep.get("mfu") is not None for _, rep in reports) else []
         decode += list(_COLLECTIVE_METRICS) if any(_collective(rep, "algorithm") is not None
                                                    for _, rep in reports) else []
+        decode += _memory_keys(reports)
         run = list(_METRICS)[2:]
         at = run.index("seconds") + 1
         # bandwidth_share: the levels some report has it for (a pipeline or serving report has none)
@@ -499,6 +568,11 @@ format_ratio = fmt.ratio
 
 
 def _label(metric: str) -> str:
+    memory = _memory_split(metric)
+    if memory:
+        return f"{memory[0]} {_MEMORY_PARTS[memory[1]][0]}"
+    if metric == _FITS[0]:
+        return _FITS[1][0]
     split = _level_split(metric)
     if split:
         return f"{_LEVEL_METRICS[split[0]][0]} {split[1]}"

@@ -63,10 +63,46 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
     # busy share (probe p108 #3)
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
-                                                f"{fmt.size(row.get('hbm_used_bytes'))} of {main} used "
-                                                f"({fmt.pct(row['hbm_fraction'])} of its capacity) with "
-                                                f"{fmt.general(row['activations_in_flight'])} micro-batch"
+                                                f"{used_text(row.get('hbm_used_bytes'), main, row['hbm_fraction'])}"
+                                                f" with {fmt.general(row['activations_in_flight'])} micro-batch"
                                                 f"{'' if row['activations_in_flight'] == 1 else 'es'} in flight"))
+    return rows
+
+
+def used_text(used: object, level: str, fraction: object) -> str:
+    """"12.46GiB of hbm used (15.6 % of its capacity)": a footprint's bytes on a memory level and their share of
+    its capacity, said so (a bare "hbm 15.6 %" reads as a busy share, probe p108 #3)."""
+    return f"{fmt.size(used)} of {level} used ({fmt.pct(fraction)} of its capacity)"
+
+
+# a training footprint's parts (report ``memory``: level -> Footprint), in the order of a step's state
+_FOOTPRINT_PARTS = (("weights", "weights"), ("gradients", "gradients"), ("optimizer_states", "optimizer states"),
+                    ("activations", "activations"), ("kv_cache", "KV cache"), ("state", "recurrent state"))
+
+
+def memory_rows(report: dict) -> list[tuple[str, str]]:
+    """The ``memory`` rows of a training step (report ``memory`` beside ``data_parallel``, which every step has):
+    per memory level, the main memory always and another only where it holds something (``options.offload``'s
+    host), its bytes used and their share of its capacity (over 100 %: the step does not fit), then the parts they
+    add up to (weights, gradients, optimizer states, activations, and a KV cache or recurrent state a model keeps).
+    One chip's, a pipeline's fullest stage's (probe p134 #2: a one-chip step printed no footprint at all)."""
+    memory = report.get("memory")
+    if not isinstance(memory, dict) or not report.get("data_parallel"):
+        return []
+    main = main_memory(report)
+    chips = (report.get("arch") or {}).get("chips") or 1
+    whose = ("the fullest stage's" if (report.get("pipeline") or {}).get("stages", 1) > 1
+             else "one chip's" if chips > 1 else "")
+    rows = []
+    for level in ordered(memory, report):
+        fig = memory[level] if isinstance(memory[level], dict) else {}
+        if level != main and not fmt.num(fig.get("used")):
+            continue
+        parts = ", ".join(f"{label} {fmt.size(fig[key])}" for key, label in _FOOTPRINT_PARTS
+                          if fmt.num(fig.get(key)) or (level == main and key in ("weights", "activations")))
+        over = "; over its capacity: the step does not fit" if fmt.num(fig.get("fraction")) > 1 else ""
+        rows.append((f"memory {level}", f"{used_text(fig.get('used'), level, fig.get('fraction'))}"
+                                        f"{f', {whose}' if whose else ''}: {parts}{over}"))
     return rows
 
 
@@ -110,10 +146,15 @@ def mfu_rows(report: dict) -> list[tuple[str, str]]:
 
 def data_parallel_rows(report: dict) -> list[tuple[str, str]]:
     """The ``data parallel`` row of a training step on several replicas (report ``data_parallel``): replicas,
-    per-replica and global batch, samples/s, and the gradient reduction's span and bytes (``phases.grad_reduce``)."""
+    per-replica and global batch, samples/s, and the gradient reduction's span and bytes (``phases.grad_reduce``);
+    a step of one replica gets a ``samples/s`` row (its batch over the step's time; probe p134 #2: none was shown)."""
     dp = report.get("data_parallel")
-    if not dp or dp.get("replicas", 1) <= 1:
+    if not dp:
         return []
+    if dp.get("replicas", 1) <= 1:
+        sps = fmt.num(dp.get("samples_per_s"), None)
+        rate = fmt.DASH if sps is None else fmt.count(sps) if sps >= 1000 else f"{sps:.4g}"  # never "8.33e+04"
+        return [("samples/s", f"{rate} (batch {fmt.general(dp.get('global_batch'))} a step ÷ its time)")]
     per = dp.get("chips_per_replica", 1)
     red = (report.get("phases") or {}).get("grad_reduce")
     clock = report.get("clock_hz")
@@ -252,7 +293,7 @@ def summary_table(report: dict) -> Table:
     for label, text in launch_rows(report):
         table.add_row(label, text)
     for label, text in (*_serving_rows(report), *_pipeline_rows(report), *data_parallel_rows(report),
-                        *_diffusion_rows(report)):
+                        *memory_rows(report), *_diffusion_rows(report)):
         table.add_row(label, text)
     for label, text in _collective_rows(report):
         table.add_row(label, text)

@@ -24,6 +24,7 @@ from .console import (
     data_parallel_rows,
     energy_rows,
     launch_rows,
+    memory_rows,
     mfu_rows,
     unit_busy_text,
 )
@@ -179,6 +180,7 @@ def _summary(report: dict) -> str:
         # a training step's replicas and global batch, and a run's collectives, as the console's summary gives them
         # (probe p108 #2: the page had neither, nor the MFU)
         *data_parallel_rows(report),
+        *memory_rows(report),  # a training step's footprint (probe p134 #2)
         *_collective_rows(report),
         ("MACs", fmt.count_si(report.get("macs"))),
         ("FLOPs", fmt.count_si(report.get("flops"))),

@@ -1034,28 +1034,33 @@ def preload_bound_notes(arch: Arch, tg: TaskGraph, ops: list[dict], total: int,
             f"ops' bound column is their roofline class); {fold}"]
 
 
-def computed_work_notes(flops: int, computed: int, seconds: float) -> list[str]:
+def computed_work_notes(flops: int, computed: int, seconds: float, chips: int = 1) -> list[str]:
     """A run whose kernels skip part of its counted work (``computed``: ``flops`` less what causal fused attention
     kernels skip above the diagonal; ops on no unit, folded batch norms and views, are not that and leave it
-    alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran."""
+    alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran.
+    ``chips``: the chips those FLOPs cover (a pipeline report's P stages, :func:`schema.chips_covered`): the rates
+    are a chip's, as the console's ``computed`` row gives them."""
     if computed >= flops or not seconds:  # none skipped (an array multiplying a pruned op's zeros adds work)
         return []
+    each = seconds * chips
+    whose = f" a chip ({chips} chips)" if chips > 1 else ""
     return [f"{CAUSAL_NOTE_HEAD} every query x key (the model's work, as accelsim info counts "
             f"it); the fused kernels skip the blocks above the diagonal and compute {computed:,} FLOPs "
-            f"(computed_flops, {computed / flops:.1%} of flops): {computed / seconds / 1e12:.4g} TFLOP/s "
-            f"(flops / seconds: {flops / seconds / 1e12:.4g})"]
+            f"(computed_flops, {computed / flops:.1%} of flops): {computed / each / 1e12:.4g} TFLOP/s{whose} "
+            f"(flops / seconds{f' / {chips}' if chips > 1 else ''}: {flops / each / 1e12:.4g})"]
 
 
 CAUSAL_NOTE_HEAD = "causal attention: flops and macs count"
 """How :func:`computed_work_notes`' line begins: :func:`recomputed_work_notes` replaces a pass's with the run's."""
 
 
-def recomputed_work_notes(notes: Sequence[str], report: Mapping) -> list[str]:
+def recomputed_work_notes(notes: Sequence[str], report: Mapping, chips: int = 1) -> list[str]:
     """A composed run's notes with its passes' computed-work line (one pass's FLOPs and rate: a layer sample's
-    under options.layer_samples, probe p52) replaced, where the first stood, by the run's own from its
-    ``flops``, ``computed_flops`` and ``seconds``."""
+    under options.layer_samples, probe p52; a pipeline's one-micro-batch stage pass, probe p134 #3) replaced, where
+    the first stood, by the run's own from its ``flops``, ``computed_flops`` and ``seconds`` (``chips``: the chips
+    they cover, :func:`computed_work_notes`)."""
     mine = computed_work_notes(int(report.get("flops") or 0), int(report.get("computed_flops") or 0),
-                               float(report.get("seconds") or 0.0)) if report.get("computed_flops") else []
+                               float(report.get("seconds") or 0.0), chips) if report.get("computed_flops") else []
     at = next((i for i, n in enumerate(notes) if n.startswith(CAUSAL_NOTE_HEAD)), None)
     kept = [n for n in notes if not n.startswith(CAUSAL_NOTE_HEAD)]
     if at is None:

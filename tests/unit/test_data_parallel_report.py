@@ -191,8 +191,9 @@ def test_dlrm_embedding_group_is_one_replica_of_the_batch(dlrm_ep, e, groups):
     rows = dict(data_parallel_rows(rep))
     if groups > 1:  # the console row, only for several replicas
         assert rows["data parallel"].startswith("2 replicas of 4 chips × batch 2048 = global batch 4096")
-    else:
-        assert rows == {}
+    else:  # one replica: a samples/s row (probe p134 #2: a one-replica step printed no samples/s), 2048 a step
+        assert list(rows) == ["samples/s"] and rows["samples/s"].endswith("(batch 2,048 a step ÷ its time)")
+        assert float(rows["samples/s"].split()[0].replace(",", "")) == pytest.approx(2048 / rep["seconds"], rel=1e-3)
 
 
 @pytest.mark.parametrize("e", [8, 4])

@@ -28,7 +28,17 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 
 from .errors import WorkloadError
-from .units import DTYPE_BITS, DTYPE_BYTES, FP8_ATTENTION_OUT, SCALE_BYTES, Sparsity, dtype_bytes, packed_bytes
+from .units import (
+    DTYPE_BITS,
+    DTYPE_BYTES,
+    FP8_ATTENTION_OUT,
+    INT_BIAS_DTYPE,
+    SCALE_BYTES,
+    Sparsity,
+    bias_dtype,
+    dtype_bytes,
+    packed_bytes,
+)
 
 _EXACT_TERMS = 64
 
@@ -153,10 +163,18 @@ class Weight:
         """Elements stored: the kept ones of a compressed tensor, else all."""
         return self.nnz or self.numel
 
+    @property
+    def is_bias(self) -> bool:
+        """Whether this is an additive bias: marked so (:attr:`bias`: the importers set it from the node's input
+        position, whatever the file names it), or a 1-D weight the builders named ``<op>.bias`` (their convention:
+        a conv's or linear's bias, a norm's shift)."""
+        return self.bias or (self.name.endswith(".bias") and len(self.shape) == 1)
+
     def nbytes(self, op_dtype: str) -> int:
-        """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype``: packed (int4 two per byte)
-        plus its group-wise scales (:func:`accelsim.units.packed_bytes`); a compressed one its kept elements plus
-        their ``index_bits`` each."""
+        """Bytes of the tensor, in its own dtype or else the reading op's ``op_dtype`` (a bias read by an op
+        computing in an integer dtype: the int32 accumulator's, :func:`accelsim.units.bias_dtype`): packed (int4
+        two per byte) plus its group-wise scales (:func:`accelsim.units.packed_bytes`); a compressed one its kept
+        elements plus their ``index_bits`` each."""
         last = self._nbytes
         if last is not None and last[0] == op_dtype:
             return last[1]
@@ -165,6 +183,8 @@ class Weight:
         return n
 
     def _bytes(self, op_dtype: str) -> int:
+        if self.dtype is None and op_dtype in INT_BIAS_DTYPE and self.is_bias:  # int8 inference: an int32 bias
+            op_dtype = bias_dtype(op_dtype)
         if self.dtype is None and not self.group_size:
             return self.stored * dtype_bytes(op_dtype) + self.index_bytes
         dtype = self.dtype or op_dtype

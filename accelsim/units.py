@@ -75,6 +75,25 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
+INT_BIAS_DTYPE: dict[str, str] = {"int4": "int32", "int8": "int32", "uint8": "int32"}
+"""The dtype an additive bias (:attr:`accelsim.ir.Weight.is_bias`: a conv's or linear's, a norm's shift, one folded
+into its conv included) is stored and read in
+when its op computes in an integer dtype: int32, the accumulator's, as integer inference adds it to the int32 sum
+before requantising. TFLite's 8-bit quantization specification: CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED take
+an "int32 bias, scale = input_scale x weight_scale, zero point 0"; Gemmini loads a bias into its int32 accumulator
+(accType SInt(32)); an ONNX QDQ or QOperator model stores its bias int32, which the importer keeps at that width
+(builders/onnxcore.py ``_int_weights``). int4 as int8 (a W4A4 integer GEMM accumulates in int32 too). Not int16:
+16-bit fixed-point arrays differ (Eyeriss keeps 16-bit partial sums, arch/eyeriss-like.yaml; TFLite's 16x8 mode
+stores int64 biases, which have no dtype here), so an int16 op's bias keeps its 2 bytes; a floating-point op's bias
+keeps the op's dtype (a bf16 bias is 2 bytes)."""
+
+
+def bias_dtype(op_dtype: str) -> str:
+    """The dtype of an additive bias read by an op computing in ``op_dtype`` (:data:`INT_BIAS_DTYPE`, else
+    ``op_dtype`` itself)."""
+    return INT_BIAS_DTYPE.get(op_dtype, op_dtype)
+
+
 LOW_BIT_GEMM_OUT = "bf16"
 """The dtype an 8- or 4-bit GEMM (W8A8, W4A4) writes: it accumulates in fp32 and writes 16 bits, as vLLM's and
 TensorRT-LLM's fp8 / int8 / fp4 kernels return bf16 (`builders.precision.gemm_output_dtype`)."""

@@ -9,7 +9,8 @@
   gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
   fp16 for int4 / int8, so 4-bit weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats
   store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
-  stored packed also when the compute is 4-bit, W4A4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits).
+  stored packed also when the compute is 4-bit, W4A4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits); under an
+  integer compute dtype (W8A8 int8) a bias is int32, as every bias an integer op reads (:data:`accelsim.units.INT_BIAS_DTYPE`).
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
   quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only dtype
   (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ checkpoints keep ``lm_head``), and a Hugging Face config's

@@ -358,9 +358,8 @@ def _elems(shape: Sequence[int]) -> int:
 
 
 def _is_bias(w: Weight) -> bool:
-    """Whether ``w`` is an additive bias: marked so (``Weight.bias``: the importers set it from the node's input
-    position, whatever the file names it), or a 1-D weight the builders named ``<op>.bias`` (their convention)."""
-    return w.bias or (w.name.endswith(".bias") and len(w.shape) == 1)
+    """Whether ``w`` is an additive bias (:attr:`accelsim.ir.Weight.is_bias`)."""
+    return w.is_bias
 
 
 class _Pass:

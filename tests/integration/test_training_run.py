@@ -30,8 +30,10 @@ def test_report_has_forward_backward_optimizer_phases_in_order(step):
 def test_footprint_counts_gradients_and_adam_state(step):
     hbm = step["memory"]["hbm"]
     params = 11_689_512  # torchvision resnet18
-    assert hbm["weights"] == params  # int8 on tpu-v1
-    assert hbm["gradients"] == params
+    # int8 on tpu-v1 (the arch's dtype, which the step's note calls out): 1 B a weight, but the 4,800 BN shifts
+    # (64 + 4·64 + 5·128 + 5·256 + 5·512) and the fc's 1,000 biases int32, 4 B (units.INT_BIAS_DTYPE)
+    assert hbm["weights"] == params + 3 * (4_800 + 1_000)
+    assert hbm["gradients"] == params + 3 * (4_800 + 1_000)  # each gradient in its parameter's dtype
     assert hbm["optimizer_states"] == 3 * params * 4  # Adam: two fp32 moments and the int8 params' fp32 master copy
     assert hbm["activations"] > 0
 

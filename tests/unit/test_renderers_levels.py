@@ -23,7 +23,9 @@ from accelsim.report.html import render_html
 from accelsim.sweep.store import metrics_from_report, record, table
 
 LENET_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850  # 61,706
-LENET_DRAM_BYTES = 1_024 + LENET_PARAMS + 10  # the image in, every weight and bias once, the logits out
+# the image in, every weight and bias once (its 6 + 16 + 120 + 84 + 10 = 236 biases int32 in the int8 run, 3 B more
+# each: TFLite's quantization spec, units.INT_BIAS_DTYPE), the logits out: 1,024 + 61,706 + 708 + 10 = 63,448
+LENET_DRAM_BYTES = 1_024 + LENET_PARAMS + 3 * 236 + 10
 LENET_FLOPS = 850_794  # tests/unit/test_report_html.py adds it up
 CXL_BYTES = 4096  # the traffic the test gives the added level (fc1 reads 4 KiB from it)
 RENDERER_FILES = ("report/console.py", "report/html.py", "report/plots.py", "report/compare.py", "sweep/store.py",
@@ -69,8 +71,8 @@ def test_a_renamed_main_memory_is_shown_under_its_name(lenet):
                "compare": " ".join(m for m, _ in compare_rows([("a", ddr)])), "csv": " ".join(_csv_header(ddr))}
     for where, text in outputs.items():
         assert "hbm" not in text.lower(), where
-    assert "bytes ddr" in outputs["console"] and "61.27KiB" in outputs["console"]  # 62,740 B / 1024
-    assert '<div class="v">61.27KiB</div><div class="k">ddr bytes</div>' in outputs["html"]
+    assert "bytes ddr" in outputs["console"] and "61.96KiB" in outputs["console"]  # 63,448 B / 1024
+    assert '<div class="v">61.96KiB</div><div class="k">ddr bytes</div>' in outputs["html"]
     assert "16GB/s ddr" in outputs["html"]  # the roofline's memory
     assert "utilization.ddr" in outputs["compare"] and "bytes.ddr" in outputs["compare"]
     assert "bytes.ddr" in outputs["csv"] and "stalls_by_level.ddr" in outputs["csv"]
@@ -98,7 +100,8 @@ def test_an_added_level_reaches_every_renderer(with_cxl):
     assert re.search(r"bytes cxl\s+│\s+4KiB", text) and re.search(r"stall cxl\s+│\s+100", text)
     assert "cxl 1GiB at 64GB/s" in text  # the arch line lists it with its capacity and bandwidth
     fc1 = next(line for line in text.splitlines() if " fc1 " in line)
-    assert "50.99KiB" in fc1  # off-chip bytes: 48,120 from DRAM + 4,096 from CXL = 52,216 B = 50.99 KiB
+    # off-chip bytes: 48,000 int8 weights + 120 int32 biases = 48,480 from DRAM + 4,096 from CXL = 52,576 B = 51.34 KiB
+    assert "51.34KiB" in fc1
     page = render_html(with_cxl, plots=False)
     assert '<div class="v">4KiB</div><div class="k">cxl bytes</div>' in page
     assert "<th class=\"n\">bytes cxl</th>" in page and "<tr><td>cxl</td>" in page

@@ -98,14 +98,16 @@ def test_summary_figures_are_formatted(page_text, lenet):
     for text in (f"{total:,}",  # total cycles
                  f"{LENET_MACS:,} (417 k)", f"{LENET_FLOPS:,} (851 k)", f"{LENET_PARAMS:,} (61.7 k)",
                  f"{100 * LENET_MACS / (256 * total):.1f} %",  # MAC utilization: MACs / (16·16 × cycles)
-                 "61.27KiB",  # DRAM bytes: image 1,024 + params 61,706 + logits 10 = 62,740 B = 61.27 KiB
+                 # DRAM bytes: image 1,024 + params 61,706 + logits 10, with the 236 biases int32 in an int8 run
+                 # (TFLite's quantization spec; units.INT_BIAS_DTYPE) 3 B more each: 63,448 B = 61.96 KiB
+                 "61.96KiB",
                  "lenet5 (batch 1; int8; inference; ", "num_classes=10, ", "image_size=32, in_channels=1)",
                  # gemmini.yaml: 1 GHz, a 16×16 ws array, 64 + 64 + 128 KiB SRAM, 16 GiB DRAM at 16 GB/s
                  "gemmini (1GHz, 1 core, 16×16 systolic ws, sram 256KiB, hbm 16GiB at 16GB/s)",
                  "512 GFLOP/s peak, 16GB/s hbm, ridge 32 FLOP/B"):  # 2·256·1e9 FLOP/s ÷ 16e9 B/s = 32
         assert text in page_text, text
     assert "<title>accelsim: lenet5_gemmini</title>" in page_text
-    assert '<div class="v">61.27KiB</div><div class="k">hbm bytes</div>' in page_text  # a card per memory level
+    assert '<div class="v">61.96KiB</div><div class="k">hbm bytes</div>' in page_text  # a card per memory level
     assert 'id="serving"' not in page_text  # no serving metrics, no section
 
 
@@ -121,10 +123,12 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["roofline"] == "memory"
     assert fc1["duration"] == f"{fc1_op['end_cycle'] - fc1_op['start_cycle']:,}"
     # 400·120 MACs; ws with gemmini's preload overlap (R + F·max(T, R) + R + C − 3): 25·8 = 200 folds of
-    # max(1, 16) = 16 cycles, 16 + 3,200 + 16 + 16 − 3 = 3,245; 48,120 B of weights and bias
-    assert fc1["MACs"] == "48,000" and fc1["compute"] == "3,245" and fc1["bytes hbm"] == "46.99KiB"
-    # the arrays' work, 2·48,000 FLOPs (its 120 bias adds are not the arrays'), / 48,120 B, under the ridge of 32
-    assert fc1["FLOP/B"] == "1.995"
+    # max(1, 16) = 16 cycles, 16 + 3,200 + 16 + 16 − 3 = 3,245; 48,000 int8 weights + 120 int32 biases:
+    # 48,000 + 4 · 120 = 48,480 B = 47.34 KiB
+    assert fc1["MACs"] == "48,000" and fc1["compute"] == "3,245" and fc1["bytes hbm"] == "47.34KiB"
+    # the arrays' work, 2·48,000 FLOPs (its 120 bias adds are not the arrays'), / 48,480 B = 1.9802 (four significant
+    # digits, the trailing zero dropped), under the ridge of 32
+    assert fc1["FLOP/B"] == "1.98"
     relu = dict(zip(head, page.body_rows[names.index("relu1")], strict=True))
     assert relu["FLOP/B"] == "\u2014" and relu["bytes hbm"] == "0B"  # its input stays in SRAM: null intensity
     # numeric cells carry the raw number the sorter uses, and the sorter is inline

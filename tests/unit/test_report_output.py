@@ -8,7 +8,9 @@ LeNet-5 by hand (workloads/lenet5.yaml: 1×32×32 input, int8 on gemmini):
   MACs   conv1 28·28·6·25 = 117,600; conv2 10·10·16·150 = 240,000; fc1 400·120 = 48,000; fc2 120·84 = 10,080;
          fc3 84·10 = 840; total 416,520.
   params conv1 6·25 + 6 = 156; conv2 16·150 + 16 = 2,416; fc1 48,000 + 120 = 48,120; fc2 10,080 + 84 = 10,164;
-         fc3 840 + 10 = 850; total 61,706 (the workload file's figure).
+         fc3 840 + 10 = 850; total 61,706 (the workload file's figure); of them 6 + 16 + 120 + 84 + 10 = 236 biases,
+         stored int32 in an int8 run (TFLite's quantization spec: "int32 bias, scale = input_scale x weight_scale,
+         zero point 0"; units.INT_BIAS_DTYPE), 4 B each: 61,706 + 3·236 = 62,414 B of weights and biases.
   ws compute cycles on gemmini's 16×16 array, whose PEs double-buffer weights (arch/gemmini.yaml:
   core.systolic.preload_overlap, PE.scala), so folds pipeline (docs/architecture.md: (S_r, S_c, T) = (K, N, M),
   F = F_r·F_c, cycles = R + F·max(T, R) + R + C − 3 = F·max(M, 16) + 45): fc1 K=400, N=120, M=1: F_r = 25,
@@ -40,6 +42,8 @@ from accelsim.report.writers import read_report, write_json, write_ops_csv
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LENET_MACS = 117_600 + 240_000 + 48_000 + 10_080 + 840  # 416,520
 LENET_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850  # 61,706
+LENET_BIASES = 6 + 16 + 120 + 84 + 10  # 236, int32 (4 B) in the int8 run
+LENET_WEIGHT_BYTES = LENET_PARAMS + 3 * LENET_BIASES  # 62,414: int8 weights 1 B, int32 biases 4 B
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +120,15 @@ def test_ops_csv_rows_and_columns(tmp_path, report):
     ops = report["ops"]
     assert [float(r["energy_j"]) for r in rows] == [op["energy_j"] for op in ops]  # per-op energy, exact
     assert [r["name"] for r in rows] == [op["name"] for op in ops]
-    # int8 weights and biases are each read once from DRAM, plus the 32×32 image in and 10 logits out:
-    # 1,024 + 61,706 + 10 = 62,740 bytes
-    assert sum(int(r["bytes_hbm"]) for r in rows) == report["bytes"]["hbm"] == 1_024 + LENET_PARAMS + 10
+    # int8 weights and int32 biases are each read once from DRAM, plus the 32×32 image in and 10 logits out:
+    # 1,024 + 62,414 + 10 = 63,448 bytes
+    assert sum(int(r["bytes_hbm"]) for r in rows) == report["bytes"]["hbm"] == 1_024 + LENET_WEIGHT_BYTES + 10
     fc1 = rows[[op["name"] for op in ops].index("fc1")]
-    assert int(fc1["bytes_hbm"]) == 48_120 and int(fc1["macs"]) == 48_000  # its weights and bias
-    # probe p71 #5: its DRAM rate beside achieved_flops_per_s, those 48,120 B over its span at gemmini's 1 GHz
+    # its weights and bias: 48,000 · 1 B + 120 · 4 B = 48,480 B
+    assert int(fc1["bytes_hbm"]) == 48_000 + 4 * 120 and int(fc1["macs"]) == 48_000
+    # probe p71 #5: its DRAM rate beside achieved_flops_per_s, those 48,480 B over its span at gemmini's 1 GHz
     span_s = (int(fc1["end_cycle"]) - int(fc1["start_cycle"])) / 1e9
-    assert float(fc1["achieved_bytes_per_s_hbm"]) == pytest.approx(48_120 / span_s)
+    assert float(fc1["achieved_bytes_per_s_hbm"]) == pytest.approx(48_480 / span_s)
     pool1 = rows[[op["name"] for op in ops].index("pool1")]  # works in the scratchpad: a span, no DRAM bytes
     assert int(pool1["end_cycle"]) > int(pool1["start_cycle"]) and pool1["achieved_bytes_per_s_hbm"] == "0"
     for r, op in zip(rows, ops, strict=True):
@@ -210,7 +215,7 @@ def test_console_tables_render(report):
     assert "gemmini (1GHz, 1 core, 16×16 systolic ws, sram 256KiB, hbm 16GiB at 16GB/s)" in text
     # MAC utilization = MACs / (256 MACs per cycle × total cycles)
     assert f"{100 * LENET_MACS / (256 * report['total_cycles']):.1f} %" in text
-    assert "61.27KiB" in text  # DRAM bytes: 62,740 / 1024 = 61.27 KiB
+    assert "61.96KiB" in text  # DRAM bytes: 63,448 / 1024 = 61.96 KiB
 
 
 def test_top_ops_table_orders_by_busy_cycles(report):
@@ -218,8 +223,8 @@ def test_top_ops_table_orders_by_busy_cycles(report):
     assert table.row_count == 3
     assert list(table.columns[0].cells) == ["fc1", "conv1", "conv2"]  # 3,245, 1,613, 1,045 cycles (above)
     assert list(table.columns[3].cells) == ["3,245", "1,613", "1,045"]
-    # fc1's off-chip bytes are its DRAM bytes, 48,120 B = 46.99 KiB
-    assert list(table.columns[6].cells)[0] == "46.99KiB"
+    # fc1's off-chip bytes are its DRAM bytes, 48,000 + 4 · 120 = 48,480 B = 47.34 KiB (int32 biases, above)
+    assert list(table.columns[6].cells)[0] == "47.34KiB"
     # stall %: stall over stall + compute cycles, both over every unit and execution (hand-written rows): a GEMM
     # on 132 SMs, 100 cycles on the busiest, 13,200 SM-cycles of work, 1,320 of stall → 1,320 / 14,520 = 9.1 %;
     # a composed row of 4 executions of 50 cycles with 200 stall cycles in all → 200 / (200 + 200) = 50.0 %

@@ -179,13 +179,14 @@ def test_op_bars_draw_one_units_stall_per_execution(monkeypatch, tmp_path):
 
 
 def test_bytes_per_level_ticks_are_round_binary_sizes(monkeypatch, tmp_path, lenet):
-    # LeNet-5 on gemmini moves 267,700 bytes to and from sram (its ws partial sums written at the 4-byte
+    # LeNet-5 on gemmini moves 268,408 bytes to and from sram (its ws partial sums written at the 4-byte
     # accumulator width; its four ReLUs fused into the accumulator's output path, arch/gemmini.yaml, so not the
-    # 2 x (4,704 + 1,600 + 120 + 84) = 13,016 B they read and wrote before: 280,716 - 13,016) and 62,740 to hbm:
-    # under 100x apart, a linear axis up to 1.15 x 267,700 = 307,855 B = 300.6 KiB. Six ticks' worth is 50.1 KiB a
-    # tick, rounded up to 100 KiB (1, 2, 2.5, 5 x 10ⁿ): 0, 100, 200, 300 KiB. A decimal step (100,000 B) read
-    # "97.66KiB", "195.3KiB", ...
-    assert lenet["bytes"] == {"sram": 280_716 - 13_016, "hbm": 62_740}
+    # 2 x (4,704 + 1,600 + 120 + 84) = 13,016 B they read and wrote before: 280,716 - 13,016; its 236 biases int32
+    # in the int8 run, TFLite's quantization spec, units.INT_BIAS_DTYPE: 3 x 236 = 708 B more, as from DRAM) and
+    # 62,740 + 708 = 63,448 to hbm: under 100x apart, a linear axis up to 1.15 x 268,408 = 308,669 B = 301.4 KiB.
+    # Six ticks' worth is 50.2 KiB a tick, rounded up to 100 KiB (1, 2, 2.5, 5 x 10ⁿ): 0, 100, 200, 300 KiB. A
+    # decimal step (100,000 B) read "97.66KiB", "195.3KiB", ...
+    assert lenet["bytes"] == {"sram": 280_716 - 13_016 + 3 * 236, "hbm": 62_740 + 3 * 236}
     fig, _ = _saved(monkeypatch, tmp_path, plots.plot_bytes_per_level, lenet)
     labels = [t.get_text() for t in _drawn_tick_labels(fig.axes[0].yaxis)]
     assert labels == ["0", "100KiB", "200KiB", "300KiB"]

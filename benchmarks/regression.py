@@ -117,6 +117,8 @@ CASES: dict[str, tuple] = {
 # notes[0] the DP row's 3,240 MACs against 1,620 with one filter a channel; numbers equal).
 # gemm_a100 again from the merge (ea5a8e36) of the commit that counts a GPU GEMM's shared-memory bytes per CTA tile
 # (probe p127 #1: bytes.sram 1,291,845,632 -> 419,430,400, sram_operand_bytes 1,082,130,432 -> 209,715,200; times equal).
+# lenet5_gemmini again from the merge (1f11456b) of the commit that stores a bias read by an int8 op as int32
+# (probe p131 #1, TFLite's int32 bias: memory.hbm.weights 61,706 -> 62,414, bytes.hbm 62,740 -> 63,448).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -356,13 +356,24 @@ def kernel(op: Op, arch: Arch) -> Flash:
 
 def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     """Why the FlashAttention kernel of ``op`` (:func:`kernel`; ``backward``: its backward) cannot run it, or None
-    when it can: a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take
-    (:attr:`Flash.dtypes`; :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim
-    elements (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``)
-    stands for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
+    when it can: an additive score term (attr ``score_terms``: a bias or mask tensor, T5's relative position bias),
+    a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take (:attr:`Flash.dtypes`;
+    :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim elements
+    (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``) stands
+    for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
     if op.attrs.get("shared_kv"):
         return None
     k, s = kernel(op, arch), shape(op)
+    if op.attrs.get("score_terms"):
+        # no FlashAttention kernel takes a bias tensor: flash_attn_func(q, k, v, dropout_p, softmax_scale, causal,
+        # window_size, softcap, alibi_slopes, ...) (Dao-AILab/flash-attention flash_attn_interface.py), FA3 and
+        # TensorRT-LLM-gen likewise; PyTorch's SDPA refuses its FLASH backend for any attn_mask ("Flash Attention
+        # does not support non-null attn_mask", aten/src/ATen/native/transformers/sdp_utils_cpp.h
+        # check_for_attn_mask) and runs the memory-efficient one, which is not modelled; transformers keeps T5 off
+        # flash for this reason (huggingface/transformers#47014: "_supports_flash_attn = False", the relative
+        # position bias folded into the additive mask "flash can't take")
+        return (f"{op.attrs['score_terms']} additive score term(s), a bias or mask tensor such as T5's relative "
+                f"position bias: FlashAttention takes causal, a window and ALiBi slopes, no bias tensor")
     if s.head_dim > MAX_HEAD_DIM:
         return f"head_dim {s.head_dim} > {MAX_HEAD_DIM}"
     dtypes = BACKWARD_DTYPES if backward else k.dtypes

@@ -58,6 +58,7 @@ import heapq
 import math
 from typing import NamedTuple
 
+from ..errors import WorkloadError
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
 from ..units import HALF_FLOATS, time_cycles
@@ -386,6 +387,20 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
         shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
         return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, a core (SM; CU on AMD: its LDS) has {smem} B"
     return None
+
+
+def bias_refused(op: Op, arch: Arch) -> WorkloadError:
+    """The refusal of fused attention ``op`` with additive score terms (attr ``score_terms``) on a GPU-like core
+    (:func:`flash`), at the workload's ``attention`` key: no FlashAttention kernel takes the bias
+    (:func:`unsupported`), and the kernel a GPU would run instead (PyTorch SDPA's memory-efficient one with an
+    ``attn_mask``, or its math path) is not modelled; the fused model of non-GPU cores would price the op below
+    flash2 (probe p133 #1: t5_small's encoder self-attention on a100 at 3,750 compute cycles against flash2's
+    17,245), which no GPU kernel achieves, so the run is refused rather than priced optimistically."""
+    why = unsupported(op, arch) or f"{op.attrs['score_terms']} additive score term(s)"
+    return WorkloadError(f"{op.name}: fused attention on arch {arch.name!r} is not modelled for scores with an "
+                         f"additive bias ({kernel(op, arch).name}: {why}; PyTorch's SDPA would run its "
+                         f"memory-efficient kernel, which is not modelled); set attention: unfused (QKᵀ, the bias "
+                         f"add, softmax and PV as kernels of their own, as eager PyTorch runs them)", ("attention",))
 
 
 # FlashAttention's backward (Dao 2023, FlashAttention-2, Algorithm 2): S = QKᵀ recomputed, dV = PᵀdO, dP = dO·Vᵀ,

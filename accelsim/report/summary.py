@@ -656,9 +656,9 @@ FlashAttention kernel, else an array's QKᵀ and PV runs with the softmax on chi
 
 _BIASED_NOTE_ADVICE = ("; its scores add a bias tensor (add_rel_pos: T5's relative position bias, Swin's, SAM's), "
                        "which no FlashAttention kernel takes, so transformers runs T5 eager or through sdpa's "
-                       "memory-efficient kernel, not FlashAttention; --set workload.attention=fused prices one fused "
-                       "kernel that reads the bias (on GPUs the fused model of non-GPU cores, as that kernel is not "
-                       "modelled; Pallas flash attention on TPUs takes the bias)")
+                       "memory-efficient kernel, not FlashAttention; that kernel is not modelled, so on a GPU "
+                       "workload.attention=fused is refused (off a GPU it prices one fused kernel that reads the bias, "
+                       "as Pallas flash attention on TPUs takes it)")
 """How an unfused-attention note ends where its scores add a bias tensor (probe p133 #1: T5 was told that fused
 attention is FlashAttention, "as transformers' default sdpa does", though FlashAttention takes no bias tensor and
 transformers keeps T5 off it, huggingface/transformers#47014 ``_supports_flash_attn = False``)."""
@@ -690,7 +690,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     the activation-spill note names it) where they outgrow the last cache, or, on an arch with no cache, where a
     score op's output does not stay in its core's scratchpad (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
-    if not attention:
+    if not attention or graph.meta.get("attention") == "fused":  # (a builder keeping some attention unfused
+        # whatever the key, FLUX's eager T5 encoder: the note's "workload.attention: unfused" would be false)
         return []
     at = [i for i in attention if graph.ops[i].kind is OpKind.MATMUL and graph.ops[i].attrs.get("transpose_b")
           and "kv_len" in graph.ops[i].attrs]

@@ -1,14 +1,20 @@
 """Fused attention with an additive score bias (probe p133 #1): no FlashAttention kernel takes a bias tensor
 (flash_attn_func takes causal, window_size, softcap and alibi_slopes; PyTorch's SDPA refuses its FLASH backend for any
 attn_mask, sdp_utils_cpp.h check_for_attn_mask; transformers keeps T5 off flash, huggingface/transformers#47014), so
-on a GPU such an op is priced as the fused model of non-GPU cores with a note naming the bias, never as flash2."""
+on a GPU ``attention: fused`` is refused for such an op, at the workload's ``attention`` key: the kernel a GPU would run
+instead is not modelled, and the fused model of non-GPU cores priced it faster than flash2 could."""
 
 from __future__ import annotations
 
+import pytest
+
 import accelsim
 from accelsim.builders import build_workload
+from accelsim.cli import main
 from accelsim.config import load_arch
 from accelsim.cost import attention as fa
+from accelsim.cost import systolic
+from accelsim.errors import ConfigError, WorkloadError
 from accelsim.ir import OpKind
 
 A100 = load_arch("a100")
@@ -18,29 +24,45 @@ def _t5(arch: str, attention: str):
     return accelsim.simulate({"model": "t5_small", "attention": attention}, arch)
 
 
-def test_t5_self_attention_is_not_priced_as_flash_and_reads_its_bias():
-    data = _t5("a100", "fused").to_dict()
-    rows = {r["name"]: r for r in data["ops"]}
-    enc = rows["encoder.block.1.layer.0.SelfAttention.attention"]
-    dec = rows["decoder.block.1.layer.0.SelfAttention.attention"]
-    cross = rows["decoder.block.1.layer.1.EncDecAttention.attention"]
-    for row in (enc, dec):  # the self-attentions add the stack's position bias: refused by flash2, with the reason
-        assert row["mapping"].get("kernel") != "flash2"
-        assert row["mapping"]["flash_unsupported"].startswith("flash2: 1 additive score term(s)")
-    assert cross["mapping"]["kernel"] == "flash2"  # T5's cross-attention has no position bias: unchanged
-    # the bias each encoder layer reads: T5 looks it up once per stack as (1, heads, q, k), broadcast over the batch:
-    # 1 x 8 heads x 512 x 512 x 2 B (bf16) = 4,194,304 B. Layers 1-5 read it from HBM (layer 0 finds it in the L2,
-    # just written by the look-up) and write their (1, 8, 512, 64) output there: 8 x 512 x 64 x 2 = 524,288 B; q, k
-    # and v come from the L2 (cache_inputs)
-    bias = 1 * 8 * 512 * 512 * 2
-    assert enc["bytes"]["hbm"] == bias + 8 * 512 * 64 * 2
-    assert "encoder.position_bias_heads" not in enc["mapping"]["cache_inputs"]
-    # the decoder's causal self-attention: 1 x 8 x 128 x 128 x 2 = 262,144 B of bias, output 8 x 128 x 64 x 2
-    assert dec["bytes"]["hbm"] == 1 * 8 * 128 * 128 * 2 + 8 * 128 * 64 * 2
-    # one note, naming the bias as the reason: 6 encoder + 6 decoder self-attentions
-    notes = [n for n in data["notes"] if "additive score term" in n]
-    assert len(notes) == 1 and notes[0].startswith("12 fused attention op(s)")
-    assert "T5's relative position bias" in notes[0] and "memory-efficient kernel" in notes[0]
+@pytest.mark.parametrize("model,arch", [("t5_small", "a100"), ("t5_small", "h100"), ("sam_vit_b", "a100"),
+                                        ("swin_t", "h100")])
+def test_fused_attention_with_a_score_bias_is_refused_on_a_gpu(model, arch, tmp_path, capsys):
+    # T5's self-attention adds its relative position bias, SAM's its decomposed rel-pos terms, Swin's its bias table
+    # (and shift mask): no FlashAttention kernel takes one, and the kernel a GPU runs instead (SDPA's memory-efficient
+    # one) is not modelled; the fused model of non-GPU cores priced t5_small's encoder self-attention on a100 at 3,750
+    # compute cycles against flash2's 17,245 (probe p133 #1), faster than any GPU kernel. Refused at its key, exit 2
+    spec = tmp_path / "w.yaml"
+    spec.write_text(f"model: {model}\nattention: fused\n")
+    assert main(["run", "-w", str(spec), "-a", arch, "-o", str(tmp_path / "out"), "--no-plots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert f"{spec}:2: attention:" in err  # file, line and key of the value at fault
+    assert "additive score term(s)" in err and "set attention: unfused" in err
+
+
+def test_fused_t5_on_a_gpu_is_refused_from_python_at_the_attention_key():
+    with pytest.raises(ConfigError) as e:  # located by the config layer: a ConfigError at workload.attention
+        _t5("a100", "fused")
+    assert "workload.attention" in str(e.value) and "flash2: 1 additive score term(s)" in str(e.value)
+
+
+def test_training_backward_with_a_score_bias_is_refused_too():
+    # the backward op keeps the forward's attrs (score_terms): FlashAttention's backward takes no bias either
+    train = build_workload("t5_small", {"attention": "fused", "mode": "training"}, default_dtype="bf16")
+    grad = next(op for op in train.ops if op.fn == "attention_grad" and op.attrs.get("score_terms"))
+    with pytest.raises(WorkloadError) as e:
+        systolic.price(grad, A100.core.systolic, A100)
+    assert e.value.key == ("attention",)
+
+
+def test_flux_t5_encoder_runs_unfused_whatever_attention_says():
+    # FluxPipeline's T5EncoderModel is transformers' T5, which runs eager attention (huggingface/transformers#46946:
+    # no SDPA or Flash Attention support); CLIP's text tower keeps SDPA
+    g = build_workload("flux1_schnell", {"part": "text_encoder", "attention": "fused"}, default_dtype="bf16")
+    fused = [op.name for op in g.ops if op.kind is OpKind.ATTENTION]
+    assert fused and all(name.startswith("text_encoder.") for name in fused)  # CLIP ViT-L/14's 12 layers
+    assert len(fused) == 12
+    assert sum(1 for op in g.ops if op.fn == "add_rel_pos") == 24  # T5-XXL's 24 self-attentions, unfused
 
 
 def test_unfused_t5_note_does_not_send_users_to_flash():
@@ -65,7 +87,7 @@ def test_score_terms_recorded_and_refused_forward_and_backward():
     # training: the backward op keeps the forward's attrs, so its kernel is refused too
     train = build_workload("t5_small", {"attention": "fused", "mode": "training"}, default_dtype="bf16")
     grads = [op for op in train.ops if op.fn == "attention_grad" and op.attrs.get("score_terms")]
-    assert len(grads) == 12
+    assert len(grads) == 12  # 6 encoder and 6 decoder self-attentions; the 6 cross-attentions take no bias
 
 
 def test_tpu_fused_t5_has_no_fallback_note():

@@ -44,7 +44,8 @@ latents and precomputed text states), any other part is refused:
   pipeline keeps its pooled EOS token, the transformer's ``pooled_projections``); ``text_encoder_2`` is the T5-XXL
   encoder (:func:`.t5.t5_encoder`: d_model 4096, 24 blocks of 64 heads of 64 with block 0's relative position bias,
   gated-GELU feed-forward wi_0 / wi_1 of 10240 and wo, RMS norms), whose final states are the
-  ``encoder_hidden_states``.
+  ``encoder_hidden_states``; its attention is unfused whatever ``attention`` says (transformers runs T5 eager: its
+  relative position bias is a score term no FlashAttention kernel takes).
 * ``transformer`` (= ``pipeline``): one denoising step of FluxTransformer2DModel on inputs ``input`` (the packed
   latents (B, (image_size/16)², 64): the (16, image_size/8, image_size/8) latent in 2×2 patches), ``timestep``
   (B,), ``guidance`` (B,) (dev), ``pooled_projections`` (B, 768), ``encoder_hidden_states`` (B, prompt_tokens,
@@ -181,7 +182,7 @@ class FluxParams(DiffusionTPParams):
     attention: Literal["unfused", "fused"] = Field(
         "fused", description="'fused' (default: diffusers' FluxAttnProcessor calls scaled_dot_product_attention): "
                              "one ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops. "
-                             "Same params and MACs.")
+                             "Same params and MACs. The T5 encoder runs unfused either way (transformers' eager T5).")
 
     @field_validator("image_size")
     @classmethod
@@ -276,7 +277,10 @@ def _text_encoders(p: FluxParams) -> Graph:
                            {"input": (n, CLIP_TOKENS), "input_ids_2": (n, p.text_tokens)}, dtype=_dtype(p), sdpa=True)
     clip_text_encoder(b, "input", fused=fused)
     with b.scope("text_encoder_2"):
-        t5_encoder(b, "input_ids_2", *T5_XXL, gated=True, fused=fused)
+        # unfused whatever ``attention`` says: transformers' T5EncoderModel runs eager attention, T5 having had "no
+        # SDPA or Flash Attention support" (huggingface/transformers#46946), its relative position bias being an
+        # additive score term no FlashAttention kernel takes (#47014 keeps _supports_flash_attn = False; probe p133 #1)
+        t5_encoder(b, "input_ids_2", *T5_XXL, gated=True, fused=False)
     return b.build(_meta(p, part="text_encoder", tensor_parallel=1))  # not sharded: whole on every chip
 
 

@@ -30,9 +30,10 @@ Op conventions (the mapper relies on these):
   causal sliding window shorter than kv_len]; macs = both matmuls over every query × key (causal or windowed: the
   blocks its kernel skips are the cost model's, ``mapping.mac_fraction``); flops = 2·macs + 5·softmax elements;
   vector_elems = softmax elements; fn "attention".
-  Additive score terms (SAM's decomposed relative positions) are extra inputs after v, 1 flop per score element
-  each (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's rel-pos einsums
-  themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
+  Additive score terms (SAM's decomposed relative positions, T5's and Swin's relative position bias, Swin's shift
+  mask; an ONNX Attention's attn_mask) are extra inputs after v, 1 flop per score element each, their number the
+  fused op's attr ``score_terms`` (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's
+  rel-pos einsums themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
 * RoPE: ELEMENTWISE fn "rope" on the (batch, heads, tokens, head_dim) q and k, 3 flops per element.
 * QK-norm (Qwen3): NORM fn "rmsnorm" ``q_norm`` / ``k_norm`` over head_dim of the (batch, heads, tokens, head_dim)
   q and k, after the projections and before RoPE; weight (head_dim,).
@@ -650,6 +651,8 @@ class TransformerBuilder(GraphBuilder):
                 cap["sdpa"] = True
             if causal and 0 < window < kv_len:
                 cap["window"] = window
+            if extra:  # additive score terms: no FlashAttention kernel takes one (cost/attention.py unsupported)
+                cap["score_terms"] = len(extra)
             return self._add(attn, OpKind.ATTENTION, [q, k, v, *extra, *([index] if index else [])], out, gemm=qk,
                              macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],

@@ -58,6 +58,7 @@ import heapq
 import math
 from typing import NamedTuple
 
+from ..errors import WorkloadError
 from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
 from ..units import HALF_FLOATS, time_cycles
@@ -356,13 +357,24 @@ def kernel(op: Op, arch: Arch) -> Flash:
 
 def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     """Why the FlashAttention kernel of ``op`` (:func:`kernel`; ``backward``: its backward) cannot run it, or None
-    when it can: a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take
-    (:attr:`Flash.dtypes`; :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim
-    elements (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``)
-    stands for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
+    when it can: an additive score term (attr ``score_terms``: a bias or mask tensor, T5's relative position bias),
+    a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take (:attr:`Flash.dtypes`;
+    :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim elements
+    (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``) stands
+    for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
     if op.attrs.get("shared_kv"):
         return None
     k, s = kernel(op, arch), shape(op)
+    if op.attrs.get("score_terms"):
+        # no FlashAttention kernel takes a bias tensor: flash_attn_func(q, k, v, dropout_p, softmax_scale, causal,
+        # window_size, softcap, alibi_slopes, ...) (Dao-AILab/flash-attention flash_attn_interface.py), FA3 and
+        # TensorRT-LLM-gen likewise; PyTorch's SDPA refuses its FLASH backend for any attn_mask ("Flash Attention
+        # does not support non-null attn_mask", aten/src/ATen/native/transformers/sdp_utils_cpp.h
+        # check_for_attn_mask) and runs the memory-efficient one, which is not modelled; transformers keeps T5 off
+        # flash for this reason (huggingface/transformers#47014: "_supports_flash_attn = False", the relative
+        # position bias folded into the additive mask "flash can't take")
+        return (f"{op.attrs['score_terms']} additive score term(s), a bias or mask tensor such as T5's relative "
+                f"position bias: FlashAttention takes causal, a window and ALiBi slopes, no bias tensor")
     if s.head_dim > MAX_HEAD_DIM:
         return f"head_dim {s.head_dim} > {MAX_HEAD_DIM}"
     dtypes = BACKWARD_DTYPES if backward else k.dtypes
@@ -375,6 +387,20 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
         shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
         return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, a core (SM; CU on AMD: its LDS) has {smem} B"
     return None
+
+
+def bias_refused(op: Op, arch: Arch) -> WorkloadError:
+    """The refusal of fused attention ``op`` with additive score terms (attr ``score_terms``) on a GPU-like core
+    (:func:`flash`), at the workload's ``attention`` key: no FlashAttention kernel takes the bias
+    (:func:`unsupported`), and the kernel a GPU would run instead (PyTorch SDPA's memory-efficient one with an
+    ``attn_mask``, or its math path) is not modelled; the fused model of non-GPU cores would price the op below
+    flash2 (probe p133 #1: t5_small's encoder self-attention on a100 at 3,750 compute cycles against flash2's
+    17,245), which no GPU kernel achieves, so the run is refused rather than priced optimistically."""
+    why = unsupported(op, arch) or f"{op.attrs['score_terms']} additive score term(s)"
+    return WorkloadError(f"{op.name}: fused attention on arch {arch.name!r} is not modelled for scores with an "
+                         f"additive bias ({kernel(op, arch).name}: {why}; PyTorch's SDPA would run its "
+                         f"memory-efficient kernel, which is not modelled); set attention: unfused (QKᵀ, the bias "
+                         f"add, softmax and PV as kernels of their own, as eager PyTorch runs them)", ("attention",))
 
 
 # FlashAttention's backward (Dao 2023, FlashAttention-2, Algorithm 2): S = QKᵀ recomputed, dV = PᵀdO, dP = dO·Vᵀ,

@@ -44,6 +44,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Compute cycles of ``op`` on one array and the mapping details of report.json."""
     fused = op.kind is OpKind.ATTENTION
     unfit = None  # why the GPU's FlashAttention kernel cannot run the op (then it is priced as below)
+    if fused and op.attrs.get("score_terms") and (attention.flash(op, arch)
+                                                  or attention.flash(op, arch, "attention_grad")):
+        raise attention.bias_refused(op, arch)  # a GPU's kernel for a bias is not modelled (probe p133 #1)
     if fused and attention.flash(op, arch):  # a GPU: FlashAttention CTAs (cost/attention.py)
         unfit = attention.unsupported(op, arch)
         if unfit is None:

@@ -659,10 +659,20 @@ _UNFUSED_NOTE_ADVICE = ("; serving and training stacks run fused attention kerne
 """How an unfused-attention note ends, on every arch (the fused op is priced on each: a GPU-like core's
 FlashAttention kernel, else an array's QKᵀ and PV runs with the softmax on chip, ``cost/systolic.py``)."""
 
+_BIASED_NOTE_ADVICE = ("; its scores add a bias tensor (add_rel_pos: T5's relative position bias, Swin's, SAM's), "
+                       "which no FlashAttention kernel takes, so transformers runs T5 eager or through sdpa's "
+                       "memory-efficient kernel, not FlashAttention; that kernel is not modelled, so on a GPU "
+                       "workload.attention=fused is refused (off a GPU it prices one fused kernel that reads the bias, "
+                       "as Pallas flash attention on TPUs takes it)")
+"""How an unfused-attention note ends where its scores add a bias tensor (probe p133 #1: T5 was told that fused
+attention is FlashAttention, "as transformers' default sdpa does", though FlashAttention takes no bias tensor and
+transformers keeps T5 off it, huggingface/transformers#47014 ``_supports_flash_attn = False``)."""
+_NOTE_ADVICES = (_UNFUSED_NOTE_ADVICE, _BIASED_NOTE_ADVICE)
 
-def _unfused_note(ops: str, share: float, memory: str) -> str:
+
+def _unfused_note(ops: str, share: float, memory: str, advice: str = _UNFUSED_NOTE_ADVICE) -> str:
     about = f"about {share:.0%}" if share >= 0.005 else "under 1%"
-    return f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}{_UNFUSED_NOTE_ADVICE}"
+    return f"{UNFUSED_NOTE_HEAD}{ops} take {about}{_UNFUSED_NOTE_SHARE_END}{memory}{advice}"
 
 
 def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: float, launch: float,
@@ -685,7 +695,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     the activation-spill note names it) where they outgrow the last cache, or, on an arch with no cache, where a
     score op's output does not stay in its core's scratchpad (op row ``mapping.resident_output`` false)."""
     attention = _unfused_attention_ops(graph)
-    if not attention:
+    if not attention or graph.meta.get("attention") == "fused":  # (a builder keeping some attention unfused
+        # whatever the key, FLUX's eager T5 encoder: the note's "workload.attention: unfused" would be false)
         return []
     at = [i for i in attention if graph.ops[i].kind is OpKind.MATMUL and graph.ops[i].attrs.get("transpose_b")
           and "kv_len" in graph.ops[i].attrs]
@@ -706,7 +717,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
         spill = any(not (ops[i].get("mapping") or {}).get("resident_output") for i in at)
     memory = (f"; its score tensors ({count} ops, {_b(nbytes)} in all) go through {arch.main_memory} (written, read "
               f"and written by the softmax, read again)" if spill else "")
-    return [_unfused_note(f"{n_ops} ops", share, memory)]
+    biased = any(graph.ops[i].fn == "add_rel_pos" for i in attention)
+    return [_unfused_note(f"{n_ops} ops", share, memory, _BIASED_NOTE_ADVICE if biased else _UNFUSED_NOTE_ADVICE)]
 
 
 def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: Mapping[str, Collection[str]],
@@ -740,13 +752,14 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     theirs = [n for n in notes if n.startswith(UNFUSED_NOTE_HEAD) and _UNFUSED_NOTE_SHARE_END in n]
     kept = [n for n in notes if n not in theirs]
     at = next((i for i, n in enumerate(notes) if n in theirs), len(notes))
-    memory = ""
-    if theirs:  # the score tensors' memory clause, as the pass found it
+    memory, advice = "", _UNFUSED_NOTE_ADVICE
+    if theirs:  # the score tensors' memory clause and the advice, as the pass found them
         tail = theirs[0].split(_UNFUSED_NOTE_SHARE_END, 1)[1]
-        memory = tail[: tail.index(_UNFUSED_NOTE_ADVICE)] if _UNFUSED_NOTE_ADVICE in tail else ""
+        advice = next((a for a in _NOTE_ADVICES if tail.endswith(a)), advice)
+        memory = tail[: -len(advice)] if tail.endswith(advice) else ""
     if not n_ops:  # no attention op found among the rows: the passes' notes as they are
         return list(notes)
-    note = _unfused_note(f"{n_ops:,} op executions", share, memory)
+    note = _unfused_note(f"{n_ops:,} op executions", share, memory, advice)
     return kept[:at] + [note] + kept[at:]
 
 

@@ -40,7 +40,12 @@ METRIC_OBJECTS = ("utilization", "bandwidth_share", "bytes", "stalls_by_level")
 # an LLM run's serving figures (decode_steps: ttft_s, tpot_s, tokens_per_s, ...), a pipeline's (bubble_fraction, ...),
 # a data-parallel training step's (replicas, global_batch, samples_per_s, ...) and a diffusion pipeline's (batch,
 # seconds_per_image, images_per_s; each part's time per run as "<part>_s": _top_level_numbers)
-SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel", "diffusion", "moe")
+# ... and what the run cost the simulator (probe p128 #3): ``simulation``'s tasks, events and, for a composed run
+# (serving, a pipeline, sampled stages), the passes simulated; never wall-clock time, which differs from run to run
+SCALAR_OBJECTS = ("serving", "pipeline", "data_parallel", "diffusion", "moe", "simulation")
+# report.json's objects of an object of numbers per memory level, kept as such ("memory.hbm.activations" in
+# results.csv): the footprint a recompute, batch or offload sweep trades for time (probe p134 #1)
+LEVEL_SCALAR_OBJECTS = ("memory",)
 LEVEL_OBJECTS = ("bytes",)  # objects with an entry for every memory level of the report (0 where none)
 # sweep metric → (report.json object, key): the energy, power, efficiency and area figures a sweep keeps (energy_j
 # = dynamic + activity + static energy, docs/energy.md)
@@ -57,8 +62,9 @@ ENERGY_METRICS: dict[str, tuple[str, str]] = {
 
 
 def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
-    """report.json's top-level numbers, its :data:`METRIC_OBJECTS` whole and the numbers of its
-    :data:`SCALAR_OBJECTS` (not their lists, objects or nulls)."""
+    """report.json's top-level numbers, its :data:`METRIC_OBJECTS` whole, the numbers of its
+    :data:`SCALAR_OBJECTS` (not their lists, objects or nulls) and those of each level of its
+    :data:`LEVEL_SCALAR_OBJECTS`."""
     out: dict[str, Any] = {}
     for key, value in report.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -75,6 +81,11 @@ def _top_level_numbers(report: Mapping[str, Any]) -> dict[str, Any]:
                 numbers.update({f"decode_{k}": v for k, v in value["decode_step"].items() if _is_number(v)})
             if numbers:
                 out[key] = numbers
+        elif key in LEVEL_SCALAR_OBJECTS and isinstance(value, Mapping):
+            levels = {lvl: {k: v for k, v in held.items() if _is_number(v)}
+                      for lvl, held in value.items() if isinstance(held, Mapping)}
+            if any(levels.values()):
+                out[key] = {lvl: numbers for lvl, numbers in levels.items() if numbers}
     return out
 
 
@@ -107,8 +118,10 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     on-chip SRAM) and ``peak_macs_per_cycle`` (MAC units); the numbers of the :data:`SCALAR_OBJECTS` (``serving``:
     an LLM run's ``ttft_s``, ``tpot_s``, ``tokens_per_s``, ...; ``pipeline``; ``data_parallel``: replicas, global
     batch, samples_per_s, ...; ``moe``: experts_hit, dropped_tokens, capacity, tokens, ..., with a prefill's
-    decode steps' as ``decode_experts_hit``, ...), nested as in report.json, without
-    their lists, objects and nulls; and the energy figures
+    decode steps' as ``decode_experts_hit``, ...; ``simulation``: tasks, events and a composed run's passes),
+    nested as in report.json, without their lists, objects and nulls; the footprint of each memory level,
+    report.json's ``memory`` (``memory.hbm.weights``, ..., ``used``, ``fraction``; a training step's
+    ``gradients`` and ``optimizer_states`` too), its numbers per level; and the energy figures
     (docs/energy.md; left out when the arch gives no energy constants): :data:`ENERGY_METRICS` (``energy_j``,
     ``average_power_w``, ``tops_per_w``, ``area_mm2``, ...) and ``edp``, with ``system_energy_j`` (``energy_j``,
     the chips the report covers, scaled to every chip of the arch) and ``system_area_mm2`` (one chip's
@@ -277,9 +290,17 @@ def _is_number(value: Any) -> bool:
 
 def _metrics_problem(metrics: Mapping[str, Any]) -> str | None:
     """What makes a record's ``metrics`` not what :func:`metrics_from_report` writes, or None: each a number, or
-    (``utilization``, ``bytes``, ``stalls_by_level``, ``serving``, ``pipeline``) an object of numbers."""
+    (``utilization``, ``bytes``, ``stalls_by_level``, ``serving``, ``pipeline``, ...) an object of numbers, or
+    (``memory``) an object of such objects."""
     for key, value in metrics.items():
-        if isinstance(value, Mapping) and (key in METRIC_OBJECTS or key in SCALAR_OBJECTS):
+        if isinstance(value, Mapping) and key in LEVEL_SCALAR_OBJECTS:
+            for lvl, held in value.items():
+                if not isinstance(held, Mapping):
+                    return f"metrics.{key}.{lvl}: expected an object, found {type(held).__name__}"
+                inner = next((k for k, v in held.items() if not _is_number(v)), None)
+                if inner is not None:
+                    return f"metrics.{key}.{lvl}.{inner}: expected a number, found {type(held[inner]).__name__}"
+        elif isinstance(value, Mapping) and (key in METRIC_OBJECTS or key in SCALAR_OBJECTS):
             inner = next((k for k, v in value.items() if not _is_number(v)), None)
             if inner is not None:
                 return f"metrics.{key}.{inner}: expected a number, found {type(value[inner]).__name__}"

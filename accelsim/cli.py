@@ -7,8 +7,10 @@ The CLI only wires the stages together. An :class:`~accelsim.errors.AccelsimErro
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from .units import TORCH_DTYPES
 
 if TYPE_CHECKING:
     from .ir import Graph
+    from .report.lock import FolderLock
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -229,9 +232,14 @@ def _main(argv: Sequence[str] | None) -> int:
         if getattr(args, "output", None) is not None and not args.output.strip():  # not the default, silently
             raise _usage_error(f"{args.command}: -o: an empty folder name; give a folder, or leave -o out for the "
                                f"default (the file's 'output', else runs/NAME)")
+        if getattr(args, "output", None) is not None:  # named as -o, as the empty name is (probe p132 #6)
+            _output_folder(args.command, args.output)
         commands = {"run": _cmd_run, "serve": _cmd_serve, "sweep": _cmd_sweep, "info": _cmd_info, "list": _cmd_list,
                     "plot": _cmd_plot, "compare": _cmd_compare}
-        return commands[args.command](args)
+        try:
+            return commands[args.command](args)
+        finally:
+            _release_folders()
     except AccelsimError as e:
         if args.debug:
             raise
@@ -279,6 +287,19 @@ def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argpa
 
 def _usage_error(msg: str) -> AccelsimError:
     return AccelsimError(msg)
+
+
+def _output_folder(command: str, output: str) -> None:
+    """Refuse ``-o OUTPUT`` at once when it cannot be a folder: a file (Report.save said ``<input>: outdir: ...``),
+    or a path the system refuses (a name too long: the folder check named sweep.json, a file ``run`` never writes)."""
+    try:
+        if os.path.lexists(output) and not os.path.isdir(output):
+            raise _usage_error(f"{command}: -o: {output} is a file, not a folder")
+        os.stat(output)
+    except FileNotFoundError:
+        return  # made when written
+    except OSError as e:
+        raise _usage_error(f"{command}: -o: {output}: cannot use it as a folder: {e.strerror or e}") from None
 
 
 def _words_after(args: argparse.Namespace, drop: str) -> list[str]:
@@ -375,12 +396,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             arch, graph = load_scalesim(args.scalesim_config, args.topology)
             name = graph.name
             options = Options(activations_on_chip=False, plots=not args.no_plots, trace=args.trace)
-            outdir = _claimed(args.output or f"runs/{name}", "accelsim run")  # before the run, which it would lose
+            outdir = _claimed(args.output or f"runs/{name}", "accelsim run", name)  # before the run, which it would lose
             report = api.run(graph, arch, options, name=name, progress=progress)
         else:
             if args.trace and not spec.options.trace:  # scenarios keep their passes' tasks only for a trace
                 spec = dataclasses.replace(spec, options=spec.options.model_copy(update={"trace": True}))
-            outdir = _claimed(args.output or spec.output or f"runs/{spec.name}", "accelsim run")
+            outdir = _claimed(args.output or spec.output or f"runs/{spec.name}", "accelsim run", spec.name)
             report = api.run_experiment(spec, progress=progress)
             options = spec.options
         progress("writing report", 0, 1)
@@ -427,11 +448,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _serve_capacity(args, err, t0)
     if args.sweep:
         return _serve_sweep(args, err, t0)
-    if args.output:
-        _claimed(args.output, "accelsim serve")  # before the run, which it would lose
     with _Progress(err, enabled=not args.quiet) as progress:
-        result = api.serve(args.serving, overrides=args.overrides, progress=progress)
-        outdir = _claimed(args.output or result.output or f"runs/{result.report['name']}", "accelsim serve")
+        spec = api.load_serving(args.serving, args.overrides)
+        # the folder claimed and locked before the run, which it would lose (probe p132 #1)
+        outdir = _claimed(args.output or spec.output or f"runs/{spec.name}", "accelsim serve", spec.name)
+        result = api.serve(spec, progress=progress)
         result.save(outdir, trace=args.trace, plots=not args.no_plots)
     if args.quiet:
         print(outdir)
@@ -448,13 +469,37 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _claimed(outdir: str | Path, command: str) -> Path:
+_HELD: dict[str, tuple[FolderLock, bool]] = {}  # the folders this command holds: absolute path -> (lock, made by it)
+
+
+def _claimed(outdir: str | Path, command: str, name: str | None = None) -> Path:
     """``outdir`` as a Path, once :func:`~accelsim.report.writers.claim_folder` found it holds no other command's
-    outputs (probe p118 #2)."""
+    outputs (probe p118 #2), and locked (:class:`~accelsim.report.lock.FolderLock`) until the command ends, so a
+    second accelsim writing into it is refused at once, not after its run (probe p132 #1). ``name`` (the run's, else
+    the folder's) tells that second writer whose it is. A folder already claimed by this command is given back as
+    it is: a ``serve --sweep`` claims its folder before its points and again as each is saved."""
+    from .report.lock import FolderLock
     from .report.writers import claim_folder
 
+    key = os.path.abspath(outdir)
+    if key in _HELD:
+        return Path(outdir)
     claim_folder(outdir, command)
+    made = not os.path.lexists(outdir)
+    lock = FolderLock(outdir, name or Path(key).name, command=command.split()[1])
+    lock.__enter__()
+    _HELD[key] = (lock, made)
     return Path(outdir)
+
+
+def _release_folders() -> None:
+    """Free the folders :func:`_claimed` locked; one it made and left empty (a run that failed) is removed."""
+    while _HELD:
+        key, (lock, made) = _HELD.popitem()
+        lock.__exit__(None, None, None)
+        if made:
+            with contextlib.suppress(OSError):  # not empty: it holds what the command wrote
+                os.rmdir(key)
 
 
 def _sweep_items(items: list[str] | None, *, capacity: bool) -> list[str]:

@@ -361,6 +361,10 @@ def _data_path(data: Any, loc: tuple) -> tuple:
     out = []
     node = data
     for i, k in enumerate(loc):
+        if isinstance(node, dict) and k not in node and isinstance(k, str):
+            # a key that is not a string or int (null:, true:) is in loc as its str(): the key itself, so its
+            # line is found (probe p132 #5: "null: 2" on line 2 was blamed on line 1)
+            k = next((key for key in node if not isinstance(key, (str, int)) and str(key) == k), k)
         if isinstance(node, dict) and k in node:
             node = node[k]
         elif isinstance(node, (list, tuple)) and isinstance(k, int) and 0 <= k < len(node):
@@ -532,8 +536,13 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
             msg += elsewhere + takes if elsewhere else suggest(str(loc[-1]), names) or takes
         elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
             # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
-            msg = (f"missing: the file has no {'.'.join(map(str, loc[:-1]))}, so the command line's key inside it "
-                   f"adds a new one, which needs {loc[-1]} too")
+            section = ".".join(map(str, loc[:-1]))
+            if any(len(p) > len(loc) - 1 and p[:len(loc) - 1] == loc[:-1] for p in doc.where):
+                msg = (f"missing: the file has no {section}, so the command line's key inside it adds a new one, "
+                       f"which needs {loc[-1]} too")
+            else:  # --set core.systolic={} gave the mapping itself (probe p132 #6: "the file has no" was untrue)
+                msg = (f"missing: the command line's {section} has no {loc[-1]} (a mapping given whole replaces the "
+                       f"file's; --set a key inside it to change that key alone)")
         show, value = _show_value(err)
         if show and not paired and err.get("type") != "extra_forbidden":
             blamed = _blame(doc, written, model, loc, msg, value, root)

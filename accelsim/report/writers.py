@@ -244,13 +244,34 @@ def folder_writers(outdir: str | os.PathLike) -> list[str]:
 
 
 def claim_folder(outdir: str | os.PathLike, command: str) -> None:
-    """Refuse (:class:`AccelsimError`) to write ``command``'s outputs into a folder another command's fill: the
-    two would sit side by side and ``plot`` / ``compare`` read the folder as either (probe p118 #2: a ``serve
-    --sweep`` over a ``run`` folder, and ``compare`` reported the old run)."""
-    others = [c for c in folder_writers(outdir) if c != command]
+    """Refuse (:class:`AccelsimError`, one line) to write ``command``'s outputs into ``outdir`` unless it is missing,
+    empty or one ``command`` wrote (:func:`folder_writers`; or a run's save left :data:`INCOMPLETE_FILE`): not into
+    a folder another command's outputs fill, which ``plot`` / ``compare`` would read as either (probe p118 #2: a
+    ``serve --sweep`` over a ``run`` folder, and ``compare`` reported the old run), nor into any other folder that
+    holds files (the source tree, ``/``, a user's folder, whose trace.json a run's save would delete: probe p132
+    #2). The folder's lock file (:data:`~accelsim.report.lock.LOCK_FILE`), held by a writer now, is not a file it
+    holds: that writer's lock refuses the folder next, naming it. A path that is a file, or that the system
+    refuses (a name too long), is refused naming the path."""
+    from .lock import LOCK_FILE
+
+    out = Path(outdir)
+    refuse = f"'{command}' writes into a new folder, an empty one or one it wrote: give -o another folder"
+    try:
+        if not out.exists():
+            return
+        if not out.is_dir():
+            raise AccelsimError(f"{outdir}: a file, not a folder")
+        writers = folder_writers(out)
+        held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    except OSError as e:
+        raise AccelsimError(f"{outdir}: cannot use it as a folder: {e.strerror or e}") from None
+    others = [c for c in writers if c != command]
     if others:
-        raise AccelsimError(f"{outdir}: holds the outputs of '{others[0]}'; '{command}' writes into a new folder, "
-                            f"an empty one or one it wrote: give -o another folder")
+        raise AccelsimError(f"{outdir}: holds the outputs of '{others[0]}'; {refuse}")
+    if writers or not held or (command == "accelsim run" and INCOMPLETE_FILE in held):
+        return
+    shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+    raise AccelsimError(f"{outdir}: not empty and not written by accelsim (holds {shown}); {refuse}")
 
 
 def mixed_folder(outdir: Path) -> str | None:

@@ -430,6 +430,11 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
     error of bad input a run can meet before it simulates its grid."""
     s = spec.serve
     d = s.disaggregation
+    shared = s.workload.shared_prefix
+    if shared is not None and shared.tokens >= s.engine.max_model_len:  # probe p132 #4: it was cut to each prompt
+        raise spec.error("workload.shared_prefix.tokens", f"{shared.tokens:,} shared tokens: every prompt is shorter "
+                         f"than engine.max_model_len ({s.engine.max_model_len:,}) and shares at most all but its "
+                         f"last token; give fewer", value=shared.tokens)
     try:
         requests = make_requests(s.workload, spec.trace_file)
     except TooManyRequests as e:
@@ -560,7 +565,9 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
 def _prefix_notes(spec: ServingSpec, requests: list) -> list[str]:
     """A note for a prefix setting the run accepts but does not use (probe p81 #4): a trace's ``prefix_group``
     column without ``workload.shared_prefix`` (no request shares any prompt tokens), and ``shared_prefix`` while
-    ``engine.prefix_caching`` is off (every request computes its group's prefix again, as if it had none). A
+    ``engine.prefix_caching`` is off (every request computes its group's prefix again, as if it had none); and
+    ``shared_prefix.tokens`` longer than some grouped prompts, which share all but their last token instead (probe
+    p132 #4: 100,000 was cut to each prompt's length without a word). A
     conversation's turns cache their history through ``prefix_caching`` alone (no ``shared_prefix``): no note."""
     w, caching = spec.serve.workload, spec.serve.engine.prefix_caching
     if w.conversation is not None:
@@ -573,11 +580,17 @@ def _prefix_notes(spec: ServingSpec, requests: list) -> list[str]:
         return [f"workload.arrival.trace: its prefix_group column ({grouped:,} requests grouped) is ignored without "
                 f"workload.shared_prefix: no prompt tokens are shared; set workload.shared_prefix.tokens (the "
                 f"prompt tokens a group shares){also}"]
+    tokens = w.shared_prefix.tokens
+    cut = [r.prefix for r in requests if r.group >= 0 and r.prefix < tokens]  # set_prefixes: all but the last
+    notes = [] if not cut else [
+        f"workload.shared_prefix.tokens: {len(cut):,} of {sum(r.group >= 0 for r in requests):,} grouped requests "
+        f"have prompts of {tokens:,} tokens or fewer and share all but their last token instead ({min(cut):,} to "
+        f"{max(cut):,} tokens)"]
     if not caching:
-        return [f"workload.shared_prefix: inert while engine.prefix_caching is false: every request computes its "
-                f"group's {w.shared_prefix.tokens:,} prefix tokens again; set engine.prefix_caching: true to reuse "
-                f"them"]
-    return []
+        notes.insert(0, f"workload.shared_prefix: inert while engine.prefix_caching is false: every request "
+                        f"computes its group's {tokens:,} prefix tokens again; set engine.prefix_caching: true to "
+                        f"reuse them")
+    return notes
 
 
 def _span_notes(spec: ServingSpec) -> list[str]:

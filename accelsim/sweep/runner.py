@@ -20,7 +20,6 @@ import itertools
 import json
 import os
 import signal
-import socket
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +30,8 @@ from typing import Any
 from .. import __version__
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
+from ..report.lock import LOCK_FILE  # noqa: F401  (tests and callers read it here)
+from ..report.lock import FolderLock as _FolderLock
 from ..report.writers import claim_folder
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
@@ -199,72 +200,6 @@ class _Bar:
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-LOCK_FILE = ".accelsim-sweep.lock"
-
-
-class _FolderLock:
-    """OUTDIR/.accelsim-sweep.lock while a sweep runs into OUTDIR: a second sweep into the same folder is refused
-    with who holds it (two would run every point twice). A lock whose process is gone (same host) is stale and
-    taken over."""
-
-    def __init__(self, outdir: Path, name: str, command: str = "sweep"):
-        self.path = Path(outdir) / LOCK_FILE
-        self.name = name
-        self.command = command  # "sweep", or "plot": `accelsim plot` holds it while it rewrites the folder's files
-        self.held = False
-
-    def __enter__(self) -> _FolderLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "sweep": self.name,
-              "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        if self.command != "sweep":
-            me["command"] = self.command
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and not self._stale(holder):
-                    by = "'accelsim plot' of sweep" if holder.get("command") == "plot" else "sweep"
-                    what = ("its results are partial until it ends: plot it then" if self.command == "plot" else
-                            "wait for it to finish or use another OUTDIR")
-                    raise AccelsimError(
-                        f"{self.path.parent} is in use by {by} {holder.get('sweep')!r} (pid {holder.get('pid')} on "
-                        f"{holder.get('host')} since {holder.get('since')}); {what} (remove {self.path} if that "
-                        f"process is gone)") from None
-                self.path.unlink(missing_ok=True)  # stale, or unreadable: the writer died
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(to_json(me))
-            self.held = True
-            return self
-        raise AccelsimError(f"cannot lock {self.path.parent}: {self.path} keeps reappearing")
-
-    def _holder(self) -> dict | None:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
-
-    @staticmethod
-    def _stale(holder: dict) -> bool:
-        if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
-            return False  # another machine's process: we cannot tell, so it holds the folder
-        try:
-            os.kill(holder["pid"], 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-
-    def __exit__(self, *exc: object) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
 
 
 @contextlib.contextmanager

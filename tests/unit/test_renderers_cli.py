@@ -47,7 +47,9 @@ def test_trace_of_a_gpu_preset_puts_launches_on_the_host_track(tmp_path, capsys)
 
 def test_a_rerun_removes_what_the_last_run_wrote_and_it_does_not(tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
+    # a folder an earlier run wrote (probe p132 #2: a run refuses a folder of other files no accelsim command wrote)
+    code, _, err = _run(capsys, "run", "--workload", "lenet5", "--arch", "gemmini", "-o", str(out), "--no-plots", "-q")
+    assert code == 0, err
     stale = ["trace.json", "op_cycles.png", "roofline.png", "utilization.png", "bytes_per_level.png"]
     assert set(stale) <= set(known_output_files())
     for name in stale:

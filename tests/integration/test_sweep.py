@@ -152,35 +152,36 @@ def test_points_reused_after_an_axis_is_added_take_its_values(tmp_path):
     assert len(records(out)) == 18  # the same axes again: nothing appended
 
 
-def _lenet_with_a_1kib_hbm(tmp_path, dataflows: str):
-    """A sweep of LeNet-5 on gemmini without host memory over HBM 8 GiB and 1 KiB (and ``dataflows``): a 1 KiB HBM
-    cannot hold its weights, a MappingError at run time, not a bad config."""
+def _lenet_with_a_32kib_hbm(tmp_path, dataflows: str):
+    """A sweep of LeNet-5 on gemmini without host memory over HBM 8 GiB and 32 KiB (and ``dataflows``): a 32 KiB HBM
+    cannot hold its 62,414 B of weights, a MappingError at run time, not a bad config. The scratchpad is cut to
+    8 + 8 + 16 = 32 KiB, so it is not larger than that HBM (refused before any point runs since probe p125 #2)."""
     return write(tmp_path, f"""\
         base:
           workload: {{model: lenet5, batch: 1}}
           arch: gemmini
-        set: {{arch.host: null}}
+        set: {{arch.host: null, arch.core.sram.ifmap: 8KiB, arch.core.sram.filter: 8KiB, arch.core.sram.ofmap: 16KiB}}
         grid:
-          arch.hbm.capacity: [8GiB, 1KiB]
+          arch.hbm.capacity: [8GiB, 32KiB]
           {DF}: {dataflows}
         """)
 
 
 def test_a_failing_point_records_its_one_line_error_and_the_sweep_goes_on(tmp_path):
-    # a 1 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
-    path = _lenet_with_a_1kib_hbm(tmp_path, "[ws, os]")
+    # a 32 KiB HBM without host memory cannot hold LeNet-5's weights: a MappingError at run time, not a bad config
+    path = _lenet_with_a_32kib_hbm(tmp_path, "[ws, os]")
     out = tmp_path / "out"
     summary = run_sweep(path, out, workers=2, progress=False, plots=False)
     assert (summary.points, summary.ok, summary.failed, summary.exit_status) == (4, 2, 2, 1)
     failed = [r for r in records(out) if r["status"] == "error"]
     assert sorted(r["point"][DF] for r in failed) == ["os", "ws"]
     for r in failed:
-        assert r["point"]["arch.hbm.capacity"] == "1KiB" and r["metrics"] == {}
-        assert "\n" not in r["error"] and "hbm (1024 B)" in r["error"]
+        assert r["point"]["arch.hbm.capacity"] == "32KiB" and r["metrics"] == {}
+        assert "\n" not in r["error"] and "hbm (32768 B)" in r["error"]
         # at the axis that set the too-small capacity (docs/sweeps.md), with the value it gave
         axis = line_of(path, "arch.hbm.capacity")
         assert r["error"].startswith(f"{path}:{axis}: arch.hbm.capacity: lenet5: "), r["error"]
-        assert r["error"].endswith("(got '1KiB')")
+        assert r["error"].endswith("(got '32KiB')")
     # failed points are finished points: a re-run does not repeat them
     assert run_sweep(path, out, workers=1, progress=False, plots=False).ran == 0
 
@@ -554,7 +555,7 @@ def test_a_quiet_sweep_still_says_that_points_failed(tmp_path, capsys):
     # -q hides the progress bar (README), not the failures: the closing line goes to stderr, exit status 1
     from accelsim.cli import main
 
-    path = _lenet_with_a_1kib_hbm(tmp_path, "[ws]")
+    path = _lenet_with_a_32kib_hbm(tmp_path, "[ws]")
     assert main(["sweep", str(path), "-o", str(tmp_path / "out"), "--workers", "1", "-q"]) == 1
     out, err = capsys.readouterr()
     assert "2 points, 1 ok, 1 failed" in err

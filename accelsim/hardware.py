@@ -965,6 +965,23 @@ class Core(_Model):
 
 
 LevelRole = Literal["cache", "memory"]
+FlopsPerSecond = Annotated[float, _quantity("FLOP/s", {"": 1.0, "FLOP/s": 1.0, "FLOPS": 1.0, "GFLOP/s": 1e9,
+                                                        "GFLOPS": 1e9, "TFLOP/s": 1e12, "TFLOPS": 1e12}),
+                           Field(gt=0, allow_inf_nan=False)]
+
+
+class HostCpu(_Model):
+    """The processor beside a memory level (a host's CPUs beside its DRAM): what runs an optimizer step that
+    ``options.offload: optimizer_cpu`` puts on the host (ZeRO-Offload's CPU Adam). ``bandwidth``: the peak DRAM
+    bandwidth its cores reach (channels × transfer rate × 8 B); ``flops``: its peak fp32 FLOP/s (cores × clock × SIMD
+    FLOPs a cycle). A share of a server's figures where several chips share the host, as its capacity is."""
+
+    bandwidth: BytesPerSecond
+    flops: FlopsPerSecond
+
+    def seconds(self, nbytes: float, flops: float) -> float:
+        """Seconds to move ``nbytes`` through its DRAM and run ``flops``: the slower of the two (a roofline)."""
+        return max(nbytes / self.bandwidth, flops / self.flops)
 
 
 class Level(_Model):
@@ -998,9 +1015,13 @@ class Level(_Model):
     # the level's memory devices sit outside the chip's package (DIMMs on a board): their energy and own
     # static_power are the report's power.off_package_w, apart from the chip's power that idle_power and tdp rate
     off_package: bool = False
+    cpu: HostCpu | None = None  # the processor beside a memory (a host's CPUs): options.offload: optimizer_cpu
 
     @model_validator(mode="after")
     def _granule_fits(self) -> Level:
+        if self.cpu is not None and self.role == "cache":
+            raise ValueError("cpu: a cache holds no tensors, so no processor beside it runs a step on them (give it "
+                             "to a memory: host.cpu)")
         # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
         # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
         if self.access_bytes > self.capacity:

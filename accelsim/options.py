@@ -78,6 +78,9 @@ def default_memory_budget() -> int:
 OFFLOAD_TRAINING_ONLY = ("training only: it keeps a training step's optimizer states or stashed activations in host "
                          "memory, and an inference run has neither (leave it out, or set none)")
 """The one-line refusal of ``options.offload`` in an inference run (the config layer and the scenarios give it)."""
+OFFLOAD_OPTIMIZER = ("optimizer", "optimizer_cpu")
+"""The ``options.offload`` values that keep the optimizer states in host memory: ``optimizer`` (the device runs the
+step over the link) and ``optimizer_cpu`` (the host's CPU runs it: ZeRO-Offload)."""
 DISTRIBUTED_OPTIMIZER_TRAINING_ONLY = ("training only: it shards a training step's optimizer states over the "
                                        "data-parallel ranks, and an inference run has none (leave it out, or set "
                                        "false)")
@@ -174,9 +177,13 @@ class Options(BaseModel):
                           "in full); LLM serving runs (gpt, gpt2, LLaMA-2, hf models of identical layers) "
                           "likewise for each pass, where the whole model fits the first memory and no trace is asked "
                           "for. False simulates every layer.")
-    offload: Literal["none", "optimizer", "activations"] = Field(
-        "none", description="Training: keep the optimizer state ('optimizer') or the activations stashed for the "
-                            "backward pass ('activations') in host memory, reached over the host link.")
+    offload: Literal["none", "optimizer", "optimizer_cpu", "activations"] = Field(
+        "none", description="Training: keep the optimizer state ('optimizer', 'optimizer_cpu') or the activations "
+                            "stashed for the backward pass ('activations') in host memory, reached over the host "
+                            "link. 'optimizer': the device runs the step, streaming the state over the link (as "
+                            "a paged optimizer in unified memory would); 'optimizer_cpu': the host's CPU runs it "
+                            "(ZeRO-Offload, DeepSpeed's offload_optimizer device cpu): the gradients cross the "
+                            "link down, the updated parameters up (needs the arch's host.cpu).")
     distributed_optimizer: bool = Field(
         False, description="Training with data parallelism (the chips beyond tensor × pipeline parallel): each "
                            "data-parallel rank keeps 1/dp of the optimizer state and updates 1/dp of each parameter "

@@ -30,6 +30,7 @@ class UnitKind(IntEnum):
     COMPUTE = 0  # systolic array or vector unit of a core
     MEMORY = 1  # bandwidth server of a memory level (shared by all cores)
     HOST = 2  # the host CPU that launches ops, one after another
+    HOST_CPU = 3  # the host's CPUs running an offloaded optimizer step (options.offload: optimizer_cpu)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,8 @@ class TaskGraph:
     peak_activation_bytes: int = 0  # the largest op's activations, held in HBM while it runs
     execution: str = ""  # how the host dispatched the kernels: "eager", "cuda_graph", or "" (no host time)
     kernel_order: str = ""  # when a GPU kernel may start: "stream", "dataflow", or "" (no dispatch: not a GPU)
-    offload: str = ""  # the training state options.offload put in the second memory: "optimizer", "activations" or ""
+    offload: str = ""  # the training state options.offload put in the second memory: "optimizer", "optimizer_cpu",
+    # "activations" or ""
     data_parallel: int = 1  # the chips each gradient is reduced over (mapping.data_parallel; 1 outside training)
     # the data-parallel gradient reduction's tasks (Emitter._reduce_gradients, emitted as one block at the first
     # optimizer step and attributed to the steps they serve): ids first..end-1; (0, 0) when there is none

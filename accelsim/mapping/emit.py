@@ -28,7 +28,7 @@ from ..cost import collective
 from ..energy.model import NIC
 from ..errors import MappingError
 from ..hardware import Arch, units_label
-from ..ir import OpKind, reduction_chips
+from ..ir import Op, OpKind, reduction_chips
 from ..options import Options
 from ..tasks import OpMapping, Task, TaskKind, UnitKind
 from ..units import dtype_bytes, time_cycles
@@ -39,6 +39,7 @@ GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
 # depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
 LINK = "link"  # the chip interconnect's unit (NIC: its port to the scale-out network, a unit of level LINK)
+HOST_CPU = "host_cpu"  # the host's CPUs running an offloaded optimizer step (options.offload: optimizer_cpu)
 
 
 class Launch(NamedTuple):
@@ -187,6 +188,21 @@ def lockstep_cores(p: Plan, count: int) -> int:
     return min(count, p.details.get("output_tiles", p.details.get("pieces", count)))
 
 
+def host_step_bytes(op: Op) -> tuple[int, int, int]:
+    """Bytes per updated element of an optimizer step on the host's CPU (:meth:`Emitter.host_step`): (the gradient
+    sent down the link, the parameter sent up, the CPU's DRAM traffic). The gradient crosses in its own dtype
+    (``op.dtype``: units.GRAD_DTYPE), the parameter in the model's. The CPU reads the gradient and reads and writes
+    each fp32 state; a parameter narrower than its states is updated through its fp32 master copy (a state), and
+    the CPU writes the narrow copy it uploads; one as wide is read and written itself. Adam on bf16 with fp32
+    gradients: 4 (gradient) + 3 × (4 + 4) (master, m, v) + 2 (the bf16 copy) = 30 B; on fp32: 4 + 2 × 8 + 8 = 28."""
+    grad = dtype_bytes(op.dtype)
+    param = next((w for w in op.weights if w.role != "state"), None)
+    pbytes = dtype_bytes(param.dtype or op.dtype) if param is not None else grad
+    states = [dtype_bytes(w.dtype or op.dtype) for w in op.weights if w.role == "state"]
+    master = any(s > pbytes for s in states)
+    return grad, pbytes, grad + 2 * sum(states) + (pbytes if master else 2 * pbytes)
+
+
 def byte_cycles(transfers: Iterable[tuple[int, int]]) -> int:
     """Σ bytes · latency over transfers of (bytes, latency in cycles): what they hold a buffer's in-flight room for.
     By Little's law, transfers that share a buffer of W bytes complete no sooner than this / W cycles after they
@@ -286,6 +302,8 @@ class Emitter:
         self.tasks: list[Task] = []
         self.host_owed: list[tuple[int, int]] = []  # (op, cycles): launches of folded copies not yet issued (folded)
         self.inflight_bound: dict[str, int] = {}  # the last op's: level → cycles its in-flight bound added (_groups)
+        self.host_cpu = names.get(HOST_CPU, -1)  # options.offload: optimizer_cpu (host_step)
+        self.backward_join: int | None = None  # host_step: the task after which every op before the steps is done
 
     def add(self, op_i: int, kind: TaskKind, unit: int, cycles: int, deps: list[int], nbytes: int = 0,
             level: str | None = None) -> int:
@@ -533,6 +551,57 @@ class Emitter:
         if op.phase is not None:
             details["phase"] = op.phase
         return OpMapping(op.name, op.kind.value, op.fn, name, p.core, op.macs, op.flops, busiest, len(cyc),
+                         level_bytes, details)
+
+    def host_step(self, p: Plan) -> OpMapping:
+        """One parameter's optimizer step on the host's CPU (``options.offload: optimizer_cpu``), as ZeRO-Offload
+        runs it (Ren et al., USENIX ATC 2021; DeepSpeed's ``offload_optimizer: {device: cpu}`` and its CPU Adam):
+        the gradient goes down the host link once it is ready (and reduced: data parallel), the CPU updates the
+        fp32 state in host DRAM once the whole backward pass is done (no delayed parameter update, the paper's
+        default), and the updated parameter comes back up the link. The CPU's time is the slower of its DRAM bytes
+        (:func:`host_step_bytes`) over ``host.cpu.bandwidth`` and the step's FLOPs (the op's) over
+        ``host.cpu.flops``; one step at a time on the one ``host_cpu`` unit, so a parameter's upload overlaps the
+        next one's update. Device memory traffic of the copies (the DMA engines' reads and writes of HBM) is not
+        counted."""
+        op, arch = p.op, self.ctx.arch
+        host = arch.spill_memory
+        assert host is not None and arch.memory(host).cpu is not None  # (lower.host_cpu checked it)
+        cpu = arch.memory(host).cpu
+        shards = int(op.attrs.get("shards", 1))  # type: ignore[call-overload]
+        n = -(-math.prod(op.out_shape) // shards)  # the elements this chip updates (a lazy step: its rows)
+        grad_b, param_b, cpu_b = host_step_bytes(op)
+        details: dict[str, object] = {"phase": op.phase} if op.phase else {}
+        level_bytes: dict[str, int] = {}
+        data = self.producers(p)
+        if self.dp > 1:  # the gradient is reduced first (ZeRO-Offload's ZeRO-2 reduce-scatter or an all-reduce)
+            data = [self._reduce_gradients()]
+            seconds, sent, kind, nic = self.reduced[op.name]
+            if sent:
+                level_bytes[LINK] = sent
+                details[f"{kind}_s"] = seconds
+            if nic:
+                details["nic_bytes"] = nic
+        if self.backward_join is None:  # no delayed parameter update: the CPU steps once the backward pass is done
+            self.backward_join = self.add(p.index, TaskKind.JOIN, -1, 0,
+                                          sorted({d for ends in self.done.values() for d in ends}))
+        unit, per_cycle, clock = self.unit_of[host], arch.bytes_per_cycle(host), arch.clock_hz
+        down = self.add(p.index, TaskKind.STORE, unit, math.ceil(n * grad_b / per_cycle), data, n * grad_b, host)
+        seconds = cpu.seconds(n * cpu_b, op.flops)
+        step = self.add(p.index, TaskKind.COMPUTE, self.host_cpu, time_cycles(seconds, clock),
+                        [down, self.backward_join])
+        ends = [self.add(p.index, TaskKind.LOAD, unit, math.ceil(n * param_b / per_cycle), [step], n * param_b, host)]
+        level_bytes[host] = n * (grad_b + param_b)
+        if shards > 1 and self.dp > 1:  # the updated shards all-gathered: every rank's whole parameter
+            param = op.weights[0].nbytes(op.dtype)
+            tid, c = self.all_reduce(p.index, param, shards, ends, "all_gather", self.dp_extent, op.dtype)
+            ends = [tid]
+            level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
+            details["all_gather_s"] = c.seconds
+        self.done[op.name] = ends
+        details.update(host_step_s=seconds, host_dram_bytes=n * cpu_b, grad_down_bytes=n * grad_b,
+                       param_up_bytes=n * param_b,
+                       host_bound="flops" if op.flops / cpu.flops > n * cpu_b / cpu.bandwidth else "bandwidth")
+        return OpMapping(op.name, op.kind.value, op.fn, HOST_CPU, None, 0, op.flops, time_cycles(seconds, clock), 1,
                          level_bytes, details)
 
     def _reduce_gradients(self) -> int:

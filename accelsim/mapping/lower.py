@@ -21,13 +21,13 @@ import math
 
 from ..energy.model import NIC
 from ..errors import BudgetError, MappingError
-from ..hardware import Arch, SystolicArray
+from ..hardware import Arch, HostCpu, SystolicArray
 from ..ir import Graph, Op, OpKind, Sparsity, reduction_len, stored_as
 from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
 from .aliases import aliases
 from .choice import assign_and_reside
-from .emit import LINK, Emitter, launch_model
+from .emit import HOST_CPU, LINK, Emitter, launch_model
 from .fusion import fuse, fused_mapping, pipeline
 from .placement import place_tensors
 from .plan import TaskBudget
@@ -40,7 +40,10 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
     graph = stored_as_run(graph, arch)
     launch = launch_model(arch, options)
-    units = build_units(arch, host=launch.host)
+    host_step = options.offload == "optimizer_cpu" and graph.info.mode == "training"
+    if host_step:
+        host_cpu(arch)
+    units = build_units(arch, host=launch.host, host_cpu=host_step)
     plans = fuse(aliases(graph, options), graph, arch)
     placement = place_tensors(graph, arch, plans, options)
     level_of = dict(placement.level)
@@ -74,6 +77,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
             mappings.append(fused_mapping(p, by_name[p.details["fused_into"]], units))
         elif not p.works:
             mappings.append(emitter.none(p))
+        elif host_step and p.op.kind is OpKind.OPTIMIZER:  # ZeRO-Offload: the host's CPU runs the step
+            mappings.append(emitter.host_step(p))
         elif p.op.kind is OpKind.COLLECTIVE:
             mappings.append(emitter.folded(p, folds.get(p.index), lambda p=p: emitter.collective(p)))
         else:
@@ -197,10 +202,24 @@ def _spill(arch: Arch, why: str) -> str:
     return arch.spill_memory
 
 
-def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
+def host_cpu(arch: Arch) -> HostCpu:
+    """The CPU beside ``arch``'s second memory (``host.cpu``), which ``options.offload: optimizer_cpu`` runs the
+    optimizer step on; a one-line error naming the missing key where there is none."""
+    spill = _spill(arch, "offload: optimizer_cpu")
+    cpu = arch.memory(spill).cpu
+    if cpu is None:
+        key = arch.capacity_key(spill)[:-1]
+        raise MappingError(f"options.offload: optimizer_cpu runs the optimizer step on the host's CPU (ZeRO-Offload), "
+                           f"but arch {arch.name!r} has no {'.'.join(key)}.cpu (its bandwidth and flops: the host "
+                           f"DRAM bandwidth and fp32 FLOP/s its CPUs give one chip)", arch_key=(*key, "cpu"))
+    return cpu
+
+
+def build_units(arch: Arch, host: bool | None = None, host_cpu: bool = False) -> tuple[Unit, ...]:
     """Every unit of the chip: each core's compute units (as its spec lists them), then one bandwidth server per
-    shared level (memories, then caches), the chip link and (``host``; default: when the arch has an eager
-    launch time) the host that launches kernels."""
+    shared level (memories, then caches), the chip link, (``host``; default: when the arch has an eager
+    launch time) the host that launches kernels and (``host_cpu``) the host's CPUs that run an offloaded optimizer
+    step (``options.offload: optimizer_cpu``)."""
     units: list[Unit] = []
     specs = arch.core.unit_specs()
     macs = {s.name: s.macs_per_unit for s in specs}
@@ -220,6 +239,8 @@ def build_units(arch: Arch, host: bool | None = None) -> tuple[Unit, ...]:
         units.append(Unit(LINK, UnitKind.MEMORY, None, LINK))
     if arch.kernel_launch > 0 if host is None else host:
         units.append(Unit("launch", UnitKind.HOST))
+    if host_cpu:
+        units.append(Unit(HOST_CPU, UnitKind.HOST_CPU))
     ic = arch.interconnect
     if arch.chips > 1 and ic is not None and ic.scale_out is not None and ic.crosses_nodes(arch.chips):
         # the chip's NIC, last (lower drops it when no collective leaves the node): collectives whose chips span

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ..errors import CapacityError
 from ..hardware import Arch
 from ..ir import Graph, OpKind, harmonic, zipf_share
+from ..options import OFFLOAD_OPTIMIZER
 from ..tasks import TableSplit
 
 
@@ -308,7 +309,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
     try:
         placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
-                       skip_first=frozenset(hosted | (states if options.offload == "optimizer" else set())),
+                       skip_first=frozenset(hosted | (states if options.offload in OFFLOAD_OPTIMIZER else set())),
                        unread=frozenset(unread),
                        what=("weights, optimizer state" if states else "weights")  # the KV cache only where one
                        + (" and KV cache" if graph.kv_cache_sizes() else ""),  # is (probe p84 #7: an SD UNet's)
@@ -325,7 +326,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         # (scenarios/fit.py) when that alone is too much
         row = {"weights": sum(b for n, b in sizes.items() if n not in states and n not in kv and n not in hosted),
                "kv_cache": sum(kv.values()) + appended, "gradients": info.gradient_bytes,
-               "optimizer_states": 0 if options.offload == "optimizer" else sum(sizes[n] for n in states),
+               "optimizer_states": 0 if options.offload in OFFLOAD_OPTIMIZER else sum(sizes[n] for n in states),
                "activations": peak_act + stash}
         row["used"] = sum(row.values())
         row["capacity"] = arch.memory(arch.main_memory).capacity

@@ -98,7 +98,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
     work = computed_work(macs, graph.flops, ops)  # what the kernels ran: the ops' own counts, less what they skip
     macs, flops = model_counts(ops)  # the model's: every query × key at any context-parallel split
     mac_util = base_rate_macs(ops) / (peak_macs * total) if total else 0.0
-    phases = {**_phases(ops), **grad_reduce_phase(tg, trace)}
+    phases = {**_phases(ops), **grad_reduce_phase(tg, trace), **host_step_phase(tg, trace)}
     dp = data_parallel_record(graph, tg, total / clock, workload)
     util = {u.name: (float(busy[i]) / total if total else 0.0) for i, u in enumerate(tg.units)}
     shares = bandwidth_share(arch, bytes_total, total / clock)
@@ -497,6 +497,7 @@ def held_bytes(arch: Arch, graph: Graph, tg: TaskGraph) -> dict[str, dict[str, i
 
 
 OFFLOADED = {"optimizer": ("optimizer_states", "optimizer states"),
+             "optimizer_cpu": ("optimizer_states", "optimizer states"),
              "activations": ("activations", "activations stashed for the backward pass")}
 """``options.offload``: the footprint key of the state it moves to the second memory, and its name in a note."""
 
@@ -519,8 +520,10 @@ def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Ma
     for i, lv in enumerate(levels[1:], start=1):
         moved = int(memory[lv].get(key, 0)) if key and i == 1 else 0
         if moved:
-            out.append(f"{_b(moved)} of {what} live in {lv} memory as options.offload: {offload} asks, reached over "
-                       f"the {lv} link")
+            out.append(f"{_b(moved)} of {what} live in {lv} memory as options.offload: {offload} asks, "
+                       + (f"where {lv}'s CPU runs the optimizer step on them (ZeRO-Offload, Ren et al. 2021): only "
+                          f"the gradients and the updated parameters cross the {lv} link"
+                          if offload == "optimizer_cpu" else f"reached over the {lv} link"))
         rest = memory[lv]["used"] - hosted.get(lv, 0) - moved
         if rest:
             out.append(f"{_b(rest)} of weights, KV cache, tables or training state do not fit "
@@ -1594,6 +1597,24 @@ def _replay(tg: TaskGraph, trace: Trace) -> tuple[list[int], list[int]]:
         if unit >= 0:
             free_h[unit], free_a[unit] = sh + cycles, (sa if kind is dispatch else sa + cycles)
     return done_h, done_a
+
+
+def host_step_phase(tg: TaskGraph, trace: Trace) -> dict[str, dict[str, int]]:
+    """``phases.host_optimizer``: the optimizer steps the host's CPU ran (``options.offload: optimizer_cpu``,
+    ZeRO-Offload): the span of the CPU's work (its first step's start to its last one's end), its busy cycles as
+    ``compute_cycles``, ``ops`` (the steps) and ``link_bytes``: what crossed the host link for them, the gradients
+    down and the updated parameters up; empty where the host ran none."""
+    cpu = {i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST_CPU}
+    on_cpu = [t for t in tg.tasks if t.unit in cpu] if cpu else []
+    if not on_cpu:
+        return {}
+    steps = {t.op for t in on_cpu}
+    start = min(int(trace.start[t.id]) for t in on_cpu)
+    stop = max(int(trace.end[t.id]) for t in on_cpu)
+    moved = sum(int(tg.ops[i].mapping["grad_down_bytes"]) + int(tg.ops[i].mapping["param_up_bytes"])  # type: ignore[call-overload]
+                for i in steps)
+    return {"host_optimizer": {"start_cycle": start, "end_cycle": stop, "compute_cycles": sum(t.cycles for t in on_cpu),
+                               "ops": len(steps), "cycles": stop - start, "link_bytes": moved}}
 
 
 def _phases(ops: list[dict]) -> dict[str, dict[str, int]]:

@@ -13,7 +13,7 @@ from ..errors import CapacityError, ConfigError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
 from ..mapping import data_parallel, lower, stored_as_run
-from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_TRAINING_ONLY, Options
+from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_OPTIMIZER, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
 from ..report.summary import footprint, held_bytes, unfused_attention_names
 from .fit import NoFit
@@ -149,13 +149,13 @@ def lazy_tables_overflow(graph: Graph, arch: Arch, options: Options, e: Capacity
                f"balance" + (f", over more chips than arch.chips={arch.chips}" if more else "") + ")")
     else:
         fix = "use fewer or smaller tables, or more chips"
-    if options.offload == "optimizer" and outer:
+    if options.offload in OFFLOAD_OPTIMIZER and outer:
         beyond = max(0, weights + grads + acts + kv - caps[main])  # table rows the main memory has no room for
         room = sum(caps[lv] for lv in outer)
         if states + beyond > room:
             held = " and ".join(f"{lv} ({caps[lv]:,} B)" for lv in outer)
             return WorkloadError(
-                f"{name}: with options.offload: optimizer {' and '.join(outer)} must hold every optimizer state "
+                f"{name}: with options.offload: {options.offload} {' and '.join(outer)} must hold every optimizer state "
                 f"({states:,} B) and the table rows {main} has no room for ({beyond:,} B of weights beyond its "
                 f"{caps[main]:,} B with the gradients and activations), {states + beyond:,} B, but {held} "
                 f"{'hold' if len(outer) > 1 else 'holds'} {room:,} B, {states + beyond - room:,} B short, though {tables} are "
@@ -221,7 +221,7 @@ def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: s
         if n in tg.tables or tg.placement.get(n, main) == main:
             continue
         if role == "state":
-            if options.offload != "optimizer":
+            if options.offload not in OFFLOAD_OPTIMIZER:
                 spilled["optimizer_states"] += nbytes
                 beyond.append((n, nbytes))
         else:

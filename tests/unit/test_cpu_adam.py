@@ -1,0 +1,96 @@
+"""``options.offload: optimizer_cpu``: the optimizer step on the host's CPU, as ZeRO-Offload runs it (Ren et al.,
+USENIX ATC 2021; DeepSpeed's ``offload_optimizer: {device: cpu}``): gradients down the host link, Adam over the fp32
+state in host DRAM at the host CPU's bandwidth, the updated parameters up; refused where the arch has no host.cpu."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import accelsim
+from accelsim.cli import main
+from accelsim.errors import MappingError
+from accelsim.hardware import HostCpu
+
+GPT2_PARAMS = 124_439_808  # GPT-2 small with its tied LM head (Hugging Face gpt2 GPT2LMHeadModel.num_parameters())
+# dgx-h100's host.cpu, one GPU's share of DGX H100's 2x Xeon Platinum 8480C (arch/dgx-h100.yaml): 8 channels of
+# DDR5-4800 a socket, 8 x 4800e6 x 8 B = 307.2 GB/s, x 2 sockets / 8 GPUs; 56 cores x 2.0 GHz x 64 fp32 FLOPs a cycle
+# (AVX-512, two FMA units) = 7.168 TFLOPS a socket, x 2 / 8
+BANDWIDTH = 8 * 4800e6 * 8 * 2 / 8  # 76.8 GB/s
+FLOPS = 56 * 2.0e9 * 64 * 2 / 8  # 1.792 TFLOPS
+CLOCK = 1830e6  # h100.yaml's clock: the report's cycles
+# Adam on a bf16 parameter, per parameter, in host DRAM: reads the fp32 gradient (4 B: units.GRAD_DTYPE keeps bf16's
+# gradients fp32), reads and writes the fp32 master copy, m and v (3 x (4 + 4) = 24 B), writes the bf16 copy it
+# uploads (2 B)
+CPU_BYTES = 4 + 3 * (4 + 4) + 2  # 30 B
+GRAD_BYTES, PARAM_BYTES = 4, 2  # down the link (fp32 gradient), up the link (bf16 parameter)
+ADAM_FLOPS = 10  # builders.training.OPTIMIZER_ELEMS["adam"]: the op's FLOPs a parameter
+
+GPT2 = {"model": "gpt2", "mode": "training", "seq_len": 128}
+
+
+@pytest.fixture(scope="module")
+def one_gpu():
+    return accelsim.simulate(GPT2, {"base": "dgx-h100", "chips": 1}, offload="optimizer_cpu", plots=False).to_dict()
+
+
+def test_gpt2_host_step_time_is_the_host_dram_bytes_over_its_bandwidth(one_gpu):
+    assert one_gpu["params"] == GPT2_PARAMS
+    # the CPU's time: 124,439,808 x 30 B = 3,733,194,240 B / 76.8 GB/s = 48.609 ms; its FLOPs, 124,439,808 x 10 /
+    # 1.792 TFLOPS = 0.694 ms, do not bound it (Adam's ~0.33 FLOP a byte, the CPU's ridge 23 FLOP a byte)
+    seconds = GPT2_PARAMS * CPU_BYTES / BANDWIDTH
+    assert GPT2_PARAMS * ADAM_FLOPS / FLOPS < seconds / 50
+    host = one_gpu["phases"]["host_optimizer"]
+    assert host["ops"] == sum(1 for op in one_gpu["ops"] if op["kind"] == "optimizer")
+    # each of the steps' times is rounded up to a whole cycle
+    assert 0 <= host["compute_cycles"] - seconds * CLOCK <= host["ops"]
+    steps = [op for op in one_gpu["ops"] if op["kind"] == "optimizer"]
+    assert {op["unit"] for op in steps} == {"host_cpu"}
+    assert sum(op["mapping"]["host_dram_bytes"] for op in steps) == CPU_BYTES * GPT2_PARAMS
+    assert {op["mapping"]["host_bound"] for op in steps} == {"bandwidth"}
+
+
+def test_link_carries_the_gradients_down_and_the_parameters_up(one_gpu):
+    # (4 + 2) x 124,439,808 = 746,638,848 B: neither the fp32 master copy nor m and v cross the link
+    assert one_gpu["bytes"]["host"] == (GRAD_BYTES + PARAM_BYTES) * GPT2_PARAMS
+    assert one_gpu["phases"]["host_optimizer"]["link_bytes"] == (GRAD_BYTES + PARAM_BYTES) * GPT2_PARAMS
+    assert one_gpu["memory"]["host"]["optimizer_states"] == 12 * GPT2_PARAMS  # master, m, v: 4 B each
+    assert any("ZeRO-Offload" in n and "optimizer_cpu" in n for n in one_gpu["notes"])
+
+
+def test_the_cpu_steps_after_the_backward_pass_and_the_pass_waits_for_the_last_upload(one_gpu):
+    # no delayed parameter update (ZeRO-Offload's default): the CPU's first step starts when the backward ends
+    phases = one_gpu["phases"]
+    assert phases["host_optimizer"]["start_cycle"] >= phases["backward"]["end_cycle"]
+    # the last parameter's upload follows the CPU's last step: the step ends after it, at the pass's end
+    assert phases["optimizer"]["end_cycle"] > phases["host_optimizer"]["end_cycle"]
+    assert one_gpu["total_cycles"] >= phases["optimizer"]["end_cycle"]
+
+
+def test_sharded_over_data_parallel_ranks_each_host_updates_its_share():
+    # ZeRO-2 under the offload (distributed_optimizer): each of 8 ranks sends and updates 1/8 of every parameter
+    r = accelsim.simulate(GPT2, "dgx-h100", offload="optimizer_cpu", distributed_optimizer=True,
+                          plots=False).to_dict()
+    per_rank = sum(-(-op["flops"] // ADAM_FLOPS) for op in r["ops"] if op["kind"] == "optimizer")
+    assert GPT2_PARAMS // 8 <= per_rank <= GPT2_PARAMS // 8 + 148  # each step's share rounded up
+    assert r["bytes"]["host"] == (GRAD_BYTES + PARAM_BYTES) * per_rank
+
+
+def test_a_preset_without_host_cpu_is_refused_at_the_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "gpt2", "-a", "l40s", "--mode", "training", "--set", "workload.seq_len=64",
+                 "--set", "options.offload=optimizer_cpu", "-q", "--no-plots", "-o", "o"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.match(r"accelsim: error: \S+/arch/l40s\.yaml:\d+: host\.cpu: options\.offload: optimizer_cpu ", line), line
+    assert "has no host.cpu" in line
+    with pytest.raises(MappingError, match="needs a second memory level"):  # no host at all
+        accelsim.simulate({"model": "lenet5", "mode": "training"}, "gemmini", offload="optimizer_cpu")
+
+
+def test_host_cpu_figures_read_units_and_sit_on_a_memory():
+    assert HostCpu(bandwidth="307.2GB/s", flops="7.168TFLOPS").flops == pytest.approx(7.168e12)
+    assert HostCpu(bandwidth="1GB/s", flops="2GFLOP/s").seconds(1e9, 4e9) == pytest.approx(2.0)  # FLOPs bound
+    base = {"base": "h100", "l2": {"cpu": {"bandwidth": "1GB/s", "flops": "1TFLOPS"}}}
+    with pytest.raises(Exception, match="a cache holds no tensors"):
+        accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64}, base)

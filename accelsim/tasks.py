@@ -24,6 +24,9 @@ class TaskKind(IntEnum):
     DISPATCH = 5  # no unit: a kernel's device-side dispatch, ``cycles`` after its launch and inputs are ready
 
 
+HOST_CPU = "host_cpu"  # the unit of the host's CPUs running an offloaded optimizer step (options.offload: optimizer_cpu)
+
+
 class UnitKind(IntEnum):
     """What a unit is."""
 

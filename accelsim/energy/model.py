@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import MappingError
 from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
+from ..tasks import HOST_CPU
 from ..units import DTYPE_BYTES, Sparsity
 from .tech import (
     REGISTER_BIT_45NM_UM2,
@@ -484,12 +485,14 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     other FLOPs at its unit's own energy where a plug-in gives one (:func:`flop_pricer`), the bytes it moved."""
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
+    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
+    if row["unit"] == HOST_CPU:  # an offloaded optimizer step's FLOPs run on the host's CPUs, off the chip (its
+        return 0.0, 0.0, levels  # gradients and parameters crossing the host link are priced as the link's bytes)
     share, extra = _executed(row)
     macs = row["macs"] * share + extra  # executed_macs
     mac_part = macs * mac_pricer(c, arch)(row)
     vector = max(row["flops"] - 2 * row["macs"], 0) * share + reduce_flops(row)
     compute = mac_part + vector * flop_pricer(c, arch)(row)
-    levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
     return compute, mac_part, levels
 
 
@@ -646,6 +649,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         vector = max(row["flops"] - 2 * row["macs"], 0) * share
         vector += reduce_flops(row)  # a collective's reduction, a GEMM cut along K its partial sums' adds
         compute = mac_part + vector * flop_j(row)
+        if row["unit"] == HOST_CPU:  # an offloaded optimizer step on the host's CPUs: off the chip (op_energy)
+            compute = mac_part = 0.0
         moved = 0
         for lv, b in row["bytes"].items():
             # the LINK bytes that left the node (nic_bytes): priced and filed as NIC's, the rest as LINK's

@@ -30,7 +30,7 @@ from ..errors import MappingError
 from ..hardware import Arch, units_label
 from ..ir import Op, OpKind, reduction_chips
 from ..options import Options
-from ..tasks import OpMapping, Task, TaskKind, UnitKind
+from ..tasks import HOST_CPU, OpMapping, Task, TaskKind, UnitKind
 from ..units import dtype_bytes, time_cycles
 from .plan import Plan, TaskBudget
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
@@ -39,7 +39,6 @@ GPU_GROUPS_PER_CORE = 8  # K-slice groups per SM of a GPU op: its first load is 
 JOIN_MIN_ENDS = 16  # an op ending on more units than this is joined by one JOIN task, so that each consumer unit
 # depends on one task, not on every producer unit (2N + N dependencies instead of 2N² across an op on N SMs)
 LINK = "link"  # the chip interconnect's unit (NIC: its port to the scale-out network, a unit of level LINK)
-HOST_CPU = "host_cpu"  # the host's CPUs running an offloaded optimizer step (options.offload: optimizer_cpu)
 
 
 class Launch(NamedTuple):

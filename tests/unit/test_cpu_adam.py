@@ -94,3 +94,17 @@ def test_host_cpu_figures_read_units_and_sit_on_a_memory():
     base = {"base": "h100", "l2": {"cpu": {"bandwidth": "1GB/s", "flops": "1TFLOPS"}}}
     with pytest.raises(Exception, match="a cache holds no tensors"):
         accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64}, base)
+
+
+def test_the_host_steps_flops_are_not_the_chips_energy(one_gpu):
+    # the CPU's Adam FLOPs burn on the host, not the GPU: no chip unit is charged for them (by_unit has no host_cpu),
+    # and each step's energy is its bytes' alone, at the levels' per-bit figures (the gradient and parameter crossing
+    # the host link at host.energy_per_bit; no op here reads HBM or SRAM)
+    assert "host_cpu" not in one_gpu["energy"]["by_unit"]
+    from accelsim.config import load_arch
+
+    arch = load_arch({"base": "dgx-h100", "chips": 1})
+    per_bit = {"host": arch.memory("host").energy_per_bit * 1e-12}
+    for op in (op for op in one_gpu["ops"] if op["unit"] == "host_cpu"):
+        assert set(op["bytes"]) == {"host"}
+        assert op["energy_j"] == pytest.approx(op["bytes"]["host"] * 8 * per_bit["host"], rel=1e-12)

@@ -120,13 +120,16 @@ class GatParams(GraphParams):
     hidden: PositiveInt = Field(8, description="Features per attention head of the first layer.")
     heads: PositiveInt = Field(8, description="Attention heads of the first layer (the output layer has one).")
 
+Sampler = Literal["neighbor_sampler", "neighbor_loader"]
+"""How a neighbour-sampled mini-batch grows hop by hop (:func:`sampled_layers`)."""
+
 READOUTS = {"mean": "avg", "sum": "sum", "max": "max"}
 """Graph-level readouts (PyG global_mean_pool, global_add_pool, global_max_pool) → the POOL op's fn."""
 class SageParams(WorkloadParams):
     """GraphSAGE (PyG SAGEConv, mean aggregator) on a large graph, mini-batched by neighbour sampling on the host
     (ogbn-products by default)."""
 
-    batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (PyG NeighborLoader's "
+    batch: PositiveInt = Field(1024, description="Seed (target) nodes per mini-batch (the PyG sampler's "
                                                  "batch_size), at most nodes; ignored without fanouts, where the "
                                                  "whole graph is one inference.")
     nodes: PositiveInt = Field(2_449_029, description="Nodes of the graph (ogbn-products: 2,449,029).")
@@ -143,6 +146,12 @@ class SageParams(WorkloadParams):
         default_factory=lambda: [15, 10, 5],
         description="Neighbours sampled per node at each hop (PyG num_neighbors), one per layer; [] runs the "
                     "whole graph at once (full-batch inference, features already in device memory).")
+    sampler: Sampler = Field(
+        "neighbor_sampler",
+        description="How each hop grows the mini-batch (:func:`sampled_layers`): neighbor_sampler as PyG's "
+                    "NeighborSampler (examples/ogbn_products_sage.py), each hop sampling the fanout for every node "
+                    "gathered so far; neighbor_loader as PyG's NeighborLoader (pyg-lib), each hop sampling it for "
+                    "the nodes the previous hop added only. With fanouts only.")
     feature_dtype: DType = Field(
         "fp32", description="Data type of the host's node-feature table, which the sampled rows cross the host "
                             "link in (ogbn-products' x is float32 as OGB and PyG load it); cast on the device to "
@@ -438,30 +447,51 @@ def gat_cora(p: GatParams) -> Graph:
     return b.build(_meta("gat_cora", p, b))
 
 
-def sampled_subgraph(seeds: int, fanouts: list[int], nodes: int, edges: int) -> tuple[int, int]:
-    """(nodes, edges) of the subgraph that neighbour sampling with ``fanouts`` draws around ``seeds`` target nodes:
-    hop h adds frontier_h = seeds·f_1·…·f_h nodes, each reached by one sampled edge; no node is counted as
+def sampled_subgraph(seeds: int, fanouts: list[int], nodes: int, edges: int, *,
+                     sampler: Sampler) -> tuple[int, int]:
+    """(nodes, edges) of the subgraph that neighbour sampling with ``fanouts`` draws around ``seeds`` target nodes
+    (:func:`sampled_layers`): every node gathered and every edge sampled over all hops, no node or edge counted as
     sampled twice (an upper bound: real samples overlap), capped at the graph's own size."""
     if not fanouts:
         return min(seeds, nodes), 0
-    (sources, _, sampled_edges), *_ = sampled_layers(seeds, fanouts, nodes, edges)
-    return sources, sampled_edges
+    layers = sampled_layers(seeds, fanouts, nodes, edges, sampler=sampler)
+    sampled = layers[0][2] if sampler == "neighbor_loader" else min(sum(e for *_, e in layers), edges)
+    return layers[0][0], sampled
 
 
-def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int) -> list[tuple[int, int, int]]:
-    """(source nodes, target nodes, edges) of each layer of a GNN of len(``fanouts``) layers on the subgraph of
-    :func:`sampled_subgraph`, first layer first, as PyG's NeighborSampler hands them out (its ``adjs``, the
-    outermost hop first; examples/ogbn_products_sage.py): layer l reads the nodes within L − l hops of the seeds
-    and computes only those within L − l − 1 (``x_target = x[:size[1]]``), aggregating the edges of hops 1 ..
-    L − l; each count capped at the graph's. Seeds 1024, fanouts [15, 10, 5]: (937,984, 169,984, 936,960),
-    (169,984, 16,384, 168,960), (16,384, 1,024, 15,360)."""
+def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int, *,
+                   sampler: Sampler) -> list[tuple[int, int, int]]:
+    """(source nodes, target nodes, edges) of each layer of a GNN of L = len(``fanouts``) layers on a mini-batch
+    neighbour-sampled around ``seeds`` target nodes, first layer first (the outermost hop's), no node or edge counted
+    as sampled twice (an upper bound: real samples overlap); layer l reads the nodes within L − l hops of the seeds
+    and computes only those within L − l − 1 (``x_target = x[:size[1]]``), so the last layer's outputs are the
+    seeds'. Each count is capped at the graph's (and the nodes beyond the seeds at the edges sampled).
+
+    ``sampler`` "neighbor_sampler": PyG's NeighborSampler (torch_geometric/loader/neighbor_sampler.py ``sample``:
+    ``adj_t, n_id = self.adj_t.sample_adj(n_id, size)`` with ``n_id`` every node gathered so far, targets first),
+    as examples/ogbn_products_sage.py hands out its ``adjs``: hop h samples f_h neighbours for each of the W_{h−1}
+    nodes within h − 1 hops, E_h = W_{h−1}·f_h edges, W_h = W_{h−1} + E_h; layer l aggregates hop L − l's edges
+    alone. Seeds 1024, fanouts [15, 10, 5]: W = 1,024, 16,384, 180,224, 1,081,344; layers (1,081,344, 180,224,
+    901,120), (180,224, 16,384, 163,840), (16,384, 1,024, 15,360).
+
+    ``sampler`` "neighbor_loader": PyG's NeighborLoader (pyg-lib's neighbor_sample: each hop samples only the nodes
+    the previous hop added, ``begin = end, end = sampled_nodes.size()``): hop h adds F_h = seeds·f_1·…·f_h nodes
+    and as many edges; layer l aggregates the edges of hops 1 .. L − l (all the edges among the nodes it reads).
+    Seeds 1024, fanouts [15, 10, 5]: (937,984, 169,984, 936,960), (169,984, 16,384, 168,960), (16,384, 1,024,
+    15,360)."""
+    hops = len(fanouts)
+    if sampler == "neighbor_sampler":
+        within, hop_edges = [seeds], [0]  # nodes within h hops; edges sampled at hop h
+        for f in fanouts:
+            hop_edges.append(min(within[-1] * f, edges))  # f per target, at most the graph's edges
+            within.append(min(within[-1] + hop_edges[-1], nodes))
+        return [(within[hops - i], within[hops - i - 1], hop_edges[hops - i]) for i in range(hops)]
     within, reached = [seeds], [0]  # nodes within h hops; sampled edges of hops 1 .. h
     frontier = seeds
     for f in fanouts:
         frontier *= f
         within.append(within[-1] + frontier)
         reached.append(reached[-1] + frontier)
-    hops = len(fanouts)
     # a node beyond the seeds is reached by a sampled edge: at most seeds + edges of them (none without edges)
     return [(min(within[hops - i], nodes, seeds + min(reached[hops - i], edges)),
              min(within[hops - i - 1], nodes, seeds + min(reached[hops - i - 1], edges)), min(reached[hops - i], edges))
@@ -474,17 +504,17 @@ def graphsage_products(p: SageParams) -> Graph:
     features, in ``feature_dtype``, from the table it holds into one packed tensor, which the device copies in
     over the host link (:meth:`GnnBuilder.host_features`: ``sample.copy_features``; cast on the device,
     ``sample.cast``, where the model's dtype differs), then layer l runs on its hop's bipartite
-    graph as the example's ``adjs`` (:func:`sampled_layers`): the mean over its edges (their ``edge_index.{l}``
+    graph as the example's ``adjs`` (:func:`sampled_layers`, grown as ``sampler`` does it): the mean over its edges (their ``edge_index.{l}``
     src and dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``),
     so the last layer's logits are the seeds'. Without fanouts every layer runs on the whole graph."""
     dtype = p.dtype or "fp16"
     if p.fanouts:
-        layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges)
-        n, _, e = layers[0]
+        layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
+        n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
         # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 / bf16 /
         # fp32), declared in the feature dtype of the graph's first op. The host gathers the features with them, so
-        # no op reads them: they reach device memory with the batch (NeighborLoader's batch.n_id, moved by
-        # batch.to(device) with the edge_index rows; that copy, as the sampler, not charged)
+        # no op reads them: they reach device memory with the batch (the sampler's n_id, moved to the device with
+        # the edge_index rows; that copy, as the sampler, not charged)
         b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
                        inputs={"n_id": (index_elems(n, p.feature_dtype),)})
         x = b.host_features(n, p.features, dtype=p.feature_dtype)
@@ -524,4 +554,4 @@ def mpnn_qm9(p: MpnnParams) -> Graph:
 
 
 __all__ = ["READOUTS", "GnnBuilder", "MpnnParams", "SageParams", "gat_cora", "gcn_cora", "graphsage_products",
-           "mpnn_qm9", "sampled_layers", "sampled_subgraph"]
+           "mpnn_qm9", "Sampler", "sampled_layers", "sampled_subgraph"]

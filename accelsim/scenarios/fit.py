@@ -33,11 +33,11 @@ from ..units import format_size
 FOOTPRINT_KEYS = ("kv_len", "seq_len", "batch", "prompt_tokens", "src_len", "tgt_len", "q_len", "image_size", "m",
                   "n", "k", "height", "width", "kv_cache_dtype", "weight_dtype", "dtype", "tensor_parallel",
                   "pipeline_parallel", "hidden", "layers", "vocab", "pooling", "nodes", "edges", "features",
-                  "edge_hidden", "fanouts")
+                  "edge_hidden", "fanouts", "sampler")
 """The workload keys that size an inference pass's footprint (its weights, KV cache and activations) where a
 builder takes them (a recommender's ``pooling``: its ids, batch · pooling of them a table; a GNN's graph ``nodes``,
-``edges``, ``features``, MPNN's ``edge_hidden`` and GraphSAGE's sampled ``fanouts``: probe p112 #3), in the order a
-tie between them is resolved: a capacity error about memories too small for
+``edges``, ``features``, MPNN's ``edge_hidden`` and GraphSAGE's sampled ``fanouts`` and ``sampler``: probe p112 #3),
+in the order a tie between them is resolved: a capacity error about memories too small for
 the pass is at the one set last, where that was set more recently than the capacities (:func:`..run_workload`),
 unless the fixed footprint alone overflows (:func:`fixed_overflow`): then at the capacity."""
 PARTS = ("weights", "kv_cache", "state", "gradients", "optimizer_states", "activations")

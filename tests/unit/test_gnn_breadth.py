@@ -28,28 +28,32 @@ def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
     # ogbn-products (https://ogb.stanford.edu/docs/nodeprop/): 100 features, 47 classes; hidden 256, 3 layers
     # (PyG examples/ogbn_products_sage.py): 2·100·256 + 256 + 2·256·256 + 256 + 2·256·47 + 47 = 206,895
     assert g.params == _sage_params([100, 256, 256, 47]) == 206_895
-    # 1024 seeds, num_neighbors [15, 10, 5]: 1024 + 15 360 + 153 600 + 768 000 nodes, one sampled edge per
-    # non-seed node
-    n, e = 1024 * (1 + 15 + 150 + 750), 1024 * (15 + 150 + 750)
-    assert (n, e) == (937_984, 936_960) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
-    # layer l computes only its targets (PyG's NeighborSampler adjs, outermost hop first: x_target = x[:size[1]]):
-    # layer 0 the nodes within 2 hops, 1024·(1 + 15 + 150) = 169,984, over the edges of hops 1-3 (all e); layer 1
-    # those within 1 hop, 1024·16 = 16,384, over hops 1-2, 1024·(15 + 150) = 168,960 edges; layer 2 the 1,024
-    # seeds over hop 1's 15,360 edges
-    targets, edges = [169_984, 16_384, 1_024], [936_960, 168_960, 15_360]
-    assert targets == [1024 * (1 + 15 + 150), 1024 * 16, 1024] and edges == [e, 1024 * (15 + 150), 1024 * 15]
+    # 1024 seeds, sizes [15, 10, 5], PyG's NeighborSampler as the example uses it (torch_geometric/loader/
+    # neighbor_sampler.py, sample: `adj_t, n_id = self.adj_t.sample_adj(n_id, size)`, n_id every node gathered so far,
+    # targets first), no overlap: hop h samples f_h neighbours of each node within h − 1 hops, so within h hops
+    # 1024, 1024·(1 + 15) = 16,384, 16,384·(1 + 10) = 180,224, 180,224·(1 + 5) = 1,081,344 nodes, over hop edges
+    # 1024·15 = 15,360, 16,384·10 = 163,840, 180,224·5 = 901,120: one sampled edge per non-seed node, 1,080,320
+    # (probe p136 #1: it counted NeighborLoader's frontier-only growth, 937,984 nodes and 936,960 edges)
+    n, e = 1024 * 16 * 11 * 6, 15_360 + 163_840 + 901_120
+    assert (n, e) == (1_081_344, 1_080_320) == (n, n - 1024) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
+    # layer l computes only its targets (the sampler's adjs, outermost hop first: x_target = x[:size[1]]) over its
+    # own hop's edges: layer 0 the 180,224 nodes within 2 hops over hop 3's 901,120; layer 1 the 16,384 within 1 hop
+    # over hop 2's 163,840; layer 2 the 1,024 seeds over hop 1's 15,360
+    targets, edges = [180_224, 16_384, 1_024], [901_120, 163_840, 15_360]
+    assert targets == [1024 * 16 * 11, 1024 * 16, 1024] and edges == [180_224 * 5, 16_384 * 10, 1024 * 15]
     assert (g.meta["layer_targets"], g.meta["layer_edges"]) == (targets, edges)
     # lin_l (on the mean) and lin_r (on x_target) over each layer's targets: 2·targets·in·out MACs; the mean none.
-    # 8.70 G + 2.15 G + 0.025 G = 10,875,305,984 (it ran every layer on all n nodes: 193,539,866,624)
+    # 2·(180,224·100·256 + 16,384·256·256 + 1,024·256·47) = 2·(4,613,734,400 + 1,073,741,824 + 12,320,768)
+    # = 11,399,593,984 (NeighborLoader's counts gave 10,875,305,984)
     assert g.macs == sum(2 * t * a * b for t, (a, b) in zip(targets, [(100, 256), (256, 256), (256, 47)],
-                                                               strict=True)) == 10_875_305_984
-    # the host gathers the n sampled rows into one packed tensor (NeighborLoader's x[n_id]); the device copies it in
+                                                               strict=True)) == 11_399_593_984
+    # the host gathers the n sampled rows into one packed tensor (x[n_id]); the device copies it in
     # whole (probe p88 #4): no inputs, no lane work, the packed (n, 100) tensor its one host-held Weight, in fp32
     copy = g["sample.copy_features"]
     assert copy.kind is OpKind.ELEMENTWISE and copy.fn == "host_copy" and copy.inputs == ()
     assert copy.out_shape == (n, 100) and copy.vector_elems == copy.flops == 0 and copy.dtype == "fp32"
     assert [(w.name, w.shape, w.role) for w in copy.weights] == [("x[n_id]", (n, 100), "host")]
-    # n_id: the n int64 ids (8 B each: 937,984 × 8 = 7,503,872 B, as fp32-wide 4 B elements), which no op reads
+    # n_id: the n int64 ids (8 B each: 1,081,344 × 8 = 8,650,752 B, as fp32-wide 4 B elements), which no op reads
     assert g.inputs["n_id"] == (n * 8 // 4,) and not any("n_id" in op.inputs for op in g.ops)
     for i, (t, d) in enumerate(zip(targets, edges, strict=True)):
         mean = g[f"convs.{i}.propagate"]
@@ -63,36 +67,78 @@ def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
     assert g.ops[-1].out_shape == (1024, 47)  # the seeds' logits
 
 
+def test_neighbor_loader_expands_only_the_newest_nodes():
+    # sampler: neighbor_loader, PyG's NeighborLoader (pyg-lib neighbor_sample: each hop samples the nodes in
+    # [begin, end), then `begin = end, end = sampled_nodes.size()`, the ones the previous hop added): hop h adds
+    # 1024·15·…·f_h nodes, one sampled edge each: 1024 + 15,360 + 153,600 + 768,000 = 937,984 nodes, 936,960 edges
+    g = build_workload("graphsage_products", {"sampler": "neighbor_loader"})
+    n, e = 1024 * (1 + 15 + 150 + 750), 1024 * (15 + 150 + 750)
+    assert (n, e) == (937_984, 936_960) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
+    # layer l computes the nodes within L − l − 1 hops from those within L − l, over the edges of hops 1 .. L − l
+    # (all the edges among the nodes it reads): targets 1024·(1 + 15 + 150) = 169,984, 1024·16, 1024; edges all
+    # 936,960, then 1024·(15 + 150) = 168,960, then 1024·15 = 15,360
+    targets, edges = [169_984, 16_384, 1_024], [936_960, 168_960, 15_360]
+    assert targets == [1024 * (1 + 15 + 150), 1024 * 16, 1024] and edges == [e, 1024 * (15 + 150), 1024 * 15]
+    assert (g.meta["layer_targets"], g.meta["layer_edges"]) == (targets, edges)
+    # 2·(169,984·100·256 + 16,384·256·256 + 1,024·256·47) = 10,875,305,984 MACs; the host copy n × 100 × 4 B
+    # (ogbn-products' fp32 features) = 375,193,600 B, against the NeighborSampler default's 1,081,344 × 400 =
+    # 432,537,600 B
+    assert g.macs == 2 * (169_984 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 10_875_305_984
+    loader = accelsim.simulate({"model": "graphsage_products", "sampler": "neighbor_loader"}, "tpu-v4").to_dict()
+    sampler = accelsim.simulate({"model": "graphsage_products"}, "tpu-v4").to_dict()
+    assert loader["bytes"]["host"] == 937_984 * 100 * 4 == 375_193_600
+    assert sampler["bytes"]["host"] == 1_081_344 * 100 * 4 == 432_537_600
+
+
+def test_a_bad_sampler_is_one_line_naming_file_line_and_key(tmp_path, capsys):
+    from accelsim.cli import main
+
+    spec = tmp_path / "w.yaml"
+    spec.write_text("model: graphsage_products\nsampler: neighbour_loader\n")
+    assert main(["info", str(spec)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "w.yaml:2: sampler: " in err and "'neighbor_sampler' or 'neighbor_loader'" in err, err
+    assert err.endswith("(got 'neighbour_loader')"), err
+
+
 def test_sampled_subgraph_is_capped_at_the_graph():
-    assert sampled_subgraph(4, [3, 2], 10**6, 10**6) == (4 * (1 + 3 + 6), 4 * (3 + 6))
-    assert sampled_subgraph(1000, [10, 10], 5000, 7000) == (5000, 7000)
+    # NeighborLoader: 4 seeds, fanouts [3, 2] add 4·3 = 12 then 12·2 = 24 nodes, one edge each
+    assert sampled_subgraph(4, [3, 2], 10**6, 10**6, sampler="neighbor_loader") == (4 * (1 + 3 + 6), 4 * (3 + 6))
+    assert sampled_subgraph(1000, [10, 10], 5000, 7000, sampler="neighbor_loader") == (5000, 7000)
+    # NeighborSampler: hop 1 samples 3 for each of the 4 seeds (12 edges, 16 nodes), hop 2 samples 2 for each of
+    # those 16 (32 edges, 48 nodes): 48 nodes, 12 + 32 = 44 edges
+    assert sampled_subgraph(4, [3, 2], 10**6, 10**6, sampler="neighbor_sampler") == (48, 44)
+    # capped: hop 1 would sample 1000·10 = 10,000 edges, at most the graph's 7,000, reaching at most its 5,000
+    # nodes; hop 2 again at most 7,000 edges; the subgraph's edges at most the graph's
+    assert sampled_subgraph(1000, [10, 10], 5000, 7000, sampler="neighbor_sampler") == (5000, 7000)
     with pytest.raises(pydantic.ValidationError, match="fanouts\n.*has 2 entries for 3 layers"):
         build_workload("graphsage_products", {"fanouts": [10, 5]})
 
 
 def test_host_side_sampling_copies_the_packed_features_over_the_host_link():
-    # a small sampled batch on tpu-v1: 8 seeds, fanouts [3, 2] → 8·(1 + 3 + 6) = 80 nodes whose 100 features each
-    # (fp32, feature_dtype's default: ogbn-products' x as OGB loads it) the host gathers from its table into one
-    # packed (80, 100) tensor, x[n_id], which crosses the host link as one copy: 80 × 100 × 4 B = 32,000 B, no
-    # per-row access granules (probe p88 #4: each 400-B row was charged 400 + 64 − gcd(400, 64) = 448 B of 64-B
-    # read completions, 80 × 448 = 35,840 B, as if the device gathered the rows itself)
+    # a small sampled batch on tpu-v1: 8 seeds, fanouts [3, 2], NeighborSampler (each hop samples every node
+    # gathered so far) → 8·(1 + 3) = 32, then 32·(1 + 2) = 96 nodes (probe p136 #1: NeighborLoader's
+    # 8·(1 + 3 + 6) = 80) whose 100 features each (fp32, feature_dtype's default: ogbn-products' x as OGB loads it)
+    # the host gathers from its table into one packed (96, 100) tensor, x[n_id], which crosses the host link as one
+    # copy: 96 × 100 × 4 B = 38,400 B, no per-row access granules (probe p88 #4: each 400-B row was charged
+    # 400 + 64 − gcd(400, 64) = 448 B of 64-B read completions, as if the device gathered the rows itself)
     arch = load_arch("tpu-v1")
     host = arch.memories[-1]
     small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2]}
     r = accelsim.simulate(small, arch).to_dict()
     assert r["placement"]["x[n_id]"] == host and r["params"] == _sage_params([100, 256, 47])
-    assert r["bytes"][host] == 80 * 100 * 4 == 32_000
+    assert r["bytes"][host] == 96 * 100 * 4 == 38_400
     assert any("host data (x[n_id]" in n and f"{host} link" in n for n in r["notes"])
-    # the note gives the host data's size exactly and in binary prefixes: 32,000 B = 32,000 / 1,024 = 31.25 KiB
-    assert any(n.startswith("32000 B (31.25KiB) of host data") for n in r["notes"])
-    # feature_dtype: int8, the model's own: 1 B a feature, 80 × 100 = 8,000 B, no cast
+    # the note gives the host data's size exactly and in binary prefixes: 38,400 B = 38,400 / 1,024 = 37.5 KiB
+    assert any(n.startswith("38400 B (37.5KiB) of host data") for n in r["notes"])
+    # feature_dtype: int8, the model's own: 1 B a feature, 96 × 100 = 9,600 B, no cast
     int8 = accelsim.simulate({**small, "feature_dtype": "int8"}, arch).to_dict()
-    assert any(n.startswith("8000 B (") and "host data (x[n_id]" in n for n in int8["notes"])
-    assert int8["bytes"][host] == 80 * 100 * 1 == 8_000
+    assert any(n.startswith("9600 B (") and "host data (x[n_id]" in n for n in int8["notes"])
+    assert int8["bytes"][host] == 96 * 100 * 1 == 9_600
     assert "sample.cast" not in {o["name"] for o in int8["ops"]} and "sample.cast" in {o["name"] for o in r["ops"]}
     assert not any("do not fit" in n for n in r["notes"])
     bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
-    assert bigger["bytes"][host] == 2 * 32_000  # twice the seeds, twice the rows over the link
+    assert bigger["bytes"][host] == 2 * 38_400  # twice the seeds, twice the rows over the link
 
 
 def test_full_batch_graphsage_reads_features_as_input():
@@ -249,15 +295,15 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     monkeypatch.chdir(tmp_path)
     r = accelsim.simulate({"model": "graphsage_products", "mode": "training"}, "h100").to_dict()
     assert r["placement"]["x[n_id]"] == "host"
-    # 1024 seeds x (1 + 15 + 150 + 750) = 937,984 sampled rows of 100 fp32 features (400 B), which the host packs
-    # into one tensor that crosses the link whole (probe p88 #4: no 64-B granules a row, 448 B, 420,216,832 B);
-    # training copies no more rows than inference
-    assert r["bytes"]["host"] == 1024 * (1 + 15 + 150 + 750) * 400 == 375_193_600
-    # the packed rows (937,984 x 400 B) are the host's data in its memory; HBM holds the model's 206,895
+    # 1024 seeds x 16 x 11 x 6 = 1,081,344 sampled rows (NeighborSampler: each hop samples every node gathered so
+    # far, probe p136 #1) of 100 fp32 features (400 B), which the host packs into one tensor that crosses the link
+    # whole (probe p88 #4: no 64-B granules a row); training copies no more rows than inference
+    assert r["bytes"]["host"] == 1024 * 16 * 11 * 6 * 400 == 432_537_600
+    # the packed rows (1,081,344 x 400 B) are the host's data in its memory; HBM holds the model's 206,895
     # parameters in bf16 (2 B), their gradients in fp32 (4 B: bf16 training keeps fp32 gradients, probe p117 #1) and
     # Adam's 12 B (fp32 master, m, v) beside the activations
     hbm, host = r["memory"]["hbm"], r["memory"]["host"]
-    assert host["weights"] == 937_984 * 100 * 4 == 375_193_600
+    assert host["weights"] == 1_081_344 * 100 * 4 == 432_537_600
     assert (hbm["weights"], hbm["gradients"], hbm["optimizer_states"]) == (2 * 206_895, 4 * 206_895, 12 * 206_895)
     assert hbm["used"] <= hbm["capacity"]
     for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):
@@ -289,7 +335,8 @@ def test_zero_edges_runs_where_the_model_computes_without_them_and_is_refused_at
     # a sampled GraphSAGE mini-batch without edges reaches no neighbours: its 1024 seeds alone, each layer
     # computing them (2·in·out per target: 100 → 256 → 256 → 47), their rows 1024 × 400 B (100 fp32 features,
     # packed by the host) over the host link, not the 10,000 nodes the cap at nodes gave
-    assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0) == (1024, 0)
+    for sampler in ("neighbor_sampler", "neighbor_loader"):
+        assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0, sampler=sampler) == (1024, 0)
     sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0}, "tpu-v4").to_dict()
     assert sage["macs"] == 1024 * (2 * 100 * 256 + 2 * 256 * 256 + 2 * 256 * 47)
     assert sage["bytes"]["host"] == 1024 * 100 * 4 == 409_600

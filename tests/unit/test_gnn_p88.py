@@ -35,9 +35,10 @@ def test_spmm_backward_costs_the_forwards_lane_cycles_per_gathered_element():
 def test_sampled_node_ids_are_int64_whatever_the_feature_dtype():
     # probe p88 #5: GraphSAGE's n_id (PyG's sampled node ids, torch.long) was n elements of the gather's dtype, 1 / 2
     # / 4 B an id in int8 / bf16 / fp32; it is 8 B an id, as the GNN edge indices and the DLRM ids. One sampled
-    # mini-batch: 1024 seeds, fanouts [15, 10, 5] → 1024·(1 + 15 + 150 + 750) = 937,984 ids, 7,503,872 B
-    n = 1024 * (1 + 15 + 150 + 750)
-    assert n == 937_984
+    # mini-batch: 1024 seeds, fanouts [15, 10, 5], NeighborSampler (each hop samples every node gathered so far,
+    # probe p136 #1) → 1024·16·11·6 = 1,081,344 ids, 8,650,752 B
+    n = 1024 * (1 + 15) * (1 + 10) * (1 + 5)
+    assert n == 1_081_344
     for feature_dtype, model_dtype, width in (("bf16", "bf16", 2), ("fp32", "fp32", 4), ("int8", "bf16", 1)):
         r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
                               "tpu-v4").to_dict()

@@ -1,7 +1,8 @@
 """GraphSAGE's host-gathered node features cross the host link as one packed tensor (probe p88 #4). Every expected
 number is a hand calculation written out here from ogbn-products' published size (https://ogb.stanford.edu/docs/
-nodeprop/: 100 features), PyG's NeighborLoader (the host indexes x[n_id] and batch.to(device) copies the packed
-tensor) and the tpu-v4 preset's host link, read from the preset, not assumed."""
+nodeprop/: 100 features), PyG's NeighborSampler as examples/ogbn_products_sage.py uses it (each hop samples every
+node gathered so far: torch_geometric/loader/neighbor_sampler.py, sample), a host that indexes x[n_id] and a device
+that copies the packed tensor in, and the tpu-v4 preset's host link, read from the preset, not assumed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import accelsim
 from accelsim.builders import build_workload
 from accelsim.config import load_arch
 
-# one mini-batch of the graphsage_products preset: 1024 seeds, num_neighbors [15, 10, 5], no overlap assumed
-SAMPLED = 1024 * (1 + 15 + 150 + 750)
+# one mini-batch of the graphsage_products preset: 1024 seeds, sizes [15, 10, 5], no overlap assumed; NeighborSampler
+# grows the nodes within h hops by (1 + f_h) each hop: 1024·16·11·6 (probe p136 #1: 1024·(1 + 15 + 150 + 750) =
+# 937,984 counted NeighborLoader's frontier-only growth)
+SAMPLED = 1024 * (1 + 15) * (1 + 10) * (1 + 5)
 FEATURES = 100  # ogbn-products
 
 
@@ -24,45 +27,47 @@ def _op(report: dict, name: str) -> dict:
 
 @pytest.mark.parametrize(("feature_dtype", "width"), [("fp32", 4), ("int8", 1)])
 def test_the_device_copies_the_packed_features_whole_over_the_host_link(feature_dtype, width):
-    # probe p88 #4: the device was charged a gather of 937,984 host rows, each the 64-B read completions it covers
-    # (400 + 64 − gcd(400, 64) = 448 B in fp32: 420,216,832 B; 100 + 64 − 4 = 160 B in int8: 150,077,440 B). The
-    # host gathers them into one packed tensor and the device copies it: n × features × width bytes exactly
-    assert SAMPLED == 937_984
+    # probe p88 #4: the device was charged a gather of the host rows, each the 64-B read completions it covers
+    # (400 + 64 − gcd(400, 64) = 448 B in fp32; 100 + 64 − 4 = 160 B in int8). The host gathers them into one
+    # packed tensor and the device copies it: n × features × width bytes exactly
+    assert SAMPLED == 1_081_344
     arch = load_arch("tpu-v4")
     host = arch.memory("host")
     r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype}, arch).to_dict()
-    packed = SAMPLED * FEATURES * width  # 375,193,600 B in fp32, 93,798,400 B in int8
-    assert packed == {"fp32": 375_193_600, "int8": 93_798_400}[feature_dtype]
+    packed = SAMPLED * FEATURES * width  # 432,537,600 B in fp32, 108,134,400 B in int8
+    assert packed == {"fp32": 432_537_600, "int8": 108_134_400}[feature_dtype]
     assert r["bytes"]["host"] == packed and r["placement"]["x[n_id]"] == "host"
     copy = _op(r, "sample.copy_features")
     # the copy reads the packed tensor from host memory and writes it to HBM: no lane work, no id read
     assert copy["bytes"]["host"] == copy["bytes"]["hbm"] == packed and copy["compute_cycles"] == 0
-    # it is bound by the link: 375,193,600 B at 15.75 GB/s = 23.8 ms (int8: 5.96 ms), within the op's span and the
-    # batch's run time
+    # it is bound by the link: 432,537,600 B at 15.75 GB/s = 27.46 ms (int8: 108,134,400 B, 6.866 ms), within the
+    # op's span and the batch's run time
     link_s = packed / host.bandwidth
-    assert link_s == pytest.approx({"fp32": 23.822e-3, "int8": 5.9555e-3}[feature_dtype], rel=1e-4)
+    assert link_s == pytest.approx({"fp32": 27.4627e-3, "int8": 6.8657e-3}[feature_dtype], rel=1e-4)
     assert (copy["end_cycle"] - copy["start_cycle"]) / arch.clock >= link_s and r["seconds"] > link_s
     # the note names the host data, the packed x[n_id], and its bytes
     assert any(n.startswith(f"{packed} B (") and "host data (x[n_id]" in n and "host link" in n for n in r["notes"])
-    # the model is untouched: 2·targets·in·out MACs of lin_l and lin_r per layer (targets 169,984 / 16,384 / 1,024)
-    assert r["macs"] == 2 * (169_984 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 10_875_305_984
+    # the model is untouched: 2·targets·in·out MACs of lin_l and lin_r per layer (targets within 2 hops, 1 hop and
+    # the seeds: 1024·16·11 = 180,224 / 1024·16 = 16,384 / 1,024)
+    assert r["macs"] == 2 * (180_224 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 11_399_593_984
 
 
 @pytest.mark.parametrize(("feature_dtype", "model_dtype", "width"),
                          [("bf16", "bf16", 2), ("fp32", "fp32", 4), ("int8", "bf16", 1)])
 def test_sampled_node_ids_are_int64_and_read_by_no_device_op(feature_dtype, model_dtype, width):
-    # probe p88 #5: n_id (PyG's torch.long ids) is 8 B an id whatever the feature dtype: 937,984 × 8 = 7,503,872 B.
+    # probe p88 #5: n_id (PyG's torch.long ids) is 8 B an id whatever the feature dtype: 1,081,344 × 8 = 8,650,752 B.
     # The host gathers the features with them, so no device op reads them; the copy's main-memory bytes are the
     # packed (n, 100) rows it writes alone
     g = build_workload("graphsage_products", {"feature_dtype": feature_dtype, "dtype": model_dtype})
-    assert math.prod(g.inputs["n_id"]) * width == SAMPLED * 8 == 7_503_872
+    assert math.prod(g.inputs["n_id"]) * width == SAMPLED * 8 == 8_650_752
     assert not any("n_id" in op.inputs for op in g.ops)
     r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
                           "tpu-v4").to_dict()
     assert _op(r, "sample.copy_features")["bytes"]["hbm"] == SAMPLED * FEATURES * width
-    # the edge index each layer aggregates by: its edges' two int64 rows (936,960 / 168,960 / 15,360 edges), in
+    # the edge index each layer aggregates by: its own hop's edges' two int64 rows (hop 3 samples 5 for each of the
+    # 180,224 nodes within 2 hops, 901,120; hop 2 10 for each of 16,384, 163,840; hop 1 15 for each seed, 15,360), in
     # elements of the model's dtype (2 B bf16, 4 B fp32)
     model_width = {"bf16": 2, "fp32": 4}[model_dtype]
-    for i, edges in enumerate((936_960, 168_960, 15_360)):
+    for i, edges in enumerate((180_224 * 5, 16_384 * 10, 1_024 * 15)):
         assert math.prod(g.inputs[f"edge_index.{i}.src"]) * model_width == edges * 8
         assert g[f"convs.{i}.propagate"].inputs[1:] == (f"edge_index.{i}.src", f"edge_index.{i}.dst")

@@ -1,8 +1,8 @@
 """GraphSAGE's host-to-device copy ``sample.copy_features`` (``batch.to(device)``) is a DMA: its bytes cross the
 host link and are written to HBM, with no scratchpad or L2 round trip (probe p96 #4: 4x its bytes at the
-scratchpad, 2x at h100's L2). Sizes by hand: one graphsage_products mini-batch samples 1024 · (1 + 15 + 150 + 750)
-= 937,984 nodes (fanouts [15, 10, 5]) of ogbn-products' 100 fp32 features (https://ogb.stanford.edu/docs/nodeprop/):
-937,984 × 100 × 4 = 375,193,600 B."""
+scratchpad, 2x at h100's L2). Sizes by hand: one graphsage_products mini-batch samples 1024 · 16 · 11 · 6 = 1,081,344
+nodes (fanouts [15, 10, 5], PyG's NeighborSampler: each hop samples every node gathered so far, probe p136 #1) of
+ogbn-products' 100 fp32 features (https://ogb.stanford.edu/docs/nodeprop/): 1,081,344 × 100 × 4 = 432,537,600 B."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import accelsim
 from accelsim.config import load_arch
 
-PACKED = 1024 * (1 + 15 + 150 + 750) * 100 * 4
+PACKED = 1024 * (1 + 15) * (1 + 10) * (1 + 5) * 100 * 4
 
 
 def _copy(arch_name: str, **workload: object) -> tuple[dict, dict]:
@@ -22,13 +22,15 @@ def _copy(arch_name: str, **workload: object) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("arch_name", ["tpu-v4", "h100"])
 def test_the_copy_moves_its_bytes_over_the_link_into_hbm_only(arch_name):
-    assert PACKED == 375_193_600
+    assert PACKED == 432_537_600
     copy, _ = _copy(arch_name)
-    # before: tpu-v4 {host, hbm, sram 1,500,774,400}; h100 also l2 750,387,200
+    # before (NeighborLoader's 937,984 rows, 375,193,600 B): tpu-v4 {host, hbm, sram 1,500,774,400}; h100 also l2
+    # 750,387,200
     assert copy["bytes"] == {"host": PACKED, "hbm": PACKED}
     assert copy["flops"] == 0 and copy["compute_cycles"] == 0
     # energy: the link's and HBM's bits only, both presets 6.5 pJ/bit (PCIe) + 3.9 pJ/bit (HBM):
-    # 375,193,600 × 8 × 10.4 pJ = 31.216 mJ (before: tpu-v4 32.63 mJ, the scratchpad's 1.5 GB × 0.943 pJ/B more)
+    # 432,537,600 × 8 × 10.4 pJ = 35.987 mJ (before, at 375,193,600 B: 31.216 mJ, and tpu-v4 32.63 mJ with the
+    # scratchpad's 1.5 GB × 0.943 pJ/B)
     arch = load_arch(arch_name)
     per_bit = arch.memory("host").energy_per_bit + arch.memory("hbm").energy_per_bit
     assert per_bit == pytest.approx(6.5 + 3.9)
@@ -36,7 +38,8 @@ def test_the_copy_moves_its_bytes_over_the_link_into_hbm_only(arch_name):
 
 
 def test_the_int8_copy_and_its_cast():
-    # int8 features: 93,798,400 B copied; the cast on the device still reads and writes through the scratchpad
+    # int8 features: 1,081,344 × 100 × 1 = 108,134,400 B copied; the cast on the device still reads and writes
+    # through the scratchpad
     copy, r = _copy("tpu-v4", feature_dtype="int8")
     assert copy["bytes"] == {"host": PACKED // 4, "hbm": PACKED // 4}
     cast = next(o for o in r["ops"] if o["name"] == "sample.cast")

@@ -85,6 +85,9 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "ConvNeXt-Tiny (torchvision): 7×7 depthwise convs, LayerNorm, GELU MLPs; 28,589,128 params"),
         BuilderEntry("swin_t", "backbones.SwinParams", "backbones.swin_t",
                      "Swin-T (torchvision): shifted 7×7-window attention, patch merging; 28,288,354 params"),
+        BuilderEntry("detr_resnet50", "detection.DetrParams", "detection.detr_resnet50",
+                     "DETR R50 (facebookresearch/detr): ResNet-50, 6+6 transformer layers of 256, 100 object queries; "
+                     "41,302,368 trainable params, 41,577,888 with the frozen stem, layer1 and batchnorms"),
         BuilderEntry("unet", "cnn.UNetParams", "cnn.unet", "U-Net (Ronneberger et al. 2015), 572×572 → 388×388"),
         BuilderEntry("r3d_18", "cnn.VideoParams", "cnn.r3d_18",
                      "R3D-18 video ResNet (torchvision), 16×112×112 clips, Kinetics-400, 33,371,472 params"),

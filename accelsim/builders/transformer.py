@@ -30,7 +30,8 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   LM head). ``phase="prefill"``: ``seq_len`` prompt tokens, KV_APPEND fills every layer's cache, LM head on every
   position. ``phase="decode"``: one new token per sequence against ``kv_len`` cached tokens (cache inputs
   ``model.layers.N.self_attn.{k,v}_cache``), LM head on the new token.
-* ``clip_vit_b32``: Hugging Face ``CLIPModel`` (openai/clip-vit-base-patch32): ViT-B/32 vision tower with the extra
+* ``clip_vit_b32``, ``clip_vit_l14``: Hugging Face ``CLIPModel`` (openai/clip-vit-base-patch32, openai/clip-vit-large-
+  patch14; one builder, each size's config.json values in :data:`CLIP`): the ViT vision tower with the extra
   pre-LayerNorm, causal text tower (quick-GELU both), bias-free projections, L2-normalised embeddings and
   ``logit_scale``·image·textᵀ logits; ``batch`` images and ``batch`` texts; inputs ``input`` (pixels) and
   ``input_ids``; the text pooled at its last token (the EOS token of a full-length prompt).
@@ -65,15 +66,17 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   (attrs ``regather``: the backward gathers the shard again instead of keeping the whole) and closes with a
   reduce-scatter, and the LM head's input is all-gathered; a later pipeline stage reads (batch, s/t, h). A layer
   then keeps sbh·(34/t + 5·a·s/(h·t)) bytes.
-* ``whisper_base``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base). ``phase="prefill"``:
-  the encoder over ``audio_s`` seconds (input ``input`` = (batch, 80, 100·audio_s) mel frames) and the
+* ``whisper_base``, ``whisper_large_v3``: Hugging Face ``WhisperForConditionalGeneration`` (openai/whisper-base,
+  openai/whisper-large-v3; one builder, each size's config.json values in :data:`WHISPER`). ``phase="prefill"``:
+  the encoder over ``audio_s`` seconds (input ``input`` = (batch, num_mel_bins, 100·audio_s) mel frames: 80 bins
+  for base, 128 for large-v3) and the
   ``seq_len`` decoder prompt tokens (input ``decoder_input_ids``, logits at every position), filling the self- and
   cross-attention caches. ``phase="decode"``: one decoder step (input ``input`` = (batch, 1) token ids) with
   ``kv_len`` cached tokens and the encoder's cached cross-attention K/V; ``decode_steps`` makes a serving run. The
   step reads neither the encoder nor the cross-attention K/V projections, but their weights stay resident: an
   ``unused_params`` view ``model.decoder.held_weights`` carries them, so the step's params, weight bytes and
   memory footprint are the whole model's. The encoder's sinusoidal position table is an ``nn.Embedding`` in the reference
-  (frozen), so it counts as 1500·512 params, as Hugging Face's published count does.
+  (frozen), so it counts as 1500·d_model params, as Hugging Face's published count does.
 """
 
 from __future__ import annotations
@@ -465,14 +468,27 @@ class LlamaParams(SequenceParallelParams, PrecisionParams):
                           "Default: 'last' in a serving run (decode_steps, accelsim serve), else 'all'.")
 
 
-class ClipParams(TransformerParams):
+class _ClipTextParams(TransformerParams):
+    """CLIP's text side: the prompt's tokens."""
+
+    seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
+    _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
+
+
+class ClipParams(_ClipTextParams):
     """CLIP ViT-B/32 (Hugging Face CLIPModel): batch images against batch texts."""
 
     image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 32; "
                                                      "the position table holds (image_size/32)² + 1 rows).")
-    seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
     _image_size = field_validator("image_size")(_multiple_of(32, "the patches are 32×32"))
-    _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
+
+
+class ClipL14Params(_ClipTextParams):
+    """CLIP ViT-L/14 (Hugging Face CLIPModel): batch images against batch texts."""
+
+    image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 14; "
+                                                     "the position table holds (image_size/14)² + 1 rows).")
+    _image_size = field_validator("image_size")(_multiple_of(14, "the patches are 14×14"))
 
 
 class SamParams(TransformerParams):
@@ -484,7 +500,7 @@ class SamParams(TransformerParams):
 
 
 class WhisperParams(TransformerParams):
-    """Whisper base (Hugging Face WhisperForConditionalGeneration): the encoder plus a decoder prompt, or one
+    """Whisper (Hugging Face WhisperForConditionalGeneration): the encoder plus a decoder prompt, or one
     cached decoder step; with ``decode_steps`` a serving run (the prefill, then that many cached steps)."""
 
     phase: Literal["prefill", "decode"] = Field(
@@ -939,7 +955,7 @@ def llama2_70b(p: LlamaParams) -> Graph:
     return _llama("llama2_70b", p)
 
 
-# ---- CLIP ViT-B/32 (Hugging Face CLIPModel) -------------------------------------------------------------------
+# ---- CLIP ViT-B/32 and ViT-L/14 (Hugging Face CLIPModel) ------------------------------------------------------
 def clip_embeddings(b: TransformerBuilder, pixels: str, batch: int, d: int, patch: int, grid: int) -> str:
     """CLIP's vision embeddings (``embeddings``: a bias-free patch conv, the class token first, learned positions for
     the grid² + 1 tokens): (batch, grid² + 1, d)."""
@@ -972,34 +988,66 @@ def clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal:
     return x
 
 
+@dataclass(frozen=True)
+class _ClipConfig:
+    """A CLIP size as its Hugging Face config.json gives it: the vision tower (``vision_config``: hidden_size,
+    num_hidden_layers, num_attention_heads, patch_size), the text tower (``text_config``) and ``projection_dim``;
+    the vocabulary (49408) and the 77 text positions are the same in every size."""
+
+    d_v: int
+    layers_v: int
+    heads_v: int
+    patch: int
+    d_t: int
+    layers_t: int
+    heads_t: int
+    embed: int
+
+
+CLIP = {
+    "clip_vit_b32": _ClipConfig(768, 12, 12, 32, 512, 12, 8, 512),  # openai/clip-vit-base-patch32 config.json
+    "clip_vit_l14": _ClipConfig(1024, 24, 16, 14, 768, 12, 12, 768),  # openai/clip-vit-large-patch14 config.json
+}
+
+
 @_part_of_model(tensor_parallel=1)
 def clip_vit_b32(p: ClipParams) -> Graph:
     """CLIP ViT-B/32 (openai/clip-vit-base-patch32): vision 12×768, text 12×512, embed 512; 151,277,313 params."""
-    d_v, d_t, embed, patch, vocab, text_pos = 768, 512, 512, 32, 49408, 77
-    g = p.image_size // patch
-    b = TransformerBuilder("clip_vit_b32", {"input": (p.batch, 3, p.image_size, p.image_size),
-                                            "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
+    return _clip("clip_vit_b32", p)
+
+
+@_part_of_model(tensor_parallel=1)
+def clip_vit_l14(p: ClipL14Params) -> Graph:
+    """CLIP ViT-L/14 (openai/clip-vit-large-patch14): vision 24×1024, text 12×768, embed 768; 427,616,513 params."""
+    return _clip("clip_vit_l14", p)
+
+
+def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
+    c, vocab, text_pos = CLIP[model], 49408, 77
+    g = p.image_size // c.patch
+    b = TransformerBuilder(model, {"input": (p.batch, 3, p.image_size, p.image_size),
+                                   "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
     fused = _fused(p)
     with b.scope("vision_model"):
-        x = clip_embeddings(b, "input", p.batch, d_v, patch, g)
+        x = clip_embeddings(b, "input", p.batch, c.d_v, c.patch, g)
         x = b.layernorm(x, name="pre_layrnorm")
-        x = clip_encoder(b, x, 12, 12, causal=False, fused=fused)
+        x = clip_encoder(b, x, c.layers_v, c.heads_v, causal=False, fused=fused)
         pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
-    image = b.linear(pooled, embed, bias=False, name="visual_projection")
+    image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
     with b.scope("text_model"):
         with b.scope("embeddings"):
-            t = b.embedding("input_ids", vocab, d_t, name="token_embedding")
-            t = b.add(t, b.positions(p.seq_len, text_pos, d_t, name="position_embedding"), name="add_positions")
-        t = clip_encoder(b, t, 12, 8, causal=True, fused=fused)
+            t = b.embedding("input_ids", vocab, c.d_t, name="token_embedding")
+            t = b.add(t, b.positions(p.seq_len, text_pos, c.d_t, name="position_embedding"), name="add_positions")
+        t = clip_encoder(b, t, c.layers_t, c.heads_t, causal=True, fused=fused)
         t = b.layernorm(t, name="final_layer_norm")
         pooled = b.select_token(t, p.seq_len - 1, name="eos")
-    text = b.linear(pooled, embed, bias=False, name="text_projection")
+    text = b.linear(pooled, c.embed, bias=False, name="text_projection")
     image, text = b.l2norm(image, name="image_norm"), b.l2norm(text, name="text_norm")
-    logits = b.matmul([image, text], (p.batch, p.batch), Gemm(m=p.batch, n=p.batch, k=embed),
+    logits = b.matmul([image, text], (p.batch, p.batch), Gemm(m=p.batch, n=p.batch, k=c.embed),
                       name="logits_per_image", transpose_b=True)
     b.add_param(logits, Weight("logit_scale", (1,)), fn="mul", name="scale_logits")
-    return b.build(_meta("clip_vit_b32", p))
+    return b.build(_meta(model, p))
 
 
 # ---- Segment Anything (segment-anything's Sam) ----------------------------------------------------------------
@@ -1226,7 +1274,7 @@ def sam_vit_h(p: SamParams) -> Graph:
     return _sam("sam_vit_h", p)
 
 
-# ---- Whisper base (Hugging Face WhisperForConditionalGeneration) -------------------------------------------------
+# ---- Whisper (Hugging Face WhisperForConditionalGeneration) -----------------------------------------------------
 WHISPER_AUDIO_S = 30  # every input padded or trimmed to 30 s (WhisperParams.audio_s)
 WHISPER_MEL_FRAMES = 3000  # 100 mel frames a second
 WHISPER_MAX_FRAMES = 1500
@@ -1234,57 +1282,88 @@ WHISPER_DECODER_POSITIONS = 448
 _WHISPER_PROJ = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
+@dataclass(frozen=True)
+class _WhisperConfig:
+    """A Whisper size as its Hugging Face config.json gives it (encoder and decoder alike: ``encoder_layers`` =
+    ``decoder_layers``, ``*_attention_heads``, ``*_ffn_dim``); the positions (1500, 448) are the same in every size."""
+
+    layers: int
+    d: int
+    heads: int
+    ffn: int
+    vocab: int
+    mels: int  # num_mel_bins: conv1's input channels
+
+
+WHISPER = {
+    "whisper_base": _WhisperConfig(6, 512, 8, 2048, 51865, 80),  # openai/whisper-base config.json
+    "whisper_large_v3": _WhisperConfig(32, 1280, 20, 5120, 51866, 128),  # openai/whisper-large-v3 config.json
+}
+
+
 @_part_of_model(tensor_parallel=1, phase="prefill")
 def whisper_base(p: WhisperParams) -> Graph:
-    """Whisper base: 6+6 pre-LN layers, 512 wide, 8 heads, FFN 2048, vocab 51865; 72,593,920 params."""
-    layers, d, heads, ffn, vocab, mels = 6, 512, 8, 2048, 51865, 80
-    hd, fused = d // heads, _fused(p)
+    """Whisper base: 6+6 pre-LN layers, 512 wide, 8 heads, FFN 2048, vocab 51865, 80 mel bins; 72,593,920 params."""
+    return _whisper("whisper_base", p)
+
+
+@_part_of_model(tensor_parallel=1, phase="prefill")
+def whisper_large_v3(p: WhisperParams) -> Graph:
+    """Whisper large-v3: 32+32 pre-LN layers, 1280 wide, 20 heads, FFN 5120, vocab 51866, 128 mel bins;
+    1,543,490,560 params."""
+    return _whisper("whisper_large_v3", p)
+
+
+def _whisper(model: str, p: WhisperParams) -> Graph:
+    c = WHISPER[model]
+    hd, fused = c.d // c.heads, _fused(p)
     # 30 s at 100 mel frames a second; conv2 (kernel 3, stride 2, padding 1): (3000 + 2 - 3) // 2 + 1 = 1500
     mel, frames = WHISPER_MEL_FRAMES, WHISPER_MAX_FRAMES
     decode = p.phase == "decode"
     s, position = (1, p.kv_len) if decode else (p.seq_len, 0)  # decoder tokens of this pass, tokens cached before
     if decode:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel,
+        b = TransformerBuilder(model, {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel,
                                sdpa=True)
         ids = "input"
     else:
-        b = TransformerBuilder("whisper_base", {"input": (p.batch, mels, mel), "decoder_input_ids": (p.batch, s)},
+        b = TransformerBuilder(model, {"input": (p.batch, c.mels, mel), "decoder_input_ids": (p.batch, s)},
                                dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
-    enc_out = None if decode else _whisper_encoder(b, p, "input")
+    enc_out = None if decode else _whisper_encoder(b, c, p, "input")
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     with b.scope("model.decoder"):
-        tok = Weight("model.decoder.embed_tokens.weight", (vocab, d))
-        y = b.embedding(ids, vocab, d, weight_name=tok.name, name="embed_tokens")
+        tok = Weight("model.decoder.embed_tokens.weight", (c.vocab, c.d))
+        y = b.embedding(ids, c.vocab, c.d, weight_name=tok.name, name="embed_tokens")
         if decode:  # the encoder's and the cross K/V projections' weights stay resident between steps: held, unread
-            y = b.unused_params(y, _whisper_held_weights(p), name="held_weights")
-        y = b.add(y, b.positions(s, WHISPER_DECODER_POSITIONS, d, offset=position, name="embed_positions"),
+            y = b.unused_params(y, _whisper_held_weights(model, p), name="held_weights")
+        y = b.add(y, b.positions(s, WHISPER_DECODER_POSITIONS, c.d, offset=position, name="embed_positions"),
                   name="add_positions")
-        for i in range(layers):
+        for i in range(c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.layernorm(y, name="self_attn_layer_norm")
                 with b.scope("self_attn"):
-                    a = b.multihead_attention(h, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
+                    a = b.multihead_attention(h, heads=c.heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
                                               causal=True, fused=fused, cache=KVCache(past=position))
                 y = b.add(y, a, name="add_self_attn")
                 h = b.layernorm(y, name="encoder_attn_layer_norm")
                 with b.scope("encoder_attn"):
                     cross = KVCache(past=frames, static=True) if decode else KVCache()
-                    a = b.multihead_attention(h, enc_out, heads=heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
+                    a = b.multihead_attention(h, enc_out, heads=c.heads, head_dim=hd, bias=bias, names=_WHISPER_PROJ,
                                               fused=fused, cache=cross)
                 y = b.add(y, a, name="add_cross_attn")
                 h = b.layernorm(y, name="final_layer_norm")
-                y = b.add(y, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
+                y = b.add(y, b.mlp(h, c.ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
         y = b.layernorm(y, name="layer_norm")
     b.linear_tied(y, tok, name="proj_out")
-    return b.build(_meta("whisper_base", p, phase=p.phase, tokens=p.batch, mel_frames=mel, encoder_frames=frames,
+    return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, mel_frames=mel, encoder_frames=frames,
                          **b.kv_meta()))
 
 
-def _whisper_encoder(b: TransformerBuilder, p: WhisperParams, mels: str) -> str:
-    """Whisper base's encoder (``model.encoder``) over the (batch, 80, 3000) mel frames ``mels``: two GELU convs,
-    the position table, 6 pre-LN layers and the final LayerNorm. Returns its (batch, 1500, 512) output."""
-    layers, d, heads, ffn, frames = 6, 512, 8, 2048, WHISPER_MAX_FRAMES
+def _whisper_encoder(b: TransformerBuilder, c: _WhisperConfig, p: WhisperParams, mels: str) -> str:
+    """Whisper's encoder (``model.encoder``) over the (batch, num_mel_bins, 3000) mel frames ``mels``: two GELU convs
+    (conv1 num_mel_bins → d), the position table, the pre-LN layers and the final LayerNorm. Returns its
+    (batch, 1500, d) output."""
+    d, frames = c.d, WHISPER_MAX_FRAMES
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     batch = b.shape(mels)[0]
     with b.scope("model.encoder"):
@@ -1294,28 +1373,28 @@ def _whisper_encoder(b: TransformerBuilder, p: WhisperParams, mels: str) -> str:
         pos = b.table_rows((1, frames, d), Weight("model.encoder.embed_positions.weight", (WHISPER_MAX_FRAMES, d)),
                            name="embed_positions")
         x = b.add(x, pos, name="add_positions")
-        for i in range(layers):
+        for i in range(c.layers):
             with b.scope(f"layers.{i}"):
                 h = b.layernorm(x, name="self_attn_layer_norm")
                 with b.scope("self_attn"):
-                    a = b.multihead_attention(h, heads=heads, head_dim=d // heads, bias=bias, names=_WHISPER_PROJ,
+                    a = b.multihead_attention(h, heads=c.heads, head_dim=d // c.heads, bias=bias, names=_WHISPER_PROJ,
                                               fused=_fused(p))
                 x = b.add(x, a, name="add_attn")
                 h = b.layernorm(x, name="final_layer_norm")
-                x = b.add(x, b.mlp(h, ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
+                x = b.add(x, b.mlp(h, c.ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
         return b.layernorm(x, name="layer_norm")
 
 
-def _whisper_held_weights(p: WhisperParams) -> list[Weight]:
+def _whisper_held_weights(model: str, p: WhisperParams) -> list[Weight]:
     """The parameter tensors a decode step holds but does not read (one chip's shard under tensor parallelism), as
     the prefill names them: the encoder's and each decoder layer's cross-attention K and V projections (the step
     reads the cached cross K/V instead)."""
-    d, heads, layers = 512, 8, 6
-    b = TransformerBuilder("whisper_base", {"input": (1, 80, WHISPER_MEL_FRAMES)}, dtype=p.dtype or "fp16",
+    c = WHISPER[model]
+    b = TransformerBuilder(model, {"input": (1, c.mels, WHISPER_MEL_FRAMES)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel)
-    enc = _whisper_encoder(b, p, "input")
-    width = heads // p.tensor_parallel * (d // heads)  # the K/V heads of one chip
-    for i in range(layers):
+    enc = _whisper_encoder(b, c, p, "input")
+    width = c.heads // p.tensor_parallel * (c.d // c.heads)  # the K/V heads of one chip
+    for i in range(c.layers):
         with b.scope(f"model.decoder.layers.{i}.encoder_attn"):
             b.linear(enc, width, bias=False, name="k_proj")  # Whisper's key projection has no bias
             b.linear(enc, width, bias=True, name="v_proj")

@@ -56,6 +56,18 @@ def _ops(g, kind: OpKind, fn: str | None = None):
     # Hugging Face WhisperForConditionalGeneration openai/whisper-base (proj_out tied to embed_tokens). HF holds the
     # encoder's sinusoidal table as a frozen nn.Embedding(1500, 512), so its 768,000 values are in this count.
     ("whisper_base", 72_593_920),
+    # Hugging Face openai/whisper-large-v3 num_parameters() (its safetensors total). By hand from its config.json
+    # (d 1280, 32 + 32 layers, FFN 5120, vocab 51866, 128 mel bins): encoder conv1 128·1280·3 + 1280 = 492,800,
+    # conv2 1280·1280·3 + 1280 = 4,916,480, positions 1500·1280 = 1,920,000, 32 layers × (attention 4·d² + 3·d (k has
+    # no bias) + 2 LayerNorms 4·d + MLP 8·d² + 5·d = 19,676,160), final LayerNorm 2,560: 636,968,960; decoder
+    # embed_tokens 51866·1280 = 66,388,480 (proj_out tied), positions 448·1280 = 573,440, 32 layers × (2 attentions
+    # 13,114,880 + 3 LayerNorms 7,680 + MLP 13,113,600 = 26,236,160), final LayerNorm 2,560: 906,521,600
+    ("whisper_large_v3", 1_543_490_560),
+    # Hugging Face CLIPModel openai/clip-vit-large-patch14 num_parameters(). By hand: vision patch conv 3·14²·1024 =
+    # 602,112, class 1,024, positions 257·1024 = 263,168, pre/post LayerNorms 4,096, 24 layers × (4·d² + 4·d + 4·d +
+    # 8·d² + 5·d = 12,596,224); visual_projection 1024·768; text 49408·768 + 77·768 + 12 × 7,087,872 + 1,536 =
+    # 123,060,480; text_projection 768·768; logit_scale 1
+    ("clip_vit_l14", 427_616_513),
 ])
 def test_params_equal_published(graph, name, params):
     assert graph(name).params == params
@@ -370,6 +382,33 @@ def test_builder_multiple_inputs_and_conv1d():
     assert set(b.build().inputs) == {"input", "ids"}
 
 
+def test_whisper_large_v3_reads_128_mel_bins(graph):
+    pre = graph("whisper_large_v3")
+    # config.json num_mel_bins 128 (base: 80): conv1 is Conv1d(128, 1280, 3, padding=1), conv2 halves 3000 frames
+    assert pre.inputs["input"] == (1, 128, 3000)
+    assert [w.shape for w in pre["model.encoder.conv1"].weights] == [(1280, 128, 3), (1280,)]
+    assert pre["model.encoder.conv2"].out_shape == (1, 1280, 1500)
+    # encoder MACs by hand: conv1 3000·1280·128·3 = 1,474,560,000; conv2 1500·1280·1280·3 = 7,372,800,000; each of
+    # 32 layers 1500·12·1280² (q, k, v, out, fc1, fc2) + 2·1500²·1280 (scores, context) = 35,251,200,000
+    encoder = sum(op.macs for op in pre if op.name.startswith("model.encoder."))
+    assert encoder == 1_474_560_000 + 7_372_800_000 + 32 * 35_251_200_000
+    # a decode step holds every weight (model.decoder.held_weights): the whole model's count
+    assert graph("whisper_large_v3", phase="decode", kv_len=10).params == 1_543_490_560
+
+
+def test_clip_vit_l14_macs_match_open_clip_profile(graph):
+    g = graph("clip_vit_l14")
+    # 224 / 14 = 16 patches a side: 16² + 1 = 257 positions; bias-free 14×14 patch conv
+    assert g["vision_model.embeddings.position_embedding"].weights[0].shape == (257, 1024)
+    assert g["vision_model.embeddings.patch_embedding"].weights[0].shape == (1024, 3, 14, 14)
+    # open_clip's model profile (docs, profiler_results.csv), ViT-L-14 at 224: image 162.03, text 13.3 GFLOPs,
+    # two FLOPs a MAC, to two and one decimals
+    image = sum(op.macs for op in g if op.name.startswith(("vision_model.", "visual_projection")))
+    text = sum(op.macs for op in g if op.name.startswith(("text_model.", "text_projection")))
+    assert abs(2 * image / 1e9 - 162.03) < 0.005
+    assert abs(2 * text / 1e9 - 13.3) < 0.05
+
+
 # ---- validation: one error naming the key ----------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "params", "loc"), [
     ("attention", {"heads": 32, "kv_heads": 5}, ("kv_heads",)),
@@ -377,6 +416,7 @@ def test_builder_multiple_inputs_and_conv1d():
     ("bert_large", {"seq_len": 1024}, ("seq_len",)),
     ("gpt2", {"seq_len": 1025}, ("seq_len",)),
     ("clip_vit_b32", {"seq_len": 78}, ("seq_len",)),
+    ("clip_vit_l14", {"image_size": 224 + 32}, ("image_size",)),  # 256 is no multiple of the 14-pixel patch
     ("llama2_7b", {"decode_steps": -1}, ("decode_steps",)),
     ("llama2_7b", {"phase": "generate"}, ("phase",)),
     ("llama2_7b", {"seq_len": 0}, ("seq_len",)),

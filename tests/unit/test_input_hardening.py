@@ -366,9 +366,10 @@ def test_numbers_inside_a_layer_list_are_checked_by_layer_type(here):
 def test_plain_numbers_and_booleans_where_booleans_go_still_load():
     spec = experiment_from_parts("lenet5", "tpu-v1", overrides=[
         "arch.core.systolic.rows=128", "arch.core.systolic.preload_overlap=false", "arch.hbm.efficiency=0.5",
-        "workload.batch=4", "options.plots=false", "options.max_tiles_per_op=8", "arch.hbm.capacity=1000000"])
+        "workload.batch=4", "options.plots=false", "options.max_tiles_per_op=8", "arch.hbm.capacity=100000000"])
     assert spec.arch.core.systolic.rows == 128 and spec.arch.core.systolic.preload_overlap is False
-    assert spec.arch.hbm.efficiency == 0.5 and spec.arch.hbm.capacity == 1_000_000
+    # a plain number of bytes: 100 MB (not less than tpu-v1's 24 MiB scratchpad, which a main memory may not be, p125 #2)
+    assert spec.arch.hbm.efficiency == 0.5 and spec.arch.hbm.capacity == 100_000_000
     assert spec.workload.params["batch"] == 4
     assert spec.options.plots is False and spec.options.max_tiles_per_op == 8
 

@@ -6,7 +6,7 @@ Each builder module defines the params models of the workloads it builds next to
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
 
@@ -25,6 +25,11 @@ class WorkloadParams(BaseModel):
     workload's params, so the ~60 others need not be compiled at import (start-up time)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    prompt_key: ClassVar[str] = "seq_len"
+    """The param that holds a prefill's prompt tokens (a decoder-only model's prompt, Whisper's decoder prompt; an
+    encoder-decoder whose decoder input is ``tgt_len`` names that): a serving run's decode steps start at that
+    ``kv_len``."""
 
     batch: PositiveInt = Field(1, description="Samples per inference (the leading dimension of the input).")
     dtype: DType | None = Field(None, description="Data type of every tensor (default: the arch's dtype).")

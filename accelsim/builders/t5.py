@@ -1,7 +1,9 @@
 """T5 (Raffel et al. 2020) encoder–decoder, as Hugging Face's T5ForConditionalGeneration (t5-small, t5-base).
 
-One forward pass with ``src_len`` source tokens through the encoder and ``tgt_len`` target tokens through the
-decoder (teacher forcing). Layer for layer as transformers' ``modeling_t5`` with the checkpoints' config.json
+``phase: prefill``: one forward pass with ``src_len`` source tokens through the encoder and ``tgt_len`` target
+tokens through the decoder (teacher forcing; in inference it fills each decoder layer's self- and cross-attention KV
+caches, as Whisper's prefill). ``phase: decode``: one cached decoder step (:func:`_decode_step`); ``decode_steps``
+makes a serving run from the decoder prompt of ``tgt_len`` tokens (1: T5's decoder start token). Layer for layer as transformers' ``modeling_t5`` with the checkpoints' config.json
 (https://huggingface.co/t5-small/blob/main/config.json, .../t5-base/...): d_model, d_ff, num_heads × d_kv,
 num_layers, vocab 32,128, 32 relative-position buckets; op and weight names follow the HF module names.
 
@@ -37,9 +39,8 @@ from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
 from ..ir import Graph, Weight
-from .params import WorkloadParams
-from .tlayers import TransformerBuilder
-from .transformer import _part_of_model
+from .tlayers import KVCache, TransformerBuilder
+from .transformer import Seq2SeqParams, _part_of_model
 
 T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json of each checkpoint)
     "t5_small": (512, 2048, 8, 64, 6),
@@ -49,11 +50,13 @@ VOCAB = 32_128
 BUCKETS = 32
 
 
-class T5Params(WorkloadParams):
-    """A T5 encoder–decoder forward pass."""
+class T5Params(Seq2SeqParams):
+    """A T5 encoder–decoder pass: the teacher-forced forward (a prefill) or one cached decode step."""
 
     src_len: PositiveInt = Field(512, description="Source tokens through the encoder (T5's pre-training: 512).")
-    tgt_len: PositiveInt = Field(128, description="Target tokens through the decoder, teacher-forced.")
+    tgt_len: PositiveInt = Field(
+        128, description="Target tokens through the decoder, teacher-forced (phase prefill): in inference the "
+                         "decoder prompt whose K/V the prefill caches; 1 to generate from the decoder start token.")
     attention: Literal["unfused", "fused"] = Field(
         "unfused", description="'unfused': scores, softmax and context ops; 'fused': one ATTENTION op.")
     tensor_parallel: PositiveInt = Field(
@@ -67,15 +70,26 @@ class T5Params(WorkloadParams):
                                      "sub-layer's output before its residual add. 0: none.")
 
 
-def _attention(b: TransformerBuilder, x: str, kv: str, heads: int, d_kv: int, extra: Sequence[str], causal: bool,
-               fused: bool, dropout: float = 0.0) -> str:
-    """q, k, v (no bias), heads, attention with the extra score terms (and, training, the probabilities' dropout),
-    output projection o."""
+def _attention(b: TransformerBuilder, x: str, kv: str | None, heads: int, d_kv: int, extra: Sequence[str],
+               causal: bool, fused: bool, dropout: float = 0.0, cache: KVCache | None = None) -> str:
+    """q, k, v (no bias), heads, [the KV cache], attention with the extra score terms (and, training, the
+    probabilities' dropout), output projection o. ``cache`` as :meth:`.tlayers.TransformerBuilder.
+    multihead_attention`'s (Whisper's): the new K/V appended to ``{scope}.{k,v}_cache`` and read after the cached
+    ones; a static cache (the cross-attention K/V of a decode step) read whole, with no k and v projection
+    (``kv`` unused: None)."""
     d = b.shape(x)[-1]
     heads //= b.tp  # this chip's heads (column-split q, k, v; row-split o, then the all-reduce)
     q = b.split_heads(b.linear(x, heads * d_kv, bias=False, name="q"), heads, d_kv, name="q_heads")
-    k = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="k"), heads, d_kv, name="k_heads")
-    v = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="v"), heads, d_kv, name="v_heads")
+    k = v = None
+    if cache is None or not cache.static:
+        assert kv is not None
+        k = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="k"), heads, d_kv, name="k_heads")
+        v = b.split_heads(b.linear(kv, heads * d_kv, bias=False, name="v"), heads, d_kv, name="v_heads")
+    if cache is not None:
+        shape = (b.shape(q)[0], heads, 0, d_kv)
+        k = b._cached_kv(k, "k", cache, shape)
+        v = b._cached_kv(v, "v", cache, shape)
+    assert k is not None and v is not None
     ctx = b.attention(q, k, v, fused=fused, causal=causal, extra=extra, dropout=dropout)
     return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), d, bias=False, name="o"))
 
@@ -91,19 +105,22 @@ def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_
 
 
 def _self_attention(b: TransformerBuilder, x: str, heads: int, d_kv: int, bias: str, causal: bool,
-                    fused: bool, dropout: float = 0.0) -> str:
+                    fused: bool, dropout: float = 0.0, cache: KVCache | None = None) -> str:
     h = b.rmsnorm(x, eps=1e-6, name="layer.0.layer_norm")
     with b.scope("layer.0.SelfAttention"):
-        h = _attention(b, h, h, heads, d_kv, [bias], causal, fused, dropout)
+        h = _attention(b, h, h, heads, d_kv, [bias], causal, fused, dropout, cache)
     return b.add(x, b.dropout(h, dropout, name="layer.0.dropout"), name="layer.0.residual")
 
 
-def _cross_attention(b: TransformerBuilder, y: str, memory: str, heads: int, d_kv: int, fused: bool,
-                     dropout: float = 0.0) -> str:
+def _cross_attention(b: TransformerBuilder, y: str, memory: str | None, heads: int, d_kv: int, fused: bool,
+                     dropout: float = 0.0, cache: KVCache | None = None) -> str:
+    """The cross-attention sub-layer over the encoder output ``memory`` (None in a decode step: ``cache`` is the
+    static cache of its K/V)."""
     h = b.rmsnorm(y, eps=1e-6, name="layer.1.layer_norm")
     with b.scope("layer.1.EncDecAttention"):
         # the encoder output into this layer's column-split k and v: its gradient all-reduced in training
-        h = _attention(b, h, b.tp_copy(memory, name="memory_copy"), heads, d_kv, (), False, fused, dropout)
+        kv = None if memory is None else b.tp_copy(memory, name="memory_copy")
+        h = _attention(b, h, kv, heads, d_kv, (), False, fused, dropout, cache)
     return b.add(y, b.dropout(h, dropout, name="layer.1.dropout"), name="layer.1.residual")
 
 
@@ -140,15 +157,22 @@ def t5_encoder(b: TransformerBuilder, ids: str, d_model: int, d_ff: int, heads: 
 
 
 def t5(model: str, p: T5Params) -> Graph:
-    """T5 (see the module docstring) with the sizes of ``model`` in :data:`T5_CONFIGS`."""
+    """T5 (see the module docstring) with the sizes of ``model`` in :data:`T5_CONFIGS`: the teacher-forced pass
+    (phase prefill) or one cached decode step."""
     d, d_ff, heads, d_kv, layers = T5_CONFIGS[model]
     if heads % p.tensor_parallel:
         raise WorkloadError(f"{model}: tensor_parallel {p.tensor_parallel} must divide the heads ({heads})",
                             key=("tensor_parallel",))
+    if p.phase == "decode":
+        return _decode_step(model, p)
     fused = p.attention == "fused"
     b = TransformerBuilder(model, {"input": (p.batch, p.src_len), "decoder_input": (p.batch, p.tgt_len)},
                            dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.training = p.mode == "training"  # modeling_t5's dropouts (dropout_rate) then cost
+
+    def cache() -> KVCache | None:  # an inference pass is a prefill: it fills the self- and cross-attention caches
+        return None if b.training else KVCache()
+
     r = p.dropout
     x, shared = b.vocab_embedding("input", VOCAB, d, "shared.weight", name="encoder.embed_tokens")
     x = b.dropout(x, r, name="encoder.embed_dropout")
@@ -162,11 +186,48 @@ def t5(model: str, p: T5Params) -> Graph:
     dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
     for i in range(layers):
         with b.scope(f"decoder.block.{i}"):
-            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r)
-            y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r), d_ff, 2, r)
+            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r, cache())
+            y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r, cache()), d_ff, 2, r)
     y = b.dropout(b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
     b.lm_head(y, VOCAB, name="lm_head", tied=shared, gather=p.mode != "training")
-    return b.build({"model": model, **p.model_dump()})
+    return b.build({"model": model, **p.model_dump(), **({} if b.training else b.kv_meta())})
+
+
+def _decode_step(model: str, p: T5Params) -> Graph:
+    """One decoder token per sequence (input ``input``: (batch, 1) token ids) at position ``kv_len``: its
+    self-attention reads the ``kv_len`` cached K/V and its own (appended), with the relative position bias of that
+    one query against the kv_len + 1 keys, looked up per step; its cross-attention reads the static cache of the
+    ``src_len`` encoder tokens' K/V (no k or v projection); the tied head on the one token. The encoder's weights and
+    the cross-attention k and v, which the step does not read, stay resident: an ``unused_params`` view
+    ``decoder.held_weights`` carries them (as Whisper's), so the step's params are the whole model's."""
+    d, d_ff, heads, d_kv, layers = T5_CONFIGS[model]
+    fused = p.attention == "fused"
+    b = TransformerBuilder(model, {"input": (p.batch, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    y, shared = b.vocab_embedding("input", VOCAB, d, "shared.weight", name="decoder.embed_tokens")
+    y = b.unused_params(y, _held_weights(model, p), name="decoder.held_weights")
+    bias = _position_bias(b, "decoder", heads, 1, p.kv_len + 1)
+    for i in range(layers):
+        with b.scope(f"decoder.block.{i}"):
+            y = _self_attention(b, y, heads, d_kv, bias, True, fused, cache=KVCache(past=p.kv_len))
+            y = _cross_attention(b, y, None, heads, d_kv, fused, cache=KVCache(past=p.src_len, static=True))
+            y = _ffn(b, y, d_ff, 2)
+    y = b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm")
+    b.lm_head(y, VOCAB, name="lm_head", tied=shared)
+    return b.build({"model": model, **p.model_dump(), **b.kv_meta()})
+
+
+def _held_weights(model: str, p: T5Params) -> list[Weight]:
+    """The parameter tensors a decode step holds but does not read (this chip's shard under tensor parallelism), as
+    the prefill names them: the encoder's (but the shared table, which the step reads for its token) and each
+    decoder layer's cross-attention k and v (the step reads their cached outputs instead)."""
+    d, d_ff, heads, d_kv, layers = T5_CONFIGS[model]
+    b = TransformerBuilder(model, {"input": (1, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    memory = t5_encoder(b, "input", d, d_ff, heads, d_kv, layers)
+    for i in range(layers):
+        with b.scope(f"decoder.block.{i}.layer.1.EncDecAttention"):
+            b.linear(memory, heads // b.tp * d_kv, bias=False, name="k")
+            b.linear(memory, heads // b.tp * d_kv, bias=False, name="v")
+    return [w for op in b.build().ops for w in op.weights if w.role == "param" and w.name != "shared.weight"]
 
 
 @_part_of_model(tensor_parallel=1)

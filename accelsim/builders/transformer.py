@@ -25,7 +25,9 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
 * ``transformer_base``: Vaswani et al. 2017, base, as ``torch.nn.Transformer(512, 8, 6, 6, 2048)`` builds it
   (post-LN, ReLU, a final LayerNorm after the encoder and after the decoder), sinusoidal positions, one 37000×512
   embedding shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
-  ids, teacher forced); the generator is applied to every target position.
+  ids, teacher forced); the generator is applied to every target position. ``phase``, ``kv_len`` and ``decode_steps``
+  as T5's (:class:`Seq2SeqParams`): an inference prefill fills the self- and cross-attention caches, a decode step
+  reads them (input ``target`` (batch, 1)) and holds the encoder's weights on ``decoder.held_weights``.
 * ``llama2_7b`` / ``13b`` / ``70b``: Hugging Face ``LlamaForCausalLM`` (RMSNorm, RoPE, SwiGLU, GQA for 70B, untied
   LM head). ``phase="prefill"``: ``seq_len`` prompt tokens, KV_APPEND fills every layer's cache, LM head on every
   position. ``phase="decode"``: one new token per sequence against ``kv_len`` cached tokens (cache inputs
@@ -85,7 +87,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, field_validator, model_validator
 
@@ -428,11 +430,42 @@ class ViTParams(TransformerParams):
     _image_size = field_validator("image_size")(_multiple_of(16, "the patches are 16×16"))
 
 
-class TransformerBaseParams(TransformerParams):
-    """The base encoder-decoder Transformer (Vaswani et al. 2017), target teacher-forced."""
+class Seq2SeqParams(WorkloadParams):
+    """An encoder-decoder's passes (T5, transformer_base): ``phase`` prefill, the encoder over ``src_len`` tokens and
+    the decoder over ``tgt_len`` (teacher-forced in training; in inference the decoder prompt, filling the self- and
+    cross-attention caches), or decode, one cached decoder step; ``decode_steps`` makes a serving run, whose first
+    step has ``kv_len`` = ``tgt_len``."""
+
+    prompt_key: ClassVar[str] = "tgt_len"
+
+    phase: Literal["prefill", "decode"] = Field(
+        "prefill", description="'prefill': the encoder over src_len tokens and the decoder over tgt_len (inference: "
+                               "filling the self- and cross-attention KV caches); 'decode': one decoder token "
+                               "against a self-attention cache of kv_len tokens and the cached cross-attention K/V "
+                               "of the src_len encoder tokens (inference only).")
+    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode).")
+    decode_steps: NonNegativeInt = Field(
+        0, description="Tokens to generate after the prefill (or after kv_len with phase decode): a serving run "
+                       "with TTFT and TPOT (generation from the decoder start token: tgt_len 1); the graph itself is "
+                       "one pass.")
+
+    @model_validator(mode="after")
+    def _decode_is_inference(self) -> Seq2SeqParams:
+        if self.phase == "decode" and self.mode == "training":
+            raise invalid_at("phase", self.phase, "a decode step is one cached token of generation, inference only: "
+                                                  "set mode: inference, or phase: prefill (training runs the "
+                                                  "teacher-forced pass over tgt_len tokens)")
+        return self
+
+
+class TransformerBaseParams(TransformerParams, Seq2SeqParams):
+    """The base encoder-decoder Transformer (Vaswani et al. 2017): the teacher-forced pass (a prefill) or one cached
+    decode step."""
 
     src_len: PositiveInt = Field(128, description="Source tokens per sample (encoder).")
-    tgt_len: PositiveInt = Field(128, description="Target tokens per sample (decoder; logits at every position).")
+    tgt_len: PositiveInt = Field(
+        128, description="Target tokens per sample (decoder, teacher-forced; logits at every position): in inference "
+                         "the decoder prompt whose K/V the prefill caches; 1 to generate from the start token.")
 
 
 class LlamaParams(SequenceParallelParams, PrecisionParams):
@@ -808,41 +841,74 @@ def vit_b_16(p: ViTParams) -> Graph:
 # ---- Transformer base (Vaswani et al. 2017) -------------------------------------------------------------------
 @_part_of_model(tensor_parallel=1)
 def transformer_base(p: TransformerBaseParams) -> Graph:
-    """"Attention Is All You Need" base: 6+6 post-LN layers, d_model 512, 8 heads, d_ff 2048, shared 37000 vocab."""
-    layers, d, heads, ffn, vocab = 6, 512, 8, 2048, 37000
-    b = TransformerBuilder("transformer_base", {"input": (p.batch, p.src_len), "target": (p.batch, p.tgt_len)},
-                           dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    """"Attention Is All You Need" base: 6+6 post-LN layers, d_model 512, 8 heads, d_ff 2048, shared 37000 vocab.
+    ``phase: prefill`` is the teacher-forced pass (in inference filling the self- and cross-attention caches);
+    ``phase: decode`` one cached decoder step (input ``target`` (batch, 1)), the encoder's and the cross-attention
+    K/V projections' weights held on an ``unused_params`` view ``decoder.held_weights`` (as Whisper's)."""
+    layers, d, heads, ffn, vocab = TRANSFORMER_BASE
+    decode, infer = p.phase == "decode", p.mode != "training"
+    s, past = (1, p.kv_len) if decode else (p.tgt_len, 0)  # decoder tokens of this pass, tokens cached before
+    inputs = {"target": (p.batch, 1)} if decode else {"input": (p.batch, p.src_len), "target": (p.batch, s)}
+    b = TransformerBuilder("transformer_base", inputs, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     shared = Weight("shared_embedding.weight", (vocab, d))
     hd, fused = d // heads, _fused(p)
-    with b.scope("encoder"):
-        x = b.embedding("input", vocab, d, weight_name=shared.name, name="embed")
-        x = b.add_sinusoidal(x, scale=math.sqrt(d), name="add_positions")
-        for i in range(layers):
-            with b.scope(f"layers.{i}"):
-                with b.scope("self_attn"):
-                    a = b.multihead_attention(x, heads=heads, head_dim=hd, fused=fused)
-                x = b.layernorm(b.add(x, a, name="add_attn"), name="norm1")
-                with b.scope("ffn"):
-                    f = b.mlp(x, ffn, "relu", names=("linear1", "linear2"))
-                x = b.layernorm(b.add(x, f, name="add_ffn"), name="norm2")
-        memory = b.layernorm(x, name="norm")  # torch.nn.TransformerEncoder's final norm (nn.Transformer sets it)
+    memory = None if decode else _transformer_base_encoder(b, "input", fused)
     with b.scope("decoder"):
         y = b.embedding("target", vocab, d, weight_name=shared.name, name="embed")
-        y = b.add_sinusoidal(y, scale=math.sqrt(d), name="add_positions")
+        if decode:  # the encoder's and the cross K/V projections' weights stay resident between steps: held, unread
+            y = b.unused_params(y, _transformer_base_held_weights(p), name="held_weights")
+        y = b.add_sinusoidal(y, scale=math.sqrt(d), name="add_positions")  # row kv_len in decode: the same work
         for i in range(layers):
             with b.scope(f"layers.{i}"):
                 with b.scope("self_attn"):
-                    a = b.multihead_attention(y, heads=heads, head_dim=hd, causal=True, fused=fused)
+                    a = b.multihead_attention(y, heads=heads, head_dim=hd, causal=True, fused=fused,
+                                              cache=KVCache(past=past) if infer else None)
                 y = b.layernorm(b.add(y, a, name="add_self_attn"), name="norm1")
                 with b.scope("cross_attn"):
-                    a = b.multihead_attention(y, memory, heads=heads, head_dim=hd, fused=fused)
+                    cross = KVCache(past=p.src_len, static=True) if decode else KVCache() if infer else None
+                    a = b.multihead_attention(y, memory, heads=heads, head_dim=hd, fused=fused, cache=cross)
                 y = b.layernorm(b.add(y, a, name="add_cross_attn"), name="norm2")
                 with b.scope("ffn"):
                     f = b.mlp(y, ffn, "relu", names=("linear1", "linear2"))
                 y = b.layernorm(b.add(y, f, name="add_ffn"), name="norm3")
         y = b.layernorm(y, name="norm")  # torch.nn.TransformerDecoder's final norm
     b.linear_tied(y, shared, name="generator")
-    return b.build(_meta("transformer_base", p, tokens=p.batch * p.tgt_len))
+    return b.build(_meta("transformer_base", p, tokens=p.batch * s, **(b.kv_meta() if infer else {})))
+
+
+TRANSFORMER_BASE = (6, 512, 8, 2048, 37000)  # layers, d_model, heads, d_ff, vocab (Vaswani et al. 2017, Table 3)
+
+
+def _transformer_base_encoder(b: TransformerBuilder, ids: str, fused: bool) -> str:
+    """transformer_base's encoder (``encoder``) over the (batch, src_len) token ids ``ids``: the shared embedding,
+    sinusoidal positions, 6 post-LN layers and the final LayerNorm. Returns its (batch, src_len, 512) output."""
+    layers, d, heads, ffn, vocab = TRANSFORMER_BASE
+    with b.scope("encoder"):
+        x = b.embedding(ids, vocab, d, weight_name="shared_embedding.weight", name="embed")
+        x = b.add_sinusoidal(x, scale=math.sqrt(d), name="add_positions")
+        for i in range(layers):
+            with b.scope(f"layers.{i}"):
+                with b.scope("self_attn"):
+                    a = b.multihead_attention(x, heads=heads, head_dim=d // heads, fused=fused)
+                x = b.layernorm(b.add(x, a, name="add_attn"), name="norm1")
+                with b.scope("ffn"):
+                    f = b.mlp(x, ffn, "relu", names=("linear1", "linear2"))
+                x = b.layernorm(b.add(x, f, name="add_ffn"), name="norm2")
+        return b.layernorm(x, name="norm")  # torch.nn.TransformerEncoder's final norm (nn.Transformer sets it)
+
+
+def _transformer_base_held_weights(p: TransformerBaseParams) -> list[Weight]:
+    """The parameter tensors a transformer_base decode step holds but does not read (this chip's shard under tensor
+    parallelism), as the prefill names them: the encoder's (but the shared embedding, which the step reads) and each
+    decoder layer's cross-attention K and V projections."""
+    layers, d, heads, _, _ = TRANSFORMER_BASE
+    b = TransformerBuilder("transformer_base", {"input": (1, 1)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
+    memory = _transformer_base_encoder(b, "input", False)
+    for i in range(layers):
+        with b.scope(f"decoder.layers.{i}.cross_attn"):
+            b.linear(memory, heads // p.tensor_parallel * (d // heads), name="k_proj")
+            b.linear(memory, heads // p.tensor_parallel * (d // heads), name="v_proj")
+    return [w for op in b.build().ops for w in op.weights if w.role == "param" and w.name != "shared_embedding.weight"]
 
 
 # ---- LLaMA-2 (Hugging Face LlamaForCausalLM) -------------------------------------------------------------------

@@ -108,7 +108,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     plan: list[tuple[str, int, WorkloadSpec]] = []
     if params.get("phase", "prefill") == "prefill":
         plan.append(("prefill", 0, replace(workload, params={**params, "decode_steps": 0})))
-        start_kv = int(params["seq_len"])
+        start_kv = int(params[get_builder(workload.model).params.prompt_key])  # the tokens the prefill cached
     else:
         start_kv = int(params["kv_len"])
 

@@ -11,6 +11,15 @@ from accelsim.mapping.placement import gathered_tables, harmonic, place
 from ..conftest import make_arch
 
 
+# These cases place tables in main memories of a few hundred bytes to tens of KiB; the chip's scratchpad is cut to
+# 3 x 256 B so it is not larger than that main memory (refused since probe p125 #2; placement never reads it)
+TINY_SRAM = {"ifmap": "256B", "filter": "256B", "ofmap": "256B"}
+
+
+def _arch(**kw):
+    return make_arch(sram=TINY_SRAM, **kw)
+
+
 def test_harmonic_numbers_match_direct_sums():
     # small n: exact; large n: the Euler–Maclaurin tail against the direct sum (an independent reference)
     assert harmonic(10, 1.0) == pytest.approx(7381 / 2520)  # H_10 = 7381/2520
@@ -29,7 +38,7 @@ def _table_graph(rows, gathers, access="uniform", alpha=1.0, dim=64):
 def test_uniform_table_split_serves_hits_in_proportion_to_rows():
     # 1,000 rows × 64 fp16 = 128,000 B; 64,000 B of HBM room → 500 rows in HBM, half the look-ups hit HBM
     g = _table_graph(1000, 10)
-    arch = make_arch(hbm_capacity=64_000)
+    arch = _arch(hbm_capacity=64_000)
     p = place(g, arch, {"t.weight": 128_000}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
     assert split.rows_at["hbm"] == 500 and split.hits_at["hbm"] == pytest.approx(0.5)
@@ -39,7 +48,7 @@ def test_zipf_table_puts_hot_rows_in_hbm():
     # Zipf α = 1 over 1,000 rows; HBM holds 15 rows (1,920 B of 128 B rows): the chunks [1], [2,3], [4,7],
     # [8,15] fit, serving H_15 / H_1000 of the look-ups = 3.318229 / 7.485471 = 0.44329
     g = _table_graph(1000, 10, access="zipf", alpha=1.0)
-    arch = make_arch(hbm_capacity=15 * 128)
+    arch = _arch(hbm_capacity=15 * 128)
     p = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
     assert split.rows_at["hbm"] == 15
@@ -55,7 +64,7 @@ def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows(
     # next one, [8,15], is cut after rows 8, 9, 10. HBM serves H_10 / H_1000 of the look-ups (direct sums), not
     # H_7 + 3/8 of the chunk's mass (H_15 − H_7), which would count its rows as equally hot
     g = _table_graph(1000, 10, access="zipf", alpha=1.0)
-    p = place(g, make_arch(hbm_capacity=10 * 128), {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
+    p = place(g, _arch(hbm_capacity=10 * 128), {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
     h = [0.0]
     for r in range(1, 1001):
@@ -64,7 +73,7 @@ def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows(
     assert split.hits_at["hbm"] == pytest.approx(h[10] / h[1000], rel=1e-8)  # harmonic(): relative error below 1e-8
     assert h[10] / h[1000] - (h[7] + 3 / 8 * (h[15] - h[7])) / h[1000] > 0.004  # the row-count split was that low
     # a third level takes the chunk's rest with the rest of its mass: rows 11-15 in cxl (640 B of room)
-    arch = make_arch(hbm_capacity=10 * 128, host_capacity=1_000_000,
+    arch = _arch(hbm_capacity=10 * 128, host_capacity=1_000_000,
                      levels={"cxl": {"after": "hbm", "capacity": 5 * 128, "bandwidth": "16GB/s"}})
     split = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={}).tables["t.weight"]
     assert split.rows_at == {"hbm": 10, "cxl": 5}
@@ -73,21 +82,21 @@ def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows(
 
 def test_dense_weights_go_first_and_overflow_to_host():
     g = _table_graph(10, 10)  # gathers every row: not a "gathered table", a dense tensor
-    arch = make_arch(hbm_capacity=1000, host_capacity=10_000)
+    arch = _arch(hbm_capacity=1000, host_capacity=10_000)
     p = place(g, arch, {"a": 600, "b": 600, "c": 300}, {}, reserved={})
     assert p.level == {"a": "hbm", "b": "host", "c": "hbm"}
     with pytest.raises(MappingError, match=r"need 11600 B but hbm \(1000 B\) and host \(10000 B\) hold 11000 B; 600 B more"):
         place(g, arch, {"a": 600, "b": 11_000}, {}, reserved={})
     # one memory: it "holds" (600 + 600 = 1200 B need, 200 B more than its 1000 B)
     with pytest.raises(MappingError, match=r"need 1200 B but hbm \(1000 B\) holds 1000 B; 200 B more"):
-        place(g, make_arch(hbm_capacity=1000, host=False), {"a": 600, "b": 600}, {}, reserved={})
+        place(g, _arch(hbm_capacity=1000, host=False), {"a": 600, "b": 600}, {}, reserved={})
 
 
 def test_three_memories_fill_inner_first_and_split_a_table_across_all():
     # hbm 32,000 B, cxl 48,000 B, host the rest; a uniform 1,000-row table of 128 B rows (128,000 B) read 10 rows
     # per pass: 250 rows fit hbm, the next 375 cxl, 375 stay in host; the look-ups split 25 % / 37.5 % / 37.5 %
     g = _table_graph(1000, 10)
-    arch = make_arch(hbm_capacity=32_000, host_capacity=1_000_000,
+    arch = _arch(hbm_capacity=32_000, host_capacity=1_000_000,
                      levels={"cxl": {"after": "hbm", "capacity": 48_000, "bandwidth": "16GB/s"}})
     assert arch.memories == ("hbm", "cxl", "host")
     split = place(g, arch, {"t.weight": 128_000}, gathered_tables(g), reserved={}).tables["t.weight"]
@@ -96,7 +105,7 @@ def test_three_memories_fill_inner_first_and_split_a_table_across_all():
     assert split.gathered(1000) == {"hbm": 250, "cxl": 375, "host": 375}
     assert [split.bytes_at(128_000, lv) for lv in ("hbm", "cxl", "host")] == [32_000, 48_000, 48_000]
     # dense tensors: a (600 B) fits hbm (1,000 B), b (600 B) then only cxl (800 B), c (300 B) hbm's rest
-    arch = make_arch(hbm_capacity=1000, host_capacity=10_000,
+    arch = _arch(hbm_capacity=1000, host_capacity=10_000,
                      levels={"cxl": {"after": "hbm", "capacity": 800, "bandwidth": "16GB/s"}})
     p = place(g, arch, {"a": 600, "b": 600, "c": 300, "d": 700}, {}, reserved={})
     assert p.level == {"a": "hbm", "b": "cxl", "c": "hbm", "d": "host"}
@@ -124,7 +133,7 @@ def test_a_zipf_table_wholly_in_hbm_serves_exactly_every_look_up():
     # Zipf α = 1.05 over 40,000 rows of 128 B (5,120,000 B) in 8 MB of HBM: every chunk fits, so HBM serves all the
     # look-ups, 1.0 exactly (the chunks' masses, differences of harmonic sums, added to 0.9999999999999999)
     g = _table_graph(40_000, 10, access="zipf", alpha=1.05)
-    split = place(g, make_arch(hbm_capacity=8_000_000), {"t.weight": 40_000 * 128}, gathered_tables(g),
+    split = place(g, _arch(hbm_capacity=8_000_000), {"t.weight": 40_000 * 128}, gathered_tables(g),
                   reserved={}).tables["t.weight"]
     assert split.rows_at["hbm"] == 40_000 and split.hits_at["hbm"] == 1.0
     assert split.levels() == ("hbm",)

@@ -149,7 +149,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                                  [("", tg.execution or "none", launch / total if total else 0.0)],
                                  max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
                   + epilogue_fusion_notes(graph, arch, tg)
-                  + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg)
+                  + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg) + custom_all_reduce_notes(arch, ops, total)
                   + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch) + over_share_notes(arch, shares)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
@@ -1420,6 +1420,60 @@ def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
     return [f"interconnect: NCCL's channels (nccl.channels x nccl.channel_bandwidth = {ic.nccl.channels} x "
             f"{ic.nccl.channel_bandwidth / 1e9:g} = {channels / 1e9:g} GB/s) carry less than the link's "
             f"{ic.bandwidth / 1e9:g} GB/s; set interconnect.nccl.channel_bandwidth to follow a faster link"]
+
+
+CUSTOM_NOTE_SHARE = 0.10  # the share of a run above which custom_all_reduce_notes speaks (probe p135 #2: 34 %)
+CUSTOM_NOTE_HEAD = "options.all_reduce: nccl: "
+"""How :func:`custom_all_reduce_notes`' line begins: :func:`recustom_notes` replaces a pass's with the run's."""
+
+
+def custom_all_reduce_notes(arch: Arch, ops: Sequence[Mapping], total: float) -> list[str]:
+    """A run whose all-reduces inside a node NCCL priced, of sizes and groups vLLM's custom all-reduce would take
+    (:func:`accelsim.cost.collective.custom`, the rule ``options.all_reduce: custom`` applies), spanning more than
+    :data:`CUSTOM_NOTE_SHARE` of its ``total`` cycles in the op rows ``ops``: one line with their count, share and
+    what the custom kernel would take, and the option that prices them so, as ``accelsim serve`` does (probe p135
+    #2: a TP8 LLaMA-2-7B decode token on dgx-a100 spent 1.6 of 4.71 ms in 8 KB NCCL all-reduces). ``run``'s default
+    stays NCCL's: it models a PyTorch program's collectives. A row stands for its ``count`` executions (a composed
+    run's: :func:`recustom_notes`)."""
+    ic = arch.interconnect
+    if ic is None or ic.collective != "nccl" or total <= 0:
+        return []
+    count, spans, own_s, sizes, groups = 0, 0, 0.0, set(), set()
+    for o in ops:
+        m = o.get("mapping", {})
+        if o.get("fn") != "all_reduce" or o.get("unit") != LINK or "message_bytes" not in m:
+            continue
+        nbytes, group = int(m["message_bytes"]), int(m["group"])
+        own = collective.custom(ic, nbytes, group)
+        if own is None or m.get("algorithm") == own.algorithm:  # not vLLM's, or already priced as its kernel
+            continue
+        times = int(o.get("count", 1))
+        count += times
+        spans += times * (int(o["end_cycle"]) - int(o["start_cycle"]))
+        own_s += times * own.seconds
+        sizes.add(nbytes)
+        groups.add(group)
+    if not count or spans <= CUSTOM_NOTE_SHARE * total:
+        return []
+    clock = arch.clock_hz
+    what = format_size(min(sizes)) if len(sizes) == 1 else f"{format_size(min(sizes))} to {format_size(max(sizes))}"
+    return [f"{CUSTOM_NOTE_HEAD}{count:,} all-reduce{'s' * (count != 1)} inside the node ({what} over "
+            f"{'/'.join(map(str, sorted(groups)))} chips) take {spans / total:.1%} of the run "
+            f"({spans / clock * 1e3:,.3f} of {total / clock * 1e3:,.3f} ms) as NCCL's; vLLM's custom all-reduce, "
+            f"which accelsim serve runs, takes them in {own_s * 1e3:,.3f} ms: --set options.all_reduce=custom "
+            f"prices them so"]
+
+
+def recustom_notes(notes: Sequence[str], arch: Arch, ops: Sequence[Mapping], run_cycles: float) -> list[str]:
+    """A composed run's notes with its passes' :func:`custom_all_reduce_notes` line (one pass's count and share: a
+    layer sample's prefill) replaced, where the first stood (else last), by the run's own from its op rows ``ops``
+    (each standing for its ``count`` executions) over ``run_cycles``."""
+    mine = custom_all_reduce_notes(arch, ops, run_cycles)
+    at = next((i for i, n in enumerate(notes) if n.startswith(CUSTOM_NOTE_HEAD)), None)
+    kept = [n for n in notes if not n.startswith(CUSTOM_NOTE_HEAD)]
+    if at is None:
+        return [*kept, *mine]
+    return [*kept[:at], *mine, *kept[at:]]
 
 
 def nvls_dtype_notes(arch: Arch, graph: Graph, tg: TaskGraph) -> list[str]:

@@ -21,7 +21,7 @@ from ..config.overrides import SET_LABEL
 from ..config.schema import given_note, set_rank
 from ..config.yamlio import Doc
 from ..energy import mark_throttled, package_w_per_chip, throttle_factor
-from ..errors import BudgetError, CapacityError, ConfigError, MappingError, WorkloadError
+from ..errors import AccelsimError, BudgetError, CapacityError, ConfigError, MappingError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel
@@ -74,7 +74,7 @@ def run_workload(workload: WorkloadSpec, arch: Arch, options: Options | None = N
     except MappingError as e:  # the workload does not fit this arch: still a MappingError, at the arch key that
         # caused it, else at the workload's own line, when the spec knows where they were written
         if isinstance(e, CapacityError) and arch_source is not None and isinstance(workload, WorkloadSpec):
-            e = _capacity_at(e, workload, arch_source)
+            e = _capacity_at(e, workload, arch, arch_source)
         if e.arch_key and arch_source is not None:
             value = _written(arch_source.data, e.arch_key)
             message, quoted = str(e), f" (arch.{'.'.join(e.arch_key)}={value})"
@@ -134,25 +134,62 @@ def _others_given(workload: WorkloadSpec, key: str) -> list[str]:
     return [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {key}=")]
 
 
-def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch_source: Doc) -> MappingError:
+def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch: Arch, arch_source: Doc) -> MappingError:
     """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault the
-    one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint
-    (:data:`.fit.FOOTPRINT_KEYS`: ``--set workload.kv_len=5000000`` over a preset's ``hbm.capacity``, ``m`` in the
-    user's file over a preset's) was set more recently still; then raised there, naming the other values given on
-    the command line. Where the weights alone overflow the memories (``e.fixed`` > ``e.room``), which no size key
-    shrinks, it is at the capacity, and the message says what they need."""
+    one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint was
+    set more recently still; then raised there, naming the other values given on the command line. A key sizes the
+    footprint when it is one of :data:`.fit.FOOTPRINT_KEYS` (``--set workload.kv_len=5000000`` over a preset's
+    ``hbm.capacity``, ``m`` in the user's file over a preset's), or any other the graph built with that key at its
+    builder default holds fewer bytes for (:func:`_sized_by`: gpt's ``ffn``, an hf model's ``hidden_size``). Where
+    the weights alone overflow the memories (``e.fixed`` > ``e.room``) the key must be one whose value they follow
+    and whose default would make them fit (``--set workload.image_size=100000``: LeNet-5's fc1 follows it; probe
+    p132 #3); with none such (a ``kv_len``, a ``batch`` beside weights too big at any value) it is at the capacity,
+    and the message says what they need."""
     arch_key = max(e.arch_keys, key=lambda k: set_rank(arch_source, k))
     over = fixed_overflow(e.fixed, e.room)
     message = f"{e}{over}"
-    keys = [k for k in FOOTPRINT_KEYS if k in workload.params and (k != "batch" or int(workload.params[k]) > 1)]
-    key, rank = workload.latest(keys)
-    if over or not keys or workload.source is None or rank <= set_rank(arch_source, arch_key):
+    if workload.source is None:
         return MappingError(message, arch_key)
+    held = set_rank(arch_source, arch_key)
+    later = [k for k in (*FOOTPRINT_KEYS, *(k for k in workload.params if k not in FOOTPRINT_KEYS))
+             if k in workload.params and set_rank(workload.source, (k,)) > held]
+    if over:  # the weights: a key whose own value makes them overflow, by a rebuild at its default
+        keys = [k for k in later if _sized_by(workload, arch, k, e)]
+    else:  # the listed size keys (a batch above 1), or another the footprint follows
+        keys = [k for k in later if (k in FOOTPRINT_KEYS and (k != "batch" or int(workload.params[k]) > 1))
+                or _sized_by(workload, arch, k)]
+    if not keys:
+        return MappingError(message, arch_key)
+    key, _ = workload.latest(keys)
     issue = workload.source.issue((key,), message, workload.params[key])
     given = _others_given(workload, issue.key)
     if given:
         issue = replace(issue, msg=issue.msg + given_note(given))
     raise MappingError(str(ConfigError([issue])), arch_key) from None
+
+
+def _sized_by(workload: WorkloadSpec, arch: Arch, key: str, e: CapacityError | None = None) -> bool:
+    """Whether ``workload``'s value of ``key`` is what makes its footprint too big: the graph built with ``key`` at
+    its builder default (one of no default, equal to the value, or that the builder refuses: never) holds fewer
+    bytes. With ``e`` the bytes are the weights', and they must fit at the default: ``e.fixed``, scaled as the
+    built graph's weights scale (a pass may hold a share of them: a pipeline stage's), at most ``e.room``; without,
+    the weights and every activation tensor (:attr:`Graph.activation_bytes`)."""
+    spec = get_builder(workload.model).params.model_fields.get(key)
+    if spec is None or spec.is_required():
+        return False
+    default = spec.get_default(call_default_factory=True)
+    if default == workload.params[key]:
+        return False
+
+    def size(params: dict) -> int:
+        graph = build_graph(replace(workload, params=params), arch.dtype)
+        return graph.weight_bytes + (0 if e is not None else graph.activation_bytes)
+
+    try:
+        now, then = size(workload.params), size({**workload.params, key: default})
+    except (AccelsimError, ValueError):  # the default does not go with the other values: not this key's doing
+        return False
+    return then < now and (e is None or e.fixed * then <= e.room * now)
 
 
 def _written(data: object, key: tuple[str, ...]) -> object:

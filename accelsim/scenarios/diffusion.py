@@ -29,7 +29,7 @@ from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import pass_notes, reattention_notes, relaunch_notes
+from ..report.summary import pass_notes, reattention_notes, recustom_notes, relaunch_notes
 from .passes import Kept, Rows, keep_less
 from .sampling import Sampled, composed_report, pass_name
 from .single import Progress, simulate_pass
@@ -114,6 +114,7 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
         [*dict.fromkeys(parts_notes), *chips_notes(arch, spread, float(out["mac_utilization"]))], arch,
         float(out["launch_bound_fraction"]), modes), out["ops"], {part: s.shown.attention for part, _, s, _ in runs},
         float(out["total_cycles"]), modes)
+    out["notes"] = recustom_notes(out["notes"], arch, out["ops"], float(out["total_cycles"]))
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))
     out["diffusion"] = {

@@ -60,7 +60,7 @@ from ..ir import Graph
 from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import reattention_notes, recomputed_work_notes, relaunch_notes, spill_notes
+from ..report.summary import reattention_notes, recomputed_work_notes, recustom_notes, relaunch_notes, spill_notes
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -383,6 +383,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     out["notes"] = reattention_notes(
         relaunch_notes(out.get("notes", []), arch, float(out["launch_bound_fraction"]), modes), out["ops"],
         {phase: ps[0][0].shown.attention for phase, ps in phases}, float(out["total_cycles"]), modes)
+    out["notes"] = recustom_notes(out["notes"], arch, out["ops"], float(out["total_cycles"]))
     clock = float(weighted[0][0].shown.report["clock_hz"])
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else None  # no prefill: the first token came before this run

@@ -33,7 +33,7 @@ from ..options import default_memory_budget, recorded
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
-from .cost import Footprint, Grid, GridShapeError, build_grid, footprint, kv_blocks, longest_notes
+from .cost import Footprint, Grid, GridShapeError, block_too_big, build_grid, footprint, kv_blocks, longest_notes
 from .engine import ITERATION_BYTES, EncoderCost, IterationCost, Replica
 from .metrics import CSV_COLUMNS, conversation_summary, request_rows, serving_summary, timeseries_rows, tpot
 from .requests import Request, TooManyRequests, add_image_tokens, fewest, make_requests, set_prefixes
@@ -497,6 +497,10 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
             if both is not fp and not isinstance(kv_blocks(fp, spec.arch, s.engine), str):  # the draft's doing
                 raise spec.error("draft_model", f"with the draft model's weights and KV cache beside the model's: "
                                  f"{n_blocks}")
+            block = block_too_big(both, spec.arch, s.engine)  # type: ignore[arg-type]
+            if block is not None and spec.set_rank("engine.block_size") and not spec.set_after(
+                    "model", "engine.block_size"):  # the weights leave room, but not for one block as given
+                raise spec.at_line("engine.block_size", block)
             raise spec.error(_fit_key(spec, both), n_blocks)  # the sizes say what does not fit: no value to quote
         notes = [f"engine.max_model_len {s.engine.max_model_len:,}: {n}"
                  for n in longest_notes(spec.model, spec.arch, s.engine, fp)]

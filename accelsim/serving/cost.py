@@ -836,6 +836,24 @@ def _read_cached(file: Path) -> Grid | None:
         return None
 
 
+def block_too_big(fp: Footprint, arch: Arch, engine: EngineConfig) -> str | None:
+    """Why a replica holds no KV block where the memory left after the weights (and the recurrent states) holds one
+    token's KV but not ``block_size`` tokens' of it, naming both numbers (probe p132 #3: a 100,000,000-token block
+    was blamed on the model's weights); None where that is not so (:func:`kv_blocks` sizes the blocks)."""
+    capacity = arch.memory(arch.main_memory).capacity
+    states = engine.max_num_seqs * fp.state_bytes_per_seq
+    room = capacity * engine.gpu_memory_fraction - fp.weight_bytes - states
+    per_block = engine.block_size * fp.kv_bytes_per_token
+    if fp.kv_bytes_per_token <= 0 or room < fp.kv_bytes_per_token or per_block <= room:
+        return None
+    held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
+    return (f"one KV block of {engine.block_size:,} tokens × {fp.kv_bytes_per_token:,.0f} B = {per_block:,.0f} B is "
+            f"more than the {room:,.0f} B that {engine.gpu_memory_fraction} of {capacity:,} B holds after the weights "
+            f"({fp.weight_bytes:,} B per chip){held}: a block of at most "
+            f"{math.floor(room / fp.kv_bytes_per_token):,} tokens fits (the default: "
+            f"{type(engine).model_fields['block_size'].default})")
+
+
 def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
     """KV-cache blocks of one replica: what ``gpu_memory_fraction`` of a chip's main memory holds after its weights
     (one chip's shard) and the recurrent states of ``max_num_seqs`` sequences (reserved up front, as vLLM sizes its

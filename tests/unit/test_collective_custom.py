@@ -93,6 +93,39 @@ def test_the_option_reaches_a_tensor_parallel_run():
     assert runs["custom"]["seconds"] < runs["nccl"]["seconds"]
 
 
+def test_a_run_whose_small_nccl_all_reduces_take_a_large_share_names_the_option():
+    # probe p135 #2: accelsim run keeps NCCL (a PyTorch program's), but says what the 8 KB all-reduces of a TP 8
+    # decode cost and that vLLM's kernel (accelsim serve's) prices them with options.all_reduce=custom
+    w = {"model": "llama2_7b", "batch": 1, "phase": "decode", "seq_len": 1, "kv_len": 128, "attention": "fused",
+         "tensor_parallel": 8}
+    arch = {"base": "dgx-a100", "chips": 8}
+    r = api.simulate(w, arch, plots=False).to_dict()
+    (note,) = [n for n in r["notes"] if n.startswith("options.all_reduce: nccl: ")]
+    # the share from the report's own rows: every all-reduce is 1 x 4096 bf16 = 8,192 B over 8 GPUs of one node,
+    # which vLLM's kernel takes (2, 4, 6 or 8 fully connected GPUs, under 8 MiB): each row's span over the run's
+    rows = [o for o in r["ops"] if o.get("fn") == "all_reduce"]
+    assert {(o["mapping"]["message_bytes"], o["mapping"]["group"]) for o in rows} == {(8192, 8)}
+    spans = sum(o["end_cycle"] - o["start_cycle"] for o in rows)
+    share = spans / r["total_cycles"]
+    assert share > 0.10  # the note's threshold (probe p135: 1.60 of 4.71 ms, 34 %)
+    clock = r["clock_hz"]
+    own = 65 * (8.92 * US + 7 * 8192 / 195e9)  # 65 one-shot calls, the module docstring's figures (9.214 us each)
+    assert note == (f"options.all_reduce: nccl: 65 all-reduces inside the node (8KiB over 8 chips) take {share:.1%} "
+                    f"of the run ({spans / clock * 1e3:,.3f} of {r['total_cycles'] / clock * 1e3:,.3f} ms) as "
+                    f"NCCL's; vLLM's custom all-reduce, which accelsim serve runs, takes them in {own * 1e3:,.3f} ms: "
+                    f"--set options.all_reduce=custom prices them so")
+    # with the option set, they are vLLM's: no note
+    r = api.simulate(w, arch, options={"all_reduce": "custom"}, plots=False).to_dict()
+    assert not [n for n in r["notes"] if n.startswith("options.all_reduce")]
+    # a 2,048-token prefill's all-reduces are 2048 x 4096 x 2 B = 16 MiB, not under vLLM's 8 MiB: NCCL's in vLLM
+    # too, so no note however long they take
+    w = {**w, "phase": "prefill", "seq_len": 2048}
+    w.pop("kv_len")
+    r = api.simulate(w, arch, plots=False).to_dict()
+    assert {o["mapping"]["message_bytes"] for o in r["ops"] if o.get("fn") == "all_reduce"} == {16 * 2**20}
+    assert not [n for n in r["notes"] if n.startswith("options.all_reduce")]
+
+
 def test_option_values_and_the_serving_default():
     assert Options().all_reduce == "nccl"  # accelsim run: NCCL, as the NCCL tables it is validated on
     with pytest.raises(ValidationError, match="all_reduce"):

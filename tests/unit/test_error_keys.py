@@ -86,6 +86,40 @@ def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, caps
     assert line.endswith("(got 10000000)") and "weights alone" not in line
 
 
+def test_weights_a_set_size_key_makes_overflow_are_at_that_key_not_the_capacity(tmp_path, capsys, monkeypatch):
+    # probe p132 #3: LeNet-5's fc1 takes the flattened pool2 output, so its weights follow image_size. At 100,000:
+    # conv1 (5×5, no padding) 99,996², pool1 49,998², conv2 49,994², pool2 24,997²; fc1 has 16 · 24,997² · 120 =
+    # 1,199,712,017,280 int8 weights (gemmini's dtype), against 16 · 5 · 5 · 120 = 48,000 at 32×32. The whole model at
+    # 32×32 is 61,470 weights + 236 int32 biases (6 + 16 + 120 + 84 + 10) = 61,470 + 944 = 62,414 B, so at 100,000:
+    # 62,414 − 48,000 + 1,199,712,017,280 = 1,199,712,031,694 B, more than gemmini's 16 GiB = 17,179,869,184 B of hbm.
+    # The preset's 32 would fit: the --set image_size is what overflows, not the preset's hbm.capacity
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "lenet5", "-a", "gemmini", "--set", "workload.image_size=100000"])
+    assert line.startswith("accelsim: error: --set: workload.image_size: lenet5: weights (1199712031694 B) and "), line
+    assert line.endswith("; the weights alone need 1,199,712,031,694 B, more than the 17,179,869,184 B that holds "
+                         "them (got 100000)"), line
+    # the batch path, which sizes only the activations, keeps its message: pool1's input and output, 6 · 28² + 6 · 14²
+    # = 5,880 B a sample, × 1e11 samples = 588,000,000,000,000 B; 62,414 B of weights beside them
+    line = _err(capsys, ["run", "-w", "lenet5", "-a", "gemmini", "--set", "workload.batch=100000000000"])
+    assert line == (
+        "accelsim: error: --set: workload.batch: lenet5: weights (62414 B) and activations (588000000000000 B) need "
+        "588000000062414 B but hbm (17179869184 B) holds 17179869184 B; the activations (the inputs and output of op "
+        "'pool1', 588000000000000 B) alone need 588000000000000 B of hbm, 587982820130816 B more than it holds "
+        "(got 100000000000)")
+
+
+def test_a_size_key_outside_the_listed_ones_is_found_by_what_it_sizes(tmp_path, capsys, monkeypatch):
+    # conv2d's out_channels is no FOOTPRINT_KEYS entry, but its weights and output follow it. The preset's 3×3 conv
+    # of 64 input channels on 56×56 (workloads/conv2d.yaml), int8 on gemmini, with 10,000,000 output channels:
+    # weights 64 · 9 · 1e7 = 5,760,000,000 B + 1e7 int32 biases = 5,800,000,000 B; activations: the input 64 · 56²
+    # = 200,704 B and the output 1e7 · 56² = 31,360,000,000 B; together more than gemmini's 17,179,869,184 B of hbm
+    monkeypatch.chdir(tmp_path)
+    line = _err(capsys, ["run", "-w", "conv2d", "-a", "gemmini", "--set", "workload.out_channels=10000000"])
+    assert line.startswith("accelsim: error: --set: workload.out_channels: conv2d: weights (5800000000 B) and "
+                           "activations (31360200704 B) need 37160200704 B but hbm (17179869184 B) holds "), line
+    assert line.endswith("(got 10000000)"), line
+
+
 def test_a_latency_beyond_the_cycle_count_is_at_the_clock_the_user_set(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "base.yaml").write_text(BASE)

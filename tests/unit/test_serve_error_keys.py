@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from accelsim.cli import main
 from accelsim.config.serving import load_serving
 from accelsim.serving import _transfer
 from accelsim.serving.cost import footprint
@@ -60,6 +61,31 @@ def test_weights_larger_than_the_whole_memory_are_the_models_fault(here, capsys)
         "accelsim: error: s.yaml:2: model: the weights (137,953,296,384 B per chip) leave no room for a KV block in "
         "0.5 of 85,899,345,920 B (use more tensor parallelism or a chip with more memory: the engine holds weights "
         "and KV cache in hbm, and gpu_memory_fraction is at most 1)")
+
+
+# probe p132 #3: one block of 100,000,000 tokens × 524,288 B = 52,428,800,000,000 B, against what 0.9 of the 80 GiB
+# holds after the weights: 77,309,411,328 − 13,476,831,232 = 63,832,580,096 B, room for ⌊63,832,580,096 / 524,288⌋ =
+# 121,750 tokens: the weights leave room, the block size is what does not fit
+BIG_BLOCK = ("engine.block_size: one KV block of 100,000,000 tokens × 524,288 B = 52,428,800,000,000 B is more than the "
+             "63,832,580,096 B that 0.9 of 85,899,345,920 B holds after the weights (13,476,831,232 B per chip): a "
+             "block of at most 121,750 tokens fits (the default: 16)")
+
+
+@pytest.mark.parametrize("args, text, where", [
+    (["--set", "engine.block_size=100000000"], SINGLE, "--set"),  # over the file's model
+    ([], SINGLE.replace("block_size: 16", "block_size: 100000000"), "s.yaml:4"),  # beside it (a tie)
+])
+def test_a_block_larger_than_the_room_after_the_weights_is_the_block_sizes_fault(here, capsys, args, text, where):
+    # (gpu_memory_fraction's default, 0.9, as the preset's)
+    assert cli_error(capsys, text, *args) == (
+        f"accelsim: error: {where}: {BIG_BLOCK}")
+
+
+def test_the_preset_serving_file_with_a_set_block_size_names_the_block(here, capsys):
+    # the probe's own command: the preset names the model, --set the block size
+    assert main(["serve", "llama2_7b_h100", "--no-plots", "-q", "--set", "workload.duration=5s", "-o", "sv1",
+                 "--set", "engine.block_size=100000000"]) == 2
+    assert capsys.readouterr().err == f"accelsim: error: --set: {BIG_BLOCK}\n"
 
 
 @pytest.mark.parametrize("where, args, text, point", [

@@ -10,7 +10,6 @@ from accelsim.mapping.placement import gathered_tables, harmonic, place
 
 from ..conftest import make_arch
 
-
 # These cases place tables in main memories of a few hundred bytes to tens of KiB; the chip's scratchpad is cut to
 # 3 x 256 B so it is not larger than that main memory (refused since probe p125 #2; placement never reads it)
 TINY_SRAM = {"ifmap": "256B", "filter": "256B", "ofmap": "256B"}

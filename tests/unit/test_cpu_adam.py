@@ -108,3 +108,22 @@ def test_the_host_steps_flops_are_not_the_chips_energy(one_gpu):
     for op in (op for op in one_gpu["ops"] if op["unit"] == "host_cpu"):
         assert set(op["bytes"]) == {"host"}
         assert op["energy_j"] == pytest.approx(op["bytes"]["host"] * 8 * per_bit["host"], rel=1e-12)
+
+
+def test_the_cpu_step_is_not_the_chips_activity(one_gpu):
+    # probe p137 #1: the CPU's Adam (48.6 ms of the 61.5 ms run) was counted as GPU activity: active_fraction
+    # 0.899, activity_j 19.16 J. While the CPU steps (phases.host_optimizer) the GPU's only work is the host link's
+    # transfers (the gradients down, the parameters up), so the chip is active at most: the cycles before the CPU's
+    # first step and after its last, plus every link transfer's cycles (bytes / (63 GB/s / 1.83 GHz), h100.yaml's
+    # host bandwidth and clock; each task rounded up to a whole cycle, 2 tasks a step)
+    total, host = one_gpu["total_cycles"], one_gpu["phases"]["host_optimizer"]
+    link = (GRAD_BYTES + PARAM_BYTES) * GPT2_PARAMS / (63e9 / CLOCK)  # 746,638,848 B: 21.69e6 cycles (11.85 ms)
+    outside = host["start_cycle"] + (total - host["end_cycle"])
+    active = one_gpu["active_fraction"] * total
+    assert active <= outside + link + 2 * host["ops"] + 1
+    assert active >= link  # the link transfers are the chip's work (its DMA reads and writes of HBM)
+    assert active < 0.5 * host["compute_cycles"]  # with the CPU's busy cycles in it, active exceeded them
+    # energy.activity_j = activity_power_share x (TDP - idle power) x active seconds: h100.yaml's 0.55 x (700 - 70 W)
+    # = 346.5 W
+    assert one_gpu["energy"]["activity_j"] == pytest.approx(346.5 * active / CLOCK, rel=1e-9)
+

@@ -1653,7 +1653,9 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     counted elsewhere, those already placed (weights, KV caches), those stashed for the backward pass and a
     parameter's gradient, which ``gradients`` holds; :func:`~accelsim.mapping.placement.place_tensors`). A model
     with recurrent layers also has ``state``: their fixed-size states (Mamba's, Gated DeltaNet's, the short convs'
-    last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more."""
+    last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more. A training
+    step's ``optimizer_states`` at the host include the host CPU's copy of the parameters where no state holds it
+    (``TaskGraph.host_copy_bytes``: options.offload: optimizer_cpu in fp32)."""
     info = graph.info
     # the recurrent states: the caches a state write fills (tlayers.state_write, a KV_APPEND that keeps its dtype)
     state_names = {str(op.attrs["cache"]) for op in graph.ops
@@ -1697,7 +1699,8 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
             row["state"] = recurrent_at + (appended_state if lv == main else 0)
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
-            row["optimizer_states"] = state_at
+            # with the host CPU's copy of the parameters where it holds one (options.offload: optimizer_cpu, fp32)
+            row["optimizer_states"] = state_at + (tg.host_copy_bytes if lv == arch.spill_memory else 0)
             act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")

@@ -131,6 +131,9 @@ class TaskGraph:
     # the data-parallel gradient reduction's tasks (Emitter._reduce_gradients, emitted as one block at the first
     # optimizer step and attributed to the steps they serve): ids first..end-1; (0, 0) when there is none
     grad_reduce: tuple[int, int] = (0, 0)
+    # bytes of the parameters' copy the host's CPU updates in the second memory (options.offload: optimizer_cpu on a
+    # step with no fp32 master state: mapping.placement.host_param_copy), reported with its optimizer states
+    host_copy_bytes: int = 0
 
     def __len__(self) -> int:
         return len(self.tasks)

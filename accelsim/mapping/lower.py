@@ -90,7 +90,8 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                      stash_level, placement.peak_activation_bytes, launch.mode,
                      ("stream" if launch.in_order else "dataflow") if launch.dispatch else "",
                      options.offload if options.offload != "none" and graph.info.mode == "training" else "",
-                     emitter.dp if graph.info.mode == "training" else 1, emitter.grad_reduce)
+                     emitter.dp if graph.info.mode == "training" else 1, emitter.grad_reduce,
+                     host_copy_bytes=placement.host_copy_bytes)
 
 
 def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:

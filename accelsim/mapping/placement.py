@@ -27,13 +27,14 @@ the level that overflows; in a training step whose main memory alone is too smal
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import CapacityError
 from ..hardware import Arch
 from ..ir import Graph, OpKind, harmonic, zipf_share
 from ..options import OFFLOAD_OPTIMIZER
 from ..tasks import TableSplit
+from ..units import dtype_bytes
 
 
 def _chunks(rows: int, access: str, alpha: float) -> list[tuple[int, float]]:
@@ -67,6 +68,7 @@ class Placement:
     level: dict[str, str]
     tables: dict[str, TableSplit]
     peak_activation_bytes: int = 0
+    host_copy_bytes: int = 0  # the parameters' copy the host's CPU updates in its memory (:func:`host_param_copy`)
 
 
 def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]],
@@ -307,6 +309,9 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     reserved = {arch.main_memory: main}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
+    copy = host_param_copy(plans) if options.offload == "optimizer_cpu" and info.mode == "training" else 0
+    if copy and arch.spill_memory is not None:
+        reserved[arch.spill_memory] = reserved.get(arch.spill_memory, 0) + copy
     try:
         placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
                        skip_first=frozenset(hosted | (states if options.offload in OFFLOAD_OPTIMIZER else set())),
@@ -335,7 +340,30 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row, fixed, room) from None
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
-    return placed
+    return replace(placed, host_copy_bytes=copy) if copy and arch.spill_memory is not None else placed
+
+
+def host_param_copy(plans: tuple) -> int:
+    """Bytes of the parameters' copy the host's CPU reads and writes in its memory under ``options.offload:
+    optimizer_cpu`` where no optimizer state holds it: a step whose parameter is as wide as its states (fp32
+    training, no fp32 master) updates the CPU's own copy of its share of the parameter, ⌈numel / shards⌉ elements
+    at the parameter's width, which ZeRO-Offload keeps on the host beside m and v (Ren et al., USENIX ATC 2021:
+    the fp32 parameters and the optimizer states live in CPU memory; DeepSpeed's CPU Adam steps its fp32
+    parameter partition there). A mixed-precision step's copy is its fp32 master, an optimizer state already
+    (probe p137 #2: fp32 gpt2's host held 8 B a parameter, m and v, while the CPU's step read and wrote 28)."""
+    total = 0
+    for p in plans:
+        op = p.op
+        if not p.works or op.kind is not OpKind.OPTIMIZER:
+            continue
+        param = next((w for w in op.weights if w.role != "state"), None)
+        if param is None:
+            continue
+        width = dtype_bytes(param.dtype or op.dtype)
+        if any(dtype_bytes(w.dtype or op.dtype) > width for w in op.weights if w.role == "state"):
+            continue  # its fp32 master copy is a state
+        total += -(-param.numel // int(op.attrs.get("shards", 1))) * width  # type: ignore[call-overload]
+    return total
 
 
 UNFUSED_HINT = ("; that op is an unfused attention's, whose score matrix is in memory: workload.attention: fused "

@@ -165,8 +165,10 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "simulation": {"tasks": len(tg.tasks), "events": trace.events},
         "ops": ops,
     }
-    hosts = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST]  # launches do no op's work
-    work = on_unit & ~np.isin(t.unit, hosts) if hosts else on_unit
+    # launches do no op's work; an offloaded optimizer step's host CPUs (options.offload: optimizer_cpu) do it off
+    # the chip, drawing none of its power (probe p137 #1)
+    off_chip = [i for i, u in enumerate(tg.units) if u.kind in (UnitKind.HOST, UnitKind.HOST_CPU)]
+    work = on_unit & ~np.isin(t.unit, off_chip) if off_chip else on_unit
 
     def peak(computes: list[float], moved: dict[str, list[float]]) -> float:
         # each part of an op's energy drawn by the tasks that spend it (energy.profile.task_pools): its compute by
@@ -189,8 +191,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
 
 class _TaskArrays(NamedTuple):
     """Per-task columns of a TaskGraph as numpy arrays: op index, unit index, occupancy, is-compute,
-    does-an-op's-work (a LOAD, COMPUTE or STORE: not a host launch, a device dispatch gap or a JOIN) and
-    runs-on-the-device (every task but a host LAUNCH)."""
+    the-chip-does-an-op's-work (:func:`chip_work`) and runs-on-the-device (every task but a host LAUNCH)."""
 
     op: np.ndarray
     unit: np.ndarray
@@ -212,15 +213,25 @@ class _TaskArrays(NamedTuple):
         else:
             _, op, kind, unit, cycles, *_ = zip(*tg.tasks, strict=True)  # Task is a NamedTuple: its columns at once
             kinds = np.array(kind, dtype=np.int64)
-        return cls(np.asarray(op, dtype=np.int64), np.asarray(unit, dtype=np.int64),
-                   np.asarray(cycles, dtype=np.int64), kinds == TaskKind.COMPUTE,
-                   np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)), kinds != TaskKind.LAUNCH)
+        unit = np.asarray(unit, dtype=np.int64)
+        return cls(np.asarray(op, dtype=np.int64), unit, np.asarray(cycles, dtype=np.int64),
+                   kinds == TaskKind.COMPUTE, chip_work(tg, kinds, unit), kinds != TaskKind.LAUNCH)
+
+
+def chip_work(tg: TaskGraph, kinds: np.ndarray, units: np.ndarray) -> np.ndarray:
+    """Which of ``tg``'s tasks (their ``kinds`` and ``units`` columns) do some op's work on the chip: a LOAD,
+    COMPUTE or STORE (not a host launch, a device dispatch gap or a JOIN) on a unit other than the host's CPUs
+    running an offloaded optimizer step (``UnitKind.HOST_CPU``, ``options.offload: optimizer_cpu``: the chip
+    idles while they compute; probe p137 #1 found their 48.6 ms counted as gpt2's chip activity on dgx-h100)."""
+    work = np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE))
+    cpus = [i for i, u in enumerate(tg.units) if u.kind is UnitKind.HOST_CPU]
+    return work & ~np.isin(units, cpus) if cpus else work
 
 
 def active_cycles(trace: Trace, work: np.ndarray, until: int | None = None) -> int:
     """Cycles in which the chip does some op's work: the union of the ``work`` tasks' [start, end) intervals
-    (a kernel's loads, tiles and stores; not the host's launches nor the device's dispatch gaps between
-    kernels), those before cycle ``until`` where given. The energy model draws ``energy.activity_power_share``
+    (:func:`chip_work`: a kernel's loads, tiles and stores; not the host's launches, the device's dispatch gaps
+    between kernels nor an offloaded optimizer step on the host's CPUs), those before cycle ``until`` where given. The energy model draws ``energy.activity_power_share``
     over them (docs/energy.md)."""
     start, end = trace.start[work], trace.end[work]
     if until is not None:
@@ -238,7 +249,8 @@ def active_cycles_before(tg: TaskGraph, trace: Trace, until: int) -> int:
     """:func:`active_cycles` of the run of ``tg`` before cycle ``until`` (a training pass's forward and backward,
     which a pipeline runs once per micro-batch, without its optimizer tail), its work tasks as ``active_fraction``'s."""
     kinds = np.fromiter((t.kind for t in tg.tasks), dtype=np.int64, count=len(tg.tasks))
-    return active_cycles(trace, np.isin(kinds, (TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE)), until)
+    units = np.fromiter((t.unit for t in tg.tasks), dtype=np.int64, count=len(tg.tasks))
+    return active_cycles(trace, chip_work(tg, kinds, units), until)
 
 
 def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
@@ -1695,7 +1707,9 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
     counted elsewhere, those already placed (weights, KV caches), those stashed for the backward pass and a
     parameter's gradient, which ``gradients`` holds; :func:`~accelsim.mapping.placement.place_tensors`). A model
     with recurrent layers also has ``state``: their fixed-size states (Mamba's, Gated DeltaNet's, the short convs'
-    last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more."""
+    last taps; graph meta ``state_cache_bytes``), held beside the KV cache and counted there no more. A training
+    step's ``optimizer_states`` at the host include the host CPU's copy of the parameters where no state holds it
+    (``TaskGraph.host_copy_bytes``: options.offload: optimizer_cpu in fp32)."""
     info = graph.info
     # the recurrent states: the caches a state write fills (tlayers.state_write, a KV_APPEND that keeps its dtype)
     state_names = {str(op.attrs["cache"]) for op in graph.ops
@@ -1739,7 +1753,8 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
             row["state"] = recurrent_at + (appended_state if lv == main else 0)
         if info.mode == "training":
             row["gradients"] = info.gradient_bytes if lv == main else 0
-            row["optimizer_states"] = state_at
+            # with the host CPU's copy of the parameters where it holds one (options.offload: optimizer_cpu, fp32)
+            row["optimizer_states"] = state_at + (tg.host_copy_bytes if lv == arch.spill_memory else 0)
             act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")

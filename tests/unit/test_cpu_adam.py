@@ -108,3 +108,47 @@ def test_the_host_steps_flops_are_not_the_chips_energy(one_gpu):
     for op in (op for op in one_gpu["ops"] if op["unit"] == "host_cpu"):
         assert set(op["bytes"]) == {"host"}
         assert op["energy_j"] == pytest.approx(op["bytes"]["host"] * 8 * per_bit["host"], rel=1e-12)
+
+
+def test_the_cpu_step_is_not_the_chips_activity(one_gpu):
+    # probe p137 #1: the CPU's Adam (48.6 ms of the 61.5 ms run) was counted as GPU activity: active_fraction
+    # 0.899, activity_j 19.16 J. While the CPU steps (phases.host_optimizer) the GPU's only work is the host link's
+    # transfers (the gradients down, the parameters up), so the chip is active at most: the cycles before the CPU's
+    # first step and after its last, plus every link transfer's cycles (bytes / (63 GB/s / 1.83 GHz), h100.yaml's
+    # host bandwidth and clock; each task rounded up to a whole cycle, 2 tasks a step)
+    total, host = one_gpu["total_cycles"], one_gpu["phases"]["host_optimizer"]
+    link = (GRAD_BYTES + PARAM_BYTES) * GPT2_PARAMS / (63e9 / CLOCK)  # 746,638,848 B: 21.69e6 cycles (11.85 ms)
+    outside = host["start_cycle"] + (total - host["end_cycle"])
+    active = one_gpu["active_fraction"] * total
+    assert active <= outside + link + 2 * host["ops"] + 1
+    assert active >= link  # the link transfers are the chip's work (its DMA reads and writes of HBM)
+    assert active < 0.5 * host["compute_cycles"]  # with the CPU's busy cycles in it, active exceeded them
+    # energy.activity_j = activity_power_share x (TDP - idle power) x active seconds: h100.yaml's 0.55 x (700 - 70 W)
+    # = 346.5 W
+    assert one_gpu["energy"]["activity_j"] == pytest.approx(346.5 * active / CLOCK, rel=1e-9)
+
+
+def test_fp32_the_host_holds_the_cpus_parameter_copy_beside_m_and_v():
+    # probe p137 #2: in fp32 there is no master state, but the CPU's step reads and writes its own fp32 copy of the
+    # parameter in host DRAM (host_dram_bytes 28 B = 4 gradient + 2 x 4 parameter + 2 x 4 m + 2 x 4 v): ZeRO-Offload
+    # keeps the fp32 parameters, m and v on the host (Ren et al. 2021), 4 + 4 + 4 = 12 B a parameter, as bf16's
+    # master, m and v (test_link_carries_the_gradients_down_and_the_parameters_up); it held 8 B (m, v) before
+    r = accelsim.simulate({**GPT2, "dtype": "fp32"}, {"base": "dgx-h100", "chips": 1}, offload="optimizer_cpu",
+                          plots=False).to_dict()
+    steps = [op for op in r["ops"] if op["kind"] == "optimizer"]
+    assert sum(op["mapping"]["host_dram_bytes"] for op in steps) == (4 + 2 * 4 + 2 * 4 + 2 * 4) * GPT2_PARAMS
+    host = r["memory"]["host"]
+    assert host["optimizer_states"] == 12 * GPT2_PARAMS  # 1,493,277,696 B
+    assert host["weights"] == 0 and host["used"] == 12 * GPT2_PARAMS
+    # the GPU's fp32 weights stay in HBM (4 B a parameter), no state there
+    assert r["memory"]["hbm"]["optimizer_states"] == 0
+    assert r["memory"]["hbm"]["weights"] == 4 * GPT2_PARAMS
+
+
+def test_fp32_sharded_each_hosts_copy_is_its_share():
+    # ZeRO-2 under the offload over 8 ranks: each rank's host keeps ceil(numel / 8) elements of every parameter's
+    # fp32 copy, m and v (12 B each); the rank's updated elements are its steps' FLOPs / 10, rounded up
+    r = accelsim.simulate({**GPT2, "dtype": "fp32"}, "dgx-h100", offload="optimizer_cpu", distributed_optimizer=True,
+                          plots=False).to_dict()
+    per_rank = sum(-(-op["flops"] // ADAM_FLOPS) for op in r["ops"] if op["kind"] == "optimizer")
+    assert r["memory"]["host"]["optimizer_states"] == 12 * per_rank

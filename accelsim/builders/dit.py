@@ -172,11 +172,11 @@ def _dit_step(p: DiTParams) -> Graph:
     b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
                                    "class_labels": (n,)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     fused = p.attention == "fused"
-    with b.scope("x_embedder"):
+    with b.scope("x_embedder"), b.replicated():  # embedders and adaLN linears: whole on every tp chip
         x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")
         x = b.view(x, (n, tokens, d), "flatten_transpose", name="flatten")
     x = b.add_sinusoidal(x, name="add_pos_embed")  # models.py's frozen pos_embed (requires_grad=False)
-    with b.scope("t_embedder"):
+    with b.scope("t_embedder"), b.replicated():
         t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, FREQUENCY_DIM), "timestep_embedding",
                      TIMESTEP_EMBEDDING_FLOPS, name="timestep_embedding", max_period=10000)
         t = b.linear(b.silu(b.linear(t, d, name="mlp.0"), name="mlp.1"), d, name="mlp.2")
@@ -184,7 +184,8 @@ def _dit_step(p: DiTParams) -> Graph:
     c = b.add(t, y, name="add_conditioning")
     for i in range(p.depth):
         with b.scope(f"blocks.{i}"):
-            mod = b.linear(b.silu(c, name="adaLN_modulation.0"), 6 * d, name="adaLN_modulation.1")
+            with b.replicated():
+                mod = b.linear(b.silu(c, name="adaLN_modulation.0"), 6 * d, name="adaLN_modulation.1")
             shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = _chunks(
                 b, mod, ("shift_msa", "scale_msa", "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp"))
             h = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm1"), shift_msa, scale_msa, name="modulate_msa")
@@ -196,7 +197,7 @@ def _dit_step(p: DiTParams) -> Graph:
             with b.scope("mlp"):
                 m = b.mlp(h, int(d * p.mlp_ratio), "gelu", names=("fc1", "fc2"), act_name="act")
             x = b.add(x, b.mul(gate_mlp, m, name="gate_mlp_mul"), name="add_mlp")
-    with b.scope("final_layer"):
+    with b.scope("final_layer"), b.replicated():
         mod = b.linear(b.silu(c, name="adaLN_modulation.0"), 2 * d, name="adaLN_modulation.1")
         shift, scale = _chunks(b, mod, ("shift", "scale"))
         x = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm_final"), shift, scale, name="modulate")

@@ -301,7 +301,7 @@ def _vae_decoder(p: FluxParams) -> Graph:
 # ---- transformer (FluxTransformer2DModel) --------------------------------------------------------------------
 def _embedder(b: TransformerBuilder, x: str, width: int, name: str, act: str = "act") -> str:
     """diffusers' TimestepEmbedding / PixArtAlphaTextProjection (``name``): linear_1 → SiLU → linear_2."""
-    with b.scope(name):
+    with b.scope(name), b.replicated():  # whole on every tensor-parallel chip
         return b.linear(b.silu(b.linear(x, width, name="linear_1"), name=act), width, name="linear_2")
 
 
@@ -318,7 +318,7 @@ def _ada_norm(b: TransformerBuilder, x: str, temb: str, chunks: tuple[str, ...],
     diffusers' order (views), ``norm`` (LayerNorm without affine, eps 1e-6) of x and ``modulate`` with the chunks
     named ``shift`` and ``scale``. Returns the chunks by name and the modulated x as "x"."""
     d = b.shape(x)[-1]
-    with b.scope(name):
+    with b.scope(name), b.replicated():  # whole on every tensor-parallel chip
         mod = b.linear(b.silu(temb, name="silu"), len(chunks) * d, name="linear")
         out = dict(zip(chunks, _chunks(b, mod, chunks), strict=True))
         out["x"] = b.modulate(b.layernorm_no_affine(x, EPS, name="norm"), out[shift], out[scale], name="modulate")
@@ -426,7 +426,8 @@ def _transformer(p: FluxParams) -> Graph:
                             key=("tensor_parallel",))
     b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p), tp=p.tensor_parallel,
                            sdpa=True)
-    x = b.linear("input", d, name="x_embedder")
+    with b.replicated():  # the embedders: whole on every tensor-parallel chip
+        x = b.linear("input", d, name="x_embedder")
     with b.scope("time_text_embed"):  # CombinedTimestep(Guidance)TextProjEmbeddings
         temb = _embedder(b, _sinusoid(b, "timestep", "time_proj"), d, "timestep_embedder")
         if dev:
@@ -434,7 +435,8 @@ def _transformer(p: FluxParams) -> Graph:
             temb = b.add(temb, g, name="add_guidance")
         pooled = _embedder(b, "pooled_projections", d, "text_embedder", act="act_1")
         temb = b.add(temb, pooled, name="add_pooled")
-    c = b.linear("encoder_hidden_states", d, name="context_embedder")
+    with b.replicated():
+        c = b.linear("encoder_hidden_states", d, name="context_embedder")
     ids = b.concat(["txt_ids", "img_ids"], dim=0, name="ids")
     table = b.vector(OpKind.ELEMENTWISE, [ids], (2, t_txt + t_img, HEAD_DIM), "rope_embedding", ROPE_TABLE_FLOPS,
                      name="pos_embed", theta=10000, axes_dim=AXES_DIMS_ROPE)
@@ -445,7 +447,8 @@ def _transformer(p: FluxParams) -> Graph:
         with b.scope(f"single_transformer_blocks.{i}"):
             x, c = _single_block(b, x, c, temb, table, fused)
     out = _ada_norm(b, x, temb, ("scale", "shift"), "norm_out", shift="shift", scale="scale")
-    b.linear(out["x"], IN_CHANNELS, name="proj_out")
+    with b.replicated():
+        b.linear(out["x"], IN_CHANNELS, name="proj_out")
     return b.build(_meta(p, part="transformer", tokens=n * (t_img + t_txt)))
 
 

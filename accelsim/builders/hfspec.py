@@ -431,7 +431,9 @@ class _Reader:
 
     def __init__(self, data: Mapping[str, Any], arch: str):
         self.data, self.arch, self.read = data, arch, set(COMMON_IGNORED)
-        self.used: set[str] = set()  # the fields read for the model (the pool of "did you mean": not the ignored)
+        # the fields read for the model (the pool of "did you mean": not the ignored), each with the types of value
+        # its reader takes (object: any; a field another module reads with _get)
+        self.used: dict[str, tuple[type, ...]] = {}
 
     def ignore(self, keys: Iterable[str]) -> None:
         """Accept ``keys`` of this architecture's config without reading them (they change no op graph)."""
@@ -439,14 +441,19 @@ class _Reader:
 
     def _get(self, key: str, default: object) -> object:
         self.read.add(key)
-        self.used.add(key)
+        self.used.setdefault(key, (object,))
         value = self.data.get(key, default)
         if value is _REQUIRED:
             raise ValueError(f"{key}: missing (needed by {self.arch})")
         return value
 
+    def _takes(self, key: str, *types: type) -> None:
+        """Record that ``key``'s reader takes values of ``types`` (for :meth:`finish`'s "did you mean")."""
+        self.used[key] = types
+
     def int(self, key: str, default: object = None, *, minimum: int = 1) -> int:
         value = self._get(key, _REQUIRED if default is None else default)
+        self._takes(key, int)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ValueError(f"{key}: expected an integer ≥ {minimum} (got {value!r})")
         return _bounded(key, value)
@@ -465,6 +472,7 @@ class _Reader:
         """An integer ≥ 1, or ``"auto"`` / absent for the class's derived value ``auto()`` (Mamba's dt rank, a
         head's width)."""
         value = self._get(key, "auto")
+        self._takes(key, int, str)
         if value == "auto":
             return auto()
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -473,6 +481,7 @@ class _Reader:
 
     def float(self, key: str, default: float) -> float:
         value = self._get(key, default)
+        self._takes(key, int, float)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{key}: expected a non-negative number (got {value!r})")
         return float(value)
@@ -491,6 +500,7 @@ class _Reader:
 
     def bool(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
+        self._takes(key, bool)
         if not isinstance(value, bool):
             raise ValueError(f"{key}: expected true or false (got {value!r})")
         return value
@@ -512,6 +522,7 @@ class _Reader:
         """A list of layer indices (null or absent: none); with ``layers``, each in 0 … layers − 1 (transformers
         would skip an index past the last layer: a config that names one describes another model)."""
         value = self._get(key, None) or []
+        self._takes(key, list)
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ValueError(f"{key}: expected a list of layer indices (got {value!r})")
         if layers is not None and any(not 0 <= v < layers for v in value):
@@ -539,10 +550,23 @@ class _Reader:
     def finish(self) -> None:
         """Every field of the config not read: one problem each, with a "did you mean" from the fields this
         architecture reads (:func:`close_match`; not those it accepts and ignores: following such a hint would change
-        nothing)."""
+        nothing), and of those only one whose reader takes the field's value (probe p138 #6: GPT-2's ``layerdrop:
+        0.1`` pointed at ``n_layer``, an integer layer count that 0.1 would fail)."""
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise FieldProblems([(k, unsupported(self.arch, close_match(k, self.used)[0])) for k in extra])
+            raise FieldProblems([(k, unsupported(self.arch, close_match(k, [name for name, types in self.used.items()
+                                                                           if _takes(types, self.data[k])])[0]))
+                                 for k in extra])
+
+
+def _takes(types: tuple[type, ...], value: object) -> bool:
+    """Whether a reader taking ``types`` (:meth:`_Reader._takes`) could read ``value``: null fits any (a field may
+    be null), a bool only a bool reader (a bool is no count), and an integer a number reader too."""
+    if value is None or object in types:
+        return True
+    if isinstance(value, bool):
+        return bool in types
+    return any(isinstance(value, t) and t is not bool for t in types)
 
 
 UNSUPPORTED = "unsupported field for "

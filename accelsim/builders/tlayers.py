@@ -1115,6 +1115,23 @@ class TransformerBuilder(GraphBuilder):
             self._deferred = before
 
     @contextlib.contextmanager
+    def replicated(self) -> Iterator[None]:
+        """Inside, the ops are not sharded: every tensor-parallel chip runs them whole on the same input (GPT-2's
+        tied LM head, BERT's pooler, a ViT's patch embedding and head, a diffusion transformer's embedders and
+        modulation linears). Under ``tp`` > 1 each op with MACs built inside gets attrs ``tp_replicas`` = tp, so a
+        training report counts 1/tp of its MACs as this chip's model work (``report.summary.model_share``: the
+        tp chips' copies are one op of the model, as MFU counts it; probe p138 #1). Nothing without tensor
+        parallelism."""
+        first = len(self._ops)
+        try:
+            yield
+        finally:
+            if self.tp > 1:
+                for i in range(first, len(self._ops)):
+                    if (op := self._ops[i]).macs:
+                        self._ops[i] = dataclasses.replace(op, attrs={**op.attrs, "tp_replicas": self.tp})
+
+    @contextlib.contextmanager
     def gathered(self) -> Iterator[None]:
         """Inside, :meth:`_tp_in` adds no all-gather: the caller gathered the token shards once for several
         blocks that read them (an MoE layer's router and experts beside its shared expert, under sequence

@@ -649,29 +649,30 @@ def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
             h = b.mlp(x, c.ffn, names=("intermediate.dense", "output.dense"), act_name="intermediate.act")
             h = b.dropout(h, p.hidden_dropout, name="output.dropout")
             x = b.layernorm(b.add(h, x, name="output.add"), c.eps, name="output.LayerNorm")
-    with b.scope("pooler"):
-        cls = b.select_token(x, 0, name="cls")
-        pooled = b.tanh(b.linear(cls, d, name="dense"), name="activation")
-    head, notes = p.resolved_head, []
-    if head == "pretraining":  # BertForPreTraining's BertPreTrainingHeads
-        with b.scope("cls"):
-            m = p.masked_positions or s
-            # the masked tokens (NVIDIA's BERT gathers them; a view here: its b·m·h copy is not priced)
-            h = b.slice_tokens(x, 0, m, name="masked_tokens") if m < s else x
-            with b.scope("predictions"):
-                with b.scope("transform"):
-                    h = b.layernorm(b.gelu(b.linear(h, d, name="dense"), name="transform_act_fn"), c.eps,
-                                    name="LayerNorm")
-                # decoder: its weight is the word embeddings' (tie_word_embeddings), its bias cls.predictions.bias
-                b.linear_tied(h, Weight("embeddings.word_embeddings.weight", (c.vocab, d)), bias=True,
-                              name="decoder")
-            b.linear(pooled, 2, name="seq_relationship")
-    elif head == "classification":  # BertForSequenceClassification: dropout (hidden_dropout_prob), classifier
-        b.linear(b.dropout(pooled, p.hidden_dropout, name="dropout"), p.num_labels or 2, name="classifier")
-    elif p.mode == "training":
-        notes.append(f"{model} trains with head pooler: its loss is a cross-entropy over the pooler's {d} tanh "
-                     "outputs, no objective BERT is trained with (set workload.head: pretraining, BERT's MLM + "
-                     "NSP heads, the training default, or classification)")
+    with b.replicated():  # the pooler and heads run whole on every tensor-parallel chip
+        with b.scope("pooler"):
+            cls = b.select_token(x, 0, name="cls")
+            pooled = b.tanh(b.linear(cls, d, name="dense"), name="activation")
+        head, notes = p.resolved_head, []
+        if head == "pretraining":  # BertForPreTraining's BertPreTrainingHeads
+            with b.scope("cls"):
+                m = p.masked_positions or s
+                # the masked tokens (NVIDIA's BERT gathers them; a view here: its b·m·h copy is not priced)
+                h = b.slice_tokens(x, 0, m, name="masked_tokens") if m < s else x
+                with b.scope("predictions"):
+                    with b.scope("transform"):
+                        h = b.layernorm(b.gelu(b.linear(h, d, name="dense"), name="transform_act_fn"), c.eps,
+                                        name="LayerNorm")
+                    # decoder: its weight is the word embeddings' (tie_word_embeddings), its bias cls.predictions.bias
+                    b.linear_tied(h, Weight("embeddings.word_embeddings.weight", (c.vocab, d)), bias=True,
+                                  name="decoder")
+                b.linear(pooled, 2, name="seq_relationship")
+        elif head == "classification":  # BertForSequenceClassification: dropout (hidden_dropout_prob), classifier
+            b.linear(b.dropout(pooled, p.hidden_dropout, name="dropout"), p.num_labels or 2, name="classifier")
+        elif p.mode == "training":
+            notes.append(f"{model} trains with head pooler: its loss is a cross-entropy over the pooler's {d} tanh "
+                         "outputs, no objective BERT is trained with (set workload.head: pretraining, BERT's MLM + "
+                         "NSP heads, the training default, or classification)")
     return b.build(_meta(model, p, tokens=p.batch * s, head=head, **({"notes": notes} if notes else {})))
 
 
@@ -719,7 +720,8 @@ def gpt2(p: Gpt2Params) -> Graph:
                     m = b.dropout(b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj")), p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
-    b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
+    with b.replicated():  # GPT-2's tied head runs whole on every tensor-parallel chip
+        b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
     return b.build(_meta("gpt2", p, tokens=p.batch * s, **(b.kv_meta() if cache else {})))
 
 
@@ -815,7 +817,8 @@ def vit_b_16(p: ViTParams) -> Graph:
     n = g * g + 1
     b = TransformerBuilder("vit_b_16", {"input": (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
-    x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
+    with b.replicated():  # the patch embedding and the head run whole on every tensor-parallel chip
+        x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
     x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
     cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
     x = b.concat([cls, x], dim=1, name="cat_class_token")
@@ -834,7 +837,8 @@ def vit_b_16(p: ViTParams) -> Graph:
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, 1e-6, name="ln")
     x = b.select_token(x, 0, name="cls")
-    b.linear(x, p.num_classes, name="heads.head")
+    with b.replicated():
+        b.linear(x, p.num_classes, name="heads.head")
     return b.build(_meta("vit_b_16", p))
 
 
@@ -872,7 +876,8 @@ def transformer_base(p: TransformerBaseParams) -> Graph:
                     f = b.mlp(y, ffn, "relu", names=("linear1", "linear2"))
                 y = b.layernorm(b.add(y, f, name="add_ffn"), name="norm3")
         y = b.layernorm(y, name="norm")  # torch.nn.TransformerDecoder's final norm
-    b.linear_tied(y, shared, name="generator")
+    with b.replicated():  # the tied generator runs whole on every tensor-parallel chip
+        b.linear_tied(y, shared, name="generator")
     return b.build(_meta("transformer_base", p, tokens=p.batch * s, **(b.kv_meta() if infer else {})))
 
 
@@ -1027,7 +1032,8 @@ def clip_embeddings(b: TransformerBuilder, pixels: str, batch: int, d: int, patc
     the grid² + 1 tokens): (batch, grid² + 1, d)."""
     n = grid * grid + 1
     with b.scope("embeddings"):
-        x = b.conv2d(pixels, d, patch, stride=patch, bias=False, name="patch_embedding")
+        with b.replicated():  # every tensor-parallel chip embeds the whole image
+            x = b.conv2d(pixels, d, patch, stride=patch, bias=False, name="patch_embedding")
         x = b.view(x, (batch, grid * grid, d), "flatten_transpose", name="patches")
         cls = b.table_rows((batch, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
         x = b.concat([cls, x], dim=1, name="cat_class")
@@ -1100,7 +1106,8 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
         x = b.layernorm(x, name="pre_layrnorm")
         x = clip_encoder(b, x, c.layers_v, c.heads_v, causal=False, fused=fused)
         pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
-    image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
+    with b.replicated():  # the projections and the logits run whole on every tensor-parallel chip
+        image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
     with b.scope("text_model"):
         with b.scope("embeddings"):
             t = b.embedding("input_ids", vocab, c.d_t, name="token_embedding")
@@ -1108,10 +1115,11 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
         t = clip_encoder(b, t, c.layers_t, c.heads_t, causal=True, fused=fused)
         t = b.layernorm(t, name="final_layer_norm")
         pooled = b.select_token(t, p.seq_len - 1, name="eos")
-    text = b.linear(pooled, c.embed, bias=False, name="text_projection")
-    image, text = b.l2norm(image, name="image_norm"), b.l2norm(text, name="text_norm")
-    logits = b.matmul([image, text], (p.batch, p.batch), Gemm(m=p.batch, n=p.batch, k=c.embed),
-                      name="logits_per_image", transpose_b=True)
+    with b.replicated():
+        text = b.linear(pooled, c.embed, bias=False, name="text_projection")
+        image, text = b.l2norm(image, name="image_norm"), b.l2norm(text, name="text_norm")
+        logits = b.matmul([image, text], (p.batch, p.batch), Gemm(m=p.batch, n=p.batch, k=c.embed),
+                          name="logits_per_image", transpose_b=True)
     b.add_param(logits, Weight("logit_scale", (1,)), fn="mul", name="scale_logits")
     return b.build(_meta(model, p))
 
@@ -1420,7 +1428,8 @@ def _whisper(model: str, p: WhisperParams) -> Graph:
                 h = b.layernorm(y, name="final_layer_norm")
                 y = b.add(y, b.mlp(h, c.ffn, "gelu", names=("fc1", "fc2"), act_name="activation_fn"), name="add_mlp")
         y = b.layernorm(y, name="layer_norm")
-    b.linear_tied(y, tok, name="proj_out")
+    with b.replicated():  # the tied head runs whole on every tensor-parallel chip
+        b.linear_tied(y, tok, name="proj_out")
     return b.build(_meta(model, p, phase=p.phase, tokens=p.batch, mel_frames=mel, encoder_frames=frames,
                          **b.kv_meta()))
 
@@ -1433,8 +1442,9 @@ def _whisper_encoder(b: TransformerBuilder, c: _WhisperConfig, p: WhisperParams,
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     batch = b.shape(mels)[0]
     with b.scope("model.encoder"):
-        x = b.gelu(b.conv1d(mels, d, 3, padding=1, name="conv1"), name="gelu1")
-        x = b.gelu(b.conv1d(x, d, 3, stride=2, padding=1, name="conv2"), name="gelu2")
+        with b.replicated():  # the stem's convolutions run whole on every tensor-parallel chip
+            x = b.gelu(b.conv1d(mels, d, 3, padding=1, name="conv1"), name="gelu1")
+            x = b.gelu(b.conv1d(x, d, 3, stride=2, padding=1, name="conv2"), name="gelu2")
         x = b.view(x, (batch, frames, d), "transpose", name="permute")
         pos = b.table_rows((1, frames, d), Weight("model.encoder.embed_positions.weight", (WHISPER_MAX_FRAMES, d)),
                            name="embed_positions")

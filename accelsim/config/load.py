@@ -344,14 +344,17 @@ def experiment_from_parts(workload: str, arch: str, *, batch: int | None = None,
               {(): Where("<cli>", None, ()), ("workload",): Where("--workload", None, ()),
                ("arch",): Where("--arch", None, ())})
     named = {"workload": workload, "arch": arch} | {o.section: o.value for o in parsed if not o.keys}
+    # each stem through _folder_name, as the builder form's model name below: `--workload "my net.onnx"` and
+    # `--workload onnx --set "workload.path=my net.onnx"` both write my_net_h100 (probe p138 #4: "my net_h100")
+    arch_stem = _folder_name(_stem(named["arch"]))
     spec = experiment_from_doc(doc, parsed, issues, source="<cli>",
-                               default_name=f"{_stem(named['workload'])}_{_stem(named['arch'])}")
+                               default_name=f"{_folder_name(_stem(named['workload']))}_{arch_stem}")
     if isinstance(named["workload"], str) and named["workload"] in BUILDERS:
         # an importer named bare (--workload hf --set workload.config=X.json) stands for any model: the run is
         # named after the model it reads, not the builder, so two models on one arch write two folders (p126 #1)
         own = BUILDERS[spec.workload.model].params.model_validate(spec.workload.params).run_name()
         if own:
-            spec = replace(spec, name=f"{_folder_name(own)}_{_stem(named['arch'])}")
+            spec = replace(spec, name=f"{_folder_name(own)}_{arch_stem}")
     return spec
 
 

@@ -147,16 +147,18 @@ def _log2_range(lo: int, hi: int) -> list[int]:
 
 def _log2_missed(lo: int, hi: int, values: list[int]) -> str:
     """Why ``{log2: [lo, hi]}`` is refused when doubling from ``lo`` (``values``) passes ``hi`` without landing on it,
-    with the ranges that would land (probe p124 #1: ``[12, 64]`` ran 12, 24, 48 and silently no 64)."""
+    with the ranges that would land (probe p124 #1: ``[12, 64]`` ran 12, 24, 48 and silently no 64): from ``lo`` the
+    doublings that stay within ``hi`` (one past it, ``[lo, 2·lo]``, where none does), the range onto ``hi`` in as
+    many values where ``hi`` is even enough, and the values as a plain list (probe p138 #3: ``[8, 12]`` offered
+    ``[8, 12]`` back, as if the same thing)."""
     shown = ", ".join(map(str, values))
     k = len(values) - 1  # lo·2^k <= hi < lo·2^(k+1): the doublings that stay within hi
-    fixes = [f"{{log2: [{lo}, {values[-1]}]}}"] if k else []
-    if k and hi % (1 << k) == 0:  # hi / 2^k (in lo ... 2·lo) doubles onto hi in as many values
-        fixes.append(f"{{log2: [{hi >> k}, {hi}]}}")
-    fixes.append(f"[{shown}, {hi}]")
-    mean = f"{', '.join(fixes[:-1])} or {fixes[-1]}" if len(fixes) > 1 else fixes[0]
+    fixes = [f"{{log2: [{lo}, {values[-1] if k else 2 * lo}]}}"]
+    steps = max(k, 1)  # hi / 2^steps doubles onto hi in as many values (at least one doubling: not [hi, hi])
+    if hi % (1 << steps) == 0:
+        fixes.append(f"{{log2: [{hi >> steps}, {hi}]}}")
     return (f"log2: {hi} is not {lo} times a power of two, so doubling from {lo} ({shown}) never reaches it; did you "
-            f"mean {mean}?")
+            f"mean {', '.join(fixes)} or the plain list [{shown}, {hi}] (no log2)?")
 
 
 def _at(doc: Doc, path: tuple, key: str, msg: str, *value: object) -> ConfigIssue:

@@ -110,9 +110,12 @@ _DATA_PARALLEL_METRICS: dict[str, tuple[str, str]] = {
 # Metrics of a training step's model-FLOPs utilization (report ``mfu``, ``model_flops``; docs/architecture.md):
 # rows after ``time`` when some report has them (probe p129 #1: MAC utilization counts recomputed FLOPs, so a
 # full-recompute and a selective-recompute GPT-3 step read 55.4 % / 56.1 % there and 41.5 % / 55.6 % as MFU).
+# model_flops is the share of the model's step the chips the report covers do (its "chips (energy, power)": one
+# chip of a tensor-parallel group, a pipeline's P stages), not the step's: the label says so (probe p138 #1: GPT-2 at
+# TP 2 read 0.50x the TP 1 run's, its global batch 4x)
 _TRAINING_METRICS: dict[str, tuple[str, str]] = {
     "mfu": ("MFU", "fraction"),
-    "model_flops": ("model FLOPs", "count"),
+    "model_flops": ("model FLOPs (chips covered)", "count"),
 }
 # Metrics of a run of the `collective` micro-workload (nccl-tests' figures: its op's ``mapping``): rows after ``time``
 # when some report is one (probe p104 #7: compare showed no bus bandwidth or algorithm).

@@ -139,8 +139,12 @@ def mfu_rows(report: dict) -> list[tuple[str, str]]:
     """The ``MFU`` row of a training step (report ``mfu``, ``model_flops``), the console's and report.html's."""
     if report.get("mfu") is None:
         return []
+    # the model's work on the chips the report covers, not the whole step's (probe p138 #1)
+    covered, chips_all = chips_covered(report), (report.get("arch") or {}).get("chips") or 1
+    whose = (f", {'one chip' if covered == 1 else f'{covered} chips'} of {chips_all}'s share" if chips_all > covered
+             else "")
     return [("MFU", f"{fmt.pct(report['mfu'])} (model FLOPs utilization: {fmt.count_si(report.get('model_flops'))} "
-                    "FLOPs of forward + backward without recomputation, at the peak of the run's dtype; MAC "
+                    f"FLOPs of forward + backward without recomputation{whose}, at the peak of the run's dtype; MAC "
                     "utilization counts what ran)")]
 
 

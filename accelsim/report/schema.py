@@ -194,7 +194,8 @@ class Op(_OpRequired, total=False):
     count: int  # composed runs (serving, pipeline): the executions of the op the row's totals account for
     energy_j: float | None  # dynamic energy of the row's MACs, vector FLOPs and bytes (null: arch without energy)
     model_share: float  # training: the share of macs that is the model's work (0: a recomputed copy; absent: 1;
-    # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count)
+    # above 1 for a causal context-parallel attention: the masked chunk pairs the split leaves out still count;
+    # 1/T for an op every one of T tensor-parallel chips runs whole, e.g. GPT-2's replicated LM head)
     fixed_cycles: int  # a GPU GEMM (core.tile): of compute_cycles, its busiest core's exposed thread-block fixed cost
     # (prologue and epilogue no other resident block's main loop overlaps: cost.gpu_tiles.exposed_fixed)
     # bytes / s at each memory level it touched over its span (empty for a zero-length op); reports before it lack it
@@ -855,7 +856,8 @@ def model_work(ops: Iterable[Mapping[str, object]]) -> float:
     """The model's MACs of the op rows of a training step: each row's ``macs`` times its ``model_share`` (1 where
     the row gives none): 0 for a recomputed copy of a forward op (``{op}.recompute``, activation recomputation or
     sequence parallelism's re-gather), and for a fused attention backward its MACs less the score matrix it
-    recomputes (FlashAttention-2's backward runs five matmuls of which the model's backward is four). 2 × this
+    recomputes (FlashAttention-2's backward runs five matmuls of which the model's backward is four); 1/T for an
+    op every one of T tensor-parallel chips runs whole (a replicated head: the model runs it once). 2 × this
     is the step's model FLOPs (PaLM's and Megatron-LM's MFU numerator: forward + backward, no recomputation)."""
     total = 0.0
     for op in ops:

@@ -249,7 +249,8 @@ def claim_folder(outdir: str | os.PathLike, command: str) -> None:
     a folder another command's outputs fill, which ``plot`` / ``compare`` would read as either (probe p118 #2: a
     ``serve --sweep`` over a ``run`` folder, and ``compare`` reported the old run), nor into any other folder that
     holds files (the source tree, ``/``, a user's folder, whose trace.json a run's save would delete: probe p132
-    #2). The folder's lock file (:data:`~accelsim.report.lock.LOCK_FILE`), held by a writer now, is not a file it
+    #2). A folder an interrupted run's save left (:data:`INCOMPLETE_FILE`) is refused to other commands as that.
+    The folder's lock file (:data:`~accelsim.report.lock.LOCK_FILE`), held by a writer now, is not a file it
     holds: that writer's lock refuses the folder next, naming it. A path that is a file, or that the system
     refuses (a name too long), is refused naming the path."""
     from .lock import LOCK_FILE
@@ -270,6 +271,10 @@ def claim_folder(outdir: str | os.PathLike, command: str) -> None:
         raise AccelsimError(f"{outdir}: holds the outputs of '{others[0]}'; {refuse}")
     if writers or not held or (command == "accelsim run" and INCOMPLETE_FILE in held):
         return
+    if INCOMPLETE_FILE in held:  # accelsim's own mark, not a user's file (probe p138 #5: "not written by accelsim")
+        raise AccelsimError(f"{outdir}: holds an interrupted 'accelsim run' save ({INCOMPLETE_FILE}), which "
+                            f"'accelsim run' rewrites: run that run into it again, or give '{command}' -o another "
+                            f"folder")
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
     raise AccelsimError(f"{outdir}: not empty and not written by accelsim (holds {shown}); {refuse}")
 

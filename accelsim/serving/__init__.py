@@ -22,8 +22,9 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..config import WorkloadSpec, load_arch
-from ..config.presets import list_presets
+from ..config.presets import find_preset, list_presets
 from ..config.serving import SHAPE_PARAMS, ServeConfig, ServingSpec
+from ..config.yamlio import load_yaml
 from ..energy import constants
 from ..energy.model import over_tdp
 from ..errors import AccelsimError, WorkloadError
@@ -727,35 +728,67 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
 def _check_chips(spec: ServingSpec, where: str, params: dict, whose: str = "", suggest: bool = False) -> None:
     """The chips a model's tensor × expert parallelism needs (expert-parallel chips each hold tokens of their own,
     tensor_parallel apart: builders/moe.py) fit on the arch, which has an interconnect; with ``suggest``, the error
-    names a shipped preset that holds them (:func:`fitting_arch`), if one does."""
+    says how the same chips could hold them (:func:`fitting_arch`), where they can."""
     tp, ep = (int(params.get(k) or 1) for k in ("tensor_parallel", "expert_parallel"))
     n = tp * ep
     if n > 1 and (spec.arch.chips < n or spec.arch.interconnect is None):
         key = "expert_parallel" if ep > 1 else "tensor_parallel"
         grid = f" (tensor_parallel × expert_parallel = {tp} × {ep})" if tp > 1 and ep > 1 else ""
         hint = EP_HINT if tp > 1 and ep > 1 else ""
-        other = fitting_arch(n, spec.arch.name) if suggest else None
-        example = f"; e.g. arch: {other}" if other else ""
+        other = fitting_arch(n, spec.arch) if suggest else None
+        example = f"; e.g. {other}" if other else ""
         raise spec.error(f"{where}.{key}", f"{n} chips{whose}{grid}{hint} need an arch with at least {n} chips and an "
                          f"interconnect ({spec.arch.name!r} has {spec.arch.chips}{example})", value=params[key])
 
 
-def fitting_arch(chips: int, failed: str) -> str | None:
-    """The arch preset to suggest for a replica of ``chips`` chips in place of ``failed``: one with at least that
-    many chips and an interconnect, never ``failed`` itself; of those, first one whose name holds ``failed``'s (h100
-    → dgx-h100, the same chips on NVSwitch), then the fewest chips, then by name; None when no preset holds them
-    (probe p121 #2: ``e.g. arch: dgx-h100`` was suggested for 16 chips, and to dgx-h100 itself, which has 8)."""
-    fits = []
+def fitting_arch(chips: int, failed: Arch) -> str | None:
+    """How to hold a replica of ``chips`` chips on the hardware of ``failed``, the arch that does not: a shipped
+    multi-chip preset of its family (one with an interconnect whose ``base:`` is ``failed``, or ``failed`` itself
+    when it has an interconnect) with at least that many chips, the fewest first ("arch: dgx-h100" for h100), else
+    more chips on that family's multi-chip arch where the arch is valid with them (:func:`_holds`: "--set
+    arch.chips=16" on dgx-h100, "arch: dgx-h100 with --set arch.chips=16" for h100); None where the family has no
+    interconnect (tpu-v4, l40s, gemmini) or its interconnect's shape or links fix the chips (tpu-v5e-8's 2x4
+    torus, mi300x-8's full mesh of 7 links a chip). Never another
+    chip's preset: a TPU pod suggested for an H100 system changes the hardware studied (probe p138 #2), and never
+    ``failed`` itself (probe p121 #2)."""
+    family = []
     for name in list_presets("arch"):
-        if name == failed:
+        if name == failed.name or _preset_base(name) != failed.name:
             continue
         try:
             arch = load_arch(name)
         except AccelsimError:  # a broken preset of a user's own folder: not one to suggest
             continue
-        if arch.chips >= chips and arch.interconnect is not None:
-            fits.append((failed not in name, arch.chips, name))
-    return min(fits)[2] if fits else None
+        if arch.interconnect is not None:
+            family.append((arch.chips, name))
+    fits = [name for n, name in sorted(family) if n >= chips]
+    if fits:
+        return f"arch: {fits[0]}"
+    if failed.interconnect is not None:
+        return f"--set arch.chips={chips}" if _holds(failed.name, chips) else None
+    grown = [name for _, name in sorted(family) if _holds(name, chips)]
+    return f"arch: {grown[0]} with --set arch.chips={chips}" if grown else None
+
+
+def _holds(name: str, chips: int) -> bool:
+    """Whether arch preset ``name`` with ``chips: chips`` is a valid arch (a switch takes any count; a torus's
+    shape or a full mesh's links per chip do not grow with ``--set arch.chips`` alone)."""
+    try:
+        load_arch({"base": name, "chips": chips})
+    except AccelsimError:
+        return False
+    return True
+
+
+def _preset_base(name: str) -> str | None:
+    """The ``base:`` of arch preset ``name`` (the preset it changes: dgx-h100's is h100), None without one."""
+    path = find_preset("arch", name)
+    try:
+        data = load_yaml(path)[0] if path is not None else None
+    except AccelsimError:
+        return None
+    base = data.get("base") if isinstance(data, dict) else None
+    return base if isinstance(base, str) else None
 
 
 def _shape_free(params: dict) -> dict:

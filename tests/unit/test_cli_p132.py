@@ -97,8 +97,13 @@ def test_a_run_takes_back_a_folder_its_interrupted_save_left_incomplete(tmp_path
     # mark alone, and its message says "run the command again"
     (tmp_path / "INCOMPLETE").write_text("")
     claim_folder(tmp_path, "accelsim run")
-    with pytest.raises(AccelsimError, match="not empty and not written by accelsim"):
-        claim_folder(tmp_path, "accelsim sweep")
+    # another command is refused, as the run's folder it is, not as a folder accelsim did not write (probe p138 #5:
+    # "not written by accelsim (holds INCOMPLETE)", though INCOMPLETE is accelsim's own mark)
+    for command in ("accelsim sweep", "accelsim serve"):
+        with pytest.raises(AccelsimError) as e:
+            claim_folder(tmp_path, command)
+        assert str(e.value) == (f"{tmp_path}: holds an interrupted 'accelsim run' save (INCOMPLETE), which 'accelsim "
+                                f"run' rewrites: run that run into it again, or give '{command}' -o another folder")
 
 
 def test_o_naming_a_file_or_a_name_too_long_is_refused_as_o(tmp_path, capsys):

@@ -73,3 +73,18 @@ def test_gpt2_and_opt_keep_their_own_fields():
         w = load_workload({"model": "hf", "config": config, "seq_len": 4})
         assert build_workload(w.model, w.params).params == params
     assert (GPT2_PARAMS, OPT_PARAMS) == (124_439_808, 125_239_296)
+
+
+GPT2_NO_HINT = "unsupported field for GPT2LMHeadModel (the model it changes is not built"
+
+
+def test_a_hint_names_only_a_field_that_could_take_the_value():
+    # probe p138 #6: OPT's layerdrop (a probability, 0.1) on GPT-2 got "did you mean 'n_layer'?": n_layer is the
+    # integer layer count (transformers' GPT2Config), so following the hint, n_layer: 0.1, is refused too. A float
+    # names no integer field; an integer may still name one (n_layers: 12 → n_layer), a float a number field
+    msg = refused({**GPT2, "layerdrop": 0.1}, "layerdrop")
+    assert GPT2_NO_HINT in msg and "n_layer" not in msg
+    assert "did you mean 'n_layer'?" in refused({**GPT2, "n_layers": 12}, "n_layers")
+    assert "did you mean 'attn_pdrop'?" in refused({**GPT2, "attn_pdrops": 0.1}, "attn_pdrops")
+    # a bool is no count: true on a misspelt layer count names nothing
+    assert GPT2_NO_HINT in refused({**GPT2, "n_layers": True}, "n_layers")

@@ -91,3 +91,40 @@ def test_model_flops_do_not_depend_on_how_the_sequence_is_split(cp, comm):
     assert 2 * MODEL == pytest.approx(megatron, rel=1e-12)
     assert r["model_flops"] * cp == 2 * MODEL
     assert r["mfu"] == pytest.approx(r["model_flops"] / (r["roofline"]["peak_flops_per_s"] * r["seconds"]), rel=1e-9)
+
+
+def test_a_replicated_head_counts_once_over_the_tensor_parallel_chips():
+    # probe p138 #1: GPT-2 replicates its tied LM head under tensor parallelism (every chip runs it whole), and the
+    # TP 2 report counted it on both chips: model FLOPs a chip (F − head)/2 + head, not F/2. By hand, GPT-2 small
+    # (h 768, l 12, V 50257) over one sequence of s = 128 tokens: a layer's forward MACs are c_attn 3sh² + c_proj sh²
+    # + the MLP's 8sh² + QKᵀ and PV s²h each (unfused attention, the full s²), the head s·h·V; a training step's
+    # model MACs are 3 × forward (the backward's data and weight gradients are 2 × forward; the token embedding's
+    # look-up has no MACs). At TP 2 one chip's share is half of that, the head included (Megatron's 6ND per chip)
+    s, h, layers, vocab = 128, 768, 12, 50257
+    forward = layers * (12 * s * h * h + 2 * s * s * h) + s * h * vocab
+    wl = {"model": "gpt2", "batch": 1, "seq_len": s, "mode": "training", "attention": "unfused"}
+    one = api.simulate(wl, "h100", plots=False).to_dict()
+    two = api.simulate({**wl, "tensor_parallel": 2}, "dgx-h100", plots=False).to_dict()
+    assert one["model_flops"] == 2 * 3 * forward
+    assert two["model_flops"] == 3 * forward  # 2 × 3 × forward / 2 chips
+    head = {op["name"]: op for op in two["ops"] if op["name"].startswith("lm_head")}
+    assert {op["macs"] for op in head.values()} == {s * h * vocab}  # run whole on the chip ...
+    assert {op["model_share"] for op in head.values()} == {0.5}  # ... and counted as half of the model's head
+    assert two["mfu"] == pytest.approx(two["model_flops"] / (two["roofline"]["peak_flops_per_s"] * two["seconds"]),
+                                       rel=1e-9)
+
+
+def test_tensor_parallel_builders_mark_every_op_they_do_not_shard():
+    # the builders' marks (attrs tp_replicas, TransformerBuilder.replicated) against the shards themselves: at TP 2
+    # an op with MACs either holds half of them (sharded) or all of them (run whole on every chip: then marked 2)
+    from accelsim.builders.registry import BUILDERS
+
+    for name in ("bert_base", "gpt2", "vit_b_16", "transformer_base", "clip_vit_b32", "whisper_base", "dit_xl_2",
+                 "flux1_schnell", "t5_small", "llama2_7b"):
+        entry = BUILDERS[name]
+        batch = {"batch": 1} if "batch" in entry.params.model_fields else {}
+        one, two = (entry.fn(entry.params.model_validate({"tensor_parallel": t, **batch})) for t in (1, 2))
+        macs = {op.name: op.macs for op in one.ops}
+        for op in two.ops:
+            if op.macs and op.name in macs:
+                assert (op.macs == macs[op.name]) == (op.attrs.get("tp_replicas") == 2), (name, op.name)

@@ -58,3 +58,16 @@ def test_onnx_and_torch_builders_are_named_as_their_short_forms(tmp_path, monkey
     # --workload torch:pkg.nets:make_net is named make_net_tpu-v1; so is the factory given with --set
     spec = experiment_from_parts("torch", "tpu-v1", overrides=["workload.factory=pkg.nets:make_net"])
     assert spec.name == "make_net_tpu-v1"
+
+
+def test_a_file_named_with_a_space_names_one_folder_either_way(tmp_path, monkeypatch):
+    # probe p138 #4: the builder form went through the folder-name rule (space → _) and the path form did not, so
+    # one model wrote runs/my_net_h100 and runs/my net_h100; both are my_net_h100 now (docs/configuration.md)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my net.onnx").write_bytes(b"")  # only named here: the spec is not built
+    builder = experiment_from_parts("onnx", "h100", overrides=["workload.path=my net.onnx"]).name
+    path = experiment_from_parts("my net.onnx", "h100").name
+    assert builder == path == "my_net_h100"
+    # an arch file's stem follows the same rule
+    (tmp_path / "my arch.yaml").write_text("base: h100\n")
+    assert experiment_from_parts("my net.onnx", "my arch.yaml").name == "my_net_my_arch"

@@ -8,7 +8,6 @@ import pytest
 
 from accelsim.cli import main
 from accelsim.config import load_arch
-from accelsim.config.presets import list_presets
 from accelsim.config.serving import (
     MAX_GRID_POINTS,
     MAX_TOKENS,
@@ -433,25 +432,32 @@ def test_tensor_parallelism_beyond_the_archs_chips_is_named_at_the_model(here, c
                            "at least 2 chips and an interconnect ('h100' has 1"), line
 
 
-def test_too_many_chips_suggests_a_preset_that_holds_them_never_the_one_that_failed(here, capsys):
-    # probe p121 #2: 16 chips on dgx-h100 (arch/dgx-h100.yaml chips: 8) suggested "e.g. arch: dgx-h100" itself.
-    # The suggestion is a shipped preset with at least 16 chips and an interconnect (the shipped multi-chip presets
-    # are 8-chip nodes but tpu-v5p-128, whose arch file gives chips: 64), whatever its name
+def test_too_many_chips_suggests_the_same_hardware_never_the_one_that_failed(here, capsys):
+    # probe p121 #2: 16 chips on dgx-h100 (arch/dgx-h100.yaml chips: 8) suggested "e.g. arch: dgx-h100" itself;
+    # probe p138 #2: then "e.g. arch: tpu-v5p-128", a TPU pod for an H100 system, and a100 for tpu-v4. The hint stays
+    # on the failed arch's hardware: its family's multi-chip preset (the preset whose base: it is) when that holds
+    # the chips, else more chips on it with --set arch.chips where that arch is then valid, else none
     text = GOOD.replace("arch: h100", "arch: dgx-h100")
     line = cli_error(capsys, text.replace("tensor_parallel: 1", "tensor_parallel: 16"))
-    assert line.startswith("accelsim: error: s.yaml:2: model.tensor_parallel: 16 chips a replica need an arch with "
-                           "at least 16 chips and an interconnect ('dgx-h100' has 8; e.g. arch: "), line
-    suggested = line.split("e.g. arch: ")[1].split(")")[0]
-    assert suggested != "dgx-h100"
-    arch = load_arch(suggested)
-    assert arch.chips >= 16 and arch.interconnect is not None
-    # one H100 split over 2: the same chips on NVSwitch, dgx-h100 (8 H100s, arch/dgx-h100.yaml)
+    assert line.endswith("at least 16 chips and an interconnect ('dgx-h100' has 8; e.g. --set arch.chips=16) "
+                         "(got 16)"), line
+    grown = load_arch({"base": "dgx-h100", "chips": 16})  # what the hint asks for is a valid arch of 16 H100s
+    assert grown.chips == 16 and grown.interconnect is not None
+    assert grown.core == load_arch("dgx-h100").core
+    # one H100 split over 2: the same chips on NVSwitch, dgx-h100 (8 H100s, arch/dgx-h100.yaml base: h100); over 16,
+    # dgx-h100 with 16 chips
     line = cli_error(capsys, GOOD.replace("tensor_parallel: 1", "tensor_parallel: 2"))
     assert line.endswith("('h100' has 1; e.g. arch: dgx-h100) (got 2)"), line
-    # no shipped preset has 128 chips (the largest, tpu-v5p-128, has 64): no example at all
-    assert max(load_arch(n).chips for n in list_presets("arch")) < 128
-    line = cli_error(capsys, text.replace("tensor_parallel: 1", "tensor_parallel: 128"))
-    assert line.endswith("('dgx-h100' has 8) (got 128)"), line
+    line = cli_error(capsys, GOOD.replace("tensor_parallel: 1", "tensor_parallel: 16"))
+    assert line.endswith("('h100' has 1; e.g. arch: dgx-h100 with --set arch.chips=16) (got 16)"), line
+    # tpu-v4 has no multi-chip preset and no interconnect: no hint (not dgx-a100); tpu-v5e's tpu-v5e-8 is a 2x4
+    # torus whose shape fixes its 8 chips, so "--set arch.chips=16" alone would be refused: no hint either
+    for arch in ("tpu-v4", "tpu-v5e"):
+        line = cli_error(capsys, GOOD.replace("arch: h100", f"arch: {arch}").replace("tensor_parallel: 1",
+                                                                                      "tensor_parallel: 16"))
+        assert line.endswith(f"('{arch}' has 1) (got 16)"), line
+    with pytest.raises(ConfigError, match="interconnect.shape"):
+        load_arch({"base": "tpu-v5e-8", "chips": 16})
 
 
 def test_max_num_seqs_is_bounded(here, capsys):

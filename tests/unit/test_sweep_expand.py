@@ -122,13 +122,20 @@ def test_ranges(tmp_path, spec, values):
 @pytest.mark.parametrize("bounds, expected", [
     # 12, 24, 48: 64 is not 12·2^k; 64 / 2² = 16 doubles onto 64 in as many values
     ("[12, 64]", "log2: 64 is not 12 times a power of two, so doubling from 12 (12, 24, 48) never reaches it; did "
-                 "you mean {log2: [12, 48]}, {log2: [16, 64]} or [12, 24, 48, 64]?"),
+                 "you mean {log2: [12, 48]}, {log2: [16, 64]} or the plain list [12, 24, 48, 64] (no log2)?"),
     # 24, 48, 96: 100 / 2² = 25 doubles onto 100 (25, 50, 100)
     ("[24, 100]", "log2: 100 is not 24 times a power of two, so doubling from 24 (24, 48, 96) never reaches it; "
-                  "did you mean {log2: [24, 96]}, {log2: [25, 100]} or [24, 48, 96, 100]?"),
+                  "did you mean {log2: [24, 96]}, {log2: [25, 100]} or the plain list [24, 48, 96, 100] (no log2)?"),
     # 3, 6: 7 is odd, no LO' doubles onto it
     ("[3, 7]", "log2: 7 is not 3 times a power of two, so doubling from 3 (3, 6) never reaches it; did you mean "
-               "{log2: [3, 6]} or [3, 6, 7]?"),
+               "{log2: [3, 6]} or the plain list [3, 6, 7] (no log2)?"),
+    # probe p138 #3: 8 doubles past 12 at once, and the refusal offered [8, 12], the input: from 8 one doubling,
+    # 8, 16; onto 12 from 12 / 2 = 6, 6, 12; or 8 and 12 as a plain list of the two
+    ("[8, 12]", "log2: 12 is not 8 times a power of two, so doubling from 8 (8) never reaches it; did you mean "
+                "{log2: [8, 16]}, {log2: [6, 12]} or the plain list [8, 12] (no log2)?"),
+    # 5 doubles past 7 at once and 7 is odd: from 5, 5, 10; or the plain list
+    ("[5, 7]", "log2: 7 is not 5 times a power of two, so doubling from 5 (5) never reaches it; did you mean "
+               "{log2: [5, 10]} or the plain list [5, 7] (no log2)?"),
 ])
 def test_a_log2_range_whose_hi_doubling_misses_is_refused(tmp_path, bounds, expected):
     # docs/sweeps.md: {log2: [LO, HI]} is "LO, 2·LO, 4·LO, ... up to and including HI" (probe p124 #1: [12, 64] ran

@@ -160,7 +160,8 @@ def task_budget(graph: Graph, options: Options) -> TaskBudget:
 
 # expert parallelism is Megatron's: EP chips beside the tensor-parallel ones, not vLLM's experts spread over them
 EP_HINT = (" (expert-parallel chips each hold tokens of their own, beside the tensor-parallel ones, as Megatron's "
-           "expert parallelism; vLLM's experts spread over the tensor-parallel GPUs themselves are not modelled)")
+           "expert parallelism; for vLLM's experts spread over the tensor-parallel GPUs themselves, set "
+           "expert_tensor_parallel: 1 and leave expert_parallel at 1)")
 
 
 def data_parallel(graph: Graph, arch: Arch) -> int:

@@ -25,6 +25,7 @@ from ..errors import AccelsimError, BudgetError, CapacityError, ConfigError, Map
 from ..hardware import Arch
 from ..ir import Graph
 from ..mapping import data_parallel
+from ..mapping.lower import EP_HINT
 from ..options import Options
 from ..report import Report, live_dict
 from .diffusion import diffusion, is_pipeline
@@ -213,8 +214,6 @@ PARALLEL_KEYS = ("tensor_parallel", "context_parallel", "expert_parallel", "pipe
 # Megatron's rank order: tensor, context, expert (beside the tensor-parallel chips), data, pipeline; then DLRM's
 # embedding_parallel, the chips its tables are sharded over (the data-parallel chips: its builder takes no other
 # degree), so its error names that key, not the workload's model: line (probe p88 #7)
-EP_BESIDE = (" (expert-parallel chips each hold tokens of their own, beside the tensor-parallel ones, as Megatron's "
-             "expert parallelism)")
 
 
 def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
@@ -238,7 +237,7 @@ def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
     # said as the pipeline scenario says it: tensor_parallel always, pipeline_parallel where the model takes it
     shown = [k for k in takes if given.get(k, 1) > 1 or k in ("tensor_parallel", "pipeline_parallel")]
     across = " × ".join(shown) + (" = " + " × ".join(str(given.get(k, 1)) for k in shown) if len(shown) > 1 else "")
-    beside = EP_BESIDE if given.get("expert_parallel", 1) > 1 and given.get("tensor_parallel", 1) > 1 else ""
+    beside = EP_HINT if given.get("expert_parallel", 1) > 1 and given.get("tensor_parallel", 1) > 1 else ""
     name = workload.params.get("name") or workload.model  # hf: the model's own name (mixtral_8x7b), not 'hf'
     raise WorkloadError(f"{name}: {across} = {need} chips{beside}, but arch {arch.name!r} has arch.chips="
                         f"{arch.chips} (set arch.chips ≥ {need}, or fewer parallel chips)", (key,),

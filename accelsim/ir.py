@@ -309,6 +309,14 @@ class Op:
         return None if value is None else str(value)
 
     @property
+    def epilogue_of(self) -> str | None:
+        """The integer kernel whose epilogue runs this activation or residual add, as the model file declares it (a
+        QDQ model's Conv → Relu → QuantizeLinear, which TensorRT runs as one kernel: builders/onnxquant.py); the
+        mapper fuses it into that kernel whatever the core's ``output_path`` lists."""
+        value = self.attrs.get("epilogue_of")
+        return None if value is None else str(value)
+
+    @property
     def follows(self) -> str | None:
         """For a batch norm: the conv/linear it directly follows (it may be folded into it)."""
         value = self.attrs.get("follows")

@@ -117,6 +117,7 @@ from .onnxload import (
     _input_shapes,
     _known_batch_inputs,
     _read_small_external_data,
+    assume_elementwise_shapes,
 )
 from .onnxmatmul import MatmulOps, einsum_terms, matmul_gemm
 from .onnxnorm import NormOps
@@ -219,11 +220,21 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}{sized_by}), so the batch is 1: "
                          f"one run of the graph is one inference (efficiency.j_per_inference is per run); export the "
                          f"model with a symbolic batch axis (torch.onnx.export's dynamic_axes) for a batch")
-    try:
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
-    except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
+    def infer(model):
+        try:
+            return onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
+        except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
+
+    model = infer(model)
+    if unsupported == "elementwise":  # a custom op's outputs, which inference cannot type: its first input's shape
+        model, assumed = assume_elementwise_shapes(model, infer)
+        if assumed:
+            notes.append(f"ONNX: shape inference gave no shape to the outputs of {len(assumed)} node(s) of an op "
+                         f"without an ONNX schema ({', '.join(assumed[:3])}{', ...' if len(assumed) > 3 else ''}); "
+                         f"each output was taken as its first activation input's shape and type (element-wise, as "
+                         f"workload.unsupported=elementwise prices it), and the nodes after it were sized from that")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
     return importer.run(unsupported, batch=model_batch, notes=notes)

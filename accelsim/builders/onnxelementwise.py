@@ -12,6 +12,7 @@ from ..units import ONNX_DTYPES
 from .gnn import ELU_FLOPS, LEAKY_RELU_FLOPS
 from .layers import broadcast_shapes
 from .onnxcore import ImporterCore
+from .tlayers import ERF_FLOPS, GELU_ERF_FLOPS
 
 _UNARY_FLOPS: dict[str, tuple[str, int]] = {
     # op type → (fn, FLOPs per element), the builders' counts (builders/layers.py, tlayers.py ACT_FLOPS, gnn.py):
@@ -19,7 +20,7 @@ _UNARY_FLOPS: dict[str, tuple[str, int]] = {
     # sigmoid's (layers.sigmoid: 4 = negate, exp, add, divide) count it; softplus log(1 + exp(x)) an exp and a
     # log1p, 2, as builders/ssm.py counts it in Mamba-2's and Gated DeltaNet's gates
     "HardSigmoid": ("hardsigmoid", 2), "HardSwish": ("hardswish", 3), "LeakyRelu": ("leaky_relu", LEAKY_RELU_FLOPS),
-    "Elu": ("elu", ELU_FLOPS), "Softplus": ("softplus", 2), "Erf": ("erf", 1), "Exp": ("exp", 1),
+    "Elu": ("elu", ELU_FLOPS), "Softplus": ("softplus", 2), "Erf": ("erf", ERF_FLOPS), "Exp": ("exp", 1),
     "Sqrt": ("sqrt", 1), "Neg": ("neg", 1), "Reciprocal": ("reciprocal", 1),
     # log, sin, cos a transcendental each (1, as exp); abs, floor, ceil, round, sign one pass each (1); softsign
     # x / (1 + |x|) an abs, an add and a divide (3); selu scale · elu(x) elu's 3 and the scale's multiply (4); mish
@@ -147,9 +148,13 @@ class ElementwiseOps(ImporterCore):
 
     def _unary(self) -> str | None:
         """A one-operand activation (:data:`_UNARY_FLOPS`: ACTIVATION fn and FLOPs per element; Relu, Sigmoid, Tanh,
-        Gelu the builders' own); of a constant that holds no parameters, a constant (:meth:`_constant_of`)."""
+        Gelu the builders' own, but Gelu's default ``approximate="none"``, the erf form, counts what its five-node
+        erf spelling counts, :data:`~accelsim.builders.tlayers.GELU_ERF_FLOPS`); of a constant that holds no
+        parameters, a constant (:meth:`_constant_of`)."""
         if self._is_init(self.node.input[0]):
             return self._constant_of()
+        if self.node.op_type == "Gelu" and self._str("approximate", "none") != "tanh":
+            return self.b._unary(self._in(0), "gelu", GELU_ERF_FLOPS, self.op_name)
         if self.node.op_type in _UNARY_FLOPS:
             fn, flops = _UNARY_FLOPS[self.node.op_type]
             return self.b._unary(self._in(0), fn, flops, self.op_name)

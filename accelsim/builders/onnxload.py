@@ -5,6 +5,7 @@ helpers that read a node or a value_info as the importer needs."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import WorkloadError
@@ -253,6 +254,40 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
                 d.dim_value = sizes[d.dim_param]
     del graph.value_info[:]
     return copy, took_batch
+
+
+def assume_elementwise_shapes(model, infer: Callable) -> tuple[object, list[str]]:
+    """``model`` with each output that shape inference left without a shape, of a node of an op ONNX has no schema
+    for (a custom domain's: ``com.acme::MyOp``, a vendor's contrib op), given its first activation input's shape
+    and type (an element-wise op's), then inferred again (``infer``) so its readers are sized from it, until none is
+    left that a shaped input can size; and the nodes so shaped, ``domain::Op 'name'``. For ``unsupported:
+    elementwise`` only, whose generic op prices a node as element-wise work anyway (probe p139 #2)."""
+    import onnx
+
+    assumed: list[str] = []
+    for _ in range(len(model.graph.node)):
+        g = model.graph
+        known = {v.name: v for v in (*g.input, *g.value_info, *g.output) if _dims(v) is not None}
+        inits = {t.name for t in g.initializer}
+        outputs = {v.name: v for v in g.output}
+        added = False
+        for node in g.node:
+            if onnx.defs.has(node.op_type, node.domain):
+                continue
+            src = next((n for n in node.input if n and n not in inits), None)
+            missing = [o for o in node.output if o and o not in known]
+            if src not in known or not missing:
+                continue
+            for o in missing:
+                v = outputs[o] if o in outputs else g.value_info.add()
+                v.name = o
+                v.type.CopyFrom(known[src].type)
+            assumed.append(f"{_op_key(node)} {node.name!r}")
+            added = True
+        if not added:
+            break
+        model = infer(model)
+    return model, assumed
 
 
 def _dims(value_info) -> tuple[int | None, ...] | None:

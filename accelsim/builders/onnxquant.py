@@ -21,6 +21,9 @@ DEQUANTIZE_FLOPS = 2
 _UINT8 = 2  # onnx.TensorProto.UINT8: QuantizeLinear's output type without a zero point (the spec's default)
 _EIGHT_BIT = (2, 3)  # onnx.TensorProto.UINT8, INT8: the tensors an integer kernel reads
 _KERNELS = ("Conv", "MatMul", "Gemm")  # the float ops a QDQ model quantises into an integer kernel
+_EPILOGUE_ACTS = ("Relu", "Clip", "LeakyRelu", "Sigmoid")
+"""The point-wise activations TensorRT's QDQ fusion runs in an integer kernel's epilogue, between the kernel and its
+output QuantizeLinear (:func:`qdq_plan`)."""
 
 # the integer op → (the float op it computes, the inputs that are that op's operands in its order, the input whose
 # type the output takes: a QLinear op's output zero point; None: int32 accumulators)
@@ -41,6 +44,14 @@ class QdqPlan:
     the 8-bit tensor."""
     epilogue: frozenset[str] = frozenset()
     """Outputs of the QuantizeLinears fused into the integer kernel they read: no op, the kernel writes their type."""
+    chains: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """For each fused QuantizeLinear's output: the tensors from its kernel's output to the Quantize's input, each
+    the only input on the way of the next node (an activation of :data:`_EPILOGUE_ACTS`, or a residual Add), the
+    kernel's output first; one tensor where the Quantize reads the kernel directly."""
+
+    def chain(self, q: str) -> tuple[str, ...]:
+        """The tensors fused QuantizeLinear output ``q``'s kernel writes through (:attr:`chains`)."""
+        return dict(self.chains).get(q, ())
 
 
 def _quantized_type(node, init_types: dict[str, int]) -> int:
@@ -59,13 +70,19 @@ def qdq_plan(graph, init_types: dict[str, int]) -> QdqPlan:
       producer writes) runs as the integer kernel its QOperator form (QLinearConv / QLinearMatMul) is.
     - An activation's DequantizeLinear whose every reader is such a kernel folds into them: no op, the kernels read
       the 8-bit tensor (1 byte an element), as a weight's DequantizeLinear already folds into its reader.
-    - A QuantizeLinear that is the only reader of such a kernel's output, with every reader of its own output a
-      folded DequantizeLinear, fuses into the kernel's epilogue: no op, the kernel writes the int8 / uint8 tensor.
+    - A QuantizeLinear that reads such a kernel's output, directly or through a chain of nodes each the only reader
+      of the one before (point-wise activations of :data:`_EPILOGUE_ACTS` with constant other inputs, and at most
+      one residual Add whose other operand is an 8-bit DequantizeLinear's output), with every reader of its own
+      output a folded DequantizeLinear, fuses into the kernel's epilogue: no op, the kernel writes the int8 /
+      uint8 tensor, the chain's nodes running in that epilogue (:attr:`QdqPlan.chains`). A residual's
+      DequantizeLinear read only by such kernels and Adds folds too (the epilogue reads the 8-bit tensor).
 
     A Quantize / Dequantize at the float boundary (the graph's float input, a float op's input or output, a graph
     output, a tensor a subgraph reads) stays its own element-wise kernel. TensorRT's developer guide, "Explicit
     Quantization": Q/DQ propagation and fusion run a Conv between DQ and Q nodes as an int8 convolution with int8
-    input and output. Probe p119 #3."""
+    input and output; its "Q/DQ Layer-Placement Recommendations" fuse a linear op followed by an activation, and
+    conv + BN + ReLU, into one kernel, and a conv whose residual input xf1 is quantized to INT8 writes INT8 with the
+    trailing Q fused into it (its figures 4, 5 and 7). Probe p119 #3, p139 #1."""
     producer = {o: n for n in graph.node for o in n.output if o}
     readers: dict[str, list] = {}  # tensor → (node, input index) of each reader; (None, -1): no node's input
     for node in graph.node:
@@ -94,14 +111,53 @@ def qdq_plan(graph, init_types: dict[str, int]) -> QdqPlan:
     dq8 = {n.output[0]: n for n in graph.node if n.op_type == "DequantizeLinear" and n.output and eight_bit(n)}
     kernels = frozenset(n.output[0] for n in graph.node if n.op_type in _KERNELS and n.output
                         and len(n.input) >= 2 and n.input[0] in dq8 and n.input[1] in dq8)
-    folded = frozenset(d for d, n in dq8.items() if n.input[0] not in init_types and readers.get(d) and all(
-        r is not None and r.output and r.output[0] in kernels and i in (0, 1) for r, i in readers[d]))
-    epilogue = frozenset(
-        n.output[0] for n in graph.node if n.op_type == "QuantizeLinear" and n.output and n.input[0] in kernels
-        and [(r.name, i) for r, i in readers[n.input[0]] if r is not None] == [(n.name, 0)]
-        and len(readers[n.input[0]]) == 1 and readers.get(n.output[0])
-        and all(r is not None and r.output and r.output[0] in folded for r, _ in readers[n.output[0]]))
-    return QdqPlan(kernels, folded, epilogue)
+
+    def sole(t: str, node) -> bool:  # node is tensor t's only reader, as its first input or an Add's operand
+        return len(readers.get(t, ())) == 1 and readers[t][0][0] is node
+
+    def back(t: str, adds: int) -> tuple[tuple[str, ...], str | None] | None:
+        """(the tensors from a kernel's output to ``t``, the residual DequantizeLinear output an Add on the way
+        reads), or None where ``t`` is no such chain's end."""
+        if t in kernels:
+            return (t,), None
+        p = producer.get(t)
+        if p is None or [o for o in p.output if o] != [t]:
+            return None
+        if p.op_type in _EPILOGUE_ACTS and p.input and all(not n or n in init_types for n in p.input[1:]):
+            found = back(p.input[0], adds) if sole(p.input[0], p) else None
+            return None if found is None else ((*found[0], t), found[1])
+        if p.op_type == "Add" and adds == 0 and len(p.input) == 2:
+            best = None
+            for j in (0, 1):
+                src, res = p.input[j], p.input[1 - j]
+                found = back(src, 1) if sole(src, p) and res in dq8 and res not in init_types else None
+                if found is not None and (best is None or order[found[0][0]] > order[best[0][0]]):
+                    best = ((*found[0], t), res)  # of two kernels, the later (fusion.py's rule)
+            return best
+        return None
+
+    order = {o: k for k, n in enumerate(graph.node) for o in n.output if o}
+
+    def fold(fused: set[str]) -> frozenset[str]:  # the DequantizeLinears only kernels and fused Adds read
+        return frozenset(d for d, n in dq8.items() if n.input[0] not in init_types and readers.get(d) and all(
+            r is not None and r.output and ((r.output[0] in kernels and i in (0, 1)) or r.output[0] in fused)
+            for r, i in readers[d]))
+
+    chains: dict[str, tuple[tuple[str, ...], str | None]] = {}
+    folded = fold(set())
+    while True:  # a fused Add folds its residual's DequantizeLinear, which may let another Quantize fuse
+        for n in graph.node:
+            if (n.op_type == "QuantizeLinear" and n.output and n.input and n.output[0] not in chains
+                    and sole(n.input[0], n) and (found := back(n.input[0], 0)) is not None
+                    and readers.get(n.output[0]) and all(r is not None and r.output and r.output[0] in folded
+                                                         for r, _ in readers[n.output[0]])):
+                chains[n.output[0]] = found
+        more = fold({t for c, res in chains.values() if res is not None for t in c})
+        if more == folded:
+            break
+        folded = more
+    epilogue = frozenset(chains)
+    return QdqPlan(kernels, folded, epilogue, tuple((q, c) for q, (c, _) in chains.items()))
 
 
 class QuantOps(ImporterCore):
@@ -123,16 +179,35 @@ class QuantOps(ImporterCore):
         """QuantizeLinear(x, scale, zero_point): ELEMENTWISE fn "quantize", :data:`QUANTIZE_FLOPS` per element,
         writing the zero point's type (uint8 without one, per the spec; ``output_dtype`` where opset 21 gives it),
         so its readers read that width. One fused into the integer kernel it reads (:attr:`QdqPlan.epilogue`) is no
-        op: that kernel writes its type."""
+        op: that kernel writes its type (:meth:`_fuse_epilogue`)."""
         to = _quantized_type(self.node, self.init_types)
-        if self.node.output[0] in self.qdq.epilogue and to in ONNX_DTYPES:
-            k, op = next((k, op) for k, op in reversed(list(enumerate(self.b._ops))) if op.name == self._in(0))
-            if op.macs and op.dtype == "int8":
-                self.b._ops[k] = dataclasses.replace(op, attrs={**op.attrs, "out_dtype": ONNX_DTYPES[to]})
-                return op.name
+        if self.node.output[0] in self.qdq.epilogue and to in ONNX_DTYPES and self._fuse_epilogue(ONNX_DTYPES[to]):
+            return self._in(0)
         extra = {"out_dtype": ONNX_DTYPES[to]} if to in ONNX_DTYPES else {}
         return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), "quantize", QUANTIZE_FLOPS,
                              name=self.op_name, **extra)
+
+    def _fuse_epilogue(self, to: str) -> bool:
+        """Fuse the current QuantizeLinear, writing dtype ``to``, into the epilogue of the integer kernel its
+        :meth:`QdqPlan.chain` starts from: the kernel writes ``to``, and so does each op of the chain after it (its
+        activations and residual add, marked ``epilogue_of`` the kernel, which fuses them into it whatever the
+        core's ``output_path`` lists: ``mapping/fusion.py``); the add computes in ``to`` too, its residual being
+        the 8-bit tensor. False (nothing changed) where the kernel is not an int8 op or an op of the chain is not
+        one op of this graph."""
+        ops = {op.name: k for k, op in enumerate(self.b._ops)}
+        names = [self.tensor.get(t) for t in self.qdq.chain(self.node.output[0])]
+        if not names or any(n not in ops for n in names) or len(set(names)) != len(names):
+            return False
+        kernel = self.b._ops[ops[names[0]]]
+        if not (kernel.macs and kernel.dtype == "int8"):
+            return False
+        self.b._ops[ops[names[0]]] = dataclasses.replace(kernel, attrs={**kernel.attrs, "out_dtype": to})
+        for n in names[1:]:
+            op = self.b._ops[ops[n]]
+            dtype = to if op.kind is OpKind.ELEMENTWISE else op.dtype
+            self.b._ops[ops[n]] = dataclasses.replace(op, dtype=dtype, attrs={**op.attrs, "out_dtype": to,
+                                                                              "epilogue_of": kernel.name})
+        return True
 
     def _dequantize(self) -> str | None:
         """DequantizeLinear(x, scale, zero_point). Of an initializer (a QDQ model's weight): that weight passed

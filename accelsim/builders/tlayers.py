@@ -81,8 +81,16 @@ Shape = tuple[int, ...]
 SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
 ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2": 2, "xielu": 13}
-"""FLOPs per element of each activation. xIELU (Apertus; transformers' XIELUActivation, both branches computed and
+"""FLOPs per element of each activation. gelu is its tanh form 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) with the
+constants folded, √(2/π)·x·(1 + 0.044715·x²): x² 1, · c 1, + 1 1, · x·√(2/π) 1, tanh 1, + 1 1, · x 1, · 0.5 1 (the
+erf form: :data:`GELU_ERF_FLOPS`). xIELU (Apertus; transformers' XIELUActivation, both branches computed and
 one selected): αp·x² + β·x (3), (expm1(min(x, ε)) − x)·αn + β·x (min 1, expm1 4, then 4) and the select (1)."""
+ERF_FLOPS = 1
+"""FLOPs per element of erf: one, as a transcendental (an exp, a sqrt) is counted."""
+GELU_ERF_FLOPS = 4 + ERF_FLOPS
+"""FLOPs per element of the exact (erf) GELU 0.5·x·(1 + erf(x/√2)): the divide by √2, erf, + 1, · x and · 0.5, as
+the five nodes torch.onnx spells it in count them (ONNX ``Gelu`` with ``approximate="none"``, builders/onnxelementwise.py;
+probe p139 #3)."""
 SOFTCAP_FLOPS = 2 + ACT_FLOPS["tanh"]
 """FLOPs per element of a soft-cap c·tanh(x/c): divide, tanh, multiply."""
 MASK_FLOPS = 1
@@ -376,7 +384,8 @@ class TransformerBuilder(GraphBuilder):
         return self._unary(x, fn, ACT_FLOPS[fn], name)
 
     def gelu(self, x: str, name: str | None = None) -> str:
-        """GELU (erf or tanh form): 8 flops per element."""
+        """GELU: 8 flops per element (its tanh form, :data:`ACT_FLOPS`; a built model does not tell the forms apart,
+        the ONNX importer's erf ``Gelu`` counts :data:`GELU_ERF_FLOPS`)."""
         return self.activation(x, "gelu", name)
 
     def silu(self, x: str, name: str | None = None) -> str:

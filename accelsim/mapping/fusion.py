@@ -21,6 +21,10 @@ read the producer's output, and its report row keeps its FLOPs on the producer c
 the vector energy per FLOP) with ``mapping.fused_into``. Its time is the output path's: ⌈elements · c(fn) /
 lanes⌉ cycles, pipelined with the producer's compute, so the producer takes the longer of its own and its fused
 ops' together (:func:`pipeline`).
+
+An op marked ``epilogue_of`` (``ir.Op.epilogue_of``: a QDQ model's activation or residual add between an integer
+kernel and the QuantizeLinear fused into it, which TensorRT runs in that kernel's epilogue, builders/onnxquant.py)
+fuses by the same rules whatever ``output_path`` lists.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     a residual add's other operand added to the producer's ``inputs`` and ``epilogue``) and every later read of it
     rerouted to the producer's output; ``plans`` unchanged when the core lists nothing."""
     fns = frozenset(arch.core.vector.output_path)
-    if not fns:
+    if not fns and not any(p.op.epilogue_of for p in plans):
         return plans
     readers = Counter(src for op in graph.ops for src in op.inputs)
     stashed = frozenset(graph.info.stashed)
@@ -53,9 +57,10 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
         op = p.op
         if not p.works:
             continue
-        if op.kind is OpKind.ACTIVATION and op.fn in fns and len(op.inputs) == 1:
+        listed = op.epilogue_of is not None  # the file runs it in an integer kernel's epilogue (a QDQ model's)
+        if op.kind is OpKind.ACTIVATION and (listed or op.fn in fns) and len(op.inputs) == 1:
             root = _producer(op.inputs[0], out, index, readers, stashed, root_of)
-        elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and RESIDUAL in fns:
+        elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and (listed or RESIDUAL in fns):
             root, other = _residual(p, out, index, readers, stashed, root_of)
             if root is not None:
                 q = out[index[root]]

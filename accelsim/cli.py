@@ -98,7 +98,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "See docs/serving.md.")
     sv.add_argument("serving", help="serving YAML (a path or a name from 'accelsim list serving')")
     sv.add_argument("-o", "--output", metavar="OUTDIR", help="report folder (default: the file's 'output', else "
-                                                           "runs/NAME)")
+                                                           "runs/NAME; with --sweep, --capacity or both: that "
+                                                           "name + _sweep, _capacity or _capacity_sweep)")
     sv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a value, e.g. workload.arrival.rate=4 or engine.max_num_seqs=64 (repeatable)")
     sv.add_argument("--trace", action="store_true", help="also write trace.json (Perfetto: a track per replica, "
@@ -469,6 +470,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _form_folder(output: str | None, name: str, form: str) -> Path:
+    """The default folder of ``serve --sweep`` (``form`` "sweep"), ``--capacity`` ("capacity") or both
+    ("capacity_sweep"): the one run's default (the file's ``output``, else runs/NAME) with ``_FORM`` added to its
+    last part, a folder beside it (``runs/NAME_sweep``). Each form has its own, as :func:`_claimed` refuses a folder
+    another command wrote: the guide's ``serve`` then ``serve --sweep`` with defaults shared one folder and the second
+    failed (probe p142 #1). A folder with no last part (``.``, ``/``) gets ``FORM/`` inside it."""
+    base = Path(output or f"runs/{name}")
+    return base.with_name(f"{base.name}_{form}") if base.name and base.name != ".." else base / form
+
+
 _HELD: dict[str, tuple[FolderLock, bool]] = {}  # the folders this command holds: absolute path -> (lock, made by it)
 
 
@@ -533,7 +544,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         key, values = parse_sweep(args.sweep[0])
         with _Progress(err, enabled=not args.quiet) as progress:
             found, spec = capacity_sweep(args.serving, key, values, args.overrides, args.capacity, progress=progress)
-            outdir = _claimed(args.output or Path(spec.output or f"runs/{spec.name}") / "capacity", command)
+            outdir = _claimed(args.output or _form_folder(spec.output, spec.name, "capacity_sweep"), command)
             save_sweep(outdir, key, values, found, plots=not args.no_plots)
         if args.quiet:
             print(outdir)
@@ -550,7 +561,7 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
         return 0
     with _Progress(err, enabled=not args.quiet) as progress:
         best, probes, spec = capacity(args.serving, args.overrides, args.capacity, progress=progress)
-        outdir = _claimed(args.output or Path(spec.output or f"runs/{spec.name}") / "capacity", command)
+        outdir = _claimed(args.output or _form_folder(spec.output, spec.name, "capacity"), command)
         save(outdir, best, probes, plots=not args.no_plots)
     if args.quiet:
         print(outdir)
@@ -585,7 +596,8 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
-        return _claimed(args.output or result.output or f"runs/{result.report['name']}", "accelsim serve --sweep")
+        return _claimed(args.output or _form_folder(result.output, result.report["name"], "sweep"),
+                        "accelsim serve --sweep")
 
     if args.output:
         _claimed(args.output, "accelsim serve --sweep")  # before the points, which it would lose

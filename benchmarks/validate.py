@@ -4,7 +4,8 @@
 
 Reads every measurement CSV it knows under the reference folder (``$ACCELSIM_REFERENCE_DIR``, else
 ``<repo>/../shared/reference/hardware``; its README.md describes each file) and under every ``--data DIR`` (more
-files of the same formats, e.g. the held-back ``h100_*_ops.csv`` of Vidur), simulates each measured kernel with
+files of the same formats, e.g. the held-back ``h100_*_ops.csv`` of Vidur; the reference folder does not come with
+the repository: finding no file, it says on one line where it looked and exits 2), simulates each measured kernel with
 accelsim's micro-workloads on the preset its file name names (``a100``/``h100``/``mi210``; ``--arch-map`` changes
 the mapping) and compares like with like:
 

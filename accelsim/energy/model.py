@@ -685,16 +685,20 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     off_package = sum(by_level.get(lv, 0.0) for lv in c.off_package) + c.off_package_static_w * chip_seconds
     static = {part: w * chip_seconds for part, w in c.static_w.items()}
     other = static.pop("other", 0.0)
+    static_by_level: dict[str, float] = {}
+    static_by_unit: dict[str, float] = {}
     for part, j in static.items():
-        target = by_unit if part in c.unit_area else by_level
+        target, shares = (by_unit, static_by_unit) if part in c.unit_area else (by_level, static_by_level)
         target[part] = target.get(part, 0.0) + j
+        shares[part] = j
     static_j = sum(static.values()) + other
     activity = c.activity_w * active * chip_seconds
     if c.activity_w:
         by_unit[ACTIVITY] = activity
     return {"total_j": dynamic + activity + static_j, "dynamic_j": dynamic, "activity_j": activity,
             "static_j": static_j, "mac_j": macs_j, "off_package_j": off_package,
-            "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind}
+            "by_level": by_level, "by_unit": by_unit, "other_j": other, "by_op_kind": by_kind,
+            "static_by_level": static_by_level, "static_by_unit": static_by_unit}
 
 
 # report.json's efficiency.tops_definition: what its two TOPS/W figures count (docs/energy.md)

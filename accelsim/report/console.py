@@ -6,6 +6,8 @@ Memory levels come from the report (:func:`accelsim.report.schema.levels`), neve
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Console
 from rich.table import Table
 
@@ -179,6 +181,22 @@ def _diffusion_rows(report: dict) -> list[tuple[str, str]]:
                           f"{fmt.general(d.get('images_per_s'))} images/s (batch {d.get('batch')}): {parts}")]
 
 
+def static_only(energy: dict, kind: str, name: str) -> bool:
+    """Whether the energy of level (``kind`` "level") or unit ("unit") ``name`` is its share of the static energy
+    alone: it moved no byte (a level) or computed nothing (a unit), and its joules are the static power shared out
+    by area over the run (docs/energy.md). False for a report without the split (before probe p142)."""
+    total = (energy.get(f"by_{kind}") or {}).get(name)
+    static = (energy.get(f"static_by_{kind}") or {}).get(name)
+    return bool(total) and static is not None and math.isclose(total, static, rel_tol=1e-12)
+
+
+def part_joules(energy: dict, kind: str, name: str) -> str:
+    """A level's or unit's energy as the console and report.html write it: "1.72 mJ", "1.72 mJ (static)" when it
+    is static energy only (probe p142 #6: "energy host 1.72 mJ" beside "bytes host 0B" read as traffic)."""
+    text = fmt.joules((energy.get(f"by_{kind}") or {}).get(name))
+    return f"{text} (static)" if static_only(energy, kind, name) else text
+
+
 def energy_rows(report: dict) -> list[tuple[str, str]]:
     """The energy, power, efficiency and area rows of a report (none when its arch gave no energy constants)."""
     energy, power, area = report.get("energy"), report.get("power") or {}, report.get("area") or {}
@@ -192,10 +210,10 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     by_level = energy.get("by_level") or {}
     # a level and a unit may share a name (the chip link): each row says which it is (probe p73 #6)
     both = set(by_level) & set(energy.get("by_unit") or {})
-    rows += [(f"  energy {lv}" + (" (level)" if lv in both else ""), fmt.joules(by_level[lv]))
+    rows += [(f"  energy {lv}" + (" (level)" if lv in both else ""), part_joules(energy, "level", lv))
              for lv in ordered(by_level, report)]
-    rows += [(f"  energy {u}" + (" (unit)" if u in both else ""), fmt.joules(j))
-             for u, j in (energy.get("by_unit") or {}).items()]
+    rows += [(f"  energy {u}" + (" (unit)" if u in both else ""), part_joules(energy, "unit", u))
+             for u in energy.get("by_unit") or {}]
     tdp = power.get("tdp_w")
     chips = power.get("chips") or 1
     aside = [f"{fmt.watts(power.get('average_w_per_chip'))} / {fmt.watts(power.get('peak_w_per_chip'))} on each of "

@@ -26,6 +26,7 @@ from .console import (
     launch_rows,
     memory_rows,
     mfu_rows,
+    static_only,
     unit_busy_text,
 )
 from .fmt import STALL_LABEL
@@ -313,8 +314,12 @@ def _energy(report: dict) -> str:
     energy, area = _dict(report.get("energy")), _dict(report.get("area"))
     if not energy:
         return ""
-    by_part = {**{f"{k} (level)": v for k, v in _dict(energy.get("by_level")).items()},
-               **{k if k == "activity" else f"{k} (unit)": v for k, v in _dict(energy.get("by_unit")).items()}, "other": energy.get("other_j")}
+    def label(kind: str, name: str) -> str:  # "host (level, static)": static energy alone (probe p142 #6)
+        return f"{name} ({kind}{', static' if static_only(energy, kind, name) else ''})"
+
+    by_part = {**{label("level", k): v for k, v in _dict(energy.get("by_level")).items()},
+               **{k if k == "activity" else label("unit", k): v for k, v in _dict(energy.get("by_unit")).items()},
+               "other": energy.get("other_j")}
     mm2 = {**_dict(area.get("units")), **_dict(area.get("levels")), "other": area.get("other_mm2")}
     return ('<section id="energy"><h2>Energy, power and area</h2><div class="grid"><div>'
             + _kv_table(energy_rows(report))

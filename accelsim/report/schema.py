@@ -220,6 +220,10 @@ class Energy(TypedDict):
     by_unit: dict[str, float]
     other_j: float
     by_op_kind: dict[str, float]
+    # of by_level and by_unit, each part's share of the static energy (by area, plus a level's own static_power): a
+    # part whose entry equals it spent no dynamic energy (console "(static)"); reports before probe p142 lack them
+    static_by_level: dict[str, float]
+    static_by_unit: dict[str, float]
 
 
 class _PowerRequired(TypedDict):

@@ -38,22 +38,33 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 
 def measurement_files(console, args: argparse.Namespace) -> list[tuple[str, Path]] | None:
-    """(label, path) of the files to replay; None after printing why when a --data folder does not exist."""
-    dirs = []
-    if not args.no_default:
-        ref = default_data_dir()
+    """(label, path) of the files to replay; None after printing why: a --data folder that does not exist, or no
+    file found at all (one line saying where it looked and how to point it at data: probe p142 #2)."""
+    dirs, looked = [], []
+    ref = None if args.no_default else default_data_dir()
+    if ref is not None:
+        looked.append(f"{ref}{'' if ref.is_dir() else ' (missing)'}")
         if ref.is_dir():
             dirs.append(ref)
-        else:
-            console.print(f"[yellow]reference folder {ref} not found (set ACCELSIM_REFERENCE_DIR)")
     for d in args.data:
         if not d.is_dir():
             console.print(f"[red]--data {d}: not a folder")
             return None
         dirs.append(d)
+        looked.append(str(d))
     files = discover(dirs)
     if args.only:
         files = [(lab, p) for lab, p in files if any(fnmatch.fnmatch(lab, g) for g in args.only)]
+    if not files:
+        only = f" matching --only {' '.join(args.only)}" if args.only else ""
+        where = ", ".join(looked) or "no folder (--no-default and no --data)"
+        print(f"validate.py: no measurement files{only} found in {where}; the reference folder "
+              f"($ACCELSIM_REFERENCE_DIR, else ../shared/reference/hardware beside the repository) does not come "
+              f"with the repository: set ACCELSIM_REFERENCE_DIR=DIR or give --data DIR (this repository's H200 set: "
+              f"--no-default --data benchmarks/data/measured)", file=sys.stderr)
+        return None
+    if ref is not None and not ref.is_dir():  # the --data files replay without it: say it was left out
+        console.print(f"[yellow]reference folder {ref} not found (set ACCELSIM_REFERENCE_DIR)")
     return files
 
 
@@ -65,9 +76,6 @@ def main(argv: Sequence[str] | None = None, description: str = "Hardware validat
     t0 = time.time()
     files = measurement_files(console, args)
     if files is None:
-        return 2
-    if not files:
-        console.print("[red]no measurement files found")
         return 2
     arch_map = load_arch_map(args.arch_map)
     plans = []

@@ -42,6 +42,25 @@ def test_fp8_on_a100_runs_at_bf16_rate_with_a_note():
     assert any("fp8" in n and "bf16 rate" in n for n in rep8["notes"])
 
 
+def test_the_fp8_example_of_configuration_md_shows_twice_the_bf16_rate():
+    # docs/configuration.md's example (probe p142 #5: a 1024³ GEMM ran 84 % kernel launch, h100 fp8 only 1.09x its
+    # bf16 time). An 8192³ GEMM in a CUDA graph is compute-bound: 8192³ = 5.50e11 MACs at the H100 SXM's dense
+    # 989.4 TFLOP/s bf16 (494.7e12 MAC/s, datasheet) take 1.11 ms, at 1,979 TFLOP/s fp8 0.556 ms; the launch (a
+    # few µs) is under 1 % of either. So the fp8 run takes about half the bf16 run's time, never less than half
+    def run(arch, dtype):
+        return simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": dtype}, arch,
+                        execution="cuda_graph").to_dict()
+
+    fp8, bf16 = run("h100", "fp8"), run("h100", "bf16")
+    assert fp8["ops"][0]["mapping"]["rate"]["multiplier"] == 2.0
+    assert bf16["seconds"] >= 8192**3 / 494.7e12 and fp8["seconds"] >= 8192**3 / 989.4e12
+    assert 1.8 <= bf16["seconds"] / fp8["seconds"] <= 2.0
+    # the a100 has no fp8 rate: the same GEMM runs at its bf16 rate (a note says so), only its bytes halve
+    a8, a16 = run("a100", "fp8"), run("a100", "bf16")
+    assert any("fp8" in n and "bf16 rate" in n for n in a8["notes"])
+    assert 1.0 <= a16["seconds"] / a8["seconds"] <= 1.1
+
+
 def test_a_rate_note_names_the_unit_that_lacks_the_rate():
     # a100 lists no fp8 rate on its tensor cores (systolic rates: bf16, fp16, tf32, fp32, fp64, int8, int4) nor on
     # its CUDA cores (vector rates: fp16, bf16, fp32, fp64): an fp8 model's GEMMs run at the arrays' bf16 rate and

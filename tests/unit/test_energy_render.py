@@ -69,3 +69,29 @@ def test_pareto_plot_needs_energy_and_area(tmp_path, lenet, bare):
     bigger = {**lenet, "area": {**lenet["area"], "total_mm2": 2 * lenet["area"]["total_mm2"]}}  # a made-up twin
     assert plot_pareto([rec(lenet, 16), rec(bigger, 32)], ["rows"], tmp_path / "p.png") == tmp_path / "p.png"
     assert plot_pareto([rec(bare, 16), rec(bare, 32)], ["rows"], tmp_path / "q.png") is None
+
+
+def test_a_part_with_static_energy_only_says_so_in_the_console_and_html():
+    # probe p142 #6: "energy host 1.72 mJ" beside "bytes host 0B" read as traffic. LeNet-5 on tpu-v1 moves no byte
+    # over its host link, so the host level's energy is its share of the chip's static power alone (docs/energy.md:
+    # shared by area): 28 W (tpu-v1's idle power, Jouppi ISCA'17) × its 7.68 mm² of the chip's area × seconds
+    rep = accelsim.simulate("lenet5", "tpu-v1").to_dict()
+    energy, area = rep["energy"], rep["area"]
+    assert rep["bytes"]["host"] == 0 and rep["bytes"]["hbm"] > 0
+    host = 28.0 * area["levels"]["host"] / area["total_mm2"] * rep["seconds"]
+    assert energy["static_by_level"]["host"] == pytest.approx(host, rel=1e-9)
+    assert energy["by_level"]["host"] == pytest.approx(host, rel=1e-9)
+    # the static shares are those of static_j: with other_j they add up to it
+    assert sum(energy["static_by_level"].values()) + sum(energy["static_by_unit"].values()) + energy["other_j"] \
+        == pytest.approx(energy["static_j"], rel=1e-12)
+    rows = dict(energy_rows(rep))
+    assert rows["  energy host"] == f"{fmt.joules(energy['by_level']['host'])} (static)"
+    assert rows["  energy hbm"] == fmt.joules(energy["by_level"]["hbm"])  # its bytes cost dynamic energy too
+    # the accumulators compute nothing of their own (the arrays' MACs are filed under systolic): static too
+    assert rows["  energy accumulators"].endswith(" (static)") and not rows["  energy systolic"].endswith(")")
+    page = render_html(rep, plots=False)
+    assert f"{fmt.joules(energy['by_level']['host'])} (static)" in page and "host (level, static)" in page
+    assert "hbm (level)" in page
+    # a report written before the split renders as it did, without the word
+    old = {**rep, "energy": {k: v for k, v in energy.items() if not k.startswith("static_by_")}}
+    assert dict(energy_rows(old))["  energy host"] == fmt.joules(energy["by_level"]["host"])

@@ -422,3 +422,27 @@ def test_a_gemm_output_is_warm_only_when_its_later_waves_leave_it_in_the_l2():
     assert not gemm_leaves_output_warm("a100", row(2048), "mlp_down_proj")
     # a file without the GEMM's shape keeps the input warm (just written)
     assert gemm_leaves_output_warm("a100", {}, "mlp_down_proj")
+
+
+@pytest.mark.parametrize("made", [False, True])  # the reference folder missing (a fresh clone), or holding no file
+def test_validate_with_nothing_to_compare_says_where_it_looked_and_exits_2(made, tmp_path, monkeypatch, capsys):
+    """Probe p142 #2: a run that compares no row is not a validation: exit 2 (not 0, which reads as "validated")
+    and one line naming the folder it looked in and how to point it at data, before anything is simulated."""
+    from validation.cli import main
+
+    ref = tmp_path / "reference"
+    if made:
+        (ref / "notes").mkdir(parents=True)
+        (ref / "notes" / "README.md").write_text("no measurement here\n")
+    monkeypatch.setenv("ACCELSIM_REFERENCE_DIR", str(ref))
+    assert main(["--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"validate.py: no measurement files found in {ref}{'' if made else ' (missing)'};")
+    assert "ACCELSIM_REFERENCE_DIR=DIR" in err and "--data DIR" in err
+    assert not (tmp_path / "out").exists()  # nothing simulated, nothing written
+    # a --data folder of files the --only globs all leave out compares nothing either
+    data = _csv(tmp_path / "data" / "matmul_A100.csv", "M,N,K,latency_ms\n8,16,32,0.5\n").parent
+    assert main(["--no-default", "--data", str(data), "--only", "vidur/*", "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.startswith(f"validate.py: no measurement files matching --only vidur/* found in "
+                                              f"{data};")

@@ -517,6 +517,24 @@ def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, a
         return factor, over + f"a first-order throttle would run the clock at {factor:.3f}× ({advice})"
     return None, over + f"its static power alone ({static_w:.4g} W) does, so no clock meets it"
 
+def peak_over_tdp_note(tdp: float, peak_w: float, average_w: float, package: bool) -> str:
+    """The note of a chip whose busiest window draws ``peak_w`` (``power.peak_w_per_chip``; ``package``: its
+    package's, the off-package memory devices apart) above its ``tdp`` while its average ``average_w`` is within
+    it: a chip at its power limit would clock down in that window, which no option models (``throttle_to_tdp``
+    lowers the whole run's clock by the average's factor)."""
+    where = " in its package" if package else ""
+    return (f"{PEAK_OVER_TDP}{peak_w:.4g} W per chip{where} in the run's busiest window (power.peak_w_per_chip) "
+            f"exceeds the TDP of {tdp:g} W, though its average ({average_w:.4g} W) is within it: a chip at its power "
+            f"limit would clock down (power-cap) to the TDP in that window, so that stretch would take longer than "
+            f"reported; options.throttle_to_tdp models the average only (it lowers the whole run's clock when the "
+            f"average exceeds the TDP), not a window")
+
+
+def says_peak_over_tdp(notes: Sequence[str]) -> bool:
+    """Whether ``notes`` hold :func:`peak_over_tdp_note`'s note."""
+    return any(n.startswith(PEAK_OVER_TDP) for n in notes)
+
+
 def transfer_rows(transfers: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
     """Rows, for the energy alone, of bytes the report's chips send outside its op rows (``transfers``: each
     (bytes, of them those sent to other nodes)): a pipeline's sends between stages and its embedding-gradient
@@ -556,12 +574,18 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     average = total / seconds if seconds else 0.0
     off_package_w = energy["off_package_j"] / seconds if seconds else 0.0
     package = (average - off_package_w) / chips  # W per chip inside its package: what idle_power and tdp rate
+    package_peak: Callable[[], float] | None = None  # W per chip of the busiest window inside the package
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
         computes, moved = parts or ([], {})
         pad = moved.pop(SCRATCHPAD, None)  # the arrays' reads and writes: drawn while they compute
         if pad is not None:
             computes = [a + b for a, b in zip(computes, pad, strict=True)]
         peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
+
+        def inside_peak() -> float:  # the busiest window without the off-package devices' bytes and static power
+            inside = {lv: j for lv, j in moved.items() if lv not in c.off_package}
+            return max(package, c.package_static_w + c.activity_w + peak_dynamic_w(computes, inside) / chips)
+        package_peak = inside_peak
     else:  # a composed report: its simulated pass's peak is one chip's (a pipeline's P chips: each at its own)
         before = report.get("power") or {}
         peak_chip = max(average / chips, before.get("peak_w_per_chip") or before.get("peak_w") or 0.0)
@@ -574,6 +598,13 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if factor is not None:
         power["tdp_clock_factor"] = factor
     notes += [note] if note else []
+    if note is None and c.tdp is not None and peak_chip > c.tdp:  # the average within the TDP, its peak above it
+        # (probe p141 #1: Llama-2-7B serving on h100 averaged 471 W, its prefill's window 770 W, against 700 W)
+        # with off-package devices, the package's own window (a composed report keeps its pass's by the whole chip
+        # only, so it says nothing there)
+        inside = peak_chip if not off_package_w else package_peak() if package_peak is not None else None
+        notes += [peak_over_tdp_note(c.tdp, inside, package, bool(off_package_w))] \
+            if inside is not None and inside > c.tdp else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     notes += unread_key_notes(arch.energy) if arch.energy is not None else []
     if c.level_j_per_bit.get(NIC) == 0.0 and any(nic_bytes(row) for row in [*report["ops"], *sent]):
@@ -586,6 +617,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+PEAK_OVER_TDP = f"{NOTE_PREFIX}peak power "  # the start of :func:`peak_over_tdp_note`'s note
 
 
 def unread_key_notes(spec: EnergySpec) -> list[str]:

@@ -76,3 +76,21 @@ def test_a_sampled_runs_peak_note_speaks_of_the_tdp_note_beside_it():
     said = peak_note(869.0, 2, 32, over_tdp=True)
     assert "869 W" in said and "need not exceed the TDP" in said and "layer_samples=false" in said
     assert "TDP" not in peak_note(869.0, 2, 32)
+
+
+SMALL_GPT = {"model": "gpt", "hidden": 64, "heads": 2, "layers": 2, "seq_len": 16, "vocab": 128, "batch": 4}
+TP_CHIP = {**{k: v for k, v in TDP_CHIP.items() if k != "energy"}, "energy": {"node": "45nm", "idle_power": "0.5W"},
+           "chips": 2, "interconnect": {"bandwidth": "10GB/s", "energy_per_bit": 1.3}}
+
+
+def test_one_decode_step_reports_joules_per_token():
+    # one decode step at batch 4 makes 4 tokens (one per sequence), on both chips of its tensor-parallel pair (the
+    # report simulates one): J/token = total_j × 2 / 4, as a serving report's j_per_token counts every chip
+    # (probe p141 #2: Llama-2-7B's step on h100 gave 3.40 J/sample and j_per_token null)
+    step = accelsim.simulate({**SMALL_GPT, "phase": "decode", "kv_len": 8, "tensor_parallel": 2}, TP_CHIP).to_dict()
+    eff = step["efficiency"]
+    assert eff["j_per_token"] == pytest.approx(step["energy"]["total_j"] * 2 / 4, rel=1e-12)
+    assert eff["j_per_inference"] is None and eff["j_per_step"] is None
+    # a prefill (no decode step) stays an inference: J per sample
+    fill = accelsim.simulate({**SMALL_GPT, "tensor_parallel": 2}, TP_CHIP).to_dict()["efficiency"]
+    assert fill["j_per_token"] is None and fill["j_per_inference"] is not None

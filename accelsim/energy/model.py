@@ -103,7 +103,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     e_given = energy_scale(spec.reference_node, spec.node)
     e_45 = energy_scale(DEFAULT_NODE, spec.node)
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
-    vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None else _arith_pj(spec, dtype, e_given, e_45))
+    # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
+    # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
+    vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
+                 else _arith_pj(spec, dtype, e_given, e_45) / 2)
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -408,7 +411,7 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
     """J per MAC of an op row, by the unit that ran it (docs/energy.md): on a unit whose kind's cost module gives
     its own ``pj_per_mac(spec, dtype)``, that; on the core's vector lanes (a depthwise conv the mapper moved off
     the array, ``mapping.depthwise: vector``, or any matmul-family op of a core whose lanes run them), a
-    multiply-add's lane-cycles (``cycles_per_element.fma``: 2 on a GPU preset, whose lanes count FLOPs) × the
+    multiply-add's 2 FLOPs (a multiply and an add, whatever lane-cycles ``cycles_per_element.fma`` gives it) × the
     lanes' J per FLOP (:func:`flop_pricer`), with no array's operand movement (``mac_overhead``); else the
     array's: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's (:func:`row_dtype`) where
     it names another one."""
@@ -421,9 +424,8 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         j = own(row)
         if j is not None:
             return j
-        fma = _unit_of(lanes, row["unit"]) if lanes else None
-        if fma is not None:
-            return fma * flop_j(row)
+        if lanes and _unit_of(lanes, row["unit"]) is not None:  # a MAC is 2 FLOPs, a multiply and an add, whatever
+            return 2 * flop_j(row)  # lane-cycles it takes (cycles_per_element.fma is its time; probe p141 #3)
         dtype = row_dtype(row)
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
@@ -437,7 +439,8 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
 
 def _lane_fmas(arch: Arch) -> dict[str, float]:
     """Lane-cycles of one multiply-add (``cycles_per_element.fma``, :meth:`~accelsim.hardware.VectorUnit.cost`)
-    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`)."""
+    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`): which units are
+    lanes (:func:`mac_pricer` prices a MAC there as 2 FLOPs, not by these cycles)."""
     return {own: u.spec.cost("fma") for own, u in _by_own_name(arch).items()  # type: ignore[attr-defined]
             if u.kind == "vector"}
 

@@ -1520,7 +1520,7 @@ class EnergySpec(_Model):
     reference_node: Nanometres = 45.0
     mac_pj: dict[Dtype, Picojoules] = Field(default_factory=dict)  # per MAC (multiply + accumulate) by dtype
     mac_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # array energy per MAC ÷ the arithmetic's
-    vector_pj: Picojoules | None = None  # per vector FLOP (default: the dtype's MAC energy, an FMA-class op)
+    vector_pj: Picojoules | None = None  # per vector FLOP (default: half the dtype's MAC arithmetic: an FMA is 2)
     # per 64-bit access of an 8 KiB SRAM (scaled by √capacity and √port width); None: Horowitz's 10 pJ at 45 nm
     sram_pj: Picojoules | None = None
     sram_port_bits: Annotated[int, Field(ge=8, le=65536)] = 64  # the scratchpad's port width

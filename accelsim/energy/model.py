@@ -103,7 +103,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     e_given = energy_scale(spec.reference_node, spec.node)
     e_45 = energy_scale(DEFAULT_NODE, spec.node)
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
-    vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None else _arith_pj(spec, dtype, e_given, e_45))
+    # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
+    # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
+    vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
+                 else _arith_pj(spec, dtype, e_given, e_45) / 2)
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -408,7 +411,7 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
     """J per MAC of an op row, by the unit that ran it (docs/energy.md): on a unit whose kind's cost module gives
     its own ``pj_per_mac(spec, dtype)``, that; on the core's vector lanes (a depthwise conv the mapper moved off
     the array, ``mapping.depthwise: vector``, or any matmul-family op of a core whose lanes run them), a
-    multiply-add's lane-cycles (``cycles_per_element.fma``: 2 on a GPU preset, whose lanes count FLOPs) × the
+    multiply-add's 2 FLOPs (a multiply and an add, whatever lane-cycles ``cycles_per_element.fma`` gives it) × the
     lanes' J per FLOP (:func:`flop_pricer`), with no array's operand movement (``mac_overhead``); else the
     array's: ``c``'s (the run's dtype), or, given the ``arch``, the row's own dtype's (:func:`row_dtype`) where
     it names another one."""
@@ -421,9 +424,8 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
         j = own(row)
         if j is not None:
             return j
-        fma = _unit_of(lanes, row["unit"]) if lanes else None
-        if fma is not None:
-            return fma * flop_j(row)
+        if lanes and _unit_of(lanes, row["unit"]) is not None:  # a MAC is 2 FLOPs, a multiply and an add, whatever
+            return 2 * flop_j(row)  # lane-cycles it takes (cycles_per_element.fma is its time; probe p141 #3)
         dtype = row_dtype(row)
         if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
             return c.mac_j
@@ -437,7 +439,8 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
 
 def _lane_fmas(arch: Arch) -> dict[str, float]:
     """Lane-cycles of one multiply-add (``cycles_per_element.fma``, :meth:`~accelsim.hardware.VectorUnit.cost`)
-    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`)."""
+    of each built-in vector unit of ``arch``'s core, by its name on a core (:func:`_by_own_name`): which units are
+    lanes (:func:`mac_pricer` prices a MAC there as 2 FLOPs, not by these cycles)."""
     return {own: u.spec.cost("fma") for own, u in _by_own_name(arch).items()  # type: ignore[attr-defined]
             if u.kind == "vector"}
 
@@ -517,6 +520,24 @@ def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, a
         return factor, over + f"a first-order throttle would run the clock at {factor:.3f}× ({advice})"
     return None, over + f"its static power alone ({static_w:.4g} W) does, so no clock meets it"
 
+def peak_over_tdp_note(tdp: float, peak_w: float, average_w: float, package: bool) -> str:
+    """The note of a chip whose busiest window draws ``peak_w`` (``power.peak_w_per_chip``; ``package``: its
+    package's, the off-package memory devices apart) above its ``tdp`` while its average ``average_w`` is within
+    it: a chip at its power limit would clock down in that window, which no option models (``throttle_to_tdp``
+    lowers the whole run's clock by the average's factor)."""
+    where = " in its package" if package else ""
+    return (f"{PEAK_OVER_TDP}{peak_w:.4g} W per chip{where} in the run's busiest window (power.peak_w_per_chip) "
+            f"exceeds the TDP of {tdp:g} W, though its average ({average_w:.4g} W) is within it: a chip at its power "
+            f"limit would clock down (power-cap) to the TDP in that window, so that stretch would take longer than "
+            f"reported; options.throttle_to_tdp models the average only (it lowers the whole run's clock when the "
+            f"average exceeds the TDP), not a window")
+
+
+def says_peak_over_tdp(notes: Sequence[str]) -> bool:
+    """Whether ``notes`` hold :func:`peak_over_tdp_note`'s note."""
+    return any(n.startswith(PEAK_OVER_TDP) for n in notes)
+
+
 def transfer_rows(transfers: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
     """Rows, for the energy alone, of bytes the report's chips send outside its op rows (``transfers``: each
     (bytes, of them those sent to other nodes)): a pipeline's sends between stages and its embedding-gradient
@@ -556,12 +577,18 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     average = total / seconds if seconds else 0.0
     off_package_w = energy["off_package_j"] / seconds if seconds else 0.0
     package = (average - off_package_w) / chips  # W per chip inside its package: what idle_power and tdp rate
+    package_peak: Callable[[], float] | None = None  # W per chip of the busiest window inside the package
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
         computes, moved = parts or ([], {})
         pad = moved.pop(SCRATCHPAD, None)  # the arrays' reads and writes: drawn while they compute
         if pad is not None:
             computes = [a + b for a, b in zip(computes, pad, strict=True)]
         peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
+
+        def inside_peak() -> float:  # the busiest window without the off-package devices' bytes and static power
+            inside = {lv: j for lv, j in moved.items() if lv not in c.off_package}
+            return max(package, c.package_static_w + c.activity_w + peak_dynamic_w(computes, inside) / chips)
+        package_peak = inside_peak
     else:  # a composed report: its simulated pass's peak is one chip's (a pipeline's P chips: each at its own)
         before = report.get("power") or {}
         peak_chip = max(average / chips, before.get("peak_w_per_chip") or before.get("peak_w") or 0.0)
@@ -574,6 +601,13 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if factor is not None:
         power["tdp_clock_factor"] = factor
     notes += [note] if note else []
+    if note is None and c.tdp is not None and peak_chip > c.tdp:  # the average within the TDP, its peak above it
+        # (probe p141 #1: Llama-2-7B serving on h100 averaged 471 W, its prefill's window 770 W, against 700 W)
+        # with off-package devices, the package's own window (a composed report keeps its pass's by the whole chip
+        # only, so it says nothing there)
+        inside = peak_chip if not off_package_w else package_peak() if package_peak is not None else None
+        notes += [peak_over_tdp_note(c.tdp, inside, package, bool(off_package_w))] \
+            if inside is not None and inside > c.tdp else []
     notes += [f"{NOTE_PREFIX}level {lv} gives no energy_per_bit: its bytes cost 0 J" for lv in c.missing]
     notes += unread_key_notes(arch.energy) if arch.energy is not None else []
     if c.level_j_per_bit.get(NIC) == 0.0 and any(nic_bytes(row) for row in [*report["ops"], *sent]):
@@ -586,6 +620,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+PEAK_OVER_TDP = f"{NOTE_PREFIX}peak power "  # the start of :func:`peak_over_tdp_note`'s note
 
 
 def unread_key_notes(spec: EnergySpec) -> list[str]:
@@ -709,7 +744,8 @@ TOPS_DEFINITION = ("tops_per_w: FLOPs executed (computed_flops: the zeros an arr
 
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
-    training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``), per inference (per sample: the batch of each micro-batch of a pipeline,
+    training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``; a ``phase: decode``
+    step: per token, each of its batch's sequences making one), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included; a ``collective`` run:
     every chip of the arch). TOPS/W counts the FLOPs
     the kernels compute, as the energy does (:func:`executed_flops`: a causal fused attention's skipped blocks are
@@ -743,7 +779,11 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
         tp = int(params.get("tensor_parallel", 1) or 1) * int(params.get("context_parallel", 1) or 1) \
             * int(params.get("embedding_parallel", 1) or 1)
         samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
-        out["j_per_inference"] = total * tp / samples
+        if params.get("phase") == "decode":  # one decode step makes a token of each sequence: J/token, as a
+            # serving report's (probe p141 #2: it gave j_per_inference, and compare "J/token —")
+            out["j_per_token"] = total * tp / samples
+        else:
+            out["j_per_inference"] = total * tp / samples
     return out
 
 

@@ -67,7 +67,7 @@ from dataclasses import replace
 
 from ..builders.training import grad_dtype
 from ..config import WorkloadSpec, build_graph
-from ..energy import account
+from ..energy import account, says_peak_over_tdp
 from ..errors import WorkloadError
 from ..hardware import Arch
 from ..mapping import data_parallel
@@ -308,7 +308,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
                                                (2 * sync_bytes, 2 * sync_bytes if stages_apart(arch, tp, pp) else 0)]))
     if data["pipeline"]["layer_samples"] and (data.get("power") or {}).get("peak_w") is not None:
         # a sampled stage's busiest window is its 2-layer run's, as a sampled serving pass's
-        data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], 2, int(params["layers"]))]
+        data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], 2, int(params["layers"]),
+                                                   says_peak_over_tdp(data["notes"]))]
     return Report(data, segments=segments)
 
 

@@ -464,13 +464,17 @@ class Sampled:
         return cls(two, rows.work, rows.busy, rows.counts, affine_timing(one.timing, two.timing, layers), (one, two))
 
 
-def peak_note(peak_w: float, sample: int, layers: int) -> str:
+def peak_note(peak_w: float, sample: int, layers: int, over_tdp: bool = False) -> str:
     """The note of a layer-sampled run's ``power.peak_w``: its busiest window is one of a ``sample``-layer pass,
     which need not be the whole ``layers``-layer model's (a serving pass, a pipeline stage; probe p49: gemma2_9b decode on h100 803 W sampled, 672 W
-    with every layer; its TDP 700 W)."""
+    with every layer; its TDP 700 W). ``over_tdp``: the report's notes say that window exceeds the TDP
+    (:func:`~accelsim.energy.says_peak_over_tdp`; probe p141 #1: Llama-2-7B serving on h100, 869 W sampled, 770 W
+    with every layer), which then holds of the sample's window, not necessarily of the model's."""
+    lower = ("can be lower, and need not exceed the TDP as the note on the peak power says this window does"
+             if over_tdp else "can be lower")
     return (f"power.peak_w ({peak_w:.0f} W) is the busiest window of a {sample}-layer sample pass, not of the "
             f"{layers}-layer model (its average power, energy and times are the model's): the whole model's peak "
-            "can be lower; set options.layer_samples=false for it")
+            f"{lower}; set options.layer_samples=false for it")
 
 
 def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str) -> dict:

@@ -53,7 +53,7 @@ from dataclasses import replace
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
-from ..energy import account
+from ..energy import account, says_peak_over_tdp
 from ..errors import CapacityError
 from ..hardware import Arch
 from ..ir import Graph
@@ -149,7 +149,7 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     data["notes"] = recomputed_work_notes(data["notes"], data)  # the run's computed FLOPs and rate, not a pass's
     if data["serving"]["layer_samples"] and layers is not None:
         data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], data["serving"]["layer_samples"][-1],
-                                                   layers[0] + layers[1])]
+                                                   layers[0] + layers[1], says_peak_over_tdp(data["notes"]))]
     if len(sampled) > base:
         data["notes"] = [*data["notes"], changes_note(changes, len(sampled), steps, options.decode_samples, arch)]
     return Report(data, segments=run.segments)

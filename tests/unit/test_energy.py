@@ -158,13 +158,14 @@ def test_gemm_energy_by_hand():
 
 def test_conv_energy_by_hand():
     # 3→4 channels, 3×3, stride 1, padding 1 on 8×8: 4 · 8 · 8 · 3 · 9 = 6,912 MACs; bias: one add per output
-    # (4 · 64 = 256 vector FLOPs, at the fp16 MAC's energy: an FMA-class op)
+    # (4 · 64 = 256 vector FLOPs, each half the fp16 MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add;
+    # probe p141 #3: each was a whole MAC's)
     rep = _run({"model": "conv2d", "in_channels": 3, "out_channels": 4, "height": 8, "width": 8,
                 "kernel_size": 3, "padding": 1, "bias": True})
     conv = next(o for o in rep["ops"] if o["kind"] == "conv")
     assert conv["macs"] == 6912 and conv["flops"] == 2 * 6912 + 256
     by_level = {lv: b * 8 * {"sram": SRAM_PJ_PER_BIT, "hbm": HBM_PJ_PER_BIT}[lv] for lv, b in conv["bytes"].items()}
-    expected = (6912 + 256) * FP16_MAC_PJ + sum(by_level.values())
+    expected = 6912 * FP16_MAC_PJ + 256 * FP16_MAC_PJ / 2 + sum(by_level.values())
     assert conv["energy_j"] == pytest.approx(expected * 1e-12)
 
 
@@ -550,9 +551,11 @@ def test_area_is_the_archs_whatever_the_workloads_dtype():
 
 
 def test_depthwise_macs_on_vector_lanes_cost_the_lanes_fma():
-    # a MAC the mapper runs on the vector lanes is cycles_per_element.fma lane operations at the lanes' J per FLOP
-    # (vector_pj), with no mac_overhead (an array's operand movement). TINY with 0.25 pJ per lane FLOP, 3 lane-cycles
-    # an FMA, and a systolic MAC 4× its arithmetic: 8 channels of 3×3 on 8×8 (padding 1), 8 · 64 · 9 = 4,608 MACs
+    # a MAC the mapper runs on the vector lanes is 2 FLOPs, a multiply and an add, at the lanes' J per FLOP
+    # (vector_pj), with no mac_overhead (an array's operand movement); its cycles_per_element.fma lane-cycles are its
+    # time, not its energy (probe p141 #3: it was priced fma × vector_pj). TINY with 0.25 pJ per lane FLOP, 3
+    # lane-cycles an FMA, and a systolic MAC 4× its arithmetic: 8 channels of 3×3 on 8×8 (padding 1), 8 · 64 · 9 =
+    # 4,608 MACs
     dw = {"model": "conv2d", "in_channels": 8, "out_channels": 8, "groups": 8, "height": 8, "width": 8,
           "kernel_size": 3, "padding": 1, "bias": False}
     arch = {**TINY, "core": {**TINY["core"], "vector": {"lanes": 16, "cycles_per_element": {"fma": 3}}},
@@ -560,21 +563,21 @@ def test_depthwise_macs_on_vector_lanes_cost_the_lanes_fma():
     lanes = _run(dw, arch, depthwise="vector")
     conv = next(o for o in lanes["ops"] if o["kind"] == "conv")
     assert conv["macs"] == 4608 and conv["mapping"]["depthwise"] == "vector"
-    assert lanes["energy"]["mac_j"] == pytest.approx(4608 * 3 * 0.25e-12)  # 3.456 nJ
-    assert lanes["energy"]["by_unit"]["vector"] > 4608 * 3 * 0.25e-12  # the lanes' own, plus their static share
+    assert lanes["energy"]["mac_j"] == pytest.approx(4608 * 2 * 0.25e-12)  # 2.304 nJ
+    assert lanes["energy"]["by_unit"]["vector"] > 4608 * 2 * 0.25e-12  # the lanes' own, plus their static share
     # on the array the same MACs pay the array's MAC: fp16 arithmetic (2.0 pJ) × mac_overhead 4
     array = _run(dw, arch, depthwise="array")
     assert array["energy"]["mac_j"] == pytest.approx(4608 * 4 * FP16_MAC_PJ * 1e-12)  # 36.864 nJ
-    # h100's preset (options.depthwise auto: a GPU runs depthwise convs on its CUDA cores): a lane FLOP is a bf16
-    # FMA's arithmetic, 1.1 · (8/11)² + 0.9 = 1.4818 pJ at 45 nm (vector_pj unset) carried to 5 nm, and an FMA is
-    # 2 lane-cycles (h100.yaml cycles_per_element.fma: the lanes count FLOPs): 2 × 0.1181 = 0.2362 pJ a MAC, not the
-    # tensor core's 0.8268 (mac_overhead 7)
+    # h100's preset (options.depthwise auto: a GPU runs depthwise convs on its CUDA cores): a lane FLOP is half a
+    # bf16 MAC's arithmetic (vector_pj unset), 1.1 · (8/11)² + 0.9 = 1.4818 pJ at 45 nm carried to 5 nm (× 0.0797:
+    # 0.1181 pJ), halved: 0.05905 pJ; a MAC is 2 FLOPs: 2 × 0.05905 = 0.1181 pJ, one MAC's arithmetic, not the
+    # tensor core's 0.8268 (mac_overhead 7); before probe p141 #3, 2 × 0.1181 = 0.2362 pJ
     rep = accelsim.simulate({**dw, "in_channels": 144, "out_channels": 144, "groups": 144, "height": 56,
                              "width": 56}, "h100").to_dict()
     conv = next(o for o in rep["ops"] if o["kind"] == "conv")
     assert conv["macs"] == 144 * 56 * 56 * 9 and conv["unit"].startswith("core*.vector")
-    lane_mac_pj = 2 * (1.1 * (8 / 11) ** 2 + 0.9) * energy_scale(45, 5)
-    assert lane_mac_pj == pytest.approx(0.2362, abs=1e-4)
+    lane_mac_pj = 2 * (1.1 * (8 / 11) ** 2 + 0.9) / 2 * energy_scale(45, 5)
+    assert lane_mac_pj == pytest.approx(0.1181, abs=1e-4)
     assert rep["energy"]["mac_j"] == pytest.approx(conv["macs"] * lane_mac_pj * 1e-12)
 
 

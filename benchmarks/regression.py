@@ -119,6 +119,10 @@ CASES: dict[str, tuple] = {
 # (probe p127 #1: bytes.sram 1,291,845,632 -> 419,430,400, sram_operand_bytes 1,082,130,432 -> 209,715,200; times equal).
 # lenet5_gemmini again from the merge (1f11456b) of the commit that stores a bias read by an int8 op as int32
 # (probe p131 #1, TFLite's int32 bias: memory.hbm.weights 61,706 -> 62,414, bytes.hbm 62,740 -> 63,448).
+# attention_h100, rmsnorm_mi210, softmax_a100, googlenet_tpu_v4, mobilenet_v2_tpu_v4, bert_base_tpu_v5p and gemm_a100
+# again from the merge (deb277cb) of probe p141's energy fixes: a vector FLOP is half the dtype's MAC arithmetic
+# (total energy -0.001 % to -0.03 %, by_unit.vector up to -7.5 %), and gemm_a100's 420.3 W peak window over the
+# a100's 400 W TDP gets its note (notes [] -> that line); times equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

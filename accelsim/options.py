@@ -188,7 +188,30 @@ class Options(BaseModel):
         False, description="Training with data parallelism (the chips beyond tensor × pipeline parallel): each "
                            "data-parallel rank keeps 1/dp of the optimizer state and updates 1/dp of each parameter "
                            "(Megatron-LM's --use-distributed-optimizer, ZeRO stage 1): the gradient is "
-                           "reduce-scattered instead of all-reduced, and the updated parameter all-gathered.")
+                           "reduce-scattered instead of all-reduced, and the updated parameter all-gathered. "
+                           "offload: optimizer_cpu implies it (ZeRO-Offload partitions its CPU step so; report.json's "
+                           "options records it true), and false beside it is refused.")
+
+    @field_validator("distributed_optimizer")
+    @classmethod
+    def _offload_cpu_is_partitioned(cls, value: bool, info: ValidationInfo) -> bool:
+        """``false`` written beside ``offload: optimizer_cpu``: ZeRO-Offload is built on ZeRO-2 and always partitions
+        the optimizer state and its CPU step over the data-parallel ranks (Ren et al. 2021, Sec. 4.2; DeepSpeed's
+        offload_optimizer needs ZeRO stage 1 or more), so every rank holding and stepping the whole state is a
+        setup no framework runs (probe p144 #1: 4x the host memory, link bytes and CPU time at dp 4)."""
+        if value is False and info.data.get("offload") == "optimizer_cpu":
+            raise ValueError("cannot be false with offload: optimizer_cpu, which partitions the optimizer states and "
+                             "the host CPU's step over the data-parallel ranks as ZeRO-Offload does (built on ZeRO-2; "
+                             "DeepSpeed's offload_optimizer needs ZeRO stage 1 or more): leave it out, or set true")
+        return value
+
+    @property
+    def sharded_optimizer(self) -> bool:
+        """Whether a training step's optimizer states and step are sharded over the data-parallel ranks:
+        ``distributed_optimizer``, or ``offload: optimizer_cpu`` (ZeRO-Offload, which always partitions them). What
+        the run does; ``distributed_optimizer`` is what the user wrote."""
+        return self.distributed_optimizer or self.offload == "optimizer_cpu"
+
     memory_budget: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = Field(
         None, description="Memory a simulated pass may take (bytes or a size such as 8GiB; default: half of this "
                           "machine's memory, divided among the workers of a parallel sweep or serving grid). Lowering stops with a one-line error, before memory runs out, when a "
@@ -253,8 +276,11 @@ def defaults() -> dict[str, object]:
 
 def recorded(options: Options | None) -> dict[str, object]:
     """report.json's ``options``: the run's options that differ from their defaults, as JSON values (a tuple as a
-    list), in the fields' order, :data:`UNRECORDED` left out; ``{}`` for a run with the defaults (or None)."""
+    list), in the fields' order, :data:`UNRECORDED` left out; ``{}`` for a run with the defaults (or None).
+    ``distributed_optimizer`` is what ran (:attr:`Options.sharded_optimizer`): true under ``offload: optimizer_cpu``
+    though left out."""
     if options is None:
         return {}
     default = defaults()
-    return {k: v for k, v in options.model_dump(mode="json").items() if k not in UNRECORDED and v != default[k]}
+    ran = {**options.model_dump(mode="json"), "distributed_optimizer": options.sharded_optimizer}
+    return {k: v for k, v in ran.items() if k not in UNRECORDED and v != default[k]}

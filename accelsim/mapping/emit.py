@@ -202,6 +202,15 @@ def host_step_bytes(op: Op) -> tuple[int, int, int]:
     return grad, pbytes, grad + 2 * sum(states) + (pbytes if master else 2 * pbytes)
 
 
+def _algorithm(kind: str, algorithm: str, protocol: str) -> dict[str, str]:
+    """An optimizer step's mapping keys naming the algorithm of its data-parallel ``kind`` collective (the gradient's
+    all-reduce or reduce-scatter, a sharded step's all-gather): ``<kind>_algorithm`` (``nvls``, ``ring``, ``tree``,
+    a formula interconnect's ``direct`` / ``ring`` / ``torus``, ``p2p``) and NCCL's ``<kind>_protocol`` where it
+    has one; its link bytes per chip are that algorithm's (cost/collective.py: a ring all-reduce 2(n-1)/n of the
+    gradient, NVLS (1 + 1/n), a tree 2; probe p144 #2)."""
+    return {f"{kind}_algorithm": algorithm, **({f"{kind}_protocol": protocol} if protocol else {})}
+
+
 def byte_cycles(transfers: Iterable[tuple[int, int]]) -> int:
     """Σ bytes · latency over transfers of (bytes, latency in cycles): what they hold a buffer's in-flight room for.
     By Little's law, transfers that share a buffer of W bytes complete no sooner than this / W cycles after they
@@ -266,7 +275,9 @@ class Emitter:
         self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together
         self.all_reduce_kernel = "nccl"  # options.all_reduce (set by lower): how an all-reduce inside one node runs
         # step → its reduction's (seconds, bytes sent, kind, of those bytes the ones sent to other nodes)
-        self.reduced: dict[str, tuple[float, int, str, int]] = {}
+        # op → (seconds, bytes sent, kind, bytes to other nodes, NCCL's algorithm and protocol) of its gradient's
+        # data-parallel reduction
+        self.reduced: dict[str, tuple[float, int, str, int, str, str]] = {}
         self.reduced_join: int | None = None  # the task after which every gradient is reduced
         self.grad_reduce = (0, 0)  # the reduction's task ids, first..end-1 (TaskGraph.grad_reduce)
         # a data-parallel group's chips are tensor_parallel apart (Megatron's rank order: tensor parallel innermost)
@@ -482,10 +493,11 @@ class Emitter:
             epi_after = self.producers(p, p.epilogue)
         if reduce:
             data = [self._reduce_gradients()]
-            seconds, sent, kind, nic = self.reduced[op.name]
+            seconds, sent, kind, nic, algorithm, protocol = self.reduced[op.name]
             if sent:  # (an expert's gradient on the only chip holding it is not reduced)
                 level_bytes[LINK] = sent
                 details[f"{kind}_s"] = seconds
+                details.update(_algorithm(kind, algorithm, protocol))
             if nic:  # of bytes.link, those sent to other nodes (energy.model prices them at the network's figure)
                 details["nic_bytes"] = nic
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
@@ -519,6 +531,7 @@ class Emitter:
                 details["nic_bytes"] = int(details.get("nic_bytes", 0)) + nic  # type: ignore[call-overload]
             # (a lazy step's gradient was all-gathered too: both all-gathers' seconds)
             details["all_gather_s"] = details.get("all_gather_s", 0.0) + c.seconds
+            details.update(_algorithm("all_gather", c.algorithm, c.protocol))
         self.done[op.name] = [self.add(p.index, TaskKind.JOIN, -1, 0, ends)] if len(ends) > JOIN_MIN_ENDS else ends
         if self.accumulate and op.phase == "backward":
             self.backward_ends += self.done[op.name]
@@ -574,10 +587,11 @@ class Emitter:
         data = self.producers(p)
         if self.dp > 1:  # the gradient is reduced first (ZeRO-Offload's ZeRO-2 reduce-scatter or an all-reduce)
             data = [self._reduce_gradients()]
-            seconds, sent, kind, nic = self.reduced[op.name]
+            seconds, sent, kind, nic, algorithm, protocol = self.reduced[op.name]
             if sent:
                 level_bytes[LINK] = sent
                 details[f"{kind}_s"] = seconds
+                details.update(_algorithm(kind, algorithm, protocol))
             if nic:
                 details["nic_bytes"] = nic
         if self.backward_join is None:  # no delayed parameter update: the CPU steps once the backward pass is done
@@ -596,6 +610,7 @@ class Emitter:
             ends = [tid]
             level_bytes[LINK] = level_bytes.get(LINK, 0) + c.sent
             details["all_gather_s"] = c.seconds
+            details.update(_algorithm("all_gather", c.algorithm, c.protocol))
         self.done[op.name] = ends
         details.update(host_step_s=seconds, host_dram_bytes=n * cpu_b, grad_down_bytes=n * grad_b,
                        param_up_bytes=n * param_b,
@@ -622,7 +637,7 @@ class Emitter:
             op = p.op
             group = reduction_chips(op, self.dp, self.ep, self.emb)
             if group <= 1:  # the only chip holding these experts (or this table): nothing to reduce
-                self.reduced[op.name] = (0.0, 0, "all_reduce", 0)
+                self.reduced[op.name] = (0.0, 0, "all_reduce", 0, "none", "")
                 continue
             # the whole gradient buffer (DDP's and Megatron's grad buffers), not the rows an embedding's backward
             # wrote: a dense nn.Embedding's gradient is the whole table
@@ -642,7 +657,8 @@ class Emitter:
                 nbytes = group * rows * (elems // param.shape[0] * op.elem_bytes + ids)
             tid, c = self.all_reduce(p.index, nbytes, group, self.producers(p) + after, kind, self.dp_extent,
                                      op.dtype)
-            self.reduced[op.name] = (c.seconds, c.sent, kind, self.nic_bytes(c, kind, nbytes, group, self.dp_extent))
+            self.reduced[op.name] = (c.seconds, c.sent, kind, self.nic_bytes(c, kind, nbytes, group, self.dp_extent),
+                                     c.algorithm, c.protocol)
             ends.append(tid)
         self.reduced_join = self.add(self.steps[0].index, TaskKind.JOIN, -1, 0, ends)
         self.grad_reduce = (first, self.reduced_join + 1)

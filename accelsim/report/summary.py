@@ -537,7 +537,9 @@ def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Ma
         if moved:
             out.append(f"{_b(moved)} of {what} live in {lv} memory as options.offload: {offload} asks, "
                        + (f"where {lv}'s CPU runs the optimizer step on them (ZeRO-Offload, Ren et al. 2021): only "
-                          f"the gradients and the updated parameters cross the {lv} link"
+                          f"the gradients and the updated parameters cross the {lv} link; with data parallelism "
+                          f"each rank's {lv} holds and steps its 1/dp share (ZeRO-2's partition: "
+                          f"options.distributed_optimizer implied)"
                           if offload == "optimizer_cpu" else f"reached over the {lv} link"))
         rest = memory[lv]["used"] - hosted.get(lv, 0) - moved
         if rest:

@@ -103,7 +103,7 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
             grows = other - held if other is not None and held is not None else 0
             tried.append((f"recompute: {alt}", used - round(e.flight * (now - stash(alt))) + grows))
     opt = int(row.get("optimizer_states", 0))
-    if opt and dp > 1 and not options.distributed_optimizer:
+    if opt and dp > 1 and not options.sharded_optimizer:
         tried.append(("options.distributed_optimizer", used - opt + opt // dp))
     if opt and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:  # (where the host can hold the states)
@@ -199,7 +199,7 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     if opt and rest_fits and "options.distributed_optimizer" in needs:  # it fits as the run is
         fixes.append("options.distributed_optimizer" + said_needs("options.distributed_optimizer"))
     elif opt and rest_fits and room > 0:  # over more replicas than the run has (probe p81: at its own 2 it did not)
-        fixes.append(_more_replicas(opt * (max(dp, 1) if options.distributed_optimizer else 1), room, dp, used))
+        fixes.append(_more_replicas(opt * (max(dp, 1) if options.sharded_optimizer else 1), room, dp, used))
     if opt and rest_fits and (room >= 0 or "options.offload: optimizer" in needs) and options.offload == "none" \
             and arch.spill_memory is not None and opt <= arch.memory(arch.spill_memory).capacity:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))

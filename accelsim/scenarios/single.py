@@ -64,13 +64,14 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     notes = []
     # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
     overlap = graph.meta.get("overlap_grad_reduce") is True
-    if graph.info.mode == "training" and (options.distributed_optimizer or overlap
+    if graph.info.mode == "training" and (options.sharded_optimizer or overlap
                                           or any("sparse_rows" in op.attrs for op in graph.ops)):
         dp = data_parallel(graph, arch)
         # every replica's lazy step on a sparse table updates the rows the group's all-gathered gradients hold
         graph = union_sparse_steps(graph, dp)
-        if options.distributed_optimizer:
-            notes += [DP1_NOTE] if dp == 1 else []
+        if options.sharded_optimizer:  # distributed_optimizer, or offload: optimizer_cpu (ZeRO-Offload's partition)
+            # the note only where the user wrote distributed_optimizer; optimizer_cpu implies it (probe p144 #1)
+            notes += [DP1_NOTE] if dp == 1 and options.distributed_optimizer else []
             graph = shard_optimizer(graph, dp)  # each data-parallel rank's share of the states
         if overlap and dp == 1:  # (probe p93 #5)
             notes.append(OVERLAP_DP1_NOTE)

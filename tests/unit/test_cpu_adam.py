@@ -77,6 +77,56 @@ def test_sharded_over_data_parallel_ranks_each_host_updates_its_share():
     assert r["bytes"]["host"] == (GRAD_BYTES + PARAM_BYTES) * per_rank
 
 
+# probe p144's run (/tmp/probe/work/p144/small.yaml): gpt, h = 2048, 16 heads, 8 layers, seq 2048, TP 2 x PP 2 on
+# 16 chips of dgx-h100, so 4 data-parallel replicas. One tensor-parallel rank's share of a layer: 6h^2 (qkv 3h^2/2,
+# proj h^2/2, fc 2h^2, fc2 2h^2) + 9.5h (qkv bias 3h/2, proj bias h, fc bias 2h, fc2 bias h, two layer norms 4h)
+# = 25,165,824 + 19,456 = 25,185,280. Stage 0: 4 layers + the word embedding's half (51,200 x 2048 / 2 =
+# 52,428,800) + the position embedding (2048 x 2048 = 4,194,304) = 157,364,224; stage 1: 4 layers + the tied LM
+# head's half (52,428,800) + the final layer norm (2h = 4,096) = 153,174,016.
+SMALL = {"model": "gpt", "mode": "training", "hidden": 2048, "heads": 16, "layers": 8, "seq_len": 2048, "batch": 1,
+         "micro_batches": 8, "optimizer": "adam", "recompute": "selective", "tensor_parallel": 2,
+         "pipeline_parallel": 2}
+LAYER_TP2 = 6 * 2048**2 + 9.5 * 2048
+STAGE0, STAGE1 = int(4 * LAYER_TP2 + 51_200 * 2048 // 2 + 2048 * 2048), int(4 * LAYER_TP2 + 51_200 * 2048 // 2 + 2 * 2048)
+DP = 16 // (2 * 2)
+
+
+def test_offload_cpu_partitions_over_the_data_parallel_ranks_as_zero_offload():
+    # probe p144 #1: ZeRO-Offload is built on ZeRO-2 (Ren et al. 2021, Sec. 4.2): each of the DP ranks' hosts keeps
+    # and steps 1/DP of the optimizer state, without options.distributed_optimizer written. Before, every rank kept
+    # the whole state: host 1,888,370,688 B, link 919,044,096 B, CPU 65.1 ms a step, 0.1439 s an iteration
+    r = accelsim.simulate(SMALL, {"base": "dgx-h100", "chips": 16}, offload="optimizer_cpu", plots=False).to_dict()
+    assert (STAGE0, STAGE1) == (157_364_224, 153_174_016)
+    # the host's fp32 master, m and v (12 B a parameter) of stage 0's 1/4: 472,092,672 B
+    assert r["memory"]["host"]["optimizer_states"] == 12 * STAGE0 // DP
+    host = r["phases"]["host_optimizer"]  # the bottleneck stage's, stage 1
+    # 1/4 of its fp32 gradient down (4 B) and its bf16 parameter up (2 B): 6 x 153,174,016 / 4 = 229,761,024 B
+    assert host["link_bytes"] == (GRAD_BYTES + PARAM_BYTES) * STAGE1 // DP
+    # the CPU's time: 153,174,016 / 4 x 30 B / 76.8 GB/s = 14.958 ms (27,373,872 cycles at 1.83 GHz)
+    assert 0 <= host["compute_cycles"] - STAGE1 / DP * CPU_BYTES / BANDWIDTH * CLOCK <= host["ops"]
+    # the gradient is reduce-scattered: each rank sends 3/4 of stage 1's fp32 gradient, 459,522,048 B
+    assert r["phases"]["grad_reduce"]["link_bytes"] == 4 * STAGE1 * (DP - 1) // DP
+    assert r["options"]["distributed_optimizer"] is True  # what ran, though not written
+    assert not any("changes nothing here" in n for n in r["notes"])
+
+
+def test_offload_cpu_on_one_rank_says_nothing_of_the_distributed_optimizer(one_gpu):
+    # optimizer_cpu implies the sharding; over one rank it is the whole state, and the note about a
+    # distributed_optimizer the user did not write would be noise
+    assert not any("distributed_optimizer changes nothing" in n for n in one_gpu["notes"])
+
+
+def test_distributed_optimizer_false_beside_offload_cpu_is_refused(tmp_path, capsys, monkeypatch):
+    # ZeRO-Offload always partitions (DeepSpeed's offload_optimizer needs ZeRO stage >= 1): every rank stepping the
+    # whole state is a setup no framework runs, so false is one line at its key, exit 2
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "-w", "gpt2", "-a", "dgx-h100", "--mode", "training", "--set", "options.offload=optimizer_cpu",
+                 "--set", "options.distributed_optimizer=false", "-q", "--no-plots", "-o", "o"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("accelsim: error: --set: options.distributed_optimizer: cannot be false with offload: "
+                           "optimizer_cpu"), line
+
+
 def test_a_preset_without_host_cpu_is_refused_at_the_key(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "-w", "gpt2", "-a", "l40s", "--mode", "training", "--set", "workload.seq_len=64",

@@ -203,3 +203,31 @@ def test_dlrm_embedding_group_inference_energy_per_sample(dlrm_ep, e):
     rep = dlrm_ep[("inference", e)]
     assert "data_parallel" not in rep
     assert rep["efficiency"]["j_per_inference"] == pytest.approx(rep["energy"]["total_j"] * e / 2048)
+
+
+def test_in_node_gradient_all_reduce_bytes_are_the_chosen_algorithms_and_the_step_names_it():
+    # probe p144 #2: gpt h = 2048, 8 layers, TP 2 x PP 2 on 16 chips of dgx-h100 (4 data-parallel ranks in one
+    # node) reported 765,952,000 B per chip for stage 1's fp32 gradient of 153,174,016 parameters (612,696,064 B),
+    # not the ring's 2(n-1)/n = 919,044,096 B. On an NVSwitch node whose switch reduces (Hopper), NCCL picks NVLS
+    # for the large buffers: each GPU sends its whole buffer to the switch's ld_reduce (S) and its reduced 1/n share
+    # to the switch's multicast store (S/n), (1 + 1/n) S a direction (cost/collective.py); the small ones (layer
+    # norms and biases) go as a ring (LL): 2(n-1)/n S.
+    # Stage 1 (test_cpu_adam.py's SMALL): 4 layers x 25,185,280 (TP 2's share) + LM head 52,428,800 + final LN 4,096;
+    # its 1-D tensors per layer: two layer norms' weight and bias 4 x 2048, qkv bias 3 x 2048 / 2, proj bias 2048,
+    # fc1 bias 4 x 2048 / 2, fc2 bias 2048 = 19,456 elements; x 4 + the final LN's 2 x 2048 = 81,920.
+    small = {"model": "gpt", "mode": "training", "hidden": 2048, "heads": 16, "layers": 8, "seq_len": 2048,
+             "batch": 1, "micro_batches": 8, "optimizer": "adam", "recompute": "selective", "tensor_parallel": 2,
+             "pipeline_parallel": 2}
+    r = accelsim.simulate(small, {"base": "dgx-h100", "chips": 16}, plots=False).to_dict()
+    n, params, vectors = 4, 153_174_016, 4 * (4 * 2048 + 3 * 2048 // 2 + 2048 + 4 * 2048 // 2 + 2048) + 2 * 2048
+    assert vectors == 81_920
+    nvls, ring = (1 + 1 / n) * 4 * (params - vectors), 2 * (n - 1) / n * 4 * vectors  # 765,460,480 + 491,520
+    assert r["phases"]["grad_reduce"]["link_bytes"] == nvls + ring == 765_952_000
+    steps = [op for op in r["ops"] if op["kind"] == "optimizer" and op["bytes"].get("link")]
+    assert {(op["mapping"]["all_reduce_algorithm"], op["mapping"]["all_reduce_protocol"]) for op in steps} == \
+        {("nvls", "Simple"), ("ring", "LL")}
+    by_name = {op["name"]: op for op in steps}
+    emb = by_name["language_model.embedding.word_embeddings.weight.step"]  # the LM head's half: 52,428,800 fp32
+    assert emb["mapping"]["all_reduce_algorithm"] == "nvls" and emb["bytes"]["link"] == 1.25 * 4 * 52_428_800
+    ln = by_name["language_model.encoder.final_layernorm.weight.step"]  # 2048 fp32: 8 KiB
+    assert ln["mapping"]["all_reduce_algorithm"] == "ring" and ln["bytes"]["link"] == 1.5 * 4 * 2048

@@ -574,7 +574,8 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     bsz, length, hidden = b.shape(h)
     q_latent = None
     if m.q_rank:
-        q_latent = b.rmsnorm(b.linear(h, m.q_rank, bias=False, name="q_a_proj"), lm.eps, name="q_a_layernorm")
+        with b.replicated():  # the down-projection: whole on every tensor-parallel chip
+            q_latent = b.rmsnorm(b.linear(h, m.q_rank, bias=False, name="q_a_proj"), lm.eps, name="q_a_layernorm")
         q = b.linear(q_latent, heads * qk, bias=False, name="q_b_proj")
     else:
         q = b.linear(h, heads * qk, bias=False, name="q_proj")
@@ -582,7 +583,8 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     q_nope = b.view(q, (bsz, heads, length, m.nope_dim), "slice", name="q_nope", strict=False, dim=3, start=0)
     q_pe = b.view(q, (bsz, heads, length, m.rope_dim), "slice", name="q_pe", strict=False, dim=3, start=m.nope_dim)
     q_pe = b.rope(q_pe, name="q_rope") if m.rope else q_pe  # Kimi Linear's MLA rotates nothing (NoPE)
-    kv = b.linear(h, m.kv_rank + m.rope_dim, bias=False, name="kv_a_proj_with_mqa")
+    with b.replicated():
+        kv = b.linear(h, m.kv_rank + m.rope_dim, bias=False, name="kv_a_proj_with_mqa")
     latent = b.rmsnorm(b.view(kv, (bsz, length, m.kv_rank), "slice", name="compressed_kv", strict=False, dim=2,
                               start=0), lm.eps, name="kv_a_layernorm")
     k_pe = b.view(kv, (bsz, 1, length, m.rope_dim), "slice", name="k_pe", strict=False, dim=2, start=m.kv_rank)
@@ -591,7 +593,7 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     index = None  # DeepSeek-V3.2: the indexer's top-k token indices
     if lm.dsa is not None:
         assert q_latent is not None
-        with b.scope("indexer"):
+        with b.scope("indexer"), b.replicated():  # not split over the tensor-parallel chips
             index = _indexer(b, lm.dsa, m, h, q_latent, cache)
     sparse = index is not None and p.mla == "latent" and cache is not None
     if p.mla == "heads" or cache is None:

@@ -3,7 +3,9 @@
 Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on this chip, E experts, top-k):
 
 * ``{router}`` LINEAR hidden → E (no bias), ``router_topk`` ELEMENTWISE fn "router_topk" over the T·E logits
-  (softmax 5 + k selection passes per logit), output the (batch, tokens, k) routing weights.
+  (softmax 5 + k selection passes per logit), output the (batch, tokens, k) routing weights. Without token shards
+  every tensor-parallel chip routes every token: the router is built in ``TransformerBuilder.replicated`` (attrs
+  ``tp_replicas`` = TP, counted once over the chips as model FLOPs; probe p143 #1).
 * ``dispatch`` ELEMENTWISE fn "moe_dispatch": the token copies routed to experts (T·k rows of ``hidden``, less the
   dropped ones), gathered expert by expert (a copy on the vector unit, no FLOPs). With expert parallelism EP > 1 an
   ``all_to_all_dispatch`` COLLECTIVE (fn "all_to_all", ``group`` EP) then brings this chip the rows routed to its
@@ -277,7 +279,9 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
     with b.scope(names.block):
-        logits = b.linear(x, experts, bias=form.router_bias, name=names.router)
+        # without token shards every tensor-parallel chip routes every token: the router runs whole on each
+        with b.replicated(None if shards == 1 else 1):
+            logits = b.linear(x, experts, bias=form.router_bias, name=names.router)
         elems = tokens * experts
         topk = b._add(b._name("router_topk", "router_topk"), OpKind.ELEMENTWISE, [logits],
                       (*b.shape(x)[:-1], top_k), flops=(SOFTMAX_FLOPS + top_k) * elems, vector_elems=elems,
@@ -365,7 +369,9 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     one scalar per token: it commutes with the sum over the tensor-parallel shards)."""
     with b.scope("shared_expert"):
         y = b.swiglu_mlp(x, ffn)
-    g = b.linear(x, 1, bias=False, name="shared_expert_gate")
+    # one output: whole on every tensor-parallel chip, or on its token shard under sequence parallelism
+    with b.replicated(None if b.whole_tokens else 1):
+        g = b.linear(x, 1, bias=False, name="shared_expert_gate")
     g = b.vector(OpKind.ACTIVATION, [g], b.shape(g), "sigmoid", 4, name="shared_expert_sigmoid")
     return b.mul(y, g, name="shared_expert_scale")
 

@@ -68,6 +68,7 @@ import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 from ..errors import WorkloadError
@@ -794,7 +795,14 @@ class TransformerBuilder(GraphBuilder):
                                     f"divide or be a multiple of kv_heads ({kv_heads})", key=("tensor_parallel",))
             # more chips than KV heads: each chip holds one KV head, replicated on tp / kv_heads chips (vLLM's
             # QKVParallelLinear)
+            qkv_width = heads + 2 * kv_heads  # the whole fused projection's heads
+            kv_copies = max(self.tp // kv_heads, 1)  # the K/V projections' copies over the chips (replicated)
             heads, kv_heads = heads // self.tp, max(kv_heads // self.tp, 1)
+            # a fused projection: its query part split, its K/V part on kv_copies chips each
+            ratio = Fraction(self.tp * (heads + 2 * kv_heads), qkv_width)
+            qkv_copies: float = int(ratio) if ratio.denominator == 1 else float(ratio)
+        else:
+            kv_copies = qkv_copies = 1
         qb, kb, vb, ob = (bias,) * 4 if isinstance(bias, bool) else bias
         out_features = out_features or self.shape(q_in)[-1]
         static = cache is not None and cache.static
@@ -810,7 +818,8 @@ class TransformerBuilder(GraphBuilder):
         if fused_qkv is not None:
             if not (q_in == k_in == v_in):
                 raise WorkloadError(f"{self.name}: a fused q/k/v projection needs self-attention")
-            qkv = self.linear(q_in, (heads + 2 * kv_heads) * head_dim, bias=qb, name=fused_qkv)
+            with self.replicated(qkv_copies):
+                qkv = self.linear(q_in, (heads + 2 * kv_heads) * head_dim, bias=qb, name=fused_qkv)
             q = self.split_heads(qkv, heads, head_dim, 0, name="q")
             k: str | None = self.split_heads(qkv, kv_heads, head_dim, heads * head_dim, name="k")
             v: str | None = self.split_heads(qkv, kv_heads, head_dim, (heads + kv_heads) * head_dim, name="v")
@@ -830,7 +839,9 @@ class TransformerBuilder(GraphBuilder):
                     q = self.split_heads(q, heads, head_dim, name="q")
             k = v = None
             if not static:
-                k = self._clamped(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), clip_qkv, "k_clamp")
+                with self.replicated(kv_copies):
+                    k = self._clamped(self.linear(k_in, kv_heads * head_dim, bias=kb, name=names[1]), clip_qkv,
+                                      "k_clamp")
                 if joint:
                     assert qk_norm is not None
                     q, k = self._sharded_qk_norm(q, k, qk_norm)
@@ -838,7 +849,9 @@ class TransformerBuilder(GraphBuilder):
                 elif whole_norm:
                     k = self._projection_norm(k, qk_norm, "k_norm", widths[1])
                 k = self.split_heads(k, kv_heads, head_dim, name="k")
-                v = self._clamped(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), clip_qkv, "v_clamp")
+                with self.replicated(kv_copies):
+                    v = self._clamped(self.linear(v_in, kv_heads * head_dim, bias=vb, name=names[2]), clip_qkv,
+                                      "v_clamp")
                 v = self.split_heads(v, kv_heads, head_dim, name="v")
         if qk_norm is not None and not whole_norm:
             q = self._head_norm(q, qk_norm, qk_norm_style, "q")
@@ -1124,21 +1137,25 @@ class TransformerBuilder(GraphBuilder):
             self._deferred = before
 
     @contextlib.contextmanager
-    def replicated(self) -> Iterator[None]:
+    def replicated(self, copies: float | None = None) -> Iterator[None]:
         """Inside, the ops are not sharded: every tensor-parallel chip runs them whole on the same input (GPT-2's
         tied LM head, BERT's pooler, a ViT's patch embedding and head, a diffusion transformer's embedders and
-        modulation linears). Under ``tp`` > 1 each op with MACs built inside gets attrs ``tp_replicas`` = tp, so a
-        training report counts 1/tp of its MACs as this chip's model work (``report.summary.model_share``: the
-        tp chips' copies are one op of the model, as MFU counts it; probe p138 #1). Nothing without tensor
-        parallelism."""
+        modulation linears, an MoE router, DeepSeek's MLA down-projections). Under ``tp`` > 1 each op with MACs
+        built inside gets attrs ``tp_replicas`` = ``copies`` (default tp): how many times the tp chips together run
+        its work, tp × its MACs on a chip over the model's. A training report counts 1/``copies`` of its MACs as
+        this chip's model work (``report.summary.model_share``: the copies are one op of the model, as MFU counts
+        it; probe p138 #1). A K/V projection of kv_heads < tp heads runs on each chip for one head, every head on
+        tp / kv_heads chips: ``copies`` = tp / kv_heads (probe p143 #1). Nothing without tensor parallelism or
+        with ``copies`` 1."""
         first = len(self._ops)
+        copies = self.tp if copies is None else copies
         try:
             yield
         finally:
-            if self.tp > 1:
+            if self.tp > 1 and copies != 1:
                 for i in range(first, len(self._ops)):
                     if (op := self._ops[i]).macs:
-                        self._ops[i] = dataclasses.replace(op, attrs={**op.attrs, "tp_replicas": self.tp})
+                        self._ops[i] = dataclasses.replace(op, attrs={**op.attrs, "tp_replicas": copies})
 
     @contextlib.contextmanager
     def gathered(self) -> Iterator[None]:
@@ -1162,13 +1179,19 @@ class TransformerBuilder(GraphBuilder):
         b, length, c = self.shape(x)
         return self._tp_collective(x, "reduce_scatter", (b, length // self.tp, c))
 
+    @property
+    def whole_tokens(self) -> bool:
+        """Whether a block's input here holds every token of the sequence (no sequence parallelism, or inside
+        :meth:`gathered`), not this chip's token shard."""
+        return not self.sp or self.tp <= 1 or self._gathered
+
     def _tp_in(self, x: str) -> str:
         """The start of a tensor-parallel block (before its column-split linears): nothing, or with sequence
         parallelism (``sp``) an all-gather of the token shards, (B, L/tp, C) → (B, L, C) (Megatron's
         gather_from_sequence_parallel_region). Megatron keeps the shard for the backward pass and gathers it again
         there (its linears' ``sequence_parallel`` path): attrs ``regather``, which the training pass re-runs before
         the block's backward (builders/training.py). Nothing inside :meth:`gathered`."""
-        if not self.sp or self.tp <= 1 or self._gathered:
+        if self.whole_tokens:
             return x
         b, length, c = self.shape(x)
         return self._tp_collective(x, "all_gather", (b, length * self.tp, c), regather=True)

@@ -365,12 +365,13 @@ def model_share(op) -> float:
     forward op (``{op}.recompute``); 1 otherwise. Times attrs ``model_scale`` where a context-parallel attention
     (and its backward, which copies the attr) has one: the model's count of a causal attention is every query ×
     key at any context_parallel, so the chunk pairs above the diagonal that the split leaves out still count
-    (``TransformerBuilder._cp_model_scale``; above 1). Divided by attrs ``tp_replicas`` where every one of that many
-    tensor-parallel chips runs the op whole (``TransformerBuilder.replicated``: GPT-2's tied LM head), so the model
-    counts it once over them and ``model_flops`` is this chip's share of the model's work (probe p138 #1: GPT-2 at
+    (``TransformerBuilder._cp_model_scale``; above 1). Divided by attrs ``tp_replicas``, the copies of the op the
+    tensor-parallel chips run together (``TransformerBuilder.replicated``: tp for GPT-2's tied LM head, which every
+    chip runs whole; tp / kv_heads for a K/V projection of fewer KV heads than chips), so the model counts it once
+    over them and ``model_flops`` is this chip's share of the model's work (probe p138 #1: GPT-2 at
     TP 2 counted its head on both chips, 4.448e12 FLOPs a chip where the model's 7.0e12 over 2 is 3.5e12)."""
     attrs = op.attrs
-    scale = float(attrs.get("model_scale", 1.0)) / int(attrs.get("tp_replicas", 1))  # type: ignore[call-overload]
+    scale = float(attrs.get("model_scale", 1.0)) / float(attrs.get("tp_replicas", 1))  # type: ignore[call-overload]
     if not attrs.get("recompute") or not op.macs:
         return scale
     gemms = attrs.get("bwd_gemms")

@@ -128,3 +128,94 @@ def test_tensor_parallel_builders_mark_every_op_they_do_not_shard():
         for op in two.ops:
             if op.macs and op.name in macs:
                 assert (op.macs == macs[op.name]) == (op.attrs.get("tp_replicas") == 2), (name, op.name)
+
+
+def _hf_step(name: str, tp: int, **extra):
+    """A training step's graph of hf preset ``name`` at tensor_parallel ``tp`` (64 tokens, bf16)."""
+    from accelsim.builders.build import build_workload
+    from accelsim.config import load_workload
+
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "mode": "training", "seq_len": 64, "dtype": "bf16", **extra,
+                                    "tensor_parallel": tp})
+
+
+# hf presets cut to a few layers, each with the tensor-parallel degrees it allows: DeepSeek-V3's MLA
+# down-projections (q_a_proj, kv_a_proj_with_mqa; 4 layers: its first 3 are dense, the 4th MoE) and router,
+# DeepSeek-V2-Lite's (no q_a_proj) with its shared experts, Gemma 3 1B's one KV head, SmolLM3's 4 KV heads at TP 8,
+# Qwen1.5-MoE's router and shared_expert_gate (also under sequence and expert parallelism: token shards),
+# Mixtral's and gpt-oss's routers, Phi-3's fused qkv_proj, GLM-4.1V's vision tower, Llama 3 (nothing replicated)
+HF_TP = [
+    ("deepseek_v3", {"num_hidden_layers": 4}, (2, 4, 8)),
+    ("deepseek_v2_lite", {"num_hidden_layers": 2}, (2, 4, 8)),
+    ("gemma3_1b", {"num_hidden_layers": 2}, (2, 4)),
+    ("smollm3_3b", {"num_hidden_layers": 2}, (2, 8)),
+    ("qwen1_5_moe_a2_7b", {"num_hidden_layers": 2}, (2, 4)),
+    ("qwen1_5_moe_a2_7b", {"num_hidden_layers": 2, "expert_parallel": 2, "sequence_parallel": True}, (2, 4)),
+    ("mixtral_8x7b", {"num_hidden_layers": 2}, (2, 8)),
+    ("gpt_oss_20b", {"num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"],
+                     "expert_weight_dtype": None}, (2, 8)),
+    ("phi3_mini", {"num_hidden_layers": 2}, (2, 4)),
+    ("glm4_1v_9b", {"text_config": {"num_hidden_layers": 2}}, (2, 4)),
+    ("llama3_8b", {"num_hidden_layers": 2}, (2, 8)),
+]
+
+
+@pytest.mark.parametrize(("name", "extra", "tps"), HF_TP, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(HF_TP)])
+def test_hf_tensor_parallel_counts_every_op_once_over_the_chips(name, extra, tps):
+    # probe p143 #1: the hf builder ran DeepSeek's MLA down-projections, the MoE routers and gates, and the K/V
+    # projections of fewer KV heads than chips whole on every chip, unmarked, so model FLOPs × TP exceeded TP 1's
+    # (DeepSeek-V2-Lite 1.0952 at TP 8, Gemma 3 1B 1.0436 at TP 4). The model counts each op once (Megatron's 6ND):
+    # at TP t an op with MACs holds 1/t of its TP 1 MACs (split), or runs on tp_replicas of the t chips each, so
+    # over the t chips macs_t · t / tp_replicas = macs_1, and model FLOPs × t equal TP 1's
+    from accelsim.report.summary import model_share
+
+    sequential = {k: v for k, v in extra.items() if k != "sequence_parallel"}  # needs more than one chip
+    one = _hf_step(name, 1, **sequential)
+    macs = {op.name: op.macs for op in one.ops}
+    model = sum(op.macs * model_share(op) for op in one.ops)
+    for t in tps:
+        step = _hf_step(name, t, **extra)
+        for op in step.ops:
+            if op.macs and op.name in macs:
+                assert op.macs * t == macs[op.name] * op.attrs.get("tp_replicas", 1), (t, op.name)
+        assert sum(op.macs * model_share(op) for op in step.ops) * t == pytest.approx(model, rel=1e-12), t
+
+
+def test_hf_replicated_ops_carry_their_copies():
+    # the counts behind the invariant above, by hand. DeepSeek-V3 at TP 4 (q_lora_rank 1536, kv_lora_rank 512 +
+    # qk_rope_head_dim 64, hidden 7168, 256 experts): every chip runs the down-projections and the router over all
+    # 64 tokens, 4 copies of each; Gemma 3 1B's one KV head (head_dim 256, hidden 1152) runs whole on each of 2 or 4
+    # chips; SmolLM3's 4 KV heads (head_dim 128, hidden 2048) over 8 chips: one a chip, each on 8 / 4 = 2 chips
+    s = 64
+    ops = {op.name: op for op in _hf_step("deepseek_v3", 4, num_hidden_layers=4).ops}
+    attn, mlp = "model.layers.3.self_attn", "model.layers.3.mlp"
+    for leaf, n in (("q_a_proj", 1536), ("kv_a_proj_with_mqa", 512 + 64)):
+        assert (ops[f"{attn}.{leaf}"].macs, ops[f"{attn}.{leaf}"].attrs["tp_replicas"]) == (s * 7168 * n, 4)
+    assert (ops[f"{mlp}.gate"].macs, ops[f"{mlp}.gate"].attrs["tp_replicas"]) == (s * 7168 * 256, 4)
+    assert "tp_replicas" not in ops[f"{attn}.q_b_proj"].attrs  # split by heads
+    for t in (2, 4):
+        ops = {op.name: op for op in _hf_step("gemma3_1b", t, num_hidden_layers=2).ops}
+        k = ops["model.layers.0.self_attn.k_proj"]
+        assert (k.macs, k.attrs["tp_replicas"]) == (s * 1152 * 256, t)
+    ops = {op.name: op for op in _hf_step("smollm3_3b", 8, num_hidden_layers=2).ops}
+    v = ops["model.layers.0.self_attn.v_proj"]
+    assert (v.macs, v.attrs["tp_replicas"]) == (s * 2048 * 128, 2)
+
+
+def test_fused_qkv_of_fewer_kv_heads_than_chips_counts_its_split_and_its_copies():
+    # a multi-query Falcon (8 query heads of 64, 1 KV head; one fused query_key_value) at TP 2: a chip runs 4 query
+    # heads and the KV head's key and value, 6 of the whole projection's 10 heads; over the 2 chips 12 heads' work
+    # for the model's 10, so tp_replicas = 2 · 6 / 10 = 1.2 and model FLOPs × 2 equal TP 1's
+    from accelsim.builders.build import build_workload
+    from accelsim.report.summary import model_share
+
+    falcon = {"architectures": ["FalconForCausalLM"], "hidden_size": 512, "num_attention_heads": 8,
+              "num_hidden_layers": 2, "vocab_size": 1024, "multi_query": True, "new_decoder_architecture": False,
+              "mode": "training", "seq_len": 64, "dtype": "bf16"}
+    one, two = (build_workload("hf", {**falcon, "tensor_parallel": t}) for t in (1, 2))
+    qkv = next(op for op in two.ops if op.name == "transformer.h.0.self_attention.query_key_value")
+    assert qkv.macs == 64 * 512 * 6 * 64
+    assert qkv.attrs["tp_replicas"] == pytest.approx(1.2, rel=1e-15)
+    assert 2 * sum(op.macs * model_share(op) for op in two.ops) == pytest.approx(
+        sum(op.macs * model_share(op) for op in one.ops), rel=1e-12)

@@ -20,20 +20,44 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   is DETR's published count (its main.py ``number of params``, the parameters with requires_grad: 41,302,368)
   plus the frozen ``conv1`` and ``layer1`` convs (222,400; DETR trains only layer2 to layer4 of the backbone) plus
   the 53,120 batchnorm scales and shifts: 41,577,888.
+* ``yolov8n``: Ultralytics YOLOv8n (ultralytics/cfg/models/v8/yolov8.yaml at scale ``n``: depth multiple 0.33, width
+  multiple 0.25, max channels 1024), module for module as ``DetectionModel`` builds it, ops named by its modules
+  (``model.{i}.cv1.conv``). ``Conv`` is conv (no bias, padding k // 2) → BatchNorm2d (eps 0.001, Ultralytics'
+  ``initialize_weights``) → SiLU. ``C2f`` is ``cv1`` (1×1 to 2c), its second half (a slice view of the chunk)
+  through n bottlenecks of two 3×3 ``Conv`` (each added to its input in the backbone, ``shortcut=True``; not in
+  the head), the concat of ``cv1``'s output and every bottleneck's, and ``cv2`` (1×1). ``SPPF`` is ``cv1`` (1×1 to half),
+  its one 5×5 stride-1 max-pool ``m`` applied three times (ops ``m.0`` … ``m.2``), the concat of the four, ``cv2``.
+  The PAN-FPN neck upsamples by 2 (nearest) and concatenates as the yaml's ``from`` lists. ``Detect`` (``model.22``)
+  runs on the stride 8, 16 and 32 maps: a box branch ``cv2.{i}`` (two 3×3 ``Conv`` of 64, a biased 1×1 conv to
+  4 · reg_max = 64) and a class branch ``cv3.{i}`` (two 3×3 ``Conv`` of max(64, min(classes, 100)), a biased 1×1
+  conv to the classes), concatenated, flattened and joined over the three levels into (batch, 64 + classes,
+  anchors); in inference (``Detect._inference``) the box channels go through ``DFL``: viewed as 4 × 16 bins,
+  softmax over the bins, then ``dfl.conv``, a 1×1 conv of 16 → 1 without bias whose weight is fixed to 0 … 15
+  (``requires_grad_(False)``), then the anchor decode and the stride scale (one element-wise op) and a sigmoid on
+  the class scores. The DFL conv's 16 weights are a parameter in Ultralytics (``model.parameters()`` holds them:
+  ``model.info()`` gives 3,157,200 parameters and 3,157,184 gradients, the 16 the difference) and its MACs are in
+  its GFLOPs (thop profiles the model in eval mode, where Detect runs DFL), so both are counted here: 3,157,200
+  params and 4,371,993,600 MACs at 640. Ultralytics' 8.7 GFLOPs (8.746 in its ``model_info_for_loggers``) is
+  2 × thop's count of the fused model (BatchNorm folded into the convs): the conv MACs plus, in the thop of that
+  time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from ..ir import Graph, Weight
-from .cnn import _bottleneck
+from ..ir import Graph, OpKind, Weight
+from .cnn import _bottleneck, _conv_bn_act
+from .layers import INPUT
 from .params import WorkloadParams
-from .tlayers import TransformerBuilder
+from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 
-__all__ = ["DetrParams", "detr_resnet50"]
+__all__ = ["DetrParams", "YoloParams", "detr_resnet50", "yolov8n"]
 
 
 class DetrParams(WorkloadParams):
@@ -127,3 +151,141 @@ def detr_resnet50(p: DetrParams) -> Graph:
         y = b.relu(b.linear(y, _D, name="layers.1"), name="relu1")
         b.sigmoid(b.linear(y, 4, name="layers.2"), name="sigmoid")
     return b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)})
+
+
+# ---- YOLOv8 (Ultralytics) ------------------------------------------------------------------------------------
+class YoloParams(WorkloadParams):
+    """YOLOv8 on one square RGB image a sample (Ultralytics' ``imgsz``, letterboxed to a multiple of 32)."""
+
+    image_size: PositiveInt = Field(640, description="Input height and width in pixels (a multiple of 32, the "
+                                                     "largest stride; 640: Ultralytics' COCO evaluation).")
+    num_classes: PositiveInt = Field(80, description="Classes of the Detect head (nc; 80: COCO).")
+
+    @field_validator("image_size")
+    @classmethod
+    def _multiple_of_32(cls, value: int) -> int:
+        if value % 32:
+            raise ValueError("must be a multiple of 32 (YOLOv8's stride-32 map and its 2× upsampling back to the "
+                             "stride-16 map need whole sides; e.g. 640)")
+        return value
+
+
+_YOLO_DEPTH, _YOLO_WIDTH, _YOLO_MAX_CH = 0.33, 0.25, 1024  # yolov8.yaml scales: n: [0.33, 0.25, 1024]
+_REG_MAX = 16  # Detect.reg_max: the DFL bins per box side
+_DECODE_FLOPS = 4  # per output of (batch, 4, anchors): dist2bbox's x1y1 = a − lt and x2y2 = a + rb (4 an anchor), the
+# centre (x1y1 + x2y2) / 2 (4) and size x2y2 − x1y1 (2), then × stride (4): 14 an anchor, 3.5 an output, counted 4
+
+
+def _width(c: int) -> int:
+    """Channels at YOLOv8n's width: ``make_divisible(min(c, max_channels) · width, 8)`` (parse_model)."""
+    return math.ceil(min(c, _YOLO_MAX_CH) * _YOLO_WIDTH / 8) * 8
+
+
+def _depth(n: int) -> int:
+    """Repeats at YOLOv8n's depth: ``max(round(n · depth), 1)`` (parse_model)."""
+    return max(round(n * _YOLO_DEPTH), 1)
+
+
+def _yolo_conv(b: TransformerBuilder, x: str, out_ch: int, kernel: int = 1, stride: int = 1) -> str:
+    """Ultralytics ``Conv``: conv (no bias, padding k // 2) → BatchNorm2d (eps 0.001) → SiLU, in the current scope."""
+    return _conv_bn_act(b, x, out_ch, kernel, stride, act=b.silu, eps=1e-3)
+
+
+def _c2f(b: TransformerBuilder, x: str, out_ch: int, n: int, shortcut: bool) -> str:
+    """Ultralytics ``C2f`` (e = 0.5): cv1 to 2c, its second half through n bottlenecks, all concatenated, cv2."""
+    c = out_ch // 2
+    with b.scope("cv1"):
+        y = _yolo_conv(b, x, 2 * c)
+    batch, _, h, w = b.shape(y)
+    parts, z = [y], b.view(y, (batch, c, h, w), "slice", name="chunk", strict=False, dim=1, start=c)
+    for i in range(n):
+        with b.scope(f"m.{i}"):
+            with b.scope("cv1"):
+                t = _yolo_conv(b, z, c, 3)
+            with b.scope("cv2"):
+                t = _yolo_conv(b, t, c, 3)
+            z = b.add(z, t, name="add") if shortcut else t
+        parts.append(z)
+    y = b.concat(parts, dim=1, name="cat")
+    with b.scope("cv2"):
+        return _yolo_conv(b, y, out_ch)
+
+
+def _sppf(b: TransformerBuilder, x: str, out_ch: int) -> str:
+    """Ultralytics ``SPPF`` (k = 5): cv1 to half the channels, three chained 5×5 stride-1 max-pools, concat, cv2."""
+    with b.scope("cv1"):
+        y = _yolo_conv(b, x, b.shape(x)[1] // 2)
+    parts = [y]
+    for i in range(3):
+        parts.append(b.maxpool2d(parts[-1], 5, stride=1, padding=2, name=f"m.{i}"))
+    y = b.concat(parts, dim=1, name="cat")
+    with b.scope("cv2"):
+        return _yolo_conv(b, y, out_ch)
+
+
+def _detect(b: TransformerBuilder, feats: list[str], classes: int) -> str:
+    """Ultralytics ``Detect`` in inference: per level the box and class branches, then DFL and the decode."""
+    c2 = max(16, b.shape(feats[0])[1] // 4, 4 * _REG_MAX)
+    c3 = max(b.shape(feats[0])[1], min(classes, 100))
+    batch, levels = b.shape(feats[0])[0], []
+    for i, x in enumerate(feats):
+        branches = []
+        for branch, width, out in (("cv2", c2, 4 * _REG_MAX), ("cv3", c3, classes)):
+            y = x
+            for j in range(2):
+                with b.scope(f"{branch}.{i}.{j}"):
+                    y = _yolo_conv(b, y, width, 3)
+            branches.append(b.conv2d(y, out, 1, name=f"{branch}.{i}.2"))
+        y = b.concat(branches, dim=1, name=f"cat{i}")
+        _, ch, h, w = b.shape(y)
+        levels.append(b.view(y, (batch, ch, h * w), "flatten", name=f"flatten{i}"))
+    y = b.concat(levels, dim=2, name="cat")
+    _, no, anchors = b.shape(y)
+    box = b.view(y, (batch, 4 * _REG_MAX, anchors), "slice", name="box", strict=False, dim=1, start=0)
+    cls = b.view(y, (batch, classes, anchors), "slice", name="cls", strict=False, dim=1, start=4 * _REG_MAX)
+    with b.scope("dfl"):  # x.view(b, 4, 16, a).transpose(2, 1).softmax(1), then the fixed 1×1 conv 16 → 1
+        bins = b.view(box, (batch, _REG_MAX, 4, anchors), "transpose", name="bins")
+        bins = b.vector(OpKind.SOFTMAX, [bins], b.shape(bins), "softmax", SOFTMAX_FLOPS, name="softmax", dim=1)
+        dist = b.view(b.conv2d(bins, 1, 1, bias=False, name="conv"), (batch, 4, anchors), name="view")
+    dbox = b.vector(OpKind.ELEMENTWISE, [dist], (batch, 4, anchors), "dist2bbox", _DECODE_FLOPS, name="decode")
+    return b.concat([dbox, b.sigmoid(cls, name="sigmoid")], dim=1, name="output")
+
+
+def yolov8n(p: YoloParams) -> Graph:
+    """YOLOv8n (Ultralytics yolov8.yaml, scale n): C2f backbone with SPPF, PAN-FPN neck, decoupled anchor-free Detect
+    head with DFL at strides 8 / 16 / 32; 3,157,200 params (Ultralytics' model.info())."""
+    b = TransformerBuilder("yolov8n", {INPUT: (p.batch, 3, p.image_size, p.image_size)}, dtype=p.dtype or "fp16")
+    c1, c2, c3, c4, c5 = (_width(c) for c in (64, 128, 256, 512, 1024))
+    out: list[str] = []
+
+    def layer(fn: Callable[..., str], *args: object) -> str:
+        with b.scope(f"model.{len(out)}"):
+            out.append(fn(*args))
+        return out[-1]
+
+    up = functools.partial(b.upsample_nearest, scale=2, name="up")
+
+    def cat(x: str, i: int) -> str:
+        return b.concat([x, out[i]], dim=1, name="cat")
+
+    x = layer(_yolo_conv, b, INPUT, c1, 3, 2)  # 0: P1/2
+    x = layer(_yolo_conv, b, x, c2, 3, 2)  # 1: P2/4
+    x = layer(_c2f, b, x, c2, _depth(3), True)
+    x = layer(_yolo_conv, b, x, c3, 3, 2)  # 3: P3/8
+    x = layer(_c2f, b, x, c3, _depth(6), True)
+    x = layer(_yolo_conv, b, x, c4, 3, 2)  # 5: P4/16
+    x = layer(_c2f, b, x, c4, _depth(6), True)
+    x = layer(_yolo_conv, b, x, c5, 3, 2)  # 7: P5/32
+    x = layer(_c2f, b, x, c5, _depth(3), True)
+    x = layer(_sppf, b, x, c5)  # 9
+    x = layer(cat, layer(up, x), 6)  # 10, 11: up to P4, cat backbone P4
+    x = layer(_c2f, b, x, c4, _depth(3), False)  # 12
+    x = layer(cat, layer(up, x), 4)  # 13, 14: up to P3, cat backbone P3
+    p3 = layer(_c2f, b, x, c3, _depth(3), False)  # 15: P3/8 out
+    x = layer(cat, layer(_yolo_conv, b, p3, c3, 3, 2), 12)  # 16, 17
+    p4 = layer(_c2f, b, x, c4, _depth(3), False)  # 18: P4/16 out
+    x = layer(cat, layer(_yolo_conv, b, p4, c4, 3, 2), 9)  # 19, 20
+    p5 = layer(_c2f, b, x, c5, _depth(3), False)  # 21: P5/32 out
+    layer(_detect, b, [p3, p4, p5], p.num_classes)  # 22
+    return b.build({"model": "yolov8n", **p.model_dump(),
+                    "anchors": sum((p.image_size // s) ** 2 for s in (8, 16, 32))})

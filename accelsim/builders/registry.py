@@ -88,6 +88,9 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("detr_resnet50", "detection.DetrParams", "detection.detr_resnet50",
                      "DETR R50 (facebookresearch/detr): ResNet-50, 6+6 transformer layers of 256, 100 object queries; "
                      "41,302,368 trainable params, 41,577,888 with the frozen stem, layer1 and batchnorms"),
+        BuilderEntry("yolov8n", "detection.YoloParams", "detection.yolov8n",
+                     "YOLOv8n (Ultralytics): C2f backbone, SPPF, PAN-FPN neck, anchor-free Detect head with DFL at "
+                     "strides 8/16/32, 640×640; 3,157,200 params"),
         BuilderEntry("unet", "cnn.UNetParams", "cnn.unet", "U-Net (Ronneberger et al. 2015), 572×572 → 388×388"),
         BuilderEntry("r3d_18", "cnn.VideoParams", "cnn.r3d_18",
                      "R3D-18 video ResNet (torchvision), 16×112×112 clips, Kinetics-400, 33,371,472 params"),

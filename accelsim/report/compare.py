@@ -320,9 +320,22 @@ def _collective(report: dict, field: str) -> object:
     return next((m[field] for op in report["ops"] for m in (_dict(_dict(op).get("mapping")),) if field in m), None)
 
 
+def _peak_w_per_chip(report: dict) -> float | None:
+    """``power.peak_w_per_chip``; in a report written before that key, ``power.peak_w`` ÷ ``power.chips`` (the
+    energy model writes ``peak_w`` as the per-chip peak × ``chips``, energy/model.py ``account``; one chip: the
+    peak itself). None when neither is there (probe p145 #3: a dash beside an older one-chip report's 50 W peak)."""
+    power = _dict(report.get("power"))
+    if "peak_w_per_chip" in power:
+        return fmt.number(power["peak_w_per_chip"])
+    peak, chips = fmt.number(power.get("peak_w")), fmt.number(power.get("chips"))
+    return peak / chips if peak is not None and chips and chips > 0 else None
+
+
 def _metric(report: dict, key: str) -> object:
     if key == _FITS[0]:
         return _fits(report)
+    if key == "power.peak_w_per_chip":
+        return _peak_w_per_chip(report)
     memory = _memory_split(key)
     if memory:
         return fmt.number(_dict(_dict(report.get("memory")).get(memory[0])).get(memory[1]))

@@ -1,5 +1,5 @@
 """Probe p145 #2, #3: ``accelsim compare`` of a report written by an older accelsim beside a current one: the keys
-the older schema lacks are one line, not settings that differ."""
+the older schema lacks are one line, not settings that differ; its per-chip peak power is derived."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import accelsim
 from accelsim.report.compare import (
     ARCH_SUMMARY_FIELDS,
     compare_json,
+    compare_rows,
     compare_table,
     differing_settings,
     older_schema_settings,
@@ -69,3 +70,15 @@ def test_an_older_report_of_other_hardware_still_says_so(new):
     old["arch"]["memory_bytes_per_s"]["hbm"] = 68e9  # a `--set arch.hbm.bandwidth=68GB/s` run (README's example)
     assert differing_settings([("old", old), ("new", new)]) == [("arch.hbm.bandwidth", [68e9, 34e9])]
 
+
+def test_an_older_reports_peak_power_a_chip_is_its_peak_over_its_chips(new):
+    old = _older(new)
+    # one chip: the chip's peak is the peak
+    assert old["power"]["chips"] == 1
+    rows = dict(compare_rows([("old", old), ("new", new)]))
+    assert rows["power.peak_w_per_chip"] == [old["power"]["peak_w"], new["power"]["peak_w_per_chip"]]
+    # four chips drawing 200 W at peak: 200 / 4 = 50 W a chip (energy/model.py writes peak_w = the chip's × chips)
+    old["power"].update(chips=4, peak_w=200.0)
+    assert dict(compare_rows([("old", old)]))["power.peak_w_per_chip"] == [50.0]
+    del old["power"]["chips"]  # an even older report, which does not say over how many chips: unknown
+    assert dict(compare_rows([("old", old)]))["power.peak_w_per_chip"] == [None]

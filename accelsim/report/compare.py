@@ -320,9 +320,22 @@ def _collective(report: dict, field: str) -> object:
     return next((m[field] for op in report["ops"] for m in (_dict(_dict(op).get("mapping")),) if field in m), None)
 
 
+def _peak_w_per_chip(report: dict) -> float | None:
+    """``power.peak_w_per_chip``; in a report written before that key, ``power.peak_w`` ÷ ``power.chips`` (the
+    energy model writes ``peak_w`` as the per-chip peak × ``chips``, energy/model.py ``account``; one chip: the
+    peak itself). None when neither is there (probe p145 #3: a dash beside an older one-chip report's 50 W peak)."""
+    power = _dict(report.get("power"))
+    if "peak_w_per_chip" in power:
+        return fmt.number(power["peak_w_per_chip"])
+    peak, chips = fmt.number(power.get("peak_w")), fmt.number(power.get("chips"))
+    return peak / chips if peak is not None and chips and chips > 0 else None
+
+
 def _metric(report: dict, key: str) -> object:
     if key == _FITS[0]:
         return _fits(report)
+    if key == "power.peak_w_per_chip":
+        return _peak_w_per_chip(report)
     memory = _memory_split(key)
     if memory:
         return fmt.number(_dict(_dict(report.get("memory")).get(memory[0])).get(memory[1]))
@@ -409,8 +422,8 @@ def _flatten(out: dict[str, object], key: str, value: object) -> None:
 def settings(report: dict) -> dict[str, object]:
     """What a report was run with, flattened to dotted keys: ``workload.<param>`` (its batch, dtype and mode, and
     every builder parameter), ``arch.<field>`` (the arch summary: ``arch.clock_hz``, ``arch.systolic.rows``,
-    ``arch.levels.l2.capacity_bytes``, ``arch.interconnect.bytes_per_s``, ...; ``arch.memory_bytes_per_s.hbm`` in a
-    report written before ``arch.levels``), the launch mode ``execution`` and ``kernel_order``, and
+    ``arch.levels.l2.capacity_bytes``, ``arch.interconnect.bytes_per_s``, ...; a report written before
+    ``arch.levels`` gives its ``memory_bytes_per_s.hbm`` as ``arch.levels.hbm.bytes_per_s``), the launch mode ``execution`` and ``kernel_order``, and
     ``options.<option>`` for each option the report records (those not at their default: report.json's
     ``options``; ``execution`` and ``kernel_order`` stand for the options of those names, as the run resolved
     them). An ``accelsim serve`` report's model stands for its workload (its parameters left unset, null, are
@@ -424,8 +437,13 @@ def settings(report: dict) -> dict[str, object]:
             _flatten(out, f"workload.{k}", v)
     arch = _dict(report.get("arch"))
     for k, v in arch.items():
-        # a report with arch.levels gives each level's bandwidth there (memory_bytes_per_s is kept for scripts)
-        if k != "name" and not (k == "memory_bytes_per_s" and "levels" in arch):
+        # a report with arch.levels gives each level's bandwidth there (memory_bytes_per_s is kept for scripts); one
+        # written before arch.levels gives it as the same key would (probe p145 #2: memory_bytes_per_s.hbm and
+        # levels.hbm.bytes_per_s, the same 34 GB/s, read as two settings that differ)
+        if k == "memory_bytes_per_s" and "levels" not in arch:
+            for level, rate in _dict(v).items():
+                out[f"arch.levels.{level}.bytes_per_s"] = rate
+        elif k != "name" and k != "memory_bytes_per_s":
             _flatten(out, f"arch.{k}", v)
     for k in _RESOLVED_OPTIONS:
         if k in report:
@@ -447,6 +465,58 @@ def _unrecorded(report: dict, key: str) -> object:
     return None
 
 
+# the fields of report.json's arch summary every report carries today (report/summary.py _arch_summary; "units" and
+# "interconnect" only for an arch with them): a report whose arch lacks one was written before it
+ARCH_SUMMARY_FIELDS = ("clock_hz", "cores", "chips", "dtype", "peak_macs_per_cycle", "peak_flops_per_s", "systolic",
+                       "vector", "memory_bytes_per_s", "sram_bytes", "on_chip_bytes", "levels")
+
+
+def _predates(report: dict, key: str) -> bool:
+    """Whether ``report`` lacks the :func:`settings` key ``key`` because it was written before report.json had it:
+    a field of the arch summary (:data:`ARCH_SUMMARY_FIELDS`) or a launch-mode key (``execution``,
+    ``kernel_order``: every run report carries them today, report/summary.py) it lacks is an older report's
+    schema, not another arch or run."""
+    if key in _RESOLVED_OPTIONS:
+        return not _is_serving(report) and key not in report
+    parts = key.split(".")
+    arch = report.get("arch")
+    return (len(parts) > 1 and parts[0] == "arch" and parts[1] in ARCH_SUMMARY_FIELDS and isinstance(arch, dict)
+            and parts[1] not in arch)
+
+
+def _settings_table(reports: Reports) -> tuple[list[tuple[str, list[object]]], dict[str, list[str]]]:
+    """:func:`differing_settings` and :func:`older_schema_settings`, from one pass over the reports."""
+    kinds = {_is_serving(rep) for _, rep in reports}
+    same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1 and len(kinds) == 1
+    named_arch = any(not isinstance(rep.get("arch"), dict) for _, rep in reports)
+    per = [settings(rep) for _, rep in reports]
+    common = set.intersection(*(set(s) for s in per)) if per else set()
+    mixed = len(kinds) > 1  # a serve report beside a run's: only what both record (probe p83 #6: execution and
+    # kernel_order, which a serve report does not record, read as differing)
+    keys = dict.fromkeys(k for s in per for k in s
+                         if (same_workload or not k.startswith("workload.") or k in common)
+                         and not (mixed and k not in common) and not (named_arch and k.startswith("arch.")))
+    older: dict[str, list[str]] = {}
+    rows = []
+    for k in keys:
+        lacking = [label for s, (label, rep) in zip(per, reports, strict=True) if k not in s and _predates(rep, k)]
+        if lacking:  # a field an older report's schema has not: not a difference of the runs (probe p145 #2)
+            older[settable_key(k)] = lacking
+            continue
+        values = [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)]
+        if any(v != values[0] for v in values[1:]):
+            rows.append((settable_key(k), values))
+    return rows, older
+
+
+def older_schema_settings(reports: Reports) -> dict[str, list[str]]:
+    """The settings some reports carry and others do not because those were written before report.json had the key
+    (:func:`_predates`; ``arch.core.vector.lanes``, ``arch.on_chip_bytes``, a level's capacity and latency beside a
+    report from before ``arch.levels``, ``kernel_order``): ``{key: [labels of the reports that lack it]}``, each key as :func:`differing_settings` names it. :func:`differing_settings` leaves them out:
+    they say which schema a report follows, not how the runs differ (probe p145 #2)."""
+    return _settings_table(reports)[1]
+
+
 def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     """The :func:`settings` whose values are not the same in every report, one ``(key, [value per report])`` each
     (an option's default where a report that records its options leaves it out, else None where a report lacks
@@ -460,20 +530,9 @@ def differing_settings(reports: Reports) -> list[tuple[str, list[object]]]:
     gives its arch as a name only (an ``accelsim serve`` report's ``"h100"``), no ``arch.`` keys: the arch row
     compares the names (probe p73 #5: each of a run report's 29 arch settings read as differing). Each key as
     ``--set`` takes it (:func:`settable_key`: ``arch.core.systolic.dataflow``, not the report's
-    ``arch.systolic.dataflow``). Empty for one report."""
-    kinds = {_is_serving(rep) for _, rep in reports}
-    same_workload = len({_metric(rep, "workload") for _, rep in reports}) == 1 and len(kinds) == 1
-    named_arch = any(not isinstance(rep.get("arch"), dict) for _, rep in reports)
-    per = [settings(rep) for _, rep in reports]
-    common = set.intersection(*(set(s) for s in per)) if per else set()
-    mixed = len(kinds) > 1  # a serve report beside a run's: only what both record (probe p83 #6: execution and
-    # kernel_order, which a serve report does not record, read as differing)
-    keys = dict.fromkeys(k for s in per for k in s
-                         if (same_workload or not k.startswith("workload.") or k in common)
-                         and not (mixed and k not in common) and not (named_arch and k.startswith("arch.")))
-    rows = [(k, [s[k] if k in s else _unrecorded(rep, k) for s, (_, rep) in zip(per, reports, strict=True)])
-            for k in keys]
-    return [(settable_key(k), values) for k, values in rows if any(v != values[0] for v in values[1:])]
+    ``arch.systolic.dataflow``). A key a report lacks because it was written before report.json had it
+    (:func:`older_schema_settings`) is not compared. Empty for one report."""
+    return _settings_table(reports)[0]
 
 
 # report.json's arch summary names -> the arch file's (and so --set's) field names
@@ -665,7 +724,7 @@ def compare_tables(reports: Reports, baseline: int = 0, width: int | None = None
 def _add_settings(table: Table, reports: Reports, base: int, shown: Sequence[int]) -> None:
     """The settings the reports differ in (:func:`differing_settings`), dimmed and indented below the arch row, at
     most ``MAX_SETTING_ROWS`` of them (``--json`` lists every one)."""
-    diff = differing_settings(reports)
+    diff, older = _settings_table(reports)
     for key, values in diff[:MAX_SETTING_ROWS]:
         cells = [Text(f"  {key}", style="dim")]
         for i in shown:
@@ -676,6 +735,10 @@ def _add_settings(table: Table, reports: Reports, base: int, shown: Sequence[int
     if len(diff) > MAX_SETTING_ROWS:
         table.add_row(Text(f"  … {len(diff) - MAX_SETTING_ROWS} more settings differ (--json lists them)",
                            style="dim"))
+    if older:  # one row: which schema a report follows is not a setting of its run (probe p145 #2)
+        lacking = list(dict.fromkeys(label for labels in older.values() for label in labels))
+        table.add_row(Text(f"  {len(older)} setting{'s' if len(older) != 1 else ''} newer than "
+                           f"{', '.join(lacking)}'s schema", style="dim"))
 
 
 def compare_json(reports: Reports, baseline: int = 0) -> dict:
@@ -683,10 +746,12 @@ def compare_json(reports: Reports, baseline: int = 0) -> dict:
 
         {"labels": [...], "baseline": LABEL,
          "settings": {KEY: {LABEL: value or null}},   # the settings the reports differ in
+         "settings_not_compared": {KEY: [LABEL, ...]},  # keys those older reports' schema lacks
          "metrics": {METRIC: {LABEL: value or null}},
          "ratios": {METRIC: {LABEL: value / baseline value, or null}}}   # numeric metrics only
 
-    Settings are those of :func:`differing_settings`, metrics those of :func:`compare_rows`, unformatted
+    Settings are those of :func:`differing_settings` (and :func:`older_schema_settings`), metrics those of
+    :func:`compare_rows`, unformatted
     (fractions as fractions, times in seconds).
     """
     base = _check_baseline(reports, baseline)
@@ -697,5 +762,7 @@ def compare_json(reports: Reports, baseline: int = 0) -> dict:
         metrics[metric] = dict(zip(labels, values, strict=True))
         if _kind(metric) != "text":
             ratios[metric] = {label: ratio(v, values[base]) for label, v in zip(labels, values, strict=True)}
-    settings_ = {key: dict(zip(labels, values, strict=True)) for key, values in differing_settings(reports)}
-    return {"labels": labels, "baseline": labels[base], "settings": settings_, "metrics": metrics, "ratios": ratios}
+    diff, older = _settings_table(reports)
+    settings_ = {key: dict(zip(labels, values, strict=True)) for key, values in diff}
+    return {"labels": labels, "baseline": labels[base], "settings": settings_, "settings_not_compared": older,
+            "metrics": metrics, "ratios": ratios}

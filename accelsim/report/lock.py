@@ -4,10 +4,12 @@ one folder left one run's report.json beside the other's report.html, with no IN
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import AccelsimError
@@ -22,7 +24,8 @@ class FolderLock:
     refused with who holds it (two sweeps would run every point twice; two runs would mix or replace each other's
     files). The file holds the holder's pid, host, ``name`` (the sweep's, or the run's) and start time. A lock whose
     process is gone (same host) is stale and taken over. It is not re-entrant: a holder that enters it again is
-    refused as another would be."""
+    refused as another would be; :func:`writing` (a library save) skips the lock this process holds already
+    (:func:`held_here`)."""
 
     def __init__(self, outdir: str | os.PathLike, name: str, command: str = "sweep"):
         self.path = Path(outdir) / LOCK_FILE
@@ -48,6 +51,7 @@ class FolderLock:
             with os.fdopen(fd, "w") as f:
                 f.write(json.dumps(me, default=str))
             self.held = True
+            _HERE.add(_key(self.path.parent))
             return self
         raise AccelsimError(f"cannot lock {self.path.parent}: {self.path} keeps reappearing")
 
@@ -90,3 +94,34 @@ class FolderLock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
+            _HERE.discard(_key(self.path.parent))
+
+
+_HERE: set[str] = set()  # the folders a FolderLock of this process holds now (real paths)
+
+
+def _key(outdir: str | os.PathLike) -> str:
+    return os.path.realpath(outdir)
+
+
+def held_here(outdir: str | os.PathLike) -> bool:
+    """Whether this process holds ``outdir``'s lock now (a :class:`FolderLock` entered and not yet left: the CLI's,
+    taken before it simulates, whose save then writes under it)."""
+    return _key(outdir) in _HERE
+
+
+@contextlib.contextmanager
+def writing(outdir: str | os.PathLike, command: str, name: str) -> Iterator[None]:
+    """``outdir`` claimed for ``command``'s outputs (:func:`~accelsim.report.writers.claim_folder`: missing, empty or
+    one ``command`` wrote) and locked while the block writes (:class:`FolderLock`, named ``name``), as the CLI takes
+    its folder: a library save (``Report.save``) refuses what ``accelsim run`` refuses, with the same
+    :class:`AccelsimError` line (probe p145 #1). A folder this process locked already (:func:`held_here`: the
+    CLI's own, claimed before its run) is written under that lock."""
+    from .writers import claim_folder
+
+    claim_folder(outdir, command)
+    if held_here(outdir):
+        yield
+        return
+    with FolderLock(outdir, name, command=command.split()[1]):
+        yield

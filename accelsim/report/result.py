@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..tasks import TaskGraph
 from ..trace import Trace
+from .lock import writing
 from .writers import (
     INCOMPLETE_FILE,
     OPS_CSV_FILE,
@@ -118,6 +119,13 @@ class Report:
         atomically, report.json first) and the mark is removed last: so the folder never mixes two runs, and a save
         interrupted part-way (Ctrl-C) leaves a folder marked incomplete, which :func:`~accelsim.report.writers.
         read_report` refuses, and raises :class:`SaveInterrupted` naming it. Other files are left alone.
+
+        ``outdir`` is taken as ``accelsim run -o`` takes it (:func:`~accelsim.report.lock.writing`): only a new
+        folder, an empty one or one a run wrote (else :class:`~accelsim.errors.AccelsimError`, one line, nothing
+        touched: a folder of a user's files, whose trace.json the save would replace, or another command's, such as a
+        sweep's, which ``plot`` / ``compare`` would then refuse as two commands' outputs), and it holds the folder's
+        lock (:class:`~accelsim.report.lock.FolderLock`) while it writes, so a save into a folder another accelsim
+        process writes is refused (probe p145 #1).
         """
         plots = self.plots if plots is None else plots
         trace = self.trace if trace is None else trace
@@ -130,20 +138,26 @@ class Report:
         out = Path(outdir)
         if out.exists() and not out.is_dir():
             raise ConfigError.one(None, "outdir", f"{out} is a file, not a folder")
-        made = not out.exists()
-        out.mkdir(parents=True, exist_ok=True)
+        made = not os.path.lexists(out)
+        try:
+            with writing(out, "accelsim run", self._data.get("name") or out.name):
+                out.mkdir(parents=True, exist_ok=True)
+                return self._write(out, plots, trace)
+        except BaseException:
+            if made:  # made for this save, which wrote nothing into it (a trace that could not be made)
+                with contextlib.suppress(OSError):
+                    out.rmdir()
+            raise
+
+    def _write(self, out: Path, plots: bool, trace: bool) -> list[Path]:
+        """:meth:`save`'s writing, into folder ``out``, which it has claimed and locked."""
         written = [out / REPORT_FILE, out / OPS_CSV_FILE]
         with contextlib.ExitStack() as staged:  # trace.json is put in place as it closes
             if trace:
                 from .chrome_trace import trace_chunks
 
-                try:
-                    staged.enter_context(staged_chunks(out / TRACE_FILE,
-                                                       trace_chunks(self.segments, self._data["clock_hz"])))
-                except BaseException:
-                    if made:
-                        out.rmdir()
-                    raise
+                staged.enter_context(staged_chunks(out / TRACE_FILE,
+                                                   trace_chunks(self.segments, self._data["clock_hz"])))
             atomic_write_text(out / INCOMPLETE_FILE, INCOMPLETE_TEXT)  # (interrupted here: nothing else touched)
             try:
                 for name in known_output_files():

@@ -31,6 +31,7 @@ from ..errors import AccelsimError, WorkloadError
 from ..hardware import Arch
 from ..mapping.lower import EP_HINT
 from ..options import default_memory_budget, recorded
+from ..report.lock import writing
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
 from ..report.writers import atomic_write_text, write_json
 from . import page
@@ -63,8 +64,14 @@ class ServeResult:
 
     def save(self, outdir: str | Path, *, trace: bool = False, plots: bool = False) -> list[Path]:
         """Write report.json, requests.csv and timeseries.csv (with ``trace`` trace.json, with ``plots`` the PNGs)
-        into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again."""
+        into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again. The
+        folder is claimed and locked as `accelsim serve -o` takes it (:func:`~accelsim.report.lock.writing`): a
+        non-empty folder accelsim did not write, or another command's, is refused (probe p145 #1)."""
         out = Path(outdir)
+        with writing(out, "accelsim serve", self.report.get("name") or out.name):
+            return self._write(out, trace, plots)
+
+    def _write(self, out: Path, trace: bool, plots: bool) -> list[Path]:
         paths = [write_json(self.report, out / "report.json"),
                  write_csv(out / "requests.csv", CSV_COLUMNS, request_rows(self.requests)),
                  write_csv(out / "timeseries.csv", TIMESERIES_COLUMNS, timeseries_rows(self.replicas))]

@@ -108,3 +108,20 @@ def test_the_cli_run_saves_under_its_own_lock_into_its_own_folder_again(tmp_path
     assert main(["run", "-w", "gemm", "-a", "tpu-v1", "-q", "--no-plots", "-o", str(out)]) == 0
     assert main(["run", "-w", "gemm", "-a", "tpu-v1", "-q", "--no-plots", "-o", str(out)]) == 0  # its own folder again
     assert sorted(os.listdir(out)) == ["ops.csv", "report.html", "report.json"]
+
+
+def test_a_serving_results_save_takes_its_folder_as_serve_does(tmp_path):
+    # a ServeResult's save claims its folder as `accelsim serve -o` does: a user's folder is refused with no file
+    # touched, and a new folder takes the run (the serve report's files), which a second save may rewrite
+    result = accelsim.serve("llama2_7b_h100", overrides=["workload.requests=3", "workload.duration=null"])
+    out = tmp_path / "userdir"
+    out.mkdir()
+    (out / "trace.json").write_text("my own trace")  # a serve save without trace removes its folder's trace.json
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(AccelsimError, match="not written by accelsim"):
+        result.save(out)
+    assert (out / "trace.json").read_text() == "my own trace"  # (before: deleted)
+    fresh = tmp_path / "served"
+    names = {p.name for p in result.save(fresh)}
+    assert {"report.json", "requests.csv", "timeseries.csv"} <= names
+    assert {p.name for p in result.save(fresh)} == names  # its own folder again

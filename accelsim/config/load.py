@@ -98,7 +98,7 @@ def workload_from_doc(doc: Doc, file: str | None) -> tuple[WorkloadSpec | None, 
     if "recompute" in params_doc.data and "recompute" not in BUILDERS[model].params.model_fields:
         takes = sorted(n for n, b in BUILDERS.items() if "recompute" in b.params.model_fields)
         return None, [doc.issue(("recompute",), f"{model} takes no recompute: activation recompute is modelled for "
-                                                f"the transformer builders only ({', '.join(takes)}); leave it out",
+                                                f"these builders only ({', '.join(takes)}); leave it out",
                                 params_doc.data["recompute"])]
     params, issues = validate(BUILDERS[model].params, params_doc, root=("workload",))
     if params is None:

@@ -131,7 +131,7 @@ def test_optimizer_in_inference_and_recompute_without_the_key_are_refused_at_the
     line = _err(capsys, ["run", "-w", "resnet50", "-a", "a100", "--mode", "training",
                          "--set", "workload.recompute=full"])
     assert line == ("accelsim: error: --set: workload.recompute: resnet50 takes no recompute: activation recompute "
-                    "is modelled for the transformer builders only (bert_base, bert_large, clip_vit_b32, clip_vit_l14, "
+                    "is modelled for these builders only (bert_base, bert_large, clip_vit_b32, clip_vit_l14, "
                     "gpt, gpt2, hf, llama2_13b, llama2_70b, llama2_7b, sam_vit_b, sam_vit_h, transformer_base, "
                     "vit_b_16, whisper_base, whisper_large_v3); leave it out (got 'full')")
 

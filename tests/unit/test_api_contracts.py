@@ -4,6 +4,7 @@ documented examples run."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -405,3 +406,80 @@ def test_run_sweep_refuses_a_mapping_in_one_line(tmp_path):
         run_sweep({"base": {"workload": "lenet5", "arch": "gemmini"}, "grid": {"workload.batch": [1, 2]}},
                   tmp_path / "out", progress=False, plots=False)
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+# ---- the cyclic garbage collector is off during a run and as the caller left it after ---------------------------
+
+def _gc_states_in_run(**kwargs) -> list[bool]:
+    """Whether the collector was on at each progress call of an ``api.run``."""
+    seen: list[bool] = []
+    api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp",
+            progress=lambda *_: seen.append(gc.isenabled()), **kwargs)
+    return seen
+
+
+def test_a_run_pauses_the_collector_and_gives_it_back():
+    threshold = gc.get_threshold()
+    assert gc.isenabled()
+    seen = _gc_states_in_run()
+    assert seen and not any(seen)  # off at every stage (mapping, simulating)
+    assert gc.isenabled() and gc.get_threshold() == threshold  # as it was: on, same thresholds
+
+
+def test_the_collector_comes_back_when_a_run_raises_and_stays_off_when_the_caller_had_it_off():
+    def fail(*_):
+        raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp", progress=fail)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert not any(_gc_states_in_run())
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        gc.enable()
+
+
+def test_a_run_inside_a_run_leaves_the_collector_off_until_the_outer_one_ends():
+    inner: list[bool] = []
+
+    def nested(stage, *_):
+        if stage == "mapping" and not inner:
+            inner.extend(_gc_states_in_run())
+            inner.append(gc.isenabled())  # after the inner run returned, inside the outer
+
+    api.run(mlp_graph(layers=1, rows=16, width=16), make_arch(), name="mlp", progress=nested)
+    assert inner and not any(inner)
+    assert gc.isenabled()
+
+
+class _Spec:
+    """What ``run_experiment`` reads of an ExperimentSpec (its call to run_workload is replaced)."""
+    workload = arch = options = name = arch_source = None
+
+
+@pytest.mark.parametrize(("entry", "first_call", "args"), [
+    ("simulate", "load_arch", ("lenet5", "tpu-v1")),
+    ("run_experiment", "run_workload", (_Spec(),)),
+    ("serve", "_check_overrides", ("llama2_7b_h100",)),
+])
+def test_every_api_entry_runs_with_the_collector_off(monkeypatch, entry, first_call, args):
+    seen: list[bool] = []
+
+    def record(*_, **__):
+        seen.append(gc.isenabled())
+        raise RuntimeError("recorded")
+
+    monkeypatch.setattr(api, first_call, record)
+    with pytest.raises(RuntimeError, match="recorded"):
+        getattr(api, entry)(*args)
+    assert seen == [False] and gc.isenabled()  # off inside, on again after it raised
+
+
+def test_the_scenario_runners_api_exports_are_paused_too():
+    from accelsim import scenarios
+
+    assert api.pipeline.__wrapped__ is scenarios.pipeline
+    assert api.decode_samples.__wrapped__ is scenarios.decode_samples
+    assert api.serve_decode_steps.__wrapped__ is scenarios.serve

@@ -57,6 +57,22 @@ def branches_graph(branches=2, rows=512, width=512) -> Graph:
     return Graph("branches", ops, {"input": (rows, width)})
 
 
+def graph_builds(**build_kw):
+    """``get(name, **params)``: ``build_workload(name, params, **build_kw)``, each distinct build once (a module's
+    ``graph`` fixture: its tests read the same graphs)."""
+    from accelsim.builders import build_workload
+
+    cache = {}
+
+    def get(name: str, **params: object):
+        key = (name, tuple(sorted(params.items())))
+        if key not in cache:
+            cache[key] = build_workload(name, params, **build_kw)
+        return cache[key]
+
+    return get
+
+
 @pytest.fixture
 def arch():
     return make_arch()

@@ -17,18 +17,12 @@ from accelsim.builders.backbones import swin_windows
 from accelsim.builders.training import training_graph
 from accelsim.ir import OpKind
 
+from ..conftest import graph_builds
+
 
 @pytest.fixture(scope="module")
 def graph():
-    cache = {}
-
-    def get(name: str, **params: object):
-        key = (name, tuple(sorted(params.items())))
-        if key not in cache:
-            cache[key] = build_workload(name, params)
-        return cache[key]
-
-    return get
+    return graph_builds()
 
 
 @pytest.mark.parametrize(("name", "params", "gflops"), [

@@ -15,20 +15,14 @@ from accelsim.builders import build_workload
 from accelsim.builders.tlayers import TransformerBuilder
 from accelsim.ir import OpKind
 
+from ..conftest import graph_builds
+
 FP16 = 2  # bytes per element
 
 
 @pytest.fixture(scope="module")
 def graph():
-    cache = {}
-
-    def get(name: str, **params: object):
-        key = (name, tuple(sorted(params.items())))
-        if key not in cache:
-            cache[key] = build_workload(name, params, default_dtype="fp16")
-        return cache[key]
-
-    return get
+    return graph_builds(default_dtype="fp16")
 
 
 def _ops(g, kind: OpKind, fn: str | None = None):

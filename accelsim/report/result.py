@@ -17,6 +17,7 @@ from .writers import (
     REPORT_FILE,
     TRACE_FILE,
     atomic_write_text,
+    save_folder,
     staged_chunks,
     write_json,
     write_ops_csv,
@@ -131,13 +132,7 @@ class Report:
         trace = self.trace if trace is None else trace
         if trace and not self.segments:
             raise ConfigError.one(None, "trace", NO_TRACE, value=True)
-        if not isinstance(outdir, (str, os.PathLike)) or not os.fspath(outdir).strip():
-            # "" would be the current folder, which the CLI's -o "" refuses too (probe p91 #9)
-            raise ConfigError.one(None, "outdir", "expected a folder name (a non-empty path); pass '.' for the "
-                                  "current folder", value=outdir)
-        out = Path(outdir)
-        if out.exists() and not out.is_dir():
-            raise ConfigError.one(None, "outdir", f"{out} is a file, not a folder")
+        out = save_folder(outdir)
         made = not os.path.lexists(out)
         try:
             with writing(out, "accelsim run", self._data.get("name") or out.name):

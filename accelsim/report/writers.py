@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, ConfigError
 
 from .schema import not_a_report, part_keys
 
@@ -241,6 +241,19 @@ def folder_writers(outdir: str | os.PathLike) -> list[str]:
     if "accelsim serve" in found and "accelsim run" in found:
         found.remove("accelsim run")
     return found
+
+
+def save_folder(outdir: object) -> Path:
+    """``outdir`` as a library save takes it (``Report.save``, ``ServeResult.save``): a non-empty path, not a file
+    (else :class:`~accelsim.errors.ConfigError` at ``outdir``, one line): "" would be the current folder, which the
+    CLI's ``-o ""`` refuses too (probe p91 #9, p148 #1)."""
+    if not isinstance(outdir, (str, os.PathLike)) or not os.fspath(outdir).strip():
+        raise ConfigError.one(None, "outdir", "expected a folder name (a non-empty path); pass '.' for the "
+                              "current folder", value=outdir)
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError.one(None, "outdir", f"{out} is a file, not a folder")
+    return out
 
 
 def claim_folder(outdir: str | os.PathLike, command: str) -> None:

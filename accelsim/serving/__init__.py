@@ -33,7 +33,7 @@ from ..mapping.lower import EP_HINT
 from ..options import default_memory_budget, recorded
 from ..report.lock import writing
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_latency_cdf, plot_timeseries
-from ..report.writers import atomic_write_text, write_json
+from ..report.writers import atomic_write_text, save_folder, write_json
 from . import page
 from .cost import Footprint, Grid, GridShapeError, block_too_big, build_grid, footprint, kv_blocks, longest_notes
 from .engine import ITERATION_BYTES, EncoderCost, IterationCost, Replica
@@ -67,7 +67,7 @@ class ServeResult:
         into ``outdir``, each atomically; an earlier run's trace or plots are removed when not written again. The
         folder is claimed and locked as `accelsim serve -o` takes it (:func:`~accelsim.report.lock.writing`): a
         non-empty folder accelsim did not write, or another command's, is refused (probe p145 #1)."""
-        out = Path(outdir)
+        out = save_folder(outdir)
         with writing(out, "accelsim serve", self.report.get("name") or out.name):
             return self._write(out, trace, plots)
 

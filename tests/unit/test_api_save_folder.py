@@ -13,7 +13,7 @@ import pytest
 
 import accelsim
 from accelsim.cli import main
-from accelsim.errors import AccelsimError
+from accelsim.errors import AccelsimError, ConfigError
 from accelsim.report import writers
 from accelsim.report.lock import LOCK_FILE, FolderLock
 from accelsim.report.writers import mixed_folder
@@ -125,3 +125,17 @@ def test_a_serving_results_save_takes_its_folder_as_serve_does(tmp_path):
     names = {p.name for p in result.save(fresh)}
     assert {"report.json", "requests.csv", "timeseries.csv"} <= names
     assert {p.name for p in result.save(fresh)} == names  # its own folder again
+
+
+def test_a_serving_results_save_refuses_an_empty_or_missing_folder_name(tmp_path, monkeypatch):
+    # probe p148 #1: ServeResult.save("") wrote its files into the working folder and save(None) raised a TypeError;
+    # both are refused at outdir as Report.save refuses them (one ConfigError line), nothing written
+    result = accelsim.serve("llama2_7b_h100", overrides=["workload.requests=3", "workload.duration=null"])
+    monkeypatch.chdir(tmp_path)
+    for bad in ("", "  ", None):
+        with pytest.raises(ConfigError, match="outdir: expected a folder name"):
+            result.save(bad)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        result.save(tmp_path / "afile")

@@ -283,8 +283,10 @@ def test_the_page_shows_every_note_as_the_console_prints_it(gpt2_served):
         items = re.findall(r"<li>(.*?)</li>", _section(render_html(rep, plots=False), "notes"))
         assert items == [f"note: {html_escape(n)}" for n in rep["notes"]]  # every one, in order, escaped
     # and, its 12 layers simulated as 1- and 2-layer samples, that its peak power is the 2-layer pass's (probe p49)
-    assert len(gpt2_served["notes"]) == 3 and gpt2_served["notes"][1].startswith("kernel launches bind")
-    assert gpt2_served["notes"][2].startswith("power.peak_w")
+    # (probe p141 #1: that 2-layer window's 424 W is over the a100's 400 W TDP, which a note says before it)
+    assert len(gpt2_served["notes"]) == 4 and gpt2_served["notes"][1].startswith("kernel launches bind")
+    assert gpt2_served["notes"][2].startswith("energy: peak power") and "exceeds the TDP of 400 W" in gpt2_served["notes"][2]
+    assert gpt2_served["notes"][3].startswith("power.peak_w")
     assert 'id="notes"' not in render_html(dict(mc4, notes=[]), plots=False)
 
 

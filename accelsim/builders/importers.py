@@ -220,25 +220,38 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
             notes.append(f"ONNX: no graph input has a symbolic batch axis ({shapes}{sized_by}), so the batch is 1: "
                          f"one run of the graph is one inference (efficiency.j_per_inference is per run); export the "
                          f"model with a symbolic batch axis (torch.onnx.export's dynamic_axes) for a batch")
+    model, inferred = _shape_inferred(model, where, unsupported)
+    notes += inferred
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
+    return importer.run(unsupported, batch=model_batch, notes=notes)
+
+
+def _shape_inferred(model, where: str, unsupported: str) -> tuple[object, list[str]]:
+    """``model`` (an ``onnx.ModelProto`` read from ``where``) after ONNX shape inference, with data propagation
+    (Shape → Reshape/Expand sized too), and its note. Under ``unsupported: elementwise`` each output of an op
+    without an ONNX schema that inference cannot type takes its first activation input's shape
+    (:func:`.onnxload.assume_elementwise_shapes`), and the note names those nodes; otherwise there is none. A model
+    inference finds inconsistent is a one-line WorkloadError."""
+    import onnx
+
     def infer(model):
         try:
-            return onnx.shape_inference.infer_shapes(model, data_prop=True)  # Shape → Reshape/Expand sized too
+            return onnx.shape_inference.infer_shapes(model, data_prop=True)
         except Exception as e:  # onnx's InferenceError on a model it finds inconsistent
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
 
     model = infer(model)
-    if unsupported == "elementwise":  # a custom op's outputs, which inference cannot type: its first input's shape
-        model, assumed = assume_elementwise_shapes(model, infer)
-        if assumed:
-            notes.append(f"ONNX: shape inference gave no shape to the outputs of {len(assumed)} node(s) of an op "
-                         f"without an ONNX schema ({', '.join(assumed[:3])}{', ...' if len(assumed) > 3 else ''}); "
-                         f"each output was taken as its first activation input's shape and type (element-wise, as "
-                         f"workload.unsupported=elementwise prices it), and the nodes after it were sized from that")
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    importer = _Importer(model.graph, where, batch, dtype, name or model.graph.name or "onnx", opset)
-    return importer.run(unsupported, batch=model_batch, notes=notes)
-
+    if unsupported != "elementwise":
+        return model, []
+    model, assumed = assume_elementwise_shapes(model, infer)
+    if not assumed:
+        return model, []
+    return model, [f"ONNX: shape inference gave no shape to the outputs of {len(assumed)} node(s) of an op "
+                   f"without an ONNX schema ({', '.join(assumed[:3])}{', ...' if len(assumed) > 3 else ''}); "
+                   f"each output was taken as its first activation input's shape and type (element-wise, as "
+                   f"workload.unsupported=elementwise prices it), and the nodes after it were sized from that"]
 
 
 def _checked(**args: object) -> OnnxParams:

@@ -111,6 +111,18 @@ def qdq_plan(graph, init_types: dict[str, int]) -> QdqPlan:
     dq8 = {n.output[0]: n for n in graph.node if n.op_type == "DequantizeLinear" and n.output and eight_bit(n)}
     kernels = frozenset(n.output[0] for n in graph.node if n.op_type in _KERNELS and n.output
                         and len(n.input) >= 2 and n.input[0] in dq8 and n.input[1] in dq8)
+    folded, chains = _epilogue_chains(graph, init_types, producer, readers, dq8, kernels)
+    return QdqPlan(kernels, folded, frozenset(chains), tuple((q, c) for q, (c, _) in chains.items()))
+
+
+def _epilogue_chains(graph, init_types: dict[str, int], producer: dict, readers: dict[str, list], dq8: dict,
+                     kernels: frozenset[str]) -> tuple[frozenset[str], dict[str, tuple[tuple[str, ...], str | None]]]:
+    """The epilogue fusion of :func:`qdq_plan`: (the folded DequantizeLinear outputs, and for each QuantizeLinear
+    output fused into a kernel's epilogue, (the tensors from that kernel's output to the Quantize's input, the
+    residual DequantizeLinear output an Add on the way reads, else None)). ``producer``: tensor → the node writing
+    it; ``readers``: tensor → (node, input index) of each reader, (None, -1) for none's; ``dq8``: 8-bit
+    DequantizeLinear output → its node; ``kernels``: the integer kernels' outputs. A fused Add folds its residual's
+    DequantizeLinear, which may let another Quantize fuse: repeated until the folded set is settled."""
 
     def sole(t: str, node) -> bool:  # node is tensor t's only reader, as its first input or an Add's operand
         return len(readers.get(t, ())) == 1 and readers[t][0][0] is node
@@ -156,8 +168,7 @@ def qdq_plan(graph, init_types: dict[str, int]) -> QdqPlan:
         if more == folded:
             break
         folded = more
-    epilogue = frozenset(chains)
-    return QdqPlan(kernels, folded, epilogue, tuple((q, c) for q, (c, _) in chains.items()))
+    return folded, chains
 
 
 class QuantOps(ImporterCore):

@@ -242,6 +242,45 @@ def _inflight(side: list[int], n: int, busy: int, lat: int, level: str, bound: d
     return lat
 
 
+def _sides(window: tuple[int, int, int, bool], held: tuple[tuple[int, int], ...], acts: list[tuple],
+           wts: list[tuple], epis: list[tuple], gi: int) -> tuple[list[int], list[int], list[int]]:
+    """What tile group ``gi`` may have in flight, per side of its unit's buffer (its activation loads, its
+    parameter loads, a fused residual's loads): each side's list as :func:`_inflight` takes it, after the pieces
+    before it that share its buffer (a ramp's: loaded first, in the same room). ``window``: the unit's
+    (:meth:`Emitter.windows`); ``held``: per side, (Σ bytes · latency, transfer cycles) of those earlier pieces;
+    ``acts``, ``wts``, ``epis``: the op's load rows (:meth:`Emitter._groups`' (parts, cycles, unit, latency,
+    level)). A unified buffer's operand loads share its half: the activation and parameter sides are one list."""
+    w_act, w_wt, w_out, shared = window
+    (h_act, r_act), (h_wt, r_wt), (h_epi, r_epi) = held
+    bc_act = [r[0][gi] * r[3] for r in acts]
+    bc_wt = [r[0][gi] * r[3] for r in wts]
+    bc_epi = [r[0][gi] * r[3] for r in epis]
+    side_epi = [w_out, h_epi + sum(bc_epi), max(bc_epi, default=0), r_epi, 0]
+    if shared:
+        side = [w_act, h_act + sum(bc_act) + sum(bc_wt), max(bc_act + bc_wt, default=0), r_act, 0]
+        return side, side, side_epi
+    return ([w_act, h_act + sum(bc_act), max(bc_act, default=0), r_act, 0],
+            [w_wt, h_wt + sum(bc_wt), max(bc_wt, default=0), r_wt, 0], side_epi)
+
+
+def _load_tasks(tasks: list[Task], rows: list[tuple], gi: int, op_i: int, after: tuple[int, ...],
+                side: list[int] | None, bound: dict[str, int]) -> list[int]:
+    """The ids of tile group ``gi``'s LOAD tasks, one from each level of ``rows`` (:meth:`Emitter._groups`'
+    (parts, cycles, unit, latency, level)) it loads bytes from, each after ``after``, appended to ``tasks`` as op
+    ``op_i``'s. With ``side`` (its side of the buffer, :func:`_sides`), a load's latency is what the buffer's
+    in-flight bound makes it (:func:`_inflight`), ``bound`` gaining the cycles that adds per level."""
+    new, load = tuple.__new__, TaskKind.LOAD
+    ids = []
+    for parts, busy, u, lat, lv in rows:
+        n = parts[gi]
+        if n:
+            if side is not None:
+                lat = _inflight(side, n, busy[gi], lat, lv, bound)
+            ids.append(len(tasks))
+            tasks.append(new(Task, (len(tasks), op_i, load, u, busy[gi], after, lat, n, lv)))
+    return ids
+
+
 def _occupancy(granules: list[int], grain: int, per_cycle: float) -> list[int]:
     """Cycles each group's ``granules`` (of ``grain`` bytes) hold a level moving ``per_cycle`` bytes a cycle: the
     running total's ceiling, differenced, so the groups' add up to the whole transfer's."""
@@ -687,7 +726,7 @@ class Emitter:
         rounded so that the groups' add up to the whole transfer's), not for each group's rounded up."""
         slots, tasks, op_i = self.slots, self.tasks, p.index
         ctx = self.ctx
-        load, compute_kind, store = TaskKind.LOAD, TaskKind.COMPUTE, TaskKind.STORE
+        compute_kind, store = TaskKind.COMPUTE, TaskKind.STORE
         new = tuple.__new__  # Task(...) without its Python-level __new__: all nine fields given, in order
         grain, bpc, unit_of = ctx.grain, ctx.bpc, self.unit_of
 
@@ -726,29 +765,11 @@ class Emitter:
             deps: list[int] = []
             if windows is None:
                 side_act = side_wt = side_epi = None
-            else:  # per side of its buffer (:func:`_inflight`), after the pieces before it that share its buffer (a
-                # ramp's: loaded first, in the same room)
-                w_act, w_wt, w_out, shared = windows[unit]
-                (h_act, r_act), (h_wt, r_wt), (h_epi, r_epi) = held.get(unit, ((0, 0), (0, 0), (0, 0)))
-                bc_act = [r[0][gi] * r[3] for r in acts]
-                bc_wt = [r[0][gi] * r[3] for r in wts]
-                bc_epi = [r[0][gi] * r[3] for r in epis]
-                if shared:  # (a unified buffer: the group's operand loads share its half)
-                    side_act = side_wt = [w_act, h_act + sum(bc_act) + sum(bc_wt), max(bc_act + bc_wt, default=0),
-                                          r_act, 0]
-                else:
-                    side_act = [w_act, h_act + sum(bc_act), max(bc_act, default=0), r_act, 0]
-                    side_wt = [w_wt, h_wt + sum(bc_wt), max(bc_wt, default=0), r_wt, 0]
-                side_epi = [w_out, h_epi + sum(bc_epi), max(bc_epi, default=0), r_epi, 0]
+            else:  # per side of its buffer, after the pieces before it that share its buffer
+                side_act, side_wt, side_epi = _sides(windows[unit], held.get(unit, ((0, 0), (0, 0), (0, 0))),
+                                                     acts, wts, epis, gi)
             for group, after, side in ((acts, first + slot, side_act), (wts, w_after, side_wt)):
-                for parts, busy, u, lat, lv in group:
-                    n = parts[gi]
-                    if n:
-                        tid = len(tasks)
-                        deps.append(tid)
-                        if side is not None:
-                            lat = _inflight(side, n, busy[gi], lat, lv, bound)
-                        append(new(Task, (tid, op_i, load, u, busy[gi], after, lat, n, lv)))
+                deps += _load_tasks(tasks, group, gi, op_i, after, side, bound)
             deps += first
             if unit in last_compute:
                 deps.append(last_compute[unit])
@@ -760,14 +781,7 @@ class Emitter:
                 deps += slot
             out_after: tuple[int, ...] = ()
             if epilogue:  # the residual's loads, before this group's stores (or its compute, when it stores none)
-                epi_ids = []
-                for parts, busy, u, lat, lv in epis:
-                    n = parts[gi]
-                    if n:
-                        if side_epi is not None:
-                            lat = _inflight(side_epi, n, busy[gi], lat, lv, bound)
-                        epi_ids.append(len(tasks))
-                        append(new(Task, (len(tasks), op_i, load, u, busy[gi], epi_t + launched_t + slot, lat, n, lv)))
+                epi_ids = _load_tasks(tasks, epis, gi, op_i, epi_t + launched_t + slot, side_epi, bound)
                 out_after = tuple(epi_ids) or epi_t
                 if not any(parts[gi] for parts, *_ in outs):
                     deps += out_after

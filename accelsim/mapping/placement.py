@@ -309,9 +309,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     reserved = {arch.main_memory: main}
     if offload_act and arch.spill_memory is not None:
         reserved[arch.spill_memory] = info.stashed_activation_bytes
-    copy = host_param_copy(plans) if options.offload == "optimizer_cpu" and info.mode == "training" else 0
-    if copy and arch.spill_memory is not None:
-        reserved[arch.spill_memory] = reserved.get(arch.spill_memory, 0) + copy
+    copy = _reserve_host_copy(reserved, arch, plans, options.offload, info.mode)
     try:
         placed = place(graph, arch, sizes, gathered_tables(graph), reserved=reserved,
                        skip_first=frozenset(hosted | (states if options.offload in OFFLOAD_OPTIMIZER else set())),
@@ -340,7 +338,20 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row, fixed, room) from None
     if unread:
         representative_experts(graph, placed.level, sizes, arch.main_memory)
-    return replace(placed, host_copy_bytes=copy) if copy and arch.spill_memory is not None else placed
+    return replace(placed, host_copy_bytes=copy) if copy else placed
+
+
+def _reserve_host_copy(reserved: dict[str, int], arch: Arch, plans: tuple, offload: str, mode: str) -> int:
+    """Bytes of the parameters' copy the host's CPU updates in its own memory (:func:`host_param_copy`), added to
+    ``reserved`` at ``arch.spill_memory`` (the host memory): a training step's under ``options.offload:
+    optimizer_cpu``; 0, and nothing reserved, for any other step or offload, or an arch with no memory outside
+    its main one."""
+    if offload != "optimizer_cpu" or mode != "training" or arch.spill_memory is None:
+        return 0
+    copy = host_param_copy(plans)
+    if copy:
+        reserved[arch.spill_memory] = reserved.get(arch.spill_memory, 0) + copy
+    return copy
 
 
 def host_param_copy(plans: tuple) -> int:

@@ -134,6 +134,8 @@ class Weight:
     not a parameter (optimizer moments); both live in memory across passes and are placed like parameters.
     "host" is data the host holds that is not a parameter (a graph's node-feature table that a host-side sampler
     gathers from): placed outside the main memory (host memory on the presets), so every read crosses its link.
+    "data" is a dataset the device holds that is not a parameter (GraphSAGE's node-feature table copied to the
+    device once): placed like the parameters, never trained and not counted in ``params``.
     """
 
     name: str
@@ -488,7 +490,7 @@ def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embeddin
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 
-WEIGHT_ROLES = ("param", "state", "host")
+WEIGHT_ROLES = ("param", "state", "host", "data")
 """The roles a :class:`Weight` can have (its docstring says what each is)."""
 
 

@@ -120,6 +120,9 @@ class GatParams(GraphParams):
     hidden: PositiveInt = Field(8, description="Features per attention head of the first layer.")
     heads: PositiveInt = Field(8, description="Attention heads of the first layer (the output layer has one).")
 
+FeaturesOn = Literal["device", "host"]
+"""Where a sampled GraphSAGE's node-feature table lives (:func:`graphsage_products`)."""
+
 Sampler = Literal["neighbor_sampler", "neighbor_loader"]
 """How a neighbour-sampled mini-batch grows hop by hop (:func:`sampled_layers`)."""
 
@@ -153,9 +156,15 @@ class SageParams(WorkloadParams):
                     "gathered so far; neighbor_loader as PyG's NeighborLoader (pyg-lib), each hop sampling it for "
                     "the nodes the previous hop added only. With fanouts only.")
     feature_dtype: DType = Field(
-        "fp32", description="Data type of the host's node-feature table, which the sampled rows cross the host "
-                            "link in (ogbn-products' x is float32 as OGB and PyG load it); cast on the device to "
-                            "the model's dtype where that differs. With fanouts only.")
+        "fp32", description="Data type of the node-feature table (ogbn-products' x is float32 as OGB and PyG load "
+                            "it), which the sampled rows are gathered in; cast on the device to the model's dtype "
+                            "where that differs. With fanouts only.")
+    features_on: FeaturesOn = Field(
+        "host", description="Where the node-feature table lives during sampled mini-batches: device as "
+                              "examples/ogbn_products_sage.py (x = data.x.to(device) once; the device gathers "
+                              "x[n_id] from its resident table and the host link carries only n_id and the adjs), "
+                              "host (the host gathers x[n_id] and the packed rows cross the host link). With "
+                              "fanouts only.")
 
     @field_validator("edges")
     @classmethod
@@ -238,7 +247,7 @@ class GnnBuilder(TransformerBuilder):
         if edges > nodes * nodes:
             raise WorkloadError(f"{name}: {edges:,} directed edges between {nodes:,} nodes: at most nodes² = "
                                 f"{nodes * nodes:,}, one per ordered pair of nodes (a multigraph is not modelled)")
-        super().__init__(name, inputs or {INPUT: (nodes, features)}, dtype=dtype)
+        super().__init__(name, {INPUT: (nodes, features)} if inputs is None else inputs, dtype=dtype)
         self.nodes = nodes
         self.edges = edges
 
@@ -415,6 +424,31 @@ class GnnBuilder(TransformerBuilder):
         packed = Weight("x[n_id]", (rows, features), role="host")
         x = self._add(self._name(name, HOST_COPY), OpKind.ELEMENTWISE, [], (rows, features), weights=[packed],
                       fn=HOST_COPY, dtype=dtype)
+        return self._cast_features(x, dtype)
+
+    def device_features(self, rows: int, table_rows: int, features: int, index_bytes: int,
+                        dtype: str | None = None) -> str:
+        """The node features of a host-sampled mini-batch gathered on the device from the feature table it holds,
+        as examples/ogbn_products_sage.py runs ``x = data.x.to(device)`` once and then ``model(x[n_id], adjs)``.
+        The host link carries only the sampler's indices: ELEMENTWISE fn "host_copy" ``sample.copy_indices``
+        reads its one Weight ``n_id+adjs`` of role "host", ``index_bytes`` bytes (the caller's count: n_id's int64
+        ids, which ``x[n_id]`` copies to the device first, and each layer's ``adj.to(device)``), over the host link
+        into the main memory; its first ``rows`` ids are the view ``sample.n_id``. EMBEDDING fn "embedding"
+        ``sample.gather_features`` then reads those ids and gathers ``rows`` rows of the (``table_rows``,
+        ``features``) table ``x``, a Weight of role "data" (resident in device memory, placed as a parameter is,
+        never trained), into (rows, features). In ``dtype`` (default the graph's), cast as :meth:`host_features`."""
+        copied = Weight("n_id+adjs", (index_elems(index_bytes, dtype or self.dtype, width=1),), role="host")
+        indices = self._add(self._name("sample.copy_indices", HOST_COPY), OpKind.ELEMENTWISE, [], copied.shape,
+                            weights=[copied], fn=HOST_COPY, dtype=dtype)
+        n_id = self.view(indices, (index_elems(rows, dtype or self.dtype),), "slice", name="sample.n_id",
+                         strict=False)
+        table = Weight("x", (table_rows, features), role="data")
+        x = self._add(self._name("sample.gather_features", "embedding"), OpKind.EMBEDDING, [n_id], (rows, features),
+                      weights=[table], fn="embedding", gather_rows=rows, dtype=dtype)
+        return self._cast_features(x, dtype)
+
+    def _cast_features(self, x: str, dtype: str | None) -> str:
+        """``x`` in the graph's dtype: ELEMENTWISE fn "cast" ``sample.cast`` where ``dtype`` is another."""
         if dtype is None or dtype == self.dtype:
             return x
         shape = self.shape(x)
@@ -511,13 +545,27 @@ def graphsage_products(p: SageParams) -> Graph:
     if p.fanouts:
         layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
         n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
-        # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 / bf16 /
-        # fp32), declared in the feature dtype of the graph's first op. The host gathers the features with them, so
-        # no op reads them: they reach device memory with the batch (the sampler's n_id, moved to the device with
-        # the edge_index rows; that copy, as the sampler, not charged)
-        b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
-                       inputs={"n_id": (index_elems(n, p.feature_dtype),)})
-        x = b.host_features(n, p.features, dtype=p.feature_dtype)
+        if p.features_on == "host":
+            # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 /
+            # bf16 / fp32), declared in the feature dtype of the graph's first op. The host gathers the features
+            # with them, so no op reads them: they reach device memory with the batch (the sampler's n_id, moved to
+            # the device with the edge_index rows; that copy, as the sampler, not charged)
+            b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
+                           inputs={"n_id": (index_elems(n, p.feature_dtype),)})
+            x = b.host_features(n, p.features, dtype=p.feature_dtype)
+        else:
+            # the example's per-batch copies, int64 (INDEX_BYTES) each: n_id (the NeighborSampler returns it on the
+            # CPU, so x[n_id] with x on the device copies it there first), and each layer's adj.to(device):
+            # edge_index (2 × E_l) and e_id (E_l); size is a Python tuple, no bytes
+            index_bytes = INDEX_BYTES * (n + 3 * sum(d for *_, d in layers))
+            # the graph's inputs: the first layer's edge_index rows, read from the main memory as in host mode (so
+            # declared as GnnBuilder.structure would); a batch without edges has none, and n_id then stands as an
+            # input no op reads, as in host mode
+            first = layers[0][2] * INDEX_BYTES
+            inputs = ({f"edge_index.0.{side}": (-(-first // dtype_bytes(dtype)),) for side in ("src", "dst")}
+                      if first else {"n_id": (index_elems(n, p.feature_dtype),)})
+            b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype, inputs=inputs)
+            x = b.device_features(n, p.nodes, p.features, index_bytes, dtype=p.feature_dtype)
     else:
         n, e = p.nodes, p.edges
         layers = [(n, n, e)] * p.layers

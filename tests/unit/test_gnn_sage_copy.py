@@ -33,7 +33,7 @@ def test_the_device_copies_the_packed_features_whole_over_the_host_link(feature_
     assert SAMPLED == 1_081_344
     arch = load_arch("tpu-v4")
     host = arch.memory("host")
-    r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype}, arch).to_dict()
+    r = accelsim.simulate({"model": "graphsage_products", "features_on": "host", "feature_dtype": feature_dtype}, arch).to_dict()
     packed = SAMPLED * FEATURES * width  # 432,537,600 B in fp32, 108,134,400 B in int8
     assert packed == {"fp32": 432_537_600, "int8": 108_134_400}[feature_dtype]
     assert r["bytes"]["host"] == packed and r["placement"]["x[n_id]"] == "host"
@@ -58,10 +58,10 @@ def test_sampled_node_ids_are_int64_and_read_by_no_device_op(feature_dtype, mode
     # probe p88 #5: n_id (PyG's torch.long ids) is 8 B an id whatever the feature dtype: 1,081,344 × 8 = 8,650,752 B.
     # The host gathers the features with them, so no device op reads them; the copy's main-memory bytes are the
     # packed (n, 100) rows it writes alone
-    g = build_workload("graphsage_products", {"feature_dtype": feature_dtype, "dtype": model_dtype})
+    g = build_workload("graphsage_products", {"features_on": "host", "feature_dtype": feature_dtype, "dtype": model_dtype})
     assert math.prod(g.inputs["n_id"]) * width == SAMPLED * 8 == 8_650_752
     assert not any("n_id" in op.inputs for op in g.ops)
-    r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
+    r = accelsim.simulate({"model": "graphsage_products", "features_on": "host", "feature_dtype": feature_dtype, "dtype": model_dtype},
                           "tpu-v4").to_dict()
     assert _op(r, "sample.copy_features")["bytes"]["hbm"] == SAMPLED * FEATURES * width
     # the edge index each layer aggregates by: its own hop's edges' two int64 rows (hop 3 samples 5 for each of the
@@ -71,3 +71,40 @@ def test_sampled_node_ids_are_int64_and_read_by_no_device_op(feature_dtype, mode
     for i, edges in enumerate((180_224 * 5, 16_384 * 10, 1_024 * 15)):
         assert math.prod(g.inputs[f"edge_index.{i}.src"]) * model_width == edges * 8
         assert g[f"convs.{i}.propagate"].inputs[1:] == (f"edge_index.{i}.src", f"edge_index.{i}.dst")
+
+
+def test_features_on_device_gathers_from_the_resident_table_and_copies_only_the_indices():
+    # examples/ogbn_products_sage.py (PyG commit 5858150b): x = data.x.to(device) once; per batch
+    # adjs = [adj.to(device) ...] and model(x[n_id], adjs), n_id returned on the CPU by NeighborSampler, so x[n_id]
+    # copies it to the device first. Link bytes, int64 (8 B) each: n_id 8 × nodes, and per layer edge_index
+    # 2 × E_l × 8 plus e_id E_l × 8 = 24 × E_l; E_l = 901,120 + 163,840 + 15,360 = 1,080,320
+    edges = 180_224 * 5 + 16_384 * 10 + 1_024 * 15
+    assert edges == 1_080_320
+    link = 8 * SAMPLED + 24 * edges  # 8,650,752 + 25,927,680
+    assert link == 34_578_432
+    arch = load_arch("h100")
+    r = accelsim.simulate({"model": "graphsage_products", "features_on": "device"}, arch).to_dict()
+    assert r["bytes"]["host"] == link
+    copy = _op(r, "sample.copy_indices")
+    assert copy["bytes"]["host"] == copy["bytes"]["hbm"] == link
+    # the gather (an embedding-style row gather) reads n_id (8 B a node) and SAMPLED rows of 100 fp32 = 400 B, each
+    # at h100's HBM access granule as cost.gather.row_bytes prices a row: 400 + g − gcd(400, g), and writes the
+    # packed (SAMPLED, 100) fp32 rows
+    g = arch.memory("hbm").access_bytes
+    row = 400 + g - math.gcd(400, g)
+    gather = _op(r, "sample.gather_features")
+    assert gather["bytes"]["hbm"] == 8 * SAMPLED + SAMPLED * row + SAMPLED * 400
+    # the table is resident device data, not a parameter: params stay 206,895 (2·in·out + out per layer)
+    assert r["params"] == 2 * (100 * 256 + 256 * 256 + 256 * 47) + 256 + 256 + 47 == 206_895
+    assert r["placement"]["x"] == "hbm"
+
+
+def test_features_on_rejects_an_unknown_place(tmp_path):
+    spec = tmp_path / "w.yaml"
+    spec.write_text("model: graphsage_products\nfeatures_on: gpu\n")
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "accelsim", "run", "-w", str(spec), "-a", "h100", "--quiet",
+                          "-o", str(tmp_path / "o")], capture_output=True, text=True)
+    assert out.returncode == 2 and "features_on" in out.stderr and "w.yaml:2" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1

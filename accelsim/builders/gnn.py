@@ -160,7 +160,7 @@ class SageParams(WorkloadParams):
                             "it), which the sampled rows are gathered in; cast on the device to the model's dtype "
                             "where that differs. With fanouts only.")
     features_on: FeaturesOn = Field(
-        "host", description="Where the node-feature table lives during sampled mini-batches: device as "
+        "device", description="Where the node-feature table lives during sampled mini-batches: device as "
                               "examples/ogbn_products_sage.py (x = data.x.to(device) once; the device gathers "
                               "x[n_id] from its resident table and the host link carries only n_id and the adjs), "
                               "host (the host gathers x[n_id] and the packed rows cross the host link). With "

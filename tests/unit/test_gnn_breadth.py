@@ -24,7 +24,9 @@ def _sage_params(widths: list[int]) -> int:
 
 
 def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
-    g = build_workload("graphsage_products", dict(load_workload("graphsage_products").params))
+    # (features_on: host, the host-gathered packed copy checked below; the preset keeps x on the device, as the
+    # example: tests/unit/test_gnn_sage_copy.py)
+    g = build_workload("graphsage_products", {**load_workload("graphsage_products").params, "features_on": "host"})
     # ogbn-products (https://ogb.stanford.edu/docs/nodeprop/): 100 features, 47 classes; hidden 256, 3 layers
     # (PyG examples/ogbn_products_sage.py): 2·100·256 + 256 + 2·256·256 + 256 + 2·256·47 + 47 = 206,895
     assert g.params == _sage_params([100, 256, 256, 47]) == 206_895
@@ -84,8 +86,10 @@ def test_neighbor_loader_expands_only_the_newest_nodes():
     # (ogbn-products' fp32 features) = 375,193,600 B, against the NeighborSampler default's 1,081,344 × 400 =
     # 432,537,600 B
     assert g.macs == 2 * (169_984 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 10_875_305_984
-    loader = accelsim.simulate({"model": "graphsage_products", "sampler": "neighbor_loader"}, "tpu-v4").to_dict()
-    sampler = accelsim.simulate({"model": "graphsage_products"}, "tpu-v4").to_dict()
+    # (features_on: host, the host-gathered copy; the default, device, copies ids and adjs only)
+    loader = accelsim.simulate({"model": "graphsage_products", "sampler": "neighbor_loader", "features_on": "host"},
+                               "tpu-v4").to_dict()
+    sampler = accelsim.simulate({"model": "graphsage_products", "features_on": "host"}, "tpu-v4").to_dict()
     assert loader["bytes"]["host"] == 937_984 * 100 * 4 == 375_193_600
     assert sampler["bytes"]["host"] == 1_081_344 * 100 * 4 == 432_537_600
 
@@ -124,7 +128,7 @@ def test_host_side_sampling_copies_the_packed_features_over_the_host_link():
     # 400 + 64 − gcd(400, 64) = 448 B of 64-B read completions, as if the device gathered the rows itself)
     arch = load_arch("tpu-v1")
     host = arch.memories[-1]
-    small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2]}
+    small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2], "features_on": "host"}
     r = accelsim.simulate(small, arch).to_dict()
     assert r["placement"]["x[n_id]"] == host and r["params"] == _sage_params([100, 256, 47])
     assert r["bytes"][host] == 96 * 100 * 4 == 38_400
@@ -293,7 +297,7 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     from accelsim.cli import main
 
     monkeypatch.chdir(tmp_path)
-    r = accelsim.simulate({"model": "graphsage_products", "mode": "training"}, "h100").to_dict()
+    r = accelsim.simulate({"model": "graphsage_products", "mode": "training", "features_on": "host"}, "h100").to_dict()
     assert r["placement"]["x[n_id]"] == "host"
     # 1024 seeds x 16 x 11 x 6 = 1,081,344 sampled rows (NeighborSampler: each hop samples every node gathered so
     # far, probe p136 #1) of 100 fp32 features (400 B), which the host packs into one tensor that crosses the link
@@ -308,6 +312,7 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     assert hbm["used"] <= hbm["capacity"]
     for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):
         assert main(["run", "-w", "graphsage_products", "-a", "tpu-v4", "--mode", "training", *extra, "-q",
+                     "--set", "workload.features_on=host",
                      "--no-plots", "-o", "o"]) == 0, capsys.readouterr().err
 
 
@@ -337,6 +342,7 @@ def test_zero_edges_runs_where_the_model_computes_without_them_and_is_refused_at
     # packed by the host) over the host link, not the 10,000 nodes the cap at nodes gave
     for sampler in ("neighbor_sampler", "neighbor_loader"):
         assert sampled_subgraph(1024, [15, 10, 5], 10_000, 0, sampler=sampler) == (1024, 0)
-    sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0}, "tpu-v4").to_dict()
+    sage = accelsim.simulate({"model": "graphsage_products", "nodes": 10_000, "edges": 0, "features_on": "host"},
+                             "tpu-v4").to_dict()
     assert sage["macs"] == 1024 * (2 * 100 * 256 + 2 * 256 * 256 + 2 * 256 * 47)
     assert sage["bytes"]["host"] == 1024 * 100 * 4 == 409_600

@@ -40,7 +40,8 @@ def test_sampled_node_ids_are_int64_whatever_the_feature_dtype():
     n = 1024 * (1 + 15) * (1 + 10) * (1 + 5)
     assert n == 1_081_344
     for feature_dtype, model_dtype, width in (("bf16", "bf16", 2), ("fp32", "fp32", 4), ("int8", "bf16", 1)):
-        r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype},
+        r = accelsim.simulate({"model": "graphsage_products", "feature_dtype": feature_dtype, "dtype": model_dtype,
+                               "features_on": "host"},
                               "tpu-v4").to_dict()
         # the host gathers with the ids (probe p88 #4: the packed copy), so the device copies in only the (n, 100)
         # rows, written to its main memory (the ids, int64, n × 8 B: tests/unit/test_gnn_sage_copy.py)

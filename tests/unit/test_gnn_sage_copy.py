@@ -108,3 +108,15 @@ def test_features_on_rejects_an_unknown_place(tmp_path):
                           "-o", str(tmp_path / "o")], capture_output=True, text=True)
     assert out.returncode == 2 and "features_on" in out.stderr and "w.yaml:2" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_preset_and_the_builder_keep_x_on_the_device_as_the_cited_example():
+    # examples/ogbn_products_sage.py (PyG at 5858150b): `x = data.x.to(device)` once, then `model(x[n_id], adjs)`
+    # with only the adjs moved each batch: the default gathers on the device, and the host link carries
+    # 8 B x 1,081,344 sampled ids + 24 B x 1,080,320 sampled edges = 34,578,432 B (not the 432,537,600 B of rows)
+    import accelsim
+    from accelsim.config import load_workload
+
+    assert load_workload("graphsage_products").params["features_on"] == "device"
+    r = accelsim.simulate({"model": "graphsage_products"}, "h100").to_dict()
+    assert r["bytes"]["host"] == 8 * 1_081_344 + 24 * 1_080_320 == 34_578_432

@@ -16,7 +16,8 @@ PACKED = 1024 * (1 + 15) * (1 + 10) * (1 + 5) * 100 * 4
 
 def _copy(arch_name: str, **workload: object) -> tuple[dict, dict]:
     arch = load_arch(arch_name)
-    r = accelsim.simulate({"model": "graphsage_products", **workload}, arch).to_dict()
+    # features_on: host (the host gathers x[n_id] and the packed rows cross the link; the default, device, does not)
+    r = accelsim.simulate({"model": "graphsage_products", "features_on": "host", **workload}, arch).to_dict()
     return next(o for o in r["ops"] if o["name"] == "sample.copy_features"), r
 
 

@@ -28,7 +28,7 @@ The ops the importer adds beside a node's own (``<node>_bias``, ``<node>.Y``, ``
 nodes' names (:meth:`_Importer._extra_name`). Mapped ops:
 
 * Conv (1-D, 2-D, 3-D, grouped; symmetric pads or auto_pad SAME_UPPER/SAME_LOWER/VALID, SAME giving
-  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D; pads, output_shape and auto_pad SAME_* per the spec's
+  ceil(in / stride) per the ONNX spec), ConvTranspose (2-D, 3-D; pads, output_shape and auto_pad SAME_* per the spec's
   total-padding rule, :meth:`_Importer._conv_transpose`); a weight or bias that is an activation (a graph input,
   a DequantizeLinear of an activation) is one more input the conv reads, not a parameter,
   QuantizeLinear / DequantizeLinear and QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger (onnxquant.py: int8

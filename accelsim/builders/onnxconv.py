@@ -152,27 +152,29 @@ class ConvOps(ImporterCore):
                                 f"the {cout} output channels need [{cout}]")
 
     def _conv_transpose(self) -> str:
-        """ONNX ConvTranspose (2-D; https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): the output per axis is
-        ``full − pads[begin] − pads[end]``, full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1. With
+        """ONNX ConvTranspose (2-D and 3-D; https://onnx.ai/onnx/operators/onnx__ConvTranspose.html): the output
+        per axis is ``full − pads[begin] − pads[end]``, full = stride·(in − 1) + output_padding + (k − 1)·dilation + 1. With
         ``output_shape``, or auto_pad SAME_UPPER / SAME_LOWER (output in · stride), the total padding is full − that
         output, split in halves with the odd one at the end (SAME_UPPER) or else at the beginning. The builder's
-        conv_transpose2d takes a symmetric padding p and an output padding q: p = ceil(t / 2), q = 2p − t for
-        t = total − output_padding ≥ 0 (p = 0, q = −t below 0) give the same output size; its MACs do not depend on
-        the padding (every input pixel meets the whole kernel). The file's pads are recorded on the op."""
+        conv_transpose2d / conv_transpose3d take a symmetric padding p and an output padding q per axis:
+        p = ceil(t / 2), q = 2p − t for t = total − output_padding ≥ 0 (p = 0, q = −t below 0) give the same output
+        size; its MACs do not depend on the padding (every input position meets the whole kernel). The file's pads
+        are recorded on the op. A 1-D ConvTranspose is not mapped."""
         x, w = self._in(0), self._operand_shape(1)
-        if len(w) != 4:
-            raise NotMapped("only 2-D ConvTranspose is mapped")
+        if len(w) not in (4, 5):
+            raise NotMapped("only 2-D and 3-D ConvTranspose are mapped")
         self._check_conv_rank(w)
+        dims = len(w) - 2
         groups = self._int("group", 1)
-        kernel, stride = self._ints("kernel_shape", w[2:], 2), self._ints("strides", [1, 1], 2)
+        kernel, stride = self._ints("kernel_shape", w[2:], dims), self._ints("strides", [1] * dims, dims)
         self._check_conv_weights(w, kernel, groups, w[0], w[1] * groups)
-        dil, out_pad = self._ints("dilations", [1, 1], 2), self._ints("output_padding", [0, 0], 2)
+        dil, out_pad = self._ints("dilations", [1] * dims, dims), self._ints("output_padding", [0] * dims, dims)
         size, auto = self.b.shape(x)[2:], self._auto_pad()
         full = [s * (n - 1) + op + (k - 1) * d + 1 for n, k, s, d, op in zip(size, kernel, stride, dil, out_pad,
                                                                            strict=True)]
         target = None
         if self._attr("output_shape") is not None:
-            target = self._ints("output_shape", None, 2)
+            target = self._ints("output_shape", None, dims)
         elif auto in ("SAME_UPPER", "SAME_LOWER"):
             target = [n * s for n, s in zip(size, stride, strict=True)]
         if target is not None:
@@ -184,21 +186,25 @@ class ConvOps(ImporterCore):
             pads = [t // 2 if upper else t - t // 2 for t in totals] + [t - t // 2 if upper else t // 2
                                                                         for t in totals]
         else:
-            pads = [0] * 4 if auto == "VALID" else self._ints("pads", [0] * 4, 4)
+            pads = [0] * 2 * dims if auto == "VALID" else self._ints("pads", [0] * 2 * dims, 2 * dims)
             if any(p < 0 for p in pads):
                 raise WorkloadError(f"{self._node()}: pads {pads} must be >= 0")
         sym, extra = [], []
-        for i in range(2):
-            t = pads[i] + pads[2 + i] - out_pad[i]
+        for i in range(dims):
+            t = pads[i] + pads[dims + i] - out_pad[i]
             p = max(-(-t // 2), 0)
             sym.append(p)
             extra.append(2 * p - t)
             if extra[-1] >= max(stride[i], dil[i]):
                 raise NotMapped(f"pads {pads} with output_padding {out_pad} on a stride-{stride[i]}, dilation-"
                                 f"{dil[i]} axis give an output accelsim's symmetric transposed conv cannot match")
-        out = self.b.conv_transpose2d(x, w[1] * groups, tuple(kernel), tuple(stride), tuple(sym), tuple(extra),
-                                      tuple(dil), groups, len(self.node.input) > 2 and bool(self.node.input[2]),
-                                      name=self.op_name)
+        bias = len(self.node.input) > 2 and bool(self.node.input[2])
+        if dims == 2:
+            out = self.b.conv_transpose2d(x, w[1] * groups, tuple(kernel), tuple(stride), tuple(sym), tuple(extra),
+                                          tuple(dil), groups, bias, name=self.op_name)
+        else:
+            out = self.b.conv_transpose3d(x, w[1] * groups, kernel, stride, sym, extra, dil, groups, bias,
+                                          name=self.op_name)
         self._set_pads(pads)
         op = self.b._ops[-1]
         self.b._ops[-1] = dataclasses.replace(op, attrs={**op.attrs, "output_padding": tuple(out_pad)})

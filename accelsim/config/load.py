@@ -232,7 +232,7 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     issues.extend(found)
     arch = None
     if arch_doc is not None:
-        arch_doc, found = apply_overrides(arch_doc, [o for o in overrides if o.section == "arch"])
+        arch_doc, found = apply_overrides(arch_doc, [o for o in overrides if o.section == "arch"], base_merged=True)
         issues.extend(found)
         arch, found = arch_from_doc(arch_doc)
         issues.extend(found)
@@ -241,7 +241,8 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
     issues.extend(found)
     workload = None
     if workload_doc is not None:
-        workload_doc, found = apply_overrides(workload_doc, [o for o in overrides if o.section == "workload"])
+        workload_doc, found = apply_overrides(workload_doc, [o for o in overrides if o.section == "workload"],
+                                              base_merged=True)
         issues.extend(found)
         workload, found = workload_from_doc(workload_doc, wfile)
         issues.extend(found)
@@ -375,7 +376,7 @@ def _single(section: str, ref: object, overrides: Iterable[str], label: str | No
     doc, file, found = section_doc(section, parent, section)
     issues.extend(found)
     if doc is not None:
-        doc, found = apply_overrides(doc, [o for o in parsed if o.section == section])
+        doc, found = apply_overrides(doc, [o for o in parsed if o.section == section], base_merged=True)
         issues.extend(found)
     return doc, file, parsed, issues
 

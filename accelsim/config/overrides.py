@@ -138,9 +138,19 @@ def _dict_key(node: dict, key: str | int) -> str | int:
     return key if not isinstance(key, int) or key in node else str(key)
 
 
-def apply_overrides(doc: Doc, overrides: Iterable[Override]) -> tuple[Doc, list[ConfigIssue]]:
+def _base_refused(o: Override) -> ConfigIssue:
+    """The issue of ``--set SECTION.base=X`` on a section whose ``base:`` was merged already (probe p153 #1:
+    ``--set model.base=qwen2_7b`` in serve read "not a parameter ...; did you mean 'phase'?", a key serve refuses)."""
+    return ConfigIssue(o.label, None, o.dotted, f"base can be written only in a file or an inline mapping (it is "
+                       f"merged under the {o.section} before {o.label} applies); {o.label} a key of the {o.section} "
+                       f"itself, or {o.section}={{base: ..., ...}} to give the whole mapping", o.value, True)
+
+
+def apply_overrides(doc: Doc, overrides: Iterable[Override], *, base_merged: bool = False) -> tuple[Doc,
+                                                                                              list[ConfigIssue]]:
     """``doc`` with each override's value set at its key path (on a copy), and the issues of overrides that
-    cannot be set (a key inside a value that is not a mapping, a list index out of range)."""
+    cannot be set (a key inside a value that is not a mapping, a list index out of range, and with ``base_merged``,
+    a document whose ``base:`` is already merged under it, its top-level ``base``)."""
     items = [o for o in overrides if o.keys]
     if not items:
         return doc, []
@@ -148,6 +158,9 @@ def apply_overrides(doc: Doc, overrides: Iterable[Override]) -> tuple[Doc, list[
     where = dict(doc.where)
     issues: list[ConfigIssue] = []
     for o in items:
+        if base_merged and o.keys == ("base",):
+            issues.append(_base_refused(o))
+            continue
         here = Where(o.label, None, (o.section,))
         node: object = data
         path: list[str | int] = []

@@ -498,6 +498,28 @@ def _pair_key(doc: Doc, written: Any, loc: tuple, error: KeyPairError) -> tuple[
     return path(blamed), error.messages[blamed].replace(KeyPairError.OTHER_AT, at)
 
 
+def _short_tuple(model: type[BaseModel], data: Any, loc: tuple) -> str | None:
+    """For a "missing" error at item ``loc[-1]`` of a list given for a fixed-length tuple field (pydantic reports
+    each absent item as missing), "needs N values (what), got M: [...]", the what the field's description up to its
+    first parenthesis (which names them: "Input D, H, W voxels"); None for any other missing key."""
+    if len(loc) < 2 or not isinstance(loc[-1], int) or isinstance(loc[-1], bool):
+        return None
+    annotation, given = _annotation_at(model, loc[:-1], data)
+    if not isinstance(given, (list, tuple)):
+        return None
+    members, _ = _unwrap(annotation)
+    sizes = {len(args) for t in members if typing.get_origin(t) is tuple
+             and (args := typing.get_args(t)) and Ellipsis not in args}
+    if len(sizes) != 1:
+        return None
+    need = sizes.pop()
+    parent, _ = _annotation_at(model, loc[:-2], data) if len(loc) > 2 else (model, None)
+    cls = _model_in(parent)
+    info = cls.model_fields.get(str(loc[-2])) if cls is not None and cls is not BaseModel else None
+    about = re.split(r" \(|; ", info.description)[0].rstrip(".") if info is not None and info.description else ""
+    return f"{loc[-2]} needs {need} values{f' ({about})' if about else ''}, got {len(given)}: {list(given)}"
+
+
 def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel], *, root: tuple = (),
                            written: Any = None) -> list[ConfigIssue]:
     """One :class:`ConfigIssue` per pydantic error, located through ``doc``'s provenance; unknown keys get a
@@ -534,6 +556,10 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
             elsewhere = _other_members_taking(model, loc[:-1], str(loc[-1]), doc.data)
             takes = f"; it takes {', '.join(sorted(names))}" if 0 < len(names) <= MAX_KEYS_LISTED else ""
             msg += elsewhere + takes if elsewhere else suggest(str(loc[-1]), names) or takes
+        elif err.get("type") == "missing" and (short := _short_tuple(model, doc.data, loc)) is not None:
+            # probe p150 #3: [116, 132] for unet3d's input_size read "input_size.2: missing: the command line's
+            # input_size has no 2 (a mapping given whole ...)"; pydantic reports each absent item of a fixed tuple
+            loc, msg = loc[:-1], short
         elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
             # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
             section = ".".join(map(str, loc[:-1]))

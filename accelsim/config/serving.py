@@ -667,7 +667,7 @@ def _resolved(doc: Doc, section: str, key: str, overrides: list[Override], issue
     issues.extend(found)
     if sub is None:
         return None
-    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key])
+    sub, found = apply_overrides(sub, [o for o in overrides if o.section == key], base_merged=True)
     issues.extend(found)
     value, found = make(sub, file)
     issues.extend(found)

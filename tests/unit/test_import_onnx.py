@@ -415,6 +415,31 @@ def test_onnx_conv_transpose_output_shape_and_same_padding_follow_the_spec():
               _graph_model(nodes, {"x": [1, 4, 7, 7]}, [_init("w", 4, 2, 2, 2)]))
 
 
+def test_onnx_conv_transpose_3d_is_mapped_as_the_builders_conv_transpose3d():
+    # probe p150 #2 (before: "only 2-D ConvTranspose is mapped"): a 3-D U-Net's up-conv, x (1, 64, 16, 28, 28),
+    # W (Cin 64, Cout 32, 2, 2, 2), strides 2. Output per axis stride·(in − 1) + (k − 1) + 1: 2·15 + 2 = 32,
+    # 2·27 + 2 = 56. GEMM m = input voxels 16·28·28 = 12,544, n = Cout·kvol = 32·8 = 256, k = Cin = 64:
+    # MACs 12,544·256·64 = 205,520,896; params 64·32·8 = 16,384 (no bias)
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="up", strides=[2, 2, 2])]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 64, 16, 28, 28]}, [_init("w", 64, 32, 2, 2, 2)]))
+    assert g["up"].fn == "conv_transpose3d" and g["up"].out_shape == (1, 32, 32, 56, 56)
+    assert (g["up"].gemm.m, g["up"].gemm.n, g["up"].gemm.k) == (12544, 256, 64)
+    assert g["up"].macs == 205_520_896 and g.params == 16_384
+    # grouped, biased, SAME_UPPER, strides [1, 2, 2]: x (1, 4, 4, 6, 6), W (4, 2, 3, 3, 3), group 2 → Cout 2·2 = 4.
+    # SAME output in · stride = (4, 12, 12); full = (1·3 + 2 + 1, 2·5 + 2 + 1, 13) = (6, 13, 13); totals (2, 1, 1),
+    # SAME_UPPER puts the odd one at the end: begins (1, 0, 0), ends (1, 1, 1), recorded per axis (begin, end).
+    # MACs: every input voxel 4·6·6 = 144 × Cin 4 × Cout/g 2 × 27 taps = 31,104; params 4·2·27 + bias 4 = 220
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["y"], name="ct", strides=[1, 2, 2], group=2,
+                              auto_pad="SAME_UPPER")]
+    g = from_onnx(_graph_model(nodes, {"x": [1, 4, 4, 6, 6]}, [_init("w", 4, 2, 3, 3, 3), _init("b", 4)]))
+    assert g["ct"].out_shape == (1, 4, 4, 12, 12) and g["ct"].attrs["pads"] == (1, 1, 0, 1, 0, 1)
+    assert g["ct"].macs == 31_104 and g.params == 220
+    # an odd total on a stride-1 axis still has no symmetric equivalent in 3-D: k 2, SAME, total 1 on every axis
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", auto_pad="SAME_UPPER")]
+    _one_line(r"node 'ct' \(ConvTranspose\): pads \[0, 0, 0, 1, 1, 1\] .* cannot match",
+              _graph_model(nodes, {"x": [1, 4, 5, 5, 5]}, [_init("w", 4, 2, 2, 2, 2)]))
+
+
 def test_onnx_shapes_computed_from_shape_ops_are_used_and_unknown_ones_refused():
     # x (N, 16, 64) + Expand(c (1, 1, 64), Shape(x)), then @ W (64, 32): shape inference with data propagation
     # sizes Expand's output (4, 16, 64) at batch 4 (before: its unknown dims took the batch, (4, 4, 64), and the Add

@@ -809,9 +809,15 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
            "interconnect": links, "energy": arch_energy(arch), "area": arch_area(arch),
            "structured_sparsity": _sparsity_info(arch)}
     unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
-    if unbounded:
-        out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
-                        f"core.sram.bytes_per_cycle, so its accesses take no time)" for name in unbounded]
+    out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
+                    f"core.sram.bytes_per_cycle, so its accesses take no time)" for name in unbounded]
+    changed = [item for item in args.overrides if not item.startswith("arch.description=")]
+    if out["description"] and changed:  # its figures are the preset's: `--set arch.clock=1.5GHz` still read
+        # "at 1410 MHz = 311.9 TFLOPS" above a table at 1.5 GHz (probe p150's side note)
+        out["notes"].append(f"description: the preset's own text, written for the figures before --set "
+                            f"{', '.join(changed)}; the figures here are those after it")
+    if not out["notes"]:
+        del out["notes"]
     if args.json:
         from .report.writers import json_text
 
@@ -821,7 +827,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
 
     con = _stdout_console()
     if out["description"]:  # a line above the table, which it would widen to its length in a pipe
-        con.print(out["description"], markup=False, highlight=False)
+        con.print(out["description"] + (" [the preset's text, before --set]" if changed else ""), markup=False,
+                  highlight=False)
     head = Table(title=f"arch {arch.name}", show_header=False)
     head.add_row("clock", format_frequency(arch.clock_hz))
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))

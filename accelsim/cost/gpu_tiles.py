@@ -129,7 +129,9 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     tile: nv_matmul_guide), with its fastest split-K; when no shape fills the cores, the fastest shape and split-K.
     A tile's size here is the rows and columns of it the GEMM has (min(tile, m) x min(tile, n): a tile taller than
     m is priced at m rows), and the cores are filled when m·n·count >= cores x that size (an edge tile's padding
-    counts for nothing: the guide's tile quantization); equal sizes go to the larger tile, then the listed order.
+    counts for nothing: the guide's tile quantization); equal sizes go to the smaller, less padded tile (a 128 x 256
+    tile on n = 64 does 128 x 128's useful work with 192 padded columns and, its K-stages sized for a 256-wide B
+    panel, fewer stages in flight: probe p150 #1), then the listed order.
     Shapes whose ``stages`` K-stages do not fit the core's shared memory are not offered (the default shape always
     is). A GEMM
     the preset's chosen library dispatches itself (``core.tile.library``) runs that library's tile instead
@@ -146,7 +148,9 @@ def choose(g: Gemm, sa: SystolicArray, arch: Arch, elem: int, rate: float, dequa
     def useful(s: tuple[int, int, int]) -> int:  # the rows and columns of a tile the GEMM has (as _shape prices it)
         return min(s[0], g.m) * min(s[1], g.n)
 
-    for s in sorted(offered, key=lambda s: (-useful(s), -s[0] * s[1])):  # stable: listed order among equal areas
+    # equal useful work: the less padded (smaller) tile, whose extra rows or columns would be padding with no reuse
+    # and whose smaller K-stages keep more of them in flight; stable: listed order among equal areas
+    for s in sorted(offered, key=lambda s: (-useful(s), s[0] * s[1])):
         if g.count * g.m * g.n * s[2] >= t.cores * useful(s):  # its unpadded work: a full tile a core
             return _fastest_split(g, sa, t, s, elems, rate, dequant)
     return min((_fastest_split(g, sa, t, s, elems, rate, dequant) for s in offered), key=lambda s: s.est)

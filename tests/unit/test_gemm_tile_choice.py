@@ -29,7 +29,8 @@ def test_padded_edge_tiles_do_not_count_as_filling_the_sms():
 def test_a_tile_taller_than_m_counts_only_the_rows_m_has():
     """64x16384: a 256x128 tile of m = 64 rows is priced as 64x128 (its rows beyond m cost nothing), so it ranks as
     64 x 128 = 8192 outputs: 64 x 16384 = 1,048,576 >= 108 x 8192 = 884,736 fills the SMs; 64x256 (64 x 256 =
-    16384: 108 x 16384 = 1,769,472 > 1,048,576) does not. Of the 8192s the larger tile (256x128) is taken."""
+    16384: 108 x 16384 = 1,769,472 > 1,048,576) does not. Of the 8192s (128x128, 256x128, 64x128) the least padded,
+    64x128, is taken (probe p150 #1; it was the larger 256x128 before, whose 192 extra rows are padding)."""
     assert 64 * 16384 >= 108 * 64 * 128 and 64 * 16384 < 108 * 64 * 256
     assert _tile(64, 16384, 1024) == [64, 128]
 
@@ -38,3 +39,26 @@ def test_a_large_gemm_keeps_the_largest_tile():
     """2048x2048: 256x128 has 8 x 16 = 128 full tiles, 2048 x 2048 = 4,194,304 >= 108 x 32768 = 3,538,944."""
     assert 2048 * 2048 >= 108 * 256 * 128
     assert _tile(2048, 2048, 2048) == [256, 128]
+
+
+def test_equal_useful_work_takes_the_less_padded_tile_h100():
+    """Probe p150 #1: r3d_18's layer1 conv, GEMM 50176 x 64 x 1728 bf16 on h100 (132 SMs; shapes 128x128, then
+    [128,256], [64,256], [64,128]). Useful work a tile (min(tile, m) x min(tile, n)): 128x128 and 128x256 both
+    128 x 64 = 8192 (the 128x256 tile's other 192 columns are padding), 64x256 and 64x128 4096; 50176 x 64 =
+    3,211,264 >= 132 x 8192 = 1,081,344 fills the SMs. Of the tie the less padded 128x128 is taken, not 128x256.
+
+    Why it matters (h100.yaml): shared memory 228 KiB = 233,472 B, stage_carveout 16 KiB = 16,384 B, K-stage 64
+    deep, 32 B of barriers a stage (CUTLASS StageCountAutoCarveout). 128x128: a stage is 64 x (128 x 2 + 128 x 2) =
+    32,768 B, (233,472 - 16,384) // 32,800 = 6 stages; 128x256: 64 x (128 x 2 + 256 x 2) = 49,152 B, 217,088 //
+    49,184 = 4 stages. Round trip: L2 200 ns + HBM 600 ns at 1830 MHz = 366 + 1,098 = 1,464 cycles. The main
+    loop's latency bound over ceil(1728 / 64) = 27 K-stages, one block resident (6 x 32,768 = 196,608 B of the
+    233,472): 27 x 1,464 / (6 - 1) = 7,905.6 -> 7,906 cycles (128x256 would take 27 x 1,464 / 3 = 13,176). Above
+    the array's folds, so the tile's cycles are 7,906 plus its fixed prologue / epilogue; its
+    ceil(50176 / 128) x 1 = 392 tiles."""
+    h100 = load_arch("h100")
+    assert (233_472 - 16_384) // (64 * (128 * 2 + 128 * 2) + 32) == 6
+    assert (233_472 - 16_384) // (64 * (128 * 2 + 256 * 2) + 32) == 4
+    assert h100.cores == 132 and h100.core.sram.total_bytes == 233_472
+    d = gpu_tiles.choose(Gemm(50176, 64, 1728), h100.core.systolic, h100, 2, 1.0).details
+    assert d["tile"] == [128, 64] and d["output_tiles"] == 392 and d["split_k"] == 1
+    assert d["tile_cycles"] - d["fixed_cycles"] == 7_906  # ceil(27 x 1,464 / 5): 6 stages, the 128x128 tile's

@@ -209,9 +209,11 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
     form's w and u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new,
     d_k × d_v by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every
     chunk's state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C +
-    C·d_k / d_v); the final state is written to the layer's state cache (fp32, as FLA keeps it). A decode step runs
-    the fused recurrent update on the cached state (``recurrent``, fn fused_recurrent: S ← e^g·S + k ⊗ β(v − Sᵀk),
-    o = Sᵀq, in fp32 on the vector lanes, as FLA's kernel runs without tensor cores) and writes it back. The q / k
+    C·d_k / d_v); the final state is written to the layer's state cache (``la.state_dtype``, default the model's
+    dtype as vLLM's state cache keeps it, mamba_utils' gated_delta_net_state_dtype under mamba_ssm_cache_dtype auto;
+    fp32, FLA's and transformers' final state, with ``mamba_ssm_cache_dtype: float32``). A decode step runs the fused
+    recurrent update on the cached state (``recurrent``, fn fused_recurrent: S ← e^g·S + k ⊗ β(v − Sᵀk), o = Sᵀq,
+    in the state's dtype on the vector lanes, as FLA's kernel runs without tensor cores) and writes it back. The q / k
     L2 norms are inside the kernels (not counted). Then the gated RMSNorm and ``out_proj``."""
     hk = _tp_heads(b, la.key_heads, "linear_num_key_heads")
     hv = la.value_heads // b.tp
@@ -232,9 +234,10 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
                (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
     out = (bsz, length, hv, dv)
     state_shape = (bsz, hv, dk, dv)
+    state_dtype = la.state_dtype or b.dtype
     if _decoding(cache):
-        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent",
-                              "recurrent", DELTA_RECURRENT_MACS)
+        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, state_dtype,
+                              "fused_recurrent", "recurrent", DELTA_RECURRENT_MACS)
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
@@ -248,7 +251,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
         o = _chunked_matmul(b, [q, k, wu, states], out,
                             lambda c, chunks: Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=heads * chunks), c, length,
                             "chunk_o")
-        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32", dim=2, start=n - 1)
+        _keep_state(b, states, cache, "recurrent_state", state_shape, state_dtype, dim=2, start=n - 1)
     merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
     return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
 

@@ -31,7 +31,8 @@ GDN_GATING_FLOPS = 8
 dt_bias) (add, softplus as exp and log, multiply: 4)."""
 RECURRENT_FLOPS = 7
 """FLOPs per state element and token of a delta-rule update (FLA's fused_recurrent_gated_delta_rule, KDA's: the
-decay (1), Sᵀk, the rank-1 update and Sᵀq, a multiply-add each (2 + 2 + 2))."""
+decay (1), Sᵀk, the rank-1 update and Sᵀq, a multiply-add each (2 + 2 + 2)); also Mamba-1's decode update's count
+(its per-element exp(dt·A) and dt·B), not re-derived here. Mamba-2's is :data:`SSM_UPDATE_FLOPS`."""
 DELTA_RECURRENT_MACS = 3
 """MACs per state element and token of a delta-rule update (Gated DeltaNet's, KDA's): Sᵀk, the rank-1 update
 k ⊗ β(v − Sᵀk) and Sᵀq. A prompt's chunk kernels count the same contractions as MACs (their GEMM views), so a

@@ -72,7 +72,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import ConfigIssue, IssuesError, KeyPairError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from ..units import HALF_FLOATS, DType
+from ..units import HALF_FLOATS, DType, dtype_bytes
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
@@ -591,10 +591,11 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     k_pe = b.rope(k_pe, name="k_rope") if m.rope else k_pe
     v_rows = None  # the value rows of kv_b_proj, when a decode step absorbs them (v_absorb)
     index = None  # DeepSeek-V3.2: the indexer's top-k token indices
+    kv_bytes = dtype_bytes(p.kv_cache_dtype or p.activation_dtype or b.dtype)  # the cache's, as the precision pass
     if lm.dsa is not None:
         assert q_latent is not None
         with b.scope("indexer"), b.replicated():  # not split over the tensor-parallel chips
-            index = _indexer(b, lm.dsa, m, h, q_latent, cache)
+            index = _indexer(b, lm.dsa, m, h, q_latent, cache, kv_bytes)
     sparse = index is not None and p.mla == "latent" and cache is not None
     if p.mla == "heads" or cache is None:
         k, v = _up_projected(b, latent, k_pe, heads, m)
@@ -603,12 +604,19 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
             v = b._cached_kv(v, "v", cache, (bsz, heads, 0, m.v_dim))
         query = b.concat([q_nope, q_pe], dim=3, name="query")
     else:
-        entry = b.concat([b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe], dim=3,
-                         name="latent_entry")
+        parts = [b.view(latent, (bsz, 1, length, m.kv_rank), "reshape", name="latent"), k_pe]
+        extra = _ds_mla_extra(m) if lm.dsa is not None and kv_bytes == 1 else 0
+        if extra:  # vLLM's fp8_ds_mla entry: the latent's scales and the RoPE part's second bytes (a view)
+            parts.append(b.view(kv, (bsz, 1, length, extra), "slice", name="latent_scales", strict=False, dim=2,
+                                start=0))
+        entry = b.concat(parts, dim=3, name="latent_entry")
         if sparse and cache.past >= lm.dsa.topk:  # a decode step reads its top-k latents, the cache holds them all
             cache = replace(cache, past=lm.dsa.topk - 1, held=cache.past - lm.dsa.topk + 1)
-        k = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim))
+        k = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim + extra))
         total = b.shape(k)[2]
+        if extra:  # the keys attention reads: the latent and the rotary key
+            k = b.view(k, (bsz, 1, total, m.kv_rank + m.rope_dim), "slice", name="latent_keys", strict=False, dim=3,
+                       start=0)
         latents = b.view(k, (bsz, 1, total, m.kv_rank), "slice", name="latents", strict=False, dim=3, start=0)
         if p.phase != "decode" and not sparse:  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
             pe_all = b.view(k, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
@@ -640,17 +648,39 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
 INDEX_TOPK_FLOPS = 2
 """FLOPs per index score of the indexer's top-k selection (a radix select: one pass to build a histogram of the
 scores, one to gather the winners). Not measured."""
+CACHE_SCALE_BLOCK = 128
+"""Values per fp32 scale (4 B) of DeepSeek-V3.2's fp8 caches: the indexer keys (vLLM's DeepseekV32IndexerCache,
+``head_dim + head_dim // quant_block_size * 4`` B a token, quant_block_size 128; DeepSeek's inference/model.py
+k_scale_cache) and the fp8_ds_mla latent (vLLM's flashmla_sparse backend: 512 fp8 values, 4 fp32 scales, 64 RoPE
+values in 16 bits, 656 B a token)."""
 
 
-def _indexer(b: TransformerBuilder, d: DSA, m: MLA, h: str, q_latent: str, cache: KVCache | None) -> str:
+def _index_key_bytes(d: DSA) -> int:
+    """Bytes a token of DeepSeek-V3.2's indexer key cache: a byte a value and a 4-byte scale per
+    :data:`CACHE_SCALE_BLOCK` values, 128 + 4 = 132, whatever the attention's KV-cache dtype (vLLM stores it as uint8
+    always; probe p155 #1)."""
+    return d.head_dim + d.head_dim // CACHE_SCALE_BLOCK * 4
+
+
+def _ds_mla_extra(m: MLA) -> int:
+    """Bytes a token of vLLM's fp8_ds_mla latent entry beyond its kv_rank + rope_dim one-byte values: the latent's
+    4-byte scales (one per :data:`CACHE_SCALE_BLOCK`) and the RoPE part's second bytes (kept in 16 bits): 512 / 128 × 4
+    + 64 = 80, so 576 + 80 = 656 B (vLLM turns an fp8 kv_cache_dtype into fp8_ds_mla for DeepSeek-V3.2)."""
+    return m.kv_rank // CACHE_SCALE_BLOCK * 4 + m.rope_dim
+
+
+def _indexer(b: TransformerBuilder, d: DSA, m: MLA, h: str, q_latent: str, cache: KVCache | None,
+             kv_bytes: int) -> str:
     """DeepSeek-V3.2's lightning indexer (scope ``indexer``, transformers' DeepseekV32Indexer names): queries
     ``wq_b`` of MLA's query latent (``d.heads`` heads of ``d.head_dim``), one key a token (``wk``, LayerNorm
     ``k_norm``), RoPE on the first ``qk_rope_head_dim`` features of each, the keys cached (``indexer.k_cache``, one
     head), a weight per head (``weights_proj``); the logits, ReLU(q·k) weighted and summed over the heads (one
     kernel: DeepGEMM's fp8_mqa_logits, a MATMUL whose output is the (B, L, T) scores, 3 FLOPs a head's score for the
     ReLU, weight and sum), then the top-k (:data:`INDEX_TOPK_FLOPS`) of each query's scores over every cached token.
-    Replicated on every tensor-parallel chip (vLLM's ReplicatedLinear, DeepSeek's reference code). Returns the
-    (B, L, min(top-k, T)) indices."""
+    Replicated on every tensor-parallel chip (vLLM's ReplicatedLinear, DeepSeek's reference code). The cache holds
+    :func:`_index_key_bytes` a token (fp8 values and their scales, as vLLM and DeepSeek store it), a packed view
+    (``k_packed``) of that many bytes in the KV-cache dtype's elements (``kv_bytes`` each), which the logits read.
+    Returns the (B, L, min(top-k, T)) indices."""
     bsz, length, _ = b.shape(h)
     q = b.split_heads(b.linear(q_latent, d.heads * d.head_dim, bias=False, name="wq_b"), d.heads, d.head_dim, name="q")
     q = b.rope(q, name="q_rope", rotary_dim=m.rope_dim)
@@ -659,7 +689,9 @@ def _indexer(b: TransformerBuilder, d: DSA, m: MLA, h: str, q_latent: str, cache
                rotary_dim=m.rope_dim)
     w = b.linear(h, d.heads, bias=False, name="weights_proj")
     if cache is not None:
-        k = b._cached_kv(k, "k", cache, (bsz, 1, 0, d.head_dim))
+        width = -(-_index_key_bytes(d) // kv_bytes)
+        packed = b.view(k, (bsz, 1, length, width), "reshape", name="k_packed", strict=False)
+        k = b._cached_kv(packed, "k", cache, (bsz, 1, 0, width))
     total = b.shape(k)[2]
     seen = total - length + (length + 1) // 2  # causal: the mean count of tokens a query scores (its earlier ones)
     g = Gemm(m=d.heads * length, n=seen, k=d.head_dim, count=bsz)  # the heads share the one key: rows of one GEMM

@@ -36,7 +36,10 @@ def _qwen3_next(r: _Reader) -> LM:
     full: q_proj of twice the heads' width, the second half of each head a sigmoid gate on its output; QK-norm; RoPE
     on ``partial_rotary_factor`` of each head), and Qwen2-MoE's block in every layer (a
     softmax router over ``num_experts``, top ``num_experts_per_tok``, a sigmoid-gated shared expert); the
-    RMSNorms' weights are zero-centred (1 + w: the same cost)."""
+    RMSNorms' weights are zero-centred (1 + w: the same cost). The Gated DeltaNet state cache is in the model's dtype,
+    as vLLM keeps it (``MambaStateDtypeCalculator.gated_delta_net_state_dtype`` with ``mamba_ssm_cache_dtype`` auto),
+    or ``mamba_ssm_cache_dtype`` (vLLM's ``--mamba-ssm-cache-dtype``; ``float32``: transformers' / FLA's fp32 final
+    state; probe p149 #1)."""
     hidden = r.int("hidden_size", 2048)
     heads, kv_heads, head_dim = _heads(r, hidden, 256, (16, 2))
     layers = r.int("num_hidden_layers", 48)
@@ -53,7 +56,8 @@ def _qwen3_next(r: _Reader) -> LM:
     linear = LinearAttn(r.int("linear_num_key_heads", 16), r.int("linear_num_value_heads", 32),
                         r.int("linear_key_head_dim", 128), r.int("linear_value_head_dim", 128),
                         r.int("linear_conv_kernel_dim", 4),
-                        frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"))
+                        frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"),
+                        state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     _divides("linear_num_key_heads", linear.key_heads, "linear_num_value_heads", linear.value_heads)
     step = r.int("decoder_sparse_step", 1)
     dense = r.int_list("mlp_only_layers", layers)

@@ -112,7 +112,9 @@ class LinearAttn:
     growing KV cache. ``in_proj_qkvz`` gives ``key_heads`` query and key heads of ``key_dim`` and ``value_heads``
     value and gate heads of ``value_dim``, ``in_proj_ba`` each value head's β and decay; q, k and v pass a causal
     depthwise conv of ``conv_kernel`` taps (SiLU); the delta rule runs on ``layers``; a gated RMSNorm and
-    ``out_proj`` follow. A prompt runs FLA's chunked algorithm in chunks of ``chunk`` tokens."""
+    ``out_proj`` follow. A prompt runs FLA's chunked algorithm in chunks of ``chunk`` tokens. ``state_dtype``: Gated
+    DeltaNet's recurrent state cache dtype (None: the model's, vLLM's ``gated_delta_net_state_dtype`` under
+    ``mamba_ssm_cache_dtype`` auto; Qwen3-Next's ``mamba_ssm_cache_dtype``); KDA's state is fp32 whatever it says."""
 
     key_heads: int
     value_heads: int
@@ -123,6 +125,7 @@ class LinearAttn:
     chunk: int = 64  # FLA's chunk_gated_delta_rule block (BT)
     kind: str = "gdn"  # "kda": Kimi Delta Attention (per-channel decay; see :func:`.ssm.kimi_delta_attention`);
     # "lightning": MiniMax's lightning attention (no conv, a fixed per-head decay; :func:`.ssm.lightning_attention`)
+    state_dtype: str | None = None
 
     @property
     def conv_channels(self) -> int:

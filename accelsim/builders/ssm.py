@@ -30,9 +30,9 @@ GDN_GATING_FLOPS = 8
 """FLOPs per value head and token of Gated DeltaNet's gating: β = sigmoid(b) (4) and g = −exp(A_log)·softplus(a +
 dt_bias) (add, softplus as exp and log, multiply: 4)."""
 RECURRENT_FLOPS = 7
-"""FLOPs per state element and token of a recurrent update (FLA's fused_recurrent_gated_delta_rule: the decay, Sᵀk,
-the rank-1 update and Sᵀq; mamba's selective_state_update: the decay, the B·dt·x update and the C·h product), a
-multiply-add each but the decay."""
+"""FLOPs per state element and token of a delta-rule update (FLA's fused_recurrent_gated_delta_rule, KDA's: the
+decay (1), Sᵀk, the rank-1 update and Sᵀq, a multiply-add each (2 + 2 + 2)); also Mamba-1's decode update's count
+(its per-element exp(dt·A) and dt·B), not re-derived here. Mamba-2's is :data:`SSM_UPDATE_FLOPS`."""
 DELTA_RECURRENT_MACS = 3
 """MACs per state element and token of a delta-rule update (Gated DeltaNet's, KDA's): Sᵀk, the rank-1 update
 k ⊗ β(v − Sᵀk) and Sᵀq. A prompt's chunk kernels count the same contractions as MACs (their GEMM views), so a
@@ -41,6 +41,17 @@ SSM_RECURRENT_MACS = 2
 """MACs per state element and token of a Mamba state update (selective_state_update, and Mamba-1's selective
 scan): the B·(dt·x) update into the state and the C·h product out of it, the two contractions a prompt's SSD kernels
 count as MACs (chunk_state's Xᵀ·B, chunk_scan's C·S); the decay is a multiply, not counted."""
+SSM_UPDATE_FLOPS = 2 * SSM_RECURRENT_MACS + 1
+"""FLOPs per state element and token of Mamba-2's selective_state_update (state-spaces/mamba and vLLM's
+``_selective_scan_update_kernel``: Mamba-2 passes A, dt and D with stride 0 over the head dim (TIE_HDIM), so
+exp(A·dt) is one per head and B·dt one per state column): state · dA (1), + dB · x (2) and the C · state row sum (2),
+5 (probe p149 #2: was :data:`RECURRENT_FLOPS`' 7, Gated DeltaNet's)."""
+SSD_SCAN_BLOCK_M = 64
+"""Rows of a chunk one program of state-spaces/mamba's ``_chunk_scan_fwd_kernel`` (ssd_chunk_scan.py) computes,
+``BLOCK_SIZE_M``: 64 in all its autotune configs but the first (128 × 256). ``_chunk_scan_fwd`` launches it with
+``IS_CAUSAL=True``, so the block of rows [i·64, (i+1)·64) runs its C·Bᵀ ⊙ decay · X loop to ``K_MAX = min((i + 1) ·
+BLOCK_SIZE_M, chunk_size_limit)`` only: with chunks of 128, (64 · 64 + 64 · 128) / 128² = 0.75 of the Q × Q block
+(:func:`_causal_cols`; probe p149 #3)."""
 GATED_NORM_FLOPS = 4 + 4 + 1
 """FLOPs per element of the gated RMSNorm: the RMSNorm's 4, SiLU of the gate's 4, the product."""
 CUMSUM_FLOPS = 8
@@ -72,18 +83,28 @@ def _chunk(size: int, length: int) -> int:
     return min(size, length)
 
 
+def _causal_cols(c: int, block: int = SSD_SCAN_BLOCK_M) -> int:
+    """The (row, column) pairs of a chunk of ``c`` tokens' c × c intra-chunk block a causal SSD kernel computes in
+    row blocks of ``block`` (:data:`SSD_SCAN_BLOCK_M`): the block starting at row s has min(block, c − s) rows and
+    runs its K loop to min(s + block, c), the upper-triangle blocks skipped. 128-token chunks in blocks of 64:
+    64 · 64 + 64 · 128 = 12,288 (0.75 · 128²); a chunk of at most 64 tokens: c² (one block, whole)."""
+    return sum(min(block, c - s) * min(s + block, c) for s in range(0, c, block))
+
+
 def _chunked_matmul(b: TransformerBuilder, inputs: Sequence[str], out: tuple[int, ...],
                     gemm: Callable[[int, int], Gemm], c: int, length: int, name: str,
-                    weights: Sequence[Weight] = ()) -> str:
+                    weights: Sequence[Weight] = (), macs_of: Callable[[int, int], int] | None = None) -> str:
     """A chunked kernel's MATMUL over N = ⌈L / c⌉ chunks of ``c`` tokens, ``gemm(c, chunks)`` its GEMM view for that many chunks
     of c tokens. The view the mapper prices runs N whole chunks (one GEMM shape; the last chunk, when c does not
     divide L, at most c − 1 tokens of padding, < 1/N of the time); ``macs`` (and flops = 2·macs) count the last
     chunk's r = L − (N − 1)·c tokens only, as the kernels' ``chunk_size_limit`` loops run, so a prompt one token
-    longer costs about a decode step's work more, not a whole chunk's."""
+    longer costs about a decode step's work more, not a whole chunk's. ``macs_of(c, chunks)``: the kernel's MACs
+    on that many chunks of c tokens where they are not the view's (a causal kernel's skipped blocks)."""
+    count = macs_of or (lambda c, chunks: gemm(c, chunks).macs)
     n = -(-length // c)
     whole = gemm(c, n)
     r = length - (n - 1) * c
-    macs = whole.macs if r == c else gemm(c, n - 1).macs + gemm(r, 1).macs
+    macs = count(c, n) if r == c else count(c, n - 1) + count(r, 1)
     return b._add(b._name(name, "matmul"), OpKind.MATMUL, list(inputs), out, weights=list(weights), gemm=whole,
                   flops=2 * macs, fn="matmul", macs=macs)
 
@@ -189,9 +210,11 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
     form's w and u, C × C by C × (d_k + d_v)), ``chunk_state`` (the inter-chunk pass: per chunk w·S and Kᵀ·v_new,
     d_k × d_v by 2C; one GEMM per head whose K loop walks the N chunks in turn, as the kernel does, writing every
     chunk's state) and ``chunk_o`` (the output Q·S + (QKᵀ ⊙ mask)·v_new: its MACs as one GEMM of k = d_k + C +
-    C·d_k / d_v); the final state is written to the layer's state cache (fp32, as FLA keeps it). A decode step runs
-    the fused recurrent update on the cached state (``recurrent``, fn fused_recurrent: S ← e^g·S + k ⊗ β(v − Sᵀk),
-    o = Sᵀq, in fp32 on the vector lanes, as FLA's kernel runs without tensor cores) and writes it back. The q / k
+    C·d_k / d_v); the final state is written to the layer's state cache (``la.state_dtype``, default the model's
+    dtype as vLLM's state cache keeps it, mamba_utils' gated_delta_net_state_dtype under mamba_ssm_cache_dtype auto;
+    fp32, FLA's and transformers' final state, with ``mamba_ssm_cache_dtype: float32``). A decode step runs the fused
+    recurrent update on the cached state (``recurrent``, fn fused_recurrent: S ← e^g·S + k ⊗ β(v − Sᵀk), o = Sᵀq,
+    in the state's dtype on the vector lanes, as FLA's kernel runs without tensor cores) and writes it back. The q / k
     L2 norms are inside the kernels (not counted). Then the gated RMSNorm and ``out_proj``."""
     hk = _tp_heads(b, la.key_heads, "linear_num_key_heads")
     hv = la.value_heads // b.tp
@@ -212,9 +235,10 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
                (("q", hk * dk, 0), ("k", hk * dk, hk * dk), ("v", hv * dv, 2 * hk * dk)))
     out = (bsz, length, hv, dv)
     state_shape = (bsz, hv, dk, dv)
+    state_dtype = la.state_dtype or b.dtype
     if _decoding(cache):
-        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, "fp32", "fused_recurrent",
-                              "recurrent", DELTA_RECURRENT_MACS)
+        o = _recurrent_update(b, [q, k, v, gating], out, "recurrent_state", state_shape, state_dtype,
+                              "fused_recurrent", "recurrent", DELTA_RECURRENT_MACS)
     else:
         c = _chunk(la.chunk, length)
         n = -(-length // c)
@@ -228,7 +252,7 @@ def gated_delta_net(b: TransformerBuilder, la: LinearAttn, eps: float, h: str, c
         o = _chunked_matmul(b, [q, k, wu, states], out,
                             lambda c, chunks: Gemm(m=c, n=dv, k=dk + c + c * dk // dv, count=heads * chunks), c, length,
                             "chunk_o")
-        _keep_state(b, states, cache, "recurrent_state", state_shape, "fp32", dim=2, start=n - 1)
+        _keep_state(b, states, cache, "recurrent_state", state_shape, state_dtype, dim=2, start=n - 1)
     merged = b.view(_gated_norm(b, o, z, dv, eps), (bsz, length, hv * dv), "reshape", "merge")
     return b._tp_out(b.linear(merged, hidden, bias=False, name="out_proj"))
 
@@ -241,10 +265,12 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     (Q = L below one chunk, :func:`_chunk`):
     ``chunk_cumsum`` (softplus(dt + dt_bias), dt·A and its running sum; with ``A_log``, ``dt_bias``), ``chunk_state``
     (each chunk's state Xᵀ·B, P × N by Q, per head), ``state_passing`` (the states carried from chunk to chunk, in
-    turn: elementwise), ``bmm_chunk`` (C·Bᵀ, Q × Q by N, per group) and ``chunk_scan`` (the output C·S + (C·Bᵀ ⊙
-    decay)·X, Q × P by N + Q, per head, with the skip D·x); the state after the prompt is the layer's state cache.
-    A decode step's ``selective_state_update`` updates the cached heads × P × N state on the vector lanes and writes
-    it back. Then the gated RMSNorm (over groups of heads · head_dim / ``norm_groups``: the same FLOPs) and
+    turn: elementwise), ``bmm_chunk`` (C·Bᵀ, Q × Q by N, per group: the kernel runs it whole, causal=False) and ``chunk_scan`` (the
+    output C·S + (C·Bᵀ ⊙ decay)·X, Q × P by N + Q, per head, with the skip D·x; the kernel runs causally, skipping the
+    row blocks' columns above the diagonal: :func:`_causal_cols`, 0.75 of the (C·Bᵀ ⊙ decay)·X part at Q = 128);
+    the state after the prompt is the layer's state cache.
+    A decode step's ``selective_state_update`` updates the cached heads × P × N state on the vector lanes
+    (:data:`SSM_UPDATE_FLOPS` an element) and writes it back. Then the gated RMSNorm (over groups of heads · head_dim / ``norm_groups``: the same FLOPs) and
     ``out_proj``. Under tensor parallelism the heads and groups split (a group count below the degree: each chip
     keeps one group, as vLLM replicates B and C)."""
     heads = _tp_heads(b, m.heads, "mamba_num_heads")
@@ -273,7 +299,7 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     dtype = m.state_dtype or b.dtype
     if _decoding(cache):
         y = _recurrent_update(b, [x, *bc, dt], out, "ssm_state", state_shape, dtype, "selective_state_update",
-                              "selective_state_update", SSM_RECURRENT_MACS, [*dt_a, skip])
+                              "selective_state_update", SSM_RECURRENT_MACS, [*dt_a, skip], flops=SSM_UPDATE_FLOPS)
     else:
         q = _chunk(q, length)
         n = -(-length // q)
@@ -289,9 +315,11 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
                         fn="ssd_state_passing")
         cb = _chunked_matmul(b, [bc[1], bc[0]], (bsz, groups, n * q, q),
                              lambda c, chunks: Gemm(m=c, n=c, k=n_dim, count=bsz * groups * chunks), q, length, "bmm_chunk")
+        # the causal kernel's intra-chunk part (_causal_cols of the c × c block): the view's k its mean per row
         y = _chunked_matmul(b, [bc[1], cb, x, passed, cum], out,
-                            lambda c, chunks: Gemm(m=c, n=p_dim, k=n_dim + c, count=bsz * heads * chunks), q, length,
-                            "chunk_scan", [skip])
+                            lambda c, chunks: Gemm(m=c, n=p_dim, k=n_dim + -(-_causal_cols(c) // c),
+                                                   count=bsz * heads * chunks), q, length, "chunk_scan", [skip],
+                            lambda c, chunks: bsz * heads * chunks * p_dim * (c * n_dim + _causal_cols(c)))
         _keep_state(b, passed, cache, "ssm_state", state_shape, dtype, dim=2, start=n - 1)
     flat = b.view(y, (bsz, length, inner), "reshape", "y")
     if m.norm:

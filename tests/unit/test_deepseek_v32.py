@@ -37,11 +37,14 @@ def test_a_long_decode_step_reads_its_top_k_latents_and_scores_every_token():
     assert attn.kind is OpKind.ATTENTION and attn.gemm.n == 2048  # the 2,047 read latents and the new one
     assert attn.inputs[-1] == "model.layers.0.self_attn.indexer.topk"  # it waits for (and reads) the indices
     assert g.inputs["model.layers.0.self_attn.kv_cache"] == (1, 1, 2047, 576)
-    assert g.inputs["model.layers.0.self_attn.indexer.k_cache"] == (1, 1, past, 128)
+    # the index keys as vLLM stores them whatever the KV dtype (DeepseekV32IndexerCache: head_dim + head_dim //
+    # quant_block_size * 4 = 128 + 128 // 128 × 4 = 132 B a token, fp8 values and an fp32 scale): 66 bf16 elements
+    # (probe p155 #1: was 128 bf16 values, 256 B)
+    assert g.inputs["model.layers.0.self_attn.indexer.k_cache"] == (1, 1, past, 132 // 2)
     logits = g["model.layers.0.self_attn.indexer.logits"]
     assert (logits.gemm.m, logits.gemm.n, logits.gemm.k) == (64, past + 1, 128)  # 64 heads against every token
-    # the cache holds every token: the latent (512 + 64) and the index key (128), bf16
-    assert g.meta["kv_cache_bytes"] == (past + 1) * (576 + 128) * 2
+    # the cache holds every token: the latent (512 + 64) in bf16 and the 132-byte index key
+    assert g.meta["kv_cache_bytes"] == (past + 1) * ((576 * 2) + 132)
     # replicated under tensor parallelism: the whole 64-head query projection on each of the 8 chips
     assert g["model.layers.0.self_attn.indexer.wq_b"].weights[0].shape == (64 * 128, 1536)
     short = _model(phase="decode", kv_len=1000, layers=1)
@@ -73,3 +76,23 @@ def test_an_fp8_cache_makes_the_indexer_fp8():
     assert logits.out_bytes == 4097 * 2
     assert g["model.layers.0.self_attn.indexer.k_append"].dtype == "fp8"
     assert g["model.layers.0.self_attn.indexer.wq_b"].dtype == "bf16"  # the projections stay in the compute dtype
+
+
+def test_the_caches_take_the_bytes_vllm_stores():
+    # probe p155 #1. vLLM (DeepseekV32ForCausalLM.verify_and_update_config) turns an fp8 kv_cache_dtype into
+    # fp8_ds_mla, whose entry (flashmla_sparse get_kv_cache_shape: (blocks, block_size, 656)) is 512 fp8 latent values
+    # + 4 fp32 scales (16 B) + 64 RoPE values in bf16 (128 B) = 656 B; the index key is 128 fp8 + one fp32 scale =
+    # 132 B at any KV dtype. Per token and layer: fp8 656 + 132 = 788 B (was 576 + 128 = 704), bf16 1152 + 132 =
+    # 1284 B (was 1408)
+    fp8 = _model(phase="decode", kv_len=1023, layers=4, kv_cache_dtype="fp8")
+    assert fp8.meta["kv_cache_bytes"] == 4 * 1024 * (656 + 132) == 3_227_648
+    assert fp8.inputs["model.layers.0.self_attn.kv_cache"] == (1, 1, 1023, 656)
+    assert fp8.inputs["model.layers.0.self_attn.indexer.k_cache"] == (1, 1, 1023, 132)
+    attn = fp8["model.layers.0.self_attn.attention"]
+    assert attn.gemm.k == 512 + 64  # the keys attention reads: the latent and the rotary key, not the scales
+    bf16 = _model(phase="decode", kv_len=1023, layers=4)
+    assert bf16.meta["kv_cache_bytes"] == 4 * 1024 * (576 * 2 + 132) == 5_259_264
+    # DeepSeek-V3 (no indexer) keeps a plain 576-value latent in fp8: one byte each
+    v3 = build_workload("hf", {**load_workload("deepseek_v3").params, "dtype": "bf16", "phase": "decode",
+                               "kv_len": 1023, "layers": 4, "kv_cache_dtype": "fp8"})
+    assert v3.meta["kv_cache_bytes"] == 4 * 1024 * 576

@@ -74,7 +74,10 @@ def test_the_published_chunk_size_and_a_decode_steps_state_macs():
     g = _model(seq_len=512, layers=1)
     assert g["model.layers.0.mamba.chunk_state"].out_shape == (1, MH, 4, 128, N)
     assert g["model.layers.0.mamba.bmm_chunk"].macs == 4 * 128 * 128 * N == 16_777_216
-    assert g["model.layers.0.mamba.chunk_scan"].macs == 4 * MH * 128 * 128 * (N + 128) == 603_979_776
+    # chunk_scan's intra-chunk (C·Bᵀ ⊙ decay)·X runs causally (mamba_ssm ssd_chunk_scan.py: _chunk_scan_fwd passes
+    # IS_CAUSAL=True; rows in blocks of BLOCK_SIZE_M 64, block i's K loop to min((i + 1)·64, chunk_size_limit)):
+    # a 128-token chunk computes 64·64 + 64·128 = 12,288 of its 128² pairs (probe p149 #3: counted whole before)
+    assert g["model.layers.0.mamba.chunk_scan"].macs == 4 * MH * 128 * (128 * N + 12_288) == 553_648_128
     # a decode step's selective_state_update: 2 MACs (B·dt·x in, C·h out) per element of 24 × 128 × 256
     d = _model(phase="decode", kv_len=1024, layers=1)
     assert d["model.layers.0.mamba.selective_state_update"].macs == 2 * MH * 128 * N == 1_572_864

@@ -62,9 +62,14 @@ def test_a_prompt_runs_the_ssd_chunks():
     # 128 + 128); per group and chunk C·Bᵀ (128 × 128 by 128)
     # (the last chunk its own 44 tokens: the kernels' chunk_size_limit)
     assert g[f"{m}.chunk_state"].macs == MH * P * N * 300
-    assert g[f"{m}.chunk_scan"].macs == MH * sum(c * P * (N + c) for c in chunks)
+    # chunk_scan's intra-chunk (C·Bᵀ ⊙ decay)·X runs causally (mamba_ssm ssd_chunk_scan.py: _chunk_scan_fwd passes
+    # IS_CAUSAL=True; rows in blocks of BLOCK_SIZE_M 64, block i's K loop to min((i + 1)·64, chunk_size_limit)):
+    # a 128-token chunk computes 64·64 + 64·128 = 12,288 of its 128² pairs (probe p149 #3: counted whole before)
+    intra = {128: 64 * 64 + 64 * 128, 44: 44 * 44}  # the 44-token chunk one block of rows, whole
+    assert g[f"{m}.chunk_scan"].macs == MH * sum(P * (c * N + intra[c]) for c in chunks)
     assert g[f"{m}.bmm_chunk"].macs == G * sum(c * c for c in chunks) * N
-    assert g[f"{m}.chunk_scan"].gemm == Gemm(m=128, n=P, k=N + 128, count=MH * n)  # the mapper's: 3 whole chunks
+    # the mapper's: 3 whole chunks, k the causal part's mean columns a row, 12,288 / 128 = 96
+    assert g[f"{m}.chunk_scan"].gemm == Gemm(m=128, n=P, k=N + 96, count=MH * n)
     assert g[f"{m}.chunk_cumsum"].flops == 8 * MH * 300  # CUMSUM_FLOPS per head and token
     assert g[f"{m}.state_passing"].flops == 2 * MH * n * P * N
     assert g[f"{m}.norm"].weights[0].shape == (INNER,)
@@ -90,7 +95,8 @@ def test_a_decode_step_updates_the_state_and_an_fp32_cache_keeps_its_dtype():
     m = "backbone.layers.0.mixer"
     assert g.inputs[f"{m}.ssm_state"] == (2, MH, P, N)
     upd = g[f"{m}.selective_state_update"]
-    assert upd.dtype == "fp32" and upd.flops == 7 * 2 * MH * P * N
+    # 5 FLOPs an element (state·dA, + dB·x, ·C and the row sum: probe p149 #2, was 7, Gated DeltaNet's count)
+    assert upd.dtype == "fp32" and upd.flops == 5 * 2 * MH * P * N
     assert g[f"{m}.state_write"].out_bytes == 2 * MH * P * N * 4
     assert g.meta["state_cache_bytes"] == 2 * (MH * P * N * 4 + CONV * (K - 1) * 2)
 
@@ -148,10 +154,12 @@ def test_a_prompt_writes_only_the_states_it_keeps():
 
 def test_a_decode_steps_state_update_counts_its_contractions_as_macs():
     # selective_state_update: h ← e^{dt·A}·h + (dt·x)·Bᵀ and y = h·C per head: two multiply-adds per state element
-    # (the decay a multiply), as a prompt's chunk_state (Xᵀ·B) and chunk_scan (C·S) count them per token
+    # (the decay a multiply), as a prompt's chunk_state (Xᵀ·B) and chunk_scan (C·S) count them per token; FLOPs
+    # 2·2 + 1 = 5 an element (mamba_ssm's _selective_scan_update_kernel with TIE_HDIM: dA = exp(A·dt) one a head, so
+    # state·dA, + dB·x, state·C and the row sum; probe p149 #2: was 7, Gated DeltaNet's count)
     g = _model(phase="decode", kv_len=64, layers=1)
     upd = g["backbone.layers.0.mixer.selective_state_update"]
-    assert upd.macs == 2 * MH * P * N == 2_621_440 and upd.flops == 7 * MH * P * N
+    assert upd.macs == 2 * MH * P * N == 2_621_440 and upd.flops == 5 * MH * P * N == 6_553_600
     p = _model(seq_len=1, layers=1)  # a one-token prompt: chunk_state and chunk_scan's C·S part, H·P·N each
     assert p["backbone.layers.0.mixer.chunk_state"].macs == MH * P * N
     assert p["backbone.layers.0.mixer.chunk_scan"].macs == MH * P * (N + 1)  # C·S, and the 1 × 1 C·Bᵀ·x
@@ -232,3 +240,13 @@ def test_one_more_token_costs_about_a_decode_step():
     macs = lambda g: sum(op.macs for op in g.ops)  # noqa: E731
     step = macs(_model(phase="decode", kv_len=1024))
     assert 1.0 < (macs(_model(seq_len=1025)) - macs(_model(seq_len=1024))) / step < 1.05
+
+
+def test_chunk_scan_skips_the_blocks_above_the_diagonal_of_a_partial_chunk():
+    # probe p149 #3: mamba_ssm's causal _chunk_scan_fwd_kernel in row blocks of 64 on a 100-token chunk: rows 0-63 run
+    # their K loop to min(64, 100) = 64, rows 64-99 (36 of them) to min(128, 100) = 100: 64·64 + 36·100 = 7,696 of the
+    # 100² pairs, each × P for the (C·Bᵀ ⊙ decay)·X part; the C·S part is 100 × P by N whole
+    m = "backbone.layers.0.mixer"
+    g = _model(seq_len=100, layers=1)
+    assert g[f"{m}.chunk_scan"].macs == MH * P * (100 * N + 64 * 64 + 36 * 100) == 209_879_040
+    assert g[f"{m}.bmm_chunk"].macs == G * 100 * 100 * N  # _bmm_chunk_fwd runs causal=False: whole

@@ -4,7 +4,10 @@ parallelism, and the refusals.
 
 Every expected figure is worked out below from workloads/qwen3_next_80b.yaml (the published config's sizes) and the
 structure of transformers' modeling_qwen3_next (Qwen3NextGatedDeltaNet, Qwen3NextAttention, Qwen3NextSparseMoeBlock)
-and FLA's chunk_gated_delta_rule (chunks of 64 tokens) and fused_recurrent_gated_delta_rule (an fp32 state).
+and FLA's chunk_gated_delta_rule (chunks of 64 tokens) and fused_recurrent_gated_delta_rule; the state cache in the
+model's dtype as vLLM keeps it (vllm/model_executor/layers/mamba/mamba_utils.py, MambaStateDtypeCalculator
+.gated_delta_net_state_dtype: mamba_ssm_cache_dtype "auto" gives get_kv_cache_torch_dtype("auto", model_dtype), bf16
+here), fp32 (FLA's and transformers' final state) with mamba_ssm_cache_dtype: float32.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ GDN = H * (CONV + HV * DV) + H * 2 * HV + CONV * TAPS + 2 * HV + DV + HV * DV * 
 FULL = H * 16 * 256 * 2 + 2 * H * 2 * 256 + 16 * 256 * H + 2 * 256  # q_proj (with its gate), k, v, o, q/k norms
 EXPERT = 3 * H * 512
 MOE = H * 512 + 512 * EXPERT + EXPERT + H  # router, 512 experts, the shared expert and its gate
-STATE = HV * DK * DV * 4 + CONV * (TAPS - 1) * 2  # a layer's recurrent state (fp32) and conv taps (bf16)
+# a layer's recurrent state and conv taps, both bf16 (vLLM's gated_delta_net_state_dtype under mamba_ssm_cache_dtype
+# auto; probe p149 #1: the state was fp32, HV·DK·DV·4, before)
+STATE = HV * DK * DV * 2 + CONV * (TAPS - 1) * 2
+STATE_FP32 = HV * DK * DV * 4 + CONV * (TAPS - 1) * 2  # with mamba_ssm_cache_dtype: float32
 
 
 def _model(**params):
@@ -61,7 +67,7 @@ def test_a_prompt_runs_the_chunked_delta_rule_on_three_layers_of_four():
     assert g[f"{lin}.chunk_state"].gemm.count == HV  # one tile per head: the chunks are its K loop
     assert g[f"{lin}.chunk_o"].macs == HV * sum(c * DK * DV + c * c * DK + c * c * DV for c in (64,) * 4 + (44,))
     assert g[f"{lin}.chunk_o"].gemm.count == HV * n  # the mapper's view: 5 equal chunks of 64
-    assert g[f"{lin}.state_write"].dtype == "fp32" and g[f"{lin}.state_write"].out_shape == (1, HV, DK, DV)
+    assert g[f"{lin}.state_write"].dtype == "bf16" and g[f"{lin}.state_write"].out_shape == (1, HV, DK, DV)
     assert not any(op.name.startswith("model.layers.3.linear_attn") for op in g.ops)
     attn = "model.layers.3.self_attn"  # gated attention: q_proj gives each head its query and its gate
     assert g[f"{attn}.q_proj"].out_shape == (1, 300, 16 * 2 * 256)
@@ -82,8 +88,13 @@ def test_a_prompt_shorter_than_a_chunk_runs_one_chunk_of_its_length():
     assert g[f"{lin}.chunk_o"].macs == HV * (10 * DK * DV + 10 * 10 * DK + 10 * 10 * DV) == 6_062_080
 
 
-def test_a_decode_step_updates_the_cached_state_in_fp32():
-    g = _model(phase="decode", kv_len=1000, batch=4, layers=4, weight_dtype="int4")
+def test_a_decode_step_updates_the_cached_state_in_the_model_dtype_or_fp32():
+    d = _model(phase="decode", kv_len=1000, batch=4, layers=4)
+    assert d["model.layers.0.linear_attn.recurrent"].dtype == "bf16"  # vLLM's default: the model's dtype
+    assert d["model.layers.0.linear_attn.state_write"].out_bytes == 4 * HV * DK * DV * 2
+    assert d.meta["state_cache_bytes"] == 3 * 4 * STATE
+    # mamba_ssm_cache_dtype: float32 (vLLM's --mamba-ssm-cache-dtype float32; FLA's / transformers' final state)
+    g = _model(phase="decode", kv_len=1000, batch=4, layers=4, weight_dtype="int4", mamba_ssm_cache_dtype="float32")
     lin = "model.layers.0.linear_attn"
     assert g.inputs[f"{lin}.recurrent_state"] == (4, HV, DK, DV)
     assert g.inputs[f"{lin}.conv_state"] == (4, CONV, TAPS - 1)
@@ -91,8 +102,19 @@ def test_a_decode_step_updates_the_cached_state_in_fp32():
     assert rec.kind is OpKind.ELEMENTWISE and rec.dtype == "fp32"  # kept by the int4 precision pass
     assert rec.flops == 7 * 4 * HV * DK * DV  # decay, Sᵀk, the rank-1 update and Sᵀq over the state
     assert g[f"{lin}.state_write"].out_bytes == 4 * HV * DK * DV * 4
-    assert g.meta["state_cache_bytes"] == 3 * 4 * STATE  # the same at any length
+    assert g.meta["state_cache_bytes"] == 3 * 4 * STATE_FP32  # the same at any length
     assert _model(phase="decode", kv_len=9000, batch=4, layers=4).meta["state_cache_bytes"] == 3 * 4 * STATE
+
+
+def test_the_state_per_sequence_is_vllms():
+    # probe p149 #1 / p155 #2: 36 GDN layers × (32 heads × 128 × 128 × 2 B + 8192 conv channels × 3 taps × 2 B) =
+    # 36 × (1,048,576 + 49,152) = 39,518,208 B a sequence (was 77,266,944 with an fp32 state); at TP 4 each chip holds
+    # 8 heads and 2048 channels: 36 × (8 × 128 × 128 × 2 + 2048 × 3 × 2) = 9,879,552 B
+    assert _model(phase="decode", kv_len=512).meta["state_cache_bytes"] == 36 * (32 * 128 * 128 * 2 + 8192 * 3 * 2) \
+        == 39_518_208
+    assert _model(phase="decode", kv_len=512, tensor_parallel=4).meta["state_cache_bytes"] == 9_879_552
+    assert _model(phase="decode", kv_len=512, mamba_ssm_cache_dtype="float32").meta["state_cache_bytes"] == \
+        36 * (32 * 128 * 128 * 4 + 8192 * 3 * 2) == 77_266_944
 
 
 def test_tensor_parallelism_splits_the_linear_heads_and_replicates_the_two_kv_heads():

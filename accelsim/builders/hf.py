@@ -165,6 +165,13 @@ class HfParams(LlamaParams):
                           "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Default "
                           "448. Other encoders resize every image to their own size: not read.")
 
+    tower_layers: Literal["all", "feature"] | None = Field(
+        None, description="LLaVA's CLIP tower: 'all' its layers, as transformers runs them before taking "
+                          "vision_feature_layer's states, or those up to that 'feature' layer, as vLLM builds it "
+                          "(init_vision_tower_for_llava: LLaVA-1.5's -2 of 24 layers, 23, without post_layernorm). "
+                          "Default (null): 'all', except in accelsim serve, which sets 'feature'. Other encoders: "
+                          "unchanged.")
+
     @model_validator(mode="after")
     def _config(self) -> HfParams:
         if not self.fields():
@@ -429,9 +436,12 @@ class HfParams(LlamaParams):
         return self._resized(parse(self.fields()))
 
     def _resized(self, lm: LM) -> LM:
-        """``lm`` with its encoder's images resized to ``image_size`` where the processor keeps an image's size."""
+        """``lm`` with its encoder's images resized to ``image_size`` where the processor keeps an image's size, and
+        LLaVA's tower cut at its feature layer with ``tower_layers: feature``."""
         if self.image_size is not None and lm.vision is not None and lm.vision.resizable:
             lm = replace(lm, vision=lm.vision.resized(self.image_size))
+        if self.tower_layers == "feature" and lm.vision is not None:
+            lm = replace(lm, vision=lm.vision.to_feature_layer())
         return lm
 
     def run_name(self) -> str:

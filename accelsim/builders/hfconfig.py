@@ -461,7 +461,9 @@ def _llava(r: _Reader) -> LM:
     Qwen2 config by its ``model_type``, the class's defaults for absent fields), a CLIP vision tower of
     ``vision_config`` and the projector (``projector_hidden_act``, ``multimodal_projector_bias``) to the decoder's
     width; ``vision_feature_select_strategy`` "default" drops the class token (576 tokens a 336² image), "full"
-    keeps it. Every tower layer runs, as transformers runs them, whichever ``vision_feature_layer`` is taken."""
+    keeps it. Every tower layer runs, as transformers runs them, whichever ``vision_feature_layer`` is taken;
+    ``Vision.feature_layers`` counts those up to it (vLLM's ``_get_layer_index``: n + layer + 1 for a negative one,
+    the layer for another), which vLLM alone builds (the workload's ``tower_layers: feature``)."""
     text_cfg = r.data.get("text_config") or {}
     kind = text_cfg.get("model_type", "llama") if isinstance(text_cfg, Mapping) else "llama"
     if kind not in _LLAVA_TEXT:
@@ -487,7 +489,8 @@ def _llava(r: _Reader) -> LM:
     r.read.update(("image_token_index", "image_token_id", "ignore_index", "vocab_size"))  # token ids; the text's
     # vocabulary as older configs repeat it at the top (transformers reads text_config's)
     vision = replace(vision, tokens=tokens, projector_act=r.choice("projector_hidden_act", "gelu", _GELU_TANH),
-                     projector_bias=r.bool("multimodal_projector_bias", True))
+                     projector_bias=r.bool("multimodal_projector_bias", True),
+                     feature_layers=vision.layers + layer + 1 if layer < 0 else layer)
     return replace(text, arch=r.arch, vision=vision, tied=r.bool("tie_word_embeddings", text.tied))
 
 

@@ -204,7 +204,8 @@ class Vision:
     GLM-4.1V's / GLM-4.5V's vision transformer (transformers' Glm4vVisionModel), Qwen-VL's patches, resizing and
     merge with a learned table of ``positions`` rows (bicubically resampled), RMSNorm layers whose SwiGLU MLP is
     ``ffn`` (the config's ``out_hidden_size``) wide, a ``merge`` × ``merge`` strided conv to the decoder's width and a
-    merger whose SwiGLU MLP is ``merger_ffn`` wide."""
+    merger whose SwiGLU MLP is ``merger_ffn`` wide. LLaVA's ``feature_layers``: the tower layers up to the config's
+    ``vision_feature_layer`` (-2 of 24: 23), all vLLM builds (:meth:`to_feature_layer`)."""
 
     style: str
     hidden: int
@@ -232,6 +233,8 @@ class Vision:
     qk_norm: bool = False  # InternViT: an RMSNorm over each whole q and k projection
     norm: str = "layernorm"  # InternViT: "layernorm" or "rmsnorm"
     merger_ffn: int = 0  # GLM-4.1V: the merger's SwiGLU width (the vision config's intermediate_size)
+    feature_layers: int = 0  # LLaVA: the layers up to vision_feature_layer's states (0: not a LLaVA tower)
+    post_norm: bool = True  # CLIP: post_layernorm's weights held (vLLM's tower cut at the feature layer has none)
 
     @property
     def grid(self) -> int:
@@ -269,6 +272,14 @@ class Vision:
         """Whether the processor keeps an image's size (Qwen-VL, Pixtral: the workload's ``image_size`` applies) or
         resizes every image to the encoder's own (SigLIP, CLIP, Llama 4's and InternVL's tiles)."""
         return self.qwen_like or self.style == "pixtral"
+
+    def to_feature_layer(self) -> Vision:
+        """LLaVA's tower as vLLM builds it (llava.py ``init_vision_tower_for_llava``: "only up to the deepest
+        required feature layer", ``num_hidden_layers_override``, no ``post_layernorm``): ``feature_layers`` layers;
+        another encoder unchanged."""
+        if not self.feature_layers or self.feature_layers == self.layers and not self.post_norm:
+            return self
+        return replace(self, layers=self.feature_layers, post_norm=False)
 
     def resized(self, side: int) -> Vision:
         """Qwen-VL (and GLM-4.1V) and Pixtral: this encoder for square images of ``side`` pixels, as the processor

@@ -40,15 +40,17 @@ def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
 def _clip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
     """LLaVA's encoder: transformers' CLIPVisionModel (embeddings, ``pre_layrnorm``, every encoder layer, as
     transformers runs them before taking ``vision_feature_layer``'s states; ``post_layernorm`` norms the pooled
-    class token only, its weights held) and LlavaMultiModalProjector (``linear_1`` → activation → ``linear_2``) on
-    the patch tokens (``v.tokens``: without the class token, or with it)."""
+    class token only, its weights held; vLLM's tower, :meth:`~.hfspec.Vision.to_feature_layer`, has the layers up
+    to the feature layer and no ``post_layernorm``) and LlavaMultiModalProjector (``linear_1`` → activation →
+    ``linear_2``) on the patch tokens (``v.tokens``: without the class token, or with it)."""
     g, d = v.grid, v.hidden
     with b.scope("vision_tower.vision_model"):
         x = clip_embeddings(b, pixels, n, d, v.patch, g)
         x = b.layernorm(x, v.eps, name="pre_layrnorm")
         x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
-        x = b.unused_params(x, [Weight(f"{b._prefix()}.post_layernorm.{w}", (d,)) for w in ("weight", "bias")],
-                            name="post_layernorm")
+        if v.post_norm:
+            x = b.unused_params(x, [Weight(f"{b._prefix()}.post_layernorm.{w}", (d,)) for w in ("weight", "bias")],
+                                name="post_layernorm")
         if v.tokens == g * g:  # vision_feature_select_strategy "default": the class token dropped
             x = b.slice_tokens(x, 1, g * g, name="patch_features")
     with b.scope("multi_modal_projector"):

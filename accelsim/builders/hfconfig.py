@@ -588,7 +588,8 @@ def _llama4_vision_config(r: _Reader) -> Vision:
 def _llama4_vision(r: _Reader) -> LM:
     """Llama 4 with its image encoder (transformers' Llama4ForConditionalGeneration: Llama-4-Scout-17B-16E,
     -Maverick-17B-128E): ``text_config`` read by :func:`_llama4`, ``vision_config`` by :func:`_llama4_vision_config`;
-    ``images`` counts 336² tiles (the processor cuts an image into tiles and adds a global one)."""
+    without the workload's ``image_size`` an image is one 336² tile (``images`` then counts tiles); with it, the tiles
+    the processor cuts it into and a global one (:func:`.hfspec.llama4_tiles`)."""
     text = _nested(r, "text_config", _llama4)
     vision = _nested(r, "vision_config", _llama4_vision_config)
     r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids

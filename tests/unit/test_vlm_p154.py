@@ -56,3 +56,47 @@ def test_tower_layers_leaves_other_encoders_whole(workload):
         g = build_graph(load_workload(workload, ["workload.images=1", "workload.seq_len=2048", *extra]), "bf16")
         return [(op.name, op.macs) for op in g.ops]
     assert ops() == ops("workload.tower_layers=feature")
+
+
+# Llama 4 (probe p154 #3): transformers' Llama4ImageProcessorFast, max_patches 16, resize_to_max_canvas False, tiles
+# of 336². A square image of side s fits a k × k canvas at scale k·336 / s; get_best_fit takes the smallest scale ≥ 1
+# (k = ⌈s / 336⌉) while k ≤ √16 = 4, else the largest (k = 4); more than one tile adds a global tile.
+@pytest.mark.parametrize("side, tiles", [
+    (100, 1), (336, 1),           # one tile (upscaled to 336² where smaller), no global tile
+    (337, 2 * 2 + 1), (672, 2 * 2 + 1),
+    (673, 3 * 3 + 1), (1008, 3 * 3 + 1),
+    (1024, 4 * 4 + 1),            # 3 × 336 = 1008 < 1024: the 4 × 4 canvas (1344²), the image padded into it
+    (1344, 4 * 4 + 1), (5000, 4 * 4 + 1),  # larger: downscaled to 4 × 4 tiles
+])
+def test_llama4_tiles_as_the_processor_cuts_them(side, tiles):
+    from accelsim.builders.hfspec import llama4_tiles
+    assert llama4_tiles(side, 336) == tiles
+
+
+def _llama4(*extra: str) -> tuple[dict, dict]:
+    g = build_graph(load_workload("llama4_scout", ["workload.images=1", "workload.seq_len=4096", *extra]), "bf16")
+    return {op.name: op for op in g.ops}, g.meta
+
+
+def test_llama4_image_size_runs_the_tower_on_each_tile():
+    one, one_meta = _llama4()  # no image_size: an image is one 336² tile (images counts tiles, as before)
+    ops, meta = _llama4("workload.image_size=1024")
+    assert one_meta["image_positions"] == 144  # (336 / 14)² = 576 patches, pixel shuffle 0.5: 12² = 144
+    assert meta["image_positions"] == meta["image_tokens"] == 17 * 144 == 2448
+    assert ops["model.image_features"].out_shape == (1, 2448, 5120)
+    tower = [n for n in ops if n.startswith(("model.vision_model.", "model.multi_modal_projector."))]
+    assert tower == [n for n in one if n.startswith(("model.vision_model.", "model.multi_modal_projector."))]
+    # each tile its own pass through the tower: 17 × the one-tile MACs
+    assert sum(ops[n].macs or 0 for n in tower) == 17 * sum(one[n].macs or 0 for n in tower)
+
+
+def test_llama4_image_size_needs_the_prompt_for_its_tiles():
+    from accelsim.errors import ConfigError
+    with pytest.raises(ConfigError, match="1 images of 2448 tokens need seq_len ≥ 2448"):
+        build_graph(load_workload("llama4_scout", ["workload.images=1", "workload.image_size=1024"]), "bf16")
+
+
+def test_internvl_image_size_refusal_says_what_to_give():
+    from accelsim.errors import ConfigError
+    with pytest.raises(ConfigError, match="GotOcr2ImageProcessor; vLLM's cuts up to 12 448² tiles"):
+        load_workload("internvl3_8b", ["workload.images=1", "workload.image_size=672"])

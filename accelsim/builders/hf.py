@@ -149,8 +149,8 @@ class HfParams(LlamaParams):
                               "as transformers does. Other models: 'heads' is an error.")
     images: NonNegativeInt = Field(
         0, description="Images in each prompt (models with an image encoder: Gemma 3 4B-27B, LLaVA, Qwen2.5-VL, "
-                       "Qwen3-VL, GLM-4.1V / 4.5V, Mistral Small 3.x; Llama 4 and InternVL3, whose images are 336² / "
-                       "448² tiles): a "
+                       "Qwen3-VL, GLM-4.1V / 4.5V, Mistral Small 3.x; InternVL3, whose images are 448² tiles; Llama "
+                       "4, whose images are 336² tiles unless image_size cuts each into the processor's tiles): a "
                        "prefill runs the "
                        "vision tower and projector on batch × images images and their soft tokens (the config's "
                        "mm_tokens_per_image each) take that many of the prompt's seq_len positions; a decode step "
@@ -163,7 +163,17 @@ class HfParams(LlamaParams):
                           "merge, 28 / 32, "
                           "its area within the published min / max pixels; Pixtral: at most 1540, rounded up to 28); "
                           "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Default "
-                          "448. Other encoders resize every image to their own size: not read.")
+                          "448. Llama 4: each image cut into tiles as its processor does (Llama4ImageProcessorFast: "
+                          "k × k tiles of 336², k = min(⌈side / 336⌉, 4), and a global tile where k > 1; 1024: 17 "
+                          "tiles, 2,448 tokens); default: one 336² tile. Other encoders resize every image to their "
+                          "own size: refused.")
+
+    tower_layers: Literal["all", "feature"] | None = Field(
+        None, description="LLaVA's CLIP tower: 'all' its layers, as transformers runs them before taking "
+                          "vision_feature_layer's states, or those up to that 'feature' layer, as vLLM builds it "
+                          "(init_vision_tower_for_llava: LLaVA-1.5's -2 of 24 layers, 23, without post_layernorm). "
+                          "Default (null): 'all', except in accelsim serve, which sets 'feature'. Other encoders: "
+                          "unchanged.")
 
     @model_validator(mode="after")
     def _config(self) -> HfParams:
@@ -346,8 +356,11 @@ class HfParams(LlamaParams):
                 raise KeyPairError({"expert_tensor_parallel": f"1 with expert_parallel ({ep}{at}) above 1 {why}",
                                     "expert_parallel": f"{ep} with expert_tensor_parallel (1{at}) {why}"})
         if self.image_size is not None and (lm.vision is None or not lm.vision.resizable):
-            raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size "
-                             f"(only Qwen-VL's, GLM-4.1V's and Pixtral's encoders take an image's size)")
+            hint = (" (transformers' GotOcr2ImageProcessor; vLLM's cuts up to 12 448² tiles and a thumbnail: give "
+                    "their count as images)") if lm.vision is not None and lm.vision.style == "internvit" else ""
+            raise ValueError(f"image_size: {lm.arch}'s processor resizes every image to its encoder's own size{hint} "
+                             f"(only Qwen-VL's, GLM-4.1V's and Pixtral's encoders take an image's size, and Llama "
+                             f"4's processor cuts it into tiles)")
         if lm.vision is not None and lm.vision.deepstack and self.sequence_parallel:
             raise ValueError("sequence_parallel: not modelled with Qwen3-VL's DeepStack features (added to the "
                              "image positions of whole sequences)")
@@ -429,9 +442,12 @@ class HfParams(LlamaParams):
         return self._resized(parse(self.fields()))
 
     def _resized(self, lm: LM) -> LM:
-        """``lm`` with its encoder's images resized to ``image_size`` where the processor keeps an image's size."""
+        """``lm`` with its encoder's images resized to ``image_size`` where the processor keeps an image's size, and
+        LLaVA's tower cut at its feature layer with ``tower_layers: feature``."""
         if self.image_size is not None and lm.vision is not None and lm.vision.resizable:
             lm = replace(lm, vision=lm.vision.resized(self.image_size))
+        if self.tower_layers == "feature" and lm.vision is not None:
+            lm = replace(lm, vision=lm.vision.to_feature_layer())
         return lm
 
     def run_name(self) -> str:
@@ -920,16 +936,16 @@ def _scatter_embed(lm: LM) -> bool:
 
 def _images(b: TransformerBuilder, lm: LM, x: str, p: HfParams, decode: bool) -> tuple[str, tuple[str, ...]]:
     """An image encoder's tokens in the embeddings ``x`` (B, L, hidden): a prefill with ``images`` runs the tower on
-    batch × images images and scatters their soft tokens into the image positions (transformers'
-    ``masked_scatter``: the embeddings and the features read, the embeddings written); any other pass holds the
-    tower's weights on an identity view. Also returns Qwen3-VL's DeepStack features, (B, images × tokens, hidden)
-    each, for the first decoder layers (:func:`_deepstack`)."""
+    batch × images images (Llama 4: × their tiles, each a 336² image to the tower) and scatters their soft tokens
+    into the image positions (transformers' ``masked_scatter``: the embeddings and the features read, the embeddings
+    written); any other pass holds the tower's weights on an identity view. Also returns Qwen3-VL's DeepStack
+    features, (B, images × tokens, hidden) each, for the first decoder layers (:func:`_deepstack`)."""
     v = lm.vision
     assert v is not None
     if decode or not p.images:
         return b.unused_params(x, vision_weights(v, lm.hidden, b.tp, b.dtype), name=v.scopes[0].split(".")[-1]), ()
-    feats, deep = vision_tower(b, v, lm.hidden, p.batch * p.images, _fused(p))
-    rows = (p.batch, p.images * v.tokens, lm.hidden)
+    feats, deep = vision_tower(b, v, lm.hidden, p.batch * p.images * v.tiles, _fused(p))  # Llama 4: each tile
+    rows = (p.batch, p.images * v.image_tokens, lm.hidden)
     feats = b.view(feats, rows, "reshape", name="image_features")
     deep = tuple(b.view(f, rows, "reshape", name=f"deepstack_features.{k}") for k, f in enumerate(deep))
     return b.vector(OpKind.ELEMENTWISE, [x, feats], b.shape(x), "masked_scatter", 0, name="masked_scatter"), deep
@@ -1007,7 +1023,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if keep:
         meta["unquantised"] = keep
     if lm.vision is not None:
-        meta.update(image_tokens=p.batch * p.images * lm.vision.tokens if not decode else 0,
+        meta.update(image_tokens=p.batch * p.images * lm.vision.image_tokens if not decode else 0,
                     image_positions=lm.vision.positions_taken)
     if not precision:
         return b.build(meta)

@@ -461,7 +461,9 @@ def _llava(r: _Reader) -> LM:
     Qwen2 config by its ``model_type``, the class's defaults for absent fields), a CLIP vision tower of
     ``vision_config`` and the projector (``projector_hidden_act``, ``multimodal_projector_bias``) to the decoder's
     width; ``vision_feature_select_strategy`` "default" drops the class token (576 tokens a 336² image), "full"
-    keeps it. Every tower layer runs, as transformers runs them, whichever ``vision_feature_layer`` is taken."""
+    keeps it. Every tower layer runs, as transformers runs them, whichever ``vision_feature_layer`` is taken;
+    ``Vision.feature_layers`` counts those up to it (vLLM's ``_get_layer_index``: n + layer + 1 for a negative one,
+    the layer for another), which vLLM alone builds (the workload's ``tower_layers: feature``)."""
     text_cfg = r.data.get("text_config") or {}
     kind = text_cfg.get("model_type", "llama") if isinstance(text_cfg, Mapping) else "llama"
     if kind not in _LLAVA_TEXT:
@@ -487,7 +489,8 @@ def _llava(r: _Reader) -> LM:
     r.read.update(("image_token_index", "image_token_id", "ignore_index", "vocab_size"))  # token ids; the text's
     # vocabulary as older configs repeat it at the top (transformers reads text_config's)
     vision = replace(vision, tokens=tokens, projector_act=r.choice("projector_hidden_act", "gelu", _GELU_TANH),
-                     projector_bias=r.bool("multimodal_projector_bias", True))
+                     projector_bias=r.bool("multimodal_projector_bias", True),
+                     feature_layers=vision.layers + layer + 1 if layer < 0 else layer)
     return replace(text, arch=r.arch, vision=vision, tied=r.bool("tie_word_embeddings", text.tied))
 
 
@@ -585,7 +588,8 @@ def _llama4_vision_config(r: _Reader) -> Vision:
 def _llama4_vision(r: _Reader) -> LM:
     """Llama 4 with its image encoder (transformers' Llama4ForConditionalGeneration: Llama-4-Scout-17B-16E,
     -Maverick-17B-128E): ``text_config`` read by :func:`_llama4`, ``vision_config`` by :func:`_llama4_vision_config`;
-    ``images`` counts 336² tiles (the processor cuts an image into tiles and adds a global one)."""
+    without the workload's ``image_size`` an image is one 336² tile (``images`` then counts tiles); with it, the tiles
+    the processor cuts it into and a global one (:func:`.hfspec.llama4_tiles`)."""
     text = _nested(r, "text_config", _llama4)
     vision = _nested(r, "vision_config", _llama4_vision_config)
     r.read.update(("boi_token_index", "eoi_token_index", "image_token_index"))  # token ids

@@ -207,7 +207,8 @@ class Vision:
     GLM-4.1V's / GLM-4.5V's vision transformer (transformers' Glm4vVisionModel), Qwen-VL's patches, resizing and
     merge with a learned table of ``positions`` rows (bicubically resampled), RMSNorm layers whose SwiGLU MLP is
     ``ffn`` (the config's ``out_hidden_size``) wide, a ``merge`` × ``merge`` strided conv to the decoder's width and a
-    merger whose SwiGLU MLP is ``merger_ffn`` wide."""
+    merger whose SwiGLU MLP is ``merger_ffn`` wide. LLaVA's ``feature_layers``: the tower layers up to the config's
+    ``vision_feature_layer`` (-2 of 24: 23), all vLLM builds (:meth:`to_feature_layer`)."""
 
     style: str
     hidden: int
@@ -235,6 +236,9 @@ class Vision:
     qk_norm: bool = False  # InternViT: an RMSNorm over each whole q and k projection
     norm: str = "layernorm"  # InternViT: "layernorm" or "rmsnorm"
     merger_ffn: int = 0  # GLM-4.1V: the merger's SwiGLU width (the vision config's intermediate_size)
+    feature_layers: int = 0  # LLaVA: the layers up to vision_feature_layer's states (0: not a LLaVA tower)
+    tiles: int = 1  # Llama 4: image² tiles an image is cut into, the global one included (:meth:`resized`)
+    post_norm: bool = True  # CLIP: post_layernorm's weights held (vLLM's tower cut at the feature layer has none)
 
     @property
     def grid(self) -> int:
@@ -262,22 +266,41 @@ class Vision:
         return self.style.startswith("qwen") or self.style == "glm4v"
 
     @property
+    def image_tokens(self) -> int:
+        """Soft tokens an image gives: ``tokens`` a tile, × Llama 4's ``tiles``."""
+        return self.tokens * self.tiles
+
+    @property
     def positions_taken(self) -> int:
         """Prompt positions an image takes: its soft tokens, and Pixtral's row breaks (each of the √tokens rows ends
-        in an [IMG_BREAK], the last in [IMG_END]: ordinary text tokens)."""
-        return self.tokens + (math.isqrt(self.tokens) if self.style == "pixtral" else 0)
+        in an [IMG_BREAK], the last in [IMG_END]: ordinary text tokens). Llama 4's start, end and tile separator
+        tokens (a few an image) are not counted."""
+        return self.image_tokens + (math.isqrt(self.tokens) if self.style == "pixtral" else 0)
 
     @property
     def resizable(self) -> bool:
-        """Whether the processor keeps an image's size (Qwen-VL, Pixtral: the workload's ``image_size`` applies) or
-        resizes every image to the encoder's own (SigLIP, CLIP, Llama 4's and InternVL's tiles)."""
-        return self.qwen_like or self.style == "pixtral"
+        """Whether an image's size changes what the encoder runs (Qwen-VL, Pixtral: the processor keeps it; Llama 4:
+        it sets the tiles; the workload's ``image_size`` applies) or the processor resizes every image to the
+        encoder's own (SigLIP, CLIP; InternVL's 448², as transformers' GotOcr2ImageProcessor with its default
+        ``crop_to_patches`` False)."""
+        return self.qwen_like or self.style in ("pixtral", "llama4")
+
+    def to_feature_layer(self) -> Vision:
+        """LLaVA's tower as vLLM builds it (llava.py ``init_vision_tower_for_llava``: "only up to the deepest
+        required feature layer", ``num_hidden_layers_override``, no ``post_layernorm``): ``feature_layers`` layers;
+        another encoder unchanged."""
+        if not self.feature_layers or self.feature_layers == self.layers and not self.post_norm:
+            return self
+        return replace(self, layers=self.feature_layers, post_norm=False)
 
     def resized(self, side: int) -> Vision:
         """Qwen-VL (and GLM-4.1V) and Pixtral: this encoder for square images of ``side`` pixels, as the processor
         resizes them (Qwen's ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into
         [min_pixels, max_pixels]; GLM's is the same with the bounds on both frames' pixels; Pixtral's: at most
-        ``longest_edge``, rounded up to a multiple of patch × merge)."""
+        ``longest_edge``, rounded up to a multiple of patch × merge). Llama 4: the tiles of transformers'
+        Llama4ImageProcessorFast (:func:`llama4_tiles`)."""
+        if self.style == "llama4":
+            return replace(self, tiles=llama4_tiles(side, self.image))
         factor = self.patch * self.merge
         if self.style == "pixtral":  # Pixtral's processor: scaled down to the longest edge, then up to the factor
             out = math.ceil(min(side, self.longest_edge) / factor) * factor
@@ -290,6 +313,22 @@ class Vision:
             out = math.ceil(math.sqrt(low) / factor) * factor
         grid = out // self.patch
         return replace(self, image=out, tokens=(grid // self.merge) ** 2)
+
+
+LLAMA4_MAX_TILES = 16
+"""Llama 4's processor: at most this many tiles an image (transformers' Llama4ImageProcessorFast ``max_patches``,
+whose ``resize_to_max_canvas`` is False)."""
+
+
+def llama4_tiles(side: int, tile: int, most: int = LLAMA4_MAX_TILES) -> int:
+    """Tiles a square image of ``side`` pixels becomes in transformers' Llama4ImageProcessorFast: the canvases are
+    the h × w grids of ``tile``² tiles with h·w ≤ ``most`` (``find_supported_resolutions``); a square image's scale
+    to an h × w canvas is min(h, w)·tile / side, and ``get_best_fit`` takes the smallest scale ≥ 1 (none: the
+    largest), then of the canvases at that scale the least area, so a k × k grid with k = min(⌈side / tile⌉,
+    ⌊√most⌋) (the image resized no larger than it is, padded to the canvas). More than one tile adds a global tile
+    (the whole image resized to one tile): 1024² → 4 × 4 + 1 = 17 tiles, 672² → 2 × 2 + 1 = 5, 336² → 1."""
+    k = min(-(-side // tile), math.isqrt(most))
+    return k * k + (k * k > 1)
 
 
 @dataclass(frozen=True)

@@ -40,15 +40,17 @@ def _siglip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n:
 def _clip_tower(b: TransformerBuilder, v: Vision, hidden: int, pixels: str, n: int, fused: bool) -> str:
     """LLaVA's encoder: transformers' CLIPVisionModel (embeddings, ``pre_layrnorm``, every encoder layer, as
     transformers runs them before taking ``vision_feature_layer``'s states; ``post_layernorm`` norms the pooled
-    class token only, its weights held) and LlavaMultiModalProjector (``linear_1`` → activation → ``linear_2``) on
-    the patch tokens (``v.tokens``: without the class token, or with it)."""
+    class token only, its weights held; vLLM's tower, :meth:`~.hfspec.Vision.to_feature_layer`, has the layers up
+    to the feature layer and no ``post_layernorm``) and LlavaMultiModalProjector (``linear_1`` → activation →
+    ``linear_2``) on the patch tokens (``v.tokens``: without the class token, or with it)."""
     g, d = v.grid, v.hidden
     with b.scope("vision_tower.vision_model"):
         x = clip_embeddings(b, pixels, n, d, v.patch, g)
         x = b.layernorm(x, v.eps, name="pre_layrnorm")
         x = clip_encoder(b, x, v.layers, v.heads, causal=False, fused=fused, ffn=v.ffn, act=v.act, eps=v.eps)
-        x = b.unused_params(x, [Weight(f"{b._prefix()}.post_layernorm.{w}", (d,)) for w in ("weight", "bias")],
-                            name="post_layernorm")
+        if v.post_norm:
+            x = b.unused_params(x, [Weight(f"{b._prefix()}.post_layernorm.{w}", (d,)) for w in ("weight", "bias")],
+                                name="post_layernorm")
         if v.tokens == g * g:  # vision_feature_select_strategy "default": the class token dropped
             x = b.slice_tokens(x, 1, g * g, name="patch_features")
     with b.scope("multi_modal_projector"):
@@ -169,9 +171,16 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     ``v.window``² patches, and the biased ``proj``. Windows are (images × windows, heads, window², d) views of the
     heads; a grid that is not a multiple of the window has shorter edge and corner windows (:func:`window_groups`),
     each size its own attention (scopes ``full``, ``edge``, ``corner``) and the contexts concatenated (``ctx``), as
-    transformers runs each window at its own length (cu_window_seqlens)."""
+    transformers runs each window at its own length (cu_window_seqlens).
+
+    Under tensor parallelism Qwen2.5-VL's and Qwen3-VL's layers all-gather the column-split ``qkv`` output
+    (COLLECTIVE ``qkv_all_gather``, (images, patches, 3 × hidden)) before each chip takes its heads back out of it,
+    as vLLM's Qwen2_5_VisionAttention.split_qkv does (``all_gather_interleave`` then
+    ``split_tensor_along_last_dim(...)[tp_rank]``; Qwen3-VL's blocks use the same class); GLM-4.1V's
+    Glm4vVisionAttention.split_qkv gathers nothing."""
     d = v.hidden // v.heads
-    if not windowed:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint), proj unbiased
+    gather = b.tp > 1 and v.style != "glm4v"
+    if not windowed and not gather:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint)
         bias = (v.attn_bias,) * 3 + (v.style != "glm4v",)
         return b.multihead_attention(x, heads=v.heads, head_dim=d, fused_qkv="qkv", names=("", "", "", "proj"),
                                      bias=bias, rope=True, fused=fused)
@@ -180,8 +189,15 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
                             key=("tensor_parallel",))
     heads, patches = v.heads // b.tp, v.grid * v.grid
     qkv = b.linear(x, 3 * heads * d, name="qkv")
-    q, k, val = (b.split_heads(qkv, heads, d, i * heads * d, name=t) for i, t in enumerate(("q", "k", "v")))
+    part = heads * d  # q, k and v side by side: this chip's heads of each, or after the gather every chip's
+    if gather:
+        qkv = b._tp_collective(qkv, "all_gather", (*b.shape(qkv)[:-1], 3 * v.hidden))
+        part = v.hidden
+    q, k, val = (b.split_heads(qkv, heads, d, i * part, name=t) for i, t in enumerate(("q", "k", "v")))
     q, k = b.rope(q, name="q_rope"), b.rope(k, name="k_rope")
+    if not windowed:  # every patch of an image attends to every other
+        ctx = b.attention(q, k, val, fused=fused)
+        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
     groups = window_groups(v.grid, v.window)
     if len(groups) == 1:  # the grid a multiple of the window: every window whole
         (_, count, size), = groups

@@ -315,9 +315,11 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
 def engine_model(model: WorkloadSpec, engine: EngineConfig) -> WorkloadSpec:
     """``model`` as the engine's model code builds it: ``fused_projections`` from ``engine.fused_projections``
     (vLLM's QKVParallelLinear and MergedColumnParallelLinear) unless the model's params set it (not null), for the
-    builders that take it."""
-    if model.params.get("fused_projections") is not None \
-            or "fused_projections" not in get_builder(model.model).params.model_fields:
+    builders that take it; ``tower_layers: feature`` unless set (vLLM's LLaVA tower ends at the feature layer)."""
+    fields = get_builder(model.model).params.model_fields
+    if "tower_layers" in fields and model.params.get("tower_layers") is None:
+        model = replace(model, params={**model.params, "tower_layers": "feature"})
+    if model.params.get("fused_projections") is not None or "fused_projections" not in fields:
         return model
     return replace(model, params={**model.params, "fused_projections": engine.fused_projections})
 

@@ -144,5 +144,10 @@ def test_the_vision_tower_splits_its_heads_under_tensor_parallelism():
     g = _preset("qwen2_5_vl_7b", seq_len=512, layers=1, images=1, tensor_parallel=2)
     assert g["model.visual.blocks.0.attn.qkv"].out_shape == (1, 1024, 3 * 1280 // 2)  # a windowed layer
     assert g["model.visual.blocks.7.attn.qkv"].out_shape == (1, 1024, 3 * 1280 // 2)  # a full one
-    reduces = [op.name for op in g.ops if op.name.startswith("model.visual.") and op.kind.name == "COLLECTIVE"]
+    collectives = [op for op in g.ops if op.name.startswith("model.visual.") and op.kind.name == "COLLECTIVE"]
+    reduces = [op.name for op in collectives if op.fn == "all_reduce"]
     assert len(reduces) == 2 * 32 + 1  # attention and MLP in each of 32 layers, the merger
+    # and each layer's qkv all-gathered before the heads are sliced back out (vLLM's Qwen2_5_VisionAttention
+    # .split_qkv, all_gather_interleave): this test counted every collective as an all-reduce before probe p154 #1
+    gathers = [op for op in collectives if op.fn == "all_gather"]
+    assert len(gathers) == 32 and {op.out_shape for op in gathers} == {(1, 1024, 3 * 1280)}

@@ -21,6 +21,8 @@ from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
 from ..tasks import HOST_CPU
 from ..units import DTYPE_BYTES, Sparsity
 from .tech import (
+    DEFAULT_VOLTAGE,
+    HOROWITZ_VOLTAGE,
     REGISTER_BIT_45NM_UM2,
     SRAM_BITCELL_45NM_UM2,
     SRAM_PJ_45NM,
@@ -100,8 +102,11 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     # the figures the arch gives are at reference_node; the defaults (Horowitz, FreePDK45) at 45 nm whatever
     # reference_node says (probe p111 #1: tpu-v1's own int8 MAC re-stated at 28 nm read them all at 28 nm)
-    e_given = energy_scale(spec.reference_node, spec.node)
-    e_45 = energy_scale(DEFAULT_NODE, spec.node)
+    # each end at its supply voltage: the arch's own figures at reference_voltage, the built-in ones at Horowitz's
+    # 0.9 V, the chip at its voltage (probe p152 #1: both ends at 0.8 V, Horowitz's figures read as 0.8 V ones)
+    volts = spec.voltage if spec.voltage is not None else DEFAULT_VOLTAGE
+    e_given = energy_scale(spec.reference_node, spec.node, spec.reference_voltage, volts)
+    e_45 = energy_scale(DEFAULT_NODE, spec.node, HOROWITZ_VOLTAGE, volts)
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
     # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
     # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)

@@ -8,8 +8,11 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   performance from 180 nm to 7 nm", Integration 58 (2017): energy per operation at a node is a quadratic in the
   supply voltage, E(V) = aV² + bV + c, with a, b, c fitted per node (the table below, as Accelergy's
   ``get_tech_node_energy_scale`` carries it: the low-power library's rows at 45 and 32 nm, the high-performance
-  library's from 20 to 7 nm, :data:`ENERGY_POLY`); both ends are taken at 0.8 V (Accelergy's convention), so
-  45 → 7 nm is ×0.0943 (Accelergy: ×0.094). Between listed nodes the factor is interpolated linearly in
+  library's from 20 to 7 nm, :data:`ENERGY_POLY`), each end at its own supply voltage: the built-in figures at
+  Horowitz's 0.9 V (:data:`HOROWITZ_VOLTAGE`), the chip at its ``energy.voltage``, else 0.8 V
+  (:data:`DEFAULT_VOLTAGE`, Accelergy's convention; probe p152 #1: both ends were taken at 0.8 V, so every figure
+  carried from 45 nm was E45(0.8) / E45(0.9) = 0.821 of Horowitz's). At 0.8 V both ends 45 → 7 nm is ×0.0943
+  (Accelergy: ×0.094); from Horowitz's 0.9 V it is ×0.0774. Between listed nodes the factor is interpolated linearly in
   log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node. 45 → 28 nm
   is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
   thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
@@ -52,7 +55,14 @@ AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0
 # below 5 nm (the density table's last row) area follows the 7 -> 5 nm density trend, area ∝ node^1.074
 # (ln(138.2 / 96.3) / ln(7 / 5)): an assumption, no denser node being listed; above 130 nm node²
 AREA_BELOW_EXPONENT = math.log(138.2 / 96.3) / math.log(7 / 5)
-VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
+# Horowitz's 45 nm table is at 0.9 V (../shared/reference/energy/README.md, "45 nm, 0.9 V"; copies of the table say
+# the same, e.g. PMC8934428 Table 3, "energy cost table for 45 nm at 0.9 V from Horowitz"): the built-in figures'
+# supply voltage, and the default ``energy.reference_voltage`` of an arch's own figures (probe p152 #1)
+HOROWITZ_VOLTAGE = 0.9
+# a chip's supply voltage where its preset gives none (``energy.voltage``): Accelergy's 0.8 V convention
+# (get_tech_node_energy_scale evaluates every node at 0.8 V). An assumption: the sources in
+# ../shared/reference/energy/ give no nominal voltage per node (docs/energy.md, "Node scaling")
+DEFAULT_VOLTAGE = 0.8
 
 # Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
 # floating point's significand bits: fp16 11, fp32 24), and the accumulators' adders (pJ, µm²): int32 add 0.1 pJ /
@@ -137,13 +147,19 @@ def _interp(table: dict[float, float], node: float, below: float, above: float) 
     raise AssertionError(node)  # pragma: no cover
 
 
-_ENERGY_AT = {n: a * VOLTAGE ** 2 + b * VOLTAGE + c for n, (a, b, c) in ENERGY_POLY.items()}
+@lru_cache(maxsize=64)
+def _energy_at(volts: float) -> dict[float, float]:
+    """node (nm) → E(``volts``) of :data:`ENERGY_POLY` (Stillmaker & Baas's energy at that supply voltage)."""
+    return {n: a * volts ** 2 + b * volts + c for n, (a, b, c) in ENERGY_POLY.items()}
 
 
 @lru_cache(maxsize=256)
-def energy_scale(from_nm: float, to_nm: float) -> float:
-    """Factor carrying an energy per operation at ``from_nm`` to ``to_nm`` (Stillmaker & Baas at 0.8 V)."""
-    return _interp(_ENERGY_AT, to_nm, 0.5, 1.0) / _interp(_ENERGY_AT, from_nm, 0.5, 1.0)
+def energy_scale(from_nm: float, to_nm: float, from_v: float = DEFAULT_VOLTAGE,
+                 to_v: float = DEFAULT_VOLTAGE) -> float:
+    """Factor carrying an energy per operation at ``from_nm`` and ``from_v`` volts to ``to_nm`` and ``to_v``
+    (Stillmaker & Baas; both ends at 0.8 V by default, Accelergy's convention): 45 nm at Horowitz's 0.9 V to
+    65 nm at Eyeriss's 1.0 V is E65(1.0) / E45(0.9) = 1.3320 / 0.84433 = ×1.578."""
+    return _interp(_energy_at(to_v), to_nm, 0.5, 1.0) / _interp(_energy_at(from_v), from_nm, 0.5, 1.0)
 
 
 @lru_cache(maxsize=256)

@@ -34,3 +34,46 @@ def test_array_presets_size_the_scratchpad_port_by_a_row(preset, port):
     wide = _c(preset).level_j_per_bit["sram"]
     narrow = _c(preset, "energy.sram_port_bits=64").level_j_per_bit["sram"]
     assert narrow / wide == pytest.approx(math.sqrt(port / 64), rel=1e-12)
+
+
+# p152 #1: Stillmaker & Baas's E(V) = aV^2 + bV + c at each end's own supply voltage, by hand:
+#   45 nm (LP): E(0.9) = 1.103 x 0.81 - 0.362 x 0.9 + 0.2767 = 0.84433; E(0.8) = 0.69302
+#   65 nm:      E(1.0) = 3.755 - 4.398 + 1.975 = 1.332;            E(0.8) = 3.755 x 0.64 - 4.398 x 0.8 + 1.975 = 0.8598
+E45_09 = 1.103 * 0.81 - 0.362 * 0.9 + 0.2767
+E45_08 = 1.103 * 0.64 - 0.362 * 0.8 + 0.2767
+E65_10 = 3.755 - 4.398 + 1.975
+E65_08 = 3.755 * 0.64 - 4.398 * 0.8 + 1.975
+
+
+def test_energy_scale_takes_each_ends_voltage():
+    from accelsim.energy import energy_scale
+
+    assert (round(E45_09, 5), round(E45_08, 5), round(E65_10, 3)) == (0.84433, 0.69302, 1.332)
+    assert energy_scale(45, 65, 0.9, 1.0) == pytest.approx(E65_10 / E45_09, rel=1e-12)  # x1.5776
+    assert energy_scale(45, 65) == pytest.approx(E65_08 / E45_08, rel=1e-12)  # both ends 0.8 V: x1.2407
+    assert energy_scale(45, 45, 0.9, 0.8) == pytest.approx(E45_08 / E45_09, rel=1e-12)  # x0.8208
+
+
+def test_horowitz_figures_leave_45nm_at_09v():
+    # eyeriss-like: 65 nm at the chip's 1 V (chen_jssc17); int16 MAC 0.2 x (16/8)^2 + 0.1 = 0.9 pJ at 45 nm, x
+    # mac_overhead 5, x 1.332 / 0.84433 = 7.099 pJ (was 5.583: both ends at 0.8 V)
+    c = _c("eyeriss-like")
+    assert c.mac_j / PJ == pytest.approx(0.9 * 5 * E65_10 / E45_09, rel=1e-9)
+    assert round(c.mac_j / PJ, 3) == 7.099
+    # its scratchpad: 10 pJ x sqrt(108 KiB / 8 KiB) x sqrt(64 / 64) per 64-bit access, x 1.5776, per byte 7.246 pJ
+    pad = 10 * (108 * 1024 / 8192) ** 0.5 / 64 * 8 * E65_10 / E45_09
+    assert c.level_j_per_bit["sram"] * 8 / PJ == pytest.approx(pad, rel=1e-9)
+    # a chip without a voltage is at 0.8 V: tpu-v1's int8 MAC 0.3 pJ x E28(0.8) / E45(0.9), where E28(0.8) is
+    # 0.4834 x E45(0.8) (the log-log 28 nm factor tests/unit/test_energy.py pins): 0.119 pJ (was 0.145)
+    assert _c("tpu-v1").mac_j / PJ == pytest.approx(0.3 * 0.4834 * E45_08 / E45_09, rel=1e-4)
+    # scalesim gives 0.9 V at 45 nm: Horowitz's int8 MAC as it is, 0.2 + 0.1 = 0.3 pJ
+    assert _c("scalesim-32x32").mac_j / PJ == pytest.approx(0.3, rel=1e-12)
+
+
+def test_voltage_out_of_range_is_one_line_exit_2(capsys):
+    from accelsim.cli import main
+
+    for bad in ("3", "0.1", "abc"):
+        assert main(["info", "eyeriss-like", "--set", f"arch.energy.voltage={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "arch.energy.voltage" in err and "Traceback" not in err

@@ -71,6 +71,10 @@ MULTIPLIERS: dict[tuple[str, int], tuple[float, float]] = {("int", 8): (0.2, 282
                                                           ("float", 11): (1.1, 1640.0), ("float", 24): (3.7, 7700.0)}
 INT32_ADD = (0.1, 137.0)
 FP32_ADD = (0.9, 4184.0)
+# Horowitz's other adders (../shared/reference/energy/README.md): int8 add 0.03 pJ / 36 µm², fp16 add 0.4 / 1360: an
+# array whose ``core.systolic.accumulator_dtype`` is narrower accumulates in them (probe p152 #3)
+INT_ADDERS: dict[int, tuple[float, float]] = {8: (0.03, 36.0), 32: INT32_ADD}
+FP16_ADD = (0.4, 1360.0)
 # significand bits of the floating-point formats, by the width in the dtype's name: IEEE binary16/32/64, fp8 e4m3;
 # "bf" (bfloat: fp32's exponent, 8 significand bits) and "tf" (TensorFloat-32: fp16's significand) by prefix
 _SIGNIFICAND = {8: 4, 16: 11, 32: 24, 64: 53}
@@ -97,8 +101,25 @@ def operand_bits(dtype: str) -> int:
     return int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
 
 
+def adder_45nm(accumulator: str) -> tuple[float, float]:
+    """(pJ, µm²) at 45 nm of the adder that accumulates in ``accumulator`` (Horowitz ISSCC 2014): an integer one
+    scales the nearest listed adder (int8 0.03 pJ / 36 µm², int32 0.1 / 137; a tie goes to int32) ∝ bits (the
+    README's width rule, Accelergy's aladdin plug-in), so int16 0.05 pJ / 68.5 µm²; a float one is fp16's add
+    (0.4 / 1360) up to 11 significand bits, fp32's (0.9 / 4184) up to 24, two fp32 adders' worth above."""
+    kind, bits = _format(accumulator)
+    if kind == "int":
+        anchor = min(INT_ADDERS, key=lambda b: (abs(math.log(bits / b)), -b))
+        pj, um2 = INT_ADDERS[anchor]
+        return pj * bits / anchor, um2 * bits / anchor
+    if bits <= 11:
+        return FP16_ADD
+    if bits <= 24:
+        return FP32_ADD
+    return 2 * FP32_ADD[0], 2 * FP32_ADD[1]
+
+
 @lru_cache(maxsize=256)
-def mac_45nm(dtype: str) -> tuple[float, float]:
+def mac_45nm(dtype: str, accumulator: str | None = None) -> tuple[float, float]:
     """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
     2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
     int32) or significand width² (floats: fp16 or fp32), the width rules of the README (Accelergy's aladdin
@@ -107,13 +128,17 @@ def mac_45nm(dtype: str) -> tuple[float, float]:
     with CUBLAS_COMPUTE_32F, NVIDIA CUDALibrarySamples cuBLASLt/LtFp8Matmul and forums.developer.nvidia.com
     t/294400, where CUBLAS_COMPUTE_16F is refused), fp64 in two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ
     (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ, bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp8 1.1·(4/11)² + 0.9
-    = 1.05 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
+    = 1.05 pJ, fp32 3.7 + 0.9 = 4.6 pJ. An ``accumulator`` of the same kind (an array's
+    ``core.systolic.accumulator_dtype``: int8 or int16 partial sums of an integer array) takes its own adder
+    (:func:`adder_45nm`): int8 accumulating in int8 0.2 + 0.03 = 0.23 pJ, 282 + 36 = 318 µm² (probe p152 #3)."""
     kind, bits = _format(dtype)
     anchors = [b for k, b in MULTIPLIERS if k == kind]
     anchor = min(anchors, key=lambda b: (abs(math.log(bits / b)), b))
     pj, um2 = MULTIPLIERS[kind, anchor]
     scale = (bits / anchor) ** 2
-    if kind == "int":
+    if accumulator is not None and _format(accumulator)[0] == kind:
+        add = adder_45nm(accumulator)
+    elif kind == "int":
         add = INT32_ADD
     elif bits > 24:
         add = (2 * FP32_ADD[0], 2 * FP32_ADD[1])

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import MappingError
-from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
+from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, dtype_rate, first_unit
 from ..tasks import HOST_CPU
 from ..units import DTYPE_BYTES, Sparsity
 from .tech import (
@@ -111,8 +111,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc)
     # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
     # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
+    # at the dtype the hardware runs the run's dtype as (probe p152 #4: a bf16 softmax on gemmini, whose array
+    # runs every dtype as int8, was charged bf16's 0.205 pJ a FLOP, not its int8 lanes' 0.0414)
     vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
-                 else _arith_pj(spec, dtype, e_given, e_45) / 2)
+                 else _arith_pj(spec, runs_as(arch, dtype), e_given, e_45) / 2)
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -153,6 +155,29 @@ def _figure(spec: EnergySpec, key: str, given_scale: float, default_scale: float
     lists every field as set, so ``model_fields_set`` cannot tell)."""
     own = getattr(spec, key)
     return own * given_scale if own is not None else BUILT_IN_45NM[key] * default_scale
+
+
+def runs_as(arch: Arch, dtype: str) -> str:
+    """The dtype the arch's core runs a vector op of ``dtype`` as: its vector unit's ``runs_as`` where the unit
+    lists ``rates`` (``hardware.dtype_rate``: a GPU's lanes), else its array's (``rates``, or the arch's own
+    ``dtype`` on a systolic array listing none, the mapper's rule as :func:`~accelsim.energy.resolved.mac_dtypes`
+    reads it: gemmini runs a bf16 model as int8, eyeriss-like an int8 one as int16); ``dtype`` itself on a core
+    with neither (probe p152 #4)."""
+    units = list(arch.core.unit_specs())
+    for u in units:
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        if u.kind == "vector" and rates:
+            return dtype_rate(rates, dtype)[0]
+    for u in units:
+        macs = u.macs_per_cycle
+        if u.kind == "vector" or not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0:
+            continue
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        if rates:
+            return dtype_rate(rates, dtype)[0]
+        if u.kind == "systolic":
+            return arch.dtype
+    return dtype
 
 
 def accumulator(arch: Arch) -> str | None:

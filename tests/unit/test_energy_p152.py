@@ -115,3 +115,33 @@ def test_eyeriss_int16_accumulation():
     c = _c("eyeriss-like")
     wide = _c("eyeriss-like", "core.systolic.accumulator_dtype=int32")
     assert c.mac_j / wide.mac_j == pytest.approx(0.85 / 0.9, rel=1e-12)
+
+
+def test_vector_flops_are_priced_at_the_dtype_the_hardware_runs():
+    # p152 #4: gemmini's array lists no rates, so it runs every dtype as its int8 (docs/energy.md, "Actions"), and
+    # its lanes are built as int8 MACs: a vector FLOP of a bf16 run is half the int8 MAC arithmetic, (0.2 + 0.1) / 2
+    # = 0.15 pJ at 45 nm, the same as an int8 run's (was bf16's (1.1 x (8/11)^2 + 0.9) / 2 = 0.741 pJ at 45 nm)
+    from accelsim.energy.model import runs_as
+
+    gemmini = config.load_arch("gemmini", [])
+    assert runs_as(gemmini, "bf16") == "int8"
+    assert _c("gemmini", dtype="bf16").vector_j == _c("gemmini", dtype="int8").vector_j
+    # gemmini's mac_overhead is 1: its int8 MAC is the arithmetic, 0.3 pJ at 45 nm, a FLOP half of it
+    assert _c("gemmini", dtype="bf16").vector_j / _c("gemmini", dtype="int8").mac_j == pytest.approx(0.5, rel=1e-12)
+    # eyeriss-like runs an int8 model as int16 (its MACs are charged at int16): its vector FLOPs too
+    eyeriss = config.load_arch("eyeriss-like", [])
+    assert runs_as(eyeriss, "int8") == "int16"
+    assert _c("eyeriss-like", dtype="int8").vector_j == _c("eyeriss-like", dtype="int16").vector_j
+    # a GPU's lanes list their own rates: an a100 runs fp16 as fp16 (no change), fp8 as what its lanes run it as
+    a100 = config.load_arch("a100", [])
+    assert runs_as(a100, "fp16") == "fp16"
+
+
+def test_softmax_energy_is_the_same_for_a_bf16_and_an_int8_run_on_gemmini():
+    import accelsim
+
+    runs = {d: accelsim.simulate({"model": "softmax", "dtype": d}, "gemmini").to_dict() for d in ("bf16", "int8")}
+    flops = {d: sum(o["flops"] for o in r["ops"]) for d, r in runs.items()}
+    assert flops["bf16"] == flops["int8"]
+    assert runs["bf16"]["energy"]["by_unit"]["vector"] == pytest.approx(runs["int8"]["energy"]["by_unit"]["vector"],
+                                                                        rel=1e-12)

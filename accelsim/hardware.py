@@ -1508,7 +1508,7 @@ class EnergySpec(_Model):
 
     On-chip figures (``mac_pj``, ``vector_pj``, ``sram_pj`` and the areas in µm²) are given at
     ``reference_node`` (default 45 nm, Horowitz ISSCC 2014's node) and carried to the chip's ``node`` by the
-    node-scaling rule of :mod:`accelsim.energy.tech`; per-level and per-link figures (pJ/bit, W, mm² on the
+    node-scaling rule of :mod:`accelsim.energy.tech` (from ``reference_voltage`` to ``voltage``); per-level and per-link figures (pJ/bit, W, mm² on the
     levels and the interconnect) are taken as written. A dtype missing from ``mac_pj``/``mac_area_um2`` takes
     Horowitz's figures (:func:`accelsim.energy.tech.mac_45nm`), and ``sram_pj``, ``sram_bitcell_um2`` and
     ``register_bit_um2`` left None the built-in 45 nm figures (``energy.tech``), carried from 45 nm whatever
@@ -1518,6 +1518,11 @@ class EnergySpec(_Model):
 
     node: Nanometres
     reference_node: Nanometres = 45.0
+    # supply voltages (V) of the node scaling (Stillmaker & Baas's E(V), docs/energy.md "Node scaling"): the chip's
+    # (None: 0.8 V, energy.tech.DEFAULT_VOLTAGE) and that of the figures the arch gives at reference_node (default
+    # Horowitz's 0.9 V, the built-in figures' own); 0.6 to 1.5 V, where every node's fitted E(V) rises with V
+    voltage: Annotated[float, Field(ge=0.6, le=1.5, allow_inf_nan=False)] | None = None
+    reference_voltage: Annotated[float, Field(ge=0.6, le=1.5, allow_inf_nan=False)] = 0.9
     mac_pj: dict[Dtype, Picojoules] = Field(default_factory=dict)  # per MAC (multiply + accumulate) by dtype
     mac_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # array energy per MAC ÷ the arithmetic's
     vector_pj: Picojoules | None = None  # per vector FLOP (default: half the dtype's MAC arithmetic: an FMA is 2)

@@ -123,6 +123,11 @@ CASES: dict[str, tuple] = {
 # again from the merge (deb277cb) of probe p141's energy fixes: a vector FLOP is half the dtype's MAC arithmetic
 # (total energy -0.001 % to -0.03 %, by_unit.vector up to -7.5 %), and gemm_a100's 420.3 W peak window over the
 # a100's 400 W TDP gets its note (notes [] -> that line); times equal.
+# attention_h100, rmsnorm_mi210, softmax_a100, googlenet_tpu_v4, mobilenet_v2_tpu_v4, bert_base_tpu_v5p and gemm_a100
+# again from b1092f83 (probe p152 #1): Horowitz's 45 nm figures carried from their 0.9 V, not read as 0.8 V ones, so
+# the SRAM, cache and vector energies carried from 45 nm are x0.821 and the MACs (mac_overhead re-derived over the
+# 0.9 V source) move < 0.2 %: total energy gemm_a100 0.037875 -> 0.037797 J, bert_base_tpu_v5p 0.038353 -> 0.038029 J
+# (-0.05 % to -0.8 %), gemm_a100's peak window 420.3 -> 417.6 W in its note; times equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -17,10 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import MappingError
-from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, first_unit
+from ..hardware import SCRATCHPAD, Arch, EnergySpec, UnitSpec, dtype_rate, first_unit
 from ..tasks import HOST_CPU
 from ..units import DTYPE_BYTES, Sparsity
 from .tech import (
+    DEFAULT_VOLTAGE,
+    HOROWITZ_VOLTAGE,
     REGISTER_BIT_45NM_UM2,
     SRAM_BITCELL_45NM_UM2,
     SRAM_PJ_45NM,
@@ -100,13 +102,19 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     # the figures the arch gives are at reference_node; the defaults (Horowitz, FreePDK45) at 45 nm whatever
     # reference_node says (probe p111 #1: tpu-v1's own int8 MAC re-stated at 28 nm read them all at 28 nm)
-    e_given = energy_scale(spec.reference_node, spec.node)
-    e_45 = energy_scale(DEFAULT_NODE, spec.node)
-    mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45)
+    # each end at its supply voltage: the arch's own figures at reference_voltage, the built-in ones at Horowitz's
+    # 0.9 V, the chip at its voltage (probe p152 #1: both ends at 0.8 V, Horowitz's figures read as 0.8 V ones)
+    volts = spec.voltage if spec.voltage is not None else DEFAULT_VOLTAGE
+    e_given = energy_scale(spec.reference_node, spec.node, spec.reference_voltage, volts)
+    e_45 = energy_scale(DEFAULT_NODE, spec.node, HOROWITZ_VOLTAGE, volts)
+    acc = accumulator(arch)
+    mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc)
     # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
     # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
+    # at the dtype the hardware runs the run's dtype as (probe p152 #4: a bf16 softmax on gemmini, whose array
+    # runs every dtype as int8, was charged bf16's 0.205 pJ a FLOP, not its int8 lanes' 0.0414)
     vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
-                 else _arith_pj(spec, dtype, e_given, e_45) / 2)
+                 else _arith_pj(spec, runs_as(arch, dtype), e_given, e_45) / 2)
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -149,24 +157,55 @@ def _figure(spec: EnergySpec, key: str, given_scale: float, default_scale: float
     return own * given_scale if own is not None else BUILT_IN_45NM[key] * default_scale
 
 
-def _arith_pj(spec: EnergySpec, dtype: str, given_scale: float, default_scale: float) -> float:
+def runs_as(arch: Arch, dtype: str) -> str:
+    """The dtype the arch's core runs a vector op of ``dtype`` as: its vector unit's ``runs_as`` where the unit
+    lists ``rates`` (``hardware.dtype_rate``: a GPU's lanes), else its array's (``rates``, or the arch's own
+    ``dtype`` on a systolic array listing none, the mapper's rule as :func:`~accelsim.energy.resolved.mac_dtypes`
+    reads it: gemmini runs a bf16 model as int8, eyeriss-like an int8 one as int16); ``dtype`` itself on a core
+    with neither (probe p152 #4)."""
+    units = list(arch.core.unit_specs())
+    for u in units:
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        if u.kind == "vector" and rates:
+            return dtype_rate(rates, dtype)[0]
+    for u in units:
+        macs = u.macs_per_cycle
+        if u.kind == "vector" or not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0:
+            continue
+        rates = dict(getattr(u.spec, "rates", None) or {})
+        if rates:
+            return dtype_rate(rates, dtype)[0]
+        if u.kind == "systolic":
+            return arch.dtype
+    return dtype
+
+
+def accumulator(arch: Arch) -> str | None:
+    """The dtype the arch's systolic array accumulates in (``core.systolic.accumulator_dtype``), None where it
+    names none (then :func:`~accelsim.energy.tech.mac_45nm`'s int32 / fp32 adders) or has no array."""
+    array = arch.core.systolic
+    return array.accumulator_dtype if array is not None else None
+
+
+def _arith_pj(spec: EnergySpec, dtype: str, given_scale: float, default_scale: float,
+              acc: str | None = None) -> float:
     """pJ of one MAC's arithmetic of ``dtype``: the arch's ``mac_pj`` × ``given_scale``, else Horowitz's 45 nm
-    figure (:func:`~accelsim.energy.tech.mac_45nm`) × ``default_scale``."""
+    figure (:func:`~accelsim.energy.tech.mac_45nm`, its adder the accumulator ``acc``'s) × ``default_scale``."""
     own = spec.mac_pj.get(dtype)
-    return own * given_scale if own is not None else mac_45nm(dtype)[0] * default_scale
+    return own * given_scale if own is not None else mac_45nm(dtype, acc)[0] * default_scale
 
 
 def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str, *, given_scale: float = 1.0,
-                 default_scale: float = 1.0) -> float:
+                 default_scale: float = 1.0, accumulator: str | None = None) -> float:
     """pJ of one MAC of ``dtype`` in the array: its arithmetic (``mac_pj`` × ``given_scale``, the factor from
     ``reference_node`` to the chip's node, or :func:`~accelsim.energy.tech.mac_45nm` × ``default_scale``, from
     45 nm; both 1 by default: the figures as written) plus what the array spends moving its operands (registers,
     wires), which ``mac_overhead`` gives for MACs of ``anchor`` (the preset's dtype, the one its overhead was
     derived for) as (overhead - 1) x that dtype's arithmetic, and which scales with the operands' bits: an fp8 MAC
     moves half the bits of a bf16 one, a tf32 or fp32 MAC twice. At ``anchor`` itself that is overhead x
-    arithmetic."""
-    arith = _arith_pj(spec, dtype, given_scale, default_scale)
-    moved = (spec.mac_overhead - 1.0) * _arith_pj(spec, anchor, given_scale, default_scale)
+    arithmetic. A built-in MAC adds in ``accumulator`` (the array's ``accumulator_dtype``, :func:`accumulator`)."""
+    arith = _arith_pj(spec, dtype, given_scale, default_scale, accumulator)
+    moved = (spec.mac_overhead - 1.0) * _arith_pj(spec, anchor, given_scale, default_scale, accumulator)
     return arith + moved * operand_bits(dtype) / operand_bits(anchor)
 
 
@@ -241,10 +280,12 @@ def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[d
     built-in ones (Horowitz's areas, the 45 nm cell, DFF_X1) from 45 nm (``a_45``)."""
     dtype = arch.dtype
     own_mac = spec.mac_area_um2.get(dtype)
-    mac_um2 = own_mac * a_given if own_mac is not None else mac_45nm(dtype)[1] * a_45
+    # the array's MAC adds in its accumulator_dtype (probe p152 #3); the vector lanes' FMA in int32 / fp32
+    mac_um2 = own_mac * a_given if own_mac is not None else mac_45nm(dtype, accumulator(arch))[1] * a_45
+    lane_mac_um2 = own_mac * a_given if own_mac is not None else mac_45nm(dtype)[1] * a_45
     register_um2 = _figure(spec, "register_bit_um2", a_given, a_45)
     pe_um2 = mac_um2 * spec.mac_area_overhead + spec.pe_register_bits * register_um2
-    lane_um2 = spec.vector_area_um2 * a_given if spec.vector_area_um2 is not None else mac_um2
+    lane_um2 = spec.vector_area_um2 * a_given if spec.vector_area_um2 is not None else lane_mac_um2
     cores = spec.die_cores or arch.cores
     bitcell = _figure(spec, "sram_bitcell_um2", a_given, a_45)
     if spec.sram_bitcell_at_node_um2 is not None:  # a foundry's cell, carried from the node it was published at

@@ -8,8 +8,11 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   performance from 180 nm to 7 nm", Integration 58 (2017): energy per operation at a node is a quadratic in the
   supply voltage, E(V) = aV² + bV + c, with a, b, c fitted per node (the table below, as Accelergy's
   ``get_tech_node_energy_scale`` carries it: the low-power library's rows at 45 and 32 nm, the high-performance
-  library's from 20 to 7 nm, :data:`ENERGY_POLY`); both ends are taken at 0.8 V (Accelergy's convention), so
-  45 → 7 nm is ×0.0943 (Accelergy: ×0.094). Between listed nodes the factor is interpolated linearly in
+  library's from 20 to 7 nm, :data:`ENERGY_POLY`), each end at its own supply voltage: the built-in figures at
+  Horowitz's 0.9 V (:data:`HOROWITZ_VOLTAGE`), the chip at its ``energy.voltage``, else 0.8 V
+  (:data:`DEFAULT_VOLTAGE`, Accelergy's convention; probe p152 #1: both ends were taken at 0.8 V, so every figure
+  carried from 45 nm was E45(0.8) / E45(0.9) = 0.821 of Horowitz's). At 0.8 V both ends 45 → 7 nm is ×0.0943
+  (Accelergy: ×0.094); from Horowitz's 0.9 V it is ×0.0774. Between listed nodes the factor is interpolated linearly in
   log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node. 45 → 28 nm
   is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
   thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
@@ -52,7 +55,14 @@ AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0
 # below 5 nm (the density table's last row) area follows the 7 -> 5 nm density trend, area ∝ node^1.074
 # (ln(138.2 / 96.3) / ln(7 / 5)): an assumption, no denser node being listed; above 130 nm node²
 AREA_BELOW_EXPONENT = math.log(138.2 / 96.3) / math.log(7 / 5)
-VOLTAGE = 0.8  # V at both ends of an energy scaling (Accelergy's convention)
+# Horowitz's 45 nm table is at 0.9 V (../shared/reference/energy/README.md, "45 nm, 0.9 V"; copies of the table say
+# the same, e.g. PMC8934428 Table 3, "energy cost table for 45 nm at 0.9 V from Horowitz"): the built-in figures'
+# supply voltage, and the default ``energy.reference_voltage`` of an arch's own figures (probe p152 #1)
+HOROWITZ_VOLTAGE = 0.9
+# a chip's supply voltage where its preset gives none (``energy.voltage``): Accelergy's 0.8 V convention
+# (get_tech_node_energy_scale evaluates every node at 0.8 V). An assumption: the sources in
+# ../shared/reference/energy/ give no nominal voltage per node (docs/energy.md, "Node scaling")
+DEFAULT_VOLTAGE = 0.8
 
 # Horowitz ISSCC 2014 at 45 nm: (multiplier pJ, multiplier µm²) by operand format and width (integer bits, or a
 # floating point's significand bits: fp16 11, fp32 24), and the accumulators' adders (pJ, µm²): int32 add 0.1 pJ /
@@ -61,6 +71,10 @@ MULTIPLIERS: dict[tuple[str, int], tuple[float, float]] = {("int", 8): (0.2, 282
                                                           ("float", 11): (1.1, 1640.0), ("float", 24): (3.7, 7700.0)}
 INT32_ADD = (0.1, 137.0)
 FP32_ADD = (0.9, 4184.0)
+# Horowitz's other adders (../shared/reference/energy/README.md): int8 add 0.03 pJ / 36 µm², fp16 add 0.4 / 1360: an
+# array whose ``core.systolic.accumulator_dtype`` is narrower accumulates in them (probe p152 #3)
+INT_ADDERS: dict[int, tuple[float, float]] = {8: (0.03, 36.0), 32: INT32_ADD}
+FP16_ADD = (0.4, 1360.0)
 # significand bits of the floating-point formats, by the width in the dtype's name: IEEE binary16/32/64, fp8 e4m3;
 # "bf" (bfloat: fp32's exponent, 8 significand bits) and "tf" (TensorFloat-32: fp16's significand) by prefix
 _SIGNIFICAND = {8: 4, 16: 11, 32: 24, 64: 53}
@@ -87,8 +101,25 @@ def operand_bits(dtype: str) -> int:
     return int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
 
 
+def adder_45nm(accumulator: str) -> tuple[float, float]:
+    """(pJ, µm²) at 45 nm of the adder that accumulates in ``accumulator`` (Horowitz ISSCC 2014): an integer one
+    scales the nearest listed adder (int8 0.03 pJ / 36 µm², int32 0.1 / 137; a tie goes to int32) ∝ bits (the
+    README's width rule, Accelergy's aladdin plug-in), so int16 0.05 pJ / 68.5 µm²; a float one is fp16's add
+    (0.4 / 1360) up to 11 significand bits, fp32's (0.9 / 4184) up to 24, two fp32 adders' worth above."""
+    kind, bits = _format(accumulator)
+    if kind == "int":
+        anchor = min(INT_ADDERS, key=lambda b: (abs(math.log(bits / b)), -b))
+        pj, um2 = INT_ADDERS[anchor]
+        return pj * bits / anchor, um2 * bits / anchor
+    if bits <= 11:
+        return FP16_ADD
+    if bits <= 24:
+        return FP32_ADD
+    return 2 * FP32_ADD[0], 2 * FP32_ADD[1]
+
+
 @lru_cache(maxsize=256)
-def mac_45nm(dtype: str) -> tuple[float, float]:
+def mac_45nm(dtype: str, accumulator: str | None = None) -> tuple[float, float]:
     """(pJ, µm²) of one MAC of ``dtype`` at 45 nm: its multiplier plus the accumulator's adder (Horowitz ISSCC
     2014). A width Horowitz does not list scales the nearest listed multiplier by width² (integers: int8 or
     int32) or significand width² (floats: fp16 or fp32), the width rules of the README (Accelergy's aladdin
@@ -97,13 +128,17 @@ def mac_45nm(dtype: str) -> tuple[float, float]:
     with CUBLAS_COMPUTE_32F, NVIDIA CUDALibrarySamples cuBLASLt/LtFp8Matmul and forums.developer.nvidia.com
     t/294400, where CUBLAS_COMPUTE_16F is refused), fp64 in two fp32 adders' worth. int8: 0.2 + 0.1 = 0.3 pJ
     (Timeloop's int8 MAC: 0.315), fp16 1.1 + 0.9 = 2.0 pJ, bf16 1.1·(8/11)² + 0.9 = 1.48 pJ, fp8 1.1·(4/11)² + 0.9
-    = 1.05 pJ, fp32 3.7 + 0.9 = 4.6 pJ."""
+    = 1.05 pJ, fp32 3.7 + 0.9 = 4.6 pJ. An ``accumulator`` of the same kind (an array's
+    ``core.systolic.accumulator_dtype``: int8 or int16 partial sums of an integer array) takes its own adder
+    (:func:`adder_45nm`): int8 accumulating in int8 0.2 + 0.03 = 0.23 pJ, 282 + 36 = 318 µm² (probe p152 #3)."""
     kind, bits = _format(dtype)
     anchors = [b for k, b in MULTIPLIERS if k == kind]
     anchor = min(anchors, key=lambda b: (abs(math.log(bits / b)), b))
     pj, um2 = MULTIPLIERS[kind, anchor]
     scale = (bits / anchor) ** 2
-    if kind == "int":
+    if accumulator is not None and _format(accumulator)[0] == kind:
+        add = adder_45nm(accumulator)
+    elif kind == "int":
         add = INT32_ADD
     elif bits > 24:
         add = (2 * FP32_ADD[0], 2 * FP32_ADD[1])
@@ -137,13 +172,19 @@ def _interp(table: dict[float, float], node: float, below: float, above: float) 
     raise AssertionError(node)  # pragma: no cover
 
 
-_ENERGY_AT = {n: a * VOLTAGE ** 2 + b * VOLTAGE + c for n, (a, b, c) in ENERGY_POLY.items()}
+@lru_cache(maxsize=64)
+def _energy_at(volts: float) -> dict[float, float]:
+    """node (nm) → E(``volts``) of :data:`ENERGY_POLY` (Stillmaker & Baas's energy at that supply voltage)."""
+    return {n: a * volts ** 2 + b * volts + c for n, (a, b, c) in ENERGY_POLY.items()}
 
 
 @lru_cache(maxsize=256)
-def energy_scale(from_nm: float, to_nm: float) -> float:
-    """Factor carrying an energy per operation at ``from_nm`` to ``to_nm`` (Stillmaker & Baas at 0.8 V)."""
-    return _interp(_ENERGY_AT, to_nm, 0.5, 1.0) / _interp(_ENERGY_AT, from_nm, 0.5, 1.0)
+def energy_scale(from_nm: float, to_nm: float, from_v: float = DEFAULT_VOLTAGE,
+                 to_v: float = DEFAULT_VOLTAGE) -> float:
+    """Factor carrying an energy per operation at ``from_nm`` and ``from_v`` volts to ``to_nm`` and ``to_v``
+    (Stillmaker & Baas; both ends at 0.8 V by default, Accelergy's convention): 45 nm at Horowitz's 0.9 V to
+    65 nm at Eyeriss's 1.0 V is E65(1.0) / E45(0.9) = 1.3320 / 0.84433 = ×1.578."""
+    return _interp(_energy_at(to_v), to_nm, 0.5, 1.0) / _interp(_energy_at(from_v), from_nm, 0.5, 1.0)
 
 
 @lru_cache(maxsize=256)

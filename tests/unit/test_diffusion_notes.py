@@ -11,9 +11,13 @@ from __future__ import annotations
 import pytest
 
 from accelsim import simulate
+from accelsim.builders.flux import FluxParams, flux
+from accelsim.config import load_arch
 from accelsim.energy.model import PEAK_OVER_TDP
+from accelsim.report.summary import UNFUSED_NOTE_HEAD, unfused_attention_names
 
 H100_TDP_W = 700  # NVIDIA H100 SXM5 datasheet: max thermal design power "up to 700W" (arch/h100.yaml energy.tdp)
+T5_XXL_LAYERS = 24  # google/t5-v1_1-xxl config.json num_layers
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +41,31 @@ def test_the_pipelines_peak_is_its_busiest_parts_and_its_tdp_note_quotes_it(sd15
     notes = [n for n in whole["notes"] if n.startswith(PEAK_OVER_TDP)]
     assert len(notes) == 1 and notes[0].startswith(f"{PEAK_OVER_TDP}{peak:.4g} W per chip")
     assert f"exceeds the TDP of {H100_TDP_W} W" in notes[0]
+
+
+def _flux(**params: object):
+    return flux(FluxParams.model_validate(params).model_copy(update={"dtype": "bf16"}))
+
+
+def test_fluxs_text_encoder_at_attention_fused_names_no_unfused_attention():
+    arch = load_arch("h100")
+    fused = _flux(part="text_encoder", prompt_tokens=64)
+    # T5's attention is unfused whatever the key: its scores, bias add, softmax and context in each of 24 layers
+    assert sum(op.fn == "add_rel_pos" for op in fused.ops) == T5_XXL_LAYERS
+    assert unfused_attention_names(fused, arch) == frozenset()
+    unfused = _flux(part="text_encoder", prompt_tokens=64, attention="unfused")
+    assert {op.fn for op in unfused.ops if op.name in unfused_attention_names(unfused, arch)} >= {"add_rel_pos"}
+
+
+@pytest.mark.parametrize("attention", ["fused", "unfused"])
+def test_the_flux_pipelines_unfused_attention_note(attention):
+    run = {"model": "flux1_dev", "image_size": 256, "prompt_tokens": 64, "steps": 2, "attention": attention}
+    notes = [n for n in simulate(run, "h100").to_dict()["notes"] if n.startswith(UNFUSED_NOTE_HEAD)]
+    if attention == "fused":  # the preset's default: only T5's eager ops are unfused, which no key fuses
+        assert notes == []
+        return
+    # unfused: fusing is the advice (the transformer's, CLIP's and the VAE's attention), T5's biased scores apart;
+    # not T5's "fused is refused", which is false of FLUX (probe p151 #2)
+    assert len(notes) == 1
+    assert "--set workload.attention=fused" in notes[0] and "add_rel_pos" in notes[0]
+    assert "refused" not in notes[0]

@@ -66,8 +66,12 @@ and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MA
   The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
 * ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
   ``latents / scaling_factor`` (``unscale_latents``, ELEMENTWISE fn "scale"). SDXL's VAE has ``force_upcast``, so
-  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: 4-byte tensors computed at the TF32
-  rate (dtype "tf32"), as PyTorch's cuDNN convolutions run fp32 by default (``torch.backends.cudnn.allow_tf32``).
+  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: 4-byte tensors, the convolutions
+  computed at the TF32 rate (dtype "tf32"), as PyTorch's cuDNN convolutions run fp32 by default
+  (``torch.backends.cudnn.allow_tf32`` True), the mid block's linears (and, unfused, its attention's batched
+  matmuls) at the fp32 rate (dtype "fp32": cuBLAS, whose ``torch.backends.cuda.matmul.allow_tf32`` is False by
+  default since PyTorch 1.12, PyTorch's CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and later)
+  devices"); a fused attention stays at TF32.
 
 MACs are those of torch.utils.flop_counter.FlopCounterMode on the diffusers / transformers modules (FLOPs / 2: every
 conv, linear and the attention's two batched matmuls); norms, activations, softmax and the element-wise ops are
@@ -77,14 +81,14 @@ FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind
-from ..units import TORCH_FP32_CONV
+from ..units import TORCH_DTYPES, TORCH_FP32_CONV
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 from .transformer import clip_encoder
@@ -347,12 +351,15 @@ def sd(p: SDParams) -> Graph:
         return _text_encoders(p)
     if p.part == "vae_decoder":
         dtype = p.dtype or "fp16"
+        matmul = None
         if p.variant == "sdxl" and dtype == "fp16":
             # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32, and PyTorch runs fp32
-            # convolutions on the TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True)
-            dtype = TORCH_FP32_CONV
+            # convolutions on the TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True), its fp32
+            # matmuls (cuBLAS) in fp32 (torch.backends.cuda.matmul.allow_tf32 = False since PyTorch 1.12; probe
+            # p151 #4: the linears were priced at TF32, to_q 251 TFLOPS on h100 against its 61.8 fp32 peak)
+            dtype, matmul = TORCH_FP32_CONV, TORCH_DTYPES["float32"]
         return vae_decoder_graph(p.batch, p.latent_size, dtype, p.attention,
-                                 meta=_meta(p, part="vae_decoder", vae_dtype=dtype))
+                                 meta=_meta(p, part="vae_decoder", vae_dtype=dtype), matmul_dtype=matmul)
     return _unet(p)
 
 
@@ -479,15 +486,20 @@ def vae_decoder(b: TransformerBuilder, z: str, *, fused: bool, post_quant_conv: 
 
 
 def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention: str = "fused",
-                      meta: dict[str, object] | None = None) -> Graph:
+                      meta: dict[str, object] | None = None, matmul_dtype: str | None = None) -> Graph:
     """The graph of a diffusion pipeline's VAE decoding: input ``input`` (batch, 4, latent_hw, latent_hw) latents,
     ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
-    :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``. DiT's and Stable Diffusion's
-    pipelines both decode this way."""
+    :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``, but the LINEAR and MATMUL ops
+    (cuBLAS's, not cuDNN's) in ``matmul_dtype`` where given (an upcast decoder's, module docstring). DiT's and
+    Stable Diffusion's pipelines both decode this way."""
     b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype,
                            sdpa=True)
     vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
-    return b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
+    graph = b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
+    if matmul_dtype is None:
+        return graph
+    ops = [replace(op, dtype=matmul_dtype) if op.kind in (OpKind.LINEAR, OpKind.MATMUL) else op for op in graph.ops]
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
 # ---- text encoders -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from rich.cells import cell_len
@@ -721,14 +721,27 @@ def compare_tables(reports: Reports, baseline: int = 0, width: int | None = None
     return tables
 
 
+DEFAULT_SETTING = "default"
+"""How the table shows a workload parameter a report records as null: left at its model's default, which the builder
+resolves and report.json does not record (probe p151 #5: sdxl's image_size, 1024, read as a dash beside FLUX's
+1,024, as if the runs differed in it or sdxl had none)."""
+
+
+def _left_default(recorded: Mapping[str, object], key: str) -> bool:
+    """Whether ``key`` is a workload parameter the report (its :func:`settings`, ``recorded``) holds as null."""
+    return key.startswith("workload.") and key in recorded and recorded[key] is None
+
+
 def _add_settings(table: Table, reports: Reports, base: int, shown: Sequence[int]) -> None:
     """The settings the reports differ in (:func:`differing_settings`), dimmed and indented below the arch row, at
     most ``MAX_SETTING_ROWS`` of them (``--json`` lists every one)."""
     diff, older = _settings_table(reports)
+    per = [settings(rep) for _, rep in reports]
     for key, values in diff[:MAX_SETTING_ROWS]:
         cells = [Text(f"  {key}", style="dim")]
         for i in shown:
-            cells.append(Text(format_setting(key, values[i])))
+            left = _left_default(per[i], key)
+            cells.append(Text(DEFAULT_SETTING if left else format_setting(key, values[i]), style="dim" if left else ""))
             if i != base:
                 cells.append(Text(""))
         table.add_row(*cells)

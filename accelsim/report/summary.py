@@ -664,8 +664,13 @@ def _unfused_attention_ops(graph: Graph) -> list[int]:
 def unfused_attention_names(graph: Graph, arch: Arch) -> frozenset[str]:
     """The names of ``graph``'s unfused attention ops (:func:`_unfused_attention_ops`): what
     :func:`reattention_notes` finds in a composed run's op rows. Every arch prices the fused op (``arch`` is kept
-    for the callers), as :func:`unfused_attention_notes` says."""
+    for the callers), as :func:`unfused_attention_notes` says. None where the workload's ``attention`` is
+    ``fused``: what stays unfused then is what its builder keeps unfused whatever the key (FLUX's eager T5 encoder),
+    of which :func:`unfused_attention_notes` says nothing either (probe p151 #2: a FLUX pipeline got the note
+    "workload.attention: unfused" from T5's 96 op executions at the preset's attention: fused)."""
     del arch
+    if graph.meta.get("attention") == "fused":
+        return frozenset()
     return frozenset(graph.ops[i].name for i in _unfused_attention_ops(graph))
 
 
@@ -688,7 +693,13 @@ _BIASED_NOTE_ADVICE = ("; its scores add a bias tensor (add_rel_pos: T5's relati
 """How an unfused-attention note ends where its scores add a bias tensor (probe p133 #1: T5 was told that fused
 attention is FlashAttention, "as transformers' default sdpa does", though FlashAttention takes no bias tensor and
 transformers keeps T5 off it, huggingface/transformers#47014 ``_supports_flash_attn = False``)."""
-_NOTE_ADVICES = (_UNFUSED_NOTE_ADVICE, _BIASED_NOTE_ADVICE)
+_MIXED_NOTE_ADVICE = (f"{_UNFUSED_NOTE_ADVICE}, except for the ops whose scores add a bias tensor (add_rel_pos: "
+                      f"T5's relative position bias), which no FlashAttention kernel takes")
+"""How a composed run's unfused-attention note ends where some of its passes' attention adds a bias tensor and
+some does not (a FLUX pipeline at attention: unfused: T5's encoder beside the transformer's and the VAE's): fused
+attention is what the others run (probe p151 #2: the note took T5's "workload.attention=fused is refused", false
+of FLUX, whose preset default is fused)."""
+_NOTE_ADVICES = (_UNFUSED_NOTE_ADVICE, _BIASED_NOTE_ADVICE, _MIXED_NOTE_ADVICE)
 
 
 def _unfused_note(ops: str, share: float, memory: str, advice: str = _UNFUSED_NOTE_ADVICE) -> str:
@@ -778,6 +789,9 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
         tail = theirs[0].split(_UNFUSED_NOTE_SHARE_END, 1)[1]
         advice = next((a for a in _NOTE_ADVICES if tail.endswith(a)), advice)
         memory = tail[: -len(advice)] if tail.endswith(advice) else ""
+        advices = {next((a for a in _NOTE_ADVICES if n.endswith(a)), None) for n in theirs}
+        if _BIASED_NOTE_ADVICE in advices and advices - {_BIASED_NOTE_ADVICE}:  # passes of both kinds
+            advice = _MIXED_NOTE_ADVICE
     if not n_ops:  # no attention op found among the rows: the passes' notes as they are
         return list(notes)
     note = _unfused_note(f"{n_ops:,} op executions", share, memory, advice)

@@ -258,6 +258,23 @@ def test_the_settings_two_runs_differ_in_are_listed_below_the_arch(runs):
     assert compare_json(pair)["settings"] == {"arch.hbm.bandwidth": {"gemm": 2.039e12, "wide": 4e12}}
 
 
+def test_a_workload_parameter_left_at_its_default_reads_default_not_a_dash(runs):
+    # probe p151 #5: sdxl's image_size left null (its default, 1024) read "—" beside FLUX's 1,024, as if the run had
+    # none. Here b1's lenet5 params given image_size null (left at the default) beside b2's 32: the table says
+    # "default" in b1's column, 32 in b2's; --json keeps the null report.json records
+    left = copy.deepcopy(runs["b1"])
+    left["workload"]["params"]["image_size"] = None
+    given = copy.deepcopy(runs["b2"])
+    given["workload"]["params"]["image_size"] = 32
+    pair = [("left", left), ("given", given)]
+    assert dict(differing_settings(pair))["workload.image_size"] == [None, 32]
+    console = Console(record=True, width=200)
+    console.print(compare_table(pair))
+    row = next(line for line in console.export_text().splitlines() if "workload.image_size" in line)
+    assert row.split("│")[2].strip() == "default" and row.split("│")[3].strip() == "32"
+    assert compare_json(pair)["settings"]["workload.image_size"] == {"left": None, "given": 32}
+
+
 def test_a_differing_arch_setting_is_named_by_the_key_set_takes(runs):
     # probe p75 #8: compare named a sweep's dataflow axis arch.systolic.dataflow (the report's arch summary), which
     # --set refuses ("arch.systolic: Extra inputs are not permitted"); the axis and --set key is

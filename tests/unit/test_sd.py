@@ -178,12 +178,38 @@ def test_vae_decoder_graph_for_dit():
 def test_sdxl_vae_decodes_in_fp32_under_fp16():
     # stable-diffusion-xl-base-1.0 vae/config.json force_upcast: StableDiffusionXLPipeline upcasts the VAE to fp32,
     # whose convolutions PyTorch runs on TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True):
-    # 4-byte tensors at the TF32 rate
-    from accelsim.units import TORCH_FP32_CONV, dtype_bytes
+    # 4-byte tensors at the TF32 rate. Its linears go through cuBLAS, whose torch.backends.cuda.matmul.allow_tf32
+    # is False by default since PyTorch 1.12 (PyTorch's CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and
+    # later) devices"): fp32. (This test said every op TF32 until probe p151 #4, the linears at the TF32 rate.)
+    from accelsim.units import TORCH_DTYPES, TORCH_FP32_CONV, dtype_bytes
 
-    assert {op.dtype for op in _sd(variant="sdxl", part="vae_decoder")} == {TORCH_FP32_CONV}
-    assert dtype_bytes(TORCH_FP32_CONV) == 4
+    g = _sd(variant="sdxl", part="vae_decoder")
+    linears = {op.name for op in g if op.kind is OpKind.LINEAR}
+    # the mid block's Attention: to_q, to_k, to_v, to_out.0 (diffusers Attention, the VAE's only nn.Linear)
+    assert linears == {f"decoder.mid_block.attentions.0.{n}" for n in ("to_q", "to_k", "to_v", "to_out.0")}
+    assert {op.dtype for op in g if op.kind is OpKind.LINEAR} == {TORCH_DTYPES["float32"]}
+    assert {op.dtype for op in g if op.kind is not OpKind.LINEAR} == {TORCH_FP32_CONV}
+    assert {op.dtype for op in g if op.kind is OpKind.CONV} == {TORCH_FP32_CONV}
+    assert dtype_bytes(TORCH_FP32_CONV) == dtype_bytes(TORCH_DTYPES["float32"]) == 4
+    # unfused, the attention's two batched matmuls (torch.baddbmm / bmm: cuBLAS) are fp32 too
+    unfused = _sd(variant="sdxl", part="vae_decoder", attention="unfused")
+    assert {op.dtype for op in unfused if op.kind is OpKind.MATMUL} == {TORCH_DTYPES["float32"]}
     assert {op.dtype for op in _sd(variant="sd15", part="vae_decoder")} == {"fp16"}
+
+
+def test_sdxl_upcast_vae_linears_run_at_the_fp32_rate_on_h100():
+    # at 256 pixels the latent is 32 x 32 = 1,024 tokens of 512 channels: to_q is a 1024 x 512 x 512 GEMM,
+    # 268,435,456 MACs. H100 SXM5's FP32 peak is 67 TFLOPS (NVIDIA H100 datasheet, at its 1,980 MHz boost; the
+    # preset's model clock gives less), so it takes at least 2 x 268,435,456 / 67e12 = 8.01 us; at TF32 (494.7
+    # TFLOPS dense) it could take 1.09 us, which is how it was priced before (probe p151 #4: 251 TFLOPS at 128 x 128)
+    tokens, channels = (256 // 8) ** 2, 512
+    macs = tokens * channels * channels
+    assert macs == 268_435_456
+    run = simulate({"model": "sdxl", "dtype": "fp16", "part": "vae_decoder", "image_size": 256}, "h100").to_dict()
+    to_q = next(op for op in run["ops"] if op["name"] == "decoder.mid_block.attentions.0.to_q")
+    assert to_q["macs"] == macs
+    seconds = (to_q["end_cycle"] - to_q["start_cycle"]) / run["clock_hz"]
+    assert seconds >= 2 * macs / 67e12
 
 
 def test_ops_match_the_module_calls_of_diffusers():

@@ -123,6 +123,9 @@ CASES: dict[str, tuple] = {
 # again from the merge (deb277cb) of probe p141's energy fixes: a vector FLOP is half the dtype's MAC arithmetic
 # (total energy -0.001 % to -0.03 %, by_unit.vector up to -7.5 %), and gemm_a100's 420.3 W peak window over the
 # a100's 400 W TDP gets its note (notes [] -> that line); times equal.
+# gemm_a100 again from the commit (34e77704) that fits a tiling's largest tile, not its average (probe p156 #1):
+# its unified-SRAM tiling (8, 13, 512) had 4-row k tiles of 256 x 158 bf16 outputs, 84,208 B > 83,968 B, now
+# (8, 13, 1024), 82,552 B (mapping.tiling.nk 512 -> 1024; bytes and times equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -255,9 +255,10 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
 
     A tiling fits when each operand's largest tile does: the tiles cut m, n and k into near-equal parts (of whole
     array folds within :class:`FoldCaps`), the largest em = ⌈m/nm⌉ rows (⌈F/nm⌉ folds, :func:`_extent`) by
-    ek = ⌈k/nk⌉ and so on, and a tile of A holds the share em·ek/(m·k) of its bytes, so the test is a·em·ek ≤ budget_a·m·k (likewise B and C),
-    exactly in integers (probe p156 #1: against the average tile, a/(nm·nk), scalesim-32x32's 196×100×784 took
-    5 row tiles of up to 2 of its 7 folds, 50,176 B in a 32,768 B buffer). The search is exact over every split
+    ek = ⌈k/nk⌉ and so on, and a tile of A holds the share em·ek/(m·k) of its bytes, so the test is
+    a·em·ek ≤ budget_a·m·k (likewise B and C), exactly in integers (probe p156 #1: against the average tile,
+    a/(nm·nk), scalesim-32x32's 196×100×784 took 5 row tiles of up to 2 of its 7 folds, 50,176 B in a 32,768 B
+    buffer). The search is exact over every split
     count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``; each within ``caps``). With k split (nk > 1)
     either order reads A nn times and B nm times (:func:`_reads`), whatever nk, and more k splits only shrink the
     A and B tiles: so the most k splits give every (nm, nn) that can fit, and the least nm·b + nn·a is found among

@@ -135,8 +135,8 @@ def test_mapper_tiles_a_unified_buffer_against_one_budget():
     # (2, 7, 1)'s largest n tile is ⌈16/7⌉ = 3 folds, 12 columns: 32·64·2 + 64·12·2 + 32·12·2 = 4096 + 1536 + 768 =
     # 6400 B > 6144 B. Its twin (7, 2, 1), order nm (n outer: B once, A twice), cuts m, which ws streams (no fold
     # grain), into tiles of up to ⌈64/7⌉ = 10 rows: 10·64·2 + 64·32·2 + 10·32·2 = 1280 + 4096 + 640 = 6016 B ≤ 6144
-    # (6 row tiles, 11 rows: 1408 + 4096 + 704 = 6,208 B, do not fit): the same 32768 B. Three split 4 KiB buffers (2048 B a tile)
-    # give the thirds' (2, 2, 2): A and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
+    # (6 row tiles, 11 rows: 1408 + 4096 + 704 = 6,208 B, do not fit): the same 32768 B. Three split 4 KiB
+    # buffers (2048 B a tile) give the thirds' (2, 2, 2): A and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
     hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"}, "fp16")
     assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"], tiling["order"]) == (7, 2, 1, "nm")
     hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}, "fp16")

@@ -128,6 +128,9 @@ CASES: dict[str, tuple] = {
 # the SRAM, cache and vector energies carried from 45 nm are x0.821 and the MACs (mac_overhead re-derived over the
 # 0.9 V source) move < 0.2 %: total energy gemm_a100 0.037875 -> 0.037797 J, bert_base_tpu_v5p 0.038353 -> 0.038029 J
 # (-0.05 % to -0.8 %), gemm_a100's peak window 420.3 -> 417.6 W in its note; times equal.
+# gemm_a100 again from the commit (34e77704) that fits a tiling's largest tile, not its average (probe p156 #1):
+# its unified-SRAM tiling (8, 13, 512) had 4-row k tiles of 256 x 158 bf16 outputs, 84,208 B > 83,968 B, now
+# (8, 13, 1024), 82,552 B (mapping.tiling.nk 512 -> 1024; bytes and times equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -14,20 +14,23 @@ where loads(X) is the product of the loop counts from the outermost loop through
 depends on, and tiles(X) the product of the counts of the loops X depends on; their ratio, the times each byte of
 X is read, is the product of the counts of the loops X does not depend on that enclose its innermost one. The search
 (:func:`tile_gemm`) finds the least traffic over every split count (then the fewest tiles among its candidates).
-Conv halos and the padding of partial tiles are not modelled: a tile of A is
-``bytes(A)/(nm·nk)``.
+Conv halos are not modelled: a tile of A of em × ek of its m × k elements holds ``bytes(A)·em·ek/(m·k)``. A
+tiling fits when each operand's largest tile does, em = ⌈m/nm⌉ (⌈F/nm⌉ whole folds of the array, :func:`_extent`)
+and so on, not the average ``bytes(A)/(nm·nk)``, which the largest tile of ⌈F/s⌉ folds can exceed up to twofold
+(probe p156 #1).
 
 Split buffers (SCALE-Sim's ifmap/filter/ofmap) give each tile its own budget (:func:`tile_gemm`). A unified
 buffer (TPU v1's unified buffer, Eyeriss's global buffer, an NPU's SRAM) gives the three one budget
-(:func:`tile_gemm_shared`): ``bytes(A)/(nm·nk) + bytes(B)/(nk·nn) + bytes(C)/(nm·nn) ≤ budget``, checked exactly
-in integers. Its candidates stay few: for each k split of a power of two and each m split of a power of
-two, the fewest n splits that fit; the same with m and n swapped; and the tiling of the budget cut in thirds
+(:func:`tile_gemm_shared`): the largest tiles' ``bytes(A)·em·ek/(m·k) + bytes(B)·ek·en/(k·n) +
+bytes(C)·em·en/(m·n) ≤ budget``, checked exactly in integers. Its candidates stay few: for each k split of a power
+of two and each m split of a power of two (each as the fewest splits with its largest tile, :func:`_least`), the
+fewest n splits that fit; the same with m and n swapped; and the tiling of the budget cut in thirds
 (so sharing never moves more than thirds would).
 
 Both searches take the array's fold grain (:func:`fold_caps`): on a systolic array a tile covers whole array folds
 along the dimensions the dataflow lays on the array's rows and columns (ws: k and n; os: m and n; is: k and m), so
 it splits each of them at most into its fold count (⌈K/R⌉ for ws's k), the tiles ⌈F/n⌉ or ⌊F/n⌋ whole folds of
-the F along it, and the tiles' folds are the whole GEMM's: the compute the fold model prices (:mod:`accelsim.cost.
+the F along it (the largest, ⌈F/n⌉, must fit), and the tiles' folds are the whole GEMM's: the compute the fold model prices (:mod:`accelsim.cost.
 folds`) and the bytes the tiling moves describe one schedule. SCALE-Sim's SRAM holds fold operands the same way.
 That schedule streams each fold's whole temporal dimension (os k, ws m, is n) at once, so the searches cut an os
 array's k only in tiles of one fold whose chunks run back to back (:func:`_fold_split`, probe p100 #1; ws and is
@@ -38,7 +41,6 @@ grain and pick narrower tiles, and :attr:`Tiling.whole_folds` says so.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -104,21 +106,25 @@ def _powers(limit: int) -> list[int]:
 
 class FoldCaps(tuple):
     """:func:`fold_caps`' (m, n, k) split limits, carrying ``temporal``: the dimension the dataflow streams through
-    the array in time ("k" for os, "m" for ws, "n" for is). Equal to the plain tuple of its counts; two of them are
-    equal only with the same ``temporal`` too (the search caches keep os's and ws's apart)."""
+    the array in time ("k" for os, "m" for ws, "n" for is), and ``grains``: the (m, n, k) rows or columns of one
+    fold (the array's edge along a spatial dimension, 1 along the temporal one), so that a tile's largest extent is
+    known (:func:`_extent`). Equal to the plain tuple of its counts; two of them are equal only with the same
+    ``temporal`` and ``grains`` too (the searches' caches key on all three, :func:`_caps_key`)."""
 
     temporal: str
+    grains: tuple[int, int, int]
 
-    def __new__(cls, m: int, n: int, k: int, temporal: str) -> FoldCaps:
+    def __new__(cls, m: int, n: int, k: int, temporal: str, grains: tuple[int, int, int] = (1, 1, 1)) -> FoldCaps:
         caps = super().__new__(cls, (m, n, k))
         caps.temporal = temporal
+        caps.grains = tuple(grains)  # type: ignore[assignment]
         return caps
 
     def __getnewargs__(self) -> tuple:  # type: ignore[override]
-        return (*self, self.temporal)
+        return (*self, self.temporal, self.grains)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, FoldCaps) and other.temporal != self.temporal:
+        if isinstance(other, FoldCaps) and (other.temporal, other.grains) != (self.temporal, self.grains):
             return False
         return tuple.__eq__(self, other)
 
@@ -138,7 +144,8 @@ def fold_caps(m: int, n: int, k: int, rows: int, cols: int, dataflow: str) -> Fo
     caps = dict(dims)
     caps[df.spatial_rows] = _ceil_div(dims[df.spatial_rows], rows)
     caps[df.spatial_cols] = _ceil_div(dims[df.spatial_cols], cols)
-    return FoldCaps(caps["m"], caps["n"], caps["k"], df.temporal)
+    grains = {"m": 1, "n": 1, "k": 1, df.spatial_rows: rows, df.spatial_cols: cols}
+    return FoldCaps(caps["m"], caps["n"], caps["k"], df.temporal, (grains["m"], grains["n"], grains["k"]))
 
 
 def array_caps(details: dict, m: int, n: int, k: int) -> tuple[int, int, int] | None:
@@ -183,36 +190,81 @@ def _short_buffer(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int,
     return ()
 
 
-def _split_candidates(need: int, lo_a: int, hi_a: int, lo_b: int, hi_b: int) -> list[tuple[int, int]]:
-    """Pairs (x, y), lo_a ≤ x ≤ hi_a and y the fewest in [lo_b, hi_b] with x·y ≥ ``need``: for every value y takes,
-    the least x giving it (each x ≤ √need, and ⌈need/y⌉ for each y ≤ √need), so that a cost rising in x and in y
-    has its minimum among them."""
-    root = math.isqrt(need - 1) + 1 if need > 1 else 1  # the least r with r·r ≥ need
-    xs = {lo_a, hi_a, _ceil_div(need, lo_b), *range(1, min(root, hi_a) + 1),
-          *(_ceil_div(need, y) for y in range(1, min(root, hi_b) + 1))}
-    out = []
-    for x in sorted(xs):
-        x = min(max(x, lo_a), hi_a)
-        y = max(lo_b, _ceil_div(need, x))
-        if y <= hi_b:
-            out.append((x, y))
-    return list(dict.fromkeys(out))
+def _extent(d: int, g: int, s: int) -> int:
+    """The largest of ``s`` tiles of a dimension of ``d`` cut in whole grains of ``g`` (array folds; 1: elements):
+    ⌈⌈d/g⌉/s⌉ grains, no more than d (196 rows in 32-row folds, 5 tiles: 2 folds, 64 rows)."""
+    return d if s <= 1 else min(_ceil_div(_ceil_div(d, g), s) * g, d)
 
 
-@lru_cache(maxsize=16384)
+def _least(d: int, g: int, s: int) -> int:
+    """The fewest splits whose largest tile is :func:`_extent`'s of ``s`` (more only add tiles: 7 folds in 4 or 5
+    tiles are both tiles of up to 2 folds, so 4)."""
+    if s <= 1:
+        return 1
+    f = _ceil_div(d, g)
+    return _ceil_div(f, _ceil_div(f, s))
+
+
+def _next(d: int, g: int, s: int, cap: int) -> int | None:
+    """The fewest splits (at most ``cap``) whose largest tile is smaller than that of ``s``, else None."""
+    q = _ceil_div(_ceil_div(d, g), s)  # the grains of s's largest tile
+    if q <= 1:
+        return None
+    nxt = _ceil_div(_ceil_div(d, g), q - 1)
+    return nxt if nxt <= cap else None
+
+
+def _fewest(d: int, g: int, cap: int, room: int, per: int, lo: int = 1) -> int | None:
+    """The fewest splits s, lo ≤ s ≤ ``cap``, of a dimension of ``d`` in grains of ``g`` whose largest tile e
+    (:func:`_extent`) keeps per·e ≤ room (``per`` ≤ 0: any; ``room`` < 0: the rest alone overflows), else None."""
+    if room < 0:
+        return None
+    if per <= 0:
+        s = 1
+    else:
+        e = room // per
+        if e >= d:
+            s = 1
+        elif e < g:
+            return None
+        else:
+            s = _ceil_div(_ceil_div(d, g), e // g)
+    s = max(s, lo)
+    return s if s <= cap else None
+
+
+def _caps_key(m: int, n: int, k: int, caps: tuple[int, int, int] | None) -> tuple | None:
+    """``caps`` as the searches' cache key: None (no caps) or (counts, temporal, grains), a plain tuple taking
+    grains of one element (its tiles any near-equal cut) and no temporal dimension."""
+    if caps is None:
+        return None
+    if isinstance(caps, FoldCaps):
+        return tuple(caps), caps.temporal, caps.grains
+    if tuple(caps) == (m, n, k):
+        return None
+    return tuple(caps), None, (1, 1, 1)
+
+
+_ONE = (1, 1, 1)
+
+
 def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
               op: str = "", caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets (then
     the fewest tiles).
 
-    The search is exact over every split count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``; each within
-    ``caps``). A tiling
-    fits when a ≤ budget_a·nm·nk, b ≤ budget_b·nk·nn and c ≤ budget_c·nm·nn. With k split (nk > 1) either order
-    reads A nn times and B nm times (:func:`_reads`), whatever nk, and more k splits only loosen the A and B
-    limits: so the most k splits give every (nm, nn) that can fit, and the least nm·b + nn·a over pairs with
-    nm·nn ≥ ⌈c/budget_c⌉ is found among the fewest nn for each nm (:func:`_split_candidates`); its nk is then
-    the fewest that fit. Unsplit k (nk = 1) reads A once and B nm times (m outer) or B once and A nn times: the
-    fewest m splits that fit with the fewest n splits, and the other way round.
+    A tiling fits when each operand's largest tile does: the tiles cut m, n and k into near-equal parts (of whole
+    array folds within :class:`FoldCaps`), the largest em = ⌈m/nm⌉ rows (⌈F/nm⌉ folds, :func:`_extent`) by
+    ek = ⌈k/nk⌉ and so on, and a tile of A holds the share em·ek/(m·k) of its bytes, so the test is
+    a·em·ek ≤ budget_a·m·k (likewise B and C), exactly in integers (probe p156 #1: against the average tile,
+    a/(nm·nk), scalesim-32x32's 196×100×784 took 5 row tiles of up to 2 of its 7 folds, 50,176 B in a 32,768 B
+    buffer). The search is exact over every split
+    count nm ≤ m, nn ≤ n, nk ≤ k (k splits up to ``_MAX_SPLIT``; each within ``caps``). With k split (nk > 1)
+    either order reads A nn times and B nm times (:func:`_reads`), whatever nk, and more k splits only shrink the
+    A and B tiles: so the most k splits give every (nm, nn) that can fit, and the least nm·b + nn·a is found among
+    the fewest nn for each largest m tile (and the other way round, :func:`_frontier`); its nk is then the fewest
+    that fit. Unsplit k (nk = 1) reads A once and B nm times (m outer) or B once and A nn times: the fewest m
+    splits that fit with the fewest n splits, and the other way round.
 
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
     :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` (:func:`fold_caps`):
@@ -221,27 +273,39 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     split (nk > 1), where that differs from ``c`` (an output-stationary array's PEs hold a tile's partial sums only
     while its k runs unbroken: split, they wait in the buffer at the accumulator's width); None: ``c``.
     """
+    return _tile_gemm(m, n, k, a, b, c, budget_a, budget_b, budget_c, op, _caps_key(m, n, k, caps), c_split)
+
+
+@lru_cache(maxsize=16384)
+def _tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
+               op: str, key: tuple | None, c_split: int | None) -> Tiling:
+    """:func:`tile_gemm` of caps given as :func:`_caps_key`."""
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
               f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
     short = _short_buffer(m, n, k, a, b, c, budget_a, budget_b, budget_c)
     if short:
         raise MappingError(no_fit, short)
-    if caps is not None and (isinstance(caps, FoldCaps) or caps != (m, n, k)):
-        def search(cap: tuple[int, int, int]) -> Tiling:
-            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, cap, c_split)
+    if key is not None:
+        caps, temporal, (gm, gn, gk) = key
+
+        def search(cap: tuple[int, int, int], grains: tuple[int, int, int]) -> Tiling:
+            return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, cap, c_split, grains)
 
         def fits(nm: int, nn: int, nk: int) -> bool:  # one-fold tiles: an os tile's partial sums stay in its PEs
-            return a <= budget_a * nm * nk and b <= budget_b * nk * nn and c <= budget_c * nm * nn
+            em, en, ek = _extent(m, gm, nm), _extent(n, gn, nn), _extent(k, gk, nk)
+            return (a * em * ek <= budget_a * m * k and b * ek * en <= budget_b * k * n
+                    and c * em * en <= budget_c * m * n)
 
         try:
-            return _fold_split(caps, a, b, c, no_fit, search, fits)
+            return _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(search((m, n, k)))
+            return _replace_whole(search((m, n, k), _ONE))
     return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k), c_split)
 
 
-def _fold_split(caps: tuple[int, int, int], a: int, b: int, c: int, no_fit: str,
-                search: Callable[[tuple[int, int, int]], Tiling], fits: Callable[[int, int, int], bool]) -> Tiling:
+def _fold_split(caps: tuple[int, int, int], temporal: str | None, grains: tuple[int, int, int], a: int, b: int,
+                c: int, no_fit: str, search: Callable[[tuple[int, int, int], tuple[int, int, int]], Tiling],
+                fits: Callable[[int, int, int], bool]) -> Tiling:
     """The least-traffic (then fewest-tile) tiling within fold caps whose bytes describe the schedule the fold model
     prices (:mod:`accelsim.cost.folds`): every fold streams its whole temporal dimension T (os k, ws m, is n) at
     once, its partial sums (os) or stationary operand (ws, is) in the PEs. That holds for
@@ -256,24 +320,24 @@ def _fold_split(caps: tuple[int, int, int], a: int, b: int, c: int, no_fit: str,
     Cutting T of a tile of several folds would run each fold chunk by chunk, its partial sums out of the PEs and
     its fill or preload paid again each chunk (probe p100 #1: resnet18 layer4.0.conv2 on scalesim-32x32, 2×16
     folds in one tile with k in 117 chunks, would take 379,583 cycles, not the 149,439 priced), so no tiling here
-    does. Plain tuple caps (no :class:`FoldCaps`): the search within them as given. Applied to os alone: a ws (is)
+    does. Caps with no ``temporal`` (a plain tuple): the search within them as given. Applied to os alone: a ws (is)
     tile of several folds may still cut m (n), each chunk preloading every fold again, a cost the fold model does
     not charge (a known gap: keeping m whole instead cost gemmini and eyeriss-like several times the DRAM bytes real
     weight-stationary tilers move, and charging the refill needs the tiler to weigh cycles against bytes over all
     its tilings; both were tried in session 58, probe p110)."""
-    if not isinstance(caps, FoldCaps) or caps.temporal != "k":
-        return search(caps)
-    t = "mnk".index(caps.temporal)
+    if temporal != "k":
+        return search(caps, grains)
+    t = "mnk".index(temporal)
     whole = tuple(1 if i == t else cap for i, cap in enumerate(caps))
     candidates: list[Tiling] = []
     try:
-        candidates.append(search(whole))  # type: ignore[arg-type]
+        candidates.append(search(whole, grains))  # type: ignore[arg-type]
     except MappingError:
         pass
     one = list(caps)
     # T's loop the innermost of those over 1: os's k is; ws's m (is's n) needs k unsplit and the other inside it
-    if caps.temporal == "k" or one[2] == 1:
-        order = {"k": "mn", "m": "nm", "n": "mn"}[caps.temporal]
+    if temporal == "k" or one[2] == 1:
+        order = {"k": "mn", "m": "nm", "n": "mn"}[temporal]
         top = min(caps[t], _MAX_SPLIT)
 
         def at(x: int) -> tuple[int, int, int]:
@@ -298,99 +362,150 @@ def _replace_whole(t: Tiling) -> Tiling:
     return Tiling(t.nm, t.nn, t.nk, t.order, t.a_reads, t.b_reads, whole_folds=False)
 
 
+def _frontier(m: int, n: int, gm: int, gn: int, cm: int, cn: int, lm: int, ln: int,
+              c_fits: Callable[[int, int, int], int | None]) -> list[tuple[int, int]]:
+    """Pairs (nm, nn), nm ≥ lm and nn ≥ ln within the caps, each nm the fewest splits of its largest m tile and nn
+    the fewest (``c_fits(dim, splits, lo)``: the fewest splits of the other dimension, at least lo, that fit C
+    beside dim's ``splits``) with it, and the same with m and n swapped: so that a cost rising in nm and in nn has
+    its minimum among them. Each side walks from its fewest splits until the other's count falls to its own
+    (every pair with nm ≤ nn is met from the m side, the others from the n side) or to its least: about
+    √(nm·nn) steps."""
+    out = []
+    for d, g, cap, lo, lo_other, dim in ((m, gm, cm, lm, ln, 0), (n, gn, cn, ln, lm, 1)):
+        s: int | None = c_fits(1 - dim, cn if dim == 0 else cm, lo)  # the fewest with the other at its most
+        while s is not None:
+            other = c_fits(dim, s, lo_other)
+            if other is not None:
+                out.append((s, other) if dim == 0 else (other, s))
+                if other <= s or other == lo_other:  # the other side's, or more of s with no fewer of the other
+                    break
+            s = _next(d, g, s, cap)
+    return list(dict.fromkeys(out))
+
+
 def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-                no_fit: str, caps: tuple[int, int, int], c_split: int | None = None) -> Tiling:
-    """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k split)."""
+                no_fit: str, caps: tuple[int, int, int], c_split: int | None = None,
+                grains: tuple[int, int, int] = _ONE) -> Tiling:
+    """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k split),
+    its tiles whole ``grains`` of each (:func:`_extent`)."""
     cm, cn, ck = caps
+    gm, gn, gk = grains
     c_split = c if c_split is None else c_split
-    tiles_c = _ceil_div(c, budget_c) if c else 1  # nm·nn at least this
+    room_a, room_b, room_c = budget_a * m * k, budget_b * k * n, budget_c * m * n
 
-    def least(x: int, budget: int, nk: int) -> int:  # the fewest splits of a dimension for x bytes with nk splits
-        return max(_ceil_div(x, budget * nk), 1) if x else 1
+    def ext(dim: int, s: int) -> int:
+        return _extent(m, gm, s) if dim == 0 else _extent(n, gn, s)
 
-    def fits(nm: int, nn: int, nk: int) -> bool:
-        return (nm <= cm and nn <= cn and nk <= ck and a <= budget_a * nm * nk and b <= budget_b * nk * nn
-                and (c if nk == 1 else c_split) <= budget_c * nm * nn)
+    def fits(nm: int, nn: int, nk: int) -> bool:  # each operand's largest tile
+        if nm > cm or nn > cn or nk > ck:
+            return False
+        em, en, ek = _extent(m, gm, nm), _extent(n, gn, nn), _extent(k, gk, nk)
+        return (a * em * ek <= room_a and b * ek * en <= room_b
+                and (c if nk == 1 else c_split) * em * en <= room_c)
 
+    def c_fits_for(cc: int) -> Callable[[int, int, int], int | None]:
+        def c_fits(dim: int, s: int, lo: int) -> int | None:  # fewest splits of the other dim, C fitting
+            e = ext(dim, s)
+            return (_fewest(n, gn, cn, room_c, cc * e, lo) if dim == 0
+                    else _fewest(m, gm, cm, room_c, cc * e, lo))
+        return c_fits
+
+    candidates = []
     # k unsplit: the fewest m splits, then n, and the other way round; or one of them unsplit (which, looped
     # outside the other, reads both operands once)
-    lm, ln = least(a, budget_a, 1), least(b, budget_b, 1)
-    pairs = [(lm, max(ln, _ceil_div(tiles_c, lm))), (max(lm, _ceil_div(tiles_c, ln)), ln),
-             (max(lm, _ceil_div(tiles_c, cn)), 0), (0, max(ln, _ceil_div(tiles_c, cm))),
-             (max(lm, tiles_c), 1), (1, max(ln, tiles_c))]
-    candidates = []
-    for nm, nn in pairs:
-        nm = nm or max(lm, _ceil_div(tiles_c, nn))
-        nn = nn or max(ln, _ceil_div(tiles_c, nm))
-        if fits(nm, nn, 1):
-            candidates.append((nm, nn, 1))
+    lm, ln = _fewest(m, gm, cm, room_a, a * k), _fewest(n, gn, cn, room_b, b * k)
+    if lm is not None and ln is not None:
+        c_fits = c_fits_for(c)
+        pairs = [(lm, c_fits(0, lm, ln)), (c_fits(1, ln, lm), ln)]
+        s = c_fits(1, cn, lm)  # the fewest m splits with n at its most
+        pairs.append((s, None if s is None else c_fits(0, s, ln)))
+        s = c_fits(0, cm, ln)
+        pairs.append((None if s is None else c_fits(1, s, lm), s))
+        if ln == 1:
+            pairs.append((c_fits(1, 1, lm), 1))
+        if lm == 1:
+            pairs.append((1, c_fits(0, 1, ln)))
+        for nm, nn in pairs:
+            if nm is not None and nn is not None and fits(nm, nn, 1):
+                candidates.append((nm, nn, 1))
     kmax = min(ck, _MAX_SPLIT)
     if kmax > 1:
-        lm, ln = least(a, budget_a, kmax), least(b, budget_b, kmax)
-        tiles_c = _ceil_div(c_split, budget_c) if c_split else 1
-        if lm <= cm and ln <= cn:
-            for nm, nn in _split_candidates(tiles_c, lm, cm, ln, cn):
+        ek = _extent(k, gk, kmax)
+        lm, ln = _fewest(m, gm, cm, room_a, a * ek), _fewest(n, gn, cn, room_b, b * ek)
+        if lm is not None and ln is not None:
+            for nm, nn in _frontier(m, n, gm, gn, cm, cn, lm, ln, c_fits_for(c_split)):
                 # the fewest k splits (more than one) that fit A's and B's tiles
-                nk = max(2, _ceil_div(a, budget_a * nm) if a else 1, _ceil_div(b, budget_b * nn) if b else 1)
-                if fits(nm, nn, nk):
-                    candidates.append((nm, nn, nk))
+                em, en = _extent(m, gm, nm), _extent(n, gn, nn)
+                nk_a = _fewest(k, gk, ck, room_a, a * em, 2)
+                nk_b = _fewest(k, gk, ck, room_b, b * en, 2)
+                if nk_a is not None and nk_b is not None and fits(nm, nn, max(nk_a, nk_b)):
+                    candidates.append((nm, nn, max(nk_a, nk_b)))
     return _best(candidates, a, b, c, no_fit)
 
 
-def _fewest(need: int, room: int, limit: int) -> int | None:
-    """The fewest splits s ≤ ``limit`` with need ≤ room·s (room < 0: the other tiles alone overflow), else None."""
-    if need <= 0:
-        return 1 if room >= 0 else None
-    if room <= 0:
-        return None
-    s = _ceil_div(need, room)
-    return s if s <= limit else None
-
-
-@lru_cache(maxsize=16384)
 def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str = "",
                      caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose three tiles share one buffer of ``budget`` bytes.
 
-    A tiling (nm, nn, nk) fits when a/(nm·nk) + b/(nk·nn) + c/(nm·nn) ≤ budget, i.e. (times nm·nn·nk)
-    a·nn + b·nm + c·nk ≤ budget·nm·nn·nk. For a fixed nk and nm the traffic never falls as nn grows, so the
-    fewest nn that fit, nn = ⌈(b·nm + c·nk) / (budget·nm·nk − a)⌉, is the one to try (likewise nm for a fixed nn).
+    A tiling (nm, nn, nk) fits when its largest tiles do (:func:`tile_gemm`): with em, en and ek their extents
+    (:func:`_extent`), a·em·ek/(m·k) + b·ek·en/(k·n) + c·em·en/(m·n) ≤ budget, i.e. (times m·n·k)
+    a·n·em·ek + b·m·ek·en + c·k·em·en ≤ budget·m·n·k. For a fixed nk and nm the traffic never falls as nn grows,
+    so the fewest nn that fit, the largest en with en·(b·m·ek + c·k·em) ≤ budget·m·n·k − a·n·em·ek, is the one to
+    try (likewise nm for a fixed nn).
     Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` as for
     :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped only where nothing within them fits;
     ``c_split`` as for :func:`tile_gemm`.
     """
+    return _tile_gemm_shared(m, n, k, a, b, c, budget, op, _caps_key(m, n, k, caps), c_split)
+
+
+@lru_cache(maxsize=16384)
+def _tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str, key: tuple | None,
+                      c_split: int | None) -> Tiling:
+    """:func:`tile_gemm_shared` of caps given as :func:`_caps_key`."""
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
               "ifmap, filter and ofmap tiles)")
-    if caps is not None and (isinstance(caps, FoldCaps) or caps != (m, n, k)):
-        def search(cap: tuple[int, int, int]) -> Tiling:
-            return _shared_split(m, n, k, a, b, c, budget, no_fit, cap, c_split)
+    if key is not None:
+        caps, temporal, (gm, gn, gk) = key
+
+        def search(cap: tuple[int, int, int], grains: tuple[int, int, int]) -> Tiling:
+            return _shared_split(m, n, k, a, b, c, budget, no_fit, cap, c_split, grains)
 
         def fits(nm: int, nn: int, nk: int) -> bool:  # one-fold tiles: an os tile's partial sums stay in its PEs
-            return a * nn + b * nm + c * nk <= budget * nm * nn * nk
+            em, en, ek = _extent(m, gm, nm), _extent(n, gn, nn), _extent(k, gk, nk)
+            return a * n * em * ek + b * m * ek * en + c * k * em * en <= budget * m * n * k
 
         try:
-            return _fold_split(caps, a, b, c, no_fit, search, fits)
+            return _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(search((m, n, k)))
+            return _replace_whole(search((m, n, k), _ONE))
     return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split)
 
 
 def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, no_fit: str,
-                  caps: tuple[int, int, int], c_split: int | None = None) -> Tiling:
+                  caps: tuple[int, int, int], c_split: int | None = None,
+                  grains: tuple[int, int, int] = _ONE) -> Tiling:
     """:func:`tile_gemm_shared`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k
-    split)."""
+    split), its tiles whole ``grains`` of each (:func:`_extent`)."""
     cm, cn, ck = caps
+    gm, gn, gk = grains
+    room = budget * m * n * k
+
+    def splits(d: int, g: int, cap: int) -> list[tuple[int, int]]:  # powers of two as the fewest for their tiles
+        return [(s, _extent(d, g, s)) for s in dict.fromkeys(_least(d, g, x) for x in _powers(cap))]
+
+    ms, ns = splits(m, gm, cm), splits(n, gn, cn)
     candidates = []
-    for nk in _powers(ck):
+    for nk, ek in splits(k, gk, ck):
         cc = c if nk == 1 or c_split is None else c_split
-        for nm in _powers(cm):
-            nn = _fewest(b * nm + cc * nk, budget * nm * nk - a, cn)
+        for nm, em in ms:
+            nn = _fewest(n, gn, cn, room - a * n * em * ek, b * m * ek + cc * k * em)
             if nn is not None:
                 candidates.append((nm, nn, nk))
                 if nn == 1:  # more m splits keep nn = 1 and cannot move less
                     break
-        for nn in _powers(cn):
-            nm = _fewest(a * nn + cc * nk, budget * nn * nk - b, cm)
+        for nn, en in ns:
+            nm = _fewest(m, gm, cm, room - b * m * ek * en, a * n * ek + cc * k * en)
             if nm is not None:
                 candidates.append((nm, nn, nk))
                 if nm == 1:
@@ -398,9 +513,8 @@ def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, n
     third = budget // 3  # the budget in thirds (a third each fits the sum): sharing never moves more than that
     if not _short_buffer(m, n, k, a, b, c, third, third, third):
         try:
-            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps, c_split)
+            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps, c_split, grains)
             candidates.append((thirds.nm, thirds.nn, thirds.nk))
         except MappingError:
             pass
     return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit, (*SRAM_KEY, "unified"))
-

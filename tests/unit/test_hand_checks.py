@@ -79,10 +79,12 @@ def test_tiling_least_traffic_by_hand():
 
 
 def _exhaustive(m, n, k, a, b, c, ba, bb, bc):
-    """The least traffic over every split count and order, by the documented rule (_reads), or None."""
+    """The least traffic over every split count and order, by the documented rule (_reads), or None. A tiling fits
+    when its largest tiles do (probe p156 #1): ⌈m/nm⌉ × ⌈k/nk⌉ of A's m × k elements, so a·em·ek ≤ ba·m·k."""
     best = None
     for nm, nn, nk in itertools.product(range(1, m + 1), range(1, n + 1), range(1, k + 1)):
-        if a > ba * nm * nk or b > bb * nk * nn or c > bc * nm * nn:
+        em, en, ek = -(-m // nm), -(-n // nn), -(-k // nk)
+        if a * em * ek > ba * m * k or b * ek * en > bb * k * n or c * em * en > bc * m * n:
             continue
         for order in ("mn", "nm"):
             fa, fb = _reads(nm, nn, nk, order)

@@ -70,8 +70,12 @@ def test_shared_budget_admits_a_tiling_thirds_do_not():
     # B once per m tile) reaches it in 12 tiles: 4096/2 + 4096/6 + 4096/12 = 2048 + 683 + 341 = 3072 ≤ 3072
     # (in integers: 4096·6 + 4096·2 + 4096·1 = 36864 = 3072·2·6·1). Thirds reject it: its A tile, 2048 B, is
     # twice the 1024 B ifmap third. (6, 2, 1) order nm ties; the search keeps the first it meets (m splits first).
+    # But 64 columns in 6 tiles are tiles of 10 or 11 columns, and the largest must fit (probe p156 #1): 64·11 =
+    # 704 B of B (4096 B over 64×64 elements: 1 B each), 32·11 = 352 B of C, 2048 + 704 + 352 = 3104 > 3072. The
+    # largest n tile may be 1024 / (64 + 32) = 10.67 → 10 columns: ⌈64/10⌉ = 7 tiles (of 9 or 10 columns), 2048 +
+    # 640 + 320 = 3008 ≤ 3072, the same 16384 B in 14 tiles.
     t = tile_gemm_shared(64, 64, 64, 4096, 4096, 4096, 3072)
-    assert (t.nm, t.nn, t.nk, t.order) == (2, 6, 1, "mn")
+    assert (t.nm, t.nn, t.nk, t.order) == (2, 7, 1, "mn")
     assert (t.a_reads, t.b_reads) == (1, 2)
     assert t.traffic(4096, 4096, 4096) == 16384
     thirds = tile_gemm(64, 64, 64, 4096, 4096, 4096, 1024, 1024, 1024)
@@ -127,10 +131,14 @@ def _gemm_hbm_bytes(sram: dict, accumulator: str | None = None) -> tuple[int, di
 def test_mapper_tiles_a_unified_buffer_against_one_budget():
     # a 64×64×64 fp16 GEMM: A, B and C are 8192 B each, the partial sums held at fp16 too (accumulator_dtype fp16).
     # 12 KiB unified, double-buffered → one 6144 B budget: the case above at twice the bytes, 2 · 16384 = 32768 B
-    # from HBM, (nm, nn, nk) = (2, 6, 1). Three split 4 KiB buffers (2048 B a tile) give the thirds' (2, 2, 2): A
-    # and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
+    # from HBM. But the 4×4 ws array lays n on its 4 columns, so n tiles are whole 4-column folds (16 of them):
+    # (2, 7, 1)'s largest n tile is ⌈16/7⌉ = 3 folds, 12 columns: 32·64·2 + 64·12·2 + 32·12·2 = 4096 + 1536 + 768 =
+    # 6400 B > 6144 B. Its twin (7, 2, 1), order nm (n outer: B once, A twice), cuts m, which ws streams (no fold
+    # grain), into tiles of up to ⌈64/7⌉ = 10 rows: 10·64·2 + 64·32·2 + 10·32·2 = 1280 + 4096 + 640 = 6016 B ≤ 6144
+    # (6 row tiles, 11 rows: 1408 + 4096 + 704 = 6,208 B, do not fit): the same 32768 B. Three split 4 KiB
+    # buffers (2048 B a tile) give the thirds' (2, 2, 2): A and B read twice → 2·8192 + 2·8192 + 8192 = 40960 B.
     hbm, tiling = _gemm_hbm_bytes({"unified": "12KiB"}, "fp16")
-    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 6, 1)
+    assert hbm == 32768 and (tiling["nm"], tiling["nn"], tiling["nk"], tiling["order"]) == (7, 2, 1, "nm")
     hbm, tiling = _gemm_hbm_bytes({"ifmap": "4KiB", "filter": "4KiB", "ofmap": "4KiB"}, "fp16")
     assert hbm == 40960 and (tiling["nm"], tiling["nn"], tiling["nk"]) == (2, 2, 2)
 
@@ -243,9 +251,13 @@ def test_an_output_that_fits_as_partial_sums_tiles_as_before():
 def test_an_output_stationary_ofmap_tile_holds_outputs_at_their_width():
     # probe p78 #1: a 100×50×40 int8 gemm (A 4,000 B, B 2,000 B, C 5,000 B) on a 17×13 array with 64 KiB ifmap and
     # filter buffers (A and B fit whole) and a 104 B ofmap buffer, 52 B a half. os keeps its partial sums in the PEs,
-    # so C's tiles hold int8 outputs: nm·nn ≥ ⌈5,000 / 52⌉ = 97, nm = 97 ≤ 100 rows with nn = 1 reads A and B once:
-    # 4,000 + 2,000 + 5,000 = 11,000 B. ws streams 4-byte partial sums through the buffer: nm·nn ≥ ⌈20,000 / 52⌉
-    # = 385, nm ≤ 100 → nn = 4 (97·4 = 388), n outer reads A nn = 4 times: 16,000 + 2,000 + 5,000 = 23,000 B
+    # so C's tiles hold int8 outputs. Its largest tile must fit (probe p156 #1): one os fold of C, 17 × 13 = 221 B,
+    # does not, so the tiles are narrower (element tiles); nn = 1 (50 columns, 50 B) leaves 1 row a tile: nm = 100,
+    # reading A and B once: 4,000 + 2,000 + 5,000 = 11,000 B (97 row tiles, the average's ⌈5,000 / 52⌉, would be
+    # of up to 2 rows, 100 B). ws streams 4-byte partial sums through the buffer: 52 / 4 = 13 elements a tile, the
+    # 13 columns of one ws fold (n on the array's 13 columns: ⌈50/13⌉ = 4 folds, nn = 4) by one row: nm = 100,
+    # 400 tiles (the average's 97·4 = 388 had tiles of 2 rows, 104 B), n outer reads A nn = 4 times: 16,000 +
+    # 2,000 + 5,000 = 23,000 B
     from accelsim import api
     from accelsim.config import experiment_from_parts
 
@@ -258,7 +270,7 @@ def test_an_output_stationary_ofmap_tile_holds_outputs_at_their_width():
         rep = api.run_experiment(spec).to_dict()
         t = rep["ops"][0]["mapping"]["tiling"]
         seen[dataflow] = (rep["bytes"]["hbm"], t["nm"] * t["nn"], t["a_reads"], t["b_reads"])
-    assert seen == {"os": (11_000, 97, 1, 1), "ws": (23_000, 388, 4, 1)}
+    assert seen == {"os": (11_000, 100, 1, 1), "ws": (23_000, 400, 4, 1)}
 
 
 def test_partial_sum_bytes():
@@ -288,9 +300,14 @@ def test_a_resident_output_tile_takes_only_the_widening():
     fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, out, budgets, None, 4)
     assert (fa, fb, tiling["nm"], tiling["nn"]) == (4, 4, 4, 4)
     # kept on chip (out_off = 0): its int8 bytes are held with the resident activations, the tile takes the other
-    # 3 B of each partial sum: 768 KiB / 64 KiB → nm·nn ≥ 12, least nm + nn = 7 (3 × 4 or 4 × 3)
+    # 3 B of each partial sum: 768 KiB / 64 KiB → nm·nn ≥ 12 on average, but the largest tile must fit (probe p156
+    # #1; this Plan names no array, so no fold grain: near-equal tiles): 3 × 4 has tiles of up to ⌈512/3⌉ = 171
+    # rows × 128 columns, 171·128·3 = 65,664 B > 65,536 B (4 × 3 likewise). nm + nn = 8 fits: (4, 4) 128·128·3 =
+    # 49,152 B, (3, 5) and (5, 3) 171·103·3 = 52,839 B, all reading A and B 8 times together; the fewest tiles
+    # win: (4, 4) with k in 16 tiles of 256 (128 × 256 B = 32 KiB of A), 256 tiles, against (3, 5)'s k in
+    # ⌈4096 / ⌊32,768/171⌋⌉ = ⌈4096/191⌉ = 22 tiles, 330
     fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, 0, budgets, None, 4)
-    assert tiling["nm"] * tiling["nn"] == 12 and (fa + fb, fa * fb) == (7, 12)
+    assert (fa, fb, tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 4, 4, 4, 16)
     # partial sums no wider than the output: a resident output takes no tile room, each operand is read once
     fa, fb, _, tiling = sram_reads(p, 2 * mib, 2 * mib, 0, budgets, None, 1)
     assert (fa, fb, tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 1, 1, 1, 64)

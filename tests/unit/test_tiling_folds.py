@@ -5,6 +5,7 @@ the dimensions the dataflow lays on its rows and columns while a tile of whole f
 import itertools
 import math
 import random
+from fractions import Fraction
 
 import pytest
 
@@ -33,15 +34,19 @@ def test_gemmini_resnet18_layer4_conv2_tiles_are_full_width():
     # resident so its tile holds only the int32 widening, 49·512·(4 − 1) = 75,264 B; budgets 20,224 B (ifmap,
     # filter) and 40,448 B (ofmap) beside the resident activations.
     args = (49, 512, 4608, 0, 2_359_808, 75_264, 20_224, 20_224, 40_448)
-    # without the caps: k unsplit and B needs nn ≥ ⌈2,359,808 / 20,224⌉ = 117 column tiles, 512 / 117 ≈ 4.4 columns
-    # wide on 16 array columns (the probe's 49×5×4608 tiles)
+    # without the caps: k unsplit and B's largest tile (b·en/n of it: 2,359,808 B over 512 columns) needs
+    # en ≤ 20,224·512 / 2,359,808 = 4.39 columns, so 128 column tiles of 4 (the probe's 49×5×4608 tiles had 5
+    # columns, 23,045 B > 20,224 B); k split in 60 (tiles of ⌈4608/60⌉ = 77 rows, not whole 16-row folds) with
+    # nn = 2 moves the same bytes in 120 tiles, B's largest 2,359,808·77·256 / (4608·512) = 19,709 B
     narrow = tile_gemm(*args)
-    assert (narrow.nm, narrow.nn, narrow.nk) == (1, 117, 1)
+    assert (narrow.nm, narrow.nn, narrow.nk) == (1, 2, 60)
     # with them, nn ≤ 32 so k must split (B: nn·nk ≥ 117); k split reads B nm times (A, 0 B, nn times): nm = 1;
-    # the C tile needs nm·nn ≥ ⌈75,264 / 40,448⌉ = 2, so nn = 2, and nk = ⌈2,359,808 / (20,224·2)⌉ = ⌈58.3⌉ = 59:
-    # tiles of 256 columns (16 folds) × 4608 / 59 ≈ 78 rows (4 or 5 of the 288 folds of 16 rows)
+    # the C tile needs nn ≥ 2 (75,264 B > 40,448 B whole; half of it, 37,632 B, fits), so nn = 2 (256 columns);
+    # B's largest tile then allows 20,224·4608·512 / (2,359,808·256) = 78.99 rows of k, ⌊78.99/16⌋ = 4 folds:
+    # nk = ⌈288/4⌉ = 72 tiles of 4 folds (probe p156 #1: the average's nk = ⌈2,359,808 / (20,224·2)⌉ = 59 cut the
+    # 288 folds into tiles of 4 or 5, and 5 folds, 80 rows, are 2,359,808·80·256 / (4608·512) = 20,482 B > 20,224)
     t = tile_gemm(*args, caps=fold_caps(49, 512, 4608, 16, 16, "ws"))
-    assert (t.nm, t.nn, t.nk, t.b_reads, t.whole_folds) == (1, 2, 59, 1, True)
+    assert (t.nm, t.nn, t.nk, t.b_reads, t.whole_folds) == (1, 2, 72, 1, True)
     assert t.traffic(0, 2_359_808, 25_088) == narrow.traffic(0, 2_359_808, 25_088) == 2_359_808 + 25_088
 
 
@@ -76,17 +81,36 @@ def test_eyeriss_1024_cube_tiles_cover_whole_folds():
     o = r["ops"][0]
     tiling = o["mapping"]["tiling"]
     assert tiling["nm"] + tiling["nn"] == 14 and tiling["nk"] <= 86 and tiling["nn"] <= 74
-    assert 1024 / tiling["nk"] >= 12 and 1024 / tiling["nn"] >= 14
+    # the largest tiles fit (probe p156 #1): whole folds, ⌈86/nk⌉ of 12 rows and ⌈74/nn⌉ of 14 columns, m in rows;
+    # the chosen (8, 6, 86): 128 × 12 + 12 × 182 + 128 × 182 = 26,936 elements · 2 B = 53,872 B ≤ 55,296 B (the
+    # old nk = 64 had k tiles of up to 2 folds, 24 rows: 2·(128·24 + 24·182 + 128·182) = 61,472 B)
+    em = math.ceil(1024 / tiling["nm"])
+    en, ek = math.ceil(74 / tiling["nn"]) * 14, math.ceil(86 / tiling["nk"]) * 12
+    assert 2 * (em * ek + ek * en + em * en) <= 55_296
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (8, 6, 86)
     assert o["bytes"]["hbm"] == 15 * 2_097_152 == 31_457_280
     # compute: F = 86 · 74 = 6364 folds of τ = 2·12 + 14 + 1024 − 2 = 1060
     assert o["compute_cycles"] == scalesim_cycles(1024, 1024, 1024, 12, 14, "ws") == 6364 * 1060 - 1
 
 
-def _fits(m, n, k, a, b, c, budgets, nm, nn, nk):
+def _largest(d, grain, s):
+    """The largest of s tiles of d cut in whole grains (array folds, or 1): ⌈⌈d/grain⌉/s⌉ grains, at most d."""
+    return min(math.ceil(math.ceil(d / grain) / s) * grain, d)
+
+
+def _fits(m, n, k, a, b, c, budgets, nm, nn, nk, grains=(1, 1, 1)):
+    # every tile fits: the largest (probe p156 #1), each operand's share of its bytes em·ek / (m·k) and so on
+    em, en, ek = (_largest(d, g, s) for d, g, s in zip((m, n, k), grains, (nm, nn, nk), strict=True))
+    ta, tb, tc = Fraction(a * em * ek, m * k), Fraction(b * ek * en, k * n), Fraction(c * em * en, m * n)
     if len(budgets) == 1:
-        return a * nn + b * nm + c * nk <= budgets[0] * nm * nn * nk
+        return ta + tb + tc <= budgets[0]
     ba, bb, bc = budgets
-    return a <= ba * nm * nk and b <= bb * nk * nn and c <= bc * nm * nn
+    return ta <= ba and tb <= bb and tc <= bc
+
+
+def _grains(rows, cols, dataflow):
+    # (m, n, k) rows or columns of one fold: os lays m on the rows and n on the columns, ws k and n, is k and m
+    return {"os": (rows, cols, 1), "ws": (1, cols, rows), "is": (cols, 1, rows)}[dataflow]
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -106,12 +130,13 @@ def test_no_tile_narrower_than_the_array_while_a_whole_fold_tile_fits(shared):
                  else tile_gemm(m, n, k, a, b, c, *budgets, "g", caps))
         except accelsim.errors.MappingError:
             continue
-        any_whole = any(_fits(m, n, k, a, b, c, budgets, x, y, z)
+        grains = _grains(rows, cols, dataflow)
+        any_whole = any(_fits(m, n, k, a, b, c, budgets, x, y, z, grains)
                         for x, y, z in itertools.product(*(range(1, cap + 1) for cap in caps)))
         assert t.whole_folds == any_whole, (m, n, k, rows, cols, dataflow, budgets, t)
         if t.whole_folds:
             assert all(x <= cap for x, cap in zip((t.nm, t.nn, t.nk), caps, strict=True))
-        assert _fits(m, n, k, a, b, c, budgets, t.nm, t.nn, t.nk)
+        assert _fits(m, n, k, a, b, c, budgets, t.nm, t.nn, t.nk, grains if t.whole_folds else (1, 1, 1))
 
 
 def test_a_buffer_smaller_than_one_fold_takes_narrow_tiles_and_says_so():
@@ -137,3 +162,62 @@ def test_whole_folds_is_written_on_every_systolic_op():
     small = accelsim.simulate({"model": "gemm", "m": 1024, "n": 1024, "k": 1024},
                               {"base": "tpu-v1", "core": {"sram": {"unified": "4KiB"}}}, plots=False).to_dict()
     assert small["ops"][0]["mapping"]["tiling"]["whole_folds"] is False
+
+
+# --- probe p156 #1: a tiling fits when its largest tile does. A tile holds ⌈F/s⌉ or ⌊F/s⌋ whole folds of the F
+# along a dimension cut s ways, so the largest can be up to twice the average (bytes / splits) the fit test used.
+
+def _gemm(arch, m, n, k):
+    r = accelsim.simulate({"model": "gemm", "m": m, "n": n, "k": k}, arch, plots=False).to_dict()
+    return r["ops"][0]["mapping"]["tiling"], r["bytes"]["hbm"]
+
+
+def test_scalesim_32x32_largest_row_tile_fits():
+    # scalesim-32x32: 32×32 os int8, 64 KiB ifmap / filter / ofmap buffers, double-buffered: 32,768 B a tile.
+    # 196×100×784: A = 196·784 = 153,664 B, B = 784·100 = 78,400 B, C = 196·100 = 19,600 B (int8 outputs, os).
+    # os lays m on the 32 rows (⌈196/32⌉ = 7 folds) and n on the 32 columns (⌈100/32⌉ = 4 folds); a tile of
+    # several folds keeps k = 784 whole. An A tile of whole folds: 32·784 = 25,088 B fits, 2 folds 64·784 =
+    # 50,176 B do not, so nm = 7; B likewise 784·32 = 25,088 B, 784·64 = 50,176 B: nn = 4 (the old 5 and 3 row
+    # and column tiles held up to 2 folds). k unsplit, n outer (order nm): B once, A nn = 4 times:
+    # 4·153,664 + 78,400 + 19,600 = 712,656 B; m outer reads B 7 times: 153,664 + 7·78,400 + 19,600 = 722,064 B;
+    # one-fold tiles cutting k read A 4 and B 7 times: 614,656 + 548,800 + 19,600 = 1,183,056 B
+    tiling, hbm = _gemm("scalesim-32x32", 196, 100, 784)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"], tiling["order"]) == (7, 4, 1, "nm")
+    assert tiling["whole_folds"] is True
+    assert hbm == 4 * 153_664 + 78_400 + 19_600 == 712_656
+
+
+def test_gemmini_largest_column_tile_fits():
+    # gemmini: 16×16 ws int8, 64 KiB ifmap and filter scratchpads and a 128 KiB int32 accumulator, double-buffered:
+    # 32,768 B of A, 32,768 B of B and 65,536 B of partial sums (4 B each, 16,384 of them) a tile.
+    # 1000×300×300: A = 300,000 B, B = 90,000 B, C = 300,000 B of int8 outputs. ws lays k on the 16 rows
+    # (⌈300/16⌉ = 19 folds) and n on the 16 columns (19 folds); m is streamed (any rows).
+    # k unsplit: B's tile 300·en ≤ 32,768 → en ≤ 109 columns, ⌊109/16⌋ = 6 folds, nn = ⌈19/6⌉ = 4 (tiles of up to
+    # 5 folds, 80 columns, 24,000 B; nn = 3 had tiles of 7 folds, 300·112 = 33,600 B > 32,768 B). A's tile
+    # 300·em ≤ 32,768 → em ≤ 109 rows, nm = ⌈1000/109⌉ = 10 (100 rows); C: 100·80 = 8,000 ≤ 16,384 partial sums.
+    # m outer reads A once and B nm = 10 times: 300,000 + 900,000 + 300,000 = 1,500,000 B (n outer: A 4 times,
+    # 1,590,000 B). k split reads A nn and B nm times with em·en ≤ 16,384: nn = 1 (300 columns) needs em ≤ 54,
+    # nm = 19: 2,310,000 B; nn = 2 (10 folds, 160 columns) em ≤ 102, nm = 10: 1,800,000 B; more nn, more A
+    tiling, hbm = _gemm("gemmini", 1000, 300, 300)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"], tiling["order"]) == (10, 4, 1, "mn")
+    assert hbm == 300_000 + 10 * 90_000 + 300_000 == 1_500_000
+
+
+def test_eyeriss_largest_tiles_fit_the_shared_buffer():
+    # eyeriss-like: 12×14 ws int16 with int16 partial sums, one 108 KiB global buffer, double-buffered: 55,296 B,
+    # 27,648 elements, shared by the three tiles. 512×256×784: A = 512·784·2 = 802,816 B, B = 784·256·2 =
+    # 401,408 B, C = 512·256·2 = 262,144 B. k on the 12 rows (⌈784/12⌉ = 66 folds), n on the 14 columns
+    # (⌈256/14⌉ = 19 folds), m streamed. A tiling fits when em·ek + ek·en + em·en ≤ 27,648 (largest tiles).
+    # k split reads A nn and B nm times: a·nn + b·nm + c, a = 2b. 8b + c needs nm + 2·nn = 8 or less:
+    #   (3, 2): em = ⌈512/3⌉ = 171, en = ⌈19/2⌉ = 10 folds = 140, one k fold (12): 2,052 + 1,680 + 23,940 =
+    #   27,672 > 27,648 (the old tiling (3, 2, 64), whose k tiles held up to 2 folds, 24 rows, took 31,404);
+    #   nn = 1 (256 columns) with nm ≤ 5 (em ≥ 103): 103·256 = 26,368, + 12·(103 + 256) = 30,676; so 8b is least:
+    #   (4, 2): em = 128, en = 140: ek·268 ≤ 27,648 − 17,920 = 9,728 → ek ≤ 36, 3 folds, nk = ⌈66/3⌉ = 22
+    #   (4,608 + 5,040 + 17,920 = 27,568), 176 tiles; (6, 1) also fits, em = 86: ek·342 ≤ 5,632 → one fold,
+    #   nk = 66, 396 tiles; (2, 3): em = 256, en = 98, 25,088 + 12·354 = 29,336 does not fit.
+    # k unsplit: 784·(em + en) + em·en ≤ 27,648 with en ≥ 14 (one fold) leaves em ≤ 20: nm ≥ ⌈512/20⌉ = 26 and
+    # nn = 19, reading B 26 times or A 19 times, far more.
+    # 2·802,816 + 4·401,408 + 262,144 = 3,473,408 B
+    tiling, hbm = _gemm("eyeriss-like", 512, 256, 784)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (4, 2, 22)
+    assert hbm == 2 * 802_816 + 4 * 401_408 + 262_144 == 3_473_408

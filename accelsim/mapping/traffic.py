@@ -357,7 +357,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     epi_tot = sum(epi.values())
     cached_in = p.details.get(l2resident.KEY)
     details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
-    passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+    passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
     # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
     cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
     if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
@@ -668,7 +668,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
         acts_b = op.in_bytes - a_tot - on_chip[1]
         a_tot -= on_chip[0]
     else:
-        passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+        passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
         a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
     held = held_weight_bytes(p)  # (its parameters in SRAM: not loaded, but cut as its B)
     params = op.weight_bytes - held

@@ -3,8 +3,8 @@
 An op that needs ``elems`` element operations of function ``fn`` takes ⌈elems · c(fn) / lanes⌉ cycles, where
 c(fn) is the unit's lane-cycles per element for that function (``VectorUnit.cost``). Its kernel reads its
 activation inputs from memory ``input_passes`` times (``VectorUnit.passes``: 1 unless the unit lists a rule for
-``fn``, e.g. a softmax whose long rows are re-read for the max, the sum and the output; a row reduction the unit
-lists no rule for, :data:`ROW_REDUCTIONS`, twice when its row does not fit the core's vector tile,
+``fn``, e.g. a softmax whose long rows are re-read for the max, the sum and the output; on a unit that lists no
+rules, a row reduction, :data:`ROW_REDUCTIONS`, twice when its row does not fit the core's vector tile,
 :func:`row_budget`).
 """
 
@@ -214,13 +214,15 @@ def row_budget(arch: Arch) -> int:
 
 
 def input_passes(op: Op, unit: VectorUnit, row_bytes_on_chip: int | None = None) -> int:
-    """Times ``op``'s kernel streams its activation inputs from memory on ``unit``: the unit's rule for its function
-    (``VectorUnit.input_passes``); without one, a row reduction (:data:`ROW_REDUCTIONS`) whose row is longer than
-    ``row_bytes_on_chip`` (:func:`row_budget`; None: no limit) twice, the fewest a kernel needs that cannot hold the
-    row (softmax: the online normaliser's max-and-sum pass, then the output pass, Milakov & Gimelshein 2018,
-    "Online normalizer calculation for softmax", arXiv:1805.02867; layernorm: Welford's mean-and-variance pass, then
-    the output pass; rmsnorm: the mean-square pass, then the output pass); else 1."""
-    if op.fn in unit.input_passes:
+    """Times ``op``'s kernel streams its activation inputs from memory on ``unit``. A unit that lists rules
+    (``VectorUnit.input_passes``: an arch stating its software's kernels, as the GPU presets do PyTorch's softmax and
+    vLLM's rmsnorm) is taken at its word: its rule for the function, 1 for a function it does not list. A unit that
+    lists none: a row reduction (:data:`ROW_REDUCTIONS`) whose row is longer than ``row_bytes_on_chip``
+    (:func:`row_budget`; None: no limit) twice, the fewest a kernel needs that cannot hold the row (softmax: the online
+    normaliser's max-and-sum pass, then the output pass, Milakov & Gimelshein 2018, "Online normalizer calculation
+    for softmax", arXiv:1805.02867; layernorm: Welford's mean-and-variance pass, then the output pass; rmsnorm: the
+    mean-square pass, then the output pass); else 1."""
+    if unit.input_passes:
         return unit.passes(op.fn, row_length(op), op.elem_bytes)
     if row_bytes_on_chip is not None and op.fn in ROW_REDUCTIONS \
             and row_length(op) * op.elem_bytes > row_bytes_on_chip:

@@ -943,12 +943,13 @@ def narrow_tile_notes(ops: list[dict]) -> list[str]:
 def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
     """One line per row-reduction function (:data:`accelsim.cost.vector.ROW_REDUCTIONS`) whose ops read their input
     twice because a row exceeds the core's vector tile (:func:`accelsim.cost.vector.row_budget`) and the vector unit
-    lists no ``input_passes`` rule for it: how many ops, the longest row, the tile (probe p156 #2: tpu-v1's softmax
-    of 16 MiB rows was charged one read with no note)."""
-    rules = arch.core.vector.input_passes
+    lists no ``input_passes`` rules: how many ops, the longest row, the tile (probe p156 #2: tpu-v1's softmax of
+    16 MiB rows was charged one read with no note)."""
+    if arch.core.vector.input_passes:
+        return []
     longest: dict[str, int] = {}
     count: dict[str, int] = {}
-    twice = {rec.get("name") for rec in ops if rec.get("fn") in vector.ROW_REDUCTIONS and rec.get("fn") not in rules
+    twice = {rec.get("name") for rec in ops if rec.get("fn") in vector.ROW_REDUCTIONS
              and isinstance(rec.get("mapping"), Mapping) and int(rec["mapping"].get("input_passes") or 1) >= 2}
     if not twice:
         return []
@@ -960,8 +961,8 @@ def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
     return [f"{fn}: {count[fn]} op{'s' if count[fn] > 1 else ''} with rows of up to {format_size(row)} (more than "
             f"the {format_size(budget)} vector tile of core.sram) "
             f"{'read their' if count[fn] > 1 else 'reads its'} input twice: a row that does not fit "
-            f"on chip takes a statistics pass and an output pass (mapping.input_passes; core.vector.input_passes "
-            f"sets another rule)" for fn, row in longest.items()]
+            f"on chip takes a statistics pass and an output pass (mapping.input_passes; rules in "
+            f"core.vector.input_passes replace this default)" for fn, row in longest.items()]
 
 
 def inflight_bound_notes(arch: Arch, ops: list[dict]) -> list[str]:

@@ -56,6 +56,10 @@ def test_a_row_reduction_longer_than_the_tile_takes_two_passes(fn):
     # the unit's own rule wins over the default, both ways
     assert input_passes(op, VectorUnit(lanes=8, input_passes={fn: 1}), 191) == 1
     assert input_passes(op, VectorUnit(lanes=8, input_passes={fn: {"passes": 3}}), 10**9) == 3
+    # a unit that lists rules for other functions states its kernels itself: this one reads once (the GPU presets'
+    # "functions not listed read it once")
+    other = "relu"
+    assert input_passes(op, VectorUnit(lanes=8, input_passes={other: 2}), 191) == 1
 
 
 def test_an_element_wise_op_is_read_once_however_long_its_rows():
@@ -103,3 +107,12 @@ def test_rmsnorm_and_layernorm_follow_the_same_rule():
         two = _run(model, 8, 513, _tiny())["bytes"]["hbm"]
         one = _run(model, 8, 513, _tiny({model: 1}))["bytes"]["hbm"]
         assert two - one == 8 * 513 * 2, model
+
+
+def test_a_gpu_preset_keeps_its_stated_kernels():
+    # a100 lists softmax and rmsnorm rules (PyTorch's softmax, vLLM's rmsnorm) and says functions not listed read
+    # their input once: its layernorm of 32,768 fp16 = 64 KiB rows (more than the 164 KiB / 2 / 3 = 27,989 B tile)
+    # stays one read, with no note
+    rep = _run("layernorm", 8, 32_768, "a100")
+    assert "input_passes" not in rep["ops"][0]["mapping"]
+    assert not any(n.startswith("layernorm:") for n in rep["notes"])

@@ -3,7 +3,9 @@
 An op that needs ``elems`` element operations of function ``fn`` takes ⌈elems · c(fn) / lanes⌉ cycles, where
 c(fn) is the unit's lane-cycles per element for that function (``VectorUnit.cost``). Its kernel reads its
 activation inputs from memory ``input_passes`` times (``VectorUnit.passes``: 1 unless the unit lists a rule for
-``fn``, e.g. a softmax whose long rows are re-read for the max, the sum and the output).
+``fn``, e.g. a softmax whose long rows are re-read for the max, the sum and the output; on a unit that lists no
+rules, a row reduction, :data:`ROW_REDUCTIONS`, twice when its row does not fit the core's vector tile,
+:func:`row_budget`).
 """
 
 from __future__ import annotations
@@ -198,11 +200,34 @@ def row_length(op: Op) -> int:
     return int(shape[dim if -len(shape) <= dim < len(shape) else -1])
 
 
-def input_passes(op: Op, unit: VectorUnit) -> int:
-    """Times ``op``'s kernel streams its activation inputs from memory on ``unit`` (1 without a rule)."""
-    if not unit.input_passes:
-        return 1
-    return unit.passes(op.fn, row_length(op), op.elem_bytes)
+ROW_REDUCTIONS = frozenset({"softmax", "log_softmax", "layernorm", "rmsnorm"})
+"""The vector functions that normalise every element of a row by a statistic of the whole row (its max and sum of
+exponentials; its mean and variance; its mean square): no output element can be written before the row's last
+input element is read, so a row the core cannot hold is read at least twice (:func:`input_passes`)."""
+
+
+def row_budget(arch: Arch) -> int:
+    """Bytes of one row a core's vector unit can hold on chip: the input tile of its scratchpad, empty (ifmap's
+    double-buffered half; a unified buffer's third of its half, :meth:`~accelsim.hardware.Sram.tile_budgets`), the
+    tile a vector op's input is cut into (:func:`accelsim.mapping.traffic.sram_reads`)."""
+    return arch.core.sram.tile_budgets()[0]
+
+
+def input_passes(op: Op, unit: VectorUnit, row_bytes_on_chip: int | None = None) -> int:
+    """Times ``op``'s kernel streams its activation inputs from memory on ``unit``. A unit that lists rules
+    (``VectorUnit.input_passes``: an arch stating its software's kernels, as the GPU presets do PyTorch's softmax and
+    vLLM's rmsnorm) is taken at its word: its rule for the function, 1 for a function it does not list. A unit that
+    lists none: a row reduction (:data:`ROW_REDUCTIONS`) whose row is longer than ``row_bytes_on_chip``
+    (:func:`row_budget`; None: no limit) twice, the fewest a kernel needs that cannot hold the row (softmax: the online
+    normaliser's max-and-sum pass, then the output pass, Milakov & Gimelshein 2018, "Online normalizer calculation
+    for softmax", arXiv:1805.02867; layernorm: Welford's mean-and-variance pass, then the output pass; rmsnorm: the
+    mean-square pass, then the output pass); else 1."""
+    if unit.input_passes:
+        return unit.passes(op.fn, row_length(op), op.elem_bytes)
+    if row_bytes_on_chip is not None and op.fn in ROW_REDUCTIONS \
+            and row_length(op) * op.elem_bytes > row_bytes_on_chip:
+        return 2
+    return 1
 
 
 def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:

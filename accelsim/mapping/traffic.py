@@ -279,6 +279,20 @@ def _step_share(w: Weight, op: Op, shards: int) -> int:
     return -(-n // shards) if shards > 1 and w.role == "param" else n
 
 
+def _lane_weight_bytes(p: Plan, wts: dict[str, int]) -> int:
+    """Bytes of an op's parameters its unit reads from the scratchpad: ``wts``, its off-chip bytes by level, except
+    a gather's table (an embedding's first weight), of which the lanes read the looked-up rows' own bytes, ``rows`` ×
+    the row's bytes, not the whole access granules its fills brought in (those count as the fills; probe p156 #3:
+    edge-npu's embedding_bag of 20-B rows in 64-B bursts counted its 3,276,800 B of bursts again as reads, not
+    its 819,200 B of rows)."""
+    op = p.op
+    if op.kind is not OpKind.EMBEDDING or not p.weights:
+        return sum(wts.values())
+    table = p.weights[0]
+    rows = table.shape[0] if op.gather_rows is None else op.gather_rows
+    return rows * (table.numel // table.shape[0] * op.elem_bytes) + sum(w.nbytes(op.dtype) for w in p.weights[1:])
+
+
 def _bottleneck(ctx: Context, moved: int, parts: tuple[dict[str, int], ...]) -> tuple[int, float]:
     """(bytes, bandwidth in bytes/s) of the stream that sets an op's finest groups (:func:`ramp_groups`'s
     ``fine``, :func:`_fit`): all its ``moved`` bytes at the main memory's bandwidth, or, where its bytes at another
@@ -357,7 +371,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     epi_tot = sum(epi.values())
     cached_in = p.details.get(l2resident.KEY)
     details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
-    passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+    passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
     # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
     cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
     if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
@@ -388,7 +402,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
-    sram = op.in_bytes + op.out_bytes + sum(wts.values())
+    sram = op.in_bytes + op.out_bytes + _lane_weight_bytes(p, wts)
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]
@@ -668,7 +682,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
         acts_b = op.in_bytes - a_tot - on_chip[1]
         a_tot -= on_chip[0]
     else:
-        passes = vector.input_passes(op, arch.core.vector) if not op.kind.is_matmul else 1
+        passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
         a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
     held = held_weight_bytes(p)  # (its parameters in SRAM: not loaded, but cut as its B)
     params = op.weight_bytes - held

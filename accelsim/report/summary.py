@@ -50,7 +50,7 @@ from typing import NamedTuple, get_args
 
 import numpy as np
 
-from ..cost import collective, gpu_tiles
+from ..cost import collective, gpu_tiles, vector
 from ..cost.attention import FLASH
 from ..energy import account, executed_macs, peak_dynamic_power
 from ..energy.model import LINK, NIC
@@ -139,7 +139,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + lanes_peak_notes(arch, ops, lanes)
                   + flash_fallback_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
-                  + narrow_tile_notes(ops) + inflight_bound_notes(arch, ops) + sparse_latency_notes(arch, ops)
+                  + narrow_tile_notes(ops) + row_pass_notes(arch, graph, ops)
+                  + inflight_bound_notes(arch, ops) + sparse_latency_notes(arch, ops)
                   + preload_bound_notes(arch, tg, ops, total, util, graph)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
@@ -951,6 +952,31 @@ def narrow_tile_notes(ops: list[dict]) -> list[str]:
             f"{', ...' if len(narrow) > 1 else ''}) found no tile of whole array folds in core.sram and ran narrower "
             f"tiles (mapping.tiling.whole_folds false); their compute cycles are priced as whole-array folds, so they "
             f"are an underestimate: give core.sram room for one fold's operands"]
+
+
+def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+    """One line per row-reduction function (:data:`accelsim.cost.vector.ROW_REDUCTIONS`) whose ops read their input
+    twice because a row exceeds the core's vector tile (:func:`accelsim.cost.vector.row_budget`) and the vector unit
+    lists no ``input_passes`` rules: how many ops, the longest row, the tile (probe p156 #2: tpu-v1's softmax of
+    16 MiB rows was charged one read with no note)."""
+    if arch.core.vector.input_passes:
+        return []
+    longest: dict[str, int] = {}
+    count: dict[str, int] = {}
+    twice = {rec.get("name") for rec in ops if rec.get("fn") in vector.ROW_REDUCTIONS
+             and isinstance(rec.get("mapping"), Mapping) and int(rec["mapping"].get("input_passes") or 1) >= 2}
+    if not twice:
+        return []
+    for op in graph.ops:
+        if op.name in twice:
+            longest[op.fn] = max(longest.get(op.fn, 0), vector.row_length(op) * op.elem_bytes)
+            count[op.fn] = count.get(op.fn, 0) + 1
+    budget = vector.row_budget(arch)
+    return [f"{fn}: {count[fn]} op{'s' if count[fn] > 1 else ''} with rows of up to {format_size(row)} (more than "
+            f"the {format_size(budget)} vector tile of core.sram) "
+            f"{'read their' if count[fn] > 1 else 'reads its'} input twice: a row that does not fit "
+            f"on chip takes a statistics pass and an output pass (mapping.input_passes; rules in "
+            f"core.vector.input_passes replace this default)" for fn, row in longest.items()]
 
 
 def inflight_bound_notes(arch: Arch, ops: list[dict]) -> list[str]:

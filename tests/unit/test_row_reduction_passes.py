@@ -1,0 +1,118 @@
+"""A row reduction whose row does not fit on chip reads its input at least twice (accelsim/cost/vector.py
+``input_passes``, ``ROW_REDUCTIONS``, ``row_budget``; probe p156 #2).
+
+A softmax cannot write an output element before it knows its row's max and sum, nor a layernorm / rmsnorm before its
+row's mean and variance / mean square. A kernel that cannot hold the row reads it at least twice: the online
+normaliser's max-and-sum pass and then the output pass (Milakov & Gimelshein 2018, "Online normalizer calculation
+for softmax", arXiv:1805.02867), Welford's statistics pass and then the output pass for a norm. The row the core
+can hold is its scratchpad's vector input tile: ifmap's double-buffered half, or a third of a unified buffer's half.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import accelsim
+from accelsim.builders import build_workload
+from accelsim.config import load_arch
+from accelsim.cost.vector import ROW_REDUCTIONS, input_passes, row_budget
+from accelsim.hardware import VectorUnit
+
+MiB = 1 << 20
+
+
+def _tiny(rule: dict | None = None) -> dict:
+    # a 6 KiB unified double-buffered scratchpad: a vector tile is 6,144 / 3 / 2 = 1,024 B; 16 GB/s HBM, fp16
+    return {"name": "tiny", "clock": "1GHz", "dtype": "fp16", "cores": 1,
+            "core": {"systolic": {"rows": 4, "cols": 4},
+                     "vector": {"lanes": 16, **({"input_passes": rule} if rule else {})},
+                     "sram": {"unified": "6KiB"}},
+            "hbm": {"capacity": "1GiB", "bandwidth": "16GB/s"}}
+
+
+def _run(model: str, rows: int, cols: int, arch: str | dict) -> dict:
+    return accelsim.simulate({"model": model, "rows": rows, "cols": cols}, arch, plots=False).to_dict()
+
+
+def test_row_budget_is_the_vector_input_tile():
+    # tpu-v1: 24 MiB unified buffer (Jouppi et al., ISCA 2017), double-buffered: 12 MiB a half, a third of it a tile
+    assert row_budget(load_arch("tpu-v1")) == 24 * MiB // 3 // 2 == 4 * MiB
+    # gemmini: a 64 KiB ifmap buffer (arch/gemmini.yaml), double-buffered: 32 KiB
+    assert row_budget(load_arch("gemmini")) == 32 * 1024
+    assert row_budget(accelsim.load_arch(_tiny())) == 1024
+
+
+@pytest.mark.parametrize("fn", sorted(ROW_REDUCTIONS))
+def test_a_row_reduction_longer_than_the_tile_takes_two_passes(fn):
+    softmax = build_workload("softmax", {"rows": 8, "cols": 96, "dtype": "fp16"}).ops[0]
+    op = dataclasses.replace(softmax, attrs={**softmax.attrs, "fn": fn})
+    vu = VectorUnit(lanes=8)
+    # a row of 96 fp16 = 192 B
+    assert input_passes(op, vu, 192) == 1  # exactly the tile: held on chip, read once
+    assert input_passes(op, vu, 191) == 2  # one byte short: a statistics pass, then the output pass
+    assert input_passes(op, vu) == 1  # no limit given (the unit-only call): once
+    # the unit's own rule wins over the default, both ways
+    assert input_passes(op, VectorUnit(lanes=8, input_passes={fn: 1}), 191) == 1
+    assert input_passes(op, VectorUnit(lanes=8, input_passes={fn: {"passes": 3}}), 10**9) == 3
+    # a unit that lists rules for other functions states its kernels itself: this one reads once (the GPU presets'
+    # "functions not listed read it once")
+    other = "relu"
+    assert input_passes(op, VectorUnit(lanes=8, input_passes={other: 2}), 191) == 1
+
+
+def test_an_element_wise_op_is_read_once_however_long_its_rows():
+    add = build_workload("add", {"rows": 4, "cols": 4096, "dtype": "fp16"}).ops[0]
+    assert add.fn == "add"
+    assert input_passes(add, VectorUnit(lanes=8), 16) == 1  # 8,192 B rows against a 16 B tile: streamed once
+
+
+def test_tpu_v1_softmax_of_16_mib_rows_reads_its_input_twice():
+    # probe p156 #2: 2 rows × 16,777,216 int8 = 16 MiB a row > the 4 MiB tile. Input 32 MiB read twice, output
+    # 32 MiB written once: 2·32 MiB + 32 MiB = 100,663,296 B (it was charged 67,108,864 B, one read)
+    rep = _run("softmax", 2, 16_777_216, "tpu-v1")
+    assert rep["bytes"]["hbm"] == 2 * 32 * MiB + 32 * MiB == 100_663_296
+    assert rep["ops"][0]["mapping"]["input_passes"] == 2
+    # at 34 GB/s (jouppi_isca17) those bytes take 100,663,296 / 34e9 = 2.9607 ms at least (it was 2.029 ms)
+    assert rep["seconds"] >= 100_663_296 / 34e9
+    assert any(n.startswith("softmax: 1 op with rows of up to 16MiB") and "4MiB vector tile" in n
+               for n in rep["notes"])
+
+
+def test_gemmini_softmax_of_1_mib_rows_reads_its_input_twice():
+    # probe p156 #2: 4 rows × 1,048,576 int8 = 1 MiB rows > the 32 KiB tile: 2·4 MiB + 4 MiB = 12,582,912 B
+    rep = _run("softmax", 4, 1_048_576, "gemmini")
+    assert rep["bytes"]["hbm"] == 2 * 4 * MiB + 4 * MiB == 12_582_912
+
+
+def test_the_boundary_on_a_tiny_arch_and_no_note_when_rows_fit():
+    # 8 rows × 512 fp16 = 1,024 B rows: exactly the tile, one read: 8,192 B in + 8,192 B out
+    fits = _run("softmax", 8, 512, _tiny())
+    assert fits["bytes"]["hbm"] == 2 * 8 * 512 * 2
+    assert "input_passes" not in fits["ops"][0]["mapping"]
+    assert not any(n.startswith("softmax:") for n in fits["notes"])
+    # 8 × 513 fp16 = 1,026 B rows: input 8,208 B read twice + output 8,208 B = 24,624 B
+    over = _run("softmax", 8, 513, _tiny())
+    assert over["bytes"]["hbm"] == 3 * 8 * 513 * 2
+    # an arch's rule overrides the default: read once, as it says
+    assert _run("softmax", 8, 513, _tiny({"softmax": 1}))["bytes"]["hbm"] == 2 * 8 * 513 * 2
+
+
+def test_rmsnorm_and_layernorm_follow_the_same_rule():
+    # 8 × 513 fp16 rows (1,026 B > 1,024 B): the activation read twice, the output written once; the norm's
+    # parameters (513 fp16 scale for rmsnorm; scale and shift for layernorm) once each. Compare with a rule of 1 pass:
+    # the difference is exactly one more read of the 8,208 B input
+    for model in ("rmsnorm", "layernorm"):
+        two = _run(model, 8, 513, _tiny())["bytes"]["hbm"]
+        one = _run(model, 8, 513, _tiny({model: 1}))["bytes"]["hbm"]
+        assert two - one == 8 * 513 * 2, model
+
+
+def test_a_gpu_preset_keeps_its_stated_kernels():
+    # a100 lists softmax and rmsnorm rules (PyTorch's softmax, vLLM's rmsnorm) and says functions not listed read
+    # their input once: its layernorm of 32,768 fp16 = 64 KiB rows (more than the 164 KiB / 2 / 3 = 27,989 B tile)
+    # stays one read, with no note
+    rep = _run("layernorm", 8, 32_768, "a100")
+    assert "input_passes" not in rep["ops"][0]["mapping"]
+    assert not any(n.startswith("layernorm:") for n in rep["notes"])

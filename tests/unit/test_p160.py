@@ -1,13 +1,16 @@
-"""Probe p160 #2: the SDXL fp32-upcast VAE's fused attention runs PyTorch's memory-efficient SDPA kernel, which
-computes fp32 as three TF32 MMAs a MAC (CUTLASS's 3xTF32)."""
+"""Probe p160 #2 and #3: the SDXL fp32-upcast VAE's fused attention runs PyTorch's memory-efficient SDPA kernel,
+which computes fp32 as three TF32 MMAs a MAC (CUTLASS's 3xTF32); and the hf builder's image_size default is per
+model (448 for Qwen-VL / GLM-V / Pixtral, one 336² tile for Llama 4)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from accelsim import simulate
 from accelsim.builders.sd import SDXLParams, sd
-from accelsim.config import load_arch
+from accelsim.config import build_graph, load_arch, load_workload
 from accelsim.ir import OpKind
 from accelsim.mapping.pricing import price_op
 from accelsim.units import FAST_FP32, TORCH_DTYPES, TORCH_FP32_CONV, mma_passes
@@ -58,3 +61,25 @@ def test_upcast_attention_is_priced_at_a_third_of_the_tf32_rate_on_h100():
     _, three, _ = price_op(op, h100)
     _, one, _ = price_op(replace(op, attrs={k: v for k, v in op.attrs.items() if k != "fast_fp32"}), h100)
     assert 3 * one - 3 <= three <= 3 * one
+
+
+@pytest.mark.parametrize("workload, default_side, tokens", [
+    ("qwen2_5_vl_7b", 448, 256),   # (448 / 14 / 2)² = 16² = 256
+    ("glm4_1v_9b", 448, 256),      # (448 / 28)² = 256
+    ("qwen3_vl_8b", 448, 196),     # (448 / 16 / 2)² = 14² = 196
+])
+def test_image_size_default_is_448_for_qwen_and_glm(workload, default_side, tokens):
+    def positions(*extra: str) -> int:
+        return build_graph(load_workload(workload, ["workload.images=1", "workload.seq_len=4096", *extra]),
+                           "bf16").meta["image_positions"]
+    assert positions() == positions(f"workload.image_size={default_side}") == tokens
+
+
+def test_llama4_image_size_default_is_one_tile_not_448():
+    # probe p160 #3: unset, a Llama 4 image is one 336² tile: (336 / 14)² = 576 patches, pixel shuffle 0.5: 144
+    # tokens. 448 gives k = ⌈448 / 336⌉ = 2: 2 x 2 tiles and a global one, 5 x 144 = 720 tokens
+    def positions(*extra: str) -> int:
+        return build_graph(load_workload("llama4_scout", ["workload.images=1", "workload.seq_len=4096", *extra]),
+                           "bf16").meta["image_positions"]
+    assert positions() == positions("workload.image_size=336") == 144
+    assert positions("workload.image_size=448") == 5 * 144 == 720

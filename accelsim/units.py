@@ -53,6 +53,22 @@ TORCH_FP32_CONV = "tf32"
 """The rate PyTorch runs fp32 convolutions at on GPUs by default: TF32 tensor cores (``torch.backends.cudnn.allow_tf32``
 is True; matmuls' ``allow_tf32`` is False). A model an fp16 pipeline upcasts to fp32 computes as this dtype."""
 
+FAST_FP32 = ("tf32", 3)
+"""(dtype, MMA passes a MAC) of an fp32 kernel that emulates fp32 on the TF32 tensor cores: PyTorch's
+memory-efficient SDPA kernel for ``float`` on sm80+ (aten/src/ATen/native/transformers/cuda/mem_eff_attention/
+gemm_kernel_utils.h, ``DefaultGemmType<ArchTag, float>``: OpClassTensorOp, InstructionShape 16x8x8,
+``cutlass::arch::OpMultiplyAddFastF32``), CUTLASS's 3xTF32, which splits each operand into a TF32 big and small
+part and runs three TF32 MMAs a MAC (big·big + big·small + small·big). An op marked ``attrs["fast_fp32"]``
+computes in this dtype at a third of its rate where the unit runs it as that dtype (:func:`mma_passes`)."""
+
+
+def mma_passes(fast_fp32: object, runs_as: str) -> int:
+    """MMA passes a MAC of an op (``fast_fp32``: its ``attrs["fast_fp32"]``) that its unit runs as ``runs_as``:
+    :data:`FAST_FP32`'s 3 for a marked op on TF32 tensor cores; else 1 (a unit without a TF32 rate runs the kernel
+    on its fp32 lanes, the SIMT path, one pass at the fp32 rate)."""
+    return FAST_FP32[1] if fast_fp32 and runs_as == FAST_FP32[0] else 1
+
+
 SCALE_BYTES: dict[str, int] = {"int4": 2, "int8": 2, "fp4": 1}
 """Bytes of one group-wise quantisation scale of each quantised weight dtype: int4 / int8 an fp16 per group of
 ``group_size`` weights (GPTQ / AWQ-style); fp4 one byte, the 8-bit shared scale of the OCP Microscaling formats

@@ -162,11 +162,12 @@ class HfParams(LlamaParams):
                           "pixels (square), resized as the processor does (Qwen, GLM: to a multiple of patch × "
                           "merge, 28 / 32, "
                           "its area within the published min / max pixels; Pixtral: at most 1540, rounded up to 28); "
-                          "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Default "
-                          "448. Llama 4: each image cut into tiles as its processor does (Llama4ImageProcessorFast: "
-                          "k × k tiles of 336², k = min(⌈side / 336⌉, 4), and a global tile where k > 1; 1024: 17 "
-                          "tiles, 2,448 tokens); default: one 336² tile. Other encoders resize every image to their "
-                          "own size: refused.")
+                          "the encoder's patches and the soft tokens follow (448: 256 / 196 / 256 tokens). Llama 4: "
+                          "each image cut into tiles as its processor does (Llama4ImageProcessorFast: k × k tiles of "
+                          "336², k = min(⌈side / 336⌉, 4), and a global tile where k > 1; 448: 5 tiles, 720 tokens; "
+                          "1024: 17 tiles, 2,448 tokens). Default (null) per model: 448 for Qwen2.5-VL, Qwen3-VL, "
+                          "GLM-4.1V / 4.5V and Pixtral; for Llama 4 one 336² tile (144 tokens), as any side "
+                          "up to 336 gives. Other encoders resize every image to their own size: refused.")
 
     tower_layers: Literal["all", "feature"] | None = Field(
         None, description="LLaVA's CLIP tower: 'all' its layers, as transformers runs them before taking "

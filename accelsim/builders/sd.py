@@ -71,7 +71,9 @@ and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MA
   (``torch.backends.cudnn.allow_tf32`` True), the mid block's linears (and, unfused, its attention's batched
   matmuls) at the fp32 rate (dtype "fp32": cuBLAS, whose ``torch.backends.cuda.matmul.allow_tf32`` is False by
   default since PyTorch 1.12, PyTorch's CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and later)
-  devices"); a fused attention stays at TF32.
+  devices"); a fused attention (PyTorch's memory-efficient SDPA kernel: FlashAttention takes 16-bit inputs only)
+  at a third of the TF32 rate, as that kernel emulates fp32 with three TF32 MMAs a MAC (CUTLASS's 3xTF32,
+  :data:`accelsim.units.FAST_FP32`; ``attrs["fast_fp32"]``).
 
 MACs are those of torch.utils.flop_counter.FlopCounterMode on the diffusers / transformers modules (FLOPs / 2: every
 conv, linear and the attention's two batched matmuls); norms, activations, softmax and the element-wise ops are
@@ -356,7 +358,8 @@ def sd(p: SDParams) -> Graph:
             # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32, and PyTorch runs fp32
             # convolutions on the TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True), its fp32
             # matmuls (cuBLAS) in fp32 (torch.backends.cuda.matmul.allow_tf32 = False since PyTorch 1.12; probe
-            # p151 #4: the linears were priced at TF32, to_q 251 TFLOPS on h100 against its 61.8 fp32 peak)
+            # p151 #4: the linears were priced at TF32, to_q 251 TFLOPS on h100 against its 61.8 fp32 peak); the
+            # fused attention's fp32 memory-efficient SDPA kernel runs 3xTF32 (probe p160 #2: it was at 1xTF32)
             dtype, matmul = TORCH_FP32_CONV, TORCH_DTYPES["float32"]
         return vae_decoder_graph(p.batch, p.latent_size, dtype, p.attention,
                                  meta=_meta(p, part="vae_decoder", vae_dtype=dtype), matmul_dtype=matmul)
@@ -490,15 +493,18 @@ def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention
     """The graph of a diffusion pipeline's VAE decoding: input ``input`` (batch, 4, latent_hw, latent_hw) latents,
     ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
     :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``, but the LINEAR and MATMUL ops
-    (cuBLAS's, not cuDNN's) in ``matmul_dtype`` where given (an upcast decoder's, module docstring). DiT's and
-    Stable Diffusion's pipelines both decode this way."""
+    (cuBLAS's, not cuDNN's) in ``matmul_dtype`` where given (an upcast decoder's, module docstring), and then a
+    fused ATTENTION marked ``fast_fp32`` (PyTorch's fp32 memory-efficient SDPA: three TF32 MMAs a MAC,
+    :data:`accelsim.units.FAST_FP32`). DiT's and Stable Diffusion's pipelines both decode this way."""
     b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype,
                            sdpa=True)
     vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
     graph = b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
     if matmul_dtype is None:
         return graph
-    ops = [replace(op, dtype=matmul_dtype) if op.kind in (OpKind.LINEAR, OpKind.MATMUL) else op for op in graph.ops]
+    ops = [replace(op, dtype=matmul_dtype) if op.kind in (OpKind.LINEAR, OpKind.MATMUL)
+           else replace(op, attrs={**op.attrs, "fast_fp32": True}) if op.kind is OpKind.ATTENTION else op
+           for op in graph.ops]
     return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 

@@ -21,7 +21,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
-from ..units import dtype_bytes
+from ..units import dtype_bytes, mma_passes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -94,6 +94,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # on edge-npu), whose MAC energy it pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ)
     runs_as, rate = sa.rate(op.dtype, arch.dtype)
     details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
+    passes = mma_passes(op.attrs.get("fast_fp32"), runs_as)
+    if passes > 1:  # fp32 emulated on TF32 tensor cores (units.FAST_FP32: 3xTF32), a third of the TF32 rate
+        rate /= passes
+        details["rate"]["passes"] = passes
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
         cycles, tiled = gpu_gemm(op, sa, arch)

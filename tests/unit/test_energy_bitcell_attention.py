@@ -48,8 +48,8 @@ def test_fused_attention_without_rates_runs_and_is_charged_as_a_gemm_on_the_arra
     # docs/energy.md, "Actions": on a100 an fp16 MAC is 1.04x a bf16 one (its arithmetic, with the array's movement):
     # (2.0 + 7.54 x 1.482) / (8.54 x 1.482) = 1.0409 with mac_overhead 8.54 (1.05 with 7.0 before probe p152 #1)
     assert fp16_j / bf16_j == pytest.approx((2.0 + 7.54 * 1.4818) / (8.54 * 1.4818), rel=2e-3)
-    assert price(gemm) == pytest.approx(bf16_j, rel=1e-12)
-    assert price(att) == pytest.approx(bf16_j, rel=1e-12)  # before: fp16_j, 1.05x the GEMM's
+    assert price(gemm) == pytest.approx(bf16_j, rel=1e-12, abs=0)
+    assert price(att) == pytest.approx(bf16_j, rel=1e-12, abs=0)  # before: fp16_j, 1.05x the GEMM's
 
 
 def test_its_time_is_the_base_rates(tmp_path):
@@ -69,7 +69,7 @@ def test_the_backward_kernel_row_carries_the_forwards_rate(tmp_path):
     assert bwd["mapping"]["kernel"] == "flash2_backward"
     assert bwd["mapping"]["rate"] == fwd["mapping"]["rate"] == {"dtype": "fp16", "runs_as": "bf16", "multiplier": 1.0}
     price = mac_pricer(constants(arch, "fp16"), arch)
-    assert price(bwd) == pytest.approx(constants(arch, "bf16").mac_j, rel=1e-12)  # before: fp16's
+    assert price(bwd) == pytest.approx(constants(arch, "bf16").mac_j, rel=1e-12, abs=0)  # before: fp16's
     # on a preset listing rates, the backward row now names the dtype it ran at too, which is the run's: bf16 on h100
     h100 = _run(tmp_path, "h100", *TINY_GPT, "-a", "h100")
     assert _row(h100, "attention_grad")["mapping"]["rate"] == {"dtype": "bf16", "runs_as": "bf16", "multiplier": 1.0}

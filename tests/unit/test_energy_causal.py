@@ -95,7 +95,7 @@ def test_an_op_is_charged_the_mac_energy_of_the_dtype_it_ran_at():
     assert mac_pricer(bf16, None)(rows["scores"]) == bf16.mac_j  # without the arch: the run's dtype, as before
     for r in rep["ops"]:
         compute, _, levels = op_energy(r, bf16, arch)
-        assert r["energy_j"] == pytest.approx(compute + sum(levels.values()), rel=1e-12)
+        assert r["energy_j"] == pytest.approx(compute + sum(levels.values()), rel=1e-12, abs=0)
     expected = sum(r["macs"] * computed_share(r) * (fp8 if row_dtype(r) == "fp8" else bf16).mac_j
                    for r in rep["ops"] if r["unit"] != "none")
     assert rep["energy"]["mac_j"] == pytest.approx(expected)

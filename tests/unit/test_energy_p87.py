@@ -88,7 +88,7 @@ def test_info_prices_a_mac_at_what_the_run_charges_on_gemmini_and_eyeriss(capsys
         assert list(info) == [load_arch(arch).dtype]  # before: 12 dtypes (gemmini bf16 0.4088, eyeriss int8 2.605)
         assert next(iter(info.values())) == pytest.approx(pj, rel=1e-4)
         r = accelsim.simulate({"model": "gemm", "m": 64, "n": 64, "k": 64, "dtype": run_dtype}, arch).to_dict()
-        assert r["energy"]["mac_j"] / r["macs"] == pytest.approx(pj * 1e-12, rel=1e-4)
+        assert r["energy"]["mac_j"] / r["macs"] == pytest.approx(pj * 1e-12, rel=1e-4, abs=0)
     assert main(["info", "gemmini"]) == 0
     text = capsys.readouterr().out
     assert "MAC int8" in text and "MAC bf16" not in text

@@ -27,17 +27,17 @@ def test_constants_are_reused_for_an_equal_arch_and_recomputed_for_a_different_o
     a, b = load_arch(TINY), load_arch(TINY)  # the same preset loaded twice: equal, not the same object
     assert a is not b and a == b
     assert constants(a) is constants(b)
-    assert constants(a).mac_j == pytest.approx(2.0e-12)
+    assert constants(a).mac_j == pytest.approx(2.0e-12, rel=1e-6, abs=0)
     # one energy figure changed: 3 pJ per MAC, and mac_overhead 2 doubles it (docs/energy.md): 6 pJ
     c = load_arch({**TINY, "energy": {**TINY["energy"], "mac_pj": {"fp16": 3.0}, "mac_overhead": 2}})
-    assert constants(c).mac_j == pytest.approx(6.0e-12)
-    assert constants(a).mac_j == pytest.approx(2.0e-12)  # a's entry is still a's
+    assert constants(c).mac_j == pytest.approx(6.0e-12, rel=1e-6, abs=0)
+    assert constants(a).mac_j == pytest.approx(2.0e-12, rel=1e-6, abs=0)  # a's entry is still a's
     # the dtype is part of the key: int8 has no mac_pj here, so Horowitz's int8 MAC (0.2 + 0.1 pJ at 45 nm)
-    assert constants(a, "int8").mac_j == pytest.approx(mac_45nm("int8")[0] * 1e-12) == pytest.approx(0.3e-12)
-    assert constants(a, "fp16").mac_j == pytest.approx(2.0e-12)
+    assert constants(a, "int8").mac_j == pytest.approx(mac_45nm("int8")[0] * 1e-12, rel=1e-6, abs=0) == pytest.approx(0.3e-12, rel=1e-6, abs=0)
+    assert constants(a, "fp16").mac_j == pytest.approx(2.0e-12, rel=1e-6, abs=0)
     many = [load_arch({**TINY, "energy": {**TINY["energy"], "mac_pj": {"fp16": 1.0 + i}}}) for i in range(10)]
-    assert [constants(x).mac_j for x in many] == pytest.approx([(1.0 + i) * 1e-12 for i in range(10)])
-    assert constants(a).mac_j == pytest.approx(2.0e-12)  # evicted by ten others, then computed again
+    assert [constants(x).mac_j for x in many] == pytest.approx([(1.0 + i) * 1e-12 for i in range(10)], rel=1e-6, abs=0)
+    assert constants(a).mac_j == pytest.approx(2.0e-12, rel=1e-6, abs=0)  # evicted by ten others, then computed again
 
 
 def test_each_row_energy_is_what_op_energy_gives_it():

@@ -58,7 +58,7 @@ def test_a_relu_on_the_output_path_does_not_round_trip_memory():
     assert fused["bytes"]["hbm"] == plain["bytes"]["hbm"] - 2 * 512 * 2
     # its energy is its FLOPs at vector_pj, by default half the dtype's MAC arithmetic (an FMA is 2 FLOPs, a
     # multiply and an add; probe p141 #3): fp16 (1.1 + 0.9) / 2 = 1.0 pJ (Horowitz, 45 nm)
-    assert r["energy_j"] == pytest.approx(512 * 1.0e-12)
+    assert r["energy_j"] == pytest.approx(512 * 1.0e-12, rel=1e-6, abs=0)
     # output-path time: ⌈512 elements × 1 cycle (relu) / 16 lanes⌉ = 32 cycles, well under c1's compute
     assert r["mapping"]["output_path_cycles"] == 32
 
@@ -123,7 +123,7 @@ def test_a_residual_add_and_its_relu_fold_into_the_conv_epilogue():
         # 256 FLOPs each on the vector unit (1.0 pJ each: half the fp16 MAC's 1.1 + 0.9 pJ, Horowitz 45 nm, an FMA
         # being 2 FLOPs; probe p141 #3); ⌈256 × 1 / 16⌉ = 16 cycles each on its output path (add and relu: 1
         # lane-cycle an element)
-        assert f[name]["flops"] == 256 and f[name]["energy_j"] == pytest.approx(256 * 1.0e-12)
+        assert f[name]["flops"] == 256 and f[name]["energy_j"] == pytest.approx(256 * 1.0e-12, rel=1e-6, abs=0)
         assert f[name]["mapping"]["output_path_cycles"] == 16
     assert (fused["macs"], fused["flops"]) == (plain["macs"], plain["flops"])
 

@@ -26,13 +26,13 @@ def test_a_step_row_prices_its_bytes_off_the_node_at_the_network_and_the_rest_at
     row = {"unit": "core*.vector (132)", "kind": "optimizer", "macs": 0, "flops": 0, "bytes": {"link": 1000},
            "mapping": {"nic_bytes": 250}}
     _, _, levels = op_energy(row, c, arch)
-    assert levels == {"link": pytest.approx(750 * 8 * NVLINK_PJ), NIC: pytest.approx(250 * 8 * NDR_PJ)}
+    assert levels == {"link": pytest.approx(750 * 8 * NVLINK_PJ, rel=1e-6, abs=0), NIC: pytest.approx(250 * 8 * NDR_PJ, rel=1e-6, abs=0)}
     # a composed row standing for 3 executions: its bytes are summed, its mapping is one execution's
     _, _, levels = op_energy({**row, "bytes": {"link": 3000}, "count": 3}, c, arch)
-    assert levels == {"link": pytest.approx(2250 * 8 * NVLINK_PJ), NIC: pytest.approx(750 * 8 * NDR_PJ)}
+    assert levels == {"link": pytest.approx(2250 * 8 * NVLINK_PJ, rel=1e-6, abs=0), NIC: pytest.approx(750 * 8 * NDR_PJ, rel=1e-6, abs=0)}
     # no mapping.nic_bytes: a row on the chip's links stays at NVLink's figure
     _, _, levels = op_energy({k: v for k, v in row.items() if k != "mapping"}, c, arch)
-    assert levels == {"link": pytest.approx(1000 * 8 * NVLINK_PJ)}
+    assert levels == {"link": pytest.approx(1000 * 8 * NVLINK_PJ, rel=1e-6, abs=0)}
 
 
 def test_llama2_7b_dgx_h100_data_parallel_bytes_between_nodes_by_hand():

@@ -766,6 +766,23 @@ def _unknown_base_is_an_arch(data: dict, base: str) -> bool:
     return not near_workload or bool(difflib.get_close_matches(base, presets.list_presets("arch"), n=1))
 
 
+def _inherited_description(arch) -> str | None:
+    """The preset whose description ``arch`` carries while its figures differ from that preset's (a ``--set`` item,
+    or a file's keys over ``base:``), or None: the text then describes another arch's clock, peaks and sizes. A
+    description the user wrote matches no preset's, and is never marked."""
+    from . import config
+    from .config.presets import search_dirs
+
+    if not arch.description:
+        return None
+    own = arch.model_dump(exclude={"name", "description"})
+    for name in sorted({p.stem for folder in search_dirs("arch") for p in folder.glob("*.y*ml")}):
+        preset = config.load_arch(name)
+        if preset.description == arch.description:
+            return None if preset.model_dump(exclude={"name", "description"}) == own else name
+    return None
+
+
 def _cmd_info_arch(args: argparse.Namespace) -> int:
     """``accelsim info ARCH``: the arch as resolved (presets, ``base:`` and ``--set arch.KEY=VALUE`` applied): its
     description, clock, cores, its units with their peak MACs per cycle, one chip's peaks (and the system's, × chips), its
@@ -811,11 +828,11 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     unbounded = [lv["name"] for lv in levels if lv["bandwidth"] is None]
     out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
                     f"core.sram.bytes_per_cycle, so its accesses take no time)" for name in unbounded]
-    changed = [item for item in args.overrides if not item.startswith("arch.description=")]
-    if out["description"] and changed:  # its figures are the preset's: `--set arch.clock=1.5GHz` still read
-        # "at 1410 MHz = 311.9 TFLOPS" above a table at 1.5 GHz (probe p150's side note)
-        out["notes"].append(f"description: the preset's own text, written for the figures before --set "
-                            f"{', '.join(changed)}; the figures here are those after it")
+    inherited = _inherited_description(arch)
+    if inherited:  # its figures are the preset's: `--set arch.clock=1.5GHz` still read "at 1410 MHz = 311.9
+        # TFLOPS" above a table at 1.5 GHz (probe p150's side note), as did a file of `base: a100` (probe p162 #3)
+        out["notes"].append(f"description: preset {inherited}'s own text, written for its figures; this arch "
+                            f"changes some of them (--set or a file's keys over base:), the figures here are its own")
     if not out["notes"]:
         del out["notes"]
     if args.json:
@@ -827,8 +844,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
 
     con = _stdout_console()
     if out["description"]:  # a line above the table, which it would widen to its length in a pipe
-        con.print(out["description"] + (" [the preset's text, before --set]" if changed else ""), markup=False,
-                  highlight=False)
+        con.print(out["description"] + (f" [preset {inherited}'s text, for its own figures]" if inherited else ""),
+                  markup=False, highlight=False)
     head = Table(title=f"arch {arch.name}", show_header=False)
     head.add_row("clock", format_frequency(arch.clock_hz))
     head.add_row("cores", f"{arch.cores:,}" + (f" per chip, {arch.chips} chips" if arch.chips > 1 else ""))

@@ -336,18 +336,23 @@ def test_info_of_a_multi_chip_arch_shows_its_links_and_labels_peaks_per_chip(tmp
     assert one["interconnect"] is None and one["system_peak_macs_per_cycle"] == one["peak_macs_per_cycle"]
 
 
-def test_info_of_a_preset_changed_by_set_says_its_description_predates_the_change(capsys):
+def test_info_of_a_preset_changed_by_set_says_its_description_predates_the_change(tmp_path, capsys):
     # a100's description reads "at 1410 MHz = 311.9 TFLOPS"; at --set arch.clock=1.5GHz the peak is
     # 108 SMs x 1,024 MACs/clk x 2 FLOP x 1.5e9 Hz = 3.318e14 FLOP/s, so the text above the table no longer
-    # describes the figures in it: info says whose text it is (JSON: a note naming the --set item)
+    # describes the figures in it: info says whose text it is (JSON: a note)
     assert main(["info", "a100", "--set", "arch.clock=1.5GHz", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["peak_flops_per_s"] == pytest.approx(108 * 1024 * 2 * 1.5e9)
     assert "1410 MHz" in info["description"]
-    assert any(n.startswith("description: the preset's own text") and "arch.clock=1.5GHz" in n
-               for n in info["notes"])
+    assert any(n.startswith("description: preset a100's own text") for n in info["notes"])
     assert main(["info", "a100", "--set", "arch.clock=1.5GHz"]) == 0
-    assert "[the preset's text, before --set]" in capsys.readouterr().out.splitlines()[0]
-    # unchanged preset: no such note
+    assert capsys.readouterr().out.splitlines()[0].endswith("[preset a100's text, for its own figures]")
+    # the same change made by a file over base: a100 (probe p162 #3)
+    (tmp_path / "oc.yaml").write_text("base: a100\nname: a100-oc\nclock: 1.5GHz\n")
+    assert main(["info", str(tmp_path / "oc.yaml")]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("[preset a100's text, for its own figures]")
+    # a description the user writes is theirs, whatever else changes; an unchanged preset: no note
+    assert main(["info", "a100", "--set", "description=hello", "--set", "arch.clock=1.5GHz"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "hello"
     assert main(["info", "a100", "--json"]) == 0
     assert "notes" not in json.loads(capsys.readouterr().out)

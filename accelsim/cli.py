@@ -1362,7 +1362,8 @@ def _info_summary(wl, graph: Graph, default: str | None, source: str
                   ) -> tuple[dict, list[tuple[str, int]] | None, dict[str, Graph]]:
     """``info``'s totals of ``graph`` (``wl`` built at ``default`` dtype, chosen by ``source``): the graph's summary
     with its dtype, the whole model's params beside a shard's, a diffusion pipeline's totals over its parts (the parts
-    and their graphs returned too), what the totals cover (``scope``) and a mixture of experts' figures."""
+    and their graphs returned too), a gpt iteration's over its micro-batches and pipeline stages
+    (:func:`_iteration_totals`), what the totals cover (``scope``) and a mixture of experts' figures."""
     from .builders import build_workload
     summary = graph.summary()
     summary["dtype"] = graph.meta.get("dtype", default)
@@ -1383,8 +1384,12 @@ def _info_summary(wl, graph: Graph, default: str | None, source: str
         summary.update(_pipeline_totals(parts, part_graphs))
         if "params_per_chip" in summary:  # chip 0 holds every part (a tensor-parallel part's shard), as run counts it
             summary["params_per_chip"] = sum(part_graphs[p].params for p, _ in parts)
-    # what the totals cover: "run" when they are what `accelsim run` reports (one graph, or a diffusion pipeline's
-    # parts times their counts), "pass" when run executes more (a serving run's decode steps after this pass)
+    stages = _stage_graphs(wl, graph, default) if scenario_of(wl) == "pipeline" else None
+    if stages:  # a gpt iteration of m micro-batches through P stages: run's totals, not the shown stage's one
+        summary.update(_iteration_totals(stages, graph, summary))
+    # what the totals cover: "run" when they are what `accelsim run` reports (one graph, a diffusion pipeline's
+    # parts times their counts, a gpt iteration's stages times its micro-batches), "pass" when run executes more (a
+    # serving run's decode steps after this pass)
     summary["scope"] = "pass" if scenario_of(wl) == "serving" else "run"
     moe = graph.meta.get("moe")  # a mixture of experts: run's report.json moe figures
     if moe:
@@ -1404,8 +1409,11 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     steps = int(wl.params.get("decode_steps") or 0)
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")
+    pp, micro = int(graph.meta.get("pipeline_parallel") or 1), int(summary.get("micro_batches") or 1)
     if "params_per_chip" in summary:
-        head.add_row("params per chip", f"{summary['params_per_chip']:,} (MACs, FLOPs, bytes and ops: one chip's)")
+        head.add_row("params per chip", f"{summary['params_per_chip']:,} " + (
+            f"(the largest stage's; MACs, FLOPs, bytes and ops: the {pp} stages' chips together)" if pp > 1 else
+            "(MACs, FLOPs, bytes and ops: one chip's)"))
     if summary["scope"] == "pass":
         head.add_row("scope", (f"one decode step; run executes {steps:,}, the KV cache one token longer each"
                                if wl.params.get("phase") == "decode" else
@@ -1414,6 +1422,14 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     elif parts:
         head.add_row("scope", "the whole pipeline as run executes it: each part's MACs, FLOPs and activation "
                               "bytes times its count, params and weight bytes once per part")
+    elif "stages" in summary:  # a gpt iteration (_iteration_totals)
+        training = "stashed_activation_bytes" in summary
+        head.add_row("scope", f"the iteration as run executes it: {micro:,} micro-batch{'es' if micro > 1 else ''}"
+                              + (f" through {pp} pipeline stages" if pp > 1 else "")
+                              + (", forward and backward, the optimizer step once" if training else "")
+                              + ("; bytes: the stages' weights" + (", gradients, optimizer state" if training else "")
+                                 + " once each" + (", the activations kept for backward of the micro-batches in "
+                                                   "flight on each stage" if training else "") if pp > 1 else ""))
     if "moe" in summary:
         m = summary["moe"]
         head.add_row("experts", f"{m['experts']:,}, top-{m['top_k']} in {m['moe_layers']:,} MoE layers")
@@ -1431,15 +1447,20 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     else:
         head.add_row("ops", f"{summary['ops']:,}")
     head.add_row("dtype", f"{summary['dtype']} ({_DTYPE_SOURCES[source]})")
-    pp = int(graph.meta.get("pipeline_parallel") or 1)
-    if pp > 1 and graph.meta.get("mode") == "training":  # one stage's one micro-batch (probe p117 #6)
+    if "stages" in summary:  # the operators table: one stage's one micro-batch (probe p117 #6, p157 #1)
         from .scenarios.pipeline import in_flight
 
-        k, m = int(graph.meta.get("pipeline_stage") or 0), int(graph.meta.get("micro_batches") or 1)
-        flight = in_flight(k, pp, m, int(graph.meta.get("pipeline_interleave") or 1))
-        head.add_row("pipeline stage", f"stage {k} of {pp}, one micro-batch: these rows are its (a run keeps up to "
-                                       f"{flight:g} micro-batches' activations in flight on it, of {m:,}; "
-                                       "--set workload.pipeline_stage=K for another stage)")
+        k = int(graph.meta.get("pipeline_stage") or 0)
+        table = f"{graph.macs:,} MACs, {len(graph.ops):,} ops"
+        if pp > 1:
+            flight = in_flight(k, pp, micro, int(graph.meta.get("pipeline_interleave") or 1))
+            kept = (f"; a run keeps up to {flight:g} micro-batches' activations in flight on it, of {micro:,}"
+                    if graph.meta.get("mode") == "training" else "")
+            head.add_row("pipeline stage", f"stage {k} of {pp}, one micro-batch, is the operators table ({table}){kept} "
+                                           "(--set workload.pipeline_stage=K for another stage; --json's stages "
+                                           "lists each stage's)")
+        else:
+            head.add_row("micro-batch", f"the operators table is one micro-batch of {micro:,} ({table})")
     if pruned:
         head.add_row("sparsity", f"{graph.meta.get('sparsity', '')}: {pruned:,} ops pruned (MACs: the kept "
                                  "weights'; weight bytes: compressed, with their indices)")
@@ -1455,6 +1476,72 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
         if key in summary:  # a training step
             head.add_row(label, f"{summary[key]:,} ({format_size(summary[key])})")
     return head
+
+
+def _stage_graphs(wl, graph: Graph, default: str | None) -> list[tuple[int, int, Graph]] | None:
+    """The stage graphs of a pipeline-scenario workload (``gpt``) run as more than one pass, as
+    ``scenarios/pipeline.py`` builds them: one micro-batch of each distinct stage (0, 1 and P − 1; stage 1 stands
+    for every middle stage) with its layers in one chunk, as (stage, the stages it stands for, graph); None for one
+    stage and one micro-batch, where ``graph`` is the whole run."""
+    from .builders import build_workload
+
+    pp, m = int(graph.meta.get("pipeline_parallel") or 1), int(graph.meta.get("micro_batches") or 1)
+    if pp == 1 and m == 1:
+        return None
+    shown, v = int(graph.meta.get("pipeline_stage") or 0), int(graph.meta.get("pipeline_interleave") or 1)
+    distinct = sorted({0, min(1, pp - 1), pp - 1})
+    count = {k: sum(1 for j in range(pp) if (j if j in distinct else 1) == k) for k in distinct}
+    return [(k, count[k], graph if k == shown and v == 1 else build_workload(
+        wl.model, {**wl.params, "pipeline_stage": k, "pipeline_interleave": 1}, default_dtype=default))
+        for k in distinct]
+
+
+def _micro_batch_counts(graph: Graph, m: int) -> dict[str, int]:
+    """``graph``'s (one stage's one micro-batch) MACs, FLOPs and activation bytes in an iteration of ``m``
+    micro-batches, as ``scenarios/pipeline.py`` repeats its ops: the forward and backward ops (any op in
+    inference) and the inputs m times, the optimizer steps once; MACs and FLOPs each op's times its
+    ``model_scale`` (report.schema.model_counts)."""
+    macs = flops = 0.0
+    activations = sum(math.prod(s) for s in graph.inputs.values()) * (graph.ops[0].elem_bytes if graph.ops else 1) * m
+    for op in graph.ops:
+        n = 1 if op.phase == "optimizer" else m
+        scale = float(op.attrs.get("model_scale", 1.0))  # type: ignore[arg-type]
+        macs += n * op.macs * scale
+        flops += n * op.flops * scale
+        activations += 0 if op.kind.is_view else n * op.out_bytes
+    return {"macs": round(macs), "flops": round(flops), "activation_bytes": activations}
+
+
+def _iteration_totals(stages: list[tuple[int, int, Graph]], graph: Graph, summary: dict) -> dict:
+    """``info``'s totals of a ``gpt`` iteration (``stages``: :func:`_stage_graphs`), what its run reports: every
+    stage's m micro-batches (:func:`_micro_batch_counts`); the stages' ops, weight, gradient and optimizer-state
+    bytes once each (the pipeline's P chips hold them); the activations kept for backward, each stage's micro-batches
+    in flight (1F1B); params per chip the largest stage's; and ``stages``, each distinct stage's one micro-batch."""
+    from .scenarios.pipeline import in_flight
+
+    pp, m = int(graph.meta.get("pipeline_parallel") or 1), int(graph.meta.get("micro_batches") or 1)
+    v = int(graph.meta.get("pipeline_interleave") or 1)
+    out: dict = {"macs": 0, "flops": 0, "activation_bytes": 0, "ops": 0, "weight_bytes": 0}
+    training = "stashed_activation_bytes" in summary
+    keys = ("stashed_activation_bytes", "gradient_bytes", "optimizer_state_bytes") if training else ()
+    out.update(dict.fromkeys(keys, 0))
+    rows = []
+    for k, count, g in stages:
+        one = g.summary()
+        for key, value in _micro_batch_counts(g, m).items():
+            out[key] += count * value
+        for key in ("ops", "weight_bytes", "gradient_bytes", "optimizer_state_bytes"):
+            if key in out:
+                out[key] += count * int(one[key])  # type: ignore[call-overload]
+        if training:  # stage j keeps in_flight(j) micro-batches' stashes, those of the stages k stands for each
+            out["stashed_activation_bytes"] += round(int(one["stashed_activation_bytes"]) * sum(  # type: ignore[call-overload]
+                in_flight(j, pp, m, v) for j in range(pp) if (j if j in (0, pp - 1) else 1) == k))
+        rows.append({"stage": k, "count": count, **{key: one[key] for key in (
+            "params", "macs", "flops", "ops", "weight_bytes", "activation_bytes", *keys)}})
+    if "params_per_chip" in summary:  # run's: the largest stage's share
+        out["params_per_chip"] = max(g.params for _, _, g in stages)
+    out["micro_batches"], out["stages"] = m, rows
+    return out
 
 
 def _pipeline_totals(parts: list[tuple[str, int]], graphs: dict[str, Graph]) -> dict[str, int]:

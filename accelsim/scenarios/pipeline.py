@@ -301,7 +301,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
-    data["notes"] = recustom_notes(data["notes"], arch, data["ops"], pp * float(data["total_cycles"]))
+    data["notes"] = recustom_notes(data["notes"], arch, data["ops"], pp * float(data["total_cycles"]),
+                                   training=training, chips=pp)
     # the step's computed FLOPs and their rate a chip (the rows are the P stage chips'), not the one-micro-batch
     # (layer-sample) stage pass's (probe p134 #3: the gpt 1.3B step quoted its 2-layer pass's 10.6 T FLOPs, 95.9 %,
     # 552.7 TFLOP/s)

@@ -209,7 +209,8 @@ class CollectiveParams(WorkloadParams):
     bytes: Annotated[int, BeforeValidator(_positive_size)] = Field(
         64 * 2**20, description="Buffer per chip (nccl-tests' size: count x the dtype's element size, so a whole "
                                 "number of elements): the gathered output of an all-gather, the unscattered input "
-                                "of a reduce-scatter.")
+                                "of a reduce-scatter; for those and an all-to-all a whole number of elements a "
+                                "chip (NCCL's call takes a count a rank).")
 
     @field_validator("mode")
     @classmethod
@@ -229,6 +230,29 @@ class CollectiveParams(WorkloadParams):
         if v is not None:
             raise ValueError(f"{v!r}: a collective has no weights to prune (sparsity is for conv and linear layers)")
         return v
+
+    def split_error(self, chips: int, default_dtype: str) -> WorkloadError | None:
+        """Why ``bytes`` cannot be this collective over ``chips`` ranks (every chip of the arch; ``dtype`` unset:
+        ``default_dtype``, the arch's, as the graph is built), or None: an
+        all-gather, reduce-scatter or all-to-all cuts nccl-tests' size into one piece a rank, and an NCCL call takes
+        a whole count a rank (ncclAllGather's sendcount, ncclReduceScatter's recvcount, each ncclSend's count:
+        size = nranks x count x the element size), so a count the ranks do not divide is no call NCCL can run
+        (probe p158 #1: 1000 B of 2-byte elements over 8 ranks, 62.5 a rank, was priced as given; nccl-tests' own
+        sweep rounds the count a rank down, to a multiple of 16 B, ReduceScatterGetCollByteCount). Priced exactly,
+        never rounded, as :func:`collective` refuses a size that is not a whole number of elements."""
+        if self.op not in PER_RANK_OPS or chips < 2:
+            return None
+        dtype = self.dtype or default_dtype
+        esize = dtype_bytes(dtype)
+        elems = self.bytes // esize
+        if elems % chips == 0:
+            return None
+        low = elems // chips * chips * esize
+        return WorkloadError(f"bytes {self.bytes} is {elems:,} {dtype} elements, which {chips} chips cannot split: "
+                             f"{self.op} gives each rank a whole count (NCCL's call takes a count a rank; "
+                             f"{elems:,} / {chips} = {elems / chips:g}); use " + (f"{low} or " if low else "")
+                             + f"{low + chips * esize} (a multiple of {chips} x {esize} B)", key=("bytes",),
+                             arch_key=("chips",))
 
 
 class EmbeddingBagParams(TableAccessParams):
@@ -421,6 +445,10 @@ def embedding_bag(p: EmbeddingBagParams) -> Graph:
 
 
 # ---- collective micro-workload (priced by accelsim.cost.collective) --------------------------------------------
+# the collectives whose buffer is cut into one piece a rank (nccl-tests' size = nranks x count a rank)
+PER_RANK_OPS = ("all_gather", "reduce_scatter", "all_to_all")
+
+
 def collective(p: CollectiveParams) -> Graph:
     """One COLLECTIVE op (fn = ``op``) of a ``bytes``-byte buffer on each chip; ``group`` 0 spans every chip of
     the arch it runs on. ``batch`` repeats the buffer (``batch × bytes``)."""

@@ -150,7 +150,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                                  [("", tg.execution or "none", launch / total if total else 0.0)],
                                  max((util[u.name] for u in tg.units if u.kind is UnitKind.HOST), default=0.0))
                   + epilogue_fusion_notes(graph, arch, tg)
-                  + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg) + custom_all_reduce_notes(arch, ops, total)
+                  + nccl_channel_notes(arch, tg) + nvls_dtype_notes(arch, graph, tg) + custom_all_reduce_notes(
+                      arch, ops, total, training=graph.info.mode == "training")
                   + vector_key_notes(arch, graph) + scratchpad_rate_notes(arch) + over_share_notes(arch, shares)
                   + idle_unit_notes(arch, tg, t) + unpriced_fn_notes(arch, graph, ops) + idle_chip_notes(arch, graph)
                   + idle_replica_notes(arch, graph) + tp_across_nodes_notes(arch, graph, ops)
@@ -1485,18 +1486,23 @@ CUSTOM_NOTE_HEAD = "options.all_reduce: nccl: "
 """How :func:`custom_all_reduce_notes`' line begins: :func:`recustom_notes` replaces a pass's with the run's."""
 
 
-def custom_all_reduce_notes(arch: Arch, ops: Sequence[Mapping], total: float) -> list[str]:
-    """A run whose all-reduces inside a node NCCL priced, of sizes and groups vLLM's custom all-reduce would take
-    (:func:`accelsim.cost.collective.custom`, the rule ``options.all_reduce: custom`` applies), spanning more than
-    :data:`CUSTOM_NOTE_SHARE` of its ``total`` cycles in the op rows ``ops``: one line with their count, share and
-    what the custom kernel would take, and the option that prices them so, as ``accelsim serve`` does (probe p135
-    #2: a TP8 LLaMA-2-7B decode token on dgx-a100 spent 1.6 of 4.71 ms in 8 KB NCCL all-reduces). ``run``'s default
-    stays NCCL's: it models a PyTorch program's collectives. A row stands for its ``count`` executions (a composed
-    run's: :func:`recustom_notes`)."""
+def custom_all_reduce_notes(arch: Arch, ops: Sequence[Mapping], total: float, *, training: bool = False,
+                            chips: int = 1) -> list[str]:
+    """An inference run whose all-reduces inside a node NCCL priced, of sizes and groups vLLM's custom all-reduce
+    would take (:func:`accelsim.cost.collective.custom`, the rule ``options.all_reduce: custom`` applies), whose link
+    time is more than :data:`CUSTOM_NOTE_SHARE` of its ``total`` cycles (summed over its ``chips``: a pipeline's P)
+    in the op rows ``ops``: one line with their count, their link time (each call as priced, ``mapping.
+    all_reduce_s``: the console's "collective ops" row's measure, probe p158 #2), what the custom kernel would take
+    for them, and the option that prices them so, as ``accelsim serve`` does (probe p135 #2: a TP8 LLaMA-2-7B decode
+    token on dgx-a100 spent 1.6 of 4.71 ms in 8 KB NCCL all-reduces). The difference is an upper bound on what the
+    run saves: work or the host's kernel launches that overlap the calls keep their share (probe p157 #3: a
+    launch-bound step saved none). No line for a ``training`` run, whose collectives are NCCL's (Megatron-LM,
+    DDP): vLLM's kernel is a serving engine's. ``run``'s default stays NCCL's: it models a PyTorch program's
+    collectives. A row stands for its ``count`` executions (a composed run's: :func:`recustom_notes`)."""
     ic = arch.interconnect
-    if ic is None or ic.collective != "nccl" or total <= 0:
+    if training or ic is None or ic.collective != "nccl" or total <= 0:
         return []
-    count, spans, own_s, sizes, groups = 0, 0, 0.0, set(), set()
+    count, link_s, own_s, sizes, groups = 0, 0.0, 0.0, set(), set()
     for o in ops:
         m = o.get("mapping", {})
         if o.get("fn") != "all_reduce" or o.get("unit") != LINK or "message_bytes" not in m:
@@ -1507,26 +1513,30 @@ def custom_all_reduce_notes(arch: Arch, ops: Sequence[Mapping], total: float) ->
             continue
         times = int(o.get("count", 1))
         count += times
-        spans += times * (int(o["end_cycle"]) - int(o["start_cycle"]))
+        link_s += times * float(m.get("all_reduce_s", 0.0))
         own_s += times * own.seconds
         sizes.add(nbytes)
         groups.add(group)
-    if not count or spans <= CUSTOM_NOTE_SHARE * total:
-        return []
     clock = arch.clock_hz
+    if not count or link_s * clock <= CUSTOM_NOTE_SHARE * total:
+        return []
     what = format_size(min(sizes)) if len(sizes) == 1 else f"{format_size(min(sizes))} to {format_size(max(sizes))}"
+    over = "the chips' time" if chips > 1 else "the run"
     return [f"{CUSTOM_NOTE_HEAD}{count:,} all-reduce{'s' * (count != 1)} inside the node ({what} over "
-            f"{'/'.join(map(str, sorted(groups)))} chips) take {spans / total:.1%} of the run "
-            f"({spans / clock * 1e3:,.3f} of {total / clock * 1e3:,.3f} ms) as NCCL's; vLLM's custom all-reduce, "
-            f"which accelsim serve runs, takes them in {own_s * 1e3:,.3f} ms: --set options.all_reduce=custom "
+            f"{'/'.join(map(str, sorted(groups)))} chips) take {link_s * 1e3:,.3f} ms of link time as NCCL's "
+            f"({link_s * clock / total:.1%} of {over}, {total / clock * 1e3:,.3f} ms); vLLM's custom all-reduce, "
+            f"which accelsim serve runs, takes them in {own_s * 1e3:,.3f} ms, at most {(link_s - own_s) * 1e3:,.3f} "
+            f"ms less (less where other work or kernel launches overlap them): --set options.all_reduce=custom "
             f"prices them so"]
 
 
-def recustom_notes(notes: Sequence[str], arch: Arch, ops: Sequence[Mapping], run_cycles: float) -> list[str]:
+def recustom_notes(notes: Sequence[str], arch: Arch, ops: Sequence[Mapping], run_cycles: float, *,
+                   training: bool = False, chips: int = 1) -> list[str]:
     """A composed run's notes with its passes' :func:`custom_all_reduce_notes` line (one pass's count and share: a
     layer sample's prefill) replaced, where the first stood (else last), by the run's own from its op rows ``ops``
-    (each standing for its ``count`` executions) over ``run_cycles``."""
-    mine = custom_all_reduce_notes(arch, ops, run_cycles)
+    (each standing for its ``count`` executions) over ``run_cycles`` (summed over its ``chips``; ``training``:
+    none)."""
+    mine = custom_all_reduce_notes(arch, ops, run_cycles, training=training, chips=chips)
     at = next((i for i, n in enumerate(notes) if n.startswith(CUSTOM_NOTE_HEAD)), None)
     kept = [n for n in notes if not n.startswith(CUSTOM_NOTE_HEAD)]
     if at is None:

@@ -244,6 +244,18 @@ def _check_parallel_chips(workload: WorkloadSpec, arch: Arch) -> None:
                         arch_key=("chips",))
 
 
+def _check_split(workload: WorkloadSpec, arch: Arch) -> None:
+    """A workload the arch's chips cannot split, where its builder's params say why (``split_error(chips, dtype)``: the
+    ``collective`` micro-workload's per-rank count, probe p158 #1): a WorkloadError at its key, or at ``arch.chips``
+    where that was set more recently."""
+    params = get_builder(workload.model).params
+    if not hasattr(params, "split_error"):
+        return
+    error = params.model_validate(workload.params).split_error(arch.chips, arch.dtype)
+    if error is not None:
+        raise error
+
+
 def _set_last(workload: WorkloadSpec, keys: list[str]) -> str:
     """Of ``keys``, the one set most recently (:meth:`WorkloadSpec.latest`), and of several given by --set the one
     written last on the command line (``--set workload.tensor_parallel=2 --set workload.expert_parallel=8``:
@@ -263,6 +275,7 @@ def _run_kind(workload: WorkloadSpec, arch: Arch, options: Options | None, *, na
         options = pass_options(options or Options(), "decode")  # CUDA graph, as served (also a gpt's, a pipeline)
     if kind != "pipeline":  # (the pipeline scenario says it with its stages)
         _check_parallel_chips(workload, arch)
+    _check_split(workload, arch)
     if kind == "serving":
         if workload.params.get("mode") == "training":  # its passes would be training steps of one decode token
             raise WorkloadError("mode: training takes no decode_steps (a training step runs the forward and "

@@ -29,8 +29,9 @@ time measured, not assumed equal:
 * ``embedding_sync``: in training with P > 1, the first and the last stage each hold the word embeddings (the last
   stage's copy for the tied LM head) and all-reduce their gradients once per iteration before the optimizer
   steps (Megatron-LM's embedding group, ``_allreduce_word_embedding_grads`` in finalize_model_grads): two ranks,
-  so each sends its (vocab / T) × hidden gradient once (its ``main_grad``: fp32 for a bf16 model,
-  ``units.GRAD_DTYPE``), between the first and the last stage's nodes (:func:`embedding_sync_seconds`).
+  an NCCL all-reduce of its (vocab / T) × hidden gradient (its ``main_grad``: fp32 for a bf16 model,
+  ``units.GRAD_DTYPE``) between the first and the last stage's chips, priced as any all-reduce of two ranks is
+  (:func:`embedding_sync`, :func:`accelsim.cost.collective.call`).
 
 The sends and the embedding all-reduce are in no op row; the energy prices their bytes as a collective's
 (``energy.account``'s ``transfers``): those between nodes (the sends of the share of boundaries
@@ -67,6 +68,7 @@ from dataclasses import replace
 
 from ..builders.training import grad_dtype
 from ..config import WorkloadSpec, build_graph
+from ..cost import collective
 from ..energy import account, says_peak_over_tdp
 from ..errors import WorkloadError
 from ..hardware import Arch
@@ -129,7 +131,7 @@ def crossing_share(arch: Arch, tp: int, pp: int) -> float:
 
 def stages_apart(arch: Arch, tp: int, pp: int) -> bool:
     """Whether the first and the last stage's first chips are in different nodes (the embedding group's two
-    ranks: :func:`embedding_sync_seconds`)."""
+    ranks: :func:`embedding_sync`)."""
     ic = arch.interconnect
     if ic is None or pp < 2:
         return False
@@ -137,14 +139,19 @@ def stages_apart(arch: Arch, tp: int, pp: int) -> bool:
     return ic.scale_out is not None and ic.node_chips is not None and (pp - 1) * stride // ic.node_chips != 0
 
 
-def embedding_sync_seconds(arch: Arch, nbytes: float, tp: int, pp: int) -> float:
-    """Seconds of the all-reduce of the word embeddings' gradient (``nbytes`` on one chip) between the first and the
-    last stage (Megatron's embedding group: two ranks, so a ring where each sends the gradient once): over the
-    scale-out network when the two stages' first chips are in different nodes, else over the node's links."""
-    ic = arch.interconnect
-    if ic is None or pp < 2:
-        return 0.0
-    return (ic.scale_out if stages_apart(arch, tp, pp) else ic).send_seconds(nbytes)  # type: ignore[union-attr]
+def embedding_sync(arch: Arch, nbytes: int, tp: int, pp: int, dtype: str | None = None) -> collective.Choice:
+    """The all-reduce of the word embeddings' gradient (``nbytes`` of ``dtype`` on one chip) between the first and
+    the last stage (Megatron's embedding group, ``torch.distributed.all_reduce`` on NCCL): two ranks
+    (P − 1) · T · D chips apart in Megatron's rank order, priced as every other all-reduce is
+    (:func:`accelsim.cost.collective.call`: NCCL's tuner inside a node, a ring or tree across nodes when the two
+    stages' first chips are in different nodes), as the data-parallel gradient all-reduce of a pair is (probe p157
+    #2: it was one point-to-point send, 1.136 ms where the same pair's all-reduce is 1.722 ms). No interconnect or
+    P < 2: nothing."""
+    if arch.interconnect is None or pp < 2 or nbytes <= 0:
+        return collective.Choice(0.0, "none", "", 0.0)
+    stride = tp * max(arch.chips // (tp * pp), 1)
+    # a pair spread evenly over 2·(P − 1)·stride consecutive chips: chip 0 and chip (P − 1)·stride
+    return collective.call(arch, "all_reduce", nbytes, 2, 2 * (pp - 1) * stride, dtype=dtype)
 
 
 def _with_last_micro_batch(p: Pass, last: WorkloadSpec, arch: Arch, options: Options,
@@ -262,9 +269,10 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     table = next((w for op in graph.ops for w in op.weights if w.name.endswith("word_embeddings.weight")), None)
     # the gradient all-reduced is the fp32 main_grad of a bf16 model (units.GRAD_DTYPE: Megatron's
     # _allreduce_word_embedding_grads reduces weight.main_grad; probe p119 #2: it was the model's dtype)
-    sync_bytes = math.prod(table.shape) * dtype_bytes(grad_dtype(graph.meta.get("dtype") or arch.dtype)) \
+    sync_bytes = int(math.prod(table.shape) * dtype_bytes(grad_dtype(graph.meta.get("dtype") or arch.dtype))) \
         if training and pp > 1 and table is not None else 0
-    sync_s = embedding_sync_seconds(arch, sync_bytes, tp, pp) if sync_bytes else 0.0
+    sync = embedding_sync(arch, sync_bytes, tp, pp, grad_dtype(graph.meta.get("dtype") or arch.dtype))
+    sync_s = sync.seconds
     try:
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
@@ -293,7 +301,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         data["ops"],
         {"": frozenset().union(*(s.shown.attention for s in simulated.values()))},
         pp * float(data["total_cycles"]), modes)
-    data["notes"] = recustom_notes(data["notes"], arch, data["ops"], pp * float(data["total_cycles"]))
+    data["notes"] = recustom_notes(data["notes"], arch, data["ops"], pp * float(data["total_cycles"]),
+                                   training=training, chips=pp)
     # the step's computed FLOPs and their rate a chip (the rows are the P stage chips'), not the one-micro-batch
     # (layer-sample) stage pass's (probe p134 #3: the gpt 1.3B step quoted its 2-layer pass's 10.6 T FLOPs, 95.9 %,
     # 552.7 TFLOP/s)
@@ -302,10 +311,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     # or not (pipeline.layer_samples says whether a stage was sampled)
     # energy of the composed run (the passes' own were copied), with the sends no op row holds (probe p119 #1): every
     # send between stages (p2p_bytes_total; the share of boundaries between nodes over the scale-out network, as
-    # p2p_seconds times them) and the embedding all-reduce's, each of its two ranks sending the gradient once
+    # p2p_seconds times them) and the embedding all-reduce's, the bytes each of its two ranks puts on its link as
+    # the call prices it (a ring of two: the gradient once)
     sends = float(data["pipeline"].get("p2p_bytes_total", 0))
     data.update(account(data, arch, transfers=[(sends, sends * crossing_share(arch, tp, pp)),
-                                               (2 * sync_bytes, 2 * sync_bytes if stages_apart(arch, tp, pp) else 0)]))
+                                               (2 * sync.sent, 2 * sync.sent if stages_apart(arch, tp, pp) else 0)]))
     if data["pipeline"]["layer_samples"] and (data.get("power") or {}).get("peak_w") is not None:
         # a sampled stage's busiest window is its 2-layer run's, as a sampled serving pass's
         data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], 2, int(params["layers"]),

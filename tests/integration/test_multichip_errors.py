@@ -84,6 +84,34 @@ def test_zero_and_negative_bytes_get_one_message(capsys, out, value):
     assert err == f"accelsim: error: --set: workload.bytes: expected a whole, positive number of bytes (got {value})"
 
 
+@pytest.mark.parametrize("op", ["all_gather", "reduce_scatter", "all_to_all"])
+def test_a_size_the_chips_cannot_split_is_refused_at_bytes(capsys, out, op):
+    # probe p158 #1: 1000 B of dgx-h100's bf16 is 500 elements, 62.5 a rank over 8; NCCL's all-gather, reduce-scatter
+    # and all-to-all take a whole count a rank (size = ranks x count x 2 B), so it was no call NCCL can run (priced
+    # as given: 7/8 x 1000 = 875 B on the link). The sizes either side: 62 x 8 x 2 = 992 and 63 x 8 x 2 = 1008 B
+    err = _err(capsys, out, "-w", "collective", "-a", "dgx-h100", "--set", f"workload.op={op}",
+               "--set", "workload.bytes=1000")
+    assert err == (f"accelsim: error: --set: workload.bytes: bytes 1000 is 500 bf16 elements, which 8 chips cannot "
+                   f"split: {op} gives each rank a whole count (NCCL's call takes a count a rank; 500 / 8 = 62.5); "
+                   f"use 992 or 1008 (a multiple of 8 x 2 B)")
+
+
+def test_the_split_names_arch_chips_where_it_was_set_last_and_lets_a_whole_count_run(capsys, out, tmp_path):
+    # 1000 B over 3 chips: 500 / 3 = 166.67 a rank; 166 x 3 x 2 = 996, 167 x 3 x 2 = 1002. The file's bytes, then
+    # a --set of arch.chips: the chips are what changed last
+    exp = tmp_path / "coll.yaml"
+    exp.write_text("name: coll\nworkload:\n  model: collective\n  op: all_gather\n  bytes: 1000\narch: dgx-h100\n")
+    err = _err(capsys, out, str(exp), "--set", "arch.chips=3")
+    assert err.startswith("accelsim: error: --set: arch.chips: bytes 1000 is 500 bf16 elements, which 3 chips cannot "
+                          "split") and "use 996 or 1002" in err
+    err = _err(capsys, out, str(exp))  # 8 chips: at the file's line of bytes
+    assert err.startswith(f"accelsim: error: {exp}:5: workload.bytes: bytes 1000 is 500 bf16 elements, which 8 chips")
+    # 500 elements over 4 chips is 125 a rank: it runs, and an all-reduce of 1000 B over 8 (no count a rank) too
+    for extra in (("--set", "workload.op=all_gather", "--set", "arch.chips=4"), ("--set", "workload.op=all_reduce")):
+        assert main(["run", "-w", "collective", "-a", "dgx-h100", "--set", "workload.bytes=1000", *extra,
+                     "--no-plots", "-q", "-o", str(tmp_path / "ok")]) == 0
+
+
 @pytest.mark.parametrize(("workload", "arch", "extra"), [
     ("llama2_7b", "dgx-a100", ()),
     ("llama2_7b", "tpu-v5p-128", ("--set", "workload.tensor_parallel=4")),

@@ -135,12 +135,14 @@ def test_pipeline_report_composes_the_stage_simulations():
     # (2·64·256 elements of 2 bytes) / 10 GB/s
     p2p = 2 * (2e-6 + 2 * 64 * 256 * 2 / 10e9) * arch.clock_hz
     # the word embeddings' gradient all-reduced between the first and the last stage (Megatron's embedding group,
-    # 2 ranks: each sends the 1024 x 256 fp16 gradient once): 2 us + 524,288 B / 10 GB/s
-    sync = (2e-6 + 1024 * 256 * 2 / 10e9) * arch.clock_hz
+    # 2 ranks) as any all-reduce on this formula ring (probe p157 #2: it was one send, 2 us + bytes / 10 GB/s):
+    # 2 x (2 - 1)/2 x 524,288 B (the 1024 x 256 fp16 gradient) / 10 GB/s + 2 steps (reduce-scatter, all-gather)
+    # x 2 us
+    sync = (2 * 2e-6 + 1024 * 256 * 2 / 10e9) * arch.clock_hz
     expected = 3 * max(fb) + sum(fb) + max(opt) + p2p + sync
     assert rep["total_cycles"] == round(expected)
     pipe = rep["pipeline"]
-    assert pipe["embedding_sync_s"] == pytest.approx(2e-6 + 1024 * 256 * 2 / 10e9)
+    assert pipe["embedding_sync_s"] == pytest.approx(2 * 2e-6 + 1024 * 256 * 2 / 10e9)
     assert pipe["stages"] == 2 and pipe["micro_batches"] == 4 and pipe["p2p_transfers"] == 2
     assert [row["activations_in_flight"] for row in pipe["stage_times"]] == [2, 1]
     # MACs: forward and backward of both stages four times (no optimizer MACs)

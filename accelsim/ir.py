@@ -150,6 +150,9 @@ class Weight:
     # (out, in), a conv's (out, in, kh, kw)): 0 for an ONNX MatMul/Gemm B stored (K, N); None: the dims after
     # the first (:func:`reduction_len`)
     k_axis: int | None = None
+    # a parameter training leaves as it is (torch's ``requires_grad_(False)``; a FrozenBatchNorm2d's scale and shift):
+    # counted in ``params``, but no gradient, no optimizer step or state (builders.training.freeze marks it)
+    frozen: bool = False
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
     # or shown, and a fresh one (None) in every Weight made, replace() included
@@ -871,6 +874,16 @@ class Graph:
         return sum(unique.values())
 
     @property
+    def trainable_params(self) -> int:
+        """Parameter elements training updates: :attr:`params` less the :attr:`Weight.frozen` ones."""
+        unique: dict[str, int] = {}
+        for op in self.ops:
+            for w in op.weights:
+                if w.role == "param" and w.name not in unique:
+                    unique[w.name] = 0 if w.frozen else w.numel
+        return sum(unique.values())
+
+    @property
     def macs(self) -> int:
         """Matmul and convolution multiply-accumulates."""
         return sum(op.macs for op in self.ops)
@@ -911,8 +924,9 @@ class Graph:
         return inputs + sum(op.out_bytes for op in self.ops if not op.kind.is_view)
 
     def summary(self) -> dict[str, object]:
-        """Totals as a plain dict (the keys of ``accelsim info --json``); a training step adds what it keeps for
-        the backward pass, its gradients and its optimizer state (bytes)."""
+        """Totals as a plain dict (the keys of ``accelsim info --json``); ``trainable_params`` where some parameter
+        is frozen; a training step adds what it keeps for the backward pass, its gradients and its optimizer state
+        (bytes)."""
         macs, flops = self.macs, self.flops
         if any("model_scale" in op.attrs for op in self.ops):  # a causal context-parallel attention (ring,
             # all_gather): counted as the unsplit op, every query × key, as report.json's (report.schema.model_counts)
@@ -922,6 +936,8 @@ class Graph:
         out: dict[str, object] = {
             "name": self.name,
             "params": self.params,
+            **({"trainable_params": self.trainable_params} if any(w.frozen for op in self.ops for w in op.weights)
+               else {}),
             "macs": macs,
             "flops": flops,
             "ops": len(self.ops),

@@ -19,7 +19,10 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   scale and shift are buffers in DETR but are counted here as batchnorm weights (as ``resnet50``'s), so ``params``
   is DETR's published count (its main.py ``number of params``, the parameters with requires_grad: 41,302,368)
   plus the frozen ``conv1`` and ``layer1`` convs (222,400; DETR trains only layer2 to layer4 of the backbone) plus
-  the 53,120 batchnorm scales and shifts: 41,577,888.
+  the 53,120 batchnorm scales and shifts: 41,577,888. Those are marked frozen (``training.freeze``: models/backbone.py
+  ``BackboneBase`` sets ``requires_grad_(False)`` on every backbone name without layer2/3/4, and every batchnorm is
+  a frozen norm, the affine ``x * scale + bias``), so ``trainable_params`` is 41,302,368 and a training step has no
+  batch statistics, no gradient or optimizer step for them, and no input gradient below layer2.
 * ``yolov8n``: Ultralytics YOLOv8n (ultralytics/cfg/models/v8/yolov8.yaml at scale ``n``: depth multiple 0.33, width
   multiple 0.25, max channels 1024), module for module as ``DetectionModel`` builds it, ops named by its modules
   (``model.{i}.cv1.conv``). ``Conv`` is conv (no bias, padding k // 2) → BatchNorm2d (eps 0.001, Ultralytics'
@@ -37,8 +40,9 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   the class scores. The DFL conv's 16 weights are a parameter in Ultralytics (``model.parameters()`` holds them:
   ``model.info()`` gives 3,157,200 parameters and 3,157,184 gradients, the 16 the difference) and its MACs are in
   its GFLOPs (thop profiles the model in eval mode, where Detect runs DFL), so both are counted here: 3,157,200
-  params and 4,371,993,600 MACs at 640. Ultralytics' 8.7 GFLOPs (8.746 in its ``model_info_for_loggers``) is
-  2 × thop's count of the fused model (BatchNorm folded into the convs): the conv MACs plus, in the thop of that
+  params and 4,371,993,600 MACs at 640; the DFL weight is marked frozen (``training.freeze``), so a training step
+  gives it no gradient or step (3,157,184 trainable, as ``model.info()``'s gradients). Ultralytics' 8.7 GFLOPs
+  (8.746 in its ``model_info_for_loggers``) is 2 × thop's count of the fused model (BatchNorm folded into the convs): the conv MACs plus, in the thop of that
   time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted.
 """
 
@@ -46,16 +50,18 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from ..ir import Graph, OpKind, Weight
+from ..ir import Graph, Op, OpKind, Weight
 from .cnn import _bottleneck, _conv_bn_act
 from .layers import INPUT
 from .params import WorkloadParams
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
+from .training import freeze
 
 __all__ = ["DetrParams", "YoloParams", "detr_resnet50", "yolov8n"]
 
@@ -82,6 +88,15 @@ class DetrParams(WorkloadParams):
 
 
 _D, _HEADS, _FFN, _LAYERS, _CLASSES = 256, 8, 2048, 6, 91  # hubconf.py detr_resnet50: hidden_dim 256, 91 classes
+_BACKBONE = "backbone.0.body."
+_DETR_FROZEN = re.compile(re.escape(_BACKBONE) + r"(?!layer[234]\.)")
+"""DETR's frozen backbone parameters (models/backbone.py ``BackboneBase``: ``requires_grad_(False)`` on every name
+without 'layer2', 'layer3' or 'layer4'): conv1 and layer1."""
+
+
+def _detr_frozen_norm(op: Op) -> bool:
+    """The backbone's FrozenBatchNorm2d (``Backbone`` passes ``norm_layer=FrozenBatchNorm2d``): every batch norm."""
+    return op.fn == "batchnorm" and op.name.startswith(_BACKBONE)
 
 
 def _feature_side(side: int) -> int:
@@ -150,7 +165,8 @@ def detr_resnet50(p: DetrParams) -> Graph:
         y = b.relu(b.linear(hs, _D, name="layers.0"), name="relu0")
         y = b.relu(b.linear(y, _D, name="layers.1"), name="relu1")
         b.sigmoid(b.linear(y, 4, name="layers.2"), name="sigmoid")
-    return b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)})
+    return freeze(b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)}),
+                  params=lambda w: bool(_DETR_FROZEN.match(w.name)), norms=_detr_frozen_norm)
 
 
 # ---- YOLOv8 (Ultralytics) ------------------------------------------------------------------------------------
@@ -287,5 +303,7 @@ def yolov8n(p: YoloParams) -> Graph:
     x = layer(cat, layer(_yolo_conv, b, p4, c4, 3, 2), 9)  # 19, 20
     p5 = layer(_c2f, b, x, c5, _depth(3), False)  # 21: P5/32 out
     layer(_detect, b, [p3, p4, p5], p.num_classes)  # 22
-    return b.build({"model": "yolov8n", **p.model_dump(),
-                    "anchors": sum((p.image_size // s) ** 2 for s in (8, 16, 32))})
+    graph = b.build({"model": "yolov8n", **p.model_dump(),
+                     "anchors": sum((p.image_size // s) ** 2 for s in (8, 16, 32))})
+    # DFL's conv is fixed (Ultralytics' ``nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)``)
+    return freeze(graph, params=lambda w: w.name == "model.22.dfl.conv.weight")

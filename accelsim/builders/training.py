@@ -30,8 +30,8 @@ Phases and names
   ``T.grad`` (fn "grad_concat") as torch's split/slice backward is a cat: no work. One reader: its gradient is
   used directly. A parameter used by several ops (tied embeddings) gets ``W.grad`` (fn "add", attrs
   ``accumulate`` = W) after the backward ops, vector_elems = Σ input elements − the largest input's.
-* Optimizer: ``W.step`` per unique parameter W (kind OPTIMIZER, after every backward op, in order of the
-  parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
+* Optimizer: ``W.step`` per unique trainable parameter W (not :attr:`~accelsim.ir.Weight.frozen`; kind OPTIMIZER,
+  after every backward op, in order of the parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
   (role "state"): sgd none, momentum ``W.momentum``, adam ``W.adam_m`` and ``W.adam_v``, and ``W.master`` (the fp32
   master copy, :data:`MASTER`) when W is narrower than fp32 (mixed precision); out_shape = W's shape
@@ -63,12 +63,24 @@ Phases and names
 
 Which tensors get gradients
 
-A tensor requires a gradient when it depends on a parameter (torch's ``requires_grad``): graph inputs do only when
-listed in the forward's ``meta["grad_inputs"]`` (a pipeline stage's hidden-state input: its gradient, summed over
+A tensor requires a gradient when it depends on a trainable parameter (torch's ``requires_grad``): graph inputs do
+only when listed in the forward's ``meta["grad_inputs"]`` (a pipeline stage's hidden-state input: its gradient, summed over
 its readers by one ``{input}.grad`` add when there are several, is what the stage sends back),
 and an op whose activation inputs all lack one (the first layer reading the image) gets no input-gradient op, only
 its weight gradients. A forward op no gradient reaches (a KV_APPEND, a branch that does not lead to the loss) has
 no backward ops; its parameters' steps have no gradient input.
+
+Frozen parameters (:func:`freeze`; the builders mark them as their reference freezes them)
+
+A frozen parameter (:attr:`~accelsim.ir.Weight.frozen`: torch's ``requires_grad_(False)``, YOLOv8's DFL conv, DETR's
+backbone conv1 and layer1) counts in ``params`` but gets no weight or bias gradient, no optimizer step, no gradient
+or state bytes; an op whose parameters are all frozen and whose inputs need no gradient needs none itself, so the
+ops after it up to the first trainable one get no input gradient (DETR's ``layer2.0.conv1`` and
+``layer2.0.downsample.0``: autograd makes no gradient for a tensor that does not require one). A frozen norm (attrs
+``frozen``: DETR's FrozenBatchNorm2d, an affine x·scale + shift from buffers) has no ``.stats`` op and no
+``grad_weight``; its ``grad_input`` (NORM fn f"{fn}_grad", where x needs one) is dX = dY·scale, reading (dY,) with
+the scale, 1 flop per element (:data:`FROZEN_NORM_GRAD_FLOPS`). The frozen parameters' own weights are still read
+by the input gradients that need them (the DFL conv's dX = dY·Wᵀ).
 
 Matmul kinds (gradients with the forward MACs each)
 
@@ -180,21 +192,21 @@ Transformer Models")
   ``stashed`` loses the recomputed tensors, and the MACs grow by the recomputed forward's (full: training MACs =
   4× forward for the layers instead of 3×).
 
-Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ parameter elements × the
-gradient's bytes, :data:`GRAD_DTYPE`: fp32 for bf16 parameters; one gradient per parameter, a sparse table's its
-touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × params × 4 B, 3 × with 16-bit
-params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
+Meta of the result: the forward's, plus ``mode`` "training", ``optimizer``, ``recompute``, ``gradient_bytes`` (Σ trainable parameter elements ×
+the gradient's bytes, :data:`GRAD_DTYPE`: fp32 for bf16 parameters; one gradient per parameter, a sparse table's its
+touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × trainable params × 4 B, 3 × with
+16-bit params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
 directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
 tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``; the logits the loss's gradient reads at fp32,
 :data:`LOSS_DTYPE`).
-``params`` equals the forward's.
+``params`` equals the forward's, frozen ones included; ``Graph.trainable_params`` leaves them out.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import WorkloadError
@@ -244,6 +256,10 @@ BN_STATS = "stats"
 BN_STATS_FLOPS = 2
 """A training batch norm's statistics pass: per element a sum and a sum of squares (Welford's update in
 PyTorch's batch_norm_collect_statistics_kernel)."""
+FROZEN = "frozen"
+"""The attr of a frozen norm (:func:`freeze`): an affine x·scale + shift with fixed statistics."""
+FROZEN_NORM_GRAD_FLOPS = 1
+"""A frozen norm's input gradient dX = dY·scale: one multiply per element."""
 SOFTMAX_GRAD_FACTOR = 2
 """softmax backward dX = Y∘(dY − Σ dY∘Y): twice the forward's element passes."""
 ADDITIVE = frozenset({"add", "add_rel_pos"})
@@ -265,6 +281,26 @@ def training_graph(forward: Graph, optimizer: str, recompute: str = "none") -> G
     if recompute not in RECOMPUTE:
         raise WorkloadError(f"unknown recompute {recompute!r}; expected one of {', '.join(RECOMPUTE)}")
     return _Pass(forward, optimizer, recompute).run()
+
+
+def freeze(graph: Graph, params: Callable[[Weight], bool] = lambda w: False,
+           norms: Callable[[Op], bool] = lambda op: False) -> Graph:
+    """``graph`` with the parameters ``params`` picks marked :attr:`~accelsim.ir.Weight.frozen` (torch's
+    ``requires_grad_(False)``) and the NORM ops ``norms`` picks made frozen norms (attrs ``frozen``: an affine
+    x·scale + shift with fixed statistics, as DETR's FrozenBatchNorm2d, whose scale and shift are buffers; their
+    weights frozen too). A frozen parameter still counts in ``params``; the training step gives it no gradient and
+    no optimizer step. The forward's numbers do not change."""
+    ops = []
+    for op in graph.ops:
+        frozen_norm = op.kind is OpKind.NORM and norms(op)
+        weights = tuple(replace(w, frozen=True) if w.role == "param" and (frozen_norm or params(w)) else w
+                        for w in op.weights)
+        if frozen_norm:
+            op = replace(op, weights=weights, attrs={**op.attrs, FROZEN: True})
+        elif weights != op.weights:
+            op = replace(op, weights=weights)
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
 def shard_optimizer(graph: Graph, shards: int) -> Graph:
@@ -357,6 +393,11 @@ def _elems(shape: Sequence[int]) -> int:
     return math.prod(shape)
 
 
+def _trainable(weights: Iterable[Weight]) -> list[Weight]:
+    """The weights of ``weights`` training updates (not :attr:`~accelsim.ir.Weight.frozen`)."""
+    return [w for w in weights if not w.frozen]
+
+
 def _is_bias(w: Weight) -> bool:
     """Whether ``w`` is an additive bias (:attr:`accelsim.ir.Weight.is_bias`)."""
     return w.is_bias
@@ -410,18 +451,18 @@ class _Pass:
         self.steps: dict[str, list[tuple[Op, str]]] = {}
         for op in forward.ops:
             if op.attrs.get("recurrent") and op.kind.is_matmul:
-                for w in self._main_weights(op)[:1]:
+                for w in _trainable(self._main_weights(op)[:1]):
                     self.steps_first.setdefault(w.name, op.name)
             expert = "experts" in op.attrs or "idle_experts" in op.attrs
             for w in op.weights:
-                if w.role == "param":
+                if w.role == "param" and not w.frozen:
                     self.params.setdefault(w.name, (w, op.dtype))
                     if expert:
                         self.experts.add(w.name)
                     if op.attrs.get("table_shard"):
                         self.table_shards.add(w.name)
             self.requires[op.name] = op.kind is not OpKind.KV_APPEND and (
-                any(w.role == "param" for w in op.weights) and not op.kind.is_view
+                any(w.role == "param" and not w.frozen for w in op.weights) and not op.kind.is_view
                 or any(self.requires.get(x, False) for x in op.inputs))
             for x in op.inputs:
                 self.readers[x] = self.readers.get(x, 0) + 1
@@ -454,7 +495,7 @@ class _Pass:
         self.grads.setdefault(target, []).append(_Grad(name, piece))
 
     def _wgrad(self, w: Weight, name: str) -> None:
-        if w.role == "param":
+        if w.role == "param" and not w.frozen:
             self.wgrads.setdefault(w.name, []).append(name)
 
     @staticmethod
@@ -472,7 +513,8 @@ class _Pass:
         fwd = self.fwd
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
-            if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs:  # the batch's statistics first
+            if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs and not op.attrs.get(FROZEN):
+                # the batch's statistics first
                 stats = self._emit(f"{op.name}.{BN_STATS}", OpKind.NORM, op.inputs[:1], (2, op.in_shapes[0][1]),
                                    {**self._copied(op), "fn": f"{BATCHNORM}_{BN_STATS}", "out_dtype": STATE_DTYPE},
                                    dtype=op.dtype, phase="forward", flops=BN_STATS_FLOPS * op.vector_elems,
@@ -686,7 +728,7 @@ class _Pass:
         if op.kind.is_view or self._stepped(op):  # a recurrent step's: with its weight's, over every step
             return
         n = _elems(self.shapes[dy])
-        biases = [w for w in op.weights if w.role == "param" and _is_bias(w)]
+        biases = [w for w in op.weights if w.role == "param" and _is_bias(w) and not w.frozen]
         if biases:  # a grouped GEMM's experts' biases: one column sum per expert's rows, in one op
             shape = biases[0].shape if len(biases) == 1 else (sum(w.numel for w in biases),)
             name = self._bwd(op, "grad_bias", OpKind.ELEMENTWISE, [dy], shape, fn="bias_grad", grad="bias",
@@ -717,11 +759,11 @@ class _Pass:
                 self.steps.setdefault(weights[0].name, []).append((op, dy))
                 if self.steps_first[weights[0].name] == op.name:
                     self._steps_wgrad(weights[0].name)
-            elif weights:
+            elif trainable := _trainable(weights):  # (a frozen weight: none, as autograd makes none)
                 dw = Gemm(g.n, g.k, g.m, g.count) if op.kind is OpKind.CONV else Gemm(g.k, g.n, g.m, g.count)
-                name = self._bwd(op, "grad_weight", op.kind, [x, dy], weights[0].shape, fn=f"{op.fn}_grad",
+                name = self._bwd(op, "grad_weight", op.kind, [x, dy], trainable[0].shape, fn=f"{op.fn}_grad",
                                  grad="weight", attrs=attrs, gemm=dw, flops=2 * dw.macs)
-                for w in weights:  # a further non-bias weight (none today) is reduced by the same op
+                for w in trainable:  # a further non-bias weight (none today) is reduced by the same op
                     self._wgrad(w, name)
             return
         if op.kind is not OpKind.MATMUL or len(op.inputs) != 2:
@@ -841,6 +883,9 @@ class _Pass:
         x = op.inputs[0]
         attrs = self._copied(op)
         scales = self._main_weights(op)
+        if op.attrs.get(FROZEN):
+            self._frozen_norm(op, dy, attrs, scales)
+            return
         if op.fn == BATCHNORM and scales:
             self._batchnorm(op, dy, attrs, scales)
             return
@@ -849,12 +894,23 @@ class _Pass:
                              grad="input", attrs=attrs, weights=scales, flops=NORM_GRAD_FACTOR * op.flops,
                              vector_elems=NORM_GRAD_FACTOR * op.vector_elems)
             self._to(x, name)
-        if scales:
+        if trainable := _trainable(scales):
             n = _elems(op.in_shapes[0])
-            name = self._bwd(op, "grad_weight", OpKind.NORM, [x, dy], scales[0].shape, fn=f"{op.fn}_grad_weight",
+            name = self._bwd(op, "grad_weight", OpKind.NORM, [x, dy], trainable[0].shape, fn=f"{op.fn}_grad_weight",
                              grad="weight", attrs=attrs, flops=NORM_WEIGHT_GRAD_FLOPS * n, vector_elems=n)
-            for w in scales:
+            for w in trainable:
                 self._wgrad(w, name)
+
+    def _frozen_norm(self, op: Op, dy: str, attrs: dict[str, object], scales: list[Weight]) -> None:
+        """A frozen norm (attrs ``frozen``: DETR's FrozenBatchNorm2d, whose forward is ``x * scale + bias`` with
+        scale and shift from buffers): dX = dY·scale, one multiply per element, reading (dY,) and the scale, and
+        only where x needs a gradient; no parameter gradient, no batch statistics."""
+        x = op.inputs[0]
+        if self.requires[x]:
+            n = _elems(op.in_shapes[0])
+            name = self._bwd(op, "grad_input", OpKind.NORM, [dy], op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
+                             attrs=attrs, weights=scales, flops=FROZEN_NORM_GRAD_FLOPS * n, vector_elems=n)
+            self._to(x, name)
 
     def _batchnorm(self, op: Op, dy: str, attrs: dict[str, object], scales: list[Weight]) -> None:
         """A batch norm's backward as PyTorch's CUDA kernels run it (aten/src/ATen/native/cuda/Normalization.cuh:
@@ -921,6 +977,8 @@ class _Pass:
                              grad="input", attrs=attrs, weights=wts, macs=macs, flops=flops, vector_elems=elems)
             self._to(x, name)
         for j, w in enumerate(weights):
+            if w.frozen:
+                continue
             suffix = "grad_weight" if j == 0 else f"grad_weight{j}"
             macs = 0
             if op.fn in ADDITIVE:
@@ -934,7 +992,7 @@ class _Pass:
             self._wgrad(w, name)
 
     def _embedding(self, op: Op, dy: str) -> None:
-        tables = self._main_weights(op)
+        tables = _trainable(self._main_weights(op))
         if not tables:
             return
         width = op.out_shape[-1]
@@ -980,7 +1038,7 @@ class _Pass:
             name = self._bwd(op, self._input_suffix(op, i), OpKind.SPMM, reads, op.in_shapes[i], fn=f"{op.fn}_grad",
                              grad="input", attrs=attrs, macs=op.macs, flops=op.flops, vector_elems=op.vector_elems)
             self._to(x, name)
-        for j, w in enumerate(self._main_weights(op)):
+        for j, w in enumerate(_trainable(self._main_weights(op))):
             name = self._bwd(op, "grad_weight" if j == 0 else f"grad_weight{j}", OpKind.SPMM, [*op.inputs, dy],
                              w.shape, fn=f"{op.fn}_grad", grad="weight", attrs=attrs, macs=op.macs, flops=op.flops,
                              vector_elems=op.vector_elems)
@@ -1051,4 +1109,4 @@ class _Pass:
         return None
 
 
-__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "training_graph"]
+__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "freeze", "training_graph"]

@@ -46,6 +46,52 @@ def test_trainable_params_equal_detrs_published_count(graph):
     assert g.params == 41_302_368 + 222_400 + 53_120
 
 
+def test_the_frozen_parts_are_marked_frozen(graph):
+    g = graph()
+    # models/backbone.py BackboneBase: requires_grad_(False) on backbone names without layer2/3/4; FrozenBatchNorm2d's
+    # weight and bias are buffers
+    assert {w.name for op in g for w in op.weights if w.frozen} == {
+        w.name for op in g for w in op.weights if _frozen(w.name)}
+    assert g.trainable_params == 41_302_368
+    assert all(op.attrs.get("frozen") for op in g if op.fn == "batchnorm")
+
+
+def test_training_step_trains_only_what_detr_trains(graph):
+    """Probe p161 #1: the step trained conv1, layer1 and every FrozenBatchNorm2d (241,722,828,800 MACs)."""
+    fwd, step = graph(dtype="bf16"), graph(dtype="bf16", mode="training")
+    # 800×1066: conv1 (7×7/2, pad 3) → 400×533, the max-pool → 200×267 = 53,400 pixels for layer1 and layer2.0's
+    # first convs. conv1 64·3·49 = 9,408 MACs a pixel × 213,200 = 2,005,785,600. layer1 per pixel: block 0 64·64 +
+    # 64·64·9 + 64·256 + 64·256 (downsample) = 73,728, blocks 1-2 256·64 + 64·64·9 + 64·256 = 69,632 each: 212,992 ×
+    # 53,400 = 11,373,772,800. layer2.0.conv1 256·128 × 53,400 = 1,749,811,200; layer2.0.downsample.0 (1×1/2) at
+    # 100×134 = 13,400 pixels × 256·512 = 1,756,364,800
+    conv1, layer1 = 2_005_785_600, 11_373_772_800
+    entry = 1_749_811_200 + 1_756_364_800
+    assert fwd["backbone.0.body.conv1"].macs == conv1
+    assert sum(op.macs for op in fwd if ".layer1." in op.name) == layer1
+    # every matmul's dX and dW have its forward MACs (3×), except: conv1 has neither (its input is the image, its
+    # weight frozen), layer1 neither, layer2.0's first convs no dX (their input requires no grad), and the first
+    # decoder layer's v_proj no dX (it reads the zero tgt, a graph input): 100·256·256 = 6,553,600
+    v_proj = 100 * 256 * 256
+    assert step.macs == 3 * fwd.macs - 2 * conv1 - 2 * layer1 - entry - v_proj
+    # the probe's figure: 241,722,828,800 − (2,005,785,600 + 2 · 11,373,772,800 + 3,506,176,000)
+    assert step.macs == 241_722_828_800 - 28_259_507_200 == 213_463_321_600
+    names = {op.name for op in step}
+    assert not [n for n in names if n.endswith(".stats")]  # FrozenBatchNorm2d has no batch statistics
+    assert not [op.name for op in step if op.attrs.get("grad") in ("weight", "bias")
+                and fwd[str(op.attrs["forward"])].fn == "batchnorm"]  # no dγ, dβ: buffers
+    assert "backbone.0.body.layer2.0.conv1.grad_input" not in names
+    assert "backbone.0.body.layer2.0.conv1.grad_weight" in names
+    # a FrozenBatchNorm2d above a trainable conv passes dY·scale back: one multiply per element
+    dx = step["backbone.0.body.layer2.0.bn1.grad_input"]
+    assert dx.flops == dx.vector_elems == 128 * 200 * 267
+    stepped = {op.attrs["param"] for op in step if op.kind.value == "optimizer"}
+    assert stepped == {w.name for op in fwd for w in op.weights if not _frozen(w.name)}
+    # fp32 gradients of bf16 parameters (4 B) and Adam's m, v and fp32 master copy (12 B), trainable ones only
+    assert step.meta["gradient_bytes"] == 41_302_368 * 4
+    assert step.meta["optimizer_state_bytes"] == 41_302_368 * 12
+    assert step.params == 41_577_888 and step.trainable_params == 41_302_368
+
+
 def test_transformer_macs_by_hand_and_paper_gflops_bracketed(graph):
     g = graph()
     # 800×1066: five ceil halvings (conv1, max-pool, three stride-2 stages) give 25 × 34 = 850 tokens

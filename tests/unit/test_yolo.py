@@ -31,6 +31,21 @@ def test_params_equal_ultralytics_model_info(graph):
     assert graph.params - bn_channels == 3_151_904
 
 
+def test_training_gives_dfl_no_gradient_or_step(graph):
+    """Probe p161 #1: the DFL conv (requires_grad_(False)) had a weight gradient (537,600 MACs) and an Adam step."""
+    step = build_workload("yolov8n", {"mode": "training", "dtype": "bf16"})
+    assert graph["model.22.dfl.conv"].weights[0].frozen and step.trainable_params == 3_157_184
+    names = {op.name for op in step}
+    assert "model.22.dfl.conv.grad_weight" not in names and "model.22.dfl.conv.weight.step" not in names
+    # its input (the softmax of trained logits) still needs dX = dY·Wᵀ: 8400 anchors × 4 sides × 16 bins = 537,600
+    assert step["model.22.dfl.conv.grad_input"].macs == 8400 * 4 * 16
+    # 3× forward (4,371,993,600 at 640), less model.0's dX (its input is the image: 320·320 pixels × 16 × 3·3·3 =
+    # 44,236,800) and the DFL's dW (537,600)
+    assert graph.macs == 4_371_993_600
+    assert step.macs == 3 * 4_371_993_600 - 44_236_800 - 537_600
+    assert step.meta["gradient_bytes"] == 3_157_184 * 4  # fp32 gradients of bf16 parameters
+
+
 def test_macs_match_ultralytics_gflops(graph):
     # thop's count of the fused model: the conv MACs (folding BN into a conv adds no MAC; SiLU and max-pool are zero
     # ops) plus, in the thop of model_info_for_loggers' 8.746, one op per output element of a nearest upsampling:

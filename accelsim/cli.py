@@ -1409,6 +1409,8 @@ def _info_head(title: str, summary: dict, wl, graph: Graph, parts: list[tuple[st
     steps = int(wl.params.get("decode_steps") or 0)
     head = Table(title=title.replace("in report.json", "with --json"), show_header=False)
     head.add_row("params", f"{summary['params']:,}")
+    if "trainable_params" in summary:  # frozen ones (DETR's conv1 / layer1) are not trained (probe p161 #1)
+        head.add_row("trainable params", f"{summary['trainable_params']:,}")
     pp, micro = int(graph.meta.get("pipeline_parallel") or 1), int(summary.get("micro_batches") or 1)
     if "params_per_chip" in summary:
         head.add_row("params per chip", f"{summary['params_per_chip']:,} " + (

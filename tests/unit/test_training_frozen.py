@@ -82,3 +82,17 @@ def test_a_frozen_weight_whose_input_needs_a_gradient_still_passes_one_back():
     assert t["fixed.grad_input"].weights[0].name == "fixed.weight"
     assert "fixed.grad_weight" not in t and "fixed.weight.step" not in t
     assert t.params == 3 * 8 + 8 and t.trainable_params == 3 * 8
+
+
+def test_info_prints_the_trainable_count_where_some_parameter_is_frozen(capsys):
+    # DETR freezes ResNet-50's conv1 and layer1 (facebookresearch/detr models/backbone.py): 9,408 + 212,992 =
+    # 222,400 conv weights, and its FrozenBatchNorm2d scales are buffers (53 norms, 53,120 values): the paper's
+    # 41,302,368 trainable of 41,577,888; resnet18 freezes nothing and gets no such row
+    from accelsim.cli import main
+
+    assert main(["info", "detr_resnet50"]) == 0
+    out = capsys.readouterr().out
+    assert "trainable params │ 41,302,368" in out and "41,577,888" in out
+    assert 41_577_888 - 41_302_368 == 9_408 + 212_992 + 53_120
+    assert main(["info", "resnet18"]) == 0
+    assert "trainable params" not in capsys.readouterr().out

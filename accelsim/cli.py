@@ -971,7 +971,8 @@ def _energy_table(energy: dict, area: dict, dtype: str):
 
     from .report import fmt
 
-    table = Table(title=f"energy and area per chip, at {fmt.general(energy['node_nm'])} nm", show_header=False)
+    table = Table(title=f"energy and area per chip, at {fmt.general(energy['node_nm'])} nm and "
+                        f"{fmt.general(energy['voltage_v'])} V", show_header=False)
     table.add_row("TDP", fmt.watts(energy["tdp_w"]) if energy["tdp_w"] is not None else "not given")
     static = fmt.watts(energy["idle_power_w"])
     if energy["static_w"] != energy["idle_power_w"]:

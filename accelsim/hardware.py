@@ -223,6 +223,9 @@ PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pJ/bit": 1.0,
                              Field(**_FINITE)]
 Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pJ": 1.0, "fJ": 1e-3, "nJ": 1e3}), Field(**_FINITE)]
 SquareMm = Annotated[float, _quantity("mm2", {"": 1.0, "mm2": 1.0, "mm²": 1.0}), Field(**_FINITE)]
+# a supply voltage of the node scaling: 0.6 to 1.5 V, where every node's fitted E(V) rises with V (probe p159 #5:
+# "1V" was refused where "65nm" and "75W" are taken)
+Volts = Annotated[float, _quantity("V", {"": 1.0, "V": 1.0, "mV": 1e-3}), Field(ge=0.6, le=1.5, allow_inf_nan=False)]
 
 
 class SystolicArray(_Model):
@@ -1518,11 +1521,13 @@ class EnergySpec(_Model):
 
     node: Nanometres
     reference_node: Nanometres = 45.0
-    # supply voltages (V) of the node scaling (Stillmaker & Baas's E(V), docs/energy.md "Node scaling"): the chip's
-    # (None: 0.8 V, energy.tech.DEFAULT_VOLTAGE) and that of the figures the arch gives at reference_node (default
-    # Horowitz's 0.9 V, the built-in figures' own); 0.6 to 1.5 V, where every node's fitted E(V) rises with V
-    voltage: Annotated[float, Field(ge=0.6, le=1.5, allow_inf_nan=False)] | None = None
-    reference_voltage: Annotated[float, Field(ge=0.6, le=1.5, allow_inf_nan=False)] = 0.9
+    # supply voltages (V) of the node scaling (Stillmaker & Baas's E(V), docs/energy.md "Supply voltage"): the chip's
+    # (None: 0.8 V, energy.tech.DEFAULT_VOLTAGE) and that of the figures the arch gives at reference_node (None:
+    # the chip's voltage where reference_node is the chip's node or any node but 45 nm, Horowitz's 0.9 V at 45 nm,
+    # his table's node; energy.model.reference_volts; probe p159 #1: a fixed 0.9 V took 18-24 % off figures
+    # stated at the chip's own node); the built-in figures are 0.9 V ones whatever it says
+    voltage: Volts | None = None
+    reference_voltage: Volts | None = None
     mac_pj: dict[Dtype, Picojoules] = Field(default_factory=dict)  # per MAC (multiply + accumulate) by dtype
     mac_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # array energy per MAC ÷ the arithmetic's
     vector_pj: Picojoules | None = None  # per vector FLOP (default: half the dtype's MAC arithmetic: an FMA is 2)

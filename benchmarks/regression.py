@@ -131,6 +131,11 @@ CASES: dict[str, tuple] = {
 # gemm_a100 again from the commit (34e77704) that fits a tiling's largest tile, not its average (probe p156 #1):
 # its unified-SRAM tiling (8, 13, 512) had 4-row k tiles of 256 x 158 bf16 outputs, 84,208 B > 83,968 B, now
 # (8, 13, 1024), 82,552 B (mapping.tiling.nk 512 -> 1024; bytes and times equal).
+# attention_h100, gemm_a100, rmsnorm_mi210 and softmax_a100 again from 7bf8969b (probe p159 follow-up): h100's
+# activity_power_share re-derived by its own rule, (513 - 163.64 W) / (630 W x 0.9411) = 0.589, was 0.55, and the
+# GPU presets that copy it: activity energy x0.589/0.55 = 1.0709, so total energy gemm_a100 0.037797 -> 0.039187 J,
+# attention_h100 8.673 -> 8.954 mJ, rmsnorm_mi210 13.609 -> 14.165 mJ, softmax_a100 26.184 -> 27.153 mJ (power,
+# efficiency, edp with them; gemm_a100's peak window 417.6 -> 430.8 W in its note); times and bytes equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

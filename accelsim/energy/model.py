@@ -28,6 +28,7 @@ from .tech import (
     SRAM_PJ_45NM,
     area_scale,
     energy_scale,
+    is_float,
     mac_45nm,
     operand_bits,
     sram_area_mm2,
@@ -102,10 +103,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     dtype = dtype if dtype in DTYPE_BYTES else arch.dtype
     # the figures the arch gives are at reference_node; the defaults (Horowitz, FreePDK45) at 45 nm whatever
     # reference_node says (probe p111 #1: tpu-v1's own int8 MAC re-stated at 28 nm read them all at 28 nm)
-    # each end at its supply voltage: the arch's own figures at reference_voltage, the built-in ones at Horowitz's
+    # each end at its supply voltage: the arch's own figures at reference_volts, the built-in ones at Horowitz's
     # 0.9 V, the chip at its voltage (probe p152 #1: both ends at 0.8 V, Horowitz's figures read as 0.8 V ones)
-    volts = spec.voltage if spec.voltage is not None else DEFAULT_VOLTAGE
-    e_given = energy_scale(spec.reference_node, spec.node, spec.reference_voltage, volts)
+    volts = chip_volts(spec)
+    e_given = energy_scale(spec.reference_node, spec.node, reference_volts(spec), volts)
     e_45 = energy_scale(DEFAULT_NODE, spec.node, HOROWITZ_VOLTAGE, volts)
     acc = accumulator(arch)
     mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc)
@@ -140,6 +141,24 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
                      tuple(off_package), off_static)
 
 
+def chip_volts(spec: EnergySpec) -> float:
+    """The chip's supply voltage: ``energy.voltage``, else :data:`~accelsim.energy.tech.DEFAULT_VOLTAGE` (0.8 V)."""
+    return spec.voltage if spec.voltage is not None else DEFAULT_VOLTAGE
+
+
+def reference_volts(spec: EnergySpec) -> float:
+    """The supply voltage of the figures the arch gives at ``reference_node``: ``energy.reference_voltage``, else
+    the chip's own (:func:`chip_volts`) where ``reference_node`` is the chip's node (a figure stated at the chip's
+    node is taken as written), Horowitz's 0.9 V where it is 45 nm (his table's node and voltage, the default
+    ``reference_node``), and the chip's at any other node (the node scaled at one voltage). Probe p159 #1: a fixed
+    0.9 V default took ×0.756 off a figure stated at a 7 nm chip's own node (tpu-v4's 0.98 pJ MAC read as 0.741)."""
+    if spec.reference_voltage is not None:
+        return spec.reference_voltage
+    if spec.reference_node != spec.node and spec.reference_node == DEFAULT_NODE:
+        return HOROWITZ_VOLTAGE
+    return chip_volts(spec)
+
+
 DEFAULT_NODE = 45.0  # the node of the built-in figures: Horowitz's arithmetic and 8 KB SRAM, the 45 nm bit cell, DFF_X1
 # EnergySpec's figures whose None is a built-in figure at DEFAULT_NODE (carried from 45 nm whatever reference_node
 # says); a figure the arch writes, even one equal to the built-in, is its own, at reference_node (probe p120 #9:
@@ -159,22 +178,28 @@ def _figure(spec: EnergySpec, key: str, given_scale: float, default_scale: float
 
 def runs_as(arch: Arch, dtype: str) -> str:
     """The dtype the arch's core runs a vector op of ``dtype`` as: its vector unit's ``runs_as`` where the unit
-    lists ``rates`` (``hardware.dtype_rate``: a GPU's lanes), else its array's (``rates``, or the arch's own
-    ``dtype`` on a systolic array listing none, the mapper's rule as :func:`~accelsim.energy.resolved.mac_dtypes`
-    reads it: gemmini runs a bf16 model as int8, eyeriss-like an int8 one as int16); ``dtype`` itself on a core
-    with neither (probe p152 #4)."""
+    lists ``rates`` (``hardware.dtype_rate``: a GPU's lanes); on a core whose systolic array lists no ``rates``, the
+    arch's own ``dtype`` (a one-dtype chip, the mapper's rule as :func:`~accelsim.energy.resolved.mac_dtypes` reads
+    it: gemmini runs a bf16 model as int8, eyeriss-like an int8 one as int16; probe p152 #4); ``dtype`` itself on
+    a core with a vector unit whose array's ``rates`` list a floating-point dtype: those rates are its matmul
+    precision, not its lanes' (probe p159 #2: tpu-v4's fp32 softmax was charged bf16's FLOPs by the MXU's fp32 ->
+    bf16 pass; JAX's default precision rounds a matmul's or conv's fp32 inputs, not an elementwise op's); else the
+    array's ``rates`` (an integer-only chip, tpu-v1: no floating-point lanes either; or a core without lanes)."""
     units = list(arch.core.unit_specs())
+    vector = False
     for u in units:
         rates = dict(getattr(u.spec, "rates", None) or {})
         if u.kind == "vector" and rates:
             return dtype_rate(rates, dtype)[0]
+        vector = vector or u.kind == "vector"
     for u in units:
         macs = u.macs_per_cycle
         if u.kind == "vector" or not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0:
             continue
         rates = dict(getattr(u.spec, "rates", None) or {})
         if rates:
-            return dtype_rate(rates, dtype)[0]
+            floats = any(is_float(listed) for listed in rates)
+            return dtype if vector and floats else dtype_rate(rates, dtype)[0]
         if u.kind == "systolic":
             return arch.dtype
     return dtype
@@ -487,14 +512,29 @@ def _lane_fmas(arch: Arch) -> dict[str, float]:
 
 
 def flop_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
-    """J per vector FLOP of an op row (its FLOPs beyond 2 × its MACs): ``c``'s ``vector_j``, or, on a unit whose
-    kind's cost module gives its own ``pj_per_flop(spec, dtype)`` (a softmax or other non-MAC plug-in unit), that
-    (docs/energy.md)."""
+    """J per vector FLOP of an op row (its FLOPs beyond 2 × its MACs): on a unit whose kind's cost module gives its
+    own ``pj_per_flop(spec, dtype)`` (a softmax or other non-MAC plug-in unit), that; on the core's vector lanes,
+    given the ``arch``, the ``vector_j`` of the dtype the lanes ran the row as (:func:`row_dtype`:
+    ``mapping.rate.runs_as``) where the row names one other than the run's (probe p159 #2: the SDXL VAE's fp32
+    vector rows of an fp16 run were charged fp16's 0.0654 pJ a FLOP, not fp32's 0.1505); else ``c``'s
+    ``vector_j`` (docs/energy.md)."""
     own = _own_pricer(c, arch, "pj_per_flop")
+    lanes = _lane_fmas(arch) if arch is not None else {}
+    other: dict[str, float] = {}
 
     def flop_j(row: Mapping[str, Any]) -> float:
         j = own(row)
-        return c.vector_j if j is None else j
+        if j is not None:
+            return j
+        if not lanes or _unit_of(lanes, row["unit"]) is None:
+            return c.vector_j
+        dtype = row_dtype(row)
+        if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
+            return c.vector_j
+        if dtype not in other:
+            theirs = constants(arch, dtype)
+            other[dtype] = theirs.vector_j if theirs is not None else c.vector_j
+        return other[dtype]
 
     return flop_j
 
@@ -614,6 +654,10 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     energy = _energy([*report["ops"], *sent], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
                      flop_pricer(c, arch))
     total = energy["total_j"]
+    spec = arch.energy
+    assert spec is not None
+    # the node and supply voltage every on-chip figure was carried to (probe p159 #5: shown nowhere)
+    energy["node_nm"], energy["voltage_v"] = spec.node, chip_volts(spec)
     static_w = c.static_total * chips
     average = total / seconds if seconds else 0.0
     off_package_w = energy["off_package_j"] / seconds if seconds else 0.0

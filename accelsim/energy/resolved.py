@@ -10,7 +10,7 @@ from typing import Any
 
 from ..hardware import Arch, dtype_rate
 from ..units import RATE_BITS
-from .model import PJ, constants
+from .model import PJ, chip_volts, constants, reference_volts
 
 
 def mac_dtypes(arch: Arch) -> list[str]:
@@ -33,7 +33,8 @@ def mac_dtypes(arch: Arch) -> list[str]:
 
 def arch_energy(arch: Arch) -> dict[str, Any] | None:
     """The arch's resolved energy constants, one chip's, or None when it gives no ``energy``: ``node_nm``,
-    ``tdp_w`` (None: none given), ``idle_power_w`` (the chip's static power: ``idle_power``, else leakage × area;
+    ``voltage_v`` (the chip's supply voltage) and ``reference_voltage_v`` (its own figures', at ``reference_node``:
+    :func:`~accelsim.energy.model.reference_volts`), ``tdp_w`` (None: none given), ``idle_power_w`` (the chip's static power: ``idle_power``, else leakage × area;
     ``static_w`` adds each level's own ``static_power``, as report.json's ``power.static_w``),
     ``activity_power_share`` and ``activity_w`` (what a busy chip draws beyond its priced actions), ``mac_pj``
     (pJ per MAC of each dtype of :func:`mac_dtypes`, in the array, at the node), ``vector_pj`` (per vector FLOP at
@@ -46,7 +47,8 @@ def arch_energy(arch: Arch) -> dict[str, Any] | None:
     assert spec is not None
     own = sum(arch.memory(lv.name).static_power or 0.0 for lv in arch.hierarchy()[1:])  # the levels' own watts
     chip_static = c.static_total - own
-    return {"node_nm": spec.node, "tdp_w": c.tdp, "idle_power_w": chip_static, "static_w": c.static_total,
+    return {"node_nm": spec.node, "voltage_v": chip_volts(spec), "reference_voltage_v": reference_volts(spec),
+            "tdp_w": c.tdp, "idle_power_w": chip_static, "static_w": c.static_total,
             "activity_power_share": spec.activity_power_share, "activity_w": c.activity_w,
             "mac_pj": {dtype: _mac_j(arch, dtype) / PJ for dtype in mac_dtypes(arch)},
             "vector_pj": c.vector_j / PJ,

@@ -57,7 +57,8 @@ AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0
 AREA_BELOW_EXPONENT = math.log(138.2 / 96.3) / math.log(7 / 5)
 # Horowitz's 45 nm table is at 0.9 V (../shared/reference/energy/README.md, "45 nm, 0.9 V"; copies of the table say
 # the same, e.g. PMC8934428 Table 3, "energy cost table for 45 nm at 0.9 V from Horowitz"): the built-in figures'
-# supply voltage, and the default ``energy.reference_voltage`` of an arch's own figures (probe p152 #1)
+# supply voltage, and the default ``energy.reference_voltage`` of an arch's own figures at 45 nm (probe p152 #1;
+# at the chip's own node or another, the chip's voltage: energy.model.reference_volts, probe p159 #1)
 HOROWITZ_VOLTAGE = 0.9
 # a chip's supply voltage where its preset gives none (``energy.voltage``): Accelergy's 0.8 V convention
 # (get_tech_node_energy_scale evaluates every node at 0.8 V). An assumption: the sources in
@@ -92,6 +93,11 @@ def _format(dtype: str) -> tuple[str, int]:
     if dtype.startswith("t"):
         return "float", 11
     return "float", _SIGNIFICAND.get(bits, max(bits // 2, 2))
+
+
+def is_float(dtype: str) -> bool:
+    """Whether ``dtype`` (a name of units.DTYPE_BYTES) is a floating-point format (:func:`_format`)."""
+    return _format(dtype)[0] == "float"
 
 
 def operand_bits(dtype: str) -> int:

@@ -224,6 +224,10 @@ class Energy(TypedDict):
     # part whose entry equals it spent no dynamic energy (console "(static)"); reports before probe p142 lack them
     static_by_level: dict[str, float]
     static_by_unit: dict[str, float]
+    # the chip's node (nm) and supply voltage (V, energy.voltage, else 0.8) its on-chip figures are carried to
+    # (docs/energy.md, "Supply voltage"); reports before probe p159 lack them
+    node_nm: float
+    voltage_v: float
 
 
 class _PowerRequired(TypedDict):

@@ -74,10 +74,10 @@ def test_a_file_over_its_base_is_blamed_and_one_file_keeps_the_first_key(tmp_pat
 
 
 def test_an_activity_share_needs_a_tdp(tmp_path, capsys):
-    a100, shown = _preset("a100")  # activity_power_share 0.55 of tdp - idle_power
+    a100, shown = _preset("a100")  # activity_power_share 0.589 of tdp - idle_power
     err = _error(capsys, tmp_path, "a100", "arch.energy.tdp=null")
     assert err.startswith(f"accelsim: error: --set: arch.energy.tdp: null, but energy.activity_power_share "
-                          f"(0.55, {shown}:{_line(a100, 'activity_power_share')}) is a share of the headroom tdp − "
+                          f"(0.589, {shown}:{_line(a100, 'activity_power_share')}) is a share of the headroom tdp − "
                           f"idle_power: ")
     # a new chip that gives the share and leaves the TDP out: at the share's line
     chip = tmp_path / "chip.yaml"

@@ -312,6 +312,8 @@ class Emitter:
         self.accumulate = accumulate
         self.backward_ends: list[int] = []  # the tasks after which each backward op is done
         self.steps: list[Plan] = []  # the optimizer steps (set by lower): their gradients are reduced together
+        # step → the multi-tensor kernels it opens, where not 1 (set by lower: mapping.multitensor.step_kernels)
+        self.step_kernels: dict[str, int] = {}
         self.all_reduce_kernel = "nccl"  # options.all_reduce (set by lower): how an all-reduce inside one node runs
         # step → its reduction's (seconds, bytes sent, kind, of those bytes the ones sent to other nodes)
         # op → (seconds, bytes sent, kind, bytes to other nodes, NCCL's algorithm and protocol) of its gradient's
@@ -479,23 +481,28 @@ class Emitter:
         return OpMapping(op.name, op.kind.value, op.fn, unit, None, 0, op.flops, busy, 1,
                          {LINK: c.sent, **({arch.main_memory: mem} if mem else {})}, details)
 
-    def launched(self, op_i: int, producers: list[int], in_stream: bool = True) -> tuple[list[int], list[int]]:
+    def launched(self, op_i: int, producers: list[int], in_stream: bool = True,
+                 kernels: int = 1) -> tuple[list[int], list[int]]:
         """The tasks an op's first groups wait for (its inputs, its launch and its dispatch) and those its
         parameter loads wait for (its launch; its dispatch where there is one). Host tasks have no dependencies: the host issues them in id order,
-        running ahead of the device."""
+        running ahead of the device. ``kernels``: the kernels the op opens (an optimizer step's share of the
+        multi-tensor calls, :attr:`step_kernels`), each a launch and a dispatch; 0, none (its tensor rides in a
+        kernel an earlier step opened: it still waits for the pass's start and, in stream order, for the stream)."""
         lm, launched = self.launch, []
         if self.launch_unit >= 0:
             if self.host_start is None:
                 self.host_start = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.start, [])] if lm.start else []
             launched = list(self.host_start)
-            if lm.per_kernel:
-                launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel, [])]
+            if lm.per_kernel and kernels:
+                launched = [self.add(op_i, TaskKind.LAUNCH, self.launch_unit, lm.per_kernel * kernels, [])]
         if self.sequential:
             producers, launched = producers + self.previous, launched + self.previous
-        if lm.dispatch:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
+        if lm.dispatch and kernels:  # a dispatched kernel (a GPU's) reads its parameters only once it runs
             after = producers + launched + (self.stream_tail if lm.in_order and in_stream else [])
-            dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch, after)]
+            dispatch = [self.add(op_i, TaskKind.DISPATCH, -1, lm.dispatch * kernels, after)]
             return dispatch, dispatch
+        if lm.dispatch and lm.in_order and in_stream:  # no kernel of its own: after the stream's last
+            return producers + launched + self.stream_tail, launched + self.stream_tail
         return producers + launched, launched
 
     def op(self, p: Plan, tr: Traffic) -> OpMapping:
@@ -540,7 +547,10 @@ class Emitter:
             if nic:  # of bytes.link, those sent to other nodes (energy.model prices them at the network's figure)
                 details["nic_bytes"] = nic
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
-        producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data)
+        kernels = self.step_kernels.get(op.name, 1)
+        if kernels != 1:
+            details["kernels"] = kernels
+        producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data, kernels=kernels)
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:

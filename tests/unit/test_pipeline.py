@@ -309,9 +309,13 @@ def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
     # maximum of terms affine in the layer count n (sampling.launches_affine), and none grows faster than the
     # host's own (the device's own cycles per layer, launches free, are below the host's from every phase's start
     # to the end), so the samples' slope, the host's, holds for every n: the figures equal the full simulation's
-    # (float rounding apart), where the stage used to be simulated three times (both samples, then in full)
+    # (float rounding apart), where the stage used to be simulated three times (both samples, then in full).
+    # A prefill pass, not the probe's training step: that step's optimizer is now Megatron's FusedAdam, one
+    # multi-tensor kernel for all of a sample's tensors (probe p161 #2), so its device time grows by a layer's
+    # steps while the host launches nothing more, the host no longer bounds the optimizer phase, and the stage is
+    # simulated in full (exact); the prefill's one phase is still the host's, as the probe's step was
     w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
-         "mode": "training", "tensor_parallel": 8}
+         "tensor_parallel": 8}
     arch = load_arch({"base": "dgx-h100", "chips": 8})
     full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
     fast = simulate(load_workload(w), arch).to_dict()
@@ -324,9 +328,22 @@ def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
         assert fast[key] == pytest.approx(full[key], rel=1e-12)
     assert fast["bytes"]["hbm"] == pytest.approx(full["bytes"]["hbm"], rel=1e-12)
     assert fast["energy"]["total_j"] == pytest.approx(full["energy"]["total_j"], rel=1e-12)
-    assert fast["placement"] == full["placement"]  # each level's tensors counted for the 6 layers
+    # (placement: test_a_sampled_prefill_counts_its_placement_as_the_full_run_does, below)
     # the peak power is the 2-layer sample's busiest window, and a note says so (as a sampled serving pass's)
     assert any(n.startswith("power.peak_w") and "2-layer sample" in n for n in fast["notes"])
+
+
+@pytest.mark.xfail(strict=True, reason="found with p161 #2's fix: a layer-sampled gpt prefill reports the 2-layer "
+                                       "sample's placement tensor by tensor (28 of them), the full run "
+                                       "{'tensors_in_hbm': 76}; the training step this was checked on counted both "
+                                       "alike. Not fixed here (scenarios/, outside that fix)")
+def test_a_sampled_prefill_counts_its_placement_as_the_full_run_does():
+    w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
+         "tensor_parallel": 8}
+    arch = load_arch({"base": "dgx-h100", "chips": 8})
+    full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
+    fast = simulate(load_workload(w), arch).to_dict()
+    assert fast["placement"] == full["placement"]  # each level's tensors counted for the 6 layers
 
 
 def test_one_stage_on_one_chip_is_gradient_accumulation():

@@ -91,7 +91,7 @@ from ..report.summary import (
 from ..units import dtype_bytes
 from .fit import NoFit, explain, stage_stash
 from .passes import Kept, Pass, Rows, Timing, compose_ops, composed_bandwidth_share, counted_busy, keep_less
-from .sampling import Sampled, launches_affine, peak_note
+from .sampling import Sampled, launches_affine, layer_placement, peak_note
 from .single import Progress, simulate_pass
 
 
@@ -259,7 +259,8 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             total += 1
             extra.extend(runs)  # simulated all the same (the report's simulation counts)
             runs = [simulate(k, per_stage)]
-        simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else Sampled.extrapolated(runs[0], runs[1], per_stage)
+        simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else _named(
+            Sampled.extrapolated(runs[0], runs[1], per_stage), arch, per_stage)
     assert graph is not None
     training = params.get("mode") == "training"
     v = int(params.get("pipeline_interleave", 1))
@@ -511,3 +512,14 @@ def _stage_rows(timing: Sequence[Timing], memories: Sequence[Mapping[str, Mappin
                      "activations_in_flight": in_flight_shown, "hbm_used_bytes": used,
                      "hbm_fraction": used / main["capacity"] if main.get("capacity") else 0.0})
     return rows
+
+
+def _named(stage: Sampled, arch: Arch, layers: int) -> Sampled:
+    """A layer-sampled stage whose samples hold every tensor in the first memory, with report.json's placement
+    of its ``layers`` layers as the run of every layer gives it (:func:`~.sampling.layer_placement`: named up to 64
+    tensors, else counted), not the 2-layer sample's names."""
+    one, two = stage.runs
+    first = arch.memories[0] if arch.memories else None
+    if first is None or any(v != first for r in stage.runs for v in r.timing.placement.values()):
+        return stage
+    return replace(stage, timing=replace(stage.timing, placement=layer_placement(one, two, layers, first)))

@@ -211,9 +211,12 @@ def _affine_placement(one: Mapping[str, object], two: Mapping[str, object], n: i
     """report.json's ``placement`` of n identical layers from the 1- and 2-layer runs': each level's tensor count
     (``tensors_in_LEVEL``) affine in n where either run counts its tensors (over :data:`LISTED`) rather than naming
     them, a named run's tensors counted per level (probe p128 #1: a 1-layer sample naming its 64 tensors and a
-    2-layer one counting 112 gave 112 for 24 layers, not 1,168); else as :func:`affine_table` takes it."""
-    if not any(k.startswith("tensors_in_") for k in (*one, *two)):
-        return affine_table(one, two, n)
+    2-layer one counting 112 gave 112 for 24 layers, not 1,168); where both name theirs, the run of n = 1 or 2
+    layers is that sample's and more layers are counted the same way (a 6-layer gpt prefill named the 2-layer
+    sample's 28 tensors, the full run counts 76; found with probe p161 #2's fix): a caller that knows every
+    tensor's level names them with :func:`layer_placement`."""
+    if not any(k.startswith("tensors_in_") for k in (*one, *two)) and n <= 2:
+        return dict(one if n == 1 else two)
 
     def counts(placement: Mapping[str, object]) -> dict[str, int]:
         if any(k.startswith("tensors_in_") for k in placement):

@@ -333,17 +333,24 @@ def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
     assert any(n.startswith("power.peak_w") and "2-layer sample" in n for n in fast["notes"])
 
 
-@pytest.mark.xfail(strict=True, reason="found with p161 #2's fix: a layer-sampled gpt prefill reports the 2-layer "
-                                       "sample's placement tensor by tensor (28 of them), the full run "
-                                       "{'tensors_in_hbm': 76}; the training step this was checked on counted both "
-                                       "alike. Not fixed here (scenarios/, outside that fix)")
 def test_a_sampled_prefill_counts_its_placement_as_the_full_run_does():
     w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
          "tensor_parallel": 8}
     arch = load_arch({"base": "dgx-h100", "chips": 8})
     full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
     fast = simulate(load_workload(w), arch).to_dict()
-    assert fast["placement"] == full["placement"]  # each level's tensors counted for the 6 layers
+    # a 6-layer gpt, TP 8: 2 embedding tables + 12 tensors a layer (2 norms x weight, bias; qkv, dense, h_to_4h,
+    # 4h_to_h x weight, bias) x 6 + the final norm's 2 = 76 tensors, over report.json's 64 named: counted (the
+    # sampled run named the 2-layer sample's 28 = 2 + 2 x 12 + 2, found with probe p161 #2's fix)
+    assert full["placement"] == {"tensors_in_hbm": 2 + 12 * 6 + 2}
+    assert fast["placement"] == full["placement"]
+    assert fast["simulation"]["passes"] == 2  # the 1- and 2-layer samples, not the 6 layers
+    # 3 layers: 2 + 12 x 3 + 2 = 40 tensors, under 64: named, layer 2's as the full run names them
+    w3 = {**w, "layers": 3}
+    full3 = simulate(load_workload(w3), arch, layer_samples=False).to_dict()["placement"]
+    fast3 = simulate(load_workload(w3), arch).to_dict()["placement"]
+    assert len(full3) == 40 and fast3 == full3
+    assert fast3["language_model.encoder.layers.2.mlp.dense_4h_to_h.bias"] == "hbm"
 
 
 def test_one_stage_on_one_chip_is_gradient_accumulation():

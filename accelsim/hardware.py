@@ -548,7 +548,7 @@ class OutputTile(_Model):
     # together (Blackwell's 2-SM UMMA, tcgen05 cta_group::2: each core holds m / cores rows of A and n / cores
     # columns of B, and the pair's tensor cores read each other's halves)
     shapes: list[tuple[PositiveInt, PositiveInt] | tuple[PositiveInt, PositiveInt, PositiveInt]] = Field(
-        default_factory=list)
+        default_factory=list, description="m, n[, cores] (a tile shape the GEMM library offers)")
     libraries: dict[str, dict[Dtype, list[GemmDispatch]]] = Field(default_factory=dict)
     library: str | None = None
 
@@ -1006,7 +1006,8 @@ class Level(_Model):
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
-    efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(default_factory=list)
+    efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(
+        default_factory=list, description="size, efficiency (an op moving at least size bytes: that fraction of peak)")
     # a cache: the fraction of its capacity one tensor can count on staying in (None: accelsim.cost.CACHE_SHARE)
     resident_share: Annotated[float, Field(gt=0, le=1)] | None = None
     kind: str = ""

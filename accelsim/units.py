@@ -39,6 +39,10 @@ TRAINED_DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp64")
 and states are fp32): integer and 8- or 4-bit float training (quantisation-aware, FP8 recipes) is not."""
 TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
+VLLM_MAMBA_DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
+"""The state-cache dtypes vLLM's ``--mamba-ssm-cache-dtype`` takes besides ``auto`` (vllm/config/cache.py
+``MambaDType``: ``["auto", "float32", "float16", "bfloat16"]``; older releases ``["auto", "float32"]``): no release
+keeps an 8-bit state (probe p162 #5)."""
 
 ONNX_DTYPES: dict[int, str] = {
     1: "fp32", 2: "uint8", 3: "int8", 4: "int16", 5: "int16", 6: "int32", 9: "uint8", 10: "fp16", 11: "fp64",

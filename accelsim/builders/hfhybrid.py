@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import KeyPairError
-from ..units import TORCH_DTYPES
+from ..units import TORCH_DTYPES, VLLM_MAMBA_DTYPES
 from .hfspec import (
     _SILU,
     LM,
@@ -120,7 +120,9 @@ attention projections have none whatever it says), the experts' count of shared 
 builds one shared MLP of ``moe_shared_expert_intermediate_size``), the router's scaling and group-limited top-k
 (priced as any router's top-k), the multi-token-prediction layers (not built, as transformers), and the RoPE and
 norm fields NVIDIA's configs carry but the model never reads (its attention has no positional encoding)."""
-_STATE_DTYPES = {"auto": None, **TORCH_DTYPES}
+_STATE_DTYPES = {"auto": None, **{name: TORCH_DTYPES[name] for name in VLLM_MAMBA_DTYPES}}
+"""``mamba_ssm_cache_dtype`` → the state's dtype (None: the model's): the values vLLM's ``MambaDType`` takes (probe
+p162 #5: float8_e4m3fn was taken, a 1-byte state no vLLM release keeps)."""
 
 
 def _nemotron_h(r: _Reader) -> LM:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, PlainValidator, ValidationError, WrapValidator
+from pydantic.fields import FieldInfo
 
 from ..builders import BUILDERS
 from ..errors import (
@@ -498,26 +499,59 @@ def _pair_key(doc: Doc, written: Any, loc: tuple, error: KeyPairError) -> tuple[
     return path(blamed), error.messages[blamed].replace(KeyPairError.OTHER_AT, at)
 
 
-def _short_tuple(model: type[BaseModel], data: Any, loc: tuple) -> str | None:
-    """For a "missing" error at item ``loc[-1]`` of a list given for a fixed-length tuple field (pydantic reports
-    each absent item as missing), "needs N values (what), got M: [...]", the what the field's description up to its
-    first parenthesis (which names them: "Input D, H, W voxels"); None for any other missing key."""
-    if len(loc) < 2 or not isinstance(loc[-1], int) or isinstance(loc[-1], bool):
-        return None
-    annotation, given = _annotation_at(model, loc[:-1], data)
-    if not isinstance(given, (list, tuple)):
-        return None
-    members, _ = _unwrap(annotation)
-    sizes = {len(args) for t in members if typing.get_origin(t) is tuple
-             and (args := typing.get_args(t)) and Ellipsis not in args}
-    if len(sizes) != 1:
-        return None
-    need = sizes.pop()
-    parent, _ = _annotation_at(model, loc[:-2], data) if len(loc) > 2 else (model, None)
-    cls = _model_in(parent)
-    info = cls.model_fields.get(str(loc[-2])) if cls is not None and cls is not BaseModel else None
-    about = re.split(r" \(|; ", info.description)[0].rstrip(".") if info is not None and info.description else ""
-    return f"{loc[-2]} needs {need} values{f' ({about})' if about else ''}, got {len(given)}: {list(given)}"
+def _holding_field(model: type[BaseModel], data: Any, path: tuple) -> tuple[int, FieldInfo | None]:
+    """The position in ``path`` of the key of the model field it is in (the last string key: ``shapes`` of
+    ``arch.core.tile.shapes.0``) and that field's FieldInfo (None where no model holds it)."""
+    i = max((j for j, k in enumerate(path) if isinstance(k, str)), default=0)
+    parent, raw = _annotation_at(model, path[:i], data) if i else (model, data)
+    cls = _model_in(parent, raw)  # of a union of models (a layer list's types), the one the data stands for
+    return i, cls.model_fields.get(str(path[i])) if cls is not None and cls is not BaseModel else None
+
+
+def _tuple_sizes(annotation: Any, info: FieldInfo | None) -> list[int]:
+    """The lengths a fixed-length tuple field takes (of each tuple member of a union: ``tuple[int, int] | tuple[int,
+    int, int]`` takes 2 or 3), smallest first; [] for no fixed-length tuple, or one that a custom validator reads
+    first (its own message says what it takes: a layer's ``padding``, "an int >= 0 or a pair [h, w] of them")."""
+    members, custom = _unwrap(annotation)
+    if custom or (info is not None and any(isinstance(m, _CUSTOM) for m in info.metadata)):
+        return []
+    return sorted({len(args) for t in members if typing.get_origin(t) is tuple
+                   and (args := typing.get_args(t)) and Ellipsis not in args})
+
+
+def _tuple_error(model: type[BaseModel], data: Any, loc: tuple, kind: str) -> tuple[tuple, str | None] | None:
+    """An error at or under a list given for a fixed-length tuple field (``input_size``, an item of
+    ``efficiency_by_size`` or of ``core.tile.shapes``), as one line about the list: where its length is none the
+    field takes (pydantic reports each absent item, and each member of a union of lengths: "at most 2 items", "at
+    most 3 items"), ``(path, "NAME [item I] needs N [or M] values (what), got K: [...]")``, the what the field's
+    description up to its first parenthesis (which names them: "Input D, H, W voxels"); where the length is one it
+    takes, ``(path, None)`` for an error that only another member's length gives (an absent item past the end,
+    "at most 2 items"), to drop. None for any other error, and for a validator's own message on the list (a layer's
+    inputs: "expected 2 layer names, not 1"). Probe p150 #3; p162 #4: an item of a list was named by its index ("1
+    needs 2 values"), and a union of lengths gave two contradictory lines."""
+    for n in range(1, len(loc) + 1):
+        path = loc[:n]
+        annotation, given = _annotation_at(model, path, data)
+        if not isinstance(given, (list, tuple)) or annotation is None:
+            continue
+        i, info = _holding_field(model, data, path)
+        sizes = _tuple_sizes(annotation, info)
+        if not sizes:
+            continue
+        if kind == "value_error" and len(loc) == n:  # a validator's own message on the list (a layer's inputs)
+            return None
+        if len(given) not in sizes:
+            about = re.split(r" \(|; ", info.description)[0].rstrip(".") if info and info.description else ""
+            items = ".".join(str(k) for k in path[i + 1:])
+            need = f"{', '.join(map(str, sizes[:-1]))} or {sizes[-1]}" if len(sizes) > 1 else str(sizes[0])
+            return path, (f"{path[i]}{f' item {items}' if items else ''} needs {need} "
+                          f"value{'' if sizes == [1] else 's'}{f' ({about})' if about else ''}, "
+                          f"got {len(given)}: {list(given)}")
+        past_end = (kind == "missing" and len(loc) == n + 1 and isinstance(loc[n], int)
+                    and not isinstance(loc[n], bool) and loc[n] >= len(given))
+        if past_end or (kind in ("too_long", "too_short") and len(loc) == n):
+            return path, None
+    return None
 
 
 def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseModel], *, root: tuple = (),
@@ -556,10 +590,16 @@ def issues_from_validation(error: ValidationError, doc: Doc, model: type[BaseMod
             elsewhere = _other_members_taking(model, loc[:-1], str(loc[-1]), doc.data)
             takes = f"; it takes {', '.join(sorted(names))}" if 0 < len(names) <= MAX_KEYS_LISTED else ""
             msg += elsewhere + takes if elsewhere else suggest(str(loc[-1]), names) or takes
-        elif err.get("type") == "missing" and (short := _short_tuple(model, doc.data, loc)) is not None:
+        elif (shaped := _tuple_error(model, doc.data, loc, str(err.get("type")))) is not None:
             # probe p150 #3: [116, 132] for unet3d's input_size read "input_size.2: missing: the command line's
-            # input_size has no 2 (a mapping given whole ...)"; pydantic reports each absent item of a fixed tuple
-            loc, msg = loc[:-1], short
+            # input_size has no 2 (a mapping given whole ...)"; pydantic reports each absent item of a fixed tuple,
+            # and each member of a union of lengths (probe p162 #4): one line on the list, or none
+            at, text = shaped
+            issue = doc.issue(at, text) if text is not None else None
+            if issue is not None and str(issue) not in seen:
+                seen.add(str(issue))
+                issues.append(issue)
+            continue
         elif err.get("type") == "missing" and len(loc) > 1 and _added_by_command_line(doc, loc[:-1]):
             # probe p83 #7: --set arch.l2.capacity on gemmini (no L2) read "arch.l2.bandwidth: Field required"
             section = ".".join(map(str, loc[:-1]))

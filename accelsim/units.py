@@ -27,8 +27,10 @@ DTYPE_BYTES: dict[str, int] = {
 }
 
 TORCH_DTYPES: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
-                                 "float": "fp32", "float64": "fp64", "double": "fp64"}
-"""A Hugging Face config's ``torch_dtype`` (transformers 5: ``dtype``) name → accelsim's dtype name."""
+                                 "float": "fp32", "float64": "fp64", "double": "fp64", "float8_e4m3fn": "fp8"}
+"""PyTorch's dtype names, as Hugging Face configs write them (``torch_dtype``, transformers 5's ``dtype``,
+``mamba_ssm_cache_dtype``) → accelsim's dtype name. (A second definition further down had replaced this one,
+dropping ``half``, ``float``, ``float64`` and ``double``: shortlist fixer's side note on probe p162.)"""
 
 DTYPE_BITS: dict[str, int] = {**{k: 8 * v for k, v in DTYPE_BYTES.items()}, "int4": 4, "fp4": 4}
 """Bits per element of each dtype as stored in a packed parameter tensor (int4 and fp4: 4, half a byte)."""
@@ -37,8 +39,6 @@ HALF_FLOATS: tuple[str, ...] = ("fp16", "bf16")
 TRAINED_DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp64")
 """The dtypes a training step is modelled in (its weights, activations and gradients; the optimizer's master copy
 and states are fp32): integer and 8- or 4-bit float training (quantisation-aware, FP8 recipes) is not."""
-TORCH_DTYPES: dict[str, str] = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "float8_e4m3fn": "fp8"}
-"""PyTorch's dtype names (as Hugging Face configs write them, e.g. ``mamba_ssm_cache_dtype``) → ours."""
 VLLM_MAMBA_DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 """The state-cache dtypes vLLM's ``--mamba-ssm-cache-dtype`` takes besides ``auto`` (vllm/config/cache.py
 ``MambaDType``: ``["auto", "float32", "float16", "bfloat16"]``; older releases ``["auto", "float32"]``): no release

@@ -303,3 +303,13 @@ def test_gpt_serving_run_and_its_positions():
     assert r["params"] == 2 * (12 * 256 * 256 + 13 * 256) + (1000 + 256) * 256 + 2 * 256  # 256 position rows
     with pytest.raises(ConfigError, match="pipeline_parallel must be 1"):
         load_workload({"model": "gpt", **GPT, "decode_steps": 3, "max_positions": 256, "pipeline_parallel": 2})
+
+
+@pytest.mark.parametrize(("torch_dtype", "ours"), [("half", "fp16"), ("float", "fp32"), ("float16", "fp16"),
+                                                   ("bfloat16", "bf16"), ("torch.float32", "fp32")])
+def test_a_configs_torch_dtype_is_read_under_each_of_torchs_names(torch_dtype, ours):
+    # torch.half is torch.float16 and torch.float is torch.float32 (PyTorch's tensor attributes docs): a config
+    # saved with either spelling names that dtype (a second TORCH_DTYPES in units.py had dropped half and float)
+    from accelsim.builders.build import config_dtype
+
+    assert config_dtype("hf", {"config": {**LLAMA32_1B, "torch_dtype": torch_dtype}, "seq_len": 4}) == ours

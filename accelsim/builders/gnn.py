@@ -197,13 +197,20 @@ class MpnnParams(WorkloadParams):
     """An MPNN with edge features (PyG NNConv edge network) and a graph-level readout, on a batch of molecules."""
 
     batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
-    nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
-    edges: NonNegativeInt = Field(37, validate_default=True,  # checked against nodes when defaulted too
-                                  description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                              "on average), at least 1 (the edge network computes on them) "
-                                              "and at most nodes·(nodes − 1).")
+    nodes: PositiveInt = Field(18, description="Nodes (atoms, hydrogens included) per graph (QM9: ~18.0 on "
+                                               "average).")
+    edges: NonNegativeInt = Field(306, validate_default=True,  # checked against nodes when defaulted too
+                                  description="Directed edges per graph: 306 = 18·17, every ordered pair of "
+                                              "distinct atoms, as the Complete() transform of PyG's "
+                                              "examples/qm9_nn_conv.py builds them (37, QM9's ~37.3 bonds in "
+                                              "both directions, for the bond graph); at least 1 (the edge "
+                                              "network computes on them) and at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
-    edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
+    edge_features: PositiveInt = Field(5, description="Features per edge: 5, PyG QM9's one-hot of 4 bond types "
+                                                      "(zeros for an unbonded pair) and the distance "
+                                                      "T.Distance(norm=False) appends, as "
+                                                      "examples/qm9_nn_conv.py's Linear(5, 128); 4 for the bond "
+                                                      "types alone.")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
     edge_hidden: PositiveInt = Field(128, description="Hidden width of each layer's edge MLP.")
     layers: PositiveInt = Field(3, description="NNConv message-passing layers (each with its own weights).")
@@ -615,7 +622,10 @@ def mpnn_qm9(p: MpnnParams) -> Graph:
     as PyG NNConv, aggr "mean"): lin0 (features → hidden) and ReLU; ``layers`` NNConv(hidden, hidden) each with
     its own edge MLP (edge_features → edge_hidden → hidden²) and ReLU; a graph-level readout; lin1 (hidden →
     hidden), ReLU, lin2 (hidden → targets). Inputs ``input`` (batch·nodes, features) and ``edge_attr``
-    (batch·edges, edge_features)."""
+    (batch·edges, edge_features). By default the edges are those of PyG's examples/qm9_nn_conv.py: its Complete()
+    makes every ordered pair of distinct atoms an edge (18·17 = 306 at QM9's mean 18 atoms) and Distance appends
+    a 5th edge feature; ``edges: 37, edge_features: 4`` is the bond graph. The example's shared NNConv, GRU and
+    Set2Set are not built (each layer here has its own edge MLP; the readout is a pooling)."""
     n, e = p.batch * p.nodes, p.batch * p.edges
     b = GnnBuilder("mpnn_qm9", n, e, p.features, dtype=p.dtype or "fp16",
                    inputs={INPUT: (n, p.features), "edge_attr": (e, p.edge_features)})

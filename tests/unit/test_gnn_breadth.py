@@ -200,23 +200,38 @@ def test_full_batch_graphsage_reads_features_as_input():
     assert g["convs.0.propagate"].gather_rows == 400
 
 
-def _mpnn_params(f=11, ef=4, d=64, eh=128, layers=3, targets=1) -> int:
+def _mpnn_params(f=11, ef=5, d=64, eh=128, layers=3, targets=1) -> int:
     edge_mlp = ef * eh + eh + eh * d * d + d * d  # Linear(ef, eh), Linear(eh, d·d)
     nnconv = edge_mlp + d * d + d  # PyG NNConv: + root Linear(d, d, bias=False) + bias (d)
     return (f * d + d) + layers * nnconv + (d * d + d) + (d * targets + targets)
 
 
 def test_mpnn_qm9_preset_params_and_macs_by_hand():
+    # PyG's examples/qm9_nn_conv.py (pyg-team/pytorch_geometric a1c131f9): transform Complete() (every ordered pair of
+    # distinct atoms, remove_self_loops) then T.Distance(norm=False) (cat: a 5th edge feature), and the edge network
+    # Sequential(Linear(5, 128), ReLU(), Linear(128, dim * dim)), dim 64, batch_size 128. QM9 (PyG's dataset table):
+    # ~18.0 atoms a molecule, so 18 · 17 = 306 directed edges (probe p164 #2: the preset was the bond graph, 37
+    # edges and 4 features, 8.3x fewer edge-network MACs than the cited example)
     g = build_workload("mpnn_qm9", dict(load_workload("mpnn_qm9").params))
-    # 768 + 3·(640 + 528,384 + 4,096 + 64) + 4,160 + 65
-    assert g.params == _mpnn_params() == 1_604_545
-    n, e, d = 128 * 18, 128 * 37, 64
-    per_layer = e * 4 * 128 + e * 128 * d * d + e * d * d + n * d * d  # edge MLP, x_src·Θ(e), root lin
+    # lin0 11·64 + 64 = 768; per layer Linear(5, 128) 640 + 128 = 768, Linear(128, 4096) 524,288 + 4,096 = 528,384,
+    # root 4,096, bias 64; lin1 4,160; lin2 65: 768 + 3·(768 + 528,384 + 4,096 + 64) + 4,160 + 65 = 1,604,929
+    # (the bond graph's Linear(4, 128), 640, gave 1,604,545)
+    assert g.params == _mpnn_params() == 768 + 3 * (768 + 528_384 + 4_096 + 64) + 4_160 + 65 == 1_604_929
+    assert _mpnn_params(ef=4) == 1_604_545
+    n, e, d = 128 * 18, 128 * 18 * 17, 64
+    assert e == 39_168
+    per_layer = e * 5 * 128 + e * 128 * d * d + e * d * d + n * d * d  # edge MLP, x_src·Θ(e), root lin
     assert g.macs == n * 11 * d + 3 * per_layer + 128 * d * d + 128 * d
+    # the edge MLPs alone: 3 · 39,168 · (5·128 + 128·4096) = 61,681,139,712 (probe p164 #2's figure)
+    assert sum(g[f"convs.{i}.nn.{j}"].macs for i in range(3) for j in (0, 2)) == 61_681_139_712
     msg = g["convs.0.message"]
     assert msg.gemm.m == 1 and msg.gemm.n == d and msg.gemm.k == d and msg.gemm.count == e
     assert g["convs.2.nn.2"].out_shape == (e, d * d)
-    assert g.inputs["edge_attr"] == (e, 4) and g.ops[-1].out_shape == (128, 1)
+    assert g.inputs["edge_attr"] == (e, 5) and g.ops[-1].out_shape == (128, 1)
+    # the bond graph: 37 directed bonds and the 4 bond types, 3 · 4,736 · (4·128 + 128·4096) = 7,456,358,400
+    bonds = build_workload("mpnn_qm9", {"edges": 37, "edge_features": 4})
+    assert bonds.params == 1_604_545
+    assert sum(bonds[f"convs.{i}.nn.{j}"].macs for i in range(3) for j in (0, 2)) == 7_456_358_400
 
 
 @pytest.mark.parametrize(("readout", "fn", "extra"), [("mean", "avg", 1), ("sum", "sum", 0), ("max", "max", 0)])
@@ -247,8 +262,8 @@ def test_full_batch_graphsage_is_one_inference_whatever_the_unused_batch():
 # (workload, sets that leave the limit exactly full, the key one past it sets, the refused value, the limit as written
 # in the message). Cora: 2,708 nodes without self-loops (each conv adds them) hold at most 2,708 × 2,707 = 7,330,556
 # directed edges; GraphSAGE's own edges may include self-loops: 1,000 nodes hold at most 1,000² = 1,000,000; a QM9
-# molecule of 18 atoms has at most 18 × 17 = 306 directed bonds; a mini-batch of 1,000 nodes' graph has at most
-# 1,000 distinct seed nodes.
+# molecule of 18 atoms has at most 18 × 17 = 306 directed edges (the default: the complete graph); a mini-batch of
+# 1,000 nodes' graph has at most 1,000 distinct seed nodes.
 FULL_GRAPHS = [
     ("gcn_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
     ("gat_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
@@ -277,12 +292,13 @@ def test_a_graph_refuses_more_edges_or_seeds_than_its_nodes_hold(capsys, model, 
 
 # nodes set, edges left at its default: pydantic skips a field validator on a default, so the limit went unchecked
 # (gcn_cora with 103 nodes built Cora's 10,556 edges among them). Limits: 103 × 102 = 10,506 < 10,556 (GCN, GAT);
-# GraphSAGE 1,000² = 1,000,000 < 123,718,280; an MPNN molecule of 6 atoms 6 × 5 = 30 < 37.
+# GraphSAGE 1,000² = 1,000,000 < 123,718,280; an MPNN molecule of 6 atoms 6 × 5 = 30 < 306 (the complete graph of
+# 18 atoms, 18 × 17: probe p164 #2; it was the bond graph's 37).
 DEFAULT_EDGES = [
     ("gcn_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
     ("gat_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
     ("graphsage_products", 1000, 123_718_280, "at most nodes² = 1,000,000 directed edges between 1,000 nodes"),
-    ("mpnn_qm9", 6, 37, "at most nodes × (nodes − 1) = 30 directed edges between 6 nodes per graph"),
+    ("mpnn_qm9", 6, 306, "at most nodes × (nodes − 1) = 30 directed edges between 6 nodes per graph"),
 ]
 
 

@@ -13,7 +13,7 @@ graph input takes the ops' dtype; :meth:`GnnBuilder.structure`): GCN's ``adj_t``
 self-loops in CSR as PyG's SparseTensor (rowptr (nodes + 1) and col (E') int64, value (E') in the graph's dtype:
 (nodes + 1)·8 + E'·(8 + dtype bytes) B); GAT's, GraphSAGE's and the MPNN's ``edge_index.src`` and
 ``edge_index.dst``, the two rows of PyG's COO ``edge_index`` (2, E) int64, 8 B per edge each (GAT's with the
-self-loops it adds, E'; a neighbour-sampled GraphSAGE's layer l its own hop's, ``edge_index.{l}.src`` / ``.dst``). Each op that indexes by them reads them whole, in order, from main memory, as any graph
+self-loops it adds, E'; a neighbour-sampled GraphSAGE's layer l its own adj's or trimmed prefix, ``edge_index.{l}.src`` / ``.dst``, the untrimmed NeighborLoader's layers the batch's one ``edge_index``). Each op that indexes by them reads them whole, in order, from main memory, as any graph
 input (a cache serves them only with ``options.warm_inputs``). ``batch`` does not apply (one full graph).
 
 Op conventions (the mapper relies on these), parameter names as PyG's state dict (``conv1.lin.weight``, ...):
@@ -152,9 +152,15 @@ class SageParams(WorkloadParams):
     sampler: Sampler = Field(
         "neighbor_sampler",
         description="How each hop grows the mini-batch (:func:`sampled_layers`): neighbor_sampler as PyG's "
-                    "NeighborSampler (examples/ogbn_products_sage.py), each hop sampling the fanout for every node "
-                    "gathered so far; neighbor_loader as PyG's NeighborLoader (pyg-lib), each hop sampling it for "
-                    "the nodes the previous hop added only. With fanouts only.")
+                    "NeighborSampler (examples/ogbn_products_sage.py up to its NeighborLoader rewrite), each hop "
+                    "sampling the fanout for every node gathered so far, each layer computing its bipartite adj's "
+                    "targets; neighbor_loader as PyG's NeighborLoader (pyg-lib, the example's current loader), each "
+                    "hop sampling it for the nodes the previous hop added only, each layer computing every sampled "
+                    "node over every sampled edge (x = conv(x, edge_index)). With fanouts only.")
+    trim_to_layer: bool = Field(
+        False, description="With sampler neighbor_loader: trim each layer as PyG's trim_to_layer does (layer l "
+                           "computes the nodes within L − l hops of the seeds over the edges of hops 1 .. L − l) "
+                           "instead of running every layer over the whole sampled subgraph.")
     feature_dtype: DType = Field(
         "fp32", description="Data type of the node-feature table (ogbn-products' x is float32 as OGB and PyG load "
                             "it), which the sampled rows are gathered in; cast on the device to the model's dtype "
@@ -178,6 +184,9 @@ class SageParams(WorkloadParams):
         if self.fanouts and len(self.fanouts) != self.layers:
             raise invalid_at("fanouts", list(self.fanouts), f"has {len(self.fanouts)} entries for {self.layers} "
                                                             f"layers; give one per layer, or [] for the whole graph")
+        if self.trim_to_layer and (self.sampler != "neighbor_loader" or not self.fanouts):
+            raise invalid_at("trim_to_layer", True, "applies to sampler: neighbor_loader with fanouts only (the "
+                                                    "NeighborSampler's layers already compute their targets alone)")
         if self.fanouts and self.batch > self.nodes:
             raise ValueError(f"batch: {self.batch:,} seed nodes in a graph of {self.nodes:,} nodes: at most nodes "
                              f"(the seeds are distinct nodes of the graph)")
@@ -188,13 +197,20 @@ class MpnnParams(WorkloadParams):
     """An MPNN with edge features (PyG NNConv edge network) and a graph-level readout, on a batch of molecules."""
 
     batch: PositiveInt = Field(128, description="Graphs (molecules) per mini-batch.")
-    nodes: PositiveInt = Field(18, description="Nodes (atoms) per graph (QM9: ~18.0 on average).")
-    edges: NonNegativeInt = Field(37, validate_default=True,  # checked against nodes when defaulted too
-                                  description="Directed edges per graph, bonds in both directions (QM9: ~37.3 "
-                                              "on average), at least 1 (the edge network computes on them) "
-                                              "and at most nodes·(nodes − 1).")
+    nodes: PositiveInt = Field(18, description="Nodes (atoms, hydrogens included) per graph (QM9: ~18.0 on "
+                                               "average).")
+    edges: NonNegativeInt = Field(306, validate_default=True,  # checked against nodes when defaulted too
+                                  description="Directed edges per graph: 306 = 18·17, every ordered pair of "
+                                              "distinct atoms, as the Complete() transform of PyG's "
+                                              "examples/qm9_nn_conv.py builds them (37, QM9's ~37.3 bonds in "
+                                              "both directions, for the bond graph); at least 1 (the edge "
+                                              "network computes on them) and at most nodes·(nodes − 1).")
     features: PositiveInt = Field(11, description="Input features per node (PyG QM9: 11 atom features).")
-    edge_features: PositiveInt = Field(4, description="Features per edge (PyG QM9: a one-hot of 4 bond types).")
+    edge_features: PositiveInt = Field(5, description="Features per edge: 5, PyG QM9's one-hot of 4 bond types "
+                                                      "(zeros for an unbonded pair) and the distance "
+                                                      "T.Distance(norm=False) appends, as "
+                                                      "examples/qm9_nn_conv.py's Linear(5, 128); 4 for the bond "
+                                                      "types alone.")
     hidden: PositiveInt = Field(64, description="Node state width (dim of PyG's examples/qm9_nn_conv.py).")
     edge_hidden: PositiveInt = Field(128, description="Hidden width of each layer's edge MLP.")
     layers: PositiveInt = Field(3, description="NNConv message-passing layers (each with its own weights).")
@@ -493,26 +509,30 @@ def sampled_subgraph(seeds: int, fanouts: list[int], nodes: int, edges: int, *,
     return layers[0][0], sampled
 
 
-def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int, *,
-                   sampler: Sampler) -> list[tuple[int, int, int]]:
-    """(source nodes, target nodes, edges) of each layer of a GNN of L = len(``fanouts``) layers on a mini-batch
-    neighbour-sampled around ``seeds`` target nodes, first layer first (the outermost hop's), no node or edge counted
-    as sampled twice (an upper bound: real samples overlap); layer l reads the nodes within L − l hops of the seeds
-    and computes only those within L − l − 1 (``x_target = x[:size[1]]``), so the last layer's outputs are the
-    seeds'. Each count is capped at the graph's (and the nodes beyond the seeds at the edges sampled).
+def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int, *, sampler: Sampler,
+                   trim: bool = False) -> list[tuple[int, int, int]]:
+    """(source nodes, computed nodes, edges) of each layer of a GNN of L = len(``fanouts``) layers on a mini-batch
+    neighbour-sampled around ``seeds`` target nodes, first layer first, no node or edge counted as sampled twice (an
+    upper bound: real samples overlap). Each count is capped at the graph's (and the nodes beyond the seeds at the
+    edges sampled).
 
     ``sampler`` "neighbor_sampler": PyG's NeighborSampler (torch_geometric/loader/neighbor_sampler.py ``sample``:
     ``adj_t, n_id = self.adj_t.sample_adj(n_id, size)`` with ``n_id`` every node gathered so far, targets first),
-    as examples/ogbn_products_sage.py hands out its ``adjs``: hop h samples f_h neighbours for each of the W_{h−1}
-    nodes within h − 1 hops, E_h = W_{h−1}·f_h edges, W_h = W_{h−1} + E_h; layer l aggregates hop L − l's edges
-    alone. Seeds 1024, fanouts [15, 10, 5]: W = 1,024, 16,384, 180,224, 1,081,344; layers (1,081,344, 180,224,
-    901,120), (180,224, 16,384, 163,840), (16,384, 1,024, 15,360).
+    as examples/ogbn_products_sage.py handed out its ``adjs`` before its NeighborLoader rewrite: hop h samples f_h
+    neighbours for each of the W_{h−1} nodes within h − 1 hops, E_h = W_{h−1}·f_h edges, W_h = W_{h−1} + E_h;
+    layer l reads the nodes within L − l hops and computes only those within L − l − 1 (the bipartite adj's
+    ``x_target = x[:size[1]]``) over hop L − l's edges alone, so the last layer's outputs are the seeds'. Seeds
+    1024, fanouts [15, 10, 5]: W = 1,024, 16,384, 180,224, 1,081,344; layers (1,081,344, 180,224, 901,120),
+    (180,224, 16,384, 163,840), (16,384, 1,024, 15,360).
 
     ``sampler`` "neighbor_loader": PyG's NeighborLoader (pyg-lib's neighbor_sample: each hop samples only the nodes
     the previous hop added, ``begin = end, end = sampled_nodes.size()``): hop h adds F_h = seeds·f_1·…·f_h nodes
-    and as many edges; layer l aggregates the edges of hops 1 .. L − l (all the edges among the nodes it reads).
-    Seeds 1024, fanouts [15, 10, 5]: (937,984, 169,984, 936,960), (169,984, 16,384, 168,960), (16,384, 1,024,
-    15,360)."""
+    and as many edges, all in one homogeneous batch (``batch.x``, ``batch.edge_index``). The example's current
+    forward runs ``x = conv(x, edge_index)`` at every layer, so every layer computes every sampled node over every
+    sampled edge: seeds 1024, fanouts [15, 10, 5]: (937,984, 937,984, 936,960) three times. ``trim``: PyG's
+    ``trim_to_layer`` (torch_geometric/utils/trim_to_layer.py: layer l ≥ 1 narrows x by the last l hops' nodes and
+    edge_index by their edges), so layer l computes the nodes within L − l hops over the edges of hops 1 .. L − l:
+    (937,984, 937,984, 936,960), (169,984, 169,984, 168,960), (16,384, 16,384, 15,360)."""
     hops = len(fanouts)
     if sampler == "neighbor_sampler":
         within, hop_edges = [seeds], [0]  # nodes within h hops; edges sampled at hop h
@@ -527,23 +547,34 @@ def sampled_layers(seeds: int, fanouts: list[int], nodes: int, edges: int, *,
         within.append(within[-1] + frontier)
         reached.append(reached[-1] + frontier)
     # a node beyond the seeds is reached by a sampled edge: at most seeds + edges of them (none without edges)
-    return [(min(within[hops - i], nodes, seeds + min(reached[hops - i], edges)),
-             min(within[hops - i - 1], nodes, seeds + min(reached[hops - i - 1], edges)), min(reached[hops - i], edges))
-            for i in range(hops)]
+    capped = [(min(w, nodes, seeds + min(r, edges)), min(r, edges)) for w, r in zip(within, reached, strict=True)]
+    if not trim:
+        n, e = capped[hops]
+        return [(n, n, e)] * hops
+    return [(capped[hops - i][0], capped[hops - i][0], capped[hops - i][1]) for i in range(hops)]
 
 
 def graphsage_products(p: SageParams) -> Graph:
     """GraphSAGE on ogbn-products as PyG's examples/ogbn_products_sage.py: SAGEConv 100 → 256 → 256 → 47, ReLU
-    between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph and gathers its
-    features, in ``feature_dtype``, from the table it holds into one packed tensor, which the device copies in
-    over the host link (:meth:`GnnBuilder.host_features`: ``sample.copy_features``; cast on the device,
-    ``sample.cast``, where the model's dtype differs), then layer l runs on its hop's bipartite
-    graph as the example's ``adjs`` (:func:`sampled_layers`, grown as ``sampler`` does it): the mean over its edges (their ``edge_index.{l}``
-    src and dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``),
-    so the last layer's logits are the seeds'. Without fanouts every layer runs on the whole graph."""
+    between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph (:func:`sampled_layers`,
+    grown as ``sampler`` does it) and gathers its features, in ``feature_dtype``, from the table it holds into one
+    packed tensor, which the device copies in over the host link (:meth:`GnnBuilder.host_features`:
+    ``sample.copy_features``; cast on the device, ``sample.cast``, where the model's dtype differs), or the device
+    gathers them from its resident table (``features_on: device``). With the NeighborSampler layer l runs on its
+    hop's bipartite graph as the example's old ``adjs``: the mean over its edges (their ``edge_index.{l}`` src and
+    dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``), so the
+    last layer's logits are the seeds'. With the NeighborLoader every layer runs on the whole sampled subgraph (its
+    one ``edge_index``), or on the rows ``trim_to_layer`` leaves it (its own prefix ``edge_index.{l}``), and the
+    seeds' logits are the first ``batch`` rows (the view ``seeds``: ``out[:batch.batch_size]``). Without fanouts
+    every layer runs on the whole graph."""
     dtype = p.dtype or "fp16"
+    shared = p.fanouts and p.sampler == "neighbor_loader" and not p.trim_to_layer  # one edge_index for every layer
+
+    def index(i: int) -> str:
+        return f"edge_index.{i}" if p.fanouts and not shared else "edge_index"
+
     if p.fanouts:
-        layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
+        layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler, trim=p.trim_to_layer)
         n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
         if p.features_on == "host":
             # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 /
@@ -554,15 +585,17 @@ def graphsage_products(p: SageParams) -> Graph:
                            inputs={"n_id": (index_elems(n, p.feature_dtype),)})
             x = b.host_features(n, p.features, dtype=p.feature_dtype)
         else:
-            # the example's per-batch copies, int64 (INDEX_BYTES) each: n_id (the NeighborSampler returns it on the
-            # CPU, so x[n_id] with x on the device copies it there first), and each layer's adj.to(device):
-            # edge_index (2 × E_l) and e_id (E_l); size is a Python tuple, no bytes
-            index_bytes = INDEX_BYTES * (n + 3 * sum(d for *_, d in layers))
+            # the example's per-batch copies, int64 (INDEX_BYTES) each: n_id (x[n_id] with x on the device copies
+            # it there first), and the edges' edge_index (2 × E) and e_id (E): the NeighborSampler's one adj per
+            # layer (adj.to(device); size is a Python tuple, no bytes), the NeighborLoader's one batch of E edges
+            # (its trimmed layers narrow that batch on the device: no further copy)
+            copied = e if p.sampler == "neighbor_loader" else sum(d for *_, d in layers)
+            index_bytes = INDEX_BYTES * (n + 3 * copied)
             # the graph's inputs: the first layer's edge_index rows, read from the main memory as in host mode (so
             # declared as GnnBuilder.structure would); a batch without edges has none, and n_id then stands as an
             # input no op reads, as in host mode
             first = layers[0][2] * INDEX_BYTES
-            inputs = ({f"edge_index.0.{side}": (-(-first // dtype_bytes(dtype)),) for side in ("src", "dst")}
+            inputs = ({f"{index(0)}.{side}": (-(-first // dtype_bytes(dtype)),) for side in ("src", "dst")}
                       if first else {"n_id": (index_elems(n, p.feature_dtype),)})
             b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype, inputs=inputs)
             x = b.device_features(n, p.nodes, p.features, index_bytes, dtype=p.feature_dtype)
@@ -573,10 +606,11 @@ def graphsage_products(p: SageParams) -> Graph:
         x = INPUT
     widths = [p.hidden] * (p.layers - 1) + [p.classes]
     for i, (width, (_, targets, edges)) in enumerate(zip(widths, layers, strict=True)):
-        index = f"edge_index.{i}" if p.fanouts else "edge_index"
-        x = b.sage_conv(x, width, f"convs.{i}", targets=targets, edges=edges, index=index)
+        x = b.sage_conv(x, width, f"convs.{i}", targets=targets, edges=edges, index=index(i))
         if i < len(widths) - 1:
             x = b.relu(x, name=f"relu{i}")
+    if p.fanouts and b.shape(x)[0] > p.batch:  # the NeighborLoader's: out[:batch.batch_size], the seeds' logits
+        x = b.view(x, (p.batch, p.classes), "slice", name="seeds", strict=False)
     # without fanouts the whole graph is one inference: per-inference figures must not divide by the unused batch
     return b.build({**_meta("graphsage_products", p, b), "batch": p.batch if p.fanouts else 1,
                     "sampled_nodes": n, "sampled_edges": e,
@@ -588,7 +622,10 @@ def mpnn_qm9(p: MpnnParams) -> Graph:
     as PyG NNConv, aggr "mean"): lin0 (features → hidden) and ReLU; ``layers`` NNConv(hidden, hidden) each with
     its own edge MLP (edge_features → edge_hidden → hidden²) and ReLU; a graph-level readout; lin1 (hidden →
     hidden), ReLU, lin2 (hidden → targets). Inputs ``input`` (batch·nodes, features) and ``edge_attr``
-    (batch·edges, edge_features)."""
+    (batch·edges, edge_features). By default the edges are those of PyG's examples/qm9_nn_conv.py: its Complete()
+    makes every ordered pair of distinct atoms an edge (18·17 = 306 at QM9's mean 18 atoms) and Distance appends
+    a 5th edge feature; ``edges: 37, edge_features: 4`` is the bond graph. The example's shared NNConv, GRU and
+    Set2Set are not built (each layer here has its own edge MLP; the readout is a pooling)."""
     n, e = p.batch * p.nodes, p.batch * p.edges
     b = GnnBuilder("mpnn_qm9", n, e, p.features, dtype=p.dtype or "fp16",
                    inputs={INPUT: (n, p.features), "edge_attr": (e, p.edge_features)})

@@ -69,29 +69,74 @@ def test_graphsage_products_preset_params_macs_and_sampled_subgraph():
     assert g.ops[-1].out_shape == (1024, 47)  # the seeds' logits
 
 
-def test_neighbor_loader_expands_only_the_newest_nodes():
+def test_neighbor_loader_expands_only_the_newest_nodes_and_runs_every_layer_on_the_whole_batch():
     # sampler: neighbor_loader, PyG's NeighborLoader (pyg-lib neighbor_sample: each hop samples the nodes in
     # [begin, end), then `begin = end, end = sampled_nodes.size()`, the ones the previous hop added): hop h adds
     # 1024·15·…·f_h nodes, one sampled edge each: 1024 + 15,360 + 153,600 + 768,000 = 937,984 nodes, 936,960 edges
     g = build_workload("graphsage_products", {"sampler": "neighbor_loader"})
     n, e = 1024 * (1 + 15 + 150 + 750), 1024 * (15 + 150 + 750)
     assert (n, e) == (937_984, 936_960) == (g.meta["sampled_nodes"], g.meta["sampled_edges"])
-    # layer l computes the nodes within L − l − 1 hops from those within L − l, over the edges of hops 1 .. L − l
-    # (all the edges among the nodes it reads): targets 1024·(1 + 15 + 150) = 169,984, 1024·16, 1024; edges all
-    # 936,960, then 1024·(15 + 150) = 168,960, then 1024·15 = 15,360
-    targets, edges = [169_984, 16_384, 1_024], [936_960, 168_960, 15_360]
-    assert targets == [1024 * (1 + 15 + 150), 1024 * 16, 1024] and edges == [e, 1024 * (15 + 150), 1024 * 15]
-    assert (g.meta["layer_targets"], g.meta["layer_edges"]) == (targets, edges)
-    # 2·(169,984·100·256 + 16,384·256·256 + 1,024·256·47) = 10,875,305,984 MACs; the host copy n × 100 × 4 B
+    # PyG's examples/ogbn_products_sage.py (pyg-team/pytorch_geometric 05cd381e) runs
+    # `model(batch.x, batch.edge_index)[:batch.batch_size]` with `for conv in self.convs: x = conv(x, edge_index)`:
+    # a homogeneous SAGEConv computes every row of x over every edge, so each of the 3 layers computes all 937,984
+    # sampled nodes over all 936,960 sampled edges (probe p164 #1: this test held the layers to their next layer's
+    # targets, 169,984 / 16,384 / 1,024 rows over 936,960 / 168,960 / 15,360 edges, 10,875,305,984 MACs, which is
+    # the old NeighborSampler's bipartite schedule, not the loader's)
+    assert (g.meta["layer_targets"], g.meta["layer_edges"]) == ([n] * 3, [e] * 3)
+    # lin_l + lin_r: rows·(in + in)·out per layer: 937,984·200·256 = 48,024,780,800, 937,984·512·256 =
+    # 122,943,438,848, 937,984·512·47 = 22,571,646,976: 193,539,866,624 in all
+    assert g.macs == 937_984 * (200 * 256 + 512 * 256 + 512 * 47) == 193_539_866_624
+    for i in range(3):
+        mean = g[f"convs.{i}.propagate"]
+        assert mean.gather_rows == e and mean.out_shape[0] == n
+        assert mean.inputs[1:] == ("edge_index.src", "edge_index.dst")  # the batch's one edge_index, every layer
+    # one edge_index of 936,960 int64 columns: 936,960 × 8 B = 7,495,680 B a row, as 3,747,840 fp16 elements
+    assert g.inputs["edge_index.src"] == (e * 8 // 2,) and "edge_index.0.src" not in g.inputs
+    # the seeds' logits are out[:batch.batch_size]: a view of the first 1024 rows
+    assert g.ops[-1].name == "seeds" and g.ops[-1].out_shape == (1024, 47)
+    # the host link carries n_id (8 B a node) and the batch's edge_index (2 × 8 B) and e_id (8 B) once:
+    # 8·(937,984 + 3·936,960) = 29,990,912 B (before: each layer's edges copied again, 34,414,592 B)
+    copy = g["sample.copy_indices"]
+    assert copy.weights[0].shape == (8 * (937_984 + 3 * 936_960) // 4,)  # fp32 (feature_dtype) elements
+    # (features_on: host, the host-gathered copy; the default, device, copies ids and adjs only): n × 100 × 4 B
     # (ogbn-products' fp32 features) = 375,193,600 B, against the NeighborSampler default's 1,081,344 × 400 =
     # 432,537,600 B
-    assert g.macs == 2 * (169_984 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 10_875_305_984
-    # (features_on: host, the host-gathered copy; the default, device, copies ids and adjs only)
     loader = accelsim.simulate({"model": "graphsage_products", "sampler": "neighbor_loader", "features_on": "host"},
                                "tpu-v4").to_dict()
     sampler = accelsim.simulate({"model": "graphsage_products", "features_on": "host"}, "tpu-v4").to_dict()
     assert loader["bytes"]["host"] == 937_984 * 100 * 4 == 375_193_600
     assert sampler["bytes"]["host"] == 1_081_344 * 100 * 4 == 432_537_600
+
+
+def test_neighbor_loader_trimmed_to_layer_computes_the_rows_trim_to_layer_leaves():
+    # PyG torch_geometric/utils/trim_to_layer.py: layer l ≥ 1 narrows x to x.size(0) − num_sampled_nodes_per_hop[-l]
+    # rows and edge_index to edge_index.size(1) − num_sampled_edges_per_hop[-l] columns, cumulatively (each layer's
+    # x is the previous layer's trimmed output). Per hop, nodes 1024 / 15,360 / 153,600 / 768,000 and edges
+    # 15,360 / 153,600 / 768,000: layer 0 keeps all 937,984 rows and 936,960 edges, layer 1 drops hop 3
+    # (937,984 − 768,000 = 169,984 rows, 936,960 − 768,000 = 168,960 edges), layer 2 hop 2 too
+    # (169,984 − 153,600 = 16,384 rows, 168,960 − 153,600 = 15,360 edges). Every remaining row is computed, not only
+    # the next layer's targets.
+    g = build_workload("graphsage_products", {"sampler": "neighbor_loader", "trim_to_layer": True})
+    rows, edges = [937_984, 169_984, 16_384], [936_960, 168_960, 15_360]
+    assert (g.meta["layer_targets"], g.meta["layer_edges"]) == (rows, edges)
+    # 937,984·200·256 + 169,984·512·256 + 16,384·512·47 = 48,024,780,800 + 22,280,093,696 + 394,264,576
+    assert g.macs == 48_024_780_800 + 169_984 * 512 * 256 + 16_384 * 512 * 47 == 70_699_188_224
+    for i, (t, d) in enumerate(zip(rows, edges, strict=True)):
+        assert g[f"convs.{i}.propagate"].gather_rows == d and g[f"convs.{i}.lin_r"].in_shapes[0][0] == t
+        assert g.inputs[f"edge_index.{i}.src"] == (d * 8 // 2,)  # the prefix each layer reads
+    assert g.ops[-1].out_shape == (1024, 47)
+    # the batch crosses the host link once, as untrimmed: 8·(937,984 + 3·936,960) B
+    assert g["sample.copy_indices"].weights[0].shape == (8 * (937_984 + 3 * 936_960) // 4,)
+
+
+@pytest.mark.parametrize("sets", [["sampler=neighbor_sampler"], ["sampler=neighbor_loader", "fanouts=[]"]])
+def test_trim_to_layer_without_the_neighbor_loader_is_one_line_at_the_key(capsys, sets):
+    from accelsim.cli import main
+
+    args = [a for s in [*sets, "trim_to_layer=true"] for a in ("--set", f"workload.{s}")]
+    assert main(["info", "graphsage_products", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "workload.trim_to_layer: " in err and "sampler: neighbor_loader" in err, err
 
 
 def test_a_bad_sampler_is_one_line_naming_file_line_and_key(tmp_path, capsys):
@@ -155,23 +200,38 @@ def test_full_batch_graphsage_reads_features_as_input():
     assert g["convs.0.propagate"].gather_rows == 400
 
 
-def _mpnn_params(f=11, ef=4, d=64, eh=128, layers=3, targets=1) -> int:
+def _mpnn_params(f=11, ef=5, d=64, eh=128, layers=3, targets=1) -> int:
     edge_mlp = ef * eh + eh + eh * d * d + d * d  # Linear(ef, eh), Linear(eh, d·d)
     nnconv = edge_mlp + d * d + d  # PyG NNConv: + root Linear(d, d, bias=False) + bias (d)
     return (f * d + d) + layers * nnconv + (d * d + d) + (d * targets + targets)
 
 
 def test_mpnn_qm9_preset_params_and_macs_by_hand():
+    # PyG's examples/qm9_nn_conv.py (pyg-team/pytorch_geometric a1c131f9): transform Complete() (every ordered pair of
+    # distinct atoms, remove_self_loops) then T.Distance(norm=False) (cat: a 5th edge feature), and the edge network
+    # Sequential(Linear(5, 128), ReLU(), Linear(128, dim * dim)), dim 64, batch_size 128. QM9 (PyG's dataset table):
+    # ~18.0 atoms a molecule, so 18 · 17 = 306 directed edges (probe p164 #2: the preset was the bond graph, 37
+    # edges and 4 features, 8.3x fewer edge-network MACs than the cited example)
     g = build_workload("mpnn_qm9", dict(load_workload("mpnn_qm9").params))
-    # 768 + 3·(640 + 528,384 + 4,096 + 64) + 4,160 + 65
-    assert g.params == _mpnn_params() == 1_604_545
-    n, e, d = 128 * 18, 128 * 37, 64
-    per_layer = e * 4 * 128 + e * 128 * d * d + e * d * d + n * d * d  # edge MLP, x_src·Θ(e), root lin
+    # lin0 11·64 + 64 = 768; per layer Linear(5, 128) 640 + 128 = 768, Linear(128, 4096) 524,288 + 4,096 = 528,384,
+    # root 4,096, bias 64; lin1 4,160; lin2 65: 768 + 3·(768 + 528,384 + 4,096 + 64) + 4,160 + 65 = 1,604,929
+    # (the bond graph's Linear(4, 128), 640, gave 1,604,545)
+    assert g.params == _mpnn_params() == 768 + 3 * (768 + 528_384 + 4_096 + 64) + 4_160 + 65 == 1_604_929
+    assert _mpnn_params(ef=4) == 1_604_545
+    n, e, d = 128 * 18, 128 * 18 * 17, 64
+    assert e == 39_168
+    per_layer = e * 5 * 128 + e * 128 * d * d + e * d * d + n * d * d  # edge MLP, x_src·Θ(e), root lin
     assert g.macs == n * 11 * d + 3 * per_layer + 128 * d * d + 128 * d
+    # the edge MLPs alone: 3 · 39,168 · (5·128 + 128·4096) = 61,681,139,712 (probe p164 #2's figure)
+    assert sum(g[f"convs.{i}.nn.{j}"].macs for i in range(3) for j in (0, 2)) == 61_681_139_712
     msg = g["convs.0.message"]
     assert msg.gemm.m == 1 and msg.gemm.n == d and msg.gemm.k == d and msg.gemm.count == e
     assert g["convs.2.nn.2"].out_shape == (e, d * d)
-    assert g.inputs["edge_attr"] == (e, 4) and g.ops[-1].out_shape == (128, 1)
+    assert g.inputs["edge_attr"] == (e, 5) and g.ops[-1].out_shape == (128, 1)
+    # the bond graph: 37 directed bonds and the 4 bond types, 3 · 4,736 · (4·128 + 128·4096) = 7,456,358,400
+    bonds = build_workload("mpnn_qm9", {"edges": 37, "edge_features": 4})
+    assert bonds.params == 1_604_545
+    assert sum(bonds[f"convs.{i}.nn.{j}"].macs for i in range(3) for j in (0, 2)) == 7_456_358_400
 
 
 @pytest.mark.parametrize(("readout", "fn", "extra"), [("mean", "avg", 1), ("sum", "sum", 0), ("max", "max", 0)])
@@ -202,8 +262,8 @@ def test_full_batch_graphsage_is_one_inference_whatever_the_unused_batch():
 # (workload, sets that leave the limit exactly full, the key one past it sets, the refused value, the limit as written
 # in the message). Cora: 2,708 nodes without self-loops (each conv adds them) hold at most 2,708 × 2,707 = 7,330,556
 # directed edges; GraphSAGE's own edges may include self-loops: 1,000 nodes hold at most 1,000² = 1,000,000; a QM9
-# molecule of 18 atoms has at most 18 × 17 = 306 directed bonds; a mini-batch of 1,000 nodes' graph has at most
-# 1,000 distinct seed nodes.
+# molecule of 18 atoms has at most 18 × 17 = 306 directed edges (the default: the complete graph); a mini-batch of
+# 1,000 nodes' graph has at most 1,000 distinct seed nodes.
 FULL_GRAPHS = [
     ("gcn_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
     ("gat_cora", [], "edges", 7_330_556, "at most nodes × (nodes − 1) = 7,330,556 directed edges between 2,708 nodes"),
@@ -232,12 +292,13 @@ def test_a_graph_refuses_more_edges_or_seeds_than_its_nodes_hold(capsys, model, 
 
 # nodes set, edges left at its default: pydantic skips a field validator on a default, so the limit went unchecked
 # (gcn_cora with 103 nodes built Cora's 10,556 edges among them). Limits: 103 × 102 = 10,506 < 10,556 (GCN, GAT);
-# GraphSAGE 1,000² = 1,000,000 < 123,718,280; an MPNN molecule of 6 atoms 6 × 5 = 30 < 37.
+# GraphSAGE 1,000² = 1,000,000 < 123,718,280; an MPNN molecule of 6 atoms 6 × 5 = 30 < 306 (the complete graph of
+# 18 atoms, 18 × 17: probe p164 #2; it was the bond graph's 37).
 DEFAULT_EDGES = [
     ("gcn_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
     ("gat_cora", 103, 10_556, "at most nodes × (nodes − 1) = 10,506 directed edges between 103 nodes"),
     ("graphsage_products", 1000, 123_718_280, "at most nodes² = 1,000,000 directed edges between 1,000 nodes"),
-    ("mpnn_qm9", 6, 37, "at most nodes × (nodes − 1) = 30 directed edges between 6 nodes per graph"),
+    ("mpnn_qm9", 6, 306, "at most nodes × (nodes − 1) = 30 directed edges between 6 nodes per graph"),
 ]
 
 

@@ -492,15 +492,21 @@ def mac_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]],
             return j
         if lanes and _unit_of(lanes, row["unit"]) is not None:  # a MAC is 2 FLOPs, a multiply and an add, whatever
             return 2 * flop_j(row)  # lane-cycles it takes (cycles_per_element.fma is its time; probe p141 #3)
-        dtype = row_dtype(row)
-        if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
-            return c.mac_j
-        if dtype not in other:
-            theirs = constants(arch, dtype)
-            other[dtype] = theirs.mac_j if theirs is not None else c.mac_j
-        return other[dtype]
+        return _at_row_dtype(c, arch, row, "mac_j", other)
 
     return mac_j
+
+
+def _at_row_dtype(c: Constants, arch: Arch | None, row: Mapping[str, Any], field: str, seen: dict[str, float]) -> float:
+    """``c``'s ``field`` (``mac_j``, ``vector_j``) at the dtype the row ran as (:func:`row_dtype`) where it names
+    one other than the run's and ``arch`` prices it, else ``c``'s own; each dtype's looked up once in ``seen``."""
+    dtype = row_dtype(row)
+    if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
+        return getattr(c, field)
+    if dtype not in seen:
+        theirs = constants(arch, dtype)
+        seen[dtype] = getattr(theirs if theirs is not None else c, field)
+    return seen[dtype]
 
 
 def _lane_fmas(arch: Arch) -> dict[str, float]:
@@ -528,13 +534,7 @@ def flop_pricer(c: Constants, arch: Arch | None) -> Callable[[Mapping[str, Any]]
             return j
         if not lanes or _unit_of(lanes, row["unit"]) is None:
             return c.vector_j
-        dtype = row_dtype(row)
-        if arch is None or dtype is None or dtype == c.dtype or dtype not in DTYPE_BYTES:
-            return c.vector_j
-        if dtype not in other:
-            theirs = constants(arch, dtype)
-            other[dtype] = theirs.vector_j if theirs is not None else c.vector_j
-        return other[dtype]
+        return _at_row_dtype(c, arch, row, "vector_j", other)
 
     return flop_j
 

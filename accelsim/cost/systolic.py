@@ -40,6 +40,20 @@ def macs_per_cycle(spec: SystolicArray) -> int:
     return spec.rows * spec.cols
 
 
+def _rate(op: Op, sa: SystolicArray, arch: Arch) -> tuple[float, dict]:
+    """The array's rate multiplier for ``op`` and report.json's ``mapping.rate``. An array without rates runs every
+    dtype at rows x cols (1.0), as the arch's dtype (accelsim info's "(as int8)" on edge-npu), whose MAC energy it
+    pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ); fp32 emulated on TF32 tensor cores
+    (units.FAST_FP32: 3xTF32) runs at a third of the TF32 rate."""
+    runs_as, rate = sa.rate(op.dtype, arch.dtype)
+    record: dict = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
+    passes = mma_passes(op.attrs.get("fast_fp32"), runs_as)
+    if passes > 1:
+        rate /= passes
+        record["passes"] = passes
+    return rate, record
+
+
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Compute cycles of ``op`` on one array and the mapping details of report.json."""
     fused = op.kind is OpKind.ATTENTION
@@ -90,14 +104,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     if sparsity is not None:
         details["sparsity"] = {"pattern": str(sparsity), "k": op.gemm.k, "executed_k": k_run,  # type: ignore[union-attr]
                                "skips_zeros": k_run != op.gemm.k}  # type: ignore[union-attr]
-    # an array without rates runs every dtype at rows x cols (1.0), as the arch's dtype (accelsim info's "(as int8)"
-    # on edge-npu), whose MAC energy it pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ)
-    runs_as, rate = sa.rate(op.dtype, arch.dtype)
-    details["rate"] = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
-    passes = mma_passes(op.attrs.get("fast_fp32"), runs_as)
-    if passes > 1:  # fp32 emulated on TF32 tensor cores (units.FAST_FP32: 3xTF32), a third of the TF32 rate
-        rate /= passes
-        details["rate"]["passes"] = passes
+    rate, details["rate"] = _rate(op, sa, arch)
     dq = dequant_cycles(op, arch)
     if arch.core.tile is not None and not fused:
         cycles, tiled = gpu_gemm(op, sa, arch)

@@ -505,6 +505,14 @@ class Emitter:
             return producers + launched + self.stream_tail, launched + self.stream_tail
         return producers + launched, launched
 
+    def _kernels(self, name: str, details: dict) -> int:
+        """The kernels op ``name`` opens (:attr:`step_kernels`; 1 but for an optimizer step's share of the
+        multi-tensor calls), recorded in its ``details`` where not 1."""
+        kernels = self.step_kernels.get(name, 1)
+        if kernels != 1:
+            details["kernels"] = kernels
+        return kernels
+
     def op(self, p: Plan, tr: Traffic) -> OpMapping:
         """The tasks of one working op; its :class:`OpMapping`."""
         op, units = p.op, self.ctx.units
@@ -547,10 +555,8 @@ class Emitter:
             if nic:  # of bytes.link, those sent to other nodes (energy.model prices them at the network's figure)
                 details["nic_bytes"] = nic
         # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
-        kernels = self.step_kernels.get(op.name, 1)
-        if kernels != 1:
-            details["kernels"] = kernels
-        producers, launched = (data, []) if op.in_kernel_of else self.launched(p.index, data, kernels=kernels)
+        producers, launched = (data, []) if op.in_kernel_of else self.launched(
+            p.index, data, kernels=self._kernels(op.name, details))
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:

@@ -136,6 +136,9 @@ class Weight:
     gathers from): placed outside the main memory (host memory on the presets), so every read crosses its link.
     "data" is a dataset the device holds that is not a parameter (GraphSAGE's node-feature table copied to the
     device once): placed like the parameters, never trained and not counted in ``params``.
+    "buffer" is a module buffer the model reads but does not train (torch's ``register_buffer``: DETR's
+    FrozenBatchNorm2d scale and shift, ``training.freeze``): placed and counted in ``weight_bytes`` like a
+    parameter, but not in ``params`` (``model.parameters()`` does not hold it).
     """
 
     name: str
@@ -150,8 +153,9 @@ class Weight:
     # (out, in), a conv's (out, in, kh, kw)): 0 for an ONNX MatMul/Gemm B stored (K, N); None: the dims after
     # the first (:func:`reduction_len`)
     k_axis: int | None = None
-    # a parameter training leaves as it is (torch's ``requires_grad_(False)``; a FrozenBatchNorm2d's scale and shift):
-    # counted in ``params``, but no gradient, no optimizer step or state (builders.training.freeze marks it)
+    # a tensor training leaves as it is (torch's ``requires_grad_(False)``; a FrozenBatchNorm2d's scale and shift,
+    # role "buffer"): a frozen param counts in ``params``, but no gradient, no optimizer step or state
+    # (builders.training.freeze marks it)
     frozen: bool = False
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
@@ -493,7 +497,7 @@ def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embeddin
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 
-WEIGHT_ROLES = ("param", "state", "host", "data")
+WEIGHT_ROLES = ("param", "state", "host", "data", "buffer")
 """The roles a :class:`Weight` can have (its docstring says what each is)."""
 
 
@@ -895,11 +899,11 @@ class Graph:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of all parameters (each named tensor once)."""
+        """Bytes of all parameters and buffers (each named tensor once)."""
         unique: dict[str, int] = {}
         for op in self.ops:
             for w in op.weights:
-                if w.role == "param" and w.name not in unique:
+                if w.role in ("param", "buffer") and w.name not in unique:
                     unique[w.name] = w.nbytes(op.dtype)
         return sum(unique.values())
 

@@ -15,14 +15,15 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   nn.MultiheadAttention's ``in_proj_weight`` is three LINEARs ``q_proj`` / ``k_proj`` / ``v_proj`` (the same
   params and MACs). The sine positions (PositionEmbeddingSine, computed from the padding mask, no params) are a
   graph input ``pos`` of (batch, tokens, 256), and the decoder's zero-initialised targets one ``tgt`` of (batch,
-  100, 256); one image a sample, unpadded, so the padding mask masks nothing and is left out. FrozenBatchNorm2d's
-  scale and shift are buffers in DETR but are counted here as batchnorm weights (as ``resnet50``'s), so ``params``
-  is DETR's published count (its main.py ``number of params``, the parameters with requires_grad: 41,302,368)
-  plus the frozen ``conv1`` and ``layer1`` convs (222,400; DETR trains only layer2 to layer4 of the backbone) plus
-  the 53,120 batchnorm scales and shifts: 41,577,888. Those are marked frozen (``training.freeze``: models/backbone.py
-  ``BackboneBase`` sets ``requires_grad_(False)`` on every backbone name without layer2/3/4, and every batchnorm is
-  a frozen norm, the affine ``x * scale + bias``), so ``trainable_params`` is 41,302,368 and a training step has no
-  batch statistics, no gradient or optimizer step for them, and no input gradient below layer2.
+  100, 256); one image a sample, unpadded, so the padding mask masks nothing and is left out. Every batchnorm is a
+  frozen norm (``training.freeze``), the affine ``x * scale + bias``, whose 53,120 scales and shifts (26,560
+  channels) are buffers, as FrozenBatchNorm2d's ``register_buffer`` makes them: read and held (``weight_bytes``), not
+  in ``params``. So ``params`` (``model.parameters()``) is DETR's published count (its main.py ``number of params``,
+  the parameters with requires_grad: 41,302,368) plus the frozen ``conv1`` and ``layer1`` convs (9,408 + 212,992 =
+  222,400; DETR trains only layer2 to layer4 of the backbone): 41,524,768. Those convs are marked frozen
+  (models/backbone.py ``BackboneBase`` sets ``requires_grad_(False)`` on every backbone name without layer2/3/4), so
+  ``trainable_params`` is 41,302,368 and a training step has no batch statistics, no gradient or optimizer step for
+  them, and no input gradient below layer2.
 * ``yolov8n``: Ultralytics YOLOv8n (ultralytics/cfg/models/v8/yolov8.yaml at scale ``n``: depth multiple 0.33, width
   multiple 0.25, max channels 1024), module for module as ``DetectionModel`` builds it, ops named by its modules
   (``model.{i}.cv1.conv``). ``Conv`` is conv (no bias, padding k // 2) → BatchNorm2d (eps 0.001, Ultralytics'
@@ -114,7 +115,7 @@ def _attention(b: TransformerBuilder, q: str, k: str, v: str, fused: bool) -> st
 
 def detr_resnet50(p: DetrParams) -> Graph:
     """DETR R50 (facebookresearch/detr detr_resnet50): ResNet-50, 6+6 post-norm layers of 256, 8 heads, FFN 2048,
-    100 queries; 41,302,368 trainable params (41,577,888 with the frozen stem, layer1 and batchnorms)."""
+    100 queries; 41,302,368 trainable params (41,524,768 with the frozen stem and layer1)."""
     h, w = _feature_side(p.image_height), _feature_side(p.image_width)
     tokens, n, q = h * w, p.batch, p.num_queries
     b = TransformerBuilder("detr_resnet50", {"input": (n, 3, p.image_height, p.image_width)},

@@ -287,14 +287,15 @@ def freeze(graph: Graph, params: Callable[[Weight], bool] = lambda w: False,
            norms: Callable[[Op], bool] = lambda op: False) -> Graph:
     """``graph`` with the parameters ``params`` picks marked :attr:`~accelsim.ir.Weight.frozen` (torch's
     ``requires_grad_(False)``) and the NORM ops ``norms`` picks made frozen norms (attrs ``frozen``: an affine
-    x·scale + shift with fixed statistics, as DETR's FrozenBatchNorm2d, whose scale and shift are buffers; their
-    weights frozen too). A frozen parameter still counts in ``params``; the training step gives it no gradient and
-    no optimizer step. The forward's numbers do not change."""
+    x·scale + shift with fixed statistics, as DETR's FrozenBatchNorm2d, whose scale and shift are buffers: their
+    weights frozen and of role "buffer", so not in ``params``, as ``model.parameters()`` does not hold them). A
+    frozen parameter still counts in ``params``; the training step gives it no gradient and no optimizer step. The
+    forward's MACs and bytes do not change."""
     ops = []
     for op in graph.ops:
         frozen_norm = op.kind is OpKind.NORM and norms(op)
-        weights = tuple(replace(w, frozen=True) if w.role == "param" and (frozen_norm or params(w)) else w
-                        for w in op.weights)
+        weights = tuple(replace(w, frozen=True, role="buffer") if frozen_norm and w.role == "param"
+                        else replace(w, frozen=True) if w.role == "param" and params(w) else w for w in op.weights)
         if frozen_norm:
             op = replace(op, weights=weights, attrs={**op.attrs, FROZEN: True})
         elif weights != op.weights:
@@ -882,10 +883,10 @@ class _Pass:
     def _norm(self, op: Op, dy: str) -> None:
         x = op.inputs[0]
         attrs = self._copied(op)
-        scales = self._main_weights(op)
-        if op.attrs.get(FROZEN):
-            self._frozen_norm(op, dy, attrs, scales)
+        if op.attrs.get(FROZEN):  # its scale a buffer (training.freeze), read all the same
+            self._frozen_norm(op, dy, attrs, [w for w in op.weights if not _is_bias(w)])
             return
+        scales = self._main_weights(op)
         if op.fn == BATCHNORM and scales:
             self._batchnorm(op, dy, attrs, scales)
             return

@@ -42,8 +42,14 @@ def test_trainable_params_equal_detrs_published_count(graph):
     # the frozen parts by hand: conv1 64·3·7² = 9,408; layer1's convs: block 0 64·64 + 64·64·9 + 64·256 + 64·256
     # (downsample) = 73,728, blocks 1-2 256·64 + 64·64·9 + 64·256 = 69,632 each: 222,400 with conv1. Batchnorm
     # channels: stem 64; layer1-4 blocks (planes, planes, 4·planes) × (3, 4, 6, 3) blocks = 384·3 + 768·4 +
-    # 1536·6 + 3072·3 = 22,656; downsamples 256 + 512 + 1024 + 2048 = 3,840; 26,560 channels × 2 = 53,120
-    assert g.params == 41_302_368 + 222_400 + 53_120
+    # 1536·6 + 3072·3 = 22,656; downsamples 256 + 512 + 1024 + 2048 = 3,840; 26,560 channels × 2 = 53,120.
+    # Probe p165 #2: FrozenBatchNorm2d registers its weight and bias as buffers (models/backbone.py
+    # register_buffer), so model.parameters() holds only the frozen convs: params = 41,302,368 + 222,400 =
+    # 41,524,768 (it was 41,577,888, the 53,120 buffers counted too); the buffers are still held (weight_bytes)
+    assert g.params == 41_302_368 + 222_400 == 41_524_768
+    buffers = {w.name: w.numel for op in g for w in op.weights if w.role == "buffer"}
+    assert sum(buffers.values()) == 53_120 and all(".bn" in n or "downsample.1." in n or "bn1." in n for n in buffers)
+    assert g.weight_bytes == 2 * (41_524_768 + 53_120)  # fp16: parameters and buffers, 2 B each
 
 
 def test_the_frozen_parts_are_marked_frozen(graph):
@@ -89,7 +95,9 @@ def test_training_step_trains_only_what_detr_trains(graph):
     # fp32 gradients of bf16 parameters (4 B) and Adam's m, v and fp32 master copy (12 B), trainable ones only
     assert step.meta["gradient_bytes"] == 41_302_368 * 4
     assert step.meta["optimizer_state_bytes"] == 41_302_368 * 12
-    assert step.params == 41_577_888 and step.trainable_params == 41_302_368
+    # params: the trainable 41,302,368 + the frozen conv1 9,408 and layer1 212,992; FrozenBatchNorm2d's scales and
+    # shifts are buffers (probe p165 #2: was 41,577,888 with them)
+    assert step.params == 41_524_768 and step.trainable_params == 41_302_368
 
 
 def test_transformer_macs_by_hand_and_paper_gflops_bracketed(graph):

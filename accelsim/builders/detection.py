@@ -12,8 +12,11 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   decoder returns every layer's output (``return_intermediate_dec=True``), each through the shared
   ``transformer.decoder.norm`` (one NORM op over the 6 outputs side by side), and ``class_embed`` (91 classes + no
   object) and ``bbox_embed`` (a 3-layer MLP, then a sigmoid) run on all 6 × 100 queries, as DETR's forward does.
-  nn.MultiheadAttention's ``in_proj_weight`` is three LINEARs ``q_proj`` / ``k_proj`` / ``v_proj`` (the same
-  params and MACs). The sine positions (PositionEmbeddingSine, computed from the padding mask, no params) are a
+  nn.MultiheadAttention's packed ``in_proj_weight`` / ``in_proj_bias`` (kdim = vdim = embed_dim) is three LINEARs
+  ``q_proj`` / ``k_proj`` / ``v_proj`` (the same params and MACs: as the key is not the value, torch's
+  ``_in_projection_packed`` runs three GEMMs on its ``chunk(3)``), whose weights and biases are row slices
+  (``Weight.packed``) of ``in_proj.weight`` (768, 256) and ``in_proj.bias`` (768): a training step joins their
+  gradients and steps the packed tensors, 4 an attention, 235 steps in all. The sine positions (PositionEmbeddingSine, computed from the padding mask, no params) are a
   graph input ``pos`` of (batch, tokens, 256), and the decoder's zero-initialised targets one ``tgt`` of (batch,
   100, 256); one image a sample, unpadded, so the padding mask masks nothing and is left out. Every batchnorm is a
   frozen norm (``training.freeze``), the affine ``x * scale + bias``, whose 53,120 scales and shifts (26,560
@@ -53,6 +56,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
@@ -93,6 +97,27 @@ _BACKBONE = "backbone.0.body."
 _DETR_FROZEN = re.compile(re.escape(_BACKBONE) + r"(?!layer[234]\.)")
 """DETR's frozen backbone parameters (models/backbone.py ``BackboneBase``: ``requires_grad_(False)`` on every name
 without 'layer2', 'layer3' or 'layer4'): conv1 and layer1."""
+
+
+_DETR_QKV = re.compile(r"(.*\.(?:self_attn|multihead_attn))\.[qkv]_proj$")
+"""A q/k/v projection of one of DETR's nn.MultiheadAttention modules (group 1: the module)."""
+
+
+def _packed_in_proj(graph: Graph) -> Graph:
+    """``graph`` with each attention's q/k/v projection weights and biases marked row slices
+    (:attr:`~accelsim.ir.Weight.packed`) of the module's ``in_proj.weight`` (3·256, 256) and ``in_proj.bias``
+    (3·256): nn.MultiheadAttention with kdim = vdim = embed_dim registers one packed ``in_proj_weight`` and
+    ``in_proj_bias``, and as the key is not the value, F.multi_head_attention_forward's ``_in_projection_packed``
+    runs three GEMMs on its ``chunk(3)``; so the GEMMs stay, a training step steps the packed tensors."""
+    ops = []
+    for op in graph.ops:
+        match = _DETR_QKV.match(op.name) if op.kind is OpKind.LINEAR else None
+        if match:
+            module = match.group(1)
+            op = replace(op, weights=tuple(
+                replace(w, packed=f"{module}.in_proj.{'bias' if w.is_bias else 'weight'}") for w in op.weights))
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
 def _detr_frozen_norm(op: Op) -> bool:
@@ -166,7 +191,7 @@ def detr_resnet50(p: DetrParams) -> Graph:
         y = b.relu(b.linear(hs, _D, name="layers.0"), name="relu0")
         y = b.relu(b.linear(y, _D, name="layers.1"), name="relu1")
         b.sigmoid(b.linear(y, 4, name="layers.2"), name="sigmoid")
-    return freeze(b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)}),
+    return freeze(_packed_in_proj(b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)})),
                   params=lambda w: bool(_DETR_FROZEN.match(w.name)), norms=_detr_frozen_norm)
 
 

@@ -872,7 +872,7 @@ class Graph:
 
     # ---- totals (DESIGN.md counting conventions) ------------------------------------------------------------
     @functools.cached_property
-    def _packed(self) -> frozenset[str]:
+    def packed_params(self) -> frozenset[str]:
         """The packed parameters some weight is a slice of (:attr:`Weight.packed`): counted by their slices."""
         return frozenset(w.packed for op in self.ops for w in op.weights if w.packed)
 
@@ -881,7 +881,7 @@ class Graph:
         """Parameter count, each named tensor once (optimizer state is not a parameter; a packed parameter, which a
         training step reads whole, once, by its slices: :attr:`Weight.packed`). Counted on first use (the ops do not
         change; a run asks for each pass's count more than once)."""
-        unique: dict[str, int] = dict.fromkeys(self._packed, 0)
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
                 if w.role == "param" and w.name not in unique:
@@ -891,7 +891,7 @@ class Graph:
     @property
     def trainable_params(self) -> int:
         """Parameter elements training updates: :attr:`params` less the :attr:`Weight.frozen` ones."""
-        unique: dict[str, int] = dict.fromkeys(self._packed, 0)
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
                 if w.role == "param" and w.name not in unique:
@@ -911,7 +911,7 @@ class Graph:
     @property
     def weight_bytes(self) -> int:
         """Bytes of all parameters and buffers (each named tensor once; a packed one by its slices)."""
-        unique: dict[str, int] = dict.fromkeys(self._packed, 0)
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
                 if w.role in ("param", "buffer") and w.name not in unique:

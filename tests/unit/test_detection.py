@@ -126,6 +126,10 @@ def test_attention_steps_one_packed_in_proj_weight_and_bias(graph):
     assert grad.fn == "grad_concat" and grad.flops == 0 and grad.inputs == tuple(
         enc + f"{p}_proj.grad_weight" for p in "qkv")
     assert step.params == fwd.params == 41_524_768  # the packed tensor counted once, by its slices
+    # info's operators table: its rows still add up to params (the step's whole in_proj tensor not again)
+    from accelsim.cli import _first_params
+
+    assert sum(_first_params(step)) == 41_524_768
 
 
 def test_transformer_macs_by_hand_and_paper_gflops_bracketed(graph):

@@ -1149,8 +1149,8 @@ def _print_info_json(summary: dict, wl, graph: Graph, parts, part_graphs: dict[s
 def _first_params(graph: Graph) -> list[int]:
     """Each op's parameter elements for ``info``'s operators table, every named tensor on the first op that holds it
     (a tied LM head or Whisper's proj_out shows 0: its table is the embedding's), so the rows add up to
-    ``Graph.params``."""
-    seen: set[str] = set()
+    ``Graph.params`` (a packed parameter by its slices, not again on its training step: ``Graph.packed_params``)."""
+    seen: set[str] = set(graph.packed_params)
     out = []
     for op in graph.ops:
         fresh = [w for w in op.weights if w.role == "param" and w.name not in seen]

@@ -136,6 +136,9 @@ class Weight:
     gathers from): placed outside the main memory (host memory on the presets), so every read crosses its link.
     "data" is a dataset the device holds that is not a parameter (GraphSAGE's node-feature table copied to the
     device once): placed like the parameters, never trained and not counted in ``params``.
+    "buffer" is a module buffer the model reads but does not train (torch's ``register_buffer``: DETR's
+    FrozenBatchNorm2d scale and shift, ``training.freeze``): placed and counted in ``weight_bytes`` like a
+    parameter, but not in ``params`` (``model.parameters()`` does not hold it).
     """
 
     name: str
@@ -150,9 +153,15 @@ class Weight:
     # (out, in), a conv's (out, in, kh, kw)): 0 for an ONNX MatMul/Gemm B stored (K, N); None: the dims after
     # the first (:func:`reduction_len`)
     k_axis: int | None = None
-    # a parameter training leaves as it is (torch's ``requires_grad_(False)``; a FrozenBatchNorm2d's scale and shift):
-    # counted in ``params``, but no gradient, no optimizer step or state (builders.training.freeze marks it)
+    # a tensor training leaves as it is (torch's ``requires_grad_(False)``; a FrozenBatchNorm2d's scale and shift,
+    # role "buffer"): a frozen param counts in ``params``, but no gradient, no optimizer step or state
+    # (builders.training.freeze marks it)
     frozen: bool = False
+    # the packed parameter this weight is a row slice of (nn.MultiheadAttention's in_proj_weight / in_proj_bias,
+    # its q, k and v rows read by separate GEMMs when the key is not the value): counted under its own name in
+    # ``params`` (the slices add up to the packed tensor), but a training step joins the slices' gradients into
+    # the packed tensor's (torch's chunk backward, a cat) and steps that once; "" for a tensor of its own
+    packed: str = ""
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
     # or shown, and a fresh one (None) in every Weight made, replace() included
@@ -493,7 +502,7 @@ def reduction_chips(step: Op, data_parallel: int, expert_parallel: int, embeddin
     return data_parallel // expert_parallel if step.attrs.get("expert") else data_parallel
 
 
-WEIGHT_ROLES = ("param", "state", "host", "data")
+WEIGHT_ROLES = ("param", "state", "host", "data", "buffer")
 """The roles a :class:`Weight` can have (its docstring says what each is)."""
 
 
@@ -863,10 +872,16 @@ class Graph:
 
     # ---- totals (DESIGN.md counting conventions) ------------------------------------------------------------
     @functools.cached_property
+    def packed_params(self) -> frozenset[str]:
+        """The packed parameters some weight is a slice of (:attr:`Weight.packed`): counted by their slices."""
+        return frozenset(w.packed for op in self.ops for w in op.weights if w.packed)
+
+    @functools.cached_property
     def params(self) -> int:
-        """Parameter count, each named tensor once (optimizer state is not a parameter). Counted on first use (the
-        ops do not change; a run asks for each pass's count more than once)."""
-        unique: dict[str, int] = {}
+        """Parameter count, each named tensor once (optimizer state is not a parameter; a packed parameter, which a
+        training step reads whole, once, by its slices: :attr:`Weight.packed`). Counted on first use (the ops do not
+        change; a run asks for each pass's count more than once)."""
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
                 if w.role == "param" and w.name not in unique:
@@ -876,7 +891,7 @@ class Graph:
     @property
     def trainable_params(self) -> int:
         """Parameter elements training updates: :attr:`params` less the :attr:`Weight.frozen` ones."""
-        unique: dict[str, int] = {}
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
                 if w.role == "param" and w.name not in unique:
@@ -895,11 +910,11 @@ class Graph:
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of all parameters (each named tensor once)."""
-        unique: dict[str, int] = {}
+        """Bytes of all parameters and buffers (each named tensor once; a packed one by its slices)."""
+        unique: dict[str, int] = dict.fromkeys(self.packed_params, 0)
         for op in self.ops:
             for w in op.weights:
-                if w.role == "param" and w.name not in unique:
+                if w.role in ("param", "buffer") and w.name not in unique:
                     unique[w.name] = w.nbytes(op.dtype)
         return sum(unique.values())
 

@@ -12,17 +12,21 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   decoder returns every layer's output (``return_intermediate_dec=True``), each through the shared
   ``transformer.decoder.norm`` (one NORM op over the 6 outputs side by side), and ``class_embed`` (91 classes + no
   object) and ``bbox_embed`` (a 3-layer MLP, then a sigmoid) run on all 6 × 100 queries, as DETR's forward does.
-  nn.MultiheadAttention's ``in_proj_weight`` is three LINEARs ``q_proj`` / ``k_proj`` / ``v_proj`` (the same
-  params and MACs). The sine positions (PositionEmbeddingSine, computed from the padding mask, no params) are a
+  nn.MultiheadAttention's packed ``in_proj_weight`` / ``in_proj_bias`` (kdim = vdim = embed_dim) is three LINEARs
+  ``q_proj`` / ``k_proj`` / ``v_proj`` (the same params and MACs: as the key is not the value, torch's
+  ``_in_projection_packed`` runs three GEMMs on its ``chunk(3)``), whose weights and biases are row slices
+  (``Weight.packed``) of ``in_proj.weight`` (768, 256) and ``in_proj.bias`` (768): a training step joins their
+  gradients and steps the packed tensors, 4 an attention, 235 steps in all. The sine positions (PositionEmbeddingSine, computed from the padding mask, no params) are a
   graph input ``pos`` of (batch, tokens, 256), and the decoder's zero-initialised targets one ``tgt`` of (batch,
-  100, 256); one image a sample, unpadded, so the padding mask masks nothing and is left out. FrozenBatchNorm2d's
-  scale and shift are buffers in DETR but are counted here as batchnorm weights (as ``resnet50``'s), so ``params``
-  is DETR's published count (its main.py ``number of params``, the parameters with requires_grad: 41,302,368)
-  plus the frozen ``conv1`` and ``layer1`` convs (222,400; DETR trains only layer2 to layer4 of the backbone) plus
-  the 53,120 batchnorm scales and shifts: 41,577,888. Those are marked frozen (``training.freeze``: models/backbone.py
-  ``BackboneBase`` sets ``requires_grad_(False)`` on every backbone name without layer2/3/4, and every batchnorm is
-  a frozen norm, the affine ``x * scale + bias``), so ``trainable_params`` is 41,302,368 and a training step has no
-  batch statistics, no gradient or optimizer step for them, and no input gradient below layer2.
+  100, 256); one image a sample, unpadded, so the padding mask masks nothing and is left out. Every batchnorm is a
+  frozen norm (``training.freeze``), the affine ``x * scale + bias``, whose 53,120 scales and shifts (26,560
+  channels) are buffers, as FrozenBatchNorm2d's ``register_buffer`` makes them: read and held (``weight_bytes``), not
+  in ``params``. So ``params`` (``model.parameters()``) is DETR's published count (its main.py ``number of params``,
+  the parameters with requires_grad: 41,302,368) plus the frozen ``conv1`` and ``layer1`` convs (9,408 + 212,992 =
+  222,400; DETR trains only layer2 to layer4 of the backbone): 41,524,768. Those convs are marked frozen
+  (models/backbone.py ``BackboneBase`` sets ``requires_grad_(False)`` on every backbone name without layer2/3/4), so
+  ``trainable_params`` is 41,302,368 and a training step has no batch statistics, no gradient or optimizer step for
+  them, and no input gradient below layer2.
 * ``yolov8n``: Ultralytics YOLOv8n (ultralytics/cfg/models/v8/yolov8.yaml at scale ``n``: depth multiple 0.33, width
   multiple 0.25, max channels 1024), module for module as ``DetectionModel`` builds it, ops named by its modules
   (``model.{i}.cv1.conv``). ``Conv`` is conv (no bias, padding k // 2) → BatchNorm2d (eps 0.001, Ultralytics'
@@ -52,6 +56,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
@@ -94,6 +99,27 @@ _DETR_FROZEN = re.compile(re.escape(_BACKBONE) + r"(?!layer[234]\.)")
 without 'layer2', 'layer3' or 'layer4'): conv1 and layer1."""
 
 
+_DETR_QKV = re.compile(r"(.*\.(?:self_attn|multihead_attn))\.[qkv]_proj$")
+"""A q/k/v projection of one of DETR's nn.MultiheadAttention modules (group 1: the module)."""
+
+
+def _packed_in_proj(graph: Graph) -> Graph:
+    """``graph`` with each attention's q/k/v projection weights and biases marked row slices
+    (:attr:`~accelsim.ir.Weight.packed`) of the module's ``in_proj.weight`` (3·256, 256) and ``in_proj.bias``
+    (3·256): nn.MultiheadAttention with kdim = vdim = embed_dim registers one packed ``in_proj_weight`` and
+    ``in_proj_bias``, and as the key is not the value, F.multi_head_attention_forward's ``_in_projection_packed``
+    runs three GEMMs on its ``chunk(3)``; so the GEMMs stay, a training step steps the packed tensors."""
+    ops = []
+    for op in graph.ops:
+        match = _DETR_QKV.match(op.name) if op.kind is OpKind.LINEAR else None
+        if match:
+            module = match.group(1)
+            op = replace(op, weights=tuple(
+                replace(w, packed=f"{module}.in_proj.{'bias' if w.is_bias else 'weight'}") for w in op.weights))
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
+
+
 def _detr_frozen_norm(op: Op) -> bool:
     """The backbone's FrozenBatchNorm2d (``Backbone`` passes ``norm_layer=FrozenBatchNorm2d``): every batch norm."""
     return op.fn == "batchnorm" and op.name.startswith(_BACKBONE)
@@ -114,7 +140,7 @@ def _attention(b: TransformerBuilder, q: str, k: str, v: str, fused: bool) -> st
 
 def detr_resnet50(p: DetrParams) -> Graph:
     """DETR R50 (facebookresearch/detr detr_resnet50): ResNet-50, 6+6 post-norm layers of 256, 8 heads, FFN 2048,
-    100 queries; 41,302,368 trainable params (41,577,888 with the frozen stem, layer1 and batchnorms)."""
+    100 queries; 41,302,368 trainable params (41,524,768 with the frozen stem and layer1)."""
     h, w = _feature_side(p.image_height), _feature_side(p.image_width)
     tokens, n, q = h * w, p.batch, p.num_queries
     b = TransformerBuilder("detr_resnet50", {"input": (n, 3, p.image_height, p.image_width)},
@@ -165,7 +191,7 @@ def detr_resnet50(p: DetrParams) -> Graph:
         y = b.relu(b.linear(hs, _D, name="layers.0"), name="relu0")
         y = b.relu(b.linear(y, _D, name="layers.1"), name="relu1")
         b.sigmoid(b.linear(y, 4, name="layers.2"), name="sigmoid")
-    return freeze(b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)}),
+    return freeze(_packed_in_proj(b.build({"model": "detr_resnet50", **p.model_dump(), "feature_map": (h, w)})),
                   params=lambda w: bool(_DETR_FROZEN.match(w.name)), norms=_detr_frozen_norm)
 
 

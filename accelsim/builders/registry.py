@@ -87,7 +87,7 @@ BUILDERS: dict[str, BuilderEntry] = {
                      "Swin-T (torchvision): shifted 7×7-window attention, patch merging; 28,288,354 params"),
         BuilderEntry("detr_resnet50", "detection.DetrParams", "detection.detr_resnet50",
                      "DETR R50 (facebookresearch/detr): ResNet-50, 6+6 transformer layers of 256, 100 object queries; "
-                     "41,302,368 trainable params, 41,577,888 with the frozen stem, layer1 and batchnorms"),
+                     "41,302,368 trainable params, 41,524,768 with the frozen stem and layer1"),
         BuilderEntry("yolov8n", "detection.YoloParams", "detection.yolov8n",
                      "YOLOv8n (Ultralytics): C2f backbone, SPPF, PAN-FPN neck, anchor-free Detect head with DFL at "
                      "strides 8/16/32, 640×640; 3,157,200 params"),

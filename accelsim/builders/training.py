@@ -29,7 +29,10 @@ Phases and names
   slices of ``T`` (the q, k and v views of a fused q/k/v projection; token slices) are joined by a CONCAT view
   ``T.grad`` (fn "grad_concat") as torch's split/slice backward is a cat: no work. One reader: its gradient is
   used directly. A parameter used by several ops (tied embeddings) gets ``W.grad`` (fn "add", attrs
-  ``accumulate`` = W) after the backward ops, vector_elems = Σ input elements − the largest input's.
+  ``accumulate`` = W) after the backward ops, vector_elems = Σ input elements − the largest input's. Row slices
+  of one packed parameter (:attr:`~accelsim.ir.Weight.packed`: DETR's q/k/v rows of ``in_proj_weight``) are one
+  parameter ``P`` here: their gradients joined, in slice order, by a CONCAT view ``P.grad`` (fn "grad_concat",
+  attrs ``accumulate`` = P, as torch's chunk backward is a cat: no work), one step ``P.step``.
 * Optimizer: ``W.step`` per unique trainable parameter W (not :attr:`~accelsim.ir.Weight.frozen`; kind OPTIMIZER,
   after every backward op, in order of the parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
@@ -287,14 +290,15 @@ def freeze(graph: Graph, params: Callable[[Weight], bool] = lambda w: False,
            norms: Callable[[Op], bool] = lambda op: False) -> Graph:
     """``graph`` with the parameters ``params`` picks marked :attr:`~accelsim.ir.Weight.frozen` (torch's
     ``requires_grad_(False)``) and the NORM ops ``norms`` picks made frozen norms (attrs ``frozen``: an affine
-    x·scale + shift with fixed statistics, as DETR's FrozenBatchNorm2d, whose scale and shift are buffers; their
-    weights frozen too). A frozen parameter still counts in ``params``; the training step gives it no gradient and
-    no optimizer step. The forward's numbers do not change."""
+    x·scale + shift with fixed statistics, as DETR's FrozenBatchNorm2d, whose scale and shift are buffers: their
+    weights frozen and of role "buffer", so not in ``params``, as ``model.parameters()`` does not hold them). A
+    frozen parameter still counts in ``params``; the training step gives it no gradient and no optimizer step. The
+    forward's MACs and bytes do not change."""
     ops = []
     for op in graph.ops:
         frozen_norm = op.kind is OpKind.NORM and norms(op)
-        weights = tuple(replace(w, frozen=True) if w.role == "param" and (frozen_norm or params(w)) else w
-                        for w in op.weights)
+        weights = tuple(replace(w, frozen=True, role="buffer") if frozen_norm and w.role == "param"
+                        else replace(w, frozen=True) if w.role == "param" and params(w) else w for w in op.weights)
         if frozen_norm:
             op = replace(op, weights=weights, attrs={**op.attrs, FROZEN: True})
         elif weights != op.weights:
@@ -435,6 +439,8 @@ class _Pass:
         self.grads: dict[str, list[_Grad]] = {}  # forward tensor → gradient contributions so far
         self.wgrads: dict[str, list[str]] = {}  # parameter name → tensors holding gradient contributions
         self.params: dict[str, tuple[Weight, str]] = {}  # parameter name → (Weight, dtype), in order of first use
+        self.slices: dict[str, dict[str, Weight]] = {}  # packed parameter → its row slices (Weight.packed), in order
+        self.slice_of: dict[str, int] = {}  # a packed slice's gradient tensor → the slice's index
         self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
         self.table_shards: set[str] = set()  # a sharded DLRM's tables (attrs table_shard: held by one chip a group)
         # a table whose look-up has a sparse gradient (attrs ``sparse_grad``) → (rows its gradient holds, the look-up's
@@ -456,7 +462,9 @@ class _Pass:
             expert = "experts" in op.attrs or "idle_experts" in op.attrs
             for w in op.weights:
                 if w.role == "param" and not w.frozen:
-                    self.params.setdefault(w.name, (w, op.dtype))
+                    if w.packed:
+                        self.slices.setdefault(w.packed, {})[w.name] = w
+                    self.params.setdefault(w.packed or w.name, (w, op.dtype))
                     if expert:
                         self.experts.add(w.name)
                     if op.attrs.get("table_shard"):
@@ -466,6 +474,10 @@ class _Pass:
                 or any(self.requires.get(x, False) for x in op.inputs))
             for x in op.inputs:
                 self.readers[x] = self.readers.get(x, 0) + 1
+        for pname, parts in self.slices.items():  # a packed parameter: its slices' rows stacked
+            first, dtype = self.params[pname]
+            rows = sum(w.shape[0] for w in parts.values())
+            self.params[pname] = (Weight(pname, (rows, *first.shape[1:]), dtype=first.dtype), dtype)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
@@ -496,7 +508,9 @@ class _Pass:
 
     def _wgrad(self, w: Weight, name: str) -> None:
         if w.role == "param" and not w.frozen:
-            self.wgrads.setdefault(w.name, []).append(name)
+            self.wgrads.setdefault(w.packed or w.name, []).append(name)
+            if w.packed:
+                self.slice_of[name] = list(self.slices[w.packed]).index(w.name)
 
     @staticmethod
     def _input_suffix(fop: Op, i: int) -> str:
@@ -618,7 +632,11 @@ class _Pass:
         grad_of: dict[str, str | None] = {}
         for pname, (w, dtype) in self.params.items():
             contribs = self.wgrads.get(pname, [])
-            if len(contribs) > 1:
+            if pname in self.slices and len(contribs) > 1:  # disjoint row slices: torch's chunk backward, a cat
+                grad_of[pname] = self._emit(f"{pname}.grad", OpKind.CONCAT,
+                                            sorted(contribs, key=self.slice_of.__getitem__), w.shape,
+                                            {"fn": "grad_concat", "accumulate": pname, "dim": 0}, dtype=dtype)
+            elif len(contribs) > 1:
                 sizes = [_elems(self.shapes[c]) for c in contribs]
                 extra = sum(sizes) - max(sizes)
                 grad_of[pname] = self._emit(f"{pname}.grad", OpKind.ELEMENTWISE, contribs, w.shape,
@@ -882,10 +900,10 @@ class _Pass:
     def _norm(self, op: Op, dy: str) -> None:
         x = op.inputs[0]
         attrs = self._copied(op)
-        scales = self._main_weights(op)
-        if op.attrs.get(FROZEN):
-            self._frozen_norm(op, dy, attrs, scales)
+        if op.attrs.get(FROZEN):  # its scale a buffer (training.freeze), read all the same
+            self._frozen_norm(op, dy, attrs, [w for w in op.weights if not _is_bias(w)])
             return
+        scales = self._main_weights(op)
         if op.fn == BATCHNORM and scales:
             self._batchnorm(op, dy, attrs, scales)
             return

@@ -42,8 +42,14 @@ def test_trainable_params_equal_detrs_published_count(graph):
     # the frozen parts by hand: conv1 64·3·7² = 9,408; layer1's convs: block 0 64·64 + 64·64·9 + 64·256 + 64·256
     # (downsample) = 73,728, blocks 1-2 256·64 + 64·64·9 + 64·256 = 69,632 each: 222,400 with conv1. Batchnorm
     # channels: stem 64; layer1-4 blocks (planes, planes, 4·planes) × (3, 4, 6, 3) blocks = 384·3 + 768·4 +
-    # 1536·6 + 3072·3 = 22,656; downsamples 256 + 512 + 1024 + 2048 = 3,840; 26,560 channels × 2 = 53,120
-    assert g.params == 41_302_368 + 222_400 + 53_120
+    # 1536·6 + 3072·3 = 22,656; downsamples 256 + 512 + 1024 + 2048 = 3,840; 26,560 channels × 2 = 53,120.
+    # Probe p165 #2: FrozenBatchNorm2d registers its weight and bias as buffers (models/backbone.py
+    # register_buffer), so model.parameters() holds only the frozen convs: params = 41,302,368 + 222,400 =
+    # 41,524,768 (it was 41,577,888, the 53,120 buffers counted too); the buffers are still held (weight_bytes)
+    assert g.params == 41_302_368 + 222_400 == 41_524_768
+    buffers = {w.name: w.numel for op in g for w in op.weights if w.role == "buffer"}
+    assert sum(buffers.values()) == 53_120 and all(".bn" in n or "downsample.1." in n or "bn1." in n for n in buffers)
+    assert g.weight_bytes == 2 * (41_524_768 + 53_120)  # fp16: parameters and buffers, 2 B each
 
 
 def test_the_frozen_parts_are_marked_frozen(graph):
@@ -85,11 +91,45 @@ def test_training_step_trains_only_what_detr_trains(graph):
     dx = step["backbone.0.body.layer2.0.bn1.grad_input"]
     assert dx.flops == dx.vector_elems == 128 * 200 * 267
     stepped = {op.attrs["param"] for op in step if op.kind.value == "optimizer"}
-    assert stepped == {w.name for op in fwd for w in op.weights if not _frozen(w.name)}
+    # (a q/k/v projection's weight and bias by their packed in_proj tensor: probe p165 #1)
+    assert stepped == {w.packed or w.name for op in fwd for w in op.weights if not _frozen(w.name)}
     # fp32 gradients of bf16 parameters (4 B) and Adam's m, v and fp32 master copy (12 B), trainable ones only
     assert step.meta["gradient_bytes"] == 41_302_368 * 4
     assert step.meta["optimizer_state_bytes"] == 41_302_368 * 12
-    assert step.params == 41_577_888 and step.trainable_params == 41_302_368
+    # params: the trainable 41,302,368 + the frozen conv1 9,408 and layer1 212,992; FrozenBatchNorm2d's scales and
+    # shifts are buffers (probe p165 #2: was 41,577,888 with them)
+    assert step.params == 41_524_768 and step.trainable_params == 41_302_368
+
+
+def test_attention_steps_one_packed_in_proj_weight_and_bias(graph):
+    """Probe p165 #1: 307 optimizer steps, q_proj/k_proj/v_proj weights and biases each stepped alone. DETR's
+    models/transformer.py builds every attention as nn.MultiheadAttention(d_model, nhead, dropout=dropout); with
+    kdim = vdim = embed_dim torch registers one in_proj_weight (3E, E) and one in_proj_bias (3E), so 4 tensors an
+    attention, not 8."""
+    fwd, step = graph(dtype="bf16"), graph(dtype="bf16", mode="training")
+    # the forward keeps its three GEMMs (q = k ≠ v inputs: torch's _in_projection_packed runs w.chunk(3) separately)
+    enc = "transformer.encoder.layers.0.self_attn."
+    assert all(fwd[enc + p].gemm is not None for p in ("q_proj", "k_proj", "v_proj"))
+    steps = [op for op in step if op.kind.value == "optimizer"]
+    # trainable tensors by hand: backbone layer2-4 conv weights 4·3 + 1 + 6·3 + 1 + 3·3 + 1 = 13 + 19 + 10 = 42
+    # (FrozenBatchNorm2d has none); input_proj 2; query_embed 1; encoder 6 × (in_proj 2 + out_proj 2 + linear1/2 4
+    # + norm1/2 4 = 12) = 72; decoder 6 × (2 attentions × 4 + FFN 4 + 3 norms 6 = 18) = 108, its final norm 2;
+    # class_embed 2; bbox_embed MLP 3 × 2 = 6: 235 (18 attentions × 4 fewer than the 307 before)
+    assert len(steps) == 42 + 2 + 1 + 72 + 108 + 2 + 2 + 6 == 307 - 18 * 4
+    # the same elements: 41,302,368 (DETR's main.py number of params)
+    assert sum(op.weights[0].numel for op in steps) == 41_302_368
+    w = step[enc + "in_proj.weight.step"]
+    assert w.weights[0].shape == (3 * 256, 256) and step[enc + "in_proj.bias.step"].weights[0].shape == (3 * 256,)
+    assert enc + "q_proj.weight.step" not in step
+    # its gradient: torch's chunk backward, a cat of the q, k, v rows in order, no work
+    grad = step[w.inputs[0]]
+    assert grad.fn == "grad_concat" and grad.flops == 0 and grad.inputs == tuple(
+        enc + f"{p}_proj.grad_weight" for p in "qkv")
+    assert step.params == fwd.params == 41_524_768  # the packed tensor counted once, by its slices
+    # info's operators table: its rows still add up to params (the step's whole in_proj tensor not again)
+    from accelsim.cli import _first_params
+
+    assert sum(_first_params(step)) == 41_524_768
 
 
 def test_transformer_macs_by_hand_and_paper_gflops_bracketed(graph):

@@ -30,8 +30,11 @@ def test_freeze_marks_weights_and_norms_and_keeps_the_forward():
     assert g["stem"].weights[0].frozen and all(w.frozen for w in g["stem_bn"].weights)
     assert g["stem_bn"].attrs["frozen"] is True and "frozen" not in g["a_bn"].attrs
     assert not any(w.frozen for w in g["a"].weights + g["a_bn"].weights)
-    # params: stem 8·3 = 24, stem_bn 2·8 = 16, a 8·8 = 64, a_bn 16: 120; trainable: a and a_bn, 80
-    assert g.params == 120 and g.trainable_params == 80
+    # params: stem 8·3 = 24, a 8·8 = 64, a_bn 2·8 = 16: 104; stem_bn's 16 are buffers (FrozenBatchNorm2d's
+    # register_buffer; probe p165 #2: they counted, 120), still read and held (weight_bytes 4 B × 120 in fp32);
+    # trainable: a and a_bn, 80
+    assert all(w.role == "buffer" for w in g["stem_bn"].weights) and g["stem"].weights[0].role == "param"
+    assert g.params == 104 and g.trainable_params == 80 and g.weight_bytes == 4 * 120
     assert g.summary()["trainable_params"] == 80
     # an unfrozen graph has no trainable_params key (nothing to tell apart)
     plain = GraphBuilder("p", (N, 3, H, W), dtype="fp32")
@@ -86,13 +89,14 @@ def test_a_frozen_weight_whose_input_needs_a_gradient_still_passes_one_back():
 
 def test_info_prints_the_trainable_count_where_some_parameter_is_frozen(capsys):
     # DETR freezes ResNet-50's conv1 and layer1 (facebookresearch/detr models/backbone.py): 9,408 + 212,992 =
-    # 222,400 conv weights, and its FrozenBatchNorm2d scales are buffers (53 norms, 53,120 values): the paper's
-    # 41,302,368 trainable of 41,577,888; resnet18 freezes nothing and gets no such row
+    # 222,400 conv weights; its FrozenBatchNorm2d scales and shifts are buffers (53 norms, 53,120 values), not
+    # parameters (probe p165 #2: params was 41,577,888 with them): the paper's 41,302,368 trainable of
+    # 41,302,368 + 222,400 = 41,524,768 (model.parameters()); resnet18 freezes nothing and gets no such row
     from accelsim.cli import main
 
     assert main(["info", "detr_resnet50"]) == 0
     out = capsys.readouterr().out
-    assert "trainable params │ 41,302,368" in out and "41,577,888" in out
-    assert 41_577_888 - 41_302_368 == 9_408 + 212_992 + 53_120
+    assert "trainable params │ 41,302,368" in out and "41,524,768" in out and "41,577,888" not in out
+    assert 41_524_768 - 41_302_368 == 9_408 + 212_992
     assert main(["info", "resnet18"]) == 0
     assert "trainable params" not in capsys.readouterr().out

@@ -116,3 +116,35 @@ def test_a_gpu_preset_keeps_its_stated_kernels():
     rep = _run("layernorm", 8, 32_768, "a100")
     assert "input_passes" not in rep["ops"][0]["mapping"]
     assert not any(n.startswith("layernorm:") for n in rep["notes"])
+
+
+def _encoder_step(ifmap: str) -> dict:
+    # transformer_encoder_layers (workloads/*.yaml): 128 tokens, d_model 256, 4 heads, int8 on gemmini
+    arch = accelsim.load_arch("gemmini", [f"core.sram.ifmap={ifmap}"])
+    rep = accelsim.simulate("transformer_encoder_layers", arch, mode="training", plots=False).to_dict()
+    return {op["name"]: op for op in rep["ops"]} | {"notes": rep["notes"]}
+
+
+def test_a_row_reductions_backward_rereads_dy_and_its_saved_input():
+    # probe p166 #1: the input gradients of the row reductions need a whole-row statistic before any dX element
+    # (softmax dX = Y∘(dY − Σ dY∘Y); layernorm's two row means of γ·dY and γ·dY·x̂, karpathy/llm.c
+    # dev/cuda/layernorm_backward.cu's "first: two reduce operations" then "now iterate again" over inp and dout),
+    # so a row longer than the tile reads both activation inputs twice; the scale γ (a parameter) once.
+    for fn in ("softmax", "log_softmax", "layernorm", "rmsnorm"):
+        assert f"{fn}_grad" in ROW_REDUCTIONS
+    # ifmap 256 B, double-buffered: a 128 B tile. A layernorm row is 256 int8 = 256 B: two passes.
+    # 128 rows: dY 32,768 B and X 32,768 B read twice, dX 32,768 B written, γ 256 B once:
+    # 2·(32,768 + 32,768) + 32,768 + 256 = 164,096 B (it was 98,560 B, one read)
+    ops = _encoder_step("256B")
+    ln = ops["norm2.grad_input"]
+    assert ln["fn"] == "layernorm_grad"
+    assert ln["bytes"]["hbm"] == 2 * (32_768 + 32_768) + 32_768 + 256 == 164_096
+    assert ln["mapping"]["input_passes"] == 2
+    # the softmax's 128-key rows (128 B) still fit the 128 B tile: dY, Y, dX 65,536 B each (4 heads·128·128), once
+    assert ops["self_attn.softmax.grad_input"]["bytes"]["hbm"] == 3 * 65_536
+    assert any(n.startswith("layernorm_grad: 2 ops with rows of up to 256B") for n in ops["notes"])
+    # ifmap 128 B: a 64 B tile, less than the 128 B softmax rows: dY and Y read twice, dX written once:
+    # 2·(65,536 + 65,536) + 65,536 = 327,680 B (it was 196,608 B)
+    sm = _encoder_step("128B")["self_attn.softmax.grad_input"]
+    assert sm["fn"] == "softmax_grad"
+    assert sm["bytes"]["hbm"] == 2 * (65_536 + 65_536) + 65_536 == 327_680

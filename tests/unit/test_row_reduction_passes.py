@@ -148,3 +148,18 @@ def test_a_row_reductions_backward_rereads_dy_and_its_saved_input():
     sm = _encoder_step("128B")["self_attn.softmax.grad_input"]
     assert sm["fn"] == "softmax_grad"
     assert sm["bytes"]["hbm"] == 2 * (65_536 + 65_536) + 65_536 == 327_680
+
+
+def test_the_lanes_read_a_two_pass_input_twice_from_the_scratchpad():
+    # probe p166 #2: eyeriss-like, int16, a 108 KiB unified buffer: a tile of 110,592 / 3 / 2 = 18,432 B. An rmsnorm
+    # row of 9,217 int16 = 18,434 B does not fit: 2 passes. Two rows: in = out = 2·9,217·2 = 36,868 B, γ 18,434 B.
+    # Fills and drains (the HBM bytes): 2·36,868 + 36,868 + 18,434 = 129,038. Lane accesses: the statistics pass
+    # reads the input, the output pass reads it again, reads γ and writes the output: 2·36,868 + 36,868 + 18,434 =
+    # 129,038. Scratchpad 258,076 B (it was 221,208 B: the lanes read the input once)
+    over = _run("rmsnorm", 2, 9217, "eyeriss-like")["ops"][0]
+    assert over["mapping"]["input_passes"] == 2
+    assert over["bytes"]["hbm"] == 2 * 36_868 + 36_868 + 18_434 == 129_038
+    assert over["bytes"]["sram"] == 2 * 129_038 == 258_076
+    # control, 9,216 columns (18,432 B: fits, one pass): in = out = 36,864 B, γ 18,432 B: 2·(36,864·2 + 18,432)
+    fits = _run("rmsnorm", 2, 9216, "eyeriss-like")["ops"][0]
+    assert fits["bytes"]["sram"] == 2 * (2 * 36_864 + 18_432) == 184_320

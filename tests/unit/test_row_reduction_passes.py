@@ -163,3 +163,16 @@ def test_the_lanes_read_a_two_pass_input_twice_from_the_scratchpad():
     # control, 9,216 columns (18,432 B: fits, one pass): in = out = 36,864 B, γ 18,432 B: 2·(36,864·2 + 18,432)
     fits = _run("rmsnorm", 2, 9216, "eyeriss-like")["ops"][0]
     assert fits["bytes"]["sram"] == 2 * (2 * 36_864 + 18_432) == 184_320
+
+
+def test_the_note_gives_exact_bytes_where_the_rounded_sizes_read_alike():
+    # probe p166 #4: gemmini's tile is 32,768 B (64 KiB ifmap, double-buffered); 4 rows of 32,769 int8 = 32,769 B rows
+    # were "rows of up to 32KiB (more than the 32KiB vector tile)". The traffic: 4·32,769 B in read twice + out once
+    rep = _run("softmax", 4, 32_769, "gemmini")
+    assert rep["bytes"]["hbm"] == 3 * 4 * 32_769
+    assert any(n.startswith("softmax: 1 op with rows of up to 32,769 B (more than the 32,768 B vector tile")
+               for n in rep["notes"]), rep["notes"]
+    # sizes that differ once rounded stay rounded (gemmini, 1 MiB rows: test above)
+    rep = _run("softmax", 4, 1_048_576, "gemmini")
+    assert any(n.startswith("softmax: 1 op with rows of up to 1MiB (more than the 32KiB vector tile")
+               for n in rep["notes"]), rep["notes"]

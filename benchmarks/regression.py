@@ -136,6 +136,9 @@ CASES: dict[str, tuple] = {
 # GPU presets that copy it: activity energy x0.589/0.55 = 1.0709, so total energy gemm_a100 0.037797 -> 0.039187 J,
 # attention_h100 8.673 -> 8.954 mJ, rmsnorm_mi210 13.609 -> 14.165 mJ, softmax_a100 26.184 -> 27.153 mJ (power,
 # efficiency, edp with them; gemm_a100's peak window 417.6 -> 430.8 W in its note); times and bytes equal.
+# softmax_a100 again from dabfa6e0 (probe p166 #2): the lanes read a vector op's inputs from the scratchpad once
+# per input pass (PyTorch's block softmax: 3), bytes.sram 201,326,592 -> 268,435,456, energy 27.153 -> 27.161 mJ;
+# times and off-chip bytes equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

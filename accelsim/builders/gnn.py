@@ -566,7 +566,9 @@ def graphsage_products(p: SageParams) -> Graph:
     last layer's logits are the seeds'. With the NeighborLoader every layer runs on the whole sampled subgraph (its
     one ``edge_index``), or on the rows ``trim_to_layer`` leaves it (its own prefix ``edge_index.{l}``), and the
     seeds' logits are the first ``batch`` rows (the view ``seeds``: ``out[:batch.batch_size]``). Without fanouts
-    every layer runs on the whole graph."""
+    every layer runs on the whole graph. The forward ends as the example's ``SAGE.forward`` (both samplers'):
+    ``log_softmax`` (SOFTMAX fn "log_softmax", 5 flops an element) over every row the last layer computed, before
+    the view ``seeds``."""
     dtype = p.dtype or "fp16"
     shared = p.fanouts and p.sampler == "neighbor_loader" and not p.trim_to_layer  # one edge_index for every layer
 
@@ -609,6 +611,9 @@ def graphsage_products(p: SageParams) -> Graph:
         x = b.sage_conv(x, width, f"convs.{i}", targets=targets, edges=edges, index=index(i))
         if i < len(widths) - 1:
             x = b.relu(x, name=f"relu{i}")
+    # SAGE.forward's last line, ``return x.log_softmax(dim=-1)``, over every row the last layer computed (both
+    # samplers' examples; the NeighborLoader's before its train loop's ``[:batch.batch_size]``; probe p166 #3)
+    x = b.vector(OpKind.SOFTMAX, [x], b.shape(x), "log_softmax", SOFTMAX_FLOPS, name="log_softmax")
     if p.fanouts and b.shape(x)[0] > p.batch:  # the NeighborLoader's: out[:batch.batch_size], the seeds' logits
         x = b.view(x, (p.batch, p.classes), "slice", name="seeds", strict=False)
     # without fanouts the whole graph is one inference: per-inference figures must not divide by the unused batch

@@ -200,10 +200,16 @@ def row_length(op: Op) -> int:
     return int(shape[dim if -len(shape) <= dim < len(shape) else -1])
 
 
-ROW_REDUCTIONS = frozenset({"softmax", "log_softmax", "layernorm", "rmsnorm"})
+ROW_REDUCTIONS = frozenset({"softmax", "log_softmax", "layernorm", "rmsnorm",
+                            "softmax_grad", "log_softmax_grad", "layernorm_grad", "rmsnorm_grad"})
 """The vector functions that normalise every element of a row by a statistic of the whole row (its max and sum of
 exponentials; its mean and variance; its mean square): no output element can be written before the row's last
-input element is read, so a row the core cannot hold is read at least twice (:func:`input_passes`)."""
+input element is read, so a row the core cannot hold is read at least twice (:func:`input_passes`). Their input
+gradients too (``builders/training.py``: fn f"{fn}_grad", reading dY and Y or X): softmax's dX = Y∘(dY − Σ dY∘Y)
+and log_softmax's dX = dY − exp(Y)·Σ dY need the row sum first; a norm's dX needs the row means of γ·dY and of
+γ·dY·x̂ (rmsnorm: the one of γ·dY·x̂) first, as karpathy/llm.c dev/cuda/layernorm_backward.cu's
+layernorm_backward_cpu reads ``inp`` and ``dout`` for "two reduce operations", then again for the gradients: both
+activation inputs twice, the scale (a parameter) once (probe p166 #1)."""
 
 
 def row_budget(arch: Arch) -> int:

@@ -11,7 +11,8 @@ inside asks of the cache (:func:`_behind`). An op split over cores replicates it
 on every core, each core re-reading it as its own sub-GEMM's tiling does (:func:`core_reads`), read from the
 innermost cache where there is one, else from the memories (not one cut along its GEMM count: each core reads only
 its own GEMMs' operands; nor a vector op's activations: each core reads its share). The scratchpad counts
-the array's operand bytes plus its fills and drains from the level just outside it.
+the array's operand bytes (a vector op's activation inputs once per input pass) plus its fills and drains from the
+level just outside it.
 """
 
 from __future__ import annotations
@@ -402,7 +403,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
-    sram = op.in_bytes + op.out_bytes + _lane_weight_bytes(p, wts)
+    # the lanes read the activation inputs once per pass, as the fills bring them (probe p166 #2: a 2-pass
+    # rmsnorm's statistics pass and output pass each read the row; one read was counted)
+    sram = op.in_bytes * passes + op.out_bytes + _lane_weight_bytes(p, wts)
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]

@@ -973,8 +973,16 @@ def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
             longest[op.fn] = max(longest.get(op.fn, 0), vector.row_length(op) * op.elem_bytes)
             count[op.fn] = count.get(op.fn, 0) + 1
     budget = vector.row_budget(arch)
-    return [f"{fn}: {count[fn]} op{'s' if count[fn] > 1 else ''} with rows of up to {format_size(row)} (more than "
-            f"the {format_size(budget)} vector tile of core.sram) "
+
+    def sizes(row: int) -> tuple[str, str]:
+        # exact bytes where rounding makes the row and the tile read alike (probe p166 #4: 32,769 B against
+        # 32,768 B printed "32KiB (more than the 32KiB vector tile)")
+        if format_size(row) == format_size(budget):
+            return f"{row:,} B", f"{budget:,} B"
+        return format_size(row), format_size(budget)
+
+    return [f"{fn}: {count[fn]} op{'s' if count[fn] > 1 else ''} with rows of up to {sizes(row)[0]} (more than "
+            f"the {sizes(row)[1]} vector tile of core.sram) "
             f"{'read their' if count[fn] > 1 else 'reads its'} input twice: a row that does not fit "
             f"on chip takes a statistics pass and an output pass (mapping.input_passes; rules in "
             f"core.vector.input_passes replace this default)" for fn, row in longest.items()]

@@ -139,6 +139,25 @@ def test_trim_to_layer_without_the_neighbor_loader_is_one_line_at_the_key(capsys
     assert "\n" not in err and "workload.trim_to_layer: " in err and "sampler: neighbor_loader" in err, err
 
 
+def test_sage_forward_ends_with_log_softmax_over_every_row_the_last_layer_computed():
+    # probe p166 #3: SAGE.forward in PyG's examples/ogbn_products_sage.py ends `return x.log_softmax(dim=-1)`, at
+    # 05cd381e (NeighborLoader) over every sampled row, before the train loop's `[:batch.batch_size]`, and at
+    # 5858150b (NeighborSampler) over its last bipartite layer's targets, the 1,024 seeds
+    loader = build_workload("graphsage_products", {"sampler": "neighbor_loader"})
+    ls = loader["log_softmax"]
+    assert (ls.kind, ls.fn, ls.inputs) == (OpKind.SOFTMAX, "log_softmax", ("convs.2.add",))
+    assert ls.out_shape == (937_984, 47)
+    assert loader["seeds"].inputs == ("log_softmax",) and loader["seeds"].out_shape == (1024, 47)
+    # 937,984·47 = 44,085,248 elements at 5 FLOPs (max, subtract, exp, sum, subtract the log-sum; the project's
+    # softmax count, workloads/softmax.yaml) = 220,426,240 FLOPs
+    assert ls.flops == 5 * 937_984 * 47 == 220_426_240
+    sampler = build_workload("graphsage_products", {})
+    assert sampler["log_softmax"].out_shape == (1024, 47) and sampler["log_softmax"].flops == 5 * 1024 * 47
+    assert sampler["log_softmax"].inputs == ("convs.2.add",)
+    trimmed = build_workload("graphsage_products", {"sampler": "neighbor_loader", "trim_to_layer": True})
+    assert trimmed["log_softmax"].out_shape == (16_384, 47)  # the last trimmed layer's rows
+
+
 def test_a_bad_sampler_is_one_line_naming_file_line_and_key(tmp_path, capsys):
     from accelsim.cli import main
 

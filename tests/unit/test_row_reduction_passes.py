@@ -116,3 +116,63 @@ def test_a_gpu_preset_keeps_its_stated_kernels():
     rep = _run("layernorm", 8, 32_768, "a100")
     assert "input_passes" not in rep["ops"][0]["mapping"]
     assert not any(n.startswith("layernorm:") for n in rep["notes"])
+
+
+def _encoder_step(ifmap: str) -> dict:
+    # transformer_encoder_layers (workloads/*.yaml): 128 tokens, d_model 256, 4 heads, int8 on gemmini
+    arch = accelsim.load_arch("gemmini", [f"core.sram.ifmap={ifmap}"])
+    rep = accelsim.simulate("transformer_encoder_layers", arch, mode="training", plots=False).to_dict()
+    return {op["name"]: op for op in rep["ops"]} | {"notes": rep["notes"]}
+
+
+def test_a_row_reductions_backward_rereads_dy_and_its_saved_input():
+    # probe p166 #1: the input gradients of the row reductions need a whole-row statistic before any dX element
+    # (softmax dX = Y∘(dY − Σ dY∘Y); layernorm's two row means of γ·dY and γ·dY·x̂, karpathy/llm.c
+    # dev/cuda/layernorm_backward.cu's "first: two reduce operations" then "now iterate again" over inp and dout),
+    # so a row longer than the tile reads both activation inputs twice; the scale γ (a parameter) once.
+    for fn in ("softmax", "log_softmax", "layernorm", "rmsnorm"):
+        assert f"{fn}_grad" in ROW_REDUCTIONS
+    # ifmap 256 B, double-buffered: a 128 B tile. A layernorm row is 256 int8 = 256 B: two passes.
+    # 128 rows: dY 32,768 B and X 32,768 B read twice, dX 32,768 B written, γ 256 B once:
+    # 2·(32,768 + 32,768) + 32,768 + 256 = 164,096 B (it was 98,560 B, one read)
+    ops = _encoder_step("256B")
+    ln = ops["norm2.grad_input"]
+    assert ln["fn"] == "layernorm_grad"
+    assert ln["bytes"]["hbm"] == 2 * (32_768 + 32_768) + 32_768 + 256 == 164_096
+    assert ln["mapping"]["input_passes"] == 2
+    # the softmax's 128-key rows (128 B) still fit the 128 B tile: dY, Y, dX 65,536 B each (4 heads·128·128), once
+    assert ops["self_attn.softmax.grad_input"]["bytes"]["hbm"] == 3 * 65_536
+    assert any(n.startswith("layernorm_grad: 2 ops with rows of up to 256B") for n in ops["notes"])
+    # ifmap 128 B: a 64 B tile, less than the 128 B softmax rows: dY and Y read twice, dX written once:
+    # 2·(65,536 + 65,536) + 65,536 = 327,680 B (it was 196,608 B)
+    sm = _encoder_step("128B")["self_attn.softmax.grad_input"]
+    assert sm["fn"] == "softmax_grad"
+    assert sm["bytes"]["hbm"] == 2 * (65_536 + 65_536) + 65_536 == 327_680
+
+
+def test_the_lanes_read_a_two_pass_input_twice_from_the_scratchpad():
+    # probe p166 #2: eyeriss-like, int16, a 108 KiB unified buffer: a tile of 110,592 / 3 / 2 = 18,432 B. An rmsnorm
+    # row of 9,217 int16 = 18,434 B does not fit: 2 passes. Two rows: in = out = 2·9,217·2 = 36,868 B, γ 18,434 B.
+    # Fills and drains (the HBM bytes): 2·36,868 + 36,868 + 18,434 = 129,038. Lane accesses: the statistics pass
+    # reads the input, the output pass reads it again, reads γ and writes the output: 2·36,868 + 36,868 + 18,434 =
+    # 129,038. Scratchpad 258,076 B (it was 221,208 B: the lanes read the input once)
+    over = _run("rmsnorm", 2, 9217, "eyeriss-like")["ops"][0]
+    assert over["mapping"]["input_passes"] == 2
+    assert over["bytes"]["hbm"] == 2 * 36_868 + 36_868 + 18_434 == 129_038
+    assert over["bytes"]["sram"] == 2 * 129_038 == 258_076
+    # control, 9,216 columns (18,432 B: fits, one pass): in = out = 36,864 B, γ 18,432 B: 2·(36,864·2 + 18,432)
+    fits = _run("rmsnorm", 2, 9216, "eyeriss-like")["ops"][0]
+    assert fits["bytes"]["sram"] == 2 * (2 * 36_864 + 18_432) == 184_320
+
+
+def test_the_note_gives_exact_bytes_where_the_rounded_sizes_read_alike():
+    # probe p166 #4: gemmini's tile is 32,768 B (64 KiB ifmap, double-buffered); 4 rows of 32,769 int8 = 32,769 B rows
+    # were "rows of up to 32KiB (more than the 32KiB vector tile)". The traffic: 4·32,769 B in read twice + out once
+    rep = _run("softmax", 4, 32_769, "gemmini")
+    assert rep["bytes"]["hbm"] == 3 * 4 * 32_769
+    assert any(n.startswith("softmax: 1 op with rows of up to 32,769 B (more than the 32,768 B vector tile")
+               for n in rep["notes"]), rep["notes"]
+    # sizes that differ once rounded stay rounded (gemmini, 1 MiB rows: test above)
+    rep = _run("softmax", 4, 1_048_576, "gemmini")
+    assert any(n.startswith("softmax: 1 op with rows of up to 1MiB (more than the 32KiB vector tile")
+               for n in rep["notes"]), rep["notes"]

@@ -65,7 +65,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     emitter.all_reduce_kernel = options.all_reduce
     if launch.mode and not host_step:  # a GPU's step: multi-tensor kernels, not one a parameter (mapping.multitensor)
-        emitter.step_kernels = optimizer_kernels(graph, emitter.steps, options)
+        emitter.step_kernels = optimizer_kernels(graph, emitter.steps, options, launch.mode == "cuda_graph")
     phases = [p.op.phase for p in plans]
     if "optimizer" in phases and "backward" in phases[phases.index("optimizer"):]:
         # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)
@@ -97,19 +97,20 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                      host_copy_bytes=placement.host_copy_bytes)
 
 
-def optimizer_kernels(graph: Graph, steps: list[Plan], options: Options) -> dict[str, int]:
+def optimizer_kernels(graph: Graph, steps: list[Plan], options: Options, captured: bool = False) -> dict[str, int]:
     """The kernels each of ``steps`` (the working optimizer steps, in op order) opens where that is not one: the
     framework's multi-tensor calls over their tensors (:func:`.multitensor.step_kernels`), fused for Megatron-LM
-    (a ``gpt`` workload, or ``options.distributed_optimizer``: Megatron's FusedAdam), else PyTorch's foreach. A
-    lazy step on a sparse table (attrs ``sparse_rows``: SparseAdam has no multi-tensor form) keeps its own
-    kernel; a distributed optimizer's step covers its shard, ⌈elements / shards⌉."""
+    (a ``gpt`` workload, or ``options.distributed_optimizer``: Megatron's FusedAdam), else PyTorch's foreach, its
+    ``capturable`` calls where the step is ``captured`` in a CUDA graph (``execution: cuda_graph``). A lazy step on
+    a sparse table (attrs ``sparse_rows``: SparseAdam has no multi-tensor form) keeps its own kernel; a distributed
+    optimizer's step covers its shard, ⌈elements / shards⌉."""
     dense = [p.op for p in steps if "sparse_rows" not in p.op.attrs and p.op.fn in FOREACH_CALLS]
     if not dense:
         return {}
     numels = [-(-sum(math.prod(w.shape) for w in op.weights if w.role == "param") // int(op.attrs.get("shards", 1)))
               for op in dense]
     fused = graph.meta.get("model") == "gpt" or options.distributed_optimizer
-    kernels = step_kernels(numels, dense[0].fn, bool(fused))
+    kernels = step_kernels(numels, dense[0].fn, bool(fused), captured)
     return {op.name: k for op, k in zip(dense, kernels, strict=True) if k != 1}
 
 

@@ -12,7 +12,8 @@ implementation whenever every parameter is a CUDA tensor (``torch/optim/optimize
 ``_foreach_add_`` (b, g), ``_foreach_add_`` (p, b)). Megatron-LM trains with a fused Adam (Apex's or
 TransformerEngine's ``FusedAdam``: ``multi_tensor_adam`` over the lists g, p, m, v; PyTorch's ``fused=True``
 ``_fused_adam_`` is the same one call), so a ``gpt`` workload (the Megatron-LM GPT builder) and any run with
-``options.distributed_optimizer`` (Megatron's distributed optimizer) take one fused call of depth 2 + its states.
+``options.distributed_optimizer`` (Megatron's distributed optimizer) take one fused call of depth 2 + its states
+(a distributed optimizer's over the pieces of its rank's range of the gradient buffer: ``lower._rank_shards``).
 
 A step captured in a CUDA graph (``options.execution: cuda_graph``, one graph a pass) must be ``capturable``:
 ``Optimizer._cuda_graph_capture_health_check`` refuses to capture a step whose ``capturable`` is False. Then the step

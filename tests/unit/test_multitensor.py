@@ -13,6 +13,7 @@ from accelsim.engine import simulate as run_engine
 from accelsim.hardware import Arch
 from accelsim.ir import OpKind
 from accelsim.mapping import lower
+from accelsim.mapping.lower import _rank_shards
 from accelsim.mapping.multitensor import call_kernels, step_kernels
 from accelsim.options import Options
 from accelsim.report import build_report
@@ -161,3 +162,32 @@ def test_an_arch_without_launches_is_unchanged():
     g = _mlp_training(4)
     _, launches = _step_tasks(g, _gpu(), TaskKind.LAUNCH)
     assert launches == []
+
+
+def test_distributed_optimizer_rank_steps_its_range_of_the_buffer():
+    # Megatron's DistributedOptimizer (_build_model_gbuf_range): rank r owns the contiguous r-th 1/d of the flat
+    # gradient buffer and steps only the parameters overlapping it (probe p165 #4), not 1/d of every parameter.
+    # 72 tensors of 100 elements over d = 2: a buffer of 7,200, ranges of 3,600 = 36 whole tensors each, one fused
+    # depth-4 call (36 tensors a kernel): 1 kernel. A 1/2 slice of all 72 would take ⌈72/36⌉ = 2
+    assert sum(_rank_shards([100] * 72, 2, "adam", True, False)) == 1
+    # the buffer holds the parameters in reverse (ParamAndGradBuffer: the last first): [1000, 10, 10] lies as
+    # 10, 10, 1000; d = 2 gives ranges of 510, rank 0 the two small tensors and 490 of the large one, rank 1 the
+    # large one's other 510. One kernel each; the first busiest (rank 0) is modelled, its kernel opened on the
+    # buffer's first tensor, the last step
+    assert _rank_shards([1000, 10, 10], 2, "adam", True, False) == [0, 0, 1]
+
+
+def test_bert_base_distributed_optimizer_busiest_rank():
+    # probe p165 #4: bert_base on dgx-h100 (d = 8) with options.distributed_optimizer counted 206 tensors of
+    # ⌈n/8⌉ each, ⌈206/36⌉ = 6 fused kernels. Its 110,106,428 parameters (HF BertForPreTraining's count) in reverse
+    # give ranges of 13,763,304. Rank 0 holds the buffer's head: cls and pooler, 9 tensors of 2 + 1,536 + 30,522 +
+    # 768 × 3 + 589,824 + 768 + 589,824 = 1,214,780; layer 11's 16 tensors (4 × 589,824 + 2 × 2,359,296 + 3,072 +
+    # 9 × 768 = 7,087,872), 8,302,652 in all; then layer 10 from its end: output LayerNorm b, w, output dense b, w,
+    # intermediate b, w, attention LayerNorm b, w, attention output b, w, value b (5,316,864 elements) and 143,788
+    # of value w: 12 tensors. 9 + 16 + 12 = 37 > 36: 2 kernels (under 320 chunks of 65,536 at depth 4). The other
+    # ranks hold 1 to 33 tensors, 1 kernel each; rank 0, the busiest, is modelled: 6 -> 2
+    rep = accelsim.simulate("bert_base", "dgx-h100", mode="training", batch=32, distributed_optimizer=True).to_dict()
+    rows = [r for r in rep["ops"] if r["kind"] == "optimizer"]
+    assert len(rows) == 206
+    opened = {r["name"]: int(r["mapping"].get("kernels", 1)) for r in rows if r["mapping"].get("kernels", 1)}
+    assert opened == {"cls.seq_relationship.bias.step": 1, "encoder.layer.10.attention.self.value.weight.step": 1}

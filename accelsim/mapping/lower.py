@@ -16,7 +16,9 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 import math
 
 from ..energy.model import NIC
@@ -65,7 +67,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter.steps = [p for p in plans if p.op.kind is OpKind.OPTIMIZER and p.works and "fused_into" not in p.details]
     emitter.all_reduce_kernel = options.all_reduce
     if launch.mode and not host_step:  # a GPU's step: multi-tensor kernels, not one a parameter (mapping.multitensor)
-        emitter.step_kernels = optimizer_kernels(graph, emitter.steps, options)
+        emitter.step_kernels = optimizer_kernels(graph, emitter.steps, options, launch.mode == "cuda_graph")
     phases = [p.op.phase for p in plans]
     if "optimizer" in phases and "backward" in phases[phases.index("optimizer"):]:
         # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)
@@ -97,20 +99,52 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
                      host_copy_bytes=placement.host_copy_bytes)
 
 
-def optimizer_kernels(graph: Graph, steps: list[Plan], options: Options) -> dict[str, int]:
+def optimizer_kernels(graph: Graph, steps: list[Plan], options: Options, captured: bool = False) -> dict[str, int]:
     """The kernels each of ``steps`` (the working optimizer steps, in op order) opens where that is not one: the
     framework's multi-tensor calls over their tensors (:func:`.multitensor.step_kernels`), fused for Megatron-LM
-    (a ``gpt`` workload, or ``options.distributed_optimizer``: Megatron's FusedAdam), else PyTorch's foreach. A
-    lazy step on a sparse table (attrs ``sparse_rows``: SparseAdam has no multi-tensor form) keeps its own
-    kernel; a distributed optimizer's step covers its shard, ⌈elements / shards⌉."""
+    (a ``gpt`` workload, or ``options.distributed_optimizer``: Megatron's FusedAdam), else PyTorch's foreach, its
+    ``capturable`` calls where the step is ``captured`` in a CUDA graph (``execution: cuda_graph``). A lazy step on
+    a sparse table (attrs ``sparse_rows``: SparseAdam has no multi-tensor form) keeps its own kernel. A distributed
+    optimizer's steps (attrs ``shards`` d) run over the busiest rank's range (:func:`_rank_shards`)."""
     dense = [p.op for p in steps if "sparse_rows" not in p.op.attrs and p.op.fn in FOREACH_CALLS]
     if not dense:
         return {}
-    numels = [-(-sum(math.prod(w.shape) for w in op.weights if w.role == "param") // int(op.attrs.get("shards", 1)))
-              for op in dense]
-    fused = graph.meta.get("model") == "gpt" or options.distributed_optimizer
-    kernels = step_kernels(numels, dense[0].fn, bool(fused))
+    numels = [sum(math.prod(w.shape) for w in op.weights if w.role == "param") for op in dense]
+    fused = bool(graph.meta.get("model") == "gpt" or options.distributed_optimizer)
+    shards = [int(op.attrs.get("shards", 1)) for op in dense]
+    kernels = [0] * len(dense)
+    for d in sorted(set(shards)):
+        idx = [i for i, s in enumerate(shards) if s == d]
+        got = _rank_shards([numels[i] for i in idx], d, dense[0].fn, fused, captured) if d > 1 else \
+            step_kernels([numels[i] for i in idx], dense[0].fn, fused, captured)
+        for i, k in zip(idx, got, strict=True):
+            kernels[i] = k
     return {op.name: k for op, k in zip(dense, kernels, strict=True) if k != 1}
+
+
+def _rank_shards(numels: list[int], d: int, optimizer: str, fused: bool, captured: bool) -> list[int]:
+    """The kernels each step (of ``numels`` elements, in op order) opens on the busiest of ``d`` data-parallel ranks
+    of Megatron's distributed optimizer (``DistributedOptimizer._build_model_gbuf_range``): the steps' parameters
+    lie in one flat gradient buffer in reverse order (``ParamAndGradBuffer``: the last parameter first), padded to a
+    multiple of d, and rank r steps the pieces of the parameters that overlap its contiguous r-th 1/d of it, in
+    buffer order; a step with no piece there opens none. The busiest rank is the one whose pieces take the most
+    kernels (the first such): the pass waits for the slowest rank."""
+    size = -(-sum(numels) // d)  # each rank's range, the buffer padded to d ranges
+    order = list(range(len(numels)))[::-1]  # the buffer's order: the last step's parameter first
+    ends = list(itertools.accumulate(numels[i] for i in order))
+    best: list[int] = [0] * len(numels)
+    for r in range(d):
+        lo, hi = r * size, (r + 1) * size
+        first = bisect.bisect_right(ends, lo)  # the first parameter ending past lo
+        last = bisect.bisect_left(ends, hi)  # the last one starting before hi
+        pos = range(first, min(last + 1, len(order)))
+        pieces = [min(hi, ends[j]) - max(lo, ends[j] - numels[order[j]]) for j in pos]
+        k = step_kernels(pieces, optimizer, fused, captured)
+        if sum(k) > sum(best):
+            best = [0] * len(numels)
+            for j, n in zip(pos, k, strict=True):
+                best[order[j]] = n
+    return best
 
 
 def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:

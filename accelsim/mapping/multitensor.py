@@ -4,14 +4,28 @@ A training graph has one OPTIMIZER op per parameter tensor (builders/training.py
 bytes and FLOPs apart; but no framework launches a kernel per parameter on a GPU. PyTorch picks the foreach
 implementation whenever every parameter is a CUDA tensor (``torch/optim/optimizer.py``
 ``_default_to_fused_or_foreach``), and ``_multi_tensor_adam`` (``torch/optim/adam.py``, default ``weight_decay``
-0, ``capturable`` off, so the step counters stay on the CPU and cost no kernel) makes seven foreach calls a step:
+0, ``capturable`` off, so the step counters stay on the CPU and cost no kernel) makes seven foreach calls a step
+(:data:`FOREACH_CALLS`):
 ``_foreach_lerp_`` (m, g), ``_foreach_mul_`` (v), ``_foreach_addcmul_`` (v, g, g), ``_foreach_sqrt`` (v → d),
 ``_foreach_div_`` (d, a scalar list), ``_foreach_add_`` (d, ε) and ``_foreach_addcdiv_`` (p, m, d, a scalar list).
 ``_multi_tensor_sgd`` makes one (``_foreach_add_`` (p, g)); with momentum three (``_foreach_mul_`` (b),
 ``_foreach_add_`` (b, g), ``_foreach_add_`` (p, b)). Megatron-LM trains with a fused Adam (Apex's or
 TransformerEngine's ``FusedAdam``: ``multi_tensor_adam`` over the lists g, p, m, v; PyTorch's ``fused=True``
 ``_fused_adam_`` is the same one call), so a ``gpt`` workload (the Megatron-LM GPT builder) and any run with
-``options.distributed_optimizer`` (Megatron's distributed optimizer) take one fused call of depth 2 + its states.
+``options.distributed_optimizer`` (Megatron's distributed optimizer) take one fused call of depth 2 + its states
+(a distributed optimizer's over the pieces of its rank's range of the gradient buffer: ``lower._rank_shards``).
+
+A step captured in a CUDA graph (``options.execution: cuda_graph``, one graph a pass) must be ``capturable``:
+``Optimizer._cuda_graph_capture_health_check`` refuses to capture a step whose ``capturable`` is False. Then the step
+counters are one-element CUDA tensors and ``_multi_tensor_adam``'s capturable branch makes seventeen calls
+(:data:`CAPTURABLE_CALLS`): ``_foreach_add_`` (steps, 1); lerp_, mul_ and addcmul_ as above; ``_foreach_pow``
+(β1, steps) and (β2, steps) (out of place: depth 2); sub_, sub_, neg_, div_ (lr), reciprocal_ and sqrt_ on those
+one-element bias corrections; ``_foreach_sqrt`` (v → d); ``_foreach_div_`` (d, √bc2); ``_foreach_add_`` (d, ε);
+``_foreach_div_`` (d, step size) and ``_foreach_addcdiv_`` (p, m, d; no scalar list). The two list divisions pair
+each parameter-shaped d with a 0-dim tensor, and ATen's fast route needs every pair to share sizes
+(``ForeachUtils.h`` ``_check_tensors_share_sizes_and_strides``), so each takes the slow route
+(``foreach_tensor_div_list_kernel_slow_``): one ``div_`` kernel per tensor. SGD keeps no step counter: its calls
+do not change.
 
 Each call is ATen's ``multi_tensor_apply`` (``ATen/native/cuda/MultiTensorApply.cuh``; Apex's
 ``multi_tensor_apply.cuh`` has the same loop, chunk 2048 × 32): tensors are cut into chunks of
@@ -37,12 +51,24 @@ MAX_TENSORS = (110, 64, 48, 36, 30)
 MAX_TENSORS_SCALARLIST = (96, 64, 48, 36, 30)
 """The same with a scalar per tensor (``depth_to_max_tensors_scalarlist``)."""
 
-FOREACH_CALLS: dict[str, tuple[tuple[int, bool], ...]] = {
-    "sgd": ((2, False),),
-    "momentum": ((1, False), (2, False), (2, False)),
-    "adam": ((2, False), (1, False), (3, False), (2, False), (1, True), (1, False), (3, True)),
+PARAMS, STEPS, EACH = "params", "steps", "each"
+"""What a call runs over: the parameter-shaped lists, the one-element step counters (one per parameter), or each
+tensor on its own (ATen's slow route: a kernel per tensor)."""
+
+FOREACH_CALLS: dict[str, tuple[tuple[int, bool, str], ...]] = {
+    "sgd": ((2, False, PARAMS),),
+    "momentum": ((1, False, PARAMS), (2, False, PARAMS), (2, False, PARAMS)),
+    "adam": ((2, False, PARAMS), (1, False, PARAMS), (3, False, PARAMS), (2, False, PARAMS), (1, True, PARAMS),
+             (1, False, PARAMS), (3, True, PARAMS)),
 }
-"""PyTorch's foreach calls of one step (module docstring): each call's (depth, takes a scalar list)."""
+"""PyTorch's foreach calls of one step (module docstring): each call's (depth, takes a scalar list, runs over)."""
+CAPTURABLE_CALLS: dict[str, tuple[tuple[int, bool, str], ...]] = {
+    "adam": ((1, False, STEPS), (2, False, PARAMS), (1, False, PARAMS), (3, False, PARAMS), (2, False, STEPS),
+             (2, False, STEPS), *((1, False, STEPS),) * 6, (2, False, PARAMS), (2, False, EACH), (1, False, PARAMS),
+             (2, False, EACH), (3, False, PARAMS)),
+}
+"""The calls of a ``capturable`` step (module docstring: a step captured in a CUDA graph) where they differ from
+:data:`FOREACH_CALLS`: ``_multi_tensor_adam``'s seventeen."""
 FUSED_DEPTH = {"sgd": 2, "momentum": 3, "adam": 4}
 """The depth of a fused optimizer's one call: the gradient and parameter lists and one per state."""
 
@@ -68,14 +94,20 @@ def call_kernels(numels: Sequence[int], depth: int, scalar_list: bool = False) -
     return out
 
 
-def step_kernels(numels: Sequence[int], optimizer: str, fused: bool) -> list[int]:
+def step_kernels(numels: Sequence[int], optimizer: str, fused: bool, capturable: bool = False) -> list[int]:
     """The kernels of a GPU optimizer step over parameter tensors of ``numels`` elements (in step order), each
-    counted at the tensor whose chunk opens it: the foreach calls of ``optimizer`` (:data:`FOREACH_CALLS`), or
-    with ``fused`` its one fused call (:data:`FUSED_DEPTH`)."""
-    calls = ((FUSED_DEPTH[optimizer], False),) if fused else FOREACH_CALLS[optimizer]
+    counted at the tensor whose chunk opens it: the foreach calls of ``optimizer`` (:data:`FOREACH_CALLS`; with
+    ``capturable``, a step captured in a CUDA graph, :data:`CAPTURABLE_CALLS`), or with ``fused`` its one fused
+    call (:data:`FUSED_DEPTH`). A call over the step counters runs over one element per (non-empty) tensor."""
+    if fused:
+        calls: tuple[tuple[int, bool, str], ...] = ((FUSED_DEPTH[optimizer], False, PARAMS),)
+    else:
+        calls = (CAPTURABLE_CALLS if capturable else FOREACH_CALLS).get(optimizer, FOREACH_CALLS[optimizer])
+    ones = [1 if n > 0 else 0 for n in numels]
     total = [0] * len(numels)
-    for depth, scalar_list in calls:
-        total = [a + b for a, b in zip(total, call_kernels(numels, depth, scalar_list), strict=True)]
+    for depth, scalar_list, over in calls:
+        k = ones if over == EACH else call_kernels(numels if over == PARAMS else ones, depth, scalar_list)
+        total = [a + b for a, b in zip(total, k, strict=True)]
     return total
 
 

@@ -459,16 +459,7 @@ class _Pass:
             if op.attrs.get("recurrent") and op.kind.is_matmul:
                 for w in _trainable(self._main_weights(op)[:1]):
                     self.steps_first.setdefault(w.name, op.name)
-            expert = "experts" in op.attrs or "idle_experts" in op.attrs
-            for w in op.weights:
-                if w.role == "param" and not w.frozen:
-                    if w.packed:
-                        self.slices.setdefault(w.packed, {})[w.name] = w
-                    self.params.setdefault(w.packed or w.name, (w, op.dtype))
-                    if expert:
-                        self.experts.add(w.name)
-                    if op.attrs.get("table_shard"):
-                        self.table_shards.add(w.name)
+            self._trained_weights(op)
             self.requires[op.name] = op.kind is not OpKind.KV_APPEND and (
                 any(w.role == "param" and not w.frozen for w in op.weights) and not op.kind.is_view
                 or any(self.requires.get(x, False) for x in op.inputs))
@@ -478,6 +469,20 @@ class _Pass:
             first, dtype = self.params[pname]
             rows = sum(w.shape[0] for w in parts.values())
             self.params[pname] = (Weight(pname, (rows, *first.shape[1:]), dtype=first.dtype), dtype)
+
+    def _trained_weights(self, op: Op) -> None:
+        """Record ``op``'s trainable parameters (not frozen ones): in :attr:`params` (a packed tensor's slices under
+        it, :attr:`slices`), MoE experts' and sharded tables' in :attr:`experts` and :attr:`table_shards`."""
+        expert = "experts" in op.attrs or "idle_experts" in op.attrs
+        for w in op.weights:
+            if w.role == "param" and not w.frozen:
+                if w.packed:
+                    self.slices.setdefault(w.packed, {})[w.name] = w
+                self.params.setdefault(w.packed or w.name, (w, op.dtype))
+                if expert:
+                    self.experts.add(w.name)
+                if op.attrs.get("table_shard"):
+                    self.table_shards.add(w.name)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],

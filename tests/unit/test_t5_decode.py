@@ -18,6 +18,8 @@ from accelsim.config import load_workload
 from accelsim.errors import ConfigError
 from accelsim.ir import OpKind
 
+from .serving_checks import assert_steps_add_up
+
 D, FF, HEADS, D_KV, LAYERS, VOCAB, FP16 = 512, 2048, 8, 64, 6, 32_128, 2
 T5_SMALL_PARAMS = 60_506_624  # the t5-small model card's 60.5 M (worked out in tests/unit/test_layer_list_t5.py)
 
@@ -112,11 +114,8 @@ def test_serving_run_reports_ttft_and_tpot():
     src_len, steps = 64, 3
     wl = load_workload("t5_small", [f"src_len={src_len}", "tgt_len=1", f"decode_steps={steps}"])
     r = simulate(wl, "tpu-v4").to_dict()
-    sv, clock = r["serving"], r["clock_hz"]
-    assert sv["decode_steps"] == steps and sv["decode_steps_simulated"] == [0, 1, 2]
-    assert sv["ttft_s"] == pytest.approx(sv["prefill_cycles"] / clock)
-    assert sv["tpot_s"] == pytest.approx(sum(sv["step_cycles"]) / steps / clock)
-    assert r["total_cycles"] == sv["prefill_cycles"] + sv["decode_cycles"]
+    assert_steps_add_up(r, steps)
+    sv = r["serving"]
     assert sv["ttft_s"] > sv["tpot_s"]  # the prefill runs the encoder
     # the decode steps start after the prefill's 1 token (tgt_len): kv_len 1, 2, 3, the last leaving 4 cached, so
     # 2 x 6 x 8 x 64 x (4 + 64) x 2 B

@@ -97,6 +97,5 @@ def test_info_prints_the_trainable_count_where_some_parameter_is_frozen(capsys):
     assert main(["info", "detr_resnet50"]) == 0
     out = capsys.readouterr().out
     assert "trainable params │ 41,302,368" in out and "41,524,768" in out and "41,577,888" not in out
-    assert 41_524_768 - 41_302_368 == 9_408 + 212_992
     assert main(["info", "resnet18"]) == 0
     assert "trainable params" not in capsys.readouterr().out

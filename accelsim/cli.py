@@ -483,19 +483,20 @@ def _form_folder(output: str | None, name: str, form: str) -> Path:
 _HELD: dict[str, tuple[FolderLock, bool]] = {}  # the folders this command holds: absolute path -> (lock, made by it)
 
 
-def _claimed(outdir: str | Path, command: str, name: str | None = None) -> Path:
+def _claimed(outdir: str | Path, command: str, name: str | None = None, shown: str | None = None) -> Path:
     """``outdir`` as a Path, once :func:`~accelsim.report.writers.claim_folder` found it holds no other command's
     outputs (probe p118 #2), and locked (:class:`~accelsim.report.lock.FolderLock`) until the command ends, so a
     second accelsim writing into it is refused at once, not after its run (probe p132 #1). ``name`` (the run's, else
     the folder's) tells that second writer whose it is. A folder already claimed by this command is given back as
-    it is: a ``serve --sweep`` claims its folder before its points and again as each is saved."""
+    it is: a ``serve --sweep`` claims its folder before its points and again as each is saved. ``shown``: the
+    command a refusal names, where it is not ``command`` (``sweep --point`` writes a run's report folder)."""
     from .report.lock import FolderLock
     from .report.writers import claim_folder
 
     key = os.path.abspath(outdir)
     if key in _HELD:
         return Path(outdir)
-    claim_folder(outdir, command)
+    claim_folder(outdir, command, shown=shown)
     made = not os.path.lexists(outdir)
     lock = FolderLock(outdir, name or Path(key).name, command=command.split()[1])
     lock.__enter__()
@@ -1673,11 +1674,16 @@ def _sweep_point(args: argparse.Namespace) -> int:
     """``accelsim sweep FILE --point ID``: the point of that id (results.csv's ``id``, :func:`sweep.expand.point_id`)
     run alone as ``accelsim run`` runs an experiment, its report folder ``OUTDIR/point_ID`` (OUTDIR the sweep's
     folder: ``-o``, else the file's ``output:``, else runs/NAME). Its numbers are its results.csv row's: one
-    experiment, simulated the same way."""
+    experiment, simulated the same way. Before it simulates, OUTDIR is taken as a plain sweep takes it
+    (:func:`~accelsim.report.writers.claim_folder`: new, empty, a sweep's, or holding only point folders), and
+    point_ID as ``run`` takes its folder (new, empty or a run's), each refusal naming ``accelsim sweep --point``
+    (probe p170 #1, #2: the sweep's folder was not checked, so a point went into a run's folder or a folder of a
+    user's files, and point_ID was refused only after the simulation, naming 'accelsim run')."""
     from rich.console import Console
 
     from . import api
     from .config.sweep import load_sweep
+    from .report.writers import claim_folder
     from .sweep.expand import PlanStream
 
     t0 = time.perf_counter()
@@ -1691,11 +1697,22 @@ def _sweep_point(args: argparse.Namespace) -> int:
     experiment = point.experiment
     if args.no_plots:
         experiment = dataclasses.replace(experiment, options=experiment.options.model_copy(update={"plots": False}))
-    with _Progress(Console(stderr=True), enabled=not args.quiet) as progress:
-        report = api.run_experiment(experiment, progress=progress)
-        outdir = Path(args.output or spec.output or f"runs/{spec.name}") / f"point_{point.id}"
-        progress("writing report", 0, 1)
-        report.save(outdir, plots=experiment.options.plots)
+    command = "accelsim sweep --point"
+    sweep_dir = Path(args.output or spec.output or f"runs/{spec.name}")
+    claim_folder(sweep_dir, "accelsim sweep", shown=command)  # before the simulation, which it would lose
+    sweep_dir_made = not os.path.lexists(sweep_dir)
+    try:
+        outdir = _claimed(sweep_dir / f"point_{point.id}", "accelsim run", f"{spec.name} point {point.id}", command)
+        with _Progress(Console(stderr=True), enabled=not args.quiet) as progress:
+            report = api.run_experiment(experiment, progress=progress)
+            progress("writing report", 0, 1)
+            report.save(outdir, plots=experiment.options.plots)
+    except BaseException:
+        if sweep_dir_made:  # made for this point (its lock), which wrote nothing: removed as its point_ID is
+            _release_folders()
+            with contextlib.suppress(OSError):
+                sweep_dir.rmdir()
+        raise
     return _print_run(report, outdir, experiment.options.plots, False, args.quiet, t0)
 
 

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -256,27 +257,37 @@ def save_folder(outdir: object) -> Path:
     return out
 
 
-def claim_folder(outdir: str | os.PathLike, command: str) -> None:
+# a sweep's point report folder, as ``accelsim sweep --point ID`` writes it inside the sweep's folder (OUTDIR/point_ID,
+# ID the 16 hex digits of sweep/expand.py's point_id): the sweep's own, not a user's file (probe p170 #1)
+_SWEEP_POINT_DIR = re.compile(r"point_[0-9a-f]{16}")
+
+
+def claim_folder(outdir: str | os.PathLike, command: str, *, shown: str | None = None) -> None:
     """Refuse (:class:`AccelsimError`, one line) to write ``command``'s outputs into ``outdir`` unless it is missing,
-    empty or one ``command`` wrote (:func:`folder_writers`; or a run's save left :data:`INCOMPLETE_FILE`): not into
+    empty or one ``command`` wrote (:func:`folder_writers`; or a run's save left :data:`INCOMPLETE_FILE`; for
+    ``accelsim sweep``, a folder holding only ``point_ID`` report folders ``sweep --point`` wrote): not into
     a folder another command's outputs fill, which ``plot`` / ``compare`` would read as either (probe p118 #2: a
     ``serve --sweep`` over a ``run`` folder, and ``compare`` reported the old run), nor into any other folder that
     holds files (the source tree, ``/``, a user's folder, whose trace.json a run's save would delete: probe p132
     #2). A folder an interrupted run's save left (:data:`INCOMPLETE_FILE`) is refused to other commands as that.
     The folder's lock file (:data:`~accelsim.report.lock.LOCK_FILE`), held by a writer now, is not a file it
     holds: that writer's lock refuses the folder next, naming it. A path that is a file, or that the system
-    refuses (a name too long), is refused naming the path."""
+    refuses (a name too long), is refused naming the path. ``shown`` is the command the refusal names, where the
+    one typed is not the writer whose outputs it checks for (``accelsim sweep --point``: a sweep's folder, then its
+    point's run report folder)."""
     from .lock import LOCK_FILE
 
     out = Path(outdir)
-    refuse = f"'{command}' writes into a new folder, an empty one or one it wrote: give -o another folder"
+    shown = shown or command
+    refuse = f"'{shown}' writes into a new folder, an empty one or one it wrote: give -o another folder"
     try:
         if not out.exists():
             return
         if not out.is_dir():
             raise AccelsimError(f"{outdir}: a file, not a folder")
         writers = folder_writers(out)
-        held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+        held = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE
+                      and not (command == "accelsim sweep" and _SWEEP_POINT_DIR.fullmatch(p.name) and p.is_dir()))
     except OSError as e:
         raise AccelsimError(f"{outdir}: cannot use it as a folder: {e.strerror or e}") from None
     others = [c for c in writers if c != command]
@@ -286,7 +297,7 @@ def claim_folder(outdir: str | os.PathLike, command: str) -> None:
         return
     if INCOMPLETE_FILE in held:  # accelsim's own mark, not a user's file (probe p138 #5: "not written by accelsim")
         raise AccelsimError(f"{outdir}: holds an interrupted 'accelsim run' save ({INCOMPLETE_FILE}), which "
-                            f"'accelsim run' rewrites: run that run into it again, or give '{command}' -o another "
+                            f"'accelsim run' rewrites: run that run into it again, or give '{shown}' -o another "
                             f"folder")
     shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
     raise AccelsimError(f"{outdir}: not empty and not written by accelsim (holds {shown}); {refuse}")

@@ -430,6 +430,21 @@ class ViTParams(TransformerParams):
     _image_size = field_validator("image_size")(_multiple_of(16, "the patches are 16×16"))
 
 
+def refuse_prefill_kv_len(p: Any) -> None:
+    """An encoder-decoder's ``kv_len`` in ``phase: prefill`` other than its default or the prompt's tokens, refused
+    at the key (probe p168 #3: Whisper's and T5's prefill dropped ``kv_len: 100`` silently): the prefill starts the
+    decoder at position 0 (its prompt, ``prompt_key``, fills the self-attention cache from empty), and its serving
+    run's decode steps start at kv_len = the prompt (so that value says what the run does); only a decode step reads
+    ``kv_len`` cached tokens. As the hf builder and the diffusion parts refuse a key their pass does not read that
+    holds another value than its default."""
+    default, prompt = type(p).model_fields["kv_len"].default, getattr(p, p.prompt_key)
+    if p.phase == "prefill" and p.kv_len not in (default, prompt):
+        raise invalid_at("kv_len", p.kv_len,
+                         f"not read by phase: prefill (its decoder prompt of {p.prompt_key} {prompt} tokens starts "
+                         f"at position 0, and decode_steps start at kv_len = {p.prompt_key}): set phase: decode for "
+                         f"one step after kv_len cached tokens, or leave kv_len at {default} (or {prompt})")
+
+
 class Seq2SeqParams(WorkloadParams):
     """An encoder-decoder's passes (T5, transformer_base): ``phase`` prefill, the encoder over ``src_len`` tokens and
     the decoder over ``tgt_len`` (teacher-forced in training; in inference the decoder prompt, filling the self- and
@@ -443,7 +458,8 @@ class Seq2SeqParams(WorkloadParams):
                                "filling the self- and cross-attention KV caches); 'decode': one decoder token "
                                "against a self-attention cache of kv_len tokens and the cached cross-attention K/V "
                                "of the src_len encoder tokens (inference only).")
-    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode).")
+    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode; phase "
+                                               "prefill refuses a value other than 1 or tgt_len).")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prefill (or after kv_len with phase decode): a serving run "
                        "with TTFT and TPOT (generation from the decoder start token: tgt_len 1); the graph itself is "
@@ -455,6 +471,7 @@ class Seq2SeqParams(WorkloadParams):
             raise invalid_at("phase", self.phase, "a decode step is one cached token of generation, inference only: "
                                                   "set mode: inference, or phase: prefill (training runs the "
                                                   "teacher-forced pass over tgt_len tokens)")
+        refuse_prefill_kv_len(self)
         return self
 
 
@@ -547,8 +564,9 @@ class WhisperParams(TransformerParams):
         1, description="Decoder prompt tokens in the prefill (1: <|startoftranscript|> alone; 4 with the "
                        "language, task and no-timestamps tokens). A serving run's decode steps start at kv_len = "
                        "seq_len.")
-    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode); "
-                                               "kv_len + 1 ≤ 448 learned positions.")
+    kv_len: PositiveInt = Field(1, description="Decoder tokens already in the self-attention cache (decode; phase "
+                                               "prefill refuses a value other than 1 or seq_len); kv_len + 1 ≤ 448 "
+                                               "learned positions.")
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prefill (or after kv_len with phase decode): a serving run "
                        "with TTFT and TPOT; the graph itself is one pass.")
@@ -571,6 +589,7 @@ class WhisperParams(TransformerParams):
 
     @model_validator(mode="after")
     def _positions(self) -> WhisperParams:
+        refuse_prefill_kv_len(self)
         decode = self.phase == "decode"
         need = (self.kv_len if decode else self.seq_len) + max(self.decode_steps, int(decode))  # positions used
         if need > WHISPER_DECODER_POSITIONS:  # seq_len and kv_len alone fit (their field validators): decode_steps

@@ -112,9 +112,11 @@ class EngineConfig(_Model):
         0.0, description="Host time added to every iteration (scheduling, sampling, detokenisation), e.g. 0.5ms; "
                          "0 by default: not modelled.")
     max_num_encoder_input_tokens: PositiveInt | None = Field(
-        None, description="Image tokens the image encoder may take in one iteration (vLLM's scheduler argument of "
-                          "this name; default max_num_batched_tokens, and never less than one image's tokens, as "
-                          "vLLM's encoder budget); a prefill chunk stops before an image it cannot take.")
+        None, description="Image or audio tokens the encoder may take in one iteration (vLLM's scheduler argument "
+                          "of this name; default max_num_batched_tokens, and never less than one image's tokens or "
+                          "one request's audio tokens, Whisper's 1500, as vLLM's encoder budget); a prefill chunk "
+                          "stops before an image it cannot take, and a Whisper request whose audio it cannot take "
+                          "waits.")
     preemption: Literal["recompute", "swap"] = Field(
         "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
                                  "and recomputed later, or swapped to host memory over the host link.")

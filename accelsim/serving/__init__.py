@@ -882,9 +882,14 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         "max_num_seqs": s.engine.max_num_seqs * ranks, "max_num_batched_tokens": s.engine.max_num_batched_tokens * ranks})
 
     image_tokens = fp.image_positions if images and fp is not None else 0
-    # vLLM's encoder budget: max_num_encoder_input_tokens (default max_num_batched_tokens), at least one image's
-    encoder_budget = max(s.engine.max_num_encoder_input_tokens or s.engine.max_num_batched_tokens, image_tokens) \
-        if image_tokens else 0
+    # an encoder-decoder's audio: the encoder positions its cross K/V cover (cross bytes / self bytes a position, as
+    # Footprint.cross_blocks takes them: Whisper's 18,432,000 / 12,288 = 1500, vLLM's get_num_audio_tokens)
+    audio_tokens = round(fp.cross_bytes_per_seq / fp.kv_bytes_per_token) \
+        if per_request and fp is not None and fp.cross_bytes_per_seq and fp.kv_bytes_per_token > 0 else 0
+    # vLLM's encoder budget (compute_mm_encoder_budget): max_num_encoder_input_tokens (default
+    # max_num_batched_tokens), at least one image's or one audio's; it bounds images and audio alike
+    encoder_budget = max(s.engine.max_num_encoder_input_tokens or s.engine.max_num_batched_tokens, image_tokens,
+                         audio_tokens) if image_tokens or audio_tokens else 0
 
     def engine(i: int, role: str = "both") -> Replica:
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
@@ -892,7 +897,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
         return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
                        encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget,
                        held=_held(spec, fp), scores=fp.scores if fp is not None and fp.windows else None,
-                       encode_requests=meter.encoder_of(i, per_request) if per_request else None, **spec_kw)
+                       encode_requests=meter.encoder_of(i, per_request) if per_request else None,
+                       audio_tokens=audio_tokens, **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks, fp)
     talk = s.workload.conversation

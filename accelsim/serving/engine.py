@@ -26,7 +26,11 @@ request's encoder outputs); the replica's ``encode`` prices that iteration's ima
 
 An encoder-decoder (Whisper) runs an encoder pass of its own for each request, over its audio, in the iteration of
 the request's first prefill chunk (again after a preemption that drops its KV, ``recompute``; a swapped request keeps
-its cross-attention K/V): ``encode_requests`` prices the iteration's new requests' passes on top of its tokens.
+its cross-attention K/V): ``encode_requests`` prices the iteration's new requests' passes on top of its tokens. Each
+pass takes ``audio_tokens`` (Whisper's 1500 encoder positions) of the same encoder budget, and a request whose pass
+the budget cannot take does not start this iteration (vLLM V1's _try_schedule_encoder_inputs with its
+EncoderDecoderCacheManager: an encoder-decoder request at position 0 gets no tokens): with the default budget of
+max(max_num_batched_tokens, 1500), up to 2999, one Whisper request starts an iteration.
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class Replica:
                  draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0,
                  held: Callable[[int, int], int] | None = None,
                  scores: Callable[[int, int], float] | None = None,
-                 encode_requests: EncoderCost | None = None):
+                 encode_requests: EncoderCost | None = None, audio_tokens: int = 0):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
@@ -178,12 +182,14 @@ class Replica:
         self.encode = encode
         self.images = 0  # images to encode this iteration
         self.image_tokens = image_tokens  # prompt positions of one image (0: not known; a request's images go whole)
-        self.encoder_budget = encoder_budget  # image tokens the encoder may take an iteration (0: no limit)
+        # image and audio tokens the encoders may take an iteration (0: no limit)
+        self.encoder_budget = encoder_budget
         self.encoder_left = 0  # of it, what this iteration has left
         self.encoded_images = 0  # in all iterations
         self.encoder_s = 0.0  # the encoder's seconds, in all iterations
         self.encode_requests = encode_requests  # requests → seconds of their own encoder passes (Whisper's)
         self.starting = 0  # requests whose prefill starts this iteration (their encoder passes)
+        self.audio_tokens = audio_tokens  # of the encoder budget, what one request's pass takes (0: none)
         self.request_encoder_s = 0.0  # the per-request encoder's seconds, in all iterations
         self.spec_tokens = spec_tokens if accept is not None else 0
         self.accept = accept
@@ -310,6 +316,9 @@ class Replica:
                 if new == 0:
                     i += 1
                     continue
+            if self.audio_tokens and not self._audio_fits(req):  # its encoder pass waits for budget left
+                i += 1
+                continue
             need = (self.held(req.computed + new, req.computed) if self.held else -(-(req.computed + new) // bs)) \
                 - req.blocks - req.shared
             if need < 0:  # blocks a window slid past (hybrid KV cache; never with prefix caching's shared blocks)
@@ -361,7 +370,7 @@ class Replica:
             new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
             if new and req.encoded < req.images:
                 new, enc = self._encodable(req, start, new)
-            if new == 0:
+            if new == 0 or self.audio_tokens and not self._audio_fits(req):
                 return None
             blocks_to = start + new
         before = req.remaining
@@ -412,12 +421,20 @@ class Replica:
             req.encoded += images
             self.encoder_left -= images * self.image_tokens
 
+    def _audio_fits(self, req: Request) -> bool:
+        """Whether a prefill chunk of ``req`` can run this iteration as far as its own encoder pass goes: it has one
+        since its KV was last dropped, or the iteration's encoder budget has ``audio_tokens`` left (vLLM's
+        EncoderDecoderCacheManager.can_allocate)."""
+        return (self.encode_requests is None or req.audio_encoded or not self.encoder_budget
+                or self.encoder_left >= self.audio_tokens)
+
     def _start(self, req: Request) -> None:
         """A scheduled prefill chunk of ``req``: with a per-request encoder, its pass joins this iteration's when
-        the request has none since its KV was last dropped."""
+        the request has none since its KV was last dropped (and takes ``audio_tokens`` of the encoder budget)."""
         if self.encode_requests is not None and not req.audio_encoded:
             req.audio_encoded = True
             self.starting += 1
+            self.encoder_left -= self.audio_tokens
 
     def _admit_batch(self, now: float) -> float:
         """Static batching into an empty engine: the waiting requests, first come first served, while fewer than

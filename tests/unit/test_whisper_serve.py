@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from accelsim.builders.transformer import Gpt2Params
 from accelsim.config import load_arch, load_workload
-from accelsim.config.serving import EngineConfig
+from accelsim.config.serving import EngineConfig, load_serving
+from accelsim.serving import serve
 from accelsim.serving.cost import Grid, footprint, longest_decode
 from accelsim.serving.engine import Replica
 from accelsim.serving.requests import Request
@@ -86,9 +87,81 @@ def test_replica_charges_each_new_request_one_encoder_pass():
     assert passes == [5, 1]
 
 
+def _budgeted(budget: int, n: int) -> tuple[Replica, list[int], list[Request]]:
+    # vLLM V1 (vllm/v1/core/encoder_cache_manager.py compute_mm_encoder_budget): the encoder budget is
+    # max(max_num_encoder_input_tokens or max_num_batched_tokens, the largest item's tokens); Whisper's audio is
+    # max_source_positions = 1500 tokens (vllm/model_executor/models/whisper.py get_num_audio_tokens)
+    engine = EngineConfig(max_num_seqs=8, max_num_batched_tokens=2048, max_model_len=448, block_size=16)
+    passes: list[int] = []
+
+    def encoders(m: int) -> float:
+        passes.append(m)
+        return 1e-3 * m  # 1 ms a request's encoder pass
+
+    rep = Replica(0, engine, 10_000, lambda *a: 0.0, encode_requests=encoders, held=lambda t, c: -(-t // 16) + 94,
+                  encoder_budget=budget, audio_tokens=1500)
+    reqs = [Request(id=i, arrival=0.0, prompt=4, output=3) for i in range(n)]
+    rep.waiting.extend(reqs)
+    return rep, passes, reqs
+
+
+def test_encoder_budget_starts_one_whisper_request_an_iteration():
+    # probe p168 #1: vLLM V1's _try_schedule_encoder_inputs gives an encoder-decoder request at position 0 no tokens
+    # when EncoderDecoderCacheManager.can_allocate fails (its 1500 audio tokens > the budget left), so with
+    # max_num_batched_tokens 2048 the budget max(2048, 1500) = 2048 takes ⌊2048 / 1500⌋ = 1 request's pass a step
+    rep, passes, reqs = _budgeted(max(2048, 1500), 3)
+    now, ends, used = 0.0, [], []
+    for _ in range(3):
+        seconds = rep.schedule(now)
+        used.append(rep.pool.used)
+        now += seconds
+        ends.append(now)
+        rep.complete(now, [])
+    assert passes == [1, 1, 1]  # one encoder pass (1 ms) an iteration, not three in the first
+    # the iterations cost nothing but the encoder: request k's first token ends iteration k + 1, at (k + 1) ms
+    assert ends == pytest.approx([1e-3, 2e-3, 3e-3])
+    assert [r.first_token for r in reqs] == pytest.approx([1e-3, 2e-3, 3e-3])
+    # a waiting request takes no KV blocks: iteration k holds k requests' ⌈4 / 16⌉ + 94 = 95 blocks
+    assert used == [95, 2 * 95, 3 * 95]
+
+
+def test_a_larger_encoder_budget_starts_more_requests():
+    # max_num_encoder_input_tokens 3000 = 2 × 1500: two passes an iteration (5 requests: 2, 2, 1)
+    rep, passes, _ = _budgeted(3000, 5)
+    now = 0.0
+    for _ in range(3):
+        now += rep.schedule(now)
+        rep.complete(now, [])
+    assert passes == [2, 2, 1]
+
+
 def test_gpt2_decode_steps_past_its_positions():
     Gpt2Params(seq_len=1, decode_steps=1023)  # the last step at kv_len 1 + 1023 - 1 = 1023 < 1024
     with pytest.raises(ValidationError, match="(?s)decode_steps.*at most 1023 with seq_len 1:"):
         Gpt2Params(seq_len=1, decode_steps=1024)
     with pytest.raises(ValidationError, match="at most 24 with seq_len 1000"):  # 1024 - 1000
         Gpt2Params(seq_len=1000, decode_steps=500)
+
+
+@pytest.mark.parametrize(("extra", "per_iteration"), [({}, 1), ({"max_num_encoder_input_tokens": 3000}, 2)])
+def test_serve_applies_the_encoder_budget_to_whisper_audio(extra, per_iteration):
+    # probe p168 #1 end to end: 4 requests arrive together (10 µs apart, before the first iteration ends). With
+    # max_num_batched_tokens 2048 the budget is max(2048, 1500) = 2048: one 1500-token audio pass an iteration, so
+    # the requests start in iterations 1, 2, 3, 4; with max_num_encoder_input_tokens 3000, two: iterations 1, 2, 2, 3
+    # (request 0 is alone when iteration 1 starts). Each request's 3 output tokens then take 2 decode iterations.
+    doc = {"name": "t", "model": {"model": "whisper_base"}, "arch": "h100",
+           "engine": {"max_num_seqs": 8, "max_num_batched_tokens": 2048, "max_model_len": 448, "block_size": 16,
+                      **extra},
+           "workload": {"arrival": {"process": "constant", "rate": 100_000}, "requests": 4,
+                        "prompt_tokens": {"dist": "fixed", "value": 4}, "output_tokens": {"dist": "fixed", "value": 3}}}
+    res = serve(load_serving(doc))
+    (rep,) = res.replicas
+    started = [1, 2, 3, 4] if per_iteration == 1 else [1, 2, 2, 3]
+    assert rep.iterations == started[-1] + 2
+    # request k's first token comes at the end (start + seconds) of iteration started[k]
+    ends = [start + seconds for start, seconds, *_ in rep.samples]
+    assert [r.first_token for r in res.requests] == pytest.approx([ends[i - 1] for i in started])
+    # every request's own encoder ran once, in W(1) passes (one request) or W(2) (two)
+    w = dict(zip(res.report["iteration_cost"]["request_sequences"], res.report["iteration_cost"]["request_s"],
+                 strict=False))
+    assert rep.request_encoder_s == pytest.approx(4 * w[1] if per_iteration == 1 else w[1] * 2 + w[2])

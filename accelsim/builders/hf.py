@@ -631,9 +631,8 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
             cache = replace(cache, past=lm.dsa.topk - 1, held=cache.past - lm.dsa.topk + 1)
         k = b._cached_kv(entry, "kv", cache, (bsz, 1, 0, m.kv_rank + m.rope_dim + extra))
         total = b.shape(k)[2]
-        if extra:  # the keys attention reads: the latent and the rotary key
-            k = b.view(k, (bsz, 1, total, m.kv_rank + m.rope_dim), "slice", name="latent_keys", strict=False, dim=3,
-                       start=0)
+        # (with extra, attention reads whole entries: FlashMLA's sparse fp8 kernel loads each selected token's 656 B,
+        # the scales to dequantize the latent and the RoPE part's 16-bit values; key_width below)
         latents = b.view(k, (bsz, 1, total, m.kv_rank), "slice", name="latents", strict=False, dim=3, start=0)
         if p.phase != "decode" and not sparse:  # a prompt: every position's latent up-projected (vLLM's MLA prefill)
             pe_all = b.view(k, (bsz, 1, total, m.rope_dim), "slice", name="k_pe_all", strict=False, dim=3,
@@ -652,7 +651,7 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
             query, v = b.concat([q_lat, q_pe], dim=3, name="query"), latents
     if sparse:
         assert index is not None and lm.dsa is not None
-        ctx = _sparse_attention(b, query, k, v, index, lm.dsa.topk)
+        ctx = _sparse_attention(b, query, k, v, index, lm.dsa.topk, b.shape(k)[3] if extra else 0)
     else:  # (DeepSeek-V3.2 with mla: heads: dense scores masked by the indexer's choice, as transformers)
         ctx = b.attention(query, k, v, fused=_fused(p), causal=True, dropout=lm.attn_dropout,
                           shared_kv=v_rows is not None, index=index)
@@ -719,16 +718,18 @@ def _indexer(b: TransformerBuilder, d: DSA, m: MLA, h: str, q_latent: str, cache
                   flops=INDEX_TOPK_FLOPS * elems, vector_elems=elems, fn="index_topk")
 
 
-def _sparse_attention(b: TransformerBuilder, query: str, k: str, v: str, index: str, topk: int) -> str:
+def _sparse_attention(b: TransformerBuilder, query: str, k: str, v: str, index: str, topk: int,
+                      key_width: int = 0) -> str:
     """DeepSeek-V3.2's sparse latent attention (FlashMLA's sparse kernels, as vLLM serves it): each query attends to
     its ``topk`` selected latents, multi-query (one latent a token for every head), values a slice of the keys. A
     decode step's keys are its selected latents already (:class:`.tlayers.KVCache` ``held``); a prompt's first
     ``topk`` queries see all their earlier tokens (causal), the others ``topk`` selected ones each (one fused op over
-    a ``topk``-token view of the latents)."""
+    a ``topk``-token view of the latents). ``key_width``: the fp8_ds_mla entries the kernels load whole (656 B a token,
+    vLLM's flashmla_sparse.py: 512 fp8 values, 4 fp32 scales, 64 bf16 RoPE values), of which the scores use 576."""
     bsz, heads, length, width = b.shape(query)
     total = b.shape(k)[2]
     if length == 1 or total <= topk:
-        return b.attention(query, k, v, fused=True, causal=True, shared_kv=True, index=index)
+        return b.attention(query, k, v, fused=True, causal=True, shared_kv=True, index=index, key_width=key_width)
     kv_w, v_w = b.shape(k)[3], b.shape(v)[3]
 
     def part(x: str, rows: int, start: int, name: str, dim: int = 2) -> str:
@@ -737,11 +738,12 @@ def _sparse_attention(b: TransformerBuilder, query: str, k: str, v: str, index: 
         return b.view(x, tuple(shape), "slice", name=name, strict=False, dim=dim, start=start)
 
     head = b.attention(part(query, topk, 0, "query_dense"), part(k, topk, 0, "keys_dense"),
-                       part(v, topk, 0, "values_dense"), fused=True, causal=True, shared_kv=True, index=index)
+                       part(v, topk, 0, "values_dense"), fused=True, causal=True, shared_kv=True, index=index,
+                       key_width=key_width)
     sel_k = b.view(k, (bsz, 1, topk, kv_w), "index_select", name="keys_selected", strict=False)
     sel_v = b.view(v, (bsz, 1, topk, v_w), "index_select", name="values_selected", strict=False)
     tail = b.attention(part(query, length - topk, topk, "query_sparse"), sel_k, sel_v, fused=True, causal=False,
-                       shared_kv=True, index=index, name="attention_selected")
+                       shared_kv=True, index=index, name="attention_selected", key_width=key_width)
     return b.concat([head, tail], dim=2, name="attention_out")
 
 

@@ -601,7 +601,7 @@ class TransformerBuilder(GraphBuilder):
     def attention(self, q: str, k: str, v: str, *, fused: bool = False, causal: bool = False,
                   extra: Sequence[str] = (), softcap: bool = False, dropout: float = 0.0,
                   name: str | None = None, shared_kv: bool = False, sinks: Weight | None = None,
-                  index: str | None = None, window: int = 0) -> str:
+                  index: str | None = None, window: int = 0, key_width: int = 0) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
@@ -622,12 +622,18 @@ class TransformerBuilder(GraphBuilder):
         masks something (kv_len > window), for its kernel to skip the K/V blocks before the band
         (:func:`accelsim.cost.attention.tile_blocks`); the op's ``macs`` and ``flops`` still count every query × key,
         as a causal op's do. Unfused: not recorded (eager attention computes every score, then masks).
+        ``key_width`` > d (fused, ``shared_kv`` only): each token of k is a cache entry of that many elements of which
+        the scores use the first d (DeepSeek-V3.2's fp8_ds_mla entry: 576 values, then 80 B of scales and RoPE high
+        bytes), and the kernel loads whole entries (attr ``key_width``: its bytes, :mod:`accelsim.cost.attention`).
         """
         bq, heads, q_len, d_qk = self.shape(q)
         bk, kv_heads, kv_len, dk = self.shape(k)
         bv, kv_heads_v, kv_len_v, d_v = self.shape(v)
         where = f"{self.name}: attention in {self._prefix() or 'graph'!r}"
-        if not (bq == bk == bv) or dk != d_qk or kv_heads_v != kv_heads or kv_len_v != kv_len:
+        if key_width and not (fused and shared_kv and key_width > d_qk):
+            raise WorkloadError(f"{where}: key_width {key_width} needs a fused latent attention (shared_kv) with "
+                                f"keys wider than the query's {d_qk}")
+        if not (bq == bk == bv) or dk != (key_width or d_qk) or kv_heads_v != kv_heads or kv_len_v != kv_len:
             raise WorkloadError(f"{where}: q {list(self.shape(q))}, k {list(self.shape(k))} and v "
                                 f"{list(self.shape(v))} do not fit together")
         if heads % kv_heads:
@@ -657,6 +663,8 @@ class TransformerBuilder(GraphBuilder):
             cap = {"softcap": True} if softcap else {}
             if shared_kv:
                 cap["shared_kv"] = True
+            if key_width:
+                cap["key_width"] = key_width
             if self.sdpa:
                 cap["sdpa"] = True
             if causal and 0 < window < kv_len:

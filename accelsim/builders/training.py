@@ -17,6 +17,13 @@ Phases and names
   out_shape (1,), vector_elems = their elements, 5 flops per element. ``loss.grad`` (``loss.grad{i}`` for output i
   when there are several): SOFTMAX fn "cross_entropy_grad" reading the output, out_shape = the output's shape,
   vector_elems = its elements, 5 flops each (the softmax recomputed from the logits, minus the one-hot target).
+  Where every output already is a log_softmax over its last dim (through views: PyG's GraphSAGE ends
+  ``SAGE.forward`` with ``x.log_softmax(dim=-1)`` and trains with ``F.nll_loss(out, y)``), the loss is the
+  negative log-likelihood instead, so no second softmax is computed: ``loss`` fn "nll_loss" (one pick-and-add a
+  row, :data:`NLL_FLOPS`; vector_elems = flops = rows), ``loss.grad`` fn "nll_loss_grad" reading the loss (the
+  scalar gradient; PyTorch's nll_loss_backward reads the targets, not the log-probabilities: it zero-fills dY and
+  writes −1/N at each row's target), out_shape = the output's shape, vector_elems = flops = rows; the output is
+  not stashed for it (log_softmax's own gradient keeps it).
   A pipeline stage before the last (the forward's ``meta["grad_outputs"]`` names the ops whose output the next
   stage reads) has no loss: each such output's gradient is a new graph input ``{op}.output_grad`` of its shape, the
   gradient the next stage sends back (Megatron's output_tensor_grad), read by the backward and not stashed; the
@@ -239,6 +246,9 @@ def grad_dtype(dtype: str) -> str:
 
 LOSS_FLOPS = 5
 """FLOPs per logit of the cross-entropy loss (softmax: max, subtract, exp, sum, divide) and of its gradient."""
+NLL_FLOPS = 1
+"""FLOPs per row of the negative log-likelihood loss (the row's target log-probability added to the sum) and of its
+gradient (−1/N written at the row's target)."""
 LOSS_DTYPE = "fp32"
 """The dtype the cross-entropy keeps its logits in for its gradient, whatever the model's: Megatron-LM's
 ``vocab_parallel_cross_entropy(output.float(), labels)`` (its ``_VocabParallelCrossEntropy`` saves the fp32
@@ -395,6 +405,11 @@ class _Grad:
 
 def _elems(shape: Sequence[int]) -> int:
     return math.prod(shape)
+
+
+def _rows(shape: Sequence[int]) -> int:
+    """Rows of a tensor of ``shape`` over its last dim (the samples a loss sees)."""
+    return math.prod(shape[:-1]) if len(shape) > 1 else 1
 
 
 def _trainable(weights: Iterable[Weight]) -> list[Weight]:
@@ -602,18 +617,37 @@ class _Pass:
                                 f"is read by another op or appended to a KV cache)")
         elems = sum(_elems(o.out_shape) for o in outputs)
         dtype = outputs[-1].dtype
-        self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "cross_entropy"}, dtype=dtype,
-                   phase="forward", flops=LOSS_FLOPS * elems, vector_elems=elems)
+        if all(self._log_probs(o) for o in outputs):  # the model's own log_softmax: F.nll_loss, no second softmax
+            rows = sum(_rows(o.out_shape) for o in outputs)
+            self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "nll_loss"}, dtype=dtype,
+                       phase="forward", flops=NLL_FLOPS * rows, vector_elems=rows)
+        else:
+            self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "cross_entropy"},
+                       dtype=dtype, phase="forward", flops=LOSS_FLOPS * elems, vector_elems=elems)
+        nll = self.ops[-1].fn == "nll_loss"
         for i, o in enumerate(outputs):
             if not self.requires[o.name]:
                 continue
             name = "loss.grad" if len(outputs) == 1 else f"loss.grad{i}"
             n = _elems(o.out_shape)
-            self._emit(name, OpKind.SOFTMAX, [o.name], o.out_shape,
-                       {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
-                       flops=LOSS_FLOPS * n, vector_elems=n)
-            self.loss_read.append(o.name)
+            if nll:
+                rows = _rows(o.out_shape)
+                self._emit(name, OpKind.SOFTMAX, ["loss"], o.out_shape,
+                           {"fn": "nll_loss_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
+                           flops=NLL_FLOPS * rows, vector_elems=rows)
+            else:
+                self._emit(name, OpKind.SOFTMAX, [o.name], o.out_shape,
+                           {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
+                           flops=LOSS_FLOPS * n, vector_elems=n)
+                self.loss_read.append(o.name)
             self._to(o.name, name)
+
+    def _log_probs(self, op: Op) -> bool:
+        """Whether ``op``'s output is a log_softmax over its last dim, directly or through views of one input (the
+        GraphSAGE example's ``out[:batch.batch_size]`` of ``x.log_softmax(dim=-1)``)."""
+        while op.kind.is_view and len(op.inputs) == 1 and op.inputs[0] in self.fwd:
+            op = self.fwd[op.inputs[0]]
+        return op.kind is OpKind.SOFTMAX and op.fn == "log_softmax" and op.reduced_dim in (-1, len(op.out_shape) - 1)
 
     def _accumulate(self, target: str, dtype: str, contribs: list[_Grad]) -> str:
         """The name of the whole gradient of forward tensor ``target`` (see the module docstring)."""

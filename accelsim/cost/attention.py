@@ -589,7 +589,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`). A kernel reducing its splits
     # through the cluster's shared memory (Flash.cga_splits) writes none.
     partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > max(1, k.cga_splits) and s.sole else 0
-    load = kv_load(s, bn, op.elem_bytes, arch)
+    load = kv_load(s, bn, op.elem_bytes, arch, int(op.attrs.get("key_width") or 0))
     # a CTA alone on its SM: no other CTA's MMAs fill its softmax (:func:`lone_block`)
     alone = lone_block(tensor, soft, k)
     cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch), block_path(tensor, soft, load, k, s.kv_tensors),
@@ -715,16 +715,17 @@ def block_keys(s: Shape, bn: int) -> int:
     return min(bn, s.kv_len)
 
 
-def kv_load(s: Shape, bn: int, elem: int, arch: Arch) -> int:
+def kv_load(s: Shape, bn: int, elem: int, arch: Arch, width: int = 0) -> int:
     """Cycles from issuing one K (or V) block's loads until it is in shared memory, for a CTA alone on its SM: the
     access latency of the level it comes from (main memory for a decode tile, its KV head's only reader;
     else the innermost cache, where another query tile of the head brought it) plus the block's keys
     (:func:`block_keys`) at the SM's share of the innermost cache's bandwidth (the path every load takes into the
     SM). The block-table entry that gives the block's address (paged KV) is an L1 hit after the CTA's first
-    look-up (:func:`prologue`): not priced."""
+    look-up (:func:`prologue`): not priced. ``width``: elements a key's cache entry holds where more than head_dim
+    (the op's attr ``key_width``, :func:`cache_bytes`)."""
     cache = arch.caches[0] if arch.caches else arch.main_memory
     level = arch.main_memory if s.sole else cache
-    block = block_keys(s, bn) * s.head_dim * elem
+    block = block_keys(s, bn) * (width or s.head_dim) * elem
     return arch.latency_cycles(level) + math.ceil(block / (arch.bytes_per_cycle(cache) / arch.cores))
 
 
@@ -807,13 +808,16 @@ def prologue(s: Shape, bm: int, bn: int, elem: int, arch: Arch) -> int:
 
 def cache_bytes(op: Op, details: dict) -> int:
     """Bytes the CTAs read from and write to the shared cache: each CTA's query tile and output tile, and every K/V
-    block it visits (its :func:`block_keys`)."""
+    block it visits (its :func:`block_keys`), each key a whole cache entry of attr ``key_width`` elements where the
+    op has one (DeepSeek-V3.2's fp8_ds_mla: 656 B a token, its scales and RoPE part with the 576 values), else
+    head_dim."""
     s = shape(op)
     elem = op.elem_bytes
     bm, bn = details["block"]
     q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * elem
     passes = details.get("block_passes", 1)  # a backward's blocks: Q and dO in, dQ's fp32 sums (price_backward)
-    return q_o + passes * details["kv_blocks"] * s.kv_tensors * block_keys(s, bn) * s.head_dim * elem
+    width = int(op.attrs.get("key_width") or s.head_dim)
+    return q_o + passes * details["kv_blocks"] * s.kv_tensors * block_keys(s, bn) * width * elem
 
 
 def gemms(op: Op, pack: bool = False) -> list[Gemm]:

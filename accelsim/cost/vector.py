@@ -201,7 +201,8 @@ def row_length(op: Op) -> int:
 
 
 ROW_REDUCTIONS = frozenset({"softmax", "log_softmax", "layernorm", "rmsnorm",
-                            "softmax_grad", "log_softmax_grad", "layernorm_grad", "rmsnorm_grad"})
+                            "softmax_grad", "log_softmax_grad", "layernorm_grad", "rmsnorm_grad",
+                            "cross_entropy_grad"})
 """The vector functions that normalise every element of a row by a statistic of the whole row (its max and sum of
 exponentials; its mean and variance; its mean square): no output element can be written before the row's last
 input element is read, so a row the core cannot hold is read at least twice (:func:`input_passes`). Their input
@@ -209,7 +210,12 @@ gradients too (``builders/training.py``: fn f"{fn}_grad", reading dY and Y or X)
 and log_softmax's dX = dY − exp(Y)·Σ dY need the row sum first; a norm's dX needs the row means of γ·dY and of
 γ·dY·x̂ (rmsnorm: the one of γ·dY·x̂) first, as karpathy/llm.c dev/cuda/layernorm_backward.cu's
 layernorm_backward_cpu reads ``inp`` and ``dout`` for "two reduce operations", then again for the gradients: both
-activation inputs twice, the scale (a parameter) once (probe p166 #1)."""
+activation inputs twice, the scale (a parameter) once (probe p166 #1). The loss's gradient
+``cross_entropy_grad`` (dX = softmax(logits) − one-hot, recomputed from the logits, the only tensor it reads) needs
+the row's max and sum of exponentials before its first dX element: twice. The loss itself, ``cross_entropy``, is
+not listed: it writes one number per row, m + ln d − x_target, which the online normaliser's single max-and-sum
+pass gives (linkedin/Liger-Kernel src/liger_kernel/ops/cross_entropy.py: the loss after its "first pass: find max
++ sum", the gradient in its second pass), so it reads its row once however long."""
 
 
 def row_budget(arch: Arch) -> int:

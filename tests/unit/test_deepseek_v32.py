@@ -96,3 +96,44 @@ def test_the_caches_take_the_bytes_vllm_stores():
     v3 = build_workload("hf", {**load_workload("deepseek_v3").params, "dtype": "bf16", "phase": "decode",
                                "kv_len": 1023, "layers": 4, "kv_cache_dtype": "fp8"})
     assert v3.meta["kv_cache_bytes"] == 4 * 1024 * 576
+
+
+def test_a_sparse_decode_step_reads_whole_fp8_ds_mla_entries():
+    # leftover #2: vLLM's flashmla_sparse.py: "each token's KV cache is 656 Bytes": 512 float8_e4m3 NoPE values,
+    # 4 float32 scales (16 B), 64 bfloat16 RoPE values (128 B). FlashMLA's sparse fp8 decode kernel loads the whole
+    # entry of each selected token (the scales to dequantize the latent, the RoPE part in 16 bits); the scores still
+    # use 576 values. It read 576 B a selected token.
+    g = _model(phase="decode", kv_len=8191, layers=1, kv_cache_dtype="fp8", attention="fused")
+    attn = g["model.layers.0.self_attn.attention"]
+    assert attn.in_shapes[1] == (1, 1, 2048, 656) and attn.attrs["key_width"] == 656
+    assert attn.gemm.k == 576 and attn.gemm.n == 2048  # the scores: 576-wide keys, top-2048
+    # the bf16 cache has no scales: 576 values of 2 B, no key_width
+    bf16 = _model(phase="decode", kv_len=8191, layers=1, attention="fused")["model.layers.0.self_attn.attention"]
+    assert bf16.in_shapes[1] == (1, 1, 2048, 576) and "key_width" not in bf16.attrs
+    # a sparse prompt's two fused ops read whole entries too
+    pre = _model(seq_len=4096, layers=1, attention="fused", kv_cache_dtype="fp8")
+    for name in ("attention", "attention_selected"):
+        op = pre[f"model.layers.0.self_attn.{name}"]
+        assert op.attrs["key_width"] == 656 and op.in_shapes[1][3] == 656 and op.gemm.k == 576
+
+
+def test_the_sparse_fp8_decode_bytes_on_h200():
+    # One decode step past top-k on h200 (bf16 compute, fp8 cache, batch 1, one layer): the attention reads
+    #   the 2,047 selected cached entries 2,047 × 656 = 1,342,832 B (it was 2,047 × 576 = 1,179,072)
+    #   the new token's entry from its producers in bf16: latent 512 × 2 + RoPE key 64 × 2 + the 80-element
+    #     scales view 80 × 2 = 1,312 B (was 576/656 of it, 1,154 B)
+    #   the RoPE query 128 heads × 64 × 2 = 16,384 B (the absorbed query comes from L2), the output 128 × 512 × 2
+    #     = 131,072 B
+    # HBM: 1,342,832 + 1,312 + 16,384 + 131,072 = 1,491,600 B (was 1,327,682)
+    # L2 (cost.attention.cache_bytes): 14 CTAs' query and output tiles 2 × 14 × 128 × 576 × 1 B = 2,064,384, its
+    # 16 K/V blocks of 128 whole entries 16 × 128 × 656 = 1,343,488 and the output 131,072: 3,538,944 B (was
+    # 3,375,104, with 576 B keys)
+    import accelsim
+    w = load_workload("deepseek_v3_2")
+    params = {**w.params, "dtype": "bf16", "phase": "decode", "kv_len": 8191, "layers": 1, "attention": "fused",
+              "kv_cache_dtype": "fp8"}
+    rep = accelsim.simulate({"model": "hf", **params}, "h200", plots=False).to_dict()
+    op = next(o for o in rep["ops"] if o["name"] == "model.layers.0.self_attn.attention")
+    assert op["mapping"]["kv_blocks"] == 16 and op["mapping"]["ctas"] == 14
+    assert op["bytes"]["hbm"] == 2047 * 656 + (512 + 64 + 80) * 2 + 128 * 64 * 2 + 128 * 512 * 2 == 1_491_600
+    assert op["bytes"]["l2"] == 2 * 14 * 128 * 576 + 16 * 128 * 656 + 128 * 512 * 2 == 3_538_944

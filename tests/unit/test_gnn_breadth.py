@@ -158,6 +158,40 @@ def test_sage_forward_ends_with_log_softmax_over_every_row_the_last_layer_comput
     assert trimmed["log_softmax"].out_shape == (16_384, 47)  # the last trimmed layer's rows
 
 
+def test_sage_training_takes_one_softmax_pass_then_the_nll_loss():
+    # leftover #3: the example trains with `out = model(...)` (log-probabilities) and `F.nll_loss(out, y)`: one
+    # log_softmax. The loss was a cross_entropy over the log-probabilities, a second softmax (5 FLOPs an element) and
+    # its gradient another (cross_entropy_grad, 5 FLOPs an element, reading them).
+    from accelsim.builders.training import training_graph
+
+    for params, rows in (({}, 1024), ({"sampler": "neighbor_loader"}, 1024)):
+        g = training_graph(build_workload("graphsage_products", params), "adam")
+        softmaxes = [op for op in g.ops if op.fn in ("log_softmax", "softmax", "cross_entropy", "cross_entropy_grad")]
+        assert [op.name for op in softmaxes] == ["log_softmax"], params  # one softmax pass in the step
+        loss, grad = g["loss"], g["loss.grad"]
+        # NLL: each seed row's target log-probability summed, one FLOP a row: 1,024 (it was 5·1,024·47 = 240,640)
+        assert (loss.fn, loss.flops, loss.out_shape) == ("nll_loss", rows, (1,))
+        # its gradient: −1/N at each row's target in a zeroed (1,024, 47) dY (PyTorch's nll_loss_backward reads the
+        # targets, not the log-probabilities): reads the scalar loss gradient, one FLOP a row (it was 240,640,
+        # reading the 1,024 × 47 log-probabilities)
+        assert (grad.fn, grad.inputs, grad.out_shape, grad.flops) == ("nll_loss_grad", ("loss",), (rows, 47), rows)
+        # log_softmax's own gradient then reads dY and its saved output: unchanged
+        assert g["log_softmax.grad_input"].fn == "log_softmax_grad"
+    # a model without a final log_softmax keeps the cross-entropy (a softmax and its gradient)
+    mpnn = training_graph(build_workload("mpnn_qm9", {}), "adam")
+    assert mpnn["loss"].fn == "cross_entropy" and mpnn["loss.grad"].fn == "cross_entropy_grad"
+
+
+def test_sage_training_loss_gradient_writes_dy_and_reads_no_log_probabilities():
+    # a100, defaults (NeighborSampler, 1,024 seeds of 47 classes, fp16): loss.grad writes the 1,024 × 47 × 2 =
+    # 96,256 B dY to HBM and reads no log-probabilities (it was 192,512 B: the cross_entropy_grad read the 96,256 B
+    # of log-probabilities and wrote dY); the step's FLOPs lose 2·(5·1,024·47 − 1,024) = 479,232
+    rep = accelsim.simulate("graphsage_products", "a100", mode="training", plots=False).to_dict()
+    ops = {op["name"]: op for op in rep["ops"]}
+    assert ops["loss"]["flops"] == ops["loss.grad"]["flops"] == 1024
+    assert ops["loss.grad"]["bytes"]["hbm"] == 1024 * 47 * 2 == 96_256
+
+
 def test_a_bad_sampler_is_one_line_naming_file_line_and_key(tmp_path, capsys):
     from accelsim.cli import main
 

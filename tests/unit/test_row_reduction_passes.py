@@ -176,3 +176,52 @@ def test_the_note_gives_exact_bytes_where_the_rounded_sizes_read_alike():
     rep = _run("softmax", 4, 1_048_576, "gemmini")
     assert any(n.startswith("softmax: 1 op with rows of up to 1MiB (more than the 32KiB vector tile")
                for n in rep["notes"]), rep["notes"]
+
+
+def _loss_ops(n: int, arch: str | dict) -> dict:
+    rep = accelsim.simulate({"model": "gemm", "m": 8, "n": n, "k": 16, "dtype": "fp16"}, arch, mode="training",
+                            plots=False).to_dict()
+    return {op["name"]: op for op in rep["ops"]} | {"notes": rep["notes"]}
+
+
+def test_the_loss_gradient_rereads_a_logit_row_longer_than_the_tile():
+    # leftover #1: cross_entropy_grad recomputes softmax(logits) − one-hot from the logits alone, so it needs the
+    # row's max and sum of exponentials before its first dX element: a row longer than the tile is read twice.
+    # The loss itself writes one number per row (m + ln d − x_target), which the online normaliser's one
+    # max-and-sum pass gives (Liger-Kernel's cross_entropy: the loss after its first pass): read once.
+    assert "cross_entropy_grad" in ROW_REDUCTIONS
+    assert "cross_entropy" not in ROW_REDUCTIONS
+    # a gemm of 8 rows × n fp16 logits on the 1,024 B tile of _tiny(): n = 513 gives 1,026 B rows. Logits
+    # 8·513·2 = 8,208 B. loss.grad: logits read twice, dX 8,208 B written once: 3·8,208 = 24,624 B (it was 16,416)
+    over = _loss_ops(513, _tiny())
+    assert over["loss.grad"]["fn"] == "cross_entropy_grad"
+    assert over["loss.grad"]["mapping"]["input_passes"] == 2
+    assert over["loss.grad"]["bytes"]["hbm"] == 3 * 8 * 513 * 2 == 24_624
+    # the loss: the logits once and its one fp16 number: 8,208 + 2 = 8,210 B
+    assert over["loss"]["bytes"]["hbm"] == 8 * 513 * 2 + 2 == 8_210
+    assert "input_passes" not in over["loss"]["mapping"]
+    assert any(n.startswith("cross_entropy_grad: 1 op with rows of up to 1.002KiB (more than the 1KiB vector tile")
+               for n in over["notes"]), over["notes"]
+    # n = 512: 1,024 B rows fit the tile: logits once + dX, 2·8·512·2 = 16,384 B
+    fits = _loss_ops(512, _tiny())
+    assert fits["loss.grad"]["bytes"]["hbm"] == 2 * 8 * 512 * 2 == 16_384
+    # a rule the unit states wins: read once
+    assert _loss_ops(513, _tiny({"cross_entropy_grad": 1}))["loss.grad"]["bytes"]["hbm"] == 2 * 8 * 513 * 2
+
+
+def test_an_lm_head_vocab_row_on_edge_npu_in_bf16():
+    # A 128,256-wide vocab row (Llama 3's) in bf16 (training is modelled in fp32 / tf32 / bf16 / fp16, never int8)
+    # is 256,512 B: more than edge-npu's 174,762 B tile (row_budget, docs/configuration.md), less than tpu-v1's
+    # 4 MiB. One token; the logits stay in the scratchpad, so the lanes' accesses show the passes (probe p166 #2:
+    # once per pass): on edge-npu loss.grad reads 2·256,512 and writes 256,512 = 769,536 B (it was 513,024 B)
+    def loss_grad(preset: str) -> dict:
+        arch = accelsim.load_arch(preset, ["dtype=bf16"])
+        rep = accelsim.simulate({"model": "gemm", "m": 1, "n": 128_256, "k": 16, "dtype": "bf16"}, arch,
+                                mode="training", plots=False).to_dict()
+        return {op["name"]: op for op in rep["ops"]}["loss.grad"]
+    edge = loss_grad("edge-npu")
+    assert edge["mapping"]["input_passes"] == 2
+    assert edge["bytes"]["sram"] == 3 * 256_512 == 769_536
+    tpu = loss_grad("tpu-v1")  # the row fits the 4 MiB tile: read once, written once
+    assert "input_passes" not in tpu["mapping"]
+    assert tpu["bytes"]["sram"] == 2 * 256_512

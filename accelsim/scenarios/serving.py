@@ -140,8 +140,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                     ranks=int(params.get("expert_parallel") or 1))
     data["serving"]["layer_samples"] = list(samples) if samples and (decode and decode[0].sampled or
                                                                      prefill and prefill[0].sampled) else None
+    # the last step by the 1-based number serving.memory_pass gives it (probe p172 #2: "decode step 0 (the last)")
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
-                                 steps - 1)
+                                 sampled[-1] + 1 if sampled else 0)
     # the run's (its decode passes ran with execution: cuda_graph under auto), with layer_samples as the run took
     # it, default or not (serving.layer_samples says whether the passes were sampled)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}
@@ -193,7 +194,8 @@ def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: i
     """The run's notes (the first pass's) with the memory notes of the first pass's footprint (report.json's
     ``memory``; the shown pass's own, a layer sample's, replaced) and those of the last decode step's (``serving.
     memory``: its KV cache is the longest, and what spills while decoding is not what spilled in the prefill),
-    each of the latter not said of the first pass prefixed with the step."""
+    each of the latter not said of the first pass prefixed with the step (``step``: its 1-based number, as
+    ``serving.memory_pass`` says "decode step N")."""
     shown = first.shown.timing
     own = spill_notes(shown.memory, shown.held, shown.offload)
     head = spill_notes(first.timing.memory, first.timing.held, first.timing.offload)

@@ -290,6 +290,10 @@ class Serving(_ServingRequired, total=False):
     weight_bytes: int
     memory: dict[str, Footprint]
     memory_pass: str  # the pass ``memory`` describes: "decode step N" (the last simulated step), or "prefill"
+    # a run whose passes place tensors in other memories than the pass before left them (scenarios.serving.
+    # placement_moves): the moves' seconds (in step_cycles) and the bytes they move at each level (in bytes)
+    move_s: float
+    moved_bytes: dict[str, int]
     layer_samples: list[int] | None  # [1, 2] ([k + 1, k + 2] after k distinct layers; [k + p, k + 2p] for layers
     # repeating a unit of p): each pass simulated with that many layers (options.layer_samples)
 

@@ -480,18 +480,27 @@ def peak_note(peak_w: float, sample: int, layers: int, over_tdp: bool = False) -
             f"{lower}; set options.layer_samples=false for it")
 
 
-def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str) -> dict:
+def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str,
+                    extra: Sequence[tuple[dict, int, float]] = ()) -> dict:
     """The report dict of a run composed of passes (serving, a diffusion pipeline): ``weighted`` gives each pass
     and the times it runs (a float for an interpolated serving step), ``parts`` the op rows shown
     (:func:`~accelsim.scenarios.passes.compose_ops`). Time, launches and busy cycles are the passes' weighted sums;
     work, bytes and stalls the rows' sums; the descriptive fields (arch, levels, notes, placement, memory) are the
-    first pass's (its notes that quote its figures as the run's name it instead: :func:`pass_name`); the scenario adds its own object (``serving``, ``diffusion``) and ``execution``."""
+    first pass's (its notes that quote its figures as the run's name it instead: :func:`pass_name`); the scenario adds its own object (``serving``, ``diffusion``) and ``execution``.
+    ``extra``: op rows no pass simulated (a serving run's placement moves between passes,
+    :func:`accelsim.scenarios.serving.placement_moves`), each with the cycles and seconds it adds to the run (the
+    chip active through them: they load and store); their bytes join the totals as any row's."""
     ops, totals = compose_ops(parts)
+    for row, _, _ in extra:
+        ops.append(row)
+        for lv, v in row["bytes"].items():
+            totals.bytes[lv] = totals.bytes.get(lv, 0) + v
     first = weighted[0][0]
-    total = round(sum(s * p.timing.cycles for p, s in weighted))
+    total = round(sum(s * p.timing.cycles for p, s in weighted)) + sum(c for _, c, _ in extra)
     busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
     out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
-    seconds = sum(s * p.timing.seconds for p, s in weighted)
+    extra_s = sum(s for _, _, s in extra)
+    seconds = sum(s * p.timing.seconds for p, s in weighted) + extra_s
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     runs = [(r, s) for p, s in weighted for r in p.runs]
     peaked = peak_report([p.shown.report for p, _ in weighted])  # (the first's, but where lanes ran MACs in another)
@@ -501,7 +510,7 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
         "seconds": seconds,
         "launch_overhead_s": launch_s,
         "launch_bound_fraction": launch_s / seconds if seconds else 0.0,
-        "active_fraction": sum(s * p.timing.active_s for p, s in weighted) / seconds if seconds else 0.0,
+        "active_fraction": (sum(s * p.timing.active_s for p, s in weighted) + extra_s) / seconds if seconds else 0.0,
         **dict(zip(("macs", "flops"), model_counts(ops), strict=True)),
         **computed_work(totals.macs, totals.flops, ops),
         "params": first.timing.model_params,

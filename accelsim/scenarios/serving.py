@@ -6,7 +6,9 @@ too with ``options.trace``, for the Chrome trace), counted against ``options.mem
 (:class:`~accelsim.scenarios.passes.Kept`); with more steps than ``options.decode_samples`` only some
 are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). The report:
 
-* ``total_cycles``, ``seconds``, ``launch_overhead_s``: sums over the prefill and every decode step;
+* ``total_cycles``, ``seconds``, ``launch_overhead_s``: sums over the prefill and every decode step (a step's
+  cycles with the moves before it of the tensors it places elsewhere than the pass before left them,
+  :func:`placement_moves`: ``serving.move_s``, ``moved_bytes``, an op row of ``phase: move`` and a note);
   ``launch_bound_fraction`` their ratio; ``execution`` each phase's launch mode (with ``options.execution:
   auto`` the prefill runs eagerly and decode steps as CUDA graphs, :func:`pass_options`);
 * ``ops``: the prefill's ops (``phase: prefill``, ``count`` 1) and the decode step's ops (``phase: decode``,
@@ -48,8 +50,9 @@ refused in its place, so the error gives the whole model's weights and KV cache,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
@@ -61,6 +64,7 @@ from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import reattention_notes, recomputed_work_notes, recustom_notes, relaunch_notes, spill_notes
+from ..units import format_size
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -75,6 +79,9 @@ from .sampling import (
     with_changes,
 )
 from .single import Progress, simulate_pass
+
+# the footprint's kinds (report.json memory.<level>) a pass leaves in the memories for the next pass
+PERSISTENT = ("weights", "kv_cache", "state")
 
 # report.json moe's routing figures: what a pass's tokens do, which differ between a prefill and a decode step
 MOE_ROUTING = ("tokens", "tokens_per_expert", "dropped_tokens", "capacity", "experts_hit")
@@ -140,8 +147,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                     ranks=int(params.get("expert_parallel") or 1))
     data["serving"]["layer_samples"] = list(samples) if samples and (decode and decode[0].sampled or
                                                                      prefill and prefill[0].sampled) else None
+    # the last step by the 1-based number serving.memory_pass gives it (probe p172 #2: "decode step 0 (the last)")
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
-                                 steps - 1)
+                                 sampled[-1] + 1 if sampled else 0)
     # the run's (its decode passes ran with execution: cuda_graph under auto), with layer_samples as the run took
     # it, default or not (serving.layer_samples says whether the passes were sampled)
     data["options"] = {**recorded(options), "layer_samples": options.layer_samples}
@@ -193,7 +201,8 @@ def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: i
     """The run's notes (the first pass's) with the memory notes of the first pass's footprint (report.json's
     ``memory``; the shown pass's own, a layer sample's, replaced) and those of the last decode step's (``serving.
     memory``: its KV cache is the longest, and what spills while decoding is not what spilled in the prefill),
-    each of the latter not said of the first pass prefixed with the step."""
+    each of the latter not said of the first pass prefixed with the step (``step``: its 1-based number, as
+    ``serving.memory_pass`` says "decode step N")."""
     shown = first.shown.timing
     own = spill_notes(shown.memory, shown.held, shown.offload)
     head = spill_notes(first.timing.memory, first.timing.held, first.timing.offload)
@@ -351,6 +360,79 @@ def pass_options(options: Options, phase: str) -> Options:
     return options
 
 
+Move = tuple[str, str, str, int]  # (footprint kind, from level, to level, bytes)
+
+
+@dataclass(frozen=True)
+class Moves:
+    """The moves between two simulated passes of a serving run (:func:`placement_moves`), ``between`` them
+    ("prefill -> decode step 1"): ``cycles`` those of each decode step they are shared by, from ``first_step``
+    (0-based; the steps between two simulated ones share their moves evenly)."""
+
+    between: str
+    moved: list[Move]
+    cycles: list[int]
+    first_step: int
+
+
+def placement_moves(before: Mapping[str, Mapping[str, float]], after: Mapping[str, Mapping[str, float]],
+                    first: str) -> list[Move]:
+    """What moves between two consecutive passes of a serving run, from the footprint ``before`` (report.json
+    ``memory`` of the earlier pass: where it left its weights and KV cache, the cache it appended in ``first``, the
+    main memory) to ``after`` (the later pass's: where it placed them, its own appended cache in ``first`` too).
+
+    Each pass is placed on its own (a prefill's activations leave its decode steps room for more weights; a cache
+    one token longer can push a tensor out), but a tensor stays where it is until moved: what the later pass holds
+    of a kind in an outer memory beyond what the earlier left there came from ``first`` (the KV cache the prefill
+    wrote to HBM, a decode step's new tokens of a layer whose cache lives in host memory); what it holds less came
+    back to ``first``, as far as ``first`` holds more of that kind (tensors the later pass's graph lacks, Whisper's
+    encoder weights in a decode step, are not moved but dropped). Weights leaving ``first`` are not moved either:
+    a serving run never writes them, and the outer memory still holds the copy they were loaded from (an offloading
+    runtime keeps the checkpoint's weights in host memory), so they are dropped; weights coming in, and KV cache and
+    recurrent state either way (written by the passes), cross the link. By the kinds' bytes (coarse, per pass, not
+    per tensor): tensors of one kind swapping places are counted by their net bytes, a lower bound."""
+    moves: list[Move] = []
+    for level, held in after.items():
+        if level == first or level not in before:
+            continue
+        for kind in PERSISTENT:
+            grew = round(held.get(kind, 0)) - round(before[level].get(kind, 0))
+            gained = round(after.get(first, {}).get(kind, 0)) - round(before.get(first, {}).get(kind, 0))
+            moved = grew if grew > 0 else min(-grew, max(gained, 0))
+            if moved > 0 and not (kind == "weights" and grew > 0):
+                moves.append((kind, first, level, moved) if grew > 0 else (kind, level, first, moved))
+    return moves
+
+
+def move_seconds(moves: Sequence[Move], arch: Arch) -> float:
+    """Seconds to make ``moves`` at once: each memory they leave or reach streams its bytes (read or written) at
+    its sustained bandwidth, one stream per level whichever the direction (a level's bandwidth is one figure, its
+    loads and stores share it, as the engine's bandwidth server serves them; for host memory the link's), after its
+    latency; the levels stream together, so the slowest sets the time."""
+    nbytes: dict[str, int] = {}
+    for _, src, dst, b in moves:
+        for lv in (src, dst):
+            nbytes[lv] = nbytes.get(lv, 0) + b
+    return max((arch.memory(lv).latency + b / arch.memory(lv).sustained_bandwidth for lv, b in nbytes.items()
+                if arch.memory(lv).sustained_bandwidth != float("inf")), default=0.0)
+
+
+def move_note(moves: Sequence[tuple[str, list[Move]]], steps: int, seconds: float, run_s: float) -> str:
+    """The note of a serving run whose passes move tensors between memories (:func:`placement_moves`) before
+    ``steps`` of its decode steps: the bytes of each kind and direction over all the moves, and their time."""
+    by: dict[tuple[str, str, str], int] = {}
+    for _, ms in moves:
+        for kind, src, dst, b in ms:
+            by[kind, src, dst] = by.get((kind, src, dst), 0) + b
+    what = ", ".join(f"{b} B ({format_size(b)}) of {kind.replace('_', ' ')} {src} -> {dst}"
+                     for (kind, src, dst), b in by.items())
+    first = moves[0][0]
+    more = f", then before {steps - 1} more decode step{'s' if steps != 2 else ''}" if steps > 1 else ""
+    return (f"placement moves between passes ({first}{more}): {what}, {seconds:.4g} s ({seconds / run_s:.1%} of the "
+            "run, in serving.step_cycles and serving.move_s): each pass is placed on its own, and what the pass "
+            "before left in another memory is moved first, over the link at its bandwidth (serving.moved_bytes)")
+
+
 def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
     """Per op of a decode step, the work of every step: each simulated step's work times its scale."""
     names = [r["name"] for r in decode[0].shown.rows]
@@ -360,19 +442,71 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
             for works in zip(*(p.work for p in decode), strict=True)]
 
 
+def _move_row(moves: Sequence[Moves], prefill_cycles: int, step_cycles: Sequence[int],
+              clock: float) -> tuple[dict, int, float]:
+    """The op row of a serving run's placement moves (phase ``move``, ``count`` the steps that move; its bytes every
+    move's, at both levels each crosses; its timing the first move's, before the step it moves for), with the
+    cycles and seconds they add to the run (:func:`~accelsim.scenarios.sampling.composed_report`'s ``extra``)."""
+    nbytes: dict[str, int] = {}
+    for m in moves:
+        for _, src, dst, b in m.moved:
+            for lv in (src, dst):
+                nbytes[lv] = nbytes.get(lv, 0) + b
+    first = moves[0]
+    start = prefill_cycles + sum(step_cycles[:first.first_step])
+    cycles = first.cycles[0]
+    first_bytes: dict[str, int] = {}
+    for _, src, dst, b in first.moved:
+        for lv in (src, dst):
+            first_bytes[lv] = first_bytes.get(lv, 0) + b // len(first.cycles)
+    total = sum(sum(m.cycles) for m in moves)
+    count = sum(len(m.cycles) for m in moves)
+    row = {"name": "placement moves", "kind": "move", "fn": "move", "unit": "dma", "core": None, "macs": 0,
+           "flops": 0, "start_cycle": start, "end_cycle": start + cycles, "compute_cycles": 0, "stall_cycles": 0,
+           "stalls_by_level": {}, "bytes": nbytes, "tiles": count, "arithmetic_intensity": 0.0,
+           "achieved_flops_per_s": 0.0,
+           "achieved_bytes_per_s": {lv: b * clock / cycles for lv, b in first_bytes.items()} if cycles else {},
+           "bound": "memory", "mapping": {"moves": [  # (the first 16)
+               {"between": m.between, "kind": k, "from": src, "to": dst, "bytes": b} for m in moves
+               for k, src, dst, b in m.moved][:16]}, "phase": "move", "count": count}
+    return row, total, total / clock
+
+
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
              footprint: dict, name: str, arch: Arch, ranks: int = 1) -> dict:
     """The serving report (see the module docstring). ``batch``: one rank's sequences; ``ranks``: the
     expert-parallel ranks, each decoding a batch of its own (``tokens_per_s`` counts them all)."""
     step_cycles, scales = interpolate(steps, sampled, [p.timing.cycles for p in decode])
     weighted = ([(prefill, 1.0)] if prefill else []) + list(zip(decode, scales, strict=True))
+    clock = float(weighted[0][0].shown.report["clock_hz"])
+    # the tensors each pass finds elsewhere than the pass before left them: moved before it runs, in its step's time
+    moves: list[Moves] = []
+    passes = [(-1, prefill)] if prefill else []
+    passes += list(zip(sampled, decode, strict=True))
+    for (i, a), (j, b) in pairwise(passes) if arch.memories else ():
+        moved = placement_moves(a.timing.memory, b.timing.memory, arch.memories[0])
+        if not moved:
+            continue
+        # between two simulated steps i and j, no placement change (sampling.with_changes brackets each): the
+        # steps i + 1 ... j each move their share, the new tokens of the caches in an outer memory
+        n = j - i if i >= 0 else 1
+        each = [[(k, src, dst, b * (t + 1) // n - b * t // n) for k, src, dst, b in moved
+                 if b * (t + 1) // n > b * t // n] for t in range(n)]
+        cycles = [round(move_seconds(m, arch) * clock) for m in each]
+        for t, c in enumerate(cycles):
+            step_cycles[j - n + 1 + t] += c
+        what = "prefill" if i < 0 else f"decode step {i + 1}"
+        moves.append(Moves(f"{what} -> decode step {j + 1}", moved, cycles, j - n + 1))
+    prefill_cycles = prefill.timing.cycles if prefill else 0
     parts = []
     if prefill:
         parts.append(Rows(prefill.shown, prefill.work, prefill.counts, {"phase": "prefill"}))
     if decode:
+        into_first = moves[0].cycles[0] if moves and moves[0].first_step == sampled[0] else 0
         parts.append(Rows(decode[0].shown, _decode_work(decode, scales), [steps * c for c in decode[0].counts],
-                          {"phase": "decode"}, offset=prefill.timing.cycles if prefill else 0))
-    out = composed_report(weighted, parts, name)
+                          {"phase": "decode"}, offset=prefill_cycles + into_first))
+    extra = [_move_row(moves, prefill_cycles, step_cycles, clock)] if moves else []
+    out = composed_report(weighted, parts, name, extra)
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
     seconds = float(out["seconds"])
@@ -384,7 +518,6 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         relaunch_notes(out.get("notes", []), arch, float(out["launch_bound_fraction"]), modes), out["ops"],
         {phase: ps[0][0].shown.attention for phase, ps in phases}, float(out["total_cycles"]), modes)
     out["notes"] = recustom_notes(out["notes"], arch, out["ops"], float(out["total_cycles"]))
-    clock = float(weighted[0][0].shown.report["clock_hz"])
     decode_s = sum(step_cycles) / clock
     ttft = prefill.timing.seconds if prefill else None  # no prefill: the first token came before this run
     out["serving"] = {
@@ -399,6 +532,13 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         "tokens_per_s": batch * ranks * steps / decode_s if decode_s else None,
         **footprint,
     }
+    if moves:  # the tensors moved between passes (placement_moves): their time is in step_cycles
+        move_cycles = sum(sum(m.cycles) for m in moves)
+        out["serving"]["move_s"] = move_cycles / clock
+        out["serving"]["moved_bytes"] = dict(extra[0][0]["bytes"])
+        out["notes"] = [*out["notes"], move_note([(m.between, m.moved) for m in moves],
+                                                 sum(len(m.cycles) for m in moves), move_cycles / clock,
+                                                 float(out["seconds"]))]
     # which pass each memory footprint describes: the top-level one the first pass's, the serving one the last's
     out["memory_pass"] = "prefill" if prefill else f"decode step {sampled[0] + 1}"
     if "moe" in out:  # the routing figures are the first pass's: said, and a prefill's joined by the decode steps'

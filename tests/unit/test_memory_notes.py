@@ -90,5 +90,8 @@ def test_llama2_7b_decoding_past_hbm_notes_the_kv_it_spills():
     assert host["kv_cache"] == host["used"] > 0 and host["weights"] == 0
     kv = 64 * 2176 * 32 * 2 * 4096 * 2
     assert r["serving"]["memory"]["hbm"]["kv_cache"] + host["kv_cache"] == kv
-    assert (f"decode step 127 (the last): {_b(host['used'])} of weights, KV cache, tables or training state do not "
+    # the last of 128 steps is "decode step 128", as serving.memory_pass names it (probe p172 #2: the note said
+    # "decode step 127", counting from 0 where memory_pass counts from 1)
+    assert r["serving"]["memory_pass"] == "decode step 128"
+    assert (f"decode step 128 (the last): {_b(host['used'])} of weights, KV cache, tables or training state do not "
             f"fit hbm ({_b(85_899_345_920)}) and live in host memory, reached over the host link") in r["notes"]

@@ -1,0 +1,79 @@
+"""A serving run's placement moves between passes (probe p172 #1): each pass is placed on its own, and the tensors
+a pass finds in another memory than the pass before left them cross the link first, in bytes and in time."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.api import simulate
+from accelsim.config import load_arch
+from accelsim.scenarios.serving import move_seconds, placement_moves
+
+
+def _mem(**kinds: int) -> dict:
+    return dict(kinds)
+
+
+def test_moves_are_the_kinds_net_bytes_per_outer_memory():
+    # prefill: weights 700 in hbm, 300 in host, KV 500 in hbm (it wrote it there); decode step: weights 950 in hbm,
+    # 50 in host, KV 380 in hbm (376 placed + 4 appended by the step) and 128 in host. 250 B of weights come in
+    # (300 - 50), 128 B of KV go out (the host's 0 -> 128: none of it was there)
+    before = {"hbm": _mem(weights=700, kv_cache=500), "host": _mem(weights=300, kv_cache=0)}
+    after = {"hbm": _mem(weights=950, kv_cache=380), "host": _mem(weights=50, kv_cache=128)}
+    assert placement_moves(before, after, "hbm") == [("weights", "host", "hbm", 250), ("kv_cache", "hbm", "host", 128)]
+    # nothing changes level: nothing moves (the usual run, all in HBM, and a spilling one whose placement holds)
+    assert placement_moves(before, before, "hbm") == []
+    assert placement_moves({"hbm": _mem(weights=10)}, {"hbm": _mem(weights=10, kv_cache=4)}, "hbm") == []
+    # the other way: weights leaving hbm are dropped, not moved (the host keeps the copy they were loaded from: they
+    # are never written); the KV cache leaving host (128 B) comes back as far as hbm holds more (500 - 380 = 120 B)
+    assert placement_moves(after, before, "hbm") == [("kv_cache", "host", "hbm", 120)]
+    # host weights the later pass's graph lacks (Whisper's encoder in a decode step) are dropped: hbm gained none
+    assert placement_moves({"hbm": _mem(weights=700), "host": _mem(weights=300)},
+                           {"hbm": _mem(weights=700), "host": _mem(weights=100)}, "hbm") == []
+    # ... and as far as hbm gained weights, the rest dropped: 300 - 100 = 200 left host, hbm holds 60 more
+    assert placement_moves({"hbm": _mem(weights=700), "host": _mem(weights=300)},
+                           {"hbm": _mem(weights=760), "host": _mem(weights=100)}, "hbm") == [
+        ("weights", "host", "hbm", 60)]
+
+
+def test_a_move_takes_its_bytes_over_the_slowest_level_both_directions_sharing_it():
+    # tpu-v5e: host link 16 GB/s (scaling_book's PCIe figure) after 1 us; HBM 819 GB/s after 500 ns. 5 GB in and
+    # 3 GB out share the link: 1e-6 + 8e9 / 16e9 = 0.500001 s (hbm: 5e-7 + 8e9 / 819e9 = 0.00977 s, concurrent)
+    arch = load_arch("tpu-v5e")
+    moves = [("weights", "host", "hbm", 5 * 10**9), ("kv_cache", "hbm", "host", 3 * 10**9)]
+    assert move_seconds(moves, arch) == pytest.approx(1e-6 + 8e9 / 16e9, rel=1e-12)
+    assert move_seconds([], arch) == 0.0
+
+
+def test_llama2_7b_on_tpu_v5e_moves_weights_in_and_kv_out_after_the_prefill():
+    # probe p172 #1: LLaMA-2-7B bf16 on tpu-v5e (16 GiB HBM, host link 16 GB/s, 1 us), 8 sequences of 2,048 prompt
+    # tokens and 1 decode step. The prefill keeps 1,082,130,432 B of activations in HBM beside the KV cache it
+    # writes (8 × 2,048 tokens × 32 layers × 2 × 4,096 × 2 B = 8,589,934,592 B), so more weights spill; the decode
+    # step's activations are small, so it places more weights in HBM and part of the prompt's KV in host memory.
+    # Whatever the two placements (the footprint's figures), the weights the step holds in HBM beyond the
+    # prefill's come over the link and the KV it finds in host memory goes out, both at 16 GB/s, before the step.
+    r = simulate({"model": "llama2_7b", "dtype": "bf16", "batch": 8, "seq_len": 2048, "decode_steps": 1,
+                  "attention": "fused"}, "tpu-v5e").to_dict()
+    pre, step = r["memory"], r["serving"]["memory"]
+    kv = 8 * 2048 * 32 * 2 * 4096 * 2
+    assert pre["hbm"]["kv_cache"] == kv and pre["host"]["kv_cache"] == 0
+    # the step's cache: the prompt's (where placed) and its own new token (8 × 524,288 B, appended in hbm)
+    assert step["hbm"]["kv_cache"] + step["host"]["kv_cache"] == kv + 8 * 524_288
+    weights_in = pre["host"]["weights"] - step["host"]["weights"]
+    assert weights_in == step["hbm"]["weights"] - pre["hbm"]["weights"] > 0
+    kv_out = step["host"]["kv_cache"]
+    assert r["serving"]["moved_bytes"] == {"host": weights_in + kv_out, "hbm": weights_in + kv_out}
+    move_s = 1e-6 + (weights_in + kv_out) / 16e9  # ~0.65 s: the link carries 10.5 GB
+    clock = 1.5e9
+    assert r["serving"]["move_s"] == pytest.approx(move_s, abs=1 / clock)
+    # the move delays the decode step (in its step_cycles), not the first token
+    assert r["seconds"] == pytest.approx(r["serving"]["ttft_s"] + r["serving"]["step_cycles"][0] / clock, rel=1e-12)
+    row = next(op for op in r["ops"] if op.get("phase") == "move")
+    assert row["count"] == 1 and row["bytes"] == r["serving"]["moved_bytes"]
+    assert row["end_cycle"] - row["start_cycle"] == round(r["serving"]["move_s"] * clock)
+    # the report's bytes are its rows' sums, the move's included
+    assert r["bytes"]["host"] == sum(op["bytes"].get("host", 0) for op in r["ops"])
+    assert any(n.startswith("placement moves between passes (prefill -> decode step 1): ") for n in r["notes"])
+    # the last step's memory note numbers it as memory_pass does (probe p172 #2: it said "decode step 0")
+    assert r["serving"]["memory_pass"] == "decode step 1"
+    assert any(n.startswith("decode step 1 (the last): ") for n in r["notes"])

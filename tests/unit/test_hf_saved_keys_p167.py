@@ -13,8 +13,11 @@ without ``use_sliding_window``) and i ≥ ``max_window_layers``; Gemma2Config fi
 
 from __future__ import annotations
 
+import pytest
+
 from accelsim.builders import build_workload
 from accelsim.builders.hfconfig import parse
+from accelsim.config import load_workload
 
 from .hf_checks import refused
 
@@ -114,3 +117,15 @@ def test_gemma2_9b_with_the_keys_transformers_5_writes():
     assert full.windows == (0,) * 42  # honoured per layer, as Gemma2Attention reads it
     assert parse({**GEMMA2_9B, "use_bidirectional_attention": False}).windows == (4096, 0) * 21
     refused({**GEMMA2_9B, "use_bidirectional_attention": True}, "use_bidirectional_attention")
+
+
+def test_lfm2_with_both_full_attn_idxs_and_layer_types():
+    w = load_workload("lfm2_1_2b")  # full_attn_idxs [2, 5, 8, 10, 12, 14] of 16 layers
+    idxs = w.params["full_attn_idxs"]
+    types = ["full_attention" if i in idxs else "conv" for i in range(16)]
+    both = build_workload("hf", {**w.params, "layer_types": types, "dtype": "bf16", "seq_len": 8})
+    assert both.meta["model_params"] == 1_170_340_608  # LFM2-1.2B's card (tests/unit/test_lfm2.py works it out)
+    moved = ["full_attention" if i in (*idxs[:-1], 15) else "conv" for i in range(16)]
+    with pytest.raises(ValueError, match=r"full_attn_idxs: \[2, 5, 8, 10, 12, 14\] differs from the attention "
+                                         r"layers of layer_types \(\[2, 5, 8, 10, 12, 15\]"):
+        build_workload("hf", {**w.params, "layer_types": moved, "dtype": "bf16", "seq_len": 8})

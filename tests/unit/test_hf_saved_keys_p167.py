@@ -13,10 +13,13 @@ without ``use_sliding_window``) and i ≥ ``max_window_layers``; Gemma2Config fi
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from accelsim.builders import build_workload
 from accelsim.builders.hfconfig import parse
+from accelsim.cli import main
 from accelsim.config import load_workload
 
 from .hf_checks import refused
@@ -129,3 +132,18 @@ def test_lfm2_with_both_full_attn_idxs_and_layer_types():
     with pytest.raises(ValueError, match=r"full_attn_idxs: \[2, 5, 8, 10, 12, 14\] differs from the attention "
                                          r"layers of layer_types \(\[2, 5, 8, 10, 12, 15\]"):
         build_workload("hf", {**w.params, "layer_types": moved, "dtype": "bf16", "seq_len": 8})
+
+
+@pytest.mark.parametrize(("folder", "fields", "name"), [
+    ("phi2", {"_name_or_path": "microsoft/phi-2"}, "phi-2"),  # the last part of _name_or_path
+    ("tiny", {}, "tiny"),  # else the config.json's folder
+])
+def test_info_header_names_the_model_as_json_does(tmp_path, capsys, folder, fields, name):
+    config = tmp_path / folder / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({**QWEN2, **fields}))
+    argv = ["info", "hf", "--set", f"workload.config={config}"]
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == name
+    assert main(argv) == 0
+    assert capsys.readouterr().out.lstrip().startswith(f"{name} (Qwen2ForCausalLM; batch 1;")

@@ -1339,9 +1339,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     con = _stdout_console()
     from .report.fmt import workload_text
 
-    # a Hugging Face preset's own name, not "hf"; the params as a run's summary line lists them (those the pass
-    # reads, set ones only)
-    title = workload_text({"name": wl.params.get("name") or wl.model, "batch": _info_batch(wl, graph),
+    # a Hugging Face model's own name, not "hf": a preset's, else the config's _name_or_path or folder, as the graph
+    # (--json's name, run's report) is named (probe p167 #4); the params as a run's summary line lists them (those the
+    # pass reads, set ones only)
+    name = wl.params.get("name") or (graph.name if graph.meta.get("architecture") else wl.model)
+    title = workload_text({"name": name, "batch": _info_batch(wl, graph),
                            "architecture": graph.meta.get("architecture"),
                            "unread": graph.meta.get("unread_params"),
                            "params": {k: _layers_text(v) if k == "layers" else v

@@ -108,9 +108,17 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
     return out
 
 
+_LAYER_TYPED = frozenset({"Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM"})
+"""The classes of :func:`_windows` whose config class declares ``layer_types`` (Qwen2Config, Qwen3Config,
+Qwen2MoeConfig fill it in ``__post_init__``, so transformers 5 writes it into every config it saves; Qwen3MoeConfig
+and MistralConfig have no such field)."""
+
+
 def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
     """Each layer's sliding window (0: global). Qwen2 and Qwen3: only with ``use_sliding_window``, from layer
-    ``max_window_layers`` on; Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
+    ``max_window_layers`` on, or on the layers ``layer_types`` calls "sliding_attention" (the list wins, as in
+    transformers, whose attention takes ``sliding_window`` on those layers, null without ``use_sliding_window``);
+    Qwen2-MoE so too; Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
     window = r.opt_int("sliding_window")
     if r.arch == "MistralForCausalLM" and "sliding_window" not in r.data:
         window = 4096  # MistralConfig's default (MixtralConfig's is null)
@@ -123,6 +131,8 @@ def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
     if r.arch in _QWEN3:
         window = window if "sliding_window" in r.data else 4096  # Qwen3's default (Qwen2's is null)
         first = 0 if r.arch == "Qwen3MoeForCausalLM" else first
+    if r.arch in _LAYER_TYPED:
+        return _layer_windows(r, layers, window if on else 0, lambda i: i < first)
     return tuple(window if on and i >= first else 0 for i in range(layers))
 
 
@@ -158,6 +168,8 @@ def _qwen_moe(r: _Reader) -> LM:
 
 
 def _gemma2(r: _Reader) -> LM:
+    """Gemma 2: even layers local (``sliding_window``), odd global, or as ``layer_types`` says (Gemma2Config fills
+    it with that pattern, so transformers 5 writes it into every config it saves)."""
     hidden = r.int("hidden_size")
     heads, kv_heads, head_dim = _heads(r, hidden, 256)
     layers = r.int("num_hidden_layers")
@@ -165,6 +177,10 @@ def _gemma2(r: _Reader) -> LM:
     r.require("attention_bias", False, "Gemma-2's projections have no bias")
     act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
     r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
+    bidirectional = r._get("use_bidirectional_attention", None)  # Gemma2Config's default None: causal, as false
+    if bidirectional is not None and bidirectional is not False:
+        raise ValueError(f"use_bidirectional_attention: {bidirectional!r} is not supported (a causal decoder is "
+                         f"built; expected null or false)")
     window = r.window(4096)
     # google/gemma-2-9b's published config.json (transformers 4.42) also writes the window as sliding_window_size,
     # a field Gemma2Config no longer reads: accepted when it is the same window
@@ -177,7 +193,7 @@ def _gemma2(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size"), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-6), act=act,
               tied=r.bool("tie_word_embeddings", True),
-              windows=tuple(0 if i % 2 else window for i in range(layers)),  # even layers local, odd global
+              windows=_layer_windows(r, layers, window, lambda i: i % 2 == 1),  # even layers local, odd global
               attn_softcap=r.opt_float("attn_logit_softcapping", 50.0),
               final_softcap=r.opt_float("final_logit_softcapping", 30.0), sandwich_norms=True, embed_scale=True,
               attn_dropout=r.prob("attention_dropout", 0.0))

@@ -440,7 +440,7 @@ _LFM2_IGNORED = ("block_dim", "conv_dim", "conv_dim_out", "num_heads", "block_no
 def _lfm2(r: _Reader) -> LM:
     """LFM2 (transformers' Lfm2ForCausalLM; Lfm2Config's defaults): each layer a gated short convolution
     (:class:`ShortConv`, ``conv_L_cache`` taps, ``conv_bias``) or, on ``full_attn_idxs`` (or as ``layer_types``
-    says; absent: every layer), GQA attention with a per-head RMSNorm of q and k (``q_layernorm`` / ``k_layernorm``)
+    says; both: they must name the same layers; absent: every layer), GQA attention with a per-head RMSNorm of q and k (``q_layernorm`` / ``k_layernorm``)
     and ``out_proj``; then a SwiGLU ``feed_forward`` (w1, w3, w2) whose width is ``block_ff_dim`` (else
     ``intermediate_size``), with ``block_auto_adjust_ff_dim`` two thirds of it × ``block_ffn_dim_multiplier``
     rounded up to ``block_multiple_of``; norms ``operator_norm`` / ``ffn_norm`` / ``embedding_norm``; a tied head."""
@@ -450,14 +450,23 @@ def _lfm2(r: _Reader) -> LM:
     r.rope_scaling()
     r.read.update(_LFM2_IGNORED)
     kinds = r._get("layer_types", None)
+    idxs = r.int_list("full_attn_idxs") if r._get("full_attn_idxs", None) is not None else None
+    attn = frozenset(range(layers)) if idxs is None else idxs
+    if not attn <= set(range(layers)):
+        raise ValueError(f"full_attn_idxs: expected layer indices below num_hidden_layers ({layers}) "
+                         f"(got {sorted(attn)})")
     if kinds is None:
-        attn = r.int_list("full_attn_idxs") if r.data.get("full_attn_idxs") is not None else frozenset(range(layers))
-        if not attn <= set(range(layers)):
-            raise ValueError(f"full_attn_idxs: expected layer indices below num_hidden_layers ({layers}) "
-                             f"(got {sorted(attn)})")
         kinds = ["full_attention" if i in attn else "conv" for i in range(layers)]
     if not isinstance(kinds, list) or len(kinds) != layers or not set(kinds) <= {"conv", "full_attention"}:
         raise ValueError(f"layer_types: expected {layers} entries, each 'conv' or 'full_attention' (got {kinds!r})")
+    listed = sorted(i for i, k in enumerate(kinds) if k == "full_attention")
+    if idxs is not None and sorted(idxs) != listed:  # both given (LiquidAI's keys beside transformers'): one model
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({
+            "full_attn_idxs": f"{sorted(idxs)} differs from the attention layers of layer_types ({listed}{at}); "
+                              f"give one, or both naming the same layers",
+            "layer_types": f"attention on layers {listed} differs from full_attn_idxs ({sorted(idxs)}{at}); give "
+                           f"one, or both naming the same layers"})
     ffn = r.int("block_ff_dim", r.int("intermediate_size", 12288))
     if r.bool("block_auto_adjust_ff_dim", True):
         ffn = int(2 * ffn / 3)

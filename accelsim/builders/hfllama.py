@@ -123,17 +123,19 @@ def _granite(r: _Reader) -> LM:
 
 
 def _smollm3(r: _Reader) -> LM:
-    """SmolLM3 (SmolLM3Config's defaults: SmolLM3-3B): Llama's layer without RoPE on every
-    ``no_rope_layer_interval``-th layer (or where ``no_rope_layers`` holds 0), sliding windows (with
-    ``use_sliding_window``) on those NoPE layers only, or as ``layer_types`` says; a tied head."""
+    """SmolLM3 (SmolLM3Config's defaults: SmolLM3-3B): Llama's layer without RoPE where ``no_rope_layers`` holds 0,
+    else on every ``no_rope_layer_interval``-th layer, sliding windows (with ``use_sliding_window``) on those NoPE
+    layers only, or as ``layer_types`` says; a tied head. SmolLM3Config keeps both fields and save_pretrained
+    writes both (the interval its default 4 beside any list), so with the list given the interval is read (an
+    integer ≥ 1) and ignored, as transformers ignores it."""
     hidden = r.int("hidden_size", 2048)
     heads, kv_heads, head_dim = _heads(r, hidden, 0, (16, 4))
     layers = r.int("num_hidden_layers", 36)
     r.rope_scaling()
     r.read.update(("pretraining_tp", "max_window_layers"))
+    interval = r.int("no_rope_layer_interval", 4)
     flags = r._get("no_rope_layers", None)
     if flags is None:
-        interval = r.int("no_rope_layer_interval", 4)
         flags = [int((i + 1) % interval != 0) for i in range(layers)]
     if (not isinstance(flags, list) or len(flags) != layers
             or not all(isinstance(f, int) and not isinstance(f, bool) and f in (0, 1) for f in flags)):

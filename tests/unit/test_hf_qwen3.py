@@ -51,11 +51,19 @@ def test_reader_sliding_window_as_qwen2():
     assert parse({**QWEN3_32B, "num_hidden_layers": 2}).windows == (0, 0)
 
 
-@pytest.mark.parametrize("field", ["qk_layernorm", "num_experts", "layer_types"])
+# layer_types left this list (probe p167 #2): Qwen3Config declares it and transformers 5 writes it into every config
+# it saves, so it is read now (tests/unit/test_hf_saved_keys_p167.py); SmolLM3's no_rope_layers takes its place
+@pytest.mark.parametrize("field", ["qk_layernorm", "num_experts", "no_rope_layers"])
 def test_unknown_fields_are_still_rejected(field):
     with pytest.raises(ConfigError) as e:
         load_workload({"model": "hf", "config": {**QWEN3_32B, field: True}})
     assert f"{field}: unsupported field for Qwen3ForCausalLM" in str(e.value)
+
+
+def test_layer_types_not_a_list_is_refused():
+    with pytest.raises(ConfigError, match=r"layer_types: expected 64 entries, each 'sliding_attention' or "
+                                          r"'full_attention' \(got True\)"):
+        load_workload({"model": "hf", "config": {**QWEN3_32B, "layer_types": True}})
 
 
 def test_preset_params_hand_sum_and_model_card():

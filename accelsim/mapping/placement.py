@@ -13,13 +13,17 @@ the level that overflows; in a training step whose main memory alone is too smal
   read (an ``unused_params`` view's: the experts no token is routed to, an image encoder a text pass skips) are
   one chunk of density 0: they take room after everything read, and spill first.
 * Embedding tables read by a gather of g rows out of R (``Op.gather_rows``) are split by rows. Under
-  ``access: uniform`` every row has access probability 1/R: one chunk of density g/R. Under ``access: zipf`` with
-  exponent α, row r (hottest first) has probability r^−α / H(R, α), so a table is cut into geometric row ranges
-  [1], [2, 3], [4, 7], ... whose access mass comes from the generalised harmonic number H (the first 64 terms
-  summed, the rest by Euler–Maclaurin to the first-derivative term: relative error below 1e-8). Hot rows go to the inner levels first; a table can
-  be split, its look-ups hitting each level with the probability mass of the rows placed there (a chunk that
-  straddles a level's end gives it its hottest rows that fit, rows s .. s + n − 1 serving
-  (H(s + n − 1, α) − H(s − 1, α)) / H(R, α) of the look-ups).
+  ``access: uniform`` every row has access probability 1/R: one chunk of density g/R, cut where it straddles a
+  level's end. Under ``access: zipf`` with exponent α, row r (hottest first) has probability r^−α / H(R, α) (H the
+  generalised harmonic number: the first 64 terms summed, the rest by Euler–Maclaurin to the first-derivative term,
+  relative error below 1e-8), so its density is g · r^−α / H(R, α): a level takes every Zipf table's rows whose
+  density is at least a threshold d, the first n_t(d) = ⌊(g_t / (d · H(R_t, α_t)))^(1/α_t)⌋ rows of table t (the
+  marginal rule: no row left out is hotter than a row taken). Before each other chunk the threshold falls to that
+  chunk's density; where the rows down to it do not all fit, a bisection on log d (a fixed 64 steps) finds the
+  lowest threshold whose rows fit, and the level is full. Each table so splits at one row count per level, its
+  rows s .. s + n − 1 there serving (H(s + n − 1, α) − H(s − 1, α)) / H(R, α) of its look-ups (probe p172 #3:
+  geometric row ranges [1], [2, 3], [4, 7], ... placed whole left rows 16.8M .. 26M of one 40M-row DLRM table on
+  the host, up to 2.07x hotter than rows 26M .. 33.5M of two others kept in HBM).
 * The state of a lazy optimizer step on a sparse table (``sparse_rows``, builders/training.py) is split as a table
   gathered ``sparse_rows`` rows per pass with the table's access pattern: the step reads and writes those rows.
 """
@@ -36,28 +40,20 @@ from ..options import OFFLOAD_OPTIMIZER
 from ..tasks import TableSplit
 from ..units import dtype_bytes
 
+ZIPF_STEPS = 64
+"""Bisection steps on the log of a level's Zipf density threshold where the rows down to the one sought overflow
+the level: they narrow a span of at most a few hundred (in log) to below the spacing of adjacent doubles, so each
+table ends within a row or so of its exact count, at a cost of 64 powers per Zipf table."""
 
-def _chunks(rows: int, access: str, alpha: float) -> list[tuple[int, float]]:
-    """(rows in the chunk, share of look-ups it serves), hottest chunk first."""
-    if access != "zipf" or rows <= 1:
-        return [(rows, 1.0)]
-    total = harmonic(rows, alpha)
-    out, start = [], 1
-    while start <= rows:
-        end = min(rows, 2 * start - 1)
-        mass = (harmonic(end, alpha) - harmonic(start - 1, alpha)) / total
-        out.append((end - start + 1, mass))
-        start = end + 1
+
+def _zipf_rows(tables: dict[str, tuple[int, float, float]], log_d: float) -> dict[str, int]:
+    """Each Zipf table's rows of density at least e^log_d (−inf: every row): ⌊(g / (d · H(R, α)))^(1/α)⌋, at most
+    R; ``tables`` maps name → (rows R, log(g / H(R, α)), α). In logs, so no α over- or underflows a power."""
+    out = {}
+    for n, (rows, log_k, alpha) in tables.items():
+        x = (log_k - log_d) / alpha  # the log of the last row's rank
+        out[n] = rows if x >= math.log(rows) else min(rows, math.floor(math.exp(x)))
     return out
-
-
-def _head_mass(table: tuple[int, int, str, float], start: int, n: int) -> float | None:
-    """The share of a Zipf table's look-ups that its rows start .. start + n − 1 serve, (H(start + n − 1, α) −
-    H(start − 1, α)) / H(rows, α); None under uniform access (every row's share is the same)."""
-    rows, _, access, alpha = table
-    if access != "zipf":
-        return None
-    return zipf_share(rows, alpha, start, n)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,65 +84,66 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     if need > sum(caps.values()) or over:
         _too_big(graph, arch, what, total, need, reserved, caps, over, reservation, hint)
     # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
-    # tensor, rows, first row (1-based), bytes and share of the tensor's look-ups; a dense tensor is one chunk of
-    # density 1
+    # tensor, rows, bytes and share of the tensor's look-ups; a dense tensor is one chunk of density 1, a uniform
+    # table one of density g/R. Zipf tables are no chunks: each level takes their rows down to a density threshold
+    zipf: dict[str, tuple[int, float, float]] = {}  # name → (rows R, log(g / H(R, α)), α)
     if not gathers:
         tensor: list[str] = list(sizes)
         chunk_bytes: list[int] = list(sizes.values())
         chunk_rows: list[int] = [0] * len(tensor)
-        first: list[int] = [0] * len(tensor)
         share: list[float] = [1.0] * len(tensor)
         density: list[float] = [0.0 if name in unread else 1.0 for name in tensor]
     else:
-        density, tensor, chunk_rows, first, chunk_bytes, share = [], [], [], [], [], []
+        density, tensor, chunk_rows, chunk_bytes, share = [], [], [], [], []
         for name, nbytes in sizes.items():
             if name in gathers:
                 rows, g, access, alpha = gathers[name]
-                row_bytes = nbytes / rows
-                start = 1
-                for n_rows, mass in _chunks(rows, access, alpha):
-                    b = n_rows * row_bytes
-                    density.append(g * mass * row_bytes / b)
-                    tensor.append(name)
-                    chunk_rows.append(n_rows)
-                    first.append(start)
-                    chunk_bytes.append(round(b))
-                    share.append(mass)
-                    start += n_rows
+                if access == "zipf" and rows > 1 and g > 0:
+                    zipf[name] = (rows, math.log(g / harmonic(rows, alpha)), alpha)
+                    continue
+                density.append(g / rows)
+                chunk_rows.append(rows)
             else:
                 density.append(0.0 if name in unread else 1.0)
-                tensor.append(name)
                 chunk_rows.append(0)
-                first.append(0)
-                chunk_bytes.append(nbytes)
-                share.append(1.0)
+            tensor.append(name)
+            chunk_bytes.append(nbytes)
+            share.append(1.0)
     # densest first, ties in the order of ``sizes`` (the sort is stable)
     order = sorted(range(len(tensor)), key=density.__getitem__, reverse=True)
     held: dict[str, dict[str, int]] = {lv: {} for lv in levels}  # level → tensor → bytes
     rows_at: dict[str, dict[str, int]] = {n: {} for n in gathers}
     hits_at: dict[str, dict[str, float]] = {n: {} for n in gathers}
+    done = dict.fromkeys(zipf, 0)  # a Zipf table's hottest rows placed so far (in this level and the inner ones)
     for i, lv in enumerate(levels[:-1]):
         room = caps[lv] - reserved.get(lv, 0)
         here = held[lv]
         skip = skip_first if i == 0 else frozenset()
+        # the Zipf tables with rows left, filled down to ``floor`` (inf: none yet); ``full``: the level has no room
+        # for their next rows
+        active = {n: t for n, t in zipf.items() if n not in skip and done[n] < t[0]}
+        floor, full = math.inf, not active  # (a log density)
         for c in order:
             nbytes = chunk_bytes[c]
             name = tensor[c]
             if nbytes == 0 or name in skip:
                 continue
+            if not full:  # the Zipf rows at least as dense as this chunk go first
+                d = math.log(density[c]) if density[c] > 0.0 else -math.inf
+                if d < floor:
+                    floor = d
+                    room, full = _fill_zipf(active, sizes, done, floor, room, lv, here, rows_at)
             if nbytes > room:
-                if name in gathers and room > 0:  # the hottest rows of this chunk that still fit
+                if name in gathers and room > 0:  # a uniform table: as many of its rows as still fit
                     n_rows, mass = chunk_rows[c], share[c]
                     part = n_rows * room // nbytes
                     placed = nbytes * part // n_rows
-                    took = _head_mass(gathers[name], first[c], part)
-                    took = mass * part / n_rows if took is None else took
+                    took = mass * part / n_rows
                     rows_at[name][lv] = rows_at[name].get(lv, 0) + part
                     hits_at[name][lv] = hits_at[name].get(lv, 0.0) + took
                     here[name] = here.get(name, 0) + placed
                     room -= placed
                     chunk_rows[c], chunk_bytes[c], share[c] = n_rows - part, nbytes - placed, mass - took
-                    first[c] += part
                 continue
             room -= nbytes
             here[name] = here.get(name, 0) + nbytes
@@ -154,6 +151,8 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
                 rows_at[name][lv] = rows_at[name].get(lv, 0) + chunk_rows[c]
                 hits_at[name][lv] = hits_at[name].get(lv, 0.0) + share[c]
             chunk_bytes[c] = 0  # placed
+        if not full:  # the Zipf rows less dense than every chunk
+            room, full = _fill_zipf(active, sizes, done, -math.inf, room, lv, here, rows_at)
     last = levels[-1]
     rest = dict(sizes)
     for lv in levels[:-1]:
@@ -170,14 +169,55 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
             if b > most.get(n, 0):
                 level[n] = lv
                 most[n] = b
+    for n, (rows, _, alpha) in zipf.items():  # a level's rows s .. s + n − 1 serve their Zipf share
+        start = 1
+        for lv, r in rows_at[n].items():
+            hits_at[n][lv] = zipf_share(rows, alpha, start, r)
+            start += r
     splits = {}
     for n, (rows, *_rest) in gathers.items():
         inner = {lv: min(r, rows) for lv, r in rows_at[n].items()}
-        # a level holding every row serves every look-up: exactly 1.0 (its chunks' masses, differences of harmonic
-        # sums, add up to 0.9999999999999999)
+        # a level holding every row serves every look-up: exactly 1.0
         hits = {lv: 1.0 if inner[lv] == rows else min(h, 1.0) for lv, h in hits_at[n].items()}
         splits[n] = TableSplit(rows, inner, hits, last)
     return Placement(level, splits, peak_activation_bytes)
+
+
+def _fill_zipf(active: dict[str, tuple[int, float, float]], sizes: dict[str, int], done: dict[str, int],
+               log_d: float, room: int, lv: str, here: dict[str, int],
+               rows_at: dict[str, dict[str, int]]) -> tuple[int, bool]:
+    """Place at ``lv`` the ``active`` Zipf tables' rows of density at least e^log_d beyond the ``done`` ones, or,
+    where they overflow ``room``, those above the lowest threshold whose rows fit (a bisection on log d); updates
+    ``done``, ``here`` (bytes at the level) and ``rows_at``, and returns the room left and whether the level is full.
+    A table's first n rows hold ⌊bytes · n / R⌋ bytes (as ``TableSplit.bytes_at`` counts them)."""
+
+    def cost(want: dict[str, int]) -> int:
+        return sum(sizes[n] * want[n] // t[0] - sizes[n] * done[n] // t[0] for n, t in active.items())
+
+    want = {n: max(r, done[n]) for n, r in _zipf_rows(active, log_d).items()}
+    full = cost(want) > room
+    if full:
+        # lo: a threshold whose rows overflow (at most the last row's density); hi: one above every table's next
+        # row (no new row: they fit)
+        lo = max(log_d, min(k - a * math.log(rows) for rows, k, a in active.values()) - 1.0)
+        hi = max(k - a * math.log(done[n] + 1) for n, (_, k, a) in active.items()) + 1.0
+        for _ in range(ZIPF_STEPS):
+            mid = (lo + hi) / 2
+            if cost({n: max(r, done[n]) for n, r in _zipf_rows(active, mid).items()}) <= room:
+                hi = mid
+            else:
+                lo = mid
+        want = {n: max(r, done[n]) for n, r in _zipf_rows(active, hi).items()}
+    for n, (rows, _, _) in active.items():
+        new = want[n] - done[n]
+        if new > 0:
+            nbytes = sizes[n]
+            placed = nbytes * want[n] // rows - nbytes * done[n] // rows
+            room -= placed
+            here[n] = here.get(n, 0) + placed
+            rows_at[n][lv] = rows_at[n].get(lv, 0) + new
+            done[n] = want[n]
+    return room, full
 
 
 def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserved: dict[str, int],

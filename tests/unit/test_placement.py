@@ -44,8 +44,8 @@ def test_uniform_table_split_serves_hits_in_proportion_to_rows():
 
 
 def test_zipf_table_puts_hot_rows_in_hbm():
-    # Zipf α = 1 over 1,000 rows; HBM holds 15 rows (1,920 B of 128 B rows): the chunks [1], [2,3], [4,7],
-    # [8,15] fit, serving H_15 / H_1000 of the look-ups = 3.318229 / 7.485471 = 0.44329
+    # Zipf α = 1 over 1,000 rows; HBM holds 15 rows (1,920 B of 128 B rows): the 15 hottest, rows 1 .. 15, serving
+    # H_15 / H_1000 of the look-ups = 3.318229 / 7.485471 = 0.44329
     g = _table_graph(1000, 10, access="zipf", alpha=1.0)
     arch = _arch(hbm_capacity=15 * 128)
     p = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
@@ -59,9 +59,9 @@ def test_zipf_table_puts_hot_rows_in_hbm():
 
 
 def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows():
-    # Zipf α = 1 over 1,000 rows of 128 B; HBM holds 10 rows (1,280 B): the chunks [1], [2,3], [4,7] fit and the
-    # next one, [8,15], is cut after rows 8, 9, 10. HBM serves H_10 / H_1000 of the look-ups (direct sums), not
-    # H_7 + 3/8 of the chunk's mass (H_15 − H_7), which would count its rows as equally hot
+    # Zipf α = 1 over 1,000 rows of 128 B; HBM holds 10 rows (1,280 B): rows 1 .. 10, so the range [8, 15] is cut
+    # after rows 8, 9, 10. HBM serves H_10 / H_1000 of the look-ups (direct sums), not H_7 + 3/8 of the range's
+    # mass (H_15 − H_7), which would count its rows as equally hot
     g = _table_graph(1000, 10, access="zipf", alpha=1.0)
     p = place(g, _arch(hbm_capacity=10 * 128), {"t.weight": 1000 * 128}, gathered_tables(g), reserved={})
     split = p.tables["t.weight"]
@@ -71,12 +71,66 @@ def test_a_zipf_chunk_cut_at_a_levels_end_gives_it_the_mass_of_its_hottest_rows(
     assert split.rows_at["hbm"] == 10
     assert split.hits_at["hbm"] == pytest.approx(h[10] / h[1000], rel=1e-8)  # harmonic(): relative error below 1e-8
     assert h[10] / h[1000] - (h[7] + 3 / 8 * (h[15] - h[7])) / h[1000] > 0.004  # the row-count split was that low
-    # a third level takes the chunk's rest with the rest of its mass: rows 11-15 in cxl (640 B of room)
+    # a third level takes the range's rest with the rest of its mass: rows 11-15 in cxl (640 B of room)
     arch = _arch(hbm_capacity=10 * 128, host_capacity=1_000_000,
                      levels={"cxl": {"after": "hbm", "capacity": 5 * 128, "bandwidth": "16GB/s"}})
     split = place(g, arch, {"t.weight": 1000 * 128}, gathered_tables(g), reserved={}).tables["t.weight"]
     assert split.rows_at == {"hbm": 10, "cxl": 5}
     assert split.hits_at["cxl"] == pytest.approx((h[15] - h[10]) / h[1000], rel=1e-8)
+
+
+def _tables_graph(tables, gathers, alpha, dim=64):
+    """One embedding_bag per (name, rows), each gathering ``gathers`` rows of its own Zipf(α) table."""
+    ops = [Op(n, OpKind.EMBEDDING, (f"ids.{n}",), ((1, gathers),), (1, dim), "fp16", (Weight(f"{n}.weight", (rows, dim)),),
+              0, 0, None, 0, {"fn": "embedding_bag", "gather_rows": gathers, "access": "zipf", "zipf_alpha": alpha})
+           for n, rows in tables]
+    return Graph("g", ops, {f"ids.{n}": (1, gathers) for n, _ in tables})
+
+
+def test_two_zipf_tables_share_a_level_by_the_marginal_rule():
+    # Zipf α = 1, 10 look-ups a pass each: table a of 100 rows, table b of 1,000, rows of 128 B (64 fp16); HBM
+    # holds 22 rows (2,816 B). Row r of table t is looked up 10 · 1 / (r · H(R_t)) times a pass, so the 22 hottest
+    # rows are the 22 smallest r · H(R_t), H_100 = 5.187378, H_1000 = 7.485471 (direct sums):
+    #   a: 5.19 10.37 15.56 20.75 25.94 31.12 36.31 41.50 46.69 51.87 57.06 62.25 67.44 | 72.62 (row 14)
+    #   b: 7.49 14.97 22.46 29.94 37.43 44.91 52.40 59.88 67.37 | 74.85 (row 10)
+    # 13 + 9 = 22 rows at or below 67.44, the next (a's row 14) at 72.62: a keeps 13 rows, b 9. (Geometric row
+    # ranges [1], [2, 3], [4, 7], [8, 15] taken whole by their mean density, as placement did until probe p172
+    # #3, gave a 15 and b 7: a[1] 0.193, b[1] 0.134, a[2,3] 0.080, b[2,3] 0.056, a[4,7] 0.037, b[4,7] 0.025,
+    # a[8,15] 0.017 per look-up per row fill 1 + 1 + 2 + 2 + 4 + 4 + 8 = 22 rows, leaving b's rows 8 and 9, hotter
+    # than a's 14 and 15, out)
+    h = [0.0]
+    for r in range(1, 1001):
+        h.append(h[-1] + 1 / r)
+    assert h[100] == pytest.approx(5.187378) and h[1000] == pytest.approx(7.485471)
+    assert 9 * h[1000] < 13 * h[100] < 14 * h[100] < 10 * h[1000]  # the cut falls between 67.44 and 72.62
+    g = _tables_graph((("a", 100), ("b", 1000)), 10, 1.0)
+    sizes = {"a.weight": 100 * 128, "b.weight": 1000 * 128}
+    p = place(g, _arch(hbm_capacity=22 * 128), sizes, gathered_tables(g), reserved={})
+    a, b = p.tables["a.weight"], p.tables["b.weight"]
+    assert (a.rows_at["hbm"], b.rows_at["hbm"]) == (13, 9)
+    assert a.hits_at["hbm"] == pytest.approx(h[13] / h[100], rel=1e-8)
+    assert b.hits_at["hbm"] == pytest.approx(h[9] / h[1000], rel=1e-8)
+    # host look-ups a pass: 10 · ((1 − H_13 / H_100) + (1 − H_9 / H_1000)) = 10.090, fewer than the ranges' 15 and
+    # 7 rows left, 10 · ((1 − H_15 / H_100) + (1 − H_7 / H_1000)) = 10.139
+    host = 10 * ((1 - a.hits_at["hbm"]) + (1 - b.hits_at["hbm"]))
+    assert host == pytest.approx(10.090, abs=5e-4)
+    assert 10 * ((1 - h[15] / h[100]) + (1 - h[7] / h[1000])) == pytest.approx(10.139, abs=5e-4)
+    assert [a.bytes_at(sizes["a.weight"], "host"), b.bytes_at(sizes["b.weight"], "host")] == [87 * 128, 991 * 128]
+
+
+def test_zipf_rows_denser_than_a_weight_go_before_it_and_the_rest_after():
+    # Zipf α = 1, 10 look-ups a pass over 100 rows of 128 B: row r is read 10 / (r · H_100) = 1.928 / r times a
+    # pass per byte held, so only row 1 is denser than a weight (read once a pass, density 1). HBM holds 8 rows'
+    # bytes (1,024 B): row 1 (128 B), then the weight w (640 B), then rows 2 and 3 (0.964, 0.643) in the 256 B left
+    g = _tables_graph((("a", 100),), 10, 1.0)
+    assert 10 / sum(1 / r for r in range(1, 101)) == pytest.approx(1.928, abs=5e-4)
+    p = place(g, _arch(hbm_capacity=8 * 128), {"a.weight": 100 * 128, "w": 5 * 128}, gathered_tables(g),
+              reserved={})
+    assert p.level["w"] == "hbm" and p.tables["a.weight"].rows_at["hbm"] == 3
+    # 6 rows' bytes: row 1 and the weight leave 0 B, so rows 2 .. 100 stay in host
+    p = place(g, _arch(hbm_capacity=6 * 128), {"a.weight": 100 * 128, "w": 5 * 128}, gathered_tables(g),
+              reserved={})
+    assert p.level["w"] == "hbm" and p.tables["a.weight"].rows_at["hbm"] == 1
 
 
 def test_dense_weights_go_first_and_overflow_to_host():

@@ -53,6 +53,7 @@ from collections.abc import Iterable, Mapping
 
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
+from .params import PER_ROW
 
 
 def _linear_weights(op: Op) -> bool:
@@ -202,11 +203,17 @@ def _fuse_input_quantisation(ops: list[Op], quantised: set[str], activation: str
     return out
 
 
+def _per_row(group_size: int, shape: tuple[int, ...]) -> int:
+    """``group_size``, or for :data:`~.params.PER_ROW` (-1, GPTQ / AWQ's per-channel) the row's K: one scale a row."""
+    return max(shape[-1], 1) if group_size == PER_ROW and shape else group_size
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int | None, expert_weight: str | None = None) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
     dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
-    unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`."""
+    unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`;
+    -1 (:data:`~.params.PER_ROW`): one scale per row."""
     weight = weight or activation
     kv_cache = kv_cache or activation
     expert_weight = expert_weight or weight
@@ -252,7 +259,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             # (not replace(): slow); biases stay in the model's 16-bit dtype, as quantised checkpoints keep them and
             # W8A8 kernels add them to the 16-bit output (vLLM's cutlass_scaled_mm takes a bias of its out_dtype)
             weights = tuple((_STORED.get(w.name, w.shape, w.role, wide, 0) if narrow else w) if w.name.endswith("bias")
-                            else _STORED.get(w.name, w.shape, w.role, w_dtype, gs)
+                            else _STORED.get(w.name, w.shape, w.role, w_dtype, _per_row(gs, w.shape))
                             for w in op.weights)
             if w_dtype != compute and linear:
                 attrs = {**attrs, "dequant": w_dtype}

@@ -142,3 +142,22 @@ def test_w8a8_int8_biases_stay_16_bit():
     assert bias.nbytes(q.dtype) == 256 * 2  # 256 outputs x 2 B
     assert q.weight_bytes == 256 * 256 * 1 + 256 * 2
 
+
+def test_group_size_minus_one_is_one_scale_per_row():
+    # probe p171 #7: GPTQ / AWQ configs write "group_size": -1 for per-channel quantisation; a generic "greater than
+    # 0" refusal before. gate_proj: 14336 rows of K = 4096, int4: 14336 · 4096 / 2 B + one fp16 scale a row
+    g = _llama3("layers=1", "weight_dtype=int4", "quant_group_size=-1")
+    assert g["model.layers.0.mlp.gate_proj"].weight_bytes == 14336 * 4096 // 2 + 14336 * 2
+    # the same as any group at least as long as every K (down_proj's 14336 the longest; docs/configuration.md: a
+    # group longer than K is one scale per row)
+    assert g.weight_bytes == _llama3("layers=1", "weight_dtype=int4", "quant_group_size=16384").weight_bytes
+
+
+def test_other_non_positive_group_sizes_are_one_line_errors(tmp_path, capsys):
+    from accelsim.cli import main
+    code = main(["run", "-w", "llama3_8b", "-a", "h100", "--set", "workload.weight_dtype=int4", "--set",
+                 "workload.quant_group_size=0", "--no-plots", "-q", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == ("accelsim: error: --set: workload.quant_group_size: expected a positive number of weights per "
+                   "scale, or -1 for one scale per row (GPTQ / AWQ's per-channel group_size) (got 0)")

@@ -71,7 +71,9 @@ class PrecisionParams(BaseModel):
                           "biases unquantised, dequantised inside each GEMM (fused, as "
                           "weight-only kernels do).")
     activation_dtype: DType | None = Field(
-        None, description="Dtype of activations and compute (every op's dtype; default: dtype).")
+        None, description="Dtype of activations and compute (default: dtype): every op's at 16 bits or more; at 8 or 4 "
+                          "bits (W8A8, W4A4) only the quantised GEMMs' inputs and compute, which write 16 bits, "
+                          "every other op, lm_head, the embedding, the norms and the biases staying 16-bit.")
     kv_cache_dtype: DType | None = Field(
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
                           "activation dtype; int4 takes a byte per element, as any int4 activation).")

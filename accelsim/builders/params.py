@@ -12,6 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError,
 
 from ..units import DType, Sparsity
 
+PER_ROW = -1
+"""``quant_group_size`` for one scale per row (per-channel quantisation), as GPTQ / AWQ configs write it
+(``"group_size": -1``): the same as any group at least as long as the row's K (probe p171 #7)."""
+
 
 def invalid_at(key: str, value: object, message: str) -> ValidationError:
     """A check of the whole params model that is about one key's value (raised from a ``model_validator``), as a
@@ -67,14 +71,24 @@ class PrecisionParams(BaseModel):
                           "biases unquantised, dequantised inside each GEMM (fused, as "
                           "weight-only kernels do).")
     activation_dtype: DType | None = Field(
-        None, description="Dtype of activations and compute (every op's dtype; default: dtype).")
+        None, description="Dtype of activations and compute (default: dtype): every op's at 16 bits or more; at 8 or 4 "
+                          "bits (W8A8, W4A4) only the quantised GEMMs' inputs and compute, which write 16 bits, "
+                          "every other op, lm_head, the embedding, the norms and the biases staying 16-bit.")
     kv_cache_dtype: DType | None = Field(
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
                           "activation dtype; int4 takes a byte per element, as any int4 activation).")
-    quant_group_size: PositiveInt | None = Field(
+    quant_group_size: int | None = Field(
         None, description="Weights per scale of int4/int8/fp4 weights, in groups along each row's K (a group longer "
-                          "than K: one scale per row; default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for "
-                          "fp4, MXFP4's; NVFP4's is 16).")
+                          "than K, or -1 as GPTQ / AWQ configs write per-channel quantisation: one scale per row; "
+                          "default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for fp4, MXFP4's; NVFP4's is 16).")
+
+    @field_validator("quant_group_size")
+    @classmethod
+    def _group_size(cls, v: int | None) -> int | None:
+        if v is not None and v <= 0 and v != PER_ROW:
+            raise ValueError("expected a positive number of weights per scale, or -1 for one scale per row "
+                             "(GPTQ / AWQ's per-channel group_size)")
+        return v
 
     def group_size_unread(self) -> str | None:
         """Why ``quant_group_size`` sizes no weight's scales (no weight of these dtypes is stored with scales,
@@ -88,4 +102,4 @@ class PrecisionParams(BaseModel):
         return no_scales_why(self.weight_dtype, self.activation_dtype or getattr(self, "dtype", None))
 
 
-__all__ = ["PrecisionParams", "WorkloadParams", "invalid_at"]
+__all__ = ["PER_ROW", "PrecisionParams", "WorkloadParams", "invalid_at"]

@@ -2,35 +2,47 @@
 
 :func:`apply_precision` rewrites a built graph (ops are frozen values):
 
-* every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for);
+* every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for), unless that
+  is 8 or 4 bits (W8A8, W4A4: below);
 * the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
   also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype (a MoE's
   experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
   gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
   fp16 for int4 / int8, so 4-bit weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats
   store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
-  stored packed also when the compute is 4-bit, W4A4). Their biases stay in the compute dtype (GPTQ / AWQ and gpt-oss's MXFP4 checkpoints keep them in 16 bits); under an
-  integer compute dtype (W8A8 int8) a bias is int32, as every bias an integer op reads (:data:`accelsim.units.INT_BIAS_DTYPE`).
+  stored packed also when the compute is 4-bit, W4A4). Their biases stay in the model's 16-bit dtype (GPTQ / AWQ and
+  gpt-oss's MXFP4 checkpoints keep them in 16 bits; a W8A8 GEMM adds its bias to its 16-bit output, vLLM's
+  cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised.
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
-  quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only dtype
-  (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ checkpoints keep ``lm_head``), and a Hugging Face config's
+  quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only or 8/4-bit
+  activation dtype (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ / FP8 / NVFP4 checkpoints keep
+  ``lm_head``), and a Hugging Face config's
   ``modules_to_not_convert`` (each a dotted module name or its tail, ``*`` one name part: :func:`_kept`). Where the weight dtype differs from the compute dtype the linear
   dequantises its weights itself, as weight-only GEMM kernels do (Marlin, the AWQ/GPTQ kernels, TensorRT-LLM's
   weight-only GEMM: the packed weights and scales come from memory into the thread block, which expands them in
   registers on the core's vector lanes while the tensor cores work): the op gets ``attrs["dequant"]`` = the
   weight dtype, reads the packed bytes, and no separate op, launch or memory round trip is added. The cost
   model prices that work inside the GEMM (:func:`accelsim.cost.systolic.dequant_cycles`);
+* under an 8- or 4-bit activation dtype (W8A8, W4A4) only the quantised GEMMs compute in it: they read 8/4-bit
+  inputs and write the model's 16-bit dtype (``out_dtype``; :func:`gemm_output_dtype`, bf16 for a model built in 8
+  or 4 bits), as vLLM's Fp8LinearMethod returns ``torch.get_default_dtype()``; a GEMM computes in the wider of its
+  operands' dtypes (:func:`_gemm_dtype`: fp8 weights with fp4 activations at the fp8 rate). Every other op (norms,
+  RoPE, residual adds, SiLU·mul, softmax, the embedding, the unquantised modules' GEMMs: lm_head, the routers) and
+  their weights stay in the 16-bit dtype; the producer of a quantised GEMM's input writes it in the activation
+  dtype when only such GEMMs read it (the quantisation fused into it, :func:`_fuse_input_quantisation`);
 * ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
 * under an 8- or 4-bit activation dtype (W8A8, W4A4) the collectives that move a GEMM's output
   (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather; a MoE's
-  combine all-to-all and its experts' reduce-scatter, not its dispatch nor the gather of the dispatched rows) move the
+  combine all-to-all and its experts' reduce-scatter, not its dispatch nor the gather of the dispatched rows, which
+  move their input as stored: :func:`_carries`) move the
   16-bit dtype the GEMM writes, the model's (the graph as built; :func:`gemm_output_dtype`), not the activation
   dtype: vLLM's Fp8LinearMethod returns the scaled-mm output in the input's original dtype and RowParallelLinear
   all-reduces that; TensorRT-LLM's FP8 / SmoothQuant GEMMs write fp16 / bf16 too; NCCL 2.20 has no fp8 type (and a
   sum of 8 ranks' partial sums in e4m3 would lose the result);
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
-  fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``).
+  fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``; the
+  16-bit one under an 8/4-bit activation dtype).
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from collections.abc import Iterable, Mapping
 
 from ..ir import Graph, Op, OpKind, WeightPool
 from ..units import DTYPE_BITS, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
+from .params import PER_ROW
 
 
 def _linear_weights(op: Op) -> bool:
@@ -135,45 +148,127 @@ Microscaling Formats (MX) Specification v1.0, section 5, the MXFP4 row of its fo
 NVFP4 (16 elements, an E4M3 scale) is ``quant_group_size: 16``."""
 
 
+def _routers(graph: Graph) -> set[str]:
+    """The MoE routers: the linears whose logits a ``router_topk`` reads (:func:`.moe.moe_layer`). They stay in the
+    model's dtype, as vLLM builds every MoE gate unquantised (its FusedMoE quantises the experts only; AWQ Mixtral
+    checkpoints list ``gate`` in ``modules_to_not_convert``: probe p171 #6)."""
+    return {op.inputs[0] for op in graph.ops if op.fn == "router_topk" and op.inputs}
+
+
+def _gemm_dtype(activation: str, weight: str) -> str:
+    """The dtype a quantised GEMM with ``activation`` inputs and ``weight`` weights computes in: the wider of the two
+    (the activation dtype on a tie): a multiply with an 8-bit operand runs at most at the 8-bit rate (B200 datasheet:
+    FP8/FP6 4.5 PFLOPS, FP4 9 PFLOPS; Blackwell's mixed f8f6f4 MMA runs at the FP8 rate), so fp8 weights with fp4
+    activations compute in fp8 (probe p171 #5), int4 weights with fp8 activations dequantise to fp8 (W4A8)."""
+    return weight if DTYPE_BITS[weight] > DTYPE_BITS[activation] else activation
+
+
+def _carries(op: Op) -> bool:
+    """A collective that moves its input as stored (not a GEMM's output, :func:`moves_gemm_output`): a MoE's
+    dispatch all-to-all and the gather of the dispatched rows, a context-parallel exchange."""
+    return op.kind is OpKind.COLLECTIVE and not op.attrs.get("keep_dtype") and not moves_gemm_output(op.fn, op.attrs)
+
+
+def _fuse_input_quantisation(ops: list[Op], quantised: set[str], activation: str) -> list[Op]:
+    """``ops`` with the producers of the quantised GEMMs' inputs writing them in ``activation`` (attrs
+    ``out_dtype``): an op whose output (through views and the collectives that carry it, :func:`_carries`: a MoE's
+    dispatch all-to-all, which then moves 8-bit rows, DeepEP's "FP8 dispatching") only GEMMs computing in an 8- or
+    4-bit dtype read. The per-token quantisation is fused into the producer, as vLLM's compilation fuses RMSNorm +
+    quant and SiLU-and-mul + quant (RMSNormQuantFusionPass, ActivationQuantFusionPass) and TensorRT-LLM its norms'
+    quantised output: no kernel of its own, the producer reads 16 bits and writes 8. A producer that another op
+    reads too (a residual, a router's input) or that is itself a GEMM or an attention (o_proj's input) writes 16
+    bits, and the quantised GEMM reads those (its input's quantisation folded into it: coarse). A carrying
+    collective moves its input's dtype."""
+    phys: dict[str, tuple[str, ...]] = {}
+    readers: dict[str, set[str]] = {}
+    for op in ops:
+        srcs = tuple(t for src in op.inputs for t in phys.get(src, (src,)))
+        if op.kind.is_view or _carries(op):
+            phys[op.name] = srcs
+            continue
+        for t in srcs:
+            readers.setdefault(t, set()).add(op.name)
+    written: dict[str, str] = {}
+    out = []
+    for op in ops:
+        r = readers.get(op.name)
+        if (r and r <= quantised and not op.kind.is_matmul and not op.kind.is_view and not _carries(op)
+                and "out_dtype" not in op.attrs and not op.attrs.get("keep_dtype") and op.out_dtype != activation):
+            op = dataclasses.replace(op, attrs={**op.attrs, "out_dtype": activation})
+        elif _carries(op):
+            src = phys[op.name][:1]
+            op = dataclasses.replace(op, dtype=written.get(src[0], op.dtype) if src else op.dtype)
+        written[op.name] = op.out_dtype
+        out.append(op)
+    return out
+
+
+def _per_row(group_size: int, shape: tuple[int, ...]) -> int:
+    """``group_size``, or for :data:`~.params.PER_ROW` (-1, GPTQ / AWQ's per-channel) the row's K: one scale a row."""
+    return max(shape[-1], 1) if group_size == PER_ROW and shape else group_size
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int | None, expert_weight: str | None = None) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
     dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
-    unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`."""
+    unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`;
+    -1 (:data:`~.params.PER_ROW`): one scale per row."""
     weight = weight or activation
     kv_cache = kv_cache or activation
     expert_weight = expert_weight or weight
-    if (weight == activation == kv_cache == expert_weight and DTYPE_BITS[weight] >= 8
+    if (weight == activation == kv_cache == expert_weight and DTYPE_BITS[weight] >= 16
             and all(op.dtype == activation for op in graph.ops)):
         return graph
-    narrow = DTYPE_BITS[activation] < 16  # W8A8 / W4A4: the GEMMs write 16 bits, which the TP collectives move
+    # W8A8 / W4A4: only the quantised GEMMs compute in the 8/4-bit dtype; they write 16 bits, and every other op
+    # (norms, RoPE, residual adds, SiLU·mul, softmax, the embedding, lm_head) runs in the model's 16-bit dtype
+    narrow = DTYPE_BITS[activation] < 16
     scopes = _kv_scopes(graph)
     keep = _kept(graph.meta.get("unquantised"))  # modules whose weights stay unquantised
+    routers = _routers(graph)
+    quantised: set[str] = set()  # (narrow) the GEMMs that read 8/4-bit activations
     ops: list[Op] = []
     for op in graph.ops:
         if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
             ops.append(op)
             continue
-        if narrow and op.kind is OpKind.COLLECTIVE and moves_gemm_output(op.fn, op.attrs):
-            # the GEMM's output in the model's dtype (as built), not the 8/4-bit activation dtype (probe p106 #1)
-            ops.append(dataclasses.replace(op, dtype=gemm_output_dtype(op.dtype)))
+        wide = gemm_output_dtype(op.dtype)  # the model's dtype, as built (bf16 for a model built in 8 or 4 bits)
+        if narrow and op.kind is OpKind.COLLECTIVE:
+            # the GEMM's output in the model's dtype (as built), not the 8/4-bit activation dtype (probe p106 #1);
+            # another collective moves its input as stored (_fuse_input_quantisation)
+            ops.append(dataclasses.replace(op, dtype=wide))
             continue
-        dtype = kv_cache if _reads_kv(op, scopes) else activation
-        weights, attrs = op.weights, op.attrs
-        if dtype != activation and computes_on_kv(op):  # reads the cache, writes an activation
-            attrs = {**attrs, "out_dtype": activation}
         w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
+        linear = _linear_weights(op)
+        stored = (linear or _held_linear_weights(op)) and not (keep and keep.search(op.name)) \
+            and op.name not in routers
+        compute = activation
+        if narrow:  # a quantised GEMM computes in the wider of its operands' dtypes; any other op in 16 bits
+            compute = _gemm_dtype(activation, w_dtype) if stored and linear else wide
+        dtype = kv_cache if _reads_kv(op, scopes) else compute
+        weights, attrs = op.weights, op.attrs
+        out = wide if narrow else activation  # what an op computing in another dtype writes
+        if dtype != out and (computes_on_kv(op) or (stored and linear)):  # writes an activation
+            attrs = {**attrs, "out_dtype": out}
+        if narrow and stored and linear and DTYPE_BITS[dtype] < 16:
+            quantised.add(op.name)
         # 4-bit weights are stored two per byte, also when the compute is 4-bit
-        if (_linear_weights(op) or _held_linear_weights(op)) and (w_dtype != activation or DTYPE_BITS[w_dtype] < 8) \
-                and not (keep and keep.search(op.name)):
+        if stored and (w_dtype != compute or DTYPE_BITS[w_dtype] < 8):
             # stored with group-wise scales
             gs = (group_size or DEFAULT_GROUP_SIZE[w_dtype]) if w_dtype in QUANTISED_WEIGHTS else 0
-            # (not replace(): slow); biases stay in the compute dtype, as quantised checkpoints keep them
-            weights = tuple(w if w.name.endswith("bias") else _STORED.get(w.name, w.shape, w.role, w_dtype, gs)
+            # (not replace(): slow); biases stay in the model's 16-bit dtype, as quantised checkpoints keep them and
+            # W8A8 kernels add them to the 16-bit output (vLLM's cutlass_scaled_mm takes a bias of its out_dtype)
+            weights = tuple((_STORED.get(w.name, w.shape, w.role, wide, 0) if narrow else w) if w.name.endswith("bias")
+                            else _STORED.get(w.name, w.shape, w.role, w_dtype, _per_row(gs, w.shape))
                             for w in op.weights)
-            if w_dtype != activation and _linear_weights(op):
-                attrs = {**op.attrs, "dequant": w_dtype}
+            if w_dtype != compute and linear:
+                attrs = {**attrs, "dequant": w_dtype}
+        elif narrow and stored and dtype != wide:  # weights in the compute dtype; a bias in the 16-bit output's
+            weights = tuple(_STORED.get(w.name, w.shape, w.role, wide, 0) if w.name.endswith("bias") else w
+                            for w in op.weights)
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
+    if narrow:
+        ops = _fuse_input_quantisation(ops, quantised, activation)
     meta = dict(graph.meta)
     if "kv_cache_bytes" in meta:  # the KV part in the cache's dtype; recurrent states (state_cache_bytes) as built
         states = int(meta.get("state_cache_bytes", 0))
@@ -185,13 +280,16 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
 
 
 def weight_only(p: object) -> bool:
-    """Whether ``p``'s :class:`~.params.PrecisionParams` store the weights in another dtype than the compute's
-    (W4A16, W8A16: a ``weight_dtype`` other than the activation dtype). The LLM builders then keep the untied LM head
-    in the compute dtype (graph meta ``unquantised``), as GPTQ / AWQ checkpoints do: AutoAWQ never quantises
-    ``lm_head``, GPTQ's ``lm_head`` is false by default, and vLLM loads it unquantised."""
+    """Whether ``p``'s :class:`~.params.PrecisionParams` quantise the model: weights stored in another dtype than the
+    compute's (W4A16, W8A16: a ``weight_dtype`` other than the activation dtype), or an 8- or 4-bit activation dtype
+    (W8A8, W4A4). The LLM builders then keep the untied LM head unquantised in the model's 16-bit dtype (graph meta
+    ``unquantised``), as GPTQ / AWQ checkpoints do (AutoAWQ never quantises ``lm_head``, GPTQ's ``lm_head`` is false
+    by default) and as W8A8 / W4A4 serving does: vLLM's Fp8Config.get_quant_method quantises only LinearBase,
+    FusedMoE and Attention (``lm_head`` is a ParallelLMHead, a VocabParallelEmbedding: unquantised), and NVIDIA
+    ModelOpt's FP8 / NVFP4 exports write ``"exclude_modules": ["lm_head"]`` (probe p171 #1)."""
     weight = getattr(p, "weight_dtype", None)
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
-    return weight is not None and weight != activation
+    return (weight is not None and weight != activation) or DTYPE_BITS[activation] < 16
 
 
 def scaled_weights(weight: str | None, activation: str, expert_weight: str | None = None) -> set[str]:

@@ -103,19 +103,24 @@ def test_info_json_has_the_contract_keys(capsys):
 
 def test_info_prices_the_weights_in_the_dtype_run_would_use(capsys):
     # Llama 3 8B: 8,030,261,248 params (workloads/llama3_8b.yaml, transformers' num_parameters()); its weight bytes
-    # are params x the dtype's bytes: bf16 by default (every GPU preset's dtype), the arch's with --arch (tpu-v1:
-    # int8, 1 B), the config's torch_dtype (float32: 4 B), and workload.dtype over all of them
+    # are params x the dtype's bytes: bf16 by default (every GPU preset's dtype), the config's torch_dtype (float32:
+    # 4 B), and workload.dtype over all of them; the arch's with --arch (tpu-v1: int8), an 8-bit model (W8A8), whose
+    # decoder linears take 1 B a weight while lm_head, the embedding and the norms stay 16-bit (2 B), as W8A8
+    # checkpoints and vLLM keep them (probe p171 #1; this case asserted 1 B for every param before):
+    # 32 x (4096·4096·2 + 4096·1024·2 + 3·4096·14336) = 6,979,321,856 linear weights, 2 x 128,256 x 4096 =
+    # 1,050,673,152 for the head and the table, 65 x 4096 = 266,240 norm weights
     params = 8_030_261_248
-    for argv, dtype, source, width in (
-            ((), "bf16", "default", 2),
-            (("--arch", "tpu-v1"), "int8", "arch", 1),
-            (("--set", "workload.torch_dtype=float32"), "fp32", "config", 4),
+    w8a8 = 6_979_321_856 * 1 + (1_050_673_152 + 266_240) * 2
+    for argv, dtype, source, weight_bytes in (
+            ((), "bf16", "default", 2 * params),
+            (("--arch", "tpu-v1"), "int8", "arch", w8a8),
+            (("--set", "workload.torch_dtype=float32"), "fp32", "config", 4 * params),
             (("--arch", "h100", "--set", "workload.torch_dtype=float32", "--set", "workload.dtype=fp16"),
-             "fp16", "workload", 2)):
+             "fp16", "workload", 2 * params)):
         code, out, _ = _run(capsys, "info", "llama3_8b", "--json", *argv)
         info = json.loads(out)
         assert code == 0 and info["params"] == params
-        assert (info["dtype"], info["dtype_source"], info["weight_bytes"]) == (dtype, source, width * params), argv
+        assert (info["dtype"], info["dtype_source"], info["weight_bytes"]) == (dtype, source, weight_bytes), argv
     code, out, _ = _run(capsys, "info", "llama3_8b", "--arch", "tpu-v1")
     assert code == 0 and "int8 (the arch's dtype, as run uses)" in out
 

@@ -123,3 +123,15 @@ def test_a_folder_a_run_wrote_is_reused_and_a_report_with_keys_reordered_still_c
     assert main([*RUN, "-o", str(out)]) == 0
     capsys.readouterr()
 
+
+def test_report_is_a_read_only_mapping_for_in_list_and_dict():
+    r = accelsim.simulate("lenet5", "multicore-4")
+    data = r.to_dict()
+    assert "energy" in data and data["energy"] is None  # multicore-4 has no energy model: the key is there, null
+    assert "energy" in r  # was: KeyError: 0 (the sequence protocol's r[0])
+    assert "no_such_key" not in r and 0 not in r
+    assert list(r) == list(data) == r.keys()
+    assert len(r) == len(data)
+    assert dict(r) == data
+    with pytest.raises(TypeError):
+        r["name"] = "x"  # read-only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -93,6 +94,24 @@ class Report:
     def __getitem__(self, key: str) -> object:
         """report.json's value at ``key``, as a deep copy (as :meth:`to_dict`)."""
         return copy.deepcopy(self._data[key])
+
+    def __contains__(self, key: object) -> bool:
+        """Whether report.json has ``key`` (``"energy" in report``; a key whose value is null is there). Without it
+        ``in`` fell back to the sequence protocol and raised ``KeyError: 0`` (probe p174 #2)."""
+        return key in self._data
+
+    def keys(self) -> list[str]:
+        """report.json's keys, in its order (so ``dict(report)`` is :meth:`to_dict`'s top level: each value a deep
+        copy, through ``report[key]``)."""
+        return list(self._data)
+
+    def __iter__(self) -> Iterator[str]:
+        """report.json's keys, as :meth:`keys` (``list(report)``). The Report is read-only: no item assignment."""
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        """How many keys report.json has."""
+        return len(self._data)
 
     @property
     def total_cycles(self) -> int:

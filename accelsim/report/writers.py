@@ -227,18 +227,64 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
 # serving/capacity.py's CAPACITY_CSV and SWEEP_CSV: named here, as sweep.json is, since report/ imports no serving/)
 _SERVE_SWEEP_CSV, _CAPACITY_CSV, _CAPACITY_SWEEP_CSV = "sweep.csv", "capacity.csv", "capacity_sweep.csv"
 
+# The first bytes each command writes into the file at the top of its folder (the header row of its CSV, the first
+# key of its JSON), by which folder_writers tells the file from a user's of the same name (probe p174 #1: a user's
+# report.json took their folder for a run's, whose save then deleted their trace.json). A file is read this far only.
+_SWEEP_FORMAT = "accelsim-sweep/"  # sweep.json's "format" (sweep/store.py's FORMAT, accelsim-sweep/1), its first key
+_MARK_HEAD_BYTES = 4096
+_CSV_HEADS = {
+    "requests.csv": re.compile(r"id,replica,arrival_s,"),  # serving/metrics.py's CSV_COLUMNS
+    _CAPACITY_CSV: re.compile(r"rate,requests,finished,requests_per_s,"),  # serving/capacity.py's COLUMNS
+    _CAPACITY_SWEEP_CSV: re.compile(r"value,capacity_requests_per_s,runs\r?$", re.M),  # capacity.py's SWEEP_COLUMNS
+    # serving/curve.py's CURVE_COLUMNS, a sweep of several keys with a column a key after "value"
+    _SERVE_SWEEP_CSV: re.compile(r"value,(?:[^,\r\n]*,)*?requests,finished,"),
+}
+_JSON_HEADS = {
+    REPORT_FILE: re.compile(r'\s*\{\s*"accelsim_version"\s*:\s*"'),  # report/summary.py's and serving's first key
+    "sweep.json": re.compile(r'\s*\{\s*"format"\s*:\s*"' + re.escape(_SWEEP_FORMAT)),
+}
+_FULL_CHECK_BYTES = 64 << 20  # a report.json without that first key (keys reordered) is parsed whole up to this size
+
 # the file each command writes at the top of its folder, by which folder_writers tells what a folder holds
 _FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"),
                  (_CAPACITY_CSV, "accelsim serve --capacity"), (_SERVE_SWEEP_CSV, "accelsim serve --sweep"),
                  ("requests.csv", "accelsim serve"), (REPORT_FILE, "accelsim run"))
 
 
+def accelsims_mark(path: Path) -> bool:
+    """Whether ``path``, a folder's ``report.json``, ``requests.csv``, ``sweep.json``, ``sweep.csv``,
+    ``capacity.csv`` or ``capacity_sweep.csv``, is the file an accelsim command writes there, by its first bytes
+    (:data:`_MARK_HEAD_BYTES`): a CSV's header row, the first key of its JSON object (a report's
+    ``accelsim_version``, a sweep description's ``"format": "accelsim-sweep/1"``). A report.json whose keys were
+    reordered is read whole and checked as ``plot`` reads it (:func:`~accelsim.report.schema.not_a_report`). A
+    file that is missing or cannot be read is not a mark."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_MARK_HEAD_BYTES).decode("utf-8", errors="replace").lstrip("\ufeff")
+    except OSError:
+        return False
+    if path.name in _CSV_HEADS:
+        return _CSV_HEADS[path.name].match(head) is not None
+    if _JSON_HEADS[path.name].match(head) is not None:
+        return True
+    if path.name != REPORT_FILE:
+        return False
+    try:  # keys in another order (a tool that sorts them, a script's edit): the whole report, as plot checks it
+        if path.stat().st_size > _FULL_CHECK_BYTES:
+            return False
+        report = json.loads(path.read_text(encoding="utf-8"), parse_constant=_legacy_constant)
+    except (OSError, ValueError, RecursionError):  # (UnicodeDecodeError and JSONDecodeError are ValueErrors)
+        return False
+    return isinstance(report, dict) and not_a_report(report) is None
+
+
 def folder_writers(outdir: str | os.PathLike) -> list[str]:
-    """The commands whose outputs folder ``outdir`` holds, by the file each writes at its top (an ``accelsim
-    serve`` run's report.json beside its requests.csv is the serve run's): [] for a folder none wrote; two or more
-    for a folder written by several before :func:`claim_folder` refused that (probe p118 #2)."""
+    """The commands whose outputs folder ``outdir`` holds, by the file each writes at its top, when that file is the
+    command's (:func:`accelsims_mark`: a user's report.json or requests.csv marks nothing; an ``accelsim serve``
+    run's report.json beside its requests.csv is the serve run's): [] for a folder none wrote; two or more for a
+    folder written by several before :func:`claim_folder` refused that (probe p118 #2)."""
     out = Path(outdir)
-    found = [command for name, command in _FOLDER_MARKS if (out / name).is_file()]
+    found = [command for name, command in _FOLDER_MARKS if (out / name).is_file() and accelsims_mark(out / name)]
     if "accelsim serve" in found and "accelsim run" in found:
         found.remove("accelsim run")
     return found

@@ -9,6 +9,24 @@ import pytest
 from accelsim.cli import main
 from accelsim.errors import AccelsimError
 from accelsim.report.writers import claim_folder, folder_writers, read_report
+from accelsim.serving import capacity, curve, metrics
+from accelsim.sweep.store import FORMAT
+
+# What each command writes at the top of its mark file (probe p174 #1: a file counts as the command's by its content,
+# not its name alone; these tests wrote empty files, which now mark nothing, as a user's file of the name does not)
+MARKS = {
+    "report.json": '{\n  "accelsim_version": "0.1.0",\n  "name": "gemm"\n}\n',
+    "requests.csv": ",".join(metrics.CSV_COLUMNS) + "\n",
+    "sweep.csv": ",".join(curve.curve_columns("rate")) + "\n",
+    "capacity.csv": ",".join(capacity.COLUMNS) + "\n",
+    "capacity_sweep.csv": ",".join(capacity.SWEEP_COLUMNS) + "\n",
+    "sweep.json": f'{{\n  "format": "{FORMAT}"\n}}\n',
+}
+
+
+def _write_marks(folder, names):
+    for name in names:
+        (folder / name).write_text(MARKS.get(name, ""))
 
 
 @pytest.mark.parametrize("files, writers", [
@@ -23,15 +41,14 @@ from accelsim.report.writers import claim_folder, folder_writers, read_report
     (["notes.txt"], []),  # a file no command writes marks nothing
 ])
 def test_folder_writers_names_each_command_by_the_file_it_writes_at_the_top(tmp_path, files, writers):
-    for name in files:
-        (tmp_path / name).write_text("")
+    _write_marks(tmp_path, files)
     assert folder_writers(tmp_path) == writers
 
 
 def test_claim_folder_refuses_another_commands_folder_and_takes_its_own_or_an_empty_one(tmp_path):
     claim_folder(tmp_path / "new", "accelsim run")  # not there yet
     claim_folder(tmp_path, "accelsim run")  # empty
-    (tmp_path / "report.json").write_text("{}")
+    _write_marks(tmp_path, ["report.json"])
     claim_folder(tmp_path, "accelsim run")  # its own: a run again overwrites its own files
     with pytest.raises(AccelsimError, match=r"holds the outputs of 'accelsim run'; 'accelsim serve --sweep' writes"):
         claim_folder(tmp_path, "accelsim serve --sweep")
@@ -40,8 +57,7 @@ def test_claim_folder_refuses_another_commands_folder_and_takes_its_own_or_an_em
 def test_run_into_a_serve_folder_is_refused_before_it_runs(tmp_path, capsys):
     out = tmp_path / "served"
     out.mkdir()
-    for name in ("report.json", "requests.csv", "timeseries.csv"):
-        (out / name).write_text("")
+    _write_marks(out, ["report.json", "requests.csv", "timeseries.csv"])
     assert main(["run", "-w", "gemm", "-a", "tpu-v1", "-q", "--no-plots", "-o", str(out)]) == 2
     err = capsys.readouterr().err.splitlines()
     assert err == [f"accelsim: error: {out}: holds the outputs of 'accelsim serve'; 'accelsim run' writes into a new "
@@ -50,8 +66,7 @@ def test_run_into_a_serve_folder_is_refused_before_it_runs(tmp_path, capsys):
 
 
 def test_plot_and_compare_refuse_a_folder_two_commands_wrote(tmp_path, capsys):
-    (tmp_path / "report.json").write_text("{}")
-    (tmp_path / "sweep.json").write_text("{}")
+    _write_marks(tmp_path, ["report.json", "sweep.json"])
     msg = (f"{tmp_path}: holds the outputs of both 'accelsim sweep' and 'accelsim run', written into one folder; "
            f"run the one you want again into a new folder")
     with pytest.raises(AccelsimError) as e:

@@ -47,7 +47,7 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     if host_step:
         host_cpu(arch)
     units = build_units(arch, host=launch.host, host_cpu=host_step)
-    plans = fuse(aliases(graph, options), graph, arch)
+    plans = fuse(aliases(graph, options, arch), graph, arch)
     placement = place_tensors(graph, arch, plans, options)
     level_of = dict(placement.level)
     stash_level = arch.main_memory
@@ -152,7 +152,7 @@ def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:
     :func:`lower` places them (passes 1 and 2), without pricing, tiling or emitting anything: analytic, ~15 ms for
     llama3_8b's 32 layers (a serving run's sampler looks for the decode steps where it changes)."""
     graph = stored_as_run(graph, arch)
-    return dict(place_tensors(graph, arch, fuse(aliases(graph, options), graph, arch), options).level)
+    return dict(place_tensors(graph, arch, fuse(aliases(graph, options, arch), graph, arch), options).level)
 
 
 def stored_as_run(graph: Graph, arch: Arch) -> Graph:

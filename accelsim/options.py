@@ -270,6 +270,15 @@ class Options(BaseModel):
                             "the bytes each GPU reads from its peers "
                             "(accelsim/cost/collective.py). accelsim serve uses it unless "
                             "engine.custom_all_reduce is false.")
+    conv_precision: Literal["auto", "ieee"] = Field(
+        "auto", description="The rate a convolution (CONV, CONV_TRANSPOSE and their backward ops; not a depthwise "
+                            "one, which runs on CUDA cores) computes at. "
+                            "'auto': as the arch's software runs it by default (core.systolic.conv_runs_as): on the "
+                            "NVIDIA GPU presets an fp32 convolution runs on the TF32 tensor cores, as cuDNN does "
+                            "under PyTorch's default torch.backends.cudnn.allow_tf32 = True (fp32 linears and "
+                            "matmuls stay fp32: torch.backends.cuda.matmul.allow_tf32 is False by default); the run "
+                            "says so in a note. 'ieee': every convolution at its own dtype's rate "
+                            "(allow_tf32 = False, torch.backends.cudnn.conv.fp32_precision = 'ieee').")
     depthwise: Literal["auto", "array", "vector"] = Field(
         "auto", description="Where depthwise convolutions (groups = input channels > 1, and their backward ops) "
                             "run. 'array': on the systolic array, one m x n x kh·kw GEMM per channel (SCALE-Sim's "

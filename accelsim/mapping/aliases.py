@@ -1,7 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-where ``options.fold_batchnorm`` folds (:func:`folds_batchnorm`: 'auto' off a GPU preset) a batch norm directly after a conv/linear, and its only reader, is folded into it
-(its scale merges into the producer's weights, its shift is loaded as the producer's bias); a conv whose raw output
-another op also reads keeps its BN (probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
+where ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset) a batch norm
+directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
+weights, its shift is loaded as the producer's bias); a conv whose raw output another op also reads keeps its BN
+(probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
 
 A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head,
 DLRM's triangle, an expert group's rows, a CLS token, a crop, a backward pass's split of a concatenation's or a

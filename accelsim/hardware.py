@@ -254,6 +254,21 @@ class SystolicArray(_Model):
     # rate (the run's rate note, ``info``'s rates table): a TPU's fp32 GEMM at one bf16 MXU pass is XLA's
     # Precision.DEFAULT, not a hardware fp32 rate (probe p130 #5)
     rate_notes: dict[DType, str] = Field(default_factory=dict)
+    # compute dtype -> the dtype the arch's software runs a convolution of it as by default (options.conv_precision
+    # 'auto'; mapping.lower.convs_as_run): an NVIDIA GPU's fp32 convolutions on its TF32 tensor cores, as cuDNN under
+    # PyTorch's default torch.backends.cudnn.allow_tf32 = True; matmuls and linears keep their own dtype (cuBLAS's
+    # allow_tf32 is False by default). Empty: every convolution at its own dtype's rate
+    conv_runs_as: dict[DType, DType] = Field(default_factory=dict)
+
+    @field_validator("conv_runs_as")
+    @classmethod
+    def _same_width(cls, v: dict[str, str]) -> dict[str, str]:
+        """A convolution runs as another dtype on the tensors it has: the two of one width (fp32 as TF32, 4 bytes)."""
+        for src, run in v.items():
+            if DTYPE_BYTES[src] != DTYPE_BYTES[run]:
+                raise ValueError(f"{src}: {run} is {DTYPE_BYTES[run]} bytes an element, {src} {DTYPE_BYTES[src]}: a "
+                                 f"convolution runs as a dtype of its tensors' width")
+        return v
 
     @field_validator("structured_sparsity")
     @classmethod

@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from .units import parse_size, parse_time
 
@@ -94,6 +104,20 @@ OPTIMIZER_TRAINING_ONLY = ("training only: it picks the optimizer step that foll
 not)."""
 
 
+_BOOL = TypeAdapter(bool)
+
+
+def _bool_or_auto(value: object) -> object:
+    """A boolean as pydantic reads one (true, "false", 0, ...), or "auto": one error for anything else (the union
+    gave one a member)."""
+    if value == "auto":
+        return value
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        raise ValueError("must be true, false or auto") from None
+
+
 class Options(BaseModel):
     """Options of one run. Every field has a default; an experiment's ``options:`` overrides any of them."""
 
@@ -103,8 +127,13 @@ class Options(BaseModel):
         True, description="Spread each op's tile groups round robin over every unit of its kind on the chip (all "
                           "systolic arrays of all cores, or every vector unit); off: one unit per op, and "
                           "independent ops run on different units at once.")
-    fold_batchnorm: bool = Field(
-        True, description="Fold inference batch norms into the preceding convolution (no vector-unit work).")
+    fold_batchnorm: Annotated[bool | Literal["auto"], BeforeValidator(_bool_or_auto)] = Field(
+        "auto", description="Fold an inference batch norm into the convolution (or linear) before it, its only "
+                            "reader (no kernel or vector-unit work of its own). 'auto': not on a GPU preset (a core "
+                            "with core.tile), whose launches model eager PyTorch (and CUDA graphs captured from "
+                            "it): nn.BatchNorm2d in eval calls F.batch_norm, a cuDNN / ATen kernel of its own, and "
+                            "only a compiler (torch.fx fusion, torch.compile freezing, TensorRT) folds it; folded "
+                            "elsewhere, as an NPU's compiler does. true / false: on every arch.")
     activations_on_chip: bool = Field(
         True, description="Keep an activation in SRAM between producer and consumers when it fits beside the "
                           "other live activations (else it round-trips through HBM).")
@@ -241,6 +270,15 @@ class Options(BaseModel):
                             "the bytes each GPU reads from its peers "
                             "(accelsim/cost/collective.py). accelsim serve uses it unless "
                             "engine.custom_all_reduce is false.")
+    conv_precision: Literal["auto", "ieee"] = Field(
+        "auto", description="The rate a convolution (CONV, CONV_TRANSPOSE and their backward ops; not a depthwise "
+                            "one, which runs on CUDA cores) computes at. "
+                            "'auto': as the arch's software runs it by default (core.systolic.conv_runs_as): on the "
+                            "NVIDIA GPU presets an fp32 convolution runs on the TF32 tensor cores, as cuDNN does "
+                            "under PyTorch's default torch.backends.cudnn.allow_tf32 = True (fp32 linears and "
+                            "matmuls stay fp32: torch.backends.cuda.matmul.allow_tf32 is False by default); the run "
+                            "says so in a note. 'ieee': every convolution at its own dtype's rate "
+                            "(allow_tf32 = False, torch.backends.cudnn.conv.fp32_precision = 'ieee').")
     depthwise: Literal["auto", "array", "vector"] = Field(
         "auto", description="Where depthwise convolutions (groups = input channels > 1, and their backward ops) "
                             "run. 'array': on the systolic array, one m x n x kh·kw GEMM per channel (SCALE-Sim's "

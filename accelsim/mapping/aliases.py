@@ -1,7 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-with ``options.fold_batchnorm`` a batch norm directly after a conv/linear, and its only reader, is folded into it
-(its scale merges into the producer's weights, its shift is loaded as the producer's bias); a conv whose raw output
-another op also reads keeps its BN (probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
+where ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset) a batch norm
+directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
+weights, its shift is loaded as the producer's bias); a conv whose raw output another op also reads keeps its BN
+(probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
 
 A selecting view (:data:`SELECTING`: a slice such as q out of a fused q/k/v projection, the rotated part of a head,
 DLRM's triangle, an expert group's rows, a CLS token, a crop, a backward pass's split of a concatenation's or a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+from ..hardware import Arch
 from ..ir import Graph, Op, OpKind
 from ..options import Options
 from .plan import Plan
@@ -20,14 +22,28 @@ from .plan import Plan
 _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
 
 
-def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
-    """One plan per op with the physical tensors it reads; views and folded norms do no work."""
+def folds_batchnorm(options: Options, arch: Arch | None) -> bool:
+    """Whether a run of ``options`` on ``arch`` folds inference batch norms into their convs: ``fold_batchnorm``
+    where written true or false; 'auto' folds except on a GPU preset (a core with ``core.tile``; None: no arch, as
+    off a GPU). The GPU presets model eager PyTorch (arch.kernel_launch) and CUDA graphs captured from it, where
+    nn.BatchNorm2d in eval calls F.batch_norm, a cuDNN / ATen kernel of its own; only a compiler (torch.fx fusion,
+    torch.compile freezing, TensorRT) folds it, as an NPU's compiler does (probe p173 #1: resnet50 on a100 ran 53
+    fewer kernels than eager PyTorch launches, 2.547 against 3.660 ms)."""
+    if options.fold_batchnorm != "auto":
+        return bool(options.fold_batchnorm)
+    return arch is None or arch.core.tile is None
+
+
+def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
+    """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
+    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`)."""
+    fold = folds_batchnorm(options, arch)
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
     share: dict[str, dict[str, float]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
     index_of: dict[str, int] = {}
     readers: dict[str, int] = {}  # op → the forward ops that read its output (a BN folds only into a sole reader)
-    if options.fold_batchnorm:
+    if fold:
         for op in graph.ops:
             if op.phase in (None, "forward"):
                 for src in set(op.inputs):
@@ -37,7 +53,7 @@ def aliases(graph: Graph, options: Options) -> tuple[Plan, ...]:
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
-        folded = (options.fold_batchnorm and op.kind is OpKind.NORM and op.fn == "batchnorm"
+        folded = (fold and op.kind is OpKind.NORM and op.fn == "batchnorm"
                   and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays

@@ -41,13 +41,13 @@ from .traffic import context, traffic
 
 def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
-    graph = stored_as_run(graph, arch)
+    graph = convs_as_run(stored_as_run(graph, arch), arch, options)[0]
     launch = launch_model(arch, options)
     host_step = options.offload == "optimizer_cpu" and graph.info.mode == "training"
     if host_step:
         host_cpu(arch)
     units = build_units(arch, host=launch.host, host_cpu=host_step)
-    plans = fuse(aliases(graph, options), graph, arch)
+    plans = fuse(aliases(graph, options, arch), graph, arch)
     placement = place_tensors(graph, arch, plans, options)
     level_of = dict(placement.level)
     stash_level = arch.main_memory
@@ -152,7 +152,7 @@ def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:
     :func:`lower` places them (passes 1 and 2), without pricing, tiling or emitting anything: analytic, ~15 ms for
     llama3_8b's 32 layers (a serving run's sampler looks for the decode steps where it changes)."""
     graph = stored_as_run(graph, arch)
-    return dict(place_tensors(graph, arch, fuse(aliases(graph, options), graph, arch), options).level)
+    return dict(place_tensors(graph, arch, fuse(aliases(graph, options, arch), graph, arch), options).level)
 
 
 def stored_as_run(graph: Graph, arch: Arch) -> Graph:
@@ -192,6 +192,33 @@ def _stored(op: Op, pattern: Sparsity, sa: SystolicArray) -> Op:
             w = w if listed == pattern else stored_as(w, listed)
         weights.append(w)
     return op if tuple(weights) == op.weights else dataclasses.replace(op, weights=tuple(weights))
+
+
+_CONVS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE})
+
+
+def convs_as_run(graph: Graph, arch: Arch, options: Options) -> tuple[Graph, dict[tuple[str, str], int]]:
+    """``graph`` with each convolution (CONV, CONV_TRANSPOSE, forward and backward) of a dtype the arch's array
+    lists in ``core.systolic.conv_runs_as`` computing as that dtype (not a depthwise one: PyTorch sends it to
+    CUDA-core kernels, ``options.depthwise``; its tensors and output stay its own dtype,
+    ``attrs["out_dtype"]``; the widths are equal), under ``options.conv_precision`` 'auto'; and how many ran so, by
+    (dtype, dtype run as). PyTorch runs an fp32 convolution on an NVIDIA GPU's TF32 tensor cores by default
+    (torch.backends.cudnn.allow_tf32 is True; only cuBLAS's matmul flag defaults to False since 1.12: PyTorch's
+    CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and later) devices"), ROCm's convolutions are fp32
+    unless asked (probe p173 #2: resnet50 fp32 b32 on a100 ran its convs at 19.5 TFLOPS, 18.71 ms, not TF32's 156).
+    The graph itself when nothing changes. Idempotent (run_graph and :func:`lower` both apply it)."""
+    sa = arch.core.systolic
+    table = sa.conv_runs_as if sa is not None and options.conv_precision == "auto" else {}
+    if not table or not any(op.kind in _CONVS and op.dtype in table for op in graph.ops):
+        return graph, {}
+    ops, seen = [], {}
+    for op in graph.ops:
+        run = table.get(op.dtype) if op.kind in _CONVS and not op.depthwise else None
+        if run is not None:
+            seen[op.dtype, run] = seen.get((op.dtype, run), 0) + 1
+            op = dataclasses.replace(op, dtype=run, attrs={**op.attrs, "out_dtype": op.out_dtype})
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta), seen
 
 
 def task_budget(graph: Graph, options: Options) -> TaskBudget:

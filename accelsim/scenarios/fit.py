@@ -306,7 +306,7 @@ class StageStash:
         (``mapping.placement.place_tensors``: an op's inputs and output that nothing else holds, the stash left
         out); None where placement refuses the graph without saying its footprint."""
         graph = self.graph(recompute)
-        plans = fuse(aliases(graph, options), graph, self.arch)
+        plans = fuse(aliases(graph, options, self.arch), graph, self.arch)
         try:
             return place_tensors(graph, self.arch, plans, options).peak_activation_bytes
         except CapacityError as e:  # (its activations row: the working set and the stash in the main memory)

@@ -12,7 +12,7 @@ from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph, OpKind
-from ..mapping import data_parallel, lower, stored_as_run
+from ..mapping import convs_as_run, data_parallel, lower, stored_as_run
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_OPTIMIZER, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
 from ..report.summary import footprint, held_bytes, unfused_attention_names
@@ -52,6 +52,13 @@ def graph_info(graph: Graph) -> dict[str, object]:
             "batch": meta.get("batch"), "dtype": meta.get("dtype"), **unread}
 
 
+def conv_note(dtype: str, run: str, n: int) -> str:
+    """The run's note on ``n`` convolutions of ``dtype`` computed as ``run`` (:func:`~accelsim.mapping.convs_as_run`)."""
+    return (f"{n} convolution op(s) of dtype {dtype} computed at the {run} rate (core.systolic.conv_runs_as), as "
+            f"PyTorch runs them by default on this GPU (torch.backends.cudnn.allow_tf32 is True; fp32 linears and "
+            f"matmuls stay {dtype}); --set options.conv_precision=ieee for the {dtype} rate")
+
+
 def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
@@ -61,7 +68,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
         raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
     if options.distributed_optimizer and graph.info.mode != "training":
         raise ConfigError.one(None, "options.distributed_optimizer", DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, value=True)
-    notes = []
+    graph, ran_as = convs_as_run(graph, arch, options)  # fp32 convs on TF32 tensor cores, as PyTorch's default
+    notes = [conv_note(d, run, n) for (d, run), n in ran_as.items()]
     # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
     overlap = graph.meta.get("overlap_grad_reduce") is True
     if graph.info.mode == "training" and (options.sharded_optimizer or overlap

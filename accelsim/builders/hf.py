@@ -1020,8 +1020,9 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if notes:
         meta["notes"] = notes
     # the weights left in the compute dtype: an image encoder's, the untied LM head's (a weight_dtype quantises the
-    # decoder's linears: GPTQ / AWQ checkpoints and vLLM keep lm_head in 16 bits) and the config's own list
-    head = (style.head,) if weight_only(p) and not lm.tied else ()
+    # decoder's linears: GPTQ / AWQ checkpoints and vLLM keep lm_head in 16 bits; so does a config's
+    # quantization_config, whatever the head's name: vLLM's ParallelLMHead is never quantised) and the config's list
+    head = (style.head,) if (weight_only(p) or quant is not None) and not lm.tied else ()
     keep = [*(lm.vision.scopes if lm.vision is not None else ()), *head, *(quant.keep if quant is not None else ())]
     if keep:
         meta["unquantised"] = keep
@@ -1032,9 +1033,15 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
         return b.build(meta)
     if quant is None:
         return with_precision(b.build(meta), p)
-    # the checkpoint's stored weights (quantization_config); activations and the KV cache as the workload says
-    return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or p.dtype or "fp16",
-                           kv_cache=p.kv_cache_dtype, group_size=quant.group_size, expert_weight=quant.expert)
+    # the checkpoint's stored weights (quantization_config); the activations as its activation_scheme quantises them
+    # (W8A8) unless the workload's activation_dtype says otherwise; the KV cache as the workload says, else in the
+    # model's dtype (vLLM's kv_cache_dtype auto: the model's, not the GEMMs' fp8). A training step keeps the
+    # compute dtype, so that its stored fp8 weights are refused (build.build_workload) as a weight_dtype's are
+    model = p.dtype or "fp16"
+    scheme = quant.activation if p.mode != "training" else None
+    return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or scheme or model,
+                           kv_cache=p.kv_cache_dtype or p.activation_dtype or model, group_size=quant.group_size,
+                           expert_weight=quant.expert)
 
 
 def _quant_note(p: HfParams, q: Quant) -> str:

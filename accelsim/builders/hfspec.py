@@ -67,8 +67,10 @@ class Quant:
     """How a checkpoint stores its weights, from its config's ``quantization_config`` (:func:`quantization`): the
     linear weights' dtype (``weight``; None: the compute dtype) and the MoE experts' (``expert``; None: ``weight``),
     one scale per ``group_size`` weights of a group-quantised dtype, and the modules left in the compute dtype
-    (``keep``: dotted module names or their tails, ``*`` one name part). ``known`` False: a ``method`` whose storage
-    is not modelled (refused unless the workload sets the weights' dtype itself)."""
+    (``keep``: dotted module names or their tails, ``*`` one name part). ``activation``: the dtype the quantised
+    GEMMs' inputs are quantised to at run time (W8A8; None: weight-only, the compute dtype), which a workload's own
+    ``activation_dtype`` overrides. ``known`` False: a ``method`` whose storage is not modelled (refused unless the
+    workload sets the weights' dtype itself)."""
 
     method: str
     weight: str | None = None
@@ -76,6 +78,7 @@ class Quant:
     group_size: int = 0
     keep: tuple[str, ...] = ()
     known: bool = True
+    activation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -883,7 +886,12 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
       ``modules_to_not_convert`` and ``lm_head``, e4m3 with a float32 scale per ``weight_block_size`` block): the
       linear weights in fp8 but ``lm_head``, the listed modules and the MoE routers (vLLM builds every MoE gate with
       quant_config=None; DeepSeek-V3's checkpoint keeps gate.weight in bf16). The block scales, 4 bytes a
-      128 × 128 block (0.02 %), are not counted, as for ``weight_dtype: fp8``;
+      128 × 128 block (0.02 %), are not counted, as for ``weight_dtype: fp8``. ``activation_scheme`` ``dynamic``
+      (the default, transformers' FineGrainedFP8Config's and the only one it takes: the activations quantised per
+      token and 128-wide group at run time) or ``static`` (one scale per tensor from the checkpoint; vLLM's
+      Fp8Config refuses it with ``weight_block_size``): the quantised GEMMs' inputs in fp8 too, ``activation``
+      (W8A8: vLLM's Fp8LinearMethod and Fp8MoEMethod run fp8 × fp8 through CUTLASS or DeepGEMM on GPUs of compute
+      capability 8.9 and up, falling back to Marlin's weight-only fp8 below it, A100);
     * ``dequantize: true``: transformers loads the weights dequantised, in the compute dtype (None);
     * any other method: ``known`` False (:class:`Quant`)."""
     cfg = r._get("quantization_config", None)
@@ -913,7 +921,7 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
             raise ValueError(f"quantization_config.quant_method: 'mxfp4' stores MoE experts (transformers' Mxfp4 "
                              f"quantizer converts gpt-oss's experts only); {lm.arch} has none")
         return Quant(method, expert="fp4", group_size=32)
-    for key, allowed in (("activation_scheme", ("dynamic",)), ("fmt", ("e4m3",))):
+    for key, allowed in (("activation_scheme", ("dynamic", "static")), ("fmt", ("e4m3",))):
         if cfg.get(key, allowed[0]) not in allowed:
             raise ValueError(f"quantization_config.{key}: {cfg[key]!r} is not supported (expected "
                              f"{' or '.join(map(repr, allowed))})")
@@ -921,8 +929,13 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
     if (not isinstance(block, list) or len(block) != 2
             or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in block)):
         raise ValueError(f"quantization_config.weight_block_size: expected two positive integers (got {block!r})")
+    if cfg.get("activation_scheme") == "static" and "weight_block_size" in cfg:
+        raise ValueError("quantization_config.activation_scheme: 'static' with a weight_block_size is not a scheme "
+                         "vLLM runs (its Fp8Config: block-wise quantisation only supports the dynamic activation "
+                         "scheme)")
     routers = (f"{lm.moe.router_names[0]}.{lm.moe.router_names[1]}",) if lm.moe is not None else ()
-    return Quant(method, weight="fp8", keep=("lm_head", *routers, *keep))
+    # activation_scheme dynamic (the default) or static: the GEMM inputs are quantised to fp8 too, W8A8
+    return Quant(method, weight="fp8", keep=("lm_head", *routers, *keep), activation="fp8")
 
 
 def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from accelsim import simulate
 from accelsim.builders import build_workload
 from accelsim.config import load_workload
 from accelsim.errors import ConfigError
@@ -74,15 +75,70 @@ def test_deepseek_v3_fp8_blocks_from_its_quantization_config():
     assert g.weight_bytes == g.params + bf16
     assert [w.dtype for w in g["lm_head"].weights] == [None]
     assert [w.dtype for w in g["model.layers.3.mlp.gate"].weights] == [None]
-    assert [w.dtype for w in g["model.layers.0.self_attn.q_a_proj"].weights] == ["fp8"]
-    assert g["model.layers.0.self_attn.q_a_proj"].attrs["dequant"] == "fp8"  # the compute stays bf16
+    # activation_scheme dynamic: the GEMM computes fp8 x fp8 (W8A8, probe p171 #3; it was priced as W8A16 before,
+    # bf16 compute dequantising its fp8 weights, which this line asserted), its weights stored in that dtype
+    q_a = g["model.layers.0.self_attn.q_a_proj"]
+    assert (q_a.dtype, q_a.out_dtype, [w.dtype for w in q_a.weights]) == ("fp8", "bf16", [None])
+    assert "dequant" not in q_a.attrs
     # modules_to_not_convert: transformers' module names, a tail or a pattern (* one name part); here every
     # layer's attention stays bf16 too
     keep = _deepseek_v3({**DSV3_FP8, "modules_to_not_convert": ["model.layers.*.self_attn"]}, layers=1)
-    assert [w.dtype for w in keep["model.layers.0.self_attn.q_a_proj"].weights] == [None]
-    assert [w.dtype for w in keep["model.layers.0.mlp.gate_proj"].weights] == ["fp8"]
+    # (under W8A8 a weight stored in its GEMM's compute dtype has dtype None: the op's dtype says it)
+    kept, quantised = keep["model.layers.0.self_attn.q_a_proj"], keep["model.layers.0.mlp.gate_proj"]
+    assert (kept.dtype, [w.dtype for w in kept.weights]) == ("bf16", [None])
+    assert (quantised.dtype, [w.dtype for w in quantised.weights]) == ("fp8", [None])
     # dequantize: true loads the weights dequantised (bf16)
     assert _deepseek_v3({**DSV3_FP8, "dequantize": True}).weight_bytes == 2 * g.params
+
+
+# Llama-3-8B's sizes (hidden 4096, intermediate 14336, 32 heads of 128, 8 KV heads, vocab 128256, untied) in one
+# layer, with the fp8 quantization_config of probe p171's q8.yaml (no weight_block_size: per-tensor scales)
+LLAMA3_1L = {"architectures": ["LlamaForCausalLM"], "hidden_size": 4096, "intermediate_size": 14336,
+             "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 1, "vocab_size": 128256,
+             "tie_word_embeddings": False}
+FP8_DYNAMIC = {"quant_method": "fp8", "activation_scheme": "dynamic", "fmt": "e4m3"}
+
+
+def test_fp8_activation_scheme_quantises_the_gemm_inputs():
+    # vLLM's Fp8LinearMethod (vllm/model_executor/layers/quantization/fp8.py) quantises the activations of an fp8
+    # checkpoint at run time and runs fp8 x fp8 (CUTLASS / DeepGEMM) on GPUs of compute capability >= 8.9; its output
+    # is torch.get_default_dtype() (bf16). Weights: the decoder's linears 1 B each, lm_head, embedding and norms bf16.
+    # One layer: q/o 2·4096·4096 + k/v 2·4096·1024 + gate/up/down 3·4096·14336 = 218,103,808 linear weights;
+    # embed_tokens and lm_head 128256·4096 = 525,336,576 each; 3 RMSNorms of 4096 (two in the layer, the final one).
+    linear = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336
+    bf16 = 2 * 128256 * 4096 + 3 * 4096
+    assert linear == 218_103_808
+    config = {**LLAMA3_1L, "quantization_config": FP8_DYNAMIC}
+    g = _hf(config, phase="decode", kv_len=64)
+    plain = _hf(LLAMA3_1L, phase="decode", kv_len=64)
+    assert g.weight_bytes == linear * 1 + bf16 * 2
+    gate = g["model.layers.0.mlp.gate_proj"]
+    assert (gate.dtype, gate.out_dtype, "dequant" in gate.attrs) == ("fp8", "bf16", False)
+    assert g["lm_head"].dtype == "bf16" and [w.dtype for w in g["lm_head"].weights] == [None]
+    # the KV cache stays in the model's dtype (vLLM's kv_cache_dtype auto), as without the config
+    assert g.meta["kv_cache_dtype"] == "bf16" and g.meta["kv_cache_bytes"] == plain.meta["kv_cache_bytes"]
+    # the rate: H100's datasheet gives dense FP8 1,979 TFLOPS against BF16 989.4, so a 2x multiplier; an A100 has no
+    # fp8 tensor rate (vLLM runs Marlin's weight-only fp8 there) and runs the GEMM at its bf16 rate, with a note
+    def rate(arch):
+        rep = simulate({"model": "hf", "config": config, "dtype": "bf16", "phase": "decode", "kv_len": 64}, arch)
+        rep = rep.to_dict()
+        return next(o["mapping"]["rate"] for o in rep["ops"] if o["name"] == "model.layers.0.mlp.gate_proj"), rep
+    h100, _ = rate("h100")
+    assert (h100["runs_as"], h100["multiplier"]) == ("fp8", 2.0)
+    a100, rep = rate("a100")
+    assert (a100["dtype"], a100["runs_as"], a100["multiplier"]) == ("fp8", "bf16", 1.0)
+    assert any("no fp8 rate" in n for n in rep["notes"])
+    # the workload's own activation_dtype wins: bf16 computes W8A16, dequantising the fp8 weights inside the GEMM
+    w8a16 = _hf(config, phase="decode", kv_len=64, activation_dtype="bf16")
+    gate = w8a16["model.layers.0.mlp.gate_proj"]
+    assert (gate.dtype, gate.attrs.get("dequant"), [w.dtype for w in gate.weights]) == ("bf16", "fp8", ["fp8"])
+    assert w8a16.weight_bytes == g.weight_bytes
+    # static (one activation scale per tensor from the checkpoint) is W8A8 too; vLLM refuses it with block scales
+    static = _hf({**config, "quantization_config": {**FP8_DYNAMIC, "activation_scheme": "static"}})
+    assert static["model.layers.0.mlp.gate_proj"].dtype == "fp8"
+    refused({**config, "quantization_config": {**FP8_DYNAMIC, "activation_scheme": "static",
+                                               "weight_block_size": [128, 128]}},
+            "quantization_config.activation_scheme")
 
 
 def test_the_workloads_own_weight_dtype_stands_for_the_config():

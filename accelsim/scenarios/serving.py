@@ -443,10 +443,12 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 
 
 def _move_row(moves: Sequence[Moves], prefill_cycles: int, step_cycles: Sequence[int],
-              clock: float) -> tuple[dict, int, float]:
+              clock: float, arch: Arch) -> tuple[dict, int, float, dict[str, float]]:
     """The op row of a serving run's placement moves (phase ``move``, ``count`` the steps that move; its bytes every
     move's, at both levels each crosses; its timing the first move's, before the step it moves for), with the
-    cycles and seconds they add to the run (:func:`~accelsim.scenarios.sampling.composed_report`'s ``extra``)."""
+    cycles and seconds they add to the run and each level's busy cycles, its bytes at its sustained bandwidth (as
+    an engine memory task occupies its level; the latency is not occupancy)
+    (:func:`~accelsim.scenarios.sampling.composed_report`'s ``extra``)."""
     nbytes: dict[str, int] = {}
     for m in moves:
         for _, src, dst, b in m.moved:
@@ -469,7 +471,9 @@ def _move_row(moves: Sequence[Moves], prefill_cycles: int, step_cycles: Sequence
            "bound": "memory", "mapping": {"moves": [  # (the first 16)
                {"between": m.between, "kind": k, "from": src, "to": dst, "bytes": b} for m in moves
                for k, src, dst, b in m.moved][:16]}, "phase": "move", "count": count}
-    return row, total, total / clock
+    busy = {lv: b / arch.memory(lv).sustained_bandwidth * clock for lv, b in nbytes.items()
+            if arch.memory(lv).sustained_bandwidth != float("inf")}
+    return row, total, total / clock, busy
 
 
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
@@ -505,7 +509,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         into_first = moves[0].cycles[0] if moves and moves[0].first_step == sampled[0] else 0
         parts.append(Rows(decode[0].shown, _decode_work(decode, scales), [steps * c for c in decode[0].counts],
                           {"phase": "decode"}, offset=prefill_cycles + into_first))
-    extra = [_move_row(moves, prefill_cycles, step_cycles, clock)] if moves else []
+    extra = [_move_row(moves, prefill_cycles, step_cycles, clock, arch)] if moves else []
     out = composed_report(weighted, parts, name, extra)
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))

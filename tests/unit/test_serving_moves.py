@@ -73,6 +73,11 @@ def test_llama2_7b_on_tpu_v5e_moves_weights_in_and_kv_out_after_the_prefill():
     assert row["end_cycle"] - row["start_cycle"] == round(r["serving"]["move_s"] * clock)
     # the report's bytes are its rows' sums, the move's included
     assert r["bytes"]["host"] == sum(op["bytes"].get("host", 0) for op in r["ops"])
+    # probe p176 #2: the link is busy while it moves them. Every host byte (the passes' 10.55 GB and the move's
+    # 10.47 GB) streams at the link's 16 GB/s, so busy host = bytes.host / 16e9 / seconds = 21.02e9 / 16e9 / 2.294
+    # = 0.5727, the bandwidth share (it said 0.2874, the passes' alone); hbm's busy gains the move's bytes at 819 GB/s
+    assert r["utilization"]["host"] == pytest.approx(r["bytes"]["host"] / 16e9 / r["seconds"], rel=1e-9)
+    assert r["utilization"]["host"] == pytest.approx(r["bandwidth_share"]["host"], rel=1e-9)
     assert any(n.startswith("placement moves between passes (prefill -> decode step 1): ") for n in r["notes"])
     # the last step's memory note numbers it as memory_pass does (probe p172 #2: it said "decode step 0")
     assert r["serving"]["memory_pass"] == "decode step 1"

@@ -382,25 +382,48 @@ def placement_moves(before: Mapping[str, Mapping[str, float]], after: Mapping[st
     main memory) to ``after`` (the later pass's: where it placed them, its own appended cache in ``first`` too).
 
     Each pass is placed on its own (a prefill's activations leave its decode steps room for more weights; a cache
-    one token longer can push a tensor out), but a tensor stays where it is until moved: what the later pass holds
-    of a kind in an outer memory beyond what the earlier left there came from ``first`` (the KV cache the prefill
-    wrote to HBM, a decode step's new tokens of a layer whose cache lives in host memory); what it holds less came
-    back to ``first``, as far as ``first`` holds more of that kind (tensors the later pass's graph lacks, Whisper's
-    encoder weights in a decode step, are not moved but dropped). Weights leaving ``first`` are not moved either:
-    a serving run never writes them, and the outer memory still holds the copy they were loaded from (an offloading
-    runtime keeps the checkpoint's weights in host memory), so they are dropped; weights coming in, and KV cache and
-    recurrent state either way (written by the passes), cross the link. By the kinds' bytes (coarse, per pass, not
-    per tensor): tensors of one kind swapping places are counted by their net bytes, a lower bound."""
+    one token longer can push a tensor out), but a tensor stays where it is until moved. Kind by kind, across all
+    the memories (in ``after``'s order, ``first`` first; probe p176 #3: comparing each outer memory with ``first``
+    alone charged a CXL -> host move to HBM and invented a KV return to HBM): the bytes the two passes hold
+    together grew by what the later pass writes where it lands (a KV cache's or state's new tokens, appended in
+    ``first``; weights its graph adds) and that is not a move; what they hold less of (tensors the later pass's
+    graph lacks, Whisper's encoder weights in a decode step) is dropped where it was, innermost first. The memories
+    that then hold less of the kind send to those that hold more, each byte once, in memory order (the first
+    sender's bytes to the first receiver until either is done, and so on). Weights reaching the last memory are
+    not moved: a serving run never writes them, and it still holds the copy they were loaded from (an offloading
+    runtime keeps the checkpoint's weights in host memory), so they are dropped; weights reaching any other memory,
+    and KV cache and recurrent state (written by the passes) everywhere, cross the links. By the kinds' bytes
+    (coarse, per pass, not per tensor): tensors of one kind swapping places are counted by their net bytes, a lower
+    bound."""
+    levels = list(dict.fromkeys([first, *after, *before]))
+    last = levels[-1]
     moves: list[Move] = []
-    for level, held in after.items():
-        if level == first or level not in before:
-            continue
-        for kind in PERSISTENT:
-            grew = round(held.get(kind, 0)) - round(before[level].get(kind, 0))
-            gained = round(after.get(first, {}).get(kind, 0)) - round(before.get(first, {}).get(kind, 0))
-            moved = grew if grew > 0 else min(-grew, max(gained, 0))
-            if moved > 0 and not (kind == "weights" and grew > 0):
-                moves.append((kind, first, level, moved) if grew > 0 else (kind, level, first, moved))
+    for kind in PERSISTENT:
+        delta = {lv: round(after.get(lv, {}).get(kind, 0)) - round(before.get(lv, {}).get(kind, 0)) for lv in levels}
+        net = sum(delta.values())
+        if net > 0:  # written where it lands: a cache's (state's) new tokens in first, weights its graph adds
+            order = [first] if kind != "weights" else [lv for lv in levels if delta[lv] > 0]
+            for lv in order:
+                take = net if kind != "weights" else min(net, delta[lv])
+                delta[lv] -= take
+                net -= take
+        for lv in levels:  # held less of in all: dropped where it was, innermost first
+            if net >= 0:
+                break
+            take = min(-net, max(-delta[lv], 0))
+            delta[lv] += take
+            net += take
+        senders = [[lv, -d] for lv, d in delta.items() if d < 0]
+        receivers = [[lv, d] for lv, d in delta.items() if d > 0]
+        si = ri = 0
+        while si < len(senders) and ri < len(receivers):
+            b = min(senders[si][1], receivers[ri][1])
+            if not (kind == "weights" and receivers[ri][0] == last):
+                moves.append((kind, senders[si][0], receivers[ri][0], b))
+            senders[si][1] -= b
+            receivers[ri][1] -= b
+            si += senders[si][1] == 0
+            ri += receivers[ri][1] == 0
     return moves
 
 

@@ -36,6 +36,33 @@ def test_moves_are_the_kinds_net_bytes_per_outer_memory():
         ("weights", "host", "hbm", 60)]
 
 
+def test_moves_match_senders_to_receivers_across_all_memories():
+    # probe p176 #3: tpu-v5e with a 2 GiB cxl level after hbm (docs/configuration.md), llama2_7b, batch 8, between
+    # decode steps 1 and 2. The KV cache's change per level: hbm +1,900,544, cxl -133,234,688 (a whole tensor
+    # left), host +135,528,448. Together it grew by step 2's new token, appended in hbm: 8 sequences x 32 layers
+    # x 2 (K, V) x 4,096 x 2 B = 4,194,304 B, written where it lands, not moved. So hbm sent 4,194,304 -
+    # 1,900,544 = 2,293,760 B (step 1's tokens of the 35 outer K/V tensors: 35 x 8 x 4,096 x 2 B) and cxl its
+    # 133,234,688 B, both to host (2,293,760 + 133,234,688 = 135,528,448, host's gain). It said kv_cache cxl -> hbm
+    # 1,900,544 and hbm -> host 135,528,448: each outer level compared with hbm alone.
+    before = {"hbm": _mem(kv_cache=10**10), "cxl": _mem(kv_cache=2 * 10**9), "host": _mem(kv_cache=3 * 10**9)}
+    after = {"hbm": _mem(kv_cache=10**10 + 1_900_544), "cxl": _mem(kv_cache=2 * 10**9 - 133_234_688),
+             "host": _mem(kv_cache=3 * 10**9 + 135_528_448)}
+    assert 8 * 32 * 2 * 4096 * 2 == 4_194_304 and 35 * 8 * 4096 * 2 == 2_293_760
+    assert placement_moves(before, after, "hbm") == [("kv_cache", "hbm", "host", 2_293_760),
+                                                     ("kv_cache", "cxl", "host", 133_234_688)]
+    # two outer levels that both lose a kind cannot both claim hbm's gain: cxl and host each hold 30 B less of
+    # state, hbm 40 B more; 20 B vanished (net -20), dropped where they were, innermost (cxl) first: cxl sends 10,
+    # host 30, 40 in all (it said 30 + 30 = 60, hbm's 40 counted for both)
+    assert placement_moves({"hbm": _mem(state=100), "cxl": _mem(state=50), "host": _mem(state=50)},
+                           {"hbm": _mem(state=140), "cxl": _mem(state=20), "host": _mem(state=20)}, "hbm") == [
+        ("state", "cxl", "hbm", 10), ("state", "host", "hbm", 30)]
+    # weights reaching the last memory (host, the checkpoint's copy) are dropped, reaching cxl they are written:
+    # hbm lets go of 50 B, 20 to cxl, 30 to host
+    assert placement_moves({"hbm": _mem(weights=100), "cxl": _mem(weights=0), "host": _mem(weights=0)},
+                           {"hbm": _mem(weights=50), "cxl": _mem(weights=20), "host": _mem(weights=30)}, "hbm") == [
+        ("weights", "hbm", "cxl", 20)]
+
+
 def test_a_move_takes_its_bytes_over_the_slowest_level_both_directions_sharing_it():
     # tpu-v5e: host link 16 GB/s (scaling_book's PCIe figure) after 1 us; HBM 819 GB/s after 500 ns. 5 GB in and
     # 3 GB out share the link: 1e-6 + 8e9 / 16e9 = 0.500001 s (hbm: 5e-7 + 8e9 / 819e9 = 0.00977 s, concurrent)

@@ -376,7 +376,7 @@ class Moves:
 
 
 def placement_moves(before: Mapping[str, Mapping[str, float]], after: Mapping[str, Mapping[str, float]],
-                    first: str) -> list[Move]:
+                    first: str, weights: bool = True) -> list[Move]:
     """What moves between two consecutive passes of a serving run, from the footprint ``before`` (report.json
     ``memory`` of the earlier pass: where it left its weights and KV cache, the cache it appended in ``first``, the
     main memory) to ``after`` (the later pass's: where it placed them, its own appended cache in ``first`` too).
@@ -394,11 +394,24 @@ def placement_moves(before: Mapping[str, Mapping[str, float]], after: Mapping[st
     runtime keeps the checkpoint's weights in host memory), so they are dropped; weights reaching any other memory,
     and KV cache and recurrent state (written by the passes) everywhere, cross the links. By the kinds' bytes
     (coarse, per pass, not per tensor): tensors of one kind swapping places are counted by their net bytes, a lower
-    bound."""
+    bound.
+
+    ``weights`` false (between two decode steps, :func:`_combine`): weights do not move; they stay where the step
+    before left them (probe p176 #4: 26 reloads of ~60 MB of the embedding table, 1.90 GB, where a step reads 32 KB
+    of it). Every weight a step reads whole ranks ahead of every KV cache in placement (density 1, weights first in
+    graph order), and a decode step's activations only grow with its cache, so the weights a later step places in a
+    faster memory than the step before are only ones it reads a fraction of (density below 1: a gathered table's
+    rows, batch out of vocab; experts no token routes to, none), filling room a spilled cache tensor freed. Copying
+    them costs their whole bytes; leaving them costs the bytes the steps read of them over the slower link, density
+    x bytes a step (llama2_7b at batch 4 reads 4 of the embedding's 32,000 rows a step, density 1/8,000: a chunk
+    repays its copy after 8,000 steps, and the placement drops it again ~30 steps later). The step is still timed
+    with its own placement, which undercounts those reads (at most the table's 32,768 B a step at 16 GB/s: 2 us)."""
     levels = list(dict.fromkeys([first, *after, *before]))
     last = levels[-1]
     moves: list[Move] = []
     for kind in PERSISTENT:
+        if kind == "weights" and not weights:
+            continue
         delta = {lv: round(after.get(lv, {}).get(kind, 0)) - round(before.get(lv, {}).get(kind, 0)) for lv in levels}
         net = sum(delta.values())
         if net > 0:  # written where it lands: a cache's (state's) new tokens in first, weights its graph adds
@@ -511,7 +524,8 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     passes = [(-1, prefill)] if prefill else []
     passes += list(zip(sampled, decode, strict=True))
     for (i, a), (j, b) in pairwise(passes) if arch.memories else ():
-        moved = placement_moves(a.timing.memory, b.timing.memory, arch.memories[0])
+        # between two decode steps weights stay where the step before left them (probe p176 #4; placement_moves)
+        moved = placement_moves(a.timing.memory, b.timing.memory, arch.memories[0], weights=i < 0)
         if not moved:
             continue
         # between two simulated steps i and j, no placement change (sampling.with_changes brackets each): the

@@ -63,6 +63,39 @@ def test_moves_match_senders_to_receivers_across_all_memories():
         ("weights", "hbm", "cxl", 20)]
 
 
+def test_weights_do_not_move_between_decode_steps():
+    # probe p176 #4: llama2_7b on tpu-v5e, batch 4. At 1,890 tokens one K (or V) tensor no longer fits hbm:
+    # 4 x 1,890 x 4,096 x 2 B = 61,931,520 B of it goes to host, and the step's placement fills the room with
+    # 59,834,368 B of the embedding table's rows from host. The step writes its new token in hbm (4 x 32 layers x
+    # 2 x 4,096 x 2 B = 2,097,152 B: not a move), so hbm's cache changes by 2,097,152 - 61,931,520.
+    assert 4 * 1890 * 4096 * 2 == 61_931_520 and 4 * 32 * 2 * 4096 * 2 == 2_097_152
+    before = {"hbm": _mem(weights=13_000_000_000, kv_cache=2_000_000_000),
+              "host": _mem(weights=260_874_240, kv_cache=0)}
+    after = {"hbm": _mem(weights=13_000_000_000 + 59_834_368, kv_cache=2_000_000_000 + 2_097_152 - 61_931_520),
+             "host": _mem(weights=260_874_240 - 59_834_368, kv_cache=61_931_520)}
+    # the prefill -> first step rule would load the rows (a step reads 4 of the 32,000 rows, 1/8,000 of them:
+    # 8,000 steps to repay the copy, and ~30 steps later the growing cache pushes them out again) ...
+    assert placement_moves(before, after, "hbm") == [("weights", "host", "hbm", 59_834_368),
+                                                     ("kv_cache", "hbm", "host", 61_931_520)]
+    # ... between decode steps they stay where the step before left them: only the cache tensor moves
+    assert placement_moves(before, after, "hbm", weights=False) == [("kv_cache", "hbm", "host", 61_931_520)]
+
+
+def test_a_decode_step_that_spills_a_cache_tensor_moves_it_and_no_weights():
+    # probe p176 #4 in two decode steps: llama2_7b on tpu-v5e, batch 4, from 1,889 cached tokens. The second step
+    # (1,890 tokens) places one K/V tensor in host memory, 4 x 1,890 x 4,096 x 2 B = 61,931,520 B, and fills the
+    # room with rows of the embedding table (host weights fall). Only the tensor crosses the link, at 16 GB/s after
+    # 1 us: 1e-6 + 61,931,520 / 16e9 = 0.00387172 s (it also charged the rows, 121,765,888 B and 0.00761 s)
+    r = simulate({"model": "llama2_7b", "dtype": "bf16", "batch": 4, "phase": "decode", "kv_len": 1889,
+                  "decode_steps": 2, "attention": "fused"}, "tpu-v5e").to_dict()
+    assert r["memory"]["host"]["weights"] > r["serving"]["memory"]["host"]["weights"]
+    assert r["serving"]["memory"]["host"]["kv_cache"] == 4 * 1890 * 4096 * 2 == 61_931_520
+    assert r["serving"]["moved_bytes"] == {"hbm": 61_931_520, "host": 61_931_520}
+    assert r["serving"]["move_s"] == pytest.approx(1e-6 + 61_931_520 / 16e9, abs=1 / 1.5e9)
+    row = next(op for op in r["ops"] if op.get("phase") == "move")
+    assert [m["kind"] for m in row["mapping"]["moves"]] == ["kv_cache"]
+
+
 def test_a_move_takes_its_bytes_over_the_slowest_level_both_directions_sharing_it():
     # tpu-v5e: host link 16 GB/s (scaling_book's PCIe figure) after 1 us; HBM 819 GB/s after 500 ns. 5 GB in and
     # 3 GB out share the link: 1e-6 + 8e9 / 16e9 = 0.500001 s (hbm: 5e-7 + 8e9 / 819e9 = 0.00977 s, concurrent)

@@ -481,7 +481,7 @@ def peak_note(peak_w: float, sample: int, layers: int, over_tdp: bool = False) -
 
 
 def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[Rows], name: str,
-                    extra: Sequence[tuple[dict, int, float]] = ()) -> dict:
+                    extra: Sequence[tuple[dict, int, float, Mapping[str, float]]] = ()) -> dict:
     """The report dict of a run composed of passes (serving, a diffusion pipeline): ``weighted`` gives each pass
     and the times it runs (a float for an interpolated serving step), ``parts`` the op rows shown
     (:func:`~accelsim.scenarios.passes.compose_ops`). Time, launches and busy cycles are the passes' weighted sums;
@@ -489,17 +489,23 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
     first pass's (its notes that quote its figures as the run's name it instead: :func:`pass_name`); the scenario adds its own object (``serving``, ``diffusion``) and ``execution``.
     ``extra``: op rows no pass simulated (a serving run's placement moves between passes,
     :func:`accelsim.scenarios.serving.placement_moves`), each with the cycles and seconds it adds to the run (the
-    chip active through them: they load and store); their bytes join the totals as any row's."""
+    chip active through them: they load and store) and the busy cycles of the units it occupies (a memory level's
+    link streaming the moved bytes, in ``utilization`` as a pass's loads and stores are: probe p176 #2, busy host
+    28.7 % beside bandwidth host 57.3 %); their bytes join the totals as any row's."""
     ops, totals = compose_ops(parts)
-    for row, _, _ in extra:
+    for row, _, _, _ in extra:
         ops.append(row)
         for lv, v in row["bytes"].items():
             totals.bytes[lv] = totals.bytes.get(lv, 0) + v
     first = weighted[0][0]
-    total = round(sum(s * p.timing.cycles for p, s in weighted)) + sum(c for _, c, _ in extra)
+    total = round(sum(s * p.timing.cycles for p, s in weighted)) + sum(c for _, c, _, _ in extra)
     busy = counted_busy((p.shown.units, p.unit_busy, [s]) for p, s in weighted)
+    for _, _, _, occupied in extra:
+        for u, c in occupied.items():
+            if u in busy:
+                busy[u] += c
     out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
-    extra_s = sum(s for _, _, s in extra)
+    extra_s = sum(s for _, _, s, _ in extra)
     seconds = sum(s * p.timing.seconds for p, s in weighted) + extra_s
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     runs = [(r, s) for p, s in weighted for r in p.runs]

@@ -376,31 +376,67 @@ class Moves:
 
 
 def placement_moves(before: Mapping[str, Mapping[str, float]], after: Mapping[str, Mapping[str, float]],
-                    first: str) -> list[Move]:
+                    first: str, weights: bool = True) -> list[Move]:
     """What moves between two consecutive passes of a serving run, from the footprint ``before`` (report.json
     ``memory`` of the earlier pass: where it left its weights and KV cache, the cache it appended in ``first``, the
     main memory) to ``after`` (the later pass's: where it placed them, its own appended cache in ``first`` too).
 
     Each pass is placed on its own (a prefill's activations leave its decode steps room for more weights; a cache
-    one token longer can push a tensor out), but a tensor stays where it is until moved: what the later pass holds
-    of a kind in an outer memory beyond what the earlier left there came from ``first`` (the KV cache the prefill
-    wrote to HBM, a decode step's new tokens of a layer whose cache lives in host memory); what it holds less came
-    back to ``first``, as far as ``first`` holds more of that kind (tensors the later pass's graph lacks, Whisper's
-    encoder weights in a decode step, are not moved but dropped). Weights leaving ``first`` are not moved either:
-    a serving run never writes them, and the outer memory still holds the copy they were loaded from (an offloading
-    runtime keeps the checkpoint's weights in host memory), so they are dropped; weights coming in, and KV cache and
-    recurrent state either way (written by the passes), cross the link. By the kinds' bytes (coarse, per pass, not
-    per tensor): tensors of one kind swapping places are counted by their net bytes, a lower bound."""
+    one token longer can push a tensor out), but a tensor stays where it is until moved. Kind by kind, across all
+    the memories (in ``after``'s order, ``first`` first; probe p176 #3: comparing each outer memory with ``first``
+    alone charged a CXL -> host move to HBM and invented a KV return to HBM): the bytes the two passes hold
+    together grew by what the later pass writes where it lands (a KV cache's or state's new tokens, appended in
+    ``first``; weights its graph adds) and that is not a move; what they hold less of (tensors the later pass's
+    graph lacks, Whisper's encoder weights in a decode step) is dropped where it was, innermost first. The memories
+    that then hold less of the kind send to those that hold more, each byte once, in memory order (the first
+    sender's bytes to the first receiver until either is done, and so on). Weights reaching the last memory are
+    not moved: a serving run never writes them, and it still holds the copy they were loaded from (an offloading
+    runtime keeps the checkpoint's weights in host memory), so they are dropped; weights reaching any other memory,
+    and KV cache and recurrent state (written by the passes) everywhere, cross the links. By the kinds' bytes
+    (coarse, per pass, not per tensor): tensors of one kind swapping places are counted by their net bytes, a lower
+    bound.
+
+    ``weights`` false (between two decode steps, :func:`_combine`): weights do not move; they stay where the step
+    before left them (probe p176 #4: 26 reloads of ~60 MB of the embedding table, 1.90 GB, where a step reads 32 KB
+    of it). Every weight a step reads whole ranks ahead of every KV cache in placement (density 1, weights first in
+    graph order), and a decode step's activations only grow with its cache, so the weights a later step places in a
+    faster memory than the step before are only ones it reads a fraction of (density below 1: a gathered table's
+    rows, batch out of vocab; experts no token routes to, none), filling room a spilled cache tensor freed. Copying
+    them costs their whole bytes; leaving them costs the bytes the steps read of them over the slower link, density
+    x bytes a step (llama2_7b at batch 4 reads 4 of the embedding's 32,000 rows a step, density 1/8,000: a chunk
+    repays its copy after 8,000 steps, and the placement drops it again ~30 steps later). The step is still timed
+    with its own placement, which undercounts those reads (at most the table's 32,768 B a step at 16 GB/s: 2 us)."""
+    levels = list(dict.fromkeys([first, *after, *before]))
+    last = levels[-1]
     moves: list[Move] = []
-    for level, held in after.items():
-        if level == first or level not in before:
+    for kind in PERSISTENT:
+        if kind == "weights" and not weights:
             continue
-        for kind in PERSISTENT:
-            grew = round(held.get(kind, 0)) - round(before[level].get(kind, 0))
-            gained = round(after.get(first, {}).get(kind, 0)) - round(before.get(first, {}).get(kind, 0))
-            moved = grew if grew > 0 else min(-grew, max(gained, 0))
-            if moved > 0 and not (kind == "weights" and grew > 0):
-                moves.append((kind, first, level, moved) if grew > 0 else (kind, level, first, moved))
+        delta = {lv: round(after.get(lv, {}).get(kind, 0)) - round(before.get(lv, {}).get(kind, 0)) for lv in levels}
+        net = sum(delta.values())
+        if net > 0:  # written where it lands: a cache's (state's) new tokens in first, weights its graph adds
+            order = [first] if kind != "weights" else [lv for lv in levels if delta[lv] > 0]
+            for lv in order:
+                take = net if kind != "weights" else min(net, delta[lv])
+                delta[lv] -= take
+                net -= take
+        for lv in levels:  # held less of in all: dropped where it was, innermost first
+            if net >= 0:
+                break
+            take = min(-net, max(-delta[lv], 0))
+            delta[lv] += take
+            net += take
+        senders = [[lv, -d] for lv, d in delta.items() if d < 0]
+        receivers = [[lv, d] for lv, d in delta.items() if d > 0]
+        si = ri = 0
+        while si < len(senders) and ri < len(receivers):
+            b = min(senders[si][1], receivers[ri][1])
+            if not (kind == "weights" and receivers[ri][0] == last):
+                moves.append((kind, senders[si][0], receivers[ri][0], b))
+            senders[si][1] -= b
+            receivers[ri][1] -= b
+            si += senders[si][1] == 0
+            ri += receivers[ri][1] == 0
     return moves
 
 
@@ -443,10 +479,12 @@ def _decode_work(decode: list[Sampled], scales: list[float]) -> list[Work]:
 
 
 def _move_row(moves: Sequence[Moves], prefill_cycles: int, step_cycles: Sequence[int],
-              clock: float) -> tuple[dict, int, float]:
+              clock: float, arch: Arch) -> tuple[dict, int, float, dict[str, float]]:
     """The op row of a serving run's placement moves (phase ``move``, ``count`` the steps that move; its bytes every
     move's, at both levels each crosses; its timing the first move's, before the step it moves for), with the
-    cycles and seconds they add to the run (:func:`~accelsim.scenarios.sampling.composed_report`'s ``extra``)."""
+    cycles and seconds they add to the run and each level's busy cycles, its bytes at its sustained bandwidth (as
+    an engine memory task occupies its level; the latency is not occupancy)
+    (:func:`~accelsim.scenarios.sampling.composed_report`'s ``extra``)."""
     nbytes: dict[str, int] = {}
     for m in moves:
         for _, src, dst, b in m.moved:
@@ -469,7 +507,9 @@ def _move_row(moves: Sequence[Moves], prefill_cycles: int, step_cycles: Sequence
            "bound": "memory", "mapping": {"moves": [  # (the first 16)
                {"between": m.between, "kind": k, "from": src, "to": dst, "bytes": b} for m in moves
                for k, src, dst, b in m.moved][:16]}, "phase": "move", "count": count}
-    return row, total, total / clock
+    busy = {lv: b / arch.memory(lv).sustained_bandwidth * clock for lv, b in nbytes.items()
+            if arch.memory(lv).sustained_bandwidth != float("inf")}
+    return row, total, total / clock, busy
 
 
 def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int], *, steps: int, batch: int,
@@ -484,7 +524,8 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
     passes = [(-1, prefill)] if prefill else []
     passes += list(zip(sampled, decode, strict=True))
     for (i, a), (j, b) in pairwise(passes) if arch.memories else ():
-        moved = placement_moves(a.timing.memory, b.timing.memory, arch.memories[0])
+        # between two decode steps weights stay where the step before left them (probe p176 #4; placement_moves)
+        moved = placement_moves(a.timing.memory, b.timing.memory, arch.memories[0], weights=i < 0)
         if not moved:
             continue
         # between two simulated steps i and j, no placement change (sampling.with_changes brackets each): the
@@ -505,7 +546,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
         into_first = moves[0].cycles[0] if moves and moves[0].first_step == sampled[0] else 0
         parts.append(Rows(decode[0].shown, _decode_work(decode, scales), [steps * c for c in decode[0].counts],
                           {"phase": "decode"}, offset=prefill_cycles + into_first))
-    extra = [_move_row(moves, prefill_cycles, step_cycles, clock)] if moves else []
+    extra = [_move_row(moves, prefill_cycles, step_cycles, clock, arch)] if moves else []
     out = composed_report(weighted, parts, name, extra)
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))

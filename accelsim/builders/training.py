@@ -14,13 +14,18 @@ Phases and names
   reading X's input, out_shape (2, C) of ``out_dtype`` fp32: mean and invstd, vector_elems = X's, 2 flops each:
   a sum and a sum of squares), and ``X`` reads (x, ``X.stats``): x is read twice.
 * ``loss``: SOFTMAX fn "cross_entropy" over the graph outputs (ops no op reads, KV_APPEND excluded; a view counts),
-  out_shape (1,), vector_elems = their elements, 5 flops per element. ``loss.grad`` (``loss.grad{i}`` for output i
-  when there are several): SOFTMAX fn "cross_entropy_grad" reading the output, out_shape = the output's shape,
-  vector_elems = its elements, 5 flops each (the softmax recomputed from the logits, minus the one-hot target).
+  out_shape (1,), vector_elems = their elements, 5 flops per element, in :data:`LOSS_DTYPE` (fp32) or wider: an
+  output narrower than fp32 is first cast, ``loss.cast`` (``loss.cast{i}`` for output i when there are several;
+  ELEMENTWISE fn "cast", phase "forward", 0 flops, dtype the output's, ``out_dtype`` fp32: Megatron's
+  ``output.float()``, HF's ``logits.float()``), and the loss reads that copy. ``loss.grad`` (``loss.grad{i}``):
+  SOFTMAX fn "cross_entropy_grad" reading the output (its fp32 copy where cast: dtype fp32, ``out_dtype`` the
+  output's, the cast's backward folded in), out_shape = the output's shape, vector_elems = its elements, 5 flops
+  each (the softmax recomputed from the logits, minus the one-hot target).
   Where every output already is a log_softmax over its last dim (through views: PyG's GraphSAGE ends
   ``SAGE.forward`` with ``x.log_softmax(dim=-1)`` and trains with ``F.nll_loss(out, y)``), the loss is the
   negative log-likelihood instead, so no second softmax is computed: ``loss`` fn "nll_loss" (one pick-and-add a
-  row, :data:`NLL_FLOPS`; vector_elems = flops = rows), ``loss.grad`` fn "nll_loss_grad" reading the loss (the
+  row, :data:`NLL_FLOPS`; vector_elems = flops = rows; attrs ``gather_rows`` = rows and ``target_bytes`` = rows ×
+  8: PyTorch's nll_loss forward gathers ``input[i][target[i]]`` and reads the int64 targets), ``loss.grad fn "nll_loss_grad" reading the loss (the
   scalar gradient; PyTorch's nll_loss_backward reads the targets, not the log-probabilities: it zero-fills dY and
   writes −1/N at each row's target), out_shape = the output's shape, vector_elems = flops = rows; the output is
   not stashed for it (log_softmax's own gradient keeps it).
@@ -207,8 +212,8 @@ the gradient's bytes, :data:`GRAD_DTYPE`: fp32 for bf16 parameters; one gradient
 touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × trainable params × 4 B, 3 × with
 16-bit params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
 directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
-tensors it aliases, so every name is a physical tensor) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``; the logits the loss's gradient reads at fp32,
-:data:`LOSS_DTYPE`).
+tensors it aliases, so every name is a physical tensor; the logits' fp32 copies ``loss.cast`` the loss's gradient
+reads among them) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``: those copies at :data:`LOSS_DTYPE`).
 ``params`` equals the forward's, frozen ones included; ``Graph.trainable_params`` leaves them out.
 """
 
@@ -254,7 +259,8 @@ LOSS_DTYPE = "fp32"
 ``vocab_parallel_cross_entropy(output.float(), labels)`` (its ``_VocabParallelCrossEntropy`` saves the fp32
 softmax), Hugging Face transformers' ``ForCausalLMLoss`` (``logits.float()``); Korthikanti et al. 2022 Sec. 4.3: "the
 cross entropy loss requires storing the logits which are calculated in 32-bit floating point and as a result will
-require 4sbv/t bytes". A stashed loss input narrower than this counts at this width (probe p117 #4)."""
+require 4sbv/t bytes". A narrower output is cast to it first (``loss.cast``), so the stash keeps the fp32 copy
+(probe p117 #4) and the loss and its gradient read 4 bytes an element (probe p176 #1)."""
 ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output"), "relu6": (1, "input"),
             "hardsigmoid": (1, "input"), "hardswish": (1, "input"), "elu": (1, "input"), "leaky_relu": (1, "input"),
             "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
@@ -464,7 +470,9 @@ class _Pass:
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.received: dict[str, Shape] = {}  # output gradients a later pipeline stage sends (graph inputs)
-        self.loss_read: list[str] = []  # the outputs (logits) whose gradient the loss gives: stashed at LOSS_DTYPE
+        self.loss_read: list[str] = []  # the logits (or their fp32 casts) the loss's gradient reads
+        self.loss_dtypes: dict[str, str] = {}  # those tensors' dtypes
+        self.casts: dict[str, Op] = {}  # ``loss.cast``: the fp32 copies of narrower logits
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -573,10 +581,10 @@ class _Pass:
         phys = self._physical()
         stashed = self._stashed(phys)
         elem = fwd.ops[0].elem_bytes if fwd.ops else 1
-        # the logits the loss's gradient reads are kept in fp32 (LOSS_DTYPE), whatever the model's dtype
-        logits = frozenset().union(*(phys[x] for x in self.loss_read if x in phys))
-        stash_bytes = sum(max(fwd[t].out_bytes, _elems(fwd[t].out_shape) * dtype_bytes(LOSS_DTYPE))
-                          if t in logits and t in fwd else fwd[t].out_bytes if t in fwd
+        # the logits the loss's gradient reads are kept in fp32 (LOSS_DTYPE), whatever the model's dtype: their cast
+        # copies (loss.cast, stashed as the forward tensors they are)
+        stashed |= set(self.casts).intersection(self.loss_read)
+        stash_bytes = sum(self.casts[t].out_bytes if t in self.casts else fwd[t].out_bytes if t in fwd
                           else _elems(fwd.inputs[t]) * elem for t in stashed)
         meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
                 "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
@@ -619,28 +627,51 @@ class _Pass:
         dtype = outputs[-1].dtype
         if all(self._log_probs(o) for o in outputs):  # the model's own log_softmax: F.nll_loss, no second softmax
             rows = sum(_rows(o.out_shape) for o in outputs)
-            self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "nll_loss"}, dtype=dtype,
+            # it gathers one log-probability a row (the target's) and reads the rows' int64 targets
+            self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,),
+                       {"fn": "nll_loss", "gather_rows": rows, "target_bytes": rows * INDEX_BYTES}, dtype=dtype,
                        phase="forward", flops=NLL_FLOPS * rows, vector_elems=rows)
-        else:
-            self._emit("loss", OpKind.SOFTMAX, [o.name for o in outputs], (1,), {"fn": "cross_entropy"},
-                       dtype=dtype, phase="forward", flops=LOSS_FLOPS * elems, vector_elems=elems)
-        nll = self.ops[-1].fn == "nll_loss"
+            for i, o in enumerate(outputs):
+                if self.requires[o.name]:
+                    name = "loss.grad" if len(outputs) == 1 else f"loss.grad{i}"
+                    self._emit(name, OpKind.SOFTMAX, ["loss"], o.out_shape,
+                               {"fn": "nll_loss_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
+                               flops=NLL_FLOPS * _rows(o.out_shape), vector_elems=_rows(o.out_shape))
+                    self._to(o.name, name)
+            return
+        # the cross-entropy's logits in fp32 (LOSS_DTYPE): a narrower output is cast first, ``loss.cast`` (Megatron's
+        # and Hugging Face's ``.float()``: reads it, writes the fp32 copy), which the loss and its gradient read
+        wide = {o.name: self._loss_logits(o, i if len(outputs) > 1 else None) for i, o in enumerate(outputs)}
+        self._emit("loss", OpKind.SOFTMAX, list(wide.values()), (1,), {"fn": "cross_entropy"},
+                   dtype=self.loss_dtypes[wide[outputs[-1].name]], phase="forward", flops=LOSS_FLOPS * elems,
+                   vector_elems=elems)
         for i, o in enumerate(outputs):
             if not self.requires[o.name]:
                 continue
             name = "loss.grad" if len(outputs) == 1 else f"loss.grad{i}"
             n = _elems(o.out_shape)
-            if nll:
-                rows = _rows(o.out_shape)
-                self._emit(name, OpKind.SOFTMAX, ["loss"], o.out_shape,
-                           {"fn": "nll_loss_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
-                           flops=NLL_FLOPS * rows, vector_elems=rows)
-            else:
-                self._emit(name, OpKind.SOFTMAX, [o.name], o.out_shape,
-                           {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input"}, dtype=o.dtype,
-                           flops=LOSS_FLOPS * n, vector_elems=n)
-                self.loss_read.append(o.name)
+            logits = self.loss_dtypes[wide[o.name]]
+            # dX = softmax − one-hot from the fp32 logits, written in the output's own dtype (the cast's backward)
+            out = {"out_dtype": o.out_dtype} if logits != o.out_dtype else {}
+            self._emit(name, OpKind.SOFTMAX, [wide[o.name]], o.out_shape,
+                       {"fn": "cross_entropy_grad", "forward": "loss", "grad": "input", **out}, dtype=logits,
+                       flops=LOSS_FLOPS * n, vector_elems=n)
+            self.loss_read.append(wide[o.name])
             self._to(o.name, name)
+
+    def _loss_logits(self, o: Op, i: int | None) -> str:
+        """The tensor the cross-entropy reads for output ``o`` (``i``: its index where there are several): ``o``
+        where it is at least :data:`LOSS_DTYPE` wide, else its fp32 copy, a forward ELEMENTWISE fn "cast"
+        ``loss.cast`` (``loss.cast{i}``) reading ``o`` (0 flops, a copy as ONNX's Cast)."""
+        if dtype_bytes(o.out_dtype) >= dtype_bytes(LOSS_DTYPE):
+            self.loss_dtypes[o.name] = o.out_dtype
+            return o.name
+        name = "loss.cast" if i is None else f"loss.cast{i}"
+        self._emit(name, OpKind.ELEMENTWISE, [o.name], o.out_shape, {"fn": "cast", "out_dtype": LOSS_DTYPE},
+                   dtype=o.out_dtype, phase="forward", vector_elems=_elems(o.out_shape))
+        self.loss_dtypes[name] = LOSS_DTYPE
+        self.casts[name] = self.ops[-1]
+        return name
 
     def _log_probs(self, op: Op) -> bool:
         """Whether ``op``'s output is a log_softmax over its last dim, directly or through views of one input (the

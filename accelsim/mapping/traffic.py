@@ -200,6 +200,13 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx, cached,
                          forward=fwd)
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
+    if picked_rows(op):  # a loss picking one entry a row (nll_loss): those entries, whole granules, and the targets
+        act_a = {}
+        for i, group in enumerate(p.operands):
+            src = _sources(group, elem, ctx, cached, _shares(p, range(i, i + 1)), fwd)
+            total, rows = sum(src.values()), math.prod(op.in_shapes[i][:-1])
+            _add(act_a, gather.gathered({lv: -(-rows * b // total) for lv, b in src.items()}, elem, ctx.grain))
+        _add(act_a, {ctx.main: int(op.attrs.get("target_bytes", 0))})  # type: ignore[call-overload]
     wts: dict[str, int] = {}
     sparse = int(op.attrs.get("sparse_rows", 0)) if op.kind is OpKind.OPTIMIZER else 0  # type: ignore[call-overload]
     for i, w in enumerate(p.weights):
@@ -228,6 +235,13 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             _add(out_levels, _touched(w, p.weights[0], sparse, shards, op, ctx) if sparse
                  else {ctx.level_of[w.name]: _step_share(w, op, shards)})
     return act_a, act_b, wts, out_levels
+
+
+def picked_rows(op: Op) -> int:
+    """Rows of a loss that reads one entry a row of its inputs, its target's (``builders/training.py``'s nll_loss,
+    attrs ``gather_rows``: PyTorch's nll_loss forward gathers ``input[i][target[i]]`` and reads the int64 targets,
+    attrs ``target_bytes``), else 0."""
+    return int(op.gather_rows or 0) if op.kind is OpKind.SOFTMAX else 0
 
 
 def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
@@ -406,6 +420,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # the lanes read the activation inputs once per pass, as the fills bring them (probe p166 #2: a 2-pass
     # rmsnorm's statistics pass and output pass each read the row; one read was counted)
     sram = op.in_bytes * passes + op.out_bytes + _lane_weight_bytes(p, wts)
+    if picked_rows(op):  # (the lanes too read only the picked entries and the targets)
+        sram = picked_rows(op) * elem + int(op.attrs.get("target_bytes", 0)) + op.out_bytes  # type: ignore[call-overload]
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]

@@ -489,7 +489,9 @@ def test_build_graph_is_the_builders_and_config_builds_no_model():
     spec = load_workload("lenet5", ["mode=training", "optimizer=sgd"])
     g = build_graph(spec, "int8")
     # LeNet-5 trained with SGD: one optimizer step per parameter tensor (5 layers · weight and bias), in int8
-    assert sum(op.fn == "sgd" for op in g) == 10 and {op.dtype for op in g} == {"int8"}
+    # (but the loss, which reads the logits' fp32 copy, loss.cast, and the gradient from it: probe p176 #1)
+    assert sum(op.fn == "sgd" for op in g) == 10
+    assert {op.dtype for op in g if op.name not in ("loss", "loss.grad")} == {"int8"}
     # config reads the builders' table only: it imports no builder, layer or training module
     used = set()
     for path in (REPO / "accelsim" / "config").glob("*.py"):

@@ -192,6 +192,23 @@ def test_sage_training_loss_gradient_writes_dy_and_reads_no_log_probabilities():
     assert ops["loss.grad"]["bytes"]["hbm"] == 1024 * 47 * 2 == 96_256
 
 
+def test_sage_nll_loss_gathers_one_log_probability_a_row_and_the_targets():
+    # probe p176 #5: PyTorch's nll_loss forward gathers input[i][target[i]], one entry a row, and reads the int64
+    # targets; the loss read all 1,024 × 47 × 2 = 96,256 B of log-probabilities (96,258 B with its output). Each
+    # picked 2 B entry moves the access granule it lies in, as every gather's row does (cost.gather.row_bytes:
+    # 2 + g − gcd(2, g) = g): a100's HBM 64 B (arch/a100.yaml: two 32-byte sectors, the smallest DRAM fetch), so
+    # 1,024 × 64 + 1,024 × 8 (targets) + 2 (the fp16 loss) = 73,730 B; tpu-v4's HBM the same 64 B granule, its
+    # loss output written on chip: 1,024 × 64 + 1,024 × 8 = 73,728 B
+    from accelsim.cost.gather import row_bytes
+
+    assert row_bytes(2, 64) == 64
+    for arch, hbm in (("a100", 1024 * 64 + 1024 * 8 + 2), ("tpu-v4", 1024 * 64 + 1024 * 8)):
+        rep = accelsim.simulate("graphsage_products", arch, mode="training", plots=False).to_dict()
+        ops = {op["name"]: op for op in rep["ops"]}
+        assert ops["loss"]["bytes"]["hbm"] == hbm, arch
+        assert hbm < 1024 * 47 * 2  # fewer than the log-probabilities it read
+
+
 def test_a_bad_sampler_is_one_line_naming_file_line_and_key(tmp_path, capsys):
     from accelsim.cli import main
 

@@ -139,7 +139,9 @@ def test_training_puts_the_loss_on_the_declared_float_outputs():
              helper.make_node("Softmax", ["vals"], ["y"], name="gate", axis=-1)]
     g = from_onnx(_model(nodes, {"x": [4, 8]}, [_zeros("Wr", (8, 6)), k], {"y": F, "idx": I64}))
     step = training_graph(g, "sgd")
-    assert step["loss"].inputs == ("gate",) and step["loss"].flops == 5 * 4 * 2
+    # (on the fp32 copy of y, loss.cast: probe p176 #1)
+    assert step["loss"].inputs == ("loss.cast",) and step["loss"].flops == 5 * 4 * 2
+    assert step["loss.cast"].inputs == ("gate",)
     assert not [op for op in step.ops if op.name.startswith("topk.1") and op.attrs.get("phase") != "forward"]
 
 

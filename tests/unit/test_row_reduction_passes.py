@@ -191,29 +191,39 @@ def test_the_loss_gradient_rereads_a_logit_row_longer_than_the_tile():
     # max-and-sum pass gives (Liger-Kernel's cross_entropy: the loss after its first pass): read once.
     assert "cross_entropy_grad" in ROW_REDUCTIONS
     assert "cross_entropy" not in ROW_REDUCTIONS
-    # a gemm of 8 rows × n fp16 logits on the 1,024 B tile of _tiny(): n = 513 gives 1,026 B rows. Logits
-    # 8·513·2 = 8,208 B. loss.grad: logits read twice, dX 8,208 B written once: 3·8,208 = 24,624 B (it was 16,416)
-    over = _loss_ops(513, _tiny())
+    # a gemm of 8 rows × n fp16 logits on the 1,024 B tile of _tiny(). The loss keeps the logits in fp32
+    # (builders/training.py LOSS_DTYPE: Megatron's output.float(), HF's logits.float()), so loss.cast reads the
+    # fp16 logits and writes their fp32 copy, which the loss and its gradient read (probe p176 #1: the gradient read
+    # them at 2 B, n = 513 then gave a 1,026 B row and 3·8·513·2 = 24,624 B, and the 2,052 B fp32 row of n = 512
+    # fitted the tile). n = 257: 1,028 B fp32 rows. fp32 logits 8·257·4 = 8,224 B, fp16 dX 8·257·2 = 4,112 B.
+    # loss.grad: the fp32 logits read twice, dX written once: 2·8,224 + 4,112 = 20,560 B
+    over = _loss_ops(257, _tiny())
     assert over["loss.grad"]["fn"] == "cross_entropy_grad"
     assert over["loss.grad"]["mapping"]["input_passes"] == 2
-    assert over["loss.grad"]["bytes"]["hbm"] == 3 * 8 * 513 * 2 == 24_624
-    # the loss: the logits once and its one fp16 number: 8,208 + 2 = 8,210 B
-    assert over["loss"]["bytes"]["hbm"] == 8 * 513 * 2 + 2 == 8_210
+    assert over["loss.grad"]["bytes"]["hbm"] == 2 * 8 * 257 * 4 + 8 * 257 * 2 == 20_560
+    # the cast, once: the fp16 logits in, the fp32 copy out: 4,112 + 8,224 = 12,336 B
+    assert over["loss.cast"]["fn"] == "cast"
+    assert over["loss.cast"]["bytes"]["hbm"] == 8 * 257 * 2 + 8 * 257 * 4 == 12_336
+    # the loss: the fp32 logits once and its one fp32 number: 8,224 + 4 = 8,228 B
+    assert over["loss"]["bytes"]["hbm"] == 8 * 257 * 4 + 4 == 8_228
     assert "input_passes" not in over["loss"]["mapping"]
-    assert any(n.startswith("cross_entropy_grad: 1 op with rows of up to 1.002KiB (more than the 1KiB vector tile")
+    assert any(n.startswith("cross_entropy_grad: 1 op with rows of up to 1.004KiB (more than the 1KiB vector tile")
                for n in over["notes"]), over["notes"]
-    # n = 512: 1,024 B rows fit the tile: logits once + dX, 2·8·512·2 = 16,384 B
-    fits = _loss_ops(512, _tiny())
-    assert fits["loss.grad"]["bytes"]["hbm"] == 2 * 8 * 512 * 2 == 16_384
+    # n = 256: 1,024 B fp32 rows fit the tile: logits once + dX, 8·256·4 + 8·256·2 = 12,288 B
+    fits = _loss_ops(256, _tiny())
+    assert fits["loss.grad"]["bytes"]["hbm"] == 8 * 256 * 4 + 8 * 256 * 2 == 12_288
     # a rule the unit states wins: read once
-    assert _loss_ops(513, _tiny({"cross_entropy_grad": 1}))["loss.grad"]["bytes"]["hbm"] == 2 * 8 * 513 * 2
+    assert _loss_ops(257, _tiny({"cross_entropy_grad": 1}))["loss.grad"]["bytes"]["hbm"] == 8 * 257 * 6 == 12_336
 
 
 def test_an_lm_head_vocab_row_on_edge_npu_in_bf16():
-    # A 128,256-wide vocab row (Llama 3's) in bf16 (training is modelled in fp32 / tf32 / bf16 / fp16, never int8)
-    # is 256,512 B: more than edge-npu's 174,762 B tile (row_budget, docs/configuration.md), less than tpu-v1's
-    # 4 MiB. One token; the logits stay in the scratchpad, so the lanes' accesses show the passes (probe p166 #2:
-    # once per pass): on edge-npu loss.grad reads 2·256,512 and writes 256,512 = 769,536 B (it was 513,024 B)
+    # A 128,256-wide vocab row (Llama 3's) in bf16 (training is modelled in fp32 / tf32 / bf16 / fp16, never int8),
+    # which the loss reads in fp32 (LOSS_DTYPE, its loss.cast copy): 128,256·4 = 513,024 B, more than edge-npu's
+    # 174,762 B tile (row_budget, docs/configuration.md), less than tpu-v1's 4 MiB. One token; the copy stays in
+    # the scratchpad on tpu-v1, so the lanes' accesses show the passes (probe p166 #2: once per pass). On edge-npu
+    # the fp32 copy is written to HBM (loss.cast), and loss.grad reads it from there twice, 2·513,024 = 1,026,048 B;
+    # its lanes read 2·513,024 and write the bf16 dX, 256,512: 1,282,560 B, and the HBM fills pass the scratchpad
+    # too (probe p176 #1: it was 3·256,512 = 769,536 B on the lanes, the logits read at 2 B from the scratchpad)
     def loss_grad(preset: str) -> dict:
         arch = accelsim.load_arch(preset, ["dtype=bf16"])
         rep = accelsim.simulate({"model": "gemm", "m": 1, "n": 128_256, "k": 16, "dtype": "bf16"}, arch,
@@ -221,7 +231,25 @@ def test_an_lm_head_vocab_row_on_edge_npu_in_bf16():
         return {op["name"]: op for op in rep["ops"]}["loss.grad"]
     edge = loss_grad("edge-npu")
     assert edge["mapping"]["input_passes"] == 2
-    assert edge["bytes"]["sram"] == 3 * 256_512 == 769_536
+    assert edge["bytes"]["hbm"] == 2 * 513_024 == 1_026_048
+    assert edge["bytes"]["sram"] == 2 * 513_024 + 256_512 + 1_026_048
     tpu = loss_grad("tpu-v1")  # the row fits the 4 MiB tile: read once, written once
     assert "input_passes" not in tpu["mapping"]
-    assert tpu["bytes"]["sram"] == 2 * 256_512
+    assert tpu["bytes"]["sram"] == 513_024 + 256_512
+
+
+def test_gpt2_vocab_loss_reads_the_fp32_logits_the_cast_wrote_once():
+    # probe p176 #1: GPT-2's 50,257-entry vocab row, one bf16 token on edge-npu. fp32 row 50,257·4 = 201,028 B >
+    # the 174,762 B tile: loss.grad reads it twice and writes the bf16 dX (50,257·2 = 100,514 B):
+    # 2·201,028 + 100,514 = 502,570 B (it was 201,028: the row read once at 2 B). The cast from bf16 is counted
+    # once, in loss.cast (100,514 in + 201,028 out = 301,542 B); the loss reads the fp32 row once and writes its
+    # fp32 number: 201,028 + 4 on the lanes, + the 4 B written back from the scratchpad
+    arch = accelsim.load_arch("edge-npu", ["dtype=bf16"])
+    rep = accelsim.simulate({"model": "gemm", "m": 1, "n": 50_257, "k": 16, "dtype": "bf16"}, arch,
+                            mode="training", plots=False).to_dict()
+    ops = {op["name"]: op for op in rep["ops"]}
+    assert ops["loss.grad"]["mapping"]["input_passes"] == 2
+    assert ops["loss.grad"]["bytes"]["sram"] == 2 * 201_028 + 100_514 == 502_570
+    assert ops["loss.cast"]["bytes"]["sram"] == 100_514 + 201_028 == 301_542
+    assert ops["loss"]["bytes"]["sram"] == 201_028 + 4 + 4
+    assert "input_passes" not in ops["loss"]["mapping"]

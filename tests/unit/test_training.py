@@ -209,6 +209,10 @@ def test_training_graph_of_each_workload(name, params):
     stats = {f"{op.name}.stats" for op in fwd if op.fn == "batchnorm"}
     n = len(fwd) + len(stats)
     assert [op.name for op in g.ops[:n] if op.name not in stats] == [op.name for op in fwd]
+    # (the fp16 outputs' fp32 copies for the loss first, loss.cast: probe p176 #1)
+    casts = [op.name for op in g.ops[n:] if op.fn == "cast" and op.name.startswith("loss.cast")]
+    assert [op.name for op in g.ops[n:n + len(casts)]] == casts and casts
+    n += len(casts)
     assert all(p == "forward" for p in phases[:n + 1]) and g.ops[n].name == "loss"
     assert phases == sorted(phases, key=["forward", "backward", "optimizer"].index)
     # every op reads only tensors defined before it
@@ -273,23 +277,26 @@ def test_view_output_gets_a_loss():
     b.flatten(b.conv2d("input", 4, 3, padding=1, name="conv"), name="flat")
     g = training_graph(b.build(), "sgd")
     loss = g["loss"]
-    assert loss.kind is OpKind.SOFTMAX and loss.fn == "cross_entropy" and loss.inputs == ("flat",)
+    # the loss reads the fp16 logits' fp32 copy (LOSS_DTYPE), cast from the view (probe p176 #1)
+    assert loss.kind is OpKind.SOFTMAX and loss.fn == "cross_entropy" and loss.inputs == ("loss.cast",)
+    assert g["loss.cast"].inputs == ("flat",) and g["loss.cast"].out_dtype == "fp32"
+    assert g["loss.grad"].inputs == ("loss.cast",) and g["loss.grad"].out_dtype == "fp16"
     assert loss.vector_elems == 2 * 4 * 8 * 8 and loss.flops == 5 * 2 * 4 * 8 * 8
     assert g["loss.grad"].out_shape == (2, 256)
     view = g["flat.grad_input"]
     assert view.kind is OpKind.RESHAPE and view.out_shape == (2, 4, 8, 8) and view.vector_elems == 0
     assert g["conv.grad_weight"].inputs == ("input", "flat.grad_input")
-    # stashed: the image (for dW, fp16) and the conv output (the loss gradient reads it through the view: the
-    # logits, kept in fp32, 4 B, as Megatron's and HF's losses do; probe p117 #4)
-    assert g.meta["stashed"] == ["conv", "input"]
+    # stashed: the image (for dW, fp16) and the logits' fp32 copy the loss gradient reads (4 B, as Megatron's and
+    # HF's losses keep them; probe p117 #4), loss.cast since probe p176 #1 (it was the conv output counted at 4 B)
+    assert g.meta["stashed"] == ["input", "loss.cast"]
     assert g.meta["stashed_activation_bytes"] == 2 * 3 * 8 * 8 * 2 + 2 * 4 * 8 * 8 * 4
 
 
 def test_stashed_tensors_of_the_mlp():
     g = training_graph(_mlp(), "adam")
-    # fc1.grad_weight reads the input (3×8), fc2.grad_weight fc1's output (3×4), loss.grad fc2's output (3×2: the
-    # logits, kept in fp32 for the loss, 4 B; probe p117 #4)
-    assert g.meta["stashed"] == ["fc1", "fc2", "input"]
+    # fc1.grad_weight reads the input (3×8), fc2.grad_weight fc1's output (3×4), loss.grad the fp32 copy of fc2's
+    # output (3×2: the logits, kept in fp32 for the loss, 4 B; probe p117 #4), loss.cast (probe p176 #1)
+    assert g.meta["stashed"] == ["fc1", "input", "loss.cast"]
     assert g.meta["stashed_activation_bytes"] == (3 * 8 + 3 * 4) * 2 + 3 * 2 * 4
     assert g.meta["mode"] == "training" and g.meta["optimizer"] == "adam"
     # params: fc1 8·4 + 4, fc2 4·2 + 2 = 46; Adam: 2 fp32 states each, and the fp16 params' fp32 master copy

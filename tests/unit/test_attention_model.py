@@ -483,6 +483,32 @@ def test_a_lone_fa2_cta_pays_its_own_softmax():
     assert full["tile_cycles"] == 16 * 3456 + PROLOGUE
 
 
+def test_a_partial_wave_prices_the_ctas_alone_on_their_sms_alone():
+    """A partial wave of m CTAs, SMs < m < 2 x SMs, puts one CTA on 2 x SMs - m SMs, which runs alone
+    (fa.lone_block), and two on the others, which share theirs until the shorter ends (CtaCost.schedule,
+    CtaCost.shared_run). Probe p175 #2: every CTA of 128 on a100's 108 SMs was priced at the shared rate, so 4 heads
+    of a 2048-token causal prefill (128 CTAs) ran 76,575 cycles against 3 heads' (96 CTAs) 82,675."""
+    # 2048 tokens: tile t (64 rows) walks ceil((t + 1) / 2) blocks of 128 keys, 1, 1, 2, 2, ..., 16, 16 a head.
+    # Alone a block costs 2176 + 2 x 1280 = 4736, shared 2176 + 1280 = 3456, plus the 3461-cycle prologue
+    # (test_a_lone_fa2_cta_pays_its_own_softmax, test_prologue_on_a100).
+    three = _price(heads=3, kv_heads=3, q_len=2048, kv_len=2048, causal=True).details
+    assert three["ctas"] == 96 and three["tile_cycles"] == 16 * 4736 + PROLOGUE == 79_237
+    # 4 heads, 128 CTAs on 108 SMs: CTA i on SM i, then CTAs 108-127 (head 3's tiles 12-31) second on SMs 0-19,
+    # beside head 0's tiles 0-19. SM 19: tile 19 (10 blocks, shared 10 x 3456 + 3461 = 38,021) and tile 31 (16
+    # blocks, shared 58,757, alone 79,237) both at half the SM until tile 19 ends at 2 x 38,021; tile 31 then has
+    # 1 - 38,021 / 58,757 of its work left, alone: 76,042 + ceil(20,736 x 79,237 / 58,757) = 76,042 + 27,964
+    shared_19, shared_31, alone_31 = 10 * 3456 + PROLOGUE, 16 * 3456 + PROLOGUE, 16 * 4736 + PROLOGUE
+    assert (shared_19, shared_31, alone_31) == (38_021, 58_757, 79_237)
+    sm19 = 2 * shared_19 + math.ceil((shared_31 - shared_19) * alone_31 / shared_31)
+    four = _price(heads=4, kv_heads=4, q_len=2048, kv_len=2048, causal=True).details
+    assert four["ctas"] == 128 and four["tile_cycles"] == sm19 == 104_006
+    assert four["tile_cycles"] >= three["tile_cycles"]
+    # two equal CTAs sharing an SM end together at twice the shared cost, as the SM's cycles for them add
+    cost = fa.CtaCost(3456, PROLOGUE, 3456, 0, 1.0, 2, A100, lone=(4736, 4736))
+    assert cost.shared_run([4, 4], 200) == 2 * (4 * 3456 + PROLOGUE)
+    assert cost.shared_run([4], 200) == 4 * 4736 + PROLOGUE
+
+
 def test_fa2_operands_from_shared_memory_by_tile_and_warps():
     """Every FlashAttention-2 warp reads its own query rows and the whole K and V block from shared memory
     (fa.operand_bytes); at 128 B per clock per SM (core.sram.bytes_per_cycle) that bounds a block's MMAs."""

@@ -125,16 +125,21 @@ class Flash(NamedTuple):
             if s.head_dim <= 96:
                 return 192, 160 if s.head_dim <= 64 else 128
             return 128, 160 if s.head_dim <= 192 else 128
-        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit) with paged_kv_non_TMA: hd <= 64: 192 x 128;
-        # hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger: 128 x 80. A serving engine's paged KV cache is read
-        # without TMA (flash_api.cpp get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group
-        # > kBlockM; vLLM's pages of 16 tokens, the collector's 64, divide no kBlockN of 128 or more), and that
-        # takes the 128-key blocks a causal kernel takes (use_blockN_128), not the 176 / 192 of a dense non-causal one
-        if s.head_dim <= 64:
+        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit; Dao-AILab/flash-attention and
+        # vllm-project/flash-attention alike) with paged_kv_non_TMA: hd <= 64: 192 x 128; hd <= 96: 192 x 128
+        # ({192, is_local || paged_kv_non_TMA ? 128 : 144}); hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger:
+        # 128 x 80, 128 x 64 with a sliding window ({128, is_local ? 64 : 80}: FA3's is_local, a window_size_left
+        # >= 0; probe p175 #3). A serving engine's paged KV cache is read without TMA (flash_api.cpp
+        # get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group > kBlockM; vLLM's pages of
+        # 16 tokens, the collector's 64, divide no kBlockN of 128 or more), and that takes the 128-key blocks a
+        # causal kernel takes (use_blockN_128), not the 176 / 192 of a dense non-causal one
+        if s.head_dim <= 96:
             return 192, 128
         if s.head_dim <= 128:
             return 128, 128
-        return (128, 96) if s.head_dim <= 192 else (128, 80)
+        if s.head_dim <= 192:
+            return 128, 96
+        return 128, 64 if s.window else 80
 
 
 def trtllm_tile(s: Shape) -> tuple[int, int]:

@@ -256,6 +256,36 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert systolic.price(_op(head_dim=64), h100.core.systolic, h100).details["block"] == [192, 128]
 
 
+def test_flash3_16bit_tiles_follow_every_head_dim_branch_of_tile_size_fwd_sm90():
+    """Dao-AILab/flash-attention hopper/tile_size.h tile_size_fwd_sm90, element_size 2, as vLLM calls it over a
+    paged KV cache read without TMA (paged_kv_non_TMA; is_local: a sliding window): headdim <= 64: {192, is_causal ?
+    128 : ...}; <= 96: {192, is_local || paged_kv_non_TMA ? 128 : 144}; <= 128: {128, ... paged_kv_non_TMA ? 128};
+    <= 192: {128, paged_kv_non_TMA || is_local ? 96 : ...}; larger: {128, is_local ? 64 : 80}. Probe p175 #3:
+    head_dim 80 (phi-2) and 96 ran 128 x 128, a gemma local layer at head_dim 256 128 x 80."""
+    k = fa.FLASH["flash3"]
+
+    def tile(d, window=0):
+        return k.tile(fa.Shape(1, 8, 4096, 4096, d, True, False, window=window))
+
+    assert tile(64) == (192, 128)
+    assert tile(80) == tile(96) == (192, 128)  # was 128 x 128
+    assert tile(96, window=512) == (192, 128)
+    assert tile(128) == (128, 128)
+    assert tile(192) == tile(192, window=512) == (128, 96)
+    assert tile(256) == (128, 80)
+    assert tile(256, window=512) == (128, 64)  # was 128 x 80
+    # through the model: phi-2's head_dim 80 runs FA3's 96 kernel (mma_head_dim) on 192 x 128 tiles
+    h100 = load_arch("h100")
+    d = systolic.price(_op(head_dim=80, q_len=4096, kv_len=4096, causal=True), h100.core.systolic, h100).details
+    assert d["block"] == [192, 128] and d["mma_head_dim"] == 96
+    # 4096 / 192 = 21.3 -> 22 query tiles; tile t sees keys < min(4096, 192(t + 1)): ⌈192(t + 1) / 128⌉ blocks,
+    # 32 K/V blocks for the last: Σ_{t<21} ⌈1.5(t + 1)⌉ + 32 = 352 + 32 = 384 a head
+    assert sum(-(-192 * (t + 1) // 128) for t in range(21)) == 352
+    assert d["kv_blocks"] == 32 * 384
+    # the tile fits the SM: (192 + 2 x 128) x 96 x 2 B = 86,016 B of 228 KiB
+    assert fa.unsupported(_op(head_dim=80), h100) is None
+
+
 def test_an_fp8_attention_writes_its_output_in_bf16():
     # FlashAttention-3's FP8 forward takes fp8 Q, K and V and writes O in bf16 (hopper/flash_api.cpp mha_fwd:
     # out_type = BFloat16 for Float8_e4m3fn): a prefill of 1 x 16 heads x 512 queries x hd 128 in fp8 reads

@@ -38,7 +38,8 @@ Each CTA first reads its sequence length and block-table entry and waits for its
 in flight cannot hide behind the math) shared with the CTAs resident on its SM, and, for a decode tile (its KV
 head's only reader, :attr:`Shape.sole`: its K/V come from main memory), its bytes at its share of the sustained
 bandwidth among the CTAs running at once; the CTAs of a partial last wave run fewer at a time (latency-bound,
-:meth:`CtaCost.in_waves`). Up to EXACT_WAVES
+:meth:`CtaCost.in_waves`; a partial wave's CTAs that share an SM run at half of it while both run, one alone at its
+lone rate, :meth:`CtaCost.schedule`). Up to EXACT_WAVES
 CTAs per SM are list-scheduled in launch order (:func:`makespan`), more are averaged. Kernels of their own follow
 or precede the split kernel, each priced as the engine prices an op (:func:`kernel_cycles`): a split decode's
 combine kernel and, for FlashAttention-2, the query and output copies of the swapped GQA layout
@@ -56,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import WorkloadError
@@ -123,16 +125,21 @@ class Flash(NamedTuple):
             if s.head_dim <= 96:
                 return 192, 160 if s.head_dim <= 64 else 128
             return 128, 160 if s.head_dim <= 192 else 128
-        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit) with paged_kv_non_TMA: hd <= 64: 192 x 128;
-        # hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger: 128 x 80. A serving engine's paged KV cache is read
-        # without TMA (flash_api.cpp get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group
-        # > kBlockM; vLLM's pages of 16 tokens, the collector's 64, divide no kBlockN of 128 or more), and that
-        # takes the 128-key blocks a causal kernel takes (use_blockN_128), not the 176 / 192 of a dense non-causal one
-        if s.head_dim <= 64:
+        # flash-attention hopper/tile_size.h tile_size_fwd_sm90 (16-bit; Dao-AILab/flash-attention and
+        # vllm-project/flash-attention alike) with paged_kv_non_TMA: hd <= 64: 192 x 128; hd <= 96: 192 x 128
+        # ({192, is_local || paged_kv_non_TMA ? 128 : 144}); hd <= 128: 128 x 128; hd <= 192: 128 x 96; larger:
+        # 128 x 80, 128 x 64 with a sliding window ({128, is_local ? 64 : 80}: FA3's is_local, a window_size_left
+        # >= 0; probe p175 #3). A serving engine's paged KV cache is read without TMA (flash_api.cpp
+        # get_pagedkv_tma: TMA only when page_size % kBlockN == 0 and seqlen_q x group > kBlockM; vLLM's pages of
+        # 16 tokens, the collector's 64, divide no kBlockN of 128 or more), and that takes the 128-key blocks a
+        # causal kernel takes (use_blockN_128), not the 176 / 192 of a dense non-causal one
+        if s.head_dim <= 96:
             return 192, 128
         if s.head_dim <= 128:
             return 128, 128
-        return (128, 96) if s.head_dim <= 192 else (128, 80)
+        if s.head_dim <= 192:
+            return 128, 96
+        return 128, 64 if s.window else 80
 
 
 def trtllm_tile(s: Shape) -> tuple[int, int]:
@@ -597,8 +604,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                    (alone, block_path(alone - soft, soft, load, k, s.kv_tensors)) if alone != block else None)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
     if ctas <= EXACT_WAVES * arch.cores:  # few waves: the longest (causal: last) CTAs decide; schedule them
-        out_tiles, tile_cycles = min(ctas, arch.cores), makespan(cost.in_waves(blocks * (s.batch * s.heads), slots),
-                                                                 1, arch.cores)
+        out_tiles, tile_cycles = min(ctas, arch.cores), cost.schedule(blocks * (s.batch * s.heads), slots)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
         out_tiles, tile_cycles = ctas, -(-sum(cost(n, slots) for n in blocks) // len(blocks))
     serial = sum(swap_copies(s, op.elem_bytes, arch)) if k.gqa_swap else 0  # copy kernels before and after
@@ -656,13 +662,14 @@ class CtaCost(NamedTuple):
     out_bytes: int = 0  # bytes the CTA writes to main memory at its end (a split's fp32 partial output)
     lone: tuple[int, int] | None = None  # (block, path) of a CTA alone on its SM where they differ (lone_block)
 
-    def __call__(self, n: int, conc: int) -> int:
+    def __call__(self, n: int, conc: int, resident: int = 0) -> int:
         """The SM's cycles for a CTA of ``n`` blocks, the longest of: its work; its critical path, shared with the
-        CTAs resident on its SM (min(ctas_per_sm, ⌈conc / SMs⌉): their waits overlap); its main-memory bytes at
-        1/``conc`` of the sustained bandwidth (the running CTAs stream together), again shared with the CTAs
-        resident with it."""
+        CTAs resident on its SM (``resident``; 0: min(ctas_per_sm, ⌈conc / SMs⌉), a full wave's: their waits
+        overlap); its main-memory bytes at 1/``conc`` of the sustained bandwidth (the running CTAs stream
+        together), again shared with the CTAs resident with it. A CTA alone on its SM (resident 1) runs each block
+        at :func:`lone_block`'s cost."""
         a = self.arch
-        resident = min(self.ctas_per_sm, -(-conc // a.cores))
+        resident = resident or min(self.ctas_per_sm, -(-conc // a.cores))
         block, path = self.lone if self.lone and resident == 1 else (self.block, self.path)
         c = max(n * block + self.fixed, -(-(self.fixed + n * path) // resident))
         if self.kv_bytes:
@@ -675,6 +682,45 @@ class CtaCost(NamedTuple):
         each other's latencies)."""
         full = len(blocks) // slots * slots
         return [self(n, slots if i < full else len(blocks) - full) for i, n in enumerate(blocks)]
+
+    def schedule(self, blocks: list[int], slots: int) -> int:
+        """Cycles until the last of the CTAs of ``blocks`` blocks (launch order) ends on the SMs: :func:`makespan`
+        of their :meth:`in_waves` cycles, except a partial last wave of m CTAs that puts two on some SMs (SMs < m
+        < ``slots``): its CTAs take the slots at once, one an SM in the order the SMs free, then a second on the
+        first m − SMs of them (the block scheduler fills an SM's free slots as they come), and an SM of two runs
+        them sharing it (:func:`shared_run`): each at the shared rate while both run, the longer alone after, so
+        a CTA never ends sooner than alone. Per SM, not per wave (probe p175 #2: 128 CTAs on a100's 108 SMs were
+        all priced at the shared rate, so 4 heads of a 2048-token causal prefill ran 76,575 cycles against 3
+        heads' 82,675)."""
+        sms = self.arch.cores
+        m = len(blocks) % slots
+        per_sm = min(self.ctas_per_sm, -(-m // sms))
+        if per_sm < 2:
+            return makespan(self.in_waves(blocks, slots), 1, sms)
+        full = len(blocks) - m
+        free = [0] * sms
+        for c in self.in_waves(blocks[:full], slots):
+            heapq.heapreplace(free, free[0] + c)
+        on: list[list[int]] = [[] for _ in range(sms)]
+        for i, n in enumerate(blocks[full:]):
+            on[i % sms].append(n)
+        return max(f + (self.shared_run(ns, m) if ns else 0) for f, ns in zip(sorted(free), on, strict=True))
+
+    def shared_run(self, ns: list[int], conc: int) -> int:
+        """Cycles for CTAs of ``ns`` blocks started together on one SM while ``conc`` run on the GPU: with j of
+        them running each goes at 1/j of its shared cost's rate (j CTAs of cost c end together at j × c, as the SM's
+        cycles for them add), and one left alone at its lone rate (``self(n, conc, 1)``, :func:`lone_block`)."""
+        shared = [self(n, conc, len(ns)) for n in ns]
+        lone = [self(n, conc, 1) for n in ns]
+        left = dict.fromkeys(range(len(ns)), Fraction(1))
+        t = Fraction(0)
+        while left:
+            rate = {i: Fraction(1, len(left) * shared[i] if len(left) > 1 else lone[i]) for i in left}
+            first = min(left, key=lambda i: (left[i] / rate[i], i))
+            dt = left[first] / rate[first]
+            t += dt
+            left = {i: r - dt * rate[i] for i, r in left.items() if i != first}
+        return math.ceil(t)
 
 
 def cta_blocks(s: Shape, bm: int, bn: int, splits: int) -> list[int]:

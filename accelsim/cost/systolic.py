@@ -69,8 +69,11 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         unfit = attention.unsupported(op, arch, backward=True)
         if unfit is None:
             return attention.price_backward(op, sa, arch)
-    # a causal fused attention off a GPU runs only the blocks at or below the diagonal (attention.systolic_causal)
-    walk = attention.systolic_causal(op, sa) if fused and arch.core.tile is None else None
+    # a causal fused attention off a GPU, and on one whose FlashAttention kernel cannot run it (``unfit``: this
+    # model stands in for the kernel it falls back to, Composable Kernel's fmha_fwd on AMD, which skips the masked
+    # tiles too: ck_tile block_masking.hpp GetTileRangeAlongX), runs only the blocks at or below the diagonal, each
+    # one array tile (attention.systolic_causal; probe p175 #1)
+    walk = attention.systolic_causal(op, sa) if fused and (arch.core.tile is None or unfit is not None) else None
     # off a GPU a GQA group's query heads are the rows of its KV head's GEMMs, unless walked per head (probe p116 #1)
     gemms = attention.gemms(op, pack=arch.core.tile is None and walk is None) if fused else [op.gemm]
     sparsity = None if fused else op.sparsity

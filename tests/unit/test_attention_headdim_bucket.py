@@ -102,11 +102,13 @@ def test_shared_memory_refusal_at_the_bucket():
 
 
 def test_fa3_pads_to_its_buckets():
-    # h100's own attention_kernel, flash3: head_dim 80 -> 96; its 16-bit tile at <= 128 is 128 x 128; its MMAs at
-    # 75 % of the peak: ceil(2 x 128 x 128 x 96 / 2048 / 0.75) = ceil(1536 / 0.75) = 2048 (raw 80: 1707)
+    # h100's own attention_kernel, flash3: head_dim 80 -> 96; its 16-bit tile at <= 96 is 192 x 128
+    # (tile_size_fwd_sm90: headdim <= 96: {192, is_local || paged_kv_non_TMA ? 128 : 144}; this test had 128 x 128,
+    # the <= 128 branch's, before probe p175 #3 found the <= 96 branch missing); its MMAs at 75 % of the peak:
+    # ceil(2 x 192 x 128 x 96 / 2048 / 0.75) = ceil(2304 / 0.75) = 3072 (raw 80: 2560)
     d80, d96 = _details(80, H100), _details(96, H100)
-    assert d80["kernel"] == "flash3" and d80["block"] == d96["block"] == [128, 128]
-    assert d80["block_tensor_cycles"] == d96["block_tensor_cycles"] == 2048
+    assert d80["kernel"] == "flash3" and d80["block"] == d96["block"] == [192, 128]
+    assert d80["block_tensor_cycles"] == d96["block_tensor_cycles"] == 3072
     assert d80["mma_head_dim"] == 96
 
 

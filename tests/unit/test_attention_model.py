@@ -256,6 +256,36 @@ def test_flash3_tiles_and_overlap_on_h100():
     assert systolic.price(_op(head_dim=64), h100.core.systolic, h100).details["block"] == [192, 128]
 
 
+def test_flash3_16bit_tiles_follow_every_head_dim_branch_of_tile_size_fwd_sm90():
+    """Dao-AILab/flash-attention hopper/tile_size.h tile_size_fwd_sm90, element_size 2, as vLLM calls it over a
+    paged KV cache read without TMA (paged_kv_non_TMA; is_local: a sliding window): headdim <= 64: {192, is_causal ?
+    128 : ...}; <= 96: {192, is_local || paged_kv_non_TMA ? 128 : 144}; <= 128: {128, ... paged_kv_non_TMA ? 128};
+    <= 192: {128, paged_kv_non_TMA || is_local ? 96 : ...}; larger: {128, is_local ? 64 : 80}. Probe p175 #3:
+    head_dim 80 (phi-2) and 96 ran 128 x 128, a gemma local layer at head_dim 256 128 x 80."""
+    k = fa.FLASH["flash3"]
+
+    def tile(d, window=0):
+        return k.tile(fa.Shape(1, 8, 4096, 4096, d, True, False, window=window))
+
+    assert tile(64) == (192, 128)
+    assert tile(80) == tile(96) == (192, 128)  # was 128 x 128
+    assert tile(96, window=512) == (192, 128)
+    assert tile(128) == (128, 128)
+    assert tile(192) == tile(192, window=512) == (128, 96)
+    assert tile(256) == (128, 80)
+    assert tile(256, window=512) == (128, 64)  # was 128 x 80
+    # through the model: phi-2's head_dim 80 runs FA3's 96 kernel (mma_head_dim) on 192 x 128 tiles
+    h100 = load_arch("h100")
+    d = systolic.price(_op(head_dim=80, q_len=4096, kv_len=4096, causal=True), h100.core.systolic, h100).details
+    assert d["block"] == [192, 128] and d["mma_head_dim"] == 96
+    # 4096 / 192 = 21.3 -> 22 query tiles; tile t sees keys < min(4096, 192(t + 1)): ⌈192(t + 1) / 128⌉ blocks,
+    # 32 K/V blocks for the last: Σ_{t<21} ⌈1.5(t + 1)⌉ + 32 = 352 + 32 = 384 a head
+    assert sum(-(-192 * (t + 1) // 128) for t in range(21)) == 352
+    assert d["kv_blocks"] == 32 * 384
+    # the tile fits the SM: (192 + 2 x 128) x 96 x 2 B = 86,016 B of 228 KiB
+    assert fa.unsupported(_op(head_dim=80), h100) is None
+
+
 def test_an_fp8_attention_writes_its_output_in_bf16():
     # FlashAttention-3's FP8 forward takes fp8 Q, K and V and writes O in bf16 (hopper/flash_api.cpp mha_fwd:
     # out_type = BFloat16 for Float8_e4m3fn): a prefill of 1 x 16 heads x 512 queries x hd 128 in fp8 reads
@@ -481,6 +511,32 @@ def test_a_lone_fa2_cta_pays_its_own_softmax():
     # 64 heads of a 2048-token prefill: 64 x 32 = 2048 CTAs, 2 per SM: the full-load figure per block
     full = _price(heads=64, kv_heads=64, q_len=2048, kv_len=2048).details
     assert full["tile_cycles"] == 16 * 3456 + PROLOGUE
+
+
+def test_a_partial_wave_prices_the_ctas_alone_on_their_sms_alone():
+    """A partial wave of m CTAs, SMs < m < 2 x SMs, puts one CTA on 2 x SMs - m SMs, which runs alone
+    (fa.lone_block), and two on the others, which share theirs until the shorter ends (CtaCost.schedule,
+    CtaCost.shared_run). Probe p175 #2: every CTA of 128 on a100's 108 SMs was priced at the shared rate, so 4 heads
+    of a 2048-token causal prefill (128 CTAs) ran 76,575 cycles against 3 heads' (96 CTAs) 82,675."""
+    # 2048 tokens: tile t (64 rows) walks ceil((t + 1) / 2) blocks of 128 keys, 1, 1, 2, 2, ..., 16, 16 a head.
+    # Alone a block costs 2176 + 2 x 1280 = 4736, shared 2176 + 1280 = 3456, plus the 3461-cycle prologue
+    # (test_a_lone_fa2_cta_pays_its_own_softmax, test_prologue_on_a100).
+    three = _price(heads=3, kv_heads=3, q_len=2048, kv_len=2048, causal=True).details
+    assert three["ctas"] == 96 and three["tile_cycles"] == 16 * 4736 + PROLOGUE == 79_237
+    # 4 heads, 128 CTAs on 108 SMs: CTA i on SM i, then CTAs 108-127 (head 3's tiles 12-31) second on SMs 0-19,
+    # beside head 0's tiles 0-19. SM 19: tile 19 (10 blocks, shared 10 x 3456 + 3461 = 38,021) and tile 31 (16
+    # blocks, shared 58,757, alone 79,237) both at half the SM until tile 19 ends at 2 x 38,021; tile 31 then has
+    # 1 - 38,021 / 58,757 of its work left, alone: 76,042 + ceil(20,736 x 79,237 / 58,757) = 76,042 + 27,964
+    shared_19, shared_31, alone_31 = 10 * 3456 + PROLOGUE, 16 * 3456 + PROLOGUE, 16 * 4736 + PROLOGUE
+    assert (shared_19, shared_31, alone_31) == (38_021, 58_757, 79_237)
+    sm19 = 2 * shared_19 + math.ceil((shared_31 - shared_19) * alone_31 / shared_31)
+    four = _price(heads=4, kv_heads=4, q_len=2048, kv_len=2048, causal=True).details
+    assert four["ctas"] == 128 and four["tile_cycles"] == sm19 == 104_006
+    assert four["tile_cycles"] >= three["tile_cycles"]
+    # two equal CTAs sharing an SM end together at twice the shared cost, as the SM's cycles for them add
+    cost = fa.CtaCost(3456, PROLOGUE, 3456, 0, 1.0, 2, A100, lone=(4736, 4736))
+    assert cost.shared_run([4, 4], 200) == 2 * (4 * 3456 + PROLOGUE)
+    assert cost.shared_run([4], 200) == 4 * 4736 + PROLOGUE
 
 
 def test_fa2_operands_from_shared_memory_by_tile_and_warps():

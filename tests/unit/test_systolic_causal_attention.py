@@ -136,3 +136,34 @@ def test_gpu_backward_keeps_its_flash_kernel():
     b, f = (systolic.price(op, arch.core.systolic, arch) for op in (bwd, fwd))
     assert b.details["kernel"] == f"{f.details['kernel']}_backward" and "causal_walk" not in b.details
     assert b.details["causal"] and b.details["mac_fraction"] == f.details["mac_fraction"] < 1
+
+
+def test_a_gpu_fallback_skips_the_causal_blocks_too():
+    # An op the GPU's FlashAttention kernel cannot run is priced as this fused model (docs/architecture.md, "What a
+    # FlashAttention kernel can run"), and so runs only the blocks at or below the diagonal as it does off a GPU
+    # (probe p175 #1: mi300x causal 4096 tokens equalled non-causal, 607,927 cycles, mac_fraction 1.0). ROCm's
+    # kernel it stands for on AMD skips them too (Composable Kernel fmha_fwd: mask.GetTileRangeAlongX).
+    mi = load_arch("mi300x")  # a CU's 64 KiB LDS: flash2's 64 x 128 tile at head_dim 128 needs 80 KiB
+    op = fused_attention_op(ONE_HEAD, q_len=256, kv_len=256, head_dim=128, causal=True)
+    p = systolic.price(op, mi.core.systolic, mi)
+    assert p.details["flash_unsupported"].startswith("flash2: its 64 x 128 tile")
+    # the CU's 32 x 32 os array: 8 query blocks of 32 rows, block t sees t + 1 K/V blocks of 32 keys: 36 of 64
+    assert p.details["causal"] and p.details["mac_fraction"] == 36 / 64 == 0.5625
+    assert p.details["causal_walk"] == {"order": "q_outer", "block": [32, 32], "gemms": 16, "folds": [36, 32]}
+    # os folds, τ = R + C + T − 2, F·τ − 1 a GEMM: QKᵀ 32 x 32(t+1) x 128: (t + 1) folds of 190;
+    # PV 32 x 128 x 32(t+1): 4 folds of 62 + 32(t+1)
+    qk = sum((t + 1) * 190 - 1 for t in range(8))
+    pv = sum(4 * (62 + 32 * (t + 1)) - 1 for t in range(8))
+    assert p.cycles == qk + pv == 6832 + 6584 == 13_416
+    # the full square: QKᵀ 8 x 8 folds of 190, PV 8 x 4 folds of 62 + 256
+    full = systolic.price(fused_attention_op(ONE_HEAD, q_len=256, kv_len=256, head_dim=128), mi.core.systolic, mi)
+    assert full.cycles == 64 * 190 - 1 + 32 * 318 - 1 == 22_334 and full.details["mac_fraction"] == 1.0
+    # the softmax over the 36 visited 32 x 32 blocks only, 10 lane-cycles a score on 256 lanes
+    assert p.details["softmax_cycles"] == 36 * 32 * 32 * 10 // 256 == 1440
+    # an NVIDIA fallback (fp32: no FlashAttention kernel takes it) alike: h100's 64 x 32 array, 4 query blocks of
+    # 64 rows, block t sees 2(t + 1) K/V blocks of 32 keys: 20 of 32
+    h100 = load_arch("h100")
+    f32 = fused_attention_op(ONE_HEAD, q_len=256, kv_len=256, head_dim=128, causal=True, dtype="fp32")
+    d = systolic.price(f32, h100.core.systolic, h100).details
+    assert d["flash_unsupported"].startswith("flash3: dtype fp32")
+    assert d["causal"] and d["mac_fraction"] == 20 / 32 and d["causal_walk"]["block"] == [64, 32]

@@ -66,14 +66,16 @@ and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MA
   The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
 * ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
   ``latents / scaling_factor`` (``unscale_latents``, ELEMENTWISE fn "scale"). SDXL's VAE has ``force_upcast``, so
-  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: 4-byte tensors, the convolutions
-  computed at the TF32 rate (dtype "tf32"), as PyTorch's cuDNN convolutions run fp32 by default
-  (``torch.backends.cudnn.allow_tf32`` True), the mid block's linears (and, unfused, its attention's batched
-  matmuls) at the fp32 rate (dtype "fp32": cuBLAS, whose ``torch.backends.cuda.matmul.allow_tf32`` is False by
-  default since PyTorch 1.12, PyTorch's CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and later)
-  devices"); a fused attention (PyTorch's memory-efficient SDPA kernel: FlashAttention takes 16-bit inputs only)
-  at a third of the TF32 rate, as that kernel emulates fp32 with three TF32 MMAs a MAC (CUTLASS's 3xTF32,
-  :data:`accelsim.units.FAST_FP32`; ``attrs["fast_fp32"]``).
+  with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: the same graph as ``dtype: fp32``,
+  every op fp32. Its convolutions run as the arch's software runs an fp32 convolution
+  (:func:`accelsim.mapping.convs_as_run`: TF32 on the NVIDIA presets, as cuDNN's default
+  ``torch.backends.cudnn.allow_tf32`` True; IEEE fp32 on ROCm or with ``options.conv_precision: ieee``), the mid
+  block's linears (and, unfused, its attention's batched matmuls) at the fp32 rate (cuBLAS, whose
+  ``torch.backends.cuda.matmul.allow_tf32`` is False by default since PyTorch 1.12, PyTorch's CUDA semantics notes,
+  "TensorFloat-32 (TF32) on Ampere (and later) devices"); an fp32 decoder's fused attention (PyTorch's
+  memory-efficient SDPA kernel: FlashAttention takes 16-bit inputs only) at a third of the TF32 rate, as that
+  kernel emulates fp32 with three TF32 MMAs a MAC (CUTLASS's 3xTF32, :data:`accelsim.units.FAST_FP32`;
+  ``attrs["fast_fp32"]``), whichever way the fp32 decode is asked for.
 
 MACs are those of torch.utils.flop_counter.FlopCounterMode on the diffusers / transformers modules (FLOPs / 2: every
 conv, linear and the attention's two batched matmuls); norms, activations, softmax and the element-wise ops are
@@ -90,7 +92,7 @@ from pydantic import Field, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind
-from ..units import TORCH_DTYPES, TORCH_FP32_CONV
+from ..units import FAST_FP32, TORCH_DTYPES
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
 from .transformer import clip_encoder
@@ -352,17 +354,14 @@ def sd(p: SDParams) -> Graph:
     if p.part == "text_encoder":
         return _text_encoders(p)
     if p.part == "vae_decoder":
-        dtype = p.dtype or "fp16"
-        matmul = None
-        if p.variant == "sdxl" and dtype == "fp16":
-            # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32, and PyTorch runs fp32
-            # convolutions on the TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True), its fp32
-            # matmuls (cuBLAS) in fp32 (torch.backends.cuda.matmul.allow_tf32 = False since PyTorch 1.12; probe
-            # p151 #4: the linears were priced at TF32, to_q 251 TFLOPS on h100 against its 61.8 fp32 peak); the
-            # fused attention's fp32 memory-efficient SDPA kernel runs 3xTF32 (probe p160 #2: it was at 1xTF32)
-            dtype, matmul = TORCH_FP32_CONV, TORCH_DTYPES["float32"]
+        dtype = p.dtype or TORCH_DTYPES["float16"]
+        if p.variant == "sdxl" and dtype == TORCH_DTYPES["float16"]:
+            # the SDXL VAE's force_upcast: StableDiffusionXLPipeline decodes in fp32, the same decoder as dtype fp32
+            # (probe p179 #1: its convs were built as tf32 here, so core.systolic.conv_runs_as and
+            # options.conv_precision could not apply: mi300x ran ROCm's IEEE fp32 convs at the TF32 rate)
+            dtype = TORCH_DTYPES["float32"]
         return vae_decoder_graph(p.batch, p.latent_size, dtype, p.attention,
-                                 meta=_meta(p, part="vae_decoder", vae_dtype=dtype), matmul_dtype=matmul)
+                                 meta=_meta(p, part="vae_decoder", vae_dtype=dtype))
     return _unet(p)
 
 
@@ -489,22 +488,23 @@ def vae_decoder(b: TransformerBuilder, z: str, *, fused: bool, post_quant_conv: 
 
 
 def vae_decoder_graph(batch: int, latent_hw: int, dtype: str = "fp16", attention: str = "fused",
-                      meta: dict[str, object] | None = None, matmul_dtype: str | None = None) -> Graph:
+                      meta: dict[str, object] | None = None) -> Graph:
     """The graph of a diffusion pipeline's VAE decoding: input ``input`` (batch, 4, latent_hw, latent_hw) latents,
     ``unscale_latents`` (the pipeline's ``latents / vae.config.scaling_factor``, ELEMENTWISE fn "scale"), then
-    :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``, but the LINEAR and MATMUL ops
-    (cuBLAS's, not cuDNN's) in ``matmul_dtype`` where given (an upcast decoder's, module docstring), and then a
-    fused ATTENTION marked ``fast_fp32`` (PyTorch's fp32 memory-efficient SDPA: three TF32 MMAs a MAC,
-    :data:`accelsim.units.FAST_FP32`). DiT's and Stable Diffusion's pipelines both decode this way."""
+    :func:`vae_decoder` (``attention`` "fused" or "unfused"); every op in ``dtype``. An fp32 decoder's fused
+    ATTENTION (PyTorch's fp32 memory-efficient SDPA: FlashAttention takes 16-bit inputs only) computes as
+    :data:`accelsim.units.FAST_FP32` and is marked ``fast_fp32``: three TF32 MMAs a MAC, its tensors fp32
+    (``attrs["out_dtype"]``); its convolutions stay fp32 for :func:`accelsim.mapping.convs_as_run` to run at the
+    arch's default (TF32 on NVIDIA presets). DiT's and Stable Diffusion's pipelines both decode this way."""
     b = TransformerBuilder("vae_decoder", {"input": (batch, LATENT_CHANNELS, latent_hw, latent_hw)}, dtype=dtype,
                            sdpa=True)
     vae_decoder(b, _scale(b, "input", "unscale_latents"), fused=attention == "fused")
     graph = b.build(meta or {"model": "vae_decoder", "batch": batch, "dtype": dtype, "latent_size": latent_hw})
-    if matmul_dtype is None:
+    if dtype != TORCH_DTYPES["float32"]:
         return graph
-    ops = [replace(op, dtype=matmul_dtype) if op.kind in (OpKind.LINEAR, OpKind.MATMUL)
-           else replace(op, attrs={**op.attrs, "fast_fp32": True}) if op.kind is OpKind.ATTENTION else op
-           for op in graph.ops]
+    # probe p179 #2: dtype fp32 priced this attention at plain fp32 (31.36 ms on a100), the upcast at 3xTF32
+    ops = [replace(op, dtype=FAST_FP32[0], attrs={**op.attrs, "fast_fp32": True, "out_dtype": op.out_dtype})
+           if op.kind is OpKind.ATTENTION else op for op in graph.ops]
     return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -70,8 +70,12 @@ def known_output_files() -> list[str]:
     return output_files(plots=True, trace=True)
 
 
-class Report:
+class Report(Mapping):
     """One run's results: ``to_dict()`` is the report.json contract; ``save(outdir)`` writes the report folder.
+
+    A read-only :class:`collections.abc.Mapping` of report.json's top level (``report["seconds"]``,
+    ``report.get("mfu")``, ``items()``, ``values()``, ``==``; each value a deep copy; no item assignment): it was
+    documented as one but had no ``get`` / ``items`` / ``values`` and was not a Mapping (probe p179 #3).
 
     ``segments`` keeps each simulated pass's task graph, trace and start cycle (one pass, or a prefill and its
     decode steps), and for a composed run the pass's label ("decode step 2", "stage 1"), when the run produced
@@ -112,6 +116,15 @@ class Report:
     def __len__(self) -> int:
         """How many keys report.json has."""
         return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        """Whether ``other`` is a mapping of the same keys and values (Mapping's ``==``; two Reports compare their
+        report.json dicts without copying them)."""
+        if isinstance(other, Report):
+            return self._data == other._data
+        return super().__eq__(other)
+
+    __hash__ = None  # equal by value, as a dict: not hashable (Mapping's rule)
 
     @property
     def total_cycles(self) -> int:

@@ -15,6 +15,7 @@ from accelsim.units import DTYPE_BYTES, TORCH_DTYPES, TORCH_FP32_CONV
 
 FP32 = TORCH_DTYPES["float32"]
 TF32 = TORCH_FP32_CONV
+FP16 = TORCH_DTYPES["float16"]
 
 
 def _conv(arch: str, dtype: str, **options: object) -> tuple[dict, list[str]]:
@@ -63,3 +64,46 @@ def test_a_conv_runs_as_of_another_width_is_refused():
     a["core"]["systolic"]["conv_runs_as"] = {FP32: TORCH_DTYPES["bfloat16"]}
     with pytest.raises(ConfigError, match=r"conv_runs_as\.fp32: .* a convolution runs as a dtype of its tensors' width"):
         load_arch(a)
+
+
+def _vae(arch: str, dtype: str, **options: object) -> dict:
+    return accelsim.simulate({"model": "sdxl", "part": "vae_decoder", "dtype": dtype, "image_size": 256}, arch,
+                             plots=False, **options).to_dict()
+
+
+def test_the_sdxl_vaes_upcast_convs_run_as_the_arch_runs_fp32_convs():
+    """Probe p179 #1: the SDXL VAE's force_upcast decode (dtype fp16) is an ordinary fp32 decoder. Its convs were
+    built as tf32, so conv_runs_as and conv_precision could not apply: mi300x (ROCm: IEEE fp32 convs) ran them at
+    its TF32 rate (44.84 ms at 1024² against 81.64 ms for dtype fp32), a100 with conv_precision ieee stayed 115.1 ms
+    (now 563.7), mi210 noted 37 ops of dtype tf32 without a tf32 rate. The VAE's convs: post_quant_conv, conv_in,
+    the mid block's 2 resnets x 2, 4 up blocks x 3 resnets x 2, 2 conv_shortcuts (512 -> 256, 256 -> 128),
+    3 upsamplers, conv_out = 1 + 1 + 4 + 24 + 2 + 3 + 1 = 36."""
+    def convs(d: dict) -> list[dict]:
+        return [o["mapping"]["rate"] for o in d["ops"] if o["kind"] == "conv"]
+
+    up = _vae("a100", FP16)
+    assert len(convs(up)) == 36 and all(r["runs_as"] == TF32 for r in convs(up))
+    assert any(n.startswith(f"36 convolution op(s) of dtype {FP32} computed at the {TF32} rate") for n in up["notes"])
+    # conv_precision ieee: cuDNN's allow_tf32 False, a100's fp32 rate 19.5 / 312 = 0.0625 of its 16-bit tensor rate
+    ieee = _vae("a100", FP16, conv_precision="ieee")
+    assert all(r["runs_as"] == FP32 and r["multiplier"] == 0.0625 for r in convs(ieee))
+    assert ieee["seconds"] > up["seconds"]
+    for arch in ("mi300x", "mi210"):
+        d = _vae(arch, FP16)
+        # the AMD presets list no conv_runs_as: fp32 at the fp32 matrix rate (mi300x 163.4 / 1307.4 = 0.125,
+        # amd_cdna3_wp), and the upcast decode costs what dtype fp32 costs
+        assert all(r["runs_as"] == FP32 and r["multiplier"] == load_arch(arch).core.systolic.rates[FP32]
+                   for r in convs(d))
+        assert d["seconds"] == _vae(arch, FP32)["seconds"]
+    assert load_arch("mi300x").core.systolic.rates[FP32] == 0.125
+
+
+def test_an_fp32_sdxl_vae_costs_what_the_upcast_costs_on_a100():
+    """Probe p179 #2: dtype fp32 priced the VAE's fused attention at plain fp32 (31.36 ms at 1024², 133.8 ms in
+    all) while the upcast ran it as 3xTF32 (12.63 ms, 115.1 ms): PyTorch's fp32 memory-efficient SDPA is 3xTF32 on
+    sm80+ (units.FAST_FP32) whichever way the fp32 decode is asked for."""
+    fp32, up = _vae("a100", FP32), _vae("a100", FP16)
+    attn = [o for o in fp32["ops"] if o["kind"] == "attention"]
+    assert len(attn) == 1 and attn[0]["mapping"]["rate"]["passes"] == 3
+    assert attn[0]["mapping"]["rate"]["runs_as"] == TF32
+    assert fp32["seconds"] == up["seconds"]

@@ -177,23 +177,26 @@ def test_vae_decoder_graph_for_dit():
 
 def test_sdxl_vae_decodes_in_fp32_under_fp16():
     # stable-diffusion-xl-base-1.0 vae/config.json force_upcast: StableDiffusionXLPipeline upcasts the VAE to fp32,
-    # whose convolutions PyTorch runs on TF32 tensor cores by default (torch.backends.cudnn.allow_tf32 = True):
-    # 4-byte tensors at the TF32 rate. Its linears go through cuBLAS, whose torch.backends.cuda.matmul.allow_tf32
-    # is False by default since PyTorch 1.12 (PyTorch's CUDA semantics notes, "TensorFloat-32 (TF32) on Ampere (and
-    # later) devices"): fp32. (This test said every op TF32 until probe p151 #4, the linears at the TF32 rate.)
-    from accelsim.units import TORCH_DTYPES, TORCH_FP32_CONV, dtype_bytes
+    # an ordinary fp32 decoder: the same graph as dtype fp32, 4-byte tensors, its convolutions fp32 for
+    # mapping.convs_as_run to run at the arch's default (TF32 on the NVIDIA presets, cuDNN's allow_tf32 True; fp32
+    # on ROCm or with conv_precision ieee). Its linears go through cuBLAS, whose torch.backends.cuda.matmul.allow_tf32
+    # is False by default since PyTorch 1.12: fp32. Its fused attention computes as 3xTF32 (test_p160). (This test
+    # said every op but the linears was built as TF32 until probe p179 #1: conv_runs_as and conv_precision could not
+    # apply, and mi300x ran ROCm's IEEE fp32 convs at its TF32 rate, 44.84 ms against 81.64 for dtype fp32.)
+    from accelsim.units import FAST_FP32, TORCH_DTYPES
 
+    fp32 = TORCH_DTYPES["float32"]
     g = _sd(variant="sdxl", part="vae_decoder")
     linears = {op.name for op in g if op.kind is OpKind.LINEAR}
     # the mid block's Attention: to_q, to_k, to_v, to_out.0 (diffusers Attention, the VAE's only nn.Linear)
     assert linears == {f"decoder.mid_block.attentions.0.{n}" for n in ("to_q", "to_k", "to_v", "to_out.0")}
-    assert {op.dtype for op in g if op.kind is OpKind.LINEAR} == {TORCH_DTYPES["float32"]}
-    assert {op.dtype for op in g if op.kind is not OpKind.LINEAR} == {TORCH_FP32_CONV}
-    assert {op.dtype for op in g if op.kind is OpKind.CONV} == {TORCH_FP32_CONV}
-    assert dtype_bytes(TORCH_FP32_CONV) == dtype_bytes(TORCH_DTYPES["float32"]) == 4
+    assert {op.dtype for op in g if op.kind is not OpKind.ATTENTION} == {fp32}
+    assert {op.dtype for op in g if op.kind is OpKind.ATTENTION} == {FAST_FP32[0]}
+    explicit = sd(SDParams.model_validate({"variant": "sdxl", "part": "vae_decoder", "dtype": fp32}))
+    assert [(op.name, op.dtype, op.attrs) for op in g] == [(op.name, op.dtype, op.attrs) for op in explicit]
     # unfused, the attention's two batched matmuls (torch.baddbmm / bmm: cuBLAS) are fp32 too
     unfused = _sd(variant="sdxl", part="vae_decoder", attention="unfused")
-    assert {op.dtype for op in unfused if op.kind is OpKind.MATMUL} == {TORCH_DTYPES["float32"]}
+    assert {op.dtype for op in unfused} == {fp32}
     assert {op.dtype for op in _sd(variant="sd15", part="vae_decoder")} == {"fp16"}
 
 

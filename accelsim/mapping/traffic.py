@@ -669,8 +669,8 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     inputs (``produced``), the parameters its units' free buffers hold (the emitter's double buffering: the first
     ``slots`` groups of every unit, of :func:`tile_groups`) load while that op runs, since a parameter load waits
     only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
-    kernel reads nothing before it runs). The pipeline estimate streams the groups: the transfers back to back with the last group's compute
-    behind them, or each unit's groups at the pace its buffers allow with the main memory's latency, behind every
+    kernel reads nothing before it runs). The pipeline estimate streams the groups: the loads back to back with the last group's compute
+    and store behind them (the other units' stores run under that compute; at least all the transfers), or each unit's groups at the pace its buffers allow with the main memory's latency, behind every
     unit's first loads (they queue on the memory the units share, so the last unit starts after all of them) and
     ahead of a last store (with a ramp, :func:`ramp_groups`, the first loads, the last compute and its store are
     the smallest pieces'; once, charging one group's transfer ahead, a 512×512×1024 1:4 GEMM on tpu-v4 was priced
@@ -736,7 +736,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     load, store = (memory - stored) / groups, stored / groups
     # (an op that loads and stores waits the latency twice: its first load's and its last store's)
     lat *= 2 if out and a_tot + b_tot > 0 else 1
-    return (max(memory + c / (1 << last) + lat,
+    return (max(max(memory, memory - stored + (c + store) / (1 << last)) + lat,
                 each * period + nunits * load / (1 << first) + store / (1 << last) + lat), float(compute), memory)
 
 

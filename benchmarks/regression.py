@@ -139,6 +139,11 @@ CASES: dict[str, tuple] = {
 # softmax_a100 again from dabfa6e0 (probe p166 #2): the lanes read a vector op's inputs from the scratchpad once
 # per input pass (PyTorch's block softmax: 3), bytes.sram 201,326,592 -> 268,435,456, energy 27.153 -> 27.161 mJ;
 # times and off-chip bytes equal.
+# lenet5_gemmini, googlenet_tpu_v4, mobilenet_v2_tpu_v4 and bert_base_tpu_v5p again from a5872b5e (probe p169 #1):
+# with preload_overlap a ws/is GEMM's last fold streams T, not max(T, R) (lenet5_gemmini 7,517 -> 7,477 cycles,
+# bert_base_tpu_v5p 331,889 -> 331,762; googlenet_tpu_v4 72,359 -> 74,229 and mobilenet_v2_tpu_v4 430,600 ->
+# 433,486, whose ops now cut over more of a core's arrays, fewer running side by side; HBM bytes googlenet
+# 19,218,656 -> 18,497,376, mobilenet_v2 34,498,080 -> 34,752,864); every other case equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -57,12 +57,14 @@ def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, overlap: 
     """SCALE-Sim's fold count and compute cycles of an m×n (reduction k) GEMM on a rows×cols array.
 
     With ``overlap`` (an array that double-buffers its stationary operand, as the TPU's matrix unit does with
-    weights) the next fold's preload runs while the current fold streams, and folds pipeline: the layer takes
-    R (first preload) + F·max(T, R) + (R + C − 2) (last skew and drain) − 1 cycles for ws/is, and
-    F·max(T, R) + R + C − 2 − 1 for os, where F = F_r·F_c: os preloads nothing, but a fold's R×C outputs leave by
-    the C column ports one row a cycle, R cycles of drain the next fold's T overlaps only where T ≥ R (256×256×1
-    on 32×32: 64·max(1, 32) + 32 + 32 − 3 = 2,109, not 64·1 + 61 = 125). SCALE-Sim models no such overlap
-    (``overlap=False``).
+    weights) the next fold's R-cycle preload runs while the current fold streams, so folds start max(T, R) apart
+    after the first preload. The last fold has no next fold to wait for: it streams its T rows and skews and
+    drains (R + C − 2). The layer takes R (first preload) + (F − 1)·max(T, R) + T + R + C − 2 − 1 cycles for ws/is,
+    and (F − 1)·max(T, R) + T + R + C − 2 − 1 for os, where F = F_r·F_c: os preloads nothing, but a fold's R×C
+    outputs leave by the C column ports one row a cycle, R cycles of drain the next fold's T overlaps only where
+    T ≥ R (256×256×1 on 32×32: 63·max(1, 32) + 1 + 32 + 32 − 3 = 2,078, not 64·1 + 61 = 125). One fold (F = 1)
+    has nothing to overlap and costs SCALE-Sim's τ − 1 (ws 2R + C + T − 3), so the overlap never makes a GEMM
+    slower (probe p169 #1). SCALE-Sim models no such overlap (``overlap=False``).
     """
     if min(m, n, k, rows, cols) <= 0:
         raise ValueError(f"GEMM and array sizes must be > 0 (got m={m}, n={n}, k={k}, rows={rows}, cols={cols})")
@@ -77,7 +79,8 @@ def folds(m: int, n: int, k: int, rows: int, cols: int, dataflow: str, overlap: 
         return Folds(f_r, f_c, tau, f_r * f_c * tau - 1, efficiency)
     preload = rows * df.preload_rows
     steady = max(t, rows)  # ws/is: the next fold's R-cycle preload; os: this fold's R-cycle output drain
-    total = preload + f_r * f_c * steady + rows + cols - 2 - 1
+    # the last fold streams T, not max(T, R): no later fold's preload (ws/is) or stream (os) waits on it
+    total = preload + (f_r * f_c - 1) * steady + t + rows + cols - 2 - 1
     return Folds(f_r, f_c, steady, total, efficiency)
 
 
@@ -86,8 +89,9 @@ def run_cycles(f: Folds, count: int, overlap: bool) -> int:
     after another on one array. Without overlap each is a SCALE-Sim layer (its own fill, folds and drain, − 1):
     count·(F·τ − 1). With it a GEMM of the batch is F more folds of the same pipeline (the next GEMM's first
     stationary tile preloads while the last fold of this one streams, as the next fold's does within a GEMM), so
-    the count·F folds pay the first preload and the last skew and drain once: f.cycles + (count − 1)·F·max(T, R)
-    (ws/is: the preload; os: the output drain), e.g. ws R + count·F·max(T, R) + R + C − 3."""
+    the count·F folds pay the first preload and the last fold's stream, skew and drain once: f.cycles +
+    (count − 1)·F·max(T, R) (ws/is: the preload; os: the output drain), e.g. ws
+    R + (count·F − 1)·max(T, R) + T + R + C − 3."""
     if not overlap or count == 0:
         return count * f.cycles
     return f.cycles + (count - 1) * f.rows * f.cols * f.fold_cycles

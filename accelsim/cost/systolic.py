@@ -151,13 +151,14 @@ def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
     """Compute cycles of ``gemms`` (mappings ``fs``) run one after another on one array as one run: without
     ``overlap`` each GEMM's ``count`` are SCALE-Sim layers (:func:`.folds.run_cycles`); with it every GEMM's folds
     are more folds of one pipeline, the first preload and the last skew and drain paid once (the next GEMM's
-    first stationary tile preloads while this one's last fold streams, as within a GEMM): Σ count·F·max(T, R) +
-    R + R + C − 3 (ws, is; os, whose folds drain R cycles of outputs and preload nothing: Σ count·F·max(T, R) +
-    R + C − 3)."""
+    first stationary tile preloads while this one's last fold streams, as within a GEMM): Σ count·F·max(T, R) −
+    max(T_l, R) + T_l + R + R + C − 3, T_l the last GEMM's streamed rows (ws, is; os, whose folds drain R cycles
+    of outputs and preload nothing: Σ count·F·max(T, R) − max(T_l, R) + T_l + R + C − 3). The last GEMM's
+    mapping gives that remainder: its cycles less its F folds of max(T, R)."""
     if not overlap:
         return sum(folds.run_cycles(f, g.count, False) for g, f in zip(gemms, fs, strict=True))
     steady = sum(g.count * f.rows * f.cols * f.fold_cycles for g, f in zip(gemms, fs, strict=True))
-    return steady + fs[0].cycles - fs[0].rows * fs[0].cols * fs[0].fold_cycles
+    return steady + fs[-1].cycles - fs[-1].rows * fs[-1].cols * fs[-1].fold_cycles
 
 
 def weight_bytes_per_element(op: Op) -> float | None:

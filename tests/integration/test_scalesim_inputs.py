@@ -319,12 +319,37 @@ def test_a_header_without_a_column_is_named_at_line_1(tmp_path, monkeypatch, cap
     Path("short.csv").write_text(CONV_HEADER.replace(" Num Filter,", "") + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
     assert read_topology("short.csv").meta["notes"][0].startswith(
         "short.csv:1: the header is not SCALE-Sim's (it lacks 'Num Filter');")
-    # SCALE-Sim's own headers: its files' (any case) and its write_topo_file's Stride height / Stride width: no note
+    # SCALE-Sim's own headers: its files' (any case) and its write_topo_file's Stride height / Stride width: no
+    # header note (the row's 9th column gets the stride-width note alone, probe p169 #2: SCALE-Sim 3.0's reader
+    # takes that column as the sparsity ratio, so the file v3 writes is one v2 reads)
     Path("own.csv").write_text("Layer name, IFMAP height, IFMAP width, Filter height, Filter width, Channels, "
                                "Num filter, Stride height, Stride width,\nc1, 10, 10, 3, 3, 4, 5, 1, 1,\n")
-    assert "notes" not in read_topology("own.csv").meta
+    assert [n.split(":")[:2] for n in read_topology("own.csv").meta["notes"]] == [["own.csv", "2"]]
+    assert "stride width" in read_topology("own.csv").meta["notes"][0]
     Path("own.csv").write_text(CONV_HEADER + "c1, 10, 10, 3, 3, 4, 5, 1,\n")
     assert "notes" not in read_topology("own.csv").meta
+
+
+def test_a_stride_width_column_is_read_as_v2_reads_it_with_a_note(tmp_path, monkeypatch):
+    # probe p169 #2: SCALE-Sim 3.0.0's topology_utils.load_arrays_conv copies Strides into the column stride
+    # (elems[0:8] + [elems[7]] + elems[8:]) and pops the next column as the N:M ratio: "1".split(":") has no [1],
+    # an IndexError. v2's append_topo_arrays reads it as the stride width, as accelsim does, with a note.
+    monkeypatch.chdir(tmp_path)
+    Path("sw.csv").write_text(CONV_HEADER + "c1, 9, 9, 3, 3, 3, 20, 2, 1,\nc2, 9, 9, 3, 3, 3, 20, 2,\n"
+                              "c3, 9, 9, 3, 3, 3, 20, 1, 2,\n")
+    g = read_topology("sw.csv")
+    # c1: stride (2, 1): Eh = ⌈(9 − 3 + 2)/2⌉ = 4, Ew = ⌈(9 − 3 + 1)/1⌉ = 7, m = 28, n = 20, k = 3·3·3 = 27
+    assert g["c1"].gemm == Gemm(m=28, n=20, k=27, count=1)
+    # c2: stride 2 both ways (no 9th column): 4·4 = 16 rows; c3: (1, 2): 7·4 = 28
+    assert (g["c2"].gemm.m, g["c3"].gemm.m) == (16, 28)
+    assert g.meta["notes"] == [
+        "sw.csv:2: a 9th column (also on line 4) is read as the stride width, as SCALE-Sim v2 reads it; SCALE-Sim "
+        "3.0 has no stride-width column (it uses Strides for both axes and reads that column as the N:M sparsity "
+        "ratio: a plain number stops it with an IndexError); a layer with one stride on both axes runs the same in "
+        "both with the Strides column alone"]
+    # a sparsity column alone (SCALE-Sim 3.0's reading of column 9) gets no note
+    Path("sp.csv").write_text(CONV_HEADER + "c1, 9, 9, 3, 3, 3, 20, 2, 2:4,\n")
+    assert "notes" not in read_topology("sp.csv").meta
 
 
 @pytest.mark.parametrize("written, note", [

@@ -228,8 +228,8 @@ def test_an_array_without_rates_runs_fp32_at_its_int8_rate_and_says_so(arch, row
     rep32, op32 = run("fp32")
     # ws, F = ceil(K/R)·ceil(N/C) folds. edge-npu, no preload overlap: F folds of 2R + C + M − 2 cycles, less 1
     # (SCALE-Sim); 16·8 = 128 folds of 64 + 32 + 254 = 350: 44,799. gemmini, core.systolic.preload_overlap
-    # (arch/gemmini.yaml: PE.scala's double-buffered weights): R + F·max(M, R) + R + C − 3
-    # (docs/architecture.md), F = 32·16 = 512: 16 + 512·256 + 16 + 16 − 3 = 131,117
+    # (arch/gemmini.yaml: PE.scala's double-buffered weights): R + (F − 1)·max(M, R) + M + R + C − 3
+    # (docs/architecture.md), F = 32·16 = 512, M = 256 ≥ R: 16 + 511·256 + 256 + 16 + 16 − 3 = 131,117
     folds = math.ceil(512 / rows) * math.ceil(256 / rows)
     want = (rows + folds * max(256, rows) + 2 * rows - 3 if overlap
             else folds * (2 * rows + rows + 256 - 2) - 1)

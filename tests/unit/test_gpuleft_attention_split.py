@@ -22,12 +22,12 @@ def test_gqa_decode_is_split_as_its_packed_gemms():
     # both are 64 GEMM pairs of 8 rows: QK^T 8 x 1024 x 128 and PV 8 x 128 x 1024, count = batch 64 x 1 KV head
     assert gqa["mapping"]["gemm"] == one["mapping"]["gemm"] == [[8, 1024, 128, 64], [8, 128, 1024, 64]]
     # cut along the count over tpu-v6e's 4 MXUs (256 x 256, ws, preloading the next fold as one streams): 16 pairs
-    # an array. Each GEMM has ceil(128 / 256) x ceil(1024 / 256) = 4 folds of max(8 rows, 256 preload) cycles,
-    # and a run pays 256 + 256 + 256 - 3 of first preload, skew and drain: 16 x 4 x 256 + 765 = 17,149 a GEMM.
-    # (Before the fix the 8-head op was cut as 512 one-row GEMMs: 128 an array, its share 263,674 / 1,050,106 of
-    # the whole op's 132,602 cycles = 33,296.)
-    per_array = 2 * (16 * 4 * 256 + 3 * 256 - 3)
-    assert per_array == 34_298
+    # an array. Each GEMM has ceil(128 / 256) x ceil(1024 / 256) = 4 folds starting max(8 rows, 256 preload) cycles
+    # apart; a run pays 256 of first preload, and its last fold, with no next preload (probe p169 #1), streams its
+    # 8 rows and skews and drains 256 + 256 - 2: 256 + (16 x 4 - 1) x 256 + 8 + 510 - 1 = 16,901 a GEMM (17,149
+    # when the last fold was charged 256). (Before the GQA fix the 8-head op was cut as 512 one-row GEMMs.)
+    per_array = 2 * (256 + (16 * 4 - 1) * 256 + 8 + 256 + 256 - 3)
+    assert per_array == 33_802
     for op in (gqa, one):
         assert op["mapping"]["split"] == "count" and op["mapping"]["units"] == 4
         assert op["compute_cycles"] == per_array

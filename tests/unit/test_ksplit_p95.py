@@ -1,8 +1,8 @@
 """Probe p95 #1 and #3: a K split (partial sums added) only for a GEMM of one array fold of M (all its count GEMMs)
 and of N, on the arrays of one core, its adds one array's after another on the core's one vector unit; and over
 several cores the cut along the other of M and N pays the copies of the larger operand. Every figure is worked by
-hand from the fold model (accelsim.cost.folds: ws with preload overlap on an R×C array, R + F·max(T, R) + R + C − 3
-cycles for F folds streaming T rows) and the tensors' shapes."""
+hand from the fold model (accelsim.cost.folds: ws with preload overlap on an R×C array, R + (F − 1)·max(T, R) + T +
+R + C − 3 cycles for F folds streaming T rows, the last fold waiting for no next preload) and the tensors' shapes."""
 
 from __future__ import annotations
 

@@ -122,17 +122,18 @@ def test_one_row_per_op_with_all_columns(page_text, lenet):
     fc1 = dict(zip(head, page.body_rows[names.index("fc1")], strict=True))
     assert fc1["name"] == "fc1" and fc1["unit"] == "core0.systolic0" and fc1["roofline"] == "memory"
     assert fc1["duration"] == f"{fc1_op['end_cycle'] - fc1_op['start_cycle']:,}"
-    # 400·120 MACs; ws with gemmini's preload overlap (R + F·max(T, R) + R + C − 3): 25·8 = 200 folds of
-    # max(1, 16) = 16 cycles, 16 + 3,200 + 16 + 16 − 3 = 3,245; 48,000 int8 weights + 120 int32 biases:
+    # 400·120 MACs; ws with gemmini's preload overlap (R + (F − 1)·max(T, R) + T + R + C − 3: the last fold waits
+    # for no next preload, probe p169 #1): 25·8 = 200 folds starting max(1, 16) = 16 cycles apart, the last one
+    # streaming T = 1: 16 + 199·16 + 1 + 16 + 16 − 3 = 3,230; 48,000 int8 weights + 120 int32 biases:
     # 48,000 + 4 · 120 = 48,480 B = 47.34 KiB
-    assert fc1["MACs"] == "48,000" and fc1["compute"] == "3,245" and fc1["bytes hbm"] == "47.34KiB"
+    assert fc1["MACs"] == "48,000" and fc1["compute"] == "3,230" and fc1["bytes hbm"] == "47.34KiB"
     # the arrays' work, 2·48,000 FLOPs (its 120 bias adds are not the arrays'), / 48,480 B = 1.9802 (four significant
     # digits, the trailing zero dropped), under the ridge of 32
     assert fc1["FLOP/B"] == "1.98"
     relu = dict(zip(head, page.body_rows[names.index("relu1")], strict=True))
     assert relu["FLOP/B"] == "\u2014" and relu["bytes hbm"] == "0B"  # its input stays in SRAM: null intensity
     # numeric cells carry the raw number the sorter uses, and the sorter is inline
-    assert '<td class="n" data-v="3245">3,245</td>' in page_text
+    assert '<td class="n" data-v="3230">3,230</td>' in page_text
     assert "<script>" in page_text and "table.sortable" in page_text and 'class="sortable ops"' in page_text
     # the note says what compute and stall count: on a GPU compute is one SM's cycles, stall summed over its SMs
     # (the note said both were "summed over the op's tile groups", so a stall 132× the compute looked like 99 %)

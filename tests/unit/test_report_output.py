@@ -13,10 +13,11 @@ LeNet-5 by hand (workloads/lenet5.yaml: 1×32×32 input, int8 on gemmini):
          zero point 0"; units.INT_BIAS_DTYPE), 4 B each: 61,706 + 3·236 = 62,414 B of weights and biases.
   ws compute cycles on gemmini's 16×16 array, whose PEs double-buffer weights (arch/gemmini.yaml:
   core.systolic.preload_overlap, PE.scala), so folds pipeline (docs/architecture.md: (S_r, S_c, T) = (K, N, M),
-  F = F_r·F_c, cycles = R + F·max(T, R) + R + C − 3 = F·max(M, 16) + 45): fc1 K=400, N=120, M=1: F_r = 25,
-  F_c = 8, F = 200 → 200·16 + 45 = 3,245; fc2 K=120, N=84: F = 8·6 = 48 → 48·16 + 45 = 813;
-  conv1 K=25, N=6, M=784: F = 2 → 2·784 + 45 = 1,613; conv2 K=150, N=16, M=100: F = 10 → 10·100 + 45 = 1,045;
-  fc3 K=84, N=10: F = 6 → 6·16 + 45 = 141. (Without the overlap, SCALE-Sim's F·(2R + C + M − 2) − 1: fc1
+  F = F_r·F_c, cycles = R + (F − 1)·max(T, R) + T + R + C − 3 = (F − 1)·max(M, 16) + M + 45: folds start
+  max(T, R) apart, the last one waits for no next preload, probe p169 #1): fc1 K=400, N=120, M=1: F_r = 25,
+  F_c = 8, F = 200 → 199·16 + 1 + 45 = 3,230; fc2 K=120, N=84: F = 8·6 = 48 → 47·16 + 1 + 45 = 798;
+  conv1 K=25, N=6, M=784: F = 2 → 1·784 + 784 + 45 = 1,613; conv2 K=150, N=16, M=100: F = 10 → 9·100 + 100 + 45
+  = 1,045; fc3 K=84, N=10: F = 6 → 5·16 + 1 + 45 = 126. (Without the overlap, SCALE-Sim's F·(2R + C + M − 2) − 1: fc1
   200·47 − 1 = 9,399, fc2 2,255, conv1 1,659, conv2 1,459, fc3 281.)
 """
 
@@ -65,7 +66,7 @@ def test_the_fixture_is_the_hand_counted_lenet(lenet):
     assert lenet["macs"] == LENET_MACS and lenet["params"] == LENET_PARAMS
     cycles = {op["name"]: op["compute_cycles"] for op in lenet["ops"]}
     assert (cycles["fc1"], cycles["fc2"], cycles["conv1"], cycles["conv2"], cycles["fc3"]) == (
-        3_245, 813, 1_613, 1_045, 141)
+        3_230, 798, 1_613, 1_045, 126)
 
 
 def test_json_round_trip(tmp_path, report):
@@ -221,8 +222,8 @@ def test_console_tables_render(report):
 def test_top_ops_table_orders_by_busy_cycles(report):
     table = top_ops_table(report, n=3)
     assert table.row_count == 3
-    assert list(table.columns[0].cells) == ["fc1", "conv1", "conv2"]  # 3,245, 1,613, 1,045 cycles (above)
-    assert list(table.columns[3].cells) == ["3,245", "1,613", "1,045"]
+    assert list(table.columns[0].cells) == ["fc1", "conv1", "conv2"]  # 3,230, 1,613, 1,045 cycles (above)
+    assert list(table.columns[3].cells) == ["3,230", "1,613", "1,045"]
     # fc1's off-chip bytes are its DRAM bytes, 48,000 + 4 · 120 = 48,480 B = 47.34 KiB (int32 biases, above)
     assert list(table.columns[6].cells)[0] == "47.34KiB"
     # stall %: stall over stall + compute cycles, both over every unit and execution (hand-written rows): a GEMM

@@ -2,12 +2,13 @@
 
 The layer: GRU(128, 256) at batch 4, so each step's recurrent GEMM ``tN.hh`` is M = 4 (batch), N = 3·256 = 768
 (the gates), K = 256 (hidden), bf16. multicore-4's cores each have one 64×64 weight-stationary array with preload
-overlap, whose fold model (cost/folds.py) is R + F_r·F_c·max(M, R) + R + C − 2 − 1 with F_r = ⌈K/64⌉ and
-F_c = ⌈N/64⌉:
+overlap, whose fold model (cost/folds.py) is R + (F − 1)·max(M, R) + M + R + C − 2 − 1 with F = F_r·F_c,
+F_r = ⌈K/64⌉ and F_c = ⌈N/64⌉ (folds start max(M, R) apart; the last waits for no next preload, probe p169 #1):
 
-* one core: F_r = 4, F_c = 12: 64 + 48·64 + 125 = 3,261 cycles;
-* cut along N over 4 cores (192 columns each): F_c = 3: 64 + 12·64 + 125 = 957 cycles;
-* cut along M over 4 cores (1 row each): still F_r·F_c = 48 folds of 64: 3,261 cycles, no gain.
+* one core: F_r = 4, F_c = 12: 64 + 47·64 + 4 + 125 = 3,201 cycles;
+* cut along N over 4 cores (192 columns each): F_c = 3: 64 + 11·64 + 4 + 125 = 897 cycles;
+* cut along M over 4 cores (1 row each): still F_r·F_c = 48 folds of 64: 64 + 47·64 + 1 + 125 = 3,198 cycles,
+  almost no gain.
 
 From step 1 on, the step's weights (768 × 256 × 2 B = 393,216 B) stay in SRAM (choice._pin_recurrent_weights),
 a quarter a core when the step is split: each core holds its own 192 columns, which is the cut along N. Before,
@@ -34,21 +35,21 @@ def _run(graph, cores: int, **options) -> dict:
 
 
 def test_a_split_recurrent_step_is_cut_along_its_columns():
-    """Every step split over several cores is cut along N, 957 compute cycles (module docstring), never the
-    3,261 of one core; a step after the first loads only h: 4 × 256 × 2 = 2,048 B read by each core (8,192 B),
+    """Every step split over several cores is cut along N, 897 compute cycles (module docstring), never the
+    3,201 of one core; a step after the first loads only h: 4 × 256 × 2 = 2,048 B read by each core (8,192 B),
     and writes its 4 × 768 × 2 = 6,144 B output: 14,336 B of HBM, its weights loading nothing."""
     report = _run(_gru(), 4, split_ops=True)
     steps = [o for o in report["ops"] if o["name"].endswith(".hh")]
     split = [o for o in steps if o["mapping"]["units"] == 4]
     assert split, "no step is split over the 4 cores"
     for o in split:
-        assert o["mapping"]["split"] == "n" and o["compute_cycles"] == 957, o["name"]
+        assert o["mapping"]["split"] == "n" and o["compute_cycles"] == 897, o["name"]
         if o["name"] != "gru.l0.t0.hh":
             assert o["bytes"]["hbm"] == 4 * 2048 + 6144, o["name"]
 
 
 def test_more_cores_never_slow_a_small_gru():
-    """A chain of dependent M = 4 steps: more cores may help (the 957-cycle steps) but must never hurt."""
+    """A chain of dependent M = 4 steps: more cores may help (the 897-cycle steps) but must never hurt."""
     graph = _gru(layers=2)
     times = [_run(graph, n)["total_cycles"] for n in (1, 2, 4)]
     assert times[1] <= times[0] and times[2] <= times[0], times

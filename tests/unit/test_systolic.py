@@ -59,11 +59,12 @@ def test_rejects_empty_gemm():
 def test_preload_overlap_pipelines_folds():
     # ws GEMV (M = T = 1) of 256×256 on 128×128: F = 2·2 = 4 folds.
     # SCALE-Sim: τ = 2·128 + 128 + 1 − 2 = 383 → 4·383 − 1 = 1531
-    # overlapped: the first preload (128), then each fold limited by the next preload max(T=1, R=128) = 128,
-    # then skew and drain 128 + 128 − 2: 128 + 4·128 + 254 − 1 = 893
+    # overlapped: the first preload (128), then folds start max(T=1, R=128) = 128 apart (each waits for the next
+    # preload), and the last, with no next preload, streams T = 1 and skews and drains 128 + 128 − 2:
+    # 128 + 3·128 + 1 + 254 − 1 = 766 (893 = 128 + 4·128 + 253 before probe p169 #1 charged the last fold 128)
     assert systolic.cycles(1, 256, 256, 128, 128, "ws") == 1531
-    assert systolic.cycles(1, 256, 256, 128, 128, "ws", overlap=True) == 893
-    # a long stream (T = 1000 ≥ R) hides every preload but the first: 128 + 4·1000 + 254 − 1 = 4381
+    assert systolic.cycles(1, 256, 256, 128, 128, "ws", overlap=True) == 766
+    # a long stream (T = 1000 ≥ R) hides every preload but the first: 128 + 3·1000 + 1000 + 254 − 1 = 4381
     assert systolic.cycles(1000, 256, 256, 128, 128, "ws", overlap=True) == 4381
-    # os has no preload: F·T + R + C − 2 − 1 = 4·256 + 254 − 1 = 1277 for a 256×256×256 GEMM
+    # os has no preload: (F − 1)·max(T, R) + T + R + C − 2 − 1 = 3·256 + 256 + 254 − 1 = 1277 for a 256×256×256 GEMM
     assert systolic.cycles(256, 256, 256, 128, 128, "os", overlap=True) == 1277

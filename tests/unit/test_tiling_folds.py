@@ -57,8 +57,8 @@ def test_gemmini_resnet18_layer4_conv2_end_to_end():
     assert math.ceil(512 / tiling["nn"]) >= 16 and tiling["nn"] <= 512 // 16
     assert tiling["nk"] <= 4608 // 16 and tiling["whole_folds"] is True
     # compute, priced on the whole GEMM whatever the tiles: F = 288 · 32 = 9216 folds; gemmini's PEs double-buffer
-    # weights (arch/gemmini.yaml: core.systolic.preload_overlap), so they pipeline, R + F·max(T, R) + R + C − 3
-    # (docs/architecture.md) = 16 + 9216·49 + 16 + 16 − 3 = 451,629 (SCALE-Sim's no-overlap F·τ − 1, τ = 2·16 +
+    # weights (arch/gemmini.yaml: core.systolic.preload_overlap), so they pipeline, R + (F − 1)·max(T, R) + T + R +
+    # C − 3 (docs/architecture.md), T = 49 ≥ R: 16 + 9215·49 + 49 + 16 + 16 − 3 = 451,629 (SCALE-Sim's no-overlap F·τ − 1, τ = 2·16 +
     # 16 + 49 − 2 = 95, would be 875,519)
     assert o["compute_cycles"] == 16 + 9216 * max(49, 16) + 16 + 16 - 3 == 451_629
     assert scalesim_cycles(49, 512, 4608, 16, 16, "ws") == 9216 * 95 - 1 == 875_519

@@ -29,11 +29,13 @@ def test_gqa_decode_folds_the_group_into_the_rows_on_tpu_v6e():
     assert (gqa.gemm.m, gqa.gemm.count) == (1, 64 * 8) and gqa.macs == 64 * 8 * 1024 * 128 * 2 == 134_217_728
     # ws folds: QKᵀ ⌈128 / 256⌉ = 1 fold of K by ⌈1024 / 256⌉ = 4 of N; PV ⌈1024 / 256⌉ = 4 of K by 1 of N
     assert p.details["folds"] == [[1, 4], [4, 1]]
-    # each GEMM a pipeline of 64 · 4 folds of max(T = 8, R = 256) = 256 cycles, plus R + R + C − 3 of fill and drain:
-    # 2 · (256 + 64 · 4 · 256 + 256 + 256 − 3) = 132,602 (per query head it was 2 · (256 + 512 · 4 · 256 + 509) =
-    # 1,050,106, 7.9 x); the softmax, 64 · 8 · 1024 scores x 10 / 1024 lanes = 5,120 cycles, hides under it
+    # each GEMM a pipeline of 64 · 4 folds starting max(T = 8, R = 256) = 256 cycles apart after the first R-cycle
+    # preload, the last streaming its T = 8 rows and then skewing and draining R + C − 2 (no later preload to wait
+    # for; probe p169 #1 charged it 256 before, 132,602 in all): 2 · (256 + 255 · 256 + 8 + 256 + 256 − 3) =
+    # 132,106 (per query head, T = 1, it was 2 · (256 + 2,047 · 256 + 1 + 509) = 1,049,596, 7.9 x); the softmax,
+    # 64 · 8 · 1024 scores x 10 / 1024 lanes = 5,120 cycles, hides under it
     assert p.details["softmax_cycles"] == 64 * 8 * 1024 * 10 // 1024 == 5120
-    assert p.cycles == 2 * (256 + 64 * 4 * 256 + 256 + 256 - 3) == 132_602
+    assert p.cycles == 2 * (256 + 255 * 256 + 8 + 256 + 256 - 3) == 132_106
     # the same 8 query rows as one head (the probe's second command): the same two GEMMs, the same cycles
     one = fused_attention_op(DECODE, heads=1, kv_heads=1, q_len=8)
     q = systolic.price(one, sa, v6e)

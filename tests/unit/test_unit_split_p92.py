@@ -1,7 +1,8 @@
 """Probe p92 #1 (a GEMM split over a TPU core's arrays is cut where the array folds are, and a GEMV along K) and
 probe p88 #2 (a matmul whose two operands are one tensor reads it once a pass). Every figure is worked by hand
-from the fold model (accelsim.cost.folds: ws with preload overlap on an R×C array, R + F·max(T, R) + R + C − 3
-cycles for F folds streaming T rows) and from the tensors' shapes."""
+from the fold model (accelsim.cost.folds: ws with preload overlap on an R×C array, R + (F − 1)·max(T, R) + T + R +
+C − 3 cycles for F folds streaming T rows: the last fold waits for no next preload, probe p169 #1) and from the
+tensors' shapes."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def _ops(workload: dict, arch: str) -> dict[str, dict]:
 
 
 def _ws(m: int, folds: int) -> int:
-    """Cycles of ``folds`` 128×128 ws folds (preload overlap) streaming m rows each: 128 + F·max(m, 128) + 254 − 1."""
-    return 128 + folds * max(m, 128) + 128 + 128 - 2 - 1
+    """Cycles of ``folds`` 128×128 ws folds (preload overlap) streaming m rows each:
+    128 + (F − 1)·max(m, 128) + m + 254 − 1."""
+    return 128 + (folds - 1) * max(m, 128) + m + 128 + 128 - 2 - 1
 
 
 def test_narrow_n_is_cut_along_m_on_tpu_v5e():
@@ -31,7 +33,7 @@ def test_narrow_n_is_cut_along_m_on_tpu_v5e():
                 "attention": "fused", "layers": 1}, "tpu-v5e-8")
     k = ops["model.layers.0.self_attn.k_proj"]
     assert (k["mapping"]["split"], k["mapping"]["units"]) == ("m", 4)
-    assert k["compute_cycles"] == _ws(512, 32) == 128 + 32 * 512 + 253 == 16_765
+    assert k["compute_cycles"] == _ws(512, 32) == 128 + 31 * 512 + 512 + 253 == 16_765
     # q_proj [2048, 512, 4096]: 4 folds of N on 4 arrays, one each, as balanced as an M cut (4 × 32 folds of 512
     # rows = 32 folds of 2048): the cut that replicates the smaller operand stays
     q = ops["model.layers.0.self_attn.q_proj"]
@@ -54,13 +56,13 @@ def test_two_folds_of_n_are_cut_along_m_on_tpu_v6e():
 def test_gemv_is_cut_along_k_with_its_partial_sums_added():
     # llama3_70b decode, TP8, on tpu-v5p-128: k_proj is a GEMV [1, 128, 8192] (one fold of N, one row of M).
     # Cut along K over one core's 4 arrays (probe p95 #3: never across cores, whose partial sums would pass through
-    # HBM), each runs [1, 128, 2048]: 16 folds of max(1, 128) rows, 128 + 16·128 + 253 = 2,429 cycles, then the
-    # core's one vector unit adds the other 3 arrays' 1 × 128 fp32 partial sums one after another, each
-    # ⌈128 / 1024 lanes⌉ = 1 cycle: 3 more
+    # HBM), each runs [1, 128, 2048]: 16 folds max(1, 128) cycles apart, the last streaming its 1 row,
+    # 128 + 15·128 + 1 + 253 = 2,302 cycles, then the core's one vector unit adds the other 3 arrays' 1 × 128 fp32
+    # partial sums one after another, each ⌈128 / 1024 lanes⌉ = 1 cycle: 3 more
     ops = _ops({"base": "llama3_70b", "phase": "decode", "tensor_parallel": 8, "layers": 1}, "tpu-v5p-128")
     k = ops["model.layers.0.self_attn.k_proj"]
     assert (k["mapping"]["split"], k["mapping"]["units"]) == ("k", 4)
-    assert k["compute_cycles"] == _ws(1, 16) + 3 == 128 + 16 * 128 + 253 + 3 == 2_432
+    assert k["compute_cycles"] == _ws(1, 16) + 3 == 128 + 15 * 128 + 1 + 253 + 3 == 2_305
     # the weight 8192 × 128 × 2 B and the token 8192 × 2 B: no partial sums through HBM (one core), and the
     # 128 × 2 B output stays in that core's SRAM for its reader (it went to HBM with the cut over two cores)
     assert k["bytes"]["hbm"] == 8192 * 128 * 2 + 8192 * 2 == 2_113_536
@@ -69,12 +71,12 @@ def test_gemv_is_cut_along_k_with_its_partial_sums_added():
 
 
 def test_standalone_gemv_on_tpu_v5p_leaves_one_array():
-    # the gemm workload m=1 n=128 k=8192 ran on one of tpu-v5p's 8 arrays (64 K folds: 128 + 64·128 + 253 = 8,573
-    # cycles); now cut along K over one core's arrays, each its slice of K, then units − 1 serial adds of 1 cycle
+    # the gemm workload m=1 n=128 k=8192 ran on one of tpu-v5p's 8 arrays (64 K folds: 128 + 63·128 + 1 + 253 =
+    # 8,446 cycles); now cut along K over one core's arrays, each its slice of K, then units − 1 serial adds of 1 cycle
     op = _ops({"model": "gemm", "m": 1, "n": 128, "k": 8192}, "tpu-v5p")["gemm"]
     units = op["mapping"]["units"]
     assert op["mapping"]["split"] == "k" and units == 4  # tpu-v5p: 4 arrays a core
-    assert op["compute_cycles"] == _ws(1, 64 // units) + (units - 1) == 2_432 < _ws(1, 64) == 8_573
+    assert op["compute_cycles"] == _ws(1, 64 // units) + (units - 1) == 2_305 < _ws(1, 64) == 8_446
     # one core's arrays: their partial sums stay in its SRAM, the HBM bytes are the operands' alone
     assert op["bytes"]["hbm"] == 8192 * 128 * 2 + 8192 * 2 + 128 * 2 == 2_113_792
 

@@ -12,7 +12,9 @@
   store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
   stored packed also when the compute is 4-bit, W4A4). Their biases stay in the model's 16-bit dtype (GPTQ / AWQ and
   gpt-oss's MXFP4 checkpoints keep them in 16 bits; a W8A8 GEMM adds its bias to its 16-bit output, vLLM's
-  cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised.
+  cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised, and so do the
+  linears vLLM builds without a quant_config (:data:`_SERVED_UNQUANTISED`: Qwen2-MoE's shared_expert_gate,
+  DeepSeek-V3.2's indexer wk / weights_proj) and, under W8A8 / W4A4, MLA's absorbed bmm's (:data:`_ABSORBED`).
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
   quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only or 8/4-bit
   activation dtype (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ / FP8 / NVFP4 checkpoints keep
@@ -157,6 +159,21 @@ def _routers(graph: Graph) -> set[str]:
     return {op.inputs[0] for op in graph.ops if op.fn == "router_topk" and op.inputs}
 
 
+_SERVED_UNQUANTISED = re.compile(r"(?:^|\.)(?:shared_expert_gate|indexer\.wk|indexer\.weights_proj)$")
+"""The linears vLLM builds unquantised whatever the checkpoint's quantisation (probe p178 #4, #5), by op name:
+Qwen2-MoE's (and Qwen3-Next's) ``shared_expert_gate``, a ``torch.nn.Linear(hidden, 1)`` with no quant_config (vLLM
+qwen2_moe.py, Qwen2MoeSparseMoeBlock); DeepSeek-V3.2's indexer ``wk`` and ``weights_proj`` (vLLM deepseek_v2.py's
+Indexer: ``wk_weights_proj`` with quant_config=None, "FP8 WK weights are upcasted to BF16 during loading"; ``wq_b``
+is quantised). They keep the model's 16-bit weights and compute, as the routers (:func:`_routers`)."""
+
+_ABSORBED = re.compile(r"(?:^|\.)(?:q_absorb|v_absorb)$")
+"""DeepSeek MLA's absorbed batched GEMMs of a decode step (W_UK_T, W_UV: ``q_absorb`` / ``v_absorb``), 16-bit
+under an 8/4-bit activation dtype (W8A8, W4A4): vLLM's MLA common backend "we currently do not have quantized bmm's
+... we just store fp16/bf16 copies and perform the bmm's in 16-bit", dequantising kv_b_proj into them (probe p178
+#5). Under a weight-only dtype they read kv_b_proj's stored weights as before (its bf16 copies, which vLLM holds
+beside the quantised kv_b_proj, are not modelled: a decode graph's weights match its prompt's)."""
+
+
 def _gemm_dtype(activation: str, weight: str) -> str:
     """The dtype a quantised GEMM with ``activation`` inputs and ``weight`` weights computes in: the wider of the two
     (the activation dtype on a tie): a multiply with an 8-bit operand runs at most at the 8-bit rate (B200 datasheet:
@@ -247,7 +264,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
         linear = _linear_weights(op)
         stored = (linear or _held_linear_weights(op)) and not (keep and keep.search(op.name)) \
-            and op.name not in routers
+            and op.name not in routers and not _SERVED_UNQUANTISED.search(op.name) \
+            and not (narrow and _ABSORBED.search(op.name))
         compute = activation
         if narrow:  # a quantised GEMM computes in the wider of its operands' dtypes; any other op in 16 bits
             compute = _gemm_dtype(activation, w_dtype) if stored and linear else wide

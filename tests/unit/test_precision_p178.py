@@ -76,3 +76,44 @@ def test_a_training_step_in_the_arch_int8_is_int8_throughout():
     assert {op.dtype for op in g.ops} == {"int8"}
     stored = {w.name: w.nbytes(op.dtype) for op in g.ops for w in op.weights if w.role == "param"}
     assert sum(stored.values()) == params * 1
+
+
+def _bf16(name, *sets):
+    return _graph(name, "dtype=bf16", *sets)
+
+
+def test_qwen2_moe_shared_expert_gate_stays_16_bit():
+    # vLLM qwen2_moe.py, Qwen2MoeSparseMoeBlock: shared_expert_gate = torch.nn.Linear(hidden_size, 1, bias=False),
+    # no quant_config (the router gate is ReplicatedLinear(quant_config=None), the shared expert quantised): Qwen1.5-
+    # MoE-A2.7B's hidden 2048, so 2048 x 2 B = 4,096 B at bf16 under W8A8 and under int4 weights alike (probe p178 #4:
+    # 2,048 B at fp8, 1,056 B packed int4 with its scales before)
+    for sets in (("activation_dtype=fp8",), ("weight_dtype=int4",)):
+        g = _bf16("qwen1_5_moe_a2_7b", "phase=decode", "layers=1", *sets)
+        gate = g["model.layers.0.mlp.shared_expert_gate"]
+        assert (gate.dtype, gate.weight_bytes) == ("bf16", 2048 * 2), sets
+        assert "dequant" not in gate.attrs
+    # the shared expert itself is quantised: gate_proj 2048 x 5632 fp8 weights, 1 B each
+    g = _bf16("qwen1_5_moe_a2_7b", "phase=decode", "layers=1", "activation_dtype=fp8")
+    assert g["model.layers.0.mlp.shared_expert.gate_proj"].weight_bytes == 2048 * 5632
+
+
+def test_mla_absorbed_bmms_stay_16_bit_under_w8a8():
+    # vLLM's MLA backend (MLACommonBaseImpl.process_weights_after_loading): "we currently do not have quantized bmm's
+    # which are needed for W_UV and W_UK_T, we just store fp16/bf16 copies and perform the bmm's in 16-bit".
+    # DeepSeek-V3: 128 heads, qk_nope_head_dim 128, v_head_dim 128, kv_lora_rank 512: W_UK_T and W_UV are
+    # 128 x 128 x 512 weights each, 16,777,216 B at 2 B (probe p178 #5: 8,388,608 B at fp8 before)
+    g = _bf16("deepseek_v3", "phase=decode", "layers=1", "activation_dtype=fp8", "kv_cache_dtype=bf16")
+    for leaf in ("q_absorb", "v_absorb"):
+        op = g[f"model.layers.0.self_attn.{leaf}"]
+        assert (op.dtype, op.weight_bytes) == ("bf16", 128 * 128 * 512 * 2), leaf
+
+
+def test_deepseek_v3_2_indexer_wk_and_weights_proj_stay_16_bit():
+    # vLLM deepseek_v2.py, Indexer: wk_weights_proj = MergedColumnParallelLinear(hidden, [head_dim, n_head],
+    # quant_config=None) ("FP8 WK weights are upcasted to BF16 during loading"); wq_b takes the quant_config.
+    # DeepSeek-V3.2: hidden 7168, index_head_dim 128, index_n_heads 64, q_lora_rank 1536
+    g = _bf16("deepseek_v3_2", "phase=decode", "layers=1", "activation_dtype=fp8")
+    ind = "model.layers.0.self_attn.indexer"
+    assert (g[f"{ind}.wk"].dtype, g[f"{ind}.wk"].weight_bytes) == ("bf16", 7168 * 128 * 2)
+    assert (g[f"{ind}.weights_proj"].dtype, g[f"{ind}.weights_proj"].weight_bytes) == ("bf16", 7168 * 64 * 2)
+    assert (g[f"{ind}.wq_b"].dtype, g[f"{ind}.wq_b"].weight_bytes) == ("fp8", 1536 * 64 * 128 * 1)

@@ -43,6 +43,7 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
         if default_dtype not in DTYPE_BYTES:
             raise WorkloadError(f"unknown default dtype {default_dtype!r}; expected one of {', '.join(DTYPE_BYTES)}")
         p = p.model_copy(update={"dtype": default_dtype})
+        p._dtype_defaulted = True  # the arch's dtype: an 8-bit one runs the whole model (precision.whole_model)
     if p.mode == "training" and getattr(p, "phase", None) == "decode":  # it ran a step over one decode token
         raise WorkloadError("mode: training takes phase: prefill only (a training step runs the forward and "
                             "backward over the whole sequence; a decode step is inference)", key=("phase",))

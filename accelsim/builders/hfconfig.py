@@ -110,15 +110,18 @@ def _llama_like(r: _Reader, *, window_key: bool, qkv_bias: bool = False, tie: bo
 
 _LAYER_TYPED = frozenset({"Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen2MoeForCausalLM"})
 """The classes of :func:`_windows` whose config class declares ``layer_types`` (Qwen2Config, Qwen3Config,
-Qwen2MoeConfig fill it in ``__post_init__``, so transformers 5 writes it into every config it saves; Qwen3MoeConfig
-and MistralConfig have no such field)."""
+Qwen2MoeConfig fill it in ``__post_init__``, each by its own rule, so transformers 5 writes it into every config it
+saves; Qwen3MoeConfig and MistralConfig have no such field)."""
 
 
 def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
     """Each layer's sliding window (0: global). Qwen2 and Qwen3: only with ``use_sliding_window``, from layer
     ``max_window_layers`` on, or on the layers ``layer_types`` calls "sliding_attention" (the list wins, as in
-    transformers, whose attention takes ``sliding_window`` on those layers, null without ``use_sliding_window``);
-    Qwen2-MoE so too; Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
+    transformers, whose attention takes ``sliding_window`` on those layers, null without ``use_sliding_window``).
+    Qwen2-MoE: with ``use_sliding_window``, on the even layers below ``max_window_layers`` (Qwen2MoeConfig's
+    ``__post_init__`` fills ``layer_types`` "sliding_attention" where ``(i + 1) % 2`` and ``i < max_window_layers``,
+    transformers' configuration_qwen2_moe.py; its ``sliding_window`` default 4096), or as ``layer_types`` says (probe
+    p178 #6); Qwen3-MoE: every layer (``max_window_layers`` read, unused, as transformers does)."""
     window = r.opt_int("sliding_window")
     if r.arch == "MistralForCausalLM" and "sliding_window" not in r.data:
         window = 4096  # MistralConfig's default (MixtralConfig's is null)
@@ -131,6 +134,9 @@ def _windows(r: _Reader, layers: int) -> tuple[int, ...]:
     if r.arch in _QWEN3:
         window = window if "sliding_window" in r.data else 4096  # Qwen3's default (Qwen2's is null)
         first = 0 if r.arch == "Qwen3MoeForCausalLM" else first
+    if r.arch == "Qwen2MoeForCausalLM":
+        window = window if "sliding_window" in r.data else 4096  # Qwen2MoeConfig's default
+        return _layer_windows(r, layers, window if on else 0, lambda i: i % 2 == 1 or i >= first)
     if r.arch in _LAYER_TYPED:
         return _layer_windows(r, layers, window if on else 0, lambda i: i < first)
     return tuple(window if on and i >= first else 0 for i in range(layers))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, field_validator
 
 from ..units import DType, Sparsity
 
@@ -48,6 +48,9 @@ class WorkloadParams(BaseModel):
                           "per kept weight; MACs count the kept weights. An array that lists the pattern in "
                           "core.systolic.structured_sparsity skips the zeros, any other multiplies them. "
                           "Inference only.")
+    _dtype_defaulted: bool = PrivateAttr(False)
+    """``dtype`` is the default :func:`~.build.build_workload` gave (the arch's), not the workload's: an 8-bit one
+    runs the whole model in it (:func:`~.precision.whole_model`), not W8A8."""
 
     @field_validator("sparsity")
     @classmethod

@@ -12,7 +12,9 @@
   store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
   stored packed also when the compute is 4-bit, W4A4). Their biases stay in the model's 16-bit dtype (GPTQ / AWQ and
   gpt-oss's MXFP4 checkpoints keep them in 16 bits; a W8A8 GEMM adds its bias to its 16-bit output, vLLM's
-  cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised.
+  cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised, and so do the
+  linears vLLM builds without a quant_config (:data:`_SERVED_UNQUANTISED`: Qwen2-MoE's shared_expert_gate,
+  DeepSeek-V3.2's indexer wk / weights_proj) and, under W8A8 / W4A4, MLA's absorbed bmm's (:data:`_ABSORBED`).
   The modules of graph meta ``unquantised`` keep their weights in the compute dtype: an image encoder's scopes, as
   quantised multimodal checkpoints leave the vision tower unquantised, the untied LM head under a weight-only or 8/4-bit
   activation dtype (:func:`weight_only`: the LLM builders name it, as GPTQ / AWQ / FP8 / NVFP4 checkpoints keep
@@ -29,7 +31,9 @@
   operands' dtypes (:func:`_gemm_dtype`: fp8 weights with fp4 activations at the fp8 rate). Every other op (norms,
   RoPE, residual adds, SiLU·mul, softmax, the embedding, the unquantised modules' GEMMs: lm_head, the routers) and
   their weights stay in the 16-bit dtype; the producer of a quantised GEMM's input writes it in the activation
-  dtype when only such GEMMs read it (the quantisation fused into it, :func:`_fuse_input_quantisation`);
+  dtype when only such GEMMs read it (the quantisation fused into it, :func:`_fuse_input_quantisation`); not so
+  where the 8-bit dtype is the arch's own and the workload quantises nothing, nor in a training step
+  (:func:`whole_model`: every op and weight in that dtype, as an NPU's full-integer quantisation runs it);
 * ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
 * under an 8- or 4-bit activation dtype (W8A8, W4A4) the collectives that move a GEMM's output
   (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather; a MoE's
@@ -155,6 +159,21 @@ def _routers(graph: Graph) -> set[str]:
     return {op.inputs[0] for op in graph.ops if op.fn == "router_topk" and op.inputs}
 
 
+_SERVED_UNQUANTISED = re.compile(r"(?:^|\.)(?:shared_expert_gate|indexer\.wk|indexer\.weights_proj)$")
+"""The linears vLLM builds unquantised whatever the checkpoint's quantisation (probe p178 #4, #5), by op name:
+Qwen2-MoE's (and Qwen3-Next's) ``shared_expert_gate``, a ``torch.nn.Linear(hidden, 1)`` with no quant_config (vLLM
+qwen2_moe.py, Qwen2MoeSparseMoeBlock); DeepSeek-V3.2's indexer ``wk`` and ``weights_proj`` (vLLM deepseek_v2.py's
+Indexer: ``wk_weights_proj`` with quant_config=None, "FP8 WK weights are upcasted to BF16 during loading"; ``wq_b``
+is quantised). They keep the model's 16-bit weights and compute, as the routers (:func:`_routers`)."""
+
+_ABSORBED = re.compile(r"(?:^|\.)(?:q_absorb|v_absorb)$")
+"""DeepSeek MLA's absorbed batched GEMMs of a decode step (W_UK_T, W_UV: ``q_absorb`` / ``v_absorb``), 16-bit
+under an 8/4-bit activation dtype (W8A8, W4A4): vLLM's MLA common backend "we currently do not have quantized bmm's
+... we just store fp16/bf16 copies and perform the bmm's in 16-bit", dequantising kv_b_proj into them (probe p178
+#5). Under a weight-only dtype they read kv_b_proj's stored weights as before (its bf16 copies, which vLLM holds
+beside the quantised kv_b_proj, are not modelled: a decode graph's weights match its prompt's)."""
+
+
 def _gemm_dtype(activation: str, weight: str) -> str:
     """The dtype a quantised GEMM with ``activation`` inputs and ``weight`` weights computes in: the wider of the two
     (the activation dtype on a tie): a multiply with an 8-bit operand runs at most at the 8-bit rate (B200 datasheet:
@@ -209,20 +228,21 @@ def _per_row(group_size: int, shape: tuple[int, ...]) -> int:
 
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
-                    group_size: int | None, expert_weight: str | None = None) -> Graph:
+                    group_size: int | None, expert_weight: str | None = None, whole: bool = False) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
     dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
     unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`;
-    -1 (:data:`~.params.PER_ROW`): one scale per row."""
+    -1 (:data:`~.params.PER_ROW`): one scale per row. ``whole``: an 8/4-bit activation dtype runs the whole model,
+    not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step)."""
     weight = weight or activation
     kv_cache = kv_cache or activation
     expert_weight = expert_weight or weight
-    if (weight == activation == kv_cache == expert_weight and DTYPE_BITS[weight] >= 16
+    if (weight == activation == kv_cache == expert_weight and (DTYPE_BITS[weight] >= 16 or whole)
             and all(op.dtype == activation for op in graph.ops)):
         return graph
     # W8A8 / W4A4: only the quantised GEMMs compute in the 8/4-bit dtype; they write 16 bits, and every other op
     # (norms, RoPE, residual adds, SiLU·mul, softmax, the embedding, lm_head) runs in the model's 16-bit dtype
-    narrow = DTYPE_BITS[activation] < 16
+    narrow = DTYPE_BITS[activation] < 16 and not whole
     scopes = _kv_scopes(graph)
     keep = _kept(graph.meta.get("unquantised"))  # modules whose weights stay unquantised
     routers = _routers(graph)
@@ -238,10 +258,14 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             # another collective moves its input as stored (_fuse_input_quantisation)
             ops.append(dataclasses.replace(op, dtype=wide))
             continue
+        if whole and op.kind is OpKind.COLLECTIVE and moves_gemm_output(op.fn, op.attrs):
+            ops.append(dataclasses.replace(op, dtype=wide))  # an integer GEMM's output, wider (probe p106 #1)
+            continue
         w_dtype = expert_weight if "experts" in op.attrs or "idle_experts" in op.attrs else weight
         linear = _linear_weights(op)
         stored = (linear or _held_linear_weights(op)) and not (keep and keep.search(op.name)) \
-            and op.name not in routers
+            and op.name not in routers and not _SERVED_UNQUANTISED.search(op.name) \
+            and not (narrow and _ABSORBED.search(op.name))
         compute = activation
         if narrow:  # a quantised GEMM computes in the wider of its operands' dtypes; any other op in 16 bits
             compute = _gemm_dtype(activation, w_dtype) if stored and linear else wide
@@ -279,17 +303,33 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     return Graph(graph.name, ops, graph.inputs, meta=meta)
 
 
+def whole_model(p: object) -> bool:
+    """Whether ``p``'s 8- or 4-bit compute dtype runs the whole model in it, every op and weight (the behaviour of an
+    NPU compiler's full-integer quantisation: TFLite's, the Edge TPU's; TPU v1 has int8 and int16 datapaths only,
+    Jouppi et al., ISCA 2017), rather than W8A8 / W4A4's decoder GEMMs only (:func:`weight_only`): where it is the
+    arch's dtype (``workload.dtype`` unset, :func:`accelsim.builders.build.build_workload`) and the workload
+    quantises nothing itself (no ``activation_dtype``, ``weight_dtype`` or ``expert_weight_dtype``), and in a
+    training step (the W8A8 rule is vLLM's serving; probe p178 #1, #2). False for a 16-bit or wider dtype."""
+    activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
+    if DTYPE_BITS[activation] >= 16:
+        return False
+    if getattr(p, "mode", "inference") == "training":
+        return True
+    own = any(getattr(p, k, None) is not None for k in ("activation_dtype", "weight_dtype", "expert_weight_dtype"))
+    return not own and bool(getattr(p, "_dtype_defaulted", False))
+
+
 def weight_only(p: object) -> bool:
     """Whether ``p``'s :class:`~.params.PrecisionParams` quantise the model: weights stored in another dtype than the
     compute's (W4A16, W8A16: a ``weight_dtype`` other than the activation dtype), or an 8- or 4-bit activation dtype
-    (W8A8, W4A4). The LLM builders then keep the untied LM head unquantised in the model's 16-bit dtype (graph meta
+    (W8A8, W4A4) that is no :func:`whole_model` dtype (an 8-bit arch's own, a training step's). The LLM builders then keep the untied LM head unquantised in the model's 16-bit dtype (graph meta
     ``unquantised``), as GPTQ / AWQ checkpoints do (AutoAWQ never quantises ``lm_head``, GPTQ's ``lm_head`` is false
     by default) and as W8A8 / W4A4 serving does: vLLM's Fp8Config.get_quant_method quantises only LinearBase,
     FusedMoE and Attention (``lm_head`` is a ParallelLMHead, a VocabParallelEmbedding: unquantised), and NVIDIA
     ModelOpt's FP8 / NVFP4 exports write ``"exclude_modules": ["lm_head"]`` (probe p171 #1)."""
     weight = getattr(p, "weight_dtype", None)
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
-    return (weight is not None and weight != activation) or DTYPE_BITS[activation] < 16
+    return (weight is not None and weight != activation) or (DTYPE_BITS[activation] < 16 and not whole_model(p))
 
 
 def scaled_weights(weight: str | None, activation: str, expert_weight: str | None = None) -> set[str]:
@@ -324,8 +364,9 @@ def with_precision(graph: Graph, p: object) -> Graph:
     activation = getattr(p, "activation_dtype", None) or getattr(p, "dtype", None) or "fp16"
     return apply_precision(graph, weight=getattr(p, "weight_dtype", None), activation=activation,
                            kv_cache=getattr(p, "kv_cache_dtype", None), group_size=getattr(p, "quant_group_size", None),
-                           expert_weight=getattr(p, "expert_weight_dtype", None))
+                           expert_weight=getattr(p, "expert_weight_dtype", None), whole=whole_model(p))
 
 
 __all__ = ["DEFAULT_GROUP_SIZE", "GEMM_OUTPUT_COLLECTIVES", "apply_precision", "computes_on_kv", "gemm_output_dtype",
-           "moves_gemm_output", "no_scales_why", "scaled_weights", "touches_kv", "weight_only", "with_precision"]
+           "moves_gemm_output", "no_scales_why", "scaled_weights", "touches_kv", "weight_only", "whole_model",
+           "with_precision"]

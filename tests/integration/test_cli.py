@@ -103,17 +103,19 @@ def test_info_json_has_the_contract_keys(capsys):
 
 def test_info_prices_the_weights_in_the_dtype_run_would_use(capsys):
     # Llama 3 8B: 8,030,261,248 params (workloads/llama3_8b.yaml, transformers' num_parameters()); its weight bytes
-    # are params x the dtype's bytes: bf16 by default (every GPU preset's dtype), the config's torch_dtype (float32:
-    # 4 B), and workload.dtype over all of them; the arch's with --arch (tpu-v1: int8), an 8-bit model (W8A8), whose
-    # decoder linears take 1 B a weight while lm_head, the embedding and the norms stay 16-bit (2 B), as W8A8
-    # checkpoints and vLLM keep them (probe p171 #1; this case asserted 1 B for every param before):
+    # are params x the dtype's bytes: bf16 by default (every GPU preset's dtype), the arch's with --arch (tpu-v1:
+    # int8, 1 B: the arch's own dtype runs the whole model, every weight int8, as an NPU compiler's full-integer
+    # quantisation does; probe p178 #1 restored this after 85d90498 had made it W8A8, 9,081,200,640 B), the config's
+    # torch_dtype (float32: 4 B), and workload.dtype over all of them. An explicit activation_dtype int8 on the same
+    # arch is W8A8 (probe p171 #1): the decoder's linears 1 B a weight, lm_head, the embedding and the norms 2 B:
     # 32 x (4096·4096·2 + 4096·1024·2 + 3·4096·14336) = 6,979,321,856 linear weights, 2 x 128,256 x 4096 =
     # 1,050,673,152 for the head and the table, 65 x 4096 = 266,240 norm weights
     params = 8_030_261_248
     w8a8 = 6_979_321_856 * 1 + (1_050_673_152 + 266_240) * 2
     for argv, dtype, source, weight_bytes in (
             ((), "bf16", "default", 2 * params),
-            (("--arch", "tpu-v1"), "int8", "arch", w8a8),
+            (("--arch", "tpu-v1"), "int8", "arch", 1 * params),
+            (("--arch", "tpu-v1", "--set", "workload.activation_dtype=int8"), "int8", "arch", w8a8),
             (("--set", "workload.torch_dtype=float32"), "fp32", "config", 4 * params),
             (("--arch", "h100", "--set", "workload.torch_dtype=float32", "--set", "workload.dtype=fp16"),
              "fp16", "workload", 2 * params)):

@@ -105,21 +105,19 @@ def test_a_host_capacity_set_last_is_the_key_blamed(tmp_path, capsys, monkeypatc
     (tmp_path / "npu.yaml").write_text(NPU)
     line = _err(capsys, ["run", "-w", "llama2_7b", "-a", "npu.yaml", "--set", "workload.phase=decode",
                          "--set", "workload.kv_len=128", "--set", "arch.host.capacity=1GiB"])
-    # int8 (W8A8): the decoder's linears 1 B a weight, lm_head, the embedding table and the norms 2 B (they stay
-    # 16-bit, as W8A8 checkpoints and vLLM keep them: probe p171 #1; this test had 6,738,415,616 B, 1 B a param):
-    # LLaMA-2-7B's 6,738,415,616 params = 32000 · 4096 (embedding) + 32000 · 4096 (lm_head) + 65 · 4096 (norms)
-    # + 6,476,005,376 decoder linear weights, so 6,476,005,376 + 2 · (131,072,000 + 131,072,000 + 266,240)
-    # = 7,000,825,856 B; KV 2 · 32 · 4096 · 1 B · 128 = 33,554,432 B; 4 GiB + 1 GiB = 5,368,709,120 B.
+    # int8, the arch's dtype, runs the whole model (every weight 1 B, as an NPU compiler's full-integer quantisation
+    # does; probe p178 #1 restored this after 85d90498 had made it W8A8, 7,000,825,856 B): weights 6,738,415,616 B
+    # (LLaMA-2-7B's params x 1 B), KV 2 · 32 · 4096 · 1 B · 128 = 33,554,432 B; 4 GiB + 1 GiB = 5,368,709,120 B.
     # The --set of host.capacity is as recent as kv_len's (a tie keeps the capacity), and more recent than the
-    # user's file's hbm.capacity. The weights alone (7,000,825,856 B) are more than the 5,368,709,120 B, which the
+    # user's file's hbm.capacity. The weights alone (6,738,415,616 B) are more than the 5,368,709,120 B, which the
     # line says
-    m = re.fullmatch(r"accelsim: error: --set: arch\.host\.capacity: llama2_7b: weights and KV cache \(7034380288 B\) "
+    m = re.fullmatch(r"accelsim: error: --set: arch\.host\.capacity: llama2_7b: weights and KV cache \(6771970048 B\) "
                      r"and activations \((\d+) B\) need (\d+) B but hbm \(4294967296 B\) and host \(1073741824 B\) "
-                     r"hold 5368709120 B; (\d+) B more than all of them hold; the weights alone need 7,000,825,856 B, "
+                     r"hold 5368709120 B; (\d+) B more than all of them hold; the weights alone need 6,738,415,616 B, "
                      r"more than the 5,368,709,120 B that holds them \(got '1GiB'\)", line)
     assert m, line
     act, need, more = map(int, m.groups())
-    assert need == 7_000_825_856 + 33_554_432 + act and more == need - 5_368_709_120
+    assert need == 6_738_415_616 + 33_554_432 + act and more == need - 5_368_709_120
 
 
 def test_optimizer_in_inference_and_recompute_without_the_key_are_refused_at_their_key(tmp_path, capsys,

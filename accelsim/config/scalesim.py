@@ -17,7 +17,7 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
   of limiting it, so HBM bandwidth is unbounded; in USER mode it is ``Bandwidth`` words (bytes) per cycle.
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width as v2 reads a 9th column, with a
-  note: v3 has no stride-width column, :func:`_stride_width_note`; an optional ``N:M`` sparsity
+  note: v3 has no stride-width column, :func:`_stride_width_notes`; an optional ``N:M`` sparsity
   column, 1 ≤ N ≤ M, which SCALE-Sim and accelsim ignore unless the config's SparsitySupport is true). No padding: the output is ⌈(H − F + S)/S⌉ per axis. A row whose name contains "DP"
   is depthwise: SCALE-Sim runs it as ``Channels`` layers of one channel each with the row's filter count, named
   ``<name>Channel_<i>`` (``topology_utils``), so it becomes that many ops of ``k = Fh·Fw``, named the same way.
@@ -325,17 +325,19 @@ def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], 
     return values, stride_w, sparsity
 
 
-def _stride_width_note(file: str, lines: list[int]) -> str:
-    """The report note on rows with a 9th column read as the stride width (probe p169 #2). SCALE-Sim v2's
-    ``append_topo_arrays`` reads it so; SCALE-Sim 3.0's ``load_arrays_conv`` always copies Strides into the
+def _stride_width_notes(file: str, lines: list[int]) -> list[str]:
+    """The report note on rows with a 9th column read as the stride width, if any (``lines``; probe p169 #2).
+    SCALE-Sim v2's ``append_topo_arrays`` reads it so; SCALE-Sim 3.0's ``load_arrays_conv`` always copies Strides into the
     column stride (``elems[0:8] + [elems[7]] + elems[8:]``) and takes the column after as the N:M sparsity
     ratio, so a plain number there stops it (``IndexError`` at ``sparsity_ratio[1]``)."""
+    if not lines:
+        return []
     more = f" (also on line{'s' if len(lines) > 2 else ''} {', '.join(map(str, lines[1:6]))}{', ...' if len(lines) > 6 else ''})" \
         if len(lines) > 1 else ""
-    return (f"{file}:{lines[0]}: a 9th column{more} is read as the stride width, as SCALE-Sim v2 reads it; "
+    return [f"{file}:{lines[0]}: a 9th column{more} is read as the stride width, as SCALE-Sim v2 reads it; "
             f"SCALE-Sim 3.0 has no stride-width column (it uses Strides for both axes and reads that column as the "
             f"N:M sparsity ratio: a plain number stops it with an IndexError); a layer with one stride on both "
-            f"axes runs the same in both with the Strides column alone")
+            f"axes runs the same in both with the Strides column alone"]
 
 
 def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple[str, ...], gemm: bool,
@@ -444,7 +446,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
     ops: list[Op] = []
     inputs: dict[str, tuple[int, ...]] = {}
     first_line: dict[str, int] = {}
-    stride_width_lines: list[int] = []
+    stride_widths: list[tuple[int, int | None]] = []  # (line, the 9th column read as the stride width, or None)
     for n, raw in enumerate(rows[1:], 2):  # SCALE-Sim skips the first line (the header)
         fields = _fields(raw)
         if not fields:
@@ -463,8 +465,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
             continue
         if names != [name] and values[5] > 1:
             notes.append(_depthwise_note(file, n, name, values, stride_w))
-        if stride_w is not None:
-            stride_width_lines.append(n)
+        stride_widths.append((n, stride_w))
         for layer in names:
             src = f"{layer}/ifmap"
             if gemm:
@@ -494,8 +495,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         raise ConfigError(ConfigIssue(file, None, "", "no layer rows after the header"))
     if header_problems:
         notes.insert(0, _header_note(file, header_problems))
-    if stride_width_lines:
-        notes.append(_stride_width_note(file, stride_width_lines))
+    notes.extend(_stride_width_notes(file, [n for n, w in stride_widths if w is not None]))
     # SCALE-Sim runs the layers one after another (each its own simulation): "sequential" makes every op wait for
     # the one before (mapping.emit.Emitter), though no layer reads another's output
     return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,

@@ -83,32 +83,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
     if need > sum(caps.values()) or over:
         _too_big(graph, arch, what, total, need, reserved, caps, over, reservation, hint)
-    # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
-    # tensor, rows, bytes and share of the tensor's look-ups; a dense tensor is one chunk of density 1, a uniform
-    # table one of density g/R. Zipf tables are no chunks: each level takes their rows down to a density threshold
-    zipf: dict[str, tuple[int, float, float]] = {}  # name → (rows R, log(g / H(R, α)), α)
-    if not gathers:
-        tensor: list[str] = list(sizes)
-        chunk_bytes: list[int] = list(sizes.values())
-        chunk_rows: list[int] = [0] * len(tensor)
-        share: list[float] = [1.0] * len(tensor)
-        density: list[float] = [0.0 if name in unread else 1.0 for name in tensor]
-    else:
-        density, tensor, chunk_rows, chunk_bytes, share = [], [], [], [], []
-        for name, nbytes in sizes.items():
-            if name in gathers:
-                rows, g, access, alpha = gathers[name]
-                if access == "zipf" and rows > 1 and g > 0:
-                    zipf[name] = (rows, math.log(g / harmonic(rows, alpha)), alpha)
-                    continue
-                density.append(g / rows)
-                chunk_rows.append(rows)
-            else:
-                density.append(0.0 if name in unread else 1.0)
-                chunk_rows.append(0)
-            tensor.append(name)
-            chunk_bytes.append(nbytes)
-            share.append(1.0)
+    tensor, chunk_bytes, chunk_rows, share, density, zipf = _columns(sizes, gathers, unread)
     # densest first, ties in the order of ``sizes`` (the sort is stable)
     order = sorted(range(len(tensor)), key=density.__getitem__, reverse=True)
     held: dict[str, dict[str, int]] = {lv: {} for lv in levels}  # level → tensor → bytes
@@ -169,6 +144,47 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
             if b > most.get(n, 0):
                 level[n] = lv
                 most[n] = b
+    splits = _splits(gathers, zipf, rows_at, hits_at, last)
+    return Placement(level, splits, peak_activation_bytes)
+
+
+def _columns(sizes: dict[str, int], gathers: dict[str, tuple[int, int, str, float]], unread: frozenset[str]
+             ) -> tuple[list[str], list[int], list[int], list[float], list[float], dict[str, tuple[int, float, float]]]:
+    """The chunks :func:`place` sorts, as columns (tensor, bytes, rows, share of the look-ups, density), and the
+    Zipf tables it fills by a density threshold instead (name → (rows R, log(g / H(R, α)), α))."""
+    # the chunks as columns (a list per chunk would be as many objects for the garbage collector to track): density,
+    # tensor, rows, bytes and share of the tensor's look-ups; a dense tensor is one chunk of density 1, a uniform
+    # table one of density g/R. Zipf tables are no chunks: each level takes their rows down to a density threshold
+    zipf: dict[str, tuple[int, float, float]] = {}  # name → (rows R, log(g / H(R, α)), α)
+    if not gathers:
+        tensor: list[str] = list(sizes)
+        chunk_bytes: list[int] = list(sizes.values())
+        chunk_rows: list[int] = [0] * len(tensor)
+        share: list[float] = [1.0] * len(tensor)
+        density: list[float] = [0.0 if name in unread else 1.0 for name in tensor]
+    else:
+        density, tensor, chunk_rows, chunk_bytes, share = [], [], [], [], []
+        for name, nbytes in sizes.items():
+            if name in gathers:
+                rows, g, access, alpha = gathers[name]
+                if access == "zipf" and rows > 1 and g > 0:
+                    zipf[name] = (rows, math.log(g / harmonic(rows, alpha)), alpha)
+                    continue
+                density.append(g / rows)
+                chunk_rows.append(rows)
+            else:
+                density.append(0.0 if name in unread else 1.0)
+                chunk_rows.append(0)
+            tensor.append(name)
+            chunk_bytes.append(nbytes)
+            share.append(1.0)
+    return tensor, chunk_bytes, chunk_rows, share, density, zipf
+
+
+def _splits(gathers: dict[str, tuple[int, int, str, float]], zipf: dict[str, tuple[int, float, float]],
+            rows_at: dict[str, dict[str, int]], hits_at: dict[str, dict[str, float]], last: str) -> dict[str, TableSplit]:
+    """Each gathered table's :class:`TableSplit`: its rows and share of the look-ups at each inner level (a Zipf
+    table's from the rows each level holds), the rest at ``last``."""
     for n, (rows, _, alpha) in zipf.items():  # a level's rows s .. s + n − 1 serve their Zipf share
         start = 1
         for lv, r in rows_at[n].items():
@@ -180,7 +196,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
         # a level holding every row serves every look-up: exactly 1.0
         hits = {lv: 1.0 if inner[lv] == rows else min(h, 1.0) for lv, h in hits_at[n].items()}
         splits[n] = TableSplit(rows, inner, hits, last)
-    return Placement(level, splits, peak_activation_bytes)
+    return splits
 
 
 def _fill_zipf(active: dict[str, tuple[int, float, float]], sizes: dict[str, int], done: dict[str, int],

@@ -310,13 +310,8 @@ class Replica:
                 if new == 0:
                     i += 1
                     continue
-            enc = 0
-            if req.encoded < req.images:  # a prefill chunk reaching images not yet encoded
-                new, enc = self._encodable(req, req.computed, new)
-                if new == 0:
-                    i += 1
-                    continue
-            if self.audio_tokens and not self._audio_fits(req):  # its encoder pass waits for budget left
+            new, enc, blocked = self._encoder_gate(req, new)
+            if blocked:
                 i += 1
                 continue
             need = (self.held(req.computed + new, req.computed) if self.held else -(-(req.computed + new) // bs)) \
@@ -370,7 +365,7 @@ class Replica:
             new = new if new <= budget else (budget if self.e.chunked_prefill else 0)
             if new and req.encoded < req.images:
                 new, enc = self._encodable(req, start, new)
-            if new == 0 or self.audio_tokens and not self._audio_fits(req):
+            if new == 0 or not self._audio_fits(req):
                 return None
             blocks_to = start + new
         before = req.remaining
@@ -421,11 +416,23 @@ class Replica:
             req.encoded += images
             self.encoder_left -= images * self.image_tokens
 
+    def _encoder_gate(self, req: Request, new: int) -> tuple[int, int, bool]:
+        """A running request's prefill chunk of ``new`` tokens as its encoders allow: (tokens, images encoded with
+        them, whether it waits): a chunk reaching images not yet encoded takes what the image budget allows
+        (:meth:`_encodable`; none: it waits), and one whose own encoder pass (Whisper's) the budget cannot take waits
+        (:meth:`_audio_fits`)."""
+        enc = 0
+        if req.encoded < req.images:
+            new, enc = self._encodable(req, req.computed, new)
+            if new == 0:
+                return new, enc, True
+        return new, enc, not self._audio_fits(req)
+
     def _audio_fits(self, req: Request) -> bool:
         """Whether a prefill chunk of ``req`` can run this iteration as far as its own encoder pass goes: it has one
         since its KV was last dropped, or the iteration's encoder budget has ``audio_tokens`` left (vLLM's
         EncoderDecoderCacheManager.can_allocate)."""
-        return (self.encode_requests is None or req.audio_encoded or not self.encoder_budget
+        return (not self.audio_tokens or self.encode_requests is None or req.audio_encoded or not self.encoder_budget
                 or self.encoder_left >= self.audio_tokens)
 
     def _start(self, req: Request) -> None:

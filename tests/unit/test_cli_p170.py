@@ -16,17 +16,11 @@ from accelsim.errors import AccelsimError
 from accelsim.report.lock import LOCK_FILE
 from accelsim.sweep.expand import PlanStream
 
+from .sweep_inputs import TWO_POINT_SWEEP
+
 REFUSE = "'accelsim sweep --point' writes into a new folder, an empty one or one it wrote: give -o another folder"
 
-# LeNet-5 on gemmini (a few ms a point): 2 rows = 2 points
-SWEEP = """\
-name: small
-base:
-  workload: {model: lenet5, batch: 1}
-  arch: gemmini
-grid:
-  arch.core.systolic.rows: [8, 16]
-"""
+SWEEP = TWO_POINT_SWEEP  # LeNet-5 on gemmini, 2 rows: 2 points of a few milliseconds each
 
 
 @pytest.fixture

@@ -12,15 +12,9 @@ from rich.console import Console
 from accelsim.sweep import fingerprint, runner
 from accelsim.sweep.runner import run_sweep
 
-# LeNet-5 on gemmini, 2 rows: 2 points of a few milliseconds each
-SWEEP = """\
-    name: small
-    base:
-      workload: {model: lenet5, batch: 1}
-      arch: gemmini
-    grid:
-      arch.core.systolic.rows: [8, 16]
-    """
+from .sweep_inputs import TWO_POINT_SWEEP
+
+SWEEP = TWO_POINT_SWEEP  # LeNet-5 on gemmini, 2 rows: 2 points of a few milliseconds each
 
 
 def _sweep(tmp_path, monkeypatch, code: str) -> tuple[runner.SweepSummary, str]:

@@ -3,7 +3,8 @@
 Operands first (:func:`operand_bytes`): activations and parameters by the memory they live in, the output by
 where it goes; gathers read only their rows (:mod:`accelsim.cost.gather`); an optimizer step writes its
 parameter and state back. Then re-reads: a matmul is tiled against its core's SRAM (:mod:`.tiling`; a fused
-attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`); a vector kernel re-reads its
+attention streams K/V per query block, :func:`accelsim.cost.attention.kv_passes`, a causal one only the blocks each
+block sees, :func:`causal_kv_reads`); a vector kernel re-reads its
 inputs ``input_passes`` times. With shared caches the cores' tiles read the innermost cache (each GPU output
 tile's panels, :func:`accelsim.cost.gpu_tiles.cache_bytes`), each cache sees the tiling against the level inside
 it, and the memories the tiling against the outermost cache, each operand's reads never more than the level
@@ -555,7 +556,11 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         return 1, 1, g.count, {"kv_passes": 1}
     if op.kind is OpKind.ATTENTION:
         fb = attention.kv_passes(per[0], per[1], bud_a, bud_b)
-        return 1, fb, g.count * fb, {"kv_passes": fb}
+        walk = p.details.get("causal_walk")
+        if walk is None or fb == 1 or op.fn != "attention":
+            return 1, fb, g.count * fb, {"kv_passes": fb}
+        reads = causal_kv_reads(op, fb, walk["block"][1])  # a causal pass reads only the kept K/V blocks
+        return 1, _whole(reads), g.count * fb, {"kv_passes": fb, "kv_reads": round(float(reads), 6)}
     out_elem, c_fit = dtype_bytes(op.out_dtype), per[2]
     c_whole = c_fit  # an os array's tile of unsplit k: its partial sums stay in the PEs, the output alone waits
     if psum_bytes > out_elem:  # partial sums wider than the output: a resident output (out_off 0) already holds
@@ -573,6 +578,28 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
         tiling["whole_folds"] = t.whole_folds
     return t.a_reads, t.b_reads, t.tiles * g.count, tiling
+
+
+def causal_kv_reads(op: Op, passes: int, bk: int) -> Fraction:
+    """The times a causal fused attention (fn ``attention``, walked by :func:`~accelsim.cost.attention.
+    systolic_causal`) reads its K and V, as a multiple of their bytes, where they stream once per each of
+    ``passes`` query blocks (:func:`~accelsim.cost.attention.kv_passes`): query block t of P = min(passes, q_len),
+    queries ⌊t·q/P⌋ … ⌊(t + 1)·q/P⌋ − 1, reads only the K/V blocks of ``bk`` keys (the compute walk's,
+    ``causal_walk.block``) at or below the diagonal of its last query (bottom-right aligned: query i sees keys
+    ≤ i + kv_len − q_len) and, with a ``window`` W, from the block of its first query's first key (i + kv_len −
+    q_len − W + 1) on, as :func:`~accelsim.cost.attention.tile_blocks` counts a tile's blocks: passes × (the kept
+    blocks' keys) / (P × kv_len). 4,096 queries and keys in 4 passes of 32-key blocks: 1,024 + 2,048 + 3,072 +
+    4,096 keys, 2.5 reads, not 4 ((n + 1) / 2 of the full square's n; probe causalkv)."""
+    a = op.attrs
+    q, kv, w = int(a["q_len"]), int(a["kv_len"]), int(a.get("window", 0))
+    nq = min(passes, q)
+    kept = 0
+    for t in range(nq):
+        first, end = t * q // nq, (t + 1) * q // nq  # the block's queries: first … end − 1
+        hi = min(kv, -(-max(0, kv - q + end) // bk) * bk)  # keys of the blocks up to the last query's diagonal
+        lo = max(0, first + kv - q - w + 1) // bk * bk if w > 0 else 0  # a window's first kept block
+        kept += max(0, hi - lo)
+    return Fraction(passes * kept, nq * kv)
 
 
 def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int], shared: int | None,

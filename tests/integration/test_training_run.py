@@ -82,21 +82,24 @@ def test_a_training_step_that_cannot_fit_fails_with_the_bytes():
 
 def test_offloaded_stash_crosses_the_host_link_out_once_and_back_for_the_backward_only():
     # input (2048, 1024) → fc1 → relu1 → fc2, bf16 on a100. The stash (builders/training.py): the graph input (fc1's
-    # weight gradient), relu1 (fc2's weight gradient, relu's input gradient) and fc2 (the loss gradient), each
-    # 2048·1024·2 = 4,194,304 B. Offload runtimes copy the stash out while the forward keeps the device's copy
-    # (torch.autograd.graph.save_on_cpu): the host link carries relu1's and fc2's stores (2 × 4 MiB; the graph
-    # input has no producer) and the backward's reads, one per reader: loss.grad (fc2), fc2.grad_weight and
-    # relu1.grad_input (relu1), fc1.grad_weight (input), 4 × 4 MiB: 6 × 4,194,304 = 25,165,824 B in all
-    # (the forward reading the stash from host too made it 9 × 4 MiB: fc1, fc2 and loss read theirs over the link)
+    # weight gradient) and relu1 (fc2's weight gradient, relu's input gradient), each 2048·1024·2 = 4,194,304 B, and
+    # the fp32 copy of the logits the loss and its gradient read (loss.cast, Megatron's output.float(): probe p176
+    # #1), 2048·1024·4 = 2 × 4 MiB. Offload runtimes copy the stash out while the forward keeps the device's copy
+    # (torch.autograd.graph.save_on_cpu): the host link carries relu1's and loss.cast's stores (1 + 2 × 4 MiB; the
+    # graph input has no producer) and the backward's reads, one per reader: loss.grad (loss.cast, 2 × 4 MiB: its
+    # 1,024-element rows fit one pass), fc2.grad_weight and relu1.grad_input (relu1), fc1.grad_weight (input),
+    # 3 × 4 MiB: 8 × 4,194,304 B in all (the forward reading the stash from host too would add fc1's, fc2's and
+    # loss's reads)
     mib4 = 2048 * 1024 * 2
     wl = {"model": "layers", "name": "mlp", "mode": "training", "dtype": "bf16", "input": [2048, 1024],
           "layers": [{"type": "linear", "name": "fc1", "out_features": 1024}, {"type": "relu", "name": "relu1"},
                      {"type": "linear", "name": "fc2", "out_features": 1024}]}
     off = simulate(wl, "a100", offload="activations", plots=False).to_dict()
-    # the host keeps the stash: the input and relu1 at bf16, fc2 (the logits the loss's gradient reads) at fp32, 2 ×
-    # 4 MiB (probe p117 #4: the loss keeps its logits in fp32); the link carries fc2's bf16 store as before
-    assert off["memory"]["host"]["activations"] == 2 * mib4 + 2 * mib4
+    # the host keeps the stash: the input and relu1 at bf16, loss.cast's fp32 logits at 2 × 4 MiB
+    assert off["memory"]["host"]["activations"] == mib4 + mib4 + 2 * mib4
     host = {o["name"]: o["bytes"].get("host", 0) for o in off["ops"]}
-    assert host["fc1"] == 0 and host["loss"] == 0  # forward readers only: main memory
-    assert host["relu1"] == host["fc2"] == mib4  # the copy out, no read
-    assert off["bytes"]["host"] == 6 * mib4
+    assert host["fc1"] == host["fc2"] == host["loss"] == 0  # forward readers only: main memory
+    assert host["relu1"] == mib4 and host["loss.cast"] == 2 * mib4  # the copies out, no read
+    assert host["loss.grad"] == 2 * mib4 and host["fc1.grad_weight"] == mib4
+    assert host["fc2.grad_weight"] == host["relu1.grad_input"] == mib4
+    assert off["bytes"]["host"] == 8 * mib4

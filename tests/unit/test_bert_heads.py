@@ -57,7 +57,11 @@ def test_training_defaults_to_the_pretraining_loss():
     g = build_workload("bert_base", {"seq_len": 128, "mode": "training", "optimizer": "sgd"})
     assert g.meta["head"] == "pretraining" and not g.meta.get("notes")
     loss = g["loss"]
-    assert loss.inputs == ("cls.predictions.decoder", "cls.seq_relationship")
+    # the loss reads its logits in fp32, each through its cast (loss.cast0 / loss.cast1: Megatron's output.float(),
+    # probe p176 #1)
+    assert loss.inputs == ("loss.cast0", "loss.cast1")
+    assert g["loss.cast0"].inputs == ("cls.predictions.decoder",)
+    assert g["loss.cast1"].inputs == ("cls.seq_relationship",)
     assert loss.vector_elems == 128 * V + 2  # MLM logits at every position, plus NSP's two
     # the tied word embeddings get the look-up's scatter-add and the decoder's weight gradient, summed once
     assert sorted(g["embeddings.word_embeddings.weight.grad"].inputs) == ["cls.predictions.decoder.grad_weight",
@@ -68,7 +72,7 @@ def test_training_defaults_to_the_pretraining_loss():
 
 def test_training_with_pooler_says_it_has_no_objective():
     g = build_workload("bert_base", {"seq_len": 128, "mode": "training", "head": "pooler"})
-    assert g["loss"].inputs == ("pooler.activation",)
+    assert g["loss"].inputs == ("loss.cast",) and g["loss.cast"].inputs == ("pooler.activation",)
     (note,) = g.meta["notes"]
     assert "head pooler" in note and "tanh" in note
 

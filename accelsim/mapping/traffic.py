@@ -245,6 +245,17 @@ def picked_rows(op: Op) -> int:
     return int(op.gather_rows or 0) if op.kind is OpKind.SOFTMAX else 0
 
 
+def _lane_bytes(p: Plan, passes: int, elem: int, wts: dict[str, int]) -> int:
+    """The scratchpad bytes ``p``'s lanes read and write: the activation inputs once per pass, as the fills bring
+    them (probe p166 #2: a 2-pass rmsnorm's statistics pass and output pass each read the row; one read was
+    counted), or a picking loss's picked entries and targets (:func:`picked_rows`), and the output."""
+    op = p.op
+    picked = picked_rows(op)
+    if picked:
+        return picked * elem + int(op.attrs.get("target_bytes", 0)) + op.out_bytes  # type: ignore[call-overload]
+    return op.in_bytes * passes + op.out_bytes + _lane_weight_bytes(p, wts)
+
+
 def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
     """Off-chip bytes by level of the tensors ``p``'s output path reads as it writes its output (``Plan.epilogue``:
     a fused residual add's other operand, :mod:`.fusion`): each once, as its output is written once; a graph input
@@ -418,11 +429,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if tiling is not None:
         details["tiling"] = tiling
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
-    # the lanes read the activation inputs once per pass, as the fills bring them (probe p166 #2: a 2-pass
-    # rmsnorm's statistics pass and output pass each read the row; one read was counted)
-    sram = op.in_bytes * passes + op.out_bytes + _lane_weight_bytes(p, wts)
-    if picked_rows(op):  # (the lanes too read only the picked entries and the targets)
-        sram = picked_rows(op) * elem + int(op.attrs.get("target_bytes", 0)) + op.out_bytes  # type: ignore[call-overload]
+    sram = _lane_bytes(p, passes, elem, wts)
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]

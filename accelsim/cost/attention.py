@@ -63,7 +63,7 @@ from typing import NamedTuple
 from ..errors import WorkloadError
 from ..hardware import Arch, SystolicArray
 from ..ir import Gemm, Op
-from ..units import HALF_FLOATS, time_cycles
+from ..units import FAST_FP32, HALF_FLOATS, TORCH_DTYPES, time_cycles
 from . import Priced, vector
 
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
@@ -394,6 +394,18 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
         shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
         return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, a core (SM; CU on AMD: its LDS) has {smem} B"
     return None
+
+
+def sdpa_fast_fp32(op: Op, arch: Arch) -> bool:
+    """Whether fused attention ``op``, fp32 and called through PyTorch's SDPA (attr ``sdpa``), runs as 3xTF32
+    (:data:`accelsim.units.FAST_FP32`) on a GPU whose arch names an NVIDIA ``core.sdpa_kernel`` and whose systolic
+    array lists a TF32 rate. FlashAttention takes 16-bit inputs only, so SDPA sends fp32 to its memory-efficient
+    kernel, which on sm80+ computes with CUTLASS's ``OpMultiplyAddFastF32`` (aten/src/ATen/native/transformers/
+    cuda/mem_eff_attention/gemm_kernel_utils.h ``DefaultGemmType<ArchTag, float>``), forward and backward alike.
+    Not on AMD presets (no ``sdpa_kernel``: ROCm's fp32 SDPA computes in IEEE fp32; an MI210 has no TF32 rate)."""
+    sa = arch.core.systolic
+    return (arch.core.tile is not None and arch.core.sdpa_kernel is not None and bool(op.attrs.get("sdpa"))
+            and op.dtype == TORCH_DTYPES["float32"] and sa is not None and FAST_FP32[0] in sa.rates)
 
 
 def bias_refused(op: Op, arch: Arch) -> WorkloadError:

@@ -21,7 +21,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
-from ..units import dtype_bytes, mma_passes
+from ..units import FAST_FP32, dtype_bytes, mma_passes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -44,10 +44,16 @@ def _rate(op: Op, sa: SystolicArray, arch: Arch) -> tuple[float, dict]:
     """The array's rate multiplier for ``op`` and report.json's ``mapping.rate``. An array without rates runs every
     dtype at rows x cols (1.0), as the arch's dtype (accelsim info's "(as int8)" on edge-npu), whose MAC energy it
     pays (probe p66: a bf16 GEMM ran at int8 speed but paid bf16's 4.9x pJ); fp32 emulated on TF32 tensor cores
-    (units.FAST_FP32: 3xTF32) runs at a third of the TF32 rate."""
-    runs_as, rate = sa.rate(op.dtype, arch.dtype)
-    record: dict = {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}
-    passes = mma_passes(op.attrs.get("fast_fp32"), runs_as)
+    (units.FAST_FP32: 3xTF32) runs at a third of the TF32 rate: an op marked ``fast_fp32``, and PyTorch's fp32 SDPA
+    that FlashAttention cannot run on an NVIDIA GPU (:func:`.attention.sdpa_fast_fp32`), which computes as that
+    dtype (its record's ``dtype``)."""
+    fast = bool(op.attrs.get("fast_fp32"))
+    dtype = op.dtype
+    if op.kind is OpKind.ATTENTION and not fast and attention.sdpa_fast_fp32(op, arch):
+        fast, dtype = True, FAST_FP32[0]
+    runs_as, rate = sa.rate(dtype, arch.dtype)
+    record: dict = {"dtype": dtype, "runs_as": runs_as, "multiplier": rate}
+    passes = mma_passes(fast, runs_as)
     if passes > 1:
         rate /= passes
         record["passes"] = passes

@@ -107,3 +107,18 @@ def test_an_fp32_sdxl_vae_costs_what_the_upcast_costs_on_a100():
     assert len(attn) == 1 and attn[0]["mapping"]["rate"]["passes"] == 3
     assert attn[0]["mapping"]["rate"]["runs_as"] == TF32
     assert fp32["seconds"] == up["seconds"]
+
+
+def test_a_diffusion_pipeline_at_fp32_carries_the_tf32_conv_note():
+    # a composed run (each part a pass through scenarios.single.run_graph, simulate_pass) says its parts' TF32 convs
+    # as a plain run does. sd15's VAE decoder (diffusers AutoencoderKL, block_out_channels 128/256/512/512, 2 resnets
+    # a decoder block + 1): post_quant_conv 1, conv_in 1, the mid block's 2 resnets x 2 convs = 4, the 4 up blocks'
+    # 3 resnets x 2 = 24, their 3 upsamplers' convs, the 2 resnet shortcuts where channels drop (512 -> 256,
+    # 256 -> 128), conv_out 1: 1 + 1 + 4 + 24 + 3 + 2 + 1 = 36 convolutions
+    wl = {"model": "sd15", "dtype": FP32, "steps": 1, "image_size": 256}
+    notes = accelsim.simulate(wl, "a100", plots=False).to_dict()["notes"]
+    vae = f"36 convolution op(s) of dtype {FP32} computed at the {TF32} rate"
+    assert any(n.startswith(vae) for n in notes)
+    assert sum("convolution op(s) of dtype" in n for n in notes) == 2  # the UNet's line and the VAE's
+    quiet = accelsim.simulate(wl, "a100", plots=False, conv_precision="ieee").to_dict()["notes"]
+    assert not any("convolution op(s)" in n for n in quiet)

@@ -302,7 +302,21 @@ def test_layer_samples_stand_for_a_stage_whose_device_outruns_the_host():
     assert fast["seconds"] == pytest.approx(full["seconds"], rel=0.01)
 
 
-def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
+# a one-stage gpt at TP 8 on dgx-h100 whose kernels are shorter than their launches (probe p128 #1), simulated in
+# full and with layer samples: (workload, arch, full report, sampled report), shared by the two tests below
+GPT_TP8 = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
+           "tensor_parallel": 8}
+
+
+@pytest.fixture(scope="module")
+def gpt_tp8_runs():
+    arch = load_arch({"base": "dgx-h100", "chips": 8})
+    full = simulate(load_workload(GPT_TP8), arch, layer_samples=False).to_dict()
+    fast = simulate(load_workload(GPT_TP8), arch).to_dict()
+    return GPT_TP8, arch, full, fast
+
+
+def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase(gpt_tp8_runs):
     # probe p128 #1: a one-stage gpt at TP 8 on dgx-h100 whose kernels are shorter than their launches: the host
     # bounds the pass, so its cycles grow from the 1- to the 2-layer sample by the host's launch cycles of a layer,
     # and its exposed launch time grows with them (condition 1 of launches_affine fails). The pass's end is the
@@ -314,11 +328,7 @@ def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
     # multi-tensor kernel for all of a sample's tensors (probe p161 #2), so its device time grows by a layer's
     # steps while the host launches nothing more, the host no longer bounds the optimizer phase, and the stage is
     # simulated in full (exact); the prefill's one phase is still the host's, as the probe's step was
-    w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
-         "tensor_parallel": 8}
-    arch = load_arch({"base": "dgx-h100", "chips": 8})
-    full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
-    fast = simulate(load_workload(w), arch).to_dict()
+    w, arch, full, fast = gpt_tp8_runs
     assert full["launch_bound_fraction"] > 0.5  # host-bound: over half the time is the device waiting for launches
     assert fast["pipeline"]["layer_samples"] == [1, 2] and fast["simulation"]["passes"] == 2
     # the two passes simulated are the 1- and 2-layer models, each a run of its own
@@ -333,12 +343,8 @@ def test_layer_samples_stand_for_a_stage_the_host_bounds_in_every_phase():
     assert any(n.startswith("power.peak_w") and "2-layer sample" in n for n in fast["notes"])
 
 
-def test_a_sampled_prefill_counts_its_placement_as_the_full_run_does():
-    w = {"model": "gpt", "hidden": 1024, "heads": 16, "seq_len": 512, "vocab": 32000, "layers": 6,
-         "tensor_parallel": 8}
-    arch = load_arch({"base": "dgx-h100", "chips": 8})
-    full = simulate(load_workload(w), arch, layer_samples=False).to_dict()
-    fast = simulate(load_workload(w), arch).to_dict()
+def test_a_sampled_prefill_counts_its_placement_as_the_full_run_does(gpt_tp8_runs):
+    w, arch, full, fast = gpt_tp8_runs
     # a 6-layer gpt, TP 8: 2 embedding tables + 12 tensors a layer (2 norms x weight, bias; qkv, dense, h_to_4h,
     # 4h_to_h x weight, bias) x 6 + the final norm's 2 = 76 tensors, over report.json's 64 named: counted (the
     # sampled run named the 2-layer sample's 28 = 2 + 2 x 12 + 2, found with probe p161 #2's fix)

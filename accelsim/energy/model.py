@@ -700,7 +700,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
                      f"between nodes cost 0 J")
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
-    return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips),
+    return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips, c.static_total),
             "edp": total * seconds, "area": area, "notes": notes}
 
 
@@ -827,9 +827,23 @@ TOPS_DEFINITION = ("tops_per_w: FLOPs executed (computed_flops: the zeros an arr
                    "weights) per J / 1e12")
 
 
-def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int) -> dict[str, Any]:
+def step_chips(report: Mapping[str, Any], chips: int) -> int:
+    """How many of the arch's ``chips`` run a training step ``report``: its ``data_parallel`` replicas × the chips
+    of each (tensor × context × pipeline parallel, a DLRM's × embedding_parallel), at most ``chips``; all of them
+    in a report without that record. The rest are idle (the run's note names them) and pay their static power only
+    (probe p185 #1: 4 idle chips of 12 beside one replica of TP 8 were charged a working chip's energy)."""
+    dp = report.get("data_parallel") or {}
+    replicas, per = dp.get("replicas"), dp.get("chips_per_replica")
+    if isinstance(replicas, int) and isinstance(per, int) and replicas > 0 and per > 0:
+        return min(chips, replicas * per)
+    return chips
+
+
+def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
+                static_w: float = 0.0) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
-    training step (every chip of the arch: ``j_per_step``; one chip: ``j_per_step_per_chip``; a ``phase: decode``
+    training step (``j_per_step``: the chips that run it, :func:`step_chips`, each as the report's chips, plus the
+    arch's idle chips' ``static_w`` each over the step's seconds; one chip: ``j_per_step_per_chip``; a ``phase: decode``
     step: per token, each of its batch's sequences making one), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included; a ``collective`` run:
     every chip of the arch). TOPS/W counts the FLOPs
@@ -850,8 +864,10 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int)
         tokens = serving["batch"] * serving["decode_steps"]
         tp = int(params.get("tensor_parallel", 1) or 1)
         out["j_per_token"] = total * tp / tokens if tokens else None
-    elif "phases" in report:  # every chip of the arch (data-parallel replicas alike), and one chip's
-        out["j_per_step"] = total * arch.chips / chips
+    elif "phases" in report:  # the replicas' chips alike, the leftover idle chips at their static power; one chip's
+        working = step_chips(report, arch.chips)
+        idle_j = static_w * (arch.chips - working) * float(report.get("seconds") or 0.0)
+        out["j_per_step"] = total * working / chips + idle_j
         out["j_per_step_per_chip"] = total / chips
     elif params.get("model", report.get("workload", {}).get("model")) == "collective":
         # one collective runs on every chip of the arch, each doing what the simulated one does (its note says so;

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..energy.model import step_chips
 from ..errors import AccelsimError
 from ..report.schema import core_units, level_names, ordered
 from ..report.writers import atomic_write_text
@@ -165,7 +166,9 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 def working_chips(report: Mapping[str, Any], chips: int) -> int:
     """How many of the arch's ``chips`` do the work of ``report`` (each like the chips it covers, ``power.chips``):
-    all of them in a training step (data-parallel replicas) and a run of the ``collective`` micro-workload (it spans
+    a training step's data-parallel replicas × the chips of each (``energy.model.step_chips``, as its
+    ``efficiency.j_per_step`` counts them: probe p185 #1, one replica of TP 8 on 12 chips charged its 4 idle chips a
+    working chip's energy), every chip in a run of the ``collective`` micro-workload (it spans
     every chip, as its ``efficiency.j_per_inference`` counts them: probe p118 #1); else the report's chips × the chips of its tensor-, context-, expert- and
     embedding-parallel group, as its ``efficiency.j_per_inference`` / ``j_per_token`` count them (an inference or a
     serving run is one replica; a GEMM or CNN one chip, the others idle: probe p66; an MoE's expert_parallel ranks
@@ -175,7 +178,7 @@ def working_chips(report: Mapping[str, Any], chips: int) -> int:
     workload = report.get("workload") or {}
     params = workload.get("params") or {}
     if "phases" in report:
-        return chips
+        return step_chips(report, chips)
     if params.get("model", workload.get("model")) == "collective":
         return chips
     group = 1

@@ -8,7 +8,7 @@ Sources: TPU v1, Jouppi et al., "In-Datacenter Performance Analysis of a Tensor 
 Figure 2 (floor plan: Unified Buffer 29 %, Matrix Multiply Unit 24 %, Accumulators 6 % of a die ≤ 331 mm²,
 as ../shared/reference/energy/README.md and news.mynavi.jp's summary of the figure give them); A100 die 826 mm²
 (NVIDIA's GA100 announcement, fudzilla.com), H100 die 814 mm² (NVIDIA's Hopper whitepaper, as screenhacker.com
-reports it); LLMCompass's A100 breakdown (../shared/reference/hardware/llmcompass/die_area_A100_MI210.csv) is
+reports it), AD102 (L40S) die 608.4 mm² (NVIDIA's Ada launch figures, as tweaktown.com reports them); LLMCompass's A100 breakdown (../shared/reference/hardware/llmcompass/die_area_A100_MI210.csv) is
 used as a check only: no constant of the presets comes from it.
 """
 
@@ -69,7 +69,7 @@ def test_tpu_v1_area_fractions_within_25_percent_of_the_paper(name):
     assert parts[name] / TPU_V1_DIE == pytest.approx(TPU_V1_FRACTIONS[name], rel=0.25)
 
 
-@pytest.mark.parametrize(("arch", "die_mm2"), [("a100", 826.0), ("h100", 814.0)])
+@pytest.mark.parametrize(("arch", "die_mm2"), [("a100", 826.0), ("h100", 814.0), ("l40s", 608.4)])
 def test_gpu_totals_sit_in_the_stated_band_below_the_die(arch, die_mm2):
     # the stated band (docs/energy.md): the parts the model builds are between a fifth of the die and the die
     total = constants(load_arch(arch)).area_total
@@ -109,6 +109,24 @@ def test_h100_and_h200_are_one_gh100_die():
     # L2: 60 MiB = 503,316,480 bits × TSMC N5's 0.021 µm² cell / 0.33 array efficiency = 32.0 mm² on both
     assert h100.level_area["l2"] == h200.level_area["l2"] == pytest.approx(60 * 2**20 * 8 * 0.021 / 0.33 * 1e-6)
     assert h100.area_total == pytest.approx(h200.area_total)
+
+
+def test_l40s_counts_the_full_ad102s_sms_with_their_register_files_and_l1():
+    # probe p180 #1: l40s counted its 142 enabled SMs and no register file or L1 (106.4 mm², 17 % of the 608.4 mm²
+    # AD102), where a100 / h100 count the full die's SMs with both. Now by their rule: the full AD102's 144 SMs
+    # (Ada whitepaper: 12 GPCs x 6 TPCs x 2), each with 64K 32-bit registers = 256 KiB and 128 KB of L1 + shared
+    # memory less the 100 KiB shared carve-out = 28 KiB (Ada tuning guide), on TSMC N5's 0.021 µm² cell / 0.33
+    c = constants(load_arch("l40s"))
+    rule = 8 * 0.021 / 0.33 * 1e-6  # mm² per byte by the SRAM rule at 5 nm
+    assert c.unit_area["register_file"] == pytest.approx(144 * 256 * 1024 * rule)  # 19.22 mm², as h100's 144 SMs
+    assert c.unit_area["l1_rest"] == pytest.approx(144 * 28 * 1024 * rule)  # 2.102 mm²
+    assert c.level_area["sram"] == pytest.approx(144 * 100 * 1024 * rule)  # the shared memory of all 144 SMs
+    # the L2 is the product's 96 MiB, the full AD102's (no die_capacity needed)
+    assert c.level_area["l2"] == pytest.approx(96 * 2**20 * rule)
+    # the same parts per SM as h100 (256 KiB and 28 KiB on one cell), over the same 144 SMs: the same mm²
+    h100 = constants(load_arch("h100"))
+    assert c.unit_area["register_file"] == pytest.approx(h100.unit_area["register_file"])
+    assert c.unit_area["l1_rest"] == pytest.approx(h100.unit_area["l1_rest"])
 
 
 def test_b200_hbm_phys_by_its_stacks():

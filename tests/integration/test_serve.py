@@ -361,3 +361,25 @@ def test_the_largest_running_batch_of_the_probes_example_is_its_kv_bound(tmp_pat
     s = api.serve(load_serving(doc)).report["serving"]
     assert s["running_sequences"]["max"] == 200 // (512 // 16) == 6
     assert s["waiting_requests"]["max"] > 0 and s["preemptions"] > 0  # 6 × 34 blocks at 529 tokens overflow 200
+
+
+def test_a_mixed_iteration_on_the_real_grid_costs_at_least_its_decodes_alone():
+    # probe p184 #1 on llama2_7b h100's own passes: 127 decodes at KV 700 with a 1-token prompt beside them cost at
+    # least the 127 decodes alone, and at most 128 decodes at KV 700 (the prompt's one token attends to one key, a
+    # decode's to 700): before, the mixed iteration was priced 25.08 ms, 2.29 ms (8.4 %) below the 27.36 ms of the decodes alone
+    from accelsim.serving.cost import build_grid
+
+    spec = load_serving({**SMALL, "engine": {"max_num_seqs": 128, "max_num_batched_tokens": 512,
+                                             "max_model_len": 1024},
+                         "cost": {"batch_ratio": 128, "kv_points": 2, "token_ratio": 8}})
+    g = build_grid(spec.model, spec.arch, spec.options, spec.serve.engine, spec.serve.cost, 128 * 1024)
+    assert g.decode_batches == [1, 128] and g.prefill_tokens == [16, 128, 512]
+    alone, more = g.iteration(0, 127, 127 * 700), g.iteration(0, 128, 128 * 700)
+    assert alone < g.iteration(1, 127, 127 * 700, 1) <= more
+    # 15 decodes at KV 528 and a 22-token prompt (the probe's batch-16 run) against the 15 and the 16 decodes alone
+    assert g.iteration(0, 15, 15 * 528) < g.iteration(22, 15, 15 * 528, 22 * 22)
+    for b in (1, 4, 16, 64, 127):
+        for kv in (16, 300, 1000):
+            for p in (1, 22, 128, 500):
+                if b + p <= 512 and b * kv <= 128 * 1024:
+                    assert g.iteration(p, b, b * kv, p * p) >= g.iteration(0, b, b * kv), (p, b, kv)

@@ -363,6 +363,34 @@ def test_the_largest_running_batch_of_the_probes_example_is_its_kv_bound(tmp_pat
     assert s["waiting_requests"]["max"] > 0 and s["preemptions"] > 0  # 6 × 34 blocks at 529 tokens overflow 200
 
 
+def test_a_prompt_between_grid_points_reaches_its_first_token_at_the_grids_interpolation():
+    # probe p184 #2: a 700-token prompt alone lies between the prefill grid's 512 and 1,024 tokens (cost.token_ratio 2,
+    # the default), so its TTFT is the line between the two simulated prefills, P(512) + 188/512 · (P(1024) − P(512)),
+    # not the simulated prefill of 700 tokens: the GEMMs pad M to 128-row tiles, so the prefill's time is a staircase
+    # (700 tokens run as 768) above that line. docs/serving.md's Checks claim TTFT = the simulated prefill at a grid
+    # length only, and between grid points the interpolation error its "Interpolation error" states (one-sequence
+    # prefills: max 12.5 %)
+    s700 = {**SMALL, "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 1024, "max_model_len": 2048},
+            "cost": {"batch_ratio": 4, "kv_points": 2},
+            "workload": {**SMALL["workload"], "requests": 1, "prompt_tokens": {"dist": "fixed", "value": 700},
+                         "output_tokens": {"dist": "fixed", "value": 2}}}
+    spec = load_serving(s700)
+    res = api.serve(spec)
+    grid = res.report["iteration_cost"]
+    assert grid["prefill_tokens"][-3:] == [256, 512, 1024]
+    p512, p1024 = grid["prefill_s"][-2:]
+    ttft = res.report["serving"]["ttft_s"]["p50"]
+    assert ttft == pytest.approx(p512 + 188 / 512 * (p1024 - p512), rel=1e-12)
+    model = engine_model(spec.model, spec.serve.engine)
+    opts = spec.options.model_copy(update={"plots": False})
+    direct = {n: simulate_seconds(shape(model, phase="prefill", seq_len=n, batch=1), spec.arch, opts, graphs=True)
+              for n in (512, 700, 768)}
+    assert direct[512] == pytest.approx(p512, rel=1e-9)  # a grid point is the simulated prefill
+    assert direct[700] > ttft  # the staircase: 700 tokens cost more than the line gives them
+    assert direct[700] <= direct[768]  # 700 tokens pad to 768 (6 tiles of 128), and cost no more than 768
+    assert abs(ttft / direct[700] - 1) < 0.125  # the documented bound between grid points
+
+
 def test_a_mixed_iteration_on_the_real_grid_costs_at_least_its_decodes_alone():
     # probe p184 #1 on llama2_7b h100's own passes: 127 decodes at KV 700 with a 1-token prompt beside them cost at
     # least the 127 decodes alone, and at most 128 decodes at KV 700 (the prompt's one token attends to one key, a

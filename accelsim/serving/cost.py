@@ -38,7 +38,7 @@ iteration's time is
   prefill's token-wise part below). vLLM V1 runs a mixed batch's attention as one varlen FlashAttention call in
   which every decode sequence keeps its own CTA(s) (a query tile per KV head), reading its KV as in a decode step
   alone, and the chunks' query tiles run beside them in the same waves: their costs add. Never below the decodes
-  alone (docs/serving.md, "Iteration cost").
+  alone (docs/serving.md, "Iteration cost"). A per-request encoder's decodes add ``D(b, K/b) − D(1, k₀)`` (below).
 
 With speculative decoding the decodes verify ``d`` draft tokens beside their own ``b``: they add the token-wise
 work of ``d`` more tokens to the forward pass, ``L(p + b + d) − L(p + b)`` (``L`` the prefill's token-wise part,

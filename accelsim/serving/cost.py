@@ -32,9 +32,13 @@ iteration's time is
 * decodes only: ``D(b, K/b)`` (a decode step's attention reads each sequence's KV, so its cost is linear in the
   KV lengths and the mean stands for them);
 * prefill only: ``P(p, S)`` (all ``p`` tokens the chunks');
-* both: ``P(p + b, S) + D(b, K/b) − D(b, k₀)``: one forward pass over all ``p + b`` tokens (the weights are read
-  once for the whole batch) with the prefill chunks' attention, plus the decodes' KV-cache reads (their decode
-  step less the same step at the grid's shortest KV length k₀).
+* both: ``max(P(p + b, S) + max(D(b, K/b) − L(b), 0), D(b, K/b))``: one forward pass over all ``p + b`` tokens
+  (the weights are read once for the whole batch) with the prefill chunks' attention, plus the decodes' attention
+  as their own step prices it: ``D(b, K/b)`` less a pass of their ``b`` tokens without attention (``L(b)``, the
+  prefill's token-wise part below). vLLM V1 runs a mixed batch's attention as one varlen FlashAttention call in
+  which every decode sequence keeps its own CTA(s) (a query tile per KV head), reading its KV as in a decode step
+  alone, and the chunks' query tiles run beside them in the same waves: their costs add. Never below the decodes
+  alone (docs/serving.md, "Iteration cost"). A per-request encoder's decodes add ``D(b, K/b) − D(1, k₀)`` (below).
 
 With speculative decoding the decodes verify ``d`` draft tokens beside their own ``b``: they add the token-wise
 work of ``d`` more tokens to the forward pass, ``L(p + b + d) − L(p + b)`` (``L`` the prefill's token-wise part,
@@ -55,7 +59,9 @@ whatever its length, :attr:`Footprint.cross_bytes_per_seq`) each request runs an
 the prefill of ``m`` sequences of one decoder token (``m`` = 1, 2 and the largest decode batch), priced per
 iteration by the requests whose prefill starts in it (:meth:`Grid.requests`, :class:`.engine.Replica`); the prefill
 grid's ``P₁`` and ``P₂`` less ``W(1)`` and ``W(2)`` are the decoder's, and a mixed iteration's decodes add
-``D(b, K/b) − D(1, k₀)``, as each reads its own cross K/V (docs/serving.md, "Encoder-decoder models").
+``D(b, K/b) − D(1, k₀)``, not ``− L(b)``: ``W(1)`` holds a one-token decoder pass (the decoder's weights), so the
+prefill's ``L`` is only the decoder's work beyond it, and each decode reads its own cross K/V (docs/serving.md,
+"Encoder-decoder models").
 
 ``benchmarks/serve_interp.py`` prints the interpolation error against direct simulation.
 """
@@ -261,11 +267,19 @@ class Grid:
         if prefill_tokens == 0:
             return self.decode(decodes, kv) + extra
         n = prefill_tokens + decodes
-        # the decodes' KV reads beyond the pass's: their step less the same step at the shortest KV length; with a
-        # per-request encoder (Whisper) less one sequence's step, as each decode also reads its own cross-attention
-        # K/V (constant in its length), which the pass over the prefill's tokens reads for one sequence only
-        base = self.decode(1 if self.request_s else decodes, self.decode_kv[0][0])
-        return self.prefill(n, scores, prefill_tokens) + self.decode(decodes, kv) - base + extra
+        alone = self.decode(decodes, kv)
+        if self.request_s:
+            # a per-request encoder (Whisper): the prefill grid's pass is the decoder's beyond W(1), which holds a
+            # one-token decoder pass (its weights, one cross K/V read), so the decodes add their step less one
+            # sequence's at the shortest KV; each decode's own cross-K/V read stays
+            return self.prefill(n, scores, prefill_tokens) + alone - self.decode(1, self.decode_kv[0][0]) + extra
+        # one pass over all n tokens with the chunks' attention, plus the decodes' attention as their own step prices
+        # it: D(b, K/b) less a pass of their b tokens without attention, L(b) (every decode keeps its own CTAs in the
+        # one varlen attention call, reading its KV); never below the decodes alone (probe p184 #1: P(p + b) +
+        # D(b, K/b) − D(b, k₀) priced 127 decodes and a 1-token prompt 8 % below the 127 decodes alone, as
+        # subtracting D(b, k₀) took their attention at k₀ out)
+        attention = max(alone - self.prefill(decodes, 0), 0.0)
+        return max(self.prefill(n, scores, prefill_tokens) + attention, alone) + extra
 
     @property
     def has_energy(self) -> bool:

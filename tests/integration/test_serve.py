@@ -361,3 +361,53 @@ def test_the_largest_running_batch_of_the_probes_example_is_its_kv_bound(tmp_pat
     s = api.serve(load_serving(doc)).report["serving"]
     assert s["running_sequences"]["max"] == 200 // (512 // 16) == 6
     assert s["waiting_requests"]["max"] > 0 and s["preemptions"] > 0  # 6 × 34 blocks at 529 tokens overflow 200
+
+
+def test_a_prompt_between_grid_points_reaches_its_first_token_at_the_grids_interpolation():
+    # probe p184 #2: a 700-token prompt alone lies between the prefill grid's 512 and 1,024 tokens (cost.token_ratio 2,
+    # the default), so its TTFT is the line between the two simulated prefills, P(512) + 188/512 · (P(1024) − P(512)),
+    # not the simulated prefill of 700 tokens: the GEMMs pad M to 128-row tiles, so the prefill's time is a staircase
+    # (700 tokens run as 768) above that line. docs/serving.md's Checks claim TTFT = the simulated prefill at a grid
+    # length only, and between grid points the interpolation error its "Interpolation error" states (one-sequence
+    # prefills: max 12.5 %)
+    s700 = {**SMALL, "engine": {"max_num_seqs": 4, "max_num_batched_tokens": 1024, "max_model_len": 2048},
+            "cost": {"batch_ratio": 4, "kv_points": 2},
+            "workload": {**SMALL["workload"], "requests": 1, "prompt_tokens": {"dist": "fixed", "value": 700},
+                         "output_tokens": {"dist": "fixed", "value": 2}}}
+    spec = load_serving(s700)
+    res = api.serve(spec)
+    grid = res.report["iteration_cost"]
+    assert grid["prefill_tokens"][-3:] == [256, 512, 1024]
+    p512, p1024 = grid["prefill_s"][-2:]
+    ttft = res.report["serving"]["ttft_s"]["p50"]
+    assert ttft == pytest.approx(p512 + 188 / 512 * (p1024 - p512), rel=1e-12)
+    model = engine_model(spec.model, spec.serve.engine)
+    opts = spec.options.model_copy(update={"plots": False})
+    direct = {n: simulate_seconds(shape(model, phase="prefill", seq_len=n, batch=1), spec.arch, opts, graphs=True)
+              for n in (512, 700, 768)}
+    assert direct[512] == pytest.approx(p512, rel=1e-9)  # a grid point is the simulated prefill
+    assert direct[700] > ttft  # the staircase: 700 tokens cost more than the line gives them
+    assert direct[700] <= direct[768]  # 700 tokens pad to 768 (6 tiles of 128), and cost no more than 768
+    assert abs(ttft / direct[700] - 1) < 0.125  # the documented bound between grid points
+
+
+def test_a_mixed_iteration_on_the_real_grid_costs_at_least_its_decodes_alone():
+    # probe p184 #1 on llama2_7b h100's own passes: 127 decodes at KV 700 with a 1-token prompt beside them cost at
+    # least the 127 decodes alone, and at most 128 decodes at KV 700 (the prompt's one token attends to one key, a
+    # decode's to 700): before, the mixed iteration was priced 25.08 ms, 2.29 ms (8.4 %) below the 27.36 ms of the decodes alone
+    from accelsim.serving.cost import build_grid
+
+    spec = load_serving({**SMALL, "engine": {"max_num_seqs": 128, "max_num_batched_tokens": 512,
+                                             "max_model_len": 1024},
+                         "cost": {"batch_ratio": 128, "kv_points": 2, "token_ratio": 8}})
+    g = build_grid(spec.model, spec.arch, spec.options, spec.serve.engine, spec.serve.cost, 128 * 1024)
+    assert g.decode_batches == [1, 128] and g.prefill_tokens == [16, 128, 512]
+    alone, more = g.iteration(0, 127, 127 * 700), g.iteration(0, 128, 128 * 700)
+    assert alone < g.iteration(1, 127, 127 * 700, 1) <= more
+    # 15 decodes at KV 528 and a 22-token prompt (the probe's batch-16 run) against the 15 and the 16 decodes alone
+    assert g.iteration(0, 15, 15 * 528) < g.iteration(22, 15, 15 * 528, 22 * 22)
+    for b in (1, 4, 16, 64, 127):
+        for kv in (16, 300, 1000):
+            for p in (1, 22, 128, 500):
+                if b + p <= 512 and b * kv <= 128 * 1024:
+                    assert g.iteration(p, b, b * kv, p * p) >= g.iteration(0, b, b * kv), (p, b, kv)

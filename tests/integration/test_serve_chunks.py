@@ -65,8 +65,10 @@ def test_context_attention_is_the_larger_of_the_kv_read_and_the_pairs_compute():
     assert g.prefill(16, 128) == pytest.approx(0.99, rel=1e-12)
     # in an iteration with 3 decodes beside a 1-token chunk after 2,048: the pass of 4 tokens (clamped to 16) with
     # the chunk's own pair priced over 4² and its context by its own 1 token: 0.98 + 0.02·1/16 + 1.0 = 1.98125,
-    # plus the decodes' KV reads D(1, 100) − D(1, 16) (batch 3 clamped to the one row): 84/2,048 = 0.041015625
-    assert g.iteration(1, 3, 300, 2049) == pytest.approx(1.98125 + 84 / 2048, rel=1e-12)
+    # plus the decodes' attention, their step D(3, 100) = 1.0 + 84/2,048 (batch 3 clamped to the one row) less the
+    # pass of their 3 tokens, L(3) = L(16) = 0.98 (probe p184 #1; before, less D(3, 16) = 1.0, which took the decodes'
+    # own attention at KV 16 out: 1.98125 + 84/2,048)
+    assert g.iteration(1, 3, 300, 2049) == pytest.approx(1.98125 + 1.0 + 84 / 2048 - 0.98, rel=1e-12)
 
 
 def test_a_causal_kernels_prefill_prices_each_context_pair_at_twice_its_counted_rate():

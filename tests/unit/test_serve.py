@@ -314,21 +314,52 @@ def test_grid_helpers():
 def test_energy_grid_prices_an_iteration_by_the_time_rule():
     # two prefill sizes and one decode row, seconds and joules on the same shapes: an iteration's joules follow the
     # seconds' rule with the joules in place (module docstring of accelsim.serving.cost). Mixed iteration of 48 prefill
-    # tokens (scores 48²) and 2 decodes at KV 100: P(50, S) + D(2, 100) − D(2, 16), each linear between grid points.
-    g = Grid([32, 64], [1.0, 2.0], [0.8, 1.6], [1, 4], [[16, 200], [16, 200]], [[0.1, 0.3], [0.2, 0.6]],
-             prefill_j=[10.0, 20.0], prefill2_j=[8.0, 16.0], decode_j=[[1.0, 3.0], [2.0, 6.0]])
+    # tokens (scores 48²) and 2 decodes at KV 100: max(P(50, S) + D(2, 100) − L(2), D(2, 100)), each linear between
+    # grid points. (Before probe p184 #1 the rule was P(50, S) + D(2, 100) − D(2, 16), which took the decodes'
+    # attention at KV 16 out with the pass's; the decode figures are now above L(2), so the decodes' attention counts.)
+    g = Grid([32, 64], [1.0, 2.0], [0.8, 1.6], [1, 4], [[16, 200], [16, 200]], [[0.7, 0.9], [0.8, 1.2]],
+             prefill_j=[10.0, 20.0], prefill2_j=[8.0, 16.0], decode_j=[[7.0, 9.0], [8.0, 12.0]])
     j = g.joules()
     # P₁(50) = 10 + 18/32 · 10 = 15.625, P₂(50) = 12.5, A = 2 · 3.125 = 6.25, S = 48² / 50² of it
     p = 15.625 - 6.25 + 6.25 * 48 ** 2 / 50 ** 2
-    # D(2, k): batch 2 is a third of the way from row 1 to row 4; D(1, 100) = 1 + 84/184 · 2, D(4, 100) = 2 + 84/184 · 4
-    d1, d4 = 1 + 84 / 184 * 2, 2 + 84 / 184 * 4
+    # D(2, k): batch 2 is a third of the way from row 1 to row 4; D(1, 100) = 7 + 84/184 · 2, D(4, 100) = 8 + 84/184 · 4
+    d1, d4 = 7 + 84 / 184 * 2, 8 + 84 / 184 * 4
     d = d1 + (d4 - d1) / 3
-    d0 = 1 + (2 - 1) / 3  # D(2, 16)
-    assert j.iteration(48, 2, 200, 48 * 48) == pytest.approx(p + d - d0)
+    # L(2): the pass of 2 tokens clamped to the grid's first, 32: P₁ − 2(P₁ − P₂) = 10 − 4 = 6
+    assert j.iteration(48, 2, 200, 48 * 48) == pytest.approx(p + d - 6)
+    assert j.iteration(48, 2, 200, 48 * 48) > j.iteration(0, 2, 200)  # more work than the decodes alone
     assert g.iteration(48, 2, 200, 48 * 48) == pytest.approx(j.iteration(48, 2, 200, 48 * 48) / 10)  # all ×10
-    assert g.to_dict()["decode_j"] == [[1.0, 3.0], [2.0, 6.0]]
+    assert g.to_dict()["decode_j"] == [[7.0, 9.0], [8.0, 12.0]]
     with pytest.raises(ValueError, match="no energy"):
         Grid([32], [1.0], [0.8], [1], [[16]], [[0.1]]).joules()
+
+
+def test_a_mixed_iteration_keeps_the_decodes_own_attention():
+    # probe p184 #1: a decode step carries attention of its own per sequence (each sequence its own CTAs, reading its
+    # KV) that a prefill pass of as many tokens lacks; here D(128, 16) = 1.5 s against L(128) = 1.18 s. Prefills of 16
+    # and 128 tokens: P₁ = 1.0, 1.2 and P₂ = 0.99, 1.19, so A = 2(P₁ − P₂) = 0.02 and L = P₁ − A = 0.98, 1.18. Decode
+    # rows of batch 1 and 128 at KV 16 and 1,000.
+    g = Grid([16, 128], [1.0, 1.2], [0.99, 1.19], [1, 128], [[16, 1000], [16, 1000]], [[1.0, 1.1], [1.5, 3.5]])
+    # 127 decodes at KV 700: D(1, 700) = 1.0 + 684/984 · 0.1, D(128, 700) = 1.5 + 684/984 · 2.0, batch 127 at 126/127
+    d1, d128 = 1.0 + 684 / 984 * 0.1, 1.5 + 684 / 984 * 2.0
+    d = d1 + 126 / 127 * (d128 - d1)
+    assert g.iteration(0, 127, 127 * 700) == pytest.approx(d, rel=1e-12)
+    # with a 1-token prompt (1 score): the pass of 128 tokens, L(128) + A(128) · 1/128², plus the decodes' attention,
+    # D(127, 700) less the pass of their 127 tokens, L(127) = 0.98 + 111/112 · 0.2
+    mixed = 1.18 + 0.02 / 128 ** 2 + d - (0.98 + 111 / 112 * 0.2)
+    assert g.iteration(1, 127, 127 * 700, 1) == pytest.approx(mixed, rel=1e-12)
+    assert mixed > d  # strictly more work than the decodes alone costs more
+    # (the old rule, P(128, 1) + D(127, 700) − D(127, 16), took out D(127, 16) = 1.0 + 126/127 · 0.5: 0.31 s less
+    # than the decodes alone)
+    assert 1.18 + 0.02 / 128 ** 2 + d - (1.0 + 126 / 127 * 0.5) < d - 0.3
+    # a grid whose pass of b tokens costs more than the decode step of b (L(16) = 0.98 > D(1, 16) = 0.9): the decodes
+    # add no attention beyond it, and the iteration is the pass over every token, never below the decodes alone
+    h = Grid([16, 128], [1.0, 1.2], [0.99, 1.19], [1], [[16, 1000]], [[0.9, 1.0]])
+    assert h.iteration(15, 1, 16, 225) == pytest.approx(h.prefill(16, 225, 15), rel=1e-12)
+    for p in (1, 15, 64, 200):
+        for kv in (16, 500, 1000):
+            assert h.iteration(p, 1, kv, p * p) >= h.iteration(0, 1, kv)
+            assert g.iteration(p, 100, 100 * kv, p * p) >= g.iteration(0, 100, 100 * kv)
 
 
 def test_a_stub_cost_reports_no_energy():

@@ -107,8 +107,10 @@ def test_verified_drafts_add_token_wise_work_to_the_iteration():
     # decodes only: D(8, 16) + L(8 + 24) - L(8) = 0.7 + 1.6 - 0.8 (L below 16 tokens clamped to L(16))
     assert g.iteration(0, 8, 8 * 16, 0, 24) == pytest.approx(0.7 + 1.6 - 0.8)
     assert g.iteration(0, 8, 8 * 16, 0, 8) == pytest.approx(0.7)  # 16 tokens: still L(16), weight-bound
-    # with a prefill of 16 tokens (256 scores) the prefill keeps its own attention: P(16 + 8, 256) + D(8, 16) -
-    # D(8, 16) + L(32) - L(24); L(24) = 1.2 and A(24) = 0.3 between the grid points, so 1.2 + 0.3 x 256 / 24² + 0.4
+    # with a prefill of 16 tokens (256 scores) the prefill keeps its own attention: max(P(16 + 8, 256) + D(8, 16) -
+    # L(8), D(8, 16)) + L(32) - L(24); L(24) = 1.2 and A(24) = 0.3 between the grid points, and D(8, 16) = 0.7 is
+    # below L(8) = L(16) = 0.8 (the decodes add no attention beyond their pass), so 1.2 + 0.3 x 256 / 24² + 0.4
+    # (probe p184 #1 changed the rule from P + D(8, 16) - D(8, 16); the same figure on this grid)
     assert g.iteration(16, 8, 8 * 16, 256, 8) == pytest.approx(1.2 + 0.3 * 256 / 576 + 0.4)
     assert g.iteration(16, 8, 8 * 16, 256, 0) == g.iteration(16, 8, 8 * 16, 256)
     # more drafts never cost less (a 1-token chunk after 3000 cached tokens beside one decode)

@@ -60,6 +60,11 @@ def test_grid_takes_the_encoder_out_of_the_prefill():
     assert g.requests(0) == 0.0
     # beyond the grid's last prefill (several sequences of max_model_len): along the last segment, 1 µs a token
     assert g.prefill(64, 2 * 32 * 32) == pytest.approx(1e-3 + 64e-6)
+    # a mixed iteration, 4 prompt tokens beside 8 decodes at KV 16: the decoder's pass of 12 tokens (clamped to 16,
+    # 1 ms + 16 µs) plus the decodes' step less one sequence's at KV 16, D(8, 16) − D(1, 16) = 0.3 − 0.1 ms: W(1)
+    # holds one decoder pass (probe p184 #1 changed the decoder-only models' rule to − L(b) and kept this one:
+    # docs/serving.md, "Encoder-decoder models")
+    assert g.iteration(4, 8, 8 * 16, 16) == pytest.approx(1e-3 + 16e-6 + 3e-4 - 1e-4)
 
 
 def test_replica_charges_each_new_request_one_encoder_pass():

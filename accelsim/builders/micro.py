@@ -223,6 +223,17 @@ class CollectiveParams(WorkloadParams):
                              "--mode training)")
         return v
 
+    @field_validator("batch")
+    @classmethod
+    def _one_call(cls, v: int) -> int:
+        """One collective is one call of ``bytes`` (nccl-tests' size, the buffer each chip holds): a batch of them
+        is not a bigger buffer (probe p183 #2: batch 4 ran one call of 4 x ``bytes`` and divided its energy by 4,
+        while the report echoed ``bytes``)."""
+        if v != 1:
+            raise ValueError(f"batch {v}: a collective is one call of `bytes` (nccl-tests' size, the buffer each "
+                             "chip holds); set bytes to the buffer you mean, or sweep it")
+        return v
+
     @field_validator("sparsity")
     @classmethod
     def _no_weights(cls, v: str | None) -> str | None:
@@ -451,7 +462,7 @@ PER_RANK_OPS = ("all_gather", "reduce_scatter", "all_to_all")
 
 def collective(p: CollectiveParams) -> Graph:
     """One COLLECTIVE op (fn = ``op``) of a ``bytes``-byte buffer on each chip; ``group`` 0 spans every chip of
-    the arch it runs on. ``batch`` repeats the buffer (``batch × bytes``)."""
+    the arch it runs on; ``batch`` is 1 (:class:`CollectiveParams` refuses others)."""
     esize = dtype_bytes(p.dtype or "fp16")
     if p.bytes % esize:  # nccl-tests' size is count x element size; priced exactly, never rounded
         low = p.bytes // esize * esize

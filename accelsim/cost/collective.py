@@ -44,7 +44,10 @@ and the crossings between them, each protocol's bandwidth cap), at the NICs' rat
 NCCL rate (:func:`node_bus_bandwidth`): 16 GPUs of two DGX A100 nodes all-reduce at up to 8 × 25 GB/s × 0.9 = 180
 GB/s of bus bandwidth, two DGX H100 nodes at NVLink's 360 GB/s (below the 8 × 47 GB/s of their NICs), a
 data-parallel pair of tensor-parallel-8 ranks at one NIC's 22.5 GB/s; so a collective across nodes never beats the
-same one inside a node. An all-reduce may run as NCCL's tree instead (:func:`tree_across_nodes`). An all-to-all
+same one inside a node. An all-reduce may run as NCCL's tree instead (:func:`tree_across_nodes`), or, across
+NVSwitch nodes whose switches reduce (:func:`has_nvls`) with at least 3 of the group's chips in each, as NCCL's
+NVLS_TREE (:func:`nvls_tree_across_nodes`: NVLS inside each node pipelined with a tree over the NICs), the
+fastest of the three as NCCL's tuner picks it. An all-to-all
 across nodes is point-to-point sends instead, not a ring: each chip's off-node share through its own NIC, or its
 sends inside the node where those are slower.
 
@@ -83,6 +86,10 @@ PROTOCOL_DATA_FRACTION: dict[str, float] = {"LL": 4 / 8, "LL128": 120 / 128, "Si
 # 25 us, 471.9).
 NVLS_EFFICIENCY: dict[str, float] = {"hopper": 0.85, "blackwell": 0.74}
 NVLS_LATENCY_US = 25.0
+# the fewest GPUs a node's NVLS spans: NCCL sets up no NVLS on a node of 2 or fewer (src/transport/nvls.cc
+# ncclNvlsInit: ``if (!ncclParamNvlsEnable() || gpuCount <= 2) return ncclSuccess;`` before nvlsSupport is set), so
+# NVLS_TREE needs 3 or more of the group's chips in each node
+NVLS_MIN_CHIPS = 3
 # The element types NVLS reduces: units.NVLS_DTYPES (dtype names are listed in units.py alone)
 # LL's bus bandwidth has a ceiling of its own, whatever the link: here a ring LL runs at min(llMaxBw, busBw x 0.5,
 # LL's data fraction), as a recent tuning.cc books it (one with the PAT algorithm and a Blackwell column: ring LL
@@ -137,12 +144,15 @@ ALL_REDUCE_ALGORITHMS = ("nccl", "custom")  # options.all_reduce
 
 class Choice(NamedTuple):
     """One collective as priced: ``seconds``, the ``algorithm`` and ``protocol`` chosen, and the bytes each chip
-    puts on its link per direction (``wire_bytes``)."""
+    puts on its link per direction (``wire_bytes``); ``off_node``: of those, the bytes that leave the node through
+    the chip's NIC, where the algorithm splits them from the node's links itself (``nvls_tree``; 0 elsewhere, where
+    :func:`node_hop_bytes` splits a ring's)."""
 
     seconds: float
     algorithm: str
     protocol: str
     wire_bytes: float
+    off_node: float = 0.0  # of wire_bytes, those a chip sends through its NIC where the call says (nvls_tree)
 
     @property
     def sent(self) -> int:
@@ -164,11 +174,14 @@ def wire_fraction(kind: str, group: int) -> float:
     return (2 if kind == "all_reduce" else 1) * (group - 1) / group
 
 
-def node_hop_bytes(kind: str, nbytes: float, group: int, per_node: int) -> float:
+def node_hop_bytes(kind: str, nbytes: float, group: int, per_node: int, c: Choice | None = None) -> float:
     """Bytes each chip of a collective across nodes sends to chips of its own node, ``per_node`` of the ``group``
     in each: a ring (:meth:`accelsim.hardware.ScaleOut.collective_seconds`) passes through a node's chips before
     leaving it, so (k − 1)/k of each chip's :func:`wire_fraction` of the tensor stays inside the node; an all-to-all
-    sends each peer its 1/N piece, k − 1 of them in the node; a point-to-point send, none."""
+    sends each peer its 1/N piece, k − 1 of them in the node; a point-to-point send, none. A call ``c`` that splits
+    its bytes itself (``off_node``: NVLS_TREE, :func:`nvls_tree_across_nodes`) keeps all but its NIC's in the node."""
+    if c is not None and c.off_node:
+        return c.wire_bytes - c.off_node
     if per_node <= 1 or group <= 1 or kind == "send_recv":
         return 0.0
     if kind == "all_to_all":
@@ -359,6 +372,39 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
     return best
 
 
+def nvls_tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) -> Choice:
+    """An all-reduce of ``nbytes`` (S) across ``nodes`` (M) NVSwitch nodes whose switches reduce, ``per_node`` (k)
+    of the group's chips in each, as NCCL's NVLS_TREE: NVLink SHARP reduces the buffer inside each node, a tree
+    over the nodes' NICs (each of the k chips a head carrying 1/k of the buffer through its own NIC) reduces and
+    broadcasts it between the nodes, and NVLS's multicast writes the sum back to every chip, in one pipeline
+    (NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, 2.19-2.2x: ``if (a == NCCL_ALGO_NVLS_TREE) bw =
+    std::min(graphs[a]->bwIntra, nNodes <= 2 ? graphs[a]->bwInter : graphs[a]->bwInter/2)``; latency ``baseLat``
+    0 + ``intraLat + 2 * log2i(nNodes) * interLat``, hwLat NVLink NVLSTree Simple 25 us, the NVLS figure; Simple
+    only; ``if (comm->nNodes == 1 ...) algoEnable[NCCL_ALGO_NVLS_TREE] = 0``: NCCL weighs it on every NVLS system
+    of more than one node). Its time is
+
+        NVLS's latency (:data:`NVLS_LATENCY_US`) + 2 x ceil(log2 M) x ``scale_out.latency`` (a crossing up and one
+        down per tree level; rounded up as :func:`tree_across_nodes` rounds) + the link's ``latency`` once
+        + max(the node's NVLS stage, the NICs' stage), the slower of the two pipelined stages:
+          NVLS: (1 + 1/k) x S / (NCCL's bus bandwidth x NVLS's switch efficiency), a one-node NVLS call over the
+            node's k chips (:func:`choose`'s ``nvls``);
+          NICs: S / k through each chip's NIC, each way, on two nodes (one node sends its sum up the tree and takes
+            the result back down); 2 S / k past two (a tree's inner node hears from two children: NCCL's bwInter/2)
+            / (``scale_out.bandwidth`` x ``efficiency``).
+
+    2 x DGX H100, 1 GiB: 25 + 40 + 8.92 us + max(1.125 x 2^30 / 306 GB/s = 3,947 us, 2^30 / 8 / 47 GB/s = 2,856
+    us) = 4,021 us, where the ring takes 5,918. The ``wire_bytes`` are both stages' (the NVLink's (1 + 1/k) S and
+    the NIC's), ``off_node`` the NIC's."""
+    so = ic.scale_out
+    assert so is not None and ic.nccl is not None
+    inside = (1 + 1 / per_node) * nbytes
+    off = nbytes / per_node * (1 if nodes <= 2 else 2)
+    depth = max(math.ceil(math.log2(max(nodes, 2))), 1)
+    latency = NVLS_LATENCY_US * 1e-6 + 2 * depth * so.latency + ic.latency
+    nvls = inside / (bus_bandwidth_of(ic) * NVLS_EFFICIENCY[ic.nccl.generation])
+    return Choice(latency + max(nvls, off / (so.bandwidth * so.efficiency)), "nvls_tree", "Simple", inside + off, off)
+
+
 def choose(ic: Interconnect, kind: str, nbytes: int, group: int, *, algorithm: str | None = None,
            protocol: str | None = None, dtype: str | None = None) -> Choice:
     """The algorithm and protocol NCCL's tuner picks for one call (``collective: nccl``): the least latency +
@@ -410,7 +456,10 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
     """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
     ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
     direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
-    a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`). With
+    a node holds) a ring on the scale-out network (:meth:`accelsim.hardware.ScaleOut.collective_seconds`), or for an
+    all-reduce the faster of that, NCCL's tree (:func:`tree_across_nodes`) and, on NVSwitch nodes whose switches
+    reduce ``dtype`` with 3 or more of the group's chips in each, NCCL's NVLS_TREE (:func:`nvls_tree_across_nodes`,
+    probe p183 #1). With
     ``all_reduce`` "custom" (``options.all_reduce``) an all-reduce inside one node is vLLM's custom kernel where
     vLLM runs it (:func:`custom`). ``dtype``: the elements' type, which NCCL's choice of NVLS depends on (None:
     any; :func:`choose`)."""
@@ -438,8 +487,10 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         if kind != "all_reduce" or ic.collective != "nccl":  # NCCL's tree is NCCL's (probe p107 #1: a formula
             # interconnect, mi300x-8 as two nodes, got NVLink's 0.6 us hops and an LL protocol from it)
             return ring
-        tree = tree_across_nodes(ic, nbytes, per_node, nodes)
-        return tree if tree.seconds < ring.seconds else ring
+        options = [ring, tree_across_nodes(ic, nbytes, per_node, nodes)]
+        if per_node >= NVLS_MIN_CHIPS and has_nvls(ic, dtype):  # NVLS inside each node, a tree between them
+            options.append(nvls_tree_across_nodes(ic, nbytes, per_node, nodes))
+        return min(options, key=lambda c: c.seconds)  # the first of the least: a ring before a tie
     if kind == "all_reduce" and all_reduce == "custom" and (own := custom(ic, nbytes, group)) is not None:
         return own
     if ic.collective == "nccl":
@@ -479,7 +530,10 @@ def memory_traffic(c: Choice, kind: str, nbytes: int, group: int, elem_bytes: in
     output (S). An all-to-all or send: its input read and its output written, plus the FIFO of what it receives.
 
     The reduction (all-reduce, reduce-scatter): each chip adds the n-1 chunks of S/n elements it receives, one
-    FLOP an element: (n-1)/n x S / ``elem_bytes`` (on the switch under NVLS: 0; one-shot: (n-1) x S / elem)."""
+    FLOP an element: (n-1)/n x S / ``elem_bytes`` (on the switch under NVLS: 0; one-shot: (n-1) x S / elem).
+    NVLS_TREE (``nvls_tree``, across nodes): NVLS's 2 S, plus the bytes its NIC receives (``off_node``) written
+    into its buffer and read back; it adds the half that comes up the tree (off_node / 2 / elem) to its node's sum,
+    the switch the rest."""
     n = group
     if c.algorithm == "none" or n <= 1 or nbytes <= 0:
         return 0, 0
@@ -487,6 +541,9 @@ def memory_traffic(c: Choice, kind: str, nbytes: int, group: int, elem_bytes: in
     reduces = kind in ("all_reduce", "reduce_scatter")
     if c.algorithm == "nvls":
         return 2 * nbytes, 0
+    if c.algorithm == "nvls_tree":  # NVLS's 2 S in the node, plus what the NIC receives written and read back; of
+        # that, the half that comes up the tree is added to the node's sum, the half coming down is the result
+        return math.floor(2 * nbytes + 2 * c.off_node), math.floor(c.off_node / 2 / max(elem_bytes, 1))
     if c.algorithm == "one_shot":
         return (n + 1) * nbytes, (n - 1) * elems if reduces else 0
     whole_in, whole_out = _IN_OUT.get(kind, (1, 1))

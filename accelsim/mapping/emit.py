@@ -205,7 +205,7 @@ def host_step_bytes(op: Op) -> tuple[int, int, int]:
 def _algorithm(kind: str, algorithm: str, protocol: str) -> dict[str, str]:
     """An optimizer step's mapping keys naming the algorithm of its data-parallel ``kind`` collective (the gradient's
     all-reduce or reduce-scatter, a sharded step's all-gather): ``<kind>_algorithm`` (``nvls``, ``ring``, ``tree``,
-    a formula interconnect's ``direct`` / ``ring`` / ``torus``, ``p2p``) and NCCL's ``<kind>_protocol`` where it
+    ``nvls_tree`` across nodes, a formula interconnect's ``direct`` / ``ring`` / ``torus``, ``p2p``) and NCCL's ``<kind>_protocol`` where it
     has one; its link bytes per chip are that algorithm's (cost/collective.py: a ring all-reduce 2(n-1)/n of the
     gradient, NVLS (1 + 1/n), a tree 2; probe p144 #2)."""
     return {f"{kind}_algorithm": algorithm, **({f"{kind}_protocol": protocol} if protocol else {})}
@@ -381,19 +381,21 @@ class Emitter:
         ic = arch.interconnect
         assert ic is not None
         k = ic.per_node(group, extent or group)
-        hops = self._node_hops(kind, nbytes, group, extent)
+        hops = self._node_hops(kind, nbytes, group, extent, c)
         if hops <= 0:
             return tid, c
         hop = self.add(op_i, TaskKind.LOAD, self.unit_of[LINK],
                        time_cycles(hops / (ic.group_bandwidth(k) * ic.efficiency), arch.clock_hz), deps, 0, LINK)
         return self.add(op_i, TaskKind.JOIN, -1, 0, [tid, hop]), c
 
-    def _node_hops(self, kind: str, nbytes: int, group: int, extent: int | None) -> float:
+    def _node_hops(self, kind: str, nbytes: int, group: int, extent: int | None,
+                   c: collective.Choice | None = None) -> float:
         """Bytes each chip of a collective across nodes sends to chips of its own node (the ring's hops inside
-        the node, which its link task times: :func:`~accelsim.cost.collective.node_hop_bytes`)."""
+        the node, or call ``c``'s own split, NVLS_TREE's NVLS stage, which its link task times:
+        :func:`~accelsim.cost.collective.node_hop_bytes`)."""
         ic = self.ctx.arch.interconnect
         assert ic is not None
-        return collective.node_hop_bytes(kind, nbytes, group, ic.per_node(group, extent or group))
+        return collective.node_hop_bytes(kind, nbytes, group, ic.per_node(group, extent or group), c)
 
     def nic_bytes(self, c: collective.Choice, kind: str, nbytes: int, group: int, extent: int | None) -> int:
         """Of the bytes each chip sends in call ``c`` (``c.sent``), those that leave its node through its NIC: none
@@ -403,7 +405,7 @@ class Emitter:
         ``scale_out.energy_per_bit``, the rest at the links')."""
         if not c.sent or not self.crosses(group, extent):
             return 0
-        return max(c.sent - math.floor(self._node_hops(kind, nbytes, group, extent)), 0)
+        return max(c.sent - math.floor(self._node_hops(kind, nbytes, group, extent, c)), 0)
 
     def crosses(self, group: int, extent: int | None) -> bool:
         """Whether a collective over ``group`` chips spread over ``extent`` runs on the NIC (it leaves the node)."""

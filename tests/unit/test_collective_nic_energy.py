@@ -9,8 +9,11 @@ from accelsim import simulate
 
 
 def test_a_16_chip_all_reduce_prices_one_edge_in_eight_at_the_nic():
-    r = simulate({"model": "collective", "op": "all_reduce", "bytes": 10**9}, {"base": "dgx-h100", "chips": 16}).to_dict()
+    # int8: elements NVLS cannot reduce, so NCCL runs a ring (bf16 runs NVLS_TREE since probe p183 #1, below)
+    r = simulate({"model": "collective", "op": "all_reduce", "bytes": 10**9, "dtype": "int8"},
+                 {"base": "dgx-h100", "chips": 16}).to_dict()
     (op,) = r["ops"]
+    assert op["mapping"]["algorithm"] == "ring"
     # ring all-reduce over 16 chips: each sends 2 · (16 − 1)/16 · 1e9 = 1.875e9 B; the ring over 2 nodes of 8 leaves the
     # node on 2 of its 16 edges, so 1/8 of each chip's bytes cross its NIC: 234,375,000 B
     assert op["mapping"]["nic_bytes"] == 234_375_000

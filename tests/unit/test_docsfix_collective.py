@@ -3,6 +3,8 @@ labels it "J/inference (every chip)"), as results.csv's ``system_energy_j`` does
 import pytest
 
 import accelsim
+from accelsim.cli import main
+from accelsim.errors import ConfigError
 from accelsim.sweep.store import system_energy_j, working_chips
 
 
@@ -24,11 +26,18 @@ def test_a_collective_inference_is_priced_on_every_chip_of_the_arch():
     assert system_energy_j(r, 8) == pytest.approx(r["efficiency"]["j_per_inference"], rel=1e-12)
 
 
-def test_a_collective_batch_divides_the_every_chip_energy_by_its_samples():
-    # batch 2 repeats the buffer (builders.micro.collective): per sample, 8 chips x total_j / 2
-    r = accelsim.simulate({"model": "collective", "op": "all_gather", "bytes": "64MiB", "batch": 2},
-                          "dgx-h100").to_dict()
-    assert r["efficiency"]["j_per_inference"] == pytest.approx(8 * r["energy"]["total_j"] / 2, rel=1e-12)
+def test_a_collective_batch_is_refused(capsys):
+    # probe p183 #2: batch 2 ran one call of 2 x bytes and divided its every-chip energy by 2 (this test asserted
+    # that split), while `bytes` is documented as nccl-tests' size, the one call's buffer; now batch != 1 is
+    # refused, as sparsity is, naming the key
+    with pytest.raises(ConfigError, match=r"workload\.batch: batch 2: a collective is one call of `bytes`"):
+        accelsim.simulate({"model": "collective", "op": "all_gather", "bytes": "64MiB", "batch": 2}, "dgx-h100")
+    # on the command line: one line, exit status 2
+    code = main(["run", "--workload", "collective", "--arch", "dgx-h100", "--set", "workload.batch=4",
+                 "--no-plots", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "workload.batch: batch 4: a collective is one call of `bytes`" in err
 
 
 def test_a_gemm_on_a_multi_chip_arch_stays_one_chips_energy():

@@ -164,12 +164,16 @@ def test_a_node_holding_fewer_of_the_groups_chips_bounds_a_collective_across_nod
     # nodes: 2 crossings a loop, two loops) + 8.92 µs + (2 × 11/12 × 67,108,864 + 67,108,864 / 12) / (4 × 47e9)
     # = 158.52 + 684.18 = 842.7 µs (LL128's 120/128 of the bus costs more than its 24 µs less latency); an
     # all-to-all sends a GPU of the small node's (12 − 4)/12 off it through its NIC: 8/12 × 67,108,864 / 47e9
-    # + 20 µs = 951.91 + 20 = 971.9 µs
+    # + 20 µs = 951.91 + 20 = 971.9 µs. The ring is what int8 elements run; bf16's all-reduce runs NCCL's NVLS_TREE
+    # (probe p183 #1; this test asserted the ring for any dtype before it was modelled), bounded by the small node
+    # too: 25 + 2 × 20 + 8.92 µs + max((1 + 1/4) × 64 MiB / 306e9 = 274.1 µs, 64 MiB / 4 NICs / 47e9 = 357.0 µs)
     arch = load_arch("dgx-h100").model_copy(update={"chips": 12})
     size = 64 << 20
     assert arch.interconnect.per_node(12, 12) == 4 and arch.interconnect.nodes(12) == 2
-    assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
+    assert collective.seconds(arch, "all_reduce", size, 12, dtype="int8") == pytest.approx(
         (8.4 + 18 * 3.4 + 4 * 20 + 8.92) * 1e-6 + (2 * 11 / 12 * size + size / 12) / (4 * 47e9))
+    assert collective.seconds(arch, "all_reduce", size, 12) == pytest.approx(
+        (25 + 2 * 20 + 8.92) * 1e-6 + max(1.25 * size / 306e9, size / 4 / 47e9))
     assert collective.seconds(arch, "all_to_all", size, 12) == pytest.approx(8 / 12 * size / 47e9 + 20e-6)
 
 
@@ -221,5 +225,7 @@ def test_a_small_all_reduce_over_many_nodes_runs_as_nccls_tree():
     assert (two.algorithm, two.protocol) == ("tree", "LL")
     assert two.seconds == pytest.approx((6.8 + 2 * (7 * 0.6 * 1.8 + 20)) * 1e-6 + 2 * 1024 / (39e9 * 0.9), rel=1e-9)
     # large messages stay on the ring, whose bus bandwidth is the NICs' whole (the tree's 0.92 of it, and 2 x size
-    # on the wire against 2 x 63/64): 1 GiB over 64 chips
-    assert collective.call(h100, "all_reduce", 2**30, 64).algorithm == "ring"
+    # on the wire against 2 x 63/64): 1 GiB over 64 chips, of elements NVLS cannot reduce (int8); bf16 runs NCCL's
+    # NVLS_TREE, whose NICs carry 2 x size / 8 (probe p183 #1; asserted the ring for any dtype before it was modelled)
+    assert collective.call(h100, "all_reduce", 2**30, 64, dtype="int8").algorithm == "ring"
+    assert collective.call(h100, "all_reduce", 2**30, 64).algorithm == "nvls_tree"

@@ -1476,12 +1476,12 @@ def _tables(n: int) -> str:
 
 
 def nccl_channel_notes(arch: Arch, tg: TaskGraph) -> list[str]:
-    """A run with a collective NCCL's tuner priced (ring, tree or NVLS) on links more than twice as fast as NCCL's
+    """A run with a collective NCCL's tuner priced (ring, tree, NVLS or NVLS_TREE) on links more than twice as fast as NCCL's
     channels (``Interconnect.nccl_channels_bound``): one line saying the channels, not the link, bound them."""
     ic = arch.interconnect
     if ic is None or ic.nccl is None or ic.collective != "nccl" or not ic.nccl_channels_bound:
         return []
-    if not any(m.mapping.get("algorithm") in ("ring", "tree", "nvls") and m.mapping.get("protocol") for m in tg.ops):
+    if not any(m.mapping.get("algorithm") in ("ring", "tree", "nvls", "nvls_tree") and m.mapping.get("protocol") for m in tg.ops):
         return []
     channels = ic.nccl.bus_bandwidth
     return [f"interconnect: NCCL's channels (nccl.channels x nccl.channel_bandwidth = {ic.nccl.channels} x "

@@ -36,10 +36,10 @@ def _with_bandwidth(ic: Interconnect, bandwidth: float) -> Interconnect:
     return Interconnect.model_validate({**ic.model_dump(), "bandwidth": bandwidth})
 
 
-def _run(tmp_path, capsys, arch: str, op: str, bandwidth: str) -> dict:
+def _run(tmp_path, capsys, arch: str, op: str, bandwidth: str, *extra: str) -> dict:
     code = main(["run", "--workload", "collective", "--arch", arch, "--set", f"workload.op={op}",
                  "--set", "workload.bytes=1GiB", "--set", f"arch.interconnect.bandwidth={bandwidth}",
-                 "-o", str(tmp_path), "--no-plots", "-q"])
+                 *extra, "-o", str(tmp_path), "--no-plots", "-q"])
     assert code == 0, capsys.readouterr().err
     return json.loads((tmp_path / "report.json").read_text())
 
@@ -112,6 +112,10 @@ def test_a_link_far_faster_than_the_channels_gets_a_note(tmp_path, capsys):
     report = _run(tmp_path / "fast", capsys, "dgx-h100", "all_reduce", "900GB/s")
     (note,) = [n for n in report["notes"] if n.startswith("interconnect: NCCL's channels")]
     assert "12 x 30 = 360 GB/s" in note and "900 GB/s" in note and "nccl.channel_bandwidth" in note
+    # two nodes (16 chips): the all-reduce is NCCL's NVLS_TREE, whose in-node stage runs on the same channels
+    two = _run(tmp_path / "two", capsys, "dgx-h100", "all_reduce", "900GB/s", "--set", "arch.chips=16")
+    assert any(o["mapping"].get("algorithm") == "nvls_tree" for o in two["ops"])
+    assert any(n.startswith("interconnect: NCCL's channels") for n in two["notes"])
     # the preset's 450 GB/s is under 2 x 360: no note
     assert not any("NCCL's channels" in n for n in _run(tmp_path / "preset", capsys, "dgx-h100", "all_reduce",
                                                          "450GB/s")["notes"])

@@ -35,14 +35,18 @@ folds`) and the bytes the tiling moves describe one schedule. SCALE-Sim's SRAM h
 That schedule streams each fold's whole temporal dimension (os k, ws m, is n) at once, so the searches cut an os
 array's k only in tiles of one fold whose chunks run back to back (:func:`_fold_split`, probe p100 #1; ws and is
 keep their least-traffic cuts, a known gap).
-Only where no such tiling fits (a buffer smaller than one fold's operands beside the rest) does the search drop the
-grain and pick narrower tiles, and :attr:`Tiling.whole_folds` says so.
+Where no such tiling fits (a buffer smaller than one fold's operands beside the rest) the search drops the grain
+and picks narrower tiles, and :attr:`Tiling.whole_folds` says so. A bigger buffer could run those same narrow tiles,
+so where whole folds fit the search also weighs the narrower tiling of the largest buffer of the same proportions
+that holds no whole-fold tile, and takes it where it moves fewer bytes (:func:`_or_narrower`): a bigger buffer
+never moves more bytes (probe p187 #1; not on an os array, a known gap).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 from ..cost.folds import DATAFLOWS
@@ -269,7 +273,8 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     An operand of 0 bytes (already on chip, or absent) needs no buffer and moves nothing. Raises
     :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` (:func:`fold_caps`):
     the most splits of m, n and k, so that each tile covers whole array folds; where no tiling within them fits,
-    the least-traffic one without them (``whole_folds`` False). ``c_split``: C's bytes in the buffer when k is
+    the least-traffic one without them (``whole_folds`` False), and where one does, the narrower tiling of a smaller
+    buffer that holds none if it moves fewer bytes (:func:`_or_narrower`). ``c_split``: C's bytes in the buffer when k is
     split (nk > 1), where that differs from ``c`` (an output-stationary array's PEs hold a tile's partial sums only
     while its k runs unbroken: split, they wait in the buffer at the accumulator's width); None: ``c``.
     """
@@ -297,9 +302,16 @@ def _tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bu
                     and c * em * en <= budget_c * m * n)
 
         try:
-            return _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
+            whole = _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
             return _replace_whole(search((m, n, k), _ONE))
+        def narrow(bud: tuple[int, ...]) -> Tiling:
+            if _short_buffer(m, n, k, a, b, c, *bud):
+                raise MappingError(no_fit)
+            return _tile_split(m, n, k, a, b, c, *bud, no_fit, (m, n, k), c_split)
+
+        return _or_narrower(whole, (m, n, k), (a, b, c), caps, temporal, (gm, gn, gk), c_split,
+                            (budget_a, budget_b, budget_c), narrow)
     return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k), c_split)
 
 
@@ -360,6 +372,65 @@ def _fold_split(caps: tuple[int, int, int], temporal: str | None, grains: tuple[
 def _replace_whole(t: Tiling) -> Tiling:
     """``t`` marked as narrower than the array's folds."""
     return Tiling(t.nm, t.nn, t.nk, t.order, t.a_reads, t.b_reads, whole_folds=False)
+
+
+def _or_narrower(whole: Tiling, dims: tuple[int, int, int], sizes: tuple[int, int, int], caps: tuple[int, int, int],
+                 temporal: str | None, grains: tuple[int, int, int], c_split: int | None, budgets: tuple[int, ...],
+                 narrow: Callable[[tuple[int, ...]], Tiling]) -> Tiling:
+    """``whole`` (the least-traffic tiling of whole folds), or the narrower tiling (``narrow``: the search without
+    the fold grain at the budgets it is given) of the largest buffers of the same proportions that hold no
+    whole-fold tile, :func:`_below`, where it moves fewer bytes, marked :attr:`Tiling.whole_folds` False: every
+    smaller such buffer takes a narrower tiling moving no fewer bytes, and it fits this one too, so a bigger
+    buffer never moves more (probe p187 #1: tpu-v1's 49×512×4608 at 80,000 B read its weights 4 times in whole
+    folds, at 65,536 B once in 8-column tiles). Not on an os array (temporal k), whose whole-fold schedule cuts
+    k only in one-fold tiles (SCALE-Sim's, probe p100 #1): there a buffer too small for one fold's outputs may
+    move fewer bytes (a known gap)."""
+    a, b, c = sizes
+    if temporal == "k" or whole.traffic(a, b, c) <= a + b + c:  # nothing moves less than each operand once
+        return whole
+    needs = [_needs(*dims, a, b, c if cc is None else cc, x, grains, len(budgets) == 1)
+             for x, cc in _whole_options(caps, c_split)]
+    bud = _below(needs, budgets)
+    if bud is None:
+        return whole
+    try:
+        t = narrow(bud)
+    except MappingError:
+        return whole
+    return _replace_whole(t) if t.traffic(a, b, c) < whole.traffic(a, b, c) else whole
+
+
+def _whole_options(caps: tuple[int, int, int], c_split: int | None) -> list[tuple[tuple[int, int, int], int | None]]:
+    """The split counts (nm, nn, nk) with the smallest tiles within fold ``caps`` (not an os array's, whose k is
+    cut only in one-fold tiles: :func:`_fold_split`), with C's bytes in the buffer (None: ``c``): a whole-fold
+    tiling fits a buffer only if one of them does (more splits only shrink the tiles): k unsplit (C at ``c``) and
+    k at its most splits (C at ``c_split``)."""
+    cm, cn, ck = caps
+    ck = min(ck, _MAX_SPLIT)
+    return [((cm, cn, 1), None)] + ([((cm, cn, ck), c_split)] if ck >= 2 else [])
+
+
+def _needs(m: int, n: int, k: int, a: int, b: int, c: int, splits: tuple[int, int, int],
+           grains: tuple[int, int, int], shared: bool = False) -> tuple[int, ...]:
+    """The bytes of the largest A, B and C tiles of ``splits`` (in whole ``grains``, :func:`_extent`), rounded up:
+    the least ifmap, filter and ofmap budgets they fit; ``shared``: the least one budget of the three, (a·n·em·ek
+    + b·m·ek·en + c·k·em·en) / (m·n·k) rounded up (:func:`tile_gemm_shared`)."""
+    em, en, ek = (_extent(d, g, s) for d, g, s in zip((m, n, k), grains, splits, strict=True))
+    if shared:
+        return (_ceil_div(a * n * em * ek + b * m * ek * en + c * k * em * en, m * n * k),)
+    return _ceil_div(a * em * ek, m * k), _ceil_div(b * ek * en, k * n), _ceil_div(c * em * en, m * n)
+
+
+def _below(needs: list[tuple[int, ...]], budgets: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The largest budgets λ·``budgets`` (λ < 1, each rounded down below) in which no option of ``needs`` (the
+    least budgets of a whole-fold tiling, :func:`_needs`) fits: an option fits once λ reaches the largest
+    need / budget over its buffers, so none does below the least of those over the options. Every buffer of the
+    same proportions that holds no whole-fold tile is within them. None where some option needs nothing."""
+    lam = min(max((Fraction(x, y) for x, y in zip(need, budgets, strict=True) if x > 0), default=Fraction(0))
+              for need in needs if all(y > 0 or x == 0 for x, y in zip(need, budgets, strict=True)))
+    if lam <= 0:
+        return None
+    return tuple(_ceil_div(lam.numerator * y, lam.denominator) - 1 for y in budgets)
 
 
 def _frontier(m: int, n: int, gm: int, gn: int, cm: int, cn: int, lm: int, ln: int,
@@ -453,8 +524,8 @@ def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int
     so the fewest nn that fit, the largest en with en·(b·m·ek + c·k·em) ≤ budget·m·n·k − a·n·em·ek, is the one to
     try (likewise nm for a fixed nn).
     Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` as for
-    :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped only where nothing within them fits;
-    ``c_split`` as for :func:`tile_gemm`.
+    :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped where nothing within them fits or
+    a smaller buffer's narrower tiling moves fewer bytes (:func:`_or_narrower`); ``c_split`` as for :func:`tile_gemm`.
     """
     return _tile_gemm_shared(m, n, k, a, b, c, budget, op, _caps_key(m, n, k, caps), c_split)
 
@@ -476,9 +547,11 @@ def _tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: in
             return a * n * em * ek + b * m * ek * en + c * k * em * en <= budget * m * n * k
 
         try:
-            return _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
+            whole = _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
             return _replace_whole(search((m, n, k), _ONE))
+        return _or_narrower(whole, (m, n, k), (a, b, c), caps, temporal, (gm, gn, gk), c_split, (budget,),
+                            lambda bud: _shared_split(m, n, k, a, b, c, bud[0], no_fit, (m, n, k), c_split))
     return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split)
 
 

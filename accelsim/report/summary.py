@@ -942,17 +942,18 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
 
 
 def narrow_tile_notes(ops: list[dict]) -> list[str]:
-    """A run with systolic ops whose scratchpad holds no tile of whole array folds (``mapping.tiling.whole_folds``
-    false: ``mapping/tiling.py``), so they ran narrower tiles while their compute cycles are priced as the whole
-    array's folds: one line with how many and the first, saying the cycles are an underestimate (probe p25)."""
+    """A run with systolic ops that ran tiles narrower than the array's folds (``mapping.tiling.whole_folds``
+    false: ``mapping/tiling.py``; their scratchpad holds no tile of whole folds, or a smaller one's narrower
+    tiles move fewer bytes, probe p187 #1) while their compute cycles are priced as the whole array's folds: one
+    line with how many and the first, saying the cycles are an underestimate (probe p25)."""
     narrow = [op["name"] for op in ops if isinstance(op.get("mapping"), Mapping)
               and isinstance(op["mapping"].get("tiling"), Mapping) and op["mapping"]["tiling"].get("whole_folds") is False]
     if not narrow:
         return []
     return [f"scratchpad: {len(narrow)} systolic op{'s' if len(narrow) > 1 else ''} ({narrow[0]}"
-            f"{', ...' if len(narrow) > 1 else ''}) found no tile of whole array folds in core.sram and ran narrower "
-            f"tiles (mapping.tiling.whole_folds false); their compute cycles are priced as whole-array folds, so they "
-            f"are an underestimate: give core.sram room for one fold's operands"]
+            f"{', ...' if len(narrow) > 1 else ''}) ran tiles narrower than the array's folds (mapping.tiling."
+            f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles move "
+            f"fewer bytes); their compute cycles are priced as whole-array folds, so they are an underestimate"]
 
 
 def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

@@ -443,6 +443,26 @@ def test_what_after_add_does_not_fuse(net, why):
     assert "fused_into" not in r["mapping"] and r["bytes"]["hbm"] > 0, why
 
 
+def test_tpu_presets_fuse_activations_as_xla_does():
+    # probe p182 #2: XLA fuses an element-wise consumer into the convolution that produces it (kOutput fusion;
+    # libtpu's conv + bias + activation), and an add + activation chain into one loop fusion; GPU presets: none
+    from accelsim.config import load_arch
+    for name in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-v5e-8", "tpu-v5p-128", "tpu-v6e-8"):
+        path = load_arch(name).core.vector.output_path
+        assert {"relu", "gelu", "silu", "after_add"} <= set(path) and "add" not in path, name
+    assert "after_add" in load_arch("edge-npu").core.vector.output_path
+    # a 3-D conv + ReLU (unet3d's pattern) on tpu-v4, every tensor off chip: the ReLU's read and write of the conv
+    # output, 2 × 8 channels × 4 × 8 × 8 voxels × 2 B (bf16) = 16,384 B, are gone against the same chip fusing none
+    net = {"model": "layers", "name": "c3", "input": [1, 4, 4, 8, 8], "layers": [
+        {"type": "conv3d", "name": "c", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "relu", "name": "r"}]}
+    plain = _run(net, {"base": "tpu-v4", "core": {"vector": {"output_path": []}}})
+    fused = _run(net, "tpu-v4")
+    assert _rows(fused)["r"]["mapping"]["fused_into"] == "c" and _rows(fused)["r"]["bytes"] == {}
+    assert _rows(plain)["r"]["bytes"]["hbm"] == 2 * 8 * 4 * 8 * 8 * 2
+    assert fused["bytes"]["hbm"] == plain["bytes"]["hbm"] - 2 * 8 * 4 * 8 * 8 * 2
+
+
 def test_edge_npu_clamps_the_relu_after_a_residual_add():
     # probe p182 #3 on the preset: an int8 block tail conv + add + ReLU, every tensor off chip. The ReLU folds into
     # the add (edge-npu lists after_add, not add): its read and write of the int8 sum, 2 × 4 × 8 × 8 × 1 B = 512 B,

@@ -412,10 +412,11 @@ class InputPasses(_Model):
         return 1 if fits else self.passes
 
 
-# what a core may apply on a matmul's output path (VectorUnit.output_path): element-wise activations, and "add", a
-# residual add of a tensor the output path reads (accelsim.mapping.fusion)
+# what a core may apply on a matmul's output path (VectorUnit.output_path): element-wise activations, "add", a
+# residual add of a tensor the output path reads, and "after_add", the listed activations applied to an element-wise
+# add's output as the vector unit writes it (TFLite's ADD with a fused activation) (accelsim.mapping.fusion)
 OutputPathFn = Literal["relu", "relu6", "leaky_relu", "elu", "sigmoid", "tanh", "hardsigmoid", "hardswish", "gelu",
-                       "quick_gelu", "silu", "add"]
+                       "quick_gelu", "silu", "add", "after_add"]
 
 
 class VectorUnit(_Model):
@@ -424,8 +425,10 @@ class VectorUnit(_Model):
     ``input_passes[fn]`` says how many times the kernel of function ``fn`` reads its activation input(s) from
     memory (:class:`InputPasses`); a function not listed reads them once. ``output_path`` lists the element-wise
     activations the unit applies to a conv/linear/matmul output as it is written (Eyeriss's ReLU module, TPU v1's
-    activation pipeline), and ``add`` when it also adds a residual tensor it reads there (cuDNN's and TensorRT's
-    fused conv + add + activation): the mapper folds such an op into its producer (:mod:`accelsim.mapping.fusion`)."""
+    activation pipeline), ``add`` when it also adds a residual tensor it reads there (cuDNN's and TensorRT's
+    fused conv + add + activation), and ``after_add`` when the listed activations also fold into an element-wise
+    add that produces their input (TFLite's ADD with its fused activation): the mapper folds such an op into its
+    producer (:mod:`accelsim.mapping.fusion`)."""
 
     lanes: PositiveInt
     output_path: tuple[OutputPathFn, ...] = ()

@@ -144,6 +144,14 @@ CASES: dict[str, tuple] = {
 # bert_base_tpu_v5p 331,889 -> 331,762; googlenet_tpu_v4 72,359 -> 74,229 and mobilenet_v2_tpu_v4 430,600 ->
 # 433,486, whose ops now cut over more of a core's arrays, fewer running side by side; HBM bytes googlenet
 # 19,218,656 -> 18,497,376, mobilenet_v2 34,498,080 -> 34,752,864); every other case equal.
+# bert_base_tpu_v4, googlenet_tpu_v4, mobilenet_v2_tpu_v4 and bert_base_tpu_v5p again from b402ce85 (probe p182 #2):
+# the TPU presets list every activation and after_add in core.vector.output_path (XLA's output fusion), so ReLUs and
+# GELUs fold into their producers: googlenet_tpu_v4 74,229 -> 67,485 cycles, HBM 18,497,376 -> 21,459,552 B (its
+# 3x3 convs keep no bands: the next block's readers each load their outputs, docs/architecture.md);
+# mobilenet_v2_tpu_v4 433,486 -> 419,888, HBM 34,752,864 -> 32,720,736; bert_base_tpu_v5p 331,762 -> 294,895
+# (HBM equal); bert_base_tpu_v4 (its snapshot was older: CHANGED skipped its timing and bytes) 325,458 -> 295,050
+# cycles against this tree without the fusion, HBM 171,885,056 -> 205,701,632 B (the fused layers now spread over
+# both cores), memory.hbm.activations 1,572,864 -> 983,040; every other case equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

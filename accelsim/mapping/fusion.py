@@ -16,7 +16,12 @@ already computed when the producer runs (a graph input, or the output of an op b
 ResNet downsampling block's add folds into its downsample conv, which runs after conv3): the producer reads the
 residual once as it writes its output (``Plan.epilogue``, its bytes counted once, never re-read by the GEMM's
 tiling) and writes the sum, so the add's own write and the re-read of both its inputs are saved; an activation
-after it then folds in as after any producer. A fused op does no separate work (no tasks, no bytes), later ops
+after it then folds in as after any producer. With ``after_add`` listed, a listed activation also folds into an
+element-wise add (one not fused itself) that produces its input, under the same single-reader rule and when it
+writes the add's output dtype: the add writes the activated sum, as TFLite's ADD applies its
+``fused_activation_function`` (schema.fbs ``AddOptions``) and XLA fuses an element-wise chain into one loop
+fusion; an add of a conv's output and a residual thus runs as one vector op on a core whose output path does not
+take the add itself. A fused op does no separate work (no tasks, no bytes), later ops
 read the producer's output, and its report row keeps its FLOPs on the producer core's vector unit (priced at
 the vector energy per FLOP) with ``mapping.fused_into``. Its time is the output path's: ⌈elements · c(fn) /
 lanes⌉ cycles, pipelined with the producer's compute, so the producer takes the longer of its own and its fused
@@ -39,6 +44,7 @@ from .pricing import price_op
 
 PRODUCERS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.MATMUL})
 RESIDUAL = "add"  # the output_path entry of a residual add
+AFTER_ADD = "after_add"  # the output_path entry of an activation applied to an element-wise add's output
 
 
 def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
@@ -59,7 +65,8 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
             continue
         listed = op.epilogue_of is not None  # the file runs it in an integer kernel's epilogue (a QDQ model's)
         if op.kind is OpKind.ACTIVATION and (listed or op.fn in fns) and len(op.inputs) == 1:
-            root = _producer(op.inputs[0], out, index, readers, stashed, root_of)
+            root = _producer(op.inputs[0], out, index, readers, stashed, root_of,
+                             adds=op.out_dtype if AFTER_ADD in fns and op.fn in fns else None)
         elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and (listed or RESIDUAL in fns):
             root, other = _residual(p, out, index, readers, stashed, root_of)
             if root is not None:
@@ -106,13 +113,17 @@ def _residual(p: Plan, plans: list[Plan], index: dict[str, int], readers: Counte
 
 
 def _producer(src: str, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],
-              root_of: dict[str, str]) -> str | None:
+              root_of: dict[str, str], adds: str | None = None) -> str | None:
     """The working op whose output ``src`` is (through folded batch norms and fused ops), when every tensor on
-    the way has one reader and none is stashed; else None."""
+    the way has one reader and none is stashed; else None. With ``adds`` (a dtype), a working element-wise add
+    writing that dtype is such an op too (``after_add``)."""
     while src in index and readers[src] == 1 and src not in stashed:
         q = plans[index[src]]
         if q.works:
-            return src if q.op.kind in PRODUCERS else None
+            if q.op.kind in PRODUCERS:
+                return src
+            add = q.op.kind is OpKind.ELEMENTWISE and q.op.fn == RESIDUAL and q.op.out_dtype == adds
+            return src if add else None
         if src in root_of:
             return root_of[src]
         if not (q.details.get("folded") and len(q.op.inputs) == 1):
@@ -161,4 +172,4 @@ def fused_mapping(p: Plan, producer: OpMapping, units: tuple[Unit, ...]) -> OpMa
                      dict(p.details))
 
 
-__all__ = ["fuse", "pipeline", "fused_mapping", "PRODUCERS", "RESIDUAL"]
+__all__ = ["fuse", "pipeline", "fused_mapping", "PRODUCERS", "RESIDUAL", "AFTER_ADD"]

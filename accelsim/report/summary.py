@@ -852,10 +852,13 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
             consumers.setdefault(src, []).append(op.name)
     counted: dict[str, int] = {}
 
-    def readers(name: str) -> int:  # through ops on no unit (a folded batch norm reads and passes the output on)
+    def passes(name: str) -> bool:  # an op on no unit (a folded batch norm reads and passes the output on) or one
+        row = rows.get(name, {})     # fused into its producer (mapping/fusion.py: the producer writes its output)
+        return row.get("unit") == "none" or "fused_into" in (row.get("mapping") or {})
+
+    def readers(name: str) -> int:  # through such ops
         if name not in counted:
-            counted[name] = sum(readers(c) if rows.get(c, {}).get("unit") == "none" else 1
-                                for c in consumers.get(name, ()))
+            counted[name] = sum(readers(c) if passes(c) else 1 for c in consumers.get(name, ()))
         return counted[name]
 
     region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
@@ -863,7 +866,7 @@ def split_activation_notes(arch: Arch, graph: Graph, ops: list[dict], bytes_tota
     for row in ops:
         op = by_name.get(row["name"])
         mapping = row.get("mapping")
-        if (op is None or row.get("unit") == "none" or row.get("core") is not None or not isinstance(mapping, Mapping)
+        if (op is None or passes(row["name"]) or row.get("core") is not None or not isinstance(mapping, Mapping)
                 or mapping.get("resident_output")):
             continue
         n = readers(op.name)

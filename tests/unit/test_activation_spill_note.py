@@ -26,16 +26,18 @@ def test_activations_that_do_not_fit_the_scratchpad_get_a_note_with_the_batch_th
 
 def test_outputs_of_ops_split_over_cores_get_a_note_with_the_outputs_one_core_could_keep():
     # tpu-v4 (2 cores, 16 MiB of SRAM each: an 8 MiB activation region): a 3x3 conv, a ReLU and a grouped 3x3 conv
-    # (4 groups) on a 64 x 56 x 56 bf16 map, each split over both cores. The conv keeps its output in bands on the
-    # cores for the ReLU (architecture.md step 5), but the grouped conv is not cut in bands of rows, so the ReLU's
-    # output (64·56·56·2 = 401,408 B) goes to main memory and back: written once and read once, 802,816 B; it fits
-    # the 8 MiB region alone, so one core keeps it. (c2's output is the graph's: in main memory either way.)
+    # (4 groups) on a 64 x 56 x 56 bf16 map, each split over both cores. The ReLU folds into the conv (tpu-v4's
+    # output path, probe p182 #2), which writes the activated map; the grouped conv is not cut in bands of rows
+    # (architecture.md step 5), so that output (64·56·56·2 = 401,408 B) goes to main memory and back: written once
+    # and read once, 802,816 B (one output: the fused ReLU's row is the conv's output, read through it by c2); it
+    # fits the 8 MiB region alone, so one core keeps it. (c2's output is the graph's: in main memory either way.)
     spec = {"model": "layers", "input": [1, 64, 56, 56], "layers": [
         {"type": "conv2d", "name": "c1", "out_channels": 64, "kernel_size": 3, "padding": 1},
         {"type": "relu", "name": "r"},
         {"type": "conv2d", "name": "c2", "out_channels": 64, "kernel_size": 3, "padding": 1, "groups": 4}]}
     rep = accelsim.simulate(spec, "tpu-v4", plots=False).to_dict()
     assert all(op.get("core") is None for op in rep["ops"])  # each on both cores
+    assert next(op for op in rep["ops"] if op["name"] == "r")["mapping"]["fused_into"] == "c1"
     hbm = rep["bytes"]["hbm"]
     (note,) = [n for n in rep["notes"] if "split over several cores" in n]
     assert note.startswith("activations: 1 output of ops split over several cores (401408 B (392KiB) in all) went "

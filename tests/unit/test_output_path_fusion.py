@@ -403,3 +403,73 @@ def test_the_edge_npu_preset_clamps_relu6_on_its_output_path():
     assert act["mapping"]["fused_into"] == "features.0.conv"
     assert act["mapping"]["output_path_cycles"] == 112 * 112 * 32 // 32
     assert act["bytes"] == {} and act["compute_cycles"] == 0
+
+
+def test_an_activation_after_an_add_folds_into_the_add_with_after_add():
+    # probe p182 #3: TFLite's ADD carries a fused_activation_function (schema.fbs AddOptions), so an int8 ResNet
+    # block's add + ReLU is one op. With after_add (and add unlisted: the add stays a vector op of its own), the
+    # ReLU folds into the add, which writes the activated sum. fp16, every tensor 4 × 8 × 8 = 256 elements = 512 B
+    plain, fused = _run(CONV_ADD_RELU, _arch(["relu"])), _run(CONV_ADD_RELU, _arch(["relu", "after_add"]))
+    p, f = _rows(plain), _rows(fused)
+    # [relu] alone: the add is no producer of its output path; the ReLU reads the sum and writes its own: 2 × 512 B
+    assert "fused_into" not in p["r"]["mapping"] and p["r"]["bytes"]["hbm"] == 2 * 512
+    # fused: the ReLU has no bytes, tasks or cycles of its own; c1 (1,064 B) and the add (3 × 512 = 1,536 B) move
+    # what they moved unfused
+    assert f["r"]["mapping"]["fused_into"] == "a" and f["r"]["bytes"] == {} and f["r"]["compute_cycles"] == 0
+    assert (f["c1"]["bytes"]["hbm"], f["a"]["bytes"]["hbm"]) == (1064, 1536)
+    assert fused["bytes"]["hbm"] == 1064 + 1536 == plain["bytes"]["hbm"] - 2 * 512
+    # its 256 FLOPs stay, on the vector unit: ⌈256 × 1 / 16⌉ = 16 output-path cycles, the add's own 16 cycles
+    assert f["r"]["flops"] == 256 and f["r"]["unit"] == "core0.vector"
+    assert f["r"]["mapping"]["output_path_cycles"] == 16 and f["a"]["compute_cycles"] == 16
+    assert (fused["macs"], fused["flops"]) == (plain["macs"], plain["flops"])
+    # with add listed too, the add folds into c1 first, and the ReLU after it into c1 as before (1,576 B)
+    both = _rows(_run(CONV_ADD_RELU, _arch(["relu", "add", "after_add"])))
+    assert both["a"]["mapping"]["fused_into"] == both["r"]["mapping"]["fused_into"] == "c1"
+    assert both["c1"]["bytes"]["hbm"] == 1576
+
+
+@pytest.mark.parametrize("net, why", [
+    # the add's output has a second reader (a2), so the sum is written anyway
+    (_net({"type": "add", "name": "a", "inputs": ["input", "input"]}, {"type": "relu", "name": "r1"},
+          {"type": "add", "name": "a2", "inputs": ["a", "r1"]}), "two readers"),
+    # sigmoid is not on this core's output path
+    (_net({"type": "add", "name": "a", "inputs": ["input", "input"]}, {"type": "sigmoid", "name": "r1"}),
+     "not listed"),
+    # a multiply is no add
+    (_net({"type": "mul", "name": "a", "inputs": ["input", "input"]}, {"type": "relu", "name": "r1"}), "mul"),
+])
+def test_what_after_add_does_not_fuse(net, why):
+    r = _rows(_run(net, _arch(["relu", "after_add"])))["r1"]
+    assert "fused_into" not in r["mapping"] and r["bytes"]["hbm"] > 0, why
+
+
+def test_tpu_presets_fuse_activations_as_xla_does():
+    # probe p182 #2: XLA fuses an element-wise consumer into the convolution that produces it (kOutput fusion;
+    # libtpu's conv + bias + activation), and an add + activation chain into one loop fusion; GPU presets: none
+    from accelsim.config import load_arch
+    for name in ("tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-v5e-8", "tpu-v5p-128", "tpu-v6e-8"):
+        path = load_arch(name).core.vector.output_path
+        assert {"relu", "gelu", "silu", "after_add"} <= set(path) and "add" not in path, name
+    assert "after_add" in load_arch("edge-npu").core.vector.output_path
+    # a 3-D conv + ReLU (unet3d's pattern) on tpu-v4, every tensor off chip: the ReLU's read and write of the conv
+    # output, 2 × 8 channels × 4 × 8 × 8 voxels × 2 B (bf16) = 16,384 B, are gone against the same chip fusing none
+    net = {"model": "layers", "name": "c3", "input": [1, 4, 4, 8, 8], "layers": [
+        {"type": "conv3d", "name": "c", "out_channels": 8, "kernel_size": 3, "padding": 1},
+        {"type": "relu", "name": "r"}]}
+    plain = _run(net, {"base": "tpu-v4", "core": {"vector": {"output_path": []}}})
+    fused = _run(net, "tpu-v4")
+    assert _rows(fused)["r"]["mapping"]["fused_into"] == "c" and _rows(fused)["r"]["bytes"] == {}
+    assert _rows(plain)["r"]["bytes"]["hbm"] == 2 * 8 * 4 * 8 * 8 * 2
+    assert fused["bytes"]["hbm"] == plain["bytes"]["hbm"] - 2 * 8 * 4 * 8 * 8 * 2
+
+
+def test_edge_npu_clamps_the_relu_after_a_residual_add():
+    # probe p182 #3 on the preset: an int8 block tail conv + add + ReLU, every tensor off chip. The ReLU folds into
+    # the add (edge-npu lists after_add, not add): its read and write of the int8 sum, 2 × 4 × 8 × 8 × 1 B = 512 B,
+    # are gone against the preset without after_add
+    net = {**CONV_ADD_RELU, "dtype": "int8"}
+    plain = _run(net, {"base": "edge-npu", "core": {"vector": {"output_path": ["relu", "relu6"]}}})
+    fused = _run(net, "edge-npu")
+    assert _rows(fused)["r"]["mapping"]["fused_into"] == "a" and "fused_into" not in _rows(fused)["a"]["mapping"]
+    assert _rows(plain)["r"]["bytes"]["hbm"] == 2 * 4 * 8 * 8
+    assert fused["bytes"]["hbm"] == plain["bytes"]["hbm"] - 2 * 4 * 8 * 8

@@ -122,7 +122,10 @@ builds one shared MLP of ``moe_shared_expert_intermediate_size``), the router's 
 norm fields NVIDIA's configs carry but the model never reads (its attention has no positional encoding)."""
 _STATE_DTYPES = {"auto": None, **{name: TORCH_DTYPES[name] for name in VLLM_MAMBA_DTYPES}}
 """``mamba_ssm_cache_dtype`` → the state's dtype (None: the model's): the values vLLM's ``MambaDType`` takes (probe
-p162 #5: float8_e4m3fn was taken, a 1-byte state no vLLM release keeps)."""
+p162 #5: float8_e4m3fn was taken, a 1-byte state no vLLM release keeps). Read by every Mamba-2 model (Nemotron-H,
+Granite 4.0-H, Falcon-H1, Mamba2ForCausalLM: vLLM's ``MambaStateDtypeCalculator.mamba2_state_dtype`` takes the
+engine's ``mamba_ssm_cache_dtype`` for each, the conv state staying in the model's dtype; probe p181 #2) and by
+Qwen3-Next's Gated DeltaNet; not by MiniMax (vLLM's ``linear_attention_state_dtype`` refuses an fp32 state)."""
 
 
 def _nemotron_h(r: _Reader) -> LM:
@@ -213,7 +216,8 @@ def _granite_hybrid(r: _Reader) -> LM:
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
-                   frozenset(i for i, k in enumerate(kinds) if k == "mamba"))
+                   frozenset(i for i, k in enumerate(kinds) if k == "mamba"),
+                   r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
     moe = None
     if experts:
@@ -336,7 +340,8 @@ def _falcon_h1(r: _Reader) -> LM:
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
                    r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
-                   frozenset(), in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
+                   frozenset(), r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES),
+                   in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
                    norm=r.bool("mamba_rms_norm", False))
     bias = r.bool("attention_bias", False)
     return LM(r.arch, vocab=r.int("vocab_size", 128000), hidden=hidden, layers=layers, heads=heads,
@@ -384,7 +389,8 @@ def _mamba_lm(r: _Reader) -> LM:
         bias = r.bool("use_bias", False)
         mamba = Mamba2(heads, head_dim, r.int("state_size", 128), _mamba_groups(r, "n_groups", 8, heads, "num_heads"),
                        r.int("conv_kernel", 4), r.int("chunk_size", 256), r.bool("use_conv_bias", True), every,
-                       in_bias=bias, out_bias=bias, norm=r.bool("rms_norm", True))
+                       r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES), in_bias=bias, out_bias=bias,
+                       norm=r.bool("rms_norm", True))
     else:
         inner = r.int("intermediate_size", inner)
         rank = r.auto_int("time_step_rank", lambda: -(-hidden // 16))

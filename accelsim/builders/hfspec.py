@@ -152,8 +152,8 @@ class Mamba2:
     """Mamba-2 mixers (transformers' Mamba2Mixer as Nemotron-H and Granite 4.0-H use it; Dao and Gu, arXiv:2405.21060):
     ``heads`` heads of ``head_dim`` channels, each with a ``head_dim`` × ``state`` state; B and C in ``groups``
     groups of ``state``; a causal conv of ``conv_kernel`` taps over x, B and C; prompts in SSD chunks of ``chunk``
-    tokens; on ``layers``. ``state_dtype``: the state cache's dtype (None: the model's; Nemotron-H's
-    ``mamba_ssm_cache_dtype``)."""
+    tokens; on ``layers``. ``state_dtype``: the state cache's dtype (None: the model's; ``mamba_ssm_cache_dtype``,
+    which every Mamba-2 model's reader takes)."""
 
     heads: int
     head_dim: int

@@ -31,8 +31,8 @@ GDN_GATING_FLOPS = 8
 dt_bias) (add, softplus as exp and log, multiply: 4)."""
 RECURRENT_FLOPS = 7
 """FLOPs per state element and token of a delta-rule update (FLA's fused_recurrent_gated_delta_rule, KDA's: the
-decay (1), Sᵀk, the rank-1 update and Sᵀq, a multiply-add each (2 + 2 + 2)); also Mamba-1's decode update's count
-(its per-element exp(dt·A) and dt·B), not re-derived here. Mamba-2's is :data:`SSM_UPDATE_FLOPS`."""
+decay (1), Sᵀk, the rank-1 update and Sᵀq, a multiply-add each (2 + 2 + 2)). Mamba-1's is :data:`SCAN_FLOPS` (its
+prompt's and decode step's alike), Mamba-2's :data:`SSM_UPDATE_FLOPS`."""
 DELTA_RECURRENT_MACS = 3
 """MACs per state element and token of a delta-rule update (Gated DeltaNet's, KDA's): Sᵀk, the rank-1 update
 k ⊗ β(v − Sᵀk) and Sᵀq. A prompt's chunk kernels count the same contractions as MACs (their GEMM views), so a
@@ -57,11 +57,24 @@ GATED_NORM_FLOPS = 4 + 4 + 1
 CUMSUM_FLOPS = 8
 """FLOPs per head and token of Mamba-2's chunk cumsum: softplus(dt + dt_bias) (add, exp, log1p: 3), the clamp (2),
 dt·A (1), the running sum (1) and exp(A_log) once a head (amortised: 1)."""
-SCAN_FLOPS = 6
-"""FLOPs per state element and token of Mamba-1's selective scan (mamba_ssm's selective_scan_fn): exp(dt·A), the
-decayed state plus dt·B·x (3), and its C product (2)."""
+SCAN_FLOPS = 7
+"""FLOPs per state element and token of Mamba-1's recurrence h' = exp(Δ·A) ⊙ h + B·(Δ·x), y = C·h, in a prompt's
+selective scan and a decode step's selective_state_update alike (one step of the same recurrence): Δ·A (1), its exp
+(1), B·(Δx) (1; Δx formed once a channel, :data:`SCAN_DT_FLOPS`), the decayed state plus that input (2) and the C·h
+sum (2). state-spaces/mamba's selective_scan_fwd_kernel.cuh does per element ``exp2f(delta_vals * A_val)`` and
+``B_vals * delta_u_vals``, the scan's a·h + b, ``out_vals += thread_data.y * C_val``. (Probe p181 #1: was 6, the
+Δ·A multiply left out, and the decode step counted 7 with no per-channel term.)"""
+SCAN_DT_FLOPS = 2 + 1
+"""FLOPs per channel and token of Mamba-1's Δ inside the scan kernel: softplus(dt) (an exp and a log1p, as
+:mod:`.onnxelementwise` counts Softplus; mamba_ssm calls both kernels with ``delta_softplus`` / ``dt_softplus``; dt's
+bias is ``dt_proj``'s add) and Δ·x (1)."""
 SCAN_GATE_FLOPS = 2 + ACT_FLOPS["silu"] + 1
-"""FLOPs per channel and token the scan kernel adds beyond its state: the D·x skip (2) and the gate y · SiLU(z)."""
+"""FLOPs per channel and token the scan kernel adds after its state: the D·x skip (2) and the gate y · SiLU(z)
+(SiLU's 4 and the product), in both of mamba_ssm's kernels (``out_vals = D_val * u`` … ``out_vals *= z / (1 +
+exp(−z))``; selective_state_update's ``out += x * D; out *= z * sigmoid(z)``)."""
+SCAN_CHANNEL_FLOPS = SCAN_DT_FLOPS + SCAN_GATE_FLOPS
+"""FLOPs per channel and token of Mamba-1's scan kernel beyond its state elements, prompt and decode alike: 3 + 7 =
+10."""
 STATE_PASSING_FLOPS = 2
 """FLOPs per state element and chunk of Mamba-2's state passing: the decayed state plus the chunk's own."""
 
@@ -158,16 +171,17 @@ def _gated_norm(b: TransformerBuilder, y: str, z: str, width: int, eps: float, n
 
 def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, ...], leaf: str,
                       state_shape: tuple[int, ...], dtype: str, fn: str, name: str, macs: int,
-                      weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS) -> str:
+                      weights: Sequence[Weight] = (), flops: int = RECURRENT_FLOPS, out_flops: int = 0) -> str:
     """A decode step's update of the cached state ``leaf`` (ELEMENTWISE ``fn`` in the state's ``dtype`` over its
     elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default) of which ``macs`` multiply-adds (the state's
-    contractions, MACs as a prompt's chunk kernels count them), reading it) and its write back (in the update's
-    kernel, as vLLM's update kernels write the state in place: no launch of its own); returns the step's
-    output ``out``."""
+    contractions, MACs as a prompt's chunk kernels count them), and ``out_flops`` per element of ``out`` (Mamba-1's
+    per-channel Δ, skip and gate), reading it) and its write back (in the update's kernel, as vLLM's update kernels
+    write the state in place: no launch of its own); returns the step's output ``out``."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
     o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
-               macs=macs * elems, flops=flops * elems, vector_elems=elems, fn=fn, keep_dtype=True)
+               macs=macs * elems, flops=flops * elems + out_flops * math.prod(out), vector_elems=elems, fn=fn,
+               keep_dtype=True)
     b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back
     return o
 
@@ -336,10 +350,11 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     ``in_proj`` gives x and the gate z (``inner`` each); the causal conv over x; ``x_proj`` gives dt's low-rank
     input and B and C (under tensor parallelism a row-split GEMM with its all-reduce, as vLLM's MambaMixer);
     ``dt_proj`` (biased) expands dt to every channel. A prompt's ``selective_scan`` (ELEMENTWISE over the channels ×
-    state elements of every token, :data:`SCAN_FLOPS` each, :data:`SSM_RECURRENT_MACS` of them MACs, plus the skip
-    and the SiLU gate; sequential over the
-    tokens inside the kernel, parallel over batch and channels, as the vector lanes price it) with ``A_log`` and
-    ``D``; a decode step's ``selective_state_update`` of the cached inner × state state. Then ``out_proj``."""
+    state elements of every token, :data:`SCAN_FLOPS` each, :data:`SSM_RECURRENT_MACS` of them MACs, plus
+    :data:`SCAN_CHANNEL_FLOPS` per channel and token (softplus(Δ), Δ·x, the skip and the SiLU gate); sequential over
+    the tokens inside the kernel, parallel over batch and channels, as the vector lanes price it) with ``A_log`` and
+    ``D``; a decode step's ``selective_state_update`` of the cached inner × state state, the same FLOPs for its one
+    token (the skip and gate in its kernel, as mamba_ssm's). Then ``out_proj``."""
     inner = _tp_heads(b, m.inner, "the Mamba channels (expand × hidden_size)")
     h = b._tp_in(h)
     bsz, length, hidden = b.shape(h)
@@ -366,12 +381,14 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     state_shape = (bsz, inner, m.state)
     if _decoding(cache):
         y = _recurrent_update(b, [x, dt, bc, z], out, "ssm_state", state_shape, b.dtype, "selective_state_update",
-                              "selective_state_update", SSM_RECURRENT_MACS, weights)
+                              "selective_state_update", SSM_RECURRENT_MACS, weights, flops=SCAN_FLOPS,
+                              out_flops=SCAN_CHANNEL_FLOPS)
     else:
         elems = bsz * length * inner * m.state
         y = b._add(b._name("selective_scan", "selective_scan"), OpKind.ELEMENTWISE, [x, dt, bc, z], out,
                    weights=weights, macs=SSM_RECURRENT_MACS * elems,
-                   flops=SCAN_FLOPS * elems + SCAN_GATE_FLOPS * math.prod(out), vector_elems=elems, fn="selective_scan")
+                   flops=SCAN_FLOPS * elems + SCAN_CHANNEL_FLOPS * math.prod(out), vector_elems=elems,
+                   fn="selective_scan")
         _keep_state(b, y, cache, "ssm_state", state_shape, b.dtype)  # the kernel's last state (return_last_state)
     return b._tp_out(b.linear(y, hidden, bias=m.bias, name="out_proj"))
 

@@ -32,13 +32,19 @@ def test_mamba1_parameter_count_and_scan():
     assert _graph(MAMBA_28, seq_len=8).params == total == 2_768_345_600 and round(total / 1e8) == 28
     g = _graph(MAMBA_28, seq_len=100, layers=1)
     scan = g["backbone.layers.0.mixer.selective_scan"]
-    # 6 FLOPs per channel × state element and token, the skip (2) and SiLU gate (5) per channel and token
-    assert scan.flops == 100 * inner * n * 6 + 100 * inner * 7 and scan.vector_elems == 100 * inner * n
+    # One step of h' = exp(Δ·A) ⊙ h + B·(Δx), y = C·h + D·x, y · SiLU(z), per channel × state element: Δ·A (1), exp
+    # (1), B·(Δx) (1), decay·h + input (2), C·h accumulated (2) = 7 (mamba_ssm's selective_scan_fwd_kernel: exp2f(delta
+    # · A), B · delta_u, the scan's a·h + b, out += y · C). Per channel: softplus(dt) (exp, log1p: 2) and Δ·x (1),
+    # the D·x skip (2), SiLU(z) (4) and the product (1) = 10. Probe p181 #1: was 6 per element and 7 per channel.
+    per_token = inner * n * 7 + inner * 10
+    assert per_token == 81_920 * 7 + 5_120 * 10 == 624_640
+    assert scan.flops == 100 * per_token and scan.vector_elems == 100 * inner * n
     assert g["backbone.layers.0.mixer.x_proj"].out_shape == (1, 100, rank + 2 * n)
     assert g.meta["state_cache_bytes"] == (inner * n + inner * 3) * 2  # the state and the conv's last 3 taps
     step = _graph(MAMBA_28, phase="decode", kv_len=100, batch=2, layers=1)
     assert step.inputs["backbone.layers.0.mixer.ssm_state"] == (2, inner, n)
-    assert step["backbone.layers.0.mixer.selective_state_update"].flops == 7 * 2 * inner * n
+    # the same recurrence for one token, batch 2 (was 7 per element and no skip or gate: 573,440 a sequence; p181 #1)
+    assert step["backbone.layers.0.mixer.selective_state_update"].flops == 2 * per_token
 
 
 def test_mamba2_defaults_are_codestral_mambas_size():

@@ -1,0 +1,71 @@
+"""Probe p181 #2: every Mamba-2 model reads ``mamba_ssm_cache_dtype``, as vLLM's engine option applies to each.
+
+vLLM's MambaMixer2.get_state_dtype() and the get_mamba_state_dtype_from_config of the Granite-MoE-hybrid, Falcon-H1
+and Mamba2 model classes return MambaStateDtypeCalculator.mamba2_state_dtype(model dtype, mamba_cache_dtype,
+mamba_ssm_cache_dtype) (vllm/model_executor/layers/mamba/mamba_utils.py): the conv state in the model's dtype
+(mamba_cache_dtype auto), the SSM state in ``mamba_ssm_cache_dtype`` unless it is auto. accelsim took the key for
+Nemotron-H and Qwen3-Next only and refused it for the others. MiniMax's lightning state still refuses it (vLLM's
+linear_attention_state_dtype raises "fp32 state for minimax is not yet supported").
+
+Sizes from the workloads' published configs (workloads/falcon_h1_7b.yaml, workloads/granite_4_h_tiny.yaml) and
+Mamba2Config's defaults (Mamba-Codestral-7B's).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.builders import build_workload
+from accelsim.cli import main
+from accelsim.config import load_workload
+
+
+def _model(name: str, **params):
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "dtype": "bf16", **params})
+
+
+# Falcon-H1-7B: 44 layers, each with a Mamba-2 mixer of 24 heads × 128 × a 256-wide state, one group; the conv over
+# x (3,072) and B, C (256 each) keeps 3 taps: (3,072 + 2·256) × 3 × 2 B = 3,584 × 6 = 21,504 B, bf16 whatever the option
+FALCON_CONV = (3072 + 2 * 256) * 3 * 2
+FALCON_SSM = 24 * 128 * 256
+
+
+def test_falcon_h1_state_in_fp32():
+    fp32 = _model("falcon_h1_7b", phase="decode", kv_len=512, mamba_ssm_cache_dtype="float32")
+    assert fp32.meta["state_cache_bytes"] == 44 * (FALCON_CONV + FALCON_SSM * 4) == 139_358_208
+    auto = _model("falcon_h1_7b", phase="decode", kv_len=512)  # the model's bf16, as before
+    assert auto.meta["state_cache_bytes"] == 44 * (FALCON_CONV + FALCON_SSM * 2) == 70_152_192
+    upd = _model("falcon_h1_7b", phase="decode", kv_len=512, layers=1, mamba_ssm_cache_dtype="float32")
+    assert upd["model.layers.0.mamba.selective_state_update"].dtype == "fp32"
+
+
+def test_granite_4_h_state_in_fp32():
+    # Granite-4.0-H-Tiny: 36 Mamba-2 layers of 48 heads × 64 × 128; conv over 3,072 + 2·128 channels, 3 taps, bf16
+    conv = (3072 + 2 * 128) * 3 * 2
+    g = _model("granite_4_h_tiny", phase="decode", kv_len=512, mamba_ssm_cache_dtype="float32")
+    assert conv == 19_968 and g.meta["state_cache_bytes"] == 36 * (conv + 48 * 64 * 128 * 4) == 57_341_952
+
+
+def test_mamba2_lm_state_in_fp32():
+    # Mamba2Config's defaults: 128 heads × 64 × 128; conv over 8,192 + 2·8·128 = 10,240 channels, 3 taps, bf16
+    g = build_workload("hf", {"config": {"architectures": ["Mamba2ForCausalLM"]}, "dtype": "bf16", "phase": "decode",
+                              "kv_len": 16, "layers": 1, "mamba_ssm_cache_dtype": "float32"})
+    assert g.meta["state_cache_bytes"] == 128 * 64 * 128 * 4 + 10_240 * 3 * 2 == 4_255_744
+
+
+@pytest.mark.parametrize("name", ["falcon_h1_7b", "granite_4_h_tiny"])
+def test_the_command_line_takes_it_and_still_refuses_an_fp8_state(name, capsys):
+    base = ["info", name, "--set", "workload.phase=decode", "--set"]
+    assert main([*base, "workload.mamba_ssm_cache_dtype=float32"]) == 0
+    capsys.readouterr()
+    assert main([*base, "workload.mamba_ssm_cache_dtype=float8_e4m3fn"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mamba_ssm_cache_dtype: 'float8_e4m3fn' is not supported" in err[0]
+
+
+def test_minimax_still_refuses_it(capsys):
+    assert main(["info", "minimax_text_01", "--set", "workload.phase=decode", "--set",
+                 "workload.mamba_ssm_cache_dtype=float32"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "workload.mamba_ssm_cache_dtype" in err[0]

@@ -399,8 +399,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     cached_in = p.details.get(l2resident.KEY)
     details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
     passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
-    # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
-    cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
+    # a modelled GPU row-wise kernel re-reads the rows its blocks just read from the innermost cache while one
+    # wave's rows fit there (vector.rereads_cached, as vector.achieved_fraction paces them)
+    cached = passes > 1 and not op.kind.is_matmul and vector.rereads_cached(op, arch)
     if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
         act_a = {lv: b * passes for lv, b in act_a.items()}
         act_b = {lv: b * passes for lv, b in act_b.items()}

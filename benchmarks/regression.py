@@ -144,6 +144,9 @@ CASES: dict[str, tuple] = {
 # bert_base_tpu_v5p 331,889 -> 331,762; googlenet_tpu_v4 72,359 -> 74,229 and mobilenet_v2_tpu_v4 430,600 ->
 # 433,486, whose ops now cut over more of a core's arrays, fewer running side by side; HBM bytes googlenet
 # 19,218,656 -> 18,497,376, mobilenet_v2 34,498,080 -> 34,752,864); every other case equal.
+# softmax_a100 again from bebcafe1 (probe p186 #1/#2): the softmax runs PyTorch's cunn_SoftMaxForward as a modelled
+# row-wise kernel (vector.KERNELS) whose two re-reads come from the L2 (vector.rereads_cached): bytes.hbm
+# 134,217,728 -> 67,108,864, 134,246 -> 84,109 cycles (95.2 -> 59.7 us), energy 27.161 -> 14.670 mJ.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

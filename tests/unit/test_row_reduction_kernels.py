@@ -1,7 +1,7 @@
 """GPU row reductions as the kernels that run them (probe p186): PyTorch's softmax / log_softmax and layer norm and
 a fused cross entropy's gradient run one thread block per row (accelsim/cost/vector.py KERNELS), so a few rows are
 bounded by the bytes a few blocks keep in flight; a block's re-reads of its row come from the L2 while the rows it
-and the other resident blocks move meanwhile fit there.
+and the other resident blocks move meanwhile fit there; every SM running rows reads a norm's scale and shift.
 
 Every expected number is computed below from the sources the kernels cite and the a100 preset's numbers: HBM
 2039 GB/s x 0.9 sustained, 600 ns; L2 40 MiB, 7219.2 GB/s, 200 ns; 108 SMs of 2048 threads and 32 blocks."""
@@ -98,3 +98,21 @@ def test_softmax_rereads_hit_the_l2():
 ])
 def test_rereads_go_back_to_hbm_when_a_waves_rows_overflow_the_l2(rows, hbm):
     assert _bytes(rows, 1_000_000)["hbm"] == hbm
+
+
+@pytest.mark.parametrize(("model", "arch", "rows", "l2"), [
+    # probe p186 #3: 108 rows of 65,536 bf16, one block a row on 108 SMs, each block reading all of the
+    # parameters: layernorm's gamma and beta 2 x 65,536 x 2 = 262,144 B, 108 copies; in + out 2 x 14,155,776
+    ("layernorm", "a100", 108, 2 * 14_155_776 + 108 * 262_144),  # 56,623,104
+    ("layernorm", "h100", 108, 2 * 14_155_776 + 108 * 262_144),  # 132 SMs, 108 of them running rows
+    # rmsnorm's weight 131,072 B; its input twice (the variance loop, then the output loop)
+    ("rmsnorm", "a100", 108, 3 * 14_155_776 + 108 * 131_072),  # 56,623,104
+    # 4 rows: 4 SMs, 4 copies; in + out 2 x 524,288
+    ("layernorm", "a100", 4, 2 * 524_288 + 4 * 262_144),
+])
+def test_every_sm_running_rows_reads_the_norms_parameters(model, arch, rows, l2):
+    got = _bytes(rows, 65_536, model, arch, "bf16")
+    assert got["l2"] == l2
+    # HBM reads them once
+    params = 262_144 if model == "layernorm" else 131_072
+    assert got["hbm"] == 2 * rows * 65_536 * 2 + params

@@ -152,6 +152,9 @@ CASES: dict[str, tuple] = {
 # (HBM equal); bert_base_tpu_v4 (its snapshot was older: CHANGED skipped its timing and bytes) 325,458 -> 295,050
 # cycles against this tree without the fusion, HBM 171,885,056 -> 205,701,632 B (the fused layers now spread over
 # both cores), memory.hbm.activations 1,572,864 -> 983,040; every other case equal.
+# softmax_a100 again from bebcafe1 (probe p186 #1/#2): the softmax runs PyTorch's cunn_SoftMaxForward as a modelled
+# row-wise kernel (vector.KERNELS) whose two re-reads come from the L2 (vector.rereads_cached): bytes.hbm
+# 134,217,728 -> 67,108,864, 134,246 -> 84,109 cycles (95.2 -> 59.7 us), energy 27.161 -> 14.670 mJ.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -32,7 +32,24 @@ class Kernel(NamedTuple):
     chain: int = 1
     prologue: int = 0  # round trips a block waits before its first iteration (an index it must load first)
     split: str = ""  # an op attribute: elements of each row a second loop walks after the first (rope's key)
+    # per_thread as the elements of one vector load of this many bytes (16: a float4, PyTorch's ILP = 16 / elem)
+    vector_bytes: int = 0
+    # PyTorch's SoftMax_getBlockSize(ILP, dim): threads the power of two at or above half of min(c / per_thread,
+    # block), at least a warp (32)
+    halved: bool = False
+    # (cols, row bytes): a row within both runs another kernel, not modelled (PyTorch's persistent warp softmax)
+    short_rows: tuple[int, int] = (0, 0)
 
+
+# PyTorch's CUDA softmax (aten/src/ATen/native/cuda/SoftMax.cu host_softmax, as of torch 2.0, which the GPU
+# presets' input_passes rule states, until pytorch/pytorch#122970): grid = rows ("This kernel spawns a block per
+# each element in the batch"); a row longer than 1024 elements or 4 KiB runs cunn_SoftMaxForward with
+# block = SoftMax_getBlockSize(ILP, dim) (max_block_size = min(dim / ILP, 1024), halved for ILP > 1, rounded up
+# to a power of two, at least a warp: at most 512 threads), each ilpReduce / WriteFpropResultsVectorized iteration
+# one aligned_vector<scalar_t, ILP> load per thread, ILP = sizeof(float4) / sizeof(scalar_t); log_softmax runs the
+# same host_softmax (LogSoftMaxForwardEpilogue). Shorter rows run dispatch_softmax_forward (PersistentSoftmax.cuh),
+# not modelled here
+_SOFTMAX = Kernel(1024, True, 0, vector_bytes=16, halved=True, short_rows=(1024, 4096))
 
 KERNELS: dict[str, Kernel] = {
     # sarathi_rms_norm (microsoft/sarathi-serve csrc/layernorm_kernels.cu, as vLLM's of 2023): grid = rows,
@@ -51,6 +68,18 @@ KERNELS: dict[str, Kernel] = {
     # pytorch_elementwise (aten/src/ATen/native/cuda/CUDALoops.cuh vectorized_elementwise_kernel): 128 threads per
     # block, each loading 4 elements of every input with one vector access
     "add": Kernel(128, False, 4),
+    "softmax": _SOFTMAX,
+    "log_softmax": _SOFTMAX,
+    # PyTorch's layer norm (aten/src/ATen/native/cuda/layer_norm_kernel.cu launch_vectorized_layer_norm_kernel):
+    # blocks(M), one per row, of num_threads = 128; vectorized_layer_norm_kernel_impl's compute_stats and output
+    # loops each load one aligned_vector<T, vec_size> of the row per thread per iteration, vec_size = 4 whatever
+    # the dtype (the vectorised path: rows of a multiple of 4 elements, aligned)
+    "layernorm": Kernel(128, True, 4),
+    # the loss's gradient as a fused cross entropy computes it (linkedin/Liger-Kernel src/liger_kernel/ops/
+    # cross_entropy.py liger_cross_entropy_kernel): grid = rows, num_warps = 32 (1024 threads), each iteration a
+    # BLOCK_SIZE = min(32768, next_power_of_2(V)) slice of the row (32 elements a thread); the program first loads
+    # its row's target, which it tests before the loops
+    "cross_entropy_grad": Kernel(1024, True, 32, prologue=1),
 }
 """The vector functions whose GPU kernel's memory access is modelled (:func:`achieved_fraction`)."""
 
@@ -242,18 +271,58 @@ def input_passes(op: Op, unit: VectorUnit, row_bytes_on_chip: int | None = None)
     return 1
 
 
+def per_thread(op: Op, k: Kernel) -> int:
+    """Elements of each activation input one thread of kernel ``k`` has in flight per iteration."""
+    return max(1, k.vector_bytes // op.elem_bytes) if k.vector_bytes else k.per_thread
+
+
+def kernel(op: Op, arch: Arch) -> Kernel | None:
+    """The modelled GPU kernel (:data:`KERNELS`) that runs ``op`` on ``arch``: None where the arch gives no
+    occupancy limits (``resident_threads``), the function has no entry, or its row is one the entry's
+    ``short_rows`` leaves to another kernel."""
+    k = KERNELS.get(op.fn)
+    if k is None or arch.core.vector.resident_threads is None or not op.inputs:
+        return None
+    cols, most_bytes = k.short_rows
+    if cols and row_length(op) <= cols and row_length(op) * op.elem_bytes <= most_bytes:
+        return None
+    return k
+
+
+def rereads_cached(op: Op, arch: Arch) -> bool:
+    """Whether a further input pass (:func:`input_passes`) of ``op``'s GPU kernel reads the innermost cache
+    rather than main memory: a row-wise kernel (:func:`kernel`) re-reads the row its block read the pass before,
+    and it is still in the cache when what the resident blocks move through it meanwhile fits its capacity: one
+    wave's rows (as many blocks as the cores hold, :func:`_pass_seconds`, at most the op's rows) of every input,
+    and as many bytes of output rows, which the same blocks write back through it. The whole capacity, not a
+    shared tensor's resident share (:func:`accelsim.cost.resident_bytes`): each row is read by one block only,
+    so it sits once, in the partition (an A100's L2 half, an MI300X's XCD L2) of the SM that reads it. Else the
+    re-read comes from main memory again (the row was evicted)."""
+    k = kernel(op, arch)
+    if k is None or not k.row_wise or not arch.caches:
+        return False
+    vu = arch.core.vector
+    threads, blocks, _ = _loops(op, k)
+    assert vu.resident_threads is not None
+    wave = min(blocks, arch.cores * max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks)))
+    row_in = row_length(op) * len(op.inputs) * op.elem_bytes
+    return wave * (row_in + op.out_bytes // blocks) <= arch.memory(arch.caches[0]).capacity
+
+
 def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
     """Threads per block, blocks, and the loops a block runs: (iterations, fraction of its threads active)."""
-    cols = row_length(op)
+    cols, each = row_length(op), per_thread(op, k)
     elems = math.prod(op.in_shapes[0]) if op.in_shapes else op.vector_elems
     if not k.row_wise:
-        return k.block, -(-elems // (k.block * k.per_thread)), ((1, 1.0),)
+        return k.block, -(-elems // (k.block * each)), ((1, 1.0),)
     second = min(int(op.attrs.get(k.split, 0) or 0), cols - 1) if k.split else 0
     first = cols - second
-    threads = min(-(-first // k.per_thread), k.block)
-    loops = [(-(-first // (threads * k.per_thread)), 1.0)]
+    threads = min(-(-first // each), k.block)
+    if k.halved:  # (SoftMax_getBlockSize: min(first // each, block) // 2, up to a power of two, at least a warp)
+        threads = max(32, 1 << (max(1, min(first // each, k.block) // 2) - 1).bit_length())
+    loops = [(-(-first // (threads * each)), 1.0)]
     if second:
-        loops.append((-(-second // (threads * k.per_thread)), min(1.0, second / (threads * k.per_thread))))
+        loops.append((-(-second // (threads * each)), min(1.0, second / (threads * each))))
     return threads, max(1, elems // max(cols, 1)), tuple(loops)
 
 
@@ -267,7 +336,7 @@ def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, p
     threads, blocks, loops = _loops(op, k)
     per_core = max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks))
     wave = arch.cores * per_core
-    per_block = threads * k.per_thread * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
+    per_block = threads * per_thread(op, k) * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
     seconds = 0.0
     for n, count in ((wave, blocks // wave), (blocks % wave, 1)):
         if n and count:
@@ -279,18 +348,19 @@ def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, p
 
 def achieved_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float | None:
     """The fraction of main memory's sustained bandwidth the GPU kernel of ``op`` achieves (None: not modelled,
-    see :data:`KERNELS`): its first read of the inputs from main memory (:func:`_pass_seconds`), each further
-    pass from the innermost cache (a block re-reads the row it just read), and never faster than all of
+    see :func:`kernel`): its first read of the inputs from main memory (:func:`_pass_seconds`), each further
+    pass from the innermost cache where the block's row is still there (:func:`rereads_cached`), else from main
+    memory again, and never faster than all of
     ``main_bytes`` at the sustained rate. An unbounded main memory (``bandwidth: inf``) gives 1: its transfers
     take no bandwidth time (a fraction of an unbounded rate cannot carry the walk's latency-bound time, the
     model's limit as the bandwidth grows; the engine's per-transfer latency remains)."""
-    vu, k = arch.core.vector, KERNELS.get(op.fn)
-    if k is None or vu.resident_threads is None or not op.inputs or main_bytes <= 0:
+    vu, k = arch.core.vector, kernel(op, arch)
+    if k is None or main_bytes <= 0:
         return None
     main = arch.memory(arch.main_memory)
     if math.isinf(main.bandwidth):
         return 1.0
-    reread = arch.memory(arch.caches[0]) if arch.caches else main
+    reread = arch.memory(arch.caches[0]) if rereads_cached(op, arch) else main
     seconds = _pass_seconds(op, k, vu, arch, main, k.prologue)
     if passes > 1:
         seconds += (passes - 1) * _pass_seconds(op, k, vu, arch, reread, 0)

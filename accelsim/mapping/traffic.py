@@ -399,8 +399,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     cached_in = p.details.get(l2resident.KEY)
     details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
     passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
-    # a modelled GPU kernel re-reads the rows it just read from the innermost cache (vector.achieved_fraction)
-    cached = passes > 1 and bool(ctx.caches) and op.fn in vector.KERNELS and arch.core.vector.resident_threads
+    # a modelled GPU row-wise kernel re-reads the rows its blocks just read from the innermost cache while one
+    # wave's rows fit there (vector.rereads_cached, as vector.achieved_fraction paces them)
+    cached = passes > 1 and not op.kind.is_matmul and vector.rereads_cached(op, arch)
     if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
         act_a = {lv: b * passes for lv, b in act_a.items()}
         act_b = {lv: b * passes for lv, b in act_b.items()}
@@ -423,8 +424,15 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # core of a split tiles its own sub-GEMM (core_reads: fa and fb count the reads of all the cores together).
     # Each core fills its own SRAM, so the level inside the cores serves them: the innermost cache (a GPU's CTAs
     # count their own panels, gpu_tiles / attention), else the memories
+    # A GPU's vector unit is one unit standing for its SMs (Unit.count): a modelled row-wise kernel runs a block a
+    # row, each reading all of a broadcast parameter (a norm's scale and shift), so every SM running rows reads
+    # its own copy from the cache (core_reads: min(SMs, rows) copies; probe p186 #3)
+    readers = ncores
+    if nunits == 1 and not op.kind.is_matmul and op.weights and ctx.caches:
+        k = vector.kernel(op, arch)
+        readers = ctx.units[p.units[0]].count if k is not None and k.row_wise else ncores
     fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
-                                        arch.core.partial_sum_bytes(op.out_dtype), nunits, ncores,
+                                        arch.core.partial_sum_bytes(op.out_dtype), nunits, readers,
                                         details.get("split") or ("m" if BANDS in p.details else None))
     if tiling is not None:
         details["tiling"] = tiling
@@ -626,7 +634,9 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     A and B swapped; cut along K (a GEMV, :func:`unit_cycles`), each core its slice of K of both, holding all of
     the output's partial sums (:func:`k_partials`). A vector op is cut by elements: each core reads its share of
     its activations, and of its parameters when each is as large as its output (an optimizer step's parameter and state) and of a gather's
-    looked-up rows (however small the table), but every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows."""
+    looked-up rows (however small the table), but every core all of a smaller parameter (a norm's scale and shift), which it broadcasts over its rows
+    (on a GPU, whose vector unit stands for all its SMs, ``ncores`` is their count where a modelled row-wise kernel
+    runs the op: :func:`traffic`)."""
     op = p.op
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
         return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)

@@ -59,9 +59,10 @@ def test_large_add_is_bandwidth_bound():
 
 
 def test_unmodelled_ops_and_archs_keep_the_size_curve():
-    # a function without a kernel description, or an arch without occupancy limits: no latency model
+    # a function without a kernel description, or an arch without occupancy limits: no latency model (gelu here;
+    # layernorm, the function this test named before, is described since probe p186 #1)
     op = _op(rmsnorm, 64, 256)
-    assert vector.achieved_fraction(dataclasses.replace(op, attrs={**op.attrs, "fn": "layernorm"}), A100, 1000,
+    assert vector.achieved_fraction(dataclasses.replace(op, attrs={**op.attrs, "fn": "gelu"}), A100, 1000,
                                     1) is None
     plain = A100.model_copy(update={"core": A100.core.model_copy(update={
         "vector": A100.core.vector.model_copy(update={"resident_threads": None})})})

@@ -73,8 +73,9 @@ def test_no_advice_where_the_eager_passes_launch_little():
     rep = accelsim.simulate(load_workload("gpt2", ["decode_steps=64", "seq_len=16"]), "a100").to_dict()
     assert rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
     assert _launch(rep) == []
-    # a decode-only run (graphs under execution: auto) is 26 % launch-bound, and gets no note either
-    rep = accelsim.simulate(load_workload("gpt2", ["phase=decode", "kv_len=128", "decode_steps=4"]), "a100").to_dict()
+    # a decode-only run (graphs under execution: auto) above the share gets no note either: on h100 (a100 fell to
+    # 24 % once the one-row layer norms ran one block a row, merge rowred: under the share, so no longer a case)
+    rep = accelsim.simulate(load_workload("gpt2", ["phase=decode", "kv_len=128", "decode_steps=4"]), "h100").to_dict()
     assert rep["execution"] == "decode cuda_graph" and rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
     assert _launch(rep) == []
 

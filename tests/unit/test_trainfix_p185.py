@@ -1,5 +1,5 @@
-"""Probe p185 #2: transformers' eager attention writes its softmax in fp32 and casts the probabilities back (the HF
-builders' unfused attention).
+"""Probe p185 #2 and #3: transformers' eager attention writes its softmax in fp32 and casts the probabilities back
+(the HF builders' unfused attention), and the pipeline report's SC21 bubble ratio beside its bubble fraction.
 
 transformers' ``LlamaAttention`` / ``eager_attention_forward`` (src/transformers/models/llama/modeling_llama.py):
 ``attn_weights = nn.functional.softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``, then
@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import pytest
 
+from accelsim.api import run, simulate
 from accelsim.builders import build_workload
+from accelsim.config import WorkloadSpec, build_graph, load_arch, load_workload
+from accelsim.hardware import Interconnect
 from accelsim.ir import OpKind
 from accelsim.units import dtype_bytes
 
@@ -99,3 +102,23 @@ def test_hf_families_upcast_as_their_eager_attention_does(arch, cast):
     assert any(op.fn == "cast" and op.inputs == (soft.name,) for op in g.ops) is cast
     assert soft.out_bytes == 4 * 16 * 16 * (4 if cast else 2)
 
+
+SMALL = {"hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2}
+
+
+def test_bubble_ratio_is_sc21_bubble_over_ideal_time():
+    # Narayanan et al. 2021 Eq. 1: bubble fraction = t_pb / t_id, the bubble over the ideal m·t. With P = 2 stages
+    # of micro-batch times t0, t1 and m = 4, 1F1B's fill is (m − 1)·max + Σ = 3·max + t0 + t1 and the ideal
+    # 4·max, so the bubble is t0 + t1 − max = min(t0, t1) and the ratio min / (4·max) ((P − 1)/m = 1/4 for equal
+    # stages); bubble_fraction divides the same bubble by the whole iteration (sends, sync, optimizer tail too)
+    arch = load_arch("gemmini").model_copy(update={
+        "chips": 2, "interconnect": Interconnect(bandwidth="10GB/s", latency="2us", topology="ring")})
+    params = {**SMALL, "mode": "training", "pipeline_parallel": 2, "micro_batches": 4, "dtype": "fp16"}
+    rep = simulate(load_workload({"model": "gpt", **params}), arch).to_dict()
+    fb = [run(build_graph(WorkloadSpec("gpt", {**params, "pipeline_stage": k}), arch.dtype),
+              arch).to_dict()["phases"]["backward"]["end_cycle"] for k in (0, 1)]
+    pipe = rep["pipeline"]
+    assert pipe["bubble_ratio"] == pytest.approx(min(fb) / (4 * max(fb)))
+    assert pipe["bubble_s"] == pytest.approx(min(fb) / arch.clock_hz)
+    assert pipe["bubble_fraction"] == pytest.approx(pipe["bubble_s"] / pipe["iteration_s"])
+    assert pipe["bubble_fraction"] < pipe["bubble_ratio"]

@@ -129,6 +129,13 @@ There is no key for a run reducing bf16 gradients (Megatron's ``--grad-reduce-in
 bf16 reduce dtype): set ``dtype: fp16`` for 16-bit gradient bytes. A lazy step's sparse table gradient keeps the
 table's dtype (torch's sparse COO gradient, which DDP all-gathers, is in the weight's dtype; probe p117 #1; `builders.training.grad_dtype`)."""
 
+EAGER_SOFTMAX_DTYPE = "fp32"
+"""The dtype Hugging Face transformers' eager attention writes its softmax in, whatever the model's dtype, before it
+casts the probabilities back to the query's: ``attn_weights = nn.functional.softmax(attn_weights, dim=-1,
+dtype=torch.float32).to(query.dtype)`` (src/transformers/models/llama/modeling_llama.py, ``LlamaAttention.forward``
+"# upcast attention to fp32", since ``eager_attention_forward``; OPT, Mistral, Qwen and the other Llama-derived
+families copy it). :class:`accelsim.builders.tlayers.TransformerBuilder`'s ``softmax_dtype`` (probe p185 #2)."""
+
 NVLS_DTYPES = ("int32", "fp16", "bf16", "fp32", "tf32", "fp64")
 """The element types NCCL's NVLS (NVSwitch SHARP) reduces (NVIDIA/nccl src/include/device.h ncclNvlsSupported: a
 sum of int32 / uint32 / int64 / uint64 / fp16 / bf16 / fp32 / fp64; every other type, 8-bit ones included, runs ring

@@ -72,7 +72,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import ConfigIssue, IssuesError, KeyPairError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from ..units import HALF_FLOATS, DType, dtype_bytes
+from ..units import EAGER_SOFTMAX_DTYPE, HALF_FLOATS, DType, dtype_bytes
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
@@ -523,6 +523,14 @@ STYLES: dict[str, Style] = {
                   gated=("w1", "w3", "w2"), final="embedding_norm"),
 }
 """Module names by :attr:`~.hfspec.LM.style`."""
+SOFTMAX_IN_MODEL_DTYPE = frozenset({"gpt2", "falcon", "falcon2", "neox"})
+"""Styles whose eager attention runs its softmax in the model's dtype, with no fp32 upcast: GPT-2's
+``eager_attention_forward`` (``nn.functional.softmax(attn_weights, dim=-1)`` then ``attn_weights.type(value.dtype)``,
+a no-op), Falcon's ``F.softmax(attention_scores + attention_mask, dim=-1, dtype=hidden_states.dtype)``, GPT-NeoX's
+``GPTNeoXAttention._attn`` (``nn.functional.softmax(attn_scores, dim=-1)`` on the query-dtype scores). Every other
+style's unfused attention writes :data:`~accelsim.units.EAGER_SOFTMAX_DTYPE` and casts back (transformers'
+``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``: Llama and the families copying its
+``eager_attention_forward``, OPT's included; probe p185 #2)."""
 
 
 def _attention(b: TransformerBuilder, lm: LM, h: str, i: int, p: HfParams, cache: KVCache | None) -> str:
@@ -975,6 +983,8 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     b.sp = p.sequence_parallel
     b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm
     b.rope_kernel = p.rope_kernel
+    if lm.style not in SOFTMAX_IN_MODEL_DTYPE:  # transformers' eager attention: softmax in fp32, then a cast
+        b.softmax_dtype = EAGER_SOFTMAX_DTYPE
     b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
     style = STYLES[lm.style]
     scope, layers = style.decoder, style.layers

@@ -22,7 +22,13 @@ Op conventions (the mapper relies on these):
   vector_elems = batch·heads·q_len·kv_len, 5 flops per element (max, subtract, exp, sum, divide; the 1/√d scale
   folds in; a causal mask is recorded in attrs, never discounted; with q_len > 1 an ELEMENTWISE fn
   "causal_mask" before it adds the (batch, 1, q_len, kv_len) mask input: TransformerBuilder._causal_mask; the
-  Megatron-LM GPT masks inside its fused scale-mask-softmax instead, 6 flops per element);
+  Megatron-LM GPT masks inside its fused scale-mask-softmax instead, 6 flops per element); with the builder's
+  ``softmax_dtype`` set and not the model's dtype (the Hugging Face builders: transformers' eager attention,
+  ``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``, :data:`~accelsim.units.EAGER_SOFTMAX_DTYPE`)
+  the softmax writes that dtype (attrs ``out_dtype``) and an ELEMENTWISE fn "cast" ``softmax_cast`` (0 flops,
+  vector_elems = the scores', attrs ``attention_core``) copies the probabilities back to the model's dtype, so the
+  softmax writes 4 B a score, the cast reads 4 and writes 2, and a training step keeps both (the softmax's fp32
+  output for its gradient, the cast's for the context's: 6 B a score in bf16);
   ``context`` = MATMUL (probs, v), ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``.
   MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
 * Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
@@ -158,6 +164,10 @@ class TransformerBuilder(GraphBuilder):
         # an unfused causal attention's mask inside its softmax kernel (Megatron-LM's fused scale-mask-softmax), not
         # an op of its own (transformers' eager ``attn_weights + causal_mask``): see _causal_mask
         self.mask_in_softmax = False
+        # the dtype an unfused softmax writes when it is not the model's: transformers' eager attention's
+        # ``softmax(..., dtype=torch.float32).to(query.dtype)`` (units.EAGER_SOFTMAX_DTYPE; the HF builders set it),
+        # then a cast back (see attention); None: the softmax writes the model's dtype (Megatron-LM's fused kernel)
+        self.softmax_dtype: str | None = None
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         self._gathered = False  # inside gathered: the token shards are gathered already (_tp_in adds nothing)
         if not items:
@@ -605,7 +615,7 @@ class TransformerBuilder(GraphBuilder):
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
         Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
-        [dropout ``attention_dropout`` of the probabilities, training graphs only], MATMUL ``context``. Fused: one
+        [ELEMENTWISE fn "cast" ``softmax_cast``: with ``softmax_dtype``, the module docstring], [dropout ``attention_dropout`` of the probabilities, training graphs only], MATMUL ``context``. Fused: one
         ATTENTION op ``attention`` (``name`` overrides the fused op's name; FlashAttention draws a training dropout
         inside the kernel, which is not priced; attr ``sdpa`` when the builder's ``sdpa``). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
         scores, :data:`SOFTCAP_FLOPS` per element. The attention dropout's ops carry ``attention_core``: selective
@@ -687,10 +697,15 @@ class TransformerBuilder(GraphBuilder):
         if masked and not self.mask_in_softmax:
             s = self._causal_mask(s, bq, q_len, kv_len)
         folded = MASK_FLOPS if masked and self.mask_in_softmax else 0  # (a select per score inside the softmax)
+        upcast = self.softmax_dtype is not None and self.softmax_dtype != self.dtype
+        wide = {"out_dtype": self.softmax_dtype} if upcast else {}
         p = self._add(self._name(None, "softmax"), OpKind.SOFTMAX, [s, *([index] if index else [])], scores_shape,
                       flops=(SOFTMAX_FLOPS + folded) * score_elems, vector_elems=score_elems, fn="softmax",
                       causal=causal,
-                      weights=[sinks] if sinks else [])
+                      weights=[sinks] if sinks else [], **wide)
+        if upcast:  # ``.to(query.dtype)``: a copy kernel reading the wide probabilities, writing the model's dtype
+            p = self._add(self._name(None, "softmax_cast"), OpKind.ELEMENTWISE, [p], scores_shape, flops=0,
+                          vector_elems=score_elems, fn="cast", attention_core=True)
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")

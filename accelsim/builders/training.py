@@ -153,7 +153,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   dγ and dβ packed, the gradient of both parameters, no ``grad_bias``; vector_elems = 2 × elements, 5 flops each,
   the two column sums the separate ops had), then ``grad_input`` (batch_norm_backward_elemt) reading (dY, X,
   ``grad_weight``), factor 3 as above.
-* SOFTMAX ``grad_input`` reading (dY, Y): factor 2; one over segments (attrs ``segments``: GAT's over each node's
+* SOFTMAX ``grad_input`` reading (dY, Y): factor 2, written in the forward's ``dtype`` (its input's) even where the
+  forward wrote a wider ``out_dtype`` (transformers' eager fp32 softmax: torch's ``_softmax_backward_data`` reads
+  the fp32 Y and dY and returns the input's dtype); one over segments (attrs ``segments``: GAT's over each node's
   in-edges) reads its segment index too (the forward's inputs after the first: edge_index.dst).
 * POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
   elements (one scatter per input element).
@@ -163,7 +165,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   parameter gets ``grad_weight`` (fn "add_grad", the same reduction). "mul": ``grad_input{i}`` = dY times the other
   factor, reading (dY, other) (or with the multiplying Weight), vector_elems = dY's elements, flops = 1 per element
   (2 with a broadcast reduction); a multiplying parameter gets ``grad_weight`` reading (X, dY), 2 flops per element.
-  "rope": ``grad_input`` reading (dY,), factor 1. Any other fn: per input ``grad_input{i}`` reading (dY, the other
+  "rope": ``grad_input`` reading (dY,), factor 1. "cast" (a dtype copy, the eager softmax's ``softmax_cast``):
+  ``grad_input`` reading (dY,), factor 1, written in its input's dtype (``out_dtype``, torch's ToCopyBackward),
+  stashing nothing. Any other fn: per input ``grad_input{i}`` reading (dY, the other
   inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1, each with the forward's MACs too, as
   the matmul kinds' gradients (a forward that multiply-adds, GAT's "att_dot" α = Σ_o x·att, a k = out GEMV: the
   input gradient dX = dα·attᵀ and the weight gradient d(att) = Σ_nodes dα·x are each a GEMM of its MACs, flops
@@ -1027,8 +1031,11 @@ class _Pass:
             return
         # (a softmax over segments, GAT's over each node's in-edges, reads its segment index as the forward did)
         segment = list(op.inputs[1:]) if op.attrs.get("segments") else []
+        # the gradient in the input's dtype (op.dtype), whatever the forward wrote: an eager fp32 softmax (out_dtype,
+        # tlayers.softmax_dtype) reads its fp32 output and dY and writes the scores' bf16 gradient, as torch's
+        # _softmax_backward_data(grad, output, dim, input_dtype)
         name = self._bwd(op, "grad_input", OpKind.SOFTMAX, [dy, op.name, *segment], op.in_shapes[0], fn=f"{op.fn}_grad",
-                         grad="input", attrs=self._copied(op), flops=SOFTMAX_GRAD_FACTOR * op.flops,
+                         grad="input", attrs=self._copied(op, "out_dtype"), flops=SOFTMAX_GRAD_FACTOR * op.flops,
                          vector_elems=SOFTMAX_GRAD_FACTOR * op.vector_elems)
         self._to(x, name)
 
@@ -1061,8 +1068,12 @@ class _Pass:
                 flops, elems, macs = (2 if shape != op.out_shape else 1) * out_n, out_n, 0
             elif op.fn == "rope":
                 reads = [dy]
+            extra = {}
+            if op.fn == "cast" and x in self.fwd:  # (torch's ToCopyBackward) dY back in the input's dtype
+                extra = {"out_dtype": self.fwd[x].out_dtype}
             name = self._bwd(op, self._input_suffix(op, i), OpKind.ELEMENTWISE, reads, shape, fn=f"{op.fn}_grad",
-                             grad="input", attrs=attrs, weights=wts, macs=macs, flops=flops, vector_elems=elems)
+                             grad="input", attrs={**attrs, **extra}, weights=wts, macs=macs, flops=flops,
+                             vector_elems=elems)
             self._to(x, name)
         for j, w in enumerate(weights):
             if w.frozen:

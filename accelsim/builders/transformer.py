@@ -93,6 +93,7 @@ from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, field_
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
+from ..units import EAGER_SOFTMAX_DTYPE
 from .params import PrecisionParams, WorkloadParams, invalid_at
 from .precision import weight_only, with_precision
 from .tlayers import KVCache, TransformerBuilder
@@ -977,6 +978,8 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     b.sp = p.sequence_parallel
     b.cp, b.cp_comm = p.context_parallel, p.context_parallel_comm  # context parallelism: this chip's tokens
     b.rope_kernel = p.rope_kernel
+    # transformers' LlamaAttention (eager): ``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``
+    b.softmax_dtype = EAGER_SOFTMAX_DTYPE
     b.training = p.mode == "training"  # (LLaMA has no dropout) the head's input gradient is all-reduced (lm_head)
     hd = c.hidden // c.heads
     with b.scope("model"):

@@ -336,6 +336,8 @@ class Pipeline(_PipelineRequired, total=False):
     p2p_sends_total: int  # every stage-to-stage send of the step, m × p2p_transfers (reports before it lack it)
     p2p_bytes_total: int  # their bytes (one tensor-parallel rank's pipeline)
 
+    bubble_ratio: float  # bubble_s / (m × the slowest stage's micro-batch time): SC21 Eq. 1's (P − 1)/m (older: none)
+
     forward_end_s: float  # when the iteration's last forward ends (scenarios.pipeline.step_ends)
     backward_end_s: float  # when its gradients are ready, before their reduction and the optimizer step
 

@@ -410,7 +410,11 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
     out["pipeline"] = {
         "stages": pp, "micro_batches": m, "interleave": v, "bottleneck_stage": k_slow,
         "iteration_s": seconds, "bubble_s": (fill - ideal) / clock,
+        # the bubble's share of the whole iteration (the optimizer tail, sends and embedding sync included), and
+        # Narayanan et al. 2021's bubble fraction t_pb / t_id (Eq. 1: (P − 1)/m, interleaved (P − 1)/(m·v)): the
+        # bubble over the ideal time, m micro-batches of the slowest stage (probe p185 #3)
         "bubble_fraction": (fill - ideal) / total if total else 0.0,
+        "bubble_ratio": (fill - ideal) / ideal if ideal else 0.0,
         "optimizer_s": tail / clock, "grad_reduce_s": reduce / clock, "optimizer_step_s": (tail - reduce) / clock,
         "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
         # every send of the step: each micro-batch crosses every one of the P·v − 1 chunk boundaries (forward, and

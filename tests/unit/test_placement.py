@@ -166,15 +166,18 @@ def test_three_memories_fill_inner_first_and_split_a_table_across_all():
 
 def test_unfused_attention_overflow_names_attention_fused():
     # llama3_8b (1 layer) at a 32,768-token prompt, unfused: one layer's scores are 32 heads · 32,768² · 2 B =
-    # 68.7 GB, and the causal mask reads them and writes them again (137 GB with its 2.1 GB mask) on an 80 GiB HBM;
-    # a fused (FlashAttention-style) kernel holds no score matrix, so the refusal names workload.attention: fused
+    # 68.7 GB, and the softmax reads them and writes them in fp32 (transformers' eager softmax(...,
+    # dtype=torch.float32), probe p185 #2: 68.7 + 137.4 = 206.2 GB; the causal mask's 137 GB with its 2.1 GB mask
+    # were the largest before) on an 80 GiB HBM; a fused (FlashAttention-style) kernel holds no score matrix, so the
+    # refusal names workload.attention: fused
     from accelsim.api import simulate
     from accelsim.errors import MappingError
 
     with pytest.raises(MappingError) as e:
         simulate({"base": "llama3_8b", "layers": 1, "seq_len": 32768}, "h100", plots=False)
     msg = str(e.value)
-    assert "\n" not in msg and "self_attn.causal_mask" in msg and "workload.attention: fused" in msg
+    assert "\n" not in msg and "self_attn.softmax'" in msg and "workload.attention: fused" in msg
+    assert f"'model.layers.0.self_attn.softmax', {32 * 32768**2 * (2 + 4)} B" in msg
     # a GEMM whose operands overflow a small HBM is no attention: no such advice
     with pytest.raises(MappingError) as e:
         simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192}, {"base": "h100", "hbm": {"capacity": "100MB"}},

@@ -677,16 +677,17 @@ def test_the_iteration_floor_never_exceeds_the_iterations_a_run_takes(over, floo
 
 def test_a_grid_prefill_too_big_for_hbm_names_its_shape_and_what_to_change(here, capsys):
     # max_num_batched_tokens 65,536: the grid's prefills double up to it. At 32,768 tokens (one sequence) the
-    # unfused attention's causal mask reads and writes 32 heads × 32,768² fp16 scores and reads the 32,768² fp16
-    # mask, 2 × 68,719,476,736 + 2,147,483,648 = 139,586,437,120 B, 53,687,091,200 B over the H100's 80 GiB
-    # (85,899,345,920 B); 16,384 tokens needed a quarter. (Unfused attention as the user asks: a served model runs
-    # fused attention by default, whose scores are never held whole.)
+    # unfused attention's softmax reads 32 heads × 32,768² fp16 scores and writes them in fp32 (transformers' eager
+    # softmax(..., dtype=torch.float32), probe p185 #2; the causal mask's 139,586,437,120 B were the largest before):
+    # 32 × 32,768² × (2 + 4) B = 206,158,430,208 B, 120,259,084,288 B over the H100's 80 GiB (85,899,345,920 B);
+    # 16,384 tokens needed a quarter. (Unfused attention as the user asks: a served model runs fused attention by
+    # default, whose scores are never held whole.)
     line = cli_error(capsys, GOOD, "--set", "engine.max_num_batched_tokens=65536", "--set", "model.attention=unfused")
     assert line.startswith("accelsim: error: --set: engine.max_num_batched_tokens: the iteration-cost grid's "
                            "prefill of 32,768 tokens (1 sequence of 32,768, unfused attention) does not fit: "
                            "llama2_7b: "), line
-    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.causal_mask', 139586437120 B) "
-            "alone need 139586437120 B of hbm, 53687091200 B more than it holds; set model.attention: fused (its "
+    assert ("; the activations (the inputs and output of op 'model.layers.0.self_attn.softmax', 206158430208 B) "
+            "alone need 206158430208 B of hbm, 120259084288 B more than it holds; set model.attention: fused (its "
             "attention scores are never held whole) or lower engine.max_num_batched_tokens") in line
     assert "gradients" not in line and "stash" not in line  # an inference pass
 

@@ -144,6 +144,11 @@ CASES: dict[str, tuple] = {
 # bert_base_tpu_v5p 331,889 -> 331,762; googlenet_tpu_v4 72,359 -> 74,229 and mobilenet_v2_tpu_v4 430,600 ->
 # 433,486, whose ops now cut over more of a core's arrays, fewer running side by side; HBM bytes googlenet
 # 19,218,656 -> 18,497,376, mobilenet_v2 34,498,080 -> 34,752,864); every other case equal.
+# scalesim_resnet18_head_ws again from 98ba5734 (c067ebf7, probe p182 #1): a conv whose kernel is smaller than its
+# stride reads only the input pixels its windows touch (traffic.conv_input_bytes); layer2.0.downsample (1x1, stride 2
+# on 55x55x64) reads the 28x28 even pixels, 50,176 of its 193,600 B, as SCALE-Sim's ifmap addresses are: bytes.hbm
+# 3,211,211 -> 3,067,787 (its op 302,144 -> 158,720), sram by the same; the case's recording also takes up the
+# ramp changes its CHANGED entry already skipped (tasks 340 -> 284; total_cycles equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -155,6 +155,11 @@ CASES: dict[str, tuple] = {
 # softmax_a100 again from bebcafe1 (probe p186 #1/#2): the softmax runs PyTorch's cunn_SoftMaxForward as a modelled
 # row-wise kernel (vector.KERNELS) whose two re-reads come from the L2 (vector.rereads_cached): bytes.hbm
 # 134,217,728 -> 67,108,864, 134,246 -> 84,109 cycles (95.2 -> 59.7 us), energy 27.161 -> 14.670 mJ.
+# scalesim_resnet18_head_ws again from 98ba5734 (c067ebf7, probe p182 #1): a conv whose kernel is smaller than its
+# stride reads only the input pixels its windows touch (traffic.conv_input_bytes); layer2.0.downsample (1x1, stride 2
+# on 55x55x64) reads the 28x28 even pixels, 50,176 of its 193,600 B, as SCALE-Sim's ifmap addresses are: bytes.hbm
+# 3,211,211 -> 3,067,787 (its op 302,144 -> 158,720), sram by the same; the case's recording also takes up the
+# ramp changes its CHANGED entry already skipped (tasks 340 -> 284; total_cycles equal).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

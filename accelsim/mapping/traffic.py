@@ -18,6 +18,7 @@ level just outside it.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -105,7 +106,7 @@ class Traffic:
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
-             share: dict[str, float] | None = None, forward: bool = False) -> dict[str, int]:
+             share: dict[str, float | Fraction] | None = None, forward: bool = False) -> dict[str, int]:
     """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip; ``cached``
     activations are read from the outermost cache, :mod:`.l2resident`); of a tensor in ``share``, that fraction
     (:func:`_shares`). A training step's ``forward`` op reads a stashed activation that ``options.offload:
@@ -168,6 +169,59 @@ def shared_reads(nbytes: int, fa: int | Fraction, fb: int | Fraction) -> int:
     return _times(nbytes, min(fa, fb, 1))
 
 
+@functools.lru_cache(maxsize=4096)
+def _touched_runs(size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> tuple[int, ...]:
+    """The lengths of the runs of consecutive positions, of ``size`` along one axis, that a convolution's windows
+    read (``before`` and ``after`` the padding): output o reads o·stride − before + j·dilation for j < kernel
+    (SCALE-Sim's ``operand_matrix.calc_ifmap_elem_addr``: ifmap row = ofmap row · stride + the window's offset).
+    At stride 1 that is every position (where the output is at least the dilation long); a kernel smaller than its
+    stride skips positions: a 1×1 at stride 2 reads every other one, runs of 1."""
+    out = (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+    if stride == 1 and out >= dilation or out < 1:
+        return (size,) if out >= 1 else ()
+    read = sorted({i for o in range(out) for j in range(kernel)
+                   if 0 <= (i := o * stride - before + j * dilation) < size})
+    runs, start = [], 0
+    for n, i in enumerate(read):
+        if n + 1 == len(read) or read[n + 1] != i + 1:
+            runs.append(n + 1 - start)
+            start = n + 1
+    return tuple(runs)
+
+
+def conv_input_bytes(op: Op, grain: int) -> int | None:
+    """The bytes a convolution (or its weight gradient, which reads the same input) reads of its input, its first,
+    where its windows skip some of it (a kernel smaller than its stride: a ResNet's 1×1 stride-2 shortcut reads a
+    quarter of its input, r3d_18's 1×1×1 stride-2 one an eighth), else None (all of it). The input is laid out
+    channels-last as SCALE-Sim addresses it (a pixel's channels contiguous, the last spatial axis next): each
+    axis's touched positions (:func:`_touched_runs`), the runs along the innermost axis not read whole (with the
+    axes inside it, whole, as one block) each moving whole ``grain``-byte accesses (:func:`gather.row_bytes`: an
+    int8 pixel of 64 channels at 64 B moves 64 B, one of 16 channels 64 B too), never more than the row they lie
+    in. The GPU presets' implicit GEMM reads A as m × k, the same pixels (probe p182 #1: edge-npu's r3d_18
+    layer2.0.downsample.0 was charged its whole 3,211,264-B input, 401,408 B)."""
+    a = op.attrs
+    stride = a.get("stride")
+    if op.kind is not OpKind.CONV or not stride or a.get("grad") == "input":
+        return None
+    shape = op.in_shapes[0]
+    dims = len(shape) - 2
+    kernel, dil = a.get("kernel") or (1,) * dims, a.get("dilation") or (1,) * dims
+    pads = a.get("pads") or tuple(v for q in (a.get("padding") or (0,) * dims) for v in (q, q))
+    if not (len(stride) == len(kernel) == len(dil) == dims and len(pads) == 2 * dims):  # type: ignore[arg-type]
+        return None
+    runs = [_touched_runs(int(shape[2 + i]), int(kernel[i]), int(stride[i]), int(dil[i]),  # type: ignore[index]
+                          int(pads[2 * i]), int(pads[2 * i + 1])) for i in range(dims)]  # type: ignore[index]
+    partial = [i for i in range(dims) if runs[i] != (shape[2 + i],)]
+    if not partial:
+        return None
+    j = partial[-1]  # the innermost axis not read whole: the axes inside it are, one contiguous block
+    block = shape[1] * op.elem_bytes * math.prod(shape[3 + j:])
+    whole_row = gather.row_bytes(shape[2 + j] * block, grain)
+    row = min(sum(gather.row_bytes(r * block, grain) for r in runs[j]), whole_row)
+    rows = shape[0] * math.prod(sum(runs[i]) for i in range(j))
+    return min(rows * row, math.prod(shape) * op.elem_bytes)
+
+
 def _add(into: dict[str, int], more: dict[str, int]) -> None:
     for lv, b in more.items():
         into[lv] = into.get(lv, 0) + b
@@ -188,6 +242,10 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         a_tensors = tuple(dict.fromkeys(t for g in p.operands for t in g)) if p.epilogue else p.inputs
         b_tensors = ()
         a_share, b_share = _shares(p, range(len(p.operands))), {}
+        read = conv_input_bytes(op, ctx.grain[ctx.main]) if p.operands else None
+        if read is not None:  # a strided conv's windows read only part of its input
+            whole = math.prod(op.in_shapes[0]) * elem
+            a_share = {**a_share, **{t: Fraction(a_share.get(t, 1)) * Fraction(read, whole) for t in p.operands[0]}}
     cached = p.details.get(l2resident.KEY, ())
     fwd = op.phase == "forward"
     act_a = _sources(a_tensors, elem, ctx, cached, a_share, fwd)
@@ -739,8 +797,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     left them resident, :func:`~.choice.assign`) and ``keep_out`` that its output stays there: neither moves, and
     an op that moves nothing waits no memory latency, one that loads and stores waits it twice (its first load's
     and its last store's, as the engine completes each transfer a latency after it; once, a split GRU step on
-    multicore-4 was priced 1,292 cycles and ran 1,580: 35 + 957 + 2 × 300 less overlap). Placement in other memories and access granules are left out:
-    the estimate compares splits."""
+    multicore-4 was priced 1,292 cycles and ran 1,580: 35 + 957 + 2 × 300 less overlap). Placement in other memories and access granules are left out
+    (but for a strided conv's input, the pixels its windows touch at the main memory's granule, as
+    :func:`operand_bytes` counts them: :func:`conv_input_bytes`): the estimate compares splits."""
     op = p.op
     elem = op.elem_bytes
     if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
@@ -750,6 +809,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     else:
         passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
         a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
+        read = conv_input_bytes(op, arch.memory(arch.main_memory).access_bytes)
+        if read is not None and op.in_bytes:  # a strided conv reads part of its input (as :func:`operand_bytes`)
+            a_tot = a_tot * (op.in_bytes - math.prod(op.in_shapes[0]) * elem + read) // op.in_bytes
     held = held_weight_bytes(p)  # (its parameters in SRAM: not loaded, but cut as its B)
     params = op.weight_bytes - held
     b_tot, out = acts_b + params, 0 if keep_out else op.out_bytes

@@ -125,7 +125,10 @@ _STATE_DTYPES = {"auto": None, **{name: TORCH_DTYPES[name] for name in VLLM_MAMB
 p162 #5: float8_e4m3fn was taken, a 1-byte state no vLLM release keeps). Read by every Mamba-2 model (Nemotron-H,
 Granite 4.0-H, Falcon-H1, Mamba2ForCausalLM: vLLM's ``MambaStateDtypeCalculator.mamba2_state_dtype`` takes the
 engine's ``mamba_ssm_cache_dtype`` for each, the conv state staying in the model's dtype; probe p181 #2) and by
-Qwen3-Next's Gated DeltaNet; not by MiniMax (vLLM's ``linear_attention_state_dtype`` refuses an fp32 state)."""
+Qwen3-Next's Gated DeltaNet; by every Mamba-1 model too (MambaForCausalLM, FalconMamba, Jamba: vLLM's
+``MambaMixer.get_state_dtype`` and ``JambaForCausalLM.get_mamba_state_dtype_from_config`` return
+``MambaStateDtypeCalculator.mamba1_state_dtype``, the same ``_mamba_state_dtype`` as Mamba-2's; probe p188 #3); not by
+MiniMax (vLLM's ``linear_attention_state_dtype`` refuses an fp32 state)."""
 
 
 def _nemotron_h(r: _Reader) -> LM:
@@ -367,7 +370,8 @@ def _mamba_lm(r: _Reader) -> LM:
     mixer(RMSNorm(x)) with the Mamba-1 (:class:`Mamba1`) or Mamba-2 (:class:`Mamba2`) mixer; ``backbone.*`` names;
     MambaConfig and FalconMambaConfig tie the head by default, Mamba2Config does not. A Mamba-1 config's
     ``intermediate_size`` is the mixer's width when given (falcon-mamba-7b: 8192 beside ``expand`` 16, as
-    transformers reads it), else ``expand`` × hidden."""
+    transformers reads it), else ``expand`` × hidden. Either mixer's SSM state cache is in the model's dtype or
+    ``mamba_ssm_cache_dtype`` (:data:`_STATE_DTYPES`; the conv's taps in the model's dtype)."""
     two = r.arch == "Mamba2ForCausalLM"
     falcon = r.arch == "FalconMambaForCausalLM"
     hidden = r.int("hidden_size", 4096 if two else 768)
@@ -398,7 +402,8 @@ def _mamba_lm(r: _Reader) -> LM:
             r.read.update(("use_falcon_mambapy", "use_associative_scan"))  # slow-path switches
         mamba1 = Mamba1(inner, r.int("state_size", 16), rank, r.int("conv_kernel", 4), r.bool("use_conv_bias", True),
                         r.bool("use_bias", False), every, inner_norms=falcon, norm_weights=False,
-                        norm_eps=r.float("mixer_rms_eps", 1e-6) if falcon else 1e-6)
+                        norm_eps=r.float("mixer_rms_eps", 1e-6) if falcon else 1e-6,
+                        state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     return LM(r.arch, vocab=r.int("vocab_size", 32768 if two else 50280), hidden=hidden, layers=layers, heads=1,
               kv_heads=1, head_dim=hidden, ffn=0, eps=r.float("layer_norm_epsilon", 1e-5),
               tied=r.bool("tie_word_embeddings", not two), rope=False, style="backbone", mamba=mamba,
@@ -413,7 +418,8 @@ def _jamba(r: _Reader) -> LM:
     i % ``attn_layer_period`` = ``attn_layer_offset`` (GQA, no positional encoding), Mamba-1 mixers elsewhere (with
     Jamba's RMSNorms on dt, B and C; :class:`Mamba1`), then a MoE of ``num_experts`` SwiGLU experts (top
     ``num_experts_per_tok``, ``feed_forward.router``) on layers i % ``expert_layer_period`` =
-    ``expert_layer_offset`` and a SwiGLU ``feed_forward`` on the others; ``final_layernorm``; untied head."""
+    ``expert_layer_offset`` and a SwiGLU ``feed_forward`` on the others; ``final_layernorm``; untied head. The Mamba
+    layers' SSM state cache is in the model's dtype or ``mamba_ssm_cache_dtype`` (:data:`_STATE_DTYPES`)."""
     hidden = r.int("hidden_size", 4096)
     heads, kv_heads, head_dim = _heads(r, hidden, 0, (32, 8))
     layers = r.int("num_hidden_layers", 32)
@@ -424,7 +430,8 @@ def _jamba(r: _Reader) -> LM:
     rank = r.auto_int("mamba_dt_rank", lambda: -(-hidden // 16))
     mamba = Mamba1(r.int("mamba_expand", 2) * hidden, r.int("mamba_d_state", 16), rank, r.int("mamba_d_conv", 4),
                    r.bool("mamba_conv_bias", True), r.bool("mamba_proj_bias", False),
-                   frozenset(i for i in range(layers) if i % a_period != a_offset), inner_norms=True)
+                   frozenset(i for i in range(layers) if i % a_period != a_offset), inner_norms=True,
+                   state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     ffn = r.int("intermediate_size", 14336)
     experts = r.int("num_experts", 16)
     sparse = frozenset(i for i in range(layers) if i % e_period == e_offset) if experts > 1 else frozenset()

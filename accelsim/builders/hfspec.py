@@ -174,7 +174,9 @@ class Mamba1:
     """Mamba-1 mixers (transformers' MambaMixer; Gu and Dao, "Mamba", arXiv:2312.00752): ``inner`` channels (expand ×
     hidden), each with a ``state``-wide state; x and the gate z from ``in_proj``; a causal conv of ``conv_kernel``
     taps over x; ``x_proj`` gives dt's low-rank input (``dt_rank``) and B and C; ``dt_proj`` expands dt; the
-    selective scan; on ``layers``. ``bias``: in_proj's and out_proj's biases."""
+    selective scan; on ``layers``. ``bias``: in_proj's and out_proj's biases. ``state_dtype``: the SSM state cache's
+    dtype (None: the model's; ``mamba_ssm_cache_dtype``, which MambaForCausalLM, FalconMamba and Jamba read, as vLLM's
+    ``MambaStateDtypeCalculator.mamba1_state_dtype`` does); the conv's taps stay in the model's dtype."""
 
     inner: int
     state: int
@@ -183,6 +185,7 @@ class Mamba1:
     conv_bias: bool
     bias: bool
     layers: frozenset[int]
+    state_dtype: str | None = None
     inner_norms: bool = False  # Jamba: RMSNorms on dt's input, B and C (dt_layernorm, b_layernorm, c_layernorm)
     norm_weights: bool = True  # False: those norms have no weight (FalconMamba's, eps mixer_rms_eps)
     norm_eps: float = 1e-6

@@ -379,8 +379,9 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
     weights = [Weight(f"{prefix}.A_log", (inner, m.state)), Weight(f"{prefix}.D", (inner,))]
     out = (bsz, length, inner)
     state_shape = (bsz, inner, m.state)
+    dtype = m.state_dtype or b.dtype
     if _decoding(cache):
-        y = _recurrent_update(b, [x, dt, bc, z], out, "ssm_state", state_shape, b.dtype, "selective_state_update",
+        y = _recurrent_update(b, [x, dt, bc, z], out, "ssm_state", state_shape, dtype, "selective_state_update",
                               "selective_state_update", SSM_RECURRENT_MACS, weights, flops=SCAN_FLOPS,
                               out_flops=SCAN_CHANNEL_FLOPS)
     else:
@@ -389,7 +390,7 @@ def mamba1(b: TransformerBuilder, m: Mamba1, h: str, cache: KVCache | None) -> s
                    weights=weights, macs=SSM_RECURRENT_MACS * elems,
                    flops=SCAN_FLOPS * elems + SCAN_CHANNEL_FLOPS * math.prod(out), vector_elems=elems,
                    fn="selective_scan")
-        _keep_state(b, y, cache, "ssm_state", state_shape, b.dtype)  # the kernel's last state (return_last_state)
+        _keep_state(b, y, cache, "ssm_state", state_shape, dtype)  # the kernel's last state (return_last_state)
     return b._tp_out(b.linear(y, hidden, bias=m.bias, name="out_proj"))
 
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import NamedTuple, get_args
 
 import numpy as np
@@ -431,16 +431,21 @@ def peak_report(reports: Sequence[Mapping[str, object]]) -> Mapping[str, object]
     return max(reports, key=lambda r: float(r["arch"]["peak_macs_per_cycle"]))  # type: ignore[index]
 
 
+LANES_NOTE_MARK = " on the vector lanes"
+"""What :func:`lanes_peak_notes`' line says after its MACs (:func:`sampled_notes` finds a layer sample's by it)."""
+
+
 def lanes_peak_notes(arch: Arch, ops: Sequence[Mapping[str, object]], lanes: bool) -> list[str]:
     """One line when the run's peak counts the vector lanes beside the units of ``core.units`` (:func:`lanes_ran_macs`):
-    which ops ran their MACs there, and how to keep them off the lanes."""
+    which ops ran their MACs there, and how to keep them off the lanes. A row stands for its ``count`` ops (a
+    layer sample's, :func:`sampled_notes`)."""
     if not lanes:
         return []
     on = [op for op in ops if str(op.get("unit", "")).split(" ")[0].endswith(".vector") and op.get("macs")]
-    macs = sum(int(op["macs"]) for op in on)  # type: ignore[call-overload]
+    macs = sum(_count(op) * int(op["macs"]) for op in on)  # type: ignore[call-overload]
     kinds = ", ".join(dict.fromkeys(str(op.get("kind")) for op in on))
-    return [f"{len(on)} op(s) ({kinds}) ran {macs:,} MACs on the vector lanes, which the units of core.units do not "
-            f"take (their accepts()): the peak counts the lanes' {arch.core.vector.lanes} MACs a cycle a core "
+    return [f"{sum(_count(op) for op in on):,} op(s) ({kinds}) ran {macs:,} MACs{LANES_NOTE_MARK}, which the units "
+            f"of core.units do not take (their accepts()): the peak counts the lanes' {arch.core.vector.lanes} MACs a cycle a core "
             f"beside the units' (peak_macs_per_cycle {arch.peak_macs(True):g}, not the {arch.peak_macs_per_cycle:g} "
             f"'accelsim info' gives), so mac_utilization is their share of both; write accepts() to take those ops "
             f"to run them on the units"]
@@ -800,18 +805,25 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     return kept[:at] + [note] + kept[at:]
 
 
-def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+SPILL_NOTE = re.compile(r"activations: [\d,]+ op outputs? \(")
+"""How :func:`activation_spill_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def activation_spill_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> list[str]:
     """A run whose activations the scratchpad would keep (``options.activations_on_chip``; every reader on the
     producer's core) but some of which do not fit beside what it holds (op rows' ``mapping.output_spilled``: the
     output's bytes): one line with how many and how large, that they go to main memory and back, and, when the
     largest one's first dimension is the batch, the largest batch at which it would fit the region alone (a
-    compiler running the batch in smaller pieces keeps it on chip; accelsim runs the batch it is given)."""
-    spilled = [(op["mapping"]["output_spilled"], op["name"]) for op in ops
+    compiler running the batch in smaller pieces keeps it on chip; accelsim runs the batch it is given). A row
+    stands for its ``count`` ops (a layer sample's, :func:`sampled_notes`: llama2_7b of 4 layers, prefill 2048 on
+    tpu-v1, said the 2-layer sample's 34 outputs and 2.059 GiB for the model's 66 and 4.102 GiB)."""
+    spilled = [(op["mapping"]["output_spilled"], op["name"], _count(op)) for op in ops
                if isinstance(op.get("mapping"), Mapping) and op["mapping"].get("output_spilled")]
     if not spilled:
         return []
     region = arch.core.sram.total_bytes // 2  # mapping.choice.activation_region
-    size, name = max(spilled)
+    size, name, _ = max(x for x in spilled if x[2] > 0)  # (a shown row: sampled_notes counts others negatively)
+    n = sum(c for _, _, c in spilled)
     batch = graph.info.batch
     shapes = {op.name: op.out_shape for op in graph.ops}
     hint = ""
@@ -820,7 +832,7 @@ def activation_spill_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[st
         hint = (f"; at batch {batch} it is {_b(-(-size // batch))} a sample, so a batch of "
                 f"{fits if fits else 'even 1'} {'would hold it' if fits else 'would not hold it'} (accelsim runs "
                 f"the batch it is given; a compiler may run it in smaller pieces)")
-    return [f"activations: {len(spilled)} op output{'s' if len(spilled) > 1 else ''} ({_b(sum(b for b, _ in spilled))}"
+    return [f"activations: {n:,} op output{'s' if n > 1 else ''} ({_b(sum(b * c for b, _, c in spilled))}"
             f" in all; the largest, {name}'s, {_b(size)}) would stay in the scratchpad for their readers but did "
             f"not fit its activation region ({_b(region)}: half the core's SRAM) beside what it held, and went to "
             f"{arch.main_memory} and back{hint}"]
@@ -944,38 +956,52 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
             f"runs them on the vector lanes)"]
 
 
-def narrow_tile_notes(ops: list[dict]) -> list[str]:
+NARROW_NOTE_HEAD = "scratchpad: "
+"""How :func:`narrow_tile_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def narrow_tile_notes(ops: Sequence[Mapping]) -> list[str]:
     """A run with systolic ops that ran tiles narrower than the array's folds (``mapping.tiling.whole_folds``
     false: ``mapping/tiling.py``; their scratchpad holds no tile of whole folds, or a smaller one's narrower
     tiles move fewer bytes, probe p187 #1) while their compute cycles are priced as the whole array's folds: one
-    line with how many and the first, saying the cycles are an underestimate (probe p25)."""
-    narrow = [op["name"] for op in ops if isinstance(op.get("mapping"), Mapping)
+    line with how many and the first, saying the cycles are an underestimate (probe p25). A row stands for its
+    ``count`` ops (a layer sample's, :func:`sampled_notes`)."""
+    narrow = [op for op in ops if isinstance(op.get("mapping"), Mapping)
               and isinstance(op["mapping"].get("tiling"), Mapping) and op["mapping"]["tiling"].get("whole_folds") is False]
     if not narrow:
         return []
-    return [f"scratchpad: {len(narrow)} systolic op{'s' if len(narrow) > 1 else ''} ({narrow[0]}"
-            f"{', ...' if len(narrow) > 1 else ''}) ran tiles narrower than the array's folds (mapping.tiling."
+    n = sum(_count(op) for op in narrow)
+    return [f"{NARROW_NOTE_HEAD}{n:,} systolic op{'s' if n > 1 else ''} ({narrow[0]['name']}"
+            f"{', ...' if n > 1 else ''}) ran tiles narrower than the array's folds (mapping.tiling."
             f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles move "
             f"fewer bytes); their compute cycles are priced as whole-array folds, so they are an underestimate"]
 
 
-def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+ROW_PASS_NOTE_MARK = " with rows of up to "
+"""What :func:`row_pass_notes`' lines say after their count (:func:`sampled_notes` finds a layer sample's by it)."""
+
+
+def row_pass_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> list[str]:
     """One line per row-reduction function (:data:`accelsim.cost.vector.ROW_REDUCTIONS`) whose ops read their input
     twice because a row exceeds the core's vector tile (:func:`accelsim.cost.vector.row_budget`) and the vector unit
     lists no ``input_passes`` rules: how many ops, the longest row, the tile (probe p156 #2: tpu-v1's softmax of
-    16 MiB rows was charged one read with no note)."""
+    16 MiB rows was charged one read with no note). A row stands for its ``count`` ops (a layer sample's,
+    :func:`sampled_notes`)."""
     if arch.core.vector.input_passes:
         return []
     longest: dict[str, int] = {}
     count: dict[str, int] = {}
-    twice = {rec.get("name") for rec in ops if rec.get("fn") in vector.ROW_REDUCTIONS
-             and isinstance(rec.get("mapping"), Mapping) and int(rec["mapping"].get("input_passes") or 1) >= 2}
+    twice: dict[str, int] = {}
+    for rec in ops:
+        if (rec.get("fn") in vector.ROW_REDUCTIONS and isinstance(rec.get("mapping"), Mapping)
+                and int(rec["mapping"].get("input_passes") or 1) >= 2):
+            twice[rec["name"]] = twice.get(rec["name"], 0) + _count(rec)
     if not twice:
         return []
     for op in graph.ops:
-        if op.name in twice:
+        if twice.get(op.name):
             longest[op.fn] = max(longest.get(op.fn, 0), vector.row_length(op) * op.elem_bytes)
-            count[op.fn] = count.get(op.fn, 0) + 1
+            count[op.fn] = count.get(op.fn, 0) + twice[op.name]
     budget = vector.row_budget(arch)
 
     def sizes(row: int) -> tuple[str, str]:
@@ -985,30 +1011,44 @@ def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
             return f"{row:,} B", f"{budget:,} B"
         return format_size(row), format_size(budget)
 
-    return [f"{fn}: {count[fn]} op{'s' if count[fn] > 1 else ''} with rows of up to {sizes(row)[0]} (more than "
+    return [f"{fn}: {count[fn]:,} op{'s' if count[fn] > 1 else ''}{ROW_PASS_NOTE_MARK}{sizes(row)[0]} (more than "
             f"the {sizes(row)[1]} vector tile of core.sram) "
             f"{'read their' if count[fn] > 1 else 'reads its'} input twice: a row that does not fit "
             f"on chip takes a statistics pass and an output pass (mapping.input_passes; rules in "
             f"core.vector.input_passes replace this default)" for fn, row in longest.items()]
 
 
-def inflight_bound_notes(arch: Arch, ops: list[dict]) -> list[str]:
+def _count(row: Mapping) -> int:
+    """The executions an op row stands for in a note's sums: its ``count`` (a composed run's rows, their passes'
+    executions; :func:`sampled_notes`' weights of a layer sample's rows, negative for the smaller sample's), else
+    1."""
+    return int(row.get("count", 1))
+
+
+INFLIGHT_NOTE_HEAD = "memory latency: "
+"""How :func:`inflight_bound_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def inflight_bound_notes(arch: Arch, ops: Sequence[Mapping]) -> list[str]:
     """A run with ops whose loads waited on what their scratchpad may have in flight rather than on bandwidth
     (``mapping.inflight_bound``: Little's law, ``mapping/emit.py`` :func:`~accelsim.mapping.emit.byte_cycles`): one
     line with how many, the first, and for it the rate its window allows at the level it lost most at (the window
-    over that level's latency), so a sweep of scratchpad size or of a far memory's latency shows why it slowed."""
+    over that level's latency), so a sweep of scratchpad size or of a far memory's latency shows why it slowed.
+    A row stands for its ``count`` ops (a layer sample's: probe p189 #2b, 4 ops of a 2-layer Mixtral sample for
+    the model's 64)."""
     bound = [op for op in ops if isinstance(op.get("mapping"), Mapping)
              and isinstance(op["mapping"].get("inflight_bound"), Mapping)]
     if not bound:
         return []
+    n = sum(_count(op) for op in bound)  # each row for its count of ops (a layer sample's: p189 #2b)
     first = bound[0]["mapping"]["inflight_bound"]
     level = max(first["cycles"], key=lambda lv: (first["cycles"][lv], lv))
     slots = 2 if arch.core.sram.double_buffered else 1
     window = first["window_bytes"][0] * slots
     lat = arch.latency_cycles(level) / arch.clock_hz
     rate = f"{window / lat / 1e9:,.1f} GB/s" if lat else "unbounded"
-    many = len(bound) > 1
-    return [f"memory latency: {len(bound)} op{'s' if many else ''} ({bound[0]['name']}{', ...' if many else ''}) "
+    many = n > 1
+    return [f"{INFLIGHT_NOTE_HEAD}{n:,} op{'s' if many else ''} ({bound[0]['name']}{', ...' if many else ''}) "
             f"waited on the bytes {'their' if many else 'its'} scratchpad can have in flight, not on bandwidth "
             f"(Little's law, mapping.inflight_bound): {window:,} B a unit over {level}'s latency is {rate} a unit; "
             f"a larger core.sram or a lower {level}.latency would speed {'them' if many else 'it'}"]
@@ -1019,14 +1059,19 @@ SPARSE_NOTE_GAIN = 1.10
 :func:`sparse_latency_notes`' line."""
 
 
-def sparse_latency_notes(arch: Arch, ops: list[dict]) -> list[str]:
+SPARSE_NOTE_HEAD = "sparsity: "
+"""How :func:`sparse_latency_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def sparse_latency_notes(arch: Arch, ops: Sequence[Mapping]) -> list[str]:
     """GPU GEMMs with N:M-pruned weights that the tensor cores skip (``mapping.sparsity.skips_zeros``) but whose
     thread-block tiles are held by the K-stage latency bound (:func:`accelsim.cost.gpu_tiles._shape`: a tile takes
     max(its folds, ⌈k_slice / tile.k⌉ K-stages × the main-memory round trip / (stages − 1) in flight / the blocks
     resident, Little's law) + its fixed cycles), which the pruning does not shorten: one line naming the ops and
     the bound, where a tile runs less than :data:`SPARSE_NOTE_GAIN` times faster than its dense counterpart (probe
     p69 #1: mi300x's 8192³ bf16 GEMM gained 0.9 % from 2:4). The dense tile is priced as the pruned one with the
-    dense K (same shape and split; its fixed cycles taken alike), so the gain is per tile, not a second run's."""
+    dense K (same shape and split; its fixed cycles taken alike), so the gain is per tile, not a second run's. A
+    row stands for its ``count`` ops (a layer sample's, :func:`sampled_notes`)."""
     from ..cost import folds as fold_model
 
     sa = arch.core.systolic
@@ -1050,15 +1095,16 @@ def sparse_latency_notes(arch: Arch, ops: list[dict]) -> list[str]:
             continue  # the folds (or the dequantisation) set the tile: sparsity shows
         gain = (max(tile_folds(rate), body) + m["fixed_cycles"]) / m["tile_cycles"]
         if gain < SPARSE_NOTE_GAIN:
-            held.append((op["name"], sparse["pattern"], ran, body, gain))
+            held.append((op["name"], sparse["pattern"], ran, body, gain, _count(op)))
     if not held:
         return []
-    name, pattern, ran, body, gain = held[0]
+    name, pattern, ran, body, gain, _ = held[0]
     tile = arch.core.tile
     depth = ("CUTLASS's StageCountAutoCarveout stages (core.tile.stage_carveout)" if tile.stage_carveout is not None
              else f"core.tile.stages {tile.stages}")
-    more = f" and {len(held) - 1} more" if len(held) > 1 else ""
-    return [f"sparsity: {name}{more} ({pattern}-pruned, its zeros skipped) ran its tiles {gain - 1:.1%} faster "
+    n = sum(h[-1] for h in held)
+    more = f" and {n - 1:,} more" if n > 1 else ""
+    return [f"{SPARSE_NOTE_HEAD}{name}{more} ({pattern}-pruned, its zeros skipped) ran its tiles {gain - 1:.1%} faster "
             f"than dense ones (under {SPARSE_NOTE_GAIN - 1:.0%}): each tile is latency-bound ({body:,} cycles: K-stages of core.tile.k {tile.k} "
             f"waiting on main memory with {depth} - 1 in flight, Little's law, cost.gpu_tiles._latency_bound), "
             f"which pruning does not shorten, while its array folds take {ran:,} cycles; a preset that gives "
@@ -1309,12 +1355,19 @@ def idle_chip_notes(arch: Arch, graph: Graph) -> list[str]:
             f"{arch.chips} holds {arch.chips // replica} whole one(s); set arch.chips to a multiple of {replica}"]
 
 
-def moe_drop_notes(graph: Graph) -> list[str]:
+MOE_DROP_NOTE_HEAD = "moe: capacity_factor drops "
+"""How :func:`moe_drop_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def moe_drop_notes(graph: Graph, moe_layers: int | None = None) -> list[str]:
     """One line when a mixture of experts' ``capacity_factor`` drops token-expert assignments (graph meta ``moe``'s
     ``dropped_tokens`` > 0): how many of the pass's T·k (its expert-parallel group's ``tokens`` × ``top_k``), their
     share, the capacity and the routing. The dropped assignments skip their expert (the token's residual carries
     it), so the expert GEMMs' work falls by that share; without this line a run's MACs and time fell with
-    nothing said (probe p114 #3: Mixtral prefill 512, capacity_factor 0.5, skewed: 540 of 1,024, 53 %)."""
+    nothing said (probe p114 #3: Mixtral prefill 512, capacity_factor 0.5, skewed: 540 of 1,024, 53 %).
+    ``moe_layers``: the model's MoE layers where ``graph`` is a layer sample of it (report.json's extrapolated
+    ``moe.moe_layers``, :func:`sampled_notes`; probe p189 #1: the 2-layer sample said 2 of Mixtral's 32), else the
+    graph's own."""
     moe = graph.meta.get("moe") or {}
     dropped = int(moe.get("dropped_tokens") or 0)
     if dropped <= 0:
@@ -1323,8 +1376,8 @@ def moe_drop_notes(graph: Graph) -> list[str]:
     total = tokens * k
     ep = int(moe.get("expert_parallel") or 1)
     group = f" (the expert-parallel group's {ep} chips')" if ep > 1 else ""
-    layers = int(moe.get("moe_layers") or 0)
-    return [f"moe: capacity_factor drops {dropped:,} of the {total:,} token-expert assignments ({dropped / total:.0%}: "
+    layers = int(moe.get("moe_layers") or 0) if moe_layers is None else int(moe_layers)
+    return [f"{MOE_DROP_NOTE_HEAD}{dropped:,} of the {total:,} token-expert assignments ({dropped / total:.0%}: "
             f"{tokens:,} tokens{group} × top-{k}, routing {moe.get('routing')}, capacity {int(moe['capacity']):,} "
             f"per expert) in each of the {layers:,} MoE layers: the dropped ones skip their expert (the residual "
             f"carries the token), so the experts' work falls by that share"]
@@ -1349,12 +1402,18 @@ def idle_replica_notes(arch: Arch, graph: Graph) -> list[str]:
             f"{' / expert_parallel' if 'expert_parallel' in named else ''} to use them"]
 
 
-def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:
+TP_NODES_NOTE_HEAD = "tensor_parallel: the group of "
+"""How :func:`tp_across_nodes_notes`' line begins (:func:`sampled_notes` replaces a layer sample's)."""
+
+
+def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> list[str]:
     """One line when the tensor-parallel group spans nodes (``tensor_parallel`` more than
     ``interconnect.node_chips``): each of its per-layer collectives then runs on the scale-out network (the ``nic``
     unit) instead of the node's links, the layout Megatron-LM avoids (it keeps tensor parallelism inside a node and
     spreads across nodes by pipeline and data parallelism: Narayanan et al. 2021, "Efficient Large-Scale Language
-    Model Training on GPU Clusters", section 3.3)."""
+    Model Training on GPU Clusters", section 3.3). A row stands for its ``count`` calls, each taking its
+    ``mapping.<fn>_s`` (a layer sample's: probe p189 #2a, Mixtral TP 16 on 2 nodes said 6 collectives and 460.4 µs
+    of its 2-layer sample for the model's 66 and about 5358 µs)."""
     ic, tp = arch.interconnect, graph.info.tensor_parallel
     if ic is None or ic.node_chips is None or ic.scale_out is None or not ic.crosses_nodes(tp, tp):
         return []
@@ -1362,11 +1421,58 @@ def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str
             and (r.get("mapping") or {}).get("group") == tp]
     if not rows:
         return []
-    secs = sum(float(r["mapping"].get(f"{r.get('fn')}_s", 0.0)) for r in rows)
-    return [f"tensor_parallel: the group of {tp} chips spans {ic.group_nodes(tp, tp)} nodes of {ic.node_chips}, so "
-            f"its {len(rows)} collectives run on the scale-out network ({ic.scale_out.kind or 'scale_out'}, "
+    calls = sum(_count(r) for r in rows)
+    secs = sum(_count(r) * float(r["mapping"].get(f"{r.get('fn')}_s", 0.0)) for r in rows)
+    return [f"{TP_NODES_NOTE_HEAD}{tp} chips spans {ic.group_nodes(tp, tp)} nodes of {ic.node_chips}, so "
+            f"its {calls:,} collectives run on the scale-out network ({ic.scale_out.kind or 'scale_out'}, "
             f"{secs * 1e6:.4g} \u00b5s in all) instead of the node's links; Megatron-LM keeps tensor_parallel <= the "
             f"node's {ic.node_chips} chips and spans nodes with pipeline_parallel or data parallelism"]
+
+
+def sampled_notes(notes: Sequence[str], arch: Arch, graph: Graph, samples: tuple[Sequence[Mapping], Sequence[Mapping]],
+                  n: int, moe_layers: int | None = None) -> list[str]:
+    """A layer-sampled pass's notes (``notes``: :func:`build_report`'s for its larger sample, of graph ``graph``)
+    with those that count op rows or MoE layers said of the model of ``n`` alike layers (or units) it stands for,
+    each where the sample's stood. ``samples``: the op rows of its two samples (1 and 2 layers; k + 1 and k + 2
+    after a distinct prefix of k; k + p and k + 2p for a unit of p). Each figure is affine in n as the pass's
+    totals are (:func:`accelsim.scenarios.sampling.affine_timing`): (2 − n)·f₁ + (n − 1)·f₂ of the samples' f₁
+    and f₂, the sums these notes take with the larger sample's rows counted n − 1 times and the smaller's 2 − n
+    times (the larger's first, so that a note naming an op names one of the shown rows); for ops alike in every
+    layer that is the composed rows' ``count``s (layers.0's n − 1), and it holds too where a layer's place in the
+    scratchpad differs (llama2_7b of 4 layers, prefill 2048 on tpu-v1: layers.0 spills 18 outputs, the others 16
+    each, 66 in all). ``moe_layers``: the model's (report.json's ``moe.moe_layers``, extrapolated as
+    :data:`accelsim.scenarios.passes.MOE_COUNTS` are). A note the larger sample lacks, the model lacks too (the same
+    ops, fewer layers). Probe p189: Mixtral's 2-layer sample said "each of the 2 MoE layers" (32), "6 collectives
+    ... 460.4 µs" (66, about 5358 µs) and "4 ops" waiting on Little's law (64), where the run with every layer gives
+    the model's. The notes quoting a pass's cycles or bytes as a share of it (the split-activation, depthwise and
+    weight-preload notes) stay the sample's: :func:`pass_notes` names it."""
+    one, two = samples
+    rows = [{**r, "count": (n - 1) * _count(r)} for r in two] + [{**r, "count": (2 - n) * _count(r)} for r in one]
+
+    def row_pass(n: str) -> bool:
+        return any(n.startswith(f"{fn}: ") for fn in vector.ROW_REDUCTIONS) and ROW_PASS_NOTE_MARK in n
+
+    def lanes(n: str) -> bool:
+        return bool(re.match(r"[\d,]+ op\(s\) \(", n)) and LANES_NOTE_MARK + ", which" in n
+
+    redo: list[tuple[Callable[[str], bool], Callable[[], list[str]]]] = [
+        (lanes, lambda: lanes_peak_notes(arch, rows, True)),
+        (lambda n: bool(SPILL_NOTE.match(n)), lambda: activation_spill_notes(arch, graph, rows)),
+        (lambda n: n.startswith(NARROW_NOTE_HEAD) and " systolic op" in n, lambda: narrow_tile_notes(rows)),
+        (row_pass, lambda: row_pass_notes(arch, graph, rows)),
+        (lambda n: n.startswith(INFLIGHT_NOTE_HEAD), lambda: inflight_bound_notes(arch, rows)),
+        (lambda n: n.startswith(SPARSE_NOTE_HEAD), lambda: sparse_latency_notes(arch, rows)),
+        (lambda n: n.startswith(TP_NODES_NOTE_HEAD), lambda: tp_across_nodes_notes(arch, graph, rows)),
+        (lambda n: n.startswith(MOE_DROP_NOTE_HEAD), lambda: moe_drop_notes(graph, moe_layers)),
+    ]
+    out = list(notes)
+    for mine, make in redo:
+        at = next((i for i, n in enumerate(out) if mine(n)), None)
+        if at is None:  # the sample has no such note: nor has the model
+            continue
+        kept = [n for n in out if not mine(n)]
+        out = kept[:at] + make() + kept[at:]
+    return out
 
 
 def one_chip_notes(arch: Arch, graph: Graph, mac_utilization: float) -> list[str]:

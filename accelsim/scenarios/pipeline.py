@@ -86,6 +86,7 @@ from ..report.summary import (
     recomputed_work_notes,
     recustom_notes,
     relaunch_notes,
+    sampled_notes,
     spill_notes,
 )
 from ..units import dtype_bytes
@@ -261,6 +262,11 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
             runs = [simulate(k, per_stage)]
         simulated[k] = Sampled.exact(runs[0]) if len(runs) == 1 else _named(
             Sampled.extrapolated(runs[0], runs[1], per_stage), arch, per_stage)
+        if len(runs) == 2 and graph is not None:  # its notes that count the sample's op rows or MoE layers, said
+            # of the stage's layers (graph: the 2-layer sample's, simulated last; probe p189)
+            runs[1].report["notes"] = sampled_notes(runs[1].report.get("notes", []), arch, graph,
+                                                    (runs[0].rows, runs[1].rows), per_stage,
+                                                    simulated[k].timing.moe.get("moe_layers"))
     assert graph is not None
     training = params.get("mode") == "training"
     v = int(params.get("pipeline_interleave", 1))

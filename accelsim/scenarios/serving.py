@@ -63,7 +63,14 @@ from ..ir import Graph
 from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import reattention_notes, recomputed_work_notes, recustom_notes, relaunch_notes, spill_notes
+from ..report.summary import (
+    reattention_notes,
+    recomputed_work_notes,
+    recustom_notes,
+    relaunch_notes,
+    sampled_notes,
+    spill_notes,
+)
 from ..units import format_size
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
@@ -289,6 +296,9 @@ class _Runner:
             except CapacityError:  # a sample's activations overflow the memories: the whole model's do too (the
                 return None  # same ops, more weights), and the run of every layer says so with the model's bytes
             pass_ = Sampled.extrapolated(one, two, units, prefix, period)
+            # its notes that count the sample's op rows or MoE layers, said of the model's (probe p189)
+            two.report["notes"] = sampled_notes(two.report.get("notes", []), self.arch, g2, (one.rows, two.rows),
+                                                units, pass_.timing.moe.get("moe_layers"))
             if not placed_alike(pass_, self.arch):
                 return None
             if self.arch.memories:

@@ -571,6 +571,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
+    # a split-K GEMM's partials the later waves evicted from the cache (gpu_tiles: the reduction reads them from main
+    # memory, its reduce_cycles timing that read): written back to main memory and read from there, bytes the report
+    # and the energy count; their time is the reduction kernel's, so no load or store task moves them (probe p190 #1)
+    spilled = 0 if dma or not ctx.caches else p.details.get("spilled_partial_bytes", 0)
+    if spilled:
+        level_bytes[ctx.main] = level_bytes.get(ctx.main, 0) + spilled
     epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
     if epi_levels:  # (the epilogue's loads apart from the operands')
         act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}

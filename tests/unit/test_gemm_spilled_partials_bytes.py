@@ -23,7 +23,7 @@ def test_evicted_partials_are_written_to_and_read_from_hbm():
     assert d["split_k"] == 4 and d["output_tiles"] == 512 and d["reduce_cycles"] > 0
     a, b, c = 256 * 14336 * 2, 14336 * 4096 * 2, 256 * 4096 * 2  # bf16 A, B, C
     assert (a, b, c) == (7_340_032, 117_440_512, 2_097_152)
-    unique = a + b + c  # 126,877,696: A and B read once (A is 7 MiB, B streams once past the 2 row blocks)
+    unique = a + b + c  # 126,877,696
     # 512 tiles over 108 SMs: 5 waves, so 4/5 of the operands stream through the L2 after the first wave's partials
     later = unique * 4 // 5
     partials = 4 * 256 * 4096 * 4  # 4 slices of fp32 partials
@@ -31,12 +31,17 @@ def test_evicted_partials_are_written_to_and_read_from_hbm():
     assert partials + later > 40 * 2**20 // 2  # more than the L2's resident half: evicted
     assert not gpu_tiles.partials_cached(load_arch("a100"), 4, c, 2, later)
     assert d["spilled_partial_bytes"] == 2 * partials  # written back, then read by the reduction
-    assert op["bytes"]["hbm"] == unique + 2 * partials == 160_432_128
+    # A is read from HBM twice (traffic._behind, probe p190 #2): the SMs hold 108 x 128 x 64 = 884,736 accumulators
+    # at once, fewer than the 256 x 4096 = 1,048,576 outputs, so one sweep of the L2 serves at most half the output
+    # columns (A twice, B once: +7,340,032 B; B twice would cost 117 MB), and A's whole-K panel, 7,340,032 B, is
+    # more than the 40 MiB // 3 // 2 = 6,990,506 B the L2 tiling gives an operand, so the L2 cannot keep it
+    assert 108 * 128 * 64 < 256 * 4096 and a > 40 * 2**20 // 3 // 2
+    assert op["bytes"]["hbm"] == 2 * a + b + c + 2 * partials == 167_772_160
     # and HBM energy follows the bytes: a100's 48 pJ/B (energy.hbm) on every HBM byte, beside its static share
     pj = arch_energy(load_arch("a100"))["level_pj_per_byte"]["hbm"]
     assert pj == 48.0
     dynamic = energy["by_level"]["hbm"] - energy["static_by_level"]["hbm"]
-    assert abs(dynamic - 160_432_128 * 48e-12) < 1e-9
+    assert abs(dynamic - 167_772_160 * 48e-12) < 1e-9
 
 
 def test_a_one_wave_split_gemms_partials_stay_in_the_l2():

@@ -259,6 +259,8 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
     spilled = 0 if not reduce or _cached(t, splits, out_bytes, ce, later) else 2 * partial_bytes(splits, out_bytes, ce)
     est = max(est, (operands + spilled) / t.main_bpc)  # spilled partials: written back, then read by the reduction
+    if spilled:  # main memory's bytes of them (mapping/traffic.py adds them to the op's)
+        details["spilled_partial_bytes"] = spilled
     return _Shape(est, details)
 
 

@@ -523,7 +523,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             cache_bytes[cache] = _times(a_tot, fa) + _times(b_tot, fb) + out_off
         cache_bytes[cache] += epi_tot - shared_reads(same_tot, fa, fb)  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
-            fa, fb = _behind(op, per, ctx.cache_budget[cache], fa, fb)
+            fa, fb = _behind(op, per, ctx.cache_budget[cache], fa, fb, _accumulating(p.details, arch.cores))
         else:
             fa = fb = 1
     if passes > 1:
@@ -571,6 +571,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         else vector.achieved_fraction(op, arch, main_bytes, passes))
     if achieved is not None:  # a modelled GPU kernel: its latency-bound bandwidth instead of the size curve
         scale[ctx.main] = achieved
+    # a split-K GEMM's partials the later waves evicted from the cache (gpu_tiles: the reduction reads them from main
+    # memory, its reduce_cycles timing that read): written back to main memory and read from there, bytes the report
+    # and the energy count; their time is the reduction kernel's, so no load or store task moves them (probe p190 #1)
+    spilled = 0 if dma or not ctx.caches else p.details.get("spilled_partial_bytes", 0)
+    if spilled:
+        level_bytes[ctx.main] = level_bytes.get(ctx.main, 0) + spilled
     epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
     if epi_levels:  # (the epilogue's loads apart from the operands')
         act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
@@ -578,18 +584,40 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
 
 
 def _behind(op: Op, per: tuple[int, int, int], budget: int, fa: int | Fraction, fb: int | Fraction,
-            ) -> tuple[int | Fraction, int | Fraction]:
+            live: int | None = None) -> tuple[int | Fraction, int | Fraction]:
     """The times the level behind a cache reads each operand of a GEMM whose tiles read A ``fa`` times and B ``fb``
     times from the cache: each operand's reads of a tiling against the cache's ``budget`` (bytes per tile), but never
     more than it is asked of the cache. A cache only filters the requests it receives: a reuse the tiling inside it
     already has (an operand read once) passes through, and a cache too small for any tiling, or for one that reads
     an operand fewer times, misses it as often as it is asked (a 1 KiB L2 behind the cores' 1024³ tiling: the
-    same HBM bytes as no L2, not 40 times them)."""
+    same HBM bytes as no L2, not 40 times them).
+
+    ``live`` (a GPU GEMM's output tiles, :func:`_accumulating`): the output elements its cores accumulate at once.
+    Such a GEMM sums each output tile in its SMs' registers (fp32) and writes it once, in its epilogue, whatever the
+    output's dtype; the output passes through the cache once and is never read back, so it takes none of the cache
+    from A and B. What bounds the block of output whose A rows and B columns one sweep of the cache serves is the
+    accumulators held at once: the tiling's output tile is at most ``live`` elements (C as one unit an element
+    against a budget of ``live``), not the output's bytes at its dtype against the cache (probe p190 #2: an fp8
+    GEMM writing bf16 re-read A and B as if its C tile were twice an fp8 one's). Other GEMMs (a core's SRAM
+    tiling behind the cache) tile their output's bytes as before."""
+    g = op.gemm
+    assert g is not None
+    c, budget_c = (per[2], budget) if live is None else (g.m * g.n, live)
     try:
-        t = tile_gemm(op.gemm.m, op.gemm.n, op.gemm.k, *per, budget, budget, budget, op.name)  # type: ignore[union-attr]
+        t = tile_gemm(g.m, g.n, g.k, per[0], per[1], c, budget, budget, budget_c, op.name)
     except MappingError:  # not one element of each tile fits: every request misses
         return fa, fb
     return min(t.a_reads, fa), min(t.b_reads, fb)
+
+
+def _accumulating(details: dict, cores: int) -> int | None:
+    """The output elements a GPU GEMM's cores hold at once (None for a GEMM not cut into GPU output tiles): one
+    wave, a ``tile`` (the core's rows by its columns, :func:`accelsim.cost.gpu_tiles.price`) of accumulators on
+    each core, as the emitter deals tiles one a core a wave (gpu_tiles' wave quantisation)."""
+    if "output_tiles" not in details:
+        return None
+    tm, tn = details["tile"]
+    return cores * tm * tn
 
 
 def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, int]:

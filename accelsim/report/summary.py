@@ -947,16 +947,18 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
 def narrow_tile_notes(ops: list[dict]) -> list[str]:
     """A run with systolic ops that ran tiles narrower than the array's folds (``mapping.tiling.whole_folds``
     false: ``mapping/tiling.py``; their scratchpad holds no tile of whole folds, or a smaller one's narrower
-    tiles move fewer bytes, probe p187 #1) while their compute cycles are priced as the whole array's folds: one
-    line with how many and the first, saying the cycles are an underestimate (probe p25)."""
+    tiles take less estimated time, probe p187 #1): one line with how many and the first, saying their compute
+    is priced at those tiles' own folds (``mapping.tiling.fold_cycles``, probe p188 #2; before, as the whole
+    array's folds, an underestimate, probe p25)."""
     narrow = [op["name"] for op in ops if isinstance(op.get("mapping"), Mapping)
               and isinstance(op["mapping"].get("tiling"), Mapping) and op["mapping"]["tiling"].get("whole_folds") is False]
     if not narrow:
         return []
     return [f"scratchpad: {len(narrow)} systolic op{'s' if len(narrow) > 1 else ''} ({narrow[0]}"
             f"{', ...' if len(narrow) > 1 else ''}) ran tiles narrower than the array's folds (mapping.tiling."
-            f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles move "
-            f"fewer bytes); their compute cycles are priced as whole-array folds, so they are an underestimate"]
+            f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles take "
+            f"less time); their compute is priced at those tiles' own array folds (mapping.tiling.fold_cycles, "
+            f"against whole_fold_cycles in whole folds)"]
 
 
 def row_pass_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

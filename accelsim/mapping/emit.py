@@ -517,6 +517,8 @@ class Emitter:
 
     def op(self, p: Plan, tr: Traffic) -> OpMapping:
         """The tasks of one working op; its :class:`OpMapping`."""
+        if tr.cycles is not None:  # narrow tiles priced at their own folds (traffic.sram_reads)
+            p = p._replace(cycles=tr.cycles)
         op, units = p.op, self.ctx.units
         details = {**p.details, **tr.details}
         level_bytes = dict(tr.level_bytes)

@@ -36,10 +36,13 @@ That schedule streams each fold's whole temporal dimension (os k, ws m, is n) at
 array's k only in tiles of one fold whose chunks run back to back (:func:`_fold_split`, probe p100 #1; ws and is
 keep their least-traffic cuts, a known gap).
 Where no such tiling fits (a buffer smaller than one fold's operands beside the rest) the search drops the grain
-and picks narrower tiles, and :attr:`Tiling.whole_folds` says so. A bigger buffer could run those same narrow tiles,
-so where whole folds fit the search also weighs the narrower tiling of the largest buffer of the same proportions
-that holds no whole-fold tile, and takes it where it moves fewer bytes (:func:`_or_narrower`): a bigger buffer
-never moves more bytes (probe p187 #1; not on an os array, a known gap).
+and picks narrower tiles, and :attr:`Tiling.whole_folds` says so; their compute is the folds they run
+(:func:`tiling_cycles`, probe p188 #2), and given the array's pace (``pace``) the narrow search ranks by estimated
+time, then bytes, then folds (:func:`_rank_of`, probe p188 #1). A bigger buffer could run those same narrow
+tiles, so where whole folds fit the search also weighs the narrower tiling of the largest buffer of the same
+proportions that holds no whole-fold tile, and takes it where its estimated time is lower (:func:`_or_narrower`;
+without ``pace``, where it moves fewer bytes, and then a bigger buffer never moves more bytes: probe p187 #1;
+not on an os array, a known gap).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..cost.folds import DATAFLOWS
+from ..cost.folds import cycles as fold_cycles
 from ..errors import MappingError
 
 _DEPS = {"a": ("m", "k"), "b": ("k", "n"), "c": ("m", "n")}
@@ -164,19 +168,56 @@ def array_caps(details: dict, m: int, n: int, k: int) -> tuple[int, int, int] | 
 
 
 def _best(candidates: list[tuple[int, int, int]], a: int, b: int, c: int, no_fit: str,
-          key: tuple[str, ...] = ()) -> Tiling:
-    """The least-traffic (then fewest-tile, then first) tiling of the split counts in ``candidates``, either order;
-    :class:`MappingError` ``no_fit`` (naming the arch ``key`` at fault) when there are none."""
+          key: tuple[str, ...] = (), rank: Callable[[int, int, int, int], tuple] | None = None) -> Tiling:
+    """The least-traffic (then fewest-tile, then first) tiling of the split counts in ``candidates``, either order,
+    or where ``rank`` is given (a narrow search's, :func:`_rank_of`) the least ``rank(nm, nn, nk, traffic)``, then
+    the fewest tiles; :class:`MappingError` ``no_fit`` (naming the arch ``key`` at fault) when there are none."""
     best, best_key = None, None
     for nm, nn, nk in candidates:
         for order in ("mn", "nm"):
             fa, fb = _reads(nm, nn, nk, order)
-            key = (a * fa + b * fb + c, nm * nn * nk)
-            if best_key is None or key < best_key:
-                best, best_key = Tiling(nm, nn, nk, order, fa, fb), key
+            traffic = a * fa + b * fb + c
+            full = (*(rank(nm, nn, nk, traffic) if rank is not None else (traffic,)), nm * nn * nk)
+            if best_key is None or full < best_key:
+                best, best_key = Tiling(nm, nn, nk, order, fa, fb), full
     if best is None:
         raise MappingError(no_fit, key)
     return best
+
+
+def _array(grains: tuple[int, int, int], temporal: str) -> tuple[int, int, str]:
+    """The (rows, cols, dataflow) of the systolic array whose fold ``grains`` (:class:`FoldCaps`) and temporal
+    dimension these are (os streams k, ws m, is n)."""
+    dataflow = {"k": "os", "m": "ws", "n": "is"}[temporal]
+    df = DATAFLOWS[dataflow]
+    return grains["mnk".index(df.spatial_rows)], grains["mnk".index(df.spatial_cols)], dataflow
+
+
+def narrow_folds(m: int, n: int, k: int, splits: tuple[int, int, int], grains: tuple[int, int, int],
+                 temporal: str) -> int:
+    """The array folds a narrow tiling (element-grain cuts of ``splits``) runs, every tile counted as its largest
+    (⌈m/nm⌉ × ⌈n/nn⌉ × ⌈k/nk⌉): tiles × ⌈e_r/R⌉ · ⌈e_c/C⌉ of the dimensions on the array's rows and columns
+    (ws 49×512×4608 on 256×256 cut (1, 40, 1): 40 tiles of 13 columns by 4,608 rows, 40 × 1 × 18 = 720 folds)."""
+    rows, cols, dataflow = _array(grains, temporal)
+    df = DATAFLOWS[dataflow]
+    dims = {"m": m, "n": n, "k": k}
+    s = dict(zip("mnk", splits, strict=True))
+    e = {d: _extent(dims[d], 1, s[d]) for d in "mnk"}
+    return s["m"] * s["n"] * s["k"] * _ceil_div(e[df.spatial_rows], rows) * _ceil_div(e[df.spatial_cols], cols)
+
+
+def tiling_cycles(m: int, n: int, k: int, t: Tiling, rows: int, cols: int, dataflow: str, overlap: bool,
+                  count: int = 1) -> int:
+    """Compute cycles of ``count`` m×n×k GEMMs run in tiling ``t`` (:func:`accelsim.cost.folds.cycles`): whole
+    folds, the GEMM's own folds as the cost model prices them; a narrow tiling (``whole_folds`` False), its
+    count·tiles tiles of the largest tile's extents, each a GEMM of ⌈m/nm⌉ × ⌈n/nn⌉ × ⌈k/nk⌉ run back to back,
+    so F = count·tiles·(the largest tile's folds): ws with overlap R + (F − 1)·max(T, R) + T + R + C − 3, T its
+    ⌈m/nm⌉ rows (the 720 folds of 49×512×4608 cut (1, 40, 1) on 256×256: 256 + 719·256 + 49 + 256 + 256 − 3 =
+    184,878 cycles, against its 36 whole folds' 9,774)."""
+    if t.whole_folds:
+        return fold_cycles(m, n, k, rows, cols, dataflow, count, overlap)
+    em, en, ek = _ceil_div(m, t.nm), _ceil_div(n, t.nn), _ceil_div(k, t.nk)
+    return fold_cycles(em, en, ek, rows, cols, dataflow, count * t.tiles, overlap)
 
 
 SRAM_KEY = ("core", "sram")
@@ -253,7 +294,8 @@ _ONE = (1, 1, 1)
 
 
 def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-              op: str = "", caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
+              op: str = "", caps: tuple[int, int, int] | None = None, c_split: int | None = None,
+              pace: tuple[bool, float, int] | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose operands hold a, b, c bytes in buffers of the budgets (then
     the fewest tiles).
 
@@ -276,14 +318,17 @@ def tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bud
     the least-traffic one without them (``whole_folds`` False), and where one does, the narrower tiling of a smaller
     buffer that holds none if it moves fewer bytes (:func:`_or_narrower`). ``c_split``: C's bytes in the buffer when k is
     split (nk > 1), where that differs from ``c`` (an output-stationary array's PEs hold a tile's partial sums only
-    while its k runs unbroken: split, they wait in the buffer at the accumulator's width); None: ``c``.
+    while its k runs unbroken: split, they wait in the buffer at the accumulator's width); None: ``c``. ``pace``
+    (the array's ``preload_overlap``, the main memory's bytes per cycle): the narrower tiling is taken only where
+    its estimated time is lower (:func:`_or_narrower`); None: where it moves fewer bytes. ``pace``'s third: C's
+    bytes written (the bytes the estimate counts for C; ``c`` is what its tiles hold in the buffer).
     """
-    return _tile_gemm(m, n, k, a, b, c, budget_a, budget_b, budget_c, op, _caps_key(m, n, k, caps), c_split)
+    return _tile_gemm(m, n, k, a, b, c, budget_a, budget_b, budget_c, op, _caps_key(m, n, k, caps), c_split, pace)
 
 
 @lru_cache(maxsize=16384)
 def _tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
-               op: str, key: tuple | None, c_split: int | None) -> Tiling:
+               op: str, key: tuple | None, c_split: int | None, pace: tuple[bool, float, int] | None = None) -> Tiling:
     """:func:`tile_gemm` of caps given as :func:`_caps_key`."""
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (buffers of {budget_a}, {budget_b} and "
               f"{budget_c} bytes for ifmap, filter and ofmap tiles)")
@@ -301,17 +346,20 @@ def _tile_gemm(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, bu
             return (a * em * ek <= budget_a * m * k and b * ek * en <= budget_b * k * n
                     and c * em * en <= budget_c * m * n)
 
+        nrank = _rank_of(m, n, k, c, (gm, gn, gk), temporal, pace)
         try:
             whole = _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(search((m, n, k), _ONE))
+            return _replace_whole(_tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k),
+                                              c_split, _ONE, nrank))
+
         def narrow(bud: tuple[int, ...]) -> Tiling:
             if _short_buffer(m, n, k, a, b, c, *bud):
                 raise MappingError(no_fit)
-            return _tile_split(m, n, k, a, b, c, *bud, no_fit, (m, n, k), c_split)
+            return _tile_split(m, n, k, a, b, c, *bud, no_fit, (m, n, k), c_split, _ONE, nrank)
 
         return _or_narrower(whole, (m, n, k), (a, b, c), caps, temporal, (gm, gn, gk), c_split,
-                            (budget_a, budget_b, budget_c), narrow)
+                            (budget_a, budget_b, budget_c), narrow, pace)
     return _tile_split(m, n, k, a, b, c, budget_a, budget_b, budget_c, no_fit, (m, n, k), c_split)
 
 
@@ -376,15 +424,18 @@ def _replace_whole(t: Tiling) -> Tiling:
 
 def _or_narrower(whole: Tiling, dims: tuple[int, int, int], sizes: tuple[int, int, int], caps: tuple[int, int, int],
                  temporal: str | None, grains: tuple[int, int, int], c_split: int | None, budgets: tuple[int, ...],
-                 narrow: Callable[[tuple[int, ...]], Tiling]) -> Tiling:
+                 narrow: Callable[[tuple[int, ...]], Tiling], pace: tuple[bool, float, int] | None = None) -> Tiling:
     """``whole`` (the least-traffic tiling of whole folds), or the narrower tiling (``narrow``: the search without
     the fold grain at the budgets it is given) of the largest buffers of the same proportions that hold no
-    whole-fold tile, :func:`_below`, where it moves fewer bytes, marked :attr:`Tiling.whole_folds` False: every
-    smaller such buffer takes a narrower tiling moving no fewer bytes, and it fits this one too, so a bigger
-    buffer never moves more (probe p187 #1: tpu-v1's 49×512×4608 at 80,000 B read its weights 4 times in whole
-    folds, at 65,536 B once in 8-column tiles). Not on an os array (temporal k), whose whole-fold schedule cuts
-    k only in one-fold tiles (SCALE-Sim's, probe p100 #1): there a buffer too small for one fold's outputs may
-    move fewer bytes (a known gap)."""
+    whole-fold tile, :func:`_below`, marked :attr:`Tiling.whole_folds` False, where its estimated time is lower:
+    with ``pace`` (the array's preload overlap, the main memory's bytes per cycle, C's bytes written), max(its
+    :func:`tiling_cycles`, its bytes over the bytes per cycle), equal times to fewer bytes (probe p188 #2: by
+    bytes alone, narrow tiles of 10 times the folds replaced whole-fold ones whose compute they then hid);
+    without ``pace``, where it moves fewer bytes: every smaller such buffer takes a narrower tiling moving no
+    fewer bytes, and it fits this one too, so a bigger buffer never moves more (probe p187 #1: tpu-v1's
+    49×512×4608 at 80,000 B read its weights 4 times in whole folds, at 65,536 B once in 8-column tiles). Not on
+    an os array (temporal k), whose whole-fold schedule cuts k only in one-fold tiles (SCALE-Sim's, probe p100
+    #1): there a buffer too small for one fold's outputs may move fewer bytes (a known gap)."""
     a, b, c = sizes
     if temporal == "k" or whole.traffic(a, b, c) <= a + b + c:  # nothing moves less than each operand once
         return whole
@@ -397,7 +448,39 @@ def _or_narrower(whole: Tiling, dims: tuple[int, int, int], sizes: tuple[int, in
         t = narrow(bud)
     except MappingError:
         return whole
-    return _replace_whole(t) if t.traffic(a, b, c) < whole.traffic(a, b, c) else whole
+    t = _replace_whole(t)
+    if pace is None or temporal is None:  # no time estimate (or no array): fewer bytes
+        return t if t.traffic(a, b, c) < whole.traffic(a, b, c) else whole
+    overlap, bpc, c_out = pace
+    rows, cols, dataflow = _array(grains, temporal)  # type: ignore[arg-type]
+
+    def estimate(x: Tiling) -> tuple[float, int]:  # (its fold cycles or its bytes at bandwidth, its bytes)
+        nbytes = x.traffic(a, b, c_out)
+        return max(float(tiling_cycles(*dims, x, rows, cols, dataflow, overlap)), nbytes / bpc), nbytes
+
+    return t if estimate(t) < estimate(whole) else whole
+
+
+def _rank_of(m: int, n: int, k: int, c: int, grains: tuple[int, int, int], temporal: str | None,
+             pace: tuple[bool, float, int] | None) -> Callable[[int, int, int, int], tuple] | None:
+    """How a narrow search ranks the split counts of the m×n×k GEMM on the array of ``grains`` (None without one,
+    :func:`_best`): with ``pace`` by the estimated time, max(their fold cycles, :func:`tiling_cycles`, and their
+    traffic, C counted at its written bytes ``pace[2]``, at the memory's bytes per cycle ``pace[1]``), then the
+    traffic, then the array folds (:func:`narrow_folds`);
+    without, by the traffic, then the folds (probe p188 #1: 49×512×4608 on tpu-v1's 256×256 took (1, 40, 1), 720
+    folds, where (1, 3, 32), 96, moves the same 2,461,696 B)."""
+    if temporal is None:
+        return None
+    rows, cols, dataflow = _array(grains, temporal)
+
+    def rank(nm: int, nn: int, nk: int, traffic: int) -> tuple:
+        nf = narrow_folds(m, n, k, (nm, nn, nk), grains, temporal)  # type: ignore[arg-type]
+        if pace is None:
+            return traffic, nf
+        t = Tiling(nm, nn, nk, "mn", 1, 1, whole_folds=False)
+        moved = traffic - c + pace[2]
+        return max(float(tiling_cycles(m, n, k, t, rows, cols, dataflow, pace[0])), moved / pace[1]), traffic, nf
+    return rank
 
 
 def _whole_options(caps: tuple[int, int, int], c_split: int | None) -> list[tuple[tuple[int, int, int], int | None]]:
@@ -456,9 +539,9 @@ def _frontier(m: int, n: int, gm: int, gn: int, cm: int, cn: int, lm: int, ln: i
 
 def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, budget_b: int, budget_c: int,
                 no_fit: str, caps: tuple[int, int, int], c_split: int | None = None,
-                grains: tuple[int, int, int] = _ONE) -> Tiling:
+                grains: tuple[int, int, int] = _ONE, rank: Callable[[int, int, int, int], tuple] | None = None) -> Tiling:
     """:func:`tile_gemm`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k split),
-    its tiles whole ``grains`` of each (:func:`_extent`)."""
+    its tiles whole ``grains`` of each (:func:`_extent`), ranked by ``rank`` where given (:func:`_best`)."""
     cm, cn, ck = caps
     gm, gn, gk = grains
     c_split = c if c_split is None else c_split
@@ -511,11 +594,12 @@ def _tile_split(m: int, n: int, k: int, a: int, b: int, c: int, budget_a: int, b
                 nk_b = _fewest(k, gk, ck, room_b, b * en, 2)
                 if nk_a is not None and nk_b is not None and fits(nm, nn, max(nk_a, nk_b)):
                     candidates.append((nm, nn, max(nk_a, nk_b)))
-    return _best(candidates, a, b, c, no_fit)
+    return _best(candidates, a, b, c, no_fit, rank=rank)
 
 
 def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str = "",
-                     caps: tuple[int, int, int] | None = None, c_split: int | None = None) -> Tiling:
+                     caps: tuple[int, int, int] | None = None, c_split: int | None = None,
+                     pace: tuple[bool, float, int] | None = None) -> Tiling:
     """The least-traffic tiling of an m×n×k GEMM whose three tiles share one buffer of ``budget`` bytes.
 
     A tiling (nm, nn, nk) fits when its largest tiles do (:func:`tile_gemm`): with em, en and ek their extents
@@ -525,14 +609,15 @@ def tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int
     try (likewise nm for a fixed nn).
     Raises :class:`MappingError` naming ``op`` when even a one-element tile does not fit. ``caps`` as for
     :func:`tile_gemm`: the most splits of m, n and k (whole array folds), dropped where nothing within them fits or
-    a smaller buffer's narrower tiling moves fewer bytes (:func:`_or_narrower`); ``c_split`` as for :func:`tile_gemm`.
+    a smaller buffer's narrower tiling takes less time (:func:`_or_narrower`); ``c_split`` and ``pace`` as for
+    :func:`tile_gemm`.
     """
-    return _tile_gemm_shared(m, n, k, a, b, c, budget, op, _caps_key(m, n, k, caps), c_split)
+    return _tile_gemm_shared(m, n, k, a, b, c, budget, op, _caps_key(m, n, k, caps), c_split, pace)
 
 
 @lru_cache(maxsize=16384)
 def _tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, op: str, key: tuple | None,
-                      c_split: int | None) -> Tiling:
+                      c_split: int | None, pace: tuple[bool, float, int] | None = None) -> Tiling:
     """:func:`tile_gemm_shared` of caps given as :func:`_caps_key`."""
     no_fit = (f"op {op!r}: no tiling of the {m}x{n}x{k} GEMM fits SRAM (one {budget}-byte budget shared by the "
               "ifmap, filter and ofmap tiles)")
@@ -546,20 +631,22 @@ def _tile_gemm_shared(m: int, n: int, k: int, a: int, b: int, c: int, budget: in
             em, en, ek = _extent(m, gm, nm), _extent(n, gn, nn), _extent(k, gk, nk)
             return a * n * em * ek + b * m * ek * en + c * k * em * en <= budget * m * n * k
 
+        nrank = _rank_of(m, n, k, c, (gm, gn, gk), temporal, pace)
         try:
             whole = _fold_split(caps, temporal, (gm, gn, gk), a, b, c, no_fit, search, fits)
         except MappingError:  # no tile of whole folds fits: narrower ones
-            return _replace_whole(search((m, n, k), _ONE))
+            return _replace_whole(_shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split, _ONE, nrank))
         return _or_narrower(whole, (m, n, k), (a, b, c), caps, temporal, (gm, gn, gk), c_split, (budget,),
-                            lambda bud: _shared_split(m, n, k, a, b, c, bud[0], no_fit, (m, n, k), c_split))
+                            lambda bud: _shared_split(m, n, k, a, b, c, bud[0], no_fit, (m, n, k), c_split, _ONE,
+                                                      nrank), pace)
     return _shared_split(m, n, k, a, b, c, budget, no_fit, (m, n, k), c_split)
 
 
 def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, no_fit: str,
                   caps: tuple[int, int, int], c_split: int | None = None,
-                  grains: tuple[int, int, int] = _ONE) -> Tiling:
+                  grains: tuple[int, int, int] = _ONE, rank: Callable[[int, int, int, int], tuple] | None = None) -> Tiling:
     """:func:`tile_gemm_shared`'s search with at most ``caps`` splits of m, n and k (C's bytes ``c_split`` with k
-    split), its tiles whole ``grains`` of each (:func:`_extent`)."""
+    split), its tiles whole ``grains`` of each (:func:`_extent`), ranked by ``rank`` where given (:func:`_best`)."""
     cm, cn, ck = caps
     gm, gn, gk = grains
     room = budget * m * n * k
@@ -586,8 +673,8 @@ def _shared_split(m: int, n: int, k: int, a: int, b: int, c: int, budget: int, n
     third = budget // 3  # the budget in thirds (a third each fits the sum): sharing never moves more than that
     if not _short_buffer(m, n, k, a, b, c, third, third, third):
         try:
-            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps, c_split, grains)
+            thirds = _tile_split(m, n, k, a, b, c, third, third, third, no_fit, caps, c_split, grains, rank)
             candidates.append((thirds.nm, thirds.nn, thirds.nk))
         except MappingError:
             pass
-    return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit, (*SRAM_KEY, "unified"))
+    return _best(list(dict.fromkeys(candidates)), a, b, c, no_fit, (*SRAM_KEY, "unified"), rank)

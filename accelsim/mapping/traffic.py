@@ -33,7 +33,7 @@ from ..tasks import TableSplit, Unit
 from ..units import dtype_bytes
 from . import l2resident
 from .plan import BANDS, Plan
-from .tiling import array_caps, tile_gemm, tile_gemm_shared
+from .tiling import Tiling, array_caps, tile_gemm, tile_gemm_shared, tiling_cycles
 
 # the shortest tile group: 1,000 cycles of compute or 1 µs of transfer at main-memory bandwidth (1,000 cycles at
 # 1 GHz). Finer groups add events without changing what overlaps (measured on LLaMA decode). Both are independent
@@ -103,6 +103,9 @@ class Traffic:
     # of ``act``, the loads of the tensors its output path reads (``Plan.epilogue``), by level: the emitter loads them
     # on the output side, after their producers only (:meth:`~.emit.Emitter._groups`)
     epilogue: dict[str, int] = field(default_factory=dict)
+    # the op's compute cycles where its tiling is narrower than the array's folds (``mapping.tiling.whole_folds``
+    # false): its tiles' folds (:func:`~.tiling.tiling_cycles`), no fewer than the cost model's; None: ``Plan.cycles``
+    cycles: int | None = None
 
 
 def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
@@ -489,11 +492,18 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     if nunits == 1 and not op.kind.is_matmul and op.weights and ctx.caches:
         k = vector.kernel(op, arch)
         readers = ctx.units[p.units[0]].count if k is not None and k.row_wise else ncores
+    pace = (arch.core.systolic.preload_overlap, ctx.bpc[ctx.main], 0) if p.unit_kind == "systolic" else None
     fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
                                         arch.core.partial_sum_bytes(op.out_dtype), nunits, readers,
-                                        details.get("split") or ("m" if BANDS in p.details else None))
+                                        details.get("split") or ("m" if BANDS in p.details else None), pace)
+    narrow_cycles = None
     if tiling is not None:
         details["tiling"] = tiling
+        if "fold_cycles" in tiling:  # narrow tiles: their folds, scaled from the (first core's) whole-fold price
+            folds_now, whole = tiling["fold_cycles"], tiling["whole_fold_cycles"]
+            per_unit = tuple(max(c, -(-c * folds_now // whole)) for c in per_unit)
+            narrow_cycles = max(p.cycles, -(-p.cycles * folds_now // whole))
+            p = p._replace(cycles=narrow_cycles)
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
     sram = _lane_bytes(p, passes, elem, wts)
     if op.kind.is_matmul:
@@ -580,7 +590,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
     if epi_levels:  # (the epilogue's loads apart from the operands')
         act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
-    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels)
+    return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels,
+                   narrow_cycles)
 
 
 def _behind(op: Op, per: tuple[int, int, int], budget: int, fa: int | Fraction, fb: int | Fraction,
@@ -628,7 +639,7 @@ def _per_gemm(op: Op, a_tot: int, b_tot: int, out_off: int) -> tuple[int, int, i
 
 def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int],
                shared: int | None, psum_bytes: int = 0, part: tuple[int, int] = (0, 0),
-               ) -> tuple[int, int, int, dict | None]:
+               pace: tuple[bool, float, int] | None = None) -> tuple[int, int, int, dict | None]:
     """An op's tiling against its core's SRAM (``budgets``: the ifmap, filter and ofmap tiles'; ``shared``: a
     unified buffer's one budget, :meth:`Context.sram_budgets`) for operands of ``a_tot``, ``b_tot`` and ``out_off``
     bytes: (the times A is read, the times B is read, the tiles, report.json's ``mapping.tiling`` or None). A
@@ -639,7 +650,11 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     its footprint in the buffer is its elements at that width (an output that stays on chip, out_off 0, at the
     width beyond the output's own, which the resident bytes already hold); the bytes written stay out_off.
     ``part`` (dim, rows), rows > 0: one core's sub-GEMM of a split op, ``rows`` of M (dim 0), of N (dim 1) or of K
-    (dim 2: its output tile the whole M × N of its partial sums), its operands' bytes given (:func:`core_reads`)."""
+    (dim 2: its output tile the whole M × N of its partial sums), its operands' bytes given (:func:`core_reads`).
+    ``pace`` (the array's ``preload_overlap``, the main memory's bytes per cycle): the tiler weighs a narrower
+    tiling's time against the whole-fold one's (:func:`~.tiling.tile_gemm`). A systolic tiling narrower than the
+    array's folds carries its compute cycles, ``fold_cycles`` (:func:`~.tiling.tiling_cycles` of the ``count``
+    GEMMs of this sub-GEMM), and the whole-fold cycles they replace, ``whole_fold_cycles``."""
     op = p.op
     bud_a, bud_b, bud_c = budgets
     if not op.kind.is_matmul:
@@ -673,12 +688,27 @@ def sram_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     # os with k unsplit: the output alone; split, its partial sums wait in the buffer between k steps
     c_split = c_fit if p.details.get("dataflow") == "os" and c_whole != c_fit else None
     c_whole = c_fit if c_split is None else c_whole
-    t = (tile_gemm(m, n, k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split)
-         if shared is None else tile_gemm_shared(m, n, k, per[0], per[1], c_whole, shared, op.name, caps, c_split))
+    if pace is not None:  # (the estimate's C: the bytes written, not its tiles' footprint)
+        pace = (*pace[:2], per[2])
+    t = (tile_gemm(m, n, k, per[0], per[1], c_whole, bud_a, bud_b, bud_c, op.name, caps, c_split, pace)
+         if shared is None else tile_gemm_shared(m, n, k, per[0], per[1], c_whole, shared, op.name, caps, c_split,
+                                                 pace))
     tiling = {"nm": t.nm, "nn": t.nn, "nk": t.nk, "order": t.order, "a_reads": t.a_reads, "b_reads": t.b_reads}
-    if caps is not None:  # a systolic op's tiles: whole array folds, or narrower where none fits (an underestimate)
+    if caps is not None:  # a systolic op's tiles: whole array folds, or narrower (priced at their own folds)
         tiling["whole_folds"] = t.whole_folds
+        if not t.whole_folds:
+            tiling.update(_narrow_cycles(p, m, n, k, t, pace))
     return t.a_reads, t.b_reads, t.tiles * g.count, tiling
+
+
+def _narrow_cycles(p: Plan, m: int, n: int, k: int, t: Tiling, pace: tuple[bool, float, int] | None) -> dict:
+    """``fold_cycles``, the compute cycles of the ``count`` m×n×k GEMMs of ``p`` in narrow tiling ``t``
+    (:func:`~.tiling.tiling_cycles`), and ``whole_fold_cycles``, theirs in whole folds (the cost model's)."""
+    rows, _, cols = p.details["array"].partition("x")
+    overlap = bool(pace and pace[0])
+    args = (int(rows), int(cols), p.details["dataflow"], overlap, p.op.gemm.count)  # type: ignore[union-attr]
+    whole = Tiling(1, 1, 1, "mn", 1, 1)
+    return {"fold_cycles": tiling_cycles(m, n, k, t, *args), "whole_fold_cycles": tiling_cycles(m, n, k, whole, *args)}
 
 
 def causal_kv_reads(op: Op, passes: int, bk: int) -> Fraction:
@@ -704,7 +734,7 @@ def causal_kv_reads(op: Op, passes: int, bk: int) -> Fraction:
 
 
 def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int, int, int], shared: int | None,
-               psum_bytes: int, nunits: int, ncores: int, cut: str | None,
+               psum_bytes: int, nunits: int, ncores: int, cut: str | None, pace: tuple[bool, float, int] | None = None,
                ) -> tuple[int | Fraction, int | Fraction, int, dict | None]:
     """:func:`sram_reads` of an op over ``nunits`` units of ``ncores`` cores, cut along ``cut`` (``"m"``, ``"n"``,
     ``"k"``, ``"count"``: :func:`unit_cycles`' ``details["split"]``; None: N when A is no larger than B, else M): (the times
@@ -725,7 +755,7 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
     runs the op: :func:`traffic`)."""
     op = p.op
     if ncores <= 1 or cut == "count" or (op.kind.is_matmul and op.gemm is None):
-        return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
+        return sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes, pace=pace)
     if not op.kind.is_matmul:
         _, _, ntiles, _ = sram_reads(p, a_tot, b_tot, out_off, budgets, shared, psum_bytes)
         # parameters cut with the elements: each as large as the output (a step's parameter and state) is read
@@ -753,7 +783,7 @@ def core_reads(p: Plan, a_tot: int, b_tot: int, out_off: int, budgets: tuple[int
         a = -(-a_tot * rows // size) if dim != 1 else a_tot
         b = -(-b_tot * rows // size) if dim != 0 else b_tot
         c = -(-out_off * rows // size) if dim != 2 else out_off
-        ra, rb, tiles, tiling = sram_reads(p, a, b, c, budgets, shared, psum_bytes, (dim, rows))
+        ra, rb, tiles, tiling = sram_reads(p, a, b, c, budgets, shared, psum_bytes, (dim, rows), pace)
         share = Fraction(rows, size)
         fa += (ra * share if dim != 1 else ra) * same
         fb += (rb if dim == 0 else rb * share) * same
@@ -848,9 +878,13 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     banded = ncores > 1 and on_chip[0] > 0  # it reads bands its cores hold (choice.residency): cut along M
     compute = busiest_unit_cycles(p, arch, nunits, a_tot <= b_tot + held and not banded, cut, banded, ncores,
                                   (ncores - 1) * abs(b_tot + held - a_tot)) if nunits > 1 else p.cycles
-    fa, fb, ntiles, _ = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
-                                   sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
-                                   nunits, ncores, cut.get("split") or ("m" if banded else None))
+    pace = (arch.core.systolic.preload_overlap, arch.bytes_per_cycle(arch.main_memory), 0) \
+        if p.unit_kind == "systolic" else None
+    fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out, sram.tile_budgets(reserved=0),
+                                        sram.shared_budget(reserved=0), arch.core.partial_sum_bytes(op.out_dtype),
+                                        nunits, ncores, cut.get("split") or ("m" if banded else None), pace)
+    if tiling is not None and "fold_cycles" in tiling:  # narrow tiles at their own folds, as :func:`traffic`
+        compute = max(compute, -(-compute * tiling["fold_cycles"] // tiling["whole_fold_cycles"]))
     if cut.get("split") == "k":  # the partial sums of the cores beyond the first, stored and loaded
         out += k_partials(p, arch, nunits, ncores)[1]
     out += op.out_bytes if p.epilogue else 0  # a fused residual (its output's shape and dtype), read once as written

@@ -963,9 +963,10 @@ NARROW_NOTE_HEAD = "scratchpad: "
 def narrow_tile_notes(ops: Sequence[Mapping]) -> list[str]:
     """A run with systolic ops that ran tiles narrower than the array's folds (``mapping.tiling.whole_folds``
     false: ``mapping/tiling.py``; their scratchpad holds no tile of whole folds, or a smaller one's narrower
-    tiles move fewer bytes, probe p187 #1) while their compute cycles are priced as the whole array's folds: one
-    line with how many and the first, saying the cycles are an underestimate (probe p25). A row stands for its
-    ``count`` ops (a layer sample's, :func:`sampled_notes`)."""
+    tiles take less estimated time, probe p187 #1): one line with how many and the first, saying their compute
+    is priced at those tiles' own folds (``mapping.tiling.fold_cycles``, probe p188 #2; before, as the whole
+    array's folds, an underestimate, probe p25). A row stands for its ``count`` ops (a layer sample's,
+    :func:`sampled_notes`)."""
     narrow = [op for op in ops if isinstance(op.get("mapping"), Mapping)
               and isinstance(op["mapping"].get("tiling"), Mapping) and op["mapping"]["tiling"].get("whole_folds") is False]
     if not narrow:
@@ -973,8 +974,9 @@ def narrow_tile_notes(ops: Sequence[Mapping]) -> list[str]:
     n = sum(_count(op) for op in narrow)
     return [f"{NARROW_NOTE_HEAD}{n:,} systolic op{'s' if n > 1 else ''} ({narrow[0]['name']}"
             f"{', ...' if n > 1 else ''}) ran tiles narrower than the array's folds (mapping.tiling."
-            f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles move "
-            f"fewer bytes); their compute cycles are priced as whole-array folds, so they are an underestimate"]
+            f"whole_folds false: core.sram holds no whole-fold tile, or a smaller core.sram's narrower tiles take "
+            f"less time); their compute is priced at those tiles' own array folds (mapping.tiling.fold_cycles, "
+            f"against whole_fold_cycles in whole folds)"]
 
 
 ROW_PASS_NOTE_MARK = " with rows of up to "

@@ -252,9 +252,13 @@ def test_an_output_stationary_ofmap_tile_holds_outputs_at_their_width():
     # probe p78 #1: a 100×50×40 int8 gemm (A 4,000 B, B 2,000 B, C 5,000 B) on a 17×13 array with 64 KiB ifmap and
     # filter buffers (A and B fit whole) and a 104 B ofmap buffer, 52 B a half. os keeps its partial sums in the PEs,
     # so C's tiles hold int8 outputs. Its largest tile must fit (probe p156 #1): one os fold of C, 17 × 13 = 221 B,
-    # does not, so the tiles are narrower (element tiles); nn = 1 (50 columns, 50 B) leaves 1 row a tile: nm = 100,
-    # reading A and B once: 4,000 + 2,000 + 5,000 = 11,000 B (97 row tiles, the average's ⌈5,000 / 52⌉, would be
-    # of up to 2 rows, 100 B). ws streams 4-byte partial sums through the buffer: 52 / 4 = 13 elements a tile, the
+    # does not, so the tiles are narrower (element tiles). The least bytes, nn = 1 (50 columns, 50 B) with 1 row a
+    # tile, nm = 100, reads A and B once, 4,000 + 2,000 + 5,000 = 11,000 B, but each 1 × 50 tile runs ⌈1/17⌉·⌈50/13⌉
+    # = 4 folds of τ = R + C + T − 2 = 17 + 13 + 40 − 2 = 68 cycles: 100·(4·68 − 1) = 27,100 cycles. The narrow
+    # search ranks by estimated time (probe p188 #1: before, by bytes alone, this test asked for (100, 1, 1)):
+    # nm = 2, nn = 50, tiles of 50 rows × 1 column (50 B at the outputs' 1 B; as 4-byte partial sums 200 B would not
+    # fit), ⌈50/17⌉·1 = 3 folds each, 100·(3·68 − 1) = 20,300 cycles; m outer reads B twice, 4,000 + 2·2,000 +
+    # 5,000 = 13,000 B, the 2,000 B more costing 0.2 cycles at 10 TB/s and 1 GHz. ws streams 4-byte partial sums through the buffer: 52 / 4 = 13 elements a tile, the
     # 13 columns of one ws fold (n on the array's 13 columns: ⌈50/13⌉ = 4 folds, nn = 4) by one row: nm = 100,
     # 400 tiles (the average's 97·4 = 388 had tiles of 2 rows, 104 B), n outer reads A nn = 4 times: 16,000 +
     # 2,000 + 5,000 = 23,000 B
@@ -270,7 +274,10 @@ def test_an_output_stationary_ofmap_tile_holds_outputs_at_their_width():
         rep = api.run_experiment(spec).to_dict()
         t = rep["ops"][0]["mapping"]["tiling"]
         seen[dataflow] = (rep["bytes"]["hbm"], t["nm"] * t["nn"], t["a_reads"], t["b_reads"])
-    assert seen == {"os": (11_000, 100, 1, 1), "ws": (23_000, 400, 4, 1)}
+        if dataflow == "os":
+            os_cycles = rep["ops"][0]["compute_cycles"]
+    assert seen == {"os": (13_000, 100, 1, 2), "ws": (23_000, 400, 4, 1)}
+    assert os_cycles == 100 * (3 * (17 + 13 + 40 - 2) - 1) == 20_300
 
 
 def test_partial_sum_bytes():

@@ -171,9 +171,16 @@ def test_a_buffer_smaller_than_one_fold_takes_narrow_tiles_and_says_so():
     tiling = r["ops"][0]["mapping"]["tiling"]
     assert tiling["whole_folds"] is False
     assert tiling["nn"] * tiling["nk"] >= 4096 // 32
-    # ... and the run says that its compute cycles, priced as whole folds, are an underestimate (probe p25)
+    # ... and the run says so. Its compute is priced at those tiles' own folds (probe p188 #2; before, as the
+    # whole folds, an underestimate the note named, probe p25): (1, 2, 64) on gemmini's 16×16 ws array with
+    # overlap, 128 tiles of 64 rows of m by 32 columns by 1 row of k, 2 folds each, F = 256, T = 64:
+    # R + (F − 1)·max(T, R) + T + R + C − 3 = 16 + 255·64 + 64 + 16 + 16 − 3 = 16,429 cycles (whole folds: 16 folds,
+    # 16 + 15·64 + 93 = 1,069)
+    assert (tiling["nm"], tiling["nn"], tiling["nk"]) == (1, 2, 64)
+    assert tiling["fold_cycles"] == r["ops"][0]["compute_cycles"] == 16 + 255 * 64 + 64 + 16 + 16 - 3 == 16_429
+    assert tiling["whole_fold_cycles"] == 16 + 15 * 64 + 64 + 16 + 16 - 3 == 1_069
     (note,) = [n for n in r["notes"] if n.startswith("scratchpad:")]
-    assert "1 systolic op (gemm)" in note and "an underestimate" in note
+    assert "1 systolic op (gemm)" in note and "own array folds" in note
 
 
 def test_whole_folds_is_written_on_every_systolic_op():

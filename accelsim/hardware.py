@@ -476,6 +476,10 @@ class Sram(_Model):
     ofmap: Bytes | None = None
     unified: Bytes | None = None
     double_buffered: bool = True
+    # what the scratchpad may keep across ops: "all" (weights and activations), or "activations" only, as TPU v1's
+    # unified buffer (Jouppi et al., ISCA 2017, Fig. 1: its weights reach the array from the weight memory through the
+    # weight FIFO, never through the buffer), so no weights are pinned in it (mapping.choice._pin_recurrent_weights)
+    holds: Literal["all", "activations"] = "all"
     # bytes per clock the scratchpad delivers to its core's units (a GPU SM's shared memory: 32 banks of 4 bytes);
     # None: unbounded. Prices the operand reads of FlashAttention-2's warp-level MMAs (accelsim.cost.attention)
     bytes_per_cycle: Annotated[int, Field(gt=0)] | None = None

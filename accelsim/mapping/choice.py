@@ -669,13 +669,14 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     them from ``weights`` and count them in ``live_bytes``; the first lists them in ``details["pinned_weights"]``.
     A reader elsewhere loads them again and holds them from then on (the plan that splits no op over cores may run
     a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's). A GPU
-    step whose B (its first weight) is held is priced again without B's panels (:func:`_held_tiles`)."""
+    step whose B (its first weight) is held is priced again without B's panels (:func:`_held_tiles`). None stay on an
+    arch whose ``core.sram.holds`` is ``activations`` (TPU v1: every step reads them from the weight memory again)."""
     last: dict[str, int] = {}
     for p in plans:
         if p.works and p.op.attrs.get("recurrent"):
             for w in p.weights:
                 last[w.name] = p.index
-    if not last:
+    if not last or arch.core.sram.holds != "all":  # a buffer for activations only keeps no weights
         return plans
     region = arch.core.sram.total_bytes // 4
     paths: dict[str, int] = {}  # on a GPU: op → its fused ops' output-path cycles (fusion.pipeline)

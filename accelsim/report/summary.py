@@ -832,10 +832,16 @@ def activation_spill_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> 
         hint = (f"; at batch {batch} it is {_b(-(-size // batch))} a sample, so a batch of "
                 f"{fits if fits else 'even 1'} {'would hold it' if fits else 'would not hold it'} (accelsim runs "
                 f"the batch it is given; a compiler may run it in smaller pieces)")
+    real = ""
+    if arch.core.sram.holds != "all":  # TPU v1: the main memory feeds the weights only (probe p192 #1)
+        real = (f"; this arch's scratchpad and {arch.main_memory} do not exchange activations (core.sram.holds: "
+                f"{arch.core.sram.holds}), so this spill path is not the real one: the chip sends them to "
+                + (f"{arch.spill_memory} over its link, slower, which accelsim does not model" if arch.spill_memory
+                   else "no memory, and the run would not fit it"))
     return [f"activations: {n:,} op output{'s' if n > 1 else ''} ({_b(sum(b * c for b, _, c in spilled))}"
             f" in all; the largest, {name}'s, {_b(size)}) would stay in the scratchpad for their readers but did "
             f"not fit its activation region ({_b(region)}: half the core's SRAM) beside what it held, and went to "
-            f"{arch.main_memory} and back{hint}"]
+            f"{arch.main_memory} and back{hint}{real}"]
 
 
 SPLIT_NOTE_SHARE = 0.1

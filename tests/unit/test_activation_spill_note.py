@@ -24,6 +24,24 @@ def test_activations_that_do_not_fit_the_scratchpad_get_a_note_with_the_batch_th
     assert not any(n.startswith("activations:") for n in rep["notes"])
 
 
+def test_a_buffer_for_activations_only_says_the_spill_path_is_not_the_chips():
+    # TPU v1 (core.sram.holds: activations): its DDR3 weight memory feeds only the weight FIFO (Jouppi et al.,
+    # ISCA 2017, Fig. 1), so an activation that leaves the unified buffer goes to the host over PCIe, not to the DDR3
+    # that accelsim sends it to (probe p192 #1): the note says so and names the host. The same spill on a buffer that
+    # holds everything gets the note without that clause
+    spec = {"model": "layers", "input": [1, 8, 32, 32], "batch": 4, "layers": [
+        {"type": "conv2d", "name": "c", "out_channels": 16, "kernel_size": 3, "padding": 1}, {"type": "relu"},
+        {"type": "conv2d", "out_channels": 4, "kernel_size": 1}]}
+    small = {"unified": "64KiB"}
+    (note,) = [n for n in accelsim.simulate(spec, {"base": "tpu-v1", "core": {"sram": small}}).to_dict()["notes"]
+               if n.startswith("activations:")]
+    assert "went to hbm and back" in note and "core.sram.holds: activations" in note
+    assert "spill path is not the real one" in note and "sends them to host" in note
+    (note,) = [n for n in accelsim.simulate(spec, {"base": "tpu-v1", "core": {"sram": {**small, "holds": "all"}}})
+               .to_dict()["notes"] if n.startswith("activations:")]
+    assert "went to hbm and back" in note and "not the real one" not in note
+
+
 def test_outputs_of_ops_split_over_cores_get_a_note_with_the_outputs_one_core_could_keep():
     # tpu-v4 (2 cores, 16 MiB of SRAM each: an 8 MiB activation region): a 3x3 conv, a ReLU and a grouped 3x3 conv
     # (4 groups) on a 64 x 56 x 56 bf16 map, each split over both cores. The ReLU folds into the conv (tpu-v4's

@@ -182,6 +182,17 @@ def test_an_output_stationary_ofmap_buffer_holds_outputs_not_partial_sums(tmp_pa
     assert (sixteen.ofmap_element_bytes("int8", "os"), sixteen.ofmap_element_bytes("int8", "ws")) == (1, 4)
 
 
+# ---- what a scratchpad may hold -----------------------------------------------------------------------------------
+def test_what_a_scratchpad_holds_is_checked_at_its_key(tmp_path):
+    # core.sram.holds: all (the default) or activations (TPU v1's unified buffer); anything else is refused at its line
+    # (line 9 of the file: name, clock, dtype, core, systolic, vector, sram, unified, holds)
+    assert load_arch(arch_file(tmp_path)).core.sram.holds == "all"
+    text = NPU.replace("sram: {unified: 4MiB}", "sram:\n    unified: 4MiB\n    holds: weights")
+    (line,) = errors(arch_file(tmp_path, text))
+    assert line.endswith(":9: core.sram.holds: Input should be 'all' or 'activations' (got 'weights')"), line
+    assert load_arch("tpu-v1").core.sram.holds == "activations"
+
+
 # ---- capacities and a full mesh's links --------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["hbm.capacity", "l2.capacity", "levels.cxl.capacity"])
 def test_a_level_of_no_capacity_is_refused_at_its_key(tmp_path, key):

@@ -115,6 +115,29 @@ def test_recurrent_weights_stay_in_sram_when_they_fit():
     assert big["rnn.l0.t0.hh"]["mapping"]["pinned_weights"] == ["rnn.bias_hh_l0"]
 
 
+def test_a_buffer_for_activations_only_pins_no_weights():
+    # TPU v1's unified buffer holds activations only; its weights reach the matrix unit from the DDR3 weight memory
+    # through the weight FIFO each time they are used (Jouppi et al., ISCA 2017, Fig. 1; arch/tpu-v1.yaml
+    # core.sram.holds: activations), so an LSTM re-reads its recurrent weights at every step (probe p192 #1: lstm_lm
+    # at batch 64 read them at t0 only and took 2.545 ms). lstm_lm (H = 650, int8): W_hh is 4·650·650 = 1,690,000 B,
+    # which at the DDR3's 34 GB/s takes 1,690,000 / 34e9 = 49.7 µs = 34,794 cycles at 700 MHz, each step's floor
+    steps = {o["name"]: o for o in accelsim.simulate({"model": "lstm_lm", "seq_len": 4, "batch": 64}, "tpu-v1")
+             .to_dict()["ops"] if o["name"].endswith(".hh")}
+    assert len(steps) == 2 * 4
+    floor = 4 * 650 * 650 / 34e9 * 700e6
+    assert floor == pytest.approx(34_794, abs=1)
+    for name, o in steps.items():
+        assert "pinned_weights" not in o["mapping"], name
+        assert o["bytes"]["hbm"] >= 4 * 650 * 650, name
+        assert o["end_cycle"] - o["start_cycle"] >= floor, name
+    # a buffer that may hold weights (holds: all, the default) keeps W_hh (1.69 MB, under a quarter of 24 MiB) after
+    # the first step: the later steps read nothing from the DDR3 and run at the array's speed, below that floor
+    pinned = accelsim.simulate({"model": "lstm_lm", "seq_len": 4, "batch": 64},
+                               {"base": "tpu-v1", "core": {"sram": {"holds": "all"}}}).to_dict()
+    later = next(o for o in pinned["ops"] if o["name"] == "rnn.l0.t2.hh")
+    assert "hbm" not in later["bytes"] and later["end_cycle"] - later["start_cycle"] < floor
+
+
 def test_lstm_lm_trains():
     # the backward pass runs the chain in reverse: each step gets its input gradient (dh_{t-1} = dgates_t·W_hh),
     # after the next step's; the weight gradient is one op over all steps (below)
@@ -158,9 +181,17 @@ def test_recurrent_weight_gradient_is_one_gemm_over_all_steps():
 
 
 def test_long_sequences_stay_coarse():
-    # 1,000 steps of a 2-layer LSTM: each step is one recurrent GEMM and one cell op, a few tasks each
-    report = accelsim.simulate({"model": "lstm_lm", "seq_len": 1000}, "tpu-v1").to_dict()
+    # 1,000 steps of a 2-layer LSTM: each step is one recurrent GEMM and one cell op, a few tasks each, with the
+    # recurrent weights held in SRAM (core.sram.holds: all)
+    workload = {"model": "lstm_lm", "seq_len": 1000}
+    report = accelsim.simulate(workload, {"base": "tpu-v1", "core": {"sram": {"holds": "all"}}}).to_dict()
     assert report["simulation"]["tasks"] <= 16 * 2 * 1000
+    # tpu-v1 itself (holds: activations, probe p192 #1) streams W_hh from the DDR3 at every step, so each step's GEMM
+    # is tiled as any GEMM from memory: at most max_tiles_per_op 16 + 2 x ramp_max 4 = 24 groups, each a parameter
+    # load, a compute and a store at most (its input, the previous step's output, is on chip): 72 tasks, plus the
+    # cell's few (4). Still bounded per step, not per tile of the 1.69 MB weights
+    report = accelsim.simulate(workload, "tpu-v1").to_dict()
+    assert report["simulation"]["tasks"] <= (3 * (16 + 2 * 4) + 4) * 2 * 1000
 
 
 def test_lstm_lm_params_by_hand():

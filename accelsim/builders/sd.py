@@ -171,7 +171,8 @@ class DiffusionTPParams(WorkloadParams):
                        "graph is one chip's shard, attention heads and the MLP width split this many ways, q/k/v "
                        "and the MLP's first linear column-split, the attention output and the MLP's last linear "
                        "row-split, each followed by an all-reduce; the adaLN modulation linears, norms and "
-                       "embedders are replicated, and the text encoders and VAE decoder run whole on every chip. "
+                       "embedders are replicated, and the text encoders and VAE decoder run whole on chip 0 alone, "
+                       "the group's other chips idle meanwhile. "
                        "DiT and FLUX.1 only: Stable Diffusion's UNet refuses any value but 1.")
 
     # the pipeline's keys each part, run alone, does not read (steps counts the denoiser's runs in a pipeline; the
@@ -303,7 +304,7 @@ _UNREAD_WHY = {
     "guidance": "the VAE decoder decodes batch latents whatever the guidance",
     "negative_prompt": "the text encoders alone encode it",
     "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
-                       "every chip",
+                       "chip 0",
 }
 
 

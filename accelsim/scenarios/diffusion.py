@@ -10,7 +10,7 @@ bytes of all its executions; ops.csv's ``duration_cycles`` is ``count`` of them,
 write_ops_csv`); ``seconds``, cycles, launches and busy
 cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
 together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`), those quoting a part's figures as the run's and those counting a part's ops naming the part (:func:`~accelsim.scenarios.sampling.pass_name`, :func:`counted`), the causal-attention computed-work line the run's own (:func:`~accelsim.report.summary.recomputed_work_notes`); ``power.peak_w`` the
-busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
+busiest part's; ``efficiency.j_per_inference`` chip 0's energy times the tensor-parallel group less what its other chips do not spend while chip 0 runs a one-chip part (they idle at static power: :func:`~accelsim.energy.model.account`'s ``spread``); ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
 (each part's count, params, cycles and seconds of one execution and all of them), ``seconds_per_image`` and
 ``images_per_s``.
 """
@@ -137,7 +137,10 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
                   key=lambda pw: float(pw.get("peak_w_per_chip") or pw.get("peak_w") or 0))
     if busiest:
         out["power"] = {"peak_w": busiest.get("peak_w"), "peak_w_per_chip": busiest.get("peak_w_per_chip")}
-    out.update(account(out, arch))  # energy of the composed run (the passes' own were copied)
+    # energy of the composed run (the passes' own were copied); each part's chips, so that j_per_inference charges
+    # a tensor-parallel group's other chips static power only while chip 0 runs a one-chip part (probe p191 #2)
+    out.update(account(out, arch, spread=[(part, spread[part], count * s.timing.active_s)
+                                          for part, count, s, _ in runs]))
     return Report(out, segments=segments or None)
 
 

@@ -209,7 +209,8 @@ class SDParams(DiffusionTPParams):
                           "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
                           "noise predictions; the VAE decoder runs on batch.")
     negative_prompt: bool = Field(
-        False, description="Whether the call gives a negative prompt (with guidance). false (diffusers' default "
+        False, description="Whether the call gives a negative prompt (with guidance; true with guidance: false is refused, "
+                           "as diffusers encodes none then). false (diffusers' default "
                            "call, negative_prompt=None): sd15's StableDiffusionPipeline encodes the empty string as "
                            "the unconditional prompt, so its text encoder runs on 2 × batch either way; sdxl base's "
                            "force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes the "
@@ -293,6 +294,13 @@ def _check(p: SDParams) -> None:
         raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's ×8, as "
                             f"diffusers' pipelines require)", key=("image_size",))
     refuse_pipeline_training(p, "Stable Diffusion", "unet")
+    if p.negative_prompt and not p.guidance and p.part in ("pipeline", "text_encoder"):
+        # diffusers' encode_prompt encodes negative_prompt only under do_classifier_free_guidance (probe p191 #3:
+        # accepted and shown as "negative_prompt=yes", nothing reading it); the UNet and VAE decoder alone refuse it
+        # as a key they do not read (refuse_unread)
+        raise WorkloadError("not read without guidance (diffusers encodes a negative prompt only with classifier-"
+                            "free guidance): leave it false, or set guidance: true (got true)",
+                            key=("negative_prompt",), also=("guidance",))
     if p.tensor_parallel > 1:
         raise WorkloadError(f"{p.variant}: not supported for Stable Diffusion (its UNet's convolutions, most of its "
                             f"MACs, are not sharded); use 1", key=("tensor_parallel",))

@@ -175,3 +175,17 @@ def test_a_tensor_parallel_pipelines_j_per_inference_charges_the_idle_chip_stati
     one = simulate({**w, "tensor_parallel": 1}, "h100").to_dict()
     assert one["efficiency"]["j_per_inference"] == one["energy"]["total_j"]
 
+
+@pytest.mark.parametrize(("model", "part"), [("sd15", "pipeline"), ("sdxl", "pipeline"), ("sdxl", "text_encoder")])
+def test_a_negative_prompt_without_guidance_is_refused_in_one_line(capsys, model, part):
+    """Probe p191 #3: negative_prompt: true with guidance: false was accepted and shown ("negative_prompt=yes")
+    though nothing reads it: diffusers' encode_prompt encodes a negative prompt only under
+    do_classifier_free_guidance. Refused at its key, exit status 2, run and info alike; with guidance it runs."""
+    for cmd in (["run", "-q", "--no-plots", "-o", "/tmp/accelsim_test_negative", "--arch", "h100"], ["info"]):
+        status = main([*cmd[:1], *(["--workload", model] if cmd[0] == "run" else [model]), *cmd[1:],
+                       "--set", f"workload.part={part}", "--set", "workload.guidance=false",
+                       "--set", "workload.negative_prompt=true"])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and len(err.splitlines()) == 1, err
+        assert "--set: workload.negative_prompt: not read without guidance" in err and "(got true)" in err, err
+    assert main(["info", model, "--set", f"workload.part={part}", "--set", "workload.negative_prompt=true"]) == 0

@@ -171,7 +171,8 @@ class DiffusionTPParams(WorkloadParams):
                        "graph is one chip's shard, attention heads and the MLP width split this many ways, q/k/v "
                        "and the MLP's first linear column-split, the attention output and the MLP's last linear "
                        "row-split, each followed by an all-reduce; the adaLN modulation linears, norms and "
-                       "embedders are replicated, and the text encoders and VAE decoder run whole on every chip. "
+                       "embedders are replicated, and the text encoders and VAE decoder run whole on chip 0 alone, "
+                       "the group's other chips idle meanwhile. "
                        "DiT and FLUX.1 only: Stable Diffusion's UNet refuses any value but 1.")
 
     # the pipeline's keys each part, run alone, does not read (steps counts the denoiser's runs in a pipeline; the
@@ -208,7 +209,8 @@ class SDParams(DiffusionTPParams):
                           "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
                           "noise predictions; the VAE decoder runs on batch.")
     negative_prompt: bool = Field(
-        False, description="Whether the call gives a negative prompt (with guidance). false (diffusers' default "
+        False, description="Whether the call gives a negative prompt (with guidance; true with guidance: false is refused, "
+                           "as diffusers encodes none then). false (diffusers' default "
                            "call, negative_prompt=None): sd15's StableDiffusionPipeline encodes the empty string as "
                            "the unconditional prompt, so its text encoder runs on 2 × batch either way; sdxl base's "
                            "force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes the "
@@ -292,6 +294,13 @@ def _check(p: SDParams) -> None:
         raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's ×8, as "
                             f"diffusers' pipelines require)", key=("image_size",))
     refuse_pipeline_training(p, "Stable Diffusion", "unet")
+    if p.negative_prompt and not p.guidance and p.part in ("pipeline", "text_encoder"):
+        # diffusers' encode_prompt encodes negative_prompt only under do_classifier_free_guidance (probe p191 #3:
+        # accepted and shown as "negative_prompt=yes", nothing reading it); the UNet and VAE decoder alone refuse it
+        # as a key they do not read (refuse_unread)
+        raise WorkloadError("not read without guidance (diffusers encodes a negative prompt only with classifier-"
+                            "free guidance): leave it false, or set guidance: true (got true)",
+                            key=("negative_prompt",), also=("guidance",))
     if p.tensor_parallel > 1:
         raise WorkloadError(f"{p.variant}: not supported for Stable Diffusion (its UNet's convolutions, most of its "
                             f"MACs, are not sharded); use 1", key=("tensor_parallel",))
@@ -303,7 +312,7 @@ _UNREAD_WHY = {
     "guidance": "the VAE decoder decodes batch latents whatever the guidance",
     "negative_prompt": "the text encoders alone encode it",
     "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
-                       "every chip",
+                       "chip 0",
 }
 
 

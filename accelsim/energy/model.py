@@ -629,7 +629,8 @@ def transfer_rows(transfers: Sequence[tuple[float, float]]) -> list[dict[str, An
 
 
 def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None = None,
-            transfers: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
+            transfers: Sequence[tuple[float, float]] = (),
+            spread: Sequence[tuple[str, int, float]] = ()) -> dict[str, Any]:
     """report.json's ``energy``, ``power``, ``efficiency``, ``edp`` and ``area`` of ``report`` (adding
     ``energy_j`` to each op row) and its ``notes`` about energy; all null (and a note) when ``arch`` gives no
     ``energy`` constants. ``peak_dynamic_w(compute_j, level_j)``: the dynamic power of the trace's busiest window,
@@ -637,7 +638,9 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     and, by level the cores' tasks load from or store to, each row's bytes' energy there (``energy_j`` is their
     sum; without it, or in a composed report, the peak kept is the larger of the average and the report's earlier
     ``power.peak_w``, a simulated pass's). ``transfers``: bytes the chips send that no op row holds, each (bytes,
-    of them those sent to other nodes): priced as a collective's (:func:`transfer_rows`)."""
+    of them those sent to other nodes): priced as a collective's (:func:`transfer_rows`). ``spread``: a composed
+    run's parts (a diffusion pipeline's) as (the ``phase`` its op rows carry, the chips it runs on, the seconds chip
+    0 is active in it over all its executions), for ``j_per_inference`` (:func:`_efficiency`)."""
     c = constants(arch, report.get("workload", {}).get("dtype"))
     notes = [n for n in report.get("notes", []) if not n.startswith(NOTE_PREFIX)]
     if c is None:
@@ -700,7 +703,8 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
                      f"between nodes cost 0 J")
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
-    return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips, c.static_total),
+    return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips, c.static_total,
+                                                                    _alone_j(report, spread, c.activity_w)),
             "edp": total * seconds, "area": area, "notes": notes}
 
 
@@ -839,14 +843,30 @@ def step_chips(report: Mapping[str, Any], chips: int) -> int:
     return chips
 
 
+def _alone_j(report: Mapping[str, Any], spread: Sequence[tuple[str, int, float]], activity_w: float) -> float:
+    """The energy a composed run's (``spread``: :func:`account`) tensor-parallel group would spend were its parts on
+    fewer chips (a diffusion pipeline's text encoder and VAE decoder, on chip 0 alone) run on every chip of it: each
+    such part's dynamic energy (its op rows' ``energy_j``) and activity energy (``activity_w`` over its active
+    seconds) times the group's chips that do not run it. Those chips sit idle meanwhile and pay static power only,
+    which chip 0's ``total_j`` already holds over those seconds. 0 without ``spread``."""
+    group = max((k for _, k, _ in spread), default=1)
+    out = 0.0
+    for phase, k, active_s in spread:
+        if k < group:
+            dynamic = sum(float(row.get("energy_j") or 0.0) for row in report["ops"] if row.get("phase") == phase)
+            out += (group - k) * (dynamic + activity_w * active_s)
+    return out
+
+
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
-                static_w: float = 0.0) -> dict[str, Any]:
+                static_w: float = 0.0, alone_j: float = 0.0) -> dict[str, Any]:
     """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
     training step (``j_per_step``: the chips that run it, :func:`step_chips`, each as the report's chips, plus the
     arch's idle chips' ``static_w`` each over the step's seconds; one chip: ``j_per_step_per_chip``; a ``phase: decode``
     step: per token, each of its batch's sequences making one), per inference (per sample: the batch of each micro-batch of a pipeline,
     on all its chips, tensor-parallel ones and a DLRM's embedding-parallel group included; a ``collective`` run:
-    every chip of the arch). TOPS/W counts the FLOPs
+    every chip of the arch; ``alone_j``, :func:`_alone_j`: what the group's other chips do not spend while chip 0
+    runs a part alone). TOPS/W counts the FLOPs
     the kernels compute, as the energy does (:func:`executed_flops`: a causal fused attention's skipped blocks are
     neither charged nor counted; the zeros an array that does not skip them multiplies are both)."""
     params = report.get("workload", {}).get("params", {}) or {}
@@ -876,15 +896,18 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
         out["j_per_inference"] = total * arch.chips / chips / batch
     else:
         # the report simulates one chip of each tensor- (and context-) parallel group, and of a DLRM's
-        # embedding-parallel group (whose chips share its batch)
+        # embedding-parallel group (whose chips share its batch); a composed run's parts on chip 0 alone (a
+        # diffusion pipeline's text encoder and VAE under a tensor-parallel denoiser) leave the group's other chips
+        # idle at their static power (probe p191 #2: flux1_schnell TP 2 on dgx-h100, 519.42 J counted the
+        # encoders' and VAE's 20.79 J twice; 259.71 J on chip 0 + chip 1's 238.92 J + 70 W x 35.32 ms = 501.10 J)
         tp = int(params.get("tensor_parallel", 1) or 1) * int(params.get("context_parallel", 1) or 1) \
             * int(params.get("embedding_parallel", 1) or 1)
         samples = batch * int(report.get("pipeline", {}).get("micro_batches", 1))
         if params.get("phase") == "decode":  # one decode step makes a token of each sequence: J/token, as a
             # serving report's (probe p141 #2: it gave j_per_inference, and compare "J/token —")
-            out["j_per_token"] = total * tp / samples
+            out["j_per_token"] = (total * tp - alone_j) / samples
         else:
-            out["j_per_inference"] = total * tp / samples
+            out["j_per_inference"] = (total * tp - alone_j) / samples
     return out
 
 

@@ -9,14 +9,15 @@ on the run's timeline (a repeated part's rows show its first execution's start a
 bytes of all its executions; ops.csv's ``duration_cycles`` is ``count`` of them, :func:`~accelsim.report.writers.
 write_ops_csv`); ``seconds``, cycles, launches and busy
 cycles are the parts' sums over their counts; ``params`` the parts' sum; ``memory`` every part's weights held
-together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`), those quoting a part's figures as the run's naming the part (:func:`~accelsim.scenarios.sampling.pass_name`); ``power.peak_w`` the
-busiest part's; ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
+together beside the largest part's activations (:func:`footprint`); ``notes`` every part's but their ``chips:`` lines, one composed line instead (:func:`chips_notes`), those quoting a part's figures as the run's and those counting a part's ops naming the part (:func:`~accelsim.scenarios.sampling.pass_name`, :func:`counted`), the causal-attention computed-work line the run's own (:func:`~accelsim.report.summary.recomputed_work_notes`); ``power.peak_w`` the
+busiest part's; ``efficiency.j_per_inference`` chip 0's energy times the tensor-parallel group less what its other chips do not spend while chip 0 runs a one-chip part (they idle at static power: :func:`~accelsim.energy.model.account`'s ``spread``); ``placement`` the most-run part's (the denoiser's). report.json's ``diffusion`` object: ``batch`` (images), ``parts``
 (each part's count, params, cycles and seconds of one execution and all of them), ``seconds_per_image`` and
 ``images_per_s``.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from pydantic import ValidationError
@@ -29,7 +30,7 @@ from ..errors import WorkloadError
 from ..hardware import Arch
 from ..options import Options, recorded
 from ..report import Report
-from ..report.summary import pass_notes, reattention_notes, recustom_notes, relaunch_notes
+from ..report.summary import pass_notes, reattention_notes, recomputed_work_notes, recustom_notes, relaunch_notes
 from .passes import Kept, Rows, keep_less
 from .sampling import Sampled, composed_report, pass_name
 from .single import Progress, simulate_pass
@@ -108,13 +109,17 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
     # a part's own chips note quotes that part's figures as the run's (the VAE's one-chip utilisation): one note
     # for the composed run instead (probe p84 #1)
     # and a part's notes that quote its figures as the run's name the part (probe p86 #2)
-    parts_notes = [n for part, _, s, _ in runs for n in pass_notes(s.shown.report.get("notes", []), pass_name(s, part))
-                   if not n.startswith("chips: ")]
+    # and a part's op counts name the part (probe p191 #1: three "N op(s) of dtype fp8" lines, none saying whose)
+    parts_notes = [counted(n, s, part, count) for part, count, s, _ in runs
+                   for n in pass_notes(s.shown.report.get("notes", []), pass_name(s, part)) if not n.startswith("chips: ")]
     out["notes"] = reattention_notes(relaunch_notes(
         [*dict.fromkeys(parts_notes), *chips_notes(arch, spread, float(out["mac_utilization"]))], arch,
         float(out["launch_bound_fraction"]), modes), out["ops"], {part: s.shown.attention for part, _, s, _ in runs},
         float(out["total_cycles"]), modes)
     out["notes"] = recustom_notes(out["notes"], arch, out["ops"], float(out["total_cycles"]))
+    # the run's computed FLOPs and rate, not one part's (probe p191 #1: sdxl fp8's note quoted the text encoder's
+    # 111.2 GFLOPs at 9.858 TFLOP/s, the run 417.7 TFLOPs at 356.7)
+    out["notes"] = recomputed_work_notes(out["notes"], out)
     footprint(out, [s.timing.memory for _, _, s, _ in runs])
     batch = int(workload.params.get("batch", 1))
     out["diffusion"] = {
@@ -132,8 +137,24 @@ def diffusion(workload: WorkloadSpec, arch: Arch, options: Options | None = None
                   key=lambda pw: float(pw.get("peak_w_per_chip") or pw.get("peak_w") or 0))
     if busiest:
         out["power"] = {"peak_w": busiest.get("peak_w"), "peak_w_per_chip": busiest.get("peak_w_per_chip")}
-    out.update(account(out, arch))  # energy of the composed run (the passes' own were copied)
+    # energy of the composed run (the passes' own were copied); each part's chips, so that j_per_inference charges
+    # a tensor-parallel group's other chips static power only while chip 0 runs a one-chip part (probe p191 #2)
+    out.update(account(out, arch, spread=[(part, spread[part], count * s.timing.active_s)
+                                          for part, count, s, _ in runs]))
     return Report(out, segments=segments or None)
+
+
+COUNT_NOTE = re.compile(r"^\d[\d,]* [^:]*?op\(s\)")
+"""How a part's note begins that counts the part's ops ("93 op(s) of dtype ...", "12 fused attention op(s) do not
+fit ..."): :func:`counted` names the part after it."""
+
+
+def counted(note: str, s: Sampled, part: str, count: int) -> str:
+    """A part's ``note`` naming the part after its op count where it counts one execution's ops (:data:`COUNT_NOTE`):
+    "93 op(s) in the vae_decoder pass of dtype ...", "868 op(s) in each of the 30 unet passes of dtype ..."; other
+    notes as they are."""
+    whose = pass_name(s, part) if count == 1 else f"each of the {count} {pass_name(s, part)[len('the '):]}es"
+    return COUNT_NOTE.sub(lambda m: f"{m.group(0)} in {whose}", note, count=1)
 
 
 def chips_notes(arch: Arch, spread: dict[str, int], mac_utilization: float) -> list[str]:

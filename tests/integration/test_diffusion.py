@@ -152,3 +152,40 @@ def test_a_part_alone_keeps_a_pipeline_key_at_its_default():
     same as without it."""
     assert simulate({**PART, "part": "unet", "steps": 50}, "h100")["macs"] == \
         simulate({**PART, "part": "unet"}, "h100")["macs"]
+
+
+def test_a_tensor_parallel_pipelines_j_per_inference_charges_the_idle_chip_static_power_alone():
+    """Probe p191 #2: flux1_schnell at tensor_parallel 2 on dgx-h100 gave j_per_inference 519.42 J = 2 × chip 0's
+    259.71 J, counting twice the text encoders and VAE decoder that its chips note says ran on chip 0 alone (right:
+    501.10 J). By hand from the parts run alone (DiT-XL/2, 2 steps, TP 2 on dgx-h100): chip 0 spends
+    2 × the transformer shard's J + the VAE decoder's J (the report's total_j); chip 1 spends 2 × the shard's J,
+    and through the VAE's seconds only its static power (power.static_w / power.chips of a one-chip run)."""
+    w = {"model": "dit_xl_2", "steps": 2, "tensor_parallel": 2}
+    r = simulate(w, "dgx-h100").to_dict()
+    shard = simulate({**w, "part": "transformer", "steps": 250}, "dgx-h100").to_dict()  # one step: steps unread
+    vae = simulate({**w, "part": "vae_decoder", "steps": 250, "tensor_parallel": 1}, "dgx-h100").to_dict()
+    shard_j, vae_j = shard["energy"]["total_j"], vae["energy"]["total_j"]
+    static_w = vae["power"]["static_w"] / vae["power"]["chips"]  # one chip's
+    chip0 = 2 * shard_j + vae_j
+    chip1 = 2 * shard_j + static_w * vae["seconds"]
+    assert r["energy"]["total_j"] == pytest.approx(chip0, rel=1e-9)
+    assert r["efficiency"]["j_per_inference"] == pytest.approx(chip0 + chip1, rel=1e-9)
+    assert r["efficiency"]["j_per_inference"] < 2 * r["energy"]["total_j"]  # the old figure, too high
+    # one chip: nothing idles, the report's own energy (batch 1)
+    one = simulate({**w, "tensor_parallel": 1}, "h100").to_dict()
+    assert one["efficiency"]["j_per_inference"] == one["energy"]["total_j"]
+
+
+@pytest.mark.parametrize(("model", "part"), [("sd15", "pipeline"), ("sdxl", "pipeline"), ("sdxl", "text_encoder")])
+def test_a_negative_prompt_without_guidance_is_refused_in_one_line(capsys, model, part):
+    """Probe p191 #3: negative_prompt: true with guidance: false was accepted and shown ("negative_prompt=yes")
+    though nothing reads it: diffusers' encode_prompt encodes a negative prompt only under
+    do_classifier_free_guidance. Refused at its key, exit status 2, run and info alike; with guidance it runs."""
+    for cmd in (["run", "-q", "--no-plots", "-o", "/tmp/accelsim_test_negative", "--arch", "h100"], ["info"]):
+        status = main([*cmd[:1], *(["--workload", model] if cmd[0] == "run" else [model]), *cmd[1:],
+                       "--set", f"workload.part={part}", "--set", "workload.guidance=false",
+                       "--set", "workload.negative_prompt=true"])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and len(err.splitlines()) == 1, err
+        assert "--set: workload.negative_prompt: not read without guidance" in err and "(got true)" in err, err
+    assert main(["info", model, "--set", f"workload.part={part}", "--set", "workload.negative_prompt=true"]) == 0

@@ -8,13 +8,15 @@ and at ``unfused`` the note does not say that fused is refused.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from accelsim import simulate
 from accelsim.builders.flux import FluxParams, flux
 from accelsim.config import load_arch
 from accelsim.energy.model import PEAK_OVER_TDP
-from accelsim.report.summary import UNFUSED_NOTE_HEAD, unfused_attention_names
+from accelsim.report.summary import CAUSAL_NOTE_HEAD, UNFUSED_NOTE_HEAD, unfused_attention_names
 
 H100_TDP_W = 700  # NVIDIA H100 SXM5 datasheet: max thermal design power "up to 700W" (arch/h100.yaml energy.tdp)
 T5_XXL_LAYERS = 24  # google/t5-v1_1-xxl config.json num_layers
@@ -69,3 +71,47 @@ def test_the_flux_pipelines_unfused_attention_note(attention):
     assert len(notes) == 1
     assert "--set workload.attention=fused" in notes[0] and "add_rel_pos" in notes[0]
     assert "refused" not in notes[0]
+
+
+@pytest.fixture(scope="module")
+def sd15_fp8() -> tuple[dict, dict]:
+    """SD 1.5 at 128 pixels, 2 steps, fp8 on a100 (no fp8 rate: every part gets its rate notes, and the CLIP text
+    encoder's causal attention goes to the non-FlashAttention model, whose kernel skips the blocks above the
+    diagonal): the pipeline, and its text encoder run alone."""
+    run = {"model": "sd15", "image_size": 128, "steps": 2, "dtype": "fp8"}
+    alone = {k: v for k, v in run.items() if k != "steps"}  # a part alone refuses a steps it does not read
+    return (simulate(run, "a100").to_dict(), simulate({**alone, "part": "text_encoder"}, "a100").to_dict())
+
+
+def test_the_pipelines_causal_attention_note_quotes_the_runs_figures(sd15_fp8):
+    """Probe p191 #1: the composed run's "causal attention" note quoted the text encoder's pass (sd15 fp8, steps 2
+    at 512²: 26,519,255,712 FLOPs at 8.525 TFLOP/s, the run 7,395,232,790,688 at 122.6). It quotes the run's own
+    computed_flops, their share of flops and computed_flops / seconds, as a plain run's note does."""
+    run, text = sd15_fp8
+    notes = [n for n in run["notes"] if n.startswith(CAUSAL_NOTE_HEAD)]
+    assert len(notes) == 1, notes
+    computed, flops, seconds = run["computed_flops"], run["flops"], run["seconds"]
+    assert computed < flops  # the encoder's causal blocks are skipped: the note is due
+    assert f"compute {computed:,} FLOPs (computed_flops, {computed / flops:.1%} of flops)" in notes[0], notes[0]
+    assert f"{computed / seconds / 1e12:.4g} TFLOP/s (flops / seconds: {flops / seconds / 1e12:.4g})" in notes[0]
+    # not the text encoder's own figure, which its part run alone quotes
+    assert f"compute {text['computed_flops']:,} FLOPs" not in notes[0]
+    assert any(f"compute {text['computed_flops']:,} FLOPs" in n for n in text["notes"])
+
+
+def test_a_parts_op_count_notes_name_the_part(sd15_fp8):
+    """Probe p191 #1: "N op(s) of dtype fp8: the vector units have no fp8 rate ..." came once per part with
+    different N, none saying whose. Each names its part: the text encoder's and the VAE decoder's one pass,
+    the UNet's each of its passes (sd15's PNDMScheduler with skip_prk_steps runs steps + 1 = 3 UNet calls at
+    steps 2, diffusers' plms_timesteps), and the text encoder's count is the one its part run alone gives."""
+    run, text = sd15_fp8
+    counts = [n for n in run["notes"] if re.match(r"\d[\d,]* [^:]*?op\(s\)", n)]
+    assert counts and all(re.match(r"\d[\d,]* [^:]*?op\(s\) in (the (text_encoder|vae_decoder) pass|each of the 3 "
+                                   r"unet passes)\b", n) for n in counts), counts
+    vector = "op(s) of dtype fp8: the vector units have no fp8 rate"
+    own = next(n for n in text["notes"] if vector in n)
+    n_text = own.split(" ", 1)[0]
+    assert any(n.startswith(f"{n_text} op(s) in the text_encoder pass of dtype fp8: the vector units have no fp8 "
+                            f"rate") for n in run["notes"])
+    for whose in ("the text_encoder pass", "each of the 3 unet passes", "the vae_decoder pass"):  # one line each
+        assert sum(f" op(s) in {whose} of dtype fp8: the vector units" in n for n in counts) == 1, whose

@@ -488,10 +488,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # A GPU's vector unit is one unit standing for its SMs (Unit.count): a modelled row-wise kernel runs a block a
     # row, each reading all of a broadcast parameter (a norm's scale and shift), so every SM running rows reads
     # its own copy from the cache (core_reads: min(SMs, rows) copies; probe p186 #3)
-    readers = ncores
-    if nunits == 1 and not op.kind.is_matmul and op.weights and ctx.caches:
-        k = vector.kernel(op, arch)
-        readers = ctx.units[p.units[0]].count if k is not None and k.row_wise else ncores
+    readers = _param_readers(p, ctx, ncores)
     pace = (arch.core.systolic.preload_overlap, ctx.bpc[ctx.main], 0) if p.unit_kind == "systolic" else None
     fa, fb, ntiles, tiling = core_reads(p, a_tot, b_tot, out_off, *ctx.sram_budgets(p.live_bytes),
                                         arch.core.partial_sum_bytes(op.out_dtype), nunits, readers,
@@ -499,11 +496,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     narrow_cycles = None
     if tiling is not None:
         details["tiling"] = tiling
-        if "fold_cycles" in tiling:  # narrow tiles: their folds, scaled from the (first core's) whole-fold price
-            folds_now, whole = tiling["fold_cycles"], tiling["whole_fold_cycles"]
-            per_unit = tuple(max(c, -(-c * folds_now // whole)) for c in per_unit)
-            narrow_cycles = max(p.cycles, -(-p.cycles * folds_now // whole))
-            p = p._replace(cycles=narrow_cycles)
+        p, per_unit, narrow_cycles = _narrow_priced(p, tiling, per_unit)
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
     sram = _lane_bytes(p, passes, elem, wts)
     if op.kind.is_matmul:
@@ -584,7 +577,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # a split-K GEMM's partials the later waves evicted from the cache (gpu_tiles: the reduction reads them from main
     # memory, its reduce_cycles timing that read): written back to main memory and read from there, bytes the report
     # and the energy count; their time is the reduction kernel's, so no load or store task moves them (probe p190 #1)
-    spilled = 0 if dma or not ctx.caches else p.details.get("spilled_partial_bytes", 0)
+    spilled = _spilled_partials(p, ctx, dma)
     if spilled:
         level_bytes[ctx.main] = level_bytes.get(ctx.main, 0) + spilled
     epi_levels = {lv: b for lv, b in [*epi.items(), *((c, epi_tot) for c in ctx.caches)] if b}
@@ -592,6 +585,35 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         act_levels = {lv: b - epi_levels.get(lv, 0) for lv, b in act_levels.items()}
     return Traffic(act_levels, w_levels, out_levels, level_bytes, groups, scale, details, per_unit, ramp, epi_levels,
                    narrow_cycles)
+
+
+def _param_readers(p: Plan, ctx: Context, ncores: int) -> int:
+    """How many readers fetch each of an op's broadcast parameters (a norm's scale and shift) from the cache: the
+    cores of a split op, or, for a modelled GPU row-wise kernel on one unit standing for its SMs (``Unit.count``),
+    every SM running rows, each block reading all of them (core_reads: min(SMs, rows) copies; probe p186 #3)."""
+    op = p.op
+    if len(p.units) == 1 and not op.kind.is_matmul and op.weights and ctx.caches:
+        k = vector.kernel(op, ctx.arch)
+        if k is not None and k.row_wise:
+            return ctx.units[p.units[0]].count
+    return ncores
+
+
+def _narrow_priced(p: Plan, tiling: dict, per_unit: tuple[int, ...]) -> tuple[Plan, tuple[int, ...], int | None]:
+    """``p`` and its units' cycles priced at a narrow tiling's own folds (``tiling``'s ``fold_cycles`` against the
+    ``whole_fold_cycles`` the plan's cycles were priced at; the first core's ratio scales every unit), with those
+    cycles; unchanged, and None, for a whole-fold tiling (probe p188 #2)."""
+    if "fold_cycles" not in tiling:
+        return p, per_unit, None
+    folds_now, whole = tiling["fold_cycles"], tiling["whole_fold_cycles"]
+    cycles = max(p.cycles, -(-p.cycles * folds_now // whole))
+    return p._replace(cycles=cycles), tuple(max(c, -(-c * folds_now // whole)) for c in per_unit), cycles
+
+
+def _spilled_partials(p: Plan, ctx: Context, dma: bool) -> int:
+    """The bytes of a split-K GEMM's partials its later waves evicted from the cache (``gpu_tiles``'s
+    ``spilled_partial_bytes``: written back to main memory and read from there), 0 for a DMA or without a cache."""
+    return 0 if dma or not ctx.caches else p.details.get("spilled_partial_bytes", 0)
 
 
 def _behind(op: Op, per: tuple[int, int, int], budget: int, fa: int | Fraction, fb: int | Fraction,

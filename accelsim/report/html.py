@@ -33,6 +33,7 @@ from .fmt import STALL_LABEL
 from .schema import (
     chips_covered,
     core_units,
+    interconnect_units,
     level_names,
     levels,
     main_memory,
@@ -251,7 +252,7 @@ def _utilization(report: dict) -> str:
                       _unit_kind(report, members[0][0]), unit_busy_text(values)))
     for label, v, kind, text in items:
         width = 0.0 if v is None or not math.isfinite(v) else max(0.0, min(100.0, 100 * v))
-        bar = f'<span class="bar{" mem" if kind == "memory" else ""}" style="width:{width * 1.2:.1f}px"></span>'
+        bar = f'<span class="bar{" mem" if kind in ("memory", "interconnect") else ""}" style="width:{width * 1.2:.1f}px"></span>'
         rows.append(f"<tr><td>{_e(label)}</td><td>{kind}</td>"
                     f'<td class="n bar-cell" data-v="{_data_v(v)}">{bar}{_e(text)}</td></tr>')
     return ('<div class="scroll"><table class="sortable"><thead><tr><th>unit</th><th>kind</th>'
@@ -259,11 +260,14 @@ def _utilization(report: dict) -> str:
 
 
 def _unit_kind(report: dict, unit: str) -> str:
-    """What a utilization entry is: ``compute`` (a core's unit), ``memory`` (a level, the chip link, a NIC), or
-    ``host CPU`` (``launch``: the host issuing the kernels, whose busy share is the run's launch-bound time, not the
-    chip's compute: probe p59 finding 7; not the ``host`` memory level, a ``memory``)."""
+    """What a utilization entry is: ``compute`` (a core's unit), ``memory`` (a level of the chip), ``interconnect``
+    (the chips' link, a NIC: off chip, holding no tensor, schema.interconnect_units), or ``host CPU`` (``launch``:
+    the host issuing the kernels, whose busy share is the run's launch-bound time, not the chip's compute: probe
+    p59 finding 7; not the ``host`` memory level, a ``memory``)."""
     if core_units({"utilization": {unit: 0.0}}):
         return "compute"
+    if unit in interconnect_units(report):
+        return "interconnect"
     return "memory" if unit in transfer_units(report) else "host CPU"
 
 

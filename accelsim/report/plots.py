@@ -20,6 +20,7 @@ from . import fmt
 from .schema import (
     chips_covered,
     group_units,
+    interconnect_units,
     memory_levels,
     op_part,
     op_span,
@@ -40,6 +41,7 @@ _COMPUTE_COLOR = "#4C72B0"
 _STALL_COLORS = ("#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 _WAIT_COLOR = "#D9D9D9"
 _MEMORY_COLOR = "#55A868"
+_LINK_COLOR = "#8172B3"  # between chips: the interconnect and a NIC (schema.interconnect_units)
 _MAC_COLOR = "#C44E52"
 
 
@@ -343,7 +345,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     plt = pyplot()
     path = _target(path)
     bars = _unit_bars(report.get("utilization") or {})
-    memory = transfer_units(report)
+    memory, links = transfer_units(report), interconnect_units(report)
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
     fig, ax = plt.subplots(figsize=(8.5, min(30.0, max(3.0, 0.32 * n + 1.6))))
@@ -362,7 +364,7 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     for label, v, vmin, vmax in bars:
         labels.append(label)
         values.append(100 * v)
-        colors.append(_MEMORY_COLOR if label in memory else _COMPUTE_COLOR)
+        colors.append(_LINK_COLOR if label in links else _MEMORY_COLOR if label in memory else _COMPUTE_COLOR)
         lo.append(100 * (v - vmin))
         hi.append(100 * (vmax - v))
     y = np.arange(len(labels))
@@ -389,6 +391,8 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     from matplotlib.patches import Patch
 
     handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
+    if links & set(labels):
+        handles.append(Patch(color=_LINK_COLOR, label="between chips"))
     if mac is not None:
         handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
     # the key sits in one row between the title and the axes, where no bar or value label can be under it
@@ -405,7 +409,7 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     path = _target(path)
     given = report.get("bytes") or {}
     moved = {lvl: fmt.num(given[lvl]) for lvl in ordered(given, report)}
-    memories = set(memory_levels(report))
+    memories, links = set(memory_levels(report)), interconnect_units(report)
     fig, ax = plt.subplots(figsize=(max(5.5, 1.2 * len(moved) + 2.5), 4.5))
     ax.set_title(_title(report, "bytes moved per memory level"), y=1.0)
     if not moved:
@@ -416,7 +420,8 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
     positive = values[values > 0]
     log = positive.size > 0 and positive.max() / positive.min() > 100
     x = np.arange(len(levels))
-    ax.bar(x, values, color=[_MEMORY_COLOR if lvl in memories else _COMPUTE_COLOR for lvl in levels])
+    ax.bar(x, values, color=[_LINK_COLOR if lvl in links else _MEMORY_COLOR if lvl in memories else _COMPUTE_COLOR
+                             for lvl in levels])
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, MultipleLocator, NullLocator
 
     if log:
@@ -436,7 +441,8 @@ def plot_bytes_per_level(report: dict, path: str | os.PathLike | BinaryIO) -> Pa
         ax.text(xi, v if v > 0 else base, fmt.size(v), ha="center", va="bottom", fontsize=9)
     ax.set_xticks(x)
     ax.set_xticklabels(levels)
-    ax.set_xlabel("memory level (innermost first; green: memories, blue: on-chip)")
+    ax.set_xlabel("memory level (innermost first; green: memories, blue: on-chip"
+                  + (", purple: between chips)" if links & set(levels) else ")"))
     ax.set_ylabel("bytes moved" + (" (log scale)" if log else ""))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)

@@ -644,6 +644,12 @@ def transfer_units(report: Mapping[str, object]) -> set[str]:
     return set(level_names(report)) | {str(k) for k in _dict(report.get("bytes"))} | {NIC}
 
 
+def interconnect_units(report: Mapping[str, object]) -> set[str]:
+    """The transfer units (:func:`transfer_units`) that are no level of the chip: the chips' ``link`` (NVLink and
+    NVSwitch, ICI) and a multi-node chip's NIC. Off chip, yet they hold no tensor (not a memory)."""
+    return transfer_units(report) - set(level_names(report))
+
+
 def memory_levels(report: Mapping[str, object]) -> list[str]:
     """The levels that hold tensors (role ``memory``), innermost first: their bytes are the off-chip bytes."""
     return level_names(report, ("memory",))

@@ -239,3 +239,26 @@ def test_a_plain_runs_title_is_one_line(monkeypatch, tmp_path, lenet):
     labels, title = _bar_labels(monkeypatch, tmp_path, lenet)
     assert title == "lenet5_gemmini: cycles per op (compute vs stall)"
     assert labels == [op["name"] for op in plots.op_bars(lenet["ops"])[0]]  # no part, no cut (short names)
+
+
+def test_the_chips_link_is_drawn_and_listed_apart_from_memories_and_on_chip_levels(monkeypatch, tmp_path):
+    # a 1 MiB ring all-reduce over dgx-h100's 8 GPUs: each GPU sends 2 (n - 1) / n x 1 MiB = 1,835,008 B over the
+    # NVLink/NVSwitch link (the NCCL ring's bus bytes), an off-chip fabric that holds no tensor: neither a memory
+    # (green) nor an on-chip level (blue) in bytes_per_level, utilization and the HTML table (probe p195 #1)
+    from matplotlib.colors import to_hex
+
+    run = simulate({"model": "collective", "op": "all_reduce", "bytes": "1MiB"}, "dgx-h100")
+    report = run.to_dict()
+    assert report["bytes"]["link"] == 2 * 7 * 2**20 // 8
+    fig, _ = _saved(monkeypatch, tmp_path, plots.plot_bytes_per_level, report)
+    ax = fig.axes[0]
+    colour = dict(zip([t.get_text() for t in ax.get_xticklabels()], [to_hex(p.get_facecolor()) for p in ax.patches],
+                      strict=True))
+    assert colour["link"] == plots._LINK_COLOR.lower() and colour["hbm"] == plots._MEMORY_COLOR.lower()
+    assert colour["sram"] == colour["l2"] == plots._COMPUTE_COLOR.lower()
+    assert "purple: between chips" in ax.get_xlabel()
+    fig, _ = _saved(monkeypatch, tmp_path, plots.plot_utilization, report)
+    assert "between chips" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    run.save(tmp_path / "run", plots=False)
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<td>link</td><td>interconnect</td>" in page and "<td>hbm</td><td>memory</td>" in page

@@ -536,13 +536,17 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 
     from .serving.capacity import COLUMNS, SWEEP_COLUMNS, capacity, capacity_sweep, rows, save, save_sweep
     from .serving.capacity import title as capacity_title
-    from .serving.curve import parse_sweep, spec_name
+    from .serving.curve import duplicates_line, parse_sweep, spec_name, unique_points
 
     command = "accelsim serve --capacity" + (" --sweep" if args.sweep else "")
     if args.output:
         _claimed(args.output, command)  # before the searches, which it would lose
     if args.sweep:  # the capacity at every value of a key
-        key, values = parse_sweep(args.sweep[0])
+        key, given = parse_sweep(args.sweep[0])
+        values, duplicates = unique_points(args.serving, key, given, args.overrides)  # a repeat searched once
+        if duplicates and not args.quiet:
+            err.print(duplicates_line(len(values), len(given), duplicates), soft_wrap=True, markup=False,
+                      highlight=False)
         with _Progress(err, enabled=not args.quiet) as progress:
             found, spec = capacity_sweep(args.serving, key, values, args.overrides, args.capacity, progress=progress)
             outdir = _claimed(args.output or _form_folder(spec.output, spec.name, "capacity_sweep"), command)
@@ -589,11 +593,25 @@ def _serve_capacity(args: argparse.Namespace, err, t0: float) -> int:
 def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     from rich.table import Table
 
-    from .serving.curve import curve_columns, curve_name, curve_rows, parse_sweeps, save_curve, save_point, sweep
+    from .serving.curve import (
+        curve_columns,
+        curve_name,
+        curve_rows,
+        duplicates_line,
+        parse_sweeps,
+        save_curve,
+        save_point,
+        sweep,
+        unique_points,
+    )
 
     keys, points = parse_sweeps(args.sweep)
     key = keys[0] if len(keys) == 1 else keys
-    values = [p[0] for p in points] if len(keys) == 1 else points
+    values, duplicates = unique_points(args.serving, key, [p[0] for p in points] if len(keys) == 1 else points,
+                                       args.overrides)  # a repeated point runs once, as in 'accelsim sweep'
+    if duplicates and not args.quiet:
+        err.print(duplicates_line(len(values), len(points), duplicates), soft_wrap=True, markup=False,
+                  highlight=False)
     kept: list = []  # the points finished and saved, in order
 
     def folder(result) -> Path:
@@ -619,7 +637,8 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if args.quiet:
         print(outdir)
         return 0
-    parsed = [(k, list(dict.fromkeys(p[i] for p in points))) for i, k in enumerate(keys)]  # each key's values
+    ran = [(v,) for v in values] if len(keys) == 1 else values  # the points run, duplicates dropped
+    parsed = [(k, list(dict.fromkeys(p[i] for p in ran))) for i, k in enumerate(keys)]  # each key's values
     table = Table(title=f"{name}: " + " × ".join(f"{k} = {', '.join(vs)}" for k, vs in parsed))
     shown = (*(("value",) if len(keys) == 1 else keys), "requests_per_s", "output_tokens_per_s", "ttft_p50_s",
              "ttft_p99_s", "tpot_p50_s", "e2e_p99_s", "saturated")

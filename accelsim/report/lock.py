@@ -23,7 +23,8 @@ class FolderLock:
     """OUTDIR/:data:`LOCK_FILE` while ``accelsim COMMAND`` writes into OUTDIR: a second writer into the same folder is
     refused with who holds it (two sweeps would run every point twice; two runs would mix or replace each other's
     files). The file holds the holder's pid, host, ``name`` (the sweep's, or the run's) and start time. A lock whose
-    process is gone (same host) is stale and taken over. It is not re-entrant: a holder that enters it again is
+    process is gone (same host), or has exited and is a zombie not yet reaped (:func:`_defunct`), is stale and taken
+    over. It is not re-entrant: a holder that enters it again is
     refused as another would be; :func:`writing` (a library save) skips the lock this process holds already
     (:func:`held_here`)."""
 
@@ -88,13 +89,27 @@ class FolderLock:
             return True
         except PermissionError:
             return False
-        return False
+        return _defunct(holder["pid"])
 
     def __exit__(self, *exc: object) -> None:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
             _HERE.discard(_key(self.path.parent))
+
+
+def _defunct(pid: int) -> bool:
+    """Whether process ``pid``, which ``os.kill(pid, 0)`` found, has exited and only waits to be reaped: a zombie
+    (state ``Z``, or ``X`` dead, in Linux's /proc/PID/stat: the field after the command's closing parenthesis). It
+    holds nothing, so its lock is stale (probe p199 #4: a sweep killed by SIGKILL kept its folder locked until its
+    parent reaped it, for ever under a PID 1 that does not reap). Where /proc/PID/stat cannot be read (not Linux),
+    the process counts as alive, as ``os.kill`` says."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return False
+    fields = stat[stat.rfind(")") + 1:].split()
+    return bool(fields) and fields[0] in ("Z", "X")
 
 
 _HERE: set[str] = set()  # the folders a FolderLock of this process holds now (real paths)

@@ -187,6 +187,11 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
         if file.name == REPORT_FILE and (outdir / "sweep.json").is_file():  # sweep/store.py's SWEEP_FILE
             raise AccelsimError(f"{outdir}: a sweep folder, not a report: its points are in results.csv "
                                 f"('accelsim plot {outdir}' draws them)")
+        if file.name == REPORT_FILE and accelsims_mark(outdir / _RESULTS_JSONL):  # probe p199 #2
+            raise AccelsimError(f"{outdir}: a sweep folder without its sweep.json (its points are in "
+                                f"{_RESULTS_JSONL}): run 'accelsim sweep SWEEP.yaml -o {outdir}' with the sweep's file "
+                                f"again, which rebuilds sweep.json and reuses the finished points, then 'accelsim "
+                                f"plot {outdir}'")
         if file.name == REPORT_FILE and (served := _serving_folder(outdir)) is not None:  # probe p94 #4
             raise AccelsimError(served)
         if file.name == REPORT_FILE and given.is_file():  # ops.csv, a PNG: a file of the folder, not the folder
@@ -239,6 +244,10 @@ _CSV_HEADS = {
     # serving/curve.py's CURVE_COLUMNS, a sweep of several keys with a column a key after "value"
     _SERVE_SWEEP_CSV: re.compile(r"value,(?:[^,\r\n]*,)*?requests,finished,"),
 }
+# a results.jsonl record as sweep/store.py's record() writes it (compact JSON, "id" a point_id's 16 hex digits first,
+# "point" next): a sweep folder whose sweep.json is gone or torn is still the sweep's (probe p199 #2)
+_RESULTS_JSONL = "results.jsonl"  # sweep/store.py's RESULTS_FILE
+_LINE_HEADS = {_RESULTS_JSONL: re.compile(r'\{"id":"[0-9a-f]{16}","point":\{')}
 _JSON_HEADS = {
     REPORT_FILE: re.compile(r'\s*\{\s*"accelsim_version"\s*:\s*"'),  # report/summary.py's and serving's first key
     "sweep.json": re.compile(r'\s*\{\s*"format"\s*:\s*"' + re.escape(_SWEEP_FORMAT)),
@@ -246,16 +255,17 @@ _JSON_HEADS = {
 _FULL_CHECK_BYTES = 64 << 20  # a report.json without that first key (keys reordered) is parsed whole up to this size
 
 # the file each command writes at the top of its folder, by which folder_writers tells what a folder holds
-_FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"),
+_FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_RESULTS_JSONL, "accelsim sweep"), (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"),
                  (_CAPACITY_CSV, "accelsim serve --capacity"), (_SERVE_SWEEP_CSV, "accelsim serve --sweep"),
                  ("requests.csv", "accelsim serve"), (REPORT_FILE, "accelsim run"))
 
 
 def accelsims_mark(path: Path) -> bool:
-    """Whether ``path``, a folder's ``report.json``, ``requests.csv``, ``sweep.json``, ``sweep.csv``,
-    ``capacity.csv`` or ``capacity_sweep.csv``, is the file an accelsim command writes there, by its first bytes
-    (:data:`_MARK_HEAD_BYTES`): a CSV's header row, the first key of its JSON object (a report's
-    ``accelsim_version``, a sweep description's ``"format": "accelsim-sweep/1"``). A report.json whose keys were
+    """Whether ``path``, a folder's ``report.json``, ``requests.csv``, ``sweep.json``, ``results.jsonl``,
+    ``sweep.csv``, ``capacity.csv`` or ``capacity_sweep.csv``, is the file an accelsim command writes there, by its
+    first bytes (:data:`_MARK_HEAD_BYTES`): a CSV's header row, the first key of its JSON object (a report's
+    ``accelsim_version``, a sweep description's ``"format": "accelsim-sweep/1"``), a sweep's first result record
+    (``{"id":"<16 hex digits>","point":{``). A report.json whose keys were
     reordered is read whole and checked as ``plot`` reads it (:func:`~accelsim.report.schema.not_a_report`). A
     file that is missing or cannot be read is not a mark."""
     try:
@@ -265,6 +275,8 @@ def accelsims_mark(path: Path) -> bool:
         return False
     if path.name in _CSV_HEADS:
         return _CSV_HEADS[path.name].match(head) is not None
+    if path.name in _LINE_HEADS:
+        return _LINE_HEADS[path.name].match(head) is not None
     if _JSON_HEADS[path.name].match(head) is not None:
         return True
     if path.name != REPORT_FILE:
@@ -281,10 +293,12 @@ def accelsims_mark(path: Path) -> bool:
 def folder_writers(outdir: str | os.PathLike) -> list[str]:
     """The commands whose outputs folder ``outdir`` holds, by the file each writes at its top, when that file is the
     command's (:func:`accelsims_mark`: a user's report.json or requests.csv marks nothing; an ``accelsim serve``
-    run's report.json beside its requests.csv is the serve run's): [] for a folder none wrote; two or more for a
-    folder written by several before :func:`claim_folder` refused that (probe p118 #2)."""
+    run's report.json beside its requests.csv is the serve run's; a sweep's results.jsonl marks its folder when
+    its sweep.json is missing or torn): [] for a folder none wrote; two or more for a folder written by several
+    before :func:`claim_folder` refused that (probe p118 #2)."""
     out = Path(outdir)
-    found = [command for name, command in _FOLDER_MARKS if (out / name).is_file() and accelsims_mark(out / name)]
+    found = list(dict.fromkeys(command for name, command in _FOLDER_MARKS
+                               if (out / name).is_file() and accelsims_mark(out / name)))
     if "accelsim serve" in found and "accelsim run" in found:
         found.remove("accelsim run")
     return found
@@ -310,7 +324,8 @@ _SWEEP_POINT_DIR = re.compile(r"point_[0-9a-f]{16}")
 
 def claim_folder(outdir: str | os.PathLike, command: str, *, shown: str | None = None) -> None:
     """Refuse (:class:`AccelsimError`, one line) to write ``command``'s outputs into ``outdir`` unless it is missing,
-    empty or one ``command`` wrote (:func:`folder_writers`; or a run's save left :data:`INCOMPLETE_FILE`; for
+    empty or one ``command`` wrote (:func:`folder_writers`: for ``accelsim sweep``, its sweep.json or, that gone
+    or torn, its results.jsonl records, which the sweep then resumes from; or a run's save left :data:`INCOMPLETE_FILE`; for
     ``accelsim sweep``, a folder holding only ``point_ID`` report folders ``sweep --point`` wrote): not into
     a folder another command's outputs fill, which ``plot`` / ``compare`` would read as either (probe p118 #2: a
     ``serve --sweep`` over a ``run`` folder, and ``compare`` reported the old run), nor into any other folder that

@@ -77,6 +77,42 @@ def curve_columns(key: Keys) -> tuple[str, ...]:
     return CURVE_COLUMNS if len(keys) == 1 else (CURVE_COLUMNS[0], *keys, *CURVE_COLUMNS[1:])
 
 
+def _run_identity(spec: ServingSpec) -> tuple:
+    """What a point runs: its model, draft model, arch, serving settings (seed included), options and trace. Two
+    points with equal identities are the same run, whatever their ``--sweep`` items' spelling ("4" and "4.0")."""
+    return (spec.model, spec.draft_model, spec.arch, spec.serve, spec.options, spec.trace_file)
+
+
+def unique_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str] = ()
+                  ) -> tuple[list[Point], int]:
+    """``values`` with every point whose run equals an earlier point's dropped (:func:`_run_identity`: a value
+    repeated, ``--sweep workload.arrival.rate=4,4``, or spelt another way), in order, and how many were dropped: a
+    duplicate would simulate the same run again and give sweep.csv and the curve a repeated row, as ``accelsim
+    sweep`` drops its duplicate points (probe p199 #3). A point that does not load is kept, for
+    :func:`checked_points` to name."""
+    keys = _keys(key)
+    identities: list[tuple] = []  # not hashed: a spec holds lists; a serve sweep has a few points
+    kept: list[Point] = []
+    for value in values:
+        try:
+            spec = load_serving(ref, overrides, swept=[f"{k}={v}" for k, v in zip(keys, _point(value), strict=True)])
+        except ConfigError:
+            kept.append(value)
+            continue
+        identity = _run_identity(spec)
+        if identity in identities:
+            continue
+        identities.append(identity)
+        kept.append(value)
+    return kept, len(values) - len(kept)
+
+
+def duplicates_line(points: int, expanded: int, duplicates: int) -> str:
+    """The console's count of a sweep's points as ``accelsim sweep`` words it: "planned 1 points (2 expanded, 1
+    duplicates)"."""
+    return f"planned {points} points ({expanded} expanded, {duplicates} duplicates)"
+
+
 def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str],
                    check_point: Callable[[ServingSpec], object], progress: Progress | None = None) -> list[ServingSpec]:
     """The serving file at every value of ``key`` (every point of several keys), each loaded and passed to

@@ -535,45 +535,51 @@ def _norm(plt, grid):
 
 
 def pareto_front_nd(points) -> list[int]:
-    """Indices of the points no other point dominates (at most as large in every coordinate, smaller in one), all
-    coordinates minimised, in the order given; of equal points the first is kept. ``points``: an (n, d) array
-    or a list of d-tuples.
+    """Indices of the points no other point dominates, all coordinates minimised, in the order given. A point
+    dominates another when it is no worse in every coordinate and strictly better in at least one (Deb 2001,
+    *Multi-Objective Optimization using Evolutionary Algorithms*, Def. 2.5), so equal points do not dominate each
+    other: every copy of a non-dominated tuple is on the front, whatever the order of ``points``. ``points``: an
+    (n, d) array or a list of d-tuples.
 
-    Sort-based, O(n log n) for d <= 3: the points are sorted on (first coordinate, the others, index), so only an
-    earlier point can dominate a later one. d = 2: a point is on the front iff its second coordinate is below
-    every earlier one's (a running minimum). d = 3: a skyline of the front so far projected on the last two
-    coordinates (a staircase, ascending in one, descending in the other) is searched by bisection: a point is
+    Sort-based, O(n log n) for d <= 3: the points are sorted on all coordinates (first, then the others) and equal
+    points grouped, so the front is found among the distinct tuples, where only an earlier tuple can dominate a
+    later one, and every copy of a kept tuple is kept. d = 2: a tuple is on the front iff its second coordinate is
+    below every earlier one's (a running minimum). d = 3: a skyline of the front so far projected on the last two
+    coordinates (a staircase, ascending in one, descending in the other) is searched by bisection: a tuple is
     dominated iff the staircase step at or below its second coordinate has a third coordinate at most its own.
-    d > 3: each point is checked against the front so far (O(n x front))."""
+    d > 3: each tuple is checked against the front so far (O(n x front))."""
     import numpy as np
 
     pts = np.asarray(points, dtype=np.float64)
     if pts.size == 0:
         return []
     n, d = pts.shape
-    order = np.lexsort((np.arange(n), *(pts[:, k] for k in reversed(range(d)))))
+    order = np.lexsort(tuple(pts[:, k] for k in reversed(range(d))))  # stable: equal tuples in given order
     s = pts[order]
+    starts = np.flatnonzero(np.concatenate(([True], np.any(s[1:] != s[:-1], axis=1))))  # each distinct tuple
+    u = s[starts]
     if d == 1:
-        keep = np.zeros(n, bool)
+        keep = np.zeros(len(u), bool)
         keep[0] = True
     elif d == 2:
-        before = np.concatenate(([np.inf], np.minimum.accumulate(s[:-1, 1])))
-        keep = s[:, 1] < before
+        before = np.concatenate(([np.inf], np.minimum.accumulate(u[:-1, 1])))
+        keep = u[:, 1] < before
     elif d == 3:
-        keep = _skyline3(s[:, 1].tolist(), s[:, 2].tolist())
+        keep = _skyline3(u[:, 1].tolist(), u[:, 2].tolist())
     else:
-        keep = np.zeros(n, bool)
+        keep = np.zeros(len(u), bool)
         front: list[int] = []
-        for i in range(n):
-            if not front or not np.any(np.all(s[front] <= s[i], axis=1)):
+        for i in range(len(u)):
+            if not front or not np.any(np.all(u[front] <= u[i], axis=1)):
                 front.append(i)
         keep[front] = True
-    return sorted(order[keep].tolist())
+    copies = np.diff(np.append(starts, n))
+    return sorted(order[np.repeat(keep, copies)].tolist())
 
 
 def _skyline3(ys: list[float], zs: list[float]):
-    """Which of the points (x sorted ascending, given as their y and z) no earlier point dominates (see
-    :func:`pareto_front_nd`)."""
+    """Which of the distinct points (x sorted ascending, ties by y then z, given as their y and z) no earlier point
+    dominates (see :func:`pareto_front_nd`)."""
     import bisect
 
     import numpy as np
@@ -615,7 +621,7 @@ def workload_axis(key: str) -> bool:
 def front_mask(values, groups):
     """Which points are on their workload's Pareto front (a bool array): ``values`` an (n, d) array (a row with a
     NaN is on none), ``groups`` each point's workload number (-1: none). Each workload's points are ranked alone
-    (:func:`pareto_front_nd`, sweep order); a workload of one point is its own front. results.csv's ``pareto``
+    (:func:`pareto_front_nd`: equal points are all on the front or all off, whatever their order); a workload of one point is its own front. results.csv's ``pareto``
     column, which marks the points :func:`plot_pareto` rings."""
     import numpy as np
 

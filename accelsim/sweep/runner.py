@@ -131,8 +131,16 @@ class _SweepJson:
         # points has been read through, so that a run stopped earlier leaves it to the next, which sees the new axes)
         self.relabel_from: list[str] | None = None
         self.relabel_left = False  # the run that wrote the folder stopped before relabelling every reused point
-        if kept and is_sweep_dir(out):
-            before = read_sweep_json(out)
+        # results.jsonl kept, sweep.json missing or torn (probe p199 #2): why it cannot be read, and every reused
+        # record is relabelled with this sweep's axes where they differ, the axes before being unknown
+        self.lost: str | None = None
+        try:
+            before = read_sweep_json(out) if kept else None
+        except AccelsimError as e:
+            missing = not (Path(out) / SWEEP_FILE).exists()
+            before, self.lost = None, f"{Path(out) / SWEEP_FILE} is missing" if missing else str(e)
+            self.relabel_left, self.axes_before = True, []
+        if before is not None:
             seen = {before.get("accelsim_version"), *before.get("earlier_versions", [])}
             self.earlier = sorted(str(v) for v in seen if v not in (None, __version__))
             seen = {before.get("code_fingerprint"), *before.get("earlier_fingerprints", [])}
@@ -438,6 +446,9 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
         sweep_json.relabel_from = sweep_json.axes_before
     if con is not None:
         _start_lines(con, stream, out, store, done, sweep_json.earlier, sweep_json.earlier_code)
+        if sweep_json.lost is not None:
+            con.print(f"[yellow]warning:[/yellow] {sweep_json.lost}; rebuilt from {spec.file or 'the sweep'} (the "
+                      f"{RESULTS_FILE} records are reused)", soft_wrap=True)
     sweep_json.write()
     feed = _Feed(stream, done, store, sweep_json, relabel)
     used = executor

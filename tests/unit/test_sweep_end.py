@@ -103,9 +103,10 @@ def test_pareto_front_of_hand_listed_points():
     pts = [(3, 4), (1, 9), (6, 1), (2, 4), (4, 5), (5, 1), (3, 2)]
     assert pareto_front_nd(pts) == [1, 3, 5, 6]
     # 3-D (area, seconds, joules): (2, 2, 2) beats (2, 3, 2) and (3, 3, 3); (1, 5, 1) (5, 1, 5) (3, 1, 9) each lead
-    # one coordinate or pair; (2, 2, 2) twice: the first is kept
+    # one coordinate or pair; (2, 2, 2) twice: equal points do not dominate each other (Deb 2001, Def. 2.5), so
+    # both copies are on the front (this test kept only the first before, an order-dependent front)
     pts3 = [(3, 3, 3), (2, 2, 2), (1, 5, 1), (2, 3, 2), (5, 1, 5), (3, 1, 9), (2, 2, 2)]
-    assert pareto_front_nd(pts3) == [1, 2, 4, 5]
+    assert pareto_front_nd(pts3) == [1, 2, 4, 5, 6]
     assert pareto_front_nd(np.zeros((0, 3))) == []
 
 
@@ -124,9 +125,26 @@ def test_pareto_front_matches_the_definition_on_random_points():
     rng = np.random.default_rng(5)
     for d in (2, 3, 4):
         pts = rng.integers(0, 6, size=(60, d)).astype(float)  # small integers: many ties and equal points
-        by_definition = [i for i, p in enumerate(pts)
-                         if not any((q <= p).all() and ((q < p).any() or j < i) for j, q in enumerate(pts) if j != i)]
+        # Deb 2001, Def. 2.5: q dominates p iff q is no worse in every coordinate and strictly better in one (this
+        # definition also let an equal, earlier point dominate before: an order-dependent front)
+        by_definition = [i for i, p in enumerate(pts) if not any((q <= p).all() and (q < p).any() for q in pts)]
         assert pareto_front_nd(pts) == by_definition
+        flipped = pareto_front_nd(pts[::-1])  # the same front, whatever the order of the points
+        assert sorted(len(pts) - 1 - i for i in flipped) == by_definition
+
+
+def test_equal_points_are_all_on_the_front_or_all_off_in_either_order():
+    # probe p199 #1: each (rows, cols) twice with equal metrics (an HBM capacity that changes nothing). By hand, 2-D
+    # (area, seconds): (1, 4) (2, 3) (3, 1) (3, 2): (3, 2) loses to (3, 1); the other three each lead one
+    # coordinate, so both copies of each are on the front and both copies of (3, 2) are off
+    one = [(1, 4), (2, 3), (3, 1), (3, 2)]
+    for pts in (one + one, one[::-1] + one[::-1], [p for p in one for _ in (0, 1)]):
+        assert sorted(pts[i] for i in pareto_front_nd(pts)) == sorted(2 * [(1, 4), (2, 3), (3, 1)])
+    # 3-D, with 1-D and 5-D: every copy of the minimum (or of the unbeaten tuple) is kept
+    three = [(1, 5, 1), (2, 2, 2), (2, 2, 2), (2, 3, 2), (5, 1, 5)]
+    assert pareto_front_nd(three) == [0, 1, 2, 4] and pareto_front_nd(three[::-1]) == [0, 2, 3, 4]
+    assert pareto_front_nd([(3,), (1,), (2,), (1,)]) == [1, 3]
+    assert pareto_front_nd([(1, 1, 1, 1, 2), (1, 1, 1, 1, 1), (1, 1, 1, 1, 1)]) == [1, 2]
 
 
 def test_the_scatter_sample_rule():

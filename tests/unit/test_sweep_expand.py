@@ -353,9 +353,11 @@ def test_pareto_front_by_hand():
     pts = [(3, 8), (1, 10), (2, 9), (2, 8), (5, 4), (4, 3)]
     assert pareto_front_nd(pts) == [1, 3, 5]
     # (area, seconds, joules): a bandwidth sweep of one area: the faster point that spends more energy stays on the
-    # front beside the slower, frugal one; (1, 5, 5) loses to (1, 4, 5); the second of two equal points is dropped
+    # front beside the slower, frugal one; (1, 5, 5) loses to (1, 4, 5); the two equal (1, 5, 3) do not dominate
+    # each other (Deb 2001, Def. 2.5: dominance needs one coordinate strictly better), so both are on the front
+    # (this test kept only the first of them before: the front then depended on the order of the points)
     pts3 = [(1, 5, 3), (1, 4, 5), (1, 5, 5), (2, 3, 9), (1, 5, 3)]
-    assert pareto_front_nd(pts3) == [0, 1, 3]
+    assert pareto_front_nd(pts3) == [0, 1, 3, 4]
 
 
 def test_chunk_sizes_follow_the_measured_point_time():

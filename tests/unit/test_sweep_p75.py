@@ -3,6 +3,7 @@ filters that keep no point (#5), `accelsim plot` on a locked folder (#6) and emp
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -240,3 +241,34 @@ def test_a_sweep_is_refused_while_a_plot_holds_the_folder(tmp_path):
     with _FolderLock(out, "s", command="plot"), pytest.raises(AccelsimError, match=r"in use by 'accelsim plot' of "
                                                                                     r"sweep 's' \(pid "):
         run_sweep(write(tmp_path, "grid:\n  workload.m: [8]\n"), out, workers=1, plots=False, progress=False)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="zombies are read from Linux's /proc/PID/stat")
+def test_a_lock_held_by_a_zombie_is_stale_and_taken_over(tmp_path):
+    # probe p199 #4: a sweep killed by SIGKILL stays a zombie (state Z) until its parent reaps it, and os.kill(pid, 0)
+    # succeeds on a zombie; it holds nothing, so its lock is taken over (docs/sweeps.md: "a process that is gone")
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from accelsim.sweep.runner import LOCK_FILE, _FolderLock
+
+    holder = subprocess.Popen([sys.executable, "-c", "pass"])  # exits at once; not waited for: a zombie
+    try:
+        for _ in range(200):
+            stat = open(f"/proc/{holder.pid}/stat").read()
+            if stat[stat.rfind(")") + 1:].split()[0] == "Z":
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the child never became a zombie")
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / LOCK_FILE).write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(), "sweep": "s6",
+                                                 "since": "2026-12-07 08:00:00"}))
+        with _FolderLock(out, "s1") as lock:  # was refused: "out is in use by sweep 's6' (pid N ...)"
+            assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid() and lock.held
+    finally:
+        holder.wait()

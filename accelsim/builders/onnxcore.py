@@ -40,6 +40,12 @@ _INT_TYPES = {t: ONNX_DTYPES[t] for t in (2, 3, 4, 5, 6, 12, 21, 22)}
 12 UINT32, 21 UINT4, 22 INT4) → that dtype: a quantised weight or bias is stored at its width."""
 
 
+def _broadcasts(small: tuple[int, ...], big: tuple[int, ...]) -> bool:
+    """Whether an array of shape ``small`` broadcasts onto one of shape ``big`` without growing it (numpy's rules:
+    no more dims, and each of its dims, aligned at the right, 1 or equal to ``big``'s)."""
+    return len(small) <= len(big) and all(s in (1, b) for s, b in zip(reversed(small), reversed(big), strict=False))
+
+
 class NotMapped(WorkloadError):
     """A node of a mapped op type that accelsim does not map (a feature of it: a reverse LSTM, a 3-D ConvTranspose):
     raised by a handler before it adds an op, so that :meth:`ImporterCore.run` lists every such node in one error,
@@ -555,12 +561,17 @@ class ImporterCore:
 
     def _fallback_constants(self, names: list[str]) -> set[str]:
         """Which of the initializers ``names`` a node priced as element-wise work (:meth:`_generic`) reads as
-        constants, not parameters: one of a single element (a 0-d scalar: the 2 of ``W * 2``), and one with fewer
-        elements than another initializer the node reads (a scale or offset broadcast onto a weight: the s of
-        ``W * s``). The node's other initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``)."""
+        constants, not parameters: one of a single element (a 0-d scalar: the 2 of ``W * 2``), and a smaller one
+        whose shape broadcasts (numpy's rules: its dims, aligned at the right, each 1 or equal) onto a largest one
+        the node reads (a scale or offset broadcast onto a weight: the s of ``W * s``). The node's other
+        initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``, and weights of other shapes:
+        a reverse LSTM's W [1, 4H, I] beside its R [1, 4H, H] and B [1, 8H], a fused MLP's w2 [128, 64] beside its
+        w1 [64, 256], a DeformConv's bias [16] beside its weight [16, 8, 3, 3]; probe p201 #1)."""
         sizes = {n: math.prod(self.inits[n]) for n in names}
         largest = max(sizes.values(), default=0)
-        return {n for n, size in sizes.items() if self._one_element(n) or size < largest}
+        targets = [tuple(self.inits[n]) for n, size in sizes.items() if size == largest]
+        return {n for n, size in sizes.items() if self._one_element(n)
+                or (size < largest and any(_broadcasts(tuple(self.inits[n]), t) for t in targets))}
 
     def _param_view(self) -> None:
         """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as

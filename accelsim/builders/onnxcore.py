@@ -241,7 +241,9 @@ class ImporterCore:
     def _import_node(self) -> None:
         """Append the ops of the current node (:attr:`node`, layer :attr:`op_name`)."""
         node, key, unmapped = self.node, _op_key(self.node), self.unmapped
-        if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+        if key == "Dropout" and self._training_mode():
+            self._training_dropout()
+        elif key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
             self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
             self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
             self.alias[node.output[0]] = self._weight(node.input[0])
@@ -264,6 +266,48 @@ class ImporterCore:
             self._qdq_kernel(first)
             if out is not None and node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
                 self.tensor[node.output[0]] = out
+
+    def _training_mode(self) -> bool:
+        """Whether the current Dropout node drops (ONNX Dropout-12/13: its optional input 2, ``training_mode``, a
+        bool the file holds, true); false where the input is absent or empty (the spec's default, inference: an
+        alias of its input, as torch.onnx exports eval models). One the file does not hold (a graph input) is a
+        feature accelsim does not map (:class:`NotMapped`)."""
+        node = self.node
+        if len(node.input) < 3 or not node.input[2]:
+            return False
+        value = self._value(node.input[2]) if self._is_init(node.input[2]) else None
+        if value is None or value.size != 1:
+            raise NotMapped(f"training_mode {node.input[2]!r} is not a value the file holds")
+        return bool(value.reshape(-1)[0])
+
+    def _training_dropout(self) -> None:
+        """A Dropout with ``training_mode`` true: ``output = data · mask / (1 − ratio)`` and the Bernoulli ``mask``
+        (bool) as its second output (the ONNX Dropout-13 spec), priced as the builders' training dropout
+        (:meth:`.layers.GraphBuilder.dropout`, also the built-in T5's and GPT-2's under ``mode: training``): a
+        ``<node>.mask`` op writing the mask, 1 B per element, then ``<node>`` reading the input and the mask, 2 flops
+        per element; the node's ``mask`` output is that op (probe p201 #2: before, a free alias, the mask never
+        written). ``ratio`` (input 1) a scalar the file holds, default 0.5. A dropout of an initializer (a weight's:
+        DropConnect) is not mapped (:class:`NotMapped`)."""
+        node = self.node
+        if self._is_init(node.input[0]):
+            raise NotMapped("training_mode true on an initializer (a weight's dropout) is not mapped")
+        ratio = 0.5
+        if len(node.input) > 1 and node.input[1]:
+            value = self._value(node.input[1]) if self._is_init(node.input[1]) else None
+            if value is None or value.size != 1:
+                raise NotMapped(f"ratio {node.input[1]!r} is not a value the file holds")
+            ratio = float(value.reshape(-1)[0])
+        if ratio <= 0 and len(node.output) > 1 and node.output[1]:
+            raise NotMapped("training_mode true with ratio 0 and a mask output is not mapped")
+        x, training = self._in(0), self.b.training
+        self.b.training = True
+        try:
+            out = self.b.dropout(x, ratio, name=self.op_name)
+        finally:
+            self.b.training = training
+        self.tensor[node.output[0]] = out
+        if out != x and len(node.output) > 1 and node.output[1]:
+            self.tensor[node.output[1]] = self.b._ops[-2].name  # the keep-mask op (GraphBuilder.dropout)
 
     def _unused_initializers(self) -> None:
         """Initializers no node reads, directly, through an Identity (:attr:`alias`) or from a subgraph, are

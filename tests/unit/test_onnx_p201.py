@@ -1,6 +1,6 @@
 """ONNX import after probe p201: ``unsupported: elementwise`` keeps a node's weights of other shapes as parameters
-(#1). Small models built with onnx.helper, numbers by hand from the ONNX operator spec. Skipped where onnx is not
-installed."""
+(#1), and a Dropout with ``training_mode`` true is priced as a training dropout, its mask written (#2). Small models
+built with onnx.helper, numbers by hand from the ONNX operator spec. Skipped where onnx is not installed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from accelsim.builders.importers import from_onnx
 from accelsim.builders.training import training_graph
+from accelsim.errors import WorkloadError
 
 onnx = pytest.importorskip("onnx")
 np = pytest.importorskip("numpy")
@@ -64,3 +65,40 @@ def test_shapes_that_broadcast_stay_constants():
         g = from_onnx(_model([node], {"x": [4, 64]}, [_zeros("W", (64, 256)), _zeros("s", shape)],
                              domains=("my.dom",)), unsupported="elementwise")
         assert g.params == 64 * 256, shape
+
+
+# ---- #2: Dropout with training_mode true -----------------------------------------------------------------------
+def _dropout(training, outputs=("y", "mask"), ratio=0.1):
+    node = helper.make_node("Dropout", ["x", "r", "t"], list(outputs), name="do")
+    inits = [helper.make_tensor("r", F, [], [ratio]), helper.make_tensor("t", TensorProto.BOOL, [], [training])]
+    outs = {"y": F, **({"mask": TensorProto.BOOL} if "mask" in outputs else {})}
+    return from_onnx(_model([node], {"x": [2, 100]}, inits, outputs=outs))
+
+
+def test_training_dropout_is_priced_with_its_mask():
+    # ONNX Dropout-13, training_mode true: output = data · mask / (1 − ratio), mask a bool output. x [2, 100]: the
+    # mask op writes 200 elements of 1 B (bool), the dropout op 2 flops per element (the multiply by the mask and the
+    # scale) = 400; before: no op at all (an alias of x)
+    g = _dropout(True)
+    mask, drop = g["do.mask"], g["do"]
+    assert mask.fn == "dropout_mask" and mask.out_dtype == "uint8" and mask.out_bytes == 200 * 1
+    assert drop.fn == "dropout" and drop.flops == 2 * 200 == 400 and drop.inputs[1] == "do.mask"
+    assert drop.attrs["p"] == pytest.approx(0.1)
+    assert g.flops == 400
+
+
+def test_inference_dropout_stays_an_alias():
+    # training_mode false (the spec's default, torch.onnx's eval export): y is x, no op, no flops
+    g = _dropout(False)
+    assert g.flops == 0 and not g.ops
+
+
+def test_training_mode_from_a_graph_input_is_refused_in_one_line():
+    node = helper.make_node("Dropout", ["x", "", "t"], ["y"], name="do")
+    ins = [helper.make_tensor_value_info("x", F, [2, 100]), helper.make_tensor_value_info("t", TensorProto.BOOL, [])]
+    model = helper.make_model(helper.make_graph([node], "g", ins, [helper.make_tensor_value_info("y", F, None)]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(WorkloadError) as e:
+        from_onnx(model)
+    assert "node 'do' (Dropout): training_mode 't' is not a value the file holds" in str(e.value)
+    assert len(str(e.value).splitlines()) == 1

@@ -40,6 +40,12 @@ _INT_TYPES = {t: ONNX_DTYPES[t] for t in (2, 3, 4, 5, 6, 12, 21, 22)}
 12 UINT32, 21 UINT4, 22 INT4) → that dtype: a quantised weight or bias is stored at its width."""
 
 
+def _broadcasts(small: tuple[int, ...], big: tuple[int, ...]) -> bool:
+    """Whether an array of shape ``small`` broadcasts onto one of shape ``big`` without growing it (numpy's rules:
+    no more dims, and each of its dims, aligned at the right, 1 or equal to ``big``'s)."""
+    return len(small) <= len(big) and all(s in (1, b) for s, b in zip(reversed(small), reversed(big), strict=False))
+
+
 class NotMapped(WorkloadError):
     """A node of a mapped op type that accelsim does not map (a feature of it: a reverse LSTM, a 3-D ConvTranspose):
     raised by a handler before it adds an op, so that :meth:`ImporterCore.run` lists every such node in one error,
@@ -235,7 +241,9 @@ class ImporterCore:
     def _import_node(self) -> None:
         """Append the ops of the current node (:attr:`node`, layer :attr:`op_name`)."""
         node, key, unmapped = self.node, _op_key(self.node), self.unmapped
-        if key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
+        if key == "Dropout" and self._training_mode():
+            self._training_dropout()
+        elif key in _ALIASES and node.input[0] in self.inits and node.input[0] not in self.tensor:
             self.inits[node.output[0]] = self.inits[node.input[0]]  # a weight passed through (tied weights)
             self.init_types[node.output[0]] = self.init_types.get(node.input[0], 0)
             self.alias[node.output[0]] = self._weight(node.input[0])
@@ -258,6 +266,48 @@ class ImporterCore:
             self._qdq_kernel(first)
             if out is not None and node.output and node.output[0]:  # an LSTM may leave Y out and give only Y_h
                 self.tensor[node.output[0]] = out
+
+    def _training_mode(self) -> bool:
+        """Whether the current Dropout node drops (ONNX Dropout-12/13: its optional input 2, ``training_mode``, a
+        bool the file holds, true); false where the input is absent or empty (the spec's default, inference: an
+        alias of its input, as torch.onnx exports eval models). One the file does not hold (a graph input) is a
+        feature accelsim does not map (:class:`NotMapped`)."""
+        node = self.node
+        if len(node.input) < 3 or not node.input[2]:
+            return False
+        value = self._value(node.input[2]) if self._is_init(node.input[2]) else None
+        if value is None or value.size != 1:
+            raise NotMapped(f"training_mode {node.input[2]!r} is not a value the file holds")
+        return bool(value.reshape(-1)[0])
+
+    def _training_dropout(self) -> None:
+        """A Dropout with ``training_mode`` true: ``output = data · mask / (1 − ratio)`` and the Bernoulli ``mask``
+        (bool) as its second output (the ONNX Dropout-13 spec), priced as the builders' training dropout
+        (:meth:`.layers.GraphBuilder.dropout`, also the built-in T5's and GPT-2's under ``mode: training``): a
+        ``<node>.mask`` op writing the mask, 1 B per element, then ``<node>`` reading the input and the mask, 2 flops
+        per element; the node's ``mask`` output is that op (probe p201 #2: before, a free alias, the mask never
+        written). ``ratio`` (input 1) a scalar the file holds, default 0.5. A dropout of an initializer (a weight's:
+        DropConnect) is not mapped (:class:`NotMapped`)."""
+        node = self.node
+        if self._is_init(node.input[0]):
+            raise NotMapped("training_mode true on an initializer (a weight's dropout) is not mapped")
+        ratio = 0.5
+        if len(node.input) > 1 and node.input[1]:
+            value = self._value(node.input[1]) if self._is_init(node.input[1]) else None
+            if value is None or value.size != 1:
+                raise NotMapped(f"ratio {node.input[1]!r} is not a value the file holds")
+            ratio = float(value.reshape(-1)[0])
+        if ratio <= 0 and len(node.output) > 1 and node.output[1]:
+            raise NotMapped("training_mode true with ratio 0 and a mask output is not mapped")
+        x, training = self._in(0), self.b.training
+        self.b.training = True
+        try:
+            out = self.b.dropout(x, ratio, name=self.op_name)
+        finally:
+            self.b.training = training
+        self.tensor[node.output[0]] = out
+        if out != x and len(node.output) > 1 and node.output[1]:
+            self.tensor[node.output[1]] = self.b._ops[-2].name  # the keep-mask op (GraphBuilder.dropout)
 
     def _unused_initializers(self) -> None:
         """Initializers no node reads, directly, through an Identity (:attr:`alias`) or from a subgraph, are
@@ -555,12 +605,17 @@ class ImporterCore:
 
     def _fallback_constants(self, names: list[str]) -> set[str]:
         """Which of the initializers ``names`` a node priced as element-wise work (:meth:`_generic`) reads as
-        constants, not parameters: one of a single element (a 0-d scalar: the 2 of ``W * 2``), and one with fewer
-        elements than another initializer the node reads (a scale or offset broadcast onto a weight: the s of
-        ``W * s``). The node's other initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``)."""
+        constants, not parameters: one of a single element (a 0-d scalar: the 2 of ``W * 2``), and a smaller one
+        whose shape broadcasts (numpy's rules: its dims, aligned at the right, each 1 or equal) onto a largest one
+        the node reads (a scale or offset broadcast onto a weight: the s of ``W * s``). The node's other
+        initializers stay its parameters (the W of ``W * 2``, both of ``W1 + W2``, and weights of other shapes:
+        a reverse LSTM's W [1, 4H, I] beside its R [1, 4H, H] and B [1, 8H], a fused MLP's w2 [128, 64] beside its
+        w1 [64, 256], a DeformConv's bias [16] beside its weight [16, 8, 3, 3]; probe p201 #1)."""
         sizes = {n: math.prod(self.inits[n]) for n in names}
         largest = max(sizes.values(), default=0)
-        return {n for n, size in sizes.items() if self._one_element(n) or size < largest}
+        targets = [tuple(self.inits[n]) for n, size in sizes.items() if size == largest]
+        return {n for n, size in sizes.items() if self._one_element(n)
+                or (size < largest and any(_broadcasts(tuple(self.inits[n]), t) for t in targets))}
 
     def _param_view(self) -> None:
         """A view (Transpose, Reshape, Flatten, Squeeze, Unsqueeze) or Cast of a parameter: its output is read as

@@ -55,8 +55,9 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
+from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind, WeightPool
-from ..units import DTYPE_BITS, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
+from ..units import DTYPE_BITS, INT_BIAS_DTYPE, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
 from .params import PER_ROW
 
 
@@ -227,6 +228,72 @@ def _per_row(group_size: int, shape: tuple[int, ...]) -> int:
     return max(shape[-1], 1) if group_size == PER_ROW and shape else group_size
 
 
+# the tensor-parallel collectives that complete partial sums: a row-split linear's output reaches one of these
+_REDUCING = ("all_reduce", "reduce_scatter")
+
+
+def _row_split(graph: Graph) -> set[str]:
+    """The weight-reading linears whose input features (K) tensor parallelism splits: the row-split ones, whose
+    outputs are partial sums that a tensor-parallel all-reduce or reduce-scatter completes (``attrs["group"]`` > 1,
+    no ``extent``: not a context- or expert-parallel group's), read directly or through views and the adds of
+    several blocks' partial sums (Falcon's parallel attention and MLP, :meth:`.tlayers.TransformerBuilder.partial_sums`).
+    """
+    by_name = {op.name: op for op in graph.ops}
+    todo = [op.inputs[0] for op in graph.ops if op.kind is OpKind.COLLECTIVE and op.fn in _REDUCING and op.inputs
+            and int(op.attrs.get("group", 1) or 1) > 1 and "extent" not in op.attrs]
+    seen: set[str] = set()
+    split: set[str] = set()
+    while todo:
+        name = todo.pop()
+        op = by_name.get(name)
+        if name in seen or op is None:
+            continue
+        seen.add(name)
+        if op.kind in (OpKind.LINEAR, OpKind.MATMUL) and op.weights:
+            split.add(name)
+        elif op.kind.is_view or (op.kind is OpKind.ELEMENTWISE and op.fn == "add"):
+            todo.extend(op.inputs)
+    return split
+
+
+def _check_tp_groups(graph: Graph, ops: list[Op]) -> None:
+    """Refuse a tensor-parallel shard that cuts a GPTQ / AWQ weight's quantisation group or its packing, as vLLM's
+    GPTQ and AWQ linear methods do in ``create_weights`` (vllm-project/vllm
+    vllm/model_executor/layers/quantization/awq.py and gptq.py: ``input_size_per_partition % group_size != 0`` raises
+    "The input size is not aligned with the quantized weight shape. This can be caused by too large tensor parallel
+    size.", and ``output_size_per_partition % pack_factor != 0``, pack_factor = 32 / bits, the same about the output
+    size; probe p196 #1). For the integer group-quantised weights (int4 / int8, :data:`~accelsim.units.INT_BIAS_DTYPE`'s
+    quantised ones; not fp4's Microscaling blocks) under ``tensor_parallel`` > 1: a row-split linear
+    (:func:`_row_split`) whose K per chip is not a whole number of groups (rank r's slice starts at r·K, mid-group
+    unless the group divides K; a per-row scale, ``group_size`` -1, spans no rank boundary), and a column-split one
+    (not row-split, not :meth:`~.tlayers.TransformerBuilder.replicated`) whose output features per chip are not a
+    whole number of 32-bit words of packed weights."""
+    tp = int(graph.meta.get("tensor_parallel", 1) or 1)
+    if tp <= 1:
+        return
+    rows: set[str] | None = None
+    for op in ops:
+        for w in op.weights:
+            if w.dtype not in INT_BIAS_DTYPE or not w.group_size or len(w.shape) < 2 or w.k_axis is not None:
+                continue
+            rows = _row_split(graph) if rows is None else rows
+            n, k, gs = w.shape[-2], w.shape[-1], w.group_size  # (out, in); a per-row scale's group is K
+            pack = 32 // DTYPE_BITS[w.dtype]
+            if op.name in rows and k % gs:
+                raise WorkloadError(
+                    f"{graph.name}: tensor_parallel {tp} splits {op.name}'s {k * tp} input features into {k} per chip, "
+                    f"{k / gs:g} groups of quant_group_size {gs}: a group of its {w.dtype} weights would straddle two "
+                    f"chips, which vLLM's GPTQ / AWQ refuse (\"The input size is not aligned with the quantized weight "
+                    f"shape. This can be caused by too large tensor parallel size.\"); use a tensor_parallel that leaves "
+                    f"whole groups on each chip or a quant_group_size dividing {k}", key=("tensor_parallel",), also=("quant_group_size", "weight_dtype"))
+            if op.name not in rows and "tp_replicas" not in op.attrs and n % pack:
+                raise WorkloadError(
+                    f"{graph.name}: tensor_parallel {tp} leaves {op.name} {n} output features per chip, not a multiple "
+                    f"of the {pack} {w.dtype} weights packed in a 32-bit word (GPTQ / AWQ's pack factor): vLLM refuses "
+                    f"this (\"The output size is not aligned with the quantized weight shape\"); use a smaller "
+                    f"tensor_parallel", key=("tensor_parallel",), also=("weight_dtype",))
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int | None, expert_weight: str | None = None, whole: bool = False) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
@@ -291,6 +358,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             weights = tuple(_STORED.get(w.name, w.shape, w.role, wide, 0) if w.name.endswith("bias") else w
                             for w in op.weights)
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
+    _check_tp_groups(graph, ops)
     if narrow:
         ops = _fuse_input_quantisation(ops, quantised, activation)
     meta = dict(graph.meta)

@@ -160,6 +160,11 @@ CASES: dict[str, tuple] = {
 # on 55x55x64) reads the 28x28 even pixels, 50,176 of its 193,600 B, as SCALE-Sim's ifmap addresses are: bytes.hbm
 # 3,211,211 -> 3,067,787 (its op 302,144 -> 158,720), sram by the same; the case's recording also takes up the
 # ramp changes its CHANGED entry already skipped (tasks 340 -> 284; total_cycles equal).
+# bert_base_tpu_v4 and mobilenet_v2_tpu_v4 again from b3ed5ed4 (probe p200 #1): the parameters a split op loads
+# ahead while its producer runs are capped at what HBM moves in that time, and the plans of 2, 4, ... cores are
+# weighed: bert_base_tpu_v4 total_cycles 295,050 -> 288,591, bytes.hbm 205,701,632 -> 171,885,056;
+# mobilenet_v2_tpu_v4 419,888 -> 420,368 (+0.11 %: its classifier on one core's 4 MXUs, not 8 over both, its
+# 2.56 MB of weights no longer counted as loaded during the 1,280-channel avgpool), bytes.hbm 32,720,736 -> 32,713,056.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -49,7 +49,11 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
     off chip; an op split over every core leaves none to an independent chain, as a bidirectional RNN's other
     direction, which then runs after it), so its plan may move more bytes and take longer than the one-core plan or
     the one of a chain a core; the whole plans are compared instead by the same estimates with the memory shared.
-    O(ops × cores), as ``assign``."""
+    On a chip of more than two cores the plans of its first 2, 4, 8, … cores (``assign`` with ``first_cores``:
+    the plan of a chip of that many), fewer than the greedy plan uses, are compared too, so that a chip of more
+    identical cores is not chosen into a plan slower by these estimates than one of fewer cores (probe p200 #1:
+    resnet18 on multicore-4, 145,661 cycles on 8 cores and 296,739 on 64). O(ops × cores), as ``assign`` (the
+    plans of 2, 4, … cores take fewer cores in all than the chip has)."""
     chosen = residency(assign(plans, units, options, arch, budget), graph, arch, options, units)
     if not options.split_ops or arch.cores < 2 or arch.core.tile is not None:
         return chosen
@@ -58,11 +62,24 @@ def assign_and_reside(plans: tuple[Plan, ...], graph: Graph, units: tuple[Unit, 
         return chosen
     plans_ = [chosen, residency(assign(plans, units, options, arch, budget, one_core=True), graph, arch, options,
                                 units)]
+    spread = len({units[u].core for p in chosen for u in p.units})
+    k = 2
+    while k < spread:  # the plans of a chip of 2, 4, 8, … of its cores, fewer than the greedy plan uses
+        plans_.append(residency(assign(plans, units, options, arch, budget, first_cores=k), graph, arch, options,
+                                units))
+        k *= 2
     if any(p.core is None and p.units for p in chosen if p.works):  # some op spans cores: the plan that splits none
         plans_.append(residency(assign(plans, units, options, arch, budget, within_core=True), graph, arch, options,
                                 units))
     # (a tie keeps the first: the greedy plan, then the one-core plan)
     return min(plans_, key=lambda plan: plan_cycles(plan, units, arch, options))
+
+
+def _pass_start(p: Plan, finish: dict[str, float], began: dict[str, float], ready: float) -> None:
+    """An op that does no work (a view) starts when the producer of its input that finishes last started, so
+    that its reader's :func:`_lead` is that producer's run."""
+    last = max(p.inputs, key=lambda t: finish.get(t, 0.0), default=None)
+    began[p.op.name] = began.get(last, ready) if last is not None else ready
 
 
 def most_units(p: Plan) -> int:
@@ -91,19 +108,30 @@ def _estimate_key(p: Plan, options: Options, produced: bool) -> tuple:
 
 
 def _estimate(p: Plan, arch: Arch, options: Options, n: int, ncores: int, produced: bool, on_chip: tuple[int, int],
-              keep: bool, estimates: dict[tuple, dict[tuple, tuple[float, float, float]]]) -> tuple[float, float, float]:
+              keep: bool, estimates: dict[tuple, dict[tuple, tuple[float, float, float]]], lead: float = math.inf,
+              ) -> tuple[float, float, float]:
     """:func:`~.traffic.split_estimate`, kept in ``estimates`` (:func:`_estimates`, :func:`_split_units`' too):
-    identical ops of a model's layers are estimated once."""
+    identical ops of a model's layers are estimated once (``lead`` to a whole cycle, :func:`_lead`)."""
     try:
         known = estimates.setdefault(_estimate_key(p, options, produced), {})
     except TypeError:  # an unhashable attribute: estimated on its own
         known = {}
-    key = (n, ncores, *on_chip, keep)
+    key = (n, ncores, *on_chip, keep, lead)
     got = known.get(key)
     if got is None:
         got = known[key] = split_estimate(p, arch, options, n, ncores, produced=produced, on_chip=on_chip,
-                                          keep_out=keep)
+                                          keep_out=keep, lead=lead)
     return got
+
+
+def _lead(p: Plan, finish: dict[str, float], began: dict[str, float]) -> float:
+    """The whole cycles the producer of ``p``'s input that finishes last runs (from its start, ``began``, to its
+    finish): the time in which :func:`~.traffic.split_estimate` lets ``p``'s parameters load ahead (whole cycles,
+    so that a model's identical layers share their estimates); unbounded when no op produces its inputs."""
+    last = max(p.inputs, key=lambda t: finish.get(t, 0.0), default=None)
+    if last is None or last not in began:
+        return math.inf
+    return float(math.floor(finish[last] - began[last]))
 
 
 def _held_operands(p: Plan, held: Callable[[str], bool]) -> tuple[int, int]:
@@ -132,6 +160,7 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
     compute) takes its ``est`` and moves nothing here."""
     free = [0.0] * len(units)
     finish: dict[str, float] = {}
+    began: dict[str, float] = {}  # op → its start (an op that does no work: its input's producer's, _lead)
     kept = {p.op.name for p in plans if p.resident_out}
     pools: dict[str, int] = {}
     for u in units:
@@ -144,14 +173,17 @@ def plan_cycles(plans: tuple[Plan, ...], units: tuple[Unit, ...], arch: Arch, op
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
         if not p.works or not p.units:
             finish[p.op.name] = ready
+            _pass_start(p, finish, began, ready)
             continue
         start = max(ready, max(free[u] for u in p.units))
+        began[p.op.name] = start
         if pools[p.unit_kind] > 1 and most_units(p) > 1 and "output_tiles" not in p.details:
             # held on its core, or in bands on its cores (residency)
             a, b = _held_operands(p, kept.__contains__) if p.core is not None or BANDS in p.details else (0, 0)
             ncores = len({units[u].core for u in p.units})
+            lead = _lead(p, finish, began)
             est, compute, memory = _estimate(p, arch, options, len(p.units), ncores, ready > 0, (a, b),
-                                             p.resident_out, estimates)
+                                             p.resident_out, estimates, lead)
             # (all its transfers: the parameters its estimate loads ahead, while the ops before it run, too)
             ahead = _estimate(p, arch, options, len(p.units), ncores, False, (a, b),
                               p.resident_out, estimates)[2] - memory if ready > 0 else 0.0
@@ -212,20 +244,25 @@ class _Busy:
 
 def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, arch: Arch,
            budget: TaskBudget | None = None, one_core: bool = False, within_core: bool = False,
-           ) -> tuple[Plan, ...]:
+           first_cores: int = 0) -> tuple[Plan, ...]:
     """Plans with the units each op runs on and their core (None when they span cores). With a task ``budget``,
     a pass sure to need more tasks stops here (:meth:`TaskBudget.error`), before the other ops are assigned and
     any task is built: an op split over n units (of one core each) builds at least one compute task on each
     (:func:`~.traffic.tile_groups` gives each a group), any other working op at least one task. With ``one_core``
-    only the first core's units are used (the plan of a one-core chip, :func:`assign_and_reside`); with
+    only the first core's units are used (the plan of a one-core chip, :func:`assign_and_reside`), with
+    ``first_cores`` only those of the lowest ``first_cores`` cores (the plan of a chip of that many); with
     ``within_core`` no op splits over several cores (each takes units of one core, :func:`_split_units`)."""
     free = [0.0] * len(units)
     least = 0  # the tasks the ops so far build at least
     finish: dict[str, float] = {}
+    began: dict[str, float] = {}  # op → its start (_lead)
     pools: dict[str, list[int]] = {}
     first = _first_core(units)
+    allowed = None if not first_cores else set(sorted({u.core for u in units if u.kind is UnitKind.COMPUTE
+                                                      and u.core is not None})[:first_cores])
     for i, u in enumerate(units):
-        if u.kind is UnitKind.COMPUTE and (not one_core or u.core == first):
+        if u.kind is UnitKind.COMPUTE and (not one_core or u.core == first) and (allowed is None
+                                                                                  or u.core in allowed):
             pools.setdefault(u.group, []).append(i)
     by_core = {kind: _by_core(pool, units) for kind, pool in pools.items()}
     estimates = _estimates(arch)
@@ -236,6 +273,7 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
         ready = max((finish.get(t, 0.0) for t in p.inputs), default=0.0)
         if not p.works:
             finish[p.op.name] = ready
+            _pass_start(p, finish, began, ready)
             out.append(p)
             continue
         pool = pools[p.unit_kind]
@@ -244,8 +282,9 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             if resident is not None:
                 on_chip = resident.on_chip(p, finish)
             chosen, start, est = _split_units(p, by_core[p.unit_kind], free, ready, arch, options, estimates,
-                                              on_chip, within_core)
+                                              on_chip, within_core, _lead(p, finish, began))
             done = start + est
+            began[p.op.name] = start
             # its units free when its compute ends: the store of an output it may keep (a reader on its core
             # follows it) and that store's latency, which its estimate has behind its compute (``on_chip.store``),
             # hold none of them, though a reader elsewhere waits for them (as :class:`_Residency` times it)
@@ -257,12 +296,14 @@ def assign(plans: tuple[Plan, ...], units: tuple[Unit, ...], options: Options, a
             chosen = tuple(pool)
             start = max(max(free[u] for u in pool), ready)
             done = start + p.est / len(pool)
+            began[p.op.name] = start
             for u in pool:
                 free[u] = done
         else:
             best = pool[0] if len(pool) == 1 else min(pool, key=lambda u: (max(free[u], ready), u))
             chosen = (best,)
-            free[best] = done = max(free[best], ready) + p.est
+            began[p.op.name] = max(free[best], ready)
+            free[best] = done = began[p.op.name] + p.est
         least += len(chosen) if p.op.kind is not OpKind.COLLECTIVE and units[chosen[0]].count == 1 else 1
         if budget is not None and least > budget.tasks:
             raise budget.error(p.op.name, len(out) + 1, least=True)
@@ -410,7 +451,7 @@ def _by_core(pool: list[int], units: tuple[Unit, ...]) -> list[list[int]]:
 
 def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: float, arch: Arch, options: Options,
                  estimates: dict[tuple, dict[tuple, tuple[float, float, float]]], on_chip: _OnChip | None = None,
-                 within_core: bool = False) -> tuple[tuple[int, ...], float, float]:
+                 within_core: bool = False, lead: float = math.inf) -> tuple[tuple[int, ...], float, float]:
     """How many of its kind's units an op splits over, and which: (the units, their start, the estimated cycles).
 
     Every count is a candidate (none with more units than its work spreads over, :func:`most_units`): 1 to all of one core's units
@@ -453,11 +494,11 @@ def _split_units(p: Plan, cores: list[list[int]], free: list[float], ready: floa
             if not keep and on_chip.homes:
                 extra += on_chip.after
         keep = bool(keep)
-        key = (n, ncores, a, b, keep)
+        key = (n, ncores, a, b, keep, lead)
         got = known.get(key)
         if got is None:
             got = known[key] = split_estimate(p, arch, options, n, ncores, produced=ready > 0, on_chip=(a, b),
-                                              keep_out=keep)
+                                              keep_out=keep, lead=lead)
         return at, got, extra, keep
 
     def candidate(n: int, ncores: int, freed: float, core: int) -> None:

@@ -855,7 +855,7 @@ def held_b(p: Plan) -> bool:
 
 def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: int,
                    produced: bool = False, on_chip: tuple[int, int] = (0, 0), keep_out: bool = False,
-                   ) -> tuple[float, float, float]:
+                   lead: float = math.inf) -> tuple[float, float, float]:
     """How long an op split over ``nunits`` units of ``ncores`` cores takes once its inputs are ready, in cycles,
     as :func:`traffic`, :func:`unit_cycles` and the emitter price it, for :func:`~.choice.assign`'s choice of how
     many units: (the pipeline estimate, the busiest unit's compute, the transfers at bandwidth).
@@ -866,7 +866,11 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     bandwidth (with a shared cache: the cores' reads at the innermost cache's, the main memory reading each once). When another op produces its
     inputs (``produced``), the parameters its units' free buffers hold (the emitter's double buffering: the first
     ``slots`` groups of every unit, of :func:`tile_groups`) load while that op runs, since a parameter load waits
-    only for a free buffer: those bytes are not counted (on an arch whose kernels are dispatched all are: a
+    only for a free buffer: those bytes are not counted, as far as the main memory moves them in the ``lead``
+    cycles that op runs (its bandwidth × ``lead``; with a shared cache the cores' copies at the cache's, each once
+    from the main memory: probe p200 #1, gpt2's c_proj over 64 cores of multicore-4 counted its 64 copies of the
+    weights, 302 MB, as loaded in the 17,196 cycles its producer ran, in which HBM moves 7.0 MB; it was priced
+    39,532 cycles and ran 757,805) (on an arch whose kernels are dispatched all are counted: a
     kernel reads nothing before it runs). The pipeline estimate streams the groups: the loads back to back with the last group's compute
     and store behind them (the other units' stores run under that compute; at least all the transfers), or each unit's groups at the pace its buffers allow with the main memory's latency, behind every
     unit's first loads (they queue on the memory the units share, so the last unit starts after all of them) and
@@ -915,6 +919,9 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     slots = 2 if sram.double_buffered else 1
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
     ahead = float(params * fb) * min(1.0, nunits * slots / groups) if produced and not arch.kernel_dispatch else 0
+    if ahead and lead < math.inf:  # no more than the memory moves while the producer runs
+        ahead = min(ahead, lead * (min(arch.bytes_per_cycle(arch.caches[0]), main_bpc * fb) if arch.caches
+                                   else main_bpc))
     # (a tensor that is both operands, read once a pass: same_operands)
     same = a_tot if same_operands(p) and set(p.operands[0]) <= set(same_operands(p)) else 0
     spread = float(a_tot * fa + (acts_b + params) * fb) + out - ahead - shared_reads(same, fa, fb)

@@ -6,6 +6,7 @@ refused as its ops take their units, before any task is built."""
 
 from __future__ import annotations
 
+import math
 import random
 from fractions import Fraction
 
@@ -206,10 +207,10 @@ def test_the_candidates_on_cores_holding_inputs_stay_o1_each(monkeypatch):
         calls[p.op.name] += 1
         return estimate(p, *args, **kwargs)
 
-    def bounded(p, cores, free, ready, arch, options, estimates, on_chip=None, within_core=False):
+    def bounded(p, cores, free, ready, arch, options, estimates, on_chip=None, within_core=False, lead=math.inf):
         homes = len(on_chip.homes) if on_chip is not None else 0
         bounds[p.op.name] = len(cores[0]) * (1 + homes) + len(cores) - 1 + 2
-        return split_units(p, cores, free, ready, arch, options, estimates, on_chip, within_core)
+        return split_units(p, cores, free, ready, arch, options, estimates, on_chip, within_core, lead)
 
     monkeypatch.setattr(choice, "split_estimate", counting)
     monkeypatch.setattr(choice, "_split_units", bounded)

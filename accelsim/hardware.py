@@ -435,6 +435,10 @@ class VectorUnit(_Model):
     cycles_per_element: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     input_passes: dict[str, InputPasses] = Field(default_factory=dict)
     rates: Rates = Field(default_factory=dict)  # dtype -> multiplier of ``lanes`` (see dtype_rate)
+    # compute dtype -> the dtype whose rate a depthwise conv on these lanes (options.depthwise) computes at: its
+    # kernel's accumulator, an NVIDIA GPU's bf16/fp16 depthwise conv in PyTorch's conv_depthwise2d with fp32 acc_t
+    # (one scalar fp32 FMA a MAC); its tensors keep their dtype. Empty: at the op's own dtype's rate
+    depthwise_runs_as: dict[DType, DType] = Field(default_factory=dict)
     # GPU occupancy limits (threads and thread blocks resident on one core): with them, the row-wise kernels of
     # accelsim.cost.vector.KERNELS get a latency-bound achieved bandwidth (Little's law); without, size-based
     resident_threads: PositiveInt | None = None

@@ -283,7 +283,9 @@ class Options(BaseModel):
         "auto", description="Where depthwise convolutions (groups = input channels > 1, and their backward ops) "
                             "run. 'array': on the systolic array, one m x n x kh·kw GEMM per channel (SCALE-Sim's "
                             "per-channel mapping); 'vector': on the core's vector unit, ⌈MACs · c(fma) / lanes⌉ "
-                            "cycles at the unit's rate for the dtype, plus their bytes; 'auto': 'vector' on a GPU preset "
+                            "cycles at the unit's rate for the dtype (or for the dtype its kernel accumulates in, "
+                            "core.vector.depthwise_runs_as: fp32 on a100 and h100), plus their bytes; 'auto': "
+                            "'vector' on a GPU preset "
                             "(a core with core.tile: PyTorch sends such convs to cuDNN's or its own "
                             "conv_depthwise2d CUDA-core kernels, not to tensor-core GEMMs), 'array' elsewhere.")
     step_overhead: Annotated[float, BeforeValidator(parse_time), Field(ge=0, le=3600)] = Field(

@@ -5,7 +5,9 @@ names (``features.1.0.block.3``, ``features.5.2.attn.qkv``), so ``Graph.params``
 parameter count. Op conventions are those of :mod:`.layers` and :mod:`.tlayers`.
 
 * ``convnext_tiny``: a 4×4 stride-4 stem conv and a LayerNorm over the channels (``LayerNorm2d``: NORM fn
-  "layernorm" over dim 1); CNBlocks ``features.{1,3,5,7}.{j}`` of a 7×7 depthwise conv (``block.0``), a permute to
+  "layernorm" over dim 1), after the copy eager PyTorch's layer_norm makes of its permuted NCHW input
+  (``features.0.1.contiguous``: ELEMENTWISE fn "copy", attr ``eager_copy``; the network is channels-last after it,
+  so no later LayerNorm copies); CNBlocks ``features.{1,3,5,7}.{j}`` of a 7×7 depthwise conv (``block.0``), a permute to
   channels-last (a RESHAPE view), a LayerNorm, ``block.3`` linear to 4× the channels, GELU, ``block.5`` linear back, a
   permute back (a view), the layer scale (ELEMENTWISE fn "mul" by the (C, 1, 1) ``layer_scale`` parameter) and the
   residual add (stochastic depth is the identity at inference); between stages (``features.{2,4,6}``) a LayerNorm over
@@ -34,7 +36,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
-from ..ir import Graph, Weight
+from ..ir import Graph, OpKind, Weight
 from .cnn import ImageNetParams, _sized
 from .tlayers import TransformerBuilder
 
@@ -96,6 +98,13 @@ def convnext_tiny(p: ConvNeXtParams) -> Graph:
     """ConvNeXt-Tiny (torchvision): stages of 3, 3, 9, 3 CNBlocks, 96 to 768 channels; 28,589,128 parameters."""
     b = _graph_builder("convnext_tiny", p)
     x = b.conv2d("input", _CONVNEXT_TINY[0][0], 4, stride=4, name="features.0.0")
+    # LayerNorm2d permutes the stem conv's NCHW output to (N, H, W, C) and calls F.layer_norm, whose native kernel
+    # (layer_norm.cpp / layer_norm_kernel.cu: auto X = input.expect_contiguous()) copies the non-contiguous view
+    # first: one copy kernel in eager PyTorch (mapping.aliases: no work off a GPU preset). Its contiguous output,
+    # permuted back, is channels-last, and every later tensor stays so (pytorch-image-models#1340: LayerNorm2d on a
+    # contiguous tensor "accidentally turns most of the network into channels last mode"), so the later permutes
+    # are free views and no later layer_norm copies
+    x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "copy", 0, name="features.0.1.contiguous", eager_copy=True)
     x = b.layernorm(x, 1e-6, dim=1, name="features.0.1")
     for stage, (dim, blocks) in enumerate(_CONVNEXT_TINY):
         for j in range(blocks):

@@ -1,5 +1,7 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-where ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset) a batch norm
+a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
+on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input; where
+``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
 weights, its shift is loaded as the producer's bias); a conv whose raw output another op also reads keeps its BN
 (probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
@@ -36,8 +38,11 @@ def folds_batchnorm(options: Options, arch: Arch | None) -> bool:
 
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
-    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`)."""
+    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, a copy a
+    builder marks ``eager_copy`` (one eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
+    layer_norm: a compiler's kernel reads the view in place)."""
     fold = folds_batchnorm(options, arch)
+    eager = arch is not None and arch.core.tile is not None  # eager PyTorch's copies run (a GPU preset)
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
     share: dict[str, dict[str, float]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
@@ -57,12 +62,14 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                   and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
-        if op.kind.is_view or folded:
+        in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
+        if op.kind.is_view or folded or in_place:
             phys[op.name] = reads
             part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
             if part:
                 share[op.name] = part
-            plans.append(Plan(op, i, inputs=reads, details={"folded": True} if folded else {}))
+            details = {"folded": True} if folded else {"in_place": True} if in_place else {}
+            plans.append(Plan(op, i, inputs=reads, details=details))
             if folded:
                 j = index_of[op.inputs[0]]
                 plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])

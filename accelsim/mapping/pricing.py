@@ -109,7 +109,8 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch, lanes:
     (:func:`on_lanes`) where the built-in systolic array would take it, on the core's vector unit (if it has one):
     its MACs as multiply-adds, ⌈MACs / lanes⌉ cycles (:func:`accelsim.cost.vector.gemm_cycles`). A unit spec with
     ``rates`` runs the op at the rate of its compute dtype (:func:`accelsim.hardware.dtype_rate`): models that do
-    not apply it themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here."""
+    not apply it themselves (no ``PRICES_DTYPE``) have their cycles divided by the multiplier here; a depthwise conv
+    moved to the lanes at the rate of the dtype its kernel accumulates in (``core.vector.depthwise_runs_as``)."""
     choice = _choose(op, specs, models)
     vector = next((s for s in specs if s.kind == "vector"), None)
     lanes = lanes and choice.kind == "systolic" and vector is not None
@@ -122,9 +123,11 @@ def _price(op: Op, specs: tuple[UnitSpec, ...], models: dict, arch: Arch, lanes:
         cycles, details = _plugin_price(model, choice, op, arch)
     rates = getattr(choice.spec, "rates", None)
     if rates and not getattr(model, "PRICES_DTYPE", False):
-        runs_as, rate = dtype_rate(rates, op.dtype)
+        # a depthwise conv on the lanes computes at its kernel's accumulator dtype (VectorUnit.depthwise_runs_as)
+        computes = choice.spec.depthwise_runs_as.get(op.dtype, op.dtype) if lanes else op.dtype
+        runs_as, rate = dtype_rate(rates, computes)
         cycles = max(1, math.ceil(cycles / rate)) if cycles else 0
-        details = {**details, "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}}
+        details = {**details, "rate": {"dtype": computes, "runs_as": runs_as, "multiplier": rate}}
     if lanes:
         g = op.gemm
         details = {**details, "depthwise": "vector", **({"gemm": [g.m, g.n, g.k, g.count]} if g else {})}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
+import accelsim
 from accelsim.builders import build_workload
 from accelsim.builders.backbones import swin_windows
 from accelsim.builders.training import training_graph
@@ -84,6 +85,25 @@ def test_convnext_tiny_depthwise_conv_and_layer_scale(graph):
     assert ls.fn == "mul" and ls.weights[0].shape == (768, 1, 1) and ls.out_shape == (1, 768, 7, 7)
     # LayerNorm over the channels of the NCHW stem (LayerNorm2d) and over the last dim of the NHWC block
     assert g["features.0.1"].attrs["dim"] == 1 and g["features.1.0.block.2"].attrs["dim"] == 3
+
+
+def test_convnext_stem_layernorm2d_copies_its_permuted_input_on_a_gpu_only():
+    # probe p197 #2: LayerNorm2d permutes the stem conv's NCHW output and F.layer_norm copies the non-contiguous
+    # view (layer_norm.cpp: auto X = input.expect_contiguous()); its output permuted back is channels-last, so the
+    # later permutes are free (pytorch-image-models#1340) and only this LayerNorm copies: one copy op in the graph
+    g = graph_builds()("convnext_tiny")
+    copies = [op for op in g.ops if op.attrs.get("eager_copy")]
+    assert [op.name for op in copies] == ["features.0.1.contiguous"]
+    assert copies[0].inputs == ("features.0.0",) and g["features.0.1"].inputs == ("features.0.1.contiguous",)
+    spec = {"model": "convnext_tiny", "batch": 2}
+    gpu = {op["name"]: op for op in accelsim.simulate(spec, "a100", plots=False).to_dict()["ops"]}
+    # on a100 (eager PyTorch) a kernel reading and writing the (2, 96, 56, 56) bf16 activation:
+    # 2 · 2·96·56·56 · 2 B = 2,408,448 B through L2
+    assert gpu["features.0.1.contiguous"]["unit"].startswith("core*.vector")
+    assert gpu["features.0.1.contiguous"]["bytes"]["l2"] == 2 * (2 * 96 * 56 * 56 * 2) == 2_408_448
+    # off a GPU (tpu-v4: a compiler reads the view in place) it aliases its input and moves nothing
+    npu = {op["name"]: op for op in accelsim.simulate(spec, "tpu-v4", plots=False).to_dict()["ops"]}
+    assert npu["features.0.1.contiguous"]["unit"] == "none" and not npu["features.0.1.contiguous"]["bytes"]
 
 
 # ---- Swin-T -----------------------------------------------------------------------------------------------------

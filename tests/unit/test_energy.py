@@ -572,16 +572,19 @@ def test_depthwise_macs_on_vector_lanes_cost_the_lanes_fma():
     array = _run(dw, arch, depthwise="array")
     assert array["energy"]["mac_j"] == pytest.approx(4608 * 4 * FP16_MAC_PJ * 1e-12, rel=1e-6, abs=0)  # 36.864 nJ
     # h100's preset (options.depthwise auto: a GPU runs depthwise convs on its CUDA cores): a lane FLOP is half a
-    # bf16 MAC's arithmetic (vector_pj unset), 1.1 · (8/11)² + 0.9 = 1.4818 pJ at 45 nm and 0.9 V carried to 5 nm
-    # at 0.8 V (× 0.0654: 0.0969 pJ; × 0.0797 = 0.1181 pJ when both ends were read at 0.8 V, probe p152 #1), halved:
-    # 0.0485 pJ; a MAC is 2 FLOPs: one MAC's arithmetic, not the tensor core's 0.8279 (mac_overhead 8.54); before
-    # probe p141 #3, twice that
+    # MAC's arithmetic (vector_pj unset) of the dtype the conv computes in, fp32 (core.vector.depthwise_runs_as:
+    # PyTorch's conv_depthwise2d accumulates bf16 in acc_t = float, one fp32 FFMA a MAC; probe p197 #1; it paid a
+    # bf16 MAC's 1.1 · (8/11)² + 0.9 = 1.4818 pJ before): Horowitz's fp32 multiply 3.7 + add 0.9 = 4.6 pJ at
+    # 45 nm and 0.9 V carried to 5 nm at 0.8 V (× 0.0654: 0.3009 pJ; the bf16 figure × 0.0797 = 0.1181 pJ when
+    # both ends were read at 0.8 V, probe p152 #1), halved; a MAC is 2 FLOPs: one MAC's arithmetic, not the tensor
+    # core's (mac_overhead 8.54); before probe p141 #3, twice that
     rep = accelsim.simulate({**dw, "in_channels": 144, "out_channels": 144, "groups": 144, "height": 56,
                              "width": 56}, "h100").to_dict()
     conv = next(o for o in rep["ops"] if o["kind"] == "conv")
     assert conv["macs"] == 144 * 56 * 56 * 9 and conv["unit"].startswith("core*.vector")
-    lane_mac_pj = 2 * (1.1 * (8 / 11) ** 2 + 0.9) / 2 * energy_scale(45, 5, 0.9, 0.8)
-    assert lane_mac_pj == pytest.approx(0.1181 * 0.8208, abs=1e-4)
+    assert (1.1 * (8 / 11) ** 2 + 0.9) * energy_scale(45, 5, 0.9, 0.8) == pytest.approx(0.1181 * 0.8208, abs=1e-4)
+    lane_mac_pj = 2 * (3.7 + 0.9) / 2 * energy_scale(45, 5, 0.9, 0.8)
+    assert conv["mapping"]["rate"]["runs_as"] == "fp32"
     assert rep["energy"]["mac_j"] == pytest.approx(conv["macs"] * lane_mac_pj * 1e-12, rel=1e-6, abs=0)
 
 

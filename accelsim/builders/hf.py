@@ -297,8 +297,8 @@ class HfParams(LlamaParams):
         lines = None
         for key, msg in problems:
             top = key.split(".")[0]
-            if top in extra or not key:
-                keyed.append(((key,) if key else (), msg))
+            if top in extra or not key:  # a nested field at its path (probe p198 #3: a --set rope_scaling's rope_type
+                keyed.append((tuple(key.split(".")) if key else (), msg))  # was put at the preset's first line)
             elif not isinstance(self.config, str):
                 keyed.append((("config", *key.split(".")), msg))
             else:

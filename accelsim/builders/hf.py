@@ -80,7 +80,16 @@ from .params import invalid_at
 from .precision import apply_precision, no_scales_why, scaled_weights, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
+from .transformer import (
+    GPT_ONLY_KEYS,
+    GPT_ONLY_WHY,
+    GptParams,
+    LlamaParams,
+    _fused,
+    context_notes,
+    last_positions,
+    phase_unread,
+)
 from .vision import vision_tower, vision_weights
 
 GPT_ONLY = tuple(k for k in GPT_ONLY_KEYS if k in GptParams.model_fields)
@@ -1020,10 +1029,11 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    meta["unread_params"] = _unread(lm, p)
+    phase_keys, notes = phase_unread(p.model_name(), p)
+    meta["unread_params"] = [*phase_keys, *_unread(lm, p)]
     context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
-    notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
-                          else None)
+    notes += context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
+                           else None)
     quant = p.quant(lm)
     if lm.quant is not None and quant is None:
         notes.append(_quant_note(p, lm.quant))

@@ -1,17 +1,84 @@
-"""Probe p198: a bad ``rope_scaling`` given by ``--set`` is named at the ``--set`` (#3); a ``rope_scaling``
-missing the keys transformers' ``rope_config_validation`` requires is refused (#4)."""
+"""Probe p198: the length key a pass does not read (``kv_len`` in a prefill, ``seq_len`` in a decode step) is
+listed in report.json's ``workload.unread`` with a note (#1); a bad ``rope_scaling`` given by ``--set`` is
+named at the ``--set`` (#3); a ``rope_scaling`` missing the keys transformers' ``rope_config_validation`` requires
+is refused (#4)."""
 
 from __future__ import annotations
 
 import pytest
 
+from accelsim.builders import build_workload
 from accelsim.cli import main
+from accelsim.config import load_workload
+
+
+def _graph(name: str, **params):
+    w = load_workload(name)
+    return build_workload(w.model, {**w.params, "layers": 1, **params})
 
 
 def _one_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert "\n" not in err, err
     return err
+
+
+# ---- #1: the key the pass does not read ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["llama3_8b", "llama2_7b"])
+def test_a_prefills_kv_len_is_unread_and_noted(name):
+    g = _graph(name, seq_len=4096, kv_len=28672)
+    assert "kv_len" in g.meta["unread_params"]
+    notes = [n for n in g.meta.get("notes", ()) if "kv_len 28,672 is not read by a prefill" in n]
+    assert len(notes) == 1 and "seq_len 4,096 tokens from position 0" in notes[0]
+    # still not read: the prefill's work is the same as with the default kv_len (no cache: the 4,096 prompt tokens
+    # alone; using the cache would add 2 × 32 × 128 × 4096 × 28672 attention MACs a layer, the probe's 9.62e11)
+    assert g.macs == _graph(name, seq_len=4096).macs
+
+
+@pytest.mark.parametrize("name", ["llama3_8b", "llama2_7b"])
+def test_a_decodes_seq_len_is_unread_and_noted(name):
+    g = _graph(name, phase="decode", seq_len=32768)
+    assert "seq_len" in g.meta["unread_params"] and "kv_len" not in g.meta["unread_params"]
+    assert any("seq_len 32,768 is not read by a decode step" in n and "after kv_len 512 cached tokens" in n
+               for n in g.meta.get("notes", ()))
+    assert g.macs == _graph(name, phase="decode").macs  # the default kv_len 512's step
+
+
+@pytest.mark.parametrize("params", [
+    {},  # the presets' seq_len 512 / kv_len 512: the defaults
+    {"seq_len": 4096, "kv_len": 4096},  # a serving run's prefill: its decode steps start at kv_len = seq_len
+    {"seq_len": 4096, "decode_steps": 3},  # the preset's kv_len, at its default
+    # a serving run's decode step i after a 4,096-token prefill (scenarios.serving.serve's step: seq_len kept,
+    # kv_len = 4096 + i), and accelsim serve's decode shapes beside a model's seq_len
+    {"phase": "decode", "seq_len": 4096, "kv_len": 4096},
+    {"phase": "decode", "seq_len": 4096, "kv_len": 4099},
+    {"phase": "decode", "seq_len": 100, "kv_len": 4096},
+])
+def test_no_note_where_the_values_agree_with_the_pass(params):
+    g = _graph("llama3_8b", **params)
+    assert not [n for n in g.meta.get("notes", ()) if "is not read by" in n]
+    # the key is unread all the same (report.json lists it)
+    assert ("seq_len" if params.get("phase") == "decode" else "kv_len") in g.meta["unread_params"]
+
+
+def test_gpt2_lists_the_unread_key_and_gpt_reads_seq_len_in_decode():
+    g = _graph("gpt2", seq_len=256, kv_len=700)  # gpt2's default kv_len is 1023
+    assert g.meta["unread_params"] == ["kv_len"]
+    assert any("kv_len 700 is not read by a prefill" in n for n in g.meta["notes"])
+    # Megatron GPT's decode step sizes its position table by seq_len (max_positions 0): read
+    gpt = build_workload("gpt", {"phase": "decode", "layers": 2, "hidden": 256, "heads": 4, "seq_len": 4096})
+    assert "seq_len" not in gpt.meta["unread_params"]
+
+
+def test_the_run_report_lists_and_notes_the_key(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["run", "-w", "llama3_8b", "-a", "h100", "--set", "workload.layers=1", "--set",
+                 "workload.seq_len=4096", "--set", "workload.kv_len=28672", "--no-plots", "-q", "-o", str(out)]) == 0
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["workload"]["unread"][0] == "kv_len"
+    assert any(n.startswith("llama3_8b: kv_len 28,672 is not read by a prefill") for n in report["notes"])
 
 
 # ---- #3, #4: rope_scaling's errors ----------------------------------------------------------------------------

@@ -978,14 +978,17 @@ def phase_unread(model: str, p: Any, *, reads_seq_len: bool = False) -> tuple[li
                          f"a cache is modelled by accelsim serve's chunked prefill)"] if unread else [])
 
 
-def context_notes(model: str, positions: int, context: int | None) -> list[str]:
-    """A note when a pass reaches positions beyond the model's context (the config's max_position_embeddings):
-    RoPE extrapolates, but the model was not trained there, and no RoPE scaling is modelled."""
+def context_notes(model: str, positions: int, context: int | None, scaled: str = "") -> list[str]:
+    """A note when a pass reaches positions beyond the model's context: the config's max_position_embeddings, or
+    where its RoPE scaling extends it the context that gives (``scaled`` says how: :func:`.hf.scaled_context`,
+    as vLLM derives max_model_len). RoPE extrapolates, but the model was not trained there (RoPE scaling changes
+    no op, so the costs are the same either way)."""
     if not context or positions <= context:
         return []
+    how = f" scaled by its rope_scaling ({scaled})" if scaled else ""
     return [f"{model}: positions up to {positions:,} exceed the model's {context:,}-token context "
-            f"(max_position_embeddings): the costs are those of the longer sequence, but the model was not trained "
-            f"on it"]
+            f"(max_position_embeddings){how}: the costs are those of the longer sequence, but the model was not "
+            f"trained on it"]
 
 
 LLAMA2 = {

@@ -1,5 +1,6 @@
 """Probe p198: the length key a pass does not read (``kv_len`` in a prefill, ``seq_len`` in a decode step) is
-listed in report.json's ``workload.unread`` with a note (#1); a bad ``rope_scaling`` given by ``--set`` is
+listed in report.json's ``workload.unread`` with a note (#1); the context note derives the context from
+``rope_scaling`` as vLLM's ``_get_and_verify_max_len`` does (#2); a bad ``rope_scaling`` given by ``--set`` is
 named at the ``--set`` (#3); a ``rope_scaling`` missing the keys transformers' ``rope_config_validation`` requires
 is refused (#4)."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from accelsim.builders import build_workload
+from accelsim.builders.hf import scaled_context
 from accelsim.cli import main
 from accelsim.config import load_workload
 
@@ -79,6 +81,48 @@ def test_the_run_report_lists_and_notes_the_key(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["workload"]["unread"][0] == "kv_len"
     assert any(n.startswith("llama3_8b: kv_len 28,672 is not read by a prefill") for n in report["notes"])
+
+
+# ---- #2: the context RoPE scaling gives ---------------------------------------------------------------------
+@pytest.mark.parametrize(("fields", "context"), [
+    ({"max_position_embeddings": 8192}, 8192),
+    # vLLM vllm/config.py _get_and_verify_max_len: yarn from original_max_position_embeddings, 8192 × 4 = 32768
+    ({"max_position_embeddings": 8192,
+      "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192}}, 32768),
+    ({"max_position_embeddings": 4096,  # 2048 × 8 = 16384, not 4096 × 8
+      "rope_scaling": {"type": "yarn", "factor": 8, "original_max_position_embeddings": 2048}}, 16384),
+    ({"max_position_embeddings": 8192, "rope_scaling": {"rope_type": "linear", "factor": 4.0}}, 32768),
+    ({"max_position_embeddings": 4096, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0}}, 8192),
+    # llama3 / longrope / su: max_position_embeddings is already the scaled context (Llama 3.1's 131072)
+    ({"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "llama3", "factor": 8.0,
+                                                          "original_max_position_embeddings": 8192,
+                                                          "low_freq_factor": 1.0, "high_freq_factor": 4.0}}, 131072),
+    ({"max_position_embeddings": 131072, "rope_scaling": {"rope_type": "longrope", "short_factor": [1.0],
+                                                          "long_factor": [1.0]}}, 131072),
+    # "default" has no factor: 1.0
+    ({"max_position_embeddings": 128000, "rope_scaling": {"rope_type": "default", "mrope_section": [16, 24, 24]}},
+     128000),
+    # Gemma 3's 131072 is already scaled (later vLLM skips model types with "gemma3")
+    ({"max_position_embeddings": 131072, "architectures": ["Gemma3ForCausalLM"],
+      "rope_scaling": {"rope_type": "linear", "factor": 8.0}}, 131072),
+])
+def test_scaled_context_as_vllm_derives_it(fields, context):
+    assert scaled_context(fields)[0] == context
+
+
+def test_the_context_note_uses_the_scaled_context():
+    yarn = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 8192}
+    # a decode step after 32,767 cached tokens reaches position 32,768: inside 8192 × 4
+    g = _graph("llama3_8b", phase="decode", kv_len=32767, rope_scaling=yarn)
+    assert not [n for n in g.meta.get("notes", ()) if "exceed the model's" in n]
+    g = _graph("llama3_8b", phase="decode", kv_len=32768, rope_scaling=yarn)
+    note = next(n for n in g.meta["notes"] if "exceed the model's" in n)
+    assert note.startswith("llama3_8b: positions up to 32,769 exceed the model's 32,768-token context "
+                           "(max_position_embeddings) scaled by its rope_scaling (yarn, "
+                           "original_max_position_embeddings 8,192 × factor 4.0")
+    # without rope_scaling: the 8,192 of max_position_embeddings
+    g = _graph("llama3_8b", phase="decode", kv_len=32767)
+    assert any("exceed the model's 8,192-token context (max_position_embeddings): " in n for n in g.meta["notes"])
 
 
 # ---- #3, #4: rope_scaling's errors ----------------------------------------------------------------------------

@@ -156,3 +156,34 @@ def test_a_bad_rope_scaling_is_one_line_at_the_set(capsys, value, says):
 ])
 def test_a_complete_rope_scaling_is_taken(capsys, value):
     assert main(["info", "llama3_8b", "--set", f"workload.rope_scaling={value}"]) == 0
+
+
+# ---- #5: the sliding window's skip named beside the causal one -----------------------------------------------
+def test_a_sliding_windows_skip_is_named_with_the_attention_share(tmp_path):
+    import json
+
+    out = tmp_path / "mi"
+    assert main(["run", "-w", "mistral_7b", "-a", "h100", "--set", "workload.layers=1", "--set",
+                 "workload.seq_len=32768", "--set", "workload.attention=fused", "--no-plots", "-q", "-o",
+                 str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    note = next(n for n in report["notes"] if n.startswith("causal attention: flops and macs count"))
+    assert "skip the blocks above the diagonal and those outside the sliding window of 4,096 keys" in note
+    # the attention op's full square: 2 × (QKᵀ + PV) MACs = 2 × 2 × 32 heads × 128 × 32768² FLOPs, plus the
+    # softmax's per-score FLOPs; its computed share is the window's band, (4096 · 32768 − 4096²/2) / 32768² =
+    # 125,829,120 / 1,073,741,824 = 11.72 %, plus the 128-key blocks the band's edges cut: at most 33 key blocks of
+    # 128 for each of the 256 query blocks, 33 · 128² · 256 / 32768² = 12.89 %
+    share = float(note.split("% of flops; the attention ops ")[1].split(", ")[1].rstrip("%")) / 100
+    assert 125_829_120 / 1_073_741_824 <= share <= 33 * 128 * 128 * 256 / 32768**2
+
+
+def test_a_causal_run_without_a_window_reads_as_before(tmp_path):
+    import json
+
+    out = tmp_path / "l3"
+    assert main(["run", "-w", "llama3_8b", "-a", "h100", "--set", "workload.layers=1", "--set",
+                 "workload.seq_len=4096", "--set", "workload.attention=fused", "--no-plots", "-q", "-o",
+                 str(out)]) == 0
+    note = next(n for n in json.loads((out / "report.json").read_text())["notes"] if n.startswith("causal"))
+    assert "the fused kernels skip the blocks above the diagonal and compute " in note
+    assert "sliding window" not in note and "the attention ops" not in note

@@ -64,6 +64,7 @@ import contextlib
 import functools
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import PurePath
 from typing import Any, Literal, NamedTuple
@@ -80,7 +81,16 @@ from .params import invalid_at
 from .precision import apply_precision, no_scales_why, scaled_weights, weight_only, with_precision
 from .ssm import gated_delta_net, kimi_delta_attention, lightning_attention, mamba1, mamba2, short_conv
 from .tlayers import ACT_FLOPS, SOFTCAP_FLOPS, KVCache, TransformerBuilder
-from .transformer import GPT_ONLY_KEYS, GPT_ONLY_WHY, GptParams, LlamaParams, _fused, context_notes, last_positions
+from .transformer import (
+    GPT_ONLY_KEYS,
+    GPT_ONLY_WHY,
+    GptParams,
+    LlamaParams,
+    _fused,
+    context_notes,
+    last_positions,
+    phase_unread,
+)
 from .vision import vision_tower, vision_weights
 
 GPT_ONLY = tuple(k for k in GPT_ONLY_KEYS if k in GptParams.model_fields)
@@ -297,8 +307,8 @@ class HfParams(LlamaParams):
         lines = None
         for key, msg in problems:
             top = key.split(".")[0]
-            if top in extra or not key:
-                keyed.append(((key,) if key else (), msg))
+            if top in extra or not key:  # a nested field at its path (probe p198 #3: a --set rope_scaling's rope_type
+                keyed.append((tuple(key.split(".")) if key else (), msg))  # was put at the preset's first line)
             elif not isinstance(self.config, str):
                 keyed.append((("config", *key.split(".")), msg))
             else:
@@ -1020,10 +1030,10 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
             "tokens": p.batch, **b.kv_meta()}
     if lm.moe is not None:
         meta["moe"] = _moe_meta(p, lm, q_len)
-    meta["unread_params"] = _unread(lm, p)
-    context = p.fields().get("max_position_embeddings") if not lm.max_positions else None
-    notes = context_notes(p.model_name(), past + (1 if decode else p.seq_len), context if isinstance(context, int)
-                          else None)
+    phase_keys, notes = phase_unread(p.model_name(), p)
+    meta["unread_params"] = [*phase_keys, *_unread(lm, p)]
+    context, scaled = scaled_context(p.fields()) if not lm.max_positions else (None, "")
+    notes += context_notes(p.model_name(), past + (1 if decode else p.seq_len), context, scaled)
     quant = p.quant(lm)
     if lm.quant is not None and quant is None:
         notes.append(_quant_note(p, lm.quant))
@@ -1052,6 +1062,46 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or scheme or model,
                            kv_cache=p.kv_cache_dtype or p.activation_dtype or model, group_size=quant.group_size,
                            expert_weight=quant.expert)
+
+
+ROPE_PRESCALED = ("su", "longrope", "llama3")
+"""RoPE types whose config's ``max_position_embeddings`` is already the scaled context (vLLM's
+``_get_and_verify_max_len`` leaves it as is for them)."""
+
+
+def scaled_context(fields: Mapping[str, Any]) -> tuple[int | None, str]:
+    """The context a config's ``max_position_embeddings`` and RoPE scaling give, as vLLM derives ``max_model_len``
+    (``_get_and_verify_max_len``, vllm-project/vllm vllm/config.py at 0004438: for a ``rope_scaling`` whose type is
+    not su / longrope / llama3, whose ``max_position_embeddings`` is already the scaled one, the context × its
+    ``factor`` (1.0 where absent, as "default"), a yarn's from its ``original_max_position_embeddings``; later
+    vLLM, vllm/config/model.py, reads transformers 5's ``rope_parameters`` alike, one mapping per layer type with
+    the last such factor, and skips Gemma 3, whose 128K is already scaled), and how, for the note (probe p198 #2:
+    llama3_8b with yarn × 4 over 8,192 was noted past its context at 32,768). (None, "") without an integer
+    ``max_position_embeddings``."""
+    context = fields.get("max_position_embeddings")
+    if isinstance(context, bool) or not isinstance(context, int):
+        return None, ""
+    rope = fields.get("rope_scaling") or fields.get("rope_parameters")
+    model_type = fields.get("model_type") or ""
+    archs = fields.get("architectures") or []
+    gemma3 = "gemma3" in str(model_type) or any(str(a).startswith("Gemma3") for a in archs)
+    if not isinstance(rope, Mapping) or gemma3:
+        return context, ""
+    each = list(rope.values()) if rope and all(isinstance(v, Mapping) for v in rope.values()) else [rope]
+    derived, factor, kind, base = context, None, "", "max_position_embeddings"
+    for r in each:
+        rtype = r.get("rope_type", r.get("type", "default"))
+        if rtype in ROPE_PRESCALED:
+            continue
+        factor, kind = r.get("factor", factor if factor is not None else 1.0), rtype
+        original = r.get("original_max_position_embeddings")
+        if rtype == "yarn" and isinstance(original, int) and not isinstance(original, bool):
+            derived, base = original, "original_max_position_embeddings"
+    if factor is None or isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor == 1:
+        return context, ""
+    scaled = int(derived * factor)  # the published yarn configs' own max_position_embeddings (gpt-oss: 4,096 × 32)
+    return (context, "") if scaled == context else (scaled, f"{kind}, {base} {derived:,} × factor {factor}, as "
+                                                            f"vLLM derives max_model_len")
 
 
 def _quant_note(p: HfParams, q: Quant) -> str:

@@ -40,6 +40,18 @@ ROPE_TYPES = frozenset({"default", "linear", "dynamic", "yarn", "longrope", "su"
 """RoPE scaling types: each only rescales the rotary frequencies (precomputed), so none changes the ops (Qwen-VL's
 "mrope" takes each frequency's angle from one of three position ids)."""
 
+ROPE_REQUIRED = {
+    "linear": ("factor",), "dynamic": ("factor",), "yarn": ("factor",), "longrope": ("short_factor", "long_factor"),
+    "llama3": ("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"),
+}
+"""The keys each RoPE type's mapping must hold beside its type, as transformers' ``rope_config_validation``
+requires them (modeling_rope_utils.py, huggingface/transformers 0044e3b: ``_validate_linear_scaling_rope_parameters``
+and the dynamic and yarn ones ``required_keys = {"rope_type", "factor"}``, longrope's ``{"rope_type",
+"short_factor", "long_factor"}``, llama3's ``{"rope_type", "factor", "original_max_position_embeddings",
+"low_freq_factor", "high_freq_factor"}``; ``_check_received_keys`` raises ``KeyError("Missing required keys in
+`rope_scaling` ...")``, so such a config loads in neither transformers nor vLLM). "default" needs none; "su" and
+"mrope" have no validation function there."""
+
 
 @dataclass(frozen=True)
 class MoE:
@@ -591,9 +603,15 @@ class _Reader:
             per_type = key == "rope_parameters" and value and all(isinstance(v, Mapping) for v in value.values())
             for where, each in (value.items() if per_type else [("", value)]):
                 kind = each.get("rope_type", each.get("type", "default" if key == "rope_parameters" else None))
+                at = f"{key}.{where + '.' if where else ''}"
                 if kind not in ROPE_TYPES:
-                    raise ValueError(f"{key}.{where + '.' if where else ''}rope_type: {kind!r} is not a known RoPE "
-                                     f"scaling; known: {', '.join(sorted(ROPE_TYPES))}")
+                    raise ValueError(f"{at}rope_type: {kind!r} is not a known RoPE scaling; known: "
+                                     f"{', '.join(sorted(ROPE_TYPES))}")
+                missing = [k for k in ROPE_REQUIRED.get(kind, ()) if k not in each]  # probe p198 #4
+                if missing:
+                    raise ValueError(f"{at}{missing[0]}: missing: rope_type {kind!r} needs "
+                                     f"{', '.join(ROPE_REQUIRED[kind])} (transformers' rope_config_validation "
+                                     f"refuses it without {', '.join(missing)})")
 
     def finish(self) -> None:
         """Every field of the config not read: one problem each, with a "did you mean" from the fields this
@@ -964,5 +982,5 @@ def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | No
     return out
 
 
-__all__ = ["COMMON_IGNORED", "DSA", "MAX_SIZE", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
+__all__ = ["COMMON_IGNORED", "DSA", "MAX_SIZE", "LM", "FieldProblems", "config_lines", "key_line", "key_lines", "MLA", "QUANT_METHODS", "ROPE_REQUIRED", "ROPE_TYPES", "LinearAttn", "Mamba1", "Mamba2", "MoE", "Quant",
            "ShortConv", "UNSUPPORTED", "Vision", "close_match", "config_file", "load_config", "quantization", "unsupported"]

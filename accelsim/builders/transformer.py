@@ -742,7 +742,9 @@ def gpt2(p: Gpt2Params) -> Graph:
         x = b.layernorm(x, name="ln_f")
     with b.replicated():  # GPT-2's tied head runs whole on every tensor-parallel chip
         b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
-    return b.build(_meta("gpt2", p, tokens=p.batch * s, **(b.kv_meta() if cache else {})))
+    unread, notes = phase_unread("gpt2", p)
+    return b.build(_meta("gpt2", p, tokens=p.batch * s, **(b.kv_meta() if cache else {}), unread_params=unread,
+                         **({"notes": notes} if notes else {})))
 
 
 # ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------
@@ -817,7 +819,9 @@ def gpt(p: GptParams) -> Graph:
     if last:
         # sequence parallelism: the head's tokens gathered; inference gathers the vocabulary shards' logits
         b.lm_head(b._tp_in(x), p.vocab, name="output_layer", tied=word, gather=p.mode != "training")
-    meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage, **(b.kv_meta() if cache else {}))
+    unread, notes = phase_unread("gpt", p, reads_seq_len=True)  # a decode's position table: seq_len rows
+    meta = _meta("gpt", p, ffn=ffn, tokens=p.batch * s, stage_layers=per_stage, **(b.kv_meta() if cache else {}),
+                 unread_params=unread, **({"notes": notes} if notes else {}))
     if tp > 1 or pp > 1:  # a shard or a stage: the whole model's count beside the graph's own
         meta["model_params"] = gpt_params(p)
     if not first:
@@ -949,14 +953,42 @@ class _LlamaConfig:
     context: int = 4096  # Touvron et al. 2023 (Llama 2): a 4k context; HF config max_position_embeddings 4096
 
 
-def context_notes(model: str, positions: int, context: int | None) -> list[str]:
-    """A note when a pass reaches positions beyond the model's context (the config's max_position_embeddings):
-    RoPE extrapolates, but the model was not trained there, and no RoPE scaling is modelled."""
+def phase_unread(model: str, p: Any, *, reads_seq_len: bool = False) -> tuple[list[str], list[str]]:
+    """The length key a decoder-only LM's pass does not read, and a note where its value says the user expected it
+    to be (probe p198 #1: ``kv_len: 28672`` in a prefill and ``seq_len: 32768`` in a decode ran as if unset): a
+    prefill runs ``seq_len`` tokens from position 0 over an empty cache, so ``kv_len`` is unread (a serving run's
+    decode steps start at kv_len = seq_len; a prefill over cached tokens, chunked prefill, is ``accelsim serve``'s);
+    a decode step runs 1 token after ``kv_len`` cached ones, so ``seq_len`` is unread (``reads_seq_len``: the
+    builder reads it anyway, Megatron GPT's position table of seq_len rows). Returns (report.json's
+    ``workload.unread`` keys, notes). The note only where the value is neither the key's default nor one the pass
+    agrees with: a prefill's kv_len equal to seq_len (where decode steps start), a decode's seq_len up to kv_len
+    + 1 (the prompt a cache of kv_len tokens holds: a serving run's steps after its prefill)."""
+    default = type(p).model_fields
+    if p.phase == "decode":
+        if reads_seq_len:
+            return [], []
+        unread = p.seq_len != default["seq_len"].default and p.seq_len > p.kv_len + 1
+        return ["seq_len"], ([f"{model}: seq_len {p.seq_len:,} is not read by a decode step (workload.unread): it "
+                              f"runs 1 new token per sequence after kv_len {p.kv_len:,} cached tokens; set kv_len "
+                              f"for the cache's length"] if unread else [])
+    unread = p.kv_len not in (default["kv_len"].default, p.seq_len)
+    return ["kv_len"], ([f"{model}: kv_len {p.kv_len:,} is not read by a prefill (workload.unread): it runs seq_len "
+                         f"{p.seq_len:,} tokens from position 0 over an empty cache (decode_steps start at kv_len = "
+                         f"seq_len); set phase: decode for one step after kv_len cached tokens (a prefill chunk over "
+                         f"a cache is modelled by accelsim serve's chunked prefill)"] if unread else [])
+
+
+def context_notes(model: str, positions: int, context: int | None, scaled: str = "") -> list[str]:
+    """A note when a pass reaches positions beyond the model's context: the config's max_position_embeddings, or
+    where its RoPE scaling extends it the context that gives (``scaled`` says how: :func:`.hf.scaled_context`,
+    as vLLM derives max_model_len). RoPE extrapolates, but the model was not trained there (RoPE scaling changes
+    no op, so the costs are the same either way)."""
     if not context or positions <= context:
         return []
+    how = f" scaled by its rope_scaling ({scaled})" if scaled else ""
     return [f"{model}: positions up to {positions:,} exceed the model's {context:,}-token context "
-            f"(max_position_embeddings): the costs are those of the longer sequence, but the model was not trained "
-            f"on it"]
+            f"(max_position_embeddings){how}: the costs are those of the longer sequence, but the model was not "
+            f"trained on it"]
 
 
 LLAMA2 = {
@@ -1002,11 +1034,12 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     # sequence parallelism: the tokens gathered
     x = last_positions(b, b._tp_in(x), p)
     b.lm_head(x, c.vocab, name="lm_head", gather=p.mode != "training")
-    notes = context_notes(model, (p.kv_len + 1) if decode else p.seq_len, c.context)
+    unread, notes = phase_unread(model, p)
+    notes += context_notes(model, (p.kv_len + 1) if decode else p.seq_len, c.context)
     # a weight-only dtype leaves the head in the compute dtype, as GPTQ / AWQ checkpoints keep lm_head (hf's too)
     keep = {"unquantised": ["lm_head"]} if weight_only(p) else {}
     return with_precision(b.build(_meta(model, p, phase=p.phase, tokens=p.batch, **b.kv_meta(), **keep,
-                                        **({"notes": notes} if notes else {}))), p)
+                                        unread_params=unread, **({"notes": notes} if notes else {}))), p)
 
 
 def last_positions(b: TransformerBuilder, x: str, p: LlamaParams) -> str:

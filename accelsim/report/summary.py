@@ -144,7 +144,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + preload_bound_notes(arch, tg, ops, total, util, graph)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
-                      op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock)
+                      op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock,
+                      windowed=windowed_attention(graph, ops))
                   + unfused_attention_notes(graph, arch, ops, total, launch, dispatch)
                   + launch_notes(arch, launch / total if total else 0.0,
                                  [("", tg.execution or "none", launch / total if total else 0.0)],
@@ -1175,19 +1176,60 @@ def preload_bound_notes(arch: Arch, tg: TaskGraph, ops: list[dict], total: int,
             f"ops' bound column is their roofline class); {fold}"]
 
 
-def computed_work_notes(flops: int, computed: int, seconds: float, chips: int = 1) -> list[str]:
+class Windowed(NamedTuple):
+    """A run's fused attention ops with a sliding window (:func:`windowed_attention`): the windows (keys), and all
+    the fused attention ops' FLOPs as counted (every query x key) and as computed (``attention`` 0: not known, a
+    composed run's line keeping a pass's windows only)."""
+
+    windows: tuple[int, ...]
+    attention: int = 0
+    computed: int = 0
+
+
+def windowed_attention(graph: Graph | None, ops: Sequence[Mapping]) -> Windowed | None:
+    """The sliding windows of ``graph``'s attention ops (op attr ``window``: a causal window shorter than the keys,
+    Mistral's 4,096) and the attention ops' counted and computed FLOPs (:func:`schema.computed_work` of their
+    rows), or None where no attention op has a window (probe p198 #5: mistral_7b's 32k prefill note named only the
+    causal skip, though most of what the kernels skipped lies outside the window's band)."""
+    if graph is None:
+        return None
+    attn = {op.name for op in graph.ops if op.kind is OpKind.ATTENTION}
+    windows = tuple(sorted({int(op.attrs["window"]) for op in graph.ops if op.name in attn and op.attrs.get("window")}))
+    if not windows:
+        return None
+    rows = [op for op in ops if op.get("name") in attn and op.get("unit") != "none"]
+    counted = sum(int(op.get("flops") or 0) for op in rows)
+    macs = sum(int(op.get("macs") or 0) for op in rows)
+    return Windowed(windows, counted, computed_work(macs, counted, rows)["computed_flops"])
+
+
+_WINDOW_NOTE = re.compile(r"outside the sliding window of ([\d,/ ]+) keys")
+
+
+def computed_work_notes(flops: int, computed: int, seconds: float, chips: int = 1,
+                        windowed: Windowed | None = None) -> list[str]:
     """A run whose kernels skip part of its counted work (``computed``: ``flops`` less what causal fused attention
-    kernels skip above the diagonal; ops on no unit, folded batch norms and views, are not that and leave it
-    alone): one line saying that ``flops`` and ``macs`` count the model's work and ``computed_flops`` what ran.
+    kernels skip above the diagonal, and outside a sliding window; ops on no unit, folded batch norms and views,
+    are not that and leave it alone): one line saying that ``flops`` and ``macs`` count the model's work and
+    ``computed_flops`` what ran; with ``windowed`` (:func:`windowed_attention`) that the window's band is skipped
+    too, and the attention ops' own share computed (a causal square alone computes about half).
     ``chips``: the chips those FLOPs cover (a pipeline report's P stages, :func:`schema.chips_covered`): the rates
     are a chip's, as the console's ``computed`` row gives them."""
     if computed >= flops or not seconds:  # none skipped (an array multiplying a pruned op's zeros adds work)
         return []
     each = seconds * chips
     whose = f" a chip ({chips} chips)" if chips > 1 else ""
+    skip, share = "the blocks above the diagonal", ""
+    if windowed is not None:
+        keys = " / ".join(f"{w:,}" for w in windowed.windows)
+        skip = f"the blocks above the diagonal and those outside the sliding window of {keys} keys"
+        if windowed.attention:
+            share = (f"; the attention ops {windowed.computed:,} of their {windowed.attention:,}, "
+                     f"{windowed.computed / windowed.attention:.1%}, where the causal triangle alone leaves about "
+                     f"half")
     return [f"{CAUSAL_NOTE_HEAD} every query x key (the model's work, as accelsim info counts "
-            f"it); the fused kernels skip the blocks above the diagonal and compute {computed:,} FLOPs "
-            f"(computed_flops, {computed / flops:.1%} of flops): {computed / each / 1e12:.4g} TFLOP/s{whose} "
+            f"it); the fused kernels skip {skip} and compute {computed:,} FLOPs "
+            f"(computed_flops, {computed / flops:.1%} of flops{share}): {computed / each / 1e12:.4g} TFLOP/s{whose} "
             f"(flops / seconds{f' / {chips}' if chips > 1 else ''}: {flops / each / 1e12:.4g})"]
 
 
@@ -1200,9 +1242,12 @@ def recomputed_work_notes(notes: Sequence[str], report: Mapping, chips: int = 1)
     under options.layer_samples, probe p52; a pipeline's one-micro-batch stage pass, probe p134 #3) replaced, where
     the first stood, by the run's own from its ``flops``, ``computed_flops`` and ``seconds`` (``chips``: the chips
     they cover, :func:`computed_work_notes`)."""
-    mine = computed_work_notes(int(report.get("flops") or 0), int(report.get("computed_flops") or 0),
-                               float(report.get("seconds") or 0.0), chips) if report.get("computed_flops") else []
     at = next((i for i, n in enumerate(notes) if n.startswith(CAUSAL_NOTE_HEAD)), None)
+    # a pass's sliding window kept (its attention share is the pass's, not the run's)
+    found = _WINDOW_NOTE.search(notes[at]) if at is not None else None
+    windowed = Windowed(tuple(int(w.replace(",", "")) for w in found.group(1).split(" / "))) if found else None
+    mine = computed_work_notes(int(report.get("flops") or 0), int(report.get("computed_flops") or 0),
+                               float(report.get("seconds") or 0.0), chips, windowed) if report.get("computed_flops") else []
     kept = [n for n in notes if not n.startswith(CAUSAL_NOTE_HEAD)]
     if at is None:
         return [*kept, *mine]

@@ -95,7 +95,7 @@ def test_default_is_one_pass_and_non_gpu_presets_have_no_rule():
     assert VectorUnit(lanes=8).input_passes == {}
     assert VectorUnit(lanes=8).passes("softmax", 1 << 20, 2) == 1
     gpus = {"a100", "h100", "mi210", "dgx-a100", "dgx-h100", "h200", "b200", "l40s", "dgx-h200", "dgx-b200",
-            "mi300x", "mi300x-8"}  # the GPU presets and nodes
+            "mi300x", "mi300x-8", "a100-pcie", "h100-pcie"}  # the GPU presets and nodes
     others = [p.stem for p in preset_dir("arch").glob("*.yaml") if p.stem not in gpus]
     assert "tpu-v1" in others
     for name in others:

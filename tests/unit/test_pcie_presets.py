@@ -83,15 +83,22 @@ def test_the_pcie_card_is_its_sxm_siblings_die(name, sxm):
 @pytest.mark.parametrize(("name", "sxm", "ratio"), [
     # the rule of b200.yaml (docs/energy.md, "A MAC inherited at the same node"): a preset built on another at the same
     # node scales the MAC it inherits by the datasheets' board power per dense bf16 FLOP, this card's over its base's:
-    # a100-pcie (300 W / 312 TFLOPS) / (400 W / 312 TFLOPS) = 0.75; h100-pcie (350 W / 756.5) / (700 W / 989.4) = 0.6539
-    ("a100-pcie", "a100", (300 / 312) / (400 / 312)),
+    # h100-pcie (350 W / 756.5) / (700 W / 989.4) = 0.6539, read as the lower voltage of its lower clock (1620 MHz)
     ("h100-pcie", "h100", (350 / 756.5) / (700 / 989.4)),
 ])
 def test_pcie_mac_is_the_sxm_siblings_scaled_by_the_datasheets_watts_per_dense_flop(name, sxm, ratio):
     card, sibling = load_arch(name), load_arch(sxm)
     assert card.energy.node == sibling.energy.node  # the same die: node scaling leaves the MAC as it is
     assert sibling.energy.mac_overhead == 8.54
-    assert card.energy.mac_overhead == pytest.approx(8.54 * ratio, abs=0.0051)  # to 2 decimals: 6.405 -> 6.41, 5.585 -> 5.58
+    assert card.energy.mac_overhead == pytest.approx(8.54 * ratio, abs=0.0051)  # to 2 decimals: 5.585 -> 5.58
+
+
+def test_a100_pcie_keeps_the_sxm_mac_at_the_same_clock_and_pays_its_tdp_by_throttling():
+    # the same GA100 at the same 1410 MHz (the datasheet's PCIe peaks are the SXM's): the same voltage, the same MAC;
+    # the 300 W cap (400 W on the SXM) is a power limit, which throttle_to_tdp models, not a cheaper MAC
+    card, sibling = load_arch("a100-pcie"), load_arch("a100")
+    assert card.clock_hz == sibling.clock_hz and card.energy.mac_overhead == sibling.energy.mac_overhead == 8.54
+    assert card.energy.tdp == 300 and sibling.energy.tdp == 400
 
 
 def test_h100_pcie_hbm2e_efficiency_from_the_published_dram_plateau():

@@ -12,6 +12,8 @@ from __future__ import annotations
 import accelsim
 from accelsim.builders import build_workload
 from accelsim.config import load_arch
+from accelsim.cost import attention as fa
+from accelsim.ir import OpKind
 
 
 def _ops(model: str, arch: str, **workload) -> dict[str, dict]:
@@ -48,4 +50,34 @@ def test_unfused_swin_add_rel_pos_counts_the_shift_mask():
     one, two = g["features.1.0.attn.add_rel_pos"], g["features.1.1.attn.add_rel_pos"]
     assert (one.flops, one.vector_elems) == (460_992, 460_992)
     assert (two.flops, two.vector_elems) == (2 * 460_992, 2 * 460_992)  # vector_elems was 460,992
+
+
+def test_fused_attention_prices_its_score_terms_off_a_gpu():
+    lanes, soft, add = _vector("gemmini")
+    assert (lanes, soft, add) == (16, 10.0, 1.0)
+    ops = _ops("swin_t", "gemmini", attention="fused")
+    one, two = ops["features.1.0.attn.attention"], ops["features.1.1.attn.attention"]
+    # 460,992 scores: softmax 10 lane-cycles a score plus 1 per term, on 16 lanes
+    assert one["mapping"]["softmax_cycles"] == 460_992 * (10 + 1) // 16 == 316_932  # was 288,120
+    assert two["mapping"]["softmax_cycles"] == 460_992 * (10 + 2) // 16 == 345_744  # was 288,120
+    # here the vector work bounds the op (its GEMMs take less): the op's cycles are it
+    assert one["compute_cycles"] == 316_932 and two["compute_cycles"] == 345_744
+    # the flops are unchanged: the mask is one more flop a score
+    assert two["flops"] - one["flops"] == 460_992
+
+
+def test_fused_attention_without_terms_and_backward_keep_the_softmax_alone():
+    arch = load_arch("tpu-v4")
+    lanes, soft, _ = _vector("tpu-v4")
+    # vit_b_16: 12 heads · 197 · 197 = 465,708 scores, no bias: ⌈465,708 · 10 / 1024⌉ = 4,548
+    vit = next(op for op in build_workload("vit_b_16", {"attention": "fused"}, default_dtype="bf16").ops
+               if op.kind is OpKind.ATTENTION)
+    assert "score_terms" not in vit.attrs and vit.vector_elems == 465_708
+    assert fa.softmax_cycles(vit, arch) == 4_548 == -(-465_708 * 10 // 1024)
+    # a backward keeps the forward's attrs (score_terms) but only its softmax work: 2 × the scores at c(softmax)
+    train = build_workload("t5_small", {"attention": "fused", "mode": "training"}, default_dtype="bf16")
+    grad = next(op for op in train.ops if op.fn == "attention_grad" and op.attrs.get("score_terms"))
+    assert fa.softmax_cycles(grad, arch) == -(-grad.vector_elems * int(soft) // lanes)
+    fwd = next(op for op in train.ops if op.fn == "attention" and op.attrs.get("score_terms") == 1)
+    assert fa.softmax_cycles(fwd, arch) == -(-fwd.vector_elems * (10 + 1) // lanes)
 

@@ -9,6 +9,8 @@ c(add_rel_pos)) / lanes⌉. On a GPU a fused attention with a bias is refused (t
 
 from __future__ import annotations
 
+import pytest
+
 import accelsim
 from accelsim.builders import build_workload
 from accelsim.config import load_arch
@@ -81,3 +83,16 @@ def test_fused_attention_without_terms_and_backward_keep_the_softmax_alone():
     fwd = next(op for op in train.ops if op.fn == "attention" and op.attrs.get("score_terms") == 1)
     assert fa.softmax_cycles(fwd, arch) == -(-fwd.vector_elems * (10 + 1) // lanes)
 
+
+@pytest.mark.parametrize(("op", "hbm"), [
+    # the P3 level's box slice (64 of 144 channels of 6,400 anchors, 1 B each) from HBM, 409,600 B, plus the output
+    # (64 channels × 8,400 anchors) 537,600 B
+    ("model.22.dfl.softmax", 64 * 6400 + 64 * 8400),
+    # the class slice (80 channels): 512,000 + 672,000
+    ("model.22.sigmoid", 80 * 6400 + 80 * 8400),
+])
+def test_yolov8n_head_slices_read_whole_bytes(op, hbm):
+    # the slice is 4/9 (5/9) of each concatenated level's two tensors; the shares are summed exactly per level,
+    # then rounded once: 921,600 · 4/9 = 409,600 (was 182,045 + 227,556 = 409,601 rounded per tensor)
+    row = _ops("yolov8n", "edge-npu")[op]
+    assert row["bytes"]["hbm"] == hbm  # 947,200 and 1,184,000 (were 947,201 and 1,184,001)

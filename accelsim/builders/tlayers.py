@@ -38,7 +38,9 @@ Op conventions (the mapper relies on these):
   vector_elems = softmax elements; fn "attention".
   Additive score terms (SAM's decomposed relative positions, T5's and Swin's relative position bias, Swin's shift
   mask; an ONNX Attention's attn_mask) are extra inputs after v, 1 flop per score element each, their number the
-  fused op's attr ``score_terms`` (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax). SAM's
+  fused op's attr ``score_terms`` (unfused: an ELEMENTWISE fn "add_rel_pos" op between scores and softmax,
+  vector_elems = terms × score elements: one add a score per term, SAM's ``attn + rel_h + rel_w`` two; fused, off a
+  GPU the cost model prices them with the softmax, :func:`accelsim.cost.attention.softmax_cycles`). SAM's
   rel-pos einsums themselves are MATMUL ops reading q with the (2·size − 1, head_dim) rel_pos parameter as their weight.
 * RoPE: ELEMENTWISE fn "rope" on the (batch, heads, tokens, head_dim) q and k, 3 flops per element.
 * QK-norm (Qwen3): NORM fn "rmsnorm" ``q_norm`` / ``k_norm`` over head_dim of the (batch, heads, tokens, head_dim)
@@ -689,7 +691,7 @@ class TransformerBuilder(GraphBuilder):
                       fn="matmul", transpose_b=True, **common)
         if extra:
             s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
-                          flops=len(extra) * score_elems, vector_elems=score_elems, fn="add_rel_pos")
+                          flops=len(extra) * score_elems, vector_elems=len(extra) * score_elems, fn="add_rel_pos")
         if softcap:
             s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
                           flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")

@@ -905,10 +905,15 @@ def gemms(op: Op, pack: bool = False) -> list[Gemm]:
 
 
 def softmax_cycles(op: Op, arch: Arch, scores: int | None = None) -> int:
-    """Cycles of the in-kernel softmax on the core's vector unit over the op's scores, or the ``scores`` its kernel
-    computes (a causal kernel's visited blocks, :func:`systolic_causal`)."""
+    """Cycles of the in-kernel vector work on the core's vector unit over the op's scores, or the ``scores`` its
+    kernel computes (a causal kernel's visited blocks, :func:`systolic_causal`): the softmax, and before it a
+    forward's additive score terms (attr ``score_terms``: a bias or mask tensor), one add per score each, at the
+    unfused ``add_rel_pos`` op's cost: ⌈scores · (c(softmax) + terms · c(add_rel_pos)) / lanes⌉ (probe p206 #2:
+    swin_t on gemmini, 460,992 scores with bias and shift mask at c 10 + 2·1 on 16 lanes, 288,120 → 345,744)."""
     vu = arch.core.vector
-    return vector.cycles(op.vector_elems if scores is None else scores, vu.cost("softmax"), vu.lanes)
+    terms = int(op.attrs.get("score_terms") or 0) if op.fn == "attention" else 0
+    per_score = vu.cost("softmax") + terms * vu.cost("add_rel_pos")
+    return vector.cycles(op.vector_elems if scores is None else scores, per_score, vu.lanes)
 
 
 def visited_scores(op: Op, walk: CausalWalk) -> int:

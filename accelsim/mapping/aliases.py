@@ -15,6 +15,7 @@ input whole (a reshape, or a broadcast's gradient, which sums it)."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from ..hardware import Arch
 from ..ir import Graph, Op, OpKind
@@ -44,7 +45,7 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
     fold = folds_batchnorm(options, arch)
     eager = arch is not None and arch.core.tile is not None  # eager PyTorch's copies run (a GPU preset)
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
-    share: dict[str, dict[str, float]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
+    share: dict[str, dict[str, Fraction]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
     index_of: dict[str, int] = {}
     readers: dict[str, int] = {}  # op → the forward ops that read its output (a BN folds only into a sole reader)
@@ -89,15 +90,19 @@ broadcast's gradient); a selecting view's gradient that pads or scatters into a 
 whole anyway."""
 
 
-def _view_share(op: Op, phys: dict[str, tuple[str, ...]], share: dict[str, dict[str, float]]) -> dict[str, float]:
+def _view_share(op: Op, phys: dict[str, tuple[str, ...]],
+                share: dict[str, dict[str, Fraction]]) -> dict[str, Fraction]:
     """The fraction of each physical tensor view ``op`` covers, where less than all: each input's shares, scaled by
     the view's elements over the input's for a selecting view (:data:`SELECTING`; at most 1: a padded view reads its
-    input whole), summed over the inputs (a concatenation), at most 1."""
+    input whole), summed over the inputs (a concatenation), at most 1. Exact fractions, so that the bytes read,
+    share × a tensor's bytes rounded up (``traffic._sources``), are whole where the slice is (probe p206 #4: a float
+    80/144 of yolov8n's 921,600-B P3 head tensor read 512,001 B)."""
     out = math.prod(op.out_shape)
-    covered: dict[str, float] = {}
+    covered: dict[str, Fraction] = {}
+    one = Fraction(1)
     for src, shape in zip(op.inputs, op.in_shapes, strict=True):
-        ratio = min(1.0, out / max(math.prod(shape), 1)) if op.fn in SELECTING else 1.0
+        ratio = min(one, Fraction(out, max(math.prod(shape), 1))) if op.fn in SELECTING else one
         base = share.get(src, {})
         for t in phys[src]:
-            covered[t] = min(1.0, covered.get(t, 0.0) + base.get(t, 1.0) * ratio)
-    return {t: f for t, f in covered.items() if f < 1.0}
+            covered[t] = min(one, covered.get(t, Fraction(0)) + base.get(t, one) * ratio)
+    return {t: f for t, f in covered.items() if f < 1}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import BudgetError
@@ -29,7 +30,7 @@ class Plan(NamedTuple):
     operands: tuple[tuple[str, ...], ...] = ()  # the physical tensors of each logical input, in order
     # per logical input, the fraction of each physical tensor it reads when that is less than all of it (a slice
     # view: a head's rotated features, q out of a fused q/k/v projection); () when every input reads all of them
-    shares: tuple[dict[str, float], ...] = ()
+    shares: tuple[dict[str, Fraction], ...] = ()
     resident_out: bool = False  # its output stays in its core's SRAM
     live_bytes: int = 0  # resident activations held in its core's SRAM while it runs
     weights: tuple[Weight, ...] = ()  # parameter tensors it loads: its own, plus a folded batch norm's shift

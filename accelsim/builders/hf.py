@@ -75,7 +75,16 @@ from ..errors import ConfigIssue, IssuesError, KeyPairError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import EAGER_SOFTMAX_DTYPE, HALF_FLOATS, DType, dtype_bytes
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
-from .hfspec import QUANT_METHODS, UNSUPPORTED, Quant, close_match, config_file, config_lines, key_line
+from .hfspec import (
+    CONTEXT_DEFAULTS,
+    QUANT_METHODS,
+    UNSUPPORTED,
+    Quant,
+    close_match,
+    config_file,
+    config_lines,
+    key_line,
+)
 from .moe import ExpertForm, ExpertNames, Loads, Routing, expert_loads, moe_layer, shared_expert, token_shards
 from .params import invalid_at
 from .precision import apply_precision, no_scales_why, scaled_weights, weight_only, with_precision
@@ -1076,14 +1085,21 @@ def scaled_context(fields: Mapping[str, Any]) -> tuple[int | None, str]:
     ``factor`` (1.0 where absent, as "default"), a yarn's from its ``original_max_position_embeddings``; later
     vLLM, vllm/config/model.py, reads transformers 5's ``rope_parameters`` alike, one mapping per layer type with
     the last such factor, and skips Gemma 3, whose 128K is already scaled), and how, for the note (probe p198 #2:
-    llama3_8b with yarn × 4 over 8,192 was noted past its context at 32,768). (None, "") without an integer
-    ``max_position_embeddings``."""
+    llama3_8b with yarn × 4 over 8,192 was noted past its context at 32,768). A vision-language config's from its
+    ``text_config`` (vLLM passes ``hf_text_config``), the config's own fields where it has none; an absent
+    ``max_position_embeddings`` is the config class's default where :data:`.hfspec.CONTEXT_DEFAULTS` has the
+    architecture's (probe p205 #3). (None, "") without an integer ``max_position_embeddings``."""
+    text = fields.get("text_config")
+    if isinstance(text, Mapping):
+        fields = {**fields, **text}
+    archs = fields.get("architectures") or []
     context = fields.get("max_position_embeddings")
+    if context is None:
+        context = next((CONTEXT_DEFAULTS[a] for a in archs if isinstance(a, str) and a in CONTEXT_DEFAULTS), None)
     if isinstance(context, bool) or not isinstance(context, int):
         return None, ""
     rope = fields.get("rope_scaling") or fields.get("rope_parameters")
     model_type = fields.get("model_type") or ""
-    archs = fields.get("architectures") or []
     gemma3 = "gemma3" in str(model_type) or any(str(a).startswith("Gemma3") for a in archs)
     if not isinstance(rope, Mapping) or gemma3:
         return context, ""

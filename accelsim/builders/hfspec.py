@@ -53,6 +53,15 @@ and the dynamic and yarn ones ``required_keys = {"rope_type", "factor"}``, longr
 "mrope" have no validation function there."""
 
 
+CONTEXT_DEFAULTS = {"Gemma3ForConditionalGeneration": 131_072, "Gemma3ForCausalLM": 131_072}
+"""The context (``max_position_embeddings``) transformers' config class gives a decoder whose config omits it, by
+architecture, as ``from_pretrained`` fills it and vLLM's ``_get_and_verify_max_len`` then reads it (probe p205 #3:
+Gemma 3 27B's published ``text_config`` has none). Only classes whose default was read: Gemma3TextConfig
+(huggingface/transformers src/transformers/models/gemma3/configuration_gemma3.py at 008f5c8:
+``max_position_embeddings=131_072``), the ``text_config`` of Gemma3ForConditionalGeneration and the config of
+Gemma3ForCausalLM. Not the class defaults of presets that leave the field out of a published config that has it
+(those defaults are not the models' contexts)."""
+
 @dataclass(frozen=True)
 class MoE:
     """Routed experts of a mixture-of-experts MLP (and an always-on shared expert: Qwen2-MoE's, scaled by a sigmoid

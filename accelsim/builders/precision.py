@@ -56,7 +56,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from ..errors import WorkloadError
-from ..ir import Graph, Op, OpKind, WeightPool
+from ..ir import Graph, Op, OpKind, Weight, WeightPool
 from ..units import DTYPE_BITS, INT_BIAS_DTYPE, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
 from .params import PER_ROW
 
@@ -235,8 +235,13 @@ _REDUCING = ("all_reduce", "reduce_scatter")
 def _row_split(graph: Graph) -> set[str]:
     """The weight-reading linears whose input features (K) tensor parallelism splits: the row-split ones, whose
     outputs are partial sums that a tensor-parallel all-reduce or reduce-scatter completes (``attrs["group"]`` > 1,
-    no ``extent``: not a context- or expert-parallel group's), read directly or through views and the adds of
-    several blocks' partial sums (Falcon's parallel attention and MLP, :meth:`.tlayers.TransformerBuilder.partial_sums`).
+    no ``extent``: not a context- or expert-parallel group's), read directly or through views, the adds of
+    several blocks' partial sums (Falcon's parallel attention and MLP, :meth:`.tlayers.TransformerBuilder.partial_sums`)
+    and element-wise scalings (a ``mul``: Qwen2-MoE / Qwen3-Next's shared expert times sigmoid(shared_expert_gate),
+    vLLM's Qwen2MoeMLP down_proj a RowParallelLinear; probe p205 #1). A partial sum times a scale stays one only when
+    the scale is whole on every chip, so the scale's side is a replicated linear (``tp_replicas``, never counted) or
+    an activation of one (not walked through); a column-split linear, whose output is a slice, not a partial sum,
+    is not reached through it.
     """
     by_name = {op.name: op for op in graph.ops}
     todo = [op.inputs[0] for op in graph.ops if op.kind is OpKind.COLLECTIVE and op.fn in _REDUCING and op.inputs
@@ -250,13 +255,14 @@ def _row_split(graph: Graph) -> set[str]:
             continue
         seen.add(name)
         if op.kind in (OpKind.LINEAR, OpKind.MATMUL) and op.weights:
-            split.add(name)
-        elif op.kind.is_view or (op.kind is OpKind.ELEMENTWISE and op.fn == "add"):
+            if "tp_replicas" not in op.attrs:
+                split.add(name)
+        elif op.kind.is_view or (op.kind is OpKind.ELEMENTWISE and op.fn in ("add", "mul")):
             todo.extend(op.inputs)
     return split
 
 
-def _check_tp_groups(graph: Graph, ops: list[Op]) -> None:
+def _check_tp_groups(graph: Graph, ops: list[Op], per_row: bool = False) -> None:
     """Refuse a tensor-parallel shard that cuts a GPTQ / AWQ weight's quantisation group or its packing, as vLLM's
     GPTQ and AWQ linear methods do in ``create_weights`` (vllm-project/vllm
     vllm/model_executor/layers/quantization/awq.py and gptq.py: ``input_size_per_partition % group_size != 0`` raises
@@ -267,14 +273,29 @@ def _check_tp_groups(graph: Graph, ops: list[Op]) -> None:
     (:func:`_row_split`) whose K per chip is not a whole number of groups (rank r's slice starts at r·K, mid-group
     unless the group divides K; a per-row scale, ``group_size`` -1, spans no rank boundary), and a column-split one
     (not row-split, not :meth:`~.tlayers.TransformerBuilder.replicated`) whose output features per chip are not a
-    whole number of 32-bit words of packed weights."""
+    whole number of 32-bit words of packed weights.
+
+    A MoE's routed experts (ops with ``attrs["experts"]`` / ``["idle_experts"]``) are not GPTQ / AWQ linears but a
+    fused-MoE layer, which vLLM checks otherwise, after the linears (probe p205 #1): Marlin MoE
+    (quantization/utils/marlin_utils.py ``check_moe_marlin_supports_layer``: ``hidden_size % 128 == 0 and
+    intermediate_size_per_partition % max(64, group_size) == 0``) else ``MoeWNA16Method.create_weights``
+    (quantization/moe_wna16.py), which halves the group while it does not divide both the intermediate size per
+    chip and the hidden size and asserts ``group_size >= 32`` at each halving (:func:`_moe_group`). Any shape Marlin
+    takes WNA16 takes with the group whole, so a shard is refused where no halving of the group down to 32 divides
+    both of an expert weight's dimensions (Qwen1.5-MoE at TP 8: 1408 / 8 = 176 features a chip, 176 % 32 = 16);
+    int4 only (WNA16's int8 takes only per-row scales), and not for per-row scales (``per_row``: quant_group_size
+    -1, stored as a group of the row's K)."""
     tp = int(graph.meta.get("tensor_parallel", 1) or 1)
     if tp <= 1:
         return
     rows: set[str] | None = None
+    moe: list[tuple[Op, Weight]] = []
     for op in ops:
         for w in op.weights:
             if w.dtype not in INT_BIAS_DTYPE or not w.group_size or len(w.shape) < 2 or w.k_axis is not None:
+                continue
+            if "experts" in op.attrs or "idle_experts" in op.attrs:
+                moe.append((op, w))
                 continue
             rows = _row_split(graph) if rows is None else rows
             n, k, gs = w.shape[-2], w.shape[-1], w.group_size  # (out, in); a per-row scale's group is K
@@ -292,6 +313,36 @@ def _check_tp_groups(graph: Graph, ops: list[Op]) -> None:
                     f"of the {pack} {w.dtype} weights packed in a 32-bit word (GPTQ / AWQ's pack factor): vLLM refuses "
                     f"this (\"The output size is not aligned with the quantized weight shape\"); use a smaller "
                     f"tensor_parallel", key=("tensor_parallel",), also=("weight_dtype",))
+    # a fused gate_up weight is (2 x intermediate, hidden): named is the refused weight of the fewest features, the
+    # down_proj's intermediate per chip (the one WNA16 checks; its multiples pass where it does)
+    # (a per-row scale, stored as a group of the row's K, is never halved: vLLM's ``176 % -1 == 0``)
+    refused = [(min(w.shape[-2:]), i, op, w) for i, (op, w) in enumerate(moe) if DTYPE_BITS[w.dtype] == 4
+               and not per_row and not _moe_group(w.group_size, tuple(w.shape[-2:]))[0]]
+    if refused:
+        _, _, op, w = min(refused, key=lambda r: r[:2])
+        dims = tuple(w.shape[-2:])
+        tried = _moe_group(w.group_size, dims)[1]
+        d = next(d for d in dims if d % tried)
+        raise WorkloadError(
+            f"{graph.name}: tensor_parallel {tp} leaves {op.name} a {dims[0]} x {dims[1]} {w.dtype} weight an expert "
+            f"per chip: no quant_group_size halved from {w.group_size} down to 32 divides both ({d} % {tried} = "
+            f"{d % tried}), which vLLM's fused-MoE WNA16 method asserts (MoeWNA16Method.create_weights: group_size "
+            f">= 32; Marlin MoE, needing the intermediate size per chip a multiple of {max(64, w.group_size)}, falls "
+            f"back to it); use expert_tensor_parallel 1 (whole experts on each chip) or a smaller tensor_parallel",
+            key=("tensor_parallel",), also=("expert_tensor_parallel", "quant_group_size", "expert_weight_dtype",
+                                            "weight_dtype"))
+
+
+def _moe_group(group_size: int, dims: tuple[int, ...]) -> tuple[int, int]:
+    """The group vLLM's ``MoeWNA16Method.create_weights`` stores a fused-MoE weight of dimensions ``dims``
+    (intermediate per chip and hidden) with, ``group_size`` halved while it does not divide both, and the last group
+    tried; the group 0 where a halving takes it below 32 (its ``assert group_size >= 32``)."""
+    tried = group_size
+    while any(d % group_size for d in dims):
+        tried, group_size = group_size, group_size // 2
+        if group_size < 32:
+            return 0, tried
+    return group_size, group_size
 
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
@@ -358,7 +409,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             weights = tuple(_STORED.get(w.name, w.shape, w.role, wide, 0) if w.name.endswith("bias") else w
                             for w in op.weights)
         ops.append(dataclasses.replace(op, dtype=dtype, weights=weights, attrs=attrs))
-    _check_tp_groups(graph, ops)
+    _check_tp_groups(graph, ops, group_size == PER_ROW)
     if narrow:
         ops = _fuse_input_quantisation(ops, quantised, activation)
     meta = dict(graph.meta)

@@ -184,14 +184,8 @@ def read_report(outdir_or_file: str | os.PathLike) -> dict:
     else:
         outdir, file = given.parent, given
     if not file.is_file():
-        if file.name == REPORT_FILE and (outdir / "sweep.json").is_file():  # sweep/store.py's SWEEP_FILE
-            raise AccelsimError(f"{outdir}: a sweep folder, not a report: its points are in results.csv "
-                                f"('accelsim plot {outdir}' draws them)")
-        if file.name == REPORT_FILE and accelsims_mark(outdir / _RESULTS_JSONL):  # probe p199 #2
-            raise AccelsimError(f"{outdir}: a sweep folder without its sweep.json (its points are in "
-                                f"{_RESULTS_JSONL}): run 'accelsim sweep SWEEP.yaml -o {outdir}' with the sweep's file "
-                                f"again, which rebuilds sweep.json and reuses the finished points, then 'accelsim "
-                                f"plot {outdir}'")
+        if file.name == REPORT_FILE and (swept := _sweep_folder(outdir)) is not None:
+            raise AccelsimError(swept)
         if file.name == REPORT_FILE and (served := _serving_folder(outdir)) is not None:  # probe p94 #4
             raise AccelsimError(served)
         if file.name == REPORT_FILE and given.is_file():  # ops.csv, a PNG: a file of the folder, not the folder
@@ -255,8 +249,8 @@ _JSON_HEADS = {
 _FULL_CHECK_BYTES = 64 << 20  # a report.json without that first key (keys reordered) is parsed whole up to this size
 
 # the file each command writes at the top of its folder, by which folder_writers tells what a folder holds
-_FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_RESULTS_JSONL, "accelsim sweep"), (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"),
-                 (_CAPACITY_CSV, "accelsim serve --capacity"), (_SERVE_SWEEP_CSV, "accelsim serve --sweep"),
+_FOLDER_MARKS = (("sweep.json", "accelsim sweep"), (_RESULTS_JSONL, "accelsim sweep"),
+                 (_CAPACITY_SWEEP_CSV, "accelsim serve --capacity --sweep"), (_CAPACITY_CSV, "accelsim serve --capacity"), (_SERVE_SWEEP_CSV, "accelsim serve --sweep"),
                  ("requests.csv", "accelsim serve"), (REPORT_FILE, "accelsim run"))
 
 
@@ -371,6 +365,19 @@ def mixed_folder(outdir: Path) -> str | None:
         return None
     return (f"{outdir}: holds the outputs of both '{found[0]}' and '{found[1]}', written into one folder; run the "
             f"one you want again into a new folder")
+
+
+def _sweep_folder(outdir: Path) -> str | None:
+    """The message for a folder with no report.json that ``accelsim sweep`` wrote: its sweep.json (sweep/store.py's
+    SWEEP_FILE) or, that gone, its results.jsonl records (probe p199 #2); None for any other folder."""
+    if (outdir / "sweep.json").is_file():
+        return (f"{outdir}: a sweep folder, not a report: its points are in results.csv ('accelsim plot {outdir}' "
+                "draws them)")
+    if accelsims_mark(outdir / _RESULTS_JSONL):
+        return (f"{outdir}: a sweep folder without its sweep.json (its points are in {_RESULTS_JSONL}): run "
+                f"'accelsim sweep SWEEP.yaml -o {outdir}' with the sweep's file again, which rebuilds sweep.json and "
+                f"reuses the finished points, then 'accelsim plot {outdir}'")
+    return None
 
 
 def _serving_folder(outdir: Path) -> str | None:

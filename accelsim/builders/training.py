@@ -581,6 +581,7 @@ class _Pass:
             if contribs:
                 self._accumulate(x, fwd.ops[0].dtype if fwd.ops else "fp16", contribs)
         grad_of = self._weight_accumulation()
+        self._gradient_dtypes(grad_of)
         state_bytes = self._optimizer(grad_of)
         phys = self._physical()
         stashed = self._stashed(phys)
@@ -719,6 +720,23 @@ class _Pass:
             else:
                 grad_of[pname] = contribs[0] if contribs else None
         return grad_of
+
+    def _gradient_dtypes(self, grad_of: dict[str, str | None]) -> None:
+        """Write every parameter's gradient in its gradient dtype (:func:`grad_dtype`, the rule ``gradient_bytes``
+        counts by): the ops making its contributions (``grad_weight``, ``grad_bias``, a table's ``embedding_grad``)
+        and the sum or concat of several get ``out_dtype`` = it where it differs from theirs (a bf16 model's fp32
+        gradient: Megatron's ``wgrad_gemm_accum_fp32`` writes ``main_grad`` in fp32). A sparse table's gradient
+        keeps the table's dtype."""
+        out: dict[str, str] = {}
+        for pname, (w, dtype) in self.params.items():
+            grad = grad_of.get(pname)
+            if grad is None or self._sparse_rows(pname) is not None:
+                continue
+            gdt = grad_dtype(w.dtype or dtype)
+            for name in (*self.wgrads.get(pname, ()), grad):
+                out[name] = gdt
+        self.ops = [replace(op, attrs={**op.attrs, "out_dtype": out[op.name]})
+                    if op.name in out and op.out_dtype != out[op.name] else op for op in self.ops]
 
     def _sparse_rows(self, pname: str) -> tuple[int, str, float] | None:
         """(touched rows, access, Zipf exponent) of a table whose only gradient is its look-up's sparse one (a

@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from ..cost import systolic
 from ..hardware import Arch
-from ..ir import Graph, OpKind
+from ..ir import Graph, Op, OpKind
 from ..options import Options
 from ..tasks import Unit, UnitKind
 from .l2resident import cache_residency
@@ -615,7 +615,9 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
         resident = False
         details = p.details
         cores = _band_cores(p, units)
-        if p.core is not None and consumers and all(u.core == p.core for u in consumers):
+        # (a parameter's gradient is not an activation: it lives in main memory, reserved with the gradients,
+        # mapping.placement, until its optimizer step reads it)
+        if p.core is not None and consumers and all(u.core == p.core for u in consumers) and not _gradient(p.op):
             resident = held.keep((p.core,), p.op.name, p.op.out_bytes)
             if not resident:  # it would stay but does not fit beside what the core holds: to main memory and back
                 details = {**details, "output_spilled": p.op.out_bytes}
@@ -634,6 +636,12 @@ def residency(plans: tuple[Plan, ...], graph: Graph, arch: Arch, options: Option
         # graph outputs leave the chip; cross-core tensors go through main memory
         out.append(p._replace(resident_out=resident, live_bytes=held.most(), details=details))
     return cache_residency(_pin_recurrent_weights(tuple(out), arch), graph, arch, options)
+
+
+def _gradient(op: Op) -> bool:
+    """Whether ``op`` writes a parameter's gradient (a training step's ``grad_weight`` / ``grad_bias``): the tensor
+    ``memory.hbm.gradients`` holds."""
+    return op.attrs.get("grad") in ("weight", "bias")
 
 
 def _banded(p: Plan, consumers: list[Plan], ncores: int, halo_in: dict[str, int]) -> dict:

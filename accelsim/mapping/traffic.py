@@ -273,7 +273,13 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
         _add(act_a, {ctx.main: int(op.attrs.get("target_bytes", 0))})  # type: ignore[call-overload]
     wts: dict[str, int] = {}
     sparse = int(op.attrs.get("sparse_rows", 0)) if op.kind is OpKind.OPTIMIZER else 0  # type: ignore[call-overload]
+    # a mixed-precision step (a state wider than its parameter: the fp32 master copy) reads the master, not the
+    # 16-bit parameter, and overwrites that copy (as apex's / Megatron's multi_tensor_adam with master weights, and
+    # emit.host_step_bytes): Adam on bf16 reads g 4 + master, m, v 12 and writes 14, 30 B a parameter
+    skip = p.weights[0].name if op.kind is OpKind.OPTIMIZER and p.weights and _has_master(op) else None
     for i, w in enumerate(p.weights):
+        if w.name == skip:
+            continue
         if sparse:  # a lazy step: the touched rows of its parameter and of each state
             _add(wts, _touched(w, p.weights[0], sparse, shards, op, ctx))
             continue
@@ -299,6 +305,16 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             _add(out_levels, _touched(w, p.weights[0], sparse, shards, op, ctx) if sparse
                  else {ctx.level_of[w.name]: _step_share(w, op, shards)})
     return act_a, act_b, wts, out_levels
+
+
+def _has_master(op: Op) -> bool:
+    """Whether optimizer step ``op`` updates its parameter through a wider state (the fp32 master copy of a 16-bit
+    parameter, ``builders.training.MASTER``): a state wider than the parameter, as ``emit.host_step_bytes`` tells."""
+    param = next((w for w in op.weights if w.role != "state"), None)
+    if param is None:
+        return False
+    pbytes = dtype_bytes(param.dtype or op.dtype)
+    return any(dtype_bytes(w.dtype or op.dtype) > pbytes for w in op.weights if w.role == "state")
 
 
 def picked_rows(op: Op) -> int:

@@ -91,15 +91,19 @@ def test_a_gcn_spmm_reads_its_csr_adjacency_gathered_rows_and_output_by_hand():
 
 # ---- training: sparse tables (facebookresearch/dlrm's nn.EmbeddingBag(..., sparse=True)) --------------------------
 @pytest.mark.parametrize("cores", [1, 2])
-@pytest.mark.parametrize(("dtype", "per_elem"), [
+@pytest.mark.parametrize(("dtype", "per_elem", "dense_per_elem"), [
     # bytes per touched element: the gradient read (fp32: 4), the parameter read and written (2 × 4), Adam's m and
     # v read and written (2 × 2 × 4): 4 + 8 + 16 = 28
-    ("fp32", 28),
-    # bf16: gradient 2, parameter 2 × 2, and three fp32 states (m, v, the master copy) read and written, 3 × 2 × 4:
-    # 2 + 4 + 24 = 30
-    ("bf16", 30),
+    # A table no larger than the batch's look-ups (emb.1) has a dense gradient, the same 28 in fp32
+    ("fp32", 28, 28),
+    # bf16: gradient 2 (a sparse table's keeps the table's dtype), the bf16 parameter written only (2: the step
+    # updates its fp32 master copy and writes the narrow copy, as a master-weight Adam does; probe p207 #1: it was
+    # read too, 30), and three fp32 states (m, v, the master copy) read and written, 3 × 2 × 4: 2 + 2 + 24 = 28
+    # A dense gradient of a bf16 table (emb.1's, all its rows) is fp32 as every dense one (units.GRAD_DTYPE, the
+    # step's dtype): 4 + 2 + 24 = 30 (before probe p207 #1 the same 30 as 2 + 4 + 24, the gradient at 2 B)
+    ("bf16", 28, 30),
 ])
-def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem, cores):
+def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem, dense_per_elem, cores):
     # a 10M-row table and a 1,000-row one, × 128, batch 2048, one look-up per sample: the big table's step
     # touches 2048 rows (its gradient's), the small one's all 1,000 (2048 look-ups can reach every row).
     # Activations in HBM (the gradient is read from there too). Before: the 10M-row step moved the whole table,
@@ -113,7 +117,7 @@ def test_a_sparse_tables_adam_step_moves_only_its_touched_rows(dtype, per_elem, 
     assert ops["emb.0.weight.step"]["mapping"].get("units", 1) == cores
     assert ops["emb.0.weight.step"]["bytes"]["hbm"] == 2048 * 128 * per_elem
     assert ops["emb.0.weight.step"]["flops"] == 10 * 2048 * 128  # Adam's 10 per element
-    assert ops["emb.1.weight.step"]["bytes"]["hbm"] == 1000 * 128 * per_elem
+    assert ops["emb.1.weight.step"]["bytes"]["hbm"] == 1000 * 128 * dense_per_elem
     # the state is held for every row: m and v (and the bf16 table's master copy) of 10,001,000 rows × 128 fp32,
     # besides the MLPs' state
     states = (2 if dtype == "fp32" else 3) * 10_001_000 * 128 * 4

@@ -55,10 +55,11 @@ def test_lstm_lm_bias_gradients_are_column_sums():
 
 def test_lstm_lm_bias_step_moves_bias_sized_bytes():
     # Adam on a 16-bit parameter with fp32 master weights, m and v (training.py's mixed precision): per parameter
-    # read the 2 B gradient, read and write the 2 B parameter (4 B), read and write three 4 B fp32 states (24 B):
-    # 30 B. 2,600 parameters → 78,000 B of HBM (it read 3,452,800 B with the (2600, 650) weight gradient, probe
+    # read the 4 B fp32 gradient (bf16's, units.GRAD_DTYPE), read the master, m and v (12 B; not the bf16 copy) and
+    # write them and the bf16 copy (14 B): 30 B (probe p207 #1: it was 2 B gradient + 2 × 2 B parameter + 24, the
+    # same 30). 2,600 parameters → 78,000 B of HBM (it read 3,452,800 B with the (2600, 650) weight gradient, probe
     # p113 #1); the decoder's 10,000-element bias, already right, 300,000 B
     ops = {o["name"]: o for o in accelsim.simulate({"base": "lstm_lm", "mode": "training"}, "tpu-v4").to_dict()["ops"]}
     assert ops["decoder.bias.step"]["bytes"]["hbm"] == 10_000 * 30
     for name in ("rnn.bias_ih_l0", "rnn.bias_hh_l0", "rnn.bias_ih_l1", "rnn.bias_hh_l1"):
-        assert ops[f"{name}.step"]["bytes"]["hbm"] == 2 * 2600 + 2 * 2 * 2600 + 3 * 2 * 4 * 2600 == 78_000
+        assert ops[f"{name}.step"]["bytes"]["hbm"] == 4 * 2600 + 3 * 4 * 2600 + (3 * 4 + 2) * 2600 == 78_000

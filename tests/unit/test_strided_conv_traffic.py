@@ -122,9 +122,10 @@ def test_the_weight_gradient_reads_the_touched_voxels_and_the_input_gradient_all
     r = simulate({**DS2, "mode": "training"}, "tpu-v4")
     ops = {o["name"]: o for o in r["ops"]}
     # dW = xᵀ·dY reads x's touched voxels, bf16: 64×8×28×28×2 = 802,816 B (its whole input is 6,422,528); dY
-    # (loss.grad) and dW stay on chip here (resident_output), so x is all its HBM
-    assert ops["loss.grad"]["mapping"]["resident_output"] and ops["ds.grad_weight"]["mapping"]["resident_output"]
-    assert ops["ds.grad_weight"]["bytes"]["hbm"] == 64 * 8 * 28 * 28 * 2
+    # (loss.grad) stays on chip here (resident_output), and dW, a parameter's gradient, goes to HBM in fp32 (probe
+    # p207 #1: it was kept on chip, 0 B; now 128 × 64 × 4 = 32,768 B written), so x and dW are all its HBM
+    assert ops["loss.grad"]["mapping"]["resident_output"] and not ops["ds.grad_weight"]["mapping"]["resident_output"]
+    assert ops["ds.grad_weight"]["bytes"]["hbm"] == 64 * 8 * 28 * 28 * 2 + 128 * 64 * 4
     # the input gradient reads dY, every element: no subsampling (its attrs carry the forward's stride)
     op = _conv((1, 64, 16, 56, 56), kernel=1, stride=2)
     assert traffic.conv_input_bytes(replace(op, attrs={**op.attrs, "grad": "input"}), 64) is None

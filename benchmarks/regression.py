@@ -165,6 +165,11 @@ CASES: dict[str, tuple] = {
 # weighed: bert_base_tpu_v4 total_cycles 295,050 -> 288,591, bytes.hbm 205,701,632 -> 171,885,056;
 # mobilenet_v2_tpu_v4 419,888 -> 420,368 (+0.11 %: its classifier on one core's 4 MXUs, not 8 over both, its
 # 2.56 MB of weights no longer counted as loaded during the 1,280-channel avgpool), bytes.hbm 32,720,736 -> 32,713,056.
+# bert_base_tpu_v4 and bert_base_tpu_v5p again from 0cf0399a (probe p209 #1, p206 #3): uniform look-ups whose
+# distinct rows fit on chip read those rows once, the repeats served there (traffic._cache_hits): token_type_embeddings
+# (2 rows, 128 look-ups) 196,864 -> 3,328 B of HBM, position_embeddings (512 rows, 128 uniform draws: 15 repeats)
+# 196,608 -> 173,568; bytes.hbm 171,885,056 -> 171,668,480 in both; total_cycles v4 288,591 -> 288,400, v5p
+# 294,895 -> 294,757.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -289,7 +289,9 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             split = ctx.tables.get(w.name)
             rows = split.gathered(n) if split is not None else {lv: n}
             row = w.numel // w.shape[0] * elem
-            _add(wts, gather.gathered(_cache_hits(rows, op, w, row, ctx), row, ctx.grain))
+            # the filter buffer of each of its cores' scratchpads that would hold the rows
+            pad = (ctx.sram_budgets(p.live_bytes)[0][1], len({ctx.units[u].core for u in p.units}) or 1)
+            _add(wts, gather.gathered(_cache_hits(rows, op, w, row, ctx, pad), row, ctx.grain))
             continue
         wts[lv] = wts.get(lv, 0) + _step_share(w, op, shards)
     # where the output goes: its tensor's level; an optimizer step writes the parameter and its state back
@@ -345,18 +347,47 @@ def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
                     forward=p.op.phase == "forward")
 
 
-def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context) -> dict[str, int]:
-    """Where the look-ups of a gather from table ``w`` (``rows[level]`` of them at each memory) are served when
-    the arch has a shared cache and the look-ups follow ``access: zipf``: the share of the call's look-ups an LRU
-    cache of the rows the outermost cache keeps for one tensor (:func:`accelsim.cost.resident_bytes` over a row's
+def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context,
+                pad: tuple[int, int]) -> dict[str, int]:
+    """Where the look-ups of a gather from table ``w`` (``rows[level]`` of them at each memory) are served.
+
+    ``access: uniform``: a look-up that repeats a row the same call read finds it on chip, as the gather's round
+    trip counts it (:func:`accelsim.cost.gather.repeated_hits`): T look-ups into R rows read
+    D = R(1 − (1 − 1/R)^T) distinct rows (:func:`accelsim.cost.gather.distinct_rows`), and when the D rows' own
+    bytes fit the innermost cache's resident share (:func:`accelsim.cost.resident_bytes`) the other T − D hit it.
+    On an arch without a cache, ``pad`` = (the bytes of a core's scratchpad filter buffer, the op's cores): each
+    core gathers its T / cores look-ups, and its D distinct rows are DMA'd once when they fit that buffer. Rows
+    that do not fit keep every look-up at its memory, as before. The main memory moves the D distinct rows, in
+    whole accesses; the cache serves the repeats (counted there; a scratchpad's are its lanes' reads,
+    :func:`_lane_weight_bytes`):
+    T5's 32-row relative-position-bias table looked up 262,144 times reads 32 rows from HBM, not 262,144 (probe
+    p209 #1, p206 #3). Each memory's look-ups repeat in proportion. A large table (DLRM's: D ≈ T) keeps its
+    look-ups.
+
+    ``access: zipf`` on an arch with a shared cache (a GPU's L2): the share of the call's look-ups an LRU cache of
+    the rows the outermost cache keeps for one tensor (:func:`accelsim.cost.resident_bytes` over a row's
     granules), cold when the call starts, serves (:func:`accelsim.cost.gather.zipf_cache_hits`, Che's
-    approximation) is read from that cache, taken from the hottest rows' levels first; the rest as given. Uniform
-    look-ups, and a table read from a cache already (``options.warm_params``), keep ``rows``."""
+    approximation) is read from that cache, taken from the hottest rows' levels first; the rest as given. Zipf
+    look-ups without a cache, and a table read from a cache already (``options.warm_params``), keep ``rows``."""
     access, alpha = op.access
-    if access != "zipf" or not ctx.caches or any(lv in ctx.caches for lv in rows):
+    if any(lv in ctx.caches for lv in rows):
+        return rows
+    n = sum(rows.values())
+    if access == "uniform":
+        # the innermost cache's resident share, the whole call's look-ups; else each core's scratchpad, its share
+        budget, cores = (resident_bytes(ctx.arch, ctx.caches[0]), 1) if ctx.caches else pad
+        distinct = gather.distinct_rows(n / cores, w.shape[0])
+        if n <= 1 or distinct * row > budget:  # the distinct rows do not fit: every look-up from its memory
+            return rows
+        share = max(0.0, 1.0 - cores * distinct / n)
+        served = {lv: round(k * share) for lv, k in rows.items()}
+        out = {lv: k - served[lv] for lv, k in rows.items() if k - served[lv]}
+        if ctx.caches and sum(served.values()):
+            out[ctx.caches[0]] = sum(served.values())
+        return out
+    if access != "zipf" or not ctx.caches:
         return rows
     cache = ctx.caches[-1]
-    n = sum(rows.values())
     capacity = resident_bytes(ctx.arch, cache) // gather.row_bytes(row, ctx.grain[cache])
     hits = round(n * gather.zipf_cache_hits(w.shape[0], alpha, n, capacity))
     out = {cache: hits} if hits else {}

@@ -11,6 +11,18 @@ from accelsim.config import load_arch, load_workload
 TABLES = "[1000000, 1000000, 1000000, 1000000]"
 
 
+def _distinct(lookups: float, rows: int) -> float:
+    """Expected distinct rows of ``lookups`` uniform draws from ``rows`` rows: rows · (1 − (1 − 1/rows)^lookups)."""
+    return rows * (1 - (1 - 1 / rows) ** lookups)
+
+
+def _on_chip(lookups: int, rows: int, cores: int = 2) -> int:
+    """Look-ups of a uniform gather that repeat a row its core already DMA'd into its scratchpad (probe p209 #1):
+    each of tpu-v4's 2 cores gathers lookups / 2 and reads its distinct rows once (they fit its 2,796,202-B
+    filter buffer: 16 MiB VMEM / 3 / 2 double-buffered, whenever distinct × row ≤ that)."""
+    return round(lookups * (1 - cores * _distinct(lookups / cores, rows) / lookups))
+
+
 def _dlrm(access="uniform", batch=2048, **arch_overrides):
     wl = load_workload("dlrm_mlperf", [f"tables={TABLES}", f"batch={batch}", f"access={access}"])
     arch = load_arch("tpu-v4", [f"{k}={v}" for k, v in arch_overrides.items()])
@@ -20,13 +32,17 @@ def _dlrm(access="uniform", batch=2048, **arch_overrides):
 def test_host_link_bytes_are_the_host_lookups_at_access_granularity():
     # 600 MB of HBM: after the dense part and the activations about two of the four tables fit; each table is
     # looked up 2048 times per batch; a look-up of a row of 128 bf16 (256 B) costs four of the host's 64 B granules
-    # (a PCIe read completes in 64-B blocks: arch/tpu-v4.yaml host.access_bytes), 256 B
+    # (a PCIe read completes in 64-B blocks: arch/tpu-v4.yaml host.access_bytes), 256 B. Of a core's 1,024 look-ups
+    # into 1M rows, 1,024 − D(1,024, 10^6) ≈ 0.52 repeat a row it read (262 KB of rows fit its scratchpad): of the
+    # 2,048, 2,048 · (1 − 2 · 1,023.48 / 2,048) ≈ 1.05, each memory's share of them served on chip (probe p209 #1)
     rep = _dlrm(**{"hbm.capacity": "600MB"})
     emb = [op for op in rep["ops"] if op["fn"] == "embedding_bag"]
+    share = _on_chip(2048, 1_000_000) / 2048
     expected = 0
     for op in emb:
         split = rep["tables"][f"{op['name']}.weight"]
         host_lookups = 2048 - round(2048 * split["hbm_hit_fraction"])
+        host_lookups -= round(host_lookups * share)
         expected += host_lookups * 256
         assert op["bytes"].get("host", 0) == host_lookups * 256
     assert expected > 0
@@ -169,10 +185,14 @@ def test_a_table_smaller_than_its_lookups_is_gathered_once_over_the_cores(rows):
     # embedding_bag on tpu-v4 (two cores): 2,048 one-hot look-ups of 128-wide bf16 rows (256 B, 4 HBM granules of
     # 64 B each) whatever the table's size: 2,048 × 256 = 524,288 B of rows (1,024 on each core, not 2,048 on
     # each as it charged a table of fewer rows than look-ups: 1,576,960 B), the (2,048, 128) bf16 output
-    # 524,288 B, 2,048 int64 indices (8 B each) and 2,049 int64 offsets
+    # 524,288 B, 2,048 int64 indices (8 B each) and 2,049 int64 offsets. Of the rows, each core DMAs its 1,024
+    # look-ups' distinct rows once (probe p209 #1: a repeat is served from its scratchpad): 3 rows: 3 a core, 6 in
+    # all; 1,000 rows: 1,000 · (1 − 0.999^1,024) = 641.0 a core, 1,282; 10^6 rows: 1,023.48 a core, 2,047 of 2,048
     rep = simulate(load_workload("embedding_bag", [f"rows={rows}", "pooling=1"]), "tpu-v4").to_dict()
     (op,) = rep["ops"]
-    assert op["bytes"]["hbm"] == 2_048 * 256 + 2_048 * 128 * 2 + 2_048 * 8 + 2_049 * 8
+    read = 2_048 - _on_chip(2_048, rows)
+    assert read == {3: 6, 1_000: 1_282, 1_000_000: 2_047}[rows]
+    assert op["bytes"]["hbm"] == read * 256 + 2_048 * 128 * 2 + 2_048 * 8 + 2_049 * 8
 
 
 @pytest.mark.parametrize("dtype, elem", [("int8", 1), ("bf16", 2), ("fp32", 4)])
@@ -181,8 +201,12 @@ def test_embedding_bag_indices_and_offsets_are_int64_whatever_the_model_dtype(dt
     # 327,680 B and 2,049 offsets × 8 B = 16,392 B, in int8 as in fp32 (a 1 B index cannot address 100,000 rows;
     # it charged 1 / 2 / 4 B an index and no offsets). The rest: 40,960 gathered rows of 128 elements (128 / 256 /
     # 512 B, whole 64 B granules) and the (2,048, 128) output
+    # (in int8 each core's 20,480 look-ups read D = 10^5 · (1 − (1 − 10^-5)^20,480) ≈ 18,519 distinct rows, 2.37 MB
+    # that fit its 2,796,202-B scratchpad buffer, the rest served from it, probe p209 #1; 4.74 MB in bf16 do not)
     rep = simulate(load_workload("embedding_bag", [f"dtype={dtype}", "rows=100000"]), "tpu-v4").to_dict()
     (op,) = rep["ops"]
-    rows = 40_960 * 128 * elem
+    fits = _distinct(20_480, 100_000) * 128 * elem <= 2_796_202
+    assert fits == (elem == 1)
+    rows = (40_960 - (_on_chip(40_960, 100_000) if fits else 0)) * 128 * elem
     out = 2_048 * 128 * elem
     assert op["bytes"]["hbm"] - rows - out == 327_680 + 16_392

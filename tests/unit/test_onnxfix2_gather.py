@@ -4,7 +4,8 @@ access granules), not the whole table.
 W (100, 1000) fp16, indices [2, 5], axis 1: each of the 100 rows gives the 10 picked elements, 1,000 one-element
 runs. On tpu-v4 (HBM access_bytes 64, arch/tpu-v4.yaml) with activations off chip: 1,000 granules · 64 B = 64,000 B
 of the table, plus the 10 int64 indices (80 B) and the output 100 · 2 · 5 · 2 B = 2,000 B: 66,080 B (the whole
-table was read before: 202,080 B). Axis 0 is unchanged: 10 rows of 1,000 · 2 B = 2,000 B, each ⌈2,000 / 64⌉ = 32
+table was read before: 202,080 B); of the 1,000 uniform draws 5 repeat a run the call read, served on chip (probe
+p209 #1): 65,760 B. Axis 0 is unchanged: 10 rows of 1,000 · 2 B = 2,000 B, each ⌈2,000 / 64⌉ = 32
 granules (2,048 B), + 80 B of indices + the 20,000-B output: 10 · 2,048 + 80 + 20,000 = 40,560."""
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def test_off_axis_gather_reads_the_gathered_elements():
     (op,) = [op for op in g.ops if op.kind is OpKind.EMBEDDING]
     assert op.gather_rows == 100 * 10 and op.out_shape == (100, 2, 5)
     assert g.params == 100 * 1000  # the parameter count is the table's
-    assert _hbm(g) == 1000 * 64 + 10 * 8 + 100 * 10 * 2  # 66,080 (was 202,080)
+    # the 1,000 look-ups are uniform draws from the table's 100,000 one-element runs (op.access: uniform), so the
+    # call reads D = 100,000 · (1 − (1 − 10^-5)^1,000) = 995.0 distinct runs from HBM and its scratchpad serves the
+    # 5 repeats (probe p209 #1: a look-up repeating a row the call read is served on chip; it read all 1,000)
+    distinct = 100_000 * (1 - (1 - 1e-5) ** 1000)
+    assert round(1000 - distinct) == 5
+    assert _hbm(g) == 995 * 64 + 10 * 8 + 100 * 10 * 2  # 65,760 (66,080 before p209 #1; 202,080 before p115 #8)
 
 
 def test_axis_0_unchanged():

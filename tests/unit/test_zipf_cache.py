@@ -92,7 +92,15 @@ def test_zipf_gather_reads_its_cache_hits_from_l2_not_hbm():
     capacity = resident_bytes(arch, "l2") // row
     hits = round(g * gather.zipf_cache_hits(rows, 1.05, g, capacity))
     assert hits > g // 2  # most look-ups of a Zipf(1.05) call repeat hot rows that stay in L2
-    assert uniform["hbm"] - zipf["hbm"] == hits * gather.row_bytes(p["dim"] * elem, arch.memory("hbm").access_bytes)
+    # uniform look-ups serve their own repeats from L2 too (probe p209 #1): g draws from the table read
+    # D = rows · (1 − (1 − 1/rows)^g) distinct rows (1M rows, g = 40,960: 40,132.5, 10.3 MB of 256-B rows, within
+    # L2's 26,214,400-B resident share), so g − D ≈ 827.5 of them (rounded: 828) never reach HBM
+    distinct = rows * (1 - (1 - 1 / rows) ** g)
+    assert distinct * p["dim"] * elem <= resident_bytes(arch, "l2")
+    repeats = round(g - distinct)
+    assert repeats == 828
+    assert uniform["hbm"] - zipf["hbm"] == (hits - repeats) * gather.row_bytes(p["dim"] * elem,
+                                                                               arch.memory("hbm").access_bytes)
     assert zipf["l2"] == uniform["l2"]  # every look-up still passes L2
 
 

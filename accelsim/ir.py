@@ -354,7 +354,8 @@ class Op:
 
     @property
     def access(self) -> tuple[str, float]:
-        """For a table gather: the access pattern ("uniform" or "zipf") and the Zipf exponent."""
+        """For a table gather: the access pattern ("uniform", "zipf", or "distinct": a range of rows each read once,
+        a learned position table's, whose look-ups never repeat a row) and the Zipf exponent."""
         return str(self.attrs.get("access", "uniform")), float(self.attrs.get("zipf_alpha", 1.0))  # type: ignore[arg-type]
 
     @property

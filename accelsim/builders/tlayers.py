@@ -560,7 +560,9 @@ class TransformerBuilder(GraphBuilder):
                                 f"{max_positions}")
         name = self._name(name, "position_embedding")
         rows = self.vocab_rows(max_positions) if split else max_positions
-        out = self._table_rows(name, (1, tokens, dim), Weight(f"{name}.weight", (rows, dim)), offset=offset)
+        # rows offset..offset+tokens-1, each once: no look-up repeats a row (access "distinct", mapping/traffic.py)
+        out = self._table_rows(name, (1, tokens, dim), Weight(f"{name}.weight", (rows, dim)), offset=offset,
+                               access="distinct")
         return self._all_reduce(out) if split else out
 
     def gathered_linear(self, x: str, out: int, *, bias: bool = False, name: str | None = None) -> str:

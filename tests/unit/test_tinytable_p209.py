@@ -83,3 +83,15 @@ def test_a_table_whose_distinct_rows_do_not_fit_the_cache_keeps_every_look_up():
     rep = accelsim.simulate({"model": "embedding_bag", "dim": 1024}, arch, plots=False).to_dict()
     (op,) = rep["ops"]
     assert op["bytes"]["hbm"] == 40_960 * 2_048 + 2_048 * 1_024 * 2 + 40_960 * 8 + 2_049 * 8
+
+
+def test_a_learned_position_tables_rows_are_each_read_once():
+    # GPT-2's wpe (1024 x 768 bf16, rows of 1,536 B) at seq_len 512 reads rows 0..511, each once (transformers'
+    # position_ids = arange): no look-up repeats a row, so the uniform rule's D = 1024 (1 - (1 - 1/1024)^512) ≈ 403
+    # distinct rows would undercount. HBM: the 512 rows read (512 x 1,536 = 786,432 B, whole 64-B accesses) and the
+    # (1, 512, 768) bf16 output written (786,432 B)
+    from accelsim import simulate
+
+    report = simulate({"model": "gpt2", "seq_len": 512}, "h100").to_dict()
+    (wpe,) = [op for op in report["ops"] if op["name"] == "transformer.wpe"]
+    assert wpe["bytes"]["hbm"] == 512 * 1536 + 512 * 768 * 2

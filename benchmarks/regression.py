@@ -170,6 +170,9 @@ CASES: dict[str, tuple] = {
 # (2 rows, 128 look-ups) 196,864 -> 3,328 B of HBM, position_embeddings (512 rows, 128 uniform draws: 15 repeats)
 # 196,608 -> 173,568; bytes.hbm 171,885,056 -> 171,668,480 in both; total_cycles v4 288,591 -> 288,400, v5p
 # 294,895 -> 294,757.
+# bert_base_tpu_v4 and bert_base_tpu_v5p again from 0e9ae909: a learned position table's rows are each read once
+# (access 'distinct': position_ids = arange never repeat a row), position_embeddings 173,568 -> 196,608 B of HBM
+# again; bytes.hbm 171,668,480 -> 171,691,520.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

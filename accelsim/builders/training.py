@@ -59,10 +59,15 @@ Phases and names
   is reduced over the data-parallel chips that hold the same table, ``embedding_parallel`` times fewer);
   vector_elems = flops = numel × (sgd 2, momentum 4, adam 10).
   A table whose only gradient is a sparse one (its look-up has attrs ``sparse_grad``: torch's
-  ``nn.EmbeddingBag(sparse=True)``, as facebookresearch/dlrm builds its tables) takes a lazy step on the rows that
-  gradient holds, r = min(gather_rows, table rows) (the look-ups counted as distinct rows: an upper bound on the
-  unique rows a batch touches): out_shape (r, row), vector_elems = flops = r·row × the factor above, attrs
-  ``sparse_rows`` = r and the look-up's ``access`` and ``zipf_alpha``; the mapper reads and writes those rows of
+  ``nn.EmbeddingBag(sparse=True)``, as facebookresearch/dlrm builds its tables) takes a lazy step on the distinct
+  rows that gradient holds: the gradient has r = min(gather_rows, table rows) rows, one a look-up, and torch's
+  sparse optimizers coalesce it first, updating each distinct row once, so the step updates the expected distinct
+  rows of T = gather_rows look-ups, d = R(1 − (1 − 1/R)^T) for ``access: uniform``, Σ_i 1 − (1 − p_i)^T for zipf
+  (``cost.gather.expected_distinct``; a row block's Zipf look-ups counted as uniform ones, an upper bound; rounded,
+  1 .. r; probe p214 #2: embedding_bag's 40,960 Zipf look-ups 14,689 rows, not 40,960): out_shape (d, row),
+  vector_elems = flops = d·row × the factor above, attrs ``sparse_rows`` = d, ``grad_rows`` = r, ``lookups`` = T,
+  ``distinct_access`` (the pattern d is counted by) and the look-up's ``access`` and ``zipf_alpha``; the step reads
+  the r-row gradient and the mapper reads and writes the d rows of
   the parameter and of each state tensor, which stay whole-table Weights (the state exists for every row). Every
   optimizer is lazy there, as torch.optim.SparseAdam ("only moments that show up in the gradient get updated"):
   the touched rows' elements of each per-element state are read and written.
@@ -70,8 +75,8 @@ Phases and names
   table, the group's holders of a sharded one) all-gather their sparse gradients, each replica's r rows and their
   int64 ids, as torch's DDP reduces a sparse gradient and TorchRec / FBGEMM a data-parallel table's, and each
   replica's lazy step updates the union of the group's rows: :func:`union_sparse_steps` (run by the scenario, which
-  knows g) widens the step to u = min(g·r, rows), and the mapper (``mapping/emit.py``
-  ``Emitter._reduce_gradients``) sends (g − 1)/g × g·r·(row × dtype + 8) B (probe p88 #3: the whole table's
+  knows g) widens the step to u, the expected distinct rows of the group's g·T look-ups (at most g·r), and the
+  mapper (``mapping/emit.py`` ``Emitter._reduce_gradients``) sends (g − 1)/g × g·r·(row × dtype + 8) B (probe p88 #3: the whole table's
   gradient was all-reduced, 2(g − 1)/g × rows × row × dtype, while the step updated only the replica's r rows;
   dlrm_mlperf on dgx-h100, table 0: 11,486,708,928 → 3,784,704 B on the link, a step on 2,048 → 16,384 rows, the
   training step 179.7 → 6.31 ms).
@@ -228,6 +233,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
+from ..cost import gather
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import GRAD_DTYPE, dtype_bytes
@@ -356,15 +362,28 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
                                                        "optimizer_shards": shards})
 
 
+def _step_rows(lookups: int, rows: int, access: str, alpha: float, cap: int) -> int:
+    """Rows a lazy step updates after ``lookups`` look-ups of pattern ``access`` into a table of ``rows`` rows: the
+    expected distinct rows (:func:`accelsim.cost.gather.expected_distinct`), rounded, 1 .. ``cap`` (the rows the
+    gradient holds). torch's sparse optimizers coalesce the gradient first (torch/optim/_functional.py
+    ``sparse_adam``: "grad = grad.coalesce()  # the update is non-linear so indices must be unique"), so a row
+    looked up twice is updated once (probe p214 #2: 40,960 Zipf(1.05) look-ups of a 10^6-row table touch 14,689
+    rows, uniform ones 40,132)."""
+    return max(1, min(cap, rows, round(gather.expected_distinct(lookups, rows, access, alpha))))
+
+
 def union_sparse_steps(graph: Graph, data_parallel: int) -> Graph:
     """``graph``'s training step with each lazy step on a sparse table (attrs ``sparse_rows`` = r, the rows this
     replica's look-ups wrote) widened to the rows the table's data-parallel group wrote: the emitter all-gathers the
-    g replicas' sparse gradients (their r rows each and the rows' int64 ids, as torch's DDP reduces a sparse gradient
-    and TorchRec / FBGEMM a data-parallel table's), so every replica's step updates the union, u = min(g·r, table
-    rows) rows (the look-ups taken as distinct rows across the replicas too: an upper bound). g is
+    g replicas' sparse gradients (their r = ``grad_rows`` rows each and the rows' int64 ids, as torch's DDP reduces a
+    sparse gradient and TorchRec / FBGEMM a data-parallel table's), so every replica's step updates the union, u =
+    the expected distinct rows of the group's g·T look-ups (:func:`_step_rows`, T = ``lookups``; at most g·r and
+    the table's rows; probe p214 #2: dlrm_mlperf on dgx-h100 under Zipf, emb.0's 8 × 2,048 look-ups of 39,884,406
+    rows touch 8,284 rows, not 16,384). g is
     :func:`~accelsim.ir.reduction_chips` of the step (the ``data_parallel`` chips; a sharded table's group, the
     ``data_parallel`` / embedding_parallel chips holding it). Such a step gets ``sparse_rows`` = u, attrs
-    ``replica_rows`` = r (what each replica sends), out_shape (u, row), vector_elems and flops × u / r; the graph's
+    ``replica_rows`` = r (what each replica sends), out_shape (u, row), vector_elems and flops × u / d (d its own
+    distinct rows); the graph's
     ``gradient_bytes`` counts the gathered gradient, g·r·(row × dtype bytes + 8) B, in place of the replica's r
     rows. g ≤ 1 or no such step: ``graph`` itself."""
     if data_parallel <= 1 or not any(op.kind is OpKind.OPTIMIZER and "sparse_rows" in op.attrs for op in graph.ops):
@@ -374,13 +393,16 @@ def union_sparse_steps(graph: Graph, data_parallel: int) -> Graph:
     for op in graph.ops:
         g = reduction_chips(op, data_parallel, ep, emb) if op.kind is OpKind.OPTIMIZER else 1
         if g > 1 and "sparse_rows" in op.attrs and "replica_rows" not in op.attrs:
-            r = int(op.attrs["sparse_rows"])  # type: ignore[call-overload]
+            d = int(op.attrs["sparse_rows"])  # type: ignore[call-overload]
+            r = int(op.attrs.get("grad_rows", d))  # type: ignore[call-overload]
+            lookups = int(op.attrs.get("lookups", r))  # type: ignore[call-overload]
             param = op.weights[0]
-            u = min(g * r, param.shape[0])
+            u = max(d, _step_rows(g * lookups, param.shape[0], str(op.attrs.get("distinct_access", "distinct")),
+                                  float(op.attrs.get("zipf_alpha", 1.0)), g * r))  # type: ignore[arg-type]
             row_bytes = param.nbytes(op.dtype) // param.shape[0]
             grad_bytes += g * r * (row_bytes + INDEX_BYTES) - r * row_bytes
-            op = replace(op, out_shape=(u, *op.out_shape[1:]), vector_elems=op.vector_elems // r * u,
-                         flops=op.flops // r * u,
+            op = replace(op, out_shape=(u, *op.out_shape[1:]), vector_elems=op.vector_elems // d * u,
+                         flops=op.flops // d * u,
                          attrs={**op.attrs, "sparse_rows": u, "replica_rows": r, "index_bytes": INDEX_BYTES})
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "gradient_bytes": grad_bytes})
@@ -469,8 +491,8 @@ class _Pass:
         self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
         self.table_shards: set[str] = set()  # a sharded DLRM's tables (attrs table_shard: held by one chip a group)
         # a table whose look-up has a sparse gradient (attrs ``sparse_grad``) → (rows its gradient holds, the look-up's
-        # access pattern and Zipf exponent)
-        self.sparse: dict[str, tuple[int, str, float]] = {}
+        # access pattern and Zipf exponent, its look-ups, the pattern its distinct rows are counted by: _step_rows)
+        self.sparse: dict[str, tuple[int, str, float, int, str]] = {}
         grad_inputs = set(forward.meta.get("grad_inputs", ()))  # inputs a previous pipeline stage needs dX of
         self.requires: dict[str, bool] = {x: x in grad_inputs for x in forward.inputs}
         self.received: dict[str, Shape] = {}  # output gradients a later pipeline stage sends (graph inputs)
@@ -738,8 +760,8 @@ class _Pass:
         self.ops = [replace(op, attrs={**op.attrs, "out_dtype": out[op.name]})
                     if op.name in out and op.out_dtype != out[op.name] else op for op in self.ops]
 
-    def _sparse_rows(self, pname: str) -> tuple[int, str, float] | None:
-        """(touched rows, access, Zipf exponent) of a table whose only gradient is its look-up's sparse one (a
+    def _sparse_rows(self, pname: str) -> tuple[int, str, float, int, str] | None:
+        """(gradient rows, access, Zipf exponent, look-ups, the pattern counting its distinct rows) of a table whose only gradient is its look-up's sparse one (a
         table also read by another op gets a dense sum, ``W.grad``); None for every other parameter."""
         return self.sparse.get(pname) if len(self.wgrads.get(pname, ())) == 1 else None
 
@@ -768,10 +790,12 @@ class _Pass:
                                         **({"table_shard": True} if pname in self.table_shards else {})}
             shape, numel = w.shape, w.numel
             sparse = self._sparse_rows(pname)
-            if sparse is not None:  # a lazy step on the touched rows (the state is still the whole table's)
-                rows, access, alpha = sparse
+            if sparse is not None:  # a lazy step on the distinct touched rows (the state is still the whole table's)
+                grad_rows, access, alpha, lookups, counted = sparse
+                rows = _step_rows(lookups, w.shape[0], counted, alpha, grad_rows)
                 shape, numel = (rows, *w.shape[1:]), w.numel // w.shape[0] * rows
-                attrs.update(sparse_rows=rows, access=access, zipf_alpha=alpha)
+                attrs.update(sparse_rows=rows, grad_rows=grad_rows, lookups=lookups, distinct_access=counted,
+                             access=access, zipf_alpha=alpha)
             # the step runs in its gradient's dtype (it reads, and the data-parallel reduction sends, the gradient at
             # that width: GRAD_DTYPE), its parameter pinned to the parameter's own dtype
             gdt = dtype if sparse is not None else grad_dtype(w.dtype or dtype)  # (a sparse table's: its own)
@@ -1132,7 +1156,12 @@ class _Pass:
                          grad="weight", attrs={**self._copied(op), "tables": tuple(w.name for w in tables)},
                          flops=elems, vector_elems=elems)
         if op.attrs.get("sparse_grad") and len(tables) == 1 and shape[0] < tables[0].shape[0]:
-            self.sparse[tables[0].name] = (shape[0], *op.access)
+            access, alpha = op.access
+            # a row block's look-ups (row-wise sharding) under Zipf: its ranks a .. b are flatter than a Zipf over the
+            # block's own rows, so its distinct rows are counted as uniform ones, which bound any pattern's from above
+            block = op.vector_elems and gathered < _elems(op.out_shape[:-1]) * pooling
+            self.sparse[tables[0].name] = (shape[0], access, alpha, gathered,
+                                           "uniform" if block and access == "zipf" else access)
         for w in tables:
             self._wgrad(w, name)
 

@@ -368,7 +368,8 @@ def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context,
     the rows the outermost cache keeps for one tensor (:func:`accelsim.cost.resident_bytes` over a row's
     granules), cold when the call starts, serves (:func:`accelsim.cost.gather.zipf_cache_hits`, Che's
     approximation) is read from that cache, taken from the hottest rows' levels first; the rest as given. Zipf
-    look-ups without a cache, and a table read from a cache already (``options.warm_params``), keep ``rows``."""
+    look-ups on an arch without a cache: each core's distinct rows DMA'd once, as uniform ones'
+    (:func:`_zipf_pad_hits`). A table read from a cache already (``options.warm_params``) keeps ``rows``."""
     access, alpha = op.access
     if any(lv in ctx.caches for lv in rows):
         return rows
@@ -385,8 +386,10 @@ def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context,
         if ctx.caches and sum(served.values()):
             out[ctx.caches[0]] = sum(served.values())
         return out
-    if access != "zipf" or not ctx.caches:
+    if access != "zipf":
         return rows
+    if not ctx.caches:
+        return _zipf_pad_hits(rows, w, alpha, row, ctx, pad)
     cache = ctx.caches[-1]
     capacity = resident_bytes(ctx.arch, cache) // gather.row_bytes(row, ctx.grain[cache])
     hits = round(n * gather.zipf_cache_hits(w.shape[0], alpha, n, capacity))
@@ -396,6 +399,39 @@ def _cache_hits(rows: dict[str, int], op: Op, w: Weight, row: int, ctx: Context,
         hits -= took
         if k - took:
             out[lv] = out.get(lv, 0) + k - took
+    return out
+
+
+def _zipf_pad_hits(rows: dict[str, int], w: Weight, alpha: float, row: int, ctx: Context,
+                   pad: tuple[int, int]) -> dict[str, int]:
+    """Zipf(``alpha``) look-ups of table ``w`` on an arch without a cache, ``rows[level]`` of them at each memory,
+    ``pad`` = (a core's scratchpad filter buffer bytes, the op's cores): as uniform look-ups (:func:`_cache_hits`)
+    each core gathers its T / cores look-ups and, when its D = Σ_i 1 − (1 − p_i)^(T / cores) distinct rows
+    (:func:`accelsim.cost.gather.zipf_distinct_rows`) fit that buffer, DMAs each once; a memory holding ranks
+    a .. b of a split table (``ctx.tables``, hottest rows innermost) moves cores × D over those ranks, the rest of
+    its look-ups repeat a row. Skewed draws touch fewer rows than uniform ones, so they never read more (probe p214
+    #1: tpu-v4 embedding_bag of 1,000 rows, 2 cores of 20,480 look-ups each, D = 974: HBM 11,354,120 ->
+    1,367,048 B = 868,360 B of ids, offsets and output + 1,948 rows × 256 B; uniform's
+    1,380,360). Rows that do not fit keep every look-up at its memory."""
+    budget, cores = pad
+    n, nrows = sum(rows.values()), w.shape[0]
+    if n <= 1 or gather.zipf_distinct_rows(nrows, alpha, n / cores) * row > budget:
+        return rows
+    split = ctx.tables.get(w.name)
+    ranks: dict[str, tuple[int, int | None]] = {}
+    if split is None:
+        ranks = {lv: (0, None) for lv in rows}
+    else:  # the split's hottest rows at each level but the last, innermost first; the last the rest
+        first = 0
+        for lv, r in split.rows_at.items():
+            ranks[lv], first = (first, first + r), first + r
+        ranks[split.last] = (first, None)
+    out: dict[str, int] = {}
+    for lv, k in rows.items():
+        a, b = ranks.get(lv, (0, None))
+        moved = min(k, round(cores * gather.zipf_distinct_rows(nrows, alpha, n / cores, a, b)))
+        if moved:
+            out[lv] = moved
     return out
 
 

@@ -168,7 +168,9 @@ def dtype_rate(rates: dict[str, float], dtype: str) -> tuple[str, float]:
     if not rates:
         return dtype, 1.0
     return _rate_of(tuple(rates.items()), dtype)
-_QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*([A-Za-z²/]*)\s*$")
+# a number, then a unit that starts with a letter and may hold digits after it ("mm2"; probe p211 #2: the unit took
+# no digits, so "1.5mm2", the form SquareMm's own message suggests, was refused)
+_QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*((?:[A-Za-z²/][A-Za-z0-9²/]*)?)\s*$")
 
 
 def _quantity(unit: str, scale: dict[str, float]):

@@ -206,16 +206,17 @@ def _quantity(unit: str, scale: dict[str, float]):
 
 _FINITE = {"ge": 0, "allow_inf_nan": False}
 Watts = Annotated[float, _quantity("W", {"": 1.0, "W": 1.0, "mW": 1e-3, "kW": 1e3, "MW": 1e6}), Field(**_FINITE)]
-# A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's table lists 7 to
-# 130 nm; below it energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3,
-# the smallest node in production), above it as node up to 180 nm (the largest node of Stillmaker & Baas's paper)
+# A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's paper covers 180
+# to 7 nm (its area row to 180 nm; the energy fits as Accelergy copies them, 130 to 7 nm: probe p211 #3); below 7 nm
+# energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3, the smallest
+# node in production), above 130 nm as node
 NODE_NM = (3.0, 180.0)
 
 
 def _node_in_range(nm: float) -> float:
     if not NODE_NM[0] <= nm <= NODE_NM[1]:
         raise ValueError(f"{nm:g} nm is outside the {NODE_NM[0]:g}-{NODE_NM[1]:g} nm the energy model's node scaling "
-                         f"covers (Stillmaker & Baas's table lists 7-130 nm; docs/energy.md, 'Node scaling')")
+                         f"covers (Stillmaker & Baas's paper covers 180-7 nm; docs/energy.md, 'Node scaling')")
     return nm
 
 

@@ -339,7 +339,7 @@ def test_bad_energy_keys_are_one_line_config_errors():
     with pytest.raises(ConfigError, match=r"energy\.idle_power: 2 W, above energy\.tdp \(1 W\)"):
         _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}})
     assert _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "1W", "tdp": "1W"}})["power"]["tdp_w"] == 1.0
-    # a node the scaling covers: Stillmaker & Baas's 7-130 nm table, extended by its rules to 3 and 180 nm
+    # a node the scaling covers: Stillmaker & Baas's paper's 180-7 nm, extended by √node (Accelergy's rule) to 3 nm
     for node in ("1000nm", "0.001nm", "2nm", 181):
         with pytest.raises(ConfigError, match=r"energy\.node: .* outside the 3-180 nm"):
             _run(gemm, {**TINY, "energy": {"node": node}})

@@ -646,8 +646,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if c is None:
         for row in report["ops"]:
             row["energy_j"] = None
-        return {**NULL, "notes": [*notes, f"{NOTE_PREFIX}arch {arch.name} gives no 'energy' constants, so "
-                                           f"energy, power and area are null (docs/energy.md)"]}
+        return {**NULL, "notes": [*notes, no_energy_note(arch)]}
     chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
@@ -709,6 +708,13 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+
+
+def no_energy_note(arch: Arch) -> str:
+    """The note of a run (report.json's ``notes``) and of ``accelsim info`` on an arch that gives no ``energy``
+    block (probe p211 #5: ``info`` printed no energy section and said nothing)."""
+    return (f"{NOTE_PREFIX}arch {arch.name} gives no 'energy' constants, so energy, power and area are null "
+            f"(docs/energy.md)")
 PEAK_OVER_TDP = f"{NOTE_PREFIX}peak power "  # the start of :func:`peak_over_tdp_note`'s note
 
 

@@ -69,3 +69,22 @@ def test_an_arch_at_180nm_is_19x_its_45nm_area(capsys):
 def test_node_range_message_names_the_papers_range():
     with pytest.raises(AccelsimError, match=r"outside the 3-180 nm .*Stillmaker & Baas's paper covers 180-7 nm"):
         config.load_arch("gemmini", ["energy.node=2nm"])
+
+
+# p211 #5: `info` on an arch with no energy block printed nothing after the memory levels, where a run says why
+# its energy is null; it prints the run's own note now (and --json lists it in notes)
+def test_info_without_energy_says_so_as_a_run_does(capsys, tmp_path):
+    from accelsim.energy import account, no_energy_note
+
+    arch = config.load_arch("multicore-4", [])
+    assert arch.energy is None
+    line = no_energy_note(arch)
+    assert "multicore-4 gives no 'energy' constants" in line
+    # the run's note is this same text (energy.account of a report with no rows)
+    assert account({"ops": [], "notes": [], "seconds": 1.0}, arch)["notes"] == [line]
+    assert main(["info", "multicore-4"]) == 0
+    assert f"note: {line}" in capsys.readouterr().out
+    info = _info(capsys, "multicore-4")
+    assert info["energy"] is None and info["area"] is None and line in info["notes"]
+    # an arch with energy constants has no such note
+    assert not any("'energy' constants" in n for n in _info(capsys, "tpu-v1").get("notes", []))

@@ -919,7 +919,7 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if links is not None:
         con.print(_links_table(links, arch.chips))
     if out["energy"] is not None:
-        con.print(_energy_table(out["energy"], out["area"], arch.dtype))
+        con.print(_energy_table(out["energy"], out["area"], arch))
     else:  # the run's note, as `accelsim run` prints it
         con.print(f"note: {no_energy}", markup=False, highlight=False)
     return 0
@@ -992,7 +992,7 @@ def _level_access(level) -> dict:
             "efficiency_by_size": [[size, e] for size, e in level.efficiency_by_size]}
 
 
-def _energy_table(energy: dict, area: dict, dtype: str):
+def _energy_table(energy: dict, area: dict, arch):
     """``info``'s table of an arch's energy constants and area, one chip's (:mod:`accelsim.energy.resolved`)."""
     from rich.table import Table
 
@@ -1010,7 +1010,13 @@ def _energy_table(energy: dict, area: dict, dtype: str):
                                         f"{fmt.watts(energy['activity_w'])} while busy")
     for name, pj in energy["mac_pj"].items():
         table.add_row(f"MAC {name}", f"{pj:.4g} pJ")
-    table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({dtype})")
+    table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({arch.dtype})")
+    rule = energy["sram_port_rule"]  # a port that follows the array: say from what (probe p211 #1)
+    port = f"{energy['sram_port_bits']:,} bits"
+    if rule is not None:
+        edge = getattr(arch.core.systolic, rule)
+        port += f" (core.systolic.{rule} {edge:,} x {energy['sram_port_bits'] // edge} bits of {arch.dtype})"
+    table.add_row("scratchpad port", port)
     missing = set(energy["no_energy_per_bit"])
     for name, pj in energy["level_pj_per_byte"].items():
         table.add_row(f"level {name}", f"{pj:.4g} pJ/byte" + (" (no energy_per_bit given: 0)" if name in missing

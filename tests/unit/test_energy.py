@@ -477,12 +477,15 @@ def test_a_tpu_scratchpad_access_is_one_row_of_its_array():
     # bits, jouppi_isca17's 256-wide data setup), TPU v4 / v5e / v5p 128 rows of bf16 (128 x 16 = 2048), TPU v6e
     # 256 rows of bf16 (256 x 16 = 4096)
     from accelsim.config import load_arch
+    from accelsim.energy import scratchpad_port_bits
     from accelsim.energy.tech import operand_bits
 
     expected = {"tpu-v1": 256 * 8, "tpu-v4": 128 * 16, "tpu-v5e": 128 * 16, "tpu-v5p": 128 * 16, "tpu-v6e": 256 * 16}
     for name, bits in expected.items():
         arch = load_arch(name)
-        assert arch.energy.sram_port_bits == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name
+        # (probe p211 #1: written as the rule, sram_port_bits 'rows', resolved by energy.scratchpad_port_bits)
+        assert arch.energy.sram_port_bits == "rows", name
+        assert scratchpad_port_bits(arch) == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name
 
 
 def test_tpu_v4_idle_and_full_rate_macs_exceed_its_measured_max():

@@ -809,6 +809,7 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     memory levels in order, with chips > 1 its interconnect, and its energy constants and area as a run at its
     dtype accounts them (:mod:`accelsim.energy.resolved`; null without an ``energy:`` block)."""
     from . import config
+    from .energy import no_energy_note
     from .energy.resolved import arch_area, arch_energy
     from .report.summary import interconnect_summary
     from .units import format_bandwidth, format_frequency, format_size, format_time
@@ -849,6 +850,10 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     out["notes"] = [f"{name}: bandwidth null = unbounded (the arch gives the level no bandwidth, e.g. no "
                     f"core.sram.bytes_per_cycle, so its accesses take no time)" for name in unbounded]
     inherited = _inherited_description(arch)
+    # what a run says of an arch without energy constants (probe p211 #5: info printed no energy section, no reason)
+    no_energy = no_energy_note(arch) if out["energy"] is None else None
+    if no_energy:
+        out["notes"].append(no_energy)
     if inherited:  # its figures are the preset's: `--set arch.clock=1.5GHz` still read "at 1410 MHz = 311.9
         # TFLOPS" above a table at 1.5 GHz (probe p150's side note), as did a file of `base: a100` (probe p162 #3)
         out["notes"].append(f"description: preset {inherited}'s own text, written for its figures; this arch "
@@ -914,7 +919,9 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     if links is not None:
         con.print(_links_table(links, arch.chips))
     if out["energy"] is not None:
-        con.print(_energy_table(out["energy"], out["area"], arch.dtype))
+        con.print(_energy_table(out["energy"], out["area"], arch))
+    else:  # the run's note, as `accelsim run` prints it
+        con.print(f"note: {no_energy}", markup=False, highlight=False)
     return 0
 
 
@@ -985,7 +992,7 @@ def _level_access(level) -> dict:
             "efficiency_by_size": [[size, e] for size, e in level.efficiency_by_size]}
 
 
-def _energy_table(energy: dict, area: dict, dtype: str):
+def _energy_table(energy: dict, area: dict, arch):
     """``info``'s table of an arch's energy constants and area, one chip's (:mod:`accelsim.energy.resolved`)."""
     from rich.table import Table
 
@@ -1003,7 +1010,13 @@ def _energy_table(energy: dict, area: dict, dtype: str):
                                         f"{fmt.watts(energy['activity_w'])} while busy")
     for name, pj in energy["mac_pj"].items():
         table.add_row(f"MAC {name}", f"{pj:.4g} pJ")
-    table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({dtype})")
+    table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({arch.dtype})")
+    rule = energy["sram_port_rule"]  # a port that follows the array: say from what (probe p211 #1)
+    port = f"{energy['sram_port_bits']:,} bits"
+    if rule is not None:
+        edge = getattr(arch.core.systolic, rule)
+        port += f" (core.systolic.{rule} {edge:,} x {energy['sram_port_bits'] // edge} bits of {arch.dtype})"
+    table.add_row("scratchpad port", port)
     missing = set(energy["no_energy_per_bit"])
     for name, pj in energy["level_pj_per_byte"].items():
         table.add_row(f"level {name}", f"{pj:.4g} pJ/byte" + (" (no energy_per_bit given: 0)" if name in missing

@@ -168,7 +168,9 @@ def dtype_rate(rates: dict[str, float], dtype: str) -> tuple[str, float]:
     if not rates:
         return dtype, 1.0
     return _rate_of(tuple(rates.items()), dtype)
-_QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*([A-Za-z²/]*)\s*$")
+# a number, then a unit that starts with a letter and may hold digits after it ("mm2"; probe p211 #2: the unit took
+# no digits, so "1.5mm2", the form SquareMm's own message suggests, was refused)
+_QUANTITY = re.compile(r"^\s*([0-9.eE+-]+)\s*((?:[A-Za-z²/][A-Za-z0-9²/]*)?)\s*$")
 
 
 def _quantity(unit: str, scale: dict[str, float]):
@@ -204,16 +206,17 @@ def _quantity(unit: str, scale: dict[str, float]):
 
 _FINITE = {"ge": 0, "allow_inf_nan": False}
 Watts = Annotated[float, _quantity("W", {"": 1.0, "W": 1.0, "mW": 1e-3, "kW": 1e3, "MW": 1e6}), Field(**_FINITE)]
-# A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's table lists 7 to
-# 130 nm; below it energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3,
-# the smallest node in production), above it as node up to 180 nm (the largest node of Stillmaker & Baas's paper)
+# A technology node the energy model's scaling covers (accelsim.energy.tech): Stillmaker & Baas's paper covers 180
+# to 7 nm (its area row to 180 nm; the energy fits as Accelergy copies them, 130 to 7 nm: probe p211 #3); below 7 nm
+# energy goes as √node (Accelergy's rule, which the 5 and 6 nm presets use) down to 3 nm (TSMC N3, the smallest
+# node in production), above 130 nm as node
 NODE_NM = (3.0, 180.0)
 
 
 def _node_in_range(nm: float) -> float:
     if not NODE_NM[0] <= nm <= NODE_NM[1]:
         raise ValueError(f"{nm:g} nm is outside the {NODE_NM[0]:g}-{NODE_NM[1]:g} nm the energy model's node scaling "
-                         f"covers (Stillmaker & Baas's table lists 7-130 nm; docs/energy.md, 'Node scaling')")
+                         f"covers (Stillmaker & Baas's paper covers 180-7 nm; docs/energy.md, 'Node scaling')")
     return nm
 
 
@@ -1533,6 +1536,22 @@ class Interconnect(_Model):
         return NcclEstimate(latency + per_channel * runtime / bw, algo, proto, nbytes / per_channel)
 
 
+def _port_bits(value: object) -> object:
+    """``energy.sram_port_bits`` as given: 8 to 65536 bits, or ``rows`` / ``cols``; anything else one message
+    (not the union's two)."""
+    if value in ("rows", "cols"):
+        return value
+    bits = value
+    if isinstance(value, str) and value.strip().isdigit():  # (as pydantic's int read "128")
+        bits = int(value)
+    elif isinstance(value, float) and value.is_integer():  # 128.0
+        bits = int(value)
+    if isinstance(bits, int) and not isinstance(bits, bool) and 8 <= bits <= 65536:
+        return bits
+    raise ValueError("expected the port's width in bits (8 to 65536), or 'rows' / 'cols': the systolic array's rows "
+                     "(columns) x the operand bits of the arch's dtype")
+
+
 class EnergySpec(_Model):
     """A chip's energy, power and area constants (docs/energy.md; computed by :mod:`accelsim.energy`).
 
@@ -1560,7 +1579,10 @@ class EnergySpec(_Model):
     vector_pj: Picojoules | None = None  # per vector FLOP (default: half the dtype's MAC arithmetic: an FMA is 2)
     # per 64-bit access of an 8 KiB SRAM (scaled by √capacity and √port width); None: Horowitz's 10 pJ at 45 nm
     sram_pj: Picojoules | None = None
-    sram_port_bits: Annotated[int, Field(ge=8, le=65536)] = 64  # the scratchpad's port width
+    # the scratchpad's port width: bits, or "rows" / "cols", the array edge the scratchpad serves one operand per
+    # row (column) of each cycle: core.systolic's rows (cols) x the operand bits of the arch's dtype
+    # (energy.model.scratchpad_port_bits), so an array-size sweep carries the port with it (probe p211 #1)
+    sram_port_bits: Annotated[int | Literal["rows", "cols"], BeforeValidator(_port_bits)] = 64
     mac_area_um2: dict[Dtype, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     mac_area_overhead: Annotated[float, Field(ge=1, le=1000)] = 1.0  # PE area (registers, wires) ÷ arithmetic's
     vector_area_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # per lane
@@ -1945,6 +1967,13 @@ class Arch(_Model):
                                                                    f"{at}): {why}",
                                     key: f"{level.capacity} B, more than energy.die_capacity.{name} ({size} B{at}): "
                                          f"{why}"})
+        edge = spec.sram_port_bits
+        if isinstance(edge, str) and self.core.systolic is None:
+            fix = "give energy.sram_port_bits the port's width in bits"
+            raise KeyPairError({"energy.sram_port_bits": f"{edge!r} sizes the scratchpad port by the systolic array's "
+                                                         f"{edge}, but the arch has no core.systolic{at}: {fix}",
+                                "core.systolic": f"null, but energy.sram_port_bits ({edge!r}{at}) sizes the scratchpad "
+                                                 f"port by the array's {edge}: {fix}"})
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")

@@ -11,10 +11,12 @@ from .model import (
     flop_pricer,
     mac_pricer,
     mark_throttled,
+    no_energy_note,
     op_energy,
     package_w_per_chip,
     row_dtype,
     says_peak_over_tdp,
+    scratchpad_port_bits,
     throttle_factor,
     unit_group,
 )
@@ -24,5 +26,5 @@ from .tech import area_scale, energy_scale, sram_area_mm2, sram_pj_per_bit
 __all__ = ["NULL", "Constants", "account", "area_scale", "computed_share", "constants", "energy_scale", "executed_flops",
            "executed_macs", "flop_pricer",
            "mac_pricer",
-           "mark_throttled", "op_energy", "package_w_per_chip", "peak_dynamic_power", "row_dtype", "says_peak_over_tdp", "sram_area_mm2", "sram_pj_per_bit",
+           "mark_throttled", "no_energy_note", "op_energy", "package_w_per_chip", "peak_dynamic_power", "row_dtype", "says_peak_over_tdp", "scratchpad_port_bits", "sram_area_mm2", "sram_pj_per_bit",
            "throttle_factor", "unit_group"]

@@ -234,13 +234,29 @@ def mac_array_pj(spec: EnergySpec, dtype: str, anchor: str, *, given_scale: floa
     return arith + moved * operand_bits(dtype) / operand_bits(anchor)
 
 
+def scratchpad_port_bits(arch: Arch) -> int:
+    """The scratchpad's port width in bits: ``energy.sram_port_bits`` as written, or where it says ``rows`` /
+    ``cols``, the systolic array's rows / cols × the operand bits of the arch's ``dtype``: the array takes one
+    operand per row (column) each cycle from the scratchpad (tpu-v1 256 rows × 8 = 2048, gemmini 16 columns × 8 =
+    128), so a sweep of the array's size prices a port that follows it (probe p211 #1: edge-npu at 16 rows kept its
+    32-row 256-bit port, an SRAM byte 1/√2 of its cost). The arch's validator refuses either word without an array."""
+    spec = arch.energy
+    assert spec is not None
+    port = spec.sram_port_bits
+    if isinstance(port, int):
+        return port
+    array = arch.core.systolic
+    assert array is not None  # (Arch._energy_die_holds_the_arch)
+    return (array.rows if port == "rows" else array.cols) * operand_bits(arch.dtype)
+
+
 def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[str, float], tuple[str, ...]]:
     """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule from
     ``sram_pj`` (``energy.sram_pj`` carried to the node); a memory without a figure counts 0 and is listed as
     missing."""
     sram = arch.core.sram
     buffers = 1 if sram.unified is not None else 3  # an access goes to one buffer: the split buffers' mean size
-    pad = sram_pj_per_bit(sram.total_bytes / buffers, spec.sram_port_bits, sram_pj)
+    pad = sram_pj_per_bit(sram.total_bytes / buffers, scratchpad_port_bits(arch), sram_pj)
     out = {SCRATCHPAD: pad * PJ}
     missing = []
     for info in arch.hierarchy()[1:]:
@@ -646,8 +662,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if c is None:
         for row in report["ops"]:
             row["energy_j"] = None
-        return {**NULL, "notes": [*notes, f"{NOTE_PREFIX}arch {arch.name} gives no 'energy' constants, so "
-                                           f"energy, power and area are null (docs/energy.md)"]}
+        return {**NULL, "notes": [*notes, no_energy_note(arch)]}
     chips = int(report.get("pipeline", {}).get("stages", 1))  # a pipeline report covers its P stages' chips
     seconds = float(report["seconds"])
     active = float(report.get("active_fraction", 1.0))  # (reports before it: busy all run long)
@@ -709,6 +724,13 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+
+
+def no_energy_note(arch: Arch) -> str:
+    """The note of a run (report.json's ``notes``) and of ``accelsim info`` on an arch that gives no ``energy``
+    block (probe p211 #5: ``info`` printed no energy section and said nothing)."""
+    return (f"{NOTE_PREFIX}arch {arch.name} gives no 'energy' constants, so energy, power and area are null "
+            f"(docs/energy.md)")
 PEAK_OVER_TDP = f"{NOTE_PREFIX}peak power "  # the start of :func:`peak_over_tdp_note`'s note
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..hardware import Arch, dtype_rate
 from ..units import RATE_BITS
-from .model import PJ, chip_volts, constants, reference_volts
+from .model import PJ, chip_volts, constants, reference_volts, scratchpad_port_bits
 
 
 def mac_dtypes(arch: Arch) -> list[str]:
@@ -38,8 +38,10 @@ def arch_energy(arch: Arch) -> dict[str, Any] | None:
     ``static_w`` adds each level's own ``static_power``, as report.json's ``power.static_w``),
     ``activity_power_share`` and ``activity_w`` (what a busy chip draws beyond its priced actions), ``mac_pj``
     (pJ per MAC of each dtype of :func:`mac_dtypes`, in the array, at the node), ``vector_pj`` (per vector FLOP at
-    the arch's dtype), ``level_pj_per_byte`` (each level of the hierarchy, and the chip link's) and
-    ``no_energy_per_bit`` (the levels that give no figure: their bytes cost 0 J)."""
+    the arch's dtype), ``level_pj_per_byte`` (each level of the hierarchy, and the chip link's),
+    ``no_energy_per_bit`` (the levels that give no figure: their bytes cost 0 J), ``sram_port_bits`` (the
+    scratchpad's port width the SRAM rule prices it at: :func:`~accelsim.energy.model.scratchpad_port_bits`) and
+    ``sram_port_rule`` (``rows`` / ``cols`` where that width follows the array, else None)."""
     c = constants(arch)
     if c is None:
         return None
@@ -53,7 +55,8 @@ def arch_energy(arch: Arch) -> dict[str, Any] | None:
             "mac_pj": {dtype: _mac_j(arch, dtype) / PJ for dtype in mac_dtypes(arch)},
             "vector_pj": c.vector_j / PJ,
             "level_pj_per_byte": {lv: j * 8 / PJ for lv, j in c.level_j_per_bit.items()},
-            "no_energy_per_bit": list(c.missing)}
+            "no_energy_per_bit": list(c.missing), "sram_port_bits": scratchpad_port_bits(arch),
+            "sram_port_rule": spec.sram_port_bits if isinstance(spec.sram_port_bits, str) else None}
 
 
 def _mac_j(arch: Arch, dtype: str) -> float:

@@ -13,12 +13,13 @@ it)", ISSCC 2014 (``../shared/reference/energy/README.md``), and is carried to a
   (:data:`DEFAULT_VOLTAGE`, Accelergy's convention; probe p152 #1: both ends were taken at 0.8 V, so every figure
   carried from 45 nm was E45(0.8) / E45(0.9) = 0.821 of Horowitz's). At 0.8 V both ends 45 → 7 nm is ×0.0943
   (Accelergy: ×0.094); from Horowitz's 0.9 V it is ×0.0774. Between listed nodes the factor is interpolated linearly in
-  log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node. 45 → 28 nm
+  log(node) and log(energy); below 7 nm energy goes as √node (Accelergy's rule), above 130 nm as node (the
+  paper's 180 nm fit is not used: :data:`ENERGY_POLY`). 45 → 28 nm
   is ×0.483, not Accelergy's ×0.367: its node index weights the two listed nodes from the wrong end (28 nm two
   thirds of the way to 20 nm), so its factor jumps at each listed node (docs/energy.md, "Node scaling").
-* **Area**: Stillmaker and Baas's area factors from 45 nm (65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
+* **Area**: Stillmaker and Baas's area factors from 45 nm (180 nm ×19, 65 nm ×1.5, 7 nm ×0.059, ...), interpolated the
   same way, and a 5 nm row from the reference's transistor density (7 → 5 nm ×96.3/138.2 = ×0.697, not node²'s
-  ×0.510: probe p111 #2); below 5 nm the 7 → 5 nm density trend goes on (area ∝ node^1.07), above 130 nm node².
+  ×0.510: probe p111 #2); below 5 nm the 7 → 5 nm density trend goes on (area ∝ node^1.07).
 * **SRAM bit cell**: a foundry's published cell pinned at one node (``sram_bitcell_at_node_um2``) is carried to
   another by :func:`sram_cell_scale`, TSMC's published high-density cells (:data:`SRAM_BITCELL_UM2`) down to 7 nm,
   not by the logic rule: SRAM cells stopped shrinking with logic at 5 nm (probe p96 #1).
@@ -38,22 +39,28 @@ from ..units import DTYPE_BYTES
 # 65 nm the paper's only rows (one library); 45 and 32 nm its low-power (LP) library; 20 to 7 nm its
 # high-performance (HP) one (checked against the paper's table as wromaszkan/nodeScale @a912c60 copies it). An
 # HP-to-HP scaling (HP 45 nm: 1.018, -0.3107, 0.1539) would give 45 -> 7 nm x0.1174, not x0.0943: docs/energy.md,
-# "Node scaling", says why the mixed rows are kept (probe p87 #5)
+# "Node scaling", says why the mixed rows are kept (probe p87 #5). The paper's 180 nm row (nodeScale's depCoeffDict
+# '180': a = 0, E(V) = 24.64 V - 17.98) is left out, as Accelergy leaves it: in the 0.6-1.5 V an arch takes it is
+# <= 0 below 0.73 V and below the 130 nm row's energy below 0.82 V (7.171 V² - 31.349 V + 20.884 = 0), so from 130
+# to 180 nm energy goes as node (energy_scale's ``above``), a fit valid only near 180 nm's own supply voltage
 ENERGY_POLY: dict[float, tuple[float, float, float]] = {
     130: (7.171, -6.709, 2.904), 90: (4.762, -4.781, 2.092), 65: (3.755, -4.398, 1.975),
     45: (1.103, -0.362, 0.2767), 32: (0.9559, -0.7823, 0.471), 20: (0.373, -0.1582, 0.04104),
     16: (0.2958, -0.1241, 0.03024), 14: (0.2363, -0.09675, 0.02239), 10: (0.2068, -0.09311, 0.02375),
     7: (0.1776, -0.09097, 0.02447),
 }
-# node (nm) → area relative to 45 nm (Stillmaker & Baas 2017, the 45 nm row of the area table)
+# node (nm) → area relative to 45 nm (Stillmaker & Baas 2017, the 45 nm row of the area table as
+# wromaszkan/nodeScale @a912c60 `areaDict['45']` copies it, 180 nm's 19 included: probe p211 #3, node² from 130 nm
+# gave 6.4 x (180/130)² = 12.27, 35 % low)
 # and, below 7 nm, the transistor density of ../shared/reference/energy/README.md ("Area", Khan & Mann, "AI Chips",
 # via PrincetonUniversity/ttm-cas @d98ac05 [P]: 7 nm 96.3, 5 nm 138.2 MTr/mm²): 5 nm is 7 nm's 0.059 x 96.3 / 138.2
 # = 0.0411 (probe p111 #2: node² gave 0.059 x (5/7)² = 0.0301, 27 % below what the density allows; from 40 to 7 nm
 # the table above and that density agree within 4 %)
-AREA_FROM_45NM: dict[float, float] = {130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0.46, 20: 0.21, 16: 0.19,
+AREA_FROM_45NM: dict[float, float] = {180: 19.0, 130: 6.4, 90: 2.8, 65: 1.5, 45: 1.0, 32: 0.46, 20: 0.21, 16: 0.19,
                                       14: 0.17, 10: 0.1, 7: 0.059, 5: 0.059 * 96.3 / 138.2}
 # below 5 nm (the density table's last row) area follows the 7 -> 5 nm density trend, area ∝ node^1.074
-# (ln(138.2 / 96.3) / ln(7 / 5)): an assumption, no denser node being listed; above 130 nm node²
+# (ln(138.2 / 96.3) / ln(7 / 5)): an assumption, no denser node being listed; no node above 180 nm is taken
+# (hardware.NODE_NM), so area_scale's node² above it is never reached
 AREA_BELOW_EXPONENT = math.log(138.2 / 96.3) / math.log(7 / 5)
 # Horowitz's 45 nm table is at 0.9 V (../shared/reference/energy/README.md, "45 nm, 0.9 V"; copies of the table say
 # the same, e.g. PMC8934428 Table 3, "energy cost table for 45 nm at 0.9 V from Horowitz"): the built-in figures'

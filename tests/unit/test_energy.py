@@ -339,7 +339,7 @@ def test_bad_energy_keys_are_one_line_config_errors():
     with pytest.raises(ConfigError, match=r"energy\.idle_power: 2 W, above energy\.tdp \(1 W\)"):
         _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "2W", "tdp": "1W"}})
     assert _run(gemm, {**TINY, "energy": {"node": 45, "idle_power": "1W", "tdp": "1W"}})["power"]["tdp_w"] == 1.0
-    # a node the scaling covers: Stillmaker & Baas's 7-130 nm table, extended by its rules to 3 and 180 nm
+    # a node the scaling covers: Stillmaker & Baas's paper's 180-7 nm, extended by √node (Accelergy's rule) to 3 nm
     for node in ("1000nm", "0.001nm", "2nm", 181):
         with pytest.raises(ConfigError, match=r"energy\.node: .* outside the 3-180 nm"):
             _run(gemm, {**TINY, "energy": {"node": node}})
@@ -477,12 +477,15 @@ def test_a_tpu_scratchpad_access_is_one_row_of_its_array():
     # bits, jouppi_isca17's 256-wide data setup), TPU v4 / v5e / v5p 128 rows of bf16 (128 x 16 = 2048), TPU v6e
     # 256 rows of bf16 (256 x 16 = 4096)
     from accelsim.config import load_arch
+    from accelsim.energy import scratchpad_port_bits
     from accelsim.energy.tech import operand_bits
 
     expected = {"tpu-v1": 256 * 8, "tpu-v4": 128 * 16, "tpu-v5e": 128 * 16, "tpu-v5p": 128 * 16, "tpu-v6e": 256 * 16}
     for name, bits in expected.items():
         arch = load_arch(name)
-        assert arch.energy.sram_port_bits == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name
+        # (probe p211 #1: written as the rule, sram_port_bits 'rows', resolved by energy.scratchpad_port_bits)
+        assert arch.energy.sram_port_bits == "rows", name
+        assert scratchpad_port_bits(arch) == bits == arch.core.systolic.rows * operand_bits(arch.dtype), name
 
 
 def test_tpu_v4_idle_and_full_rate_macs_exceed_its_measured_max():

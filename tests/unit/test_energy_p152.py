@@ -26,8 +26,12 @@ def _c(arch: str, *sets: str, dtype: str | None = None):
 @pytest.mark.parametrize(("preset", "port"), [("edge-npu", 256), ("gemmini", 128), ("scalesim-128x128", 1024),
                                               ("scalesim-32x32", 256)])
 def test_array_presets_size_the_scratchpad_port_by_a_row(preset, port):
+    from accelsim.energy import scratchpad_port_bits
+
+    # (probe p211 #1: the presets write the rule, sram_port_bits 'rows' / 'cols', so that an array-size sweep
+    # carries the port; at each preset's own size it is the width it wrote before)
     arch = config.load_arch(preset, [])
-    assert arch.energy.sram_port_bits == port
+    assert scratchpad_port_bits(arch) == port
     # the SRAM rule costs an access pj x sqrt(C / 8 KiB) x sqrt(w / 64), so per bit it goes as 1 / sqrt(w): the
     # row-wide port is sqrt(port / 64) cheaper per byte than the old 64-bit default (edge-npu 2x, gemmini 1.41x,
     # scalesim-128x128 4x, scalesim-32x32 2x)

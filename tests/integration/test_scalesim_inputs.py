@@ -346,7 +346,8 @@ def test_a_stride_width_column_is_read_as_v2_reads_it_with_a_note(tmp_path, monk
         "sw.csv:2: a 9th column (also on line 4) is read as the stride width, as SCALE-Sim v2 reads it; SCALE-Sim "
         "3.0 has no stride-width column (it uses Strides for both axes and reads that column as the N:M sparsity "
         "ratio: a plain number stops it with an IndexError); a layer with one stride on both axes runs the same in "
-        "both with the Strides column alone"]
+        "both with the Strides column alone (a row that does not end with a comma loses its 9th column in both "
+        "versions and here)"]
     # a sparsity column alone (SCALE-Sim 3.0's reading of column 9) gets no note
     Path("sp.csv").write_text(CONV_HEADER + "c1, 9, 9, 3, 3, 3, 20, 2, 2:4,\n")
     assert "notes" not in read_topology("sp.csv").meta
@@ -373,3 +374,84 @@ def test_an_upper_case_dataflow_is_read_with_a_note_as_scalesim_warns(tmp_path, 
         assert graph.meta["notes"] == [
             f"u.cfg:9: architecture_presets.Dataflow {written!r}: read as {written.lower()}; SCALE-Sim takes only "
             f"lower case (os, ws, is): it prints \"WARNING: Invalid dataflow\" and {note}"]
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "scalesim_reference"
+
+
+def _total_cycles(cfg: Path, topology: str) -> tuple[int, list[str]]:
+    assert main(["run", "--scalesim-config", str(cfg), "--topology", topology, "-o", "out", "--no-plots", "-q"]) == 0
+    report = json.loads(Path("out/report.json").read_text())
+    return report["total_cycles"], report["notes"]
+
+
+def test_a_row_without_a_trailing_comma_loses_its_last_field_as_in_scalesim(tmp_path, monkeypatch):
+    """Probe p217 #1: SCALE-Sim v2 and v3 read every row as ``row.split(',')[:-1]`` (topology_utils
+    load_arrays_gemm / load_arrays_conv), so a row that does not end with a comma loses its last field. SCALE-Sim
+    3.0 ran these files: 305 and 703 "Total Cycles" without the commas (the sparsity column dropped), 197 and 463
+    with them, as worked out below on the 8x8 os array (SparsitySupport true, CALC: no memory stalls)."""
+    monkeypatch.chdir(tmp_path)
+    Path("nc.csv").write_text("Layer, M, N, K, Sparsity,\ngs_24, 20, 13, 37, 2:4\ngs_12, 30, 30, 30, 1:2\n")
+    Path("c.csv").write_text("Layer, M, N, K, Sparsity,\ngs_24, 20, 13, 37, 2:4,\ngs_12, 30, 30, 30, 1:2,\n")
+    cfg = REFERENCE / "sparse_os_8x8.cfg"
+    # os folds: gs_24 Fr = ⌈20/8⌉ = 3, Fc = ⌈13/8⌉ = 2; gs_12 Fr = Fc = ⌈30/8⌉ = 4; τ = R + C + K − 2, F·τ − 1.
+    # Dense: gs_24 τ = 8 + 8 + 37 − 2 = 51, 6·51 − 1 = 305; gs_12 τ = 8 + 8 + 30 − 2 = 44, 16·44 − 1 = 703.
+    cycles, notes = _total_cycles(cfg, "nc.csv")
+    assert cycles == 305 + 703
+    dropped = [n for n in notes if "does not end with a comma" in n]
+    assert dropped == [
+        "nc.csv:2: gs_24: the row does not end with a comma (also on line 3), and SCALE-Sim reads a row as "
+        "row.split(',')[:-1], dropping its last field: its Sparsity '2:4' is dropped here too, as SCALE-Sim drops "
+        "it (the layer runs dense); end the row with a comma to have it read"]
+    g = read_topology("nc.csv", sparsity=True)
+    assert [op.macs for op in g.ops] == [20 * 13 * 37, 30 * 30 * 30] and "sparsity" not in g.ops[0].attrs
+    # With the commas: kept K = N·⌊K/M⌋ + min(K mod M, N): gs_24 2·9 + 1 = 19, τ = 8 + 8 + 19 − 2 = 33,
+    # 6·33 − 1 = 197; gs_12 1·15 + 0 = 15, τ = 29, 16·29 − 1 = 463
+    cycles, notes = _total_cycles(cfg, "c.csv")
+    assert cycles == 197 + 463
+    assert not any("does not end with a comma" in n for n in notes)
+
+
+def test_a_stride_width_without_a_trailing_comma_is_dropped_as_in_scalesim(tmp_path, monkeypatch):
+    """Probe p217 #1: ``sw, 10, 10, 3, 3, 3, 4, 2, 1`` (no trailing comma) loses its "1" in SCALE-Sim v2 and 3.0,
+    which ran it at stride 2x2, 88 cycles. Hand: Eh = Ew = ⌈(10 − 3 + 2)/2⌉ = 5, M = 25, N = 4, K = 3·3·3 = 27; on
+    32x32 os F = 1, τ = 32 + 32 + 27 − 2 = 89, 89 − 1 = 88 cycles; MACs 25·4·27 = 2,700 (it was stride 2x1,
+    M = 5·8 = 40, 177 cycles)."""
+    monkeypatch.chdir(tmp_path)
+    Path("nc.csv").write_text(CONV_HEADER + "sw, 10, 10, 3, 3, 3, 4, 2, 1\n")
+    g = read_topology("nc.csv")
+    assert g["sw"].gemm == Gemm(m=25, n=4, k=27, count=1) and g["sw"].macs == 2700
+    assert g["sw"].attrs["stride"] == (2, 2)
+    cycles, notes = _total_cycles(REFERENCE / "os_32x32.cfg", "nc.csv")
+    assert cycles == 88
+    assert [n for n in notes if "does not end with a comma" in n] == [
+        "nc.csv:2: sw: the row does not end with a comma, and SCALE-Sim reads a row as row.split(',')[:-1], "
+        "dropping its last field: its Stride width '1' is dropped here too, as SCALE-Sim drops it (Strides is the "
+        "stride on both axes); end the row with a comma to have it read"]
+    assert not any("is read as the stride width" in n for n in notes)
+
+
+def test_a_row_scalesim_cannot_run_without_its_last_field_is_refused(tmp_path, monkeypatch, capsys):
+    """Probe p217 #1: ``QKT,1024,1024,64`` (SCALE-Sim's own topologies/GEMM_mnk/gpt2.csv has such rows) stops
+    SCALE-Sim 3.0 with "AssertionError: There should be at least 4 entries per row", and an 8-column conv row
+    without a trailing comma indexes past the row's end (elems[7]): refused at the row, naming the column dropped.
+    A row short of more than that one column is refused as before, naming the first column missing."""
+    monkeypatch.chdir(tmp_path)
+    Path("g.csv").write_text("Layer, M, N, K,\nQKT,1024,1024,64\nok, 4, 4, 4,\n")
+    Path("c.csv").write_text(CONV_HEADER + "c1, 10, 10, 3, 3, 3, 4, 1\nc2, 10, 10, 3\n")
+    with pytest.raises(ConfigError) as info:
+        read_topology("g.csv")
+    assert str(info.value) == ("g.csv:2: K: the row does not end with a comma, and SCALE-Sim reads a row as "
+                               "row.split(',')[:-1], dropping its last field, so it cannot run the row; end the "
+                               "row with a comma (got '64')")
+    with pytest.raises(ConfigError) as info:
+        read_topology("c.csv")
+    assert str(info.value).splitlines() == [
+        "c.csv:2: Strides: the row does not end with a comma, and SCALE-Sim reads a row as row.split(',')[:-1], "
+        "dropping its last field, so it cannot run the row; end the row with a comma (got '1')",
+        "c.csv:3: Filter Width: missing: a row has 8 columns (Layer name, IFMAP Height, IFMAP Width, Filter Height, "
+        "Filter Width, Channels, Num Filter, Strides)"]
+    assert main(["run", "--scalesim-config", str(REFERENCE / "os_32x32.cfg"), "--topology", "g.csv", "-o", "out",
+                 "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("accelsim: error: g.csv:2: K: the row does not end with a comma")

@@ -6,7 +6,8 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
 * Config: ``[architecture_presets]`` ArrayHeight, ArrayWidth, IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB
   (KiB: SCALE-Sim multiplies by 1024), Dataflow (os|ws|is), Bandwidth (words/cycle, a comma list per memory
   bank of which SCALE-Sim uses the first); ``[run_presets]`` InterfaceBandwidth CALC|USER. Offsets, request
-  buffers, banks and layout keys are read by SCALE-Sim for its traces and are ignored here. ``[sparsity]
+  buffers, banks and layout keys are read by SCALE-Sim for its traces and its USER-mode channels and are ignored
+  here (the USER note names the two bank bandwidths). ``[sparsity]
   SparsitySupport: true`` (with ``OptimizedMapping: false``, SCALE-Sim v3's layer-wise sparsity) gives the array
   ``structured_sparsity: [any]``: each row's ``N:M`` packs every K group of its filter matrix to its nonzeros
   (:func:`accelsim.ir.prune`); row-wise sparsity (``OptimizedMapping: true``, each filter column's N drawn
@@ -14,7 +15,10 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
   SCALE-Sim has no clock: the arch runs at 1 GHz, so cycles are what SCALE-Sim reports. Its word is 1 byte
   (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8, and so are the partial sums its ofmap SRAM
   holds (``accumulator_dtype: int8``). In CALC mode SCALE-Sim computes the DRAM bandwidth a layer needs instead
-  of limiting it, so HBM bandwidth is unbounded; in USER mode it is ``Bandwidth`` words (bytes) per cycle.
+  of limiting it, so HBM bandwidth is unbounded; in USER mode it is one link of ``Bandwidth`` words (bytes) per
+  cycle shared by all transfers, with a note (:func:`_user_bandwidth_note`): SCALE-Sim gives the ifmap, filter
+  and ofmap streams a channel each, running at once (3.0: ``[layout]`` IfmapSRAMBankBandwidth,
+  FilterSRAMBankBandwidth and ``Bandwidth``; v2: ``Bandwidth`` for all three), which accelsim does not model.
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width as v2 reads a 9th column, with a
   note: v3 has no stride-width column, :func:`_stride_width_notes`; an optional ``N:M`` sparsity
@@ -184,7 +188,28 @@ def _bandwidth(cfg: _CfgReader) -> tuple[str, float]:
             words = cfg.positive(_ARCH, "Bandwidth", first)
             if words is not None:
                 bandwidth = words * 1 * CLOCK_HZ  # words/cycle × 1 byte/word × cycles/s
+                cfg.notes.append(_user_bandwidth_note(cfg, words))
     return mode, bandwidth
+
+
+def _user_bandwidth_note(cfg: _CfgReader, words: int) -> str:
+    """The report note on USER mode (probe p217 #2): accelsim's DRAM is one link of ``Bandwidth`` shared by every
+    transfer. SCALE-Sim gives the ifmap, filter and ofmap backing buffers a channel each, running at once
+    (``single_layer_sim.run``: 3.0 ``ifmap_backing_bw = config.ifmap_sram_bank_bandwidth``,
+    ``filter_backing_bw = config.filter_sram_bank_bandwidth``, ``ofmap_backing_bw = bws[0]``; v2 ``bws[0]`` for all
+    three), streams its operand matrices' words (an im2col ifmap, each word as often as the folds read it), and
+    reports the prefetch before cycle 0 apart from its Total Cycles. So the memory-bound cycles and stalls of a USER
+    run are accelsim's, not SCALE-Sim's; the compute cycles are SCALE-Sim's."""
+    layout = {key: cfg.parser.get("layout", key, fallback="").strip() or "not given"
+              for key in ("IfmapSRAMBankBandwidth", "FilterSRAMBankBandwidth")}
+    line = cfg.where("run_presets", "InterfaceBandwidth")
+    return (f"{cfg.file}{f':{line}' if line else ''}: run_presets.InterfaceBandwidth USER: DRAM here is one link of "
+            f"Bandwidth {words:,} byte(s) a cycle that the ifmap, filter and ofmap transfers of accelsim's tiling "
+            f"share; SCALE-Sim gives each its own channel, running at once (3.0: ifmap at layout."
+            f"IfmapSRAMBankBandwidth ({layout['IfmapSRAMBankBandwidth']}), filter at layout.FilterSRAMBankBandwidth "
+            f"({layout['FilterSRAMBankBandwidth']}), ofmap at Bandwidth; v2: Bandwidth for all three), moves its "
+            f"operand matrices' words and counts their prefetch apart from its Total Cycles, so this run's "
+            f"memory-bound cycles and stalls are not SCALE-Sim's (its compute cycles are)")
 
 
 def _sparsity(cfg: _CfgReader) -> list[str]:

@@ -455,3 +455,49 @@ def test_a_row_scalesim_cannot_run_without_its_last_field_is_refused(tmp_path, m
                  "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("accelsim: error: g.csv:2: K: the row does not end with a comma")
+
+
+def _user_cfg(bank: int) -> str:
+    """probe p217's ss_os_32x8_user1(_bank10).cfg: 32x8 os, 64 KiB SRAMs, USER, Bandwidth 1, the ifmap and filter
+    bank bandwidths ``bank``."""
+    return ("[general]\nrun_name = u\n[architecture_presets]\nArrayHeight: 32\nArrayWidth: 8\nIfmapSramSzkB: 64\n"
+            "FilterSramSzkB: 64\nOfmapSramSzkB: 64\nBandwidth : 1\nDataflow : os\n[layout]\n"
+            f"IfmapSRAMBankBandwidth: {bank}\nFilterSRAMBankBandwidth: {bank}\n[run_presets]\n"
+            "InterfaceBandwidth: USER\n")
+
+
+@pytest.mark.parametrize("bank", [1, 10])
+def test_user_bandwidth_is_one_shared_link_with_a_note(tmp_path, monkeypatch, bank):
+    """Probe p217 #2, convA (14x14x16 -> 40, 3x3, stride 1) on a 32x8 os array in USER mode at Bandwidth 1.
+    accelsim's DRAM is one link of Bandwidth bytes a cycle that every transfer shares; SCALE-Sim 3.0 gives the
+    ifmap and filter their layout bank bandwidths and the ofmap Bandwidth, each its own channel (single_layer_sim),
+    which accelsim does not model: a note says so, and the bank bandwidths change nothing here.
+
+    Hand: M = 12·12 = 144 (⌈(14 − 3 + 1)/1⌉ = 12), N = 40, K = 3·3·16 = 144. Compute (os): Fr = ⌈144/32⌉ = 5,
+    Fc = ⌈40/8⌉ = 5, τ = 32 + 8 + 144 − 2 = 182, 25·182 − 1 = 4,549 cycles (SCALE-Sim 3.0's Total Cycles).
+    DRAM bytes (everything fits the 32 KiB halves: each operand once): ifmap 14·14·16 = 3,136, filter
+    3·3·16·40 = 5,760, ofmap 144·40 = 5,760, 14,656 in all (SCALE-Sim 3.0's DRAM bytes for this layer in CALC
+    mode; in USER mode it streams its im2col operand matrices' words instead). At 1 B/cycle on one link the run takes at least 14,656 cycles, more than the compute: the link never idles, so
+    it takes exactly that, with either bank bandwidth. (With SCALE-Sim's three channels at 1 B/cycle each, the
+    same bytes would need max(3,136, 5,760, 5,760) = 5,760 link cycles: the shared link is up to 3x slower.)"""
+    monkeypatch.chdir(tmp_path)
+    Path("u.cfg").write_text(_user_cfg(bank))
+    Path("convA.csv").write_text(CONV_HEADER + "convA, 14, 14, 3, 3, 16, 40, 1,\n")
+    arch, graph = load_scalesim("u.cfg", "convA.csv")
+    assert arch.bytes_per_cycle("hbm") == 1
+    op = graph["convA"]
+    assert op.gemm == Gemm(m=144, n=40, k=144, count=1)
+    assert systolic.cycles(144, 40, 144, 32, 8, "os", 1) == 4549
+    assert main(["run", "--scalesim-config", "u.cfg", "--topology", "convA.csv", "-o", "out", "--no-plots",
+                 "-q"]) == 0
+    report = json.loads(Path("out/report.json").read_text())
+    assert report["bytes"]["hbm"] == 3136 + 5760 + 5760
+    assert report["total_cycles"] == 3136 + 5760 + 5760
+    # InterfaceBandwidth is line 15 of _user_cfg's file
+    assert [n for n in report["notes"] if "InterfaceBandwidth USER" in n] == [
+        "u.cfg:15: run_presets.InterfaceBandwidth USER: DRAM here is one link of Bandwidth 1 byte(s) a cycle that "
+        "the ifmap, filter and ofmap transfers of accelsim's tiling share; SCALE-Sim gives each its own channel, "
+        f"running at once (3.0: ifmap at layout.IfmapSRAMBankBandwidth ({bank}), filter at "
+        f"layout.FilterSRAMBankBandwidth ({bank}), ofmap at Bandwidth; v2: Bandwidth for all three), moves its "
+        "operand matrices' words and counts their prefetch apart from its Total Cycles, so this run's memory-bound "
+        "cycles and stalls are not SCALE-Sim's (its compute cycles are)"]

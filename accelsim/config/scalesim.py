@@ -6,7 +6,8 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
 * Config: ``[architecture_presets]`` ArrayHeight, ArrayWidth, IfmapSramSzkB, FilterSramSzkB, OfmapSramSzkB
   (KiB: SCALE-Sim multiplies by 1024), Dataflow (os|ws|is), Bandwidth (words/cycle, a comma list per memory
   bank of which SCALE-Sim uses the first); ``[run_presets]`` InterfaceBandwidth CALC|USER. Offsets, request
-  buffers, banks and layout keys are read by SCALE-Sim for its traces and are ignored here. ``[sparsity]
+  buffers, banks and layout keys are read by SCALE-Sim for its traces and its USER-mode channels and are ignored
+  here (the USER note names the two bank bandwidths). ``[sparsity]
   SparsitySupport: true`` (with ``OptimizedMapping: false``, SCALE-Sim v3's layer-wise sparsity) gives the array
   ``structured_sparsity: [any]``: each row's ``N:M`` packs every K group of its filter matrix to its nonzeros
   (:func:`accelsim.ir.prune`); row-wise sparsity (``OptimizedMapping: true``, each filter column's N drawn
@@ -14,7 +15,10 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
   SCALE-Sim has no clock: the arch runs at 1 GHz, so cycles are what SCALE-Sim reports. Its word is 1 byte
   (``word_size = 1`` in ``single_layer_sim.py``), so ops are int8, and so are the partial sums its ofmap SRAM
   holds (``accumulator_dtype: int8``). In CALC mode SCALE-Sim computes the DRAM bandwidth a layer needs instead
-  of limiting it, so HBM bandwidth is unbounded; in USER mode it is ``Bandwidth`` words (bytes) per cycle.
+  of limiting it, so HBM bandwidth is unbounded; in USER mode it is one link of ``Bandwidth`` words (bytes) per
+  cycle shared by all transfers, with a note (:func:`_user_bandwidth_note`): SCALE-Sim gives the ifmap, filter
+  and ofmap streams a channel each, running at once (3.0: ``[layout]`` IfmapSRAMBankBandwidth,
+  FilterSRAMBankBandwidth and ``Bandwidth``; v2: ``Bandwidth`` for all three), which accelsim does not model.
 * Topology, conv form: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels,
   Num Filter, Strides,`` (one stride for both axes, or stride height and width as v2 reads a 9th column, with a
   note: v3 has no stride-width column, :func:`_stride_width_notes`; an optional ``N:M`` sparsity
@@ -23,6 +27,9 @@ scalesim-project/scale-sim-v2 and scale-sim-v3):
   ``<name>Channel_<i>`` (``topology_utils``), so it becomes that many ops of ``k = Fh·Fw``, named the same way.
 * Topology, GEMM form: ``Layer, M, N, K,``; SCALE-Sim turns a row into a conv with an M×K ifmap, a 1×K
   filter, 1 channel, N filters and stride 1, which is exactly the GEMM (M, N, K).
+* Both forms: SCALE-Sim cuts every row as ``row.split(',')[:-1]``, so a row that does not end with a comma loses
+  its last value; accelsim drops it too, with a note, and refuses a row that then lacks a column SCALE-Sim needs
+  (:func:`_kept_fields`).
 
 Each row becomes one op named as in the CSV (a depthwise row: one per channel), in file order, reading its own
 input tensor from memory (SCALE-Sim simulates layers independently, one after another).
@@ -181,7 +188,28 @@ def _bandwidth(cfg: _CfgReader) -> tuple[str, float]:
             words = cfg.positive(_ARCH, "Bandwidth", first)
             if words is not None:
                 bandwidth = words * 1 * CLOCK_HZ  # words/cycle × 1 byte/word × cycles/s
+                cfg.notes.append(_user_bandwidth_note(cfg, words))
     return mode, bandwidth
+
+
+def _user_bandwidth_note(cfg: _CfgReader, words: int) -> str:
+    """The report note on USER mode (probe p217 #2): accelsim's DRAM is one link of ``Bandwidth`` shared by every
+    transfer. SCALE-Sim gives the ifmap, filter and ofmap backing buffers a channel each, running at once
+    (``single_layer_sim.run``: 3.0 ``ifmap_backing_bw = config.ifmap_sram_bank_bandwidth``,
+    ``filter_backing_bw = config.filter_sram_bank_bandwidth``, ``ofmap_backing_bw = bws[0]``; v2 ``bws[0]`` for all
+    three), streams its operand matrices' words (an im2col ifmap, each word as often as the folds read it), and
+    reports the prefetch before cycle 0 apart from its Total Cycles. So the memory-bound cycles and stalls of a USER
+    run are accelsim's, not SCALE-Sim's; the compute cycles are SCALE-Sim's."""
+    layout = {key: cfg.parser.get("layout", key, fallback="").strip() or "not given"
+              for key in ("IfmapSRAMBankBandwidth", "FilterSRAMBankBandwidth")}
+    line = cfg.where("run_presets", "InterfaceBandwidth")
+    return (f"{cfg.file}{f':{line}' if line else ''}: run_presets.InterfaceBandwidth USER: DRAM here is one link of "
+            f"Bandwidth {words:,} byte(s) a cycle that the ifmap, filter and ofmap transfers of accelsim's tiling "
+            f"share; SCALE-Sim gives each its own channel, running at once (3.0: ifmap at layout."
+            f"IfmapSRAMBankBandwidth ({layout['IfmapSRAMBankBandwidth']}), filter at layout.FilterSRAMBankBandwidth "
+            f"({layout['FilterSRAMBankBandwidth']}), ofmap at Bandwidth; v2: Bandwidth for all three), moves its "
+            f"operand matrices' words and counts their prefetch apart from its Total Cycles, so this run's "
+            f"memory-bound cycles and stalls are not SCALE-Sim's (its compute cycles are)")
 
 
 def _sparsity(cfg: _CfgReader) -> list[str]:
@@ -285,6 +313,45 @@ def _fields(line: str) -> list[str]:
     return fields
 
 
+def _kept_fields(line: str) -> tuple[list[str], str | None]:
+    """Row ``line``'s fields as SCALE-Sim keeps them, and the value it drops (None: nothing). SCALE-Sim v2 and v3
+    read every row as ``row.strip().split(',')[:-1]`` (``topology_utils.load_arrays_conv`` / ``load_arrays_gemm``),
+    so the last field goes: the empty one after a row's trailing comma, or, where the row does not end with a comma,
+    its last value (probe p217 #1). The fields kept are then :func:`_fields`' (stripped, trailing empty fields and
+    '#' comments dropped); the value dropped is None when it is empty or a comment."""
+    parts = line.strip().split(",")
+    last = parts[-1].strip()
+    return _fields(",".join(parts[:-1])), None if not last or last.startswith("#") else last
+
+
+def _dropped_column(columns: tuple[str, ...], gemm: bool, kept: list[str], value: str) -> str:
+    """The column a row's dropped last ``value`` (:func:`_kept_fields`) stands in, after the ``kept`` fields."""
+    if len(kept) < len(columns):
+        return columns[len(kept)]
+    if ":" in value:
+        return "Sparsity"
+    return "Stride width" if not gemm and len(kept) == len(columns) else "extra column"
+
+
+def _dropped_notes(file: str, dropped: list[tuple[int, str, str, str]]) -> list[str]:
+    """The report note on rows whose last value SCALE-Sim drops and accelsim drops with it (``dropped``: line, layer,
+    column, value), one per column; what it changes: a Sparsity column dropped runs the layer dense, a stride width
+    runs Strides on both axes."""
+    notes = []
+    for column in dict.fromkeys(c for _, _, c, _ in dropped):
+        rows = [(n, name, v) for n, name, c, v in dropped if c == column]
+        n, name, value = rows[0]
+        lines = [str(r[0]) for r in rows[1:]]
+        more = f" (also on line{'s' if len(lines) > 1 else ''} {', '.join(lines[:5])}{', ...' if len(lines) > 5 else ''})" \
+            if lines else ""
+        effect = {"Sparsity": "the layer runs dense", "Stride width": "Strides is the stride on both axes"}.get(
+            column, "the value is not read")
+        notes.append(f"{file}:{n}: {name}: the row does not end with a comma{more}, and SCALE-Sim reads a row as "
+                     f"row.split(',')[:-1], dropping its last field: its {column} {value!r} is dropped here too, "
+                     f"as SCALE-Sim drops it ({effect}); end the row with a comma to have it read")
+    return notes
+
+
 def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], gemm: bool,
                 issues: list[ConfigIssue]) -> tuple[list[int], int | None, Sparsity | None]:
     """The numbers of row ``n`` after its name, its stride width (None: the one stride column) and its sparsity
@@ -327,9 +394,11 @@ def _row_values(file: str, n: int, fields: list[str], columns: tuple[str, ...], 
 
 def _stride_width_notes(file: str, lines: list[int]) -> list[str]:
     """The report note on rows with a 9th column read as the stride width, if any (``lines``; probe p169 #2).
-    SCALE-Sim v2's ``append_topo_arrays`` reads it so; SCALE-Sim 3.0's ``load_arrays_conv`` always copies Strides into the
-    column stride (``elems[0:8] + [elems[7]] + elems[8:]``) and takes the column after as the N:M sparsity
-    ratio, so a plain number there stops it (``IndexError`` at ``sparsity_ratio[1]``)."""
+    Such a row ends with a comma (without one, SCALE-Sim v2 and v3 drop the 9th column, and so does accelsim:
+    :func:`_kept_fields`). SCALE-Sim v2's ``append_topo_arrays`` reads it as the stride width; SCALE-Sim 3.0's
+    ``load_arrays_conv`` always copies Strides into the column stride (``elems[0:8] + [elems[7]] + elems[8:]``)
+    and takes the column after as the N:M sparsity ratio, so a plain number there stops it (``IndexError`` at
+    ``sparsity_ratio[1]``)."""
     if not lines:
         return []
     more = f" (also on line{'s' if len(lines) > 2 else ''} {', '.join(map(str, lines[1:6]))}{', ...' if len(lines) > 6 else ''})" \
@@ -337,7 +406,8 @@ def _stride_width_notes(file: str, lines: list[int]) -> list[str]:
     return [f"{file}:{lines[0]}: a 9th column{more} is read as the stride width, as SCALE-Sim v2 reads it; "
             f"SCALE-Sim 3.0 has no stride-width column (it uses Strides for both axes and reads that column as the "
             f"N:M sparsity ratio: a plain number stops it with an IndexError); a layer with one stride on both "
-            f"axes runs the same in both with the Strides column alone"]
+            f"axes runs the same in both with the Strides column alone (a row that does not end with a comma loses "
+            f"its 9th column in both versions and here)"]
 
 
 def _layer_names(file: str, n: int, name: str, values: list[int], columns: tuple[str, ...], gemm: bool,
@@ -447,12 +517,21 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
     inputs: dict[str, tuple[int, ...]] = {}
     first_line: dict[str, int] = {}
     stride_widths: list[tuple[int, int | None]] = []  # (line, the 9th column read as the stride width, or None)
+    dropped: list[tuple[int, str, str, str]] = []  # (line, layer, column, value) of a last value SCALE-Sim drops
     for n, raw in enumerate(rows[1:], 2):  # SCALE-Sim skips the first line (the header)
-        fields = _fields(raw)
-        if not fields:
+        if not _fields(raw):
+            continue
+        fields, last = _kept_fields(raw)
+        row_issues: list[ConfigIssue] = []
+        if last is not None and len(fields) + 1 < len(columns):  # short of a column more than the one dropped:
+            fields, last = [*fields, last], None  # said as a missing column (:func:`_row_values`)
+        column = None if last is None else _dropped_column(columns, gemm, fields, last)
+        if last is not None and len(fields) < len(columns):  # SCALE-Sim stops: gemm's assert, conv's IndexError
+            issues.append(ConfigIssue(file, n, column, "the row does not end with a comma, and SCALE-Sim reads a "
+                                                       "row as row.split(',')[:-1], dropping its last field, so it "
+                                                       "cannot run the row; end the row with a comma", last, True))
             continue
         name = fields[0]
-        row_issues: list[ConfigIssue] = []
         if not name:
             row_issues.append(ConfigIssue(file, n, columns[0], "empty layer name"))
         elif name in first_line:
@@ -466,6 +545,8 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         if names != [name] and values[5] > 1:
             notes.append(_depthwise_note(file, n, name, values, stride_w))
         stride_widths.append((n, stride_w))
+        if last is not None:
+            dropped.append((n, name, column, last))
         for layer in names:
             src = f"{layer}/ifmap"
             if gemm:
@@ -496,6 +577,7 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
     if header_problems:
         notes.insert(0, _header_note(file, header_problems))
     notes.extend(_stride_width_notes(file, [n for n, w in stride_widths if w is not None]))
+    notes.extend(_dropped_notes(file, dropped))
     # SCALE-Sim runs the layers one after another (each its own simulation): "sequential" makes every op wait for
     # the one before (mapping.emit.Emitter), though no layer reads another's output
     return Graph(Path(path).stem, ops, inputs, meta={"source": "scalesim", "topology": file,

@@ -346,7 +346,8 @@ def test_a_stride_width_column_is_read_as_v2_reads_it_with_a_note(tmp_path, monk
         "sw.csv:2: a 9th column (also on line 4) is read as the stride width, as SCALE-Sim v2 reads it; SCALE-Sim "
         "3.0 has no stride-width column (it uses Strides for both axes and reads that column as the N:M sparsity "
         "ratio: a plain number stops it with an IndexError); a layer with one stride on both axes runs the same in "
-        "both with the Strides column alone"]
+        "both with the Strides column alone (a row that does not end with a comma loses its 9th column in both "
+        "versions and here)"]
     # a sparsity column alone (SCALE-Sim 3.0's reading of column 9) gets no note
     Path("sp.csv").write_text(CONV_HEADER + "c1, 9, 9, 3, 3, 3, 20, 2, 2:4,\n")
     assert "notes" not in read_topology("sp.csv").meta
@@ -373,3 +374,130 @@ def test_an_upper_case_dataflow_is_read_with_a_note_as_scalesim_warns(tmp_path, 
         assert graph.meta["notes"] == [
             f"u.cfg:9: architecture_presets.Dataflow {written!r}: read as {written.lower()}; SCALE-Sim takes only "
             f"lower case (os, ws, is): it prints \"WARNING: Invalid dataflow\" and {note}"]
+
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "scalesim_reference"
+
+
+def _total_cycles(cfg: Path, topology: str) -> tuple[int, list[str]]:
+    assert main(["run", "--scalesim-config", str(cfg), "--topology", topology, "-o", "out", "--no-plots", "-q"]) == 0
+    report = json.loads(Path("out/report.json").read_text())
+    return report["total_cycles"], report["notes"]
+
+
+def test_a_row_without_a_trailing_comma_loses_its_last_field_as_in_scalesim(tmp_path, monkeypatch):
+    """Probe p217 #1: SCALE-Sim v2 and v3 read every row as ``row.split(',')[:-1]`` (topology_utils
+    load_arrays_gemm / load_arrays_conv), so a row that does not end with a comma loses its last field. SCALE-Sim
+    3.0 ran these files: 305 and 703 "Total Cycles" without the commas (the sparsity column dropped), 197 and 463
+    with them, as worked out below on the 8x8 os array (SparsitySupport true, CALC: no memory stalls)."""
+    monkeypatch.chdir(tmp_path)
+    Path("nc.csv").write_text("Layer, M, N, K, Sparsity,\ngs_24, 20, 13, 37, 2:4\ngs_12, 30, 30, 30, 1:2\n")
+    Path("c.csv").write_text("Layer, M, N, K, Sparsity,\ngs_24, 20, 13, 37, 2:4,\ngs_12, 30, 30, 30, 1:2,\n")
+    cfg = REFERENCE / "sparse_os_8x8.cfg"
+    # os folds: gs_24 Fr = ⌈20/8⌉ = 3, Fc = ⌈13/8⌉ = 2; gs_12 Fr = Fc = ⌈30/8⌉ = 4; τ = R + C + K − 2, F·τ − 1.
+    # Dense: gs_24 τ = 8 + 8 + 37 − 2 = 51, 6·51 − 1 = 305; gs_12 τ = 8 + 8 + 30 − 2 = 44, 16·44 − 1 = 703.
+    cycles, notes = _total_cycles(cfg, "nc.csv")
+    assert cycles == 305 + 703
+    dropped = [n for n in notes if "does not end with a comma" in n]
+    assert dropped == [
+        "nc.csv:2: gs_24: the row does not end with a comma (also on line 3), and SCALE-Sim reads a row as "
+        "row.split(',')[:-1], dropping its last field: its Sparsity '2:4' is dropped here too, as SCALE-Sim drops "
+        "it (the layer runs dense); end the row with a comma to have it read"]
+    g = read_topology("nc.csv", sparsity=True)
+    assert [op.macs for op in g.ops] == [20 * 13 * 37, 30 * 30 * 30] and "sparsity" not in g.ops[0].attrs
+    # With the commas: kept K = N·⌊K/M⌋ + min(K mod M, N): gs_24 2·9 + 1 = 19, τ = 8 + 8 + 19 − 2 = 33,
+    # 6·33 − 1 = 197; gs_12 1·15 + 0 = 15, τ = 29, 16·29 − 1 = 463
+    cycles, notes = _total_cycles(cfg, "c.csv")
+    assert cycles == 197 + 463
+    assert not any("does not end with a comma" in n for n in notes)
+
+
+def test_a_stride_width_without_a_trailing_comma_is_dropped_as_in_scalesim(tmp_path, monkeypatch):
+    """Probe p217 #1: ``sw, 10, 10, 3, 3, 3, 4, 2, 1`` (no trailing comma) loses its "1" in SCALE-Sim v2 and 3.0,
+    which ran it at stride 2x2, 88 cycles. Hand: Eh = Ew = ⌈(10 − 3 + 2)/2⌉ = 5, M = 25, N = 4, K = 3·3·3 = 27; on
+    32x32 os F = 1, τ = 32 + 32 + 27 − 2 = 89, 89 − 1 = 88 cycles; MACs 25·4·27 = 2,700 (it was stride 2x1,
+    M = 5·8 = 40, 177 cycles)."""
+    monkeypatch.chdir(tmp_path)
+    Path("nc.csv").write_text(CONV_HEADER + "sw, 10, 10, 3, 3, 3, 4, 2, 1\n")
+    g = read_topology("nc.csv")
+    assert g["sw"].gemm == Gemm(m=25, n=4, k=27, count=1) and g["sw"].macs == 2700
+    assert g["sw"].attrs["stride"] == (2, 2)
+    cycles, notes = _total_cycles(REFERENCE / "os_32x32.cfg", "nc.csv")
+    assert cycles == 88
+    assert [n for n in notes if "does not end with a comma" in n] == [
+        "nc.csv:2: sw: the row does not end with a comma, and SCALE-Sim reads a row as row.split(',')[:-1], "
+        "dropping its last field: its Stride width '1' is dropped here too, as SCALE-Sim drops it (Strides is the "
+        "stride on both axes); end the row with a comma to have it read"]
+    assert not any("is read as the stride width" in n for n in notes)
+
+
+def test_a_row_scalesim_cannot_run_without_its_last_field_is_refused(tmp_path, monkeypatch, capsys):
+    """Probe p217 #1: ``QKT,1024,1024,64`` (SCALE-Sim's own topologies/GEMM_mnk/gpt2.csv has such rows) stops
+    SCALE-Sim 3.0 with "AssertionError: There should be at least 4 entries per row", and an 8-column conv row
+    without a trailing comma indexes past the row's end (elems[7]): refused at the row, naming the column dropped.
+    A row short of more than that one column is refused as before, naming the first column missing."""
+    monkeypatch.chdir(tmp_path)
+    Path("g.csv").write_text("Layer, M, N, K,\nQKT,1024,1024,64\nok, 4, 4, 4,\n")
+    Path("c.csv").write_text(CONV_HEADER + "c1, 10, 10, 3, 3, 3, 4, 1\nc2, 10, 10, 3\n")
+    with pytest.raises(ConfigError) as info:
+        read_topology("g.csv")
+    assert str(info.value) == ("g.csv:2: K: the row does not end with a comma, and SCALE-Sim reads a row as "
+                               "row.split(',')[:-1], dropping its last field, so it cannot run the row; end the "
+                               "row with a comma (got '64')")
+    with pytest.raises(ConfigError) as info:
+        read_topology("c.csv")
+    assert str(info.value).splitlines() == [
+        "c.csv:2: Strides: the row does not end with a comma, and SCALE-Sim reads a row as row.split(',')[:-1], "
+        "dropping its last field, so it cannot run the row; end the row with a comma (got '1')",
+        "c.csv:3: Filter Width: missing: a row has 8 columns (Layer name, IFMAP Height, IFMAP Width, Filter Height, "
+        "Filter Width, Channels, Num Filter, Strides)"]
+    assert main(["run", "--scalesim-config", str(REFERENCE / "os_32x32.cfg"), "--topology", "g.csv", "-o", "out",
+                 "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("accelsim: error: g.csv:2: K: the row does not end with a comma")
+
+
+def _user_cfg(bank: int) -> str:
+    """probe p217's ss_os_32x8_user1(_bank10).cfg: 32x8 os, 64 KiB SRAMs, USER, Bandwidth 1, the ifmap and filter
+    bank bandwidths ``bank``."""
+    return ("[general]\nrun_name = u\n[architecture_presets]\nArrayHeight: 32\nArrayWidth: 8\nIfmapSramSzkB: 64\n"
+            "FilterSramSzkB: 64\nOfmapSramSzkB: 64\nBandwidth : 1\nDataflow : os\n[layout]\n"
+            f"IfmapSRAMBankBandwidth: {bank}\nFilterSRAMBankBandwidth: {bank}\n[run_presets]\n"
+            "InterfaceBandwidth: USER\n")
+
+
+@pytest.mark.parametrize("bank", [1, 10])
+def test_user_bandwidth_is_one_shared_link_with_a_note(tmp_path, monkeypatch, bank):
+    """Probe p217 #2, convA (14x14x16 -> 40, 3x3, stride 1) on a 32x8 os array in USER mode at Bandwidth 1.
+    accelsim's DRAM is one link of Bandwidth bytes a cycle that every transfer shares; SCALE-Sim 3.0 gives the
+    ifmap and filter their layout bank bandwidths and the ofmap Bandwidth, each its own channel (single_layer_sim),
+    which accelsim does not model: a note says so, and the bank bandwidths change nothing here.
+
+    Hand: M = 12·12 = 144 (⌈(14 − 3 + 1)/1⌉ = 12), N = 40, K = 3·3·16 = 144. Compute (os): Fr = ⌈144/32⌉ = 5,
+    Fc = ⌈40/8⌉ = 5, τ = 32 + 8 + 144 − 2 = 182, 25·182 − 1 = 4,549 cycles (SCALE-Sim 3.0's Total Cycles).
+    DRAM bytes (everything fits the 32 KiB halves: each operand once): ifmap 14·14·16 = 3,136, filter
+    3·3·16·40 = 5,760, ofmap 144·40 = 5,760, 14,656 in all (SCALE-Sim 3.0's DRAM bytes for this layer in CALC
+    mode; in USER mode it streams its im2col operand matrices' words instead). At 1 B/cycle on one link the run takes at least 14,656 cycles, more than the compute: the link never idles, so
+    it takes exactly that, with either bank bandwidth. (With SCALE-Sim's three channels at 1 B/cycle each, the
+    same bytes would need max(3,136, 5,760, 5,760) = 5,760 link cycles: the shared link is up to 3x slower.)"""
+    monkeypatch.chdir(tmp_path)
+    Path("u.cfg").write_text(_user_cfg(bank))
+    Path("convA.csv").write_text(CONV_HEADER + "convA, 14, 14, 3, 3, 16, 40, 1,\n")
+    arch, graph = load_scalesim("u.cfg", "convA.csv")
+    assert arch.bytes_per_cycle("hbm") == 1
+    op = graph["convA"]
+    assert op.gemm == Gemm(m=144, n=40, k=144, count=1)
+    assert systolic.cycles(144, 40, 144, 32, 8, "os", 1) == 4549
+    assert main(["run", "--scalesim-config", "u.cfg", "--topology", "convA.csv", "-o", "out", "--no-plots",
+                 "-q"]) == 0
+    report = json.loads(Path("out/report.json").read_text())
+    assert report["bytes"]["hbm"] == 3136 + 5760 + 5760
+    assert report["total_cycles"] == 3136 + 5760 + 5760
+    # InterfaceBandwidth is line 15 of _user_cfg's file
+    assert [n for n in report["notes"] if "InterfaceBandwidth USER" in n] == [
+        "u.cfg:15: run_presets.InterfaceBandwidth USER: DRAM here is one link of Bandwidth 1 byte(s) a cycle that "
+        "the ifmap, filter and ofmap transfers of accelsim's tiling share; SCALE-Sim gives each its own channel, "
+        f"running at once (3.0: ifmap at layout.IfmapSRAMBankBandwidth ({bank}), filter at "
+        f"layout.FilterSRAMBankBandwidth ({bank}), ofmap at Bandwidth; v2: Bandwidth for all three), moves its "
+        "operand matrices' words and counts their prefetch apart from its Total Cycles, so this run's memory-bound "
+        "cycles and stalls are not SCALE-Sim's (its compute cycles are)"]

@@ -235,15 +235,19 @@ def _held(spec: ServingSpec, fp: Footprint | None) -> Callable[[int, int], int] 
 
 
 def _peak_blocks(spec: ServingSpec, fp: Footprint | None, total: int) -> int:
-    """The most KV blocks a request of ``total`` tokens holds: all of them, or with :func:`_held` those of its last
-    iteration, a decode or a prefill (chunk) of up to max_num_batched_tokens (a recompute's whole prefill without
-    chunked prefill)."""
+    """The most KV blocks a request of ``total`` tokens (prompt + output) holds. Its last sampled token is never fed
+    back, so its KV covers at most total − 1 tokens, as the engine allocates ⌈(computed + new) / block_size⌉ and its
+    last decode (or a recompute's prefill of prompt + generated) reaches total − 1 (vLLM V1's ``allocate_slots`` for
+    num_computed_tokens + num_new_tokens; probe p212 #1: 500 + 13 tokens fit 32 blocks of 16): all of those
+    blocks, or with :func:`_held` those of its last iteration, a decode or a prefill (chunk) of up to
+    max_num_batched_tokens (a recompute's whole prefill without chunked prefill)."""
     e = spec.serve.engine
     held = _held(spec, fp)
+    slots = max(total - 1, 1)
     if held is None:
-        return -(-total // e.block_size)
-    step = e.max_num_batched_tokens if e.chunked_prefill else total
-    return max(held(total, max(0, total - step)), held(total, total - 1))
+        return -(-slots // e.block_size)
+    step = e.max_num_batched_tokens if e.chunked_prefill else slots
+    return max(held(slots, max(0, slots - step)), held(slots, slots - 1))
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int,
@@ -658,6 +662,7 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
     if total <= e.max_model_len and need <= blocks:
         return
     length = f"{prompt:,} prompt + {output:,} output tokens = {total:,}"
+    kept = f"KV for {total - 1:,} (the last token sampled is never fed back): "
     if total > e.max_model_len:
         lengths = _length_key(spec, prompt, output)
         limit = f"engine.max_model_len {e.max_model_len:,} ({spec.written('engine.max_model_len')})"
@@ -668,10 +673,10 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
                            f"{spec.written(lengths)}), more than max_model_len (raise it, or shorten "
                            f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
     if e.kv_blocks is not None:
-        raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {need:,} blocks "
-                         f"of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
-    raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {need:,} KV "
-                     f"blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
+        raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {kept}{need:,} "
+                         f"blocks of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
+    raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {kept}{need:,} "
+                     f"KV blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
                      f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
                      f"or shorten the requests)", value=e.gpu_memory_fraction)
 

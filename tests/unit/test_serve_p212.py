@@ -1,0 +1,50 @@
+"""Probe p212: a request's KV at the capacity boundary (the last sampled token is never fed back, so a request of
+prompt + output tokens holds KV for prompt + output − 1 at most, as the engine and vLLM V1's ``allocate_slots``
+allocate it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim.errors import ConfigError
+from accelsim.serving import _peak_blocks, serve
+
+from .test_serve import Stub, spec
+from .test_serve_load import _trace
+
+LONG = {"max_model_len": 1024}
+
+
+def test_a_request_holds_kv_for_all_but_its_last_token():
+    # 500 + 13 = 513 tokens: the last decode computes token 512 (511 computed + 1 new), ⌈512 / 16⌉ = 32 blocks,
+    # not ⌈513 / 16⌉ = 33; 500 + 14 reaches 513 tokens of KV, ⌈513 / 16⌉ = 33
+    s = spec(engine=LONG)
+    assert _peak_blocks(s, None, 500 + 13) == 32
+    assert _peak_blocks(s, None, 500 + 14) == 33
+    assert _peak_blocks(s, None, 16 + 1) == 1  # 16 tokens of KV fill one block exactly
+
+
+def test_the_report_case_runs_in_exactly_its_blocks():
+    # the probe's case: 3 requests of 500 + 13 in 32 blocks of 16 were refused as a whole run; each runs, one at a
+    # time (a second needs ⌈500 / 16⌉ = 32 more blocks), its last decode filling all 32 blocks: peak KV 1.0
+    res = serve(spec(engine=LONG, workload={"prompt_tokens": {"dist": "fixed", "value": 500},
+                                            "output_tokens": {"dist": "fixed", "value": 13}}),
+                cost=Stub(fixed=0.1), blocks=32)
+    s = res.report["serving"]
+    assert (s["finished"], s["rejected"], s["preemptions"]) == (3, 0, 0)
+    assert s["kv_cache_utilization"]["max"] == 1.0
+    # one token more needs 33 blocks: no request can be served, an error naming both figures
+    with pytest.raises(ConfigError, match=r"engine\.kv_blocks: no request can be served: every request has 500 "
+                                          r"prompt \+ 14 output tokens = 514, KV for 513 .*: 33 blocks of 16, more "
+                                          r"than a replica's 32"):
+        serve(spec(engine={**LONG, "kv_blocks": 32}, workload={"prompt_tokens": {"dist": "fixed", "value": 500},
+                                                               "output_tokens": {"dist": "fixed", "value": 14}}),
+              cost=Stub())
+
+
+def test_a_trace_refuses_only_the_request_past_the_boundary(tmp_path):
+    # rows 500 + 13 (32 blocks: runs) and 500 + 14 (33 blocks: refused at arrival)
+    res = serve(spec(engine=LONG, workload=_trace(tmp_path, "0,500,13\n1,500,14\n")), cost=Stub(), blocks=32)
+    assert [q.refused for q in res.requests] == [False, True]
+    assert res.report["serving"]["finished"] == 1 and res.report["serving"]["rejected"] == 1
+

@@ -524,7 +524,8 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
-                  [*spec.notes, *notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
+                  [*spec.notes, *notes, *_span_notes(spec), *_trace_notes(spec, requests), *_prefix_notes(spec, requests),
+                   *_attention_notes(spec)])
 
 
 def _rate_notes(key: str, grid: Grid | None) -> list[str]:
@@ -576,6 +577,19 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
             f"make {cache:,.0f} B of KV cache; with the weights ({fp.weight_bytes:,.0f} B a chip){held} that is "
             f"{need - limit:,.0f} B more than gpu_memory_fraction {e.gpu_memory_fraction:g} of {arch.main_memory}'s "
             f"{capacity:,.0f} B, {room}: the cache cannot fit, and the run prices it as if it did"]
+
+
+def _trace_notes(spec: ServingSpec, requests: list) -> list[str]:
+    """A note where ``workload.requests`` asks for more requests than a trace holds: the run takes every row it has,
+    fewer than asked (probe p212 #4: ``requests: 5`` on a 2-row trace ran 2 without a word)."""
+    w = spec.serve.workload
+    if spec.trace_file is None or w.conversation is not None or w.requests is None or len(requests) >= w.requests:
+        return []
+    rows = f"{len(requests):,} row{'s' if len(requests) != 1 else ''}"
+    where = spec.written("workload.requests")  # none for a mapping's value (no line): requests has no default
+    where = f" ({where})" if where != "the default" else ""
+    return [f"workload.requests {w.requests:,}{where}: the trace holds only {rows}, "
+            f"so the run has {len(requests):,} request{'s' if len(requests) != 1 else ''}, not {w.requests:,}"]
 
 
 def _prefix_notes(spec: ServingSpec, requests: list) -> list[str]:

@@ -1,11 +1,14 @@
 """Probe p212: a request's KV at the capacity boundary (the last sampled token is never fed back, so a request of
 prompt + output tokens holds KV for prompt + output − 1 at most, as the engine and vLLM V1's ``allocate_slots``
-allocate it)."""
+allocate it), and a note where ``workload.requests`` asks for more rows than a trace has."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from accelsim.cli import main
 from accelsim.errors import ConfigError
 from accelsim.serving import _peak_blocks, serve
 
@@ -47,4 +50,25 @@ def test_a_trace_refuses_only_the_request_past_the_boundary(tmp_path):
     res = serve(spec(engine=LONG, workload=_trace(tmp_path, "0,500,13\n1,500,14\n")), cost=Stub(), blocks=32)
     assert [q.refused for q in res.requests] == [False, True]
     assert res.report["serving"]["finished"] == 1 and res.report["serving"]["rejected"] == 1
+
+
+def test_requests_beyond_a_traces_rows_are_noted(tmp_path):
+    # requests: 5 on a trace of 2 rows runs the 2, and says so; requests: 2 (all it has) or 1 needs no note
+    for asked, note in ((5, True), (2, False), (1, False)):
+        workload = {**_trace(tmp_path, "0,100,4\n1,100,4\n"), "requests": asked}
+        res = serve(spec(workload=workload), cost=Stub(), blocks=1000)
+        assert res.report["serving"]["requests"] == min(asked, 2)
+        noted = [n for n in res.report["notes"] if n.startswith("workload.requests")]
+        assert noted == (["workload.requests 5: the trace holds only 2 rows, so the run has 2 requests, not 5"]
+                         if note else [])
+
+
+def test_the_note_names_where_requests_was_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,100,4\n1,100,4\n")
+    assert main(["serve", "llama2_7b_h100", "-q", "--no-plots", "-o", "out", "--set", "workload.arrival.trace=t.csv",
+                 "--set", "workload.duration=null", "--set", "workload.requests=5", "--set",
+                 "workload.shared_prefix=null", "--set", "engine.kv_blocks=1000", "--set", "cost.batch_ratio=64"]) == 0
+    notes = json.loads((tmp_path / "out" / "report.json").read_text())["notes"]
+    assert "workload.requests 5 (--set): the trace holds only 2 rows, so the run has 2 requests, not 5" in notes
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from accelsim.cli import main
+from accelsim.config import load_arch
+from accelsim.config.serving import EngineConfig
 from accelsim.errors import ConfigError
+from accelsim.hardware import Level
 from accelsim.serving import _peak_blocks, serve
+from accelsim.serving.cost import Footprint, kv_blocks
 
 from .test_serve import Stub, spec
 from .test_serve_load import _trace
@@ -72,3 +77,33 @@ def test_the_note_names_where_requests_was_set(tmp_path, monkeypatch, capsys):
     notes = json.loads((tmp_path / "out" / "report.json").read_text())["notes"]
     assert "workload.requests 5 (--set): the trace holds only 2 rows, so the run has 2 requests, not 5" in notes
 
+
+# ---- probe p212 #2: the memory the driver reports ---------------------------------------------------------------
+
+LLAMA3_8B = Footprint(weight_bytes=8_030_261_248 * 2, kv_bytes_per_token=32 * 2 * 8 * 128 * 2)
+
+
+def test_l40s_kv_blocks_come_from_the_memory_the_driver_reports():
+    # Llama-3-8B: 8,030,261,248 parameters (its model card's 8.03B; the safetensors' count) in bf16 = 16,060,522,496
+    # B; 32 layers x 2 x 8 KV heads x 128 x 2 B = 131,072 B a token. An L40S reports memory.total 46,068 MiB
+    # (nvidia-smi; ECC keeps 1/16 of its 48 GiB), and vLLM budgets gpu_memory_utilization 0.9 of that:
+    # (0.9 x 46,068 x 2^20 - 16,060,522,496) / (16 x 131,072) = (43,475,219,251.2 - 16,060,522,496) / 2,097,152
+    # = 13,072.3 -> 13,072 blocks; the datasheet's 48 GiB gave (46,385,646,796.8 - 16,060,522,496) / 2,097,152 =
+    # 14,460.1 -> 14,460, 10.6 % more than the card holds
+    engine = EngineConfig(gpu_memory_fraction=0.9, block_size=16)
+    l40s = load_arch("l40s")
+    assert l40s.memory(l40s.main_memory).usable == 46_068 * 2**20
+    assert kv_blocks(LLAMA3_8B, l40s, engine) == 13_072
+    hbm = l40s.memory(l40s.main_memory).model_copy(update={"usable_capacity": None})  # without it: 48 GiB
+    assert hbm.usable == hbm.capacity == 48 * 2**30
+    # an arch without the key keeps its capacity: h100's 80 GiB, (0.9 x 80 x 2^30 - weights) / 2,097,152 = 29,205.7
+    h100 = load_arch("h100")
+    assert h100.memory(h100.main_memory).usable_capacity is None
+    assert kv_blocks(LLAMA3_8B, h100, engine) == 29_205
+
+
+def test_usable_capacity_is_at_most_the_capacity_of_a_memory():
+    with pytest.raises(ValidationError, match="usable_capacity: 50GiB is more than the level's capacity"):
+        Level(capacity="48GiB", usable_capacity="50GiB", bandwidth="864GB/s")
+    with pytest.raises(ValidationError, match="usable_capacity: a cache holds no tensors"):
+        Level(role="cache", capacity="96MiB", usable_capacity="90MiB", bandwidth="1TB/s")

@@ -1031,6 +1031,11 @@ class Level(_Model):
     name: str = ""
     role: LevelRole = "memory"
     capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)]  # a level holds something: 0 is no level
+    # the bytes of a memory the driver reports and a program can allocate (a GPU's nvidia-smi memory.total, CUDA's
+    # cudaMemGetInfo total), less than capacity where ECC or the driver keeps some; None: capacity. Only serving's
+    # KV-cache sizing reads it (Level.usable: gpu_memory_fraction of it, as vLLM budgets gpu_memory_utilization of
+    # the device's total)
+    usable_capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = None
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
@@ -1055,6 +1060,12 @@ class Level(_Model):
         if self.cpu is not None and self.role == "cache":
             raise ValueError("cpu: a cache holds no tensors, so no processor beside it runs a step on them (give it "
                              "to a memory: host.cpu)")
+        if self.usable_capacity is not None and self.role == "cache":
+            raise ValueError("usable_capacity: a cache holds no tensors, so no program allocates it (give it to a "
+                             "memory: hbm.usable_capacity)")
+        if self.usable_capacity is not None and self.usable_capacity > self.capacity:
+            raise ValueError(f"usable_capacity: {format_size(self.usable_capacity)} is more than the level's capacity "
+                             f"({format_size(self.capacity)}); it is the part of it the driver reports")
         # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
         # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
         if self.access_bytes > self.capacity:
@@ -1062,6 +1073,11 @@ class Level(_Model):
                              f"({format_size(self.capacity)}); it is the smallest transfer the level serves (a "
                              f"burst, a cache line, a flash page)")
         return self
+
+    @property
+    def usable(self) -> int:
+        """Bytes a program can allocate in the level: ``usable_capacity``, else ``capacity``."""
+        return self.usable_capacity if self.usable_capacity is not None else self.capacity
 
     @property
     def sustained_bandwidth(self) -> float:

@@ -235,15 +235,19 @@ def _held(spec: ServingSpec, fp: Footprint | None) -> Callable[[int, int], int] 
 
 
 def _peak_blocks(spec: ServingSpec, fp: Footprint | None, total: int) -> int:
-    """The most KV blocks a request of ``total`` tokens holds: all of them, or with :func:`_held` those of its last
-    iteration, a decode or a prefill (chunk) of up to max_num_batched_tokens (a recompute's whole prefill without
-    chunked prefill)."""
+    """The most KV blocks a request of ``total`` tokens (prompt + output) holds. Its last sampled token is never fed
+    back, so its KV covers at most total − 1 tokens, as the engine allocates ⌈(computed + new) / block_size⌉ and its
+    last decode (or a recompute's prefill of prompt + generated) reaches total − 1 (vLLM V1's ``allocate_slots`` for
+    num_computed_tokens + num_new_tokens; probe p212 #1: 500 + 13 tokens fit 32 blocks of 16): all of those
+    blocks, or with :func:`_held` those of its last iteration, a decode or a prefill (chunk) of up to
+    max_num_batched_tokens (a recompute's whole prefill without chunked prefill)."""
     e = spec.serve.engine
     held = _held(spec, fp)
+    slots = max(total - 1, 1)
     if held is None:
-        return -(-total // e.block_size)
-    step = e.max_num_batched_tokens if e.chunked_prefill else total
-    return max(held(total, max(0, total - step)), held(total, total - 1))
+        return -(-slots // e.block_size)
+    step = e.max_num_batched_tokens if e.chunked_prefill else slots
+    return max(held(slots, max(0, slots - step)), held(slots, slots - 1))
 
 
 def _admissible(requests: list[Request], spec: ServingSpec, blocks: int,
@@ -520,7 +524,8 @@ def _prepare(spec: ServingSpec, blocks: int | None = None) -> _Setup:
         swap, swap_state = _swap_s(spec, fp) if fp is not None and s.engine.preemption == "swap" else (0.0, 0.0)
         transfer = _transfer(spec, fp) if d is not None else None  # type: ignore[arg-type]
     return _Setup(requests, fp, n_blocks, images, (swap, swap_state), transfer,
-                  [*spec.notes, *notes, *_span_notes(spec), *_prefix_notes(spec, requests), *_attention_notes(spec)])
+                  [*spec.notes, *notes, *_span_notes(spec), *_trace_notes(spec, requests), *_prefix_notes(spec, requests),
+                   *_attention_notes(spec)])
 
 
 def _rate_notes(key: str, grid: Grid | None) -> list[str]:
@@ -559,7 +564,7 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
     of KV on an 80 GiB H100, without a word)."""
     e, arch = spec.serve.engine, spec.arch
     fits = kv_blocks(fp, arch, e.model_copy(update={"kv_blocks": None}))
-    capacity = arch.memory(arch.main_memory).capacity
+    capacity = arch.memory(arch.main_memory).usable  # what the driver reports (hbm.usable_capacity), else capacity
     limit = capacity * e.gpu_memory_fraction
     cache = e.kv_blocks * e.block_size * fp.kv_bytes_per_token  # type: ignore[operator]
     states = e.max_num_seqs * fp.state_bytes_per_seq
@@ -572,6 +577,19 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
             f"make {cache:,.0f} B of KV cache; with the weights ({fp.weight_bytes:,.0f} B a chip){held} that is "
             f"{need - limit:,.0f} B more than gpu_memory_fraction {e.gpu_memory_fraction:g} of {arch.main_memory}'s "
             f"{capacity:,.0f} B, {room}: the cache cannot fit, and the run prices it as if it did"]
+
+
+def _trace_notes(spec: ServingSpec, requests: list) -> list[str]:
+    """A note where ``workload.requests`` asks for more requests than a trace holds: the run takes every row it has,
+    fewer than asked (probe p212 #4: ``requests: 5`` on a 2-row trace ran 2 without a word)."""
+    w = spec.serve.workload
+    if spec.trace_file is None or w.conversation is not None or w.requests is None or len(requests) >= w.requests:
+        return []
+    rows = f"{len(requests):,} row{'s' if len(requests) != 1 else ''}"
+    where = spec.written("workload.requests")  # none for a mapping's value (no line): requests has no default
+    where = f" ({where})" if where != "the default" else ""
+    return [f"workload.requests {w.requests:,}{where}: the trace holds only {rows}, "
+            f"so the run has {len(requests):,} request{'s' if len(requests) != 1 else ''}, not {w.requests:,}"]
 
 
 def _prefix_notes(spec: ServingSpec, requests: list) -> list[str]:
@@ -658,6 +676,7 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
     if total <= e.max_model_len and need <= blocks:
         return
     length = f"{prompt:,} prompt + {output:,} output tokens = {total:,}"
+    kept = f"KV for {total - 1:,} (the last token sampled is never fed back): "
     if total > e.max_model_len:
         lengths = _length_key(spec, prompt, output)
         limit = f"engine.max_model_len {e.max_model_len:,} ({spec.written('engine.max_model_len')})"
@@ -668,10 +687,10 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
                            f"{spec.written(lengths)}), more than max_model_len (raise it, or shorten "
                            f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
     if e.kv_blocks is not None:
-        raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {need:,} blocks "
-                         f"of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
-    raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {need:,} KV "
-                     f"blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
+        raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {kept}{need:,} "
+                         f"blocks of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
+    raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {kept}{need:,} "
+                     f"KV blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
                      f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
                      f"or shorten the requests)", value=e.gpu_memory_fraction)
 

@@ -94,9 +94,12 @@ def test_the_preset_serving_file_with_a_set_block_size_names_the_block(here, cap
     ("--sweep", ["--sweep", "engine.kv_blocks=1,2"], SINGLE, ""),  # the label names the --sweep item: no suffix
 ])
 def test_kv_blocks_too_few_for_a_request_are_reported_where_given(here, capsys, where, args, text, point):
+    # 512 + 128 = 640 tokens hold KV for 639, the last token sampled never being fed back (probe p212 #1; the
+    # message now says so): ⌈639 / 16⌉ = 40 blocks
     assert cli_error(capsys, text, *args) == (
         f"accelsim: error: {where}: engine.kv_blocks: no request can be served: every request has 512 prompt + 128 "
-        f"output tokens = 640, 40 blocks of 16, more than a replica's 1{point} (got 1)")
+        f"output tokens = 640, KV for 639 (the last token sampled is never fed back): 40 blocks of 16, more than a "
+        f"replica's 1{point} (got 1)")
 
 
 NO_LINK = ("disaggregation.bandwidth: arch 'h100' has no interconnect to default to: give the KV transfer's "

@@ -120,7 +120,8 @@ def test_a_workload_no_request_of_which_fits_is_one_line_at_the_limit(tmp_path):
                                           r"has 600 prompt"):
         serve(spec(workload={"prompt_tokens": {"dist": "uniform", "low": 600, "high": 900}}), cost=Stub(),
               blocks=1000)
-    # 104 tokens need ⌈104 / 16⌉ = 7 blocks; engine.kv_blocks 6 holds none of them
+    # 104 tokens hold KV for 103 (the last sampled is never fed back): ⌈103 / 16⌉ = 7 blocks; engine.kv_blocks 6
+    # holds none of them
     with pytest.raises(ConfigError, match=r"engine\.kv_blocks: .* 7 blocks of 16, more than a replica's 6"):
         serve(spec(engine={"kv_blocks": 6}), cost=Stub())
     # 6 blocks from memory hold none of them: raising gpu_memory_fraction is advice only below its maximum, 1

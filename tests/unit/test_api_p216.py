@@ -122,3 +122,15 @@ def test_a_mapping_given_to_load_experiment_gets_a_type_message():
     assert text.startswith("<input>: experiment: expected the path of an experiment YAML file or an experiment "
                            "preset name")
     assert "accelsim.simulate(workload, arch, options)" in text and "(got 'dict')" in text
+
+
+# ---- 5. a composed pipeline report keeps seconds = total_cycles / clock_hz -----------------------------------------
+
+def test_a_pipeline_reports_seconds_of_its_whole_cycles():
+    # the probe's run: its sends over NVLink take fractional cycles, so the composed iteration was 0.46 cycle off the
+    # total_cycles it showed (0.013072983313519037 s against 23,923,559 / clock_hz = 0.013072983060109289 s)
+    rep = accelsim.simulate({"model": "gpt", "layers": 4, "hidden": 512, "heads": 8, "seq_len": 256,
+                             "pipeline_parallel": 2, "micro_batches": 4, "tensor_parallel": 2}, "dgx-h100",
+                            mode="training").to_dict()
+    assert "pipeline" in rep
+    assert rep["seconds"] == rep["total_cycles"] / rep["clock_hz"]  # the contract table, docs/architecture.md

@@ -10,6 +10,12 @@ from rich.console import Console
 import accelsim
 from accelsim.report.compare import compare_json, compare_rows, compare_table
 
+# Mixtral's architecture (workloads/mixtral_8x7b.yaml) made small: 2 layers, hidden 64, 8 heads of 8 with 2 KV heads,
+# 8 experts of intermediate 128 (top 2), a 1000-token vocabulary; expert_parallel 8 on dgx-h100's 8 chips
+MOE = {"base": "mixtral_8x7b", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 8,
+       "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 1000, "seq_len": 16, "kv_len": 16,
+       "attention": "fused", "expert_parallel": 8}
+
 
 def _decode(tp: int, total_j: float) -> dict:
     """A decode step's report.json as the energy model writes it: energy and power.chips one chip's (the run
@@ -59,3 +65,15 @@ def test_no_working_energy_without_energy_figures():
     rows = dict(compare_rows([("a", rep)]))
     assert rows["working_energy_j"] == [None] and rows["working_chips"] == [None]
 
+
+def test_an_expert_parallel_run_reports_params_per_chip():
+    # a 2-layer Mixtral-like MoE (hidden 64, 8 experts of 3·64·128 weights, top 2) at EP 8 on dgx-h100: a chip holds
+    # the attention (q, o 64² each; k, v 64·16 each with 2 of 8 KV heads: 10,240), one expert (24,576), the router
+    # (8·64 = 512) and the 2 norms (128) a layer, 35,456 x 2 = 70,912, plus embedding and lm_head 2·1000·64 = 128,000
+    # and the final norm 64: 198,976 (the probe's Mixtral EP 8 by the same sum: 7,242,780,672)
+    rep = accelsim.simulate(MOE, "dgx-h100").to_dict()
+    info = accelsim.load_workload(MOE)
+    assert info.params["expert_parallel"] == 8
+    assert rep["params_per_chip"] == 2 * (2 * 64 * 64 + 2 * 64 * 16 + 3 * 64 * 128 + 8 * 64 + 2 * 64) \
+        + 2 * 1000 * 64 + 64
+    assert rep["params"] > rep["params_per_chip"]  # the whole model: all 8 experts a layer

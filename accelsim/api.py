@@ -122,8 +122,10 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     runs it (``accelsim.run_experiment(accelsim.load_experiment(NAME))``, ``accelsim.serve(NAME)``).
 
     ``batch`` and ``mode`` override the workload's, as the CLI's ``--batch`` and ``--mode`` do (not for a Graph,
-    which is already built). Options come as an :class:`Options`, a mapping, or keyword arguments
-    (``fold_batchnorm=False``); keywords win. A bad argument of any kind raises a
+    which is already built). Options come as an :class:`Options` (validated again, as an Arch is: one changed with
+    ``model_copy(update=...)`` is checked as a mapping would be), a mapping, or keyword arguments
+    (``fold_batchnorm=False``); keywords win. A WorkloadSpec changed with ``dataclasses.replace`` is validated again
+    too. A bad argument of any kind raises a
     :class:`~accelsim.errors.ConfigError` whose message is one line per problem, naming the key
     (``<input>: workload.batch: Input should be a valid integer ... (got 'x')``), as the CLI reports it.
     The options ``plots`` and ``trace`` are what :meth:`Report.save` then writes unless it is told otherwise.

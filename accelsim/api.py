@@ -67,10 +67,28 @@ def collector_paused(call: F) -> F:
     return paused  # type: ignore[return-value]
 
 
-run = collector_paused(run_graph)
-pipeline = collector_paused(_pipeline)
+def options_checked(call: F) -> F:
+    """``call`` (a scenario taking ``(graph or workload, arch, options)``: run, pipeline, serve_decode_steps) with
+    its ``options``, when given, validated again by :func:`~accelsim.config.load_options`: an :class:`Options`
+    changed with pydantic's ``model_copy(update=...)``, which skips validation, gets the one-line ConfigError a
+    mapping would (probe p216 #1: ``split_ops="no"`` ran with splitting on), and a mapping of options is taken as
+    :func:`simulate` takes it."""
+
+    @functools.wraps(call)
+    def checked(*args, **kwargs):
+        if len(args) > 2 and args[2] is not None:
+            args = (*args[:2], load_options(args[2]), *args[3:])
+        elif kwargs.get("options") is not None:
+            kwargs["options"] = load_options(kwargs["options"])
+        return call(*args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+run = collector_paused(options_checked(run_graph))
+pipeline = collector_paused(options_checked(_pipeline))
 decode_samples = collector_paused(_decode_samples)
-serve_decode_steps = collector_paused(_serve_decode_steps)
+serve_decode_steps = collector_paused(options_checked(_serve_decode_steps))
 
 
 @collector_paused
@@ -104,8 +122,10 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
     runs it (``accelsim.run_experiment(accelsim.load_experiment(NAME))``, ``accelsim.serve(NAME)``).
 
     ``batch`` and ``mode`` override the workload's, as the CLI's ``--batch`` and ``--mode`` do (not for a Graph,
-    which is already built). Options come as an :class:`Options`, a mapping, or keyword arguments
-    (``fold_batchnorm=False``); keywords win. A bad argument of any kind raises a
+    which is already built). Options come as an :class:`Options` (validated again, as an Arch is: one changed with
+    ``model_copy(update=...)`` is checked as a mapping would be), a mapping, or keyword arguments
+    (``fold_batchnorm=False``); keywords win. A WorkloadSpec changed with ``dataclasses.replace`` is validated again
+    too. A bad argument of any kind raises a
     :class:`~accelsim.errors.ConfigError` whose message is one line per problem, naming the key
     (``<input>: workload.batch: Input should be a valid integer ... (got 'x')``), as the CLI reports it.
     The options ``plots`` and ``trace`` are what :meth:`Report.save` then writes unless it is told otherwise.
@@ -140,11 +160,30 @@ def simulate(workload: str | os.PathLike | Mapping | WorkloadSpec | Graph,
         if redirect is None:
             raise
         raise redirect from e
-    if given or (isinstance(workload, WorkloadSpec) and workload.source is None):
-        # overrides, or a WorkloadSpec the caller made (its parameters never validated): validated as a mapping
+    if given or (isinstance(workload, WorkloadSpec) and (workload.source is None or not _params_valid(workload))):
+        # overrides, a WorkloadSpec the caller made (its parameters never validated) or one changed with
+        # dataclasses.replace (probe p216 #2: a raw pydantic ValidationError): validated as a mapping
         spec = replace(load_workload({"model": spec.model, **spec.params, **given}), file=spec.file,
                        description=spec.description)
     return run_workload(spec, arch, opts, name=name)
+
+
+def _params_valid(spec: WorkloadSpec) -> bool:
+    """Whether a loaded ``spec``'s parameters pass its builder's checks still (``dataclasses.replace`` keeps the
+    ``source`` of one it changes, but not its validation); one that passes keeps its source, whose file and line
+    later errors name."""
+    from pydantic import ValidationError
+
+    from .builders import BUILDERS
+
+    builder = BUILDERS.get(spec.model)
+    if builder is None:
+        return False
+    try:
+        builder.params.model_validate(spec.params)
+    except (ValidationError, TypeError):
+        return False
+    return True
 
 
 def _preset_redirect(workload: object) -> ConfigError | None:

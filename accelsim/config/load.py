@@ -286,11 +286,19 @@ def experiment_from_doc(doc: Doc, overrides: list[Override], issues: Issues, *, 
 def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> ExperimentSpec:
     """The experiment in the YAML file ``path`` (or the experiment preset of that name) with ``--set`` items
     ``overrides`` applied, validated. Raises one :class:`ConfigError` listing every problem."""
+    if not isinstance(path, (str, os.PathLike)):  # a mapping was read as a name (probe p216 #3)
+        raise ConfigError.one("<input>", "experiment", "expected the path of an experiment YAML file or an "
+                              "experiment preset name (an experiment given as a mapping is not read: pass its "
+                              "workload and arch to accelsim.simulate(workload, arch, options), or write it to a "
+                              "YAML file)", value=type(path).__name__)
     issues = Issues()
     parsed, found = parse_overrides(overrides)
     issues.extend(found)
     try:
-        file = presets.resolve("experiments", path)
+        try:
+            file = presets.resolve("experiments", path)
+        except ConfigError:  # the valid names listed are the experiments, no sweep (probe p216 #3; docs/sweeps.md)
+            file = presets.resolve("experiments", path, names=presets.experiment_names())
     except ConfigError as e:
         issues.extend(i if i.file else ConfigIssue("<input>", None, "experiment", i.msg, i.value, i.has_value)
                       for i in e.issues)
@@ -459,13 +467,19 @@ def load_workload(ref: str | os.PathLike | Mapping | WorkloadSpec, overrides: It
 
 def load_options(options: object = None, values: Mapping[str, object] | None = None) -> Options:
     """Run options from an :class:`Options` or a mapping, with keyword ``values`` on top; a bad key or value is a
-    one-line :class:`ConfigError` naming ``options.KEY``, as the CLI's ``--set options.KEY=VALUE`` gives."""
+    one-line :class:`ConfigError` naming ``options.KEY``, as the CLI's ``--set options.KEY=VALUE`` gives. An Options
+    is validated again from the keys set on it, as an Arch is (:func:`load_arch`): one changed with pydantic's
+    ``model_copy(update=...)``, which skips validation, is checked as a mapping would be (probe p216 #1: ``split_ops
+    "no"`` ran with splitting on, a key that is no field ran without a word)."""
     values = dict(values or {})
-    if isinstance(options, Options) and not values:
-        return options
     where = Doc({}, {(): Where(None, None, ("options",))})
     if isinstance(options, Options):
-        data = {**options.model_dump(exclude_unset=True), **values}
+        with warnings.catch_warnings():  # a value of the wrong type (model_copy's) dumps as given, with a warning
+            warnings.simplefilter("ignore")
+            data = options.model_dump(exclude_unset=True)
+        # a key model_copy set that is no field: model_dump leaves it out, validation would never see it
+        data |= {k: getattr(options, k, None) for k in sorted(options.model_fields_set - set(Options.model_fields))}
+        data |= values
     elif options is None or isinstance(options, Mapping):
         data = {**dict(options or {}), **values}
     else:

@@ -865,6 +865,30 @@ def step_chips(report: Mapping[str, Any], chips: int) -> int:
     return chips
 
 
+def working_chips(report: Mapping[str, Any], chips: int) -> int:
+    """How many of the arch's ``chips`` do the work of ``report`` (each like the chips it covers, ``power.chips``):
+    a training step's data-parallel replicas × the chips of each (:func:`step_chips`, as its
+    ``efficiency.j_per_step`` counts them: probe p185 #1, one replica of TP 8 on 12 chips charged its 4 idle chips a
+    working chip's energy), every chip in a run of the ``collective`` micro-workload (it spans
+    every chip, as its ``efficiency.j_per_inference`` counts them: probe p118 #1); else the report's chips × the chips of its tensor-, context-, expert- and
+    embedding-parallel group, as its ``efficiency.j_per_inference`` / ``j_per_token`` count them (an inference or a
+    serving run is one replica; a GEMM or CNN one chip, the others idle: probe p66; an MoE's expert_parallel ranks
+    each route a batch of their own as the simulated one does, so they work too: probe p90 #1, Mixtral EP 8 on a
+    DGX H100 was 1 working chip and 7 idle). A pipeline's stages are the chips its report covers."""
+    covered = int((report.get("power") or {}).get("chips") or 1)
+    workload = report.get("workload") or {}
+    params = workload.get("params") or {}
+    if "phases" in report:
+        return step_chips(report, chips)
+    if params.get("model", workload.get("model")) == "collective":
+        return chips
+    group = 1
+    for key in ("tensor_parallel", "context_parallel", "expert_parallel", "embedding_parallel"):
+        value = params.get(key)
+        group *= value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
+    return min(chips, covered * group)
+
+
 def _alone_j(report: Mapping[str, Any], spread: Sequence[tuple[str, int, float]], activity_w: float) -> float:
     """The energy a composed run's (``spread``: :func:`account`) tensor-parallel group would spend were its parts on
     fewer chips (a diffusion pipeline's text encoder and VAE decoder, on chip 0 alone) run on every chip of it: each
@@ -913,7 +937,7 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
         out["j_per_step_per_chip"] = total / chips
     elif params.get("model", report.get("workload", {}).get("model")) == "collective":
         # one collective runs on every chip of the arch, each doing what the simulated one does (its note says so;
-        # sweep.store.working_chips counts them alike): probe p118 #1, mi300x-8's 1 GiB all-reduce was one chip's
+        # working_chips counts them alike): probe p118 #1, mi300x-8's 1 GiB all-reduce was one chip's
         # 2.67 J under compare's "J/inference (every chip)", 8 x 2.67 = 21.3 J
         out["j_per_inference"] = total * arch.chips / chips / batch
     else:

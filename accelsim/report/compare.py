@@ -18,7 +18,7 @@ from rich.text import Text
 
 from accelsim.errors import AccelsimError
 
-from ..energy.model import NIC
+from ..energy.model import NIC, working_chips
 from ..hardware import LEGACY_LEVELS
 from ..options import defaults as option_defaults
 from . import fmt
@@ -50,6 +50,11 @@ _METRICS: dict[str, tuple[str, str]] = {
     "energy.dynamic_j": ("dynamic energy", "joules"),
     "energy.activity_j": ("activity energy", "joules"),  # the three parts add up to energy.total_j
     "energy.static_j": ("static energy", "joules"),
+    # energy over every chip doing the work (a tensor-, context-, expert- or embedding-parallel group, a step's
+    # replicas: energy.model.working_chips, results.csv's count), like with like across chip counts (probe p213 #1:
+    # TP 8 beside TP 1 read energy 0.30x, the system spending 2.42x); then how many chips those are
+    "working_energy_j": ("energy (every working chip)", "joules"),
+    "working_chips": ("working chips", "count"),
     "power.average_w": ("average power", "watts"),
     "power.peak_w": ("peak power", "watts"),
     "power.average_w_per_chip": ("average power a chip", "watts"),
@@ -331,9 +336,33 @@ def _peak_w_per_chip(report: dict) -> float | None:
     return peak / chips if peak is not None and chips and chips > 0 else None
 
 
+def _working_chips(report: dict) -> int | None:
+    """How many of the arch's chips do the work the report simulates (:func:`accelsim.energy.model.working_chips`,
+    as results.csv's ``system_energy_j`` counts them: the chips it covers × its tensor-, context-, expert- and
+    embedding-parallel group, a training step's replicas); None for a report without the arch's chip count."""
+    chips = _dict(report.get("arch")).get("chips")
+    if not isinstance(chips, int) or isinstance(chips, bool) or chips <= 0:
+        return None
+    return working_chips(report, chips)
+
+
+def _working_energy_j(report: dict) -> float | None:
+    """``energy.total_j`` (the ``power.chips`` chips the report covers) scaled to every working chip
+    (:func:`_working_chips`): a TP 8 decode step's 7.11 J a chip is 56.9 J; None without energy figures."""
+    total, covered = fmt.number(_dict(report.get("energy")).get("total_j")), _dict(report.get("power")).get("chips")
+    working = _working_chips(report)
+    if total is None or working is None or not isinstance(covered, int) or covered <= 0:
+        return None
+    return total * working / covered
+
+
 def _metric(report: dict, key: str) -> object:
     if key == _FITS[0]:
         return _fits(report)
+    if key == "working_energy_j":
+        return _working_energy_j(report)
+    if key == "working_chips":
+        return _working_chips(report) if _working_energy_j(report) is not None else None
     if key == "power.peak_w_per_chip":
         return _peak_w_per_chip(report)
     memory = _memory_split(key)

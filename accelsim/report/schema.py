@@ -476,7 +476,7 @@ class ReportDict(_ReportRequired, total=False):
     kernel_order: str  # "stream" | "dataflow" (options.kernel_order on a GPU) | "none" (no kernel dispatch)
     options: dict[str, object]  # the run's options that differ from their defaults (accelsim.options.recorded,
     # {}: none; older reports lack it), and a serving or pipeline run's layer_samples as it took it
-    params_per_chip: int  # the parameters one chip holds, when tensor or pipeline parallelism splits the model
+    params_per_chip: int  # the parameters one chip holds, when tensor, pipeline or expert parallelism splits the model
     tables: dict[str, TableSplit]
     phases: dict[str, Phase]
     phases_scope: str  # what ``phases`` covers (training): STEP_SCOPE (a single pass, or a pipeline of one stage

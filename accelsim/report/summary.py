@@ -121,8 +121,10 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "flops": flops,
         **work,
         "params": info.model_params or graph.params,
-        **({"params_per_chip": graph.params}
-           if info.tensor_parallel * info.pipeline_parallel * info.embedding_parallel > 1 else {}),
+        # expert parallelism splits the experts too, as `accelsim info` counts it (probe p213 #2: Mixtral EP 8's
+        # 7,242,780,672 a chip was missing from report.json)
+        **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel * info.expert_parallel
+           * info.embedding_parallel > 1 else {}),
         "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
                    for lv in arch.hierarchy()],
         "utilization": util,

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..energy.model import step_chips
+from ..energy.model import working_chips  # (moved to the energy model: accelsim compare counts them too)
 from ..errors import AccelsimError
 from ..report.schema import core_units, level_names, ordered
 from ..report.writers import atomic_write_text
@@ -162,30 +162,6 @@ def metrics_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(busbw, (int, float)) and not isinstance(busbw, bool):  # the collective micro-workload's call
         out["bus_bandwidth"] = busbw
     return out
-
-
-def working_chips(report: Mapping[str, Any], chips: int) -> int:
-    """How many of the arch's ``chips`` do the work of ``report`` (each like the chips it covers, ``power.chips``):
-    a training step's data-parallel replicas × the chips of each (``energy.model.step_chips``, as its
-    ``efficiency.j_per_step`` counts them: probe p185 #1, one replica of TP 8 on 12 chips charged its 4 idle chips a
-    working chip's energy), every chip in a run of the ``collective`` micro-workload (it spans
-    every chip, as its ``efficiency.j_per_inference`` counts them: probe p118 #1); else the report's chips × the chips of its tensor-, context-, expert- and
-    embedding-parallel group, as its ``efficiency.j_per_inference`` / ``j_per_token`` count them (an inference or a
-    serving run is one replica; a GEMM or CNN one chip, the others idle: probe p66; an MoE's expert_parallel ranks
-    each route a batch of their own as the simulated one does, so they work too: probe p90 #1, Mixtral EP 8 on a
-    DGX H100 was 1 working chip and 7 idle). A pipeline's stages are the chips its report covers."""
-    covered = int((report.get("power") or {}).get("chips") or 1)
-    workload = report.get("workload") or {}
-    params = workload.get("params") or {}
-    if "phases" in report:
-        return step_chips(report, chips)
-    if params.get("model", workload.get("model")) == "collective":
-        return chips
-    group = 1
-    for key in ("tensor_parallel", "context_parallel", "expert_parallel", "embedding_parallel"):
-        value = params.get(key)
-        group *= value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
-    return min(chips, covered * group)
 
 
 def system_energy_j(report: Mapping[str, Any], chips: int) -> float | None:

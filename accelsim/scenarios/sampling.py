@@ -506,7 +506,9 @@ def composed_report(weighted: Sequence[tuple[Sampled, float]], parts: Sequence[R
                 busy[u] += c
     out = {k: v for k, v in first.shown.report.items() if k not in ("ops", "kernel_dispatch_s")}  # the latter: one pass's
     extra_s = sum(s for _, _, s, _ in extra)
-    seconds = sum(s * p.timing.seconds for p, s in weighted) + extra_s
+    # from the whole cycles report.json shows, as a single pass's and a pipeline's (probe p216 #5: a serving run's
+    # interpolated steps put the summed seconds up to half a cycle off total_cycles / clock_hz)
+    seconds = total / float(first.shown.report["clock_hz"])
     launch_s = sum(s * p.timing.launch_s for p, s in weighted)
     runs = [(r, s) for p, s in weighted for r in p.runs]
     peaked = peak_report([p.shown.report for p, _ in weighted])  # (the first's, but where lanes ran MACs in another)

@@ -54,8 +54,9 @@ With ``tensor_parallel`` and ``expert_parallel`` both > 1 each chip dispatches i
 needs ``sequence_parallel`` (Megatron-Core's rule).
 
 The graph (and report.json's ``workload.name``) is named ``name`` (each preset sets its own, e.g. ``mixtral_8x7b``),
-else after the config: its ``_name_or_path``'s last part, the folder of a ``config.json`` path, or ``hf``; the
-architecture stays in graph meta ``architecture``.
+else after the config: its ``_name_or_path``'s last part (not ``.``, ``..`` or a ``*.json`` file, which name no
+model), the folder of a ``config.json`` path or the file's stem, or ``hf``; the architecture stays in graph meta
+``architecture``.
 """
 
 from __future__ import annotations
@@ -475,12 +476,14 @@ class HfParams(LlamaParams):
         return self.model_name()
 
     def model_name(self) -> str:
-        """``name``, else the config's ``_name_or_path`` (its last part), a ``config.json``'s folder or file stem,
-        else ``hf``."""
+        """``name``, else the config's ``_name_or_path`` (its last part, where that names a model: not ``.``,
+        ``..`` or a file such as ``config.json``; probe p219 #2: falcon-mamba-7b's ``./`` and starcoder2-15b's
+        ``/aot/checkpoints/15b/config.json`` named every such model ``.`` or ``config.json``, one run folder), a
+        ``config.json``'s folder or file stem, else ``hf``."""
         if self.name:
             return self.name
         named = str(self.fields().get("_name_or_path") or "").rstrip("/").rsplit("/", 1)[-1]
-        if named:
+        if named not in ("", ".", "..") and not named.lower().endswith(".json"):
             return named
         if isinstance(self.config, str):
             path = PurePath(config_file(self.config))

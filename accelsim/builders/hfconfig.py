@@ -241,6 +241,13 @@ def _phi3(r: _Reader) -> LM:
     rotary = _rotary(r, head_dim, 1.0)
     window = r.opt_int("sliding_window")
     r.require("attention_bias", False, "Phi3ForCausalLM's qkv_proj and o_proj have no bias")  # Phi-3.5 / Phi-4-mini
+    # Phi-4-mini's config.json keeps fields of its remote code that Phi3Config does not define (probe p219 #1):
+    # accepted at the model transformers builds (no MLP or lm_head bias, every layer's attention as the
+    # sliding_window above gives it, positions not interpolated), refused at another value
+    r.require("mlp_bias", False, "Phi3MLP's gate_up_proj and down_proj have no bias")
+    r.require("lm_head_bias", False, "Phi3ForCausalLM's lm_head has no bias")
+    r.require("full_attn_mod", 1, "Phi3ForCausalLM gives every layer the same attention")
+    r.require("interpolate_factor", 1, "Phi3ForCausalLM's RoPE positions are not interpolated")
     return LM(r.arch, vocab=r.int("vocab_size", 32064), hidden=hidden, layers=layers, heads=heads,
               kv_heads=kv_heads, head_dim=head_dim, ffn=r.int("intermediate_size"), eps=r.float("rms_norm_eps", 1e-5),
               act=r.choice("hidden_act", "silu", _SILU), tied=r.bool("tie_word_embeddings", False),

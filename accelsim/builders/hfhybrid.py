@@ -363,6 +363,20 @@ _MAMBA_IGNORED = ("residual_in_fp32", "rescale_prenorm_residual", "time_step_sca
 slow-path switch, where the gated norm sits (the same FLOPs)."""
 
 
+def _mamba_ssm_fields(r: _Reader, layers: int, vocab: int) -> None:
+    """The fields of the original mamba_ssm MambaConfig that the state-spaces/mamba-*-hf configs keep beside
+    transformers' (MambaConfig takes them through ``**kwargs`` and its modeling never reads them): accepted at the
+    value that is the model built, refused at another (probe p219 #1)."""
+    r.require("n_layer", layers, "mamba_ssm's layer count: transformers builds num_hidden_layers layers")
+    r.require("rms_norm", True, "MambaBlock's norms are MambaRMSNorms")
+    r.bool("fused_add_norm", True)  # mamba_ssm's fused residual-add + norm kernel: the same ops either way
+    pad = r.int("pad_vocab_size_multiple", 1)
+    if vocab % pad:  # mamba_ssm pads the embedding up to a multiple; transformers builds vocab_size rows
+        raise ValueError(f"pad_vocab_size_multiple: {pad} does not divide vocab_size {vocab} (mamba_ssm would pad "
+                         f"the embedding to {-(-vocab // pad) * pad} rows, transformers builds {vocab}: give the "
+                         f"padded vocab_size)")
+
+
 def _mamba_lm(r: _Reader) -> LM:
     """A pure Mamba language model (transformers' MambaForCausalLM, Mamba-1, MambaConfig's defaults; or
     Mamba2ForCausalLM, Mamba2Config's defaults: Mamba-Codestral-7B's sizes; or FalconMambaForCausalLM, Mamba-1 with
@@ -379,6 +393,9 @@ def _mamba_lm(r: _Reader) -> LM:
     r.read.update(_MAMBA_IGNORED)
     r.choice("hidden_act", "silu", _SILU)
     inner = r.int("expand", 2) * hidden
+    vocab = r.int("vocab_size", 32768 if two else 50280)
+    if not two:
+        _mamba_ssm_fields(r, layers, vocab)
     every = frozenset(range(layers))
     mamba = mamba1 = None
     if two:
@@ -390,6 +407,9 @@ def _mamba_lm(r: _Reader) -> LM:
                         {"num_heads": f"{heads} heads of head_dim {head_dim} must make expand × hidden_size "
                                       f"({inner}{KeyPairError.OTHER_AT})"})
         r.read.add("time_step_rank")  # dt is one value a head in Mamba-2
+        # Mamba2Config has no intermediate_size (Codestral's config.json gives 8192 beside expand 2 and hidden 4096):
+        # transformers' Mamba2Mixer always takes expand × hidden_size, so only that value is the model built
+        r.require("intermediate_size", inner, "Mamba2Mixer's width is expand × hidden_size")
         bias = r.bool("use_bias", False)
         mamba = Mamba2(heads, head_dim, r.int("state_size", 128), _mamba_groups(r, "n_groups", 8, heads, "num_heads"),
                        r.int("conv_kernel", 4), r.int("chunk_size", 256), r.bool("use_conv_bias", True), every,
@@ -404,7 +424,7 @@ def _mamba_lm(r: _Reader) -> LM:
                         r.bool("use_bias", False), every, inner_norms=falcon, norm_weights=False,
                         norm_eps=r.float("mixer_rms_eps", 1e-6) if falcon else 1e-6,
                         state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
-    return LM(r.arch, vocab=r.int("vocab_size", 32768 if two else 50280), hidden=hidden, layers=layers, heads=1,
+    return LM(r.arch, vocab=vocab, hidden=hidden, layers=layers, heads=1,
               kv_heads=1, head_dim=hidden, ffn=0, eps=r.float("layer_norm_epsilon", 1e-5),
               tied=r.bool("tie_word_embeddings", not two), rope=False, style="backbone", mamba=mamba,
               mamba1=mamba1, blocks=("mamba",) * layers)

@@ -114,6 +114,7 @@ def _cohere(r: _Reader) -> LM:
     if r.arch == "Cohere2ForCausalLM":
         pattern = r.int("sliding_window_pattern", 4)
         windows = _layer_windows(r, layers, r.window(4096), lambda i: (i + 1) % pattern == 0)
+        _cohere2_original(r, pattern)
     else:
         qk = r.bool("use_qk_norm", False)
     return LM(r.arch, vocab=r.int("vocab_size", 256000), hidden=hidden, layers=layers, heads=heads,
@@ -122,6 +123,22 @@ def _cohere(r: _Reader) -> LM:
               act=r.choice("hidden_act", "silu", _SILU), bias=(bias,) * 4, tied=r.bool("tie_word_embeddings", True),
               windows=windows, nope_layers=frozenset(i for i, w in enumerate(windows) if not w), parallel="shared",
               qk_norm=qk, qk_norm_style="cohere", logits_scale=True, attn_dropout=r.prob("attention_dropout", 0.0))
+
+
+def _cohere2_original(r: _Reader, pattern: int) -> None:
+    """The fields of the original Cohere2 release's config.json (c4ai-command-r7b-12-2024 as first published) that
+    Cohere2Config does not define (it keeps them as attributes through ``**kwargs``; Cohere2 modeling never reads
+    them): each accepted at the value that is the model built, refused at another (probe p219 #1)."""
+    r.require("layer_switch", pattern, "the global layer's period is sliding_window_pattern")
+    r.require("order_of_interleaved_layers", "local_attn_first", "each period's sliding-window layers come first, "
+              "its global layer last")
+    r.require("position_embedding_type", "rope_gptj", "Cohere2 rotates interleaved pairs (GPT-J style RoPE)")
+    r.require("rotary_pct", 1.0, "RoPE rotates the whole head")
+    r.require("use_gated_activation", True, "the MLP is gated (SwiGLU)")
+    r.require("use_parallel_block", True, "attention and the MLP run side by side from one LayerNorm")
+    r.require("use_embedding_sharing", r.bool("tie_word_embeddings", True), "the original name of "
+              "tie_word_embeddings: the two must agree")
+    r.bool("use_parallel_embedding", True)  # a vocabulary-parallel embedding: how the one table is sharded
 
 
 def _stablelm(r: _Reader) -> LM:

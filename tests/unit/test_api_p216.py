@@ -134,3 +134,11 @@ def test_a_pipeline_reports_seconds_of_its_whole_cycles():
                             mode="training").to_dict()
     assert "pipeline" in rep
     assert rep["seconds"] == rep["total_cycles"] / rep["clock_hz"]  # the contract table, docs/architecture.md
+
+
+def test_a_decode_run_of_sampled_steps_reports_seconds_of_its_whole_cycles():
+    # 40 decode steps are simulated at a few kv lengths and interpolated between (scenarios/sampling.py): the summed
+    # step seconds kept the half cycle that total_cycles rounds away (1,413,303.5 cycles' seconds beside 1,413,304)
+    rep = accelsim.simulate({"model": "gpt", "layers": 2, "hidden": 256, "heads": 4, "phase": "decode",
+                             "kv_len": 64, "decode_steps": 40}, "tpu-v4").to_dict()
+    assert rep["seconds"] == rep["total_cycles"] / rep["clock_hz"]  # the contract table, docs/architecture.md

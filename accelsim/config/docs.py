@@ -44,6 +44,19 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def output_problem(output: object) -> str | None:
+    """What makes a file's ``output:`` (the folder its report is written to) unusable, or None: an empty or blank
+    name is refused as ``-o ""`` is, not taken for the default folder (probe p215 #6); a NUL byte is no path at all,
+    refused here as other path keys refuse it rather than failing in the folder lock (probe p215 #5)."""
+    if not isinstance(output, str):
+        return None
+    if not output.strip():
+        return "an empty folder name; give a folder, or leave output out for the default (runs/NAME)"
+    if "\0" in output:
+        return "folder not found: a name with a NUL byte is no path"
+    return None
+
+
 def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[ConfigIssue]:
     """Issues of a file's top level: keys not in ``keys`` (with a "did you mean"), and a ``name``,
     ``description`` or ``output`` that is not a string."""
@@ -60,6 +73,9 @@ def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[Config
     problem = name_problem(data.get("name"))
     if problem is not None:
         out.append(doc.issue(("name",), problem, data["name"]))
+    problem = output_problem(data.get("output"))
+    if problem is not None:
+        out.append(doc.issue(("output",), problem, data["output"]))
     from .schema import capped  # (schema imports the builders through hardware: imported when needed)
 
     return capped(out, doc)  # as schema's per-document cap
@@ -165,4 +181,4 @@ def section_doc(section: str, parent: Doc, key: Any, *,
     return doc, file, []
 
 
-__all__ = ["Issues", "file_doc", "section_doc", "top_level_issues"]
+__all__ = ["Issues", "file_doc", "output_problem", "section_doc", "top_level_issues"]

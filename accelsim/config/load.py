@@ -175,6 +175,8 @@ def _file_param(doc: Doc, model: str) -> tuple[Doc, list[ConfigIssue]]:
     value = doc.data.get(key) if isinstance(doc.data, dict) else None
     if not isinstance(value, str) or not value:
         return doc, []
+    if "\0" in value:  # no path at all: refused as other path keys refuse it, not an internal error (probe p215 #5)
+        return doc, [doc.issue((key,), presets.FILE_NOT_FOUND, value)]
     path = Path(value).expanduser()
     folder = doc.locate((key,))[0].folder
     if not path.is_absolute() and folder is not None and ((folder / path).exists() or not path.exists()):

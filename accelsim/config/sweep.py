@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError, ConfigIssue
 from . import presets
-from .docs import Issues, file_doc, name_problem, section_doc
+from .docs import Issues, file_doc, name_problem, output_problem, section_doc
 from .load import experiment_from_doc
 from .overrides import Override, parse_override
 from .schema import ExperimentSpec
@@ -467,6 +467,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
             issues.append(doc.issue((key,), "expected a string", data[key]))
     if name_problem(data.get("name")) is not None:
         issues.append(doc.issue(("name",), name_problem(data["name"]), data["name"]))
+    if output_problem(data.get("output")) is not None:
+        issues.append(doc.issue(("output",), output_problem(data["output"]), data["output"]))
     data = {k: data.get(k) for k in SWEEP_KEYS} | data
     doc = Doc(data, doc.where)
     base_file, base_doc, found = _base(doc, Path(file))

@@ -394,8 +394,11 @@ class CostGrid(_Model):
                                                       f"{MAX_GRID_POINTS} of them).")
     kv_points: int = Field(3, ge=2, le=64, description="Decode KV lengths, evenly from block_size to "
                                                         "max_model_len.")
-    token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens (at "
-                                                      f"most {MAX_GRID_POINTS} of them).")
+    # at most 10^6: from 16 tokens that steps to 16 million in one point, above any engine's token budget (vLLM's
+    # defaults are 2,048-16,384), so a larger ratio gives the same grid; 1e308 overflowed 16r to inf (probe p215 #4)
+    token_ratio: float = Field(2.0, gt=1, le=1e6, description="Prefill tokens 16, 16r, … up to "
+                                                               "max_num_batched_tokens (at most "
+                                                               f"{MAX_GRID_POINTS} of them; r at most 10^6).")
     workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
     cache_dir: str | None = Field(None, description="Folder keeping simulated grids for later runs (keyed by "
                                                     "the model, arch, options, limits and accelsim's source).")

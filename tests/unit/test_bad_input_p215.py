@@ -63,3 +63,29 @@ def test_a_nul_byte_in_a_workload_path_is_file_not_found(here, capsys, workload,
     _write("f.yaml", f"name: x\nworkload: {workload}\narch: tpu-v4\n")
     assert _one(capsys, ["run", "f.yaml", *RUN]) == (
         f"accelsim: error: f.yaml:2: workload.{key}: file not found (got 'a\\x00b.{'json' if key == 'config' else 'onnx'}')")
+
+
+# ---- 4: values near float64's limit, refused at their key before the run ---------------------------------------
+
+@pytest.mark.parametrize(("key", "bound"), [("hbm.energy_per_bit", "10000"), ("hbm.phy_area_per_bandwidth", "1000")])
+def test_huge_level_energy_and_phy_area_are_refused(here, capsys, key, bound):
+    # 1.2e12 B/s x 8 bit/B x 1e308 pJ/bit x 1e-12 J/pJ = 9.6e308 W > float64's 1.797e308: the peak power was inf and
+    # the report's write failed after the run; 1e308 mm² per GB/s x 1200 GB/s = inf mm², its leakage nan
+    assert _one(capsys, ["run", "-w", "gemm", "-a", "tpu-v4", "--set", f"arch.{key}=1e308", *RUN]) == (
+        f"accelsim: error: --set: arch.{key}: Input should be less than or equal to {bound} (got '1e308')")
+
+
+def test_the_largest_energy_per_bit_a_preset_uses_is_within_the_bound():
+    # the bound (10 nJ/bit) stands ~100x above the largest figure a preset gives, 103 pJ/bit (an off-board link)
+    from accelsim.config import load_arch
+
+    arch = load_arch("tpu-v4", ["hbm.energy_per_bit=10nJ/bit"])
+    assert arch.hbm.energy_per_bit == 10_000.0  # 10 nJ/bit = 10 x 1,000 pJ/bit
+
+
+def test_a_huge_token_ratio_is_refused(here, capsys):
+    # the prefill grid steps 16, 16r, ...: 16 x 1e308 = 1.6e309 overflowed to inf, and round(inf) raised
+    # OverflowError (exit 1)
+    _write("s.yaml", SERVING)
+    assert _one(capsys, ["serve", "s.yaml", "--set", "cost.token_ratio=1e308", "-o", "o", *RUN]) == (
+        "accelsim: error: --set: cost.token_ratio: Input should be less than or equal to 1000000 (got '1e308')")

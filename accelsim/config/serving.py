@@ -58,6 +58,12 @@ MAX_GRID_POINTS = 64
 """Most values a geometric grid axis (``cost.batch_ratio``, ``cost.token_ratio``) may step through."""
 
 
+MAX_ARRIVAL_S = 1e9
+"""Latest arrival a run may hold (s), some 32 years: a trace row's ``arrival_s``, a ``duration``, and the ``requests``
+of a process at ``rate`` (requests / rate, the arrival window). Far beyond any recorded trace, and a float64 time
+there still resolves 2^-23 s (0.12 µs), far below an iteration's time. A finite but huge time (1e308) overflowed
+the makespan (the arrival window is n mean gaps) to inf, an internal error (probe p61 #1; a rate of 1e-308 with 5
+requests, probe p215 #2)."""
 MAX_REQUESTS = 1_000_000
 """Most requests one run may hold (some 1.3 KB each, 1.3 GB in all): more is a one-line error, never a MemoryError.
 Measured with /usr/bin/time -v (maximum resident set size) on a 2-core shared Linux x86-64 machine: ``accelsim serve
@@ -316,7 +322,8 @@ class RequestsConfig(_Model):
     conversation: Conversation | None = Field(
         None, description="Multi-turn conversations: arrivals, duration and requests then count conversations, "
                           "and each turn's prompt holds the conversation so far.")
-    duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
+    duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s); at most 1e9 s (some "
+                                                       "32 years).")
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS)] | None = Field(
         None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 1.3 KB each).")
     seed: NonNegativeInt = 0
@@ -376,6 +383,19 @@ class RequestsConfig(_Model):
                                                 f"{KeyPairError.OTHER_AT} gives {why} (lower the rate)",
                                 "duration": f"{self.duration:g} s at rate {self.arrival.rate:g}/s"
                                             f"{KeyPairError.OTHER_AT} gives {why} (shorten the duration)"})
+        if self.duration is not None and not self.duration <= MAX_ARRIVAL_S:  # after rate × duration's check; 1e308 s
+            raise KeyPairError({"duration": f"{self.duration:g} s is more than 1e9 s (some 32 years), the latest "
+                                            "arrival a run may hold, as a trace's arrival_s"})  # made makespans inf
+
+        window = float(self.requests) / float(self.arrival.rate) \
+            if self.requests is not None and self.arrival.rate is not None and not trace else 0.0
+        if not window <= MAX_ARRIVAL_S:  # requests ÷ rate: the arrival window, within a trace's cap (probe p215 #2)
+            span = f"{window:.3g} s" if math.isfinite(window) else "more than 1e308 s"
+            why = f"arrivals over {span} (requests ÷ rate): at most 1e9 s (some 32 years), as a trace's arrival_s"
+            raise KeyPairError({"arrival.rate": f"{self.arrival.rate:g}/s with requests {self.requests:,}"
+                                                f"{KeyPairError.OTHER_AT} spreads {why} (raise the rate)",
+                                "requests": f"{self.requests:,} at rate {self.arrival.rate:g}/s"
+                                            f"{KeyPairError.OTHER_AT} spreads {why} (fewer requests)"})
         return self
 
 

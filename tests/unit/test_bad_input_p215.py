@@ -89,3 +89,36 @@ def test_a_huge_token_ratio_is_refused(here, capsys):
     _write("s.yaml", SERVING)
     assert _one(capsys, ["serve", "s.yaml", "--set", "cost.token_ratio=1e308", "-o", "o", *RUN]) == (
         "accelsim: error: --set: cost.token_ratio: Input should be less than or equal to 1000000 (got '1e308')")
+
+
+# ---- 2: a tiny arrival rate: arrivals past the trace's 1e9 s cap -----------------------------------------------
+
+@pytest.mark.parametrize(("rate", "span"), [("1e-308", "more than 1e308 s"), ("5e-324", "more than 1e308 s"),
+                                            ("1e-9", "5e+09 s")])
+def test_a_tiny_rate_is_refused_at_the_rate(here, capsys, rate, span):
+    # constant arrivals t_i = i / rate: 2 / 1e-308 = 2e308 overflows to inf (the report's energy was inf: internal
+    # error); 1 / 5e-324 is inf already (exit 0, 4 requests "unfinished" that never arrived); 5 requests at 1e-9/s
+    # span 5 / 1e-9 = 5e9 s, above the 1e9 s a trace's arrival_s may give
+    _write("s.yaml", SERVING.replace("rate: 2", f"rate: {rate}").replace("requests: 4", "requests: 5"))
+    assert _one(capsys, ["serve", "s.yaml", "-o", "o", *RUN]) == (
+        f"accelsim: error: s.yaml:4: workload.arrival.rate: {float(rate):g}/s with requests 5, s.yaml:4 spreads "
+        f"arrivals over {span} (requests ÷ rate): at most 1e9 s (some 32 years), as a trace's arrival_s (raise the "
+        "rate)")
+
+
+def test_a_rate_and_requests_within_1e9_s_are_taken():
+    # 5 requests at 5e-9/s: 5 / 5e-9 = 1e9 s, the cap itself
+    from accelsim.config.serving import load_serving
+
+    spec = load_serving("llama2_7b_h100", ["workload.duration=null", "workload.requests=5",
+                                           "workload.arrival.rate=5e-9"])
+    assert spec.serve.workload.arrival.rate == 5e-9
+
+
+def test_a_duration_past_1e9_s_is_refused(here, capsys):
+    # 1e-6/s x 2e9 s = 2,000 requests, within the 1,000,000 cap: the duration alone is past the 1e9 s arrivals may
+    # reach (1e308 s at 1e-308/s, one request, made the makespan and its static energy inf)
+    argv = ["--set", "workload.arrival.rate=1e-6", "--set", "workload.duration=2e9s"]
+    assert _one(capsys, ["serve", "llama2_7b_h100", *argv, "-o", "o", *RUN]) == (
+        "accelsim: error: --set: workload.duration: 2e+09 s is more than 1e9 s (some 32 years), the latest arrival a "
+        "run may hold, as a trace's arrival_s")

@@ -122,3 +122,22 @@ def test_a_duration_past_1e9_s_is_refused(here, capsys):
     assert _one(capsys, ["serve", "llama2_7b_h100", *argv, "-o", "o", *RUN]) == (
         "accelsim: error: --set: workload.duration: 2e+09 s is more than 1e9 s (some 32 years), the latest arrival a "
         "run may hold, as a trace's arrival_s")
+
+
+# ---- 8: an ONNX input's fixed dim 0 or negative is no size, not a symbolic dim ---------------------------------
+
+@pytest.mark.parametrize("dim", [0, -5])
+def test_a_fixed_onnx_dim_below_1_is_not_a_valid_size(here, capsys, dim):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    w = helper.make_tensor("W", TensorProto.FLOAT, (4, 4), [0.0] * 16)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "mm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, dim])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "d.onnx")
+    x = onnx.load("d.onnx").graph.input[0].type.tensor_type.shape.dim[1]
+    assert x.WhichOneof("value") == "dim_value"  # a number written in the file: workload.dims cannot size it
+    assert _one(capsys, ["run", "-w", "d.onnx", "-a", "tpu-v4", "-o", "o", *RUN]) == (
+        f"accelsim: error: --workload: workload.path: d.onnx: graph input 'x' axis 1: dim {dim} is not a valid size "
+        "(a fixed dim in the file, not a symbolic one); export the model with a positive size there")

@@ -141,3 +141,54 @@ def test_a_fixed_onnx_dim_below_1_is_not_a_valid_size(here, capsys, dim):
     assert _one(capsys, ["run", "-w", "d.onnx", "-a", "tpu-v4", "-o", "o", *RUN]) == (
         f"accelsim: error: --workload: workload.path: d.onnx: graph input 'x' axis 1: dim {dim} is not a valid size "
         "(a fixed dim in the file, not a symbolic one); export the model with a positive size there")
+
+
+# ---- 3: a YAML file of another kind in an arch or workload slot, or as a sweep's base: -----------------------
+
+@pytest.mark.parametrize(("text", "says"), [
+    (EXPERIMENT, "an experiment file (it names workload:/arch:), not an arch file; run it with 'accelsim run f.yaml'"),
+    (SWEEP, "a sweep file (it has grid:/zip: axes), not an arch file; run it with 'accelsim sweep f.yaml'"),
+    (SERVING, "a serving file (its workload has arrivals), not an arch file; run it with 'accelsim serve f.yaml'"),
+    ("model: lenet5\n", "a workload file (it names a model:), not an arch file; name it as the workload (workload: "
+                        "FILE in an experiment, --workload FILE on the command line)"),
+])
+def test_a_file_of_another_kind_as_the_arch_is_one_line(here, capsys, text, says):
+    # an experiment as -a was 4 lines ("clock: Field required", "core: Field required", "workload: Extra inputs
+    # ...", "arch: Extra inputs ..."), a workload file 6, a sweep 5
+    _write("f.yaml", text)
+    assert _one(capsys, ["run", "-w", "lenet5", "-a", "f.yaml", "-o", "o", *RUN]) == (
+        f"accelsim: error: --arch: arch: f.yaml is {says} (got 'f.yaml')")
+
+
+def test_an_experiment_as_an_arch_files_base_is_one_line_at_the_base(here, capsys):
+    _write("f.yaml", EXPERIMENT)
+    _write("a.yaml", "name: mine\nbase: f.yaml\n")
+    assert _one(capsys, ["run", "-w", "lenet5", "-a", "a.yaml", "-o", "o", *RUN]) == (
+        "accelsim: error: a.yaml:2: base: f.yaml is an experiment file (it names workload:/arch:), not an arch file; "
+        "run it with 'accelsim run f.yaml' (got 'f.yaml')")
+
+
+def test_an_arch_file_as_the_workload_or_a_sweeps_base_is_one_line(here, capsys):
+    # -w tpu-v4.yaml said "tpu-v4.yaml:5: model: missing"; a sweep's base: an arch file, 9 lines (one of them a
+    # repr of the whole core mapping)
+    _write("arch.yaml", "clock: 1GHz\ncore: {systolic: {rows: 8, cols: 8}}\n")
+    as_arch = ("arch.yaml is an arch file (it gives clock:/core:), not {} file; name it as the arch (arch: FILE in "
+               "an experiment, --arch FILE on the command line) (got 'arch.yaml')")
+    assert _one(capsys, ["run", "-w", "arch.yaml", "-a", "tpu-v4", "-o", "o", *RUN]) == (
+        "accelsim: error: --workload: workload: " + as_arch.format("a workload"))
+    _write("s.yaml", "base: arch.yaml\ngrid: {arch.core.systolic.rows: [16, 32]}\n")
+    assert _one(capsys, ["sweep", "s.yaml", "-q"]) == "accelsim: error: s.yaml:1: base: " + as_arch.format(
+        "an experiment")
+
+
+def test_run_and_info_tell_the_kinds_apart_as_before(here, capsys):
+    # the one test of a file's kind (config.docs.file_kind), which run and info use too: their lines unchanged
+    _write("arch.yaml", "clock: 1GHz\ncore: {systolic: {rows: 8, cols: 8}}\n")
+    assert _one(capsys, ["run", "arch.yaml", "-q"]) == (
+        "accelsim: error: arch.yaml: this is an arch file (it gives clock:/core:); run it with 'accelsim run "
+        "--workload WORKLOAD --arch arch.yaml'")
+    _write("f.yaml", SWEEP)
+    assert _one(capsys, ["run", "f.yaml", "-q"]) == (
+        "accelsim: error: f.yaml: this is a sweep file (it has grid:/zip: axes); run it with 'accelsim sweep f.yaml'")
+    assert _one(capsys, ["info", "f.yaml"]) == (
+        "accelsim: error: f.yaml: a sweep, not a workload or arch ('accelsim sweep f.yaml' runs it)")

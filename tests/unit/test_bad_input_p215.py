@@ -192,3 +192,31 @@ def test_run_and_info_tell_the_kinds_apart_as_before(here, capsys):
         "accelsim: error: f.yaml: this is a sweep file (it has grid:/zip: axes); run it with 'accelsim sweep f.yaml'")
     assert _one(capsys, ["info", "f.yaml"]) == (
         "accelsim: error: f.yaml: a sweep, not a workload or arch ('accelsim sweep f.yaml' runs it)")
+
+
+# ---- 1: cost.cache_dir checked when the file loads, not after the grid is simulated ---------------------------
+
+@pytest.mark.parametrize(("folder", "why"), [
+    ("a\\0b", "folder not found: a name with a NUL byte is no path"),
+    ("f.yaml/grids", "f.yaml is a file, not a folder"),
+    ("/proc/nope/x", "cannot make or write a folder there (/proc is the nearest folder that exists): No such file "
+                     "or directory"),
+])
+def test_an_unusable_cache_dir_is_refused_when_the_file_loads(here, capsys, folder, why):
+    # the grid is written to cache_dir after every shape is simulated: /proc/nope/x failed after 8.5 s of a 10 s
+    # run and wrote nothing; "a\0b" was an internal error (exit 1). load_serving simulates nothing: the check is there
+    from accelsim.config.serving import load_serving
+    from accelsim.errors import ConfigError
+
+    _write("f.yaml", SERVING + f'cost: {{cache_dir: "{folder}"}}\n')
+    with pytest.raises(ConfigError) as e:
+        load_serving("f.yaml")
+    assert str(e.value).startswith(f"f.yaml:5: cost.cache_dir: {why} (got "), str(e.value)
+
+
+def test_a_cache_dir_still_to_be_made_is_taken_and_nothing_is_left_behind(here):
+    from accelsim.config.serving import load_serving
+
+    _write("f.yaml", SERVING + 'cost: {cache_dir: "c/d"}\n')
+    assert load_serving("f.yaml").serve.cost.cache_dir == "c/d"
+    assert sorted(p.name for p in here.iterdir()) == ["f.yaml"]  # the probe folder made in . is removed

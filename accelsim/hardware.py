@@ -1062,10 +1062,12 @@ class Level(_Model):
                              "to a memory: host.cpu)")
         # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
         # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
-        if self.access_bytes > self.capacity:
-            raise ValueError(f"access_bytes: {format_size(self.access_bytes)} is more than the level's capacity "
-                             f"({format_size(self.capacity)}); it is the smallest transfer the level serves (a "
-                             f"burst, a cache line, a flash page)")
+        if self.access_bytes > self.capacity:  # at the one of the two set last (probe p215 #7: a --set capacity
+            granule, size, at = format_size(self.access_bytes), format_size(self.capacity), KeyPairError.OTHER_AT
+            why = "the smallest transfer the level serves (a burst, a cache line, a flash page)"
+            raise KeyPairError({  # was blamed on the preset's access_bytes line)
+                "access_bytes": f"{granule} is more than the level's capacity ({size}){at}; it is {why}",
+                "capacity": f"{size} is less than the level's access_bytes ({granule}){at}: {why}"})
         return self
 
     @property

@@ -220,3 +220,30 @@ def test_a_cache_dir_still_to_be_made_is_taken_and_nothing_is_left_behind(here):
     _write("f.yaml", SERVING + 'cost: {cache_dir: "c/d"}\n')
     assert load_serving("f.yaml").serve.cost.cache_dir == "c/d"
     assert sorted(p.name for p in here.iterdir()) == ["f.yaml"]  # the probe folder made in . is removed
+
+
+# ---- 7: a value set more recently is the one blamed -----------------------------------------------------------
+
+def test_a_set_capacity_below_the_presets_access_bytes_is_blamed_on_the_set(here, capsys):
+    # --set arch.hbm.capacity=32 (32 B) under tpu-v4's access_bytes 64 was blamed on the preset's access_bytes line
+    got = _one(capsys, ["run", "-w", "lenet5", "-a", "tpu-v4", "--set", "arch.hbm.capacity=32", "-o", "o", *RUN])
+    assert got.startswith("accelsim: error: --set: arch.hbm.capacity: 32B is less than the level's access_bytes "
+                          "(64B), "), got
+    _write("a.yaml", "name: mine\nbase: tpu-v4\nhbm: {capacity: 32}\n")  # the user's file over its base: line 3
+    got = _one(capsys, ["run", "-w", "lenet5", "-a", "a.yaml", "-o", "o", *RUN])
+    assert got.startswith("accelsim: error: a.yaml:3: hbm.capacity: 32B is less than"), got
+
+
+def test_a_granule_and_capacity_on_one_line_keep_the_granules_message(here, capsys):
+    _write("a.yaml", "base: tpu-v4\nhbm: {capacity: 32, access_bytes: 64}\n")
+    got = _one(capsys, ["run", "-w", "lenet5", "-a", "a.yaml", "-o", "o", *RUN])
+    assert got.startswith("accelsim: error: a.yaml:2: hbm.access_bytes: 64B is more than the level's capacity (32B)")
+
+
+def test_a_list_item_set_blames_the_set_for_the_list(here, capsys):
+    # tpu-v5e-8: chips 8, interconnect.shape [2, 4]; shape.0=4 makes [4, 4], 16 chips: blamed on the preset's
+    # shape line before, as --set "arch.interconnect.shape=[4, 4]" is blamed on the --set
+    for item in ("arch.interconnect.shape.0=4", "arch.interconnect.shape=[4, 4]"):
+        got = _one(capsys, ["run", "-w", "lenet5", "-a", "tpu-v5e-8", "--set", item, "-o", "o", *RUN])
+        assert got.startswith("accelsim: error: --set: arch.interconnect.shape: [4, 4] holds 16 chips, not the "
+                              "chips (8, "), got

@@ -1275,13 +1275,15 @@ def _run_file(ref: str, path: Path) -> str | None:
     as a workload file and blame a ``model:`` it does not need (probe p95 #7); None for any other file (a workload
     or arch file: a ``model:`` or ``base:`` at the top, or no ``workload:``). The kinds are told apart as ``accelsim
     run`` / ``serve`` tell them (config.load: a sweep has grid:/zip: axes, a serving file's workload has arrivals)."""
+    from .config.docs import file_kind  # the one test of a file's kind (probe p215 #3)
+
     data = _yaml_mapping(path)
-    if {"grid", "zip"} & set(data):
+    kind = file_kind(data)
+    if kind == "sweep":
         return f"{ref}: a sweep, not a workload or arch ('accelsim sweep {ref}' runs it)"
-    workload = data.get("workload")
-    if isinstance(workload, dict) and "arrival" in workload and "model" in data:
+    if kind == "serving" and "model" in data:
         return _runs_text(ref, "a serving file", "serve", "model", data, path.parent)
-    if workload is None or "model" in data or "base" in data:
+    if kind != "experiment" or data.get("workload") is None or "model" in data or "base" in data:
         return None
     return _runs_text(ref, "an experiment", "run", "workload", data, path.parent)
 

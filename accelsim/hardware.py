@@ -222,8 +222,15 @@ def _node_in_range(nm: float) -> float:
 
 Nanometres = Annotated[float, _quantity("nm", {"": 1.0, "nm": 1.0}), Field(allow_inf_nan=False),
                        AfterValidator(_node_in_range)]
+# at most 10 nJ/bit: about 100x the largest figure a preset uses (103 pJ/bit, a node's off-board link) and 250x a DRAM
+# access (Horowitz, ISSCC 2014: 1.3-2.6 nJ per 64-bit word, 20-40 pJ/bit); a value near float64's limit made the peak
+# power inf (1.2e12 B/s x 8 bit/B x 1e308 pJ/bit) and failed the report's write after the run (probe p215 #4)
+MAX_PJ_PER_BIT = 1e4
 PicojoulesPerBit = Annotated[float, _quantity("pJ/bit", {"": 1.0, "pJ/bit": 1.0, "fJ/bit": 1e-3, "nJ/bit": 1e3}),
-                             Field(**_FINITE)]
+                             Field(**_FINITE, le=MAX_PJ_PER_BIT)]
+# at most 1,000 mm² of PHY per GB/s: more than a reticle-limited die (~858 mm²) for each GB/s, where HBM3's PHY takes
+# some 0.03 mm² per GB/s (the presets' 0.0255-0.0755); 1e308 made the area inf and its leakage nan (probe p215 #4)
+MAX_PHY_MM2_PER_GBPS = 1e3
 Picojoules = Annotated[float, _quantity("pJ", {"": 1.0, "pJ": 1.0, "fJ": 1e-3, "nJ": 1e3}), Field(**_FINITE)]
 SquareMm = Annotated[float, _quantity("mm2", {"": 1.0, "mm2": 1.0, "mm²": 1.0}), Field(**_FINITE)]
 # a supply voltage of the node scaling: 0.6 to 1.5 V, where every node's fitted E(V) rises with V (probe p159 #5:
@@ -1049,7 +1056,8 @@ class Level(_Model):
     energy_per_bit: PicojoulesPerBit | None = None  # pJ per bit moved at this level (a memory: its array + I/O)
     static_power: Watts | None = None  # W the level draws whether or not it moves data (refresh, PHY idle)
     area: SquareMm | None = None  # mm² on the chip's die (a memory: its PHY and controller); a cache: its SRAM
-    phy_area_per_bandwidth: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None  # mm² per GB/s
+    phy_area_per_bandwidth: Annotated[float, Field(ge=0, le=MAX_PHY_MM2_PER_GBPS, allow_inf_nan=False)] | None = None
+    # (mm² per GB/s)
     # the level's memory devices sit outside the chip's package (DIMMs on a board): their energy and own
     # static_power are the report's power.off_package_w, apart from the chip's power that idle_power and tdp rate
     off_package: bool = False
@@ -1068,10 +1076,12 @@ class Level(_Model):
                              f"({format_size(self.capacity)}); it is the part of it the driver reports")
         # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
         # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
-        if self.access_bytes > self.capacity:
-            raise ValueError(f"access_bytes: {format_size(self.access_bytes)} is more than the level's capacity "
-                             f"({format_size(self.capacity)}); it is the smallest transfer the level serves (a "
-                             f"burst, a cache line, a flash page)")
+        if self.access_bytes > self.capacity:  # at the one of the two set last (probe p215 #7: a --set capacity
+            granule, size, at = format_size(self.access_bytes), format_size(self.capacity), KeyPairError.OTHER_AT
+            why = "the smallest transfer the level serves (a burst, a cache line, a flash page)"
+            raise KeyPairError({  # was blamed on the preset's access_bytes line)
+                "access_bytes": f"{granule} is more than the level's capacity ({size}){at}; it is {why}",
+                "capacity": f"{size} is less than the level's access_bytes ({granule}){at}: {why}"})
         return self
 
     @property

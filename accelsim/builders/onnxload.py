@@ -239,6 +239,10 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
             elif axis == axes.get(v.name, 0):
                 d.dim_value = batch
                 took_batch = True
+            elif d.WhichOneof("value") == "dim_value":  # a number in the file, not a name: workload.dims cannot size
+                raise WorkloadError(f"{where}: graph input {v.name!r} axis {axis}: dim {d.dim_value} is not a valid "
+                                    f"size (a fixed dim in the file, not a symbolic one); export the model with a "
+                                    f"positive size there", key=("path",))  # it, so not "symbolic" (probe p215 #8)
             else:
                 missing.append(f"{v.name!r} axis {axis} ({d.dim_param!r})" if d.dim_param else
                                f"{v.name!r} axis {axis} (unnamed)")

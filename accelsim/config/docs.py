@@ -13,7 +13,7 @@ from ..builders import BUILDERS
 from ..errors import ConfigError, ConfigIssue
 from . import presets
 from .overrides import deep_merge
-from .yamlio import Doc, Where, load_yaml
+from .yamlio import Doc, Where, display_path, load_yaml
 
 _KIND = {"arch": "arch", "workload": "workloads"}
 
@@ -44,6 +44,67 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def output_problem(output: object) -> str | None:
+    """What makes a file's ``output:`` (the folder its report is written to) unusable, or None: an empty or blank
+    name is refused as ``-o ""`` is, not taken for the default folder (probe p215 #6); a NUL byte is no path at all,
+    refused here as other path keys refuse it rather than failing in the folder lock (probe p215 #5)."""
+    if not isinstance(output, str):
+        return None
+    if not output.strip():
+        return "an empty folder name; give a folder, or leave output out for the default (runs/NAME)"
+    if "\0" in output:
+        return "folder not found: a name with a NUL byte is no path"
+    return None
+
+
+FILE_KINDS = {
+    "sweep": "a sweep file (it has grid:/zip: axes)",
+    "serving": "a serving file (its workload has arrivals)",
+    "experiment": "an experiment file (it names workload:/arch:)",
+    "workload": "a workload file (it names a model:)",
+    "arch": "an arch file (it gives clock:/core:)",
+}
+"""What each kind :func:`file_kind` tells apart is, as messages name it."""
+
+
+def file_kind(data: object) -> str | None:
+    """The kind of YAML file whose top level is ``data``, a key of :data:`FILE_KINDS`: a sweep has ``grid:`` or
+    ``zip:`` axes, a serving file a workload with arrivals, an experiment a ``workload:`` or ``arch:``, a workload
+    file a ``model:``, an arch file a ``clock:`` or ``core:``; None when it shows none of these (an empty file, or
+    one of ``base:`` and other keys only). The one test ``accelsim run``, ``info``, the arch and workload slots and
+    a ``base:`` use to say which file was given where another was expected (probe p215 #3)."""
+    if not isinstance(data, dict):
+        return None
+    if {"grid", "zip"} & set(data):
+        return "sweep"
+    workload = data.get("workload")
+    if isinstance(workload, dict) and "arrival" in workload:
+        return "serving"
+    if {"workload", "arch"} & set(data):
+        return "experiment"
+    if "model" in data:
+        return "workload"
+    if {"clock", "core"} & set(data):
+        return "arch"
+    return None
+
+
+_COMMANDS = {"sweep": "sweep", "serving": "serve", "experiment": "run"}
+
+
+def wrong_kind(data: object, expected: str, shown: str) -> str | None:
+    """One line saying what the file ``shown`` (top level ``data``) is when it is of another kind than ``expected``
+    (a :data:`FILE_KINDS` key) and how to run it, or None: an experiment as an arch was four lines of "Field
+    required" and "Extra inputs" (probe p215 #3)."""
+    kind = file_kind(data)
+    if kind is None or kind == expected:
+        return None
+    what = f"{shown} is {FILE_KINDS[kind]}, not {'an' if expected[0] in 'aeiou' else 'a'} {expected} file"
+    if kind in _COMMANDS:
+        return f"{what}; run it with 'accelsim {_COMMANDS[kind]} {shown}'"
+    return f"{what}; name it as the {kind} ({kind}: FILE in an experiment, --{kind} FILE on the command line)"
+
+
 def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[ConfigIssue]:
     """Issues of a file's top level: keys not in ``keys`` (with a "did you mean"), and a ``name``,
     ``description`` or ``output`` that is not a string."""
@@ -60,6 +121,9 @@ def top_level_issues(doc: Doc, keys: tuple[str, ...] | list[str]) -> list[Config
     problem = name_problem(data.get("name"))
     if problem is not None:
         out.append(doc.issue(("name",), problem, data["name"]))
+    problem = output_problem(data.get("output"))
+    if problem is not None:
+        out.append(doc.issue(("output",), problem, data["output"]))
     from .schema import capped  # (schema imports the builders through hardware: imported when needed)
 
     return capped(out, doc)  # as schema's per-document cap
@@ -146,6 +210,9 @@ def section_doc(section: str, parent: Doc, key: Any, *,
             return None, None, list(e.issues)
         if doc is None:
             return None, None, issues
+        wrong = wrong_kind(doc.data, section, display_path(path))  # an experiment as the arch: one line, not each
+        if wrong is not None:  # of its keys unknown to an arch (probe p215 #3)
+            return None, None, [parent.issue((key,), wrong, str(value))]
         file = os.fspath(path)
     elif isinstance(value, dict):
         doc = parent.child(key)
@@ -165,4 +232,5 @@ def section_doc(section: str, parent: Doc, key: Any, *,
     return doc, file, []
 
 
-__all__ = ["Issues", "file_doc", "section_doc", "top_level_issues"]
+__all__ = ["FILE_KINDS", "Issues", "file_doc", "file_kind", "output_problem", "section_doc", "top_level_issues",
+           "wrong_kind"]

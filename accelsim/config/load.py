@@ -27,7 +27,7 @@ from ..options import (
     Options,
 )
 from . import presets
-from .docs import Issues, file_doc, section_doc, top_level_issues
+from .docs import FILE_KINDS, Issues, file_doc, file_kind, section_doc, top_level_issues
 from .overrides import SET_LABEL, Override, apply_overrides, parse_overrides
 from .schema import EXPERIMENT_KEYS, ExperimentSpec, Plugins, WorkloadSpec, issues_from_validation, set_rank, validate
 from .yamlio import Doc, Where, display_path
@@ -175,6 +175,8 @@ def _file_param(doc: Doc, model: str) -> tuple[Doc, list[ConfigIssue]]:
     value = doc.data.get(key) if isinstance(doc.data, dict) else None
     if not isinstance(value, str) or not value:
         return doc, []
+    if "\0" in value:  # no path at all: refused as other path keys refuse it, not an internal error (probe p215 #5)
+        return doc, [doc.issue((key,), presets.FILE_NOT_FOUND, value)]
     path = Path(value).expanduser()
     folder = doc.locate((key,))[0].folder
     if not path.is_absolute() and folder is not None and ((folder / path).exists() or not path.exists()):
@@ -315,12 +317,10 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
         issues.raise_if_any()
     assert doc is not None
     again = presets.as_typed(path, display_path(file))
-    if isinstance(doc.data, dict) and ({"grid", "zip"} & set(doc.data)):
-        raise ConfigError.one(display_path(file), "", f"this is a sweep file (it has grid:/zip: axes); run it with "
-                              f"'accelsim sweep {again}'")
-    if isinstance(doc.data, dict) and isinstance(doc.data.get("workload"), dict) and "arrival" in doc.data["workload"]:
-        raise ConfigError.one(display_path(file), "", f"this is a serving file (its workload has arrivals); run it "
-                              f"with 'accelsim serve {again}'")
+    kind = file_kind(doc.data)  # the one test of a file's kind, as the arch and workload slots use (docs.wrong_kind)
+    if kind in ("sweep", "serving"):
+        raise ConfigError.one(display_path(file), "", f"this is {FILE_KINDS[kind]}; run it with "
+                              f"'accelsim {'sweep' if kind == 'sweep' else 'serve'} {again}'")
     _refuse_part_file(doc.data, display_path(file))
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
@@ -328,13 +328,12 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
 def _refuse_part_file(data: object, shown: str) -> None:
     """A one-line error when ``data``, given as an experiment, is a workload file (it names a ``model:``) or an arch
     file (a ``clock:`` or ``core:``) rather than an experiment (neither ``workload:`` nor ``arch:``)."""
-    if not isinstance(data, dict) or {"workload", "arch"} & set(data):
-        return
-    if "model" in data:
-        raise ConfigError.one(shown, "", f"this is a workload file (it names a model:); run it with 'accelsim run "
+    kind = file_kind(data)
+    if kind == "workload":
+        raise ConfigError.one(shown, "", f"this is {FILE_KINDS[kind]}; run it with 'accelsim run "
                               f"--workload {shown} --arch ARCH'")
-    if {"clock", "core"} & set(data):
-        raise ConfigError.one(shown, "", f"this is an arch file (it gives clock:/core:); run it with 'accelsim run "
+    if kind == "arch":
+        raise ConfigError.one(shown, "", f"this is {FILE_KINDS[kind]}; run it with 'accelsim run "
                               f"--workload WORKLOAD --arch {shown}'")
 
 

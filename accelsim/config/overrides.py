@@ -177,6 +177,9 @@ def apply_overrides(doc: Doc, overrides: Iterable[Override], *, base_merged: boo
                     problem = f"no item {key!r} in the list at {'.'.join(map(str, (o.section, *path)))!r} " \
                               f"({len(node)} items)"
                     break
+                # an item set changes the list, a value checked as a whole (interconnect.shape against chips):
+                # the list is this item's now, not the preset line's (probe p215 #7)
+                where[tuple(path)] = here
             else:
                 problem = f"cannot set a key inside {'.'.join(map(str, (o.section, *path)))!r}, " \
                           f"which is not a mapping"

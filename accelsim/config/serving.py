@@ -14,6 +14,7 @@ import csv
 import difflib
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -58,6 +59,12 @@ MAX_GRID_POINTS = 64
 """Most values a geometric grid axis (``cost.batch_ratio``, ``cost.token_ratio``) may step through."""
 
 
+MAX_ARRIVAL_S = 1e9
+"""Latest arrival a run may hold (s), some 32 years: a trace row's ``arrival_s``, a ``duration``, and the ``requests``
+of a process at ``rate`` (requests / rate, the arrival window). Far beyond any recorded trace, and a float64 time
+there still resolves 2^-23 s (0.12 µs), far below an iteration's time. A finite but huge time (1e308) overflowed
+the makespan (the arrival window is n mean gaps) to inf, an internal error (probe p61 #1; a rate of 1e-308 with 5
+requests, probe p215 #2)."""
 MAX_REQUESTS = 1_000_000
 """Most requests one run may hold (some 1.3 KB each, 1.3 GB in all): more is a one-line error, never a MemoryError.
 Measured with /usr/bin/time -v (maximum resident set size) on a 2-core shared Linux x86-64 machine: ``accelsim serve
@@ -316,7 +323,8 @@ class RequestsConfig(_Model):
     conversation: Conversation | None = Field(
         None, description="Multi-turn conversations: arrivals, duration and requests then count conversations, "
                           "and each turn's prompt holds the conversation so far.")
-    duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s).")
+    duration: Seconds | None = Field(None, description="Arrivals in [0, duration) (e.g. 600s); at most 1e9 s (some "
+                                                       "32 years).")
     requests: Annotated[int, Field(ge=1, le=MAX_REQUESTS)] | None = Field(
         None, description=f"Number of requests (first N of a trace); at most {MAX_REQUESTS:,} (some 1.3 KB each).")
     seed: NonNegativeInt = 0
@@ -376,6 +384,19 @@ class RequestsConfig(_Model):
                                                 f"{KeyPairError.OTHER_AT} gives {why} (lower the rate)",
                                 "duration": f"{self.duration:g} s at rate {self.arrival.rate:g}/s"
                                             f"{KeyPairError.OTHER_AT} gives {why} (shorten the duration)"})
+        if self.duration is not None and not self.duration <= MAX_ARRIVAL_S:  # after rate × duration's check; 1e308 s
+            raise KeyPairError({"duration": f"{self.duration:g} s is more than 1e9 s (some 32 years), the latest "
+                                            "arrival a run may hold, as a trace's arrival_s"})  # made makespans inf
+
+        window = float(self.requests) / float(self.arrival.rate) \
+            if self.requests is not None and self.arrival.rate is not None and not trace else 0.0
+        if not window <= MAX_ARRIVAL_S:  # requests ÷ rate: the arrival window, within a trace's cap (probe p215 #2)
+            span = f"{window:.3g} s" if math.isfinite(window) else "more than 1e308 s"
+            why = f"arrivals over {span} (requests ÷ rate): at most 1e9 s (some 32 years), as a trace's arrival_s"
+            raise KeyPairError({"arrival.rate": f"{self.arrival.rate:g}/s with requests {self.requests:,}"
+                                                f"{KeyPairError.OTHER_AT} spreads {why} (raise the rate)",
+                                "requests": f"{self.requests:,} at rate {self.arrival.rate:g}/s"
+                                            f"{KeyPairError.OTHER_AT} spreads {why} (fewer requests)"})
         return self
 
 
@@ -394,8 +415,11 @@ class CostGrid(_Model):
                                                       f"{MAX_GRID_POINTS} of them).")
     kv_points: int = Field(3, ge=2, le=64, description="Decode KV lengths, evenly from block_size to "
                                                         "max_model_len.")
-    token_ratio: float = Field(2.0, gt=1, description="Prefill tokens 16, 16r, … up to max_num_batched_tokens (at "
-                                                      f"most {MAX_GRID_POINTS} of them).")
+    # at most 10^6: from 16 tokens that steps to 16 million in one point, above any engine's token budget (vLLM's
+    # defaults are 2,048-16,384), so a larger ratio gives the same grid; 1e308 overflowed 16r to inf (probe p215 #4)
+    token_ratio: float = Field(2.0, gt=1, le=1e6, description="Prefill tokens 16, 16r, … up to "
+                                                               "max_num_batched_tokens (at most "
+                                                               f"{MAX_GRID_POINTS} of them; r at most 10^6).")
     workers: int = Field(1, ge=1, le=1024, description="Processes simulating the grid (1: in this process).")
     cache_dir: str | None = Field(None, description="Folder keeping simulated grids for later runs (keyed by "
                                                     "the model, arch, options, limits and accelsim's source).")
@@ -850,6 +874,27 @@ def _trace_path(settings: Doc, config: ServeConfig | None, issues: Issues) -> st
     return os.fspath(path)
 
 
+def cache_dir_problem(folder: str) -> str | None:
+    """Why ``cost.cache_dir`` cannot keep the grid, or None: a NUL byte, a file in its place, or a folder that cannot
+    be made or written (a temporary folder is made and removed in it, or in the nearest folder above it that exists,
+    so nothing is left behind). Checked when the file loads: the grid is written there after every shape is
+    simulated, and a folder found unusable then lost the whole run (probe p215 #1: 8.5 s of a 10 s run)."""
+    if "\0" in folder:
+        return "folder not found: a name with a NUL byte is no path"
+    path = Path(folder).expanduser()
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    try:
+        tempfile.TemporaryDirectory(dir=probe, prefix=".accelsim-probe-").cleanup()
+    except OSError as e:
+        at = "" if probe == path else f" ({probe} is the nearest folder that exists)"
+        return f"cannot make or write a folder there{at}: {e.strerror or e}"
+    return None
+
+
 def _trace_header(path: str) -> list[str]:
     """The column names of the trace CSV at ``path`` (its first line; [] where it does not read: the run's
     read of the trace reports why)."""
@@ -920,6 +965,10 @@ def serving_from_doc(doc: Doc, overrides: Iterable[str], *, source: str, default
     config, settings, replaced = _serve_config(doc, parsed, issues)
     draft = _draft(doc, parsed, issues, config)
     trace = _trace_path(settings, config, issues)
+    if config is not None and config.cost.cache_dir is not None:  # before the grid is simulated (probe p215 #1)
+        problem = cache_dir_problem(config.cost.cache_dir)
+        if problem is not None:
+            issues.append(settings.issue(("cost", "cache_dir"), problem, config.cost.cache_dir))
     if trace is not None and config is not None:
         config, more = _trace_images(config, settings, trace, parsed)
         replaced += more

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import ConfigError, ConfigIssue
 from . import presets
-from .docs import Issues, file_doc, name_problem, section_doc
+from .docs import Issues, file_doc, name_problem, output_problem, section_doc, wrong_kind
 from .load import experiment_from_doc
 from .overrides import Override, parse_override
 from .schema import ExperimentSpec
@@ -416,6 +416,10 @@ def _base(doc: Doc, sweep_path: Path) -> tuple[str | None, Doc | None, list[Conf
             how = f"its own base is {own}" if isinstance(own, str) else "copy its base: mapping here"
             raise ConfigError.one(w.file, "base", f"{value} is a sweep, not an experiment: base: names the "
                                   f"experiment to sweep ({how})", line=w.line)
+        wrong = wrong_kind(base_doc.data, "experiment", display_path(path))  # an arch or workload file: one line,
+        if wrong is not None:  # not each of its keys unknown to an experiment (probe p215 #3)
+            w, _ = doc.locate(("base",))
+            raise ConfigError.one(w.file, "base", wrong, line=w.line, value=value)
     return display_path(path), base_doc, issues
 
 
@@ -467,6 +471,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
             issues.append(doc.issue((key,), "expected a string", data[key]))
     if name_problem(data.get("name")) is not None:
         issues.append(doc.issue(("name",), name_problem(data["name"]), data["name"]))
+    if output_problem(data.get("output")) is not None:
+        issues.append(doc.issue(("output",), output_problem(data["output"]), data["output"]))
     data = {k: data.get(k) for k in SWEEP_KEYS} | data
     doc = Doc(data, doc.where)
     base_file, base_doc, found = _base(doc, Path(file))

@@ -13,16 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config.presets import suggest
-from ..config.serving import MAX_REQUESTS, MAX_TOKENS, Lengths, RequestsConfig
+from ..config.serving import MAX_ARRIVAL_S, MAX_REQUESTS, MAX_TOKENS, Lengths, RequestsConfig
 from ..errors import ConfigError, ConfigIssue
 
 TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 OPTIONAL_COLUMNS = ("prefix_group", "images")
 MAX_TRACE_LINE = 1 << 20
-MAX_ARRIVAL_S = 1e9
-"""Latest ``arrival_s`` a trace row may give (s), some 32 years: far beyond any recorded trace, and a float64 time
-there still resolves 2^-23 s (0.12 µs), far below an iteration's time. A finite but huge time (1e308) overflowed
-the makespan (the arrival window is n mean gaps) to inf, an internal error (probe p61 #1)."""
 """Longest line of a trace CSV read (bytes): a longer one is a one-line error, never a file read whole."""
 _CR = re.compile(r"(?<=\r)(?!\n)")  # after a carriage return that ends a line by itself
 

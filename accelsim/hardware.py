@@ -49,6 +49,7 @@ from .units import (
     DType,
     Sparsity,
     format_size,
+    operand_bits,
     parse_bandwidth,
     parse_frequency,
     parse_size,
@@ -2000,6 +2001,13 @@ class Arch(_Model):
                                                          f"{edge}, but the arch has no core.systolic{at}: {fix}",
                                 "core.systolic": f"null, but energy.sram_port_bits ({edge!r}{at}) sizes the scratchpad "
                                                  f"port by the array's {edge}: {fix}"})
+        if isinstance(edge, str):  # the rule's width within the range a written one must keep (probe p224 #3)
+            n = getattr(self.core.systolic, edge)
+            bits = n * operand_bits(self.dtype)
+            if not 8 <= bits <= 65536:
+                why = (f"energy.sram_port_bits {edge!r} gives {n} x {operand_bits(self.dtype)} bits of {self.dtype} = "
+                       f"{bits} bits, outside 8 to 65536: give the port's width in bits")
+                raise KeyPairError({"energy.sram_port_bits": why, f"core.systolic.{edge}": f"{n}{at}: {why}"})
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")

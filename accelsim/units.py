@@ -26,6 +26,14 @@ DTYPE_BYTES: dict[str, int] = {
     "fp64": 8,
 }
 
+
+def operand_bits(dtype: str) -> int:
+    """Bits one operand of ``dtype`` occupies as it moves (the width in its name: int4 4, fp8 8, bf16 16, tf32 32,
+    which registers and shared memory hold as fp32; else the dtype's bytes x 8)."""
+    m = re.search(r"\d+", dtype)
+    return int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
+
+
 TORCH_DTYPES: dict[str, str] = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
                                  "float": "fp32", "float64": "fp64", "double": "fp64", "float8_e4m3fn": "fp8"}
 """PyTorch's dtype names, as Hugging Face configs write them (``torch_dtype``, transformers 5's ``dtype``,

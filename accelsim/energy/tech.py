@@ -33,7 +33,7 @@ import math
 import re
 from functools import lru_cache
 
-from ..units import DTYPE_BYTES
+from ..units import DTYPE_BYTES, operand_bits  # noqa: F401 (operand_bits: energy's callers read it here)
 
 # node (nm) → (a, b, c) of E(V) = aV² + bV + c (Stillmaker & Baas 2017), Accelergy's table as it is: 130, 90 and
 # 65 nm the paper's only rows (one library); 45 and 32 nm its low-power (LP) library; 20 to 7 nm its
@@ -105,13 +105,6 @@ def _format(dtype: str) -> tuple[str, int]:
 def is_float(dtype: str) -> bool:
     """Whether ``dtype`` (a name of units.DTYPE_BYTES) is a floating-point format (:func:`_format`)."""
     return _format(dtype)[0] == "float"
-
-
-def operand_bits(dtype: str) -> int:
-    """Bits one operand of ``dtype`` occupies as it moves (the width in its name: int4 4, fp8 8, bf16 16, tf32 32,
-    which registers and shared memory hold as fp32; else the dtype's bytes x 8)."""
-    m = re.search(r"\d+", dtype)
-    return int(m.group()) if m else 8 * DTYPE_BYTES.get(dtype, 2)
 
 
 def adder_45nm(accumulator: str) -> tuple[float, float]:

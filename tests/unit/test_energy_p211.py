@@ -178,3 +178,17 @@ def test_a_port_by_the_array_needs_an_array(tmp_path):
         config.load_arch(str(f), [])
     # with a width in bits the same arch is taken
     assert config.load_arch(str(f), ["energy.sram_port_bits=256"]).core.systolic is None
+
+
+@pytest.mark.parametrize(("sets", "width"), [
+    (["core.systolic.rows=1", "dtype=int4"], "1 x 4 bits of int4 = 4 bits"),  # below a written port's 8 bits
+    (["core.systolic.rows=8192"], "8192 x 16 bits of bf16 = 131072 bits"),  # above its 65536
+])
+def test_a_port_by_the_array_keeps_the_written_ports_range(sets, width):
+    # probe p224 #3: 'rows' on tpu-v4 (bf16) gave 4 or 131072 bits silently, widths a written port is refused
+    with pytest.raises(AccelsimError, match=rf"core\.systolic\.rows: .*energy\.sram_port_bits 'rows' gives "
+                                            rf"{width}, outside 8 to 65536") as e:
+        config.load_arch("tpu-v4", sets)
+    assert "\n" not in str(e.value)
+    # the edge of the range is taken: 4096 rows x 16 bits = 65536
+    assert config.load_arch("tpu-v4", ["core.systolic.rows=4096"]).core.systolic.rows == 4096

@@ -63,7 +63,7 @@ Phases and names
   rows that gradient holds: the gradient has r = min(gather_rows, table rows) rows, one a look-up, and torch's
   sparse optimizers coalesce it first, updating each distinct row once, so the step updates the expected distinct
   rows of T = gather_rows look-ups, d = R(1 − (1 − 1/R)^T) for ``access: uniform``, Σ_i 1 − (1 − p_i)^T for zipf
-  (``cost.gather.expected_distinct``; a row block's Zipf look-ups counted as uniform ones, an upper bound; rounded,
+  (``draws.expected_distinct``; a row block's Zipf look-ups counted as uniform ones, an upper bound; rounded,
   1 .. r; probe p214 #2: embedding_bag's 40,960 Zipf look-ups 14,689 rows, not 40,960): out_shape (d, row),
   vector_elems = flops = d·row × the factor above, attrs ``sparse_rows`` = d, ``grad_rows`` = r, ``lookups`` = T,
   ``distinct_access`` (the pattern d is counted by) and the look-up's ``access`` and ``zipf_alpha``; the step reads
@@ -233,7 +233,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from ..cost import gather
+from ..draws import expected_distinct
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import GRAD_DTYPE, dtype_bytes
@@ -364,12 +364,12 @@ def shard_optimizer(graph: Graph, shards: int) -> Graph:
 
 def _step_rows(lookups: int, rows: int, access: str, alpha: float, cap: int) -> int:
     """Rows a lazy step updates after ``lookups`` look-ups of pattern ``access`` into a table of ``rows`` rows: the
-    expected distinct rows (:func:`accelsim.cost.gather.expected_distinct`), rounded, 1 .. ``cap`` (the rows the
+    expected distinct rows (:func:`accelsim.draws.expected_distinct`), rounded, 1 .. ``cap`` (the rows the
     gradient holds). torch's sparse optimizers coalesce the gradient first (torch/optim/_functional.py
     ``sparse_adam``: "grad = grad.coalesce()  # the update is non-linear so indices must be unique"), so a row
     looked up twice is updated once (probe p214 #2: 40,960 Zipf(1.05) look-ups of a 10^6-row table touch 14,689
     rows, uniform ones 40,132)."""
-    return max(1, min(cap, rows, round(gather.expected_distinct(lookups, rows, access, alpha))))
+    return max(1, min(cap, rows, round(expected_distinct(lookups, rows, access, alpha))))
 
 
 def union_sparse_steps(graph: Graph, data_parallel: int) -> Graph:

@@ -16,7 +16,7 @@ LAYERS = {
     "builders": 2, "mapping": 2, "engine": 2, "report": 2,
     "cost": 1.5, "energy": 1.5,
     "ir": 1, "hardware": 1, "tasks": 1, "trace": 1, "options": 1,
-    "errors": 0, "units": 0,
+    "errors": 0, "units": 0, "draws": 0,
 }
 # third-party modules only these top-level parts may import
 ONLY_IN = {"simpy": {"engine"}, "yaml": {"config"}, "matplotlib": {"report"}, "dask": {"sweep"},

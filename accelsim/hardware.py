@@ -1031,7 +1031,10 @@ class Level(_Model):
     SSD), filled densest first from the innermost memory outward; a ``cache`` (a GPU's L2) sits between the
     cores' scratchpads and the memories and holds no tensors of its own. For a level behind a link (host memory)
     the bandwidth and latency are those of the link. ``access_bytes`` is the smallest transfer the level serves
-    (a burst, a cache line, a flash page): a transfer occupies the level for whole granules. ``kind`` is a free
+    (a burst, a cache line, a flash page, a GPU L2's 32-byte sector): a transfer occupies the level for whole
+    granules. ``port_bits`` is a cache's read-port width, what the SRAM rule prices its energy per bit at where
+    ``energy_per_bit`` is not given (default ``access_bytes`` x 8): the granule a transfer is rounded to need not
+    be the width its arrays are read at (an NVIDIA L2 moves 32-byte sectors of a 128-byte line). ``kind`` is a free
     description ("HBM2e", "PCIe Gen4 x16"). In ``Arch.levels`` the key is the level's name; ``after`` places a
     level right after the one it names ("sram" = innermost), else levels follow in the order written.
     """
@@ -1047,6 +1050,8 @@ class Level(_Model):
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
+    # a cache's read-port width in bits for the SRAM rule's energy (None: access_bytes x 8)
+    port_bits: PositiveInt | None = None
     efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0  # sustained fraction of the peak bandwidth
     efficiency_by_size: list[tuple[Bytes, Annotated[float, Field(gt=0, le=1)]]] = Field(
         default_factory=list, description="size, efficiency (an op moving at least size bytes: that fraction of peak)")
@@ -1075,20 +1080,29 @@ class Level(_Model):
         if self.usable_capacity is not None and self.usable_capacity > self.capacity:
             raise ValueError(f"usable_capacity: {format_size(self.usable_capacity)} is more than the level's capacity "
                              f"({format_size(self.capacity)}); it is the part of it the driver reports")
-        # a transfer takes whole granules, and a cache's energy per bit is that of an access_bytes-wide read of
-        # its arrays (energy.tech.sram_pj_per_bit): a granule larger than the level is neither
+        # a transfer takes whole granules, and a cache's energy per bit is that of a port_bits-wide read of its
+        # arrays (energy.tech.sram_pj_per_bit): a granule or a port wider than the level is neither
         if self.access_bytes > self.capacity:  # at the one of the two set last (probe p215 #7: a --set capacity
             granule, size, at = format_size(self.access_bytes), format_size(self.capacity), KeyPairError.OTHER_AT
             why = "the smallest transfer the level serves (a burst, a cache line, a flash page)"
             raise KeyPairError({  # was blamed on the preset's access_bytes line)
                 "access_bytes": f"{granule} is more than the level's capacity ({size}){at}; it is {why}",
                 "capacity": f"{size} is less than the level's access_bytes ({granule}){at}: {why}"})
+        if self.port_bits is not None and self.port_bits > self.capacity * 8:
+            raise ValueError(f"port_bits: {self.port_bits} bits is more than the level's capacity "
+                             f"({format_size(self.capacity)} = {self.capacity * 8} bits); it is the width of one "
+                             f"read of the cache's arrays")
         return self
 
     @property
     def usable(self) -> int:
         """Bytes a program can allocate in the level: ``usable_capacity``, else ``capacity``."""
         return self.usable_capacity if self.usable_capacity is not None else self.capacity
+
+    @property
+    def energy_port_bits(self) -> int:
+        """The read-port width the SRAM rule prices a cache's bits at: ``port_bits``, else ``access_bytes`` x 8."""
+        return self.port_bits if self.port_bits is not None else self.access_bytes * 8
 
     @property
     def sustained_bandwidth(self) -> float:
@@ -1676,10 +1690,14 @@ def _given_field(level: object, key: str) -> object:
     return level.get(key) if isinstance(level, dict) else None
 
 
+PORT_BITS_NOT_CACHE = ("only a cache level's energy follows the SRAM rule at a port width (a memory's is its "
+                       "energy_per_bit)")
+
+
 def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
     """The problems of an arch's levels as a whole, each ``(key path, message)``: a short form (``l2``, ``hbm``,
     ``host``) given twice or with another name, role or an ``after``; a reserved level name; an ``after`` naming no
-    level; ``after`` s that go round in a circle; a ``resident_share`` on a level that is not a cache. ``data`` is
+    level; ``after`` s that go round in a circle; a ``resident_share`` or ``port_bits`` on a level that is not a cache. ``data`` is
     the arch as a mapping, its levels raw mappings (a file's, before validation: the config layer reports these
     beside the other keys' problems) or :class:`Level` s (:meth:`Arch._order_levels`); a value of the wrong type is
     skipped, its own check reports it."""
@@ -1704,6 +1722,8 @@ def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
                                         f"placed with 'after' goes in 'levels')"))
         if role != "cache" and _given_field(level, "resident_share") is not None:
             out.append(((key, "resident_share"), "only a cache level keeps a share of its capacity for a tensor"))
+        if role != "cache" and _given_field(level, "port_bits") is not None:
+            out.append(((key, "port_bits"), PORT_BITS_NOT_CACHE))
     known = [SCRATCHPAD] + [key for key, _ in shorts] + [str(k) for k in levels]
     afters: dict[str, str] = {}
     for key, level in levels.items():
@@ -1719,6 +1739,8 @@ def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
         if role in ("memory", None) and _given_field(level, "resident_share") is not None:
             out.append((("levels", key, "resident_share"),
                         "only a cache level keeps a share of its capacity for a tensor"))
+        if role in ("memory", None) and _given_field(level, "port_bits") is not None:
+            out.append((("levels", key, "port_bits"), PORT_BITS_NOT_CACHE))
         after = _given_field(level, "after")
         if not isinstance(after, str):
             continue

@@ -173,6 +173,9 @@ CASES: dict[str, tuple] = {
 # bert_base_tpu_v4 and bert_base_tpu_v5p again from 0e9ae909: a learned position table's rows are each read once
 # (access 'distinct': position_ids = arange never repeat a row), position_embeddings 173,568 -> 196,608 B of HBM
 # again; bytes.hbm 171,668,480 -> 171,691,520.
+# gemm_a100, attention_h100 and softmax_a100 again from 4df74d19: an NVIDIA L2 moves 32-byte sectors (probe p214
+# #5), arch.levels.l2.access_bytes 128 -> 32; no gathers in them, so every byte, cycle and joule is equal (the
+# L2 energy per bit keeps its 1024-bit port, l2.port_bits).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

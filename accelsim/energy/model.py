@@ -252,8 +252,9 @@ def scratchpad_port_bits(arch: Arch) -> int:
 
 def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[str, float], tuple[str, ...]]:
     """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule from
-    ``sram_pj`` (``energy.sram_pj`` carried to the node); a memory without a figure counts 0 and is listed as
-    missing."""
+    ``sram_pj`` (``energy.sram_pj`` carried to the node), a cache's at its ``port_bits`` (default ``access_bytes``
+    x 8: the GPU presets' L2 moves 32-byte sectors but is priced at the 128-byte line's 1024-bit read); a memory
+    without a figure counts 0 and is listed as missing."""
     sram = arch.core.sram
     buffers = 1 if sram.unified is not None else 3  # an access goes to one buffer: the split buffers' mean size
     pad = sram_pj_per_bit(sram.total_bytes / buffers, scratchpad_port_bits(arch), sram_pj)
@@ -264,7 +265,7 @@ def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[st
         if lv.energy_per_bit is not None:
             out[lv.name] = lv.energy_per_bit * PJ
         elif lv.role == "cache":
-            out[lv.name] = sram_pj_per_bit(lv.capacity, lv.access_bytes * 8, sram_pj) * PJ
+            out[lv.name] = sram_pj_per_bit(lv.capacity, lv.energy_port_bits, sram_pj) * PJ
         else:
             out[lv.name] = 0.0
             missing.append(lv.name)

@@ -1042,11 +1042,12 @@ class Level(_Model):
     name: str = ""
     role: LevelRole = "memory"
     capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)]  # a level holds something: 0 is no level
-    # the bytes of a memory the driver reports and a program can allocate (a GPU's nvidia-smi memory.total, CUDA's
-    # cudaMemGetInfo total), less than capacity where ECC or the driver keeps some; None: capacity. Only serving's
-    # KV-cache sizing reads it (Level.usable: gpu_memory_fraction of it, as vLLM budgets gpu_memory_utilization of
-    # the device's total)
-    usable_capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] | None = None
+    # the share of capacity the driver reports and a program can allocate (CUDA's cudaMemGetInfo total, which vLLM
+    # budgets from), less than 1 where ECC or the driver keeps some; a share, not bytes, so a base: file or --set that
+    # changes capacity scales it (probe p223 #1: an absolute 46,068 MiB stayed on a 96 GiB l40s variant). Only
+    # serving's KV-cache sizing reads it (Level.usable: gpu_memory_fraction of it, as vLLM budgets
+    # gpu_memory_utilization of the device's total)
+    usable_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0
     access_bytes: Annotated[int, BeforeValidator(parse_size), Field(gt=0)] = 64  # a size: 64, 4KiB
@@ -1074,12 +1075,9 @@ class Level(_Model):
         if self.cpu is not None and self.role == "cache":
             raise ValueError("cpu: a cache holds no tensors, so no processor beside it runs a step on them (give it "
                              "to a memory: host.cpu)")
-        if self.usable_capacity is not None and self.role == "cache":
-            raise ValueError("usable_capacity: a cache holds no tensors, so no program allocates it (give it to a "
-                             "memory: hbm.usable_capacity)")
-        if self.usable_capacity is not None and self.usable_capacity > self.capacity:
-            raise ValueError(f"usable_capacity: {format_size(self.usable_capacity)} is more than the level's capacity "
-                             f"({format_size(self.capacity)}); it is the part of it the driver reports")
+        if self.usable_fraction != 1 and self.role == "cache":
+            raise ValueError("usable_fraction: a cache holds no tensors, so no program allocates it (give it to a "
+                             "memory: hbm.usable_fraction)")
         # a transfer takes whole granules, and a cache's energy per bit is that of a port_bits-wide read of its
         # arrays (energy.tech.sram_pj_per_bit): a granule or a port wider than the level is neither
         if self.access_bytes > self.capacity:  # at the one of the two set last (probe p215 #7: a --set capacity
@@ -1096,8 +1094,8 @@ class Level(_Model):
 
     @property
     def usable(self) -> int:
-        """Bytes a program can allocate in the level: ``usable_capacity``, else ``capacity``."""
-        return self.usable_capacity if self.usable_capacity is not None else self.capacity
+        """Bytes a program can allocate in the level: ``capacity`` × ``usable_fraction``, to the nearest byte."""
+        return self.capacity if self.usable_fraction == 1 else round(self.capacity * self.usable_fraction)
 
     @property
     def energy_port_bits(self) -> int:

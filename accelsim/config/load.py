@@ -321,13 +321,14 @@ def load_experiment(path: str | os.PathLike, overrides: Iterable[str] = ()) -> E
     if kind in ("sweep", "serving"):
         raise ConfigError.one(display_path(file), "", f"this is {FILE_KINDS[kind]}; run it with "
                               f"'accelsim {'sweep' if kind == 'sweep' else 'serve'} {again}'")
-    _refuse_part_file(doc.data, display_path(file))
+    refuse_part_file(doc.data, display_path(file))
     return experiment_from_doc(doc, parsed, issues, source=os.fspath(file), default_name=file.stem)
 
 
-def _refuse_part_file(data: object, shown: str) -> None:
+def refuse_part_file(data: object, shown: str) -> None:
     """A one-line error when ``data``, given as an experiment, is a workload file (it names a ``model:``) or an arch
-    file (a ``clock:`` or ``core:``) rather than an experiment (neither ``workload:`` nor ``arch:``)."""
+    file (a ``clock:`` or ``core:``) rather than an experiment (neither ``workload:`` nor ``arch:``); ``accelsim
+    serve`` and ``accelsim sweep`` give the same line for such a file (probe p223 #4)."""
     kind = file_kind(data)
     if kind == "workload":
         raise ConfigError.one(shown, "", f"this is {FILE_KINDS[kind]}; run it with 'accelsim run "

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import ConfigError, ConfigIssue
 from . import presets
 from .docs import Issues, file_doc, name_problem, output_problem, section_doc, wrong_kind
-from .load import experiment_from_doc
+from .load import experiment_from_doc, refuse_part_file
 from .overrides import Override, parse_override
 from .schema import ExperimentSpec
 from .yamlio import Doc, Where, display_path, load_yaml
@@ -460,6 +460,7 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
                          else ("an experiment, not a sweep (it has no grid:/zip: axes)", "run"))
         raise ConfigError.one(shown, "", f"this is {kind}; run it with 'accelsim {command} "
                               f"{presets.as_typed(path, shown)}'")
+    refuse_part_file(data, display_path(file))  # an arch or workload file: run's one line (probe p223 #4: 14 and 9)
     issues = Issues()
     for key in data:
         if key not in SWEEP_KEYS:

@@ -564,7 +564,7 @@ def _kv_blocks_notes(spec: ServingSpec, fp: Footprint) -> list[str]:
     of KV on an 80 GiB H100, without a word)."""
     e, arch = spec.serve.engine, spec.arch
     fits = kv_blocks(fp, arch, e.model_copy(update={"kv_blocks": None}))
-    capacity = arch.memory(arch.main_memory).usable  # what the driver reports (hbm.usable_capacity), else capacity
+    capacity = arch.memory(arch.main_memory).usable  # capacity × hbm.usable_fraction (what the driver reports)
     limit = capacity * e.gpu_memory_fraction
     cache = e.kv_blocks * e.block_size * fp.kv_bytes_per_token  # type: ignore[operator]
     states = e.max_num_seqs * fp.state_bytes_per_seq

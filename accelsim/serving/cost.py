@@ -856,7 +856,7 @@ def block_too_big(fp: Footprint, arch: Arch, engine: EngineConfig) -> str | None
     """Why a replica holds no KV block where the memory left after the weights (and the recurrent states) holds one
     token's KV but not ``block_size`` tokens' of it, naming both numbers (probe p132 #3: a 100,000,000-token block
     was blamed on the model's weights); None where that is not so (:func:`kv_blocks` sizes the blocks)."""
-    capacity = arch.memory(arch.main_memory).usable  # what the driver reports (hbm.usable_capacity), else capacity
+    capacity = arch.memory(arch.main_memory).usable  # capacity × hbm.usable_fraction (what the driver reports)
     states = engine.max_num_seqs * fp.state_bytes_per_seq
     room = capacity * engine.gpu_memory_fraction - fp.weight_bytes - states
     per_block = engine.block_size * fp.kv_bytes_per_token
@@ -876,7 +876,7 @@ def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
     Mamba-style state cache by the batch), in blocks of ``block_size`` tokens (``engine.kv_blocks`` when given)."""
     if engine.kv_blocks is not None:
         return engine.kv_blocks
-    capacity = arch.memory(arch.main_memory).usable  # what the driver reports (hbm.usable_capacity), else capacity
+    capacity = arch.memory(arch.main_memory).usable  # capacity × hbm.usable_fraction (what the driver reports)
     states = engine.max_num_seqs * fp.state_bytes_per_seq
     room = capacity * engine.gpu_memory_fraction - fp.weight_bytes - states
     per_block = engine.block_size * fp.kv_bytes_per_token

@@ -85,25 +85,57 @@ LLAMA3_8B = Footprint(weight_bytes=8_030_261_248 * 2, kv_bytes_per_token=32 * 2 
 
 def test_l40s_kv_blocks_come_from_the_memory_the_driver_reports():
     # Llama-3-8B: 8,030,261,248 parameters (its model card's 8.03B; the safetensors' count) in bf16 = 16,060,522,496
-    # B; 32 layers x 2 x 8 KV heads x 128 x 2 B = 131,072 B a token. An L40S reports memory.total 46,068 MiB
-    # (nvidia-smi; ECC keeps 1/16 of its 48 GiB), and vLLM budgets gpu_memory_utilization 0.9 of that:
-    # (0.9 x 46,068 x 2^20 - 16,060,522,496) / (16 x 131,072) = (43,475,219,251.2 - 16,060,522,496) / 2,097,152
-    # = 13,072.3 -> 13,072 blocks; the datasheet's 48 GiB gave (46,385,646,796.8 - 16,060,522,496) / 2,097,152 =
-    # 14,460.1 -> 14,460, 10.6 % more than the card holds
+    # B; 32 layers x 2 x 8 KV heads x 128 x 2 B = 131,072 B a token. vLLM budgets gpu_memory_utilization 0.9 of
+    # cudaMemGetInfo's total, which is 45,589 MiB on an L40S (torch.cuda.get_device_properties: total_memory=45589MB;
+    # PyTorch's OOM "total capacity of 44.52 GiB"; arch/l40s.yaml cites them), so usable_fraction = 45,589 / 49,152:
+    # (0.9 x 45,589 x 2^20 - 16,060,522,496) / (16 x 131,072) = (43,023,178,137.6 - 16,060,522,496) / 2,097,152
+    # = 12,856.8 -> 12,856 blocks. Probe p223 #3 changed this from 13,072 (nvidia-smi's memory.total, 46,068 MiB,
+    # which counts 479 MiB the driver keeps); the datasheet's 48 GiB gave (46,385,646,796.8 - 16,060,522,496) /
+    # 2,097,152 = 14,460.1 -> 14,460
     engine = EngineConfig(gpu_memory_fraction=0.9, block_size=16)
     l40s = load_arch("l40s")
-    assert l40s.memory(l40s.main_memory).usable == 46_068 * 2**20
-    assert kv_blocks(LLAMA3_8B, l40s, engine) == 13_072
-    hbm = l40s.memory(l40s.main_memory).model_copy(update={"usable_capacity": None})  # without it: 48 GiB
+    assert l40s.memory(l40s.main_memory).usable == 45_589 * 2**20
+    assert kv_blocks(LLAMA3_8B, l40s, engine) == 12_856
+    hbm = l40s.memory(l40s.main_memory).model_copy(update={"usable_fraction": 1.0})  # without it: 48 GiB
     assert hbm.usable == hbm.capacity == 48 * 2**30
     # an arch without the key keeps its capacity: h100's 80 GiB, (0.9 x 80 x 2^30 - weights) / 2,097,152 = 29,205.7
     h100 = load_arch("h100")
-    assert h100.memory(h100.main_memory).usable_capacity is None
+    assert h100.memory(h100.main_memory).usable_fraction == 1
     assert kv_blocks(LLAMA3_8B, h100, engine) == 29_205
 
 
-def test_usable_capacity_is_at_most_the_capacity_of_a_memory():
-    with pytest.raises(ValidationError, match="usable_capacity: 50GiB is more than the level's capacity"):
-        Level(capacity="48GiB", usable_capacity="50GiB", bandwidth="864GB/s")
-    with pytest.raises(ValidationError, match="usable_capacity: a cache holds no tensors"):
-        Level(role="cache", capacity="96MiB", usable_capacity="90MiB", bandwidth="1TB/s")
+LLAMA2_7B = Footprint(weight_bytes=6_738_415_616 * 2, kv_bytes_per_token=32 * 2 * 32 * 128 * 2)
+
+
+@pytest.mark.parametrize(("set_capacity", "blocks"), [
+    # the preset's 48 GiB: (0.9 x 45,589 x 2^20 - 13,476,831,232) / (16 x 524,288) = 3,522.2 (was 3,576 from 46,068)
+    (None, 3_522),
+    # 96 GiB x 45,589 / 49,152 = 91,178 MiB: (0.9 x 91,178 x 2^20 - 13,476,831,232) / 8,388,608 = 8,650.9; the
+    # absolute usable_capacity kept 3,576 whatever the capacity (probe p223 #1)
+    ("96GiB", 8_650),
+    # 24 GiB, an L4-class variant: 22,794.5 MiB; 0.9 x 23,901,765,632 - 13,476,831,232 = 8,034,757,836.8 B,
+    # / 8,388,608 = 957.8 -> 957 (the absolute key refused every command here, probe p223 #2)
+    ("24GiB", 957),
+])
+def test_the_usable_share_follows_a_changed_capacity(tmp_path, set_capacity, blocks):
+    # LLaMA-2-7B: 6,738,415,616 parameters x 2 B; 32 layers x 2 x 32 heads x 128 x 2 B = 524,288 B a token
+    base = tmp_path / "variant.yaml"
+    base.write_text("base: l40s\nname: variant\n" + (f"hbm:\n  capacity: {set_capacity}\n" if set_capacity else ""))
+    arch = load_arch(str(base))
+    assert kv_blocks(LLAMA2_7B, arch, EngineConfig(gpu_memory_fraction=0.9, block_size=16)) == blocks
+
+
+def test_a_base_l40s_variant_under_45_gib_still_runs(tmp_path, monkeypatch):
+    # probe p223 #2: an l40s-based 24 GiB arch was refused by accelsim run, blamed on arch/l40s.yaml's key
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "l4.yaml").write_text("base: l40s\nname: l4-like\nhbm:\n  capacity: 24GiB\n  bandwidth: 300GB/s\n")
+    assert main(["run", "-w", "gemm", "-a", "l4.yaml", "-o", "out", "--no-plots", "-q"]) == 0
+
+
+def test_usable_fraction_is_a_share_of_a_memory():
+    with pytest.raises(ValidationError, match="usable_fraction"):
+        Level(capacity="48GiB", usable_fraction=1.2, bandwidth="864GB/s")
+    with pytest.raises(ValidationError, match="usable_fraction"):
+        Level(capacity="48GiB", usable_fraction=0, bandwidth="864GB/s")
+    with pytest.raises(ValidationError, match="usable_fraction: a cache holds no tensors"):
+        Level(role="cache", capacity="96MiB", usable_fraction=0.9, bandwidth="1TB/s")

@@ -352,8 +352,10 @@ def test_the_pipeline_section_is_a_table_in_one_unit_family():
     # 1F1B with m = 1 micro-batch, P = 2, v = 1: the fill is t0 + t1, of which m x max(t) is work, so the bubble is
     # min(t0, t1); the iteration adds the optimizer step, the 2 x (P·v - 1) = 2 sends and the embedding all-reduce
     assert pl["p2p_transfers"] == 2 and pl["bubble_s"] == pytest.approx(min(t0, t1), rel=1e-9)
+    # the iteration is whole cycles (seconds = total_cycles / clock_hz, probe p216 #5), its phases not: within half
+    # a cycle of their sum
     assert pl["iteration_s"] == pytest.approx(max(t0, t1) + pl["bubble_s"] + pl["optimizer_s"] + pl["p2p_s"]
-                                              + pl["embedding_sync_s"], rel=1e-9)
+                                              + pl["embedding_sync_s"], rel=0, abs=0.5 / rep["clock_hz"])
     assert pl["iteration_s"] == rep["seconds"] and pl["bubble_fraction"] == pytest.approx(
         pl["bubble_s"] / pl["iteration_s"], rel=1e-9)
     section = _section(render_html(rep, plots=False), "pipeline")

@@ -635,7 +635,7 @@ a tensor-parallel chip's share; "under context parallelism one chip's 1/C of the
 model's MACs of a point are its ``macs`` × these (:func:`work_of`)."""
 
 
-def _count(value: Any) -> int | None:
+def _positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
@@ -656,7 +656,7 @@ def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence
         return ("axes", *(_key(point.get(a)) for a in keys))
     scale = 1
     for a in keys:
-        if a.rsplit(".", 1)[-1] in SPLIT_KEYS and _count(point.get(a)):
+        if a.rsplit(".", 1)[-1] in SPLIT_KEYS and _positive_int(point.get(a)):
             scale *= point[a]
     total = macs * scale
     return ("work", int(total) if float(total).is_integer() else total, params,

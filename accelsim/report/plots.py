@@ -19,6 +19,7 @@ import numpy as np
 from . import fmt
 from .schema import (
     chips_covered,
+    core_units,
     group_units,
     interconnect_units,
     memory_levels,
@@ -43,6 +44,8 @@ _WAIT_COLOR = "#D9D9D9"
 _MEMORY_COLOR = "#55A868"
 _LINK_COLOR = "#8172B3"  # between chips: the interconnect and a NIC (schema.interconnect_units)
 _MAC_COLOR = "#C44E52"
+_HOST_COLOR = "#937860"  # the host CPU issuing kernels (``launch``), as report.html's utilization table names it
+HOST_CPU_LABEL = "host CPU (kernel launches)"
 
 
 def attainable(ai, peak: float, bw: float):
@@ -344,7 +347,9 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     """Horizontal bars of the busy fraction (0-100 %) of every unit and memory level, and the MAC utilization."""
     plt = pyplot()
     path = _target(path)
-    bars = _unit_bars(report.get("utilization") or {})
+    from .console import utilization_in_order
+
+    bars = _unit_bars(utilization_in_order(report))  # compute, then the levels innermost first (probe p221 #4)
     memory, links = transfer_units(report), interconnect_units(report)
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
@@ -361,10 +366,16 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
         colors.append(_MAC_COLOR)
         lo.append(0.0)
         hi.append(0.0)
+    hosts = set()  # units outside the cores, levels and links: the host CPU issuing kernels (``launch``), not a
+    # compute unit (probe p221 #4: its 99.9 % bar in the compute colour beside a MAC utilization of 0.2 %)
     for label, v, vmin, vmax in bars:
         labels.append(label)
         values.append(100 * v)
-        colors.append(_LINK_COLOR if label in links else _MEMORY_COLOR if label in memory else _COMPUTE_COLOR)
+        is_host = label not in links and label not in memory and not core_units({"utilization": {label: 0.0}})
+        if is_host:
+            hosts.add(label)
+        colors.append(_LINK_COLOR if label in links else _MEMORY_COLOR if label in memory else
+                      _HOST_COLOR if is_host else _COMPUTE_COLOR)
         lo.append(100 * (v - vmin))
         hi.append(100 * (vmax - v))
     y = np.arange(len(labels))
@@ -393,6 +404,8 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
     if links & set(labels):
         handles.append(Patch(color=_LINK_COLOR, label="between chips"))
+    if hosts:
+        handles.append(Patch(color=_HOST_COLOR, label=HOST_CPU_LABEL))
     if mac is not None:
         handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
     # the key sits in one row between the title and the axes, where no bar or value label can be under it

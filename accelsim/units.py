@@ -402,10 +402,20 @@ def bare_time(value: object) -> bool:
     return False
 
 
+def pick_prefix(value: float, steps, digits: int):
+    """The first (scale, prefix) of ``steps`` (largest scale first) at which ``value`` rounded to ``digits``
+    significant digits is at least 1, or None: the prefix is chosen after rounding to the digits shown, so
+    999.9996 ms at 4 digits is "1s", not "1000ms", and 999.5 µJ at 3 is "1 mJ", not "1e+03 µJ" (probe p221 #3)."""
+    for scale, prefix in steps:
+        if abs(float(f"{value / scale:.{digits}g}")) >= 1:
+            return scale, prefix
+    return None
+
+
 def _fmt(value: float, steps: list[tuple[float, str]], digits: int) -> str:
-    for scale, unit in steps:
-        if abs(value) >= scale:
-            return f"{value / scale:.{digits}g}{unit}"
+    found = pick_prefix(value, steps, digits)
+    if found is not None:
+        return f"{value / found[0]:.{digits}g}{found[1]}"
     return f"{value:.{digits}g}{steps[-1][1] if steps[-1][0] == 1 else ''}"
 
 

@@ -456,7 +456,9 @@ def settings(report: dict) -> dict[str, object]:
     ``options.<option>`` for each option the report records (those not at their default: report.json's
     ``options``; ``execution`` and ``kernel_order`` stand for the options of those names, as the run resolved
     them). An ``accelsim serve`` report's model stands for its workload (its parameters left unset, null, are
-    not settings: the model's defaults, which the report does not resolve)."""
+    not settings: the model's defaults, which the report does not resolve), and its ``config`` flattened as
+    ``--set`` names it (``workload.arrival.rate``, ``engine.max_num_seqs``, ``slo.ttft``, ``replicas``, ...; but
+    :data:`SERVE_COST_RUNTIME`)."""
     out: dict[str, object] = {}
     serving = _is_serving(report)
     wl = _dict(report.get("model") if serving else report.get("workload"))
@@ -480,7 +482,16 @@ def settings(report: dict) -> dict[str, object]:
     for k, v in _dict(report.get("options")).items():
         if k not in _RESOLVED_OPTIONS:
             out[f"options.{k}"] = v
+    if serving:  # the serve config (engine, workload arrival and lengths, slo, replicas, router, speculative, ...),
+        # keyed as --set and --sweep name them (probe p221 #2: two points of a rate sweep showed no settings row)
+        for k, v in _dict(report.get("config")).items():
+            if k == "cost":  # how the iteration cost was estimated: its workers and cache are no setting of the run
+                v = {c: x for c, x in _dict(v).items() if c not in SERVE_COST_RUNTIME}
+            _flatten(out, k, v)
     return out
+
+
+SERVE_COST_RUNTIME = ("workers", "cache_dir")  # a serve config's cost keys that change how fast, not what, it runs
 
 
 _RESOLVED_OPTIONS = ("execution", "kernel_order")  # report keys that give these options as the run resolved them

@@ -15,6 +15,7 @@ from . import fmt
 from .fmt import STALL_LABEL
 from .schema import (
     chips_covered,
+    core_units,
     group_units,
     levels,
     main_memory,
@@ -39,6 +40,20 @@ def unit_busy_text(values: list[object]) -> str:
         return fmt.pct(values[0])
     low, high = fmt.pct(min(vs)), fmt.pct(max(vs))
     return fmt.pct(sum(vs) / len(vs)) + ("" if low == high else f" mean ({low}-{high})")
+
+
+def utilization_in_order(report: dict) -> dict:
+    """report.json's ``utilization`` in the order the renderers show it (docs/architecture.md "Renderers": the
+    report's levels innermost first): the cores' compute units as given, then the memory levels innermost first
+    (``sram``, ``l2``, ``hbm``, ``host``: :func:`~accelsim.report.schema.ordered`), then the rest as given (the
+    host's ``launch``, the chips' ``link``). report.json's own order is its units' insertion order, which listed
+    ``hbm, host, l2`` on an H100 (probe p221 #4)."""
+    util = report.get("utilization")
+    if not isinstance(util, dict):
+        return {}
+    compute = core_units({"utilization": {k: 0.0 for k in util}})
+    rest = ordered([k for k in util if k not in compute], report)
+    return {k: util[k] for k in [*[k for k in util if k in compute], *rest]}
 
 
 def unit_busy_rows(util: dict) -> list[tuple[str, str]]:
@@ -332,7 +347,7 @@ def summary_table(report: dict) -> Table:
     table.add_row("MAC utilization", fmt.pct(report.get("mac_utilization")))
     for label, text in mfu_rows(report):  # a training step: the model's FLOPs beside what the arrays ran
         table.add_row(label, text)
-    for unit, text in unit_busy_rows(report.get("utilization") or {}):
+    for unit, text in unit_busy_rows(utilization_in_order(report)):
         table.add_row(f"  busy {unit}", text)
     for level, text in bandwidth_rows(report):  # beside busy: a latency-bound kernel's level is busy, not at its bandwidth
         table.add_row(f"  bandwidth {level}", text)

@@ -13,7 +13,7 @@ import functools
 import math
 from collections.abc import Callable
 
-from accelsim.units import QUANTISED_WEIGHTS, format_bandwidth, format_frequency, format_size, format_time
+from accelsim.units import QUANTISED_WEIGHTS, format_bandwidth, format_frequency, format_size, format_time, pick_prefix
 
 DASH = "\u2014"  # a missing or null value
 STALL_LABEL = "stall cycles (summed over units)"  # report.json's stall_cycles: every unit's stalls added, so it
@@ -63,10 +63,11 @@ def count(v: float) -> str:
 
 @_finite_only
 def si(v: float, digits: int = 3, sep: str = " ") -> str:
-    """A large count with an SI prefix ("4.09 G"); ``sep=""`` gives the compact form ("4.09G")."""
-    for scale, prefix in _SI:
-        if abs(v) >= scale:
-            return f"{v / scale:.{digits}g}{sep}{prefix}"
+    """A large count with an SI prefix ("4.09 G"); ``sep=""`` gives the compact form ("4.09G"). The prefix is
+    chosen after rounding to ``digits`` (:func:`accelsim.units.pick_prefix`: 999,700 is "1 M", not "1e+03 k")."""
+    found = pick_prefix(v, _SI, digits)
+    if found is not None:
+        return f"{v / found[0]:.{digits}g}{sep}{found[1]}"
     return f"{v:.{digits}g}"
 
 
@@ -115,9 +116,9 @@ def quantity(v: float, unit: str, digits: int = 3) -> str:
     """A physical quantity with an engineering prefix: quantity(0.0123, "J") = "12.3 mJ", (405, "W") = "405 W"."""
     if v == 0:
         return f"0 {unit}"
-    for scale, prefix in _ENGINEERING:
-        if abs(v) >= scale:
-            return f"{v / scale:.{digits}g} {prefix}{unit}"
+    found = pick_prefix(v, _ENGINEERING, digits)  # after rounding: 999.5e-6 J is "1 mJ", not "1e+03 µJ"
+    if found is not None:
+        return f"{v / found[0]:.{digits}g} {found[1]}{unit}"
     return f"{v:.{digits}g} {unit}"
 
 
@@ -151,11 +152,13 @@ def ratio(r: object) -> str:
     a = abs(v)
     if a == 0:
         return "0\u00d7"
-    if not math.isfinite(a) or a < 0.1 or a >= 1e6:
+    # each form is chosen by the value rounded as that form shows it (probe p221 #3: 9.999 printed "10.00×" and
+    # 999.96 "1000.0×"): 2 decimals below 10, 1 below 1,000, none below 10⁶, 3 significant digits outside
+    if not math.isfinite(a) or float(f"{a:.3g}") < 0.1 or round(a) >= 1e6:
         return f"{v:.3g}\u00d7"
-    if a >= 1000:
+    if round(a, 1) >= 1000:
         return f"{v:,.0f}\u00d7"
-    return f"{v:.2f}\u00d7" if a < 10 else f"{v:.1f}\u00d7"
+    return f"{v:.2f}\u00d7" if round(a, 2) < 10 else f"{v:.1f}\u00d7"
 
 
 def general(value: object) -> str:

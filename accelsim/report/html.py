@@ -28,6 +28,7 @@ from .console import (
     mfu_rows,
     static_only,
     unit_busy_text,
+    utilization_in_order,
 )
 from .fmt import STALL_LABEL
 from .schema import (
@@ -238,7 +239,7 @@ def _cards(report: dict) -> str:
 
 
 def _utilization(report: dict) -> str:
-    util = _dict(report.get("utilization"))
+    util = utilization_in_order(report)  # compute units, then the levels innermost first (probe p221 #4)
     if not util:
         return '<p class="note">No utilization figures in this report.</p>'
     rows = []

@@ -19,6 +19,7 @@ import numpy as np
 from . import fmt
 from .schema import (
     chips_covered,
+    core_units,
     group_units,
     interconnect_units,
     memory_levels,
@@ -43,6 +44,8 @@ _WAIT_COLOR = "#D9D9D9"
 _MEMORY_COLOR = "#55A868"
 _LINK_COLOR = "#8172B3"  # between chips: the interconnect and a NIC (schema.interconnect_units)
 _MAC_COLOR = "#C44E52"
+_HOST_COLOR = "#937860"  # the host CPU issuing kernels (``launch``), as report.html's utilization table names it
+HOST_CPU_LABEL = "host CPU (kernel launches)"
 
 
 def attainable(ai, peak: float, bw: float):
@@ -344,7 +347,9 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     """Horizontal bars of the busy fraction (0-100 %) of every unit and memory level, and the MAC utilization."""
     plt = pyplot()
     path = _target(path)
-    bars = _unit_bars(report.get("utilization") or {})
+    from .console import utilization_in_order
+
+    bars = _unit_bars(utilization_in_order(report))  # compute, then the levels innermost first (probe p221 #4)
     memory, links = transfer_units(report), interconnect_units(report)
     mac = report.get("mac_utilization")
     n = len(bars) + (mac is not None)
@@ -361,10 +366,16 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
         colors.append(_MAC_COLOR)
         lo.append(0.0)
         hi.append(0.0)
+    hosts = set()  # units outside the cores, levels and links: the host CPU issuing kernels (``launch``), not a
+    # compute unit (probe p221 #4: its 99.9 % bar in the compute colour beside a MAC utilization of 0.2 %)
     for label, v, vmin, vmax in bars:
         labels.append(label)
         values.append(100 * v)
-        colors.append(_LINK_COLOR if label in links else _MEMORY_COLOR if label in memory else _COMPUTE_COLOR)
+        is_host = label not in links and label not in memory and not core_units({"utilization": {label: 0.0}})
+        if is_host:
+            hosts.add(label)
+        colors.append(_LINK_COLOR if label in links else _MEMORY_COLOR if label in memory else
+                      _HOST_COLOR if is_host else _COMPUTE_COLOR)
         lo.append(100 * (v - vmin))
         hi.append(100 * (vmax - v))
     y = np.arange(len(labels))
@@ -393,6 +404,8 @@ def plot_utilization(report: dict, path: str | os.PathLike | BinaryIO) -> Path |
     handles = [Patch(color=_COMPUTE_COLOR, label="compute unit"), Patch(color=_MEMORY_COLOR, label="memory level")]
     if links & set(labels):
         handles.append(Patch(color=_LINK_COLOR, label="between chips"))
+    if hosts:
+        handles.append(Patch(color=_HOST_COLOR, label=HOST_CPU_LABEL))
     if mac is not None:
         handles.insert(0, Patch(facecolor=_MAC_COLOR, hatch="//", edgecolor="white", label="MAC utilization"))
     # the key sits in one row between the title and the axes, where no bar or value label can be under it
@@ -466,6 +479,30 @@ def _run_point(report: dict) -> tuple[float, float] | None:
     return flops / offchip, flops / seconds / chips_covered(report)
 
 
+def roofline_left_out(report: dict) -> tuple[int, int] | None:
+    """The ops the roofline leaves out, by reason: (those without off-chip bytes or a duration: an arithmetic
+    intensity or an achieved FLOP/s that is null, as a view's; those with no FLOPs: both defined but 0, as a dropout
+    mask's or an embedding gather's, whose intensity of 0 a log axis cannot show), or None when none is left out
+    (probe p221 #5: 40 ops of the second kind were counted as the first)."""
+    idle = zero = 0
+    for op in report.get("ops") or []:
+        ai, rate = fmt.number(op.get("arithmetic_intensity")), fmt.number(op.get("achieved_flops_per_s"))
+        if ai is not None and rate is not None and ai > 0 and rate > 0:
+            continue
+        if ai is None or rate is None or (ai > 0 or rate > 0) or fmt.num(op.get("flops")) > 0:
+            idle += 1
+        else:
+            zero += 1
+    return (idle, zero) if idle or zero else None
+
+
+def roofline_left_out_text(idle: int, zero: int) -> str:
+    """The roofline's note of the ops it leaves out (:func:`roofline_left_out`)."""
+    parts = ([f"{idle} op(s) without off-chip bytes or duration"] if idle else []) + \
+        ([f"{zero} op(s) with no FLOPs (intensity 0)"] if zero else [])
+    return ", ".join(parts) + " not shown"
+
+
 def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | BinaryIO:
     """Log-log roofline: attainable FLOP/s against FLOP per off-chip byte, with each op and the whole run on it.
 
@@ -484,7 +521,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     pts = [(float(op["arithmetic_intensity"]), float(op["achieved_flops_per_s"]), str(op.get("kind", "?")))
            for op in report.get("ops") or []
            if fmt.num(op.get("arithmetic_intensity")) > 0 and fmt.num(op.get("achieved_flops_per_s")) > 0]
-    skipped = len(report.get("ops") or []) - len(pts)
+    skipped = roofline_left_out(report)
     run = _run_point(report)
 
     xs = [p[0] for p in pts] + ([run[0]] if run else []) + ([ridge] if 0 < ridge < math.inf else [])
@@ -531,7 +568,7 @@ def plot_roofline(report: dict, path: str | os.PathLike | BinaryIO) -> Path | Bi
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8, ncol=2 if len(kinds) > 8 else 1)
     if skipped:
-        ax.text(0.01, 0.99, f"{skipped} op(s) without off-chip bytes or duration not shown", transform=ax.transAxes,
+        ax.text(0.01, 0.99, roofline_left_out_text(*skipped), transform=ax.transAxes,
                 ha="left", va="top", fontsize=8, color="#444444")
     if not pts and not run and not (peak > 0 and bw > 0):
         ax.text(0.5, 0.5, "nothing to place on the roofline", ha="center", va="center", transform=ax.transAxes,

@@ -284,7 +284,8 @@ def replot_capacity(outdir: str | os.PathLike) -> list[Path]:
 
 def replot_curve(outdir: str | os.PathLike) -> list[Path]:
     """Redraw a ``serve --sweep`` folder (``accelsim plot OUTDIR``): throughput_latency.png from sweep.csv, then
-    every point's plots. The swept key is not in sweep.csv: the title names the values only."""
+    every point's plots. The swept key is not in sweep.csv: the title names the one setting the points' reports differ
+    in (:func:`swept_key`), else the values only."""
     out = Path(outdir)
     rows = _csv_rows(out / CURVE_CSV)
     if not rows or any(col not in rows[0] for col in ("value", "output_tokens_per_s", "ttft_p50_s", "e2e_p50_s")):
@@ -301,8 +302,22 @@ def replot_curve(outdir: str | os.PathLike) -> list[Path]:
                     key=point_index)
     name = curve_name(read_report(points[0])) if points else out.name
     keys = [k for k in (values[0] if values else {}) if k not in CURVE_COLUMNS]  # several keys: a column each
-    paths = [plot_curve(name, None, values, out / CURVE_PNG, lines=curve_lines(values, keys))]
-    for d in points:
-        paths += replot(d, read_report(d))
+    reports = [read_report(d) for d in points]
+    paths = [plot_curve(name, None if keys else swept_key(reports), values, out / CURVE_PNG,
+                        lines=curve_lines(values, keys))]
+    for d, report in zip(points, reports, strict=True):
+        paths += replot(d, report)
     return paths
+
+
+def swept_key(reports: Sequence[dict]) -> str | None:
+    """The one setting the points' reports differ in (:func:`accelsim.report.compare.settings`: their serve config
+    flattened, ``workload.arrival.rate``), which sweep.csv does not hold; None unless exactly one differs (probe
+    p221 #2: a redrawn curve's title named the values 4, 16, 32 but not their key)."""
+    from ..report.compare import settings
+
+    per = [settings(dict(r)) for r in reports]
+    keys = dict.fromkeys(k for p in per for k in p)
+    differ = [k for k in keys if len({repr(p.get(k)) for p in per}) > 1]
+    return differ[0] if len(per) > 1 and len(differ) == 1 else None
 

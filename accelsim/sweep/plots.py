@@ -23,6 +23,7 @@ import math
 import os
 import tempfile
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,8 @@ class SweepColumns:
         self._codes = {a: array("i") for a in self.axes}
         self._metrics = {m: array("d") for m in self.METRICS}
         self.covers: dict[str, None] = {}  # what the points' latency covers, where it is not one pass (_covers)
+        self._work_seen: dict[tuple, int] = {}
+        self._works = array("i")  # each point's work (work_of), numbered in order of first appearance
 
     @classmethod
     def of(cls, records, axes: Sequence[str]) -> SweepColumns:
@@ -132,6 +135,8 @@ class SweepColumns:
         for m, column in self._metrics.items():
             v = metrics.get(m, metrics.get(FALLBACK.get(m, m)))
             column.append(float(v) if _is_number(v) else math.nan)
+        work = work_of(point, metrics, self.axes)
+        self._works.append(self._work_seen.setdefault(work, len(self._work_seen)))
         covers = _covers(metrics)
         if covers:
             self.covers[covers] = None
@@ -143,6 +148,12 @@ class SweepColumns:
         import numpy as np
 
         return np.frombuffer(self._codes[axis], dtype=np.int32) if len(self) else np.zeros(0, np.int32)
+
+    def works(self):
+        """Each point's work number (:func:`work_of`): points of one number run the same work."""
+        import numpy as np
+
+        return np.frombuffer(self._works, dtype=np.int32) if len(self) else np.zeros(0, np.int32)
 
     def metric(self, name: str):
         import numpy as np
@@ -192,8 +203,37 @@ def _tight(fig) -> None:
         fig.tight_layout()
 
 
+THIN: weakref.WeakSet = weakref.WeakSet()
+"""Axes whose x tick labels sit at the values themselves (a lines plot of numbers or quantities): they may meet
+where values lie close on a log axis, which :func:`_thin_labels` resolves once the figure is laid out."""
+LABEL_GAP = 4.0  # pixels kept clear between two neighbouring tick labels
+
+
+def _thin_labels(fig) -> int:
+    """Hide the x tick labels of the :data:`THIN` axes of ``fig`` that would overlap the one shown before them (left
+    to right, the first always shown; probe p221 #6: 34GB/s and 68GB/s on an axis from 500MB/s to 1TB/s printed as
+    "34GB/68GB/s"); the tick stays. Returns how many were hidden."""
+    renderer = fig.canvas.get_renderer()
+    hidden = 0
+    for ax in fig.axes:
+        if ax not in THIN:
+            continue
+        labels = sorted((t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
+                        key=lambda t: t.get_window_extent(renderer).x0)
+        right = -math.inf
+        for t in labels:
+            box = t.get_window_extent(renderer)
+            if box.x0 < right + LABEL_GAP:
+                t.set_visible(False)
+                hidden += 1
+            else:
+                right = box.x1
+    return hidden
+
+
 def _save(plt, fig, path: Path) -> Path:
-    """Save ``fig`` as PNG to ``path`` atomically (a temporary file, then a rename) and close it."""
+    """Save ``fig`` as PNG to ``path`` atomically (a temporary file, then a rename) and close it; tick labels
+    that would overlap are thinned first (:func:`_thin_labels`)."""
     from ..report.plots import DPI
 
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # unique: two writers never
@@ -201,6 +241,7 @@ def _save(plt, fig, path: Path) -> Path:
     tmp = Path(name)
     try:
         _tight(fig)
+        _thin_labels(fig)
         fig.savefig(tmp, dpi=DPI, format="png")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
@@ -452,6 +493,7 @@ def plot_lines(records, axes: Sequence[str], path: Path, *, name: str = "sweep",
         if numeric and len(xs) <= MAX_ANNOTATED:  # each value at its place, as written (34GB/s, 64KiB)
             ax.set_xticks(xs, [x.text(c) for c in x.order])
             ax.minorticks_off()
+            THIN.add(ax)  # values close on a log axis (34GB/s, 68GB/s) may meet: _save thins them (_thin_labels)
         elif numeric and x.formatter is not None:  # many values: matplotlib's ticks, in the values' unit
             ax.xaxis.set_major_formatter(lambda v, _pos, text=x.formatter: text(v) if v > 0 else str(v))
         if not numeric:
@@ -613,9 +655,44 @@ def scatter_sample(n: int, must: Sequence[int] = (), limit: int | None = None):
 
 
 def workload_axis(key: str) -> bool:
-    """Whether a sweep axis changes the workload (``workload`` itself, or a ``workload.`` key): points that differ
-    in one run different work and are not compared on one Pareto front."""
+    """Whether a sweep axis is a workload setting (``workload`` itself, or a ``workload.`` key): the lines plot and
+    heatmap never fold it (a panel each). Whether two points run the same work on the Pareto front is decided by
+    :func:`work_of`, not by the key: a fused and an unfused run, or TP 1 and TP 8, are the same work."""
     return key == "workload" or key.startswith("workload.")
+
+
+SPLIT_KEYS = ("tensor_parallel", "context_parallel")
+"""The workload settings whose chips each hold 1/N of the model's ``macs`` in report.json (docs/architecture.md:
+a tensor-parallel chip's share; "under context parallelism one chip's 1/C of the unsplit model's"), so that the
+model's MACs of a point are its ``macs`` × these (:func:`work_of`)."""
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence[str]) -> tuple:
+    """What a point's work is, for the Pareto front (docs/sweeps.md "pareto"): points with equal tuples are
+    compared. With no workload axis, () (every point runs the base's work). Else the model's MACs of the run
+    (report.json's ``macs``, per chip under tensor and context parallelism, so × :data:`SPLIT_KEYS`' values taken
+    from the point), its parameter count (``params``: a GEMM of m × k × n and one of n × k × m have the MACs but
+    not the weights) and the values of its ``*dtype`` axes (a lower precision is other work, and would always win).
+    The attention kernel, the chips the model is split over, recompute, sequence parallelism and such leave these
+    equal: the same work, on one front. A record without ``macs`` (written by hand, or by an older version) falls
+    back to the values of every workload axis: other values, other work."""
+    keys = [a for a in axes if workload_axis(a)]
+    if not keys:
+        return ()
+    macs, params = metrics.get("macs"), metrics.get("params")
+    if not (_is_number(macs) and _is_number(params)):
+        return ("axes", *(_key(point.get(a)) for a in keys))
+    scale = 1
+    for a in keys:
+        if a.rsplit(".", 1)[-1] in SPLIT_KEYS and _positive_int(point.get(a)):
+            scale *= point[a]
+    total = macs * scale
+    return ("work", int(total) if float(total).is_integer() else total, params,
+            *(_key(point.get(a)) for a in keys if a.endswith("dtype")))
 
 
 def front_mask(values, groups):
@@ -638,17 +715,15 @@ def front_mask(values, groups):
 
 
 def pareto_groups(cols: SweepColumns, rows) -> list:
-    """``rows`` (indices into ``cols``) split by workload, the values of the varying workload axes
-    (:func:`workload_axis`): index arrays in order of each group's first row; one group when no such axis varies."""
+    """``rows`` (indices into ``cols``) split by work (:func:`work_of`): index arrays in order of each group's first
+    row; one group when no workload axis varies."""
     import numpy as np
 
-    keys = [a for a in cols.varying() if workload_axis(a)]
-    if not keys:
-        return [np.asarray(rows)]
-    dims = tuple(len(cols.values[a]) for a in keys)
-    flat = np.ravel_multi_index(tuple(cols.codes(a)[rows] for a in keys), dims)
-    _, first, inverse = np.unique(flat, return_index=True, return_inverse=True)
-    return [np.asarray(rows)[inverse == g] for g in np.argsort(first, kind="stable")]
+    rows = np.asarray(rows, dtype=np.intp)
+    if not any(workload_axis(a) for a in cols.varying()) or not len(rows):
+        return [rows]
+    _, first, inverse = np.unique(cols.works()[rows], return_index=True, return_inverse=True)
+    return [rows[inverse.reshape(-1) == g] for g in np.argsort(first, kind="stable")]
 
 
 def pareto_left_off(cols: SweepColumns, *, metric: str = LATENCY, area: str = AREA, energy: str = ENERGY) -> int:
@@ -663,6 +738,19 @@ def pareto_left_off(cols: SweepColumns, *, metric: str = LATENCY, area: str = AR
 def left_off_text(n: int) -> str:
     """The note that ``n`` points without energy or area are not on the Pareto plot."""
     return f"{n} point{'s' if n != 1 else ''} without energy or area (an arch with no energy block) left off"
+
+
+def no_front_text(cols: SweepColumns) -> str:
+    """Why a sweep of 2 or more ok points has no Pareto plot: no two points with latency, area and energy run the
+    same work (:func:`work_of`), or fewer than two have all three."""
+    import numpy as np
+
+    x, y, e = cols.metric(AREA), cols.metric(LATENCY), cols.metric(ENERGY)
+    rows = np.flatnonzero(~(np.isnan(x) | np.isnan(y) | np.isnan(e)))
+    if len(rows) < 2:
+        return f"{len(rows)} point{'s' if len(rows) != 1 else ''} with latency, area and energy (an arch with no " \
+               "energy block has none)"
+    return f"no two of its {len(rows)} points run the same work (model MACs and parameters), so none is compared"
 
 
 def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep", metric: str = LATENCY,
@@ -686,11 +774,12 @@ def plot_pareto(records, axes: Sequence[str], path: Path, *, name: str = "sweep"
     pts = np.column_stack((x, y, e))
     fronts = [g[pareto_front_nd(pts[g])] for g in groups]
     varying = cols.varying()
-    own = [a for a in varying if not workload_axis(a)]  # what tells a workload's points apart
+    # the axes one value of which each front's points share (its work's: its title), and the others (its labels)
+    keys = [a for a in varying if workload_axis(a) and all(len(set(cols.codes(a)[g].tolist())) == 1 for g in groups)]
+    own = [a for a in varying if a not in keys]  # what tells a workload's points apart
     panels = list(zip(groups, fronts, strict=True)) if len(groups) <= MAX_PANELS else \
         [(np.sort(np.concatenate(groups)), np.sort(np.concatenate(fronts)))]
     many = len(panels) < len(groups)  # one panel for every workload's front
-    keys = [a for a in varying if workload_axis(a)]
     plt = _pyplot()
     one = len(panels) == 1
     fig, axs = _panels(plt, len(panels), width=7.5 if one else 6.0, height=5.2 if one else 4.6)
@@ -811,11 +900,14 @@ def plot_sweep_records(records, axes: Sequence[str], outdir: str | os.PathLike, 
             left = pareto_left_off(records) if file == PARETO_FILE and warn is not None else 0
             if left:
                 warn(f"{path}: {left_off_text(left)}")
-        elif (outdir / file).exists():  # drawn by an earlier run whose axes allowed it: no longer true
-            (outdir / file).unlink()
+        else:
+            if file == PARETO_FILE and warn is not None and len(records) >= 2:
+                warn(f"{outdir / file} not drawn: {no_front_text(records)}")
+            if (outdir / file).exists():  # drawn by an earlier run whose axes allowed it: no longer true
+                (outdir / file).unlink()
     return written
 
 
 __all__ = ["HEATMAP_FILE", "LINES_FILE", "MAX_SCATTER", "MAX_WORKLOAD_PANELS", "PARETO_FILE", "SweepColumns", "front_mask",
-           "left_off_text", "pareto_front_nd", "pareto_left_off", "plot_heatmap", "plot_lines", "plot_pareto",
+           "left_off_text", "no_front_text", "work_of", "pareto_front_nd", "pareto_left_off", "plot_heatmap", "plot_lines", "plot_pareto",
            "plot_sweep_records", "scatter_sample", "varying_axes", "workload_axis"]

@@ -554,15 +554,18 @@ PARETO_KEYS = (("seconds", None), ("system_area_mm2", "area_mm2"), ("system_ener
 
 def pareto_inputs(rec: Mapping[str, Any], work: Sequence[str]) -> tuple[tuple[float, ...] | None, tuple]:
     """What the Pareto front of a record needs: its (latency, area, energy) with the Pareto plot's fallbacks (None
-    unless an ok record has all three as numbers) and its workload (the values of the ``work`` axes, as text)."""
+    unless an ok record has all three as numbers) and its work (:func:`accelsim.sweep.plots.work_of` over the
+    ``work`` axes: equal for points that run the same work)."""
     metrics = rec.get("metrics") or {}
     xs = []
     for key, fallback in PARETO_KEYS:
         value = metrics.get(key, metrics.get(fallback) if fallback else None)
         xs.append(float(value) if _is_number(value) and math.isfinite(value) else None)
+    from .plots import work_of
+
     point = rec.get("point") or {}
     ok = rec.get("status") == "ok" and None not in xs
-    return (tuple(xs) if ok else None), tuple(repr(point.get(a)) for a in work)  # type: ignore[arg-type]
+    return (tuple(xs) if ok else None), work_of(point, metrics, work)  # type: ignore[arg-type]
 
 
 def pareto_flags(values, groups) -> list[str]:
@@ -580,7 +583,8 @@ def pareto_flags(values, groups) -> list[str]:
 
 
 def work_axes(axes: Sequence[str]) -> list[str]:
-    """The axes that change the workload: points that differ in one are not on one Pareto front."""
+    """The workload axes, from whose values and a record's ``macs`` and ``params`` the Pareto front tells its work
+    (:func:`accelsim.sweep.plots.work_of`): points of other work are not on one front."""
     from .plots import workload_axis
 
     return [a for a in axes if workload_axis(a)]

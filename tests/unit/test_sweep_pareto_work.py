@@ -1,0 +1,62 @@
+"""The Pareto front compares the points that run the same work (probe p221 #1): an unfused and a fused run, or TP 1
+and TP 8, are one workload; another batch or model is other work. Numbers are made up, chosen by hand."""
+
+from accelsim.sweep import plots
+from accelsim.sweep.store import table
+
+
+def _rec(rid, point, seconds, area, energy, macs, params=100):
+    return {"id": rid, "status": "ok", "point": point,
+            "metrics": {"seconds": seconds, "system_area_mm2": area, "system_energy_j": energy, "macs": macs,
+                        "params": params}}
+
+
+def _pareto(records, axes):
+    header, rows = table(records, axes)
+    at = header.index("pareto")
+    return {r[0]: r[at] for r in rows}
+
+
+def test_fused_and_unfused_are_one_workload_and_the_dominated_one_is_off_the_front():
+    # probe p221's sw4 (gpt2 on h100): unfused 3.516 ms, 256.1 mm², 1.003 J; fused 2.760 ms, 256.1 mm², 0.713 J,
+    # the same macs (145,824,153,600): fused is no worse anywhere and better in time and energy (Deb 2001, Def. 2.5)
+    recs = [_rec("u", {"workload.attention": "unfused"}, 3.516e-3, 256.1, 1.003, 145_824_153_600),
+            _rec("f", {"workload.attention": "fused"}, 2.760e-3, 256.1, 0.713, 145_824_153_600)]
+    assert _pareto(recs, ["workload.attention"]) == {"u": "false", "f": "true"}
+    cols = plots.SweepColumns.of(recs, ["workload.attention"])
+    assert [g.tolist() for g in plots.pareto_groups(cols, [0, 1])] == [[0, 1]]
+
+
+def test_tensor_parallel_points_compare_by_the_models_macs_not_one_chips():
+    # report.json's macs is one chip's 1/TP share: 1000 on TP1, 1000 / 2 = 500 on TP2, 1000 / 8 = 125 on TP8: the
+    # model's 1000 each, the same work; TP1 is fastest and most frugal at equal area (the probe's sw2 shape)
+    axes = ["workload.tensor_parallel"]
+    recs = [_rec("tp1", {"workload.tensor_parallel": 1}, 12.28e-3, 2048.8, 12.00, 1000),
+            _rec("tp2", {"workload.tensor_parallel": 2}, 13.64e-3, 2048.8, 15.30, 500),
+            _rec("tp8", {"workload.tensor_parallel": 8}, 13.63e-3, 2048.8, 25.87, 125)]
+    assert _pareto(recs, axes) == {"tp1": "true", "tp2": "false", "tp8": "false"}
+
+
+def test_another_batch_or_shape_is_other_work():
+    # batch 2 doubles the MACs (2000 against 1000): its own front, though the batch-1 point is faster and smaller
+    axes = ["workload.batch"]
+    recs = [_rec("b1", {"workload.batch": 1}, 1.0, 10.0, 1.0, 1000),
+            _rec("b2", {"workload.batch": 2}, 2.0, 10.0, 2.0, 2000)]
+    assert _pareto(recs, axes) == {"b1": "true", "b2": "true"}
+    # a GEMM of m=128, k=64, n=256 and one of m=256, k=64, n=128 have 2,097,152 MACs each but 64 x 256 = 16,384
+    # and 64 x 128 = 8,192 weights: other work
+    axes = ["workload.m", "workload.n"]
+    recs = [_rec("a", {"workload.m": 128, "workload.n": 256}, 1.0, 10.0, 1.0, 2_097_152, 16_384),
+            _rec("b", {"workload.m": 256, "workload.n": 128}, 2.0, 10.0, 2.0, 2_097_152, 8_192)]
+    assert _pareto(recs, axes) == {"a": "true", "b": "true"}
+    assert plots.plot_pareto(recs, axes, None) is None  # no workload of two points: nothing to draw
+
+
+def test_a_sweep_with_no_two_points_of_one_work_says_why_there_is_no_pareto_plot(tmp_path):
+    recs = [_rec("b1", {"workload.batch": 1}, 1.0, 10.0, 1.0, 1000),
+            _rec("b2", {"workload.batch": 2}, 2.0, 10.0, 2.0, 2000)]
+    heard = []
+    plots.plot_sweep_records(recs, ["workload.batch"], tmp_path, warn=heard.append)
+    assert not (tmp_path / plots.PARETO_FILE).exists()
+    assert heard == [f"{tmp_path / plots.PARETO_FILE} not drawn: no two of its 2 points run the same work "
+                     "(model MACs and parameters), so none is compared"]

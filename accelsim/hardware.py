@@ -1688,8 +1688,16 @@ def _given_field(level: object, key: str) -> object:
     return level.get(key) if isinstance(level, dict) else None
 
 
-PORT_BITS_NOT_CACHE = ("only a cache level's energy follows the SRAM rule at a port width (a memory's is its "
-                       "energy_per_bit)")
+CACHE_ONLY_FIELDS = {
+    "resident_share": "only a cache level keeps a share of its capacity for a tensor",
+    "port_bits": "only a cache level's energy follows the SRAM rule at a port width (a memory's is its energy_per_bit)",
+}
+"""The level fields only a cache takes, each with the message a memory that gives it gets."""
+
+
+def _cache_only_problems(level: object, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], str]]:
+    """The :data:`CACHE_ONLY_FIELDS` a level that is not a cache gives, each ``(path + (field,), message)``."""
+    return [((*path, f), why) for f, why in CACHE_ONLY_FIELDS.items() if _given_field(level, f) is not None]
 
 
 def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
@@ -1718,10 +1726,8 @@ def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
         if _given_field(level, "after") is not None:
             out.append(((key, "after"), f"not used for {key!r}: l2, hbm and host come first, in that order (a level "
                                         f"placed with 'after' goes in 'levels')"))
-        if role != "cache" and _given_field(level, "resident_share") is not None:
-            out.append(((key, "resident_share"), "only a cache level keeps a share of its capacity for a tensor"))
-        if role != "cache" and _given_field(level, "port_bits") is not None:
-            out.append(((key, "port_bits"), PORT_BITS_NOT_CACHE))
+        if role != "cache":
+            out += _cache_only_problems(level, (key,))
     known = [SCRATCHPAD] + [key for key, _ in shorts] + [str(k) for k in levels]
     afters: dict[str, str] = {}
     for key, level in levels.items():
@@ -1734,11 +1740,8 @@ def level_graph_problems(data: object) -> list[tuple[tuple[str, ...], str]]:
             out.append((("levels", key), f"{key!r} is a reserved name (the cores' scratchpad is core.sram; the chips' "
                                          f"links are interconnect): name the level otherwise"))
         role = _given_field(level, "role")
-        if role in ("memory", None) and _given_field(level, "resident_share") is not None:
-            out.append((("levels", key, "resident_share"),
-                        "only a cache level keeps a share of its capacity for a tensor"))
-        if role in ("memory", None) and _given_field(level, "port_bits") is not None:
-            out.append((("levels", key, "port_bits"), PORT_BITS_NOT_CACHE))
+        if role in ("memory", None):
+            out += _cache_only_problems(level, ("levels", key))
         after = _given_field(level, "after")
         if not isinstance(after, str):
             continue

@@ -374,6 +374,12 @@ class RequestsConfig(_Model):
                 if given:
                     raise ValueError(f"conversation: not with {key} (a conversation's turns share its own history, "
                                      "drawn from the distributions)")
+        self._check_arrival_extent(trace)
+        return self
+
+    def _check_arrival_extent(self, trace: bool) -> None:
+        """How many requests and how late: rate × duration arrivals at most MAX_REQUESTS, a duration and the
+        window of ``requests`` at ``rate`` (requests ÷ rate) at most MAX_ARRIVAL_S; each at the key set last."""
         product = float(self.duration) * float(self.arrival.rate) \
             if self.duration is not None and self.arrival.rate is not None else 0.0
         if not product <= MAX_REQUESTS:  # rate × duration arrivals: at the one of them set last (serving/requests.py)
@@ -397,7 +403,6 @@ class RequestsConfig(_Model):
                                                 f"{KeyPairError.OTHER_AT} spreads {why} (raise the rate)",
                                 "requests": f"{self.requests:,} at rate {self.arrival.rate:g}/s"
                                             f"{KeyPairError.OTHER_AT} spreads {why} (fewer requests)"})
-        return self
 
 
 class Slo(_Model):

@@ -324,6 +324,30 @@ def _kept_fields(line: str) -> tuple[list[str], str | None]:
     return _fields(",".join(parts[:-1])), None if not last or last.startswith("#") else last
 
 
+def _row_fields(file: str, n: int, raw: str, columns: tuple[str, ...], gemm: bool, issues: list[ConfigIssue],
+                dropped: list[tuple[int, str, str, str]]) -> list[str]:
+    """Row ``n``'s fields as SCALE-Sim keeps them (:func:`_kept_fields`); [] for a blank row, or, with an issue, for
+    one SCALE-Sim cannot run once its last value is dropped (gemm's assert, conv's IndexError). A value dropped from
+    a row that runs goes in ``dropped`` as (line, layer, column, value) for :func:`_dropped_notes` (the column it
+    stands in: :func:`_dropped_column`); a row short of a column more than the one dropped keeps it, said as a
+    missing column (:func:`_row_values`)."""
+    if not _fields(raw):
+        return []
+    fields, last = _kept_fields(raw)
+    if last is not None and len(fields) + 1 < len(columns):
+        fields, last = [*fields, last], None
+    if last is None:
+        return fields
+    column = _dropped_column(columns, gemm, fields, last)
+    if len(fields) < len(columns):
+        issues.append(ConfigIssue(file, n, column, "the row does not end with a comma, and SCALE-Sim reads a row as "
+                                                   "row.split(',')[:-1], dropping its last field, so it cannot run "
+                                                   "the row; end the row with a comma", last, True))
+        return []
+    dropped.append((n, fields[0], column, last))
+    return fields
+
+
 def _dropped_column(columns: tuple[str, ...], gemm: bool, kept: list[str], value: str) -> str:
     """The column a row's dropped last ``value`` (:func:`_kept_fields`) stands in, after the ``kept`` fields."""
     if len(kept) < len(columns):
@@ -519,18 +543,10 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
     stride_widths: list[tuple[int, int | None]] = []  # (line, the 9th column read as the stride width, or None)
     dropped: list[tuple[int, str, str, str]] = []  # (line, layer, column, value) of a last value SCALE-Sim drops
     for n, raw in enumerate(rows[1:], 2):  # SCALE-Sim skips the first line (the header)
-        if not _fields(raw):
+        fields = _row_fields(file, n, raw, columns, gemm, issues, dropped)
+        if not fields:  # a blank row, or one SCALE-Sim cannot run (its issue said)
             continue
-        fields, last = _kept_fields(raw)
         row_issues: list[ConfigIssue] = []
-        if last is not None and len(fields) + 1 < len(columns):  # short of a column more than the one dropped:
-            fields, last = [*fields, last], None  # said as a missing column (:func:`_row_values`)
-        column = None if last is None else _dropped_column(columns, gemm, fields, last)
-        if last is not None and len(fields) < len(columns):  # SCALE-Sim stops: gemm's assert, conv's IndexError
-            issues.append(ConfigIssue(file, n, column, "the row does not end with a comma, and SCALE-Sim reads a "
-                                                       "row as row.split(',')[:-1], dropping its last field, so it "
-                                                       "cannot run the row; end the row with a comma", last, True))
-            continue
         name = fields[0]
         if not name:
             row_issues.append(ConfigIssue(file, n, columns[0], "empty layer name"))
@@ -545,8 +561,6 @@ def read_topology(path: str | os.PathLike, *, gemm: bool | None = None, dtype: s
         if names != [name] and values[5] > 1:
             notes.append(_depthwise_note(file, n, name, values, stride_w))
         stride_widths.append((n, stride_w))
-        if last is not None:
-            dropped.append((n, name, column, last))
         for layer in names:
             src = f"{layer}/ifmap"
             if gemm:

@@ -162,8 +162,19 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   forward wrote a wider ``out_dtype`` (transformers' eager fp32 softmax: torch's ``_softmax_backward_data`` reads
   the fp32 Y and dY and returns the input's dtype); one over segments (attrs ``segments``: GAT's over each node's
   in-edges) reads its segment index too (the forward's inputs after the first: edge_index.dst).
-* POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
-  elements (one scatter per input element).
+* POOL ``grad_input`` (fn "max_grad" reading (dY, ``X.indices``), "avg_grad" reading (dY,)): vector_elems = flops =
+  the input's elements (one scatter per input element). A windowed or adaptive max pool ``X`` (attrs ``kernel`` or
+  ``adaptive``) whose input needs a gradient saves its argmax in training, as PyTorch's autograd does: max_pool2d
+  runs ``max_pool2d_with_indices`` when its input requires grad (aten/src/ATen/native/MaxPooling.cpp), and
+  tools/autograd/derivatives.yaml gives that op's backward as ``max_pool2d_with_indices_backward(grad, self, ...,
+  result1)`` (likewise max_pool1d/3d and adaptive_max_pool2d's ``result1``): the int64 indices, 8 B
+  (:data:`~.gnn.INDEX_BYTES`) per output element. So ``X.indices`` (ELEMENTWISE fn "max_indices", phase "forward",
+  right after ``X``, 0 flops, reading X's output: the dependency; the pool kernel writes the indices beside its
+  values) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
+  last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
+  saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
+  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
+  max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
 * ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
   was broadcast gets ``grad_input{i}`` (fn f"{fn}_grad", reading (dY,), a reduction, vector_elems = flops = dY's
   elements); an add with a scale (a sinusoidal position add) gets a ``grad_input`` (1 flop per element); an added
@@ -237,7 +248,7 @@ from ..cost import gather
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import GRAD_DTYPE, dtype_bytes
-from .gnn import INDEX_BYTES
+from .gnn import INDEX_BYTES, index_elems
 from .layers import check_op_count
 
 Shape = tuple[int, ...]
@@ -294,6 +305,8 @@ SOFTMAX_GRAD_FACTOR = 2
 ADDITIVE = frozenset({"add", "add_rel_pos"})
 COLLECTIVE_GRAD = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather"}
 """The collective that carries a collective's gradient back (all-reduce and all-to-all: their own kind)."""
+POOL_INDICES = "indices"
+"""The suffix of a training max pool's saved argmax tensor ``X.indices`` (fn "max_indices")."""
 RECOMPUTE = ("none", "selective", "full")
 """Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls and softmax);
 "full" re-runs each layer's whole forward (Megatron-LM's uniform checkpointing, one layer per checkpoint)."""
@@ -499,6 +512,8 @@ class _Pass:
         self.loss_read: list[str] = []  # the logits (or their fp32 casts) the loss's gradient reads
         self.loss_dtypes: dict[str, str] = {}  # those tensors' dtypes
         self.casts: dict[str, Op] = {}  # ``loss.cast``: the fp32 copies of narrower logits
+        # ``X.indices``: the argmax a training max pool saves (_pool_indices)
+        self.saved: dict[str, Op] = {}
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -579,6 +594,9 @@ class _Pass:
     # ---- the pass ---------------------------------------------------------------------------------------
     def run(self) -> Graph:
         fwd = self.fwd
+        for key, ops in self.layers.items():  # a recomputed op's saved extras are recomputed with it
+            self.layers[key] = [x for op in ops for x in (op, self._pool_indices(op))
+                                if x is not None]
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
             if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs and not op.attrs.get(FROZEN):
@@ -590,6 +608,10 @@ class _Pass:
                 op = replace(op, inputs=(*op.inputs, stats), in_shapes=(*op.in_shapes, self.shapes[stats]))
             self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
             self.shapes[op.name] = op.out_shape
+            if (extra := self._pool_indices(op)) is not None:
+                self.ops.append(extra)
+                self.shapes[extra.name] = extra.out_shape
+                self.saved[extra.name] = extra
         self._loss()
         for op in reversed(fwd.ops):
             contribs = self.grads.pop(op.name, None)
@@ -611,7 +633,8 @@ class _Pass:
         # the logits the loss's gradient reads are kept in fp32 (LOSS_DTYPE), whatever the model's dtype: their cast
         # copies (loss.cast, stashed as the forward tensors they are)
         stashed |= set(self.casts).intersection(self.loss_read)
-        stash_bytes = sum(self.casts[t].out_bytes if t in self.casts else fwd[t].out_bytes if t in fwd
+        made = {**self.casts, **self.saved}  # tensors the training forward adds: loss.cast, max pools' indices
+        stash_bytes = sum(made[t].out_bytes if t in made else fwd[t].out_bytes if t in fwd
                           else _elems(fwd.inputs[t]) * elem for t in stashed)
         meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
                 "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
@@ -812,6 +835,7 @@ class _Pass:
         for op in fwd.ops:
             phys[op.name] = (frozenset().union(*(phys[x] for x in op.inputs)) if op.kind.is_view
                              else frozenset((op.name,)))
+        phys.update((name, frozenset((name,))) for name in self.saved)
         return phys
 
     def _stashed(self, phys: dict[str, frozenset[str]]) -> set[str]:
@@ -819,7 +843,7 @@ class _Pass:
         out: set[str] = set()
         for op in self.ops:
             if op.attrs.get("phase") == "backward":
-                for x in op.inputs:
+                for x in (*op.inputs, *op.attrs.get("saved", ())):  # type: ignore[misc]
                     if x in phys:
                         out |= phys[x]
         return out
@@ -1086,10 +1110,32 @@ class _Pass:
         if not self.requires[x]:
             return
         n = _elems(op.in_shapes[0])
-        reads = [dy, x] if op.fn == "max" else [dy]
+        attrs = self._copied(op)
+        if self._saves_indices(op):  # the scatter reads the argmax; autograd keeps X too (its shape)
+            reads, attrs = [dy, f"{op.name}.{POOL_INDICES}"], {**attrs, "saved": (self.alias.get(x, x),)}
+        else:
+            reads = [dy, x] if op.fn == "max" else [dy]
         name = self._bwd(op, "grad_input", OpKind.POOL, reads, op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
-                         attrs=self._copied(op), flops=n, vector_elems=n)
+                         attrs=attrs, flops=n, vector_elems=n)
         self._to(x, name)
+
+    def _saves_indices(self, op: Op) -> bool:
+        """Whether forward op ``op`` is a windowed or adaptive max pool whose input needs a gradient, which saves
+        its int64 argmax for the backward (the module docstring, POOL)."""
+        return (op.kind is OpKind.POOL and op.fn == "max" and "over" not in op.attrs
+                and ("kernel" in op.attrs or bool(op.attrs.get("adaptive")))
+                and bool(op.inputs) and self.requires.get(op.inputs[0], False))
+
+    def _pool_indices(self, op: Op) -> Op | None:
+        """The training forward's ``{op}.indices`` for a max pool that saves them, else None: ELEMENTWISE fn
+        "max_indices" reading the pool's output (the dependency), 0 flops, its 8-byte ids declared as elements of
+        the pool's dtype along the last dim (``gnn.index_elems``)."""
+        if not self._saves_indices(op):
+            return None
+        shape = (*op.out_shape[:-1], index_elems(op.out_shape[-1], op.dtype))
+        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
+                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward"})
 
     def _elementwise(self, op: Op, dy: str) -> None:
         out_n = _elems(op.out_shape)

@@ -173,6 +173,9 @@ CASES: dict[str, tuple] = {
 # bert_base_tpu_v4 and bert_base_tpu_v5p again from 0e9ae909: a learned position table's rows are each read once
 # (access 'distinct': position_ids = arange never repeat a row), position_embeddings 173,568 -> 196,608 B of HBM
 # again; bytes.hbm 171,668,480 -> 171,691,520.
+# resnet18_training_tpu_v1 again from 69e603be (probe p222 #1): a training max pool writes its int64 argmax
+# (maxpool.indices, 64x56x56 x 8 B) and its backward reads it; total_cycles 7,100,164 -> 7,204,434 (the case is
+# also under CHANGED's 'resnet*_training_*' glob, so regression.py compared it equal before re-recording).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

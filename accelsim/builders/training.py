@@ -149,6 +149,15 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * ACTIVATION ``grad_input`` reading (dY, stashed): relu, sigmoid, tanh read their output; relu6, hardsigmoid,
   hardswish, elu, leaky_relu, gelu, silu, quick_gelu their input (as torch's derivatives.yaml). Factor 1 (relu,
   relu6, sigmoid, tanh, hardsigmoid, hardswish, elu, leaky_relu) or 2 (gelu, silu, quick_gelu, anything else).
+  An activation marked ``eager_saves`` = n (attrs; :data:`EAGER_SAVES`) is one that eager PyTorch runs as a chain
+  of element-wise ops, each of which autograd saves its operands for: transformers' NewGELUActivation (GPT-2's
+  ``gelu_new``), ``0.5 * x * (1.0 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3.0))))`` in Python, keeps n = 4
+  tensors of x's shape (derivatives.yaml: pow.Tensor_Scalar saves ``self``, x; tanh its ``result`` t; the last
+  mul.Tensor both operands, 0.5·x and 1 + t). x is the one read above; the other n − 1 are ``X.saved`` (ELEMENTWISE
+  fn "eager_saved", phase "forward", right after ``X``, 0 flops, reading X's output: the dependency; of X's shape
+  with the last dim n − 1 times as wide), which ``grad_input`` reads too and the stash keeps (probe p222 #2: gpt2
+  at seq 1024 kept 8sbh of its GELU, not 32sbh: 1,287,723,008 → 1,514,215,424 B). A fused GELU (Megatron's
+  bias-GELU, ``gelu_pytorch_tanh``'s one ATen kernel, whose derivatives.yaml entry reads ``self`` alone) has none.
 * NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
   ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
@@ -287,6 +296,11 @@ ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output
             "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
 """Per activation fn: (factor on the forward's vector_elems and flops, the tensor its gradient reads)."""
 ACT_GRAD_DEFAULT = (2, "input")
+EAGER_SAVES = "eager_saves"
+"""The attr of an activation run eagerly as a chain of element-wise ops: the tensors of its shape autograd keeps for
+its backward, its input included (transformers' NewGELUActivation: 4)."""
+EAGER_SAVED = "saved"
+"""The suffix of the tensor holding such an activation's saved intermediates beyond its input, ``X.saved``."""
 NORM_GRAD_FACTOR = 3
 """A norm's input gradient: the forward's statistics and two more reductions (mean of dY and of dY·x̂)."""
 NORM_WEIGHT_GRAD_FLOPS = 4
@@ -512,7 +526,8 @@ class _Pass:
         self.loss_read: list[str] = []  # the logits (or their fp32 casts) the loss's gradient reads
         self.loss_dtypes: dict[str, str] = {}  # those tensors' dtypes
         self.casts: dict[str, Op] = {}  # ``loss.cast``: the fp32 copies of narrower logits
-        # ``X.indices``: the argmax a training max pool saves (_pool_indices)
+        # ``X.indices``, ``X.saved``: the argmax a training max pool saves (_pool_indices), an eager activation chain's
+        # saved intermediates (_eager_saved)
         self.saved: dict[str, Op] = {}
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
@@ -595,7 +610,7 @@ class _Pass:
     def run(self) -> Graph:
         fwd = self.fwd
         for key, ops in self.layers.items():  # a recomputed op's saved extras are recomputed with it
-            self.layers[key] = [x for op in ops for x in (op, self._pool_indices(op))
+            self.layers[key] = [x for op in ops for x in (op, self._pool_indices(op) or self._eager_saved(op))
                                 if x is not None]
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
@@ -608,7 +623,7 @@ class _Pass:
                 op = replace(op, inputs=(*op.inputs, stats), in_shapes=(*op.in_shapes, self.shapes[stats]))
             self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
             self.shapes[op.name] = op.out_shape
-            if (extra := self._pool_indices(op)) is not None:
+            if (extra := self._pool_indices(op) or self._eager_saved(op)) is not None:
                 self.ops.append(extra)
                 self.shapes[extra.name] = extra.out_shape
                 self.saved[extra.name] = extra
@@ -1032,10 +1047,30 @@ class _Pass:
         if not self.requires[x]:
             return
         factor, reads = ACT_GRAD.get(op.fn, ACT_GRAD_DEFAULT)
-        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x],
-                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op),
+        extra = [f"{op.name}.{EAGER_SAVED}"] if self._eager_count(op) > 1 else []
+        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x, *extra],
+                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op, EAGER_SAVES),
                          flops=factor * op.flops, vector_elems=factor * op.vector_elems)
         self._to(x, name)
+
+    def _eager_count(self, op: Op) -> int:
+        """The tensors eager autograd keeps for activation ``op`` (attrs ``eager_saves``; 1, its input or output, when
+        unmarked), 0 where its input needs no gradient."""
+        if op.kind is not OpKind.ACTIVATION or not op.inputs or not self.requires.get(op.inputs[0], False):
+            return 0
+        return int(op.attrs.get(EAGER_SAVES, 1))  # type: ignore[call-overload]
+
+    def _eager_saved(self, op: Op) -> Op | None:
+        """The training forward's ``{op}.saved`` for an activation marked ``eager_saves`` = n > 1, else None:
+        ELEMENTWISE fn "eager_saved" reading the activation's output (the dependency), 0 flops, its n − 1 saved
+        intermediates of the activation's shape side by side along the last dim."""
+        n = self._eager_count(op)
+        if n <= 1:
+            return None
+        shape = (*op.out_shape[:-1], (n - 1) * op.out_shape[-1])
+        return Op(name=f"{op.name}.{EAGER_SAVED}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
+                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "eager_saved", "forward": op.name, "phase": "forward"})
 
     def _norm(self, op: Op, dy: str) -> None:
         x = op.inputs[0]

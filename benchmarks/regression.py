@@ -176,6 +176,12 @@ CASES: dict[str, tuple] = {
 # gemm_a100, attention_h100 and softmax_a100 again from 4df74d19: an NVIDIA L2 moves 32-byte sectors (probe p214
 # #5), arch.levels.l2.access_bytes 128 -> 32; no gathers in them, so every byte, cycle and joule is equal (the
 # L2 energy per bit keeps its 1024-bit port, l2.port_bits).
+# resnet18_training_tpu_v1 again from 69e603be (probe p222 #1): a training max pool writes its int64 argmax
+# (maxpool.indices, 64x56x56 x 8 B) and its backward reads it; total_cycles 7,100,164 -> 7,204,434 (the case is
+# also under CHANGED's 'resnet*_training_*' glob, so regression.py compared it equal before re-recording).
+# gpt2_training_dgx_a100_tp2 again from 01d80bfb (probe p222 #2): eager gelu_new keeps 4 tensors of [s, 4h] (the
+# act.saved op and its read in act.grad_input); 16.759 -> 17.011 ms, hbm activations 71,169,024 -> 85,324,800 B
+# (also under CHANGED's ('gpt2_training_dgx_a100_tp2', '*'), so regression.py compared it equal before).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

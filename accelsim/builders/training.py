@@ -149,6 +149,15 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * ACTIVATION ``grad_input`` reading (dY, stashed): relu, sigmoid, tanh read their output; relu6, hardsigmoid,
   hardswish, elu, leaky_relu, gelu, silu, quick_gelu their input (as torch's derivatives.yaml). Factor 1 (relu,
   relu6, sigmoid, tanh, hardsigmoid, hardswish, elu, leaky_relu) or 2 (gelu, silu, quick_gelu, anything else).
+  An activation marked ``eager_saves`` = n (attrs; :data:`EAGER_SAVES`) is one that eager PyTorch runs as a chain
+  of element-wise ops, each of which autograd saves its operands for: transformers' NewGELUActivation (GPT-2's
+  ``gelu_new``), ``0.5 * x * (1.0 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3.0))))`` in Python, keeps n = 4
+  tensors of x's shape (derivatives.yaml: pow.Tensor_Scalar saves ``self``, x; tanh its ``result`` t; the last
+  mul.Tensor both operands, 0.5·x and 1 + t). x is the one read above; the other n − 1 are ``X.saved`` (ELEMENTWISE
+  fn "eager_saved", phase "forward", right after ``X``, 0 flops, reading X's output: the dependency; of X's shape
+  with the last dim n − 1 times as wide), which ``grad_input`` reads too and the stash keeps (probe p222 #2: gpt2
+  at seq 1024 kept 8sbh of its GELU, not 32sbh: 1,287,723,008 → 1,514,215,424 B). A fused GELU (Megatron's
+  bias-GELU, ``gelu_pytorch_tanh``'s one ATen kernel, whose derivatives.yaml entry reads ``self`` alone) has none.
 * NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
   ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
@@ -162,8 +171,19 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   forward wrote a wider ``out_dtype`` (transformers' eager fp32 softmax: torch's ``_softmax_backward_data`` reads
   the fp32 Y and dY and returns the input's dtype); one over segments (attrs ``segments``: GAT's over each node's
   in-edges) reads its segment index too (the forward's inputs after the first: edge_index.dst).
-* POOL ``grad_input`` (fn "max_grad" reading (dY, X), "avg_grad" reading (dY,)): vector_elems = flops = the input's
-  elements (one scatter per input element).
+* POOL ``grad_input`` (fn "max_grad" reading (dY, ``X.indices``), "avg_grad" reading (dY,)): vector_elems = flops =
+  the input's elements (one scatter per input element). A windowed or adaptive max pool ``X`` (attrs ``kernel`` or
+  ``adaptive``) whose input needs a gradient saves its argmax in training, as PyTorch's autograd does: max_pool2d
+  runs ``max_pool2d_with_indices`` when its input requires grad (aten/src/ATen/native/MaxPooling.cpp), and
+  tools/autograd/derivatives.yaml gives that op's backward as ``max_pool2d_with_indices_backward(grad, self, ...,
+  result1)`` (likewise max_pool1d/3d and adaptive_max_pool2d's ``result1``): the int64 indices, 8 B
+  (:data:`~.gnn.INDEX_BYTES`) per output element. So ``X.indices`` (ELEMENTWISE fn "max_indices", phase "forward",
+  right after ``X``, 0 flops, reading X's output: the dependency; the pool kernel writes the indices beside its
+  values) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
+  last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
+  saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
+  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
+  max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
 * ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
   was broadcast gets ``grad_input{i}`` (fn f"{fn}_grad", reading (dY,), a reduction, vector_elems = flops = dY's
   elements); an add with a scale (a sinusoidal position add) gets a ``grad_input`` (1 flop per element); an added
@@ -237,7 +257,7 @@ from ..draws import expected_distinct
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import GRAD_DTYPE, dtype_bytes
-from .gnn import INDEX_BYTES
+from .gnn import INDEX_BYTES, index_elems
 from .layers import check_op_count
 
 Shape = tuple[int, ...]
@@ -276,6 +296,11 @@ ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output
             "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
 """Per activation fn: (factor on the forward's vector_elems and flops, the tensor its gradient reads)."""
 ACT_GRAD_DEFAULT = (2, "input")
+EAGER_SAVES = "eager_saves"
+"""The attr of an activation run eagerly as a chain of element-wise ops: the tensors of its shape autograd keeps for
+its backward, its input included (transformers' NewGELUActivation: 4)."""
+EAGER_SAVED = "saved"
+"""The suffix of the tensor holding such an activation's saved intermediates beyond its input, ``X.saved``."""
 NORM_GRAD_FACTOR = 3
 """A norm's input gradient: the forward's statistics and two more reductions (mean of dY and of dY·x̂)."""
 NORM_WEIGHT_GRAD_FLOPS = 4
@@ -294,6 +319,8 @@ SOFTMAX_GRAD_FACTOR = 2
 ADDITIVE = frozenset({"add", "add_rel_pos"})
 COLLECTIVE_GRAD = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather"}
 """The collective that carries a collective's gradient back (all-reduce and all-to-all: their own kind)."""
+POOL_INDICES = "indices"
+"""The suffix of a training max pool's saved argmax tensor ``X.indices`` (fn "max_indices")."""
 RECOMPUTE = ("none", "selective", "full")
 """Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls and softmax);
 "full" re-runs each layer's whole forward (Megatron-LM's uniform checkpointing, one layer per checkpoint)."""
@@ -499,6 +526,9 @@ class _Pass:
         self.loss_read: list[str] = []  # the logits (or their fp32 casts) the loss's gradient reads
         self.loss_dtypes: dict[str, str] = {}  # those tensors' dtypes
         self.casts: dict[str, Op] = {}  # ``loss.cast``: the fp32 copies of narrower logits
+        # ``X.indices``, ``X.saved``: the argmax a training max pool saves (_pool_indices), an eager activation chain's
+        # saved intermediates (_eager_saved)
+        self.saved: dict[str, Op] = {}
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -579,6 +609,9 @@ class _Pass:
     # ---- the pass ---------------------------------------------------------------------------------------
     def run(self) -> Graph:
         fwd = self.fwd
+        for key, ops in self.layers.items():  # a recomputed op's saved extras are recomputed with it
+            self.layers[key] = [x for op in ops for x in (op, self._pool_indices(op) or self._eager_saved(op))
+                                if x is not None]
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
             if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs and not op.attrs.get(FROZEN):
@@ -590,6 +623,10 @@ class _Pass:
                 op = replace(op, inputs=(*op.inputs, stats), in_shapes=(*op.in_shapes, self.shapes[stats]))
             self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
             self.shapes[op.name] = op.out_shape
+            if (extra := self._pool_indices(op) or self._eager_saved(op)) is not None:
+                self.ops.append(extra)
+                self.shapes[extra.name] = extra.out_shape
+                self.saved[extra.name] = extra
         self._loss()
         for op in reversed(fwd.ops):
             contribs = self.grads.pop(op.name, None)
@@ -611,7 +648,8 @@ class _Pass:
         # the logits the loss's gradient reads are kept in fp32 (LOSS_DTYPE), whatever the model's dtype: their cast
         # copies (loss.cast, stashed as the forward tensors they are)
         stashed |= set(self.casts).intersection(self.loss_read)
-        stash_bytes = sum(self.casts[t].out_bytes if t in self.casts else fwd[t].out_bytes if t in fwd
+        made = {**self.casts, **self.saved}  # tensors the training forward adds: loss.cast, max pools' indices
+        stash_bytes = sum(made[t].out_bytes if t in made else fwd[t].out_bytes if t in fwd
                           else _elems(fwd.inputs[t]) * elem for t in stashed)
         meta = {**fwd.meta, "mode": "training", "optimizer": self.optimizer, "recompute": self.recompute,
                 "gradient_bytes": sum(self._grad_bytes(pname) for pname in self.params),
@@ -812,6 +850,7 @@ class _Pass:
         for op in fwd.ops:
             phys[op.name] = (frozenset().union(*(phys[x] for x in op.inputs)) if op.kind.is_view
                              else frozenset((op.name,)))
+        phys.update((name, frozenset((name,))) for name in self.saved)
         return phys
 
     def _stashed(self, phys: dict[str, frozenset[str]]) -> set[str]:
@@ -819,7 +858,7 @@ class _Pass:
         out: set[str] = set()
         for op in self.ops:
             if op.attrs.get("phase") == "backward":
-                for x in op.inputs:
+                for x in (*op.inputs, *op.attrs.get("saved", ())):  # type: ignore[misc]
                     if x in phys:
                         out |= phys[x]
         return out
@@ -1008,10 +1047,30 @@ class _Pass:
         if not self.requires[x]:
             return
         factor, reads = ACT_GRAD.get(op.fn, ACT_GRAD_DEFAULT)
-        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x],
-                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op),
+        extra = [f"{op.name}.{EAGER_SAVED}"] if self._eager_count(op) > 1 else []
+        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x, *extra],
+                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op, EAGER_SAVES),
                          flops=factor * op.flops, vector_elems=factor * op.vector_elems)
         self._to(x, name)
+
+    def _eager_count(self, op: Op) -> int:
+        """The tensors eager autograd keeps for activation ``op`` (attrs ``eager_saves``; 1, its input or output, when
+        unmarked), 0 where its input needs no gradient."""
+        if op.kind is not OpKind.ACTIVATION or not op.inputs or not self.requires.get(op.inputs[0], False):
+            return 0
+        return int(op.attrs.get(EAGER_SAVES, 1))  # type: ignore[call-overload]
+
+    def _eager_saved(self, op: Op) -> Op | None:
+        """The training forward's ``{op}.saved`` for an activation marked ``eager_saves`` = n > 1, else None:
+        ELEMENTWISE fn "eager_saved" reading the activation's output (the dependency), 0 flops, its n − 1 saved
+        intermediates of the activation's shape side by side along the last dim."""
+        n = self._eager_count(op)
+        if n <= 1:
+            return None
+        shape = (*op.out_shape[:-1], (n - 1) * op.out_shape[-1])
+        return Op(name=f"{op.name}.{EAGER_SAVED}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
+                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "eager_saved", "forward": op.name, "phase": "forward"})
 
     def _norm(self, op: Op, dy: str) -> None:
         x = op.inputs[0]
@@ -1086,10 +1145,32 @@ class _Pass:
         if not self.requires[x]:
             return
         n = _elems(op.in_shapes[0])
-        reads = [dy, x] if op.fn == "max" else [dy]
+        attrs = self._copied(op)
+        if self._saves_indices(op):  # the scatter reads the argmax; autograd keeps X too (its shape)
+            reads, attrs = [dy, f"{op.name}.{POOL_INDICES}"], {**attrs, "saved": (self.alias.get(x, x),)}
+        else:
+            reads = [dy, x] if op.fn == "max" else [dy]
         name = self._bwd(op, "grad_input", OpKind.POOL, reads, op.in_shapes[0], fn=f"{op.fn}_grad", grad="input",
-                         attrs=self._copied(op), flops=n, vector_elems=n)
+                         attrs=attrs, flops=n, vector_elems=n)
         self._to(x, name)
+
+    def _saves_indices(self, op: Op) -> bool:
+        """Whether forward op ``op`` is a windowed or adaptive max pool whose input needs a gradient, which saves
+        its int64 argmax for the backward (the module docstring, POOL)."""
+        return (op.kind is OpKind.POOL and op.fn == "max" and "over" not in op.attrs
+                and ("kernel" in op.attrs or bool(op.attrs.get("adaptive")))
+                and bool(op.inputs) and self.requires.get(op.inputs[0], False))
+
+    def _pool_indices(self, op: Op) -> Op | None:
+        """The training forward's ``{op}.indices`` for a max pool that saves them, else None: ELEMENTWISE fn
+        "max_indices" reading the pool's output (the dependency), 0 flops, its 8-byte ids declared as elements of
+        the pool's dtype along the last dim (``gnn.index_elems``)."""
+        if not self._saves_indices(op):
+            return None
+        shape = (*op.out_shape[:-1], index_elems(op.out_shape[-1], op.dtype))
+        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
+                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward"})
 
     def _elementwise(self, op: Op, dy: str) -> None:
         out_n = _elems(op.out_shape)

@@ -86,7 +86,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, field_validator, model_validator
@@ -97,6 +97,7 @@ from ..units import EAGER_SOFTMAX_DTYPE
 from .params import PrecisionParams, WorkloadParams, invalid_at
 from .precision import weight_only, with_precision
 from .tlayers import KVCache, TransformerBuilder
+from .training import EAGER_SAVES
 
 
 # ---- parameters ------------------------------------------------------------------------------------------------
@@ -737,7 +738,10 @@ def gpt2(p: Gpt2Params) -> Graph:
                 x = b.add(x, a, name="add_attn")
                 h = b.layernorm(x, name="ln_2")
                 with b.scope("mlp"):
-                    m = b.dropout(b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj")), p.hidden_dropout, name="dropout")
+                    m = b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj"))
+                    if b.training:
+                        _eager_gelu_new(b, f"transformer.h.{i}.mlp.act")
+                    m = b.dropout(m, p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
     with b.replicated():  # GPT-2's tied head runs whole on every tensor-parallel chip
@@ -745,6 +749,23 @@ def gpt2(p: Gpt2Params) -> Graph:
     unread, notes = phase_unread("gpt2", p)
     return b.build(_meta("gpt2", p, tokens=p.batch * s, **(b.kv_meta() if cache else {}), unread_params=unread,
                          **({"notes": notes} if notes else {})))
+
+
+GELU_NEW_SAVES = 4
+"""Tensors of its input's shape that eager autograd keeps for transformers' ``gelu_new`` (NewGELUActivation,
+src/transformers/activations.py: ``0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (input + 0.044715 *
+torch.pow(input, 3.0))))``, plain Python): pow saves its input, tanh its result, the last mul both of its operands
+(tools/autograd/derivatives.yaml: pow.Tensor_Scalar ``pow_backward(grad, self, exponent)``, tanh
+``tanh_backward(grad, result)``, mul.Tensor ``mul_tensor_backward(grad, other, ...)`` and ``(grad, self, ...)``);
+the scalar muls and adds save none. Korthikanti et al.'s 8sbh is the first (a fused GELU's input)."""
+
+
+def _eager_gelu_new(b: TransformerBuilder, name: str) -> None:
+    """Mark activation ``name`` (the last op of that name) as eager ``gelu_new`` for the training pass
+    (``training.EAGER_SAVES``: it stashes :data:`GELU_NEW_SAVES` tensors of its shape)."""
+    ops = b._ops
+    i = max(k for k, op in enumerate(ops) if op.name == name)
+    ops[i] = replace(ops[i], attrs={**ops[i].attrs, EAGER_SAVES: GELU_NEW_SAVES})
 
 
 # ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------

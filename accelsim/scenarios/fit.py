@@ -8,7 +8,8 @@ workload key the user set last among those that size the footprint (``WorkloadSp
 remedies that apply, each with the footprint it would leave, computed with the same footprint: the stronger
 ``recompute`` settings (their stash from the builder, and the largest op's working set placement reserves under
 each, :class:`StageStash`), ``options.distributed_optimizer`` (data parallelism > 1),
-``options.offload: optimizer`` (where the host can hold the states); and the remedies that scale that the builder
+``options.offload: optimizer`` (where the host can hold the states), ``options.offload: activations`` (where it can
+hold the stashes in flight); and the remedies that scale that the builder
 takes (more tensor or pipeline parallelism; when the rest fits without the activations, fewer tokens a micro-batch,
 or a smaller batch for a model without ``seq_len``). A single pass's footprint comes from placement
 (``errors.CapacityError.row``, for every trained model: a CNN's too), a pipeline's from its stages (or a layer
@@ -108,6 +109,8 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     if opt and options.offload == "none" and arch.spill_memory is not None and \
             opt <= arch.memory(arch.spill_memory).capacity:  # (where the host can hold the states)
         tried.append(("options.offload: optimizer", used - opt))
+    if (kept := _offloadable_stash(e, workload, arch, options, stash, recompute)) is not None:
+        tried.append(("options.offload: activations", used - kept))  # (the stashes in flight in host memory)
     fits = [(r, u) for r, u in tried if u <= cap]
     scale = _scale(workload, used - int(row.get("activations", 0)) <= cap)
     if fits:
@@ -123,6 +126,30 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     static = static_remedies(workload, arch, options, dp, row, dict(fits),
                              _expert_share(workload, arch, stash, recompute) if fixed > cap else None)
     return _at(e, workload, advice, recompute, arch, static)
+
+
+def _offloadable_stash(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options,
+                       stash: Callable[[str], int] | None, recompute: str) -> int | None:
+    """The stash bytes ``options.offload: activations`` would move out of ``e``'s main memory (the stashes of the
+    micro-batches in flight: placement keeps them in the next memory out, the host, and the working set where it
+    was), where that is a remedy: offload unset, the stash in the memory that overflows, a host memory that holds
+    it; else None. The stash is ``stash(recompute)``'s or, for a model without ``recompute``, that of the graph the
+    run built (built again; probe p222 #3: resnet50 at batch 2048 on tpu-v4 was told only to use a smaller batch,
+    though its 86.3 GB stash fits the host and the rest, 10.3 GB, HBM)."""
+    if options.offload != "none" or arch.spill_memory is None or e.stash_level != e.level:
+        return None
+    try:
+        one = stash(recompute) if stash is not None else int(_built(workload, arch).info.stashed_activation_bytes)
+    except WorkloadError:
+        return None
+    kept = round(e.flight * one)
+    # a layer sample's stash (StageStash built with fewer layers than the run's): the host must hold the whole
+    # stage's, at most the sample's times the layers' ratio
+    whole, sample = workload.params.get("layers"), stash.params.get("layers") if isinstance(stash, StageStash) else None
+    host = kept * whole / sample if isinstance(whole, int) and isinstance(sample, int) and whole > sample else kept
+    if not 0 < kept <= int(e.row.get("activations", 0)) or host > arch.memory(arch.spill_memory).capacity:
+        return None
+    return kept
 
 
 def _expert_share(workload: WorkloadSpec, arch: Arch, stash: Callable[[str], int] | None,

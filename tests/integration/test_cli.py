@@ -262,7 +262,9 @@ def test_an_arch_value_that_makes_the_run_impossible_is_named_at_its_line(tmp_pa
 def test_info_of_a_training_step_says_what_it_keeps(capsys):
     # GPT-2 small, 1 layer, 128 tokens, fp16 Adam: the gradients are the parameters' 2 bytes each, the optimizer
     # state Adam's two fp32 moments and the fp32 master copy, 12 bytes each. Kept for the backward pass: the layer's
-    # Korthikanti et al. 2022 sbh·(34 + 5as/h), the embedding dropout's mask (sbh, one byte), ln_f's input and
+    # Korthikanti et al. 2022 sbh·(34 + 5as/h) plus HF's eager gelu_new's three further [s, 4h] tensors, 24sbh
+    # (probe p222 #2: tanh's output and the last mul's two operands; this test had 34), the embedding dropout's mask
+    # (sbh, one byte), ln_f's input and
     # output (2sbh each, fp16), the logits the loss gradient reads (kept in fp32: 4·s·vocab, Korthikanti et al. 2022
     # Sec. 4.3; probe p117 #4), the token ids (2s) and the causal
     # mask the mask's gradient reads (s·s, fp16: 2s²)
@@ -272,7 +274,7 @@ def test_info_of_a_training_step_says_what_it_keeps(capsys):
     assert code == 0
     assert info["gradient_bytes"] == 2 * info["params"] and info["optimizer_state_bytes"] == 12 * info["params"]
     s, h, a, vocab = 128, 768, 12, 50257
-    assert info["stashed_activation_bytes"] == (s * h * (34 + 1 + 2 + 2) + 5 * a * s * s + 4 * s * vocab + 2 * s
+    assert info["stashed_activation_bytes"] == (s * h * (34 + 24 + 1 + 2 + 2) + 5 * a * s * s + 4 * s * vocab + 2 * s
                                                 + 2 * s * s)
     code, out, _ = _run(capsys, "info", "gpt2", "--json", "--set", "workload.layers=1")
     assert "stashed_activation_bytes" not in json.loads(out)  # inference keeps nothing for a backward pass

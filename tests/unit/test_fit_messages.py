@@ -38,12 +38,16 @@ def test_a_cnn_batch_that_does_not_fit_is_the_training_refusal_at_batch(tmp_path
     act = _stash("resnet50", 2048) + 3 * 2048 * 256 * 56 * 56 * 2
     used = 51_114_064 + 102_228_128 + 306_684_384 + act
     assert used > 85_899_345_920
-    # offloading the 306 MB of optimizer states leaves the activations, still too big; the remedy that scales is a
-    # smaller batch (resnet50 takes no tensor or pipeline parallelism, and has no tokens)
+    # offloading the 306 MB of optimizer states leaves the activations, still too big; offloading the stash to the
+    # host (options.offload: activations, which the a100's host memory holds) leaves the parameters' bytes and the
+    # working set, 460,026,576 + 9,865,003,008 B: it fits (probe p222 #3: the refusal offered only "use a smaller
+    # batch", the remedy that scales, which resnet50 takes having no tensor or pipeline parallelism nor tokens)
+    offloaded = 51_114_064 + 102_228_128 + 306_684_384 + 3 * 2048 * 256 * 56 * 56 * 2
+    assert offloaded == used - _stash("resnet50", 2048) == 10_325_029_584
     assert line == (f"accelsim: error: --batch: workload.batch: resnet50_a100: a chip needs {used:,} B of hbm "
                     f"(weights 51,114,064, gradients 102,228,128, optimizer states 306,684,384, activations {act:,}) "
-                    f"but it holds 85,899,345,920 B{SPILL}: options.offload: optimizer alone does not fit (it needs "
-                    f"{used - 306_684_384:,} B); use a smaller batch")
+                    f"but it holds 85,899,345,920 B{SPILL}: use options.offload: activations (needs {offloaded:,} B); "
+                    f"or a smaller batch")
 
 
 def test_bert_that_does_not_fit_offers_the_recompute_that_fits_with_its_footprint(tmp_path, capsys, monkeypatch):
@@ -65,7 +69,12 @@ def test_bert_that_does_not_fit_offers_the_recompute_that_fits_with_its_footprin
     full = used - (_stash("bert_base", 4096, head="pooler") - _stash("bert_base", 4096, head="pooler", recompute="full")) \
         + 4096 * 128 * 3072 * 2
     assert full <= 85_899_345_920 < used
-    assert line.endswith(f"but it holds 85,899,345,920 B{SPILL}: use recompute: full (needs {full:,} B); or more "
+    # options.offload: activations moves the whole stash to the a100's 1 TiB host memory and leaves the rest, the
+    # parameters' bytes and the working set (probe p222 #3: the refusal did not try it)
+    offloaded = used - _stash("bert_base", 4096, head="pooler")
+    assert offloaded <= 85_899_345_920
+    assert line.endswith(f"but it holds 85,899,345,920 B{SPILL}: use recompute: full (needs {full:,} B), "
+                         f"options.offload: activations (needs {offloaded:,} B); or more "
                          f"tensor parallelism, or fewer tokens a micro-batch (command line: --set workload.head=pooler)")
     assert "selective" not in line  # it keeps the 44·sbh-a-layer stash but the attention scores': too big still
 

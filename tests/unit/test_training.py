@@ -211,6 +211,9 @@ def test_training_graph_of_each_workload(name, params):
     # forward ops first, unchanged and in order (each batch norm after its batch-statistics op), then the loss,
     # the backward ops and the optimizer steps
     stats = {f"{op.name}.stats" for op in fwd if op.fn == "batchnorm"}
+    # (and each max pool before its saved argmax, ``.indices``: PyTorch's max_pool2d_with_indices keeps them for the
+    # backward, derivatives.yaml's ``result1``; probe p222 #1)
+    stats |= {f"{op.name}.indices" for op in fwd if op.kind is OpKind.POOL and op.fn == "max"}
     n = len(fwd) + len(stats)
     assert [op.name for op in g.ops[:n] if op.name not in stats] == [op.name for op in fwd]
     # (the fp16 outputs' fp32 copies for the loss first, loss.cast: probe p176 #1)
@@ -272,7 +275,10 @@ def test_residual_gradients_are_accumulated(resnet18):
     # the add passes its gradient (relu2's input gradient) straight through
     assert set(acc.inputs) == {"layer1.0.conv1.grad_input", "layer1.0.relu2.grad_input"}
     assert acc.vector_elems == 64 * 56 * 56  # one add per element of the 1×64×56×56 tensor
-    assert g["maxpool.grad_input"].inputs == ("maxpool.grad", "relu")  # max-pool backward reads its input
+    # max-pool backward scatters dY through the saved int64 argmax (max_pool2d_with_indices_backward(grad, self, ...,
+    # result1), derivatives.yaml); autograd keeps its input too, for its shape (probe p222 #1: it read the input)
+    assert g["maxpool.grad_input"].inputs == ("maxpool.grad", "maxpool.indices")
+    assert g["maxpool.grad_input"].attrs["saved"] == ("relu",) and "relu" in g.meta["stashed"]
     assert "follows" not in g["bn1"].attrs  # batch norm is not folded in training
 
 

@@ -677,8 +677,11 @@ def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence
     (report.json's ``macs``, per chip under tensor and context parallelism, so × :data:`SPLIT_KEYS`' values taken
     from the point), its parameter count (``params``: a GEMM of m × k × n and one of n × k × m have the MACs but
     not the weights) and the values of its ``*dtype`` axes (a lower precision is other work, and would always win).
-    The attention kernel, the chips the model is split over, recompute, sequence parallelism and such leave these
-    equal: the same work, on one front. A record without ``macs`` (written by hand, or by an older version) falls
+    A training step's ``model_flops`` stand in for its MACs (recomputed forwards left out; an op every
+    tensor-parallel chip runs whole counted once over them). The attention kernel, the chips the model is split
+    over, recompute, sequence parallelism and such leave these equal: the same work, on one front (but for an
+    inference run over tensor-parallel chips that each run an op whole, GPT-2's head: its per-chip MACs × T count
+    the head T times, so those points are other work). A record without ``macs`` (written by hand, or by an older version) falls
     back to the values of every workload axis: other values, other work."""
     keys = [a for a in axes if workload_axis(a)]
     if not keys:
@@ -686,11 +689,14 @@ def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence
     macs, params = metrics.get("macs"), metrics.get("params")
     if not (_is_number(macs) and _is_number(params)):
         return ("axes", *(_key(point.get(a)) for a in keys))
+    # a training step's model FLOPs leave out recomputed forwards and count an op every tensor-parallel chip runs
+    # whole once over them (probe p225 #1: recompute none / full, 1.75e12 / 2.18e12 MACs, were other work)
+    flops = metrics.get("model_flops")
     scale = 1
     for a in keys:
         if a.rsplit(".", 1)[-1] in SPLIT_KEYS and _positive_int(point.get(a)):
             scale *= point[a]
-    total = macs * scale
+    total = (flops if _is_number(flops) else macs) * scale
     return ("work", int(total) if float(total).is_integer() else total, params,
             *(_key(point.get(a)) for a in keys if a.endswith("dtype")))
 

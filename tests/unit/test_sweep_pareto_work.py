@@ -60,3 +60,22 @@ def test_a_sweep_with_no_two_points_of_one_work_says_why_there_is_no_pareto_plot
     assert not (tmp_path / plots.PARETO_FILE).exists()
     assert heard == [f"{tmp_path / plots.PARETO_FILE} not drawn: no two of its 2 points run the same work "
                      "(model MACs and parameters), so none is compared"]
+
+
+def test_recompute_points_compare_by_the_steps_model_flops():
+    # probe p225 #1 (gpt2 training at batch 4 on a100): recompute none / selective / full run 1,749,889,843,200 /
+    # (more) / 2,175,091,605,504 MACs, the recomputed forward included, but the same model FLOPs 3,499,779,686,400
+    # (forward + backward, recomputation left out); none is fastest and most frugal at equal area, so it alone is on
+    # the front
+    axes = ["workload.recompute"]
+    flops = 3_499_779_686_400
+    recs = [_rec("none", {"workload.recompute": "none"}, 0.03879, 235.87, 14.12, 1_749_889_843_200),
+            _rec("sel", {"workload.recompute": "selective"}, 0.04562, 235.87, 16.53, 1_760_000_000_000),
+            _rec("full", {"workload.recompute": "full"}, 0.05081, 235.87, 18.39, 2_175_091_605_504)]
+    for r in recs:
+        r["metrics"]["model_flops"] = flops
+    assert _pareto(recs, axes) == {"none": "true", "sel": "false", "full": "false"}
+    # without model_flops (an inference record) the MACs decide: the three differ, so each is its own front
+    for r in recs:
+        del r["metrics"]["model_flops"]
+    assert _pareto(recs, axes) == {"none": "true", "sel": "true", "full": "true"}

@@ -405,10 +405,18 @@ def bare_time(value: object) -> bool:
 def pick_prefix(value: float, steps, digits: int):
     """The first (scale, prefix) of ``steps`` (largest scale first) at which ``value`` rounded to ``digits``
     significant digits is at least 1, or None: the prefix is chosen after rounding to the digits shown, so
-    999.9996 ms at 4 digits is "1s", not "1000ms", and 999.5 µJ at 3 is "1 mJ", not "1e+03 µJ" (probe p221 #3)."""
+    999.9996 ms at 4 digits is "1s", not "1000ms", and 999.6 µJ at 3 is "1 mJ", not "1e+03 µJ" (probe p221 #3); a value
+    whose larger step reads just under 1 in binary is shown there (999.5 µJ: "0.999 mJ", probe p225 #4)."""
+    above = None  # the step before (a larger scale)
     for scale, prefix in steps:
-        if abs(float(f"{value / scale:.{digits}g}")) >= 1:
+        shown = abs(float(f"{value / scale:.{digits}g}"))
+        if shown >= 1:
+            # the larger step read under 1 and this one rounds up to its size: 999.5e-6 J / 1e-3 is 0.99949... in
+            # binary (0.999 mJ at 3 digits) but / 1e-6 exactly 999.5, shown as 1e+03 µJ (probe p225 #4): "0.999 mJ"
+            if above is not None and shown >= round(above[0] / scale):
+                return above
             return scale, prefix
+        above = (scale, prefix)
     return None
 
 

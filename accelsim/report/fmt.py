@@ -116,7 +116,7 @@ def quantity(v: float, unit: str, digits: int = 3) -> str:
     """A physical quantity with an engineering prefix: quantity(0.0123, "J") = "12.3 mJ", (405, "W") = "405 W"."""
     if v == 0:
         return f"0 {unit}"
-    found = pick_prefix(v, _ENGINEERING, digits)  # after rounding: 999.5e-6 J is "1 mJ", not "1e+03 µJ"
+    found = pick_prefix(v, _ENGINEERING, digits)  # after rounding: 999.6e-6 J is "1 mJ", not "1e+03 µJ"
     if found is not None:
         return f"{v / found[0]:.{digits}g} {found[1]}{unit}"
     return f"{v:.{digits}g} {unit}"

@@ -54,3 +54,11 @@ def test_a_run_whose_energy_is_just_below_a_millijoule_prints_it_in_mj():
     text = console.export_text()
     assert "1e+03" not in text
     assert next(line for line in text.splitlines() if "energy" in line).split("\u2502")[2].strip().startswith("1 mJ")
+
+
+def test_a_value_whose_larger_step_reads_just_under_one_in_binary_keeps_that_step():
+    # probe p225 #4: 999.5e-6 / 1e-3 = 0.99949999... in binary (0.999 at 3 digits, under 1, so milli was passed
+    # over) while 999.5e-6 / 1e-6 = 999.5 exactly, which .3g rounds half-to-even up to "1e+03": shown in milli
+    assert fmt.quantity(999.5e-6, "J") == "0.999 mJ"
+    assert fmt.quantity(999.5e-6, "W") == "0.999 mW"
+    assert fmt.quantity(999.4e-6, "J") == "999 µJ"  # rounds down: stays in micro

@@ -2024,9 +2024,9 @@ class Arch(_Model):
                                                          f"{edge}, but the arch has no core.systolic{at}: {fix}",
                                 "core.systolic": f"null, but energy.sram_port_bits ({edge!r}{at}) sizes the scratchpad "
                                                  f"port by the array's {edge}: {fix}"})
-        if isinstance(edge, str):  # the rule's width within the range a written one must keep (probe p224 #3)
-            n = getattr(self.core.systolic, edge)
-            bits = n * operand_bits(self.dtype)
+        n = getattr(self.core.systolic, edge) if isinstance(edge, str) else None
+        if n is not None and n <= MAX_INT:  # the rule's width within a written port's range (probe p224 #3); an edge
+            bits = n * operand_bits(self.dtype)  # past MAX_INT is its own key's error
             if not 8 <= bits <= 65536:
                 why = (f"energy.sram_port_bits {edge!r} gives {n} x {operand_bits(self.dtype)} bits of {self.dtype} = "
                        f"{bits} bits, outside 8 to 65536: give the port's width in bits")

@@ -609,9 +609,9 @@ class _Pass:
     # ---- the pass ---------------------------------------------------------------------------------------
     def run(self) -> Graph:
         fwd = self.fwd
+        extras = {op.name: x for op in fwd.ops if (x := self._pool_indices(op) or self._eager_saved(op)) is not None}
         for key, ops in self.layers.items():  # a recomputed op's saved extras are recomputed with it
-            self.layers[key] = [x for op in ops for x in (op, self._pool_indices(op) or self._eager_saved(op))
-                                if x is not None]
+            self.layers[key] = [x for op in ops for x in (op, extras.get(op.name)) if x is not None]
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
             if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs and not op.attrs.get(FROZEN):
@@ -623,7 +623,7 @@ class _Pass:
                 op = replace(op, inputs=(*op.inputs, stats), in_shapes=(*op.in_shapes, self.shapes[stats]))
             self.ops.append(replace(op, attrs={**attrs, "phase": "forward"}))
             self.shapes[op.name] = op.out_shape
-            if (extra := self._pool_indices(op) or self._eager_saved(op)) is not None:
+            if (extra := extras.get(op.name)) is not None:
                 self.ops.append(extra)
                 self.shapes[extra.name] = extra.out_shape
                 self.saved[extra.name] = extra

@@ -1137,13 +1137,17 @@ _MOE_PARAMS = ("moe_routing", "moe_skew", "expert_counts", "capacity_factor", "e
 def _unread(lm: LM, p: HfParams) -> list[str]:
     """The workload params ``lm``'s graph does not read (graph meta ``unread_params``, report.json's
     ``workload.unread``; the summary line leaves them out): MoE routing without experts, ``mla`` without latent
-    attention, ``images`` without an image encoder, ``quant_group_size`` without a weight stored with scales
-    (:func:`_reads_group_size`). Each holds its default: :meth:`HfParams._check_params` refuses another value of the
-    model's keys, naming the key, and the config layer a ``quant_group_size`` the user wrote
-    (:meth:`HfParams.group_size_unread`)."""
-    sized = lm.vision is not None and lm.vision.resizable
+    attention, ``images`` without an image encoder, ``image_size`` without a resizing one or without images (a
+    text-only pass reads no image: probe p228 #3), ``tower_layers`` without LLaVA's CLIP tower (its "other encoders:
+    unchanged"; ``accelsim serve`` sets it on every model: probe p228 #2), ``quant_group_size`` without a weight
+    stored with scales (:func:`_reads_group_size`). Each holds its default or a value the graph ignores:
+    :meth:`HfParams._check_params` refuses another value of the model's keys, naming the key, and the config layer a
+    ``quant_group_size`` the user wrote (:meth:`HfParams.group_size_unread`)."""
+    sized = lm.vision is not None and lm.vision.resizable and p.images > 0
+    tower = lm.vision is not None and lm.vision.feature_layers > 0
     return [*(_MOE_PARAMS if lm.moe is None else ()), *(("mla",) if lm.mla is None else ()),
             *(("images",) if lm.vision is None else ()), *(() if sized else ("image_size",)),
+            *(() if tower else ("tower_layers",)),
             *(() if _reads_group_size(p, lm) else ("quant_group_size",))]
 
 

@@ -446,7 +446,8 @@ def _simulated(graph: Graph, spec: WorkloadSpec, arch: Arch, opts: Options) -> t
 @dataclass(frozen=True)
 class Footprint:
     """What one chip of a replica holds: its share of the weights, KV-cache bytes per token of a sequence, and a
-    sequence's fixed-size recurrent state (linear-attention layers: Qwen3-Next's Gated DeltaNet); and the model's
+    sequence's fixed-size recurrent state (the graph's ``state_cache_bytes``: Gated DeltaNet, Mamba mixers, Kimi's KDA,
+    MiniMax's lightning attention, LFM2's short-conv taps); and the model's
     name and Hugging Face architecture (None when it has none) as ``accelsim run`` reports them."""
 
     weight_bytes: int

@@ -79,3 +79,29 @@ def test_recompute_points_compare_by_the_steps_model_flops():
     for r in recs:
         del r["metrics"]["model_flops"]
     assert _pareto(recs, axes) == {"none": "true", "sel": "true", "full": "true"}
+
+
+def _rec_flops(rid, point, seconds, area, energy, flops, params=0):
+    rec = _rec(rid, point, seconds, area, energy, 0, params)
+    rec["metrics"]["flops"] = flops
+    return rec
+
+
+def test_workloads_without_macs_are_other_work_by_their_flops_or_their_axes():
+    # probe p232 #1, the shipped NCCL sweep: a collective has no MACs, no FLOPs, no params; a 64 KiB and a 1 GiB
+    # all-reduce are other work (16,384 x the bytes), so each size is its own front. At 1 GiB the h100 box is faster
+    # (3.982 < 8.104 ms) and more frugal (14.69 < 19.32 J) but larger (2048.8 > 1886.9 mm²): neither dominates
+    # (Deb 2001, Def. 2.5), both on the front; the 64 KiB pair alike (25.32 / 24.79 µs, 0.053 / 0.088 J)
+    axes = ["workload.bytes", "arch"]
+    recs = [_rec_flops("sa", {"workload.bytes": "64KiB", "arch": "dgx-a100"}, 25.32e-6, 1886.9, 0.053, 0),
+            _rec_flops("sh", {"workload.bytes": "64KiB", "arch": "dgx-h100"}, 24.79e-6, 2048.8, 0.088, 0),
+            _rec_flops("ga", {"workload.bytes": "1GiB", "arch": "dgx-a100"}, 8.104e-3, 1886.9, 19.32, 0),
+            _rec_flops("gh", {"workload.bytes": "1GiB", "arch": "dgx-h100"}, 3.982e-3, 2048.8, 14.69, 0)]
+    assert _pareto(recs, axes) == {"sa": "true", "sh": "true", "ga": "true", "gh": "true"}
+    # a softmax has FLOPs but no MACs: 65,536 rows are 64 x the FLOPs of 1,024 rows, other work; same rows on two
+    # archs is the same work, and a point no better anywhere and worse in time is off the front
+    axes = ["workload.rows", "arch"]
+    recs = [_rec_flops("s1", {"workload.rows": 1024, "arch": "a"}, 1.0, 10.0, 1.0, 5 * 1024),
+            _rec_flops("s2", {"workload.rows": 65536, "arch": "a"}, 60.0, 10.0, 60.0, 5 * 65536),
+            _rec_flops("s3", {"workload.rows": 65536, "arch": "b"}, 70.0, 10.0, 60.0, 5 * 65536)]
+    assert _pareto(recs, axes) == {"s1": "true", "s2": "true", "s3": "false"}

@@ -121,7 +121,7 @@ def _with_unit(value: object) -> tuple[float, str] | None:
     return (int(number) if number.is_integer() and "." not in m[1] and "e" not in m[1].lower() else number), m[2]
 
 
-_UNIT_NUMBER = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµμ/]+)\s*$")
+_UNIT_NUMBER = re.compile(r"^\s*(-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-zµμ/]*)\s*$")
 
 
 def _arange(start: float, stop: float, step: float) -> list:

@@ -103,6 +103,50 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
+NARROW_KV_CACHE = "fp8"
+"""The KV cache a run whose activation dtype is narrower than 8 bits (W4A4: fp4, NVFP4 / MXFP4, or int4) keeps where
+the workload names no ``kv_cache_dtype`` (:func:`default_kv_cache`); its attention then runs at the fp8 tensor rate.
+No serving stack's attention computes QKᵀ or PV in 4-bit floats: NVIDIA's NVFP4 checkpoints keep an FP8 cache
+(ModelOpt's hf_quant_config.json for nvidia/Llama-3.1-8B-Instruct-FP4 and its siblings: ``"quant_algo": "NVFP4",
+"kv_cache_quant_algo": "FP8"``; TensorRT-Edge-LLM's NVFP4 recipe quantises with ``--kv_cache_quantization fp8``),
+vLLM's quantized KV cache is FP8 (docs.vllm.ai "Quantized KV Cache": ``--kv-cache-dtype fp8``, else ``auto``, the
+model's 16-bit dtype), and TensorRT-LLM's NVFP4 KV cache is read through FP8 (FlashInfer's ``nvfp4_kv_materialize_fp8`` "Materialize[s] the pages referenced
+by a paged NVFP4 KV cache as FP8" for its trtllm-gen FP8 kernels). Probe p231 #2: the cache followed the activation
+dtype, so an fp4 run attended at fp4's tensor rate (B200: 4x bf16's)."""
+
+UNMODELLED_KV_CACHE: dict[str, str] = {
+    "fp4": "an fp4 KV cache is not modelled: TensorRT-LLM's NVFP4 KV cache (4 bits and one fp8 scale per 16, "
+           "0.5625 B an element) is read through fp8 for its fp8 attention kernels (FlashInfer's "
+           "nvfp4_kv_materialize_fp8) and vLLM quantizes its cache to fp8; use fp8 (1 B an element, the fp8 rate)",
+}
+"""The dtypes refused as a ``kv_cache_dtype``, with why (one line at the key, exit status 2): an fp4 cache would be
+priced at fp4's tensor rate and a byte an element, neither of which any stack runs (:data:`NARROW_KV_CACHE`)."""
+
+
+def default_kv_cache(activation: str) -> str:
+    """The KV cache dtype of a run computing in ``activation`` that names none: ``activation`` itself, as vLLM's
+    ``kv_cache_dtype`` auto follows the model's, except :data:`NARROW_KV_CACHE` (fp8) for one narrower than 8 bits."""
+    return NARROW_KV_CACHE if DTYPE_BITS[activation] < 8 else activation
+
+
+ATTENTION_DTYPE_FLOOR: dict[str, str] = {"fp4": NARROW_KV_CACHE}
+"""The dtype an attention (a fused ATTENTION op, an unfused one's ``scores`` and ``context`` GEMMs) whose operands
+would be in the key computes in: fp4 attends at the fp8 tensor rate, as vLLM's, TensorRT-LLM's and FlashInfer's
+kernels do at best (:data:`NARROW_KV_CACHE`; the bytes are the same, a byte an element). Not modelled: the
+SageAttention3 plug-in's microscaling FP4 QKᵀ and PV on Blackwell (Zhang et al. 2025, arXiv:2505.11594). int4 is
+kept: SageAttention2 runs QKᵀ in int4 (arXiv:2411.10958)."""
+
+
+def attention_dtype(dtype: str) -> str:
+    """The dtype an attention whose operands are ``dtype`` computes in (:data:`ATTENTION_DTYPE_FLOOR`)."""
+    return ATTENTION_DTYPE_FLOOR.get(dtype, dtype)
+
+
+def kv_cache_refusal(dtype: str | None) -> str | None:
+    """Why ``dtype`` cannot be a ``kv_cache_dtype`` (:data:`UNMODELLED_KV_CACHE`), or None."""
+    return UNMODELLED_KV_CACHE.get(dtype) if dtype else None
+
+
 INT_BIAS_DTYPE: dict[str, str] = {"int4": "int32", "int8": "int32", "uint8": "int32"}
 """The dtype an additive bias (:attr:`accelsim.ir.Weight.is_bias`: a conv's or linear's, a norm's shift, one folded
 into its conv included) is stored and read in

@@ -14,6 +14,7 @@ from ..errors import WorkloadError, one_line
 from ..ir import Graph
 from ..units import DTYPE_BYTES, TORCH_DTYPES, TRAINED_DTYPES
 from . import training
+from .precision import floor_attention
 from .registry import BuilderEntry, get_builder
 from .sparsity import apply_sparsity
 
@@ -48,6 +49,7 @@ def build_workload(name: str, params: Mapping[str, object], *, default_dtype: st
         raise WorkloadError("mode: training takes phase: prefill only (a training step runs the forward and "
                             "backward over the whole sequence; a decode step is inference)", key=("phase",))
     graph = entry.fn(p) if ":" not in entry.fn_ref else _users_graph(entry, p)
+    graph = floor_attention(graph)  # an fp4 attention at the fp8 rate (probe p231 #2)
     if p.mode == "training":  # weights a checkpoint stores quantised (an HF quantization_config) train no better
         bad = next((w for op in graph for w in op.weights
                     if w.role == "param" and w.dtype is not None and w.dtype not in TRAINED_DTYPES), None)

@@ -74,7 +74,7 @@ from pydantic import ConfigDict, Field, NonNegativeInt, PositiveInt, model_valid
 
 from ..errors import ConfigIssue, IssuesError, KeyPairError, WorkloadError
 from ..ir import Gemm, Graph, OpKind, Weight
-from ..units import EAGER_SOFTMAX_DTYPE, HALF_FLOATS, DType, dtype_bytes
+from ..units import EAGER_SOFTMAX_DTYPE, HALF_FLOATS, DType, default_kv_cache, dtype_bytes
 from .hfconfig import DSA, LM, MLA, MoE, load_config, parse, parse_all
 from .hfspec import (
     CONTEXT_DEFAULTS,
@@ -638,7 +638,7 @@ def _mla(b: TransformerBuilder, lm: LM, h: str, p: HfParams, cache: KVCache | No
     k_pe = b.rope(k_pe, name="k_rope") if m.rope else k_pe
     v_rows = None  # the value rows of kv_b_proj, when a decode step absorbs them (v_absorb)
     index = None  # DeepSeek-V3.2: the indexer's top-k token indices
-    kv_bytes = dtype_bytes(p.kv_cache_dtype or p.activation_dtype or b.dtype)  # the cache's, as the precision pass
+    kv_bytes = dtype_bytes(p.kv_cache_dtype or default_kv_cache(p.activation_dtype or b.dtype))  # the cache's, as the precision pass
     if lm.dsa is not None:
         assert q_latent is not None
         with b.scope("indexer"), b.replicated():  # not split over the tensor-parallel chips
@@ -1072,7 +1072,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     model = p.dtype or "fp16"
     scheme = quant.activation if p.mode != "training" else None
     return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or scheme or model,
-                           kv_cache=p.kv_cache_dtype or p.activation_dtype or model, group_size=quant.group_size,
+                           kv_cache=p.kv_cache_dtype or (None if p.activation_dtype else model), group_size=quant.group_size,
                            expert_weight=quant.expert)
 
 

@@ -44,7 +44,7 @@ from pydantic import (
 
 from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind
-from ..units import DTYPE_BITS, DType, dtype_bytes, parse_size
+from ..units import DTYPE_BITS, DType, default_kv_cache, dtype_bytes, kv_cache_refusal, parse_size
 from .layers import INPUT, GraphBuilder, conv_out_size
 from .manual import Padding, PosPair
 from .params import WorkloadParams, invalid_at
@@ -131,10 +131,20 @@ class AttentionParams(WorkloadParams):
         False, description="First write the q_len new tokens' K and V into the KV cache (one KV_APPEND op), as a "
                            "serving engine's attention layer does before attending (vLLM's reshape_and_cache).")
     kv_cache_dtype: DType | None = Field(
-        None, description="Dtype of the K/V cache (default: dtype). The ops that write or read it run in it, as "
+        None, description="Dtype of the K/V cache (default: dtype; fp8 for a dtype narrower than 8 bits, fp4 "
+                          "or int4, which no attention kernel computes in; fp4 itself is refused). The ops that "
+                          "write or read it run in it, as "
                           "in an LLM workload: an fp8 cache is read at a byte per element and the fused kernel "
                           "attends in fp8 (its fp8 tensor rate; vLLM's FlashAttention-3 and FlashInfer take the "
                           "query in fp8 with an fp8 cache); the attention output stays in dtype.")
+
+    @field_validator("kv_cache_dtype")
+    @classmethod
+    def _kv_cache(cls, v: str | None) -> str | None:
+        why = kv_cache_refusal(v)
+        if why:
+            raise ValueError(why)
+        return v
 
     @field_validator("kv_heads")
     @classmethod
@@ -356,7 +366,14 @@ def attention(p: AttentionParams) -> Graph:
             k, v = (b.concat([x, w], dim=2, name=f"{x}_all") for x, w in (("k", k), ("v", v)))
     b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal, shared_kv=p.shared_kv)
     graph = b.build({"model": "attention", **p.model_dump()})
-    return _kv_cache_dtype(graph, p.kv_cache_dtype) if p.kv_cache_dtype else graph
+    # the cache's dtype: the workload's, else fp8 under a 4-bit dtype (no kernel attends in 4 bits: probe p231 #2)
+    cache = p.kv_cache_dtype or default_kv_cache(b.dtype)
+    if p.kv_cache_dtype or cache == b.dtype:
+        return _kv_cache_dtype(graph, cache) if p.kv_cache_dtype else graph
+    graph = _kv_cache_dtype(graph, cache)
+    return graph.with_meta({**graph.meta, "notes": [*graph.meta.get("notes", ()), (
+        f"kv_cache_dtype unset: the K/V cache is {cache}, not {b.dtype}, and the attention runs at the {cache} "
+        f"rate, as no serving stack attends in {b.dtype}")]})
 
 
 def _kv_cache_dtype(graph: Graph, kv: str) -> Graph:

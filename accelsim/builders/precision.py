@@ -46,7 +46,9 @@
 * the KV cache's writers and readers (KV_APPEND, the cached K/V views and the attention GEMMs of a cached layer)
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
   fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``; the
-  16-bit one under an 8/4-bit activation dtype).
+  16-bit one under an 8/4-bit activation dtype). Unset, the KV-cache dtype is the activation dtype's, but fp8 under
+  a 4-bit one (:func:`~accelsim.units.default_kv_cache`: NVFP4 checkpoints keep an FP8 cache), and an fp4 one is
+  refused at its key; an attention built in fp4 any other way computes in fp8 (:func:`floor_attention`).
 """
 
 from __future__ import annotations
@@ -57,7 +59,16 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind, Weight, WeightPool
-from ..units import DTYPE_BITS, INT_BIAS_DTYPE, LOW_BIT_GEMM_OUT, QUANTISED_WEIGHTS, dtype_bytes
+from ..units import (
+    DTYPE_BITS,
+    INT_BIAS_DTYPE,
+    LOW_BIT_GEMM_OUT,
+    NARROW_KV_CACHE,
+    QUANTISED_WEIGHTS,
+    attention_dtype,
+    default_kv_cache,
+    dtype_bytes,
+)
 from .params import PER_ROW
 
 
@@ -353,7 +364,12 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     -1 (:data:`~.params.PER_ROW`): one scale per row. ``whole``: an 8/4-bit activation dtype runs the whole model,
     not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step)."""
     weight = weight or activation
-    kv_cache = kv_cache or activation
+    # unset: the activation dtype, but fp8 under 4-bit activations, as NVFP4 checkpoints keep it (probe p231 #2)
+    kv_note = [] if kv_cache or default_kv_cache(activation) == activation else [
+        f"kv_cache_dtype unset: the KV cache is {NARROW_KV_CACHE}, not the {activation} activations' dtype, and "
+        f"the attention over it runs at the {NARROW_KV_CACHE} rate, as NVFP4 checkpoints keep an FP8 cache "
+        f"(kv_cache_quant_algo FP8) and no serving stack attends in {activation}"]
+    kv_cache = kv_cache or default_kv_cache(activation)
     expert_weight = expert_weight or weight
     if (weight == activation == kv_cache == expert_weight and (DTYPE_BITS[weight] >= 16 or whole)
             and all(op.dtype == activation for op in graph.ops)):
@@ -417,9 +433,33 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         states = int(meta.get("state_cache_bytes", 0))
         meta["kv_cache_bytes"] = (int(meta["kv_cache_bytes"]) - states) \
             // dtype_bytes(str(meta.get("dtype") or activation)) * dtype_bytes(kv_cache) + states
+    if kv_note:
+        meta["notes"] = [*meta.get("notes", ()), *kv_note]
     meta.update(weight_dtype=weight, activation_dtype=activation, kv_cache_dtype=kv_cache, dtype=activation,
                 **({"expert_weight_dtype": expert_weight} if expert_weight != weight else {}))
     return Graph(graph.name, ops, graph.inputs, meta=meta)
+
+
+def floor_attention(graph: Graph) -> Graph:
+    """``graph`` with each attention (a fused ATTENTION op, an unfused one's ``scores`` / ``context`` GEMMs) whose
+    dtype no modelled attention kernel computes in (fp4) computing in :func:`~accelsim.units.attention_dtype`'s
+    (fp8: the rate and MAC energy; a byte an element either way), writing what it wrote, with a note; ``graph``
+    itself where none does (probe p231 #2: a model built in fp4 attended at fp4's tensor rate)."""
+    ops, moved = [], 0
+    for op in graph.ops:
+        attends = op.kind is OpKind.ATTENTION or (op.kind is OpKind.MATMUL
+                                                  and op.name.rpartition(".")[2] in ("scores", "context"))
+        if attends and attention_dtype(op.dtype) != op.dtype:
+            out = op.attrs.get("out_dtype") or op.dtype
+            op = dataclasses.replace(op, dtype=attention_dtype(op.dtype), attrs={**op.attrs, "out_dtype": out})
+            moved += 1
+        ops.append(op)
+    if not moved:
+        return graph
+    was = next(d for d in (o.dtype for o in graph.ops) if attention_dtype(d) != d)
+    note = (f"{moved} attention op(s) in {was} compute at the {attention_dtype(was)} rate: no modelled attention "
+            f"kernel (vLLM, TensorRT-LLM, FlashInfer) computes QKᵀ or PV in {was}")
+    return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "notes": [*graph.meta.get("notes", ()), note]})
 
 
 def whole_model(p: object) -> bool:
@@ -486,6 +526,7 @@ def with_precision(graph: Graph, p: object) -> Graph:
                            expert_weight=getattr(p, "expert_weight_dtype", None), whole=whole_model(p))
 
 
-__all__ = ["DEFAULT_GROUP_SIZE", "GEMM_OUTPUT_COLLECTIVES", "apply_precision", "computes_on_kv", "gemm_output_dtype",
+__all__ = ["DEFAULT_GROUP_SIZE", "GEMM_OUTPUT_COLLECTIVES", "apply_precision", "computes_on_kv", "floor_attention",
+           "gemm_output_dtype",
            "moves_gemm_output", "no_scales_why", "scaled_weights", "touches_kv", "weight_only", "whole_model",
            "with_precision"]

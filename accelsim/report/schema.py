@@ -294,6 +294,9 @@ class Serving(_ServingRequired, total=False):
     # placement_moves): the moves' seconds (in step_cycles) and the bytes they move at each level (in bytes)
     move_s: float
     moved_bytes: dict[str, int]
+    # the images the prefill encodes (a vision-language model's images; absent without them): requests, images,
+    # encoded_images, encoder_s (the encoder's and projector's span in the prefill), encoder_busy_fraction (of seconds)
+    images: dict[str, int | float]
     layer_samples: list[int] | None  # [1, 2] ([k + 1, k + 2] after k distinct layers; [k + p, k + 2p] for layers
     # repeating a unit of p): each pass simulated with that many layers (options.layer_samples)
 

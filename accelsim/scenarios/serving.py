@@ -23,13 +23,15 @@ are simulated and the others interpolated (:mod:`accelsim.scenarios.sampling`). 
   expert_parallel · decode steps / decode seconds, since each of an MoE's expert-parallel ranks decodes a
   ``batch`` of its own, as ``accelsim serve`` counts them; ``batch`` stays one rank's, as ``efficiency.j_per_token``
   counts it: probe p90 #3), ``step_cycles`` (every decode step), ``kv_cache_bytes`` (the attention layers' KV cache only),
-  ``state_bytes`` (a model with recurrent layers: their states, :func:`cache_bytes`), ``weight_bytes`` and ``memory`` (the
+  ``state_bytes`` (a model with recurrent layers: their states, :func:`cache_bytes`), ``images`` (a prefill that
+  encodes images: :func:`encoded_images`), ``weight_bytes`` and ``memory`` (the
   footprint per level, of the last step); ``layer_samples``: the layer counts each pass was simulated with when
   layer-sampled ([1, 2]; [4, 5] for DeepSeek-V3's 3 dense layers then 58 MoE ones; [2, 4] for Gemma-2's
   alternating windows), else None;
 * ``memory`` (top level) is the first pass's footprint (the prefill's; without a prefill, the first decode step's),
   ``serving.memory`` the last decode step's; ``notes`` say what each spills beyond the main memory
-  (:func:`memory_notes`: the last step's prefixed with it).
+  (:func:`memory_notes`: the last step's prefixed with it), then every simulated pass's other notes, each once, a
+  figure that grows from step to step at the last step's (:func:`run_notes`).
 
 Layer samples (``options.layer_samples``): a model of n > 2 identical layers (:func:`identical_layers`) runs each
 pass with 1 and with 2 layers (the builders' ``layers`` param) and extrapolates it affinely in n
@@ -50,6 +52,7 @@ refused in its place, so the error gives the whole model's weights and KV cache,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -64,6 +67,7 @@ from ..mapping import placement
 from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import (
+    pass_notes,
     reattention_notes,
     recomputed_work_notes,
     recustom_notes,
@@ -72,6 +76,7 @@ from ..report.summary import (
     spill_notes,
 )
 from ..units import format_size
+from .diffusion import COUNT_NOTE, counted
 from .passes import Kept, Pass, Rows, Work
 from .sampling import (
     Sampled,
@@ -81,6 +86,7 @@ from .sampling import (
     interpolate,
     layer_placement,
     layer_samples,
+    pass_name,
     peak_note,
     placement_changes,
     with_changes,
@@ -154,6 +160,9 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
                     ranks=int(params.get("expert_parallel") or 1))
     data["serving"]["layer_samples"] = list(samples) if samples and (decode and decode[0].sampled or
                                                                      prefill and prefill[0].sampled) else None
+    images = encoded_images(workload, data["ops"], float(data["clock_hz"]), float(data["seconds"])) if prefill else None
+    if images is not None:  # the images the prefill encoded (probe p228 #4: the key was missing, read as null)
+        data["serving"]["images"] = images
     # the last step by the 1-based number serving.memory_pass gives it (probe p172 #2: "decode step 0 (the last)")
     data["notes"] = memory_notes(data.get("notes", []), (prefill or decode)[0], decode[-1] if decode else None,
                                  sampled[-1] + 1 if sampled else 0)
@@ -168,6 +177,35 @@ def serve(workload: WorkloadSpec, arch: Arch, options: Options | None = None, *,
     if len(sampled) > base:
         data["notes"] = [*data["notes"], changes_note(changes, len(sampled), steps, options.decode_samples, arch)]
     return Report(data, segments=run.segments)
+
+
+def encoded_images(workload: WorkloadSpec, ops: Sequence[Mapping], clock: float, seconds: float) -> dict | None:
+    """report.json's ``serving.images`` of a run whose prefill encodes images (a vision-language model's
+    ``images``; None otherwise, and report.json has no ``serving.images``, as ``state_bytes``; probe p228 #4): ``requests`` the
+    sequences (each carries ``images``), ``images`` and ``encoded_images`` their images (batch x images, one rank's
+    as ``batch``), ``encoder_s`` the span of the image encoder's and projector's op rows in the prefill (the first
+    one's start to the last one's end on the run's timeline: the tower runs before the decoder reads its tokens,
+    its launches between its kernels included) and ``encoder_busy_fraction`` its share of the run's ``seconds``.
+    ``accelsim serve`` prices an encoder pass as the prefill with the images less the same prefill without them
+    (:mod:`accelsim.serving.cost`): the same tower, so the two agree up to the decoder's merging of the image
+    tokens (llava_1_5_7b on h100: 7.752 ms here, TTFT 40.750 ms with one image less 32.991 ms without)."""
+    from ..builders.hf import HfParams  # the LLM builders are imported by the runs that use them
+
+    p = get_builder(workload.model).params.model_validate(dict(workload.params))
+    if not isinstance(p, HfParams) or not p.images or p.phase != "prefill":
+        return None
+    vision = p.lm().vision
+    if vision is None:
+        return None
+    scopes = vision.scopes
+    rows = [r for r in ops if r.get("phase") == "prefill" and any(
+        r["name"] == s or str(r["name"]).startswith(f"{s}.") for s in scopes)]
+    if not rows:
+        return None
+    span = (max(int(r["end_cycle"]) for r in rows) - min(int(r["start_cycle"]) for r in rows)) / clock
+    images = p.batch * p.images
+    return {"requests": p.batch, "images": images, "encoded_images": images, "encoder_s": span,
+            "encoder_busy_fraction": span / seconds if seconds else 0.0}
 
 
 def changes_note(changes: Sequence[int], simulated: int, steps: int, budget: int, arch: Arch) -> str:
@@ -217,6 +255,54 @@ def memory_notes(notes: list[str], first: Sampled, last: Sampled | None, step: i
         f"decode step {step} (the last): {n}" for n in spill_notes(last.timing.memory, last.timing.held,
                                                                       last.timing.offload) if n not in head]
     return head + tail + [n for n in notes if n not in own]
+
+
+FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
+"""A number in a note (``8,193``, ``4.5``): notes alike but for these are one note's figures in different passes."""
+
+
+def own_notes(p: Sampled, phase: str) -> list[str]:
+    """The notes of pass ``p`` of ``phase`` that a serving run carries: those quoting its figures as the run's
+    naming it (:func:`~accelsim.report.summary.pass_notes`), less the spill notes of its shown footprint (the
+    run's are :func:`memory_notes`')."""
+    shown = p.shown.timing
+    spills = set(spill_notes(shown.memory, shown.held, shown.offload))
+    return [n for n in pass_notes(p.shown.report.get("notes", []), pass_name(p, phase)) if n not in spills]
+
+
+def run_notes(prefill: Sampled | None, decode: Sequence[Sampled], steps: int) -> list[str]:
+    """A serving run's notes from every pass it simulated (probe p231 #3: only the prefill's were kept, and a prompt
+    of 8,192 tokens with 4 decode steps, reaching position 8,196 of llama3_8b's 8,192, had no context note), each
+    once. A note alike in several passes but for its figures (:data:`FIGURE`; the k-th such note of each pass) is
+    one note with the last pass's figures, where the first stood: the decode steps differ only in their cache, one
+    token longer each, so a figure that changes from step to step grows with it and the last step's is the run's
+    extreme ("positions up to 33,768" after a 32,768-token prompt and 1,000 steps, not 32,768 nor one line a step).
+    Where the prefill's and the decode steps' counts of ops differ (:data:`~accelsim.scenarios.diffusion.COUNT_NOTE`),
+    both are kept, each naming its pass (:func:`~accelsim.scenarios.diffusion.counted`). The notes that quote one
+    pass's launch, attention, custom all-reduce, computed-work, energy or memory figures are then replaced by the
+    run's (:func:`_combine`, :func:`serve`)."""
+
+    def keyed(notes: list[str]) -> list[tuple[tuple[str, int], str]]:
+        seen: dict[str, int] = {}
+        out = []
+        for n in notes:
+            shape = FIGURE.sub("#", n)
+            seen[shape] = seen.get(shape, -1) + 1
+            out.append(((shape, seen[shape]), n))
+        return out
+
+    out: dict[tuple[str, int], list[str]] = {k: [n] for k, n in keyed(own_notes(prefill, "prefill"))} \
+        if prefill else {}
+    last: dict[tuple[str, int], str] = {}
+    for p in decode:
+        for key, n in keyed(own_notes(p, "decode")):
+            last[key] = n  # (a later step's replaces an earlier one's in its place)
+    for key, n in last.items():
+        if prefill and key in out and out[key] != [n] and COUNT_NOTE.match(n):
+            out[key] = [counted(out[key][0], prefill, "prefill", 1), counted(n, decode[-1], "decode", steps)]
+        else:
+            out[key] = [n]
+    return list(dict.fromkeys(n for ns in out.values() for n in ns))
 
 
 def identical_layers(workload: WorkloadSpec) -> tuple[int, int, int] | None:
@@ -558,6 +644,7 @@ def _combine(prefill: Sampled | None, decode: list[Sampled], sampled: list[int],
                           {"phase": "decode"}, offset=prefill_cycles + into_first))
     extra = [_move_row(moves, prefill_cycles, step_cycles, clock, arch)] if moves else []
     out = composed_report(weighted, parts, name, extra)
+    out["notes"] = run_notes(prefill, decode, steps)  # every pass's, not only the first's (probe p231 #3)
     out["execution"] = ", ".join(dict.fromkeys(f"{phase} {p.shown.report['execution']}" for phase, p in
                                                (("prefill", prefill), ("decode", decode[0] if decode else None)) if p))
     seconds = float(out["seconds"])

@@ -91,10 +91,12 @@ def _kv_scopes(graph: Graph) -> set[str]:
 
 def touches_kv(op: Op) -> bool:
     """An op of an attention block that writes or reads its KV cache: the append, the attention, and by name the
-    scores and context GEMMs, the cached K/V views (``k_all``, ``v_all``) and DeepSeek-V3.2's indexer logits
-    (``logits``: FP8 where its keys are, as DeepGEMM's fp8_mqa_logits)."""
+    scores and context GEMMs, the cached K/V views (``k_all``, ``v_all``), eager GQA's copies of them out to every
+    head (``k_repeat``, ``v_repeat``: the cache's dtype, copied) and DeepSeek-V3.2's indexer logits (``logits``: FP8
+    where its keys are, as DeepGEMM's fp8_mqa_logits)."""
     leaf = op.name.rpartition(".")[2]
-    return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all", "logits")
+    return op.kind in (OpKind.KV_APPEND, OpKind.ATTENTION) or leaf in ("scores", "context", "k_all", "v_all", "logits",
+                                                                       "k_repeat", "v_repeat")
 
 
 # an attention's parts: context parallelism's (TransformerBuilder._cp_attention: chunk0 / chunk1, ring steps

@@ -30,7 +30,11 @@ Op conventions (the mapper relies on these):
   softmax writes 4 B a score, the cast reads 4 and writes 2, and a training step keeps both (the softmax's fp32
   output for its gradient, the cast's for the context's: 6 B a score in bf16);
   ``context`` = MATMUL (probs, v), ``Gemm(m = q_len, n = d_v, k = kv_len, count = batch·heads)``.
-  MACs = batch·heads·q_len·kv_len·(d_qk + d_v).
+  MACs = batch·heads·q_len·kv_len·(d_qk + d_v). With the builder's ``repeat_kv`` (the Hugging Face builders) and
+  kv_heads < heads (not ``shared_kv``), two ELEMENTWISE fn "repeat_kv" copies ``k_repeat`` and ``v_repeat`` (0
+  flops, vector_elems = the output's, attr ``group`` = heads / kv_heads) first expand K and V to
+  (batch, heads, kv_len, d), as transformers' eager attention's ``repeat_kv`` (an ``expand`` then ``reshape``, which
+  copies), and ``scores`` / ``context`` read the expanded tensors.
 * Fused attention: ONE ATTENTION op, inputs (q, k, v), gemm = the QKᵀ Gemm, attrs ``pv_gemm`` (m, n, k, count)
   of PV, ``heads``, ``kv_heads``, ``q_len``, ``kv_len``, ``head_dim``, ``batch``, ``causal`` [, ``window``: a
   causal sliding window shorter than kv_len]; macs = both matmuls over every query × key (causal or windowed: the
@@ -170,6 +174,10 @@ class TransformerBuilder(GraphBuilder):
         # ``softmax(..., dtype=torch.float32).to(query.dtype)`` (units.EAGER_SOFTMAX_DTYPE; the HF builders set it),
         # then a cast back (see attention); None: the softmax writes the model's dtype (Megatron-LM's fused kernel)
         self.softmax_dtype: str | None = None
+        # transformers' eager attention's ``repeat_kv`` before both matmuls: with kv_heads < heads an unfused
+        # attention first copies K and V out to every query head (see attention); off: the matmuls read the
+        # kv_heads K and V (a grouped GEMM's broadcast, no copy)
+        self.repeat_kv = False
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         self._gathered = False  # inside gathered: the token shards are gathered already (_tp_in adds nothing)
         if not items:
@@ -618,7 +626,8 @@ class TransformerBuilder(GraphBuilder):
                   index: str | None = None, window: int = 0, key_width: int = 0) -> str:
         """softmax(q·kᵀ [+ extra terms]) · v on (B, H, Lq, d) q and (B, KVH, Lk, d) k, v → (B, H, Lq, d_v).
 
-        Unfused: MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
+        Unfused: [ELEMENTWISE ``k_repeat``, ``v_repeat``: :meth:`_repeat_kv`, with ``repeat_kv`` and kv_heads <
+        heads, not ``shared_kv``], MATMUL ``scores``, [ELEMENTWISE ``add_rel_pos``], [ELEMENTWISE ``softcap``], SOFTMAX ``softmax``,
         [ELEMENTWISE fn "cast" ``softmax_cast``: with ``softmax_dtype``, the module docstring], [dropout ``attention_dropout`` of the probabilities, training graphs only], MATMUL ``context``. Fused: one
         ATTENTION op ``attention`` (``name`` overrides the fused op's name; FlashAttention draws a training dropout
         inside the kernel, which is not priced; attr ``sdpa`` when the builder's ``sdpa``). ``softcap``: Gemma-2's logit soft-capping c·tanh(s/c) on the
@@ -689,6 +698,8 @@ class TransformerBuilder(GraphBuilder):
                              macs=qk.macs + pv.macs,
                              flops=flops, vector_elems=score_elems, fn="attention", weights=[sinks] if sinks else [],
                              pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)
+        if self.repeat_kv and kv_heads < heads and not shared_kv:
+            k, v = (self._repeat_kv(x, heads, f"{w}_repeat") for x, w in ((k, "k"), (v, "v")))
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
                       fn="matmul", transpose_b=True, **common)
         if extra:
@@ -713,6 +724,17 @@ class TransformerBuilder(GraphBuilder):
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")
+
+    def _repeat_kv(self, x: str, heads: int, name: str) -> str:
+        """K or V ``x`` (B, KVH, L, d) copied out to (B, ``heads``, L, d): transformers' eager attention's
+        ``repeat_kv(hidden_states, n_rep)``, ``hidden_states[:, :, None].expand(b, kvh, n_rep, l, d).reshape(b,
+        kvh * n_rep, l, d)``, whose reshape of the stride-0 expand makes a copy (one kernel reading the kv_heads
+        tensor and writing the heads one). ELEMENTWISE fn "repeat_kv", 0 flops, attr ``group`` = heads / KVH; its
+        training gradient sums each group back (builders/training.py)."""
+        b, kvh, length, d = self.shape(x)
+        out = (b, heads, length, d)
+        return self._add(self._name(None, name), OpKind.ELEMENTWISE, [x], out, flops=0, vector_elems=math.prod(out),
+                         fn="repeat_kv", group=heads // kvh)
 
     def _causal_mask(self, scores: str, batch: int, q_len: int, kv_len: int) -> str:
         """Unfused causal attention's mask over the (B, H, Lq, Lk) ``scores``: ELEMENTWISE fn "causal_mask" reading

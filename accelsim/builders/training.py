@@ -192,7 +192,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   (2 with a broadcast reduction); a multiplying parameter gets ``grad_weight`` reading (X, dY), 2 flops per element.
   "rope": ``grad_input`` reading (dY,), factor 1. "cast" (a dtype copy, the eager softmax's ``softmax_cast``):
   ``grad_input`` reading (dY,), factor 1, written in its input's dtype (``out_dtype``, torch's ToCopyBackward),
-  stashing nothing. Any other fn: per input ``grad_input{i}`` reading (dY, the other
+  stashing nothing. "repeat_kv" (eager GQA's copy of K or V out to every head, TransformerBuilder._repeat_kv):
+  ``grad_input`` reading (dY,), the expand's gradient, a sum over each group of heads / kv_heads heads written at
+  the kv_heads shape: vector_elems = dY's elements, flops = dY's elements − dX's (the adds). Any other fn: per input ``grad_input{i}`` reading (dY, the other
   inputs) and per parameter a ``grad_weight`` reading (inputs, dY), factor 1, each with the forward's MACs too, as
   the matmul kinds' gradients (a forward that multiply-adds, GAT's "att_dot" α = Σ_o x·att, a k = out GEMV: the
   input gradient dX = dα·attᵀ and the weight gradient d(att) = Σ_nodes dα·x are each a GEMM of its MACs, flops
@@ -1191,6 +1193,8 @@ class _Pass:
                 flops, elems, macs = (2 if shape != op.out_shape else 1) * out_n, out_n, 0
             elif op.fn == "rope":
                 reads = [dy]
+            elif op.fn == "repeat_kv":  # (torch's ExpandBackward: a sum over each group) one reduction kernel
+                reads, flops, elems = [dy], out_n - _elems(shape), out_n
             extra = {}
             if op.fn == "cast" and x in self.fwd:  # (torch's ToCopyBackward) dY back in the input's dtype
                 extra = {"out_dtype": self.fwd[x].out_dtype}

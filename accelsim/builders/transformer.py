@@ -1033,6 +1033,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     b.rope_kernel = p.rope_kernel
     # transformers' LlamaAttention (eager): ``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``
     b.softmax_dtype = EAGER_SOFTMAX_DTYPE
+    b.repeat_kv = True  # ``repeat_kv(key_states, num_key_value_groups)``: Llama-2-70B's 8 KV heads copied to 64
     b.training = p.mode == "training"  # (LLaMA has no dropout) the head's input gradient is all-reduced (lm_head)
     hd = c.hidden // c.heads
     with b.scope("model"):

@@ -652,22 +652,27 @@ LAUNCH_NOTE_SHARE = 0.25
 
 def _unfused_attention_ops(graph: Graph) -> list[int]:
     """Indices of the unfused attention's ops: each score MATMUL (``transpose_b``, attr ``kv_len``) and the ops on
-    its way to the MATMUL that reads the probabilities (mask, soft-cap, softmax, dropout, the context itself)."""
+    its way to the MATMUL that reads the probabilities (mask, soft-cap, softmax, dropout, the context itself), and
+    the copies of K and V out to every head that the two MATMULs read (fn "repeat_kv", eager GQA's ``repeat_kv``,
+    which a fused kernel does not make)."""
     index = {op.name: i for i, op in enumerate(graph.ops)}
     out: list[int] = []
     for i, op in enumerate(graph.ops):
         if not (op.kind is OpKind.MATMUL and op.attrs.get("transpose_b") and "kv_len" in op.attrs):
             continue
-        out.append(i)
+        chain = [i]
         name = op.name
         for _ in range(8):  # scores → [add_rel_pos] → [softcap] → [causal_mask] → softmax → [dropout] → context
             nxt = [index[c] for c in graph.consumers(name) if c in index]
             if len(nxt) != 1:
                 break
-            out.append(nxt[0])
+            chain.append(nxt[0])
             if graph.ops[nxt[0]].kind is OpKind.MATMUL:
                 break
             name = graph.ops[nxt[0]].name
+        copies = [index[x] for j in {chain[0], chain[-1]} for x in graph.ops[j].inputs
+                  if x in index and graph.ops[index[x]].fn == "repeat_kv"]
+        out += copies + chain
     return out
 
 

@@ -497,7 +497,7 @@ class HfParams(LlamaParams):
 
     def routing(self) -> Routing:
         return Routing(self.moe_routing, self.moe_skew, tuple(self.expert_counts), self.capacity_factor,
-                       self.expert_parallel)
+                       self.expert_parallel, self.spread())
 
 
 class Style(NamedTuple):

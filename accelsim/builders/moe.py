@@ -45,17 +45,22 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
 
 Routing (:func:`expert_loads`): the T·EP·k token-expert assignments of the expert-parallel group are spread over
 the experts ``balanced`` (equal shares over all E experts: with fewer than E assignments each hit expert takes
-one, so a batch touches min(E, T·EP·k) experts, the most any routing can: an upper bound on the expert weights a
-decode step reads), ``uniform`` (equal shares over the expected number of distinct experts that T·EP tokens
-picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP)) rounded half up:
-:func:`expected_experts`), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf law) or as given ``counts``:
-shares of each pass's T·EP·k (at least k above 0), so one list serves every pass of a run (a prefill and its
+one, so a batch touches min(E, T·EP·k) experts, the most any routing can: an upper bound on the expert weights
+the group's decode step reads; under expert parallelism every chip takes an equal share, ⌈min(E, T·EP·k) / EP⌉
+experts, the perfectly load-balanced chip, not a bound on the busiest chip's, which a routing can give up to
+min(E / EP, T·EP·k): ``counts`` prices that; probe p227 #2), ``uniform`` (equal shares over the expected number
+of distinct experts that T·EP tokens picking k of E uniformly and independently touch, E·(1 − (1 − k/E)^(T·EP))
+rounded half up: :func:`expected_experts`; over several chips the busiest, chip 0, holds its expected count,
+:func:`busiest_chip_experts`, rounded half up, the rest shared out over the others: DeepSeek-V3 decode at EP 8,
+8 tokens, 11 of the 57 hit experts, not an even share's 8), ``skewed`` (expert i's share ∝ (i + 1)^−skew, a Zipf
+law) or as given ``counts``: shares of each pass's T·EP·k (at least k above 0), so one list serves every pass of a run (a prefill and its
 decode steps, a serving grid's shapes: probe p114 #2), and counts that add up to a pass's T·EP·k, each at most
 T·EP, are that pass's exactly; shares are rounded by largest remainder and capped at the group's tokens (a token
 picks k distinct experts), the excess re-spread over the others. With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
 dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
 uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
-the group's chips as a random routing's would be, not all counted on the simulated one. The simulated chip is the
+the group's chips, not all counted on the simulated one: evenly under balanced, and under uniform with the busiest
+chip's expected excess over the even share, as a random routing's would be. The simulated chip is the
 busiest (:func:`busiest_shard`: its experts receive the most assignments; the step waits for it): chip 0 under
 balanced, uniform and skewed routing, any chip under given counts. Its all-to-alls are priced on the larger of the
 rows it sends and receives (the combine is the dispatch reversed: under skew both carry the hot chip's rows).
@@ -76,13 +81,16 @@ from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
 @dataclass(frozen=True)
 class Routing:
     """How tokens are routed: ``mode`` balanced/uniform/skewed/counts, the Zipf ``skew``, per-expert ``counts`` (of the
-    expert-parallel group's assignments), the ``capacity_factor`` (0: no limit) and the expert-parallel degree."""
+    expert-parallel group's assignments), the ``capacity_factor`` (0: no limit), the expert-parallel degree and
+    the tensor-parallel chips the experts are ``spread`` over whole (``uniform`` puts the busiest of the
+    expert_parallel × spread chips that hold the experts on its expected count)."""
 
     mode: str = "balanced"
     skew: float = 1.0
     counts: tuple[int, ...] = ()
     capacity_factor: float = 0.0
     expert_parallel: int = 1
+    spread: int = 1
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,50 @@ def expected_experts(tokens: int, top_k: int, experts: int) -> int:
     return max(top_k, min(experts, math.floor(expected + 0.5)))
 
 
+def busiest_chip_experts(tokens: int, top_k: int, experts: int, chips: int) -> float:
+    """The expected distinct experts of the busiest of ``chips`` chips that each hold ``experts`` / ``chips`` of
+    the experts, when ``tokens`` tokens (the expert-parallel group's) each pick ``top_k`` of ``experts`` uniformly
+    and independently: each of a chip's n = E / chips experts is hit with p = 1 − (1 − k/E)^T (as in
+    :func:`expected_experts`), a chip's count taken as Binomial(n, p) and the chips as independent of each other
+    (an approximation: the chips share the tokens' picks, so their counts are not independent; 4 experts on 2
+    chips, 2 tokens picking 1: 1.2461 by it, 1.25 exactly; 1 token picking 2: 1.375 by it, 4/3 exactly), so
+    E[max] = Σ_{m=1..n} 1 − F(m − 1)^chips, F the binomial's distribution function, in closed form (no sampling;
+    each term C(n, j)·p^j·(1 − p)^(n − j) taken through its logarithm, so that a large n does not overflow). DeepSeek-V3 decode at EP 8, 8 tokens,
+    E = 256, k = 8: 10.64 experts, where an even share is 8 (probe p227 #2: a 5,000-trial Monte Carlo 10.63);
+    gpt-oss-120b, E = 128, k = 4: 6.05 (10,000 trials: 6.07); one chip: E·p."""
+    if tokens <= 0:
+        return 0.0
+    n = experts // chips
+    if top_k >= experts:  # every expert hit
+        return float(n)
+    log_miss = tokens * math.log1p(-top_k / experts)  # ln(1 − p)
+    log_hit = math.log(-math.expm1(log_miss))  # ln p
+    below, total = 0.0, 0.0  # F(m − 1), E[max]
+    for m in range(1, n + 1):
+        j = m - 1
+        below += math.exp(math.log(math.comb(n, j)) + j * log_hit + (n - j) * log_miss)
+        total += 1 - min(below, 1.0) ** chips
+    return total
+
+
+def _uniform_hits(tokens: int, top_k: int, experts: int, chips: int) -> list[int]:
+    """The experts ``uniform`` routing hits: :func:`expected_experts` of them in all; over ``chips`` chips that
+    each hold every chips-th expert (chip j: j, j + chips, ...), chip 0 holds the busiest chip's expected count,
+    :func:`busiest_chip_experts` rounded half up (an integer: its experts are named GEMMs, so the fraction is
+    rounded as the group's count is; at least its even share ⌈hit / chips⌉, at most its E / chips and the hit
+    ones), the rest shared out over the other chips in turn. One chip: experts 0 … hit − 1."""
+    hit = expected_experts(tokens, top_k, experts)
+    if chips <= 1:
+        return list(range(hit))
+    n = experts // chips
+    most = math.floor(busiest_chip_experts(tokens, top_k, experts, chips) + 0.5)
+    mine = max(-(-hit // chips), min(most, n, hit))
+    ids = [chips * i for i in range(mine)]
+    rest = hit - mine
+    others = [j + chips * i for i in range(n) for j in range(1, chips)]
+    return sorted(ids + others[:rest])
+
+
 @functools.lru_cache(maxsize=1024)
 def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loads:
     """Assignments per expert of ``tokens`` tokens (the whole expert-parallel group's) routed to ``top_k`` of
@@ -142,9 +194,9 @@ def expert_loads(tokens: int, top_k: int, experts: int, routing: Routing) -> Loa
                                 f"assignments are split in), at least top-k = {top_k} of them above 0 (a token picks "
                                 f"{top_k} distinct experts) (got {list(routing.counts)})", key=("expert_counts",))
         counts = _largest_remainder(assignments, routing.counts, tokens)
-    elif routing.mode == "uniform":
-        hit = expected_experts(tokens, top_k, experts)
-        counts = _largest_remainder(assignments, [1.0] * hit + [0.0] * (experts - hit), tokens)
+    elif routing.mode == "uniform":  # spread evenly over the hit experts, the busiest chip's share its expected max
+        hit = set(_uniform_hits(tokens, top_k, experts, routing.expert_parallel * routing.spread))
+        counts = _largest_remainder(assignments, [1.0 if i in hit else 0.0 for i in range(experts)], tokens)
     else:
         skew = routing.skew if routing.mode == "skewed" else 0.0
         counts = _largest_remainder(assignments, [(i + 1) ** -skew for i in range(experts)], tokens)
@@ -251,8 +303,8 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     tensor-parallel chips, E/spread each, every chip routing the same tokens and gathering the rows of its own
     experts; its combine is its experts' share of each token's sum, which the tensor-parallel all-reduce completes.
     ``strided`` (balanced or uniform routing): the chip holds every (EP · spread)-th expert, 0, EP · spread, ..., so the few
-    experts a small batch hits fall on the chips in turn, as a random routing's would, rather than all on the
-    simulated chip. With tensor and expert parallelism (:func:`token_shards`) the chip routes its 1/TP of the tokens
+    experts a small batch hits fall on the chips in turn (under uniform routing chip 0 with its expected maximum,
+    :func:`busiest_chip_experts`), rather than all on the simulated chip. With tensor and expert parallelism (:func:`token_shards`) the chip routes its 1/TP of the tokens
     (see the module docstring)."""
     shards = token_shards(b.tp, ep, spread)
     if shards == 1:
@@ -376,5 +428,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_shard", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_chip_experts", "busiest_shard", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
            "token_shards"]

@@ -175,20 +175,33 @@ def _built(workload: WorkloadSpec, arch: Arch) -> Graph:
     return build_graph(workload, arch.dtype)
 
 
-def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, group: int) -> str:
+def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, group: int, dp: int,
+                  chips: int) -> str:
     """More expert parallelism: each chip holds ``ep`` / E of the experts at E-way expert parallelism, so their
     weights, gradients and optimizer states (``share`` of the fixed footprint now, :func:`_expert_share`) shrink
     by ``ep`` / E, the rest and the activations (each expert then runs E / ``ep`` times the tokens of E / ``ep``
-    times fewer experts) staying; the least divisor E of the experts above ``ep`` whose footprint fits, with that
-    footprint, over E x ``group`` chips (tensor x context x pipeline parallelism) or more; "" where none does."""
+    times fewer experts) staying. The run takes an E that divides the experts and the ``dp`` data-parallel chips,
+    its E x ``group`` chips (tensor x context x pipeline parallelism) on the arch's ``chips``
+    (:func:`~accelsim.mapping.lower.data_parallel`): the least such E above ``ep`` whose footprint fits, with
+    that footprint; where none does on these chips, the least divisor of the experts that fits, with ``arch.chips``
+    a multiple of E x ``group`` (whose data-parallel chips E divides); "" where no divisor fits (probe p227 #1:
+    qwen1_5_moe_a2_7b on dgx-h100's 8 chips was told expert_parallel 5, "5 chips or more", which the run refuses,
+    5 not dividing 8)."""
     experts, frac = share
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
     theirs = round(fixed * frac)
-    for e in range(ep + 1, experts + 1):
-        needs = int(row["used"]) - theirs + theirs * ep // e
-        if experts % e == 0 and needs <= int(row["capacity"]):
-            return (f"workload.expert_parallel {e} or more, a divisor of the {experts} experts (needs about "
-                    f"{needs:,} B at {e}; {e * group} chips or more; now {ep})")
+    fitting = [(e, needs) for e in range(ep + 1, experts + 1)
+               if experts % e == 0 and (needs := int(row["used"]) - theirs + theirs * ep // e) <= int(row["capacity"])]
+    here = [(e, needs) for e, needs in fitting if dp % e == 0 and e * group <= chips]
+    if here:
+        e, needs = here[0]
+        return (f"workload.expert_parallel {e}, a divisor of the {experts} experts and of the {dp} data-parallel "
+                f"chips (needs about {needs:,} B at {e}; now {ep})")
+    if fitting:
+        e, needs = fitting[0]
+        return (f"workload.expert_parallel {e}, a divisor of the {experts} experts, over arch.chips a multiple of "
+                f"{e * group} for it to divide the data-parallel chips (needs about {needs:,} B at {e}; now {ep} on "
+                f"{dp} data-parallel chips)")
     return ""
 
 
@@ -204,7 +217,7 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     ``options.offload: optimizer`` (where a memory beyond the main one holds the states); ``needs``: the footprint
     each remedy that fits leaves (:func:`explain`'s), said beside it, so that the error lists each remedy once;
     ``experts``: an MoE model's routed experts and their share of the parameters (:func:`_expert_share`), for
-    more ``expert_parallel`` (the least divisor of the experts that fits, :func:`_more_experts`; probe p119 #4)."""
+    more ``expert_parallel`` (the least the run takes that fits, :func:`_more_experts`; probe p119 #4)."""
     fields = get_builder(workload.model).params.model_fields
     opt = int(row.get("optimizer_states", 0))
     rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(row["capacity"])
@@ -216,7 +229,8 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     kinds = [k for k in ("tensor", "pipeline") if f"{k}_parallel" in fields]
     fixes = [f"more {' or '.join(kinds)} parallelism" + (" over more chips" if arch.chips <= used * ep else "")] \
         if kinds else []
-    if experts is not None and "expert_parallel" in fields and (more := _more_experts(experts, row, ep, used)):
+    if experts is not None and "expert_parallel" in fields and \
+            (more := _more_experts(experts, row, ep, used, dp, arch.chips)):
         fixes.append(more)
     needs = needs or {}
     said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731

@@ -64,7 +64,9 @@ def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_
     assert 28_631_568_384 + 57_263_136_768 + act > 85_899_345_920
     # or more expert parallelism (probe p119 #4): 24 MoE layers of 60 experts, each a SwiGLU of 3 · 2048 · 1408
     # parameters at 2 + 4 + 12 = 18 B: 224,227,491,840 B, of which E-way expert parallelism leaves 1/E a chip; at
-    # 4 that is 90,135,136,512 B in all, over the 80 GiB; at 5 (the next divisor of 60) 78,923,761,920 B
+    # 4 that is 90,135,136,512 B in all, over the 80 GiB; at 5 (the next divisor of 60) 78,923,761,920 B, on arch.chips
+    # a multiple of 5 (h100 is 1 chip, and training's expert_parallel divides the data-parallel chips; probe p227 #1:
+    # it said "5 chips or more", though 6 to 9 chips refuse 5)
     used = int(re.search(r"a chip needs ([\d,]+) B", line).group(1).replace(",", ""))
     experts = 24 * 60 * 3 * 2048 * 1408 * 18
     assert used - experts + experts // 4 > 85_899_345_920
@@ -72,8 +74,9 @@ def test_training_state_that_alone_overflows_is_at_the_capacity_not_seq_len(tmp_
     assert line.endswith(
         f": the weights, gradients and optimizer states alone need {fixed:,} B, more than the 85,899,345,920 B "
         f"of hbm.capacity 80GiB (arch h100), whatever the seq_len, batch or recompute; what can make them fit: more "
-        f"tensor parallelism over more chips or workload.expert_parallel 5 or more, a divisor of the 60 experts "
-        f"(needs about {at5:,} B at 5; 5 chips or more; now 1) (command line: --set workload.seq_len=128)"), line
+        f"tensor parallelism over more chips or workload.expert_parallel 5, a divisor of the 60 experts, over "
+        f"arch.chips a multiple of 5 for it to divide the data-parallel chips (needs about {at5:,} B at 5; now 1 on "
+        f"1 data-parallel chips) (command line: --set workload.seq_len=128)"), line
 
 
 def test_activations_that_overflow_are_at_the_users_gemm_size_key(tmp_path, capsys, monkeypatch):

@@ -47,7 +47,14 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   params and 4,371,993,600 MACs at 640; the DFL weight is marked frozen (``training.freeze``), so a training step
   gives it no gradient or step (3,157,184 trainable, as ``model.info()``'s gradients). Ultralytics' 8.7 GFLOPs
   (8.746 in its ``model_info_for_loggers``) is 2 × thop's count of the fused model (BatchNorm folded into the convs): the conv MACs plus, in the thop of that
-  time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted.
+  time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted. Every
+  BatchNorm2d is marked ``folded_at_load`` (:data:`accelsim.mapping.aliases.FOLDED_AT_LOAD`): Ultralytics'
+  predictor and validator load the model through ``AutoBackend(fuse=True)``, whose ``model.fuse()``
+  (``BaseModel.fuse`` in ultralytics/nn/tasks.py) folds each ``Conv``'s BN into its conv (``fuse_conv_and_bn``),
+  so ``fold_batchnorm: auto`` folds them on a GPU preset too in inference (its trainer keeps them). ``params``
+  stays ``model.info()``'s unfused 3,157,200, the count of the checkpoint and of Ultralytics' model table that the
+  workload cites; the fused model that runs has 3,151,904 (its logs' "YOLOv8n summary (fused)"): each of the 57
+  folds drops a BN's 2·C scales and shifts and adds a C-wide conv bias, −5,296 for the 5,296 BN channels.
 """
 
 from __future__ import annotations
@@ -331,5 +338,10 @@ def yolov8n(p: YoloParams) -> Graph:
     layer(_detect, b, [p3, p4, p5], p.num_classes)  # 22
     graph = b.build({"model": "yolov8n", **p.model_dump(),
                      "anchors": sum((p.image_size // s) ** 2 for s in (8, 16, 32))})
+    # every BatchNorm2d is in a Conv, which Ultralytics' inference folds into the conv as it loads the weights
+    # (AutoBackend(fuse=True) → BaseModel.fuse() → fuse_conv_and_bn): eager PyTorch never launches it
+    graph = Graph(graph.name, [replace(op, attrs={**op.attrs, "folded_at_load": True})
+                               if op.kind is OpKind.NORM and op.fn == "batchnorm" else op for op in graph.ops],
+                  graph.inputs, meta=graph.meta)
     # DFL's conv is fixed (Ultralytics' ``nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)``)
     return freeze(graph, params=lambda w: w.name == "model.22.dfl.conv.weight")

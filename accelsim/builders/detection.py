@@ -255,7 +255,7 @@ def _c2f(b: TransformerBuilder, x: str, out_ch: int, n: int, shortcut: bool) -> 
                 t = _yolo_conv(b, t, c, 3)
             z = b.add(z, t, name="add") if shortcut else t
         parts.append(z)
-    y = b.concat(parts, dim=1, name="cat")
+    y = b.concat(parts, dim=1, name="cat", eager_copy=True)
     with b.scope("cv2"):
         return _yolo_conv(b, y, out_ch)
 
@@ -267,7 +267,7 @@ def _sppf(b: TransformerBuilder, x: str, out_ch: int) -> str:
     parts = [y]
     for i in range(3):
         parts.append(b.maxpool2d(parts[-1], 5, stride=1, padding=2, name=f"m.{i}"))
-    y = b.concat(parts, dim=1, name="cat")
+    y = b.concat(parts, dim=1, name="cat", eager_copy=True)
     with b.scope("cv2"):
         return _yolo_conv(b, y, out_ch)
 
@@ -285,10 +285,10 @@ def _detect(b: TransformerBuilder, feats: list[str], classes: int) -> str:
                 with b.scope(f"{branch}.{i}.{j}"):
                     y = _yolo_conv(b, y, width, 3)
             branches.append(b.conv2d(y, out, 1, name=f"{branch}.{i}.2"))
-        y = b.concat(branches, dim=1, name=f"cat{i}")
+        y = b.concat(branches, dim=1, name=f"cat{i}", eager_copy=True)
         _, ch, h, w = b.shape(y)
         levels.append(b.view(y, (batch, ch, h * w), "flatten", name=f"flatten{i}"))
-    y = b.concat(levels, dim=2, name="cat")
+    y = b.concat(levels, dim=2, name="cat", eager_copy=True)
     _, no, anchors = b.shape(y)
     box = b.view(y, (batch, 4 * _REG_MAX, anchors), "slice", name="box", strict=False, dim=1, start=0)
     cls = b.view(y, (batch, classes, anchors), "slice", name="cls", strict=False, dim=1, start=4 * _REG_MAX)
@@ -297,7 +297,7 @@ def _detect(b: TransformerBuilder, feats: list[str], classes: int) -> str:
         bins = b.vector(OpKind.SOFTMAX, [bins], b.shape(bins), "softmax", SOFTMAX_FLOPS, name="softmax", dim=1)
         dist = b.view(b.conv2d(bins, 1, 1, bias=False, name="conv"), (batch, 4, anchors), name="view")
     dbox = b.vector(OpKind.ELEMENTWISE, [dist], (batch, 4, anchors), "dist2bbox", _DECODE_FLOPS, name="decode")
-    return b.concat([dbox, b.sigmoid(cls, name="sigmoid")], dim=1, name="output")
+    return b.concat([dbox, b.sigmoid(cls, name="sigmoid")], dim=1, name="output", eager_copy=True)
 
 
 def yolov8n(p: YoloParams) -> Graph:
@@ -315,7 +315,7 @@ def yolov8n(p: YoloParams) -> Graph:
     up = functools.partial(b.upsample_nearest, scale=2, name="up")
 
     def cat(x: str, i: int) -> str:
-        return b.concat([x, out[i]], dim=1, name="cat")
+        return b.concat([x, out[i]], dim=1, name="cat", eager_copy=True)
 
     x = layer(_yolo_conv, b, INPUT, c1, 3, 2)  # 0: P1/2
     x = layer(_yolo_conv, b, x, c2, 3, 2)  # 1: P2/4

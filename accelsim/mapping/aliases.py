@@ -1,6 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
 a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
-on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input; where
+on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
+does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
+writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
 batch norm a builder marks ``folded_at_load``: the model's own inference code folds it, Ultralytics' ``fuse()``) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
@@ -16,6 +18,7 @@ input whole (a reshape, or a broadcast's gradient, which sums it)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 from ..hardware import Arch
@@ -69,12 +72,17 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
-        folded = ((fold or at_load and folds_batchnorm(options, arch, op)) and op.kind is OpKind.NORM and op.fn == "batchnorm"
-                  and len(op.inputs) == 1 and op.follows == op.inputs[0]
+        folded = ((fold or at_load and folds_batchnorm(options, arch, op))
+                  and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
         in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
-        if op.kind.is_view or folded or in_place:
+        # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
+        # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
+        copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
+        if copy:
+            op = replace(op, vector_elems=math.prod(op.out_shape))
+        elif op.kind.is_view or folded or in_place:
             phys[op.name] = reads
             part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
             if part:

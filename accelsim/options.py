@@ -132,8 +132,9 @@ class Options(BaseModel):
                             "reader (no kernel or vector-unit work of its own). 'auto': not on a GPU preset (a core "
                             "with core.tile), whose launches model eager PyTorch (and CUDA graphs captured from "
                             "it): nn.BatchNorm2d in eval calls F.batch_norm, a cuDNN / ATen kernel of its own, and "
-                            "only a compiler (torch.fx fusion, torch.compile freezing, TensorRT) folds it; folded "
-                            "elsewhere, as an NPU's compiler does. true / false: on every arch.")
+                            "a compiler (torch.fx fusion, torch.compile freezing, TensorRT) folds it, or the model's "
+                            "own inference code as it loads the weights (yolov8n: Ultralytics' fuse(), folded "
+                            "there too); folded elsewhere, as an NPU's compiler does. true / false: on every arch.")
     activations_on_chip: bool = Field(
         True, description="Keep an activation in SRAM between producer and consumers when it fits beside the "
                           "other live activations (else it round-trips through HBM).")

@@ -237,7 +237,7 @@ def _inception(b: GraphBuilder, x: str, ch: tuple[int, int, int, int, int, int])
     b3 = _basic_conv(b, _basic_conv(b, x, "branch3.0", ch5red, 1), "branch3.1", ch5, 3, padding=1)
     b4 = b.maxpool2d(x, 3, stride=1, padding=1, ceil_mode=True, name="branch4.0")
     b4 = _basic_conv(b, b4, "branch4.1", pool_proj, 1)
-    return b.concat([b1, b2, b3, b4], dim=1, name="concat")
+    return b.concat([b1, b2, b3, b4], dim=1, name="concat", eager_copy=True)  # torch.cat(outputs, 1)
 
 
 @_sized
@@ -456,7 +456,7 @@ def unet(p: UNetParams) -> Graph:
             h, w = b.shape(x)[2:]
             if b.shape(skip)[2:] != (h, w):
                 skip = b.center_crop(skip, h, w, name="crop")
-            x = double_conv(b.concat([skip, x], dim=1, name="concat"), ch)
+            x = double_conv(b.concat([skip, x], dim=1, name="concat", eager_copy=True), ch)
     b.conv2d(x, p.num_classes, 1, name="head")
     return b.build(_meta("unet", p))
 
@@ -565,7 +565,7 @@ def unet3d(p: UNet3dParams) -> Graph:
             x = b.conv_transpose3d(x, b.shape(x)[1], 2, stride=2, bias=False, name="upconv")
             if b.shape(skip)[2:] != b.shape(x)[2:]:
                 skip = b.center_crop_nd(skip, b.shape(x)[2:], name="crop")
-            x = b.concat([skip, x], dim=1, name="concat")
+            x = b.concat([skip, x], dim=1, name="concat", eager_copy=True)
             ch = b.shape(skip)[1]
             x = conv_bn_relu(conv_bn_relu(x, ch, 1), ch, 2)
     b.conv3d(x, p.num_classes, 1, name="head")

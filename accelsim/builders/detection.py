@@ -47,7 +47,14 @@ reference module names. Op conventions are those of :mod:`.layers` and :mod:`.tl
   params and 4,371,993,600 MACs at 640; the DFL weight is marked frozen (``training.freeze``), so a training step
   gives it no gradient or step (3,157,184 trainable, as ``model.info()``'s gradients). Ultralytics' 8.7 GFLOPs
   (8.746 in its ``model_info_for_loggers``) is 2 × thop's count of the fused model (BatchNorm folded into the convs): the conv MACs plus, in the thop of that
-  time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted.
+  time, one op per output element of the two nearest upsamplings (1,228,800); SiLU and pooling uncounted. Every
+  BatchNorm2d is marked ``folded_at_load`` (:data:`accelsim.mapping.aliases.FOLDED_AT_LOAD`): Ultralytics'
+  predictor and validator load the model through ``AutoBackend(fuse=True)``, whose ``model.fuse()``
+  (``BaseModel.fuse`` in ultralytics/nn/tasks.py) folds each ``Conv``'s BN into its conv (``fuse_conv_and_bn``),
+  so ``fold_batchnorm: auto`` folds them on a GPU preset too in inference (its trainer keeps them). ``params``
+  stays ``model.info()``'s unfused 3,157,200, the count of the checkpoint and of Ultralytics' model table that the
+  workload cites; the fused model that runs has 3,151,904 (its logs' "YOLOv8n summary (fused)"): each of the 57
+  folds drops a BN's 2·C scales and shifts and adds a C-wide conv bias, −5,296 for the 5,296 BN channels.
 """
 
 from __future__ import annotations
@@ -248,7 +255,7 @@ def _c2f(b: TransformerBuilder, x: str, out_ch: int, n: int, shortcut: bool) -> 
                 t = _yolo_conv(b, t, c, 3)
             z = b.add(z, t, name="add") if shortcut else t
         parts.append(z)
-    y = b.concat(parts, dim=1, name="cat")
+    y = b.concat(parts, dim=1, name="cat", eager_copy=True)
     with b.scope("cv2"):
         return _yolo_conv(b, y, out_ch)
 
@@ -260,7 +267,7 @@ def _sppf(b: TransformerBuilder, x: str, out_ch: int) -> str:
     parts = [y]
     for i in range(3):
         parts.append(b.maxpool2d(parts[-1], 5, stride=1, padding=2, name=f"m.{i}"))
-    y = b.concat(parts, dim=1, name="cat")
+    y = b.concat(parts, dim=1, name="cat", eager_copy=True)
     with b.scope("cv2"):
         return _yolo_conv(b, y, out_ch)
 
@@ -278,10 +285,10 @@ def _detect(b: TransformerBuilder, feats: list[str], classes: int) -> str:
                 with b.scope(f"{branch}.{i}.{j}"):
                     y = _yolo_conv(b, y, width, 3)
             branches.append(b.conv2d(y, out, 1, name=f"{branch}.{i}.2"))
-        y = b.concat(branches, dim=1, name=f"cat{i}")
+        y = b.concat(branches, dim=1, name=f"cat{i}", eager_copy=True)
         _, ch, h, w = b.shape(y)
         levels.append(b.view(y, (batch, ch, h * w), "flatten", name=f"flatten{i}"))
-    y = b.concat(levels, dim=2, name="cat")
+    y = b.concat(levels, dim=2, name="cat", eager_copy=True)
     _, no, anchors = b.shape(y)
     box = b.view(y, (batch, 4 * _REG_MAX, anchors), "slice", name="box", strict=False, dim=1, start=0)
     cls = b.view(y, (batch, classes, anchors), "slice", name="cls", strict=False, dim=1, start=4 * _REG_MAX)
@@ -290,7 +297,7 @@ def _detect(b: TransformerBuilder, feats: list[str], classes: int) -> str:
         bins = b.vector(OpKind.SOFTMAX, [bins], b.shape(bins), "softmax", SOFTMAX_FLOPS, name="softmax", dim=1)
         dist = b.view(b.conv2d(bins, 1, 1, bias=False, name="conv"), (batch, 4, anchors), name="view")
     dbox = b.vector(OpKind.ELEMENTWISE, [dist], (batch, 4, anchors), "dist2bbox", _DECODE_FLOPS, name="decode")
-    return b.concat([dbox, b.sigmoid(cls, name="sigmoid")], dim=1, name="output")
+    return b.concat([dbox, b.sigmoid(cls, name="sigmoid")], dim=1, name="output", eager_copy=True)
 
 
 def yolov8n(p: YoloParams) -> Graph:
@@ -308,7 +315,7 @@ def yolov8n(p: YoloParams) -> Graph:
     up = functools.partial(b.upsample_nearest, scale=2, name="up")
 
     def cat(x: str, i: int) -> str:
-        return b.concat([x, out[i]], dim=1, name="cat")
+        return b.concat([x, out[i]], dim=1, name="cat", eager_copy=True)
 
     x = layer(_yolo_conv, b, INPUT, c1, 3, 2)  # 0: P1/2
     x = layer(_yolo_conv, b, x, c2, 3, 2)  # 1: P2/4
@@ -331,5 +338,10 @@ def yolov8n(p: YoloParams) -> Graph:
     layer(_detect, b, [p3, p4, p5], p.num_classes)  # 22
     graph = b.build({"model": "yolov8n", **p.model_dump(),
                      "anchors": sum((p.image_size // s) ** 2 for s in (8, 16, 32))})
+    # every BatchNorm2d is in a Conv, which Ultralytics' inference folds into the conv as it loads the weights
+    # (AutoBackend(fuse=True) → BaseModel.fuse() → fuse_conv_and_bn): eager PyTorch never launches it
+    graph = Graph(graph.name, [replace(op, attrs={**op.attrs, "folded_at_load": True})
+                               if op.kind is OpKind.NORM and op.fn == "batchnorm" else op for op in graph.ops],
+                  graph.inputs, meta=graph.meta)
     # DFL's conv is fixed (Ultralytics' ``nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)``)
     return freeze(graph, params=lambda w: w.name == "model.22.dfl.conv.weight")

@@ -719,8 +719,10 @@ class GraphBuilder:
         """Element-wise a · b with broadcasting (e.g. an N×C×1×1 squeeze-excite scale times N×C×H×W)."""
         return self._binary(a, b, "mul", name)
 
-    def concat(self, xs: Sequence[str], dim: int = 1, name: str | None = None) -> str:
-        """Concatenation along ``dim`` (torch.cat); a view when the producers write into place."""
+    def concat(self, xs: Sequence[str], dim: int = 1, name: str | None = None, eager_copy: bool = False) -> str:
+        """Concatenation along ``dim`` (torch.cat); a view when the producers write into place. ``eager_copy``: the
+        reference code's torch.cat, a copy kernel of its own in eager PyTorch (attr ``eager_copy``: a copy on a GPU
+        preset, a view elsewhere; mapping.aliases)."""
         name = self._name(name, "concat")
         if not xs:
             raise WorkloadError(f"{self.name}: concat {name!r} needs at least one input")
@@ -735,6 +737,8 @@ class GraphBuilder:
                                     f"{list(shapes[0])} outside dim {dim}")
         out = list(shapes[0])
         out[axis] = sum(s[axis] for s in shapes)
+        if eager_copy:
+            return self._add(name, OpKind.CONCAT, list(xs), tuple(out), fn="concat", dim=axis, eager_copy=True)
         return self._add(name, OpKind.CONCAT, list(xs), tuple(out), fn="concat", dim=axis)
 
     def flatten(self, x: str, start_dim: int = 1, end_dim: int = -1, name: str | None = None) -> str:

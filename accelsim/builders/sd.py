@@ -58,8 +58,8 @@ and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MA
   tokens → LayerNorm → GEGLU feed-forward ``ff.net`` (``0.proj`` to 2 × 4·C, GELU of the gate half, multiply, ``2``
   back to C), each with its residual add, and each attention's ``rescale`` (rescale_output_factor 1.0), then
   ``proj_out`` and the residual); ``downsamplers.0.conv`` (3×3, stride 2); the mid block (resnet, transformer,
-  resnet); up blocks of three resnets each reading the concatenation (a CONCAT view) of the running tensor and the
-  matching skip, ``upsamplers.0`` (nearest ×2, then a 3×3 conv; to the next skip's size when the latent side is not
+  resnet); up blocks of three resnets each reading the concatenation of the running tensor and the
+  matching skip (diffusers' torch.cat: a CONCAT marked ``eager_copy``, a copy kernel on a GPU preset), ``upsamplers.0`` (nearest ×2, then a 3×3 conv; to the next skip's size when the latent side is not
   a multiple of 2 ** upsamplers: a downsampling gives ⌈h / 2⌉, and diffusers' forward_upsample_size passes the skip's
   size as the upsampler's output_size); ``conv_norm_out`` → ``conv_act`` → ``conv_out``.
   With guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on (batch, 4, h, w), 3 flops an element (as DiT's).
@@ -605,7 +605,7 @@ def _unet(p: SDParams) -> Graph:
         k = last - i  # the mirrored down block
         with b.scope(f"up_blocks.{i}"):
             for j in range(3):  # layers_per_block + 1, each after the concatenation with a skip
-                x = b.concat([x, skips.pop()], dim=1, name=f"cat_{j}")
+                x = b.concat([x, skips.pop()], dim=1, name=f"cat_{j}", eager_copy=True)  # torch.cat, a kernel
                 x = resnet_block(b, x, ch, emb, 1e-5, f"resnets.{j}")
                 if cfg.cross[k]:
                     x = _transformer_2d(b, x, ctx, cfg, cfg.heads[k], cfg.depth[k], fused, f"attentions.{j}")

@@ -1,7 +1,10 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
 a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
-on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input; where
-``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset) a batch norm
+on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
+does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
+writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer); where
+``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
+batch norm a builder marks ``folded_at_load``: the model's own inference code folds it, Ultralytics' ``fuse()``) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
 weights, its shift is loaded as the producer's bias); a conv whose raw output another op also reads keeps its BN
 (probe p115 #3: y = BN(conv(x)) + conv(x) needs both tensors).
@@ -15,6 +18,7 @@ input whole (a reshape, or a broadcast's gradient, which sums it)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 from ..hardware import Arch
@@ -25,16 +29,24 @@ from .plan import Plan
 _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
 
 
-def folds_batchnorm(options: Options, arch: Arch | None) -> bool:
-    """Whether a run of ``options`` on ``arch`` folds inference batch norms into their convs: ``fold_batchnorm``
-    where written true or false; 'auto' folds except on a GPU preset (a core with ``core.tile``; None: no arch, as
-    off a GPU). The GPU presets model eager PyTorch (arch.kernel_launch) and CUDA graphs captured from it, where
-    nn.BatchNorm2d in eval calls F.batch_norm, a cuDNN / ATen kernel of its own; only a compiler (torch.fx fusion,
-    torch.compile freezing, TensorRT) folds it, as an NPU's compiler does (probe p173 #1: resnet50 on a100 ran 53
-    fewer kernels than eager PyTorch launches, 2.547 against 3.660 ms)."""
+FOLDED_AT_LOAD = "folded_at_load"
+"""Op attr a builder sets on a batch norm that the model's own inference code folds into its conv when it loads the
+weights (Ultralytics' ``AutoBackend(fuse=True)`` → ``BaseModel.fuse()`` → ``fuse_conv_and_bn``), so eager PyTorch
+never launches it: 'auto' folds it on every arch, a GPU preset included."""
+
+
+def folds_batchnorm(options: Options, arch: Arch | None, op: Op | None = None) -> bool:
+    """Whether a run of ``options`` on ``arch`` folds inference batch norms (``op``: this one) into their convs:
+    ``fold_batchnorm`` where written true or false; 'auto' folds except on a GPU preset (a core with ``core.tile``;
+    None: no arch, as off a GPU), and there too for a batch norm marked :data:`FOLDED_AT_LOAD`. The GPU presets
+    model eager PyTorch (arch.kernel_launch) and CUDA graphs captured from it, where nn.BatchNorm2d in eval calls
+    F.batch_norm, a cuDNN / ATen kernel of its own; a compiler (torch.fx fusion, torch.compile freezing, TensorRT)
+    folds it, as an NPU's compiler does (probe p173 #1: resnet50 on a100 ran 53 fewer kernels than eager PyTorch
+    launches, 2.547 against 3.660 ms), or the model's own code before its eager inference (probe p230 #1:
+    Ultralytics' predictor and validator fuse every Conv's BN, yolov8n on h100 4.035 → 2.838 ms)."""
     if options.fold_batchnorm != "auto":
         return bool(options.fold_batchnorm)
-    return arch is None or arch.core.tile is None
+    return arch is None or arch.core.tile is None or (op is not None and op.attrs.get(FOLDED_AT_LOAD) is True)
 
 
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
@@ -43,13 +55,14 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
     builder marks ``eager_copy`` (one eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
     layer_norm: a compiler's kernel reads the view in place)."""
     fold = folds_batchnorm(options, arch)
+    at_load = options.fold_batchnorm == "auto" and any(op.attrs.get(FOLDED_AT_LOAD) is True for op in graph.ops)
     eager = arch is not None and arch.core.tile is not None  # eager PyTorch's copies run (a GPU preset)
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
     share: dict[str, dict[str, Fraction]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []
     index_of: dict[str, int] = {}
     readers: dict[str, int] = {}  # op → the forward ops that read its output (a BN folds only into a sole reader)
-    if fold:
+    if fold or at_load:
         for op in graph.ops:
             if op.phase in (None, "forward"):
                 for src in set(op.inputs):
@@ -59,12 +72,17 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
-        folded = (fold and op.kind is OpKind.NORM and op.fn == "batchnorm"
-                  and len(op.inputs) == 1 and op.follows == op.inputs[0]
+        folded = ((fold or at_load and folds_batchnorm(options, arch, op))
+                  and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
         in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
-        if op.kind.is_view or folded or in_place:
+        # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
+        # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
+        copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
+        if copy:
+            op = replace(op, vector_elems=math.prod(op.out_shape))
+        elif op.kind.is_view or folded or in_place:
             phys[op.name] = reads
             part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
             if part:

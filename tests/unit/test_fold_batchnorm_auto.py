@@ -55,3 +55,19 @@ def test_a_bad_value_is_one_error(value: object):
     with pytest.raises(ValueError, match="must be true, false or auto") as e:
         Options(fold_batchnorm=value)
     assert e.value.error_count() == 1
+
+
+def test_a_bn_marked_folded_at_load_folds_under_auto_on_every_arch():
+    """Probe p230 #1: a batch norm the model's own inference code folds as it loads (Ultralytics' fuse(); builder
+    attr ``folded_at_load``) folds under 'auto' on a GPU preset too; a value written true or false still wins."""
+    from accelsim.ir import Op, OpKind
+    from accelsim.mapping.aliases import FOLDED_AT_LOAD
+
+    marked = Op("bn", OpKind.NORM, ("conv",), ((1, 8, 4, 4),), (1, 8, 4, 4), attrs={"fn": "batchnorm",
+                                                                               FOLDED_AT_LOAD: True})
+    plain = Op("bn", OpKind.NORM, ("conv",), ((1, 8, 4, 4),), (1, 8, 4, 4), attrs={"fn": "batchnorm"})
+    for arch in ("a100", "h100", "tpu-v4"):
+        a = load_arch(arch)
+        assert folds_batchnorm(Options(), a, marked) is True
+        assert folds_batchnorm(Options(fold_batchnorm=False), a, marked) is False
+    assert folds_batchnorm(Options(), load_arch("a100"), plain) is False

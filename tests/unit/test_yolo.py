@@ -91,3 +91,52 @@ def test_a_bad_image_size_is_one_line_at_its_key_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith(f"accelsim: error: {path}:2: image_size: must be a multiple of 32")
+
+
+# ---- probe p230 #1: Ultralytics' inference folds every BN ------------------------------------------------------
+# Ultralytics' predictor and validator load the model through AutoBackend(fuse=True) (ultralytics/nn/autobackend.py,
+# ``model = model.fuse(verbose=verbose) if fuse else model``, and ``attempt_load_weights(..., fuse=fuse)``), and
+# BaseModel.fuse() (ultralytics/nn/tasks.py) replaces every Conv's conv and bn by ``fuse_conv_and_bn(m.conv, m.bn)``
+# and drops the bn: "YOLOv8n summary (fused): 168 layers" against the unfused 225, so 225 − 168 = 57 BatchNorm2d
+# modules never run as kernels. The trainer and the in-training validator (``trainer.ema.ema or trainer.model``)
+# run the unfused model.
+FUSED_BNS = 225 - 168
+
+
+def _run(arch: str, **options: object) -> dict:
+    import accelsim
+
+    return accelsim.simulate("yolov8n", arch, plots=False, **options).to_dict()
+
+
+def test_every_bn_is_marked_folded_at_load(graph):
+    from accelsim.mapping.aliases import FOLDED_AT_LOAD
+
+    norms = [op for op in graph if op.fn == "batchnorm"]
+    assert len(norms) == FUSED_BNS
+    assert all(op.attrs.get(FOLDED_AT_LOAD) is True for op in norms)
+    # the mark changes no count: params stay model.info()'s unfused 3,157,200 (test above)
+
+
+def test_auto_folds_the_bns_on_a_gpu_as_ultralytics_inference_does():
+    from accelsim.config import load_arch
+
+    auto, folded, kept = _run("h100"), _run("h100", fold_batchnorm=True), _run("h100", fold_batchnorm=False)
+    assert sum(o["fn"] == "batchnorm" and o["unit"] != "none" for o in auto["ops"]) == 0
+    assert sum(o["fn"] == "batchnorm" and o["unit"] != "none" for o in kept["ops"]) == FUSED_BNS
+    assert (auto["seconds"], auto["bytes"]["hbm"]) == (folded["seconds"], folded["bytes"]["hbm"])
+    # the kept BNs each read and write their conv's output: model.0.bn's is the 16×320×320 map, 2 B an element in
+    # the default fp16, 3,276,800 B each way; more bytes with the BNs kept
+    assert kept["bytes"]["hbm"] > auto["bytes"]["hbm"]
+    # batch 1 is launch-bound on h100: each kept BN adds its eager launch (h100.yaml kernel_launch, 21 µs) to the
+    # host's serial chain, 57 × 21 µs = 1.197 ms; its GPU work hides behind the launches (within 0.1 %)
+    gap = kept["seconds"] - auto["seconds"]
+    assert gap == pytest.approx(FUSED_BNS * load_arch("h100").kernel_launch, rel=1e-3)
+
+
+def test_training_keeps_the_bns():
+    """fuse() is an inference step: a training step's forward runs every BN (with its batch statistics)."""
+    import accelsim
+
+    t = accelsim.simulate("yolov8n", "h100", mode="training", plots=False).to_dict()
+    assert sum(o["fn"] == "batchnorm" and o["unit"] != "none" for o in t["ops"]) == FUSED_BNS

@@ -182,6 +182,9 @@ CASES: dict[str, tuple] = {
 # gpt2_training_dgx_a100_tp2 again from 01d80bfb (probe p222 #2): eager gelu_new keeps 4 tensors of [s, 4h] (the
 # act.saved op and its read in act.grad_input); 16.759 -> 17.011 ms, hbm activations 71,169,024 -> 85,324,800 B
 # (also under CHANGED's ('gpt2_training_dgx_a100_tp2', '*'), so regression.py compared it equal before).
+# lenet5_gemmini, googlenet_tpu_v4, mobilenet_v2_tpu_v4, bert_base_tpu_v5p again from d955de43 (probe p229 #1): a ws/is
+# array reads each partial sum back before adding the next K fold's share (a read-modify-write), so bytes.sram,
+# sram_operand_bytes and the energies rise; every cycle equal (bert_base_tpu_v5p bytes.sram 885,875,200 -> 1,183,161,856).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -11,7 +11,7 @@ overlaps its softmax (:mod:`.attention`). A linear whose weights are stored narr
 overlapped with the array (:func:`dequant_cycles`). The SRAM bytes the array reads and writes follow the dataflow: the
 stationary operand once, the one streamed along rows once per column fold, the one along columns once per row
 fold; an output streamed once per K fold (ws, is) is written as a partial sum at the accumulator's width but the
-last time (:func:`sram_operand_bytes`). A GEMM on a GPU-like core counts them per CTA output tile of its kernel instead
+last time, and read back to be added to on every fold but the first (:func:`sram_operand_bytes`). A GEMM on a GPU-like core counts them per CTA output tile of its kernel instead
 (:func:`.gpu_tiles.smem_bytes`: each tile's A and B panels read from shared memory once, its output written once).
 """
 
@@ -206,8 +206,12 @@ def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run:
     counts each ifmap element once per kept weight of its group, systolic_compute_ws: ifmap reads × M/N) and
     the compressed weights. The output, streamed once per row fold (ws, is: one per K fold), is written as a
     partial sum ``psum`` bytes wide (the accumulator's) on every fold but its last, which writes the finished
-    element, ``out`` bytes; os holds the partial sums in its PEs and writes each output once (``out``). Unset,
-    both are ``elem`` (SCALE-Sim's one word size)."""
+    element, ``out`` bytes, and every fold but the first reads the running sum back at ``psum`` bytes to add its
+    share to it: a read-modify-write (Gemmini's AccumulatorMem.scala reads the address of an accumulating write,
+    ``mem.io.ren := io.read.req.fire() || (io.write.fire() && io.write.bits.acc)``, and writes that read plus the
+    new data; TPU v1's accumulators likewise, Jouppi et al. ISCA 2017; probe p229 #1), (F_r − 1)·M·N·psum bytes
+    in all. os holds the partial sums in its PEs and writes each output once (``out``). Unset, both are ``elem``
+    (SCALE-Sim's one word size; SCALE-Sim counts no SRAM energy, and its cycles do not read these bytes)."""
     df = folds.DATAFLOWS[dataflow]
     elems = {"a": g.m * g.k, "b": (k_run or g.k) * g.n, "c": g.m * g.n}
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
@@ -219,8 +223,8 @@ def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run:
             reps = f.cols
         else:
             reps = f.rows
-        if x == "c":  # reps - 1 partial sums, then the output
-            total += elems[x] * ((reps - 1) * (psum or elem) + (out or elem))
+        if x == "c":  # reps - 1 partial sums written, then the output; reps - 1 of them read back to add to
+            total += elems[x] * (2 * (reps - 1) * (psum or elem) + (out or elem))
         else:
             total += elems[x] * reps * elem
     return total * g.count

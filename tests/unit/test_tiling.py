@@ -190,7 +190,9 @@ def test_gemmini_sram_bytes_count_partial_sums_at_the_accumulator_width():
     # sram_operand_bytes): ws holds B stationary, K down the rows (F_r = 4096 / 16 = 256 folds), N across the
     # columns (F_c = 512 / 16 = 32). A (512·4096) streams once per column fold: 67,108,864 B; B (4096·512) once:
     # 2,097,152 B; the output (512·512 = 262,144 elements) once per row fold, 255 times as an int32 partial sum
-    # (4 B) and the last time as the finished int8 output (1 B): 262,144 · (255·4 + 1) = 267,649,024 B.
+    # (4 B) and the last time as the finished int8 output (1 B), and read back as an int32 partial sum by every fold
+    # but the first, 255 · 4 B (a read-modify-write, Gemmini's AccumulatorMem; probe p229 #1: these reads had been
+    # left out, 267,649,024 B): 262,144 · (255·4 + 1 + 255·4) = 535,035,904 B.
     from accelsim import api
     from accelsim.config import experiment_from_parts
 
@@ -201,9 +203,11 @@ def test_gemmini_sram_bytes_count_partial_sums_at_the_accumulator_width():
 
     wide, narrow = run(), run("arch.core.systolic.accumulator_dtype=int8")
     a, b = 512 * 4096 * 32, 4096 * 512
-    assert wide["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * (255 * 4 + 1) == 336_855_040
-    # 1-byte partial sums (SCALE-Sim's one word size): every output access at 1 B, 262,144 · 256 = 67,108,864 B
-    assert narrow["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * 256 == 136_314_880
+    assert wide["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * (255 * 4 + 1 + 255 * 4) \
+        == 604_241_920
+    # 1-byte partial sums (SCALE-Sim's one word size): every output access at 1 B, 256 writes and 255 reads,
+    # 262,144 · 511 = 133,955,584 B
+    assert narrow["ops"][0]["mapping"]["sram_operand_bytes"] == a + b + 512 * 512 * (256 + 255) == 203_161_600
     # bytes.sram adds the fills from DRAM (its HBM bytes); its energy is per byte, so it follows
     for rep in (wide, narrow):
         assert rep["bytes"]["sram"] == rep["ops"][0]["mapping"]["sram_operand_bytes"] + rep["bytes"]["hbm"]
@@ -222,9 +226,10 @@ def test_os_and_gpu_sram_bytes_write_each_output_once():
     g = Gemm(64, 64, 64)
     f = folds.folds(64, 64, 64, 16, 16, "os", False)
     assert sram_operand_bytes(g, f, "os", 1, None, 4, 1) == sram_operand_bytes(g, f, "os", 1) == 36_864
-    # ws: K folds F_r = 4, N folds F_c = 4: A 4096 · 4, B 4096, C 4096 · (3·4 + 1) = 73,728 B
+    # ws: K folds F_r = 4, N folds F_c = 4: A 4096 · 4, B 4096, C 4096 · (3·4 + 1) written and 3·4 read back by
+    # folds 2-4 to add to (probe p229 #1: the reads had been left out, 73,728 B): 4096 · 25 = 122,880 B
     f = folds.folds(64, 64, 64, 16, 16, "ws", False)
-    assert sram_operand_bytes(g, f, "ws", 1, None, 4, 1) == 4096 * 4 + 4096 + 4096 * 13 == 73_728
+    assert sram_operand_bytes(g, f, "ws", 1, None, 4, 1) == 4096 * 4 + 4096 + 4096 * (13 + 12) == 122_880
     # a GPU (core.tile) accumulates in registers and counts per CTA tile, not per fold of its MMA array (probe p127
     # #1: the 32×32 array's F_r = F_c = 32 folds had read A and B 32 times each, 136,314,880 B): a100's 1024³ bf16
     # GEMM runs 128 × 64 tiles (8 · 16 = 128 of them), each reading its A and B panels from shared memory once,

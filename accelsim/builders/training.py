@@ -178,8 +178,10 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   tools/autograd/derivatives.yaml gives that op's backward as ``max_pool2d_with_indices_backward(grad, self, ...,
   result1)`` (likewise max_pool1d/3d and adaptive_max_pool2d's ``result1``): the int64 indices, 8 B
   (:data:`~.gnn.INDEX_BYTES`) per output element. So ``X.indices`` (ELEMENTWISE fn "max_indices", phase "forward",
-  right after ``X``, 0 flops, reading X's output: the dependency; the pool kernel writes the indices beside its
-  values) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
+  right after ``X``, 0 flops, reading nothing, run in X's kernel: attrs ``in_kernel_of`` = X, no launch or dispatch
+  of its own, after X's tasks; PyTorch's CUDA MaxPoolForwardNCHW, aten/src/ATen/native/cuda/DilatedMaxPool2d.cu,
+  writes ``top_data`` and the int64 ``top_mask`` in one kernel, so the pair moves X's input once and writes values
+  and indices; probe p225 #5: the indices were a kernel of their own re-reading X's output) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
   last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
   saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
   64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
@@ -662,6 +664,8 @@ class _Pass:
         ``{op}.recompute`` in forward order reading the layer's checkpointed input; backward ops then read them."""
         for fop in self.layers.pop(layer, ()):
             attrs = {k: v for k, v in fop.attrs.items() if k not in ("follows", "phase")}
+            if fop.in_kernel_of is not None:  # (a pool's recomputed indices: in the recomputed pool's kernel)
+                attrs["in_kernel_of"] = self.alias.get(fop.in_kernel_of, fop.in_kernel_of)
             self.alias[fop.name] = self._emit(
                 f"{fop.name}.recompute", fop.kind, fop.inputs, fop.out_shape,
                 {**attrs, "recompute": True, "forward": fop.name}, dtype=fop.dtype, weights=fop.weights,
@@ -1163,14 +1167,16 @@ class _Pass:
 
     def _pool_indices(self, op: Op) -> Op | None:
         """The training forward's ``{op}.indices`` for a max pool that saves them, else None: ELEMENTWISE fn
-        "max_indices" reading the pool's output (the dependency), 0 flops, its 8-byte ids declared as elements of
-        the pool's dtype along the last dim (``gnn.index_elems``)."""
+        "max_indices" run in the pool's kernel (attrs ``in_kernel_of``: no launch or dispatch of its own; it waits
+        for the pool's tasks), reading nothing, 0 flops, its 8-byte ids declared as elements of the pool's dtype
+        along the last dim (``gnn.index_elems``), so that the pool's kernel moves its input, its values and its
+        indices once each, as PyTorch's MaxPoolForwardNCHW writes ``top_data`` and ``top_mask`` together."""
         if not self._saves_indices(op):
             return None
         shape = (*op.out_shape[:-1], index_elems(op.out_shape[-1], op.dtype))
-        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
-                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
-                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward"})
+        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(), in_shapes=(),
+                  out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward", "in_kernel_of": op.name})
 
     def _elementwise(self, op: Op, dy: str) -> None:
         out_n = _elems(op.out_shape)

@@ -185,6 +185,12 @@ CASES: dict[str, tuple] = {
 # lenet5_gemmini, googlenet_tpu_v4, mobilenet_v2_tpu_v4, bert_base_tpu_v5p again from d955de43 (probe p229 #1): a ws/is
 # array reads each partial sum back before adding the next K fold's share (a read-modify-write), so bytes.sram,
 # sram_operand_bytes and the energies rise; every cycle equal (bert_base_tpu_v5p bytes.sram 885,875,200 -> 1,183,161,856).
+# resnet18_training_tpu_v1 again from d304166b (probe p225 #5, 55ba6a2c): a training max pool's indices run in the
+# pool's kernel (in_kernel_of) and re-read nothing: maxpool.indices sram 1,806,336 -> 1,605,632 B; cycles equal.
+# gpt2_h100 and gpt2_training_dgx_a100_tp2 again from d304166b (probe p225 #3): eager gelu_new as its 8 forward
+# kernels (18U) and 11 backward (28U), not one GELU (+ act.saved); gpt2_h100 3.425 -> 5.189 ms (b614f6e2's
+# tree; its recording was older still, 3.169 ms), tasks 1,978 -> 2,410; gpt2_training_dgx_a100_tp2 17.011 ->
+# 21.043 ms, hbm 3,782,083,588 -> 3,867,018,244 B, activations 85,324,800 B equal (both skipped whole by CHANGED).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -37,7 +37,11 @@ Phases and names
   ``X.grad_input{i}`` (of input i, for ops with several activation inputs), ``X.grad_weight`` (of its weight) and
   ``X.grad_bias`` (of its bias); all have attrs ``forward`` = ``X`` and ``grad`` = "input" | "weight" | "bias".
 * A tensor ``T`` read by several ops gets the sum of their gradients: ELEMENTWISE fn "add" ``T.grad`` (attrs
-  ``accumulate`` = T), one n-ary add, vector_elems = flops = (n − 1)·elements. Exception: gradients of disjoint
+  ``accumulate`` = T), one n-ary add, vector_elems = flops = (n − 1)·elements; a tensor an eager chain reads (a
+  forward op with attrs ``eager``: GPT-2's gelu_new, transformers/builders ``_eager_gelu_new``) gets autograd's own
+  sum instead, n − 1 binary adds ``T.grad1`` .. ``T.grad`` in arrival order (torch/csrc/autograd/input_buffer.cpp:
+  InputBuffer::add accumulates each incoming gradient into the one held, one kernel each; gelu_new's input has
+  three readers, so 2 kernels of 3U, not one of 4U). Exception: gradients of disjoint
   slices of ``T`` (the q, k and v views of a fused q/k/v projection; token slices) are joined by a CONCAT view
   ``T.grad`` (fn "grad_concat") as torch's split/slice backward is a cat: no work. One reader: its gradient is
   used directly. A parameter used by several ops (tied embeddings) gets ``W.grad`` (fn "add", attrs
@@ -149,15 +153,19 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * ACTIVATION ``grad_input`` reading (dY, stashed): relu, sigmoid, tanh read their output; relu6, hardsigmoid,
   hardswish, elu, leaky_relu, gelu, silu, quick_gelu their input (as torch's derivatives.yaml). Factor 1 (relu,
   relu6, sigmoid, tanh, hardsigmoid, hardswish, elu, leaky_relu) or 2 (gelu, silu, quick_gelu, anything else).
-  An activation marked ``eager_saves`` = n (attrs; :data:`EAGER_SAVES`) is one that eager PyTorch runs as a chain
-  of element-wise ops, each of which autograd saves its operands for: transformers' NewGELUActivation (GPT-2's
-  ``gelu_new``), ``0.5 * x * (1.0 + torch.tanh(c * (x + 0.044715 * torch.pow(x, 3.0))))`` in Python, keeps n = 4
-  tensors of x's shape (derivatives.yaml: pow.Tensor_Scalar saves ``self``, x; tanh its ``result`` t; the last
-  mul.Tensor both operands, 0.5·x and 1 + t). x is the one read above; the other n − 1 are ``X.saved`` (ELEMENTWISE
-  fn "eager_saved", phase "forward", right after ``X``, 0 flops, reading X's output: the dependency; of X's shape
-  with the last dim n − 1 times as wide), which ``grad_input`` reads too and the stash keeps (probe p222 #2: gpt2
-  at seq 1024 kept 8sbh of its GELU, not 32sbh: 1,287,723,008 → 1,514,215,424 B). A fused GELU (Megatron's
-  bias-GELU, ``gelu_pytorch_tanh``'s one ATen kernel, whose derivatives.yaml entry reads ``self`` alone) has none.
+  A "pow" (attrs ``exponent`` n: eager ``torch.pow(x, n)``, pow.Tensor_Scalar) is derivatives.yaml's
+  ``pow_backward(grad, self, exponent)``, which FunctionsManual.cpp computes as ``grad * (exponent *
+  self.pow(exponent - 1)).conj()``: three kernels, ``X.grad_pow`` (ACTIVATION fn "pow", exponent n − 1, reading X's
+  input), ``X.grad_scale`` (ELEMENTWISE fn "mul" by the scalar n) and ``grad_input`` (ELEMENTWISE fn "mul" reading
+  (dY, ``X.grad_scale``)): 2U + 2U + 3U of U bytes a tensor (the conj of a real tensor is a view). So GPT-2's eager
+  gelu_new (builders/transformer.py ``_eager_gelu_new``: 8 forward kernels, 18U) trains with 11 backward kernels,
+  28U (probe p225 #3): the final mul.Tensor's two (``grad * other``, ``grad * self``) 6U; 0.5·x's ×0.5 2U;
+  1 + t's none (add.Scalar: ``grad``); tanh_backward(grad, result) 3U; ×sqrt(2/π) 2U; x + a's none (add.Tensor:
+  ``grad`` and ``maybe_multiply(grad, alpha)``, alpha 1); ×0.044715 2U; pow_backward 7U; and the sum of x's three
+  gradients, 2 binary adds of 3U (above). Autograd keeps x (pow), t (tanh), 0.5·x and 1 + t (the last mul), read by
+  those backward ops, besides c_proj's input: 24sbh a layer more than a fused GELU (probe p222 #2: gpt2 at seq
+  1024 keeps 1,514,215,424 B, not 1,287,723,008). A fused GELU (Megatron's bias-GELU, ``gelu_pytorch_tanh``'s one
+  ATen kernel, whose derivatives.yaml entry reads ``self`` alone) keeps its input alone.
 * NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
   ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
@@ -178,8 +186,10 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   tools/autograd/derivatives.yaml gives that op's backward as ``max_pool2d_with_indices_backward(grad, self, ...,
   result1)`` (likewise max_pool1d/3d and adaptive_max_pool2d's ``result1``): the int64 indices, 8 B
   (:data:`~.gnn.INDEX_BYTES`) per output element. So ``X.indices`` (ELEMENTWISE fn "max_indices", phase "forward",
-  right after ``X``, 0 flops, reading X's output: the dependency; the pool kernel writes the indices beside its
-  values) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
+  right after ``X``, 0 flops, reading nothing, run in X's kernel: attrs ``in_kernel_of`` = X, no launch or dispatch
+  of its own, after X's tasks; PyTorch's CUDA MaxPoolForwardNCHW, aten/src/ATen/native/cuda/DilatedMaxPool2d.cu,
+  writes ``top_data`` and the int64 ``top_mask`` in one kernel, so the pair moves X's input once and writes values
+  and indices; probe p225 #5: the indices were a kernel of their own re-reading X's output) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
   last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
   saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
   64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
@@ -298,11 +308,9 @@ ACT_GRAD = {"relu": (1, "output"), "sigmoid": (1, "output"), "tanh": (1, "output
             "gelu": (2, "input"), "silu": (2, "input"), "quick_gelu": (2, "input")}
 """Per activation fn: (factor on the forward's vector_elems and flops, the tensor its gradient reads)."""
 ACT_GRAD_DEFAULT = (2, "input")
-EAGER_SAVES = "eager_saves"
-"""The attr of an activation run eagerly as a chain of element-wise ops: the tensors of its shape autograd keeps for
-its backward, its input included (transformers' NewGELUActivation: 4)."""
-EAGER_SAVED = "saved"
-"""The suffix of the tensor holding such an activation's saved intermediates beyond its input, ``X.saved``."""
+EAGER = "eager"
+"""The attr of a forward op of an eager chain of element-wise kernels (transformers' NewGELUActivation, GPT-2's
+gelu_new): the gradients of a tensor it reads are summed as autograd sums them, one binary add each."""
 NORM_GRAD_FACTOR = 3
 """A norm's input gradient: the forward's statistics and two more reductions (mean of dY and of dY·x̂)."""
 NORM_WEIGHT_GRAD_FLOPS = 4
@@ -528,9 +536,9 @@ class _Pass:
         self.loss_read: list[str] = []  # the logits (or their fp32 casts) the loss's gradient reads
         self.loss_dtypes: dict[str, str] = {}  # those tensors' dtypes
         self.casts: dict[str, Op] = {}  # ``loss.cast``: the fp32 copies of narrower logits
-        # ``X.indices``, ``X.saved``: the argmax a training max pool saves (_pool_indices), an eager activation chain's
-        # saved intermediates (_eager_saved)
+        # ``X.indices``: the argmax a training max pool saves (_pool_indices)
         self.saved: dict[str, Op] = {}
+        self.eager_read = {x for op in forward.ops if op.attrs.get(EAGER) for x in op.inputs}  # (_accumulate)
         self.readers: dict[str, int] = {}
         # a recurrent layer's per-step GEMMs (attrs ``recurrent``): weight → the first step in forward order (the
         # last the backward reaches, after which its one weight gradient runs) and the steps reached so far
@@ -611,7 +619,7 @@ class _Pass:
     # ---- the pass ---------------------------------------------------------------------------------------
     def run(self) -> Graph:
         fwd = self.fwd
-        extras = {op.name: x for op in fwd.ops if (x := self._pool_indices(op) or self._eager_saved(op)) is not None}
+        extras = {op.name: x for op in fwd.ops if (x := self._pool_indices(op)) is not None}
         for key, ops in self.layers.items():  # a recomputed op's saved extras are recomputed with it
             self.layers[key] = [x for op in ops for x in (op, extras.get(op.name)) if x is not None]
         for op in fwd.ops:
@@ -664,6 +672,8 @@ class _Pass:
         ``{op}.recompute`` in forward order reading the layer's checkpointed input; backward ops then read them."""
         for fop in self.layers.pop(layer, ()):
             attrs = {k: v for k, v in fop.attrs.items() if k not in ("follows", "phase")}
+            if fop.in_kernel_of is not None:  # (a pool's recomputed indices: in the recomputed pool's kernel)
+                attrs["in_kernel_of"] = self.alias.get(fop.in_kernel_of, fop.in_kernel_of)
             self.alias[fop.name] = self._emit(
                 f"{fop.name}.recompute", fop.kind, fop.inputs, fop.out_shape,
                 {**attrs, "recompute": True, "forward": fop.name}, dtype=fop.dtype, weights=fop.weights,
@@ -760,6 +770,14 @@ class _Pass:
                 return self._emit(name, OpKind.CONCAT, [s[2] for s in spans], self.shapes[target],
                                   {"fn": "grad_concat", "accumulate": target, "dim": pieces[0][0]}, dtype=dtype)
         n = _elems(self.shapes[target])
+        if target in self.eager_read and len(inputs) > 2:  # autograd's InputBuffer: one binary add an arrival
+            total = inputs[0]
+            for i, x in enumerate(inputs[1:], 1):
+                added = sum(_elems(self.shapes[t]) for t in (total, x)) - n
+                total = self._emit(name if i == len(inputs) - 1 else f"{name}{i}", OpKind.ELEMENTWISE, [total, x],
+                                   self.shapes[target], {"fn": "add", "accumulate": target}, dtype=dtype,
+                                   flops=added, vector_elems=added)
+            return total
         extra = sum(_elems(self.shapes[x]) for x in inputs) - n
         return self._emit(name, OpKind.ELEMENTWISE, inputs, self.shapes[target], {"fn": "add", "accumulate": target},
                           dtype=dtype, flops=extra, vector_elems=extra)
@@ -1048,31 +1066,29 @@ class _Pass:
         x = op.inputs[0]
         if not self.requires[x]:
             return
+        if op.fn == "pow":  # pow_backward: grad * (n · x^(n − 1)), three eager kernels (the module docstring)
+            self._pow(op, dy)
+            return
         factor, reads = ACT_GRAD.get(op.fn, ACT_GRAD_DEFAULT)
-        extra = [f"{op.name}.{EAGER_SAVED}"] if self._eager_count(op) > 1 else []
-        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x, *extra],
-                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op, EAGER_SAVES),
+        name = self._bwd(op, "grad_input", OpKind.ACTIVATION, [dy, op.name if reads == "output" else x],
+                         op.in_shapes[0], fn=f"{op.fn}_grad", grad="input", attrs=self._copied(op),
                          flops=factor * op.flops, vector_elems=factor * op.vector_elems)
         self._to(x, name)
 
-    def _eager_count(self, op: Op) -> int:
-        """The tensors eager autograd keeps for activation ``op`` (attrs ``eager_saves``; 1, its input or output, when
-        unmarked), 0 where its input needs no gradient."""
-        if op.kind is not OpKind.ACTIVATION or not op.inputs or not self.requires.get(op.inputs[0], False):
-            return 0
-        return int(op.attrs.get(EAGER_SAVES, 1))  # type: ignore[call-overload]
-
-    def _eager_saved(self, op: Op) -> Op | None:
-        """The training forward's ``{op}.saved`` for an activation marked ``eager_saves`` = n > 1, else None:
-        ELEMENTWISE fn "eager_saved" reading the activation's output (the dependency), 0 flops, its n − 1 saved
-        intermediates of the activation's shape side by side along the last dim."""
-        n = self._eager_count(op)
-        if n <= 1:
-            return None
-        shape = (*op.out_shape[:-1], (n - 1) * op.out_shape[-1])
-        return Op(name=f"{op.name}.{EAGER_SAVED}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
-                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
-                  attrs={"fn": "eager_saved", "forward": op.name, "phase": "forward"})
+    def _pow(self, op: Op, dy: str) -> None:
+        """``torch.pow(x, n)``'s backward as FunctionsManual.cpp's pow_backward runs it eagerly: x^(n − 1)
+        (``X.grad_pow``, n − 2 multiplies an element, at least 1), times n (``X.grad_scale``), times dY
+        (``X.grad_input``)."""
+        x, shape = op.inputs[0], op.in_shapes[0]
+        n, elems = int(op.attrs.get("exponent", 2)), _elems(shape)  # type: ignore[call-overload]
+        attrs = self._copied(op, "exponent")
+        lower = self._bwd(op, "grad_pow", OpKind.ACTIVATION, [x], shape, fn="pow", grad="input",
+                          attrs={**attrs, "exponent": n - 1}, flops=max(n - 2, 1) * elems, vector_elems=elems)
+        scaled = self._bwd(op, "grad_scale", OpKind.ELEMENTWISE, [lower], shape, fn="mul", grad="input",
+                           attrs={**attrs, "scalar": n}, flops=elems, vector_elems=elems)
+        name = self._bwd(op, "grad_input", OpKind.ELEMENTWISE, [dy, scaled], shape, fn="pow_grad", grad="input",
+                         attrs=attrs, flops=elems, vector_elems=elems)
+        self._to(x, name)
 
     def _norm(self, op: Op, dy: str) -> None:
         x = op.inputs[0]
@@ -1165,14 +1181,16 @@ class _Pass:
 
     def _pool_indices(self, op: Op) -> Op | None:
         """The training forward's ``{op}.indices`` for a max pool that saves them, else None: ELEMENTWISE fn
-        "max_indices" reading the pool's output (the dependency), 0 flops, its 8-byte ids declared as elements of
-        the pool's dtype along the last dim (``gnn.index_elems``)."""
+        "max_indices" run in the pool's kernel (attrs ``in_kernel_of``: no launch or dispatch of its own; it waits
+        for the pool's tasks), reading nothing, 0 flops, its 8-byte ids declared as elements of the pool's dtype
+        along the last dim (``gnn.index_elems``), so that the pool's kernel moves its input, its values and its
+        indices once each, as PyTorch's MaxPoolForwardNCHW writes ``top_data`` and ``top_mask`` together."""
         if not self._saves_indices(op):
             return None
         shape = (*op.out_shape[:-1], index_elems(op.out_shape[-1], op.dtype))
-        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(op.name,),
-                  in_shapes=(op.out_shape,), out_shape=shape, dtype=op.dtype,
-                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward"})
+        return Op(name=f"{op.name}.{POOL_INDICES}", kind=OpKind.ELEMENTWISE, inputs=(), in_shapes=(),
+                  out_shape=shape, dtype=op.dtype,
+                  attrs={"fn": "max_indices", "forward": op.name, "phase": "forward", "in_kernel_of": op.name})
 
     def _elementwise(self, op: Op, dy: str) -> None:
         out_n = _elems(op.out_shape)

@@ -86,7 +86,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, field_validator, model_validator
@@ -96,8 +96,7 @@ from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import EAGER_SOFTMAX_DTYPE
 from .params import PrecisionParams, WorkloadParams, invalid_at
 from .precision import weight_only, with_precision
-from .tlayers import KVCache, TransformerBuilder
-from .training import EAGER_SAVES
+from .tlayers import ACT_FLOPS, KVCache, TransformerBuilder
 
 
 # ---- parameters ------------------------------------------------------------------------------------------------
@@ -737,10 +736,9 @@ def gpt2(p: Gpt2Params) -> Graph:
                     a = b.dropout(a, p.hidden_dropout, name="resid_dropout")
                 x = b.add(x, a, name="add_attn")
                 h = b.layernorm(x, name="ln_2")
-                with b.scope("mlp"):
-                    m = b.mlp(h, 4 * d, "gelu", names=("c_fc", "c_proj"))
-                    if b.training:
-                        _eager_gelu_new(b, f"transformer.h.{i}.mlp.act")
+                with b.scope("mlp"):  # (b.mlp's linears, with the eager gelu_new between them)
+                    m = b.linear(b._tp_in(h), b._tp_hidden(4 * d), name="c_fc")
+                    m = b._tp_out(b.linear(_eager_gelu_new(b, m, "act"), d, name="c_proj"))
                     m = b.dropout(m, p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
@@ -751,21 +749,41 @@ def gpt2(p: Gpt2Params) -> Graph:
                          **({"notes": notes} if notes else {})))
 
 
-GELU_NEW_SAVES = 4
-"""Tensors of its input's shape that eager autograd keeps for transformers' ``gelu_new`` (NewGELUActivation,
-src/transformers/activations.py: ``0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (input + 0.044715 *
-torch.pow(input, 3.0))))``, plain Python): pow saves its input, tanh its result, the last mul both of its operands
-(tools/autograd/derivatives.yaml: pow.Tensor_Scalar ``pow_backward(grad, self, exponent)``, tanh
-``tanh_backward(grad, result)``, mul.Tensor ``mul_tensor_backward(grad, other, ...)`` and ``(grad, self, ...)``);
-the scalar muls and adds save none. Korthikanti et al.'s 8sbh is the first (a fused GELU's input)."""
+def _eager_gelu_new(b: TransformerBuilder, x: str, name: str) -> str:
+    """transformers' ``gelu_new`` (NewGELUActivation, src/transformers/activations.py) as eager PyTorch runs it:
+    ``0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (input + 0.044715 * torch.pow(input, 3.0))))`` is
+    plain Python, so each operator is a kernel of its own, launched in Python's evaluation order (left operand
+    first). With U the bytes of one tensor of x's shape, each kernel reading its tensor operands and writing its
+    output (a Python float is a scalar argument, read by no one):
 
+    =====================  ===================================  =====  ======================================
+    op ``{name}.…``        eager kernel                         bytes  autograd saves (derivatives.yaml)
+    =====================  ===================================  =====  ======================================
+    ``half``               e = 0.5 * x (mul.Tensor, a scalar)   2U     none (the other operand a wrapped scalar)
+    ``pow``                p = torch.pow(x, 3.0)                2U     x (pow.Tensor_Scalar: ``self``)
+    ``coef``               a = 0.044715 * p                     2U     none
+    ``add``                b = x + a (add.Tensor)               3U     none (its backward passes dY to both)
+    ``scale``              c = sqrt(2/π) * b                    2U     none
+    ``tanh``               t = torch.tanh(c)                    2U     t (``tanh_backward(grad, result)``)
+    ``one``                d = 1.0 + t (add, a scalar)          2U     none
+    ``{name}``             y = e * d (mul.Tensor)               3U     e and d (``grad * other``, ``grad * self``)
+    =====================  ===================================  =====  ======================================
 
-def _eager_gelu_new(b: TransformerBuilder, name: str) -> None:
-    """Mark activation ``name`` (the last op of that name) as eager ``gelu_new`` for the training pass
-    (``training.EAGER_SAVES``: it stashes :data:`GELU_NEW_SAVES` tensors of its shape)."""
-    ops = b._ops
-    i = max(k for k, op in enumerate(ops) if op.name == name)
-    ops[i] = replace(ops[i], attrs={**ops[i].attrs, EAGER_SAVES: GELU_NEW_SAVES})
+    8 kernels, 18U forward (a fused GELU: one kernel, 2U). The pow and the tanh are ACTIVATIONs (fn "pow",
+    attrs ``exponent`` 3; fn "tanh"), the rest ELEMENTWISE "mul" / "add" (one input: by a scalar), 1 flop an
+    element but pow's 2 (x·x·x) and tanh's :data:`~.tlayers.ACT_FLOPS`. The ops carry attrs ``eager`` =
+    "gelu_new"; the training pass derives the backward from them (builders/training.py: 11 kernels, 28U). The
+    last op keeps the name ``name`` (``mlp.act``), which c_proj reads. Returns its name."""
+    shape, mark = b.shape(x), {"eager": "gelu_new"}
+    half = b.vector(OpKind.ELEMENTWISE, [x], shape, "mul", 1, name=f"{name}.half", scalar=0.5, **mark)
+    cube = b.vector(OpKind.ACTIVATION, [x], shape, "pow", 2, name=f"{name}.pow", exponent=3, **mark)
+    coef = b.vector(OpKind.ELEMENTWISE, [cube], shape, "mul", 1, name=f"{name}.coef", scalar=0.044715, **mark)
+    inner = b.vector(OpKind.ELEMENTWISE, [x, coef], shape, "add", 1, name=f"{name}.add", **mark)
+    scaled = b.vector(OpKind.ELEMENTWISE, [inner], shape, "mul", 1, name=f"{name}.scale", scalar=math.sqrt(2 / math.pi),
+                      **mark)
+    t = b.vector(OpKind.ACTIVATION, [scaled], shape, "tanh", ACT_FLOPS["tanh"], name=f"{name}.tanh", **mark)
+    one = b.vector(OpKind.ELEMENTWISE, [t], shape, "add", 1, name=f"{name}.one", scalar=1.0, **mark)
+    return b.vector(OpKind.ELEMENTWISE, [half, one], shape, "mul", 1, name=name, **mark)
 
 
 # ---- Megatron-LM GPT (any shape, tensor and pipeline parallel) ------------------------------------------------

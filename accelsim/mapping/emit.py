@@ -558,9 +558,10 @@ class Emitter:
                 details.update(_algorithm(kind, algorithm, protocol))
             if nic:  # of bytes.link, those sent to other nodes (energy.model prices them at the network's figure)
                 details["nic_bytes"] = nic
-        # an op run inside its producer's kernel (a state written in place) is neither launched nor dispatched
-        producers, launched = (data, []) if op.in_kernel_of else self.launched(
-            p.index, data, kernels=self._kernels(op.name, details))
+        # an op run inside its producer's kernel (a state written in place; a training max pool's indices, which
+        # read nothing of their own) is neither launched nor dispatched: it waits for that kernel's tasks
+        producers, launched = (list(dict.fromkeys(data + self.done.get(op.in_kernel_of, []))), []) \
+            if op.in_kernel_of else self.launched(p.index, data, kernels=self._kernels(op.name, details))
         last_compute, last_store = self._groups(p, tr.scale, group_units, cyc, act_loads, w_loads, stores,
                                                 producers, launched, joins, epi_loads, epi_after)
         if self.max_tasks is not None and len(self.tasks) > self.max_tasks:

@@ -321,8 +321,10 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
         else:
             s_c, e_c = starts_l[i], ends_l[i]
         # when its inputs were ready: its producers' last end (0 for an op reading only graph inputs or none), not
-        # after its end: its parameters may load before it, and it may start after it, waiting for its unit
-        ready = min(e_c, max((op_end.get(src, 0) for src in graph.ops[i].inputs), default=0))
+        # after its end: its parameters may load before it, and it may start after it, waiting for its unit; an op
+        # run in another's kernel (Op.in_kernel_of: a training max pool's indices, which read nothing) after that one
+        after = (*graph.ops[i].inputs, *(k for k in (graph.ops[i].in_kernel_of,) if k is not None))
+        ready = min(e_c, max((op_end.get(src, 0) for src in after), default=0))
         op_end[m.name] = e_c
         for lv, b in m.bytes.items():
             bytes_total[lv] = bytes_total.get(lv, 0) + b

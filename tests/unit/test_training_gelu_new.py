@@ -2,9 +2,14 @@
 ``0.5 * input * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (input + 0.044715 * torch.pow(input, 3.0))))``.
 Autograd keeps 4 tensors of the input's shape for it (tools/autograd/derivatives.yaml: pow.Tensor_Scalar saves
 ``self``, tanh its ``result``, mul.Tensor both operands; the scalar muls and adds none), not the one a fused GELU
-keeps. Megatron's ``gpt`` (fused bias-GELU, Korthikanti et al. 2022) keeps one."""
+keeps. Megatron's ``gpt`` (fused bias-GELU, Korthikanti et al. 2022) keeps one.
+
+Probe p225 #3: the chain was eager in memory only (one GELU kernel's time and bytes); it is now its 8 eager kernels
+forward and the 11 its autograd graph runs backward."""
 
 from __future__ import annotations
+
+import math
 
 import accelsim
 from accelsim.builders.build import build_graph
@@ -31,16 +36,62 @@ def test_gpt2_seq_1024_keeps_24sbh_more_a_layer():
     assert whole == 1_287_723_008 + 12 * extra == 1_514_215_424
 
 
-def test_the_saved_tensors_are_written_forward_and_read_backward():
+ACT = "transformer.h.0.mlp.act"
+
+
+def _bytes(op) -> int:
+    """Bytes one eager kernel moves: its tensor inputs read, its output written (bf16: 2 B an element)."""
+    return sum(math.prod(s) for s in op.in_shapes) * 2 + op.out_bytes
+
+
+def test_the_saved_tensors_are_the_chains_own_outputs_read_backward():
+    """Probe p225 #3 replaced merge trainstash's 0-flop ``act.saved`` op (which re-read the GELU's output, as no
+    eager kernel does) by the chain's own kernels: the stash keeps pow's input x (c_fc's output), tanh's result and
+    the last mul's two operands, each read by its backward."""
     g = _train("gpt2", seq_len=128, layers=1, dtype="bf16")
-    act = "transformer.h.0.mlp.act"
-    saved = g[f"{act}.saved"]
-    assert saved.attrs["phase"] == "forward" and saved.fn == "eager_saved" and saved.flops == 0
-    assert saved.out_bytes == 3 * 128 * 4 * 768 * 2  # t, 0.5·x, 1 + t
-    bwd = g[f"{act}.grad_input"]
-    # dY (c_proj's input gradient), the GELU's input (pow's saved self) and the other three
-    assert bwd.inputs == ("transformer.h.0.mlp.c_proj.grad_input", "transformer.h.0.mlp.c_fc", f"{act}.saved")
-    assert f"{act}.saved" in g.meta["stashed"]
+    assert f"{ACT}.saved" not in {op.name for op in g.ops}
+    kept = {"transformer.h.0.mlp.c_fc", f"{ACT}.tanh", f"{ACT}.half", f"{ACT}.one"}
+    assert kept <= set(g.meta["stashed"])
+    assert not {f"{ACT}.pow", f"{ACT}.coef", f"{ACT}.add", f"{ACT}.scale"} & set(g.meta["stashed"])
+    assert g[f"{ACT}.tanh.grad_input"].inputs[1] == f"{ACT}.tanh"  # tanh_backward(grad, result)
+    assert g[f"{ACT}.pow.grad_pow"].inputs == ("transformer.h.0.mlp.c_fc",)  # pow_backward's self.pow(2)
+
+
+def test_eager_kernels_forward_and_backward_by_hand():
+    """NewGELUActivation ``0.5 * x * (1.0 + tanh(c * (x + 0.044715 * pow(x, 3.0))))`` in eager PyTorch, U = one
+    [s, 4h] bf16 tensor (s = 128, b = 1: 128 × 3072 × 2 = 786,432 B), each kernel reading its tensor operands and
+    writing its output. Forward, in Python's evaluation order: 0.5·x 2U, pow 2U, ×0.044715 2U, x + a 3U, ×c 2U,
+    tanh 2U, 1 + t 2U, e·d 3U: 8 kernels, 18U. Backward (tools/autograd/derivatives.yaml): mul.Tensor's
+    ``grad * other`` and ``grad * self`` 3U each; ×0.5 2U; add.Scalar none; tanh_backward(grad, result) 3U; ×c 2U;
+    add.Tensor none (alpha 1); ×0.044715 2U; pow_backward = grad * (3 · x.pow(2)) (FunctionsManual.cpp): 2U + 2U +
+    3U; x's three gradients summed by autograd's InputBuffer, two adds of 3U: 11 kernels, 28U."""
+    u = 128 * 3072 * 2
+    assert u == 786_432
+    g = _train("gpt2", seq_len=128, layers=1, dtype="bf16")
+    fwd = [op for op in g.ops if op.attrs.get("eager") and op.attrs["phase"] == "forward"]
+    assert [op.name.removeprefix(ACT) for op in fwd] == [".half", ".pow", ".coef", ".add", ".scale", ".tanh",
+                                                         ".one", ""]
+    assert [_bytes(op) // u for op in fwd] == [2, 2, 2, 3, 2, 2, 2, 3]
+    assert sum(_bytes(op) for op in fwd) == 18 * u
+    chain = {op.name for op in fwd}
+    bwd = [op for op in g.ops if op.attrs.get("phase") == "backward"
+           and (op.attrs.get("forward") in chain or op.attrs.get("accumulate") == "transformer.h.0.mlp.c_fc")]
+    assert len(bwd) == 11
+    assert sum(_bytes(op) for op in bwd) == 28 * u
+    adds = [op for op in bwd if op.attrs.get("accumulate")]
+    assert [(op.name, len(op.inputs)) for op in adds] == [("transformer.h.0.mlp.c_fc.grad1", 2),
+                                                          ("transformer.h.0.mlp.c_fc.grad", 2)]
+
+
+def test_inference_runs_the_same_chain():
+    """Hugging Face's eager GPT2LMHeadModel runs the same 8 kernels in inference (no workload or execution option
+    compiles them: ``execution: cuda_graph`` replays the same kernels), and c_proj reads the last one."""
+    g = build_graph(accelsim.load_workload({"model": "gpt2", "batch": 1, "seq_len": 128, "layers": 1,
+                                            "dtype": "bf16"}))
+    assert [op.fn for op in g.ops if op.attrs.get("eager")] == ["mul", "pow", "mul", "add", "mul", "tanh", "add",
+                                                                 "mul"]
+    assert g[ACT].inputs == (f"{ACT}.half", f"{ACT}.one")
+    assert g["transformer.h.0.mlp.c_proj"].inputs == (ACT,)
 
 
 def test_megatron_gpt_keeps_a_fused_gelus_one_input():

@@ -46,7 +46,8 @@ def test_resnet18_stash_by_hand(resnet18):
 def test_pool_backward_reads_the_indices(resnet18):
     idx = resnet18["maxpool.indices"]
     assert idx.attrs["phase"] == "forward" and idx.attrs["fn"] == "max_indices"
-    assert idx.inputs == ("maxpool",) and idx.flops == 0
+    # run in the pool's kernel, reading nothing (probe p225 #5: it read ("maxpool",), the pool's output, again)
+    assert idx.inputs == () and idx.in_kernel_of == "maxpool" and idx.flops == 0
     assert idx.out_bytes == 64 * 56 * 56 * INT64
     bwd = resnet18["maxpool.grad_input"]
     assert bwd.fn == "max_grad" and bwd.inputs[1] == "maxpool.indices"
@@ -89,3 +90,42 @@ def test_a_reduce_max_is_not_a_pool():
     g = training_graph(b.build(), "sgd")
     assert "rmax.indices" not in {op.name for op in g.ops}
     assert g["rmax.grad_input"].inputs[1] == "conv"
+
+
+def test_the_pool_kernel_writes_its_indices():
+    """Probe p225 #5: PyTorch's CUDA MaxPoolForwardNCHW (aten/src/ATen/native/cuda/DilatedMaxPool2d.cu) writes
+    ``top_data`` and the int64 ``top_mask`` in one kernel, so the indices are no kernel of their own and re-read
+    nothing. resnet18 training, batch 32, bf16, on h100: the pool reads relu's 32·64·112·112 · 2 B = 51,380,224 B
+    and writes 32·64·56·56 · 2 B = 12,845,056 B of values; its indices are 32·64·56·56 · 8 B = 51,380,224 B.
+    One kernel moving 115,605,504 B in all (the separate kernel re-read the 12,845,056 B: 128,450,560)."""
+    from accelsim import api
+    from accelsim.config import load_arch
+
+    relu, vals, idx = 32 * 64 * 112 * 112 * 2, 32 * 64 * 56 * 56 * 2, 32 * 64 * 56 * 56 * INT64
+    assert (relu, vals, idx) == (51_380_224, 12_845_056, 51_380_224)
+    g = _train("resnet18", dtype="bf16", batch=32)
+    arch = load_arch("h100")
+    ops = {o["name"]: o for o in api.run(g, arch, name="t").to_dict()["ops"]}
+    pool, ind = ops["maxpool"]["bytes"]["hbm"], ops["maxpool.indices"]["bytes"]["hbm"]
+    assert (pool, ind) == (relu + vals, idx)
+    assert pool + ind == 115_605_504
+    # the indices wait for the pool's kernel: they are ready when it ends
+    assert ops["maxpool.indices"]["ready_cycle"] == ops["maxpool"]["end_cycle"]
+
+
+def test_the_indices_open_no_kernel():
+    """Without ``in_kernel_of`` the same graph moves the same bytes and dispatches one kernel more: h100.yaml's
+    ``kernel_dispatch: 0.83us`` a kernel, and resnet18 has one max pool."""
+    import dataclasses
+
+    from accelsim import api
+    from accelsim.config import load_arch
+    from accelsim.ir import Graph
+
+    g = _train("resnet18", dtype="bf16")
+    plain = Graph(g.name, [dataclasses.replace(op, attrs={k: v for k, v in op.attrs.items() if k != "in_kernel_of"})
+                           for op in g.ops], g.inputs, meta=g.meta)
+    arch = load_arch("h100")
+    inside, apart = (api.run(x, arch, name="t").to_dict() for x in (g, plain))
+    assert inside["bytes"] == apart["bytes"]
+    assert apart["kernel_dispatch_s"] - inside["kernel_dispatch_s"] == pytest.approx(0.83e-6, rel=1e-3)

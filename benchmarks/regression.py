@@ -191,6 +191,8 @@ CASES: dict[str, tuple] = {
 # kernels (18U) and 11 backward (28U), not one GELU (+ act.saved); gpt2_h100 3.425 -> 5.189 ms (b614f6e2's
 # tree; its recording was older still, 3.169 ms), tasks 1,978 -> 2,410; gpt2_training_dgx_a100_tp2 17.011 ->
 # 21.043 ms, hbm 3,782,083,588 -> 3,867,018,244 B, activations 85,324,800 B equal (both skipped whole by CHANGED).
+# resnet18_training_tpu_v1 again from 91863344 (merge of psumread and trainops): its d304166b recording lacked the
+# partial-sum read-back of d955de43 (tpu-v1 is weight-stationary); skipped whole by CHANGED, so recorded for the record.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -40,6 +40,9 @@ with the null class 1000; ``forward_with_cfg``):
   ``proj``; unfused or fused per ``attention``), ``gate_msa_mul`` gate · attention and ``add_attn`` the residual;
   then ``norm2``, ``modulate_mlp``, ``mlp`` (``fc1`` → ``act`` GELU (tanh) → ``fc2``, hidden·mlp_ratio wide),
   ``gate_mlp_mul``, ``add_mlp``;
+* each modulate as models.py runs it in eager PyTorch, three kernels (``modulate_kernel`` "eager", the default:
+  ``{name}.scale_plus_one``, ``{name}.mul``, then the add named ``{name}``; :meth:`.TransformerBuilder.modulate`),
+  or one fused op (``modulate_kernel`` "fused", as a compiler fuses it);
 * ``final_layer``: ``adaLN_modulation`` SiLU + linear hidden → 2·hidden (shift, scale), ``norm_final``,
   ``modulate``, ``linear`` hidden → patch²·out_channels (out_channels 8 with ``learn_sigma``: the noise and the
   variance, else 4); ``unpatchify``: a view to (B, out_channels, H/8, W/8);
@@ -106,8 +109,13 @@ class DiTParams(DiffusionTPParams):
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
                           "predictions.")
 
+    modulate_kernel: Literal["eager", "fused"] = Field(
+        "eager", description="How adaLN's modulate x·(1 + scale) + shift runs: 'eager' (default: models.py's "
+                             "PyTorch code) three kernels, the (B, 1, hidden) 1 + scale, the multiply and the add; "
+                             "'fused': one kernel, as a compiler (torch.compile, TensorRT) fuses it. Same flops.")
+
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
-        "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel")}
+        "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel", "modulate_kernel")}
 
     @property
     def latent_size(self) -> int:
@@ -172,6 +180,7 @@ def _dit_step(p: DiTParams) -> Graph:
     b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
                                    "class_labels": (n,)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     fused = p.attention == "fused"
+    b.modulate_kernel = p.modulate_kernel
     with b.scope("x_embedder"), b.replicated():  # embedders and adaLN linears: whole on every tp chip
         x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")
         x = b.view(x, (n, tokens, d), "flatten_transpose", name="flatten")

@@ -313,6 +313,7 @@ _UNREAD_WHY = {
     "negative_prompt": "the text encoders alone encode it",
     "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
                        "chip 0",
+    "modulate_kernel": "only the denoising transformer has adaLN modulations",
 }
 
 

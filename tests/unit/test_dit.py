@@ -120,6 +120,36 @@ def test_guidance_runs_the_dit_on_twice_the_batch():
     assert "cfg_combine" not in {op.name for op in plain}
 
 
+def test_modulate_runs_as_models_py_three_eager_kernels():
+    """Probe p230 #2: models.py's ``modulate(x, shift, scale) = x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)``
+    is three kernels in eager PyTorch (``1 + scale`` on the (N, C) chunk, the broadcast multiply, the broadcast add);
+    the graph had one op per modulate, 114 launches a forward short of the reference."""
+    g = _dit(guidance=False)
+    one = g["blocks.0.modulate_msa.scale_plus_one"]  # 1 + scale: (1, 1, 1152), one flop an element
+    assert (one.fn, one.inputs, one.out_shape, one.flops) == ("add", ("blocks.0.scale_msa",), (1, 1, 1152), 1152)
+    mul = g["blocks.0.modulate_msa.mul"]  # x (1, 256, 1152) · (1 + scale), broadcast over the 256 tokens
+    assert mul.inputs == ("blocks.0.norm1", one.name) and mul.out_shape == (1, 256, 1152)
+    assert (mul.fn, mul.flops) == ("mul", 256 * 1152)
+    out = g["blocks.0.modulate_msa"]  # + shift: the name the attention reads
+    assert (out.fn, out.inputs, out.flops) == ("add", (mul.name, "blocks.0.shift_msa"), 256 * 1152)
+    # 2 modulates a block × 28 + the final layer's = 57, each three ops
+    assert sum(op.name.endswith(".scale_plus_one") for op in g) == 57
+    fused = _dit(guidance=False, modulate_kernel="fused")
+    assert fused["blocks.0.modulate_msa"].fn == "modulate"
+    assert len(g.ops) - len(fused.ops) == 2 * 57
+    assert sum(op.flops for op in g) == sum(op.flops for op in fused)  # the same arithmetic: 2·x + 1·scale
+    assert (g.params, g.macs) == (fused.params, fused.macs)
+
+
+def test_the_eager_modulates_cost_their_launches_on_h100():
+    """DiT-XL/2's step on h100 is bound by the host's launches (475.7 GFLOP, 0.48 ms at peak, against ~460 launches
+    of h100.yaml's kernel_launch 21 µs), so the 114 launches models.py's eager modulates add (57 × 2 more kernels)
+    add 114 × 21 µs = 2.394 ms to the step."""
+    eager = simulate(_dit(), "h100").to_dict()["seconds"]
+    fused = simulate(_dit(modulate_kernel="fused"), "h100").to_dict()["seconds"]
+    assert eager - fused == pytest.approx(114 * 21e-6, rel=1e-3)
+
+
 def test_fused_attention_has_the_same_params_and_macs():
     unfused, fused = _dit(attention="unfused"), _dit()  # fused by default: timm's Attention calls SDPA
     assert (fused.params, fused.macs) == (unfused.params, unfused.macs)

@@ -114,10 +114,34 @@ def test_guidance_runs_the_dit_on_twice_the_batch():
     plain, guided = _dit(batch=3, guidance=False), _dit(batch=3)
     assert guided.inputs["input"] == (6, 4, 32, 32) and plain.inputs["input"] == (3, 4, 32, 32)
     assert guided.macs == 2 * plain.macs and guided.params == plain.params
-    cfg = guided["cfg_combine"]
-    assert cfg.kind == OpKind.ELEMENTWISE and cfg.out_shape == (3, 4, 32, 32)
-    assert cfg.flops == 3 * 3 * 4 * 32 * 32  # ε_u + s·(ε_c − ε_u): 3 flops an element
-    assert "cfg_combine" not in {op.name for op in plain}
+    # ε_u + s·(ε_c − ε_u) on the (3, 4, 32, 32) noise halves: 3 flops an element, as forward_with_cfg's three
+    # eager kernels (probe p230 #2: one op before) cond_eps - uncond_eps, cfg_scale * (...), uncond_eps + (...)
+    combine = [guided[name] for name in ("cfg_sub", "cfg_scale", "cfg_combine")]
+    assert [op.fn for op in combine] == ["sub", "mul", "add"]
+    assert all(op.kind == OpKind.ELEMENTWISE and op.out_shape == (3, 4, 32, 32) for op in combine)
+    assert sum(op.flops for op in combine) == 3 * 3 * 4 * 32 * 32
+    # forward_with_cfg's three torch.cat copies: the latents' first half twice (its input), half_eps twice, and the
+    # noise with the variance channels (learn_sigma) again
+    assert guided["cfg_concat"].out_shape == (6, 4, 32, 32) and guided["x_embedder.proj"].inputs == ("cfg_concat",)
+    assert guided["cfg_eps_cat"].out_shape == (6, 4, 32, 32)
+    assert guided["cfg_out_cat"].out_shape == (6, 8, 32, 32) and guided.ops[-1].name == "cfg_out_cat"
+    assert not {"cfg_concat", "cfg_sub", "cfg_combine", "cfg_out_cat"} & {op.name for op in plain}
+
+
+def test_timestep_embedding_and_unpatchify_run_as_models_py_eager_kernels():
+    """Probe p230 #2: models.py's TimestepEmbedder.timestep_embedding is, on the device, t[:, None].float(), the
+    multiply by the host-built freqs, cos, sin and torch.cat (five kernels, one op before); unpatchify's
+    reshape of einsum('nhwpqc->nchpwq', x) (a permuted view) copies (a view before)."""
+    g = _dit(guidance=False)
+    names = ["t_embedder.timestep_float", "t_embedder.args", "t_embedder.cos", "t_embedder.sin",
+             "t_embedder.timestep_embedding"]
+    assert [g[n].fn for n in names] == ["cast", "mul", "cos", "sin", "cat"]
+    assert [g[n].out_shape for n in names] == [(1, 1), (1, 128), (1, 128), (1, 128), (1, 256)]  # dim 256, half 128
+    assert [g[n].flops for n in names] == [0, 128, 4 * 128, 4 * 128, 0]  # a multiply, cos and sin as tanh (4)
+    assert g["t_embedder.mlp.0"].inputs == ("t_embedder.timestep_embedding",)
+    copy = g["unpatchify"]
+    assert (copy.kind, copy.fn, copy.out_shape, copy.attrs["eager_copy"]) == (OpKind.ELEMENTWISE, "copy",
+                                                                             (1, 8, 32, 32), True)
 
 
 def test_modulate_runs_as_models_py_three_eager_kernels():

@@ -30,8 +30,11 @@ with the null class 1000; ``forward_with_cfg``):
 * ``x_embedder.proj``: a patch conv (kernel = stride = patch) → (B, T, hidden) tokens, T = (image_size/8/patch)²;
   ``add_pos_embed`` adds the 2-D sin-cos table (ELEMENTWISE fn "add", attrs ``positions`` "sinusoidal": a constant,
   no params);
-* ``t_embedder``: the sinusoidal frequency embedding of the timestep (ELEMENTWISE fn "timestep_embedding",
-  (B, 256), 5 flops an element: t·freq and a cos or sin), then ``mlp.0`` linear 256 → hidden, ``mlp.1`` SiLU,
+* with guidance, ``cfg_concat``: forward_with_cfg's ``torch.cat([half, half])`` of the first half of the latents
+  (a copy, ELEMENTWISE fn "cat");
+* ``t_embedder``: the sinusoidal frequency embedding of the timestep as models.py's eager code runs it, five
+  kernels (``timestep_float`` cast, ``args`` t·freq (B, 128), ``cos``, ``sin``, their ``torch.cat``
+  ``timestep_embedding`` (B, 256); :func:`_timestep_embedding`), then ``mlp.0`` linear 256 → hidden, ``mlp.1`` SiLU,
   ``mlp.2`` linear hidden → hidden; ``y_embedder.embedding_table``: a gather from the (num_classes + 1, hidden)
   table (the extra row is the guidance's null class); ``add_conditioning``: c = t + y;
 * ``blocks.{i}`` (depth of them), adaLN-Zero: ``adaLN_modulation.0`` SiLU(c), ``adaLN_modulation.1`` linear
@@ -40,12 +43,18 @@ with the null class 1000; ``forward_with_cfg``):
   ``proj``; unfused or fused per ``attention``), ``gate_msa_mul`` gate · attention and ``add_attn`` the residual;
   then ``norm2``, ``modulate_mlp``, ``mlp`` (``fc1`` → ``act`` GELU (tanh) → ``fc2``, hidden·mlp_ratio wide),
   ``gate_mlp_mul``, ``add_mlp``;
+* each modulate as models.py runs it in eager PyTorch, three kernels (``modulate_kernel`` "eager", the default:
+  ``{name}.scale_plus_one``, ``{name}.mul``, then the add named ``{name}``; :meth:`.TransformerBuilder.modulate`),
+  or one fused op (``modulate_kernel`` "fused", as a compiler fuses it);
 * ``final_layer``: ``adaLN_modulation`` SiLU + linear hidden → 2·hidden (shift, scale), ``norm_final``,
   ``modulate``, ``linear`` hidden → patch²·out_channels (out_channels 8 with ``learn_sigma``: the noise and the
-  variance, else 4); ``unpatchify``: a view to (B, out_channels, H/8, W/8);
-* with guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on the noise channels of the conditional and
-  unconditional halves, (batch, 4, H/8, W/8), 3 flops an element (forward_with_cfg; the concatenations that copy
-  the result back to both halves and re-attach the variance channels are left out).
+  variance, else 4); ``unpatchify``: a reshape view and the copy eager PyTorch makes reshaping the einsum's
+  permuted view to (B, out_channels, H/8, W/8) (ELEMENTWISE fn "copy", attr ``eager_copy``: a kernel on a GPU
+  preset, in place elsewhere);
+* with guidance, forward_with_cfg's combination as its eager code runs it (:func:`_cfg`): ε = ε_u + s·(ε_c − ε_u)
+  on the noise channels of the conditional and unconditional halves, (batch, 4, H/8, W/8), as ``cfg_sub``,
+  ``cfg_scale`` and ``cfg_combine`` (1 flop an element each), then the two concatenations that copy the result
+  back to both halves (``cfg_eps_cat``) and re-attach the variance channels (``cfg_out_cat``).
 
 MACs are those of torch.utils.flop_counter.FlopCounterMode on models.py's forward (its FLOPs / 2: the patch conv,
 every linear, and the attention's two batched matmuls), which is what the paper's Table 4 calls Gflops (DiT-XL/2
@@ -68,10 +77,8 @@ VAE_FACTOR = 8
 """Pixels per latent element along each side: Stable Diffusion's VAE (sd-vae-ft-ema / -mse), which DiT uses."""
 FREQUENCY_DIM = 256
 """Width of the sinusoidal timestep embedding (TimestepEmbedder's frequency_embedding_size)."""
-TIMESTEP_EMBEDDING_FLOPS = 5
-"""FLOPs per element of the sinusoidal timestep embedding: t · freq (1) and a cos or sin (4, as tanh)."""
-CFG_FLOPS = 3
-"""FLOPs per element of the guidance combination ε_u + s·(ε_c − ε_u): subtract, multiply, add."""
+TRANSCENDENTAL_FLOPS = 4
+"""FLOPs per element of a cos or sin (as tanh) in the timestep embedding."""
 
 
 class DiTParams(DiffusionTPParams):
@@ -106,8 +113,13 @@ class DiTParams(DiffusionTPParams):
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
                           "predictions.")
 
+    modulate_kernel: Literal["eager", "fused"] = Field(
+        "eager", description="How adaLN's modulate x·(1 + scale) + shift runs: 'eager' (default: models.py's "
+                             "PyTorch code) three kernels, the (B, 1, hidden) 1 + scale, the multiply and the add; "
+                             "'fused': one kernel, as a compiler (torch.compile, TensorRT) fuses it. Same flops.")
+
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
-        "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel")}
+        "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel", "modulate_kernel")}
 
     @property
     def latent_size(self) -> int:
@@ -172,13 +184,19 @@ def _dit_step(p: DiTParams) -> Graph:
     b = TransformerBuilder("dit", {"input": (n, p.latent_channels, side, side), "timestep": (n,),
                                    "class_labels": (n,)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
     fused = p.attention == "fused"
+    b.modulate_kernel = p.modulate_kernel
+    x_in = "input"
+    if p.guidance:  # forward_with_cfg: half = x[: len(x) // 2]; combined = torch.cat([half, half], dim=0)
+        half = b.view("input", (p.batch, p.latent_channels, side, side), "slice", name="cfg_half", strict=False,
+                      dim=0, start=0)
+        x_in = b.vector(OpKind.ELEMENTWISE, [half, half], (n, p.latent_channels, side, side), "cat", 0,
+                        name="cfg_concat")
     with b.scope("x_embedder"), b.replicated():  # embedders and adaLN linears: whole on every tp chip
-        x = b.conv2d("input", d, p.patch, stride=p.patch, name="proj")
+        x = b.conv2d(x_in, d, p.patch, stride=p.patch, name="proj")
         x = b.view(x, (n, tokens, d), "flatten_transpose", name="flatten")
     x = b.add_sinusoidal(x, name="add_pos_embed")  # models.py's frozen pos_embed (requires_grad=False)
     with b.scope("t_embedder"), b.replicated():
-        t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, FREQUENCY_DIM), "timestep_embedding",
-                     TIMESTEP_EMBEDDING_FLOPS, name="timestep_embedding", max_period=10000)
+        t = _timestep_embedding(b, n)
         t = b.linear(b.silu(b.linear(t, d, name="mlp.0"), name="mlp.1"), d, name="mlp.2")
     y = b.embedding("class_labels", p.num_classes + 1, d, name="y_embedder.embedding_table")
     c = b.add(t, y, name="add_conditioning")
@@ -202,11 +220,49 @@ def _dit_step(p: DiTParams) -> Graph:
         shift, scale = _chunks(b, mod, ("shift", "scale"))
         x = b.modulate(b.layernorm_no_affine(x, 1e-6, name="norm_final"), shift, scale, name="modulate")
         x = b.linear(x, p.patch * p.patch * p.out_channels, name="linear")
-    out = b.view(x, (n, p.out_channels, side, side), "unpatchify", name="unpatchify")
+    # unpatchify: reshape (a view), einsum 'nhwpqc->nchpwq' (a permuted view), reshape to (N, c, H, W), which
+    # copies the permuted tensor in eager PyTorch (a compiler reads it in place: eager_copy)
+    out = b.view(x, (n, grid, grid, p.patch, p.patch, p.out_channels), "reshape", name="unpatchify.reshape")
+    out = b.vector(OpKind.ELEMENTWISE, [out], (n, p.out_channels, side, side), "copy", 0, name="unpatchify",
+                   eager_copy=True)
     if p.guidance:
-        b.vector(OpKind.ELEMENTWISE, [out], (p.batch, p.latent_channels, side, side), "cfg_combine", CFG_FLOPS,
-                 name="cfg_combine")
+        _cfg(b, p, out)
     return b.build({"model": "dit", **p.model_dump(), "tokens": n * tokens})
+
+
+def _timestep_embedding(b: TransformerBuilder, n: int) -> str:
+    """TimestepEmbedder.timestep_embedding of the (N,) timesteps as models.py runs it eagerly: ``freqs`` is built on
+    the host (torch.arange, torch.exp) and copied in (left out), then ``t[:, None].float()`` (``timestep_float``, a
+    cast), ``args = t · freqs`` (``args``, (N, 128), 1 flop an element), ``torch.cos(args)`` and ``torch.sin(args)``
+    (4 flops an element each, as tanh) and ``torch.cat`` of the two (``timestep_embedding``, (N, 256)): five
+    kernels."""
+    half = FREQUENCY_DIM // 2
+    t = b.vector(OpKind.ELEMENTWISE, ["timestep"], (n, 1), "cast", 0, name="timestep_float")
+    args = b.vector(OpKind.ELEMENTWISE, [t], (n, half), "mul", 1, name="args", max_period=10000)
+    cos = b.vector(OpKind.ELEMENTWISE, [args], (n, half), "cos", TRANSCENDENTAL_FLOPS, name="cos")
+    sin = b.vector(OpKind.ELEMENTWISE, [args], (n, half), "sin", TRANSCENDENTAL_FLOPS, name="sin")
+    return b.vector(OpKind.ELEMENTWISE, [cos, sin], (n, FREQUENCY_DIM), "cat", 0, name="timestep_embedding")
+
+
+def _cfg(b: TransformerBuilder, p: DiTParams, out: str) -> str:
+    """forward_with_cfg's combination of the (2·batch, out_channels, h, w) model output ``out`` as its eager code
+    runs it: ``eps, rest = model_out[:, :4], model_out[:, 4:]`` and the conditional / unconditional halves (views),
+    ``cond_eps - uncond_eps`` (``cfg_sub``), ``cfg_scale * (...)`` (``cfg_scale``), ``uncond_eps + ...``
+    (``cfg_combine``), 1 flop an element each, then ``torch.cat([half_eps, half_eps], dim=0)`` (``cfg_eps_cat``)
+    and ``torch.cat([eps, rest], dim=1)`` (``cfg_out_cat``), copies: five kernels."""
+    n, c, side = 2 * p.batch, p.latent_channels, p.latent_size
+    eps = b.view(out, (n, c, side, side), "slice", name="cfg_eps", strict=False, dim=1, start=0)
+    cond = b.view(eps, (p.batch, c, side, side), "slice", name="cond_eps", strict=False, dim=0, start=0)
+    uncond = b.view(eps, (p.batch, c, side, side), "slice", name="uncond_eps", strict=False, dim=0, start=p.batch)
+    diff = b.vector(OpKind.ELEMENTWISE, [cond, uncond], b.shape(cond), "sub", 1, name="cfg_sub")
+    scaled = b.vector(OpKind.ELEMENTWISE, [diff], b.shape(cond), "mul", 1, name="cfg_scale")
+    half_eps = b.vector(OpKind.ELEMENTWISE, [uncond, scaled], b.shape(cond), "add", 1, name="cfg_combine")
+    both = b.vector(OpKind.ELEMENTWISE, [half_eps, half_eps], (n, c, side, side), "cat", 0, name="cfg_eps_cat")
+    parts = [both]
+    if p.out_channels > c:  # learn_sigma: the variance channels ride along
+        parts.append(b.view(out, (n, p.out_channels - c, side, side), "slice", name="cfg_rest", strict=False,
+                            dim=1, start=c))
+    return b.vector(OpKind.ELEMENTWISE, parts, b.shape(out), "cat", 0, name="cfg_out_cat")
 
 
 

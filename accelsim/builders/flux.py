@@ -75,7 +75,10 @@ latents and precomputed text states), any other part is refused:
     attention; no output projection), both concatenated (a view) into ``proj_out`` (15360 → 3072), the gated
     residual; the text and image tokens sliced apart again (views);
   - ``norm_out`` (AdaLayerNormContinuous: silu, linear 3072 → 2·3072 (scale, shift), LayerNorm without affine,
-    modulate) of the image tokens, ``proj_out`` (3072 → 64): the velocity, (B, image tokens, 64).
+    modulate) of the image tokens, ``proj_out`` (3072 → 64): the velocity, (B, image tokens, 64);
+  - each modulate, diffusers' ``norm(x) * (1 + scale[:, None]) + shift[:, None]``, as its three eager PyTorch
+    kernels (``modulate_kernel`` "eager", the default: :meth:`.TransformerBuilder.modulate`), or one fused op
+    (``modulate_kernel`` "fused").
 
   diffusers runs the single blocks' q, k, v and MLP input projections as four linears (to_q, to_k, to_v,
   proj_mlp), as here; Black Forest Labs' own code (flux/modules/layers.py, SingleStreamBlock.linear1) fuses them
@@ -199,9 +202,15 @@ class FluxParams(DiffusionTPParams):
             raise ValueError(f"must be at most {MAX_PROMPT_TOKENS} (FluxPipeline's limit on max_sequence_length)")
         return v
 
+    modulate_kernel: Literal["eager", "fused"] = Field(
+        "eager", description="How each adaptive LayerNorm's modulate x·(1 + scale) + shift runs: 'eager' (default: "
+                             "diffusers' PyTorch code) three kernels, the (B, 1, 3072) 1 + scale, the multiply and "
+                             "the add; 'fused': one kernel, as a compiler (torch.compile, TensorRT) fuses it. Same "
+                             "flops.")
+
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
-        "text_encoder": ("steps", "tensor_parallel"), "transformer": ("steps",),
-        "vae_decoder": ("steps", "prompt_tokens", "tensor_parallel")}
+        "text_encoder": ("steps", "tensor_parallel", "modulate_kernel"), "transformer": ("steps",),
+        "vae_decoder": ("steps", "prompt_tokens", "tensor_parallel", "modulate_kernel")}
 
     @property
     def text_tokens(self) -> int:
@@ -426,6 +435,7 @@ def _transformer(p: FluxParams) -> Graph:
                             key=("tensor_parallel",))
     b = TransformerBuilder(f"flux1_{p.variant}_transformer", inputs, dtype=_dtype(p), tp=p.tensor_parallel,
                            sdpa=True)
+    b.modulate_kernel = p.modulate_kernel
     with b.replicated():  # the embedders: whole on every tensor-parallel chip
         x = b.linear("input", d, name="x_embedder")
     with b.scope("time_text_embed"):  # CombinedTimestep(Guidance)TextProjEmbeddings

@@ -193,7 +193,11 @@ class SDParams(DiffusionTPParams):
                           "the UNet's downsamplings do not halve evenly is rounded up by each (⌈h/2⌉) and "
                           "upsampled back to each skip's size, as UNet2DConditionModel does.")
     prompt_tokens: PositiveInt = Field(
-        TEXT_POSITIONS, description="Text tokens per prompt (at most 77; diffusers pads every prompt to 77).")
+        TEXT_POSITIONS, description="Text tokens per prompt: 77 only. diffusers' encode_prompt tokenizes every "
+                                    "prompt (and the negative one) with padding='max_length' to the tokenizer's "
+                                    "model_max_length, 77, for each of sdxl's two encoders too, so the text "
+                                    "encoders always run 77 tokens and the UNet cross-attends to 77 whatever the "
+                                    "prompt's length; other values are refused.")
     part: Literal["pipeline", "text_encoder", "unet", "vae_decoder"] = Field(
         "pipeline", description="What the graph is: 'text_encoder', 'unet' (one denoising step), 'vae_decoder'; "
                                 "'pipeline' builds the UNet step, and a run composes the text encoder once, the "
@@ -231,6 +235,10 @@ class SDParams(DiffusionTPParams):
         if v > TEXT_POSITIONS:
             raise ValueError(f"must be at most {TEXT_POSITIONS}: CLIP's text encoders have {TEXT_POSITIONS} learned "
                              f"positions")
+        if v != TEXT_POSITIONS:  # probe p230 #5: 1..76 shrank the text encoder and cross-attention silently
+            raise ValueError(f"must be {TEXT_POSITIONS}: diffusers pads every prompt to the tokenizer's "
+                             f"model_max_length ({TEXT_POSITIONS}, padding='max_length'), so a shorter prompt still "
+                             f"runs {TEXT_POSITIONS} tokens through the text encoder and the UNet's cross-attention")
         return v
 
     @property
@@ -313,6 +321,7 @@ _UNREAD_WHY = {
     "negative_prompt": "the text encoders alone encode it",
     "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
                        "chip 0",
+    "modulate_kernel": "only the denoising transformer has adaLN modulations",
 }
 
 

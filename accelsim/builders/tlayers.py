@@ -167,6 +167,7 @@ class TransformerBuilder(GraphBuilder):
         self.cp_comm = "p2p"
         self._cp_inside = False  # inside _cp_attention: the attention it calls is the context-parallel one
         self.rope_kernel = "fused"  # "eager": RoPE as Hugging Face's five PyTorch kernels (see rope)
+        self.modulate_kernel = "fused"  # "eager": adaLN's x·(1 + scale) + shift as PyTorch's three kernels (modulate)
         # an unfused causal attention's mask inside its softmax kernel (Megatron-LM's fused scale-mask-softmax), not
         # an op of its own (transformers' eager ``attn_weights + causal_mask``): see _causal_mask
         self.mask_in_softmax = False
@@ -1285,15 +1286,26 @@ class TransformerBuilder(GraphBuilder):
         return self._norm(x, "layernorm", 3, (), -1, eps, name)
 
     def modulate(self, x: str, shift: str, scale: str, name: str | None = None) -> str:
-        """x·(1 + scale) + shift (DiT's ``modulate``, adaLN): one ELEMENTWISE op fn "modulate" reading ``x``
-        (B, L, C) and the per-sample (B, 1, C) ``shift`` and ``scale`` (broadcast over the tokens); 2 flops per
-        element of x (multiply, add) plus 1 per element of scale (the 1 + scale); vector_elems = x's elements."""
-        name = self._name(name, "modulate")
+        """x·(1 + scale) + shift (DiT's ``modulate``, adaLN) of x (B, L, C) by the per-sample (B, 1, C) ``shift``
+        and ``scale`` (broadcast over the tokens). With ``modulate_kernel`` "fused" one ELEMENTWISE op fn
+        "modulate" (a compiler's fused kernel): 2 flops per element of x (multiply, add) plus 1 per element of
+        scale (the 1 + scale); vector_elems = x's elements. With ``modulate_kernel`` "eager" the three kernels
+        PyTorch runs for ``x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)`` (DiT's models.py; diffusers'
+        AdaLayerNormZero, AdaLayerNormZeroSingle, AdaLayerNormContinuous and FluxTransformerBlock's norm2
+        modulations): ``{name}.scale_plus_one`` (fn "add", the (B, 1, C) 1 + scale), ``{name}.mul`` (fn "mul",
+        x times it, writing a (B, L, C) intermediate) and ``{name}`` (fn "add", + shift), 1 flop an element
+        each; the same flops, two more launches and the intermediate's write and read."""
         shape = self.shape(x)
+        label = name or "modulate"
         for what, t in (("shift", shift), ("scale", scale)):
             if broadcast_shapes(shape, self.shape(t)) != shape:
-                raise WorkloadError(f"{self.name}: modulate {name!r}: {what} {t!r} {list(self.shape(t))} does not "
+                raise WorkloadError(f"{self.name}: modulate {label!r}: {what} {t!r} {list(self.shape(t))} does not "
                                     f"broadcast to x {list(shape)}")
+        if self.modulate_kernel == "eager":
+            local = self.block_name(name, "modulate")
+            one = self.vector(OpKind.ELEMENTWISE, [scale], self.shape(scale), "add", 1, name=f"{local}.scale_plus_one")
+            return self._binary(self._binary(x, one, "mul", f"{local}.mul"), shift, "add", local)
+        name = self._name(name, "modulate")
         elems = math.prod(shape)
         return self._add(name, OpKind.ELEMENTWISE, [x, shift, scale], shape,
                          flops=2 * elems + math.prod(self.shape(scale)), vector_elems=elems, fn="modulate")

@@ -114,10 +114,64 @@ def test_guidance_runs_the_dit_on_twice_the_batch():
     plain, guided = _dit(batch=3, guidance=False), _dit(batch=3)
     assert guided.inputs["input"] == (6, 4, 32, 32) and plain.inputs["input"] == (3, 4, 32, 32)
     assert guided.macs == 2 * plain.macs and guided.params == plain.params
-    cfg = guided["cfg_combine"]
-    assert cfg.kind == OpKind.ELEMENTWISE and cfg.out_shape == (3, 4, 32, 32)
-    assert cfg.flops == 3 * 3 * 4 * 32 * 32  # ε_u + s·(ε_c − ε_u): 3 flops an element
-    assert "cfg_combine" not in {op.name for op in plain}
+    # ε_u + s·(ε_c − ε_u) on the (3, 4, 32, 32) noise halves: 3 flops an element, as forward_with_cfg's three
+    # eager kernels (probe p230 #2: one op before) cond_eps - uncond_eps, cfg_scale * (...), uncond_eps + (...)
+    combine = [guided[name] for name in ("cfg_sub", "cfg_scale", "cfg_combine")]
+    assert [op.fn for op in combine] == ["sub", "mul", "add"]
+    assert all(op.kind == OpKind.ELEMENTWISE and op.out_shape == (3, 4, 32, 32) for op in combine)
+    assert sum(op.flops for op in combine) == 3 * 3 * 4 * 32 * 32
+    # forward_with_cfg's three torch.cat copies: the latents' first half twice (its input), half_eps twice, and the
+    # noise with the variance channels (learn_sigma) again
+    assert guided["cfg_concat"].out_shape == (6, 4, 32, 32) and guided["x_embedder.proj"].inputs == ("cfg_concat",)
+    assert guided["cfg_eps_cat"].out_shape == (6, 4, 32, 32)
+    assert guided["cfg_out_cat"].out_shape == (6, 8, 32, 32) and guided.ops[-1].name == "cfg_out_cat"
+    assert not {"cfg_concat", "cfg_sub", "cfg_combine", "cfg_out_cat"} & {op.name for op in plain}
+
+
+def test_timestep_embedding_and_unpatchify_run_as_models_py_eager_kernels():
+    """Probe p230 #2: models.py's TimestepEmbedder.timestep_embedding is, on the device, t[:, None].float(), the
+    multiply by the host-built freqs, cos, sin and torch.cat (five kernels, one op before); unpatchify's
+    reshape of einsum('nhwpqc->nchpwq', x) (a permuted view) copies (a view before)."""
+    g = _dit(guidance=False)
+    names = ["t_embedder.timestep_float", "t_embedder.args", "t_embedder.cos", "t_embedder.sin",
+             "t_embedder.timestep_embedding"]
+    assert [g[n].fn for n in names] == ["cast", "mul", "cos", "sin", "cat"]
+    assert [g[n].out_shape for n in names] == [(1, 1), (1, 128), (1, 128), (1, 128), (1, 256)]  # dim 256, half 128
+    assert [g[n].flops for n in names] == [0, 128, 4 * 128, 4 * 128, 0]  # a multiply, cos and sin as tanh (4)
+    assert g["t_embedder.mlp.0"].inputs == ("t_embedder.timestep_embedding",)
+    copy = g["unpatchify"]
+    assert (copy.kind, copy.fn, copy.out_shape, copy.attrs["eager_copy"]) == (OpKind.ELEMENTWISE, "copy",
+                                                                             (1, 8, 32, 32), True)
+
+
+def test_modulate_runs_as_models_py_three_eager_kernels():
+    """Probe p230 #2: models.py's ``modulate(x, shift, scale) = x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)``
+    is three kernels in eager PyTorch (``1 + scale`` on the (N, C) chunk, the broadcast multiply, the broadcast add);
+    the graph had one op per modulate, 114 launches a forward short of the reference."""
+    g = _dit(guidance=False)
+    one = g["blocks.0.modulate_msa.scale_plus_one"]  # 1 + scale: (1, 1, 1152), one flop an element
+    assert (one.fn, one.inputs, one.out_shape, one.flops) == ("add", ("blocks.0.scale_msa",), (1, 1, 1152), 1152)
+    mul = g["blocks.0.modulate_msa.mul"]  # x (1, 256, 1152) · (1 + scale), broadcast over the 256 tokens
+    assert mul.inputs == ("blocks.0.norm1", one.name) and mul.out_shape == (1, 256, 1152)
+    assert (mul.fn, mul.flops) == ("mul", 256 * 1152)
+    out = g["blocks.0.modulate_msa"]  # + shift: the name the attention reads
+    assert (out.fn, out.inputs, out.flops) == ("add", (mul.name, "blocks.0.shift_msa"), 256 * 1152)
+    # 2 modulates a block × 28 + the final layer's = 57, each three ops
+    assert sum(op.name.endswith(".scale_plus_one") for op in g) == 57
+    fused = _dit(guidance=False, modulate_kernel="fused")
+    assert fused["blocks.0.modulate_msa"].fn == "modulate"
+    assert len(g.ops) - len(fused.ops) == 2 * 57
+    assert sum(op.flops for op in g) == sum(op.flops for op in fused)  # the same arithmetic: 2·x + 1·scale
+    assert (g.params, g.macs) == (fused.params, fused.macs)
+
+
+def test_the_eager_modulates_cost_their_launches_on_h100():
+    """DiT-XL/2's step on h100 is bound by the host's launches (475.7 GFLOP, 0.48 ms at peak, against ~460 launches
+    of h100.yaml's kernel_launch 21 µs), so the 114 launches models.py's eager modulates add (57 × 2 more kernels)
+    add 114 × 21 µs = 2.394 ms to the step."""
+    eager = simulate(_dit(), "h100").to_dict()["seconds"]
+    fused = simulate(_dit(modulate_kernel="fused"), "h100").to_dict()["seconds"]
+    assert eager - fused == pytest.approx(114 * 21e-6, rel=1e-3)
 
 
 def test_fused_attention_has_the_same_params_and_macs():

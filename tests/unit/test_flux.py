@@ -137,9 +137,20 @@ def test_transformer_layout():
     count = Counter(op.fn for op in g)
     # RoPE on q and k in each of the 57 attentions, one table; RMSNorms: 4 per double block, 2 per single block;
     # adaptive norms: 2 per double block, 1 per single block, norm_out; each with its modulate, plus the double
-    # blocks' norm2 / norm2_context; a timestep, a guidance and a text embedder (one SiLU each), a SiLU per adaLN
+    # blocks' norm2 / norm2_context; a timestep, a guidance and a text embedder (one SiLU each), a SiLU per adaLN.
+    # Each modulate x·(1 + scale) + shift is diffusers' three eager kernels (probe p230 #2: AdaLayerNormZero,
+    # AdaLayerNormZeroSingle, AdaLayerNormContinuous and the blocks' norm2 modulations all write
+    # ``norm(x) * (1 + scale[:, None]) + shift[:, None]``), one fn "modulate" op only with modulate_kernel: fused
     assert (count["rope"], count["rope_embedding"], count["rmsnorm"]) == (2 * 57, 1, 4 * 19 + 2 * 38)
-    assert (count["layernorm"], count["modulate"]) == (4 * 19 + 38 + 1, 4 * 19 + 38 + 1)
+    modulates = 4 * 19 + 38 + 1
+    assert (count["layernorm"], count["modulate"]) == (modulates, 0)
+    assert sum(op.name.endswith(".scale_plus_one") for op in g) == modulates
+    assert g["norm_out.modulate.scale_plus_one"].out_shape == (1, 1, D)  # the (B, 1, C) 1 + scale
+    assert g["norm_out.modulate.mul"].out_shape == (1, 4096, D)  # written and read back: the eager intermediate
+    fused = _flux(part="transformer", modulate_kernel="fused")
+    assert Counter(op.fn for op in fused)["modulate"] == modulates
+    assert len(g.ops) - len(fused.ops) == 2 * modulates
+    assert sum(op.flops for op in g) == sum(op.flops for op in fused)
     assert (count["silu"], count["timestep_embedding"], count["gelu"]) == (3 + 2 * 19 + 38 + 1, 2, 2 * 19 + 38)
     assert g["pos_embed"].out_shape == (2, 4608, 128)
     assert {op.dtype for op in g} == {"bf16"}

@@ -245,6 +245,11 @@ def test_bad_params_are_refused():
         sd(SDParams.model_validate({"mode": "training", "guidance": False}))
     with pytest.raises(pydantic.ValidationError, match="at most 77"):
         SDParams.model_validate({"prompt_tokens": 78})
+    # probe p230 #5: diffusers' encode_prompt tokenizes with padding="max_length", max_length=77 (sdxl's two
+    # tokenizers alike), so 1..76 would shrink the text encoder and cross-attention no diffusers run shrinks
+    for short in (1, 76):
+        with pytest.raises(pydantic.ValidationError, match="must be 77: diffusers pads every prompt"):
+            SDParams.model_validate({"prompt_tokens": short})
     with pytest.raises(pydantic.ValidationError):
         SDParams.model_validate({"variant": "sd3"})
 

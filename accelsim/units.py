@@ -104,8 +104,10 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
 NARROW_KV_CACHE = "fp8"
-"""The KV cache a run whose activation dtype is narrower than 8 bits (W4A4: fp4, NVFP4 / MXFP4, or int4) keeps where
-the workload names no ``kv_cache_dtype`` (:func:`default_kv_cache`); its attention then runs at the fp8 tensor rate.
+"""The KV cache a run whose activation dtype is fp4 (W4A4: NVFP4 / MXFP4) keeps where the workload names no
+``kv_cache_dtype`` (:func:`default_kv_cache`); its attention then runs at the fp8 tensor rate. int4 activations keep
+an int4 cache: the evidence below is NVFP4's, SageAttention2 attends in int4, and an arch without fp8 (A100, TPU v1)
+would run an fp8 cache at its 16-bit rate (probe p233 #3).
 No serving stack's attention computes QKᵀ or PV in 4-bit floats: NVIDIA's NVFP4 checkpoints keep an FP8 cache
 (ModelOpt's hf_quant_config.json for nvidia/Llama-3.1-8B-Instruct-FP4 and its siblings: ``"quant_algo": "NVFP4",
 "kv_cache_quant_algo": "FP8"``; TensorRT-Edge-LLM's NVFP4 recipe quantises with ``--kv_cache_quantization fp8``),
@@ -125,8 +127,9 @@ priced at fp4's tensor rate and a byte an element, neither of which any stack ru
 
 def default_kv_cache(activation: str) -> str:
     """The KV cache dtype of a run computing in ``activation`` that names none: ``activation`` itself, as vLLM's
-    ``kv_cache_dtype`` auto follows the model's, except :data:`NARROW_KV_CACHE` (fp8) for one narrower than 8 bits."""
-    return NARROW_KV_CACHE if DTYPE_BITS[activation] < 8 else activation
+    ``kv_cache_dtype`` auto follows the model's, except :data:`NARROW_KV_CACHE` (fp8) for fp4, in which no attention
+    kernel computes (:data:`ATTENTION_DTYPE_FLOOR`)."""
+    return ATTENTION_DTYPE_FLOOR.get(activation, activation)
 
 
 ATTENTION_DTYPE_FLOOR: dict[str, str] = {"fp4": NARROW_KV_CACHE}

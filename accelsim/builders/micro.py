@@ -366,7 +366,7 @@ def attention(p: AttentionParams) -> Graph:
             k, v = (b.concat([x, w], dim=2, name=f"{x}_all") for x, w in (("k", k), ("v", v)))
     b.attention("q", k, v, fused=p.attention == "fused", causal=p.causal, shared_kv=p.shared_kv)
     graph = b.build({"model": "attention", **p.model_dump()})
-    # the cache's dtype: the workload's, else fp8 under a 4-bit dtype (no kernel attends in 4 bits: probe p231 #2)
+    # the cache's dtype: the workload's, else fp8 under fp4 (no kernel attends in fp4: probe p231 #2)
     cache = p.kv_cache_dtype or default_kv_cache(b.dtype)
     if p.kv_cache_dtype or cache == b.dtype:
         return _kv_cache_dtype(graph, cache) if p.kv_cache_dtype else graph

@@ -47,7 +47,7 @@
   run in the KV-cache dtype, and ``meta["kv_cache_bytes"]`` counts the cache in it; the readers that compute (the
   fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``; the
   16-bit one under an 8/4-bit activation dtype). Unset, the KV-cache dtype is the activation dtype's, but fp8 under
-  a 4-bit one (:func:`~accelsim.units.default_kv_cache`: NVFP4 checkpoints keep an FP8 cache), and an fp4 one is
+  fp4 (:func:`~accelsim.units.default_kv_cache`: NVFP4 checkpoints keep an FP8 cache), and an fp4 one is
   refused at its key; an attention built in fp4 any other way computes in fp8 (:func:`floor_attention`).
 """
 
@@ -366,7 +366,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     -1 (:data:`~.params.PER_ROW`): one scale per row. ``whole``: an 8/4-bit activation dtype runs the whole model,
     not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step)."""
     weight = weight or activation
-    # unset: the activation dtype, but fp8 under 4-bit activations, as NVFP4 checkpoints keep it (probe p231 #2)
+    # unset: the activation dtype, but fp8 under fp4 activations, as NVFP4 checkpoints keep it (probe p231 #2)
     kv_note = [] if kv_cache or default_kv_cache(activation) == activation else [
         f"kv_cache_dtype unset: the KV cache is {NARROW_KV_CACHE}, not the {activation} activations' dtype, and "
         f"the attention over it runs at the {NARROW_KV_CACHE} rate, as NVFP4 checkpoints keep an FP8 cache "

@@ -4,7 +4,7 @@
 fp4's tensor rate (B200: 9 PFLOPS, 4x bf16's 2.25). No serving stack attends in fp4: NVIDIA's NVFP4 checkpoints keep
 an FP8 cache (ModelOpt's hf_quant_config.json: ``"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8"``), and
 TensorRT-LLM's NVFP4 KV cache is read through FP8 (FlashInfer's ``nvfp4_kv_materialize_fp8``). So the cache defaults
-to fp8 under a 4-bit activation dtype, an fp4 ``kv_cache_dtype`` is refused, and an attention a builder makes in
+to fp8 under fp4 activations (int4 keeps its own: probe p233 #3), an fp4 ``kv_cache_dtype`` is refused, and an attention a builder makes in
 fp4 any other way computes at the fp8 rate.
 """
 
@@ -25,9 +25,11 @@ def _llama3(*sets):
     return build_workload(w.model, w.params)
 
 
-def test_default_kv_cache_is_fp8_below_8_bits_only():
-    # the 4-bit dtypes (int4, fp4: 4 bits each) get the 8-bit float cache; 8 bits and wider keep their own
-    assert {d: default_kv_cache(d) for d in DTYPE_BITS if DTYPE_BITS[d] < 8} == {"int4": "fp8", "fp4": "fp8"}
+def test_default_kv_cache_is_fp8_under_fp4_only():
+    # fp4 gets the 8-bit float cache (NVFP4 checkpoints' kv_cache_quant_algo FP8); int4 keeps its own (probe p233 #3:
+    # the A100 datasheet lists INT4 and INT8 tensor rates and no FP8, so an fp8 cache ran at its bf16 rate there);
+    # 8 bits and wider keep their own
+    assert {d: default_kv_cache(d) for d in DTYPE_BITS if DTYPE_BITS[d] < 8} == {"int4": "int4", "fp4": "fp8"}
     assert all(default_kv_cache(d) == d for d in DTYPE_BITS if DTYPE_BITS[d] >= 8)
     assert attention_dtype("fp4") == NARROW_KV_CACHE == "fp8"
     assert attention_dtype("int4") == "int4"  # SageAttention2 runs QKᵀ in int4: kept

@@ -681,17 +681,16 @@ def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence
     tensor-parallel chip runs whole counted once over them). The attention kernel, the chips the model is split
     over, recompute, sequence parallelism and such leave these equal: the same work, on one front (but for an
     inference run over tensor-parallel chips that each run an op whole, GPT-2's head: its per-chip MACs × T count
-    the head T times, so those points are other work). A workload without MACs (softmax, norms, embedding look-ups)
-    counts its ``flops`` in their place; one with neither (a collective, whose bytes are its work) and a record
-    without ``macs`` (written by hand, or by an older version) fall back to the values of every workload axis: other
-    values, other work (probe p232 #1: every collective of the NCCL sweep, 64 KiB to 1 GiB, was one workload)."""
+    the head T times, so those points are other work). A workload without MACs (softmax, norms, embedding look-ups,
+    a collective, whose bytes are its work) and a record without ``macs`` (written by hand, or by an older version)
+    fall back to the values of every workload axis: other values, other work (probe p232 #1: every collective of the
+    NCCL sweep, 64 KiB to 1 GiB, was one workload; probe p233 #4: keyed by FLOPs, a 1024 x 4096 and a 4096 x 1024
+    softmax were one)."""
     keys = [a for a in axes if workload_axis(a)]
     if not keys:
         return ()
-    macs, params, tag = metrics.get("macs"), metrics.get("params"), "work"
-    if _is_number(macs) and macs == 0:
-        macs, tag = metrics.get("flops") or None, "flops"
-    if not (_is_number(macs) and _is_number(params)):
+    macs, params = metrics.get("macs"), metrics.get("params")
+    if not (_is_number(macs) and _is_number(params)) or macs == 0:
         return ("axes", *(_key(point.get(a)) for a in keys))
     # a training step's model FLOPs leave out recomputed forwards and count an op every tensor-parallel chip runs
     # whole once over them (probe p225 #1: recompute none / full, 1.75e12 / 2.18e12 MACs, were other work)
@@ -701,7 +700,7 @@ def work_of(point: Mapping[str, Any], metrics: Mapping[str, Any], axes: Sequence
         if a.rsplit(".", 1)[-1] in SPLIT_KEYS and _positive_int(point.get(a)):
             scale *= point[a]
     total = (flops if _is_number(flops) else macs) * scale
-    return (tag, int(total) if float(total).is_integer() else total, params,
+    return ("work", int(total) if float(total).is_integer() else total, params,
             *(_key(point.get(a)) for a in keys if a.endswith("dtype")))
 
 

@@ -98,10 +98,19 @@ def test_workloads_without_macs_are_other_work_by_their_flops_or_their_axes():
             _rec_flops("ga", {"workload.bytes": "1GiB", "arch": "dgx-a100"}, 8.104e-3, 1886.9, 19.32, 0),
             _rec_flops("gh", {"workload.bytes": "1GiB", "arch": "dgx-h100"}, 3.982e-3, 2048.8, 14.69, 0)]
     assert _pareto(recs, axes) == {"sa": "true", "sh": "true", "ga": "true", "gh": "true"}
-    # a softmax has FLOPs but no MACs: 65,536 rows are 64 x the FLOPs of 1,024 rows, other work; same rows on two
-    # archs is the same work, and a point no better anywhere and worse in time is off the front
+    # a softmax has FLOPs but no MACs: 65,536 rows are other work than 1,024; same rows on two archs is the same
+    # work, and a point no better anywhere and worse in time is off the front
     axes = ["workload.rows", "arch"]
     recs = [_rec_flops("s1", {"workload.rows": 1024, "arch": "a"}, 1.0, 10.0, 1.0, 5 * 1024),
             _rec_flops("s2", {"workload.rows": 65536, "arch": "a"}, 60.0, 10.0, 60.0, 5 * 65536),
             _rec_flops("s3", {"workload.rows": 65536, "arch": "b"}, 70.0, 10.0, 60.0, 5 * 65536)]
     assert _pareto(recs, axes) == {"s1": "true", "s2": "true", "s3": "false"}
+    # probe p233 #4: a 1024 x 4096 and a 4096 x 1024 softmax have the same FLOPs (4,194,304 elements each) but are
+    # other shapes, other work (docs/sweeps.md): each shape's faster clock is its own front, 2 of 4 points
+    axes = ["workload.rows", "workload.cols", "arch.clock"]
+    n = 5 * 1024 * 4096
+    recs = [_rec_flops("w15", {"workload.rows": 1024, "workload.cols": 4096, "arch.clock": 1.5e9}, 2.0, 10.0, 1.0, n),
+            _rec_flops("w19", {"workload.rows": 1024, "workload.cols": 4096, "arch.clock": 1.98e9}, 1.5, 10.0, 1.0, n),
+            _rec_flops("t15", {"workload.rows": 4096, "workload.cols": 1024, "arch.clock": 1.5e9}, 4.0, 10.0, 2.0, n),
+            _rec_flops("t19", {"workload.rows": 4096, "workload.cols": 1024, "arch.clock": 1.98e9}, 3.0, 10.0, 2.0, n)]
+    assert _pareto(recs, axes) == {"w15": "false", "w19": "true", "t15": "false", "t19": "true"}

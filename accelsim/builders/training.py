@@ -239,8 +239,10 @@ Transformer Models")
 * Ops belong to a numbered layer by name (:data:`LAYER_RE`: ``layers.N.``, ``layer.N.``, ``h.N.``, ``blocks.N.``,
   ``resblocks.N.``, ``encoder_layer_N.``); other ops (embeddings, final norm, head, loss) are never recomputed.
 * "full" re-runs every forward op of a layer, "selective" only its attention core (SOFTMAX and MATMUL ops without a
-  weight: QKᵀ and PV, and ops marked ``attention_core``: the dropout of the attention probabilities; a fused
-  ATTENTION op has none to recompute, its backward already recomputes the scores).
+  weight: QKᵀ and PV, ops marked ``attention_core``: the dropout of the attention probabilities, and unfused GQA's
+  fn "repeat_kv" copies of K and V out to every head, which Megatron-core's checkpointed DotProductAttention.forward
+  makes itself with ``key.repeat_interleave``: the kv_heads K and V are kept, not the copies; a fused ATTENTION op
+  has none to recompute, its backward already recomputes the scores).
 * Just before the first backward op of a layer, its recomputed ops are emitted again in forward order as
   ``{op}.recompute`` (phase "backward", attrs ``recompute`` True and ``forward`` = op, same kind, numbers and
   weights), each reading the recomputed copies of its inputs where there are any and the stashed forward tensor
@@ -332,7 +334,8 @@ COLLECTIVE_GRAD = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather
 POOL_INDICES = "indices"
 """The suffix of a training max pool's saved argmax tensor ``X.indices`` (fn "max_indices")."""
 RECOMPUTE = ("none", "selective", "full")
-"""Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls and softmax);
+"""Activation recomputation: none; "selective" re-runs each layer's attention core (score matmuls, softmax and
+unfused GQA's K/V copies);
 "full" re-runs each layer's whole forward (Megatron-LM's uniform checkpointing, one layer per checkpoint)."""
 LAYER_RE = re.compile(r"(?:^|\.)(?:layers?|h|blocks|resblocks)\.\d+\.|encoder_layer_\d+\.")
 """A numbered transformer layer in an op name: Hugging Face's ``layers.N.`` / ``layer.N.`` / ``h.N.``, SAM's
@@ -457,10 +460,12 @@ def _recomputed(op: Op, recompute: str) -> bool:
     if recompute == "full":
         return True
     # selective (Korthikanti et al. 2022): the attention core, i.e. the score matmuls (activation × activation),
-    # the softmax and the dropout of its probabilities; a fused ATTENTION op keeps its output and already
+    # the softmax and the dropout of its probabilities, and eager GQA's copies of K and V out to every head (fn
+    # "repeat_kv": Megatron-core's DotProductAttention, the checkpointed core, runs key.repeat_interleave itself,
+    # so the core's saved inputs are the kv_heads K and V); a fused ATTENTION op keeps its output and already
     # recomputes its scores in its backward
     return (op.kind is OpKind.SOFTMAX or op.kind is OpKind.MATMUL and not op.weights
-            or bool(op.attrs.get("attention_core")))
+            or bool(op.attrs.get("attention_core")) or op.fn == "repeat_kv")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1491,8 +1491,34 @@ def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> l
             f"node's {ic.node_chips} chips and spans nodes with pipeline_parallel or data parallelism"]
 
 
+SAMPLE_COUNT_NOTE = re.compile(r"(\d[\d,]*) ((?:fused attention )?op\(s\) (?:of dtype |do not fit the modelled ).*)",
+                               re.DOTALL)
+"""A note that counts one pass's ops of a kind and says nothing else that grows with the layers (:func:`rate_notes`,
+:func:`base_rate_notes`, :func:`flash_fallback_notes`): its count (group 1) and the rest (group 2), which names the
+kind (a dtype and the units, a reason the FlashAttention kernel does not fit) and so is alike in both layer samples
+(:func:`sampled_notes` counts the model's from the two)."""
+
+
+def sampled_count_notes(notes: Sequence[str], smaller: Sequence[str], n: int) -> list[str]:
+    """``notes`` (the larger layer sample's) with each :data:`SAMPLE_COUNT_NOTE` counting the model of ``n`` alike
+    layers (or units), affine in n as :func:`sampled_notes`' figures are: (2 − n)·c₁ + (n − 1)·c₂ of the smaller
+    sample's count c₁ (its note of the same kind, ``smaller``; 0 where it has none) and the larger's c₂. Probe p233
+    #1: llama3_8b's serving run at fp4 said "14 op(s) of dtype fp4" (its 2-layer sample: 2 x 7 linears) where a
+    pass of the 32-layer model has 32 x 7 = 224."""
+    seen = {m.group(2): int(m.group(1).replace(",", "")) for m in map(SAMPLE_COUNT_NOTE.fullmatch, smaller) if m}
+
+    def whole(note: str) -> str:
+        m = SAMPLE_COUNT_NOTE.fullmatch(note)
+        if m is None:
+            return note
+        count = (2 - n) * seen.get(m.group(2), 0) + (n - 1) * int(m.group(1).replace(",", ""))
+        return f"{count:,} {m.group(2)}"
+
+    return [whole(note) for note in notes]
+
+
 def sampled_notes(notes: Sequence[str], arch: Arch, graph: Graph, samples: tuple[Sequence[Mapping], Sequence[Mapping]],
-                  n: int, moe_layers: int | None = None) -> list[str]:
+                  n: int, moe_layers: int | None = None, smaller: Sequence[str] = ()) -> list[str]:
     """A layer-sampled pass's notes (``notes``: :func:`build_report`'s for its larger sample, of graph ``graph``)
     with those that count op rows or MoE layers said of the model of ``n`` alike layers (or units) it stands for,
     each where the sample's stood. ``samples``: the op rows of its two samples (1 and 2 layers; k + 1 and k + 2
@@ -1507,7 +1533,9 @@ def sampled_notes(notes: Sequence[str], arch: Arch, graph: Graph, samples: tuple
     ops, fewer layers). Probe p189: Mixtral's 2-layer sample said "each of the 2 MoE layers" (32), "6 collectives
     ... 460.4 µs" (66, about 5358 µs) and "4 ops" waiting on Little's law (64), where the run with every layer gives
     the model's. The notes quoting a pass's cycles or bytes as a share of it (the split-activation, depthwise and
-    weight-preload notes) stay the sample's: :func:`pass_notes` names it."""
+    weight-preload notes) stay the sample's: :func:`pass_notes` names it. The notes counting ops of a dtype with no
+    rate, or fused attentions the FlashAttention kernel does not fit, from the smaller sample's notes ``smaller`` and
+    the larger's (:func:`sampled_count_notes`)."""
     one, two = samples
     rows = [{**r, "count": (n - 1) * _count(r)} for r in two] + [{**r, "count": (2 - n) * _count(r)} for r in one]
 
@@ -1527,7 +1555,7 @@ def sampled_notes(notes: Sequence[str], arch: Arch, graph: Graph, samples: tuple
         (lambda n: n.startswith(TP_NODES_NOTE_HEAD), lambda: tp_across_nodes_notes(arch, graph, rows)),
         (lambda n: n.startswith(MOE_DROP_NOTE_HEAD), lambda: moe_drop_notes(graph, moe_layers)),
     ]
-    out = list(notes)
+    out = sampled_count_notes(notes, smaller, n)
     for mine, make in redo:
         at = next((i for i, n in enumerate(out) if mine(n)), None)
         if at is None:  # the sample has no such note: nor has the model

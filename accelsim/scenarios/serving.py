@@ -384,7 +384,8 @@ class _Runner:
             pass_ = Sampled.extrapolated(one, two, units, prefix, period)
             # its notes that count the sample's op rows or MoE layers, said of the model's (probe p189)
             two.report["notes"] = sampled_notes(two.report.get("notes", []), self.arch, g2, (one.rows, two.rows),
-                                                units, pass_.timing.moe.get("moe_layers"))
+                                                units, pass_.timing.moe.get("moe_layers"),
+                                                smaller=one.report.get("notes", []))
             if not placed_alike(pass_, self.arch):
                 return None
             if self.arch.memories:

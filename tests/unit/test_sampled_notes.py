@@ -154,3 +154,48 @@ def test_activation_spill_note_counts_the_models_outputs():
     for rep in (sampled, full):
         n, b = _found(SPILL_NOTE, rep).groups()
         assert (int(n.replace(",", "")), int(b.replace(",", ""))) == (len(prefill), nbytes)
+
+
+RATE_NOTE = re.compile(r"^([\d,]+) op\(s\) of dtype (\w+): the (systolic arrays|vector units) have no \2 rate")
+FLASH_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) do not fit the modelled FlashAttention kernel")
+LLAMA3_8B_LAYERS = 32  # Meta-Llama-3-8B's config.json: num_hidden_layers 32
+
+
+def _counts(pattern: re.Pattern, rep: dict) -> dict[tuple[str, ...], int]:
+    return {m.groups()[1:]: int(m.group(1).replace(",", "")) for m in map(pattern.match, rep["notes"]) if m}
+
+
+def test_serving_rate_notes_count_every_layers_ops():
+    # probe p233 #1: llama3_8b served at fp4 on h100 (prefill 1,024 tokens, 8 decode steps) said "14 op(s) of dtype
+    # fp4" and "8 op(s) of dtype fp8", its 2-layer sample's 2 x 7 and 2 x 4. A pass of the model: each layer's 7
+    # linears (q, k, v, o, gate, up, down) quantised to fp4, which h100's arrays run at their fp8 rate, and its 4 KV
+    # ops (k_append, v_append and the GQA repeat_kv copies k_repeat, v_repeat) on the fp8 cache, which its vector
+    # units run at their fp16 rate: 32 x 7 = 224 and 32 x 4 = 128, as the one-pass run (no decode_steps) says
+    sets = ["seq_len=1024", "dtype=fp4"]
+    served = _counts(RATE_NOTE, simulate(load_workload("llama3_8b", [*sets, "decode_steps=8"]), "h100").to_dict())
+    one_pass = _counts(RATE_NOTE, simulate(load_workload("llama3_8b", sets), "h100").to_dict())
+    assert served == {("fp4", "systolic arrays"): LLAMA3_8B_LAYERS * 7, ("fp8", "vector units"): LLAMA3_8B_LAYERS * 4}
+    assert served == one_pass
+
+
+def test_serving_flash_fallback_note_counts_every_layers_attention():
+    # probe p233 #1: llama3_8b served at int4 with fused attention on a100 (prefill 512, 2 decode steps) said "2 fused
+    # attention op(s) do not fit" (its 2-layer sample's); a pass of the model has one fused attention a layer, none
+    # of which A100's FlashAttention-2 kernel takes at this cache dtype (it takes fp16 and bf16): 32 x 1 = 32
+    sets = ["seq_len=512", "dtype=int4", "attention=fused"]
+    served = simulate(load_workload("llama3_8b", [*sets, "decode_steps=2"]), "a100").to_dict()
+    one_pass = simulate(load_workload("llama3_8b", sets), "a100").to_dict()
+    assert _counts(FLASH_NOTE, served) == {(): LLAMA3_8B_LAYERS * 1} == _counts(FLASH_NOTE, one_pass)
+    assert _counts(RATE_NOTE, served) == _counts(RATE_NOTE, one_pass)
+
+
+def test_sampled_count_notes_are_affine_in_the_layers():
+    # a prefix of 1 distinct layer holding 3 ops of the kind, then units of 2 layers of 5 each: the k + p = 3-layer
+    # sample counts 3 + 5 = 8, the k + 2p = 5-layer one 3 + 2 x 5 = 13; a model of 10 units has 3 + 10 x 5 = 53
+    # = (2 - 10) x 8 + (10 - 1) x 13. A kind the smaller sample lacks counts 0 there: (10 - 1) x 2 = 18. A note that
+    # counts no ops of a dtype is kept as it is
+    tail = "op(s) of dtype x: the vector units have no x rate and run them at their y rate"
+    other = "fused attention op(s) do not fit the modelled FlashAttention kernel (why), so ..."
+    out = sampled_notes(["first", f"13 {tail}", f"2 {other}", "3 layers"], None, None, ((), ()), 10,  # type: ignore[arg-type]
+                        smaller=[f"8 {tail}"])
+    assert out == ["first", f"53 {tail}", f"18 {other}", "3 layers"]

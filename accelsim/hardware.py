@@ -1591,6 +1591,27 @@ def _port_bits(value: object) -> object:
                      "(columns) x the operand bits of the arch's dtype")
 
 
+# what a core_sram size may be given per (its one and many names): core.systolic's PEs (rows x cols), rows or
+# columns, each x its count of arrays (Arch.core_sram_bytes)
+_SRAM_PER = {"pe": ("PE", "PEs"), "row": ("row", "rows"), "col": ("column", "columns")}
+
+
+def _core_sram_size(value: object) -> object:
+    """An ``energy.core_sram`` array's size as given: bytes (a size, as everywhere), or a size per PE, row or column
+    of the systolic array, ``"520B/pe"``, ``"16KiB/col"``, held as ``"<bytes>B/<per>"`` (probe p229 #2)."""
+    if isinstance(value, str) and "/" in value:
+        size, _, per = value.rpartition("/")
+        if per.strip() not in _SRAM_PER:
+            raise ValueError(f"expected a size such as '64KiB', or one per PE, row or column of the systolic array "
+                             f"('520B/pe', '1KiB/row', '16KiB/col'), not per {per.strip()!r}")
+        try:
+            each = parse_size(size.strip())
+        except ValueError as e:
+            raise ValueError(f"the size per {_SRAM_PER[per.strip()][0]} in {value!r}: {e}") from None
+        return f"{each}B/{per.strip()}"
+    return parse_size(value)
+
+
 class EnergySpec(_Model):
     """A chip's energy, power and area constants (docs/energy.md; computed by :mod:`accelsim.energy`).
 
@@ -1642,7 +1663,9 @@ class EnergySpec(_Model):
     # one flip-flop bit; None: FreePDK45's DFF_X1, 4.522 µm² at 45 nm
     register_bit_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     pe_register_bits: Annotated[int, Field(ge=0, le=4096)] = 0  # flip-flop bits per MAC of an array (its PE)
-    core_sram: dict[str, Bytes] = Field(default_factory=dict)  # per core, SRAM arrays besides the scratchpad
+    # per core, SRAM arrays besides the scratchpad: bytes, or bytes per PE / row / column of core.systolic
+    # ("520B/pe", "16KiB/col": Arch.core_sram_bytes), so an array-size sweep carries them (probe p229 #2)
+    core_sram: dict[str, Annotated[int | str, BeforeValidator(_core_sram_size)]] = Field(default_factory=dict)
     die_cores: Annotated[int, Field(ge=1, le=65_536)] | None = None  # cores on the die, enabled or not
     die_capacity: dict[str, Bytes] = Field(default_factory=dict)  # a cache level's capacity on the die
     sram_bitcell_at_node_um2: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None  # a foundry's cell
@@ -2031,10 +2054,57 @@ class Arch(_Model):
                 why = (f"energy.sram_port_bits {edge!r} gives {n} x {operand_bits(self.dtype)} bits of {self.dtype} = "
                        f"{bits} bits, outside 8 to 65536: give the port's width in bits")
                 raise KeyPairError({"energy.sram_port_bits": why, f"core.systolic.{edge}": f"{n}{at}: {why}"})
+        for name, size in spec.core_sram.items():
+            self._core_sram_fits(name, size)
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")
         return self
+
+    def _core_sram_fits(self, name: str, size: int | str) -> None:
+        """A per-PE / row / column ``energy.core_sram`` size needs a systolic array, and the bytes it gives stay
+        within MAX_INT (an edge past MAX_INT is its own key's error)."""
+        if isinstance(size, int):
+            return
+        at = KeyPairError.OTHER_AT
+        key = f"energy.core_sram.{name}"
+        per = size.rpartition("/")[2]
+        one, many = _SRAM_PER[per]
+        array = self.core.systolic
+        if array is None:
+            fix = f"give {key} its size in bytes"
+            raise KeyPairError({key: f"{size!r} is a size per {one} of the systolic array, but the arch has no "
+                                     f"core.systolic{at}: {fix}",
+                                "core.systolic": f"null, but {key} ({size!r}{at}) is a size per {one} of the "
+                                                 f"array: {fix}"})
+        edges = {"core.systolic.rows": array.rows, "core.systolic.cols": array.cols}
+        if max(edges.values()) > MAX_INT:
+            return
+        each, n = self._core_sram_per(name)
+        if each * n > MAX_INT:
+            why = (f"{each:,} B per {one} x {n:,} {many} ({array.rows}x{array.cols} x {array.count} arrays) is "
+                   f"{each * n:,} B, more than {MAX_INT:,} (2**63 - 1)")
+            edge = {"row": "core.systolic.rows", "col": "core.systolic.cols"}.get(per, max(edges, key=edges.get))
+            raise KeyPairError({key: why, edge: f"{edges[edge]}{at}: {key} {why}"})
+
+    def core_sram_bytes(self, name: str) -> int:
+        """The bytes of ``energy.core_sram[name]`` in one core: as written, or its size per PE (rows x cols), row or
+        column of ``core.systolic`` x that count x ``core.systolic.count`` arrays (probe p229 #2: eyeriss-like's
+        520 B a PE, tpu-v1's 4096 x 4 B accumulators a column, carried by an array-size sweep)."""
+        each, n = self._core_sram_per(name)
+        return each * n
+
+    def _core_sram_per(self, name: str) -> tuple[int, int]:
+        """``energy.core_sram[name]``'s bytes per PE / row / column and how many of them a core has (1: bytes)."""
+        assert self.energy is not None
+        size = self.energy.core_sram[name]
+        if isinstance(size, int):
+            return size, 1
+        each, _, per = size.rpartition("/")
+        array = self.core.systolic
+        assert array is not None  # (Arch._core_sram_fits)
+        n = {"pe": array.rows * array.cols, "row": array.rows, "col": array.cols}[per]
+        return int(each[:-1]), n * array.count
 
     @model_validator(mode="after")
     def _order_levels(self) -> Arch:

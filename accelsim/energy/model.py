@@ -315,8 +315,9 @@ def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[d
     its kind's own ``area_mm2(spec)`` where its cost module defines one, else its MACs (its kind's
     ``macs_per_cycle``: the arithmetic of a MAC of the arch's ``dtype``, its native one, × ``mac_area_overhead``
     plus ``pe_register_bits`` flip-flops each) and vector lanes (``vector_area_um2``, else that MAC), × its count; each
-    ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array and the
-    scratchpad by the SRAM rule (bit cell: ``sram_bitcell_at_node_um2`` carried from ``sram_bitcell_node`` to the
+    ``core_alus`` (an FMA of its dtype each, Horowitz's area) as ``alus``; each ``core_sram`` array (its bytes,
+    ``Arch.core_sram_bytes``: per PE / row / column of the array where it says so) and the scratchpad by the SRAM
+    rule (bit cell: ``sram_bitcell_at_node_um2`` carried from ``sram_bitcell_node`` to the
     node by the published SRAM cells, ``tech.sram_cell_scale``, else the reference cell scaled); a cache by the SRAM
     rule at its die capacity. The arch's own figures are carried from ``reference_node`` (``a_given``), the
     built-in ones (Horowitz's areas, the 45 nm cell, DFF_X1) from 45 nm (``a_45``)."""
@@ -349,7 +350,7 @@ def _areas(arch: Arch, spec: EnergySpec, a_given: float, a_45: float) -> tuple[d
     if spec.core_alus:  # the core's own arithmetic units outside its arrays and lanes (an FMA each)
         alus = sum(n * mac_45nm(alu)[1] for alu, n in spec.core_alus.items())
         units[ALUS] = alus * a_45 * cores * UM2  # Horowitz's 45 nm areas
-    units.update({name: sram(size) * cores for name, size in spec.core_sram.items()})
+    units.update({name: sram(arch.core_sram_bytes(name)) * cores for name in spec.core_sram})
     levels = {SCRATCHPAD: sram(arch.core.sram.total_bytes) * cores}
     for info in arch.hierarchy()[1:]:
         lv = arch.memory(info.name)

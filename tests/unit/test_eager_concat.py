@@ -101,3 +101,45 @@ def test_training_backward_of_a_concat_is_views():
     grads = [o for o in d["ops"] if o["fn"] == "concat_grad"]
     assert len(grads) == 8 and all(o["unit"] == "none" for o in grads)
     assert sum(o["kind"] == "concat" and o["unit"] != "none" for o in d["ops"]) == 4
+
+
+# ---- more reference torch.cat / torch.stack calls (catmore): each cited where the builder marks it -------------------
+# name → the concat's output elements, from the workload's default shapes (batch 1 unless said):
+# * vit_b_16 (torchvision VisionTransformer.forward: torch.cat([batch_class_token, x], dim=1)): 224 / 16 = 14, 14² + 1
+#   = 197 tokens of 768
+# * clip_vit_b32 (transformers CLIPVisionEmbeddings.forward: torch.cat([class_embeds, patch_embeds], dim=1)): 224 / 32
+#   = 7, 7² + 1 = 50 tokens of 768
+# * sam_vit_b (segment-anything MaskDecoder.predict_masks: torch.cat((output_tokens, sparse_prompt_embeddings), dim=1),
+#   torch.stack(hyper_in_list, dim=1)): 1 IoU token + 4 mask tokens + 2 point-prompt tokens (the point and its
+#   padding point) of 256; 4 hypernetwork outputs of 256 / 8 = 32
+# * detr_resnet50 (facebookresearch/detr TransformerDecoder.forward: torch.stack(intermediate)): 6 decoder layers ×
+#   100 queries × 256
+# * dlrm_mlperf (facebookresearch/dlrm interact_features: T = torch.cat([x] + ly, dim=1), R = torch.cat([x] + [Zflat],
+#   dim=1)), batch 2048: the bottom MLP's vector and 26 pooled ones, 27 × 128; then 128 + 27·26/2 = 479
+# * seq2seq_lstm (MLPerf GNMT's ResidualRecurrentDecoder.forward: torch.cat((x, attn), dim=2) before each decoder LSTM
+#   after the first): 3 of (50 target tokens × (512 + 512))
+MORE = {
+    "vit_b_16": {"cat_class_token": 197 * 768},
+    "clip_vit_b32": {"vision_model.embeddings.cat_class": 50 * 768},
+    "sam_vit_b": {"mask_decoder.tokens": (1 + 4 + 2) * 256, "mask_decoder.hyper_in": 4 * 32},
+    "detr_resnet50": {"transformer.decoder.stack": 6 * 100 * 256},
+    "dlrm_mlperf": {"interact.stack": 2048 * 27 * 128, "interact.cat": 2048 * 479},
+    "seq2seq_lstm": {f"decoder.cat{i}": 50 * 1024 for i in (1, 2, 3)},
+}
+
+
+@pytest.mark.parametrize("workload", sorted(MORE))
+def test_more_reference_cats_copy_on_a_gpu_and_stay_views_elsewhere(workload: str):
+    graph = build_workload(workload, {})
+    want = MORE[workload]
+    on_gpu = {p.op.name: p for p in _concats(graph, "h100")}
+    assert {n: on_gpu[n].op.vector_elems for n in want if on_gpu[n].works} == want
+    assert all(on_gpu[n].op.flops == 0 for n in want)
+    assert not any(p.works for p in _concats(graph, "tpu-v4") if p.op.name in want)
+
+
+def test_an_lstm_layers_output_stays_a_view():
+    """cuDNN's RNN forward (torch.nn.LSTM on CUDA) writes every step's hidden state into the layer's output y
+    itself: the builder's stack of the steps (fn "stack") is no torch.cat, and stays a view on a GPU preset."""
+    stacks = [p for p in _concats(build_workload("seq2seq_lstm", {}), "h100") if p.op.fn == "stack"]
+    assert len(stacks) == 8 and not any(p.works for p in stacks)  # 4 encoder + 4 decoder LSTM layers

@@ -1353,7 +1353,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if refused:
         raise ConfigError(refused)
     try:  # an --arch that does not load is the --arch's error, as run says it, not the workload's (probe p82 #5)
-        arch_dtype = config.load_arch(args.arch).dtype if args.arch is not None else None
+        arch = config.load_arch(args.arch) if args.arch is not None else None
+        arch_dtype = arch.dtype if arch is not None else None
     except ConfigError as e:
         raise ConfigError([i if i.file not in (None, "<input>") else ConfigIssue("--arch", i.line, i.key, i.msg,
                                                                                 i.value, i.has_value)
@@ -1363,6 +1364,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         graph = build_workload(wl.model, wl.params, default_dtype=default)
     except WorkloadError as e:  # a layer list's bad shape: at its line in the workload file
         raise wl.located(e) from None
+    if arch is not None:  # the stash as a run on that arch keeps it (a GPU preset's copied torch.cat outputs)
+        from .scenarios.fit import stash_as_run
+
+        graph = stash_as_run(graph, arch)
     summary, parts, part_graphs = _info_summary(wl, graph, default, source)
     pruned = sum("sparsity" in op.attrs for op in graph.ops)  # workload.sparsity: MACs, bytes are the kept weights'
     if args.json:

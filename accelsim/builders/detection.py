@@ -192,7 +192,8 @@ def detr_resnet50(p: DetrParams) -> Graph:
                 f = b.mlp(tgt, _FFN, "relu", names=("linear1", "linear2"))
                 tgt = b.layernorm(b.add(tgt, f, name="add_ffn"), name="norm3")
                 outputs.append(tgt)
-        hs = b.layernorm(b.concat(outputs, dim=1, name="stack"), name="norm")  # (n, 6 · q, d): each output normed
+        # (n, 6 · q, d): each output normed; TransformerDecoder's torch.stack(intermediate), a copy on a GPU preset
+        hs = b.layernorm(b.concat(outputs, dim=1, name="stack", eager_copy=True), name="norm")
     b.linear(hs, _CLASSES + 1, name="class_embed")
     with b.scope("bbox_embed"):
         y = b.relu(b.linear(hs, _D, name="layers.0"), name="relu0")

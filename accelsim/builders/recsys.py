@@ -12,8 +12,9 @@
 * bottom MLP ``bot_l.0`` 13→512, ``bot_l.2`` 512→256, ``bot_l.4`` 256→dim, each followed by a ReLU
   (``bot_l.1``, ``bot_l.3``, ``bot_l.5``), as the reference's ``nn.Sequential`` numbers them;
 * one EMBEDDING op per table, ``emb.{t}`` (see :meth:`RecsysBuilder.embedding_bag`);
-* the dot interaction: ``interact.stack`` (CONCAT view of the bottom output and the tables' outputs to
-  (batch, T+1, dim), bottom output first as the reference's ``torch.cat([x] + ly, dim=1).view(...)``),
+* the dot interaction: ``interact.stack`` (CONCAT of the bottom output and the tables' outputs to
+  (batch, T+1, dim), bottom output first as the reference's ``torch.cat([x] + ly, dim=1).view(...)``; marked
+  ``eager_copy``, as is ``interact.cat``: each a copy kernel on a GPU preset, a view elsewhere, mapping.aliases),
   ``interact.bmm`` (MATMUL Z = X·Xᵀ, ``Gemm(m=T+1, n=T+1, k=dim, count=batch)``, inputs (stack, stack),
   ``transpose_b``), ``interact.tril`` (RESHAPE view (batch, (T+1)·T/2): the strictly-lower triangle, a
   gather the consumer reads in place) and ``interact.cat`` (CONCAT of the bottom output and the triangle:
@@ -224,12 +225,14 @@ class RecsysBuilder(TransformerBuilder):
                 raise WorkloadError(f"{self.name}: interaction: {v!r} is {list(shape)}, expected "
                                     f"{[batch, dim]} like the bottom MLP's output")
         pairs = n * (n - 1) // 2
+        # interact_features' T = torch.cat([x] + ly, dim=1).view(...) and R = torch.cat([x] + [Zflat], dim=1): copy
+        # kernels on a GPU preset (mapping.aliases)
         stack = self._add(self._name("interact.stack", "stack"), OpKind.CONCAT, vectors, (batch, n, dim), fn="stack",
-                          dim=1)
+                          dim=1, eager_copy=True)
         gemm = Gemm(m=n, n=n, k=dim, count=batch)
         z = self.matmul([stack, stack], (batch, n, n), gemm, name="interact.bmm", transpose_b=True)
         tri = self.view(z, (batch, pairs), "tril", name="interact.tril", strict=False, offset=-1)
-        return self.concat([bottom, tri], dim=1, name="interact.cat")
+        return self.concat([bottom, tri], dim=1, name="interact.cat", eager_copy=True)
 
 
 def shard_tables(rows: Sequence[int], chips: int) -> tuple[tuple[int, ...], ...]:

@@ -261,7 +261,9 @@ def seq2seq_lstm(p: Seq2SeqParams) -> Graph:
             ctx = b.attention(q, k, b.view(memory, (n, 1, p.src_len, h), name="v"))
             ctx = b.view(ctx, (n, p.tgt_len, h), name="merge")
         for i in range(1, p.layers):
-            z = b.lstm(b.concat([y, ctx], dim=2, name=f"cat{i}"), h, batch_first=True, name=f"rnn{i}")
+            # ResidualRecurrentDecoder.forward's torch.cat((x, attn), dim=2): a copy kernel on a GPU preset
+            z = b.lstm(b.concat([y, ctx], dim=2, name=f"cat{i}", eager_copy=True), h, batch_first=True,
+                       name=f"rnn{i}")
             y = b.add(z, y, name=f"residual{i}") if i >= 2 else z
         b.linear(y, p.vocab, name="classifier")
     return b.build({"model": "seq2seq_lstm", **p.model_dump()})

@@ -256,7 +256,9 @@ touched rows' bytes), ``optimizer_state_bytes`` (Σ state bytes: Adam 2 × train
 16-bit params), ``stashed`` (sorted names of the forward tensors, op outputs or graph inputs, that backward ops read,
 directly or through views: what the forward pass must keep for the backward pass; a view read is resolved to the
 tensors it aliases, so every name is a physical tensor; the logits' fp32 copies ``loss.cast`` the loss's gradient
-reads among them) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``: those copies at :data:`LOSS_DTYPE`).
+reads among them) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``: those copies at :data:`LOSS_DTYPE`);
+every concatenation resolves as a view here, and on a GPU preset the scenario resolves those a builder marks
+``eager_copy`` as tensors of their own (:func:`eager_cat_stash`).
 ``params`` equals the forward's, frozen ones included; ``Graph.trainable_params`` leaves them out.
 """
 
@@ -446,6 +448,55 @@ def union_sparse_steps(graph: Graph, data_parallel: int) -> Graph:
                          attrs={**op.attrs, "sparse_rows": u, "replica_rows": r, "index_bytes": INDEX_BYTES})
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "gradient_bytes": grad_bytes})
+
+
+def eager_cat_stash(graph: Graph) -> Graph:
+    """``graph``'s training step with its stash as eager PyTorch keeps it where a concatenation a builder marks
+    ``eager_copy`` runs as a copy kernel (a GPU preset: ``mapping.aliases.runs_eager_copies``, which the scenario that
+    knows the arch asks, as it applies :func:`union_sparse_steps`): ATen's ``cat`` writes a tensor of its own, and
+    an op reading it saves that tensor for its backward (a conv its input: the concatenation's output), not the
+    tensors the concatenation read, which stay kept only where another backward op reads them. ``stashed`` and
+    ``stashed_activation_bytes`` are resolved again with each such concatenation a physical tensor; every other view
+    still resolves to the tensors it aliases (:meth:`_Pass._stashed`). Probe catfuse / catmore: unet on h100 kept its
+    4 up-convolutions' outputs (38,658,048 B in fp16) in place of the 4 concatenations' (77,316,096 B), its stash
+    363,751,584 → 402,409,632 B. Not a training step, or no such concatenation: ``graph`` itself."""
+    if graph.info.mode != "training" or not any(_copied_cat(op) for op in graph.ops):
+        return graph
+    stashed = set(graph.info.stashed)
+    kept = _kept(graph, copies=True)
+    if kept == stashed:
+        return graph
+    elem = graph.ops[0].elem_bytes if graph.ops else 1
+
+    def size(t: str) -> int:
+        return graph[t].out_bytes if t in graph else _elems(graph.inputs[t]) * elem
+
+    total = (int(graph.info.stashed_activation_bytes) - sum(size(t) for t in stashed - kept)
+             + sum(size(t) for t in kept - stashed))
+    return graph.with_meta({**graph.meta, "stashed": sorted(kept), "stashed_activation_bytes": total})
+
+
+def _copied_cat(op: Op) -> bool:
+    """A forward concatenation a builder marks ``eager_copy`` (torch.cat: a copy kernel on a GPU preset)."""
+    return op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True and op.attrs.get("phase") == "forward"
+
+
+def _kept(graph: Graph, copies: bool) -> set[str]:
+    """The physical forward tensors a training step's backward ops read (their inputs and attrs ``saved``), views
+    resolved to the tensors they alias; with ``copies`` a concatenation marked ``eager_copy`` is a tensor of its own.
+    Without, this is what :func:`training_graph` stashed (meta ``stashed``)."""
+    phys: dict[str, frozenset[str]] = {x: frozenset((x,)) for x in graph.info.stashed if x in graph.inputs}
+    none: frozenset[str] = frozenset()
+    for op in graph.ops:
+        if op.attrs.get("phase") == "forward":
+            view = op.kind.is_view and not (copies and _copied_cat(op))
+            phys[op.name] = frozenset().union(*(phys.get(x, none) for x in op.inputs)) if view else frozenset((op.name,))
+    kept: set[str] = set()
+    for op in graph.ops:
+        if op.attrs.get("phase") == "backward":
+            for x in (*op.inputs, *op.attrs.get("saved", ())):  # type: ignore[misc]
+                kept |= phys.get(x, none)
+    return kept
 
 
 def layer_of(name: str) -> str | None:
@@ -1363,4 +1414,4 @@ class _Pass:
         return None
 
 
-__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "freeze", "training_graph"]
+__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "eager_cat_stash", "freeze", "training_graph"]

@@ -21,7 +21,8 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   ``mode="training"``: HF's dropouts (``hidden_dropout``: embd_pdrop after the positions, resid_pdrop on each
   attention and MLP output; ``attention_dropout``: attn_pdrop; 0.1 each, GPT2Config's defaults) are ops, so a layer
   keeps Korthikanti et al. 2022's sbh·(34 + 5·a·s/h) bytes as ``gpt``'s does.
-* ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token, (1, N+1, 768) position parameter).
+* ``vit_b_16``: torchvision ``vit_b_16`` (16×16 conv patches, class token (its torch.cat a CONCAT marked
+  ``eager_copy``: a copy kernel on a GPU preset), (1, N+1, 768) position parameter).
 * ``transformer_base``: Vaswani et al. 2017, base, as ``torch.nn.Transformer(512, 8, 6, 6, 2048)`` builds it
   (post-LN, ReLU, a final LayerNorm after the encoder and after the decoder), sinusoidal positions, one 37000×512
   embedding shared by source, target and the (bias-free) generator; inputs ``input`` (source ids) and ``target`` (target
@@ -884,7 +885,8 @@ def vit_b_16(p: ViTParams) -> Graph:
         x = b.conv2d("input", d, patch, stride=patch, name="conv_proj")
     x = b.view(x, (p.batch, g * g, d), "flatten_transpose", name="patches")
     cls = b.table_rows((p.batch, 1, d), Weight("class_token", (1, 1, d)), name="class_token")
-    x = b.concat([cls, x], dim=1, name="cat_class_token")
+    # VisionTransformer.forward's torch.cat([batch_class_token, x], dim=1): a copy kernel on a GPU preset
+    x = b.concat([cls, x], dim=1, name="cat_class_token", eager_copy=True)
     with b.scope("encoder"):
         x = b.add_param(x, Weight("encoder.pos_embedding", (1, n, d)), name="add_pos_embedding")
         for i in range(layers):
@@ -1131,7 +1133,8 @@ def clip_embeddings(b: TransformerBuilder, pixels: str, batch: int, d: int, patc
             x = b.conv2d(pixels, d, patch, stride=patch, bias=False, name="patch_embedding")
         x = b.view(x, (batch, grid * grid, d), "flatten_transpose", name="patches")
         cls = b.table_rows((batch, 1, d), Weight(f"{b._prefix()}.class_embedding", (d,)), name="class_embedding")
-        x = b.concat([cls, x], dim=1, name="cat_class")
+        # CLIPVisionEmbeddings.forward's torch.cat([class_embeds, patch_embeds], dim=1): a copy kernel on a GPU preset
+        x = b.concat([cls, x], dim=1, name="cat_class", eager_copy=True)
         return b.add(x, b.positions(n, n, d, name="position_embedding"), name="add_positions")
 
 
@@ -1390,7 +1393,9 @@ def _sam_mask_decoder(b: TransformerBuilder, p: SamParams, image_embedding: str,
         iou = b.table_rows((p.batch, 1, e), Weight("mask_decoder.iou_token.weight", (1, e)), name="iou_token")
         masks_t = b.table_rows((p.batch, 4, e), Weight("mask_decoder.mask_tokens.weight", (4, e)),
                                name="mask_tokens")
-        tokens = b.concat([iou, masks_t, sparse], dim=1, name="tokens")
+        # predict_masks' torch.cat((output_tokens, sparse_prompt_embeddings), dim=1) (its first cat, of the 5 × 256
+        # token weights, is not counted)
+        tokens = b.concat([iou, masks_t, sparse], dim=1, name="tokens", eager_copy=True)
         src = b.add(image_embedding, dense, name="add_dense")
         keys = b.view(src, (p.batch, grid * grid, e), "flatten_transpose", name="src_tokens")
         key_pe = b.view(image_pe, (1, grid * grid, e), "flatten_transpose", name="pos_tokens")
@@ -1406,7 +1411,7 @@ def _sam_mask_decoder(b: TransformerBuilder, p: SamParams, image_embedding: str,
             t = b.select_token(queries, 1 + j, name=f"mask_token_out_{j}")
             with b.scope(f"output_hypernetworks_mlps.{j}"):
                 hyper.append(b.view(_sam_mlp(b, t, e, e // 8), (p.batch, 1, e // 8), "unsqueeze", name="unsqueeze"))
-        hyper_in = b.concat(hyper, dim=1, name="hyper_in")
+        hyper_in = b.concat(hyper, dim=1, name="hyper_in", eager_copy=True)  # torch.stack(hyper_in_list, dim=1)
         _, uc, uh, uw = b.shape(u)
         flat = b.view(u, (p.batch, uc, uh * uw), "flatten", name="upscaled_flat")
         gemm = Gemm(m=4, n=uh * uw, k=uc, count=p.batch)

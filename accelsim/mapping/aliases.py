@@ -49,6 +49,13 @@ def folds_batchnorm(options: Options, arch: Arch | None, op: Op | None = None) -
     return arch is None or arch.core.tile is None or (op is not None and op.attrs.get(FOLDED_AT_LOAD) is True)
 
 
+def runs_eager_copies(arch: Arch | None) -> bool:
+    """Whether ``arch`` runs the copies eager PyTorch makes (a GPU preset: a core with ``core.tile``, eager or CUDA
+    graphs): a builder's ``eager_copy`` ops work there, and a training step keeps a copied concatenation's output
+    for its backward (``builders.training.eager_cat_stash``); elsewhere they alias their inputs."""
+    return arch is not None and arch.core.tile is not None
+
+
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
     which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, a copy a
@@ -56,7 +63,7 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
     layer_norm: a compiler's kernel reads the view in place)."""
     fold = folds_batchnorm(options, arch)
     at_load = options.fold_batchnorm == "auto" and any(op.attrs.get(FOLDED_AT_LOAD) is True for op in graph.ops)
-    eager = arch is not None and arch.core.tile is not None  # eager PyTorch's copies run (a GPU preset)
+    eager = runs_eager_copies(arch)  # eager PyTorch's copies run (a GPU preset)
     phys: dict[str, tuple[str, ...]] = {name: (name,) for name in graph.inputs}
     share: dict[str, dict[str, Fraction]] = {}  # view → the fraction of each physical tensor it covers (absent: all)
     plans: list[Plan] = []

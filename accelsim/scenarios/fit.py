@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..builders.registry import get_builder
+from ..builders.training import eager_cat_stash
 from ..config import WorkloadSpec
 from ..errors import CapacityError, WorkloadError
 from ..hardware import Arch
 from ..ir import Graph
-from ..mapping.aliases import aliases
+from ..mapping.aliases import aliases, runs_eager_copies
 from ..mapping.fusion import fuse
 from ..mapping.placement import place_tensors
 from ..options import Options
@@ -172,7 +173,15 @@ def _expert_share(workload: WorkloadSpec, arch: Arch, stash: Callable[[str], int
 def _built(workload: WorkloadSpec, arch: Arch) -> Graph:
     from ..config import build_graph
 
-    return build_graph(workload, arch.dtype)
+    return stash_as_run(build_graph(workload, arch.dtype), arch)
+
+
+def stash_as_run(graph: Graph, arch: Arch) -> Graph:
+    """A training step's stash as ``arch`` keeps it (``scenarios.single.run_graph`` places it, and the fit advice
+    weighs it): on a GPU preset a torch.cat a builder marks ``eager_copy`` is a copy kernel whose output the next op
+    saves for its backward (``builders.training.eager_cat_stash``); elsewhere the concatenation is a view and
+    ``graph`` keeps the stash it was built with."""
+    return eager_cat_stash(graph) if runs_eager_copies(arch) else graph
 
 
 def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, group: int, dp: int,
@@ -334,9 +343,9 @@ class StageStash:
         if recompute not in self._graphs:
             from ..config import build_graph
 
-            self._graphs[recompute] = build_graph(replace(self.workload, params={**self.params,
-                                                                                 "recompute": recompute}),
-                                                  self.arch.dtype)
+            self._graphs[recompute] = stash_as_run(build_graph(replace(self.workload, params={**self.params,
+                                                                                         "recompute": recompute}),
+                                                          self.arch.dtype), self.arch)
         return self._graphs[recompute]
 
     def __call__(self, recompute: str) -> int:

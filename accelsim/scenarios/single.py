@@ -16,7 +16,7 @@ from ..mapping import convs_as_run, data_parallel, lower, stored_as_run
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_OPTIMIZER, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
 from ..report.summary import footprint, held_bytes, unfused_attention_names
-from .fit import NoFit
+from .fit import NoFit, stash_as_run
 from .passes import Pass
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -69,6 +69,7 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     if options.distributed_optimizer and graph.info.mode != "training":
         raise ConfigError.one(None, "options.distributed_optimizer", DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, value=True)
     graph, ran_as = convs_as_run(graph, arch, options)  # fp32 convs on TF32 tensor cores, as PyTorch's default
+    graph = stash_as_run(graph, arch)
     notes = [conv_note(d, run, n) for (d, run), n in ran_as.items()]
     # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
     overlap = graph.meta.get("overlap_grad_reduce") is True
@@ -190,6 +191,7 @@ def simulate_pass(graph: Graph, arch: Arch, options: Options, *, name: str | Non
                   workload: WorkloadSpec) -> tuple[Pass, Report]:
     """One pass of a composed scenario: its typed figures and the plain report (whose segment the composed
     report's Chrome trace uses)."""
+    graph = stash_as_run(graph, arch)  # (the stash the pass reports is the one run_graph places)
     rep = run_graph(graph, arch, options, name=name, workload=workload_info(graph, workload))
     tg = rep.segments[0][0]
     return Pass.of(live_dict(rep), tg, graph.params, int(graph.info.stashed_activation_bytes),

@@ -101,3 +101,100 @@ def test_training_backward_of_a_concat_is_views():
     grads = [o for o in d["ops"] if o["fn"] == "concat_grad"]
     assert len(grads) == 8 and all(o["unit"] == "none" for o in grads)
     assert sum(o["kind"] == "concat" and o["unit"] != "none" for o in d["ops"]) == 4
+
+
+# ---- more reference torch.cat / torch.stack calls (catmore): each cited where the builder marks it -------------------
+# name → the concat's output elements, from the workload's default shapes (batch 1 unless said):
+# * vit_b_16 (torchvision VisionTransformer.forward: torch.cat([batch_class_token, x], dim=1)): 224 / 16 = 14, 14² + 1
+#   = 197 tokens of 768
+# * clip_vit_b32 (transformers CLIPVisionEmbeddings.forward: torch.cat([class_embeds, patch_embeds], dim=1)): 224 / 32
+#   = 7, 7² + 1 = 50 tokens of 768
+# * sam_vit_b (segment-anything MaskDecoder.predict_masks: torch.cat((output_tokens, sparse_prompt_embeddings), dim=1),
+#   torch.stack(hyper_in_list, dim=1)): 1 IoU token + 4 mask tokens + 2 point-prompt tokens (the point and its
+#   padding point) of 256; 4 hypernetwork outputs of 256 / 8 = 32
+# * detr_resnet50 (facebookresearch/detr TransformerDecoder.forward: torch.stack(intermediate)): 6 decoder layers ×
+#   100 queries × 256
+# * dlrm_mlperf (facebookresearch/dlrm interact_features: T = torch.cat([x] + ly, dim=1), R = torch.cat([x] + [Zflat],
+#   dim=1)), batch 2048: the bottom MLP's vector and 26 pooled ones, 27 × 128; then 128 + 27·26/2 = 479
+# * seq2seq_lstm (MLPerf GNMT's ResidualRecurrentDecoder.forward: torch.cat((x, attn), dim=2) before each decoder LSTM
+#   after the first): 3 of (50 target tokens × (512 + 512))
+MORE = {
+    "vit_b_16": {"cat_class_token": 197 * 768},
+    "clip_vit_b32": {"vision_model.embeddings.cat_class": 50 * 768},
+    "sam_vit_b": {"mask_decoder.tokens": (1 + 4 + 2) * 256, "mask_decoder.hyper_in": 4 * 32},
+    "detr_resnet50": {"transformer.decoder.stack": 6 * 100 * 256},
+    "dlrm_mlperf": {"interact.stack": 2048 * 27 * 128, "interact.cat": 2048 * 479},
+    "seq2seq_lstm": {f"decoder.cat{i}": 50 * 1024 for i in (1, 2, 3)},
+}
+
+
+@pytest.mark.parametrize("workload", sorted(MORE))
+def test_more_reference_cats_copy_on_a_gpu_and_stay_views_elsewhere(workload: str):
+    graph = build_workload(workload, {})
+    want = MORE[workload]
+    on_gpu = {p.op.name: p for p in _concats(graph, "h100")}
+    assert {n: on_gpu[n].op.vector_elems for n in want if on_gpu[n].works} == want
+    assert all(on_gpu[n].op.flops == 0 for n in want)
+    assert not any(p.works for p in _concats(graph, "tpu-v4") if p.op.name in want)
+
+
+def test_an_lstm_layers_output_stays_a_view():
+    """cuDNN's RNN forward (torch.nn.LSTM on CUDA) writes every step's hidden state into the layer's output y
+    itself: the builder's stack of the steps (fn "stack") is no torch.cat, and stays a view on a GPU preset."""
+    stacks = [p for p in _concats(build_workload("seq2seq_lstm", {}), "h100") if p.op.fn == "stack"]
+    assert len(stacks) == 8 and not any(p.works for p in stacks)  # 4 encoder + 4 decoder LSTM layers
+
+
+# ---- a training step keeps a copied concatenation's output (catmore, catfuse's item left undone) ------------------
+# On a GPU preset eager PyTorch's cat writes a tensor of its own and the conv after it saves that tensor, its input,
+# for its weight gradient; the up-convolution's output, read by the cat alone (ConvTranspose2d's backward reads its
+# input, cat's backward nothing), is no longer kept. unet's 4 up blocks (Ronneberger et al. Fig. 1, fp16):
+UP_OUTS = [64 * 392 * 392, 128 * 200 * 200, 256 * 104 * 104, 512 * 56 * 56]  # the up-convolutions' elements
+CAT_OUTS = [2 * e for e in UP_OUTS]  # each concat: the cropped skip (as many channels) beside the up-convolution
+ADDED = sum(CAT_OUTS) * FP16  # 77,316,096 B
+DROPPED = sum(UP_OUTS) * FP16  # 38,658,048 B
+
+
+@pytest.fixture(scope="module")
+def unet_training():
+    return build_workload("unet", {"mode": "training"})
+
+
+def test_a_gpu_keeps_the_concat_outputs_in_place_of_the_up_convolutions(unet_training):
+    from accelsim.builders.training import eager_cat_stash
+
+    g = eager_cat_stash(unet_training)
+    before, after = set(unet_training.info.stashed), set(g.info.stashed)
+    assert after - before == {f"up{i}.concat" for i in range(4)}
+    assert before - after == {f"up{i}.upconv" for i in range(4)}
+    assert ADDED == 77_316_096 and DROPPED == 38_658_048
+    assert g.info.stashed_activation_bytes - unet_training.info.stashed_activation_bytes == ADDED - DROPPED
+    assert eager_cat_stash(g).info.stashed == g.info.stashed  # applied twice (run_graph after simulate_pass): the same
+
+
+@pytest.mark.parametrize("arch", ["tpu-v4", "edge-npu"])
+def test_off_a_gpu_the_stash_stays_as_built(unet_training, arch: str):
+    from accelsim.scenarios.fit import stash_as_run
+
+    assert stash_as_run(unet_training, load_arch(arch)) is unet_training
+
+
+@pytest.mark.parametrize("workload", ["unet", "googlenet", "yolov8n", "detr_resnet50", "dlrm_mlperf", "seq2seq_lstm"])
+def test_the_view_resolution_is_the_built_stash(workload: str):
+    """Resolving every concat as a view gives back exactly what training_graph stashed, so the copy resolution
+    differs from it only by the marked concatenations."""
+    from accelsim.builders.training import _kept
+
+    g = build_workload(workload, {"mode": "training"})
+    assert _kept(g, copies=False) == set(g.info.stashed)
+
+
+def test_the_run_places_the_copied_stash(monkeypatch):
+    """accelsim run's memory.hbm.activations (placement) counts the stash as the GPU keeps it: ADDED − DROPPED
+    more than the stash resolved through views (scenarios.fit.runs_eager_copies patched off for the second run)."""
+    import accelsim.scenarios.fit as fit
+
+    copied = accelsim.simulate("unet", "h100", mode="training", plots=False).to_dict()["memory"]["hbm"]
+    monkeypatch.setattr(fit, "runs_eager_copies", lambda arch: False)
+    viewed = accelsim.simulate("unet", "h100", mode="training", plots=False).to_dict()["memory"]["hbm"]
+    assert copied["activations"] - viewed["activations"] == ADDED - DROPPED == 38_658_048

@@ -5,6 +5,8 @@ decoder's ``model`` scope. :mod:`.hf` runs them on a prefill's images (``images`
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 
 from ..errors import WorkloadError
@@ -170,8 +172,15 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     bidirectional attention over each image's patches, or (``windowed``, Qwen2.5-VL) within each window of
     ``v.window``² patches, and the biased ``proj``. Windows are (images × windows, heads, window², d) views of the
     heads; a grid that is not a multiple of the window has shorter edge and corner windows (:func:`window_groups`),
-    each size its own attention (scopes ``full``, ``edge``, ``corner``) and the contexts concatenated (``ctx``), as
-    transformers runs each window at its own length (cu_window_seqlens).
+    each size its own attention (scopes ``full``, ``edge``, ``corner``) and the contexts concatenated (``ctx``).
+
+    The calls are the stack's (:func:`_calls`). Unfused, transformers' eager path: Qwen2_5_VLVisionAttention,
+    Qwen3VLVisionAttention and Glm4vVisionAttention.forward split q, k and v at ``cu_seqlens`` (each window's, or
+    in a full-attention layer each image's, patches) and call the attention once per piece, then ``torch.cat`` the
+    outputs (every implementation but flash_attention_2), so each attention op stands for as many calls (attr
+    ``kernels``: images × windows of its size, or images) and an ELEMENTWISE copy ``cat`` follows. Fused, the
+    FlashAttention varlen kernel vLLM (and transformers' flash_attention_2) runs over ``cu_seqlens``: one kernel a
+    layer, the edge and corner windows' ops inside the full windows' (``kernels`` 0).
 
     Under tensor parallelism Qwen2.5-VL's and Qwen3-VL's layers all-gather the column-split ``qkv`` output
     (COLLECTIVE ``qkv_all_gather``, (images, patches, 3 × hidden)) before each chip takes its heads back out of it,
@@ -180,15 +189,15 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     Glm4vVisionAttention.split_qkv gathers nothing."""
     d = v.hidden // v.heads
     gather = b.tp > 1 and v.style != "glm4v"
-    if not windowed and not gather:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint)
+    if fused and not windowed and not gather:  # GLM-4.1V: qkv biased as attention_bias says (none in the checkpoint)
         bias = (v.attn_bias,) * 3 + (v.style != "glm4v",)
         return b.multihead_attention(x, heads=v.heads, head_dim=d, fused_qkv="qkv", names=("", "", "", "proj"),
                                      bias=bias, rope=True, fused=fused)
     if v.heads % b.tp:
         raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the encoder's heads ({v.heads})",
                             key=("tensor_parallel",))
-    heads, patches = v.heads // b.tp, v.grid * v.grid
-    qkv = b.linear(x, 3 * heads * d, name="qkv")
+    heads = v.heads // b.tp
+    qkv = b.linear(x, 3 * heads * d, bias=v.attn_bias, name="qkv")
     part = heads * d  # q, k and v side by side: this chip's heads of each, or after the gather every chip's
     if gather:
         qkv = b._tp_collective(qkv, "all_gather", (*b.shape(qkv)[:-1], 3 * v.hidden))
@@ -196,26 +205,36 @@ def _qwen_attention(b: TransformerBuilder, v: Vision, x: str, n: int, windowed: 
     q, k, val = (b.split_heads(qkv, heads, d, i * part, name=t) for i, t in enumerate(("q", "k", "v")))
     q, k = b.rope(q, name="q_rope"), b.rope(k, name="k_rope")
     if not windowed:  # every patch of an image attends to every other
-        ctx = b.attention(q, k, val, fused=fused)
-        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
-    groups = window_groups(v.grid, v.window)
-    if len(groups) == 1:  # the grid a multiple of the window: every window whole
-        (_, count, size), = groups
-        shape = (n * count, heads, size, d)
-        q, k, val = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows")
-                     for t in (q, k, val))
-        ctx = b.view(b.attention(q, k, val, fused=fused), (n, heads, patches, d), "window_merge", name="ctx")
-        return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
-    parts = []
-    for group, count, size in groups:  # one attention per window size, over that size's windows only
-        with b.scope(group):
-            shape = (n * count, heads, size, d)
-            wq, wk, wv = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows",
-                                 strict=False) for t in (q, k, val))
-            parts.append(b.view(b.attention(wq, wk, wv, fused=fused), (n, heads, count * size, d), "window_merge",
-                                name="ctx"))
-    ctx = b.concat(parts, dim=2, name="ctx")
-    return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, name="proj"))
+        start = len(b._ops)
+        ctx = _calls(b, start, b.attention(q, k, val, fused=fused), n, fused)
+    else:
+        parts = []
+        groups = window_groups(v.grid, v.window)
+        for i, (group, count, size) in enumerate(groups):  # one attention op per window size, its windows only
+            with b.scope(group) if len(groups) > 1 else contextlib.nullcontext():
+                shape = (n * count, heads, size, d)
+                wq, wk, wv = (b.view(t, shape, "window_partition", name=f"{t.rsplit('.', 1)[-1]}_windows",
+                                     strict=len(groups) == 1) for t in (q, k, val))
+                start = len(b._ops)
+                w = _calls(b, start, b.attention(wq, wk, wv, fused=fused), n * count, fused, first=i == 0)
+                parts.append(b.view(w, (n, heads, count * size, d), "window_merge", name="ctx"))
+        ctx = parts[0] if len(parts) == 1 else b.concat(parts, dim=2, name="ctx")
+    if not fused:  # torch.cat of the calls' outputs: a copy
+        ctx = b.vector(OpKind.ELEMENTWISE, [ctx], b.shape(ctx), "copy", 0, name="cat")
+    return b._tp_out(b.linear(b.merge_heads(ctx, name="merge"), v.hidden, bias=v.style != "glm4v", name="proj"))
+
+
+def _calls(b: TransformerBuilder, start: int, out: str, calls: int, fused: bool, first: bool = True) -> str:
+    """``out``, once the builder's ops from index ``start`` (an attention over ``calls`` equal pieces of its batch)
+    carry the kernels they take (op attr ``kernels``, which the mapper launches and dispatches: ``mapping.lower``):
+    unfused, ``calls`` each, as transformers' eager attention runs each piece as its own call; fused, one varlen
+    kernel for all, opened by the ``first`` op over them (``kernels`` 0 on the others'). The work and bytes stay the
+    batched op's: each call's launch and dispatch are counted, not its smaller grid."""
+    kernels = 1 if fused and first else 0 if fused else calls
+    if kernels != 1:
+        b._ops[start:] = [op if op.kind.is_view else dataclasses.replace(op, attrs={**op.attrs, "kernels": kernels})
+                          for op in b._ops[start:]]
+    return out
 
 
 def window_groups(grid: int, window: int) -> list[tuple[str, int, int]]:

@@ -68,6 +68,10 @@ def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     emitter.all_reduce_kernel = options.all_reduce
     if launch.mode and not host_step:  # a GPU's step: multi-tensor kernels, not one a parameter (mapping.multitensor)
         emitter.step_kernels = optimizer_kernels(graph, emitter.steps, options, launch.mode == "cuda_graph")
+    # an op its framework runs as several calls, each its own kernel, or inside the kernel of an op before it (0):
+    # op attr ``kernels`` (transformers' per-window attention calls in a Qwen-VL encoder, builders.vision._calls)
+    emitter.step_kernels.update({p.op.name: int(p.op.attrs["kernels"]) for p in plans  # type: ignore[call-overload]
+                                 if "kernels" in p.op.attrs})
     phases = [p.op.phase for p in plans]
     if "optimizer" in phases and "backward" in phases[phases.index("optimizer"):]:
         # the steps' gradient reductions are emitted at the first step (Emitter._reduce_gradients)

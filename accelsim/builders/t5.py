@@ -21,7 +21,8 @@ num_layers, vocab 32,128, 32 relative-position buckets; op and weight names foll
 * Relative position bias: the first block of each stack owns ``relative_attention_bias`` (32 buckets × heads);
   each stack looks it up once for every (query, key) pair (an EMBEDDING op with no inputs gathering Lq·Lk rows,
   viewed as (1, heads, Lq, Lk)) and every self-attention layer of the stack adds it to its scores (an extra
-  score term: 1 flop per score element). The bucket arithmetic on indices is not counted. Cross-attention has
+  score term: 1 flop per score element); an unfused decoder first adds its causal mask to the bias once
+  (:func:`_masked_bias`), as transformers does. The bucket arithmetic on indices is not counted. Cross-attention has
   no position bias. T5 does not scale the scores by 1/√d_kv (no cost either way).
 
 Parameters (tests/unit/test_layer_list_t5.py works them out): t5-small 60,506,624, t5-base 222,903,552.
@@ -44,7 +45,7 @@ from pydantic import Field, PositiveInt
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
 from ..units import EAGER_NORM_DTYPE
-from .tlayers import KVCache, TransformerBuilder
+from .tlayers import MASK_FLOPS, KVCache, TransformerBuilder
 from .transformer import Seq2SeqParams, _part_of_model
 
 T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json of each checkpoint)
@@ -153,6 +154,22 @@ def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_
     return b.view(rows, (1, local, q_len, k_len), name=f"{stack}.position_bias_heads")
 
 
+def _masked_bias(b: TransformerBuilder, bias: str, batch: int) -> str:
+    """The decoder's (1, heads, Lq, Lk) ``bias`` plus its causal mask, once per stack: transformers' T5Attention
+    (modeling_t5.py, ``T5Attention.forward``) adds ``mask`` to ``position_bias`` only where it computes the bias
+    (``if mask is not None: position_bias = position_bias + mask``, the stack's first layer) and every layer then
+    adds the (batch, heads, Lq, Lk) result to its scores (``scores += position_bias_masked``), so an unfused decoder
+    has one ELEMENTWISE fn "causal_mask" ``decoder.position_bias_masked`` reading the bias and the (batch, 1, Lq, Lk)
+    graph input ``attention_mask`` (:data:`.tlayers.MASK_FLOPS` an element), and no mask op per layer (probe p235
+    #7: t5_small had 6)."""
+    _, heads, q_len, k_len = b.shape(bias)
+    shape = (batch, 1, q_len, k_len)
+    mask = b._masks.get(shape) or b.add_input("attention_mask", shape)
+    b._masks[shape] = mask
+    return b.vector(OpKind.ELEMENTWISE, [bias, mask], (batch, heads, q_len, k_len), "causal_mask", MASK_FLOPS,
+                    name="decoder.position_bias_masked")
+
+
 def _head_scale(b: TransformerBuilder, y: str) -> str:
     """The tied LM head's input rescale, ``sequence_output = sequence_output * (self.model_dim**-0.5)``
     (modeling_t5.py, ``T5ForConditionalGeneration.forward``, with ``tie_word_embeddings``): ELEMENTWISE fn "mul",
@@ -244,9 +261,12 @@ def t5(model: str, p: T5Params) -> Graph:
     y, _ = b.vocab_embedding("decoder_input", VOCAB, d, shared.name, name="decoder.embed_tokens")
     y = b.dropout(y, r, name="decoder.embed_dropout")
     dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
+    causal = True
+    if not fused and p.tgt_len > 1:  # the mask goes into the stack's bias once, not into every layer's scores
+        dec_bias, causal = _masked_bias(b, dec_bias, p.batch), False
     for i in range(layers):
         with b.scope(f"decoder.block.{i}"):
-            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r, cache())
+            y = _self_attention(b, y, heads, d_kv, dec_bias, causal, fused, r, cache())
             y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r, cache()), d_ff, 2, r)
     y = b.dropout(_layer_norm(b, y, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
     b.lm_head(_head_scale(b, y), VOCAB, name="lm_head", tied=shared, gather=p.mode != "training")

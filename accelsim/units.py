@@ -184,6 +184,12 @@ There is no key for a run reducing bf16 gradients (Megatron's ``--grad-reduce-in
 bf16 reduce dtype): set ``dtype: fp16`` for 16-bit gradient bytes. A lazy step's sparse table gradient keeps the
 table's dtype (torch's sparse COO gradient, which DDP all-gathers, is in the weight's dtype; probe p117 #1; `builders.training.grad_dtype`)."""
 
+EAGER_NORM_DTYPE = "fp32"
+"""The dtype transformers' T5LayerNorm computes its statistics and normalised activations in, whatever the model's
+dtype: ``variance = hidden_states.to(torch.float32).pow(2).mean(-1, keepdim=True)`` then ``hidden_states *
+torch.rsqrt(variance + eps)``, cast back to a half weight's dtype (src/transformers/models/t5/modeling_t5.py,
+``T5LayerNorm.forward``): its eager kernels' intermediates are 4 B an element (builders/t5.py, probe p235 #1)."""
+
 EAGER_SOFTMAX_DTYPE = "fp32"
 """The dtype Hugging Face transformers' eager attention writes its softmax in, whatever the model's dtype, before it
 casts the probabilities back to the query's: ``attn_weights = nn.functional.softmax(attn_weights, dim=-1,

@@ -7,18 +7,22 @@ makes a serving run from the decoder prompt of ``tgt_len`` tokens (1: T5's decod
 (https://huggingface.co/t5-small/blob/main/config.json, .../t5-base/...): d_model, d_ff, num_heads × d_kv,
 num_layers, vocab 32,128, 32 relative-position buckets; op and weight names follow the HF module names.
 
-* No biases anywhere; T5LayerNorm is an RMS norm with a weight only (NORM fn "rmsnorm"); the feed-forward is
-  DenseReluDense (wi, ReLU, wo); pre-norm residual blocks; a final RMS norm per stack.
+* No biases anywhere; T5LayerNorm is an RMS norm with a weight only (NORM fn "rmsnorm"), in inference preceded by
+  the steps eager transformers launches as kernels of their own (:func:`_layer_norm`: 8 kernels on a GPU preset in
+  a 16-bit dtype, the one norm elsewhere; probe p235 #1); the feed-forward is DenseReluDense (wi, ReLU, wo);
+  pre-norm residual blocks; a final RMS norm per stack.
 * ``mode="training"``: ``dropout`` (T5Config's dropout_rate, 0.1) where modeling_t5 applies it, each a
   GraphBuilder.dropout (a keep-mask and the masked tensor): each stack's embeddings and final norm output, the
   attention probabilities (unfused), the feed-forward's activation, and every sub-layer's output before its
   residual add.
 * One embedding table ``shared`` (vocab × d_model) for the encoder and decoder tokens and the tied LM head
-  (``tie_word_embeddings``; the head's d_model^-0.5 rescale is one multiply per element and left out).
+  (``tie_word_embeddings``); in inference the head's input rescale ``sequence_output * model_dim**-0.5``
+  (:func:`_head_scale`) is a kernel on a GPU preset and folded elsewhere.
 * Relative position bias: the first block of each stack owns ``relative_attention_bias`` (32 buckets × heads);
   each stack looks it up once for every (query, key) pair (an EMBEDDING op with no inputs gathering Lq·Lk rows,
   viewed as (1, heads, Lq, Lk)) and every self-attention layer of the stack adds it to its scores (an extra
-  score term: 1 flop per score element). The bucket arithmetic on indices is not counted. Cross-attention has
+  score term: 1 flop per score element); an unfused decoder first adds its causal mask to the bias once
+  (:func:`_masked_bias`), as transformers does. The bucket arithmetic on indices is not counted. Cross-attention has
   no position bias. T5 does not scale the scores by 1/√d_kv (no cost either way).
 
 Parameters (tests/unit/test_layer_list_t5.py works them out): t5-small 60,506,624, t5-base 222,903,552.
@@ -32,14 +36,16 @@ embedding and the tied head are split by vocabulary rows (:meth:`.tlayers.Transf
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field, PositiveInt
 
 from ..errors import WorkloadError
-from ..ir import Graph, Weight
-from .tlayers import KVCache, TransformerBuilder
+from ..ir import Graph, OpKind, Weight
+from ..units import EAGER_NORM_DTYPE
+from .tlayers import MASK_FLOPS, KVCache, TransformerBuilder
 from .transformer import Seq2SeqParams, _part_of_model
 
 T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json of each checkpoint)
@@ -48,6 +54,50 @@ T5_CONFIGS = {  # d_model, d_ff, heads, d_kv, layers per stack (HF config.json o
 }
 VOCAB = 32_128
 BUCKETS = 32
+
+
+EPS = 1e-6  # T5Config.layer_norm_epsilon
+
+
+def _layer_norm(b: TransformerBuilder, x: str, name: str) -> str:
+    """transformers' T5LayerNorm on ``x`` (src/transformers/models/t5/modeling_t5.py, ``T5LayerNorm.forward``)::
+
+        variance = hidden_states.to(torch.float32).pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        if self.weight.dtype in [torch.float16, torch.bfloat16]:
+            hidden_states = hidden_states.to(self.weight.dtype)
+        return self.weight * hidden_states
+
+    Eager PyTorch launches each step as a kernel of its own (8 in a 16-bit model; in fp32 the two casts are no-ops,
+    6), and transformers fuses them only with apex installed (``T5LayerNorm = FusedRMSNorm``, the ``try: from apex``
+    block after the class). So: ``{name}.to_fp32`` (ELEMENTWISE fn "cast"), ``.pow`` (1 FLOP an element), ``.mean``
+    (to (…, 1), 1 FLOP an input element), ``.add_eps`` and ``.rsqrt`` (on the (…, 1) variance), ``.mul`` (x times the
+    broadcast reciprocal), each writing :data:`~accelsim.units.EAGER_NORM_DTYPE` (4 B an element), ``.to_dtype``
+    (fn "cast" back to the model's dtype), all marked ``eager_copy``; then ``{name}`` itself, the NORM fn "rmsnorm"
+    with the weight, marked ``eager_fn`` "mul". On a GPU preset (mapping.aliases) that is 8 kernels, the last
+    ``self.weight * hidden_states`` (one read of its input, one FLOP an element); off a GPU the marked steps are in
+    place on their inputs (a compiler folds them) and ``{name}`` is the one RMS norm it always was (4 FLOPs an element).
+    A training graph keeps the one RMS norm (its backward is builders/training.py's rmsnorm rule)."""
+    if b.training:
+        return b.rmsnorm(x, eps=EPS, name=name)
+    shape = b.shape(x)
+    rows = (*shape[:-1], 1)
+    wide = {"out_dtype": EAGER_NORM_DTYPE, "eager_copy": True}
+    h = x
+    if b.dtype != EAGER_NORM_DTYPE:  # ``.to(torch.float32)`` of an fp32 tensor returns it: no kernel
+        h = b.vector(OpKind.ELEMENTWISE, [h], shape, "cast", 0, name=f"{name}.to_fp32", **wide)
+    sq = b.vector(OpKind.ELEMENTWISE, [h], shape, "pow", 1, name=f"{name}.pow", **wide)
+    var = b._add(b._name(f"{name}.mean", "mean"), OpKind.ELEMENTWISE, [sq], rows, flops=math.prod(shape),
+                 vector_elems=math.prod(shape), fn="mean", dim=len(shape) - 1, **wide)
+    var = b.vector(OpKind.ELEMENTWISE, [var], rows, "add", 1, name=f"{name}.add_eps", **wide)
+    inv = b.vector(OpKind.ELEMENTWISE, [var], rows, "rsqrt", 1, name=f"{name}.rsqrt", **wide)
+    h = b.vector(OpKind.ELEMENTWISE, [h, inv], shape, "mul", 1, name=f"{name}.mul", **wide)
+    if b.dtype != EAGER_NORM_DTYPE:  # ``.to(self.weight.dtype)``: the half weight's dtype, the model's
+        h = b.vector(OpKind.ELEMENTWISE, [h], shape, "cast", 0, name=f"{name}.to_dtype", eager_copy=True)
+    full = b._name(name, "rmsnorm")
+    return b._add(full, OpKind.NORM, [h], shape, weights=[Weight(f"{full}.weight", (shape[-1],))],
+                  flops=4 * math.prod(shape), vector_elems=math.prod(shape), fn="rmsnorm", dim=len(shape) - 1,
+                  eps=EPS, eager_fn="mul")  # mapping.aliases.EAGER_FN
 
 
 class T5Params(Seq2SeqParams):
@@ -104,9 +154,36 @@ def _position_bias(b: TransformerBuilder, stack: str, heads: int, q_len: int, k_
     return b.view(rows, (1, local, q_len, k_len), name=f"{stack}.position_bias_heads")
 
 
+def _masked_bias(b: TransformerBuilder, bias: str, batch: int) -> str:
+    """The decoder's (1, heads, Lq, Lk) ``bias`` plus its causal mask, once per stack: transformers' T5Attention
+    (modeling_t5.py, ``T5Attention.forward``) adds ``mask`` to ``position_bias`` only where it computes the bias
+    (``if mask is not None: position_bias = position_bias + mask``, the stack's first layer) and every layer then
+    adds the (batch, heads, Lq, Lk) result to its scores (``scores += position_bias_masked``), so an unfused decoder
+    has one ELEMENTWISE fn "causal_mask" ``decoder.position_bias_masked`` reading the bias and the (batch, 1, Lq, Lk)
+    graph input ``attention_mask`` (:data:`.tlayers.MASK_FLOPS` an element), and no mask op per layer (probe p235
+    #7: t5_small had 6)."""
+    _, heads, q_len, k_len = b.shape(bias)
+    shape = (batch, 1, q_len, k_len)
+    mask = b._masks.get(shape) or b.add_input("attention_mask", shape)
+    b._masks[shape] = mask
+    return b.vector(OpKind.ELEMENTWISE, [bias, mask], (batch, heads, q_len, k_len), "causal_mask", MASK_FLOPS,
+                    name="decoder.position_bias_masked")
+
+
+def _head_scale(b: TransformerBuilder, y: str) -> str:
+    """The tied LM head's input rescale, ``sequence_output = sequence_output * (self.model_dim**-0.5)``
+    (modeling_t5.py, ``T5ForConditionalGeneration.forward``, with ``tie_word_embeddings``): ELEMENTWISE fn "mul",
+    1 FLOP an element, marked ``eager_copy`` (probe p235 #7): eager PyTorch's kernel on a GPU preset; elsewhere a
+    compiler folds the scalar into the head's GEMM (in place, as before). A training graph leaves it out, as it
+    keeps T5LayerNorm's one RMS norm (:func:`_layer_norm`)."""
+    if b.training:
+        return y
+    return b.vector(OpKind.ELEMENTWISE, [y], b.shape(y), "mul", 1, name="lm_head_scale", eager_copy=True)
+
+
 def _self_attention(b: TransformerBuilder, x: str, heads: int, d_kv: int, bias: str, causal: bool,
                     fused: bool, dropout: float = 0.0, cache: KVCache | None = None) -> str:
-    h = b.rmsnorm(x, eps=1e-6, name="layer.0.layer_norm")
+    h = _layer_norm(b, x, name="layer.0.layer_norm")
     with b.scope("layer.0.SelfAttention"):
         h = _attention(b, h, h, heads, d_kv, [bias], causal, fused, dropout, cache)
     return b.add(x, b.dropout(h, dropout, name="layer.0.dropout"), name="layer.0.residual")
@@ -116,7 +193,7 @@ def _cross_attention(b: TransformerBuilder, y: str, memory: str | None, heads: i
                      dropout: float = 0.0, cache: KVCache | None = None) -> str:
     """The cross-attention sub-layer over the encoder output ``memory`` (None in a decode step: ``cache`` is the
     static cache of its K/V)."""
-    h = b.rmsnorm(y, eps=1e-6, name="layer.1.layer_norm")
+    h = _layer_norm(b, y, name="layer.1.layer_norm")
     with b.scope("layer.1.EncDecAttention"):
         # the encoder output into this layer's column-split k and v: its gradient all-reduced in training
         kv = None if memory is None else b.tp_copy(memory, name="memory_copy")
@@ -128,7 +205,7 @@ def _ffn(b: TransformerBuilder, x: str, d_ff: int, sub: int, dropout: float = 0.
     """The feed-forward sub-layer: DenseReluDense (wi, ReLU, wo), or with ``gated`` T5 v1.1's
     T5DenseGatedActDense (``feed_forward_proj`` "gated-gelu": gelu_new(wi_0(x)) · wi_1(x), then wo; transformers
     still names the module DenseReluDense)."""
-    h = b.rmsnorm(x, eps=1e-6, name=f"layer.{sub}.layer_norm")
+    h = _layer_norm(b, x, name=f"layer.{sub}.layer_norm")
     with b.scope(f"layer.{sub}.DenseReluDense"):
         if gated:
             g = b.linear(h, b._tp_hidden(d_ff), bias=False, name="wi_0")  # column-split, then wo row-split
@@ -153,7 +230,7 @@ def t5_encoder(b: TransformerBuilder, ids: str, d_model: int, d_ff: int, heads: 
     for i in range(layers):
         with b.scope(f"encoder.block.{i}"):
             x = _ffn(b, _self_attention(b, x, heads, d_kv, bias, False, fused), d_ff, 1, gated=gated)
-    return b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm")
+    return _layer_norm(b, x, name="encoder.final_layer_norm")
 
 
 def t5(model: str, p: T5Params) -> Graph:
@@ -180,16 +257,19 @@ def t5(model: str, p: T5Params) -> Graph:
     for i in range(layers):
         with b.scope(f"encoder.block.{i}"):
             x = _ffn(b, _self_attention(b, x, heads, d_kv, enc_bias, False, fused, r), d_ff, 1, r)
-    memory = b.dropout(b.rmsnorm(x, eps=1e-6, name="encoder.final_layer_norm"), r, name="encoder.final_dropout")
+    memory = b.dropout(_layer_norm(b, x, name="encoder.final_layer_norm"), r, name="encoder.final_dropout")
     y, _ = b.vocab_embedding("decoder_input", VOCAB, d, shared.name, name="decoder.embed_tokens")
     y = b.dropout(y, r, name="decoder.embed_dropout")
     dec_bias = _position_bias(b, "decoder", heads, p.tgt_len, p.tgt_len)
+    causal = True
+    if not fused and p.tgt_len > 1:  # the mask goes into the stack's bias once, not into every layer's scores
+        dec_bias, causal = _masked_bias(b, dec_bias, p.batch), False
     for i in range(layers):
         with b.scope(f"decoder.block.{i}"):
-            y = _self_attention(b, y, heads, d_kv, dec_bias, True, fused, r, cache())
+            y = _self_attention(b, y, heads, d_kv, dec_bias, causal, fused, r, cache())
             y = _ffn(b, _cross_attention(b, y, memory, heads, d_kv, fused, r, cache()), d_ff, 2, r)
-    y = b.dropout(b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
-    b.lm_head(y, VOCAB, name="lm_head", tied=shared, gather=p.mode != "training")
+    y = b.dropout(_layer_norm(b, y, name="decoder.final_layer_norm"), r, name="decoder.final_dropout")
+    b.lm_head(_head_scale(b, y), VOCAB, name="lm_head", tied=shared, gather=p.mode != "training")
     return b.build({"model": model, **p.model_dump(), **({} if b.training else b.kv_meta())})
 
 
@@ -211,8 +291,8 @@ def _decode_step(model: str, p: T5Params) -> Graph:
             y = _self_attention(b, y, heads, d_kv, bias, True, fused, cache=KVCache(past=p.kv_len))
             y = _cross_attention(b, y, None, heads, d_kv, fused, cache=KVCache(past=p.src_len, static=True))
             y = _ffn(b, y, d_ff, 2)
-    y = b.rmsnorm(y, eps=1e-6, name="decoder.final_layer_norm")
-    b.lm_head(y, VOCAB, name="lm_head", tied=shared)
+    y = _layer_norm(b, y, name="decoder.final_layer_norm")
+    b.lm_head(_head_scale(b, y), VOCAB, name="lm_head", tied=shared)
     return b.build({"model": model, **p.model_dump(), **b.kv_meta()})
 
 

@@ -2,7 +2,10 @@
 a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
 on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
 does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
-writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer); where
+writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer), and any other op
+so marked (a step of an op eager code spells out in kernels, T5LayerNorm's: in place on its inputs off a GPU, whose
+compiler folds it into the op that follows; that op, marked :data:`EAGER_FN`, runs on a GPU preset as eager
+PyTorch's element-wise kernel of that fn); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
 batch norm a builder marks ``folded_at_load``: the model's own inference code folds it, Ultralytics' ``fuse()``) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
@@ -28,6 +31,11 @@ from .plan import Plan
 
 _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
 
+
+EAGER_FN = "eager_fn"
+"""Op attr: on a GPU preset the op runs as eager PyTorch's element-wise kernel of this fn (1 FLOP an output element,
+one read of each input) and not as built; elsewhere as built. The last step of an op that eager code spells out in
+several kernels, the others marked ``eager_copy`` (T5LayerNorm: builders/t5.py)."""
 
 FOLDED_AT_LOAD = "folded_at_load"
 """Op attr a builder sets on a batch norm that the model's own inference code folds into its conv when it loads the
@@ -83,13 +91,25 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                   and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
-        in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
+        # an op only eager PyTorch launches (a copy of a strided view; one step of an op eager code spells out in
+        # several kernels, T5LayerNorm's casts, pow, mean, rsqrt: probe p235 #1): a kernel on a GPU preset, elsewhere
+        # in place on its inputs (a compiler folds it into the op that follows)
+        in_place = op.attrs.get("eager_copy") is True and not eager and not op.kind.is_view and bool(op.inputs)
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
         if copy:
             op = replace(op, vector_elems=math.prod(op.out_shape))
+        elif eager and isinstance(op.attrs.get(EAGER_FN), str):
+            # the last step of such a spelled-out op, which every arch runs: on a GPU preset the element-wise kernel
+            # eager PyTorch launches for it (T5LayerNorm's ``self.weight * hidden_states``: fn "mul", one FLOP and
+            # one read of each input element), elsewhere the whole op as built (an RMS norm)
+            elems = math.prod(op.out_shape)
+            op = replace(op, kind=OpKind.ELEMENTWISE, flops=elems, vector_elems=elems,
+                         attrs={**op.attrs, "fn": op.attrs[EAGER_FN]})
         elif op.kind.is_view or folded or in_place:
+            if in_place and op.flops:  # its FLOPs are the following op's, which runs (T5's RMS norm counts 4 an
+                op = replace(op, flops=0)  # element, as its eager steps do: pow, mean, mul, weight mul)
             phys[op.name] = reads
             part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
             if part:

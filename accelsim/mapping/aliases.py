@@ -1,6 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
-on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
+a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d), and any other
+op a builder marks ``eager_copy`` as one only eager PyTorch launches (Swin's window copies, torch.roll and shift-mask
+construction, :mod:`accelsim.builders.backbones`), works only on a GPU preset (a core with ``core.tile``, which models
+eager PyTorch), elsewhere it aliases its inputs (none: it aliases nothing), and so
 does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
 writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
@@ -76,7 +78,9 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                   and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
-        in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
+        # an op only eager PyTorch launches (attr eager_copy, not a view): off a GPU preset it aliases its inputs'
+        # tensors (one input: as before; none: a fill of a constant, which aliases nothing; several: all of them)
+        in_place = op.attrs.get("eager_copy") is True and not eager and not op.kind.is_view
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
@@ -84,7 +88,8 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
             op = replace(op, vector_elems=math.prod(op.out_shape))
         elif op.kind.is_view or folded or in_place:
             phys[op.name] = reads
-            part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
+            part = (_view_share(op, phys, share) if op.kind.is_view
+                    else share.get(op.inputs[0]) if len(op.inputs) == 1 else None)
             if part:
                 share[op.name] = part
             details = {"folded": True} if folded else {"in_place": True} if in_place else {}

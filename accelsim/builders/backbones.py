@@ -31,7 +31,7 @@ parameter count. Op conventions are those of :mod:`.layers` and :mod:`.tlayers`.
   (B, C, H, W), average pool and ``head``. The kernels only eager PyTorch launches (ELEMENTWISE ops marked
   ``eager_copy``: work on a GPU preset, views elsewhere; :func:`_swin_block`, :func:`_shift_mask`): the stem
   LayerNorm's copy of its permuted input (``features.0.2.contiguous``), each block's pad, rolls, window copies, q
-  scale, bias copy, head-merge copy and, in a shifted block, the mask built in each forward and its separate add, and
+  scale, at::matmul's q, k and v copies, bias copy, head-merge copy and, in a shifted block, the mask built in each forward and its separate add, and
   each patch merging's pad clone and torch.cat (``features.{2,4,6}.pad``, ``.cat``).
 """
 
@@ -209,7 +209,11 @@ def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: 
     ``add_rel_pos``'s second term, as a compiler's one kernel reads them, so on a GPU the mask is read twice);
     ``attn.merge.contiguous`` (``matmul(v).transpose(1, 2).reshape``: a copy, heads > 1); ``attn.reverse`` (the
     reverse partition's copy, more than one window a side); ``attn.crop`` (``x[:, :H, :W, :].contiguous()``, a copy
-    where the map was padded). The q/k/v copies at::matmul makes to fold strided batches are not modelled."""
+    where the map was padded); ``attn.{q,k,v}.bmm_copy`` (unfused, more than one window in the batch and heads > 1:
+    at::matmul on the 4-D q and kᵀ, then attn and v, flattens the batch dims with
+    ``tensor1.expand(...).reshape(expand_batch_product, n, m1)``, LinearAlgebra.cpp ``_matmul_impl``, and the
+    (windows, heads) dims of a strided slice of the qkv output (q · scale keeps its layout) do not merge into a view,
+    so each reshape copies; one window: the size-1 dim merges)."""
     n, h, w, dim = b.shape(x)
     per_side, pad, _ = swin_windows(h)
     windows, tokens, hd = n * per_side * per_side, _SWIN_WINDOW * _SWIN_WINDOW, dim // heads
@@ -232,6 +236,8 @@ def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: 
         q, k, v = (b.split_heads(qkv, heads, hd, i * dim, name=t) for i, t in enumerate(("q", "k", "v")))
         if not fused:  # sdpa scales inside its kernel
             q = _eager(b, [q], b.shape(q), "scale", "q_scale")
+            if windows > 1 and heads > 1:  # at::matmul's reshape of (windows, heads) into one bmm batch copies
+                q, k, v = (_eager(b, [t], b.shape(t), "copy", f"{n}.bmm_copy") for t, n in ((q, "q"), (k, "k"), (v, "v")))
         table = Weight(b.scoped("relative_position_bias_table"), ((2 * _SWIN_WINDOW - 1) ** 2, heads))
         bias = b.table_rows((tokens * tokens, heads), table, name="relative_position_bias")
         bias = b.view(bias, (1, heads, tokens, tokens), "permute", name="relative_position_bias_permute")

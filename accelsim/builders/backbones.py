@@ -26,12 +26,19 @@ parameter count. Op conventions are those of :mod:`.layers` and :mod:`.tlayers`.
   (a graph input ``shift_mask{stage}`` of (windows, 1, 49, 49), one per stage, as torchvision adds its
   (windows, 49, 49) mask to every sample's and head's scores); ``attn.proj`` linear; a ``window_reverse`` view back to
   (B, H, W, C) (the roll back and the crop). Between stages (``features.{2,4,6}``) patch merging: each 2×2 patch's
-  features side by side (a ``patch_merge`` view of (B, H/2, W/2, 4C)), ``norm`` and a bias-free ``reduction``
-  linear to 2C. Then ``norm``, a permute to (B, C, H, W), average pool and ``head``.
+  features side by side (a ``patch_merge`` view of (B, H/2, W/2, 4C); torchvision's torch.cat of the four strided
+  slices, ``cat``, is an eager-only copy), ``norm`` and a bias-free ``reduction`` linear to 2C. Then ``norm``, a permute to
+  (B, C, H, W), average pool and ``head``. The kernels only eager PyTorch launches (ELEMENTWISE ops marked
+  ``eager_copy``: work on a GPU preset, views elsewhere; :func:`_swin_block`, :func:`_shift_mask`): the stem
+  LayerNorm's copy of its permuted input (``features.0.2.contiguous``), each block's pad, rolls, window copies, q
+  scale, at::matmul's q, k and v copies, bias copy, head-merge copy and, in a shifted block, the mask built in each forward and its separate add, and
+  each patch merging's pad clone and torch.cat (``features.{2,4,6}.pad``, ``.cat``).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Literal
 
 from pydantic import Field, PositiveInt, field_validator
@@ -135,23 +142,120 @@ def swin_windows(side: int, window: int = _SWIN_WINDOW) -> tuple[int, int, bool]
     return per_side, pad, per_side > 1
 
 
+def _eager(b: TransformerBuilder, inputs: list[str], shape: tuple[int, ...], fn: str, name: str,
+           elems: int | None = None) -> str:
+    """A kernel only eager PyTorch launches (attr ``eager_copy``: work on a GPU preset, elsewhere it aliases its
+    inputs, :mod:`accelsim.mapping.aliases`) of ``shape``: ``elems`` elements (all of ``shape``'s by default). No
+    FLOPs counted: the graph's FLOPs are the same on every arch, and a compiler folds these (its scalar multiply and
+    mask arithmetic are a few flops an element, where the launch is what eager PyTorch pays)."""
+    n = math.prod(shape) if elems is None else elems
+    return b._add(b._name(name, fn), OpKind.ELEMENTWISE, inputs, shape, vector_elems=n, fn=fn, eager_copy=True)
+
+
+def _mask_add(b: TransformerBuilder, built: str) -> None:
+    """torchvision's separate ``attn = attn + attn_mask`` after the bias add: an eager-only ELEMENTWISE ``mask_add``
+    reading the scores and the built mask (``built``), put between the attention's ``add_rel_pos`` and its
+    ``softmax``, which then reads it."""
+    scores, soft = b.scoped("add_rel_pos"), b.scoped("softmax")
+    name = _eager(b, [scores, built], b.shape(scores), "add", "mask_add")
+    op = b._ops.pop()
+    i = next(j for j, o in enumerate(b._ops) if o.name == soft)
+    if b._ops[i].inputs[0] != scores:  # (Swin's attention has no soft-cap or causal mask in between)
+        raise AssertionError(f"{soft} does not read {scores}")
+    b._ops[i] = replace(b._ops[i], inputs=(name, *b._ops[i].inputs[1:]))
+    b._ops.insert(i, op)
+
+
+def _shift_mask(b: TransformerBuilder, side: int, windows: int) -> str:
+    """The 18 kernels torchvision's shifted_window_attention launches to build a shifted block's mask in every
+    forward (pytorch/vision torchvision/models/swin_transformer.py, ``shifted_window_attention``, "generate
+    attention mask"), on a ``side`` × ``side`` padded map of ``windows`` windows: ``x.new_zeros((pad_H, pad_W))``;
+    9 slice assignments ``attn_mask[h0:h1, w0:w1] = count`` (fill_ of (side − 7, 4, 3) × (side − 7, 4, 3) regions);
+    ``permute(0, 2, 1, 3).reshape(num_windows, 49)`` (a copy: the permute swaps two dims of size > 1); the
+    ``unsqueeze(1) − unsqueeze(2)`` subtraction; ``!= 0``; ``masked_fill`` (ATen's out-of-place masked_fill,
+    TensorAdvancedIndexing.cpp ``masked_fill``: ``_self->clone(...)`` then ``result.masked_fill_``, 2 kernels);
+    ``== 0`` of the difference; ``masked_fill`` again (2). Eager-only (a compiler folds the constant mask, the graph
+    input the score add reads off a GPU). Bytes from the shapes in the model's dtype (the two comparisons' bool
+    outputs included)."""
+    tokens = _SWIN_WINDOW * _SWIN_WINDOW
+    shift = _SWIN_WINDOW // 2
+    with b.scope("mask"):
+        m = _eager(b, [], (side, side), "zeros", "new_zeros")
+        spans = (side - _SWIN_WINDOW, _SWIN_WINDOW - shift, shift)  # h_slices / w_slices: (0, -7), (-7, -3), (-3, None)
+        for i, (rows, cols) in enumerate((r, c) for r in spans for c in spans):
+            m = _eager(b, [m], (side, side), "fill", f"fill.{i}", elems=rows * cols)
+        m = _eager(b, [m], (windows, tokens), "copy", "reshape")
+        diff = _eager(b, [m], (windows, tokens, tokens), "sub", "sub")
+        m = diff
+        for i, cmp in enumerate(("ne", "eq")):  # masked_fill(attn_mask != 0, -100), then (attn_mask == 0, 0)
+            where = _eager(b, [diff], (windows, tokens, tokens), cmp, cmp)
+            m = _eager(b, [m], (windows, tokens, tokens), "copy", f"masked_fill.{i}.clone")
+            m = _eager(b, [m, where], (windows, tokens, tokens), "masked_fill", f"masked_fill.{i}")
+    return m
+
+
 def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: str | None, fused: bool) -> str:
-    """torchvision SwinTransformerBlock on (B, H, W, C): norm1, ShiftedWindowAttention, add, norm2, MLP, add."""
+    """torchvision SwinTransformerBlock on (B, H, W, C): norm1, ShiftedWindowAttention, add, norm2, MLP, add.
+    The kernels eager PyTorch launches besides (attr ``eager_copy``, :func:`_eager`; pytorch/vision
+    torchvision/models/swin_transformer.py ``shifted_window_attention`` and ``_get_relative_position_bias``):
+    ``attn.pad`` (F.pad: ATen constant_pad_nd, PadNd.cpp, returns ``c_input.clone()`` when no pad is positive, else
+    ``output.fill_`` and a copy into it: ``attn.pad.fill``); with a shift, ``attn.roll.{0,1}`` (torch.roll over
+    dims (1, 2): ATen's roll_cuda hands 2 dims to roll_common, TensorTransformations.cpp, which rolls the first dim
+    then the rest: 2 kernels) and ``attn.unroll.{0,1}`` back; ``attn.partition`` (the window partition's
+    ``permute(0, 1, 3, 2, 4, 5).reshape``, a copy where a map has more than one window per side; one window: a view);
+    ``attn.q_scale`` (``q * (C // num_heads) ** -0.5``); ``attn.relative_position_bias.contiguous``
+    (``permute(2, 0, 1).contiguous()``); with a shift, the mask's kernels (:func:`_shift_mask`) and ``attn.mask_add``
+    (``attn + attn_mask``, :func:`_mask_add`; the add's flop a score and the graph input ``shift_mask{stage}`` stay
+    ``add_rel_pos``'s second term, as a compiler's one kernel reads them, so on a GPU the mask is read twice);
+    ``attn.merge.contiguous`` (``matmul(v).transpose(1, 2).reshape``: a copy, heads > 1); ``attn.reverse`` (the
+    reverse partition's copy, more than one window a side); ``attn.crop`` (``x[:, :H, :W, :].contiguous()``, a copy
+    where the map was padded); ``attn.{q,k,v}.bmm_copy`` (unfused, more than one window in the batch and heads > 1:
+    at::matmul on the 4-D q and kᵀ, then attn and v, flattens the batch dims with
+    ``tensor1.expand(...).reshape(expand_batch_product, n, m1)``, LinearAlgebra.cpp ``_matmul_impl``, and the
+    (windows, heads) dims of a strided slice of the qkv output (q · scale keeps its layout) do not merge into a view,
+    so each reshape copies; one window: the size-1 dim merges)."""
     n, h, w, dim = b.shape(x)
     per_side, pad, _ = swin_windows(h)
     windows, tokens, hd = n * per_side * per_side, _SWIN_WINDOW * _SWIN_WINDOW, dim // heads
     shift = _SWIN_WINDOW // 2 if shifted else 0
+    side = h + pad
+    padded = (n, side, side, dim)
     y = b.layernorm(x, 1e-5, name="norm1")
+    with b.scope("attn"):
+        if pad:  # constant_pad_nd: fill the padded map, copy the input into it (written over the padded map here)
+            _eager(b, [], padded, "fill", "pad.fill")
+        y = _eager(b, [y], padded, "copy", "pad")
+        for i in range(2 if shift else 0):
+            y = _eager(b, [y], padded, "roll", f"roll.{i}")
+        if per_side > 1:
+            y = _eager(b, [y], padded, "copy", "partition")
     y = b.view(y, (windows, tokens, dim), "window_partition", name="window_partition", strict=False,
                window=_SWIN_WINDOW, shift=shift, pad=(pad, pad))
     with b.scope("attn"):
         qkv = b.linear(y, 3 * dim, name="qkv")
         q, k, v = (b.split_heads(qkv, heads, hd, i * dim, name=t) for i, t in enumerate(("q", "k", "v")))
+        if not fused:  # sdpa scales inside its kernel
+            q = _eager(b, [q], b.shape(q), "scale", "q_scale")
+            if windows > 1 and heads > 1:  # at::matmul's reshape of (windows, heads) into one bmm batch copies
+                q, k, v = (_eager(b, [t], b.shape(t), "copy", f"{n}.bmm_copy") for t, n in ((q, "q"), (k, "k"), (v, "v")))
         table = Weight(b.scoped("relative_position_bias_table"), ((2 * _SWIN_WINDOW - 1) ** 2, heads))
         bias = b.table_rows((tokens * tokens, heads), table, name="relative_position_bias")
         bias = b.view(bias, (1, heads, tokens, tokens), "permute", name="relative_position_bias_permute")
+        bias = _eager(b, [bias], (1, heads, tokens, tokens), "copy", "relative_position_bias.contiguous")
+        built = _shift_mask(b, side, per_side * per_side) if shifted and mask and not fused else None
         ctx = b.attention(q, k, v, fused=fused, extra=[bias, *([mask] if shifted and mask else [])])
-        y = b.linear(b.merge_heads(ctx, name="merge"), dim, name="proj")
+        if built is not None:
+            _mask_add(b, built)
+        y = b.merge_heads(ctx, name="merge")
+        if heads > 1:
+            y = _eager(b, [y], b.shape(y), "copy", "merge.contiguous")
+        y = b.linear(y, dim, name="proj")
+        if per_side > 1:
+            y = _eager(b, [y], padded, "copy", "reverse")
+        for i in range(2 if shift else 0):
+            y = _eager(b, [y], padded, "roll", f"unroll.{i}")
+        if pad:
+            y = _eager(b, [y], (n, h, w, dim), "copy", "crop")
     y = b.view(y, (n, h, w, dim), "window_reverse", name="window_reverse", strict=False, window=_SWIN_WINDOW,
                shift=shift, pad=(pad, pad))
     x = b.add(x, y, name="add_attn")
@@ -170,6 +274,8 @@ def swin_t(p: SwinParams) -> Graph:
     with b.scope("features.0"):
         x = b.conv2d("input", _SWIN_T[0][0], _SWIN_PATCH, stride=_SWIN_PATCH, name="0")
         x = b.view(x, (p.batch, side, side, _SWIN_T[0][0]), "permute", name="1")
+        # F.layer_norm copies the permuted NCHW view first (Tensor.expect_contiguous, as ConvNeXt's stem): eager only
+        x = _eager(b, [x], b.shape(x), "copy", "2.contiguous")
         x = b.layernorm(x, 1e-5, name="2")
     for stage, (dim, depth, heads) in enumerate(_SWIN_T):
         per_side, _, shifts = swin_windows(side)
@@ -183,7 +289,13 @@ def swin_t(p: SwinParams) -> Graph:
         if stage + 1 < len(_SWIN_T):  # the side is even here: image_size is a multiple of 32
             side //= 2
             with b.scope(f"features.{2 * stage + 2}"):
+                # PatchMerging: _patch_merging_pad's F.pad (zero pads: a clone), the four strided
+                # x[..., i::2, j::2, :] slices side by side (the patch_merge view) and torch.cat(-1), ATen's
+                # CatArrayBatchedCopy writing them into a new tensor: eager-only copies (one view of one input, so
+                # that a training graph's backward has no sum of four slices' gradients)
+                x = _eager(b, [x], b.shape(x), "copy", "pad")
                 x = b.view(x, (p.batch, side, side, 4 * dim), "patch_merge", name="patch_merge")
+                x = _eager(b, [x], b.shape(x), "concat", "cat")
                 x = b.layernorm(x, 1e-5, name="norm")
                 x = b.linear(x, 2 * dim, bias=False, name="reduction")
     dim = _SWIN_T[-1][0]

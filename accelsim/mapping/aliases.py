@@ -1,6 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
-on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
+a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d), and any other
+op a builder marks ``eager_copy`` as one only eager PyTorch launches (Swin's window copies, torch.roll and shift-mask
+construction, :mod:`accelsim.builders.backbones`), works only on a GPU preset (a core with ``core.tile``, which models
+eager PyTorch), elsewhere it aliases its inputs (none: it aliases nothing), and so
 does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
 writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer), and any other op
 so marked (a step of an op eager code spells out in kernels, T5LayerNorm's: in place on its inputs off a GPU, whose
@@ -92,9 +94,10 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
         # an op only eager PyTorch launches (a copy of a strided view; one step of an op eager code spells out in
-        # several kernels, T5LayerNorm's casts, pow, mean, rsqrt: probe p235 #1): a kernel on a GPU preset, elsewhere
-        # in place on its inputs (a compiler folds it into the op that follows)
-        in_place = op.attrs.get("eager_copy") is True and not eager and not op.kind.is_view and bool(op.inputs)
+        # several kernels, T5LayerNorm's casts, pow, mean, rsqrt: probe p235 #1; Swin's window copies, rolls and
+        # shift-mask fills: probe p235 #2): a kernel on a GPU preset, elsewhere in place on its inputs, aliasing their
+        # tensors (none: a fill of a constant, which aliases nothing; a compiler folds it into the op that follows)
+        in_place = op.attrs.get("eager_copy") is True and not eager and not op.kind.is_view
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
@@ -111,7 +114,8 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
             if in_place and op.flops:  # its FLOPs are the following op's, which runs (T5's RMS norm counts 4 an
                 op = replace(op, flops=0)  # element, as its eager steps do: pow, mean, mul, weight mul)
             phys[op.name] = reads
-            part = _view_share(op, phys, share) if op.kind.is_view else share.get(op.inputs[0])
+            part = (_view_share(op, phys, share) if op.kind.is_view
+                    else share.get(op.inputs[0]) if len(op.inputs) == 1 else None)
             if part:
                 share[op.name] = part
             details = {"folded": True} if folded else {"in_place": True} if in_place else {}

@@ -16,6 +16,7 @@ import accelsim
 from accelsim.builders import build_workload
 from accelsim.builders.backbones import swin_windows
 from accelsim.builders.training import training_graph
+from accelsim.config import load_arch
 from accelsim.ir import OpKind
 
 from ..conftest import graph_builds
@@ -171,6 +172,96 @@ def test_fused_swin_keeps_params_and_macs(graph):
     op = fused["features.1.1.attn.attention"]
     assert op.kind is OpKind.ATTENTION and op.attrs["q_len"] == op.attrs["kv_len"] == 49
     assert len(op.inputs) == 5  # q, k, v, the relative position bias and the shift mask
+
+
+def _eager_ops(g) -> dict[str, object]:
+    return {op.name: op for op in g.ops if op.attrs.get("eager_copy") is True}
+
+
+def test_swin_t_has_the_kernels_eager_torchvision_launches(graph):
+    # probe p235 #2, pytorch/vision torchvision/models/swin_transformer.py at 224², batch 1. Blocks: 2, 2, 6, 2 in
+    # stages of 56, 28, 14, 7 (64, 16, 4, 1 windows); the odd blocks of the first three stages shift (5: features.1.1,
+    # 3.1, 5.1, 5.3, 5.5), the last stage has one window (no shift, its partition and reverse reshapes are views)
+    g = graph("swin_t")
+    eager = _eager_ops(g)
+    per_kind = {
+        "features.0.2.contiguous": 1,  # the stem LayerNorm's expect_contiguous copy of the permuted conv output
+        ".attn.pad": 12,  # F.pad with zero pads: constant_pad_nd returns c_input.clone()
+        ".attn.partition": 2 + 2 + 6,  # permute(0, 1, 3, 2, 4, 5).reshape: a copy with more than one window
+        ".attn.q_scale": 12,  # q * (C // num_heads) ** -0.5
+        # at::matmul's expand(...).reshape(windows · heads, n, m) of the strided q (scaled), kᵀ and v: copies where
+        # windows > 1 (the last stage's single window merges as a view)
+        ".attn.q.bmm_copy": 2 + 2 + 6,
+        ".attn.k.bmm_copy": 2 + 2 + 6,
+        ".attn.v.bmm_copy": 2 + 2 + 6,
+        ".attn.relative_position_bias.contiguous": 12,  # permute(2, 0, 1).contiguous()
+        ".attn.merge.contiguous": 12,  # attn.matmul(v).transpose(1, 2).reshape: heads > 1 in every block
+        ".attn.reverse": 2 + 2 + 6,
+        ".attn.roll.": 5 * 2,  # torch.roll over dims (1, 2): roll_common rolls one dim a kernel
+        ".attn.unroll.": 5 * 2,
+        ".attn.mask.": 5 * (1 + 9 + 1 + 1 + 1 + 2 + 1 + 2),  # new_zeros, 9 fills, copy, sub, ne, 2, eq, 2 a block
+        ".attn.mask_add": 5,
+        ".pad": 3,  # _patch_merging_pad's F.pad clone (features.2, 4, 6)
+        ".cat": 3,  # torch.cat([x0, x1, x2, x3], -1): CatArrayBatchedCopy
+    }
+
+    def kind(name: str) -> str:
+        return next(k for k in per_kind if k in name and not (k == ".pad" and ".attn." in name))
+    counts: dict[str, int] = {}
+    for name in eager:
+        counts[kind(name)] = counts.get(kind(name), 0) + 1
+    assert counts == per_kind
+    assert sum(per_kind.values()) == 1 + 12 + 10 + 12 + 3 * 10 + 12 + 12 + 10 + 10 + 10 + 90 + 5 + 3 + 3 == 220
+    assert g["features.2.cat"].inputs == ("features.2.patch_merge",) and g["features.2.norm"].inputs == ("features.2.cat",)
+    # the last stage: one window, no shift
+    assert not any(n.startswith("features.7.") and (".roll" in n or ".mask" in n or "partition" in n
+                                                     or "reverse" in n) for n in eager)
+    # the scores read the copies; batch 2 copies in the last stage too (2 windows in the batch): 3 · 2 blocks more
+    assert g["features.1.0.attn.scores"].inputs == ("features.1.0.attn.q.bmm_copy", "features.1.0.attn.k.bmm_copy")
+    assert g["features.7.0.attn.scores"].inputs == ("features.7.0.attn.q_scale", "features.7.0.attn.k")
+    assert sum(n.endswith(".bmm_copy") for n in _eager_ops(graph("swin_t", batch=2))) == 30 + 3 * 2
+    # the separate mask add sits between the bias add and the softmax
+    assert g["features.1.1.attn.mask_add"].inputs == ("features.1.1.attn.add_rel_pos",
+                                                      "features.1.1.attn.mask.masked_fill.1")
+    assert g["features.1.1.attn.softmax"].inputs[0] == "features.1.1.attn.mask_add"
+    assert g["features.1.0.attn.softmax"].inputs[0] == "features.1.0.attn.add_rel_pos"
+    # the mask of the 56 × 56 map: new_zeros of 56², nine fills of the (49, 4, 3) × (49, 4, 3) regions (3,136 in all),
+    # the (64, 49) window copy, then (64, 49, 49) tensors
+    fills = [eager[f"features.1.1.attn.mask.fill.{i}"].vector_elems for i in range(9)]
+    assert fills == [49 * 49, 49 * 4, 49 * 3, 4 * 49, 4 * 4, 4 * 3, 3 * 49, 3 * 4, 3 * 3] and sum(fills) == 56 * 56
+    assert eager["features.1.1.attn.mask.reshape"].out_shape == (64, 49)
+    assert eager["features.1.1.attn.mask.masked_fill.1"].out_shape == (64, 49, 49)
+    assert not eager["features.1.1.attn.mask.new_zeros"].inputs  # a fill of a constant
+    # no FLOPs: the graph's FLOPs do not depend on the arch
+    assert all(op.flops == 0 for op in eager.values())
+
+
+def test_swin_t_eager_kernels_run_on_a_gpu_and_are_views_elsewhere():
+    gpu = accelsim.simulate({"model": "swin_t"}, "h100", plots=False).to_dict()
+    npu = accelsim.simulate({"model": "swin_t"}, "tpu-v4", plots=False).to_dict()
+    g = build_workload("swin_t", {})
+    eager = _eager_ops(g)
+    rows = {a: {op["name"]: op for op in r["ops"]} for a, r in (("gpu", gpu), ("npu", npu))}
+    assert all(rows["gpu"][n]["unit"] != "none" for n in eager)
+    assert all(rows["npu"][n]["unit"] == "none" and not rows["npu"][n]["bytes"] for n in eager)
+    kernels = {a: sum(op["unit"] != "none" for op in r.values()) for a, r in rows.items()}
+    assert kernels["gpu"] - kernels["npu"] == len(eager) == 220
+    # launch-bound: at least one kernel_launch (h100.yaml) a kernel
+    launch = load_arch("h100").kernel_launch
+    assert gpu["seconds"] >= kernels["gpu"] * launch
+    # the window partition copy reads and writes the (1, 56, 56, 96) activation: 2 · 301,056 · 2 B through L2
+    assert rows["gpu"]["features.1.0.attn.partition"]["bytes"]["l2"] == 2 * (56 * 56 * 96 * 2) == 1_204_224
+
+
+def test_swin_t_padded_map_fills_and_crops_on_a_gpu_only():
+    # 256 / 4 = 64, padded to 70 (swin_windows(64) == (10, 6, True)): constant_pad_nd with a positive pad fills the
+    # (1, 70, 70, 96) output and copies the input into it; the attention's output is cropped back by a copy
+    g = build_workload("swin_t", {"image_size": 256})
+    assert g["features.1.0.attn.pad.fill"].out_shape == (1, 70, 70, 96) and not g["features.1.0.attn.pad.fill"].inputs
+    assert g["features.1.0.attn.crop"].out_shape == (1, 64, 64, 96)
+    npu = {op["name"]: op for op in accelsim.simulate({"model": "swin_t", "image_size": 256}, "tpu-v4",
+                                                        plots=False).to_dict()["ops"]}
+    assert npu["features.1.0.attn.pad.fill"]["unit"] == "none" and not npu["features.1.0.attn.pad.fill"]["bytes"]
 
 
 @pytest.mark.parametrize("name", ["efficientnet_b0", "convnext_tiny", "swin_t"])

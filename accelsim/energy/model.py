@@ -922,8 +922,9 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
     computed = report["flops"] - skipped if skipped else report["flops"]
     # two figures, one definition on every preset (probe p66: a100's 2:4 TOPS/W counted the kept FLOPs, tpu-v4's
     # the zeros its array multiplies): the FLOPs executed, and the model's, each over the same joules
-    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total else None,
-                           "useful_tops_per_w": report["flops"] / total / 1e12 if total else None,
+    # no FLOPs is no rate, None (probe p234 #4: a collective's report.json gave 0.0 where the console says n/a)
+    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total and computed else None,
+                           "useful_tops_per_w": report["flops"] / total / 1e12 if total and report["flops"] else None,
                            "tops_definition": TOPS_DEFINITION,
                            "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")

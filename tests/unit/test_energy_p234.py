@@ -1,5 +1,5 @@
-"""Probe p234's energy findings: the links a byte crosses through an NVSwitch, no TOPS/W rate for a run with no
-FLOPs, and a ring all-reduce's adds filed under the vector unit."""
+"""Probe p234's energy findings: the links a byte crosses through an NVSwitch, mi210's HBM2e price, no TOPS/W
+rate for a run with no FLOPs, and a ring all-reduce's adds filed under the vector unit."""
 
 from __future__ import annotations
 
@@ -37,6 +37,17 @@ def test_mi300x_8_mesh_all_reduce_charges_each_byte_on_one_link():
     r = accelsim.simulate({**GB, "bytes": 2**30}, "mi300x-8").to_dict()
     assert r["bytes"]["link"] == 2 * 7 * 2**30 // 8
     assert r["energy"]["by_level"]["link"] == pytest.approx(2 * 7 / 8 * 2**30 * 8 * 1.3e-12, rel=1e-9)
+
+
+def test_mi210_prices_its_hbm2e_as_a100_does():
+    # both are HBM2e (Micron's 6.0 pJ/bit); mi210 had HBM2's 3.9
+    mi210, a100 = load_arch("mi210"), load_arch("a100")
+    assert mi210.memory("hbm").kind == a100.memory("hbm").kind == "HBM2e"
+    assert mi210.memory("hbm").energy_per_bit == a100.memory("hbm").energy_per_bit == 6.0
+    r = accelsim.simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096}, "mi210").to_dict()
+    e = r["energy"]
+    dynamic = e["by_level"]["hbm"] - e["static_by_level"].get("hbm", 0.0)
+    assert dynamic == pytest.approx(r["bytes"]["hbm"] * 8 * 6.0e-12, rel=1e-9)
 
 
 def test_a_run_without_flops_has_no_tops_per_w_rate():

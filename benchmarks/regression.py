@@ -193,6 +193,8 @@ CASES: dict[str, tuple] = {
 # 21.043 ms, hbm 3,782,083,588 -> 3,867,018,244 B, activations 85,324,800 B equal (both skipped whole by CHANGED).
 # resnet18_training_tpu_v1 again from 91863344 (merge of psumread and trainops): its d304166b recording lacked the
 # partial-sum read-back of d955de43 (tpu-v1 is weight-stationary); skipped whole by CHANGED, so recorded for the record.
+# rmsnorm_mi210 again from 6fd8cccd (probe p234 #2): mi210's HBM2e at Micron's 6.0 pJ/bit, not HBM2's 3.9;
+# energy.by_level.hbm 3.627 -> 4.755 mJ, total_j 14.165 -> 15.293 mJ, average_w 156.7 -> 169.2 W (time unchanged).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -42,6 +42,7 @@ LINK = "link"  # the name of the chip link in bytes and in the units (mapping.lo
 NIC = "nic"  # the unit of a multi-node chip's port to the scale-out network (mapping.lower); its bytes are LINK's
 ALUS = "alus"  # area.units' entry of energy.core_alus
 ACTIVITY = "activity"  # energy.by_unit's entry of the activity power (energy.activity_power_share)
+VECTOR = "vector"  # the core's vector unit (hardware.Core.unit_specs): where a collective's reduction adds are filed
 
 
 @dataclass(frozen=True)
@@ -270,13 +271,24 @@ def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[st
             out[lv.name] = 0.0
             missing.append(lv.name)
     link = arch.interconnect
-    if link is not None:
-        out[LINK] = (link.energy_per_bit or 0.0) * PJ
+    if link is not None:  # per byte a chip sends: each link it crosses (link_traversals) at energy_per_bit
+        out[LINK] = (link.energy_per_bit or 0.0) * link_traversals(arch) * PJ
         if link.energy_per_bit is None and arch.chips > 1:
             missing.append(LINK)
         if link.scale_out is not None:  # the NIC's bytes (filed as LINK's by the mapper) at the network's own price
             out[NIC] = (link.scale_out.energy_per_bit or 0.0) * PJ
     return out, tuple(missing)
+
+
+def link_traversals(arch: Arch) -> int:
+    """The chip links one byte a chip sends to another chip of its node crosses, each charged
+    ``interconnect.energy_per_bit``: 2 through a switch (``topology: fully_connected``, the DGX presets' NVSwitch:
+    the sender's link into the switch, the receiver's out of it; an NVLS all-reduce's multicast the same, each
+    chip's links carrying its sent bytes in and as many out), 1 over a direct link (``ring``, ``full_mesh``,
+    ``torus``: mi300x-8's xGMI mesh, a TPU's ICI). Probe p234 #1: dgx-h100's 1 GB all-reduce charged its 1.125 GB
+    sent once, 11.7 mJ, not 23.4."""
+    ic = arch.interconnect
+    return 2 if ic is not None and ic.topology == "fully_connected" else 1
 
 
 def nic_bytes(row: Mapping[str, Any]) -> float:
@@ -826,7 +838,10 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
         row["energy_j"] = e
         macs_j += mac_part
         if compute:
-            group = groups.get(_own_name(unit)) or unit_group(unit)
+            own = _own_name(unit)
+            # a collective's reduction adds run on the SMs / vector lanes (NCCL's runRing reduces in its kernels), not
+            # on the link its bytes cross (probe p234 #5: dgx-a100's ring all-reduce filed them as a unit "link")
+            group = VECTOR if own in (LINK, NIC) else groups.get(own) or unit_group(unit)
             by_unit[group] = by_unit.get(group, 0.0) + compute
         by_kind[row["kind"]] = by_kind.get(row["kind"], 0.0) + e
     dynamic = sum(by_unit.values()) + sum(by_level.values())
@@ -923,8 +938,9 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
     computed = report["flops"] - skipped if skipped else report["flops"]
     # two figures, one definition on every preset (probe p66: a100's 2:4 TOPS/W counted the kept FLOPs, tpu-v4's
     # the zeros its array multiplies): the FLOPs executed, and the model's, each over the same joules
-    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total else None,
-                           "useful_tops_per_w": report["flops"] / total / 1e12 if total else None,
+    # no FLOPs is no rate, None (probe p234 #4: a collective's report.json gave 0.0 where the console says n/a)
+    out: dict[str, Any] = {"tops_per_w": computed / total / 1e12 if total and computed else None,
+                           "useful_tops_per_w": report["flops"] / total / 1e12 if total and report["flops"] else None,
                            "tops_definition": TOPS_DEFINITION,
                            "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")

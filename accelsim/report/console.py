@@ -248,7 +248,7 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
     shown = fmt.general(eff.get("tops_per_w"))  # (not to the 6th digit: probe p73 #7 printed "0.1953 ... 0.1953")
     tops = f"{shown} TOPS/W" + (f" executed, {fmt.general(useful)} useful"
                                 if useful is not None and fmt.general(useful) != shown else "")
-    if report.get("flops") == 0 and useful is not None:  # a run of one collective: the model computes nothing
+    if report.get("flops") == 0:  # a run of one collective: the model computes nothing (its rates None: no FLOPs)
         executed = eff.get("tops_per_w")  # (probe p118 #6 printed "0 TOPS/W": a rate of no work, not a poor one)
         tops = (f"{shown} TOPS/W executed (its reduction's adds), useful n/a (no model FLOPs)" if executed
                 else "TOPS/W n/a (no FLOPs)")

@@ -63,16 +63,20 @@ def test_a_collective_run_charges_its_hbm_bytes_and_reduction_and_says_it_is_one
     assert r["bytes"]["hbm"] == 5_500_000_000 and r["bytes"]["link"] == 1_750_000_000
     assert r["flops"] == 0 and r["computed_flops"] == 437_500_000  # the model's count, then what ran
     c = constants(load_arch("dgx-a100"))
-    # a100.yaml's HBM2E 6.0 pJ/bit, dgx-a100.yaml's NVLink 1.3 pJ/bit, the lanes' J per FLOP
-    hand = 5.5e9 * 8 * 6.0e-12 + 1.75e9 * 8 * 1.3e-12 + 437_500_000 * c.vector_j
-    assert r["energy"]["dynamic_j"] == pytest.approx(hand, rel=1e-9)  # 0.282 J (before: the link's 0.0182 J)
+    # a100.yaml's HBM2E 6.0 pJ/bit, dgx-a100.yaml's NVLink 1.3 pJ/bit on each of the 2 links a byte crosses
+    # (probe p234 #1: through the NVSwitch a byte crosses 2 links, the sender's into the switch and the receiver's out; was 1 link: 0.2822 J), the lanes' J per FLOP
+    hand = 5.5e9 * 8 * 6.0e-12 + 1.75e9 * 2 * 8 * 1.3e-12 + 437_500_000 * c.vector_j
+    assert r["energy"]["dynamic_j"] == pytest.approx(hand, rel=1e-9)  # 0.3004 J (before p66: the link's 0.0182 J)
+    # the adds run on the SMs: filed under the vector unit, no unit named "link" (probe p234 #5)
+    assert "link" not in r["energy"]["by_unit"]
     assert r["efficiency"]["tops_per_w"] == pytest.approx(437_500_000 / r["energy"]["total_j"] / 1e12)
     (note,) = [n for n in r["notes"] if n.startswith("chips:")]
     assert "runs on 8 of the 8 chips" in note and "one chip's" in note and "8 x energy.total_j" in note
     # dgx-h100 runs NVLS: 2 GB of HBM (the probe's "at least 2 GB"), no adds on the chip; 3.9 pJ/bit (h100.yaml)
     h = accelsim.simulate(gb, "dgx-h100").to_dict()
     assert h["ops"][0]["mapping"]["algorithm"] == "nvls" and h["bytes"]["hbm"] == 2_000_000_000
-    assert h["energy"]["dynamic_j"] == pytest.approx(2e9 * 8 * 3.9e-12 + h["bytes"]["link"] * 8 * 1.3e-12,
+    # the link bytes at 2 links x 1.3 pJ/bit (through the NVSwitch, probe p234 #1)
+    assert h["energy"]["dynamic_j"] == pytest.approx(2e9 * 8 * 3.9e-12 + h["bytes"]["link"] * 2 * 8 * 1.3e-12,
                                                      rel=1e-9)
 
 

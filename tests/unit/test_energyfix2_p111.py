@@ -99,9 +99,9 @@ def test_scale_out_bytes_priced_by_the_network_not_nvlink():
     row = {"unit": NIC, "kind": "collective", "macs": 0, "flops": 0, "bytes": {"link": 1.875e9}}
     _, _, levels = op_energy(row, c, arch)
     assert levels == {NIC: pytest.approx(1.875e9 * 8 * 103e-12)}
-    # a row on the chip's own links keeps NVLink's 1.3 pJ/bit
+    # a row on the chip's own links keeps NVLink's 1.3 pJ/bit, on each of 2 links (probe p234 #1: through the NVSwitch a byte crosses 2 links, the sender's into the switch and the receiver's out; was 1)
     _, _, levels = op_energy({**row, "unit": "link"}, c, arch)
-    assert levels == {"link": pytest.approx(1.875e9 * 8 * 1.3e-12)}
+    assert levels == {"link": pytest.approx(1.875e9 * 2 * 8 * 1.3e-12)}
     # the NIC's energy is off the package: the TDP rates the GPU, not the network
     assert NIC in c.off_package
 

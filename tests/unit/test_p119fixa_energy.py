@@ -15,7 +15,9 @@ from accelsim.energy.model import NIC
 
 ROOT = Path(__file__).resolve().parents[2]
 NDR_PJ = 103e-12  # dgx-h100 interconnect.scale_out.energy_per_bit (4 x 22.5 optics + 2 x 6.5 PCIe), J per bit
-NVLINK_PJ = 1.3e-12  # dgx-h100 interconnect.energy_per_bit
+# dgx-h100 interconnect.energy_per_bit 1.3 pJ/bit on each of the 2 links a byte sent crosses through the NVSwitch
+# (probe p234 #1: the sender's link into the switch, the receiver's out of it; was one link, 1.3 pJ per bit sent)
+NVLINK_PJ = 2 * 1.3e-12
 NOTE = "interconnect.scale_out gives no energy_per_bit"
 
 

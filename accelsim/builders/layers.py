@@ -179,6 +179,7 @@ class GraphBuilder:
         self._scope: list[str] = []
         self._blocks: set[str] = set()  # scope names of layers made of several ops (block_name)
         self.training = False  # a training graph: dropout appends its ops (see dropout)
+        self.eager_bias = True  # a biased conv appends eager PyTorch's bias add (_eager_bias; False: an ONNX file's)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     @property
@@ -349,9 +350,10 @@ class GraphBuilder:
         the bias), which it does unless ``ConvParams::use_cudnn_depthwise`` holds: "always use cudnn_depthwise for
         channels_last format" (a conv2d given ``channels_last``), or an fp16 NCHW input of its cuDNN heuristics
         (not modelled: every GPU preset computes in bf16, where the NCHW test is fp16-only). Nor an integer conv,
-        which eager PyTorch does not run. Off a GPU preset the op is a view of the conv's output (a compiler's
+        which eager PyTorch does not run, nor with ``eager_bias`` False (the ONNX importer's: an ONNX file is not
+        run by eager PyTorch). Off a GPU preset the op is a view of the conv's output (a compiler's
         conv adds its bias in its epilogue), so those archs' numbers do not move."""
-        if not bias or in_kernel or self.dtype in INT_BIAS_DTYPE:
+        if not bias or in_kernel or self.dtype in INT_BIAS_DTYPE or not self.eager_bias:
             return conv
         out = self.shape(conv)
         self._bias_adds.add(f"{conv}.bias_add")

@@ -90,7 +90,9 @@ def _cn_block(b: TransformerBuilder, x: str, dim: int) -> str:
     """torchvision CNBlock: 7×7 depthwise conv, permute, LayerNorm(eps 1e-6), linear 4·dim, GELU, linear dim,
     permute back, × layer_scale, + input."""
     n, _, h, w = b.shape(x)
-    y = b.conv2d(x, dim, 7, padding=3, groups=dim, name="block.0")
+    # x is channels-last (see convnext_tiny), so PyTorch runs this depthwise conv on cuDNN, then its bias add_
+    # (Convolution.cpp use_cudnn_depthwise: "always use cudnn_depthwise for channels_last format"; layers._eager_bias)
+    y = b.conv2d(x, dim, 7, padding=3, groups=dim, name="block.0", channels_last=True)
     y = b.view(y, (n, h, w, dim), "permute", name="block.1")
     y = b.layernorm(y, 1e-6, name="block.2")
     y = b.gelu(b.linear(y, 4 * dim, name="block.3"), name="block.4")

@@ -32,6 +32,11 @@ Counting conventions (per op; ``Graph`` sums them):
   (top, bottom, left, right), ``dilation``, ``groups``; pools add ``kernel``, ``stride``, ``padding``; a batch
   norm that reads a convolution's output directly records ``follows`` = that conv's name (the mapper may fold it).
 
+A conv or transposed conv with a bias is followed by its eager bias add (``f"{conv}.bias_add"``, ELEMENTWISE fn "add",
+attrs ``eager_only`` and ``bias_of``), whose name the method returns: cuDNN's convolution and PyTorch's
+``output.add_(bias)`` are two kernels in eager PyTorch on a GPU; the conv's ``flops`` keep the bias's add and its
+weights the bias, and the mapping moves both to the add where it runs (:meth:`GraphBuilder._eager_bias`).
+
 Dropout is the identity at inference: :meth:`GraphBuilder.dropout` appends nothing and returns its input. A builder
 that builds a training graph sets ``training`` (``gpt``, ``gpt2`` and BERT do), and dropout then appends PyTorch's
 training dropout: a keep-mask and the masked input (see the method).
@@ -47,6 +52,7 @@ from contextlib import contextmanager
 
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight
+from ..units import INT_BIAS_DTYPE
 
 Shape = tuple[int, ...]
 IntPair = int | tuple[int, int]
@@ -169,9 +175,11 @@ class GraphBuilder:
         self._ops: list[Op] = []
         self._shapes: dict[str, Shape] = {INPUT: shape}
         self._kinds: dict[str, OpKind] = {}
+        self._bias_adds: set[str] = set()  # a conv's eager bias add (_eager_bias), which a batch norm follows
         self._scope: list[str] = []
         self._blocks: set[str] = set()  # scope names of layers made of several ops (block_name)
         self.training = False  # a training graph: dropout appends its ops (see dropout)
+        self.eager_bias = True  # a biased conv appends eager PyTorch's bias add (_eager_bias; False: an ONNX file's)
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     @property
@@ -287,8 +295,11 @@ class GraphBuilder:
 
     # ---- matmul layers ----------------------------------------------------------------------------------
     def conv2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair | str = 0,
-               dilation: IntPair = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
-        """A 2-D convolution (torch.nn.Conv2d) of ``x`` to ``out_ch`` channels; ``padding`` may be "same"/"valid"."""
+               dilation: IntPair = 1, groups: int = 1, bias: bool = True, name: str | None = None,
+               channels_last: bool = False) -> str:
+        """A 2-D convolution (torch.nn.Conv2d) of ``x`` to ``out_ch`` channels; ``padding`` may be "same"/"valid".
+        With a bias, the name returned is its eager bias add's where PyTorch launches one (:meth:`_eager_bias`;
+        ``channels_last``: ``x`` is a channels-last tensor, which sends a depthwise conv to cuDNN too)."""
         name = self._name(name, "conv")
         layer = f"{self.name}: conv2d {name!r}"
         n, cin, h, w = self._nchw(x, name, "conv2d")
@@ -319,9 +330,35 @@ class GraphBuilder:
         if bias:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
-        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv2d",
-                         kernel=(kh, kw), stride=(sh, sw), padding=(pads[0], pads[2]), pads=pads,
-                         dilation=(dh, dw), groups=groups, bias=bias)
+        attrs = {"channels_last": True} if channels_last else {}
+        self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv2d",
+                  kernel=(kh, kw), stride=(sh, sw), padding=(pads[0], pads[2]), pads=pads,
+                  dilation=(dh, dw), groups=groups, bias=bias, **attrs)
+        return self._eager_bias(name, bias, groups == cin and groups > 1 and not channels_last)
+
+    def _eager_bias(self, conv: str, bias: bool, in_kernel: bool = False) -> str:
+        """``conv``, or with a ``bias`` the bias add eager PyTorch launches after it on a GPU: ELEMENTWISE fn "add"
+        ``f"{conv}.bias_add"`` reading the conv's output (attrs ``eager_only``, ``bias_of`` = ``conv``; 0 flops and
+        vector_elems = the output's elements in the graph: the conv's flops keep the bias's add, and
+        mapping.aliases moves it, and the bias's bytes, to this op where it runs). PyTorch's
+        aten/src/ATen/native/Convolution.cpp ``_convolution`` runs ``ConvBackend::Cudnn`` and ``CudnnTranspose`` as
+        ``at::cudnn_convolution(...)`` then ``output.add_(reshape_bias(input.dim(), bias))``, and ROCm's
+        ``Miopen`` / ``MiopenDepthwise`` / ``MiopenTranspose`` pass the bias to ``miopen_convolution``
+        (aten/src/ATen/native/miopen/Conv_miopen.cpp), whose ``miopen_convolution_add_bias_`` is
+        ``output->add_(bias_contig)``: two kernels. Not a depthwise conv that ``_select_conv_backend`` sends to
+        ``CudaDepthwise2d`` / ``CudaDepthwise3d`` (``in_kernel``: ``_conv_depthwise2d`` / ``conv_depthwise3d`` take
+        the bias), which it does unless ``ConvParams::use_cudnn_depthwise`` holds: "always use cudnn_depthwise for
+        channels_last format" (a conv2d given ``channels_last``), or an fp16 NCHW input of its cuDNN heuristics
+        (not modelled: every GPU preset computes in bf16, where the NCHW test is fp16-only). Nor an integer conv,
+        which eager PyTorch does not run, nor with ``eager_bias`` False (the ONNX importer's: an ONNX file is not
+        run by eager PyTorch). Off a GPU preset the op is a view of the conv's output (a compiler's
+        conv adds its bias in its epilogue), so those archs' numbers do not move."""
+        if not bias or in_kernel or self.dtype in INT_BIAS_DTYPE or not self.eager_bias:
+            return conv
+        out = self.shape(conv)
+        self._bias_adds.add(f"{conv}.bias_add")
+        return self._add(f"{conv}.bias_add", OpKind.ELEMENTWISE, [conv], out, vector_elems=math.prod(out), fn="add",
+                         eager_only=True, bias_of=conv)
 
     def conv_transpose2d(self, x: str, out_ch: int, kernel: IntPair, stride: IntPair = 1, padding: IntPair = 0,
                          output_padding: IntPair = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
@@ -348,10 +385,10 @@ class GraphBuilder:
         if bias:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
-        return self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
-                         fn="conv_transpose2d", kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
-                         pads=(ph, ph, pw, pw), output_padding=(oph, opw), dilation=(dh, dw), groups=groups,
-                         bias=bias)
+        self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
+                  fn="conv_transpose2d", kernel=(kh, kw), stride=(sh, sw), padding=(ph, pw),
+                  pads=(ph, ph, pw, pw), output_padding=(oph, opw), dilation=(dh, dw), groups=groups, bias=bias)
+        return self._eager_bias(name, bias)
 
     def linear(self, x: str, out_features: int, bias: bool = True, name: str | None = None) -> str:
         """A fully connected layer (torch.nn.Linear) over the last dimension of ``x``."""
@@ -411,8 +448,9 @@ class GraphBuilder:
         if bias:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
-        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn=fn, kernel=k,
-                         stride=st, padding=pads[::2], pads=pads, dilation=dil, groups=groups, bias=bias)
+        self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn=fn, kernel=k,
+                  stride=st, padding=pads[::2], pads=pads, dilation=dil, groups=groups, bias=bias)
+        return self._eager_bias(name, bias, groups == cin and groups > 1)
 
     def conv1d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN | str = 0,
                dilation: IntN = 1, groups: int = 1, bias: bool = True, name: str | None = None) -> str:
@@ -449,10 +487,10 @@ class GraphBuilder:
         if bias:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
-        return self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops,
-                         fn=fn, kernel=k, stride=st, padding=pad,
-                         pads=tuple(v for q in pad for v in (q, q)), output_padding=opad, dilation=dil,
-                         groups=groups, bias=bias)
+        self._add(name, OpKind.CONV_TRANSPOSE, [x], out, weights=weights, gemm=gemm, flops=flops, fn=fn, kernel=k,
+                  stride=st, padding=pad, pads=tuple(v for q in pad for v in (q, q)), output_padding=opad,
+                  dilation=dil, groups=groups, bias=bias)
+        return self._eager_bias(name, bias)
 
     def conv_transpose1d(self, x: str, out_ch: int, kernel: IntN, stride: IntN = 1, padding: IntN = 0,
                          output_padding: IntN = 0, dilation: IntN = 1, groups: int = 1, bias: bool = True,
@@ -584,8 +622,8 @@ class GraphBuilder:
             raise WorkloadError(f"{self.name}: {what} {name!r} needs a {need} input; {x!r} is {list(shape)}")
         c, elems = shape[1], math.prod(shape)
         attrs: dict[str, object] = {"fn": "batchnorm", "eps": eps}
-        if self._kinds.get(x) in (OpKind.CONV, OpKind.CONV_TRANSPOSE):
-            attrs["follows"] = x
+        if self._kinds.get(x) in (OpKind.CONV, OpKind.CONV_TRANSPOSE) or x in self._bias_adds:
+            attrs["follows"] = x  # (or a conv's eager bias add, :meth:`_eager_bias`: mapping.aliases sees through it)
         weights = [Weight(f"{name}.weight", (c,)), Weight(f"{name}.bias", (c,))]
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=2 * elems, vector_elems=elems, **attrs)
 

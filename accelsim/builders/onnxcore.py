@@ -121,6 +121,7 @@ class ImporterCore:
                   dtype_bytes(dtype)}  # integer inputs stored at another width than the workload's dtype
         self.b = RecurrentBuilder(name, {n: (index_elems(math.prod(s), dtype, widths[n]),) if n in widths else s
                                          for n, s in inputs.items()}, dtype=dtype)
+        self.b.eager_bias = False  # an ONNX Conv's bias stays in its op: no eager PyTorch bias add (layers._eager_bias)
         self.graph = graph
         self.tensor: dict[str, str] = {n: n for n in inputs}  # ONNX tensor → op holding it
         self.names = self._layer_names()

@@ -325,7 +325,8 @@ class TransformerBuilder(GraphBuilder):
 
     def conv1d(self, x: str, out_ch: int, kernel: int, stride: int = 1, padding: int = 0, groups: int = 1,
                bias: bool = True, name: str | None = None) -> str:
-        """A 1-D convolution (torch.nn.Conv1d) of an (N, C, L) tensor."""
+        """A 1-D convolution (torch.nn.Conv1d) of an (N, C, L) tensor; with a bias, the name returned is its eager
+        bias add's (:meth:`GraphBuilder._eager_bias`)."""
         name = self._name(name, "conv")
         shape = self.shape(x)
         if len(shape) != 3:
@@ -343,9 +344,10 @@ class TransformerBuilder(GraphBuilder):
         if bias:
             weights.append(Weight(f"{name}.bias", (out_ch,)))
         flops = 2 * gemm.macs + (math.prod(out) if bias else 0)
-        return self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv1d",
-                         kernel=(kernel,), stride=(stride,), padding=(padding,), pads=(padding, padding),
-                         dilation=(1,), groups=groups, bias=bias)
+        self._add(name, OpKind.CONV, [x], out, weights=weights, gemm=gemm, flops=flops, fn="conv1d",
+                  kernel=(kernel,), stride=(stride,), padding=(padding,), pads=(padding, padding),
+                  dilation=(1,), groups=groups, bias=bias)
+        return self._eager_bias(name, bias, groups == cin and groups > 1)  # cuDNN's output.add_ (probe p235 #4)
 
     def matmul(self, inputs: Sequence[str], out_shape: Sequence[int], gemm: Gemm, weights: Sequence[Weight] = (),
                name: str | None = None, **attrs: object) -> str:

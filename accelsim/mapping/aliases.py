@@ -7,7 +7,10 @@ does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayB
 writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer), and any other op
 so marked (a step of an op eager code spells out in kernels, T5LayerNorm's: in place on its inputs off a GPU, whose
 compiler folds it into the op that follows; that op, marked :data:`EAGER_FN`, runs on a GPU preset as eager
-PyTorch's element-wise kernel of that fn); where
+PyTorch's element-wise kernel of that fn), and so does a conv's bias add a builder marks ``eager_only``
+(``bias_of``: cuDNN's and MIOpen's convolutions leave the bias to ``output.add_``; on a GPU preset the bias's flops
+and bytes move to it off the conv, elsewhere the conv adds it, as before; probe p235 #4), and on a GPU preset a batch
+norm folded into such a conv is that add, reading its shift (:func:`_adds_bias`); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
 batch norm a builder marks ``folded_at_load``: the model's own inference code folds it, Ultralytics' ``fuse()``) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
@@ -29,6 +32,7 @@ from fractions import Fraction
 from ..hardware import Arch
 from ..ir import Graph, Op, OpKind
 from ..options import Options
+from ..units import INT_BIAS_DTYPE
 from .plan import Plan
 
 _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
@@ -66,6 +70,28 @@ def runs_eager_copies(arch: Arch | None) -> bool:
     return arch is not None and arch.core.tile is not None
 
 
+EAGER_ONLY = ("eager_copy", "eager_only")
+"""Op attrs a builder sets on an op only eager PyTorch launches (a kernel on a GPU preset, a view of its one input
+elsewhere): ``eager_copy``, a copy of a strided view (ConvNeXt's stem LayerNorm2d's ``expect_contiguous``) or a
+torch.cat (CONCAT, ATen's CatArrayBatchedCopy), and ``eager_only``, a conv's bias add after cuDNN / MIOpen
+(builders.layers ``GraphBuilder._eager_bias``, attr ``bias_of``)."""
+
+
+def eager_only(op: Op) -> bool:
+    """Whether a builder marked ``op`` as launched by eager PyTorch only (:data:`EAGER_ONLY`)."""
+    return any(op.attrs.get(a) is True for a in EAGER_ONLY)
+
+
+def _adds_bias(conv: Op) -> bool:
+    """Whether eager PyTorch adds a bias to ``conv``'s output with a kernel of its own (its own bias, or the one a
+    folded batch norm gives it): a (transposed) conv that aten/src/ATen/native/Convolution.cpp ``_convolution`` runs
+    on cuDNN / MIOpen (``output.add_(reshape_bias(...))``), not a depthwise conv that ``_select_conv_backend`` sends
+    to ``CudaDepthwise2d`` / ``CudaDepthwise3d``, which take the bias in the kernel (a channels-last one goes to
+    cuDNN: ``use_cudnn_depthwise``, attr ``channels_last``), nor an integer conv (not eager PyTorch's)."""
+    return (conv.kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE) and conv.dtype not in INT_BIAS_DTYPE
+            and (not conv.depthwise or conv.attrs.get("channels_last") is True))
+
+
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
     which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, a copy a
@@ -89,18 +115,37 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
+        # a batch norm's producer: a conv, or a conv through its eager bias add (builders.layers _eager_bias)
+        src = op.inputs[0] if len(op.inputs) == 1 and op.inputs[0] in graph else None
+        conv = graph[src] if src is not None else None
+        via_bias = conv is not None and conv.attrs.get("bias_of") in index_of
+        if via_bias:
+            conv = graph[conv.attrs["bias_of"]]
         folded = ((fold or at_load and folds_batchnorm(options, arch, op))
-                  and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
-                  and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
-                  and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
+                  and op.kind is OpKind.NORM and op.fn == "batchnorm" and src is not None and op.follows == src
+                  and conv.kind in _FOLDABLE
+                  and readers.get(src) == 1  # the raw output read elsewhere too: the BN stays
+                  and (not via_bias or readers.get(conv.name) == 1))
         # an op only eager PyTorch launches (a copy of a strided view; one step of an op eager code spells out in
         # several kernels, T5LayerNorm's casts, pow, mean, rsqrt: probe p235 #1; Swin's window copies, rolls and
-        # shift-mask fills: probe p235 #2): a kernel on a GPU preset, elsewhere in place on its inputs, aliasing their
-        # tensors (none: a fill of a constant, which aliases nothing; a compiler folds it into the op that follows)
-        in_place = op.attrs.get("eager_copy") is True and not eager and not op.kind.is_view
+        # shift-mask fills: probe p235 #2; a conv's bias add: probe p235 #4): a kernel on a GPU preset, elsewhere in
+        # place on its inputs, aliasing their tensors (none: a fill of a constant, which aliases nothing; a compiler
+        # folds it into the op that follows)
+        only = eager_only(op)
+        in_place = only and not eager and not op.kind.is_view
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
+        # a conv's bias add eager PyTorch launches after cuDNN / MIOpen (builders.layers GraphBuilder._eager_bias;
+        # probe p235 #4): on a GPU preset a kernel adding the bias (its flops and bytes move off the conv), else a
+        # view; an integer conv's (a precision pass's) is not eager PyTorch's
+        bias_of = op.attrs.get("bias_of") if eager and only and len(op.inputs) == 1 else None
+        if bias_of is not None and not (bias_of in index_of and _adds_bias(graph[bias_of])):
+            in_place, bias_of = True, None
+        # a batch norm folded into a conv that eager PyTorch adds a bias to with a kernel of its own: torch.fx's
+        # fuse_conv_bn_eval and Ultralytics' fuse_conv_and_bn give the conv a bias, which _convolution then adds
+        # (output.add_), so on a GPU preset its shift is still one kernel over the conv's output (the scale folds)
+        bn_add = folded and eager and not via_bias and _adds_bias(conv)
         if copy:
             op = replace(op, vector_elems=math.prod(op.out_shape))
         elif eager and isinstance(op.attrs.get(EAGER_FN), str):
@@ -110,6 +155,22 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
             elems = math.prod(op.out_shape)
             op = replace(op, kind=OpKind.ELEMENTWISE, flops=elems, vector_elems=elems,
                          attrs={**op.attrs, "fn": op.attrs[EAGER_FN]})
+        elif bn_add:
+            phys[op.name] = (op.name,)
+            op = replace(op, weights=op.weights[-1:])
+            plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))
+            continue
+        elif bias_of is not None:
+            j = index_of[bias_of]
+            bias = tuple(w for w in plans[j].weights if w.name == f"{bias_of}.bias")
+            if bias:  # the conv's own bias, which this add reads; its add's flops are this op's
+                elems = math.prod(op.out_shape)
+                plans[j] = plans[j]._replace(op=replace(plans[j].op, flops=plans[j].op.flops - elems),
+                                             weights=tuple(w for w in plans[j].weights if w not in bias))
+                op = replace(op, flops=elems, weights=bias)
+            phys[op.name] = (op.name,)
+            plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))
+            continue
         elif op.kind.is_view or folded or in_place:
             if in_place and op.flops:  # its FLOPs are the following op's, which runs (T5's RMS norm counts 4 an
                 op = replace(op, flops=0)  # element, as its eager steps do: pow, mean, mul, weight mul)
@@ -120,8 +181,8 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                 share[op.name] = part
             details = {"folded": True} if folded else {"in_place": True} if in_place else {}
             plans.append(Plan(op, i, inputs=reads, details=details))
-            if folded:
-                j = index_of[op.inputs[0]]
+            if folded and not (eager and via_bias):  # (on a GPU the conv's bias add adds the fused bias)
+                j = index_of[conv.name]
                 plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])
             continue
         phys[op.name] = (op.name,)

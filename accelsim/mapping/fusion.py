@@ -126,7 +126,9 @@ def _producer(src: str, plans: list[Plan], index: dict[str, int], readers: Count
             return src if add else None
         if src in root_of:
             return root_of[src]
-        if not (q.details.get("folded") and len(q.op.inputs) == 1):
+        # a folded batch norm, or a conv's eager bias add as a view (off a GPU preset; builders.layers _eager_bias)
+        through = q.details.get("folded") or q.details.get("in_place") and q.op.attrs.get("bias_of")
+        if not (through and len(q.op.inputs) == 1):
             return None
         src = q.op.inputs[0]
     return None

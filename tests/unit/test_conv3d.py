@@ -52,13 +52,14 @@ def test_conv3d_and_transpose_shapes_by_hand():
     x = b.conv3d(b.input, 8, (3, 3, 1), stride=(2, 1, 1), padding=(1, 0, 0), dilation=(1, 2, 1), groups=2)
     # D = floor((9 + 2 − 2 − 1)/2) + 1 = 5; H = (10 − 2·2 − 1)/1 + 1 = 6; W = 11
     assert b.shape(x) == (2, 8, 5, 6, 11)
-    op = b._ops[-1]
+    op, add = b._ops[-2:]  # the conv, then the bias add eager PyTorch launches after cuDNN (layers._eager_bias)
+    assert add.attrs["bias_of"] == op.name and x == add.name
     assert (op.gemm.m, op.gemm.n, op.gemm.k, op.gemm.count) == (2 * 5 * 6 * 11, 4, 3 * 3 * 1 * 2, 2)
     assert op.params == 8 * 2 * 3 * 3 * 1 + 8
     y = b.conv_transpose3d(x, 4, 2, stride=2, output_padding=(1, 0, 0))
     # (in − 1)·2 + (2 − 1) + output_padding + 1: D 10, H 12, W 22
     assert b.shape(y) == (2, 4, 10 + 1, 12, 22)
-    assert b._ops[-1].params == 8 * 4 * 8 + 4
+    assert b._ops[-2].params == 8 * 4 * 8 + 4  # ([-1]: its bias add)
     p = b.maxpool3d(y, 2)
     assert b.shape(p) == (2, 4, 5, 6, 11)
     assert b._ops[-1].flops == 2 * 4 * 5 * 6 * 11 * (8 - 1)  # window − 1 compares per output
@@ -72,7 +73,7 @@ def test_conv1d_same_padding():
     b = GraphBuilder("t", (1, 3, 100))
     x = b.conv1d(b.input, 6, 4, padding="same", dilation=2)
     assert b.shape(x) == (1, 6, 100)
-    assert b._ops[-1].attrs["pads"] == (3, 3)  # d·(k − 1) = 6, split 3 + 3
+    assert b._ops[-2].attrs["pads"] == (3, 3)  # ([-1]: its bias add)  # d·(k − 1) = 6, split 3 + 3
     assert b.shape(b.conv1d(x, 6, 5, stride=2)) == (1, 6, 48)  # floor((100 − 5)/2) + 1
 
 
@@ -93,7 +94,7 @@ def test_conv_transpose1d_of_a_layer_list_by_hand():
     # padding 1, output_padding 1, dilation 2, groups 2: (50 − 1)·2 − 2 + 2·3 + 1 + 1 = 104; MACs 50·(8/2·4)·(32/2)·2
     b = GraphBuilder("t", (1, 32, 50))
     y = b.conv_transpose1d(b.input, 8, 4, stride=2, padding=1, output_padding=1, dilation=2, groups=2)
-    assert b.shape(y) == (1, 8, 104) and b._ops[-1].macs == 50 * 4 * 4 * 16 * 2
+    assert b.shape(y) == (1, 8, 104) and b._ops[-2].macs == 50 * 4 * 4 * 16 * 2
     with pytest.raises(WorkloadError, match="output_padding"):
         b.conv_transpose1d(b.input, 8, 4, stride=2, output_padding=2)  # must be below stride or dilation
 

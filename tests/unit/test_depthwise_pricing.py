@@ -70,8 +70,8 @@ def test_the_backward_ops_of_a_depthwise_conv_run_on_the_lanes_too():
 def test_a_grouped_conv_that_is_not_depthwise_stays_on_the_array():
     # groups 72 over 144 input channels: 2 channels a group, PyTorch's is_depthwise is false (cuDNN's grouped GEMMs)
     rep = accelsim.simulate({**DW_A100, "batch": 8, "groups": 72}, "a100", plots=False).to_dict()
-    (op,) = rep["ops"]
-    assert "systolic" in op["unit"]
+    op, add = rep["ops"]  # the conv, then its bias add (cuDNN + output.add_: probe p235 #4), a vector kernel
+    assert "systolic" in op["unit"] and add["name"] == op["name"] + ".bias_add" and "vector" in add["unit"]
 
 
 def test_op_depthwise_reads_the_conv_input_channels_of_forward_and_backward_ops():

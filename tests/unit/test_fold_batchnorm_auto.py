@@ -29,11 +29,14 @@ def _bn_kernels(arch: str, **options: object) -> tuple[int, float]:
 def test_auto_keeps_the_batch_norms_on_a_gpu_and_a_written_value_wins():
     kept, t_auto = _bn_kernels("a100")
     folded, t_true = _bn_kernels("a100", fold_batchnorm=True)
-    assert (kept, folded) == (RESNET18_BNS, 0)
+    # Probe p235 #4 changed the folded count from 0 to 20: a folded BN gives its conv a bias (torch.fx's
+    # fuse_conv_bn_eval), and _convolution adds a cuDNN conv's bias with output.add_ (Convolution.cpp,
+    # ConvBackend::Cudnn), so each folded BN's shift is still one kernel over its conv's output on a GPU preset
+    assert (kept, folded) == (RESNET18_BNS, RESNET18_BNS)
     assert _bn_kernels("a100", fold_batchnorm=False) == (kept, t_auto)
-    # batch 1 is launch-bound on a100: each BN kernel adds its eager launch, 21 us (a100.yaml kernel_launch), to the
-    # host's serial chain: 20 x 21 us = 0.420 ms
-    assert t_auto - t_true == pytest.approx(RESNET18_BNS * load_arch("a100").kernel_launch, rel=1e-6)
+    # batch 1 is launch-bound on a100 (each kernel's 21 us launch, a100.yaml kernel_launch, hides its GPU work): the
+    # same 20 launches either way, so the same time within 0.1 % (the fused add reads C shift values, not 2·C)
+    assert t_true == pytest.approx(t_auto, rel=1e-3)
 
 
 def test_auto_folds_off_a_gpu_and_false_keeps_them():

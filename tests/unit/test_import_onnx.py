@@ -71,7 +71,9 @@ def test_onnx_cnn_equals_the_layer_list(tmp_path):
     # conv1 8·3·9 + 8 = 224, bn 16 (running statistics are buffers), conv2 8·4·9 = 288, fc 10·8 + 10 = 90
     assert g.params == ref.params == 224 + 16 + 288 + 90
     assert g.macs == ref.macs and g.flops == ref.flops
-    assert [op.kind for op in g.ops] == [op.kind for op in ref.ops]
+    # the layer list (a PyTorch model) has eager PyTorch's conv bias adds (probe p235 #4: views off a GPU preset);
+    # the ONNX file's Conv keeps its bias (onnxcore: eager_bias False), so they are left out of the comparison
+    assert [op.kind for op in g.ops] == [op.kind for op in ref.ops if not op.attrs.get("eager_only")]
     assert {w.name for op in g.ops for w in op.weights} >= {"w1", "b1", "g", "beta", "w2", "wfc", "bfc"}
     a = accelsim.simulate(from_onnx(path, dtype="int8"), "scalesim-32x32").to_dict()
     b = accelsim.simulate(LAYERS, "scalesim-32x32").to_dict()  # the layer list takes the arch's dtype, int8

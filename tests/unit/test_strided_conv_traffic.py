@@ -39,7 +39,7 @@ def _conv(shape, **kw):
     b = GraphBuilder("t", shape)  # the builder's default dtype, 2 B an element
     dims = len(shape) - 2
     b.conv_nd(b.input, dims, kw.pop("out", 8), **kw)
-    return b._ops[-1]
+    return b._ops[0]  # the conv (its eager bias add follows it: layers._eager_bias)
 
 
 def test_a_1x1x1_stride_2_conv_reads_an_eighth_of_its_input():

@@ -246,7 +246,8 @@ def test_swin_t_eager_kernels_run_on_a_gpu_and_are_views_elsewhere():
     assert all(rows["gpu"][n]["unit"] != "none" for n in eager)
     assert all(rows["npu"][n]["unit"] == "none" and not rows["npu"][n]["bytes"] for n in eager)
     kernels = {a: sum(op["unit"] != "none" for op in r.values()) for a, r in rows.items()}
-    assert kernels["gpu"] - kernels["npu"] == len(eager) == 220
+    # plus the stem conv's bias add (probe p235 #4: cuDNN's conv leaves the bias to output.add_ on a GPU preset)
+    assert kernels["gpu"] - kernels["npu"] == len(eager) + 1 == 221
     # launch-bound: at least one kernel_launch (h100.yaml) a kernel
     launch = load_arch("h100").kernel_launch
     assert gpu["seconds"] >= kernels["gpu"] * launch

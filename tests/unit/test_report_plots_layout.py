@@ -179,17 +179,22 @@ def test_op_bars_draw_one_units_stall_per_execution(monkeypatch, tmp_path):
 
 
 def test_bytes_per_level_ticks_are_round_binary_sizes(monkeypatch, tmp_path, lenet):
-    # LeNet-5 on gemmini moves 268,408 bytes to and from sram (its ws partial sums written at the 4-byte
+    # LeNet-5 on gemmini writes 268,408 bytes to and from sram before its read-back (its ws partial sums at the 4-byte
     # accumulator width; its four ReLUs fused into the accumulator's output path, arch/gemmini.yaml, so not the
     # 2 x (4,704 + 1,600 + 120 + 84) = 13,016 B they read and wrote before: 280,716 - 13,016; its 236 biases int32
     # in the int8 run, TFLite's quantization spec, units.INT_BIAS_DTYPE: 3 x 236 = 708 B more, as from DRAM) and
-    # 62,740 + 708 = 63,448 to hbm: under 100x apart, a linear axis up to 1.15 x 268,408 = 308,669 B = 301.4 KiB.
-    # Six ticks' worth is 50.2 KiB a tick, rounded up to 100 KiB (1, 2, 2.5, 5 x 10ⁿ): 0, 100, 200, 300 KiB. A
-    # decimal step (100,000 B) read "97.66KiB", "195.3KiB", ...
-    assert lenet["bytes"] == {"sram": 280_716 - 13_016 + 3 * 236, "hbm": 62_740 + 3 * 236}
+    # 62,740 + 708 = 63,448 to hbm. Each K fold after the first of the 16-deep array reads the running partial sums
+    # back (probe p229 #1: Gemmini's AccumulatorMem reads before an accumulating write), (F_k − 1) · M · N · 4 B:
+    # conv1 K 25 (2 folds) 1 · 784 · 6, conv2 K 150 (10) 9 · 100 · 16, fc1 K 400 (25) 24 · 120, fc2 K 120 (8) 7 · 84,
+    # fc3 K 84 (6) 5 · 10 → (4,704 + 14,400 + 2,880 + 588 + 50) · 4 = 90,488 B, so 268,408 + 90,488 = 358,896 B of
+    # sram: under 100x apart, a linear axis up to 1.15 x 358,896 = 412,730 B = 403.1 KiB. Six ticks' worth is 67.2 KiB
+    # a tick, rounded up to 100 KiB (1, 2, 2.5, 5 x 10ⁿ): 0, 100, 200, 300, 400 KiB. A decimal step (100,000 B) read
+    # "97.66KiB", "195.3KiB", ...
+    readback = (1 * 784 * 6 + 9 * 100 * 16 + 24 * 120 + 7 * 84 + 5 * 10) * 4
+    assert lenet["bytes"] == {"sram": 280_716 - 13_016 + 3 * 236 + readback, "hbm": 62_740 + 3 * 236}
     fig, _ = _saved(monkeypatch, tmp_path, plots.plot_bytes_per_level, lenet)
     labels = [t.get_text() for t in _drawn_tick_labels(fig.axes[0].yaxis)]
-    assert labels == ["0", "100KiB", "200KiB", "300KiB"]
+    assert labels == ["0", "100KiB", "200KiB", "300KiB", "400KiB"]
 
 
 def test_binary_step():

@@ -1,6 +1,8 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d) works only
-on a GPU preset (a core with ``core.tile``, which models eager PyTorch), elsewhere it aliases its input, and so
+a kernel only eager PyTorch launches (op attr ``eager_copy``: a copy it makes of a strided view, ConvNeXt's stem
+LayerNorm2d's or an unfused attention's head merge; transformers' eager attention's 1/√d scale and BERT's
+extended-mask add, builders/tlayers.py) works only on a GPU preset (a core with ``core.tile``, which models eager
+PyTorch), elsewhere it is in place on its first input, which it aliases (a mask add's mask goes unread), and so
 does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
 writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
@@ -51,9 +53,10 @@ def folds_batchnorm(options: Options, arch: Arch | None, op: Op | None = None) -
 
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
-    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, a copy a
-    builder marks ``eager_copy`` (one eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
-    layer_norm: a compiler's kernel reads the view in place)."""
+    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, an op a
+    builder marks ``eager_copy`` (a copy eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
+    layer_norm, or transformers' ``transpose(1, 2).contiguous()``; an eager attention's scale or mask add: a
+    compiler's kernel reads the view in place or folds the constant), which aliases its first input."""
     fold = folds_batchnorm(options, arch)
     at_load = options.fold_batchnorm == "auto" and any(op.attrs.get(FOLDED_AT_LOAD) is True for op in graph.ops)
     eager = arch is not None and arch.core.tile is not None  # eager PyTorch's copies run (a GPU preset)
@@ -76,7 +79,12 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                   and op.kind is OpKind.NORM and op.fn == "batchnorm" and len(op.inputs) == 1 and op.follows == op.inputs[0]
                   and op.inputs[0] in graph and graph[op.inputs[0]].kind in _FOLDABLE
                   and readers.get(op.inputs[0]) == 1)  # the raw output read elsewhere too: the BN stays
-        in_place = op.attrs.get("eager_copy") is True and not eager and len(op.inputs) == 1
+        # an eager-only kernel (eager_copy) off a GPU preset: in place on its first input, which it then aliases (one
+        # input: a copy, a constant scale; more: BERT's extended-mask add, tlayers.TransformerBuilder._padding_mask)
+        in_place = (op.attrs.get("eager_copy") is True and not eager and len(op.inputs) >= 1
+                    and (len(op.inputs) == 1 or op.kind is OpKind.ELEMENTWISE))
+        if in_place:
+            reads = groups[0]
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True

@@ -193,6 +193,8 @@ CASES: dict[str, tuple] = {
 # 21.043 ms, hbm 3,782,083,588 -> 3,867,018,244 B, activations 85,324,800 B equal (both skipped whole by CHANGED).
 # resnet18_training_tpu_v1 again from 91863344 (merge of psumread and trainops): its d304166b recording lacked the
 # partial-sum read-back of d955de43 (tpu-v1 is weight-stationary); skipped whole by CHANGED, so recorded for the record.
+# bert_base_tpu_v5p again from 921f9da8 (probe p235 #3): the unfused attention's eager-only scale, mask add and merge
+# copy are op rows in place on a TPU (unit none), so later rows' indices moved; seconds, bytes, FLOPs and energy equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -69,7 +69,8 @@ Op conventions (the mapper relies on these):
   parameters are a Weight on an ELEMENTWISE add instead.
 * Norms: NORM fn "layernorm" (weight + bias, 5 flops per element), "rmsnorm" (weight, 4), "l2norm" (no weight,
   3: square, sum, scale); vector_elems = elements. LayerNorm2d (SAM) is "layernorm" over channel dim 1.
-* Activations: ACTIVATION fn "gelu" 8 flops per element, "silu" 4, "relu" 1, "tanh" 4, "quick_gelu" 4.
+* Activations: ACTIVATION fn "gelu" 8 flops per element, "silu" 4, "relu" 1, "tanh" 4, "quick_gelu" 4 (with
+  ``eager_quick_gelu`` after an eager-only 1.702·x and sigmoid: :meth:`TransformerBuilder.quick_gelu`).
   SwiGLU = silu(gate) then ELEMENTWISE mul (gate, up). Residual = ELEMENTWISE add (1 flop per element).
   A sinusoidal position add (a buffer, no params) is ELEMENTWISE fn "add" with attrs ``positions``
   "sinusoidal" (1 flop per element, 2 with an embedding scale). SAM's random-Fourier positional encodings are
@@ -193,6 +194,9 @@ class TransformerBuilder(GraphBuilder):
         # BertModel's extended attention mask (``torch.ones`` when none is given): ``scores + attention_mask`` in every
         # unfused attention layer (see :meth:`_padding_mask`)
         self.eager_padding_mask = False
+        # transformers' QuickGELUActivation, ``input * torch.sigmoid(1.702 * input)``, as its three eager kernels
+        # (see :meth:`quick_gelu`)
+        self.eager_quick_gelu = False
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         self._gathered = False  # inside gathered: the token shards are gathered already (_tp_in adds nothing)
         if not items:
@@ -425,7 +429,9 @@ class TransformerBuilder(GraphBuilder):
         return self._norm(x, "l2norm", 3, (), -1, None, name)
 
     def activation(self, x: str, fn: str, name: str | None = None) -> str:
-        """A unary activation of :data:`ACT_FLOPS` (gelu, silu, relu, tanh, quick_gelu)."""
+        """A unary activation of :data:`ACT_FLOPS` (gelu, silu, relu, tanh, quick_gelu: :meth:`quick_gelu`)."""
+        if fn == "quick_gelu" and self.eager_quick_gelu:
+            return self.quick_gelu(x, name)
         return self._unary(x, fn, ACT_FLOPS[fn], name)
 
     def gelu(self, x: str, name: str | None = None) -> str:
@@ -442,8 +448,25 @@ class TransformerBuilder(GraphBuilder):
         return self.activation(x, "tanh", name)
 
     def quick_gelu(self, x: str, name: str | None = None) -> str:
-        """x·sigmoid(1.702·x) (CLIP): 4 flops per element."""
-        return self.activation(x, "quick_gelu", name)
+        """x·sigmoid(1.702·x) (CLIP): 4 flops per element, one ACTIVATION fn "quick_gelu". With ``eager_quick_gelu``
+        transformers' QuickGELUActivation.forward (src/transformers/activations.py), ``input * torch.sigmoid(1.702
+        * input)``, whose three operators are three kernels in eager PyTorch: ``{name}.scale`` (ELEMENTWISE fn
+        "mul", 1.702·x) and ``{name}.sigmoid`` (ACTIVATION fn "sigmoid" of it), both attr ``eager_copy`` and 0 flops
+        (kernels on a GPU preset; elsewhere in place on x, mapping.aliases, as a compiler fuses the chain into one
+        op), then ``name``, the ACTIVATION fn "quick_gelu" reading x and the sigmoid (x · it on a GPU preset; the
+        whole activation elsewhere, its first input alone then: mapping.fusion folds it into x's producer where the
+        output path takes quick_gelu), with the activation's 4 flops per element on every arch. A training graph
+        differentiates ``name`` alone (its input x; the chain gets no gradient kernels)."""
+        if not self.eager_quick_gelu:
+            return self._unary(x, "quick_gelu", ACT_FLOPS["quick_gelu"], name)
+        name = self._name(name, "quick_gelu")
+        leaf = name.rsplit(".", 1)[-1]
+        shape = self.shape(x)
+        scaled = self.vector(OpKind.ELEMENTWISE, [x], shape, "mul", 0, name=f"{leaf}.scale", eager_copy=True)
+        sig = self.vector(OpKind.ACTIVATION, [scaled], shape, "sigmoid", 0, name=f"{leaf}.sigmoid", eager_copy=True)
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ACTIVATION, [x, sig], shape, flops=ACT_FLOPS["quick_gelu"] * elems,
+                         vector_elems=elems, fn="quick_gelu")
 
     def rope(self, x: str, name: str | None = None, rotary_dim: int = 0) -> str:
         """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element (one

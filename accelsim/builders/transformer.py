@@ -1201,6 +1201,7 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
                                    "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
     b.eager_attention = "scores"  # CLIPAttention → eager_attention_forward: ``* scaling``, the merge copied
+    b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation: three eager kernels (TransformerBuilder.quick_gelu)
     fused = _fused(p)
     with b.scope("vision_model"):
         x = clip_embeddings(b, "input", p.batch, c.d_v, c.patch, g)

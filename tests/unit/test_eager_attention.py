@@ -122,3 +122,41 @@ def test_training_on_a_tpu_keeps_the_eager_kernels_in_place():
     tpu = _plans(g, "tpu-v4")
     assert not any(tpu[op.name].works for op in grads)
     assert all(_plans(g, "h100")[op.name].works for op in grads)
+
+
+# ---- probe p235 #5: transformers' QuickGELUActivation, ``input * torch.sigmoid(1.702 * input)``: 3 eager kernels ----
+CLIP_LAYERS = 12 + 12  # clip-vit-base-patch32: 12 vision and 12 text layers, each one CLIPMLP with QuickGELU
+VISION_TOKENS, VISION_FFN = 50, 3072  # 7 x 7 patches + the class token; intermediate_size 3072
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return build_workload("clip_vit_b32", {})
+
+
+def test_clip_quick_gelu_is_three_ops(clip):
+    act = "vision_model.encoder.layers.0.mlp.act"
+    scale, sig, out = clip[f"{act}.scale"], clip[f"{act}.sigmoid"], clip[act]
+    assert scale.inputs == ("vision_model.encoder.layers.0.mlp.fc1",) and sig.inputs == (scale.name,)
+    assert out.inputs == (scale.inputs[0], sig.name) and out.fn == "quick_gelu"
+    elems = VISION_TOKENS * VISION_FFN
+    assert scale.vector_elems == sig.vector_elems == out.vector_elems == elems
+    # the activation's 4 FLOPs an element stay on the one op every arch runs; the eager-only two count none
+    assert (scale.flops, sig.flops, out.flops) == (0, 0, 4 * elems)
+    assert scale.attrs.get("eager_copy") is True and sig.attrs.get("eager_copy") is True
+    assert sum(op.fn == "quick_gelu" for op in clip) == CLIP_LAYERS
+
+
+def test_clip_on_h100_launches_the_chain_and_a_tpu_fuses_one_activation():
+    import accelsim
+
+    gpu = accelsim.simulate("clip_vit_b32", "h100", plots=False).to_dict()
+    # probe p235: 364 kernels before; 24 attentions x (scale + merge copy) and 24 QuickGELUs x 2 more kernels
+    assert sum(o["unit"] != "none" for o in gpu["ops"]) == 364 + 2 * CLIP_LAYERS + 2 * CLIP_LAYERS == 460
+    tpu = accelsim.simulate("clip_vit_b32", "tpu-v4", plots=False).to_dict()
+    rows = {o["name"]: o for o in tpu["ops"]}
+    act = "vision_model.encoder.layers.0.mlp.act"
+    assert rows[f"{act}.scale"]["unit"] == rows[f"{act}.sigmoid"]["unit"] == "none"
+    # tpu-v4's output path lists quick_gelu: the activation still folds into fc1, which writes the activated tensor
+    assert rows[act]["mapping"]["fused_into"] == "vision_model.encoder.layers.0.mlp.fc1"
+    assert sum(o["unit"] != "none" for o in tpu["ops"]) == 364

@@ -195,6 +195,8 @@ CASES: dict[str, tuple] = {
 # partial-sum read-back of d955de43 (tpu-v1 is weight-stationary); skipped whole by CHANGED, so recorded for the record.
 # rmsnorm_mi210 again from 6fd8cccd (probe p234 #2): mi210's HBM2e at Micron's 6.0 pJ/bit, not HBM2's 3.9;
 # energy.by_level.hbm 3.627 -> 4.755 mJ, total_j 14.165 -> 15.293 mJ, average_w 156.7 -> 169.2 W (time unchanged).
+# bert_base_tpu_v5p again from 921f9da8 (probe p235 #3): the unfused attention's eager-only scale, mask add and merge
+# copy are op rows in place on a TPU (unit none), so later rows' indices moved; seconds, bytes, FLOPs and energy equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -1008,6 +1008,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     if lm.style not in SOFTMAX_IN_MODEL_DTYPE:  # transformers' eager attention: softmax in fp32, then a cast
         b.softmax_dtype = EAGER_SOFTMAX_DTYPE
     b.repeat_kv = True  # eager_attention_forward's repeat_kv of K and V under GQA (TransformerBuilder._repeat_kv)
+    b.eager_attention = "scores"  # eager_attention_forward's ``* scaling`` and ``transpose(1, 2).contiguous()``
     b.training = p.mode == "training"  # the config's dropout rates then cost (hfconfig.LM)
     style = STYLES[lm.style]
     scope, layers = style.decoder, style.layers

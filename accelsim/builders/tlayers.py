@@ -11,7 +11,9 @@ Op conventions (the mapper relies on these):
 
 * Token tensors are (batch, tokens, features). Head splits and merges, transposes, slices (the CLS token, q/k/v
   out of a fused projection), SAM's window partition (its zero padding included) and un-partition (its crop) are
-  RESHAPE views: no work, no bytes of their own. A concatenation along the tokens is a CONCAT view.
+  RESHAPE views: no work, no bytes of their own; except, with ``eager_attention``, an unfused attention's head merge
+  with heads and tokens above 1, transformers' ``transpose(1, 2).contiguous()`` copy (:meth:`TransformerBuilder.merge_heads`).
+  A concatenation along the tokens is a CONCAT view.
 * Linear over tokens: LINEAR, ``Gemm(m = batch·tokens, n = out, k = in)``; weight (out, in) [+ bias (out,)];
   flops = 2·macs (+ one add per output element with a bias). A fused q/k/v projection is one LINEAR to
   3·heads·head_dim, then three views. A tied output head (LM head, generator) reuses the embedding's Weight name.
@@ -20,7 +22,10 @@ Op conventions (the mapper relies on these):
   d_v). ``scores`` = MATMUL (q, k), ``Gemm(m = q_len, n = kv_len, k = d_qk, count = batch·heads)`` (for GQA k has
   kv_heads heads, so its bytes are the real K bytes; the count is still batch·heads); ``softmax`` = SOFTMAX,
   vector_elems = batch·heads·q_len·kv_len, 5 flops per element (max, subtract, exp, sum, divide; the 1/√d scale
-  folds in; a causal mask is recorded in attrs, never discounted; with q_len > 1 an ELEMENTWISE fn
+  folds in, except that with the builder's ``eager_attention`` (the builders that claim transformers' eager
+  attention) an ELEMENTWISE fn "scale" op runs it first, and with ``eager_padding_mask`` (BERT) an ELEMENTWISE fn
+  "add" ``mask_add`` adds the extended mask: kernels on a GPU preset only, attr ``eager_copy``, 0 flops,
+  :meth:`TransformerBuilder._eager_scale`; a causal mask is recorded in attrs, never discounted; with q_len > 1 an ELEMENTWISE fn
   "causal_mask" before it adds the (batch, 1, q_len, kv_len) mask input: TransformerBuilder._causal_mask; the
   Megatron-LM GPT masks inside its fused scale-mask-softmax instead, 6 flops per element); with the builder's
   ``softmax_dtype`` set and not the model's dtype (the Hugging Face builders: transformers' eager attention,
@@ -64,7 +69,8 @@ Op conventions (the mapper relies on these):
   parameters are a Weight on an ELEMENTWISE add instead.
 * Norms: NORM fn "layernorm" (weight + bias, 5 flops per element), "rmsnorm" (weight, 4), "l2norm" (no weight,
   3: square, sum, scale); vector_elems = elements. LayerNorm2d (SAM) is "layernorm" over channel dim 1.
-* Activations: ACTIVATION fn "gelu" 8 flops per element, "silu" 4, "relu" 1, "tanh" 4, "quick_gelu" 4.
+* Activations: ACTIVATION fn "gelu" 8 flops per element, "silu" 4, "relu" 1, "tanh" 4, "quick_gelu" 4 (with
+  ``eager_quick_gelu`` after an eager-only 1.702·x and sigmoid: :meth:`TransformerBuilder.quick_gelu`).
   SwiGLU = silu(gate) then ELEMENTWISE mul (gate, up). Residual = ELEMENTWISE add (1 flop per element).
   A sinusoidal position add (a buffer, no params) is ELEMENTWISE fn "add" with attrs ``positions``
   "sinusoidal" (1 flop per element, 2 with an embedding scale). SAM's random-Fourier positional encodings are
@@ -179,6 +185,18 @@ class TransformerBuilder(GraphBuilder):
         # attention first copies K and V out to every query head (see attention); off: the matmuls read the
         # kv_heads K and V (a grouped GEMM's broadcast, no copy)
         self.repeat_kv = False
+        # transformers' eager attention's kernels the softmax does not fold (see :meth:`_eager_scale`): None, or where
+        # the 1/√d scale runs, "scores" (eager_attention_forward's ``matmul(q, kᵀ) * scaling``, BertSelfAttention's
+        # ``/ math.sqrt(head_size)``) or "q" (WhisperAttention's ``q_proj(h) * self.scaling``, then ``scaling=1.0``:
+        # eager_attention_forward's mul of the scores by 1.0 still runs); with either, an unfused attention's head
+        # merge ``transpose(1, 2).contiguous()`` is a copy (:meth:`merge_heads`)
+        self.eager_attention: str | None = None
+        # BertModel's extended attention mask (``torch.ones`` when none is given): ``scores + attention_mask`` in every
+        # unfused attention layer (see :meth:`_padding_mask`)
+        self.eager_padding_mask = False
+        # transformers' QuickGELUActivation, ``input * torch.sigmoid(1.702 * input)``, as its three eager kernels
+        # (see :meth:`quick_gelu`)
+        self.eager_quick_gelu = False
         self._deferred = False  # inside partial_sums: row-split linears leave their partial sums unreduced
         self._gathered = False  # inside gathered: the token shards are gathered already (_tp_in adds nothing)
         if not items:
@@ -286,9 +304,18 @@ class TransformerBuilder(GraphBuilder):
         return self.view(x, (b, heads, length, head_dim), "split_heads", name, strict=offset == 0
                          and features == heads * head_dim, offset=offset)
 
-    def merge_heads(self, x: str, name: str | None = None) -> str:
-        """(B, H, L, d) → (B, L, H·d): a view."""
+    def merge_heads(self, x: str, name: str | None = None, eager: bool = False) -> str:
+        """(B, H, L, d) → (B, L, H·d): a view; ``eager`` (an unfused attention's output under ``eager_attention``)
+        with H > 1 and L > 1: transformers' ``attn_output.transpose(1, 2).contiguous()`` (eager_attention_forward in
+        models/llama/modeling_llama.py and the models that copy it; BertSelfAttention.forward's ``permute(0, 2, 1,
+        3).contiguous()``), a copy kernel: the PV matmul's output is a contiguous (B, H, L, d), its transpose is not,
+        so ``contiguous`` copies it. ELEMENTWISE fn "copy" (0 flops, vector_elems = elements) with attr
+        ``eager_copy``: a kernel on a GPU preset, elsewhere in place (mapping.aliases: a compiler's PV GEMM writes the
+        merged layout). With H = 1 or L = 1 (a decode step's (B, H, 1, d)) the transposed tensor is already
+        contiguous (its size-1 dims' strides do not count), so ``contiguous`` returns it: no copy."""
         b, h, length, d = self.shape(x)
+        if eager and h > 1 and length > 1:
+            return self.vector(OpKind.ELEMENTWISE, [x], (b, length, h * d), "copy", 0, name=name, eager_copy=True)
         return self.view(x, (b, length, h * d), "merge_heads", name)
 
     def select_token(self, x: str, index: int = 0, name: str | None = None) -> str:
@@ -404,7 +431,9 @@ class TransformerBuilder(GraphBuilder):
         return self._norm(x, "l2norm", 3, (), -1, None, name)
 
     def activation(self, x: str, fn: str, name: str | None = None) -> str:
-        """A unary activation of :data:`ACT_FLOPS` (gelu, silu, relu, tanh, quick_gelu)."""
+        """A unary activation of :data:`ACT_FLOPS` (gelu, silu, relu, tanh, quick_gelu: :meth:`quick_gelu`)."""
+        if fn == "quick_gelu" and self.eager_quick_gelu:
+            return self.quick_gelu(x, name)
         return self._unary(x, fn, ACT_FLOPS[fn], name)
 
     def gelu(self, x: str, name: str | None = None) -> str:
@@ -421,8 +450,25 @@ class TransformerBuilder(GraphBuilder):
         return self.activation(x, "tanh", name)
 
     def quick_gelu(self, x: str, name: str | None = None) -> str:
-        """x·sigmoid(1.702·x) (CLIP): 4 flops per element."""
-        return self.activation(x, "quick_gelu", name)
+        """x·sigmoid(1.702·x) (CLIP): 4 flops per element, one ACTIVATION fn "quick_gelu". With ``eager_quick_gelu``
+        transformers' QuickGELUActivation.forward (src/transformers/activations.py), ``input * torch.sigmoid(1.702
+        * input)``, whose three operators are three kernels in eager PyTorch: ``{name}.scale`` (ELEMENTWISE fn
+        "mul", 1.702·x) and ``{name}.sigmoid`` (ACTIVATION fn "sigmoid" of it), both attr ``eager_copy`` and 0 flops
+        (kernels on a GPU preset; elsewhere in place on x, mapping.aliases, as a compiler fuses the chain into one
+        op), then ``name``, the ACTIVATION fn "quick_gelu" reading x and the sigmoid (x · it on a GPU preset; the
+        whole activation elsewhere, its first input alone then: mapping.fusion folds it into x's producer where the
+        output path takes quick_gelu), with the activation's 4 flops per element on every arch. A training graph
+        differentiates ``name`` alone (its input x; the chain gets no gradient kernels)."""
+        if not self.eager_quick_gelu:
+            return self._unary(x, "quick_gelu", ACT_FLOPS["quick_gelu"], name)
+        name = self._name(name, "quick_gelu")
+        leaf = name.rsplit(".", 1)[-1]
+        shape = self.shape(x)
+        scaled = self.vector(OpKind.ELEMENTWISE, [x], shape, "mul", 0, name=f"{leaf}.scale", eager_copy=True)
+        sig = self.vector(OpKind.ACTIVATION, [scaled], shape, "sigmoid", 0, name=f"{leaf}.sigmoid", eager_copy=True)
+        elems = math.prod(shape)
+        return self._add(name, OpKind.ACTIVATION, [x, sig], shape, flops=ACT_FLOPS["quick_gelu"] * elems,
+                         vector_elems=elems, fn="quick_gelu")
 
     def rope(self, x: str, name: str | None = None, rotary_dim: int = 0) -> str:
         """Rotary position embedding on a (B, H, L, d) q or k: ELEMENTWISE fn "rope", 3 flops per element (one
@@ -703,8 +749,14 @@ class TransformerBuilder(GraphBuilder):
                              pv_gemm=(pv.m, pv.n, pv.k, pv.count), **common, **cap)
         if self.repeat_kv and kv_heads < heads and not shared_kv:
             k, v = (self._repeat_kv(x, heads, f"{w}_repeat") for x, w in ((k, "k"), (v, "v")))
+        if self.eager_attention == "q":
+            q = self._eager_scale(q, "q_scale")
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
                       fn="matmul", transpose_b=True, **common)
+        if self.eager_attention is not None:
+            s = self._eager_scale(s, "scale")
+        if self.eager_padding_mask:
+            s = self._padding_mask(s, bq, kv_len)
         if extra:
             s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
                           flops=len(extra) * score_elems, vector_elems=len(extra) * score_elems, fn="add_rel_pos")
@@ -738,6 +790,36 @@ class TransformerBuilder(GraphBuilder):
         out = (b, heads, length, d)
         return self._add(self._name(None, name), OpKind.ELEMENTWISE, [x], out, flops=0, vector_elems=math.prod(out),
                          fn="repeat_kv", group=heads // kvh)
+
+    def _eager_scale(self, x: str, name: str) -> str:
+        """An unfused attention's 1/√d scale as eager PyTorch runs it (``eager_attention``): a mul kernel of its own
+        on ``x``, the (B, H, Lq, Lk) scores (``scale``: eager_attention_forward's ``torch.matmul(query,
+        key_states.transpose(2, 3)) * scaling`` in transformers' models/llama/modeling_llama.py, BertSelfAttention's
+        ``attention_scores / math.sqrt(self.attention_head_size)`` in models/bert/modeling_bert.py) or the (B, H, L, d)
+        queries (``q_scale``: WhisperAttention.forward's ``self.q_proj(hidden_states) * self.scaling``, which then
+        passes ``scaling=1.0`` to eager_attention_forward, whose ``* scaling`` still launches a mul of the scores).
+        ELEMENTWISE fn "scale", vector_elems = the elements, attrs ``eager_copy`` (a kernel on a GPU preset; elsewhere
+        in place, mapping.aliases: a compiler folds the constant into the softmax or the projection) and
+        ``attention_core`` (selective recomputation re-runs it with the softmax). 0 flops: the model's FLOPs are the
+        same on every arch, and the softmax's :data:`SOFTMAX_FLOPS` leave the scale out."""
+        return self.vector(OpKind.ELEMENTWISE, [x], self.shape(x), "scale", 0, name=name, eager_copy=True,
+                           attention_core=True)
+
+    def _padding_mask(self, scores: str, batch: int, kv_len: int) -> str:
+        """BERT's extended attention mask added to the (B, H, Lq, Lk) ``scores`` (``eager_padding_mask``):
+        BertModel.forward builds it always (``attention_mask = torch.ones(...)`` when none is given, then
+        ``get_extended_attention_mask``: (B, 1, 1, Lk) in the model's dtype) and BertSelfAttention.forward runs
+        ``attention_scores + attention_mask`` in every layer. ELEMENTWISE fn "add" ``mask_add`` reading the scores
+        and a graph input ``extended_attention_mask`` (B, 1, 1, Lk), shared by the layers; attrs ``eager_copy``
+        (a kernel on a GPU preset; elsewhere in place on the scores, mapping.aliases: an all-ones mask adds
+        nothing a compiler keeps) and ``attention_core``; 0 flops (the model's FLOPs are the same on every arch)."""
+        shape = (batch, 1, 1, kv_len)
+        mask = self._masks.get(shape)
+        if mask is None:
+            mask = self.add_input("extended_attention_mask", shape)
+            self._masks[shape] = mask
+        return self.vector(OpKind.ELEMENTWISE, [scores, mask], self.shape(scores), "add", 0, name="mask_add",
+                           eager_copy=True, attention_core=True)
 
     def _causal_mask(self, scores: str, batch: int, q_len: int, kv_len: int) -> str:
         """Unfused causal attention's mask over the (B, H, Lq, Lk) ``scores``: ELEMENTWISE fn "causal_mask" reading
@@ -944,7 +1026,7 @@ class TransformerBuilder(GraphBuilder):
         else:
             ctx = self.attention(q, k, v, fused=fused, causal=causal, softcap=softcap, dropout=dropout, sinks=sink,
                                  window=window)
-        merged = self.merge_heads(ctx, name="merge")
+        merged = self.merge_heads(ctx, name="merge", eager=self.eager_attention is not None and not fused)
         if gate is not None:
             g = self.sigmoid(self.merge_heads(gate, name="gate_merge"), name="gate_sigmoid")
             merged = self.mul(merged, g, name="gate_mul")

@@ -652,6 +652,9 @@ def _bert(model: str, c: _BertConfig, p: BertParams) -> Graph:
     s, d = p.seq_len, c.hidden
     b = TransformerBuilder(model, {"input": (p.batch, s), "token_type_ids": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.training = p.mode == "training"  # HF's dropouts (embeddings, attention probabilities, block outputs) then cost
+    # BertSelfAttention.forward (eager): ``/ math.sqrt(head_size)``, ``+ attention_mask`` (BertModel builds one
+    # always), ``permute(0, 2, 1, 3).contiguous()``: kernels on a GPU preset (TransformerBuilder._eager_scale)
+    b.eager_attention, b.eager_padding_mask = "scores", True
     with b.scope("embeddings"):
         x = b.embedding("input", c.vocab, d, name="word_embeddings")
         x = b.add(x, b.positions(s, c.max_positions, d, name="position_embeddings"), name="add_positions")
@@ -723,6 +726,7 @@ def gpt2(p: Gpt2Params) -> Graph:
     cache = KVCache(past=past) if decode else None
     b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.training = p.mode == "training"  # HF's dropouts (drop, attn_dropout, resid_dropout, mlp.dropout) then cost
+    b.eager_attention = "scores"  # GPT2Attention's eager path: the scores divided by √d, the merged heads copied
     with b.scope("transformer"):
         x = b.embedding("input", vocab, d, name="wte")
         x = b.add(x, b.positions(s, n_pos, d, offset=past, name="wpe"), name="add_positions")
@@ -1054,6 +1058,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
     # transformers' LlamaAttention (eager): ``softmax(attn_weights, dim=-1, dtype=torch.float32).to(query.dtype)``
     b.softmax_dtype = EAGER_SOFTMAX_DTYPE
     b.repeat_kv = True  # ``repeat_kv(key_states, num_key_value_groups)``: Llama-2-70B's 8 KV heads copied to 64
+    b.eager_attention = "scores"  # eager_attention_forward's ``* scaling`` and ``transpose(1, 2).contiguous()``
     b.training = p.mode == "training"  # (LLaMA has no dropout) the head's input gradient is all-reduced (lm_head)
     hd = c.hidden // c.heads
     with b.scope("model"):
@@ -1198,6 +1203,8 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
     b = TransformerBuilder(model, {"input": (p.batch, 3, p.image_size, p.image_size),
                                    "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
+    b.eager_attention = "scores"  # CLIPAttention → eager_attention_forward: ``* scaling``, the merge copied
+    b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation: three eager kernels (TransformerBuilder.quick_gelu)
     fused = _fused(p)
     with b.scope("vision_model"):
         x = clip_embeddings(b, "input", p.batch, c.d_v, c.patch, g)
@@ -1503,6 +1510,9 @@ def _whisper(model: str, p: WhisperParams) -> Graph:
         b = TransformerBuilder(model, {"input": (p.batch, c.mels, mel), "decoder_input_ids": (p.batch, s)},
                                dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
+    # WhisperAttention.forward: ``q_proj(h) * self.scaling``, then eager_attention_forward(scaling=1.0)'s mul of the
+    # scores and the merge copy (TransformerBuilder._eager_scale)
+    b.eager_attention = "q"
     enc_out = None if decode else _whisper_encoder(b, c, p, "input")
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias
     with b.scope("model.decoder"):

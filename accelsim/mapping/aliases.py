@@ -1,8 +1,10 @@
 """Pass 1, aliases: views (reshape, concat, head splits) do no work and alias the physical tensors they read;
-a copy eager PyTorch makes of a strided view (op attr ``eager_copy``: ConvNeXt's stem LayerNorm2d), and any other
-op a builder marks ``eager_copy`` as one only eager PyTorch launches (Swin's window copies, torch.roll and shift-mask
-construction, :mod:`accelsim.builders.backbones`), works only on a GPU preset (a core with ``core.tile``, which models
-eager PyTorch), elsewhere it aliases its inputs (none: it aliases nothing), and so
+a kernel only eager PyTorch launches (op attr ``eager_copy``: a copy it makes of a strided view, ConvNeXt's stem
+LayerNorm2d's or an unfused attention's head merge; transformers' eager attention's 1/√d scale and BERT's
+extended-mask add, builders/tlayers.py; Swin's window copies, torch.roll and shift-mask construction,
+:mod:`accelsim.builders.backbones`) works only on a GPU preset (a core with ``core.tile``, which models eager
+PyTorch), elsewhere it is in place on its first input, which it aliases (a mask add's mask goes unread; none:
+it aliases nothing), and so
 does a concatenation a builder marks ``eager_copy`` (torch.cat: ATen's CatArrayBatchedCopy reads each input and
 writes a new tensor on a GPU preset; a compiler's producers write into the concatenation's buffer), and any other op
 so marked (a step of an op eager code spells out in kernels, T5LayerNorm's: in place on its inputs off a GPU, whose
@@ -94,9 +96,10 @@ def _adds_bias(conv: Op) -> bool:
 
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
-    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, a copy a
-    builder marks ``eager_copy`` (one eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
-    layer_norm: a compiler's kernel reads the view in place)."""
+    which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, an op a
+    builder marks ``eager_copy`` (a copy eager PyTorch makes of a permuted view, ``Tensor.expect_contiguous`` in
+    layer_norm, or transformers' ``transpose(1, 2).contiguous()``; an eager attention's scale or mask add: a
+    compiler's kernel reads the view in place or folds the constant), which aliases its first input."""
     fold = folds_batchnorm(options, arch)
     at_load = options.fold_batchnorm == "auto" and any(op.attrs.get(FOLDED_AT_LOAD) is True for op in graph.ops)
     eager = runs_eager_copies(arch)  # eager PyTorch's copies run (a GPU preset)
@@ -133,6 +136,8 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # folds it into the op that follows)
         only = eager_only(op)
         in_place = only and not eager and not op.kind.is_view
+        if in_place and op.inputs:  # in place on its first input, which it aliases (a mask add's mask goes unread)
+            reads = groups[0]
         # a torch.cat a builder marks eager_copy: on a GPU preset ATen's CatArrayBatchedCopy kernel reads every input
         # and writes a new tensor (one launch, the output's elements; probe p230 #3), elsewhere a view
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True

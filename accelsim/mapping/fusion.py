@@ -7,7 +7,9 @@ the cuDNN API reference's ``cudnnConvolutionBiasActivationForward`` computes y =
 Catalog) fuses a Convolution followed by an ElementWise sum into the convolution, the sum broadcasting at most
 across the batch, and an ElementWise operation followed by an Activation).
 
-An activation op of a listed function is fused when its only input is the output of a conv, transposed conv,
+An activation op of a listed function is fused when its only input (or its first, every other one an eager-only op
+in place on it off a GPU preset, mapping.aliases: transformers' eager QuickGELU chain, whose own reads count as no
+reader's) is the output of a conv, transposed conv,
 linear or matmul (possibly through a folded batch norm or ops already fused into it) and it is that tensor's
 only reader (nor is the tensor stashed for a backward pass): the producer then writes the activated tensor, so
 the activation's input never round-trips a memory. A residual add (two inputs of its output's shape, in the
@@ -54,7 +56,11 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     fns = frozenset(arch.core.vector.output_path)
     if not fns and not any(p.op.epilogue_of for p in plans):
         return plans
-    readers = Counter(src for op in graph.ops for src in op.inputs)
+    # an eager-only op in place off a GPU preset (mapping.aliases, attr eager_copy) is its first input's alias: its
+    # read is no reader's, and an activation whose other inputs are such aliases of its first reads that one alone
+    # (transformers' eager QuickGELU chain, TransformerBuilder.quick_gelu)
+    alias = {p.op.name: p.op.inputs[0] for p in plans if p.details.get("in_place")}
+    readers = Counter(src for op in graph.ops if op.name not in alias for src in op.inputs)
     stashed = frozenset(graph.info.stashed)
     index = {p.op.name: i for i, p in enumerate(plans)}
     out = list(plans)
@@ -64,7 +70,7 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
         if not p.works:
             continue
         listed = op.epilogue_of is not None  # the file runs it in an integer kernel's epilogue (a QDQ model's)
-        if op.kind is OpKind.ACTIVATION and (listed or op.fn in fns) and len(op.inputs) == 1:
+        if op.kind is OpKind.ACTIVATION and (listed or op.fn in fns) and _sole_input(op.inputs, alias):
             root = _producer(op.inputs[0], out, index, readers, stashed, root_of,
                              adds=op.out_dtype if AFTER_ADD in fns and op.fn in fns else None)
         elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and (listed or RESIDUAL in fns):
@@ -81,6 +87,17 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     if not root_of:
         return plans
     return tuple(_reroute(p, root_of) for p in out)
+
+
+def _sole_input(inputs: tuple[str, ...], alias: dict[str, str]) -> bool:
+    """Whether an op reading ``inputs`` reads one tensor: its first input, every other one an in-place alias of it
+    (through ``alias``, in-place op → the input it aliases)."""
+    for src in inputs[1:]:
+        while src in alias:
+            src = alias[src]
+        if src != inputs[0]:
+            return False
+    return bool(inputs)
 
 
 def _residual(p: Plan, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],

@@ -113,12 +113,13 @@ def test_llm_decode_on_a_gpu_notes_unfused_attention_and_launches():
     # the probe's llama2_7b decode step on an H100 (1,024 cached tokens, eager, unfused): no note before; its
     # 4 attention kernels a layer take about 13 % of the run, the launches half of it: scores, the fp32 softmax,
     # its cast back to the model's dtype (transformers' eager ``softmax(..., dtype=torch.float32).to(query.dtype)``;
-    # probe p185 #2: 3 kernels, 96 ops, before) and context, 4 × 32 layers = 128 ops
+    # probe p185 #2: 3 kernels, 96 ops, before) and context, and the scores' ``* scaling`` mul
+    # (eager_attention_forward; probe p235 #3: 128 ops before), 5 × 32 layers = 160 ops
     run = {"model": "llama2_7b", "phase": "decode", "kv_len": 1024, "seq_len": 1}
     rep = accelsim.simulate(run, "h100", execution="eager").to_dict()  # (auto runs a decode step as a CUDA graph)
-    share = _share(rep, ("scores", "softmax", "softmax_cast", "context"))
+    share = _share(rep, ("scores", "scale", "softmax", "softmax_cast", "context"))
     (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
-    assert f"its 128 ops take about {share:.0%} of the run" in note and "--set workload.attention=fused" in note
+    assert f"its 160 ops take about {share:.0%} of the run" in note and "--set workload.attention=fused" in note
     assert "score tensors" not in note  # 32 x 32 heads x 1 x 1025 scores stay in the L2
     assert rep["launch_bound_fraction"] >= LAUNCH_NOTE_SHARE
     (launch,) = [n for n in rep["notes"] if n.startswith("kernel launches bind")]
@@ -137,22 +138,25 @@ def test_a_serving_runs_note_quotes_the_whole_runs_attention_share():
     assert prefill["seconds"] == pytest.approx(rep["serving"]["ttft_s"], rel=1e-12)
     launch = {"prefill": prefill["launch_overhead_s"],  # the decode steps' graph launches: the rest of the run's
               "decode": rep["launch_overhead_s"] - prefill["launch_overhead_s"]}
-    names = {"prefill": ("scores", "causal_mask", "softmax", "context"), "decode": ("scores", "softmax", "context")}
+    # with GPT2Attention's eager division of the scores by √d, ``scale`` (probe p235 #3)
+    names = {"prefill": ("scores", "scale", "causal_mask", "softmax", "context"),
+             "decode": ("scores", "scale", "softmax", "context")}
     spans = launched = 0.0
     executions = 0
     for phase, ends in names.items():
         rows = [r for r in rep["ops"] if r["phase"] == phase]
-        mine = [r for r in rows if r["name"].rsplit(".", 1)[-1] in ends]
+        mine = [r for r in rows if r["name"].rsplit(".", 2)[-2:-1] == ["attn"] and r["name"].rsplit(".", 1)[-1] in ends]
         # each row stands for `count` executions (layers the sample stands for, times the decode steps)
         spans += sum(r["count"] * (r["end_cycle"] - r["start_cycle"]) for r in mine) / rep["clock_hz"]
         executions += sum(r["count"] for r in mine)
         kernels = sum(r["count"] for r in rows if r["unit"] != "none")
         launched += launch[phase] * sum(r["count"] for r in mine if r["unit"] != "none") / kernels
-    # 12 layers x 4 ops in the prefill + 4 steps x 12 layers x 3 ops (no mask for one query) = 48 + 144
-    assert executions == 12 * 4 + 4 * 12 * 3
+    # 12 layers x 5 ops in the prefill + 4 steps x 12 layers x 4 ops (no mask for one query) = 60 + 192
+    # (48 + 144 = 192 before probe p235 #3's scale)
+    assert executions == 12 * 5 + 4 * 12 * 4
     share = (spans + launched) / rep["seconds"]
     (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
-    assert f"its 192 op executions take about {share:.0%} of the run" in note
+    assert f"its 252 op executions take about {share:.0%} of the run" in note
     (own,) = [n for n in prefill["notes"] if n.startswith("attention runs unfused")]
     assert f"about {share:.0%} of the run" not in own  # the prefill's own share differs
 
@@ -163,11 +167,11 @@ def test_the_unfused_attention_note_is_given_on_every_gpu_whatever_its_share():
     run = {"base": "llama3_8b", "batch": 1, "dtype": "fp16", "phase": "decode", "kv_len": 512}
     for arch in ("a100", "h100"):
         rep = accelsim.simulate(run, arch).to_dict()
-        share = _share(rep, ("k_repeat", "v_repeat", "scores", "softmax", "softmax_cast", "context"))
-        # 32 layers x 6 ops (repeat_kv's copies of K and V to the 32 query heads from llama3_8b's 8 KV heads, probe
-        # p231 #1; scores, the fp32 softmax, its cast back to fp16, context: one query needs no mask; transformers'
-        # eager softmax(..., dtype=torch.float32).to(query.dtype), probe p185 #2: 3 ops before)
+        share = _share(rep, ("k_repeat", "v_repeat", "scores", "scale", "softmax", "softmax_cast", "context"))
+        # 32 layers x 7 ops (GQA's repeat_kv copies of K and V, probe p231 #1; scores, their ``* scaling``, probe
+        # p235 #3; the fp32 softmax, its cast back to fp16, context: one query needs no mask; transformers' eager
+        # softmax(..., dtype=torch.float32).to(query.dtype), probe p185 #2: 3 ops before)
         (note,) = [n for n in rep["notes"] if n.startswith("attention runs unfused")]
-        assert f"its {32 * 6} ops take about {share:.0%} of the run" in note, (arch, note)
+        assert f"its {32 * 7} ops take about {share:.0%} of the run" in note, (arch, note)
         fused = accelsim.simulate({**run, "attention": "fused"}, arch).to_dict()
         assert not any(n.startswith("attention runs unfused") for n in fused["notes"])

@@ -14,13 +14,17 @@ def test_ops_with_no_flops_are_counted_apart_from_those_without_bytes_or_duratio
     report = simulate(load_workload("gpt2", ["seq_len=32", "layers=1"]), "h100").to_dict()
     gathers = [op for op in report["ops"] if op["kind"] == "embedding"]
     views = [op for op in report["ops"] if op["kind"] == "reshape"]
+    # GPT2Attention's eager path on a GPU preset (probe p235 #3): the scores' division by √d (``scale``) and the
+    # merge's ``permute(0, 2, 1, 3).contiguous()`` (``merge``, a view before) are kernels with bytes and no FLOPs
+    eager = [op for op in report["ops"] if op["name"] in ("transformer.h.0.attn.scale", "transformer.h.0.attn.merge")]
     assert len(gathers) == 2 and all(op["flops"] == 0 and op["arithmetic_intensity"] == 0 for op in gathers)
-    assert len(views) == 4 and all(op["arithmetic_intensity"] is None for op in views)
-    assert plots.roofline_left_out(report) == (4, 2)
+    assert len(eager) == 2 and all(op["flops"] == 0 and op["arithmetic_intensity"] == 0 for op in eager)
+    assert len(views) == 3 and all(op["arithmetic_intensity"] is None for op in views)  # q, k and v's split_heads
+    assert plots.roofline_left_out(report) == (3, 4)
     texts = []
     real = plots._save
     monkeypatch.setattr(plots, "_save", lambda plt, fig, path: (
         texts.extend(t.get_text() for t in fig.axes[0].texts), real(plt, fig, path))[1])
     plots.plot_roofline(report, tmp_path / "roofline.png")
     # was "6 op(s) without off-chip bytes or duration not shown"
-    assert "4 op(s) without off-chip bytes or duration, 2 op(s) with no FLOPs (intensity 0) not shown" in texts
+    assert "3 op(s) without off-chip bytes or duration, 4 op(s) with no FLOPs (intensity 0) not shown" in texts

@@ -44,10 +44,10 @@ from pydantic import (
 
 from ..errors import WorkloadError
 from ..ir import Graph, Op, OpKind
-from ..units import DTYPE_BITS, DType, default_kv_cache, dtype_bytes, kv_cache_refusal, parse_size
+from ..units import DTYPE_BITS, DType, default_kv_cache, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder, conv_out_size
 from .manual import Padding, PosPair
-from .params import WorkloadParams, invalid_at
+from .params import KVCacheDType, WorkloadParams, invalid_at
 from .precision import computes_on_kv, touches_kv
 from .recsys import RecsysBuilder, TableAccessParams, index_elems
 from .tlayers import ACT_FLOPS, TransformerBuilder
@@ -130,21 +130,13 @@ class AttentionParams(WorkloadParams):
     kv_cache_write: bool = Field(
         False, description="First write the q_len new tokens' K and V into the KV cache (one KV_APPEND op), as a "
                            "serving engine's attention layer does before attending (vLLM's reshape_and_cache).")
-    kv_cache_dtype: DType | None = Field(
-        None, description="Dtype of the K/V cache (default: dtype; fp8 for a dtype narrower than 8 bits, fp4 "
-                          "or int4, which no attention kernel computes in; fp4 itself is refused). The ops that "
+    kv_cache_dtype: KVCacheDType = Field(
+        None, description="Dtype of the K/V cache (default: dtype; fp8 for fp4, in which no attention kernel "
+                          "computes; fp4 itself is refused). The ops that "
                           "write or read it run in it, as "
                           "in an LLM workload: an fp8 cache is read at a byte per element and the fused kernel "
                           "attends in fp8 (its fp8 tensor rate; vLLM's FlashAttention-3 and FlashInfer take the "
                           "query in fp8 with an fp8 cache); the attention output stays in dtype.")
-
-    @field_validator("kv_cache_dtype")
-    @classmethod
-    def _kv_cache(cls, v: str | None) -> str | None:
-        why = kv_cache_refusal(v)
-        if why:
-            raise ValueError(why)
-        return v
 
     @field_validator("kv_heads")
     @classmethod

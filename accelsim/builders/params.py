@@ -6,11 +6,32 @@ Each builder module defines the params models of the workloads it builds next to
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 from ..units import DType, Sparsity, kv_cache_refusal
+
+
+def _kv_cache_dtype(v: str | None) -> str | None:
+    why = kv_cache_refusal(v)
+    if why:
+        raise ValueError(why)
+    return v
+
+
+KVCacheDType = Annotated[DType | None, AfterValidator(_kv_cache_dtype)]
+"""A ``kv_cache_dtype``: a dtype, or None for the default, refused where no modelled stack keeps such a cache
+(:func:`~accelsim.units.kv_cache_refusal`: fp4, probe p231 #2)."""
 
 PER_ROW = -1
 """``quant_group_size`` for one scale per row (per-channel quantisation), as GPTQ / AWQ configs write it
@@ -77,23 +98,15 @@ class PrecisionParams(BaseModel):
         None, description="Dtype of activations and compute (default: dtype): every op's at 16 bits or more; at 8 or 4 "
                           "bits (W8A8, W4A4) only the quantised GEMMs' inputs and compute, which write 16 bits, "
                           "every other op, lm_head, the embedding, the norms and the biases staying 16-bit.")
-    kv_cache_dtype: DType | None = Field(
+    kv_cache_dtype: KVCacheDType = Field(
         None, description="Dtype of the KV cache and of the attention ops that read or write it (default: the "
-                          "activation dtype, but fp8 under an activation dtype narrower than 8 bits (W4A4: fp4, "
-                          "int4), as NVFP4 checkpoints keep an FP8 cache; int4 takes a byte per element, as any "
-                          "int4 activation; fp4 is refused: no modelled stack attends over an fp4 cache).")
+                          "activation dtype, but fp8 under fp4 activations (W4A4), as NVFP4 checkpoints keep an FP8 "
+                          "cache; int4 takes a byte per element, as any int4 activation; fp4 is refused: no "
+                          "modelled stack attends over an fp4 cache).")
     quant_group_size: int | None = Field(
         None, description="Weights per scale of int4/int8/fp4 weights, in groups along each row's K (a group longer "
                           "than K, or -1 as GPTQ / AWQ configs write per-channel quantisation: one scale per row; "
                           "default: 128 for int4/int8, GPTQ/AWQ's group size, 32 for fp4, MXFP4's; NVFP4's is 16).")
-
-    @field_validator("kv_cache_dtype")
-    @classmethod
-    def _kv_cache(cls, v: str | None) -> str | None:
-        why = kv_cache_refusal(v)
-        if why:
-            raise ValueError(why)
-        return v
 
     @field_validator("quant_group_size")
     @classmethod

@@ -94,6 +94,37 @@ def _adds_bias(conv: Op) -> bool:
             and (not conv.depthwise or conv.attrs.get("channels_last") is True))
 
 
+def _producer_of(op: Op, graph: Graph, index_of: dict[str, int]) -> tuple[str | None, Op | None, bool]:
+    """(``op``'s one input, the op that produced it, whether through that producer's eager bias add): a batch norm's
+    producer is a conv, or a conv through its bias add (builders.layers ``_eager_bias``); (None, None, False) for an
+    op without one input in the graph."""
+    src = op.inputs[0] if len(op.inputs) == 1 and op.inputs[0] in graph else None
+    if src is None:
+        return None, None, False
+    conv = graph[src]
+    via_bias = conv.attrs.get("bias_of") in index_of
+    return src, graph[conv.attrs["bias_of"]] if via_bias else conv, via_bias
+
+
+def _bias_add(plan: Plan, bias_of: str | None, plans: list[Plan], index_of: dict[str, int]) -> Plan:
+    """On a GPU preset, the working plan of a conv's eager bias add (``bias_of``: the conv, whose own bias, and the
+    add's one FLOP an element, move from its plan, ``plans``' entry, to this one), or with ``bias_of`` None of a batch
+    norm folded into a conv eager PyTorch adds a bias to (:func:`_adds_bias`: it reads its shift alone)."""
+    op = plan.op
+    if bias_of is None:
+        op = replace(op, weights=op.weights[-1:])
+        return plan._replace(op=op, weights=op.weights)
+    j = index_of[bias_of]
+    bias = tuple(w for w in plans[j].weights if w.name == f"{bias_of}.bias")
+    if not bias:
+        return plan
+    elems = math.prod(op.out_shape)
+    plans[j] = plans[j]._replace(op=replace(plans[j].op, flops=plans[j].op.flops - elems),
+                                 weights=tuple(w for w in plans[j].weights if w not in bias))
+    op = replace(op, flops=elems, weights=bias)
+    return plan._replace(op=op, weights=bias)
+
+
 def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[Plan, ...]:
     """One plan per op with the physical tensors it reads; views and folded norms do no work (``arch``: the run's,
     which decides whether 'auto' folds batch norms, :func:`folds_batchnorm`), nor, off a GPU preset, an op a
@@ -118,12 +149,7 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
         index_of[op.name] = i
-        # a batch norm's producer: a conv, or a conv through its eager bias add (builders.layers _eager_bias)
-        src = op.inputs[0] if len(op.inputs) == 1 and op.inputs[0] in graph else None
-        conv = graph[src] if src is not None else None
-        via_bias = conv is not None and conv.attrs.get("bias_of") in index_of
-        if via_bias:
-            conv = graph[conv.attrs["bias_of"]]
+        src, conv, via_bias = _producer_of(op, graph, index_of)
         folded = ((fold or at_load and folds_batchnorm(options, arch, op))
                   and op.kind is OpKind.NORM and op.fn == "batchnorm" and src is not None and op.follows == src
                   and conv.kind in _FOLDABLE
@@ -160,21 +186,10 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
             elems = math.prod(op.out_shape)
             op = replace(op, kind=OpKind.ELEMENTWISE, flops=elems, vector_elems=elems,
                          attrs={**op.attrs, "fn": op.attrs[EAGER_FN]})
-        elif bn_add:
+        elif bn_add or bias_of is not None:
             phys[op.name] = (op.name,)
-            op = replace(op, weights=op.weights[-1:])
-            plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))
-            continue
-        elif bias_of is not None:
-            j = index_of[bias_of]
-            bias = tuple(w for w in plans[j].weights if w.name == f"{bias_of}.bias")
-            if bias:  # the conv's own bias, which this add reads; its add's flops are this op's
-                elems = math.prod(op.out_shape)
-                plans[j] = plans[j]._replace(op=replace(plans[j].op, flops=plans[j].op.flops - elems),
-                                             weights=tuple(w for w in plans[j].weights if w not in bias))
-                op = replace(op, flops=elems, weights=bias)
-            phys[op.name] = (op.name,)
-            plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights))
+            plans.append(_bias_add(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights), bias_of,
+                                   plans, index_of))
             continue
         elif op.kind.is_view or folded or in_place:
             if in_place and op.flops:  # its FLOPs are the following op's, which runs (T5's RMS norm counts 4 an

@@ -753,16 +753,7 @@ class TransformerBuilder(GraphBuilder):
             q = self._eager_scale(q, "q_scale")
         s = self._add(self._name(None, "scores"), OpKind.MATMUL, [q, k], scores_shape, gemm=qk, flops=2 * qk.macs,
                       fn="matmul", transpose_b=True, **common)
-        if self.eager_attention is not None:
-            s = self._eager_scale(s, "scale")
-        if self.eager_padding_mask:
-            s = self._padding_mask(s, bq, kv_len)
-        if extra:
-            s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
-                          flops=len(extra) * score_elems, vector_elems=len(extra) * score_elems, fn="add_rel_pos")
-        if softcap:
-            s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
-                          flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
+        s = self._on_scores(s, extra, softcap, bq, kv_len)
         masked = causal and q_len > 1
         if masked and not self.mask_in_softmax:
             s = self._causal_mask(s, bq, q_len, kv_len)
@@ -779,6 +770,24 @@ class TransformerBuilder(GraphBuilder):
         p = self.dropout(p, dropout, name="attention_dropout", attention_core=True)
         return self._add(self._name(None, "context"), OpKind.MATMUL, [p, v], out, gemm=pv, flops=2 * pv.macs,
                          fn="matmul")
+
+    def _on_scores(self, s: str, extra: Sequence[str], softcap: float | None, bq: int, kv_len: int) -> str:
+        """The unfused attention's ops on its scores ``s`` before the causal mask, in eager order: the eager 1/√d
+        scale (``eager_attention``), BERT's extended-mask add (``eager_padding_mask``), the additive score terms
+        ``extra`` (``add_rel_pos``: T5's position bias, Swin's and SAM's relative positions), Gemma 2's soft-cap."""
+        scores_shape = self.shape(s)
+        score_elems = math.prod(scores_shape)
+        if self.eager_attention is not None:
+            s = self._eager_scale(s, "scale")
+        if self.eager_padding_mask:
+            s = self._padding_mask(s, bq, kv_len)
+        if extra:
+            s = self._add(self._name(None, "add_rel_pos"), OpKind.ELEMENTWISE, [s, *extra], scores_shape,
+                          flops=len(extra) * score_elems, vector_elems=len(extra) * score_elems, fn="add_rel_pos")
+        if softcap:
+            s = self._add(self._name(None, "softcap"), OpKind.ELEMENTWISE, [s], scores_shape,
+                          flops=SOFTCAP_FLOPS * score_elems, vector_elems=score_elems, fn="softcap")
+        return s
 
     def _repeat_kv(self, x: str, heads: int, name: str) -> str:
         """K or V ``x`` (B, KVH, L, d) copied out to (B, ``heads``, L, d): transformers' eager attention's

@@ -63,7 +63,10 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     # uncounted, the conv had no reader and no activation fused into it: unet on tpu-v4 1.54 -> 1.90 ms)
     alias = {p.op.name: p.op.inputs[0] for p in plans
              if p.details.get("in_place") and p.op.inputs and not p.op.attrs.get("bias_of")}
-    readers = Counter(src for op in graph.ops if op.name not in alias for src in op.inputs)
+    # each reader counted once for each tensor it reads through such aliases (an eager chain's last step reading two
+    # steps in place on one tensor reads that tensor: gpt2's gelu_new off a GPU preset, transformer._eager_gelu_new)
+    readers = Counter(src for op in graph.ops if op.name not in alias
+                      for src in dict.fromkeys(_root(t, alias) for t in op.inputs))
     stashed = frozenset(graph.info.stashed)
     index = {p.op.name: i for i, p in enumerate(plans)}
     out = list(plans)
@@ -74,7 +77,7 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
             continue
         listed = op.epilogue_of is not None  # the file runs it in an integer kernel's epilogue (a QDQ model's)
         if op.kind is OpKind.ACTIVATION and (listed or op.fn in fns) and _sole_input(op.inputs, alias):
-            root = _producer(op.inputs[0], out, index, readers, stashed, root_of,
+            root = _producer(_root(op.inputs[0], alias), out, index, readers, stashed, root_of,
                              adds=op.out_dtype if AFTER_ADD in fns and op.fn in fns else None)
         elif op.kind is OpKind.ELEMENTWISE and op.fn == RESIDUAL and (listed or RESIDUAL in fns):
             root, other = _residual(p, out, index, readers, stashed, root_of)
@@ -92,15 +95,16 @@ def fuse(plans: tuple[Plan, ...], graph: Graph, arch: Arch) -> tuple[Plan, ...]:
     return tuple(_reroute(p, root_of) for p in out)
 
 
+def _root(src: str, alias: dict[str, str]) -> str:
+    """The tensor ``src`` is, through in-place ops (``alias``: in-place op → the input it aliases)."""
+    while src in alias:
+        src = alias[src]
+    return src
+
+
 def _sole_input(inputs: tuple[str, ...], alias: dict[str, str]) -> bool:
-    """Whether an op reading ``inputs`` reads one tensor: its first input, every other one an in-place alias of it
-    (through ``alias``, in-place op → the input it aliases)."""
-    for src in inputs[1:]:
-        while src in alias:
-            src = alias[src]
-        if src != inputs[0]:
-            return False
-    return bool(inputs)
+    """Whether an op reading ``inputs`` reads one tensor: every input the same one through in-place aliases."""
+    return len({_root(src, alias) for src in inputs}) == 1
 
 
 def _residual(p: Plan, plans: list[Plan], index: dict[str, int], readers: Counter, stashed: frozenset[str],

@@ -89,8 +89,14 @@ def test_inference_runs_the_same_chain():
     g = build_graph(accelsim.load_workload({"model": "gpt2", "batch": 1, "seq_len": 128, "layers": 1,
                                             "dtype": "bf16"}))
     assert [op.fn for op in g.ops if op.attrs.get("eager")] == ["mul", "pow", "mul", "add", "mul", "tanh", "add",
-                                                                 "mul"]
+                                                                 "gelu"]
     assert g[ACT].inputs == (f"{ACT}.half", f"{ACT}.one")
+    # in inference the steps are eager-only (kernels on a GPU preset, in place off one) and the last is the GELU a
+    # compiler runs, marked eager_fn "mul" (on a GPU preset the e * d kernel): the model's FLOPs are one GELU's,
+    # ACT_FLOPS["gelu"] = 8 an element, and none of the steps'
+    steps = [op for op in g.ops if op.attrs.get("eager") and op.name != ACT]
+    assert all(op.attrs.get("eager_copy") is True and op.flops == 0 for op in steps)
+    assert g[ACT].attrs.get("eager_fn") == "mul" and g[ACT].flops == 8 * 128 * 3072
     assert g["transformer.h.0.mlp.c_proj"].inputs == (ACT,)
 
 

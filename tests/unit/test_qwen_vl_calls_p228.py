@@ -81,7 +81,8 @@ def test_full_attention_encoders_call_once_per_image():
 def test_each_call_is_launched():
     # h100's kernel_launch is 21 µs of host time a kernel (arch/h100.yaml), 21e-6 × 1.83e9 Hz = 38,430 cycles. The
     # encoder's layers are launch-bound at 448², so each of a windowed layer's eager ops waits for its 16 launches:
-    # its softmax starts 16 × 38,430 = 614,880 cycles after its scores, and its cat one launch after its context
+    # its scale (eager attention's ``* scaling``, probe p235 #3, one call per window too) starts 16 × 38,430 = 614,880
+    # cycles after its scores, its softmax as many after the scale, and its cat one launch after its context
     from accelsim.api import simulate
 
     w = {"base": "qwen2_5_vl_7b", "layers": 1, "images": 1, "seq_len": 512,
@@ -90,7 +91,8 @@ def test_each_call_is_launched():
     assert r["clock_hz"] == 1.83e9
     start = {o["name"]: o["start_cycle"] for o in r["ops"]}
     attn = "model.visual.blocks.0.attn"
-    assert start[f"{attn}.softmax"] - start[f"{attn}.scores"] == 16 * 38_430
+    assert start[f"{attn}.scale"] - start[f"{attn}.scores"] == 16 * 38_430
+    assert start[f"{attn}.softmax"] - start[f"{attn}.scale"] == 16 * 38_430
     assert start[f"{attn}.cat"] - start[f"{attn}.context"] == 38_430
     kernels = {o["name"]: o["mapping"].get("kernels", 1) for o in r["ops"]}
     assert [kernels[f"{attn}.{op}"] for op in EAGER] == [16] * 4

@@ -51,6 +51,13 @@ weights (Ultralytics' ``AutoBackend(fuse=True)`` → ``BaseModel.fuse()`` → ``
 never launches it: 'auto' folds it on every arch, a GPU preset included."""
 
 
+def runs_eager_copies(arch: Arch | None) -> bool:
+    """Whether ``arch`` runs the copies eager PyTorch makes (a GPU preset: a core with ``core.tile``, eager or CUDA
+    graphs): a builder's ``eager_copy`` ops work there, and a training step keeps a copied concatenation's output
+    for its backward (``builders.training.eager_cat_stash``); elsewhere they alias their inputs."""
+    return arch is not None and arch.core.tile is not None
+
+
 def folds_batchnorm(options: Options, arch: Arch | None, op: Op | None = None) -> bool:
     """Whether a run of ``options`` on ``arch`` folds inference batch norms (``op``: this one) into their convs:
     ``fold_batchnorm`` where written true or false; 'auto' folds except on a GPU preset (a core with ``core.tile``;
@@ -62,14 +69,7 @@ def folds_batchnorm(options: Options, arch: Arch | None, op: Op | None = None) -
     Ultralytics' predictor and validator fuse every Conv's BN, yolov8n on h100 4.035 → 2.838 ms)."""
     if options.fold_batchnorm != "auto":
         return bool(options.fold_batchnorm)
-    return arch is None or arch.core.tile is None or (op is not None and op.attrs.get(FOLDED_AT_LOAD) is True)
-
-
-def runs_eager_copies(arch: Arch | None) -> bool:
-    """Whether ``arch`` runs the copies eager PyTorch makes (a GPU preset: a core with ``core.tile``, eager or CUDA
-    graphs): a builder's ``eager_copy`` ops work there, and a training step keeps a copied concatenation's output
-    for its backward (``builders.training.eager_cat_stash``); elsewhere they alias their inputs."""
-    return arch is not None and arch.core.tile is not None
+    return not runs_eager_copies(arch) or (op is not None and op.attrs.get(FOLDED_AT_LOAD) is True)
 
 
 EAGER_ONLY = ("eager_copy", "eager_only")
@@ -158,8 +158,8 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         # an op only eager PyTorch launches (a copy of a strided view; one step of an op eager code spells out in
         # several kernels, T5LayerNorm's casts, pow, mean, rsqrt: probe p235 #1; Swin's window copies, rolls and
         # shift-mask fills: probe p235 #2; a conv's bias add: probe p235 #4): a kernel on a GPU preset, elsewhere in
-        # place on its inputs, aliasing their tensors (none: a fill of a constant, which aliases nothing; a compiler
-        # folds it into the op that follows)
+        # place on its first input, aliasing its tensors (none: a fill of a constant, which aliases nothing; a
+        # compiler folds it into the op that follows)
         only = eager_only(op)
         in_place = only and not eager and not op.kind.is_view
         if in_place and op.inputs:  # in place on its first input, which it aliases (a mask add's mask goes unread)

@@ -7,9 +7,9 @@ the cuDNN API reference's ``cudnnConvolutionBiasActivationForward`` computes y =
 Catalog) fuses a Convolution followed by an ElementWise sum into the convolution, the sum broadcasting at most
 across the batch, and an ElementWise operation followed by an Activation).
 
-An activation op of a listed function is fused when its only input (or its first, every other one an eager-only op
-in place on it off a GPU preset, mapping.aliases: transformers' eager QuickGELU chain, whose own reads count as no
-reader's) is the output of a conv, transposed conv,
+An activation op of a listed function is fused when its only input (or the one tensor all its inputs are through
+eager-only ops in place on it off a GPU preset, mapping.aliases: transformers' eager QuickGELU chain, gpt2's
+gelu_new, whose own reads count as no reader's) is the output of a conv, transposed conv,
 linear or matmul (possibly through a folded batch norm or ops already fused into it) and it is that tensor's
 only reader (nor is the tensor stashed for a backward pass): the producer then writes the activated tensor, so
 the activation's input never round-trips a memory. A residual add (two inputs of its output's shape, in the

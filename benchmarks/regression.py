@@ -32,7 +32,7 @@ CASES: dict[str, tuple] = {
     "scalesim_resnet18_head_ws": ("scalesim", "ws_32x32.cfg", "resnet18_head.csv"),
     "scalesim_conv_mix_os": ("scalesim", "os_16x64.cfg", "conv_mix.csv"),
     "bert_base_tpu_v4": ("bert_base", "tpu-v4", ("workload.seq_len=128",)),
-    "vit_b_16_multicore": ("vit_b_16", "multicore-4", ()),
+    "vit_b_16_multicore": ("vit_b_16", "multicore-4", ("workload.attention=unfused",)),  # recorded unfused
     "llama2_7b_serving_tpu_v4": ("llama2_7b", "tpu-v4", ("workload.seq_len=128", "workload.decode_steps=3")),
     "whisper_decode_tpu_v4": ("whisper_base", "tpu-v4", ("workload.phase=decode", "workload.kv_len=64")),
     "dlrm_host_tables_tpu_v4": ("dlrm_mlperf", "tpu-v4", ("workload.batch=256",)),

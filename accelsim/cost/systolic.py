@@ -202,18 +202,28 @@ def _output_widths(op: Op, arch: Arch) -> tuple[int | None, int | None]:
 def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None,
                        psum: int | None = None, out: int | None = None) -> int:
     """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold. ``k_run``:
-    the K the array runs when it skips a pruned weight's zeros; it reads the dense activations (SCALE-Sim v3
-    counts each ifmap element once per kept weight of its group, systolic_compute_ws: ifmap reads × M/N) and
-    the compressed weights. The output, streamed once per row fold (ws, is: one per K fold), is written as a
-    partial sum ``psum`` bytes wide (the accumulator's) on every fold but its last, which writes the finished
-    element, ``out`` bytes, and every fold but the first reads the running sum back at ``psum`` bytes to add its
-    share to it: a read-modify-write (Gemmini's AccumulatorMem.scala reads the address of an accumulating write,
+    the K the array runs when it skips a pruned weight's zeros; it reads the compressed weights, k_run · n.
+    The activations it reads follow SCALE-Sim v3's layer-wise N:M (``SparsitySupport``, one pattern for every
+    filter): os and is read the ifmap operand matrix with the pruned columns dropped
+    (operand_matrix.create_ifmap_matrix keeps its non-zero columns), m · k_run, as systolic_compute_os and
+    _is count it (probe p243 #1: os 8x8, m=20 n=13 K=37 at 2:4, 2 column folds · 20 · 19 = 760 ifmap
+    elements, not 2 · 20 · 37 = 1,480); ws, whose rows hold each group's N kept weights and share the
+    group's M inputs, reads the dense activations, m · K a column fold (systolic_compute_ws: ifmap reads
+    × M/N, "a row needs to be read M/N times", the same m · K where M divides K; on a partial last group
+    it counts M/N reads for each kept weight though the group holds fewer inputs: K=37 at 2:4,
+    2 · 20 · 19 · 2 = 1,520 against the 2 · 20 · 37 = 1,480 there are, a deliberate difference).
+    The output, streamed once per row fold (ws, is: one per K fold), is written as a partial sum ``psum``
+    bytes wide (the accumulator's) on every fold but its last, which writes the finished element,
+    ``out`` bytes, and every fold but the first reads the running sum back at ``psum`` bytes to add its share to
+    it: a read-modify-write (Gemmini's AccumulatorMem.scala reads the address of an accumulating write,
     ``mem.io.ren := io.read.req.fire() || (io.write.fire() && io.write.bits.acc)``, and writes that read plus the
     new data; TPU v1's accumulators likewise, Jouppi et al. ISCA 2017; probe p229 #1), (F_r − 1)·M·N·psum bytes
     in all. os holds the partial sums in its PEs and writes each output once (``out``). Unset, both are ``elem``
     (SCALE-Sim's one word size; SCALE-Sim counts no SRAM energy, and its cycles do not read these bytes)."""
     df = folds.DATAFLOWS[dataflow]
-    elems = {"a": g.m * g.k, "b": (k_run or g.k) * g.n, "c": g.m * g.n}
+    k_run = k_run or g.k
+    # weight stationary reads the dense activations; os and is the kept columns (docstring)
+    elems = {"a": g.m * (g.k if df.stationary == "b" else k_run), "b": k_run * g.n, "c": g.m * g.n}
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
     total = 0
     for x, d in dims.items():

@@ -182,22 +182,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _sweep_sigterm(list(sys.argv[1:] if argv is None else argv))
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C, or a sweep's SIGTERM, before the command's own handling began
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_sweep_sigterm), before the command's own handling began
         print("accelsim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         restore()
 
 
+_SIGTERM_AS_CTRL_C = ("sweep", "serve", "run")  # the commands that write a folder
+
+
 def _sweep_sigterm(words: Sequence[str]):
-    """For ``accelsim sweep``, SIGTERM is Ctrl-C (KeyboardInterrupt, exit 130, as docs/sweeps.md promises) from the
-    command's entry, not only once the sweep is loaded (probe p75 #4: importing the sweep machinery takes about a
-    second, in which a kill exited 143). Returns the function that puts the previous handler back."""
+    """For ``accelsim sweep``, ``serve`` and ``run``, SIGTERM (what ``timeout`` and batch schedulers send) is Ctrl-C
+    (KeyboardInterrupt, exit 130, as docs/sweeps.md promises) from the command's entry, not only once the sweep is
+    loaded (probe p75 #4: importing the sweep machinery takes about a second, in which a kill exited 143): a ``serve
+    --sweep`` keeps the points that finished and writes their sweep.csv, and each frees its folder's lock (probe
+    p241 #1: serve and run died at once, exit 143, leaving the lock and no sweep.csv). Returns the function that
+    puts the previous handler back."""
     import signal
     import threading
 
     command = next((w for w in words if not w.startswith("-")), None)
-    if command != "sweep" or threading.current_thread() is not threading.main_thread():
+    if command not in _SIGTERM_AS_CTRL_C or threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def interrupt(signum, frame):  # noqa: ARG001
@@ -603,6 +609,7 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
         save_point,
         sweep,
         unique_points,
+        write_curve_csv,
     )
 
     keys, points = parse_sweeps(args.sweep)
@@ -622,8 +629,10 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
         _claimed(args.output, "accelsim serve --sweep")  # before the points, which it would lose
 
     def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
-        save_point(folder(result), i, result, plots=not args.no_plots)
+        outdir = folder(result)
+        save_point(outdir, i, result, plots=not args.no_plots)
         kept.append(result)
+        write_curve_csv(outdir, key, values, kept)  # so that a SIGKILL leaves a sweep.csv (probe p241 #1)
 
     with _Progress(err, enabled=not args.quiet) as progress:
         try:

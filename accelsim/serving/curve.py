@@ -160,6 +160,14 @@ def sweep(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides:
     return out
 
 
+def write_curve_csv(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], results: Sequence[ServeResult]
+                    ) -> Path:
+    """sweep.csv of the points finished so far (``results``, the first of ``values``), written as each finishes, so
+    that a sweep killed before its end (SIGKILL, the OOM killer) leaves a folder ``accelsim plot`` draws (probe p241
+    #1)."""
+    return write_csv(Path(outdir) / CURVE_CSV, curve_columns(key), curve_rows(values[:len(results)], results))
+
+
 def curve_rows(values: Sequence[Point], results: Sequence[ServeResult]) -> list[list]:
     """One row per point (:func:`curve_columns`: a point of several keys has its values after ``value``)."""
     rows = []

@@ -604,6 +604,7 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
         curve_name,
         curve_rows,
         duplicates_line,
+        finished_point,
         parse_sweeps,
         save_curve,
         save_point,
@@ -619,7 +620,9 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if duplicates and not args.quiet:
         err.print(duplicates_line(len(values), len(points), duplicates), soft_wrap=True, markup=False,
                   highlight=False)
-    kept: list = []  # the points finished and saved, in order
+    kept: list = []  # the points finished and saved, or reused, in order
+    reused: list[int] = []  # the points an earlier run of this sweep finished (probe p241 #2)
+    specs: dict[int, object] = {}  # each point's spec, as reuse() is asked for it before it runs
 
     def folder(result) -> Path:
         return _claimed(args.output or _form_folder(result.output, result.report["name"], "sweep"),
@@ -628,21 +631,36 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if args.output:
         _claimed(args.output, "accelsim serve --sweep")  # before the points, which it would lose
 
+    def reuse(i: int, spec):  # a point an earlier run of the same sweep finished, its inputs recorded the same
+        specs[i] = spec
+        outdir = _claimed(args.output or _form_folder(spec.output, spec.name, "sweep"), "accelsim serve --sweep")
+        done = finished_point(outdir, i, spec, plots=not args.no_plots)
+        if done is not None:
+            reused.append(i)
+            kept.append(done)
+            write_curve_csv(outdir, key, values, kept)
+        return done
+
     def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
         outdir = folder(result)
-        save_point(outdir, i, result, plots=not args.no_plots)
+        save_point(outdir, i, result, plots=not args.no_plots, spec=specs.get(i))
         kept.append(result)
         write_curve_csv(outdir, key, values, kept)  # so that a SIGKILL leaves a sweep.csv (probe p241 #1)
 
     with _Progress(err, enabled=not args.quiet) as progress:
         try:
-            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep)
+            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep,
+                            reuse=reuse)
         except BaseException:  # Ctrl-C, or a point that failed: the curve of the points that finished
             _keep_curve(err, key, values, kept, folder, plots=not args.no_plots)
             raise
         name = curve_name(results[0].report)  # the model on the arch: the file's name may carry one value
         outdir = folder(results[0])
         save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
+    if reused and not args.quiet:  # as 'accelsim sweep' says "33 already done"
+        err.print(f"{len(reused)} already done in {outdir}/ (point_{', point_'.join(map(str, reused))}: "
+                  f"the same inputs, run by this accelsim), not run again; ran {len(values) - len(reused)}",
+                  soft_wrap=True, markup=False, highlight=False)
     if args.quiet:
         print(outdir)
         return 0

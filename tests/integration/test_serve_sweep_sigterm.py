@@ -1,5 +1,6 @@
-"""Probe p241 #1 end to end: an ``accelsim serve --sweep`` stopped by SIGTERM (what ``timeout`` and batch
-schedulers send) or SIGKILL leaves a folder accelsim reads and writes again.
+"""Probe p241 #1 and #2 end to end: an ``accelsim serve --sweep`` stopped by SIGTERM (what ``timeout`` and batch
+schedulers send) or SIGKILL leaves a folder accelsim reads and writes again, and a rerun of the same sweep into it
+reuses the points that finished instead of simulating them again.
 
 Each stopped sweep is a real ``accelsim`` process (``cli.main`` in a child Python) that sends itself the signal as its
 third point starts simulating (``serving.curve.serve`` wrapped): deterministic, no sleep to tune. The child counts the
@@ -80,12 +81,22 @@ def test_sigterm_keeps_the_finished_points_and_a_rerun_reuses_them(served):
     assert [r["value"] for r in _rows(out / "sweep.csv")] == ["0.2", "0.5"]  # no sweep.csv before the fix
     assert sorted(p.name for p in out.glob("point_*")) == ["point_0", "point_1"]
     assert not (out / LOCK_FILE).exists()  # freed, not left stale
+    report = (out / "point_0" / "report.json").read_bytes()
     assert cli.main(["plot", str(out)]) == 0  # the two points' curve ("no report.json" before the fix)
 
-    # the rerun into the folder is accepted ("not written by accelsim" when SIGTERM had left no sweep.csv)
+    # the rerun into the folder is accepted ("not written by accelsim" when SIGTERM had left no sweep.csv) and
+    # simulates the two points that did not finish, not the two kept
     again = _accelsim(served, *_sweep())
     assert again.returncode == 0, again.stderr
-    assert [r["value"] for r in _rows(out / "sweep.csv")] == ["0.2", "0.5", "1", "2"]
+    assert _ran(served) == [1.0, 2.0]  # [0.2, 0.5, 1.0, 2.0] before the fix
+    assert "2 already done in out/ (point_0, point_1" in again.stderr
+    assert (out / "point_0" / "report.json").read_bytes() == report  # reused, not rewritten
+
+    # the resumed sweep's curve is the one an uninterrupted sweep writes
+    fresh = _accelsim(served, "serve", "s.yaml", "--sweep", RATES, "-o", "fresh", "--no-plots")
+    assert fresh.returncode == 0, fresh.stderr
+    assert _ran(served) == [0.2, 0.5, 1.0, 2.0]
+    assert _rows(out / "sweep.csv") == _rows(served / "fresh" / "sweep.csv")
 
 
 def test_sigkill_leaves_a_sweep_csv_and_a_folder_the_rerun_takes(served):
@@ -97,7 +108,45 @@ def test_sigkill_leaves_a_sweep_csv_and_a_folder_the_rerun_takes(served):
     assert (out / LOCK_FILE).is_file()  # stale: its process is gone
     again = _accelsim(served, *_sweep())
     assert again.returncode == 0, again.stderr
+    assert _ran(served) == [1.0, 2.0]
     assert [r["value"] for r in _rows(out / "sweep.csv")] == ["0.2", "0.5", "1", "2"]
+
+
+def test_a_point_whose_inputs_changed_runs_again(served):
+    assert _accelsim(served, *_sweep(), sig="SIGTERM", at=2).returncode == cli.EXIT_INTERRUPTED
+    # 4 requests a point, not SMALL's 3: no finished point is this sweep's, so all four run
+    again = _accelsim(served, *_sweep("--set", "workload.requests=4"))
+    assert again.returncode == 0, again.stderr
+    assert _ran(served) == [0.2, 0.5, 1.0, 2.0]
+    assert "already done" not in again.stderr
+    assert [r["requests"] for r in _rows(served / "out" / "sweep.csv")] == ["4"] * 4
+    # and a point whose recorded inputs are another accelsim's (another code fingerprint) runs again too
+    inputs = served / "out" / "point_0" / ".accelsim-point.json"
+    recorded = json.loads(inputs.read_text())
+    inputs.write_text(json.dumps({**recorded, "code_fingerprint": "0" * 16}))
+    again = _accelsim(served, *_sweep("--set", "workload.requests=4"))
+    assert again.returncode == 0, again.stderr
+    assert _ran(served) == [0.2]
+    assert "3 already done" in again.stderr
+
+
+def test_a_reused_point_gets_the_plots_the_rerun_asks_for(served):
+    assert _accelsim(served, *_sweep(), sig="SIGTERM", at=2).returncode == cli.EXIT_INTERRUPTED  # --no-plots
+    out = served / "out"
+    assert not (out / "point_0" / "latency_cdf.png").exists()
+    with_plots = [w for w in _sweep() if w != "--no-plots"]
+    again = _accelsim(served, *with_plots)
+    assert again.returncode == 0, again.stderr
+    assert _ran(served) == [1.0, 2.0]
+    for i in range(4):  # the two reused points drawn from their CSVs, as the two run
+        assert (out / f"point_{i}" / "latency_cdf.png").is_file()
+        assert (out / f"point_{i}" / "serving_timeseries.png").is_file()
+    assert (out / "throughput_latency.png").is_file()
+    # and --no-plots again: all four reused, their plots removed as a save with --no-plots removes them
+    again = _accelsim(served, *_sweep())
+    assert again.returncode == 0, again.stderr
+    assert _ran(served) == [] and "4 already done" in again.stderr
+    assert not list(out.glob("**/*.png"))
 
 
 def test_a_folder_of_serve_points_without_sweep_csv_is_a_serve_sweeps(served):
@@ -117,7 +166,7 @@ def test_a_folder_of_serve_points_without_sweep_csv_is_a_serve_sweeps(served):
     assert "a 'serve --sweep' folder without its sweep.csv" in plot.stderr and "Traceback" not in plot.stderr
     again = _accelsim(served, *_sweep())
     assert again.returncode == 0, again.stderr
-    assert len(_rows(out / "sweep.csv")) == 4
+    assert _ran(served) == [1.0, 2.0]
     assert not (out / ".point_2.partial").exists()  # replaced by point_2, saved whole
     # a point folder that is not accelsim's keeps the folder a user's
     (out / "sweep.csv").unlink()

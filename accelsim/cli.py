@@ -182,22 +182,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = _sweep_sigterm(list(sys.argv[1:] if argv is None else argv))
     try:
         return _main(argv)
-    except KeyboardInterrupt:  # Ctrl-C, or a sweep's SIGTERM, before the command's own handling began
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (_sweep_sigterm), before the command's own handling began
         print("accelsim: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         restore()
 
 
+_SIGTERM_AS_CTRL_C = ("sweep", "serve", "run")  # the commands that write a folder
+
+
 def _sweep_sigterm(words: Sequence[str]):
-    """For ``accelsim sweep``, SIGTERM is Ctrl-C (KeyboardInterrupt, exit 130, as docs/sweeps.md promises) from the
-    command's entry, not only once the sweep is loaded (probe p75 #4: importing the sweep machinery takes about a
-    second, in which a kill exited 143). Returns the function that puts the previous handler back."""
+    """For ``accelsim sweep``, ``serve`` and ``run``, SIGTERM (what ``timeout`` and batch schedulers send) is Ctrl-C
+    (KeyboardInterrupt, exit 130, as docs/sweeps.md promises) from the command's entry, not only once the sweep is
+    loaded (probe p75 #4: importing the sweep machinery takes about a second, in which a kill exited 143): a ``serve
+    --sweep`` keeps the points that finished and writes their sweep.csv, and each frees its folder's lock (probe
+    p241 #1: serve and run died at once, exit 143, leaving the lock and no sweep.csv). Returns the function that
+    puts the previous handler back."""
     import signal
     import threading
 
     command = next((w for w in words if not w.startswith("-")), None)
-    if command != "sweep" or threading.current_thread() is not threading.main_thread():
+    if command not in _SIGTERM_AS_CTRL_C or threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def interrupt(signum, frame):  # noqa: ARG001
@@ -598,11 +604,13 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
         curve_name,
         curve_rows,
         duplicates_line,
+        finished_point,
         parse_sweeps,
         save_curve,
         save_point,
         sweep,
         unique_points,
+        write_curve_csv,
     )
 
     keys, points = parse_sweeps(args.sweep)
@@ -612,7 +620,9 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if duplicates and not args.quiet:
         err.print(duplicates_line(len(values), len(points), duplicates), soft_wrap=True, markup=False,
                   highlight=False)
-    kept: list = []  # the points finished and saved, in order
+    kept: list = []  # the points finished and saved, or reused, in order
+    reused: list[int] = []  # the points an earlier run of this sweep finished (probe p241 #2)
+    specs: dict[int, object] = {}  # each point's spec, as reuse() is asked for it before it runs
 
     def folder(result) -> Path:
         return _claimed(args.output or _form_folder(result.output, result.report["name"], "sweep"),
@@ -621,19 +631,36 @@ def _serve_sweep(args: argparse.Namespace, err, t0: float) -> int:
     if args.output:
         _claimed(args.output, "accelsim serve --sweep")  # before the points, which it would lose
 
+    def reuse(i: int, spec):  # a point an earlier run of the same sweep finished, its inputs recorded the same
+        specs[i] = spec
+        outdir = _claimed(args.output or _form_folder(spec.output, spec.name, "sweep"), "accelsim serve --sweep")
+        done = finished_point(outdir, i, spec, plots=not args.no_plots)
+        if done is not None:
+            reused.append(i)
+            kept.append(done)
+            write_curve_csv(outdir, key, values, kept)
+        return done
+
     def keep(i: int, result) -> None:  # each point saved whole as it finishes (a point stopped mid-save is removed)
-        save_point(folder(result), i, result, plots=not args.no_plots)
+        outdir = folder(result)
+        save_point(outdir, i, result, plots=not args.no_plots, spec=specs.get(i))
         kept.append(result)
+        write_curve_csv(outdir, key, values, kept)  # so that a SIGKILL leaves a sweep.csv (probe p241 #1)
 
     with _Progress(err, enabled=not args.quiet) as progress:
         try:
-            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep)
+            results = sweep(args.serving, key, values, args.overrides, progress=progress, on_point=keep,
+                            reuse=reuse)
         except BaseException:  # Ctrl-C, or a point that failed: the curve of the points that finished
             _keep_curve(err, key, values, kept, folder, plots=not args.no_plots)
             raise
         name = curve_name(results[0].report)  # the model on the arch: the file's name may carry one value
         outdir = folder(results[0])
         save_curve(outdir, key, values, results, name=name, plots=not args.no_plots, points=False)
+    if reused and not args.quiet:  # as 'accelsim sweep' says "33 already done"
+        err.print(f"{len(reused)} already done in {outdir}/ (point_{', point_'.join(map(str, reused))}: "
+                  f"the same inputs, run by this accelsim), not run again; ran {len(values) - len(reused)}",
+                  soft_wrap=True, markup=False, highlight=False)
     if args.quiet:
         print(outdir)
         return 0

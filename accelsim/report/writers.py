@@ -295,7 +295,35 @@ def folder_writers(outdir: str | os.PathLike) -> list[str]:
                                if (out / name).is_file() and accelsims_mark(out / name)))
     if "accelsim serve" in found and "accelsim run" in found:
         found.remove("accelsim run")
+    if not found and _serve_sweep_points(out):
+        found.append("accelsim serve --sweep")
     return found
+
+
+# a serve --sweep's point report folder (serving/curve.py's save_point: OUTDIR/point_<i>, and .point_<i>.partial while
+# it is written), named here as sweep.csv is, since report/ imports no serving/
+_SERVE_POINT_DIR, _SERVE_PARTIAL_DIR = re.compile(r"point_[0-9]+"), re.compile(r"\.point_[0-9]+\.partial")
+
+
+def _serve_sweep_points(outdir: Path) -> bool:
+    """Whether ``outdir`` holds the finished points of an ``accelsim serve --sweep`` stopped before it wrote its
+    sweep.csv (SIGKILL, or a sweep of an accelsim before probe p241 #1, which wrote it only at the end): one
+    ``point_<i>/`` or more, each an ``accelsim serve`` report folder (its requests.csv and report.json accelsim's),
+    and else only a half-written ``.point_<i>.partial/`` and the lock file."""
+    from .lock import LOCK_FILE
+
+    points = 0
+    try:
+        for p in outdir.iterdir():
+            if p.name == LOCK_FILE or (_SERVE_PARTIAL_DIR.fullmatch(p.name) and p.is_dir() and not p.is_symlink()):
+                continue
+            if not (_SERVE_POINT_DIR.fullmatch(p.name) and p.is_dir() and not p.is_symlink()
+                    and accelsims_mark(p / "requests.csv") and accelsims_mark(p / REPORT_FILE)):
+                return False
+            points += 1
+    except OSError:
+        return False
+    return points > 0
 
 
 def save_folder(outdir: object) -> Path:
@@ -397,6 +425,12 @@ def _serving_folder(outdir: Path) -> str | None:
         kind, where, folders = "'serve --capacity' folder", f"{_CAPACITY_CSV} lists its runs", reports("best")
     elif (outdir / _SERVE_SWEEP_CSV).is_file():
         kind, where, folders = "'serve --sweep' folder", f"{_SERVE_SWEEP_CSV} lists its points", reports("point_*")
+    elif _serve_sweep_points(outdir):  # stopped before it wrote sweep.csv (probe p241 #1)
+        folders = reports("point_*")
+        return (f"{outdir}: a 'serve --sweep' folder without its {_SERVE_SWEEP_CSV} (stopped before it wrote it): "
+                f"run the same 'accelsim serve --sweep' into it again, which reuses its finished points and writes "
+                f"{_SERVE_SWEEP_CSV}; or compare its report folders: 'accelsim compare "
+                f"{' '.join(folders[:3]) + (' ...' if len(folders) > 3 else '')}'")
     else:
         return None
     shown = " ".join(folders[:3]) + (" ..." if len(folders) > 3 else "")

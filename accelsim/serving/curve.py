@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..config.schema import jsonable
 from ..config.serving import SWEEP_LABEL, ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
-from ..report.serving_plots import plot_curve
-from ..report.writers import read_report
-from . import ServeResult, _csv_rows, check, replot, serve, write_csv
+from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_curve
+from ..report.writers import atomic_write_text, json_text, read_report
+from ..sweep.expand import _file_digests, _hash
+from ..sweep.fingerprint import code_fingerprint
+from . import ServeResult, _csv_rows, check, page, replot, serve, write_csv
 from .metrics import model_title
 
 CURVE_CSV = "sweep.csv"
@@ -83,6 +87,61 @@ def _run_identity(spec: ServingSpec) -> tuple:
     return (spec.model, spec.draft_model, spec.arch, spec.serve, spec.options, spec.trace_file)
 
 
+def run_id(spec: ServingSpec) -> str:
+    """The id of the run a point is (:func:`_run_identity`), made as ``accelsim sweep`` makes a point's id
+    (:func:`accelsim.sweep.expand.point_id`): the first 16 hex digits of the SHA-256 of the canonical JSON of the
+    resolved inputs (the model and draft model with their parameters, the arch, the serving settings, seed included,
+    the options), with the SHA-256 of the contents of every file they name (a Hugging Face ``config.json``, the
+    arrival trace) beside them: an edited file is another run."""
+    def model(w) -> dict | None:
+        return None if w is None else {"model": w.model, "params": jsonable(w.params),
+                                       "files": _file_digests(w.params)}
+
+    return _hash({"model": model(spec.model), "draft_model": model(spec.draft_model), "arch": jsonable(spec.arch),
+                  "serve": jsonable(spec.serve), "options": jsonable(spec.options),
+                  "trace": _file_digests({"file": spec.trace_file}) if spec.trace_file else None})
+
+
+POINT_INPUTS = ".accelsim-point.json"
+"""The file in a finished point's folder (``point_<i>/``) recording what it ran (:func:`point_inputs`), by which a
+rerun of the sweep into the folder reuses it (:func:`finished_point`)."""
+
+
+def point_inputs(spec: ServingSpec) -> dict:
+    """What :data:`POINT_INPUTS` records of a point: its :func:`run_id` and the code fingerprint of the accelsim
+    that ran it (:func:`accelsim.sweep.fingerprint.code_fingerprint`)."""
+    return {"id": run_id(spec), "code_fingerprint": code_fingerprint()}
+
+
+def finished_point(outdir: str | os.PathLike, i: int, spec: ServingSpec, *, plots: bool | None = None
+                   ) -> ServeResult | None:
+    """The result of point ``i`` from ``OUTDIR/point_<i>`` (its report.json; no requests or replicas) when an
+    earlier run of the sweep finished it with exactly the inputs of ``spec``, by the same accelsim code
+    (:func:`point_inputs` equal to the recorded ones, as ``accelsim sweep`` reuses a point whose id its results
+    hold; probe p241 #2: a rerun of an interrupted ``serve --sweep`` simulated its finished points again); else None
+    (missing, another run's, an older accelsim's, unreadable: the point runs). With ``plots`` given, the folder's
+    plots are then drawn from its CSVs (True) or removed (False) where the earlier run's ``--no-plots`` differed,
+    as saving the point again would have left them."""
+    folder = Path(outdir) / f"point_{i}"
+    try:
+        recorded = json.loads((folder / POINT_INPUTS).read_text(encoding="utf-8"))
+        if recorded != point_inputs(spec):
+            return None
+        report = read_report(folder)
+        if report.get("kind") != "serving" or not isinstance(report.get("serving"), dict):
+            return None
+        drawn = [(folder / name).is_file() for name in (LATENCY_PNG, TIMESERIES_PNG)]
+        if plots and not all(drawn):
+            replot(folder, report)
+        elif plots is False and any(drawn):
+            for name in (LATENCY_PNG, TIMESERIES_PNG):
+                (folder / name).unlink(missing_ok=True)
+            page.write(report, folder, plots=False)
+    except (OSError, ValueError, AccelsimError):
+        return None
+    return ServeResult(report, [], [], output=spec.output)
+
+
 def unique_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str] = ()
                   ) -> tuple[list[Point], int]:
     """``values`` with every point whose run equals an earlier point's dropped (:func:`_run_identity`: a value
@@ -143,21 +202,35 @@ def checked_points(ref: str | os.PathLike, key: Keys, values: Sequence[Point], o
 
 def sweep(ref: str | os.PathLike, key: Keys, values: Sequence[Point], overrides: Sequence[str] = (),
           progress: Progress | None = None,
-          on_point: Callable[[int, ServeResult], None] | None = None) -> list[ServeResult]:
+          on_point: Callable[[int, ServeResult], None] | None = None,
+          reuse: Callable[[int, ServingSpec], ServeResult | None] | None = None) -> list[ServeResult]:
     """The serving file ``ref`` run once per value of ``key`` (or per point of several keys, ``values`` then
     :func:`parse_sweeps`'s tuples). Every point is validated before the first runs: its file and overrides, then
     everything a run checks before it simulates (its requests, the model's fit in memory, its KV blocks), so that
     bad input never fails a sweep after points have finished (and are lost). ``on_point(i, result)`` is called as
-    each point finishes (to save it before the next one runs)."""
+    each point finishes (to save it before the next one runs). ``reuse(i, spec)``, asked before point ``i`` runs,
+    gives its result when an earlier run finished it (the CLI's :func:`finished_point`): that point is not run
+    again, nor passed to ``on_point``."""
     specs = checked_points(ref, key, values, overrides, check, progress)
     out = []
     for n, spec in enumerate(specs):
+        if reuse is not None and (done := reuse(n, spec)) is not None:
+            out.append(done)
+            continue
         if progress:
             progress(point_text(key, values[n]), n, len(specs))
         out.append(serve(spec, progress=None))
         if on_point:
             on_point(n, out[-1])
     return out
+
+
+def write_curve_csv(outdir: str | os.PathLike, key: Keys, values: Sequence[Point], results: Sequence[ServeResult]
+                    ) -> Path:
+    """sweep.csv of the points finished so far (``results``, the first of ``values``), written as each finishes, so
+    that a sweep killed before its end (SIGKILL, the OOM killer) leaves a folder ``accelsim plot`` draws (probe p241
+    #1)."""
+    return write_csv(Path(outdir) / CURVE_CSV, curve_columns(key), curve_rows(values[:len(results)], results))
 
 
 def curve_rows(values: Sequence[Point], results: Sequence[ServeResult]) -> list[list]:
@@ -250,15 +323,19 @@ def curve_lines(rows: Sequence[dict], keys: Sequence[str]) -> list[tuple[str, li
             for vals, idx in groups.items()]
 
 
-def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots: bool = True) -> Path:
+def save_point(outdir: str | os.PathLike, i: int, result: ServeResult, *, plots: bool = True,
+               spec: ServingSpec | None = None) -> Path:
     """A finished point's report folder, ``OUTDIR/point_<i>``, whole or not at all: written into
     ``.point_<i>.partial`` and renamed when complete, so that a sweep stopped while it saves leaves no half-written
-    point (the partial folder is removed)."""
+    point (the partial folder is removed). With ``spec`` (the point's), what it ran (:data:`POINT_INPUTS`), by which
+    a rerun reuses it (:func:`finished_point`)."""
     out = Path(outdir)
     final, part = out / f"point_{i}", out / f".point_{i}.partial"
     shutil.rmtree(part, ignore_errors=True)
     try:
         result.save(part, plots=plots)
+        if spec is not None:
+            atomic_write_text(part / POINT_INPUTS, json_text(point_inputs(spec)) + "\n")
         shutil.rmtree(final, ignore_errors=True)  # an earlier run's
         os.replace(part, final)
     except BaseException:

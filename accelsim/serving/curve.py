@@ -18,7 +18,7 @@ from ..config.serving import SWEEP_LABEL, ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_curve
 from ..report.writers import atomic_write_text, json_text, read_report
-from ..sweep.expand import _file_digests, _hash
+from ..sweep.expand import content_hash, file_digests
 from ..sweep.fingerprint import code_fingerprint
 from . import ServeResult, _csv_rows, check, page, replot, serve, write_csv
 from .metrics import model_title
@@ -95,11 +95,11 @@ def run_id(spec: ServingSpec) -> str:
     arrival trace) beside them: an edited file is another run."""
     def model(w) -> dict | None:
         return None if w is None else {"model": w.model, "params": jsonable(w.params),
-                                       "files": _file_digests(w.params)}
+                                       "files": file_digests(w.params)}
 
-    return _hash({"model": model(spec.model), "draft_model": model(spec.draft_model), "arch": jsonable(spec.arch),
+    return content_hash({"model": model(spec.model), "draft_model": model(spec.draft_model), "arch": jsonable(spec.arch),
                   "serve": jsonable(spec.serve), "options": jsonable(spec.options),
-                  "trace": _file_digests({"file": spec.trace_file}) if spec.trace_file else None})
+                  "trace": file_digests({"file": spec.trace_file}) if spec.trace_file else None})
 
 
 POINT_INPUTS = ".accelsim-point.json"

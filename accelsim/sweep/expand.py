@@ -306,15 +306,15 @@ def point_id(experiment: ExperimentSpec) -> str:
     makes new points, a moved one (the workload file reads it relative to itself) keeps them.
     Values written differently but equal once resolved ("64KiB" and 65536) give the same id."""
     data = {k: v for k, v in experiment.resolved().items() if k not in ID_IGNORED}
-    files = _file_digests(experiment.workload.params)
+    files = file_digests(experiment.workload.params)
     # a file is its contents, not where it lies: a sweep folder moved with its files keeps its ids
     wl = data["workload"]
     data["workload"] = {**wl, "params": {k: v for k, v in wl["params"].items()
                                          if k not in files and k not in WORKLOAD_ID_IGNORED}}
-    return _hash({**data, "files": files} if files else data)
+    return content_hash({**data, "files": files} if files else data)
 
 
-def _file_digests(params: Mapping[str, Any]) -> dict[str, str]:
+def file_digests(params: Mapping[str, Any]) -> dict[str, str]:
     """The SHA-256 of each file a workload parameter names (a string that is the path of a readable file)."""
     out = {}
     for key, value in params.items():
@@ -331,11 +331,13 @@ def _file_digests(params: Mapping[str, Any]) -> dict[str, str]:
 def invalid_point_id(spec: SweepSpec, values: Mapping[str, Any]) -> str:
     """The id of a point that does not validate (it has no resolved config): the same hash of the sweep's
     ``base`` as written, its ``set:`` values and the point's values, so it is stable from run to run."""
-    return _hash({"invalid_point": {"base": spec.base, "set": {s.key: s.value for s in spec.settings},
-                                    "point": dict(values)}})
+    return content_hash({"invalid_point": {"base": spec.base, "set": {s.key: s.value for s in spec.settings},
+                                         "point": dict(values)}})
 
 
-def _hash(data: Any) -> str:
+def content_hash(data: Any) -> str:
+    """A point's id: the first 16 hex digits of the SHA-256 of ``data`` as canonical JSON (``accelsim sweep``'s and
+    ``serve --sweep``'s point records)."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

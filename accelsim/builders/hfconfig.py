@@ -277,10 +277,13 @@ def _opt(r: _Reader) -> LM:
 
 _GPT2_IGNORED = ("summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
                  "summary_first_dropout", "n_ctx", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-                 "reorder_and_upcast_attn")
+                 "reorder_and_upcast_attn", "n_special", "predict_special_tokens")
 """GPT2Config's fields with no effect on the op graph: the sequence-summary head of GPT2DoubleHeadsModel
 (``summary_*``), the legacy context length (``n_ctx``, n_positions' old name) and the attention score's scale factor
-and fp32 upcast (a constant multiply, a precision: the same ops)."""
+and fp32 upcast (a constant multiply, a precision: the same ops); and two keys of the original OpenAI GPT config
+left in gpt2-medium's published config.json (``"n_special": 0, "predict_special_tokens": true``), which GPT2Config's
+``__init__`` does not take and PretrainedConfig keeps as plain attributes that no GPT-2 module reads (probe p240
+#1: gpt2-medium's config was refused for them)."""
 
 
 def _gpt2(r: _Reader) -> LM:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from .hfspec import _SILU, LM, MoE, _divides, _heads, _layer_windows, _Reader, _rotary, _top_k
 
-_GELU = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
-"""GELU's forms (erf, tanh, fast: one cost) and ReLU, for the plain two-linear MLPs."""
+_GELU = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+"""GELU's forms and ReLU, for the plain two-linear MLPs: erf and PyTorch's tanh form one fused GELU each, as ATen
+runs them; ``gelu_new`` transformers' eager NewGELUActivation chain (:data:`.hfspec._GELU_MLP`). ``gelu_fast``
+(FastGELUActivation, plain Python too) is still priced as one fused GELU, not its own eager chain."""
 
 
 def _head_dim(r: _Reader, hidden: int, heads: int) -> int:

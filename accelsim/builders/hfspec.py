@@ -777,6 +777,13 @@ def key_line(lines: Mapping[tuple[str, ...], int], key: str) -> int | None:
 _REQUIRED = object()
 _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
+"""GELU's names for a vision encoder's or projector's MLP (:mod:`.vision` builds one fused GELU for each)."""
+_GELU_MLP = {**_GELU_TANH, "gelu_new": "gelu_new"}
+"""GELU's names for the decoder's MLP (:attr:`LM.act`): ``gelu_pytorch_tanh`` is one ATen kernel
+(``gelu(approximate='tanh')``, transformers' PytorchGELUTanh) and ``gelu`` one too, both the fused "gelu";
+``gelu_new`` is transformers' NewGELUActivation, plain Python that eager PyTorch runs as 8 kernels, so :mod:`.hf`
+builds it as the ``gpt2`` preset does (``transformer._eager_gelu_new``; probe p240 #2: GPT-2's and Phi-2's configs
+got one fused GELU, 4.524 ms against the preset's 5.784 ms on h100)."""
 
 
 def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None, *,

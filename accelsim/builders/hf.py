@@ -96,6 +96,7 @@ from .transformer import (
     GPT_ONLY_WHY,
     GptParams,
     LlamaParams,
+    _eager_gelu_new,
     _fused,
     context_notes,
     last_positions,
@@ -790,7 +791,9 @@ def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: 
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
-    """A dense MLP; ``fuse`` (``fused_projections``): a gated one's gate and up as one GEMM."""
+    """A dense MLP; ``fuse`` (``fused_projections``): a gated one's gate and up as one GEMM. ``gelu_new``
+    (transformers' NewGELUActivation: GPT-2, Phi-1/1.5/2) is its eager chain of 8 kernels, built as the ``gpt2``
+    preset builds it (``transformer._eager_gelu_new``; eager-only steps off a GPU preset, probe p240 #2)."""
     if lm.act == "xielu":  # Apertus: up → xIELU, whose two scalars are learned (act_fn.alpha_p, alpha_n) → down
         x = b._tp_in(h)
         up = b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name="up_proj")
@@ -800,6 +803,12 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
                      vector_elems=elems, fn="xielu",
                      weights=[Weight(f"{prefix}.act_fn.{w}", (1,)) for w in ("alpha_p", "alpha_n")])
         return b._tp_out(b.linear(act, b.shape(x)[-1], bias=lm.mlp_bias, name="down_proj"))
+    if not lm.gated and lm.act == "gelu_new":  # b.mlp with transformers' eager gelu_new between the linears
+        fc, proj = STYLES[lm.style].mlp
+        out, x = b.shape(h)[-1], b._tp_in(h)
+        m = _eager_gelu_new(b, b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name=fc), "act")
+        m = b.dropout(m, lm.act_dropout, name="activation_dropout")
+        return b._tp_out(b.linear(m, out, bias=lm.mlp_bias, name=proj))
     if not lm.gated:
         return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
@@ -807,7 +816,9 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
     # Phi-3 (and fused_projections: vLLM's MergedColumnParallelLinear): one gate_up_proj, split by views
     gate, up = b.gate_up(h, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, names=(gate_name, up_name),
                          fused=lm.fused_gate_up or fuse)
-    m = b.mul(b.activation(gate, lm.act, name="act_fn"), up, name="mul")
+    act = (_eager_gelu_new(b, gate, "act_fn") if lm.act == "gelu_new" else
+           b.activation(gate, lm.act, name="act_fn"))
+    m = b.mul(act, up, name="mul")
     return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name=down_name))
 
 

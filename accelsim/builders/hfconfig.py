@@ -45,6 +45,7 @@ from .hflayernorm import LAYERNORM_READERS
 from .hfllama import LLAMA_LIKE_READERS
 from .hfqwenvl import QWEN_VL_READERS
 from .hfspec import (
+    _GELU_MLP,
     _GELU_TANH,
     _SILU,
     COMMON_IGNORED,
@@ -181,7 +182,7 @@ def _gemma2(r: _Reader) -> LM:
     layers = r.int("num_hidden_layers")
     r.rope_scaling()
     r.require("attention_bias", False, "Gemma-2's projections have no bias")
-    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
+    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_MLP)
     r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
     bidirectional = r._get("use_bidirectional_attention", None)  # Gemma2Config's default None: causal, as false
     if bidirectional is not None and bidirectional is not False:
@@ -217,7 +218,7 @@ def _gemma3(r: _Reader) -> LM:
     r.rope_scaling()
     r.require("attention_bias", False, "Gemma 3's projections have no bias")
     r.read.update(("query_pre_attn_scalar", "rope_local_base_freq"))  # a score scale; the local layers' RoPE θ
-    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
+    act = r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_MLP)
     window = r.window(4096)
     pattern = r.int("sliding_window_pattern", r.int("_sliding_window_pattern", 6))  # the latter: transformers 5
     windows = _layer_windows(r, layers, window, lambda i: (i + 1) % pattern == 0)
@@ -277,10 +278,13 @@ def _opt(r: _Reader) -> LM:
 
 _GPT2_IGNORED = ("summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
                  "summary_first_dropout", "n_ctx", "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
-                 "reorder_and_upcast_attn")
+                 "reorder_and_upcast_attn", "n_special", "predict_special_tokens")
 """GPT2Config's fields with no effect on the op graph: the sequence-summary head of GPT2DoubleHeadsModel
 (``summary_*``), the legacy context length (``n_ctx``, n_positions' old name) and the attention score's scale factor
-and fp32 upcast (a constant multiply, a precision: the same ops)."""
+and fp32 upcast (a constant multiply, a precision: the same ops); and two keys of the original OpenAI GPT config
+left in gpt2-medium's published config.json (``"n_special": 0, "predict_special_tokens": true``), which GPT2Config's
+``__init__`` does not take and PretrainedConfig keeps as plain attributes that no GPT-2 module reads (probe p240
+#1: gpt2-medium's config was refused for them)."""
 
 
 def _gpt2(r: _Reader) -> LM:
@@ -292,7 +296,7 @@ def _gpt2(r: _Reader) -> LM:
     return LM(r.arch, vocab=r.int("vocab_size", 50257), hidden=hidden, layers=r.int("n_layer", 12), heads=heads,
               kv_heads=heads, head_dim=hidden // heads, ffn=r.opt_int("n_inner") or 4 * hidden,
               eps=r.float("layer_norm_epsilon", 1e-5), norm="layernorm",
-              act=r.choice("activation_function", "gelu_new", {"gelu_new": "gelu", "gelu": "gelu", "relu": "relu"}),
+              act=r.choice("activation_function", "gelu_new", {"gelu_new": "gelu_new", "gelu": "gelu", "relu": "relu"}),
               gated=False, bias=(True,) * 4, mlp_bias=True, tied=r.bool("tie_word_embeddings", True), rope=False,
               max_positions=r.int("n_positions", 1024), fused_qkv=True, style="gpt2",
               attn_dropout=r.prob("attn_pdrop", 0.1), resid_dropout=r.prob("resid_pdrop", 0.1),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from .hfspec import _SILU, LM, MoE, _divides, _heads, _layer_windows, _Reader, _rotary, _top_k
 
-_GELU = {"gelu": "gelu", "gelu_new": "gelu", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
-"""GELU's forms (erf, tanh, fast: one cost) and ReLU, for the plain two-linear MLPs."""
+_GELU = {"gelu": "gelu", "gelu_new": "gelu_new", "gelu_fast": "gelu", "gelu_pytorch_tanh": "gelu", "relu": "relu"}
+"""GELU's forms and ReLU, for the plain two-linear MLPs: erf and PyTorch's tanh form one fused GELU each, as ATen
+runs them; ``gelu_new`` transformers' eager NewGELUActivation chain (:data:`.hfspec._GELU_MLP`). ``gelu_fast``
+(FastGELUActivation, plain Python too) is still priced as one fused GELU, not its own eager chain."""
 
 
 def _head_dim(r: _Reader, hidden: int, heads: int) -> int:
@@ -26,7 +28,10 @@ def _gpt_neox(r: _Reader) -> LM:
     hidden, heads = r.int("hidden_size", 6144), r.int("num_attention_heads", 64)
     head_dim = _head_dim(r, hidden, heads)
     r.rope_scaling()
-    r.read.update(("rotary_emb_base", "classifier_dropout", "is_decoder"))  # θ; a classification head's dropout
+    # θ; a classification head's dropout; BERT's dropout names, in GPT-NeoX-20B's config as public copies quote it,
+    # which GPTNeoXConfig does not take (its modules read attention_dropout and hidden_dropout; probe p240 #1)
+    r.read.update(("rotary_emb_base", "classifier_dropout", "is_decoder", "attention_probs_dropout_prob",
+                   "hidden_dropout_prob"))
     bias = r.bool("attention_bias", True)
     dropout = r.prob("hidden_dropout", 0.0)  # after the embeddings and on each branch's output
     return LM(r.arch, vocab=r.int("vocab_size", 50432), hidden=hidden, layers=r.int("num_hidden_layers", 44),

@@ -5,6 +5,7 @@ GLM-4-0414, ERNIE 4.5 and its MoE, Seed-OSS, EXAONE 4.0, Apertus, Arcee (AFM), d
 from __future__ import annotations
 
 from .hfspec import (
+    _GELU_MLP,
     _GELU_TANH,
     _SILU,
     LM,
@@ -31,7 +32,7 @@ def _gemma(r: _Reader) -> LM:
     hidden = r.int("hidden_size", 3072)
     heads, kv_heads, head_dim = _heads(r, hidden, 256, (16, 16))
     r.rope_scaling()
-    act = r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_TANH)
+    act = r.choice("hidden_act", "gelu_pytorch_tanh", _GELU_MLP)
     if r._get("hidden_activation", None) is not None:  # transformers 4's field (unused by its GemmaMLP)
         r.choice("hidden_activation", "gelu_pytorch_tanh", _GELU_TANH)
     r.require("use_bidirectional_attention", None, "a causal decoder is built")

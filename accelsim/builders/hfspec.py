@@ -23,11 +23,43 @@ COMMON_IGNORED = frozenset({
     "router_aux_loss_coef", "router_jitter_noise", "pretraining_tp", "tokenizer_class", "prefix", "cache_implementation",
     "query_pre_attn_scalar", "id2label", "label2id", "task_specific_params",
     "_attn_implementation", "_attn_implementation_autoset", "auto_map", "use_bfloat16", "dtype",
+}) | frozenset({  # PretrainedConfig's own attributes and generation defaults (GENERIC_FIELDS)
+    "return_dict", "output_hidden_states", "output_attentions", "torchscript", "tf_legacy_loss", "pruned_heads",
+    "chunk_size_feed_forward", "is_encoder_decoder", "is_decoder", "cross_attention_hidden_size",
+    "add_cross_attention", "tie_encoder_decoder", "finetuning_task", "num_labels", "problem_type", "sep_token_id",
+    "decoder_start_token_id", "xla_device", "_commit_hash", "gradient_checkpointing", "_num_labels", "output_past",
+    "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups", "diversity_penalty",
+    "temperature", "top_k", "top_p", "typical_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size",
+    "encoder_no_repeat_ngram_size", "bad_words_ids", "num_return_sequences", "output_scores",
+    "return_dict_in_generate", "forced_bos_token_id", "forced_eos_token_id", "remove_invalid_values",
+    "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens",
 })
 """Fields any architecture's config may carry that are read only to check their value (RoPE scaling, activations,
 windows) or change no op graph (ids, versions, dtypes, dropouts, initialisers). A field of one family only (GPT-2's
 ``summary_*``, OPT's ``layerdrop``) is ignored by that family's reader alone (``_Reader.ignore``), so on another
-architecture it is an unsupported field, as any unknown one (probe p126 #2)."""
+architecture it is an unsupported field, as any unknown one (probe p126 #2).
+
+The second set is transformers' ``PretrainedConfig`` itself (src/transformers/configuration_utils.py, 4.4x, as in
+ROCm/transformers at 49170ba): ``__init__`` pops ``return_dict``, ``output_hidden_states``, ``output_attentions``,
+``torchscript``, ``tf_legacy_loss``, ``pruned_heads``, ``chunk_size_feed_forward``, ``is_encoder_decoder``,
+``is_decoder``, ``cross_attention_hidden_size``, ``add_cross_attention``, ``tie_encoder_decoder``,
+``finetuning_task``, ``num_labels``, ``problem_type``, ``sep_token_id``, ``decoder_start_token_id``,
+``xla_device`` (deprecated, ignored) and ``_commit_hash`` on every class, and the 25 generation defaults of
+``_get_global_generation_defaults`` (``max_length`` … ``begin_suppress_tokens``: read by ``generate()``, not by
+the model); any other key it keeps as an attribute, so the legacy ``_num_labels`` (num_labels' old name),
+``output_past`` (use_cache's) and ``gradient_checkpointing`` of older saved configs (distilgpt2's) load too (probe
+p240 #1: these were refused as "the model it changes is not built"). A config saved with ``use_diff=False`` carries
+them all. Of these, the two whose value can change the model are checked (:data:`GENERIC_VALUES`); the rest change
+no op graph of a causal LM (GPT-2's reader still requires ``add_cross_attention`` false)."""
+
+GENERIC_VALUES = {
+    "pruned_heads": ({}, "transformers' init_weights prunes the heads it names, a model with fewer heads than the "
+                         "config's sizes, which is not built"),
+    "gradient_checkpointing": (False, "transformers' post_init enables activation recomputation in training from "
+                                      "it, which the hf workload does not model; it changes no inference"),
+}
+"""The generic fields (:data:`COMMON_IGNORED`) with a value that changes the model or its training, each with the
+one accepted value (absent or null counts as it) and why another is refused."""
 
 MAX_SIZE = 2**31 - 1
 """The largest integer a config's size field may hold: cuBLAS's GEMM API (``cublasGemmEx``, ``cublasLtMatmul``'s
@@ -626,12 +658,29 @@ class _Reader:
         """Every field of the config not read: one problem each, with a "did you mean" from the fields this
         architecture reads (:func:`close_match`; not those it accepts and ignores: following such a hint would change
         nothing), and of those only one whose reader takes the field's value (probe p138 #6: GPT-2's ``layerdrop:
-        0.1`` pointed at ``n_layer``, an integer layer count that 0.1 would fail)."""
+        0.1`` pointed at ``n_layer``, an integer layer count that 0.1 would fail). A field at least as close to one
+        the architecture accepts and ignores as to any it reads gets no hint of a field it reads, and is named as
+        that ignored one where the two are a letter or two apart (difflib's ratio ≥ 0.9: ``output_attention``), a
+        field that changes no model (probe p240 #1: ``output_attentions``, refused then, got "did you mean
+        'attention_bias'?"). First a generic field whose value changes the model (:data:`GENERIC_VALUES`) is
+        refused."""
+        for key, (accepted, why) in GENERIC_VALUES.items():
+            value = self.data.get(key)
+            if value is not None and value != accepted:
+                raise ValueError(f"{key}: {value!r} is not supported ({why}; expected {accepted!r} or absent)")
         extra = sorted(k for k in self.data if k not in self.read)
         if extra:
-            raise FieldProblems([(k, unsupported(self.arch, close_match(k, [name for name, types in self.used.items()
-                                                                           if _takes(types, self.data[k])])[0]))
-                                 for k in extra])
+            ignored = [k for k in self.read if k not in self.used]
+            problems = []
+            for k in extra:
+                near, ratio = close_match(k, [name for name, types in self.used.items() if _takes(types, self.data[k])])
+                generic, generic_ratio = close_match(k, ignored)
+                if generic is not None and generic_ratio >= max(ratio, 0.9):  # a letter or two off: named
+                    problems.append((k, f"{UNSUPPORTED}{self.arch}; did you mean {generic!r} (a field that changes "
+                                        f"no model)?"))
+                else:  # no model field is offered for one as close to a generic field (a loose match: no hint)
+                    problems.append((k, unsupported(self.arch, None if generic_ratio >= ratio else near)))
+            raise FieldProblems(problems)
 
 
 def _takes(types: tuple[type, ...], value: object) -> bool:
@@ -728,6 +777,13 @@ def key_line(lines: Mapping[tuple[str, ...], int], key: str) -> int | None:
 _REQUIRED = object()
 _SILU = {"silu": "silu", "swish": "silu"}
 _GELU_TANH = {"gelu_pytorch_tanh": "gelu", "gelu": "gelu", "gelu_new": "gelu"}
+"""GELU's names for a vision encoder's or projector's MLP (:mod:`.vision` builds one fused GELU for each)."""
+_GELU_MLP = {**_GELU_TANH, "gelu_new": "gelu_new"}
+"""GELU's names for the decoder's MLP (:attr:`LM.act`): ``gelu_pytorch_tanh`` is one ATen kernel
+(``gelu(approximate='tanh')``, transformers' PytorchGELUTanh) and ``gelu`` one too, both the fused "gelu";
+``gelu_new`` is transformers' NewGELUActivation, plain Python that eager PyTorch runs as 8 kernels, so :mod:`.hf`
+builds it as the ``gpt2`` preset does (``transformer._eager_gelu_new``; probe p240 #2: GPT-2's and Phi-2's configs
+got one fused GELU, 4.524 ms against the preset's 5.784 ms on h100)."""
 
 
 def _heads(r: _Reader, hidden: int, head_dim: int = 0, defaults: tuple[int, int] | None = None, *,

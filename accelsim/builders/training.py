@@ -192,8 +192,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   and indices; probe p225 #5: the indices were a kernel of their own re-reading X's output) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
   last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
   saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
-  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
-  max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
+  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). Those are eager PyTorch's: off a GPU
+  preset (a compiler, XLA) the scenario drops them again (:func:`compiled_pools`). An average pool saves nothing; a
+  reduction's max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
 * ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
   was broadcast gets ``grad_input{i}`` (fn f"{fn}_grad", reading (dY,), a reduction, vector_elems = flops = dY's
   elements); an add with a scale (a sinusoidal position add) gets a ``grad_input`` (1 flop per element); an added
@@ -258,7 +259,8 @@ directly or through views: what the forward pass must keep for the backward pass
 tensors it aliases, so every name is a physical tensor; the logits' fp32 copies ``loss.cast`` the loss's gradient
 reads among them) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``: those copies at :data:`LOSS_DTYPE`);
 every concatenation resolves as a view here, and on a GPU preset the scenario resolves those a builder marks
-``eager_copy`` as tensors of their own (:func:`eager_cat_stash`).
+``eager_copy`` as tensors of their own (:func:`eager_cat_stash`); off one it drops the max pools' indices
+(:func:`compiled_pools`): :func:`step_as_run`.
 ``params`` equals the forward's, frozen ones included; ``Graph.trainable_params`` leaves them out.
 """
 
@@ -474,6 +476,48 @@ def eager_cat_stash(graph: Graph) -> Graph:
     total = (int(graph.info.stashed_activation_bytes) - sum(size(t) for t in stashed - kept)
              + sum(size(t) for t in kept - stashed))
     return graph.with_meta({**graph.meta, "stashed": sorted(kept), "stashed_activation_bytes": total})
+
+
+def step_as_run(graph: Graph, eager: bool) -> Graph:
+    """``graph``'s training step as the arch runs it: with ``eager`` (a GPU preset, which models eager PyTorch:
+    ``mapping.aliases.runs_eager_copies``, which the scenario that knows the arch asks) its copied concatenations'
+    stash (:func:`eager_cat_stash`); otherwise (a compiler,
+    XLA) its max pools without PyTorch's saved indices (:func:`compiled_pools`). Not a training step: ``graph``."""
+    return eager_cat_stash(graph) if eager else compiled_pools(graph)
+
+
+def compiled_pools(graph: Graph) -> Graph:
+    """``graph``'s training step with its max pools' gradients as a compiler (XLA: a TPU or NPU preset) computes
+    them: no saved indices. JAX's max pool is ``lax.reduce_window``, whose gradient (``_reduce_window_chooser_jvp_rule``
+    → ``_select_and_gather_add``, transposed to ``select_and_scatter_add(t, operand, ...)``) re-reads the pool's
+    input and keeps no index tensor; the int64 indices (``X.indices``, the module docstring's POOL) exist only
+    because eager PyTorch calls ``max_pool2d_with_indices``. So ``X.indices`` goes, ``X.grad_input`` reads (dY, x)
+    (x, which the eager step saved for its shape, already in the stash: nothing more is kept) and ``stashed``
+    loses the indices. Probe p242 #4: resnet50 on tpu-v4 at batch 32 kept 1,400,370,176 B with the 51,380,224 B
+    of maxpool.indices; 1,348,989,952 B without. Not a training step, or no saved indices: ``graph`` itself."""
+    if graph.info.mode != "training":
+        return graph
+    indices = {op.name: op for op in graph.ops if op.fn == "max_indices" and op.attrs.get("phase") == "forward"}
+    if not indices:
+        return graph
+    ops: list[Op] = []
+    for op in graph.ops:
+        if op.name in indices:
+            continue
+        if op.attrs.get("phase") == "backward" and any(x in indices for x in op.inputs):
+            saved = op.attrs.get("saved", ())
+            x = str(saved[0])  # type: ignore[index]
+            shape = graph[x].out_shape if x in graph else graph.inputs[x]
+            attrs = {k: v for k, v in op.attrs.items() if k != "saved"}
+            op = replace(op, inputs=tuple(x if t in indices else t for t in op.inputs),
+                         in_shapes=tuple(shape if t in indices else s
+                                         for t, s in zip(op.inputs, op.in_shapes, strict=True)), attrs=attrs)
+        ops.append(op)
+    stashed = [t for t in graph.info.stashed if t not in indices]
+    dropped = sum(indices[t].out_bytes for t in graph.info.stashed if t in indices)
+    meta = {**graph.meta, "stashed": stashed,
+            "stashed_activation_bytes": int(graph.info.stashed_activation_bytes) - dropped}
+    return Graph(graph.name, ops, graph.inputs, meta=meta)
 
 
 def _copied_cat(op: Op) -> bool:
@@ -1414,4 +1458,5 @@ class _Pass:
         return None
 
 
-__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "eager_cat_stash", "freeze", "training_graph"]
+__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "compiled_pools", "eager_cat_stash", "freeze",
+           "step_as_run", "training_graph"]

@@ -197,6 +197,10 @@ CASES: dict[str, tuple] = {
 # energy.by_level.hbm 3.627 -> 4.755 mJ, total_j 14.165 -> 15.293 mJ, average_w 156.7 -> 169.2 W (time unchanged).
 # bert_base_tpu_v5p again from 921f9da8 (probe p235 #3): the unfused attention's eager-only scale, mask add and merge
 # copy are op rows in place on a TPU (unit none), so later rows' indices moved; seconds, bytes, FLOPs and energy equal.
+# resnet18_training_tpu_v1 again from db0a1376 (probe p242 #4, deb11dfa): off a GPU preset a training max pool
+# keeps no int64 indices (XLA's select_and_scatter_add re-reads the pool's input): maxpool.indices gone, memory.hbm
+# activations 8,358,816 -> 6,753,184 B (64x56x56 x 8 = 1,605,632), bytes.sram 757,607,336 -> 755,198,888; cycles
+# equal (skipped whole by CHANGED's 'resnet*_training_*', so regression.py compared it equal before re-recording).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -10,7 +10,8 @@ parameter count. Op conventions are those of :mod:`.layers` and :mod:`.tlayers`.
   so no later LayerNorm copies); CNBlocks ``features.{1,3,5,7}.{j}`` of a 7×7 depthwise conv (``block.0``), a permute to
   channels-last (a RESHAPE view), a LayerNorm, ``block.3`` linear to 4× the channels, GELU, ``block.5`` linear back, a
   permute back (a view), the layer scale (ELEMENTWISE fn "mul" by the (C, 1, 1) ``layer_scale`` parameter) and the
-  residual add (stochastic depth is the identity at inference); between stages (``features.{2,4,6}``) a LayerNorm over
+  residual add (in training after the block's stochastic depth, torchvision's StochasticDepth "row":
+  :func:`.cnn.stochastic_depth`, eager kernels on a GPU preset; the identity at inference); between stages (``features.{2,4,6}``) a LayerNorm over
   the channels and a 2×2 stride-2 conv; average pool, ``classifier.0`` LayerNorm over the channels, ``classifier.2``
   linear.
 * ``swin_t``: a 4×4 stride-4 patch conv, a permute to (B, H, W, C) and a LayerNorm (``features.0``); Swin blocks
@@ -44,7 +45,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, field_validator
 
 from ..ir import Graph, OpKind, Weight
-from .cnn import ImageNetParams, _sized
+from .cnn import ImageNetParams, _sized, stochastic_depth
 from .tlayers import TransformerBuilder
 
 __all__ = ["ConvNeXtParams", "SwinParams", "convnext_tiny", "swin_t"]
@@ -84,11 +85,13 @@ def _meta(model: str, p: ImageNetParams) -> dict[str, object]:
 
 # ---- ConvNeXt (Liu et al. 2022, "A ConvNet for the 2020s") ------------------------------------------------------
 _CONVNEXT_TINY = ((96, 3), (192, 3), (384, 9), (768, 3))  # (channels, blocks), torchvision convnext_tiny
+_CONVNEXT_SD = 0.1  # torchvision convnext_tiny's stochastic_depth_prob
 
 
-def _cn_block(b: TransformerBuilder, x: str, dim: int) -> str:
+def _cn_block(b: TransformerBuilder, x: str, dim: int, sd_prob: float = 0.0, training: bool = False) -> str:
     """torchvision CNBlock: 7×7 depthwise conv, permute, LayerNorm(eps 1e-6), linear 4·dim, GELU, linear dim,
-    permute back, × layer_scale, + input."""
+    permute back, × layer_scale, the stochastic depth of ``sd_prob`` in training (:func:`.cnn.stochastic_depth`),
+    + input."""
     n, _, h, w = b.shape(x)
     # x is channels-last (see convnext_tiny), so PyTorch runs this depthwise conv on cuDNN, then its bias add_
     # (Convolution.cpp use_cudnn_depthwise: "always use cudnn_depthwise for channels_last format"; layers._eager_bias)
@@ -99,6 +102,7 @@ def _cn_block(b: TransformerBuilder, x: str, dim: int) -> str:
     y = b.linear(y, dim, name="block.5")
     y = b.view(y, (n, dim, h, w), "permute", name="block.6")
     y = b.add_param(y, Weight(b.scoped("layer_scale"), (dim, 1, 1)), fn="mul", name="layer_scale")
+    y = stochastic_depth(b, y, sd_prob, training)
     return b.add(y, x, name="add")
 
 
@@ -115,10 +119,14 @@ def convnext_tiny(p: ConvNeXtParams) -> Graph:
     # are free views and no later layer_norm copies
     x = b.vector(OpKind.ELEMENTWISE, [x], b.shape(x), "copy", 0, name="features.0.1.contiguous", eager_copy=True)
     x = b.layernorm(x, 1e-6, dim=1, name="features.0.1")
+    # torchvision _convnext: block i of the 18 gets sd_prob = stochastic_depth_prob · i / (18 − 1), convnext_tiny's
+    # stochastic_depth_prob 0.1 (so block 0's is 0: no kernels)
+    total, block_id = sum(c[1] for c in _CONVNEXT_TINY), 0
     for stage, (dim, blocks) in enumerate(_CONVNEXT_TINY):
         for j in range(blocks):
             with b.scope(f"features.{2 * stage + 1}.{j}"):
-                x = _cn_block(b, x, dim)
+                x = _cn_block(b, x, dim, _CONVNEXT_SD * block_id / (total - 1), p.mode == "training")
+            block_id += 1
         if stage + 1 < len(_CONVNEXT_TINY):
             with b.scope(f"features.{2 * stage + 2}"):
                 x = b.layernorm(x, 1e-6, dim=1, name="0")
@@ -133,6 +141,7 @@ def convnext_tiny(p: ConvNeXtParams) -> Graph:
 # ---- Swin Transformer (Liu et al. 2021, "Swin Transformer: Hierarchical Vision Transformer using Shifted Windows") --
 _SWIN_T = ((96, 2, 3), (192, 2, 6), (384, 6, 12), (768, 2, 24))  # (dim, depth, heads), torchvision swin_t
 _SWIN_PATCH, _SWIN_WINDOW = 4, 7
+_SWIN_SD = 0.2  # torchvision swin_t's stochastic_depth_prob
 
 
 def swin_windows(side: int, window: int = _SWIN_WINDOW) -> tuple[int, int, bool]:
@@ -196,8 +205,12 @@ def _shift_mask(b: TransformerBuilder, side: int, windows: int) -> str:
     return m
 
 
-def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: str | None, fused: bool) -> str:
-    """torchvision SwinTransformerBlock on (B, H, W, C): norm1, ShiftedWindowAttention, add, norm2, MLP, add.
+def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: str | None, fused: bool,
+                sd_prob: float = 0.0, training: bool = False) -> str:
+    """torchvision SwinTransformerBlock on (B, H, W, C): norm1, ShiftedWindowAttention, add, norm2, MLP, add; in
+    training each branch through the block's stochastic depth of ``sd_prob`` before its add
+    (``x + self.stochastic_depth(...)``: ``stochastic_depth.attn``, ``stochastic_depth.mlp``,
+    :func:`.cnn.stochastic_depth`).
     The kernels eager PyTorch launches besides (attr ``eager_copy``, :func:`_eager`; pytorch/vision
     torchvision/models/swin_transformer.py ``shifted_window_attention`` and ``_get_relative_position_bias``):
     ``attn.pad`` (F.pad: ATen constant_pad_nd, PadNd.cpp, returns ``c_input.clone()`` when no pad is positive, else
@@ -260,10 +273,12 @@ def _swin_block(b: TransformerBuilder, x: str, heads: int, shifted: bool, mask: 
             y = _eager(b, [y], (n, h, w, dim), "copy", "crop")
     y = b.view(y, (n, h, w, dim), "window_reverse", name="window_reverse", strict=False, window=_SWIN_WINDOW,
                shift=shift, pad=(pad, pad))
+    y = stochastic_depth(b, y, sd_prob, training, name="stochastic_depth.attn")
     x = b.add(x, y, name="add_attn")
     y = b.layernorm(x, 1e-5, name="norm2")
     with b.scope("mlp"):
         y = b.mlp(y, 4 * dim, "gelu", names=("0", "3"), act_name="1")
+    y = stochastic_depth(b, y, sd_prob, training, name="stochastic_depth.mlp")
     return b.add(x, y, name="add_mlp")
 
 
@@ -279,6 +294,8 @@ def swin_t(p: SwinParams) -> Graph:
         # F.layer_norm copies the permuted NCHW view first (Tensor.expect_contiguous, as ConvNeXt's stem): eager only
         x = _eager(b, [x], b.shape(x), "copy", "2.contiguous")
         x = b.layernorm(x, 1e-5, name="2")
+    # torchvision swin_t: block i of the 12 gets sd_prob = stochastic_depth_prob · i / (12 − 1), swin_t's 0.2
+    total, block_id = sum(c[1] for c in _SWIN_T), 0
     for stage, (dim, depth, heads) in enumerate(_SWIN_T):
         per_side, _, shifts = swin_windows(side)
         mask = None
@@ -287,7 +304,9 @@ def swin_t(p: SwinParams) -> Graph:
             mask = b.add_input(f"shift_mask{stage + 1}", (per_side * per_side, 1, tokens, tokens))
         for j in range(depth):
             with b.scope(f"features.{2 * stage + 1}.{j}"):
-                x = _swin_block(b, x, heads, j % 2 == 1 and shifts, mask, fused)
+                x = _swin_block(b, x, heads, j % 2 == 1 and shifts, mask, fused,
+                                _SWIN_SD * block_id / (total - 1), p.mode == "training")
+            block_id += 1
         if stage + 1 < len(_SWIN_T):  # the side is even here: image_size is a multiple of 32
             side //= 2
             with b.scope(f"features.{2 * stage + 2}"):

@@ -17,13 +17,14 @@ LeNet-5 and MobileNet-V1 follow their papers (torchvision has neither); U-Net fo
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
 from ..errors import WorkloadError
-from ..ir import Graph
+from ..ir import Graph, OpKind
 from .layers import INPUT, GraphBuilder
 from .params import WorkloadParams, invalid_at
 from .tlayers import TransformerBuilder
@@ -122,6 +123,30 @@ def _conv_bn_act(b: GraphBuilder, x: str, out_ch: int, kernel: int, stride: int 
                  name="conv")
     x = b.batchnorm2d(x, eps=eps, name="bn")
     return act(x, name="act") if act is not None else x
+
+
+def stochastic_depth(b: GraphBuilder, x: str, prob: float, training: bool, name: str = "stochastic_depth") -> str:
+    """torchvision.ops.stochastic_depth(x, ``prob``, "row", ``training``) (torchvision/ops/stochastic_depth.py):
+    ``x`` itself at inference or where ``prob`` is 0 (``if not training or p == 0.0: return input``); in training
+    ``noise = torch.empty([N, 1, ...]).bernoulli_(1 − p)``, ``noise.div_(1 − p)`` and ``input * noise``: three
+    kernels eager PyTorch launches (``torch.empty`` allocates only), ``{name}.bernoulli`` (ELEMENTWISE fn
+    "bernoulli", no inputs, the N-row noise), ``{name}.div`` (fn "div", reading it) and ``{name}`` (fn "mul",
+    reading (x, the noise), x's shape), each marked ``eager_copy`` (a kernel on a GPU preset; elsewhere, where a
+    compiler fuses the row scale into its neighbours, in place on its first input: mapping.aliases), no FLOPs
+    counted (as :func:`.backbones._eager`). The training pass gives the mul its backward ``grad * noise``
+    (derivatives.yaml mul.Tensor; the noise needs no gradient), an eager kernel too (its attrs copied), and keeps
+    the N-element noise for it (probe p242 #3: efficientnet_b0, convnext_tiny and swin_t trained without it)."""
+    if not training or prob == 0.0:
+        return x
+    shape = b.shape(x)
+    rows = (shape[0], *(1,) * (len(shape) - 1))
+    name = b._name(name, "stochastic_depth")  # in the builder's scope
+    noise = b._add(f"{name}.bernoulli", OpKind.ELEMENTWISE, [], rows, vector_elems=shape[0], fn="bernoulli",
+                   eager_copy=True, p=prob)
+    noise = b._add(f"{name}.div", OpKind.ELEMENTWISE, [noise], rows, vector_elems=shape[0], fn="div",
+                   eager_copy=True)
+    return b._add(name, OpKind.ELEMENTWISE, [x, noise], shape, vector_elems=math.prod(shape), fn="mul",
+                  eager_copy=True, p=prob)
 
 
 def _make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -392,6 +417,7 @@ _EFFICIENTNET_B0 = (  # (expand ratio, kernel, first stride, in, out, layers), t
     (6, 5, 2, 112, 192, 4),
     (6, 3, 1, 192, 320, 1),
 )
+_EFFICIENTNET_SD = 0.2  # torchvision efficientnet_b0's stochastic_depth_prob
 
 
 @_sized
@@ -401,14 +427,19 @@ def efficientnet_b0(p: ImageNetParams) -> Graph:
     Stem conv 3×3/2 to 32 → BN → SiLU (``features.0``); stage s (``features.1`` … ``features.7``) of MBConv blocks
     ``features.{s}.{j}``: a 1×1 ``expand`` conv (expand ratio ≠ 1) → BN → SiLU, a k×k depthwise ``dw`` conv → BN → SiLU,
     squeeze-excitation ``se`` to max(1, in/4) channels (SiLU, sigmoid gate), a 1×1 ``project`` conv → BN, and the
-    residual ``add`` where stride 1 keeps the channels (stochastic depth is the identity at inference); 1×1 conv to
+    residual ``add`` where stride 1 keeps the channels, in training after the block's stochastic depth
+    (:func:`stochastic_depth`, ``features.{s}.{j}.stochastic_depth``: torchvision's _efficientnet gives block i of
+    16 ``sd_prob = 0.2 · i / 16``, above 0 for every residual block; the identity at inference); 1×1 conv to
     1280 → BN → SiLU (``features.8``), average pool, dropout 0.2, ``classifier.1`` linear."""
     b = TransformerBuilder("efficientnet_b0", {INPUT: (p.batch, 3, p.image_size, p.image_size)},
                            dtype=p.dtype or "fp16")
     with b.scope("features.0"):
         x = _conv_bn_act(b, INPUT, 32, 3, stride=2, act=b.silu)
+    total, block_id = sum(c[-1] for c in _EFFICIENTNET_B0), 0  # torchvision's total_stage_blocks, stage_block_id
     for stage, (expand, k, first_stride, inp, out, layers) in enumerate(_EFFICIENTNET_B0, start=1):
         for j in range(layers):
+            sd_prob = _EFFICIENTNET_SD * block_id / total
+            block_id += 1
             block_in, cin, stride = x, (inp if j == 0 else out), (first_stride if j == 0 else 1)
             hidden = _make_divisible(cin * expand, 8)  # MBConvConfig.adjust_channels
             with b.scope(f"features.{stage}.{j}"):
@@ -421,7 +452,8 @@ def efficientnet_b0(p: ImageNetParams) -> Graph:
                     x = _squeeze_excite(b, x, max(1, cin // 4), act=b.silu, gate=b.sigmoid, act_name="silu")
                 with b.scope("project"):
                     x = _conv_bn_act(b, x, out, 1)
-                if stride == 1 and cin == out:
+                if stride == 1 and cin == out:  # MBConv.use_res_connect
+                    x = stochastic_depth(b, x, sd_prob, p.mode == "training")
                     x = b.add(x, block_in, name="add")
     with b.scope(f"features.{len(_EFFICIENTNET_B0) + 1}"):
         x = _conv_bn_act(b, x, 4 * _EFFICIENTNET_B0[-1][4], 1, act=b.silu)

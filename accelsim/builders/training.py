@@ -9,10 +9,11 @@ Phases and names
 * Every op has ``attrs["phase"]``: "forward" (the forward ops and ``loss``), "backward" or "optimizer". Forward ops
   keep their name, kind and numbers; their attrs lose ``follows`` (a batch norm in training normalises with the
   batch's statistics, so it cannot be folded into the convolution before it). A batch norm ``X`` (NORM fn
-  "batchnorm") computes those statistics in an op of its own just before it, as PyTorch's CUDA batch_norm runs
-  batch_norm_collect_statistics then batch_norm_elemt: ``X.stats`` (NORM fn "batchnorm_stats", phase "forward",
-  reading X's input, out_shape (2, C) of ``out_dtype`` fp32: mean and invstd, vector_elems = X's, 2 flops each:
-  a sum and a sum of squares), and ``X`` reads (x, ``X.stats``): x is read twice.
+  "batchnorm") computes those statistics in an op of its own just before it (a statistics pass, then the
+  element-wise one): ``X.stats`` (NORM fn "batchnorm_stats", phase "forward", reading X's input, out_shape (2, C)
+  of ``out_dtype`` fp32: mean and invstd, vector_elems = X's, 2 flops each: a sum and a sum of squares), and ``X``
+  reads (x, ``X.stats``): x is read twice. On a GPU preset a bf16 / fp16 batch norm runs eager PyTorch's native
+  CUDA kernels instead, four forward and one fused backward (:func:`eager_batchnorm`, which the scenario applies).
 * ``loss``: SOFTMAX fn "cross_entropy" over the graph outputs (ops no op reads, KV_APPEND excluded; a view counts),
   out_shape (1,), vector_elems = their elements, 5 flops per element, in :data:`LOSS_DTYPE` (fp32) or wider: an
   output narrower than fp32 is first cast, ``loss.cast`` (``loss.cast{i}`` for output i when there are several;
@@ -169,8 +170,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
 * NORM ``grad_input`` reading (dY, X) with the scale Weight (not the bias): factor 3. Its scale gets
   ``grad_weight`` (NORM fn f"{fn}_grad_weight": Σ dY·x̂, reading (X, dY), vector_elems = elements, 4 flops each:
   x̂ from the saved statistics, a multiply, a sum) and its bias ``grad_bias``: separate ops so that each parameter's
-  gradient is a tensor of its own shape. Except a batch norm (fn "batchnorm"), whose backward is PyTorch's two
-  CUDA kernels (Normalization.cuh; cuDNN's cudnnBatchNormalizationBackward likewise makes two passes):
+  gradient is a tensor of its own shape. Except a batch norm (fn "batchnorm"), whose backward is two passes
+  (PyTorch's two-kernel CUDA path, Normalization.cuh, which a GPU preset's fused kernel replaces where it applies:
+  :func:`eager_batchnorm`):
   ``grad_weight`` (batch_norm_backward_reduce: NORM fn "batchnorm_grad_weight" reading (X, dY), out_shape (2·C,):
   dγ and dβ packed, the gradient of both parameters, no ``grad_bias``; vector_elems = 2 × elements, 5 flops each,
   the two column sums the separate ops had), then ``grad_input`` (batch_norm_backward_elemt) reading (dY, X,
@@ -192,8 +194,9 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   and indices; probe p225 #5: the indices were a kernel of their own re-reading X's output) holds them, declared as the elements of X's dtype that hold their bytes (``gnn.index_elems`` along the
   last dim), and the backward's scatter reads dY and the indices, which the stash keeps; X itself, which autograd
   saves for its shape, stays in the stash through the op's attrs ``saved`` (probe p222 #1: resnet18's stash lacked
-  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). An average pool saves nothing; a reduction's
-  max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
+  64×56×56 × 8 = 1,605,632 B, googlenet's 13 pools' 1,417,472 × 8 B). Those are eager PyTorch's: off a GPU
+  preset (a compiler, XLA) the scenario drops them again (:func:`compiled_pools`). An average pool saves nothing; a
+  reduction's max (attrs ``over``: ONNX ReduceMax, a graph readout) is not a pool and reads (dY, X) as before.
 * ELEMENTWISE: "add" and "add_rel_pos" pass dY through to each input of the output's shape (no op); an input that
   was broadcast gets ``grad_input{i}`` (fn f"{fn}_grad", reading (dY,), a reduction, vector_elems = flops = dY's
   elements); an add with a scale (a sinusoidal position add) gets a ``grad_input`` (1 flop per element); an added
@@ -258,7 +261,8 @@ directly or through views: what the forward pass must keep for the backward pass
 tensors it aliases, so every name is a physical tensor; the logits' fp32 copies ``loss.cast`` the loss's gradient
 reads among them) and ``stashed_activation_bytes`` (Σ bytes of ``stashed``: those copies at :data:`LOSS_DTYPE`);
 every concatenation resolves as a view here, and on a GPU preset the scenario resolves those a builder marks
-``eager_copy`` as tensors of their own (:func:`eager_cat_stash`).
+``eager_copy`` as tensors of their own (:func:`eager_cat_stash`); off one it drops the max pools' indices
+(:func:`compiled_pools`): :func:`step_as_run`.
 ``params`` equals the forward's, frozen ones included; ``Graph.trainable_params`` leaves them out.
 """
 
@@ -272,7 +276,7 @@ from dataclasses import dataclass, replace
 from ..draws import expected_distinct
 from ..errors import WorkloadError
 from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
-from ..units import GRAD_DTYPE, dtype_bytes
+from ..units import GRAD_DTYPE, HALF_FLOATS, dtype_bytes
 from .gnn import INDEX_BYTES, index_elems
 from .layers import check_op_count
 
@@ -324,6 +328,20 @@ BN_STATS = "stats"
 BN_STATS_FLOPS = 2
 """A training batch norm's statistics pass: per element a sum and a sum of squares (Welford's update in
 PyTorch's batch_norm_collect_statistics_kernel)."""
+BN_COUNT = "num_batches_tracked"
+BN_UPDATE = "update_stats"
+BN_UPDATE_FLOPS = 7
+"""Per channel, PyTorch's BatchNormUpdateStatsAndInvertFunctor (aten/src/ATen/native/cuda/Normalization.cu): the
+unbiased variance var·N/(N − 1) (1), two running averages x·m + (1 − m)·r (2 each: 4) and rsqrt(var + eps) (2)."""
+EAGER_BN_DTYPES = HALF_FLOATS
+"""The dtypes whose training batch norm eager PyTorch runs on its native CUDA kernels (:func:`eager_batchnorm`), not
+on cuDNN: aten/src/ATen/native/Normalization.cpp ``_batch_norm_impl_index`` (``_select_batch_norm_backend`` in
+later 2.x) takes cuDNN only where ``input.scalar_type() != at::kBFloat16 && weight.scalar_type() != at::kBFloat16
+&& (input.scalar_type() != at::kHalf || weight.scalar_type() == at::kFloat)``: never for a model cast to bf16 or
+fp16 (its weights in the same dtype); an fp32 model's goes to cuDNN."""
+FUSED_BN_MAX_ELEMS = 2**31 - 1
+"""The largest input whose batch-norm backward runs as one fused kernel: ``cuda::detail::canUse32BitIndexMath``
+(offsets within INT32_MAX) in ``batch_norm_backward_cuda``'s fused branch."""
 FROZEN = "frozen"
 """The attr of a frozen norm (:func:`freeze`): an affine x·scale + shift with fixed statistics."""
 FROZEN_NORM_GRAD_FLOPS = 1
@@ -474,6 +492,131 @@ def eager_cat_stash(graph: Graph) -> Graph:
     total = (int(graph.info.stashed_activation_bytes) - sum(size(t) for t in stashed - kept)
              + sum(size(t) for t in kept - stashed))
     return graph.with_meta({**graph.meta, "stashed": sorted(kept), "stashed_activation_bytes": total})
+
+
+def step_as_run(graph: Graph, eager: bool) -> Graph:
+    """``graph``'s training step as the arch runs it: with ``eager`` (a GPU preset, which models eager PyTorch:
+    ``mapping.aliases.runs_eager_copies``, which the scenario that knows the arch asks) its copied concatenations'
+    stash (:func:`eager_cat_stash`) and its batch norms' kernels (:func:`eager_batchnorm`); otherwise (a compiler,
+    XLA) its max pools without PyTorch's saved indices (:func:`compiled_pools`). Not a training step: ``graph``."""
+    return eager_batchnorm(eager_cat_stash(graph)) if eager else compiled_pools(graph)
+
+
+def eager_batchnorm(graph: Graph) -> Graph:
+    """``graph``'s training step with each trainable batch norm ``X`` of a dtype of :data:`EAGER_BN_DTYPES` run as
+    eager PyTorch 2.x runs it on a GPU (the native CUDA kernels, not cuDNN: :data:`EAGER_BN_DTYPES`). Forward, four
+    kernels: torch/nn/modules/batchnorm.py ``_BatchNorm.forward`` first runs ``self.num_batches_tracked.add_(1)``
+    in training (an element-wise kernel on the 0-dim int64 buffer): ``X.num_batches_tracked`` (ELEMENTWISE fn
+    "batchnorm_count", reading nothing but that buffer, a Weight of role "buffer" of 8 B, and writing it: 1 flop);
+    then aten/src/ATen/native/cuda/Normalization.cu ``batch_norm_cuda_out`` runs ``batch_norm_mean_var`` (the
+    statistics pass over x writing mean and variance, fp32: ``X.stats`` as built), ``batch_norm_update_stats_and_invert``
+    (a TensorIterator kernel over the C channels reading save_mean, save_var, running_mean and running_var, writing
+    running_mean, running_var and invstd into save_var): ``X.update_stats`` (ELEMENTWISE fn "batchnorm_update_stats"
+    reading ``X.stats`` and the buffers ``X.running_mean`` and ``X.running_var`` of C elements in X's dtype, out
+    the C fp32 invstd and the two C-element running stats written back, declared as fp32 elements,
+    :data:`BN_UPDATE_FLOPS` a channel), and ``batch_norm_elementwise``: ``X``, now reading (x,
+    ``X.update_stats``). Backward, one kernel: ``batch_norm_backward_cuda`` takes the branch commented "Fused
+    reduction & elementwise kernel" when the input's gradient is wanted, the input is not channels last and it
+    has at most :data:`FUSED_BN_MAX_ELEMS` elements; ``batch_norm_backward_cuda_template`` launches one
+    ``batch_norm_backward_kernel`` (a block a channel) that reduces Σ dY and Σ dY·(x − mean) over its channel,
+    reading x and dY, then reads them again to write dX, dγ and dβ. So ``X.grad_input`` comes first, reading
+    (dY, x) alone, and ``X.grad_weight`` (its reduction, reading (x, dY), writing dγ and dβ) runs in its kernel
+    (attrs ``in_kernel_of``: no launch or dispatch of its own): the bytes of the two passes, one launch. Elsewhere
+    (channels last, a larger input, no input gradient) the two kernels stay (batch_norm_backward_reduce then
+    batch_norm_backward_elemt). Off a GPU preset (a compiler) and for an fp32 model (cuDNN) the step keeps the
+    two-op forward and backward it was built with (the module docstring). Probe p242 #1: resnet50 on h100 at batch
+    32 ran 4 kernels a batch norm, not PyTorch's 5."""
+    if graph.info.mode != "training":
+        return graph
+    bns = {op.name: op for op in graph.ops
+           if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.attrs.get("phase") == "forward"
+           and op.dtype in EAGER_BN_DTYPES and f"{op.name}.{BN_STATS}" in graph}
+    if not bns:
+        return graph
+    fused = {name for name, op in bns.items()
+             if f"{name}.grad_input" in graph and f"{name}.grad_weight" in graph
+             and op.attrs.get("channels_last") is not True and _elems(op.in_shapes[0]) <= FUSED_BN_MAX_ELEMS}
+    ops: list[Op] = []
+    held: dict[str, Op] = {}  # a fused batch norm's grad_weight, emitted after its grad_input
+    for op in graph.ops:
+        base, _, suffix = op.name.rpartition(".")
+        bn = bns.get(base)
+        if bn is not None and suffix == BN_STATS and op.attrs.get("phase") == "forward":
+            ops += _bn_forward(bn, op)
+            continue
+        if op.name in bns:
+            update = f"{op.name}.{BN_UPDATE}"
+            stats = f"{op.name}.{BN_STATS}"
+            op = replace(op, inputs=tuple(update if x == stats else x for x in op.inputs),
+                         in_shapes=tuple(ops[-1].out_shape if x == stats else s
+                                         for x, s in zip(op.inputs, op.in_shapes, strict=True)))
+        elif base in fused and suffix == "grad_weight":
+            held[base] = op
+            continue
+        elif base in fused and suffix == "grad_input":
+            reduce = held.pop(base)
+            keep = [i for i, x in enumerate(op.inputs) if x != reduce.name]
+            ops.append(replace(op, inputs=tuple(op.inputs[i] for i in keep),
+                               in_shapes=tuple(op.in_shapes[i] for i in keep),
+                               attrs={**op.attrs, "fused_reduction": reduce.name}))
+            op = replace(reduce, attrs={**reduce.attrs, "in_kernel_of": op.name})
+        ops.append(op)
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
+
+
+def _bn_forward(bn: Op, stats: Op) -> list[Op]:
+    """Batch norm ``bn``'s eager training forward before its element-wise kernel (:func:`eager_batchnorm`): the
+    num_batches_tracked add, the statistics ``stats`` and the running-stat update that inverts the variance."""
+    c = bn.in_shapes[0][1]
+    attrs = {k: v for k, v in bn.attrs.items() if k not in ("fn", "follows", "bias")}
+    count = Weight(f"{bn.name}.{BN_COUNT}", (index_elems(1, bn.dtype),), role="buffer")
+    running = [Weight(f"{bn.name}.running_{s}", (c,), role="buffer") for s in ("mean", "var")]
+    # written: invstd (C fp32) and the two running stats (C each in bn's dtype), as fp32 elements
+    written = c + -(-2 * c * dtype_bytes(bn.dtype) // dtype_bytes(STATE_DTYPE))
+    return [
+        Op(name=f"{bn.name}.{BN_COUNT}", kind=OpKind.ELEMENTWISE, inputs=(), in_shapes=(), out_shape=count.shape,
+           dtype=bn.dtype, weights=(count,), flops=1, vector_elems=1,
+           attrs={**attrs, "fn": "batchnorm_count", "forward": bn.name}),
+        stats,
+        Op(name=f"{bn.name}.{BN_UPDATE}", kind=OpKind.ELEMENTWISE, inputs=(stats.name,),
+           in_shapes=(stats.out_shape,), out_shape=(written,), dtype=bn.dtype, weights=tuple(running),
+           flops=BN_UPDATE_FLOPS * c, vector_elems=c,
+           attrs={**attrs, "fn": "batchnorm_update_stats", "forward": bn.name, "out_dtype": STATE_DTYPE}),
+    ]
+
+
+def compiled_pools(graph: Graph) -> Graph:
+    """``graph``'s training step with its max pools' gradients as a compiler (XLA: a TPU or NPU preset) computes
+    them: no saved indices. JAX's max pool is ``lax.reduce_window``, whose gradient (``_reduce_window_chooser_jvp_rule``
+    → ``_select_and_gather_add``, transposed to ``select_and_scatter_add(t, operand, ...)``) re-reads the pool's
+    input and keeps no index tensor; the int64 indices (``X.indices``, the module docstring's POOL) exist only
+    because eager PyTorch calls ``max_pool2d_with_indices``. So ``X.indices`` goes, ``X.grad_input`` reads (dY, x)
+    (x, which the eager step saved for its shape, already in the stash: nothing more is kept) and ``stashed``
+    loses the indices. Probe p242 #4: resnet50 on tpu-v4 at batch 32 kept 1,400,370,176 B with the 51,380,224 B
+    of maxpool.indices; 1,348,989,952 B without. Not a training step, or no saved indices: ``graph`` itself."""
+    if graph.info.mode != "training":
+        return graph
+    indices = {op.name: op for op in graph.ops if op.fn == "max_indices" and op.attrs.get("phase") == "forward"}
+    if not indices:
+        return graph
+    ops: list[Op] = []
+    for op in graph.ops:
+        if op.name in indices:
+            continue
+        if op.attrs.get("phase") == "backward" and any(x in indices for x in op.inputs):
+            saved = op.attrs.get("saved", ())
+            x = str(saved[0])  # type: ignore[index]
+            shape = graph[x].out_shape if x in graph else graph.inputs[x]
+            attrs = {k: v for k, v in op.attrs.items() if k != "saved"}
+            op = replace(op, inputs=tuple(x if t in indices else t for t in op.inputs),
+                         in_shapes=tuple(shape if t in indices else s
+                                         for t, s in zip(op.inputs, op.in_shapes, strict=True)), attrs=attrs)
+        ops.append(op)
+    stashed = [t for t in graph.info.stashed if t not in indices]
+    dropped = sum(indices[t].out_bytes for t in graph.info.stashed if t in indices)
+    meta = {**graph.meta, "stashed": stashed,
+            "stashed_activation_bytes": int(graph.info.stashed_activation_bytes) - dropped}
+    return Graph(graph.name, ops, graph.inputs, meta=meta)
 
 
 def _copied_cat(op: Op) -> bool:
@@ -1180,11 +1323,11 @@ class _Pass:
             self._to(x, name)
 
     def _batchnorm(self, op: Op, dy: str, attrs: dict[str, object], scales: list[Weight]) -> None:
-        """A batch norm's backward as PyTorch's CUDA kernels run it (aten/src/ATen/native/cuda/Normalization.cuh:
+        """A batch norm's backward in two passes (aten/src/ATen/native/cuda/Normalization.cuh's two-kernel path:
         batch_norm_backward_reduce, one pass over (x, dY) giving Σ dY and Σ dY·x̂, i.e. dβ and dγ; then
-        batch_norm_backward_elemt, a second pass over (dY, x) with those sums writing dX; cuDNN's
-        cudnnBatchNormalizationBackward likewise): ``grad_weight`` holds dγ and dβ packed (2·C), the bias's
-        gradient too (no ``grad_bias``), and ``grad_input`` reads it."""
+        batch_norm_backward_elemt, a second pass over (dY, x) with those sums writing dX): ``grad_weight`` holds dγ
+        and dβ packed (2·C), the bias's gradient too (no ``grad_bias``), and ``grad_input`` reads it. On a GPU
+        preset the fused one-kernel form replaces it where PyTorch takes that branch (:func:`eager_batchnorm`)."""
         x, n = op.inputs[0], _elems(op.in_shapes[0])
         biases = [w for w in op.weights if w.role == "param" and _is_bias(w)]
         c = sum(w.numel for w in (*scales, *biases))
@@ -1414,4 +1557,5 @@ class _Pass:
         return None
 
 
-__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "eager_cat_stash", "freeze", "training_graph"]
+__all__ = ["OPTIMIZER_ELEMS", "OPTIMIZER_STATES", "compiled_pools", "eager_batchnorm", "eager_cat_stash", "freeze",
+           "step_as_run", "training_graph"]

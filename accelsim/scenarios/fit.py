@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from ..builders.registry import get_builder
-from ..builders.training import eager_cat_stash
+from ..builders.training import step_as_run
 from ..config import WorkloadSpec
 from ..errors import CapacityError, WorkloadError
 from ..hardware import Arch
@@ -179,9 +179,11 @@ def _built(workload: WorkloadSpec, arch: Arch) -> Graph:
 def stash_as_run(graph: Graph, arch: Arch) -> Graph:
     """A training step's stash as ``arch`` keeps it (``scenarios.single.run_graph`` places it, and the fit advice
     weighs it): on a GPU preset a torch.cat a builder marks ``eager_copy`` is a copy kernel whose output the next op
-    saves for its backward (``builders.training.eager_cat_stash``); elsewhere the concatenation is a view and
-    ``graph`` keeps the stash it was built with."""
-    return eager_cat_stash(graph) if runs_eager_copies(arch) else graph
+    saves for its backward (``builders.training.eager_cat_stash``) and a bf16 / fp16 batch norm runs PyTorch's
+    native CUDA kernels (``builders.training.eager_batchnorm``); elsewhere the concatenation is a view and a max
+    pool keeps no indices (``builders.training.compiled_pools``: XLA's select_and_scatter_add re-reads its input):
+    ``builders.training.step_as_run``."""
+    return step_as_run(graph, runs_eager_copies(arch))
 
 
 def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, group: int, dp: int,

@@ -274,3 +274,65 @@ def test_training_steps_every_parameter(graph, name):
     unique = {w.name for op in fwd for w in op.weights if w.role == "param"}
     assert sorted(op.attrs["param"] for op in g if op.kind is OpKind.OPTIMIZER) == sorted(unique)
     assert g.params == fwd.params
+
+
+# ---- probe p242 #3: torchvision's stochastic depth in training (torchvision/ops/stochastic_depth.py) -----------
+# Each site with p > 0 is, in training, noise = torch.empty([N, 1, ...]).bernoulli_(1 − p), noise.div_(1 − p) and
+# input * noise (3 eager kernels; torch.empty allocates only), and the mul's backward grad * noise (derivatives.yaml
+# mul.Tensor; the noise needs no gradient): 1 kernel. p = 0 (the first block) or inference: the input itself.
+
+# EfficientNet-B0 (torchvision _efficientnet): sd_prob = 0.2 · stage_block_id / 16 over the 16 MBConv blocks in
+# order (features.1.0 is block 0 ... features.7.0 block 15); MBConv applies it where use_res_connect (stride 1, in ==
+# out): features.2.1 (block 2), 3.1 (4), 4.1 (6), 4.2 (7), 5.1 (9), 5.2 (10), 6.1 (12), 6.2 (13), 6.3 (14)
+EFFICIENTNET_SD = {"features.2.1": 2, "features.3.1": 4, "features.4.1": 6, "features.4.2": 7, "features.5.1": 9,
+                   "features.5.2": 10, "features.6.1": 12, "features.6.2": 13, "features.6.3": 14}
+
+
+def _sd_sites(g) -> dict[str, float]:
+    return {op.name: op.attrs["p"] for op in g if op.fn == "mul" and op.attrs.get("phase") == "forward"
+            and "stochastic_depth" in op.name}
+
+
+def test_efficientnet_b0_stochastic_depth_sites_and_probabilities():
+    g = build_workload("efficientnet_b0", {"mode": "training", "batch": 2})
+    sites = _sd_sites(g)
+    assert sites == pytest.approx({f"{blk}.stochastic_depth": 0.2 * i / 16 for blk, i in EFFICIENTNET_SD.items()})
+    blk = "features.2.1"
+    assert g[f"{blk}.stochastic_depth.bernoulli"].inputs == ()
+    assert g[f"{blk}.stochastic_depth.bernoulli"].out_shape == (2, 1, 1, 1)  # "row": one draw a sample
+    assert g[f"{blk}.stochastic_depth.div"].inputs == (f"{blk}.stochastic_depth.bernoulli",)
+    assert g[f"{blk}.stochastic_depth"].inputs == (f"{blk}.project.bn", f"{blk}.stochastic_depth.div")
+    assert g[f"{blk}.add"].inputs[0] == f"{blk}.stochastic_depth"
+    # backward: one mul, grad * noise, reading the N-element noise the step keeps (2 samples × 2 B, 9 sites)
+    grad = g[f"{blk}.stochastic_depth.grad_input0"]
+    assert grad.fn == "mul_grad" and grad.inputs[1] == f"{blk}.stochastic_depth.div"
+    assert sum(op.attrs.get("phase") == "backward" and "stochastic_depth" in op.name for op in g) == 9
+    assert f"{blk}.stochastic_depth.div" in g.info.stashed
+    # inference: the identity, no ops
+    assert not any("stochastic_depth" in op.name for op in build_workload("efficientnet_b0", {}))
+
+
+def test_convnext_tiny_and_swin_t_stochastic_depth_probabilities():
+    """torchvision _convnext and swin_t: sd_prob = stochastic_depth_prob · i / (blocks − 1) for block i in order,
+    0.1 over convnext_tiny's 3 + 3 + 9 + 3 = 18 CNBlocks, 0.2 over swin_t's 2 + 2 + 6 + 2 = 12 blocks (twice a
+    block: after the attention and after the MLP); block 0's is 0, so 17 and 11 · 2 = 22 sites."""
+    cn = _sd_sites(build_workload("convnext_tiny", {"mode": "training", "batch": 2}))
+    assert len(cn) == 17 and "features.1.0.stochastic_depth" not in cn
+    assert cn["features.1.1.stochastic_depth"] == pytest.approx(0.1 * 1 / 17)
+    assert cn["features.7.2.stochastic_depth"] == pytest.approx(0.1)
+    sw = _sd_sites(build_workload("swin_t", {"mode": "training", "batch": 2}))
+    assert len(sw) == 22 and not any(s.startswith("features.1.0.") for s in sw)
+    assert sw["features.1.1.stochastic_depth.attn"] == sw["features.1.1.stochastic_depth.mlp"] == pytest.approx(0.2 / 11)
+    assert sw["features.7.1.stochastic_depth.mlp"] == pytest.approx(0.2)
+
+
+def test_stochastic_depth_kernels_run_on_a_gpu_and_are_views_elsewhere():
+    """Eager kernels on a GPU preset (3 forward + 1 backward a site); a compiler fuses the row scale (unit none,
+    no bytes), as the other eager-only ops."""
+    rows = {a: {op["name"]: op for op in accelsim.simulate("efficientnet_b0", a, mode="training", batch=2,
+                                                            plots=False).to_dict()["ops"]}
+            for a in ("h100", "tpu-v4")}
+    names = [n for n in rows["h100"] if "stochastic_depth" in n]
+    assert len(names) == 9 * 4
+    assert all(rows["h100"][n]["unit"] != "none" for n in names)
+    assert all(rows["tpu-v4"][n]["unit"] == "none" and not rows["tpu-v4"][n]["bytes"] for n in names)

@@ -1,6 +1,7 @@
-"""Training batch norm as PyTorch's CUDA kernels run it (probe p27 finding 7): the forward computes the batch's
-statistics in a pass of its own before normalising; the backward reduces dγ and dβ in one pass over (x, dY), then
-writes dX in a second."""
+"""Training batch norm (probe p27 finding 7): the forward computes the batch's statistics in a pass of its own
+before normalising; the backward reduces dγ and dβ in one pass over (x, dY), then writes dX in a second. On a GPU
+preset a bf16 one runs eager PyTorch's native CUDA kernels (probe p242 #1: builders.training.eager_batchnorm): four
+forward kernels and one fused backward."""
 
 from __future__ import annotations
 
@@ -63,3 +64,104 @@ def test_layer_norm_keeps_its_separate_gradients():
     g = training_graph(b.build(), "sgd")
     assert "ln.stats" not in g and g["ln"].inputs == ("fc",)
     assert g["ln.grad_weight"].out_shape == g["ln.grad_bias"].out_shape == (16,)
+
+
+# ---- probe p242 #1: on a GPU preset (eager PyTorch 2.x, bf16: the native CUDA kernels, not cuDNN) -------------
+
+
+def _on(arch: str, graph=None):
+    from accelsim.config import load_arch
+    from accelsim.scenarios.fit import stash_as_run
+
+    return stash_as_run(graph if graph is not None else _step(), load_arch(arch))
+
+
+def test_eager_bf16_batch_norm_is_four_kernels_forward_and_one_backward():
+    """aten/src/ATen/native/Normalization.cpp _batch_norm_impl_index: cuDNN only where input and weight are not
+    bf16, so a bf16 BatchNorm2d runs batch_norm_cuda (cuda/Normalization.cu): after nn.BatchNorm2d.forward's
+    num_batches_tracked.add_(1), batch_norm_cuda_out runs batch_norm_mean_var, batch_norm_update_stats_and_invert
+    and batch_norm_elementwise; batch_norm_backward_cuda's fused branch (contiguous, < 2^31 elements) is one
+    batch_norm_backward_kernel writing dX, dγ and dβ."""
+    g = _on("h100")
+    names = [op.name for op in g.ops]
+    i = names.index("bn.num_batches_tracked")
+    assert names[i:i + 4] == ["bn.num_batches_tracked", "bn.stats", "bn.update_stats", "bn"]
+    assert g["bn.update_stats"].inputs == ("bn.stats",)
+    assert g["bn"].inputs == ("conv", "bn.update_stats")  # mean and invstd
+    # the counter: a 0-dim int64 buffer read and written, 8 B (4 bf16 elements declared)
+    count = g["bn.num_batches_tracked"]
+    assert count.inputs == () and count.out_bytes == 8 and [w.role for w in count.weights] == ["buffer"]
+    assert count.weight_bytes == 8
+    # the update: reads mean and variance (2·C fp32) and running_mean, running_var (C bf16 each); writes those two
+    # back and invstd (C fp32): 4·C + 2·2·C = 8·C = 512 B written, 7 flops a channel
+    update = g["bn.update_stats"]
+    assert update.weight_bytes == 2 * C * 2 and update.out_bytes == C * 4 + 2 * C * 2 == 512
+    assert update.flops == 7 * C
+    # backward: one kernel, grad_input first (dY, x), the reduction in its kernel
+    j = names.index("bn.grad_input")
+    assert names[j + 1] == "bn.grad_weight"
+    assert g["bn.grad_input"].inputs == ("relu.grad_input", "conv")
+    assert g["bn.grad_weight"].in_kernel_of == "bn.grad_input"
+    assert g["bn.grad_input"].in_kernel_of is None
+    # the steps still read the packed dγ, dβ; the stash is unchanged
+    assert g["bn.weight.step"].inputs == ("bn.grad_weight",)
+    assert g.info.stashed == _step().info.stashed
+
+
+def test_the_fused_backward_moves_both_passes_bytes_in_one_kernel_on_h100():
+    """batch_norm_backward_kernel reads x and dY for its channel's sums, then again to write dX: 5·|x| as the two
+    kernels moved (x is larger than the L2: 102,760,448 B), now one launch; the forward adds the update's few bytes."""
+    ops = {o["name"]: o for o in simulate(_step(), "h100").to_dict()["ops"]}
+
+    def hbm(name):
+        return ops[name]["bytes"].get("hbm", 0)
+
+    assert hbm("bn.grad_weight") + hbm("bn.grad_input") == pytest.approx(5 * X, abs=4096)
+    assert hbm("bn.stats") + hbm("bn") == pytest.approx(3 * X, abs=4096)
+    assert hbm("bn.update_stats") + hbm("bn.num_batches_tracked") <= 4096
+
+
+def test_accelerators_and_cudnn_keep_the_two_pass_form():
+    """Off a GPU preset (a compiler) the step is as built; an fp32 model on a GPU goes to cuDNN
+    (_batch_norm_impl_index), which accelsim keeps as built too."""
+    g = _step()
+    for arch in ("tpu-v4", "edge-npu"):
+        assert _on(arch, g) is g
+    from accelsim.builders.training import eager_batchnorm
+
+    b = GraphBuilder("bn", (8, 32, 8, 8), dtype="fp32")
+    b.conv2d(b.input, C, 1, bias=False, name="conv")
+    b.batchnorm2d("conv", name="bn")
+    fp32 = training_graph(b.build(), "sgd")
+    assert eager_batchnorm(fp32) is fp32
+
+
+def test_over_two_to_the_31_elements_the_backward_stays_two_kernels():
+    """canUse32BitIndexMath fails for 1024·64·256·256 = 4,294,967,296 elements > 2^31 − 1: batch_norm_backward_cuda
+    falls through to batch_norm_backward_reduce + batch_norm_backward_elemt; the forward is still four kernels."""
+    from accelsim.builders.training import eager_batchnorm
+
+    b = GraphBuilder("big", (1024, 8, 256, 256), dtype="bf16")
+    b.conv2d(b.input, 64, 1, bias=False, name="conv")
+    b.batchnorm2d("conv", name="bn")
+    b.relu("bn", name="relu")
+    b.conv2d("relu", 8, 1, bias=False, name="conv2")
+    g = eager_batchnorm(training_graph(b.build(), "sgd"))
+    assert 1024 * 64 * 256 * 256 == 4_294_967_296 > 2**31 - 1
+    assert "bn.num_batches_tracked" in g and "bn.update_stats" in g
+    assert g["bn.grad_weight"].in_kernel_of is None
+    assert g["bn.grad_input"].inputs == ("relu.grad_input", "conv", "bn.grad_weight")
+
+
+def test_resnet50_on_h100_runs_five_kernels_a_batch_norm():
+    """torchvision resnet50 has 53 BatchNorm2d (conv1's, 16 blocks × 3, 4 downsamples): 53 × 4 forward kernels and
+    53 backward, where the probe read 53 × 2 + 53 × 2."""
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    assert 1 + 16 * 3 + 4 == 53
+    g = _on("h100", build_graph(load_workload({"model": "resnet50", "mode": "training", "batch": 2})))
+    bn = [op for op in g.ops if op.fn and op.fn.startswith("batchnorm") and op.in_kernel_of is None]
+    fwd = [op for op in bn if op.attrs.get("phase") == "forward"]
+    bwd = [op for op in bn if op.attrs.get("phase") == "backward"]
+    assert len(fwd) == 4 * 53 and len(bwd) == 53

@@ -174,11 +174,22 @@ def test_a_gpu_keeps_the_concat_outputs_in_place_of_the_up_convolutions(unet_tra
     assert eager_cat_stash(g).info.stashed == g.info.stashed  # applied twice (run_graph after simulate_pass): the same
 
 
+# the 4 max pools' int64 indices eager PyTorch keeps and XLA does not (probe p242 #4: builders.training
+# compiled_pools), 8 B an output element of each 2×2 pool of down0 .. down3's 568², 280², 136², 64² maps
+POOL_INDICES = 8 * (64 * 284 * 284 + 128 * 140 * 140 + 256 * 68 * 68 + 512 * 32 * 32)  # 75,030,528 B
+
+
 @pytest.mark.parametrize("arch", ["tpu-v4", "edge-npu"])
-def test_off_a_gpu_the_stash_stays_as_built(unet_training, arch: str):
+def test_off_a_gpu_the_concats_stay_views(unet_training, arch: str):
+    """Off a GPU the stash is the one built with every concatenation a view; only the max pools' indices go (before
+    probe p242 #4 this test asked for the built stash itself, indices included)."""
     from accelsim.scenarios.fit import stash_as_run
 
-    assert stash_as_run(unet_training, load_arch(arch)) is unet_training
+    g = stash_as_run(unet_training, load_arch(arch))
+    assert set(unet_training.info.stashed) - set(g.info.stashed) == {f"down{i}.pool.indices" for i in range(4)}
+    assert set(g.info.stashed) <= set(unet_training.info.stashed)
+    assert POOL_INDICES == 75_030_528
+    assert unet_training.info.stashed_activation_bytes - g.info.stashed_activation_bytes == POOL_INDICES
 
 
 @pytest.mark.parametrize("workload", ["unet", "googlenet", "yolov8n", "detr_resnet50", "dlrm_mlperf", "seq2seq_lstm"])
@@ -193,10 +204,11 @@ def test_the_view_resolution_is_the_built_stash(workload: str):
 
 def test_the_run_places_the_copied_stash(monkeypatch):
     """accelsim run's memory.hbm.activations (placement) counts the stash as the GPU keeps it: ADDED − DROPPED
-    more than the stash resolved through views (scenarios.fit.runs_eager_copies patched off for the second run)."""
-    import accelsim.scenarios.fit as fit
+    more than the stash resolved through views (builders.training.eager_cat_stash patched off for the second run;
+    patching scenarios.fit.runs_eager_copies, as before, now also drops the max pools' indices, probe p242 #4)."""
+    import accelsim.builders.training as training
 
     copied = accelsim.simulate("unet", "h100", mode="training", plots=False).to_dict()["memory"]["hbm"]
-    monkeypatch.setattr(fit, "runs_eager_copies", lambda arch: False)
+    monkeypatch.setattr(training, "eager_cat_stash", lambda graph: graph)
     viewed = accelsim.simulate("unet", "h100", mode="training", plots=False).to_dict()["memory"]["hbm"]
     assert copied["activations"] - viewed["activations"] == ADDED - DROPPED == 38_658_048

@@ -35,17 +35,27 @@ def test_a_cnn_batch_that_does_not_fit_is_the_training_refusal_at_batch(tmp_path
     # dY and x in, dX out, 2048 · 256 · 56 · 56 bf16 values each: 3 · 3,288,334,336 = 9,865,003,008 B (its
     # grad_weight pass's two per-channel sums are the parameters' gradients, counted under gradients, not again
     # here: mapping/placement.py's working-set rule, probe p117 #5). A100: 80 GiB = 85,899,345,920 B
+    # On a GPU preset the batch norms' buffers are read by eager PyTorch's kernels and held with the weights (probe
+    # p242 #1, builders.training.eager_batchnorm; before it the weights were the parameters alone, 51,114,064 B):
+    # running_mean and running_var, bf16, of the 53 BatchNorm2d's channels, conv1's 64 + layer1 3·(64 + 64 + 256)
+    # + 256 + layer2 4·(128 + 128 + 512) + 512 + layer3 6·(256 + 256 + 1024) + 1024 + layer4 3·(512 + 512 + 2048)
+    # + 2048 = 26,560, and 53 int64 num_batches_tracked: 2 · 26,560 · 2 + 53 · 8 = 106,664 B
+    channels = 64 + 3 * (64 + 64 + 256) + 256 + 4 * (128 + 128 + 512) + 512 + 6 * (256 + 256 + 1024) + 1024 \
+        + 3 * (512 + 512 + 2048) + 2048
+    assert channels == 26_560
+    weights = 51_114_064 + 2 * channels * 2 + 53 * 8
+    assert weights == 51_220_728
     act = _stash("resnet50", 2048) + 3 * 2048 * 256 * 56 * 56 * 2
-    used = 51_114_064 + 102_228_128 + 306_684_384 + act
+    used = weights + 102_228_128 + 306_684_384 + act
     assert used > 85_899_345_920
     # offloading the 306 MB of optimizer states leaves the activations, still too big; offloading the stash to the
     # host (options.offload: activations, which the a100's host memory holds) leaves the parameters' bytes and the
-    # working set, 460,026,576 + 9,865,003,008 B: it fits (probe p222 #3: the refusal offered only "use a smaller
+    # working set, 460,133,240 + 9,865,003,008 B: it fits (probe p222 #3: the refusal offered only "use a smaller
     # batch", the remedy that scales, which resnet50 takes having no tensor or pipeline parallelism nor tokens)
-    offloaded = 51_114_064 + 102_228_128 + 306_684_384 + 3 * 2048 * 256 * 56 * 56 * 2
-    assert offloaded == used - _stash("resnet50", 2048) == 10_325_029_584
+    offloaded = weights + 102_228_128 + 306_684_384 + 3 * 2048 * 256 * 56 * 56 * 2
+    assert offloaded == used - _stash("resnet50", 2048) == 10_325_136_248
     assert line == (f"accelsim: error: --batch: workload.batch: resnet50_a100: a chip needs {used:,} B of hbm "
-                    f"(weights 51,114,064, gradients 102,228,128, optimizer states 306,684,384, activations {act:,}) "
+                    f"(weights {weights:,}, gradients 102,228,128, optimizer states 306,684,384, activations {act:,}) "
                     f"but it holds 85,899,345,920 B{SPILL}: use options.offload: activations (needs {offloaded:,} B); "
                     f"or a smaller batch")
 

@@ -129,3 +129,51 @@ def test_the_indices_open_no_kernel():
     inside, apart = (api.run(x, arch, name="t").to_dict() for x in (g, plain))
     assert inside["bytes"] == apart["bytes"]
     assert apart["kernel_dispatch_s"] - inside["kernel_dispatch_s"] == pytest.approx(0.83e-6, rel=1e-3)
+
+
+# ---- probe p242 #4: a compiler (XLA on a TPU / NPU preset) keeps no indices ------------------------------------
+
+
+def test_xla_pools_keep_no_indices_resnet50_tpu_v4():
+    """resnet50 at batch 32 on tpu-v4 (bf16): the stash the probe read, 1,400,370,176 B, held maxpool.indices,
+    32·64·56·56 int64 = 51,380,224 B, which XLA never makes: JAX's max pool is lax.reduce_window, whose gradient
+    (_reduce_window_chooser_jvp_rule → _select_and_gather_add, transposed to select_and_scatter_add(t, operand))
+    re-reads the pool's input. That input (relu's output) is stashed already, so the stash only loses the indices."""
+    from accelsim.config import load_arch
+    from accelsim.scenarios.fit import stash_as_run
+
+    built = build_graph(accelsim.load_workload({"model": "resnet50", "mode": "training", "batch": 32}))
+    indices = 32 * 64 * 56 * 56 * INT64
+    assert indices == 51_380_224
+    assert built.meta["stashed_activation_bytes"] == 1_400_370_176  # eager PyTorch's (and the probe's before)
+    tpu = stash_as_run(built, load_arch("tpu-v4"))
+    assert tpu.meta["stashed_activation_bytes"] == 1_400_370_176 - indices == 1_348_989_952
+    assert set(built.meta["stashed"]) - set(tpu.meta["stashed"]) == {"maxpool.indices"}
+    assert "maxpool.indices" not in tpu and "maxpool.indices" in built
+    grad = tpu["maxpool.grad_input"]
+    assert grad.inputs[1] == "relu"  # (dY, x): x the pool's input
+    assert "saved" not in grad.attrs and grad.in_shapes[1] == (32, 64, 112, 112)
+    # a GPU preset (eager PyTorch) keeps them
+    assert "maxpool.indices" in stash_as_run(built, load_arch("h100")).meta["stashed"]
+
+
+def test_xla_pools_move_no_index_bytes(monkeypatch):
+    """resnet18 at batch 8 on tpu-v4: the step no longer writes the pool's 8·64·56·56 int64 indices (12,845,056 B)
+    nor reads them back in the gradient, which reads the pool's input instead (8·64·112·112 bf16, as many bytes):
+    the HBM bytes fall by at least the index write. builders.training.compiled_pools patched off gives the eager
+    step (the probe's before)."""
+    import accelsim.builders.training as training
+
+    def hbm(report) -> int:
+        return sum(int(o["bytes"].get("hbm", 0)) for o in report.to_dict()["ops"])
+
+    after = accelsim.simulate("resnet18", "tpu-v4", mode="training", batch=8, plots=False)
+    monkeypatch.setattr(training, "compiled_pools", lambda graph: graph)
+    before = accelsim.simulate("resnet18", "tpu-v4", mode="training", batch=8, plots=False)
+    indices = 8 * 64 * 56 * 56 * INT64
+    assert indices == 12_845_056
+    assert before.to_dict()["seconds"] > after.to_dict()["seconds"]
+    assert "maxpool.indices" in {o["name"] for o in before.to_dict()["ops"]}
+    assert "maxpool.indices" not in {o["name"] for o in after.to_dict()["ops"]}
+    assert 8 * 64 * 112 * 112 * 2 == indices
+    assert hbm(before) - hbm(after) >= indices

@@ -97,6 +97,15 @@ from .precision import gemm_output_dtype, moves_gemm_output
 
 Shape = tuple[int, ...]
 
+VOCAB_PARALLEL = "vocab_parallel"
+"""The attr of a training graph's LM head whose logits stay split by vocabulary rows over the tensor-parallel group
+(its value: the group's size): the loss is Megatron's vocabulary-parallel cross entropy (builders/training.py)."""
+SEQUENCE_PARALLEL = "sequence_parallel"
+"""The attr (the tensor-parallel group's size) of a training graph's op whose parameters Megatron-LM marks
+``sequence_parallel`` under sequence parallelism: a norm's weight and bias (its LayerNorm / TENorm), a row-split
+linear's bias (RowParallelLinear; of a linear only the bias is marked). Each chip's gradient of them covers its
+own tokens, so finalize_model_grads all-reduces them over the group once a step (builders/training.py)."""
+
 SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
 ACT_FLOPS = {"gelu": 8, "silu": 4, "relu": 1, "tanh": 4, "quick_gelu": 4, "relu2": 2, "xielu": 13}
@@ -414,6 +423,8 @@ class TransformerBuilder(GraphBuilder):
         attrs: dict[str, object] = {"dim": dim % len(shape)}
         if eps is not None:
             attrs["eps"] = eps
+        if weights and self.training and self.sp and self.tp > 1:  # Megatron marks a norm's weight and bias
+            attrs[SEQUENCE_PARALLEL] = self.tp  # sequence_parallel: their gradients all-reduced over the group
         return self._add(name, OpKind.NORM, [x], shape, weights=weights, flops=flops * elems, vector_elems=elems,
                          fn=fn, **attrs)
 
@@ -583,7 +594,10 @@ class TransformerBuilder(GraphBuilder):
             logits = self.linear_tied(x, tied, bias=bias, name=name)
         else:
             logits = self.linear(x, self.vocab_rows(vocab), bias=bias, name=name)
-        if self.tp <= 1 or not gather:
+        if self.tp <= 1:
+            return logits
+        if not gather:  # the loss's three all-reduces over the split vocabulary (builders/training.py)
+            self._mark(logits, **{VOCAB_PARALLEL: self.tp})
             return logits
         shape = self.shape(logits)
         return self._tp_collective(logits, "all_gather", (*shape[:-1], shape[-1] * self.tp))
@@ -1246,6 +1260,13 @@ class TransformerBuilder(GraphBuilder):
             return x
         return self._tp_collective(x, "all_reduce", self.shape(x))
 
+    def _mark(self, name: str, **attrs: object) -> None:
+        """Add ``attrs`` to op ``name`` (a graph input: nothing)."""
+        for i in range(len(self._ops) - 1, -1, -1):
+            if (op := self._ops[i]).name == name:
+                self._ops[i] = dataclasses.replace(op, attrs={**op.attrs, **attrs})
+                return
+
     def _tp_collective(self, x: str, fn: str, shape: Shape, **attrs: object) -> str:
         """A collective ``fn`` of ``x`` over the tensor-parallel group, named ``{x's last name part}_{fn}``."""
         return self._collective(x, fn, shape, f"{x.rsplit('.', 1)[-1]}_{fn}", group=self.tp, **attrs)
@@ -1319,6 +1340,9 @@ class TransformerBuilder(GraphBuilder):
             return x
         if not self.sp or self.tp <= 1:
             return self._all_reduce(x)
+        if self.training:  # Megatron's RowParallelLinear marks its bias sequence_parallel (its gradient, over this
+            self._mark(x, **{SEQUENCE_PARALLEL: self.tp})  # chip's tokens, all-reduced over the group; the training
+            # pass reads the attr off a linear's bias alone)
         b, length, c = self.shape(x)
         return self._tp_collective(x, "reduce_scatter", (b, length // self.tp, c))
 

@@ -2,7 +2,8 @@
 
 :func:`training_graph` is a pure function of the forward :class:`~accelsim.ir.Graph` and the optimizer's name. Its
 result lists, in one topological order: every forward op (copied), the loss, the backward ops in reverse forward
-order, and one optimizer step per parameter tensor. Conventions (the mapper and the report rely on them):
+order (under sequence parallelism the step's all-reduce of the sequence-parallel gradients) and one optimizer step
+per parameter tensor. Conventions (the mapper and the report rely on them):
 
 Phases and names
 
@@ -30,6 +31,9 @@ Phases and names
   scalar gradient; PyTorch's nll_loss_backward reads the targets, not the log-probabilities: it zero-fills dY and
   writes −1/N at each row's target), out_shape = the output's shape, vector_elems = flops = rows; the output is
   not stashed for it (log_softmax's own gradient keeps it).
+  Where an output holds this chip's vocabulary rows of the logits (attrs :data:`~.tlayers.VOCAB_PARALLEL` on its LM
+  head: tensor parallelism's split vocabulary), three COLLECTIVE all-reduces of one fp32 value a row come before
+  the loss, which reads the last (Megatron's vocabulary-parallel cross entropy; :meth:`_Pass._vocab_parallel`).
   A pipeline stage before the last (the forward's ``meta["grad_outputs"]`` names the ops whose output the next
   stage reads) has no loss: each such output's gradient is a new graph input ``{op}.output_grad`` of its shape, the
   gradient the next stage sends back (Megatron's output_tensor_grad), read by the backward and not stashed; the
@@ -50,6 +54,9 @@ Phases and names
   of one packed parameter (:attr:`~accelsim.ir.Weight.packed`: DETR's q/k/v rows of ``in_proj_weight``) are one
   parameter ``P`` here: their gradients joined, in slice order, by a CONCAT view ``P.grad`` (fn "grad_concat",
   attrs ``accumulate`` = P, as torch's chunk backward is a cat: no work), one step ``P.step``.
+* Under sequence parallelism, one COLLECTIVE all-reduce ``sequence_parallel_grads_all_reduce`` (phase
+  "optimizer") of the gradients of the parameters whose ops carry attrs :data:`~.tlayers.SEQUENCE_PARALLEL`, after
+  the backward ops and before the steps (Megatron's finalize_model_grads; :meth:`_Pass._sequence_parallel_grads`).
 * Optimizer: ``W.step`` per unique trainable parameter W (not :attr:`~accelsim.ir.Weight.frozen`; kind OPTIMIZER,
   after every backward op, in order of the parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
@@ -279,6 +286,7 @@ from ..ir import Gemm, Graph, Op, OpKind, Weight, reduction_chips
 from ..units import GRAD_DTYPE, HALF_FLOATS, dtype_bytes
 from .gnn import INDEX_BYTES, index_elems
 from .layers import check_op_count
+from .tlayers import SEQUENCE_PARALLEL, VOCAB_PARALLEL
 
 Shape = tuple[int, ...]
 
@@ -726,6 +734,8 @@ class _Pass:
         self.slice_of: dict[str, int] = {}  # a packed slice's gradient tensor → the slice's index
         self.experts: set[str] = set()  # the parameters of MoE experts (their gradients reduced over fewer chips)
         self.table_shards: set[str] = set()  # a sharded DLRM's tables (attrs table_shard: held by one chip a group)
+        # parameters Megatron marks sequence_parallel (attrs SEQUENCE_PARALLEL) → the tensor-parallel group's size
+        self.sequence_parallel: dict[str, int] = {}
         # a table whose look-up has a sparse gradient (attrs ``sparse_grad``) → (rows its gradient holds, the look-up's
         # access pattern and Zipf exponent, its look-ups, the pattern its distinct rows are counted by: _step_rows)
         self.sparse: dict[str, tuple[int, str, float, int, str]] = {}
@@ -771,6 +781,9 @@ class _Pass:
                     self.experts.add(w.name)
                 if op.attrs.get("table_shard"):
                     self.table_shards.add(w.name)
+                # a norm's weight and bias; of a row-split linear its bias alone
+                if op.attrs.get(SEQUENCE_PARALLEL) and (op.kind is OpKind.NORM or _is_bias(w)):
+                    self.sequence_parallel.setdefault(w.packed or w.name, int(op.attrs[SEQUENCE_PARALLEL]))
 
     # ---- plumbing ---------------------------------------------------------------------------------------
     def _emit(self, name: str, kind: OpKind, inputs: Sequence[str], out_shape: Sequence[int], attrs: dict[str, object],
@@ -850,6 +863,7 @@ class _Pass:
                 self._accumulate(x, fwd.ops[0].dtype if fwd.ops else "fp16", contribs)
         grad_of = self._weight_accumulation()
         self._gradient_dtypes(grad_of)
+        self._sequence_parallel_grads(grad_of)
         state_bytes = self._optimizer(grad_of)
         phys = self._physical()
         stashed = self._stashed(phys)
@@ -918,7 +932,9 @@ class _Pass:
         # the cross-entropy's logits in fp32 (LOSS_DTYPE): a narrower output is cast first, ``loss.cast`` (Megatron's
         # and Hugging Face's ``.float()``: reads it, writes the fp32 copy), which the loss and its gradient read
         wide = {o.name: self._loss_logits(o, i if len(outputs) > 1 else None) for i, o in enumerate(outputs)}
-        self._emit("loss", OpKind.SOFTMAX, list(wide.values()), (1,), {"fn": "cross_entropy"},
+        reduced = [self._vocab_parallel(o, wide[o.name], i if len(outputs) > 1 else None)
+                   for i, o in enumerate(outputs)]
+        self._emit("loss", OpKind.SOFTMAX, [*wide.values(), *(r for r in reduced if r)], (1,), {"fn": "cross_entropy"},
                    dtype=self.loss_dtypes[wide[outputs[-1].name]], phase="forward", flops=LOSS_FLOPS * elems,
                    vector_elems=elems)
         for i, o in enumerate(outputs):
@@ -934,6 +950,34 @@ class _Pass:
                        flops=LOSS_FLOPS * n, vector_elems=n)
             self.loss_read.append(wide[o.name])
             self._to(o.name, name)
+
+    def _vocab_parallel(self, o: Op, logits: str, i: int | None) -> str | None:
+        """Megatron's vocabulary-parallel cross entropy (megatron/core/tensor_parallel/cross_entropy.py
+        ``_VocabParallelCrossEntropy.forward``) where output ``o`` holds this chip's vocabulary rows of the logits
+        (its LM head, or the op the element-wise chain after it starts from, has attrs :data:`~.tlayers.
+        VOCAB_PARALLEL`, the tensor-parallel group's size t > 1): three all-reduces over the group a micro-batch,
+        each of the logits' rows (tokens) in fp32: ``logits_max`` (ReduceOp.MAX, the row's maximum before the
+        exponentials), ``predicted_logits`` (SUM: the target's logit, which one chip holds) and
+        ``sum_exp_logits`` (SUM: the row's softmax denominator). COLLECTIVE fn "all_reduce" ``loss.{part}_all_reduce``
+        (``loss.{part}_all_reduce{i}`` for output i of several), phase "forward", each reading the one before (the
+        first the fp32 ``logits``), out_shape the rows (fp32), attrs ``group`` t and ``reduce_op``; the loss reads
+        the last. The last all-reduced tensor's name, or None where the vocabulary is whole (Megatron-Core's fused
+        cross entropy, ``cross_entropy_loss_fusion``, all-reduces the two sums as one; not modelled)."""
+        op, group = o, 0
+        while not (group := int(op.attrs.get(VOCAB_PARALLEL, 0))):  # type: ignore[call-overload]
+            src = [x for x in op.inputs if x in self.fwd]
+            if len(src) != 1 or not (op.kind.is_view or op.kind is OpKind.ELEMENTWISE):
+                return None
+            op = self.fwd[src[0]]
+        if group <= 1:
+            return None
+        rows = o.out_shape[:-1] or (1,)
+        last = logits
+        for part, reduce_op in (("logits_max", "max"), ("predicted_logits", "sum"), ("sum_exp_logits", "sum")):
+            last = self._emit(f"loss.{part}_all_reduce{'' if i is None else i}", OpKind.COLLECTIVE, [last], rows,
+                              {"fn": "all_reduce", "group": group, "reduce_op": reduce_op}, dtype=LOSS_DTYPE,
+                              phase="forward")
+        return last
 
     def _loss_logits(self, o: Op, i: int | None) -> str:
         """The tensor the cross-entropy reads for output ``o`` (``i``: its index where there are several): ``o``
@@ -1016,6 +1060,25 @@ class _Pass:
                 out[name] = gdt
         self.ops = [replace(op, attrs={**op.attrs, "out_dtype": out[op.name]})
                     if op.name in out and op.out_dtype != out[op.name] else op for op in self.ops]
+
+    def _sequence_parallel_grads(self, grad_of: dict[str, str | None]) -> None:
+        """Under sequence parallelism, the gradients of the parameters Megatron marks ``sequence_parallel``
+        (:data:`~.tlayers.SEQUENCE_PARALLEL`: the norms' weights and biases, the row-split linears' biases) each
+        cover this chip's 1/t of the tokens: Megatron-LM's finalize_model_grads (megatron/core/distributed/
+        finalize_model_grads.py ``_allreduce_layernorm_grads``: "All-reduce layernorm grads (for sequence
+        parallelism)", when the tensor-parallel group has more than one rank) flattens them into one buffer and
+        all-reduces it over the group once a step, after the backward pass and before the optimizer. One COLLECTIVE
+        fn "all_reduce" ``sequence_parallel_grads_all_reduce``, phase "optimizer" (once a step, whatever the
+        micro-batches), reading those gradients, out_shape (their elements,) in their gradient dtype (fp32 for a
+        bf16 model's: Megatron's main_grad), attrs ``group`` t. Nothing without such parameters."""
+        names = [p for p in self.sequence_parallel if grad_of.get(p) is not None]
+        if not names:
+            return
+        w, dtype = self.params[names[0]]
+        self._emit("sequence_parallel_grads_all_reduce", OpKind.COLLECTIVE, [grad_of[p] for p in names],  # type: ignore[misc]
+                   (sum(self.params[p][0].numel for p in names),),
+                   {"fn": "all_reduce", "group": max(self.sequence_parallel[p] for p in names),
+                    "params": len(names)}, dtype=grad_dtype(w.dtype or dtype), phase="optimizer")
 
     def _sparse_rows(self, pname: str) -> tuple[int, str, float, int, str] | None:
         """(gradient rows, access, Zipf exponent, look-ups, the pattern counting its distinct rows) of a table whose only gradient is its look-up's sparse one (a

@@ -145,14 +145,14 @@ ALL_REDUCE_ALGORITHMS = ("nccl", "custom")  # options.all_reduce
 class Choice(NamedTuple):
     """One collective as priced: ``seconds``, the ``algorithm`` and ``protocol`` chosen, and the bytes each chip
     puts on its link per direction (``wire_bytes``); ``off_node``: of those, the bytes that leave the node through
-    the chip's NIC, where the algorithm splits them from the node's links itself (``nvls_tree``; 0 elsewhere, where
-    :func:`node_hop_bytes` splits a ring's)."""
+    the chip's NIC, where the algorithm splits them from the node's links itself (``nvls_tree`` and ``tree`` across
+    nodes; 0 elsewhere, where :func:`node_hop_bytes` splits a ring's)."""
 
     seconds: float
     algorithm: str
     protocol: str
     wire_bytes: float
-    off_node: float = 0.0  # of wire_bytes, those a chip sends through its NIC where the call says (nvls_tree)
+    off_node: float = 0.0  # of wire_bytes, those a chip sends through its NIC where the call says (nvls_tree, tree)
 
     @property
     def sent(self) -> int:
@@ -179,7 +179,8 @@ def node_hop_bytes(kind: str, nbytes: float, group: int, per_node: int, c: Choic
     in each: a ring (:meth:`accelsim.hardware.ScaleOut.collective_seconds`) passes through a node's chips before
     leaving it, so (k − 1)/k of each chip's :func:`wire_fraction` of the tensor stays inside the node; an all-to-all
     sends each peer its 1/N piece, k − 1 of them in the node; a point-to-point send, none. A call ``c`` that splits
-    its bytes itself (``off_node``: NVLS_TREE, :func:`nvls_tree_across_nodes`) keeps all but its NIC's in the node."""
+    its bytes itself (``off_node``: NVLS_TREE, :func:`nvls_tree_across_nodes`; NCCL's tree, :func:`tree_across_nodes`)
+    keeps all but its NIC's in the node."""
     if c is not None and c.off_node:
         return c.wire_bytes - c.off_node
     if per_node <= 1 or group <= 1 or kind == "send_recv":
@@ -349,12 +350,22 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
     :func:`node_bus_bandwidth`: the NICs of a node's k chips, at most the node's own NCCL rate, and interLat the
     network's ``latency`` per crossing between nodes, the same figure the ring pays 2M times (an all-reduce)
     (tuning.cc's own hwLat NET tree figures, 5.0 / 8.5 / 14 us, are not used: one crossing costs what the preset
-    says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep)."""
+    says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep).
+
+    Of each chip's 2 S, ``off_node`` leaves the node through the NICs (probe p238 #2: the ring's split was used):
+    NCCL's double binary tree (src/graph/trees.cc ncclGetDtree, built over the M nodes, half the channels on each
+    tree) carries S/2 on each of its two trees, and each tree over M nodes has M − 1 edges, each crossed by S/2 up
+    (the reduce) and S/2 down (the broadcast), so the M nodes send 2 (M − 1) S between them in all; over their
+    M k chips' NICs that is 2 (M − 1) S / (M k) a chip (2 DGX H100, k = 8: S/8). The rest of its 2 S, the chain's
+    hops up and down inside the node, stays on the node's links (:func:`node_hop_bytes`). With one of the group's
+    chips a node (k = 1) there are no hops inside a node: all 2 S is the NIC's."""
     so = ic.scale_out
     assert so is not None
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
     bus = node_bus_bandwidth(ic, per_node)
     depth = max(math.ceil(math.log2(max(nodes, 2))), 1)
+    # the bytes a chip sends through its NIC: the nodes' 2 (M - 1) S over their M k chips (the docstring)
+    off = 2.0 * nbytes * (nodes - 1) / (nodes * per_node) if per_node > 1 else 2.0 * nbytes
     best: Choice | None = None
     for proto, fraction in TREE_NET_BUS_FRACTION.items():
         if proto == "LL128" and link != "nvlink":
@@ -367,7 +378,7 @@ def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) 
             tree_bw = min(tree_bw, LL_MAX_BUS_BANDWIDTH_NODES[nodes > 2])
         time = lat * 1e-6 + wire / (tree_bw * tree_correction(proto, nbytes))
         if best is None or time < best.seconds:
-            best = Choice(time, "tree", proto, wire)
+            best = Choice(time, "tree", proto, wire, off)
     assert best is not None
     return best
 

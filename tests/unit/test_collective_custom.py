@@ -173,8 +173,13 @@ def test_a_training_step_gets_no_custom_all_reduce_note():
          "tensor_parallel": 8}
     runs = {ar: api.simulate(w, {"base": "dgx-h100"}, options={"all_reduce": ar}, plots=False).to_dict()
             for ar in ("nccl", "custom")}
-    rows = [o for o in runs["nccl"]["ops"] if o.get("fn") == "all_reduce" and o.get("unit") == "link"]
+    rows = [o for o in runs["nccl"]["ops"] if o.get("fn") == "all_reduce" and o.get("unit") == "link"
+            and not o["name"].startswith("loss.")]
     assert {o["mapping"]["message_bytes"] for o in rows} == {1024 * 1024 * 2} and len(rows) == 10
+    # and the vocabulary-parallel loss's three (probe p238 #3: Megatron's logits_max, predicted_logits and
+    # sum_exp_logits), one fp32 value for each of the 1024 tokens: 4 KiB, which vLLM's rule would take too
+    loss = [o for o in runs["nccl"]["ops"] if o["name"].startswith("loss.") and o.get("fn") == "all_reduce"]
+    assert [o["mapping"]["message_bytes"] for o in loss] == [1024 * 4] * 3
     assert collective.custom(load_arch("dgx-h100").interconnect, 2 * 2**20, 8) is not None  # vLLM's rule takes them
     assert not [n for n in runs["nccl"]["notes"] if n.startswith("options.all_reduce")]
     assert runs["custom"]["seconds"] == runs["nccl"]["seconds"]

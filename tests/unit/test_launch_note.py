@@ -142,7 +142,11 @@ def test_tp8_and_tp16_launch_bound_runs_both_get_the_note():
     # 0.1 % past the host, the row kernels of merge rowred put the host past it again (note back); whichever side, the
     # note follows the host-busy rule exactly
     assert bool(_launch(reps[8])) == (not rep_tp8_not_bound(reps[8]))
+    # TP 16 sits on the edge now too: probe p238 #3's vocabulary-parallel loss all-reduces (3 a micro-batch, across
+    # the two nodes, 62 us each) put its device past the host (host busy 91.62 % against 1 − 8.35 %; was noted); the
+    # note follows the rule, and where it is given it names the share and the remedy
     for rep in (reps[16],):
-        (note,) = _launch(rep)
-        assert rep["utilization"]["launch"] >= 1 - rep["launch_bound_fraction"]  # the host outlasts the device
-        assert f"{rep['launch_bound_fraction']:.0%}" in note and "options.execution=cuda_graph" in note
+        assert bool(_launch(rep)) == (not rep_tp8_not_bound(rep))
+        for note in _launch(rep):
+            assert rep["utilization"]["launch"] >= 1 - rep["launch_bound_fraction"]  # the host outlasts the device
+            assert f"{rep['launch_bound_fraction']:.0%}" in note and "options.execution=cuda_graph" in note

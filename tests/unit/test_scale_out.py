@@ -94,9 +94,13 @@ def test_data_parallel_gradients_cross_nodes_and_tensor_parallel_ones_do_not():
         assert o["mapping"]["all_reduce_s"] == pytest.approx(across.seconds, rel=1e-6)
         assert across.seconds >= _ring("all_reduce", grad, 2)
     # the tensor-parallel all-reduces of (1, 256, 1024) fp16 stay inside a node: NCCL's NVLink model, as on one node
-    tp = [o for o in r["ops"] if o["kind"] == "collective"]
+    tp = [o for o in r["ops"] if o["kind"] == "collective" and not o["name"].startswith("loss.")]
     inside = collective.seconds(load_arch("dgx-a100"), "all_reduce", 256 * 1024 * 2, 8)
     assert tp and all(o["mapping"]["all_reduce_s"] == pytest.approx(inside) for o in tp)
+    # and the vocabulary-parallel loss's three (probe p238 #3), one fp32 value for each of the 256 tokens, alike
+    loss = [o for o in r["ops"] if o["kind"] == "collective" and o["name"].startswith("loss.")]
+    small = collective.seconds(load_arch("dgx-a100"), "all_reduce", 256 * 4, 8)
+    assert len(loss) == 3 and all(o["mapping"]["all_reduce_s"] == pytest.approx(small) for o in loss)
 
 
 def test_gradients_on_the_nics_do_not_hold_up_the_nodes_tensor_parallel_all_reduces():

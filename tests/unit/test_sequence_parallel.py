@@ -20,6 +20,8 @@ from accelsim.builders.build import build_workload
 
 S, B, H, A, T = 512, 2, 1024, 16, 4
 SBH = S * B * H
+# Megatron's VocabParallelCrossEntropy all-reduces logits_max, predicted_logits and sum_exp_logits over the group
+LOSS_ALL_REDUCES = 3
 SMALL = {"hidden": H, "heads": A, "seq_len": S, "batch": B, "dtype": "fp16", "tensor_parallel": T}
 
 
@@ -138,31 +140,38 @@ def test_a_rotary_models_embedding_is_reduce_scattered_under_sequence_parallelis
     # Megatron-core's LanguageModelEmbedding sets reduce_scatter_embeddings when sequence parallelism is on and no
     # position embedding is added (RoPE models): VocabParallelEmbedding reduce-scatters its partial look-ups, whose
     # gradient is all-gathered. The LM head (a ColumnParallelLinear with sequence_parallel) all-gathers its input
-    # shard, gathers it again in the backward and reduce-scatters the input's gradient. No all-reduce anywhere.
+    # shard, gathers it again in the backward and reduce-scatters the input's gradient. No all-reduce of
+    # activations; probe p238 #3 (this test said "no all-reduce anywhere" before): the loss's three (Megatron's
+    # VocabParallelCrossEntropy: logits_max MAX, predicted_logits and sum_exp_logits SUM, over the split vocabulary)
+    # and, once a step, finalize_model_grads' all-reduce of the sequence-parallel norms' gradients
     assert _embedding_and_head_collectives(model, True) == {
         ("forward", "reduce_scatter", False): 1, ("backward", "all_gather", False): 1,
-        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1}
+        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1,
+        ("forward", "all_reduce", False): LOSS_ALL_REDUCES, ("optimizer", "all_reduce", False): 1}
 
 
 def test_a_learned_position_models_embedding_is_all_reduced_then_cut():
     # Megatron's GPT adds position embeddings after the look-up, so the look-up is all-reduced
     # (reduce_from_tensor_model_parallel_region: its gradient passes through) and the sum cut to the chip's tokens
     # (scatter_to_sequence_parallel_region: its gradient all-gathered); the head as above.
+    # (probe p238 #3: + the loss's three all-reduces and the step's one of the sequence-parallel gradients)
     assert _embedding_and_head_collectives("gpt", True, ("workload.hidden=1024", "workload.heads=16")) == {
-        ("forward", "all_reduce", False): 1, ("backward", "all_gather", False): 1,
-        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1}
+        ("forward", "all_reduce", False): 1 + LOSS_ALL_REDUCES, ("backward", "all_gather", False): 1,
+        ("forward", "all_gather", False): 1, ("backward", "all_gather", True): 1, ("backward", "reduce_scatter", False): 1,
+        ("optimizer", "all_reduce", False): 1}
 
 
 @pytest.mark.parametrize("model", ["llama2_7b", "gpt"])
 def test_without_sequence_parallelism_the_head_input_gradient_is_all_reduced_not_the_embeddings(model):
     # Megatron: the embedding's all-reduce passes its gradient through; the LM head's column-split input
-    # (copy_to_tensor_model_parallel_region) all-reduces its gradient
+    # (copy_to_tensor_model_parallel_region) all-reduces its gradient; the loss's three all-reduces over the split
+    # vocabulary (probe p238 #3); no sequence-parallel gradients to all-reduce at the step
     from accelsim.builders.build import build_graph
     from accelsim.config import load_workload
 
     extra = ("workload.hidden=1024", "workload.heads=16") if model == "gpt" else ()
     assert _embedding_and_head_collectives(model, False, extra) == {
-        ("forward", "all_reduce", False): 1, ("backward", "all_reduce", False): 1}
+        ("forward", "all_reduce", False): 1 + LOSS_ALL_REDUCES, ("backward", "all_reduce", False): 1}
     w = load_workload(model, ["workload.mode=training", "workload.layers=1", f"workload.seq_len={S}",
                               f"workload.tensor_parallel={T}", *extra])
     (grad,) = [o for o in build_graph(w).ops if o.kind.value == "collective" and o.phase == "backward"

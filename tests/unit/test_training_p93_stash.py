@@ -41,8 +41,10 @@ def test_only_the_last_stage_holds_the_loss():
     assert first.inputs[f"{out}.output_grad"] == (1, 512, 1024)
     assert out not in first.meta["stashed"]  # no backward op reads the stage's own output
     assert any(f"{out}.output_grad" in op.inputs for op in first.ops)
-    # (the fp16 logits' fp32 copy first: probe p176 #1)
-    assert [op.fn for op in last.ops if op.name.startswith("loss")] == ["cast", "cross_entropy", "cross_entropy_grad"]
+    # (the fp16 logits' fp32 copy first: probe p176 #1; at tensor parallel 2 the vocabulary-parallel loss's three
+    # all-reduces, Megatron's logits_max, predicted_logits and sum_exp_logits, before the loss: probe p238 #3)
+    assert [op.fn for op in last.ops if op.name.startswith("loss")] == [
+        "cast", "all_reduce", "all_reduce", "all_reduce", "cross_entropy", "cross_entropy_grad"]
 
 
 @pytest.mark.parametrize(("recompute", "per_layer_sbh"), [("full", 2), ("selective", 34)])

@@ -169,7 +169,8 @@ class SageParams(WorkloadParams):
         "device", description="Where the node-feature table lives during sampled mini-batches: device as "
                               "examples/ogbn_products_sage.py (x = data.x.to(device) once; the device gathers "
                               "x[n_id] from its resident table and the host link carries only n_id and the adjs), "
-                              "host (the host gathers x[n_id] and the packed rows cross the host link). With "
+                              "host (the host gathers x[n_id] and the packed rows and the adjs cross the host "
+                              "link). With "
                               "fanouts only.")
 
     @field_validator("edges")
@@ -442,6 +443,19 @@ class GnnBuilder(TransformerBuilder):
                       fn=HOST_COPY, dtype=dtype)
         return self._cast_features(x, dtype)
 
+    def host_adjs(self, index_bytes: int, dtype: str | None = None) -> str | None:
+        """The per-batch copy of a host-sampled mini-batch's adjacency to the device, wherever its features live
+        (examples/ogbn_products_sage.py's ``adjs = [adj.to(device) for adj in adjs]``): ELEMENTWISE fn "host_copy"
+        ``sample.copy_adjs`` reads its one Weight ``adjs`` of role "host", ``index_bytes`` bytes (the caller's
+        count: each copied adj's int64 ``edge_index`` and ``e_id``), over the host link into the main memory, as
+        :meth:`host_features` its packed rows. In ``dtype`` (default the graph's). None when there is nothing to
+        copy (a batch without edges)."""
+        if index_bytes <= 0:
+            return None
+        adjs = Weight("adjs", (index_elems(index_bytes, dtype or self.dtype, width=1),), role="host")
+        return self._add(self._name("sample.copy_adjs", HOST_COPY), OpKind.ELEMENTWISE, [], adjs.shape,
+                         weights=[adjs], fn=HOST_COPY, dtype=dtype)
+
     def device_features(self, rows: int, table_rows: int, features: int, index_bytes: int,
                         dtype: str | None = None) -> str:
         """The node features of a host-sampled mini-batch gathered on the device from the feature table it holds,
@@ -559,8 +573,9 @@ def graphsage_products(p: SageParams) -> Graph:
     between; 206,895 params. With ``fanouts`` one mini-batch: the host samples the subgraph (:func:`sampled_layers`,
     grown as ``sampler`` does it) and gathers its features, in ``feature_dtype``, from the table it holds into one
     packed tensor, which the device copies in over the host link (:meth:`GnnBuilder.host_features`:
-    ``sample.copy_features``; cast on the device, ``sample.cast``, where the model's dtype differs), or the device
-    gathers them from its resident table (``features_on: device``). With the NeighborSampler layer l runs on its
+    ``sample.copy_features``; cast on the device, ``sample.cast``, where the model's dtype differs) after the adjs
+    (:meth:`GnnBuilder.host_adjs`: ``sample.copy_adjs``), or the device gathers them from its resident table
+    (``features_on: device``). With the NeighborSampler layer l runs on its
     hop's bipartite graph as the example's old ``adjs``: the mean over its edges (their ``edge_index.{l}`` src and
     dst rows) for its targets only, lin_l on that mean and lin_r on the targets' own rows (``x_target``), so the
     last layer's logits are the seeds'. With the NeighborLoader every layer runs on the whole sampled subgraph (its
@@ -578,20 +593,23 @@ def graphsage_products(p: SageParams) -> Graph:
     if p.fanouts:
         layers = sampled_layers(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler, trim=p.trim_to_layer)
         n, e = sampled_subgraph(p.batch, p.fanouts, p.nodes, p.edges, sampler=p.sampler)
+        # the example's per-batch adjacency copies, wherever x lives, int64 (INDEX_BYTES) each: the edges'
+        # edge_index (2 × E) and e_id (E), the NeighborSampler's one adj per layer (adj.to(device); size is a
+        # Python tuple, no bytes), the NeighborLoader's one batch of E edges (its trimmed layers narrow that batch on
+        # the device: no further copy)
+        copied = e if p.sampler == "neighbor_loader" else sum(d for *_, d in layers)
         if p.features_on == "host":
             # n_id: the sampled nodes' int64 ids, 8 B each (probe p88 #5: they were 1 / 2 / 4 B an id in int8 /
             # bf16 / fp32), declared in the feature dtype of the graph's first op. The host gathers the features
-            # with them, so no op reads them: they reach device memory with the batch (the sampler's n_id, moved to
-            # the device with the edge_index rows; that copy, as the sampler, not charged)
+            # with them, so no op reads them and the device needs no copy of them (x[n_id] is gathered on the
+            # host); the adjs still cross the link every batch, ``sample.copy_adjs`` (probe p239 #2: they were not
+            # charged, 24 B an edge that features_on: device charges)
             b = GnnBuilder("graphsage_products", n, e, p.features, dtype=dtype,
                            inputs={"n_id": (index_elems(n, p.feature_dtype),)})
+            b.host_adjs(INDEX_BYTES * 3 * copied, dtype=p.feature_dtype)  # the example's order: adjs, then x[n_id]
             x = b.host_features(n, p.features, dtype=p.feature_dtype)
         else:
-            # the example's per-batch copies, int64 (INDEX_BYTES) each: n_id (x[n_id] with x on the device copies
-            # it there first), and the edges' edge_index (2 × E) and e_id (E): the NeighborSampler's one adj per
-            # layer (adj.to(device); size is a Python tuple, no bytes), the NeighborLoader's one batch of E edges
-            # (its trimmed layers narrow that batch on the device: no further copy)
-            copied = e if p.sampler == "neighbor_loader" else sum(d for *_, d in layers)
+            # and n_id (x[n_id] with x on the device copies it there first)
             index_bytes = INDEX_BYTES * (n + 3 * copied)
             # the graph's inputs: the first layer's edge_index rows, read from the main memory as in host mode (so
             # declared as GnnBuilder.structure would); a batch without edges has none, and n_id then stands as an

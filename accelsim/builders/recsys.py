@@ -71,7 +71,10 @@ embedding_bag_block`) gathers those h_t rows and adds each into its sample's par
 (flops = vector_elems = h_t · dim); ``emb.stack`` (CONCAT view, (batch, T, dim)) is the buffer ``emb.reduce_scatter``
 (COLLECTIVE fn "reduce_scatter", ``group`` = ``extent`` = E, output (batch / E, T, dim)) sums over the chips and
 scatters by sample (TorchRec's row-wise output distribution); nccl-tests' size is its input, batch · T · dim · dtype
-bytes, the same on every chip. In training the reduce-scatter's gradient is an all-gather of the same bytes, each
+bytes, the same on every chip. A chip holding no row of table t (rows[t] < E: chip 7 of 8 holds none of a 3-row
+table) has no ``emb.{t}`` and no ``indices.{t}`` / ``offsets.{t}``, but t keeps its slot of zeros in ``emb.stack``
+(TorchRec's reduce-scatter covers every table's pooled output on every rank), so every chip's interaction and top
+MLP are the same (probe p239 #1: chip 7 dropped 4 of Criteo's tables from its interaction). In training the reduce-scatter's gradient is an all-gather of the same bytes, each
 block's sparse step local (the chip's h_t rows at most)."""
 
 from __future__ import annotations
@@ -327,6 +330,8 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
         shards = tuple(tuple(range(len(tables))) for _ in range(chips))
         blocks = [[row_block(r, chips, c) for r in tables] for c in range(chips)]
         hits = [[_block_lookups(lookups, tables[t], chips, c, p) for t in range(len(tables))] for c in range(chips)]
+        # the tables with rows on this chip: a chip holding none of a table's rows (a table of fewer rows than
+        # chips) does no look-ups for it, but its pooled slot stays in the reduce-scatter (zeros; probe p239 #1)
         mine = tuple(t for t in shards[chip] if blocks[chip][t])
     else:
         shards = shard_tables(tables, chips)
@@ -352,12 +357,15 @@ def dlrm_mlperf(p: DlrmParams) -> Graph:
     row_bytes = p.dim * dtype_bytes(b.dtype)
     meta: dict[str, object] = {}
     if chips > 1:
-        sent = b._add("emb.stack", OpKind.CONCAT, embs, (p.batch, len(mine), p.dim), fn="stack", dim=1)
+        # the chip's send buffer: table-wise its tables' pooled vectors; row-wise every table's partial sums (TorchRec's
+        # row-wise output: (batch, Σ dims) on every rank), an empty block's slot zeros no look-up writes
+        slots = len(tables) if rowwise else len(mine)
+        sent = b._add("emb.stack", OpKind.CONCAT, embs, (p.batch, slots, p.dim), fn="stack", dim=1)
         # nccl-tests' size: the chip's send buffer (the stack); table-wise the busiest chip's, which every chip's
         # all-to-all waits for (a chip with fewer tables is simulated when its tables spill: probe p112 #1)
-        message = p.batch * (len(mine) if rowwise else max(map(len, shards))) * row_bytes
+        message = p.batch * (slots if rowwise else max(map(len, shards))) * row_bytes
         if rowwise:
-            embs = [b._add("emb.reduce_scatter", OpKind.COLLECTIVE, [sent], (local, len(mine), p.dim),
+            embs = [b._add("emb.reduce_scatter", OpKind.COLLECTIVE, [sent], (local, slots, p.dim),
                            fn="reduce_scatter", group=chips, extent=chips)]
             sizes = {"reduce_scatter_bytes": message}
         else:

@@ -279,3 +279,44 @@ def test_row_wise_zipf_gives_chip_0_the_hottest_block_and_its_zipf_share_of_the_
     shards = zipf.meta["embedding_shards"]["shards"]
     assert [s["lookups"] for s in shards] == [72 + 75, 28 + 26]
     assert [s["lookups"] for s in uniform.meta["embedding_shards"]["shards"]] == [100, 100]
+
+
+def test_row_wise_chip_without_rows_of_a_table_keeps_its_slot_in_the_reduce_scatter():
+    # probe p239 #1: tables of 2 and 1,000 rows on 4 chips, chip 3 simulated (batch 2048, dim 128, pooling 1).
+    # row_block: ⌈2/4⌉ = 1 row on chips 0-1, none on chip 3; ⌈1000/4⌉ = 250 rows on each chip. Chip 3 looks up
+    # nothing of table 0 (no op, no ids), ⌈2048 · 250/1000⌉ = 512 rows of table 1; but TorchRec's row-wise
+    # reduce-scatter covers every table's pooled output on every rank (an empty block adds zeros), so the stack is
+    # (2048, 2, 128), the dense part chip 0's: 3 interaction vectors, 3 · 2/2 = 3 pairs, top_l.0 128 + 3 = 131 → 1024
+    params = {"tables": [2, 1000], "dtype": "bf16", "embedding_parallel": 4, "embedding_sharding": "row"}
+    g = build_workload("dlrm_mlperf", {**params, "simulated_chip": 3})
+    embs = {op.name: op for op in g if op.kind is OpKind.EMBEDDING}
+    assert list(embs) == ["emb.1"] and embs["emb.1"].attrs["gather_rows"] == 512
+    assert "indices.0" not in g.inputs and "offsets.0" not in g.inputs
+    assert g["emb.stack"].out_shape == (2048, 2, 128) and g["emb.reduce_scatter"].out_shape == (512, 2, 128)
+    assert g["interact.stack"].out_shape == (512, 3, 128) and g["interact.cat"].out_shape == (512, 131)
+    assert g["top_l.0"].params == 131 * 1024 + 1024 == 135_168
+    # 2048 · 2 tables · 128 · 2 B (bf16), what chip 0 sends too
+    assert g.meta["embedding_shards"]["reduce_scatter_bytes"] == 2048 * 2 * 128 * 2 == 1_048_576
+    # the model: (2 + 1000) · 128 table params + bottom 7,168 + 131,328 + 32,896 + top 135,168 + 1,049,600 +
+    # 524,800 + 131,328 + 257 = 2,140,801 (the report's sum); the chip's: 250 · 128 = 32,000 table params + the MLPs
+    mlp = 7_168 + 131_328 + 32_896 + 135_168 + 1_049_600 + 524_800 + 131_328 + 257
+    assert g.meta["model_params"] == 1002 * 128 + mlp == 2_140_801
+    assert g.params == 250 * 128 + mlp
+    chip0 = build_workload("dlrm_mlperf", params)
+    assert chip0.meta["model_params"] == 2_140_801 and chip0["top_l.0"].params == 135_168
+
+
+def test_row_wise_training_chip_without_rows_all_reduces_the_whole_dense_model():
+    # tables of 1 and 100 rows on 2 chips: chip 1 holds none of table 0 (⌈1/2⌉ = 1 row on chip 0). Its MLPs are
+    # the replicated dense model's: bottom 7,168 + 131,328 + (256 · 16 + 16 = 4,112), interaction 1 + 2 vectors,
+    # 3 pairs, top_l.0 (16 + 3) · 1024 + 1024 = 20,480, then 1,049,600 + 524,800 + 131,328 + 257: 1,869,073 params,
+    # whose fp32 gradients the 2-chip ring all-reduce puts 1× on the link: 7,476,292 B. The reduce-scatter of the
+    # (8, 2, 16) bf16 partial sums (512 B) and its all-gather gradient each (2 − 1)/2 of it, 256 B
+    r = simulate({"model": "dlrm_mlperf", "tables": [1, 100], "dim": 16, "batch": 8, "dtype": "bf16",
+                  "embedding_parallel": 2, "embedding_sharding": "row", "simulated_chip": 1, "mode": "training"},
+                 TWO).to_dict()
+    link = {op["name"]: op["bytes"].get("link", 0) for op in r["ops"]}
+    assert link["emb.reduce_scatter"] == link["emb.reduce_scatter.grad_input"] == 256
+    assert "emb.0" not in link and link["emb.1.weight.step"] == 0
+    assert r["bytes"]["link"] == 4 * 1_869_073 + 2 * 256
+    assert schema.problems(r) == []

@@ -100,12 +100,14 @@ def test_neighbor_loader_expands_only_the_newest_nodes_and_runs_every_layer_on_t
     assert copy.weights[0].shape == (8 * (937_984 + 3 * 936_960) // 4,)  # fp32 (feature_dtype) elements
     # (features_on: host, the host-gathered copy; the default, device, copies ids and adjs only): n × 100 × 4 B
     # (ogbn-products' fp32 features) = 375,193,600 B, against the NeighborSampler default's 1,081,344 × 400 =
-    # 432,537,600 B
+    # 432,537,600 B; and the adjs, copied wherever x lives (probe p239 #2: they were left out in host mode), 24 B
+    # an edge: the loader's one batch of 936,960 edges, 22,487,040 B, the sampler's three adjs of 15,360 + 163,840 +
+    # 901,120 = 1,080,320 edges, 25,927,680 B
     loader = accelsim.simulate({"model": "graphsage_products", "sampler": "neighbor_loader", "features_on": "host"},
                                "tpu-v4").to_dict()
     sampler = accelsim.simulate({"model": "graphsage_products", "features_on": "host"}, "tpu-v4").to_dict()
-    assert loader["bytes"]["host"] == 937_984 * 100 * 4 == 375_193_600
-    assert sampler["bytes"]["host"] == 1_081_344 * 100 * 4 == 432_537_600
+    assert loader["bytes"]["host"] == 937_984 * 100 * 4 + 24 * 936_960 == 397_680_640
+    assert sampler["bytes"]["host"] == 1_081_344 * 100 * 4 + 24 * 1_080_320 == 458_465_280
 
 
 def test_neighbor_loader_trimmed_to_layer_computes_the_rows_trim_to_layer_leaves():
@@ -244,20 +246,23 @@ def test_host_side_sampling_copies_the_packed_features_over_the_host_link():
     arch = load_arch("tpu-v1")
     host = arch.memories[-1]
     small = {"model": "graphsage_products", "batch": 8, "layers": 2, "fanouts": [3, 2], "features_on": "host"}
+    # The adjs cross the link too, wherever x lives (probe p239 #2; PyG's adj.to(device)): hop 1 samples 3 for each
+    # of the 8 seeds, 24 edges, hop 2 2 for each of the 32 nodes within a hop, 64; each edge's int64 edge_index
+    # (2 × 8 B) and e_id (8 B): 24 × 88 = 2,112 B
     r = accelsim.simulate(small, arch).to_dict()
-    assert r["placement"]["x[n_id]"] == host and r["params"] == _sage_params([100, 256, 47])
-    assert r["bytes"][host] == 96 * 100 * 4 == 38_400
-    assert any("host data (x[n_id]" in n and f"{host} link" in n for n in r["notes"])
-    # the note gives the host data's size exactly and in binary prefixes: 38,400 B = 38,400 / 1,024 = 37.5 KiB
-    assert any(n.startswith("38400 B (37.5KiB) of host data") for n in r["notes"])
-    # feature_dtype: int8, the model's own: 1 B a feature, 96 × 100 = 9,600 B, no cast
+    assert r["placement"]["x[n_id]"] == r["placement"]["adjs"] == host and r["params"] == _sage_params([100, 256, 47])
+    assert r["bytes"][host] == 96 * 100 * 4 + 24 * 88 == 40_512
+    assert any("host data (adjs, x[n_id]" in n and f"{host} link" in n for n in r["notes"])
+    # the note gives the host data's size exactly and in binary prefixes: 40,512 B = 40,512 / 1,024 = 39.5625 KiB
+    assert any(n.startswith("40512 B (39.56KiB) of host data") for n in r["notes"])
+    # feature_dtype: int8, the model's own: 1 B a feature, 96 × 100 = 9,600 B, no cast; the adjs' 2,112 B as ever
     int8 = accelsim.simulate({**small, "feature_dtype": "int8"}, arch).to_dict()
-    assert any(n.startswith("9600 B (") and "host data (x[n_id]" in n for n in int8["notes"])
-    assert int8["bytes"][host] == 96 * 100 * 1 == 9_600
+    assert any(n.startswith("11712 B (") and "host data (adjs, x[n_id]" in n for n in int8["notes"])
+    assert int8["bytes"][host] == 96 * 100 * 1 + 2_112 == 11_712
     assert "sample.cast" not in {o["name"] for o in int8["ops"]} and "sample.cast" in {o["name"] for o in r["ops"]}
     assert not any("do not fit" in n for n in r["notes"])
     bigger = accelsim.simulate({**small, "batch": 16}, arch).to_dict()
-    assert bigger["bytes"][host] == 2 * 38_400  # twice the seeds, twice the rows over the link
+    assert bigger["bytes"][host] == 2 * 40_512  # twice the seeds, twice the rows and edges over the link
 
 
 def test_full_batch_graphsage_reads_features_as_input():
@@ -432,13 +437,14 @@ def test_graphsage_products_trains_with_its_feature_table_in_host_memory(tmp_pat
     assert r["placement"]["x[n_id]"] == "host"
     # 1024 seeds x 16 x 11 x 6 = 1,081,344 sampled rows (NeighborSampler: each hop samples every node gathered so
     # far, probe p136 #1) of 100 fp32 features (400 B), which the host packs into one tensor that crosses the link
-    # whole (probe p88 #4: no 64-B granules a row); training copies no more rows than inference
-    assert r["bytes"]["host"] == 1024 * 16 * 11 * 6 * 400 == 432_537_600
+    # whole (probe p88 #4: no 64-B granules a row); training copies no more rows than inference. The three adjs
+    # cross it too (probe p239 #2): 24 B (int64 edge_index 2 × 8, e_id 8) × 1,080,320 edges = 25,927,680 B
+    assert r["bytes"]["host"] == 1024 * 16 * 11 * 6 * 400 + 24 * 1_080_320 == 458_465_280
     # the packed rows (1,081,344 x 400 B) are the host's data in its memory; HBM holds the model's 206,895
     # parameters in bf16 (2 B), their gradients in fp32 (4 B: bf16 training keeps fp32 gradients, probe p117 #1) and
     # Adam's 12 B (fp32 master, m, v) beside the activations
     hbm, host = r["memory"]["hbm"], r["memory"]["host"]
-    assert host["weights"] == 1_081_344 * 100 * 4 == 432_537_600
+    assert host["weights"] == 1_081_344 * 100 * 4 + 24 * 1_080_320 == 458_465_280  # x[n_id] and the adjs
     assert (hbm["weights"], hbm["gradients"], hbm["optimizer_states"]) == (2 * 206_895, 4 * 206_895, 12 * 206_895)
     assert hbm["used"] <= hbm["capacity"]
     for extra in ([], ["--batch", "64"], ["--set", "options.offload=optimizer"]):

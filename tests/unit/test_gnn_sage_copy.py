@@ -36,7 +36,10 @@ def test_the_device_copies_the_packed_features_whole_over_the_host_link(feature_
     r = accelsim.simulate({"model": "graphsage_products", "features_on": "host", "feature_dtype": feature_dtype}, arch).to_dict()
     packed = SAMPLED * FEATURES * width  # 432,537,600 B in fp32, 108,134,400 B in int8
     assert packed == {"fp32": 432_537_600, "int8": 108_134_400}[feature_dtype]
-    assert r["bytes"]["host"] == packed and r["placement"]["x[n_id]"] == "host"
+    # the link also carries the three adjs (probe p239 #2: PyG's adj.to(device) whatever holds x): 24 B an edge
+    # (int64 edge_index 2 × 8 and e_id 8) × (15,360 + 163,840 + 901,120 = 1,080,320) = 25,927,680 B
+    adjs = 24 * 1_080_320
+    assert r["bytes"]["host"] == packed + adjs and r["placement"]["x[n_id]"] == "host"
     copy = _op(r, "sample.copy_features")
     # the copy reads the packed tensor from host memory and writes it to HBM: no lane work, no id read
     assert copy["bytes"]["host"] == copy["bytes"]["hbm"] == packed and copy["compute_cycles"] == 0
@@ -45,8 +48,9 @@ def test_the_device_copies_the_packed_features_whole_over_the_host_link(feature_
     link_s = packed / host.bandwidth
     assert link_s == pytest.approx({"fp32": 27.4627e-3, "int8": 6.8657e-3}[feature_dtype], rel=1e-4)
     assert (copy["end_cycle"] - copy["start_cycle"]) / arch.clock >= link_s and r["seconds"] > link_s
-    # the note names the host data, the packed x[n_id], and its bytes
-    assert any(n.startswith(f"{packed} B (") and "host data (x[n_id]" in n and "host link" in n for n in r["notes"])
+    # the note names the host data, the adjs and the packed x[n_id], and their bytes
+    assert any(n.startswith(f"{packed + adjs} B (") and "host data (adjs, x[n_id]" in n and "host link" in n
+               for n in r["notes"])
     # the model is untouched: 2·targets·in·out MACs of lin_l and lin_r per layer (targets within 2 hops, 1 hop and
     # the seeds: 1024·16·11 = 180,224 / 1024·16 = 16,384 / 1,024)
     assert r["macs"] == 2 * (180_224 * 100 * 256 + 16_384 * 256 * 256 + 1_024 * 256 * 47) == 11_399_593_984
@@ -97,6 +101,30 @@ def test_features_on_device_gathers_from_the_resident_table_and_copies_only_the_
     # the table is resident device data, not a parameter: params stay 206,895 (2·in·out + out per layer)
     assert r["params"] == 2 * (100 * 256 + 256 * 256 + 256 * 47) + 256 + 256 + 47 == 206_895
     assert r["placement"]["x"] == "hbm"
+
+
+def test_features_on_host_still_copies_the_adjs_as_the_example_does():
+    # probe p239 #2: examples/ogbn_products_sage.py (PyG 5858150b) runs adjs = [adj.to(device) for adj in adjs]
+    # every batch wherever x lives; gathering x[n_id] on the host spares only n_id's copy (8 B a node), not the
+    # adjs' 24 B an edge (int64 edge_index 2 × 8 and e_id 8) that features_on: device charges. h100: 1,081,344 ×
+    # 400 B packed rows + 24 × 1,080,320 = 432,537,600 + 25,927,680 = 458,465,280 B over the link (it was 432,537,600)
+    arch = load_arch("h100")
+    host = accelsim.simulate({"model": "graphsage_products", "features_on": "host"}, arch).to_dict()
+    device = accelsim.simulate({"model": "graphsage_products", "features_on": "device"}, arch).to_dict()
+    adjs = _op(host, "sample.copy_adjs")
+    assert adjs["bytes"]["host"] == adjs["bytes"]["hbm"] == 24 * 1_080_320 == 25_927_680
+    assert host["bytes"]["host"] == SAMPLED * 400 + 25_927_680 == 458_465_280
+    # device mode's copy is the same adjs and n_id: the two modes differ by n_id's 8 B a node alone
+    assert _op(device, "sample.copy_indices")["bytes"]["host"] - 8 * SAMPLED == adjs["bytes"]["host"]
+    # n_id is still read by no device op in host mode (the host gathered with it)
+    g = build_workload("graphsage_products", {"features_on": "host"})
+    assert not any("n_id" in op.inputs for op in g.ops) and g["sample.copy_adjs"].inputs == ()
+    # the NeighborLoader copies its batch's one edge_index and e_id: 24 × 936,960 = 22,487,040 B
+    loader = build_workload("graphsage_products", {"features_on": "host", "sampler": "neighbor_loader"})
+    assert loader["sample.copy_adjs"].weights[0].nbytes(loader["sample.copy_adjs"].dtype) == 24 * 936_960
+    # a batch without edges copies no adjs
+    bare = build_workload("graphsage_products", {"features_on": "host", "nodes": 10_000, "edges": 0})
+    assert "sample.copy_adjs" not in {op.name for op in bare.ops}
 
 
 def test_features_on_rejects_an_unknown_place(tmp_path):

@@ -923,7 +923,8 @@ def _alone_j(report: Mapping[str, Any], spread: Sequence[tuple[str, int, float]]
 
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
                 static_w: float = 0.0, alone_j: float = 0.0) -> dict[str, Any]:
-    """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
+    """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included, over every
+    output token, the prefill's first of each sequence included), per
     training step (``j_per_step``: the chips that run it, :func:`step_chips`, each as the report's chips, plus the
     arch's idle chips' ``static_w`` each over the step's seconds; one chip: ``j_per_step_per_chip``; a ``phase: decode``
     step: per token, each of its batch's sequences making one), per inference (per sample: the batch of each micro-batch of a pipeline,
@@ -945,7 +946,12 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
                            "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")
     if serving:
-        tokens = serving["batch"] * serving["decode_steps"]
+        # each sequence's output tokens: the prefill samples the first (its ``ttft_s``), each decode step one more,
+        # as ``accelsim serve`` counts them (probe p237 #1: decode_steps 1 divided the prefill's and the step's
+        # joules by 1 token, not 2, and compare showed the same request 2.00x dearer than serve did); a ``phase:
+        # decode`` run has no prefill, its first token made before it: one a step
+        first = 1 if params.get("phase", "prefill") == "prefill" else 0
+        tokens = serving["batch"] * (serving["decode_steps"] + first)
         tp = int(params.get("tensor_parallel", 1) or 1)
         out["j_per_token"] = total * tp / tokens if tokens else None
     elif "phases" in report:  # the replicas' chips alike, the leftover idle chips at their static power; one chip's

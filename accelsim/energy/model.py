@@ -74,7 +74,7 @@ class Constants:
 
     @property
     def package_static_w(self) -> float:
-        """W of static power inside the package (what the TDP rates): all of it but the off-package devices' own."""
+        """W of static power inside the package (what the TDP rates): all of it but the off-package memory devices' own."""
         return self.static_total - self.off_package_static_w
 
 
@@ -621,7 +621,8 @@ def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, a
     """(``power.tdp_clock_factor``, the note) of a chip drawing ``per_chip_w`` on average against its ``tdp``
     (None, None when under it or without one): the first-order throttle (TDP − static) / (average − static) with
     ``advice`` on it, or a note that the static power alone exceeds the TDP. ``what`` names the power ("average
-    power"); ``beside`` follows "per chip" (the off-package devices' share). A run's report and a serving run's
+    power"); ``beside`` follows "per chip" (the share of the devices outside the package: off-package memory and
+    network hardware, :func:`off_package_parts`). A run's report and a serving run's
     (serving.Meter) give the same note."""
     if tdp is None or per_chip_w <= tdp:
         return None, None
@@ -633,7 +634,7 @@ def over_tdp(tdp: float | None, static_w: float, per_chip_w: float, what: str, a
 
 def peak_over_tdp_note(tdp: float, peak_w: float, average_w: float, package: bool) -> str:
     """The note of a chip whose busiest window draws ``peak_w`` (``power.peak_w_per_chip``; ``package``: its
-    package's, the off-package memory devices apart) above its ``tdp`` while its average ``average_w`` is within
+    package's, the devices outside it apart: off-package memory and network hardware) above its ``tdp`` while its average ``average_w`` is within
     it: a chip at its power limit would clock down in that window, which no option models (``throttle_to_tdp``
     lowers the whole run's clock by the average's factor)."""
     where = " in its package" if package else ""
@@ -702,7 +703,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
             computes = [a + b for a, b in zip(computes, pad, strict=True)]
         peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
 
-        def inside_peak() -> float:  # the busiest window without the off-package devices' bytes and static power
+        def inside_peak() -> float:  # the busiest window without the off-package devices' (memory, NIC) bytes and static power
             inside = {lv: j for lv, j in moved.items() if lv not in c.off_package}
             return max(package, c.package_static_w + c.activity_w + peak_dynamic_w(computes, inside) / chips)
         package_peak = inside_peak
@@ -712,7 +713,8 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     power = {"average_w": average, "average_w_per_chip": average / chips, "peak_w": peak_chip * chips,
              "peak_w_per_chip": peak_chip, "static_w": static_w, "tdp_w": c.tdp, "chips": chips,
              "off_package_w": off_package_w, "package_w_per_chip": package}
-    beside = f" (beside {off_package_w / chips:.4g} W of off-package memory devices)" if off_package_w else ""
+    beside = (f" (beside {off_package_w / chips:.4g} W of off-package "
+              f"{off_package_parts(energy['by_level'], energy['off_package_j'])})") if off_package_w else ""
     factor, note = over_tdp(c.tdp, c.package_static_w, package, f"average {'package ' if off_package_w else ''}power",
                             "set options.throttle_to_tdp: true to run it so", beside=beside)
     if factor is not None:
@@ -923,7 +925,8 @@ def _alone_j(report: Mapping[str, Any], spread: Sequence[tuple[str, int, float]]
 
 def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
                 static_w: float = 0.0, alone_j: float = 0.0) -> dict[str, Any]:
-    """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included), per
+    """TOPS/W and J per unit of work: per token (serving: all its chips, tensor-parallel ones included, over every
+    output token, the prefill's first of each sequence included), per
     training step (``j_per_step``: the chips that run it, :func:`step_chips`, each as the report's chips, plus the
     arch's idle chips' ``static_w`` each over the step's seconds; one chip: ``j_per_step_per_chip``; a ``phase: decode``
     step: per token, each of its batch's sequences making one), per inference (per sample: the batch of each micro-batch of a pipeline,
@@ -945,7 +948,12 @@ def _efficiency(report: Mapping[str, Any], arch: Arch, total: float, chips: int,
                            "j_per_token": None, "j_per_step": None, "j_per_inference": None}
     serving = report.get("serving")
     if serving:
-        tokens = serving["batch"] * serving["decode_steps"]
+        # each sequence's output tokens: the prefill samples the first (its ``ttft_s``), each decode step one more,
+        # as ``accelsim serve`` counts them (probe p237 #1: decode_steps 1 divided the prefill's and the step's
+        # joules by 1 token, not 2, and compare showed the same request 2.00x dearer than serve did); a ``phase:
+        # decode`` run has no prefill, its first token made before it: one a step
+        first = 1 if params.get("phase", "prefill") == "prefill" else 0
+        tokens = serving["batch"] * (serving["decode_steps"] + first)
         tp = int(params.get("tensor_parallel", 1) or 1)
         out["j_per_token"] = total * tp / tokens if tokens else None
     elif "phases" in report:  # the replicas' chips alike, the leftover idle chips at their static power; one chip's
@@ -982,7 +990,7 @@ def mark_throttled(report: dict[str, Any], factor: float, clock_hz: float, unthr
     power = report.get("power") or {}
     tdp, now = power.get("tdp_w"), package_w_per_chip(power)
     power["tdp_clock_factor"] = factor
-    where = " in its package" if power.get("off_package_w") else ""  # off-package memory devices apart
+    where = " in its package" if power.get("off_package_w") else ""  # off-package memory and network hardware apart
     notes = [n for n in report.get("notes", []) if not n.startswith(f"{NOTE_PREFIX}average ")]
     said = (f"{NOTE_PREFIX}throttled to the TDP (options.throttle_to_tdp): the clock runs at {factor:.3f}× "
             f"{clock_hz / 1e6:g} MHz = {factor * clock_hz / 1e6:g} MHz, the first-order factor of the unthrottled "
@@ -998,8 +1006,19 @@ def mark_throttled(report: dict[str, Any], factor: float, clock_hz: float, unthr
 
 def package_w_per_chip(power: Mapping[str, Any]) -> float:
     """W per chip inside its package of a report's ``power`` (what its TDP rates): ``package_w_per_chip``, or
-    (a report before off-package memories were told apart) ``average_w_per_chip``."""
+    (a report before off-package devices were told apart) ``average_w_per_chip``."""
     return float(power.get("package_w_per_chip", power.get("average_w_per_chip", 0.0)))
+
+
+def off_package_parts(by_level: Mapping[str, float], off_package_j: float) -> str:
+    """What ``energy.off_package_j`` holds, in words, from ``energy.by_level``: "memory devices" (levels with
+    ``off_package: true``: TPU v1's DDR3, Eyeriss's DRAM), "network hardware (NIC)" (a multi-node run's NIC, its
+    optics and switches, ``by_level.nic``) or both (probe p244 #1: a dgx-h100 run's NIC energy was labelled
+    off-package memory)."""
+    nic = float(by_level.get(NIC) or 0.0)
+    if nic <= 0.0:
+        return "memory devices"
+    return "network hardware (NIC)" if nic >= off_package_j * (1 - 1e-9) else "memory devices and network hardware (NIC)"
 
 
 def throttle_factor(report: Mapping[str, Any]) -> float:

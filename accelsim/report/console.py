@@ -11,6 +11,7 @@ import math
 from rich.console import Console
 from rich.table import Table
 
+from ..energy.model import off_package_parts
 from . import fmt
 from .fmt import STALL_LABEL
 from .schema import (
@@ -235,7 +236,8 @@ def energy_rows(report: dict) -> list[tuple[str, str]]:
              f"{chips} chips"] if chips > 1 else []
     if power.get("off_package_w"):
         aside += [f"{fmt.watts(power.get('package_w_per_chip'))} in the package per chip, "
-                  f"{fmt.watts(power.get('off_package_w'))} off-package memory"]
+                  f"{fmt.watts(power.get('off_package_w'))} off-package "
+                  f"{off_package_parts(energy.get('by_level') or {}, energy.get('off_package_j') or 0.0)}"]
     aside += [f"TDP {fmt.watts(tdp)} per chip"] if tdp else []
     rows.append(("power", f"{fmt.watts(power.get('average_w'))} average, {fmt.watts(power.get('peak_w'))} peak"
                           + (f" ({', '.join(aside)})" if aside else "")))

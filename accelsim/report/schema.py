@@ -215,7 +215,7 @@ class Energy(TypedDict):
     activity_j: float  # reports since the activity term; older lack it
     static_j: float
     mac_j: float
-    off_package_j: float  # of total_j, the off-package memory devices' (Level.off_package); older reports lack it
+    off_package_j: float  # of total_j, the devices' outside the package: memory (Level.off_package), a NIC; older reports lack it
     by_level: dict[str, float]
     by_unit: dict[str, float]
     other_j: float
@@ -244,7 +244,7 @@ class Power(_PowerRequired, total=False):
     """Average power, and peak over a sliding window of 1 % of the run; ``tdp_clock_factor`` when the package power is over TDP (a throttled run: the factor applied); reports since off-package memories were told apart give ``off_package_w`` and ``package_w_per_chip``."""
 
     tdp_clock_factor: float
-    off_package_w: float  # W of memory devices outside the package (Level.off_package: DIMMs), all chips
+    off_package_w: float  # W of devices outside the package (Level.off_package: DIMMs; a multi-node run's NIC), all chips
     package_w_per_chip: float  # average_w_per_chip less them: the chip's own power, what its idle_power and tdp rate
 
 

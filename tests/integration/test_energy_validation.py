@@ -152,7 +152,7 @@ def test_a100_llama2_7b_joules_per_token_bounds():
                              "decode_steps": 64, "attention": "fused"}, "a100").to_dict()
     j = rep["efficiency"]["j_per_token"]
     # lower bound: every decode step reads the 6.74 G bf16 weights from HBM at the preset's 6.0 pJ/bit (Micron's
-    # HBM2E figure, arch/a100.yaml): 0.65 J/token (3.76 today, the activity power included: docs/energy.md)
+    # HBM2E figure, arch/a100.yaml): 0.65 J/token (3.71 today over the 65 output tokens, the prefill's first included, the activity power too: docs/energy.md)
     assert j > 6.74e9 * 2 * 8 * 6.0e-12
     # an ideal stack (weights streamed at 90 % of HBM bandwidth, 12 ms/token) spends less than HF/FastChat's
     # measured 4.35 J/token (22 ms/token at ~194 W); docs/energy.md gives the gap

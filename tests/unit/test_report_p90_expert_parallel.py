@@ -87,8 +87,9 @@ def test_serving_tokens_per_s_is_the_expert_parallel_replicas(served):
     assert s["tokens_per_s"] == pytest.approx(1 * 8 * 3 / decode_s, rel=1e-12)
     assert s["tokens_per_s"] == pytest.approx(8 / s["tpot_s"], rel=1e-12)
     # J/token keeps counting one rank's energy over one rank's tokens (unchanged by the fix): 8 ranks' energy over
-    # 8 ranks' tokens is the same figure
-    assert rep["efficiency"]["j_per_token"] == pytest.approx(rep["energy"]["total_j"] / (1 * 3), rel=1e-12)
+    # 8 ranks' tokens is the same figure; a sequence's output tokens are the prefill's first and one a decode step,
+    # 1 + 3 (probe p237 #1: the divisor was the 3 decode steps alone, the prefill's token uncounted)
+    assert rep["efficiency"]["j_per_token"] == pytest.approx(rep["energy"]["total_j"] / (1 * (3 + 1)), rel=1e-12)
     row = next(line for line in _console(rep).splitlines() if "│ serving" in line)
     assert "tokens/s (batch 1 on each of 8 expert-parallel ranks, 3 decode steps)" in row
 

@@ -426,6 +426,10 @@ class GptParams(DropoutParams, SequenceParallelParams):
 class ViTParams(TransformerParams):
     """A vision transformer with 16×16 patches (torchvision)."""
 
+    attention: Literal["unfused", "fused"] = Field(
+        "fused", description="'fused' (default: torchvision's EncoderBlock calls nn.MultiheadAttention with "
+                             "need_weights=False, which calls scaled_dot_product_attention): one ATTENTION op, scores "
+                             "on chip; 'unfused': QKᵀ, softmax and PV as separate ops. Same params and MACs.")
     num_classes: PositiveInt = Field(1000, description="Outputs of the classification head.")
     image_size: PositiveInt = Field(224, description="Input height and width in pixels (a multiple of 16; the "
                                                      "position embedding has (image_size/16)² + 1 rows).")

@@ -218,7 +218,7 @@ def test_fused_attention_op():
     ("whisper_base", {}), ("whisper_base", {"phase": "decode", "kv_len": 5}),
 ])
 def test_fused_and_unfused_agree(graph, name, params):
-    unfused, fused = graph(name, **params), graph(name, attention="fused", **params)
+    unfused, fused = graph(name, attention="unfused", **params), graph(name, attention="fused", **params)
     assert fused.params == unfused.params
     assert fused.macs == unfused.macs
     n_fused = len(_ops(fused, OpKind.ATTENTION))

@@ -109,11 +109,17 @@ def _producer_of(op: Op, graph: Graph, index_of: dict[str, int]) -> tuple[str | 
 def _bias_add(plan: Plan, bias_of: str | None, plans: list[Plan], index_of: dict[str, int]) -> Plan:
     """On a GPU preset, the working plan of a conv's eager bias add (``bias_of``: the conv, whose own bias, and the
     add's one FLOP an element, move from its plan, ``plans``' entry, to this one), or with ``bias_of`` None of a batch
-    norm folded into a conv eager PyTorch adds a bias to (:func:`_adds_bias`: it reads its shift alone)."""
+    norm folded into a conv eager PyTorch adds a bias to (:func:`_adds_bias`: it reads its shift alone). That add
+    computes one FLOP an element of the norm's two (its scale is in the conv's weights): the row keeps the model's
+    two in ``flops``, as a folded batch norm's row off a GPU preset does, and its mapping's ``mac_fraction`` 1/2
+    counts the one it computes (``computed_flops``, ``energy.executed_flops``; probe p245 #4: resnet50's bn1 at
+    batch 128 counted 2 × 128·64·112·112 computed FLOPs). ``folded`` marks the row, whose skipped half is no
+    attention kernel's (``summary.computed_work_notes``)."""
     op = plan.op
     if bias_of is None:
         op = replace(op, weights=op.weights[-1:])
-        return plan._replace(op=op, weights=op.weights)
+        share = {"mac_fraction": math.prod(op.out_shape) / op.flops} if op.flops else {}
+        return plan._replace(op=op, weights=op.weights, details={**plan.details, "folded": True, **share})
     j = index_of[bias_of]
     bias = tuple(w for w in plans[j].weights if w.name == f"{bias_of}.bias")
     if not bias:

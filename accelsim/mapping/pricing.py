@@ -68,8 +68,8 @@ def on_lanes(op: Op, arch: Arch, depthwise: str = "auto") -> bool:
 
 
 def price(plans: tuple[Plan, ...], arch: Arch, depthwise: str = "auto") -> tuple[Plan, ...]:
-    """Plans with their unit kind, compute cycles, details and estimated duration (``depthwise``:
-    ``options.depthwise``, :func:`on_lanes`)."""
+    """Plans with their unit kind, compute cycles, details (the cost model's, and any a working plan already had:
+    :func:`~.aliases.aliases`') and estimated duration (``depthwise``: ``options.depthwise``, :func:`on_lanes`)."""
     main_bpc = arch.bytes_per_cycle(arch.main_memory)
     priced, specs, models = _priced(arch)
     out = []
@@ -79,6 +79,8 @@ def price(plans: tuple[Plan, ...], arch: Arch, depthwise: str = "auto") -> tuple
             continue
         op = p.op
         unit, cycles, details = _lookup(priced, specs, models, op, arch, on_lanes(op, arch, depthwise))
+        if p.details:  # what aliases noted of a working plan (a folded batch norm's shift add: its mac_fraction)
+            details = {**details, **p.details}
         offchip = op.in_bytes + op.out_bytes + op.weight_bytes
         out.append(p._replace(unit_kind=unit, cycles=cycles, details=details, est=max(cycles, offchip / main_bpc)))
     return tuple(out)

@@ -146,7 +146,8 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
                   + preload_bound_notes(arch, tg, ops, total, util, graph)
                   + split_activation_notes(arch, graph, ops, bytes_total, (options or Options()).activations_on_chip)
                   + computed_work_notes(flops, computed_work(graph.macs, graph.flops, [
-                      op for op in ops if op.get("unit") != "none"])["computed_flops"], total / clock,
+                      op for op in ops if op.get("unit") != "none"
+                      and not (op.get("mapping") or {}).get("folded")])["computed_flops"], total / clock,
                       windowed=windowed_attention(graph, ops))
                   + unfused_attention_notes(graph, arch, ops, total, launch, dispatch)
                   + launch_notes(arch, launch / total if total else 0.0,

@@ -123,6 +123,29 @@ def test_a_folded_batch_norm_is_its_shift_add_on_a_gpu():
     assert not dw["bn"].works
 
 
+def test_a_folded_batch_norms_shift_add_computes_one_flop_an_element_on_a_gpu():
+    # probe p245 #4: the folded BN's kernel on a GPU is output.add_(bias), one FLOP an element; its scale is in the
+    # conv's weights. Its row keeps the model's BN count, 2 an element (as a folded BN's row off a GPU: the
+    # published FLOP count), and computed_flops counts the add's 1. Conv 8 → 8, 3x3, pad 1 on 1x8x4x4: output
+    # 1·8·4·4 = 128 elements, 8·4·4 · 8·3·3 = 9,216 MACs (18,432 FLOPs, no bias); BN 2 · 128 = 256 FLOPs.
+    b = GraphBuilder("t", (1, 8, 4, 4), dtype="bf16")
+    b.batchnorm2d(b.conv2d(b.input, 8, 3, padding=1, bias=False, name="c"), name="bn")
+    g = b.build()
+    out, macs = 1 * 8 * 4 * 4, 8 * 4 * 4 * 8 * 3 * 3
+    assert g["bn"].flops == 2 * out and g["c"].flops == 2 * macs
+    gpu = accelsim.simulate(g, "h100", fold_batchnorm=True, plots=False).to_dict()
+    bn = next(o for o in gpu["ops"] if o["name"] == "bn")
+    assert bn["unit"] != "none" and bn["flops"] == 2 * out and bn["mapping"]["mac_fraction"] == 0.5
+    assert gpu["flops"] == 2 * macs + 2 * out  # the model's count, as `accelsim info` gives it
+    assert gpu["computed_flops"] == 2 * macs + out  # the GEMM and the shift add: 18,432 + 128
+    assert not [n for n in gpu["notes"] if n.startswith("causal attention")]  # no attention skipped anything
+    # tpu-v4: the BN folds into the conv's epilogue, its row on no unit; flops keeps its 256, computed_flops
+    # counts none of them (docs/architecture.md, the computed_flops row: all the FLOPs of an op on unit none)
+    tpu = accelsim.simulate(g, "tpu-v4", fold_batchnorm=True, plots=False).to_dict()
+    assert next(o for o in tpu["ops"] if o["name"] == "bn")["unit"] == "none"
+    assert tpu["flops"] == 2 * macs + 2 * out and tpu["computed_flops"] == 2 * macs
+
+
 def test_a_batch_norm_after_a_biased_conv_folds_through_its_bias_add():
     # conv (bias) → BN: the BN follows the conv's bias add; folded, on h100 its shift merges into that add (one
     # kernel: the fused conv's bias), and on tpu-v4 into the conv, as before the add existed

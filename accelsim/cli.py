@@ -851,8 +851,11 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     sram = arch.core.sram
     split = ({"unified": sram.unified} if sram.unified is not None else
              {"ifmap": sram.ifmap, "filter": sram.filter, "ofmap": sram.ofmap})
-    levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity,
-               "bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
+    # a memory's usable bytes where the driver keeps some of it (usable_fraction < 1): what runs fit and spill by
+    levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity}
+              | ({"usable": arch.memory(lv.name).usable}
+                 if lv.role == "memory" and arch.memory(lv.name).usable != lv.capacity else {})
+              | {"bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
                "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
               | ({"sram": {**split, "double_buffered": sram.double_buffered, "bytes_per_cycle": sram.bytes_per_cycle}}
                  if lv.role == "scratchpad" else _level_access(arch.memory(lv.name)))
@@ -938,7 +941,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
         per_core = "/core" if lv["role"] == "scratchpad" and arch.cores > 1 else ""
         eff = "" if "efficiency" not in lv else f"{lv['efficiency']:g}" + "".join(
             f", {format_size(size)}+: {e:g}" for size, e in lv["efficiency_by_size"])
-        table.add_row(lv["name"], lv["role"], format_size(lv["capacity"]) + per_core,
+        usable = f" ({format_size(lv['usable'])} usable)" if "usable" in lv else ""
+        table.add_row(lv["name"], lv["role"], format_size(lv["capacity"]) + per_core + usable,
                       "unbounded" if lv["bandwidth"] is None else format_bandwidth(lv["bandwidth"]),
                       format_time(lv["latency"]), format_size(lv["access_bytes"]) if "access_bytes" in lv else "",
                       eff)

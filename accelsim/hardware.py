@@ -18,7 +18,7 @@ import numbers
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Annotated, Literal, NamedTuple
 
@@ -1024,6 +1024,13 @@ class HostCpu(_Model):
         return max(nbytes / self.bandwidth, flops / self.flops)
 
 
+def usable_bytes(row: Mapping[str, float]) -> float:
+    """The bytes a report's memory row (report.json ``memory.LEVEL``) can hold: its ``usable``
+    (:attr:`Level.usable`, written where ``usable_fraction`` < 1), else its ``capacity``; what ``used`` is
+    compared with and ``fraction`` is of."""
+    return row.get("usable", row.get("capacity", 0))
+
+
 class Level(_Model):
     """One level of the memory hierarchy outside the cores: ``capacity``, ``bandwidth`` and access ``latency``.
 
@@ -1044,9 +1051,11 @@ class Level(_Model):
     capacity: Annotated[int, BeforeValidator(parse_size), Field(gt=0)]  # a level holds something: 0 is no level
     # the share of capacity the driver reports and a program can allocate (CUDA's cudaMemGetInfo total, which vLLM
     # budgets from), less than 1 where ECC or the driver keeps some; a share, not bytes, so a base: file or --set that
-    # changes capacity scales it (probe p223 #1: an absolute 46,068 MiB stayed on a 96 GiB l40s variant). Only
-    # serving's KV-cache sizing reads it (Level.usable: gpu_memory_fraction of it, as vLLM budgets
-    # gpu_memory_utilization of the device's total)
+    # changes capacity scales it (probe p223 #1: an absolute 46,068 MiB stayed on a 96 GiB l40s variant). What fits
+    # the level is Level.usable: placement and its spill to the next memory, the fit checks and their advice, a
+    # training step's fit, serving's KV-cache sizing (gpu_memory_fraction of it, as vLLM budgets
+    # gpu_memory_utilization of the device's total); report.json's memory rows keep capacity and add usable
+    # (probe p246 #1: an l40s run used 50.4 GB of the 48 GiB and did not spill, though 45,589 MiB is allocatable)
     usable_fraction: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
     bandwidth: BytesPerSecond
     latency: Seconds = 0.0

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, replace
 
 from ..errors import CapacityError
-from ..hardware import Arch
+from ..hardware import Arch, usable_bytes
 from ..ir import Graph, OpKind, harmonic, zipf_share
 from ..options import OFFLOAD_OPTIMIZER
 from ..tasks import TableSplit
@@ -77,7 +77,7 @@ def place(graph: Graph, arch: Arch, sizes: dict[str, int], gathers: dict[str, tu
     this pass) come last; ``reservation`` says what the main memory's reservation holds (for the error when it alone
     overflows) and ``hint`` how to shrink it."""
     levels = arch.memories
-    caps = {lv: arch.memory(lv).capacity for lv in levels}
+    caps = {lv: arch.memory(lv).usable for lv in levels}  # what a program can allocate (hbm.usable_fraction)
     total = sum(sizes.values())
     need = total + sum(reserved.values())
     over = [lv for lv in levels if reserved.get(lv, 0) > caps[lv]]
@@ -360,7 +360,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
     hint = UNFUSED_HINT if peak_op and not stash and unfused_attention(graph[peak_op]) else ""
     parts += [f"the gradients, {info.gradient_bytes} B"] if info.gradient_bytes else []
     parts += [f"the training stash, {stash} B"] if stash else []
-    if main + appended <= arch.memory(arch.main_memory).capacity:
+    if main + appended <= arch.memory(arch.main_memory).usable:
         main += appended
     reserved = {arch.main_memory: main}
     if offload_act and arch.spill_memory is not None:
@@ -377,7 +377,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
         # the weights (and optimizer states): what no workload size key shrinks, against every memory's capacity
         kv = graph.kv_cache_sizes()
         fixed = sum(b for n, b in sizes.items() if n not in kv and n not in hosted)
-        room = sum(arch.memory(lv).capacity for lv in arch.memories)
+        room = sum(arch.memory(lv).usable for lv in arch.memories)
         if info.mode != "training":
             raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, fixed=fixed, room=room) from None
         # a training step: what its main memory would hold (training state is never spilled to an outer memory
@@ -388,8 +388,11 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                "optimizer_states": 0 if options.offload in OFFLOAD_OPTIMIZER else sum(sizes[n] for n in states),
                "activations": peak_act + stash}
         row["used"] = sum(row.values())
-        row["capacity"] = arch.memory(arch.main_memory).capacity
-        if row["used"] <= row["capacity"]:
+        level = arch.memory(arch.main_memory)
+        row["capacity"] = level.capacity
+        if level.usable != level.capacity:  # (report.json's memory row: the nominal capacity and what is usable)
+            row["usable"] = level.usable
+        if row["used"] <= usable_bytes(row):
             raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, fixed=fixed, room=room) from None
         raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row, fixed, room) from None
     if unread:

@@ -256,14 +256,15 @@ def _kind(metric: str) -> str:
 
 
 def _fits(report: dict) -> str | None:
-    """"yes" when every memory level of the report's footprint holds at most its capacity, else "no (LEVEL, ...)"
-    naming those over it; None for a report without a footprint."""
+    """"yes" when every memory level of the report's footprint holds at most what it can allocate (its ``usable``
+    where the row has one, hbm.usable_fraction < 1; else its capacity), else "no (LEVEL, ...)" naming those over
+    it; None for a report without a footprint."""
     memory = _dict(report.get("memory"))
     if not memory:
         return None
+    room = lambda fig: fmt.number(fig.get("usable", fig.get("capacity")))  # noqa: E731
     over = [str(lvl) for lvl, fig in memory.items() if (fmt.number(_dict(fig).get("used")) or 0)
-            > (fmt.number(_dict(fig).get("capacity")) if fmt.number(_dict(fig).get("capacity")) is not None
-               else math.inf)]
+            > (room(_dict(fig)) if room(_dict(fig)) is not None else math.inf)]
     return "yes" if not over else f"no ({', '.join(over)})"
 
 

@@ -387,11 +387,14 @@ _SERVING_KEYS = frozenset({"batch", "prefill_cycles", "decode_steps", "decode_st
 
 
 def _footprint(memory: dict, title: str) -> str:
-    """A memory footprint (level → capacity, weights, KV cache, a model with recurrent layers' states, activations,
-    used, fraction) as a table: sizes in KiB/MiB/GiB, the used share of the capacity in %."""
+    """A memory footprint (level → capacity, what of it is usable where a row says, weights, KV cache, a model with
+    recurrent layers' states, activations, used, fraction) as a table: sizes in KiB/MiB/GiB, the used share of the
+    usable bytes (the capacity where the arch keeps none back: hbm.usable_fraction) in %."""
     states = any("state" in _dict(fig) for fig in memory.values())
-    cols = (("capacity", "capacity"), ("weights", "weights"), ("kv_cache", "KV cache"),
-            *((("state", "recurrent state"),) if states else ()), ("activations", "activations"), ("used", "used"))
+    usable = any("usable" in _dict(fig) for fig in memory.values())
+    cols = (("capacity", "capacity"), *((("usable", "usable"),) if usable else ()), ("weights", "weights"),
+            ("kv_cache", "KV cache"), *((("state", "recurrent state"),) if states else ()),
+            ("activations", "activations"), ("used", "used"))
     rows = []
     for level, fig in memory.items():
         fig = _dict(fig)
@@ -400,7 +403,7 @@ def _footprint(memory: dict, title: str) -> str:
         rows.append(f"<tr><td>{_e(level)}</td>{cells}<td class=\"n\" data-v=\"{_data_v(fig.get('fraction'))}\">"
                     f"{_e(fmt.pct(fig.get('fraction')))}</td></tr>")
     head = "".join(f'<th class="n">{label}</th>' for _, label in cols)
-    return (f"<h3>{_e(title)}</h3><table><thead><tr><th>level</th>{head}<th class=\"n\">used of capacity</th>"
+    return (f"<h3>{_e(title)}</h3><table><thead><tr><th>level</th>{head}<th class=\"n\">used of {'usable' if usable else 'capacity'}</th>"
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 

@@ -55,7 +55,7 @@ from ..cost.attention import FLASH
 from ..energy import account, executed_macs, peak_dynamic_power
 from ..energy.model import LINK, NIC
 from ..energy.profile import COMPUTE_PART, NO_PART, task_pools
-from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, SystolicArray, dtype_rate, first_unit
+from ..hardware import DEFAULT_VECTOR_COSTS, Arch, OutputPathFn, SystolicArray, dtype_rate, first_unit, usable_bytes
 from ..ir import Graph, OpKind
 from ..options import Options, recorded
 from ..tasks import TaskGraph, TaskKind, UnitKind
@@ -558,15 +558,15 @@ def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Ma
         rest = memory[lv]["used"] - hosted.get(lv, 0) - moved
         if rest:
             out.append(f"{_b(rest)} of weights, KV cache, tables or training state do not fit "
-                       + " or ".join(f"{m} ({_b(memory[m]['capacity'])})" for m in levels[:i])
+                       + " or ".join(f"{m} ({_b(usable_bytes(memory[m]))})" for m in levels[:i])
                        + f" and live in {lv} memory, reached over the {lv} link"
                        + (f"; {_b(unread[lv])} of them are weights this pass does not read (experts no token is "
                           f"routed to, an encoder it skips), so a pass that reads them would also stream them over "
                           f"the link" if unread.get(lv) else ""))
-    if memory[main]["used"] > memory[main]["capacity"]:  # what is written during the pass is not placed ahead
+    if memory[main]["used"] > usable_bytes(memory[main]):  # what is written during the pass is not placed ahead
         out.insert(0, f"{main} would hold {_b(memory[main]['used'])} ({_b(memory[main]['kv_cache'])} of it the KV "
                       f"cache after this pass" + (f", {_b(memory[main]['state'])} recurrent layers' states"
-                                                  if memory[main].get("state") else "") + f") but has {_b(memory[main]['capacity'])}: the run does not fit; with "
+                                                  if memory[main].get("state") else "") + f") but has {_b(usable_bytes(memory[main]))}: the run does not fit; with "
                       f"decode_steps a serving run places the cache and spills what does not fit")
     return out
 
@@ -1659,7 +1659,7 @@ def embedding_parallel_notes(arch: Arch, graph: Graph) -> list[str]:
         own = sum(op.weights[0].nbytes(op.dtype) for op in steps)
         state = full["table_bytes"] * sum(int(op.attrs["state_bytes"]) for op in steps) // own if own else 0
     main = arch.main_memory
-    cap = arch.memory(main).capacity
+    cap = arch.memory(main).usable
     need = full["table_bytes"] + state
     what = f"{_b(full['table_bytes'])} of tables" + (f" and {_b(state)} of their optimizer state" if state else "")
     # the chip a graph built alone is (builders.recsys.simulated_chip: the most look-ups, then rows; row-wise 0)
@@ -2014,7 +2014,8 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
             if n not in kv and n not in states:
                 weight_at += b
         act = tg.peak_activation_bytes if lv == main else 0
-        row = {"capacity": arch.memory(lv).capacity, "weights": weight_at,
+        level = arch.memory(lv)
+        row = {"capacity": level.capacity, "weights": weight_at,
                "kv_cache": kv_at + (appended - appended_state if lv == main else 0)}
         if state_names:
             row["state"] = recurrent_at + (appended_state if lv == main else 0)
@@ -2025,7 +2026,9 @@ def footprint(graph: Graph, arch: Arch, tg: TaskGraph) -> dict[str, dict[str, fl
             act += info.stashed_activation_bytes if tg.stash_level == lv else 0
         row["activations"] = act
         row["used"] = sum(v for k, v in row.items() if k != "capacity")
-        row["fraction"] = row["used"] / row["capacity"] if row["capacity"] else 0.0
+        if level.usable != level.capacity:  # what a program can allocate (hbm.usable_fraction): what fits, and
+            row["usable"] = level.usable  # what the fraction is of
+        row["fraction"] = row["used"] / usable_bytes(row) if usable_bytes(row) else 0.0
         out[lv] = row
     return out
 

@@ -27,7 +27,7 @@ from ..builders.sd import refuse_unread
 from ..config import WorkloadSpec, build_graph
 from ..energy import account
 from ..errors import WorkloadError
-from ..hardware import Arch
+from ..hardware import Arch, usable_bytes
 from ..options import Options, recorded
 from ..report import Report
 from ..report.summary import pass_notes, reattention_notes, recomputed_work_notes, recustom_notes, relaunch_notes
@@ -189,7 +189,7 @@ def footprint(out: dict, memories: list[dict]) -> None:
         weights = sum(int(p.get("weights", 0)) for p in parts)
         activations = max(int(p.get("activations", 0)) for p in parts)
         kv = max(int(p.get("kv_cache", 0)) for p in parts)
-        capacity = int(parts[0].get("capacity", 0))
+        capacity = int(usable_bytes(parts[0]))  # what a program can allocate (hbm.usable_fraction)
         used = weights + kv + activations
         memory[level] = {**parts[0], "weights": weights, "kv_cache": kv, "activations": activations, "used": used,
                          "fraction": used / capacity if capacity else 0.0}

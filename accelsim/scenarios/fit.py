@@ -24,7 +24,7 @@ from ..builders.registry import get_builder
 from ..builders.training import step_as_run
 from ..config import WorkloadSpec
 from ..errors import CapacityError, WorkloadError
-from ..hardware import Arch
+from ..hardware import Arch, usable_bytes
 from ..ir import Graph
 from ..mapping.aliases import aliases, runs_eager_copies
 from ..mapping.fusion import fuse
@@ -62,10 +62,12 @@ class NoFit(WorkloadError):
     def message(self, advice: str) -> str:
         row = self.row
         parts = ", ".join(f"{k.replace('_', ' ')} {int(row[k]):,}" for k in PARTS if row.get(k))
+        # what a program can allocate of it (hbm.usable_fraction), where that is less than the capacity
+        usable = f" usable of its {int(row['capacity']):,} B" if "usable" in row else ""
         return (f"{self.name}: {self.where} needs {int(row['used']):,} B of {self.level} ({parts}"
                 + (f"; {self.flight:g} micro-batches of activations in flight" if self.flight > 1 else "")
-                + f") but it holds {int(row['capacity']):,} B" + (" (training state is not spilled to host memory "
-                                                                    "unless options.offload asks)" if self.spill else "")
+                + f") but it holds {int(usable_bytes(row)):,} B{usable}"
+                + (" (training state is not spilled to host memory unless options.offload asks)" if self.spill else "")
                 + f": {advice}")
 
 
@@ -88,7 +90,7 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     parallelism and ``stash(recompute)`` the stashed activation bytes of one micro-batch of ``e``'s stage (or
     chip) under that ``recompute`` (None: not a model that takes it)."""
     params = workload.params
-    row, cap, used = e.row, int(e.row["capacity"]), int(e.row["used"])
+    row, cap, used = e.row, int(usable_bytes(e.row)), int(e.row["used"])
     recompute = str(params.get("recompute") or "none")
     if not e.main or not e.training:
         return _at(e, workload, generic_advice(e), recompute, arch)
@@ -108,7 +110,7 @@ def explain(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Options, dp: 
     if opt and dp > 1 and not options.sharded_optimizer:
         tried.append(("options.distributed_optimizer", used - opt + opt // dp))
     if opt and options.offload == "none" and arch.spill_memory is not None and \
-            opt <= arch.memory(arch.spill_memory).capacity:  # (where the host can hold the states)
+            opt <= arch.memory(arch.spill_memory).usable:  # (where the host can hold the states)
         tried.append(("options.offload: optimizer", used - opt))
     if (kept := _offloadable_stash(e, workload, arch, options, stash, recompute)) is not None:
         tried.append(("options.offload: activations", used - kept))  # (the stashes in flight in host memory)
@@ -148,7 +150,7 @@ def _offloadable_stash(e: NoFit, workload: WorkloadSpec, arch: Arch, options: Op
     # stage's, at most the sample's times the layers' ratio
     whole, sample = workload.params.get("layers"), stash.params.get("layers") if isinstance(stash, StageStash) else None
     host = kept * whole / sample if isinstance(whole, int) and isinstance(sample, int) and whole > sample else kept
-    if not 0 < kept <= int(e.row.get("activations", 0)) or host > arch.memory(arch.spill_memory).capacity:
+    if not 0 < kept <= int(e.row.get("activations", 0)) or host > arch.memory(arch.spill_memory).usable:
         return None
     return kept
 
@@ -202,7 +204,7 @@ def _more_experts(share: tuple[int, float], row: Mapping[str, float], ep: int, g
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
     theirs = round(fixed * frac)
     fitting = [(e, needs) for e in range(ep + 1, experts + 1)
-               if experts % e == 0 and (needs := int(row["used"]) - theirs + theirs * ep // e) <= int(row["capacity"])]
+               if experts % e == 0 and (needs := int(row["used"]) - theirs + theirs * ep // e) <= int(usable_bytes(row))]
     here = [(e, needs) for e, needs in fitting if dp % e == 0 and e * group <= chips]
     if here:
         e, needs = here[0]
@@ -231,7 +233,7 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     more ``expert_parallel`` (the least the run takes that fits, :func:`_more_experts`; probe p119 #4)."""
     fields = get_builder(workload.model).params.model_fields
     opt = int(row.get("optimizer_states", 0))
-    rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(row["capacity"])
+    rest_fits = int(row.get("weights", 0) + row.get("gradients", 0)) <= int(usable_bytes(row))
     sizes = [k for k in ("seq_len", "batch", "micro_batches", "recompute") if k in fields]
     used = 1
     for key in ("tensor_parallel", "context_parallel", "pipeline_parallel"):
@@ -247,13 +249,13 @@ def static_remedies(workload: WorkloadSpec, arch: Arch, options: Options, dp: in
     said_needs = lambda r: f" (needs {needs[r]:,} B)" if r in needs else ""  # noqa: E731
     # the room the weights, gradients and activations leave: no share of the states, nor the states' offload, makes
     # a step fit where it is none (fp32 gradients of a bf16 model: 2 + 4 B a parameter can fill a chip alone)
-    room = int(row["capacity"] - row.get("weights", 0) - row.get("gradients", 0) - row.get("activations", 0))
+    room = int(usable_bytes(row) - row.get("weights", 0) - row.get("gradients", 0) - row.get("activations", 0))
     if opt and rest_fits and "options.distributed_optimizer" in needs:  # it fits as the run is
         fixes.append("options.distributed_optimizer" + said_needs("options.distributed_optimizer"))
     elif opt and rest_fits and room > 0:  # over more replicas than the run has (probe p81: at its own 2 it did not)
         fixes.append(_more_replicas(opt * (max(dp, 1) if options.sharded_optimizer else 1), room, dp, used))
     if opt and rest_fits and (room >= 0 or "options.offload: optimizer" in needs) and options.offload == "none" \
-            and arch.spill_memory is not None and opt <= arch.memory(arch.spill_memory).capacity:
+            and arch.spill_memory is not None and opt <= arch.memory(arch.spill_memory).usable:
         fixes.append("options.offload: optimizer" + said_needs("options.offload: optimizer"))
     said = f", whatever the {', '.join(sizes[:-1])} or {sizes[-1]}" if len(sizes) > 1 else \
         f", whatever the {sizes[0]}" if sizes else ""
@@ -301,8 +303,10 @@ def _at(e: NoFit, workload: WorkloadSpec, advice: str, recompute: str, arch: Arc
     row = e.row
     fixed = int(row.get("weights", 0) + row.get("gradients", 0) + row.get("optimizer_states", 0))
     arch_key = arch.capacity_key(e.level) if arch is not None else ()
-    cap = int(row["capacity"])
-    of = f" of {'.'.join(arch_key)} {format_size(cap)} (arch {arch.name})" if arch is not None else ""
+    cap = int(usable_bytes(row))  # what a program can allocate of the capacity (hbm.usable_fraction)
+    usable = f", {format_size(cap)} usable" if "usable" in row else ""
+    of = (f" of {'.'.join(arch_key)} {format_size(int(row['capacity']))}{usable} (arch {arch.name})"
+          if arch is not None else "")
     over = fixed_overflow(fixed, cap, "the weights, gradients and optimizer states", of)
     if over:  # the fixed footprint alone overflows, whatever the sizes: at the capacity (else the model's line)
         return WorkloadError(e.message(over.removeprefix("; ") + static), ("model",), arch_key, arch_first=True)

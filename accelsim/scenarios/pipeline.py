@@ -71,7 +71,7 @@ from ..config import WorkloadSpec, build_graph
 from ..cost import collective
 from ..energy import account, says_peak_over_tdp
 from ..errors import WorkloadError
-from ..hardware import Arch
+from ..hardware import Arch, usable_bytes
 from ..mapping import data_parallel
 from ..options import Options, recorded
 from ..report import Report
@@ -475,8 +475,8 @@ def _fullest(memories: Sequence[Mapping[str, Mapping[str, float]]], rows: Sequen
     :class:`~.fit.NoFit` naming the fullest such stage and memory: the layer samples' placement fitted, so nothing
     of the stage was spilled to an outer memory, and a run that does not fit has no time."""
     k = max(range(len(rows)), key=lambda i: (rows[i]["hbm_fraction"], -i))
-    over = [(row["used"] / row["capacity"], -j, -i, j, lv) for j, memory in enumerate(memories)
-            for i, (lv, row) in enumerate(memory.items()) if row.get("capacity") and row["used"] > row["capacity"]]
+    over = [(row["used"] / usable_bytes(row), -j, -i, j, lv) for j, memory in enumerate(memories)
+            for i, (lv, row) in enumerate(memory.items()) if usable_bytes(row) and row["used"] > usable_bytes(row)]
     if not over:
         return k
     *_, j, lv = max(over)
@@ -497,7 +497,7 @@ def _stage_memory(t: Timing, flight: float) -> dict[str, dict]:
     if row is not None and extra:
         row["activations"] = row.get("activations", 0) + extra
         row["used"] = row.get("used", 0) + extra
-        row["fraction"] = row["used"] / row["capacity"] if row.get("capacity") else 0.0
+        row["fraction"] = row["used"] / usable_bytes(row) if usable_bytes(row) else 0.0
     return memory
 
 
@@ -523,7 +523,7 @@ def _stage_rows(timing: Sequence[Timing], memories: Sequence[Mapping[str, Mappin
         in_flight_shown = flight if isinstance(flight, float) else int(flight)  # interleaved: chunks / v
         rows.append({"stage": k, "micro_batch_s": t.compute_end / clock, "optimizer_s": t.optimizer_tail / clock,
                      "activations_in_flight": in_flight_shown, "hbm_used_bytes": used,
-                     "hbm_fraction": used / main["capacity"] if main.get("capacity") else 0.0})
+                     "hbm_fraction": used / usable_bytes(main) if usable_bytes(main) else 0.0})
     return rows
 
 

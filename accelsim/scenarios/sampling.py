@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..builders.training import layer_of
+from ..hardware import usable_bytes
 from ..report.schema import base_rate_macs, computed_work, model_counts, model_work
 from ..report.summary import model_utilization, pass_notes, peak_report
 from .passes import Pass, Rows, Timing, Work, compose_ops, composed_bandwidth_share, counted_busy
@@ -234,7 +235,7 @@ def _affine_placement(one: Mapping[str, object], two: Mapping[str, object], n: i
 def _fractions(memory: Mapping[str, Mapping[str, float]]) -> dict:
     """``memory`` with each level's ``fraction`` its used bytes over its capacity (not the affine fraction, which
     differs in the last bits)."""
-    return {lv: {**row, "fraction": row["used"] / row["capacity"]} if row.get("capacity") and "fraction" in row
+    return {lv: {**row, "fraction": row["used"] / usable_bytes(row)} if usable_bytes(row) and "fraction" in row
             else row for lv, row in memory.items()}
 
 

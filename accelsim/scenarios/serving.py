@@ -431,7 +431,7 @@ def fits_first_memory(one: Graph, two: Graph, layers: int, arch: Arch) -> bool:
     2-layer graphs (with the prefix: k + 1 and k + 2; with units of p layers: k + p and k + 2p), holds all its
     parameters and KV caches in the first memory (so layer samples stand for it; :func:`placed_alike`)."""
     return not arch.memories or affine(persistent_bytes(one), persistent_bytes(two), layers) <= arch.memory(
-        arch.memories[0]).capacity
+        arch.memories[0]).usable
 
 
 def placed_alike(pass_: Sampled, arch: Arch) -> bool:
@@ -446,7 +446,7 @@ def placed_alike(pass_: Sampled, arch: Arch) -> bool:
         return False
     held = pass_.timing.memory.get(first, {})
     return not any(pass_.timing.memory.get(lv, {}).get("used", 0) for lv in rest) and \
-        held.get("used", 0) <= arch.memory(first).capacity
+        held.get("used", 0) <= arch.memory(first).usable
 
 
 def pass_options(options: Options, phase: str) -> Options:

@@ -10,7 +10,7 @@ from ..builders.training import shard_optimizer, union_sparse_steps
 from ..config import WorkloadSpec
 from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError, WorkloadError
-from ..hardware import Arch
+from ..hardware import Arch, usable_bytes
 from ..ir import Graph, OpKind
 from ..mapping import convs_as_run, data_parallel, lower, stored_as_run
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_OPTIMIZER, OFFLOAD_TRAINING_ONLY, Options
@@ -142,7 +142,7 @@ def lazy_tables_overflow(graph: Graph, arch: Arch, options: Options, e: Capacity
     grads, acts, kv = int(e.row.get("gradients", 0)), int(e.row.get("activations", 0)), int(e.row.get("kv_cache", 0))
     need = weights + states + grads + acts + kv
     levels = arch.memories
-    caps = {lv: arch.memory(lv).capacity for lv in levels}
+    caps = {lv: arch.memory(lv).usable for lv in levels}  # what a program can allocate
     main, outer = levels[0], levels[1:]
     parts = ", ".join(f"{k} {v:,}" for k, v in (("weights", weights), ("gradients", grads), ("optimizer states",
                                                                                                states),
@@ -243,11 +243,11 @@ def refuse_spilled_state(graph: Graph, arch: Arch, tg, options: Options, name: s
     row = dict(footprint(graph, arch, tg)[main])
     for k, b in spilled.items():
         row[k] = row.get(k, 0) + b
-    row["used"] = sum(v for k, v in row.items() if k not in ("capacity", "used", "fraction"))
-    if row["used"] <= row["capacity"]:  # the footprint fits: name what placement put beyond it, not "needs < holds"
+    row["used"] = sum(v for k, v in row.items() if k not in ("capacity", "usable", "used", "fraction"))
+    if row["used"] <= usable_bytes(row):  # the footprint fits: name what placement put beyond it, not "needs < holds"
         what = ", ".join(f"{n!r} ({b:,} B)" for n, b in beyond[:3]) + (f" and {len(beyond) - 3} more"
                                                                          if len(beyond) > 3 else "")
         raise WorkloadError(f"{name}: placement put training state beyond {main} ({what}) although a chip's {main} "
-                            f"holds the whole footprint ({int(row['used']):,} of {int(row['capacity']):,} B); "
+                            f"holds the whole footprint ({int(row['used']):,} of {int(usable_bytes(row)):,} B); "
                             "training state is not spilled to host memory unless options.offload asks", ("model",))
     raise NoFit(name, "a chip", main, row, main=True, training=True, stash_level=tg.stash_level or main, spill=True)

@@ -791,9 +791,11 @@ def _up_projected(b: TransformerBuilder, latent: str, k_pe: str, heads: int, m: 
 
 
 def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
-    """A dense MLP; ``fuse`` (``fused_projections``): a gated one's gate and up as one GEMM. ``gelu_new``
-    (transformers' NewGELUActivation: GPT-2, Phi-1/1.5/2) is its eager chain of 8 kernels, built as the ``gpt2``
-    preset builds it (``transformer._eager_gelu_new``; eager-only steps off a GPU preset, probe p240 #2)."""
+    """A dense MLP; ``fuse`` (``fused_projections``, vLLM's model code): a gated one's gate and up as one GEMM.
+    ``gelu_new`` (transformers' NewGELUActivation: GPT-2, Phi-1/1.5/2) is its eager chain of 8 kernels, built as
+    the ``gpt2`` preset builds it (``transformer._eager_gelu_new``; eager-only steps off a GPU preset, probe p240
+    #2); with ``fuse`` it is one fused GELU, as vLLM runs it (``_ACTIVATION_REGISTRY["gelu_new"]`` is
+    ``NewGELU``, whose ``forward_cuda`` is one ``ops.gelu_new`` kernel; probe p247 #1)."""
     if lm.act == "xielu":  # Apertus: up → xIELU, whose two scalars are learned (act_fn.alpha_p, alpha_n) → down
         x = b._tp_in(h)
         up = b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name="up_proj")
@@ -803,21 +805,22 @@ def _mlp(b: TransformerBuilder, lm: LM, h: str, fuse: bool = False) -> str:
                      vector_elems=elems, fn="xielu",
                      weights=[Weight(f"{prefix}.act_fn.{w}", (1,)) for w in ("alpha_p", "alpha_n")])
         return b._tp_out(b.linear(act, b.shape(x)[-1], bias=lm.mlp_bias, name="down_proj"))
-    if not lm.gated and lm.act == "gelu_new":  # b.mlp with transformers' eager gelu_new between the linears
+    act_fn = "gelu" if fuse and lm.act == "gelu_new" else lm.act  # vLLM's one gelu_new kernel: a tanh GELU
+    if not lm.gated and act_fn == "gelu_new":  # b.mlp with transformers' eager gelu_new between the linears
         fc, proj = STYLES[lm.style].mlp
         out, x = b.shape(h)[-1], b._tp_in(h)
         m = _eager_gelu_new(b, b.linear(x, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, name=fc), "act")
         m = b.dropout(m, lm.act_dropout, name="activation_dropout")
         return b._tp_out(b.linear(m, out, bias=lm.mlp_bias, name=proj))
     if not lm.gated:
-        return b.mlp(h, lm.ffn, lm.act, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
+        return b.mlp(h, lm.ffn, act_fn, bias=lm.mlp_bias, names=STYLES[lm.style].mlp, act_dropout=lm.act_dropout)
     h = b._tp_in(h)  # sequence parallelism: the token shards gathered
     gate_name, up_name, down_name = STYLES[lm.style].gated
     # Phi-3 (and fused_projections: vLLM's MergedColumnParallelLinear): one gate_up_proj, split by views
     gate, up = b.gate_up(h, b._tp_hidden(lm.ffn), bias=lm.mlp_bias, names=(gate_name, up_name),
                          fused=lm.fused_gate_up or fuse)
-    act = (_eager_gelu_new(b, gate, "act_fn") if lm.act == "gelu_new" else
-           b.activation(gate, lm.act, name="act_fn"))
+    act = (_eager_gelu_new(b, gate, "act_fn") if act_fn == "gelu_new" else
+           b.activation(gate, act_fn, name="act_fn"))
     m = b.mul(act, up, name="mul")
     return b._tp_out(b.linear(m, b.shape(h)[-1], bias=lm.mlp_bias, name=down_name))
 

@@ -513,7 +513,9 @@ class LlamaParams(SequenceParallelParams, PrecisionParams):
                            "and weight bytes, fewer and wider GEMMs. Default (null): false, transformers' separate "
                            "q/k/v_proj and gate/up_proj, except in accelsim serve, which sets it from "
                            "engine.fused_projections (default true). "
-                           "Models whose projections are already fused (Phi-3, GPT-2, NeoX) are unchanged.")
+                           "Models whose projections are already fused (Phi-3, GPT-2, NeoX) keep them; an hf model's "
+                           "gelu_new (GPT-2, Phi) becomes vLLM's one fused GELU kernel, not transformers' 8 eager "
+                           "ones.")
     layers: PositiveInt | None = Field(
         None, description="Decoder layers to build (default: the model's); fewer builds the model truncated, as the "
                           "serving driver's layer samples do (options.layer_samples).")

@@ -328,7 +328,8 @@ def shape(model: WorkloadSpec, **params: object) -> WorkloadSpec:
 
 def engine_model(model: WorkloadSpec, engine: EngineConfig) -> WorkloadSpec:
     """``model`` as the engine's model code builds it: ``fused_projections`` from ``engine.fused_projections``
-    (vLLM's QKVParallelLinear and MergedColumnParallelLinear) unless the model's params set it (not null), for the
+    (vLLM's QKVParallelLinear and MergedColumnParallelLinear, and for ``hf`` a ``gelu_new`` MLP's one fused GELU,
+    vLLM's NewGELU kernel, not transformers' 8 eager kernels) unless the model's params set it (not null), for the
     builders that take it; ``tower_layers: feature`` unless set (vLLM's LLaVA tower ends at the feature layer)."""
     fields = get_builder(model.model).params.model_fields
     if "tower_layers" in fields and model.params.get("tower_layers") is None:

@@ -101,10 +101,13 @@ VOCAB_PARALLEL = "vocab_parallel"
 """The attr of a training graph's LM head whose logits stay split by vocabulary rows over the tensor-parallel group
 (its value: the group's size): the loss is Megatron's vocabulary-parallel cross entropy (builders/training.py)."""
 SEQUENCE_PARALLEL = "sequence_parallel"
-"""The attr (the tensor-parallel group's size) of a training graph's op whose parameters Megatron-LM marks
-``sequence_parallel`` under sequence parallelism: a norm's weight and bias (its LayerNorm / TENorm), a row-split
-linear's bias (RowParallelLinear; of a linear only the bias is marked). Each chip's gradient of them covers its
-own tokens, so finalize_model_grads all-reduces them over the group once a step (builders/training.py)."""
+"""The attr (the tensor-parallel group's size) of a training graph's op whose parameters Megatron-LM's
+finalize_model_grads all-reduces over the tensor-parallel group once a step (``_allreduce_layernorm_grads``;
+builders/training.py): under sequence parallelism those it marks ``sequence_parallel``, a norm's weight and bias
+(its LayerNorm / TENorm) and a row-split linear's bias (RowParallelLinear; of a linear only the bias is marked),
+each chip's gradient covering its own tokens; and under tensor parallelism with or without it, a QK-norm's weight
+replicated on every chip (Megatron's ``q_layernorm`` / ``k_layernorm``: Qwen3's, OLMo 2's), each chip's gradient
+covering its own heads (probe p247 #3)."""
 
 SOFTMAX_FLOPS = 5
 """FLOPs per score element of a softmax: max, subtract, exp, sum, divide."""
@@ -1206,13 +1209,15 @@ class TransformerBuilder(GraphBuilder):
     def _head_norm(self, x: str, eps: float, style: str, which: str) -> str:
         """The QK-norm ``style`` (:data:`QK_NORMS`) of the (B, heads, L, d) q or k (``which``), over head_dim."""
         if style == "rmsnorm":
-            return self.rmsnorm(x, eps, name=f"{which}_norm")
+            return self._tp_replicated_norm(self.rmsnorm(x, eps, name=f"{which}_norm"))
         if style == "hunyuan":
-            return self.rmsnorm(x, eps, name="query_layernorm" if which == "q" else "key_layernorm")
+            return self._tp_replicated_norm(
+                self.rmsnorm(x, eps, name="query_layernorm" if which == "q" else "key_layernorm"))
         if style == "q_layernorm":
-            return self.rmsnorm(x, eps, name=f"{which}_layernorm")
+            return self._tp_replicated_norm(self.rmsnorm(x, eps, name=f"{which}_layernorm"))
         if style == "shared_layernorm":
-            return self.layernorm(x, eps, name=f"{which}_layernorm")
+            return self._tp_replicated_norm(self.layernorm(x, eps, name=f"{which}_layernorm"))
+        # cohere's (heads, d) weight and the per-head norms: each chip holds its own heads' rows, nothing to sum
         b, heads, length, d = self.shape(x)
         name = self._name(f"{which}_norm" if style == "cohere" else f"{which}_layernorm", "")
         weights = ([Weight(f"{name}.weight", (heads, d))] if style == "cohere" else
@@ -1221,17 +1226,28 @@ class TransformerBuilder(GraphBuilder):
         return self._add(name, OpKind.NORM, [x], (b, heads, length, d), weights=weights, flops=5 * elems,
                          vector_elems=elems, fn="layernorm", dim=3, eps=eps)
 
+    def _tp_replicated_norm(self, norm: str) -> str:
+        """Mark QK-norm ``norm`` (:data:`SEQUENCE_PARALLEL`) when training under tensor parallelism: its weight is the
+        same on every chip and each chip's gradient of it covers only its own heads, so Megatron-LM's
+        finalize_model_grads all-reduces it over the group (``_allreduce_layernorm_grads``: ``tp_world_size > 1 and
+        (config.sequence_parallel or config.qk_layernorm)``, the parameters named ``q_layernorm`` / ``k_layernorm``;
+        probe p247 #3). Returns ``norm``."""
+        if self.training and self.tp > 1:
+            self._mark(norm, **{SEQUENCE_PARALLEL: self.tp})
+        return norm
+
     def _projection_norm(self, x: str, eps: float, name: str, width: int) -> str:
         """OLMo 2's QK-norm: an RMSNorm over a whole q or k projection (B, L, heads·head_dim = ``width``), its weight
         as wide. Under tensor parallelism each chip holds some heads, so the shards are all-gathered first, every
-        chip norms the whole projection and keeps its own heads (vLLM's Olmo2Attention._apply_qk_norm)."""
+        chip norms the whole projection and keeps its own heads (vLLM's Olmo2Attention._apply_qk_norm); training, each
+        chip's gradient of the weight covers its own heads' columns, all-reduced (:meth:`_tp_replicated_norm`)."""
         b, length, c = self.shape(x)
         if self.tp <= 1 or c == width:
             return self.rmsnorm(x, eps, name=name)
         whole = self._add(self._name(None, f"{name}_all_gather"), OpKind.COLLECTIVE, [x], (b, length, width),
                           fn="all_gather", group=self.tp)
-        return self.view(self.rmsnorm(whole, eps, name=name), (b, length, c), "slice", name=f"{name}_shard",
-                         strict=False, dim=2, start=0)
+        normed = self._tp_replicated_norm(self.rmsnorm(whole, eps, name=name))  # the whole width's weight on each chip
+        return self.view(normed, (b, length, c), "slice", name=f"{name}_shard", strict=False, dim=2, start=0)
 
     def _sharded_qk_norm(self, q: str, k: str, eps: float) -> tuple[str, str]:
         """MiniMax-M2's QK-norm under tensor parallelism (vLLM's MiniMaxText01RMSNormTP.forward_qk): each chip holds

@@ -54,9 +54,10 @@ Phases and names
   of one packed parameter (:attr:`~accelsim.ir.Weight.packed`: DETR's q/k/v rows of ``in_proj_weight``) are one
   parameter ``P`` here: their gradients joined, in slice order, by a CONCAT view ``P.grad`` (fn "grad_concat",
   attrs ``accumulate`` = P, as torch's chunk backward is a cat: no work), one step ``P.step``.
-* Under sequence parallelism, one COLLECTIVE all-reduce ``sequence_parallel_grads_all_reduce`` (phase
-  "optimizer") of the gradients of the parameters whose ops carry attrs :data:`~.tlayers.SEQUENCE_PARALLEL`, after
-  the backward ops and before the steps (Megatron's finalize_model_grads; :meth:`_Pass._sequence_parallel_grads`).
+* Under sequence parallelism, or tensor parallelism with QK-norms, one COLLECTIVE all-reduce
+  ``sequence_parallel_grads_all_reduce`` (phase "optimizer") of the gradients of the parameters whose ops carry
+  attrs :data:`~.tlayers.SEQUENCE_PARALLEL`, after the backward ops and before the steps (Megatron's
+  finalize_model_grads; :meth:`_Pass._sequence_parallel_grads`).
 * Optimizer: ``W.step`` per unique trainable parameter W (not :attr:`~accelsim.ir.Weight.frozen`; kind OPTIMIZER,
   after every backward op, in order of the parameters' first use). Inputs: W's gradient tensor (none for a parameter the step never reads, e.g. SAM's
   unused prompt convs: the step then runs on a zero gradient); weights: W itself, then its fp32 state Weights
@@ -1062,15 +1063,18 @@ class _Pass:
                     if op.name in out and op.out_dtype != out[op.name] else op for op in self.ops]
 
     def _sequence_parallel_grads(self, grad_of: dict[str, str | None]) -> None:
-        """Under sequence parallelism, the gradients of the parameters Megatron marks ``sequence_parallel``
-        (:data:`~.tlayers.SEQUENCE_PARALLEL`: the norms' weights and biases, the row-split linears' biases) each
-        cover this chip's 1/t of the tokens: Megatron-LM's finalize_model_grads (megatron/core/distributed/
-        finalize_model_grads.py ``_allreduce_layernorm_grads``: "All-reduce layernorm grads (for sequence
-        parallelism)", when the tensor-parallel group has more than one rank) flattens them into one buffer and
-        all-reduces it over the group once a step, after the backward pass and before the optimizer. One COLLECTIVE
-        fn "all_reduce" ``sequence_parallel_grads_all_reduce``, phase "optimizer" (once a step, whatever the
-        micro-batches), reading those gradients, out_shape (their elements,) in their gradient dtype (fp32 for a
-        bf16 model's: Megatron's main_grad), attrs ``group`` t. Nothing without such parameters."""
+        """The gradients of the parameters whose ops carry :data:`~.tlayers.SEQUENCE_PARALLEL`: under sequence
+        parallelism those Megatron marks ``sequence_parallel`` (the norms' weights and biases, the row-split
+        linears' biases), each covering this chip's 1/t of the tokens; under tensor parallelism with or without it,
+        the QK-norms' replicated weights (Megatron's ``q_layernorm`` / ``k_layernorm``), each covering this chip's
+        heads (probe p247 #3). Megatron-LM's finalize_model_grads (megatron/core/distributed/finalize_model_grads.py
+        ``_allreduce_layernorm_grads``: ``if tp_world_size > 1 and (config.sequence_parallel or
+        config.qk_layernorm)``, the parameters ``getattr(param, 'sequence_parallel', False) or 'q_layernorm' in name
+        or 'k_layernorm' in name``) flattens them into one buffer and all-reduces it over the group once a step,
+        after the backward pass and before the optimizer. One COLLECTIVE fn "all_reduce"
+        ``sequence_parallel_grads_all_reduce``, phase "optimizer" (once a step, whatever the micro-batches), reading
+        those gradients, out_shape (their elements,) in their gradient dtype (fp32 for a bf16 model's: Megatron's
+        main_grad), attrs ``group`` t. Nothing without such parameters."""
         names = [p for p in self.sequence_parallel if grad_of.get(p) is not None]
         if not names:
             return

@@ -341,42 +341,45 @@ def ring_across_nodes(ic: Interconnect, kind: str, nbytes: int, group: int, per_
 def tree_across_nodes(ic: Interconnect, nbytes: int, per_node: int, nodes: int) -> Choice:
     """An all-reduce of ``nbytes`` across ``nodes`` nodes, ``per_node`` (k) of the group's chips in each, as NCCL's
     tree: a chain through each node's k chips and a double binary tree between the nodes (reduce up, broadcast
-    down), each chip's 2 x size on the wire. Its time under each protocol is NCCL's tuning model for more than
-    one node (NVIDIA/nccl src/graph/tuning.cc ncclTopoTuneModel, 2.20: tree latency baseLat + 2 x ((k - 1) x
-    intraLat + log2(nodes) x interLat), intraLat the NVLink tree hop, x 1.8 for LL across nodes; tree bus bandwidth
-    busBw x 0.92, then / 3.8 (LL) or x 120/128 (LL128, more than one node); algbw = busBw / 2, times
-    treeCorrectionFactor by size; LL at most NCCL's multi-node llMaxBw, :data:`LL_MAX_BUS_BANDWIDTH_NODES`), the
+    down). Its time under each protocol is NCCL's tuning model for more than one node (NVIDIA/nccl
+    src/graph/tuning.cc ncclTopoTuneModel, 2.20: tree latency baseLat + 2 x ((k - 1) x intraLat + log2(nodes) x
+    interLat), intraLat the NVLink tree hop, x 1.8 for LL across nodes; tree bus bandwidth busBw x 0.92, then / 3.8
+    (LL) or x 120/128 (LL128, more than one node); algbw = busBw / 2, times treeCorrectionFactor by size: 2 x size
+    at the bus bandwidth; LL at most NCCL's multi-node llMaxBw, :data:`LL_MAX_BUS_BANDWIDTH_NODES`), the
     protocol of the least time chosen; LL128 only where the node's links are NVLink, as on one node. Here busBw is
     :func:`node_bus_bandwidth`: the NICs of a node's k chips, at most the node's own NCCL rate, and interLat the
     network's ``latency`` per crossing between nodes, the same figure the ring pays 2M times (an all-reduce)
     (tuning.cc's own hwLat NET tree figures, 5.0 / 8.5 / 14 us, are not used: one crossing costs what the preset
     says for the ring and the tree alike). log2 is rounded up (a tree over 3 nodes is 2 levels deep).
 
-    Of each chip's 2 S, ``off_node`` leaves the node through the NICs (probe p238 #2: the ring's split was used):
-    NCCL's double binary tree (src/graph/trees.cc ncclGetDtree, built over the M nodes, half the channels on each
-    tree) carries S/2 on each of its two trees, and each tree over M nodes has M − 1 edges, each crossed by S/2 up
-    (the reduce) and S/2 down (the broadcast), so the M nodes send 2 (M − 1) S between them in all; over their
-    M k chips' NICs that is 2 (M − 1) S / (M k) a chip (2 DGX H100, k = 8: S/8). The rest of its 2 S, the chain's
-    hops up and down inside the node, stays on the node's links (:func:`node_hop_bytes`). With one of the group's
-    chips a node (k = 1) there are no hops inside a node: all 2 S is the NIC's."""
+    The bytes a chip sends, counted edge by edge: NCCL's double binary tree (src/graph/trees.cc ncclGetDtree,
+    built over the M nodes, half the channels on each tree) carries S/2 on each of its two trees, and each tree
+    over M nodes has M − 1 edges, each crossed by S/2 up (the reduce) and S/2 down (the broadcast), so the M nodes
+    send 2 (M − 1) S between them in all; over their M k chips' NICs that is ``off_node`` = 2 (M − 1) S / (M k) a
+    chip (probe p238 #2: the ring's split was used; 2 DGX H100, k = 8: S/8), k = 1 included (probe p247 #2: it was
+    2 S; M = 4: 1.5 S). The chain through a node's k chips has k − 1 edges on each tree, each crossed by S/2 up and
+    S/2 down: 2 (k − 1) S a node, 2 (k − 1) S / k a chip, which stays on the node's links (:func:`node_hop_bytes`:
+    ``wire_bytes`` − ``off_node``; none at k = 1; it was 2 S − ``off_node``). ``wire_bytes`` is their sum,
+    2 (M k − 1) S / (M k), the N − 1 edges of a tree over all N = M k chips (it was 2 S)."""
     so = ic.scale_out
     assert so is not None
     link = ic.nccl.link if ic.nccl is not None else "nvlink"
     bus = node_bus_bandwidth(ic, per_node)
     depth = max(math.ceil(math.log2(max(nodes, 2))), 1)
-    # the bytes a chip sends through its NIC: the nodes' 2 (M - 1) S over their M k chips (the docstring)
-    off = 2.0 * nbytes * (nodes - 1) / (nodes * per_node) if per_node > 1 else 2.0 * nbytes
+    # the bytes a chip sends through its NIC: the nodes' 2 (M - 1) S over their M k chips, and along its node's
+    # chain: 2 (k - 1) S over the k chips (the docstring)
+    off = 2.0 * nbytes * (nodes - 1) / (nodes * per_node)
+    wire = off + 2.0 * nbytes * (per_node - 1) / per_node
     best: Choice | None = None
     for proto, fraction in TREE_NET_BUS_FRACTION.items():
         if proto == "LL128" and link != "nvlink":
             continue
         intra = NCCL_HOP_LATENCY_US[link]["tree", proto] * (1.8 if proto == "LL" else 1.0)
         lat = NCCL_BASE_LATENCY_US["tree", proto] + 2 * ((per_node - 1) * intra) + 2 * depth * so.latency * 1e6
-        wire = 2.0 * nbytes
         tree_bw = bus * fraction
         if proto == "LL":
             tree_bw = min(tree_bw, LL_MAX_BUS_BANDWIDTH_NODES[nodes > 2])
-        time = lat * 1e-6 + wire / (tree_bw * tree_correction(proto, nbytes))
+        time = lat * 1e-6 + 2.0 * nbytes / (tree_bw * tree_correction(proto, nbytes))  # algbw = busBw / 2
         if best is None or time < best.seconds:
             best = Choice(time, "tree", proto, wire, off)
     assert best is not None
@@ -535,7 +538,7 @@ def memory_traffic(c: Choice, kind: str, nbytes: int, group: int, elem_bytes: in
     reduce it with its own chunk or copy it on; NVIDIA/nccl src/device/all_reduce.h ``runRing``): its input read
     once and its output written once, plus each byte it receives written into the FIFO by the sender and read back
     (2 x the bytes it receives, its link's ``wire_bytes``: 2(n-1)/n S for a ring all-reduce, 2 S for a tree's
-    chain); a ring all-reduce of S: 2 S + 4(n-1)/n S (n = 8: 5.5 S). NVLS (NVLink SHARP): the switch reads each
+    chain in one node, 2(n-1)/n S for NCCL's tree across nodes: :func:`tree_across_nodes`); a ring all-reduce of S: 2 S + 4(n-1)/n S (n = 8: 5.5 S). NVLS (NVLink SHARP): the switch reads each
     chip's input once (``multimem.ld_reduce``) and writes the sum to every chip (``multimem.st``): 2 S, no FIFO,
     and the switch adds. vLLM's one-shot: each of the n chips reads this chip's input (n S) and it writes its
     output (S). An all-to-all or send: its input read and its output written, plus the FIFO of what it receives.
@@ -559,7 +562,7 @@ def memory_traffic(c: Choice, kind: str, nbytes: int, group: int, elem_bytes: in
         return (n + 1) * nbytes, (n - 1) * elems if reduces else 0
     whole_in, whole_out = _IN_OUT.get(kind, (1, 1))
     moved = (nbytes if whole_in else nbytes / n) + (nbytes if whole_out else nbytes / n)
-    received = 2.0 * nbytes if c.algorithm == "tree" else wire_fraction(kind, n) * nbytes
+    received = c.wire_bytes if c.algorithm == "tree" else wire_fraction(kind, n) * nbytes
     return math.floor(moved + 2 * received), (n - 1) * elems // n if reduces else 0
 
 

@@ -79,10 +79,11 @@ def test_pipeline_sends_and_embedding_sync_between_nodes_are_priced_at_the_netwo
     assert pl["p2p_bytes_total"] == 2 * 4 * (2 * 64 * 256 * 2 // 8) == 65_536
     # the embedding group's all-reduce of the 1024/8 x 256 fp32 gradient (131,072 B) between stage 0 and stage 1: the
     # bytes NCCL's call puts on each chip's wire, as the same pair's data-parallel all-reduce books them (probe p157
-    # #2; it was one send, the gradient once a chip): at this size NCCL's tree between the two nodes, 2 x size a chip
-    # (cost/collective.py), for both chips
-    sync = 2 * 2 * (1024 // 8 * 256 * 4)
-    assert sync == 524_288
+    # #2; it was one send, the gradient once a chip): at this size NCCL's tree between the two nodes, whose two trees
+    # each carry half the buffer up and down their one edge: 2 S between the 2 chips, 2 (M - 1) S / M = S a chip
+    # (probe p247 #2: this test said 2 x size a chip, the bus-bandwidth convention), for both chips
+    sync = 2 * (1024 // 8 * 256 * 4)
+    assert sync == 262_144
     # TP 8 stays in a node, no data parallelism: the sends are all the NICs carry
     assert rep["energy"]["by_level"][NIC] == pytest.approx((65_536 + sync) * 8 * NDR_PJ, rel=1e-9)
     assert rep["energy"]["off_package_j"] == pytest.approx((65_536 + sync) * 8 * NDR_PJ, rel=1e-9)

@@ -13,13 +13,12 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..config.digest import code_fingerprint, content_hash, file_digests
 from ..config.schema import jsonable
 from ..config.serving import SWEEP_LABEL, ServingSpec, load_serving
 from ..errors import AccelsimError, ConfigError
 from ..report.serving_plots import LATENCY_PNG, TIMESERIES_PNG, plot_curve
 from ..report.writers import atomic_write_text, json_text, read_report
-from ..sweep.expand import content_hash, file_digests
-from ..sweep.fingerprint import code_fingerprint
 from . import ServeResult, _csv_rows, check, page, replot, serve, write_csv
 from .metrics import model_title
 
@@ -109,7 +108,7 @@ rerun of the sweep into the folder reuses it (:func:`finished_point`)."""
 
 def point_inputs(spec: ServingSpec) -> dict:
     """What :data:`POINT_INPUTS` records of a point: its :func:`run_id` and the code fingerprint of the accelsim
-    that ran it (:func:`accelsim.sweep.fingerprint.code_fingerprint`)."""
+    that ran it (:func:`accelsim.config.digest.code_fingerprint`)."""
     return {"id": run_id(spec), "code_fingerprint": code_fingerprint()}
 
 

@@ -14,18 +14,16 @@ executor takes them, so memory holds the points in flight, not one experiment pe
 from __future__ import annotations
 
 import ast
-import hashlib
 import itertools
-import json
 import math
 import operator
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from ..config.digest import content_hash, file_digests
 from ..config.presets import suggest
 from ..config.schema import ExperimentSpec
 from ..config.sweep import FilterText, PointLoader, SweepSpec
@@ -314,19 +312,6 @@ def point_id(experiment: ExperimentSpec) -> str:
     return content_hash({**data, "files": files} if files else data)
 
 
-def file_digests(params: Mapping[str, Any]) -> dict[str, str]:
-    """The SHA-256 of each file a workload parameter names (a string that is the path of a readable file)."""
-    out = {}
-    for key, value in params.items():
-        if isinstance(value, str) and value and len(value) < 4096:
-            try:
-                path = Path(value).expanduser()
-                if path.is_file():
-                    out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-            except (OSError, ValueError):  # a parameter that is no path: nothing to hash
-                continue
-    return out
-
 
 def invalid_point_id(spec: SweepSpec, values: Mapping[str, Any]) -> str:
     """The id of a point that does not validate (it has no resolved config): the same hash of the sweep's
@@ -334,12 +319,6 @@ def invalid_point_id(spec: SweepSpec, values: Mapping[str, Any]) -> str:
     return content_hash({"invalid_point": {"base": spec.base, "set": {s.key: s.value for s in spec.settings},
                                          "point": dict(values)}})
 
-
-def content_hash(data: Any) -> str:
-    """A point's id: the first 16 hex digits of the SHA-256 of ``data`` as canonical JSON (``accelsim sweep``'s and
-    ``serve --sweep``'s point records)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def short_names(keys: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..config.digest import code_fingerprint
 from ..config.sweep import load_sweep
 from ..errors import AccelsimError
 from ..report.lock import LOCK_FILE  # noqa: F401  (tests and callers read it here)
@@ -35,7 +36,6 @@ from ..report.lock import FolderLock as _FolderLock
 from ..report.writers import claim_folder
 from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
 from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
-from .fingerprint import code_fingerprint
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
     CSV_FILE,

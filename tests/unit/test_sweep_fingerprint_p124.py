@@ -9,7 +9,8 @@ import textwrap
 
 from rich.console import Console
 
-from accelsim.sweep import fingerprint, runner
+from accelsim.config import digest as fingerprint
+from accelsim.sweep import runner
 from accelsim.sweep.runner import run_sweep
 
 from .sweep_inputs import TWO_POINT_SWEEP

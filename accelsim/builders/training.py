@@ -14,7 +14,9 @@ Phases and names
   element-wise one): ``X.stats`` (NORM fn "batchnorm_stats", phase "forward", reading X's input, out_shape (2, C)
   of ``out_dtype`` fp32: mean and invstd, vector_elems = X's, 2 flops each: a sum and a sum of squares), and ``X``
   reads (x, ``X.stats``): x is read twice. On a GPU preset a bf16 / fp16 batch norm runs eager PyTorch's native
-  CUDA kernels instead, four forward and one fused backward (:func:`eager_batchnorm`, which the scenario applies).
+  CUDA kernels instead, four forward and one fused backward (:func:`eager_batchnorm`, which the scenario applies);
+  an fp32 one (cuDNN) keeps this form, after the module's num_batches_tracked add, its running stats read by
+  ``X.stats``.
 * ``loss``: SOFTMAX fn "cross_entropy" over the graph outputs (ops no op reads, KV_APPEND excluded; a view counts),
   out_shape (1,), vector_elems = their elements, 5 flops per element, in :data:`LOSS_DTYPE` (fp32) or wider: an
   output narrower than fp32 is first cast, ``loss.cast`` (``loss.cast{i}`` for output i when there are several;
@@ -532,16 +534,21 @@ def eager_batchnorm(graph: Graph) -> Graph:
     (dY, x) alone, and ``X.grad_weight`` (its reduction, reading (x, dY), writing dγ and dβ) runs in its kernel
     (attrs ``in_kernel_of``: no launch or dispatch of its own): the bytes of the two passes, one launch. Elsewhere
     (channels last, a larger input, no input gradient) the two kernels stay (batch_norm_backward_reduce then
-    batch_norm_backward_elemt). Off a GPU preset (a compiler) and for an fp32 model (cuDNN) the step keeps the
-    two-op forward and backward it was built with (the module docstring). Probe p242 #1: resnet50 on h100 at batch
-    32 ran 4 kernels a batch norm, not PyTorch's 5."""
+    batch_norm_backward_elemt). Off a GPU preset (a compiler) the step keeps the two-op forward and backward it was
+    built with (the module docstring). An fp32 model (cuDNN) keeps them too, but ``_BatchNorm.forward``'s counter
+    add runs before any backend, so ``X.num_batches_tracked`` comes first as above, and ``X.stats`` also reads the
+    buffers ``X.running_mean`` and ``X.running_var`` (C fp32 each), which cuDNN's forward-training kernel updates
+    itself (no launch of their own; the 2·C·4 B it writes back are not counted). Probe p242 #1: resnet50 on h100 at
+    batch 32 ran 4 kernels a batch norm, not PyTorch's 5. Probe p247 #4: in fp32 it had no counter kernels (53) and
+    no buffers in its weights (2 · 26,560 · 4 + 53 · 8 = 212,904 B)."""
     if graph.info.mode != "training":
         return graph
-    bns = {op.name: op for op in graph.ops
-           if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.attrs.get("phase") == "forward"
-           and op.dtype in EAGER_BN_DTYPES and f"{op.name}.{BN_STATS}" in graph}
-    if not bns:
+    trained = {op.name: op for op in graph.ops
+               if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.attrs.get("phase") == "forward"
+               and f"{op.name}.{BN_STATS}" in graph and f"{op.name}.{BN_COUNT}" not in graph}  # not twice
+    if not trained:
         return graph
+    bns = {name: op for name, op in trained.items() if op.dtype in EAGER_BN_DTYPES}
     fused = {name for name, op in bns.items()
              if f"{name}.grad_input" in graph and f"{name}.grad_weight" in graph
              and op.attrs.get("channels_last") is not True and _elems(op.in_shapes[0]) <= FUSED_BN_MAX_ELEMS}
@@ -549,9 +556,9 @@ def eager_batchnorm(graph: Graph) -> Graph:
     held: dict[str, Op] = {}  # a fused batch norm's grad_weight, emitted after its grad_input
     for op in graph.ops:
         base, _, suffix = op.name.rpartition(".")
-        bn = bns.get(base)
+        bn = trained.get(base)
         if bn is not None and suffix == BN_STATS and op.attrs.get("phase") == "forward":
-            ops += _bn_forward(bn, op)
+            ops += _bn_forward(bn, op) if base in bns else _cudnn_bn_forward(bn, op)
             continue
         if op.name in bns:
             update = f"{op.name}.{BN_UPDATE}"
@@ -573,22 +580,43 @@ def eager_batchnorm(graph: Graph) -> Graph:
     return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
+def _bn_count(bn: Op) -> Op:
+    """``X.num_batches_tracked``: ``_BatchNorm.forward``'s ``self.num_batches_tracked.add_(1)``, one element-wise
+    kernel on the 0-dim int64 buffer (8 B, declared in ``bn``'s dtype) whatever the backend after it."""
+    attrs = {k: v for k, v in bn.attrs.items() if k not in ("fn", "follows", "bias")}
+    count = Weight(f"{bn.name}.{BN_COUNT}", (index_elems(1, bn.dtype),), role="buffer")
+    return Op(name=f"{bn.name}.{BN_COUNT}", kind=OpKind.ELEMENTWISE, inputs=(), in_shapes=(), out_shape=count.shape,
+              dtype=bn.dtype, weights=(count,), flops=1, vector_elems=1,
+              attrs={**attrs, "fn": "batchnorm_count", "forward": bn.name})
+
+
+def _running_stats(bn: Op) -> tuple[Weight, Weight]:
+    """Batch norm ``bn``'s running_mean and running_var buffers: C elements each in its dtype."""
+    c = bn.in_shapes[0][1]
+    mean, var = (Weight(f"{bn.name}.running_{s}", (c,), role="buffer") for s in ("mean", "var"))
+    return mean, var
+
+
+def _cudnn_bn_forward(bn: Op, stats: Op) -> list[Op]:
+    """Batch norm ``bn``'s training forward before its element-wise kernel where cuDNN runs it (an fp32 model,
+    :data:`EAGER_BN_DTYPES`): the num_batches_tracked add, then ``stats`` as built, now reading the running-stat
+    buffers cuDNN updates in that kernel (no launch of their own)."""
+    return [_bn_count(bn), replace(stats, weights=(*stats.weights, *_running_stats(bn)))]
+
+
 def _bn_forward(bn: Op, stats: Op) -> list[Op]:
     """Batch norm ``bn``'s eager training forward before its element-wise kernel (:func:`eager_batchnorm`): the
     num_batches_tracked add, the statistics ``stats`` and the running-stat update that inverts the variance."""
     c = bn.in_shapes[0][1]
     attrs = {k: v for k, v in bn.attrs.items() if k not in ("fn", "follows", "bias")}
-    count = Weight(f"{bn.name}.{BN_COUNT}", (index_elems(1, bn.dtype),), role="buffer")
-    running = [Weight(f"{bn.name}.running_{s}", (c,), role="buffer") for s in ("mean", "var")]
+    running = _running_stats(bn)
     # written: invstd (C fp32) and the two running stats (C each in bn's dtype), as fp32 elements
     written = c + -(-2 * c * dtype_bytes(bn.dtype) // dtype_bytes(STATE_DTYPE))
     return [
-        Op(name=f"{bn.name}.{BN_COUNT}", kind=OpKind.ELEMENTWISE, inputs=(), in_shapes=(), out_shape=count.shape,
-           dtype=bn.dtype, weights=(count,), flops=1, vector_elems=1,
-           attrs={**attrs, "fn": "batchnorm_count", "forward": bn.name}),
+        _bn_count(bn),
         stats,
         Op(name=f"{bn.name}.{BN_UPDATE}", kind=OpKind.ELEMENTWISE, inputs=(stats.name,),
-           in_shapes=(stats.out_shape,), out_shape=(written,), dtype=bn.dtype, weights=tuple(running),
+           in_shapes=(stats.out_shape,), out_shape=(written,), dtype=bn.dtype, weights=running,
            flops=BN_UPDATE_FLOPS * c, vector_elems=c,
            attrs={**attrs, "fn": "batchnorm_update_stats", "forward": bn.name, "out_dtype": STATE_DTYPE}),
     ]

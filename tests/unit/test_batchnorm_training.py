@@ -121,19 +121,73 @@ def test_the_fused_backward_moves_both_passes_bytes_in_one_kernel_on_h100():
     assert hbm("bn.update_stats") + hbm("bn.num_batches_tracked") <= 4096
 
 
-def test_accelerators_and_cudnn_keep_the_two_pass_form():
-    """Off a GPU preset (a compiler) the step is as built; an fp32 model on a GPU goes to cuDNN
-    (_batch_norm_impl_index), which accelsim keeps as built too."""
+def test_accelerators_keep_the_two_pass_form():
+    """Off a GPU preset (a compiler) the step is as built. (An fp32 model on a GPU, cuDNN, was asserted here to be
+    as built too, ``eager_batchnorm(fp32) is fp32``; probe p247 #4: the module's num_batches_tracked add and the
+    running-stat buffers are not the backend's, see the fp32 tests below.)"""
     g = _step()
     for arch in ("tpu-v4", "edge-npu"):
         assert _on(arch, g) is g
-    from accelsim.builders.training import eager_batchnorm
 
+
+def _fp32_step():
     b = GraphBuilder("bn", (8, 32, 8, 8), dtype="fp32")
     b.conv2d(b.input, C, 1, bias=False, name="conv")
     b.batchnorm2d("conv", name="bn")
-    fp32 = training_graph(b.build(), "sgd")
-    assert eager_batchnorm(fp32) is fp32
+    b.relu("bn", name="relu")
+    b.conv2d("relu", C, 1, bias=False, name="conv2")
+    return training_graph(b.build(), "sgd")
+
+
+def test_cudnn_fp32_batch_norm_keeps_its_kernels_and_adds_the_counter_and_buffers():
+    """Probe p247 #4. torch/nn/modules/batchnorm.py _BatchNorm.forward runs ``if self.training and
+    self.track_running_stats: ... self.num_batches_tracked.add_(1)`` before F.batch_norm, whatever the dtype, so an
+    fp32 model (cuDNN: _batch_norm_impl_index) launches that kernel too; cuDNN's forward-training kernel reads and
+    updates running_mean and running_var itself (no launch of its own). The cuDNN ops stay as built: stats, the
+    element-wise pass, and the two backward passes."""
+    from accelsim.builders.training import eager_batchnorm
+
+    built = _fp32_step()
+    g = eager_batchnorm(built)
+    names = [op.name for op in g.ops]
+    i = names.index("bn.num_batches_tracked")
+    assert names[i:i + 3] == ["bn.num_batches_tracked", "bn.stats", "bn"]
+    assert "bn.update_stats" not in g
+    # the counter: a 0-dim int64 buffer read and written, 8 B (2 fp32 elements declared)
+    count = g["bn.num_batches_tracked"]
+    assert count.inputs == () and count.out_bytes == 8 and count.weight_bytes == 8
+    assert [w.role for w in count.weights] == ["buffer"]
+    # the statistics pass reads running_mean and running_var, C fp32 each: 2 · 64 · 4 = 512 B; nothing else changes
+    stats = g["bn.stats"]
+    assert [w.name for w in stats.weights] == ["bn.running_mean", "bn.running_var"]
+    assert stats.weight_bytes == 2 * C * 4 == 512
+    assert stats.out_shape == built["bn.stats"].out_shape == (2, C)
+    assert g["bn"] == built["bn"]
+    # the backward: still the two kernels (batch_norm_backward_reduce's cuDNN counterpart is not fused here)
+    assert g["bn.grad_weight"].in_kernel_of is None
+    assert g["bn.grad_input"] == built["bn.grad_input"]
+    assert g.info.stashed == built.info.stashed
+    assert eager_batchnorm(g) is g  # applied once: a step already run eagerly gets no second counter
+
+
+def test_resnet50_fp32_on_h100_holds_the_buffers_with_its_weights():
+    """resnet50 fp32 at batch 32 on h100: 53 counter kernels (conv1's bn, 16 blocks × 3, 4 downsamples), and the
+    weights memory holds, besides the 25,557,032 fp32 parameters (torchvision's resnet50: 102,228,128 B), the 53
+    BatchNorm2d's running_mean and running_var over their 26,560 channels (tests/unit/test_fit_messages.py adds
+    them up) and the 53 int64 counters: 2 · 26,560 · 4 + 53 · 8 = 212,904 B."""
+    from accelsim.builders.build import build_graph
+    from accelsim.config import load_workload
+
+    g = _on("h100", build_graph(load_workload({"model": "resnet50", "mode": "training", "batch": 32,
+                                               "dtype": "fp32"})))
+    counters = [op for op in g.ops if op.fn == "batchnorm_count"]
+    assert len(counters) == 53 and all(op.in_kernel_of is None for op in counters)
+    bn = [op for op in g.ops if op.fn and op.fn.startswith("batchnorm") and op.in_kernel_of is None]
+    # per batch norm: counter, stats, element-wise forward; grad_weight and grad_input backward
+    assert len(bn) == 53 * 5
+    assert 2 * 26_560 * 4 + 53 * 8 == 212_904
+    report = simulate(g, "h100").to_dict()
+    assert report["memory"]["hbm"]["weights"] == 25_557_032 * 4 + 212_904 == 102_441_032
 
 
 def test_over_two_to_the_31_elements_the_backward_stays_two_kernels():

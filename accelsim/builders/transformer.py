@@ -18,6 +18,7 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   before its add, ``attention_dropout`` on the probabilities; 0.1 each, BertConfig's defaults) are ops.
 * ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
   ``phase="decode"``: one cached step as LLaMA-2's (the prefill writes no cache; ``hf`` with a GPT-2 config does).
+  ``fused_projections``: the MLP's gelu_new as vLLM's one kernel (``accelsim serve``), else transformers' eager 8.
   ``mode="training"``: HF's dropouts (``hidden_dropout``: embd_pdrop after the positions, resid_pdrop on each
   attention and MLP output; ``attention_dropout``: attn_pdrop; 0.1 each, GPT2Config's defaults) are ops, so a layer
   keeps Korthikanti et al. 2022's sbh·(34 + 5·a·s/h) bytes as ``gpt``'s does.
@@ -304,6 +305,12 @@ class Gpt2Params(DropoutParams):
     layers: PositiveInt | None = Field(
         None, description="Transformer layers to build (default: GPT-2's 12); fewer builds the model truncated, as "
                           "the serving driver's layer samples do (options.layer_samples).")
+    fused_projections: bool | None = Field(
+        None, description="The model as vLLM's GPT-2 runs it (vllm/model_executor/models/gpt2.py): the MLP's gelu_new "
+                          "one fused GELU kernel (NewGELU, ops.gelu_new), not transformers' 8 eager ones; c_attn is "
+                          "one GEMM either way (QKVParallelLinear) and there is no gated MLP. Default (null): false, "
+                          "transformers' eager chain, except in accelsim serve, which sets it from "
+                          "engine.fused_projections (default true), as for the LLaMA-2 presets and hf.")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
@@ -749,7 +756,9 @@ def gpt2(p: Gpt2Params) -> Graph:
                 h = b.layernorm(x, name="ln_2")
                 with b.scope("mlp"):  # (b.mlp's linears, with the eager gelu_new between them)
                     m = b.linear(b._tp_in(h), b._tp_hidden(4 * d), name="c_fc")
-                    m = b._tp_out(b.linear(_eager_gelu_new(b, m, "act"), d, name="c_proj"))
+                    # vLLM's NewGELU is one kernel, a tanh GELU (hf._mlp's, with fused_projections)
+                    m = b.activation(m, "gelu", name="act") if p.fused_projections else _eager_gelu_new(b, m, "act")
+                    m = b._tp_out(b.linear(m, d, name="c_proj"))
                     m = b.dropout(m, p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")

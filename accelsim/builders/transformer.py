@@ -16,8 +16,10 @@ stage) holds only its part's weights; its ``meta["model_params"]`` is the whole 
   training run with head "pooler" gets a note (its loss is over the 768 tanh features, no real objective).
   ``mode="training"``: HF's dropouts (``hidden_dropout`` after the embeddings' LayerNorm and on each block's output
   before its add, ``attention_dropout`` on the probabilities; 0.1 each, BertConfig's defaults) are ops.
-* ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position);
-  ``phase="decode"``: one cached step as LLaMA-2's (the prefill writes no cache; ``hf`` with a GPT-2 config does).
+* ``gpt2``: Hugging Face ``GPT2LMHeadModel`` (pre-LN, fused c_attn, tied LM head applied to every position, or
+  with ``logits="last"``, a server's prefill, to each sequence's last, that prefill then writing the KV cache);
+  ``phase="decode"``: one cached step as LLaMA-2's (a forward pass's prefill writes no cache; ``hf``'s does).
+  ``fused_projections``: the MLP's gelu_new as vLLM's one kernel (``accelsim serve``), else transformers' eager 8.
   ``mode="training"``: HF's dropouts (``hidden_dropout``: embd_pdrop after the positions, resid_pdrop on each
   attention and MLP output; ``attention_dropout``: attn_pdrop; 0.1 each, GPT2Config's defaults) are ops, so a layer
   keeps Korthikanti et al. 2022's sbh·(34 + 5·a·s/h) bytes as ``gpt``'s does.
@@ -304,6 +306,18 @@ class Gpt2Params(DropoutParams):
     layers: PositiveInt | None = Field(
         None, description="Transformer layers to build (default: GPT-2's 12); fewer builds the model truncated, as "
                           "the serving driver's layer samples do (options.layer_samples).")
+    fused_projections: bool | None = Field(
+        None, description="The model as vLLM's GPT-2 runs it (vllm/model_executor/models/gpt2.py): the MLP's gelu_new "
+                          "one fused GELU kernel (NewGELU, ops.gelu_new), not transformers' 8 eager ones; c_attn is "
+                          "one GEMM either way (QKVParallelLinear) and there is no gated MLP. Default (null): false, "
+                          "transformers' eager chain, except in accelsim serve, which sets it from "
+                          "engine.fused_projections (default true), as for the LLaMA-2 presets and hf.")
+    logits: Literal["all", "last"] | None = Field(
+        None, description="A prefill's logits: 'all' positions (a forward pass, transformers' model(input_ids)) or "
+                          "each sequence's 'last' (what a server samples from: vLLM's compute_logits), a served "
+                          "prefill that also writes the prompt's K and V to the KV cache (vLLM's attention, "
+                          "reshape_and_cache, as hf's prefill does). Default: 'last' in a serving run "
+                          "(decode_steps, accelsim serve), else 'all' (no cache written).")
     _seq_len = field_validator("seq_len")(_at_most(1024, "GPT-2 has 1024 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(1023, "the new token needs position kv_len < 1024"))
 
@@ -727,9 +741,11 @@ def gpt2(p: Gpt2Params) -> Graph:
     layers, d, heads, vocab, n_pos = p.layers or 12, 768, 12, 50257, 1024
     decode = p.phase == "decode"
     s, past = (1, p.kv_len) if decode else (p.seq_len, 0)
-    # the decode step reads and appends to the cache; the prefill does not write it (a regression-pinned graph:
-    # ``hf`` with a GPT2LMHeadModel config builds a prefill that does)
-    cache = KVCache(past=past) if decode else None
+    # the decode step reads and appends to the cache; a forward pass's prefill does not write it (a regression-pinned
+    # graph: ``hf`` with a GPT2LMHeadModel config builds a prefill that does), a served one (logits: last) does, as
+    # vLLM's attention writes the prompt's K and V (reshape_and_cache) and hf's prefill
+    served = p.logits == "last" and p.mode != "training"
+    cache = KVCache(past=past) if decode or served else None
     b = TransformerBuilder("gpt2", {"input": (p.batch, s)}, dtype=p.dtype or "fp16", tp=p.tensor_parallel)
     b.training = p.mode == "training"  # HF's dropouts (drop, attn_dropout, resid_dropout, mlp.dropout) then cost
     b.eager_attention = "scores"  # GPT2Attention's eager path: the scores divided by √d, the merged heads copied
@@ -749,10 +765,13 @@ def gpt2(p: Gpt2Params) -> Graph:
                 h = b.layernorm(x, name="ln_2")
                 with b.scope("mlp"):  # (b.mlp's linears, with the eager gelu_new between them)
                     m = b.linear(b._tp_in(h), b._tp_hidden(4 * d), name="c_fc")
-                    m = b._tp_out(b.linear(_eager_gelu_new(b, m, "act"), d, name="c_proj"))
+                    # vLLM's NewGELU is one kernel, a tanh GELU (hf._mlp's, with fused_projections)
+                    m = b.activation(m, "gelu", name="act") if p.fused_projections else _eager_gelu_new(b, m, "act")
+                    m = b._tp_out(b.linear(m, d, name="c_proj"))
                     m = b.dropout(m, p.hidden_dropout, name="dropout")
                 x = b.add(x, m, name="add_mlp")
         x = b.layernorm(x, name="ln_f")
+        x = last_positions(b, x, p)  # (hf's transformer.last_token)
     with b.replicated():  # GPT-2's tied head runs whole on every tensor-parallel chip
         b.linear_tied(x, Weight("transformer.wte.weight", (vocab, d)), name="lm_head")
     unread, notes = phase_unread("gpt2", p)
@@ -1104,7 +1123,7 @@ def _llama(model: str, p: LlamaParams) -> Graph:
                                         unread_params=unread, **({"notes": notes} if notes else {}))), p)
 
 
-def last_positions(b: TransformerBuilder, x: str, p: LlamaParams) -> str:
+def last_positions(b: TransformerBuilder, x: str, p: LlamaParams | Gpt2Params) -> str:
     """The hidden states the LM head reads: every position, or with ``logits: last`` in inference each sequence's
     last (a slice view, ``last_token``: the head's GEMM has one row a sequence, as vLLM computes logits only where
     it samples)."""

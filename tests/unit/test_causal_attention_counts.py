@@ -134,7 +134,9 @@ def test_a_serving_runs_note_quotes_the_whole_runs_attention_share():
     # "of the run"; the note now gives the attention ops' share of the whole run's seconds, from its op rows
     run = {"model": "gpt2", "seq_len": 128, "decode_steps": 4}
     rep = accelsim.simulate(run, "a100").to_dict()
-    prefill = accelsim.simulate({**run, "decode_steps": 0}, "a100").to_dict()  # the prefill pass alone
+    # the prefill pass alone, as the run serves it: logits at each sequence's last position and the KV cache written
+    # (a served gpt2 prefill since probe p247 #1; before, the forward pass, logits everywhere and no cache)
+    prefill = accelsim.simulate({**run, "decode_steps": 0, "logits": "last"}, "a100").to_dict()
     assert prefill["seconds"] == pytest.approx(rep["serving"]["ttft_s"], rel=1e-12)
     launch = {"prefill": prefill["launch_overhead_s"],  # the decode steps' graph launches: the rest of the run's
               "decode": rep["launch_overhead_s"] - prefill["launch_overhead_s"]}

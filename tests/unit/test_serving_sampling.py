@@ -245,9 +245,12 @@ def test_a_layer_sample_too_big_for_the_memories_is_refused_with_the_whole_model
     params = v * h + p * h + 12 * (12 * h * h + 13 * h) + 2 * h
     assert params == 124_439_808
     assert f"weights ({2 * params} B)" in line, line  # the prefill's pass holds no KV cache (probe p84 #7)
-    # the largest op's working set: the LM head's input (64 x 1022 x 768) and logits (64 x 1022 x 50257), 2 B each
-    # (a 1,022-token prompt: with 2 decode steps its positions reach GPT-2's 1,024, not past them)
-    act = 64 * 1022 * (h + v) * 2
+    # the largest op's working set: the unfused attention's causal mask, reading the scores (64 x 12 x 1022 x 1022)
+    # and the mask (64 x 1 x 1022 x 1022) and writing the masked scores (64 x 12 x 1022 x 1022), 2 B each (a 1,022-
+    # token prompt: with 2 decode steps its positions reach GPT-2's 1,024, not past them). It was the LM head's
+    # input and logits over every position, 64 x 1022 x (768 + 50257) x 2 B, until a served prefill (decode_steps)
+    # of the gpt2 preset computed only each sequence's last logits, as vLLM and hf's (logits: last, probe p247 #1)
+    act = (12 + 1 + 12) * 64 * 1022 * 1022 * 2
     assert f"and activations ({act} B) need {2 * params + act} B" in line
 
 

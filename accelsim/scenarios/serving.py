@@ -103,7 +103,7 @@ MOE_ROUTING = ("tokens", "tokens_per_expert", "dropped_tokens", "capacity", "exp
 def served(workload: WorkloadSpec) -> WorkloadSpec:
     """``workload`` as a server runs it: a prefill's logits only at each sequence's last position (``logits:
     last``: vLLM computes logits where it samples) unless the workload says ``logits``, for the builders that take
-    it (the LLaMA-2 presets and the ``hf`` models)."""
+    it (the LLaMA-2 presets, ``gpt2`` and the ``hf`` models)."""
     params = dict(workload.params)
     if params.get("logits") is None and "logits" in get_builder(workload.model).params.model_fields:
         params["logits"] = "last"

@@ -16,8 +16,8 @@ N, C, H, W = 256, 64, 56, 56  # ResNet-50's layer1.0.bn1 at batch 256
 X = N * C * H * W * 2  # bytes of x in bf16: 102,760,448, more than the A100's 40 MiB L2
 
 
-def _step():
-    b = GraphBuilder("bn", (N, 32, H, W), dtype="bf16")
+def _step(shape: tuple[int, ...] = (N, 32, H, W), dtype: str = "bf16"):
+    b = GraphBuilder("bn", shape, dtype=dtype)
     b.conv2d(b.input, C, 1, bias=False, name="conv")
     b.batchnorm2d("conv", name="bn")
     b.relu("bn", name="relu")
@@ -130,15 +130,6 @@ def test_accelerators_keep_the_two_pass_form():
         assert _on(arch, g) is g
 
 
-def _fp32_step():
-    b = GraphBuilder("bn", (8, 32, 8, 8), dtype="fp32")
-    b.conv2d(b.input, C, 1, bias=False, name="conv")
-    b.batchnorm2d("conv", name="bn")
-    b.relu("bn", name="relu")
-    b.conv2d("relu", C, 1, bias=False, name="conv2")
-    return training_graph(b.build(), "sgd")
-
-
 def test_cudnn_fp32_batch_norm_keeps_its_kernels_and_adds_the_counter_and_buffers():
     """Probe p247 #4. torch/nn/modules/batchnorm.py _BatchNorm.forward runs ``if self.training and
     self.track_running_stats: ... self.num_batches_tracked.add_(1)`` before F.batch_norm, whatever the dtype, so an
@@ -147,7 +138,7 @@ def test_cudnn_fp32_batch_norm_keeps_its_kernels_and_adds_the_counter_and_buffer
     element-wise pass, and the two backward passes."""
     from accelsim.builders.training import eager_batchnorm
 
-    built = _fp32_step()
+    built = _step((8, 32, 8, 8), "fp32")
     g = eager_batchnorm(built)
     names = [op.name for op in g.ops]
     i = names.index("bn.num_batches_tracked")

@@ -852,9 +852,8 @@ def _cmd_info_arch(args: argparse.Namespace) -> int:
     split = ({"unified": sram.unified} if sram.unified is not None else
              {"ifmap": sram.ifmap, "filter": sram.filter, "ofmap": sram.ofmap})
     # a memory's usable bytes where the driver keeps some of it (usable_fraction < 1): what runs fit and spill by
-    levels = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity}
-              | ({"usable": arch.memory(lv.name).usable}
-                 if lv.role == "memory" and arch.memory(lv.name).usable != lv.capacity else {})
+    levels = [{"name": lv.name, "role": lv.role}
+              | (arch.memory(lv.name).capacity_fields() if lv.role == "memory" else {"capacity": lv.capacity})
               | {"bandwidth": None if math.isinf(lv.bandwidth) else lv.bandwidth,
                "latency": arch.memory(lv.name).latency if lv.role != "scratchpad" else 0.0}
               | ({"sram": {**split, "double_buffered": sram.double_buffered, "bytes_per_cycle": sram.bytes_per_cycle}}

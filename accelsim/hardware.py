@@ -1106,6 +1106,11 @@ class Level(_Model):
         """Bytes a program can allocate in the level: ``capacity`` × ``usable_fraction``, to the nearest byte."""
         return self.capacity if self.usable_fraction == 1 else round(self.capacity * self.usable_fraction)
 
+    def capacity_fields(self) -> dict[str, int]:
+        """A report row's ``capacity`` and, where ``usable_fraction`` < 1, its ``usable`` (what runs fit and spill
+        by, and what :func:`usable_bytes` reads back)."""
+        return {"capacity": self.capacity} | ({"usable": self.usable} if self.usable != self.capacity else {})
+
     @property
     def energy_port_bits(self) -> int:
         """The read-port width the SRAM rule prices a cache's bits at: ``port_bits``, else ``access_bytes`` x 8."""

@@ -388,10 +388,7 @@ def place_tensors(graph: Graph, arch: Arch, plans: tuple, options) -> Placement:
                "optimizer_states": 0 if options.offload in OFFLOAD_OPTIMIZER else sum(sizes[n] for n in states),
                "activations": peak_act + stash}
         row["used"] = sum(row.values())
-        level = arch.memory(arch.main_memory)
-        row["capacity"] = level.capacity
-        if level.usable != level.capacity:  # (report.json's memory row: the nominal capacity and what is usable)
-            row["usable"] = level.usable
+        row |= arch.memory(arch.main_memory).capacity_fields()  # report.json's memory row: nominal and usable
         if row["used"] <= usable_bytes(row):
             raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, fixed=fixed, room=room) from None
         raise CapacityError(str(e.args[0]), e.arch_key, e.arch_keys, row, fixed, room) from None

@@ -38,10 +38,12 @@ def test_weights_that_alone_overflow_are_at_the_capacity_not_a_kv_len_set(tmp_pa
     line = _err(capsys, ["run", "-w", "deepseek_v3", "-a", "h200", "--set", "workload.phase=decode",
                          "--set", "workload.kv_len=128"])
     # 671,026,404,352 params (workloads/deepseek_v3.yaml, the technical report) · 2 B (bf16) = 1,342,052,808,704 B of
-    # weights; h200: 141 GiB of HBM + 1 TiB of host memory = 151,397,597,184 + 1,099,511,627,776 = 1,250,909,224,960 B.
+    # weights; h200: the HBM a program can allocate, 141 GiB x usable_fraction = the lent H200's driver-reported
+    # 150,109,880,320 B (arch/h200.yaml; probe p246 #1: fits count usable bytes), + 1 TiB of host memory
+    # 1,099,511,627,776 = 1,249,621,508,096 B (was 1,250,909,224,960 with the nominal 141 GiB).
     # No kv_len makes that fit: the error is at the preset's capacity, saying so
     assert line.startswith(f"accelsim: error: {_at('h200', 'capacity: 141GiB')}: hbm.capacity: deepseek_v3: "), line
-    assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,250,909,224,960 B that holds "
+    assert line.endswith("; the weights alone need 1,342,052,808,704 B, more than the 1,249,621,508,096 B that holds "
                          "them (command line: --set workload.phase=decode, --set workload.kv_len=128) (got '141GiB')"), line
 
 

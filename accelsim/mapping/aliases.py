@@ -42,8 +42,9 @@ _FOLDABLE = (OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR)
 
 EAGER_FN = "eager_fn"
 """Op attr: on a GPU preset the op runs as eager PyTorch's element-wise kernel of this fn (1 FLOP an output element,
-one read of each input) and not as built; elsewhere as built. The last step of an op that eager code spells out in
-several kernels, the others marked ``eager_copy`` (T5LayerNorm: builders/t5.py)."""
+one read of each input: its row keeps the op's FLOPs, the model's, and its mapping's ``mac_fraction`` counts the 1)
+and not as built; elsewhere as built. The last step of an op that eager code spells out in several kernels, the
+others marked ``eager_copy`` (T5LayerNorm: builders/t5.py; transformers' gelu_new: builders/transformer.py)."""
 
 FOLDED_AT_LOAD = "folded_at_load"
 """Op attr a builder sets on a batch norm that the model's own inference code folds into its conv when it loads the
@@ -151,6 +152,7 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                 for src in set(op.inputs):
                     readers[src] = readers.get(src, 0) + 1
     for i, op in enumerate(graph.ops):
+        eager_share: dict = {}  # an EAGER_FN op's mapping on a GPU preset (below)
         groups = tuple(phys[src] for src in op.inputs)
         # one input: its tensors as they are (each phys entry is already free of repeats)
         reads = groups[0] if len(groups) == 1 else tuple(dict.fromkeys(t for g in groups for t in g))
@@ -188,10 +190,17 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         elif eager and isinstance(op.attrs.get(EAGER_FN), str):
             # the last step of such a spelled-out op, which every arch runs: on a GPU preset the element-wise kernel
             # eager PyTorch launches for it (T5LayerNorm's ``self.weight * hidden_states``: fn "mul", one FLOP and
-            # one read of each input element), elsewhere the whole op as built (an RMS norm)
+            # one read of each input element), elsewhere the whole op as built (an RMS norm). Its row keeps the op's
+            # FLOPs (the model's count, `accelsim info`'s: gelu_new's 8 an element, whose other steps count none,
+            # builders/transformer.py _eager_gelu_new; T5's RMS norm's 4; probe p249 #1: gpt2 on a100 counted 1),
+            # and, as a folded batch norm's shift add (:func:`_bias_add`), its mapping's ``mac_fraction`` (one FLOP
+            # an element) counts what the kernel computes (``computed_flops``, the energy), ``folded`` that the
+            # rest is no attention kernel's skip (``summary.computed_work_notes``)
             elems = math.prod(op.out_shape)
-            op = replace(op, kind=OpKind.ELEMENTWISE, flops=elems, vector_elems=elems,
+            op = replace(op, kind=OpKind.ELEMENTWISE, flops=op.flops or elems, vector_elems=elems,
                          attrs={**op.attrs, "fn": op.attrs[EAGER_FN]})
+            if op.flops != elems:
+                eager_share = {"folded": True, "mac_fraction": elems / op.flops}
         elif bn_add or bias_of is not None:
             phys[op.name] = (op.name,)
             plans.append(_bias_add(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights), bias_of,
@@ -214,7 +223,7 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         phys[op.name] = (op.name,)
         shares = tuple(share.get(src, {}) for src in op.inputs)
         plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights,
-                          shares=shares if any(shares) else ()))
+                          shares=shares if any(shares) else (), details=eager_share))
     return tuple(plans)
 
 

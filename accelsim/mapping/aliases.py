@@ -207,8 +207,11 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                                    plans, index_of))
             continue
         elif op.kind.is_view or folded or in_place:
-            if in_place and op.flops:  # its FLOPs are the following op's, which runs (T5's RMS norm counts 4 an
-                op = replace(op, flops=0)  # element, as its eager steps do: pow, mean, mul, weight mul)
+            # an in-place step keeps its FLOPs in its row (the model's count, `accelsim info`'s: report flops is the
+            # rows' sum) and computes none (unit none, as a folded batch norm's row off a GPU preset: computed_flops
+            # leaves them out). T5's RMS norm's steps (pow, mean, add_eps, rsqrt, mul: 3 an element and 2 a row)
+            # are in the graph's count beside the norm's own 4, which the compiled kernel computes; probe t5flops:
+            # t5_small on tpu-v4 had flops 36,751,540,224 below info's 36,765,583,104, and computed_flops above it
             phys[op.name] = reads
             part = (_view_share(op, phys, share) if op.kind.is_view
                     else share.get(op.inputs[0]) if len(op.inputs) == 1 else None)

@@ -76,9 +76,14 @@ def test_eight_kernels_on_a_gpu_one_norm_elsewhere(small, arch: str, works: int)
         # computed: pow 1 + mean 1 + mul 1 an element, add_eps and rsqrt 1 a row, the weight mul 1
         assert sum(plans[op.name].op.flops * plans[op.name].details.get("mac_fraction", 1)
                    for op in ops) == 4 * elems + 2 * T
-    else:  # the RMS norm as before (4 FLOPs an element); the folded steps count none
+    else:  # the RMS norm as before (4 FLOPs an element), the one kernel; the folded steps compute none
         assert (last.kind, last.fn, last.flops) == (OpKind.NORM, "rmsnorm", 4 * elems)
-        assert sum(plans[op.name].op.flops for op in ops) == 4 * elems
+        # probe t5flops: the folded steps' rows keep their FLOPs (pow 1 + mean 1 + mul 1 an element, add_eps and
+        # rsqrt 1 a row), so the rows sum to the graph's own count, `accelsim info`'s, as on a GPU (before, the
+        # steps' flops were set to 0: 4 · elems, and report flops fell below info's and computed_flops); they are
+        # on no unit, so what is computed is the norm's 4 an element
+        assert sum(plans[op.name].op.flops for op in ops) == sum(op.flops for op in ops) == 7 * elems + 2 * T
+        assert sum(plans[op.name].op.flops for op in ops if plans[op.name].works) == 4 * elems
 
 
 def test_the_decoder_masks_its_position_bias_once(small):
@@ -114,3 +119,20 @@ def test_t5_small_on_h100_by_hand():
     # the first encoder norm's bf16 → fp32 cast: reads 2 B and writes 4 B of each of 512 x 512 elements
     cast = next(o for o in d["ops"] if o["name"] == "encoder.block.0.layer.0.layer_norm.to_fp32")
     assert cast["bytes"]["l2"] == (2 + 4) * 512 * 512
+
+
+def test_t5_small_off_a_gpu_counts_info_flops_and_computes_the_norms():
+    """Probe t5flops: `accelsim run -w t5_small -a tpu-v4` gave flops 36,751,540,224 below `accelsim info`'s
+    36,765,583,104, and computed_flops the 36,765,583,104. Off a GPU the norms' eager steps and the head scale are
+    folded (in place on their inputs, unit none): their rows keep their FLOPs, computed by no kernel. By hand, at
+    S = 16, T = 8: the 13 encoder-side norms (2 a block + final) over S rows, the 19 decoder-side (3 a block + final)
+    over T rows, each of d_model elements a row; each norm's steps count 3 an element and 2 a row; the head scale
+    1 an element of T x D."""
+    g = build_workload("t5_small", {"src_len": S, "tgt_len": T}, default_dtype="bf16")
+    d = accelsim.simulate(g, "tpu-v4", plots=False).to_dict()
+    rows = 13 * S + 19 * T  # 13 x 16 + 19 x 8 = 360
+    folded = 3 * rows * D + 2 * rows + T * D  # 552,960 + 720 + 4,096 = 557,776
+    assert d["flops"] == g.flops  # the model's count, `accelsim info`'s
+    assert d["computed_flops"] == g.flops - folded == d["flops"] - 557_776
+    norms = [o for o in d["ops"] if o["name"].endswith("layer_norm") and o["unit"] != "none"]
+    assert len(norms) == NORMS and sum(o["flops"] for o in norms) == 4 * rows * D  # the compiled norms' own 4

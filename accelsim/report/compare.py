@@ -670,9 +670,16 @@ def format_value(metric: str, value: object) -> str:
 format_ratio = fmt.ratio
 
 
-def _label(metric: str) -> str:
+def _label(metric: str, reports: Reports = ()) -> str:
     memory = _memory_split(metric)
     if memory:
+        # a level's fraction is used / usable where a report's row has ``usable`` (usable_fraction < 1; a row
+        # without it has usable = capacity): say so (probe p249 #3: l40s's "hbm used of capacity" 4.9 % was of the
+        # 44.52GiB usable, not the 48GiB capacity)
+        if memory[1] == "fraction" and any(
+                fmt.number(_dict(_dict(rep.get("memory")).get(memory[0])).get("usable")) is not None
+                for _, rep in reports):
+            return f"{memory[0]} used of usable"
         return f"{memory[0]} {_MEMORY_PARTS[memory[1]][0]}"
     if metric == _FITS[0]:
         return _FITS[1][0]
@@ -705,7 +712,7 @@ def compare_table(reports: Reports, baseline: int = 0, shown: Sequence[int] | No
             table.add_column(Text("ratio", style="dim"), justify="right", style="dim", no_wrap=True)
     for metric, values in compare_rows(reports):
         numeric = _kind(metric) != "text"
-        cells: list[Text] = [Text(_label(metric))]
+        cells: list[Text] = [Text(_label(metric, reports))]
         for i in shown:
             cells.append(Text(format_value(metric, values[i])))
             if i != base:
@@ -733,7 +740,7 @@ def compare_tables(reports: Reports, baseline: int = 0, width: int | None = None
     ratios = [["ratio", *(format_ratio(ratio(v[i], v[base])) for m, v in rows if _kind(m) != "text")]
               for i in range(len(reports))]
     labels = [label for label, _ in reports]
-    metric_natural = max(cell_len(_label(m)) for m, _ in rows) + 2  # settings rows are indented by 2
+    metric_natural = max(cell_len(_label(m, reports)) for m, _ in rows) + 2  # settings rows are indented by 2
     natural = [max(cell_len(c) for c in [labels[i], *numbers[i], *texts[i]]) for i in range(len(reports))]
     value = [max([cell_len(c) for c in numbers[i]] + [min(cell_len(labels[i]), LABEL_MAX_WIDTH)])
              for i in range(len(reports))]

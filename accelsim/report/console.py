@@ -79,18 +79,22 @@ def _pipeline_rows(report: dict) -> list[tuple[str, str]]:
                             else ""))]
     # the stage's share of its main memory's capacity, said so: printed above the busy rows, "hbm 3.8 %" read as a
     # busy share (probe p108 #3)
+    usable = ((report.get("memory") or {}).get(main) or {}).get("usable")  # a stage's fraction is of it too
     for row in pipe.get("stage_times", []):
         rows.append((f"  stage {row['stage']}", f"{fmt.seconds(row['micro_batch_s'])} per micro-batch, "
-                                                f"{used_text(row.get('hbm_used_bytes'), main, row['hbm_fraction'])}"
+                                                f"{used_text(row.get('hbm_used_bytes'), main, row['hbm_fraction'], usable)}"
                                                 f" with {fmt.general(row['activations_in_flight'])} micro-batch"
                                                 f"{'' if row['activations_in_flight'] == 1 else 'es'} in flight"))
     return rows
 
 
-def used_text(used: object, level: str, fraction: object) -> str:
+def used_text(used: object, level: str, fraction: object, usable: object = None) -> str:
     """"12.46GiB of hbm used (15.6 % of its capacity)": a footprint's bytes on a memory level and their share of
-    its capacity, said so (a bare "hbm 15.6 %" reads as a busy share, probe p108 #3)."""
-    return f"{fmt.size(used)} of {level} used ({fmt.pct(fraction)} of its capacity)"
+    its capacity, said so (a bare "hbm 15.6 %" reads as a busy share, probe p108 #3). Where the level's row has a
+    ``usable`` (``usable_fraction`` < 1) the fraction is of that, so "of its usable bytes" (probe p249 #3: l40s
+    printed "4.9 % of its capacity", which is 2.197GiB of the 44.52GiB usable, not of the 48GiB capacity)."""
+    of = "its usable bytes" if fmt.number(usable) is not None else "its capacity"
+    return f"{fmt.size(used)} of {level} used ({fmt.pct(fraction)} of {of})"
 
 
 # a training footprint's parts (report ``memory``: level -> Footprint), in the order of a step's state
@@ -119,7 +123,7 @@ def memory_rows(report: dict) -> list[tuple[str, str]]:
         parts = ", ".join(f"{label} {fmt.size(fig[key])}" for key, label in _FOOTPRINT_PARTS
                           if fmt.num(fig.get(key)) or (level == main and key in ("weights", "activations")))
         over = "; over its capacity: the step does not fit" if fmt.num(fig.get("fraction")) > 1 else ""
-        rows.append((f"memory {level}", f"{used_text(fig.get('used'), level, fig.get('fraction'))}"
+        rows.append((f"memory {level}", f"{used_text(fig.get('used'), level, fig.get('fraction'), fig.get('usable'))}"
                                         f"{f', {whose}' if whose else ''}: {parts}{over}"))
     return rows
 

@@ -11,6 +11,7 @@ passes (:mod:`.sampling`) and build their report dict once, at the end.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -116,12 +117,13 @@ def _workload_error_at(e: WorkloadError, workload: WorkloadSpec, arch_source: Do
     ``e.arch_first`` also on a tie, and always for the model's line: a capacity the weights and training state
     alone overflow, naming the other values given on the command line)."""
     if e.arch_key and arch_source is not None and isinstance(workload, WorkloadSpec) and e.key:
-        arch_rank, rank = set_rank(arch_source, e.arch_key), workload.latest([str(e.key[0])])[1]
+        arch_key = _room_key(arch_source, [tuple(e.arch_key)])  # or its level's usable_fraction, set after it
+        arch_rank, rank = set_rank(arch_source, arch_key), workload.latest([str(e.key[0])])[1]
         if arch_rank > rank or (e.arch_first and (arch_rank >= rank or e.key == ("model",))):
             # a capacity the fixed state overflows is named in the message with its size, not "(got ...)": the
             # value is not wrong, the state is too big for it (docs/training.md)
-            value = None if e.arch_first else _written(arch_source.data, e.arch_key)
-            issue = arch_source.issue(e.arch_key, e.detail, *([] if value is None else [value]))
+            value = None if e.arch_first else _written(arch_source.data, arch_key)
+            issue = arch_source.issue(arch_key, e.detail, *([] if value is None else [value]))
             given = _others_given(workload, issue.key)
             if e.arch_first and given and issue.file != SET_LABEL:
                 issue = replace(issue, msg=issue.msg + given_note(given))
@@ -135,10 +137,21 @@ def _others_given(workload: WorkloadSpec, key: str) -> list[str]:
     return [g for g in (*workload.overridden(), *workload.elsewhere) if not g.startswith(f"{SET_LABEL} {key}=")]
 
 
+def _room_key(arch_source: Doc, keys: Sequence[tuple[str, ...]]) -> tuple[str, ...]:
+    """Of the arch ``keys`` at fault, the one set most recently (a tie: the first), where each level's capacity
+    stands beside its ``usable_fraction``, which sizes the level's room as much (usable = capacity × it); a tie
+    keeps the capacity, so a preset's own usable_fraction is not named over its capacity. Probe p249 #4: ``--set
+    arch.host.usable_fraction=0.0001`` was blamed on a ``--set workload.seq_len=128``, ``--set
+    arch.hbm.usable_fraction=0.001`` on the preset's ``hbm.capacity`` line."""
+    candidates = [k for cap in keys
+                  for k in ((cap, (*cap[:-1], "usable_fraction")) if cap[-1:] == ("capacity",) else (cap,))]
+    return max(candidates, key=lambda k: set_rank(arch_source, k))
+
+
 def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch: Arch, arch_source: Doc) -> MappingError:
-    """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault the
-    one set most recently (a tie: the first, the main memory's), unless a workload key that sizes the footprint was
-    set more recently still; then raised there, naming the other values given on the command line. A key sizes the
+    """Memories too small for a pass, at the key set last (docs/configuration.md): of the capacities at fault and
+    their levels' ``usable_fraction`` (:func:`_room_key`) the one set most recently (a tie: the first, the main
+    memory's capacity), unless a workload key that sizes the footprint was set more recently still; then raised there, naming the other values given on the command line. A key sizes the
     footprint when it is one of :data:`.fit.FOOTPRINT_KEYS` (``--set workload.kv_len=5000000`` over a preset's
     ``hbm.capacity``, ``m`` in the user's file over a preset's), or any other the graph built with that key at its
     builder default holds fewer bytes for (:func:`_sized_by`: gpt's ``ffn``, an hf model's ``hidden_size``). Where
@@ -146,7 +159,7 @@ def _capacity_at(e: CapacityError, workload: WorkloadSpec, arch: Arch, arch_sour
     and whose default would make them fit (``--set workload.image_size=100000``: LeNet-5's fc1 follows it; probe
     p132 #3); with none such (a ``kv_len``, a ``batch`` beside weights too big at any value) it is at the capacity,
     and the message says what they need."""
-    arch_key = max(e.arch_keys, key=lambda k: set_rank(arch_source, k))
+    arch_key = _room_key(arch_source, e.arch_keys)
     over = fixed_overflow(e.fixed, e.room)
     message = f"{e}{over}"
     if workload.source is None:

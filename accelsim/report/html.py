@@ -513,8 +513,9 @@ def _pipeline(report: dict) -> str:
         f"<tr><td>{_e(fmt.general(st.get('stage')))}</td>"
         + "".join(f'<td class="n" data-v="{_data_v(st.get(k))}">{_e(render(st.get(k)))}</td>' for k, render in cells)
         + "</tr>" for st in map(_dict, pl.get("stage_times") or []))
+    of = "usable" if "usable" in _dict(_dict(report.get("memory")).get(main)) else "capacity"  # hbm_fraction's base
     head = "".join(f'<th class="n">{_e(label)}</th>' for label in (
-        "one micro-batch", "optimizer step", "micro-batches in flight", f"{main} used", "used of capacity"))
+        "one micro-batch", "optimizer step", "micro-batches in flight", f"{main} used", f"used of {of}"))
     table = (f"<h3>Stages</h3><table><thead><tr><th>stage</th>{head}</tr></thead><tbody>{body}</tbody></table>"
              if body else "")
     return ('<section id="pipeline"><h2>Pipeline parallelism</h2><div class="grid"><div>' + _kv_table(rows)

@@ -55,3 +55,21 @@ def test_compare_fraction_row_says_used_of_usable_where_a_report_has_usable():
     assert "used of capacity" not in mixed
     plain = _table_text([("a", _step("a100", A100_CAP, None)), ("b", _step("a100", A100_CAP, None))])
     assert "hbm used of capacity" in plain and "used of usable" not in plain
+
+
+def test_the_html_pipeline_stages_name_the_fractions_base():
+    """report.html's Stages table: each stage's ``hbm_fraction`` is used / usable where the main memory has a
+    usable_fraction (placement), so its column says "used of usable"; without one, "used of capacity"."""
+    import accelsim
+    from accelsim.report.html import render_html
+
+    def stages_head(fraction: float) -> str:
+        report = accelsim.simulate(
+            {"model": "gpt", "mode": "training", "pipeline_parallel": 2, "micro_batches": 2, "layers": 2,
+             "hidden": 256, "heads": 4, "seq_len": 128},
+            {"base": "dgx-h100", "chips": 2, "hbm": {"usable_fraction": fraction}}, plots=False).to_dict()
+        html = render_html(report)
+        return html[html.index("<h3>Stages</h3>"):html.index("</thead>", html.index("<h3>Stages</h3>"))]
+
+    assert "used of usable" in stages_head(0.99) and "used of capacity" not in stages_head(0.99)
+    assert "used of capacity" in stages_head(1.0)

@@ -97,8 +97,8 @@ def set_weights(b: GraphBuilder, weights: list[tuple[str, tuple[int, ...]]]) -> 
 
 class ImporterCore:
     """Walks the nodes of one ONNX graph in order, appending builder layers: the state and helpers every op family
-    uses; a family class (a subclass) names the op types it imports in ``HANDLES`` (op type → method) and, where
-    its method maps only some nodes of a type, ``PARTIAL`` (op type → a method saying whether it maps a node)."""
+    uses; a family class (a subclass) names the op types it imports in ``HANDLES`` (op type → method); a method
+    that maps only some nodes of its type raises :class:`NotMapped` with the reason for the others."""
 
     HANDLES: ClassVar[dict[str, str]] = {"Shape": "_constant_of"}  # op type → the method that imports it
 
@@ -130,11 +130,9 @@ class ImporterCore:
             self.tensor[n] = self.b.view(n, inputs[n], "as_integer", name=self._extra_name(f"{n}.as_integer"),
                                          strict=False)
         self.unmapped: dict[str, list[str]] = {}  # op type → its nodes without a mapping (run)
-        tables = [vars(cls) for cls in reversed(type(self).__mro__)]  # each op family's HANDLES and PARTIAL
+        tables = [vars(cls) for cls in reversed(type(self).__mro__)]  # each op family's HANDLES
         self.handlers: dict[str, Callable] = {  # op type → the method that imports it
             op: getattr(self, m) for t in tables for op, m in t.get("HANDLES", {}).items()}
-        self.partial: dict[str, Callable] = {  # op type → whether its method maps a given node of it
-            op: getattr(self, m) for t in tables for op, m in t.get("PARTIAL", {}).items()}
 
     def _layer_names(self) -> list[str]:
         """Each node's layer name: its own, else ``<optype>_<index>``; one already taken (a graph input's name: the
@@ -175,7 +173,7 @@ class ImporterCore:
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
-            if _op_key(node) not in known or (_op_key(node) in self.partial and not self.partial[_op_key(node)](node)):
+            if _op_key(node) not in known:
                 found.setdefault(_op_key(node), []).append(self.names[i])
         return found
 
@@ -258,8 +256,8 @@ class ImporterCore:
             self._view()
         elif key == "Constant":
             self._constant()
-        elif key in unmapped:
-            self._generic()
+        elif self.op_name in unmapped.get(key, ()):  # this node, not every node of its type: a refused Einsum
+            self._generic()                           # leaves the next Einsum mapped (probe p256 #2)
         else:
             first = len(self.b._ops)
             out = self.handlers[node.op_type]()

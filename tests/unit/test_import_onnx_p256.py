@@ -1,12 +1,15 @@
 """ONNX import after probe p256: (#1) the weights an If's branches or a Loop's body hold themselves (their own
 initializers, Constant nodes in them) are parameters of that node, as the main graph's initializers the branches
-read already were. Small models built with onnx.helper, numbers by hand. Skipped where onnx is not installed."""
+read already were; (#2) an Einsum whose equation accelsim does not map is a feature it does not map, the error
+naming the node, the equation and why, not an unmapped op type. Small models built with onnx.helper, numbers by
+hand. Skipped where onnx is not installed."""
 
 from __future__ import annotations
 
 import pytest
 
 from accelsim.builders.importers import from_onnx
+from accelsim.errors import WorkloadError
 
 onnx = pytest.importorskip("onnx")
 np = pytest.importorskip("numpy")
@@ -117,3 +120,41 @@ def test_an_int8_weight_a_branch_holds_is_stored_at_one_byte():
     assert g.params == 2 * 64 * 32 == 4096
     op = g["if"]
     assert {w.name: w.nbytes(op.dtype) for w in op.weights} == {"Wq": 64 * 32 * 1, "Wq2": 64 * 32 * 1}
+
+
+def _einsum(eq, shapes, name="e", more=()):
+    inputs = [f"a{i}" for i in range(len(shapes))]
+    nodes = [helper.make_node("Einsum", inputs, ["y"], name=name, equation=eq), *more]
+    outs = [vi("y", F, None), *(vi(n.output[0], F, None) for n in more)]
+    graph = helper.make_graph(nodes, "g", [vi(n, F, list(s)) for n, s in zip(inputs, shapes, strict=True)], outs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+
+
+@pytest.mark.parametrize("eq, shapes, why", [
+    # p256 #2's case: 'bij,bjk->bk' sums i inside operand 0 before the product
+    ("bij,bjk->bk", [(2, 3, 4), (2, 4, 5)], "index 'i' of operand 0 is summed before the product"),
+    ("ij,jk->ikl", [(2, 3), (3, 4)], "output index 'l' is in no operand"),
+    ("ii->i", [(3, 3)], "index 'i' repeats in term 'ii' (a diagonal or trace is not mapped)"),
+    ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)], "an ellipsis is not mapped"),
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 5)], "3 operands (only one or two are mapped)"),
+    ("i,i->", [(3,), (3,)], "an empty term (a 0-d operand or output) is not mapped"),
+])
+def test_an_einsum_equation_accelsim_does_not_map_is_a_feature_with_its_reason(eq, shapes, why):
+    # before: "op types accelsim does not map: Einsum (1: 'e')", as if no Einsum were mapped; now the features form
+    # the importer uses for an LSTM's peepholes, the equation and the reason named, one line
+    with pytest.raises(WorkloadError) as info:
+        from_onnx(_einsum(eq, shapes))
+    text = str(info.value)
+    assert f"features accelsim does not map: node 'e' (Einsum): equation {eq!r}: {why}" in text, text
+    assert "op types accelsim does not map" not in text and "\n" not in text
+
+
+def test_a_refused_einsum_leaves_a_later_mapped_one_mapped():
+    # with unsupported=elementwise a refused Einsum 'bad' is priced as 1 flop per output element (bk: 2 · 5 = 10);
+    # a later 'bij,bjk->bik' (b=2, i=3, j=4, k=5) stays a MATMUL of 2 · 3 · 4 · 5 = 120 MACs. Before, every Einsum
+    # after (or beside) a refused one was priced as generic element-wise work: MACs 0
+    good = helper.make_node("Einsum", ["a0", "a1"], ["z"], name="good", equation="bij,bjk->bik")
+    g = from_onnx(_einsum("bij,bjk->bk", [(2, 3, 4), (2, 4, 5)], "bad", [good]), unsupported="elementwise")
+    assert [(op.name, op.kind.name, op.macs, op.flops) for op in g.ops] == [
+        ("bad", "ELEMENTWISE", 0, 2 * 5), ("good", "MATMUL", 120, 2 * 120)]
+    assert "Einsum ×1 (bad)" in g.meta["notes"][-1]

@@ -14,7 +14,7 @@ from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
 from ..units import ONNX_DTYPES, dtype_bytes
 from .layers import GraphBuilder
-from .onnxload import _KEEP_VALUES, _dims, _model_float, _op_key, _outer_reads
+from .onnxload import _KEEP_VALUES, _dims, _inner_tensors, _model_float, _op_key, _outer_reads
 from .recsys import index_elems
 from .rnn import RecurrentBuilder
 
@@ -97,8 +97,8 @@ def set_weights(b: GraphBuilder, weights: list[tuple[str, tuple[int, ...]]]) -> 
 
 class ImporterCore:
     """Walks the nodes of one ONNX graph in order, appending builder layers: the state and helpers every op family
-    uses; a family class (a subclass) names the op types it imports in ``HANDLES`` (op type → method) and, where
-    its method maps only some nodes of a type, ``PARTIAL`` (op type → a method saying whether it maps a node)."""
+    uses; a family class (a subclass) names the op types it imports in ``HANDLES`` (op type → method); a method
+    that maps only some nodes of its type raises :class:`NotMapped` with the reason for the others."""
 
     HANDLES: ClassVar[dict[str, str]] = {"Shape": "_constant_of"}  # op type → the method that imports it
 
@@ -130,11 +130,9 @@ class ImporterCore:
             self.tensor[n] = self.b.view(n, inputs[n], "as_integer", name=self._extra_name(f"{n}.as_integer"),
                                          strict=False)
         self.unmapped: dict[str, list[str]] = {}  # op type → its nodes without a mapping (run)
-        tables = [vars(cls) for cls in reversed(type(self).__mro__)]  # each op family's HANDLES and PARTIAL
+        tables = [vars(cls) for cls in reversed(type(self).__mro__)]  # each op family's HANDLES
         self.handlers: dict[str, Callable] = {  # op type → the method that imports it
             op: getattr(self, m) for t in tables for op, m in t.get("HANDLES", {}).items()}
-        self.partial: dict[str, Callable] = {  # op type → whether its method maps a given node of it
-            op: getattr(self, m) for t in tables for op, m in t.get("PARTIAL", {}).items()}
 
     def _layer_names(self) -> list[str]:
         """Each node's layer name: its own, else ``<optype>_<index>``; one already taken (a graph input's name: the
@@ -175,7 +173,7 @@ class ImporterCore:
         known = {*self.handlers, *_VIEWS, *_ALIASES, "Constant"}
         found: dict[str, list[str]] = {}
         for i, node in enumerate(self.graph.node):
-            if _op_key(node) not in known or (_op_key(node) in self.partial and not self.partial[_op_key(node)](node)):
+            if _op_key(node) not in known:
                 found.setdefault(_op_key(node), []).append(self.names[i])
         return found
 
@@ -258,8 +256,8 @@ class ImporterCore:
             self._view()
         elif key == "Constant":
             self._constant()
-        elif key in unmapped:
-            self._generic()
+        elif self.op_name in unmapped.get(key, ()):  # this node, not every node of its type: a refused Einsum
+            self._generic()                           # leaves the next Einsum mapped (probe p256 #2)
         else:
             first = len(self.b._ops)
             out = self.handlers[node.op_type]()
@@ -587,15 +585,24 @@ class ImporterCore:
         element, reading the node's activations; initializers it reads are its parameters, except the shapes,
         indices, counts and quantisation scales :meth:`_is_param` tells apart and the constants it computes with
         (:meth:`_fallback_constants`); so are those its subgraphs (an If's branches, a Loop's body) read from this
-        graph, by the same rule for the subgraph's node that reads each."""
+        graph, by the same rule for the subgraph's node that reads each (one of one element a constant), and the
+        initializers and Constant nodes' values its subgraphs hold themselves (:meth:`_inner_param`), named as in
+        the file, or ``<node>.<path>.<name>`` where that name is taken (two branches each with a ``W``)."""
         inputs = [self.tensor[n] for n in self.node.input if n in self.tensor]
         reads = [(n, self._is_init(n) and self._is_param(i)) for i, n in enumerate(self.node.input)]
         constants = self._fallback_constants([n for n, param in reads if param])
         reads = [(n, param and n not in constants) for n, param in reads]
-        reads += [(n, self._is_init(n) and self._param(n) and i not in _NOT_PARAMS.get(_op_key(sub), ()))
-                  for sub, i, n in _outer_reads(self.node) if n in self.inits]
-        weights = list({self._weight(n): Weight(self._weight(n), self.inits[n]) for n, param in reads
-                        if param}.values())
+        reads += [(n, self._is_init(n) and self._param(n) and not self._one_element(n)
+                   and i not in _NOT_PARAMS.get(_op_key(sub), ())) for sub, i, n in _outer_reads(self.node)
+                  if n in self.inits]
+        held = {self._weight(n): Weight(self._weight(n), self.inits[n]) for n, param in reads if param}
+        for path, n, dims, dtype, readers in _inner_tensors(self.node):
+            if not self._inner_param(dims, dtype, readers):
+                continue
+            name = n if n not in self.inits and n not in held else f"{self.op_name}.{path}.{n}"
+            held[name] = Weight(name, dims)
+            self.init_types[name] = dtype  # an integer one (a quantised branch's int8) at its width: _int_weights
+        weights = list(held.values())
         for i, out in enumerate(self.node.output):
             if not out:
                 continue
@@ -603,6 +610,20 @@ class ImporterCore:
             name = self.op_name if i == 0 else self._extra_name(f"{self.op_name}.{i}")
             self.tensor[out] = self.b.vector(OpKind.ELEMENTWISE, inputs, shape, f"onnx_{_op_key(self.node)}", 1,
                                              name=name, **({"weights": weights} if i == 0 else {}))
+
+    @staticmethod
+    def _inner_param(dims: tuple[int, ...], dtype: int, readers: list[tuple[object, int]]) -> bool:
+        """Whether a tensor a subgraph holds itself (:func:`_inner_tensors`: its initializer or a Constant node's
+        output) is a parameter of the node holding the subgraph, by the rules the main graph's tensors follow:
+        not typed int64, bool or string nor empty (:meth:`_param`), not of one element (a constant:
+        :meth:`_fallback_constants`), and not read only as a shape, index, count or scale (:data:`_NOT_PARAMS`);
+        one no node reads is held, as :meth:`_unused_initializers` holds the main graph's (probe p256 #1: before,
+        none was counted, params 0 for an If whose branches hold their weights)."""
+        import onnx
+
+        T = onnx.TensorProto
+        return dtype not in (T.INT64, T.BOOL, T.STRING) and math.prod(dims) > 1 and (
+            not readers or any(i not in _NOT_PARAMS.get(_op_key(sub), ()) for sub, i in readers))
 
     def _fallback_constants(self, names: list[str]) -> set[str]:
         """Which of the initializers ``names`` a node priced as element-wise work (:meth:`_generic`) reads as

@@ -323,6 +323,65 @@ def _outer_reads(node) -> list[tuple[object, int, str]]:
     return found
 
 
+def _inner_tensors(node) -> list[tuple[str, str, tuple[int, ...], int, list[tuple[object, int]]]]:
+    """(path, name, dims, ONNX data type, readers) for each tensor ``node``'s subgraphs (an If's branches, a Loop's
+    or Scan's body, nested ones) hold themselves, in file order: an initializer of one, or a Constant node's output
+    in one (its ``value`` / ``sparse_value`` tensor's dims, a ``value_floats`` / ``value_ints`` list's length, a
+    scalar's (1,)). ``path``: the attributes on the way, ``then_branch`` or ``body/else_branch``; ``readers``:
+    (subgraph node, input index) for each input that reads it, in its subgraph or one nested in it (where no
+    nested graph defines the name again)."""
+    found: list[tuple[str, str, tuple[int, ...], int, list[tuple[object, int]]]] = []
+
+    def walk(graph, path: str, scope: dict[str, list[tuple[object, int]]]) -> None:
+        own = {v.name for v in graph.input} | {o for n in graph.node for o in n.output}
+        scope = {k: v for k, v in scope.items() if k not in own}
+        held = [(t.name, tuple(int(d) for d in t.dims), t.data_type) for t in graph.initializer]
+        held += [(n.output[0], *_constant_info(n)) for n in graph.node
+                 if n.op_type == "Constant" and n.domain in ("", "ai.onnx") and n.output and n.output[0]]
+        for name, dims, dtype in held:
+            scope[name] = []
+            found.append((path, name, dims or (1,), dtype, scope[name]))
+        for sub in graph.node:
+            for i, name in enumerate(sub.input):
+                if name in scope:
+                    scope[name].append((sub, i))
+            for attr, g in _named_subgraphs(sub):
+                walk(g, f"{path}/{attr}", scope)
+
+    for attr, g in _named_subgraphs(node):
+        walk(g, attr, {})
+    return found
+
+
+def _constant_info(node) -> tuple[tuple[int, ...], int]:
+    """The dims (a scalar's ``()``) and ONNX data type of a Constant node's value, as
+    ``ImporterCore._constant`` reads them; ``((), FLOAT)`` where it holds none of a known kind."""
+    import onnx
+
+    T = onnx.TensorProto
+    for a in node.attribute:
+        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+            return tuple(int(d) for d in a.t.dims), a.t.data_type
+        if a.name == "sparse_value" and a.type == onnx.AttributeProto.SPARSE_TENSOR:
+            return tuple(int(d) for d in a.sparse_tensor.dims), a.sparse_tensor.values.data_type
+        lists = {"value_floats": (a.floats, T.FLOAT), "value_ints": (a.ints, T.INT64),
+                 "value_strings": (a.strings, T.STRING)}
+        if a.name in lists:
+            return (len(lists[a.name][0]),), lists[a.name][1]
+        if a.name in ("value_int", "value_string"):
+            return (), T.INT64 if a.name == "value_int" else T.STRING
+    return (), T.FLOAT
+
+
+def _named_subgraphs(node) -> list:
+    """(attribute name, graph) for each graph ``node``'s attributes hold (a GRAPHS list's i-th as ``name[i]``)."""
+    import onnx
+
+    return [(a.name, g) if a.type == onnx.AttributeProto.GRAPH else (f"{a.name}[{i}]", g)
+            for a in node.attribute for i, g in enumerate([a.g] if a.type == onnx.AttributeProto.GRAPH
+                                                          else list(a.graphs))]
+
+
 def _subgraphs(node) -> list:
     """The graphs ``node``'s attributes hold (If's then_branch and else_branch, Loop's and Scan's body)."""
     import onnx

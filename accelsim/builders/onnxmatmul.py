@@ -17,22 +17,54 @@ from .rnn import GATES
 def einsum_terms(equation: str, operands: int) -> tuple[list[str], str] | None:
     """The operands' and the output's index letters of an ONNX Einsum ``equation`` (``"bij,bjk->bik"`` →
     (["bij", "bjk"], "bik"); without ``->`` the output is the letters that appear once, in alphabetical order, per
-    the spec), or None where accelsim does not map it: other than one or two operands, an ellipsis, a letter
-    repeated within one term (a diagonal, ``"ii->i"``), an output letter no operand has, or a letter only one of
-    two operands has that the output drops (a sum inside one operand before the product)."""
+    the spec), or None where accelsim does not map it (:func:`einsum_refusal` says why)."""
+    parsed = _einsum_parse(equation, operands)
+    return None if isinstance(parsed, str) else parsed
+
+
+def einsum_refusal(equation: str, operands: int) -> str | None:
+    """Why accelsim does not map an Einsum ``equation`` of ``operands`` inputs, None where it does: other than one
+    or two operands (or a term count other than the inputs'), an ellipsis, an empty term (a 0-d operand or
+    output), a character other than a letter, a letter repeated within one term (a diagonal, ``"ii->i"``), an output letter no operand has, or a letter only
+    one of two operands has that the output drops (a sum inside one operand before the product,
+    ``"bij,bjk->bk"``)."""
+    parsed = _einsum_parse(equation, operands)
+    return parsed if isinstance(parsed, str) else None
+
+
+def _einsum_parse(equation: str, operands: int) -> tuple[list[str], str] | str:
+    """:func:`einsum_terms`'s terms, or :func:`einsum_refusal`'s reason."""
     eq = equation.replace(" ", "")
+    if not eq:
+        return "no equation"
     lhs, arrow, out = eq.partition("->")
     terms = lhs.split(",")
     if not arrow:
         letters = "".join(terms)
         out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
-    if len(terms) != operands or operands not in (1, 2) or "." in eq:
-        return None
+    where = f"equation {equation!r}"
+    if operands not in (1, 2):
+        return f"{where}: {operands} operands (only one or two are mapped)"
+    if len(terms) != operands:
+        return f"{where}: {len(terms)} terms for {operands} inputs"
+    if "." in eq:
+        return f"{where}: an ellipsis is not mapped"
+    for t in (*terms, out):
+        if not t:
+            return f"{where}: an empty term (a 0-d operand or output) is not mapped"
+        if not t.isalpha():
+            return f"{where}: term {t!r} holds a character other than a letter"
+        if len(set(t)) != len(t):
+            c = next(c for c in t if t.count(c) > 1)
+            return f"{where}: index {c!r} repeats in term {t!r} (a diagonal or trace is not mapped)"
     every = "".join(terms)
-    if any(not t.isalpha() or len(set(t)) != len(t) for t in (*terms, out)) or not set(out) <= set(every):
-        return None
-    if operands == 2 and any(c not in out and c not in terms[1 - i] for i, t in enumerate(terms) for c in t):
-        return None
+    if extra := [c for c in out if c not in every]:
+        return f"{where}: output index {extra[0]!r} is in no operand"
+    if operands == 2:
+        for i, t in enumerate(terms):
+            if alone := [c for c in t if c not in out and c not in terms[1 - i]]:
+                return (f"{where}: index {alone[0]!r} of operand {i} is summed before the product (in neither the "
+                        f"other operand nor the output), which is not mapped")
     return terms, out
 
 
@@ -59,15 +91,6 @@ class MatmulOps(ImporterCore):
         "Gemm": "_gemm", "MatMul": "_matmul", "Einsum": "_einsum", "LSTM": "_recurrent", "GRU": "_recurrent",
         "RNN": "_recurrent", "Attention": "_attention",
     }
-    PARTIAL: ClassVar[dict[str, str]] = {"Einsum": "_einsum_mapped"}  # the equations einsum_terms maps
-
-    def _einsum_mapped(self, node) -> bool:
-        """Whether Einsum ``node``'s equation is one :func:`einsum_terms` maps."""
-        import onnx
-
-        eq = next((onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "equation"), None)
-        return isinstance(eq, bytes) and einsum_terms(eq.decode("utf-8", "replace"), len(node.input)) is not None
-
     def _gemm(self) -> str:
         """ONNX Gemm, Y = alpha·A'·B' + beta·C (A' = Aᵀ with transA, B' = Bᵀ with transB): A' a free transposed read
         of A (a ``transpose`` view, as a Transpose node), B an initializer a linear layer (C its bias when an
@@ -210,7 +233,10 @@ class MatmulOps(ImporterCore):
         product): ELEMENTWISE fn "mul", 1 flop per output element. One operand: a permutation (every index kept)
         a view (fn "transpose", free as a Transpose node), one dropping indices a POOL fn "sum", one add per input
         element (as ReduceSum)."""
-        terms, out = einsum_terms(self._str("equation", ""), len(self.node.input))  # type: ignore[misc]
+        parsed = _einsum_parse(self._str("equation", ""), len(self.node.input))
+        if isinstance(parsed, str):  # probe p256 #2: a feature accelsim does not map, named with its reason
+            raise NotMapped(parsed)
+        terms, out = parsed
         shapes = [tuple(self._operand_shape(i)) for i in range(len(terms))]
         size: dict[str, int] = {}
         for term, shape in zip(terms, shapes, strict=True):

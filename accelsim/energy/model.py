@@ -117,6 +117,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     # runs every dtype as int8, was charged bf16's 0.205 pJ a FLOP, not its int8 lanes' 0.0414)
     vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
                  else _arith_pj(spec, runs_as(arch, dtype), e_given, e_45) / 2)
+    if array_on_lanes(arch, dtype):  # a GEMM of dtype runs on the lanes (h100's fp32: its CUDA cores), a
+        # multiply-add 2 of their FLOPs with no array's operand movement, as mac_pricer prices a lane MAC (probe p254
+        # #1: an fp32 GEMM on h100 was charged a tensor-core MAC at 32-bit operands, 1.763 pJ, not 2 x 0.1505)
+        mac_pj = 2 * vector_pj
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -204,6 +208,26 @@ def runs_as(arch: Arch, dtype: str) -> str:
         if u.kind == "systolic":
             return arch.dtype
     return dtype
+
+
+def array_on_lanes(arch: Arch, dtype: str) -> bool:
+    """Whether the core's systolic array runs a GEMM of ``dtype`` on the core's vector lanes: the array's rate for it
+    (:meth:`~accelsim.hardware.SystolicArray.rate`, below its base rate) gives exactly the lanes' multiply-adds a
+    cycle at that dtype (the vector unit's ``lanes`` x its ``rates`` / ``cycles_per_element.fma``), the dtype the
+    same on both. That is how the GPU presets write a dtype their tensor cores have no datapath for: h100's and
+    a100's fp32 (``core.systolic.rates.fp32`` "runs on the CUDA cores, the vector unit's fp32 lanes": 2048 x 0.0625 =
+    512 x 0.5 / 2 = 128 FMA a clock an SM), l40s's fp32 and fp64; not h100's fp64 (tensor cores: 128 FMA a clock
+    against the lanes' 64), nor mi300x's fp32 (its matrix cores' 128 against the VALU's 64), nor a TPU's (its MXU runs
+    fp32 as a bf16 pass). Probe p254 #1: such a GEMM was charged the tensor core's MAC at 32-bit operands."""
+    array, vector = arch.core.systolic, arch.core.vector
+    if array is None or not array.rates or not vector.rates:
+        return False
+    on, rate = array.rate(dtype, arch.dtype)
+    lanes_on, lane_rate = dtype_rate(dict(vector.rates), dtype)
+    if on != lanes_on or rate >= 1.0:
+        return False
+    fmas = vector.lanes * lane_rate / vector.cost("fma")
+    return math.isclose(array.macs_per_cycle * rate, fmas, rel_tol=1e-9)
 
 
 def accumulator(arch: Arch) -> str | None:

@@ -315,6 +315,62 @@ def link_traversals(arch: Arch) -> int:
     return 2 if ic is not None and ic.topology == "fully_connected" else 1
 
 
+def _axis_mean_hops(n: int, ring: bool) -> float:
+    """Mean links from one chip of an axis segment of ``n`` chips to each of the ``n`` (itself at 0): round a
+    bidirectional ring the shorter way, Σ min(d, n − d) / n (4 chips: (0 + 1 + 2 + 1) / 4 = 1); along a line
+    (no wraparound) the mean |i − j| over the n² pairs, (n² − 1) / (3n) (4 chips: 20 / 16 = 1.25; 2 chips 0.5)."""
+    if ring:
+        return sum(min(d, n - d) for d in range(n)) / n
+    return (n * n - 1) / (3 * n)
+
+
+def all_to_all_hops(arch: Arch, group: int, extent: int | None = None) -> float:
+    """Links a byte of an all-to-all crosses on ``arch``'s ``torus``, between ``group`` chips spread over ``extent``
+    consecutive ones (default ``group``): each piece is relayed chip to chip (no switch), one link a hop, its hops the
+    sum of its per-axis distances over the axis segments the group spans (:meth:`~accelsim.hardware.Interconnect.
+    torus_axes`, as the time's :meth:`~accelsim.hardware.Interconnect.torus_seconds` reads them); averaged over the
+    group − 1 peers a chip sends to: Σ axes' mean distance × group / (group − 1). A 4×4×4 wrapped torus: 3 × 64 / 63
+    = 192 / 63 = 3.05; a 2×4 mesh without wraparound: (0.5 + 1.25) × 8 / 7 = 2.0 (probe p257 #1: charged 1)."""
+    ic = arch.interconnect
+    if ic is None or ic.topology != "torus" or ic.shape is None or group <= 1:
+        return 1.0
+    axes = ic.torus_axes(group, extent)
+    return sum(_axis_mean_hops(n, ring) for n, ring in axes) * group / (group - 1)
+
+
+def link_pricer(arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
+    """The links an op row's LINK bytes cross each, beyond :func:`link_traversals` (which the level's J per bit holds):
+    1, but for an all-to-all relayed between chips with no switch (probe p257 #1: its pieces were charged one link
+    whatever their distance, while the time counts their hops). Its row's ``mapping.algorithm`` says how it ran:
+    ``torus`` (a TPU's ICI): :func:`all_to_all_hops` of its ``mapping.group`` over its ``mapping.extent`` (the
+    mapper writes it where the group is spread out, default the group), ``bytes.link`` being the (n − 1) / n × S a
+    chip sends; ``ring``: 2, as its ``bytes.link`` already hold each piece's mean ring hops / 2
+    (:func:`accelsim.cost.collective.call`: the ring's cut, both directions carrying), the links it crosses being
+    :func:`~accelsim.hardware.mean_ring_hops`. A neighbour collective (a ring all-reduce, all-gather,
+    reduce-scatter, a send) crosses one."""
+    if arch is None or arch.interconnect is None or arch.interconnect.topology not in ("torus", "ring"):
+        return lambda row: 1.0
+    seen: dict[tuple[int, int], float] = {}
+
+    def hops(row: Mapping[str, Any]) -> float:
+        mapping = row.get("mapping")
+        if row.get("fn") != "all_to_all" or not isinstance(mapping, Mapping):
+            return 1.0
+        algorithm = mapping.get("algorithm")
+        if algorithm == "ring":
+            return 2.0
+        group = _number(mapping.get("group"))
+        if algorithm != "torus" or group is None or group < 2:
+            return 1.0
+        extent = _number(mapping.get("extent"))
+        key = (int(group), int(extent) if extent else int(group))
+        if key not in seen:
+            seen[key] = all_to_all_hops(arch, *key)
+        return seen[key]
+
+    return hops
+
+
 def nic_bytes(row: Mapping[str, Any]) -> float:
     """Of an op row's LINK bytes, those its chip sent to other nodes (over the scale-out network): its
     ``mapping.nic_bytes`` (the emitter's share of a collective across nodes that leaves the node, one execution's)
@@ -624,6 +680,8 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
+    if LINK in levels:  # an all-to-all's pieces relayed over several links (link_pricer)
+        levels[LINK] *= link_pricer(arch)(row)
     if row["unit"] == HOST_CPU:  # an offloaded optimizer step's FLOPs run on the host's CPUs, off the chip (its
         return 0.0, 0.0, levels  # gradients and parameters crossing the host link are priced as the link's bytes)
     share, extra = _executed(row)
@@ -709,7 +767,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
     sent = transfer_rows(transfers)
     energy = _energy([*report["ops"], *sent], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
-                     flop_pricer(c, arch))
+                     flop_pricer(c, arch), link_pricer(arch))
     total = energy["total_j"]
     spec = arch.energy
     assert spec is not None
@@ -765,7 +823,6 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 NOTE_PREFIX = "energy: "
 
-
 def no_energy_note(arch: Arch) -> str:
     """The note of a run (report.json's ``notes``) and of ``accelsim info`` on an arch that gives no ``energy``
     block (probe p211 #5: ``info`` printed no energy section and said nothing)."""
@@ -797,13 +854,16 @@ def unread_key_notes(spec: EnergySpec) -> list[str]:
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
             row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str],
             parts: tuple[list[float], dict[str, list[float]]] | None = None,
-            row_flop_j: Callable[[Mapping[str, Any]], float] | None = None) -> dict[str, Any]:
+            row_flop_j: Callable[[Mapping[str, Any]], float] | None = None,
+            row_link_hops: Callable[[Mapping[str, Any]], float] | None = None) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
     row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
     to it (:func:`_by_own_name`), else :func:`unit_group`.
 
-    ``row_flop_j`` gives a row's J per vector FLOP (:func:`flop_pricer`; default: ``c.vector_j``).
+    ``row_flop_j`` gives a row's J per vector FLOP (:func:`flop_pricer`; default: ``c.vector_j``);
+    ``row_link_hops`` the links its LINK bytes cross each beyond :func:`link_traversals` (:func:`link_pricer`;
+    default 1).
 
     ``parts`` (two empty containers, when given) receives each row's compute J (a list) and its J at each level
     (a list per level, one item a row) for the peak window.
@@ -812,6 +872,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     per_bit = c.level_j_per_bit
     vector_j = c.vector_j
     flop_j = row_flop_j or (lambda row: vector_j)
+    link_hops = row_link_hops or (lambda row: 1.0)
     has_nic = NIC in per_bit
     by_level = {lv: 0.0 for lv in per_bit if lv != NIC}  # (the NIC's, where a row uses it)
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
@@ -851,6 +912,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                     j += j_on
             else:
                 j = b * 8 * per_bit.get(lv, 0.0)
+                if lv == LINK and j:
+                    j *= link_hops(row)
                 by_level[lv] = by_level.get(lv, 0.0) + j
             moved += j
             if computes is not None and j:

@@ -814,6 +814,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if c.level_j_per_bit.get(NIC) == 0.0 and any(nic_bytes(row) for row in [*report["ops"], *sent]):
         notes.append(f"{NOTE_PREFIX}interconnect.scale_out gives no energy_per_bit: the bytes the chips' NICs send "
                      f"between nodes cost 0 J")
+    notes += host_step_notes(report["ops"])
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
     return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips, c.static_total,
@@ -822,6 +823,34 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+# the cheapest DRAM figure in docs/energy.md's sources (../shared/reference/energy/README.md, "DRAM pJ/bit by type":
+# Accelergy's cacti_wrapper LPDDR4 8, DDR3 70, GDDR5 14, HBM2 3.9): a floor for a host's DDR, not its price
+LPDDR4_PJ_PER_BIT = 8.0
+
+
+def host_step_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The note of a run whose optimizer step ran on the host's CPUs (``options.offload: optimizer_cpu``: its rows on
+    ``host_cpu``): the step is charged its host-link bytes only; its host-DRAM traffic (``mapping.host_dram_bytes``,
+    30 B a parameter, docs/training.md) and the CPUs' own power over its seconds (``mapping.host_step_s``) are in no
+    energy, no sourced figure giving a server's DDR5 energy or CPU draw (docs/energy.md, "Limits"); the note gives
+    the DRAM's floor at :data:`LPDDR4_PJ_PER_BIT` (probe p254 #2: the step read as 7x cheaper than the GPU's, unsaid)."""
+    dram = seconds = 0.0
+    for row in rows:
+        if row.get("unit") != HOST_CPU:
+            continue
+        mapping = row.get("mapping")
+        if isinstance(mapping, Mapping):
+            dram += (_number(mapping.get("host_dram_bytes")) or 0.0) * _runs(row)
+            seconds += (_number(mapping.get("host_step_s")) or 0.0) * _runs(row)
+    if not dram and not seconds:
+        return []
+    return [f"{NOTE_PREFIX}the optimizer step on the host's CPUs (options.offload: optimizer_cpu) is charged the "
+            f"bytes it moves over the chip's links only: its {dram:,.0f} B of host DRAM traffic and the CPUs' own power over its "
+            f"{seconds:.4g} s are not in the energy (no sourced figure for a server's DRAM or CPU draw; at LPDDR4's "
+            f"{LPDDR4_PJ_PER_BIT:g} pJ/bit, the cheapest DRAM in docs/energy.md's sources, the DRAM alone would add "
+            f"{dram * 8 * LPDDR4_PJ_PER_BIT * PJ:.3g} J or more a chip), so energy.by_op_kind.optimizer understates "
+            f"it against a step on the chip"]
+
 
 def no_energy_note(arch: Arch) -> str:
     """The note of a run (report.json's ``notes``) and of ``accelsim info`` on an arch that gives no ``energy``

@@ -79,3 +79,29 @@ def test_info_says_the_fp32_mac_runs_on_the_lanes():
     line = next(ln for ln in text.splitlines() if "MAC fp32" in ln)
     assert "0.3009 pJ" in line and "vector lanes" in line
     assert "vector lanes" not in next(ln for ln in text.splitlines() if "MAC bf16" in ln)
+
+
+# Probe p254 #2: an optimizer step offloaded to the host's CPUs (options.offload: optimizer_cpu) has no sourced
+# figure for its DRAM or CPU energy; the run says what it leaves out, with the DRAM's floor
+GPT2_PARAMS = 124_439_808  # GPT-2 small with its tied LM head (Hugging Face gpt2 GPT2LMHeadModel.num_parameters())
+CPU_BYTES = 30  # docs/training.md: the CPU reads and writes 30 B a parameter (tests/unit/test_cpu_adam.py)
+
+
+def test_an_offloaded_step_says_its_host_dram_and_cpu_energy_are_not_counted():
+    r = accelsim.simulate({"model": "gpt2", "mode": "training", "seq_len": 128}, {"base": "dgx-h100", "chips": 1},
+                          offload="optimizer_cpu", plots=False).to_dict()
+    note = next(n for n in r["notes"] if n.startswith("energy: ") and "optimizer_cpu" in n)
+    dram = GPT2_PARAMS * CPU_BYTES  # 3,733,194,240 B
+    assert f"{dram:,} B of host DRAM traffic" in note
+    # the floor: 3,733,194,240 B x 8 bit x 8 pJ (LPDDR4, Accelergy's cacti_wrapper) = 0.239 J
+    assert "add 0.239 J or more a chip" in note
+    # the step's energy is still its link bytes alone (what the note says): 746,638,848 B x 8 x 6.5 pJ (h100.yaml
+    # host.energy_per_bit, PCIe)
+    steps = [op for op in r["ops"] if op["unit"] == "host_cpu"]
+    assert sum(op["energy_j"] for op in steps) == pytest.approx(GPT2_PARAMS * 6 * 8 * 6.5e-12, rel=1e-9)
+
+
+def test_a_step_on_the_chip_gives_no_such_note():
+    r = accelsim.simulate({"model": "gpt2", "mode": "training", "seq_len": 128, "layers": 1}, "h100",
+                          plots=False).to_dict()
+    assert not any("optimizer_cpu" in n and n.startswith("energy: ") for n in r["notes"])

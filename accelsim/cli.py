@@ -1038,8 +1038,10 @@ def _energy_table(energy: dict, area: dict, arch):
     if energy["activity_power_share"]:
         table.add_row("activity power", f"{fmt.general(energy['activity_power_share'])} of TDP − idle = "
                                         f"{fmt.watts(energy['activity_w'])} while busy")
-    for name, pj in energy["mac_pj"].items():
-        table.add_row(f"MAC {name}", f"{pj:.4g} pJ")
+    lanes = energy.get("mac_on_lanes") or ()
+    for name, pj in energy["mac_pj"].items():  # a dtype the array runs on the lanes says so (probe p254 #1)
+        on = f" (on the vector lanes: 2 {name} FLOPs, no array)" if name in lanes else ""
+        table.add_row(f"MAC {name}", f"{pj:.4g} pJ{on}")
     table.add_row("vector FLOP", f"{energy['vector_pj']:.4g} pJ ({arch.dtype})")
     rule = energy["sram_port_rule"]  # a port that follows the array: say from what (probe p211 #1)
     port = f"{energy['sram_port_bits']:,} bits"

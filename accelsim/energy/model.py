@@ -117,6 +117,10 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     # runs every dtype as int8, was charged bf16's 0.205 pJ a FLOP, not its int8 lanes' 0.0414)
     vector_pj = (spec.vector_pj * e_given if spec.vector_pj is not None
                  else _arith_pj(spec, runs_as(arch, dtype), e_given, e_45) / 2)
+    if array_on_lanes(arch, dtype):  # a GEMM of dtype runs on the lanes (h100's fp32: its CUDA cores), a
+        # multiply-add 2 of their FLOPs with no array's operand movement, as mac_pricer prices a lane MAC (probe p254
+        # #1: an fp32 GEMM on h100 was charged a tensor-core MAC at 32-bit operands, 1.763 pJ, not 2 x 0.1505)
+        mac_pj = 2 * vector_pj
     per_bit, missing = _level_energy(arch, spec, _figure(spec, "sram_pj", e_given, e_45))
     units, levels = _areas(arch, spec, area_scale(spec.reference_node, spec.node), area_scale(DEFAULT_NODE, spec.node))
     other = spec.other_area
@@ -206,6 +210,26 @@ def runs_as(arch: Arch, dtype: str) -> str:
     return dtype
 
 
+def array_on_lanes(arch: Arch, dtype: str) -> bool:
+    """Whether the core's systolic array runs a GEMM of ``dtype`` on the core's vector lanes: the array's rate for it
+    (:meth:`~accelsim.hardware.SystolicArray.rate`, below its base rate) gives exactly the lanes' multiply-adds a
+    cycle at that dtype (the vector unit's ``lanes`` x its ``rates`` / ``cycles_per_element.fma``), the dtype the
+    same on both. That is how the GPU presets write a dtype their tensor cores have no datapath for: h100's and
+    a100's fp32 (``core.systolic.rates.fp32`` "runs on the CUDA cores, the vector unit's fp32 lanes": 2048 x 0.0625 =
+    512 x 0.5 / 2 = 128 FMA a clock an SM), l40s's fp32 and fp64; not h100's fp64 (tensor cores: 128 FMA a clock
+    against the lanes' 64), nor mi300x's fp32 (its matrix cores' 128 against the VALU's 64), nor a TPU's (its MXU runs
+    fp32 as a bf16 pass). Probe p254 #1: such a GEMM was charged the tensor core's MAC at 32-bit operands."""
+    array, vector = arch.core.systolic, arch.core.vector
+    if array is None or not array.rates or not vector.rates:
+        return False
+    on, rate = array.rate(dtype, arch.dtype)
+    lanes_on, lane_rate = dtype_rate(dict(vector.rates), dtype)
+    if on != lanes_on or rate >= 1.0:
+        return False
+    fmas = vector.lanes * lane_rate / vector.cost("fma")
+    return math.isclose(array.macs_per_cycle * rate, fmas, rel_tol=1e-9)
+
+
 def accumulator(arch: Arch) -> str | None:
     """The dtype the arch's systolic array accumulates in (``core.systolic.accumulator_dtype``), None where it
     names none (then :func:`~accelsim.energy.tech.mac_45nm`'s int32 / fp32 adders) or has no array."""
@@ -289,6 +313,62 @@ def link_traversals(arch: Arch) -> int:
     sent once, 11.7 mJ, not 23.4."""
     ic = arch.interconnect
     return 2 if ic is not None and ic.topology == "fully_connected" else 1
+
+
+def _axis_mean_hops(n: int, ring: bool) -> float:
+    """Mean links from one chip of an axis segment of ``n`` chips to each of the ``n`` (itself at 0): round a
+    bidirectional ring the shorter way, Σ min(d, n − d) / n (4 chips: (0 + 1 + 2 + 1) / 4 = 1); along a line
+    (no wraparound) the mean |i − j| over the n² pairs, (n² − 1) / (3n) (4 chips: 20 / 16 = 1.25; 2 chips 0.5)."""
+    if ring:
+        return sum(min(d, n - d) for d in range(n)) / n
+    return (n * n - 1) / (3 * n)
+
+
+def all_to_all_hops(arch: Arch, group: int, extent: int | None = None) -> float:
+    """Links a byte of an all-to-all crosses on ``arch``'s ``torus``, between ``group`` chips spread over ``extent``
+    consecutive ones (default ``group``): each piece is relayed chip to chip (no switch), one link a hop, its hops the
+    sum of its per-axis distances over the axis segments the group spans (:meth:`~accelsim.hardware.Interconnect.
+    torus_axes`, as the time's :meth:`~accelsim.hardware.Interconnect.torus_seconds` reads them); averaged over the
+    group − 1 peers a chip sends to: Σ axes' mean distance × group / (group − 1). A 4×4×4 wrapped torus: 3 × 64 / 63
+    = 192 / 63 = 3.05; a 2×4 mesh without wraparound: (0.5 + 1.25) × 8 / 7 = 2.0 (probe p257 #1: charged 1)."""
+    ic = arch.interconnect
+    if ic is None or ic.topology != "torus" or ic.shape is None or group <= 1:
+        return 1.0
+    axes = ic.torus_axes(group, extent)
+    return sum(_axis_mean_hops(n, ring) for n, ring in axes) * group / (group - 1)
+
+
+def link_pricer(arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:
+    """The links an op row's LINK bytes cross each, beyond :func:`link_traversals` (which the level's J per bit holds):
+    1, but for an all-to-all relayed between chips with no switch (probe p257 #1: its pieces were charged one link
+    whatever their distance, while the time counts their hops). Its row's ``mapping.algorithm`` says how it ran:
+    ``torus`` (a TPU's ICI): :func:`all_to_all_hops` of its ``mapping.group`` over its ``mapping.extent`` (the
+    mapper writes it where the group is spread out, default the group), ``bytes.link`` being the (n − 1) / n × S a
+    chip sends; ``ring``: 2, as its ``bytes.link`` already hold each piece's mean ring hops / 2
+    (:func:`accelsim.cost.collective.call`: the ring's cut, both directions carrying), the links it crosses being
+    :func:`~accelsim.hardware.mean_ring_hops`. A neighbour collective (a ring all-reduce, all-gather,
+    reduce-scatter, a send) crosses one."""
+    if arch is None or arch.interconnect is None or arch.interconnect.topology not in ("torus", "ring"):
+        return lambda row: 1.0
+    seen: dict[tuple[int, int], float] = {}
+
+    def hops(row: Mapping[str, Any]) -> float:
+        mapping = row.get("mapping")
+        if row.get("fn") != "all_to_all" or not isinstance(mapping, Mapping):
+            return 1.0
+        algorithm = mapping.get("algorithm")
+        if algorithm == "ring":
+            return 2.0
+        group = _number(mapping.get("group"))
+        if algorithm != "torus" or group is None or group < 2:
+            return 1.0
+        extent = _number(mapping.get("extent"))
+        key = (int(group), int(extent) if extent else int(group))
+        if key not in seen:
+            seen[key] = all_to_all_hops(arch, *key)
+        return seen[key]
+
+    return hops
 
 
 def nic_bytes(row: Mapping[str, Any]) -> float:
@@ -600,6 +680,8 @@ def op_energy(row: Mapping[str, Any], c: Constants, arch: Arch | None = None) ->
     if row["unit"] == "none":  # a view or a folded op does no work
         return 0.0, 0.0, {lv: 0.0 for lv in row["bytes"]}
     levels = {lv: b * 8 * c.level_j_per_bit.get(lv, 0.0) for lv, b in _row_levels(row, c.level_j_per_bit).items()}
+    if LINK in levels:  # an all-to-all's pieces relayed over several links (link_pricer)
+        levels[LINK] *= link_pricer(arch)(row)
     if row["unit"] == HOST_CPU:  # an offloaded optimizer step's FLOPs run on the host's CPUs, off the chip (its
         return 0.0, 0.0, levels  # gradients and parameters crossing the host link are priced as the link's bytes)
     share, extra = _executed(row)
@@ -685,7 +767,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     parts: tuple[list[float], dict[str, list[float]]] | None = ([], {}) if peak_dynamic_w is not None else None
     sent = transfer_rows(transfers)
     energy = _energy([*report["ops"], *sent], c, seconds * chips, active, mac_pricer(c, arch), groups, parts,
-                     flop_pricer(c, arch))
+                     flop_pricer(c, arch), link_pricer(arch))
     total = energy["total_j"]
     spec = arch.energy
     assert spec is not None
@@ -732,6 +814,7 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     if c.level_j_per_bit.get(NIC) == 0.0 and any(nic_bytes(row) for row in [*report["ops"], *sent]):
         notes.append(f"{NOTE_PREFIX}interconnect.scale_out gives no energy_per_bit: the bytes the chips' NICs send "
                      f"between nodes cost 0 J")
+    notes += host_step_notes(report["ops"])
     area = {"total_mm2": c.area_total, "units": dict(c.unit_area), "levels": dict(c.level_area),
             "other_mm2": c.other_area}
     return {"energy": energy, "power": power, "efficiency": _efficiency(report, arch, total, chips, c.static_total,
@@ -740,6 +823,33 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
 
 
 NOTE_PREFIX = "energy: "
+# the cheapest DRAM figure in docs/energy.md's sources (../shared/reference/energy/README.md, "DRAM pJ/bit by type":
+# Accelergy's cacti_wrapper LPDDR4 8, DDR3 70, GDDR5 14, HBM2 3.9): a floor for a host's DDR, not its price
+LPDDR4_PJ_PER_BIT = 8.0
+
+
+def host_step_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The note of a run whose optimizer step ran on the host's CPUs (``options.offload: optimizer_cpu``: its rows on
+    ``host_cpu``): the step is charged its host-link bytes only; its host-DRAM traffic (``mapping.host_dram_bytes``,
+    30 B a parameter, docs/training.md) and the CPUs' own power over its seconds (``mapping.host_step_s``) are in no
+    energy, no sourced figure giving a server's DDR5 energy or CPU draw (docs/energy.md, "Limits"); the note gives
+    the DRAM's floor at :data:`LPDDR4_PJ_PER_BIT` (probe p254 #2: the step read as 7x cheaper than the GPU's, unsaid)."""
+    dram = seconds = 0.0
+    for row in rows:
+        if row.get("unit") != HOST_CPU:
+            continue
+        mapping = row.get("mapping")
+        if isinstance(mapping, Mapping):
+            dram += (_number(mapping.get("host_dram_bytes")) or 0.0) * _runs(row)
+            seconds += (_number(mapping.get("host_step_s")) or 0.0) * _runs(row)
+    if not dram and not seconds:
+        return []
+    return [f"{NOTE_PREFIX}the optimizer step on the host's CPUs (options.offload: optimizer_cpu) is charged the "
+            f"bytes it moves over the chip's links only: its {dram:,.0f} B of host DRAM traffic and the CPUs' own power over its "
+            f"{seconds:.4g} s are not in the energy (no sourced figure for a server's DRAM or CPU draw; at LPDDR4's "
+            f"{LPDDR4_PJ_PER_BIT:g} pJ/bit, the cheapest DRAM in docs/energy.md's sources, the DRAM alone would add "
+            f"{dram * 8 * LPDDR4_PJ_PER_BIT * PJ:.3g} J or more a chip), so energy.by_op_kind.optimizer understates "
+            f"it against a step on the chip"]
 
 
 def no_energy_note(arch: Arch) -> str:
@@ -773,13 +883,16 @@ def unread_key_notes(spec: EnergySpec) -> list[str]:
 def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, active: float,
             row_mac_j: Callable[[Mapping[str, Any]], float], groups: Mapping[str, str],
             parts: tuple[list[float], dict[str, list[float]]] | None = None,
-            row_flop_j: Callable[[Mapping[str, Any]], float] | None = None) -> dict[str, Any]:
+            row_flop_j: Callable[[Mapping[str, Any]], float] | None = None,
+            row_link_hops: Callable[[Mapping[str, Any]], float] | None = None) -> dict[str, Any]:
     """Dynamic energy of the op rows (written into each row), the activity power over the ``active`` share of
     ``chip_seconds`` (``by_unit["activity"]`` when the arch draws any) and the static energy over all of it. A
     row's compute is filed under the core's unit its unit is one of: ``groups`` maps each unit's name on a core
     to it (:func:`_by_own_name`), else :func:`unit_group`.
 
-    ``row_flop_j`` gives a row's J per vector FLOP (:func:`flop_pricer`; default: ``c.vector_j``).
+    ``row_flop_j`` gives a row's J per vector FLOP (:func:`flop_pricer`; default: ``c.vector_j``);
+    ``row_link_hops`` the links its LINK bytes cross each beyond :func:`link_traversals` (:func:`link_pricer`;
+    default 1).
 
     ``parts`` (two empty containers, when given) receives each row's compute J (a list) and its J at each level
     (a list per level, one item a row) for the peak window.
@@ -788,6 +901,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     per_bit = c.level_j_per_bit
     vector_j = c.vector_j
     flop_j = row_flop_j or (lambda row: vector_j)
+    link_hops = row_link_hops or (lambda row: 1.0)
     has_nic = NIC in per_bit
     by_level = {lv: 0.0 for lv in per_bit if lv != NIC}  # (the NIC's, where a row uses it)
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
@@ -827,6 +941,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                     j += j_on
             else:
                 j = b * 8 * per_bit.get(lv, 0.0)
+                if lv == LINK and j:
+                    j *= link_hops(row)
                 by_level[lv] = by_level.get(lv, 0.0) + j
             moved += j
             if computes is not None and j:

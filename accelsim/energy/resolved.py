@@ -10,7 +10,7 @@ from typing import Any
 
 from ..hardware import Arch, dtype_rate
 from ..units import RATE_BITS
-from .model import PJ, chip_volts, constants, reference_volts, scratchpad_port_bits
+from .model import PJ, array_on_lanes, chip_volts, constants, reference_volts, scratchpad_port_bits
 
 
 def mac_dtypes(arch: Arch) -> list[str]:
@@ -37,7 +37,9 @@ def arch_energy(arch: Arch) -> dict[str, Any] | None:
     :func:`~accelsim.energy.model.reference_volts`), ``tdp_w`` (None: none given), ``idle_power_w`` (the chip's static power: ``idle_power``, else leakage × area;
     ``static_w`` adds each level's own ``static_power``, as report.json's ``power.static_w``),
     ``activity_power_share`` and ``activity_w`` (what a busy chip draws beyond its priced actions), ``mac_pj``
-    (pJ per MAC of each dtype of :func:`mac_dtypes`, in the array, at the node), ``vector_pj`` (per vector FLOP at
+    (pJ per MAC of each dtype of :func:`mac_dtypes`, in the array, at the node), ``mac_on_lanes`` (those of them the
+    array runs on the vector lanes, :func:`~accelsim.energy.model.array_on_lanes`: priced as a lane multiply-add, 2
+    vector FLOPs of that dtype, as h100's fp32 on its CUDA cores), ``vector_pj`` (per vector FLOP at
     the arch's dtype), ``level_pj_per_byte`` (each level of the hierarchy, and the chip link's),
     ``no_energy_per_bit`` (the levels that give no figure: their bytes cost 0 J), ``sram_port_bits`` (the
     scratchpad's port width the SRAM rule prices it at: :func:`~accelsim.energy.model.scratchpad_port_bits`) and
@@ -53,6 +55,7 @@ def arch_energy(arch: Arch) -> dict[str, Any] | None:
             "tdp_w": c.tdp, "idle_power_w": chip_static, "static_w": c.static_total,
             "activity_power_share": spec.activity_power_share, "activity_w": c.activity_w,
             "mac_pj": {dtype: _mac_j(arch, dtype) / PJ for dtype in mac_dtypes(arch)},
+            "mac_on_lanes": [dtype for dtype in mac_dtypes(arch) if array_on_lanes(arch, dtype)],
             "vector_pj": c.vector_j / PJ,
             "level_pj_per_byte": {lv: j * 8 / PJ for lv, j in c.level_j_per_bit.items()},
             "no_energy_per_bit": list(c.missing), "sram_port_bits": scratchpad_port_bits(arch),

@@ -462,7 +462,9 @@ class Emitter:
                               / arch.clock_hz}
         else:
             details_launch = {}
+        # an all-to-all's group spread out (extent): the torus axes its pieces cross, for the energy (probe p257 #1)
         details = {f"{op.fn}_s": c.seconds, "group": group, **collective.describe(c, op.fn, nbytes, group),
+                   **({"extent": extent} if op.fn == "all_to_all" and extent != group else {}),
                    **details_launch,
                    **({"phase": op.phase} if op.phase else {})}
         # its buffers' and FIFOs' traffic in main memory and its share of the reduction: energy only, the link

@@ -1,0 +1,30 @@
+"""A plain nn.Embedding's dense gradient in a training step (probe p255 #1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accelsim import simulate
+from accelsim.config import load_workload
+
+
+@pytest.fixture(scope="module")
+def lstm_lm_tpu():
+    report = simulate(load_workload("lstm_lm", ["mode=training"]), "tpu-v4").to_dict()
+    return report, {op["name"]: op for op in report["ops"]}
+
+
+def test_a_dense_embedding_gradient_is_written_and_stepped_whole(lstm_lm_tpu):
+    # lstm_lm's encoder is a plain nn.Embedding(10,000, 650) (sparse=False): ATen's embedding_dense_backward
+    # allocates at::zeros({num_weights, dim}) and scatter-adds the looked-up rows into it, and Adam reads the whole
+    # p.grad. The fp32 gradient of a bf16 table: 10,000 · 650 · 4 B = 26,000,000 B written at least (probe p255 #1:
+    # it wrote the 35 looked-up rows, 91,070 B)
+    report, ops = lstm_lm_tpu
+    assert ops["encoder.grad_weight"]["bytes"]["hbm"] >= 10_000 * 650 * 4
+    # Adam on a bf16 parameter, per element: the fp32 gradient read 4 B, the bf16 parameter written 2 B, the fp32
+    # master copy, m and v each read and written 8 B: 30 B · 6,500,000 = 195,000,000 B, as the decoder's step of the
+    # same 650 × 10,000 elements (it was 169,091,000 B: the 35 rows' gradient read, not the table's)
+    assert ops["encoder.weight.step"]["bytes"]["hbm"] == 30 * 10_000 * 650 == 195_000_000
+    assert ops["decoder.weight.step"]["bytes"]["hbm"] == 195_000_000
+
+

@@ -228,10 +228,13 @@ Vector ops: a backward op of the same kind, fn ``f"{fn}_grad"``, vector_elems an
   (just (dY,) for a table read at constant rows), the forward's attrs (``gather_rows``, ``pooling`` ...), no
   weights, vector_elems = flops = gathered elements (gather_rows × row; the output's elements where more): a
   scatter-add; a row block's look-up (gather_rows below batch × pooling: a row-wise sharded table's) its
-  gather_rows × row alone. Its output is the sparse
-  gradient: (min(gather_rows, table rows), row) — the rows written, the whole table's shape when every row is.
-  Whether the step treats it as sparse is the look-up's ``sparse_grad`` (above); otherwise (torch's default
-  dense ``nn.Embedding`` gradient, as LLM training runs) the step updates every row.
+  gather_rows × row alone. Its output is the gradient: a look-up with ``sparse_grad`` (above) writes the sparse
+  gradient, (min(gather_rows, table rows), row) — the rows written, the whole table's shape when every row is;
+  any other (torch's default dense ``nn.Embedding`` / ``F.embedding`` gradient, as LLM training runs) writes the
+  whole table's shape (several tables looked up as one: (Σ rows, row)), as ATen's ``embedding_dense_backward``
+  allocates ``at::zeros({num_weights, dim})`` and scatter-adds the looked-up rows into it (the output's bytes are
+  that zero fill; probe p255 #1: lstm_lm's encoder wrote 35 of its 10,000 rows), and the step reads that whole
+  gradient and updates every row.
 * SPMM: ``grad_input{i}`` of the same kind (fn "spmm_grad", "gather_add_grad" ...) with the forward's attrs
   (``gather_rows``, ``row_elems``), factor 1: dX = Aᵀ·dY reads (dY, the other inputs); a coefficient input's
   gradient reads (dY, the features, the graph structure); "gather_add" reads (dY, the graph structure): the
@@ -1543,16 +1546,22 @@ class _Pass:
             elems = op.vector_elems
         else:
             elems = max(op.vector_elems, _elems(op.out_shape))
-        if len(tables) == 1 and (total % width or gathered * width >= total):
+        sparse = bool(op.attrs.get("sparse_grad"))
+        if len(tables) == 1 and (total % width or gathered * width >= total or not sparse):
+            # a dense gradient (torch's default nn.Embedding / F.embedding, sparse=False) is the whole table: ATen's
+            # embedding_dense_backward allocates at::zeros({num_weights, dim}) (the zero fill writes every row) and
+            # scatter-adds the looked-up rows into it (probe p255 #1: lstm_lm's encoder wrote 35 rows, 91,070 B)
             shape: Shape = tables[0].shape
         elif total % width:
             shape = (total,)
+        elif not sparse:  # several tables looked up as one (SAM's one-row point embeddings): each one's whole gradient
+            shape = (total // width, width)
         else:
             shape = (min(gathered, total // width), width)
         name = self._bwd(op, "grad_weight", OpKind.EMBEDDING, [dy, *op.inputs], shape, fn=f"{op.fn}_grad",
                          grad="weight", attrs={**self._copied(op), "tables": tuple(w.name for w in tables)},
                          flops=elems, vector_elems=elems)
-        if op.attrs.get("sparse_grad") and len(tables) == 1 and shape[0] < tables[0].shape[0]:
+        if sparse and len(tables) == 1 and shape[0] < tables[0].shape[0]:
             access, alpha = op.access
             # a row block's look-ups (row-wise sharding) under Zipf: its ranks a .. b are flatter than a Zipf over the
             # block's own rows, so its distinct rows are counted as uniform ones, which bound any pattern's from above

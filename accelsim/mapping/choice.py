@@ -717,14 +717,23 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     activations' half) until their last reader: later readers on the same core (or spanning cores, as it did) drop
     them from ``weights`` and count them in ``live_bytes``; the first lists them in ``details["pinned_weights"]``.
     A reader elsewhere loads them again and holds them from then on (the plan that splits no op over cores may run
-    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's). A GPU
-    step whose B (its first weight) is held is priced again without B's panels (:func:`_held_tiles`). None stay on an
-    arch whose ``core.sram.holds`` is ``activations`` (TPU v1: every step reads them from the weight memory again)."""
-    last: dict[str, int] = {}
+    a chain's first step on another core than the rest: that core's SRAM holds its weights, not the rest's). A
+    weight that does not fit beside those held makes room by dropping the held ones read next later than it, the
+    latest first (Belady's rule: a layer's weights held from the forward pass until its backward make way for the
+    next layer's backward chain; probe p255 #4: lstm_lm's layer-0 W_hh kept layer 1's out of tpu-v4's core 1, whose
+    backward steps t33 and t32 each loaded it again). A GPU step whose B (its first weight) is held is priced again
+    without B's panels (:func:`_held_tiles`). None stay on an arch whose ``core.sram.holds`` is ``activations``
+    (TPU v1: every step reads them from the weight memory again)."""
+    reads: dict[str, list[int]] = {}  # weight → the indices of its recurrent readers, in order
     for p in plans:
         if p.works and p.op.attrs.get("recurrent"):
             for w in p.weights:
-                last[w.name] = p.index
+                reads.setdefault(w.name, []).append(p.index)
+    last = {name: at[-1] for name, at in reads.items()}
+
+    def next_read(name: str, index: int) -> int:
+        at = reads[name]
+        return at[bisect_right(at, index)]  # (only asked while a later reader is left: last[name] > index)
     if not last or arch.core.sram.holds != "all":  # a buffer for activations only keeps no weights
         return plans
     region = arch.core.sram.total_bytes // 4
@@ -750,7 +759,20 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
                     continue
                 del pinned[w.name]  # held on other cores: loaded here again
             loads.append(w)
-            if last[w.name] > p.index and sum(b for b, _ in pinned.values()) + size <= region:
+            if last[w.name] <= p.index:
+                continue
+            room = region - sum(b for b, _ in pinned.values())
+            if size > room:  # drop the held weights read again later than this one, the latest first, if that fits it
+                soon = next_read(w.name, p.index)
+                mine = {v.name for v in p.weights}
+                later = sorted((n for n in pinned if n not in mine and next_read(n, p.index) > soon),
+                               key=lambda n: (-next_read(n, p.index), n))
+                if size <= room + sum(pinned[n][0] for n in later):
+                    for n in later:
+                        if size <= room:
+                            break
+                        room += pinned.pop(n)[0]
+            if size <= room:
                 pinned[w.name] = (size, p.core)
                 new.append(w.name)
         details = {**p.details, "pinned_weights": new} if new else p.details

@@ -158,9 +158,13 @@ def test_a_sparse_tables_step_is_lazy_over_the_rows_it_looked_up():
     assert mlp == 171_392 + 1_841_153
     assert g.meta["gradient_bytes"] == (192 * 128 + 100 * 128 + mlp) * 4
     # an LLM's token table keeps torch's dense nn.Embedding gradient: BERT's 30,522 × 768 word embeddings read
-    # at 128 tokens are still stepped whole (sgd: 2 FLOPs per element) and their gradient counted whole
+    # at 128 tokens are still stepped whole (sgd: 2 FLOPs per element) and their gradient counted whole; the
+    # look-up's backward writes that whole gradient (ATen's embedding_dense_backward starts from
+    # at::zeros({num_weights, dim}); probe p255 #1: it was the 128 looked-up rows, (128, 768), while the step read
+    # the whole table's gradient)
     bert = build_workload("bert_base", {"seq_len": 128, "mode": "training", "optimizer": "sgd"})
-    assert bert["embeddings.word_embeddings.grad_weight"].out_shape == (128, 768)
+    assert bert["embeddings.word_embeddings.grad_weight"].out_shape == (30_522, 768)
+    assert bert["embeddings.word_embeddings.grad_weight"].vector_elems == 128 * 768  # the scatter-add's elements
     word = bert["embeddings.word_embeddings.weight.step"]
     assert "sparse_rows" not in word.attrs and word.flops == 2 * 30_522 * 768 and word.out_shape == (30_522, 768)
     assert bert.meta["gradient_bytes"] == bert.weight_bytes
@@ -245,10 +249,15 @@ def test_tied_gpt2_embedding_has_one_step_after_accumulation(gpt2):
     assert acc.kind is OpKind.ELEMENTWISE and acc.fn == "add"
     assert set(acc.inputs) == {"lm_head.grad_weight", "transformer.wte.grad_weight"}
     assert steps[0].inputs == ("transformer.wte.weight.grad",)
-    # the look-up's gradient is a scatter of the 128 gathered rows of 768
+    # the look-up's gradient is a scatter-add of the 128 gathered rows of 768 into the whole dense (50,257, 768)
+    # table gradient (ATen's embedding_dense_backward: at::zeros({num_weights, dim}), then the rows added; probe
+    # p255 #1: it was (128, 768), the looked-up rows only)
     emb = g["transformer.wte.grad_weight"]
-    assert emb.kind is OpKind.EMBEDDING and emb.fn == "embedding_grad" and emb.out_shape == (128, 768)
+    assert emb.kind is OpKind.EMBEDDING and emb.fn == "embedding_grad" and emb.out_shape == (50_257, 768)
     assert emb.attrs["gather_rows"] == 128 and emb.vector_elems == 128 * 768
+    # autograd's sum of the two dense table gradients, head's and look-up's: one add of 50,257 · 768 elements (it
+    # was 128 · 768, the rows alone)
+    assert acc.vector_elems == acc.flops == 50_257 * 768
 
 
 def test_gpt2_attention_gradients(gpt2):

@@ -801,25 +801,34 @@ def _eager_gelu_new(b: TransformerBuilder, x: str, name: str) -> str:
 
     8 kernels, 18U forward (a fused GELU: one kernel, 2U). The pow and the tanh are ACTIVATIONs (fn "pow",
     attrs ``exponent`` 3; fn "tanh"), the rest ELEMENTWISE "mul" / "add" (one input: by a scalar), 1 flop an
-    element but pow's 2 (x·x·x) and tanh's :data:`~.tlayers.ACT_FLOPS`. The ops carry attrs ``eager`` =
+    element but pow's 2 (x·x·x) and tanh's :data:`~.tlayers.ACT_FLOPS`: 12 an element the kernels execute (in
+    inference the model counts the one GELU's ``ACT_FLOPS['gelu']`` on the last op and none on the steps, whose
+    kernels' FLOPs are attr ``eager_flops``, mapping.aliases.EAGER_FLOPS). The ops carry attrs ``eager`` =
     "gelu_new"; the training pass derives the backward from them (builders/training.py: 11 kernels, 28U). The
     last op keeps the name ``name`` (``mlp.act``), which c_proj reads. Returns its name."""
     shape, mark = b.shape(x), {"eager": "gelu_new"}
-    # inference: the steps are eager-only (mapping.aliases: kernels on a GPU preset, in place off one, FLOPs 0) and the
-    # last is the one GELU a compiler runs, marked eager_fn "mul" (on a GPU preset the e * d kernel): an accelerator
-    # keeps the fused GELU it ran before the chain (gpt2 on tpu-v4 3.83 -> 3.08 ms); training differentiates the chain
-    step, mul, one_op = ({"eager_copy": True}, 0, 0) if not b.training else ({}, 1, None)
-    half = b.vector(OpKind.ELEMENTWISE, [x], shape, "mul", mul, name=f"{name}.half", scalar=0.5, **mark, **step)
-    cube = b.vector(OpKind.ACTIVATION, [x], shape, "pow", 2 * mul, name=f"{name}.pow", exponent=3, **mark, **step)
-    coef = b.vector(OpKind.ELEMENTWISE, [cube], shape, "mul", mul, name=f"{name}.coef", scalar=0.044715, **mark,
-                    **step)
-    inner = b.vector(OpKind.ELEMENTWISE, [x, coef], shape, "add", mul, name=f"{name}.add", **mark, **step)
-    scaled = b.vector(OpKind.ELEMENTWISE, [inner], shape, "mul", mul, name=f"{name}.scale",
-                      scalar=math.sqrt(2 / math.pi), **mark, **step)
-    t = b.vector(OpKind.ACTIVATION, [scaled], shape, "tanh", ACT_FLOPS["tanh"] * mul, name=f"{name}.tanh", **mark,
-                 **step)
-    one = b.vector(OpKind.ELEMENTWISE, [t], shape, "add", mul, name=f"{name}.one", scalar=1.0, **mark, **step)
-    if one_op is None:
+    # inference: the steps are eager-only (mapping.aliases: kernels on a GPU preset, in place off one, FLOPs 0: the
+    # model counts the GELU's 8 on the last) and the last is the one GELU a compiler runs, marked eager_fn "mul" (on a
+    # GPU preset the e * d kernel): an accelerator keeps the fused GELU it ran before the chain (gpt2 on tpu-v4 3.83
+    # -> 3.08 ms); on a GPU preset each step's kernel computes its own FLOPs an element (attr eager_flops,
+    # mapping.aliases.EAGER_FLOPS: 1 + 2 + 1 + 1 + 1 + 4 + 1, with the last's 1 the chain's 12; probe p254 #3);
+    # training differentiates the chain, each step counting its FLOPs
+    inference = not b.training
+
+    def step(flops: int) -> dict:
+        """A step's FLOPs an element (0 in inference, its eager kernel's ``eager_flops``) and its eager attrs."""
+        return {"flops_per_elem": 0, "eager_copy": True, "eager_flops": flops} if inference else {
+            "flops_per_elem": flops}
+
+    half = b.vector(OpKind.ELEMENTWISE, [x], shape, "mul", name=f"{name}.half", scalar=0.5, **mark, **step(1))
+    cube = b.vector(OpKind.ACTIVATION, [x], shape, "pow", name=f"{name}.pow", exponent=3, **mark, **step(2))
+    coef = b.vector(OpKind.ELEMENTWISE, [cube], shape, "mul", name=f"{name}.coef", scalar=0.044715, **mark, **step(1))
+    inner = b.vector(OpKind.ELEMENTWISE, [x, coef], shape, "add", name=f"{name}.add", **mark, **step(1))
+    scaled = b.vector(OpKind.ELEMENTWISE, [inner], shape, "mul", name=f"{name}.scale", scalar=math.sqrt(2 / math.pi),
+                      **mark, **step(1))
+    t = b.vector(OpKind.ACTIVATION, [scaled], shape, "tanh", name=f"{name}.tanh", **mark, **step(ACT_FLOPS["tanh"]))
+    one = b.vector(OpKind.ELEMENTWISE, [t], shape, "add", name=f"{name}.one", scalar=1.0, **mark, **step(1))
+    if not inference:
         return b.vector(OpKind.ELEMENTWISE, [half, one], shape, "mul", 1, name=name, **mark)
     return b.vector(OpKind.ACTIVATION, [half, one], shape, "gelu", ACT_FLOPS["gelu"], name=name, eager_fn="mul",
                     **mark)

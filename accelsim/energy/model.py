@@ -555,12 +555,13 @@ def reduce_flops(row: Mapping[str, Any]) -> float:
     """The vector FLOPs a collective's or a K-split GEMM's row adds beyond the model's count: its share of the reduction
     (``mapping.reduce_flops``, :func:`accelsim.cost.collective.memory_traffic`: a ring all-reduce's (n-1)/n x its
     elements, one execution's; a GEMM cut along K over u units, :func:`accelsim.mapping.traffic.unit_cycles`: the
-    (u - 1)·M·N·count adds of its partial sums) × the executions the row stands for (its ``count`` in a composed
-    report); 0 for any other row."""
+    (u - 1)·M·N·count adds of its partial sums), or an eager kernel's FLOPs that the model counts on another op
+    (``mapping.eager_flops``, :data:`accelsim.mapping.aliases.EAGER_FLOPS`: a step of transformers' gelu_new on a
+    GPU preset), × the executions the row stands for (its ``count`` in a composed report); 0 for any other row."""
     mapping = row.get("mapping")
     if not isinstance(mapping, Mapping):
         return 0.0
-    adds = _number(mapping.get("reduce_flops"))
+    adds = (_number(mapping.get("reduce_flops")) or 0.0) + (_number(mapping.get("eager_flops")) or 0.0)
     return adds * _runs(row) if adds else 0.0
 
 

@@ -46,6 +46,15 @@ one read of each input: its row keeps the op's FLOPs, the model's, and its mappi
 and not as built; elsewhere as built. The last step of an op that eager code spells out in several kernels, the
 others marked ``eager_copy`` (T5LayerNorm: builders/t5.py; transformers' gelu_new: builders/transformer.py)."""
 
+EAGER_FLOPS = "eager_flops"
+"""Op attr a builder sets on a step of such a spelled-out op whose own FLOPs are none, the model counting the whole
+op's on the last step (transformers' gelu_new: 8 an element, ``ACT_FLOPS['gelu']``, on ``{name}``;
+builders/transformer.py ``_eager_gelu_new``): the FLOPs an element the step's eager kernel computes (``x * 0.5``
+1, ``torch.pow(x, 3.0)`` 2, ``torch.tanh`` 4). On a GPU preset its row keeps the model's 0 in ``flops`` and its
+mapping's ``eager_flops`` (one execution's) counts what the kernel computes (``computed_flops``, the energy:
+``energy.reduce_flops``; probe p254 #3: gpt2's 7 steps on h100 computed 0, tops_per_w under useful_tops_per_w);
+elsewhere the step is in place and computes nothing."""
+
 FOLDED_AT_LOAD = "folded_at_load"
 """Op attr a builder sets on a batch norm that the model's own inference code folds into its conv when it loads the
 weights (Ultralytics' ``AutoBackend(fuse=True)`` → ``BaseModel.fuse()`` → ``fuse_conv_and_bn``), so eager PyTorch
@@ -223,6 +232,13 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                 j = index_of[conv.name]
                 plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])
             continue
+        if eager and only and isinstance(op.attrs.get(EAGER_FLOPS), int):
+            # a step of a spelled-out op that the model counts none of (its FLOPs on the last step, above): the
+            # kernel's own FLOPs beyond the row's (computed_flops, the energy), ``folded`` that they are no
+            # attention kernel's (summary.computed_work_notes leaves them alone, as the last step's mac_fraction)
+            extra = op.attrs[EAGER_FLOPS] * math.prod(op.out_shape) - op.flops
+            if extra > 0:
+                eager_share = {"folded": True, EAGER_FLOPS: extra}
         phys[op.name] = (op.name,)
         shares = tuple(share.get(src, {}) for src in op.inputs)
         plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights,

@@ -102,7 +102,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "fold_cycles": fs[0].fold_cycles,
                "mapping_efficiency": round(fs[0].mapping_efficiency, 6),
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
-                                                            *_output_widths(op, arch))
+                                                            *_output_widths(op, arch), b_in_sram=_b_in_sram(op, arch))
                                          for g, f in zip(ran, ran_folds, strict=True))}
     if fused:  # as a GPU kernel's details give them (probe p28): whether it skipped blocks, the MACs it ran
         details["causal"], details["mac_fraction"] = walk is not None, walk.mac_fraction if walk else 1.0
@@ -199,8 +199,16 @@ def _output_widths(op: Op, arch: Arch) -> tuple[int | None, int | None]:
     return arch.core.partial_sum_bytes(op.out_dtype), dtype_bytes(op.out_dtype)
 
 
+def _b_in_sram(op: Op, arch: Arch) -> bool:
+    """Whether the array reads ``op``'s B operand from the scratchpad: not where B is a parameter (a linear's or
+    conv's weights, ``op.weights``) and the scratchpad holds activations only (``core.sram.holds: activations``:
+    TPU v1's weights reach the array from the DDR3 weight memory through the weight FIFO, Jouppi et al. ISCA 2017
+    Fig. 1, never through the unified buffer; probe p253 #3)."""
+    return not (op.weights and op.kind is not OpKind.ATTENTION and arch.core.sram.holds == "activations")
+
+
 def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None,
-                       psum: int | None = None, out: int | None = None) -> int:
+                       psum: int | None = None, out: int | None = None, b_in_sram: bool = True) -> int:
     """Bytes the array reads and writes in SRAM: stationary operand once, streamed ones once per fold. ``k_run``:
     the K the array runs when it skips a pruned weight's zeros; it reads the compressed weights, k_run · n.
     The activations it reads follow SCALE-Sim v3's layer-wise N:M (``SparsitySupport``, one pattern for every
@@ -219,7 +227,9 @@ def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run:
     ``mem.io.ren := io.read.req.fire() || (io.write.fire() && io.write.bits.acc)``, and writes that read plus the
     new data; TPU v1's accumulators likewise, Jouppi et al. ISCA 2017; probe p229 #1), (F_r − 1)·M·N·psum bytes
     in all. os holds the partial sums in its PEs and writes each output once (``out``). Unset, both are ``elem``
-    (SCALE-Sim's one word size; SCALE-Sim counts no SRAM energy, and its cycles do not read these bytes)."""
+    (SCALE-Sim's one word size; SCALE-Sim counts no SRAM energy, and its cycles do not read these bytes).
+    ``b_in_sram`` False: B (the weights) reaches the array without the scratchpad (:func:`_b_in_sram`), so its
+    reads are not counted."""
     df = folds.DATAFLOWS[dataflow]
     k_run = k_run or g.k
     # weight stationary reads the dense activations; os and is the kept columns (docstring)
@@ -227,6 +237,8 @@ def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run:
     dims = {"a": {"m", "k"}, "b": {"k", "n"}, "c": {"m", "n"}}
     total = 0
     for x, d in dims.items():
+        if x == "b" and not b_in_sram:
+            continue
         if d == {df.spatial_rows, df.spatial_cols}:
             reps = 1
         elif d == {df.spatial_rows, df.temporal}:

@@ -13,7 +13,8 @@ on every core, each core re-reading it as its own sub-GEMM's tiling does (:func:
 innermost cache where there is one, else from the memories (not one cut along its GEMM count: each core reads only
 its own GEMMs' operands; nor a vector op's activations: each core reads its share). The scratchpad counts
 the array's operand bytes (a vector op's activation inputs once per input pass) plus its fills and drains from the
-level just outside it.
+level just outside it; one that holds activations only (``core.sram.holds``, TPU v1's unified buffer) none of the
+parameters' bytes, which reach the units past it.
 """
 
 from __future__ import annotations
@@ -583,7 +584,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         details["tiling"] = tiling
         p, per_unit, narrow_cycles = _narrow_priced(p, tiling, per_unit)
     per = _per_gemm(op, a_tot, b_tot, out_off) if op.kind.is_matmul else None
-    sram = _lane_bytes(p, passes, elem, wts)
+    # a scratchpad that holds activations only (core.sram.holds: activations, TPU v1's unified buffer) sees no
+    # parameter bytes: they go from their memory to the units past it (its weight FIFO), neither filled into it
+    # nor read from it (the array's B reads: cost.systolic._b_in_sram; probe p253 #3)
+    acts_only = arch.core.sram.holds == "activations"
+    sram = _lane_bytes(p, passes, elem, {} if acts_only else wts)
     if op.kind.is_matmul:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]
@@ -633,6 +638,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # array reads/writes plus the fills and drains: from the innermost cache where there is one (the memories
     # beyond it fill the cache, not the SRAM), else from the memories
     fills = level_bytes.get(ctx.caches[0], 0) if ctx.caches else sum(level_bytes.values())
+    if acts_only and not ctx.caches:  # the parameters' bytes bypass it (above)
+        fills -= sum(w_levels.values())
     if not dma:
         level_bytes[SCRATCHPAD] = sram + fills
     elif p.resident_out:  # a DMA lands its output in the scratchpad only where it stays on chip

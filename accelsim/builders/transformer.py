@@ -544,6 +544,15 @@ class _ClipTextParams(TransformerParams):
     """CLIP's text side: the prompt's tokens."""
 
     seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
+    # probe p251 #3: 'unfused' (eager_attention_forward) was the default, 31 % slower on h100 than the SDPA that
+    # transformers picks by default for CLIP (CLIPPreTrainedModel._supports_sdpa) and that sd15/sdxl/FLUX's CLIP
+    # text encoders run here
+    attention: Literal["unfused", "fused"] = Field(
+        "fused", description="'fused' (default: transformers loads CLIPModel with attn_implementation 'sdpa', as "
+                             "CLIPPreTrainedModel declares _supports_sdpa, and CLIPAttention then calls "
+                             "scaled_dot_product_attention): one ATTENTION op, scores on chip; 'unfused': "
+                             "attn_implementation 'eager', CLIPAttention's eager_attention_forward (QKᵀ, its "
+                             "``* scaling``, softmax, PV and the merge's copy as separate ops). Same params and MACs.")
     _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
 
 
@@ -1237,7 +1246,7 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
     b = TransformerBuilder(model, {"input": (p.batch, 3, p.image_size, p.image_size),
                                    "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
-    b.eager_attention = "scores"  # CLIPAttention → eager_attention_forward: ``* scaling``, the merge copied
+    b.eager_attention = "scores"  # unfused: attn_implementation "eager", eager_attention_forward: ``* scaling``, the merge copied
     b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation: three eager kernels (TransformerBuilder.quick_gelu)
     fused = _fused(p)
     with b.scope("vision_model"):

@@ -32,16 +32,21 @@ Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UN
 (:func:`unet_calls`: ``steps + 1`` times for sd15, whose default PNDMScheduler with ``skip_prk_steps`` repeats one
 timestep; ``steps`` times for sdxl's EulerDiscreteScheduler), the VAE decoder once). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
 conditional latents, concatenated as diffusers' pipelines do), the VAE decoder on batch. The text encoder of sd15
-runs on 2 × batch too (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
-given: once for the prompts and once for the negatives, batch each, the same MACs as one pass on 2 × batch, its
-weights read twice); SDXL base's ``force_zeros_for_empty_prompt`` (true in its model_index.json and the
-StableDiffusionXLPipeline default) makes the unconditional states ``torch.zeros_like`` the prompt's when no
-negative prompt is given (``zero_out_negative_prompt`` in encode_prompt), so its text encoders run on batch alone,
-and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MACs at 1024², now 55.58 G).
+runs twice with guidance (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
+given: ``self.text_encoder(...)`` once for the prompts and once more for the negatives, batch each, the same MACs as
+one pass on 2 × batch but its weights read twice and its kernels launched twice; :func:`text_encoder_calls`, probe
+p251 #2: one pass on 2 × batch before); SDXL base's ``force_zeros_for_empty_prompt`` (true in its model_index.json
+and the StableDiffusionXLPipeline default) makes the unconditional states ``torch.zeros_like`` the prompt's when no
+negative prompt is given (``zero_out_negative_prompt`` in encode_prompt), so its text encoders run once each on
+batch, and twice each (prompts, then negatives) only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MACs at
+1024², now 55.58 G). The pipeline's ``torch.cat`` of the negative and the prompt states is left out.
 
 * ``text_encoder``: input ``input`` (token ids (B, prompt_tokens)); ``text_encoder.text_model``: token and learned
   position embeddings, pre-LN causal encoder layers (quick-GELU), ``final_layer_norm``; the pooled output is the
-  EOS token (a view). SDXL adds input ``input_ids_2`` and ``text_encoder_2`` (bigG: 32 layers, 1280 wide, 20 heads,
+  EOS token (a view). A second call (:func:`text_encoder_calls`) repeats every op under ``negative.`` on input
+  ``negative_input_ids`` (and ``negative_input_ids_2``), reading the same weights (their names without the
+  ``negative.`` prefix: one tensor each, counted once in params and weight bytes, read by both calls). SDXL adds
+  input ``input_ids_2`` and ``text_encoder_2`` (bigG: 32 layers, 1280 wide, 20 heads,
   GELU) with its bias-free ``text_projection`` of the pooled token, and ``prompt_embeds``: the concatenation of both
   encoders' ``hidden_states[-2]`` (the output of the second-to-last layer; diffusers' ``output_hidden_states=True``).
   Every layer runs (as transformers runs them: the last layer's output and ``final_layer_norm`` feed only the
@@ -85,6 +90,7 @@ FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTor
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
@@ -209,17 +215,18 @@ class SDParams(DiffusionTPParams):
                         "skip_prk_steps repeats one timestep; once at steps 1), steps times for sdxl (its "
                         "EulerDiscreteScheduler).")
     guidance: bool = Field(
-        True, description="Classifier-free guidance: the text encoder and the UNet run on 2 × batch (unconditional "
-                          "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
-                          "noise predictions; the VAE decoder runs on batch.")
+        True, description="Classifier-free guidance: the UNet runs on 2 × batch (unconditional and conditional, "
+                          "concatenated as diffusers' pipelines do) and each step combines the two noise "
+                          "predictions; sd15's text encoder runs a second call on batch for the negative (empty) "
+                          "prompts, as encode_prompt calls it twice; the VAE decoder runs on batch.")
     negative_prompt: bool = Field(
         False, description="Whether the call gives a negative prompt (with guidance; true with guidance: false is refused, "
                            "as diffusers encodes none then). false (diffusers' default "
                            "call, negative_prompt=None): sd15's StableDiffusionPipeline encodes the empty string as "
-                           "the unconditional prompt, so its text encoder runs on 2 × batch either way; sdxl base's "
-                           "force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes the "
-                           "unconditional states zeros, so its text encoders run on the prompts alone, batch. true: "
-                           "the negative prompts are encoded too, 2 × batch.")
+                           "the unconditional prompt, so its text encoder is called twice on batch either way; sdxl "
+                           "base's force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes "
+                           "the unconditional states zeros, so its text encoders run once each, on the prompts. "
+                           "true: the negative prompts are encoded too, a second call of each encoder on batch.")
     attention: Literal["unfused", "fused"] = Field(
         "fused", description="'fused' (default: diffusers' AttnProcessor2_0 calls scaled_dot_product_attention): one "
                              "ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops "
@@ -253,15 +260,13 @@ class SDParams(DiffusionTPParams):
 
     @property
     def cfg_batch(self) -> int:
-        """Samples the text encoder and the UNet run on: 2 × batch with guidance, else batch."""
+        """Samples the UNet runs on: 2 × batch with guidance, else batch."""
         return 2 * self.batch if self.guidance else self.batch
 
     @property
-    def text_batch(self) -> int:
-        """Prompts the text encoders run on: with guidance the unconditional ones too (2 × batch), except SDXL base
-        given no negative prompt, whose force_zeros_for_empty_prompt uses zero states for them (batch)."""
-        zeros = self.variant == "sdxl" and not self.negative_prompt
-        return self.batch if zeros else self.cfg_batch
+    def text_encoder_calls(self) -> int:
+        """Calls of the text encoder(s) on batch prompts each (:func:`text_encoder_calls`)."""
+        return text_encoder_calls(self)
 
 
 class SDXLParams(SDParams):
@@ -270,6 +275,15 @@ class SDXLParams(SDParams):
     variant: Literal["sd15", "sdxl"] = Field(
         "sdxl", description="'sdxl': stabilityai/stable-diffusion-xl-base-1.0 (UNet 2,567,463,684 params, CLIP "
                             "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders); 'sd15': runwayml/stable-diffusion-v1-5.")
+
+
+def text_encoder_calls(p: SDParams) -> int:
+    """How many times encode_prompt (diffusers) calls each text encoder, on batch prompts each: once for the prompts,
+    and with guidance once more for the negative prompts, which StableDiffusionPipeline encodes whether given or not
+    (the empty string), StableDiffusionXLPipeline only when given (``negative_prompt: true``; else SDXL base's
+    force_zeros_for_empty_prompt makes them ``torch.zeros_like`` the prompt's). Probe p251 #2: one call on 2 × batch
+    before, the weights read and the kernels launched once."""
+    return 2 if p.guidance and (p.variant == "sd15" or p.negative_prompt) else 1
 
 
 def unet_calls(p: SDParams) -> int:
@@ -548,21 +562,39 @@ def clip_text_encoder(b: TransformerBuilder, ids: str, *, fused: bool, cfg: _Tex
     return pooled
 
 
+NEGATIVE = "negative"
+"""Scope of the text encoders' second call (the negative prompts), whose ops read the first call's weights."""
+
+
 def _text_encoders(p: SDParams) -> Graph:
-    """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too."""
-    n, s = p.text_batch, p.prompt_tokens
+    """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too,
+    called :func:`text_encoder_calls` times on batch prompts each, the second call's ops under ``negative.``
+    reading the first's weights."""
+    n, s, calls = p.batch, p.prompt_tokens, text_encoder_calls(p)
     configs = _TEXT[p.variant]
     ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
-    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16",
+    negative_ids = [f"{NEGATIVE}_input_ids" if i == 0 else f"{NEGATIVE}_{name}" for i, name in enumerate(ids)]
+    names = [*ids, *(negative_ids if calls > 1 else ())]
+    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in names}, dtype=p.dtype or "fp16",
                            sdpa=True)
-    penultimate = []
-    for cfg, tokens in zip(configs, ids, strict=True):
-        clip_text_encoder(b, tokens, fused=p.attention == "fused", cfg=cfg)
-        # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
-        penultimate.append(f"{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
-    if len(configs) > 1:
-        b.concat(penultimate, dim=2, name="prompt_embeds")
-    return b.build(_meta(p, part="text_encoder", text_batch=n))
+    for call, tokens in enumerate((ids, negative_ids)[:calls]):
+        scope = f"{NEGATIVE}." if call else ""
+        penultimate = []
+        with b.scope(NEGATIVE) if call else nullcontext():
+            for cfg, token_ids in zip(configs, tokens, strict=True):
+                clip_text_encoder(b, token_ids, fused=p.attention == "fused", cfg=cfg)
+                # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
+                penultimate.append(f"{scope}{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
+            if len(configs) > 1:
+                b.concat(penultimate, dim=2, name="prompt_embeds")
+    graph = b.build(_meta(p, part="text_encoder", text_encoder_calls=calls))
+    if calls == 1:
+        return graph
+    # the second call runs the same modules: its ops read the first call's tensors (one name each, counted once)
+    prefix = f"{NEGATIVE}."
+    ops = [replace(op, weights=tuple(replace(w, name=w.name.removeprefix(prefix)) for w in op.weights))
+           if op.name.startswith(prefix) else op for op in graph.ops]
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
 
 
 # ---- UNet (UNet2DConditionModel) -------------------------------------------------------------------------------
@@ -629,5 +661,5 @@ def _unet(p: SDParams) -> Graph:
 
 
 __all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "refuse_unread", "resnet_block", "sd", "sd_parts",
-           "unet_calls", "vae_decoder",
+           "text_encoder_calls", "unet_calls", "vae_decoder",
            "vae_decoder_graph"]

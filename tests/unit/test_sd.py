@@ -132,11 +132,14 @@ def test_a_latent_the_unet_does_not_halve_evenly():
     assert g.macs == MACS[("sd15", "unet", 520)]
 
 
-def test_guidance_doubles_the_text_encoder_and_unet_batch_not_the_vae():
-    for part in ("unet", "text_encoder"):
-        with_cfg, without = _sd(part=part, batch=3), _sd(part=part, batch=3, guidance=False)
-        assert with_cfg.inputs["input"][0] == 6 and without.inputs["input"][0] == 3
-        assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
+def test_guidance_doubles_the_unet_batch_and_the_text_encoder_calls_not_the_vae():
+    with_cfg, without = _sd(part="unet", batch=3), _sd(part="unet", batch=3, guidance=False)
+    assert with_cfg.inputs["input"][0] == 6 and without.inputs["input"][0] == 3
+    assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
+    # the text encoder is called twice on batch (probe p251 #2; was one call on 2 × batch): the same MACs as 2 × batch
+    with_cfg, without = _sd(part="text_encoder", batch=3), _sd(part="text_encoder", batch=3, guidance=False)
+    assert with_cfg.inputs == {"input": (3, 77), "negative_input_ids": (3, 77)} and without.inputs == {"input": (3, 77)}
+    assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
     unet = _sd(part="unet", batch=3)
     # classifier-free guidance combines the two halves: (3, 4, 64, 64), 3 flops an element
     assert unet["cfg_combine"].out_shape == (3, 4, 64, 64) and unet["cfg_combine"].flops == 3 * 3 * 4 * 64 * 64
@@ -316,10 +319,34 @@ def test_sdxl_without_a_negative_prompt_encodes_the_prompts_alone():
     per_prompt = MACS[("sdxl", "text_encoder", 1024)]  # CLIP-L + bigG on one prompt (the table above)
     zeros = _sd(variant="sdxl", part="text_encoder", batch=3)
     given = _sd(variant="sdxl", part="text_encoder", batch=3, negative_prompt=True)
-    assert zeros.inputs["input"][0] == 3 and zeros.macs == 3 * per_prompt
-    assert given.inputs["input"][0] == 6 and given.macs == 6 * per_prompt
+    assert zeros.inputs["input"][0] == 3 and zeros.macs == 3 * per_prompt and "negative_input_ids" not in zeros.inputs
+    # given: each encoder called again on the 3 negative prompts (probe p251 #2; was one call on 6)
+    assert given.inputs["input"][0] == given.inputs["negative_input_ids_2"][0] == 3 and given.macs == 6 * per_prompt
     # the UNet still runs the guidance's 2 × batch: the zero states are its unconditional half
     assert _sd(variant="sdxl", part="unet", batch=3, image_size=256).inputs["input"][0] == 6
     for negative in (False, True):
         sd15 = _sd(part="text_encoder", batch=3, negative_prompt=negative)
-        assert sd15.inputs["input"][0] == 6 and sd15.macs == 6 * MACS[("sd15", "text_encoder", 512)]
+        assert sd15.inputs["negative_input_ids"][0] == 3 and sd15.macs == 6 * MACS[("sd15", "text_encoder", 512)]
+
+
+def test_guidance_calls_the_text_encoder_twice_reading_its_weights_twice():
+    """Probe p251 #2: diffusers' encode_prompt calls ``self.text_encoder(text_input_ids ...)`` for the prompts and then,
+    under classifier-free guidance, ``self.text_encoder(uncond_input.input_ids ...)`` for the negatives, and only
+    then ``torch.cat``s them: two batch-1 passes, not one on batch 2. The weights are one tensor each (params and
+    weight bytes once), read by both calls; every kernel runs twice."""
+    one, two = _sd(part="text_encoder", guidance=False), _sd(part="text_encoder")
+    assert len(two.ops) == 2 * len(one.ops)
+    assert two.params == one.params == CLIP_L_PARAMS and two.weight_bytes == one.weight_bytes == 2 * CLIP_L_PARAMS
+    twin = two["negative.text_encoder.text_model.encoder.layers.0.mlp.fc1"]
+    assert twin.weights == two["text_encoder.text_model.encoder.layers.0.mlp.fc1"].weights
+    assert twin.inputs != two["text_encoder.text_model.encoder.layers.0.mlp.fc1"].inputs
+    # on h100 the second call reads the weights again: the non-embedding ones are 123,060,480 - 49,408·768 (token
+    # table, gathered rows only) - 77·768 (positions) = 85,056,000 params, 170,112,000 B in fp16
+    on = simulate({"model": "sd15", "part": "text_encoder"}, "h100").to_dict()
+    off = simulate({"model": "sd15", "part": "text_encoder", "guidance": False}, "h100").to_dict()
+    assert on["bytes"]["hbm"] - off["bytes"]["hbm"] >= 2 * (123_060_480 - 49_408 * 768 - 77 * 768) == 170_112_000
+    assert sum(o["unit"] != "none" for o in on["ops"]) == 2 * sum(o["unit"] != "none" for o in off["ops"])
+    # sdxl: each of its two encoders twice with a negative prompt (4 calls), once each without (force_zeros)
+    given = _sd(variant="sdxl", part="text_encoder", negative_prompt=True, image_size=256)
+    assert len(given.ops) == 2 * len(_sd(variant="sdxl", part="text_encoder", image_size=256).ops)
+    assert {op.name for op in given if op.name.endswith("prompt_embeds")} == {"prompt_embeds", "negative.prompt_embeds"}

@@ -1206,6 +1206,18 @@ def clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal:
     return x
 
 
+def clip_vision_tower(b: TransformerBuilder, pixels: str, batch: int, d: int, layers: int, heads: int, patch: int,
+                      grid: int, fused: bool) -> str:
+    """transformers' CLIPVisionTransformer on the (batch, 3, grid·patch, grid·patch) ``pixels``, in the scope it is
+    called in: :func:`clip_embeddings`, ``pre_layrnorm``, ``layers`` encoder layers (:func:`clip_encoder`, not
+    causal), the class token's ``post_layernorm``: the pooled output (batch, d). CLIPModel's vision tower and the
+    safety checker's CLIPVisionModel (:mod:`.sd`) both run it."""
+    x = clip_embeddings(b, pixels, batch, d, patch, grid)
+    x = b.layernorm(x, name="pre_layrnorm")
+    x = clip_encoder(b, x, layers, heads, causal=False, fused=fused)
+    return b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
+
+
 @dataclass(frozen=True)
 class _ClipConfig:
     """A CLIP size as its Hugging Face config.json gives it: the vision tower (``vision_config``: hidden_size,
@@ -1250,10 +1262,7 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
     b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation: three eager kernels (TransformerBuilder.quick_gelu)
     fused = _fused(p)
     with b.scope("vision_model"):
-        x = clip_embeddings(b, "input", p.batch, c.d_v, c.patch, g)
-        x = b.layernorm(x, name="pre_layrnorm")
-        x = clip_encoder(b, x, c.layers_v, c.heads_v, causal=False, fused=fused)
-        pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
+        pooled = clip_vision_tower(b, "input", p.batch, c.d_v, c.layers_v, c.heads_v, c.patch, g, fused)
     with b.replicated():  # the projections and the logits run whole on every tensor-parallel chip
         image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
     with b.scope("text_model"):

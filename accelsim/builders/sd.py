@@ -14,11 +14,15 @@ part                    sd15             sdxl
 text_encoder            123,060,480      817,720,320
 unet                    859,520,964      2,567,463,684
 vae_decoder             49,490,199       49,490,199
+safety_checker          303,981,568      (none)
 ======================  ===============  ================
 
 (the text encoders: CLIP ViT-L/14's ``CLIPTextModel`` 123,060,480; SDXL adds OpenCLIP ViT-bigG/14's text tower as
 ``CLIPTextModelWithProjection``, 694,659,840, of which 1,638,400 are its bias-free 1280×1280 ``text_projection``;
-the VAE decoder is AutoencoderKL's ``post_quant_conv`` (20) and ``decoder``, the same layers in both variants.)
+the VAE decoder is AutoencoderKL's ``post_quant_conv`` (20) and ``decoder``, the same layers in both variants; the
+safety checker is diffusers' StableDiffusionSafetyChecker: CLIP ViT-L/14's ``CLIPVisionModel`` 303,179,776, its
+bias-free 1024 → 768 ``visual_projection`` 786,432 and the ``concept_embeds`` (17 × 768) and
+``special_care_embeds`` (3 × 768) parameters, 15,360; its two threshold vectors are buffers.)
 
 Variants (``variant``): "sd15" is runwayml/stable-diffusion-v1-5 (UNet block_out_channels 320, 640, 1280, 1280;
 CrossAttnDownBlock2D ×3 + DownBlock2D; 8 heads everywhere; one transformer layer per block; cross-attention to
@@ -30,18 +34,27 @@ conditioning values: text_time, 2816 → 1280).
 
 Parts (``part``; a pipeline runs :func:`sd_parts`: the text encoder once, the UNet once per scheduler timestep
 (:func:`unet_calls`: ``steps + 1`` times for sd15, whose default PNDMScheduler with ``skip_prk_steps`` repeats one
-timestep; ``steps`` times for sdxl's EulerDiscreteScheduler), the VAE decoder once). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
+timestep; ``steps`` times for sdxl's EulerDiscreteScheduler), the VAE decoder once, then sd15's safety checker once
+(StableDiffusionPipeline.__call__'s ``run_safety_checker`` after ``decode_latents``: runwayml/stable-diffusion-v1-5's
+model_index.json names ``safety_checker`` StableDiffusionSafetyChecker with ``requires_safety_checker: true``, so a
+default ``from_pretrained`` loads it and every call runs it; ``safety_checker: false`` is diffusers'
+``safety_checker=None``; StableDiffusionXLPipeline has none; probe p251 #1: left out before, 1,032,071,643 params). With classifier-free guidance (``guidance``) the UNet runs on 2 × batch (the negative / unconditional and the
 conditional latents, concatenated as diffusers' pipelines do), the VAE decoder on batch. The text encoder of sd15
-runs on 2 × batch too (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
-given: once for the prompts and once for the negatives, batch each, the same MACs as one pass on 2 × batch, its
-weights read twice); SDXL base's ``force_zeros_for_empty_prompt`` (true in its model_index.json and the
-StableDiffusionXLPipeline default) makes the unconditional states ``torch.zeros_like`` the prompt's when no
-negative prompt is given (``zero_out_negative_prompt`` in encode_prompt), so its text encoders run on batch alone,
-and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MACs at 1024², now 55.58 G).
+runs twice with guidance (StableDiffusionPipeline.encode_prompt encodes the empty string when no negative prompt is
+given: ``self.text_encoder(...)`` once for the prompts and once more for the negatives, batch each, the same MACs as
+one pass on 2 × batch but its weights read twice and its kernels launched twice; :func:`text_encoder_calls`, probe
+p251 #2: one pass on 2 × batch before); SDXL base's ``force_zeros_for_empty_prompt`` (true in its model_index.json
+and the StableDiffusionXLPipeline default) makes the unconditional states ``torch.zeros_like`` the prompt's when no
+negative prompt is given (``zero_out_negative_prompt`` in encode_prompt), so its text encoders run once each on
+batch, and twice each (prompts, then negatives) only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MACs at
+1024², now 55.58 G). The pipeline's ``torch.cat`` of the negative and the prompt states is left out.
 
 * ``text_encoder``: input ``input`` (token ids (B, prompt_tokens)); ``text_encoder.text_model``: token and learned
   position embeddings, pre-LN causal encoder layers (quick-GELU), ``final_layer_norm``; the pooled output is the
-  EOS token (a view). SDXL adds input ``input_ids_2`` and ``text_encoder_2`` (bigG: 32 layers, 1280 wide, 20 heads,
+  EOS token (a view). A second call (:func:`text_encoder_calls`) repeats every op under ``negative.`` on input
+  ``negative_input_ids`` (and ``negative_input_ids_2``), reading the same weights (their names without the
+  ``negative.`` prefix: one tensor each, counted once in params and weight bytes, read by both calls). SDXL adds
+  input ``input_ids_2`` and ``text_encoder_2`` (bigG: 32 layers, 1280 wide, 20 heads,
   GELU) with its bias-free ``text_projection`` of the pooled token, and ``prompt_embeds``: the concatenation of both
   encoders' ``hidden_states[-2]`` (the output of the second-to-last layer; diffusers' ``output_hidden_states=True``).
   Every layer runs (as transformers runs them: the last layer's output and ``final_layer_norm`` feed only the
@@ -64,6 +77,16 @@ and on 2 × batch only with ``negative_prompt: true`` (probe p84 #4: 111.16 G MA
   size as the upsampler's output_size); ``conv_norm_out`` → ``conv_act`` → ``conv_out``.
   With guidance, ``cfg_combine``: ε = ε_u + s·(ε_c − ε_u) on (batch, 4, h, w), 3 flops an element (as DiT's).
   The scheduler's own arithmetic (``scale_model_input``, ``step``) and the latents' ``torch.cat`` are left out.
+* ``safety_checker`` (sd15): StableDiffusionSafetyChecker.forward on input ``input``, the (batch, 3, 224, 224)
+  ``clip_input`` its CLIPImageProcessor makes of the decoded images (on the host: resized and centre-cropped to
+  224 whatever the image size; not modelled, nor the images' copy to the host): ``vision_model.vision_model``
+  (transformers' CLIPVisionTransformer, :func:`~.transformer.clip_vision_tower`, CLIP ViT-L/14: 24 layers of 1024,
+  16 heads, patch 14; SDPA with ``attention: fused``, transformers' default, else eager as ``clip_vit_l14``'s),
+  ``visual_projection`` of the pooled token, then ``cosine_distance`` to ``special_care_embeds`` and to
+  ``concept_embeds``: each an L2 normalisation of the image embeddings and a (batch, 768) × (768, 3 or 17) matmul
+  (the parameters' own ``normalize``, 20 × 768 elements, is left out, as are the host's threshold comparisons on
+  the ``.cpu().numpy()`` scores). 81,012,784,128 MACs a image: the tower's 81,011,982,336 (``clip_vit_l14``'s
+  vision MACs), the projection's 786,432 and the two matmuls' 20 · 768.
 * ``vae_decoder``: AutoencoderKL.decode of (batch, 4, h, w) latents (:func:`vae_decoder`), after the pipeline's
   ``latents / scaling_factor`` (``unscale_latents``, ELEMENTWISE fn "scale"). SDXL's VAE has ``force_upcast``, so
   with fp16 its decoder runs in fp32, as StableDiffusionXLPipeline upcasts it: the same graph as ``dtype: fp32``,
@@ -85,17 +108,18 @@ FLOPs only. Permutes and head splits are views (:mod:`.tlayers`); in eager PyTor
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt, field_validator
 
 from ..errors import WorkloadError
-from ..ir import Graph, OpKind
+from ..ir import Gemm, Graph, OpKind, Weight
 from ..units import FAST_FP32, TORCH_DTYPES
 from .params import WorkloadParams
 from .tlayers import TransformerBuilder
-from .transformer import clip_encoder
+from .transformer import CLIP, clip_encoder, clip_vision_tower
 
 VAE_FACTOR = 8
 """Pixels per latent element along each side (AutoencoderKL's three ×2 upsamplings)."""
@@ -198,36 +222,45 @@ class SDParams(DiffusionTPParams):
                                     "model_max_length, 77, for each of sdxl's two encoders too, so the text "
                                     "encoders always run 77 tokens and the UNet cross-attends to 77 whatever the "
                                     "prompt's length; other values are refused.")
-    part: Literal["pipeline", "text_encoder", "unet", "vae_decoder"] = Field(
-        "pipeline", description="What the graph is: 'text_encoder', 'unet' (one denoising step), 'vae_decoder'; "
-                                "'pipeline' builds the UNet step, and a run composes the text encoder once, the "
-                                "UNet once per scheduler timestep (steps + 1 for sd15, steps for sdxl) and "
-                                "the VAE decoder once.")
+    part: Literal["pipeline", "text_encoder", "unet", "vae_decoder", "safety_checker"] = Field(
+        "pipeline", description="What the graph is: 'text_encoder', 'unet' (one denoising step), 'vae_decoder', "
+                                "'safety_checker' (sd15); 'pipeline' builds the UNet step, and a run composes the "
+                                "text encoder once, the UNet once per scheduler timestep (steps + 1 for sd15, steps "
+                                "for sdxl), the VAE decoder once and sd15's safety checker once.")
+    safety_checker: bool | None = Field(
+        None, description="Whether the pipeline runs the safety checker after the VAE decoder. Default (null): true "
+                          "for sd15 (runwayml/stable-diffusion-v1-5's model_index.json names safety_checker "
+                          "StableDiffusionSafetyChecker, requires_safety_checker true, so StableDiffusionPipeline "
+                          "runs it on every call: CLIP ViT-L/14's vision tower at 224², 303,981,568 params and "
+                          "81.01 GMACs a image), none for sdxl (StableDiffusionXLPipeline has no safety checker; "
+                          "true is refused). false: diffusers' from_pretrained(..., safety_checker=None).")
     steps: PositiveInt = Field(
         50, description="Denoising steps of the pipeline (diffusers' num_inference_steps, default 50). The UNet runs "
                         "once per scheduler timestep: steps + 1 times for sd15 (its default PNDMScheduler with "
                         "skip_prk_steps repeats one timestep; once at steps 1), steps times for sdxl (its "
                         "EulerDiscreteScheduler).")
     guidance: bool = Field(
-        True, description="Classifier-free guidance: the text encoder and the UNet run on 2 × batch (unconditional "
-                          "and conditional, concatenated as diffusers' pipelines do) and each step combines the two "
-                          "noise predictions; the VAE decoder runs on batch.")
+        True, description="Classifier-free guidance: the UNet runs on 2 × batch (unconditional and conditional, "
+                          "concatenated as diffusers' pipelines do) and each step combines the two noise "
+                          "predictions; sd15's text encoder runs a second call on batch for the negative (empty) "
+                          "prompts, as encode_prompt calls it twice; the VAE decoder runs on batch.")
     negative_prompt: bool = Field(
         False, description="Whether the call gives a negative prompt (with guidance; true with guidance: false is refused, "
                            "as diffusers encodes none then). false (diffusers' default "
                            "call, negative_prompt=None): sd15's StableDiffusionPipeline encodes the empty string as "
-                           "the unconditional prompt, so its text encoder runs on 2 × batch either way; sdxl base's "
-                           "force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes the "
-                           "unconditional states zeros, so its text encoders run on the prompts alone, batch. true: "
-                           "the negative prompts are encoded too, 2 × batch.")
+                           "the unconditional prompt, so its text encoder is called twice on batch either way; sdxl "
+                           "base's force_zeros_for_empty_prompt (its model_index.json, the pipeline's default) makes "
+                           "the unconditional states zeros, so its text encoders run once each, on the prompts. "
+                           "true: the negative prompts are encoded too, a second call of each encoder on batch.")
     attention: Literal["unfused", "fused"] = Field(
         "fused", description="'fused' (default: diffusers' AttnProcessor2_0 calls scaled_dot_product_attention): one "
                              "ATTENTION op, scores on chip; 'unfused': QKᵀ, softmax and PV as separate ops "
                              "(diffusers' classic AttnProcessor). Same params and MACs.")
 
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
-        "text_encoder": ("steps",), "unet": ("steps", "negative_prompt"),
-        "vae_decoder": ("steps", "prompt_tokens", "guidance", "negative_prompt")}
+        "text_encoder": ("steps", "safety_checker"), "unet": ("steps", "negative_prompt", "safety_checker"),
+        "vae_decoder": ("steps", "prompt_tokens", "guidance", "negative_prompt", "safety_checker"),
+        "safety_checker": ("steps", "image_size", "prompt_tokens", "guidance", "negative_prompt")}
 
     @field_validator("prompt_tokens")
     @classmethod
@@ -253,15 +286,18 @@ class SDParams(DiffusionTPParams):
 
     @property
     def cfg_batch(self) -> int:
-        """Samples the text encoder and the UNet run on: 2 × batch with guidance, else batch."""
+        """Samples the UNet runs on: 2 × batch with guidance, else batch."""
         return 2 * self.batch if self.guidance else self.batch
 
     @property
-    def text_batch(self) -> int:
-        """Prompts the text encoders run on: with guidance the unconditional ones too (2 × batch), except SDXL base
-        given no negative prompt, whose force_zeros_for_empty_prompt uses zero states for them (batch)."""
-        zeros = self.variant == "sdxl" and not self.negative_prompt
-        return self.batch if zeros else self.cfg_batch
+    def runs_safety_checker(self) -> bool:
+        """Whether the pipeline runs the safety checker: ``safety_checker``, by default sd15's and not sdxl's."""
+        return self.variant == "sd15" if self.safety_checker is None else self.safety_checker
+
+    @property
+    def text_encoder_calls(self) -> int:
+        """Calls of the text encoder(s) on batch prompts each (:func:`text_encoder_calls`)."""
+        return text_encoder_calls(self)
 
 
 class SDXLParams(SDParams):
@@ -270,6 +306,15 @@ class SDXLParams(SDParams):
     variant: Literal["sd15", "sdxl"] = Field(
         "sdxl", description="'sdxl': stabilityai/stable-diffusion-xl-base-1.0 (UNet 2,567,463,684 params, CLIP "
                             "ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders); 'sd15': runwayml/stable-diffusion-v1-5.")
+
+
+def text_encoder_calls(p: SDParams) -> int:
+    """How many times encode_prompt (diffusers) calls each text encoder, on batch prompts each: once for the prompts,
+    and with guidance once more for the negative prompts, which StableDiffusionPipeline encodes whether given or not
+    (the empty string), StableDiffusionXLPipeline only when given (``negative_prompt: true``; else SDXL base's
+    force_zeros_for_empty_prompt makes them ``torch.zeros_like`` the prompt's). Probe p251 #2: one call on 2 × batch
+    before, the weights read and the kernels launched once."""
+    return 2 if p.guidance and (p.variant == "sd15" or p.negative_prompt) else 1
 
 
 def unet_calls(p: SDParams) -> int:
@@ -291,7 +336,9 @@ def sd_parts(p: SDParams) -> list[tuple[str, int]]:
     per scheduler timestep (:func:`unet_calls`: sd15's PNDM ``steps + 1``, sdxl's Euler ``steps``), the VAE decoder
     once."""
     refuse_pipeline_training(p, "Stable Diffusion", "unet")  # the whole pipeline's part and guidance: in one message
-    return [("text_encoder", 1), ("unet", unet_calls(p)), ("vae_decoder", 1)]
+    _check(p)  # before the parts are listed: sdxl's refusal of a safety checker it does not have
+    checker = [("safety_checker", 1)] if p.runs_safety_checker else []
+    return [("text_encoder", 1), ("unet", unet_calls(p)), ("vae_decoder", 1), *checker]
 
 
 def _check(p: SDParams) -> None:
@@ -302,6 +349,15 @@ def _check(p: SDParams) -> None:
         raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's ×8, as "
                             f"diffusers' pipelines require)", key=("image_size",))
     refuse_pipeline_training(p, "Stable Diffusion", "unet")
+    if p.variant == "sdxl" and p.safety_checker:
+        raise WorkloadError("sdxl: StableDiffusionXLPipeline has no safety checker (stable-diffusion-xl-base-1.0's "
+                            "model_index.json names none): leave it null or false (got true)",
+                            key=("safety_checker",), also=("variant",))
+    if p.part == "safety_checker" and not p.runs_safety_checker:
+        raise WorkloadError(f"safety_checker: {p.variant} runs no safety checker "
+                            f"({'safety_checker: false' if p.variant == 'sd15' else 'StableDiffusionXLPipeline has none'}"
+                            f"): choose text_encoder, unet or vae_decoder", key=("part",),
+                            also=("safety_checker",) if p.safety_checker is False else ())
     if p.negative_prompt and not p.guidance and p.part in ("pipeline", "text_encoder"):
         # diffusers' encode_prompt encodes negative_prompt only under do_classifier_free_guidance (probe p191 #3:
         # accepted and shown as "negative_prompt=yes", nothing reading it); the UNet and VAE decoder alone refuse it
@@ -322,6 +378,13 @@ _UNREAD_WHY = {
     "tensor_parallel": "this part is not sharded: only the denoising transformer is, the other parts run whole on "
                        "chip 0",
     "modulate_kernel": "only the denoising transformer has adaLN modulations",
+    "safety_checker": "part: pipeline alone runs it, after the VAE decoder (or part: safety_checker alone)",
+    "image_size": "the safety checker's feature extractor makes every image 224×224",
+}
+_UNREAD_WHY_PART = {  # where a key's reason differs for one part (the safety checker reads the decoded images)
+    ("safety_checker", "prompt_tokens"): "the safety checker reads the decoded images alone",
+    ("safety_checker", "guidance"): "the safety checker checks batch images whatever the guidance",
+    ("safety_checker", "negative_prompt"): "the safety checker reads the decoded images alone",
 }
 
 
@@ -340,7 +403,7 @@ def refuse_unread(p: DiffusionTPParams) -> None:
     def shown(v: object) -> str:
         return "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
 
-    why = "; ".join(dict.fromkeys(_UNREAD_WHY[k] for k in keys))
+    why = "; ".join(dict.fromkeys(_UNREAD_WHY_PART.get((part, k)) or _UNREAD_WHY[k] for k in keys))
     also = "".join(f"; nor {k} ({shown(getattr(p, k))}, default {shown(fields[k].default)})" for k in keys[1:])
     raise WorkloadError(f"not read by part: {part} ({why}){also}: leave {'it' if len(keys) == 1 else 'them'} at the "
                         f"default ({shown(fields[keys[0]].default)}{', ...' if also else ''}), or set part: pipeline "
@@ -371,6 +434,8 @@ def sd(p: SDParams) -> Graph:
     _check(p)
     if p.part == "text_encoder":
         return _text_encoders(p)
+    if p.part == "safety_checker":
+        return _safety_checker(p)
     if p.part == "vae_decoder":
         dtype = p.dtype or TORCH_DTYPES["float16"]
         if p.variant == "sdxl" and dtype == TORCH_DTYPES["float16"]:
@@ -548,21 +613,66 @@ def clip_text_encoder(b: TransformerBuilder, ids: str, *, fused: bool, cfg: _Tex
     return pooled
 
 
+NEGATIVE = "negative"
+"""Scope of the text encoders' second call (the negative prompts), whose ops read the first call's weights."""
+
+
 def _text_encoders(p: SDParams) -> Graph:
-    """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too."""
-    n, s = p.text_batch, p.prompt_tokens
+    """The pipeline's prompt encoding (module docstring): CLIP ViT-L/14's text tower, and for SDXL bigG's too,
+    called :func:`text_encoder_calls` times on batch prompts each, the second call's ops under ``negative.``
+    reading the first's weights."""
+    n, s, calls = p.batch, p.prompt_tokens, text_encoder_calls(p)
     configs = _TEXT[p.variant]
     ids = ["input", *(f"input_ids_{i + 1}" for i in range(1, len(configs)))]
-    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in ids}, dtype=p.dtype or "fp16",
+    negative_ids = [f"{NEGATIVE}_input_ids" if i == 0 else f"{NEGATIVE}_{name}" for i, name in enumerate(ids)]
+    names = [*ids, *(negative_ids if calls > 1 else ())]
+    b = TransformerBuilder(f"{p.variant}_text_encoder", {name: (n, s) for name in names}, dtype=p.dtype or "fp16",
                            sdpa=True)
-    penultimate = []
-    for cfg, tokens in zip(configs, ids, strict=True):
-        clip_text_encoder(b, tokens, fused=p.attention == "fused", cfg=cfg)
-        # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
-        penultimate.append(f"{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
-    if len(configs) > 1:
-        b.concat(penultimate, dim=2, name="prompt_embeds")
-    return b.build(_meta(p, part="text_encoder", text_batch=n))
+    for call, tokens in enumerate((ids, negative_ids)[:calls]):
+        scope = f"{NEGATIVE}." if call else ""
+        penultimate = []
+        with b.scope(NEGATIVE) if call else nullcontext():
+            for cfg, token_ids in zip(configs, tokens, strict=True):
+                clip_text_encoder(b, token_ids, fused=p.attention == "fused", cfg=cfg)
+                # hidden_states[-2]: the output of the second-to-last layer (clip_encoder's residual add)
+                penultimate.append(f"{scope}{cfg.scope}.text_model.encoder.layers.{cfg.layers - 2}.add_mlp")
+            if len(configs) > 1:
+                b.concat(penultimate, dim=2, name="prompt_embeds")
+    graph = b.build(_meta(p, part="text_encoder", text_encoder_calls=calls))
+    if calls == 1:
+        return graph
+    # the second call runs the same modules: its ops read the first call's tensors (one name each, counted once)
+    prefix = f"{NEGATIVE}."
+    ops = [replace(op, weights=tuple(replace(w, name=w.name.removeprefix(prefix)) for w in op.weights))
+           if op.name.startswith(prefix) else op for op in graph.ops]
+    return Graph(graph.name, ops, graph.inputs, meta=graph.meta)
+
+
+# ---- safety checker (StableDiffusionSafetyChecker) ------------------------------------------------------------
+SAFETY_IMAGE = 224
+"""Side of the safety checker's input: its CLIPImageProcessor resizes and centre-crops every image to 224."""
+SAFETY_CONCEPTS = (("special_care_embeds", 3, "special_cos_dist"), ("concept_embeds", 17, "cos_dist"))
+"""StableDiffusionSafetyChecker's concept parameters (name, rows), in the order forward compares the image to them,
+and the cosine_distance output of each."""
+
+
+def _safety_checker(p: SDParams) -> Graph:
+    """sd15's StableDiffusionSafetyChecker.forward on batch 224² images (module docstring): CLIPVisionModel (CLIP
+    ViT-L/14), ``visual_projection``, two ``cosine_distance`` calls."""
+    c, n = CLIP["clip_vit_l14"], p.batch
+    b = TransformerBuilder(f"{p.variant}_safety_checker", {"input": (n, 3, SAFETY_IMAGE, SAFETY_IMAGE)},
+                           dtype=p.dtype or "fp16", sdpa=True)
+    b.eager_attention = "scores"  # unfused: transformers' eager_attention_forward, as clip_vit_l14's
+    b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation, as clip_vit_l14's
+    with b.scope("vision_model.vision_model"):  # CLIPVisionModel.vision_model: CLIPVisionTransformer
+        pooled = clip_vision_tower(b, "input", n, c.d_v, c.layers_v, c.heads_v, c.patch, SAFETY_IMAGE // c.patch,
+                                   p.attention == "fused")
+    image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
+    for weight, rows, name in SAFETY_CONCEPTS:  # mm(normalize(image_embeds), normalize(embeds).T)
+        normed = b.l2norm(image, name=f"{name}.normalize")
+        b.matmul([normed], (n, rows), Gemm(m=n, n=rows, k=c.embed), weights=[Weight(weight, (rows, c.embed))],
+                 name=name)
+    return b.build(_meta(p, part="safety_checker", safety_image_size=SAFETY_IMAGE))
 
 
 # ---- UNet (UNet2DConditionModel) -------------------------------------------------------------------------------
@@ -629,5 +739,5 @@ def _unet(p: SDParams) -> Graph:
 
 
 __all__ = ["SDParams", "SDXLParams", "clip_text_encoder", "refuse_unread", "resnet_block", "sd", "sd_parts",
-           "unet_calls", "vae_decoder",
+           "text_encoder_calls", "unet_calls", "vae_decoder",
            "vae_decoder_graph"]

@@ -544,6 +544,15 @@ class _ClipTextParams(TransformerParams):
     """CLIP's text side: the prompt's tokens."""
 
     seq_len: PositiveInt = Field(77, description="Text tokens per prompt (at most 77, CLIP's learned positions).")
+    # probe p251 #3: 'unfused' (eager_attention_forward) was the default, 31 % slower on h100 than the SDPA that
+    # transformers picks by default for CLIP (CLIPPreTrainedModel._supports_sdpa) and that sd15/sdxl/FLUX's CLIP
+    # text encoders run here
+    attention: Literal["unfused", "fused"] = Field(
+        "fused", description="'fused' (default: transformers loads CLIPModel with attn_implementation 'sdpa', as "
+                             "CLIPPreTrainedModel declares _supports_sdpa, and CLIPAttention then calls "
+                             "scaled_dot_product_attention): one ATTENTION op, scores on chip; 'unfused': "
+                             "attn_implementation 'eager', CLIPAttention's eager_attention_forward (QKᵀ, its "
+                             "``* scaling``, softmax, PV and the merge's copy as separate ops). Same params and MACs.")
     _seq_len = field_validator("seq_len")(_at_most(77, "CLIP's text encoder has 77 learned positions"))
 
 
@@ -1206,6 +1215,18 @@ def clip_encoder(b: TransformerBuilder, x: str, layers: int, heads: int, causal:
     return x
 
 
+def clip_vision_tower(b: TransformerBuilder, pixels: str, batch: int, d: int, layers: int, heads: int, patch: int,
+                      grid: int, fused: bool) -> str:
+    """transformers' CLIPVisionTransformer on the (batch, 3, grid·patch, grid·patch) ``pixels``, in the scope it is
+    called in: :func:`clip_embeddings`, ``pre_layrnorm``, ``layers`` encoder layers (:func:`clip_encoder`, not
+    causal), the class token's ``post_layernorm``: the pooled output (batch, d). CLIPModel's vision tower and the
+    safety checker's CLIPVisionModel (:mod:`.sd`) both run it."""
+    x = clip_embeddings(b, pixels, batch, d, patch, grid)
+    x = b.layernorm(x, name="pre_layrnorm")
+    x = clip_encoder(b, x, layers, heads, causal=False, fused=fused)
+    return b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
+
+
 @dataclass(frozen=True)
 class _ClipConfig:
     """A CLIP size as its Hugging Face config.json gives it: the vision tower (``vision_config``: hidden_size,
@@ -1246,14 +1267,11 @@ def _clip(model: str, p: ClipParams | ClipL14Params) -> Graph:
     b = TransformerBuilder(model, {"input": (p.batch, 3, p.image_size, p.image_size),
                                    "input_ids": (p.batch, p.seq_len)}, dtype=p.dtype or "fp16",
                            tp=p.tensor_parallel, sdpa=True)
-    b.eager_attention = "scores"  # CLIPAttention → eager_attention_forward: ``* scaling``, the merge copied
+    b.eager_attention = "scores"  # unfused: attn_implementation "eager", eager_attention_forward: ``* scaling``, the merge copied
     b.eager_quick_gelu = True  # CLIPMLP's QuickGELUActivation: three eager kernels (TransformerBuilder.quick_gelu)
     fused = _fused(p)
     with b.scope("vision_model"):
-        x = clip_embeddings(b, "input", p.batch, c.d_v, c.patch, g)
-        x = b.layernorm(x, name="pre_layrnorm")
-        x = clip_encoder(b, x, c.layers_v, c.heads_v, causal=False, fused=fused)
-        pooled = b.layernorm(b.select_token(x, 0, name="cls"), name="post_layernorm")
+        pooled = clip_vision_tower(b, "input", p.batch, c.d_v, c.layers_v, c.heads_v, c.patch, g, fused)
     with b.replicated():  # the projections and the logits run whole on every tensor-parallel chip
         image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
     with b.scope("text_model"):

@@ -18,15 +18,22 @@ from accelsim.cli import main
 
 SD = {"model": "sd15", "image_size": 128, "steps": 3}
 # sd15's default PNDMScheduler (skip_prk_steps) sets steps + 1 timesteps: 3 steps run the UNet 4 times
-PARTS = [("text_encoder", 1), ("unet", 4), ("vae_decoder", 1)]
+# then the safety checker once (since probe p251 #1 sd15's pipeline runs diffusers' safety checker after the VAE decoder, as StableDiffusionPipeline does by default: probe p251 #1)
+PARTS = [("text_encoder", 1), ("unet", 4), ("vae_decoder", 1), ("safety_checker", 1)]
 PART = {k: v for k, v in SD.items() if k != "steps"}  # one part alone: steps left at its default
+
+
+def _alone(part: str) -> dict:
+    """The workload of ``part`` run alone: the safety checker refuses an image_size it does not read (its feature
+    extractor makes every image 224²)."""
+    return {**{k: v for k, v in PART.items() if part != "safety_checker" or k != "image_size"}, "part": part}
 
 
 @pytest.fixture(scope="module")
 def runs():
     whole = simulate(SD, "h100").to_dict()
     # a part alone is one execution: it refuses a steps it does not read, so leave steps at its default
-    alone = {part: simulate({**PART, "part": part}, "h100").to_dict() for part, _ in PARTS}
+    alone = {part: simulate(_alone(part), "h100").to_dict() for part, _ in PARTS}
     return whole, alone
 
 
@@ -81,7 +88,8 @@ def test_info_names_the_pipeline(capsys):
     assert main(["info", "sd15", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert [{k: p[k] for k in ("part", "count")} for p in info["pipeline"]] == [
-        {"part": "text_encoder", "count": 1}, {"part": "unet", "count": 51}, {"part": "vae_decoder", "count": 1}]
+        {"part": "text_encoder", "count": 1}, {"part": "unet", "count": 51}, {"part": "vae_decoder", "count": 1},
+        {"part": "safety_checker", "count": 1}]  # the last since probe p251 #1
 
 
 def test_the_pipeline_holds_every_parts_weights(runs):
@@ -99,7 +107,7 @@ def test_the_pipeline_holds_every_parts_weights(runs):
 def test_one_step_still_describes_the_denoiser():
     """With steps: 1 every part runs once; the pipeline still names the model, not its first part."""
     r = simulate({**SD, "steps": 1}, "h100").to_dict()
-    assert r["workload"]["name"] == "sd15" and [p["count"] for p in r["diffusion"]["parts"]] == [1, 1, 1]
+    assert r["workload"]["name"] == "sd15" and [p["count"] for p in r["diffusion"]["parts"]] == [1, 1, 1, 1]
 
 
 def test_training_a_pipeline_is_refused_in_one_line(capsys):

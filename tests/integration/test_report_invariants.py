@@ -65,9 +65,10 @@ CASES = {
                            "pipeline_parallel": 2, "tensor_parallel": 2, "sequence_parallel": True,
                            "micro_batches": 4, "seq_len": 512}, "dgx-a100", {}, _gpt_pipeline_params()),
     # a diffusion pipeline: text encoder, 2 steps (3 UNet calls: PNDM's steps + 1), VAE decoder; diffusers' CLIPTextModel (ViT-L/14),
-    # UNet2DConditionModel and AutoencoderKL decoder (with post_quant_conv) parameters of runwayml/stable-diffusion-v1-5
+    # UNet2DConditionModel and AutoencoderKL decoder (with post_quant_conv) parameters of runwayml/stable-diffusion-v1-5,
+    # and (probe p251 #1) its StableDiffusionSafetyChecker's 303,981,568 (tests/unit/test_sd.py)
     "diffusion": ({"model": "sd15", "image_size": 128, "steps": 2}, "h100", {},
-                  123_060_480 + 859_520_964 + 49_490_199),
+                  123_060_480 + 859_520_964 + 49_490_199 + 303_981_568),
 }
 
 
@@ -125,8 +126,9 @@ def test_composed_rows_count_their_executions(case):
                                                                      ("decode", 3 * 31)}
     elif name == "diffusion":
         # 2 steps of sd15's PNDMScheduler (skip_prk_steps): 2 + 1 timesteps, a UNet call each
+        # and (since probe p251 #1 sd15's pipeline runs diffusers' safety checker after the VAE decoder, as StableDiffusionPipeline does by default) the safety checker once
         assert {(op["phase"], op["count"]) for op in rep["ops"]} == {("text_encoder", 1), ("unet", 3),
-                                                                     ("vae_decoder", 1)}
+                                                                     ("vae_decoder", 1), ("safety_checker", 1)}
     elif name == "pipeline":
         # 4 micro-batches through each of the 2 stages; each optimizer step once per iteration
         counts = {(op["stage"], op["mapping"].get("phase"), op["count"]) for op in rep["ops"] if op["unit"] != "none"}

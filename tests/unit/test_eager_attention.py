@@ -131,7 +131,8 @@ VISION_TOKENS, VISION_FFN = 50, 3072  # 7 x 7 patches + the class token; interme
 
 @pytest.fixture(scope="module")
 def clip():
-    return build_workload("clip_vit_b32", {})
+    # attention unfused: eager_attention_forward (the default is SDPA since probe p251 #3; QuickGELU is eager both ways)
+    return build_workload("clip_vit_b32", {"attention": "unfused"})
 
 
 def test_clip_quick_gelu_is_three_ops(clip):
@@ -150,11 +151,13 @@ def test_clip_quick_gelu_is_three_ops(clip):
 def test_clip_on_h100_launches_the_chain_and_a_tpu_fuses_one_activation():
     import accelsim
 
-    gpu = accelsim.simulate("clip_vit_b32", "h100", plots=False).to_dict()
+    # attention unfused (transformers' attn_implementation "eager"; the default is SDPA since probe p251 #3)
+    eager = {"model": "clip_vit_b32", "attention": "unfused"}
+    gpu = accelsim.simulate(eager, "h100", plots=False).to_dict()
     # probe p235: 364 kernels before; 24 attentions x (scale + merge copy) and 24 QuickGELUs x 2 more kernels, and
     # CLIPVisionEmbeddings' torch.cat of the class token, a copy on a GPU preset (merge catmore)
     assert sum(o["unit"] != "none" for o in gpu["ops"]) == 364 + 2 * CLIP_LAYERS + 2 * CLIP_LAYERS + 1 == 461
-    tpu = accelsim.simulate("clip_vit_b32", "tpu-v4", plots=False).to_dict()
+    tpu = accelsim.simulate(eager, "tpu-v4", plots=False).to_dict()
     rows = {o["name"]: o for o in tpu["ops"]}
     act = "vision_model.encoder.layers.0.mlp.act"
     assert rows[f"{act}.scale"]["unit"] == rows[f"{act}.sigmoid"]["unit"] == "none"

@@ -143,8 +143,9 @@ def _pipeline_arch():
     # a 2-stage GPT (tests/unit/test_pipeline.py's SMALL): its 2 distinct stages, 2 layers each, simulated whole
     ({"model": "gpt", "hidden": 256, "heads": 4, "layers": 4, "seq_len": 64, "vocab": 1024, "batch": 2,
       "pipeline_parallel": 2}, _pipeline_arch, 2),
-    # a diffusion pipeline (tests/integration/test_diffusion.py's SD): text encoder, UNet and VAE decoder once each
-    ({"model": "sd15", "image_size": 128, "steps": 3}, lambda: "h100", 3),
+    # a diffusion pipeline (tests/integration/test_diffusion.py's SD): text encoder, UNet, VAE decoder and (since
+    # probe p251 #1, as StableDiffusionPipeline runs it by default) the safety checker, one pass each
+    ({"model": "sd15", "image_size": 128, "steps": 3}, lambda: "h100", 4),
 ])
 def test_a_traced_run_of_a_few_passes_is_refused_when_together_they_exceed_the_budget(workload, arch, passes,
                                                                                      monkeypatch):

@@ -42,6 +42,11 @@ PARAMS = {
     ("sdxl", "text_encoder"): CLIP_L_PARAMS + BIGG_PARAMS,
     ("sdxl", "unet"): 2_567_463_684,
     ("sdxl", "vae_decoder"): 49_490_199,
+    # diffusers' StableDiffusionSafetyChecker (probe p251 #1): CLIPVisionModel of CLIP ViT-L/14 (the vision_model of
+    # clip_vit_l14's CLIPModel, 427,616,513 params in all: tests/unit/test_transformer_builders.py) 303,179,776, the
+    # bias-free visual_projection 1024 × 768 = 786,432, nn.Parameters concept_embeds 17 × 768 = 13,056 and
+    # special_care_embeds 3 × 768 = 2,304 (concept_embeds_weights and special_care_embeds_weights are buffers)
+    ("sd15", "safety_checker"): 303_179_776 + 786_432 + 13_056 + 2_304,
 }
 MACS = {  # (variant, part, pixels): FlopCounterMode MACs at batch 1 (latent = pixels / 8 per side)
     ("sd15", "unet", 512): 401_636_720_640,
@@ -132,11 +137,14 @@ def test_a_latent_the_unet_does_not_halve_evenly():
     assert g.macs == MACS[("sd15", "unet", 520)]
 
 
-def test_guidance_doubles_the_text_encoder_and_unet_batch_not_the_vae():
-    for part in ("unet", "text_encoder"):
-        with_cfg, without = _sd(part=part, batch=3), _sd(part=part, batch=3, guidance=False)
-        assert with_cfg.inputs["input"][0] == 6 and without.inputs["input"][0] == 3
-        assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
+def test_guidance_doubles_the_unet_batch_and_the_text_encoder_calls_not_the_vae():
+    with_cfg, without = _sd(part="unet", batch=3), _sd(part="unet", batch=3, guidance=False)
+    assert with_cfg.inputs["input"][0] == 6 and without.inputs["input"][0] == 3
+    assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
+    # the text encoder is called twice on batch (probe p251 #2; was one call on 2 × batch): the same MACs as 2 × batch
+    with_cfg, without = _sd(part="text_encoder", batch=3), _sd(part="text_encoder", batch=3, guidance=False)
+    assert with_cfg.inputs == {"input": (3, 77), "negative_input_ids": (3, 77)} and without.inputs == {"input": (3, 77)}
+    assert with_cfg.macs == 2 * without.macs and with_cfg.params == without.params
     unet = _sd(part="unet", batch=3)
     # classifier-free guidance combines the two halves: (3, 4, 64, 64), 3 flops an element
     assert unet["cfg_combine"].out_shape == (3, 4, 64, 64) and unet["cfg_combine"].flops == 3 * 3 * 4 * 64 * 64
@@ -148,7 +156,8 @@ def test_pipeline_part_is_the_unet_step_and_the_parts_run_counts():
     p = SDParams.model_validate({"steps": 30})
     # sd15's PNDMScheduler (skip_prk_steps) sets 30 - 1 + 1 + 1 = 31 timesteps: one UNet call each
     # (tests/unit/test_gen_p102.py); sdxl's EulerDiscreteScheduler sets 30
-    assert sd_parts(p) == [("text_encoder", 1), ("unet", 31), ("vae_decoder", 1)]
+    # sd15 then runs its safety checker once (probe p251 #1); sdxl has none
+    assert sd_parts(p) == [("text_encoder", 1), ("unet", 31), ("vae_decoder", 1), ("safety_checker", 1)]
     assert sd_parts(SDXLParams.model_validate({"steps": 30})) == [("text_encoder", 1), ("unet", 30), ("vae_decoder", 1)]
     assert _sd().macs == _sd(part="unet").macs
 
@@ -316,10 +325,83 @@ def test_sdxl_without_a_negative_prompt_encodes_the_prompts_alone():
     per_prompt = MACS[("sdxl", "text_encoder", 1024)]  # CLIP-L + bigG on one prompt (the table above)
     zeros = _sd(variant="sdxl", part="text_encoder", batch=3)
     given = _sd(variant="sdxl", part="text_encoder", batch=3, negative_prompt=True)
-    assert zeros.inputs["input"][0] == 3 and zeros.macs == 3 * per_prompt
-    assert given.inputs["input"][0] == 6 and given.macs == 6 * per_prompt
+    assert zeros.inputs["input"][0] == 3 and zeros.macs == 3 * per_prompt and "negative_input_ids" not in zeros.inputs
+    # given: each encoder called again on the 3 negative prompts (probe p251 #2; was one call on 6)
+    assert given.inputs["input"][0] == given.inputs["negative_input_ids_2"][0] == 3 and given.macs == 6 * per_prompt
     # the UNet still runs the guidance's 2 × batch: the zero states are its unconditional half
     assert _sd(variant="sdxl", part="unet", batch=3, image_size=256).inputs["input"][0] == 6
     for negative in (False, True):
         sd15 = _sd(part="text_encoder", batch=3, negative_prompt=negative)
-        assert sd15.inputs["input"][0] == 6 and sd15.macs == 6 * MACS[("sd15", "text_encoder", 512)]
+        assert sd15.inputs["negative_input_ids"][0] == 3 and sd15.macs == 6 * MACS[("sd15", "text_encoder", 512)]
+
+
+def test_guidance_calls_the_text_encoder_twice_reading_its_weights_twice():
+    """Probe p251 #2: diffusers' encode_prompt calls ``self.text_encoder(text_input_ids ...)`` for the prompts and then,
+    under classifier-free guidance, ``self.text_encoder(uncond_input.input_ids ...)`` for the negatives, and only
+    then ``torch.cat``s them: two batch-1 passes, not one on batch 2. The weights are one tensor each (params and
+    weight bytes once), read by both calls; every kernel runs twice."""
+    one, two = _sd(part="text_encoder", guidance=False), _sd(part="text_encoder")
+    assert len(two.ops) == 2 * len(one.ops)
+    assert two.params == one.params == CLIP_L_PARAMS and two.weight_bytes == one.weight_bytes == 2 * CLIP_L_PARAMS
+    twin = two["negative.text_encoder.text_model.encoder.layers.0.mlp.fc1"]
+    assert twin.weights == two["text_encoder.text_model.encoder.layers.0.mlp.fc1"].weights
+    assert twin.inputs != two["text_encoder.text_model.encoder.layers.0.mlp.fc1"].inputs
+    # on h100 the second call reads the weights again: the non-embedding ones are 123,060,480 - 49,408·768 (token
+    # table, gathered rows only) - 77·768 (positions) = 85,056,000 params, 170,112,000 B in fp16
+    on = simulate({"model": "sd15", "part": "text_encoder"}, "h100").to_dict()
+    off = simulate({"model": "sd15", "part": "text_encoder", "guidance": False}, "h100").to_dict()
+    assert on["bytes"]["hbm"] - off["bytes"]["hbm"] >= 2 * (123_060_480 - 49_408 * 768 - 77 * 768) == 170_112_000
+    assert sum(o["unit"] != "none" for o in on["ops"]) == 2 * sum(o["unit"] != "none" for o in off["ops"])
+    # sdxl: each of its two encoders twice with a negative prompt (4 calls), once each without (force_zeros)
+    given = _sd(variant="sdxl", part="text_encoder", negative_prompt=True, image_size=256)
+    assert len(given.ops) == 2 * len(_sd(variant="sdxl", part="text_encoder", image_size=256).ops)
+    assert {op.name for op in given if op.name.endswith("prompt_embeds")} == {"prompt_embeds", "negative.prompt_embeds"}
+
+
+# ---- probe p251 #1: sd15's safety checker ----------------------------------------------------------------------
+# CLIP ViT-L/14's vision tower at 224² by hand (config.json: 24 layers of 1024, 16 heads, patch 14, mlp 4096):
+# patch conv 256 patches · 1024 · 3·14·14 = 154,140,672; each layer on 257 tokens: q, k, v, out 4·1024² and fc1, fc2
+# 2·1024·4096, 257 · 12,582,912 = 3,233,808,384, plus QKᵀ and PV 2 · 257² · 1024 = 135,268,352
+SAFETY_TOWER_MACS = 256 * 1024 * 3 * 14 * 14 + 24 * (257 * (4 * 1024 ** 2 + 2 * 1024 * 4096) + 2 * 257 ** 2 * 1024)
+
+
+def test_sd15_runs_the_safety_checker_after_the_vae_decoder_by_default():
+    """StableDiffusionPipeline.__call__ runs ``self.run_safety_checker(image, ...)`` after ``decode_latents``
+    whenever ``safety_checker`` is not None, and runwayml/stable-diffusion-v1-5's model_index.json names
+    StableDiffusionSafetyChecker with requires_safety_checker true: a default call runs it. ``safety_checker:
+    false`` is diffusers' safety_checker=None; StableDiffusionXLPipeline has none."""
+    assert SAFETY_TOWER_MACS == 81_011_982_336
+    g = _sd(part="safety_checker")
+    assert g.params == PARAMS[("sd15", "safety_checker")] == 303_981_568
+    # the tower, visual_projection 1024 · 768 and cosine_distance's two mm to 3 + 17 rows of 768
+    assert g.macs == SAFETY_TOWER_MACS + 1024 * 768 + (3 + 17) * 768 == 81_012_784_128
+    assert g.inputs == {"input": (1, 3, 224, 224)}  # CLIPImageProcessor's crop_size 224 whatever the image size
+    assert g["vision_model.vision_model.embeddings.patch_embedding"].weights[0].shape == (1024, 3, 14, 14)
+    assert g["cos_dist"].weights[0].name == "concept_embeds" and g["cos_dist"].out_shape == (1, 17)
+    assert g["special_cos_dist"].out_shape == (1, 3)
+    # SDPA by default (transformers' attn_implementation "sdpa" for CLIP): one fused attention a layer
+    assert sum(op.kind is OpKind.ATTENTION for op in g) == 24
+    assert sum(op.fn == "softmax" for op in _sd(part="safety_checker", attention="unfused")) == 24
+    assert _sd(part="safety_checker", batch=3).macs == 3 * g.macs
+    # in the pipeline: sd15's by default, not with safety_checker false, never sdxl's
+    parts = dict(sd_parts(SDParams.model_validate({})))
+    assert parts["safety_checker"] == 1 and list(parts)[-1] == "safety_checker"
+    assert "safety_checker" not in dict(sd_parts(SDParams.model_validate({"safety_checker": False})))
+    assert "safety_checker" not in dict(sd_parts(SDXLParams.model_validate({})))
+
+
+def test_the_safety_checker_refusals_name_their_key():
+    with pytest.raises(WorkloadError, match="StableDiffusionXLPipeline has no safety checker") as info:
+        sd_parts(SDXLParams.model_validate({"safety_checker": True}))
+    assert info.value.key == ("safety_checker",)
+    with pytest.raises(WorkloadError, match="sd15 runs no safety checker") as info:
+        _sd(part="safety_checker", safety_checker=False)
+    assert info.value.key == ("part",)
+
+
+def test_the_pipeline_params_add_the_safety_checker(tmp_path):
+    # probe p251 #1: 1,032,071,643 before; the four parts' diffusers counts (PARAMS)
+    r = simulate({"model": "sd15", "image_size": 128, "steps": 1}, "h100").to_dict()
+    assert r["params"] == 123_060_480 + 859_520_964 + 49_490_199 + 303_981_568 == 1_336_053_211
+    off = simulate({"model": "sd15", "image_size": 128, "steps": 1, "safety_checker": False}, "h100").to_dict()
+    assert off["params"] == 1_032_071_643 and off["seconds"] < r["seconds"]

@@ -403,6 +403,19 @@ def test_clip_vit_l14_macs_match_open_clip_profile(graph):
     assert abs(2 * text / 1e9 - 13.3) < 0.05
 
 
+@pytest.mark.parametrize(("name", "layers"), [("clip_vit_b32", 12 + 12), ("clip_vit_l14", 24 + 12)])
+def test_clip_defaults_to_sdpa_as_transformers_loads_it(graph, name, layers):
+    # probe p251 #3: transformers' CLIPPreTrainedModel declares _supports_sdpa, so from_pretrained picks
+    # attn_implementation "sdpa" and CLIPAttention calls scaled_dot_product_attention (modeling_clip.py: the eager
+    # path only when _attn_implementation == "eager"): one fused ATTENTION op a layer (config.json: 12 vision + 12
+    # text layers for B/32, 24 + 12 for L/14), no separate score matmuls; "unfused" keeps the eager path
+    g = graph(name)
+    assert len(_ops(g, OpKind.ATTENTION)) == layers and not _ops(g, OpKind.SOFTMAX)
+    eager = graph(name, attention="unfused")
+    assert not _ops(eager, OpKind.ATTENTION) and len(_ops(eager, OpKind.SOFTMAX)) == layers
+    assert g.macs == eager.macs and g.params == eager.params
+
+
 # ---- validation: one error naming the key ----------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "params", "loc"), [
     ("attention", {"heads": 32, "kv_heads": 5}, ("kv_heads",)),

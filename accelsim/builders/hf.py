@@ -151,7 +151,10 @@ class HfParams(LlamaParams):
                                    "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
-                       "dispatch and combine on the interconnect; must divide the experts. With tensor_parallel T > 1 "
+                       "dispatch and combine on the interconnect; at most the experts, and in training a divisor of "
+                       "them (Megatron-Core), in inference ranks below experts mod expert_parallel holding one "
+                       "expert more (vLLM's determine_expert_map), the simulated chip one of those. With "
+                       "tensor_parallel T > 1 "
                        "each of the T chips dispatches its 1/T of the tokens (training: with sequence_parallel).")
     expert_tensor_parallel: PositiveInt | None = Field(
         None, description="MoE: the chips an expert's width is split over (Megatron's expert_tensor_parallel_size; "
@@ -344,8 +347,14 @@ class HfParams(LlamaParams):
     def _check_params(self, lm: LM) -> None:
         """The workload's keys against the model its config describes (ValueError "key: why")."""
         moe = lm.moe
-        if moe and moe.experts % self.expert_parallel:
-            raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
+        if moe and self.expert_parallel > moe.experts:
+            raise ValueError(f"expert_parallel: at most the experts ({moe.experts}): a chip holds at least one")
+        if moe and moe.experts % self.expert_parallel and self.mode == "training":
+            # Megatron-Core's MoELayer asserts num_moe_experts % expert_model_parallel_size == 0; inference spreads
+            # a remainder (vLLM's determine_expert_map: base + 1 experts for rank < remainder; probe p250 #3)
+            raise ValueError(f"expert_parallel: must divide the experts ({moe.experts}) in training (Megatron-Core "
+                             f"gives every rank as many; inference gives the first experts mod expert_parallel ranks "
+                             f"one more)")
         if not moe:
             self._refuse_moe_params(lm)
         if lm.mla is None and self.mla != "latent":

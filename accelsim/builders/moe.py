@@ -57,7 +57,8 @@ law) or as given ``counts``: shares of each pass's T·EP·k (at least k above 0)
 decode steps, a serving grid's shapes: probe p114 #2), and counts that add up to a pass's T·EP·k, each at most
 T·EP, are that pass's exactly; shares are rounded by largest remainder and capped at the group's tokens (a token
 picks k distinct experts), the excess re-spread over the others. With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
-dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
+dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1 (where EP does not
+divide E, inference only, chips j < E mod EP hold one more: vLLM's determine_expert_map); under balanced and
 uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
 the group's chips, not all counted on the simulated one: evenly under balanced, and under uniform with the busiest
 chip's expected excess over the even share, as a random routing's would be. The simulated chip is the
@@ -148,7 +149,7 @@ def busiest_chip_experts(tokens: int, top_k: int, experts: int, chips: int) -> f
     gpt-oss-120b, E = 128, k = 4: 6.05 (10,000 trials: 6.07); one chip: E·p."""
     if tokens <= 0:
         return 0.0
-    n = experts // chips
+    n = -(-experts // chips)  # the busiest chip's: one more than some where chips do not divide the experts
     if top_k >= experts:  # every expert hit
         return float(n)
     log_miss = tokens * math.log1p(-top_k / experts)  # ln(1 − p)
@@ -170,12 +171,12 @@ def _uniform_hits(tokens: int, top_k: int, experts: int, chips: int) -> list[int
     hit = expected_experts(tokens, top_k, experts)
     if chips <= 1:
         return list(range(hit))
-    n = experts // chips
+    n = -(-experts // chips)  # chip 0's experts (one more than some chips' where chips do not divide them)
     most = math.floor(busiest_chip_experts(tokens, top_k, experts, chips) + 0.5)
     mine = max(-(-hit // chips), min(most, n, hit))
     ids = [chips * i for i in range(mine)]
     rest = hit - mine
-    others = [j + chips * i for i in range(n) for j in range(1, chips)]
+    others = [e for i in range(n) for j in range(1, chips) if (e := j + chips * i) < experts]
     return sorted(ids + others[:rest])
 
 
@@ -279,8 +280,10 @@ def busiest_shard(kept: Sequence[int], chips: int, strided: bool) -> list[int]:
     the others wait on. Chip j holds experts j·E/chips … (j + 1)·E/chips − 1, or with ``strided`` every
     chips-th expert from j (j, j + chips, ...). Balanced, uniform and skewed routings put the most on chip 0
     (shares fall with the expert's index, ties to the lower one); given counts may load any chip."""
-    local = len(kept) // chips
-    shards = [list(range(j, len(kept), chips))[:local] if strided else list(range(j * local, (j + 1) * local))
+    local, extra = divmod(len(kept), chips)  # chips below E mod chips hold one expert more (vLLM's
+    # determine_expert_map: base + 1 experts for rank < remainder)
+    first = [j * local + min(j, extra) for j in range(chips + 1)]
+    shards = [list(range(j, len(kept), chips)) if strided else list(range(first[j], first[j + 1]))
               for j in range(chips)]
     return max(shards, key=lambda ids: (sum(kept[i] for i in ids), -ids[0]))
 

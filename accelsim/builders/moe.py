@@ -14,7 +14,9 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   direction bounds the chip's collective, and the combine is the dispatch reversed. Under an 8- or 4-bit
   activation dtype the dispatch moves the rows in it and the combine the experts' 16-bit ``down_proj`` output
   (attrs ``gemm_output``: :func:`~.precision.moves_gemm_output`, DeepEP's "FP8 dispatching and BF16 combining").
-  The group's chips
+  On the wire (attrs ``wire_rows``, priced at :func:`~accelsim.units.dispatch_bytes`: an fp8 row with its fp32
+  scale per 128 values, fp4 packed two a byte with an fp8 scale per 16) the all-to-alls carry those rows, one per
+  token-expert pair. The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
 * Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
@@ -345,7 +347,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
                       vector_elems=sent * hidden, fn="moe_dispatch")
         if ep > 1:  # with token shards: the rows of the chip's experts from its tensor-parallel rank's shards
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
-                          (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span)
+                          (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span, wire_rows=moved)
         if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
             # the rows the dispatch delivered, in its dtype (not a GEMM's output: gemm_output false keeps an 8-bit
             # activation dtype's, precision.moves_gemm_output, probe p114 #1)
@@ -371,7 +373,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if ep > 1:  # the experts' down_proj output: 16 bits under an 8-bit activation dtype, as DeepEP's "FP8
             # dispatching and BF16 combining" (precision.moves_gemm_output, probe p114 #1)
             y = b._collective(y, "all_to_all", (1, max(moved, 1), hidden), "all_to_all_combine", group=ep,
-                              extent=span, gemm_output=True)
+                              extent=span, gemm_output=True, wire_rows=moved)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
                      flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
         if shards > 1:  # complete sums of the chip's tokens: sequence parallelism keeps the shard, else all-gathered

@@ -31,7 +31,7 @@ from ..hardware import Arch, units_label
 from ..ir import Op, OpKind, reduction_chips
 from ..options import Options
 from ..tasks import HOST_CPU, OpMapping, Task, TaskKind, UnitKind
-from ..units import dtype_bytes, time_cycles
+from ..units import dispatch_bytes, dtype_bytes, time_cycles
 from .plan import Plan, TaskBudget
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
 
@@ -435,9 +435,14 @@ class Emitter:
                                arch_key=("chips",) if arch.chips < max(extent, 2) else ("interconnect",))
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
         # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
-        # busiest chip's send buffer)
-        nbytes = int(op.attrs["message_bytes"]) if "message_bytes" in op.attrs else (  # type: ignore[call-overload]
-            op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes)
+        # busiest chip's send buffer; ``wire_rows``: an MoE all-to-all's rows on the wire, of its output's width, in
+        # its dtype with the dispatch's scales, units.dispatch_bytes: builders.moe, probe p250)
+        if "message_bytes" in op.attrs:
+            nbytes = int(op.attrs["message_bytes"])  # type: ignore[call-overload]
+        elif "wire_rows" in op.attrs:
+            nbytes = dispatch_bytes(int(op.attrs["wire_rows"]), op.out_shape[-1], op.out_dtype)  # type: ignore[call-overload]
+        else:
+            nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
         # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
         # tensor-parallel ones)

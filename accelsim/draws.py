@@ -1,6 +1,8 @@
 """Distinct rows of random look-ups (L0: numpy and the standard library only, so the builders that size a sparse
 optimizer step and the cost models that price a gather read the same formulas): uniform draws
-R (1 - (1 - 1/R)^T), Zipf draws Σ_i 1 - (1 - p_i)^T over the ranks grouped as :func:`zipf_groups` gives them."""
+R (1 - (1 - 1/R)^T), Zipf draws Σ_i 1 - (1 - p_i)^T over the ranks grouped as :func:`zipf_groups` gives them; and
+the distinct ranks an MoE token's top-k expert picks reach (:func:`dispatch_ranks`: builders.moe sizes a per-rank
+dispatch with it, cost.collective its hops across nodes)."""
 
 from __future__ import annotations
 
@@ -69,3 +71,38 @@ def expected_distinct(lookups: float, rows: int, access: str, alpha: float) -> f
     if access == "uniform":
         return distinct_rows(lookups, rows)
     return float(min(lookups, rows))
+
+
+def _miss(pool: int, mine: int, top_k: int) -> float:
+    """The chance that a token's ``top_k`` distinct picks, uniform over ``pool`` experts, miss ``mine`` of them:
+    C(pool − mine, k) / C(pool, k) (hypergeometric)."""
+    return math.comb(pool - mine, top_k) / math.comb(pool, top_k) if pool >= top_k else 0.0
+
+
+def dispatch_ranks(experts: int, top_k: int, ranks: int, groups: int = 0, picked: int = 0) -> float:
+    """The expected distinct ranks, of ``ranks`` that each hold E / R of the ``experts`` (contiguous: vLLM's
+    default ``linear`` placement), one token's ``top_k`` picks land on: the rows a per-rank dispatch sends per token
+    (DeepEP's normal mode: ``is_token_in_rank`` [num_tokens, num_ranks], a token sent once to each rank that holds
+    any of its experts). Picks uniform and independent of other tokens: by linearity Σ_r P(r hit), each rank missed
+    with C(E − E/R, k) / C(E, k), so R · (1 − C(E − E/R, k) / C(E, k)) (DeepSeek-V3, E 256, k 8, R 8: 5.29 of 8).
+    Group-limited routing (DeepSeek-V3's ``n_group`` G, ``topk_group`` g; 0: none): the token picks g of the G
+    groups uniformly, then k of their g·E/G experts; a rank holding m of the picked groups' experts is missed with
+    C(gE/G − m, k) / C(gE/G, k), m = j·E/G for its j picked groups of its G/R (hypergeometric over the G groups)
+    where R divides G, m = E/R with chance g/G where G divides R (a group over G/R ranks); DeepSeek-V3 at R 8:
+    4 · (1 − C(96, 8) / C(128, 8)) = 3.63. Other group and rank counts: the ungrouped value."""
+    if ranks <= 1 or top_k <= 0:
+        return 1.0 if ranks >= 1 and top_k > 0 else 0.0
+    per = experts // ranks
+    if experts % ranks:  # vLLM's determine_expert_map: ranks below E mod R hold one expert more
+        return sum(1 - _miss(experts, per + (r < experts % ranks), top_k) for r in range(ranks))
+    if groups > 1 and 0 < picked < groups and experts % groups == 0 and (groups % ranks == 0 or ranks % groups == 0):
+        size = experts // groups
+        pool = picked * size
+        if groups % ranks == 0:  # each rank holds G/R whole groups: j of them picked (hypergeometric)
+            held = groups // ranks
+            hit = sum(math.comb(held, j) * math.comb(groups - held, picked - j) / math.comb(groups, picked)
+                      * (1 - _miss(pool, j * size, top_k)) for j in range(1, min(held, picked) + 1))
+        else:  # each group over R/G ranks: the rank's E/R experts in play when its group is picked
+            hit = picked / groups * (1 - _miss(pool, per, top_k))
+        return ranks * hit
+    return ranks * (1 - _miss(experts, per, top_k))

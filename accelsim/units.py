@@ -90,6 +90,24 @@ QUANTISED_WEIGHTS = frozenset(SCALE_BYTES)
 """Weight dtypes stored with group-wise scales (:data:`SCALE_BYTES` per ``quant_group_size`` weights)."""
 
 
+DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), "fp4": (16, 1)}
+"""(values per scale, bytes per scale) an expert-parallel dispatch sends beside each row of a narrow activation
+dtype: fp8 one fp32 scale per 128 values (DeepEP's ``Buffer.dispatch``: an FP8 ``x`` is "[num_tokens, hidden]
+torch.float8_e4m3fn" with "[num_tokens, hidden // 128] torch.float" scales), fp4 NVFP4's two values a byte and one
+E4M3 scale per 16 (0.5625 B an element: TensorRT-LLM's ``Fp4QuantizedTensor``, packed data with its scale factors);
+other dtypes their :func:`dtype_bytes` and no scale."""
+
+
+def dispatch_bytes(rows: int, width: int, dtype: str) -> int:
+    """Bytes of ``rows`` rows of ``width`` elements of ``dtype`` on an expert-parallel dispatch's wire: packed at
+    :data:`DTYPE_BITS` with one :data:`DISPATCH_SCALES` scale per group of each row where the dtype has one (fp8,
+    hidden 7168: 7168 + 56 · 4 = 7392 B a row; fp4: 3584 + 448 = 4032 B), else ``dtype_bytes`` an element."""
+    if dtype not in DISPATCH_SCALES:
+        return rows * width * dtype_bytes(dtype)
+    group, scale = DISPATCH_SCALES[dtype]
+    return rows * (-(-width * DTYPE_BITS[dtype] // 8) + -(-width // group) * scale)
+
+
 def packed_bytes(numel: int, dtype: str, group_size: int = 0) -> int:
     """Bytes of ``numel`` elements of ``dtype`` packed (⌈numel · bits / 8⌉), plus one scale of
     :data:`SCALE_BYTES` per ``group_size`` elements when > 0 (group-wise quantisation)."""

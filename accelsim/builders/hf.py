@@ -151,7 +151,11 @@ class HfParams(LlamaParams):
                                    "tokens · top-k / experts⌉ assignments, the rest are dropped (0: no limit).")
     expert_parallel: PositiveInt = Field(
         1, description="MoE: experts split over this many chips (each its own batch of tokens), with an all-to-all "
-                       "dispatch and combine on the interconnect; must divide the experts. With tensor_parallel T > 1 "
+                       "dispatch and combine on the interconnect; at most the experts, and in training a divisor of "
+                       "them (Megatron-Core), in inference ranks below experts mod expert_parallel holding one "
+                       "expert more (vLLM's determine_expert_map), the simulated chip one of those. A prefill "
+                       "dispatches each token once per destination rank (DeepEP's normal mode), a decode step and "
+                       "training once per routed expert. With tensor_parallel T > 1 "
                        "each of the T chips dispatches its 1/T of the tokens (training: with sequence_parallel).")
     expert_tensor_parallel: PositiveInt | None = Field(
         None, description="MoE: the chips an expert's width is split over (Megatron's expert_tensor_parallel_size; "
@@ -344,8 +348,14 @@ class HfParams(LlamaParams):
     def _check_params(self, lm: LM) -> None:
         """The workload's keys against the model its config describes (ValueError "key: why")."""
         moe = lm.moe
-        if moe and moe.experts % self.expert_parallel:
-            raise ValueError(f"expert_parallel: must divide the experts ({moe.experts})")
+        if moe and self.expert_parallel > moe.experts:
+            raise ValueError(f"expert_parallel: at most the experts ({moe.experts}): a chip holds at least one")
+        if moe and moe.experts % self.expert_parallel and self.mode == "training":
+            # Megatron-Core's MoELayer asserts num_moe_experts % expert_model_parallel_size == 0; inference spreads
+            # a remainder (vLLM's determine_expert_map: base + 1 experts for rank < remainder; probe p250 #3)
+            raise ValueError(f"expert_parallel: must divide the experts ({moe.experts}) in training (Megatron-Core "
+                             f"gives every rank as many; inference gives the first experts mod expert_parallel ranks "
+                             f"one more)")
         if not moe:
             self._refuse_moe_params(lm)
         if lm.mla is None and self.mla != "latent":
@@ -872,7 +882,23 @@ def _routed(b: TransformerBuilder, lm: LM, h: str, prefix: str, p: HfParams, loa
     assert moe is not None
     return moe_layer(b, h, prefix=prefix, experts=moe.experts, top_k=moe.top_k, ffn=moe.ffn,
                      act=moe.expert_act or lm.act, names=names, loads=loads, ep=p.expert_parallel, form=_form(moe),
-                     reduce=reduce, spread=p.spread(), strided=p.moe_routing in ("balanced", "uniform"))
+                     reduce=reduce, spread=p.spread(), strided=p.moe_routing in ("balanced", "uniform"),
+                     per_rank=_per_rank(p, lm))
+
+
+def _per_rank(p: HfParams, lm: LM) -> tuple[int, int] | None:
+    """The routing's groups (``n_group``, ``topk_group``; (0, 0): none) where a token's expert-parallel dispatch goes
+    once per destination rank (:func:`~accelsim.draws.dispatch_ranks` of them), else None (once per
+    routed expert). An inference prefill: DeepEP's normal mode, the
+    prefill kernels of DeepSeek's serving (arXiv:2412.19437 §3.4.1) and vLLM's ``deepep_high_throughput`` backend
+    ("multi-node prefill"), dedups a token per rank (``is_token_in_rank``) under the config's group-limited routing
+    (``n_group`` / ``topk_group``; ``num_expert_group``); a decode step (DeepEP's low-latency mode, sent per expert)
+    and training (Megatron-Core's MoEAlltoAllTokenDispatcher, T·k rows) send a row per token-expert pair."""
+    moe = lm.moe
+    if moe is None or p.expert_parallel <= 1 or p.phase != "prefill" or p.mode == "training":
+        return None
+    fields = p.fields()
+    return int(fields.get("n_group") or fields.get("num_expert_group") or 0), int(fields.get("topk_group") or 0)
 
 
 def _shared_expert(b: TransformerBuilder, lm: LM, h: str) -> str:

@@ -14,7 +14,14 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   direction bounds the chip's collective, and the combine is the dispatch reversed. Under an 8- or 4-bit
   activation dtype the dispatch moves the rows in it and the combine the experts' 16-bit ``down_proj`` output
   (attrs ``gemm_output``: :func:`~.precision.moves_gemm_output`, DeepEP's "FP8 dispatching and BF16 combining").
-  The group's chips
+  On the wire (attrs ``wire_rows``, priced at :func:`~accelsim.units.dispatch_bytes`: an fp8 row with its fp32
+  scale per 128 values, fp4 packed two a byte with an fp8 scale per 16) the all-to-alls carry those rows, one per
+  token-expert pair (DeepEP's low-latency mode, a decode step's; Megatron-Core's MoEAlltoAllTokenDispatcher,
+  training's), or with ``per_rank`` (an inference prefill: DeepEP's normal mode, which sends a token once to each
+  rank that holds any of its experts, ``is_token_in_rank``) the rows × D / k, D the expected ranks a token reaches
+  (:func:`~accelsim.draws.dispatch_ranks`, under uniform or group-limited routing); attrs ``fanout`` (the
+  routing) then prices its hops across nodes once per destination node (DeepEP's RDMA, forwarded over NVLink:
+  :func:`~accelsim.cost.collective.fanout_nic_bytes`). The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
 * Token shards (:func:`token_shards`: tensor parallelism TP > 1 with EP > 1 and experts split by width): each chip
@@ -57,7 +64,8 @@ law) or as given ``counts``: shares of each pass's T·EP·k (at least k above 0)
 decode steps, a serving grid's shapes: probe p114 #2), and counts that add up to a pass's T·EP·k, each at most
 T·EP, are that pass's exactly; shares are rounded by largest remainder and capped at the group's tokens (a token
 picks k distinct experts), the excess re-spread over the others. With a capacity factor cf > 0 each expert takes at most ⌈cf · T·EP·k / E⌉ assignments and the rest are
-dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1; under balanced and
+dropped (they pass through on the residual). Chip j holds experts j·E/EP … (j + 1)·E/EP − 1 (where EP does not
+divide E, inference only, chips j < E mod EP hold one more: vLLM's determine_expert_map); under balanced and
 uniform routing every EP-th expert from j (j, j + EP, ...), so a small batch's few hit experts are shared out over
 the group's chips, not all counted on the simulated one: evenly under balanced, and under uniform with the busiest
 chip's expected excess over the even share, as a random routing's would be. The simulated chip is the
@@ -73,6 +81,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..draws import dispatch_ranks
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight, WeightPool
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
@@ -148,7 +157,7 @@ def busiest_chip_experts(tokens: int, top_k: int, experts: int, chips: int) -> f
     gpt-oss-120b, E = 128, k = 4: 6.05 (10,000 trials: 6.07); one chip: E·p."""
     if tokens <= 0:
         return 0.0
-    n = experts // chips
+    n = -(-experts // chips)  # the busiest chip's: one more than some where chips do not divide the experts
     if top_k >= experts:  # every expert hit
         return float(n)
     log_miss = tokens * math.log1p(-top_k / experts)  # ln(1 − p)
@@ -170,12 +179,12 @@ def _uniform_hits(tokens: int, top_k: int, experts: int, chips: int) -> list[int
     hit = expected_experts(tokens, top_k, experts)
     if chips <= 1:
         return list(range(hit))
-    n = experts // chips
+    n = -(-experts // chips)  # chip 0's experts (one more than some chips' where chips do not divide them)
     most = math.floor(busiest_chip_experts(tokens, top_k, experts, chips) + 0.5)
     mine = max(-(-hit // chips), min(most, n, hit))
     ids = [chips * i for i in range(mine)]
     rest = hit - mine
-    others = [j + chips * i for i in range(n) for j in range(1, chips)]
+    others = [e for i in range(n) for j in range(1, chips) if (e := j + chips * i) < experts]
     return sorted(ids + others[:rest])
 
 
@@ -279,8 +288,10 @@ def busiest_shard(kept: Sequence[int], chips: int, strided: bool) -> list[int]:
     the others wait on. Chip j holds experts j·E/chips … (j + 1)·E/chips − 1, or with ``strided`` every
     chips-th expert from j (j, j + chips, ...). Balanced, uniform and skewed routings put the most on chip 0
     (shares fall with the expert's index, ties to the lower one); given counts may load any chip."""
-    local = len(kept) // chips
-    shards = [list(range(j, len(kept), chips))[:local] if strided else list(range(j * local, (j + 1) * local))
+    local, extra = divmod(len(kept), chips)  # chips below E mod chips hold one expert more (vLLM's
+    # determine_expert_map: base + 1 experts for rank < remainder)
+    first = [j * local + min(j, extra) for j in range(chips + 1)]
+    shards = [list(range(j, len(kept), chips)) if strided else list(range(first[j], first[j + 1]))
               for j in range(chips)]
     return max(shards, key=lambda ids: (sum(kept[i] for i in ids), -ids[0]))
 
@@ -294,7 +305,7 @@ def token_shards(tp: int, ep: int, spread: int = 1) -> int:
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
               names: ExpertNames, loads: Loads, ep: int, form: ExpertForm = ExpertForm(), reduce: bool = True,
-              spread: int = 1, strided: bool = False) -> str:
+              spread: int = 1, strided: bool = False, per_rank: tuple[int, int] | None = None) -> str:
     """One MoE MLP on ``x`` (inside the layer's scope ``prefix``); returns the combined output (see the module
     docstring). ``loads`` are the group's assignments per expert; this chip is the busiest (:func:`busiest_shard`). Without
     ``reduce`` the tensor-parallel partial sums are returned unreduced, for the caller to add the shared expert's
@@ -305,7 +316,9 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     ``strided`` (balanced or uniform routing): the chip holds every (EP · spread)-th expert, 0, EP · spread, ..., so the few
     experts a small batch hits fall on the chips in turn (under uniform routing chip 0 with its expected maximum,
     :func:`busiest_chip_experts`), rather than all on the simulated chip. With tensor and expert parallelism (:func:`token_shards`) the chip routes its 1/TP of the tokens
-    (see the module docstring)."""
+    (see the module docstring). ``per_rank`` (the routing's ``n_group``, ``topk_group``; (0, 0) ungrouped): the
+    all-to-alls send each token once per destination rank (DeepEP's normal mode), on average
+    :func:`~accelsim.draws.dispatch_ranks` of them; None: once per routed expert."""
     shards = token_shards(b.tp, ep, spread)
     if shards == 1:
         x = b._tp_in(x)  # sequence parallelism: the token shards gathered (Megatron's all-gather dispatcher)
@@ -330,6 +343,12 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
+    # the rows on the all-to-alls' wire: a row per token-expert pair, or per token and destination rank, the
+    # token's expected per_rank of its k picks' ranks (the routed rows scaled by per_rank / k)
+    ranks = dispatch_ranks(experts, top_k, ep, *per_rank) if per_rank is not None else top_k
+    wire = min(moved, math.ceil(moved * ranks / top_k))
+    # a per-rank all-to-all's routing, which its pricing across nodes reads (the distinct nodes a token goes to)
+    fanout = {} if per_rank is None else {"fanout": (experts, top_k, *per_rank)}
     with b.scope(names.block):
         # without token shards every tensor-parallel chip routes every token: the router runs whole on each
         with b.replicated(None if shards == 1 else 1):
@@ -342,7 +361,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
                       vector_elems=sent * hidden, fn="moe_dispatch")
         if ep > 1:  # with token shards: the rows of the chip's experts from its tensor-parallel rank's shards
             rows = b._add(b._name("all_to_all_dispatch", "a2a"), OpKind.COLLECTIVE, [rows],
-                          (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span)
+                          (1, max(moved, 1), hidden), fn="all_to_all", group=ep, extent=span, wire_rows=wire, **fanout)
         if shards > 1:  # the width-split experts need their rows from every shard: gathered over the TP group
             # the rows the dispatch delivered, in its dtype (not a GEMM's output: gemm_output false keeps an 8-bit
             # activation dtype's, precision.moves_gemm_output, probe p114 #1)
@@ -368,7 +387,7 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
         if ep > 1:  # the experts' down_proj output: 16 bits under an 8-bit activation dtype, as DeepEP's "FP8
             # dispatching and BF16 combining" (precision.moves_gemm_output, probe p114 #1)
             y = b._collective(y, "all_to_all", (1, max(moved, 1), hidden), "all_to_all_combine", group=ep,
-                              extent=span, gemm_output=True)
+                              extent=span, gemm_output=True, wire_rows=wire, **fanout)
         out = b._add(b._name("combine", "combine"), OpKind.ELEMENTWISE, [y, topk], b.shape(x),
                      flops=2 * sent * hidden, vector_elems=sent * hidden, fn="moe_combine")
         if shards > 1:  # complete sums of the chip's tokens: sequence parallelism keeps the shard, else all-gathered
@@ -428,5 +447,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_chip_experts", "busiest_shard", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_chip_experts", "busiest_shard", "dispatch_ranks", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
            "token_shards"]

@@ -67,6 +67,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from ..draws import dispatch_ranks
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 from ..hardware import mean_ring_hops as mean_ring_hops  # re-exported: this module's, before hardware's formula used it
 from ..units import NVLS_DTYPES, time_cycles
@@ -162,6 +163,18 @@ class Choice(NamedTuple):
     def cycles(self, clock_hz: float) -> int:
         """The call's time in whole cycles of a ``clock_hz`` clock (its link task's)."""
         return time_cycles(self.seconds, clock_hz)
+
+
+def fanout_nic_bytes(nbytes: int, fanout: tuple[int, ...], group: int, per_node: int) -> int:
+    """The message of a per-rank dispatch (``nbytes``: a row per token and destination rank) sized for its hops
+    across nodes, a row per token and destination node (DeepEP's normal mode sends a token over RDMA once to each
+    node that holds any of its experts, ``num_tokens_per_rdma_rank``, and forwards it inside the node over NVLink):
+    ``nbytes`` · D_nodes / D_ranks, :func:`dispatch_ranks` over the group's ``group`` / ``per_node`` nodes and its
+    ``group`` ranks of the routing ``fanout`` (experts, top-k, n_group, topk_group)."""
+    experts, top_k, groups, picked = fanout
+    ranks = dispatch_ranks(experts, top_k, group, groups, picked)
+    nodes = dispatch_ranks(experts, top_k, max(group // max(per_node, 1), 1), groups, picked)
+    return math.floor(nbytes * nodes / ranks) if ranks > 0 else nbytes
 
 
 def wire_fraction(kind: str, group: int) -> float:
@@ -466,7 +479,7 @@ def seconds(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None =
 
 
 def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = None,
-         all_reduce: str = "nccl", dtype: str | None = None) -> Choice:
+         all_reduce: str = "nccl", dtype: str | None = None, fanout: tuple[int, ...] | None = None) -> Choice:
     """The call (seconds, the algorithm and protocol, bytes each chip sends) under the interconnect's
     ``collective`` mode: ``nccl``, the tuner's pick (:func:`choose`); ``formula``, the interconnect's ring or
     direct exchange (its ``topology``), no protocol; across nodes (``extent`` chips, default ``group``, more than
@@ -476,7 +489,10 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
     probe p183 #1). With
     ``all_reduce`` "custom" (``options.all_reduce``) an all-reduce inside one node is vLLM's custom kernel where
     vLLM runs it (:func:`custom`). ``dtype``: the elements' type, which NCCL's choice of NVLS depends on (None:
-    any; :func:`choose`)."""
+    any; :func:`choose`). ``fanout`` (an MoE all-to-all that sends a token once per destination rank: the routing,
+    :func:`fanout_nic_bytes`): across nodes its NIC sends a token once per remote node, and the node's links carry
+    the whole message (the forwarded rows and the node's own), in the node's all-to-all over its chips (DeepEP's
+    normal-mode internode dispatch, RDMA then NVLink)."""
     ic = arch.interconnect
     if kind not in KINDS:
         raise ValueError(f"unknown collective {kind!r}; known: {', '.join(KINDS)}")
@@ -493,6 +509,12 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         per_node = ic.per_node(group, extent or group)
         if kind == "all_to_all":  # point-to-point sends (ScaleOut): those inside the node run beside the NIC's, an
             # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
+            if fanout is not None:  # a row per destination node on the NIC, then forwarded inside the node
+                wide = fanout_nic_bytes(nbytes, fanout, group, per_node)
+                nic = (group - per_node) / group * wide
+                node = call(arch, kind, nbytes, per_node, None, all_reduce, dtype)
+                seconds = ic.scale_out.collective_seconds(kind, wide, group, per_node)
+                return Choice(max(seconds, node.seconds), "p2p", "", node.wire_bytes + nic, off_node=nic)
             seconds = ic.scale_out.collective_seconds(kind, nbytes, group, per_node)
             inside = call(arch, kind, nbytes * per_node // group, per_node, None, all_reduce, dtype).seconds
             return Choice(max(seconds, inside), "p2p", "", sent)

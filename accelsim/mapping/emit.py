@@ -31,7 +31,7 @@ from ..hardware import Arch, units_label
 from ..ir import Op, OpKind, reduction_chips
 from ..options import Options
 from ..tasks import HOST_CPU, OpMapping, Task, TaskKind, UnitKind
-from ..units import dtype_bytes, time_cycles
+from ..units import dispatch_bytes, dtype_bytes, time_cycles
 from .plan import Plan, TaskBudget
 from .traffic import GROUP_MIN_CYCLES, Context, Traffic, split
 
@@ -364,14 +364,16 @@ class Emitter:
         return tid
 
     def all_reduce(self, op_i: int, nbytes: int, group: int, deps: list[int], kind: str = "all_reduce",
-                   extent: int | None = None, dtype: str | None = None) -> tuple[int, collective.Choice]:
+                   extent: int | None = None, dtype: str | None = None,
+                   fanout: tuple[int, ...] | None = None) -> tuple[int, collective.Choice]:
         """One link task: an all-reduce (or another collective ``kind``) of ``nbytes`` of ``dtype`` elements (which
         NCCL's choice of NVLS depends on: not for int8 or fp8, probe p104 #3) over ``group`` chips spread over
         ``extent`` consecutive chips (default ``group``); (task id, the call as priced). A group that
         spans nodes runs on the NIC unit (as priced: the scale-out network's), so it does not hold up the node's
-        links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives)."""
+        links (NVLink's few-hundred GB/s carry its intra-node hops beside the node's own collectives). ``fanout``:
+        an MoE all-to-all's routing that sends a token once per rank (:func:`~accelsim.cost.collective.call`)."""
         arch = self.ctx.arch
-        c = collective.call(arch, kind, nbytes, group, extent, self.all_reduce_kernel, dtype)
+        c = collective.call(arch, kind, nbytes, group, extent, self.all_reduce_kernel, dtype, fanout)
         if not self.crosses(group, extent):
             return self.add(op_i, TaskKind.LOAD, self.unit_of[LINK], c.cycles(arch.clock_hz), deps, c.sent, LINK), c
         tid = self.add(op_i, TaskKind.LOAD, self.nic, c.cycles(arch.clock_hz), deps, c.sent, LINK)
@@ -435,9 +437,14 @@ class Emitter:
                                arch_key=("chips",) if arch.chips < max(extent, 2) else ("interconnect",))
         # nccl-tests' size: the whole tensor (a reduce-scatter's unscattered input, an all-gather's gathered output;
         # attrs ``message_bytes`` where the builder sizes it otherwise: a sharded DLRM's uneven all-to-all, its
-        # busiest chip's send buffer)
-        nbytes = int(op.attrs["message_bytes"]) if "message_bytes" in op.attrs else (  # type: ignore[call-overload]
-            op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes)
+        # busiest chip's send buffer; ``wire_rows``: an MoE all-to-all's rows on the wire, of its output's width, in
+        # its dtype with the dispatch's scales, units.dispatch_bytes: builders.moe, probe p250)
+        if "message_bytes" in op.attrs:
+            nbytes = int(op.attrs["message_bytes"])  # type: ignore[call-overload]
+        elif "wire_rows" in op.attrs:
+            nbytes = dispatch_bytes(int(op.attrs["wire_rows"]), op.out_shape[-1], op.out_dtype)  # type: ignore[call-overload]
+        else:
+            nbytes = op.in_bytes if op.fn == "reduce_scatter" else op.out_bytes
         # NCCL's kernel is launched (and dispatched) as any other; in stream order NCCL's stream waits for the
         # compute stream, and the compute stream for it (a blocking collective: torch.distributed's, Megatron's
         # tensor-parallel ones)
@@ -451,7 +458,9 @@ class Emitter:
         deps, _ = (self.producers(p), []) if steady else self.launched(p.index, self.producers(p), in_stream)
         if self.launch.in_order and not self.launch.dispatch and in_stream:  # (a dispatch task waits for the tail)
             deps += self.stream_tail
-        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent, op.dtype)
+        fanout = op.attrs.get("fanout")  # an MoE all-to-all sent once per rank: its routing (builders.moe)
+        tid, c = self.all_reduce(p.index, nbytes, group, deps, op.fn, extent, op.dtype,
+                                 tuple(fanout) if fanout else None)  # type: ignore[arg-type]
         self.done[op.name] = [tid]
         if self.accumulate and op.phase == "backward":
             self.backward_ends.append(tid)

@@ -33,9 +33,13 @@ def test_fp8_dispatch_and_bf16_combine_on_mixtral_ep8():
     # Mixtral EP 8 on dgx-h100, prefill 512 a chip, balanced: 512 tokens × top-2 = 1,024 rows leave each GPU, (8 − 1)
     # / 8 of them over the links. The dispatch moves the fp8 activations (1 B): 1,024 × 4,096 × 1 × 7/8 = 3,670,016 B.
     # The combine moves the experts' down_proj output, which an fp8 GEMM writes in bf16 (2 B), as DeepEP runs it
-    # ("FP8 dispatching and BF16 combining"): 1,024 × 4,096 × 2 × 7/8 = 7,340,032 B (before: 3,670,016, fp8)
-    dispatch, combine = 1024 * H * 1 * 7 // 8, 1024 * H * 2 * 7 // 8
-    assert (dispatch, combine) == (3_670_016, 7_340_032)
+    # ("FP8 dispatching and BF16 combining"): 1,024 × 4,096 × 2 × 7/8 = 7,340,032 B (before: 3,670,016, fp8).
+    # The fp8 rows carry their fp32 scales, one per 128 values (DeepEP's dispatch: "[num_tokens, hidden // 128]
+    # torch.float"; probe p250 #2): 4,096 + 32 · 4 = 4,224 B a row, 1,024 × 4,224 × 7/8 = 3,784,704 B (before:
+    # 3,670,016, no scales). Mixtral's 8 experts on 8 ranks: a token's 2 experts are on 2 ranks, so sending it once
+    # per rank (the prefill's) is 2 rows a token as before
+    dispatch, combine = 1024 * (H + H // 128 * 4) * 7 // 8, 1024 * H * 2 * 7 // 8
+    assert (dispatch, combine) == (3_784_704, 7_340_032)
     rows = _rows(_run("workload.seq_len=512", "workload.expert_parallel=8", "workload.activation_dtype=fp8"))
     assert rows["all_to_all_dispatch"]["bytes"]["link"] == dispatch
     assert rows["all_to_all_combine"]["bytes"]["link"] == combine

@@ -1875,7 +1875,7 @@ def kv_dequant_notes(tg: TaskGraph) -> list[str]:
         if isinstance(kv, str) and isinstance(rate, dict):
             key = (kv, str(rate.get("dtype")), str(m.mapping.get("kernel")))
             seen[key] = seen.get(key, 0) + 1
-    return [f"{n} fused attention op(s) of dtype {kv} (the KV cache's) run {kernel} at the {dtype} rate: it takes no "
+    return [f"{n} fused attention op(s) of dtype {kv} (K and V stored in it) run {kernel} at the {dtype} rate: it takes no "
             f"{kv}, and GPU serving stacks dequantise such a cache to the model's 16-bit dtype as they read it "
             f"(SGLang #10083; vLLM attends in the cache's dtype only with FlashAttention-3 over an 8-bit float "
             f"cache); K and V move at {kv}'s width and their dequantisation (a scale-multiply an element) runs on "

@@ -93,6 +93,6 @@ def test_llama3_int8_cache_prefill_is_no_faster_than_bf16_compute_and_says_why(s
     blocks = op["mapping"]["kv_blocks"]
     assert blocks == ref["mapping"]["kv_blocks"]
     assert ref["bytes"]["l2"] - op["bytes"]["l2"] == blocks * 2 * 128 * 128 * (2 - 1)
-    notes = [n for n in r["notes"] if "fused attention op(s) of dtype int8 (the KV cache's) run flash3 at the bf16" in n]
+    notes = [n for n in r["notes"] if "fused attention op(s) of dtype int8 (K and V stored in it) run flash3 at the bf16" in n]
     assert len(notes) == 1 and notes[0].startswith("1 ")
     assert not [n for n in r["notes"] if "do not fit the modelled FlashAttention kernel" in n]

@@ -158,7 +158,7 @@ def test_activation_spill_note_counts_the_models_outputs():
 
 RATE_NOTE = re.compile(r"^([\d,]+) op\(s\) of dtype (\w+): the (systolic arrays|vector units) have no \2 rate")
 FLASH_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) do not fit the modelled FlashAttention kernel")
-KV_DEQUANT_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) of dtype int4 \(the KV cache's\) run flash2 at the "
+KV_DEQUANT_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) of dtype int4 \(K and V stored in it\) run flash2 at the "
                              r"bf16 rate")
 LLAMA3_8B_LAYERS = 32  # Meta-Llama-3-8B's config.json: num_hidden_layers 32
 

@@ -155,7 +155,10 @@ ATTENTION_DTYPE_FLOOR: dict[str, str] = {"fp4": NARROW_KV_CACHE}
 would be in the key computes in: fp4 attends at the fp8 tensor rate, as vLLM's, TensorRT-LLM's and FlashInfer's
 kernels do at best (:data:`NARROW_KV_CACHE`; the bytes are the same, a byte an element). Not modelled: the
 SageAttention3 plug-in's microscaling FP4 QKᵀ and PV on Blackwell (Zhang et al. 2025, arXiv:2505.11594). int4 is
-kept: SageAttention2 runs QKᵀ in int4 (arXiv:2411.10958)."""
+kept: SageAttention2 runs QKᵀ in int4 (arXiv:2411.10958), and an int8 NPU attends in int8. This floor is the
+builder's, hardware-blind; on a GPU preset the cost model runs a fused attention over an int8 or int4 cache (an fp8
+one on FlashAttention-2) at the 16-bit rate its FlashAttention kernel takes, the cache dequantised on read
+(:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1, #2)."""
 
 
 def attention_dtype(dtype: str) -> str:

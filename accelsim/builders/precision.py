@@ -48,7 +48,10 @@
   fused attention, the scores and context GEMMs) write their outputs in the activation dtype (``out_dtype``; the
   16-bit one under an 8/4-bit activation dtype). Unset, the KV-cache dtype is the activation dtype's, but fp8 under
   fp4 (:func:`~accelsim.units.default_kv_cache`: NVFP4 checkpoints keep an FP8 cache), and an fp4 one is
-  refused at its key; an attention built in fp4 any other way computes in fp8 (:func:`floor_attention`).
+  refused at its key; an attention built in fp4 any other way computes in fp8 (:func:`floor_attention`). The
+  attention over an int8 / int4 cache keeps the cache's dtype here (the builders see no hardware: an int8 NPU attends
+  in it); on a GPU preset the cost model runs its FlashAttention kernel at the 16-bit ``out_dtype``, dequantising
+  the cache on read (:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1).
 """
 
 from __future__ import annotations

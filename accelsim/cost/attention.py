@@ -49,7 +49,10 @@ and residency are the bucket's, HBM and L2 bytes and the op's MACs the op's own.
 ``output_tiles`` × ``tile_cycles``, so the emitter runs it on the SMs like a GEMM's tiles. Off a GPU-like core the op's two GEMMs are folded on the array as before
 (:mod:`.systolic`) with the softmax on the vector unit overlapped, a causal one (and its backward) over only the array-sized
 blocks at or below the diagonal (:func:`systolic_causal`); on one, so is an op its kernel cannot run
-(:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory).
+(:func:`unsupported`: a head dim above 256, a dtype the kernel does not take, a tile beyond shared memory). An op
+over a KV cache narrower than 16 bits that the kernel does not take (int8, int4; fp8 on FlashAttention-2) runs the
+kernel at its 16-bit output dtype, K/V read at the cache's width and dequantised beside the softmax
+(:func:`compute_dtype`, :func:`dequant_cycles`), as GPU serving stacks run it.
 """
 
 from __future__ import annotations
@@ -61,9 +64,9 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import WorkloadError
-from ..hardware import Arch, SystolicArray
+from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
-from ..units import FAST_FP32, HALF_FLOATS, TORCH_DTYPES, time_cycles
+from ..units import DTYPE_BITS, FAST_FP32, HALF_FLOATS, TORCH_DTYPES, dtype_bytes, time_cycles
 from . import Priced, vector
 
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
@@ -362,11 +365,48 @@ def kernel(op: Op, arch: Arch) -> Flash:
     return k.decode if shape(op).decode and k.decode else k
 
 
+def compute_dtype(op: Op, arch: Arch) -> str:
+    """The dtype the FlashAttention kernel of fused attention ``op`` (:func:`kernel`) runs its MMAs in: the op's
+    own where the kernel takes it (:attr:`Flash.dtypes`: fp8 on FlashAttention-3 and TensorRT-LLM-gen, which
+    compute over an fp8 KV cache in fp8); else, for an op narrower than 16 bits (attention over an int8 or int4 KV
+    cache, an fp8 one on a kernel without fp8, as on an A100), the 16-bit dtype it writes (``out_dtype``: the
+    model's) where the kernel takes that. GPU serving stacks store such a cache quantised and dequantise K and V to
+    the model's 16-bit dtype as they read them, then attend at the 16-bit tensor rate: SGLang ("quantize the KV
+    Cache ... at the storing time, and dequantize to BF16/FP16 at the reading time for attention calculation",
+    sgl-project/sglang#10083); vLLM's quantized KV cache docs (only FlashAttention-3 over an FP8 cache computes "in
+    the quantized (FP8) domain"); LMDeploy's int8 / int4 KV cache (TurboMind dequantises it in its attention
+    kernel). No GPU stack computes QKᵀ or PV in int8 over an int8 cache (probe p252 #1, #2: they ran the fallback
+    fused model at the int8 rate, 2.1x under bf16 FlashAttention-3 on h100, and an fp8 cache on a100 1.46x under
+    FlashAttention-2 at the same bf16 rate). :func:`price` then reads K/V at the cache's width and adds their
+    dequantisation (:func:`dequant_cycles`). Off a GPU-like core (an int8 NPU) nothing changes: the array attends
+    in int8 where it has the rate."""
+    dtypes, out = kernel(op, arch).dtypes, op.out_dtype
+    if op.dtype in dtypes or DTYPE_BITS[op.dtype] >= 16 or DTYPE_BITS[out] != 16 or out not in dtypes:
+        return op.dtype
+    return out
+
+
+def dequant_cycles(s: Shape, bn: int, dtype: str, arch: Arch) -> int:
+    """Cycles an SM's CUDA cores take to dequantise one K/V block a CTA loads from a KV cache narrower than its
+    compute ``dtype`` (:func:`compute_dtype`): its K and V tiles, ``s.kv_tensors`` × :func:`block_keys` × head_dim
+    elements, each one scale-multiply (the arch's ``dequantize`` lane-cycles, else the weight-only GEMM's
+    :data:`accelsim.cost.systolic.DEQUANT_LANE_CYCLES`) on the vector lanes at ``dtype``'s rate. Every CTA
+    dequantises the blocks it reads (in registers, as a weight-only GEMM its weights); the work runs beside the
+    softmax on the same lanes (:func:`block_cycles`)."""
+    from .systolic import DEQUANT_LANE_CYCLES  # (systolic imports this module)
+
+    vu = arch.core.vector
+    per = vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES)
+    _, rate = dtype_rate(vu.rates, dtype)
+    return math.ceil(s.kv_tensors * block_keys(s, bn) * s.head_dim * per / (vu.lanes * rate))
+
+
 def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     """Why the FlashAttention kernel of ``op`` (:func:`kernel`; ``backward``: its backward) cannot run it, or None
     when it can: an additive score term (attr ``score_terms``: a bias or mask tensor, T5's relative position bias),
     a head dim above :data:`MAX_HEAD_DIM`, a compute dtype the kernel does not take (:attr:`Flash.dtypes`;
-    :data:`BACKWARD_DTYPES`), or a query tile and one K and V block, (bm + 2·bn) × head_dim elements
+    :data:`BACKWARD_DTYPES`; a forward over a narrow KV cache counts at the 16-bit dtype it dequantises it to,
+    :func:`compute_dtype`), or a query tile and one K and V block, (bm + 2·bn) × head_dim elements
     (:func:`resident_ctas`' count), beyond the SM's shared memory. A latent attention (attr ``shared_kv``) stands
     for FlashMLA, whose 576-wide keys it prices on the arch's kernel on purpose: never refused."""
     if op.attrs.get("shared_kv"):
@@ -385,11 +425,13 @@ def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
     if s.head_dim > MAX_HEAD_DIM:
         return f"head_dim {s.head_dim} > {MAX_HEAD_DIM}"
     dtypes = BACKWARD_DTYPES if backward else k.dtypes
-    if op.dtype not in dtypes:
+    dtype = op.dtype if backward else compute_dtype(op, arch)  # a narrow KV cache dequantised on read
+    if dtype not in dtypes:
         return f"dtype {op.dtype} (it takes {', '.join(dtypes)})"
     kdim = mma_head_dim(k, op)  # the tiles are the compiled head dim's
-    bm, bn = k.tile(s._replace(head_dim=kdim), op.elem_bytes)
-    need, smem = (bm + 2 * bn) * kdim * op.elem_bytes, arch.core.sram.total_bytes
+    elem = dtype_bytes(dtype)
+    bm, bn = k.tile(s._replace(head_dim=kdim), elem)
+    need, smem = (bm + 2 * bn) * kdim * elem, arch.core.sram.total_bytes
     if need > smem:
         shown = f"head_dim {s.head_dim}" + (f" (its {kdim} kernel)" if kdim != s.head_dim else "")
         return f"its {bm} x {bn} tile at {shown} needs {need} B of shared memory, a core (SM; CU on AMD: its LDS) has {smem} B"
@@ -566,10 +608,14 @@ def fill_splits(ctas: int, sms: int, units: int) -> int:
 def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     """Cycles of fused attention ``op`` as FlashAttention CTAs on a GPU-like core (see the module docstring)."""
     s, k = shape(op), kernel(op, arch)
+    # the dtype its MMAs run in (a narrow KV cache dequantised to it on read, :func:`compute_dtype`): its tiles,
+    # residency, operand reads and query tile are that wide; K/V come from memory at the cache's width (kv_elem)
+    dtype = compute_dtype(op, arch)
+    elem, kv_elem = dtype_bytes(dtype), op.elem_bytes
     # the head dim the kernel is compiled for (:func:`mma_head_dim`): its tiles, MMAs, shared-memory operand reads
     # and residency are that wide; its HBM / L2 bytes (prologue, kv_load, kv_bytes, cache_bytes) stay at s.head_dim
     kdim = mma_head_dim(k, op)
-    bm, bn = k.tile(s._replace(head_dim=kdim), op.elem_bytes)
+    bm, bn = k.tile(s._replace(head_dim=kdim), elem)
     if k.pack_gqa:
         s = pack_prefill(op, s, bm)
     tiles = -(-s.rows // bm)
@@ -580,7 +626,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         bm, bn = dense_tile(s._replace(head_dim=kdim), arch.core.sram.total_bytes)
         tiles = -(-s.rows // bm)
     per_head = kv_blocks(s.rows, s.kv_len, s.causal, bm, bn, s.group, s.window)
-    resident = resident_ctas(k, bm, bn, kdim, op.elem_bytes, arch)
+    resident = resident_ctas(k, bm, bn, kdim, elem, arch)
     slots = resident * arch.cores
     ctas = s.batch * s.heads * tiles * splits
     # S = Q·Kᵀ and O += P·V of one block, at the kernel's sustained share of the tensor peak (a prefill figure: a
@@ -588,18 +634,20 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     utilization = 1.0 if s.decode else k.mma_utilization * (sa.warp_mma if k.warp_mma else 1.0)
     # the op's dtype's tensor rate (fp8: FlashAttention-3's FP8 path); an array listing no rates runs every dtype at
     # its base rate as the arch's dtype, as a GEMM on it does (cost.systolic.price; probe p66)
-    runs_as, rate = sa.rate(op.dtype, arch.dtype)
+    runs_as, rate = sa.rate(dtype, arch.dtype)
     tensor = math.ceil(2 * bm * bn * kdim / (sa.rows * sa.cols * rate) / utilization)
     operands = 0  # cycles the shared memory takes to feed a block's warp MMAs their operands (0: not bounded)
     if k.warp_mma and arch.core.sram.bytes_per_cycle:  # and no faster than the shared memory feeds the warps' MMAs
-        operands = -(-operand_bytes(bm, bn, kdim, cta_warps(k, bm, bn, kdim), op.elem_bytes)
+        operands = -(-operand_bytes(bm, bn, kdim, cta_warps(k, bm, bn, kdim), elem)
                      // arch.core.sram.bytes_per_cycle)
         tensor = max(tensor, operands)
     vu = arch.core.vector
-    soft = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
-                         vu.lanes)
+    softmax = vector.cycles(bm * bn, vu.cost(SOFTMAX_FN if SOFTMAX_FN in vu.cycles_per_element else "softmax"),
+                            vu.lanes)
+    dequant = dequant_cycles(s, bn, dtype, arch) if dtype != op.dtype else 0  # on the same lanes as the softmax
+    soft = softmax + dequant
     block = block_cycles(tensor, soft, k)
-    kv_bytes = s.kv_tensors * block_keys(s, bn) * s.head_dim * op.elem_bytes if s.sole else 0  # K and V, from HBM
+    kv_bytes = s.kv_tensors * block_keys(s, bn) * s.head_dim * kv_elem if s.sole else 0  # K and V, from HBM
     main = arch.memory(arch.main_memory)  # its bandwidth as the engine sustains it for the op's bytes
     bandwidth = arch.bytes_per_cycle(arch.main_memory) * main.efficiency_at(kv_bytes * per_head * s.batch
                                                                              * s.heads) / main.efficiency
@@ -608,10 +656,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
     # its K/V stream; the combine kernel reads them back (:func:`combine_cycles`). A kernel reducing its splits
     # through the cluster's shared memory (Flash.cga_splits) writes none.
     partial = s.rows * s.head_dim * PARTIAL_BYTES if splits > max(1, k.cga_splits) and s.sole else 0
-    load = kv_load(s, bn, op.elem_bytes, arch, int(op.attrs.get("key_width") or 0))
+    load = kv_load(s, bn, kv_elem, arch, int(op.attrs.get("key_width") or 0))
     # a CTA alone on its SM: no other CTA's MMAs fill its softmax (:func:`lone_block`)
     alone = lone_block(tensor, soft, k)
-    cost = CtaCost(block, prologue(s, bm, bn, op.elem_bytes, arch), block_path(tensor, soft, load, k, s.kv_tensors),
+    cost = CtaCost(block, prologue(s, bm, bn, elem, arch), block_path(tensor, soft, load, k, s.kv_tensors),
                    kv_bytes, bandwidth, resident, arch, partial,
                    (alone, block_path(alone - soft, soft, load, k, s.kv_tensors)) if alone != block else None)
     blocks = cta_blocks(s, bm, bn, splits)  # one head's CTAs in launch order
@@ -619,7 +667,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         out_tiles, tile_cycles = min(ctas, arch.cores), cost.schedule(blocks * (s.batch * s.heads), slots)
     else:  # many waves: the imbalance is at most one CTA in EXACT_WAVES; average CTAs
         out_tiles, tile_cycles = ctas, -(-sum(cost(n, slots) for n in blocks) // len(blocks))
-    serial = sum(swap_copies(s, op.elem_bytes, arch)) if k.gqa_swap else 0  # copy kernels before and after
+    serial = sum(swap_copies(s, elem, arch)) if k.gqa_swap else 0  # copy kernels before and after
     if splits > 1:  # the combine kernel after the last CTA (a GPU's one wave of combine CTAs), a kernel of its own
         # (flash-attention run_mha_fwd_splitkv_dispatch launches flash_fwd_splitkv_combine_kernel after the split
         # kernel): it starts arch.kernel_dispatch after the split kernel ends, as every dependent kernel does. A
@@ -636,12 +684,14 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         **({"window": s.window} if s.window else {}),
         # the compiled head dim its MMAs ran at, where it pads the op's (the op's macs stay the model's count)
         **({"mma_head_dim": kdim} if kdim != s.head_dim else {}),
-        "block_tensor_cycles": tensor, "block_softmax_cycles": soft,
+        "block_tensor_cycles": tensor, "block_softmax_cycles": softmax,
+        # a KV cache narrower than the MMAs' dtype, dequantised as each block is read (:func:`compute_dtype`)
+        **({"kv_dequant": op.dtype, "block_dequant_cycles": dequant} if dequant else {}),
         **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),
         # the dtype its MMAs ran at (energy.model.row_dtype prices the MACs at it: fp8 over an fp8 KV cache; on an
-        # array without rates the arch's dtype, as a GEMM's row gives it)
-        "rate": {"dtype": op.dtype, "runs_as": runs_as, "multiplier": rate}})
+        # array without rates the arch's dtype, as a GEMM's row gives it; bf16 over a dequantised int8 cache)
+        "rate": {"dtype": dtype, "runs_as": runs_as, "multiplier": rate}})
 
 
 def resident_ctas(k: Flash, bm: int, bn: int, head_dim: int, elem: int, arch: Arch) -> int:
@@ -868,11 +918,13 @@ def cache_bytes(op: Op, details: dict) -> int:
     """Bytes the CTAs read from and write to the shared cache: each CTA's query tile and output tile, and every K/V
     block it visits (its :func:`block_keys`), each key a whole cache entry of attr ``key_width`` elements where the
     op has one (DeepSeek-V3.2's fp8_ds_mla: 656 B a token, its scales and RoPE part with the 576 values), else
-    head_dim."""
+    head_dim. Over a KV cache dequantised on read (``details["kv_dequant"]``, :func:`compute_dtype`) the query
+    and output tiles are the MMAs' dtype's (``details["rate"]``), the K/V blocks the cache's."""
     s = shape(op)
     elem = op.elem_bytes
+    q_elem = dtype_bytes(str(details["rate"]["dtype"])) if "kv_dequant" in details else elem
     bm, bn = details["block"]
-    q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * elem
+    q_o = 2 * details["ctas"] * min(bm, details.get("tile_rows", s.rows)) * s.head_dim * q_elem
     passes = details.get("block_passes", 1)  # a backward's blocks: Q and dO in, dQ's fp32 sums (price_backward)
     width = int(op.attrs.get("key_width") or s.head_dim)
     return q_o + passes * details["kv_blocks"] * s.kv_tensors * block_keys(s, bn) * width * elem

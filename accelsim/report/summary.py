@@ -139,7 +139,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         "memory": memory,
         "notes": (_notes(arch, memory, graph, tg) + rate_notes(tg, arch) + base_rate_notes(arch, tg)
                   + lanes_peak_notes(arch, ops, lanes)
-                  + flash_fallback_notes(tg)
+                  + flash_fallback_notes(tg) + kv_dequant_notes(tg)
                   + activation_spill_notes(arch, graph, ops) + depthwise_notes(arch, graph, ops, total)
                   + narrow_tile_notes(ops) + row_pass_notes(arch, graph, ops)
                   + inflight_bound_notes(arch, ops) + sparse_latency_notes(arch, ops)
@@ -1502,7 +1502,7 @@ def tp_across_nodes_notes(arch: Arch, graph: Graph, ops: Sequence[Mapping]) -> l
 SAMPLE_COUNT_NOTE = re.compile(r"(\d[\d,]*) ((?:fused attention )?op\(s\) (?:of dtype |do not fit the modelled ).*)",
                                re.DOTALL)
 """A note that counts one pass's ops of a kind and says nothing else that grows with the layers (:func:`rate_notes`,
-:func:`base_rate_notes`, :func:`flash_fallback_notes`): its count (group 1) and the rest (group 2), which names the
+:func:`base_rate_notes`, :func:`flash_fallback_notes`, :func:`kv_dequant_notes`): its count (group 1) and the rest (group 2), which names the
 kind (a dtype and the units, a reason the FlashAttention kernel does not fit) and so is alike in both layer samples
 (:func:`sampled_notes` counts the model's from the two)."""
 
@@ -1863,6 +1863,23 @@ def flash_fallback_notes(tg: TaskGraph) -> list[str]:
             f"memory-efficient kernel, a serving engine to another backend"
             f"{rocm if 'B of shared memory' in why else ''}"
             for why, n in seen.items()]
+
+
+def kv_dequant_notes(tg: TaskGraph) -> list[str]:
+    """One line per KV-cache dtype a GPU's FlashAttention kernel does not compute in and dequantises as it reads
+    (``mapping.kv_dequant``, :func:`accelsim.cost.attention.compute_dtype`: an int8 or int4 cache, an fp8 one on a
+    kernel without fp8): the fused attention ops that ran at the 16-bit rate over it (probe p252 #1, #2)."""
+    seen: dict[tuple[str, str, str], int] = {}
+    for m in tg.ops:
+        kv, rate = m.mapping.get("kv_dequant"), m.mapping.get("rate")
+        if isinstance(kv, str) and isinstance(rate, dict):
+            key = (kv, str(rate.get("dtype")), str(m.mapping.get("kernel")))
+            seen[key] = seen.get(key, 0) + 1
+    return [f"{n} fused attention op(s) of dtype {kv} (K and V stored in it) run {kernel} at the {dtype} rate: it takes no "
+            f"{kv}, and GPU serving stacks dequantise such a cache to the model's 16-bit dtype as they read it "
+            f"(SGLang #10083; vLLM attends in the cache's dtype only with FlashAttention-3 over an 8-bit float "
+            f"cache); K and V move at {kv}'s width and their dequantisation (a scale-multiply an element) runs on "
+            f"the vector lanes beside the softmax" for (kv, dtype, kernel), n in seen.items()]
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:

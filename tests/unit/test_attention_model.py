@@ -314,9 +314,12 @@ def test_fp8_attention_runs_its_mmas_at_the_fp8_rate():
     assert fp8["block"] == [128, 160] and bf16["block"] == [128, 128]
     assert fp8["block_tensor_cycles"] == math.ceil(2 * 128 * 160 * 128 / (2048 * 2) / 0.75) == 1707
     assert fp8["block_softmax_cycles"] * 128 == bf16["block_softmax_cycles"] * 160
-    # a100's flash2 (FlashAttention-2) takes no fp8 (its README: fp16 and bf16): not priced as that kernel
-    assert systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details["flash_unsupported"] == (
-        "flash2: dtype fp8 (it takes fp16, bf16)")
+    # a100's flash2 (FlashAttention-2) takes no fp8 (its README: fp16 and bf16), and the A100 has no fp8 tensor
+    # rate: an fp8 attention there (an fp8 KV cache) runs flash2 at the bf16 rate it writes, K/V dequantised on read,
+    # as serving stacks run it (probe p252 #2: it used to go to the fused fallback, 1.46x under flash2 at that rate)
+    d = systolic.price(_op(dtype="fp8"), A100.core.systolic, A100).details
+    assert "flash_unsupported" not in d and d["kernel"] == "flash2" and d["kv_dequant"] == "fp8"
+    assert d["rate"] == {"dtype": "bf16", "runs_as": "bf16", "multiplier": 1.0}
 
 
 def test_flash2_ctas_per_sm_are_what_the_shared_memory_holds():
@@ -585,7 +588,9 @@ def test_flash_kernels_run_only_what_they_support():
     fp8 = _op(kv_cache_dtype="fp8")
     assert fp8.dtype == "fp8" and fa.unsupported(fp8, h100) is None
     assert systolic.price(fp8, h100.core.systolic, h100).details["kernel"] == "flash3"
-    assert fa.unsupported(fp8, A100) == "dtype fp8 (it takes fp16, bf16)"
+    # flash2 takes no fp8 but runs an fp8 cache dequantised to its bf16 output dtype (probe p252 #2; it was refused
+    # here and priced by the fused fallback); the backward takes fp16 / bf16 only
+    assert fa.unsupported(fp8, A100) is None and fa.compute_dtype(fp8, A100) == "bf16"
     assert fa.unsupported(fp8, h100, backward=True) == "dtype fp8 (it takes fp16, bf16)"
     # shared memory: flash2's 64 x 128 tile at head dim 128 holds (64 + 2 x 128) x 128 x 2 B = 81,920 B, more than
     # an SM of 64 KiB (65,536 B)

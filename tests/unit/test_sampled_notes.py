@@ -158,6 +158,8 @@ def test_activation_spill_note_counts_the_models_outputs():
 
 RATE_NOTE = re.compile(r"^([\d,]+) op\(s\) of dtype (\w+): the (systolic arrays|vector units) have no \2 rate")
 FLASH_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) do not fit the modelled FlashAttention kernel")
+KV_DEQUANT_NOTE = re.compile(r"^([\d,]+) fused attention op\(s\) of dtype int4 \(K and V stored in it\) run flash2 at the "
+                             r"bf16 rate")
 LLAMA3_8B_LAYERS = 32  # Meta-Llama-3-8B's config.json: num_hidden_layers 32
 
 
@@ -178,14 +180,17 @@ def test_serving_rate_notes_count_every_layers_ops():
     assert served == one_pass
 
 
-def test_serving_flash_fallback_note_counts_every_layers_attention():
+@pytest.mark.parametrize(("dtype", "note"), [("fp32", FLASH_NOTE), ("int4", KV_DEQUANT_NOTE)])
+def test_serving_flash_fallback_note_counts_every_layers_attention(dtype, note):
     # probe p233 #1: llama3_8b served at int4 with fused attention on a100 (prefill 512, 2 decode steps) said "2 fused
     # attention op(s) do not fit" (its 2-layer sample's); a pass of the model has one fused attention a layer, none
-    # of which A100's FlashAttention-2 kernel takes at this cache dtype (it takes fp16 and bf16): 32 x 1 = 32
-    sets = ["seq_len=512", "dtype=int4", "attention=fused"]
+    # of which A100's FlashAttention-2 kernel takes at this dtype (it takes fp16 and bf16): 32 x 1 = 32. Since probe
+    # p252 #1 an int4 cache no longer falls back: flash2 runs it at bf16, dequantised on read, with a note of its own
+    # that counts the same 32; fp32 (which no FlashAttention kernel takes, nor dequantises) keeps the fallback's note
+    sets = ["seq_len=512", f"dtype={dtype}", "attention=fused"]
     served = simulate(load_workload("llama3_8b", [*sets, "decode_steps=2"]), "a100").to_dict()
     one_pass = simulate(load_workload("llama3_8b", sets), "a100").to_dict()
-    assert _counts(FLASH_NOTE, served) == {(): LLAMA3_8B_LAYERS * 1} == _counts(FLASH_NOTE, one_pass)
+    assert _counts(note, served) == {(): LLAMA3_8B_LAYERS * 1} == _counts(note, one_pass)
     assert _counts(RATE_NOTE, served) == _counts(RATE_NOTE, one_pass)
 
 

@@ -29,7 +29,9 @@ https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html):
 Steps of one direction form a chain (step t needs step t−1), so they cannot overlap; the two directions of a
 bidirectional layer are independent chains (in training the backward chain runs in reverse, and each recurrent
 weight's gradient is one GEMM over every step after it, as cuDNN's: :mod:`accelsim.builders.training`). Layers run one after another (layer k's input projection reads all
-of layer k−1's output). ``dropout`` p applies, as torch's, to every layer's output but the last, in a training graph
+of layer k−1's output): XLA's order (a scan per layer); on a GPU an upper bound, as cuDNN (since v5) overlaps stacked
+layers as a wavefront, layer k+1's step t beside layer k's step t+1 (Appleyard, Kocisky & Blunsom 2016,
+arXiv:1604.01946), which is not modelled (docs/architecture.md, "Recurrent, 3-D, point-cloud and imported workloads"). ``dropout`` p applies, as torch's, to every layer's output but the last, in a training graph
 (``training``, as the builders that model their dropouts set it): :meth:`~accelsim.builders.layers.GraphBuilder.dropout`'s
 keep-mask ``l{k}.dropout.mask`` and masked tensor ``l{k}.dropout`` on the stacked output; at inference, with p = 0 or
 one layer, and in a builder that does not set ``training`` (a layer list's, whose ``dropout`` layer is the identity

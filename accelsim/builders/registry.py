@@ -139,7 +139,7 @@ BUILDERS: dict[str, BuilderEntry] = {
         BuilderEntry("sd15", "sd.SDParams", "sd.sd",
                      "Stable Diffusion 1.5 (diffusers, runwayml/stable-diffusion-v1-5): CLIP ViT-L/14 text encoder "
                      "123,060,480, (steps + 1) × UNet 859,520,964 (PNDM's timesteps, 1 at 1 step; classifier-free guidance), VAE "
-                     "decoder 49,490,199, safety checker 303,981,568 params",
+                     "decoder 49,490,199, safety checker 303,981,588 params",
                      parts_ref="sd.sd_parts"),
         BuilderEntry("sdxl", "sd.SDXLParams", "sd.sd",
                      "Stable Diffusion XL base 1.0 (diffusers): CLIP ViT-L/14 + OpenCLIP ViT-bigG/14 text encoders "

@@ -14,7 +14,7 @@ part                    sd15             sdxl
 text_encoder            123,060,480      817,720,320
 unet                    859,520,964      2,567,463,684
 vae_decoder             49,490,199       49,490,199
-safety_checker          303,981,568      (none)
+safety_checker          303,981,588      (none)
 ======================  ===============  ================
 
 (the text encoders: CLIP ViT-L/14's ``CLIPTextModel`` 123,060,480; SDXL adds OpenCLIP ViT-bigG/14's text tower as
@@ -22,7 +22,8 @@ safety_checker          303,981,568      (none)
 the VAE decoder is AutoencoderKL's ``post_quant_conv`` (20) and ``decoder``, the same layers in both variants; the
 safety checker is diffusers' StableDiffusionSafetyChecker: CLIP ViT-L/14's ``CLIPVisionModel`` 303,179,776, its
 bias-free 1024 → 768 ``visual_projection`` 786,432 and the ``concept_embeds`` (17 × 768) and
-``special_care_embeds`` (3 × 768) parameters, 15,360; its two threshold vectors are buffers.)
+``special_care_embeds`` (3 × 768) parameters, 15,360, and their thresholds ``concept_embeds_weights`` (17) and
+``special_care_embeds_weights`` (3), 20, which forward compares on the host.)
 
 Variants (``variant``): "sd15" is runwayml/stable-diffusion-v1-5 (UNet block_out_channels 320, 640, 1280, 1280;
 CrossAttnDownBlock2D ×3 + DownBlock2D; 8 heads everywhere; one transformer layer per block; cross-attention to
@@ -231,7 +232,7 @@ class SDParams(DiffusionTPParams):
         None, description="Whether the pipeline runs the safety checker after the VAE decoder. Default (null): true "
                           "for sd15 (runwayml/stable-diffusion-v1-5's model_index.json names safety_checker "
                           "StableDiffusionSafetyChecker, requires_safety_checker true, so StableDiffusionPipeline "
-                          "runs it on every call: CLIP ViT-L/14's vision tower at 224², 303,981,568 params and "
+                          "runs it on every call: CLIP ViT-L/14's vision tower at 224², 303,981,588 params and "
                           "81.01 GMACs a image), none for sdxl (StableDiffusionXLPipeline has no safety checker; "
                           "true is refused). false: diffusers' from_pretrained(..., safety_checker=None).")
     steps: PositiveInt = Field(
@@ -670,8 +671,12 @@ def _safety_checker(p: SDParams) -> Graph:
     image = b.linear(pooled, c.embed, bias=False, name="visual_projection")
     for weight, rows, name in SAFETY_CONCEPTS:  # mm(normalize(image_embeds), normalize(embeds).T)
         normed = b.l2norm(image, name=f"{name}.normalize")
-        b.matmul([normed], (n, rows), Gemm(m=n, n=rows, k=c.embed), weights=[Weight(weight, (rows, c.embed))],
-                 name=name)
+        dist = b.matmul([normed], (n, rows), Gemm(m=n, n=rows, k=c.embed), weights=[Weight(weight, (rows, c.embed))],
+                        name=name)
+    # the thresholds, nn.Parameters concept_embeds_weights (17) and special_care_embeds_weights (3): forward moves
+    # the distances to the host (`.cpu().float().numpy()`) and compares them there, so no device op reads them
+    b.unused_params(dist, [Weight(f"{weight}_weights", (rows,)) for weight, rows, _ in SAFETY_CONCEPTS],
+                    name="concept_thresholds")
     return b.build(_meta(p, part="safety_checker", safety_image_size=SAFETY_IMAGE))
 
 

@@ -66,9 +66,9 @@ CASES = {
                            "micro_batches": 4, "seq_len": 512}, "dgx-a100", {}, _gpt_pipeline_params()),
     # a diffusion pipeline: text encoder, 2 steps (3 UNet calls: PNDM's steps + 1), VAE decoder; diffusers' CLIPTextModel (ViT-L/14),
     # UNet2DConditionModel and AutoencoderKL decoder (with post_quant_conv) parameters of runwayml/stable-diffusion-v1-5,
-    # and (probe p251 #1) its StableDiffusionSafetyChecker's 303,981,568 (tests/unit/test_sd.py)
+    # and (probe p251 #1) its StableDiffusionSafetyChecker's 303,981,588 (tests/unit/test_sd.py)
     "diffusion": ({"model": "sd15", "image_size": 128, "steps": 2}, "h100", {},
-                  123_060_480 + 859_520_964 + 49_490_199 + 303_981_568),
+                  123_060_480 + 859_520_964 + 49_490_199 + 303_981_588),
 }
 
 

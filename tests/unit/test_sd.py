@@ -45,8 +45,9 @@ PARAMS = {
     # diffusers' StableDiffusionSafetyChecker (probe p251 #1): CLIPVisionModel of CLIP ViT-L/14 (the vision_model of
     # clip_vit_l14's CLIPModel, 427,616,513 params in all: tests/unit/test_transformer_builders.py) 303,179,776, the
     # bias-free visual_projection 1024 × 768 = 786,432, nn.Parameters concept_embeds 17 × 768 = 13,056 and
-    # special_care_embeds 3 × 768 = 2,304 (concept_embeds_weights and special_care_embeds_weights are buffers)
-    ("sd15", "safety_checker"): 303_179_776 + 786_432 + 13_056 + 2_304,
+    # special_care_embeds 3 × 768 = 2,304, and their thresholds, nn.Parameters concept_embeds_weights (17) and
+    # special_care_embeds_weights (3) (diffusers' safety_checker.py __init__; probe p260 #3: counted as buffers before)
+    ("sd15", "safety_checker"): 303_179_776 + 786_432 + 13_056 + 2_304 + 17 + 3,
 }
 MACS = {  # (variant, part, pixels): FlopCounterMode MACs at batch 1 (latent = pixels / 8 per side)
     ("sd15", "unet", 512): 401_636_720_640,
@@ -372,7 +373,7 @@ def test_sd15_runs_the_safety_checker_after_the_vae_decoder_by_default():
     false`` is diffusers' safety_checker=None; StableDiffusionXLPipeline has none."""
     assert SAFETY_TOWER_MACS == 81_011_982_336
     g = _sd(part="safety_checker")
-    assert g.params == PARAMS[("sd15", "safety_checker")] == 303_981_568
+    assert g.params == PARAMS[("sd15", "safety_checker")] == 303_981_588
     # the tower, visual_projection 1024 · 768 and cosine_distance's two mm to 3 + 17 rows of 768
     assert g.macs == SAFETY_TOWER_MACS + 1024 * 768 + (3 + 17) * 768 == 81_012_784_128
     assert g.inputs == {"input": (1, 3, 224, 224)}  # CLIPImageProcessor's crop_size 224 whatever the image size
@@ -402,6 +403,6 @@ def test_the_safety_checker_refusals_name_their_key():
 def test_the_pipeline_params_add_the_safety_checker(tmp_path):
     # probe p251 #1: 1,032,071,643 before; the four parts' diffusers counts (PARAMS)
     r = simulate({"model": "sd15", "image_size": 128, "steps": 1}, "h100").to_dict()
-    assert r["params"] == 123_060_480 + 859_520_964 + 49_490_199 + 303_981_568 == 1_336_053_211
+    assert r["params"] == 123_060_480 + 859_520_964 + 49_490_199 + 303_981_588 == 1_336_053_231
     off = simulate({"model": "sd15", "image_size": 128, "steps": 1, "safety_checker": False}, "h100").to_dict()
     assert off["params"] == 1_032_071_643 and off["seconds"] < r["seconds"]

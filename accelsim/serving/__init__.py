@@ -686,12 +686,17 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
         raise spec.at_line("engine.max_model_len", f"no request can be served: {which} has {length} ({lengths}, "
                            f"{spec.written(lengths)}), more than max_model_len (raise it, or shorten "
                            f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
+    # with expert parallelism a request's blocks are on one rank, whose ``blocks`` the replica holds EP times (probe
+    # p258 #3: "a replica's 50" beside a report of 400 blocks per replica)
+    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    whose = "a replica's" if ranks == 1 else "one expert-parallel rank's"
+    held = "" if ranks == 1 else f" (the replica holds {ranks} × {blocks:,} = {ranks * blocks:,})"
     if e.kv_blocks is not None:
         raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {kept}{need:,} "
-                         f"blocks of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
+                         f"blocks of {e.block_size}, more than {whose} {blocks:,}{held}", value=e.kv_blocks)
     raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {kept}{need:,} "
-                     f"KV blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
-                     f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
+                     f"KV blocks of {e.block_size}, more than the {blocks:,} {whose} memory leaves after the "
+                     f"weights{held} ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
                      f"or shorten the requests)", value=e.gpu_memory_fraction)
 
 

@@ -7,7 +7,8 @@ import pytest
 
 from accelsim.config.serving import load_serving
 from accelsim.energy import constants
-from accelsim.serving import Meter, rank_share, serve
+from accelsim.errors import ConfigError
+from accelsim.serving import Meter, check, rank_share, serve
 from accelsim.serving.cost import Grid
 
 
@@ -68,3 +69,26 @@ def test_an_expert_parallel_replicas_energy_counts_all_its_chips():
     # tensor parallelism 2 × EP 8: 16 chips
     assert Meter(grid.joules(), grid.iteration, ranks=8).account(
         _ep_spec(tensor_parallel=2), [object()], {"makespan_s": 2.0, "finished": 1}, [])["energy"]["chips"] == 16  # type: ignore[list-item]
+
+
+# ---- probe p258 #3: under EP the no-request error names one rank's blocks ----
+
+def _ranks_spec(ep: int, seqs: int, budget: int, prompt: int, output: int, requests: int, rate: float = 1000.0,
+                **engine):
+    return load_serving({
+        "name": "ep", "model": {"base": "mixtral_8x7b", "expert_parallel": ep}, "arch": "dgx-h100",
+        "engine": {"max_num_seqs": seqs, "max_num_batched_tokens": budget, "max_model_len": 2048, "block_size": 16,
+                   **engine},
+        "workload": {"arrival": {"process": "constant", "rate": rate},
+                     "prompt_tokens": {"dist": "fixed", "value": prompt},
+                     "output_tokens": {"dist": "fixed", "value": output}, "requests": requests}})
+
+
+def test_the_no_request_error_under_ep_names_one_ranks_blocks():
+    # probe p258 #3: 64 + 2 tokens keep KV for 65: ⌈65/16⌉ = 5 blocks, more than a rank's 4; the replica holds
+    # 8 × 4 = 32 (report.json's kv_blocks_per_replica), so "a replica's 4" misled
+    with pytest.raises(ConfigError) as e:
+        check(_ranks_spec(8, 2, 256, 64, 2, 4, kv_blocks=4))
+    (line,) = str(e.value).splitlines()
+    assert line.endswith("5 blocks of 16, more than one expert-parallel rank's 4 (the replica holds 8 × 4 = 32) "
+                         "(got 4)"), line

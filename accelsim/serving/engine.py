@@ -13,6 +13,12 @@ reference counted; unreferenced cached blocks are evicted, least recently releas
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
 
+With expert parallelism (``ranks`` > 1) the replica is that many data-parallel engines stepping together: each rank
+has its own KV blocks, ``max_num_seqs`` and ``max_num_batched_tokens``; a waiting request is admitted to the rank
+with the fewest running sequences (the lowest index on a tie) whose limits and blocks take it (:meth:`Replica._ranks`),
+runs there until it finishes or is preempted (a rank out of blocks preempts its own newest request), and the
+iteration's counts over all ranks go to ``cost``.
+
 With speculative decoding (``spec_tokens`` > 0) a decode verifies its last token and up to ``spec_tokens`` draft
 tokens in one pass (as many as the budget and its remaining output allow; their KV blocks are taken as for any
 tokens): ``accept`` says how many drafts were kept, and the request samples them and one token more at once. The

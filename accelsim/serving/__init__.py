@@ -686,12 +686,17 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
         raise spec.at_line("engine.max_model_len", f"no request can be served: {which} has {length} ({lengths}, "
                            f"{spec.written(lengths)}), more than max_model_len (raise it, or shorten "
                            f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
+    # with expert parallelism a request's blocks are on one rank, whose ``blocks`` the replica holds EP times (probe
+    # p258 #3: "a replica's 50" beside a report of 400 blocks per replica)
+    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    whose = "a replica's" if ranks == 1 else "one expert-parallel rank's"
+    held = "" if ranks == 1 else f" (the replica holds {ranks} × {blocks:,} = {ranks * blocks:,})"
     if e.kv_blocks is not None:
         raise spec.error("engine.kv_blocks", f"no request can be served: {which} has {length}, {kept}{need:,} "
-                         f"blocks of {e.block_size}, more than a replica's {blocks:,}", value=e.kv_blocks)
+                         f"blocks of {e.block_size}, more than {whose} {blocks:,}{held}", value=e.kv_blocks)
     raise spec.error("engine.gpu_memory_fraction", f"no request can be served: {which} has {length}, {kept}{need:,} "
-                     f"KV blocks of {e.block_size}, more than the {blocks:,} a replica's memory leaves after the "
-                     f"weights ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
+                     f"KV blocks of {e.block_size}, more than the {blocks:,} {whose} memory leaves after the "
+                     f"weights{held} ({'raise it, ' if e.gpu_memory_fraction < 1 else ''}use more tensor parallelism, "
                      f"or shorten the requests)", value=e.gpu_memory_fraction)
 
 
@@ -879,7 +884,8 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
                                                         fp.image_positions if images else 0,  # type: ignore[union-attr]
                                                         seq_tokens=cross)
     # expert parallelism: the replica is EP ranks with sequences of their own (attention data-parallel), each
-    # with the engine's limits and its chip's KV blocks; an iteration is priced on its busiest rank (rank_share)
+    # with the engine's limits and its chip's KV blocks (Replica's ranks: a request runs on one); the ranks step
+    # together, an iteration priced as the grid's pass at ⌈·/EP⌉ of the replica's batch (rank_share)
     ranks = int(spec.model.params.get("expert_parallel") or 1)
     price = rank_share(cost or grid.iteration, ranks)  # type: ignore[union-attr]
     assert price is not None
@@ -897,8 +903,6 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     draft_price = rank_share(draft_cost(draft_grid), ranks) if draft_grid is not None else None
     draft_energy = rank_share(draft_cost(draft_grid.joules()), ranks) \
         if draft_grid is not None and draft_grid.has_energy else None
-    limits = s.engine if ranks == 1 else s.engine.model_copy(update={  # each rank's limits, as vLLM's DP engines'
-        "max_num_seqs": s.engine.max_num_seqs * ranks, "max_num_batched_tokens": s.engine.max_num_batched_tokens * ranks})
 
     image_tokens = fp.image_positions if images and fp is not None else 0
     # an encoder-decoder's audio: the encoder positions its cross K/V cover (cross bytes / self bytes a position, as
@@ -913,11 +917,11 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     def engine(i: int, role: str = "both") -> Replica:
         spec_kw = {} if sp is None else {"spec_tokens": sp.num_tokens, "draft": meter.draft_of(i, draft_price, draft_energy),
                                          "accept": Acceptor(sp.acceptance_rate, s.workload.seed, i)}
-        return Replica(i, limits, n_blocks * ranks, meter.of(i), swap, role, swap_s_per_state=swap_state,
+        return Replica(i, s.engine, n_blocks, meter.of(i), swap, role, swap_s_per_state=swap_state,
                        encode=meter.encoder_of(i), image_tokens=image_tokens, encoder_budget=encoder_budget,
                        held=_held(spec, fp), scores=fp.scores if fp is not None and fp.windows else None,
                        encode_requests=meter.encoder_of(i, per_request) if per_request else None,
-                       audio_tokens=audio_tokens, **spec_kw)
+                       audio_tokens=audio_tokens, ranks=ranks, **spec_kw)
 
     runnable, refused = _admissible(requests, spec, n_blocks, fp)
     talk = s.workload.conversation

@@ -886,13 +886,21 @@ def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:
         per_block = room / (engine.max_num_seqs * -(-engine.max_model_len // engine.block_size)) if room > 0 else 1
     blocks = math.floor(room / per_block) if room > 0 else 0
     if blocks < 1:
-        held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
-        fewer = "lower engine.max_num_seqs, " if states else ""
+        budget = capacity * engine.gpu_memory_fraction
+        # fewer sequences only where one sequence's state would leave room for a block (probe p258 #2: 64 states
+        # were blamed when the weights alone outgrew the memory)
+        fewer = "lower engine.max_num_seqs, " if states and budget - fp.weight_bytes - fp.state_bytes_per_seq \
+            >= max(per_block, 0) else ""
         # a larger fraction only where the whole memory would hold a block (the fraction is at most 1)
         larger = engine.gpu_memory_fraction < 1 and capacity - fp.weight_bytes - states >= per_block > 0
+        more = ("or a larger gpu_memory_fraction)" if larger else
+                f"or a chip with more memory: the engine holds weights and KV cache in {arch.main_memory}, and "
+                f"gpu_memory_fraction is at most 1)")
+        if fp.weight_bytes >= budget:  # no sequence's state or KV is to blame (probe p258 #2)
+            return (f"the weights alone ({fp.weight_bytes:,} B per chip) do not fit in {engine.gpu_memory_fraction} "
+                    f"of {capacity:,} B = {budget:,.0f} B (use more tensor parallelism or, for a mixture of "
+                    f"experts, expert parallelism (model.expert_parallel), {more}")
+        held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
         return (f"the weights ({fp.weight_bytes:,} B per chip){held} leave no room for a KV block in "
-                f"{engine.gpu_memory_fraction} of {capacity:,} B ({fewer}use more tensor parallelism "
-                + ("or a larger gpu_memory_fraction)" if larger else
-                   f"or a chip with more memory: the engine holds weights and KV cache in {arch.main_memory}, and "
-                   f"gpu_memory_fraction is at most 1)"))
+                f"{engine.gpu_memory_fraction} of {capacity:,} B ({fewer}use more tensor parallelism {more}")
     return blocks

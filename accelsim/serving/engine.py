@@ -13,6 +13,12 @@ reference counted; unreferenced cached blocks are evicted, least recently releas
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
 
+With expert parallelism (``ranks`` > 1) the replica is that many data-parallel engines stepping together: each rank
+has its own KV blocks, ``max_num_seqs`` and ``max_num_batched_tokens``; a waiting request is admitted to the rank
+with the fewest running sequences (the lowest index on a tie) whose limits and blocks take it (:meth:`Replica._ranks`),
+runs there until it finishes or is preempted (a rank out of blocks preempts its own newest request), and the
+iteration's counts over all ranks go to ``cost``.
+
 With speculative decoding (``spec_tokens`` > 0) a decode verifies its last token and up to ``spec_tokens`` draft
 tokens in one pass (as many as the budget and its remaining output allow; their KV blocks are taken as for any
 tokens): ``accept`` says how many drafts were kept, and the request samples them and one token more at once. The
@@ -165,13 +171,21 @@ class Replica:
                  draft: IterationCost | None = None, image_tokens: int = 0, encoder_budget: int = 0,
                  held: Callable[[int, int], int] | None = None,
                  scores: Callable[[int, int], float] | None = None,
-                 encode_requests: EncoderCost | None = None, audio_tokens: int = 0):
+                 encode_requests: EncoderCost | None = None, audio_tokens: int = 0, ranks: int = 1):
         self.index = index
         self.role = role  # both, or with disaggregation prefill (hands requests off after their first token) or
         # decode
         self.handoff: list[Request] = []  # requests that left at the end of the last iteration
         self.e = engine
-        self.pool = KvPool(blocks)
+        # expert parallelism: ``ranks`` data-parallel ranks, each its own engine as vLLM's (--data-parallel-size
+        # with --enable-expert-parallel): its own ``blocks`` KV blocks, up to max_num_seqs sequences and
+        # max_num_batched_tokens tokens an iteration; a request runs on one rank (Request.rank, chosen when it is
+        # admitted: :meth:`_ranks`), and the ranks step together (the MoE layers' all-to-alls)
+        self.ranks = ranks
+        self.pools = [KvPool(blocks) for _ in range(ranks)]
+        self.pool = self.pools[0]  # the only one without expert parallelism
+        self.kv_total = blocks * ranks  # every rank's blocks
+        self.seqs = [0] * ranks  # each rank's running sequences
         # (slots, computed tokens) -> the KV blocks a sequence holds: with vLLM's hybrid KV-cache manager, a
         # sliding-window layer's blocks out of its window freed (Footprint.blocks); None: ceil(slots / block_size)
         self.held = held
@@ -218,10 +232,10 @@ class Replica:
 
     # ---- blocks ---------------------------------------------------------------------------------------------
     def _release(self, req: Request) -> None:
-        self.pool.free += req.blocks
+        self.pools[req.rank].free += req.blocks
         req.blocks = 0
         if req.shared:
-            self.pool.unref(req.group)
+            self.pools[req.rank].unref(req.group)
             req.shared = 0
 
     def _keep_history(self, req: Request) -> None:
@@ -233,14 +247,14 @@ class Replica:
         if moved <= 0:
             return
         if req.shared:  # it holds its conversation's cached blocks: they grow by its own
-            self.pool.cached[req.group] += moved
-        elif self.pool.hits(req.group) == 0:
-            self.pool.register(req.group, moved)
-        elif self.pool.refs.get(req.group, 0) == 0 and self.pool.cached[req.group] < full:
+            self.pools[req.rank].cached[req.group] += moved
+        elif self.pools[req.rank].hits(req.group) == 0:
+            self.pools[req.rank].register(req.group, moved)
+        elif self.pools[req.rank].refs.get(req.group, 0) == 0 and self.pools[req.rank].cached[req.group] < full:
             # a turn swapped back in holds private copies of its conversation's idle cached blocks: its own,
             # longer history replaces them
-            self.pool.drop(req.group)
-            self.pool.register(req.group, moved)
+            self.pools[req.rank].drop(req.group)
+            self.pools[req.rank].register(req.group, moved)
         else:  # the group has cached blocks this request does not hold (not a conversation's turn)
             return
         req.shared, req.blocks = full, req.blocks - moved
@@ -255,12 +269,12 @@ class Replica:
         tokens."""
         blocks = req.prefix // self.e.block_size
         if req.shared:
-            if self.pool.cached[req.group] == req.shared < blocks:  # it holds the whole cached prefix: it grows
+            if self.pools[req.rank].cached[req.group] == req.shared < blocks:  # it holds the whole cached prefix: it grows
                 moved = blocks - req.shared
-                self.pool.cached[req.group] += moved
+                self.pools[req.rank].cached[req.group] += moved
                 req.shared, req.blocks = blocks, req.blocks - moved
-        elif self.pool.hits(req.group) == 0:
-            self.pool.register(req.group, blocks)
+        elif self.pools[req.rank].hits(req.group) == 0:
+            self.pools[req.rank].register(req.group, blocks)
             req.shared, req.blocks = blocks, req.blocks - blocks
 
     def _preempt(self, req: Request) -> float:
@@ -279,6 +293,7 @@ class Replica:
             req.encoded = 0
             req.audio_encoded = False
         self._release(req)
+        self.seqs[req.rank] -= 1
         req.preemptions += 1
         self.preemptions += 1
         self.outstanding += req.remaining - before
@@ -286,18 +301,25 @@ class Replica:
         return seconds
 
     # ---- one iteration --------------------------------------------------------------------------------------
-    def _schedule_running(self, budget: int) -> tuple[int, float, bool]:
-        """Tokens for the running requests, oldest first (preempting the newest when blocks run out): the budget
-        left, the swap-out seconds, whether any was preempted; counts decodes and their KV in ``self.mix``."""
+    def _schedule_running(self, budget: int) -> tuple[list[int], float, bool]:
+        """Tokens for the running requests, oldest first (preempting the newest of its rank when its rank's blocks
+        run out): each rank's budget left (``budget`` each to start), the swap-out seconds, whether any was
+        preempted; counts the replica's decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
-        bs, pool, running, batch = self.e.block_size, self.pool, self.running, self.batch
+        bs, pools, running, batch = self.e.block_size, self.pools, self.running, self.batch
         decodes = kv = scores = drafts = drafting = 0
         spec = self.spec_tokens
+        budgets = [budget] * self.ranks
+        spent = 0  # ranks whose budget is used up
         # static batching: the batch decodes once every one of its requests has its first token
         hold = self.e.policy == "static" and any(r.generated == 0 or r.prompt + r.generated - r.computed > 1
                                                  for r in running)
-        while i < len(running) and budget > 0:
+        while i < len(running) and spent < self.ranks:
             req = running[i]
+            budget = budgets[req.rank]
+            if budget == 0:  # its rank's budget is used up
+                i += 1
+                continue
             new = req.prompt + req.generated - req.computed
             if hold and new == 1 and req.generated:  # a decode waits for the batch's prefills
                 i += 1
@@ -314,6 +336,7 @@ class Replica:
             if blocked:
                 i += 1
                 continue
+            pool = pools[req.rank]
             need = (self.held(req.computed + new, req.computed) if self.held else -(-(req.computed + new) // bs)) \
                 - req.blocks - req.shared
             if need < 0:  # blocks a window slid past (hybrid KV cache; never with prefix caching's shared blocks)
@@ -321,17 +344,21 @@ class Replica:
                 req.blocks += need
             elif need > 0:
                 while need > pool.free + pool.evictable:
-                    victim = running[-1]
+                    victim = self._newest(req.rank)
                     extra += self._preempt(victim)
                     preempted = True
                     if victim is req:
                         break
                 if i >= len(running) or running[i] is not req:  # req itself was preempted
-                    break
+                    if self.ranks == 1:
+                        break
+                    continue  # running[i] is now the next request (only later ones were preempted before it)
                 pool.take(need)
                 req.blocks += need
             batch.append((req, new))
-            budget -= new
+            budgets[req.rank] = budget - new
+            if budget == new:
+                spent += 1
             i += 1
             if new == 1 and req.generated:
                 decodes += 1
@@ -345,8 +372,26 @@ class Replica:
                 scores += self.scores(req.computed, new) if self.scores is not None else new * (req.computed + new)
                 self._encode(req, enc)
                 self._start(req)
-        self.mix = [self.e.max_num_batched_tokens - budget - decodes - drafts, decodes, kv, scores, drafts, drafting]
-        return budget, extra, preempted
+        tokens = self.e.max_num_batched_tokens * self.ranks - sum(budgets)
+        self.mix = [tokens - decodes - drafts, decodes, kv, scores, drafts, drafting]
+        return budgets, extra, preempted
+
+    def _newest(self, rank: int) -> Request:
+        """The newest running request on ``rank`` (the one vLLM preempts when the rank's blocks run out)."""
+        if self.ranks == 1:
+            return self.running[-1]
+        return next(r for r in reversed(self.running) if r.rank == rank)
+
+    def _ranks(self, budgets: list[int]) -> list[int]:
+        """The ranks a waiting request may be admitted to, in the order they are tried: those with fewer than
+        ``max_num_seqs`` sequences and some of their token budget left, the fewest running sequences first, the
+        lowest index on a tie (vLLM's DP coordinator sends a request to the least loaded engine; here it is
+        chosen at admission, among the ranks whose limits take it)."""
+        if self.ranks == 1:
+            return [0] if self.seqs[0] < self.e.max_num_seqs and budgets[0] > 0 else []
+        cap = self.e.max_num_seqs
+        return sorted((r for r in range(self.ranks) if self.seqs[r] < cap and budgets[r] > 0),
+                      key=lambda r: (self.seqs[r], r))
 
     def _admit(self, req: Request, budget: int, whole: bool = False) -> tuple[int, float] | None:
         """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None. ``whole``
@@ -354,7 +399,7 @@ class Replica:
         KV blocks of everything it computes before its next token, taken now, if they are free."""
         hits = 0
         if self.e.prefix_caching and not req.swapped and not req.kv_ready and req.computed == 0:
-            hits = min(self.pool.hits(req.group), req.prefix // self.e.block_size)
+            hits = min(self.pools[req.rank].hits(req.group), req.prefix // self.e.block_size)
         start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
         new = req.prompt + req.generated - start
         enc = 0
@@ -370,15 +415,15 @@ class Replica:
             blocks_to = start + new
         before = req.remaining
         # an idle cached group leaves the evictable blocks whole when referenced (KvPool.ref), not only its hits
-        idle_hit = self.pool.cached[req.group] if hits and self.pool.refs.get(req.group, 0) == 0 else 0
+        idle_hit = self.pools[req.rank].cached[req.group] if hits and self.pools[req.rank].refs.get(req.group, 0) == 0 else 0
         need = (self.held(blocks_to, start) if self.held else -(-blocks_to // self.e.block_size)) - hits
-        if need > self.pool.available() - idle_hit:
+        if need > self.pools[req.rank].available() - idle_hit:
             return None
         if hits:
-            self.pool.ref(req.group)
+            self.pools[req.rank].ref(req.group)
             req.shared = hits
             req.cached_tokens = max(req.cached_tokens, start)
-        self.pool.take(need)
+        self.pools[req.rank].take(need)
         req.blocks = need
         req.computed = start
         req.kv_ready = False
@@ -449,19 +494,31 @@ class Replica:
         then run over as many iterations as the token budget needs (:meth:`_schedule_running`), and the batch
         decodes once all have their first tokens. Returns the swap-in seconds."""
         seconds = 0.0
-        while self.waiting and len(self.running) < self.e.max_num_seqs:
-            admitted = self._admit(self.waiting[0], 0, whole=True)
+        room = [1] * self.ranks  # no token budget is taken at admission here
+        while self.waiting:
+            admitted = self._admit_to(self.waiting[0], room, whole=True)
             if admitted is None:
                 break
             req = self.waiting.popleft()
             req.drafts = 0
             seconds += admitted[1]
             self.running.append(req)
+            self.seqs[req.rank] += 1
             if math.isnan(req.scheduled):
                 req.scheduled = now
             if self.role == "decode" and math.isnan(req.decoding):  # a handed-off request's first decode step
                 req.decoding = now
         return seconds
+
+    def _admit_to(self, req: Request, budgets: list[int], whole: bool = False) -> tuple[int, float] | None:
+        """Admit the waiting ``req`` to the first rank of :meth:`_ranks` whose budget and blocks allow
+        (:meth:`_admit`; ``req.rank`` says which): (tokens, swap-in seconds), else None."""
+        for rank in self._ranks(budgets):
+            req.rank = rank
+            admitted = self._admit(req, budgets[rank], whole)
+            if admitted is not None:
+                return admitted
+        return None
 
     def schedule(self, now: float) -> float:
         """Choose this iteration's batch (in ``self.batch``); returns its seconds (0 when there is nothing)."""
@@ -469,11 +526,10 @@ class Replica:
         self.encoder_left = self.encoder_budget
         static = self.e.policy == "static"
         swap_in = self._admit_batch(now) if static and not self.running else 0.0
-        budget, extra, preempted = self._schedule_running(self.e.max_num_batched_tokens)
+        budgets, extra, preempted = self._schedule_running(self.e.max_num_batched_tokens)
         extra += swap_in
-        while self.waiting and not preempted and not static and budget > 0 \
-                and len(self.running) < self.e.max_num_seqs:
-            admitted = self._admit(self.waiting[0], budget)
+        while self.waiting and not preempted and not static:
+            admitted = self._admit_to(self.waiting[0], budgets)
             if admitted is None:
                 break
             req = self.waiting.popleft()
@@ -481,8 +537,9 @@ class Replica:
             new, seconds = admitted
             extra += seconds
             self.running.append(req)
+            self.seqs[req.rank] += 1
             self.batch.append((req, new))
-            budget -= new
+            budgets[req.rank] -= new
             if math.isnan(req.scheduled):
                 req.scheduled = now
             if self.role == "decode" and math.isnan(req.decoding):  # a handed-off request's first decode step
@@ -517,7 +574,8 @@ class Replica:
             self.request_encoder_s += encoder
             seconds += encoder
             self.starting = 0
-        self.samples.append(now, seconds, len(self.running), len(self.waiting), self.pool.used,
+        used = self.pool.used if self.ranks == 1 else sum(p.used for p in self.pools)
+        self.samples.append(now, seconds, len(self.running), len(self.waiting), used,
                             prefill + decodes + drafts)
         self.iterations += 1
         self.busy_s += seconds
@@ -556,6 +614,7 @@ class Replica:
                     req.first_token = now
                     if self.role == "prefill" and req.output > 1:  # its KV goes to a decode replica
                         self._release(req)
+                        self.seqs[req.rank] -= 1
                         req.kv_ready = True
                         self.handoff.append(req)
                         delta -= req.remaining
@@ -573,6 +632,7 @@ class Replica:
                     if caching and req.follow is not None and not req.follow.refused:
                         self._keep_history(req)
                     self._release(req)
+                    self.seqs[req.rank] -= 1
                     finished.append(req)
                     done = True
         self.outstanding += delta

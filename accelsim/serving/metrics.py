@@ -132,7 +132,7 @@ def kv_use(replicas: Sequence[Replica]) -> dict[str, float]:
     weighted = total = peak = 0.0
     for r in replicas:
         for seconds, used in zip(r.samples.seconds, r.samples.used, strict=True):
-            frac = used / r.pool.total
+            frac = used / r.kv_total
             weighted += frac * seconds
             total += seconds
             peak = max(peak, frac)
@@ -184,7 +184,7 @@ def replica_rows(replicas: Sequence[Replica], requests: Sequence[Request], makes
                      "output_tokens": tokens[r.index], "iterations": r.iterations,
                      "busy_fraction": r.busy_s / makespan if makespan else 0.0,
                      "mean_batch_tokens": float(np.mean(batch)) if len(batch) else 0.0,
-                     "preemptions": r.preemptions, "kv_blocks": r.pool.total})
+                     "preemptions": r.preemptions, "kv_blocks": r.kv_total})
     return rows
 
 
@@ -309,7 +309,7 @@ def timeseries_rows(replicas: Sequence[Replica], limit: int = 5000) -> list[list
         for i in picked(len(r.samples), limit):
             t, s, run, wait, used, tokens = r.samples[i]
             rows.append([r.index, repr(round(t, 9)), repr(round(s, 9)), run, wait, used,
-                         repr(round(used / r.pool.total, 6)), tokens])
+                         repr(round(used / r.kv_total, 6)), tokens])
     return rows
 
 

@@ -39,6 +39,7 @@ class Request:
     group: int = -1  # shared-prefix group, -1 for none
     prefix: int = 0  # tokens of the prompt shared with its group
     replica: int = -1
+    rank: int = 0  # with expert parallelism: the replica's data-parallel rank it runs on (its KV blocks there)
     computed: int = 0
     generated: int = 0
     blocks: int = 0  # private KV blocks held

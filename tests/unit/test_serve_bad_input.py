@@ -350,8 +350,10 @@ def test_a_sweep_point_without_room_for_kv_fails_before_any_point_runs(here, cap
     line = cli_error(capsys, GOOD, "--sweep", "engine.gpu_memory_fraction=0.9,0.8,0.01")
     # LLaMA-2-7B's fp16 weights (13,476,831,232 B) fill more than 0.01 of the H100's 80 GiB, not the whole of it:
     # the limit is the fraction, given by the sweep after the file's model
-    assert line == ("accelsim: error: --sweep: engine.gpu_memory_fraction: the weights (13,476,831,232 B per chip) leave no room for a "
-                    "KV block in 0.01 of 85,899,345,920 B (use more tensor parallelism or a larger "
+    # (0.01 x 85,899,345,920 = 858,993,459.2 B: the weights alone do not fit, probe p258 #2's wording)
+    assert line == ("accelsim: error: --sweep: engine.gpu_memory_fraction: the weights alone (13,476,831,232 B per "
+                    "chip) do not fit in 0.01 of 85,899,345,920 B = 858,993,459 B (use more tensor parallelism or, "
+                    "for a mixture of experts, expert parallelism (model.expert_parallel), or a larger "
                     "gpu_memory_fraction)")  # the --sweep label names the point: no "; at --sweep ..." again
     assert ran == [] and not (here / "out").exists()
 
@@ -373,6 +375,29 @@ def test_recurrent_states_without_room_suggest_fewer_sequences():
     assert kv_blocks(Footprint(10**10, 1000.0, 10**8), load_arch("h100"), EngineConfig(max_num_seqs=100)) == 3_581_838
 
 
+def test_weights_alone_over_the_memory_are_said_not_to_fit_not_blamed_on_the_states():
+    # probe p258 #2: Qwen3-Next-80B on one h200 (tensor_parallel 1): the report's 159,348,782,592 B of weights a chip
+    # and 64 sequences' recurrent states of 39,518,208 B each (its 2,529,165,312 B / 64). 0.9 of the H200's usable
+    # 150,109,880,320 B (arch/h200.yaml: the lent H200's reported total) is 135,098,892,288 B, less than the weights
+    # alone: no max_num_seqs helps, nor any fraction (the weights exceed the whole memory too)
+    from accelsim.config import load_arch
+    from accelsim.config.serving import EngineConfig
+    from accelsim.serving.cost import Footprint, kv_blocks
+
+    msg = kv_blocks(Footprint(159_348_782_592, 24_576.0, 39_518_208), load_arch("h200"), EngineConfig(max_num_seqs=64))
+    assert msg == ("the weights alone (159,348,782,592 B per chip) do not fit in 0.9 of 150,109,880,320 B = "
+                   "135,098,892,288 B (use more tensor parallelism or, for a mixture of experts, expert parallelism "
+                   "(model.expert_parallel), or a chip with more memory: the engine holds weights and KV cache in "
+                   "hbm, and gpu_memory_fraction is at most 1)")
+    # h100, 0.9 of it 77,309,411,328 B: weights of 77,309,000,000 B leave 411,328 B, less than one sequence's 1e6 B of
+    # state, so fewer sequences cannot help (not suggested); 85,899,345,920 − 77,309,000,000 − 256 × 1e6 =
+    # 8,334,345,920 B of the whole memory holds a 16 × 1,000 B block: a larger fraction is suggested
+    msg = kv_blocks(Footprint(77_309_000_000, 1000.0, 10**6), load_arch("h100"), EngineConfig())
+    assert msg == ("the weights (77,309,000,000 B per chip) and 256 sequences' recurrent states (256,000,000 B) leave "
+                   "no room for a KV block in 0.9 of 85,899,345,920 B (use more tensor parallelism or a larger "
+                   "gpu_memory_fraction)")
+
+
 def test_no_room_suggests_a_larger_fraction_only_where_one_would_hold_a_block():
     # h100: 85,899,345,920 B. A KV block of 16 tokens x 1,000 B = 16,000 B. Weights of 80e9 B: 0.9 of the memory
     # (77,309,411,328 B) leaves none, the whole of it 5,899,345,920 B: a larger fraction is the remedy. Weights of
@@ -382,14 +407,18 @@ def test_no_room_suggests_a_larger_fraction_only_where_one_would_hold_a_block():
     from accelsim.config.serving import EngineConfig
     from accelsim.serving.cost import Footprint, kv_blocks
 
+    # (both weights exceed 0.9 of the memory, 77,309,411,328 B: there the messages say the weights alone do not fit,
+    # probe p258 #2; at 1.0 the second fits with 5,920 B to spare, which holds no block)
     h100 = load_arch("h100")
+    ep = "use more tensor parallelism or, for a mixture of experts, expert parallelism (model.expert_parallel), "
     assert kv_blocks(Footprint(80 * 10**9, 1000.0), h100, EngineConfig()).endswith(
-        "in 0.9 of 85,899,345,920 B (use more tensor parallelism or a larger gpu_memory_fraction)")
-    whole = ("(use more tensor parallelism or a chip with more memory: the engine holds weights and KV cache in "
-             "hbm, and gpu_memory_fraction is at most 1)")
-    for fraction in (0.9, 1.0):
-        msg = kv_blocks(Footprint(85_899_340_000, 1000.0), h100, EngineConfig(gpu_memory_fraction=fraction))
-        assert msg.endswith(f"in {fraction} of 85,899,345,920 B {whole}")
+        f"in 0.9 of 85,899,345,920 B = 77,309,411,328 B ({ep}or a larger gpu_memory_fraction)")
+    whole = ("or a chip with more memory: the engine holds weights and KV cache in hbm, and gpu_memory_fraction is at "
+             "most 1)")
+    msg = kv_blocks(Footprint(85_899_340_000, 1000.0), h100, EngineConfig(gpu_memory_fraction=0.9))
+    assert msg.endswith(f"in 0.9 of 85,899,345,920 B = 77,309,411,328 B ({ep}{whole}")
+    msg = kv_blocks(Footprint(85_899_340_000, 1000.0), h100, EngineConfig(gpu_memory_fraction=1.0))
+    assert msg.endswith(f"leave no room for a KV block in 1.0 of 85,899,345,920 B (use more tensor parallelism {whole}")
     # at 1.0 with room for a block it is a number: ⌊(85,899,345,920 − 80e9) / 16,000⌋ = 368,709 blocks
     assert kv_blocks(Footprint(80 * 10**9, 1000.0), h100, EngineConfig(gpu_memory_fraction=1.0)) == 368_709
 

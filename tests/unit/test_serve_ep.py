@@ -7,7 +7,8 @@ import pytest
 
 from accelsim.config.serving import load_serving
 from accelsim.energy import constants
-from accelsim.serving import Meter, rank_share, serve
+from accelsim.errors import ConfigError
+from accelsim.serving import Meter, check, rank_share, serve
 from accelsim.serving.cost import Grid
 
 
@@ -68,3 +69,72 @@ def test_an_expert_parallel_replicas_energy_counts_all_its_chips():
     # tensor parallelism 2 × EP 8: 16 chips
     assert Meter(grid.joules(), grid.iteration, ranks=8).account(
         _ep_spec(tensor_parallel=2), [object()], {"makespan_s": 2.0, "finished": 1}, [])["energy"]["chips"] == 16  # type: ignore[list-item]
+
+
+# ---- probe p258 #1, #3: each expert-parallel rank is its own engine (its KV blocks, sequences and token budget) ----
+
+def _ranks_spec(ep: int, seqs: int, budget: int, prompt: int, output: int, requests: int, rate: float = 1000.0,
+                **engine):
+    return load_serving({
+        "name": "ep", "model": {"base": "mixtral_8x7b", "expert_parallel": ep}, "arch": "dgx-h100",
+        "engine": {"max_num_seqs": seqs, "max_num_batched_tokens": budget, "max_model_len": 2048, "block_size": 16,
+                   **engine},
+        "workload": {"arrival": {"process": "constant", "rate": rate},
+                     "prompt_tokens": {"dist": "fixed", "value": prompt},
+                     "output_tokens": {"dist": "fixed", "value": output}, "requests": requests}})
+
+
+def test_a_request_takes_its_kv_blocks_on_one_rank():
+    # EP 2, 5 blocks of 16 a rank. A request of 48 + 1 tokens keeps KV for 48 (the last token sampled is never fed
+    # back): ⌈48/16⌉ = 3 blocks; two on one rank would need 2 × 3 = 6 > 5, so each rank runs one: 2 sequences at
+    # most, though the replica's 2 × 5 = 10 blocks would take 3 × 3 = 9 (the pooled engine ran 3 at once). The 6
+    # requests arrive 1 ns apart, so all but the first wait for the second iteration
+    res = serve(_ranks_spec(2, 4, 256, 48, 1, 6, rate=1e9), cost=lambda *a: 0.001, blocks=5)
+    r = res.report
+    assert r["kv_blocks_per_replica"] == 10
+    assert r["serving"]["finished"] == 6
+    assert max(res.replicas[0].samples.running) == 2
+    assert max(res.replicas[0].samples.used) == 2 * 3  # one request's 3 blocks on each rank
+
+
+def test_a_long_prompt_is_prefilled_within_its_ranks_token_budget():
+    # EP 2, max_num_batched_tokens 256 a rank: one prompt of 1,000 tokens lands on one rank, so it is prefilled in
+    # chunks of 256, 256, 256 and 1,000 − 3 × 256 = 232 (4 iterations, not 2 of the replica's 2 × 256 = 512), each
+    # priced as the grid's pass at ⌈chunk / 2⌉ (rank_share): 128, 128, 128, 116; then its second token's decode
+    seen = []
+
+    def cost(p, d, kv, scores=None):
+        seen.append((p, d))
+        return 0.001
+
+    res = serve(_ranks_spec(2, 4, 256, 1000, 2, 1), cost=cost, blocks=1000)
+    assert seen == [(128, 0), (128, 0), (128, 0), (116, 0), (0, 1)]
+    (req,) = res.requests
+    assert req.first_token - req.arrival == pytest.approx(4 * 0.001)  # 4 iterations of 1 ms to the first token
+
+
+def test_requests_go_to_the_rank_with_fewest_running_then_the_lowest_index():
+    # 3 requests 1 ns apart on EP 2 (blocks, sequences and budget to spare). The first iteration (t = 0) has the
+    # first alone: rank 0, its 200-token prompt priced at ⌈200/2⌉ = 100. At the next (t = 1 ms) the second goes to
+    # rank 1 (0 running there, 1 on rank 0) and the third to rank 0 (1 running on each: the lowest index); rank 0
+    # decodes the first's token and prefills 200, rank 1 prefills 200: 400 prefill tokens and 1 decode, priced
+    # ⌈400/2⌉ = 200 and ⌈1/2⌉ = 1
+    seen = []
+
+    def cost(p, d, kv, scores=None):
+        seen.append((p, d))
+        return 0.001
+
+    res = serve(_ranks_spec(2, 4, 256, 200, 2, 3, rate=1e9), cost=cost, blocks=1000)
+    assert [q.rank for q in sorted(res.requests, key=lambda q: q.id)] == [0, 1, 0]
+    assert seen[:2] == [(100, 0), (200, 1)]
+
+
+def test_the_no_request_error_under_ep_names_one_ranks_blocks():
+    # probe p258 #3: 64 + 2 tokens keep KV for 65: ⌈65/16⌉ = 5 blocks, more than a rank's 4; the replica holds
+    # 8 × 4 = 32 (report.json's kv_blocks_per_replica), so "a replica's 4" misled
+    with pytest.raises(ConfigError) as e:
+        check(_ranks_spec(8, 2, 256, 64, 2, 4, kv_blocks=4))
+    (line,) = str(e.value).splitlines()
+    assert line.endswith("5 blocks of 16, more than one expert-parallel rank's 4 (the replica holds 8 × 4 = 32) "
+                         "(got 4)"), line

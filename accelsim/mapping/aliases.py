@@ -12,7 +12,9 @@ compiler folds it into the op that follows; that op, marked :data:`EAGER_FN`, ru
 PyTorch's element-wise kernel of that fn), and so does a conv's bias add a builder marks ``eager_only``
 (``bias_of``: cuDNN's and MIOpen's convolutions leave the bias to ``output.add_``; on a GPU preset the bias's flops
 and bytes move to it off the conv, elsewhere the conv adds it, as before; probe p235 #4), and on a GPU preset a batch
-norm folded into such a conv is that add, reading its shift (:func:`_adds_bias`); where
+norm folded into such a conv is that add, reading its shift (:func:`_adds_bias`), unless the arch lists functions in
+``core.vector.output_path`` (a TensorRT-style deployment, :func:`fuses_epilogues`: the conv adds either bias in its
+epilogue, as off a GPU preset); where
 ``options.fold_batchnorm`` says so (:func:`folds_batchnorm`: 'auto' does off a GPU preset, and on every arch for a
 batch norm a builder marks ``folded_at_load``: the model's own inference code folds it, Ultralytics' ``fuse()``) a batch norm
 directly after a conv/linear, and its only reader, is folded into it (its scale merges into the producer's
@@ -94,14 +96,25 @@ def eager_only(op: Op) -> bool:
     return any(op.attrs.get(a) is True for a in EAGER_ONLY)
 
 
-def _adds_bias(conv: Op) -> bool:
+def fuses_epilogues(arch: Arch | None) -> bool:
+    """Whether ``arch`` on a GPU preset models a compiled deployment (TensorRT) rather than eager PyTorch: its
+    ``core.vector.output_path`` lists functions (the GPU presets list none), so its convs run with an epilogue
+    that adds the bias, their own or a folded batch norm's, and whatever the list names (TensorRT's Convolution +
+    Scale / BatchNorm + ElementWise + Activation fusions, for float engines as for integer ones; probe p259 #1:
+    resnet50 fp8 on h100 with the offline experiment's settings ran 53 shift adds, 49 ReLUs and 16 residual adds
+    as kernels, 9.615 ms against int8's 4.007)."""
+    return arch is not None and bool(arch.core.vector.output_path)
+
+
+def _adds_bias(conv: Op, arch: Arch | None) -> bool:
     """Whether eager PyTorch adds a bias to ``conv``'s output with a kernel of its own (its own bias, or the one a
     folded batch norm gives it): a (transposed) conv that aten/src/ATen/native/Convolution.cpp ``_convolution`` runs
     on cuDNN / MIOpen (``output.add_(reshape_bias(...))``), not a depthwise conv that ``_select_conv_backend`` sends
     to ``CudaDepthwise2d`` / ``CudaDepthwise3d``, which take the bias in the kernel (a channels-last one goes to
-    cuDNN: ``use_cudnn_depthwise``, attr ``channels_last``), nor an integer conv (not eager PyTorch's)."""
+    cuDNN: ``use_cudnn_depthwise``, attr ``channels_last``), nor an integer conv (not eager PyTorch's), nor any conv
+    where ``arch`` fuses epilogues (:func:`fuses_epilogues`: not eager PyTorch's either)."""
     return (conv.kind in (OpKind.CONV, OpKind.CONV_TRANSPOSE) and conv.dtype not in INT_BIAS_DTYPE
-            and (not conv.depthwise or conv.attrs.get("channels_last") is True))
+            and (not conv.depthwise or conv.attrs.get("channels_last") is True) and not fuses_epilogues(arch))
 
 
 def _producer_of(op: Op, graph: Graph, index_of: dict[str, int]) -> tuple[str | None, Op | None, bool]:
@@ -186,14 +199,16 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
         copy = eager and op.kind is OpKind.CONCAT and op.attrs.get("eager_copy") is True
         # a conv's bias add eager PyTorch launches after cuDNN / MIOpen (builders.layers GraphBuilder._eager_bias;
         # probe p235 #4): on a GPU preset a kernel adding the bias (its flops and bytes move off the conv), else a
-        # view; an integer conv's (a precision pass's) is not eager PyTorch's
+        # view; an integer conv's (a precision pass's) is not eager PyTorch's, nor one where the arch fuses
+        # epilogues (a TensorRT-style deployment: fuses_epilogues), whose conv adds it as off a GPU preset
         bias_of = op.attrs.get("bias_of") if eager and only and len(op.inputs) == 1 else None
-        if bias_of is not None and not (bias_of in index_of and _adds_bias(graph[bias_of])):
+        if bias_of is not None and not (bias_of in index_of and _adds_bias(graph[bias_of], arch)):
             in_place, bias_of = True, None
         # a batch norm folded into a conv that eager PyTorch adds a bias to with a kernel of its own: torch.fx's
         # fuse_conv_bn_eval and Ultralytics' fuse_conv_and_bn give the conv a bias, which _convolution then adds
-        # (output.add_), so on a GPU preset its shift is still one kernel over the conv's output (the scale folds)
-        bn_add = folded and eager and not via_bias and _adds_bias(conv)
+        # (output.add_), so on a GPU preset its shift is still one kernel over the conv's output (the scale folds);
+        # where the arch fuses epilogues (fuses_epilogues) the conv adds it, as off a GPU preset
+        bn_add = folded and eager and not via_bias and _adds_bias(conv, arch)
         if copy:
             op = replace(op, vector_elems=math.prod(op.out_shape))
         elif eager and isinstance(op.attrs.get(EAGER_FN), str):

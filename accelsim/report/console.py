@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..energy.model import off_package_parts
@@ -427,4 +428,4 @@ def print_summary(report: dict, console: Console | None = None) -> None:
     console.print(summary_table(report))
     console.print(top_ops_table(report, width=console.width))
     for note in report.get("notes") or []:
-        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)  # a note's [a,b] is text

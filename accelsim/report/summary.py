@@ -1324,12 +1324,16 @@ _MATMULS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE, OpKind.LINEAR, OpKind.
 
 
 def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
-    """A GPU-like core (``core.tile``) running a quantised CNN (a conv in int8 or fp8) whose activations and residual
-    adds after a conv/linear output (through batch norms and such ops) run as kernels of their own, because
-    ``core.vector.output_path`` lacks their functions (only those counted) (the GPU presets model PyTorch eager, which fuses nothing): one line with
-    their count and main-memory bytes, and the key that folds them into the conv's epilogue, as the TensorRT
-    engines such models are deployed with do (conv + bias + residual add + ReLU in one kernel)."""
-    if arch.core.tile is None or not any(op.kind is OpKind.CONV and op.dtype in QUANTISED_CNN for op in graph.ops):
+    """On a GPU-like core (``core.tile``), the activations and residual adds after a conv/linear output (through
+    batch norms and such ops) that run as kernels of their own: for a quantised CNN (a conv in int8 or fp8), those
+    ``core.vector.output_path`` lacks the functions of (the GPU presets model PyTorch eager, which fuses nothing): one
+    line with their count and main-memory bytes, and the key that folds them into the conv's epilogue, as the
+    TensorRT engines such models are deployed with do (conv + bias + residual add + ReLU in one kernel); for any
+    dtype, those whose function it lists but that stay unfused (probe p259 #1: fp8 resnet50 on h100 with ``[relu,
+    add]`` fused none and said nothing): one line with their count, bytes and why (:func:`_blocked_reasons`)."""
+    listed = arch.core.vector.output_path
+    quantised = any(op.kind is OpKind.CONV and op.dtype in QUANTISED_CNN for op in graph.ops)
+    if arch.core.tile is None or not (quantised or listed):
         return []
     fns = set(get_args(OutputPathFn))
     fed: set[str] = set()  # outputs of a matmul, through batch norms and ops its output path could apply
@@ -1345,17 +1349,53 @@ def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
             fed.add(op.name)
             after.append(op.name)
     rows = {m.name: m for m in tg.ops}
-    listed = arch.core.vector.output_path  # (an op of a listed function left unfused has another reason: no note)
-    left = [rows[n] for n in after if n in rows and "fused_into" not in rows[n].mapping and rows[n].fn not in listed]
-    if not left:
-        return []
+    unfused = [rows[n] for n in after if n in rows and "fused_into" not in rows[n].mapping]
+    left = [m for m in unfused if m.fn not in listed] if quantised else []
+    blocked = [m for m in unfused if m.fn in listed]
     main = arch.main_memory
-    moved = sum(m.bytes.get(main, 0) for m in left)
-    key = ",".join(dict.fromkeys([*arch.core.vector.output_path, *(m.fn for m in left)]))
-    return [f"{len(left)} activation and residual-add op(s) after a conv or linear run as kernels of their own, "
-            f"moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU presets model "
-            f"PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are deployed with, fuse "
-            f"conv + bias + residual add + activation into one kernel: --set 'arch.core.vector.output_path=[{key}]'"]
+    out = []
+    if left:
+        moved = sum(m.bytes.get(main, 0) for m in left)
+        key = ",".join(dict.fromkeys([*listed, *(m.fn for m in left)]))
+        out.append(f"{len(left)} activation and residual-add op(s) after a conv or linear run as kernels of their "
+                   f"own, moving {_b(moved)} through {main}: core.vector.output_path does not list them (the GPU "
+                   f"presets model PyTorch eager, which fuses none); TensorRT engines, which int8 and fp8 CNNs are "
+                   f"deployed with, fuse conv + bias + residual add + activation into one kernel: --set "
+                   f"'arch.core.vector.output_path=[{key}]'")
+    if blocked:
+        moved = sum(m.bytes.get(main, 0) for m in blocked)
+        out.append(f"{len(blocked)} activation and residual-add op(s) after a conv or linear of a function "
+                   f"core.vector.output_path lists ({', '.join(dict.fromkeys(m.fn for m in blocked))}) still run as "
+                   f"kernels of their own, moving {_b(moved)} through {main}: "
+                   + "; ".join(_blocked_reasons(graph, rows, blocked)))
+    return out
+
+
+def _blocked_reasons(graph: Graph, rows: Mapping, blocked: Sequence) -> list[str]:
+    """Why the op rows ``blocked`` (of functions the output path lists) were not fused (``mapping/fusion.py``'s
+    rules), counted: after a batch norm that is a kernel of its own (not folded: ``options.fold_batchnorm``'s
+    'auto' keeps them on a GPU preset, as PyTorch eager runs them); after another of them left unfused (a ReLU
+    after such a residual add); else an input another op also reads, one kept for a backward pass, or a residual
+    of another dtype or shape than the conv's output, or not yet computed."""
+    names = {m.name for m in blocked}
+    norm = then = 0
+    for m in blocked:
+        inputs = graph[m.name].inputs
+        if any(src in rows and graph[src].kind is OpKind.NORM and graph[src].fn == "batchnorm"
+               and rows[src].unit != "none" and not rows[src].mapping.get("folded") for src in inputs):
+            norm += 1
+        elif any(src in names for src in inputs):
+            then += 1
+    out = []
+    if norm:
+        out.append(f"{norm} read a batch norm that runs as a kernel of its own (options.fold_batchnorm: true folds it "
+                   f"into the conv, as TensorRT does)")
+    if then:
+        out.append(f"{then} read one of these left unfused")
+    if len(blocked) > norm + then:
+        out.append(f"{len(blocked) - norm - then} read a conv output another op also reads or a backward pass keeps, "
+                   f"or (a residual add) one of another dtype or shape than the conv's, or not yet computed")
+    return out
 
 
 def unpriced_fn_notes(arch: Arch, graph: Graph, ops: list[dict]) -> list[str]:

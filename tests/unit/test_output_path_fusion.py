@@ -244,12 +244,22 @@ def test_the_note_counts_only_ops_whose_function_output_path_lacks():
                {"type": "add", "name": "a2", "inputs": ["a", "c1"]}, {"type": "relu", "name": "r"})
     int8 = {**net, "dtype": "int8"}
     arch = {"base": "a100", "core": {"vector": {"output_path": ["add"]}}}
-    # add listed: the two adds are left out; the ReLU reads a2's sum and writes its own: 2 × 256 = 512 B
-    line, = _fusion_notes(int8, arch)
+    # add listed: the two adds are left out of the key's note; the ReLU reads a2's sum and writes its own:
+    # 2 × 256 = 512 B
+    line, blocked = _fusion_notes(int8, arch)
     assert line.startswith("1 activation and residual-add op(s)") and "512 B" in line
     assert line.endswith("--set 'arch.core.vector.output_path=[add,relu]'")
-    # both listed: nothing the key could add, so no note (it said "output_path does not list them")
-    assert _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}}) == []
+    # ... and the adds, listed but unfused, get a line of their own (probe p259 #1: it was silent): each reads two
+    # 256-B tensors and writes one, 2 × 3 × 256 = 1536 B; a reads c1, which a2 reads too; a2 reads a, unfused
+    assert blocked.startswith("2 activation and residual-add op(s) after a conv or linear of a function "
+                              "core.vector.output_path lists (add) still run as kernels of their own, moving 1536 B")
+    assert "1 read one of these left unfused" in blocked and "1 read a conv output another op also reads" in blocked
+    # both listed: nothing the key could add, so no such note (it said "output_path does not list them"); the
+    # three stay unfused, said so: the adds' 1536 B and the ReLU's read and write of a2's sum, 512 B (it reads a2,
+    # unfused): 2048 B. (Before probe p259 #1 this asserted no note at all.)
+    blocked, = _fusion_notes(int8, {"base": "a100", "core": {"vector": {"output_path": ["relu", "add"]}}})
+    assert blocked.startswith("3 activation and residual-add op(s)") and "(add, relu)" in blocked
+    assert "moving 2048 B" in blocked and "2 read one of these left unfused" in blocked
 
 
 def _mixed(conv_dtype: str, add_dtype: str, residual: str = "input", conv_out: str | None = None,

@@ -219,6 +219,14 @@ def test_console_tables_render(report):
     assert "61.96KiB" in text  # DRAM bytes: 63,448 / 1024 = 61.96 KiB
 
 
+def test_a_note_prints_its_brackets_as_text(report):
+    # a note's key advice, --set 'arch.core.vector.output_path=[silu,add]', printed through rich: the brackets
+    # were taken as a markup tag and dropped (probe p259 #1: the console showed "output_path='")
+    note = "advice: --set 'arch.core.vector.output_path=[silu,add]'"
+    console = Console(record=True, width=400)
+    print_summary({**report, "notes": [note]}, console=console)
+    assert f"note: {note}" in console.export_text()
+
 def test_top_ops_table_orders_by_busy_cycles(report):
     table = top_ops_table(report, n=3)
     assert table.row_count == 3

@@ -158,7 +158,17 @@ SageAttention3 plug-in's microscaling FP4 QKᵀ and PV on Blackwell (Zhang et al
 kept: SageAttention2 runs QKᵀ in int4 (arXiv:2411.10958), and an int8 NPU attends in int8. This floor is the
 builder's, hardware-blind; on a GPU preset the cost model runs a fused attention over an int8 or int4 cache (an fp8
 one on FlashAttention-2) at the 16-bit rate its FlashAttention kernel takes, the cache dequantised on read
-(:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1, #2)."""
+(:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1, #2), and an unfused one's scores and context GEMMs
+over an int8 or int4 cache too (:data:`DEQUANTISED_KV_CACHE`)."""
+
+
+DEQUANTISED_KV_CACHE: tuple[str, ...] = ("int8", "int4")
+"""The KV-cache dtypes an unfused attention's scores (QKᵀ) and context (PV) GEMMs on a GPU preset dequantise to the
+model's 16-bit dtype as they read K and V, computing at the 16-bit tensor rate
+(:func:`accelsim.cost.attention.gemm_dtype`): transformers' ``QuantizedCache`` (quanto and HQQ backends, int2 to int8)
+stores K/V quantised and returns them dequantised to the model's dtype for a 16-bit ``matmul``, and vLLM, SGLang and
+LMDeploy never run QKᵀ in int8 either. An fp8 cache keeps its fp8 GEMMs (not covered here). Off a GPU (an int8 NPU)
+the GEMMs run in the cache's dtype."""
 
 
 def attention_dtype(dtype: str) -> str:

@@ -48,7 +48,7 @@ from ..units import DTYPE_BITS, DType, default_kv_cache, dtype_bytes, parse_size
 from .layers import INPUT, GraphBuilder, conv_out_size
 from .manual import Padding, PosPair
 from .params import KVCacheDType, WorkloadParams, invalid_at
-from .precision import computes_on_kv, touches_kv
+from .precision import computes_on_kv, on_kv_attrs, touches_kv
 from .recsys import RecsysBuilder, TableAccessParams, index_elems
 from .tlayers import ACT_FLOPS, TransformerBuilder
 
@@ -376,7 +376,7 @@ def _kv_cache_dtype(graph: Graph, kv: str) -> Graph:
     ops = []
     for op in graph.ops:
         if touches_kv(op) or op.name in ("k_written", "v_written"):  # and the append's views of the written K/V
-            attrs = {**op.attrs, "out_dtype": dtype} if computes_on_kv(op) else op.attrs
+            attrs = on_kv_attrs(op, dtype) if computes_on_kv(op) else op.attrs
             op = dataclasses.replace(op, dtype=kv, attrs=attrs)
         ops.append(op)
     return Graph(graph.name, ops, graph.inputs, meta={**graph.meta, "kv_cache_dtype": kv})

@@ -51,7 +51,8 @@
   refused at its key; an attention built in fp4 any other way computes in fp8 (:func:`floor_attention`). The
   attention over an int8 / int4 cache keeps the cache's dtype here (the builders see no hardware: an int8 NPU attends
   in it); on a GPU preset the cost model runs its FlashAttention kernel at the 16-bit ``out_dtype``, dequantising
-  the cache on read (:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1).
+  the cache on read (:func:`accelsim.cost.attention.compute_dtype`; probe p252 #1), and an unfused one's scores and
+  context GEMMs (attr ``kv_operand``, :func:`on_kv_attrs`) likewise (:func:`accelsim.cost.attention.gemm_dtype`).
 """
 
 from __future__ import annotations
@@ -115,6 +116,16 @@ def computes_on_kv(op: Op) -> bool:
     """An op that reads the KV cache and writes an activation (the attention, its scores and context GEMMs,
     DeepSeek-V3.2's indexer logits), as opposed to the cache's writer and views."""
     return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context", "logits")
+
+
+def on_kv_attrs(op: Op, out: str) -> dict:
+    """The attrs of an op computing on the KV cache (:func:`computes_on_kv`) in the cache's dtype and writing ``out``:
+    ``out_dtype``, and on an unfused attention's ``scores`` / ``context`` GEMM ``kv_operand`` (its B operand, K or V,
+    is the cache; its A operand, Q or the probabilities, an activation in ``out``), by which a GPU preset's cost model
+    dequantises an int8 / int4 cache to ``out`` and computes at its rate (:func:`accelsim.cost.attention.gemm_dtype`;
+    the builders see no hardware: an int8 NPU runs the GEMM in int8)."""
+    gemm = op.kind is OpKind.MATMUL and op.name.rpartition(".")[2] in ("scores", "context")
+    return {**op.attrs, "out_dtype": out, **({"kv_operand": True} if gemm else {})}
 
 
 def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
@@ -411,7 +422,9 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         dtype = kv_cache if _reads_kv(op, scopes) else compute
         weights, attrs = op.weights, op.attrs
         out = wide if narrow else activation  # what an op computing in another dtype writes
-        if dtype != out and (computes_on_kv(op) or (stored and linear)):  # writes an activation
+        if dtype != out and computes_on_kv(op):  # writes an activation, reading the cache
+            attrs = on_kv_attrs(op, out)
+        elif dtype != out and stored and linear:  # writes an activation
             attrs = {**attrs, "out_dtype": out}
         if narrow and stored and linear and DTYPE_BITS[dtype] < 16:
             quantised.add(op.name)

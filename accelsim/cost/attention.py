@@ -60,13 +60,14 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import WorkloadError
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op
-from ..units import DTYPE_BITS, FAST_FP32, HALF_FLOATS, TORCH_DTYPES, dtype_bytes, time_cycles
+from ..units import DEQUANTISED_KV_CACHE, DTYPE_BITS, FAST_FP32, HALF_FLOATS, TORCH_DTYPES, dtype_bytes, time_cycles
 from . import Priced, vector
 
 MAX_SPLITS = 128  # flash-attention set_params_splitkv: at most 128 splits (the combine kernel's limit)
@@ -380,10 +381,45 @@ def compute_dtype(op: Op, arch: Arch) -> str:
     FlashAttention-2 at the same bf16 rate). :func:`price` then reads K/V at the cache's width and adds their
     dequantisation (:func:`dequant_cycles`). Off a GPU-like core (an int8 NPU) nothing changes: the array attends
     in int8 where it has the rate."""
-    dtypes, out = kernel(op, arch).dtypes, op.out_dtype
-    if op.dtype in dtypes or DTYPE_BITS[op.dtype] >= 16 or DTYPE_BITS[out] != 16 or out not in dtypes:
-        return op.dtype
+    return dequantised(op.dtype, op.out_dtype, kernel(op, arch).dtypes)
+
+
+def dequantised(dtype: str, out: str, takes: Iterable[str]) -> str:
+    """The dtype a GPU kernel taking ``takes`` computes in over operands stored in ``dtype`` and writing ``out``:
+    ``dtype`` where it takes it, or where ``dtype`` is 16 bits or wider; else ``out`` where that is a 16-bit dtype
+    it takes (the operands dequantised to it on read); else ``dtype``. The rule of :func:`compute_dtype` (fused
+    attention) and :func:`gemm_dtype` (an unfused one's scores and context GEMMs)."""
+    if dtype in takes or DTYPE_BITS[dtype] >= 16 or DTYPE_BITS[out] != 16 or out not in takes:
+        return dtype
     return out
+
+
+def gemm_dtype(op: Op, arch: Arch) -> str:
+    """The dtype an unfused attention's scores (QKᵀ) or context (PV) GEMM ``op`` computes in: on a GPU-like core
+    (``core.tile``), one reading an int8 or int4 KV cache (attr ``kv_operand``, set by
+    :func:`accelsim.builders.precision.on_kv_attrs`; :data:`~accelsim.units.DEQUANTISED_KV_CACHE`) runs at its 16-bit
+    ``out_dtype`` (:func:`dequantised`, taking the 16-bit floats), its B operand (K or V) read at the cache's width
+    and dequantised on the vector lanes beside the MMAs (:func:`dequant_lane_cost`), as transformers'
+    ``QuantizedCache`` hands eager attention K and V dequantised to the model's dtype (quanto, HQQ) and no GPU stack
+    computes QKᵀ in int8; else (an NPU, another cache) the op's own dtype."""
+    if arch.core.tile is None or not op.attrs.get("kv_operand") or op.dtype not in DEQUANTISED_KV_CACHE:
+        return op.dtype
+    return dequantised(op.dtype, op.out_dtype, HALF_FLOATS)
+
+
+DEQUANT_FLOPS = 2
+"""FLOPs of dequantising one K/V element read from a narrow cache: a multiply-add, q · scale + offset (the lane-cycles
+:func:`dequant_lane_cost` gives it are its time); counted in ``mapping.dequant_flops`` (``computed_flops``, energy)."""
+
+
+def dequant_lane_cost(dtype: str, arch: Arch) -> tuple[float, float]:
+    """(lane-cycles to dequantise one element, elements the core's vector lanes run a cycle at ``dtype``'s rate): the
+    arch's ``dequantize`` cost, else the weight-only GEMM's :data:`accelsim.cost.systolic.DEQUANT_LANE_CYCLES`."""
+    from .systolic import DEQUANT_LANE_CYCLES  # (systolic imports this module)
+
+    vu = arch.core.vector
+    _, rate = dtype_rate(vu.rates, dtype)
+    return vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES), vu.lanes * rate
 
 
 def dequant_cycles(s: Shape, bn: int, dtype: str, arch: Arch) -> int:
@@ -393,12 +429,8 @@ def dequant_cycles(s: Shape, bn: int, dtype: str, arch: Arch) -> int:
     :data:`accelsim.cost.systolic.DEQUANT_LANE_CYCLES`) on the vector lanes at ``dtype``'s rate. Every CTA
     dequantises the blocks it reads (in registers, as a weight-only GEMM its weights); the work runs beside the
     softmax on the same lanes (:func:`block_cycles`)."""
-    from .systolic import DEQUANT_LANE_CYCLES  # (systolic imports this module)
-
-    vu = arch.core.vector
-    per = vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES)
-    _, rate = dtype_rate(vu.rates, dtype)
-    return math.ceil(s.kv_tensors * block_keys(s, bn) * s.head_dim * per / (vu.lanes * rate))
+    per, width = dequant_lane_cost(dtype, arch)
+    return math.ceil(s.kv_tensors * block_keys(s, bn) * s.head_dim * per / width)
 
 
 def unsupported(op: Op, arch: Arch, backward: bool = False) -> str | None:
@@ -686,7 +718,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         **({"mma_head_dim": kdim} if kdim != s.head_dim else {}),
         "block_tensor_cycles": tensor, "block_softmax_cycles": softmax,
         # a KV cache narrower than the MMAs' dtype, dequantised as each block is read (:func:`compute_dtype`)
-        **({"kv_dequant": op.dtype, "block_dequant_cycles": dequant} if dequant else {}),
+        # (every K/V element of the blocks its CTAs read, DEQUANT_FLOPS each: mapping.dequant_flops, computed_flops)
+        **({"kv_dequant": op.dtype, "block_dequant_cycles": dequant,
+            "dequant_flops": DEQUANT_FLOPS * per_head * s.batch * s.heads * s.kv_tensors * block_keys(s, bn)
+            * s.head_dim} if dequant else {}),
         **({"block_operand_cycles": operands} if operands else {}),
         "array": f"{sa.rows}x{sa.cols}", "mac_fraction": mac_fraction(s, per_head, bm, bn),
         # the dtype its MMAs ran at (energy.model.row_dtype prices the MACs at it: fp8 over an fp8 KV cache; on an

@@ -48,7 +48,7 @@ def _rate(op: Op, sa: SystolicArray, arch: Arch) -> tuple[float, dict]:
     that FlashAttention cannot run on an NVIDIA GPU (:func:`.attention.sdpa_fast_fp32`), which computes as that
     dtype (its record's ``dtype``)."""
     fast = bool(op.attrs.get("fast_fp32"))
-    dtype = op.dtype
+    dtype = attention.gemm_dtype(op, arch)  # an unfused attention GEMM over an int8 / int4 cache on a GPU: 16-bit
     if op.kind is OpKind.ATTENTION and not fast and attention.sdpa_fast_fp32(op, arch):
         fast, dtype = True, FAST_FP32[0]
     runs_as, rate = sa.rate(dtype, arch.dtype)
@@ -119,7 +119,13 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         cycles, tiled = gpu_gemm(op, sa, arch)
         details.update(tiled)
         # its CTAs read each tile's panels from shared memory once, not once per fold of the MMA array
-        details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm, op.elem_bytes)  # type: ignore[arg-type]
+        details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm,  # type: ignore[arg-type]
+                                                             dtype_bytes(details["rate"]["dtype"]))
+        if details["rate"]["dtype"] != op.dtype and "dequant_cycles" in tiled:  # a KV cache dequantised on read
+            # each tile's B panel (K or V), tn / cluster x k_slice elements a core, DEQUANT_FLOPS an element
+            details["kv_dequant"] = op.dtype
+            details["dequant_flops"] = (attention.DEQUANT_FLOPS * tiled["output_tiles"] // tiled.get("cluster", 1)
+                                        * tiled["tile"][1] * tiled["k_slice"])
     else:
         if rate != 1.0:
             cycles = max(1, math.ceil(cycles / rate))
@@ -144,7 +150,12 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
     weights), so its tiles load A alone."""
     g = op.gemm
     k_run = sa.executed_k(op.sparsity, g.k, op.dtype)  # type: ignore[union-attr]
-    rate = sa.rate(op.dtype, arch.dtype)[1]
+    dtype = attention.gemm_dtype(op, arch)
+    rate = sa.rate(dtype, arch.dtype)[1]
+    if dtype != op.dtype:  # an unfused attention GEMM over an int8 / int4 KV cache: A (Q, P) in the 16-bit dtype,
+        per, width = attention.dequant_lane_cost(dtype, arch)  # B (K, V) read at the cache's width and dequantised
+        return gpu_tiles.price(g, sa, arch, dtype_bytes(dtype), rate, per / width,  # type: ignore[arg-type]
+                               op.elem_bytes, dtype_bytes(op.out_dtype), dtype, b_held)
     # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
     # the dense activations and the compressed weights (weight_bytes_per_element)
     # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)

@@ -557,11 +557,16 @@ def reduce_flops(row: Mapping[str, Any]) -> float:
     elements, one execution's; a GEMM cut along K over u units, :func:`accelsim.mapping.traffic.unit_cycles`: the
     (u - 1)·M·N·count adds of its partial sums), or an eager kernel's FLOPs that the model counts on another op
     (``mapping.eager_flops``, :data:`accelsim.mapping.aliases.EAGER_FLOPS`: a step of transformers' gelu_new on a
-    GPU preset), × the executions the row stands for (its ``count`` in a composed report); 0 for any other row."""
+    GPU preset), or the dequantisation of K and V read from an int8 / int4 KV cache (an fp8 one on FlashAttention-2)
+    by a GPU's attention kernel or GEMM computing at 16 bits (``mapping.dequant_flops``,
+    :func:`accelsim.cost.attention.gemm_dtype`, :func:`~accelsim.cost.attention.compute_dtype`: a multiply-add an
+    element it loads), × the executions the row stands for (its ``count`` in a composed report); 0 for any other
+    row."""
     mapping = row.get("mapping")
     if not isinstance(mapping, Mapping):
         return 0.0
-    adds = (_number(mapping.get("reduce_flops")) or 0.0) + (_number(mapping.get("eager_flops")) or 0.0)
+    adds = ((_number(mapping.get("reduce_flops")) or 0.0) + (_number(mapping.get("eager_flops")) or 0.0)
+            + (_number(mapping.get("dequant_flops")) or 0.0))
     return adds * _runs(row) if adds else 0.0
 
 

@@ -604,9 +604,11 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         elif i == 0 and "output_tiles" in p.details:
             # B held in the SMs (a pinned recurrent weight, choice._pin_recurrent_weights): no B panels
             tiles = {**p.details, "b_held": True} if held_b(p) else p.details
-            cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, elem)
+            # A's panels at the MMAs' dtype: 16 bits over a KV cache dequantised on read (cost.attention.gemm_dtype)
+            a_elem = dtype_bytes(p.details["rate"]["dtype"]) if "kv_dequant" in p.details else elem
+            cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, a_elem)
             # the times the cores' panels read each operand from the cache (B's other bytes, where B is held, once)
-            pa, pb = gpu_tiles.operand_cache_bytes(tiles, elem)
+            pa, pb = gpu_tiles.operand_cache_bytes(tiles, a_elem)
             fa = _whole(Fraction(pa, a_tot)) if a_tot else 1
             fb = _whole(Fraction(pb, b_tot)) if b_tot and pb else 1
         elif i == 0:

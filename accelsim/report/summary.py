@@ -1910,16 +1910,25 @@ def kv_dequant_notes(tg: TaskGraph) -> list[str]:
     (``mapping.kv_dequant``, :func:`accelsim.cost.attention.compute_dtype`: an int8 or int4 cache, an fp8 one on a
     kernel without fp8): the fused attention ops that ran at the 16-bit rate over it (probe p252 #1, #2)."""
     seen: dict[tuple[str, str, str], int] = {}
+    gemms: dict[tuple[str, str], int] = {}  # an unfused attention's scores / context GEMMs (cost.attention.gemm_dtype)
     for m in tg.ops:
         kv, rate = m.mapping.get("kv_dequant"), m.mapping.get("rate")
         if isinstance(kv, str) and isinstance(rate, dict):
+            if "kernel" not in m.mapping:
+                gemms[(kv, str(rate.get("dtype")))] = gemms.get((kv, str(rate.get("dtype"))), 0) + 1
+                continue
             key = (kv, str(rate.get("dtype")), str(m.mapping.get("kernel")))
             seen[key] = seen.get(key, 0) + 1
     return [f"{n} fused attention op(s) of dtype {kv} (K and V stored in it) run {kernel} at the {dtype} rate: it takes no "
             f"{kv}, and GPU serving stacks dequantise such a cache to the model's 16-bit dtype as they read it "
             f"(SGLang #10083; vLLM attends in the cache's dtype only with FlashAttention-3 over an 8-bit float "
             f"cache); K and V move at {kv}'s width and their dequantisation (a scale-multiply an element) runs on "
-            f"the vector lanes beside the softmax" for (kv, dtype, kernel), n in seen.items()]
+            f"the vector lanes beside the softmax" for (kv, dtype, kernel), n in seen.items()] + [
+            f"{n} op(s) of dtype {kv} (unfused attention's scores / context GEMMs over a KV cache stored in it) run at "
+            f"the {dtype} rate: transformers' QuantizedCache hands eager attention K and V dequantised to the model's "
+            f"dtype, and no GPU stack computes QKᵀ or PV in {kv}; K and V move at {kv}'s width and their "
+            f"dequantisation (a scale-multiply an element) runs on the vector lanes beside the MMAs"
+            for (kv, dtype), n in gemms.items()]
 
 
 def launch_on_critical_path(tg: TaskGraph, trace: Trace) -> tuple[int, int]:

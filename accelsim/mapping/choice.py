@@ -737,11 +737,7 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
     if not last or arch.core.sram.holds != "all":  # a buffer for activations only keeps no weights
         return plans
     region = arch.core.sram.total_bytes // 4
-    paths: dict[str, int] = {}  # on a GPU: op → its fused ops' output-path cycles (fusion.pipeline)
-    for p in plans if arch.core.tile else ():
-        if "fused_into" in p.details:
-            root = p.details["fused_into"]
-            paths[root] = paths.get(root, 0) + p.details.get("output_path_cycles", 0)
+    paths = _output_paths(plans) if arch.core.tile else {}
     pinned: dict[str, tuple[int, int | None]] = {}  # weight → (bytes per core, its core: None over all) while it stays
     out = []
     for p in plans:
@@ -761,18 +757,8 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
             loads.append(w)
             if last[w.name] <= p.index:
                 continue
-            room = region - sum(b for b, _ in pinned.values())
-            if size > room:  # drop the held weights read again later than this one, the latest first, if that fits it
-                soon = next_read(w.name, p.index)
-                mine = {v.name for v in p.weights}
-                later = sorted((n for n in pinned if n not in mine and next_read(n, p.index) > soon),
-                               key=lambda n: (-next_read(n, p.index), n))
-                if size <= room + sum(pinned[n][0] for n in later):
-                    for n in later:
-                        if size <= room:
-                            break
-                        room += pinned.pop(n)[0]
-            if size <= room:
+            if size <= _make_room(pinned, w.name, size, region, {v.name for v in p.weights},
+                                  lambda n, i=p.index: next_read(n, i)):
                 pinned[w.name] = (size, p.core)
                 new.append(w.name)
         details = {**p.details, "pinned_weights": new} if new else p.details
@@ -783,6 +769,34 @@ def _pin_recurrent_weights(plans: tuple[Plan, ...], arch: Arch) -> tuple[Plan, .
         out.append(p._replace(weights=tuple(loads), details=details, cycles=cycles,
                               live_bytes=p.live_bytes + sum(b for b, _ in pinned.values())))
     return tuple(out)
+
+
+def _output_paths(plans: tuple[Plan, ...]) -> dict[str, int]:
+    """On a GPU: op → its fused ops' output-path cycles (:func:`.fusion.pipeline`)."""
+    paths: dict[str, int] = {}
+    for p in plans:
+        if "fused_into" in p.details:
+            root = p.details["fused_into"]
+            paths[root] = paths.get(root, 0) + p.details.get("output_path_cycles", 0)
+    return paths
+
+
+def _make_room(pinned: dict[str, tuple[int, int | None]], name: str, size: int, region: int, mine: set[str],
+               next_read: Callable[[str], int]) -> int:
+    """The bytes free for weight ``name`` of ``size`` in a core's ``region`` beside the ``pinned`` ones, after
+    dropping, where that makes it fit, the held weights (not the step's own, ``mine``) read again later than it, the
+    one read latest first (:func:`_pin_recurrent_weights`: Belady's rule); ``pinned`` loses those it drops."""
+    room = region - sum(b for b, _ in pinned.values())
+    if size <= room:
+        return room
+    soon = next_read(name)
+    later = sorted((n for n in pinned if n not in mine and next_read(n) > soon), key=lambda n: (-next_read(n), n))
+    if size <= room + sum(pinned[n][0] for n in later):
+        for n in later:
+            if size <= room:
+                break
+            room += pinned.pop(n)[0]
+    return room
 
 
 def _held_tiles(p: Plan, details: dict, arch: Arch, paths: dict[str, int]) -> tuple[int, dict]:

@@ -117,6 +117,17 @@ def _adds_bias(conv: Op, arch: Arch | None) -> bool:
             and (not conv.depthwise or conv.attrs.get("channels_last") is True) and not fuses_epilogues(arch))
 
 
+def _eager_step_share(op: Op, eager: bool) -> dict:
+    """The mapping of a step of a spelled-out op that the model counts none of (its FLOPs on the last step,
+    :data:`EAGER_FLOPS`): the kernel's own FLOPs beyond the row's (computed_flops, the energy), ``folded`` that they
+    are no attention kernel's (summary.computed_work_notes leaves them alone, as the last step's mac_fraction); empty
+    where it computes none beyond them or does not run as eager PyTorch's kernel (``eager``: a GPU preset, the
+    op's only reader)."""
+    per = op.attrs.get(EAGER_FLOPS)
+    extra = per * math.prod(op.out_shape) - op.flops if eager and isinstance(per, int) else 0
+    return {"folded": True, EAGER_FLOPS: extra} if extra > 0 else {}
+
+
 def _producer_of(op: Op, graph: Graph, index_of: dict[str, int]) -> tuple[str | None, Op | None, bool]:
     """(``op``'s one input, the op that produced it, whether through that producer's eager bias add): a batch norm's
     producer is a conv, or a conv through its bias add (builders.layers ``_eager_bias``); (None, None, False) for an
@@ -247,17 +258,11 @@ def aliases(graph: Graph, options: Options, arch: Arch | None = None) -> tuple[P
                 j = index_of[conv.name]
                 plans[j] = plans[j]._replace(weights=plans[j].weights + op.weights[-1:])
             continue
-        if eager and only and isinstance(op.attrs.get(EAGER_FLOPS), int):
-            # a step of a spelled-out op that the model counts none of (its FLOPs on the last step, above): the
-            # kernel's own FLOPs beyond the row's (computed_flops, the energy), ``folded`` that they are no
-            # attention kernel's (summary.computed_work_notes leaves them alone, as the last step's mac_fraction)
-            extra = op.attrs[EAGER_FLOPS] * math.prod(op.out_shape) - op.flops
-            if extra > 0:
-                eager_share = {"folded": True, EAGER_FLOPS: extra}
         phys[op.name] = (op.name,)
         shares = tuple(share.get(src, {}) for src in op.inputs)
         plans.append(Plan(op, i, "work", inputs=reads, operands=groups, weights=op.weights,
-                          shares=shares if any(shares) else (), details=eager_share))
+                          shares=shares if any(shares) else (),
+                          details=eager_share or _eager_step_share(op, eager and only)))
     return tuple(plans)
 
 

@@ -946,9 +946,7 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                     by_level[LINK] = by_level.get(LINK, 0.0) + j_on
                     j += j_on
             else:
-                j = b * 8 * per_bit.get(lv, 0.0)
-                if lv == LINK and j:
-                    j *= link_hops(row)
+                j = b * 8 * per_bit.get(lv, 0.0) * (link_hops(row) if lv == LINK else 1.0)
                 by_level[lv] = by_level.get(lv, 0.0) + j
             moved += j
             if computes is not None and j:

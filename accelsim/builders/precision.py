@@ -422,10 +422,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         dtype = kv_cache if _reads_kv(op, scopes) else compute
         weights, attrs = op.weights, op.attrs
         out = wide if narrow else activation  # what an op computing in another dtype writes
-        if dtype != out and computes_on_kv(op):  # writes an activation, reading the cache
-            attrs = on_kv_attrs(op, out)
-        elif dtype != out and stored and linear:  # writes an activation
-            attrs = {**attrs, "out_dtype": out}
+        if dtype != out and (computes_on_kv(op) or (stored and linear)):  # writes an activation
+            attrs = on_kv_attrs(op, out)  # (a linear layer: out_dtype alone)
         if narrow and stored and linear and DTYPE_BITS[dtype] < 16:
             quantised.add(op.name)
         # 4-bit weights are stored two per byte, also when the compute is 4-bit

@@ -412,6 +412,14 @@ DEQUANT_FLOPS = 2
 :func:`dequant_lane_cost` gives it are its time); counted in ``mapping.dequant_flops`` (``computed_flops``, energy)."""
 
 
+def kv_elements(op: Op) -> int:
+    """The K or V cache elements an unfused attention's scores or context GEMM ``op`` reads as stored: its B
+    operand's elements over ``attrs["kv_group"]``, the copies of each that eager GQA's ``repeat_kv`` made
+    (:func:`accelsim.builders.precision.on_kv_attrs`): batch x kv_heads x kv_len x head_dim, whatever the query
+    heads and the GEMM's output tiles (probe p262 #3: each tile's B panel counted 4x a decode's, 128x a prefill's)."""
+    return math.prod(op.in_shapes[1]) // int(op.attrs.get("kv_group", 1))  # type: ignore[call-overload]
+
+
 def dequant_lane_cost(dtype: str, arch: Arch) -> tuple[float, float]:
     """(lane-cycles to dequantise one element, elements the core's vector lanes run a cycle at ``dtype``'s rate): the
     arch's ``dequantize`` cost, else the weight-only GEMM's :data:`accelsim.cost.systolic.DEQUANT_LANE_CYCLES`."""

@@ -5,7 +5,9 @@ Before: the scores (QKᵀ) and context (PV) GEMMs reading an int8 or int4 cache 
 int8). No GPU stack computes them in int8: transformers' ``QuantizedCache`` (quanto, HQQ) hands eager attention K
 and V dequantised to the model's dtype for a 16-bit ``matmul``; vLLM never runs QKᵀ in int8 either. So on a GPU the
 GEMMs run at the 16-bit ``out_dtype``'s rate, read K / V at the cache's width and dequantise them on the vector
-lanes, as the fused kernel does (cost.attention.dequantised, the one rule). An NPU (tpu-v1, edge-npu) still runs them
+lanes, as the fused kernel does (cost.attention.dequantised, the one rule). That is a lower bound (probe p262 #1):
+QuantizedCache dequantises the whole cache to 16 bits each step and eager attention moves 16-bit K and V, which is
+not modelled, and the run's note says so. An NPU (tpu-v1, edge-npu) still runs them
 in int8. The dequantisation's FLOPs (a multiply-add an element of the cache as stored, once, fused and unfused:
 probe p262 #3) count in ``computed_flops`` and the energy (``mapping.dequant_flops``, energy.model.reduce_flops).
 """
@@ -139,6 +141,9 @@ def test_w8a8_linears_keep_the_int8_rate_and_the_run_says_why():
         assert m["rate"]["dtype"] == "bf16" and m["kv_dequant"] == "int8"
     notes = [n for n in r["notes"] if "op(s) of dtype int8 (unfused attention's scores / context GEMMs" in n]
     assert len(notes) == 1 and notes[0].startswith("2 ")
+    # and says what it models: K / V at the cache's width, a lower bound on transformers' QuantizedCache, which
+    # dequantises the whole cache to bf16 each step (probe p262 #1: the note claimed that was what ran)
+    assert "a lower bound" in notes[0] and "dequantises the whole cache" in notes[0] and "not modelled" in notes[0]
 
 
 def test_fused_attention_counts_its_dequant_flops():

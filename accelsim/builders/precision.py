@@ -118,14 +118,17 @@ def computes_on_kv(op: Op) -> bool:
     return op.kind is OpKind.ATTENTION or op.name.rpartition(".")[2] in ("scores", "context", "logits")
 
 
-def on_kv_attrs(op: Op, out: str) -> dict:
+def on_kv_attrs(op: Op, out: str, group: int = 1) -> dict:
     """The attrs of an op computing on the KV cache (:func:`computes_on_kv`) in the cache's dtype and writing ``out``:
     ``out_dtype``, and on an unfused attention's ``scores`` / ``context`` GEMM ``kv_operand`` (its B operand, K or V,
     is the cache; its A operand, Q or the probabilities, an activation in ``out``), by which a GPU preset's cost model
     dequantises an int8 / int4 cache to ``out`` and computes at its rate (:func:`accelsim.cost.attention.gemm_dtype`;
-    the builders see no hardware: an int8 NPU runs the GEMM in int8)."""
+    the builders see no hardware: an int8 NPU runs the GEMM in int8), and ``kv_group`` where its B operand holds
+    each cached element ``group`` times (eager GQA's ``repeat_kv`` copy), so that the cost model counts the
+    dequantisation once per element of the cache (:func:`accelsim.cost.attention.kv_elements`)."""
     gemm = op.kind is OpKind.MATMUL and op.name.rpartition(".")[2] in ("scores", "context")
-    return {**op.attrs, "out_dtype": out, **({"kv_operand": True} if gemm else {})}
+    return {**op.attrs, "out_dtype": out,
+            **({"kv_operand": True, **({"kv_group": group} if group > 1 else {})} if gemm else {})}
 
 
 def _kept(modules: Iterable[str] | None) -> re.Pattern[str] | None:
@@ -398,6 +401,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     routers = _routers(graph)
     quantised: set[str] = set()  # (narrow) the GEMMs that read 8/4-bit activations
     ops: list[Op] = []
+    repeats = {op.name: int(op.attrs.get("group", 1)) for op in graph.ops  # type: ignore[call-overload]
+               if op.fn == "repeat_kv"}  # eager GQA's copies of K / V out to every query head
     for op in graph.ops:
         if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
             ops.append(op)
@@ -423,7 +428,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
         weights, attrs = op.weights, op.attrs
         out = wide if narrow else activation  # what an op computing in another dtype writes
         if dtype != out and (computes_on_kv(op) or (stored and linear)):  # writes an activation
-            attrs = on_kv_attrs(op, out)  # (a linear layer: out_dtype alone)
+            # (a linear layer: out_dtype alone)
+            attrs = on_kv_attrs(op, out, repeats.get(op.inputs[1], 1) if len(op.inputs) > 1 else 1)
         if narrow and stored and linear and DTYPE_BITS[dtype] < 16:
             quantised.add(op.name)
         # 4-bit weights are stored two per byte, also when the compute is 4-bit

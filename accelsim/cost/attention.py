@@ -399,9 +399,10 @@ def gemm_dtype(op: Op, arch: Arch) -> str:
     (``core.tile``), one reading an int8 or int4 KV cache (attr ``kv_operand``, set by
     :func:`accelsim.builders.precision.on_kv_attrs`; :data:`~accelsim.units.DEQUANTISED_KV_CACHE`) runs at its 16-bit
     ``out_dtype`` (:func:`dequantised`, taking the 16-bit floats), its B operand (K or V) read at the cache's width
-    and dequantised on the vector lanes beside the MMAs (:func:`dequant_lane_cost`), as transformers'
-    ``QuantizedCache`` hands eager attention K and V dequantised to the model's dtype (quanto, HQQ) and no GPU stack
-    computes QKᵀ in int8; else (an NPU, another cache) the op's own dtype."""
+    and dequantised on the vector lanes beside the MMAs (:func:`dequant_lane_cost`), since no GPU stack computes QKᵀ
+    in int8; else (an NPU, another cache) the op's own dtype. A lower bound on an eager run's time: transformers'
+    ``QuantizedCache`` (quanto, HQQ) dequantises the whole cache to the model's dtype every step and hands eager
+    attention (``repeat_kv``, the matmuls) 16-bit K and V, a pass and bytes not modelled (probe p262 #1)."""
     if arch.core.tile is None or not op.attrs.get("kv_operand") or op.dtype not in DEQUANTISED_KV_CACHE:
         return op.dtype
     return dequantised(op.dtype, op.out_dtype, HALF_FLOATS)
@@ -410,6 +411,14 @@ def gemm_dtype(op: Op, arch: Arch) -> str:
 DEQUANT_FLOPS = 2
 """FLOPs of dequantising one K/V element read from a narrow cache: a multiply-add, q · scale + offset (the lane-cycles
 :func:`dequant_lane_cost` gives it are its time); counted in ``mapping.dequant_flops`` (``computed_flops``, energy)."""
+
+
+def kv_elements(op: Op) -> int:
+    """The K or V cache elements an unfused attention's scores or context GEMM ``op`` reads as stored: its B
+    operand's elements over ``attrs["kv_group"]``, the copies of each that eager GQA's ``repeat_kv`` made
+    (:func:`accelsim.builders.precision.on_kv_attrs`): batch x kv_heads x kv_len x head_dim, whatever the query
+    heads and the GEMM's output tiles (probe p262 #3: each tile's B panel counted 4x a decode's, 128x a prefill's)."""
+    return math.prod(op.in_shapes[1]) // int(op.attrs.get("kv_group", 1))  # type: ignore[call-overload]
 
 
 def dequant_lane_cost(dtype: str, arch: Arch) -> tuple[float, float]:

@@ -122,10 +122,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm,  # type: ignore[arg-type]
                                                              dtype_bytes(details["rate"]["dtype"]))
         if details["rate"]["dtype"] != op.dtype and "dequant_cycles" in tiled:  # a KV cache dequantised on read
-            # each tile's B panel (K or V), tn / cluster x k_slice elements a core, DEQUANT_FLOPS an element
+            # DEQUANT_FLOPS an element of K or V as the cache stores it, once (the fused kernel's count), not once
+            # a query head and an output tile (probe p262 #3)
             details["kv_dequant"] = op.dtype
-            details["dequant_flops"] = (attention.DEQUANT_FLOPS * tiled["output_tiles"] // tiled.get("cluster", 1)
-                                        * tiled["tile"][1] * tiled["k_slice"])
+            details["dequant_flops"] = attention.DEQUANT_FLOPS * attention.kv_elements(op)
     else:
         if rate != 1.0:
             cycles = max(1, math.ceil(cycles / rate))

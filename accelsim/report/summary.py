@@ -1925,9 +1925,11 @@ def kv_dequant_notes(tg: TaskGraph) -> list[str]:
             f"cache); K and V move at {kv}'s width and their dequantisation (a scale-multiply an element) runs on "
             f"the vector lanes beside the softmax" for (kv, dtype, kernel), n in seen.items()] + [
             f"{n} op(s) of dtype {kv} (unfused attention's scores / context GEMMs over a KV cache stored in it) run at "
-            f"the {dtype} rate: transformers' QuantizedCache hands eager attention K and V dequantised to the model's "
-            f"dtype, and no GPU stack computes QKᵀ or PV in {kv}; K and V move at {kv}'s width and their "
-            f"dequantisation (a scale-multiply an element) runs on the vector lanes beside the MMAs"
+            f"the {dtype} rate, as no GPU stack computes QKᵀ or PV in {kv}; modelled: K and V (and eager GQA's "
+            f"repeat_kv copies of them) move at {kv}'s width and their dequantisation (a scale-multiply an element) "
+            f"runs on the vector lanes beside the MMAs, a lower bound: transformers' QuantizedCache dequantises the "
+            f"whole cache to {dtype} every step (a pass reading {kv} and writing {dtype}) and hands eager attention "
+            f"{dtype} K and V to copy and multiply, slower than a {dtype} cache, which is not modelled"
             for (kv, dtype), n in gemms.items()]
 
 

@@ -5,9 +5,11 @@ Before: the scores (QKᵀ) and context (PV) GEMMs reading an int8 or int4 cache 
 int8). No GPU stack computes them in int8: transformers' ``QuantizedCache`` (quanto, HQQ) hands eager attention K
 and V dequantised to the model's dtype for a 16-bit ``matmul``; vLLM never runs QKᵀ in int8 either. So on a GPU the
 GEMMs run at the 16-bit ``out_dtype``'s rate, read K / V at the cache's width and dequantise them on the vector
-lanes, as the fused kernel does (cost.attention.dequantised, the one rule). An NPU (tpu-v1, edge-npu) still runs them
-in int8. The dequantisation's FLOPs (a multiply-add an element, fused and unfused) count in ``computed_flops`` and
-the energy (``mapping.dequant_flops``, energy.model.reduce_flops).
+lanes, as the fused kernel does (cost.attention.dequantised, the one rule). That is a lower bound (probe p262 #1):
+QuantizedCache dequantises the whole cache to 16 bits each step and eager attention moves 16-bit K and V, which is
+not modelled, and the run's note says so. An NPU (tpu-v1, edge-npu) still runs them
+in int8. The dequantisation's FLOPs (a multiply-add an element of the cache as stored, once, fused and unfused:
+probe p262 #3) count in ``computed_flops`` and the energy (``mapping.dequant_flops``, energy.model.reduce_flops).
 """
 
 from __future__ import annotations
@@ -50,11 +52,13 @@ def test_the_gemms_run_at_the_bf16_rate_reading_the_cache_narrow(kv, name):
     # B (K or V) stored a byte an element (an int4 activation occupies a byte: units.DTYPE_BYTES), A and C bf16's 2
     assert d["b_bytes_per_element"] == 1 and "c_bytes_per_element" not in d
     # each tile dequantises its B panel, tn x k_slice elements, 2 lane-cycles each (systolic.DEQUANT_LANE_CYCLES) on
-    # h100's 512 lanes at bf16's rate 1; and counts DEQUANT_FLOPS = 2 (a multiply-add) an element
+    # h100's 512 lanes at bf16's rate 1 (its time); its FLOPs, DEQUANT_FLOPS = 2 (a multiply-add), count once an
+    # element of K or V as the cache stores it (probe p262 #3; before, once a tile's B panel: 2 x output_tiles x tn x
+    # k_slice, 128x this): batch 1 x 8 KV heads x 4,096 keys x 128 features = 4,194,304 elements
     tn, k = d["tile"][1], d["k_slice"]
     assert d.get("cluster", 1) == 1
     assert d["dequant_cycles"] == math.ceil(tn * k * 2 / (512 * 1))
-    assert d["dequant_flops"] == 2 * d["output_tiles"] * tn * k
+    assert d["dequant_flops"] == 2 * 1 * 8 * 4096 * 128 == 8_388_608
 
 
 def test_scores_tile_by_hand():
@@ -63,7 +67,33 @@ def test_scores_tile_by_hand():
     d = _price(_gemms(kv_cache_dtype="int8")["scores"]).details
     assert d["tile"] == [128, 256] and d["output_tiles"] == 32 * (4096 // 128) * (4096 // 256) == 16384
     assert d["dequant_cycles"] == 256 * 128 * 2 // 512 == 128
-    assert d["dequant_flops"] == 2 * 16384 * 256 * 128 == 1_073_741_824
+    # its FLOPs: the K cache's 8 x 4,096 x 128 elements once each, not each tile's panel (2 x 16,384 x 256 x 128 =
+    # 1,073,741,824 before probe p262 #3: every KV head's keys counted once a query head and once a tile row)
+    assert d["dequant_flops"] == 2 * 8 * 4096 * 128 == 8_388_608
+
+
+def test_unfused_decode_counts_the_dequant_flops_of_the_fused_kernel():
+    # probe p262 #3: decode, batch 16, 32 query heads over 8 KV heads, 8,192 cached keys of 128 features. The cache
+    # holds 16 x 8 x 8,192 x 128 = 134,217,728 elements each of K and V; dequantised once each at 2 FLOPs (a
+    # multiply-add): 268,435,456 a GEMM, 536,870,912 the two, as the fused kernel counts (one pass a KV head,
+    # GQA-packed). Before: 4x, each KV head's cache once a query head (2,147,483,648)
+    decode = {**GQA, "batch": 16, "q_len": 1, "kv_len": 8192, "causal": False}
+    gemms = _gemms(kv_cache_dtype="int8", **decode)
+    flops = {name: _price(op).details["dequant_flops"] for name, op in gemms.items()}
+    assert flops == {"scores": 2 * 16 * 8 * 8192 * 128, "context": 2 * 16 * 8 * 8192 * 128}
+    assert sum(flops.values()) == 536_870_912
+    assert _price(fused_attention_op(decode, kv_cache_dtype="int8")).details["dequant_flops"] == 536_870_912
+
+
+def test_eager_gqa_counts_the_cache_not_repeat_kvs_copies():
+    # llama3_8b (32 query heads, 8 KV heads, head_dim 128), one layer, batch 8 decode over 8,192 cached keys: the
+    # scores and context GEMMs read repeat_kv's 4x copies (8 x 32 x 8,193 x 128 elements) of the 8 x 8 x 8,193 x 128
+    # stored elements (8,192 cached + the step's own key); the dequantisation counts the stored ones, 2 FLOPs each
+    w = {"base": "llama3_8b", "layers": 1, "batch": 8, "phase": "decode", "kv_len": 8192, "attention": "unfused",
+         "kv_cache_dtype": "int8"}
+    ops = {o["name"]: o for o in simulate(w, "h100", plots=False).to_dict()["ops"]}
+    for leaf in ("scores", "context"):
+        assert ops[f"model.layers.0.self_attn.{leaf}"]["mapping"]["dequant_flops"] == 2 * 8 * 8 * 8193 * 128
 
 
 def test_a_narrow_cache_gemm_moves_the_b_panels_at_a_byte_an_element():
@@ -111,6 +141,9 @@ def test_w8a8_linears_keep_the_int8_rate_and_the_run_says_why():
         assert m["rate"]["dtype"] == "bf16" and m["kv_dequant"] == "int8"
     notes = [n for n in r["notes"] if "op(s) of dtype int8 (unfused attention's scores / context GEMMs" in n]
     assert len(notes) == 1 and notes[0].startswith("2 ")
+    # and says what it models: K / V at the cache's width, a lower bound on transformers' QuantizedCache, which
+    # dequantises the whole cache to bf16 each step (probe p262 #1: the note claimed that was what ran)
+    assert "a lower bound" in notes[0] and "dequantises the whole cache" in notes[0] and "not modelled" in notes[0]
 
 
 def test_fused_attention_counts_its_dequant_flops():

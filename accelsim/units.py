@@ -167,8 +167,10 @@ DEQUANTISED_KV_CACHE: tuple[str, ...] = ("int8", "int4")
 model's 16-bit dtype as they read K and V, computing at the 16-bit tensor rate
 (:func:`accelsim.cost.attention.gemm_dtype`): transformers' ``QuantizedCache`` (quanto and HQQ backends, int2 to int8)
 stores K/V quantised and returns them dequantised to the model's dtype for a 16-bit ``matmul``, and vLLM, SGLang and
-LMDeploy never run QKᵀ in int8 either. An fp8 cache keeps its fp8 GEMMs (not covered here). Off a GPU (an int8 NPU)
-the GEMMs run in the cache's dtype."""
+LMDeploy never run QKᵀ in int8 either. K and V (and GQA's ``repeat_kv`` copies) still move at the cache's width, so
+this is a lower bound: transformers dequantises the whole cache to 16 bits every step, a pass of its own, and the
+copies and GEMMs then move 16-bit bytes (not modelled; probe p262 #1). An fp8 cache keeps its fp8 GEMMs (not covered
+here). Off a GPU (an int8 NPU) the GEMMs run in the cache's dtype."""
 
 
 def attention_dtype(dtype: str) -> str:

@@ -1374,9 +1374,12 @@ def epilogue_fusion_notes(graph: Graph, arch: Arch, tg: TaskGraph) -> list[str]:
 def _blocked_reasons(graph: Graph, rows: Mapping, blocked: Sequence) -> list[str]:
     """Why the op rows ``blocked`` (of functions the output path lists) were not fused (``mapping/fusion.py``'s
     rules), counted: after a batch norm that is a kernel of its own (not folded: ``options.fold_batchnorm``'s
-    'auto' keeps them on a GPU preset, as PyTorch eager runs them); after another of them left unfused (a ReLU
-    after such a residual add); else an input another op also reads, one kept for a backward pass, or a residual
-    of another dtype or shape than the conv's output, or not yet computed."""
+    'auto' keeps them on a GPU preset, as PyTorch eager runs them; in training none folds, whatever the option:
+    a training batch norm normalises by the batch's own mean and variance, computed from the conv's output, so it
+    is no fixed scale and shift to fold into the conv's weights; probe p262 #4: the note told a training run to set
+    ``fold_batchnorm: true`` with it set); after another of them left unfused (a ReLU after such a residual add);
+    else an input another op also reads, one kept for a backward pass, or a residual of another dtype or shape than
+    the conv's output, or not yet computed."""
     names = {m.name for m in blocked}
     norm = then = 0
     for m in blocked:
@@ -1387,7 +1390,11 @@ def _blocked_reasons(graph: Graph, rows: Mapping, blocked: Sequence) -> list[str
         elif any(src in names for src in inputs):
             then += 1
     out = []
-    if norm:
+    if norm and graph.info.mode == "training":
+        out.append(f"{norm} read a training batch norm, a kernel of its own: it normalises by the batch's own mean "
+                   f"and variance, computed from the conv's output, so it cannot be folded into the conv "
+                   f"(options.fold_batchnorm folds only in inference)")
+    elif norm:
         out.append(f"{norm} read a batch norm that runs as a kernel of its own (options.fold_batchnorm: true folds it "
                    f"into the conv, as TensorRT does)")
     if then:

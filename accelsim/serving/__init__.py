@@ -717,8 +717,11 @@ def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> 
     generate and the most an iteration samples: every token is sampled at the end of an iteration in whose batch its
     request ran, and a batch holds at most ``max_num_seqs`` requests, each sampling one token and its accepted drafts
     (``speculative.num_tokens`` at most), and at most ``max_num_batched_tokens`` tokens, one at least for each token
-    sampled. Counted: the requests admitted (:func:`_admissible`) and their conversations' turns up to one refused;
-    preemptions, chunked prefills and arrival gaps only add iterations."""
+    sampled; with ``expert_parallel`` EP each of a replica's EP ranks is an engine of its own with those limits, and
+    the ranks step together, so a replica's iteration samples EP times as many (probe p262 #2: EP 8, max_num_seqs
+    16, 100,000 tokens took 802 iterations, beside a floor of 6,250 that refused a budget holding them). Counted:
+    the requests admitted (:func:`_admissible`) and their conversations' turns up to one refused; preemptions,
+    chunked prefills and arrival gaps only add iterations."""
     e, sp = spec.serve.engine, spec.serve.speculative
     runnable, _ = _admissible(requests, spec, blocks)
     tokens = 0
@@ -727,7 +730,8 @@ def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> 
         while turn is not None and not turn.refused:
             tokens += turn.output
             turn = turn.follow
-    per = min(e.max_num_batched_tokens, e.max_num_seqs * (1 + (sp.num_tokens if sp is not None else 0)))
+    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    per = ranks * min(e.max_num_batched_tokens, e.max_num_seqs * (1 + (sp.num_tokens if sp is not None else 0)))
     return -(-tokens // per), tokens, per
 
 
@@ -739,17 +743,20 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
     if floor * ITERATION_BYTES <= budget:
         return
     e, sp = spec.serve.engine, spec.serve.speculative
-    if per == e.max_num_batched_tokens:
-        most, key = f"engine.max_num_batched_tokens = {per:,}", "max_num_batched_tokens"
+    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    if per == ranks * e.max_num_batched_tokens:
+        most, key = f"engine.max_num_batched_tokens = {e.max_num_batched_tokens:,}", "max_num_batched_tokens"
     else:
         drafts = f" and {sp.num_tokens} speculative" if sp is not None else ""
         most, key = f"1{drafts} a sequence, engine.max_num_seqs = {e.max_num_seqs:,}", "max_num_seqs"
+    if ranks > 1:  # each expert-parallel rank is an engine of its own, the ranks stepping together
+        most += f", on each of expert_parallel = {ranks} ranks stepping together"
     # at the options' line when the file gave the budget, at --set when the command line did, else at the workload's
     set_ = spec.options.memory_budget is not None
     default = "" if set_ else ", the default: half of this machine's memory"
     raise spec.error("options.memory_budget" if set_ else "workload",
                 f"{len(requests):,} requests generate {tokens:,} output tokens, at most {per:,} an "
-                f"engine iteration ({most}): at least {floor:,} iterations, which need "
+                f"{'engine ' if ranks == 1 else ''}iteration ({most}): at least {floor:,} iterations, which need "
                 f"{floor * ITERATION_BYTES:,} B at ~{ITERATION_BYTES} B each, more than options.memory_budget "
                 f"({budget:,} B{default}) holds; raise options.memory_budget to at least "
                 f"{floor * ITERATION_BYTES:,} B, lower workload.requests (or duration) or workload.output_tokens, "

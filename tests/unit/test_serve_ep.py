@@ -138,3 +138,39 @@ def test_the_no_request_error_under_ep_names_one_ranks_blocks():
     (line,) = str(e.value).splitlines()
     assert line.endswith("5 blocks of 16, more than one expert-parallel rank's 4 (the replica holds 8 × 4 = 32) "
                          "(got 4)"), line
+
+
+def test_the_iteration_floor_counts_every_expert_parallel_rank():
+    # probe p262 #2: the floor options.memory_budget is checked against took one rank's limits, though each rank is
+    # an engine of its own (above) and the ranks step together. EP 2, max_num_seqs 2 a rank, 4 requests of 16 + 3
+    # tokens 1 ns apart: 12 output tokens; an iteration samples at most 2 ranks × min(256, 2 × 1) = 4 of them, so
+    # the floor is ⌈12 / 4⌉ = 3 (one rank's 2 gave ⌈12 / 2⌉ = 6). The run: iteration 1 prefills the first alone
+    # (its token 1; the rest arrive after it starts); 2 decodes it (token 2) and prefills the other three, 1 to rank 1,
+    # 2 to rank 0 (1 running on each: the lowest index), 3 to rank 1 (token 1 each); 3 decodes all four (the first
+    # ends at token 3); 4 decodes the other three (token 3): 4 iterations, above 3 and below the old 6
+    from accelsim.serving import iteration_floor
+    from accelsim.serving.engine import ITERATION_BYTES
+    from accelsim.serving.requests import make_requests
+
+    def spec(budget=None):
+        doc = {"name": "ep", "model": {"base": "mixtral_8x7b", "expert_parallel": 2}, "arch": "dgx-h100",
+               "engine": {"max_num_seqs": 2, "max_num_batched_tokens": 256, "max_model_len": 2048, "block_size": 16},
+               "workload": {"arrival": {"process": "constant", "rate": 1e9},
+                            "prompt_tokens": {"dist": "fixed", "value": 16},
+                            "output_tokens": {"dist": "fixed", "value": 3}, "requests": 4}}
+        return load_serving({**doc, "options": {"memory_budget": budget}} if budget else doc)
+
+    s = spec()
+    assert iteration_floor(s, make_requests(s.serve.workload), 1000) == (3, 12, 4)
+    res = serve(s, cost=lambda *a: 0.001, blocks=1000)
+    assert res.replicas[0].iterations == 4
+    # the 4 iterations the run keeps (4 × 128 B = 512 B) fit a 512 B budget; the old floor asked for 6 × 128 = 768
+    assert ITERATION_BYTES == 128
+    check(spec(4 * ITERATION_BYTES))
+    serve(spec(4 * ITERATION_BYTES), cost=lambda *a: 0.001, blocks=1000)
+    # below the floor's 3 × 128 = 384 B the refusal counts both ranks
+    with pytest.raises(ConfigError) as e:
+        check(spec(383))
+    (line,) = str(e.value).splitlines()
+    assert ("4 requests generate 12 output tokens, at most 4 an iteration (1 a sequence, engine.max_num_seqs = 2, on "
+            "each of expert_parallel = 2 ranks stepping together): at least 3 iterations, which need 384 B") in line, line

@@ -114,3 +114,22 @@ def test_a_listed_function_left_unfused_gets_a_note():
     # PyTorch eager (nothing listed) in fp16: no note, as before (only an int8 / fp8 CNN is pointed at the key)
     r = accelsim.simulate({"model": "resnet50", "batch": 1, "dtype": "fp16"}, "h100").to_dict()
     assert not [n for n in r["notes"] if "output_path" in n]
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_a_training_batch_norm_is_not_pointed_at_fold_batchnorm(fold):
+    # probe p262 #4: fp16 resnet50 training on h100 with [relu, add] told the user "options.fold_batchnorm: true folds
+    # it into the conv" with the option already true. A training batch norm (PyTorch's F.batch_norm(training=True))
+    # normalises by the batch's mean and variance, computed from the conv's output, so no fixed scale and shift
+    # folds into the conv's weights (docs/configuration.md: the fold is for inference). The forward pass is the
+    # inference one's: the same 49 + 16 op(s) as above (33 ReLUs and 16 adds reading a batch norm, the 16
+    # block-final ReLUs an unfused add), and all 53 batch norms (the stem's, 3 in each of 16 blocks, 4 downsample
+    # ones) stay kernels with the option true or false
+    r = accelsim.simulate({"model": "resnet50", "batch": 1, "dtype": "fp16", "mode": "training"}, _h100(TRT),
+                          fold_batchnorm=fold).to_dict()
+    line, = [n for n in r["notes"] if "output_path" in n]
+    assert "49 read a training batch norm, a kernel of its own" in line
+    assert "cannot be folded into the conv (options.fold_batchnorm folds only in inference)" in line
+    assert "fold_batchnorm: true" not in line
+    assert "16 read one of these left unfused" in line
+    assert len([o for o in r["ops"] if o.get("fn") == "batchnorm" and not o["mapping"].get("folded")]) == 53

@@ -121,11 +121,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         # its CTAs read each tile's panels from shared memory once, not once per fold of the MMA array
         details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm,  # type: ignore[arg-type]
                                                              dtype_bytes(details["rate"]["dtype"]))
-        if details["rate"]["dtype"] != op.dtype and "dequant_cycles" in tiled:  # a KV cache dequantised on read
-            # DEQUANT_FLOPS an element of K or V as the cache stores it, once (the fused kernel's count), not once
-            # a query head and an output tile (probe p262 #3)
-            details["kv_dequant"] = op.dtype
-            details["dequant_flops"] = attention.DEQUANT_FLOPS * attention.kv_elements(op)
+        details.update(_kv_dequant(op, details["rate"]["dtype"], tiled))
     else:
         if rate != 1.0:
             cycles = max(1, math.ceil(cycles / rate))
@@ -208,6 +204,16 @@ def _output_widths(op: Op, arch: Arch) -> tuple[int | None, int | None]:
     if op.kind is OpKind.ATTENTION or arch.core.tile is not None:
         return None, None
     return arch.core.partial_sum_bytes(op.out_dtype), dtype_bytes(op.out_dtype)
+
+
+def _kv_dequant(op: Op, runs: str, tiled: dict) -> dict:
+    """The details of a GPU GEMM that runs as ``runs`` over a KV cache it dequantises on read (an unfused attention's
+    scores / context over an int8 / int4 cache, :func:`.attention.gemm_dtype`): the cache's dtype and
+    DEQUANT_FLOPS an element of K or V as the cache stores it, once (the fused kernel's count), not once a query
+    head and an output tile (probe p262 #3); none for any other GEMM."""
+    if runs == op.dtype or "dequant_cycles" not in tiled:
+        return {}
+    return {"kv_dequant": op.dtype, "dequant_flops": attention.DEQUANT_FLOPS * attention.kv_elements(op)}
 
 
 def _b_in_sram(op: Op, arch: Arch) -> bool:

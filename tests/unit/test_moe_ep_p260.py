@@ -37,3 +37,34 @@ def test_fanout_nic_bytes_counts_the_nodes_it_is_given():
     d_nodes = 2 * (1 - math.comb(30, 4) / math.comb(60, 4))
     assert dispatch_ranks(60, 4, 2) == pytest.approx(d_nodes)
     assert fanout_nic_bytes(10**9, (60, 4, 0, 0), 16, 2) == math.floor(10**9 * d_nodes / dispatch_ranks(60, 4, 16))
+
+
+def _ring_mean(positions: list[int], n: int) -> float:
+    """Mean shorter-way distance on a wrapped ring of n over the ordered pairs of positions (self included)."""
+    return sum(min(abs(a - b), n - abs(a - b)) for a in positions for b in positions) / len(positions) ** 2
+
+
+def test_a_group_strided_inside_a_torus_axis_takes_its_real_positions():
+    from accelsim.config import load_arch
+    from accelsim.energy.model import all_to_all_hops
+
+    # mixtral EP 8 beside TP 2 on tpu-v5p-128 (a 4x4x4 wrapped torus, x fastest): the EP group is every 2nd chip
+    # of 16, chips 0, 2, ..., 14: x in {0, 2} (2 positions 2 links apart, which cover the x ring), y in 0..3
+    ic = load_arch("tpu-v5p-128").interconnect
+    assert ic.shape == [4, 4, 4] and ic.wraparound
+    assert ic.torus_axes(8, 16) == [(2, True, 2), (4, True, 1)]  # before: [(8, False)], one line of 8, a bound
+    # mean hops over the 64 ordered pairs: x pairs (0, 2, 2, 0) / 4 = 1, y (0 + 1 + 2 + 1) / 4 = 1, so 2; per peer
+    # 2 × 8/7 = 16/7 = 2.286 (before: the line's (64 − 1)/24 × 8/7 = 3.0)
+    x, y = _ring_mean([0, 2], 4), _ring_mean([0, 1, 2, 3], 4)
+    assert (x, y) == (1.0, 1.0)
+    assert all_to_all_hops(load_arch("tpu-v5p-128"), 8, 16) == pytest.approx((x + y) * 8 / 7) == pytest.approx(16 / 7)
+    # its all-to-all time: the x ring's links are shared with the other TP rank's group (x in {1, 3}), whose pieces
+    # cross the same links: per link each way each group puts B/4 (a chip sends its 4 peers at the other x, B/2,
+    # half each way), so B/2; the y ring's cut 4 B / 8 is the same. The chip's own bound: 7/8 B over
+    # 2·L/2 + 2·L = 3 L. Hops: x 1 position × 2 links + y 2, 4 latencies. Before: a line of 8, 8 B / 4 L, 7 hops
+    link = ic.link_bandwidth * ic.efficiency
+    b = 4 * 2**20
+    expected = max(b / 2 / link, 7 / 8 * b / (3 * link)) + 4 * ic.latency
+    assert ic.collective_seconds("all_to_all", b, 8, 16) == pytest.approx(expected, rel=1e-12)
+    # a stride that does not divide the axis (3 on 4) is still the one-line bound
+    assert ic.torus_axes(4, 12) == [(4, False, 1)]

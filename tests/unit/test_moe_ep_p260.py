@@ -68,3 +68,27 @@ def test_a_group_strided_inside_a_torus_axis_takes_its_real_positions():
     assert ic.collective_seconds("all_to_all", b, 8, 16) == pytest.approx(expected, rel=1e-12)
     # a stride that does not divide the axis (3 on 4) is still the one-line bound
     assert ic.torus_axes(4, 12) == [(4, False, 1)]
+
+
+def test_an_uneven_split_busiest_rank_receives_its_own_experts_distinct_tokens():
+    from accelsim.builders import build_workload
+    from accelsim.config import load_workload
+    from accelsim.draws import rank_reach
+    from accelsim.ir import OpKind
+
+    # Qwen1.5-MoE (60 experts, top-4) at EP 7, a 256-token prefill a chip: the group routes 7 · 256 = 1792 tokens,
+    # 7168 assignments. Rank 0 holds 9 experts (vLLM: 60 mod 7 = 4 ranks of 9), 4 · 120 + 5 · 119 = 1075 rows. A
+    # token reaches it with 1 − C(51, 4) / C(60, 4) = 0.48753, so it receives 1792 · 0.48753 = 873.6 tokens; from
+    # its rows, 1075 · 0.48753 · 60 / (4 · 9) = 873.5, rounded up 874. Before: ⌈1075 · D / 4⌉ = 883 with D =
+    # dispatch_ranks(60, 4, 7) = 3.2846, the all-rank average (1 % high). It sends its 1024 routed rows × D / 4 =
+    # 840.9, fewer.
+    reach = 1 - math.comb(51, 4) / math.comb(60, 4)
+    assert rank_reach(60, 4, 7, 9) == pytest.approx(reach) == pytest.approx(0.48753, abs=1e-5)
+    assert 1792 * reach == pytest.approx(873.6, abs=0.05)
+    w = load_workload("qwen1_5_moe_a2_7b", ["workload.expert_parallel=7", "workload.layers=1",
+                                            "workload.seq_len=256"])
+    g = build_workload(w.model, w.params)
+    rows = {int(op.attrs["wire_rows"]) for op in g.ops if op.kind is OpKind.COLLECTIVE and op.fn == "all_to_all"}
+    assert rows == {math.ceil(1075 * reach * 60 / (4 * 9))} == {874}
+    # an even split (60 over EP 6, 10 each) keeps D / k: rank_reach is dispatch_ranks / R there
+    assert rank_reach(60, 4, 6, 10) == pytest.approx(dispatch_ranks(60, 4, 6) / 6, rel=1e-12)

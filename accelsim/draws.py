@@ -106,3 +106,17 @@ def dispatch_ranks(experts: int, top_k: int, ranks: int, groups: int = 0, picked
             hit = picked / groups * (1 - _miss(pool, per, top_k))
         return ranks * hit
     return ranks * (1 - _miss(experts, per, top_k))
+
+
+def rank_reach(experts: int, top_k: int, ranks: int, held: int, groups: int = 0, picked: int = 0) -> float:
+    """The chance one token's ``top_k`` picks reach a rank holding ``held`` of the ``experts`` (of ``ranks``): a
+    rank's tokens received per token of the group, which a per-rank dispatch sends it once each. Where the ranks
+    hold E / R each, :func:`dispatch_ranks` / R (group-limited routing included); else (E mod R ranks hold one
+    more, vLLM's determine_expert_map) 1 − C(E − held, k) / C(E, k) for that rank's own count, as
+    :func:`dispatch_ranks` sums them (probe p260 #4: Qwen1.5-MoE's 60 experts, top-4, EP 7: the 9-expert rank
+    1 − C(51, 4) / C(60, 4) = 0.4875, not the average 3.2846 / 7 = 0.4692)."""
+    if ranks <= 1 or top_k <= 0:
+        return 1.0 if ranks >= 1 and top_k > 0 else 0.0
+    if experts % ranks == 0 and held == experts // ranks:
+        return dispatch_ranks(experts, top_k, ranks, groups, picked) / ranks
+    return 1 - _miss(experts, held, top_k)

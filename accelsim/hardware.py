@@ -1453,32 +1453,43 @@ class Interconnect(_Model):
         bandwidth without its ``nccl.channel_bandwidth`` (the report says so in a note)."""
         return self.nccl is not None and self.bandwidth > 2 * self.nccl.bus_bandwidth
 
-    def torus_axes(self, group: int, extent: int | None = None) -> list[tuple[int, bool]]:
-        """The axis segments a collective's ``group`` of chips spans on the torus, as ``(chips, ring)``: the group
-        is every (extent / group)-th chip of ``extent`` consecutive ones (Megatron's rank order; default extent =
-        group), laid on the axes fastest first; a segment is a ring when it is a whole axis that wraps around and
-        holds more than 2 chips, else a line. A group the axes do not hold whole (a stride inside an axis, a count
-        no axis divides) is one line of ``group`` chips: the slowest exchange, a bound."""
+    def torus_axes(self, group: int, extent: int | None = None) -> list[tuple[int, bool, int]]:
+        """The axis segments a collective's ``group`` of chips spans on the torus, as ``(chips, ring, spacing)``:
+        the group is every (extent / group)-th chip of ``extent`` consecutive ones (Megatron's rank order; default
+        extent = group), laid on the axes fastest first; a segment is ``chips`` positions ``spacing`` links apart
+        along one axis, a ring when it covers the whole axis (chips × spacing = the axis), which wraps around and
+        holds more than 2 chips, else a line. A stride that a whole number of axes makes skips them; a stride s
+        that divides an axis of n takes every s-th position of it, n / s of them s links apart (probe p260 #2:
+        expert parallel 8 beside tensor parallel 2 on a 4×4×4 torus, chips 0, 2, …, 14: x ∈ {0, 2} and y ∈ 0..3,
+        ``[(2, True, 2), (4, True, 1)]``), and the next axis is then taken from its first chip on. A group the
+        axes do not hold so (another stride, a count no axis divides) is one line of ``group`` chips a link
+        apart: the slowest exchange, a bound."""
         assert self.shape is not None
         wraps = self.wraparound if isinstance(self.wraparound, list) else [self.wraparound] * len(self.shape)
         stride = (extent or group) // group if (extent or group) % group == 0 else 0
-        segments: list[tuple[int, bool]] = []
+        segments: list[tuple[int, bool, int]] = []
         need = group
         for n, wrap in zip(self.shape, wraps, strict=True):
             if need == 1 or stride == 0:
                 break
             if n == 1:  # an axis of one chip has no links: no segment (it would add a link's bandwidth)
                 continue
-            if stride > 1:  # the group skips this axis whole, or its chips stand apart inside it (unsupported)
-                stride = stride // n if stride % n == 0 else 0
+            if stride > 1 and stride % n == 0:  # the group skips this axis whole
+                stride //= n
                 continue
-            take = min(n, need)
-            if need % take or n % take:
+            if n % stride:  # its chips stand apart inside the axis at a step the axis does not hold evenly
                 stride = 0
                 break
-            segments.append((take, wrap and take == n and n > 2))
+            places = n // stride  # the axis's positions the group takes, every stride-th
+            take = min(places, need)
+            if need % take or places % take:
+                stride = 0
+                break
+            whole = take == places
+            segments.append((take, wrap and whole and n > 2, stride))
             need //= take
-        return segments if stride and need == 1 else [(group, False)]
+            stride = 1  # the group's next chip lies on the next axis, from its first position
+        return segments if stride and need == 1 else [(group, False, 1)]
 
     def torus_seconds(self, collective: str, nbytes: int, group: int, extent: int | None = None) -> float:
         """A collective on the torus as How to Scale Your Model (J. Austin et al., Google DeepMind; part 3,
@@ -1494,16 +1505,20 @@ class Interconnect(_Model):
         group's buffers, V = X · B: X · B / (8 · link) on a ring of X, X · B / (4 · link) on a line (the middle
         link carries a quarter of V each way); over several axes, the slowest axis's cut (the axes' links
         working at once, as for an all-gather), and never less than the chip's own (G − 1)/G · B through all its
-        links."""
+        links. A segment of X positions s links apart (:meth:`torus_axes`, a stride inside an axis) shares its
+        axis's links with the s − 1 groups beside it, running the same collective: 1/s of its links' bandwidth,
+        s links a hop, and a cut of X · s · B / (8 · link) (probe p260 #2)."""
         axes = self.torus_axes(group, extent)
         per_link = self.link_bandwidth * self.efficiency
-        bandwidth = sum(per_link * (2 if ring else 1) for _, ring in axes)
-        hops = sum(n // 2 if ring else n - 1 for n, ring in axes)
+        # a segment s links apart shares its axis's links with the s − 1 groups beside it (the other tensor-
+        # parallel ranks' groups, which run the same collective at once): 1/s of them its own, each hop s links
+        bandwidth = sum(per_link * (2 if ring else 1) / step for _, ring, step in axes)
+        hops = sum((n // 2 if ring else n - 1) * step for n, ring, step in axes)
         gather = (group - 1) / group * nbytes / bandwidth
         if collective == "all_reduce":
             return 2 * (gather + hops * self.latency)
         if collective == "all_to_all":
-            cut = max(n * nbytes / ((8 if ring else 4) * per_link) for n, ring in axes)
+            cut = max(n * step * nbytes / ((8 if ring else 4) * per_link) for n, ring, step in axes)
             return max(cut, gather) + hops * self.latency
         return gather + hops * self.latency
 

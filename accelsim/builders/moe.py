@@ -19,7 +19,8 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   token-expert pair (DeepEP's low-latency mode, a decode step's; Megatron-Core's MoEAlltoAllTokenDispatcher,
   training's), or with ``per_rank`` (an inference prefill: DeepEP's normal mode, which sends a token once to each
   rank that holds any of its experts, ``is_token_in_rank``) the rows × D / k, D the expected ranks a token reaches
-  (:func:`~accelsim.draws.dispatch_ranks`, under uniform or group-limited routing); attrs ``fanout`` (the
+  (:func:`~accelsim.draws.dispatch_ranks`, under uniform or group-limited routing; where EP does not divide the
+  experts, the rows received are the chip's own experts' distinct tokens, :func:`~accelsim.draws.rank_reach`); attrs ``fanout`` (the
   routing) then prices its hops across nodes once per destination node (DeepEP's RDMA, forwarded over NVLink:
   :func:`~accelsim.cost.collective.fanout_nic_bytes`). The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
@@ -81,7 +82,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..draws import dispatch_ranks
+from ..draws import dispatch_ranks, rank_reach
 from ..errors import WorkloadError
 from ..ir import Gemm, OpKind, Weight, WeightPool
 from .tlayers import SOFTMAX_FLOPS, TransformerBuilder
@@ -343,10 +344,21 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
-    # the rows on the all-to-alls' wire: a row per token-expert pair, or per token and destination rank, the
-    # token's expected per_rank of its k picks' ranks (the routed rows scaled by per_rank / k)
-    ranks = dispatch_ranks(experts, top_k, ep, *per_rank) if per_rank is not None else top_k
-    wire = min(moved, math.ceil(moved * ranks / top_k))
+    # the rows on the all-to-alls' wire: a row per token-expert pair, or per token and destination rank: sent, its
+    # tokens' expected distinct ranks D (the routed rows scaled by D / k); received, the tokens that reach its own
+    # experts, each once (its rows scaled by the chance a token reaches a rank of its expert count over the k · m /
+    # E picks it takes on average: probe p260 #4, the 9-expert rank of EP 7 over 60 experts receives 1792 tokens'
+    # 873.6, not its 1075 rows × D / k = 883; an even split's is D / k as well); experts spread over the tensor-
+    # parallel chips: the routed rows × D / k
+    wire = moved
+    if per_rank is not None:
+        ranks = dispatch_ranks(experts, top_k, ep, *per_rank)
+        held = len(mine)
+        if spread > 1 or not held or (experts % ep == 0 and held == experts // ep):
+            wire = min(moved, math.ceil(moved * ranks / top_k))
+        else:
+            into = -(-sum(here) // shards) * rank_reach(experts, top_k, ep, held, *per_rank) * experts / (top_k * held)
+            wire = min(moved, math.ceil(max(sent * ranks / top_k, into)))
     # a per-rank all-to-all's routing, which its pricing across nodes reads (the distinct nodes a token goes to)
     fanout = {} if per_rank is None else {"fanout": (experts, top_k, *per_rank)}
     with b.scope(names.block):

@@ -68,6 +68,7 @@ import math
 from typing import NamedTuple
 
 from ..draws import dispatch_ranks
+from ..errors import WorkloadError
 from ..hardware import NCCL_BASE_LATENCY_US, NCCL_HOP_LATENCY_US, NCCL_TREE_CORRECTION, Arch, Interconnect
 from ..hardware import mean_ring_hops as mean_ring_hops  # re-exported: this module's, before hardware's formula used it
 from ..units import NVLS_DTYPES, time_cycles
@@ -165,16 +166,35 @@ class Choice(NamedTuple):
         return time_cycles(self.seconds, clock_hz)
 
 
-def fanout_nic_bytes(nbytes: int, fanout: tuple[int, ...], group: int, per_node: int) -> int:
+def fanout_nic_bytes(nbytes: int, fanout: tuple[int, ...], group: int, nodes: int) -> int:
     """The message of a per-rank dispatch (``nbytes``: a row per token and destination rank) sized for its hops
     across nodes, a row per token and destination node (DeepEP's normal mode sends a token over RDMA once to each
     node that holds any of its experts, ``num_tokens_per_rdma_rank``, and forwards it inside the node over NVLink):
-    ``nbytes`` · D_nodes / D_ranks, :func:`dispatch_ranks` over the group's ``group`` / ``per_node`` nodes and its
-    ``group`` ranks of the routing ``fanout`` (experts, top-k, n_group, topk_group)."""
+    ``nbytes`` · D_nodes / D_ranks, :func:`dispatch_ranks` over the group's ``nodes`` nodes (each holding
+    ``group`` / ``nodes`` of its ranks: :func:`call` refuses unequal shares, as DeepEP does) and its ``group``
+    ranks of the routing ``fanout`` (experts, top-k, n_group, topk_group)."""
     experts, top_k, groups, picked = fanout
     ranks = dispatch_ranks(experts, top_k, group, groups, picked)
-    nodes = dispatch_ranks(experts, top_k, max(group // max(per_node, 1), 1), groups, picked)
-    return math.floor(nbytes * nodes / ranks) if ranks > 0 else nbytes
+    reached = dispatch_ranks(experts, top_k, max(nodes, 1), groups, picked)
+    return math.floor(nbytes * reached / ranks) if ranks > 0 else nbytes
+
+
+def check_fanout_nodes(ic: Interconnect, group: int, extent: int) -> int:
+    """The nodes a per-rank dispatch's ``group`` of ranks (every ``extent`` / ``group``-th chip) spans, each holding
+    the same share of them; a one-line error at ``expert_parallel`` where the shares differ (probe p260 #1: EP 12
+    on 8-GPU nodes, 8 and 4). DeepEP, whose normal mode the per-rank dispatch models, refuses such a group:
+    deepseek-ai/DeepEP csrc/deep_ep.cpp ``Buffer::Buffer`` asserts ``num_ranks < NUM_MAX_NVL_PEERS or num_ranks %
+    NUM_MAX_NVL_PEERS == 0`` (8 NVLink peers a node) and takes ``rdma_rank = rank / NUM_MAX_NVL_PEERS``, so a node
+    holds 8 ranks or the group fits one node."""
+    nodes = ic.group_nodes(group, extent)
+    fewest = ic.per_node(group, extent)
+    if fewest * nodes != group:
+        raise WorkloadError(
+            f"{group} ranks over {nodes} nodes of {ic.node_chips} chips, as few as {fewest} on one: an inference "
+            f"prefill's expert-parallel dispatch (DeepEP's normal mode) needs the same ranks on every node it spans "
+            f"(DeepEP asserts num_ranks < 8 or a multiple of 8); use at most {ic.node_chips} or a multiple of them",
+            ("expert_parallel",))
+    return nodes
 
 
 def wire_fraction(kind: str, group: int) -> float:
@@ -510,7 +530,7 @@ def call(arch: Arch, kind: str, nbytes: int, group: int, extent: int | None = No
         if kind == "all_to_all":  # point-to-point sends (ScaleOut): those inside the node run beside the NIC's, an
             # all-to-all of the node's k/N share over its k chips, and the slower of the two is the call's
             if fanout is not None:  # a row per destination node on the NIC, then forwarded inside the node
-                wide = fanout_nic_bytes(nbytes, fanout, group, per_node)
+                wide = fanout_nic_bytes(nbytes, fanout, group, check_fanout_nodes(ic, group, extent or group))
                 nic = (group - per_node) / group * wide
                 node = call(arch, kind, nbytes, per_node, None, all_reduce, dtype)
                 seconds = ic.scale_out.collective_seconds(kind, wide, group, per_node)

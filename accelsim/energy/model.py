@@ -335,7 +335,7 @@ def all_to_all_hops(arch: Arch, group: int, extent: int | None = None) -> float:
     if ic is None or ic.topology != "torus" or ic.shape is None or group <= 1:
         return 1.0
     axes = ic.torus_axes(group, extent)
-    return sum(_axis_mean_hops(n, ring) for n, ring in axes) * group / (group - 1)
+    return sum(_axis_mean_hops(n, ring) * step for n, ring, step in axes) * group / (group - 1)
 
 
 def link_pricer(arch: Arch | None) -> Callable[[Mapping[str, Any]], float]:

@@ -27,7 +27,7 @@ def test_the_books_all_gather_over_an_axis_without_wraparound():
     # 3 hops of one 8.4 MB shard at 4.5e10 B/s = 3 x 8,388,608 / 4.5e10 = 559.2 us. Y is the slower axis here: the
     # group of 4 is every 8th chip of 32.
     ic = v5e([8, 4], False)
-    assert ic.torus_axes(4, 32) == [(4, False)]
+    assert ic.torus_axes(4, 32) == [(4, False, 1)]
     assert ic.all_gather_seconds(33_554_432, 4, 32) == pytest.approx(3 * 8_388_608 / W, rel=1e-12)
 
 
@@ -57,11 +57,11 @@ def test_latency_counts_the_longest_path():
 
 def test_groups_take_the_fast_axes_first_and_odd_ones_are_a_line():
     ic = v5e([2, 4], False)
-    assert ic.torus_axes(8) == [(2, False), (4, False)]  # the 2x4 slice whole
-    assert ic.torus_axes(2) == [(2, False)]  # tensor parallel 2: the first axis
-    assert ic.torus_axes(4, 8) == [(4, False)]  # data parallel over it: every 2nd chip, the second axis
-    assert ic.torus_axes(4) == [(2, False), (2, False)]  # 4 consecutive chips: 2 along each axis
-    assert ic.torus_axes(3, 6) == [(3, False)]  # no axis holds it: one line, a bound
+    assert ic.torus_axes(8) == [(2, False, 1), (4, False, 1)]  # the 2x4 slice whole
+    assert ic.torus_axes(2) == [(2, False, 1)]  # tensor parallel 2: the first axis
+    assert ic.torus_axes(4, 8) == [(4, False, 1)]  # data parallel over it: every 2nd chip, the second axis
+    assert ic.torus_axes(4) == [(2, False, 1), (2, False, 1)]  # 4 consecutive chips: 2 along each axis
+    assert ic.torus_axes(3, 6) == [(3, False, 1)]  # no axis holds it: one line, a bound
     # a send crosses one link
     assert ic.send_seconds(MiB) == pytest.approx(MiB / W)
 

@@ -48,7 +48,7 @@ def test_an_axis_of_one_chip_adds_no_link():
     # a 4-chip all-gather of V: 3/4 V / (2 W), 2 hops; the axis of 1 has no link to add (was 3 W: 3/4 V / (3 W))
     ic = Interconnect(bandwidth=2 * W, topology="torus", shape=[1, 4])
     assert ic.link_bandwidth == W
-    assert ic.torus_axes(4) == [(4, True)]
+    assert ic.torus_axes(4) == [(4, True, 1)]
     v = 64 * MiB
     assert ic.all_gather_seconds(v, 4) == pytest.approx(3 / 4 * v / (2 * W), rel=1e-12)
 
@@ -57,7 +57,7 @@ def test_a_ring_of_odd_length_reaches_its_farthest_chip_in_whole_hops():
     # a ring of 3: every chip is a neighbour of both others, 1 hop (was 3/2); a ring of 5: 2 hops (was 5/2).
     # 3-byte gather on a ring of 3 at 1 us a hop: 2/3 x 3 B / (2 W) + 1 us
     ic = torus([3, 5], latency=1e-6)
-    assert ic.torus_axes(3) == [(3, True)]
+    assert ic.torus_axes(3) == [(3, True, 1)]
     assert ic.all_gather_seconds(3, 3) == pytest.approx(2 / 3 * 3 / (2 * W) + 1e-6, rel=1e-12)
     assert ic.all_gather_seconds(5, 5, 15) == pytest.approx(4 / 5 * 5 / (2 * W) + 2e-6, rel=1e-12)
 

@@ -121,7 +121,7 @@ def test_v5p_128_cube():
     # tensor parallel 4: the first axis, one ring: 3/4 x V / 171 GB/s + 2 us, twice
     assert ic.all_reduce_seconds(v, 4) == pytest.approx(2 * (3 / 4 * v / (2 * sustained) + 2e-6), rel=1e-12)
     # data parallel over it (16 chips, every 4th): the other two axes
-    assert ic.torus_axes(16, 64) == [(4, True), (4, True)]
+    assert ic.torus_axes(16, 64) == [(4, True, 1), (4, True, 1)]
     assert arch.core == chip.core and arch.memory("hbm") == chip.memory("hbm")
 
 

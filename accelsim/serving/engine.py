@@ -306,7 +306,7 @@ class Replica:
         run out): each rank's budget left (``budget`` each to start), the swap-out seconds, whether any was
         preempted; counts the replica's decodes and their KV in ``self.mix``."""
         extra, preempted, i = 0.0, False, 0
-        bs, pools, running, batch = self.e.block_size, self.pools, self.running, self.batch
+        running, batch = self.running, self.batch
         decodes = kv = scores = drafts = drafting = 0
         spec = self.spec_tokens
         budgets = [budget] * self.ranks
@@ -336,25 +336,12 @@ class Replica:
             if blocked:
                 i += 1
                 continue
-            pool = pools[req.rank]
-            need = (self.held(req.computed + new, req.computed) if self.held else -(-(req.computed + new) // bs)) \
-                - req.blocks - req.shared
-            if need < 0:  # blocks a window slid past (hybrid KV cache; never with prefix caching's shared blocks)
-                pool.free -= need
-                req.blocks += need
-            elif need > 0:
-                while need > pool.free + pool.evictable:
-                    victim = self._newest(req.rank)
-                    extra += self._preempt(victim)
-                    preempted = True
-                    if victim is req:
-                        break
-                if i >= len(running) or running[i] is not req:  # req itself was preempted
-                    if self.ranks == 1:
-                        break
-                    continue  # running[i] is now the next request (only later ones were preempted before it)
-                pool.take(need)
-                req.blocks += need
+            swapped, hit, kept = self._grow(req, new, i)
+            extra, preempted = extra + swapped, preempted or hit
+            if not kept:  # req itself was preempted
+                if self.ranks == 1:
+                    break
+                continue  # running[i] is now the next request (only later ones were preempted before it)
             batch.append((req, new))
             budgets[req.rank] = budget - new
             if budget == new:
@@ -375,6 +362,31 @@ class Replica:
         tokens = self.e.max_num_batched_tokens * self.ranks - sum(budgets)
         self.mix = [tokens - decodes - drafts, decodes, kv, scores, drafts, drafting]
         return budgets, extra, preempted
+
+    def _grow(self, req: Request, new: int, i: int) -> tuple[float, bool, bool]:
+        """Give the running ``req`` (``self.running[i]``) the KV blocks ``new`` more tokens need, preempting the
+        newest request of its rank while its rank's pool cannot (:meth:`_schedule_running`); a window slid past
+        frees blocks (hybrid KV cache; never with prefix caching's shared blocks): (swap-out seconds, whether any was
+        preempted, whether ``req`` still runs)."""
+        pool = self.pools[req.rank]
+        need = (self.held(req.computed + new, req.computed) if self.held
+                else -(-(req.computed + new) // self.e.block_size)) - req.blocks - req.shared
+        extra, preempted = 0.0, False
+        if need < 0:
+            pool.free -= need
+            req.blocks += need
+        elif need > 0:
+            while need > pool.free + pool.evictable:
+                victim = self._newest(req.rank)
+                extra += self._preempt(victim)
+                preempted = True
+                if victim is req:
+                    break
+            if i >= len(self.running) or self.running[i] is not req:
+                return extra, preempted, False
+            pool.take(need)
+            req.blocks += need
+        return extra, preempted, True
 
     def _newest(self, rank: int) -> Request:
         """The newest running request on ``rank`` (the one vLLM preempts when the rank's blocks run out)."""

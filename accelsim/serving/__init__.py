@@ -274,10 +274,15 @@ def _issued(requests: list[Request]) -> tuple[list[Request], list[Request], list
     return came, ok, [r for r in came if r.refused]
 
 
+def ep_ranks(params: dict) -> int:
+    """A replica's expert-parallel ranks, each an engine of its own with sequences of its own (builders/moe.py;
+    :class:`.engine.Replica` ``ranks``)."""
+    return int(params.get("expert_parallel") or 1)
+
+
 def replica_chips(params: dict) -> int:
-    """A replica's chips: tensor_parallel × expert_parallel (expert-parallel chips each hold sequences of their
-    own: builders/moe.py)."""
-    return int(params.get("tensor_parallel") or 1) * int(params.get("expert_parallel") or 1)
+    """A replica's chips: tensor_parallel × expert_parallel (:func:`ep_ranks`)."""
+    return int(params.get("tensor_parallel") or 1) * ep_ranks(params)
 
 
 def rank_share(cost: Callable[..., float] | None, ranks: int) -> Callable[..., float] | None:
@@ -688,7 +693,7 @@ def _check_refusals(spec: ServingSpec, requests: list[Request], blocks: int, ima
                            f"workload.prompt_tokens or output_tokens)", value=e.max_model_len)
     # with expert parallelism a request's blocks are on one rank, whose ``blocks`` the replica holds EP times (probe
     # p258 #3: "a replica's 50" beside a report of 400 blocks per replica)
-    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    ranks = ep_ranks(spec.model.params)
     whose = "a replica's" if ranks == 1 else "one expert-parallel rank's"
     held = "" if ranks == 1 else f" (the replica holds {ranks} × {blocks:,} = {ranks * blocks:,})"
     if e.kv_blocks is not None:
@@ -730,7 +735,7 @@ def iteration_floor(spec: ServingSpec, requests: list[Request], blocks: int) -> 
         while turn is not None and not turn.refused:
             tokens += turn.output
             turn = turn.follow
-    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    ranks = ep_ranks(spec.model.params)
     per = ranks * min(e.max_num_batched_tokens, e.max_num_seqs * (1 + (sp.num_tokens if sp is not None else 0)))
     return -(-tokens // per), tokens, per
 
@@ -743,7 +748,7 @@ def _check_iterations(spec: ServingSpec, requests: list[Request], blocks: int) -
     if floor * ITERATION_BYTES <= budget:
         return
     e, sp = spec.serve.engine, spec.serve.speculative
-    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    ranks = ep_ranks(spec.model.params)
     if per == ranks * e.max_num_batched_tokens:
         most, key = f"engine.max_num_batched_tokens = {e.max_num_batched_tokens:,}", "max_num_batched_tokens"
     else:
@@ -893,7 +898,7 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     # expert parallelism: the replica is EP ranks with sequences of their own (attention data-parallel), each
     # with the engine's limits and its chip's KV blocks (Replica's ranks: a request runs on one); the ranks step
     # together, an iteration priced as the grid's pass at ⌈·/EP⌉ of the replica's batch (rank_share)
-    ranks = int(spec.model.params.get("expert_parallel") or 1)
+    ranks = ep_ranks(spec.model.params)
     price = rank_share(cost or grid.iteration, ranks)  # type: ignore[union-attr]
     assert price is not None
     if encode is None and grid is not None and images:
@@ -976,4 +981,4 @@ def serve(spec: ServingSpec, *, cost: IterationCost | None = None, blocks: int |
     return ServeResult(report, sorted(requests, key=lambda r: (r.arrival, r.id)), replicas, spec.output)
 
 
-__all__ = ["FILES", "KvTransfer", "Meter", "ServeResult", "check", "iteration_floor", "rank_share", "replica_chips", "replot", "serve", "write_csv"]
+__all__ = ["FILES", "KvTransfer", "Meter", "ServeResult", "check", "ep_ranks", "iteration_floor", "rank_share", "replica_chips", "replot", "serve", "write_csv"]

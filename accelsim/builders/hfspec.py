@@ -355,7 +355,8 @@ class Vision:
     def resized(self, side: int) -> Vision:
         """Qwen-VL (and GLM-4.1V) and Pixtral: this encoder for square images of ``side`` pixels, as the processor
         resizes them (Qwen's ``smart_resize``: the side rounded to a multiple of patch × merge, then scaled into
-        [min_pixels, max_pixels]; GLM's is the same with the bounds on both frames' pixels; Pixtral's: at most
+        [min_pixels, max_pixels] by its floating-point beta; GLM's is the same with the bounds on both frames'
+        pixels, a side under patch × merge first scaled up to it; Pixtral's: at most
         ``longest_edge``, rounded up to a multiple of patch × merge). Llama 4: the tiles of transformers'
         Llama4ImageProcessorFast (:func:`llama4_tiles`)."""
         if self.style == "llama4":
@@ -364,12 +365,19 @@ class Vision:
         if self.style == "pixtral":  # Pixtral's processor: scaled down to the longest edge, then up to the factor
             out = math.ceil(min(side, self.longest_edge) / factor) * factor
             return replace(self, image=out, tokens=(out // factor) ** 2)
+        if self.style == "glm4v" and side < factor:  # GLM's smart_resize scales a side under the factor up first
+            side = int(side * (factor / side))
         out = max(factor, round(side / factor) * factor)
         low, high = self.pixels
+        # transformers' smart_resize in its own floating-point steps (beta, then side / beta / factor), not the exact
+        # √max_pixels: a 5000² image gives 5000 / beta = 3583.9999999999995 → 127 × 28 = 3556 (probe p264 #3);
+        # GLM's (num_frames · h · w) / max_pixels with both frames is the same quotient as h · w over half the bound
         if out * out > high:
-            out = max(factor, math.floor(math.sqrt(high) / factor) * factor)
+            beta = math.sqrt(side * side / high)
+            out = max(factor, math.floor(side / beta / factor) * factor)
         elif out * out < low:
-            out = math.ceil(math.sqrt(low) / factor) * factor
+            beta = math.sqrt(low / (side * side))
+            out = math.ceil(side * beta / factor) * factor
         grid = out // self.patch
         return replace(self, image=out, tokens=(grid // self.merge) ** 2)
 

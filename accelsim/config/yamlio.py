@@ -3,7 +3,9 @@
 :func:`load_yaml` parses a file with a safe loader (libyaml's C parser when PyYAML has it, else the pure-Python
 one), walks the composed node tree to record the 1-based line of every mapping key and list item
 (``("core", "systolic", "rows") → 4``), rejects duplicate keys, and constructs the data from the same nodes.
-Every failure is a one-line :class:`ConfigError`.
+Every failure is a one-line :class:`ConfigError`. A key under an aliased value (``options: *w``) is placed on the
+line of the alias, where it was used, and remembers the line it was written on (:attr:`LineMap.aliases`), so an
+error there reads ``file:4: options.model (alias of line 2): ...``.
 
 Input limits (hostile or broken files fail at once with a one-line error, never a hang or a MemoryError): a file
 holds at most :data:`MAX_YAML_BYTES` bytes of UTF-8 text without control characters (tab, newline and carriage
@@ -20,7 +22,7 @@ import math
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -78,11 +80,14 @@ def display_path(path: str | os.PathLike) -> str:
 
 
 class LineMap:
-    """The 1-based line where each key path of one YAML document was written."""
+    """The 1-based line where each key path of one YAML document was written; for a path under an alias
+    (``options: *w``), the alias's line, and in :attr:`aliases` the line its key or item was written on."""
 
-    def __init__(self, file: str, lines: dict[KeyPath, int] | None = None):
+    def __init__(self, file: str, lines: dict[KeyPath, int] | None = None,
+                 aliases: dict[KeyPath, int] | None = None):
         self.file = file
         self.lines: dict[KeyPath, int] = dict(lines or {})
+        self.aliases: dict[KeyPath, int] = dict(aliases or {})
 
     def __getitem__(self, path: KeyPath) -> int:
         return self.lines[tuple(path)]
@@ -112,9 +117,13 @@ class LineMap:
 
     def subtree(self, prefix: Iterable) -> dict[KeyPath, int]:
         """Lines of the paths under ``prefix``, re-keyed relative to it (``prefix`` itself becomes ``()``)."""
-        pre = tuple(prefix)
-        n = len(pre)
-        return {p[n:]: line for p, line in self.lines.items() if p[:n] == pre}
+        return _under(self.lines, prefix)
+
+
+def _under(lines: dict[KeyPath, int], prefix: Iterable) -> dict[KeyPath, int]:
+    pre = tuple(prefix)
+    n = len(pre)
+    return {p[n:]: line for p, line in lines.items() if p[:n] == pre}
 
 
 _CONSTRUCT_ERRORS = (ValueError, KeyError, TypeError, OverflowError)  # a constructor's own bugs on odd scalars
@@ -146,12 +155,48 @@ def _dotted(path: KeyPath) -> str:
     return ".".join(str(k) for k in path)
 
 
-def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file: str) -> None:
+_Sites = dict  # (id of a mapping or list node, index in it, 0 key / 1 value) -> line of the alias written there
+
+
+def _alias_sites(root: yaml.Node, alias_lines: list[int]) -> _Sites:
+    """Where each alias was written: the composer hands back the anchored node itself, without the alias's line,
+    so the nodes are visited in document order (an anchor's node is met first and walked; each later meeting of
+    it is an alias), which is the order of the parser's alias events whose lines ``alias_lines`` holds."""
+    sites: _Sites = {}
+    seen: set[int] = set()
+    events = iter(alias_lines)
+
+    def visit(node: yaml.Node) -> None:  # depth bounded: aliases are not followed, and _check_events limits nesting
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            children = [(i, part, n) for i, pair in enumerate(node.value) for part, n in enumerate(pair)]
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(i, 1, n) for i, n in enumerate(node.value)]
+        else:
+            return
+        for i, part, child in children:
+            if id(child) in seen:
+                line = next(events, None)
+                if line is not None:
+                    sites[(id(node), i, part)] = line
+            else:
+                visit(child)
+
+    visit(root)
+    return sites
+
+
+def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file: str, sites: _Sites | None = None,
+          aliases: dict | None = None, at: int | None = None) -> None:
     """Record the line of every key and item under ``node``; refuse duplicate keys and numbers that overflow.
-    (Recursion is bounded: :func:`_check_events` has refused deep nesting and recursive aliases.)"""
+    Under an alias (``sites``, from :func:`_alias_sites`) a key's line is the alias's, ``at``, and ``aliases``
+    records the line it was written on. (Recursion is bounded: :func:`_check_events` has refused deep nesting and
+    recursive aliases.)"""
+    sites = {} if sites is None else sites
+    aliases = {} if aliases is None else aliases
     if isinstance(node, yaml.MappingNode):
         seen: dict[object, int] = {}
-        for key_node, value_node in node.value:
+        for i, (key_node, value_node) in enumerate(node.value):
             if key_node.tag == _MERGE_TAG:
                 continue
             key = _scalar_key(loader, key_node, path, file)
@@ -164,12 +209,15 @@ def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file
                 raise ConfigError(ConfigIssue(file, line, _dotted((*path, key)),
                                               f"duplicate key (first written on line {first})"))
             seen[key] = line
-            lines[(*path, key)] = line
-            _walk(loader, value_node, (*path, key), lines, file)
+            here = (*path, key)
+            _place(here, line, value_node, at, sites.get((id(node), i, 0)), sites.get((id(node), i, 1)),
+                   lines, aliases)
+            _walk(loader, value_node, here, lines, file, sites, aliases, at or sites.get((id(node), i, 1)))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines[(*path, i)] = item.start_mark.line + 1
-            _walk(loader, item, (*path, i), lines, file)
+            alias = sites.get((id(node), i, 1))
+            _place((*path, i), item.start_mark.line + 1, item, at, alias, None, lines, aliases)  # item: key and value
+            _walk(loader, item, (*path, i), lines, file, sites, aliases, at or alias)
     elif isinstance(node, yaml.ScalarNode):
         value = _scalar(loader, node, path, file)
         if (node.tag == _FLOAT_TAG and isinstance(value, float) and math.isinf(value)
@@ -177,6 +225,21 @@ def _walk(loader: _SafeLoader, node: yaml.Node, path: KeyPath, lines: dict, file
             raise ConfigError(ConfigIssue(file, node.start_mark.line + 1, _dotted(path),
                                           f"number too large: {node.value[:40]} overflows to infinity (write "
                                           f"'.inf' or a unit string where an unbounded value is meant)"))
+
+
+def _place(path: KeyPath, line: int, value: yaml.Node, at: int | None, key_alias: int | None,
+           value_alias: int | None, lines: dict, aliases: dict) -> None:
+    """Record the line of ``path``, written on ``line`` with ``value``: inside an alias's value, the alias's line
+    ``at`` (and ``line`` in ``aliases``); a key that is itself an alias, that alias's line; a value that is an
+    alias, the key's line, with the line the value was written on in ``aliases``."""
+    if at is not None:
+        lines[path], aliases[path] = at, line
+    elif key_alias is not None:
+        lines[path], aliases[path] = key_alias, line
+    else:
+        lines[path] = line
+        if value_alias is not None:
+            aliases[path] = value.start_mark.line + 1
 
 
 def _explicit_special(text: str) -> bool:
@@ -192,10 +255,10 @@ def _limit_issue(file: str, event: yaml.Event | None, msg: str) -> ConfigError:
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.CollectionStartEvent, yaml.AliasEvent)
 
 
-def _check_events(text: str, file: str) -> None:
+def _check_events(text: str, file: str) -> list[int]:
     """Refuse more than :data:`MAX_NODES` values, nesting deeper than :data:`MAX_DEPTH`, aliases that expand to more than :data:`MAX_ALIAS_NODES`
     values and recursive aliases, from the parser's event stream (iterative: nothing is built, nothing
-    recurses), before the document is composed."""
+    recurses), before the document is composed. Returns the 1-based line of each alias, in document order."""
     loader = _SafeLoader(text)
     # one entry per open collection: [values inside it when expanded, its anchor, its depth in collections]
     stack: list[list] = []
@@ -203,6 +266,7 @@ def _check_events(text: str, file: str) -> None:
     depth: dict[str, int] = {}  # anchor -> nesting depth of the anchored node (0 for a scalar)
     open_anchors: set[str] = set()
     added = nodes = 0
+    alias_lines: list[int] = []
     try:
         while loader.check_event():
             event = loader.get_event()
@@ -231,6 +295,7 @@ def _check_events(text: str, file: str) -> None:
                 if stack:
                     stack[-1][0] += 1
             elif isinstance(event, yaml.AliasEvent):
+                alias_lines.append(event.start_mark.line + 1)
                 if event.anchor in open_anchors:
                     raise _limit_issue(file, event, f"recursive alias: *{event.anchor[:40]} refers to a collection "
                                                     f"that contains it")
@@ -252,6 +317,7 @@ def _check_events(text: str, file: str) -> None:
                 depth.clear()
     finally:
         loader.dispose()
+    return alias_lines
 
 
 def _check_characters(text: str, file: str) -> None:
@@ -279,14 +345,15 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
     _check_characters(text, file)
     loader = None
     try:
-        _check_events(text, file)
+        alias_lines = _check_events(text, file)
         loader = _SafeLoader(text)
         node = loader.get_single_node()
         lines: dict[KeyPath, int] = {}
+        aliases: dict[KeyPath, int] = {}
         data: object = None
         if node is not None:
             lines[()] = node.start_mark.line + 1
-            _walk(loader, node, (), lines, file)
+            _walk(loader, node, (), lines, file, _alias_sites(node, alias_lines) if alias_lines else {}, aliases)
             try:
                 data = loader.construct_document(node)
             except _CONSTRUCT_ERRORS as e:  # not expected: _walk has constructed every scalar
@@ -312,7 +379,7 @@ def parse_yaml(text: str, file: str) -> tuple[object, LineMap]:
     finally:
         if loader is not None:
             loader.dispose()
-    return data, LineMap(file, lines)
+    return data, LineMap(file, lines, aliases)
 
 
 _UNCLOSED = ("flow sequence", "flow mapping", "quoted scalar")  # contexts whose start is where the fix goes
@@ -382,11 +449,13 @@ def load_yaml_value(text: str, file: str) -> object:
 @dataclass(frozen=True)
 class Where:
     """Where a value was written: ``file`` and ``line`` (None for a command-line override), and ``prefix``, the
-    key path in that file of the document's root (``("arch",)`` for an arch written inline in an experiment)."""
+    key path in that file of the document's root (``("arch",)`` for an arch written inline in an experiment);
+    ``alias_of``, for a value reached through an alias (``line`` is then the alias's), the line it was written on."""
 
     file: str | None
     line: int | None
     prefix: KeyPath = ()
+    alias_of: int | None = None
 
     @property
     def folder(self) -> Path | None:
@@ -409,7 +478,8 @@ class Doc:
     @classmethod
     def from_yaml(cls, data: object, lines: LineMap, prefix: KeyPath = ()) -> Doc:
         """The sub-document of a loaded file at ``prefix`` (``data`` is the value there)."""
-        where = {p: Where(lines.file, line, tuple(prefix)) for p, line in lines.subtree(prefix).items()}
+        origin = _under(lines.aliases, prefix)
+        where = {p: Where(lines.file, line, tuple(prefix), origin.get(p)) for p, line in lines.subtree(prefix).items()}
         if () not in where:
             where[()] = Where(lines.file, lines.nearest(prefix), tuple(prefix))
         return cls(data, where)
@@ -418,10 +488,10 @@ class Doc:
         """The sub-document under ``key`` (``data`` must be a mapping or list holding it); keys inside it keep
         their sources, printed with their full path from their file's root."""
         value = self.data[key] if isinstance(self.data, (dict, list)) else None  # type: ignore[index]
-        where = {p[1:]: Where(w.file, w.line, (*w.prefix, key)) for p, w in self.where.items() if p[:1] == (key,)}
+        where = {p[1:]: replace(w, prefix=(*w.prefix, key)) for p, w in self.where.items() if p[:1] == (key,)}
         if () not in where:
             w, _ = self.locate((key,))
-            where[()] = Where(w.file, w.line, (*w.prefix, key))
+            where[()] = replace(w, prefix=(*w.prefix, key))
         return Doc(value, where)
 
     def locate(self, path: Iterable) -> tuple[Where, str]:
@@ -435,8 +505,11 @@ class Doc:
         return w, ".".join(str(k) for k in (*w.prefix, *p))
 
     def issue(self, path: Iterable, msg: str, *value: object) -> ConfigIssue:
-        """A :class:`ConfigIssue` at ``path`` of this document; pass one ``value`` to print what was given."""
+        """A :class:`ConfigIssue` at ``path`` of this document; pass one ``value`` to print what was given. Under an
+        alias the line is the alias's and the key says where the value was written: ``options.m (alias of line 2)``."""
         w, key = self.locate(path)
+        if w.alias_of is not None and w.alias_of != w.line:
+            key = f"{key} (alias of line {w.alias_of})"
         if value:
             return ConfigIssue(w.file, w.line, key, msg, value[0], True)
         return ConfigIssue(w.file, w.line, key, msg)

@@ -95,6 +95,44 @@ def test_a_recursive_alias_is_refused():
         "t.yaml:1: recursive alias: *x refers to a collection that contains it"
 
 
+ANCHOR = ("name: x\n"
+          "workload: &w {model: gemm, m: 64, n: 64, k: 64}\n"
+          "arch: tpu-v1\n"
+          "options: *w\n")
+
+
+def test_an_error_under_an_alias_names_the_line_of_the_alias(here, capsys):
+    # probe p266 #1: the four keys of a workload given as options (line 4: `options: *w`) were blamed on line 2,
+    # where the anchored mapping is written; the key at fault is on line 4, and the message says where its values are
+    Path("anchor.yaml").write_text(ANCHOR)
+    code, lines = run_cli(capsys, "run", "anchor.yaml", "-o", "bb2", "-q", "--no-plots")
+    assert code == 2
+    assert len(lines) == 4  # one line per problem: model, m, n and k are not options
+    for key, line in zip(("model", "m", "n", "k"), lines, strict=True):
+        assert line.startswith(f"accelsim: error: anchor.yaml:4: options.{key} (alias of line 2): Extra inputs are "
+                               f"not permitted"), line
+
+
+def test_the_line_map_places_aliased_keys_and_items_on_the_alias():
+    text = ("a: &w {x: 1, y: [1, 2]}\n"  # line 1: the anchor
+            "b: *w\n"                    # line 2: a mapping value
+            "c:\n"
+            "  - *w\n"                   # line 4: a list item
+            "  - &s 5\n"                 # line 5: a scalar anchor
+            "  - *s\n"                   # line 6: its alias
+            "d:\n  <<: *w\n  z: 3\n"   # lines 7-9: a merge key's alias is met (and skipped) in order
+            "e: *w\n")                   # line 10
+    data, lines = parse_yaml(text, "t.yaml")
+    assert data["b"] == data["c"][0] == data["e"] == {"x": 1, "y": [1, 2]}
+    # the anchor's own keys keep their line and are no alias
+    assert lines[("a", "x")] == lines[("a", "y", 1)] == 1 and ("a", "x") not in lines.aliases
+    assert [lines[("b", *p)] for p in [(), ("x",), ("y",), ("y", 1)]] == [2, 2, 2, 2]
+    assert [lines[("c", 0, *p)] for p in [(), ("x",), ("y", 0)]] == [4, 4, 4]
+    assert (lines[("c", 1)], lines[("c", 2)]) == (5, 6) and lines.aliases[("c", 2)] == 5
+    assert lines[("d", "z")] == 9 and lines[("e", "y", 0)] == 10
+    assert lines.aliases[("b", "x")] == lines.aliases[("c", 0, "y", 1)] == lines.aliases[("e",)] == 1
+
+
 def _tiny_mappings(n: int, head: str = "items:\n", indent: int = 0) -> str:
     return head + (" " * indent + "- {a: 1}\n") * n
 

@@ -733,8 +733,8 @@ def unfused_attention_notes(graph: Graph, arch: Arch, ops: list[dict], total: fl
     prices the fused op (probe p92 #2: a TPU got no note, though fused attention cut llama3_70b's TP8 prefill on
     tpu-v6e-8 by 20 %), and whatever the share, so that a workload gets the same advice on every GPU (a 5 %
     threshold gave llama3_8b's decode step the note on an H100, 5.9 %, and none on an A100, 4.5 %: probe p39). Its
-    share of the run's ``total`` cycles, each cycle counted once: the union of its ops' start-to-end intervals (an op
-    row spans its device tasks, from its DISPATCH on), plus, of the host's launch wait on the critical path
+    share of the run's ``total`` cycles, each cycle counted once: the union of its ops' own spans (:func:`_busy_cycles`:
+    an op row spans its device tasks, from its DISPATCH on, the cycles before its inputs were ready left out), plus, of the host's launch wait on the critical path
     (``launch`` less ``dispatch``, :func:`launch_on_critical_path`: the device idle, waiting for a kernel to be
     launched, outside every op's span), the share of the run's kernels (ops with a unit) that are its own. The
     device-side ``dispatch`` cycles are already inside the ops' spans, so adding the whole ``launch`` counted them
@@ -778,7 +778,8 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     """A composed run's notes: its passes' (``notes``) with their unfused-attention note's share (one pass's)
     replaced by the whole run's, where the first of theirs stood (else last; added where no pass's note was, as
     :func:`unfused_attention_notes` would). The run's share, from its op rows
-    (``ops``, each standing for its ``count`` executions): the attention rows' ``count`` x (end - start) cycles
+    (``ops``, each standing for its ``count`` executions): the attention rows' ``count`` x their own spans (end less
+    :func:`_busy_from`, the later of start and ready) cycles
     over ``run_cycles``, plus, for each pass of ``modes`` (label, execution, its launches' share of the run, as
     :func:`launch_notes` takes them; a row's ``phase`` names its pass, label ``""`` every row), that launch share
     times the attention's share of the pass's kernel executions (rows with a unit), at most the whole run. The
@@ -796,7 +797,7 @@ def reattention_notes(notes: Sequence[str], ops: Sequence[Mapping], attention: M
     n_ops = 0
     for label, _, share in modes:
         mine = [r for r in rows(label) if own(label, r)]
-        spans += sum(int(r.get("count", 1)) * (r["end_cycle"] - r["start_cycle"]) for r in mine)
+        spans += sum(int(r.get("count", 1)) * (r["end_cycle"] - _busy_from(r)) for r in mine)  # (own spans: p268 #1)
         n_ops += sum(int(r.get("count", 1)) for r in mine)
         kernels = sum(int(r.get("count", 1)) for r in rows(label) if r["unit"] != "none")
         launch += share * sum(int(r.get("count", 1)) for r in mine if r["unit"] != "none") / kernels if kernels else 0.0
@@ -936,10 +937,26 @@ DEPTHWISE_NOTE_SHARE = 0.25
 """The share of a run its depthwise convs on the systolic arrays take from which :func:`depthwise_notes` says so."""
 
 
-def _busy_cycles(rows: list[dict]) -> int:
-    """The cycles of the union of op rows' start-to-end spans (ops on several cores or units may overlap)."""
+def _busy_from(op: Mapping) -> int:
+    """When an op row's own time begins: its ``start_cycle``, or its ``ready_cycle`` where its inputs were ready
+    after it started. An op's parameter loads start it ahead of its producer (``start_cycle`` is its first device
+    task), so the cycles before its inputs are ready are its producers' time, not its own (probe p268 #1:
+    MobileNet-V2's features.2.dw.conv on eyeriss-like starts 602,164 cycles before features.2.expand.act, a relu6
+    writing its output to DRAM and back, ends). Its first compute task is in no report field; from max(start,
+    ready) to its end may add a wait for its unit, where another op holds it, but no producer's time (MobileNet-V2's
+    17 depthwise convs there: 2,675,912 cycles, against their 2,665,937 compute + stall cycles; 4,578,655 from
+    start to end). Not
+    ``compute_cycles`` + ``stall_cycles``: for an op over several units they are its busiest unit's and all its
+    tasks' (the stalls add up over the units), and they place no interval on the run's timeline to take the union
+    of. A row without ``ready_cycle`` (a hand-made one) starts at its start."""
+    return max(int(op["start_cycle"]), int(op.get("ready_cycle") or 0))
+
+
+def _busy_cycles(rows: Sequence[Mapping]) -> int:
+    """The cycles of the union of op rows' own spans (:func:`_busy_from` to end; ops on several cores or units may
+    overlap), each cycle counted once."""
     busy, end = 0, 0
-    for a, b in sorted((int(op["start_cycle"]), int(op["end_cycle"])) for op in rows):
+    for a, b in sorted((_busy_from(op), int(op["end_cycle"])) for op in rows):
         busy += max(0, b - max(a, end))
         end = max(end, b)
     return busy
@@ -948,8 +965,10 @@ def _busy_cycles(rows: list[dict]) -> int:
 def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> list[str]:
     """A run whose depthwise convs (groups = input channels: each channel its own m x 1 x kh·kw GEMM, SCALE-Sim's
     per-channel layers) ran on the systolic arrays of a non-GPU core and took :data:`DEPTHWISE_NOTE_SHARE` of its
-    cycles or more: one line with how many, their share of the run (the union of their start-to-end spans over
-    ``total``) and of its MACs, and the share of the array's PEs they keep busy (``mapping_efficiency``, at most)."""
+    cycles or more: one line with how many, their share of the run (the union of their own spans, :func:`_busy_cycles`,
+    over ``total``) and of its MACs, the longest of them (by its own span, not from its weights' loads: probe p268 #1
+    named features.2.dw.conv, not features.3's 144 channels), and the share of the array's PEs they keep busy
+    (``mapping_efficiency``, at most)."""
     if arch.core.tile is not None or not total:
         return []
     depthwise = set()
@@ -965,7 +984,7 @@ def depthwise_notes(arch: Arch, graph: Graph, ops: list[dict], total: int) -> li
         return []
     macs = sum(int(op.get("macs") or 0) for op in rows)
     used = max(float(op["mapping"].get("mapping_efficiency", 0.0)) for op in rows)
-    top = max(rows, key=lambda op: int(op["end_cycle"]) - int(op["start_cycle"]))
+    top = max(rows, key=lambda op: int(op["end_cycle"]) - _busy_from(op))  # (not from its weights' loads: p268 #1)
     m, n, k, count = top["mapping"]["gemm"]
     return [f"depthwise convs: {len(rows)} op{'s' if len(rows) > 1 else ''} ran per channel on the systolic arrays "
             f"(the longest, {top['name']}: {count} GEMMs of {m}x{n}x{k} on the {top['mapping']['array']} array) and "

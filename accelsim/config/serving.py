@@ -75,6 +75,10 @@ row built at the end. The engine's iterations are bounded apart (by options.memo
 MAX_SEQS = 65_536
 """Most sequences one replica may run at once (``engine.max_num_seqs``)."""
 
+VLLM_BLOCK_SIZES = (1, 8, 16, 32, 64, 128, 256)
+"""The KV-cache block sizes (tokens) vLLM accepts: its CacheConfig types ``block_size`` as ``BlockSize =
+Literal[1, 8, 16, 32, 64, 128, 256]`` (vllm/config/cache.py), so ``--block-size 7`` is refused at startup."""
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)  # built when a serving file is read
@@ -93,7 +97,8 @@ class EngineConfig(_Model):
     max_model_len: PositiveInt = Field(4096, description="Longest prompt + output (longer requests are refused); at "
                                                          "least 2: a request is 1 prompt token and 1 output token "
                                                          "or more.")
-    block_size: PositiveInt = Field(16, description="Tokens per KV-cache block.")
+    block_size: PositiveInt = Field(16, description="Tokens per KV-cache block: one of vLLM's block sizes, "
+                                                    "1, 8, 16, 32, 64, 128 or 256.")
     gpu_memory_fraction: float = Field(0.9, gt=0, le=1, description="Fraction of the main memory the engine may "
                                                                      "fill with weights and KV cache.")
     kv_blocks: PositiveInt | None = Field(None, description="KV-cache blocks per replica (default: from memory).")
@@ -127,6 +132,14 @@ class EngineConfig(_Model):
     preemption: Literal["recompute", "swap"] = Field(
         "recompute", description="When blocks run out the newest running request is preempted: its KV is dropped "
                                  "and recomputed later, or swapped to host memory over the host link.")
+
+    @field_validator("block_size")
+    @classmethod
+    def _vllm_block(cls, value: int) -> int:
+        if value not in VLLM_BLOCK_SIZES:  # probe p263 #2: 7 and 100,000 ran, which vLLM refuses at startup
+            raise ValueError(f"expected one of {', '.join(map(str, VLLM_BLOCK_SIZES))}: the block sizes vLLM "
+                             "accepts (BlockSize in vllm/config/cache.py)")
+        return value
 
     @field_validator("max_model_len")
     @classmethod
@@ -1082,7 +1095,7 @@ def load_serving(ref: str | os.PathLike | dict, overrides: Iterable[str] = (), s
     return serving_from_doc(doc, overrides, source=display_path(file), default_name=file.stem, swept=swept)
 
 
-__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "SHAPE_PARAMS", "Arrival", "Conversation", "CostGrid", "Disaggregation",
+__all__ = ["MAX_GRID_POINTS", "MAX_REPLICAS", "MAX_TOKENS", "SHAPE_PARAMS", "VLLM_BLOCK_SIZES", "Arrival", "Conversation", "CostGrid", "Disaggregation",
            "EngineConfig",
            "ImageCounts", "Lengths", "RequestsConfig", "ServeConfig", "ServingSpec", "SharedPrefix", "Slo", "Speculative",
            "grid_points", "load_serving", "serving_from_doc"]

@@ -59,6 +59,12 @@ Acceptance = Callable[[Request, int], int]
 """(a request, the drafts it verified this iteration) → how many of them were accepted (its first ones)."""
 
 
+def causal_scores(computed: int, new: int) -> int:
+    """The query-key pairs of a prefill chunk of ``new`` tokens after ``computed`` ones when every layer attends to
+    all earlier tokens (no sliding window): new·(computed + new), a replica's :attr:`Replica.scores` by default."""
+    return new * (computed + new)
+
+
 ITERATION_BYTES = 128
 """Memory one engine iteration keeps to the end of a run (its :class:`Samples` row, 48 B, its inter-token-latency
 entries, and the outputs' copies of them). Measured with /usr/bin/time -v (maximum resident set size) on a 2-core
@@ -190,8 +196,10 @@ class Replica:
         # sliding-window layer's blocks out of its window freed (Footprint.blocks); None: ceil(slots / block_size)
         self.held = held
         # (computed tokens, new prefill tokens) -> the query-key pairs the chunk attends to (Footprint.scores: a
-        # sliding window's layers count only the cached keys in its band); None: new·(computed + new)
-        self.scores = scores
+        # sliding window's layers count only the cached keys in its band); None: new·(computed + new). The one
+        # pricing of every prefill chunk, a running request's and one admitted with tokens already computed (a
+        # prefix-cache hit, a later conversation turn, a swap-in with prefill left) alike
+        self.scores = scores if scores is not None else causal_scores
         self.cost = cost
         self.encode = encode
         self.images = 0  # images to encode this iteration
@@ -356,7 +364,7 @@ class Replica:
                 drafts += req.drafts
                 drafting += 1
             else:
-                scores += self.scores(req.computed, new) if self.scores is not None else new * (req.computed + new)
+                scores += self.scores(req.computed, new)
                 self._encode(req, enc)
                 self._start(req)
         tokens = self.e.max_num_batched_tokens * self.ranks - sum(budgets)
@@ -561,7 +569,7 @@ class Replica:
                 self.mix[2] += req.computed + 1
             else:
                 self.mix[0] += new
-                self.mix[3] += new * (req.computed + new)
+                self.mix[3] += self.scores(req.computed, new)
                 self._start(req)
         if not self.batch:
             return 0.0

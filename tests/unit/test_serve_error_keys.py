@@ -66,29 +66,54 @@ def test_weights_larger_than_the_whole_memory_are_the_models_fault(here, capsys)
         "and KV cache in hbm, and gpu_memory_fraction is at most 1)")
 
 
-# probe p132 #3: one block of 100,000,000 tokens × 524,288 B = 52,428,800,000,000 B, against what 0.9 of the 80 GiB
-# holds after the weights: 77,309,411,328 − 13,476,831,232 = 63,832,580,096 B, room for ⌊63,832,580,096 / 524,288⌋ =
-# 121,750 tokens: the weights leave room, the block size is what does not fit
-BIG_BLOCK = ("engine.block_size: one KV block of 100,000,000 tokens × 524,288 B = 52,428,800,000,000 B is more than the "
-             "63,832,580,096 B that 0.9 of 85,899,345,920 B holds after the weights (13,476,831,232 B per chip): a "
-             "block of at most 121,750 tokens fits (the default: 16)")
+# probe p132 #3: a block the memory left after the weights cannot hold is the block size's fault, not the model's.
+# It was shown with a block of 100,000,000 tokens, which vLLM refuses anyway (probe p263 #2: its block sizes are 1,
+# 8, ..., 256, vllm/config/cache.py) and is now refused as such (below); the largest, 256, against a fraction that
+# leaves little room: 0.158 of the H100's 85,899,345,920 B is 8,589,934,592 + 4,294,967,296 + 687,194,767.36 =
+# 13,572,096,655.36 B, less the 13,476,831,232 B of weights leaves 95,265,423.36 B, room for
+# ⌊95,265,423.36 / 524,288⌋ = 181 tokens (181 × 524,288 = 94,896,128; 182 × = 95,420,416 is over), less than one
+# block of 256 × 524,288 = 134,217,728 B
+BIG_BLOCK = ("engine.block_size: one KV block of 256 tokens × 524,288 B = 134,217,728 B is more than the "
+             "95,265,423 B that 0.158 of 85,899,345,920 B holds after the weights (13,476,831,232 B per chip): a "
+             "block of at most 181 tokens fits (the default: 16)")
+TIGHT = SINGLE.replace("block_size: 16}", "block_size: 16, gpu_memory_fraction: 0.158}")
 
 
 @pytest.mark.parametrize("args, text, where", [
-    (["--set", "engine.block_size=100000000"], SINGLE, "--set"),  # over the file's model
-    ([], SINGLE.replace("block_size: 16", "block_size: 100000000"), "s.yaml:4"),  # beside it (a tie)
+    (["--set", "engine.block_size=256"], TIGHT, "--set"),  # over the file's model
+    ([], TIGHT.replace("block_size: 16", "block_size: 256"), "s.yaml:4"),  # beside it (a tie)
 ])
 def test_a_block_larger_than_the_room_after_the_weights_is_the_block_sizes_fault(here, capsys, args, text, where):
-    # (gpu_memory_fraction's default, 0.9, as the preset's)
     assert cli_error(capsys, text, *args) == (
         f"accelsim: error: {where}: {BIG_BLOCK}")
 
 
 def test_the_preset_serving_file_with_a_set_block_size_names_the_block(here, capsys):
-    # the probe's own command: the preset names the model, --set the block size
+    # the preset names the model (its fraction 0.9), --set the fraction and then the block size
     assert main(["serve", "llama2_7b_h100", "--no-plots", "-q", "--set", "workload.duration=5s", "-o", "sv1",
-                 "--set", "engine.block_size=100000000"]) == 2
+                 "--set", "engine.gpu_memory_fraction=0.158", "--set", "engine.block_size=256"]) == 2
     assert capsys.readouterr().err == f"accelsim: error: --set: {BIG_BLOCK}\n"
+
+
+VLLM_SIZES = ("expected one of 1, 8, 16, 32, 64, 128, 256: the block sizes vLLM accepts (BlockSize in "
+              "vllm/config/cache.py)")
+
+
+@pytest.mark.parametrize("size", [7, 24, 100_000, 100_000_000])
+def test_a_block_size_vllm_refuses_is_refused_at_its_key(here, capsys, size):
+    # probe p263 #2: vLLM's CacheConfig types block_size as BlockSize = Literal[1, 8, 16, 32, 64, 128, 256]
+    # (vllm/config/cache.py), so --block-size 7 or 100000 stops it at startup; accelsim ran them (100,000: 4 blocks
+    # on an H100, at most 4 sequences)
+    assert cli_error(capsys, SINGLE, "--set", f"engine.block_size={size}") == (
+        f"accelsim: error: --set: engine.block_size: {VLLM_SIZES} (got {size})")
+    text = SINGLE.replace("block_size: 16", f"block_size: {size}")
+    assert cli_error(capsys, text) == f"accelsim: error: s.yaml:4: engine.block_size: {VLLM_SIZES} (got {size})"
+
+
+@pytest.mark.parametrize("size", [1, 8, 16, 32, 64, 128, 256])
+def test_every_block_size_vllm_accepts_loads(here, size):
+    (here / "s.yaml").write_text(SINGLE)
+    assert load_serving("s.yaml", [f"engine.block_size={size}"]).serve.engine.block_size == size
 
 
 @pytest.mark.parametrize("where, args, text, point", [

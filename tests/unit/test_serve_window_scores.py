@@ -76,3 +76,68 @@ def test_a_mistral_prompts_chunks_count_only_their_band(tmp_path, monkeypatch, w
     cached = [0, 2048 * 2048, 6_290_432, 5_878_880] if window != "null" else \
         [0, 2048 * 2048, 2048 * 4096, 1856 * 6144]
     assert seen == [o + c for o, c in zip(own, cached, strict=True)]
+
+
+CACHED = """\
+name: pcw
+model: mistral_7b
+arch: h100
+engine: {max_num_seqs: 16, max_num_batched_tokens: 2000, max_model_len: 32768, block_size: 16,
+         prefix_caching: true}
+workload:
+  arrival: {trace: t.csv}
+  shared_prefix: {groups: 1, tokens: 16000}
+  seed: 0
+"""
+
+
+def _cached_run(tmp_path, monkeypatch, overrides=(), cost=None):
+    # two 18,000-token prompts of one prefix group (16,000 shared tokens, 1,000 full blocks of 16): the first,
+    # uncached, prefills in 9 chunks of 2,000 (the last after 16,000 computed); the second, at 5 s, is admitted with
+    # the 16,000 computed (a prefix-cache hit) and prefills its 2,000 left in one chunk at the same depth
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens,prefix_group\n"
+                                    "0,18000,2,0\n5,18000,2,0\n")
+    (tmp_path / "m.yaml").write_text(CACHED)
+    return serve(load_serving("m.yaml", list(overrides)), cost=cost)
+
+
+def test_a_chunk_admitted_with_a_cache_hit_counts_only_its_band(tmp_path, monkeypatch):
+    # probe p263 #1: the waiting-admission path charged new x (computed + new) = 2,000 x 18,000 = 36,000,000 pairs
+    # whatever the window. Mistral-7B's 4,096 window (every layer), 2,000 queries after 16,000 cached: the query j
+    # sees the 4,095 - j cached keys before it in its band (16,000 >= 4,095, so the band is full), summed over
+    # j = 0..1,999: 2,000 x 4,095 - 1,999 x 2,000 / 2 = 8,190,000 - 1,999,000 = 6,191,000; plus its own 2,000^2
+    band = 2000 * 4095 - 1999 * 2000 // 2
+    assert band == 6_191_000 == band_pairs(16_000, 2000, 4096)
+    seen: list[float] = []
+
+    def cost(prefill, decodes, kv, scores=None, drafts=0):
+        if prefill:
+            seen.append(scores)
+        return 0.01
+
+    res = _cached_run(tmp_path, monkeypatch, cost=cost)
+    assert [r.cached_tokens for r in res.requests] == [0, 16_000]
+    # 10 prefill chunks: the first request's 9, then the second's one (the last entry)
+    assert len(seen) == 10
+    assert seen[-1] == 2000**2 + band == 10_191_000
+    # the first request's chunk after 16,000 (on the running path): the same pairs
+    assert seen[-2] == seen[-1]
+    # its chunks after 0 and 2,000 (every cached key in the band); after 4,000: the first a = 4,096 - 4,000 = 96
+    # queries see all 4,000 cached keys, the query j = 96..1,999 sees 4,095 - j, which sum to
+    # 1,904 x 4,095 - (96 + 1,999) x 1,904 / 2 = 7,796,880 - 1,994,440 = 5,802,440
+    assert seen[:3] == [2000**2, 2000**2 + 2000 * 2000, 2000**2 + 96 * 4000 + 5_802_440]
+
+
+def test_a_cached_windowed_requests_ttft_is_its_chunks_price_at_that_depth(tmp_path, monkeypatch):
+    # with the accelerator model: the second request's TTFT is one iteration, its 2,000-token chunk after 16,000
+    # (a cache hit); the first request's 9th iteration is the same chunk at the same depth on the running path
+    # (the same tokens, scores and no decodes), so the same seconds. Before the fix it was priced as the full
+    # causal rectangle (36,000,000 pairs against 10,191,000), as the same model with no window prices it, which
+    # must now cost more.
+    res = _cached_run(tmp_path, monkeypatch)
+    _, second = res.requests
+    assert second.first_token - second.arrival == pytest.approx(res.replicas[0].samples[8][1], rel=1e-12)
+    (tmp_path / "full").mkdir()
+    full = _cached_run(tmp_path / "full", monkeypatch, ["model.sliding_window=null"])
+    assert second.first_token - second.arrival < full.requests[1].first_token - full.requests[1].arrival

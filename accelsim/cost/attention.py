@@ -115,6 +115,11 @@ class Flash(NamedTuple):
     # Q / K / V tiles that wide in shared memory (the columns past head_dim zero-filled by the predicated copy) and
     # its MMAs over every k-block of it (:func:`mma_head_dim`); (): one kernel per exact head dim (no padding)
     head_dims: tuple[int, ...] = ()
+    # partial-output loads its split-KV combine kernel keeps in flight (:func:`combine_cycles`): 0, one split's at a
+    # time (FlashAttention-2's combine_attn_seqk_parallel loads each split's partial into registers and adds it
+    # before it reads the next; no cp.async pipeline); FlashAttention-3's hopper/flash_fwd_combine_kernel.h
+    # streams them through kStages = 4 shared-memory stages
+    combine_stages: int = 0
 
     def tile(self, s: Shape, elem: int = 2) -> tuple[int, int]:
         """(query rows, keys) of one CTA's tile and K/V block for kernel shape ``s`` with ``elem``-byte operands."""
@@ -215,6 +220,7 @@ FA2_VLLM_HEAD_DIMS = (32, 40, 64, 72, 80, 96, 128, 160, 192, 256)
 # PyTorch's bundled FlashAttention-2 (pytorch aten/src/ATen/native/transformers/cuda/flash_attn/static_switch.h);
 # upstream Dao-AILab/flash-attention's current static_switch.h has dropped 224 (193-224 run the 256 kernel there)
 FA2_TORCH_HEAD_DIMS = (32, 64, 96, 128, 160, 192, 224, 256)
+FA3_COMBINE_STAGES = 4  # Dao-AILab/flash-attention hopper/flash_fwd_combine_kernel.h FlashAttnFwdCombine::kStages
 FA3_HEAD_DIMS = (64, 96, 128, 192, 256)  # Dao-AILab/flash-attention hopper/flash_api.cpp run_mha_fwd (16-bit and fp8)
 
 FLASH = {
@@ -240,7 +246,7 @@ FLASH = {
     # always packs the GQA group into the tile's rows, prefill included ("Always enable PackGQA for ...
     # PagedKVNonTMA"; should_pack_gqa returns true for any varlen call as well)
     "flash3": Flash("flash3", 1, True, 5, 2, False, mma_utilization=0.75, pack_gqa=True, dtypes=FP8_TOO,
-                    head_dims=FA3_HEAD_DIMS),
+                    head_dims=FA3_HEAD_DIMS, combine_stages=FA3_COMBINE_STAGES),
     # TensorRT-LLM-gen's kernels, vLLM's on sm100 (TRTLLM_GEN_DECODE above; a decode step runs that one). Prefill:
     # the context kernel (persistent tile scheduler) as NVIDIA/cutlass examples/77_blackwell_fmha, the public sm100
     # FMHA of the same design: one CTA per SM (its TmemAllocation takes all 512 tensor-memory columns of an SM for
@@ -715,7 +721,8 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         # kernel that reduces its splits itself (Flash.split_keys: the last CTA of a head, counted by an atomic,
         # walks the others' partials) pays the same walk without a launch (assumption: one L2 latency per split
         # for the cluster's shared memory too; no distributed-shared-memory latency in the presets).
-        serial += combine_cycles(splits, s.head_dim, arch) + (0 if k.split_keys else kernel_cycles(arch))
+        serial += combine_cycles(splits, s.head_dim, arch, k.combine_stages) + (0 if k.split_keys else
+                                                                                 kernel_cycles(arch))
     tile_cycles += -(-serial * min(ctas, arch.cores) // out_tiles)  # each SM's share: the op takes serial longer
     return Priced(out_tiles * tile_cycles, {
         "kernel": k.name, "block": [bm, bn], "output_tiles": out_tiles, "ctas_per_sm": resident,
@@ -846,16 +853,27 @@ def makespan(head: list[int], repeats: int, sms: int) -> int:
     return max(free)
 
 
-def combine_cycles(splits: int, head_dim: int, arch: Arch) -> int:
-    """Cycles of FlashAttention's split-KV combine kernel: each of its CTAs first reads the ``splits`` log-sum-exps
-    of its rows (one access latency of the innermost cache, where the split kernel just wrote them, all splits at
-    once), then walks the ``splits`` partial outputs one after the other (weighting each by its log-sum-exp and
-    accumulating): one latency of that cache per split, plus the fp32 partial row at the SM's share of its
-    bandwidth."""
+def combine_cycles(splits: int, head_dim: int, arch: Arch, stages: int = 0) -> int:
+    """Cycles of FlashAttention's split-KV combine kernel. Each of its CTAs reads the ``splits`` log-sum-exps of its
+    rows (one access latency of the innermost cache, where the split kernel just wrote them, all splits at once)
+    and the ``splits`` fp32 partial output rows, each at the SM's share of that cache's bandwidth, weighting each by
+    its log-sum-exp and accumulating. How many partial loads wait on each other is the kernel's:
+
+    * ``stages`` 0 (FlashAttention-2's combine_attn_seqk_parallel): it loads a split's partial into registers and
+      adds it before it reads the next, one latency per split after the log-sum-exps':
+      lat + splits × (lat + row).
+    * ``stages`` S > 1 (FlashAttention-3's FlashAttnFwdCombine, kStages = 4): the log-sum-exps and the first S − 1
+      partials are issued together (steps 1 and 2) and land after one latency; then iteration s of its main loop
+      issues split s + S − 1's load and waits for split s's (cp_async_wait<S − 1>), so each load is issued as the
+      one S splits before it lands: the rest arrive S per further latency,
+      lat × (1 + ⌈max(0, splits − (S − 1)) / S⌉) + splits × row. The partial rows' bytes are counted as before,
+      serially (assumption: not hidden behind the latencies)."""
     cache = arch.caches[0] if arch.caches else arch.main_memory
-    row = head_dim * PARTIAL_BYTES
     lat = arch.latency_cycles(cache)
-    return lat + splits * (lat + math.ceil(row / (arch.bytes_per_cycle(cache) / arch.cores)))
+    row = splits * math.ceil(head_dim * PARTIAL_BYTES / (arch.bytes_per_cycle(cache) / arch.cores))
+    if stages <= 1:
+        return lat + splits * lat + row
+    return lat * (1 + -(-max(0, splits - (stages - 1)) // stages)) + row
 
 
 def block_keys(s: Shape, bn: int) -> int:

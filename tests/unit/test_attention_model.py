@@ -138,6 +138,35 @@ def test_gqa_decode_packs_the_group_and_splits_kv():
     assert not d["gqa_packed"] and d["split_kv"] == 1 and d["ctas"] == 32
 
 
+def test_flash3_combine_pipelines_its_partial_loads():
+    """FlashAttention-3's combine (hopper/flash_fwd_combine_kernel.h, kStages = 4) issues the log-sum-exps and the
+    partials of splits 0-2 together, then in iteration s the load of split s + 3 before it waits for split s
+    (cp_async_wait<3>): after the first latency the partials land 4 per L2 latency. FlashAttention-2's
+    combine_attn_seqk_parallel reads one split's partial, adds it, then the next (probe p269 #1)."""
+    h100 = load_arch("h100")
+    assert fa.FLASH["flash3"].combine_stages == 4 and fa.FLASH["flash2"].combine_stages == 0
+    # h100: L2 latency 200 ns x 1.83 GHz = 366 cycles; a head-dim-64 fp32 partial row, 256 B, at the SM's share of
+    # the L2 (11,452 GB/s / 1.83 GHz / 132 SMs = 47.41 B/clk) takes ⌈5.4⌉ = 6 cycles
+    # 56 splits (gpt-oss-120b's TP-8 decode at 8,192 keys): splits 0-2 with the log-sum-exps in one latency, the
+    # other 53 in ⌈53 / 4⌉ = 14 more: 15 x 366 + 56 x 6 = 5,826 cycles (3.18 us), where one latency per split
+    # (FlashAttention-2's rule) is 366 + 56 x (366 + 6) = 21,198 (11.58 us)
+    assert fa.combine_cycles(56, 64, h100, 4) == 15 * 366 + 56 * 6 == 5826
+    assert fa.combine_cycles(56, 64, h100) == 366 + 56 * (366 + 6) == 21198
+    # up to 3 splits ride on the log-sum-exps' latency; the 4th to 7th take one more, the 8th a third
+    assert fa.combine_cycles(3, 64, h100, 4) == 366 + 3 * 6
+    assert fa.combine_cycles(7, 64, h100, 4) == 2 * 366 + 7 * 6
+    assert fa.combine_cycles(8, 64, h100, 4) == 3 * 366 + 8 * 6
+    # the decode op that probe p269 found slower on 1 KV head (8x less K/V) than on 8: gpt-oss-120b's full layer,
+    # 64 query heads of head dim 64 at 8,192 keys on h100; TP 8 leaves 8 query heads on 1 KV head per chip
+    one, eight = (systolic.price(fused_attention_op({"batch": 1, "heads": h, "kv_heads": kv, "q_len": 1,
+                                                     "kv_len": 8192, "head_dim": 64}), h100.core.systolic, h100)
+                  for h, kv in ((8, 1), (64, 8)))
+    # (its SMs each run one CTA, so an SM's tile_cycles is the op's time: 33,178 against 26,770 before)
+    assert one.details["split_kv"] > eight.details["split_kv"] > 1
+    assert one.details["output_tiles"] <= h100.cores and eight.details["output_tiles"] <= h100.cores
+    assert one.details["tile_cycles"] < eight.details["tile_cycles"]
+
+
 def test_gqa_reads_kv_once_per_kv_head():
     # the kernel's HBM bytes: Q and O (b·h·q·d each), K and V once per KV head (b·kv_heads·kv·d each), however
     # many query-tile CTAs read them (through the L2). 512 tokens, head_dim 128, bf16: q·d·2 B = 131072 B.

@@ -289,24 +289,33 @@ def kernel(op: Op, arch: Arch) -> Kernel | None:
     return k
 
 
-def rereads_cached(op: Op, arch: Arch) -> bool:
-    """Whether a further input pass (:func:`input_passes`) of ``op``'s GPU kernel reads the innermost cache
-    rather than main memory: a row-wise kernel (:func:`kernel`) re-reads the row its block read the pass before,
-    and it is still in the cache when what the resident blocks move through it meanwhile fits its capacity: one
-    wave's rows (as many blocks as the cores hold, :func:`_pass_seconds`, at most the op's rows) of every input,
-    and as many bytes of output rows, which the same blocks write back through it. The whole capacity, not a
-    shared tensor's resident share (:func:`accelsim.cost.resident_bytes`): each row is read by one block only,
-    so it sits once, in the partition (an A100's L2 half, an MI300X's XCD L2) of the SM that reads it. Else the
-    re-read comes from main memory again (the row was evicted)."""
+def reread_level(op: Op, arch: Arch) -> str | None:
+    """The cache level a further input pass (:func:`input_passes`) of ``op``'s GPU kernel reads, None: main memory.
+    A row-wise kernel (:func:`kernel`) re-reads the row its block read the pass before, and it is still in a cache
+    when what the resident blocks move through it meanwhile fits its capacity: one wave's rows (as many blocks as
+    the cores hold, :func:`_pass_seconds`, at most the op's rows) of every input, and as many bytes of output rows,
+    which the same blocks write back through it. The innermost of the arch's caches (``arch.caches``, innermost
+    first) that holds them serves the re-read: an MI300X's 256 MiB Infinity Cache where a wave overflows its 32 MiB
+    of L2 (probe p267 #2). The whole capacity, not a shared tensor's resident share
+    (:func:`accelsim.cost.resident_bytes`): each row is read by one block only, so it sits once, in the partition
+    (an A100's L2 half, an MI300X's XCD L2) of the SM that reads it. Else (no cache holds a wave) the re-read comes
+    from main memory again (the row was evicted)."""
     k = kernel(op, arch)
     if k is None or not k.row_wise or not arch.caches:
-        return False
+        return None
     vu = arch.core.vector
     threads, blocks, _ = _loops(op, k)
     assert vu.resident_threads is not None
     wave = min(blocks, arch.cores * max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks)))
     row_in = row_length(op) * len(op.inputs) * op.elem_bytes
-    return wave * (row_in + op.out_bytes // blocks) <= arch.memory(arch.caches[0]).capacity
+    need = wave * (row_in + op.out_bytes // blocks)
+    return next((c for c in arch.caches if need <= arch.memory(c).capacity), None)
+
+
+def rereads_cached(op: Op, arch: Arch) -> bool:
+    """Whether a further input pass of ``op``'s GPU kernel reads a cache rather than main memory
+    (:func:`reread_level`)."""
+    return reread_level(op, arch) is not None
 
 
 def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
@@ -349,7 +358,7 @@ def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, p
 def achieved_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float | None:
     """The fraction of main memory's sustained bandwidth the GPU kernel of ``op`` achieves (None: not modelled,
     see :func:`kernel`): its first read of the inputs from main memory (:func:`_pass_seconds`), each further
-    pass from the innermost cache where the block's row is still there (:func:`rereads_cached`), else from main
+    pass from the innermost cache where the block's row is still there (:func:`reread_level`), else from main
     memory again, and never faster than all of
     ``main_bytes`` at the sustained rate. An unbounded main memory (``bandwidth: inf``) gives 1: its transfers
     take no bandwidth time (a fraction of an unbounded rate cannot carry the walk's latency-bound time, the
@@ -360,7 +369,8 @@ def achieved_fraction(op: Op, arch: Arch, main_bytes: int, passes: int) -> float
     main = arch.memory(arch.main_memory)
     if math.isinf(main.bandwidth):
         return 1.0
-    reread = arch.memory(arch.caches[0]) if rereads_cached(op, arch) else main
+    level = reread_level(op, arch)
+    reread = arch.memory(level) if level is not None else main
     seconds = _pass_seconds(op, k, vu, arch, main, k.prologue)
     if passes > 1:
         seconds += (passes - 1) * _pass_seconds(op, k, vu, arch, reread, 0)

@@ -546,10 +546,12 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     cached_in = p.details.get(l2resident.KEY)
     details: dict = {"epilogue_reads": list(p.epilogue)} if p.epilogue else {}
     passes = vector.input_passes(op, arch.core.vector, vector.row_budget(arch)) if not op.kind.is_matmul else 1
-    # a modelled GPU row-wise kernel re-reads the rows its blocks just read from the innermost cache while one
-    # wave's rows fit there (vector.rereads_cached, as vector.achieved_fraction paces them)
-    cached = passes > 1 and not op.kind.is_matmul and vector.rereads_cached(op, arch)
-    if passes > 1 and not cached:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
+    # a modelled GPU row-wise kernel re-reads the rows its blocks just read from the innermost cache that holds one
+    # wave's rows (vector.reread_level, as vector.achieved_fraction paces them): that cache and those inside it
+    # (ctx.caches, innermost first) move the re-reads, the levels past it (main memory) one pass (probe p267 #2)
+    level = vector.reread_level(op, arch) if passes > 1 and not op.kind.is_matmul else None
+    reread_in = ctx.caches.index(level) + 1 if level is not None else 0  # the caches the re-reads cross
+    if passes > 1 and level is None:  # the kernel re-reads its (off-chip) activation inputs: every pass moves them again
         act_a = {lv: b * passes for lv, b in act_a.items()}
         act_b = {lv: b * passes for lv, b in act_b.items()}
     out_off = sum(out_levels.values())
@@ -611,11 +613,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             pa, pb = gpu_tiles.operand_cache_bytes(tiles, a_elem)
             fa = _whole(Fraction(pa, a_tot)) if a_tot else 1
             fb = _whole(Fraction(pb, b_tot)) if b_tot and pb else 1
-        elif i == 0:
-            cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
-                                  + (a_tot * (passes - 1) if cached else 0))
         else:
-            cache_bytes[cache] = _times(a_tot, fa) + _times(b_tot, fb) + out_off
+            cache_bytes[cache] = (_times(a_tot, fa) + _times(b_tot, fb) + out_off
+                                  + (a_tot * (passes - 1) if i < reread_in else 0))
         cache_bytes[cache] += epi_tot - shared_reads(same_tot, fa, fb)  # the epilogue's reads pass every cache once
         if per is not None and op.kind is not OpKind.ATTENTION:
             fa, fb = _behind(op, per, ctx.cache_budget[cache], fa, fb, _accumulating(p.details, arch.cores))

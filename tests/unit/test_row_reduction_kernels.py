@@ -1,7 +1,8 @@
 """GPU row reductions as the kernels that run them (probe p186): PyTorch's softmax / log_softmax and layer norm and
 a fused cross entropy's gradient run one thread block per row (accelsim/cost/vector.py KERNELS), so a few rows are
-bounded by the bytes a few blocks keep in flight; a block's re-reads of its row come from the L2 while the rows it
-and the other resident blocks move meanwhile fit there; every SM running rows reads a norm's scale and shift.
+bounded by the bytes a few blocks keep in flight; a block's re-reads of its row come from the innermost cache (the
+L2, else an MI300X's Infinity Cache) that holds the rows it and the other resident blocks move meanwhile; every SM
+running rows reads a norm's scale and shift.
 
 Every expected number is computed below from the sources the kernels cite and the a100 preset's numbers: HBM
 2039 GB/s x 0.9 sustained, 600 ns; L2 40 MiB, 7219.2 GB/s, 200 ns; 108 SMs of 2048 threads and 32 blocks."""
@@ -116,3 +117,75 @@ def test_every_sm_running_rows_reads_the_norms_parameters(model, arch, rows, l2)
     # HBM reads them once
     params = 262_144 if model == "layernorm" else 131_072
     assert got["hbm"] == 2 * rows * 65_536 * 2 + params
+
+
+# probe p267 #2: the re-reads come from the innermost cache that holds a wave's rows, any level of arch.caches, and
+# are charged to it and the caches inside it, not to main memory. mi300x.yaml: 304 CUs of 2048 threads; L2 32 MiB
+# (33,554,432 B), then the 256 MiB (268,435,456 B) Infinity Cache at 17,203.2 GB/s and 400 ns; HBM 5324.8 GB/s x 0.9
+# sustained, 600 ns. PyTorch's softmax block of a 16384-column row: ILP 16 B / element, min(16384 / ILP, 1024) / 2
+# = 512 threads, so 2048 / 512 = 4 blocks a CU, a wave of 304 x 4 = 1216 rows.
+
+@pytest.mark.parametrize(("dtype", "elem"), [
+    # bf16: a wave is 1216 x (32,768 B in + 32,768 B out) = 79,691,776 B: over the L2's 33,554,432, within the
+    # Infinity Cache's 268,435,456. fp32: 1216 x (65,536 + 65,536) = 159,383,552 B, within it too.
+    ("bf16", 2),
+    ("fp32", 4),
+])
+def test_mi300x_softmax_rereads_hit_the_infinity_cache(dtype, elem):
+    tensor = 16384 * 16384 * elem  # the input, and as many bytes of output: bf16 2^29 B, fp32 2^30 B
+    got = _bytes(16384, 16384, arch="mi300x", dtype=dtype)
+    # HBM one read and the write (bf16 2^30 B; was 3 reads and the write, 2^31 B)
+    assert got["hbm"] == tensor + tensor
+    # the Infinity Cache serves the two re-reads: three reads and the write pass it, as they pass the L2 inside it
+    assert got["infinity_cache"] == 3 * tensor + tensor
+    assert got["l2"] == 3 * tensor + tensor
+
+
+@pytest.mark.parametrize(("rows", "l2", "ic", "hbm"), [
+    # 1,000,000 fp16 columns on mi300x: 512 threads a block, 4 blocks a CU, so every row is in the first wave; a row
+    # is 2,000,000 B in and 2,000,000 B out, 4,000,000 B a row of the wave.
+    # 8 rows: 32,000,000 B <= 33,554,432 (32 MiB): re-reads from the L2; the Infinity Cache and HBM see one read
+    # and the write, 8 x 4,000,000
+    (8, 8 * 8_000_000, 8 * 4_000_000, 8 * 4_000_000),
+    # 9 rows: 36,000,000 B > 32 MiB, <= 256 MiB: re-reads from the Infinity Cache (and through the L2)
+    (9, 9 * 8_000_000, 9 * 8_000_000, 9 * 4_000_000),
+    # 67 rows: 268,000,000 B <= 268,435,456: still the Infinity Cache
+    (67, 67 * 8_000_000, 67 * 8_000_000, 67 * 4_000_000),
+    # 68 rows: 272,000,000 B > 256 MiB: every pass from HBM again, 3 x 2,000,000 + 2,000,000 a row at every level
+    (68, 68 * 8_000_000, 68 * 8_000_000, 68 * 8_000_000),
+])
+def test_mi300x_rereads_come_from_the_innermost_cache_that_holds_a_wave(rows, l2, ic, hbm):
+    got = _bytes(rows, 1_000_000, arch="mi300x")
+    assert (got["l2"], got["infinity_cache"], got["hbm"]) == (l2, ic, hbm)
+
+
+@pytest.mark.parametrize(("arch", "dtype", "tensor", "reads"), [
+    # one cache level (unchanged by p267 #2): h100 132 SMs x 4 blocks = 528 rows. bf16 (2^29 B in, as many out):
+    # 528 x 65,536 B = 34,603,008 <= 50 MiB (52,428,800): HBM one read and the write. fp32 (2^30 B): 528 x 131,072
+    # = 69,206,016 > 50 MiB: three reads and the write from HBM. a100 108 SMs: bf16 108 x 4 x 65,536 = 28,311,552
+    # <= 40 MiB (41,943,040); fp32 56,623,104 > 40 MiB
+    ("h100", "bf16", 2**29, 1),
+    ("h100", "fp32", 2**30, 3),
+    ("a100", "bf16", 2**29, 1),
+    ("a100", "fp32", 2**30, 3),
+])
+def test_one_cache_level_gpus_keep_their_rereads(arch, dtype, tensor, reads):
+    got = _bytes(16384, 16384, arch=arch, dtype=dtype)
+    assert got["hbm"] == reads * tensor + tensor
+    assert got["l2"] == 3 * tensor + tensor  # three reads and the write pass the L2 either way
+
+
+def test_mi300x_rereads_are_paced_at_the_infinity_cache():
+    # bf16 16384 x 16384: 16384 rows in 13 waves of 1216 and one of 576; each block has 512 x 16 B = 8192 B in flight
+    # and walks its row in 16384 / (512 x 8) = 4 iterations, each one round trip plus the wave's bytes in flight
+    # drained at the level's sustained bandwidth. The first pass from HBM, the two re-reads from the Infinity Cache.
+    mi300x = load_arch("mi300x")
+    hbm_bw, hbm_lat, ic_bw, ic_lat = 5324.8e9 * 0.9, 600e-9, 17203.2e9, 400e-9
+
+    def one_pass(lat, bw):  # 13 x 4 x (lat + 1216 x 8192 / bw) + 4 x (lat + 576 x 8192 / bw)
+        return 13 * 4 * (lat + 1216 * 8192 / bw) + 4 * (lat + 576 * 8192 / bw)
+
+    seconds = one_pass(hbm_lat, hbm_bw) + 2 * one_pass(ic_lat, ic_bw)  # 145.6 + 2 x 53.6 = 252.8 us
+    hbm = 2 * 2**29  # a read and the write
+    frac = vector.achieved_fraction(_op(softmax, 16384, 16384, "bf16"), mi300x, hbm, passes=3)
+    assert frac == pytest.approx(hbm / hbm_bw / seconds, rel=1e-9)  # 224.1 / 252.8 us = 0.886

@@ -121,6 +121,20 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
 
+RATE_FLOOR_BITS: dict[str, int] = {"fp4": 16}
+"""Bits of the narrowest same-family rate a dtype the unit lists no rate for may run at (else the nearest wider one,
+:func:`accelsim.hardware.dtype_rate`): a 4-bit float on a unit without fp4 MMAs runs at the 16-bit rate, not at fp8's
+(probe p273 #1). No kernel on such a GPU (H100 / H200, L40S, MI300X: fp8 but no fp4 tensor rate) multiplies fp4 by
+fp4 on its fp8 MMAs: vLLM's NVFP4 GEMM (``cutlass_scaled_fp4_mm``) runs only where ``cutlass_fp4_supported()``
+(vllm/model_executor/layers/quantization/utils/nvfp4_utils.py: ``cutlass_scaled_mm_supports_fp4(capability)``, sm100
+and up); below it vLLM runs FP4 Marlin, "Weight-only FP4 compression ... leveraging the Marlin kernel"
+(quantization/utils/marlin_utils_fp4.py ``apply_fp4_marlin_linear``: "For GPUs that lack FP4 hardware support";
+16-bit activations, and "NVFP4 weight + INT8/FP8 activation is not supported"), or its emulation, which dequantises
+x and W to the 16-bit dtype for a ``torch.matmul``; either way bf16 MMAs, as on an A100 (no fp8: bf16 already).
+int4 keeps the nearest wider integer rate (int8 on an H100, which has no int4 MMA): int4 values are exact in int8, as
+QServe's W4A8 GEMM unpacks its int4 weights to int8 for the int8 MMAs (Lin et al. 2024, arXiv:2405.04532); no source
+was found for a W4A4 int4 kernel on such a GPU either way, so its rate is left as it was."""
+
 NARROW_KV_CACHE = "fp8"
 """The KV cache a run whose activation dtype is fp4 (W4A4: NVFP4 / MXFP4) keeps where the workload names no
 ``kv_cache_dtype`` (:func:`default_kv_cache`); its attention then runs at the fp8 tensor rate. int4 activations keep

@@ -13,7 +13,8 @@ from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
     "int4": 1,  # an int4 activation occupies a byte; int4 weights are packed two per byte (DTYPE_BITS, packed_bytes)
-    "fp4": 1,  # as int4: an activation occupies a byte, weights are packed (block scales: quant_group_size)
+    "fp4": 1,  # the byte an element of a copy or tile operand; an activation tensor is packed with block scales
+    # (tensor_bytes: 0.5625 B an element, NVFP4), a weight packed with its quant_group_size's scales (packed_bytes)
     "int8": 1,
     "uint8": 1,
     "fp8": 1,
@@ -90,12 +91,31 @@ QUANTISED_WEIGHTS = frozenset(SCALE_BYTES)
 """Weight dtypes stored with group-wise scales (:data:`SCALE_BYTES` per ``quant_group_size`` weights)."""
 
 
-DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), "fp4": (16, 1)}
+ACTIVATION_SCALES: dict[str, tuple[int, int]] = {"fp4": (16, 1)}
+"""(values per scale, bytes per scale) of an activation tensor of a block-scaled dtype, beside its values packed at
+:data:`DTYPE_BITS`: fp4 NVFP4's two values a byte and one E4M3 scale per 16, 0.5625 B an element (vLLM's
+``scaled_fp4_quant``, run before each NVFP4 linear, allocates the output ``(m, n // 2)`` uint8, "every two values are
+packed into a uint8", with "float8_e4m3 scaling factors", one per 16 values, vllm/_custom_ops.py; TensorRT-LLM's
+``Fp4QuantizedTensor``, packed data with its scale factors). MXFP4's E8M0 per 32 (0.53125 B) is not told apart: an
+fp4 activation is NVFP4's, whatever a weight's ``quant_group_size``. Its one fp32 per-tensor scale is not counted.
+:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element)."""
+
+DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), **ACTIVATION_SCALES}
 """(values per scale, bytes per scale) an expert-parallel dispatch sends beside each row of a narrow activation
 dtype: fp8 one fp32 scale per 128 values (DeepEP's ``Buffer.dispatch``: an FP8 ``x`` is "[num_tokens, hidden]
-torch.float8_e4m3fn" with "[num_tokens, hidden // 128] torch.float" scales), fp4 NVFP4's two values a byte and one
-E4M3 scale per 16 (0.5625 B an element: TensorRT-LLM's ``Fp4QuantizedTensor``, packed data with its scale factors);
-other dtypes their :func:`dtype_bytes` and no scale."""
+torch.float8_e4m3fn" with "[num_tokens, hidden // 128] torch.float" scales), fp4 the activation's own
+:data:`ACTIVATION_SCALES` (NVFP4, 0.5625 B an element); other dtypes their :func:`dtype_bytes` and no scale."""
+
+
+def tensor_bytes(numel: int, dtype: str) -> int:
+    """Bytes of an activation tensor of ``numel`` elements of ``dtype``: a block-scaled dtype
+    (:data:`ACTIVATION_SCALES`, fp4) packed at :data:`DTYPE_BITS` plus one scale per block, each rounded up once for
+    the whole tensor (⌈numel · 4 / 8⌉ + ⌈numel / 16⌉: 16 fp4 elements 9 B, 17 elements 9 + 2 = 11 B); any other
+    dtype ``numel`` × :func:`dtype_bytes` (int4 keeps a byte an element, as :data:`DTYPE_BYTES` says)."""
+    if dtype not in ACTIVATION_SCALES:
+        return numel * dtype_bytes(dtype)
+    group, scale = ACTIVATION_SCALES[dtype]
+    return -(-numel * DTYPE_BITS[dtype] // 8) + -(-numel // group) * scale
 
 
 def dispatch_bytes(rows: int, width: int, dtype: str) -> int:

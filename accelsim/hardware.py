@@ -46,6 +46,7 @@ from .units import (
     DTYPE_BYTES,
     MAX_INT,
     RATE_BITS,
+    RATE_FLOOR_BITS,
     DType,
     Sparsity,
     format_size,
@@ -155,7 +156,8 @@ def _rate_of(items: tuple[tuple[str, float], ...], dtype: str) -> tuple[str, flo
     if dtype in rates:
         return dtype, rates[dtype]
     bits = RATE_BITS.get(dtype, 16)
-    wider = [d for d in rates if RATE_BITS[d] >= bits and _is_int(d) == _is_int(dtype)]
+    floor = max(bits, RATE_FLOOR_BITS.get(dtype, 0))  # fp4 without an fp4 rate: the 16-bit one, not fp8's (p273 #1)
+    wider = [d for d in rates if RATE_BITS[d] >= floor and _is_int(d) == _is_int(dtype)]
     wider = wider or [d for d in rates if RATE_BITS[d] > bits]
     if not wider:  # nothing as wide: the widest the unit has
         wider = [max(rates, key=lambda d: RATE_BITS[d])]

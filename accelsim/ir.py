@@ -38,6 +38,7 @@ from .units import (
     bias_dtype,
     dtype_bytes,
     packed_bytes,
+    tensor_bytes,
 )
 
 _EXACT_TERMS = 64
@@ -290,13 +291,15 @@ class Op:
 
     @property
     def out_bytes(self) -> int:
-        """Bytes of the output tensor (in :attr:`out_dtype`)."""
-        return math.prod(self.out_shape) * dtype_bytes(self.out_dtype)
+        """Bytes of the output tensor (in :attr:`out_dtype`; an fp4 one packed with its block scales,
+        :func:`accelsim.units.tensor_bytes`)."""
+        return tensor_bytes(math.prod(self.out_shape), self.out_dtype)  # fp4: packed + block scales (p273 #2)
 
     @property
     def in_bytes(self) -> int:
-        """Bytes of all activation inputs together."""
-        return sum(math.prod(s) for s in self.in_shapes) * self.elem_bytes
+        """Bytes of all activation inputs together (in :attr:`dtype`, each tensor by
+        :func:`accelsim.units.tensor_bytes`)."""
+        return sum(tensor_bytes(math.prod(s), self.dtype) for s in self.in_shapes)
 
     @property
     def weight_bytes(self) -> int:
@@ -935,8 +938,8 @@ class Graph:
     @property
     def activation_bytes(self) -> int:
         """Bytes of every activation tensor: the graph inputs and each op's output (views excluded)."""
-        elem = self.ops[0].elem_bytes if self.ops else 1
-        inputs = sum(math.prod(s) for s in self.inputs.values()) * elem
+        elems = [math.prod(s) for s in self.inputs.values()]  # no op: a byte an element
+        inputs = sum(tensor_bytes(n, self.ops[0].dtype) for n in elems) if self.ops else sum(elems)
         return inputs + sum(op.out_bytes for op in self.ops if not op.kind.is_view)
 
     def summary(self) -> dict[str, object]:

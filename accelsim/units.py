@@ -13,7 +13,8 @@ from typing import Literal
 
 DTYPE_BYTES: dict[str, int] = {
     "int4": 1,  # an int4 activation occupies a byte; int4 weights are packed two per byte (DTYPE_BITS, packed_bytes)
-    "fp4": 1,  # as int4: an activation occupies a byte, weights are packed (block scales: quant_group_size)
+    "fp4": 1,  # the byte an element of a copy or tile operand; an activation tensor is packed with block scales
+    # (tensor_bytes: 0.5625 B an element, NVFP4), a weight packed with its quant_group_size's scales (packed_bytes)
     "int8": 1,
     "uint8": 1,
     "fp8": 1,
@@ -90,12 +91,31 @@ QUANTISED_WEIGHTS = frozenset(SCALE_BYTES)
 """Weight dtypes stored with group-wise scales (:data:`SCALE_BYTES` per ``quant_group_size`` weights)."""
 
 
-DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), "fp4": (16, 1)}
+ACTIVATION_SCALES: dict[str, tuple[int, int]] = {"fp4": (16, 1)}
+"""(values per scale, bytes per scale) of an activation tensor of a block-scaled dtype, beside its values packed at
+:data:`DTYPE_BITS`: fp4 NVFP4's two values a byte and one E4M3 scale per 16, 0.5625 B an element (vLLM's
+``scaled_fp4_quant``, run before each NVFP4 linear, allocates the output ``(m, n // 2)`` uint8, "every two values are
+packed into a uint8", with "float8_e4m3 scaling factors", one per 16 values, vllm/_custom_ops.py; TensorRT-LLM's
+``Fp4QuantizedTensor``, packed data with its scale factors). MXFP4's E8M0 per 32 (0.53125 B) is not told apart: an
+fp4 activation is NVFP4's, whatever a weight's ``quant_group_size``. Its one fp32 per-tensor scale is not counted.
+:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element)."""
+
+DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), **ACTIVATION_SCALES}
 """(values per scale, bytes per scale) an expert-parallel dispatch sends beside each row of a narrow activation
 dtype: fp8 one fp32 scale per 128 values (DeepEP's ``Buffer.dispatch``: an FP8 ``x`` is "[num_tokens, hidden]
-torch.float8_e4m3fn" with "[num_tokens, hidden // 128] torch.float" scales), fp4 NVFP4's two values a byte and one
-E4M3 scale per 16 (0.5625 B an element: TensorRT-LLM's ``Fp4QuantizedTensor``, packed data with its scale factors);
-other dtypes their :func:`dtype_bytes` and no scale."""
+torch.float8_e4m3fn" with "[num_tokens, hidden // 128] torch.float" scales), fp4 the activation's own
+:data:`ACTIVATION_SCALES` (NVFP4, 0.5625 B an element); other dtypes their :func:`dtype_bytes` and no scale."""
+
+
+def tensor_bytes(numel: int, dtype: str) -> int:
+    """Bytes of an activation tensor of ``numel`` elements of ``dtype``: a block-scaled dtype
+    (:data:`ACTIVATION_SCALES`, fp4) packed at :data:`DTYPE_BITS` plus one scale per block, each rounded up once for
+    the whole tensor (⌈numel · 4 / 8⌉ + ⌈numel / 16⌉: 16 fp4 elements 9 B, 17 elements 9 + 2 = 11 B); any other
+    dtype ``numel`` × :func:`dtype_bytes` (int4 keeps a byte an element, as :data:`DTYPE_BYTES` says)."""
+    if dtype not in ACTIVATION_SCALES:
+        return numel * dtype_bytes(dtype)
+    group, scale = ACTIVATION_SCALES[dtype]
+    return -(-numel * DTYPE_BITS[dtype] // 8) + -(-numel // group) * scale
 
 
 def dispatch_bytes(rows: int, width: int, dtype: str) -> int:
@@ -120,6 +140,20 @@ RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 
                              "bf16": 16, "tf32": 19, "fp32": 32, "int32": 32, "fp64": 64}
 """Bits of each dtype a unit can give a throughput for (``rates`` in an arch; tf32 counts as 19, between the 16-bit
 types and fp32); a dtype without a rate runs at the nearest wider one's (:func:`accelsim.hardware.dtype_rate`)."""
+
+RATE_FLOOR_BITS: dict[str, int] = {"fp4": 16}
+"""Bits of the narrowest same-family rate a dtype the unit lists no rate for may run at (else the nearest wider one,
+:func:`accelsim.hardware.dtype_rate`): a 4-bit float on a unit without fp4 MMAs runs at the 16-bit rate, not at fp8's
+(probe p273 #1). No kernel on such a GPU (H100 / H200, L40S, MI300X: fp8 but no fp4 tensor rate) multiplies fp4 by
+fp4 on its fp8 MMAs: vLLM's NVFP4 GEMM (``cutlass_scaled_fp4_mm``) runs only where ``cutlass_fp4_supported()``
+(vllm/model_executor/layers/quantization/utils/nvfp4_utils.py: ``cutlass_scaled_mm_supports_fp4(capability)``, sm100
+and up); below it vLLM runs FP4 Marlin, "Weight-only FP4 compression ... leveraging the Marlin kernel"
+(quantization/utils/marlin_utils_fp4.py ``apply_fp4_marlin_linear``: "For GPUs that lack FP4 hardware support";
+16-bit activations, and "NVFP4 weight + INT8/FP8 activation is not supported"), or its emulation, which dequantises
+x and W to the 16-bit dtype for a ``torch.matmul``; either way bf16 MMAs, as on an A100 (no fp8: bf16 already).
+int4 keeps the nearest wider integer rate (int8 on an H100, which has no int4 MMA): int4 values are exact in int8, as
+QServe's W4A8 GEMM unpacks its int4 weights to int8 for the int8 MMAs (Lin et al. 2024, arXiv:2405.04532); no source
+was found for a W4A4 int4 kernel on such a GPU either way, so its rate is left as it was."""
 
 NARROW_KV_CACHE = "fp8"
 """The KV cache a run whose activation dtype is fp4 (W4A4: NVFP4 / MXFP4) keeps where the workload names no

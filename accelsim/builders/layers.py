@@ -668,7 +668,8 @@ class GraphBuilder:
     def quantize(self, x: str, dtype: str, name: str | None = None) -> str:
         """``x`` (in the builder's dtype) converted to ``dtype`` with one scale (vLLM's ``scaled_fp8_quant`` before
         an fp8 GEMM): a kernel of its own, 1 FLOP per element (the scale's multiply; the conversion rides on it),
-        reading the builder's dtype and writing ``dtype`` (the op's ``out_dtype``)."""
+        reading the builder's dtype and writing ``dtype`` (the op's ``out_dtype``; fp4 as ``scaled_fp4_quant`` writes
+        it, two values a byte and an E4M3 scale per 16: ``Op.out_bytes``, :func:`accelsim.units.tensor_bytes`)."""
         name = self._name(name, "quantize")
         shape = self.shape(x)
         elems = math.prod(shape)

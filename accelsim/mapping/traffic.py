@@ -31,7 +31,7 @@ from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import HOST_COPY, Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
-from ..units import dtype_bytes
+from ..units import dtype_bytes, tensor_bytes
 from . import l2resident
 from .plan import BANDS, Plan
 from .tiling import Tiling, array_caps, tile_gemm, tile_gemm_shared, tiling_cycles
@@ -109,9 +109,11 @@ class Traffic:
     cycles: int | None = None
 
 
-def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[str, ...] = (),
+def _sources(tensors: tuple[str, ...], dtype: str, ctx: Context, cached: tuple[str, ...] = (),
              share: dict[str, float | Fraction] | None = None, forward: bool = False) -> dict[str, int]:
-    """Off-chip bytes of ``tensors`` by the level they live in (resident tensors are already on chip; ``cached``
+    """Off-chip bytes of ``tensors`` by the level they live in, each the producer's ``out_bytes`` or, a graph input,
+    its elements in ``dtype`` (:func:`~accelsim.units.tensor_bytes`: fp4 packed with its block scales, probe p273 #2)
+    (resident tensors are already on chip; ``cached``
     activations are read from the outermost cache, :mod:`.l2resident`); of a tensor in ``share``, that fraction
     (:func:`_shares`). A training step's ``forward`` op reads a stashed activation that ``options.offload:
     activations`` put beyond the main memory from the main memory: offload runtimes copy the stash out while the
@@ -126,7 +128,7 @@ def _sources(tensors: tuple[str, ...], elem: int, ctx: Context, cached: tuple[st
         lv = ctx.caches[-1] if t in cached and t not in ctx.level_of else ctx.level_of.get(t, ctx.main)
         if forward and lv != ctx.main and t in ctx.level_of:  # (in training, the only activations placed
             lv = ctx.main  # beyond the main memory are an offloaded stash)
-        n: int | Fraction = ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * elem
+        n: int | Fraction = ctx.out_bytes[t] if t in ctx.out_bytes else tensor_bytes(ctx.input_elems[t], dtype)
         if share and t in share:
             n = n * Fraction(share[t])
         out[lv] = out.get(lv, 0) + n
@@ -254,21 +256,21 @@ def operand_bytes(p: Plan, ctx: Context) -> tuple[dict[str, int], dict[str, int]
             a_share = {**a_share, **{t: Fraction(a_share.get(t, 1)) * Fraction(read, whole) for t in p.operands[0]}}
     cached = p.details.get(l2resident.KEY, ())
     fwd = op.phase == "forward"
-    act_a = _sources(a_tensors, elem, ctx, cached, a_share, fwd)
-    act_b = _sources(b_tensors, elem, ctx, cached, b_share, fwd)
+    act_a = _sources(a_tensors, op.dtype, ctx, cached, a_share, fwd)
+    act_b = _sources(b_tensors, op.dtype, ctx, cached, b_share, fwd)
     shards = int(op.attrs.get("shards", 1)) if op.kind is OpKind.OPTIMIZER else 1
     if shards > 1:  # a distributed optimizer's step reads its share of the (reduce-scattered) gradient
         act_a = {lv: -(-b // shards) for lv, b in act_a.items()}
     if op.kind is OpKind.SPMM:  # gathers rows of its first input (whole granules each); the rest read in order
         row = op.row_elems * elem
-        gathered = _sources(p.operands[0], elem, ctx, cached, forward=fwd)
-        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), elem, ctx, cached,
+        gathered = _sources(p.operands[0], op.dtype, ctx, cached, forward=fwd)
+        act_a = _sources(tuple(t for g in p.operands[1:] for t in g if t not in p.operands[0]), op.dtype, ctx, cached,
                          forward=fwd)
         _add(act_a, gather.gathered({lv: op.gather_rows or 0 for lv in gathered}, row, ctx.grain))
     if picked_rows(op):  # a loss picking one entry a row (nll_loss): those entries, whole granules, and the targets
         act_a = {}
         for i, group in enumerate(p.operands):
-            src = _sources(group, elem, ctx, cached, _shares(p, range(i, i + 1)), fwd)
+            src = _sources(group, op.dtype, ctx, cached, _shares(p, range(i, i + 1)), fwd)
             total, rows = sum(src.values()), math.prod(op.in_shapes[i][:-1])
             _add(act_a, gather.gathered({lv: -(-rows * b // total) for lv, b in src.items()}, elem, ctx.grain))
         _add(act_a, {ctx.main: int(op.attrs.get("target_bytes", 0))})  # type: ignore[call-overload]
@@ -344,7 +346,7 @@ def epilogue_bytes(p: Plan, ctx: Context) -> dict[str, int]:
     at the output's width (the add's dtype, :func:`.fusion._residual`)."""
     if not p.epilogue:
         return {}
-    return _sources(p.epilogue, dtype_bytes(p.op.out_dtype), ctx, p.details.get(l2resident.KEY, ()),
+    return _sources(p.epilogue, p.op.out_dtype, ctx, p.details.get(l2resident.KEY, ()),
                     forward=p.op.phase == "forward")
 
 
@@ -539,7 +541,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     # a copy in from host memory (ir.HOST_COPY) is a DMA: its bytes cross the host link and are written where its
     # output goes, never staged through the scratchpad or a cache (probe p96 #4: 4x its bytes at the scratchpad)
     dma = op.fn == HOST_COPY
-    same = _sources(same_operands(p), elem, ctx, p.details.get(l2resident.KEY, ()), forward=op.phase == "forward")
+    same = _sources(same_operands(p), op.dtype, ctx, p.details.get(l2resident.KEY, ()), forward=op.phase == "forward")
     same_tot = sum(same.values())
     epi = epilogue_bytes(p, ctx)
     epi_tot = sum(epi.values())
@@ -595,7 +597,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         sram = p.details.get("sram_operand_bytes", sram)
     sram += partials[0]
     # the output path reads its epilogue tensors from the scratchpad once (a resident one too)
-    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else ctx.input_elems[t] * dtype_bytes(op.out_dtype)
+    sram += sum(ctx.out_bytes[t] if t in ctx.out_bytes else tensor_bytes(ctx.input_elems[t], op.out_dtype)
                 for t in p.epilogue)
     moved = a_tot + b_tot + out_off + epi_tot
     groups = tile_groups(p, ntiles, nunits, moved, ctx.main_bandwidth, options)

@@ -25,6 +25,23 @@ def test_nearest_wider_rate(dtype, runs_as, mult):
     assert dtype_rate(A100, dtype) == (runs_as, mult)
 
 
+H100 = {"bf16": 1, "fp16": 1, "fp8": 2, "int8": 2, "tf32": 0.5, "fp32": 0.0625, "fp64": 0.0625}  # arch/h100.yaml
+
+
+@pytest.mark.parametrize(("rates", "dtype", "runs_as", "mult"), [
+    # probe p273 #1: an H100 has fp8 but no fp4 tensor cores, and vLLM runs NVFP4 there as FP4 Marlin (weight-only,
+    # 16-bit activations) or its bf16 emulation: fp4 at the bf16 rate (1x), not fp8's 2x (units.RATE_FLOOR_BITS)
+    (H100, "fp4", "bf16", 1),
+    (H100, "int4", "int8", 2),    # int4 keeps the nearest wider integer rate (int4 exact in int8)
+    (H100, "fp8", "fp8", 2),      # fp8 itself untouched
+    ({"fp4": 4, "fp8": 2, "bf16": 1}, "fp4", "fp4", 4),  # b200: its own fp4 rate
+    ({"int16": 0.25, "int8": 1}, "fp4", "int8", 1),  # tpu-v1 (no float rate at all): the narrowest strictly wider
+    ({"fp8": 2, "int8": 2}, "fp4", "fp8", 2),  # no float of 16 bits or more listed: the nearest wider, as before
+])
+def test_fp4_without_an_fp4_rate_runs_at_the_16_bit_rate(rates, dtype, runs_as, mult):
+    assert dtype_rate(rates, dtype) == (runs_as, mult)
+
+
 def test_no_rates_runs_every_dtype_at_the_base_rate():
     assert dtype_rate({}, "fp8") == ("fp8", 1.0)
 
@@ -59,6 +76,23 @@ def test_the_fp8_example_of_configuration_md_shows_twice_the_bf16_rate():
     a8, a16 = run("a100", "fp8"), run("a100", "bf16")
     assert any("fp8" in n and "bf16 rate" in n for n in a8["notes"])
     assert 1.0 <= a16["seconds"] / a8["seconds"] <= 1.1
+
+
+@pytest.mark.parametrize(("arch", "bf16_macs_per_s"), [
+    ("h100", 494.7e12),   # H100 SXM datasheet: dense BF16 989.4 TFLOPS = 494.7e12 MAC/s (FP8 1978.9; no FP4)
+    ("mi300x", 653.7e12),  # AMD CDNA 3 white paper: dense BF16 1307.4 TFLOPS (FP8 2614.9; no FP4)
+])
+def test_a_w4a4_fp4_gemm_is_no_faster_than_bf16_without_fp4_tensor_cores(arch, bf16_macs_per_s):
+    # probe p273 #1: an 8192^3 fp4 GEMM on h100 took 669.4 us at 1643 TFLOPS, the fp8 rate; the MMAs run in 16 bits
+    # there (vLLM's FP4 Marlin / emulation), so the GEMM takes at least 8192^3 = 5.498e11 MACs / 494.7e12 = 1.111 ms
+    def run(dtype):
+        return simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": dtype}, arch,
+                        execution="cuda_graph").to_dict()
+
+    fp4 = run("fp4")
+    assert fp4["ops"][0]["mapping"]["rate"] == {"dtype": "fp4", "runs_as": "bf16", "multiplier": 1.0}
+    assert fp4["seconds"] >= 8192**3 / bf16_macs_per_s
+    assert any("dtype fp4" in n and "bf16 rate" in n and "fp4 by fp4" in n for n in fp4["notes"])  # the yaml's why
 
 
 def test_a_rate_note_names_the_unit_that_lacks_the_rate():

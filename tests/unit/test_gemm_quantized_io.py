@@ -61,5 +61,21 @@ def test_a_4_bit_gemm_streams_its_weights_two_per_byte():
     assert gemm.weight_bytes == N * K // 2
     r = api.simulate({"model": "gemm", "m": M, "n": N, "k": K, "dtype": "fp4"}, "b200", plots=False).to_dict()
     assert r["ops"][0]["mapping"]["b_bytes_per_element"] == 0.5
-    # the weights come from HBM once: N x K / 2 bytes, beside the 1-byte activation read and output write
-    assert r["ops"][0]["bytes"]["hbm"] == N * K // 2 + M * K + M * N
+    # the weights come from HBM once: N x K / 2 bytes, beside the fp4 activation read and output write, each an
+    # NVFP4 tensor: two values a byte and one E4M3 scale per 16 (vLLM's scaled_fp4_quant: (m, n // 2) uint8 + one
+    # float8_e4m3 per 16 values), 16 x 4096 / 2 + 16 x 4096 / 16 = 32,768 + 4,096 = 36,864 B each (probe p273 #2:
+    # a byte an element, M x K + M x N = 131,072 B, before)
+    fp4_act = M * K // 2 + M * K // 16
+    assert fp4_act == 36_864
+    assert r["ops"][0]["bytes"]["hbm"] == N * K // 2 + 2 * fp4_act
+
+
+def test_an_fp4_quantize_writes_packed_values_and_block_scales():
+    # probe p273 #2: b200, 8192 x 4096 x 4096 fp4 GEMM with bf16 input: the quantize kernel read 67,108,864 B of bf16
+    # and wrote 33,554,432 fp4 elements at a byte each (100,663,296 B). NVFP4 (vLLM's scaled_fp4_quant) writes them two
+    # a byte plus one float8_e4m3 scale per 16: 33,554,432 / 2 + 33,554,432 / 16 = 16,777,216 + 2,097,152
+    m, n, k = 8192, 4096, 4096
+    r = api.simulate({"model": "gemm", "m": m, "n": n, "k": k, "dtype": "fp4", "input_dtype": "bf16",
+                      "output_dtype": "bf16"}, "b200", plots=False).to_dict()
+    quant = next(op for op in r["ops"] if op["name"] == "quantize")
+    assert quant["bytes"]["hbm"] == 67_108_864 + 16_777_216 + 2_097_152 == 85_983_232

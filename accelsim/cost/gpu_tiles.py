@@ -28,8 +28,14 @@ mapping/l2resident.py, when the partials plus the operand bytes the GEMM streams
 wave wrote its partials fit the cache's resident share (:func:`accelsim.cost.resident_bytes`); otherwise the later
 waves evict them, they are written back to main memory and the reduction reads them from there
 (:func:`partials_cached`). A matrix-vector product (m or n = 1) sums its slices inside the CTA (cuBLAS's GEMV
-kernel): neither. A weight-only quantised GEMM (``dequant``: the core's vector cycles per weight element)
-dequantises the tn × k_slice weights of its B panel in each tile,
+kernel): neither. Its thread blocks keep no multistage K-stage pipeline in shared memory, so as many sit on a core
+as its thread and block limits allow (:func:`gemv_resident`: 16 on an H100), and with several resident one block's
+prologue and epilogue run under the others' work: the core takes its tiles' work back to back with one fixed cost
+exposed, or its rounds of resident blocks, whichever is longer (:func:`_overlapped`; probe p270: mpnn_qm9's
+39,168 batched 1 x 64 by 64 x 64 products paid 297 prologues one after another an SM, 718,234 cycles, now
+212,392, set by their HBM bytes). A GEMM tile (one block of K-stages filling the shared memory on h100 / b200)
+and a library table's kernel keep every prologue and epilogue exposed. A weight-only quantised GEMM (``dequant``:
+the core's vector cycles per weight element) dequantises the tn × k_slice weights of its B panel in each tile,
 overlapped with the MMA: the tile's main loop takes the longest of folds, memory latency and that.
 
 These latencies are the SM's view; the engine adds the memory's (each LOAD and STORE completes its level's
@@ -64,6 +70,7 @@ class _Terms(NamedTuple):
     l2_bpc: float  # the shared cache's bandwidth (bytes per cycle); 0 without a cache
     main_bpc: float  # main memory's bandwidth (bytes per cycle)
     dispatch: int  # the device's start of a dependent kernel (cycles; arch.kernel_dispatch)
+    gemv_resident: int  # GEMV thread blocks a core holds by its thread and block limits (:func:`gemv_resident`); 0: unknown
 
 
 def _terms(arch: Arch) -> _Terms:
@@ -71,14 +78,36 @@ def _terms(arch: Arch) -> _Terms:
     assert tile is not None
     main = arch.main_memory
     dispatch = time_cycles(arch.kernel_dispatch, arch.clock_hz)
+    gemv = gemv_resident(arch)
     if not arch.caches:
         return _Terms(tile, arch.cores, arch.core.sram.total_bytes, 0, 0, math.inf, 0.0, 0.0,
-                      arch.bytes_per_cycle(main), dispatch)
+                      arch.bytes_per_cycle(main), dispatch, gemv)
     l2 = arch.caches[0]
     l2_bpc = arch.bytes_per_cycle(l2)
     return _Terms(tile, arch.cores, arch.core.sram.total_bytes, arch.latency_cycles(l2),
                   arch.latency_cycles(l2) + arch.latency_cycles(main), l2_bpc / arch.cores,
-                  resident_bytes(arch, l2), l2_bpc, arch.bytes_per_cycle(main), dispatch)
+                  resident_bytes(arch, l2), l2_bpc, arch.bytes_per_cycle(main), dispatch, gemv)
+
+
+# threads of one thread block of cuBLAS's GEMV kernel: the block width its kernels' template arguments name in public
+# profiles of strided-batched GEMVs (gemv2T_kernel_val<int, int, __nv_bfloat16, ..., 128, 16, 4, 4, ...,
+# cublasGemvTensorStridedBatched<...>> and gemv2N_kernel<..., 128, 16, 4, 4, 1, ...>; read as 128 threads a block)
+GEMV_BLOCK_THREADS = 128
+
+
+def gemv_resident(arch: Arch) -> int:
+    """Thread blocks of cuBLAS's GEMV kernel one core holds at once: its resident threads over
+    :data:`GEMV_BLOCK_THREADS`, at most its resident blocks (CUDA C++ Programming Guide, "Compute Capabilities":
+    2048 threads and 32 blocks an SM on cc 8.0-10.0: 16). A GEMV block keeps no multistage K-stage pipeline of
+    tensor-core panels in shared memory (its threads stream the matrix through registers and sum in the CTA), so
+    shared memory does not bound it. 0 where the preset gives no thread limit (the GEMM tile's rule stays).
+    Only a product cuBLAS's GEMV runs takes it: operands of 16 bits or more (the cuBLAS documentation,
+    cublas<t>gemvBatched: S, D, C, Z and the half / bfloat16 HSH, HSS, TST, TSS; no 8-bit GEMV), not a weight-only
+    quantised GEMM's dequantising kernel nor a library table's GEMM kernel (:func:`dispatched`)."""
+    vu = arch.core.vector
+    if vu.resident_threads is None:
+        return 0
+    return max(1, min(vu.resident_threads // GEMV_BLOCK_THREADS, vu.resident_blocks or vu.resident_threads))
 
 
 class _Shape(NamedTuple):
@@ -177,9 +206,9 @@ def dispatched(g: Gemm, sa: SystolicArray, t: _Terms, line: GemmDispatch, elems:
     so the traffic of its panels reads as for any tile."""
     elem, be, ce = elems
     if not line.swap_ab:
-        s = _shape(g, sa, t, (*line.tile, 1), elems, rate, 1)
+        s = _shape(g, sa, t, (*line.tile, 1), elems, rate, 1, library=True)
         return _Shape(s.est, {**s.details, "library_tile": list(line.tile)})
-    s = _shape(Gemm(g.n, g.m, g.k, g.count), sa, t, (*line.tile, 1), (be, elem, ce), rate, 1)
+    s = _shape(Gemm(g.n, g.m, g.k, g.count), sa, t, (*line.tile, 1), (be, elem, ce), rate, 1, library=True)
     d = {k: v for k, v in s.details.items() if k != "b_bytes_per_element"}
     d["tile"] = d["tile"][::-1]
     if be != elem:
@@ -230,7 +259,7 @@ def _fastest_split(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int,
 
 
 def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], elems: tuple[int, float, float],
-           rate: float, splits: int, dequant: float = 0.0) -> _Shape:
+           rate: float, splits: int, dequant: float = 0.0, library: bool = False) -> _Shape:
     """One tile shape and split-K of ``g``: its tiles, one tile's cycles and the GEMM's estimated cycles
     (``elems``: bytes per element of the A operand, of the B operand as stored, and of the output). A tile of
     ``c`` = ``shape[2]`` cores counts as ``c`` tiles of m / c rows each, each core loading n / c of its B panel."""
@@ -243,8 +272,11 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
     gemv = is_gemv(g)
     fixed = _fixed(t, tm, tn, (elem, be), PARTIAL_BYTES if splits > 1 and not gemv else ce, c)
     dq = math.ceil(tn / c * k_slice * dequant)  # the core's B panel weights expanded in registers, beside the MMA
-    tile_cycles = max(f.cycles + 1, math.ceil(_latency_bound(t, tm0 // c, tn0 / c, k_slice, (elem, be), n)),
-                      dq) + fixed
+    gemv_kernel = gemv and not library and not dequant and min(elem, be) >= 2  # cuBLAS's own GEMV (gemv_resident)
+    waits = math.ceil(_latency_bound(t, tm0 // c, tn0 / c, k_slice, (elem, be), n, gemv_kernel))
+    # a GEMV's blocks hide each other's prologue and epilogue (:func:`_overlapped`); a GEMM tile keeps its own
+    resident = _resident(t, tm0 // c, tn0 / c, (elem, be), n, True) if gemv_kernel else 1
+    tile_cycles = _overlapped(max(f.cycles + 1, dq), waits, fixed, resident, -(-n // t.cores))
     out_bytes = g.count * g.m * g.n * ce
     operands = g.count * (g.m * g.k * elem + g.k * g.n * be) + out_bytes
     waves = -(-n // t.cores)
@@ -254,6 +286,9 @@ def _shape(g: Gemm, sa: SystolicArray, t: _Terms, shape: tuple[int, int, int], e
                "split_k": splits, "k_slice": k_slice, **({"reduce_cycles": reduce} if reduce else {}),
                **({"dequant_cycles": dq} if dq else {}), **({"b_bytes_per_element": be} if be != elem else {}),
                **({"c_bytes_per_element": ce} if ce != elem else {}), **({"cluster": c} if c > 1 else {})}
+    if resident > 1 and fixed:  # the fixed cycles other resident blocks' work hides (exposed_fixed)
+        details["resident_blocks"] = resident
+        details["exposed_fixed_cycles"] = tile_cycles - max(f.cycles + 1, dq, waits)
     est = waves * tile_cycles + reduce
     if t.l2_bpc:
         est = max(est, cache_bytes(details, out_bytes, elem) / t.l2_bpc)
@@ -272,25 +307,65 @@ def after_first_wave(nbytes: int, tiles: int, cores: int) -> int:
     return nbytes * (waves - 1) // waves if waves else 0
 
 
-def _latency_bound(t: _Terms, tm: int, tn: float, k_slice: int, elems: tuple[int, float, float], n: int) -> float:
+def _depth(t: _Terms, tm: int, tn: float, elems: tuple[float, float]) -> int:
+    """K-stages a thread block of ``tm`` x ``tn`` keeps in flight: :func:`stages` under ``stage_carveout``, else
+    ``tile.stages``."""
+    return stages(t, tm, tn, elems) if t.tile.stage_carveout is not None else t.tile.stages
+
+
+def _resident(t: _Terms, tm: int, tn: float, elems: tuple[float, float], n: int, gemv: bool = False) -> int:
+    """Thread blocks resident on one core at once, at most its share of the ``n`` tiles (⌈n / cores⌉): as many as
+    its shared memory holds of their ``stages`` K-stages (CUDA's occupancy rule: a block's shared memory is
+    allocated for its lifetime); a GEMV's (:func:`is_gemv`) by the core's thread and block limits instead
+    (:func:`gemv_resident`), where the preset gives them."""
+    share = -(-n // t.cores)
+    if gemv and t.gemv_resident:
+        return max(1, min(share, t.gemv_resident))
+    stage_bytes = _depth(t, tm, tn, elems) * panel_bytes(tm, tn, stage_k(t.tile, elems[0]), *elems)
+    return max(1, min(share, int(t.smem // max(stage_bytes, 1))))
+
+
+def _latency_bound(t: _Terms, tm: int, tn: float, k_slice: int, elems: tuple[int, float, float], n: int,
+                   gemv: bool = False) -> float:
     """Fewest cycles of one tile's main loop when its K-stages wait on main memory: ``stages − 1`` stages in
-    flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core (as many
-    as its shared memory holds, at most its share of the tiles) overlapping their waits."""
+    flight per thread block (Little's law), ⌈k_slice / k⌉ stages, the thread blocks resident on a core
+    (:func:`_resident`: as many as its shared memory holds, at most its share of the tiles) overlapping their
+    waits."""
     tile = t.tile
-    depth = stages(t, tm, tn, elems[:2]) if tile.stage_carveout is not None else tile.stages
+    depth = _depth(t, tm, tn, elems[:2])
     if not t.l2_bpc or depth < 2:
         return 0.0
     k = stage_k(tile, elems[0])
-    stage_bytes = depth * panel_bytes(tm, tn, k, *elems[:2])
-    resident = max(1, min(-(-n // t.cores), int(t.smem // max(stage_bytes, 1))))
+    resident = _resident(t, tm, tn, elems[:2], n, gemv)
     return -(-k_slice // k) * t.round_trip / (depth - 1) / resident
+
+
+def _overlapped(work: int, waits: int, fixed: int, resident: int, share: int) -> int:
+    """One tile's cycles on a core holding ``share`` tiles (⌈tiles / cores⌉) with ``resident`` thread blocks at
+    once. A block alone takes max(``work``, its main loop's memory waits) + ``fixed``: its MMA folds or
+    dequantisation against its waits (``waits`` is their share with ``resident`` blocks overlapping,
+    :func:`_latency_bound`), then its prologue and epilogue, one after another. Blocks resident together interleave
+    their warps (CUDA C++ Best Practices Guide, "Occupancy": other warps' instructions hide a warp's memory
+    latency), so one block's prologue and epilogue waits run under the others' main loops, while the core's MMA or
+    vector units stay one: the core takes the longer of its tiles' work back to back with one fixed cost exposed
+    (the first prologue, before any main loop, and the last epilogue, after), share x max(``work``, ``waits``) +
+    ``fixed``, and its ⌈share / resident⌉ rounds of blocks that each take a lone block's cycles; a tile's cycles
+    are that over ``share``. One block resident: max(``work``, ``waits``) + ``fixed``, every prologue and epilogue
+    exposed, as before."""
+    alone = max(work, waits * resident) + fixed
+    if resident <= 1:
+        return alone
+    core = max(share * max(work, waits) + fixed, -(-share // resident) * alone)
+    return -(-core // share)
 
 
 def exposed_fixed(details: dict, cores: int) -> int:
     """Of the compute cycles of a GEMM's busiest core (its ⌈tiles / cores⌉ output tiles, one after another), those
-    its thread blocks spend in their fixed prologue and epilogue (``fixed_cycles`` a tile, :func:`_fixed`): W · F.
-    0 for a tiling without fixed costs (attention's, a library table's)."""
-    fixed = details.get("fixed_cycles", 0)
+    its thread blocks spend in their fixed prologue and epilogue (``fixed_cycles`` a tile, :func:`_fixed`) that no
+    other resident block's work hides: W · F with one block resident, W x ``exposed_fixed_cycles`` (the tile's
+    cycles beyond its folds and memory waits, :func:`_overlapped`) with several. 0 for a tiling without fixed costs
+    (attention's, a library table's)."""
+    fixed = details.get("exposed_fixed_cycles", details.get("fixed_cycles", 0))
     if not fixed or "output_tiles" not in details:
         return 0
     return -(-details["output_tiles"] // max(1, cores)) * fixed

@@ -51,3 +51,31 @@ def test_a_rewritten_config_is_not_served_from_the_cache_dir(tmp_path, monkeypat
     path.write_text(json.dumps(_FEWER_HEADS))
     assert _grid(str(path), str(tmp_path / "grids")) == want
     assert len(list((tmp_path / "grids").glob("grid-*.json"))) == 2  # one file for each contents
+
+
+def test_the_same_relative_model_folder_in_two_folders(tmp_path, monkeypatch):
+    # hf's config may be a model folder ("." here); its config.json's contents are in the key, not the folder's name
+    (tmp_path / "fresh.json").write_text(json.dumps(_FEWER_HEADS))
+    want = _grid(str(tmp_path / "fresh.json"))
+    for name, cfg in (("a", _LLAMA), ("b", _FEWER_HEADS)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(cfg))
+    monkeypatch.chdir(tmp_path / "a")
+    first = _grid(".")
+    monkeypatch.chdir(tmp_path / "b")
+    assert _grid(".") == want != first
+
+
+def test_file_digests_of_a_model_folder_are_its_config_json(tmp_path):
+    import hashlib
+
+    from accelsim.config.digest import file_digests
+
+    (tmp_path / "config.json").write_text(json.dumps(_LLAMA))
+    sha = hashlib.sha256((tmp_path / "config.json").read_bytes()).hexdigest()
+    assert file_digests({"config": str(tmp_path)}) == file_digests({"config": str(tmp_path / "config.json")}) \
+        == {"config": sha}
+    (tmp_path / "config.json").write_text(json.dumps(_FEWER_HEADS))
+    assert file_digests({"config": str(tmp_path)})["config"] != sha
+    (tmp_path / "config.json").unlink()
+    assert file_digests({"config": str(tmp_path)}) == {}  # a folder without one names no file

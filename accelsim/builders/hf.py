@@ -1296,7 +1296,9 @@ _PER_PASS = frozenset({"kv_len", "decode_steps", "attention", "mla", "rope_kerne
 @functools.lru_cache(maxsize=32)
 def _whole_params(params_json: str) -> int:
     """Parameters of the graph that holds the whole model (:data:`_WHOLE` settings), built once per model: a serving
-    run builds a graph per pass, each needing the same count. Element counts need no precision pass."""
+    run builds a graph per pass, each needing the same count. Element counts need no precision pass. The key holds
+    the config's fields, never its path (probe p271 #1: a config.json rewritten in one process, or the same relative
+    name read from another folder, kept the first file's count; a MoE model's active parameters went negative)."""
     p = HfParams.model_validate_json(params_json)
     return _graph(p, _truncated(p.lm(), p.layers), precision=False).params
 
@@ -1308,7 +1310,8 @@ def hf(p: HfParams) -> Graph:
     graph = _graph(p, lm)
     whole = {**_WHOLE, "batch": lm.moe.experts if lm.moe else 1}
     same = all(getattr(p, k) == v for k, v in whole.items())
-    total = graph.params if same else _whole_params(p.model_copy(update=whole).model_dump_json(exclude=_PER_PASS))
+    total = graph.params if same else _whole_params(
+        p.model_copy(update={**whole, "config": load_config(p.config)}).model_dump_json(exclude=_PER_PASS))
     meta = {**graph.meta, "model_params": total}
     if lm.moe is not None:
         active = active_params(lm, total)

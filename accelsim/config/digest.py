@@ -47,12 +47,16 @@ def content_hash(data: Any) -> str:
 
 
 def file_digests(params: Mapping[str, Any]) -> dict[str, str]:
-    """The SHA-256 of each file a workload parameter names (a string that is the path of a readable file)."""
+    """The SHA-256 of each file a workload parameter names (a string that is the path of a readable file, or of a
+    model folder holding a ``config.json``, which ``hf``'s ``config`` reads: that file's; probe p271 #1, a folder's
+    edited config.json kept the old digest-less key)."""
     out = {}
     for key, value in params.items():
         if isinstance(value, str) and value and len(value) < 4096:
             try:
                 path = Path(value).expanduser()
+                if path.is_dir():
+                    path = path / "config.json"
                 if path.is_file():
                     out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
             except (OSError, ValueError):  # a parameter that is no path: nothing to hash

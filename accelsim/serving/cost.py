@@ -82,6 +82,7 @@ from pydantic import ValidationError
 
 from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
+from ..config.digest import file_digests
 from ..config.schema import jsonable
 from ..config.serving import CostGrid, EngineConfig
 from ..errors import MappingError
@@ -737,7 +738,8 @@ def _simulate_all(shapes: list[WorkloadSpec], arch: Arch, options: Options, *, g
 def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: EngineConfig, grid: CostGrid,
                kv_tokens: int, progress: Progress | None = None, image_positions: int = 0,
                seq_tokens: int = 0) -> Grid:
-    """Simulate every grid shape once (memoised in this process by model, arch, options, the engine's
+    """Simulate every grid shape once (memoised in this process by model, the contents of the files its parameters
+    name (:func:`~accelsim.config.digest.file_digests`), arch, options, the engine's
     :data:`GRID_ENGINE_KEYS`, grid, the replica's KV capacity ``kv_tokens`` and ``image_positions``; with
     ``cost.cache_dir`` also in a file there, keyed by all that and accelsim's source, so another process or run
     reuses it). With ``image_positions`` (an image's prompt tokens; 0 for text-only requests) the image encoder's
@@ -748,9 +750,11 @@ def build_grid(model: WorkloadSpec, arch: Arch, options: Options, engine: Engine
                                       **({"all_reduce": "custom"} if engine.custom_all_reduce else {})})
     model = engine_model(model, engine)
     limits = engine.model_dump(include=set(GRID_ENGINE_KEYS))
-    key = json.dumps(jsonable([model.model, model.params, arch.model_dump(), opts.model_dump(), limits,
-                               grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens, image_positions,
-                               *([seq_tokens] if seq_tokens else [])]),
+    # the files the model's parameters name by their contents, not their paths alone (probe p271 #1: an hf
+    # config.json rewritten in one process, or in cost.cache_dir's folder, kept the first file's grid)
+    key = json.dumps(jsonable([model.model, model.params, file_digests(model.params), arch.model_dump(),
+                               opts.model_dump(), limits, grid.model_dump(exclude={"workers", "cache_dir"}), kv_tokens,
+                               image_positions, *([seq_tokens] if seq_tokens else [])]),
                      sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]

@@ -201,6 +201,11 @@ CASES: dict[str, tuple] = {
 # keeps no int64 indices (XLA's select_and_scatter_add re-reads the pool's input): maxpool.indices gone, memory.hbm
 # activations 8,358,816 -> 6,753,184 B (64x56x56 x 8 = 1,605,632), bytes.sram 757,607,336 -> 755,198,888; cycles
 # equal (skipped whole by CHANGED's 'resnet*_training_*', so regression.py compared it equal before re-recording).
+# bert_base_tpu_v4, dlrm_host_tables_tpu_v4, googlenet_tpu_v4, mobilenet_v2_tpu_v4 and bert_base_tpu_v5p again from
+# 67ad9416 (probe p267 #1): the TPU presets' core.vector.lanes are the VPU's ALUs (v4 1024 -> 2048, v5p -> 4096);
+# seconds bert_base_tpu_v4 274.69 -> 255.76 us, bert_base_tpu_v5p 168.44 -> 151.51, googlenet_tpu_v4 64.27 -> 64.55
+# (a vector op on one core, not two: hbm 21,459,552 -> 13,538,304 B), mobilenet_v2_tpu_v4 400.35 -> 400.27,
+# dlrm_host_tables_tpu_v4 31.51 -> 31.40; area.units.vector 0.610 -> 1.221 mm2 on each (the vector area goes with the lanes).
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

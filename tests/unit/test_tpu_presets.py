@@ -191,3 +191,29 @@ def test_bf16_element_wise_kernels_are_hbm_bound(name, workload):
     hbm_s = 2**30 / HBM[name]
     assert hbm_s <= rep["seconds"] <= hbm_s * 1.03
     assert rep["ops"][0]["bound"] == "memory"
+
+
+@pytest.mark.parametrize("name", ["tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"])
+def test_fp64_arrays_are_made_fp32_as_jax_does(name):
+    # JAX's jax_enable_x64 is off by default (docs.jax.dev, "Default dtypes and the X64 flag"): an f64 array is made
+    # f32, 4 B an element, and its dot runs as an f32 one. So an 8192^3 GEMM asked in fp64 is the fp32 GEMM:
+    # A and B 8192 x 8192 x 4 B = 256 MiB each and C 256 MiB, not 8 B an element (probe p267 #4: on tpu-v4 10,240 MiB
+    # of HBM and 8.948 ms against fp32's 3,584 MiB and 4.455 ms)
+    shape = {"model": "gemm", "m": 8192, "n": 8192, "k": 8192}
+    f64 = simulate({**shape, "dtype": "fp64"}, name).to_dict()
+    f32 = simulate({**shape, "dtype": "fp32"}, name).to_dict()
+    assert f64["seconds"] == f32["seconds"]
+    assert f64["bytes"]["hbm"] == f32["bytes"]["hbm"]
+    assert f64["bytes"]["hbm"] >= 3 * 8192 * 8192 * 4
+    assert any("fp64 run as fp32" in n for n in f64["notes"])
+
+
+def test_dtype_as_leaves_other_dtypes_and_archs_alone():
+    # a GPU preset lists no dtype_as: its fp64 GEMM keeps 8 B an element (A, B and C at least 3 x 8192^2 x 8 B)
+    f64 = simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": "fp64"}, "a100").to_dict()
+    assert f64["bytes"]["hbm"] >= 3 * 8192 * 8192 * 8
+    # the arch key itself, set on a preset without it: an fp16 GEMM made fp32 reads 4 B an element
+    arch = {"base": "h100", "dtype_as": {"fp16": "fp32"}}
+    made = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": "fp16"}, arch).to_dict()
+    own = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": "fp32"}, "h100").to_dict()
+    assert made["bytes"]["hbm"] == own["bytes"]["hbm"] and made["seconds"] == own["seconds"]

@@ -1838,6 +1838,10 @@ class Arch(_Model):
     description: str = ""
     clock: Hertz
     dtype: Dtype = "int8"
+    # dtype -> the dtype the arch's software makes a tensor of it by default (a TPU's 64-bit floats 32-bit ones:
+    # JAX's jax_enable_x64 is off by default); every op, output and weight of it runs as the other, its bytes and
+    # rate (mapping.lower.dtypes_as_run, probe p267 #4). Empty: each dtype its own
+    dtype_as: dict[DType, DType] = Field(default_factory=dict)
     cores: Annotated[PositiveInt, Field(le=MAX_CORES)] = 1
     core: Core
     hbm: Level | None = None

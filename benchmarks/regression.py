@@ -204,6 +204,13 @@ CASES: dict[str, tuple] = {
 # mobilenet_v2_tpu_v4 again (probe p268 #1): the depthwise note counts each conv from the later of its start and
 # its inputs ready, not from its weights' loads: "they took 94% of the run (394,665 of 420,368 cycles)" -> 83%
 # (347,327); cycles, bytes and ops equal.
+# bert_base_tpu_v4, dlrm_host_tables_tpu_v4, googlenet_tpu_v4, mobilenet_v2_tpu_v4 and bert_base_tpu_v5p again from
+# 67ad9416 (probe p267 #1): the TPU presets' core.vector.lanes are the VPU's ALUs (v4 1024 -> 2048, v5p -> 4096);
+# seconds bert_base_tpu_v4 274.69 -> 255.76 us, bert_base_tpu_v5p 168.44 -> 151.51, googlenet_tpu_v4 64.27 -> 64.55
+# (a vector op on one core, not two: hbm 21,459,552 -> 13,538,304 B), mobilenet_v2_tpu_v4 400.35 -> 400.27,
+# dlrm_host_tables_tpu_v4 31.51 -> 31.40; area.units.vector 0.610 -> 1.221 mm2 on each (the vector area goes with the lanes).
+# rmsnorm_mi210 again from c75855ae (probe p267 #3): mi210's hbm.efficiency 0.9 -> 0.82 (te42kyfo/gpu-benches'
+# measured MI210 plateau) and its size curve x 0.82 / 0.9; seconds 90.39 -> 95.72 us, energy with the time.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -41,7 +41,7 @@ from .traffic import context, traffic
 
 def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
-    graph = convs_as_run(stored_as_run(graph, arch), arch, options)[0]
+    graph = convs_as_run(stored_as_run(dtypes_as_run(graph, arch)[0], arch), arch, options)[0]
     launch = launch_model(arch, options)
     host_step = options.offload == "optimizer_cpu" and graph.info.mode == "training"
     if host_step:
@@ -155,7 +155,7 @@ def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:
     """The memory level of every persistent tensor of ``graph`` (parameters, optimizer state, KV caches, tables) as
     :func:`lower` places them (passes 1 and 2), without pricing, tiling or emitting anything: analytic, ~15 ms for
     llama3_8b's 32 layers (a serving run's sampler looks for the decode steps where it changes)."""
-    graph = stored_as_run(graph, arch)
+    graph = stored_as_run(dtypes_as_run(graph, arch)[0], arch)
     return dict(place_tensors(graph, arch, fuse(aliases(graph, options, arch), graph, arch), options).level)
 
 
@@ -196,6 +196,27 @@ def _stored(op: Op, pattern: Sparsity, sa: SystolicArray) -> Op:
             w = w if listed == pattern else stored_as(w, listed)
         weights.append(w)
     return op if tuple(weights) == op.weights else dataclasses.replace(op, weights=tuple(weights))
+
+
+def dtypes_as_run(graph: Graph, arch: Arch) -> tuple[Graph, dict[str, int]]:
+    """``graph`` with each op, output and weight of a dtype ``arch.dtype_as`` lists in the dtype it names there, and
+    how many ops changed, by their dtype: the arch's software makes such tensors that dtype by default (a TPU's
+    64-bit floats 32-bit ones under JAX's jax_enable_x64 off: probe p267 #4, an 8192³ fp64 GEMM on tpu-v4 moved
+    10,240 MiB of HBM at 8 B an element), so their bytes and rate are the other dtype's. The graph itself when
+    nothing changes. Idempotent (run_graph and :func:`lower` both apply it)."""
+    table = arch.dtype_as
+    if not table:
+        return graph, {}
+    ops, seen = [], {}
+    for op in graph.ops:
+        out = op.attrs.get("out_dtype")
+        weights = tuple(dataclasses.replace(w, dtype=table[w.dtype]) if w.dtype in table else w for w in op.weights)
+        if op.dtype in table or out in table or weights != op.weights:
+            seen[op.dtype] = seen.get(op.dtype, 0) + 1
+            attrs = {**op.attrs, "out_dtype": table[str(out)]} if out in table else op.attrs
+            op = dataclasses.replace(op, dtype=table.get(op.dtype, op.dtype), attrs=attrs, weights=weights)
+        ops.append(op)
+    return (Graph(graph.name, ops, graph.inputs, meta=graph.meta), seen) if seen else (graph, {})
 
 
 _CONVS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE})

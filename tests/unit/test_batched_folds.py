@@ -50,12 +50,13 @@ def test_fused_attention_pipelines_each_of_its_gemms_over_the_heads():
     # PV: M = 1, N = 128, K = 1,024: F_r = 8, F_c = 1, T = 1 → 128 per fold.
     # Each is 32 heads · 8 folds of one pipeline, the last streaming T = 1: 128 + 255·128 + 1 + 253 = 33,022; the
     # two 66,044 (each head paying its fill and drain: 2 · 32 · (128 + 7·128 + 1 + 253) = 81,792).
-    # The softmax on the 1,024 lanes: 32·1,024 scores · 10 lane-cycles / 1,024 = 320, hidden under the GEMMs.
+    # The softmax on the 2,048 lanes (8 x 128 x 2 ALUs: probe p267 #1; 1,024 and 320 cycles before): 32·1,024 scores
+    # · 10 lane-cycles / 2,048 = 160, hidden under the GEMMs.
     tpu = load_arch("tpu-v4")
     op = fused_attention_op({"batch": 1, "heads": 32, "kv_heads": 32, "q_len": 1, "kv_len": 1024, "head_dim": 128})
     priced = systolic.price(op, tpu.core.systolic, tpu)
     assert priced.details["gemm"] == [[1, 1024, 128, 32], [1, 128, 1024, 32]]
-    assert priced.details["softmax_cycles"] == 320
+    assert priced.details["softmax_cycles"] == 160
     assert priced.cycles == 2 * 33_022
 
 

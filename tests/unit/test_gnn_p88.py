@@ -25,8 +25,10 @@ def test_spmm_backward_costs_the_forwards_lane_cycles_per_gathered_element():
     e = CORA_EDGES + CORA_NODES  # E' = edges + a self-loop per node (GCNConv's add_self_loops) = 13,264
     r = accelsim.simulate({"model": "gcn_cora", "mode": "training"}, "tpu-v4").to_dict()
     # conv1 aggregates hidden 16 features, conv2 the 7 classes: E'·F gathered elements at 2 lane-cycles each over
-    # the lanes: 13,264·16·2 / 1,024 = 414.5 → 415; 13,264·7·2 / 1,024 = 181.3 → 182
-    for conv, width, cycles in (("conv1", 16, 415), ("conv2", 7, 182)):
+    # tpu-v4's 2,048 lanes (8 x 128 x 2 ALUs: probe p267 #1; at 1,024 before, 415 and 182): 13,264·16·2 / 2,048 =
+    # 207.25 → 208; 13,264·7·2 / 2,048 = 90.7 → 91
+    assert vector.lanes == 2048
+    for conv, width, cycles in (("conv1", 16, 208), ("conv2", 7, 91)):
         fwd, bwd = _op(r, f"{conv}.propagate"), _op(r, f"{conv}.propagate.grad_input0")
         assert bwd["macs"] == fwd["macs"] == e * width and bwd["flops"] == fwd["flops"] == 2 * e * width
         assert bwd["compute_cycles"] == fwd["compute_cycles"] == math.ceil(e * width * 2 / vector.lanes) == cycles

@@ -22,22 +22,24 @@ def _attention(arch: str) -> dict:
 
 def test_one_core_of_four_mxus_takes_its_whole_softmax():
     v6e = load_arch("tpu-v6e")
-    assert (v6e.cores, v6e.core.systolic.count, v6e.core.vector.lanes) == (1, 4, 1024)
-    soft = SCORES * SOFTMAX_LANE_CYCLES // 1024
-    assert soft == 81_920
+    # 4,096 lanes: 8 x 128 x 4 ALUs (probe p267 #1; 1,024 before, 81,920 cycles of softmax)
+    assert (v6e.cores, v6e.core.systolic.count, v6e.core.vector.lanes) == (1, 4, 4096)
+    soft = SCORES * SOFTMAX_LANE_CYCLES // 4096
+    assert soft == 20_480
     op = _attention("tpu-v6e")
     assert op["mapping"]["softmax_cycles"] == soft
     # the MXUs' work is far less (per array of the 4: 2 heads x 2 GEMMs x 4 x 1 folds of 1,024 rows = 16,384 plus
-    # fills), so the op takes its core's one VPU's 81,920 cycles however many MXUs it runs on, not a quarter
+    # fills), so the op takes its core's one VPU's 20,480 cycles however many MXUs it runs on, not a quarter
     assert op["compute_cycles"] >= soft
 
 
 def test_two_cores_each_take_their_share_of_the_softmax():
     v4 = load_arch("tpu-v4")
-    assert (v4.cores, v4.core.systolic.count, v4.core.vector.lanes) == (2, 4, 1024)
+    # 2,048 lanes a core: 8 x 128 x 2 ALUs (probe p267 #1; 1,024 before, 40,960 cycles)
+    assert (v4.cores, v4.core.systolic.count, v4.core.vector.lanes) == (2, 4, 2048)
     op = _attention("tpu-v4")
     # split over both cores' 8 MXUs by heads (one each): a core's 4 heads are half of the scores, which its own
-    # VPU runs: 8,388,608 / 2 x 10 / 1,024 = 40,960 cycles; an MXU's own head is 2 GEMMs x 8 folds (1 of K 128
+    # VPU runs: 8,388,608 / 2 x 10 / 2,048 = 20,480 cycles; an MXU's own head is 2 GEMMs x 8 folds (1 of K 128
     # on 128 rows, 8 of 1,024 keys on 128 columns) of 1,024 streamed rows = 16,384 cycles plus fills, less
     assert op["mapping"]["split"] == "count" and op["mapping"]["units"] == 8
-    assert op["compute_cycles"] == SCORES // 2 * SOFTMAX_LANE_CYCLES // 1024 == 40_960
+    assert op["compute_cycles"] == SCORES // 2 * SOFTMAX_LANE_CYCLES // 2048 == 20_480

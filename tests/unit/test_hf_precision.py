@@ -82,10 +82,11 @@ def test_fused_dequant_is_vector_work_overlapped_with_the_mma():
 def test_fused_dequant_on_a_systolic_preset():
     from accelsim.config import load_arch
     tpu = load_arch("tpu-v4")
-    # no thread-block tiles: each weight is expanded once per GEMM on the core's 1024-lane vector unit, overlapped
-    # with the MXUs: 4096 · 4096 weights · 2 lane-cycles / 1024 lanes = 32768 cycles
+    # no thread-block tiles: each weight is expanded once per GEMM on the core's 2048-lane vector unit (8 x 128 x 2
+    # ALUs: probe p267 #1; 1024 lanes and 32768 cycles before), overlapped with the MXUs: 4096 · 4096 weights · 2
+    # lane-cycles / 2048 lanes = 16384 cycles
     p = _priced(_decode(weight_dtype="int4"), "model.layers.0.self_attn.q_proj", tpu)
-    assert p.details["dequant_cycles"] == 4096 * 4096 * 2 // 1024 and p.cycles >= 32768
+    assert p.details["dequant_cycles"] == 4096 * 4096 * 2 // 2048 and p.cycles >= 16384
 
 
 def test_w4a16_decode_step_reads_packed_weights_and_is_faster():

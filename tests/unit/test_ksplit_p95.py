@@ -15,15 +15,16 @@ def _ops(workload: dict | str, arch: str) -> dict[str, dict]:
 
 
 def test_partial_sums_are_added_one_array_after_another():
-    # gemm [128, 128, 8192] on tpu-v5p (2 cores of four 128×128 arrays, a 1,024-lane vector unit a core): one fold
+    # gemm [128, 128, 8192] on tpu-v5p (2 cores of four 128×128 arrays, a 4,096-lane vector unit a core: 8 x 128 x 4
+    # ALUs, probe p267 #1; 1,024 lanes and 16 cycles an add before): one fold
     # of M and of N, so cut along K over one core's 4 arrays, each [128, 128, 2048]: 16 folds of 128 rows,
     # 128 + 16·128 + 128 + 128 − 3 = 2,429 cycles. The core's vector unit then adds the other 3 arrays'
-    # 128 × 128 fp32 partial sums one after another, ⌈16,384 / 1,024⌉ = 16 cycles each: 48 more (it was 16,
+    # 128 × 128 fp32 partial sums one after another, ⌈16,384 / 4,096⌉ = 4 cycles each: 12 more (it was 4,
     # each array's add counted as if it had a vector unit of its own)
     op = _ops({"model": "gemm", "m": 128, "n": 128, "k": 8192}, "tpu-v5p")["gemm"]
     assert (op["mapping"]["split"], op["mapping"]["units"]) == ("k", 4)
     assert op["unit"].startswith("core0.") or op["unit"].startswith("core1.")  # one core's arrays
-    assert op["compute_cycles"] == 128 + 16 * 128 + 253 + 3 * 16 == 2_477
+    assert op["compute_cycles"] == 128 + 16 * 128 + 253 + 3 * 4 == 2_441
     # the operands once (A 128 × 8192, B 8192 × 128, C 128 × 128, bf16): no partial sums through HBM
     assert op["bytes"]["hbm"] == 128 * 8192 * 2 + 8192 * 128 * 2 + 128 * 128 * 2 == 4_227_072
     # 4 arrays' 128 × 128 fp32 partials, written and read at the scratchpad

@@ -147,3 +147,73 @@ def test_every_value_names_its_source(name):
     free = ("name:", "description:", "base:")
     missing = [ln for ln in valued if "#" not in ln and not ln.lstrip().startswith(free)]
     assert not missing, missing
+
+
+# The vector unit's ALU operations a cycle a TensorCore (probe p267 #1): 8 sublanes x 128 lanes x the ALUs of each
+# (lane, sublane) pair. jax-ml/scaling-book @54e2c43 tpus.md, Appendix A, VPU: "Each (lane, sublane) pair on v5
+# contains 4 standard floating-point ALUs which are independent of each other"; an earlier revision of the same page
+# (as kept at kiankyars/scaling-book @362792a tpus.md, Appendix C): "Each (lane, sublane) pair on v4 contains 2
+# standard floating-point and integer ALUs ... a total of 2048 floating point adders in v4". v5e is a v5 and v6e's
+# count is no source's (the presets' assumption: v5's 4).
+VPU_ALUS = {"tpu-v4": 8 * 128 * 2, "tpu-v5e": 8 * 128 * 4, "tpu-v5p": 8 * 128 * 4, "tpu-v6e": 8 * 128 * 4}
+
+
+@pytest.mark.parametrize("name", sorted(VPU_ALUS))
+def test_vector_lanes_are_the_vpus_alus(name):
+    assert load_arch(name).core.vector.lanes == VPU_ALUS[name]
+
+
+def test_v5p_vector_peak_is_the_scaling_books_worked_answer():
+    # scaling-book's pop quiz (Appendix A): "8 * 128 * 4 * 2 * 1.75e9 = 1.4e13 FLOPs/s" for the chip, the 2 its two
+    # TensorCores ("8 * 128 * 4 * 2 FLOPs/cycle for the whole chip"); one ALU op a FLOP
+    arch = load_arch("tpu-v5p")
+    peak = arch.core.vector.lanes * arch.cores * arch.clock_hz
+    assert peak == pytest.approx(8 * 128 * 4 * 2 * 1.75e9, rel=0.001)
+    assert peak == pytest.approx(1.4e13, rel=0.025)  # the page's rounded figure
+
+
+# bf16 softmax and GELU over 16384 x 16384 = 268,435,456 elements read 2 B and write 2 B an element: 2^30 B of HBM.
+# Their ALU work fits under that: softmax's 10 lane-cycles an element (accelsim.hardware DEFAULT_VECTOR_COSTS) on
+# v5p take 268,435,456 x 10 / (2 cores x 4096) / 1.75e9 = 187 us, against 2^30 B / 2765 GB/s = 388 us of HBM; on v4
+# 268,435,456 x 10 / (2 x 2048) / 1.05e9 = 624 us against 2^30 / 1200 GB/s = 895 us; on v5e 268,435,456 x 10 / 4096
+# / 1.5e9 = 437 us against 2^30 / 819 GB/s = 1311 us; on v6e 268,435,456 x 10 / 4096 / 1.751e9 = 374 us against
+# 2^30 / 1640 GB/s = 655 us. So each runs at its HBM time (within 3 %: launch, the first tile's load, the last's
+# store), not at the 1-op-a-lane-sublane vector time the presets had (v5p softmax 754.5 us: probe p267 #1).
+HBM = {"tpu-v4": 1200e9, "tpu-v5e": 819e9, "tpu-v5p": 2765e9, "tpu-v6e": 1640e9}
+
+
+@pytest.mark.parametrize("name", sorted(HBM))
+@pytest.mark.parametrize("workload", [{"model": "softmax", "rows": 16384, "cols": 16384, "dtype": "bf16"},
+                                      {"model": "gelu", "elements": 16384 * 16384, "dtype": "bf16"}],
+                         ids=["softmax", "gelu"])
+def test_bf16_element_wise_kernels_are_hbm_bound(name, workload):
+    rep = simulate(workload, name).to_dict()
+    hbm_s = 2**30 / HBM[name]
+    assert hbm_s <= rep["seconds"] <= hbm_s * 1.03
+    assert rep["ops"][0]["bound"] == "memory"
+
+
+@pytest.mark.parametrize("name", ["tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e"])
+def test_fp64_arrays_are_made_fp32_as_jax_does(name):
+    # JAX's jax_enable_x64 is off by default (docs.jax.dev, "Default dtypes and the X64 flag"): an f64 array is made
+    # f32, 4 B an element, and its dot runs as an f32 one. So an 8192^3 GEMM asked in fp64 is the fp32 GEMM:
+    # A and B 8192 x 8192 x 4 B = 256 MiB each and C 256 MiB, not 8 B an element (probe p267 #4: on tpu-v4 10,240 MiB
+    # of HBM and 8.948 ms against fp32's 3,584 MiB and 4.455 ms)
+    shape = {"model": "gemm", "m": 8192, "n": 8192, "k": 8192}
+    f64 = simulate({**shape, "dtype": "fp64"}, name).to_dict()
+    f32 = simulate({**shape, "dtype": "fp32"}, name).to_dict()
+    assert f64["seconds"] == f32["seconds"]
+    assert f64["bytes"]["hbm"] == f32["bytes"]["hbm"]
+    assert f64["bytes"]["hbm"] >= 3 * 8192 * 8192 * 4
+    assert any("fp64 run as fp32" in n for n in f64["notes"])
+
+
+def test_dtype_as_leaves_other_dtypes_and_archs_alone():
+    # a GPU preset lists no dtype_as: its fp64 GEMM keeps 8 B an element (A, B and C at least 3 x 8192^2 x 8 B)
+    f64 = simulate({"model": "gemm", "m": 8192, "n": 8192, "k": 8192, "dtype": "fp64"}, "a100").to_dict()
+    assert f64["bytes"]["hbm"] >= 3 * 8192 * 8192 * 8
+    # the arch key itself, set on a preset without it: an fp16 GEMM made fp32 reads 4 B an element
+    arch = {"base": "h100", "dtype_as": {"fp16": "fp32"}}
+    made = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": "fp16"}, arch).to_dict()
+    own = simulate({"model": "gemm", "m": 4096, "n": 4096, "k": 4096, "dtype": "fp32"}, "h100").to_dict()
+    assert made["bytes"]["hbm"] == own["bytes"]["hbm"] and made["seconds"] == own["seconds"]

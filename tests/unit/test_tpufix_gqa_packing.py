@@ -33,8 +33,9 @@ def test_gqa_decode_folds_the_group_into_the_rows_on_tpu_v6e():
     # preload, the last streaming its T = 8 rows and then skewing and draining R + C − 2 (no later preload to wait
     # for; probe p169 #1 charged it 256 before, 132,602 in all): 2 · (256 + 255 · 256 + 8 + 256 + 256 − 3) =
     # 132,106 (per query head, T = 1, it was 2 · (256 + 2,047 · 256 + 1 + 509) = 1,049,596, 7.9 x); the softmax,
-    # 64 · 8 · 1024 scores x 10 / 1024 lanes = 5,120 cycles, hides under it
-    assert p.details["softmax_cycles"] == 64 * 8 * 1024 * 10 // 1024 == 5120
+    # 64 · 8 · 1024 scores x 10 / 4096 lanes (8 x 128 x 4 ALUs: probe p267 #1; 1024 before, 5,120 cycles) = 1,280
+    # cycles, hides under it
+    assert p.details["softmax_cycles"] == 64 * 8 * 1024 * 10 // 4096 == 1280
     assert p.cycles == 2 * (256 + 255 * 256 + 8 + 256 + 256 - 3) == 132_106
     # the same 8 query rows as one head (the probe's second command): the same two GEMMs, the same cycles
     one = fused_attention_op(DECODE, heads=1, kv_heads=1, q_len=8)

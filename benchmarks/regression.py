@@ -211,6 +211,8 @@ CASES: dict[str, tuple] = {
 # dlrm_host_tables_tpu_v4 31.51 -> 31.40; area.units.vector 0.610 -> 1.221 mm2 on each (the vector area goes with the lanes).
 # rmsnorm_mi210 again from c75855ae (probe p267 #3): mi210's hbm.efficiency 0.9 -> 0.82 (te42kyfo/gpu-benches'
 # measured MI210 plateau) and its size curve x 0.82 / 0.9; seconds 90.39 -> 95.72 us, energy with the time.
+# mobilenet_v2_tpu_v4 again at the merge of presetfix into dwnote's note (both re-recorded it): 2048 lanes and the
+# note's ready-to-end spans together: "94% of the run (394,608 of 420,280 cycles)" -> 83% (347,327); nothing else.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -338,6 +338,7 @@ class Pipeline(_PipelineRequired, total=False):
 
     p2p_sends_total: int  # every stage-to-stage send of the step, m × p2p_transfers (reports before it lack it)
     p2p_bytes_total: int  # their bytes (one tensor-parallel rank's pipeline)
+    embedding_sync_bytes: int  # the embedding all-reduce's, both ranks' (bytes.link = rows' + these + p2p_bytes_total)
 
     bubble_ratio: float  # bubble_s / (m × the slowest stage's micro-batch time): SC21 Eq. 1's (P − 1)/m (older: none)
 

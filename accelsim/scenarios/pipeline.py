@@ -33,17 +33,20 @@ time measured, not assumed equal:
   ``units.GRAD_DTYPE``) between the first and the last stage's chips, priced as any all-reduce of two ranks is
   (:func:`embedding_sync`, :func:`accelsim.cost.collective.call`).
 
-The sends and the embedding all-reduce are in no op row; the energy prices their bytes as a collective's
-(``energy.account``'s ``transfers``): those between nodes (the sends of the share of boundaries
-:func:`crossing_share` counts, the all-reduce of :func:`stages_apart` stages) at ``scale_out.energy_per_bit``, the
-rest at the links' figure.
+The sends and the embedding all-reduce are in no op row; their bytes are in ``bytes.link`` all the same (each
+send once, by its sender; the all-reduce's ``embedding_sync_bytes``, what each of its two ranks puts on its link),
+their time in the link's busy time (:func:`transfer_busy`; probe p272 #1: both were 0 while the energy charged
+them), and the energy prices their bytes as a collective's (``energy.account``'s ``transfers``): those between
+nodes (the sends of the share of boundaries :func:`crossing_share` counts, the all-reduce of :func:`stages_apart`
+stages) at ``scale_out.energy_per_bit`` and on the ``nic``'s busy time, the rest at the links' figure.
 
 The report covers the pipeline (P chips of one tensor-parallel rank of one data-parallel replica) for the
 iteration. ``ops`` holds the ops of every distinct simulated stage (tagged ``stage``; the middle stage stands for
 stages 1 … P − 2), each row with the work of its ``count`` executions in the iteration: m per stage it stands for
 (forward and backward ops), or one per stage (optimizer ops); timing fields are one micro-batch's. ``macs``,
-``flops``, ``bytes``, ``stall_cycles`` and ``stalls_by_level`` are the sums of these rows; ``utilization`` is each
-unit's busy cycles, counted the same way and summed over the P chips, over P × the iteration, and
+``flops``, ``bytes``, ``stall_cycles`` and ``stalls_by_level`` are the sums of these rows (``bytes.link`` with the
+sends and the embedding all-reduce beside them); ``utilization`` is each unit's busy cycles, counted the same way
+and summed over the P chips (the link's and NIC's with those transfers'), over P × the iteration, and
 ``mac_utilization`` = macs / (peak MACs per cycle · P · iteration cycles), so both average the P chips.
 ``params`` is the whole model's, ``params_per_chip`` the largest stage's share. ``phases`` are the bottleneck
 stage's (the largest t_k); ``memory`` the fullest stage's, with the activations of the micro-batches in flight on
@@ -70,6 +73,7 @@ from ..builders.training import grad_dtype
 from ..config import WorkloadSpec, build_graph
 from ..cost import collective
 from ..energy import account, says_peak_over_tdp
+from ..energy.model import LINK, NIC
 from ..errors import WorkloadError
 from ..hardware import Arch, usable_bytes
 from ..mapping import data_parallel
@@ -280,11 +284,14 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
         if training and pp > 1 and table is not None else 0
     sync = embedding_sync(arch, sync_bytes, tp, pp, grad_dtype(graph.meta.get("dtype") or arch.dtype))
     sync_s = sync.seconds
+    p2p_count = (2 if training else 1) * (pp * v - 1)
     try:
         data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
-                       p2p_cycles=p2p_s * arch.clock_hz, p2p_count=(2 if training else 1) * (pp * v - 1),
+                       p2p_cycles=p2p_s * arch.clock_hz, p2p_count=p2p_count,
                        name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                       extra_runs=extra, p2p_bytes=send, training=training)
+                       extra_runs=extra, p2p_bytes=send, training=training, sync_bytes=2 * sync.sent,
+                       transfer_s=transfer_busy(arch, tp, pp, send, p2p_count * int(params.get("micro_batches", 1)),
+                                                   sync_s))
     except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
@@ -320,6 +327,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     # send between stages (p2p_bytes_total; the share of boundaries between nodes over the scale-out network, as
     # p2p_seconds times them) and the embedding all-reduce's, the bytes each of its two ranks puts on its link as
     # the call prices it (a ring of two: the gradient once)
+    # (bytes.link holds the same bytes: combine's sync_bytes)
     sends = float(data["pipeline"].get("p2p_bytes_total", 0))
     data.update(account(data, arch, transfers=[(sends, sends * crossing_share(arch, tp, pp)),
                                                (2 * sync.sent, 2 * sync.sent if stages_apart(arch, tp, pp) else 0)]))
@@ -330,14 +338,35 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     return Report(data, segments=segments)
 
 
+def transfer_busy(arch: Arch, tp: int, pp: int, nbytes: float, sends: int, sync_s: float) -> dict[str, float]:
+    """Seconds the step's transfers that no op row holds keep a unit busy, summed over the pipeline's chips, by
+    unit: each of the ``sends`` sends of ``nbytes`` holds its sender's ``link`` for ``interconnect.send_seconds``,
+    or, at a boundary between nodes (the :func:`crossing_share` of them), its ``nic`` for the scale-out network's
+    (:func:`p2p_seconds` averages the two); the embedding all-reduce (``sync_s``) holds both of its ranks' link, or
+    their NIC when the two stages are in different nodes (:func:`stages_apart`). No interconnect or P < 2: none."""
+    ic = arch.interconnect
+    if ic is None or pp < 2:
+        return {}
+    share = crossing_share(arch, tp, pp)
+    apart = stages_apart(arch, tp, pp)
+    link = sends * (1 - share) * ic.send_seconds(nbytes) + (0.0 if apart else 2 * sync_s)
+    nic = (sends * share * ic.scale_out.send_seconds(nbytes) if share and ic.scale_out is not None else 0.0) + (
+        2 * sync_s if apart else 0.0)
+    return {LINK: link, **({NIC: nic} if nic else {})}
+
+
 def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, interleave: int, p2p_cycles: float,
             p2p_count: int, name: str, sync_cycles: float = 0.0, extra_runs: Sequence[Pass] = (),
-            p2p_bytes: float = 0.0, training: bool = True) -> dict:
+            p2p_bytes: float = 0.0, training: bool = True, sync_bytes: int = 0,
+            transfer_s: Mapping[str, float] | None = None) -> dict:
     """The iteration's report from the distinct simulated stages (0, 1 and P − 1; stage 1 stands for every middle
     stage); see the module docstring. A stage that does not fit a memory is a :class:`~.fit.NoFit`. ``p2p_count``
-    are the sends on the critical path (the fill and drain's), ``p2p_bytes`` what one send moves. An inference
-    pipeline (``training`` false) keeps no micro-batch's activations for a backward pass: each stage holds the one
-    it runs (probe p93 #6: 1F1B's min(P − k, m) stashes were counted)."""
+    are the sends on the critical path (the fill and drain's), ``p2p_bytes`` what one send moves, ``sync_bytes``
+    what the embedding all-reduce's two ranks send together; ``bytes.link`` holds every send of the step and those
+    beside the rows' (probe p272 #1: they were priced in the energy only), and ``transfer_s`` (seconds by unit,
+    :func:`transfer_busy`) counts in ``utilization``. An inference pipeline (``training`` false) keeps no
+    micro-batch's activations for a backward pass: each stage holds the one it runs (probe p93 #6: 1F1B's
+    min(P − k, m) stashes were counted)."""
     m, v = micro_batches, interleave
     stages = [simulated[k if k in simulated else 1] for k in range(pp)]
     timing = [s.timing for s in stages]
@@ -359,7 +388,16 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
                                     [r * c for r, c in zip(repeats[k], s.counts, strict=True)], {"stage": k})
                                for k, s in simulated.items()])
     busy = counted_busy((s.shown.units, s.busy, repeats[k]) for k, s in simulated.items())
+    for unit, busy_s in (transfer_s or {}).items():  # the sends and the embedding all-reduce: no op row's
+        busy[unit] = busy.get(unit, 0.0) + busy_s * clock
     chip_cycles = pp * total
+    # the step's sends (each micro-batch crosses every boundary: m × p2p_count, probe p77 #2) and the embedding
+    # all-reduce's bytes, which no op row holds, on the link as the rows' collectives' are (bytes each chip sends,
+    # summed over the pipeline's chips; probe p272 #1: bytes.link was 0 on a pipeline of one tensor-parallel rank)
+    sent = round(p2p_count * m * p2p_bytes)
+    moved = dict(totals.bytes)
+    if sent or sync_bytes:
+        moved[LINK] = moved.get(LINK, 0) + sent + sync_bytes
     runs = [r for s in simulated.values() for r in s.runs] + list(extra_runs)
     # one pass's; its bandwidth_share is one micro-batch's over that pass's time, not the step's (probe p73 #1: the
     # console printed 20.7 % of HBM where the step's bytes and seconds give 9.7 % a chip): made again below
@@ -389,10 +427,10 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
            if "mfu" in out else {}),
         "stall_cycles": totals.stall_cycles,
         "stalls_by_level": totals.stalls_by_level,
-        "bytes": totals.bytes,
+        "bytes": moved,
         # the step's bytes over its P stage chips' bandwidth and time, a chip's average as utilization is (probe
         # p81 #5: a one-stage gpt, every gpt run on one chip, had none)
-        "bandwidth_share": composed_bandwidth_share(out.get("levels", []), totals.bytes, seconds, pp),
+        "bandwidth_share": composed_bandwidth_share(out.get("levels", []), moved, seconds, pp),
         "placement": dict(slow.timing.placement),
         **({"phases": dict(slow.timing.phases)} if slow.timing.phases else {}),
         "simulation": {"tasks": sum(r.tasks for r in runs), "events": sum(r.events for r in runs),
@@ -428,8 +466,10 @@ def combine(simulated: dict[int, Sampled], pp: int, *, micro_batches: int, inter
         "p2p_s": p2p / clock, "p2p_transfers": p2p_count,
         # every send of the step: each micro-batch crosses every one of the P·v − 1 chunk boundaries (forward, and
         # back in training), as the fill and drain's one micro-batch does: m × p2p_count (probe p77 #2)
-        "p2p_sends_total": p2p_count * m, "p2p_bytes_total": round(p2p_count * m * p2p_bytes),
+        "p2p_sends_total": p2p_count * m, "p2p_bytes_total": sent,
         "embedding_sync_s": sync_cycles / clock,
+        # what its two ranks send together, in bytes.link with the sends (probe p272 #1)
+        "embedding_sync_bytes": sync_bytes,
         **(step_ends(timing, fill, p2p_count * p2p_cycles, v, clock) if slow.timing.phases else {}),
         "stage_times": rows,
         "layer_samples": [1, 2] if any(s.sampled for s in simulated.values()) else None,

@@ -965,7 +965,7 @@ def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], b
     return tuple(window if k == "sliding_attention" else 0 for k in kinds)
 
 
-QUANT_METHODS = ("fp8", "mxfp4", "awq", "gptq")
+QUANT_METHODS = ("fp8", "mxfp4", "awq", "gptq", "compressed-tensors")
 """``quantization_config.quant_method`` values whose stored weights are modelled (:func:`quantization`)."""
 
 _QUANT_FIELDS = {"mxfp4": frozenset({"quant_method", "modules_to_not_convert", "dequantize"}),
@@ -980,7 +980,10 @@ _QUANT_FIELDS = {"mxfp4": frozenset({"quant_method", "modules_to_not_convert", "
                                     "static_groups", "model_name_or_path", "model_file_base_name", "checkpoint_format",
                                     "quantizer", "meta", "use_exllama", "exllama_config", "use_cuda_fp16",
                                     "cache_block_outputs", "batch_size", "pad_token_id", "max_input_length",
-                                    "tokenizer", "dataset", "backend", "mse", "pack_dtype"})}
+                                    "tokenizer", "dataset", "backend", "mse", "pack_dtype"}),
+                 "compressed-tensors": frozenset({"quant_method", "config_groups", "format", "ignore",
+                                                  "kv_cache_scheme", "sparsity_config", "quantization_status",
+                                                  "global_compression_ratio", "version"})}
 
 
 def quantization(r: _Reader, lm: LM) -> Quant | None:
@@ -1009,7 +1012,14 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
       group too (vLLM runs it on its GPTQ kernel, which keeps ``qzeros``; ``sym: true`` runs on Marlin, which drops
       them after loading). ``desc_act``'s int32 ``g_idx`` per input row (K × 4 B a linear, 0.2 % of a 4-bit
       Qwen2-7B's) is not counted; ``lm_head: true`` (a quantised head) is refused;
-    * both quantise every decoder linear but ``lm_head``, the MoE routers and ``modules_to_not_convert``
+    * ``compressed-tensors`` (llm-compressor's W4A16 / W8A16 ``pack-quantized`` checkpoints; vLLM's
+      CompressedTensorsWNA16): one config group targeting ``Linear`` whose ``weights`` are ``type: int``,
+      ``num_bits`` 4 or 8, ``strategy`` ``group`` (``group_size``) or ``channel`` (one scale a row), and no
+      ``input_activations`` (weight-only); ``symmetric: false`` stores a ``weight_zero_point`` per group, packed
+      (vLLM picks WNA16_ZP_SUPPORTED_TYPES_MAP's uint4 / uint8 and ``zero_points = not symmetric``); ``ignore``
+      (module names) stays in the compute dtype. Anything else (W8A8, float weights, sparsity, a KV-cache scheme,
+      several groups) is one error at its key;
+    * all three quantise every decoder linear but ``lm_head``, the MoE routers and ``modules_to_not_convert``
       (:func:`~.precision.apply_precision`) and leave the activations in the compute dtype (weight-only);
     * ``dequantize: true``: transformers loads the weights dequantised, in the compute dtype (None);
     * any other method: ``known`` False (:class:`Quant`)."""
@@ -1037,6 +1047,8 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
         return None
     if method in ("awq", "gptq"):
         return _int_groups(cfg, method, keep)
+    if method == "compressed-tensors":
+        return _wna16(cfg)
     if method == "mxfp4":
         if lm.moe is None:
             raise ValueError(f"quantization_config.quant_method: 'mxfp4' stores MoE experts (transformers' Mxfp4 "
@@ -1086,6 +1098,55 @@ def _int_groups(cfg: Mapping[str, Any], method: str, keep: list[str]) -> Quant:
     zero_points = method == "awq" or not cfg.get("sym", True)
     return Quant(method, weight=INT_WEIGHT_BITS[bits], group_size=group, keep=("lm_head", *keep),
                  zero_points=zero_points)
+
+
+def _wna16(cfg: Mapping[str, Any]) -> Quant:
+    """A compressed-tensors ``quantization_config``'s weight-only integer scheme (:func:`quantization`)."""
+    at = "quantization_config"
+    for key, empty in (("kv_cache_scheme", None), ("sparsity_config", {})):
+        if cfg.get(key) not in (None, {}, empty):
+            raise ValueError(f"{at}.{key}: not modelled for compressed-tensors (expected null)")
+    if cfg.get("format", "pack-quantized") != "pack-quantized":
+        raise ValueError(f"{at}.format: {cfg['format']!r} is not modelled (expected 'pack-quantized', the "
+                         f"weight-only integer format)")
+    ignore = cfg.get("ignore") or []
+    if not isinstance(ignore, list) or not all(isinstance(k, str) and k and not k.startswith("re:") for k in ignore):
+        raise ValueError(f"{at}.ignore: expected a list of module names (regular expressions, 're:...', are not "
+                         f"modelled; got {ignore!r})")
+    groups = cfg.get("config_groups")
+    if not isinstance(groups, Mapping) or len(groups) != 1:
+        raise ValueError(f"{at}.config_groups: expected one quantisation group (got {groups!r})")
+    name, group = next(iter(groups.items()))
+    at = f"{at}.config_groups.{name}"
+    if not isinstance(group, Mapping):
+        raise ValueError(f"{at}: expected a mapping of its fields (got {group!r})")
+    if group.get("targets") != ["Linear"]:
+        raise ValueError(f"{at}.targets: expected ['Linear'] (got {group.get('targets')!r})")
+    for key in ("input_activations", "output_activations"):
+        if group.get(key) is not None:
+            raise ValueError(f"{at}.{key}: not modelled (expected null: a weight-only scheme, W4A16 / W8A16)")
+    extra = sorted(set(group) - {"targets", "weights", "input_activations", "output_activations", "format"})
+    if extra:
+        raise ValueError(f"{at}.{extra[0]}: unsupported field")
+    w = group.get("weights")
+    if not isinstance(w, Mapping):
+        raise ValueError(f"{at}.weights: expected a mapping of its fields (got {w!r})")
+    at = f"{at}.weights"
+    bits, strategy, size = w.get("num_bits"), w.get("strategy"), w.get("group_size")
+    checks = (("type", w.get("type") == "int", "expected 'int'"),
+              ("num_bits", not isinstance(bits, bool) and bits in INT_WEIGHT_BITS,
+               f"expected {' or '.join(map(str, INT_WEIGHT_BITS))}"),
+              ("strategy", strategy in ("group", "channel"), "expected 'group' or 'channel'"),
+              ("group_size", (isinstance(size, int) and not isinstance(size, bool) and size > 0)
+               if strategy == "group" else size in (None, -1), "expected a positive number of weights per scale "
+               "with strategy 'group', null with 'channel'"),
+              ("symmetric", isinstance(w.get("symmetric", True), bool), "expected true or false"),
+              ("dynamic", w.get("dynamic", False) is False, "expected false"))
+    for key, ok, why in checks:
+        if not ok:
+            raise ValueError(f"{at}.{key}: {why} (got {w.get(key)!r})")
+    return Quant("compressed-tensors", weight=INT_WEIGHT_BITS[bits], group_size=size if strategy == "group" else -1,
+                 keep=("lm_head", *ignore), zero_points=not w.get("symmetric", True))
 
 
 DEFAULT_INT_GROUP = 128

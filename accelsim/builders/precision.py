@@ -10,8 +10,8 @@
   gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
   fp16 for int4 / int8, so 4-bit weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats
   store it, :data:`accelsim.units.SCALE_BYTES`; an asymmetric scheme's int4 / int8 weights also a zero point per
-  group, packed at their width, ½ + 2.5/group bytes for int4: ``zero_points``, set by a checkpoint's AWQ or GPTQ
-  ``sym: false`` quantization_config, never by a plain ``weight_dtype``, which is symmetric,
+  group, packed at their width, ½ + 2.5/group bytes for int4: ``zero_points``, set by a checkpoint's AWQ, GPTQ
+  ``sym: false`` or compressed-tensors ``symmetric: false`` quantization_config, never by a plain ``weight_dtype``, which is symmetric,
   :data:`accelsim.units.ZERO_POINT_WEIGHTS`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
   stored packed also when the compute is 4-bit, W4A4). Their biases stay in the model's 16-bit dtype (GPTQ / AWQ and
   gpt-oss's MXFP4 checkpoints keep them in 16 bits; a W8A8 GEMM adds its bias to its 16-bit output, vLLM's
@@ -387,7 +387,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
     unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`;
     -1 (:data:`~.params.PER_ROW`): one scale per row. ``whole``: an 8/4-bit activation dtype runs the whole model,
     not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step). ``zero_points``: an asymmetric
-    scheme (a checkpoint's AWQ / GPTQ ``sym: false`` quantization_config) stores a zero point per group beside each
+    scheme (a checkpoint's AWQ / GPTQ ``sym: false`` / compressed-tensors ``symmetric: false`` quantization_config) stores a zero point per group beside each
     int4 / int8 weight's scale (:data:`~accelsim.units.ZERO_POINT_WEIGHTS`); a plain ``weight_dtype`` is symmetric,
     scales only."""
     weight = weight or activation

@@ -257,3 +257,47 @@ def test_zero_points_are_packed_at_the_weights_width():
     assert group_bytes(3, "int4", zero_points=True) == 3 * 2 + 2
     assert group_bytes(3, "int8", zero_points=True) == 3 * 2 + 3
     assert group_bytes(4, "fp4", zero_points=True) == 4  # the block formats have no zero point
+
+
+# llm-compressor's W4A16 quantization_config (the layout of neuralmagic's *-quantized.w4a16 checkpoints' config.json)
+W4A16 = {"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head"],
+         "kv_cache_scheme": None, "quantization_status": "compressed", "sparsity_config": {},
+         "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": None, "output_activations": None,
+                                       "weights": {"type": "int", "num_bits": 4, "strategy": "group",
+                                                   "group_size": 128, "symmetric": True, "dynamic": False,
+                                                   "actorder": None, "observer": "minmax"}}}}
+
+
+def _w4a16(**weights):
+    group = W4A16["config_groups"]["group_0"]
+    return {**W4A16, "config_groups": {"group_0": {**group, "weights": {**group["weights"], **weights}}}}
+
+
+def test_compressed_tensors_wna16_stores_zero_points_only_when_asymmetric():
+    symmetric = QWEN2_LINEAR // 2 + QWEN2_GROUPS * 2 + QWEN2_16BIT
+    assert _hf({**QWEN2_7B, "quantization_config": W4A16}, seq_len=1).weight_bytes == symmetric == 5_545_257_984
+    # symmetric: false: vLLM's CompressedTensorsWNA16 takes uint4 with a weight_zero_point, (N / 8, K / 128) int32
+    asym = _hf({**QWEN2_7B, "quantization_config": _w4a16(symmetric=False)}, seq_len=1)
+    assert asym.weight_bytes == symmetric + QWEN2_GROUPS // 2 == 5_570_747_392
+    # W8A16 per channel: 1 B a weight, one fp16 scale a row (rows as in the GPTQ test above)
+    rows = 28 * (3584 + 2 * 512 + 3584 + 2 * 18944 + 3584)
+    ch = _hf({**QWEN2_7B, "quantization_config": _w4a16(num_bits=8, strategy="channel", group_size=None)}, seq_len=1)
+    assert ch.weight_bytes == QWEN2_LINEAR + rows * 2 + QWEN2_16BIT
+
+
+@pytest.mark.parametrize("quant, field", [
+    (_w4a16(num_bits=2), "config_groups.group_0.weights.num_bits"),
+    (_w4a16(type="float"), "config_groups.group_0.weights.type"),
+    (_w4a16(strategy="tensor"), "config_groups.group_0.weights.strategy"),
+    (_w4a16(group_size=None), "config_groups.group_0.weights.group_size"),
+    (_w4a16(symmetric="no"), "config_groups.group_0.weights.symmetric"),
+    ({**W4A16, "config_groups": {"group_0": {**W4A16["config_groups"]["group_0"],
+                                             "input_activations": {"num_bits": 8}}}},
+     "config_groups.group_0.input_activations"),  # W8A8: not this weight-only scheme
+    ({**W4A16, "format": "float-quantized"}, "format"),
+    ({**W4A16, "ignore": ["re:.*lm_head"]}, "ignore"),
+    ({**W4A16, "kv_cache_scheme": {"num_bits": 8}}, "kv_cache_scheme"),
+    ({**W4A16, "config_groups": {}}, "config_groups"),
+])
+def test_malformed_compressed_tensors_configs_are_one_line_errors(quant, field):
+    refused({**QWEN2_7B, "quantization_config": quant}, f"quantization_config.{field}")

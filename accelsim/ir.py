@@ -33,10 +33,10 @@ from .units import (
     DTYPE_BYTES,
     FP8_ATTENTION_OUT,
     INT_BIAS_DTYPE,
-    SCALE_BYTES,
     Sparsity,
     bias_dtype,
     dtype_bytes,
+    group_bytes,
     packed_bytes,
     tensor_bytes,
 )
@@ -163,6 +163,9 @@ class Weight:
     # ``params`` (the slices add up to the packed tensor), but a training step joins the slices' gradients into
     # the packed tensor's (torch's chunk backward, a cat) and steps that once; "" for a tensor of its own
     packed: str = ""
+    # a quantised weight of an asymmetric scheme (AWQ, GPTQ sym: false): a zero point per group beside each scale
+    # (:data:`accelsim.units.ZERO_POINT_WEIGHTS`, :meth:`scale_bytes`); False: symmetric, scales only
+    zero_points: bool = False
     # (op dtype, bytes) of the last nbytes call: a weight is read by ops of one dtype, over and over (placement,
     # pricing, traffic and the report each ask), and builders share one Weight between passes; not compared, hashed
     # or shown, and a fresh one (None) in every Weight made, replace() included
@@ -208,14 +211,15 @@ class Weight:
         return packed_bytes(self.stored, dtype) + self.scale_bytes(dtype) + self.index_bytes
 
     def scale_bytes(self, dtype: str) -> int:
-        """Bytes of the group-wise scales (``group_size`` > 0, :data:`accelsim.units.SCALE_BYTES` each): groups run
-        along each row, the last dim (a linear's in-features, the GEMM's K), and do not span rows: ⌈K / group_size⌉
-        a row, so a group longer than K is one scale per row (GPTQ / AWQ / the OCP Microscaling formats quantise
-        each output channel's K in blocks)."""
+        """Bytes of the group-wise scales (``group_size`` > 0, :data:`accelsim.units.SCALE_BYTES` each, and with
+        :attr:`zero_points` a packed zero point each: :func:`accelsim.units.group_bytes`): groups run along each
+        row, the last dim (a linear's in-features, the GEMM's K), and do not span rows: ⌈K / group_size⌉ a row, so
+        a group longer than K is one scale per row (GPTQ / AWQ / the OCP Microscaling formats quantise each output
+        channel's K in blocks)."""
         if not self.group_size or not self.shape:
             return 0
         k = self.shape[-1]
-        return self.numel // k * -(-k // self.group_size) * SCALE_BYTES[dtype] if k else 0
+        return group_bytes(self.numel // k * -(-k // self.group_size), dtype, self.zero_points) if k else 0
 
     @property
     def index_bytes(self) -> int:
@@ -235,13 +239,15 @@ class WeightPool:
         self._size = size
 
     def get(self, name: str, shape: tuple[int, ...], role: str = "param", dtype: str | None = None,
-            group_size: int = 0) -> Weight:
-        """``Weight(name, shape, role, dtype, group_size)``, the one made before where there is one."""
+            group_size: int = 0, zero_points: bool = False) -> Weight:
+        """``Weight(name, shape, role, dtype, group_size, zero_points=zero_points)``, the one made before where
+        there is one."""
         w = self._by_name.get(name)
-        if w is None or w.shape != shape or w.role != role or w.dtype != dtype or w.group_size != group_size:
+        if (w is None or w.shape != shape or w.role != role or w.dtype != dtype or w.group_size != group_size
+                or w.zero_points != zero_points):
             if len(self._by_name) >= self._size:
                 self._by_name.clear()
-            w = self._by_name[name] = Weight(name, shape, role, dtype, group_size)
+            w = self._by_name[name] = Weight(name, shape, role, dtype, group_size, zero_points=zero_points)
         return w
 
     def __len__(self) -> int:

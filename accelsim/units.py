@@ -90,6 +90,29 @@ Blackwell NVFP4 description; its one fp32 per-tensor scale is not counted)."""
 QUANTISED_WEIGHTS = frozenset(SCALE_BYTES)
 """Weight dtypes stored with group-wise scales (:data:`SCALE_BYTES` per ``quant_group_size`` weights)."""
 
+ZERO_POINT_WEIGHTS = frozenset({"int4", "int8"})
+"""Weight dtypes an asymmetric scheme stores with a zero point per group beside its scale, packed at the weight's
+own width (:func:`group_bytes`): AutoAWQ's ``WQLinear_GEMM`` and vLLM's ``AWQLinearMethod.create_weights``
+(vllm/model_executor/layers/quantization/awq.py) hold ``qzeros`` as ``(K // group_size, N // pack_factor)`` int32,
+eight 4-bit zeros a word: 0.5 B per group per output column beside the fp16 scale's 2, so an int4 weight at group
+128 costs 0.5 + 2.5 / 128 B (probe p273 #3); GPTQ with ``sym: false`` (vLLM's gptq.py, ``qzeros`` likewise, 32 //
+bits a word) and compressed-tensors' asymmetric WNA16 (``weight_zero_point``, packed) the same. A symmetric scheme
+keeps none: GPTQ ``sym: true`` runs on Marlin, whose ``MPLinearLayerConfig(zero_points=False)`` drops the loaded
+``qzeros`` (vllm .../gptq_marlin.py; MarlinLinearKernel replaces them with an empty tensor). fp4's block formats
+have no zero point."""
+
+
+INT_WEIGHT_BITS: dict[int, str] = {4: "int4", 8: "int8"}
+"""The integer weight dtype of a checkpoint's ``bits`` (AWQ / GPTQ ``quantization_config``): the widths modelled."""
+
+
+def group_bytes(groups: int, dtype: str, zero_points: bool = False) -> int:
+    """Bytes of ``groups`` quantisation groups' metadata of a weight of ``dtype``: one :data:`SCALE_BYTES` scale
+    each, and with ``zero_points`` (an asymmetric scheme, :data:`ZERO_POINT_WEIGHTS`) one zero point each of the
+    weight's :data:`DTYPE_BITS`, packed and rounded up once (int4: 1,000 groups 2,000 + 500 B)."""
+    zeros = -(-groups * DTYPE_BITS[dtype] // 8) if zero_points and dtype in ZERO_POINT_WEIGHTS else 0
+    return groups * SCALE_BYTES[dtype] + zeros
+
 
 ACTIVATION_SCALES: dict[str, tuple[int, int]] = {"fp4": (16, 1)}
 """(values per scale, bytes per scale) of an activation tensor of a block-scaled dtype, beside its values packed at
@@ -128,13 +151,14 @@ def dispatch_bytes(rows: int, width: int, dtype: str) -> int:
     return rows * (-(-width * DTYPE_BITS[dtype] // 8) + -(-width // group) * scale)
 
 
-def packed_bytes(numel: int, dtype: str, group_size: int = 0) -> int:
+def packed_bytes(numel: int, dtype: str, group_size: int = 0, zero_points: bool = False) -> int:
     """Bytes of ``numel`` elements of ``dtype`` packed (⌈numel · bits / 8⌉), plus one scale of
-    :data:`SCALE_BYTES` per ``group_size`` elements when > 0 (group-wise quantisation)."""
+    :data:`SCALE_BYTES` per ``group_size`` elements when > 0 (group-wise quantisation), and with ``zero_points``
+    a zero point per group too (:func:`group_bytes`)."""
     if dtype not in DTYPE_BITS:
         dtype_bytes(dtype)  # the error naming the valid types
     data = -(-numel * DTYPE_BITS[dtype] // 8)
-    return data + (-(-numel // group_size) * SCALE_BYTES[dtype] if group_size > 0 else 0)
+    return data + (group_bytes(-(-numel // group_size), dtype, zero_points) if group_size > 0 else 0)
 
 RATE_BITS: dict[str, int] = {"fp4": 4, "int4": 4, "fp8": 8, "int8": 8, "uint8": 8, "int16": 16, "fp16": 16,
                              "bf16": 16, "tf32": 19, "fp32": 32, "int32": 32, "fp64": 64}

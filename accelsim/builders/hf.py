@@ -1115,7 +1115,7 @@ def _graph(p: HfParams, lm: LM, precision: bool = True) -> Graph:
     scheme = quant.activation if p.mode != "training" else None
     return apply_precision(b.build(meta), weight=quant.weight, activation=p.activation_dtype or scheme or model,
                            kv_cache=p.kv_cache_dtype or (None if p.activation_dtype else model), group_size=quant.group_size,
-                           expert_weight=quant.expert)
+                           expert_weight=quant.expert, zero_points=quant.zero_points)
 
 
 ROPE_PRESCALED = ("su", "longrope", "llama3")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KeyPairError, not_utf8
+from ..units import INT_WEIGHT_BITS
 
 COMMON_IGNORED = frozenset({
     "architectures", "model_type", "torch_dtype", "transformers_version", "bos_token_id", "eos_token_id",
@@ -123,7 +124,8 @@ class Quant:
     (``keep``: dotted module names or their tails, ``*`` one name part). ``activation``: the dtype the quantised
     GEMMs' inputs are quantised to at run time (W8A8; None: weight-only, the compute dtype), which a workload's own
     ``activation_dtype`` overrides. ``known`` False: a ``method`` whose storage is not modelled (refused unless the
-    workload sets the weights' dtype itself)."""
+    workload sets the weights' dtype itself). ``zero_points``: an asymmetric scheme, a zero point stored per group
+    beside each scale (AWQ; GPTQ ``sym: false``: :data:`accelsim.units.ZERO_POINT_WEIGHTS`)."""
 
     method: str
     weight: str | None = None
@@ -132,6 +134,7 @@ class Quant:
     keep: tuple[str, ...] = ()
     known: bool = True
     activation: str | None = None
+    zero_points: bool = False
 
 
 @dataclass(frozen=True)
@@ -962,12 +965,25 @@ def _layer_windows(r: _Reader, layers: int, window: int, full: Callable[[int], b
     return tuple(window if k == "sliding_attention" else 0 for k in kinds)
 
 
-QUANT_METHODS = ("fp8", "mxfp4")
+QUANT_METHODS = ("fp8", "mxfp4", "awq", "gptq", "compressed-tensors")
 """``quantization_config.quant_method`` values whose stored weights are modelled (:func:`quantization`)."""
 
 _QUANT_FIELDS = {"mxfp4": frozenset({"quant_method", "modules_to_not_convert", "dequantize"}),
                  "fp8": frozenset({"quant_method", "modules_to_not_convert", "dequantize", "activation_scheme", "fmt",
-                                   "weight_block_size"})}
+                                   "weight_block_size"}),
+                 "awq": frozenset({"quant_method", "modules_to_not_convert", "bits", "w_bit", "group_size",
+                                   "q_group_size", "zero_point", "version"}),
+                 # GPTQ's calibration and loader settings beside what it stores (AutoGPTQ / GPTQModel / transformers'
+                 # GPTQConfig write them): read by nothing here, as they change no stored byte
+                 "gptq": frozenset({"quant_method", "modules_to_not_convert", "bits", "group_size", "sym", "desc_act",
+                                    "lm_head", "damp_percent", "damp_auto_increment", "true_sequential",
+                                    "static_groups", "model_name_or_path", "model_file_base_name", "checkpoint_format",
+                                    "quantizer", "meta", "use_exllama", "exllama_config", "use_cuda_fp16",
+                                    "cache_block_outputs", "batch_size", "pad_token_id", "max_input_length",
+                                    "tokenizer", "dataset", "backend", "mse", "pack_dtype"}),
+                 "compressed-tensors": frozenset({"quant_method", "config_groups", "format", "ignore",
+                                                  "kv_cache_scheme", "sparsity_config", "quantization_status",
+                                                  "global_compression_ratio", "version"})}
 
 
 def quantization(r: _Reader, lm: LM) -> Quant | None:
@@ -986,6 +1002,25 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
       Fp8Config refuses it with ``weight_block_size``): the quantised GEMMs' inputs in fp8 too, ``activation``
       (W8A8: vLLM's Fp8LinearMethod and Fp8MoEMethod run fp8 × fp8 through CUTLASS or DeepGEMM on GPUs of compute
       capability 8.9 and up, falling back to Marlin's weight-only fp8 below it, A100);
+    * ``awq`` (AutoAWQ's GEMM format; vLLM's AWQConfig reads ``bits`` / ``w_bit``, ``group_size`` /
+      ``q_group_size``, ``zero_point``, and takes 4 bits only): the linear weights in int4 with an fp16 scale and a
+      4-bit zero point per ``group_size`` (default 128) weights of a row, 0.5 + 2.5 / group bytes each, whatever
+      ``zero_point`` says: vLLM's AWQLinearMethod allocates ``qzeros`` (K / group, N / 8) int32 either way, and AWQ
+      Marlin needs them (no uint4 type without zero points); ``version`` ``gemm`` only (the format vLLM loads);
+    * ``gptq`` (``bits`` 4 or 8, ``group_size`` default 128, -1 one scale a row; ``sym`` default true, as
+      transformers' GPTQConfig): int4 / int8 with an fp16 scale per group, and with ``sym: false`` a zero point per
+      group too (vLLM runs it on its GPTQ kernel, which keeps ``qzeros``; ``sym: true`` runs on Marlin, which drops
+      them after loading). ``desc_act``'s int32 ``g_idx`` per input row (K × 4 B a linear, 0.2 % of a 4-bit
+      Qwen2-7B's) is not counted; ``lm_head: true`` (a quantised head) is refused;
+    * ``compressed-tensors`` (llm-compressor's W4A16 / W8A16 ``pack-quantized`` checkpoints; vLLM's
+      CompressedTensorsWNA16): one config group targeting ``Linear`` whose ``weights`` are ``type: int``,
+      ``num_bits`` 4 or 8, ``strategy`` ``group`` (``group_size``) or ``channel`` (one scale a row), and no
+      ``input_activations`` (weight-only); ``symmetric: false`` stores a ``weight_zero_point`` per group, packed
+      (vLLM picks WNA16_ZP_SUPPORTED_TYPES_MAP's uint4 / uint8 and ``zero_points = not symmetric``); ``ignore``
+      (module names) stays in the compute dtype. Anything else (W8A8, float weights, sparsity, a KV-cache scheme,
+      several groups) is one error at its key;
+    * all three quantise every decoder linear but ``lm_head``, the MoE routers and ``modules_to_not_convert``
+      (:func:`~.precision.apply_precision`) and leave the activations in the compute dtype (weight-only);
     * ``dequantize: true``: transformers loads the weights dequantised, in the compute dtype (None);
     * any other method: ``known`` False (:class:`Quant`)."""
     cfg = r._get("quantization_config", None)
@@ -1010,6 +1045,10 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
         raise ValueError(f"quantization_config.dequantize: expected true or false (got {dequantize!r})")
     if dequantize:
         return None
+    if method in ("awq", "gptq"):
+        return _int_groups(cfg, method, keep)
+    if method == "compressed-tensors":
+        return _wna16(cfg)
     if method == "mxfp4":
         if lm.moe is None:
             raise ValueError(f"quantization_config.quant_method: 'mxfp4' stores MoE experts (transformers' Mxfp4 "
@@ -1030,6 +1069,89 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
     routers = (f"{lm.moe.router_names[0]}.{lm.moe.router_names[1]}",) if lm.moe is not None else ()
     # activation_scheme dynamic (the default) or static: the GEMM inputs are quantised to fp8 too, W8A8
     return Quant(method, weight="fp8", keep=("lm_head", *routers, *keep), activation="fp8")
+
+
+def _int_groups(cfg: Mapping[str, Any], method: str, keep: list[str]) -> Quant:
+    """An AWQ / GPTQ ``quantization_config``'s stored weights (:func:`quantization`)."""
+    bits_key = "w_bit" if "w_bit" in cfg else "bits"
+    bits = cfg.get(bits_key, 4)
+    widths = (4,) if method == "awq" else tuple(INT_WEIGHT_BITS)
+    if isinstance(bits, bool) or bits not in widths:
+        why = "vLLM's AWQConfig takes 4 bits only" if method == "awq" else "the integer widths modelled"
+        raise ValueError(f"quantization_config.{bits_key}: expected {' or '.join(map(str, widths))} ({why}; got "
+                         f"{bits!r})")
+    group_key = "q_group_size" if "q_group_size" in cfg else "group_size"
+    group = cfg.get(group_key, DEFAULT_INT_GROUP)
+    if isinstance(group, bool) or not isinstance(group, int) or not (group > 0 or group == -1):
+        raise ValueError(f"quantization_config.{group_key}: expected a positive number of weights per scale, or -1 "
+                         f"for one a row (got {group!r})")
+    flags = {"zero_point": True, "sym": True, "desc_act": False, "lm_head": False}
+    for key, default in flags.items():
+        if not isinstance(cfg.get(key, default), bool):
+            raise ValueError(f"quantization_config.{key}: expected true or false (got {cfg[key]!r})")
+    if cfg.get("version", "gemm") not in ("gemm", "GEMM"):
+        raise ValueError(f"quantization_config.version: {cfg['version']!r} is not supported (expected 'gemm', the "
+                         f"AutoAWQ format vLLM loads)")
+    if cfg.get("lm_head"):
+        raise ValueError("quantization_config.lm_head: a quantised LM head is not modelled (the head is kept in the "
+                         "compute dtype)")
+    zero_points = method == "awq" or not cfg.get("sym", True)
+    return Quant(method, weight=INT_WEIGHT_BITS[bits], group_size=group, keep=("lm_head", *keep),
+                 zero_points=zero_points)
+
+
+def _wna16(cfg: Mapping[str, Any]) -> Quant:
+    """A compressed-tensors ``quantization_config``'s weight-only integer scheme (:func:`quantization`)."""
+    at = "quantization_config"
+    for key, empty in (("kv_cache_scheme", None), ("sparsity_config", {})):
+        if cfg.get(key) not in (None, {}, empty):
+            raise ValueError(f"{at}.{key}: not modelled for compressed-tensors (expected null)")
+    if cfg.get("format", "pack-quantized") != "pack-quantized":
+        raise ValueError(f"{at}.format: {cfg['format']!r} is not modelled (expected 'pack-quantized', the "
+                         f"weight-only integer format)")
+    ignore = cfg.get("ignore") or []
+    if not isinstance(ignore, list) or not all(isinstance(k, str) and k and not k.startswith("re:") for k in ignore):
+        raise ValueError(f"{at}.ignore: expected a list of module names (regular expressions, 're:...', are not "
+                         f"modelled; got {ignore!r})")
+    groups = cfg.get("config_groups")
+    if not isinstance(groups, Mapping) or len(groups) != 1:
+        raise ValueError(f"{at}.config_groups: expected one quantisation group (got {groups!r})")
+    name, group = next(iter(groups.items()))
+    at = f"{at}.config_groups.{name}"
+    if not isinstance(group, Mapping):
+        raise ValueError(f"{at}: expected a mapping of its fields (got {group!r})")
+    if group.get("targets") != ["Linear"]:
+        raise ValueError(f"{at}.targets: expected ['Linear'] (got {group.get('targets')!r})")
+    for key in ("input_activations", "output_activations"):
+        if group.get(key) is not None:
+            raise ValueError(f"{at}.{key}: not modelled (expected null: a weight-only scheme, W4A16 / W8A16)")
+    extra = sorted(set(group) - {"targets", "weights", "input_activations", "output_activations", "format"})
+    if extra:
+        raise ValueError(f"{at}.{extra[0]}: unsupported field")
+    w = group.get("weights")
+    if not isinstance(w, Mapping):
+        raise ValueError(f"{at}.weights: expected a mapping of its fields (got {w!r})")
+    at = f"{at}.weights"
+    bits, strategy, size = w.get("num_bits"), w.get("strategy"), w.get("group_size")
+    checks = (("type", w.get("type") == "int", "expected 'int'"),
+              ("num_bits", not isinstance(bits, bool) and bits in INT_WEIGHT_BITS,
+               f"expected {' or '.join(map(str, INT_WEIGHT_BITS))}"),
+              ("strategy", strategy in ("group", "channel"), "expected 'group' or 'channel'"),
+              ("group_size", (isinstance(size, int) and not isinstance(size, bool) and size > 0)
+               if strategy == "group" else size in (None, -1), "expected a positive number of weights per scale "
+               "with strategy 'group', null with 'channel'"),
+              ("symmetric", isinstance(w.get("symmetric", True), bool), "expected true or false"),
+              ("dynamic", w.get("dynamic", False) is False, "expected false"))
+    for key, ok, why in checks:
+        if not ok:
+            raise ValueError(f"{at}.{key}: {why} (got {w.get(key)!r})")
+    return Quant("compressed-tensors", weight=INT_WEIGHT_BITS[bits], group_size=size if strategy == "group" else -1,
+                 keep=("lm_head", *ignore), zero_points=not w.get("symmetric", True))
+
+
+DEFAULT_INT_GROUP = 128
+"""An AWQ / GPTQ ``quantization_config``'s group size where it gives none (transformers' AwqConfig and GPTQConfig
+default ``group_size`` 128)."""
 
 
 def _nested(r: _Reader, key: str, read: Callable[[_Reader], Any], arch: str | None = None,

@@ -9,7 +9,10 @@
   experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
   gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
   fp16 for int4 / int8, so 4-bit weights take ½ + 2/group bytes each, a byte for fp4 as the Microscaling formats
-  store it, :data:`accelsim.units.SCALE_BYTES`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
+  store it, :data:`accelsim.units.SCALE_BYTES`; an asymmetric scheme's int4 / int8 weights also a zero point per
+  group, packed at their width, ½ + 2.5/group bytes for int4: ``zero_points``, set by a checkpoint's AWQ, GPTQ
+  ``sym: false`` or compressed-tensors ``symmetric: false`` quantization_config, never by a plain ``weight_dtype``, which is symmetric,
+  :data:`accelsim.units.ZERO_POINT_WEIGHTS`; without a group size, :data:`DEFAULT_GROUP_SIZE`; 4-bit weights are
   stored packed also when the compute is 4-bit, W4A4). Their biases stay in the model's 16-bit dtype (GPTQ / AWQ and
   gpt-oss's MXFP4 checkpoints keep them in 16 bits; a W8A8 GEMM adds its bias to its 16-bit output, vLLM's
   cutlass_scaled_mm taking a bias of its out_dtype). MoE routers (:func:`_routers`) stay unquantised, and so do the
@@ -69,6 +72,7 @@ from ..units import (
     LOW_BIT_GEMM_OUT,
     NARROW_KV_CACHE,
     QUANTISED_WEIGHTS,
+    ZERO_POINT_WEIGHTS,
     attention_dtype,
     default_kv_cache,
     dtype_bytes,
@@ -376,12 +380,16 @@ def _moe_group(group_size: int, dims: tuple[int, ...]) -> tuple[int, int]:
 
 
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
-                    group_size: int | None, expert_weight: str | None = None, whole: bool = False) -> Graph:
+                    group_size: int | None, expert_weight: str | None = None, whole: bool = False,
+                    zero_points: bool = False) -> Graph:
     """``graph`` with the dtypes of the module docstring (``None``: the activation dtype); ``expert_weight``: the
     dtype of the MoE experts' weights (ops with ``attrs["experts"]``, or ``["idle_experts"]`` for those a pass holds
     unread; default ``weight``); ``group_size`` None or 0: each quantised dtype's :data:`DEFAULT_GROUP_SIZE`;
     -1 (:data:`~.params.PER_ROW`): one scale per row. ``whole``: an 8/4-bit activation dtype runs the whole model,
-    not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step)."""
+    not W8A8 / W4A4 (:func:`whole_model`: the arch's own dtype, or a training step). ``zero_points``: an asymmetric
+    scheme (a checkpoint's AWQ / GPTQ ``sym: false`` / compressed-tensors ``symmetric: false`` quantization_config) stores a zero point per group beside each
+    int4 / int8 weight's scale (:data:`~accelsim.units.ZERO_POINT_WEIGHTS`); a plain ``weight_dtype`` is symmetric,
+    scales only."""
     weight = weight or activation
     # unset: the activation dtype, but fp8 under fp4 activations, as NVFP4 checkpoints keep it (probe p231 #2)
     kv_note = [] if kv_cache or default_kv_cache(activation) == activation else [
@@ -439,7 +447,8 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
             # (not replace(): slow); biases stay in the model's 16-bit dtype, as quantised checkpoints keep them and
             # W8A8 kernels add them to the 16-bit output (vLLM's cutlass_scaled_mm takes a bias of its out_dtype)
             weights = tuple((_STORED.get(w.name, w.shape, w.role, wide, 0) if narrow else w) if w.name.endswith("bias")
-                            else _STORED.get(w.name, w.shape, w.role, w_dtype, _per_row(gs, w.shape))
+                            else _STORED.get(w.name, w.shape, w.role, w_dtype, _per_row(gs, w.shape),
+                                             zero_points and gs != 0 and w_dtype in ZERO_POINT_WEIGHTS)
                             for w in op.weights)
             if w_dtype != compute and linear:
                 attrs = {**attrs, "dequant": w_dtype}

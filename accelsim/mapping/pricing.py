@@ -245,7 +245,7 @@ def signature(op: Op) -> tuple:
     stored form is part of it (its bytes set a GPU GEMM's price and a split's estimate): two runs that differ only
     in a quantisation group size shared cached prices, so a process's results depended on what ran before."""
     return (op.kind, op.dtype, op.gemm, op.vector_elems, op.macs, op.flops, op.in_shapes, op.out_shape,
-            tuple((w.shape, w.role, w.dtype, w.group_size, w.nnz, w.index_bits) for w in op.weights),
+            tuple((w.shape, w.role, w.dtype, w.group_size, w.zero_points, w.nnz, w.index_bits) for w in op.weights),
             tuple(op.attrs.items()))
 
 

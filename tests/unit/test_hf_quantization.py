@@ -10,7 +10,7 @@ from accelsim import simulate
 from accelsim.builders import build_workload
 from accelsim.config import load_workload
 from accelsim.errors import ConfigError
-from accelsim.units import packed_bytes
+from accelsim.units import group_bytes, packed_bytes
 
 from .hf_checks import refused
 
@@ -150,12 +150,13 @@ def test_the_workloads_own_weight_dtype_stands_for_the_config():
 
 
 def test_unknown_or_malformed_quantization_is_refused():
-    gptq = {**GPT_OSS_20B, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
-    msg = refused(gptq, "quantization_config.quant_method")
-    assert "'gptq' is not modelled" in msg and "weight_dtype" in msg
-    # GPTQ's int4 with an fp16 scale per 128 written as the workload's own: accepted, with a note
-    g = _hf(gptq, weight_dtype="int4", quant_group_size=128, layers=1)
-    assert any("quant_method gptq" in n for n in g.meta["notes"])
+    # (this used gptq as its unknown method; GPTQ's storage is modelled since probe p273 #3, so bitsandbytes now)
+    bnb = {**GPT_OSS_20B, "quantization_config": {"quant_method": "bitsandbytes", "load_in_4bit": True}}
+    msg = refused(bnb, "quantization_config.quant_method")
+    assert "'bitsandbytes' is not modelled" in msg and "weight_dtype" in msg
+    # an int4 with an fp16 scale per 128 written as the workload's own: accepted, with a note
+    g = _hf(bnb, weight_dtype="int4", quant_group_size=128, layers=1)
+    assert any("quant_method bitsandbytes" in n for n in g.meta["notes"])
     refused({**GPT_OSS_20B, "quantization_config": {"quant_method": "mxfp4", "bits": 4}},
              "quantization_config.bits")
     refused({**GPT_OSS_20B, "quantization_config": {**DSV3_FP8, "fmt": "e5m2"}}, "quantization_config.fmt")
@@ -176,3 +177,127 @@ def test_a_group_size_beside_the_configs_quantization_is_refused():
     assert "quant_group_size" not in g.meta["unread_params"]
     assert {w.group_size for op in g.ops if "experts" in op.attrs for w in op.weights
             if not w.name.endswith(".bias")} == {16}
+
+
+# Qwen2-7B's config (workloads/qwen2_7b.yaml, from https://huggingface.co/Qwen/Qwen2-7B/blob/main/config.json)
+QWEN2_7B = {"architectures": ["Qwen2ForCausalLM"], "hidden_act": "silu", "hidden_size": 3584,
+            "intermediate_size": 18944, "max_window_layers": 28, "num_attention_heads": 28, "num_hidden_layers": 28,
+            "num_key_value_heads": 4, "rms_norm_eps": 1e-06, "sliding_window": 131072, "tie_word_embeddings": False,
+            "use_sliding_window": False, "vocab_size": 152064}
+# its linear weights: 28 layers of q (3584 x 3584), k and v (512 x 3584 each), o (3584 x 3584), gate / up / down
+# (3 x 3584 x 18944) = 28 x 233,046,016; every row's K (3584 or 18944) a whole number of groups of 128 (28, 148)
+QWEN2_LINEAR = 28 * (3584 * 3584 + 2 * 512 * 3584 + 3584 * 3584 + 3 * 3584 * 18944)
+QWEN2_GROUPS = QWEN2_LINEAR // 128  # 50,978,816 groups of 128, one fp16 scale each
+# the rest in bf16: embedding and untied lm_head (152064 x 3584 each), q/k/v biases, two norms a layer, the final norm
+QWEN2_16BIT = 2 * (2 * 152064 * 3584 + 28 * (3584 + 2 * 512) + 28 * 2 * 3584 + 3584)
+# AutoAWQ's config.json quantization_config (as Qwen/Qwen2.5-7B-Instruct-AWQ publishes it)
+AWQ = {"bits": 4, "group_size": 128, "quant_method": "awq", "version": "gemm", "zero_point": True}
+
+
+def test_awq_stores_a_zero_point_per_group():
+    # probe p273 #3: AutoAWQ's WQLinear_GEMM and vLLM's AWQLinearMethod.create_weights hold qzeros as
+    # (K / 128, N / 8) int32, eight 4-bit zeros a word: 0.5 B per group per output column beside the 2 B fp16 scale
+    assert QWEN2_LINEAR == 6_525_288_448 and QWEN2_GROUPS == 50_978_816
+    symmetric = QWEN2_LINEAR // 2 + QWEN2_GROUPS * 2 + QWEN2_16BIT
+    assert symmetric == 5_545_257_984  # docs/configuration.md's weight_dtype int4 figure: scales only
+    g = _hf({**QWEN2_7B, "quantization_config": AWQ}, seq_len=1)
+    zeros = QWEN2_GROUPS // 2  # 25,489,408 B: 4 bits per group
+    assert g.weight_bytes == symmetric + zeros == 5_570_747_392
+    down = next(op for op in g.ops if op.name.endswith("layers.0.mlp.down_proj"))
+    assert down.weights[0].dtype == "int4" and down.weights[0].zero_points
+    assert down.weights[0].nbytes("bf16") == 3584 * 18944 // 2 + 3584 * 148 * 2 + 3584 * 148 // 2
+    head = next(op for op in g.ops if op.name.endswith("lm_head"))
+    assert head.weights[0].dtype is None and not head.weights[0].zero_points  # the head stays in bf16
+    # vLLM allocates qzeros whatever zero_point says (AWQLinearMethod; AWQ Marlin has no uint4 without them)
+    assert _hf({**QWEN2_7B, "quantization_config": {**AWQ, "zero_point": False}}, seq_len=1).weight_bytes \
+        == symmetric + zeros
+    # the workload's own weight_dtype int4 stands for the config: symmetric, scales only, with a note
+    own = _hf({**QWEN2_7B, "quantization_config": AWQ}, seq_len=1, weight_dtype="int4")
+    assert own.weight_bytes == symmetric and any("quant_method awq" in n for n in own.meta["notes"])
+
+
+def test_gptq_stores_zero_points_only_when_asymmetric():
+    symmetric = QWEN2_LINEAR // 2 + QWEN2_GROUPS * 2 + QWEN2_16BIT
+    gptq = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "damp_percent": 0.01}
+    # sym: true (the default): Marlin drops the loaded qzeros (MPLinearLayerConfig zero_points=False)
+    assert _hf({**QWEN2_7B, "quantization_config": gptq}, seq_len=1).weight_bytes == symmetric
+    assert _hf({**QWEN2_7B, "quantization_config": {**gptq, "sym": True}}, seq_len=1).weight_bytes == symmetric
+    # sym: false: vLLM's GPTQ kernel keeps qzeros, (K / group, N / 8) int32
+    asym = _hf({**QWEN2_7B, "quantization_config": {**gptq, "sym": False}}, seq_len=1)
+    assert asym.weight_bytes == symmetric + QWEN2_GROUPS // 2
+    # 8 bits, sym: false: 1 B a weight, a 2 B scale and an 8-bit zero point (N / 4 int32 words a group row) a group
+    g8 = _hf({**QWEN2_7B, "quantization_config": {**gptq, "bits": 8, "sym": False}}, seq_len=1)
+    assert g8.weight_bytes == QWEN2_LINEAR + QWEN2_GROUPS * (2 + 1) + QWEN2_16BIT == 8_858_881_024
+    # group_size -1: one scale (and zero point) a row; q/k/v/o/gate/up rows have K 3584, down's 18944:
+    # 28 x (3584 + 512 + 512 + 3584 + 18944 + 18944 + 3584) rows
+    rows = 28 * (3584 + 2 * 512 + 3584 + 2 * 18944 + 3584)
+    per_row = _hf({**QWEN2_7B, "quantization_config": {**gptq, "group_size": -1, "sym": False}}, seq_len=1)
+    assert per_row.weight_bytes == QWEN2_LINEAR // 2 + rows * 2 + rows // 2 + QWEN2_16BIT
+
+
+@pytest.mark.parametrize("quant, field", [
+    ({**AWQ, "bits": 8}, "bits"),  # vLLM's AWQConfig: "only 4-bit weight quantization is supported"
+    ({**AWQ, "version": "gemv_fast"}, "version"),
+    ({**AWQ, "group_size": 0}, "group_size"),
+    ({**AWQ, "zero_point": "yes"}, "zero_point"),
+    ({**AWQ, "calib": 1}, "calib"),
+    ({"quant_method": "gptq", "bits": 3}, "bits"),  # no 3-bit dtype
+    ({"quant_method": "gptq", "bits": 4, "sym": None}, "sym"),
+    ({"quant_method": "gptq", "bits": 4, "lm_head": True}, "lm_head"),
+])
+def test_malformed_awq_gptq_configs_are_one_line_errors(quant, field):
+    refused({**QWEN2_7B, "quantization_config": quant}, f"quantization_config.{field}")
+
+
+def test_zero_points_are_packed_at_the_weights_width():
+    # int4: 1,000 groups of 128 = 128,000 weights: 64,000 B packed, 2,000 B of fp16 scales, 1,000 x 4 bits = 500 B
+    assert packed_bytes(128_000, "int4", 128, zero_points=True) == 64_000 + 2_000 + 500
+    assert packed_bytes(128_000, "int4", 128) == 64_000 + 2_000  # symmetric: scales only
+    # 3 groups' 12 bits of zeros round up to 2 B once
+    assert group_bytes(3, "int4", zero_points=True) == 3 * 2 + 2
+    assert group_bytes(3, "int8", zero_points=True) == 3 * 2 + 3
+    assert group_bytes(4, "fp4", zero_points=True) == 4  # the block formats have no zero point
+
+
+# llm-compressor's W4A16 quantization_config (the layout of neuralmagic's *-quantized.w4a16 checkpoints' config.json)
+W4A16 = {"quant_method": "compressed-tensors", "format": "pack-quantized", "ignore": ["lm_head"],
+         "kv_cache_scheme": None, "quantization_status": "compressed", "sparsity_config": {},
+         "config_groups": {"group_0": {"targets": ["Linear"], "input_activations": None, "output_activations": None,
+                                       "weights": {"type": "int", "num_bits": 4, "strategy": "group",
+                                                   "group_size": 128, "symmetric": True, "dynamic": False,
+                                                   "actorder": None, "observer": "minmax"}}}}
+
+
+def _w4a16(**weights):
+    group = W4A16["config_groups"]["group_0"]
+    return {**W4A16, "config_groups": {"group_0": {**group, "weights": {**group["weights"], **weights}}}}
+
+
+def test_compressed_tensors_wna16_stores_zero_points_only_when_asymmetric():
+    symmetric = QWEN2_LINEAR // 2 + QWEN2_GROUPS * 2 + QWEN2_16BIT
+    assert _hf({**QWEN2_7B, "quantization_config": W4A16}, seq_len=1).weight_bytes == symmetric == 5_545_257_984
+    # symmetric: false: vLLM's CompressedTensorsWNA16 takes uint4 with a weight_zero_point, (N / 8, K / 128) int32
+    asym = _hf({**QWEN2_7B, "quantization_config": _w4a16(symmetric=False)}, seq_len=1)
+    assert asym.weight_bytes == symmetric + QWEN2_GROUPS // 2 == 5_570_747_392
+    # W8A16 per channel: 1 B a weight, one fp16 scale a row (rows as in the GPTQ test above)
+    rows = 28 * (3584 + 2 * 512 + 3584 + 2 * 18944 + 3584)
+    ch = _hf({**QWEN2_7B, "quantization_config": _w4a16(num_bits=8, strategy="channel", group_size=None)}, seq_len=1)
+    assert ch.weight_bytes == QWEN2_LINEAR + rows * 2 + QWEN2_16BIT
+
+
+@pytest.mark.parametrize("quant, field", [
+    (_w4a16(num_bits=2), "config_groups.group_0.weights.num_bits"),
+    (_w4a16(type="float"), "config_groups.group_0.weights.type"),
+    (_w4a16(strategy="tensor"), "config_groups.group_0.weights.strategy"),
+    (_w4a16(group_size=None), "config_groups.group_0.weights.group_size"),
+    (_w4a16(symmetric="no"), "config_groups.group_0.weights.symmetric"),
+    ({**W4A16, "config_groups": {"group_0": {**W4A16["config_groups"]["group_0"],
+                                             "input_activations": {"num_bits": 8}}}},
+     "config_groups.group_0.input_activations"),  # W8A8: not this weight-only scheme
+    ({**W4A16, "format": "float-quantized"}, "format"),
+    ({**W4A16, "ignore": ["re:.*lm_head"]}, "ignore"),
+    ({**W4A16, "kv_cache_scheme": {"num_bits": 8}}, "kv_cache_scheme"),
+    ({**W4A16, "config_groups": {}}, "config_groups"),
+])
+def test_malformed_compressed_tensors_configs_are_one_line_errors(quant, field):
+    refused({**QWEN2_7B, "quantization_config": quant}, f"quantization_config.{field}")

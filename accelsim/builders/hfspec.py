@@ -1054,6 +1054,11 @@ def quantization(r: _Reader, lm: LM) -> Quant | None:
             raise ValueError(f"quantization_config.quant_method: 'mxfp4' stores MoE experts (transformers' Mxfp4 "
                              f"quantizer converts gpt-oss's experts only); {lm.arch} has none")
         return Quant(method, expert="fp4", group_size=32)
+    return _fp8(cfg, method, lm, keep)
+
+
+def _fp8(cfg: Mapping[str, Any], method: str, lm: LM, keep: list[str]) -> Quant:
+    """A FineGrainedFP8 ``quantization_config``'s stored weights and activations (:func:`quantization`)."""
     for key, allowed in (("activation_scheme", ("dynamic", "static")), ("fmt", ("e4m3",))):
         if cfg.get(key, allowed[0]) not in allowed:
             raise ValueError(f"quantization_config.{key}: {cfg[key]!r} is not supported (expected "

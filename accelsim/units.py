@@ -118,6 +118,24 @@ def tensor_bytes(numel: int, dtype: str) -> int:
     return -(-numel * DTYPE_BITS[dtype] // 8) + -(-numel // group) * scale
 
 
+def element_bytes(dtype: str) -> float:
+    """Bytes an element of an activation tensor of ``dtype`` takes as a tile or load streams it, its block scales
+    included: a block-scaled dtype (:data:`ACTIVATION_SCALES`) its packed bits / 8 plus its scale's share (fp4:
+    0.5 + 1 / 16 = 0.5625, as :func:`tensor_bytes` counts the whole tensor), any other :func:`dtype_bytes` (int4 a
+    byte)."""
+    if dtype not in ACTIVATION_SCALES:
+        return dtype_bytes(dtype)
+    group, scale = ACTIVATION_SCALES[dtype]
+    return DTYPE_BITS[dtype] / 8 + scale / group
+
+
+def element_bits(dtype: str) -> int:
+    """Bits of one value of an activation tensor of ``dtype`` as a load carries it: a block-scaled dtype
+    (:data:`ACTIVATION_SCALES`) packed at :data:`DTYPE_BITS` (fp4: 4, so a 16-byte load holds 32 values; the scales
+    are a tensor of their own), any other its :func:`dtype_bytes` × 8 (int4: a byte)."""
+    return DTYPE_BITS[dtype] if dtype in ACTIVATION_SCALES else 8 * dtype_bytes(dtype)
+
+
 def dispatch_bytes(rows: int, width: int, dtype: str) -> int:
     """Bytes of ``rows`` rows of ``width`` elements of ``dtype`` on an expert-parallel dispatch's wire: packed at
     :data:`DTYPE_BITS` with one :data:`DISPATCH_SCALES` scale per group of each row where the dtype has one (fp8,

@@ -98,7 +98,15 @@ ACTIVATION_SCALES: dict[str, tuple[int, int]] = {"fp4": (16, 1)}
 packed into a uint8", with "float8_e4m3 scaling factors", one per 16 values, vllm/_custom_ops.py; TensorRT-LLM's
 ``Fp4QuantizedTensor``, packed data with its scale factors). MXFP4's E8M0 per 32 (0.53125 B) is not told apart: an
 fp4 activation is NVFP4's, whatever a weight's ``quant_group_size``. Its one fp32 per-tensor scale is not counted.
-:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element)."""
+:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element).
+A simplification: the scales are counted unpadded, ⌈numel / 16⌉ of them. vLLM's ``scaled_fp4_quant`` allocates them
+in the tensor cores' swizzled layout, ``(round_up(m, 128), round_up(n // 16, 4) // 4)`` int32 ("the minimum tile is
+128x4 for the scales. So, we first pad the scales to multiples of 128 and 4"), and ``cutlass_scaled_fp4_mm`` checks
+that ``A_sf`` has that padded shape: round_up(m, 128) × round_up(n / 16, 4) bytes, so a decode row (m = 1, n = 4096)
+has 128 × 256 = 32,768 B of scales beside its 2,048 B of values, not the 256 B counted here (probe p274 #4). The pad
+needs a tensor's rows and row length, which the callers that size a tensor from its element count alone
+(mapping/traffic.py's graph-input and epilogue reads, ``Graph``'s input bytes) do not have; it is about 190 kB a
+layer of llama3_8b's fp4 decode against some 116 MB of fp4 weights (under 0.2 %)."""
 
 DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), **ACTIVATION_SCALES}
 """(values per scale, bytes per scale) an expert-parallel dispatch sends beside each row of a narrow activation

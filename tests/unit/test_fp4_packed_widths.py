@@ -9,6 +9,7 @@ matmul's A at a byte an element out of its packed input bytes, leaving B too few
 from __future__ import annotations
 
 from accelsim import api
+from accelsim.builders.build import build_workload
 from accelsim.config import build_graph, load_arch, load_workload
 from accelsim.cost import vector
 from accelsim.mapping import traffic
@@ -107,3 +108,22 @@ def test_the_split_estimate_takes_an_fp4_matmuls_a_at_its_packed_bytes():
     finally:
         traffic.core_reads = reads
     assert seen == [(497_664, 497_664)]
+
+
+def test_only_the_llm_builders_and_the_gemm_preset_pack_4_bit_weights():
+    # probe p274 #1 (docs/configuration.md's `dtype` row now says so): the same 3136 x 64 x 64 product, 4,096
+    # weights, is 4,096 x 0.5 = 2,048 B as the gemm micro-workload (packed, no scales) and 4,096 x 1 = 4,096 B as a
+    # 64 -> 64 1x1 conv2d on 56 x 56 (a byte each, as int8's), int4 and fp4 alike
+    for dtype in ("int4", "fp4"):
+        gemm = build_workload("gemm", {"dtype": dtype, "m": 3136, "n": 64, "k": 64})
+        conv = build_workload("conv2d", {"dtype": dtype, "kernel_size": 1, "padding": 0, "bias": False})
+        assert gemm.params == conv.params == 64 * 64
+        assert gemm.weight_bytes == 4096 // 2 and conv.weight_bytes == 4096
+
+
+def test_fp4_scales_are_counted_unpadded():
+    # probe p274 #4: vLLM's scaled_fp4_quant allocates a decode row's (m = 1, n = 4096) scales padded to the
+    # swizzled (round_up(1, 128), round_up(4096 / 16, 4) / 4) int32 = 128 x 256 = 32,768 B, 34,816 B with the 2,048
+    # B of values. tensor_bytes counts 4096 / 16 = 256 unpadded scales (units.ACTIVATION_SCALES states the
+    # simplification: the element counts its callers have give no rows)
+    assert tensor_bytes(4096, "fp4") == 2048 + 256 != 2048 + 128 * 256

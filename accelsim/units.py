@@ -121,7 +121,15 @@ ACTIVATION_SCALES: dict[str, tuple[int, int]] = {"fp4": (16, 1)}
 packed into a uint8", with "float8_e4m3 scaling factors", one per 16 values, vllm/_custom_ops.py; TensorRT-LLM's
 ``Fp4QuantizedTensor``, packed data with its scale factors). MXFP4's E8M0 per 32 (0.53125 B) is not told apart: an
 fp4 activation is NVFP4's, whatever a weight's ``quant_group_size``. Its one fp32 per-tensor scale is not counted.
-:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element)."""
+:func:`tensor_bytes` prices an activation tensor with it (probe p273 #2: fp4 activations moved at a byte an element).
+A simplification: the scales are counted unpadded, ⌈numel / 16⌉ of them. vLLM's ``scaled_fp4_quant`` allocates them
+in the tensor cores' swizzled layout, ``(round_up(m, 128), round_up(n // 16, 4) // 4)`` int32 ("the minimum tile is
+128x4 for the scales. So, we first pad the scales to multiples of 128 and 4"), and ``cutlass_scaled_fp4_mm`` checks
+that ``A_sf`` has that padded shape: round_up(m, 128) × round_up(n / 16, 4) bytes, so a decode row (m = 1, n = 4096)
+has 128 × 256 = 32,768 B of scales beside its 2,048 B of values, not the 256 B counted here (probe p274 #4). The pad
+needs a tensor's rows and row length, which the callers that size a tensor from its element count alone
+(mapping/traffic.py's graph-input and epilogue reads, ``Graph``'s input bytes) do not have; it is about 190 kB a
+layer of llama3_8b's fp4 decode against some 116 MB of fp4 weights (under 0.2 %)."""
 
 DISPATCH_SCALES: dict[str, tuple[int, int]] = {"fp8": (128, 4), **ACTIVATION_SCALES}
 """(values per scale, bytes per scale) an expert-parallel dispatch sends beside each row of a narrow activation
@@ -139,6 +147,24 @@ def tensor_bytes(numel: int, dtype: str) -> int:
         return numel * dtype_bytes(dtype)
     group, scale = ACTIVATION_SCALES[dtype]
     return -(-numel * DTYPE_BITS[dtype] // 8) + -(-numel // group) * scale
+
+
+def element_bytes(dtype: str) -> float:
+    """Bytes an element of an activation tensor of ``dtype`` takes as a tile or load streams it, its block scales
+    included: a block-scaled dtype (:data:`ACTIVATION_SCALES`) its packed bits / 8 plus its scale's share (fp4:
+    0.5 + 1 / 16 = 0.5625, as :func:`tensor_bytes` counts the whole tensor), any other :func:`dtype_bytes` (int4 a
+    byte)."""
+    if dtype not in ACTIVATION_SCALES:
+        return dtype_bytes(dtype)
+    group, scale = ACTIVATION_SCALES[dtype]
+    return DTYPE_BITS[dtype] / 8 + scale / group
+
+
+def element_bits(dtype: str) -> int:
+    """Bits of one value of an activation tensor of ``dtype`` as a load carries it: a block-scaled dtype
+    (:data:`ACTIVATION_SCALES`) packed at :data:`DTYPE_BITS` (fp4: 4, so a 16-byte load holds 32 values; the scales
+    are a tensor of their own), any other its :func:`dtype_bytes` × 8 (int4: a byte)."""
+    return DTYPE_BITS[dtype] if dtype in ACTIVATION_SCALES else 8 * dtype_bytes(dtype)
 
 
 def dispatch_bytes(rows: int, width: int, dtype: str) -> int:

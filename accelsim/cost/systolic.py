@@ -21,7 +21,7 @@ import math
 
 from ..hardware import Arch, SystolicArray, dtype_rate
 from ..ir import Gemm, Op, OpKind
-from ..units import FAST_FP32, dtype_bytes, mma_passes
+from ..units import FAST_FP32, dtype_bytes, element_bytes, mma_passes
 from . import Priced, attention, folds, gpu_tiles
 
 PRICES_DTYPE = True  # price() applies the unit's per-dtype rate itself (pricing scales the other kinds' cycles)
@@ -120,7 +120,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         details.update(tiled)
         # its CTAs read each tile's panels from shared memory once, not once per fold of the MMA array
         details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm,  # type: ignore[arg-type]
-                                                             dtype_bytes(details["rate"]["dtype"]))
+                                                             element_bytes(details["rate"]["dtype"]))
         details.update(_kv_dequant(op, details["rate"]["dtype"], tiled))
     else:
         if rate != 1.0:
@@ -151,13 +151,19 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
     if dtype != op.dtype:  # an unfused attention GEMM over an int8 / int4 KV cache: A (Q, P) in the 16-bit dtype,
         per, width = attention.dequant_lane_cost(dtype, arch)  # B (K, V) read at the cache's width and dequantised
         return gpu_tiles.price(g, sa, arch, dtype_bytes(dtype), rate, per / width,  # type: ignore[arg-type]
-                               op.elem_bytes, dtype_bytes(op.out_dtype), dtype, b_held)
+                               op.elem_bytes, element_bytes(op.out_dtype), dtype, b_held)
     # a sparse tensor core runs the kept K at its dense MMA rate: the dense K at k / k_run that rate, reading
     # the dense activations and the compressed weights (weight_bytes_per_element)
     # (its dequantisation expands the kept weights only: per dense weight, k_run / k of one)
-    return gpu_tiles.price(g, sa, arch, op.elem_bytes, rate * g.k / k_run,  # type: ignore[union-attr]
+    # A (and an activation B, and the output) at their packed width with block scales, fp4 0.5625 B an element as
+    # the HBM bytes count them (units.element_bytes; probe p274 #2: fp4 A panels had streamed at a byte); weights
+    # of the op's own dtype at the byte an element Weight.nbytes stores them in (an int4 / fp4 CNN's)
+    b_elem = weight_bytes_per_element(op)
+    if b_elem is None and op.weights and element_bytes(op.dtype) != op.elem_bytes:
+        b_elem = op.elem_bytes
+    return gpu_tiles.price(g, sa, arch, element_bytes(op.dtype), rate * g.k / k_run,  # type: ignore[union-attr]
                            dequant_cycles(op, arch) * k_run / g.k,  # type: ignore[union-attr]
-                           weight_bytes_per_element(op), dtype_bytes(op.out_dtype), op.dtype, b_held)
+                           b_elem, element_bytes(op.out_dtype), op.dtype, b_held)
 
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
@@ -182,7 +188,7 @@ def weight_bytes_per_element(op: Op) -> float | None:
         return None
     w = op.weights[0]
     per = w.nbytes(op.dtype) / w.numel  # a compressed N:M weight: its kept elements and their indices
-    return None if per == op.elem_bytes and not op.attrs.get("dequant") else per
+    return None if per == element_bytes(op.dtype) and not op.attrs.get("dequant") else per
 
 
 def dequant_cycles(op: Op, arch: Arch) -> float:

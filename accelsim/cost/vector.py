@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from ..hardware import Arch, Level, VectorUnit
 from ..ir import Op
-from ..units import time_cycles
+from ..units import element_bits, element_bytes, time_cycles
 from . import Priced, gather, resident_bytes
 
 
@@ -272,8 +272,15 @@ def input_passes(op: Op, unit: VectorUnit, row_bytes_on_chip: int | None = None)
 
 
 def per_thread(op: Op, k: Kernel) -> int:
-    """Elements of each activation input one thread of kernel ``k`` has in flight per iteration."""
-    return max(1, k.vector_bytes // op.elem_bytes) if k.vector_bytes else k.per_thread
+    """Elements of each activation input one thread of kernel ``k`` has in flight per iteration: as many as its
+    vector load holds at their packed width (:func:`accelsim.units.element_bits`: a 16-byte load 8 bf16, 16 fp8,
+    32 fp4), or ``k.per_thread`` stored elements, each of a packed dtype holding 8 / its bits values (fp4 two a
+    byte, as torch's ``float4_e2m1fn_x2`` element holds two: the add kernel's 4-element access 8 fp4 values).
+    Probe p274 #3: fp4 had been loaded at a byte a value, in fp8's loop count for 0.5625 of its bytes."""
+    bits = element_bits(op.dtype)
+    if k.vector_bytes:
+        return max(1, k.vector_bytes * 8 // bits)
+    return k.per_thread * max(1, 8 // bits)
 
 
 def kernel(op: Op, arch: Arch) -> Kernel | None:
@@ -345,7 +352,8 @@ def _pass_seconds(op: Op, k: Kernel, vu: VectorUnit, arch: Arch, level: Level, p
     threads, blocks, loops = _loops(op, k)
     per_core = max(1, min(vu.resident_threads // threads, vu.resident_blocks or blocks))
     wave = arch.cores * per_core
-    per_block = threads * per_thread(op, k) * len(op.inputs) * op.elem_bytes  # bytes one block has in flight
+    # bytes one block has in flight (fp4: its values and their share of the block scales, units.element_bytes)
+    per_block = threads * per_thread(op, k) * len(op.inputs) * element_bytes(op.dtype)
     seconds = 0.0
     for n, count in ((wave, blocks // wave), (blocks % wave, 1)):
         if n and count:

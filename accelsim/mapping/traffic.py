@@ -31,7 +31,7 @@ from ..hardware import SCRATCHPAD, Arch, Level
 from ..ir import HOST_COPY, Op, OpKind, Weight
 from ..options import Options
 from ..tasks import TableSplit, Unit
-from ..units import dtype_bytes, tensor_bytes
+from ..units import dtype_bytes, element_bytes, tensor_bytes
 from . import l2resident
 from .plan import BANDS, Plan
 from .tiling import Tiling, array_caps, tile_gemm, tile_gemm_shared, tiling_cycles
@@ -609,7 +609,8 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             # B held in the SMs (a pinned recurrent weight, choice._pin_recurrent_weights): no B panels
             tiles = {**p.details, "b_held": True} if held_b(p) else p.details
             # A's panels at the MMAs' dtype: 16 bits over a KV cache dequantised on read (cost.attention.gemm_dtype)
-            a_elem = dtype_bytes(p.details["rate"]["dtype"]) if "kv_dequant" in p.details else elem
+            # (else at the op's packed width with block scales, as the tiles were priced: fp4 0.5625 B, probe p274 #2)
+            a_elem = dtype_bytes(p.details["rate"]["dtype"]) if "kv_dequant" in p.details else element_bytes(op.dtype)
             cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, a_elem)
             # the times the cores' panels read each operand from the cache (B's other bytes, where B is held, once)
             pa, pb = gpu_tiles.operand_cache_bytes(tiles, a_elem)
@@ -981,9 +982,11 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
     (but for a strided conv's input, the pixels its windows touch at the main memory's granule, as
     :func:`operand_bytes` counts them: :func:`conv_input_bytes`): the estimate compares splits."""
     op = p.op
-    elem = op.elem_bytes
+    # A's bytes as op.in_bytes counts them (units.tensor_bytes: fp4 packed with its scales), so that B's are the rest
+    # (probe p274 #3: A at a byte an element against fp4's packed in_bytes made B's negative)
+    a_bytes = tensor_bytes(math.prod(op.in_shapes[0]), op.dtype) if op.in_shapes else 0
     if op.kind in (OpKind.MATMUL, OpKind.ATTENTION) and len(p.operands) > 1:  # activation × activation
-        a_tot = math.prod(op.in_shapes[0]) * elem
+        a_tot = a_bytes
         acts_b = op.in_bytes - a_tot - on_chip[1]
         a_tot -= on_chip[0]
     else:
@@ -991,7 +994,7 @@ def split_estimate(p: Plan, arch: Arch, options: Options, nunits: int, ncores: i
         a_tot, acts_b = (op.in_bytes - on_chip[0]) * passes, 0
         read = conv_input_bytes(op, arch.memory(arch.main_memory).access_bytes)
         if read is not None and op.in_bytes:  # a strided conv reads part of its input (as :func:`operand_bytes`)
-            a_tot = a_tot * (op.in_bytes - math.prod(op.in_shapes[0]) * elem + read) // op.in_bytes
+            a_tot = a_tot * (op.in_bytes - a_bytes + read) // op.in_bytes
     held = held_weight_bytes(p)  # (its parameters in SRAM: not loaded, but cut as its B)
     params = op.weight_bytes - held
     b_tot, out = acts_b + params, 0 if keep_out else op.out_bytes

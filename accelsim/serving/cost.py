@@ -84,7 +84,7 @@ from ..builders.registry import get_builder
 from ..config import WorkloadSpec, build_graph
 from ..config.digest import file_digests
 from ..config.schema import jsonable
-from ..config.serving import CostGrid, EngineConfig
+from ..config.serving import VLLM_BLOCK_SIZES, CostGrid, EngineConfig
 from ..errors import MappingError
 from ..hardware import Arch
 from ..ir import Graph
@@ -869,11 +869,13 @@ def block_too_big(fp: Footprint, arch: Arch, engine: EngineConfig) -> str | None
     if fp.kv_bytes_per_token <= 0 or room < fp.kv_bytes_per_token or per_block <= room:
         return None
     held = f" and {engine.max_num_seqs} sequences' recurrent states ({states:,} B)" if states else ""
+    fits = math.floor(room / fp.kv_bytes_per_token)
+    # the largest size the config accepts that fits (probe p263: "at most 181 tokens" named no size vLLM takes)
+    largest = max(b for b in VLLM_BLOCK_SIZES if b <= fits)  # 1 always fits: room holds one token's KV
     return (f"one KV block of {engine.block_size:,} tokens × {fp.kv_bytes_per_token:,.0f} B = {per_block:,.0f} B is "
             f"more than the {room:,.0f} B that {engine.gpu_memory_fraction} of {capacity:,} B holds after the weights "
-            f"({fp.weight_bytes:,} B per chip){held}: a block of at most "
-            f"{math.floor(room / fp.kv_bytes_per_token):,} tokens fits (the default: "
-            f"{type(engine).model_fields['block_size'].default})")
+            f"({fp.weight_bytes:,} B per chip){held}: a block of at most {fits:,} tokens fits, so block_size "
+            f"{largest} at most (the default: {type(engine).model_fields['block_size'].default})")
 
 
 def kv_blocks(fp: Footprint, arch: Arch, engine: EngineConfig) -> int | str:

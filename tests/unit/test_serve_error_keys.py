@@ -72,10 +72,10 @@ def test_weights_larger_than_the_whole_memory_are_the_models_fault(here, capsys)
 # leaves little room: 0.158 of the H100's 85,899,345,920 B is 8,589,934,592 + 4,294,967,296 + 687,194,767.36 =
 # 13,572,096,655.36 B, less the 13,476,831,232 B of weights leaves 95,265,423.36 B, room for
 # ⌊95,265,423.36 / 524,288⌋ = 181 tokens (181 × 524,288 = 94,896,128; 182 × = 95,420,416 is over), less than one
-# block of 256 × 524,288 = 134,217,728 B
+# block of 256 × 524,288 = 134,217,728 B; the largest of vLLM's sizes within 181 is 128 (128 × 524,288 = 67,108,864)
 BIG_BLOCK = ("engine.block_size: one KV block of 256 tokens × 524,288 B = 134,217,728 B is more than the "
              "95,265,423 B that 0.158 of 85,899,345,920 B holds after the weights (13,476,831,232 B per chip): a "
-             "block of at most 181 tokens fits (the default: 16)")
+             "block of at most 181 tokens fits, so block_size 128 at most (the default: 16)")
 TIGHT = SINGLE.replace("block_size: 16}", "block_size: 16, gpu_memory_fraction: 0.158}")
 
 

@@ -319,12 +319,6 @@ def reread_level(op: Op, arch: Arch) -> str | None:
     return next((c for c in arch.caches if need <= arch.memory(c).capacity), None)
 
 
-def rereads_cached(op: Op, arch: Arch) -> bool:
-    """Whether a further input pass of ``op``'s GPU kernel reads a cache rather than main memory
-    (:func:`reread_level`)."""
-    return reread_level(op, arch) is not None
-
-
 def _loops(op: Op, k: Kernel) -> tuple[int, int, tuple[tuple[int, float], ...]]:
     """Threads per block, blocks, and the loops a block runs: (iterations, fraction of its threads active)."""
     cols, each = row_length(op), per_thread(op, k)

@@ -285,19 +285,19 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     sync = embedding_sync(arch, sync_bytes, tp, pp, grad_dtype(graph.meta.get("dtype") or arch.dtype))
     sync_s = sync.seconds
     p2p_count = (2 if training else 1) * (pp * v - 1)
+    m = int(params.get("micro_batches", 1))
+    synced = 2 * sync.sent  # what the embedding all-reduce's two ranks put on their links together
     try:
-        data = combine(simulated, pp, micro_batches=int(params.get("micro_batches", 1)), interleave=v,
+        data = combine(simulated, pp, micro_batches=m, interleave=v,
                        p2p_cycles=p2p_s * arch.clock_hz, p2p_count=p2p_count,
                        name=name or f"{workload.model}_{arch.name}", sync_cycles=sync_s * arch.clock_hz,
-                       extra_runs=extra, p2p_bytes=send, training=training, sync_bytes=2 * sync.sent,
-                       transfer_s=transfer_busy(arch, tp, pp, send, p2p_count * int(params.get("micro_batches", 1)),
-                                                   sync_s))
+                       extra_runs=extra, p2p_bytes=send, training=training, sync_bytes=synced,
+                       transfer_s=transfer_busy(arch, tp, pp, send, p2p_count * m, sync_s))
     except NoFit as e:  # at the key the user set last, with the remedies that fit (their stash rebuilt)
         stage = {**params, "pipeline_stage": e.stage, "layers": per_stage * pp, "pipeline_interleave": 1}
         raise explain(e, workload, arch, options, data_parallel(graph, arch),
                       stage_stash(workload, arch, stage) if training else None) from None
     if training:  # the step's replicas over the iteration's seconds (the shown pass's record is one micro-batch's)
-        m = int(params.get("micro_batches", 1))
         dp = replica_record(data_parallel(graph, arch) // cp, tp * cp * pp, int(params.get("batch", 1)), m,
                             float(data["seconds"]))
         data.update(dp)
@@ -330,7 +330,7 @@ def pipeline(workload: WorkloadSpec, arch: Arch, options: Options | None = None,
     # (bytes.link holds the same bytes: combine's sync_bytes)
     sends = float(data["pipeline"].get("p2p_bytes_total", 0))
     data.update(account(data, arch, transfers=[(sends, sends * crossing_share(arch, tp, pp)),
-                                               (2 * sync.sent, 2 * sync.sent if stages_apart(arch, tp, pp) else 0)]))
+                                               (synced, synced if stages_apart(arch, tp, pp) else 0)]))
     if data["pipeline"]["layer_samples"] and (data.get("power") or {}).get("peak_w") is not None:
         # a sampled stage's busiest window is its 2-layer run's, as a sampled serving pass's
         data["notes"] = [*data["notes"], peak_note(data["power"]["peak_w"], 2, int(params["layers"]),

@@ -20,8 +20,11 @@ Op conventions (one MoE layer over tokens x (batch, tokens, hidden), T tokens on
   training's), or with ``per_rank`` (an inference prefill: DeepEP's normal mode, which sends a token once to each
   rank that holds any of its experts, ``is_token_in_rank``) the rows × D / k, D the expected ranks a token reaches
   (:func:`~accelsim.draws.dispatch_ranks`, under uniform or group-limited routing; where EP does not divide the
-  experts, the rows received are the chip's own experts' distinct tokens, :func:`~accelsim.draws.rank_reach`); attrs ``fanout`` (the
-  routing) then prices its hops across nodes once per destination node (DeepEP's RDMA, forwarded over NVLink:
+  experts, the rows received are the chip's own experts' distinct tokens, :func:`~accelsim.draws.rank_reach`;
+  under skewed or given counts a token's chance of reaching a rank from the per-expert counts,
+  :func:`reach_from_loads`; never more than the tokens there are: :func:`_per_rank_rows`); attrs ``fanout`` (the
+  routing, the chip's tokens and the wire rows) then prices its hops across nodes once per destination node
+  (DeepEP's RDMA, forwarded over NVLink, at most a row per token and remote node:
   :func:`~accelsim.cost.collective.fanout_nic_bytes`). The group's chips
   are tensor_parallel × context_parallel apart (attrs ``extent`` TP·CP·EP: Megatron's rank order tensor, context,
   expert, data), so on several nodes its all-to-alls may cross them.
@@ -283,18 +286,52 @@ def _expert_weights(form: ExpertForm, prefix: str, names: ExpertNames, i: int, w
     return tuple(form.weights(prefix, names, i, width, hidden))
 
 
-def busiest_shard(kept: Sequence[int], chips: int, strided: bool) -> list[int]:
-    """The experts of the chip, of ``chips`` that split ``kept``'s experts, that receives the most assignments
-    (the lowest such chip on a tie): an expert-parallel step waits for its busiest chip, whose combine all-to-all
-    the others wait on. Chip j holds experts j·E/chips … (j + 1)·E/chips − 1, or with ``strided`` every
-    chips-th expert from j (j, j + chips, ...). Balanced, uniform and skewed routings put the most on chip 0
-    (shares fall with the expert's index, ties to the lower one); given counts may load any chip."""
-    local, extra = divmod(len(kept), chips)  # chips below E mod chips hold one expert more (vLLM's
-    # determine_expert_map: base + 1 experts for rank < remainder)
+def expert_shards(experts: int, chips: int, strided: bool) -> list[list[int]]:
+    """The experts each of ``chips`` chips holds: chip j experts j·E/chips … (j + 1)·E/chips − 1, chips below E mod
+    chips one more (vLLM's determine_expert_map: base + 1 experts for rank < remainder), or with ``strided`` every
+    chips-th expert from j (j, j + chips, ...)."""
+    local, extra = divmod(experts, chips)
     first = [j * local + min(j, extra) for j in range(chips + 1)]
-    shards = [list(range(j, len(kept), chips)) if strided else list(range(first[j], first[j + 1]))
-              for j in range(chips)]
-    return max(shards, key=lambda ids: (sum(kept[i] for i in ids), -ids[0]))
+    return [list(range(j, experts, chips)) if strided else list(range(first[j], first[j + 1])) for j in range(chips)]
+
+
+def busiest_shard(kept: Sequence[int], chips: int, strided: bool) -> list[int]:
+    """The experts of the chip, of ``chips`` that split ``kept``'s experts (:func:`expert_shards`), that receives the most
+    assignments (the lowest such chip on a tie): an expert-parallel step waits for its busiest chip, whose combine
+    all-to-all the others wait on. Balanced, uniform and skewed routings put the most on chip 0 (shares fall with
+    the expert's index, ties to the lower one); given counts may load any chip."""
+    return max(expert_shards(len(kept), chips, strided), key=lambda ids: (sum(kept[i] for i in ids), -ids[0]))
+
+
+def reach_from_loads(kept: Sequence[int], ids: Sequence[int], tokens: int, top_k: int) -> float:
+    """The chance that a token of the ``tokens`` whose assignments per expert are ``kept`` picks at least one of
+    experts ``ids``: a token picks expert i at most once, so with chance p_i = kept[i] / tokens, and taking the
+    picks as independent of each other, 1 − Π_{i ∈ ids} (1 − p_i); at least the hard bounds the counts give, max
+    p_i (one expert's tokens are distinct) and Σ p_i / min(k, m) (a token takes at most min(k, m) of the m experts'
+    assignments: experts 0-3 of 16 holding every top-2 assignment are reached by every token, where the product
+    says 1 − ½⁴), and at most min(1, Σ p_i). Exact at the ends: an expert that every token picks (Zipf skew caps
+    expert 0 at the tokens) gives 1, experts no token picks 0. Under uniform picks the exact value is the
+    hypergeometric :func:`~accelsim.draws.rank_reach`, which balanced and uniform routing keep (independent picks
+    miss a rank a little more often: (1 − k/E)^m ≥ C(E − m, k) / C(E, k))."""
+    if tokens <= 0 or not ids:
+        return 0.0
+    p = [min(kept[i], tokens) / tokens for i in ids]
+    least = max(max(p), sum(p) / min(top_k, len(p)))
+    return min(1.0, sum(p), max(least, 1 - math.prod(1 - q for q in p)))
+
+
+def rank_bound(experts: int, top_k: int, ranks: int, groups: int = 0, picked: int = 0) -> int:
+    """The most ranks, of ``ranks`` holding E / R experts each, one token's ``top_k`` picks can reach: k and R, and
+    under group-limited routing (``groups`` G, ``picked`` g, as :func:`~accelsim.draws.dispatch_ranks` reads
+    them) its g picked groups' ranks: g where R divides G (a rank holds G / R whole groups), g · R / G where G
+    divides R (a group over R / G ranks). DeepSeek-V3 at EP 8: 4."""
+    most = min(ranks, top_k)
+    if groups > 1 and 0 < picked < groups and experts % groups == 0:
+        if groups % ranks == 0:
+            most = min(most, picked)
+        elif ranks % groups == 0:
+            most = min(most, picked * ranks // groups)
+    return most
 
 
 def token_shards(tp: int, ep: int, spread: int = 1) -> int:
@@ -302,6 +339,40 @@ def token_shards(tp: int, ep: int, spread: int = 1) -> int:
     parallelism over experts split by width (``ep`` > 1, ``spread`` 1: Megatron-Core's sequence-parallel token
     shards, vLLM's sequence-parallel MoE; see the module docstring), else 1 (every chip routes every token)."""
     return tp if tp > 1 and ep > 1 and spread == 1 else 1
+
+
+def _per_rank_rows(loads: Loads, mine: Sequence[int], *, experts: int, top_k: int, ep: int, spread: int,
+                   per_rank: tuple[int, int], tokens: int, group_tokens: int, sent: int, received: int,
+                   even: bool) -> int:
+    """The rows a per-rank all-to-all (DeepEP's normal mode: a token once to each rank holding any of its experts)
+    puts on the wire at the chip holding experts ``mine``: the larger of what it sends, its ``tokens`` × the
+    distinct ranks each reaches, and what it receives, the distinct tokens that reach its experts, of the EP·tokens
+    the group's chips dispatch over the all-to-all (``group_tokens``, the loads' tokens, over the token shards).
+    ``sent`` and ``received`` are the rows a row per token-expert pair gives, which bound both.
+
+    ``even`` (balanced or uniform routing: picks spread evenly over the hit experts) takes the uniform picks'
+    expected ranks :func:`~accelsim.draws.dispatch_ranks` D: the routed rows × D / k, or where EP does not divide
+    the experts the chip's own experts' distinct tokens, :func:`~accelsim.draws.rank_reach` (probe p260 #4: the
+    9-expert rank of EP 7 over 60 experts receives 1792 tokens' 873.6, not its 1075 rows × D / k = 883).
+    Skewed or given counts concentrate a token's picks, so many of a chip's pairs share a token and D / k is far
+    too small a factor (probe p280 #1: DeepSeek-V3 EP 8 under Zipf skew received 19,242 rows of a group of
+    8,192 tokens): the chance a token reaches a rank is taken from the per-expert counts
+    (:func:`reach_from_loads`), received EP·tokens × that of the chip's experts, sent tokens × its sum over the
+    ranks (at most :func:`rank_bound`). Every path is capped at EP·tokens, the distinct tokens that can arrive."""
+    arriving = tokens * ep  # the group's tokens over the all-to-all: the chip's token shard's, 1/TP, with shards
+    moved = max(sent, received)
+    if not even:
+        into = arriving * reach_from_loads(loads.kept, mine, group_tokens, top_k)
+        # (experts spread over the TP chips, ``spread`` > 1, take no expert parallelism: HfParams refuses both)
+        reached = sum(reach_from_loads(loads.kept, ids, group_tokens, top_k) for ids in expert_shards(experts, ep, False))
+        out = tokens * min(reached, rank_bound(experts, top_k, ep, *per_rank))
+        return min(moved, arriving, math.ceil(max(out, into)))
+    ranks = dispatch_ranks(experts, top_k, ep, *per_rank)
+    held = len(mine)
+    if spread > 1 or not held or (experts % ep == 0 and held == experts // ep):
+        return min(moved, arriving, math.ceil(moved * ranks / top_k))
+    into = received * rank_reach(experts, top_k, ep, held, *per_rank) * experts / (top_k * held)
+    return min(moved, arriving, math.ceil(max(sent * ranks / top_k, into)))
 
 
 def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k: int, ffn: int, act: str,
@@ -344,23 +415,13 @@ def moe_layer(b: TransformerBuilder, x: str, *, prefix: str, experts: int, top_k
     # the group's chips are tensor_parallel × context_parallel apart (Megatron's rank order tensor, context,
     # expert, data): the chips its all-to-alls span, which may leave a node
     span = b.tp * b.cp * ep
-    # the rows on the all-to-alls' wire: a row per token-expert pair, or per token and destination rank: sent, its
-    # tokens' expected distinct ranks D (the routed rows scaled by D / k); received, the tokens that reach its own
-    # experts, each once (its rows scaled by the chance a token reaches a rank of its expert count over the k · m /
-    # E picks it takes on average: probe p260 #4, the 9-expert rank of EP 7 over 60 experts receives 1792 tokens'
-    # 873.6, not its 1075 rows × D / k = 883; an even split's is D / k as well); experts spread over the tensor-
-    # parallel chips: the routed rows × D / k
-    wire = moved
-    if per_rank is not None:
-        ranks = dispatch_ranks(experts, top_k, ep, *per_rank)
-        held = len(mine)
-        if spread > 1 or not held or (experts % ep == 0 and held == experts // ep):
-            wire = min(moved, math.ceil(moved * ranks / top_k))
-        else:
-            into = -(-sum(here) // shards) * rank_reach(experts, top_k, ep, held, *per_rank) * experts / (top_k * held)
-            wire = min(moved, math.ceil(max(sent * ranks / top_k, into)))
-    # a per-rank all-to-all's routing, which its pricing across nodes reads (the distinct nodes a token goes to)
-    fanout = {} if per_rank is None else {"fanout": (experts, top_k, *per_rank)}
+    # the rows on the all-to-alls' wire: a row per token-expert pair, or per token and destination rank
+    wire = moved if per_rank is None else _per_rank_rows(
+        loads, mine, experts=experts, top_k=top_k, ep=ep, spread=spread, per_rank=per_rank, tokens=tokens,
+        group_tokens=group * ep, sent=sent, received=-(-sum(here) // shards), even=strided)
+    # a per-rank all-to-all's routing, which its pricing across nodes reads (the distinct nodes a token goes to),
+    # with the chip's tokens and the wire rows: the NIC carries at most a row per token and remote node
+    fanout = {} if per_rank is None else {"fanout": (experts, top_k, *per_rank, tokens, wire)}
     with b.scope(names.block):
         # without token shards every tensor-parallel chip routes every token: the router runs whole on each
         with b.replicated(None if shards == 1 else 1):
@@ -459,5 +520,5 @@ def shared_expert(b: TransformerBuilder, x: str, ffn: int, act: str) -> str:
     return b.mul(y, g, name="shared_expert_scale")
 
 
-__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_chip_experts", "busiest_shard", "dispatch_ranks", "expected_experts", "expert_loads", "moe_layer", "shared_expert",
-           "token_shards"]
+__all__ = ["ExpertForm", "ExpertNames", "Loads", "Routing", "busiest_chip_experts", "busiest_shard", "dispatch_ranks", "expected_experts", "expert_loads", "expert_shards", "moe_layer", "rank_bound",
+           "reach_from_loads", "shared_expert", "token_shards"]

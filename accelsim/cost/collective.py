@@ -172,11 +172,20 @@ def fanout_nic_bytes(nbytes: int, fanout: tuple[int, ...], group: int, nodes: in
     node that holds any of its experts, ``num_tokens_per_rdma_rank``, and forwards it inside the node over NVLink):
     ``nbytes`` · D_nodes / D_ranks, :func:`dispatch_ranks` over the group's ``nodes`` nodes (each holding
     ``group`` / ``nodes`` of its ranks: :func:`call` refuses unequal shares, as DeepEP does) and its ``group``
-    ranks of the routing ``fanout`` (experts, top-k, n_group, topk_group)."""
-    experts, top_k, groups, picked = fanout
+    ranks of the routing ``fanout`` (experts, top-k, n_group, topk_group, and where given the chip's tokens and the
+    message's rows). With the tokens, at most a row per token and node, tokens · ``nodes`` rows of the message's
+    width (nbytes / rows a row), so that the (nodes − 1) / nodes of it on the NIC is at most a row per token and
+    remote node: what the chip sends once to each other node, and what it receives from its RDMA peers there,
+    each holding as many tokens (DeepEP's internode dispatch: rank r of one node exchanges with rank r of each
+    other, ``rdma_rank``; probe p280 #1: Qwen1.5-MoE at EP 16 over 2 nodes, 1,024 tokens a chip, put 8,152 rows on
+    the NIC under skew and 1,025.6 balanced, where at most 1,024 exist)."""
+    experts, top_k, groups, picked = fanout[:4]
     ranks = dispatch_ranks(experts, top_k, group, groups, picked)
     reached = dispatch_ranks(experts, top_k, max(nodes, 1), groups, picked)
-    return math.floor(nbytes * reached / ranks) if ranks > 0 else nbytes
+    wide = nbytes * reached / ranks if ranks > 0 else nbytes
+    if len(fanout) >= 6 and fanout[5] > 0:  # the chip's tokens and the message's rows
+        wide = min(wide, nbytes * fanout[4] * max(nodes, 1) / fanout[5])
+    return math.floor(wide)
 
 
 def check_fanout_nodes(ic: Interconnect, group: int, extent: int) -> int:

@@ -121,3 +121,54 @@ def test_two_nodes_send_a_token_once_per_remote_node():
     assert op["mapping"]["message_bytes"] == 32 * 256
     assert op["mapping"]["nic_bytes"] == math.floor(16 * 256 * 92 / 120) == 3140
     assert op["bytes"]["link"] == 7 * 8192 // 8 + 3140
+
+
+def test_a_zipf_skewed_prefill_receives_each_of_the_groups_tokens_once():
+    # probe p280 #1. DeepSeek-V3 (256 experts, top-8, n_group 8 / topk_group 4) at EP 8, 64 prompt tokens a chip:
+    # the group routes 8 · 64 = 512 tokens, 4096 assignments. Zipf skew 1 gives expert 0 the share 1 / H_256 of
+    # them, 4096 / 6.1243 = 668.8, more than the 512 tokens, so it is capped at 512: every token picks expert 0,
+    # and chip 0 (experts 0-31) receives each of the 512 tokens exactly once: 512 rows. It sends at most its 64
+    # tokens × min(EP 8, k 8, topk_group 4) = 256, fewer. Before: its 4,096-ish pairs × the uniform D / k, 1,205
+    # rows, 2.35 × the tokens that exist.
+    harmonic = sum(1 / (i + 1) for i in range(256))
+    assert 4096 / harmonic == pytest.approx(668.8, abs=0.05) and 4096 / harmonic > 512
+    w = load_workload("deepseek_v3", ["workload.layers=4", "workload.expert_parallel=8", "workload.seq_len=64",
+                                      "workload.moe_routing=skewed"])
+    g = build_workload(w.model, w.params)
+    assert _wire(g) == {"all_to_all_dispatch": 8 * 64, "all_to_all_combine": 8 * 64}
+    from accelsim.builders.moe import rank_bound
+    assert rank_bound(256, 8, 8, 8, 4) == 4 and 64 * 4 < 512
+
+
+def test_counts_on_one_rank_bring_it_every_token_once():
+    # 16 experts over EP 4 (4 a rank), top-2, 16 prompt tokens a chip: 64 tokens, 128 assignments, all given to
+    # experts 0-3 (chip 0), 32 each. A token's 2 distinct picks both land on chip 0, so all 64 tokens reach it,
+    # each once: 64 rows (the pairs over min(k, 4 experts) = 128 / 2; independent picks alone would say
+    # 64 · (1 − (1 − 32/64)^4) = 60). Before: its 128 pairs × D / k = ⌈128 · 1.8 / 2⌉ = 116 rows, more than the 64
+    # tokens of the whole group.
+    params = {"config": TINY16, "dtype": "bf16", "expert_parallel": 4, "seq_len": 16, "moe_routing": "counts",
+              "expert_counts": [1] * 4 + [0] * 12}
+    assert _wire(build_workload("hf", params)) == {"all_to_all_dispatch": 64, "all_to_all_combine": 64}
+    # with tensor parallelism 2 each chip dispatches its token shard, 8 of the 16: the group's tokens over the
+    # shards, 4 · 8 = 32, reach chip 0 once each
+    assert _wire(build_workload("hf", {**params, "tensor_parallel": 2})) == {"all_to_all_dispatch": 32,
+                                                                              "all_to_all_combine": 32}
+
+
+def test_reach_from_loads_and_rank_bound_by_hand():
+    from accelsim.builders.moe import rank_bound, reach_from_loads
+
+    # 64 tokens, top-2; experts 0 and 1 picked by 48 and 16 of them (p 0.75, 0.25): independent picks miss both
+    # with 0.25 · 0.75, so reach 1 − 0.1875 = 0.8125, inside [max p = 0.75, min(1, Σ p = 1)]
+    kept = [48, 16] + [0] * 14
+    assert reach_from_loads(kept, [0, 1], 64, 2) == pytest.approx(1 - 0.25 * 0.75)
+    assert reach_from_loads(kept, [2, 3], 64, 2) == 0.0  # no token picks them
+    assert reach_from_loads([64] + [0] * 15, [0, 5], 64, 2) == 1.0  # every token picks expert 0
+    assert reach_from_loads([32] * 4 + [0] * 12, [0, 1, 2, 3], 64, 2) == 1.0  # Σ p / min(k, m) = 4 · 0.5 / 2
+    # the most ranks a token reaches: min(R, k), and under group-limited routing (G 8, g 4) g where R divides G,
+    # g · R / G where G divides R
+    assert rank_bound(256, 8, 8, 8, 4) == 4
+    assert rank_bound(256, 8, 16, 8, 4) == 8
+    assert rank_bound(256, 8, 4, 8, 4) == 4
+    assert rank_bound(60, 4, 16) == 4
+    assert rank_bound(8, 2, 8) == 2

@@ -92,3 +92,40 @@ def test_an_uneven_split_busiest_rank_receives_its_own_experts_distinct_tokens()
     assert rows == {math.ceil(1075 * reach * 60 / (4 * 9))} == {874}
     # an even split (60 over EP 6, 10 each) keeps D / k: rank_reach is dispatch_ranks / R there
     assert rank_reach(60, 4, 6, 10) == pytest.approx(dispatch_ranks(60, 4, 6) / 6, rel=1e-12)
+
+
+def test_fanout_nic_bytes_are_at_most_a_row_per_token_and_remote_node():
+    # probe p280 #1. Qwen1.5-MoE (60 experts, top-4, rows of 2048 · 2 = 4096 B), EP 16 over 2 nodes, 1,024 tokens
+    # a chip, balanced: its busiest rank's message is 4,044 rows (its received tokens), which scaled by D_nodes /
+    # D_ranks gives 2,051.3 rows a node, half of them, 1,025.6, on the NIC. The chip sends each of its 1,024
+    # tokens at most once to the other node and receives from its RDMA peer there (DeepEP: rank r of each node)
+    # at most that peer's 1,024 tokens: at most 1,024 · 2 rows a node, so 1,024 on the NIC
+    d_nodes, d_ranks = dispatch_ranks(60, 4, 2), dispatch_ranks(60, 4, 16)
+    assert 4044 * d_nodes / d_ranks == pytest.approx(2051.3, abs=0.05)
+    nbytes = 4044 * 4096
+    assert fanout_nic_bytes(nbytes, (60, 4, 0, 0, 1024, 4044), 16, 2) == 1024 * 2 * 4096
+    # below the bound it keeps the per-node scaling (the message of 1,000 rows: 507.2 < 2,048 a node)
+    assert fanout_nic_bytes(1000 * 4096, (60, 4, 0, 0, 1024, 1000), 16, 2) == math.floor(
+        1000 * 4096 * d_nodes / d_ranks)
+
+
+def test_a_skewed_prefill_across_nodes_carries_the_tokens_there_are(tmp_path):
+    import json
+
+    # Qwen1.5-MoE at EP 16 over 2 DGX nodes, 1,024 tokens a chip: 16,384 tokens, 65,536 assignments. Zipf skew 1.2
+    # gives expert 0 65,536 / Σ_{i ≤ 60} i^−1.2 = 19,329, capped at the 16,384 tokens: every token picks it, so
+    # chip 0 receives each token once, 16,384 rows of 4,096 B (before: 32,142 rows), and its NIC at most a row
+    # per token of its RDMA peer, 1,024 · 4,096 B (before: 8,152 rows, 33,390,066 B). Balanced routing keeps its
+    # message (4,044 rows) and its NIC bytes drop from 1,025.6 rows (4,201,027 B) to the 1,024-row bound
+    assert 65536 / sum(i ** -1.2 for i in range(1, 61)) > 16384
+    out = {}
+    for name, extra in (("skewed", ["--set", "workload.moe_routing=skewed", "--set", "workload.moe_skew=1.2"]),
+                        ("balanced", [])):
+        assert main(["run", *QWEN, "--set", "workload.expert_parallel=16", "--set", "workload.attention=fused",
+                     *extra, "-o", str(tmp_path / name)]) == 0
+        report = json.loads((tmp_path / name / "report.json").read_text())
+        (op,) = [o for o in report["ops"] if o["name"].endswith("all_to_all_dispatch")]
+        out[name] = op["mapping"]
+    assert out["skewed"]["message_bytes"] == 16384 * 4096
+    assert out["skewed"]["nic_bytes"] == out["balanced"]["nic_bytes"] == 1024 * 4096
+    assert out["balanced"]["message_bytes"] == 4044 * 4096

@@ -213,6 +213,9 @@ CASES: dict[str, tuple] = {
 # measured MI210 plateau) and its size curve x 0.82 / 0.9; seconds 90.39 -> 95.72 us, energy with the time.
 # mobilenet_v2_tpu_v4 again at the merge of presetfix into dwnote's note (both re-recorded it): 2048 lanes and the
 # note's ready-to-end spans together: "94% of the run (394,608 of 420,280 cycles)" -> 83% (347,327); nothing else.
+# softmax_a100 again from 8248f691 (brief softmaxmix): a100 prices the softmax from cunn_SoftMaxForward's instruction
+# mix, 168 lane-cycles an element (the fp32 pipe; was the built-in 10): 84,109 -> 93,109 cycles (59.65 -> 66.03 us),
+# energy 14.670 -> 16.334 mJ; bytes equal.
 # Every case again from 673cd4e, at the end of session 48, whose deliberate changes the CHANGED list of its
 # regression.py named field by field (the previous recording compared equal but for them): ramp groups at an op's
 # ends (traffic.ramp_groups), batched GEMMs as folds of one pipeline with preload_overlap (folds.run_cycles), GNN

@@ -112,9 +112,24 @@ def price(op: Op, vu: VectorUnit, arch: Arch) -> Priced:
             gathered = large_gather_cycles(op, vu, arch)
         if gathered is not None:
             return gathered
-    cost = vu.cost(op.fn)
+    key = cost_key(op, vu)
+    cost = vu.cost(key)
     return Priced(cycles(op.vector_elems, cost, vu.lanes),
-                  {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems})
+                  {"lanes": vu.lanes, "cycles_per_element": cost, "elements": op.vector_elems,
+                   **({"priced_as": key} if key != op.fn else {})})
+
+
+def cost_key(op: Op, vu: VectorUnit) -> str:
+    """The ``cycles_per_element`` key that prices ``op``: its function, or ``f"{fn}_short"`` for a row that a
+    modelled kernel's ``short_rows`` leaves to another kernel (:data:`KERNELS`: PyTorch's persistent warp softmax,
+    which reads the row into registers once and takes one exponential an element, against cunn_SoftMaxForward's
+    three reads and two) where the unit lists a cost of its own for that kernel (the GPU presets derive both from
+    the instruction mix, docs/validation.md "Softmax re-reads")."""
+    k, short = KERNELS.get(op.fn), f"{op.fn}_short"
+    if k is None or short not in vu.cycles_per_element:
+        return op.fn
+    cols, most_bytes = k.short_rows
+    return short if row_length(op) <= cols and row_length(op) * op.elem_bytes <= most_bytes else op.fn
 
 
 def gemm_cycles(op: Op, vu: VectorUnit) -> Priced:

@@ -572,8 +572,8 @@ def spill_notes(memory: Mapping[str, Mapping[str, float]], held: Mapping[str, Ma
 
 
 # keys of a vector unit's tables that name no op function but a rule: the built-in table's fallback, the fused
-# attention kernel's softmax, the embedding gather
-_VECTOR_RULE_KEYS = ("default", "flash_softmax", "embedding")
+# attention kernel's softmax, the embedding gather, the short rows' softmax kernel (cost.vector.cost_key)
+_VECTOR_RULE_KEYS = ("default", "flash_softmax", "embedding", "softmax_short", "log_softmax_short")
 
 
 def _transposed(typo: str, name: str) -> bool:

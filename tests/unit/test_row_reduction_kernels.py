@@ -189,3 +189,77 @@ def test_mi300x_rereads_are_paced_at_the_infinity_cache():
     hbm = 2 * 2**29  # a read and the write
     frac = vector.achieved_fraction(_op(softmax, 16384, 16384, "bf16"), mi300x, hbm, passes=3)
     assert frac == pytest.approx(hbm / hbm_bw / seconds, rel=1e-9)  # 224.1 / 252.8 us = 0.886
+
+
+# The softmax's instructions per element (docs/validation.md "Softmax re-reads", a100.yaml pytorch_softmax_mix), from
+# aten/src/ATen/native/cuda/SoftMax.cu and PersistentSoftmax.cuh (torch 2.0), 16-bit input, fp32 accumulator:
+#   expf (nvcc, no fast math; assumption): FFMA.SAT, FFMA.RM, FADD, FFMA, FFMA, FMUL + SHF + MUFU.EX2
+#   an IEEE fp32 division (assumption, the minimal mix): MUFU.RCP + 5 FFMA (a Newton step, quotient, residual, fix)
+EXPF = {"fp32": 6, "shift": 1, "sfu": 1}
+DIV = {"fp32": 5, "sfu": 1}
+
+
+def _mix(*parts, **more):
+    out = {"fp32": 0, "sfu": 0, "cvt": 0, "shift": 0, "mem": 0}
+    for part in (*parts, more):
+        for k, v in part.items():
+            out[k] += v
+    out["issue"] = sum(out.values())  # every instruction issues once
+    return out
+
+
+MIXES = {
+    # cunn_SoftMaxForward: max pass (cvt, FMNMX); sum pass (cvt, FADD, expf, FADD); epilogue exp(v - max) / sum (cvt,
+    # FADD, expf, division, half a packed cvt back); 3 loads + 1 store of 16-byte vectors per 8 elements
+    "softmax": _mix(EXPF, EXPF, DIV, fp32=1 + 2 + 1, cvt=3 + 0.5, mem=4 / 8),
+    # softmax_warp_forward: the row loaded and converted once; FMNMX, FADD, expf (kept), FADD; the division; cvt back;
+    # a scalar load and a scalar store an element
+    "softmax_short": _mix(EXPF, DIV, fp32=1 + 1 + 1, cvt=2, mem=2),
+    # LogSoftMaxForwardEpilogue v - max - log(sum): two FADDs, no exponential, no division
+    "log_softmax": _mix(EXPF, fp32=1 + 2 + 2, cvt=3 + 0.5, mem=4 / 8),
+    "log_softmax_short": _mix(EXPF, fp32=1 + 2 + 1, cvt=2, mem=2),
+}
+
+
+@pytest.mark.parametrize(("arch", "lanes", "fp32", "shift"), [
+    # CUDA C++ Programming Guide, "Arithmetic Instructions" throughput table, results per clock per SM: fp32
+    # add/mul/FMA and min/max 64 on cc 8.0, 128 on 8.9, 9.0 (and 10.0: 128 FP32 cores, 16 SFUs); SFU (exp2, rcp)
+    # and type conversions 16; 32-bit shifts 64. Issue: 4 schedulers x 32 threads = 128 a clock (the whitepapers)
+    ("a100", 512, 64, 64),
+    ("h100", 512, 128, 64),
+    ("b200", 512, 128, 64),
+    ("l40s", 256, 128, 64),
+])
+def test_softmax_lane_cycles_are_the_busiest_pipe_of_pytorchs_mix(arch, lanes, fp32, shift):
+    assert MIXES["softmax"] == {"fp32": 21, "sfu": 3, "cvt": 3.5, "shift": 2, "mem": 0.5, "issue": 30}
+    per_op = {"fp32": lanes / fp32, "sfu": lanes / 16, "cvt": lanes / 16, "shift": lanes / shift, "issue": lanes / 128}
+    vu = load_arch(arch).core.vector
+    for fn, mix in MIXES.items():
+        assert vu.cost(fn) == max(mix[k] * per_op[k] for k in per_op), fn
+    # a100: the fp32 pipe, 21 x 8 = 168 lane-cycles (the built-in table's 10 before); summed over the pipes 392
+    if arch == "a100":
+        assert vu.cost("softmax") == 168
+
+
+@pytest.mark.parametrize(("cols", "dtype", "key"), [
+    (1024, "fp16", "softmax_short"),  # <= 1024 elements and <= 4096 B: the persistent warp softmax
+    (1024, "fp32", "softmax_short"),  # 4096 B
+    (2048, "fp16", "softmax"),  # > 1024 elements: cunn_SoftMaxForward
+    (2048, "fp32", "softmax"),
+])
+def test_short_softmax_rows_take_the_persistent_kernels_mix(cols, dtype, key):
+    op = _op(softmax, 64, cols, dtype)
+    vu = A100.core.vector
+    assert vector.cost_key(op, vu) == key
+    priced = vector.price(op, vu, A100)
+    # ⌈elements x lane-cycles / 512 lanes⌉ (the fp32 rate is applied later, mapping.pricing)
+    assert priced.cycles == -(-64 * cols * vu.cost(key) // 512)
+    assert priced.details["cycles_per_element"] == vu.cost(key)
+
+
+def test_a_unit_without_a_short_row_cost_prices_every_row_as_its_function():
+    # mi210 lists no softmax mix: the built-in table's 10 lane-cycles for every row length
+    mi210 = load_arch("mi210")
+    op = _op(softmax, 64, 1024)
+    assert vector.cost_key(op, mi210.core.vector) == "softmax"
+    assert vector.price(op, mi210.core.vector, mi210).details["cycles_per_element"] == 10

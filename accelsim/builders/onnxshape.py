@@ -89,7 +89,11 @@ class ShapeOps(ImporterCore):
         parameters."""
         data, fn = self.node.input[0], _COPIES[self.node.op_type]
         if self._is_init(data) and fn in ("expand", "tile") and self._fill_constant(data):
-            self.computed.add(data)  # a fill, as ConstantOfShape's: no parameter (its Constant node holds no weight)
+            out = self.node.output[0]  # a fill, as ConstantOfShape's (:meth:`_fill`): a constant, no parameter
+            self.inits[out] = self._out_shape()
+            self.init_types[out] = self.init_types.get(data, 0)
+            self.computed.add(out)
+            return None
         if self._is_init(data) and not self._param(data):
             return self._constant_of()
         if self._is_init(data):

@@ -118,6 +118,7 @@ from .onnxload import (
     _known_batch_inputs,
     _read_small_external_data,
     assume_elementwise_shapes,
+    fold_integer_constants,
 )
 from .onnxmatmul import MatmulOps, einsum_terms, matmul_gemm
 from .onnxnorm import NormOps
@@ -229,7 +230,8 @@ def from_onnx(model: str | os.PathLike | object, *, batch: int = 1, dtype: str =
 
 def _shape_inferred(model, where: str, unsupported: str) -> tuple[object, list[str]]:
     """``model`` (an ``onnx.ModelProto`` read from ``where``) after ONNX shape inference, with data propagation
-    (Shape → Reshape/Expand sized too), and its note. Under ``unsupported: elementwise`` each output of an op
+    (Shape → Reshape/Expand sized too) after integer constants are folded (:func:`.onnxload.fold_integer_constants`:
+    a Mod of constants, which data propagation does not follow, feeding a Slice's ends), and its note. Under ``unsupported: elementwise`` each output of an op
     without an ONNX schema that inference cannot type takes its first activation input's shape
     (:func:`.onnxload.assume_elementwise_shapes`), and the note names those nodes; otherwise there is none. A model
     inference finds inconsistent is a one-line WorkloadError."""
@@ -242,6 +244,7 @@ def _shape_inferred(model, where: str, unsupported: str) -> tuple[object, list[s
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise WorkloadError(f"{where}: ONNX shape inference failed ({type(e).__name__}: {first})") from None
 
+    fold_integer_constants(model)
     model = infer(model)
     if unsupported != "elementwise":
         return model, []

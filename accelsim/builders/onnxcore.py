@@ -430,18 +430,23 @@ class ImporterCore:
             raise WorkloadError(f"{self._node()}: attribute {key!r} must have {n} values (got {list(value)})")
         return list(value)
 
-    def _out_shape(self, out: str | None = None) -> tuple[int, ...]:
+    def _out_shape(self, out: str | None = None, empty: bool = False) -> tuple[int, ...]:
         """The shape of the node's output ``out`` (its first by default) as shape inference gave it; none, or a dim
-        it could not size, is a one-line error: accelsim prices every tensor by its size and never guesses one."""
+        it could not size, is a one-line error: accelsim prices every tensor by its size and never guesses one. A
+        dim of 0 (an empty tensor) is one too, unless ``empty`` (a constant: the empty slice of a shape that
+        torch.onnx's TorchScript export of nn.MultiheadAttention takes, ``shape[3:]`` of a 3-D tensor)."""
         out = self.node.output[0] if out is None else out
         shape = self.shapes.get(out)
         if shape is None:
             raise WorkloadError(f"{self._node()}: shape inference gave no shape for its output {out!r}, so it cannot "
                                 f"be priced")
-        if None in shape:
+        if None in shape or (0 in shape and not empty):
             dims = ", ".join("?" if d is None else str(d) for d in shape)
-            raise WorkloadError(f"{self._node()}: shape inference could not size output {out!r} [{dims}] (a size "
-                                f"that depends on the data, not only on the input shapes), so it cannot be priced")
+            why = ("an empty tensor" if None not in shape else
+                   "a size that depends on the data, or is computed by ops ONNX's data propagation does not follow, "
+                   "not only on the input shapes")
+            raise WorkloadError(f"{self._node()}: shape inference could not size output {out!r} [{dims}] ({why}), "
+                                f"so it cannot be priced")
         return shape  # type: ignore[return-value]
 
     def _weight(self, name: str) -> str:
@@ -504,16 +509,20 @@ class ImporterCore:
         """Name the last op's weights as the file's initializers and shape them as stored."""
         rename_weights(self.b, [self._weight(n) for n in names], [self.inits.get(n) for n in names])
 
-    def _constant_of(self) -> None:
+    def _constant_of(self, scalars: bool = False) -> None:
         """The current node's outputs are constants (a computation on shapes or indices: every input an
         initializer or Constant holding no parameters; a Shape's input any tensor), read by later nodes as
         initializers are, sized as shape inference gives; no op. A Cast's output takes its ``to`` type, a Shape's
-        int64. A parameter among the inputs is a one-line error (a computation on weights is not mapped)."""
+        int64. A parameter among the inputs is a one-line error (a computation on weights is not mapped);
+        ``scalars`` (an element-wise op's) makes one of one element a constant (:meth:`_one_element`), as where the
+        op reads an activation: the 1 of torch.onnx's attention scale ``1 / sqrt(head_dim)``, computed from a
+        Shape (probe p278 #3)."""
         import onnx
 
         key = self.node.op_type
         if key != "Shape":
-            params = [n for n in self.node.input if n and (not self._is_init(n) or self._param(n))]
+            params = [n for n in self.node.input if n and (not self._is_init(n) or self._param(n))
+                      and not (scalars and self._one_element(n))]
             if params:
                 raise NotMapped(f"computes on parameter {params[0]!r} alone, which accelsim does not map (fold it "
                                 f"into the initializer, as torch.onnx.export's do_constant_folding=True does)")
@@ -521,7 +530,7 @@ class ImporterCore:
         for out in self.node.output:
             if out:
                 self.computed.add(out)
-                self.inits[out] = self._out_shape(out)
+                self.inits[out] = self._out_shape(out, empty=True)
                 self.init_types[out] = self._int("to") if key == "Cast" else onnx.TensorProto.INT64 \
                     if key == "Shape" else self.init_types.get(first, 0)
         return None

@@ -79,11 +79,12 @@ class ElementwiseOps(ImporterCore):
         "sub", "div", "max", "min", 1 flop per output element and operand after the first (the builders' add and
         mul); an initializer operand is the op's parameter (the builders' add_param: a bias, a scale), except one
         of one element, a constant the op reads as no input (:meth:`_one_element`: eps, 1/√d, 0.5). A Max / Min
-        of one operand is that operand; of constants only, a constant (:meth:`_constant_of`)."""
+        of one operand is that operand; of constants only, a constant (:meth:`_constant_of`, one of one element
+        among them a constant too)."""
         fn, names = self.node.op_type.lower(), [n for n in self.node.input if n]
         acts = [i for i, n in enumerate(self.node.input) if n and not self._is_init(n)]
         if not acts:
-            return self._constant_of()
+            return self._constant_of(scalars=True)
         consts = [n for n in names if self._is_init(n)]
         if len(names) == 1:
             return self._in(acts[0])

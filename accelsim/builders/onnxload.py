@@ -260,6 +260,90 @@ def _concrete_inputs(model, batch: int, dims: dict[str, int], where: str, axes: 
     return copy, took_batch
 
 
+_FOLDS = ("Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Min", "Max", "Reshape", "Unsqueeze", "Squeeze",
+          "Concat", "Identity", "Cast", "Gather", "Slice")
+"""Op types :func:`fold_integer_constants` evaluates on integer constants: the integer arithmetic and the moves of
+small index tensors a TorchScript export computes a shape with."""
+_INTEGER_TYPES = (6, 7)  # onnx.proto: INT32, INT64, the types ONNX gives shapes, indices and axes
+
+
+def fold_integer_constants(model) -> list[str]:
+    """Replace in ``model`` (in place) each default-domain node of :data:`_FOLDS` whose inputs are all integer
+    constants of at most :data:`_KEEP_VALUES` elements (initializers with their values, Constant nodes, outputs
+    folded before it) and whose outputs are integer, by a Constant node of the same name holding its output, as
+    ONNX's reference evaluator (``onnx.reference``, the spec's semantics: Mod's sign, Div's truncation) computes
+    it; return the names of the nodes folded. ONNX's data propagation does not follow every op (not Mod), so a
+    Slice of a Shape whose ends are ``Reshape(Mod(2, 3), [1])`` (torch.onnx's TorchScript export of
+    nn.MultiheadAttention) was left unsized (probe p278 #3). Float constants are left alone: they may be weights."""
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    graph, folded = model.graph, []
+    values = _integer_initializers(graph)
+    for i, node in enumerate(graph.node):
+        if node.domain not in ("", "ai.onnx") or not node.output:
+            continue
+        if node.op_type == "Constant":
+            value = _integer_constant(node)
+            if value is not None:
+                values[node.output[0]] = value
+            continue
+        ins = [n for n in node.input if n]
+        if node.op_type not in _FOLDS or len(node.output) != 1 or not ins or any(n not in values for n in ins):
+            continue
+        try:
+            out = ReferenceEvaluator(node).run(None, {n: values[n] for n in ins})[0]
+        except Exception:  # a node the evaluator refuses (a bad axis): left to shape inference to report
+            continue
+        if out.dtype.kind not in "iu" or out.size > _KEEP_VALUES:
+            continue
+        values[node.output[0]] = out
+        graph.node[i].CopyFrom(onnx.helper.make_node("Constant", [], [node.output[0]], name=node.name,
+                                                     value=numpy_helper.from_array(out, node.output[0])))
+        folded.append(node.name)
+    return folded
+
+
+def _integer_initializers(graph) -> dict[str, object]:
+    """Name → values of each INT32 / INT64 initializer of at most :data:`_KEEP_VALUES` elements whose values the
+    model holds (not external, not dropped: :func:`_concrete_inputs`)."""
+    import onnx
+    from onnx import numpy_helper
+
+    values = {}
+    for t in graph.initializer:
+        if t.data_type not in _INTEGER_TYPES or t.data_location == onnx.TensorProto.EXTERNAL \
+                or math.prod(t.dims) > _KEEP_VALUES:
+            continue
+        try:
+            value = numpy_helper.to_array(t)
+        except Exception:  # no values (dropped) or a damaged tensor
+            continue
+        if value.size == math.prod(t.dims):
+            values[t.name] = value
+    return values
+
+
+def _integer_constant(node):
+    """The values of a Constant node holding an integer tensor (``value`` of INT32 / INT64, ``value_int`` or
+    ``value_ints``) of at most :data:`_KEEP_VALUES` elements, else None."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    for a in node.attribute:
+        if a.name == "value" and a.t.data_type in _INTEGER_TYPES and math.prod(a.t.dims) <= _KEEP_VALUES:
+            try:
+                return numpy_helper.to_array(a.t)
+            except Exception:  # a damaged tensor
+                return None
+        if a.name == "value_int":
+            return np.array(a.i, dtype=np.int64)
+        if a.name == "value_ints" and len(a.ints) <= _KEEP_VALUES:
+            return np.array(list(a.ints), dtype=np.int64)
+    return None
+
+
 def assume_elementwise_shapes(model, infer: Callable) -> tuple[object, list[str]]:
     """``model`` with each output that shape inference left without a shape, of a node of an op ONNX has no schema
     for (a custom domain's: ``com.acme::MyOp``, a vendor's contrib op), given its first activation input's shape
@@ -296,12 +380,12 @@ def assume_elementwise_shapes(model, infer: Callable) -> tuple[object, list[str]
 
 def _dims(value_info) -> tuple[int | None, ...] | None:
     """A tensor's shape as shape inference left it, a dim it could not size (symbolic or unknown: a size that
-    depends on the data) None, and a 0-d shape as (1,); None where it gave no shape at all (not even a rank). Graph
-    inputs are concrete by now (``_concrete_inputs``)."""
+    depends on the data) None, a dim it sized 0 (an empty slice of a shape) 0, and a 0-d shape as (1,); None where
+    it gave no shape at all (not even a rank). Graph inputs are concrete by now (``_concrete_inputs``)."""
     t = value_info.type.tensor_type
     if not value_info.type.HasField("tensor_type") or not t.HasField("shape"):
         return None
-    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim) or (1,)
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value >= 0 else None for d in t.shape.dim) or (1,)
 
 
 def _outer_reads(node) -> list[tuple[object, int, str]]:

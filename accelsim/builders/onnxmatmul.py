@@ -96,14 +96,16 @@ class MatmulOps(ImporterCore):
         of A (a ``transpose`` view, as a Transpose node), B an initializer a linear layer (C its bias when an
         initializer: a parameter of the file's shape, marked a bias; when an activation, an add reading it),
         B an activation a MATMUL (:meth:`_matmul`) then C added. alpha and beta scale for free (folded into
-        the product and the add)."""
+        the product and the add); beta 0 drops C (it contributes beta·C = 0): no bias, no add, nothing of C read
+        or counted (probe p278 #4: Gemm(A [4, 8], W [6, 8] transB, C [6], beta 0) had 54 params and 408 flops
+        where 48 and 384 are right)."""
         x, wname = self._in(0), self.node.input[1]
         if self._int("transA", 0):
             a = self.b.shape(x)
             if len(a) != 2:
                 raise WorkloadError(f"{self._node()}: A {self.node.input[0]!r} {list(a)} is not 2-D (ONNX Gemm)")
             x = self.b.view(x, (a[1], a[0]), "transpose", name=self._extra_name(f"{self.op_name}_transA"), perm=(1, 0))
-        cname = self.node.input[2] if len(self.node.input) > 2 else ""
+        cname = self.node.input[2] if len(self.node.input) > 2 and self._float("beta", 1.0) != 0 else ""
         c_init = bool(cname) and self._is_init(cname)
         if wname not in self.inits:  # B an activation: a MATMUL, then C added (a parameter when an initializer)
             out = self._matmul(trans_b=bool(self._int("transB", 0)), a=x)

@@ -82,15 +82,43 @@ class ShapeOps(ImporterCore):
         elements permuted between channels and pixels) and Trilu (a triangle kept, the rest zeroed): a copy writing
         the output (:data:`_COPIES`: ELEMENTWISE fn "expand", "tile", "depth_to_space", "space_to_depth", "trilu", 0
         flops, vector_elems = output elements, as Pad's); of a parameter, the copy holds it; of a constant, a
-        constant (a causal mask's Trilu of a ConstantOfShape: folded). The shape, repeats and k inputs are no
+        constant (a causal mask's Trilu of a ConstantOfShape: folded), and so is an Expand or Tile of a Constant
+        node whose elements all hold one value (:meth:`_fill_constant`: that value's ConstantOfShape, as torch.onnx
+        writes an LSTM's zero h₀ / c₀, ``Expand(Constant zeros [1, 1, H])``; probe p278 #1: they were parameters, a
+        2-layer LSTM(128, 256) 925,194 where torch counts 924,170). The shape, repeats and k inputs are no
         parameters."""
         data, fn = self.node.input[0], _COPIES[self.node.op_type]
+        if self._is_init(data) and fn in ("expand", "tile") and self._fill_constant(data):
+            out = self.node.output[0]  # a fill, as ConstantOfShape's (:meth:`_fill`): a constant, no parameter
+            self.inits[out] = self._out_shape()
+            self.init_types[out] = self.init_types.get(data, 0)
+            self.computed.add(out)
+            return None
         if self._is_init(data) and not self._param(data):
             return self._constant_of()
         if self._is_init(data):
             return self.b.vector(OpKind.ELEMENTWISE, [], self._out_shape(), fn, 0, name=self.op_name,
                                  weights=[Weight(self._weight(data), self.inits[data])])
         return self.b.vector(OpKind.ELEMENTWISE, [self._in(0)], self._out_shape(), fn, 0, name=self.op_name)
+
+    def _fill_constant(self, name: str) -> bool:
+        """Whether ``name`` is a Constant node's output (not an initializer: torch.onnx stores a model's parameters
+        as initializers) whose elements all hold one value, so that broadcasting it (Expand, Tile) is the
+        ConstantOfShape fill of that value, which holds no parameter (:meth:`_fill`)."""
+        import numpy as np
+        import onnx
+
+        node = self.constants.get(name)
+        if node is None:
+            return False
+        tensor = next((a.t for a in node.attribute if a.name == "value"), None)
+        try:  # a value tensor of any size (a Constant node keeps its values); value_float(s) / value_int(s) too
+            values = onnx.numpy_helper.to_array(tensor) if tensor is not None else self._value(name)
+        except Exception:  # a damaged tensor: its values are unknown
+            return False
+        if values is None:
+            return False
+        return values.size > 0 and bool(np.all(values == values.reshape(-1)[0]))
 
     def _range(self) -> str | None:
         """Range(start, limit, delta): with every input a constant (``torch.arange`` position ids), a constant of

@@ -28,7 +28,7 @@ type, function, method or unmapped variant such as a softmax over another dim) w
 element, one ELEMENTWISE op ``torch_<target>``) and the graph's ``notes`` list them, as the ONNX importer does. The
 ``torch``
 workload (``--workload torch --set workload.factory=package.module:function``, the function returning
-``(module, example_inputs)``) builds it.
+``(module, example_inputs)``) builds it; its ``batch`` multiplies each example input's batch axis (:func:`_batched`).
 """
 
 from __future__ import annotations
@@ -119,15 +119,24 @@ def torch_workload(p: TorchParams) -> Graph:
         raise WorkloadError(f"torch factory {p.factory!r}: expected it to return (module, example_inputs), got "
                             f"a {type(made).__name__}")
     module, example_inputs = made
-    return from_torch(module, example_inputs, dtype=p.dtype or "fp16", unsupported=p.unsupported)
+    try:
+        return from_torch(module, example_inputs, dtype=p.dtype or "fp16", unsupported=p.unsupported, batch=p.batch)
+    except WorkloadError as e:
+        if e.key == ("batch",):  # name the factory, as its other errors do
+            raise WorkloadError(f"torch factory {p.factory!r}: {e.args[0]}", key=e.key) from None
+        raise
 
 
 def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", name: str | None = None,
-               unsupported: str = "error") -> Graph:
+               unsupported: str = "error", batch: int = 1) -> Graph:
     """The op graph of ``module`` called on ``example_inputs`` (a tensor or a tuple of them); ``unsupported`` is
-    "error" or "elementwise" (:class:`TorchParams`); see the module docstring."""
+    "error" or "elementwise" (:class:`TorchParams`); ``batch`` multiplies each example input's batch axis
+    (:func:`_batched`: the builders' ``batch``, as a layer list's multiplies its input's N); see the module
+    docstring."""
     if unsupported not in ("error", "elementwise"):
         raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise WorkloadError(f"batch: expected a positive int (got {batch!r})", key=("batch",))
     try:
         import torch
         from torch.fx.passes.shape_prop import ShapeProp
@@ -140,14 +149,62 @@ def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", n
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # fx raises TraceError and others on data-dependent control flow
         raise WorkloadError(f"torch.fx cannot trace {what} ({_one_line(e)})") from None
+    if batch != 1:
+        inputs = _batched(gm, inputs, batch)
     try:  # ShapeProp prints the traceback of a failing node to stderr before raising: kept out of the CLI's
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(*inputs)
     except Exception as e:  # the forward fails on the example inputs: ShapeProp wraps the error in a RuntimeError
         node = re.search(r"node=%(\S+)", str(e))
         at = f" at node {node.group(1)!r}" if node else ""
-        raise WorkloadError(f"{what} fails on the example inputs{at} ({_one_line(e.__cause__ or e)})") from None
+        scaled = f" (their batch axis × batch {batch}: a size written into the forward?)" if batch != 1 else ""
+        raise WorkloadError(f"{what} fails on the example inputs{scaled}{at} ({_one_line(e.__cause__ or e)})",
+                            key=("batch",) if batch != 1 else ()) from None
     return _FxImporter(gm, module, name or what, dtype).run(unsupported)
+
+
+def _batch_axes(gm, node) -> set[int]:
+    """The batch axes the modules that read placeholder ``node`` directly give its tensor by their spec: an LSTM,
+    GRU, RNN or MultiheadAttention dim 0 with ``batch_first``, else dim 1 ((L, N, ...)); a conv, pool or batch norm
+    dim 0 (N×C×...), as the layer list's ``_batch_dim`` reads its layers."""
+    import torch.nn as nn
+
+    first = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.BatchNorm1d,
+             nn.BatchNorm2d, nn.BatchNorm3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
+    modules, axes = dict(gm.named_modules()), set()
+    for user in node.users:
+        m = modules.get(user.target) if user.op == "call_module" else None
+        if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention)):
+            axes.add(0 if m.batch_first else 1)
+        elif isinstance(m, first):
+            axes.add(0)
+    return axes
+
+
+def _batched(gm, inputs: tuple | list, batch: int) -> list:
+    """``inputs`` (the example inputs, in the traced forward's order) each repeated ``batch`` times along its batch
+    axis (``torch.cat``: shapes only matter), so the graph runs ``batch`` times the example's samples (probe p278
+    #2: ``--batch 4`` was ignored, resnet18's MACs stayed batch 1's). The axis is the one the modules reading the
+    input give (:func:`_batch_axes`), else dim 0 of an input of at least 2-D (the builders' convention,
+    ``layers._meta``); an input that is no tensor, of fewer dims, or read with its batch at two different axes
+    is a one-line error at ``batch``."""
+    import torch
+
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    out = []
+    for node, x in zip(placeholders, inputs, strict=False):
+        what = f"batch {batch}: example input {node.name!r}"
+        if not isinstance(x, torch.Tensor):
+            raise WorkloadError(f"{what} is a {type(x).__name__}, not a tensor with a batch axis; return example "
+                                f"inputs of the batch you want from the factory, or leave batch at 1", key=("batch",))
+        axes = _batch_axes(gm, node) or ({0} if x.dim() >= 2 else set())
+        if len(axes) != 1:
+            why = (f"is read with its batch at dims {sorted(axes)}" if axes else
+                   f"{list(x.shape)} has no batch axis (fewer than 2 dims)")
+            raise WorkloadError(f"{what} {why}; return example inputs of the batch you want from the factory, or "
+                                f"leave batch at 1", key=("batch",))
+        out.append(torch.cat([x] * batch, dim=axes.pop()))
+    return out
 
 
 def _one_line(e: BaseException) -> str:

@@ -1145,3 +1145,134 @@ def test_onnx_gelu_tanh_as_the_op_and_spelled_out():
     inits = [_f32("three", 3.0), _f32("c1", 0.044715), _f32("c2", 0.7978846), _f32("one", 1.0), _f32("half", 0.5)]
     g = from_onnx(_graph_model(nodes, {"x": [2, 8]}, inits))
     assert g.flops == 32 + 16 + 16 + 16 + 64 + 16 + 16 + 16
+
+
+# ---- probe p278: torch.onnx's zero initial states, Gemm beta 0, shapes computed through Mod ------------------------
+def _torch_export(tmp_path, module, x, name):
+    """``module`` exported by torch.onnx's TorchScript exporter (opset 17, fixed shapes, as its default writes
+    them) to ``tmp_path/name``; skipped without torch or where this torch build has no such exporter."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    path = tmp_path / name
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (x,), str(path), dynamo=False, opset_version=17)
+    except Exception as e:  # an exporter missing from this torch build
+        pytest.skip(f"torch.onnx.export unavailable: {type(e).__name__}")
+    return path
+
+
+def test_onnx_zero_initial_states_expanded_from_a_constant_are_no_parameters():
+    # torch.onnx writes a fixed-shape LSTM's h0 / c0 as Expand(Constant zeros [1, 1, H], shape): the zeros'
+    # ConstantOfShape, the builder's zero h₀, not H parameters each with an Expand op (probe p278 #1).
+    # x (T 5, N 3, I 10), H 20: params 4H·(I + H) + 8H = 2,400 + 160 = 2,560; MACs T·N·4H·(I + H) = 36,000
+    t, n, i, h = 5, 3, 10, 20
+    zeros = helper.make_tensor("z", TensorProto.FLOAT, (1, 1, h), [0.0] * h)
+    nodes = [helper.make_node("Constant", [], ["zeros"], name="zeros", value=zeros),
+             helper.make_node("Expand", ["zeros", "shape"], ["h0"], name="expand_h"),
+             helper.make_node("Expand", ["zeros", "shape"], ["c0"], name="expand_c"),
+             helper.make_node("LSTM", ["x", "W", "R", "B", "", "h0", "c0"], ["y"], name="lstm", hidden_size=h)]
+    shape = helper.make_tensor("shape", TensorProto.INT64, (3,), [1, n, 1])
+    inits = [_init("W", 1, 4 * h, i), _init("R", 1, 4 * h, h), _init("B", 1, 8 * h), shape]
+    g = from_onnx(_graph_model(nodes, {"x": [t, n, i]}, inits))
+    assert g.params == 2400 + 160 and g.macs == 36000
+    assert not [op.name for op in g.ops if op.attrs.get("fn") == "expand"]
+    # an Expand of an initializer (a class token, torch's cls_token.expand(N, -1, -1)) still holds it: 1 × 1 × 8
+    nodes = [helper.make_node("Expand", ["cls", "shape"], ["tok"], name="expand"),
+             helper.make_node("Concat", ["tok", "x"], ["y"], name="cat", axis=1)]
+    shape = helper.make_tensor("shape", TensorProto.INT64, (3,), [2, 1, 8])
+    g = from_onnx(_graph_model(nodes, {"x": [2, 4, 8]}, [_init("cls", 1, 1, 8), shape]))
+    assert g.params == 8
+
+
+def test_onnx_torch_exported_lstm_and_gru_count_torchs_parameters(tmp_path):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Lstm(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.fc = nn.LSTM(12, 16, num_layers=2, batch_first=True), nn.Linear(16, 3)
+
+        def forward(self, x):
+            return self.fc(self.rnn(x)[0])
+
+    class Gru(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.GRU(12, 16, bidirectional=True, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    x = torch.zeros(1, 7, 12)
+    for module, gates, layers, dirs in ((Lstm(), 4, 2, 1), (Gru(), 3, 1, 2)):
+        g = from_onnx(_torch_export(tmp_path, module, x, f"{type(module).__name__}.onnx"))
+        # torch's own count (before: + layers · dirs · 2 · 16 for the LSTM's h0 and c0, dirs · 16 for the GRU's h0)
+        assert g.params == sum(p.numel() for p in module.parameters())
+        assert not [op.name for op in g.ops if op.attrs.get("fn") == "expand"]
+        # the GEMMs per step and direction: gates·H·(I + H) for layer 0, gates·H·(H·dirs + H) above; 7 steps
+        per_step = gates * 16 * (12 + 16) + (layers - 1) * gates * 16 * (16 * dirs + 16)
+        head = 7 * 16 * 3 if layers == 2 else 0
+        assert g.macs == 7 * dirs * per_step + head
+
+
+def test_onnx_gemm_with_beta_zero_reads_no_c():
+    # Y = alpha·A·Bᵀ + beta·C with beta 0: C contributes nothing (ONNX Gemm spec). A (4, 8), B (6, 8), C (6):
+    # MACs 4·6·8 = 192 and 2·192 = 384 flops, params B's 48; beta 1 adds C's 6 params and 4·6 = 24 bias adds
+    nodes = [helper.make_node("Gemm", ["a", "w", "c"], ["y"], name="gemm", transB=1, beta=0.0)]
+    g = from_onnx(_graph_model(nodes, {"a": [4, 8]}, [_init("w", 6, 8), _init("c", 6)]))
+    assert (g.params, g.macs, g.flops) == (48, 192, 384)
+    nodes = [helper.make_node("Gemm", ["a", "w", "c"], ["y"], name="gemm", transB=1, beta=1.0)]
+    g = from_onnx(_graph_model(nodes, {"a": [4, 8]}, [_init("w", 6, 8), _init("c", 6)]))
+    assert (g.params, g.macs, g.flops) == (48 + 6, 192, 384 + 24)
+    # B an activation: no add of C either (a MATMUL alone, 192 MACs)
+    nodes = [helper.make_node("Gemm", ["a", "b", "c"], ["y"], name="gemm", transB=1, beta=0.0)]
+    g = from_onnx(_graph_model(nodes, {"a": [4, 8], "b": [6, 8]}, [_init("c", 6)]))
+    assert (g.params, g.macs, g.flops) == (0, 192, 384)
+
+
+def test_onnx_shape_computed_through_mod_of_constants_is_folded():
+    # torch.onnx's TorchScript export of nn.MultiheadAttention slices the in-projection's shape with ends
+    # Reshape(Mod(2, 3), [1]): constants only, but ONNX's data propagation does not follow Mod, so the Slice was
+    # left unsized ("a size that depends on the data", probe p278 #3). Mod(2, 3) = 2: shape(x)[0:2] = [2, 8],
+    # concatenated with [3, 4]: x [2, 8, 12] reshaped to [2, 8, 3, 4], then @ W (4, 5): 2·8·3·4·5 = 960 MACs
+    def const(name, value):
+        return helper.make_node("Constant", [], [name], name=name,
+                                value=helper.make_tensor(name, TensorProto.INT64, (), [value]))
+
+    nodes = [const("two", 2), const("three", 3),
+             helper.make_node("Mod", ["two", "three"], ["end"], name="mod"),
+             helper.make_node("Reshape", ["end", "one"], ["ends"], name="ends"),
+             helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+             helper.make_node("Slice", ["shape", "zero", "ends"], ["lead"], name="slice"),
+             helper.make_node("Concat", ["lead", "heads"], ["to"], name="cat", axis=0),
+             helper.make_node("Reshape", ["x", "to"], ["split"], name="split"),
+             helper.make_node("MatMul", ["split", "W"], ["y"], name="mm")]
+    inits = [helper.make_tensor("one", TensorProto.INT64, (1,), [1]),
+             helper.make_tensor("zero", TensorProto.INT64, (1,), [0]),
+             helper.make_tensor("heads", TensorProto.INT64, (2,), [3, 4]), _init("W", 4, 5)]
+    g = from_onnx(_graph_model(nodes, {"x": [2, 8, 12]}, inits))
+    assert g["split"].out_shape == (2, 8, 3, 4) and g.macs == 960 and g.params == 20
+
+
+def test_onnx_torchscript_exported_multihead_attention_imports(tmp_path):
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+
+    class Mha(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = nn.MultiheadAttention(32, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.m(x, x, x, need_weights=False)[0]
+
+    module = Mha()
+    g = from_onnx(_torch_export(tmp_path, module, torch.zeros(2, 10, 32), "mha.onnx"))
+    # torch's 4E² + 4E = 4,224 parameters; MACs for N 2, L 10, E 32, 4 heads of 8: the in-projection 2·10·32·96,
+    # QKᵀ and PV 2 · (2·4·10·10·8), the out-projection 2·10·32·32
+    assert g.params == sum(p.numel() for p in module.parameters()) == 4 * 32 * 32 + 4 * 32
+    assert g.macs == 2 * 10 * 32 * 96 + 2 * (2 * 4 * 10 * 10 * 8) + 2 * 10 * 32 * 32

@@ -232,3 +232,54 @@ def test_a_forward_that_fails_on_the_example_inputs_is_one_line():
                                             r"mat1 and mat2") as info:
         accelsim.from_torch(model, torch.zeros(2, 5))  # 5 features into Linear(4, 4); before: a RuntimeError
     assert "\n" not in str(info.value)
+
+
+def test_torch_workload_applies_batch_along_each_inputs_batch_axis(tmp_path, monkeypatch, capsys):
+    # probe p278 #2: --batch was ignored (resnet18's batch-1 MACs at --batch 4). It multiplies each example input's
+    # batch axis, as a layer list's batch multiplies its input's N
+    (tmp_path / "p278_factories.py").write_text(
+        "import torch\n"
+        "from torch import nn\n\n"
+        "def conv():\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))\n"
+        "    return m, torch.zeros(1, 3, 16, 16)\n\n"
+        "class Seq(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.rnn = nn.LSTM(8, 6)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.rnn(x)[0]\n\n"
+        "def seq_first():\n"
+        "    return Seq(), torch.zeros(5, 2, 8)\n\n"
+        "def vector():\n"
+        "    return nn.Linear(8, 4), torch.zeros(8)\n\n"
+        "class Baked(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return x.view(2, 64)\n\n"
+        "def baked():\n"
+        "    return Baked(), torch.zeros(2, 4, 16)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # conv 16·16·8·(3·9) = 55,296 MACs, linear 8·10 = 80 a sample; params 8·27 + 8 + 80 + 10 = 314
+    one = build_workload("torch", {"factory": "p278_factories:conv"})
+    four = build_workload("torch", {"factory": "p278_factories:conv", "batch": 4})
+    assert one.macs == 55296 + 80 and four.macs == 4 * (55296 + 80) and four.params == one.params == 314
+    assert (one.meta["batch"], four.meta["batch"]) == (1, 4)
+    # an LSTM without batch_first reads (L, N, H): the batch is dim 1, N 2 → 6; MACs per step and sample
+    # 4H·(I + H) = 24·14 = 336, 5 steps
+    g = build_workload("torch", {"factory": "p278_factories:seq_first", "batch": 3})
+    assert g.macs == 5 * 2 * 3 * 336 and g.meta["batch"] == 6
+    # no batch axis (a 1-D input), or a size written into the forward: one line at batch, exit status 2
+    err = _cli_error(capsys, "info", "torch:p278_factories:vector", "--batch", "4")
+    assert "batch 4: example input" in err and "has no batch axis" in err and "leave batch at 1" in err
+    err = _cli_error(capsys, "info", "torch:p278_factories:baked", "--batch", "2")
+    assert "fails on the example inputs (their batch axis × batch 2" in err
+    assert build_workload("torch", {"factory": "p278_factories:baked"}).meta["batch"] == 2  # batch 1: as before
+
+
+def _cli_error(capsys, *argv: str) -> str:
+    from accelsim.cli import main
+
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("accelsim: error: ") and "\n" not in err and "Traceback" not in err
+    return err

@@ -110,7 +110,11 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     e_given = energy_scale(spec.reference_node, spec.node, reference_volts(spec), volts)
     e_45 = energy_scale(DEFAULT_NODE, spec.node, HOROWITZ_VOLTAGE, volts)
     acc = accumulator(arch)
-    mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc)
+    passes = narrow_passes(arch, dtype)
+    # a MAC the array times as several passes of its own narrow one pays those passes (probe p279 #2)
+    mac_pj = (passes * mac_array_pj(spec, arch.dtype, arch.dtype, given_scale=e_given, default_scale=e_45,
+                                    accumulator=acc) if passes > 1 else
+              mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc))
     # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
     # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
     # at the dtype the hardware runs the run's dtype as (probe p152 #4: a bf16 softmax on gemmini, whose array
@@ -228,6 +232,23 @@ def array_on_lanes(arch: Arch, dtype: str) -> bool:
         return False
     fmas = vector.lanes * lane_rate / vector.cost("fma")
     return math.isclose(array.macs_per_cycle * rate, fmas, rel_tol=1e-9)
+
+
+def narrow_passes(arch: Arch, dtype: str) -> int:
+    """How many MACs of the arch's own ``dtype`` one MAC of ``dtype`` takes on its systolic array, where the array
+    emulates a wider integer MAC by its narrow multipliers: the dtype it runs ``dtype`` as (``core.systolic.rates``,
+    :meth:`~accelsim.hardware.SystolicArray.rate`) is an integer w bits wide over the arch's integer dtype of n bits,
+    at the rate (n / w)² of one pass, each of the (w / n)² partial products one pass (tpu-v1's int16 at 0.25: 4 int8
+    passes, Jouppi et al. ISCA 2017: "8-bit/16-bit at half speed, 16-bit/16-bit at quarter speed"); 1 for any other
+    rate (a native datapath: a GPU's fp64 or int8 tensor cores)."""
+    array, narrow = arch.core.systolic, arch.dtype
+    if array is None or not array.rates or is_float(narrow):
+        return 1
+    runs, rate = array.rate(dtype, narrow)
+    if is_float(runs) or operand_bits(runs) <= operand_bits(narrow) or rate <= 0:
+        return 1
+    passes = (operand_bits(runs) // operand_bits(narrow)) ** 2
+    return passes if math.isclose(rate * passes, 1.0, rel_tol=1e-9) else 1
 
 
 def accumulator(arch: Arch) -> str | None:

@@ -263,6 +263,11 @@ class SystolicArray(_Model):
     # the dtype the array's partial sums are held in while a GEMM's K accumulates (the output tile in the ofmap
     # buffer); None: 4 bytes, int32 for integer inputs and fp32 for floating-point ones (Core.partial_sum_bytes)
     accumulator_dtype: DType | None = None
+    # the energy.core_sram array the array's partial sums live in while a GEMM's K accumulates (TPU v1's 4 MiB of
+    # accumulators, Jouppi et al. ISCA 2017 Fig. 1: beside the unified buffer, not in it): their reads and writes are
+    # that array's bytes (report.json bytes[name], priced by the SRAM rule at its size), not the scratchpad's.
+    # None: the scratchpad holds them (Gemmini's accumulator, one of its buffers)
+    accumulator_sram: str | None = None
     # compute dtype -> what the arch's software does with it, said where an op of that dtype runs at another's
     # rate (the run's rate note, ``info``'s rates table): a TPU's fp32 GEMM at one bf16 MXU pass is XLA's
     # Precision.DEFAULT, not a hardware fp32 rate (probe p130 #5)
@@ -2091,10 +2096,41 @@ class Arch(_Model):
                 raise KeyPairError({"energy.sram_port_bits": why, f"core.systolic.{edge}": f"{n}{at}: {why}"})
         for name, size in spec.core_sram.items():
             self._core_sram_fits(name, size)
+        self._accumulator_sram_listed()
         clash = set(spec.core_sram) & ({u.name for u in self.core.unit_specs()} | {"alus"})
         if clash:
             raise ValueError(f"energy.core_sram.{sorted(clash)[0]}: {sorted(clash)[0]!r} is also a unit of the core")
         return self
+
+    def _accumulator_sram_listed(self) -> None:
+        """``core.systolic.accumulator_sram`` names one of ``energy.core_sram``'s arrays."""
+        array, spec = self.core.systolic, self.energy
+        name = array.accumulator_sram if array is not None else None
+        if name in {SCRATCHPAD, "link", "nic", *(key for key, _ in LEGACY_LEVELS), *self.levels}:
+            raise ValueError(f"core.systolic.accumulator_sram: {name!r} is the name of a level of the hierarchy (or of "
+                             f"the chips' link) in report.json's bytes: name the energy.core_sram array otherwise")
+        if name is None or spec is None or name in spec.core_sram:
+            return
+        listed = ", ".join(sorted(spec.core_sram)) or "none"
+        at = KeyPairError.OTHER_AT
+        raise KeyPairError({"core.systolic.accumulator_sram": f"{name!r} is no array of energy.core_sram{at} "
+                                                              f"(it lists {listed})",
+                            "energy.core_sram": f"lists no {name!r}, which core.systolic.accumulator_sram{at} "
+                                                f"names (it lists {listed})"})
+
+    def partial_sum_sram(self) -> str | None:
+        """The ``energy.core_sram`` array the systolic array's partial sums live in (``core.systolic
+        .accumulator_sram``: report.json's bytes key for their reads and writes), or None: the scratchpad holds
+        them (Gemmini's accumulator is one of its scratchpad's buffers). Without ``energy`` the bytes are still
+        counted there, unpriced."""
+        array = self.core.systolic
+        return array.accumulator_sram if array is not None else None
+
+    def partial_sum_sram_bytes(self) -> int:
+        """The bytes of :meth:`partial_sum_sram` in one core (:meth:`core_sram_bytes`); 0 where there is none or
+        the arch gives no ``energy`` (whose ``core_sram`` sizes it)."""
+        name = self.partial_sum_sram()
+        return self.core_sram_bytes(name) if name is not None and self.energy is not None else 0
 
     def _core_sram_fits(self, name: str, size: int | str) -> None:
         """A per-PE / row / column ``energy.core_sram`` size needs a systolic array, and the bytes it gives stay

@@ -104,6 +104,11 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
                                                             *_output_widths(op, arch), b_in_sram=_b_in_sram(op, arch))
                                          for g, f in zip(ran, ran_folds, strict=True))}
+    if arch.partial_sum_sram() is not None and arch.core.tile is None:  # the partial sums in their own SRAM
+        psum = _output_widths(op, arch)[0] or op.elem_bytes
+        held = sum(partial_sum_bytes(g, f, sa.dataflow, psum) for g, f in zip(ran, ran_folds, strict=True))
+        details["sram_operand_bytes"] -= held
+        details["accumulator_bytes"] = held
     if fused:  # as a GPU kernel's details give them (probe p28): whether it skipped blocks, the MACs it ran
         details["causal"], details["mac_fraction"] = walk is not None, walk.mac_fraction if walk else 1.0
     if walk:  # gemm and folds above are the op's full square; these are what the kernel ran
@@ -228,6 +233,19 @@ def _b_in_sram(op: Op, arch: Arch) -> bool:
     TPU v1's weights reach the array from the DDR3 weight memory through the weight FIFO, Jouppi et al. ISCA 2017
     Fig. 1, never through the unified buffer; probe p253 #3)."""
     return not (op.weights and op.kind is not OpKind.ATTENTION and arch.core.sram.holds == "activations")
+
+
+def partial_sum_bytes(g: Gemm, f: folds.Folds, dataflow: str, psum: int) -> int:
+    """Of :func:`sram_operand_bytes`, the partial sums' reads and writes: the output streamed once per K fold (ws,
+    is) is written ``psum`` bytes wide on every fold but its last and read back on every fold but its first,
+    2 · (F_r − 1) · M · N · psum bytes × count; 0 for os (its PEs hold them). Where the core keeps them in an SRAM of
+    their own (``core.systolic.accumulator_sram``: TPU v1's accumulators, Jouppi et al. ISCA 2017) these are that
+    array's bytes, not the scratchpad's (probe p279 #1)."""
+    df = folds.DATAFLOWS[dataflow]
+    if {"m", "n"} == {df.spatial_rows, df.spatial_cols}:
+        return 0
+    reps = f.cols if {"m", "n"} == {df.spatial_rows, df.temporal} else f.rows
+    return g.m * g.n * 2 * (reps - 1) * psum * g.count
 
 
 def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None,

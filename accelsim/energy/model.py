@@ -110,7 +110,11 @@ def _constants(arch: Arch, dtype: str | None) -> Constants:
     e_given = energy_scale(spec.reference_node, spec.node, reference_volts(spec), volts)
     e_45 = energy_scale(DEFAULT_NODE, spec.node, HOROWITZ_VOLTAGE, volts)
     acc = accumulator(arch)
-    mac_pj = mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc)
+    passes = narrow_passes(arch, dtype)
+    # a MAC the array times as several passes of its own narrow one pays those passes (probe p279 #2)
+    mac_pj = (passes * mac_array_pj(spec, arch.dtype, arch.dtype, given_scale=e_given, default_scale=e_45,
+                                    accumulator=acc) if passes > 1 else
+              mac_array_pj(spec, dtype, arch.dtype, given_scale=e_given, default_scale=e_45, accumulator=acc))
     # a vector FLOP by default is half a MAC's arithmetic: an FMA is 2 FLOPs, a multiply and an add, so it costs one
     # MAC's (probe p141 #3: each FLOP was a whole MAC's, an FMA two, an int8 add 0.3 pJ at 45 nm, Horowitz's 0.03)
     # at the dtype the hardware runs the run's dtype as (probe p152 #4: a bf16 softmax on gemmini, whose array
@@ -230,6 +234,23 @@ def array_on_lanes(arch: Arch, dtype: str) -> bool:
     return math.isclose(array.macs_per_cycle * rate, fmas, rel_tol=1e-9)
 
 
+def narrow_passes(arch: Arch, dtype: str) -> int:
+    """How many MACs of the arch's own ``dtype`` one MAC of ``dtype`` takes on its systolic array, where the array
+    emulates a wider integer MAC by its narrow multipliers: the dtype it runs ``dtype`` as (``core.systolic.rates``,
+    :meth:`~accelsim.hardware.SystolicArray.rate`) is an integer w bits wide over the arch's integer dtype of n bits,
+    at the rate (n / w)² of one pass, each of the (w / n)² partial products one pass (tpu-v1's int16 at 0.25: 4 int8
+    passes, Jouppi et al. ISCA 2017: "8-bit/16-bit at half speed, 16-bit/16-bit at quarter speed"); 1 for any other
+    rate (a native datapath: a GPU's fp64 or int8 tensor cores)."""
+    array, narrow = arch.core.systolic, arch.dtype
+    if array is None or not array.rates or is_float(narrow):
+        return 1
+    runs, rate = array.rate(dtype, narrow)
+    if is_float(runs) or operand_bits(runs) <= operand_bits(narrow) or rate <= 0:
+        return 1
+    passes = (operand_bits(runs) // operand_bits(narrow)) ** 2
+    return passes if math.isclose(rate * passes, 1.0, rel_tol=1e-9) else 1
+
+
 def accumulator(arch: Arch) -> str | None:
     """The dtype the arch's systolic array accumulates in (``core.systolic.accumulator_dtype``), None where it
     names none (then :func:`~accelsim.energy.tech.mac_45nm`'s int32 / fp32 adders) or has no array."""
@@ -275,15 +296,29 @@ def scratchpad_port_bits(arch: Arch) -> int:
     return (array.rows if port == "rows" else array.cols) * operand_bits(arch.dtype)
 
 
+def accumulator_port_bits(arch: Arch) -> int:
+    """The port width in bits of the SRAM that holds the systolic array's partial sums
+    (``core.systolic.accumulator_sram``): one partial sum a column each cycle, the array's cols × its partial sums'
+    bits (:meth:`~accelsim.hardware.Core.partial_sum_bytes` of the arch's dtype): tpu-v1 256 × 32 = 8192 bits
+    (Jouppi et al. ISCA 2017: the accumulators take a 256-wide row of 32-bit sums from the matrix unit)."""
+    array = arch.core.systolic
+    assert array is not None  # (only an array names an accumulator_sram)
+    return array.cols * arch.core.partial_sum_bytes(arch.dtype) * 8
+
+
 def _level_energy(arch: Arch, spec: EnergySpec, sram_pj: float) -> tuple[dict[str, float], tuple[str, ...]]:
     """J per bit at every level: the level's ``energy_per_bit``, else (scratchpad, caches) the SRAM rule from
     ``sram_pj`` (``energy.sram_pj`` carried to the node), a cache's at its ``port_bits`` (default ``access_bytes``
     x 8: the GPU presets' L2 moves 32-byte sectors but is priced at the 128-byte line's 1024-bit read); a memory
-    without a figure counts 0 and is listed as missing."""
+    without a figure counts 0 and is listed as missing. The SRAM holding the arrays' partial sums where the core
+    has one (``core.systolic.accumulator_sram``) by the same rule at its size and :func:`accumulator_port_bits`."""
     sram = arch.core.sram
     buffers = 1 if sram.unified is not None else 3  # an access goes to one buffer: the split buffers' mean size
     pad = sram_pj_per_bit(sram.total_bytes / buffers, scratchpad_port_bits(arch), sram_pj)
     out = {SCRATCHPAD: pad * PJ}
+    held = arch.partial_sum_sram()
+    if held is not None:  # the arrays' partial sums in their own SRAM: one access a row of them (probe p279 #1)
+        out[held] = sram_pj_per_bit(arch.partial_sum_sram_bytes(), accumulator_port_bits(arch), sram_pj) * PJ
     missing = []
     for info in arch.hierarchy()[1:]:
         lv = arch.memory(info.name)
@@ -786,9 +821,10 @@ def account(report: dict[str, Any], arch: Arch, *, peak_dynamic_w: PeakOf | None
     package_peak: Callable[[], float] | None = None  # W per chip of the busiest window inside the package
     if peak_dynamic_w is not None:  # the busiest window does work throughout: the activity power is drawn
         computes, moved = parts or ([], {})
-        pad = moved.pop(SCRATCHPAD, None)  # the arrays' reads and writes: drawn while they compute
-        if pad is not None:
-            computes = [a + b for a, b in zip(computes, pad, strict=True)]
+        for lv in (SCRATCHPAD, arch.partial_sum_sram()):  # the arrays' reads and writes (their accumulators'
+            pad = moved.pop(lv, None) if lv is not None else None  # too): drawn while they compute
+            if pad is not None:
+                computes = [a + b for a, b in zip(computes, pad, strict=True)]
         peak_chip = max(average, static_w + c.activity_w * chips + peak_dynamic_w(computes, moved)) / chips
 
         def inside_peak() -> float:  # the busiest window without the off-package devices' (memory, NIC) bytes and static power
@@ -909,7 +945,9 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
     flop_j = row_flop_j or (lambda row: vector_j)
     link_hops = row_link_hops or (lambda row: 1.0)
     has_nic = NIC in per_bit
-    by_level = {lv: 0.0 for lv in per_bit if lv != NIC}  # (the NIC's, where a row uses it)
+    # (the NIC's, where a row uses it); a core_sram array's bytes (the partial sums' accumulators, probe p279 #1)
+    # are filed under its unit, beside its static energy
+    by_level = {lv: 0.0 for lv in per_bit if lv != NIC and lv not in c.unit_area}
     by_unit: dict[str, float] = {u: 0.0 for u in c.unit_area}
     by_kind: dict[str, float] = {}
     macs_j = 0.0
@@ -947,7 +985,8 @@ def _energy(rows: list[dict[str, Any]], c: Constants, chip_seconds: float, activ
                     j += j_on
             else:
                 j = b * 8 * per_bit.get(lv, 0.0) * (link_hops(row) if lv == LINK else 1.0)
-                by_level[lv] = by_level.get(lv, 0.0) + j
+                filed = by_unit if lv in by_unit else by_level
+                filed[lv] = filed.get(lv, 0.0) + j
             moved += j
             if computes is not None and j:
                 column = columns.get(lv)  # (by the level the row's bytes name: its tasks' bandwidth server)

@@ -22,7 +22,9 @@ from typing import Literal, TypedDict, Union
 from ..energy import executed_flops, executed_macs
 from ..energy.model import NIC
 
-LevelRole = Literal["scratchpad", "cache", "memory"]
+# accumulator: an SRAM of the cores beside the scratchpad that holds the arrays' partial sums (tpu-v1's accumulators;
+# core.systolic.accumulator_sram): on chip, no tensor's home and no task's bandwidth server
+LevelRole = Literal["scratchpad", "accumulator", "cache", "memory"]
 Bound = Literal["compute", "memory", "link", "none"]  # link: a collective, on the chips' interconnect
 
 

@@ -125,8 +125,7 @@ def build_report(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, *, name:
         # 7,242,780,672 a chip was missing from report.json)
         **({"params_per_chip": graph.params} if info.tensor_parallel * info.pipeline_parallel * info.expert_parallel
            * info.embedding_parallel > 1 else {}),
-        "levels": [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
-                   for lv in arch.hierarchy()],
+        "levels": report_levels(arch),
         "utilization": util,
         "bandwidth_share": shares,
         "mac_utilization": mac_util,
@@ -273,10 +272,24 @@ def _stalls(arch: Arch, trace: Trace, t: _TaskArrays, stall: np.ndarray
     return in_level_order(arch, by_level), per_op
 
 
+def report_levels(arch: Arch) -> list[dict]:
+    """report.json's ``levels``: the hierarchy innermost first, and after the scratchpad the SRAM that holds the
+    systolic arrays' partial sums where the core has one of its own (``core.systolic.accumulator_sram``, role
+    ``accumulator``: tpu-v1's accumulators, capacity per core, bandwidth null; it holds no tensor and no task moves
+    its bytes, probe p279 #1)."""
+    out = [{"name": lv.name, "role": lv.role, "capacity": lv.capacity, "bandwidth": bounded(lv.bandwidth)}
+           for lv in arch.hierarchy()]
+    held = arch.partial_sum_sram()
+    if held is not None:
+        out.insert(1, {"name": held, "role": "accumulator", "capacity": arch.partial_sum_sram_bytes(),
+                       "bandwidth": None})
+    return out
+
+
 def in_level_order(arch: Arch, by_level: dict) -> dict:
     """``by_level`` with the levels of the hierarchy first, innermost first (as report.json's ``levels``: a cache
     before the memories behind it), then any other key (the chip link) as it came."""
-    order = [lv.name for lv in arch.hierarchy() if lv.name in by_level]
+    order = [lv["name"] for lv in report_levels(arch) if lv["name"] in by_level]
     return {**{lv: by_level[lv] for lv in order}, **by_level}
 
 
@@ -309,7 +322,9 @@ def _op_rows(graph: Graph, arch: Arch, tg: TaskGraph, trace: Trace, t: _TaskArra
     bandwidth = {lv: arch.memory(lv).bandwidth for lv in memories}
     # every level of the hierarchy (a cache too) and, with chips, the link: 0 when untouched, so the keys (and
     # ops.csv's bytes_ columns) are the arch's, whatever the workload touches, as levels and stalls_by_level are
-    bytes_total = {lv.name: 0 for lv in arch.hierarchy()} | ({LINK: 0} if arch.chips > 1 else {})
+    held = arch.partial_sum_sram()  # the arrays' partial sums' own SRAM (tpu-v1's accumulators), after the scratchpad
+    bytes_total = ({lv.name: 0 for lv in arch.hierarchy()} | ({held: 0} if held else {})
+                   | ({LINK: 0} if arch.chips > 1 else {}))
     ops = []
     op_end: dict[str, int] = {}
     starts_l, ends_l, stall_l = starts.tolist(), ends.tolist(), op_stall.tolist()

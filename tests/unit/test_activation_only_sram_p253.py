@@ -10,18 +10,21 @@ from __future__ import annotations
 import accelsim
 
 GEMM = {"model": "gemm", "m": 1, "n": 2048, "k": 2048}
+PSUMS = 1 * 2048 * 2 * 7 * 4  # 114,688 B: the int32 partial sums of 8 K folds, 7 written and 7 read back
 
 
 def _hand_count() -> tuple[int, int, int]:
-    """(the buffer's bytes, the array's operand bytes, the DDR3 bytes) of the int8 1×2048×2048 GEMM on tpu-v1's
-    256×256 weight-stationary array, by hand: K and N each take 2048 / 256 = 8 folds."""
+    """(the buffer's bytes, the array's operand bytes there, the DDR3 bytes) of the int8 1×2048×2048 GEMM on
+    tpu-v1's 256×256 weight-stationary array, by hand: K and N each take 2048 / 256 = 8 folds. The partial sums
+    are the accumulators' bytes, not the buffer's (:data:`PSUMS`, probe p279 #1)."""
     m, n, k, rows, cols = 1, 2048, 2048, 256, 256
     row_folds, col_folds = k // rows, n // cols  # 8 and 8
     a_reads = m * k * col_folds  # A (1 × 2048 int8) streamed once per column fold: 16,384 B
-    # the output streamed once per row (K) fold: 7 int32 partial sums written and 7 read back (4 B each), then the
-    # int8 output once: 2048 × (2 · 7 · 4 + 1) = 116,736 B
-    c_bytes = m * n * (2 * (row_folds - 1) * 4 + 1)
-    array = a_reads + c_bytes  # 133,120 B; the weights (2048 × 2048 int8) reach the array past the buffer
+    # the output streamed once per row (K) fold: 7 int32 partial sums written and 7 read back (4 B each), in the
+    # 4 MiB of accumulators (PSUMS), then the int8 output once, into the buffer: 2048 × 1 = 2,048 B
+    c_bytes = m * n * 1
+    assert m * n * 2 * (row_folds - 1) * 4 == PSUMS
+    array = a_reads + c_bytes  # 18,432 B; the weights (2048 × 2048 int8) reach the array past the buffer
     fills = m * k + m * n  # A filled from DDR3 (2,048 B), the output drained to it (2,048 B)
     ddr3 = k * n + m * k + m * n  # the weights once (4,194,304 B), A and the output: 4,198,400 B
     return array + fills, array, ddr3
@@ -29,9 +32,10 @@ def _hand_count() -> tuple[int, int, int]:
 
 def test_tpu_v1_unified_buffer_sees_no_weight_bytes():
     sram, array, ddr3 = _hand_count()
-    assert (sram, array, ddr3) == (137_216, 133_120, 4_198_400)
+    assert (sram, array, ddr3) == (22_528, 18_432, 4_198_400)  # (137,216 and 133,120 with PSUMS, before p279 #1)
     rep = accelsim.simulate(GEMM, "tpu-v1").to_dict()
     assert rep["bytes"]["sram"] == sram
+    assert rep["bytes"]["accumulators"] == PSUMS
     assert rep["bytes"]["hbm"] == ddr3  # the DDR3 still moves every weight byte
     (op,) = rep["ops"]
     assert op["mapping"]["sram_operand_bytes"] == array
@@ -44,5 +48,5 @@ def test_a_buffer_that_holds_weights_counts_them_twice():
     arch = accelsim.config.load_arch("tpu-v1").model_dump()
     arch["core"]["sram"]["holds"] = "all"
     rep = accelsim.simulate(GEMM, arch).to_dict()
-    assert rep["bytes"]["sram"] == sram + 2 * 2048 * 2048 == 8_525_824
+    assert rep["bytes"]["sram"] == sram + 2 * 2048 * 2048 == 8_411_136
     assert rep["ops"][0]["mapping"]["sram_operand_bytes"] == array + 2048 * 2048

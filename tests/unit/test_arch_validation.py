@@ -421,3 +421,16 @@ def test_a_die_of_fewer_cores_than_a_set_cores_is_reported_at_cores(tmp_path):
     assert errors(path, ["arch.cores=8"]) == [
         f"--set: arch.cores: 8, more than energy.die_cores (4, {path}:13): the die holds the cores the arch enables "
         "and may hold more"]
+
+
+def test_accumulator_sram_names_a_core_sram_array_and_no_level():
+    # core.systolic.accumulator_sram (probe p279 #1) names the energy.core_sram array the partial sums live in: a
+    # name core_sram does not list, or a level's name (its bytes would be that level's in report.json), is refused
+    # at its key in one line
+    (missing,) = errors("tpu-v1", ["arch.core.systolic.accumulator_sram=acc"])
+    assert "core.systolic.accumulator_sram: 'acc' is no array of energy.core_sram" in missing
+    assert "(it lists accumulators)" in missing
+    (level,) = errors("tpu-v1", ["arch.energy.core_sram={hbm: 4MiB}", "arch.core.systolic.accumulator_sram=hbm"])
+    assert "core.systolic.accumulator_sram: 'hbm' is the name of a level" in level
+    (dropped,) = errors("tpu-v1", ["arch.energy.core_sram={}"])
+    assert "energy.core_sram: lists no 'accumulators'" in dropped

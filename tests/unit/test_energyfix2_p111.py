@@ -35,10 +35,12 @@ def test_reference_node_restating_tpu_v1_own_mac_changes_nothing():
     # int8: 0.2 + 0.1 = 0.3 pJ at 45 nm x 0.3967 = 0.11902 pJ; the re-stated 0.11902 is read as given
     assert preset.mac_j / PJ == pytest.approx(0.3 * e28, rel=1e-9)
     assert own.mac_j / PJ == pytest.approx(0.11902, rel=1e-9)
-    # int16 falls back to Horowitz: 0.2 x (16/8)^2 + 0.1 = 0.9 pJ at 45 nm -> 0.357 pJ at 28 nm
-    assert _c("tpu-v1", dtype="int16").mac_j / PJ == pytest.approx(0.9 * e28, rel=1e-9)
+    # int16 runs as four int8 passes (rates int16 0.25; Jouppi et al. ISCA 2017: 16-bit/16-bit at quarter speed),
+    # so it pays four int8 MACs: 4 x (0.2 + 0.1) = 1.2 pJ at 45 nm -> 0.476 pJ at 28 nm, not a native int16
+    # multiplier's 0.2 x (16/8)^2 + 0.1 = 0.9 pJ -> 0.357 pJ (probe p279 #2); the re-stated int8 figure x 4
+    assert _c("tpu-v1", dtype="int16").mac_j / PJ == pytest.approx(4 * 0.3 * e28, rel=1e-9)
     assert _c("tpu-v1", "energy.reference_node=28nm", "energy.mac_pj={int8: 0.11902}",
-              dtype="int16").mac_j / PJ == pytest.approx(0.9 * e28, rel=1e-9)
+              dtype="int16").mac_j / PJ == pytest.approx(4 * 0.11902, rel=1e-9)
     # SRAM: 10 pJ x sqrt(24 MiB / 8 KiB) x sqrt(2048 / 64) per 2048-bit access = 1.5311 pJ/bit at 45 nm
     # x 0.3967 = 0.6074 pJ/bit (4.859 pJ/B; 5.92 before probe p152 #1; it was 12.25 pJ/B)
     pad = 10 * (24 * 2**20 / 8192) ** 0.5 * (2048 / 64) ** 0.5 / 2048 * e28
@@ -125,3 +127,25 @@ def test_unread_energy_keys_are_said():
     # a preset as it is gives none of them
     for preset in ("tpu-v1", "h100", "a100", "gemmini", "b200"):
         assert unread_key_notes(config.load_arch(preset).energy) == []
+
+
+def test_an_emulated_wide_mac_pays_its_narrow_passes_and_a_native_one_does_not():
+    # Probe p279 #2: a bf16 GEMM on tpu-v1 runs as int16 (rates {int8: 1, int16: 0.25}), timed as 4 int8 passes;
+    # its MACs cost 4 x the int8 MAC, (0.2 + 0.1) pJ at 45 nm x 0.3967 = 0.1190 pJ each: 0.4761 pJ (was 0.3571)
+    from accelsim import api
+    from accelsim.config import experiment_from_parts
+    from accelsim.energy.model import narrow_passes
+
+    e28 = energy_scale(45, 28, 0.9, 0.8)
+    rep = api.run_experiment(experiment_from_parts("gemm", "tpu-v1", overrides=[
+        "workload.dtype=bf16", "workload.m=256", "workload.n=256", "workload.k=256"])).to_dict()
+    op = rep["ops"][0]
+    assert op["mapping"]["rate"]["runs_as"] == "int16" and op["mapping"]["rate"]["multiplier"] == 0.25
+    assert rep["energy"]["mac_j"] / op["macs"] / PJ == pytest.approx(4 * 0.3 * e28, rel=1e-9)
+    assert narrow_passes(config.load_arch("tpu-v1"), "int16") == (16 // 8) ** 2 == 4
+    # a rate that is no whole number of narrow passes is a datapath of its own: int16 at 0.5 is priced as int16
+    half = _c("tpu-v1", "arch.core.systolic.rates={int8: 1, int16: 0.5}", dtype="int16")
+    assert half.mac_j / PJ == pytest.approx((0.2 * 4 + 0.1) * e28, rel=1e-9)
+    # a GPU's native rates (h100's fp64 tensor cores, its int8 at 2x bf16) are no emulation
+    h100 = config.load_arch("h100")
+    assert narrow_passes(h100, "fp64") == narrow_passes(h100, "int8") == 1

@@ -86,10 +86,11 @@ def test_every_documented_column_is_written(reports, tmp_path):
     assert (row["sparsity"], row["ring_repeat"]) == ("2:4 skipped", "2")
     for name in documented():
         assert any(pattern(name).match(c) for c in written), name
-    # the per-level patterns: one column per level of the CNN's arch (tpu-v1: sram, hbm, host; its memory levels
-    # hbm and host have bandwidths)
+    # the per-level patterns: one column per level of the CNN's arch (tpu-v1: sram, its accumulators (probe p279
+    # #1: core.systolic.accumulator_sram), hbm, host; its memory levels hbm and host have bandwidths)
     cnn_columns = header(reports["cnn"], tmp_path / "cnn.csv")
-    assert [c for c in cnn_columns if c.startswith("bytes_")] == ["bytes_sram", "bytes_hbm", "bytes_host"]
+    assert [c for c in cnn_columns if c.startswith("bytes_")] == ["bytes_sram", "bytes_accumulators", "bytes_hbm",
+                                                                   "bytes_host"]
     assert [c for c in cnn_columns if c.startswith("stall_") and c != "stall_cycles"] == ["stall_hbm", "stall_host"]
     assert [c for c in cnn_columns if c.startswith("achieved_bytes_per_s_")] == [
         "achieved_bytes_per_s_hbm", "achieved_bytes_per_s_host"]

@@ -67,3 +67,49 @@ def test_eyeriss_alexnet_conv1_reads_back_its_partial_sums():
     a, b = 7 * 12_100 * 363 * 2, 363 * 96 * 2
     assert mp["sram_operand_bytes"] == a + b + 12_100 * 96 * (30 * 2 + 2 + 30 * 2) == 203_277_096
     assert mp["sram_operand_bytes"] - (a + b + 12_100 * 96 * (30 * 2 + 2)) == 69_696_000
+
+
+def test_tpu_v1_partial_sums_are_its_accumulators_bytes_not_the_unified_buffers():
+    # Probe p279 #1: TPU v1 collects the matrix unit's sums in its 4 MiB of 32-bit Accumulators, beside the 24 MiB
+    # unified buffer (Jouppi et al. ISCA 2017 Fig. 1; the preset's core.systolic.accumulator_sram). int8 1024³ on
+    # the 256×256 ws array: F_r = 1024 / 256 = 4 K folds, F_c = 4 column folds. The partial sums: written at 4 B
+    # by folds 1-3 and read back by folds 2-4, 2 · 3 · 1024² · 4 B = 25,165,824 B, the accumulators'. The unified
+    # buffer keeps A, streamed once per column fold (4 · 1024² B), and the finished int8 output (1024² B):
+    # 5,242,880 B, plus the fills of A and the drain of C from and to the DDR3 (the weights pass it, holds:
+    # activations): 2 · 1024² B. 32,505,856 B was all the buffer's before.
+    rep = _run("gemm", "tpu-v1", "workload.m=1024", "workload.n=1024", "workload.k=1024")
+    mp = rep["ops"][0]["mapping"]
+    assert mp["dataflow"] == "ws" and mp["folds"] == [4, 4]
+    psums = 2 * 3 * 1024 * 1024 * 4
+    assert mp["accumulator_bytes"] == rep["bytes"]["accumulators"] == psums == 25_165_824
+    assert mp["sram_operand_bytes"] == 4 * 1024**2 + 1024**2 == 5_242_880
+    assert rep["bytes"]["sram"] == 5_242_880 + 2 * 1024**2 == 7_340_032
+    # report.json lists the accumulators after the scratchpad: on chip, 4 MiB a core, no bandwidth of their own
+    assert rep["levels"][1] == {"name": "accumulators", "role": "accumulator", "capacity": 4 * 2**20, "bandwidth": None}
+    # their bytes priced by the SRAM rule at their size and a row of the array's 256 32-bit sums (8,192 bits):
+    # 10 pJ (8 KiB, 64 bits, 45 nm) × √(4 MiB / 8 KiB) × √(8192 / 64) per 8192-bit access × 0.3967 (45 nm, 0.9 V →
+    # 28 nm, 0.8 V) = 0.9919 pJ/B, against the unified buffer's 10 × √(24 MiB / 8 KiB) × √(2048 / 64) / 256 B ×
+    # 0.3967 = 4.859 pJ/B; filed under by_unit.accumulators beside its static share
+    e28 = 0.39673
+    acc = 10 * (4 * 2**20 / 8192) ** 0.5 * (8192 / 64) ** 0.5 / 1024 * e28
+    ub = 10 * (24 * 2**20 / 8192) ** 0.5 * (2048 / 64) ** 0.5 / 256 * e28
+    assert acc == pytest.approx(0.9919, rel=1e-4) and ub == pytest.approx(4.859, rel=1e-4)
+    e = rep["energy"]
+    dynamic_acc = e["by_unit"]["accumulators"] - e["static_by_unit"]["accumulators"]
+    assert dynamic_acc == pytest.approx(psums * acc * 1e-12, rel=1e-4)
+    assert e["by_level"]["sram"] - e["static_by_level"]["sram"] == pytest.approx(7_340_032 * ub * 1e-12, rel=1e-4)
+    assert "accumulators" not in e["by_level"]
+
+
+def test_an_accumulator_sram_of_its_own_moves_no_time_and_gemmini_keeps_its_buffer():
+    # the accumulators' bytes change where the partial sums are counted, not the run: the same cycles and DDR3 bytes
+    # as the unified buffer holding them (accumulator_sram null); gemmini's accumulator is one of its scratchpad's
+    # buffers (core.sram.ofmap), not a core_sram array, so its partial sums stay bytes.sram (10,752 B above)
+    own = _run("gemm", "tpu-v1", "workload.m=512", "workload.n=512", "workload.k=1024")
+    pad = _run("gemm", "tpu-v1", "workload.m=512", "workload.n=512", "workload.k=1024",
+               "arch.core.systolic.accumulator_sram=null")
+    assert own["total_cycles"] == pad["total_cycles"] and own["bytes"]["hbm"] == pad["bytes"]["hbm"]
+    assert own["bytes"]["sram"] + own["bytes"]["accumulators"] == pad["bytes"]["sram"]
+    assert "accumulators" not in pad["bytes"]
+    gemmini = _run("gemm", "gemmini", "workload.m=16", "workload.n=16", "workload.k=64")
+    assert set(gemmini["bytes"]) == {"sram", "hbm"}

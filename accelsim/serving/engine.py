@@ -10,6 +10,8 @@ goes first) are admitted while fewer than ``max_num_seqs`` run and budget and bl
 instead admits a whole batch into an empty engine only: :meth:`Replica._admit_batch`). With
 ``prefix_caching`` a request whose group's shared prefix is cached starts with those full blocks computed (shared,
 reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out).
+A swapped request's swap-in copies back the blocks it held when it was swapped out (``Request.swapped_blocks``), not
+the new ones its next chunk takes.
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
 
@@ -294,7 +296,8 @@ class Replica:
         before = req.remaining
         seconds = 0.0
         if self.e.preemption == "swap":
-            seconds = (req.blocks + req.shared) * self.swap_s_per_block + self.swap_s_per_state
+            req.swapped_blocks = req.blocks + req.shared  # what its swap-in copies back (probe p281 #1)
+            seconds = req.swapped_blocks * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = True
         else:
             req.computed = 0
@@ -449,8 +452,8 @@ class Replica:
         req.kv_ready = False
         self.outstanding += req.remaining - before
         seconds = 0.0
-        if req.swapped:
-            seconds = need * self.swap_s_per_block + self.swap_s_per_state
+        if req.swapped:  # its blocks on host memory come back, not the new ones of its chunk (probe p281 #1)
+            seconds = req.swapped_blocks * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = False
         self._encode(req, enc)
         return new, seconds

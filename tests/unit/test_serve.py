@@ -380,7 +380,7 @@ def test_md1_queue_matches_the_textbook_mean_wait():
 
 def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     # the preemption case above with swap: r1's 7 blocks (111 tokens computed) go to host memory in the iteration
-    # that preempts it, and 7 blocks (⌈(111 + 1)/16⌉: its KV and the next token's) come back when it is readmitted;
+    # that preempts it, and the same 7 come back when it is readmitted;
     # a block is 16 tokens × 524,288 B (2 × 32 layers × 4096 × 2 B) over the host link's sustained bandwidth.
     s = spec(engine={"preemption": "swap"}, workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
                                                       "output_tokens": {"dist": "fixed", "value": 20}})
@@ -393,6 +393,37 @@ def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
     extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
     assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])
+
+
+def two_at_once(tmp_path, rows, **engine):
+    """Probe p281's two requests arriving together ((prompt, output) each) on an engine of a 2,048-token budget."""
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n" +
+                                    "".join(f"0,{p},{o}\n" for p, o in rows))
+    return spec(engine={"max_num_batched_tokens": 2048, "max_model_len": 4096, **engine},
+                workload={"arrival": {"trace": str(tmp_path / "t.csv")}, "prompt_tokens": {"dist": "trace"},
+                          "output_tokens": {"dist": "trace"}, "requests": None})
+
+
+@pytest.mark.parametrize("rows, blocks, held", [
+    # r0 1,000 tokens (⌈1000/16⌉ = 63 blocks) and r1's first chunk of 2,048 − 1,000 = 1,048 (66 blocks) in 200;
+    # r1's rest (1,452 tokens: ⌈2500/16⌉ = 157 blocks, 91 more) finds 71 free, so it is swapped out holding 66
+    # blocks, and back in with those 66 once r0 has finished (its 157 − 66 new ones hold no data to copy; probe p281
+    # #1 had 157 charged)
+    (((1000, 1000), (2500, 2)), 200, 66),
+    # two prompts of 300 (19 blocks each) in 40: both take a 20th block at token 305, and at token 321 r0's 21st
+    # finds none free: r1 is swapped out holding ⌈320/16⌉ = 20 and back in with 20 (21 charged before: its next
+    # token's block too)
+    (((300, 100), (300, 100)), 40, 20),
+])
+def test_a_swap_in_copies_back_the_blocks_swapped_out(tmp_path, rows, blocks, held):
+    s = two_at_once(tmp_path, rows, preemption="swap")
+    per_block = 16 * 524_288 / s.arch.memory(s.arch.spill_memory).sustained_bandwidth
+    stub = Stub()
+    res = serve(s, cost=stub, blocks=blocks)
+    assert by_id(res)[1].preemptions == 1
+    priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
+    extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
+    assert sorted(x for x in extra if x > 1e-12) == pytest.approx([held * per_block, held * per_block])
 
 
 def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):

@@ -426,6 +426,61 @@ def test_a_swap_in_copies_back_the_blocks_swapped_out(tmp_path, rows, blocks, he
     assert sorted(x for x in extra if x > 1e-12) == pytest.approx([held * per_block, held * per_block])
 
 
+def test_a_recompute_preemption_with_prefix_caching_hits_its_own_blocks_again(tmp_path):
+    # probe p281 #2: r0 (1,000 + 1,000 tokens) holds 63 blocks, r1's first chunk of 1,048 tokens 66 (65 full:
+    # 1,040 tokens) of 200. r1's rest needs 91 more, 71 are free: it is preempted, and its 65 full blocks stay cached
+    # while free (vLLM V1 frees a request's blocks onto the free queue with their hashes); 72 are free. Readmitted it
+    # would hit the 65 and need 157 − 65 = 92 new blocks, but only 72 are free besides them, and r0's growth to
+    # ⌈1999/16⌉ = 125 blocks takes 62 of those 72: none of r1's is evicted, it waits for r0 to finish, then
+    # prefills 2,500 − 1,040 = 1,460 tokens.
+    rows = ((1000, 1000), (2500, 2))
+    stub = Stub()
+    res = serve(two_at_once(tmp_path, rows, prefix_caching=True), cost=stub, blocks=200)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r1.preemptions, r1.cached_tokens) == (1, 1040)
+    assert [c[0] for c in stub.calls if c[0] > 1] == [2048, 1460]
+    assert r1.first_token > r0.finish
+    pool = res.replicas[0].pool
+    assert (pool.used, pool.free + pool.evictable, pool.kept) == (0, 200, {})
+    # in 160 blocks 31 are free when r1 is preempted, 32 after (its 66th block, partial, is not kept): r0's 62 new
+    # blocks take the 32 and evict 30 of r1's, its last first (vLLM frees a request's blocks in reverse order), so
+    # r1 comes back with its first 65 − 30 = 35 blocks hit (560 tokens) and prefills 2,500 − 560 = 1,940
+    stub = Stub()
+    r1 = by_id(serve(two_at_once(tmp_path, rows, prefix_caching=True), cost=stub, blocks=160))[1]
+    assert (r1.preemptions, r1.cached_tokens) == (1, 560)
+    assert [c[0] for c in stub.calls if c[0] > 1] == [2048, 1940]
+
+
+def test_without_prefix_caching_a_recompute_preemption_keeps_nothing(tmp_path):
+    # the same two requests in 200 blocks, prefix caching off: r1 recomputes from nothing. After its preemption in
+    # iteration 2 it comes back in iteration 3 with a 2,047-token chunk (128 blocks; r0's decode takes the 2,048th
+    # token of the budget) and is preempted again in iteration 4 (its last 453 tokens need 29 more blocks, 9 free at
+    # most), and so on while r0's blocks leave 128 free: r0 has 1,000 + (t − 2) tokens computed before iteration t
+    # and takes ⌈(1000 + t − 1)/16⌉ ≤ 72 blocks up to t = 153, so r1 is readmitted in iterations 3, 5, …, 153 (76
+    # times) and preempted 1 + 76 = 77 times (vLLM V1 without prefix caching thrashes alike)
+    res = serve(two_at_once(tmp_path, ((1000, 1000), (2500, 2))), cost=Stub(), blocks=200)
+    r1 = by_id(res)[1]
+    assert (r1.preemptions, r1.cached_tokens) == (77, 0)
+    assert res.replicas[0].pool.kept == {} and res.replicas[0].pool.evictable == 0
+
+
+def test_kv_pool_evicts_a_kept_request_tail_first_and_only_what_it_needs():
+    # 10 blocks: a preempted request keeps 4 (free, cached), then a group's 3 go idle: 3 free blocks. Taking 5
+    # evicts 2 of the request's (released first), leaving it 2; taking 3 more evicts its last 2 and none of the group's
+    pool = KvPool(10)
+    pool.keep(7, 4)
+    pool.take(3)
+    pool.register(1, 3)
+    pool.unref(1)
+    assert (pool.free, pool.evictable, pool.used, pool.available()) == (3, 7, 0, 10)
+    pool.take(5)
+    assert (pool.kept, pool.cached, pool.free, pool.evictable) == ({7: 2}, {1: 3}, 0, 5)
+    pool.take(2)
+    assert (pool.kept, pool.cached, pool.free, pool.evictable) == ({}, {1: 3}, 0, 3)
+    pool.keep(8, 0)  # nothing kept
+    assert pool.reclaim(8) == 0 and pool.kept == {}
+
+
 def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):
     import json
 

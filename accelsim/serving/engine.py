@@ -9,7 +9,10 @@ over the host link). Then, if nothing was preempted, waiting requests (first com
 goes first) are admitted while fewer than ``max_num_seqs`` run and budget and blocks remain (static batching
 instead admits a whole batch into an empty engine only: :meth:`Replica._admit_batch`). With
 ``prefix_caching`` a request whose group's shared prefix is cached starts with those full blocks computed (shared,
-reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out).
+reference counted; unreferenced cached blocks are evicted, least recently released first, when blocks run out), and
+a request preempted by recompute leaves its own full computed blocks cached while free, to start with those still
+there when it is readmitted (:meth:`KvPool.keep`). A swapped request's swap-in copies back the blocks it held when
+it was swapped out (``Request.swapped_blocks``), not the new ones its next chunk takes.
 When the iteration ends (:meth:`Replica.complete`) every request whose computed tokens reach its prompt plus its
 generated tokens samples one more token; a request that has all its output tokens finishes and frees its blocks.
 
@@ -111,15 +114,18 @@ class Samples:
 
 
 class KvPool:
-    """The KV-cache blocks of one replica: free blocks, and per prefix group its cached blocks and references."""
+    """The KV-cache blocks of one replica: free blocks, per prefix group its cached blocks and references, and per
+    request preempted by recompute its own full blocks, cached while free (:meth:`keep`)."""
 
     def __init__(self, total: int):
         self.total = total
         self.free = total
         self.cached: dict[int, int] = {}  # group → cached prefix blocks
         self.refs: dict[int, int] = {}  # group → requests holding them
-        self.idle: OrderedDict[int, None] = OrderedDict()  # groups cached with no reference, oldest first
-        self.evictable = 0  # blocks of the idle groups
+        self.kept: dict[int, int] = {}  # preempted request's id → its own cached blocks, none referenced
+        # groups cached with no reference (their number) and kept requests (("request", id)), oldest first
+        self.idle: OrderedDict[int | tuple[str, int], None] = OrderedDict()
+        self.evictable = 0  # blocks of the idle groups and the kept requests
 
     @property
     def used(self) -> int:
@@ -130,13 +136,46 @@ class KvPool:
         return self.free + self.evictable
 
     def take(self, n: int) -> None:
-        """Allocate ``n`` blocks (``n`` <= :meth:`available`), evicting idle cached prefixes if need be."""
+        """Allocate ``n`` blocks (``n`` <= :meth:`available`), evicting the least recently released idle cached
+        blocks if need be: an idle group's prefix whole, a kept request's blocks only as many as are needed (its
+        last ones first, so its first ones can still be hit: :meth:`keep`)."""
         while self.free < n:
-            group, _ = self.idle.popitem(last=False)
-            blocks = self.cached.pop(group)
+            key = next(iter(self.idle))
+            if isinstance(key, tuple):
+                blocks = min(self.kept[key[1]], n - self.free)
+                self.kept[key[1]] -= blocks
+                if self.kept[key[1]] == 0:
+                    del self.kept[key[1]], self.idle[key]
+            else:
+                blocks = self.cached.pop(key)
+                del self.idle[key]
             self.evictable -= blocks
             self.free += blocks
         self.free -= n
+
+    def keep(self, request: int, blocks: int) -> None:
+        """A request preempted by recompute frees its blocks, but its own ``blocks`` full computed ones (after any
+        of its group's cached prefix) keep their hashes: free, yet hit when it is readmitted, until an allocation
+        evicts them. vLLM V1 (vllm/v1/core/kv_cache_manager.py ``KVCacheManager.free``, vllm-project/vllm commit
+        003df296) frees a request's blocks in reverse order, "so that the tail blocks are evicted first when
+        caching is enabled", onto the tail of block_pool.py's free_block_queue (commit 002f3491), whose head the
+        next allocation pops, evicting a cached block's hash then (``_maybe_evict_cached_block``)."""
+        self.reclaim(request)
+        if blocks > 0:
+            self.free -= blocks
+            self.kept[request] = blocks
+            self.idle[("request", request)] = None
+            self.evictable += blocks
+
+    def reclaim(self, request: int) -> int:
+        """The kept blocks of ``request`` (0 when none are left), made free again: a readmitted request takes them
+        back as its own (:meth:`take`)."""
+        blocks = self.kept.pop(request, 0)
+        if blocks:
+            del self.idle[("request", request)]
+            self.evictable -= blocks
+            self.free += blocks
+        return blocks
 
     def hits(self, group: int) -> int:
         """Cached blocks of ``group``'s prefix (0 when not cached)."""
@@ -292,14 +331,23 @@ class Replica:
         else:
             self.running.remove(req)
         before = req.remaining
-        seconds = 0.0
+        seconds, own = 0.0, 0
         if self.e.preemption == "swap":
-            seconds = (req.blocks + req.shared) * self.swap_s_per_block + self.swap_s_per_state
+            req.swapped_blocks = req.blocks + req.shared  # what its swap-in copies back (probe p281 #1)
+            seconds = req.swapped_blocks * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = True
         else:
+            if self.e.prefix_caching:  # its own full computed blocks stay cached while free (probe p281 #2)
+                own = min(req.computed // self.e.block_size - req.shared, req.blocks)
+                req.kept_from = req.shared
             req.computed = 0
             req.encoded = 0
             req.audio_encoded = False
+        if self.e.prefix_caching and not req.swapped:  # vLLM frees the last blocks first: its own go idle before
+            # its group's prefix (released next), so they are evicted first
+            self.pools[req.rank].free += req.blocks
+            req.blocks = 0
+            self.pools[req.rank].keep(req.id, own)
         self._release(req)
         self.seqs[req.rank] -= 1
         req.preemptions += 1
@@ -417,10 +465,11 @@ class Replica:
         """Admit the waiting ``req`` if budget and blocks allow: (tokens, swap-in seconds), else None. ``whole``
         (static batching): no tokens this iteration (the batch's prefills then run as the budget allows), but the
         KV blocks of everything it computes before its next token, taken now, if they are free."""
-        hits = 0
+        hits = own = 0
         if self.e.prefix_caching and not req.swapped and not req.kv_ready and req.computed == 0:
             hits = min(self.pools[req.rank].hits(req.group), req.prefix // self.e.block_size)
-        start = req.computed if req.swapped or req.kv_ready else hits * self.e.block_size
+            own = self._own_hits(req, hits)
+        start = req.computed if req.swapped or req.kv_ready else (hits + own) * self.e.block_size
         new = req.prompt + req.generated - start
         enc = 0
         if whole:
@@ -442,6 +491,11 @@ class Replica:
         if hits:
             self.pools[req.rank].ref(req.group)
             req.shared = hits
+        if own:
+            self.pools[req.rank].reclaim(req.id)
+            if self.image_tokens:  # its images wholly in the blocks hit have their KV: not encoded again
+                req.encoded = min(max(start - req.prefix, 0) // self.image_tokens, req.images)
+        if hits or own:
             req.cached_tokens = max(req.cached_tokens, start)
         self.pools[req.rank].take(need)
         req.blocks = need
@@ -449,11 +503,22 @@ class Replica:
         req.kv_ready = False
         self.outstanding += req.remaining - before
         seconds = 0.0
-        if req.swapped:
-            seconds = need * self.swap_s_per_block + self.swap_s_per_state
+        if req.swapped:  # its blocks on host memory come back, not the new ones of its chunk (probe p281 #1)
+            seconds = req.swapped_blocks * self.swap_s_per_block + self.swap_s_per_state
             req.swapped = False
         self._encode(req, enc)
         return new, seconds
+
+    def _own_hits(self, req: Request, hits: int) -> int:
+        """Of the blocks a request preempted by recompute kept cached on its rank (:meth:`KvPool.keep`), those it is
+        readmitted with beyond its group's ``hits``: its blocks follow the ``kept_from`` group blocks it held, so they
+        are hit only while the group still has that many cached (a block's hash chains its parent's); the last
+        token is always computed (vLLM V1's ``max_cache_hit_length = num_tokens - 1``)."""
+        kept = self.pools[req.rank].kept.get(req.id, 0)
+        if not kept or hits < req.kept_from:
+            return 0
+        cap = (req.prompt + req.generated - 1) // self.e.block_size
+        return max(min(req.kept_from + kept, cap) - hits, 0)
 
     def _encodable(self, req: Request, start: int, new: int) -> tuple[int, int]:
         """How much of ``req``'s prefill chunk of ``new`` tokens from ``start`` can run, and the images it has to

@@ -54,6 +54,9 @@ class Request:
     finish: float = math.nan
     last_token: float = math.nan
     preemptions: int = 0
+    swapped_blocks: int = 0  # KV blocks it held when last swapped out: what its swap-in copies back
+    kept_from: int = 0  # its group's cached blocks it held when last preempted by recompute with prefix caching
+    # (its own full blocks after them stay cached while free: KvPool.keep)
     cached_tokens: int = 0
     images: int = 0  # images in its prompt (their tokens counted in ``prompt``)
     encoded: int = 0  # of its images, those encoded since its KV was last dropped

@@ -380,7 +380,7 @@ def test_md1_queue_matches_the_textbook_mean_wait():
 
 def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     # the preemption case above with swap: r1's 7 blocks (111 tokens computed) go to host memory in the iteration
-    # that preempts it, and 7 blocks (⌈(111 + 1)/16⌉: its KV and the next token's) come back when it is readmitted;
+    # that preempts it, and the same 7 come back when it is readmitted;
     # a block is 16 tokens × 524,288 B (2 × 32 layers × 4096 × 2 B) over the host link's sustained bandwidth.
     s = spec(engine={"preemption": "swap"}, workload={"arrival": {"process": "constant", "rate": 1000}, "requests": 2,
                                                       "output_tokens": {"dist": "fixed", "value": 20}})
@@ -393,6 +393,92 @@ def test_swap_preemption_keeps_the_kv_and_pays_the_host_link():
     priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
     extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
     assert sorted(x for x in extra if x > 1e-12) == pytest.approx([7 * per_block, 7 * per_block])
+
+
+def two_at_once(tmp_path, rows, **engine):
+    """Probe p281's two requests arriving together ((prompt, output) each) on an engine of a 2,048-token budget."""
+    (tmp_path / "t.csv").write_text("arrival_s,prompt_tokens,output_tokens\n" +
+                                    "".join(f"0,{p},{o}\n" for p, o in rows))
+    return spec(engine={"max_num_batched_tokens": 2048, "max_model_len": 4096, **engine},
+                workload={"arrival": {"trace": str(tmp_path / "t.csv")}, "prompt_tokens": {"dist": "trace"},
+                          "output_tokens": {"dist": "trace"}, "requests": None})
+
+
+@pytest.mark.parametrize("rows, blocks, held", [
+    # r0 1,000 tokens (⌈1000/16⌉ = 63 blocks) and r1's first chunk of 2,048 − 1,000 = 1,048 (66 blocks) in 200;
+    # r1's rest (1,452 tokens: ⌈2500/16⌉ = 157 blocks, 91 more) finds 71 free, so it is swapped out holding 66
+    # blocks, and back in with those 66 once r0 has finished (its 157 − 66 new ones hold no data to copy; probe p281
+    # #1 had 157 charged)
+    (((1000, 1000), (2500, 2)), 200, 66),
+    # two prompts of 300 (19 blocks each) in 40: both take a 20th block at token 305, and at token 321 r0's 21st
+    # finds none free: r1 is swapped out holding ⌈320/16⌉ = 20 and back in with 20 (21 charged before: its next
+    # token's block too)
+    (((300, 100), (300, 100)), 40, 20),
+])
+def test_a_swap_in_copies_back_the_blocks_swapped_out(tmp_path, rows, blocks, held):
+    s = two_at_once(tmp_path, rows, preemption="swap")
+    per_block = 16 * 524_288 / s.arch.memory(s.arch.spill_memory).sustained_bandwidth
+    stub = Stub()
+    res = serve(s, cost=stub, blocks=blocks)
+    assert by_id(res)[1].preemptions == 1
+    priced = [stub.fixed + stub.per_token * p + stub.per_decode * d for p, d, _ in stub.calls]
+    extra = [sec - c for (_, sec, *_), c in zip(res.replicas[0].samples, priced, strict=True)]
+    assert sorted(x for x in extra if x > 1e-12) == pytest.approx([held * per_block, held * per_block])
+
+
+def test_a_recompute_preemption_with_prefix_caching_hits_its_own_blocks_again(tmp_path):
+    # probe p281 #2: r0 (1,000 + 1,000 tokens) holds 63 blocks, r1's first chunk of 1,048 tokens 66 (65 full:
+    # 1,040 tokens) of 200. r1's rest needs 91 more, 71 are free: it is preempted, and its 65 full blocks stay cached
+    # while free (vLLM V1 frees a request's blocks onto the free queue with their hashes); 72 are free. Readmitted it
+    # would hit the 65 and need 157 − 65 = 92 new blocks, but only 72 are free besides them, and r0's growth to
+    # ⌈1999/16⌉ = 125 blocks takes 62 of those 72: none of r1's is evicted, it waits for r0 to finish, then
+    # prefills 2,500 − 1,040 = 1,460 tokens.
+    rows = ((1000, 1000), (2500, 2))
+    stub = Stub()
+    res = serve(two_at_once(tmp_path, rows, prefix_caching=True), cost=stub, blocks=200)
+    r0, r1 = by_id(res)[0], by_id(res)[1]
+    assert (r1.preemptions, r1.cached_tokens) == (1, 1040)
+    assert [c[0] for c in stub.calls if c[0] > 1] == [2048, 1460]
+    assert r1.first_token > r0.finish
+    pool = res.replicas[0].pool
+    assert (pool.used, pool.free + pool.evictable, pool.kept) == (0, 200, {})
+    # in 160 blocks 31 are free when r1 is preempted, 32 after (its 66th block, partial, is not kept): r0's 62 new
+    # blocks take the 32 and evict 30 of r1's, its last first (vLLM frees a request's blocks in reverse order), so
+    # r1 comes back with its first 65 − 30 = 35 blocks hit (560 tokens) and prefills 2,500 − 560 = 1,940
+    stub = Stub()
+    r1 = by_id(serve(two_at_once(tmp_path, rows, prefix_caching=True), cost=stub, blocks=160))[1]
+    assert (r1.preemptions, r1.cached_tokens) == (1, 560)
+    assert [c[0] for c in stub.calls if c[0] > 1] == [2048, 1940]
+
+
+def test_without_prefix_caching_a_recompute_preemption_keeps_nothing(tmp_path):
+    # the same two requests in 200 blocks, prefix caching off: r1 recomputes from nothing. After its preemption in
+    # iteration 2 it comes back in iteration 3 with a 2,047-token chunk (128 blocks; r0's decode takes the 2,048th
+    # token of the budget) and is preempted again in iteration 4 (its last 453 tokens need 29 more blocks, 9 free at
+    # most), and so on while r0's blocks leave 128 free: r0 has 1,000 + (t − 2) tokens computed before iteration t
+    # and takes ⌈(1000 + t − 1)/16⌉ ≤ 72 blocks up to t = 153, so r1 is readmitted in iterations 3, 5, …, 153 (76
+    # times) and preempted 1 + 76 = 77 times (vLLM V1 without prefix caching thrashes alike)
+    res = serve(two_at_once(tmp_path, ((1000, 1000), (2500, 2))), cost=Stub(), blocks=200)
+    r1 = by_id(res)[1]
+    assert (r1.preemptions, r1.cached_tokens) == (77, 0)
+    assert res.replicas[0].pool.kept == {} and res.replicas[0].pool.evictable == 0
+
+
+def test_kv_pool_evicts_a_kept_request_tail_first_and_only_what_it_needs():
+    # 10 blocks: a preempted request keeps 4 (free, cached), then a group's 3 go idle: 3 free blocks. Taking 5
+    # evicts 2 of the request's (released first), leaving it 2; taking 3 more evicts its last 2 and none of the group's
+    pool = KvPool(10)
+    pool.keep(7, 4)
+    pool.take(3)
+    pool.register(1, 3)
+    pool.unref(1)
+    assert (pool.free, pool.evictable, pool.used, pool.available()) == (3, 7, 0, 10)
+    pool.take(5)
+    assert (pool.kept, pool.cached, pool.free, pool.evictable) == ({7: 2}, {1: 3}, 0, 5)
+    pool.take(2)
+    assert (pool.kept, pool.cached, pool.free, pool.evictable) == ({}, {1: 3}, 0, 3)
+    pool.keep(8, 0)  # nothing kept
+    assert pool.reclaim(8) == 0 and pool.kept == {}
 
 
 def test_trace_has_a_track_per_replica_and_spans_per_request(tmp_path):

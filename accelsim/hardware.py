@@ -277,6 +277,11 @@ class SystolicArray(_Model):
     # PyTorch's default torch.backends.cudnn.allow_tf32 = True; matmuls and linears keep their own dtype (cuBLAS's
     # allow_tf32 is False by default). Empty: every convolution at its own dtype's rate
     conv_runs_as: dict[DType, DType] = Field(default_factory=dict)
+    # compute dtypes the arch's software runs at a wider dtype's rate (``rate``'s runs_as) by dequantising both
+    # operands to that dtype before a plain matmul (vLLM's emulation: MXFP4 below gfx950); any other dtype run at a
+    # wider rate is a weight-only kernel (FP4 / FP8 Marlin: activations at the run-as width, weights packed and
+    # dequantised in registers). Read on a GPU-like core only (cost.systolic.run_as_operands); empty: weight-only
+    emulated: list[DType] = Field(default_factory=list)
 
     @field_validator("conv_runs_as")
     @classmethod

@@ -124,8 +124,10 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
         cycles, tiled = gpu_gemm(op, sa, arch)
         details.update(tiled)
         # its CTAs read each tile's panels from shared memory once, not once per fold of the MMA array
+        # (A at the run-as width where the MMAs run the op as a wider dtype: run_as_operands)
         details["sram_operand_bytes"] = gpu_tiles.smem_bytes(tiled, op.gemm,  # type: ignore[arg-type]
-                                                             element_bytes(details["rate"]["dtype"]))
+                                                             tiled.get("a_bytes_per_element",
+                                                                       element_bytes(details["rate"]["dtype"])))
         details.update(_kv_dequant(op, details["rate"]["dtype"], tiled))
     else:
         if rate != 1.0:
@@ -163,12 +165,55 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
     # A (and an activation B, and the output) at their packed width with block scales, fp4 0.5625 B an element as
     # the HBM bytes count them (units.element_bytes; probe p274 #2: fp4 A panels had streamed at a byte); weights
     # of the op's own dtype at the byte an element Weight.nbytes stores them in (an int4 / fp4 CNN's)
+    b_elem = _stored_b(op)
+    a_elem, c_elem, dq = element_bytes(op.dtype), element_bytes(op.out_dtype), dequant_cycles(op, arch)
+    wide = run_as_operands(op, sa, arch)
+    if wide is not None:  # operands on chip at the run-as dtype's width (probe p282 #1), its output written in it
+        a_elem, b_elem, dq = wide
+        c_elem = max(c_elem, a_elem)
+        if a_elem != b_elem:  # Marlin's MMAs are warp-level mma.sync: the array's warp_mma share of its peak
+            rate *= sa.warp_mma
+    cycles, tiled = gpu_tiles.price(g, sa, arch, a_elem, rate * g.k / k_run,  # type: ignore[arg-type]
+                                    dq * k_run / g.k,  # type: ignore[union-attr]
+                                    b_elem, c_elem, op.dtype, b_held)
+    if wide is not None:
+        tiled = {**tiled, "a_bytes_per_element": a_elem,
+                 "run_as_kernel": "emulation" if a_elem == b_elem else "weight_only"}
+    return cycles, tiled
+
+
+def _stored_b(op: Op) -> float | None:
+    """Bytes per element of ``op``'s B operand as stored where they differ from its A operand's: packed weights
+    (:func:`weight_bytes_per_element`), or weights of the op's own dtype at the byte an element ``Weight.nbytes``
+    stores them in (an int4 / fp4 CNN's); None: A's width."""
     b_elem = weight_bytes_per_element(op)
     if b_elem is None and op.weights and element_bytes(op.dtype) != op.elem_bytes:
         b_elem = op.elem_bytes
-    return gpu_tiles.price(g, sa, arch, element_bytes(op.dtype), rate * g.k / k_run,  # type: ignore[union-attr]
-                           dequant_cycles(op, arch) * k_run / g.k,  # type: ignore[union-attr]
-                           b_elem, element_bytes(op.out_dtype), op.dtype, b_held)
+    return b_elem
+
+
+def run_as_operands(op: Op, sa: SystolicArray, arch: Arch) -> tuple[int, float, float] | None:
+    """(A's bytes an element, B's, the vector cycles per weight element dequantising B) of a GPU GEMM whose dtype
+    the array runs at a wider dtype's rate (``SystolicArray.rate``'s runs_as: fp4 at bf16's on h100 / l40s /
+    mi300x, fp8 at bf16's on an A100), or None (it runs at its own width). Its kernel feeds the MMAs operands of
+    the run-as dtype, so on chip (shared memory, the tile's K-stages, the shared cache's panel reads) A travels at
+    that width. A dtype the arch emulates (``core.systolic.emulated``: vLLM's MXFP4 on gfx942 dequantises the
+    weights and quantise-dequantises the activations, then a 16-bit matmul) has B at that width too and no
+    dequantisation in the GEMM (its separate passes are not modelled); any other, a linear's, runs vLLM's weight-only
+    Marlin kernel (FP4 Marlin below sm100, FP8 Marlin on Ampere: weights packed in memory and shared memory,
+    dequantised in registers beside the MMAs), B at its stored width plus the dequantisation cycles of an
+    ``attrs["dequant"]`` weight-only GEMM. Main memory still holds each tensor at its own width (mapping/traffic.py),
+    so a decode GEMV reads fp4 weights at ½ B plus scales. int4 at the int8 rate keeps its bytes: int8 is no wider
+    than the byte an int4 activation takes, and QServe's W4A8 GEMM keeps its weights int4 until registers."""
+    if not sa.rates or not arch.core.tile:
+        return None
+    runs_as = sa.rate(op.dtype, arch.dtype)[0]
+    wide = dtype_bytes(runs_as)
+    if runs_as == op.dtype or wide <= element_bytes(op.dtype):
+        return None
+    if op.dtype in sa.emulated or not op.weights:
+        return wide, wide, 0.0
+    return wide, _stored_b(op) or element_bytes(op.dtype), dequant_cycles(op, arch, runs_as)
 
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
@@ -196,14 +241,16 @@ def weight_bytes_per_element(op: Op) -> float | None:
     return None if per == element_bytes(op.dtype) and not op.attrs.get("dequant") else per
 
 
-def dequant_cycles(op: Op, arch: Arch) -> float:
+def dequant_cycles(op: Op, arch: Arch, runs_as: str | None = None) -> float:
     """Cycles one core's vector unit takes per weight element to dequantise ``op``'s weights (0: stored in the
     compute dtype): :data:`DEQUANT_LANE_CYCLES` (or the arch's ``dequantize`` cost) over its lanes at the rate of
-    the op's compute dtype. The GEMM overlaps it with the array (weight-only kernels dequantise in registers)."""
-    if not op.attrs.get("dequant"):
+    the op's compute dtype. The GEMM overlaps it with the array (weight-only kernels dequantise in registers).
+    ``runs_as``: the wider dtype a weight-only kernel dequantises them to (:func:`run_as_operands`), whose lane
+    rate applies, whether or not the op is marked ``dequant``."""
+    if not op.attrs.get("dequant") and runs_as is None:
         return 0.0
     vu = arch.core.vector
-    _, rate = dtype_rate(vu.rates, op.dtype)
+    _, rate = dtype_rate(vu.rates, runs_as or op.dtype)
     return vu.cycles_per_element.get("dequantize", DEQUANT_LANE_CYCLES) / (vu.lanes * rate)
 
 

@@ -610,7 +610,9 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
             tiles = {**p.details, "b_held": True} if held_b(p) else p.details
             # A's panels at the MMAs' dtype: 16 bits over a KV cache dequantised on read (cost.attention.gemm_dtype)
             # (else at the op's packed width with block scales, as the tiles were priced: fp4 0.5625 B, probe p274 #2)
+            # (and at the run-as width where the MMAs run the op as a wider dtype: cost.systolic.run_as_operands)
             a_elem = dtype_bytes(p.details["rate"]["dtype"]) if "kv_dequant" in p.details else element_bytes(op.dtype)
+            a_elem = p.details.get("a_bytes_per_element", a_elem)
             cache_bytes[cache] = gpu_tiles.cache_bytes(tiles, out_off, a_elem)
             # the times the cores' panels read each operand from the cache (B's other bytes, where B is held, once)
             pa, pb = gpu_tiles.operand_cache_bytes(tiles, a_elem)

@@ -95,6 +95,77 @@ def test_a_w4a4_fp4_gemm_is_no_faster_than_bf16_without_fp4_tensor_cores(arch, b
     assert any("dtype fp4" in n and "bf16 rate" in n and "fp4 by fp4" in n for n in fp4["notes"])  # the yaml's why
 
 
+def _square(arch, dtype, m=8192):
+    return simulate({"model": "gemm", "m": m, "n": 8192, "k": 8192, "dtype": dtype}, arch,
+                    execution="cuda_graph").to_dict()
+
+
+@pytest.mark.parametrize("arch", ["mi300x", "mi210"])
+def test_an_emulated_fp4_gemm_tiles_as_the_bf16_gemm(arch):
+    # probe p282 #1: mi300x 8192^3 fp4 "at the bf16 rate" took 0.951 ms against bf16's 1.556 ms, its tiles priced
+    # at fp4's bytes and K depth. Below gfx950 vLLM dequantises MXFP4 weights and quantise-dequantises activations,
+    # then a 16-bit matmul (quark_ocp_mx.py; core.systolic.emulated: [fp4]): both operands at bf16's 2 bytes on
+    # chip, so the same tile, K-stages and MMA cycles as the bf16 GEMM
+    fp4, bf16 = _square(arch, "fp4")["ops"][0], _square(arch, "bf16")["ops"][0]
+    assert fp4["mapping"]["run_as_kernel"] == "emulation"
+    assert fp4["mapping"]["a_bytes_per_element"] == 2 and "b_bytes_per_element" not in fp4["mapping"]
+    for key in ("tile", "k_slice", "split_k", "tile_cycles"):
+        assert fp4["mapping"][key] == bf16["mapping"][key], key
+    assert fp4["compute_cycles"] == bf16["compute_cycles"]
+
+
+@pytest.mark.parametrize("arch", ["h100", "h200", "h100-pcie"])
+def test_fp4_marlin_on_hopper_is_slower_than_the_bf16_gemm(arch):
+    # probe p282 #1: h200 8192^3 fp4 1.248 ms against bf16's 1.365 ms. Below sm100 vLLM runs FP4 Marlin: 16-bit
+    # activations, the weights packed (0.5 B: the gemm workload gives them no group scales) and dequantised in
+    # registers, its MMAs warp-level mma.sync, which Hopper runs at warp_mma = 0.67 of the wgmma peak
+    # (arch/h100.yaml). So its MMAs alone take 8192^3 MACs / (cores x rows x cols x 0.67) cycles (h100: 132 SMs x
+    # 64 x 32 MACs a clock: 2.03e6 cycles at the full rate, 3.04e6 at 0.67), and its time is above bf16's
+    fp4, bf16 = _square(arch, "fp4"), _square(arch, "bf16")
+    m = fp4["ops"][0]["mapping"]
+    assert (m["run_as_kernel"], m["a_bytes_per_element"], m["b_bytes_per_element"]) == ("weight_only", 2, 0.5)
+    assert m["dequant_cycles"] > 0
+    a = load_arch(arch)
+    sa = a.core.systolic
+    assert sa.warp_mma == 0.67
+    assert fp4["ops"][0]["compute_cycles"] >= 8192**3 / (a.cores * sa.rows * sa.cols * sa.count * sa.warp_mma)
+    assert fp4["seconds"] > bf16["seconds"]
+
+
+def test_fp8_marlin_on_an_a100_reads_16_bit_activations_and_8_bit_weights():
+    # vLLM runs fp8 on Ampere as FP8 Marlin, W8A16 (docs/features/quantization/fp8.md: "Ampere GPUs are supported
+    # for W8A16 (weight-only FP8) utilizing Marlin kernels"): A at bf16's 2 bytes on chip, B at fp8's 1. Its shared
+    # memory reads per 256 x 128 tile and K element: 256 x 2 + 128 x 1 = 640 B, against bf16's 256 x 2 + 128 x 2
+    fp8, bf16 = _square("a100", "fp8")["ops"][0], _square("a100", "bf16")["ops"][0]
+    m = fp8["mapping"]
+    assert (m["run_as_kernel"], m["a_bytes_per_element"], m["b_bytes_per_element"]) == ("weight_only", 2, 1)
+    assert m["tile"] == bf16["mapping"]["tile"] == [256, 128] and m["split_k"] == 1
+    tiles, k = m["output_tiles"], m["k_slice"]
+    outputs = 8192 * 8192 * 2  # each tile's bf16 output staged through shared memory once
+    assert m["sram_operand_bytes"] == tiles * k * (256 * 2 + 128 * 1) + outputs
+    assert bf16["mapping"]["sram_operand_bytes"] == tiles * k * (256 * 2 + 128 * 2) + outputs
+
+
+@pytest.mark.parametrize("arch", ["h100", "mi300x", "a100"])
+def test_an_fp4_decode_gemv_still_reads_packed_weights_from_hbm(arch):
+    # the MMAs' operand width is on chip only: main memory holds the weights packed, 8192 x 8192 x 0.5 B =
+    # 33,554,432 B, plus the 8192-element input and output vectors (at most 2 B each: 32,768 B), a quarter of the
+    # bf16 GEMV's 8192 x 8192 x 2 B
+    fp4, bf16 = _square(arch, "fp4", m=1), _square(arch, "bf16", m=1)
+    assert 8192 * 8192 // 2 <= fp4["bytes"]["hbm"] <= 8192 * 8192 // 2 + 2 * 8192 * 2
+    assert 8192 * 8192 * 2 <= bf16["bytes"]["hbm"]
+    assert fp4["seconds"] < bf16["seconds"]
+
+
+@pytest.mark.parametrize("arch", ["h100", "mi300x"])
+def test_int4_at_the_int8_rate_keeps_its_packed_weights_on_chip(arch):
+    # W4A8 (QServe, Lin et al. 2024, arXiv:2405.04532) unpacks int4 weights to int8 in registers: the int8 rate,
+    # activations at int4's byte an element (no wider than int8's) and weights at 0.5 B, as before
+    m = _square(arch, "int4")["ops"][0]["mapping"]
+    assert m["rate"]["runs_as"] == "int8"
+    assert "run_as_kernel" not in m and "a_bytes_per_element" not in m and m["b_bytes_per_element"] == 0.5
+
+
 def test_a_rate_note_names_the_unit_that_lacks_the_rate():
     # a100 lists no fp8 rate on its tensor cores (systolic rates: bf16, fp16, tf32, fp32, fp64, int8, int4) nor on
     # its CUDA cores (vector rates: fp16, bf16, fp32, fp64): an fp8 model's GEMMs run at the arrays' bf16 rate and

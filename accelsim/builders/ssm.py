@@ -18,6 +18,7 @@ all-reduce). Training graphs are not built for them (refused by the ``hf`` param
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -176,10 +177,14 @@ def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, 
     elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default) of which ``macs`` multiply-adds (the state's
     contractions, MACs as a prompt's chunk kernels count them), and ``out_flops`` per element of ``out`` (Mamba-1's
     per-channel Δ, skip and gate), reading it) and its write back (in the update's kernel, as vLLM's update kernels
-    write the state in place: no launch of its own); returns the step's output ``out``."""
+    write the state in place: no launch of its own); returns the step's output ``out``. The ``weights`` (Mamba's
+    A_log, dt_bias, D) stay in the model's dtype, as a prompt's kernels read them: the state's dtype (vLLM's
+    ``--mamba-ssm-cache-dtype``) says how the state is stored, not the parameters (probe p276 #1: an fp32 state
+    stored them at 4 B in a decode step only)."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
-    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
+    weights = [w if w.dtype else dataclasses.replace(w, dtype=b.dtype) for w in weights]
+    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=weights, dtype=dtype,
                macs=macs * elems, flops=flops * elems + out_flops * math.prod(out), vector_elems=elems, fn=fn,
                keep_dtype=True)
     b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back

@@ -290,12 +290,15 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     the state after the prompt is the layer's state cache.
     A decode step's ``selective_state_update`` updates the cached heads × P × N state on the vector lanes
     (:data:`SSM_UPDATE_FLOPS` an element) and writes it back. Then the gated RMSNorm (over groups of heads · head_dim / ``norm_groups``: the same FLOPs) and
-    ``out_proj``. Under tensor parallelism the heads and groups split (a group count below the degree: each chip
-    keeps one group, as vLLM replicates B and C)."""
+    ``out_proj``. Under tensor parallelism the heads and groups split (one group: each chip keeps it, as vLLM
+    replicates B and C). A degree that does not divide the groups is refused when there are two or more, as vLLM's
+    ``MambaMixer2.__init__`` asserts ``n_groups % tp_size == 0 or n_groups == 1`` (vllm-project/vllm
+    vllm/model_executor/layers/mamba/mamba_mixer2.py, at bb435dbd5899; probe p276 #2)."""
     heads = _tp_heads(b, m.heads, "mamba_num_heads")
-    if m.groups % b.tp and b.tp % m.groups:
-        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide or be a multiple of the Mamba groups "
-                            f"({m.groups})", key=("tensor_parallel",))
+    if m.groups % b.tp and m.groups != 1:  # vLLM's MambaMixer2 asserts it (probe p276 #2: 2 groups at TP 4 passed)
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the Mamba groups ({m.groups}) unless there "
+                            f"is one group, as vLLM's MambaMixer2 asserts (\"If tensor parallel world size does not "
+                            f"divide num_groups, then num_groups must equal 1.\")", key=("tensor_parallel",))
     groups = max(m.groups // b.tp, 1)
     p_dim, n_dim, q = m.head_dim, m.state, m.chunk
     inner = heads * p_dim

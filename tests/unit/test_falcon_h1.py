@@ -104,3 +104,11 @@ def test_the_published_chunk_size_and_a_decode_steps_state_macs():
     # a decode step's selective_state_update: 2 MACs (B·dt·x in, C·h out) per element of 24 × 128 × 256
     d = _model(phase="decode", kv_len=1024, layers=1)
     assert d["model.layers.0.mamba.selective_state_update"].macs == 2 * MH * 128 * N == 1_572_864
+
+
+def test_a_one_tap_conv_is_refused_at_mamba_d_conv(capsys):
+    # probe p276 #3: it passed the key and failed inside the builder (a conv state of 0 columns)
+    assert main(["info", "falcon_h1_7b", "--set", "workload.mamba_d_conv=1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("accelsim: error: --set: workload.mamba_d_conv: expected an integer ≥ 2 (got 1): the "
+                    "causal_conv1d kernels (causal-conv1d's, vLLM's) take widths from 2"), line

@@ -19,6 +19,7 @@ from .hfspec import (
     Mamba2,
     MoE,
     ShortConv,
+    _conv_taps,
     _divides,
     _heads,
     _Reader,
@@ -55,7 +56,7 @@ def _qwen3_next(r: _Reader) -> LM:
                          f"(got {kinds!r})")
     linear = LinearAttn(r.int("linear_num_key_heads", 16), r.int("linear_num_value_heads", 32),
                         r.int("linear_key_head_dim", 128), r.int("linear_value_head_dim", 128),
-                        r.int("linear_conv_kernel_dim", 4),
+                        _conv_taps(r, "linear_conv_kernel_dim", 4),
                         frozenset(i for i, k in enumerate(kinds) if k == "linear_attention"),
                         state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     _divides("linear_num_key_heads", linear.key_heads, "linear_num_value_heads", linear.value_heads)
@@ -174,7 +175,7 @@ def _nemotron_h(r: _Reader) -> LM:
     r.require("sliding_window", None, "Nemotron-H's attention is global")
     mamba_heads = r.int("mamba_num_heads", 128)
     mamba = Mamba2(mamba_heads, r.int("mamba_head_dim", 64), r.int("ssm_state_size", 128),
-                   _mamba_groups(r, "n_groups", 8, mamba_heads, "mamba_num_heads"), r.int("conv_kernel", 4), r.int("chunk_size", 128),
+                   _mamba_groups(r, "n_groups", 8, mamba_heads, "mamba_num_heads"), _conv_taps(r, "conv_kernel", 4), r.int("chunk_size", 128),
                    r.bool("use_conv_bias", True), frozenset(i for i, k in enumerate(blocks) if k == "mamba"),
                    r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     return LM(r.arch, vocab=r.int("vocab_size", 131072), hidden=hidden, layers=layers, heads=heads,
@@ -218,7 +219,7 @@ def _granite_hybrid(r: _Reader) -> LM:
     r.require("mamba_proj_bias", False, "Granite's Mamba projections have no bias")
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
-                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   _conv_taps(r, "mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
                    frozenset(i for i, k in enumerate(kinds) if k == "mamba"),
                    r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
     experts, shared = r.int("num_local_experts", 8, minimum=0), r.int("shared_intermediate_size", 1024)
@@ -285,7 +286,7 @@ def _kimi_linear(r: _Reader) -> LM:
                 raise ValueError(f"full_attn_layers: layers {sorted(every - kda - full)} are in neither list "
                                  f"(kda_layers and full_attn_layers together name every layer, 1 … {layers})")
         heads, dim = sub.int("num_heads", 32), sub.int("head_dim", 128)
-        linear = LinearAttn(heads, heads, dim, dim, sub.int("short_conv_kernel_size", 4),
+        linear = LinearAttn(heads, heads, dim, dim, _conv_taps(sub, "short_conv_kernel_size", 4),
                             frozenset(i - 1 for i in kda), kind="kda")
         sub.finish()
     except ValueError as e:
@@ -342,7 +343,7 @@ def _falcon_h1(r: _Reader) -> LM:
     _mamba_width(d_head, r.data.get("mamba_d_head", "auto") == "auto", mamba_heads, d_ssm, *width)
     mamba = Mamba2(mamba_heads, d_head, r.int("mamba_d_state", 256),
                    _mamba_groups(r, "mamba_n_groups", 1, mamba_heads, "mamba_n_heads"),
-                   r.int("mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
+                   _conv_taps(r, "mamba_d_conv", 4), r.int("mamba_chunk_size", 256), r.bool("mamba_conv_bias", True),
                    frozenset(), r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES),
                    in_bias=r.bool("mamba_proj_bias", False), out_bias=r.bool("projectors_bias", False),
                    norm=r.bool("mamba_rms_norm", False))
@@ -412,7 +413,7 @@ def _mamba_lm(r: _Reader) -> LM:
         r.require("intermediate_size", inner, "Mamba2Mixer's width is expand × hidden_size")
         bias = r.bool("use_bias", False)
         mamba = Mamba2(heads, head_dim, r.int("state_size", 128), _mamba_groups(r, "n_groups", 8, heads, "num_heads"),
-                       r.int("conv_kernel", 4), r.int("chunk_size", 256), r.bool("use_conv_bias", True), every,
+                       _conv_taps(r, "conv_kernel", 4), r.int("chunk_size", 256), r.bool("use_conv_bias", True), every,
                        r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES), in_bias=bias, out_bias=bias,
                        norm=r.bool("rms_norm", True))
     else:
@@ -420,7 +421,7 @@ def _mamba_lm(r: _Reader) -> LM:
         rank = r.auto_int("time_step_rank", lambda: -(-hidden // 16))
         if falcon:
             r.read.update(("use_falcon_mambapy", "use_associative_scan"))  # slow-path switches
-        mamba1 = Mamba1(inner, r.int("state_size", 16), rank, r.int("conv_kernel", 4), r.bool("use_conv_bias", True),
+        mamba1 = Mamba1(inner, r.int("state_size", 16), rank, _conv_taps(r, "conv_kernel", 4), r.bool("use_conv_bias", True),
                         r.bool("use_bias", False), every, inner_norms=falcon, norm_weights=False,
                         norm_eps=r.float("mixer_rms_eps", 1e-6) if falcon else 1e-6,
                         state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
@@ -448,7 +449,7 @@ def _jamba(r: _Reader) -> LM:
     a_period, a_offset = r.int("attn_layer_period", 8), r.int("attn_layer_offset", 4, minimum=0)
     e_period, e_offset = r.int("expert_layer_period", 2), r.int("expert_layer_offset", 1, minimum=0)
     rank = r.auto_int("mamba_dt_rank", lambda: -(-hidden // 16))
-    mamba = Mamba1(r.int("mamba_expand", 2) * hidden, r.int("mamba_d_state", 16), rank, r.int("mamba_d_conv", 4),
+    mamba = Mamba1(r.int("mamba_expand", 2) * hidden, r.int("mamba_d_state", 16), rank, _conv_taps(r, "mamba_d_conv", 4),
                    r.bool("mamba_conv_bias", True), r.bool("mamba_proj_bias", False),
                    frozenset(i for i in range(layers) if i % a_period != a_offset), inner_norms=True,
                    state_dtype=r.choice("mamba_ssm_cache_dtype", "auto", _STATE_DTYPES))
@@ -510,7 +511,7 @@ def _lfm2(r: _Reader) -> LM:
     else:
         r.read.update(("block_ffn_dim_multiplier", "block_multiple_of"))
     bias = r.bool("conv_bias", False)
-    conv = ShortConv(r.int("conv_L_cache", 3), bias, frozenset(i for i, k in enumerate(kinds) if k == "conv"))
+    conv = ShortConv(_conv_taps(r, "conv_L_cache", 3), bias, frozenset(i for i, k in enumerate(kinds) if k == "conv"))
     tied = r.bool("tie_word_embeddings", r.bool("tie_embedding", True))
     return LM(r.arch, vocab=r.int("vocab_size", 65536), hidden=hidden, layers=layers, heads=heads, kv_heads=kv_heads,
               head_dim=head_dim, ffn=ffn, eps=r.float("norm_eps", 1e-5), tied=tied, qk_norm=True,

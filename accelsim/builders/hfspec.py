@@ -877,6 +877,30 @@ def _divides(key: str, part: int, whole_key: str, whole: int) -> None:
                             whole_key: f"{whole} is not a multiple of {key} ({part}{at})"})
 
 
+MIN_CONV_TAPS = 2
+"""The fewest taps of a recurrent mixer's causal depthwise conv (Mamba-1 / -2, Gated DeltaNet, KDA, LFM2's short
+conv). The kernels that run it take no fewer: Dao-AILab causal-conv1d (csrc/causal_conv1d.cpp at dedc05ff2c44:
+``causal_conv1d_fwd``, ``_bwd`` and ``_update`` each ``TORCH_CHECK(width >= 2 && width <= 4, "causal_conv1d only
+supports width between 2 and 4")``), and vLLM's Triton causal_conv1d (vllm/model_executor/layers/mamba/ops/
+causal_conv1d.py at 03c6dad84ad3: ``_causal_conv1d_fwd_kernel`` defines its first weight and state columns
+``w_col0`` / ``col0`` only for ``KERNEL_WIDTH >= 2`` and reads them at every width; the conv state is width − 1
+columns, none at width 1). transformers' eager path (an ``nn.Conv1d`` of padding width − 1) would take 1 tap, but
+its CUDA path calls causal-conv1d, so 1 tap runs in no serving stack (probe p276 #3: it passed the key and failed
+inside the builder)."""
+
+
+def _conv_taps(r: _Reader, key: str, default: int) -> int:
+    """The conv's taps ``key`` (``default`` where the config has none): an integer ≥ :data:`MIN_CONV_TAPS`."""
+    value = r.data.get(key, default)
+    try:
+        return r.int(key, default, minimum=MIN_CONV_TAPS)
+    except ValueError as e:
+        if isinstance(value, int) and not isinstance(value, bool) and value < MIN_CONV_TAPS:
+            raise ValueError(f"{e}: the causal_conv1d kernels (causal-conv1d's, vLLM's) take widths from "
+                             f"{MIN_CONV_TAPS}") from None
+        raise
+
+
 def _rule(statement: str, values: Mapping[str, object], messages: Mapping[str, str] | None = None) -> KeyPairError:
     """A rule between several keys of a config (``statement``: "mamba_d_head × mamba_n_heads = mamba_d_ssm") that
     their ``values`` (dotted key → value, the first key's message the error's ``str()``) break, as a

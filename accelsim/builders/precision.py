@@ -37,7 +37,8 @@
   dtype when only such GEMMs read it (the quantisation fused into it, :func:`_fuse_input_quantisation`); not so
   where the 8-bit dtype is the arch's own and the workload quantises nothing, nor in a training step
   (:func:`whole_model`: every op and weight in that dtype, as an NPU's full-integer quantisation runs it);
-* ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs;
+* ops with ``attrs["keep_dtype"]`` (a recurrent state's update and writes, tlayers.state_write) keep theirs; the
+  update's weights (Mamba's A_log, dt_bias, D) are stored as any vector op's (:func:`_vector_weights`);
 * under an 8- or 4-bit activation dtype (W8A8, W4A4) the collectives that move a GEMM's output
   (:func:`moves_gemm_output`: a row-split linear's all-reduce, the embedding's, the logits' all-gather; a MoE's
   combine all-to-all and its experts' reduce-scatter, not its dispatch nor the gather of the dispatched rows, which
@@ -379,6 +380,18 @@ def _moe_group(group_size: int, dims: tuple[int, ...]) -> tuple[int, int]:
     return group_size, group_size
 
 
+def _vector_weights(op: Op, narrow: bool, activation: str) -> Op:
+    """A ``keep_dtype`` op (a decode step's state update, in the state's dtype) whose weights (Mamba's A_log,
+    dt_bias, D: :func:`.ssm._recurrent_update` builds them in the model's dtype) take the dtype this pass gives any
+    vector op's weights, the 16-bit dtype under W8A8 / W4A4, else the activation dtype: so a decode step stores them
+    as a prompt's chunk_cumsum does (probe p276 #1)."""
+    if not op.weights:
+        return op
+    return dataclasses.replace(op, weights=tuple(
+        dataclasses.replace(w, dtype=gemm_output_dtype(w.dtype) if narrow else activation) if w.dtype else w
+        for w in op.weights))
+
+
 def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cache: str | None,
                     group_size: int | None, expert_weight: str | None = None, whole: bool = False,
                     zero_points: bool = False) -> Graph:
@@ -413,7 +426,7 @@ def apply_precision(graph: Graph, *, weight: str | None, activation: str, kv_cac
                if op.fn == "repeat_kv"}  # eager GQA's copies of K / V out to every query head
     for op in graph.ops:
         if op.attrs.get("keep_dtype"):  # a recurrent state's ops (fp32 whatever the model's dtypes)
-            ops.append(op)
+            ops.append(_vector_weights(op, narrow, activation))
             continue
         wide = gemm_output_dtype(op.dtype)  # the model's dtype, as built (bf16 for a model built in 8 or 4 bits)
         if narrow and op.kind is OpKind.COLLECTIVE:

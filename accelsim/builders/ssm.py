@@ -18,6 +18,7 @@ all-reduce). Training graphs are not built for them (refused by the ``hf`` param
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
@@ -176,10 +177,14 @@ def _recurrent_update(b: TransformerBuilder, inputs: list[str], out: tuple[int, 
     elements, ``flops`` each (:data:`RECURRENT_FLOPS` by default) of which ``macs`` multiply-adds (the state's
     contractions, MACs as a prompt's chunk kernels count them), and ``out_flops`` per element of ``out`` (Mamba-1's
     per-channel Δ, skip and gate), reading it) and its write back (in the update's kernel, as vLLM's update kernels
-    write the state in place: no launch of its own); returns the step's output ``out``."""
+    write the state in place: no launch of its own); returns the step's output ``out``. The ``weights`` (Mamba's
+    A_log, dt_bias, D) stay in the model's dtype, as a prompt's kernels read them: the state's dtype (vLLM's
+    ``--mamba-ssm-cache-dtype``) says how the state is stored, not the parameters (probe p276 #1: an fp32 state
+    stored them at 4 B in a decode step only)."""
     state = b.state_cache(leaf, state_shape, dtype, read=True)
     elems = math.prod(state_shape)
-    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=list(weights), dtype=dtype,
+    weights = [w if w.dtype else dataclasses.replace(w, dtype=b.dtype) for w in weights]
+    o = b._add(b._name(name, name), OpKind.ELEMENTWISE, [*inputs, state], out, weights=weights, dtype=dtype,
                macs=macs * elems, flops=flops * elems + out_flops * math.prod(out), vector_elems=elems, fn=fn,
                keep_dtype=True)
     b.state_write(o, state, state_shape, dtype, "state_write", in_place=True)  # the update kernel writes it back
@@ -285,12 +290,15 @@ def mamba2(b: TransformerBuilder, m: Mamba2, eps: float, h: str, cache: KVCache 
     the state after the prompt is the layer's state cache.
     A decode step's ``selective_state_update`` updates the cached heads × P × N state on the vector lanes
     (:data:`SSM_UPDATE_FLOPS` an element) and writes it back. Then the gated RMSNorm (over groups of heads · head_dim / ``norm_groups``: the same FLOPs) and
-    ``out_proj``. Under tensor parallelism the heads and groups split (a group count below the degree: each chip
-    keeps one group, as vLLM replicates B and C)."""
+    ``out_proj``. Under tensor parallelism the heads and groups split (one group: each chip keeps it, as vLLM
+    replicates B and C). A degree that does not divide the groups is refused when there are two or more, as vLLM's
+    ``MambaMixer2.__init__`` asserts ``n_groups % tp_size == 0 or n_groups == 1`` (vllm-project/vllm
+    vllm/model_executor/layers/mamba/mamba_mixer2.py, at bb435dbd5899; probe p276 #2)."""
     heads = _tp_heads(b, m.heads, "mamba_num_heads")
-    if m.groups % b.tp and b.tp % m.groups:
-        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide or be a multiple of the Mamba groups "
-                            f"({m.groups})", key=("tensor_parallel",))
+    if m.groups % b.tp and m.groups != 1:  # vLLM's MambaMixer2 asserts it (probe p276 #2: 2 groups at TP 4 passed)
+        raise WorkloadError(f"{b.name}: tensor_parallel {b.tp} must divide the Mamba groups ({m.groups}) unless there "
+                            f"is one group, as vLLM's MambaMixer2 asserts (\"If tensor parallel world size does not "
+                            f"divide num_groups, then num_groups must equal 1.\")", key=("tensor_parallel",))
     groups = max(m.groups // b.tp, 1)
     p_dim, n_dim, q = m.head_dim, m.state, m.chunk
     inner = heads * p_dim

@@ -376,6 +376,21 @@ LAYER_RE = re.compile(r"(?:^|\.)(?:layers?|h|blocks|resblocks)\.\d+\.|encoder_la
 ``blocks.N.``, CLIP's ``resblocks.N.``, torchvision ViT's ``encoder_layer_N.``."""
 
 
+def _verify_batch_size(model: str, bn: Op) -> None:
+    """Refuse a training batch norm ``bn`` of one value per channel (the batch times the positions of its (N, C,
+    *spatial) input), as PyTorch does: ``F.batch_norm`` in training calls ``_verify_batch_size``, which raises
+    "Expected more than 1 value per channel when training" where ∏ of the input's sizes but dim 1 is 1
+    (pytorch/pytorch torch/nn/functional.py at 00012f4bc0cc: ``batch_norm`` calls it ``if training``). Such a
+    step's batch variance is 0: the output is the shift β alone and the step trains nothing (probe p277 #1). A
+    frozen batch norm (fixed statistics: FrozenBatchNorm2d) and inference take any batch."""
+    shape = bn.in_shapes[0]
+    if math.prod(shape) // shape[1] > 1:
+        return
+    raise WorkloadError(f"{model}: training: batch norm {bn.name!r} gets 1 value per channel (input "
+                        f"{list(shape)}: batch {shape[0]}), which PyTorch refuses (\"Expected more than 1 value per "
+                        f"channel when training\"); train at a batch above 1", key=("batch",))
+
+
 def training_graph(forward: Graph, optimizer: str, recompute: str = "none") -> Graph:
     """The training step of ``forward`` with ``optimizer`` ("sgd" | "momentum" | "adam") and activation
     ``recompute`` ("none" | "selective" | "full"); see the module docstring."""
@@ -869,6 +884,7 @@ class _Pass:
         for op in fwd.ops:
             attrs = {k: v for k, v in op.attrs.items() if k != "follows"}
             if op.kind is OpKind.NORM and op.fn == BATCHNORM and op.inputs and not op.attrs.get(FROZEN):
+                _verify_batch_size(fwd.name, op)
                 # the batch's statistics first
                 stats = self._emit(f"{op.name}.{BN_STATS}", OpKind.NORM, op.inputs[:1], (2, op.in_shapes[0][1]),
                                    {**self._copied(op), "fn": f"{BATCHNORM}_{BN_STATS}", "out_dtype": STATE_DTYPE},

@@ -10,7 +10,8 @@ import pytest
 from accelsim import simulate
 from accelsim.builders.layers import GraphBuilder
 from accelsim.builders.tlayers import TransformerBuilder
-from accelsim.builders.training import training_graph
+from accelsim.builders.training import freeze, training_graph
+from accelsim.errors import WorkloadError
 
 N, C, H, W = 256, 64, 56, 56  # ResNet-50's layer1.0.bn1 at batch 256
 X = N * C * H * W * 2  # bytes of x in bf16: 102,760,448, more than the A100's 40 MiB L2
@@ -210,3 +211,38 @@ def test_resnet50_on_h100_runs_five_kernels_a_batch_norm():
     fwd = [op for op in bn if op.attrs.get("phase") == "forward"]
     bwd = [op for op in bn if op.attrs.get("phase") == "backward"]
     assert len(fwd) == 4 * 53 and len(bwd) == 53
+
+
+# ---- probe p277 #1: one value per channel is refused, as PyTorch's _verify_batch_size does ------------------------
+def _bn_step(shape: tuple[int, ...], frozen: bool = False):
+    # x → batch norm over dim 1 (BatchNorm1d of (N, C) / (N, C, L), 3d of (N, C, D, H, W)) → a linear head
+    b = GraphBuilder("bn1", shape)
+    bn = {2: b.batchnorm1d, 3: b.batchnorm1d, 5: b.batchnorm3d}[len(shape)](b.input, name="bn")
+    b.linear(b.flatten(bn) if len(shape) > 2 else bn, 4, name="fc")
+    g = b.build()
+    return training_graph(freeze(g, norms=lambda op: True) if frozen else g, "sgd")
+
+
+@pytest.mark.parametrize("shape", [(1, 512), (1, 64, 1), (1, 64, 1, 1, 1)])
+def test_a_batch_norm_of_one_value_a_channel_cannot_train(shape):
+    # torch.nn.functional._verify_batch_size: size[0] × ∏ size[2:] == 1 raises "Expected more than 1 value per
+    # channel when training" (PointNet's fc_bn1 at batch 1: (1, 512); r3d_18's 1×1×1 maps at batch 1)
+    with pytest.raises(WorkloadError, match=rf"training: batch norm 'bn' gets 1 value per channel \(input "
+                                            rf"\{list(shape)}: batch 1\), which PyTorch refuses"):
+        _bn_step(shape)
+
+
+@pytest.mark.parametrize("shape", [(2, 512), (1, 64, 2), (1, 64, 1, 1, 2)])
+def test_two_values_a_channel_train(shape):
+    # 2 × 1 = 1 × 2 = 1 × 1 × 1 × 2 = 2 values a channel: torch trains it, and so does the step (its statistics pass)
+    g = _bn_step(shape)
+    assert g["bn.stats"].vector_elems == 2 * shape[1]
+
+
+def test_a_frozen_batch_norm_and_inference_take_one_value_a_channel():
+    # FrozenBatchNorm2d normalises by fixed statistics (no _verify_batch_size), and eval mode uses the running ones
+    assert "bn.stats" not in _bn_step((1, 512), frozen=True)
+    b = GraphBuilder("bn1", (1, 512))
+    b.batchnorm1d(b.input, name="bn")
+    assert b.build()["bn"].in_shapes == ((1, 512),)
+

@@ -26,3 +26,13 @@ def test_a_unet3d_input_size_set_last_is_still_the_one_blamed(capsys):
     (line,) = _errors(capsys, ["info", "unet3d", "--set", "workload.input_size=[117,132,132]"])
     assert line.startswith("accelsim: error: --set: workload.input_size: gives an odd 113×128×128 map before "
                            "max-pool 'down0.pool'"), line
+
+
+def test_training_a_batch_norm_of_one_voxel_at_batch_1_is_refused(capsys):
+    # probe p277 #1: depth 1 on a 5³ input: two valid 3³ convs, 5 → 3 → 1, so down0's second BatchNorm3d (64
+    # channels, 2 × the 32 base) sees (1, 64, 1, 1, 1): 1 value a channel, refused by PyTorch in training
+    argv = ["info", "unet3d", "--mode", "training", "--set", "workload.depth=1", "--set", "workload.input_size=[5,5,5]"]
+    (line,) = _errors(capsys, argv)
+    assert "unet3d: training: batch norm 'down0.bn2' gets 1 value per channel (input [1, 64, 1, 1, 1]: batch 1)" in line
+    assert main([*argv, "--batch", "2"]) == 0  # 2 values a channel
+

@@ -110,3 +110,15 @@ def test_batch_norms_take_the_ranks_torch_takes():
     four = GraphBuilder("t", (2, 16, 8, 8))
     with pytest.raises(WorkloadError, match="batchnorm1d 'bn.*' needs a 2-D or 3-D input"):
         four.batchnorm1d(four.input)
+
+
+def test_r3d_18_trains_only_with_more_than_one_value_a_channel():
+    # probe p277 #1: a 1-frame 1×1 clip: the stem Conv3d((3, 7, 7), stride (1, 2, 2), padding (1, 3, 3)) gives
+    # (1 + 2 − 3) / 1 + 1 = 1 frame and (1 + 6 − 7) / 2 + 1 = 1 row and column, so its BatchNorm3d 'stem.1' sees
+    # (1, 64, 1, 1, 1) at batch 1: one value a channel, which PyTorch's _verify_batch_size refuses in training
+    tiny = {"image_size": 1, "frames": 1}
+    with pytest.raises(WorkloadError, match=r"batch norm 'stem\.1' gets 1 value per channel \(input \[1, 64, 1, 1, 1\]"):
+        build_workload("r3d_18", {**tiny, "mode": "training"})
+    assert build_workload("r3d_18", tiny)["stem.1"].in_shapes == ((1, 64, 1, 1, 1),)  # inference: running statistics
+    assert build_workload("r3d_18", {**tiny, "mode": "training", "batch": 2})["stem.1.stats"].vector_elems == 2 * 64
+

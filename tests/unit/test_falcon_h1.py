@@ -12,7 +12,9 @@ from pydantic import ValidationError
 
 from accelsim.builders import build_workload
 from accelsim.builders.hf import HfParams, identical_layers
+from accelsim.cli import main
 from accelsim.config import load_workload
+from accelsim.errors import WorkloadError
 
 H, VOCAB, FFN, LAYERS = 3072, 130048, 12288, 44
 D_SSM, MH, N = 3072, 24, 256
@@ -56,6 +58,27 @@ def test_mamba_groups_must_divide_the_heads():
     assert _model(mamba_n_groups=24, seq_len=8, layers=1).params > 0  # one group a head is a model
 
 
+@pytest.mark.parametrize("groups, tp, per_chip", [(1, 4, 1), (4, 4, 1), (2, 2, 1), (4, 2, 2)])
+def test_tensor_parallelism_splits_the_groups_it_divides_or_keeps_the_one(groups, tp, per_chip):
+    # vLLM's MambaMixer2 takes a degree dividing n_groups, or one group, which every chip keeps: the conv's channels
+    # a chip, its 24 / tp heads' x (3,072 / tp) and its groups' B and C (256 each)
+    g = _model(seq_len=8, layers=1, mamba_n_groups=groups, tensor_parallel=tp)
+    assert g["model.layers.0.mamba.conv1d"].out_shape == (1, 8, D_SSM // tp + 2 * per_chip * N)
+
+
+@pytest.mark.parametrize("groups, tp", [(2, 4), (3, 2), (6, 4)])
+def test_a_degree_that_does_not_divide_two_or_more_groups_is_refused_as_vllm_does(groups, tp, capsys):
+    # probe p276 #2: 2 groups at TP 4 was built with one group a chip (the old rule took a degree that is a multiple
+    # of the groups); vLLM's MambaMixer2.__init__ asserts n_groups % tp_size == 0 or n_groups == 1
+    with pytest.raises(WorkloadError, match=rf"tensor_parallel {tp} must divide the Mamba groups \({groups}\) unless "
+                                            r"there is one group, as vLLM's MambaMixer2 asserts"):
+        _model(seq_len=8, layers=1, mamba_n_groups=groups, tensor_parallel=tp)
+    assert main(["info", "falcon_h1_7b", "-a", "dgx-h100", "--set", f"workload.mamba_n_groups={groups}", "--set",
+                 f"workload.tensor_parallel={tp}", "--set", "workload.phase=decode"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"accelsim: error: --set: workload.tensor_parallel: falcon_h1_7b: tensor_parallel {tp} "), line
+
+
 def test_sequence_parallelism_gathers_the_shared_normed_input_once():
     # both mixers read one input_layernorm output: under sequence parallelism at TP 2 one all-gather of the token
     # shards, (1, 128, 3072) → (1, 256, 3072) bf16, feeds q_proj and the Mamba in_proj (was one gather each)
@@ -81,3 +104,11 @@ def test_the_published_chunk_size_and_a_decode_steps_state_macs():
     # a decode step's selective_state_update: 2 MACs (B·dt·x in, C·h out) per element of 24 × 128 × 256
     d = _model(phase="decode", kv_len=1024, layers=1)
     assert d["model.layers.0.mamba.selective_state_update"].macs == 2 * MH * 128 * N == 1_572_864
+
+
+def test_a_one_tap_conv_is_refused_at_mamba_d_conv(capsys):
+    # probe p276 #3: it passed the key and failed inside the builder (a conv state of 0 columns)
+    assert main(["info", "falcon_h1_7b", "--set", "workload.mamba_d_conv=1"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("accelsim: error: --set: workload.mamba_d_conv: expected an integer ≥ 2 (got 1): the "
+                    "causal_conv1d kernels (causal-conv1d's, vLLM's) take widths from 2"), line

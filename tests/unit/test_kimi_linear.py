@@ -106,3 +106,10 @@ def test_the_two_layer_lists_must_name_every_layer_once():
     g = _model(linear_attn_config=moved, seq_len=8)
     assert "model.layers.0.self_attn.kv_a_proj_with_mqa" in {op.name for op in g.ops}
     assert g.params == _model(seq_len=8).params - KDA + MLA
+
+
+def test_a_one_tap_short_conv_is_refused_at_its_key():
+    cfg = {**load_workload("kimi_linear_48b").params["linear_attn_config"], "short_conv_kernel_size": 1}
+    with pytest.raises(ValidationError, match=r"linear_attn_config\.short_conv_kernel_size: expected an integer ≥ 2 "
+                                              r"\(got 1\): the causal_conv1d kernels \(causal-conv1d's, vLLM's\) take widths from 2"):
+        _model(seq_len=8, linear_attn_config=cfg)

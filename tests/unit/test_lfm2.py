@@ -72,3 +72,17 @@ def test_sequence_parallel_gathers_and_reduce_scatters_the_short_convolution():
     assert sp["model.layers.0.add_attn"].out_shape == (1, 32, 2048)
     assert sp.meta["model_params"] == plain.meta["model_params"]
     assert sum(op.macs for op in sp.ops) == sum(op.macs for op in plain.ops)
+
+
+@pytest.mark.parametrize("taps", [0, 1])
+def test_a_conv_of_fewer_than_two_taps_is_refused_at_its_key(taps):
+    # probe p276 #3: 1 tap passed the key (≥ 1) and failed inside the builder naming the conv_tail slice; the
+    # causal_conv1d kernels LFM2's ShortConv runs on take widths 2 to 4 (hfspec.MIN_CONV_TAPS)
+    with pytest.raises(ValidationError, match=rf"conv_L_cache: expected an integer ≥ 2 \(got {taps}\): the causal_conv1d kernels \(causal-conv1d's, vLLM's\) take widths from 2"):
+        _model(seq_len=8, conv_L_cache=taps)
+
+
+def test_two_taps_keep_one_input_a_channel():
+    # the fewest taps the kernels take: a decode step's conv state keeps taps − 1 = 1 input of each of 2,048
+    # channels in bf16, in each of the 10 conv layers: 10 · 2048 · 1 · 2 = 40,960 B (81,920 at the published 3)
+    assert _model(phase="decode", kv_len=8, conv_L_cache=2).meta["state_cache_bytes"] == 10 * 2048 * 1 * 2 == 40_960

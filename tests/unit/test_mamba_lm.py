@@ -94,3 +94,8 @@ def test_falcon_mamba_count_and_its_weightless_norms():
     norms = [g[f"backbone.layers.0.mixer.{x}_layernorm"] for x in ("dt", "b", "c")]
     assert [op.weights for op in norms] == [(), (), ()]  # weightless RMSNorms (mixer_rms_eps)
     assert [op.out_shape[-1] for op in norms] == [rank, n, n]
+
+
+def test_a_one_tap_mamba1_conv_is_refused_at_conv_kernel():
+    with pytest.raises(ValidationError, match=r"conv_kernel: expected an integer ≥ 2 \(got 1\): the causal_conv1d kernels \(causal-conv1d's, vLLM's\) take widths from 2"):
+        _graph({"architectures": ["MambaForCausalLM"], "conv_kernel": 1}, seq_len=8)

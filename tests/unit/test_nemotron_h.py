@@ -250,3 +250,9 @@ def test_chunk_scan_skips_the_blocks_above_the_diagonal_of_a_partial_chunk():
     g = _model(seq_len=100, layers=1)
     assert g[f"{m}.chunk_scan"].macs == MH * P * (100 * N + 64 * 64 + 36 * 100) == 209_879_040
     assert g[f"{m}.bmm_chunk"].macs == G * 100 * 100 * N  # _bmm_chunk_fwd runs causal=False: whole
+
+
+def test_a_one_tap_conv_is_refused_at_conv_kernel():
+    # probe p276 #3: a decode step failed naming the conv_state input ([1, 12288, 0]) instead of the key
+    with pytest.raises(ValidationError, match=r"conv_kernel: expected an integer ≥ 2 \(got 1\): the causal_conv1d kernels \(causal-conv1d's, vLLM's\) take widths from 2"):
+        _model(phase="decode", kv_len=8, conv_kernel=1)

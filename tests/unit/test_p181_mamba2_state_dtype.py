@@ -69,3 +69,34 @@ def test_minimax_still_refuses_it(capsys):
                  "workload.mamba_ssm_cache_dtype=float32"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "workload.mamba_ssm_cache_dtype" in err[0]
+
+
+# ---- probe p276 #1: the fp32 state leaves A_log, dt_bias and D in the model's dtype -------------------------------
+@pytest.mark.parametrize("name, mamba_layers, heads", [("nemotron_nano_9b_v2", 27, 128), ("falcon_h1_7b", 44, 24),
+                                                       ("granite_4_h_tiny", 36, 48)])
+def test_an_fp32_state_stores_the_mixers_parameters_as_a_prompt_does(name, mamba_layers, heads):
+    # every parameter of these bf16 / fp16 models is 2 B, in a prompt and a decode step alike, whatever the state's
+    # dtype (vLLM's --mamba-ssm-cache-dtype says how the state is stored). The decode step's selective_state_update
+    # runs in fp32 with the fp32 state and stored its per-head A_log, dt_bias and D at 4 B: 2·params + layers ·
+    # heads · 3 · 2 B (Nemotron: 27 · 128 · 3 · 2 = 20,736 B more)
+    prompt = _model(name, seq_len=8, mamba_ssm_cache_dtype="float32")
+    step = _model(name, phase="decode", kv_len=8, mamba_ssm_cache_dtype="float32")
+    assert step.params == prompt.params
+    assert step.weight_bytes == prompt.weight_bytes == 2 * step.params
+    upd = next(op for op in step.ops if op.name.endswith("selective_state_update"))
+    assert upd.dtype == "fp32" and sum(w.nbytes(upd.dtype) for w in upd.weights) == 3 * heads * 2
+    assert sum(op.name.endswith("selective_state_update") for op in step.ops) == mamba_layers
+
+
+@pytest.mark.parametrize("activation, width", [("fp32", 4), ("fp16", 2)])
+def test_the_update_stores_its_parameters_in_the_activation_dtype_as_any_vector_op(activation, width):
+    # activation_dtype fp32 over the bf16 model: every weight of the graph in fp32, the prompt's chunk_cumsum's
+    # and chunk_scan's A_log, dt_bias and D too, so the decode step's update reads them at 4 B as well (its own
+    # dtype the state's: bf16 with the auto state, fp32 with the fp32 one)
+    for state in ("auto", "float32"):
+        prompt = _model("falcon_h1_7b", seq_len=8, layers=1, activation_dtype=activation, mamba_ssm_cache_dtype=state)
+        step = _model("falcon_h1_7b", phase="decode", kv_len=8, layers=1, activation_dtype=activation,
+                      mamba_ssm_cache_dtype=state)
+        assert step.weight_bytes == prompt.weight_bytes == width * step.params
+        upd = step["model.layers.0.mamba.selective_state_update"]
+        assert sum(w.nbytes(upd.dtype) for w in upd.weights) == 3 * 24 * width  # 24 heads, 3 parameters each

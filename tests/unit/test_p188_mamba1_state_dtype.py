@@ -97,3 +97,14 @@ def test_a_bad_value_is_one_line_and_exit_2(m1, capsys, value):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"mamba_ssm_cache_dtype: '{value}' is not supported" in err[0], err
     assert "Traceback" not in err[0]
+
+
+def test_an_fp32_state_leaves_a_log_and_d_in_the_models_dtype():
+    # probe p276 #1: the fp32 update stored A_log (5,120 × 16) and D (5,120) at 4 B in a decode step only:
+    # 64 · (81,920 + 5,120) · 2 = 11,141,120 B more than 2 B × 2,768,345,600 params (mamba-2.8b's published count)
+    step = _graph(MAMBA_28, phase="decode", kv_len=16, mamba_ssm_cache_dtype="float32")
+    prompt = _graph(MAMBA_28, seq_len=16, mamba_ssm_cache_dtype="float32")
+    assert step.params == prompt.params == 2_768_345_600
+    assert step.weight_bytes == prompt.weight_bytes == 2 * 2_768_345_600
+    upd = step["backbone.layers.0.mixer.selective_state_update"]
+    assert upd.dtype == "fp32" and sum(w.nbytes(upd.dtype) for w in upd.weights) == (5120 * 16 + 5120) * 2

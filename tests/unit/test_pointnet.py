@@ -63,3 +63,18 @@ def test_deform_conv2d_simulates_in_a_layer_list():
     # the gather reads its rows at the memory's access granularity: at least 1·32·32·9·4 rows of 16 fp16 channels
     assert ops["dcn.sample"]["bytes"]["hbm"] >= 32 * 32 * 9 * 4 * 16 * 2
     assert report["params"] == (18 * 16 * 9 + 18) + (32 * 16 * 9 + 32)
+
+
+def test_training_at_batch_1_is_refused_as_pytorch_does(capsys):
+    # probe p277 #1: the preset's batch 1 gives the input T-Net's BatchNorm1d fc_bn1 a (1, 512) input after its
+    # fc1 (1024 → 512): 1 value per channel, which F.batch_norm's _verify_batch_size refuses in training; batch 2
+    # gives it 2 and trains. Inference uses the running statistics and takes batch 1.
+    from accelsim.cli import main
+
+    assert main(["info", "pointnet_cls", "--mode", "training"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("accelsim: error: ") and ": batch: pointnet_cls: training: batch norm " in line, line
+    assert "'input_transform.fc_bn1' gets 1 value per channel (input [1, 512]: batch 1)" in line, line
+    assert main(["info", "pointnet_cls", "--mode", "training", "--batch", "2"]) == 0
+    assert main(["info", "pointnet_cls"]) == 0
+

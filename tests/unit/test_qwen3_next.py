@@ -200,3 +200,8 @@ def test_a_swap_preemption_moves_the_state_with_the_blocks():
     assert req.blocks == 3
     assert rep._preempt(req) == pytest.approx(3 * 1e-3 + 5e-3)
     assert rep._admit(rep.waiting[0], 100)[1] == pytest.approx(3 * 1e-3 + 5e-3)
+
+
+def test_a_one_tap_conv_is_refused_at_linear_conv_kernel_dim():
+    with pytest.raises(ValidationError, match=r"linear_conv_kernel_dim: expected an integer ≥ 2 \(got 1\): the causal_conv1d kernels \(causal-conv1d's, vLLM's\) take widths from 2"):
+        _model(seq_len=8, linear_conv_kernel_dim=1)

@@ -239,7 +239,8 @@ def _fill_zipf(active: dict[str, tuple[int, float, float]], sizes: dict[str, int
 def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserved: dict[str, int],
              caps: dict[str, int], over: list[str], parts: str = "", hint: str = "") -> None:
     """The :class:`CapacityError` of a workload the memories cannot hold, naming the level that overflows (and,
-    when the activations alone overflow it, ``parts``: what they are); its ``arch_key`` is the capacity of that
+    when the activations alone overflow it, ``parts``: what they are; then, when all the memories together would
+    hold the footprint, that alone, not the totals, which show no shortage: probe p283 #3); its ``arch_key`` is the capacity of that
     level, or of the main memory when all of them together are too small (the one a user enlarges first), and its
     ``arch_keys`` the capacities at fault (every level's in the second case: the scenario names the one set last).
     A pass that reaches positions beyond the model's context (its builder's note) says so too, unless the
@@ -261,6 +262,8 @@ def _too_big(graph: Graph, arch: Arch, what: str, total: int, need: int, reserve
     if not why.startswith("; the activations"):  # (a serving grid's prefill that overflows says its own remedy)
         why += "".join(f"; {n[n.index(': ') + 2:n.index(CONTEXT) + len(CONTEXT)]}"
                        for n in graph.meta.get("notes", ()) if isinstance(n, str) and CONTEXT in n and ": " in n)
+    elif need <= sum(caps.values()):  # the totals fit: the activations' level is the whole reason, said alone
+        raise CapacityError(f"{graph.name}: {why[2:]}", key, keys)  # (probe p283 #3)
     raise CapacityError(f"{graph.name}: {what} ({total} B) and activations ({res} B) need {need} B but {held} "
                         f"{'hold' if len(caps) > 1 else 'holds'} {sum(caps.values())} B{why}", key, keys)
 

@@ -34,7 +34,7 @@ from ..errors import AccelsimError
 from ..report.lock import LOCK_FILE  # noqa: F401  (tests and callers read it here)
 from ..report.lock import FolderLock as _FolderLock
 from ..report.writers import claim_folder
-from .executors import DASK_MISSING, EXECUTORS, dispatch, make_executor, run_chunk
+from .executors import DASK_MISSING, EXECUTORS, Executor, dispatch, make_executor, run_chunk
 from .expand import MAX_ISSUE_LINES, PlannedPoint, PlanStream, describe
 from .plots import SweepColumns, plot_sweep_records
 from .store import (
@@ -65,7 +65,8 @@ class SweepSummary:
     sweep as stored now (earlier runs included); ``files``: results.csv and the plots written at the end;
     ``failures``: the points that failed while running now, a line per distinct error with the points that got it
     (:meth:`_Feed.failure_lines`), which :meth:`__str__` lists under the counts (probe p101 #3); ``stale``: a line
-    saying that points were reused from results of other accelsim code (another code fingerprint), listed last."""
+    saying how many reused points other accelsim code computed (another code fingerprint in their records) and one
+    for those whose records carry none (code unknown), listed last (probe p283 #1)."""
 
     name: str
     outdir: Path
@@ -127,6 +128,7 @@ class _SweepJson:
         self.fingerprint = code_fingerprint()
         self.earlier_code: list[str] = []
         self.axes_before: list[str] | None = None  # the axes of the run that wrote the folder
+        self.values_before: Any = None  # its axis values as written: sweep.json's grid and zip
         # a relabelling not yet done (its axes before; sweep.json carries them as relabel_from until the stream of
         # points has been read through, so that a run stopped earlier leaves it to the next, which sees the new axes)
         self.relabel_from: list[str] | None = None
@@ -146,9 +148,20 @@ class _SweepJson:
             seen = {before.get("code_fingerprint"), *before.get("earlier_fingerprints", [])}
             self.earlier_code = sorted(str(v) for v in seen if v not in (None, self.fingerprint))
             self.axes_before = list(before.get("axes") or [])
+            self.values_before = [before.get("grid"), before.get("zip")]
             if isinstance(before.get("relabel_from"), list):
                 self.relabel_left = True
                 self.axes_before = list(before["relabel_from"])
+
+    def relabels(self) -> bool:
+        """Whether reused records are recorded again with this sweep's axis values: the axes changed (one added,
+        renamed or removed), a value was written otherwise (``3350GB/s`` → ``3.35TB/s``: the same point, labelled
+        as the file now writes it; probe p283 #4), sweep.json was lost, or an earlier relabelling was cut short."""
+        if self.axes_before is None:
+            return False
+        desc = self.stream.spec.describe()
+        now = json.loads(to_json(plain([desc["grid"], desc["zip"]])))
+        return self.relabel_left or self.axes_before != list(self.stream.spec.keys) or self.values_before != now
 
     def info(self) -> dict[str, Any]:
         s, spec = self.stream, self.stream.spec
@@ -264,9 +277,12 @@ def run_sweep(sweep_file: str | os.PathLike, outdir: str | os.PathLike | None = 
         stream.check()
         out = Path(outdir or spec.output or f"runs/{spec.name}")
         claim_folder(out, "accelsim sweep")  # not into another command's folder (probe p118 #2)
-        with _FolderLock(out, spec.name):
+        # a running scheduler is reached before OUTDIR is written: one that cannot be reached is a setup error that
+        # leaves no folder behind (probe p283 #2); a LocalCluster starts only when a point is left to run
+        early = make_executor(executor, workers, scheduler) if scheduler else None
+        with early if early is not None else contextlib.nullcontext(), _FolderLock(out, spec.name):
             return _run(stream, out, t0, executor=executor, workers=workers, scheduler=scheduler,
-                        progress=progress, con=_console(console, progress), plots=plots)
+                        progress=progress, con=_console(console, progress), plots=plots, early=early)
 
 
 class _Feed:
@@ -280,6 +296,9 @@ class _Feed:
                  relabel: dict[str, int] | None = None):
         self.stream, self.done, self.store, self.sweep_json = stream, done, store, sweep_json
         self.relabel = relabel
+        # the reused points other code computed, by that code's fingerprint (None: a record without one, of unknown
+        # code): what the summary's stale lines count (probe p283 #1)
+        self.stale: dict[str | None, int] = {}
         self.skipped = self.ran = self.sent = self.relabelled = 0
         self.bar: _Bar | None = None
         self.inflight: dict[str, PlannedPoint] = {}  # points sent to the executor, by id, until their record is back
@@ -292,6 +311,9 @@ class _Feed:
             for point in self.stream:
                 if point.id in self.done:
                     self.skipped += 1
+                    if point.id in self.store.other_code:
+                        code = self.store.other_code[point.id]
+                        self.stale[code] = self.stale.get(code, 0) + 1
                     if reader is not None:
                         self._relabel(point, reader)
                 elif point.experiment is None:
@@ -304,9 +326,9 @@ class _Feed:
         self.sweep_json.relabel_from = None  # every reused point read through: relabelled
 
     def _relabel(self, point: PlannedPoint, reader) -> None:
-        """A point reused after the sweep's axes changed (one added, renamed or removed): its record again with
-        this sweep's axis values, appended, so results.csv and the plots show them (the record's metrics hold: the
-        id hashes the resolved config)."""
+        """A point reused after the sweep's axes or their values as written changed (:meth:`_SweepJson.relabels`):
+        its record again with this sweep's axis values, appended, so results.csv and the plots show them (the
+        record's metrics hold: the id hashes the resolved config; its ``code`` stays the one that computed them)."""
         reader.seek(self.relabel[point.id])
         rec = json.loads(reader.readline())
         values = json.loads(to_json(plain(point.values)))
@@ -323,7 +345,7 @@ class _Feed:
         if point is not None and rec["status"] == "error" and share_refusal(rec.get("error")):
             self.deferred.append(point)  # run again alone (run_deferred); not stored, so an interrupt re-runs it
             return
-        self.store.append(rec)
+        self.store.append({**rec, "code": self.sweep_json.fingerprint})  # the code that computed it (probe p283 #1)
         self.ran += 1
         if point is not None and rec["status"] == "error":
             self._failed(rec, point)
@@ -424,7 +446,7 @@ def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
     """The plan's counts, and the problems of points found invalid while streaming."""
     dropped = f", {stream.filtered} filtered out" if stream.filtered else ""
     dup = f", {stream.duplicates} duplicates" if stream.duplicates else ""
-    relabelled = f" ({feed.relabelled} recorded again with this sweep's axes)" if feed.relabelled else ""
+    relabelled = f" ({feed.relabelled} recorded again with this sweep's axis values)" if feed.relabelled else ""
     con.print(f"planned {stream.planned} points ({stream.expanded} expanded{dropped}{dup}); {feed.skipped} were "
               f"already done{relabelled}", soft_wrap=True)
     if stream.invalid:
@@ -434,14 +456,14 @@ def _end_lines(con, stream: PlanStream, feed: _Feed) -> None:
 
 
 def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: int | None, scheduler: str | None,
-         progress: bool, con, plots: bool) -> SweepSummary:
-    """The body of :func:`run_sweep` once OUTDIR is locked."""
+         progress: bool, con, plots: bool, early: Executor | None = None) -> SweepSummary:
+    """The body of :func:`run_sweep` once OUTDIR is locked; ``early``: the executor started before (a scheduler's)."""
     spec = stream.spec
     store = ResultStore(out)
-    done = store.ids()
+    done = store.ids(code=code_fingerprint())
     sweep_json = _SweepJson(out, stream, kept=bool(done))
     relabel = None  # where each finished record lies, when the axes changed since the folder was written
-    if sweep_json.axes_before is not None and (sweep_json.relabel_left or sweep_json.axes_before != list(spec.keys)):
+    if sweep_json.relabels():
         relabel = {rec["id"]: at for at, rec in store.scan()}  # the last record of an id wins, as in load()
         sweep_json.relabel_from = sweep_json.axes_before
     if con is not None:
@@ -459,7 +481,7 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
             first = next(points, None)  # no executor is started when nothing is left to run
             if first is not None:
                 used = _dispatch(feed, itertools.chain([first], points), executor, workers, scheduler, progress,
-                                 con, spec.name)
+                                 con, spec.name, early)
         ran_through = True
         info = sweep_json.write()
         files, counts = _write_end(out, info, plots, spec.name,
@@ -479,26 +501,36 @@ def _run(stream: PlanStream, out: Path, t0: float, *, executor: str, workers: in
         name=spec.name, outdir=out, points=stream.planned, expanded=stream.expanded, filtered=stream.filtered,
         duplicates=stream.duplicates, skipped=feed.skipped, ran=feed.ran, ok=counts["ok"],
         failed=counts["error"], seconds=time.perf_counter() - t0, executor=used, files=tuple(files),
-        failures=feed.failure_lines(counts["error"]), stale=_stale_lines(feed.skipped, sweep_json))
+        failures=feed.failure_lines(counts["error"]), stale=_stale_lines(feed.stale, sweep_json.fingerprint))
     if con is not None:
         _end_lines(con, stream, feed)
         con.print(str(summary), soft_wrap=True, markup=False, highlight=False)
     return summary
 
 
-def _stale_lines(skipped: int, sweep_json: _SweepJson) -> tuple[str, ...]:
-    """The summary's line when points were reused from a folder holding results of other accelsim code."""
-    if not (skipped and sweep_json.earlier_code):
-        return ()
-    return (f"{skipped} point{'s' if skipped != 1 else ''} reused from a folder holding results of other accelsim code "
-            f"(fingerprint {', '.join(sweep_json.earlier_code)}; this is {sweep_json.fingerprint}): use a new OUTDIR "
-            f"to re-run them",)
+def _stale_lines(stale: Mapping[str | None, int], fingerprint: str) -> tuple[str, ...]:
+    """The summary's lines on the reused points whose records other code computed: ``stale`` counts them by the
+    fingerprint their records carry (None: a record written before records carried one, whose code is unknown).
+    A folder's other records, of points no longer in the sweep, are no reused points (probe p283 #1)."""
+    known = {code: n for code, n in stale.items() if code is not None}
+    lines = []
+    if known:
+        n = sum(known.values())
+        lines.append(f"{n} point{'s' if n != 1 else ''} reused from results of other accelsim code (fingerprint "
+                     f"{', '.join(sorted(known))}; this is {fingerprint}): use a new OUTDIR to re-run them")
+    if stale.get(None):
+        n = stale[None]
+        lines.append(f"{n} point{'s' if n != 1 else ''} reused from results that carry no code fingerprint (written "
+                     f"before each result recorded one: which accelsim code computed them is unknown; this is "
+                     f"{fingerprint}): use a new OUTDIR to re-run them")
+    return tuple(lines)
 
 
 def _dispatch(feed: _Feed, points, executor: str, workers: int | None, scheduler: str | None, progress: bool,
-              con, name: str) -> str:
-    """Run ``points`` on a new executor with a progress bar; returns the executor's description."""
-    with make_executor(executor, workers, scheduler) as ex:
+              con, name: str, early: Executor | None = None) -> str:
+    """Run ``points`` on a new executor (or ``early``, one started before) with a progress bar; returns the
+    executor's description. The executor is closed on the way out (cancelling what is queued on an error)."""
+    with early if early is not None else make_executor(executor, workers, scheduler) as ex:
         used = ex.describe()
         enabled = progress and con is not None and con.is_terminal
         with _Bar(con, feed.total(), enabled, f"{name} ({used})") as bar:

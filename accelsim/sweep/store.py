@@ -245,7 +245,8 @@ def _huge_int(value: Any) -> bool:
 def record_problem(rec: Any) -> str | None:
     """What makes ``rec`` (one parsed results.jsonl line) not a result record, or None when it is one: an object
     with a string ``id``, ``status`` "ok" or "error", and, when present, an object ``point``, an object
-    ``metrics`` (of numbers, and of objects of numbers: :func:`_metrics_problem`) and a string ``error``, with no
+    ``metrics`` (of numbers, and of objects of numbers: :func:`_metrics_problem`), a string ``error`` and a string
+    ``code`` (the code fingerprint that computed it), with no
     number beyond 64 bits."""
     if not isinstance(rec, dict):
         return f"not a result record: expected a JSON object, found {type(rec).__name__}"
@@ -256,8 +257,9 @@ def record_problem(rec: Any) -> str | None:
     for key in ("point", "metrics"):
         if rec.get(key) is not None and not isinstance(rec[key], dict):
             return f"{key}: expected a JSON object, found {type(rec[key]).__name__}"
-    if rec.get("error") is not None and not isinstance(rec["error"], str):
-        return f"error: expected a string, found {type(rec['error']).__name__}"
+    for key in ("error", "code"):
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            return f"{key}: expected a string, found {type(rec[key]).__name__}"
     if _huge_int(rec.get("point")) or _huge_int(rec.get("metrics")):
         return f"a number beyond {MAX_INT:,} (2**63 - 1)"
     return _metrics_problem(rec.get("metrics") or {})
@@ -330,6 +332,7 @@ class ResultStore:
         self._last_sync = 0.0
         self.skipped_lines = 0  # complete lines that were not records (hand edits); ignored
         self.first_skipped: tuple[int, str] | None = None  # the first of them: (line number, what is wrong)
+        self.other_code: dict[str, str | None] = {}  # id → the other code that computed its last record (ids())
 
     def load(self, *, strict: bool = False) -> dict[str, dict[str, Any]]:
         """Records by id (the last line of an id wins). A last line without its newline (a killed run) is
@@ -338,18 +341,25 @@ class ResultStore:
         ``results.jsonl:LINE: what is wrong``."""
         return {rec["id"]: rec for rec in self._records(strict)}
 
-    def ids(self) -> set[str]:
+    def ids(self, code: str | None = None) -> set[str]:
         """The ids of the finished records (as :meth:`load`, without keeping the records: a sweep resuming
         into a folder of a million results holds their ids only). A point whose last record is an error for its
-        worker's share of memory (:func:`share_refusal`) is not finished: it runs again."""
+        worker's share of memory (:func:`share_refusal`) is not finished: it runs again. With ``code`` (the code
+        fingerprint running now), :attr:`other_code` maps each id whose last record another code computed to that
+        record's ``code`` (None: a record from before records carried one, of unknown code)."""
         done: set[str] = set()
         again: set[str] = set()
+        self.other_code = {}
         for rec in self._records(False):
             done.add(rec["id"])
             if rec["status"] == "error" and share_refusal(rec.get("error")):
                 again.add(rec["id"])
             else:
                 again.discard(rec["id"])
+            if code is not None and rec.get("code") != code:
+                self.other_code[rec["id"]] = rec.get("code")
+            elif code is not None:
+                self.other_code.pop(rec["id"], None)
         return done - again
 
     def _records(self, strict: bool) -> Iterator[dict[str, Any]]:

@@ -152,6 +152,29 @@ def test_points_reused_after_an_axis_is_added_take_its_values(tmp_path):
     assert len(records(out)) == 18  # the same axes again: nothing appended
 
 
+def test_a_respelled_axis_value_relabels_the_reused_points(tmp_path):
+    # probe p283 #4: 3350GB/s and 3.35TB/s (and 1TB/s and 1000GB/s) are one bandwidth, 3.35e12 B/s (1e12 B/s), so one
+    # id each: nothing runs again, but results.csv showed the old spelling while sweep.json showed the new one
+    out = tmp_path / "out"
+    first = SMALL.replace(f"  {DF}: [ws, os]\n", "  arch.hbm.bandwidth: [3350GB/s, 1TB/s]\n")
+    run_sweep(write(tmp_path, first), out, workers=1, progress=False, plots=False)
+    again = first.replace("[3350GB/s, 1TB/s]", "[3.35TB/s, 1000GB/s]")
+    summary = run_sweep(write(tmp_path, again), out, workers=1, progress=False, plots=False)
+    assert (summary.points, summary.skipped, summary.ran) == (6, 6, 0)  # 3 rows x 2 bandwidths, all reused
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    # in sweep order: each row's 2 bandwidths as the file now writes them
+    assert [r["arch.hbm.bandwidth"] for r in rows] == ["3.35TB/s", "1000GB/s"] * 3
+    info = json.loads((out / "sweep.json").read_text())
+    assert info["grid"]["arch.hbm.bandwidth"] == ["3.35TB/s", "1000GB/s"] and "relabel_from" not in info
+    recs = records(out)
+    assert len(recs) == 6 + 6  # each reused record once more, relabelled, keeping the code that computed it
+    assert [r["code"] for r in recs[6:]] == [r["code"] for r in recs[:6]]
+    assert [r["metrics"] for r in recs[6:]] == [r["metrics"] for r in recs[:6]]
+    run_sweep(write(tmp_path, again), out, workers=1, progress=False, plots=False)
+    assert len(records(out)) == 12  # the same spellings again: nothing appended
+
+
 def _lenet_with_a_32kib_hbm(tmp_path, dataflows: str):
     """A sweep of LeNet-5 on gemmini without host memory over HBM 8 GiB and 32 KiB (and ``dataflows``): a 32 KiB HBM
     cannot hold its 62,414 B of weights, a MappingError at run time, not a bad config. The scratchpad is cut to
@@ -215,6 +238,34 @@ def test_the_dask_executor_without_dask_is_a_one_line_error(tmp_path, monkeypatc
     (line,) = str(info.value).splitlines()
     assert line.endswith('pip install "accelsim[dask]"')
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_scheduler_is_refused_before_outdir_is_written(tmp_path, monkeypatch):
+    # probe p283 #2: the scheduler was reached only once the first point was planned, so an address nothing answers
+    # (distributed's Client gives up after the 30 s timeout: stood in for here by a Client that raises at once) left
+    # a sweep.json claiming "complete", an empty results.jsonl and a header-only results.csv behind
+    distributed = pytest.importorskip("dask.distributed")
+    calls = []
+
+    def unreachable(address, timeout):
+        calls.append((address, timeout))
+        raise OSError(f"Timed out trying to connect to {address} after {timeout}")
+
+    monkeypatch.setattr(distributed, "Client", unreachable)
+    path, address = write(tmp_path, SMALL), "tcp://127.0.0.1:1"
+    message = (f"cannot reach the Dask scheduler at {address}: OSError: Timed out trying to connect to {address} "
+               f"after 30s")
+    with pytest.raises(AccelsimError) as info:
+        run_sweep(path, tmp_path / "new", executor="dask", scheduler=address, progress=False)
+    assert str(info.value) == message and calls == [(address, "30s")]
+    assert not (tmp_path / "new").exists()  # nothing written, not even the folder or its lock
+    # into a folder an earlier run wrote: every file of it as it was
+    out = tmp_path / "out"
+    run_sweep(path, out, workers=1, progress=False, plots=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(AccelsimError, match="cannot reach the Dask scheduler"):
+        run_sweep(path, out, executor="dask", scheduler=address, progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_the_lines_draw_the_best_latency_not_the_fewest_cycles(tmp_path, monkeypatch):

@@ -330,35 +330,35 @@ def preset_with(here: Path, name: str, old: str, new: str, *, kind: str = "arch"
 
 
 @pytest.mark.parametrize("old, new, expected", [
-    ("capacity: 8GiB ", "capacity: 1e400 ", "tpu-v1.yaml:29: hbm.capacity: number too large: 1e400 overflows "
+    ("capacity: 8GiB ", "capacity: 1e400 ", "tpu-v1.yaml:30: hbm.capacity: number too large: 1e400 overflows "
                                             "(got '1e400')"),
-    ("capacity: 8GiB ", "capacity: 1.0e+400 ", "tpu-v1.yaml:29: hbm.capacity: number too large: 1.0e+400 "
+    ("capacity: 8GiB ", "capacity: 1.0e+400 ", "tpu-v1.yaml:30: hbm.capacity: number too large: 1.0e+400 "
                                                "overflows to infinity"),
-    ("capacity: 8GiB ", "capacity: 100000000000000000000 ", "tpu-v1.yaml:29: hbm.capacity: number too large (the "
+    ("capacity: 8GiB ", "capacity: 100000000000000000000 ", "tpu-v1.yaml:30: hbm.capacity: number too large (the "
                                                              "limit is 9,223,372,036,854,775,807, 2**63 - 1)"),
-    ("capacity: 8GiB ", "capacity: 10EiB ", "tpu-v1.yaml:29: hbm.capacity: unknown size unit 'EiB'"),
-    ("capacity: 8GiB ", "capacity: 10000000TiB ", "tpu-v1.yaml:29: hbm.capacity: size too large (the limit is "
+    ("capacity: 8GiB ", "capacity: 10EiB ", "tpu-v1.yaml:30: hbm.capacity: unknown size unit 'EiB'"),
+    ("capacity: 8GiB ", "capacity: 10000000TiB ", "tpu-v1.yaml:30: hbm.capacity: size too large (the limit is "
                                                   "9,223,372,036,854,775,807 bytes, 2**63 - 1)"),
-    ("bandwidth: 34GB/s", "bandwidth: 1e400GB/s", "tpu-v1.yaml:30: hbm.bandwidth: number too large: 1e400 "
+    ("bandwidth: 34GB/s", "bandwidth: 1e400GB/s", "tpu-v1.yaml:31: hbm.bandwidth: number too large: 1e400 "
                                                   "overflows (got '1e400GB/s')"),
-    ("bandwidth: 34GB/s", "bandwidth: 1e300TB/s", "tpu-v1.yaml:30: hbm.bandwidth: bandwidth too large: it "
+    ("bandwidth: 34GB/s", "bandwidth: 1e300TB/s", "tpu-v1.yaml:31: hbm.bandwidth: bandwidth too large: it "
                                                   "overflows (write 'inf' for an unbounded bandwidth)"),
-    ("bandwidth: 34GB/s", "bandwidth: .nan", "tpu-v1.yaml:30: hbm.bandwidth: expected a bandwidth such as "
+    ("bandwidth: 34GB/s", "bandwidth: .nan", "tpu-v1.yaml:31: hbm.bandwidth: expected a bandwidth such as "
                                              "'900GB/s', or 'inf' (not NaN) (got nan)"),
     ("clock: 700MHz", "clock: 1e400GHz", "tpu-v1.yaml:9: clock: number too large: 1e400 overflows"),
-    ("latency: 100ns", "latency: .nan", "tpu-v1.yaml:31: hbm.latency: expected a finite time (got nan)"),
+    ("latency: 100ns", "latency: .nan", "tpu-v1.yaml:32: hbm.latency: expected a finite time (got nan)"),
     ("rows: 256 ", "rows: true ", "tpu-v1.yaml:14: core.systolic.rows: expected a number, not a boolean "
                                   "(got True)"),
     ("rows: 256 ", "rows: 100000000000000000000 ", "tpu-v1.yaml:14: core.systolic.rows: number too large (the "
                                                    "limit is 9,223,372,036,854,775,807, 2**63 - 1)"),
-    ("access_bytes: 64 ", "access_bytes: false ", "tpu-v1.yaml:32: hbm.access_bytes: expected a number, not a "
+    ("access_bytes: 64 ", "access_bytes: false ", "tpu-v1.yaml:33: hbm.access_bytes: expected a number, not a "
                                                   "boolean (got False)"),
     ("lanes: 256 ", "lanes: 256\n    cycles_per_element: {relu: .inf} ",
-     "tpu-v1.yaml:22: core.vector.cycles_per_element.relu: expected a finite number (got inf)"),
-    ("kind: DDR3 ", "efficiency: 'nan'\n  kind: DDR3 ", "tpu-v1.yaml:28: hbm.efficiency: expected a finite number "
+     "tpu-v1.yaml:23: core.vector.cycles_per_element.relu: expected a finite number (got inf)"),
+    ("kind: DDR3 ", "efficiency: 'nan'\n  kind: DDR3 ", "tpu-v1.yaml:29: hbm.efficiency: expected a finite number "
                                                          "(got 'nan')"),
     ("kind: DDR3 ", "efficiency_by_size: [[true, 0.5]]\n  kind: DDR3 ",
-     "tpu-v1.yaml:28: hbm.efficiency_by_size.0.0: expected a number, not a boolean (got True)"),
+     "tpu-v1.yaml:29: hbm.efficiency_by_size.0.0: expected a number, not a boolean (got True)"),
 ])
 def test_numbers_in_an_arch_must_be_real_finite_numbers(here, capsys, old, new, expected):
     arch = preset_with(here, "tpu-v1", old, new)

@@ -1510,16 +1510,22 @@ class Interconnect(_Model):
         bidirectional ring) and one direction's worth when it does not (a line: their v5e example, 3 hops of V/4
         at the unidirectional rate); over several axes at once the axes' links add up ("increases the available
         bandwidth by a factor of N_axes"), so with G = the group's chips
-        t = (G − 1)/G · bytes / (Σ axes' bandwidth · efficiency) + hops · latency, hops = Σ ⌊X/2⌋ (ring: the
-        farthest chip) or X − 1 (line); an all-reduce is twice an all-gather. ``nbytes``: the whole tensor, as
+        t = max(hops · latency, (G − 1)/G · bytes / (Σ axes' bandwidth · efficiency)), hops = Σ ⌊X/2⌋ (ring: the
+        farthest chip) or X − 1 (line); an all-reduce is twice an all-gather. The larger of the two terms, not
+        their sum: a hop takes max(T_min, its transfer) (part 3, "A note on ICI latency": T_hop = max[T_min,
+        2V/(|X| W_ICI)], so T_total = max[T_min · |X|/2, V/W_ICI], over several axes max[T_min · Σ|X_i|/2,
+        V/(W_ICI · n_axes)]; part 7, Appendix C "Latency bound communications", the same max), which summed over
+        equal hops is the max of the totals (probe p285 #1: the sum priced a 512 KiB all-gather on tpu-v5e-8 at
+        9.37 µs, 4 µs + 5.37 µs, against the book's 5.37 µs). ``nbytes``: the whole tensor, as
         elsewhere; for an all-to-all, nccl-tests' size: the buffer each chip holds, B. The book's all-to-all is a
         quarter of an all-gather of the whole array ("AllGather / 4 for a bidirectional ring"), the array being the
         group's buffers, V = X · B: X · B / (8 · link) on a ring of X, X · B / (4 · link) on a line (the middle
         link carries a quarter of V each way); over several axes, the slowest axis's cut (the axes' links
         working at once, as for an all-gather), and never less than the chip's own (G − 1)/G · B through all its
-        links. A segment of X positions s links apart (:meth:`torus_axes`, a stride inside an axis) shares its
+        links, nor than its hops' latency, the same max. A segment of X positions s links apart (:meth:`torus_axes`, a stride inside an axis) shares its
         axis's links with the s − 1 groups beside it, running the same collective: 1/s of its links' bandwidth,
-        s links a hop, and a cut of X · s · B / (8 · link) (probe p260 #2)."""
+        s links a hop, and a cut of X · s · B / (8 · link) (probe p260 #2); its time is again the larger of its
+        hops' latency and its transfer."""
         axes = self.torus_axes(group, extent)
         per_link = self.link_bandwidth * self.efficiency
         # a segment s links apart shares its axis's links with the s − 1 groups beside it (the other tensor-
@@ -1527,12 +1533,14 @@ class Interconnect(_Model):
         bandwidth = sum(per_link * (2 if ring else 1) / step for _, ring, step in axes)
         hops = sum((n // 2 if ring else n - 1) * step for n, ring, step in axes)
         gather = (group - 1) / group * nbytes / bandwidth
-        if collective == "all_reduce":
-            return 2 * (gather + hops * self.latency)
+        # each hop takes the larger of the per-hop latency and its transfer (the book's T_hop = max[T_min, ...]), so
+        # the collective takes the larger of its hops' latency and its bytes' time, not their sum (probe p285 #1)
+        if collective == "all_reduce":  # a reduce-scatter and an all-gather, each so
+            return 2 * max(gather, hops * self.latency)
         if collective == "all_to_all":
             cut = max(n * step * nbytes / ((8 if ring else 4) * per_link) for n, ring, step in axes)
-            return max(cut, gather) + hops * self.latency
-        return gather + hops * self.latency
+            return max(cut, gather, hops * self.latency)
+        return max(gather, hops * self.latency)
 
     def all_reduce_seconds(self, nbytes: int, chips: int, extent: int | None = None) -> float:
         """Time of an all-reduce of ``nbytes`` over ``chips`` on an idle network. Formula: reduce-scatter +

@@ -61,10 +61,11 @@ def test_a_group_strided_inside_a_torus_axis_takes_its_real_positions():
     # its all-to-all time: the x ring's links are shared with the other TP rank's group (x in {1, 3}), whose pieces
     # cross the same links: per link each way each group puts B/4 (a chip sends its 4 peers at the other x, B/2,
     # half each way), so B/2; the y ring's cut 4 B / 8 is the same. The chip's own bound: 7/8 B over
-    # 2·L/2 + 2·L = 3 L. Hops: x 1 position × 2 links + y 2, 4 latencies. Before: a line of 8, 8 B / 4 L, 7 hops
+    # 2·L/2 + 2·L = 3 L. Hops: x 1 position × 2 links + y 2, 4 latencies, the larger of them and the bytes' time
+    # (probe p285 #1; they were added). Before: a line of 8, 8 B / 4 L, 7 hops
     link = ic.link_bandwidth * ic.efficiency
     b = 4 * 2**20
-    expected = max(b / 2 / link, 7 / 8 * b / (3 * link)) + 4 * ic.latency
+    expected = max(b / 2 / link, 7 / 8 * b / (3 * link), 4 * ic.latency)
     assert ic.collective_seconds("all_to_all", b, 8, 16) == pytest.approx(expected, rel=1e-12)
     # a stride that does not divide the axis (3 on 4) is still the one-line bound
     assert ic.torus_axes(4, 12) == [(4, False, 1)]

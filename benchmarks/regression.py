@@ -34,7 +34,8 @@ CASES: dict[str, tuple] = {
     "bert_base_tpu_v4": ("bert_base", "tpu-v4", ("workload.seq_len=128",)),
     "vit_b_16_multicore": ("vit_b_16", "multicore-4", ("workload.attention=unfused",)),  # recorded unfused
     "llama2_7b_serving_tpu_v4": ("llama2_7b", "tpu-v4", ("workload.seq_len=128", "workload.decode_steps=3")),
-    "whisper_decode_tpu_v4": ("whisper_base", "tpu-v4", ("workload.phase=decode", "workload.kv_len=64")),
+    "whisper_decode_tpu_v4": ("whisper_base", "tpu-v4", ("workload.phase=decode", "workload.kv_len=64",
+                                                      "workload.attention=unfused")),  # recorded unfused
     "dlrm_host_tables_tpu_v4": ("dlrm_mlperf", "tpu-v4", ("workload.batch=256",)),
     "gcn_cora_edge_npu": ("gcn_cora", "edge-npu", ()),
     "gat_cora_tpu_v1": ("gat_cora", "tpu-v1", ()),

@@ -66,7 +66,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind
@@ -79,6 +79,16 @@ FREQUENCY_DIM = 256
 """Width of the sinusoidal timestep embedding (TimestepEmbedder's frequency_embedding_size)."""
 TRANSCENDENTAL_FLOPS = 4
 """FLOPs per element of a cos or sin (as tanh) in the timestep embedding."""
+DIFFUSION_STEPS = 1000
+"""DiT's training timesteps: ``create_diffusion(timestep_respacing, ..., diffusion_steps=1000)`` (facebookresearch/DiT
+diffusion/__init__.py, 50142678). Sampling respaces them, ``space_timesteps(1000, str(steps))``, which raises "cannot
+divide section of 1000 steps into {steps}" above 1000 (diffusion/respace.py's ``if size < section_count``, 29e4fa6c):
+a sampling run takes at most this many steps."""
+IMAGE_SIZES = (256, 512)
+"""The image sides DiT runs at: sample.py and train.py take ``--image-size`` with ``choices=[256, 512]`` and sample.py
+asserts ``args.image_size in [256, 512]`` (facebookresearch/DiT sample.py, 58fe9c28), the sizes of the released
+checkpoints DiT-XL-2-256x256.pt / DiT-XL-2-512x512.pt, whose ``pos_embed`` holds (image_size/8/2)² = 256 or 1024
+rows; models.py itself takes any ``input_size`` divisible by the patch, but no script of DiT's runs one."""
 
 
 class DiTParams(DiffusionTPParams):
@@ -89,8 +99,9 @@ class DiTParams(DiffusionTPParams):
     heads: PositiveInt = Field(16, description="Attention heads (must divide hidden; S 6, B 12, L 16, XL 16).")
     patch: PositiveInt = Field(2, description="Patch side in latent elements (the /2, /4, /8 of DiT-XL/2 etc.).")
     image_size: PositiveInt = Field(
-        256, description="Image height and width in pixels (a multiple of 8; the latent is image_size/8 per side, "
-                         "and its side a multiple of patch).")
+        256, description="Image height and width in pixels: 256 or 512, the sizes DiT's sample.py and train.py "
+                         "take (its released checkpoints'); the latent is image_size/8 per side, a multiple of "
+                         "patch.")
     latent_channels: PositiveInt = Field(4, description="Channels of the VAE latent (Stable Diffusion's VAE: 4).")
     num_classes: PositiveInt = Field(
         1000, description="Class labels (ImageNet: 1000); the label table holds one more row, the null class of "
@@ -107,7 +118,7 @@ class DiTParams(DiffusionTPParams):
                                 "step (the pipeline runs it steps times, then the VAE decoder once); 'vae_decoder' "
                                 "Stable Diffusion's VAE decoder, on batch latents.")
     steps: PositiveInt = Field(250, description="Denoising steps of a pipeline (the paper samples with 250 DDPM "
-                                                "steps).")
+                                                "steps); at most 1000, the training timesteps DiT respaces.")
     guidance: bool = Field(
         True, description="Classifier-free guidance: each step runs the DiT on 2 × batch latents (conditional and "
                           "unconditional, as DiT's sample.py concatenates them) and combines the two noise "
@@ -117,6 +128,24 @@ class DiTParams(DiffusionTPParams):
         "eager", description="How adaLN's modulate x·(1 + scale) + shift runs: 'eager' (default: models.py's "
                              "PyTorch code) three kernels, the (B, 1, hidden) 1 + scale, the multiply and the add; "
                              "'fused': one kernel, as a compiler (torch.compile, TensorRT) fuses it. Same flops.")
+
+    # probe p284 #2: steps 1001 and image_size 128 / 272 were accepted, which DiT's own code refuses
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: int) -> int:
+        if v > DIFFUSION_STEPS:
+            raise ValueError(f"must be at most {DIFFUSION_STEPS}: DiT samples by respacing its {DIFFUSION_STEPS} "
+                             f"training timesteps, and space_timesteps refuses more (\"cannot divide section of "
+                             f"{DIFFUSION_STEPS} steps into {v}\", diffusion/respace.py)")
+        return v
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, v: int) -> int:
+        if v not in IMAGE_SIZES:
+            raise ValueError("must be 256 or 512: DiT's sample.py and train.py take --image-size 256 or 512 (the "
+                             "released DiT-XL-2-256x256 / -512x512 checkpoints' position tables)")
+        return v
 
     UNREAD_BY_PART: ClassVar[dict[str, tuple[str, ...]]] = {
         "transformer": ("steps",), "vae_decoder": ("steps", "guidance", "tensor_parallel", "modulate_kernel")}
@@ -143,12 +172,9 @@ def _check(p: DiTParams) -> None:
     """WorkloadErrors at the parameter at fault (a shape the model cannot take, a training run of the pipeline)."""
     if p.hidden % p.heads:
         raise WorkloadError(f"heads ({p.heads}) must divide hidden ({p.hidden})", key=("heads",))
-    if p.image_size % VAE_FACTOR:
-        raise WorkloadError(f"image_size ({p.image_size}) must be a multiple of {VAE_FACTOR} (the VAE's "
-                            f"downsampling)", key=("image_size",))
     if (p.image_size // VAE_FACTOR) % p.patch:
         raise WorkloadError(f"the latent side image_size/{VAE_FACTOR} ({p.image_size // VAE_FACTOR}) must be a "
-                            f"multiple of patch ({p.patch})", key=("image_size",))
+                            f"multiple of patch ({p.patch})", key=("patch",))
     refuse_pipeline_training(p, "a DiT", "transformer")
     tp = p.tensor_parallel
     if p.heads % tp or int(p.hidden * p.mlp_ratio) % tp:

@@ -601,6 +601,19 @@ class WhisperParams(TransformerParams):
     decode_steps: NonNegativeInt = Field(
         0, description="Tokens to generate after the prefill (or after kv_len with phase decode): a serving run "
                        "with TTFT and TPOT; the graph itself is one pass.")
+    # probe p284 #1: 'unfused' (WhisperAttention's eager path) was the default, 37 % slower on h100 (large-v3 prefill
+    # 32.60 vs 23.86 ms) than the SDPA transformers loads Whisper with: WhisperPreTrainedModel declares
+    # _supports_sdpa = True and each layer builds WHISPER_ATTENTION_CLASSES[config._attn_implementation]
+    # (src/transformers/models/whisper/modeling_whisper.py, huggingface/transformers 5c48f71a), and from_pretrained
+    # with no attn_implementation runs _check_and_enable_sdpa(hard_check_only=False), which sets "sdpa" for a class
+    # that supports it (src/transformers/modeling_utils.py, 040ba146); as _ClipTextParams since probe p251 #3
+    attention: Literal["unfused", "fused"] = Field(
+        "fused", description="'fused' (default: transformers loads WhisperForConditionalGeneration with "
+                             "attn_implementation 'sdpa', as WhisperPreTrainedModel declares _supports_sdpa, so "
+                             "WhisperSdpaAttention calls scaled_dot_product_attention): one ATTENTION op, scores on "
+                             "chip; 'unfused': attn_implementation 'eager', WhisperAttention's eager path (q_proj's "
+                             "``* scaling``, QKᵀ, softmax, PV and the merge's copy as separate ops). Same params and "
+                             "MACs.")
     _seq_len = field_validator("seq_len")(_at_most(448, "Whisper's decoder has 448 learned positions"))
     _kv_len = field_validator("kv_len")(_at_most(447, "the new token needs position kv_len < 448, Whisper's "
                                                       "decoder has 448 learned positions"))
@@ -1571,8 +1584,8 @@ def _whisper(model: str, p: WhisperParams) -> Graph:
         b = TransformerBuilder(model, {"input": (p.batch, c.mels, mel), "decoder_input_ids": (p.batch, s)},
                                dtype=p.dtype or "fp16", tp=p.tensor_parallel, sdpa=True)
         ids = "decoder_input_ids"
-    # WhisperAttention.forward: ``q_proj(h) * self.scaling``, then eager_attention_forward(scaling=1.0)'s mul of the
-    # scores and the merge copy (TransformerBuilder._eager_scale)
+    # unfused: attn_implementation "eager", WhisperAttention.forward: ``q_proj(h) * self.scaling``, then
+    # eager_attention_forward(scaling=1.0)'s mul of the scores and the merge copy (TransformerBuilder._eager_scale)
     b.eager_attention = "q"
     enc_out = None if decode else _whisper_encoder(b, c, p, "input")
     bias = (True, False, True, True)  # q, k, v, out: Whisper's key projection has no bias

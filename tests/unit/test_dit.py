@@ -203,10 +203,42 @@ def test_bad_params_are_refused(params, message):
         DiTParams.model_validate(params)
 
 
+def test_steps_stop_at_the_thousand_training_timesteps():
+    """Probe p284 #2: steps 1001 was accepted. DiT's create_diffusion respaces diffusion_steps=1000 training
+    timesteps (facebookresearch/DiT diffusion/__init__.py, 50142678) with space_timesteps(1000, str(steps)), which
+    raises "cannot divide section of 1000 steps into 1001" where the one section's size 1000 < 1001
+    (diffusion/respace.py, 29e4fa6c)."""
+    with pytest.raises(pydantic.ValidationError, match="at most 1000") as info:
+        DiTParams.model_validate({"steps": 1001})
+    assert info.value.errors()[0]["loc"] == ("steps",)
+    # 1000 runs: one denoiser call per step on 2 latents (guidance) plus the VAE decoder once, by dit_parts
+    assert dit_parts(DiTParams(steps=1000)) == [("transformer", 1000), ("vae_decoder", 1)]
+
+
+@pytest.mark.parametrize("size", [128, 248, 264, 272, 1024])
+def test_image_sizes_other_than_the_checkpoints_are_refused(size):
+    """Probe p284 #2: 128 and 272 were accepted. DiT's sample.py and train.py take --image-size with
+    choices=[256, 512] and sample.py asserts args.image_size in [256, 512] (facebookresearch/DiT sample.py, 58fe9c28):
+    the released DiT-XL-2-256x256.pt / -512x512.pt checkpoints, whose pos_embed has (256/8/2)² = 256 or
+    (512/8/2)² = 1024 rows, so any other size fails load_state_dict."""
+    with pytest.raises(pydantic.ValidationError, match="256 or 512") as info:
+        DiTParams.model_validate({"image_size": size})
+    assert info.value.errors()[0]["loc"] == ("image_size",)
+
+
+def test_a_refused_step_count_is_one_line_at_its_key_with_status_2(tmp_path, capsys):
+    from accelsim.cli import main
+
+    exp = tmp_path / "e.yaml"
+    exp.write_text("workload:\n  model: dit_xl_2\n  steps: 1001\narch: h100\n")
+    assert main(["run", str(exp), "-q", "--no-plots", "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{exp}:3: workload.steps: must be at most 1000" in err
+
+
 @pytest.mark.parametrize(("params", "key", "message"), [
     ({"hidden": 1152, "heads": 10}, ("heads",), "heads"),
-    ({"image_size": 250}, ("image_size",), "image_size"),
-    ({"image_size": 264}, ("image_size",), "multiple of patch"),  # a 33×33 latent does not split into 2×2 patches
+    ({"patch": 3}, ("patch",), "multiple of patch"),  # a 32×32 latent (256 / 8) does not split into 3×3 patches
     ({"mode": "training"}, ("part",), "part: transformer"),
     ({"mode": "training", "part": "transformer"}, ("guidance",), "guidance: false"),
 ])

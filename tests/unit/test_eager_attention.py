@@ -99,7 +99,8 @@ def test_llama_prefill_copies_the_merge_and_keeps_its_causal_mask():
 
 def test_whisper_scales_q_and_the_scores():
     """WhisperAttention: ``q_proj(h) * self.scaling``, then eager_attention_forward(scaling=1.0)'s ``* 1.0``."""
-    g = build_workload("whisper_base", {})
+    # attention unfused: attn_implementation "eager" (the default is SDPA since probe p284 #1)
+    g = build_workload("whisper_base", {"attention": "unfused"})
     s = "model.encoder.layers.0.self_attn"
     assert g[f"{s}.q_scale"].vector_elems == 8 * 1500 * 64  # whisper-base: 8 heads of 64, 1500 frames
     assert g[f"{s}.scores"].inputs[0] == f"{s}.q_scale"

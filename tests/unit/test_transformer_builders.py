@@ -416,6 +416,25 @@ def test_clip_defaults_to_sdpa_as_transformers_loads_it(graph, name, layers):
     assert g.macs == eager.macs and g.params == eager.params
 
 
+@pytest.mark.parametrize(("name", "layers"), [("whisper_base", 6), ("whisper_large_v3", 32)])
+def test_whisper_defaults_to_sdpa_as_transformers_loads_it(graph, name, layers):
+    # probe p284 #1: transformers' WhisperPreTrainedModel declares _supports_sdpa = True (modeling_whisper.py,
+    # huggingface/transformers 5c48f71a), and from_pretrained without attn_implementation sets "sdpa" for such a
+    # class (modeling_utils.py _check_and_enable_sdpa, 040ba146), so every WhisperAttention is WhisperSdpaAttention.
+    # config.json: 6 encoder + 6 decoder layers (whisper-base), 32 + 32 (large-v3). A prefill has one self-attention
+    # per encoder layer and a self- plus a cross-attention per decoder layer, layers + 2·layers fused ATTENTION ops;
+    # a decode step the decoder's 2·layers. 'unfused' keeps the eager path: a softmax per attention instead.
+    from accelsim.config import load_workload
+
+    for params, attentions in (({}, layers + 2 * layers), ({"phase": "decode", "kv_len": 64}, 2 * layers)):
+        g = graph(name, **params)
+        assert len(_ops(g, OpKind.ATTENTION)) == attentions and not _ops(g, OpKind.SOFTMAX)
+        eager = graph(name, attention="unfused", **params)
+        assert not _ops(eager, OpKind.ATTENTION) and len(_ops(eager, OpKind.SOFTMAX)) == attentions
+        assert g.macs == eager.macs and g.params == eager.params
+    assert load_workload(name).params["attention"] == "fused"  # the preset file the CLI runs says so too
+
+
 # ---- validation: one error naming the key ----------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "params", "loc"), [
     ("attention", {"heads": 32, "kv_heads": 5}, ("kv_heads",)),

@@ -27,7 +27,9 @@ def _whisper(**params: object):
 
 def test_prefill_runs_the_decoder_prompt_and_fills_both_caches():
     s, frames = 4, 1500  # <|startoftranscript|><|en|><|transcribe|><|notimestamps|>; 30 s of audio
-    g = _whisper(seq_len=s)
+    # attention unfused (attn_implementation "eager"): its scores matmuls show the keys each attention reads (the
+    # default is SDPA since probe p284 #1, one ATTENTION op; same MACs)
+    g = _whisper(seq_len=s, attention="unfused")
     # and the decoder self-attention's causal mask over the s prompt tokens (the encoder's attention is not causal)
     assert g.inputs == {"input": (1, 80, 3000), "decoder_input_ids": (1, s), "attention_mask": (1, 1, s, s)}
     assert g.params == 72_593_920  # HF openai/whisper-base num_parameters(): the prefill reads every weight
@@ -52,7 +54,7 @@ def test_prefill_runs_the_decoder_prompt_and_fills_both_caches():
 
 @pytest.mark.parametrize(("batch", "kv_len"), [(1, 64), (4, 20)])
 def test_decode_step_reads_the_growing_self_cache_and_the_static_cross_cache(batch, kv_len):
-    g = _whisper(phase="decode", kv_len=kv_len, batch=batch)
+    g = _whisper(phase="decode", kv_len=kv_len, batch=batch, attention="unfused")  # eager: scores as ops (p284 #1)
     frames = 1500
     assert g.inputs["input"] == (batch, 1)
     assert g.inputs["model.decoder.layers.5.self_attn.v_cache"] == (batch, 8, kv_len, 64)

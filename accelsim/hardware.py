@@ -282,6 +282,13 @@ class SystolicArray(_Model):
     # wider rate is a weight-only kernel (FP4 / FP8 Marlin: activations at the run-as width, weights packed and
     # dequantised in registers). Read on a GPU-like core only (cost.systolic.run_as_operands); empty: weight-only
     emulated: list[DType] = Field(default_factory=list)
+    # weight dtypes whose weight-only GEMM (packed weights dequantised in registers beside the MMAs: a linear's
+    # ``attrs["dequant"]``, or a dtype run at a wider one's rate) the arch's serving software runs on a kernel at the
+    # array's peak MMAs (vLLM's Machete, wgmma, for int4 / int8 on sm90); any other runs Marlin's warp-level mma.sync
+    # at ``warp_mma`` (cost.systolic.weight_only_kernel). ``peak_expert_weight_only``: the same for a MoE's experts,
+    # whose kernels are chosen apart (vLLM's fused-MoE backends). Read on a GPU-like core only; empty: Marlin for all
+    peak_weight_only: list[DType] = Field(default_factory=list)
+    peak_expert_weight_only: list[DType] = Field(default_factory=list)
 
     @field_validator("conv_runs_as")
     @classmethod

@@ -171,14 +171,17 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
     if wide is not None:  # operands on chip at the run-as dtype's width (probe p282 #1), its output written in it
         a_elem, b_elem, dq = wide
         c_elem = max(c_elem, a_elem)
-        if a_elem != b_elem:  # Marlin's MMAs are warp-level mma.sync: the array's warp_mma share of its peak
-            rate *= sa.warp_mma
+    kernel = weight_only_kernel(op, sa, arch)
+    if kernel == "marlin":  # Marlin's MMAs are warp-level mma.sync: the array's warp_mma share of its peak
+        rate *= sa.warp_mma
     cycles, tiled = gpu_tiles.price(g, sa, arch, a_elem, rate * g.k / k_run,  # type: ignore[arg-type]
                                     dq * k_run / g.k,  # type: ignore[union-attr]
                                     b_elem, c_elem, op.dtype, b_held)
     if wide is not None:
         tiled = {**tiled, "a_bytes_per_element": a_elem,
-                 "run_as_kernel": "emulation" if a_elem == b_elem else "weight_only"}
+                 "run_as_kernel": "emulation" if kernel is None else "weight_only"}
+    if kernel is not None:
+        tiled = {**tiled, "weight_only_kernel": kernel}
     return cycles, tiled
 
 
@@ -205,15 +208,44 @@ def run_as_operands(op: Op, sa: SystolicArray, arch: Arch) -> tuple[int, float, 
     ``attrs["dequant"]`` weight-only GEMM. Main memory still holds each tensor at its own width (mapping/traffic.py),
     so a decode GEMV reads fp4 weights at ½ B plus scales. int4 at the int8 rate keeps its bytes: int8 is no wider
     than the byte an int4 activation takes, and QServe's W4A8 GEMM keeps its weights int4 until registers."""
-    if not sa.rates or not arch.core.tile:
+    runs_as = _runs_wider(op, sa, arch)
+    if runs_as is None:
         return None
-    runs_as = sa.rate(op.dtype, arch.dtype)[0]
     wide = dtype_bytes(runs_as)
-    if runs_as == op.dtype or wide <= element_bytes(op.dtype):
-        return None
     if op.dtype in sa.emulated or not op.weights:
         return wide, wide, 0.0
     return wide, _stored_b(op) or element_bytes(op.dtype), dequant_cycles(op, arch, runs_as)
+
+
+def _runs_wider(op: Op, sa: SystolicArray, arch: Arch) -> str | None:
+    """The wider dtype a GPU-like core's array runs ``op``'s dtype as (``SystolicArray.rate``'s runs_as, wider than
+    the op's elements: fp4 at bf16's on h100, fp8 at bf16's on an A100), or None."""
+    if not sa.rates or not arch.core.tile:
+        return None
+    runs_as = sa.rate(op.dtype, arch.dtype)[0]
+    return None if runs_as == op.dtype or dtype_bytes(runs_as) <= element_bytes(op.dtype) else runs_as
+
+
+def weight_only_kernel(op: Op, sa: SystolicArray, arch: Arch) -> str | None:
+    """Which kernel runs a GPU GEMM that dequantises its packed weights in registers beside the MMAs: ``"peak"``
+    (one at the array's peak MMAs) or ``"marlin"`` (Marlin's warp-level mma.sync, at ``warp_mma`` of the peak); None
+    where the GEMM is no such GEMM (weights in the compute dtype, no weights, a dtype the arch emulates, off a
+    GPU-like core). Its weights' dtype is the weight-only GEMM's ``attrs["dequant"]`` (W4A16: ``weight_dtype``) or
+    the op's own where the array runs it at a wider dtype's rate (W4A4 fp4 on h100: :func:`run_as_operands`), so
+    both forms of one checkpoint get one kernel. It is ``"peak"`` where the array lists that dtype in
+    ``peak_weight_only`` (``peak_expert_weight_only`` for a MoE's experts, ``attrs["experts"]`` or
+    ``["idle_experts"]``): vLLM's choose_mp_linear_kernel takes Machete (wgmma, sm90 only) for int4 / int8 weights on
+    Hopper and MarlinLinearKernel elsewhere; FP4 Marlin runs NVFP4 weights below sm100 and FP8 Marlin fp8 weights
+    below sm89 (each preset's yaml cites the source)."""
+    if not arch.core.tile or not op.weights:
+        return None
+    stored = op.attrs.get("dequant")
+    if stored is None:
+        if _runs_wider(op, sa, arch) is None or op.dtype in sa.emulated:
+            return None
+        stored = op.dtype
+    expert = "experts" in op.attrs or "idle_experts" in op.attrs
+    return "peak" if stored in (sa.peak_expert_weight_only if expert else sa.peak_weight_only) else "marlin"
 
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:

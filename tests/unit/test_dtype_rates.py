@@ -157,6 +157,76 @@ def test_an_fp4_decode_gemv_still_reads_packed_weights_from_hbm(arch):
     assert fp4["seconds"] < bf16["seconds"]
 
 
+def _q_proj(arch, **precision):
+    """A 4,096-token LLaMA-2-7B prefill layer's report and its q_proj (a 4096 x 4096 x 4096 linear)."""
+    rep = simulate({"model": "llama2_7b", "layers": 1, "seq_len": 4096, **precision}, arch,
+                   execution="cuda_graph").to_dict()
+    return rep, next(o for o in rep["ops"] if o["name"].endswith("q_proj"))
+
+
+def _macs_per_cycle(arch):
+    a = load_arch(arch)
+    return a.cores * a.core.systolic.rows * a.core.systolic.cols * a.core.systolic.count
+
+
+@pytest.mark.parametrize("arch", ["h100", "h200", "h100-pcie"])
+def test_a_w4a16_fp4_linear_runs_the_fp4_marlin_kernel_of_w4a4(arch):
+    # fp4asrun follow-up: h100 llama3_8b weight_dtype fp4 (W4A16) ran 92.87 ms against dtype fp4's (W4A4) 119.07 ms,
+    # though below sm100 vLLM runs FP4 Marlin (warp-level mma.sync, warp_mma 0.67 on Hopper) for both. One kernel:
+    # on chip both carry 16-bit activations and packed fp4 weights through the same tile, so the same MMA and
+    # dequantisation cycles; in memory W4A16's activations are 2 B to W4A4's 0.5625, so it is no faster
+    w4a16, wq = _q_proj(arch, weight_dtype="fp4")
+    w4a4, aq = _q_proj(arch, dtype="fp4")
+    assert wq["mapping"]["weight_only_kernel"] == aq["mapping"]["weight_only_kernel"] == "marlin"
+    assert wq["mapping"]["tile"] == aq["mapping"]["tile"]
+    assert wq["compute_cycles"] == aq["compute_cycles"]
+    # its MMAs alone at 0.67 of the peak: 4096^3 MACs / (cores x rows x cols x 0.67) (h100: 132 x 64 x 32 a clock,
+    # 379,403 cycles)
+    assert wq["compute_cycles"] >= 4096**3 / (_macs_per_cycle(arch) * 0.67)
+    assert w4a16["seconds"] >= w4a4["seconds"]
+
+
+def test_int4_w4a16_on_hopper_runs_machete_at_the_peak():
+    # vLLM's choose_mp_linear_kernel takes MacheteLinearKernel (wgmma, sm90 only) for GPTQ / AWQ int4 on Hopper
+    # (arch/h100.yaml peak_weight_only): its MMAs at the full rate, 4096^3 / (132 x 64 x 32) = 254,200 cycles at
+    # least, and under the 379,403 of mma.sync at 0.67 that fp4's Marlin takes
+    _, q = _q_proj("h100", weight_dtype="int4")
+    assert q["mapping"]["weight_only_kernel"] == "peak"
+    full = 4096**3 / _macs_per_cycle("h100")
+    assert full <= q["compute_cycles"] < full / 0.67
+
+
+def test_int4_w4a16_on_b200_runs_marlin_and_fp4_its_own_kernel():
+    # Machete requires compute capability 9.0 ("Machete requires compute capability of 90 (Hopper)"), so on sm100
+    # GPTQ int4 runs MarlinLinearKernel, mma.sync at b200's warp_mma 0.67: 4096^3 / (148 x 64 x 64 x 0.67) =
+    # 169,200 cycles at least; fp4 weights have sm100's own fp4 kernels (peak_weight_only: [fp4, fp8])
+    _, q = _q_proj("b200", weight_dtype="int4")
+    assert q["mapping"]["weight_only_kernel"] == "marlin"
+    assert q["compute_cycles"] >= 4096**3 / (_macs_per_cycle("b200") * load_arch("b200").core.systolic.warp_mma)
+    assert _q_proj("b200", weight_dtype="fp4")[1]["mapping"]["weight_only_kernel"] == "peak"
+
+
+def test_mxfp4_experts_on_hopper_run_triton_not_marlin():
+    # vLLM mxfp4.py get_mxfp4_backend: on sm90 (no FlashInfer MXFP4 flag) gpt-oss's MXFP4 experts run the
+    # triton_kernels backend, not Marlin (arch/h100.yaml peak_expert_weight_only: [fp4, fp8]); its dense linears
+    # (attention, 16-bit) are no weight-only GEMMs
+    rep = simulate({"base": "gpt_oss_20b", "layers": 1, "seq_len": 512}, "h100").to_dict()
+    kernels = {o["mapping"]["weight_only_kernel"] for o in rep["ops"] if "weight_only_kernel" in o["mapping"]}
+    assert kernels == {"peak"}
+
+
+def test_a_w4a16_decode_gemv_reads_packed_weights_whatever_its_kernel():
+    # the kernel changes the MMAs' rate on chip, not the bytes: a 1-token decode step's q_proj reads 4096 x 4096
+    # fp4 weights at 0.5 B plus one 1-byte scale per 32 (MXFP4's group): 4096^2 x (0.5 + 1/32) B from HBM, plus
+    # its input and output vectors (4096 x 2 B each)
+    rep = simulate({"model": "llama2_7b", "layers": 1, "phase": "decode", "kv_len": 4096, "weight_dtype": "fp4"},
+                   "h100", execution="cuda_graph").to_dict()
+    q = next(o for o in rep["ops"] if o["name"].endswith("q_proj"))
+    assert q["mapping"]["weight_only_kernel"] == "marlin"
+    packed = 4096 * 4096 * (0.5 + 1 / 32)
+    assert packed <= q["bytes"]["hbm"] <= packed + 2 * 4096 * 2
+
+
 @pytest.mark.parametrize("arch", ["h100", "mi300x"])
 def test_int4_at_the_int8_rate_keeps_its_packed_weights_on_chip(arch):
     # W4A8 (QServe, Lin et al. 2024, arXiv:2405.04532) unpacks int4 weights to int8 in registers: the int8 rate,

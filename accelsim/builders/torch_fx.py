@@ -28,7 +28,9 @@ type, function, method or unmapped variant such as a softmax over another dim) w
 element, one ELEMENTWISE op ``torch_<target>``) and the graph's ``notes`` list them, as the ONNX importer does. The
 ``torch``
 workload (``--workload torch --set workload.factory=package.module:function``, the function returning
-``(module, example_inputs)``) builds it; its ``batch`` multiplies each example input's batch axis (:func:`_batched`).
+``(module, example_inputs)``) builds it; its ``batch`` multiplies each example input's batch axis, the one a module
+reading it fixes or ``batch_dim`` names, never guessed (:func:`_input_axes`, :func:`_batched`), and its
+``workload.batch`` is that axis's size (:func:`_batch_meta`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import sys
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictInt, field_validator
 
 from ..errors import WorkloadError
 from ..ir import Graph, OpKind, Weight
@@ -66,6 +68,12 @@ class TorchParams(WorkloadParams):
                                      "the current folder on the module path (the CLI's --workload "
                                      "torch:package.module:function); needs the optional extra: pip install "
                                      "accelsim[torch].")
+    batch_dim: StrictInt | list[StrictInt | None] | None = Field(
+        None, description="The example inputs' batch axis, where no module reading an input directly fixes it (a "
+                          "conv, pool or batch norm: dim 0; an LSTM, GRU, RNN or MultiheadAttention: dim 1, or 0 "
+                          "with batch_first): an int for every input, or a list with one entry per example input "
+                          "(null: that input has no batch axis). Unset, such an input's batch axis is not guessed: "
+                          "batch other than 1 is an error, and workload.batch is 1.")
     unsupported: Literal["error", "elementwise"] = Field(
         "error", description="Nodes accelsim does not map: 'error' refuses the module, listing every such kind of "
                              "node; 'elementwise' prices each as element-wise work over its output (1 flop per "
@@ -77,6 +85,13 @@ class TorchParams(WorkloadParams):
         if not re.match(FACTORY_PATTERN, v):
             raise ValueError("expected a factory 'package.module:function' (a dotted module path, a colon, the name "
                              "of a function returning (module, example_inputs))")
+        return v
+
+    @field_validator("batch_dim")
+    @classmethod
+    def _axes(cls, v: int | list[int | None] | None) -> int | list[int | None] | None:
+        if any(isinstance(d, int) and d < 0 for d in (v if isinstance(v, list) else [v])):
+            raise ValueError("expected a dim of the example inputs, 0 or more")
         return v
 
     def run_name(self) -> str:
@@ -120,19 +135,21 @@ def torch_workload(p: TorchParams) -> Graph:
                             f"a {type(made).__name__}")
     module, example_inputs = made
     try:
-        return from_torch(module, example_inputs, dtype=p.dtype or "fp16", unsupported=p.unsupported, batch=p.batch)
+        return from_torch(module, example_inputs, dtype=p.dtype or "fp16", unsupported=p.unsupported, batch=p.batch,
+                          batch_dim=p.batch_dim)
     except WorkloadError as e:
-        if e.key == ("batch",):  # name the factory, as its other errors do
+        if e.key in (("batch",), ("batch_dim",)):  # name the factory, as its other errors do
             raise WorkloadError(f"torch factory {p.factory!r}: {e.args[0]}", key=e.key) from None
         raise
 
 
 def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", name: str | None = None,
-               unsupported: str = "error", batch: int = 1) -> Graph:
+               unsupported: str = "error", batch: int = 1, batch_dim: int | list[int | None] | None = None) -> Graph:
     """The op graph of ``module`` called on ``example_inputs`` (a tensor or a tuple of them); ``unsupported`` is
-    "error" or "elementwise" (:class:`TorchParams`); ``batch`` multiplies each example input's batch axis
-    (:func:`_batched`: the builders' ``batch``, as a layer list's multiplies its input's N); see the module
-    docstring."""
+    "error" or "elementwise" (:class:`TorchParams`); ``batch`` multiplies each example input's batch axis, the one
+    a module reading it fixes or ``batch_dim`` names (:func:`_input_axes`; the builders' ``batch``, as a layer
+    list's multiplies its input's N), and the graph's ``meta["batch"]`` is that axis's size (:func:`_batch_meta`);
+    see the module docstring."""
     if unsupported not in ("error", "elementwise"):
         raise WorkloadError(f"unsupported: expected 'error' or 'elementwise' (got {unsupported!r})")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -149,8 +166,9 @@ def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", n
         gm = torch.fx.symbolic_trace(module)
     except Exception as e:  # fx raises TraceError and others on data-dependent control flow
         raise WorkloadError(f"torch.fx cannot trace {what} ({_one_line(e)})") from None
+    axes = _input_axes(gm, inputs, batch_dim)
     if batch != 1:
-        inputs = _batched(gm, inputs, batch)
+        inputs = _batched(gm, inputs, batch, axes)
     try:  # ShapeProp prints the traceback of a failing node to stderr before raising: kept out of the CLI's
         with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(*inputs)
@@ -160,51 +178,137 @@ def from_torch(module: object, example_inputs: object, *, dtype: str = "fp16", n
         scaled = f" (their batch axis × batch {batch}: a size written into the forward?)" if batch != 1 else ""
         raise WorkloadError(f"{what} fails on the example inputs{scaled}{at} ({_one_line(e.__cause__ or e)})",
                             key=("batch",) if batch != 1 else ()) from None
-    return _FxImporter(gm, module, name or what, dtype).run(unsupported)
+    return _FxImporter(gm, module, name or what, dtype).run(
+        unsupported, lambda recurrent_n: _batch_meta(gm, inputs, axes, recurrent_n))
 
 
-def _batch_axes(gm, node) -> set[int]:
-    """The batch axes the modules that read placeholder ``node`` directly give its tensor by their spec: an LSTM,
-    GRU, RNN or MultiheadAttention dim 0 with ``batch_first``, else dim 1 ((L, N, ...)); a conv, pool or batch norm
-    dim 0 (N×C×...), as the layer list's ``_batch_dim`` reads its layers."""
+_NO_AXIS = "none"
+"""An input's batch axis as :func:`_input_axes` gives it where ``batch_dim`` says the input has none (null)."""
+
+
+def _reader_axes(gm, node) -> dict[int, str]:
+    """The batch axes the modules that read placeholder ``node`` directly give its tensor by their spec, each with
+    the module that gives it: an LSTM, GRU, RNN or MultiheadAttention dim 0 with ``batch_first``, else dim 1
+    ((L, N, ...)); a conv, pool or batch norm dim 0 (N×C×...), as the layer list's ``_batch_dim`` reads its
+    layers. Any other reader (a Linear, an add, a norm over the last dim, a view) works on any leading dims and
+    says nothing about where the batch is."""
     import torch.nn as nn
 
     first = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.BatchNorm1d,
              nn.BatchNorm2d, nn.BatchNorm3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool2d, nn.AvgPool3d)
-    modules, axes = dict(gm.named_modules()), set()
+    modules, axes = dict(gm.named_modules()), {}
     for user in node.users:
         m = modules.get(user.target) if user.op == "call_module" else None
         if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN, nn.MultiheadAttention)):
-            axes.add(0 if m.batch_first else 1)
+            axes.setdefault(0 if m.batch_first else 1, f"{type(m).__name__} {user.target!r}")
         elif isinstance(m, first):
-            axes.add(0)
+            axes.setdefault(0, f"{type(m).__name__} {user.target!r}")
     return axes
 
 
-def _batched(gm, inputs: tuple | list, batch: int) -> list:
+def _said_axes(batch_dim: int | list[int | None] | None, n: int) -> list[int | str | None]:
+    """``batch_dim`` as one entry per example input: its dim, :data:`_NO_AXIS` (null in a list) or None (unsaid);
+    anything but a dim of 0 or more (``from_torch``'s caller, which :class:`TorchParams` does not check) is a
+    one-line error at ``batch_dim``."""
+    entries = batch_dim if isinstance(batch_dim, list) else [batch_dim]
+    if any(d is not None and (isinstance(d, bool) or not isinstance(d, int) or d < 0) for d in entries):
+        raise WorkloadError(f"batch_dim: expected a dim of the example inputs, 0 or more, or a list of them and "
+                            f"nulls (got {batch_dim!r})", key=("batch_dim",))
+    if not isinstance(batch_dim, list):
+        return [batch_dim] * n
+    if len(batch_dim) != n:
+        raise WorkloadError(f"batch_dim: a list needs one entry per example input, {n} here (got {batch_dim!r})",
+                            key=("batch_dim",))
+    return [_NO_AXIS if d is None else d for d in batch_dim]
+
+
+def _input_axes(gm, inputs: tuple | list, batch_dim: int | list[int | None] | None) -> list[int | str | None]:
+    """Each example input's batch axis, in the traced forward's order: the dim ``batch_dim`` names for it (or
+    :data:`_NO_AXIS`), else the one its direct readers fix (:func:`_reader_axes`), else None: not known, and
+    never guessed (dim 0 of a sequence-first (S, N, E) input a Linear reads is its sequence; probe p286 #1), as
+    the ONNX importer guesses no axis 0 but takes one named ``batch`` or sized by ``dims``. A said dim outside a
+    tensor's dims or other than the one a reader fixes is a one-line error at ``batch_dim``; readers that fix
+    two different dims leave the axis unknown (:func:`_batched` says why)."""
+    import torch
+
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    out: list[int | str | None] = []
+    for node, x, said in zip(placeholders, inputs, _said_axes(batch_dim, len(placeholders)), strict=False):
+        fixed = _reader_axes(gm, node)
+        what = f"batch_dim: example input {node.name!r}"
+        if isinstance(said, int) and isinstance(x, torch.Tensor) and not said < x.dim():
+            raise WorkloadError(f"{what} {list(x.shape)} has no dim {said}", key=("batch_dim",))
+        if isinstance(said, int) and fixed and said not in fixed:
+            dim, reader = next(iter(fixed.items()))
+            raise WorkloadError(f"{what} is read by {reader} with its batch at dim {dim}, not {said}",
+                                key=("batch_dim",))
+        out.append(said if said is not None else next(iter(fixed)) if len(fixed) == 1 else None)
+    return out
+
+
+def _batched(gm, inputs: tuple | list, batch: int, axes: list[int | str | None]) -> list:
     """``inputs`` (the example inputs, in the traced forward's order) each repeated ``batch`` times along its batch
-    axis (``torch.cat``: shapes only matter), so the graph runs ``batch`` times the example's samples (probe p278
-    #2: ``--batch 4`` was ignored, resnet18's MACs stayed batch 1's). The axis is the one the modules reading the
-    input give (:func:`_batch_axes`), else dim 0 of an input of at least 2-D (the builders' convention,
-    ``layers._meta``); an input that is no tensor, of fewer dims, or read with its batch at two different axes
-    is a one-line error at ``batch``."""
+    axis (``axes``, :func:`_input_axes`; ``torch.cat``: shapes only matter), so the graph runs ``batch`` times the
+    example's samples (probe p278 #2: ``--batch 4`` was ignored, resnet18's MACs stayed batch 1's); an input
+    ``batch_dim`` says has no batch axis is kept. An input that is no tensor, or whose batch axis is not known (no
+    module reading it fixes it, or two fix different dims, and ``batch_dim`` does not name it), is a one-line error
+    at ``batch`` naming it and ``batch_dim``."""
     import torch
 
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     out = []
-    for node, x in zip(placeholders, inputs, strict=False):
+    for node, x, axis in zip(placeholders, inputs, axes, strict=False):
         what = f"batch {batch}: example input {node.name!r}"
+        if axis == _NO_AXIS:
+            out.append(x)
+            continue
         if not isinstance(x, torch.Tensor):
-            raise WorkloadError(f"{what} is a {type(x).__name__}, not a tensor with a batch axis; return example "
-                                f"inputs of the batch you want from the factory, or leave batch at 1", key=("batch",))
-        axes = _batch_axes(gm, node) or ({0} if x.dim() >= 2 else set())
-        if len(axes) != 1:
-            why = (f"is read with its batch at dims {sorted(axes)}" if axes else
-                   f"{list(x.shape)} has no batch axis (fewer than 2 dims)")
-            raise WorkloadError(f"{what} {why}; return example inputs of the batch you want from the factory, or "
-                                f"leave batch at 1", key=("batch",))
-        out.append(torch.cat([x] * batch, dim=axes.pop()))
+            raise WorkloadError(f"{what} is a {type(x).__name__}, not a tensor with a batch axis; set its "
+                                f"workload.batch_dim entry to null, or return example inputs of the batch you want "
+                                f"from the factory and leave batch at 1", key=("batch",))
+        if axis is None:
+            fixed = _reader_axes(gm, node)
+            why = (f"is read with its batch at dims {sorted(fixed)} ({', '.join(fixed.values())})" if fixed else
+                   "is read by no conv, pool, batch norm, LSTM, GRU, RNN or MultiheadAttention, which fix a batch "
+                   "axis, so none is guessed (dim 0 of a sequence-first input is its sequence)")
+            raise WorkloadError(f"{what} {list(x.shape)} {why}; set workload.batch_dim to its batch axis (an int "
+                                f"for every input, or a list with one entry per input, null for one without), or "
+                                f"return example inputs of the batch you want from the factory and leave batch at 1",
+                                key=("batch",))
+        out.append(torch.cat([x] * batch, dim=axis))
+    if all(a == _NO_AXIS for a in axes):
+        raise WorkloadError(f"batch {batch}: workload.batch_dim says no example input has a batch axis, so batch "
+                            f"would scale nothing; name one, or leave batch at 1", key=("batch",))
     return out
+
+
+def _batch_meta(gm, inputs: tuple | list, axes: list[int | str | None], recurrent_n: int | None) -> dict[str, object]:
+    """The graph's ``batch`` (report.json's ``workload.batch``, what ``efficiency.j_per_inference`` divides by):
+    the size the inputs' known batch axes (``axes``, :func:`_input_axes`) share; where no input's is known,
+    ``recurrent_n``, N of the first LSTM / GRU / RNN's input (the recurrent builder's rule: the recurrence runs
+    over L, its N sequences are the samples); where that is not known either, 1, with a note where an input's
+    dim 0 is over 1 (one run of the graph is one inference, not dim 0's count: probe p286 #1 took a sequence of
+    128 as the batch), as the ONNX importer does."""
+    import torch
+
+    placeholders = [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+    known = {n: int(x.shape[a]) for n, x, a in zip(placeholders, inputs, axes, strict=False)
+             if isinstance(a, int) and isinstance(x, torch.Tensor)}
+    if len(set(known.values())) == 1:
+        return {"batch": next(iter(known.values()))}
+    if not known and recurrent_n is not None:
+        return {"batch": recurrent_n}
+    tensors = {n: list(x.shape) for n, x in zip(placeholders, inputs, strict=False) if isinstance(x, torch.Tensor)}
+    if known:
+        why = f"the inputs' batch axes differ in size ({', '.join(f'{n!r} {s}' for n, s in known.items())})"
+    elif any(s and s[0] > 1 for s in tensors.values()):
+        why = ("no module reading an example input directly fixes its batch axis (a conv, pool or batch norm: "
+               "dim 0; an LSTM, GRU, RNN or MultiheadAttention: dim 1, or 0 with batch_first) and workload.batch_dim "
+               f"names none ({', '.join(f'{n!r} {s}' for n, s in tensors.items())}), so dim 0 is not guessed")
+    else:
+        return {"batch": 1}
+    return {"batch": 1, "notes": [f"torch: {why}: the batch is 1, one run of the graph one inference "
+                                  f"(efficiency.j_per_inference is per run); set workload.batch_dim to name it"]}
 
 
 def _one_line(e: BaseException) -> str:
@@ -256,7 +360,10 @@ class _FxImporter:
         self.value: dict[str, object] = {n.name: n.name for n in placeholders}  # fx node → op name or tuple
         self.used: set[str] = set()
 
-    def run(self, unsupported: str = "error") -> Graph:
+    def run(self, unsupported: str = "error",
+            batch_meta: Callable[[int | None], dict[str, object]] | None = None) -> Graph:
+        """The graph of the traced module; its ``meta`` has what ``batch_meta`` gives (:func:`_batch_meta`) of N of
+        the first recurrent layer's input (None: no such layer), else the builder's ``batch``."""
         unmapped: dict[str, list[str]] = {}  # kind of node -> names of its nodes, in graph order
         for node in self.gm.graph.nodes:
             if node.op in ("placeholder", "output"):
@@ -276,10 +383,12 @@ class _FxImporter:
             listed = ", ".join(f"{w} ({len(n)}: {n[0]!r}{', ...' if len(n) > 1 else ''})" for w, n in unmapped.items())
             raise WorkloadError(f"{self.b.name}: nodes accelsim does not map: {listed}; set "
                                 f"workload.unsupported=elementwise to price them as element-wise work")
-        notes = [f"torch {w} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
-                 f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
-                 for w, n in unmapped.items()]
-        return self.b.build({"model": "torch", "source": self.b.name, **({"notes": notes} if notes else {})})
+        meta = batch_meta(self.b._first_batch) if batch_meta else {}
+        notes = [*meta.pop("notes", []),  # type: ignore[misc]
+                 *(f"torch {w} has no accelsim mapping: its {len(n)} node(s) ({', '.join(n[:3])}"
+                   f"{', ...' if len(n) > 3 else ''}) are priced as element-wise work over their outputs"
+                   for w, n in unmapped.items())]
+        return self.b.build({"model": "torch", "source": self.b.name, **meta, **({"notes": notes} if notes else {})})
 
     # ---- helpers ----------------------------------------------------------------------------------------
     def _fail(self, what: str) -> None:

@@ -270,10 +270,123 @@ def test_torch_workload_applies_batch_along_each_inputs_batch_axis(tmp_path, mon
     assert g.macs == 5 * 2 * 3 * 336 and g.meta["batch"] == 6
     # no batch axis (a 1-D input), or a size written into the forward: one line at batch, exit status 2
     err = _cli_error(capsys, "info", "torch:p278_factories:vector", "--batch", "4")
-    assert "batch 4: example input" in err and "has no batch axis" in err and "leave batch at 1" in err
-    err = _cli_error(capsys, "info", "torch:p278_factories:baked", "--batch", "2")
+    assert "batch 4: example input 'input_1' [8]" in err and "set workload.batch_dim" in err
+    assert "leave batch at 1" in err
+    err = _cli_error(capsys, "info", "torch:p278_factories:baked", "--set", "workload.batch_dim=0", "--batch", "2")
     assert "fails on the example inputs (their batch axis × batch 2" in err
-    assert build_workload("torch", {"factory": "p278_factories:baked"}).meta["batch"] == 2  # batch 1: as before
+    # no module fixes Baked's input's batch axis: batch 1, dim 0 not guessed (probe p286 #1; before: 2)
+    assert build_workload("torch", {"factory": "p278_factories:baked"}).meta["batch"] == 1
+
+
+class SeqFirst(nn.Module):
+    """A Linear on a sequence-first (S, N, E) input, then attention per sample without MultiheadAttention (probe
+    p286 #1's tfac.py ``custom``): no module reading ``x`` fixes its batch axis."""
+
+    def __init__(self, e: int):
+        super().__init__()
+        self.q = nn.Linear(e, e)
+
+    def forward(self, x):
+        q = self.q(x).transpose(0, 1)  # (N, S, E)
+        return torch.softmax(q @ q.transpose(1, 2), -1) @ q  # (N, S, S) scores
+
+
+class SeqFirstBias(SeqFirst):
+    """SeqFirst with an (S, S) input added to the scores: an input with no batch axis."""
+
+    def forward(self, x, bias):
+        q = self.q(x).transpose(0, 1)
+        return torch.softmax(q @ q.transpose(1, 2) + bias, -1) @ q
+
+
+def _seq_first_macs(s: int, n: int, e: int) -> int:
+    """Hand count for SeqFirst: the Linear S·N rows × E × E, then per sample QKᵀ S·S·E and AV S·S·E."""
+    return s * n * e * e + n * s * s * e + n * s * s * e
+
+
+def test_a_batch_axis_no_module_fixes_is_named_not_guessed(tmp_path, monkeypatch, capsys):
+    # probe p286 #1: --batch 4 scaled dim 0 of (S=128, N=1, E=64), the sequence: 35,651,584 MACs where the hand
+    # count of 4 samples is 10,485,760, and workload.batch was 128 (S) with or without --batch
+    assert _seq_first_macs(128, 4, 64) == 10_485_760  # the finding's figure, from the hand count above
+    model, x = SeqFirst(4), torch.zeros(8, 2, 4)  # S 8, N 2, E 4
+    g = accelsim.from_torch(model, x)
+    assert g.macs == _seq_first_macs(8, 2, 4) and g.meta["batch"] == 1  # before: batch 8 (S)
+    assert "dim 0 is not guessed" in g.meta["notes"][0] and "batch_dim" in g.meta["notes"][0]
+    # named by batch_dim: the N axis; batch 3 makes 6 samples of 8 positions (S stays 8)
+    g = accelsim.from_torch(model, x, batch_dim=1)
+    assert g.meta["batch"] == 2 and "notes" not in g.meta
+    g = accelsim.from_torch(model, x, batch=3, batch_dim=1)
+    assert g.macs == _seq_first_macs(8, 6, 4) and g.meta["batch"] == 6
+    # per input: the (S, S) score bias has no batch axis (null), it is not scaled
+    biased, bias = SeqFirstBias(4), torch.zeros(8, 8)
+    g = accelsim.from_torch(biased, (x, bias), batch=3, batch_dim=[1, None])
+    assert g.macs == _seq_first_macs(8, 6, 4) and g.meta["batch"] == 6
+    with pytest.raises(WorkloadError, match="would scale nothing") as e:
+        accelsim.from_torch(biased, (x, bias), batch=3, batch_dim=[None, None])
+    assert e.value.key == ("batch",)
+    # unsaid with batch other than 1: one line at batch naming the input and batch_dim, exit status 2
+    (tmp_path / "p286_factories.py").write_text(
+        "import torch\n"
+        "from torch import nn\n\n"
+        "class T(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.q = nn.Linear(4, 4)\n\n"
+        "    def forward(self, x):\n"
+        "        q = self.q(x).transpose(0, 1)\n"
+        "        return torch.softmax(q @ q.transpose(1, 2), -1) @ q\n\n"
+        "def seq_first():\n"
+        "    return T(), torch.zeros(8, 2, 4)\n\n"
+        "class L(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.rnn = nn.LSTM(4, 3)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.rnn(x)[0]\n\n"
+        "def lstm():\n"
+        "    return L(), torch.zeros(8, 2, 4)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    err = _cli_error(capsys, "info", "torch:p286_factories:seq_first", "--batch", "4")
+    assert "workload.batch" in err and "example input 'x' [8, 2, 4]" in err and "set workload.batch_dim" in err
+    g = build_workload("torch", {"factory": "p286_factories:seq_first", "batch": 4, "batch_dim": 1})
+    assert g.macs == _seq_first_macs(8, 8, 4) and g.meta["batch"] == 8
+    # a batch_dim other than the one the reading LSTM fixes (dim 1 without batch_first), past the input's dims, or
+    # a list of the wrong length: one line at batch_dim
+    for said, what in ((0, "read by LSTM 'rnn' with its batch at dim 1, not 0"), (3, "[8, 2, 4] has no dim 3")):
+        err = _cli_error(capsys, "info", "torch:p286_factories:lstm", "--set", f"workload.batch_dim={said}")
+        assert "workload.batch_dim" in err and what in err
+    err = _cli_error(capsys, "info", "torch:p286_factories:seq_first", "--set", "workload.batch_dim=[1, 1]")
+    assert "one entry per example input, 1 here" in err
+    err = _cli_error(capsys, "info", "torch:p286_factories:seq_first", "--set", "workload.batch_dim=-1")
+    assert "workload.batch_dim" in err and "0 or more" in err
+    with pytest.raises(WorkloadError, match="0 or more") as e:  # from Python: not taken as torch's last dim
+        accelsim.from_torch(model, x, batch=2, batch_dim=-1)
+    assert e.value.key == ("batch_dim",)
+
+
+def test_batch_where_a_reading_module_fixes_the_axis():
+    # a conv reads ResNet-18's input: dim 0, so batch 4 is 4 images, the built-in resnet18's batch 4
+    g = accelsim.from_torch(ResNet18(), torch.zeros(1, 3, 224, 224), batch=4)
+    assert g.macs == build_workload("resnet18", {"batch": 4}).macs == 4 * build_workload("resnet18", {}).macs
+    assert g.meta["batch"] == 4
+    # MultiheadAttention without batch_first reads (L, N, E): dim 1; 2 samples of 5 tokens, E 4, 2 heads:
+    # projections 4 of 5·2 rows × 4 × 4, scores and context 2 × N 2 × heads 2 × 5·5·2 (head dim 2)
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(4, 2)
+
+        def forward(self, x):
+            return self.attn(x, x, x)[0]
+
+    g = accelsim.from_torch(Attn(), torch.zeros(5, 2, 4))
+    assert g.meta["batch"] == 2
+    g = accelsim.from_torch(Attn(), torch.zeros(5, 2, 4), batch=3)
+    n = 6
+    assert g.meta["batch"] == n and g.macs == 4 * 5 * n * 4 * 4 + 2 * n * 2 * 5 * 5 * 2
+    # no input's axis is fixed, but a recurrent layer's N is the samples: an Embedding of (2, 12) token ids, then
+    # a batch_first LSTM (Tagger): batch 2, as before
+    assert accelsim.from_torch(Tagger(), torch.zeros(2, 12, dtype=torch.long)).meta["batch"] == 2
 
 
 def _cli_error(capsys, *argv: str) -> str:

@@ -106,9 +106,9 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                                          for g, f in zip(ran, ran_folds, strict=True))}
     if arch.partial_sum_sram() is not None and arch.core.tile is None:  # the partial sums in their own SRAM
         psum = _output_widths(op, arch)[0] or op.elem_bytes
-        held = sum(partial_sum_bytes(g, f, sa.dataflow, psum) for g, f in zip(ran, ran_folds, strict=True))
-        details["sram_operand_bytes"] -= held
-        details["accumulator_bytes"] = held
+        pairs = list(zip(ran, ran_folds, strict=True))
+        details["sram_operand_bytes"] -= sum(partial_sum_bytes(g, f, sa.dataflow, psum) for g, f in pairs)
+        details["accumulator_bytes"] = sum(accumulator_bytes(g, f, sa.dataflow, psum) for g, f in pairs)
     if fused:  # as a GPU kernel's details give them (probe p28): whether it skipped blocks, the MACs it ran
         details["causal"], details["mac_fraction"] = walk is not None, walk.mac_fraction if walk else 1.0
     if walk:  # gemm and folds above are the op's full square; these are what the kernel ran
@@ -314,17 +314,33 @@ def _b_in_sram(op: Op, arch: Arch) -> bool:
     return not (op.weights and op.kind is not OpKind.ATTENTION and arch.core.sram.holds == "activations")
 
 
-def partial_sum_bytes(g: Gemm, f: folds.Folds, dataflow: str, psum: int) -> int:
-    """Of :func:`sram_operand_bytes`, the partial sums' reads and writes: the output streamed once per K fold (ws,
-    is) is written ``psum`` bytes wide on every fold but its last and read back on every fold but its first,
-    2 · (F_r − 1) · M · N · psum bytes × count; 0 for os (its PEs hold them). Where the core keeps them in an SRAM of
-    their own (``core.systolic.accumulator_sram``: TPU v1's accumulators, Jouppi et al. ISCA 2017) these are that
-    array's bytes, not the scratchpad's (probe p279 #1)."""
+def _output_passes(f: folds.Folds, dataflow: str) -> int:
+    """How many times the array streams each output element out: once per K fold, F_r, on ws and is; 0 on os,
+    whose PEs hold the partial sums until the output is done."""
     df = folds.DATAFLOWS[dataflow]
     if {"m", "n"} == {df.spatial_rows, df.spatial_cols}:
         return 0
-    reps = f.cols if {"m", "n"} == {df.spatial_rows, df.temporal} else f.rows
-    return g.m * g.n * 2 * (reps - 1) * psum * g.count
+    return f.cols if {"m", "n"} == {df.spatial_rows, df.temporal} else f.rows
+
+
+def partial_sum_bytes(g: Gemm, f: folds.Folds, dataflow: str, psum: int) -> int:
+    """Of :func:`sram_operand_bytes`, the partial sums' reads and writes: the output streamed once per K fold (ws,
+    is) is written ``psum`` bytes wide on every fold but its last and read back on every fold but its first,
+    2 · (F_r − 1) · M · N · psum bytes × count; 0 for os (its PEs hold them). The scratchpad's convention, where
+    the last fold writes the finished element to the scratchpad itself (:func:`accumulator_bytes` is the count
+    where the partial sums live in an SRAM of their own)."""
+    return g.m * g.n * 2 * max(_output_passes(f, dataflow) - 1, 0) * psum * g.count
+
+
+def accumulator_bytes(g: Gemm, f: folds.Folds, dataflow: str, psum: int) -> int:
+    """Bytes of an accumulator SRAM of the core's own (``core.systolic.accumulator_sram``: TPU v1's 4 MiB of
+    Accumulators, Jouppi et al. ISCA 2017 Fig. 1) for one GEMM on a ws / is array: every one of the F_r K folds
+    writes its M · N sums there, ``psum`` bytes wide, and the sums are read F_r times, F_r − 1 times by the next
+    fold's read-modify-write and once by the unit that takes the finished sums out (TPU v1's activation unit:
+    "Activate ... Its inputs are the Accumulators, and its output is the Unified Buffer", Sec. 2), so
+    2 · F_r · M · N · psum × count; a one-fold GEMM 2 · M · N · psum, not 0 (probe p286 #2). The finished output's
+    write to the scratchpad stays :func:`sram_operand_bytes`'s, at its own width. 0 for os (its PEs hold the sums)."""
+    return g.m * g.n * 2 * _output_passes(f, dataflow) * psum * g.count
 
 
 def sram_operand_bytes(g: Gemm, f: folds.Folds, dataflow: str, elem: int, k_run: int | None = None,

@@ -144,13 +144,15 @@ def test_eyeriss_dram_accesses_per_mac(eyeriss):
 def test_tpu_v1_power_under_load_sits_between_idle_and_tdp():
     rep = accelsim.simulate({"model": "resnet50", "batch": 8}, "tpu-v1").to_dict()
     # the paper's figures are the die's; the DDR3 weight memory is off it (hbm.off_package): its 70 pJ/bit
-    # (accelergy_cacti) × the run's DDR3 bytes over its seconds is apart (13.5 W of the 43.7 W today)
+    # (accelergy_cacti) × the run's DDR3 bytes over its seconds is apart (13.5 W of the 43.3 W today)
     ddr3_w = rep["bytes"]["hbm"] * 8 * 70e-12 / rep["seconds"]
     assert rep["power"]["off_package_w"] == pytest.approx(ddr3_w)
     watts = rep["power"]["package_w_per_chip"]
     assert watts == pytest.approx(rep["power"]["average_w"] - ddr3_w)
     assert 28 < watts <= 75  # above the paper's idle, at or below its TDP
-    # the paper's busy power: 30.1 W today, -24.7 % (docs/energy.md; 30.2 W, -24.5 %, before probe p253 #3 stopped
+    # the paper's busy power: 29.8 W today, -25.5 % (docs/energy.md: 29.6 W, -25.9 %, before probe p286 #2 counted every
+    # K fold's write of the partial sums to the accumulators and the activation unit's read; 30.1 W, -24.7 %, before probe
+    # p279 #1 moved them out of the unified buffer; 30.2 W, -24.5 %, before probe p253 #3 stopped
     # counting the weights at the unified buffer, which they bypass; 29.9 W, -25.3 %, before probe p229 #1 counted the
     # accumulators' read-back of each K fold's partial sums). The tolerance was 0.25 at 30.3 W (-24 %), when
     # Horowitz's 0.9 V figures were read as 0.8 V ones; carried from 0.9 V (probe p152 #1) the on-chip dynamic

@@ -10,7 +10,9 @@ from __future__ import annotations
 import accelsim
 
 GEMM = {"model": "gemm", "m": 1, "n": 2048, "k": 2048}
-PSUMS = 1 * 2048 * 2 * 7 * 4  # 114,688 B: the int32 partial sums of 8 K folds, 7 written and 7 read back
+# 131,072 B: the int32 partial sums of 8 K folds, each written and read once (7 read-modify-writes and the
+# activation unit's read; 7 and 7, 114,688 B, before probe p286 #2)
+PSUMS = 1 * 2048 * 2 * 8 * 4
 
 
 def _hand_count() -> tuple[int, int, int]:
@@ -20,10 +22,10 @@ def _hand_count() -> tuple[int, int, int]:
     m, n, k, rows, cols = 1, 2048, 2048, 256, 256
     row_folds, col_folds = k // rows, n // cols  # 8 and 8
     a_reads = m * k * col_folds  # A (1 × 2048 int8) streamed once per column fold: 16,384 B
-    # the output streamed once per row (K) fold: 7 int32 partial sums written and 7 read back (4 B each), in the
+    # the output streamed once per row (K) fold: 8 int32 partial sums written and 8 read (4 B each), in the
     # 4 MiB of accumulators (PSUMS), then the int8 output once, into the buffer: 2048 × 1 = 2,048 B
     c_bytes = m * n * 1
-    assert m * n * 2 * (row_folds - 1) * 4 == PSUMS
+    assert m * n * 2 * row_folds * 4 == PSUMS
     array = a_reads + c_bytes  # 18,432 B; the weights (2048 × 2048 int8) reach the array past the buffer
     fills = m * k + m * n  # A filled from DDR3 (2,048 B), the output drained to it (2,048 B)
     ddr3 = k * n + m * k + m * n  # the weights once (4,194,304 B), A and the output: 4,198,400 B

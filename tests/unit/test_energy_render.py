@@ -89,10 +89,12 @@ def test_a_part_with_static_energy_only_says_so_in_the_console_and_html():
     assert rows["  energy hbm"] == fmt.joules(energy["by_level"]["hbm"])  # its bytes cost dynamic energy too
     # the accumulators compute nothing of their own (the arrays' MACs are filed under systolic), but hold the
     # partial sums of fc1 (K = 400: two K folds of the 256 rows) and their bytes' energy (probe p279 #1: only their
-    # static share showed, "(static)"); a run with no K fold beyond the first leaves them static only
+    # static share showed, "(static)"); an output-stationary run, whose PEs hold its sums, leaves them static only
+    # (a one-fold GEMM no longer does: its sums still pass the accumulators, probe p286 #2)
     assert not rows["  energy accumulators"].endswith(")") and not rows["  energy systolic"].endswith(")")
     assert rep["bytes"]["accumulators"] > 0
-    one = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, "tpu-v1").to_dict()
+    os_arch = accelsim.config.load_arch("tpu-v1", ["core.systolic.dataflow=os"])
+    one = accelsim.simulate({"model": "gemm", "m": 256, "n": 256, "k": 256}, os_arch).to_dict()
     assert one["bytes"]["accumulators"] == 0
     assert dict(energy_rows(one))["  energy accumulators"].endswith(" (static)")
     page = render_html(rep, plots=False)

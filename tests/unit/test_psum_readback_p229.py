@@ -73,15 +73,18 @@ def test_tpu_v1_partial_sums_are_its_accumulators_bytes_not_the_unified_buffers(
     # Probe p279 #1: TPU v1 collects the matrix unit's sums in its 4 MiB of 32-bit Accumulators, beside the 24 MiB
     # unified buffer (Jouppi et al. ISCA 2017 Fig. 1; the preset's core.systolic.accumulator_sram). int8 1024³ on
     # the 256×256 ws array: F_r = 1024 / 256 = 4 K folds, F_c = 4 column folds. The partial sums: written at 4 B
-    # by folds 1-3 and read back by folds 2-4, 2 · 3 · 1024² · 4 B = 25,165,824 B, the accumulators'. The unified
+    # by all 4 folds (every fold's result lands in the accumulators) and read 4 times, by folds 2-4's
+    # read-modify-writes and once by the activation unit, which takes the finished sums to the unified buffer
+    # ("Activate ... Its inputs are the Accumulators", Jouppi et al. Sec. 2; probe p286 #2: 2 · 3 · 1024² · 4 =
+    # 25,165,824 B before, the Gemmini convention): 2 · 4 · 1024² · 4 B = 33,554,432 B, the accumulators'. The unified
     # buffer keeps A, streamed once per column fold (4 · 1024² B), and the finished int8 output (1024² B):
     # 5,242,880 B, plus the fills of A and the drain of C from and to the DDR3 (the weights pass it, holds:
     # activations): 2 · 1024² B. 32,505,856 B was all the buffer's before.
     rep = _run("gemm", "tpu-v1", "workload.m=1024", "workload.n=1024", "workload.k=1024")
     mp = rep["ops"][0]["mapping"]
     assert mp["dataflow"] == "ws" and mp["folds"] == [4, 4]
-    psums = 2 * 3 * 1024 * 1024 * 4
-    assert mp["accumulator_bytes"] == rep["bytes"]["accumulators"] == psums == 25_165_824
+    psums = 2 * 4 * 1024 * 1024 * 4
+    assert mp["accumulator_bytes"] == rep["bytes"]["accumulators"] == psums == 33_554_432
     assert mp["sram_operand_bytes"] == 4 * 1024**2 + 1024**2 == 5_242_880
     assert rep["bytes"]["sram"] == 5_242_880 + 2 * 1024**2 == 7_340_032
     # report.json lists the accumulators after the scratchpad: on chip, 4 MiB a core, no bandwidth of their own
@@ -109,7 +112,39 @@ def test_an_accumulator_sram_of_its_own_moves_no_time_and_gemmini_keeps_its_buff
     pad = _run("gemm", "tpu-v1", "workload.m=512", "workload.n=512", "workload.k=1024",
                "arch.core.systolic.accumulator_sram=null")
     assert own["total_cycles"] == pad["total_cycles"] and own["bytes"]["hbm"] == pad["bytes"]["hbm"]
-    assert own["bytes"]["sram"] + own["bytes"]["accumulators"] == pad["bytes"]["sram"]
+    # the buffer sheds the 2 · (F_r − 1) · M · N partial sums (F_r = 1024 / 256 = 4) and keeps the int8 output's
+    # write; the accumulators count F_r writes and F_r reads (probe p286 #2): one write and one read of each
+    # 4-B sum more than the buffer counted, 2 · 512² · 4 B
+    assert pad["bytes"]["sram"] - own["bytes"]["sram"] == 2 * 3 * 512 * 512 * 4
+    assert own["bytes"]["accumulators"] == 2 * 4 * 512 * 512 * 4 == 8_388_608
     assert "accumulators" not in pad["bytes"]
     gemmini = _run("gemm", "gemmini", "workload.m=16", "workload.n=16", "workload.k=64")
     assert set(gemmini["bytes"]) == {"sram", "hbm"}
+
+
+def test_tpu_v1_one_fold_gemm_still_writes_and_reads_its_accumulators():
+    # Probe p286 #2: K ≤ 256 is one K fold on tpu-v1's 256-row array, yet its sums still land in the accumulators
+    # and the activation unit reads them from there (Jouppi et al. ISCA 2017 Sec. 2): 2 · 1 · M · N · 4 B, not the
+    # 0 B of the scratchpad convention. int8 512×512×256: F_r = 1, F_c = 2; 2 · 512 · 512 · 4 = 2,097,152 B. The
+    # unified buffer keeps A once per column fold (2 · 512 · 256 B) and the int8 output once (512² B): 524,288 B.
+    rep = _run("gemm", "tpu-v1", "workload.m=512", "workload.n=512", "workload.k=256")
+    mp = rep["ops"][0]["mapping"]
+    assert mp["dataflow"] == "ws" and mp["folds"] == [1, 2]
+    assert mp["accumulator_bytes"] == rep["bytes"]["accumulators"] == 2 * 1 * 512 * 512 * 4 == 2_097_152
+    assert mp["sram_operand_bytes"] == 2 * 512 * 256 + 512 * 512 == 524_288
+
+
+def test_tpu_v1_accumulators_count_every_fold_of_a_ragged_gemm():
+    # the probe's 1000×3000×2000 GEMM: F_r = ⌈2000 / 256⌉ = 8 K folds, so 2 · 8 · 1000 · 3000 · 4 = 192,000,000 B
+    # (168,000,000 = 2 · 7 · ... before, probe p286 #2); the output passes the buffer once, at 1 B (int8), as before
+    rep = _run("gemm", "tpu-v1", "workload.m=1000", "workload.n=3000", "workload.k=2000")
+    mp = rep["ops"][0]["mapping"]
+    assert mp["folds"][0] == -(-2000 // 256) == 8
+    assert rep["bytes"]["accumulators"] == 2 * 8 * 1000 * 3000 * 4 == 192_000_000
+
+
+def test_os_keeps_its_partial_sums_in_the_pes_even_with_an_accumulator_sram():
+    # os holds each output's sums in its PEs until done (SCALE-Sim's os): no accumulator bytes on tpu-v1 set to os
+    rep = _run("gemm", "tpu-v1", "workload.m=512", "workload.n=512", "workload.k=1024",
+               "arch.core.systolic.dataflow=os")
+    assert rep["ops"][0]["mapping"]["accumulator_bytes"] == rep["bytes"]["accumulators"] == 0

@@ -4,7 +4,9 @@
 
 * every op's ``dtype`` is the activation dtype (its compute dtype: the one pricing picks a rate for), unless that
   is 8 or 4 bits (W8A8, W4A4: below);
-* the weights of linear layers (LINEAR and weight-reading MATMUL ops; a tied LM head keeps its embedding's dtype;
+* the weights of linear layers (LINEAR ops and MATMUL ops multiplying an activation by a weight,
+  :func:`_linear_weights`: not a MATMUL of activations whose weights are all 1-D, Mamba-2's ``chunk_scan`` with its
+  per-head ``D``, which computes and stores them as any vector op; a tied LM head keeps its embedding's dtype;
   also those a pass holds unread, a decode step's idle experts) get ``Weight.dtype`` = the weight dtype (a MoE's
   experts, ops with ``attrs["experts"]`` or ``["idle_experts"]``, the expert weight dtype when one is given:
   gpt-oss's MXFP4 experts), int4/int8/fp4 with ``group_size`` (one scale per group of a row, ``Weight.scale_bytes``:
@@ -82,7 +84,24 @@ from .params import PER_ROW
 
 
 def _linear_weights(op: Op) -> bool:
-    return op.kind in (OpKind.LINEAR, OpKind.MATMUL) and bool(op.weights) and "tied" not in op.attrs
+    """A linear layer's weights, which the weight dtype quantises: a LINEAR's, or a MATMUL's that multiplies an
+    activation by them (it reads a weight matrix, two or more dimensions: an ONNX MatMul's initializer, SAM's rel-pos
+    table, a MoE's stacked experts; or a single activation: an imported MatMul with a 1-D initializer); not a tied
+    head's (its embedding's table). A MATMUL of two or more activations whose weights are all 1-D is a kernel that
+    also reads per-head parameters, and neither they nor its compute are quantised: Mamba-2's ``chunk_scan`` with
+    ``D`` (:func:`.ssm.mamba2`), which vLLM keeps a plain ``nn.Parameter`` beside ``A`` and ``dt_bias``, built with no
+    quant_config, while ``in_proj`` and ``out_proj`` take it (vllm-project/vllm
+    vllm/model_executor/layers/mamba/mamba_mixer2.py at bb435dbd5899, ``MambaMixer2.__init__``), and whose SSD kernel
+    dots C with the states and (C·Bᵀ ⊙ decay) with x in their 16-bit dtype into an fp32 ``acc``, adding ``x * D`` in
+    fp32 (vLLM's ssd_chunk_scan.py ``_chunk_scan_fwd_kernel`` at 01d5a332e9fa: ``cb.to(x_ptr.dtype.element_ty)``,
+    ``tl.dot(cb, x)``, ``D ... .to(tl.float32)``; its output ``x.dtype``): no fp8 GEMM (brief ssmd, ssmfix's "Left
+    undone": under ``weight_dtype: int4`` D was stored in int4 with a group scale, under W8A8 in fp8 with chunk_scan
+    at the fp8 rate)."""
+    if "tied" in op.attrs or not op.weights:
+        return False
+    if op.kind is OpKind.MATMUL:
+        return len(op.inputs) < 2 or any(len(w.shape) >= 2 for w in op.weights)
+    return op.kind is OpKind.LINEAR
 
 
 def _held_linear_weights(op: Op) -> bool:

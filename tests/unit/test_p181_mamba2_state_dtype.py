@@ -100,3 +100,56 @@ def test_the_update_stores_its_parameters_in_the_activation_dtype_as_any_vector_
         assert step.weight_bytes == prompt.weight_bytes == width * step.params
         upd = step["model.layers.0.mamba.selective_state_update"]
         assert sum(w.nbytes(upd.dtype) for w in upd.weights) == 3 * 24 * width  # 24 heads, 3 parameters each
+
+
+# ---- brief ssmd (ssmfix's "Left undone"): a prompt's chunk_scan is no quantised linear --------------------------
+# D, the per-head skip, is a 1-D parameter read by the SSD chunk_scan kernel, a MATMUL over activations. vLLM builds
+# it as a plain nn.Parameter with no quant_config (mamba_mixer2.py, MambaMixer2.__init__: ``self.D =
+# nn.Parameter(torch.ones(num_heads // self.tp_size))``; only in_proj and out_proj take quant_config), and the
+# kernel dots its operands in their 16-bit dtype into fp32. So D stays in the model's 16 bits (2 B a head) under a
+# weight-only int4 or a W8A8 fp8 run, in a prompt as in a decode step, and chunk_scan computes in bf16.
+# Mamba layers × heads: Nemotron Nano 9B v2's hybrid_override_pattern has 27 "M"; Nemotron 3 Nano's
+# "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME" 23; Falcon-H1-7B a mixer in each of its 44 layers;
+# Granite-4.0-H-Tiny 36 of its 40 (test_an_fp32_state_stores_the_mixers_parameters_as_a_prompt_does).
+MAMBA2_PRESETS = [("nemotron_nano_9b_v2", 27, 128), ("nemotron3_nano_30b", 23, 64), ("falcon_h1_7b", 44, 24),
+                  ("granite_4_h_tiny", 36, 48)]
+QUANTISED = [{"weight_dtype": "int4"}, {"activation_dtype": "fp8"}]
+
+
+def _d_bytes(g) -> int:
+    return sum(w.nbytes(op.dtype) for op in g.ops for w in op.weights if w.name.endswith(".D"))
+
+
+@pytest.mark.parametrize("quant", QUANTISED, ids=lambda q: next(iter(q.values())))
+@pytest.mark.parametrize("name, mamba_layers, heads", MAMBA2_PRESETS)
+def test_d_stays_in_16_bits_and_both_phases_store_the_same_weights(name, mamba_layers, heads, quant):
+    prompt = _model(name, seq_len=8, **quant)
+    step = _model(name, phase="decode", kv_len=8, **quant)
+    # D as built: one bf16 value a head and Mamba layer, in both phases (int4 stored it as 64 packed bytes and a
+    # 2-B scale a layer: Nemotron Nano 27 · (128 / 2 + 2) = 1,782 B, not 27 · 128 · 2 = 6,912; fp8 at 1 B a head)
+    assert _d_bytes(prompt) == _d_bytes(step) == mamba_layers * heads * 2
+    assert prompt.params == step.params and prompt.weight_bytes == step.weight_bytes
+
+
+@pytest.mark.parametrize("quant", QUANTISED, ids=lambda q: next(iter(q.values())))
+def test_chunk_scan_computes_in_16_bits_while_the_projections_are_quantised(quant):
+    g = _model("nemotron_nano_9b_v2", seq_len=256, layers=1, **quant)  # layer 0 is a Mamba block ("M-M-...")
+    scan = g["backbone.layers.0.mixer.chunk_scan"]
+    d = next(w for w in scan.weights if w.name.endswith(".D"))
+    assert scan.dtype == "bf16" and "dequant" not in scan.attrs and "out_dtype" not in scan.attrs
+    assert d.dtype in (None, "bf16") and d.group_size == 0 and d.nbytes(scan.dtype) == 128 * 2
+    proj = g["backbone.layers.0.mixer.in_proj"]  # the linears around it are still quantised
+    if quant.get("weight_dtype") == "int4":
+        assert proj.dtype == "bf16" and proj.attrs["dequant"] == "int4" and proj.weights[0].dtype == "int4"
+    else:  # W8A8: in_proj computes in fp8 on fp8 weights, 1 B each: (z 128·80 + xBC 128·80 + 2·8·128 + dt 128) × 4480
+        assert proj.dtype == "fp8" and proj.weights[0].nbytes(proj.dtype) == (10_240 + 12_288 + 128) * 4480
+
+
+def test_chunk_scan_under_w8a8_is_the_bf16_prompts_chunk_scan():
+    # the op the cost model prices is the bf16 model's own: the same GEMM view, MACs and dtype (it was fp8 before,
+    # priced at the fp8 tensor rate), reading D at 2 B a head
+    bf16 = _model("nemotron_nano_9b_v2", seq_len=256, layers=1)
+    fp8 = _model("nemotron_nano_9b_v2", seq_len=256, layers=1, activation_dtype="fp8")
+    a, b = bf16["backbone.layers.0.mixer.chunk_scan"], fp8["backbone.layers.0.mixer.chunk_scan"]
+    assert a.macs == b.macs and a.gemm == b.gemm and a.dtype == b.dtype == "bf16"
+    assert [w.nbytes(b.dtype) for w in b.weights] == [w.nbytes(a.dtype) for w in a.weights] == [128 * 2]

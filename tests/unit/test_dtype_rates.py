@@ -227,6 +227,40 @@ def test_a_w4a16_decode_gemv_reads_packed_weights_whatever_its_kernel():
     assert packed <= q["bytes"]["hbm"] <= packed + 2 * 4096 * 2
 
 
+@pytest.mark.parametrize(("arch", "m", "shape"), [
+    ("h100", 1, (16, 128)),   # 64 x 32 = 2,048 MACs a clock: one 16-row m16n8k16 block, 2,048 / 16 = 128 columns
+    ("h100", 17, (32, 64)),   # 17 rows take two 16-row blocks: 32 rows, 2,048 / 32 = 64 columns
+    ("h100", 64, (64, 32)),   # four blocks (Marlin's max_m_blocks): the array itself
+    ("a100", 8, (16, 64)),    # 32 x 32 = 1,024: 1,024 / 16 = 64 columns
+    ("l40s", 1, (16, 32)),    # an array of 16 rows already pads no more
+])
+def test_marlin_pads_m_to_its_16_row_mma_blocks(arch, m, shape):
+    # vLLM gptq_marlin.cu: mma.sync m16n8k16 and tot_m_blocks = div_ceil(tot_m, 16); the array's MACs a clock kept
+    from accelsim.cost.systolic import marlin_array
+    sa = load_arch(arch).core.systolic
+    view = marlin_array(sa, m)
+    assert (view.rows, view.cols) == shape
+    assert view.rows * view.cols == sa.rows * sa.cols
+
+
+def test_a_marlin_decode_gemv_takes_no_longer_on_its_mmas_than_its_weights_take_from_hbm():
+    # fp4wo: the 1-token q_proj padded to h100's 64-row array ran 8,422 compute cycles at warp_mma 0.67 (llama3_8b
+    # decode weight_dtype fp4 5.908 -> 6.206 ms). Marlin pads 16 rows: the MMAs take no longer than the packed
+    # weights' HBM time, 4096^2 x (0.5 + 1/32) B / (3350e9 / 1830e6 B a cycle) = 4,871 cycles (arch/h100.yaml)
+    rep = simulate({"model": "llama2_7b", "layers": 1, "phase": "decode", "kv_len": 4096, "weight_dtype": "fp4"},
+                   "h100", execution="cuda_graph").to_dict()
+    q = next(o for o in rep["ops"] if o["name"].endswith("q_proj"))
+    assert q["mapping"]["mma_array"] == [16, 128]
+    weights_s = 4096 * 4096 * (0.5 + 1 / 32) / 3350e9
+    assert q["compute_cycles"] <= weights_s * 1830e6
+
+
+def test_a_marlin_prefill_gemm_keeps_the_array():
+    # 4,096 rows fill Marlin's four 16-row blocks (64 rows) of every thread block: the array's own 64 x 32 folds
+    _, q = _q_proj("h100", weight_dtype="fp4")
+    assert q["mapping"]["weight_only_kernel"] == "marlin" and "mma_array" not in q["mapping"]
+
+
 @pytest.mark.parametrize("arch", ["h100", "mi300x"])
 def test_int4_at_the_int8_rate_keeps_its_packed_weights_on_chip(arch):
     # W4A8 (QServe, Lin et al. 2024, arXiv:2405.04532) unpacks int4 weights to int8 in registers: the int8 rate,

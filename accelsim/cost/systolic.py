@@ -271,6 +271,13 @@ def weight_only_kernel(op: Op, sa: SystolicArray, arch: Arch) -> str | None:
     return "peak" if stored in (sa.peak_expert_weight_only if expert else sa.peak_weight_only) else "marlin"
 
 
+def takes_wide_activations(op: Op, sa: SystolicArray, arch: Arch) -> bool:
+    """Whether ``op`` is a GPU GEMM whose dtype the array runs at a wider dtype's rate as a weight-only kernel
+    (:func:`weight_only_kernel`: FP8 Marlin on an A100, FP4 Marlin below sm100), which reads its activations in the
+    16-bit dtype, quantising none (vLLM: "W8A16 (weight-only FP8)"; NVFP4 Marlin "weight-only FP4")."""
+    return _runs_wider(op, sa, arch) is not None and weight_only_kernel(op, sa, arch) is not None
+
+
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
     """Compute cycles of ``gemms`` (mappings ``fs``) run one after another on one array as one run: without
     ``overlap`` each GEMM's ``count`` are SCALE-Sim layers (:func:`.folds.run_cycles`); with it every GEMM's folds

@@ -146,6 +146,33 @@ def test_fp8_marlin_on_an_a100_reads_16_bit_activations_and_8_bit_weights():
     assert bf16["mapping"]["sram_operand_bytes"] == tiles * k * (256 * 2 + 128 * 2) + outputs
 
 
+def _layer(arch, dtype):
+    rep = simulate({"base": "llama3_8b", "layers": 1, "seq_len": 4096, "dtype": dtype}, arch).to_dict()
+    return rep, {o["name"].removeprefix("model.layers.0."): o for o in rep["ops"]}
+
+
+def test_the_activations_into_fp8_marlin_on_an_a100_stay_bf16_in_memory():
+    # probe p286 #3: FP8 Marlin on Ampere is W8A16, so nothing quantises the RMSNorm or SiLU-mul outputs it reads:
+    # they are written at bf16's 2 B (the norm was 50,339,840 B, its output at 1 B). Hand bytes, 4,096 tokens:
+    # input_layernorm reads and writes 4096 x 4096 x 2 B and reads its 4096 x 2 B weight; mlp.mul reads gate and up
+    # and writes one 4096 x 14336 x 2 B tensor; q_proj's weights stay fp8 (1 B) in the GEMM
+    rep, ops = _layer("a100", "fp8")
+    assert ops["input_layernorm"]["bytes"]["hbm"] == 2 * 4096 * 4096 * 2 + 4096 * 2
+    assert ops["mlp.mul"]["bytes"]["hbm"] == 3 * 4096 * 14336 * 2
+    m = ops["self_attn.q_proj"]["mapping"]
+    assert (m["run_as_kernel"], m["a_bytes_per_element"], m["b_bytes_per_element"]) == ("weight_only", 2, 1)
+    # the two norms, the SiLU-mul and the attention's merge (o_proj's input) feed only FP8 Marlin GEMMs
+    assert any(n.startswith("4 op(s) write their output in their own 16-bit dtype, not fp8") for n in rep["notes"])
+
+
+def test_the_activations_into_a_native_fp8_gemm_stay_fp8():
+    # h100 has fp8 tensor cores: vLLM's W8A8 fp8 GEMM reads the 1-byte activations the fused RMSNorm + quant writes,
+    # 4096 x 4096 x (2 read + 1 written) B plus its 4096 x 2 B weight
+    rep, ops = _layer("h100", "fp8")
+    assert ops["input_layernorm"]["bytes"]["hbm"] == 4096 * 4096 * 3 + 4096 * 2
+    assert not any("own 16-bit dtype" in n for n in rep["notes"])
+
+
 @pytest.mark.parametrize("arch", ["h100", "mi300x", "a100"])
 def test_an_fp4_decode_gemv_still_reads_packed_weights_from_hbm(arch):
     # the MMAs' operand width is on chip only: main memory holds the weights packed, 8192 x 8192 x 0.5 B =

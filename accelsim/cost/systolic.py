@@ -172,17 +172,40 @@ def gpu_gemm(op: Op, sa: SystolicArray, arch: Arch, b_held: bool = False) -> tup
         a_elem, b_elem, dq = wide
         c_elem = max(c_elem, a_elem)
     kernel = weight_only_kernel(op, sa, arch)
-    if kernel == "marlin":  # Marlin's MMAs are warp-level mma.sync: the array's warp_mma share of its peak
+    mma = sa
+    if kernel == "marlin":  # Marlin's MMAs are warp-level mma.sync: the array's warp_mma share of its peak, in m16 rows
         rate *= sa.warp_mma
-    cycles, tiled = gpu_tiles.price(g, sa, arch, a_elem, rate * g.k / k_run,  # type: ignore[arg-type]
+        mma = marlin_array(sa, g.m)  # type: ignore[union-attr]
+    cycles, tiled = gpu_tiles.price(g, mma, arch, a_elem, rate * g.k / k_run,  # type: ignore[arg-type]
                                     dq * k_run / g.k,  # type: ignore[union-attr]
                                     b_elem, c_elem, op.dtype, b_held)
+    if mma is not sa:
+        tiled = {**tiled, "mma_array": [mma.rows, mma.cols]}
     if wide is not None:
         tiled = {**tiled, "a_bytes_per_element": a_elem,
                  "run_as_kernel": "emulation" if kernel is None else "weight_only"}
     if kernel is not None:
         tiled = {**tiled, "weight_only_kernel": kernel}
     return cycles, tiled
+
+
+MARLIN_M = 16
+"""Rows of M one Marlin MMA block covers: vLLM's Marlin kernels (vllm-project/vllm
+csrc/quantization/gptq_marlin/gptq_marlin.cu @02809364) multiply with ``mma.sync.aligned.m16n8k16`` and pad a GEMM's
+M to 16-row blocks (``tot_m_blocks = div_ceil(tot_m, 16)``; ``thread_m_blocks``, "number of 16x16 blocks in the m
+dimension (batchsize) of the threadblock", 1 to ``max_m_blocks`` 4: a thread block covers 16 to 64 rows)."""
+
+
+def marlin_array(sa: SystolicArray, m: int) -> SystolicArray:
+    """The array as Marlin's warps fill it for a GEMM of ``m`` rows: as many rows as its 16-row MMA blocks cover
+    (:data:`MARLIN_M` x ⌈m / 16⌉, at most the array's own), the array's other MACs running more output columns
+    (rows x cols MACs a clock kept). Each warp's mma.sync m16n8k16 runs on its own SM sub-partition's tensor core, so
+    a 1-token GEMV pads 16 rows, not the 64 of Hopper's warpgroup wgmma that the array's rows stand for (h100 64 x 32
+    is 16 x 128 here). A GEMM of at least the array's rows, or an array whose MACs do not divide so, keeps ``sa``."""
+    rows = min(sa.rows, MARLIN_M * -(-m // MARLIN_M))
+    if rows == sa.rows or sa.rows * sa.cols % rows:
+        return sa
+    return sa.model_copy(update={"rows": rows, "cols": sa.rows * sa.cols // rows})
 
 
 def _stored_b(op: Op) -> float | None:
@@ -246,6 +269,13 @@ def weight_only_kernel(op: Op, sa: SystolicArray, arch: Arch) -> str | None:
         stored = op.dtype
     expert = "experts" in op.attrs or "idle_experts" in op.attrs
     return "peak" if stored in (sa.peak_expert_weight_only if expert else sa.peak_weight_only) else "marlin"
+
+
+def takes_wide_activations(op: Op, sa: SystolicArray, arch: Arch) -> bool:
+    """Whether ``op`` is a GPU GEMM whose dtype the array runs at a wider dtype's rate as a weight-only kernel
+    (:func:`weight_only_kernel`: FP8 Marlin on an A100, FP4 Marlin below sm100), which reads its activations in the
+    16-bit dtype, quantising none (vLLM: "W8A16 (weight-only FP8)"; NVFP4 Marlin "weight-only FP4")."""
+    return _runs_wider(op, sa, arch) is not None and weight_only_kernel(op, sa, arch) is not None
 
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:

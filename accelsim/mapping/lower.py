@@ -21,12 +21,14 @@ import dataclasses
 import itertools
 import math
 
+from ..cost import systolic
 from ..energy.model import NIC
 from ..errors import BudgetError, MappingError
 from ..hardware import Arch, HostCpu, SystolicArray
 from ..ir import Graph, Op, OpKind, Sparsity, reduction_len, stored_as
 from ..options import OP_BYTES, TASK_BYTES, Options, memory_budget
 from ..tasks import OpMapping, TaskGraph, Unit, UnitKind
+from ..units import dtype_bytes, element_bytes
 from .aliases import aliases
 from .choice import assign_and_reside
 from .emit import HOST_CPU, LINK, Emitter, launch_model
@@ -41,7 +43,8 @@ from .traffic import context, traffic
 
 def lower(graph: Graph, arch: Arch, options: Options) -> TaskGraph:
     """Map ``graph`` onto ``arch``: the TaskGraph the engine replays (see the module docstring for the passes)."""
-    graph = convs_as_run(stored_as_run(dtypes_as_run(graph, arch)[0], arch), arch, options)[0]
+    graph = activations_as_run(dtypes_as_run(graph, arch)[0], arch)[0]
+    graph = convs_as_run(stored_as_run(graph, arch), arch, options)[0]
     launch = launch_model(arch, options)
     host_step = options.offload == "optimizer_cpu" and graph.info.mode == "training"
     if host_step:
@@ -155,7 +158,7 @@ def placement(graph: Graph, arch: Arch, options: Options) -> dict[str, str]:
     """The memory level of every persistent tensor of ``graph`` (parameters, optimizer state, KV caches, tables) as
     :func:`lower` places them (passes 1 and 2), without pricing, tiling or emitting anything: analytic, ~15 ms for
     llama3_8b's 32 layers (a serving run's sampler looks for the decode steps where it changes)."""
-    graph = stored_as_run(dtypes_as_run(graph, arch)[0], arch)
+    graph = stored_as_run(activations_as_run(dtypes_as_run(graph, arch)[0], arch)[0], arch)
     return dict(place_tensors(graph, arch, fuse(aliases(graph, options, arch), graph, arch), options).level)
 
 
@@ -217,6 +220,48 @@ def dtypes_as_run(graph: Graph, arch: Arch) -> tuple[Graph, dict[str, int]]:
             op = dataclasses.replace(op, dtype=table.get(op.dtype, op.dtype), attrs=attrs, weights=weights)
         ops.append(op)
     return (Graph(graph.name, ops, graph.inputs, meta=graph.meta), seen) if seen else (graph, {})
+
+
+def activations_as_run(graph: Graph, arch: Arch) -> tuple[Graph, dict[str, int]]:
+    """``graph`` with each op that writes an activation narrower than its own compute dtype (the 8/4-bit input
+    quantisation a builder fused into an RMSNorm or SiLU·mul: ``builders.precision._fuse_input_quantisation``) for
+    GEMMs that ``arch`` all runs as weight-only kernels at a wider dtype's rate
+    (:func:`accelsim.cost.systolic.takes_wide_activations`: fp8 on an A100's FP8 Marlin, fp4 below sm100's FP4
+    Marlin) writing it in its own (16-bit) compute dtype instead, and how many did so,
+    by the dtype they no longer write. Those kernels take 16-bit activations and quantise nothing (vLLM's FP8 Marlin
+    is "W8A16 (weight-only FP8)"), so the activations between them are the model's dtype in memory; their weights
+    keep their packed dtype. Read through views; a producer another op reads too (a MoE's dispatch) keeps its
+    dtype. The graph itself when nothing changes. Idempotent (run_graph, :func:`lower` and :func:`placement` apply
+    it)."""
+    sa = arch.core.systolic
+    if sa is None or arch.core.tile is None:
+        return graph, {}
+    readers = _readers(graph)
+    by_name = {op.name: op for op in graph.ops}
+    ops, seen = [], {}
+    for op in graph.ops:
+        out = op.out_dtype
+        r = readers.get(op.name)
+        if (r and not op.kind.is_matmul and element_bytes(out) < dtype_bytes(op.dtype)
+                and all(systolic.takes_wide_activations(by_name[n], sa, arch) for n in r)):
+            seen[out] = seen.get(out, 0) + 1
+            op = dataclasses.replace(op, attrs={**op.attrs, "out_dtype": op.dtype})
+        ops.append(op)
+    return (Graph(graph.name, ops, graph.inputs, meta=graph.meta), seen) if seen else (graph, {})
+
+
+def _readers(graph: Graph) -> dict[str, set[str]]:
+    """The ops that read each op's output, through views (a view reads nothing itself)."""
+    source: dict[str, tuple[str, ...]] = {}
+    readers: dict[str, set[str]] = {}
+    for op in graph.ops:
+        srcs = tuple(t for src in op.inputs for t in source.get(src, (src,)))
+        if op.kind.is_view:
+            source[op.name] = srcs
+            continue
+        for t in srcs:
+            readers.setdefault(t, set()).add(op.name)
+    return readers
 
 
 _CONVS = frozenset({OpKind.CONV, OpKind.CONV_TRANSPOSE})

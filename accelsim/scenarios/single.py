@@ -12,7 +12,7 @@ from ..engine import simulate as run_engine
 from ..errors import CapacityError, ConfigError, WorkloadError
 from ..hardware import Arch, usable_bytes
 from ..ir import Graph, OpKind
-from ..mapping import convs_as_run, data_parallel, dtypes_as_run, lower, stored_as_run
+from ..mapping import activations_as_run, convs_as_run, data_parallel, dtypes_as_run, lower, stored_as_run
 from ..options import DISTRIBUTED_OPTIMIZER_TRAINING_ONLY, OFFLOAD_OPTIMIZER, OFFLOAD_TRAINING_ONLY, Options
 from ..report import Report, build_report, live_dict
 from ..report.summary import footprint, held_bytes, unfused_attention_names
@@ -65,11 +65,19 @@ def dtype_note(dtype: str, made: str, n: int) -> str:
             f"software makes {dtype} arrays by default")
 
 
+def activation_note(dtype: str, n: int) -> str:
+    """The run's note on ``n`` ops that write their output in their own dtype, not ``dtype``
+    (:func:`~accelsim.mapping.activations_as_run`)."""
+    return (f"{n} op(s) write their output in their own 16-bit dtype, not {dtype}: only GEMMs this arch runs as "
+            f"weight-only kernels at a wider rate read it (W8A16 / W4A16 Marlin: 16-bit activations, packed weights)")
+
+
 def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name: str | None = None,
               workload: Mapping[str, object] | None = None, progress: Progress | None = None) -> Report:
     """Map, simulate and report an already-built ``graph`` on ``arch``."""
     options = options or Options()
     graph, made = dtypes_as_run(graph, arch)  # a TPU's fp64 tensors made fp32, as JAX does (arch.dtype_as)
+    graph, widened = activations_as_run(graph, arch)  # 16-bit activations into a weight-only Marlin GEMM
     graph = stored_as_run(graph, arch)  # N:M weights held as the pattern the array runs (the report's bytes too)
     if options.offload != "none" and graph.info.mode != "training":  # what the config layer refuses at its line
         raise ConfigError.one(None, "options.offload", OFFLOAD_TRAINING_ONLY, value=options.offload)
@@ -78,7 +86,8 @@ def run_graph(graph: Graph, arch: Arch, options: Options | None = None, *, name:
     graph, ran_as = convs_as_run(graph, arch, options)  # fp32 convs on TF32 tensor cores, as PyTorch's default
     graph = stash_as_run(graph, arch)
     notes = [*(dtype_note(d, arch.dtype_as[d], n) for d, n in made.items()),
-             *(conv_note(d, run, n) for (d, run), n in ran_as.items())]
+             *(conv_note(d, run, n) for (d, run), n in ran_as.items()),
+             *(activation_note(d, n) for d, n in widened.items())]
     # the workload's overlap_grad_reduce as set (gpt's; GraphInfo's default, True, is every other model's DDP)
     overlap = graph.meta.get("overlap_grad_reduce") is True
     if graph.info.mode == "training" and (options.sharded_optimizer or overlap

@@ -146,6 +146,33 @@ def test_fp8_marlin_on_an_a100_reads_16_bit_activations_and_8_bit_weights():
     assert bf16["mapping"]["sram_operand_bytes"] == tiles * k * (256 * 2 + 128 * 2) + outputs
 
 
+def _layer(arch, dtype):
+    rep = simulate({"base": "llama3_8b", "layers": 1, "seq_len": 4096, "dtype": dtype}, arch).to_dict()
+    return rep, {o["name"].removeprefix("model.layers.0."): o for o in rep["ops"]}
+
+
+def test_the_activations_into_fp8_marlin_on_an_a100_stay_bf16_in_memory():
+    # probe p286 #3: FP8 Marlin on Ampere is W8A16, so nothing quantises the RMSNorm or SiLU-mul outputs it reads:
+    # they are written at bf16's 2 B (the norm was 50,339,840 B, its output at 1 B). Hand bytes, 4,096 tokens:
+    # input_layernorm reads and writes 4096 x 4096 x 2 B and reads its 4096 x 2 B weight; mlp.mul reads gate and up
+    # and writes one 4096 x 14336 x 2 B tensor; q_proj's weights stay fp8 (1 B) in the GEMM
+    rep, ops = _layer("a100", "fp8")
+    assert ops["input_layernorm"]["bytes"]["hbm"] == 2 * 4096 * 4096 * 2 + 4096 * 2
+    assert ops["mlp.mul"]["bytes"]["hbm"] == 3 * 4096 * 14336 * 2
+    m = ops["self_attn.q_proj"]["mapping"]
+    assert (m["run_as_kernel"], m["a_bytes_per_element"], m["b_bytes_per_element"]) == ("weight_only", 2, 1)
+    # the two norms, the SiLU-mul and the attention's merge (o_proj's input) feed only FP8 Marlin GEMMs
+    assert any(n.startswith("4 op(s) write their output in their own 16-bit dtype, not fp8") for n in rep["notes"])
+
+
+def test_the_activations_into_a_native_fp8_gemm_stay_fp8():
+    # h100 has fp8 tensor cores: vLLM's W8A8 fp8 GEMM reads the 1-byte activations the fused RMSNorm + quant writes,
+    # 4096 x 4096 x (2 read + 1 written) B plus its 4096 x 2 B weight
+    rep, ops = _layer("h100", "fp8")
+    assert ops["input_layernorm"]["bytes"]["hbm"] == 4096 * 4096 * 3 + 4096 * 2
+    assert not any("own 16-bit dtype" in n for n in rep["notes"])
+
+
 @pytest.mark.parametrize("arch", ["h100", "mi300x", "a100"])
 def test_an_fp4_decode_gemv_still_reads_packed_weights_from_hbm(arch):
     # the MMAs' operand width is on chip only: main memory holds the weights packed, 8192 x 8192 x 0.5 B =
@@ -225,6 +252,40 @@ def test_a_w4a16_decode_gemv_reads_packed_weights_whatever_its_kernel():
     assert q["mapping"]["weight_only_kernel"] == "marlin"
     packed = 4096 * 4096 * (0.5 + 1 / 32)
     assert packed <= q["bytes"]["hbm"] <= packed + 2 * 4096 * 2
+
+
+@pytest.mark.parametrize(("arch", "m", "shape"), [
+    ("h100", 1, (16, 128)),   # 64 x 32 = 2,048 MACs a clock: one 16-row m16n8k16 block, 2,048 / 16 = 128 columns
+    ("h100", 17, (32, 64)),   # 17 rows take two 16-row blocks: 32 rows, 2,048 / 32 = 64 columns
+    ("h100", 64, (64, 32)),   # four blocks (Marlin's max_m_blocks): the array itself
+    ("a100", 8, (16, 64)),    # 32 x 32 = 1,024: 1,024 / 16 = 64 columns
+    ("l40s", 1, (16, 32)),    # an array of 16 rows already pads no more
+])
+def test_marlin_pads_m_to_its_16_row_mma_blocks(arch, m, shape):
+    # vLLM gptq_marlin.cu: mma.sync m16n8k16 and tot_m_blocks = div_ceil(tot_m, 16); the array's MACs a clock kept
+    from accelsim.cost.systolic import marlin_array
+    sa = load_arch(arch).core.systolic
+    view = marlin_array(sa, m)
+    assert (view.rows, view.cols) == shape
+    assert view.rows * view.cols == sa.rows * sa.cols
+
+
+def test_a_marlin_decode_gemv_takes_no_longer_on_its_mmas_than_its_weights_take_from_hbm():
+    # fp4wo: the 1-token q_proj padded to h100's 64-row array ran 8,422 compute cycles at warp_mma 0.67 (llama3_8b
+    # decode weight_dtype fp4 5.908 -> 6.206 ms). Marlin pads 16 rows: the MMAs take no longer than the packed
+    # weights' HBM time, 4096^2 x (0.5 + 1/32) B / (3350e9 / 1830e6 B a cycle) = 4,871 cycles (arch/h100.yaml)
+    rep = simulate({"model": "llama2_7b", "layers": 1, "phase": "decode", "kv_len": 4096, "weight_dtype": "fp4"},
+                   "h100", execution="cuda_graph").to_dict()
+    q = next(o for o in rep["ops"] if o["name"].endswith("q_proj"))
+    assert q["mapping"]["mma_array"] == [16, 128]
+    weights_s = 4096 * 4096 * (0.5 + 1 / 32) / 3350e9
+    assert q["compute_cycles"] <= weights_s * 1830e6
+
+
+def test_a_marlin_prefill_gemm_keeps_the_array():
+    # 4,096 rows fill Marlin's four 16-row blocks (64 rows) of every thread block: the array's own 64 x 32 folds
+    _, q = _q_proj("h100", weight_dtype="fp4")
+    assert q["mapping"]["weight_only_kernel"] == "marlin" and "mma_array" not in q["mapping"]
 
 
 @pytest.mark.parametrize("arch", ["h100", "mi300x"])

@@ -104,11 +104,7 @@ def price(op: Op, sa: SystolicArray, arch: Arch) -> Priced:
                "sram_operand_bytes": sum(sram_operand_bytes(g, f, sa.dataflow, op.elem_bytes, None if fused else k_run,
                                                             *_output_widths(op, arch), b_in_sram=_b_in_sram(op, arch))
                                          for g, f in zip(ran, ran_folds, strict=True))}
-    if arch.partial_sum_sram() is not None and arch.core.tile is None:  # the partial sums in their own SRAM
-        psum = _output_widths(op, arch)[0] or op.elem_bytes
-        pairs = list(zip(ran, ran_folds, strict=True))
-        details["sram_operand_bytes"] -= sum(partial_sum_bytes(g, f, sa.dataflow, psum) for g, f in pairs)
-        details["accumulator_bytes"] = sum(accumulator_bytes(g, f, sa.dataflow, psum) for g, f in pairs)
+    details.update(_partial_sums_apart(op, sa, arch, ran, ran_folds, details["sram_operand_bytes"]))
     if fused:  # as a GPU kernel's details give them (probe p28): whether it skipped blocks, the MACs it ran
         details["causal"], details["mac_fraction"] = walk is not None, walk.mac_fraction if walk else 1.0
     if walk:  # gemm and folds above are the op's full square; these are what the kernel ran
@@ -277,6 +273,19 @@ def takes_wide_activations(op: Op, sa: SystolicArray, arch: Arch) -> bool:
     16-bit dtype, quantising none (vLLM: "W8A16 (weight-only FP8)"; NVFP4 Marlin "weight-only FP4")."""
     return _runs_wider(op, sa, arch) is not None and weight_only_kernel(op, sa, arch) is not None
 
+
+
+def _partial_sums_apart(op: Op, sa: SystolicArray, arch: Arch, ran: list[Gemm], ran_folds: list[folds.Folds],
+                        sram: int) -> dict[str, int]:
+    """Where the core keeps the array's partial sums in an SRAM of their own (``core.systolic.accumulator_sram``:
+    TPU v1's; not on a GPU's tiles), the scratchpad's operand bytes without them and their bytes in that SRAM
+    (:func:`partial_sum_bytes`, :func:`accumulator_bytes`) over the GEMMs the array ran; else {}."""
+    if arch.partial_sum_sram() is None or arch.core.tile is not None:
+        return {}
+    pairs = list(zip(ran, ran_folds, strict=True))
+    psum = _output_widths(op, arch)[0] or op.elem_bytes
+    return {"sram_operand_bytes": sram - sum(partial_sum_bytes(g, f, sa.dataflow, psum) for g, f in pairs),
+            "accumulator_bytes": sum(accumulator_bytes(g, f, sa.dataflow, psum) for g, f in pairs)}
 
 def walk_cycles(gemms: list[Gemm], fs: list[folds.Folds], overlap: bool) -> int:
     """Compute cycles of ``gemms`` (mappings ``fs``) run one after another on one array as one run: without

@@ -533,6 +533,13 @@ def _k_split_partials(p: Plan, ctx: Context, nunits: int, ncores: int, details: 
     return partials, out_levels
 
 
+
+def _accumulator_bytes(p: Plan, arch: Arch, dma: bool) -> dict[str, int]:
+    """{the core's accumulator SRAM: bytes} of a matmul whose array keeps its partial sums there
+    (``core.systolic.accumulator_sram``; cost.systolic.partial_sum_bytes; probe p279 #1), else {}."""
+    held = p.details.get("accumulator_bytes", 0) if p.op.kind.is_matmul and not dma else 0
+    return {arch.partial_sum_sram(): held} if held else {}  # type: ignore[dict-item]
+
 def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
     """The bytes and tile groups of one working op (see the module docstring)."""
     arch, op = ctx.arch, p.op
@@ -651,9 +658,7 @@ def traffic(p: Plan, ctx: Context, options: Options) -> Traffic:
         level_bytes[SCRATCHPAD] = sram + fills
     elif p.resident_out:  # a DMA lands its output in the scratchpad only where it stays on chip
         level_bytes[SCRATCHPAD] = op.out_bytes
-    held = p.details.get("accumulator_bytes", 0) if op.kind.is_matmul and not dma else 0
-    if held:  # the array's partial sums in their own SRAM (cost.systolic.partial_sum_bytes; probe p279 #1)
-        level_bytes[arch.partial_sum_sram()] = held  # type: ignore[index]
+    level_bytes.update(_accumulator_bytes(p, arch, dma))
     # (a GPU's groups are its cores' K-slices, emit.group_plan: no ramp; the ramp prices the transfers, re-reads
     # included, of the memory they take longest at: the main memory's, or another's where the op's bytes come from
     # there, as weights in HBM behind a faster first tier or in host memory; probe p103 #2: priced at the main

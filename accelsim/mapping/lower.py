@@ -236,15 +236,17 @@ def activations_as_run(graph: Graph, arch: Arch) -> tuple[Graph, dict[str, int]]
     sa = arch.core.systolic
     if sa is None or arch.core.tile is None:
         return graph, {}
+    narrower = {op.name for op in graph.ops if not op.kind.is_matmul and op.attrs.get("out_dtype") is not None
+                and element_bytes(op.out_dtype) < dtype_bytes(op.dtype)}
+    if not narrower:  # (no walk of the readers: the common case, a model without quantised activations)
+        return graph, {}
     readers = _readers(graph)
     by_name = {op.name: op for op in graph.ops}
     ops, seen = [], {}
     for op in graph.ops:
-        out = op.out_dtype
         r = readers.get(op.name)
-        if (r and not op.kind.is_matmul and element_bytes(out) < dtype_bytes(op.dtype)
-                and all(systolic.takes_wide_activations(by_name[n], sa, arch) for n in r)):
-            seen[out] = seen.get(out, 0) + 1
+        if op.name in narrower and r and all(systolic.takes_wide_activations(by_name[n], sa, arch) for n in r):
+            seen[op.out_dtype] = seen.get(op.out_dtype, 0) + 1
             op = dataclasses.replace(op, attrs={**op.attrs, "out_dtype": op.dtype})
         ops.append(op)
     return (Graph(graph.name, ops, graph.inputs, meta=graph.meta), seen) if seen else (graph, {})
